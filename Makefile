@@ -1,0 +1,122 @@
+# Cortex -- GNU Make build.
+#   make                  static + shared library and the cortex CLI
+#   make test             build and run every test (ends with "N passed, N failed")
+#   make demo             train the MLP on the Fashion-MNIST subset shipped in data/
+#   make bench            Cortex vs PyTorch ratios (needs python3-torch for the PyTorch side)
+#   make install PREFIX=/usr/local
+# Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang
+CC       ?= cc
+BLAS     ?= auto
+OPENMP   ?= 1
+PORTABLE ?= 0
+SAN      ?= 0
+PREFIX   ?= /usr/local
+
+ifeq ($(BLAS),auto)
+  BLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo openblas || echo builtin)
+endif
+
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Wpedantic -D_POSIX_C_SOURCE=200809L -Iinclude -fPIC
+ifeq ($(SAN),1)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=address,undefined
+else
+  OPT := -O3 -g
+endif
+ifeq ($(PORTABLE),0)
+  OPT += -march=native
+endif
+DEFS :=
+LIBS := -lm
+ifeq ($(BLAS),openblas)
+  DEFS += -DCX_HAVE_CBLAS $(shell pkg-config --cflags openblas)
+  LIBS += $(shell pkg-config --libs openblas)
+endif
+ifeq ($(OPENMP),1)
+  OMPFLAG := -fopenmp
+endif
+ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
+PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
+PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
+LIBS += $(ZLIB_LIBS)
+
+CFLAGS  := $(CFLAGS_BASE) $(OPT) $(DEFS) $(OMPFLAG) $(EXTRA_CFLAGS)
+LDFLAGS := $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
+
+VARIANT := $(notdir $(CC))-$(BLAS)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTABLE)),-portable)
+B := build/$(VARIANT)
+
+SRC   := $(sort $(wildcard src/*/*.c))
+OBJ   := $(SRC:%.c=$(B)/%.o)
+CLI   := $(sort $(wildcard cli/*.c))
+TESTS := $(sort $(wildcard tests/*/*.c))
+TBIN  := $(patsubst tests/%.c,$(B)/tests/%,$(TESTS))
+EXS   := $(sort $(wildcard examples/*.c))
+EXBIN := $(patsubst examples/%.c,$(B)/examples/%,$(EXS))
+BENCHS:= $(sort $(wildcard bench/*.c))
+BBIN  := $(patsubst bench/%.c,$(B)/bench/%,$(BENCHS))
+
+LIBA  := $(B)/libcortex.a
+LIBSO := $(B)/libcortex.so
+BIN   := $(B)/cortex
+
+.PHONY: all lib test examples bench demo install clean print-variant
+all: lib $(BIN) build/cortex
+lib: $(LIBA) $(LIBSO)
+
+print-variant: ; @echo $(B)
+
+$(B)/%.o: %.c $(wildcard include/*.h include/cortex/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+
+$(LIBA): $(OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSO): $(OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+
+$(BIN): $(CLI:%.c=$(B)/%.o) $(LIBA)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS) $(PNG_LIBS)
+
+# Convenience link to the last built CLI.
+build/cortex: $(BIN)
+	ln -sf $(VARIANT)/cortex $@
+
+$(B)/tests/%: tests/%.c tests/test.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+
+$(B)/examples/%: examples/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PNG_CFLAGS) $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS) $(PNG_LIBS)
+
+$(B)/bench/%: bench/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+
+test: $(TBIN) $(BIN)
+	@echo "== tests ($(VARIANT), BLAS=$(BLAS))"
+	@tools/run_tests.sh $(TBIN)
+
+examples: $(EXBIN)
+
+demo: $(BIN)
+	tools/demo.sh $(BIN)
+
+bench: $(BBIN) $(BIN)
+	tools/bench.sh $(B)
+
+install: lib $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/include/cortex $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/cortex.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/cortex/*.h $(DESTDIR)$(PREFIX)/include/cortex/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LIBS) $(OMPFLAG)|' -e 's|@VERSION@|0.1.0|' \
+	  tools/cortex.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cortex.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,43 @@
+/* cortex -- command-line front end of the Cortex deep-learning framework. */
+#include "cli.h"
+#include <string.h>
+
+static void usage(FILE *o) {
+    fprintf(o,
+            "cortex %s -- a deep-learning framework in C\n\n"
+            "usage: cortex COMMAND [options]\n\n"
+            "commands:\n"
+            "  train   train an MLP on an IDX (MNIST-format) data set\n"
+            "  eval    evaluate a saved model on an IDX data set\n"
+            "  info    list the tensors of a safetensors file\n"
+            "  help    show this text\n\n"
+            "'cortex COMMAND --help' describes each command's options.\n",
+            CORTEX_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
+        if (argc > 2) {
+            char *h[] = {"--help"};
+            if (!strcmp(argv[2], "train")) return cmd_train(1, h);
+            if (!strcmp(argv[2], "eval")) return cmd_eval(1, h);
+            if (!strcmp(argv[2], "info")) return cmd_info(1, h);
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(c, "--version")) {
+        printf("cortex %s (BLAS: %s)\n", CORTEX_VERSION, cx_blas_name());
+        return 0;
+    }
+    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
+    fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
+    return 2;
+}

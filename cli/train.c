@@ -1,0 +1,393 @@
+/* cortex train / cortex eval / cortex info */
+#include "cli.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress(int epoch, int epochs, int b, int nb, double loss, double ex_per_s, double eta) {
+    int width = 24, fill = nb ? b * width / nb : width;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    bar[width] = 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f  %.0f ex/s  ETA %.0fs   ", epoch, epochs, bar, b, nb,
+            loss, ex_per_s, eta);
+    fflush(stderr);
+}
+
+/* Mean loss and accuracy over a dataset (no grad, eval mode). */
+static void evaluate(cx_module *net, const cx_dataset *d, double *loss, double *acc, int *confusion, int ncls) {
+    cx_no_grad_begin();
+    cx_set_training(false);
+    cx_loader *ld = cx_loader_new(d, 500, false, false);
+    cx_tensor *x, *y;
+    double tl = 0;
+    long correct = 0;
+    while (cx_loader_next(ld, &x, &y)) {
+        cx_tensor *logits = cx_module_forward(net, x);
+        tl += cx_item(cx_cross_entropy(logits, y, CX_REDUCE_SUM));
+        cx_tensor *pred = cx_argmax(logits, 1);
+        for (int i = 0; i < x->shape[0]; i++) {
+            int p = CX_I32P(pred)[i], t = CX_I32P(y)[i];
+            correct += p == t;
+            if (confusion && t >= 0 && t < ncls && p < ncls) confusion[t * ncls + p]++;
+        }
+        cx_step_reset();
+    }
+    cx_loader_free(ld);
+    cx_set_training(true);
+    cx_no_grad_end();
+    int n = cx_dataset_len(d);
+    *loss = n ? tl / n : NAN;
+    *acc = n ? (double)correct / n : NAN;
+}
+
+static int max_label(const cx_dataset *d) {
+    int m = -1;
+    for (int i = 0; i < cx_dataset_len(d); i++)
+        if (CX_I32P(d->y)[i] > m) m = CX_I32P(d->y)[i];
+    return m;
+}
+
+static cx_optim *make_optim(const char *name, cx_params *ps, double lr, double momentum, double wd) {
+    if (!strcmp(name, "sgd")) {
+        cx_sgd_opts o = CX_SGD_DEFAULTS;
+        o.lr = lr; o.momentum = momentum; o.weight_decay = wd;
+        return cx_sgd_new(ps, &o);
+    }
+    if (!strcmp(name, "adam") || !strcmp(name, "adamw")) {
+        cx_adam_opts o = CX_ADAM_DEFAULTS;
+        o.lr = lr; o.weight_decay = wd;
+        return name[4] ? cx_adamw_new(ps, &o) : cx_adam_new(ps, &o);
+    }
+    if (!strcmp(name, "rmsprop")) {
+        cx_rmsprop_opts o = CX_RMSPROP_DEFAULTS;
+        o.lr = lr; o.momentum = momentum; o.weight_decay = wd;
+        return cx_rmsprop_new(ps, &o);
+    }
+    if (!strcmp(name, "adagrad")) {
+        cx_adagrad_opts o = CX_ADAGRAD_DEFAULTS;
+        o.lr = lr; o.weight_decay = wd;
+        return cx_adagrad_new(ps, &o);
+    }
+    return NULL;
+}
+
+int cmd_train(int argc, char **argv) {
+    cli_flag f[] = {
+        {"data", "directory with train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]", false, "data/fashion-mnist-subset"},
+        {"hidden", "hidden layer sizes, comma-separated", false, "256"},
+        {"act", "activation: relu, tanh, sigmoid, leaky_relu, elu, gelu, softplus", false, "relu"},
+        {"dropout", "dropout probability after each hidden layer", false, "0"},
+        {"epochs", "number of epochs", false, "5"},
+        {"batch", "minibatch size", false, "64"},
+        {"optim", "sgd, adam, adamw, rmsprop, adagrad", false, "adam"},
+        {"lr", "learning rate", false, "0.001"},
+        {"momentum", "momentum (sgd, rmsprop)", false, "0"},
+        {"weight-decay", "L2 weight decay (decoupled for adamw)", false, "0"},
+        {"sched", "LR schedule: none, step, exp, cosine", false, "none"},
+        {"warmup", "linear warm-up epochs before the schedule", false, "0"},
+        {"clip", "clip gradients to this global norm (0: off)", false, "0"},
+        {"val", "examples held out of the training set for validation", false, "1000"},
+        {"limit", "use only the first N training examples (0: all)", false, "0"},
+        {"out", "model file (safetensors), saved atomically after every epoch", false, "model.safetensors"},
+        {"metrics", "metrics CSV, one row per epoch", false, "metrics.csv"},
+        {"seed", "PRNG seed", false, "1"},
+        {"threads", "threads (OpenMP and BLAS)", false, "1"},
+        {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
+        {"quiet", "no progress bar", true, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f), npos;
+    const char *pos[1];
+    bool help;
+    if (cli_parse("train", argc, argv, f, nf, pos, 0, &npos, &help)) return 2;
+    if (help) {
+        cli_usage("train", "[options]",
+                  "Train an MLP classifier on an IDX data set (MNIST format). Reports validation\n"
+                  "accuracy per epoch, the test accuracy at the end, saves the model as safetensors\n"
+                  "(PyTorch state_dict names fc1.weight, ...) and a metrics CSV.",
+                  f, nf);
+        return 0;
+    }
+    int epochs = 5, batch = 64, warmup = 0, val = 1000, limit = 0, threads = 1, seed = 1;
+    double lr = 1e-3, momentum = 0, wd = 0, clip = 0, dropout = 0;
+    const char *cmd = "train";
+    if (!cli_int(cmd, f, nf, "epochs", 1, 100000, &epochs) || !cli_int(cmd, f, nf, "batch", 1, 1 << 20, &batch) ||
+        !cli_int(cmd, f, nf, "warmup", 0, 100000, &warmup) || !cli_int(cmd, f, nf, "val", 0, 1 << 30, &val) ||
+        !cli_int(cmd, f, nf, "limit", 0, 1 << 30, &limit) || !cli_int(cmd, f, nf, "threads", 0, 1024, &threads) ||
+        !cli_int(cmd, f, nf, "seed", 0, 2147483647, &seed) || !cli_double(cmd, f, nf, "lr", 0, 100, &lr) ||
+        !cli_double(cmd, f, nf, "momentum", 0, 1, &momentum) ||
+        !cli_double(cmd, f, nf, "weight-decay", 0, 10, &wd) || !cli_double(cmd, f, nf, "clip", 0, 1e9, &clip) ||
+        !cli_double(cmd, f, nf, "dropout", 0, 0.99, &dropout))
+        return 2;
+    const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out"), *metrics = cli_get(f, nf, "metrics");
+    const char *optname = cli_get(f, nf, "optim"), *schedname = cli_get(f, nf, "sched");
+    cx_act act;
+    if (!cx_act_parse(cli_get(f, nf, "act"), &act) || act == CX_ACT_SIGN || act == CX_ACT_MAXOUT ||
+        act == CX_ACT_SOFTMAX || act == CX_ACT_LOG_SOFTMAX) {
+        fprintf(stderr, "cortex train: unknown or unsuitable activation '%s'\n", cli_get(f, nf, "act"));
+        return 2;
+    }
+    if (strcmp(optname, "sgd") && strcmp(optname, "adam") && strcmp(optname, "adamw") &&
+        strcmp(optname, "rmsprop") && strcmp(optname, "adagrad")) {
+        fprintf(stderr, "cortex train: unknown optimiser '%s' (sgd, adam, adamw, rmsprop, adagrad)\n", optname);
+        return 2;
+    }
+    cx_sched sched;
+    if (!strcmp(schedname, "none")) sched = cx_sched_constant();
+    else if (!strcmp(schedname, "step")) sched = cx_sched_step(epochs > 3 ? epochs / 3 : 1, 0.1);
+    else if (!strcmp(schedname, "exp")) sched = cx_sched_exponential(0.9);
+    else if (!strcmp(schedname, "cosine")) sched = cx_sched_cosine(epochs - warmup > 0 ? epochs - warmup : 1, 0);
+    else {
+        fprintf(stderr, "cortex train: unknown schedule '%s' (none, step, exp, cosine)\n", schedname);
+        return 2;
+    }
+    if (warmup > 0) sched = cx_sched_with_warmup(sched, 0.1, warmup);
+    int sizes[16] = {0}, ns = 1;
+    {
+        const char *p = cli_get(f, nf, "hidden");
+        while (*p) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 1 || v > 100000 || ns >= 14 || (*end && *end != ',')) {
+                fprintf(stderr, "cortex train: --hidden must be sizes like 256,128, got '%s'\n", cli_get(f, nf, "hidden"));
+                return 2;
+            }
+            sizes[ns++] = (int)v;
+            p = *end ? end + 1 : end;
+        }
+    }
+    char img[1024], lab[1024];
+    if (!cli_find_idx(dir, "train", img, lab, sizeof img)) {
+        fprintf(stderr, "cortex train: no training data: %s not found\n", img);
+        return 1;
+    }
+    cx_set_threads(threads);
+    cx_seed((uint64_t)seed);
+    cx_set_check_numerics(cli_get(f, nf, "check-numerics") != NULL);
+    cx_dataset all, train, valset, test = {0};
+    if (cx_dataset_load_idx(img, lab, limit, &all)) {
+        fprintf(stderr, "cortex train: %s\n", cx_last_error());
+        return 1;
+    }
+    int n_all = cx_dataset_len(&all);
+    if (val >= n_all) {
+        fprintf(stderr, "cortex train: --val %d leaves no training examples (data has %d)\n", val, n_all);
+        cx_dataset_free(&all);
+        return 2;
+    }
+    cx_dataset_split(&all, val, &train, &valset);
+    cx_dataset_free(&all);
+    bool have_test = cli_find_idx(dir, "t10k", img, lab, sizeof img);
+    if (have_test && cx_dataset_load_idx(img, lab, 0, &test)) {
+        fprintf(stderr, "cortex train: %s\n", cx_last_error());
+        cx_dataset_free(&train);
+        cx_dataset_free(&valset);
+        return 1;
+    }
+    sizes[0] = train.x->shape[1];
+    int ncls = max_label(&train) + 1;
+    if (have_test && max_label(&test) + 1 > ncls) ncls = max_label(&test) + 1;
+    sizes[ns++] = ncls < 2 ? 2 : ncls;
+    cx_module *net = cx_mlp_new(sizes, ns, act, (float)dropout);
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(net, &ps);
+    cx_optim *opt = make_optim(optname, &ps, lr, momentum, wd);
+    bool quiet = cli_get(f, nf, "quiet") || !isatty(2);
+    printf("data %s: %d train, %d validation, %d test examples, %d features, %d classes\n", dir,
+           cx_dataset_len(&train), cx_dataset_len(&valset), have_test ? cx_dataset_len(&test) : 0, sizes[0],
+           sizes[ns - 1]);
+    printf("model: MLP");
+    for (int i = 0; i < ns; i++) printf("%s%d", i ? "-" : " ", sizes[i]);
+    printf(" (%s), %lld parameters; %s lr %g, batch %d, %d thread(s), BLAS %s, seed %d\n", cx_act_name(act),
+           (long long)cx_params_count(&ps), optname, lr, batch, threads, cx_blas_name(), seed);
+
+    /* metrics CSV: written in full (atomically) after every epoch */
+    size_t mcap = 256 + (size_t)epochs * 128, mlen = 0;
+    char *mbuf = malloc(mcap);
+    if (!mbuf) { fprintf(stderr, "cortex train: out of memory\n"); return 1; }
+    mlen += (size_t)snprintf(mbuf, mcap, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n");
+    cx_loader *ld = cx_loader_new(&train, batch, true, false);
+    int nb = cx_loader_num_batches(ld), rc = 0;
+    double t_start = now();
+    for (int e = 1; e <= epochs && rc == 0; e++) {
+        double cur_lr = cx_sched_lr(&sched, lr, e - 1);
+        cx_optim_set_lr(opt, cur_lr);
+        cx_loader_reset(ld);
+        cx_tensor *x, *y;
+        double t0 = now(), sum_loss = 0, last_draw = 0;
+        long correct = 0, seen = 0;
+        int b = 0;
+        while (cx_loader_next(ld, &x, &y)) {
+            cx_optim_zero_grad(opt);
+            cx_tensor *logits = cx_module_forward(net, x);
+            cx_tensor *loss = cx_cross_entropy(logits, y, CX_REDUCE_MEAN);
+            float lv = cx_item(loss);
+            if (!isfinite(lv)) {
+                fprintf(stderr, "%scortex train: loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr\n",
+                        quiet ? "" : "\n", (double)lv, e, b + 1);
+                rc = 1;
+                break;
+            }
+            cx_backward(loss);
+            if (clip > 0) cx_clip_grad_norm(&ps, (float)clip);
+            cx_optim_step(opt);
+            cx_tensor *pred = cx_argmax(logits, 1);
+            for (int i = 0; i < x->shape[0]; i++) correct += CX_I32P(pred)[i] == CX_I32P(y)[i];
+            seen += x->shape[0];
+            sum_loss += (double)lv * x->shape[0];
+            b++;
+            cx_step_reset();
+            double t = now();
+            if (!quiet && (t - last_draw > 0.1 || b == nb)) {
+                double rate = seen / (t - t0 + 1e-9);
+                double eta = (double)(nb - b) * batch / rate + (double)(epochs - e) * nb * batch / rate;
+                progress(e, epochs, b, nb, sum_loss / seen, rate, eta);
+                last_draw = t;
+            }
+        }
+        if (rc) break;
+        double secs = now() - t0, vl = NAN, va = NAN;
+        if (cx_dataset_len(&valset)) evaluate(net, &valset, &vl, &va, NULL, 0);
+        if (!quiet) fprintf(stderr, "\r%*s\r", 90, "");
+        printf("epoch %d/%d  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", e, epochs,
+               cur_lr, sum_loss / seen, (double)correct / seen, vl, va, secs, seen / secs);
+        fflush(stdout);
+        if (mlen + 256 > mcap) {
+            mcap *= 2;
+            char *nbuf = realloc(mbuf, mcap);
+            if (!nbuf) { rc = 1; break; }
+            mbuf = nbuf;
+        }
+        mlen += (size_t)snprintf(mbuf + mlen, mcap - mlen, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f\n", e, cur_lr,
+                                 sum_loss / seen, (double)correct / seen, vl, va, secs);
+        cx_status st = cli_model_save(out, net, sizes, ns, act);
+        if (!st) st = cx_write_file_atomic(metrics, mbuf, mlen);
+        if (st) {
+            fprintf(stderr, "cortex train: %s\n", cx_last_error());
+            rc = 1;
+        }
+    }
+    if (rc == 0) {
+        printf("trained %d epochs in %.1fs; model saved to %s, metrics to %s\n", epochs, now() - t_start, out, metrics);
+        if (have_test) {
+            double tl, ta;
+            evaluate(net, &test, &tl, &ta, NULL, 0);
+            printf("test: loss %.4f accuracy %.4f (%d examples)\n", tl, ta, cx_dataset_len(&test));
+        }
+    }
+    free(mbuf);
+    cx_loader_free(ld);
+    cx_optim_free(opt);
+    cx_params_free(&ps);
+    cx_module_free(net);
+    cx_dataset_free(&train);
+    cx_dataset_free(&valset);
+    if (have_test) cx_dataset_free(&test);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    cli_flag f[] = {
+        {"split", "which files of DATA to use: t10k or train", false, "t10k"},
+        {"threads", "threads", false, "1"},
+        {"confusion", "print the confusion matrix", true, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
+    const char *pos[2];
+    bool help;
+    if (cli_parse("eval", argc, argv, f, nf, pos, 2, &npos, &help)) return 2;
+    if (help) {
+        cli_usage("eval", "MODEL DATA [options]",
+                  "Evaluate a model saved by 'cortex train' on an IDX data set. DATA is a directory\n"
+                  "holding <split>-images-idx3-ubyte[.gz] and <split>-labels-idx1-ubyte[.gz].",
+                  f, nf);
+        return 0;
+    }
+    if (npos != 2) {
+        fprintf(stderr, "cortex eval: expected MODEL and DATA (see 'cortex eval --help')\n");
+        return 2;
+    }
+    if (!cli_int("eval", f, nf, "threads", 0, 1024, &threads)) return 2;
+    cx_set_threads(threads);
+    cx_module *net;
+    int sizes[16], ns;
+    cx_act act;
+    if (cli_model_load(pos[0], &net, sizes, &ns, &act)) {
+        fprintf(stderr, "cortex eval: %s\n", cx_last_error());
+        return 1;
+    }
+    char img[1024], lab[1024];
+    cx_dataset d;
+    if (!cli_find_idx(pos[1], cli_get(f, nf, "split"), img, lab, sizeof img)) {
+        fprintf(stderr, "cortex eval: no data: %s not found\n", img);
+        cx_module_free(net);
+        return 1;
+    }
+    if (cx_dataset_load_idx(img, lab, 0, &d)) {
+        fprintf(stderr, "cortex eval: %s\n", cx_last_error());
+        cx_module_free(net);
+        return 1;
+    }
+    int rc = 0;
+    if (d.x->shape[1] != sizes[0]) {
+        fprintf(stderr, "cortex eval: the model expects %d features, %s has %d\n", sizes[0], img, d.x->shape[1]);
+        rc = 1;
+    } else if (max_label(&d) >= sizes[ns - 1]) {
+        fprintf(stderr, "cortex eval: label %d in %s but the model has %d classes\n", max_label(&d), lab, sizes[ns - 1]);
+        rc = 1;
+    } else {
+        int C = sizes[ns - 1];
+        int *conf = calloc((size_t)C * C, sizeof *conf);
+        double loss, acc;
+        evaluate(net, &d, &loss, &acc, conf, C);
+        printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), loss, acc);
+        if (cli_get(f, nf, "confusion") && conf) {
+            printf("confusion (rows: true class, columns: predicted)\n");
+            for (int i = 0; i < C; i++) {
+                for (int j = 0; j < C; j++) printf("%6d", conf[i * C + j]);
+                printf("\n");
+            }
+        }
+        free(conf);
+    }
+    cx_dataset_free(&d);
+    cx_module_free(net);
+    return rc;
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *pos[1];
+    int npos;
+    bool help;
+    if (cli_parse("info", argc, argv, NULL, 0, pos, 1, &npos, &help)) return 2;
+    if (help || npos != 1) {
+        if (!help) fprintf(stderr, "cortex info: expected one safetensors file\n");
+        cli_usage("info", "FILE", "List the tensors and metadata of a safetensors file.", NULL, 0);
+        return help ? 0 : 2;
+    }
+    cx_st_file *sf;
+    if (cx_st_load(pos[0], &sf)) {
+        fprintf(stderr, "cortex info: %s\n", cx_last_error());
+        return 1;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < sf->n; i++) {
+        char b[96];
+        cx_tensor *t = sf->entries[i].tensor;
+        printf("%-32s %-4s %s\n", sf->entries[i].name, cx_dtype_name(t->dtype), cx_shape_str(t, b, sizeof b));
+        total += t->numel;
+    }
+    for (int i = 0; i < sf->n_meta; i++) printf("metadata %s = %s\n", sf->meta_keys[i], sf->meta_values[i]);
+    printf("%d tensors, %lld values\n", sf->n, (long long)total);
+    cx_st_free(sf);
+    return 0;
+}

@@ -1,0 +1,328 @@
+/*
+ * cortex/core.h -- tensors, arenas, the PRNG, errors and define-by-run autograd.
+ *
+ * Part of the Cortex public API; include <cortex.h> rather than this file.
+ *
+ * Memory model (read this first)
+ * ------------------------------
+ *  - Every tensor made by an op (cx_add, cx_matmul, ...) or by the step
+ *    constructors (cx_zeros, cx_from_data, ...) lives in the *current arena*.
+ *    Call cx_arena_reset() once per training step: every intermediate, every
+ *    graph node and every intermediate gradient of that step is released at
+ *    once. Nobody frees graph nodes by hand.
+ *  - Persistent tensors (parameters, datasets, optimiser state) are made with
+ *    cx_tensor_new() / cx_param_new() and owned by whoever made them, freed
+ *    with cx_tensor_free(). Modules own their parameters.
+ *  - Tensors are always contiguous, row-major. Views do not exist: reshape
+ *    shares the buffer of its input, every other op writes a new buffer.
+ *
+ * Errors
+ * ------
+ *  Programming errors (shape mismatch, wrong dtype, bad axis) and a non-finite
+ *  value caught in check mode go to the error handler: by default it prints
+ *  "cortex: <message>" to stderr and exits with status 1. Install your own with
+ *  cx_set_error_handler (it must not return: longjmp or exit).
+ *  Runtime errors in I/O (missing file, corrupt data) are *returned* as
+ *  cx_status with a message from cx_last_error(); they never exit.
+ */
+#ifndef CORTEX_CORE_H
+#define CORTEX_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CX_MAX_DIMS 8
+
+/* ---------------------------------------------------------------- status */
+typedef enum {
+    CX_OK = 0,
+    CX_ERR_IO,        /* file could not be opened, read or written */
+    CX_ERR_FORMAT,    /* the file is malformed, truncated or hostile */
+    CX_ERR_SHAPE,     /* shapes do not agree */
+    CX_ERR_ARG,       /* an argument is out of range */
+    CX_ERR_NOMEM,     /* allocation failed */
+    CX_ERR_NOTFOUND,  /* a named tensor / key is missing */
+    CX_ERR_NUMERIC    /* a NaN or Inf was met */
+} cx_status;
+
+/* Message of the last error reported by a function returning cx_status
+ * (thread-local; valid until the next error on this thread). */
+const char *cx_last_error(void);
+/* Record an error message (printf-style) and return `st`. For library code. */
+cx_status cx_set_error(cx_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Fatal (programming) error handler. Must not return. */
+typedef void (*cx_error_handler)(const char *message, void *user);
+void cx_set_error_handler(cx_error_handler h, void *user);
+/* Report a fatal error through the handler (printf-style). Does not return. */
+void cx_fatal(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2), noreturn))
+#endif
+    ;
+
+/* ---------------------------------------------------------------- runtime */
+/* Number of threads used by OpenMP loops and by the BLAS. n <= 0: all cores. */
+void cx_set_threads(int n);
+int cx_get_threads(void);
+/* "openblas" or "builtin": which GEMM this build uses. */
+const char *cx_blas_name(void);
+
+/* ---------------------------------------------------------------- PRNG */
+/* The one seeded PRNG of Cortex (PCG32). Same seed + same thread count give
+ * the same run. Every random function of the library draws from it. */
+void cx_seed(uint64_t seed);
+uint32_t cx_rand_u32(void);
+float cx_rand_uniform(void);            /* [0, 1) */
+float cx_rand_normal(void);             /* N(0, 1), Box-Muller */
+uint32_t cx_rand_below(uint32_t n);     /* uniform integer in [0, n) */
+/* Save/restore the full generator state (for exact checkpoint resume). */
+typedef struct { uint64_t state, inc; } cx_rng_state;
+cx_rng_state cx_rng_get(void);
+void cx_rng_set(cx_rng_state s);
+
+/* ---------------------------------------------------------------- arena */
+typedef struct cx_arena cx_arena;
+cx_arena *cx_arena_new(size_t initial_bytes);
+void cx_arena_free(cx_arena *a);
+/* Release everything allocated from `a` since creation / last reset. */
+void cx_arena_reset(cx_arena *a);
+/* Make `a` the current arena of this thread; returns the previous one.
+ * NULL selects the built-in default arena. */
+cx_arena *cx_arena_use(cx_arena *a);
+cx_arena *cx_arena_current(void);
+/* Bytes handed out since the last reset, and high-water mark. */
+size_t cx_arena_used(const cx_arena *a);
+size_t cx_arena_peak(const cx_arena *a);
+/* Reset the current arena (the usual once-per-step call). */
+void cx_step_reset(void);
+/* Raw aligned (64-byte) allocation from the current arena. Never fails
+ * (out of memory is fatal). */
+void *cx_arena_alloc(size_t bytes);
+
+/* ---------------------------------------------------------------- tensors */
+typedef enum { CX_F32 = 0, CX_I32 = 1, CX_I64 = 2 } cx_dtype;
+size_t cx_dtype_size(cx_dtype t);
+const char *cx_dtype_name(cx_dtype t);
+
+typedef struct cx_node cx_node;
+
+typedef struct cx_tensor {
+    cx_dtype dtype;
+    int ndim;
+    int shape[CX_MAX_DIMS];
+    int64_t numel;
+    void *data;          /* float* for CX_F32, int32_t* / int64_t* otherwise */
+    float *grad;         /* gradient (F32 only); NULL until backward reaches it */
+    bool requires_grad;  /* leaf parameter or result of a recorded op */
+    bool persistent;     /* heap-owned (cx_tensor_new) rather than arena-owned */
+    bool owns_data;      /* persistent tensors: free(data) on cx_tensor_free */
+    cx_node *node;       /* op that produced it (NULL for leaves) */
+    char *name;          /* optional, e.g. "fc1.weight" (persistent tensors) */
+} cx_tensor;
+
+/* Data pointer shorthands. */
+#define CX_F(t) ((float *)(t)->data)
+#define CX_I32P(t) ((int32_t *)(t)->data)
+#define CX_I64P(t) ((int64_t *)(t)->data)
+
+/* Shape literal helper: CX_SHAPE(2, 3) -> (int[]){2, 3}, 2 */
+#define CX_SHAPE(...) ((const int[]){__VA_ARGS__}), \
+    ((int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)))
+
+/* Step tensors (current arena). */
+cx_tensor *cx_empty(cx_dtype dt, const int *shape, int ndim);
+cx_tensor *cx_zeros(const int *shape, int ndim);
+cx_tensor *cx_ones(const int *shape, int ndim);
+cx_tensor *cx_full(const int *shape, int ndim, float value);
+cx_tensor *cx_scalar(float value);
+/* Copies `data` (numel floats / ints). */
+cx_tensor *cx_from_data(const float *data, const int *shape, int ndim);
+cx_tensor *cx_from_i32(const int32_t *data, const int *shape, int ndim);
+/* Wraps `data` without copying (caller keeps it alive for the step). */
+cx_tensor *cx_wrap(float *data, const int *shape, int ndim);
+cx_tensor *cx_rand_uniform_t(const int *shape, int ndim, float lo, float hi);
+cx_tensor *cx_randn(const int *shape, int ndim, float mean, float std);
+cx_tensor *cx_arange(int n);  /* F32 0..n-1 */
+
+/* Persistent tensors (heap, owned by the caller). */
+cx_tensor *cx_tensor_new(cx_dtype dt, const int *shape, int ndim);   /* zeroed */
+cx_tensor *cx_param_new(const char *name, const int *shape, int ndim); /* F32, requires_grad */
+void cx_tensor_free(cx_tensor *t);
+/* Persistent deep copy (data only, no graph). */
+cx_tensor *cx_tensor_clone(const cx_tensor *t);
+void cx_tensor_set_name(cx_tensor *t, const char *name);
+/* Fill helpers (work on any F32 tensor, no graph). */
+void cx_fill(cx_tensor *t, float v);
+void cx_fill_uniform(cx_tensor *t, float lo, float hi);
+void cx_fill_normal(cx_tensor *t, float mean, float std);
+/* Ensure t->grad exists (zeroed) and return it. */
+float *cx_grad_ensure(cx_tensor *t);
+void cx_zero_grad(cx_tensor *t);
+
+bool cx_same_shape(const cx_tensor *a, const cx_tensor *b);
+/* "[2, 3]" into buf; returns buf. */
+const char *cx_shape_str(const cx_tensor *t, char *buf, size_t n);
+float cx_item(const cx_tensor *t);          /* value of a 1-element F32 tensor */
+float cx_get(const cx_tensor *t, int64_t flat_index);
+void cx_print(const cx_tensor *t, const char *label);
+
+/* A list of (named) parameters, e.g. every parameter of a model. It does not
+ * own the tensors; names are the tensors' own (t->name, "fc1.weight"). */
+typedef struct cx_params {
+    int n, cap;
+    cx_tensor **t;
+} cx_params;
+void cx_params_init(cx_params *p);
+void cx_params_add(cx_params *p, cx_tensor *t);
+void cx_params_free(cx_params *p);          /* frees the list, not the tensors */
+cx_tensor *cx_params_find(const cx_params *p, const char *name);
+int64_t cx_params_count(const cx_params *p); /* total number of scalars */
+void cx_params_zero_grad(const cx_params *p);
+
+/* ---------------------------------------------------------------- autograd */
+/* Gradients are recorded unless inside a no-grad region (nestable). */
+void cx_no_grad_begin(void);
+void cx_no_grad_end(void);
+bool cx_grad_enabled(void);
+/* Check mode: after every op (forward and backward) scan the result and stop
+ * at the first non-finite value, naming the op. Off by default. */
+void cx_set_check_numerics(bool on);
+bool cx_check_numerics(void);
+/* Training mode flag read by dropout (and later batch norm). Default: true. */
+void cx_set_training(bool on);
+bool cx_is_training(void);
+
+/* Backpropagate from a 1-element tensor (d loss / d loss = 1). Gradients
+ * accumulate into every tensor with requires_grad that the loss depends on
+ * (parameters keep them across steps until cx_zero_grad / optimiser zero). */
+void cx_backward(cx_tensor *loss);
+/* Backpropagate with an explicit upstream gradient (same numel as t). */
+void cx_backward_with(cx_tensor *t, const float *grad_out);
+/* A step tensor sharing t's data with no graph history. */
+cx_tensor *cx_detach(cx_tensor *t);
+/* Name of the op that produced t ("leaf" for leaves). */
+const char *cx_op_name(const cx_tensor *t);
+
+/* ---------------------------------------------------------------- ops
+ * All ops allocate their result in the current arena and record a graph node
+ * when grad mode is on and an input requires grad. Binary elementwise ops
+ * broadcast like NumPy/PyTorch. Axis arguments may be negative. */
+
+/* elementwise binary (broadcasting) */
+cx_tensor *cx_add(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_div(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b);  /* grad to the larger; ties split */
+cx_tensor *cx_add_scalar(cx_tensor *a, float s);
+cx_tensor *cx_mul_scalar(cx_tensor *a, float s);
+/* elementwise unary */
+cx_tensor *cx_neg(cx_tensor *a);
+cx_tensor *cx_exp(cx_tensor *a);
+cx_tensor *cx_log(cx_tensor *a);
+cx_tensor *cx_sqrt(cx_tensor *a);
+cx_tensor *cx_pow(cx_tensor *a, float p);
+cx_tensor *cx_abs(cx_tensor *a);                 /* grad sign(x), 0 at 0 */
+cx_tensor *cx_clamp(cx_tensor *a, float lo, float hi); /* grad 1 inside [lo,hi] */
+cx_tensor *cx_sign(cx_tensor *a);                /* no gradient */
+cx_tensor *cx_sigmoid(cx_tensor *a);
+cx_tensor *cx_tanh(cx_tensor *a);
+cx_tensor *cx_relu(cx_tensor *a);                /* sub-gradient 0 at 0 */
+cx_tensor *cx_leaky_relu(cx_tensor *a, float slope);
+cx_tensor *cx_elu(cx_tensor *a, float alpha);
+cx_tensor *cx_gelu(cx_tensor *a);                /* exact (erf) form */
+cx_tensor *cx_softplus(cx_tensor *a, float beta, float threshold); /* PyTorch: 1, 20 */
+/* McCulloch-Pitts unit: sign(x) mapped to {-1,+1} (0 -> +1); no gradient. */
+cx_tensor *cx_threshold_unit(cx_tensor *a);
+/* Maxout: the last axis (size k*m) is split into m groups of k; max of each. */
+cx_tensor *cx_maxout(cx_tensor *a, int k);
+/* Inverted dropout with drop probability p; identity when not training. */
+cx_tensor *cx_dropout(cx_tensor *a, float p);
+
+/* matrix */
+/* 2-D [M,K]x[K,N], or batched [B,M,K]x[B,K,N] (also [B,M,K]x[K,N]). */
+cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b);
+/* y = x W^T + b with PyTorch's layout W [out,in], b [out] (may be NULL). */
+cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b);
+
+/* reductions */
+cx_tensor *cx_sum(cx_tensor *a);                                /* all -> [1] */
+cx_tensor *cx_mean(cx_tensor *a);                               /* all -> [1] */
+cx_tensor *cx_sum_axis(cx_tensor *a, int axis, bool keepdim);
+cx_tensor *cx_mean_axis(cx_tensor *a, int axis, bool keepdim);
+cx_tensor *cx_max_axis(cx_tensor *a, int axis, bool keepdim);   /* grad to first argmax */
+cx_tensor *cx_argmax(cx_tensor *a, int axis);                   /* I32, no grad */
+cx_tensor *cx_softmax(cx_tensor *a, int axis);
+cx_tensor *cx_log_softmax(cx_tensor *a, int axis);
+
+/* shape */
+cx_tensor *cx_reshape(cx_tensor *a, const int *shape, int ndim); /* one dim may be -1 */
+cx_tensor *cx_flatten(cx_tensor *a);         /* [N, ...] -> [N, prod(...)] */
+cx_tensor *cx_transpose(cx_tensor *a, int d0, int d1);
+cx_tensor *cx_permute(cx_tensor *a, const int *perm);
+/* a[..., start:stop:step, ...] along `axis` (step >= 1). */
+cx_tensor *cx_slice(cx_tensor *a, int axis, int start, int stop, int step);
+cx_tensor *cx_concat(cx_tensor **ts, int n, int axis);
+cx_tensor *cx_stack(cx_tensor **ts, int n, int axis);
+/* Rows of `a` along `axis` picked by an integer index tensor (1-D). */
+cx_tensor *cx_index_select(cx_tensor *a, int axis, const cx_tensor *index);
+/* torch.gather: out[i][j] = a[i][index[i][j]] along axis (index same ndim). */
+cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index);
+
+/* losses. reduction: mean or sum as PyTorch defines them (none: per item). */
+typedef enum { CX_REDUCE_MEAN = 0, CX_REDUCE_SUM = 1, CX_REDUCE_NONE = 2 } cx_reduction;
+/* logits [N,C], target I32/I64 [N]: stable log-softmax + NLL. */
+cx_tensor *cx_cross_entropy(cx_tensor *logits, const cx_tensor *target, cx_reduction r);
+cx_tensor *cx_nll_loss(cx_tensor *logp, const cx_tensor *target, cx_reduction r);
+cx_tensor *cx_mse_loss(cx_tensor *pred, cx_tensor *target, cx_reduction r);
+cx_tensor *cx_bce_with_logits(cx_tensor *logits, cx_tensor *target, cx_reduction r);
+/* PyTorch MultiMarginLoss (p=1): sum_{i!=y} max(0, margin - x_y + x_i) / C. */
+cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float margin,
+                                cx_reduction r);
+/* Binary hinge max(0, margin - t*f), t in {-1,+1} (F32, same shape as f). */
+cx_tensor *cx_hinge_loss(cx_tensor *f, cx_tensor *t, float margin, cx_reduction r);
+/* Perceptron loss max(0, -t*f) of the notes. */
+cx_tensor *cx_perceptron_loss(cx_tensor *f, cx_tensor *t, cx_reduction r);
+/* Logistic loss log(1 + exp(-t*f)). */
+cx_tensor *cx_logistic_loss(cx_tensor *f, cx_tensor *t, cx_reduction r);
+/* PyTorch SmoothL1Loss with `beta`. */
+cx_tensor *cx_smooth_l1_loss(cx_tensor *pred, cx_tensor *target, float beta, cx_reduction r);
+
+/* ---------------------------------------------------------------- GEMM */
+/* Row-major C = alpha * op(A) op(B) + beta * C, op = transpose when trans*
+ * is true. op(A) is MxK, op(B) is KxN. Uses CBLAS (OpenBLAS) when built with
+ * it, otherwise the built-in blocked kernel. */
+void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc);
+/* The built-in kernel, always available (for benchmarks and tests). */
+void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc);
+
+/* ---------------------------------------------------------------- gradcheck */
+/* A function building a scalar (1-element) loss from n inputs. */
+typedef cx_tensor *(*cx_scalar_fn)(cx_tensor **inputs, int n, void *user);
+/* Compare analytic gradients of every F32 input with requires_grad against
+ * central differences (step eps, computed in double from float evaluations).
+ * Passes when |a - n| <= atol + rtol * |n| for every element. Returns the
+ * largest violation ratio (<= 1 means pass) and prints the worst element
+ * when it fails and `verbose` is set. Uses the current arena (it resets
+ * nothing the caller made). */
+double cx_gradcheck(cx_scalar_fn fn, cx_tensor **inputs, int n, void *user,
+                    float eps, float atol, float rtol, bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,120 @@
+/* cortex/io.h -- safetensors, IDX, CSV and atomic file writes. See cortex.h.
+ *
+ * Every reader is bounds-checked: a truncated, corrupt or hostile file gives
+ * CX_ERR_FORMAT (or CX_ERR_IO) with a message from cx_last_error() naming
+ * the file and the problem -- never a crash or an out-of-bounds read.
+ * Every writer is atomic: it writes "<path>.tmp.<pid>", fsyncs it, renames
+ * it over <path> and fsyncs the directory, so an interrupted save never
+ * destroys the previous file. */
+#ifndef CORTEX_IO_H
+#define CORTEX_IO_H
+#include "core.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- atomic writes */
+/* Write `n` bytes to `path` atomically. Errors: CX_ERR_IO (message names the
+ * path and the failing system call); on failure the temp file is removed and
+ * an existing <path> is left untouched. */
+cx_status cx_write_file_atomic(const char *path, const void *data, size_t n);
+/* Streamed variant: open a temp file next to `path`, write with fwrite, then
+ * commit (fsync + rename) or abort (unlink the temp file). commit reports a
+ * write error met on the stream (ferror) as CX_ERR_IO and removes the temp
+ * file. Both commit and abort accept NULL (commit(NULL) returns CX_ERR_ARG). */
+typedef struct cx_atomic_file cx_atomic_file;
+cx_status cx_atomic_open(cx_atomic_file **out, const char *path);
+void *cx_atomic_stream(cx_atomic_file *f);  /* the FILE* to write to */
+cx_status cx_atomic_commit(cx_atomic_file *f); /* frees f */
+void cx_atomic_abort(cx_atomic_file *f);       /* frees f */
+/* Read a whole file (malloc'd; *n set). Limit: max_bytes (0 = 4 GiB); a
+ * longer file gives CX_ERR_FORMAT. The buffer has one extra NUL byte after
+ * the n bytes (handy for text); free it with free(). */
+cx_status cx_read_file(const char *path, void **data, size_t *n, size_t max_bytes);
+
+/* ---- safetensors (https://github.com/huggingface/safetensors format):
+ * u64 little-endian header size N, N bytes of JSON
+ *   {"name": {"dtype": "F32", "shape": [2,3], "data_offsets": [begin, end]}, ...,
+ *    "__metadata__": {"key": "value", ...}}
+ * then the byte buffer. Supported dtypes: F32, I32, I64 (F64, F16, BF16 are
+ * converted to F32 on load; BOOL, U8, I8, I16, U16, U32 to I64).
+ * Checks: header size <= 100 MB and within the file; JSON strictly parsed
+ * (nesting depth, escapes, integers with overflow checks); dtype known; shape
+ * dims non-negative, fit in int, ndim <= CX_MAX_DIMS; end - begin ==
+ * numel * dtype size; the regions tile the byte buffer exactly (no overlap,
+ * no gap, nothing left over); names unique. Any failure: CX_ERR_FORMAT with
+ * "<path>: <problem>" ("<memory>" for cx_st_parse). Unknown fields of a
+ * tensor entry are ignored; __metadata__ must map strings to strings. */
+typedef struct cx_st_entry {
+    char *name;
+    cx_tensor *tensor;       /* persistent tensor owned by the file object */
+} cx_st_entry;
+typedef struct cx_st_file {
+    int n;
+    cx_st_entry *entries;
+    int n_meta;
+    char **meta_keys, **meta_values;
+} cx_st_file;
+
+/* Load every tensor of a safetensors file. *out is owned by the caller and
+ * freed with cx_st_free. */
+cx_status cx_st_load(const char *path, cx_st_file **out);
+/* Parse from memory (same checks). */
+cx_status cx_st_parse(const void *buf, size_t n, cx_st_file **out);
+void cx_st_free(cx_st_file *f);
+/* Find by name (NULL if absent). */
+cx_tensor *cx_st_get(const cx_st_file *f, const char *name);
+const char *cx_st_meta(const cx_st_file *f, const char *key);
+
+/* Save tensors (F32 / I32 / I64) under the given names, atomically. Names
+ * must be unique, non-NULL and not "__metadata__" (else CX_ERR_ARG).
+ * meta_keys/values may be NULL (n_meta = 0). Layout is deterministic: the
+ * tensors are stored ordered by dtype size (largest first) then name, the
+ * header is padded with spaces so the data starts 8-byte aligned, and the
+ * data is little-endian. */
+cx_status cx_st_save(const char *path, cx_tensor *const *tensors, const char *const *names,
+                     int n, const char *const *meta_keys, const char *const *meta_values,
+                     int n_meta);
+/* Save a parameter list under the tensors' own names (t->name; a tensor
+ * without a name gives CX_ERR_ARG). */
+cx_status cx_params_save(const char *path, const cx_params *p);
+/* Load values into a parameter list by name. strict: every parameter must be
+ * present with the same shape and the file must have no other tensor;
+ * otherwise missing ones are reported as an error only if strict. Shapes
+ * must always match (CX_ERR_SHAPE, e.g. "model.safetensors: tensor 'fc1.weight'
+ * has shape [10, 784], model expects [256, 784]"), and so must dtypes
+ * (CX_ERR_FORMAT). A missing tensor in strict mode gives CX_ERR_NOTFOUND, an
+ * extra one CX_ERR_FORMAT. Everything is checked before any parameter is
+ * written, so on error the parameters are unchanged. */
+cx_status cx_params_load(const char *path, const cx_params *p, bool strict);
+
+/* ---- IDX (MNIST format), raw or gzip (detected by content, read via zlib).
+ * Returns a persistent tensor: u8 images are converted to F32 scaled by
+ * `scale` (e.g. 1/255.f; 1 keeps raw values), labels (1-D u8) to I32.
+ * max_items > 0 reads only the first max_items items.
+ * Element types: u8 (0x08), i8 (0x09), i16 (0x0B), i32 (0x0C) and f32 (0x0D),
+ * f64 (0x0E). Integer types give I32 when the file is 1-D and F32 * scale
+ * otherwise; float types always give F32 * scale. Result shape [N, d1, ...].
+ * Errors: CX_ERR_IO (cannot open), CX_ERR_FORMAT (bad magic, bad type, too
+ * many dims, size overflow, "truncated: expected X bytes of data, got Y"). */
+cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **out);
+
+/* ---- CSV of numbers. Fields separated by ',' (or ';' / tab, detected from
+ * the first line); an optional header line (detected: a non-numeric field) is
+ * skipped and its names returned in *header (may be NULL). Every row must
+ * have the same number of fields: the error names the line. Result: a
+ * persistent F32 tensor [rows, cols].
+ * Details: CRLF or LF line ends, last line with or without a newline; blank
+ * lines are skipped; fields may be double-quoted ("" is a literal quote) and
+ * surrounding spaces are trimmed. Errors (CX_ERR_FORMAT): empty file, no data
+ * rows, "data.csv:17: expected 4 fields, got 3", "data.csv:3: 'abc' is not a
+ * number", unterminated quote. If header != NULL, *header gets the header
+ * names (NULL when the file has no header) and *n_header their count; free
+ * with cx_csv_free_header. */
+cx_status cx_csv_load(const char *path, cx_tensor **out, char ***header, int *n_header);
+void cx_csv_free_header(char **header, int n); /* NULL is fine */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,250 @@
+/*
+ * cortex/optim.h -- optimisers, learning-rate schedules, gradient clipping.
+ *
+ * Part of the Cortex public API; include <cortex.h> rather than this file.
+ *
+ * Optimisers
+ * ----------
+ * Every optimiser follows the update rule of PyTorch 1.13 (torch.optim, the
+ * single-tensor / foreach=False path) operation for operation, in float32,
+ * with scalar coefficients (bias corrections, 1 - beta, ...) computed in
+ * double as Python does:
+ *
+ *   cx_params params;  ... the model's parameters ...
+ *   cx_adam_opts o = CX_ADAM_DEFAULTS;
+ *   o.lr = 3e-4;
+ *   cx_optim *opt = cx_adam_new(&params, &o);
+ *   for (...) {
+ *       cx_optim_zero_grad(opt);
+ *       cx_backward(loss);
+ *       cx_optim_step(opt);
+ *       cx_step_reset();
+ *   }
+ *   cx_optim_free(opt);
+ *
+ *  - The optimiser copies the list of parameter pointers; it does not own the
+ *    parameters, which must outlive it (and must be F32).
+ *  - A parameter whose grad is NULL at a step is skipped entirely (its state
+ *    and step count do not change), like a None grad in PyTorch.
+ *  - Per-parameter state (momentum buffers, moments, ...) is allocated at
+ *    construction as persistent tensors owned by the optimiser, and freed by
+ *    cx_optim_free. Each parameter also has its own step count.
+ *  - Invalid options (negative lr / eps / weight decay / momentum, betas or
+ *    alpha outside [0, 1), nesterov without momentum or with dampening, a
+ *    non-F32 parameter) are programming errors: they go to the fatal error
+ *    handler (cx_fatal), before anything is allocated.
+ *  - Hyper-parameters are doubles (Python floats in PyTorch).
+ *  - The element loops are vectorised; a parameter tensor larger than
+ *    CX_OPTIM_PAR_THRESHOLD elements is also split over the OpenMP threads.
+ */
+#ifndef CORTEX_OPTIM_H
+#define CORTEX_OPTIM_H
+#include "core.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tensors with more elements than this are updated by several OpenMP
+ * threads (when built with OpenMP). */
+#define CX_OPTIM_PAR_THRESHOLD 32768
+
+typedef struct cx_optim cx_optim;
+
+typedef enum {
+    CX_OPTIM_SGD = 0,
+    CX_OPTIM_ADAM,
+    CX_OPTIM_ADAMW,
+    CX_OPTIM_RMSPROP,
+    CX_OPTIM_ADAGRAD
+} cx_optim_kind;
+
+/* torch.optim.SGD:
+ *   g = grad + weight_decay * p
+ *   if momentum != 0:
+ *       buf = g                                       (first step)
+ *       buf = momentum * buf + (1 - dampening) * g    (later steps)
+ *       g = nesterov ? g + momentum * buf : buf
+ *   p -= lr * g
+ * nesterov requires momentum > 0 and dampening == 0. (PyTorch has no default
+ * lr for SGD; ours is 0.01.) */
+typedef struct {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov;
+} cx_sgd_opts;
+#define CX_SGD_DEFAULTS \
+    {.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false}
+
+/* torch.optim.Adam and torch.optim.AdamW (t = this parameter's step count):
+ *   Adam:  g = grad + weight_decay * p
+ *   AdamW: p = p * (1 - lr * weight_decay);  g = grad
+ *   m = beta1 * m + (1 - beta1) * g
+ *   v = beta2 * v + (1 - beta2) * g * g
+ *   vmax = max(vmax, v)                            (amsgrad; v below := vmax)
+ *   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0 (Adam)
+ * or 0.01 (AdamW), amsgrad off. Both kinds use cx_adam_opts. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad;
+} cx_adam_opts;
+#define CX_ADAM_DEFAULTS \
+    {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0, .amsgrad = false}
+#define CX_ADAMW_DEFAULTS \
+    {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-2, .amsgrad = false}
+
+/* torch.optim.RMSprop:
+ *   g = grad + weight_decay * p
+ *   s = alpha * s + (1 - alpha) * g * g
+ *   centered: a = alpha * a + (1 - alpha) * g;  d = sqrt(s - a * a) + eps
+ *   else:                                       d = sqrt(s) + eps
+ *   momentum > 0: buf = momentum * buf + g / d;  p -= lr * buf
+ *   else:                                        p -= lr * g / d
+ * Defaults: lr 1e-2, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0,
+ * centered off. */
+typedef struct {
+    double lr, alpha, eps, weight_decay, momentum;
+    bool centered;
+} cx_rmsprop_opts;
+#define CX_RMSPROP_DEFAULTS \
+    {.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0.0, .momentum = 0.0, .centered = false}
+
+/* torch.optim.Adagrad (t = this parameter's step count):
+ *   g = grad + weight_decay * p
+ *   sum += g * g                      (sum starts at initial_accumulator_value)
+ *   p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps)
+ * Defaults: lr 1e-2, lr_decay 0, weight_decay 0, initial_accumulator_value 0,
+ * eps 1e-10. */
+typedef struct {
+    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
+} cx_adagrad_opts;
+#define CX_ADAGRAD_DEFAULTS \
+    {.lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, .initial_accumulator_value = 0.0, \
+     .eps = 1e-10}
+
+/* The *_DEFAULTS macros are brace initialisers:
+ *   cx_sgd_opts o = CX_SGD_DEFAULTS;  o.momentum = 0.9;
+ * Constructors. `params` is copied (the list, not the tensors); `opts` may be
+ * NULL for the defaults. Invalid options are fatal (see above). */
+cx_optim *cx_sgd_new(const cx_params *params, const cx_sgd_opts *opts);
+cx_optim *cx_adam_new(const cx_params *params, const cx_adam_opts *opts);
+cx_optim *cx_adamw_new(const cx_params *params, const cx_adam_opts *opts);
+cx_optim *cx_rmsprop_new(const cx_params *params, const cx_rmsprop_opts *opts);
+cx_optim *cx_adagrad_new(const cx_params *params, const cx_adagrad_opts *opts);
+/* Frees the optimiser and its state tensors (not the parameters). NULL ok. */
+void cx_optim_free(cx_optim *opt);
+
+/* One update of every parameter whose grad is not NULL. */
+void cx_optim_step(cx_optim *opt);
+/* Fill every existing gradient with zeros (PyTorch's zero_grad with
+ * set_to_none=False); NULL grads stay NULL. */
+void cx_optim_zero_grad(cx_optim *opt);
+/* Current learning rate (what the next cx_optim_step uses). */
+void cx_optim_set_lr(cx_optim *opt, double lr);
+double cx_optim_get_lr(const cx_optim *opt);
+cx_optim_kind cx_optim_get_kind(const cx_optim *opt);
+/* "sgd", "adam", "adamw", "rmsprop" or "adagrad". */
+const char *cx_optim_name(const cx_optim *opt);
+/* Number of cx_optim_step calls made (or restored by state import). */
+int64_t cx_optim_steps(const cx_optim *opt);
+/* Number of parameters, and parameter i. */
+int cx_optim_param_count(const cx_optim *opt);
+cx_tensor *cx_optim_param(const cx_optim *opt, int i);
+
+/* ------------------------------------------------------------ state I/O
+ * For exact checkpoint resume. cx_optim_state_export appends the optimiser's
+ * state tensors to `out` (initialised by the caller with cx_params_init; free
+ * the list with cx_params_free, never the tensors: they are persistent
+ * tensors owned by the optimiser and stay valid until cx_optim_free). Their
+ * names follow PyTorch's state_dict, with the parameter's name as key (or its
+ * index in the list when it has no name):
+ *   "optim.step"                  I64 [1], number of cx_optim_step calls
+ *   "state.<param>.step"          I64 [1], that parameter's step count
+ *   "state.<param>.<buffer>"      F32, same shape as the parameter, with
+ *       <buffer> = momentum_buffer                          (SGD, momentum != 0)
+ *                  exp_avg, exp_avg_sq, max_exp_avg_sq      (Adam/AdamW; the
+ *                                                            last with amsgrad)
+ *                  square_avg, momentum_buffer, grad_avg    (RMSprop; the last
+ *                                     two with momentum > 0 / centered)
+ *                  sum                                      (Adagrad)
+ * Export them (e.g. to safetensors) right after a step; they alias the live
+ * state. The learning rate and hyper-parameters are not part of the state:
+ * recreate the optimiser with the same options and set the lr (LR schedules
+ * are closed-form in the epoch).
+ *
+ * cx_optim_state_import copies every state tensor of `opt` from the tensor of
+ * the same name in `in` (e.g. loaded from a checkpoint). Step tensors may be
+ * I64, I32 or F32. Returns CX_ERR_NOTFOUND when one is missing, CX_ERR_SHAPE /
+ * CX_ERR_FORMAT on a shape / dtype mismatch (message in cx_last_error); on
+ * error the state may be partly overwritten. */
+cx_status cx_optim_state_export(cx_optim *opt, cx_params *out);
+cx_status cx_optim_state_import(cx_optim *opt, const cx_params *in);
+
+/* ------------------------------------------------------------ clipping */
+/* torch.nn.utils.clip_grad_norm_ (L2): total = sqrt(sum of every grad^2),
+ * accumulated in double over all parameters with a non-NULL grad. When
+ * max_norm / (total + 1e-6) < 1, every grad is multiplied by that factor
+ * (a NaN total makes every grad NaN, an infinite one zeroes them, as in
+ * PyTorch). Returns the total norm before clipping. */
+float cx_clip_grad_norm(const cx_params *p, float max_norm);
+/* torch.nn.utils.clip_grad_value_: clamp every grad element to
+ * [-clip_value, clip_value] (NaN stays NaN). */
+void cx_clip_grad_value(const cx_params *p, float clip_value);
+
+/* ------------------------------------------------------------ LR schedules
+ * Closed-form versions of torch.optim.lr_scheduler. cx_sched_lr(s, base, e)
+ * is the learning rate PyTorch has after constructing the scheduler and
+ * calling scheduler.step() e times (epoch 0 = before the first step()):
+ *   CONSTANT     base
+ *   STEP         base * gamma^floor(e / step_size)                (StepLR)
+ *   EXPONENTIAL  base * gamma^e                              (ExponentialLR)
+ *   COSINE       eta_min + (base - eta_min) * (1 + cos(pi e / t_max)) / 2
+ *                (CosineAnnealingLR; periodic past t_max, like PyTorch's)
+ *   LINEAR       base * (start + (end - start) * min(e, total_iters) / total_iters)
+ *                (LinearLR)
+ * Warm-up chaining (SequentialLR([LinearLR(base, warmup_start, 1.0,
+ * warmup_iters), <schedule>], milestones=[warmup_iters])): when warmup_iters
+ * > 0, epochs e < warmup_iters give
+ *   base * (warmup_start + (1 - warmup_start) * e / warmup_iters)
+ * and epochs e >= warmup_iters give the schedule at epoch e - warmup_iters.
+ * Build schedules with the cx_sched_* helpers, then add a warm-up with
+ * cx_sched_with_warmup, e.g.
+ *   cx_sched s = cx_sched_with_warmup(cx_sched_cosine(20, 1e-4), 0.1, 5); */
+typedef enum {
+    CX_SCHED_CONSTANT = 0,
+    CX_SCHED_STEP,
+    CX_SCHED_EXPONENTIAL,
+    CX_SCHED_COSINE,
+    CX_SCHED_LINEAR
+} cx_sched_kind;
+
+typedef struct {
+    cx_sched_kind kind;
+    int step_size;                   /* STEP */
+    double gamma;                    /* STEP, EXPONENTIAL */
+    int t_max;                       /* COSINE */
+    double eta_min;                  /* COSINE */
+    double start_factor, end_factor; /* LINEAR */
+    int total_iters;                 /* LINEAR */
+    int warmup_iters;                /* 0: no warm-up */
+    double warmup_start;             /* warm-up start factor */
+} cx_sched;
+
+cx_sched cx_sched_constant(void);
+cx_sched cx_sched_step(int step_size, double gamma);
+cx_sched cx_sched_exponential(double gamma);
+cx_sched cx_sched_cosine(int t_max, double eta_min);
+cx_sched cx_sched_linear(double start_factor, double end_factor, int total_iters);
+/* `s` preceded by a linear warm-up from start_factor * base to base over
+ * warmup_iters epochs (see above). */
+cx_sched cx_sched_with_warmup(cx_sched s, double start_factor, int warmup_iters);
+
+/* Learning rate at `epoch` (>= 0; negative epochs count as 0). Invalid
+ * parameters (step_size, t_max or total_iters <= 0 where used) are fatal. */
+double cx_sched_lr(const cx_sched *s, double base_lr, int epoch);
+/* cx_optim_set_lr(opt, cx_sched_lr(s, base_lr, epoch)). */
+void cx_sched_apply(const cx_sched *s, cx_optim *opt, double base_lr, int epoch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,197 @@
+/* Broadcasting elementwise binary ops: add, sub, mul, div, maximum; scalar ops. */
+#include "graph.h"
+#include <math.h>
+#include <stdio.h>
+
+/* Broadcast plan: output shape plus per-input strides (0 on broadcast dims). */
+typedef struct {
+    int ndim;
+    int shape[CX_MAX_DIMS];
+    int64_t sa[CX_MAX_DIMS], sb[CX_MAX_DIMS];
+} bplan;
+
+static void make_plan(const char *op, const cx_tensor *a, const cx_tensor *b, bplan *p) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    p->ndim = nd;
+    int64_t sa = 1, sb = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+        int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char s1[96], s2[96];
+            cx_fatal("%s: shapes %s and %s cannot be broadcast (dimension %d: %d vs %d)", op,
+                     cx_shape_str(a, s1, sizeof s1), cx_shape_str(b, s2, sizeof s2), i, da, db);
+        }
+        p->shape[i] = da > db ? da : db;
+        if (da == 0 || db == 0) p->shape[i] = 0;
+        p->sa[i] = da == 1 ? 0 : sa;
+        p->sb[i] = db == 1 ? 0 : sb;
+        sa *= da;
+        sb *= db;
+    }
+}
+
+typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX } bkind;
+static const cx_op bops[] = {CX_OP_ADD, CX_OP_SUB, CX_OP_MUL, CX_OP_DIV, CX_OP_MAXIMUM};
+
+static inline float bapply(bkind k, float x, float y) {
+    switch (k) {
+    case B_ADD: return x + y;
+    case B_SUB: return x - y;
+    case B_MUL: return x * y;
+    case B_DIV: return x / y;
+    case B_MAX: return x > y ? x : y;
+    }
+    return 0;
+}
+
+/* Iterate the broadcast: calls body(out_index, ia, ib) via an odometer over the
+ * leading dims with a tight loop on the last dim. */
+#define BCAST_LOOP(p, ...)                                                           \
+    do {                                                                             \
+        int nd_ = (p)->ndim;                                                         \
+        int last_ = nd_ ? (p)->shape[nd_ - 1] : 1;                                   \
+        int64_t la_ = nd_ ? (p)->sa[nd_ - 1] : 0, lb_ = nd_ ? (p)->sb[nd_ - 1] : 0;  \
+        int64_t total_ = 1;                                                          \
+        for (int d_ = 0; d_ < nd_; d_++) total_ *= (p)->shape[d_];                   \
+        int idx_[CX_MAX_DIMS] = {0};                                                 \
+        int64_t oa_ = 0, ob_ = 0;                                                    \
+        for (int64_t o0_ = 0; o0_ < total_ && last_ > 0; o0_ += last_) {             \
+            for (int j_ = 0; j_ < last_; j_++) {                                     \
+                int64_t oi = o0_ + j_, ia = oa_ + j_ * la_, ib = ob_ + j_ * lb_;     \
+                __VA_ARGS__;                                                         \
+            }                                                                        \
+            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                                  \
+                idx_[d_]++;                                                          \
+                oa_ += (p)->sa[d_];                                                  \
+                ob_ += (p)->sb[d_];                                                  \
+                if (idx_[d_] < (p)->shape[d_]) break;                                \
+                oa_ -= (p)->sa[d_] * (p)->shape[d_];                                 \
+                ob_ -= (p)->sb[d_] * (p)->shape[d_];                                 \
+                idx_[d_] = 0;                                                        \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+
+static void binary_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    bkind k = (bkind)nd->i[0];
+    cx_tensor *a = nd->in[0], *b = nd->in[1];
+    float *ga = cx_in_grad(out, 0), *gb = cx_in_grad(out, 1);
+    const float *x = CX_F(a), *y = CX_F(b), *g = out->grad;
+    bool same = cx_same_shape(a, b) && cx_same_shape(a, out);
+    if (same) {
+        int64_t n = out->numel;
+        switch (k) {
+        case B_ADD:
+            if (ga) for (int64_t i = 0; i < n; i++) ga[i] += g[i];
+            if (gb) for (int64_t i = 0; i < n; i++) gb[i] += g[i];
+            return;
+        case B_SUB:
+            if (ga) for (int64_t i = 0; i < n; i++) ga[i] += g[i];
+            if (gb) for (int64_t i = 0; i < n; i++) gb[i] -= g[i];
+            return;
+        case B_MUL:
+            if (ga) for (int64_t i = 0; i < n; i++) ga[i] += g[i] * y[i];
+            if (gb) for (int64_t i = 0; i < n; i++) gb[i] += g[i] * x[i];
+            return;
+        default: break;
+        }
+    }
+    bplan p;
+    make_plan("backward", a, b, &p);
+    BCAST_LOOP(&p, {
+        float gi = g[oi], xv = x[ia], yv = y[ib];
+        switch (k) {
+        case B_ADD:
+            if (ga) ga[ia] += gi;
+            if (gb) gb[ib] += gi;
+            break;
+        case B_SUB:
+            if (ga) ga[ia] += gi;
+            if (gb) gb[ib] -= gi;
+            break;
+        case B_MUL:
+            if (ga) ga[ia] += gi * yv;
+            if (gb) gb[ib] += gi * xv;
+            break;
+        case B_DIV:
+            if (ga) ga[ia] += gi / yv;
+            if (gb) gb[ib] -= gi * xv / (yv * yv);
+            break;
+        case B_MAX:
+            /* ties split the gradient evenly, as PyTorch does */
+            if (xv > yv) { if (ga) ga[ia] += gi; }
+            else if (yv > xv) { if (gb) gb[ib] += gi; }
+            else { if (ga) ga[ia] += 0.5f * gi; if (gb) gb[ib] += 0.5f * gi; }
+            break;
+        }
+    });
+}
+
+static cx_tensor *binary(bkind k, const char *name, cx_tensor *a, cx_tensor *b) {
+    cx_need_f32(name, a);
+    cx_need_f32(name, b);
+    cx_tensor *out;
+    const float *x = CX_F(a), *y = CX_F(b);
+    if (cx_same_shape(a, b)) {
+        out = cx_new_like_shape(a->shape, a->ndim);
+        float *o = CX_F(out);
+        int64_t n = out->numel;
+        switch (k) {
+#define LOOP(EXPR) CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+            for (int64_t i = 0; i < n; i++) o[i] = EXPR; break;
+        case B_ADD: LOOP(x[i] + y[i])
+        case B_SUB: LOOP(x[i] - y[i])
+        case B_MUL: LOOP(x[i] * y[i])
+        case B_DIV: LOOP(x[i] / y[i])
+        case B_MAX: LOOP(x[i] > y[i] ? x[i] : y[i])
+#undef LOOP
+        }
+    } else {
+        bplan p;
+        make_plan(name, a, b, &p);
+        out = cx_new_like_shape(p.shape, p.ndim);
+        float *o = CX_F(out);
+        BCAST_LOOP(&p, o[oi] = bapply(k, x[ia], y[ib]));
+    }
+    cx_tensor *in[2] = {a, b};
+    cx_node *nd = cx_record(out, bops[k], binary_backward, in, 2);
+    if (nd) nd->i[0] = (int)k;
+    return out;
+}
+
+cx_tensor *cx_add(cx_tensor *a, cx_tensor *b) { return binary(B_ADD, "add", a, b); }
+cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b) { return binary(B_SUB, "sub", a, b); }
+cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b) { return binary(B_MUL, "mul", a, b); }
+cx_tensor *cx_div(cx_tensor *a, cx_tensor *b) { return binary(B_DIV, "div", a, b); }
+cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b) { return binary(B_MAX, "maximum", a, b); }
+
+/* ---- scalar ops */
+static void scalar_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    const float *g = out->grad;
+    float s = nd->op == CX_OP_MUL_SCALAR ? nd->f[0] : 1.0f;
+    for (int64_t i = 0; i < out->numel; i++) ga[i] += s * g[i];
+}
+
+static cx_tensor *scalar_op(cx_op op, cx_tensor *a, float s) {
+    cx_need_f32(cx_op_names[op], a);
+    cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
+    const float *x = CX_F(a);
+    float *o = CX_F(out);
+    int64_t n = a->numel;
+    if (op == CX_OP_MUL_SCALAR) {
+        for (int64_t i = 0; i < n; i++) o[i] = x[i] * s;
+    } else {
+        for (int64_t i = 0; i < n; i++) o[i] = x[i] + s;
+    }
+    cx_node *nd = cx_record(out, op, scalar_backward, &a, 1);
+    if (nd) nd->f[0] = s;
+    return out;
+}
+
+cx_tensor *cx_add_scalar(cx_tensor *a, float s) { return scalar_op(CX_OP_ADD_SCALAR, a, s); }
+cx_tensor *cx_mul_scalar(cx_tensor *a, float s) { return scalar_op(CX_OP_MUL_SCALAR, a, s); }

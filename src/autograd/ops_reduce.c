@@ -1,0 +1,205 @@
+/* Reductions (sum, mean, max over all or one axis), argmax, softmax, log_softmax. */
+#include "graph.h"
+#include <math.h>
+
+/* View a tensor as [outer, n, inner] around `axis`. */
+static void split3(const cx_tensor *a, int axis, int64_t *outer, int *n, int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= a->shape[i];
+    for (int i = axis + 1; i < a->ndim; i++) *inner *= a->shape[i];
+    *n = a->shape[axis];
+}
+
+static cx_tensor *reduced_shape(const cx_tensor *a, int axis, bool keepdim, cx_dtype dt) {
+    int shape[CX_MAX_DIMS], nd = 0;
+    for (int i = 0; i < a->ndim; i++) {
+        if (i == axis) {
+            if (keepdim) shape[nd++] = 1;
+        } else {
+            shape[nd++] = a->shape[i];
+        }
+    }
+    return cx_empty(dt, shape, nd);
+}
+
+/* ---- sum / mean over everything */
+static void sum_all_backward(cx_tensor *out) {
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    int64_t n = out->node->in[0]->numel;
+    float g = out->grad[0] * (out->node->op == CX_OP_MEAN ? 1.0f / (float)n : 1.0f);
+    for (int64_t i = 0; i < n; i++) ga[i] += g;
+}
+
+static cx_tensor *sum_all(cx_tensor *a, bool mean) {
+    cx_need_f32(mean ? "mean" : "sum", a);
+    double s = 0;
+    const float *x = CX_F(a);
+    for (int64_t i = 0; i < a->numel; i++) s += x[i];
+    if (mean) s /= (double)a->numel;
+    int one = 1;
+    cx_tensor *out = cx_new_like_shape(&one, 1);
+    CX_F(out)[0] = (float)s;
+    cx_record(out, mean ? CX_OP_MEAN : CX_OP_SUM, sum_all_backward, &a, 1);
+    return out;
+}
+cx_tensor *cx_sum(cx_tensor *a) { return sum_all(a, false); }
+cx_tensor *cx_mean(cx_tensor *a) { return sum_all(a, true); }
+
+/* ---- sum / mean over one axis */
+static void sum_axis_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    cx_tensor *a = nd->in[0];
+    int64_t outer, inner;
+    int n;
+    split3(a, nd->i[0], &outer, &n, &inner);
+    float scale = nd->op == CX_OP_MEAN_AXIS ? 1.0f / (float)n : 1.0f;
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < n; k++) {
+            float *gr = ga + (o * n + k) * inner;
+            const float *g = out->grad + o * inner;
+            for (int64_t j = 0; j < inner; j++) gr[j] += g[j] * scale;
+        }
+}
+
+static cx_tensor *sum_axis(cx_tensor *a, int axis, bool keepdim, bool mean) {
+    const char *name = mean ? "mean_axis" : "sum_axis";
+    cx_need_f32(name, a);
+    axis = cx_norm_axis(name, axis, a->ndim);
+    cx_tensor *out = reduced_shape(a, axis, keepdim, CX_F32);
+    int64_t outer, inner;
+    int n;
+    split3(a, axis, &outer, &n, &inner);
+    const float *x = CX_F(a);
+    float *y = CX_F(out);
+    memset(y, 0, (size_t)out->numel * 4);
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < n; k++) {
+            const float *xr = x + (o * n + k) * inner;
+            float *yr = y + o * inner;
+            for (int64_t j = 0; j < inner; j++) yr[j] += xr[j];
+        }
+    if (mean && n > 0)
+        for (int64_t i = 0; i < out->numel; i++) y[i] /= (float)n;
+    cx_node *nd = cx_record(out, mean ? CX_OP_MEAN_AXIS : CX_OP_SUM_AXIS, sum_axis_backward, &a, 1);
+    if (nd) nd->i[0] = axis;
+    return out;
+}
+cx_tensor *cx_sum_axis(cx_tensor *a, int axis, bool keepdim) { return sum_axis(a, axis, keepdim, false); }
+cx_tensor *cx_mean_axis(cx_tensor *a, int axis, bool keepdim) { return sum_axis(a, axis, keepdim, true); }
+
+/* ---- max over an axis (gradient to the first maximum) and argmax */
+static void max_axis_backward(cx_tensor *out) {
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    const int64_t *arg = out->node->saved;
+    for (int64_t i = 0; i < out->numel; i++) ga[arg[i]] += out->grad[i];
+}
+
+static void max_scan(const cx_tensor *a, int axis, float *y, int64_t *arg, int32_t *argi) {
+    int64_t outer, inner;
+    int n;
+    split3(a, axis, &outer, &n, &inner);
+    const float *x = CX_F(a);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            int64_t best = o * n * inner + j;
+            int bk = 0;
+            for (int k = 1; k < n; k++) {
+                int64_t idx = (o * n + k) * inner + j;
+                if (x[idx] > x[best] || (isnan(x[idx]) && !isnan(x[best]))) { best = idx; bk = k; }
+            }
+            int64_t oi = o * inner + j;
+            if (y) y[oi] = x[best];
+            if (arg) arg[oi] = best;
+            if (argi) argi[oi] = bk;
+        }
+}
+
+cx_tensor *cx_max_axis(cx_tensor *a, int axis, bool keepdim) {
+    cx_need_f32("max_axis", a);
+    axis = cx_norm_axis("max_axis", axis, a->ndim);
+    if (a->shape[axis] == 0) cx_fatal("max_axis: reduction over an empty axis");
+    cx_tensor *out = reduced_shape(a, axis, keepdim, CX_F32);
+    int64_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int64_t));
+    max_scan(a, axis, CX_F(out), arg, NULL);
+    cx_node *nd = cx_record(out, CX_OP_MAX_AXIS, max_axis_backward, &a, 1);
+    if (nd) nd->saved = arg;
+    return out;
+}
+
+cx_tensor *cx_argmax(cx_tensor *a, int axis) {
+    cx_need_f32("argmax", a);
+    axis = cx_norm_axis("argmax", axis, a->ndim);
+    if (a->shape[axis] == 0) cx_fatal("argmax: reduction over an empty axis");
+    cx_tensor *out = reduced_shape(a, axis, false, CX_I32);
+    max_scan(a, axis, NULL, NULL, CX_I32P(out));
+    return out;
+}
+
+/* ---- softmax / log_softmax (numerically stable: subtract the max) */
+static void softmax_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    int64_t outer, inner;
+    int n;
+    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    const float *y = CX_F(out), *g = out->grad;
+    bool logsm = nd->op == CX_OP_LOG_SOFTMAX;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            int64_t base = o * n * inner + j;
+            double dot = 0;
+            for (int k = 0; k < n; k++) {
+                int64_t idx = base + k * inner;
+                dot += logsm ? g[idx] : g[idx] * y[idx];
+            }
+            for (int k = 0; k < n; k++) {
+                int64_t idx = base + k * inner;
+                if (logsm) ga[idx] += g[idx] - expf(y[idx]) * (float)dot;
+                else ga[idx] += y[idx] * (g[idx] - (float)dot);
+            }
+        }
+}
+
+static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
+    const char *name = logsm ? "log_softmax" : "softmax";
+    cx_need_f32(name, a);
+    axis = cx_norm_axis(name, axis, a->ndim);
+    cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
+    int64_t outer, inner;
+    int n;
+    split3(a, axis, &outer, &n, &inner);
+    const float *x = CX_F(a);
+    float *y = CX_F(out);
+    int64_t rows = outer * inner;
+    CX_OMP(parallel for if(rows * n > CX_PAR_MIN))
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t o = r / inner, j = r % inner;
+        int64_t base = o * n * inner + j;
+        float m = -INFINITY;
+        for (int k = 0; k < n; k++) m = fmaxf(m, x[base + k * inner]);
+        double s = 0;
+        for (int k = 0; k < n; k++) {
+            float e = expf(x[base + k * inner] - m);
+            if (!logsm) y[base + k * inner] = e;
+            s += e;
+        }
+        if (logsm) {
+            float ls = m + (float)log(s);
+            for (int k = 0; k < n; k++) y[base + k * inner] = x[base + k * inner] - ls;
+        } else {
+            float inv = (float)(1.0 / s);
+            for (int k = 0; k < n; k++) y[base + k * inner] *= inv;
+        }
+    }
+    cx_node *nd = cx_record(out, logsm ? CX_OP_LOG_SOFTMAX : CX_OP_SOFTMAX, softmax_backward, &a, 1);
+    if (nd) nd->i[0] = axis;
+    return out;
+}
+cx_tensor *cx_softmax(cx_tensor *a, int axis) { return softmax_impl(a, axis, false); }
+cx_tensor *cx_log_softmax(cx_tensor *a, int axis) { return softmax_impl(a, axis, true); }

@@ -1,0 +1,168 @@
+/* Elementwise unary ops and activations, forward and backward. */
+#include "graph.h"
+#include <math.h>
+
+static inline float sigm(float x) {
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* Backward of every unary op: g_in += g_out * f'(x) (x: input, y: output). */
+static void unary_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    const float *x = CX_F(nd->in[0]), *y = CX_F(out), *g = out->grad;
+    int64_t n = out->numel;
+    float p0 = nd->f[0], p1 = nd->f[1];
+    switch (nd->op) {
+#define BW(EXPR) CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); break;
+    case CX_OP_NEG: BW(-1.0f)
+    case CX_OP_EXP: BW(y[i])
+    case CX_OP_LOG: BW(1.0f / x[i])
+    case CX_OP_SQRT: BW(0.5f / y[i])
+    case CX_OP_POW: BW(p0 == 0.0f ? 0.0f : p0 * powf(x[i], p0 - 1.0f))
+    case CX_OP_ABS: BW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
+    case CX_OP_CLAMP: BW((x[i] >= p0 && x[i] <= p1) ? 1.0f : 0.0f)
+    case CX_OP_SIGMOID: BW(y[i] * (1.0f - y[i]))
+    case CX_OP_TANH: BW(1.0f - y[i] * y[i])
+    case CX_OP_RELU: BW(x[i] > 0 ? 1.0f : 0.0f)
+    case CX_OP_LEAKY_RELU: BW(x[i] > 0 ? 1.0f : p0)
+    case CX_OP_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
+    case CX_OP_GELU:
+        BW(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)) +
+           x[i] * 0.39894228040143268f * expf(-0.5f * x[i] * x[i]))
+    case CX_OP_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : sigm(p0 * x[i]))
+#undef BW
+    default: cx_fatal("unary backward: unexpected op %s", cx_op_names[nd->op]);
+    }
+}
+
+static cx_tensor *unary(cx_op op, cx_tensor *a, float p0, float p1) {
+    cx_need_f32(cx_op_names[op], a);
+    cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
+    const float *x = CX_F(a);
+    float *y = CX_F(out);
+    int64_t n = a->numel;
+    switch (op) {
+#define FW(EXPR) CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+        for (int64_t i = 0; i < n; i++) y[i] = (EXPR); break;
+    case CX_OP_NEG: FW(-x[i])
+    case CX_OP_EXP: FW(expf(x[i]))
+    case CX_OP_LOG: FW(logf(x[i]))
+    case CX_OP_SQRT: FW(sqrtf(x[i]))
+    case CX_OP_POW: FW(powf(x[i], p0))
+    case CX_OP_ABS: FW(fabsf(x[i]))
+    case CX_OP_CLAMP: FW(x[i] < p0 ? p0 : (x[i] > p1 ? p1 : x[i]))
+    case CX_OP_SIGN: FW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
+    case CX_OP_THRESHOLD: FW(x[i] >= 0 ? 1.0f : -1.0f)
+    case CX_OP_SIGMOID: FW(sigm(x[i]))
+    case CX_OP_TANH: FW(tanhf(x[i]))
+    case CX_OP_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
+    case CX_OP_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
+    case CX_OP_ELU: FW(x[i] > 0 ? x[i] : p0 * expm1f(x[i]))
+    case CX_OP_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
+    case CX_OP_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
+#undef FW
+    default: cx_fatal("unary: unexpected op %s", cx_op_names[op]);
+    }
+    if (op == CX_OP_SIGN || op == CX_OP_THRESHOLD) {
+        /* piecewise constant: no gradient flows (PyTorch gives zeros) */
+        cx_check_forward(op, out, &a, 1);
+        return out;
+    }
+    cx_node *nd = cx_record(out, op, unary_backward, &a, 1);
+    if (nd) {
+        nd->f[0] = p0;
+        nd->f[1] = p1;
+    }
+    return out;
+}
+
+cx_tensor *cx_neg(cx_tensor *a) { return unary(CX_OP_NEG, a, 0, 0); }
+cx_tensor *cx_exp(cx_tensor *a) { return unary(CX_OP_EXP, a, 0, 0); }
+cx_tensor *cx_log(cx_tensor *a) { return unary(CX_OP_LOG, a, 0, 0); }
+cx_tensor *cx_sqrt(cx_tensor *a) { return unary(CX_OP_SQRT, a, 0, 0); }
+cx_tensor *cx_pow(cx_tensor *a, float p) { return unary(CX_OP_POW, a, p, 0); }
+cx_tensor *cx_abs(cx_tensor *a) { return unary(CX_OP_ABS, a, 0, 0); }
+cx_tensor *cx_clamp(cx_tensor *a, float lo, float hi) {
+    if (lo > hi) cx_fatal("clamp: lo %g > hi %g", (double)lo, (double)hi);
+    return unary(CX_OP_CLAMP, a, lo, hi);
+}
+cx_tensor *cx_sign(cx_tensor *a) { return unary(CX_OP_SIGN, a, 0, 0); }
+cx_tensor *cx_threshold_unit(cx_tensor *a) { return unary(CX_OP_THRESHOLD, a, 0, 0); }
+cx_tensor *cx_sigmoid(cx_tensor *a) { return unary(CX_OP_SIGMOID, a, 0, 0); }
+cx_tensor *cx_tanh(cx_tensor *a) { return unary(CX_OP_TANH, a, 0, 0); }
+cx_tensor *cx_relu(cx_tensor *a) { return unary(CX_OP_RELU, a, 0, 0); }
+cx_tensor *cx_leaky_relu(cx_tensor *a, float slope) { return unary(CX_OP_LEAKY_RELU, a, slope, 0); }
+cx_tensor *cx_elu(cx_tensor *a, float alpha) { return unary(CX_OP_ELU, a, alpha, 0); }
+cx_tensor *cx_gelu(cx_tensor *a) { return unary(CX_OP_GELU, a, 0, 0); }
+cx_tensor *cx_softplus(cx_tensor *a, float beta, float threshold) {
+    if (!(beta > 0)) cx_fatal("softplus: beta must be > 0, got %g", (double)beta);
+    return unary(CX_OP_SOFTPLUS, a, beta, threshold);
+}
+
+/* ---- maxout: last axis m*k -> m groups of k, max of each */
+static void maxout_backward(cx_tensor *out) {
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    const int32_t *arg = out->node->saved;
+    for (int64_t i = 0; i < out->numel; i++) ga[arg[i]] += out->grad[i];
+}
+
+cx_tensor *cx_maxout(cx_tensor *a, int k) {
+    cx_need_f32("maxout", a);
+    if (a->ndim < 1 || k < 1 || a->shape[a->ndim - 1] % k)
+        cx_fatal("maxout: last dimension %d is not a multiple of k=%d", a->ndim ? a->shape[a->ndim - 1] : 0, k);
+    int shape[CX_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[a->ndim - 1] /= k;
+    cx_tensor *out = cx_new_like_shape(shape, a->ndim);
+    int32_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int32_t));
+    const float *x = CX_F(a);
+    float *y = CX_F(out);
+    for (int64_t i = 0; i < out->numel; i++) {
+        int64_t base = i * k, best = base;
+        for (int j = 1; j < k; j++)
+            if (x[base + j] > x[best]) best = base + j;
+        y[i] = x[best];
+        arg[i] = (int32_t)best;
+    }
+    cx_node *nd = cx_record(out, CX_OP_MAXOUT, maxout_backward, &a, 1);
+    if (nd) nd->saved = arg;
+    return out;
+}
+
+/* ---- inverted dropout */
+static void dropout_backward(cx_tensor *out) {
+    float *ga = cx_in_grad(out, 0);
+    if (!ga) return;
+    const float *mask = out->node->saved;
+    for (int64_t i = 0; i < out->numel; i++) ga[i] += out->grad[i] * mask[i];
+}
+
+cx_tensor *cx_dropout(cx_tensor *a, float p) {
+    cx_need_f32("dropout", a);
+    if (!(p >= 0 && p < 1)) {
+        if (p == 1.0f && cx_is_training()) {
+            cx_tensor *z = cx_zeros(a->shape, a->ndim);
+            return cx_mul(a, z);
+        }
+        if (!(p >= 0 && p <= 1)) cx_fatal("dropout: p must be in [0, 1], got %g", (double)p);
+    }
+    if (!cx_is_training() || p == 0.0f) return a;
+    cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
+    float *mask = cx_arena_alloc((size_t)a->numel * sizeof(float));
+    float scale = 1.0f / (1.0f - p);
+    const float *x = CX_F(a);
+    float *y = CX_F(out);
+    for (int64_t i = 0; i < a->numel; i++) {
+        mask[i] = cx_rand_uniform() < p ? 0.0f : scale;
+        y[i] = x[i] * mask[i];
+    }
+    cx_node *nd = cx_record(out, CX_OP_DROPOUT, dropout_backward, &a, 1);
+    if (nd) nd->saved = mask;
+    return out;
+}

@@ -1,0 +1,442 @@
+/*
+ * cpu/gemm.c -- single-precision GEMM.
+ *
+ * cx_sgemm forwards to CBLAS (OpenBLAS) when the build defines CX_HAVE_CBLAS,
+ * otherwise to the built-in kernel. cx_sgemm_builtin is a Goto/BLIS-style
+ * blocked GEMM:
+ *
+ *   for jc in N step NC:                 B panel  KC x NC  (packed, shared)
+ *     for pc in K step KC:
+ *       pack B[pc:pc+KC, jc:jc+NC]       (all threads cooperate)
+ *       for ic in (this thread's M rows) step MC:
+ *         pack A[ic:ic+MC, pc:pc+KC]     (per-thread buffer, L2 resident)
+ *         for jr in (this thread's NR panels):   B micro-panel in L1
+ *           for ir in MC step MR:
+ *             micro-kernel: C[MR x NR] (+)= A[MR x KC] * B[KC x NR]
+ *
+ * The micro-kernel is written with GCC/clang vector extensions; the tile
+ * shape follows the widest vector unit the compiler targets (AVX-512, AVX,
+ * 128-bit SSE/NEON), so -march=native gives fast code and a portable build
+ * still compiles and runs everywhere. Transposes are absorbed by the packing
+ * routines, so the kernel only ever sees one layout.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef CX_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#include "cpu/cpu.h"
+
+/* The kernel relies on fused multiply-add contraction of `acc += a * b`.
+ * -std=c11 turns GCC's contraction off, so re-enable it for this file. */
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+/* ------------------------------------------------------------ tile shape */
+#if defined(CX_GEMM_VB) /* tuning override: -DCX_GEMM_VB=.. -DCX_GEMM_MR=.. -DCX_GEMM_NV=.. */
+#define CX_VB CX_GEMM_VB
+#define CX_MR CX_GEMM_MR
+#define CX_NV CX_GEMM_NV
+#elif defined(__AVX512F__)
+#define CX_VB 64 /* vector bytes */
+#define CX_MR 14 /* rows of C per micro-tile */
+#define CX_NV 2  /* vectors per row of the micro-tile */
+#elif defined(__AVX__)
+#define CX_VB 32
+#define CX_MR 6
+#define CX_NV 2
+#elif defined(__aarch64__)
+#define CX_VB 16
+#define CX_MR 8
+#define CX_NV 3
+#else
+#define CX_VB 16
+#define CX_MR 4
+#define CX_NV 3
+#endif
+#define CX_VL (CX_VB / (int)sizeof(float)) /* floats per vector */
+#define CX_NR (CX_VL * CX_NV)                /* columns of C per micro-tile */
+
+/* Cache blocking (elements). KC x NR of B stays in L1, MC x KC of A in L2,
+ * KC x NC of B in L3. MC must be a multiple of MR, NC a multiple of NR. */
+#ifndef CX_KC
+#define CX_KC 512
+#endif
+#ifndef CX_MC
+#define CX_MC (CX_MR * 16)
+#endif
+#ifndef CX_NC
+#define CX_NC (CX_NR * 128)
+#endif
+
+typedef float cx_vf __attribute__((vector_size(CX_VB)));
+
+int cx_gemm_tile_mr(void) { return CX_MR; }
+int cx_gemm_tile_nr(void) { return CX_NR; }
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int ceil_div(int a, int b) { return a / b + (a % b != 0); }
+
+/* ------------------------------------------------------------ packing */
+/* Pack rows [i0, i0+mc) and depth [p0, p0+kc) of op(A) (M x K) into MR-row
+ * micro-panels: panel r holds op(A)[i0 + r*MR + i][p0 + p] at
+ * dst[r*MR*kc + p*MR + i], zero-padded to a whole number of panels. */
+static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p0, int kc,
+                   float *restrict dst) {
+    for (int r = 0; r < mc; r += CX_MR) {
+        int mr = imin(CX_MR, mc - r);
+        float *d = dst + (size_t)r * kc;
+        if (!trans) {
+            /* op(A)[i][p] = A[i*lda + p]: each row is contiguous in p. */
+            for (int i = 0; i < mr; i++) {
+                const float *s = A + (size_t)(i0 + r + i) * lda + p0;
+                for (int p = 0; p < kc; p++) d[(size_t)p * CX_MR + i] = s[p];
+            }
+            for (int i = mr; i < CX_MR; i++)
+                for (int p = 0; p < kc; p++) d[(size_t)p * CX_MR + i] = 0.0f;
+        } else {
+            /* op(A)[i][p] = A[p*lda + i]: contiguous in i. */
+            for (int p = 0; p < kc; p++) {
+                const float *s = A + (size_t)(p0 + p) * lda + i0 + r;
+                float *dp = d + (size_t)p * CX_MR;
+                int i = 0;
+                for (; i < mr; i++) dp[i] = s[i];
+                for (; i < CX_MR; i++) dp[i] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Pack one NR-column micro-panel of op(B) (K x N): columns [j0, j0+nr),
+ * depth [p0, p0+kc) into dst[p*NR + j], zero-padded to NR columns. */
+static void pack_b_panel(bool trans, const float *B, size_t ldb, int j0, int nr, int p0, int kc,
+                         float *restrict dst) {
+    if (!trans) {
+        /* op(B)[p][j] = B[p*ldb + j]: contiguous in j. */
+        for (int p = 0; p < kc; p++) {
+            const float *s = B + (size_t)(p0 + p) * ldb + j0;
+            float *dp = dst + (size_t)p * CX_NR;
+            if (nr == CX_NR) {
+                memcpy(dp, s, sizeof(float) * CX_NR);
+            } else {
+                int j = 0;
+                for (; j < nr; j++) dp[j] = s[j];
+                for (; j < CX_NR; j++) dp[j] = 0.0f;
+            }
+        }
+    } else {
+        /* op(B)[p][j] = B[j*ldb + p]: each column of op(B) is contiguous in p. */
+        for (int j = 0; j < nr; j++) {
+            const float *s = B + (size_t)(j0 + j) * ldb + p0;
+            for (int p = 0; p < kc; p++) dst[(size_t)p * CX_NR + j] = s[p];
+        }
+        for (int j = nr; j < CX_NR; j++)
+            for (int p = 0; p < kc; p++) dst[(size_t)p * CX_NR + j] = 0.0f;
+    }
+}
+
+/* ------------------------------------------------------------ micro-kernel */
+static inline cx_vf vload(const float *p) {
+    cx_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
+
+/* C[mr x nr] = alpha * A_panel * B_panel + beta * C   (beta == 0: C is not
+ * read). a: kc x MR packed, b: kc x NR packed (64-byte aligned). */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
+                         float *restrict c, size_t ldc, float alpha, float beta, int mr,
+                         int nr) {
+    cx_vf acc[CX_MR][CX_NV];
+    for (int i = 0; i < CX_MR; i++)
+        for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
+
+    const cx_vf *bv = (const cx_vf *)__builtin_assume_aligned(b, 64);
+    for (int p = 0; p < kc; p++) {
+        cx_vf bb[CX_NV];
+        for (int v = 0; v < CX_NV; v++) bb[v] = bv[v];
+        for (int i = 0; i < CX_MR; i++) {
+            const float ai = a[i]; /* vector * scalar splats the scalar */
+            for (int v = 0; v < CX_NV; v++) acc[i][v] += bb[v] * ai;
+        }
+        a += CX_MR;
+        bv += CX_NV;
+    }
+
+    if (mr == CX_MR && nr == CX_NR) {
+        if (beta == 0.0f) {
+            for (int i = 0; i < CX_MR; i++)
+                for (int v = 0; v < CX_NV; v++)
+                    vstore(c + (size_t)i * ldc + v * CX_VL, acc[i][v] * alpha);
+        } else if (beta == 1.0f) {
+            for (int i = 0; i < CX_MR; i++)
+                for (int v = 0; v < CX_NV; v++) {
+                    float *cp = c + (size_t)i * ldc + v * CX_VL;
+                    vstore(cp, vload(cp) + acc[i][v] * alpha);
+                }
+        } else {
+            for (int i = 0; i < CX_MR; i++)
+                for (int v = 0; v < CX_NV; v++) {
+                    float *cp = c + (size_t)i * ldc + v * CX_VL;
+                    vstore(cp, vload(cp) * beta + acc[i][v] * alpha);
+                }
+        }
+        return;
+    }
+
+    /* Edge tile: spill the accumulators and update only the valid part. */
+    float tile[CX_MR * CX_NR] __attribute__((aligned(64)));
+    for (int i = 0; i < CX_MR; i++)
+        for (int v = 0; v < CX_NV; v++) vstore(tile + i * CX_NR + v * CX_VL, acc[i][v]);
+    for (int i = 0; i < mr; i++) {
+        float *cr = c + (size_t)i * ldc;
+        const float *tr = tile + i * CX_NR;
+        if (beta == 0.0f)
+            for (int j = 0; j < nr; j++) cr[j] = alpha * tr[j];
+        else
+            for (int j = 0; j < nr; j++) cr[j] = beta * cr[j] + alpha * tr[j];
+    }
+}
+
+/* ------------------------------------------------------------ driver */
+typedef struct {
+    bool ta, tb;
+    int M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    size_t lda, ldb, ldc;
+    float *C;
+    float *bpack;  /* KC x NC, shared by all threads */
+    float *apack;  /* nthreads blocks of MC x KC */
+    size_t apack_stride;
+    int tm, tn;    /* thread grid: tm groups over M, tn over N */
+} gemm_job;
+
+/* Split `n` units into `parts` nearly equal contiguous ranges; range `k`. */
+static void split_range(int n, int parts, int k, int *lo, int *hi) {
+    int base = n / parts, rem = n % parts;
+    *lo = k * base + imin(k, rem);
+    *hi = *lo + base + (k < rem ? 1 : 0);
+}
+
+static void gemm_thread(const gemm_job *g, int tid, int nt) {
+    /* Threads beyond the grid (only when no grid fits nt) help pack B only. */
+    const bool active = tid < g->tm * g->tn;
+    const int tm_id = tid % g->tm, tn_id = (tid / g->tm) % g->tn;
+    /* Rows of C for this thread: a contiguous range of MR micro-panels. */
+    int plo, phi;
+    split_range(ceil_div(g->M, CX_MR), g->tm, tm_id, &plo, &phi);
+    const int m_lo = plo * CX_MR, m_hi = imin(phi * CX_MR, g->M);
+    float *apack = g->apack + (size_t)tid * g->apack_stride;
+
+    for (int jc = 0; jc < g->N; jc += CX_NC) {
+        const int nc = imin(CX_NC, g->N - jc);
+        const int npan = ceil_div(nc, CX_NR);
+        int jlo, jhi;
+        split_range(npan, g->tn, tn_id, &jlo, &jhi);
+        for (int pc = 0; pc < g->K; pc += CX_KC) {
+            const int kc = imin(CX_KC, g->K - pc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            /* Everyone must be done with the previous B panel before repacking. */
+            if (jc > 0 || pc > 0) {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            }
+            for (int jp = tid; jp < npan; jp += nt) {
+                const int j0 = jp * CX_NR;
+                pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
+                             g->bpack + (size_t)j0 * kc);
+            }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            for (int ic = m_lo; active && ic < m_hi; ic += CX_MC) {
+                const int mc = imin(CX_MC, m_hi - ic);
+                pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
+                for (int jp = jlo; jp < jhi; jp++) {
+                    const int j0 = jp * CX_NR;
+                    const int nr = imin(CX_NR, nc - j0);
+                    const float *bp = g->bpack + (size_t)j0 * kc;
+                    for (int ir = 0; ir < mc; ir += CX_MR) {
+                        const int mr = imin(CX_MR, mc - ir);
+                        micro_kernel(kc, apack + (size_t)ir * kc, bp,
+                                     g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
+                                     g->alpha, beta, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Packing workspace: one 64-byte aligned buffer per calling thread, kept
+ * between calls (growing as needed) so that small GEMMs do not pay for an
+ * allocation and its page faults every time. A thread-specific key frees it
+ * when the thread exits; the main thread's buffer stays reachable until exit. */
+typedef struct {
+    float *buf;
+    size_t cap; /* floats */
+} gemm_ws;
+
+static pthread_key_t g_ws_key;
+static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_destroy(void *p) {
+    gemm_ws *ws = p;
+    if (ws) {
+        free(ws->buf);
+        free(ws);
+    }
+}
+static void ws_key_init(void) {
+    if (pthread_key_create(&g_ws_key, ws_destroy) != 0)
+        cx_fatal("sgemm: pthread_key_create failed");
+}
+
+static float *workspace(size_t nfloats) {
+    pthread_once(&g_ws_once, ws_key_init);
+    gemm_ws *ws = pthread_getspecific(g_ws_key);
+    if (!ws) {
+        ws = calloc(1, sizeof *ws);
+        if (!ws || pthread_setspecific(g_ws_key, ws) != 0)
+            cx_fatal("sgemm: out of memory (workspace)");
+    }
+    if (ws->cap < nfloats) {
+        size_t bytes = (nfloats * sizeof(float) + 63) & ~(size_t)63;
+        float *p = aligned_alloc(64, bytes);
+        if (!p) cx_fatal("sgemm: out of memory (%zu bytes for packing)", bytes);
+        free(ws->buf);
+        ws->buf = p;
+        ws->cap = bytes / sizeof(float);
+    }
+    return ws->buf;
+}
+
+/* C = beta * C (beta == 0 overwrites, even NaN). */
+static void scale_c(int M, int N, float beta, float *C, size_t ldc) {
+    if (beta == 1.0f) return;
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0.0f)
+            for (int j = 0; j < N; j++) c[j] = 0.0f;
+        else
+            for (int j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+static void check_args(const char *fn, bool ta, bool tb, int M, int N, int K, int lda,
+                       int ldb, int ldc) {
+    if (M < 0 || N < 0 || K < 0)
+        cx_fatal("%s: negative size M=%d N=%d K=%d", fn, M, N, K);
+    /* BLAS rules: leading dimension >= max(1, stored row length). */
+    const int a_cols = ta ? M : K, b_cols = tb ? K : N;
+    if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) ||
+        ldc < (N > 1 ? N : 1))
+        cx_fatal("%s: leading dimension too small (lda=%d ldb=%d ldc=%d for M=%d N=%d K=%d)",
+                 fn, lda, ldb, ldc, M, N, K);
+}
+
+#ifdef _OPENMP
+/* Thread grid tm x tn = nt minimising the per-thread block perimeter
+ * (M/tm + N/tn), i.e. the packing and memory traffic of each thread. Every
+ * grid dimension gets at least one micro-panel per thread. */
+static void choose_grid(int M, int N, int nt, int *tm_out, int *tn_out) {
+    double best = -1;
+    *tm_out = 1;
+    *tn_out = 1;
+    for (int tm = 1; tm <= nt; tm++) {
+        if (nt % tm) continue;
+        int tn = nt / tm;
+        if (ceil_div(M, CX_MR) < tm || ceil_div(imin(N, CX_NC), CX_NR) < tn) continue;
+        double cost = (double)M / tm + (double)N / tn;
+        if (best < 0 || cost < best) {
+            best = cost;
+            *tm_out = tm;
+            *tn_out = tn;
+        }
+    }
+}
+#endif
+
+void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc) {
+    check_args("cx_sgemm_builtin", transA, transB, M, N, K, lda, ldb, ldc);
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, (size_t)ldc);
+        return;
+    }
+
+    int nt = 1;
+#ifdef _OPENMP
+    if ((double)M * N * K >= CX_GEMM_PAR_MIN_FLOPS) nt = cx_cpu_threads_available();
+    /* No more threads than there are MR x NR tiles to hand out. */
+    {
+        int tiles = ceil_div(M, CX_MR) * ceil_div(imin(N, CX_NC), CX_NR);
+        if (nt > tiles) nt = tiles;
+    }
+#endif
+    if (nt < 1) nt = 1;
+
+    gemm_job g = {
+        .ta = transA, .tb = transB, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
+        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C,
+        .tm = 1, .tn = 1,
+    };
+    const int kc_max = imin(K, CX_KC);
+    const int nc_max = ceil_div(imin(N, CX_NC), CX_NR) * CX_NR;
+    const int mc_max = imin(ceil_div(M, CX_MR) * CX_MR, CX_MC);
+    g.apack_stride = ((size_t)mc_max * kc_max + 15) & ~(size_t)15; /* keep 64B alignment */
+    const size_t bsize = ((size_t)kc_max * nc_max + 15) & ~(size_t)15;
+    float *ws = workspace(bsize + g.apack_stride * (size_t)nt);
+    g.bpack = ws;
+    g.apack = ws + bsize;
+
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            /* The runtime may give fewer threads than asked: use what we got
+             * (every thread computes the same grid). */
+            gemm_job gt = g;
+            int got = omp_get_num_threads();
+            choose_grid(M, N, got, &gt.tm, &gt.tn);
+            gemm_thread(&gt, omp_get_thread_num(), got);
+        }
+    } else
+#endif
+    {
+        gemm_thread(&g, 0, 1);
+    }
+}
+
+void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
+              int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+#ifdef CX_HAVE_CBLAS
+    check_args("cx_sgemm", transA, transB, M, N, K, lda, ldb, ldc);
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0f) {
+        /* BLAS may compute 0 * NaN or skip beta == 0 cleanly; be explicit. */
+        scale_c(M, N, beta, C, (size_t)ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
+#else
+    cx_sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}

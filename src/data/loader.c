@@ -1,0 +1,146 @@
+/* Datasets and seeded minibatch iteration. */
+#include "../tensor/internal.h"
+#include <stdio.h>
+
+int cx_dataset_len(const cx_dataset *d) { return d->x && d->x->ndim ? d->x->shape[0] : 0; }
+
+cx_status cx_dataset_check(const cx_dataset *d) {
+    if (!d->x) return cx_set_error(CX_ERR_ARG, "dataset has no inputs");
+    if (d->x->dtype != CX_F32) return cx_set_error(CX_ERR_ARG, "dataset inputs must be F32");
+    if (d->x->ndim < 1) return cx_set_error(CX_ERR_SHAPE, "dataset inputs must have a batch dimension");
+    if (d->y && (d->y->ndim < 1 || d->y->shape[0] != d->x->shape[0]))
+        return cx_set_error(CX_ERR_SHAPE, "dataset has %d inputs but %d labels", d->x->shape[0],
+                            d->y->ndim ? d->y->shape[0] : 0);
+    return CX_OK;
+}
+
+void cx_dataset_free(cx_dataset *d) {
+    if (d->owned) {
+        cx_tensor_free(d->x);
+        cx_tensor_free(d->y);
+    }
+    d->x = d->y = NULL;
+}
+
+static cx_tensor *rows_copy(const cx_tensor *t, int start, int n) {
+    int shape[CX_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[0] = n;
+    cx_tensor *c = cx_tensor_new(t->dtype, shape, t->ndim);
+    size_t row = t->shape[0] ? (size_t)(t->numel / t->shape[0]) * cx_dtype_size(t->dtype) : 0;
+    memcpy(c->data, (const char *)t->data + row * (size_t)start, row * (size_t)n);
+    return c;
+}
+
+cx_status cx_dataset_split(const cx_dataset *d, int n_tail, cx_dataset *head, cx_dataset *tail) {
+    cx_status st = cx_dataset_check(d);
+    if (st) return st;
+    int n = cx_dataset_len(d);
+    if (n_tail < 0 || n_tail > n) return cx_set_error(CX_ERR_ARG, "split: %d of %d examples", n_tail, n);
+    head->x = rows_copy(d->x, 0, n - n_tail);
+    head->y = d->y ? rows_copy(d->y, 0, n - n_tail) : NULL;
+    tail->x = rows_copy(d->x, n - n_tail, n_tail);
+    tail->y = d->y ? rows_copy(d->y, n - n_tail, n_tail) : NULL;
+    head->owned = tail->owned = true;
+    return CX_OK;
+}
+
+cx_status cx_dataset_load_idx(const char *images, const char *labels, int max_items, cx_dataset *out) {
+    cx_tensor *x = NULL, *y = NULL;
+    cx_status st = cx_idx_load(images, 1.0f / 255.0f, max_items, &x);
+    if (st) return st;
+    if (x->ndim < 2) {
+        cx_tensor_free(x);
+        return cx_set_error(CX_ERR_FORMAT, "%s: expected images (at least 2 dimensions)", images);
+    }
+    st = cx_idx_load(labels, 1.0f, max_items, &y);
+    if (st) {
+        cx_tensor_free(x);
+        return st;
+    }
+    if (y->dtype != CX_I32 || y->ndim != 1 || y->shape[0] != x->shape[0]) {
+        int ny = y->ndim ? y->shape[0] : 0, nx = x->shape[0];
+        cx_tensor_free(x);
+        cx_tensor_free(y);
+        return cx_set_error(CX_ERR_FORMAT, "%s: %d labels for %d images in %s", labels, ny, nx, images);
+    }
+    /* flatten images to [N, features] */
+    int feat = (int)(x->numel / (x->shape[0] ? x->shape[0] : 1));
+    x->ndim = 2;
+    x->shape[1] = feat;
+    out->x = x;
+    out->y = y;
+    out->owned = true;
+    return CX_OK;
+}
+
+struct cx_loader {
+    const cx_dataset *d;
+    int n, batch, pos, last_n;
+    bool shuffle, drop_last;
+    int *perm;
+};
+
+cx_loader *cx_loader_new(const cx_dataset *d, int batch, bool shuffle, bool drop_last) {
+    if (cx_dataset_check(d)) cx_fatal("loader: %s", cx_last_error());
+    if (batch < 1) cx_fatal("loader: batch size must be >= 1, got %d", batch);
+    cx_loader *l = cx_xcalloc(1, sizeof *l);
+    l->d = d;
+    l->n = cx_dataset_len(d);
+    l->batch = batch;
+    l->shuffle = shuffle;
+    l->drop_last = drop_last;
+    l->perm = cx_xmalloc((size_t)(l->n ? l->n : 1) * sizeof(int));
+    for (int i = 0; i < l->n; i++) l->perm[i] = i;
+    cx_loader_reset(l);
+    return l;
+}
+
+void cx_loader_free(cx_loader *l) {
+    if (!l) return;
+    free(l->perm);
+    free(l);
+}
+
+void cx_loader_reset(cx_loader *l) {
+    l->pos = 0;
+    if (l->shuffle)
+        for (int i = l->n - 1; i > 0; i--) {
+            int j = (int)cx_rand_below((uint32_t)i + 1);
+            int t = l->perm[i];
+            l->perm[i] = l->perm[j];
+            l->perm[j] = t;
+        }
+}
+
+int cx_loader_num_batches(const cx_loader *l) {
+    return l->drop_last ? l->n / l->batch : (l->n + l->batch - 1) / l->batch;
+}
+
+static cx_tensor *gather_rows(const cx_tensor *t, const int *idx, int b) {
+    int shape[CX_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[0] = b;
+    cx_tensor *out = cx_empty(t->dtype, shape, t->ndim);
+    size_t row = (size_t)(t->numel / t->shape[0]) * cx_dtype_size(t->dtype);
+    for (int i = 0; i < b; i++)
+        memcpy((char *)out->data + row * (size_t)i, (const char *)t->data + row * (size_t)idx[i], row);
+    return out;
+}
+
+bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y) {
+    int left = l->n - l->pos;
+    if (left <= 0 || (l->drop_last && left < l->batch)) return false;
+    int b = left < l->batch ? left : l->batch;
+    const int *idx = l->perm + l->pos;
+    *x = gather_rows(l->d->x, idx, b);
+    if (y) *y = l->d->y ? gather_rows(l->d->y, idx, b) : NULL;
+    l->last_n = b;
+    l->pos += b;
+    return true;
+}
+
+const int *cx_loader_indices(const cx_loader *l, int *n) {
+    *n = l->last_n;
+    return l->perm + l->pos - l->last_n;
+}

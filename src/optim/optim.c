@@ -1,0 +1,541 @@
+/* Optimisers with PyTorch 1.13's update rules (see cortex/optim.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cortex/optim.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#define CX_OMP_SIMD _Pragma("omp simd")
+#else
+#define CX_OMP_SIMD
+#endif
+/* Loops calling sqrtf vectorise only with -fno-math-errno (sqrtf may set
+ * errno otherwise); clang warns about an `omp simd` it cannot honour. */
+#if defined(_OPENMP) && (defined(__NO_MATH_ERRNO__) || !defined(__clang__))
+#define CX_OMP_SIMD_SQRT _Pragma("omp simd")
+#else
+#define CX_OMP_SIMD_SQRT
+#endif
+
+/* PyTorch's CPU kernels (AVX2 build) fuse `self + alpha * other` (add_ with
+ * alpha, addcmul_) into one FMA; so do we when the target has FMA, which
+ * makes results bit-identical to PyTorch's. Without hardware FMA (e.g.
+ * PORTABLE=1 builds) the unfused form differs by at most an ulp per op. */
+#ifdef __FMA__
+#define FMA(a, b, c) fmaf((a), (b), (c))
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* ------------------------------------------------------------ kernels
+ * Every kernel updates elements [lo, hi) of one parameter. The scalar
+ * coefficients are computed in double by the caller and rounded to float
+ * once, like PyTorch's Python-float scalars applied to float32 tensors.
+ * The order of operations follows the ATen ops PyTorch chains. */
+typedef struct {
+    float *p;
+    const float *g;
+    float *b0, *b1, *b2; /* state buffers (meaning depends on the kind) */
+    float wd;            /* coupled weight decay (0: none) */
+    float c[8];          /* kind-specific coefficients */
+    int flag0, flag1;    /* kind-specific switches */
+} kargs;
+
+typedef void (*kernel_fn)(const kargs *a, int64_t lo, int64_t hi);
+
+/* SGD. c: 0 = -lr, 1 = momentum, 2 = 1 - dampening.
+ * flag0: 0 no momentum, 1 momentum (first step), 2 momentum (later steps).
+ * flag1: nesterov. */
+static void k_sgd(const kargs *a, int64_t lo, int64_t hi) {
+    float *restrict p = a->p;
+    const float *restrict g = a->g;
+    float *restrict buf = a->b0;
+    const float wd = a->wd, nlr = a->c[0], mom = a->c[1], damp1 = a->c[2];
+    const int mode = a->flag0, nesterov = a->flag1;
+    if (mode == 0) {
+        CX_OMP_SIMD
+        for (int64_t i = lo; i < hi; i++) {
+            float d = g[i];
+            if (wd != 0.0f) d = FMA(wd, p[i], d);
+            p[i] = FMA(nlr, d, p[i]);
+        }
+    } else if (mode == 1) {
+        CX_OMP_SIMD
+        for (int64_t i = lo; i < hi; i++) {
+            float d = g[i];
+            if (wd != 0.0f) d = FMA(wd, p[i], d);
+            buf[i] = d;
+            if (nesterov) d = FMA(mom, d, d);
+            p[i] = FMA(nlr, d, p[i]);
+        }
+    } else {
+        CX_OMP_SIMD
+        for (int64_t i = lo; i < hi; i++) {
+            float d = g[i];
+            if (wd != 0.0f) d = FMA(wd, p[i], d);
+            float b = FMA(damp1, d, buf[i] * mom);
+            buf[i] = b;
+            d = nesterov ? FMA(mom, b, d) : b;
+            p[i] = FMA(nlr, d, p[i]);
+        }
+    }
+}
+
+/* Adam / AdamW. c: 0 = beta1, 1 = 1 - beta1, 2 = beta2, 3 = 1 - beta2,
+ * 4 = sqrt(bias correction 2), 5 = eps, 6 = -step size, 7 = 1 - lr * wd
+ * (AdamW). flag0: amsgrad, flag1: decoupled (AdamW). */
+static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
+    float *restrict p = a->p;
+    const float *restrict g = a->g;
+    float *restrict m = a->b0, *restrict v = a->b1, *restrict vmax = a->b2;
+    const float wd = a->wd, b1 = a->c[0], omb1 = a->c[1], b2 = a->c[2], omb2 = a->c[3];
+    const float bc2s = a->c[4], eps = a->c[5], nss = a->c[6], decay = a->c[7];
+    const int ams = a->flag0, decoupled = a->flag1;
+    if (ams) {
+        CX_OMP_SIMD_SQRT
+        for (int64_t i = lo; i < hi; i++) {
+            float gi = g[i], pi = p[i];
+            if (decoupled) pi = pi * decay;
+            else if (wd != 0.0f) gi = FMA(wd, pi, gi);
+            float mi = FMA(omb1, gi, m[i] * b1);
+            float vi = FMA(omb2 * gi, gi, v[i] * b2);
+            float vm = vmax[i];
+            vm = vm >= vi ? vm : vi;
+            float den = sqrtf(vm) / bc2s + eps;
+            m[i] = mi;
+            v[i] = vi;
+            vmax[i] = vm;
+            p[i] = pi + nss * mi / den;
+        }
+    } else {
+        CX_OMP_SIMD_SQRT
+        for (int64_t i = lo; i < hi; i++) {
+            float gi = g[i], pi = p[i];
+            if (decoupled) pi = pi * decay;
+            else if (wd != 0.0f) gi = FMA(wd, pi, gi);
+            float mi = FMA(omb1, gi, m[i] * b1);
+            float vi = FMA(omb2 * gi, gi, v[i] * b2);
+            float den = sqrtf(vi) / bc2s + eps;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi + nss * mi / den;
+        }
+    }
+}
+
+/* RMSprop. b0 = square_avg, b1 = momentum_buffer, b2 = grad_avg.
+ * c: 0 = alpha, 1 = 1 - alpha, 2 = eps, 3 = momentum, 4 = -lr.
+ * flag0: momentum > 0, flag1: centered. */
+static void k_rmsprop(const kargs *a, int64_t lo, int64_t hi) {
+    float *restrict p = a->p;
+    const float *restrict g = a->g;
+    float *restrict sq = a->b0, *restrict buf = a->b1, *restrict ga = a->b2;
+    const float wd = a->wd, alpha = a->c[0], oma = a->c[1], eps = a->c[2];
+    const float mom = a->c[3], nlr = a->c[4];
+    const int use_mom = a->flag0, centered = a->flag1;
+    CX_OMP_SIMD_SQRT
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) gi = FMA(wd, p[i], gi);
+        float s = FMA(oma * gi, gi, sq[i] * alpha);
+        sq[i] = s;
+        float avg;
+        if (centered) {
+            float av = FMA(oma, gi, ga[i] * alpha);
+            ga[i] = av;
+            avg = sqrtf(FMA(-1.0f * av, av, s));
+        } else {
+            avg = sqrtf(s);
+        }
+        avg = avg + eps;
+        if (use_mom) {
+            float b = buf[i] * mom; /* two statements: no contraction */
+            b = b + gi / avg;
+            buf[i] = b;
+            p[i] = FMA(nlr, b, p[i]);
+        } else {
+            p[i] = p[i] + nlr * gi / avg;
+        }
+    }
+}
+
+/* Adagrad. b0 = sum. c: 0 = eps, 1 = -clr. */
+static void k_adagrad(const kargs *a, int64_t lo, int64_t hi) {
+    float *restrict p = a->p;
+    const float *restrict g = a->g;
+    float *restrict sum = a->b0;
+    const float wd = a->wd, eps = a->c[0], nclr = a->c[1];
+    CX_OMP_SIMD_SQRT
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) gi = FMA(wd, p[i], gi);
+        float s = FMA(gi, gi, sum[i]);
+        sum[i] = s;
+        float sd = sqrtf(s) + eps;
+        p[i] = p[i] + nclr * gi / sd;
+    }
+}
+
+/* Run a kernel over n elements, split over the OpenMP threads when large. */
+static void run_kernel(kernel_fn f, const kargs *a, int64_t n) {
+#ifdef _OPENMP
+    if (n > CX_OPTIM_PAR_THRESHOLD && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel
+        {
+            int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int64_t chunk = (n + nt - 1) / nt;
+            chunk = (chunk + 15) & ~(int64_t)15; /* whole cache lines per thread */
+            int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
+            if (lo < hi) f(a, lo, hi);
+        }
+        return;
+    }
+#endif
+    f(a, 0, n);
+}
+
+/* ------------------------------------------------------------ the object */
+typedef struct {
+    cx_tensor *step;   /* I64 [1] */
+    cx_tensor *buf[3]; /* F32, the parameter's shape; NULL when unused */
+} pstate;
+
+struct cx_optim {
+    cx_optim_kind kind;
+    int n;
+    cx_tensor **p;
+    pstate *st;
+    cx_tensor *nstep; /* "optim.step", I64 [1] */
+    double lr;
+    union {
+        cx_sgd_opts sgd;
+        cx_adam_opts adam;
+        cx_rmsprop_opts rms;
+        cx_adagrad_opts ada;
+    } o;
+};
+
+static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+
+static void check_params(const cx_params *params, const char *who) {
+    if (!params) cx_fatal("%s: params is NULL", who);
+    if (params->n <= 0) cx_fatal("%s: empty parameter list", who);
+    for (int i = 0; i < params->n; i++) {
+        const cx_tensor *t = params->t[i];
+        if (!t) cx_fatal("%s: parameter %d is NULL", who, i);
+        if (t->dtype != CX_F32)
+            cx_fatal("%s: parameter %d (%s) is %s, not f32", who, i, t->name ? t->name : "?",
+                     cx_dtype_name(t->dtype));
+    }
+}
+
+static void check_nonneg(double v, const char *what, const char *who) {
+    if (!(v >= 0.0)) cx_fatal("%s: invalid %s %g (must be >= 0)", who, what, v);
+}
+static void check_unit(double v, const char *what, const char *who) {
+    if (!(v >= 0.0 && v < 1.0)) cx_fatal("%s: invalid %s %g (must be in [0, 1))", who, what, v);
+}
+
+static char *state_name(const cx_tensor *p, int i, const char *buf) {
+    char idx[24];
+    const char *key = p->name && p->name[0] ? p->name : idx;
+    snprintf(idx, sizeof idx, "%d", i);
+    int len = snprintf(NULL, 0, "state.%s.%s", key, buf);
+    char *s = malloc((size_t)len + 1);
+    if (!s) cx_fatal("optim: out of memory");
+    snprintf(s, (size_t)len + 1, "state.%s.%s", key, buf);
+    return s;
+}
+
+static cx_tensor *new_state(const cx_tensor *p, int i, const char *buf, cx_dtype dt,
+                            const int *shape, int ndim) {
+    cx_tensor *t = cx_tensor_new(dt, shape, ndim);
+    char *s = state_name(p, i, buf);
+    cx_tensor_set_name(t, s);
+    free(s);
+    return t;
+}
+
+/* Allocate the object and its state: buffer b of every parameter exists when
+ * names[b] is not NULL, and is filled with `fill`. */
+static cx_optim *optim_alloc(cx_optim_kind kind, const cx_params *params, double lr,
+                             const char *const names[3], float fill) {
+    cx_optim *o = calloc(1, sizeof *o);
+    if (!o) cx_fatal("optim: out of memory");
+    o->kind = kind;
+    o->lr = lr;
+    o->n = params->n;
+    o->p = malloc((size_t)params->n * sizeof *o->p);
+    o->st = calloc((size_t)params->n, sizeof *o->st);
+    if (!o->p || !o->st) cx_fatal("optim: out of memory");
+    memcpy(o->p, params->t, (size_t)params->n * sizeof *o->p);
+    o->nstep = cx_tensor_new(CX_I64, CX_SHAPE(1));
+    cx_tensor_set_name(o->nstep, "optim.step");
+    for (int i = 0; i < o->n; i++) {
+        cx_tensor *p = o->p[i];
+        o->st[i].step = new_state(p, i, "step", CX_I64, CX_SHAPE(1));
+        for (int b = 0; b < 3; b++) {
+            if (!names[b]) continue;
+            cx_tensor *t = new_state(p, i, names[b], CX_F32, p->shape, p->ndim);
+            if (fill != 0.0f) cx_fill(t, fill);
+            o->st[i].buf[b] = t;
+        }
+    }
+    return o;
+}
+
+cx_optim *cx_sgd_new(const cx_params *params, const cx_sgd_opts *opts) {
+    const char *who = "cx_sgd_new";
+    cx_sgd_opts o = CX_SGD_DEFAULTS;
+    if (opts) o = *opts;
+    check_params(params, who);
+    check_nonneg(o.lr, "lr", who);
+    check_nonneg(o.momentum, "momentum", who);
+    check_nonneg(o.weight_decay, "weight_decay", who);
+    if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
+        cx_fatal("%s: nesterov momentum requires a momentum and zero dampening", who);
+    const char *names[3] = {o.momentum != 0.0 ? "momentum_buffer" : NULL, NULL, NULL};
+    cx_optim *opt = optim_alloc(CX_OPTIM_SGD, params, o.lr, names, 0.0f);
+    opt->o.sgd = o;
+    return opt;
+}
+
+static cx_optim *adam_new(cx_optim_kind kind, const cx_params *params, const cx_adam_opts *o,
+                          const char *who) {
+    check_params(params, who);
+    check_nonneg(o->lr, "lr", who);
+    check_nonneg(o->eps, "eps", who);
+    check_unit(o->beta1, "beta1", who);
+    check_unit(o->beta2, "beta2", who);
+    check_nonneg(o->weight_decay, "weight_decay", who);
+    const char *names[3] = {"exp_avg", "exp_avg_sq", o->amsgrad ? "max_exp_avg_sq" : NULL};
+    cx_optim *opt = optim_alloc(kind, params, o->lr, names, 0.0f);
+    opt->o.adam = *o;
+    return opt;
+}
+
+cx_optim *cx_adam_new(const cx_params *params, const cx_adam_opts *opts) {
+    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    if (opts) o = *opts;
+    return adam_new(CX_OPTIM_ADAM, params, &o, "cx_adam_new");
+}
+
+cx_optim *cx_adamw_new(const cx_params *params, const cx_adam_opts *opts) {
+    cx_adam_opts o = CX_ADAMW_DEFAULTS;
+    if (opts) o = *opts;
+    return adam_new(CX_OPTIM_ADAMW, params, &o, "cx_adamw_new");
+}
+
+cx_optim *cx_rmsprop_new(const cx_params *params, const cx_rmsprop_opts *opts) {
+    const char *who = "cx_rmsprop_new";
+    cx_rmsprop_opts o = CX_RMSPROP_DEFAULTS;
+    if (opts) o = *opts;
+    check_params(params, who);
+    check_nonneg(o.lr, "lr", who);
+    check_nonneg(o.eps, "eps", who);
+    check_nonneg(o.momentum, "momentum", who);
+    check_nonneg(o.weight_decay, "weight_decay", who);
+    check_nonneg(o.alpha, "alpha", who);
+    const char *names[3] = {"square_avg", o.momentum > 0.0 ? "momentum_buffer" : NULL,
+                            o.centered ? "grad_avg" : NULL};
+    cx_optim *opt = optim_alloc(CX_OPTIM_RMSPROP, params, o.lr, names, 0.0f);
+    opt->o.rms = o;
+    return opt;
+}
+
+cx_optim *cx_adagrad_new(const cx_params *params, const cx_adagrad_opts *opts) {
+    const char *who = "cx_adagrad_new";
+    cx_adagrad_opts o = CX_ADAGRAD_DEFAULTS;
+    if (opts) o = *opts;
+    check_params(params, who);
+    check_nonneg(o.lr, "lr", who);
+    check_nonneg(o.lr_decay, "lr_decay", who);
+    check_nonneg(o.weight_decay, "weight_decay", who);
+    check_nonneg(o.initial_accumulator_value, "initial_accumulator_value", who);
+    check_nonneg(o.eps, "eps", who);
+    const char *names[3] = {"sum", NULL, NULL};
+    cx_optim *opt =
+        optim_alloc(CX_OPTIM_ADAGRAD, params, o.lr, names, (float)o.initial_accumulator_value);
+    opt->o.ada = o;
+    return opt;
+}
+
+void cx_optim_free(cx_optim *opt) {
+    if (!opt) return;
+    for (int i = 0; i < opt->n; i++) {
+        cx_tensor_free(opt->st[i].step);
+        for (int b = 0; b < 3; b++)
+            if (opt->st[i].buf[b]) cx_tensor_free(opt->st[i].buf[b]);
+    }
+    cx_tensor_free(opt->nstep);
+    free(opt->st);
+    free(opt->p);
+    free(opt);
+}
+
+/* ------------------------------------------------------------ step */
+void cx_optim_step(cx_optim *opt) {
+    const double lr = opt->lr;
+    for (int i = 0; i < opt->n; i++) {
+        cx_tensor *p = opt->p[i];
+        if (!p->grad || p->numel == 0) continue;
+        pstate *st = &opt->st[i];
+        int64_t *stepp = CX_I64P(st->step);
+        const int64_t prev = *stepp, step = prev + 1;
+        *stepp = step;
+        kargs a;
+        memset(&a, 0, sizeof a);
+        a.p = CX_F(p);
+        a.g = p->grad;
+        a.b0 = st->buf[0] ? CX_F(st->buf[0]) : NULL;
+        a.b1 = st->buf[1] ? CX_F(st->buf[1]) : NULL;
+        a.b2 = st->buf[2] ? CX_F(st->buf[2]) : NULL;
+        kernel_fn f = NULL;
+        switch (opt->kind) {
+        case CX_OPTIM_SGD: {
+            const cx_sgd_opts *o = &opt->o.sgd;
+            a.wd = (float)o->weight_decay;
+            a.c[0] = (float)-lr;
+            a.c[1] = (float)o->momentum;
+            a.c[2] = (float)(1.0 - o->dampening);
+            a.flag0 = o->momentum == 0.0 ? 0 : (prev == 0 ? 1 : 2);
+            a.flag1 = o->nesterov;
+            f = k_sgd;
+            break;
+        }
+        case CX_OPTIM_ADAM:
+        case CX_OPTIM_ADAMW: {
+            const cx_adam_opts *o = &opt->o.adam;
+            const double bc1 = 1.0 - pow(o->beta1, (double)step);
+            const double bc2 = 1.0 - pow(o->beta2, (double)step);
+            const bool decoupled = opt->kind == CX_OPTIM_ADAMW;
+            a.wd = decoupled ? 0.0f : (float)o->weight_decay;
+            a.c[0] = (float)o->beta1;
+            a.c[1] = (float)(1.0 - o->beta1);
+            a.c[2] = (float)o->beta2;
+            a.c[3] = (float)(1.0 - o->beta2);
+            a.c[4] = (float)sqrt(bc2);
+            a.c[5] = (float)o->eps;
+            a.c[6] = (float)-(lr / bc1);
+            a.c[7] = (float)(1.0 - lr * o->weight_decay);
+            a.flag0 = o->amsgrad;
+            a.flag1 = decoupled;
+            f = k_adam;
+            break;
+        }
+        case CX_OPTIM_RMSPROP: {
+            const cx_rmsprop_opts *o = &opt->o.rms;
+            a.wd = (float)o->weight_decay;
+            a.c[0] = (float)o->alpha;
+            a.c[1] = (float)(1.0 - o->alpha);
+            a.c[2] = (float)o->eps;
+            a.c[3] = (float)o->momentum;
+            a.c[4] = (float)-lr;
+            a.flag0 = o->momentum > 0.0;
+            a.flag1 = o->centered;
+            f = k_rmsprop;
+            break;
+        }
+        case CX_OPTIM_ADAGRAD: {
+            const cx_adagrad_opts *o = &opt->o.ada;
+            const double clr = lr / (1.0 + (double)(step - 1) * o->lr_decay);
+            a.wd = (float)o->weight_decay;
+            a.c[0] = (float)o->eps;
+            a.c[1] = (float)-clr;
+            f = k_adagrad;
+            break;
+        }
+        }
+        run_kernel(f, &a, p->numel);
+    }
+    CX_I64P(opt->nstep)[0]++;
+}
+
+void cx_optim_zero_grad(cx_optim *opt) {
+    for (int i = 0; i < opt->n; i++) {
+        cx_tensor *p = opt->p[i];
+        if (p->grad) memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+    }
+}
+
+void cx_optim_set_lr(cx_optim *opt, double lr) {
+    if (!(lr >= 0.0)) cx_fatal("cx_optim_set_lr: invalid lr %g", lr);
+    opt->lr = lr;
+}
+double cx_optim_get_lr(const cx_optim *opt) { return opt->lr; }
+cx_optim_kind cx_optim_get_kind(const cx_optim *opt) { return opt->kind; }
+const char *cx_optim_name(const cx_optim *opt) { return kind_names[opt->kind]; }
+int64_t cx_optim_steps(const cx_optim *opt) { return CX_I64P(opt->nstep)[0]; }
+int cx_optim_param_count(const cx_optim *opt) { return opt->n; }
+cx_tensor *cx_optim_param(const cx_optim *opt, int i) {
+    if (i < 0 || i >= opt->n) cx_fatal("cx_optim_param: index %d out of range [0, %d)", i, opt->n);
+    return opt->p[i];
+}
+
+/* ------------------------------------------------------------ state I/O */
+cx_status cx_optim_state_export(cx_optim *opt, cx_params *out) {
+    if (!opt || !out) return cx_set_error(CX_ERR_ARG, "cx_optim_state_export: NULL argument");
+    cx_params_add(out, opt->nstep);
+    for (int i = 0; i < opt->n; i++) {
+        cx_params_add(out, opt->st[i].step);
+        for (int b = 0; b < 3; b++)
+            if (opt->st[i].buf[b]) cx_params_add(out, opt->st[i].buf[b]);
+    }
+    return CX_OK;
+}
+
+static cx_status import_step(cx_tensor *dst, const cx_params *in) {
+    const cx_tensor *s = cx_params_find(in, dst->name);
+    if (!s) return cx_set_error(CX_ERR_NOTFOUND, "optimiser state: missing tensor '%s'", dst->name);
+    if (s->numel != 1)
+        return cx_set_error(CX_ERR_SHAPE, "optimiser state: '%s' has %lld elements, expected 1",
+                            dst->name, (long long)s->numel);
+    int64_t v;
+    switch (s->dtype) {
+    case CX_I64: v = CX_I64P(s)[0]; break;
+    case CX_I32: v = CX_I32P(s)[0]; break;
+    case CX_F32: {
+        float f = CX_F(s)[0];
+        if (!(f >= 0.0f && f <= 9.0e15f) || f != floorf(f))
+            return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' is not a step count",
+                                dst->name);
+        v = (int64_t)f;
+        break;
+    }
+    default: return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' has a bad dtype", dst->name);
+    }
+    if (v < 0) return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' is negative", dst->name);
+    CX_I64P(dst)[0] = v;
+    return CX_OK;
+}
+
+cx_status cx_optim_state_import(cx_optim *opt, const cx_params *in) {
+    if (!opt || !in) return cx_set_error(CX_ERR_ARG, "cx_optim_state_import: NULL argument");
+    cx_status st = import_step(opt->nstep, in);
+    if (st != CX_OK) return st;
+    for (int i = 0; i < opt->n; i++) {
+        if ((st = import_step(opt->st[i].step, in)) != CX_OK) return st;
+        for (int b = 0; b < 3; b++) {
+            cx_tensor *d = opt->st[i].buf[b];
+            if (!d) continue;
+            const cx_tensor *s = cx_params_find(in, d->name);
+            if (!s)
+                return cx_set_error(CX_ERR_NOTFOUND, "optimiser state: missing tensor '%s'",
+                                    d->name);
+            if (s->dtype != CX_F32)
+                return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' is %s, expected f32",
+                                    d->name, cx_dtype_name(s->dtype));
+            if (!cx_same_shape(s, d)) {
+                char b1[64], b2[64];
+                return cx_set_error(CX_ERR_SHAPE, "optimiser state: '%s' has shape %s, expected %s",
+                                    d->name, cx_shape_str(s, b1, sizeof b1),
+                                    cx_shape_str(d, b2, sizeof b2));
+            }
+            if (s != d) memcpy(d->data, s->data, (size_t)d->numel * sizeof(float));
+        }
+    }
+    return CX_OK;
+}

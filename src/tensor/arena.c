@@ -1,0 +1,122 @@
+/* Step arena: bump allocation in 64-byte aligned chunks, released at once. */
+#include "internal.h"
+#include <stdio.h>
+
+typedef struct chunk {
+    struct chunk *prev;
+    size_t size, off;
+    /* data follows, 64-byte aligned */
+} chunk;
+
+struct cx_arena {
+    chunk *head;     /* current (newest) chunk */
+    size_t used;     /* bytes handed out since reset */
+    size_t peak;
+    size_t initial;
+};
+
+#define HDR (((sizeof(chunk) + 63) / 64) * 64)
+
+static chunk *chunk_new(size_t size, chunk *prev) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, HDR + size) != 0 || !p)
+        cx_fatal("out of memory: arena chunk of %zu bytes", size);
+    chunk *c = p;
+    c->prev = prev;
+    c->size = size;
+    c->off = 0;
+    return c;
+}
+
+cx_arena *cx_arena_new(size_t initial_bytes) {
+    cx_arena *a = cx_xcalloc(1, sizeof *a);
+    a->initial = initial_bytes ? initial_bytes : (1u << 20);
+    a->head = chunk_new(a->initial, NULL);
+    return a;
+}
+
+void cx_arena_free(cx_arena *a) {
+    if (!a) return;
+    chunk *c = a->head;
+    while (c) {
+        chunk *p = c->prev;
+        free(c);
+        c = p;
+    }
+    free(a);
+}
+
+void cx_arena_reset(cx_arena *a) {
+    if (!a) return;
+    if (a->head->prev) {
+        /* coalesce: next step fits in one chunk */
+        size_t total = 0;
+        chunk *c = a->head;
+        while (c) {
+            chunk *p = c->prev;
+            total += c->size;
+            free(c);
+            c = p;
+        }
+        a->head = chunk_new(total, NULL);
+    }
+    a->head->off = 0;
+    a->used = 0;
+}
+
+static void *arena_alloc(cx_arena *a, size_t bytes) {
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need == 0) need = 64;
+    chunk *c = a->head;
+    if (c->off + need > c->size) {
+        size_t sz = c->size * 2;
+        if (sz < need) sz = need;
+        c = a->head = chunk_new(sz, c);
+    }
+    void *p = (char *)c + HDR + c->off;
+    c->off += need;
+    a->used += need;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+static cx_arena *default_arena;
+static _Thread_local cx_arena *current;
+
+cx_arena *cx_arena_current(void) {
+    if (current) return current;
+    if (!default_arena) default_arena = cx_arena_new(8u << 20);
+    return default_arena;
+}
+
+cx_arena *cx_arena_use(cx_arena *a) {
+    cx_arena *prev = cx_arena_current();
+    current = a;
+    return prev;
+}
+
+size_t cx_arena_used(const cx_arena *a) { return a ? a->used : 0; }
+size_t cx_arena_peak(const cx_arena *a) { return a ? a->peak : 0; }
+void cx_step_reset(void) { cx_arena_reset(cx_arena_current()); }
+void *cx_arena_alloc(size_t bytes) { return arena_alloc(cx_arena_current(), bytes); }
+
+cx_arena_mark cx_arena_get_mark(cx_arena *a) {
+    cx_arena_mark m = {a->head, a->head->off, a->used};
+    return m;
+}
+
+void cx_arena_rewind(cx_arena *a, cx_arena_mark m) {
+    while (a->head != m.chunk && a->head->prev) {
+        chunk *p = a->head->prev;
+        free(a->head);
+        a->head = p;
+    }
+    a->head->off = m.off;
+    a->used = m.used;
+}
+
+/* Free the default arena at exit so leak checkers see a clean heap. */
+__attribute__((destructor)) static void arena_fini(void) {
+    cx_arena_free(default_arena);
+    default_arena = NULL;
+}

@@ -1,0 +1,34 @@
+/* Internal helpers shared by the library's sources (not public API). */
+#ifndef CX_INTERNAL_H
+#define CX_INTERNAL_H
+#include <cortex.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Arena position, for rewinding scratch work (gradcheck). */
+typedef struct { void *chunk; size_t off; size_t used; } cx_arena_mark;
+cx_arena_mark cx_arena_get_mark(cx_arena *a);
+void cx_arena_rewind(cx_arena *a, cx_arena_mark m);
+
+/* Normalise a possibly negative axis; fatal error naming `op` if out of range. */
+int cx_norm_axis(const char *op, int axis, int ndim);
+/* numel of a shape with overflow/negativity checks (fatal). */
+int64_t cx_shape_numel(const char *op, const int *shape, int ndim);
+/* Heap helpers that never return NULL (out of memory is fatal). */
+void *cx_xmalloc(size_t n);
+void *cx_xcalloc(size_t n, size_t sz);
+void *cx_xrealloc(void *p, size_t n);
+char *cx_xstrdup(const char *s);
+
+/* OpenMP threshold: loops shorter than this run on one thread. */
+#define CX_PAR_MIN 32768
+
+/* OpenMP pragmas that vanish (without warnings) when OpenMP is off:
+ *   CX_OMP(parallel for simd if(n > CX_PAR_MIN))  */
+#define CX_OMP_(x) _Pragma(#x)
+#ifdef _OPENMP
+#define CX_OMP(...) CX_OMP_(omp __VA_ARGS__)
+#else
+#define CX_OMP(...)
+#endif
+#endif

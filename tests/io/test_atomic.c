@@ -1,0 +1,198 @@
+/* Atomic writes: success, overwrite, abort, failures leave the original
+ * untouched and no temp file behind; cx_read_file limits. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static char g_dir[256];
+
+static void path_in(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", g_dir, name); }
+
+/* Number of entries in the test directory whose name contains ".tmp." */
+static int count_temps(void) {
+    DIR *d = opendir(g_dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+static int file_is(const char *path, const char *want) {
+    void *d;
+    size_t n;
+    if (cx_read_file(path, &d, &n, 0) != CX_OK) return 0;
+    int ok = n == strlen(want) && memcmp(d, want, n) == 0 && ((char *)d)[n] == 0;
+    free(d);
+    return ok;
+}
+
+static void test_write_and_overwrite(void) {
+    char p[512];
+    path_in(p, sizeof p, "a.txt");
+    CHECK(cx_write_file_atomic(p, "first", 5) == CX_OK);
+    CHECK(file_is(p, "first"));
+    CHECK(cx_write_file_atomic(p, "second version", 14) == CX_OK);
+    CHECK(file_is(p, "second version"));
+    CHECK(cx_write_file_atomic(p, "", 0) == CX_OK);
+    CHECK(file_is(p, ""));
+    CHECK(count_temps() == 0);
+
+    /* streamed, several MB */
+    size_t n = 3u << 20;
+    unsigned char *big = malloc(n);
+    for (size_t i = 0; i < n; i++) big[i] = (unsigned char)(i * 131 + (i >> 9));
+    cx_atomic_file *f = NULL;
+    CHECK(cx_atomic_open(&f, p) == CX_OK);
+    FILE *fp = cx_atomic_stream(f);
+    CHECK(fp != NULL);
+    if (!f || !fp) {
+        free(big);
+        return;
+    }
+    CHECK(fwrite(big, 1, n / 2, fp) == n / 2);
+    CHECK(fwrite(big + n / 2, 1, n - n / 2, fp) == n - n / 2);
+    CHECK(file_is(p, "")); /* nothing visible before commit */
+    CHECK(count_temps() == 1);
+    CHECK(cx_atomic_commit(f) == CX_OK);
+    void *d;
+    size_t got;
+    CHECK(cx_read_file(p, &d, &got, 0) == CX_OK);
+    CHECK(got == n && memcmp(d, big, n) == 0);
+    free(d);
+    free(big);
+    CHECK(count_temps() == 0);
+}
+
+static void test_abort_keeps_original(void) {
+    char p[512];
+    path_in(p, sizeof p, "keep.txt");
+    CHECK(cx_write_file_atomic(p, "original", 8) == CX_OK);
+    cx_atomic_file *f = NULL;
+    CHECK(cx_atomic_open(&f, p) == CX_OK);
+    if (!f) return;
+    fputs("half-written garbage", cx_atomic_stream(f));
+    cx_atomic_abort(f);
+    CHECK(file_is(p, "original"));
+    CHECK(count_temps() == 0);
+    cx_atomic_abort(NULL);
+    CHECK(cx_atomic_commit(NULL) == CX_ERR_ARG);
+
+    /* a stream error (here: reading a write-only stream) makes commit fail */
+    f = NULL;
+    CHECK(cx_atomic_open(&f, p) == CX_OK);
+    if (!f) return;
+    FILE *fp = cx_atomic_stream(f);
+    fputs("bad data", fp);
+    (void)fgetc(fp);
+    CHECK(ferror(fp));
+    CHECK(cx_atomic_commit(f) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), p) != NULL && strstr(cx_last_error(), "write failed"));
+    CHECK(file_is(p, "original"));
+    CHECK(count_temps() == 0);
+}
+
+static void test_crash_mid_write(void) {
+    char p[512];
+    path_in(p, sizeof p, "crash.txt");
+    CHECK(cx_write_file_atomic(p, "before crash", 12) == CX_OK);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) { /* child: start a save and die without committing */
+        cx_atomic_file *f;
+        if (cx_atomic_open(&f, p) != CX_OK) _exit(2);
+        fputs("partial", cx_atomic_stream(f));
+        fflush(cx_atomic_stream(f));
+        _exit(0);
+    }
+    CHECK(pid > 0);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(file_is(p, "before crash"));
+    /* the dead writer's temp file is left behind, but never replaces the target */
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)pid);
+    CHECK(file_is(tmp, "partial"));
+    unlink(tmp);
+}
+
+static void test_failures(void) {
+    /* nonexistent directory */
+    const char *bad = "/nonexistent-cortex-dir/sub/file.bin";
+    CHECK(cx_write_file_atomic(bad, "x", 1) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), bad) == cx_last_error());
+    CHECK(strlen(cx_last_error()) > strlen(bad) + 5);
+    cx_atomic_file *f = (cx_atomic_file *)0x1;
+    CHECK(cx_atomic_open(&f, bad) == CX_ERR_IO && f == NULL);
+
+    /* rename fails: the target is a non-empty directory; it survives, no temp left */
+    char d[512], inner[600];
+    path_in(d, sizeof d, "adir");
+    CHECK(mkdir(d, 0755) == 0);
+    snprintf(inner, sizeof inner, "%s/inside", d);
+    CHECK(cx_write_file_atomic(inner, "in", 2) == CX_OK);
+    CHECK(cx_write_file_atomic(d, "data", 4) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), "rename") != NULL);
+    CHECK(file_is(inner, "in"));
+    CHECK(count_temps() == 0);
+    unlink(inner);
+    rmdir(d);
+}
+
+static void test_read_file(void) {
+    char p[512];
+    path_in(p, sizeof p, "r.bin");
+    CHECK(cx_write_file_atomic(p, "0123456789", 10) == CX_OK);
+    void *d = (void *)0x1;
+    size_t n = 99;
+    CHECK(cx_read_file(p, &d, &n, 10) == CX_OK);
+    CHECK(n == 10 && memcmp(d, "0123456789", 11) == 0);
+    free(d);
+    CHECK(cx_read_file(p, &d, &n, 9) == CX_ERR_FORMAT && d == NULL && n == 0);
+    CHECK(strstr(cx_last_error(), "too large") != NULL);
+    CHECK(cx_read_file("/nonexistent/r.bin", &d, &n, 0) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), "/nonexistent/r.bin") != NULL);
+    CHECK(cx_read_file(g_dir, &d, &n, 0) == CX_ERR_IO);
+    path_in(p, sizeof p, "zero.bin");
+    CHECK(cx_write_file_atomic(p, "", 0) == CX_OK);
+    CHECK(cx_read_file(p, &d, &n, 0) == CX_OK);
+    CHECK(n == 0 && d != NULL && ((char *)d)[0] == 0);
+    free(d);
+    /* files whose st_size lies (procfs reports 0) are read to the end */
+    if (access("/proc/self/status", R_OK) == 0) {
+        CHECK(cx_read_file("/proc/self/status", &d, &n, 0) == CX_OK);
+        CHECK(n > 20 && strncmp(d, "Name:", 5) == 0 && strlen(d) == n);
+        free(d);
+        CHECK(cx_read_file("/proc/self/status", &d, &n, 8) == CX_ERR_FORMAT);
+    }
+}
+
+static void cleanup_dir(void) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/cx_atomic_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_write_and_overwrite);
+    RUN(test_abort_keeps_original);
+    RUN(test_crash_mid_write);
+    RUN(test_failures);
+    RUN(test_read_file);
+    cleanup_dir();
+    TEST_END();
+}

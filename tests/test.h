@@ -1,0 +1,45 @@
+/* Minimal test harness: each tests/<area>/<name>.c is one binary.
+ * A test function passes when none of its checks failed. The binary prints
+ * "RESULT <passed> <failed>" last; tools/run_tests.sh adds them up. */
+#ifndef CX_TEST_H
+#define CX_TEST_H
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <cortex.h>
+
+static int cxt_passed, cxt_failed, cxt_cur_failed;
+static const char *cxt_cur;
+
+#define CHECK(cond) do { if (!(cond)) { cxt_cur_failed++; \
+    fprintf(stderr, "  FAIL %s:%d [%s]: %s\n", __FILE__, __LINE__, cxt_cur, #cond); } } while (0)
+#define CHECK_MSG(cond, ...) do { if (!(cond)) { cxt_cur_failed++; \
+    fprintf(stderr, "  FAIL %s:%d [%s]: %s -- ", __FILE__, __LINE__, cxt_cur, #cond); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define CHECK_NEAR(a, b, tol) do { double cxt_a = (double)(a), cxt_b = (double)(b); \
+    if (!(fabs(cxt_a - cxt_b) <= (tol))) { cxt_cur_failed++; \
+    fprintf(stderr, "  FAIL %s:%d [%s]: %s = %.9g, expected %s = %.9g (tol %g)\n", __FILE__, \
+        __LINE__, cxt_cur, #a, cxt_a, #b, cxt_b, (double)(tol)); } } while (0)
+#define RUN(fn) do { cxt_cur = #fn; cxt_cur_failed = 0; cx_arena_reset(cx_arena_current()); fn(); \
+    if (cxt_cur_failed) { cxt_failed++; fprintf(stderr, "FAILED %s\n", #fn); } \
+    else { cxt_passed++; } } while (0)
+#define TEST_END() do { printf("RESULT %d %d\n", cxt_passed, cxt_failed); \
+    return cxt_failed ? 1 : 0; } while (0)
+
+/* Compare n floats: |a-b| <= atol + rtol*|b|. Reports the worst element. */
+static inline int cxt_allclose(const float *a, const float *b, long n, double rtol, double atol,
+                               const char *what) {
+    long worst = -1; double wv = 0;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]), lim = atol + rtol * fabs((double)b[i]);
+        if (!(d <= lim) && (worst < 0 || d - lim > wv)) { worst = i; wv = d - lim; }
+    }
+    if (worst >= 0) {
+        cxt_cur_failed++;
+        fprintf(stderr, "  FAIL [%s] %s: element %ld got %.9g expected %.9g\n", cxt_cur, what,
+                worst, (double)a[worst], (double)b[worst]);
+        return 0;
+    }
+    return 1;
+}
+#endif

@@ -1,0 +1,354 @@
+#!/usr/bin/python3
+"""Generate the PyTorch reference fixtures of tests/autograd/test_torch_ops.c.
+
+Run with Debian's python3-torch (1.13):  /usr/bin/python3 tools/gen_op_fixtures.py
+
+Writes tests/fixtures/ops/ops.safetensors (written by hand: the safetensors
+python package is not needed). For every case C it stores
+
+    C.in0, C.in1, ...   inputs: F32, or I64 for class targets / indices
+    C.out               forward output (0-d results are stored as shape [1],
+                        which is what Cortex returns for full reductions)
+    C.gout              fixed random upstream gradient, same shape as C.out
+    C.grad<k>           d sum(out * gout) / d in<k>, for every float input k
+                        that requires grad (no C.grad<k> -> the C side does
+                        not set requires_grad on that input)
+
+Scalar parameters are fixed per case, here AND in the case table of
+tests/autograd/test_torch_ops.c (keep them in sync):
+
+    case                    op                                    parameters
+    ----------------------  ------------------------------------  -------------------------------
+    add_scalar              x + s                                 s = 0.75
+    mul_scalar              x * s                                 s = -1.5
+    pow_2_5 / pow_3         x ** p                                p = 2.5 (x > 0) / p = 3 (any sign)
+    clamp                   clamp(x, lo, hi)                      lo = -0.5, hi = 0.7
+    leaky_relu              leaky_relu(x, slope)                  slope = 0.1
+    elu_1 / elu_0_5         elu(x, alpha)                         alpha = 1.0 / 0.5
+    softplus_b1_t20         softplus(x, beta, threshold)          beta = 1, threshold = 20
+    softplus_b2_t5          softplus(x, beta, threshold)          beta = 2, threshold = 5
+    sum_ax1_keep / sum_ax1  x.sum(1, keepdim)                     axis 1, keepdim true / false
+    mean_ax0 / mean_axm1    x.mean(axis)                          axis 0 / -1
+    max_ax1 / max_axm1_keep x.max(axis, keepdim).values           axis 1 / -1 keepdim true
+    softmax_axm1/_ax0       softmax(x, axis)  (also log_softmax)  axis -1 / 0
+    reshape                 x.reshape(4, -1)                      [2,3,4] -> [4,6]
+    transpose01             x.transpose(0, 1)
+    permute201              x.permute(2, 0, 1)
+    slice                   x[:, 1:5:2]                           axis 1, start 1, stop 5, step 2
+    concat                  cat([a, b, c], 1)                     axis 1
+    stack_ax0 / stack_ax2   stack([a, b, c], axis)                axis 0 / 2
+    index_select_ax0/_ax1   index_select(x, axis, idx)            axis 0 / 1 (repeated indices)
+    gather                  gather(x, 1, idx)                     axis 1
+    ce_*, ce_ign_*          cross_entropy(x, t)                   ignore_index = -100 (default)
+    nll_*                   nll_loss(log_softmax(x, 1), t)
+    mmargin_m1_* / _m0_5_*  multi_margin_loss(x, t, margin)       p = 1, margin = 1.0 / 0.5
+    sl1_b1_* / sl1_b0_5_*   smooth_l1_loss(x, y, beta)            beta = 1.0 / 0.5
+    hinge_m1_* / hinge_m0_5 clamp(margin - t*f, min=0)            margin = 1.0 / 0.5
+    perceptron_*            clamp(-t*f, min=0)
+    logistic_*              softplus(-t*f)  (= log1p(exp(-t*f)))
+    (losses: suffix _mean, _sum, _none = the reduction)
+    mul_self / reuse        x * x ; y = exp(x), y*y + y           one tensor used twice
+    chain_mlp               ce(linear(tanh(linear(x,W1,b1)),W2,b2), t)   mean reduction
+    slice_neg / slice_clip  x[..., -4:-1] / x[:, 0:100:3]         axis -1 / axis 1 (stop clipped)
+    stack_axm1              stack([a, b], -1)
+    transpose_neg           x.transpose(-1, 0)
+    sum_ax_size1            x.sum(1) of [3,1,4]
+    pow_m1 / pow_0_5        x ** p (x > 0)                        p = -1 / 0.5
+    *_big                   saturating inputs (|x| up to 90, logits ~ N(0, 50^2))
+                            softplus_big/elu_big: defaults beta 1 thr 20 / alpha 1
+
+Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
+convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
+ties, softplus at x*beta == threshold, smooth_l1 at |d| == beta, the hinge /
+perceptron / multi-margin at a zero margin), the inputs are drawn away from the
+kink (at least 0.02-0.05 from it), so the comparison only tests the
+well-defined derivative. Dropout is random and is checked in pure C.
+"""
+import json
+import os
+import struct
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+torch.set_default_dtype(torch.float32)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "ops", "ops.safetensors")
+
+TENSORS = []  # (name, tensor) in insertion order
+CASE_NAMES = []
+
+
+def randn(*s):
+    return torch.randn(*s)
+
+
+def uniform(lo, hi, *s):
+    return torch.rand(*s) * (hi - lo) + lo
+
+
+def avoid(x, points, eps):
+    """Redraw (from the same distribution scale) the elements of x closer than
+    eps to any of `points` until none is."""
+    x = x.clone()
+    scale = float(x.abs().max()) if x.numel() else 1.0
+    for _ in range(1000):
+        bad = torch.zeros_like(x, dtype=torch.bool)
+        for p in points:
+            bad |= (x - p).abs() < eps
+        if not bad.any():
+            return x
+        x[bad] = (torch.rand(int(bad.sum())) * 2 - 1) * scale
+    raise RuntimeError("avoid: could not move values away from the kinks")
+
+
+def case(name, fn, inputs, grads=None):
+    """inputs: list of tensors (float or int64). grads: which float inputs
+    require grad (default: all float inputs)."""
+    assert name not in CASE_NAMES, name
+    CASE_NAMES.append(name)
+    xs = []
+    for k, t in enumerate(inputs):
+        t = t.detach().clone()
+        if t.is_floating_point():
+            t = t.float()
+            rg = grads is None or k in grads
+            t.requires_grad_(rg)
+        xs.append(t)
+    out = fn(*xs)
+    gout = torch.randn(out.shape)
+    wrt = [t for t in xs if t.requires_grad]
+    gs = torch.autograd.grad(out, wrt, grad_outputs=gout) if wrt else []
+    for k, t in enumerate(xs):
+        TENSORS.append(("%s.in%d" % (name, k), t.detach()))
+    o = out.detach()
+    if o.dim() == 0:
+        o, gout = o.reshape(1), gout.reshape(1)
+    TENSORS.append(("%s.out" % name, o))
+    TENSORS.append(("%s.gout" % name, gout))
+    gi = iter(gs)
+    for k, t in enumerate(xs):
+        if t.requires_grad:
+            TENSORS.append(("%s.grad%d" % (name, k), next(gi).detach()))
+
+
+def reduce(l, r):
+    return l.mean() if r == "mean" else l.sum() if r == "sum" else l
+
+
+REDS = ("mean", "sum", "none")
+
+
+def gen():
+    # ---- elementwise binary (broadcasting)
+    case("add_same", torch.add, [randn(3, 5), randn(3, 5)])
+    case("add_bc", torch.add, [randn(4, 1, 3), randn(5, 1)])
+    case("add_bc2", torch.add, [randn(3), randn(2, 3)])
+    case("sub_same", torch.sub, [randn(2, 3, 4), randn(2, 3, 4)])
+    case("sub_bc", torch.sub, [randn(4, 1, 3), randn(5, 1)])
+    case("sub_bc2", torch.sub, [randn(2, 3), randn(3)])
+    case("mul_same", torch.mul, [randn(3, 5), randn(3, 5)])
+    case("mul_bc", torch.mul, [randn(4, 1, 3), randn(5, 1)])
+    case("mul_bc2", torch.mul, [randn(3), randn(2, 3)])
+
+    def denom(*s):  # |d| in [0.5, 2], either sign
+        return uniform(0.5, 2.0, *s) * (torch.randint(0, 2, s) * 2 - 1).float()
+
+    case("div_same", torch.div, [randn(3, 5), denom(3, 5)])
+    case("div_bc", torch.div, [randn(4, 1, 3), denom(5, 1)])
+    case("div_bc2", torch.div, [randn(3), denom(2, 3)])
+    # maximum: values on a grid with distinct entries -> no ties (gap >= 0.03)
+    a, b = randn(3, 5), randn(3, 5)
+    b = torch.where((a - b).abs() < 0.05, b + 0.1, b)
+    case("maximum_same", torch.maximum, [a, b])
+    a, b = randn(4, 1, 3), randn(5, 1)
+    for _ in range(100):
+        if ((a - b).abs() >= 0.05).all():
+            break
+        a = randn(4, 1, 3)
+    assert ((a - b).abs() >= 0.05).all()
+    case("maximum_bc", torch.maximum, [a, b])
+    case("add_scalar", lambda x: x + 0.75, [randn(2, 3, 4)])
+    case("mul_scalar", lambda x: x * -1.5, [randn(2, 3, 4)])
+
+    # ---- elementwise unary
+    case("neg", torch.neg, [randn(3, 5)])
+    case("exp", torch.exp, [randn(3, 5)])
+    case("log", torch.log, [uniform(0.1, 3.0, 3, 5)])
+    case("sqrt", torch.sqrt, [uniform(0.1, 3.0, 2, 3, 4)])
+    case("pow_2_5", lambda x: x ** 2.5, [uniform(0.1, 2.0, 3, 5)])
+    case("pow_3", lambda x: x ** 3, [randn(3, 5)])
+    case("abs", torch.abs, [avoid(randn(3, 5), [0.0], 0.05)])
+    case("clamp", lambda x: torch.clamp(x, -0.5, 0.7), [avoid(randn(3, 7), [-0.5, 0.7], 0.03)])
+    case("sigmoid", torch.sigmoid, [randn(3, 5) * 3])
+    case("tanh", torch.tanh, [randn(3, 5) * 2])
+    case("relu", F.relu, [avoid(randn(3, 5), [0.0], 0.05)])
+    case("leaky_relu", lambda x: F.leaky_relu(x, 0.1), [avoid(randn(3, 5), [0.0], 0.05)])
+    case("elu_1", lambda x: F.elu(x, 1.0), [avoid(randn(3, 5) * 2, [0.0], 0.05)])
+    case("elu_0_5", lambda x: F.elu(x, 0.5), [avoid(randn(3, 5) * 2, [0.0], 0.05)])
+    case("gelu", lambda x: F.gelu(x, approximate="none"), [randn(3, 5) * 2])
+    # softplus: inputs on both sides of the threshold (x*beta == threshold avoided)
+    x = torch.cat([randn(10) * 3, torch.tensor([19.0, 19.9, 20.1, 21.0, 30.0])]).reshape(3, 5)
+    case("softplus_b1_t20", lambda x: F.softplus(x, beta=1.0, threshold=20.0), [x])
+    x = avoid(uniform(-4.0, 6.0, 3, 5), [2.5], 0.05)
+    x[0, 0], x[0, 1] = 2.4, 2.6  # just below / above the threshold 5 / beta
+    case("softplus_b2_t5", lambda x: F.softplus(x, beta=2.0, threshold=5.0), [x])
+
+    # ---- matrix
+    case("mm_2d", torch.matmul, [randn(3, 4), randn(4, 5)])
+    case("mm_batched", torch.matmul, [randn(2, 3, 4), randn(2, 4, 5)])
+    case("mm_bshared", torch.matmul, [randn(2, 3, 4), randn(4, 5)])
+    case("linear", F.linear, [randn(6, 4), randn(3, 4), randn(3)])
+    case("linear_3d", F.linear, [randn(2, 3, 4), randn(3, 4), randn(3)])
+    case("linear_nobias", F.linear, [randn(6, 4), randn(3, 4)])
+
+    # ---- reductions
+    case("sum", torch.sum, [randn(3, 5)])
+    case("mean", torch.mean, [randn(2, 3, 4)])
+    case("sum_ax1_keep", lambda x: x.sum(1, keepdim=True), [randn(2, 3, 4)])
+    case("sum_ax1", lambda x: x.sum(1), [randn(2, 3, 4)])
+    case("mean_ax0", lambda x: x.mean(0), [randn(2, 3, 4)])
+    case("mean_axm1", lambda x: x.mean(-1), [randn(2, 3, 4)])
+    # max: a random permutation of a grid -> no ties (values 0.1 apart)
+    case("max_ax1", lambda x: x.max(1).values,
+         [(torch.randperm(30).float() * 0.1 - 1.5).reshape(2, 5, 3)])
+    case("max_axm1_keep", lambda x: x.max(-1, keepdim=True).values,
+         [(torch.randperm(35).float() * 0.1 - 1.7).reshape(5, 7)])
+    case("softmax_axm1", lambda x: torch.softmax(x, -1), [randn(2, 3, 5) * 2])
+    case("softmax_ax0", lambda x: torch.softmax(x, 0), [randn(3, 2, 5) * 2])
+    case("log_softmax_axm1", lambda x: torch.log_softmax(x, -1), [randn(2, 3, 5) * 2])
+    case("log_softmax_ax0", lambda x: torch.log_softmax(x, 0), [randn(3, 2, 5) * 2])
+
+    # ---- shape
+    case("reshape", lambda x: x.reshape(4, -1), [randn(2, 3, 4)])
+    case("transpose01", lambda x: x.transpose(0, 1), [randn(2, 3, 4)])
+    case("permute201", lambda x: x.permute(2, 0, 1), [randn(2, 3, 4)])
+    case("slice", lambda x: x[:, 1:5:2], [randn(3, 6, 2)])
+    case("concat", lambda a, b, c: torch.cat([a, b, c], 1),
+         [randn(2, 1, 3), randn(2, 4, 3), randn(2, 2, 3)])
+    case("stack_ax0", lambda a, b, c: torch.stack([a, b, c], 0), [randn(3, 4), randn(3, 4), randn(3, 4)])
+    case("stack_ax2", lambda a, b, c: torch.stack([a, b, c], 2), [randn(2, 3), randn(2, 3), randn(2, 3)])
+    case("index_select_ax0", lambda x, i: torch.index_select(x, 0, i),
+         [randn(5, 3), torch.tensor([4, 0, 4, 2, 4, 1])])
+    case("index_select_ax1", lambda x, i: torch.index_select(x, 1, i),
+         [randn(2, 5, 3), torch.tensor([1, 1, 3])])
+    case("gather", lambda x, i: torch.gather(x, 1, i),
+         [randn(3, 5), torch.randint(0, 5, (3, 4))])
+
+    # ---- losses
+    x, t = randn(7, 5) * 2, torch.randint(0, 5, (7,))
+    for r in REDS:
+        case("ce_" + r, lambda x, t: F.cross_entropy(x, t, reduction=r), [x, t])
+    t2 = t.clone()
+    t2[1], t2[4] = -100, -100
+    for r in REDS:
+        case("ce_ign_" + r, lambda x, t: F.cross_entropy(x, t, reduction=r), [x, t2])
+    x, t = randn(7, 5) * 2, torch.randint(0, 5, (7,))
+    for r in REDS:
+        case("nll_" + r, lambda x, t: F.nll_loss(torch.log_softmax(x, 1), t, reduction=r), [x, t])
+    a, b = randn(3, 5), randn(3, 5)
+    for r in REDS:
+        case("mse_" + r, lambda a, b: F.mse_loss(a, b, reduction=r), [a, b])
+    a, b = randn(3, 5) * 3, torch.rand(3, 5)
+    for r in REDS:
+        case("bce_logits_" + r,
+             lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=r), [a, b])
+    for m, tag in ((1.0, "m1"), (0.5, "m0_5")):
+        # no zero margins: |margin - x[y] + x[i]| >= 0.02 for every i != y
+        for _ in range(1000):
+            x, t = randn(7, 5), torch.randint(0, 5, (7,))
+            z = m - x.gather(1, t[:, None]) + x
+            z[torch.arange(7), t] = 1.0
+            if (z.abs() >= 0.02).all():
+                break
+        else:
+            raise RuntimeError("multi_margin: no kink-free draw")
+        for r in REDS:
+            case("mmargin_%s_%s" % (tag, r),
+                 lambda x, t: F.multi_margin_loss(x, t, p=1, margin=m, reduction=r), [x, t])
+    for beta, tag in ((1.0, "b1"), (0.5, "b0_5")):
+        a = randn(3, 5) * 1.5
+        d = avoid(randn(3, 5) * 1.5, [-beta, 0.0, beta], 0.03)
+        b = a - d
+        for r in REDS:
+            case("sl1_%s_%s" % (tag, r),
+                 lambda a, b: F.smooth_l1_loss(a, b, beta=beta, reduction=r), [a, b])
+
+    def pm1(*s):
+        return (torch.randint(0, 2, s) * 2 - 1).float()
+
+    # hinge / perceptron / logistic: PyTorch has no op; t in {-1, +1}, both f and
+    # t get gradients. f is drawn so that t*f avoids the kinks at margin and 0.
+    t = pm1(3, 5)
+    f = avoid(randn(3, 5) * 1.5, [-1.0, -0.5, 0.0, 0.5, 1.0], 0.03)
+    for r in REDS:
+        case("hinge_m1_" + r, lambda f, t: reduce(torch.clamp(1.0 - t * f, min=0), r), [f, t])
+    case("hinge_m0_5_mean", lambda f, t: reduce(torch.clamp(0.5 - t * f, min=0), "mean"), [f, t])
+    for r in REDS:
+        case("perceptron_" + r, lambda f, t: reduce(torch.clamp(-t * f, min=0), r), [f, t])
+    f = randn(3, 5) * 3
+    f[0, 0], f[0, 1] = 25.0, -25.0  # exp overflow guard region
+    for r in REDS:
+        case("logistic_" + r, lambda f, t: reduce(F.softplus(-t * f), r), [f, t])
+
+    # ---- extras: graph reuse, chains, negative axes, clipping, large values
+    case("mul_self", lambda x: x * x, [randn(3, 5)])
+    case("reuse", lambda x: (lambda y: y * y + y)(torch.exp(x)), [randn(2, 3, 4) * 0.5])
+    case("chain_mlp", lambda x, w1, b1, w2, b2, t: F.cross_entropy(
+        F.linear(torch.tanh(F.linear(x, w1, b1)), w2, b2), t),
+        [randn(5, 4), randn(6, 4) * 0.5, randn(6), randn(3, 6) * 0.5, randn(3),
+         torch.randint(0, 3, (5,))])
+    case("slice_neg", lambda x: x[..., -4:-1], [randn(2, 3, 6)])
+    case("slice_clip", lambda x: x[:, 0:100:3], [randn(3, 7)])
+    case("stack_axm1", lambda a, b: torch.stack([a, b], -1), [randn(2, 3), randn(2, 3)])
+    case("transpose_neg", lambda x: x.transpose(-1, 0), [randn(2, 3, 4)])
+    case("sum_ax_size1", lambda x: x.sum(1), [randn(3, 1, 4)])
+    case("pow_m1", lambda x: x ** -1.0, [uniform(0.5, 2.0, 3, 5)])
+    case("pow_0_5", lambda x: x ** 0.5, [uniform(0.1, 2.0, 3, 5)])
+    big = torch.tensor([[-90.0, -30.0, -10.0, 0.5, 10.0], [30.0, 90.0, -0.3, 2.0, -2.0],
+                        [15.0, -15.0, 45.0, -45.0, 1.0]])
+    case("sigmoid_big", torch.sigmoid, [big])
+    case("tanh_big", torch.tanh, [big])
+    case("softplus_big", F.softplus, [big])
+    case("elu_big", F.elu, [big])
+    case("gelu_big", lambda x: F.gelu(x, approximate="none"), [big / 10])
+    case("softmax_big", lambda x: torch.softmax(x, -1), [randn(3, 5) * 50])
+    case("log_softmax_big", lambda x: torch.log_softmax(x, 0), [randn(3, 5) * 50])
+    case("ce_big_mean", lambda x, t: F.cross_entropy(x, t), [randn(7, 5) * 50,
+                                                            torch.randint(0, 5, (7,))])
+    case("bce_logits_big_mean", lambda a, b: F.binary_cross_entropy_with_logits(a, b),
+         [big, torch.rand(3, 5)])
+
+
+def write(path):
+    header, blobs, off = {}, [], 0
+    for name, t in TENSORS:
+        t = t.contiguous()
+        if t.dtype == torch.int64:
+            dt, raw = "I64", struct.pack("<%dq" % t.numel(), *t.reshape(-1).tolist())
+        else:
+            dt, raw = "F32", struct.pack("<%df" % t.numel(), *t.float().reshape(-1).tolist())
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    header["__metadata__"] = {"generator": "tools/gen_op_fixtures.py",
+                              "torch": torch.__version__, "cases": str(len(CASE_NAMES))}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fp:
+        fp.write(struct.pack("<Q", len(h)))
+        fp.write(h)
+        for b in blobs:
+            fp.write(b)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    gen()
+    write(OUT)
+    print("%d cases, %d tensors, %d bytes -> %s" % (len(CASE_NAMES), len(TENSORS),
+                                                     os.path.getsize(OUT), os.path.normpath(OUT)))
