@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xmmintrin.h>
 
 static double now(void) {
     struct timespec ts;
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "bench_mlp: unknown flag %s\n", argv[i]); return 2; }
     }
     cx_set_threads(threads);
+    if (getenv("FTZ")) _mm_setcsr(_mm_getcsr() | 0x8040);
     cx_seed(seed);
     int sizes[8] = {784}, n = 1;
     char hbuf[64];

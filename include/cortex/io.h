@@ -56,8 +56,10 @@ typedef struct cx_st_file {
     char **meta_keys, **meta_values;
 } cx_st_file;
 
-/* Load every tensor of a safetensors file. *out is owned by the caller and
- * freed with cx_st_free. */
+/* Load every tensor of a safetensors file (the header is validated first,
+ * then each tensor is read straight into its own buffer). Entries keep the
+ * file's order and each tensor also carries its name in t->name. *out is
+ * owned by the caller and freed with cx_st_free; it is NULL on error. */
 cx_status cx_st_load(const char *path, cx_st_file **out);
 /* Parse from memory (same checks). */
 cx_status cx_st_parse(const void *buf, size_t n, cx_st_file **out);

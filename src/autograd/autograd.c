@@ -121,6 +121,11 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
         }
     }
     free(stack);
+    /* Gradients of op results are per-pass buffers: clear what an earlier
+     * backward over a shared subgraph left there, or it would be propagated
+     * (and counted) again. Leaves keep accumulating. */
+    for (size_t k = 0; k < n_order; k++)
+        if (order[k]->grad) memset(order[k]->grad, 0, (size_t)order[k]->numel * sizeof(float));
     float *g = cx_grad_ensure(root);
     for (int64_t i = 0; i < root->numel; i++) g[i] += grad_out ? grad_out[i] : 1.0f;
     for (size_t k = n_order; k-- > 0;) {

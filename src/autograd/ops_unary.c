@@ -17,8 +17,8 @@ static void unary_backward(cx_tensor *out) {
     int64_t n = out->numel;
     float p0 = nd->f[0], p1 = nd->f[1];
     switch (nd->op) {
-#define BW(EXPR) CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
-        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); break;
+#define BW(EXPR) do { CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); } while (0); break;
     case CX_OP_NEG: BW(-1.0f)
     case CX_OP_EXP: BW(y[i])
     case CX_OP_LOG: BW(1.0f / x[i])
@@ -47,8 +47,8 @@ static cx_tensor *unary(cx_op op, cx_tensor *a, float p0, float p1) {
     float *y = CX_F(out);
     int64_t n = a->numel;
     switch (op) {
-#define FW(EXPR) CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
-        for (int64_t i = 0; i < n; i++) y[i] = (EXPR); break;
+#define FW(EXPR) do { CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+        for (int64_t i = 0; i < n; i++) y[i] = (EXPR); } while (0); break;
     case CX_OP_NEG: FW(-x[i])
     case CX_OP_EXP: FW(expf(x[i]))
     case CX_OP_LOG: FW(logf(x[i]))

@@ -230,6 +230,12 @@ static void split_range(int n, int parts, int k, int *lo, int *hi) {
     *hi = *lo + base + (k < rem ? 1 : 0);
 }
 
+static inline void team_barrier(void) {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
 static void gemm_thread(const gemm_job *g, int tid, int nt) {
     /* Threads beyond the grid (only when no grid fits nt) help pack B only. */
     const bool active = tid < g->tm * g->tn;
@@ -248,20 +254,17 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
         for (int pc = 0; pc < g->K; pc += CX_KC) {
             const int kc = imin(CX_KC, g->K - pc);
             const float beta = pc == 0 ? g->beta : 1.0f;
-            /* Everyone must be done with the previous B panel before repacking. */
-            if (jc > 0 || pc > 0) {
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-            }
+            /* Everyone must be done with the previous B panel before repacking.
+             * (Barriers only when we run our own team: with nt == 1 we may be
+             * inside someone else's parallel region, where an orphaned barrier
+             * would bind to their team.) */
+            if (nt > 1 && (jc > 0 || pc > 0)) team_barrier();
             for (int jp = tid; jp < npan; jp += nt) {
                 const int j0 = jp * CX_NR;
                 pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
                              g->bpack + (size_t)j0 * kc);
             }
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
+            if (nt > 1) team_barrier();
             for (int ic = m_lo; active && ic < m_hi; ic += CX_MC) {
                 const int mc = imin(CX_MC, m_hi - ic);
                 pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);

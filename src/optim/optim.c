@@ -128,14 +128,21 @@ static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
 
 /* RMSprop. b0 = square_avg, b1 = momentum_buffer, b2 = grad_avg.
  * c: 0 = alpha, 1 = 1 - alpha, 2 = eps, 3 = momentum, 4 = -lr.
- * flag0: momentum > 0, flag1: centered. */
-static void k_rmsprop(const kargs *a, int64_t lo, int64_t hi) {
+ * flag0: momentum > 0, flag1: centered. The two switches are compile-time
+ * constants in each instance (a vectorised loop must not touch the unused,
+ * NULL buffers even under a mask). */
+#if defined(__GNUC__)
+#define CX_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define CX_ALWAYS_INLINE inline
+#endif
+static CX_ALWAYS_INLINE void rmsprop_loop(const kargs *a, int64_t lo, int64_t hi,
+                                          const int use_mom, const int centered) {
     float *restrict p = a->p;
     const float *restrict g = a->g;
     float *restrict sq = a->b0, *restrict buf = a->b1, *restrict ga = a->b2;
     const float wd = a->wd, alpha = a->c[0], oma = a->c[1], eps = a->c[2];
     const float mom = a->c[3], nlr = a->c[4];
-    const int use_mom = a->flag0, centered = a->flag1;
     CX_OMP_SIMD_SQRT
     for (int64_t i = lo; i < hi; i++) {
         float gi = g[i];
@@ -159,6 +166,16 @@ static void k_rmsprop(const kargs *a, int64_t lo, int64_t hi) {
         } else {
             p[i] = p[i] + nlr * gi / avg;
         }
+    }
+}
+
+static void k_rmsprop(const kargs *a, int64_t lo, int64_t hi) {
+    if (a->flag0) {
+        if (a->flag1) rmsprop_loop(a, lo, hi, 1, 1);
+        else rmsprop_loop(a, lo, hi, 1, 0);
+    } else {
+        if (a->flag1) rmsprop_loop(a, lo, hi, 0, 1);
+        else rmsprop_loop(a, lo, hi, 0, 0);
     }
 }
 

@@ -104,6 +104,33 @@ static void test_param_grad_accumulates(void) {
     cx_tensor_free(w);
 }
 
+/* Two losses sharing a subgraph, backpropagated one after the other: the leaf
+ * gets the sum of both gradients, each counted once (intermediate gradients of
+ * the first pass must not leak into the second). */
+static void test_two_backward_passes_shared_graph(void) {
+    const float xv[3] = {-0.5f, 0.25f, 1.0f};
+    cx_tensor *x = leaf(xv, CX_SHAPE(3));
+    cx_tensor *h = cx_exp(x);
+    cx_tensor *l1 = cx_sum(h);
+    cx_tensor *l2 = cx_sum(cx_mul(h, h));
+    cx_backward(l1);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(x->grad[i], expf(xv[i]), 1e-5);
+    cx_backward(l2);
+    for (int i = 0; i < 3; i++) {
+        double e = exp((double)xv[i]);
+        CHECK_NEAR(x->grad[i], e + 2 * e * e, 1e-4 * (e + 2 * e * e));
+    }
+    /* the same loss twice (graph kept): twice the single-pass gradient */
+    cx_tensor *x2 = leaf(xv, CX_SHAPE(3));
+    cx_tensor *l = cx_sum(cx_mul_scalar(cx_tanh(x2), 3.0f));
+    cx_backward(l);
+    cx_backward(l);
+    for (int i = 0; i < 3; i++) {
+        double t = tanh((double)xv[i]);
+        CHECK_NEAR(x2->grad[i], 2 * 3 * (1 - t * t), 1e-5);
+    }
+}
+
 static void test_no_grad(void) {
     const float xv[2] = {1, 2};
     cx_tensor *x = leaf(xv, CX_SHAPE(2));
@@ -192,6 +219,53 @@ static void test_non_differentiable_ops(void) {
     /* x + sign(x): gradient 1 */
     cx_backward(cx_sum(cx_add(x, cx_sign(x))));
     for (int i = 0; i < 3; i++) CHECK_NEAR(x->grad[i], 1, 0);
+}
+
+/* Ties: maximum splits the gradient evenly, max_axis/maxout give it to the first maximum. */
+static void test_tie_gradients(void) {
+    cx_tensor *a = leaf((const float[]){1, 2, 3}, CX_SHAPE(3));
+    cx_tensor *b = leaf((const float[]){1, 5, 0}, CX_SHAPE(3));
+    cx_backward(cx_sum(cx_maximum(a, b)));
+    CHECK_NEAR(a->grad[0], 0.5, 0);
+    CHECK_NEAR(b->grad[0], 0.5, 0);
+    CHECK_NEAR(a->grad[1], 0, 0);
+    CHECK_NEAR(b->grad[1], 1, 0);
+    CHECK_NEAR(a->grad[2], 1, 0);
+    CHECK_NEAR(b->grad[2], 0, 0);
+    cx_tensor *m = leaf((const float[]){4, 1, 4, 2, 7, 7}, CX_SHAPE(2, 3));
+    cx_tensor *mx = cx_max_axis(m, 1, false);
+    CHECK(CX_F(mx)[0] == 4 && CX_F(mx)[1] == 7);
+    cx_backward(cx_sum(mx));
+    const float want[6] = {1, 0, 0, 0, 1, 0};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(m->grad[i], want[i], 0);
+    cx_tensor *am = cx_argmax(m, 1);
+    CHECK(CX_I32P(am)[0] == 0 && CX_I32P(am)[1] == 1);
+    cx_tensor *mo = leaf((const float[]){3, 3, 1, 2}, CX_SHAPE(4));
+    cx_backward(cx_sum(cx_maxout(mo, 2)));
+    CHECK(mo->grad[0] == 1 && mo->grad[1] == 0 && mo->grad[2] == 0 && mo->grad[3] == 1);
+}
+
+/* gradcheck leaves the gradients the caller already had untouched */
+static cx_tensor *sq_sum(cx_tensor **in, int n, void *user) {
+    (void)n; (void)user;
+    return cx_sum(cx_mul(in[0], cx_tanh(in[1])));
+}
+static void test_gradcheck_preserves_grads(void) {
+    cx_tensor *p = cx_param_new("p", CX_SHAPE(3));
+    cx_fill_uniform(p, -1, 1);
+    float *pg = cx_grad_ensure(p);
+    pg[1] = 7.0f;
+    cx_tensor *x = cx_rand_uniform_t(CX_SHAPE(3), -1, 1);
+    x->requires_grad = true;
+    cx_tensor *in[2] = {p, x};
+    size_t used = cx_arena_used(cx_arena_current());
+    double worst = cx_gradcheck(sq_sum, in, 2, NULL, 1e-2f, 1e-3f, 1e-2f, true);
+    CHECK(worst <= 1.0);
+    CHECK(p->grad == pg && pg[0] == 0.0f && pg[1] == 7.0f);
+    CHECK(x->grad == NULL);
+    CHECK(cx_grad_enabled());
+    CHECK(cx_arena_used(cx_arena_current()) == used); /* scratch rewound */
+    cx_tensor_free(p);
 }
 
 static void test_training_flag_dropout(void) {
@@ -521,11 +595,14 @@ int main(void) {
     RUN(test_value_used_twice);
     RUN(test_backward_with_upstream);
     RUN(test_param_grad_accumulates);
+    RUN(test_two_backward_passes_shared_graph);
     RUN(test_no_grad);
     RUN(test_no_grad_inputs_without_grad);
     RUN(test_detach);
     RUN(test_op_names);
     RUN(test_non_differentiable_ops);
+    RUN(test_tie_gradients);
+    RUN(test_gradcheck_preserves_grads);
     RUN(test_training_flag_dropout);
     RUN(test_check_numerics_forward);
     RUN(test_check_numerics_input);

@@ -204,8 +204,10 @@ static void test_reentrant(void) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(2)
     for (int i = 0; i < 2; i++) {
-        /* own data per iteration, fixed by index (urand is not thread-safe) */
-        const int M = 70 + i, N = 50, K = 200;
+        /* own data per iteration, fixed by index (urand is not thread-safe);
+         * different K per thread = different number of K blocks, so a barrier
+         * leaking into this (outer) team would hang or corrupt the result */
+        const int M = 70 + 9 * i, N = 50, K = 200 + 900 * i;
         float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
         float *C = malloc(sizeof(float) * M * N);
         for (int k = 0; k < M * K; k++) A[k] = (float)((k * 7 + i) % 13) - 6.0f;

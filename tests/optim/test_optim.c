@@ -199,7 +199,7 @@ static void test_optimisers_match_pytorch(void) {
         for (int k = 0; k < NSTEPS; k++) {
             fixture_step(&m, opt, k);
             for (int j = 0; j < 2; j++) {
-                char key[64], what[80];
+                char key[64], what[96];
                 float ref[16];
                 snprintf(key, sizeof key, "%s.%d.%s", cfgs[c].name, k, PNAMES[j]);
                 snprintf(what, sizeof what, "%s after step %d", key, k);

@@ -1,0 +1,504 @@
+/* The cortex command-line tool, driven as a subprocess (path in $CORTEX_BIN):
+ * help texts, one-line errors for bad usage / missing or corrupt files,
+ * a short real training run, eval and info on its model, atomic saving. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define DATA_DIR "data/fashion-mnist-subset"
+
+static const char *bin;
+static char tmpdir[256];
+
+typedef struct {
+    int status;      /* raw wait status from pclose */
+    int code;        /* exit code, or -1 if not a normal exit */
+    char err[8192];  /* stderr */
+    char out[16384]; /* stdout */
+} run_result;
+
+static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
+
+static size_t read_text(const char *path, char *buf, size_t cap) {
+    buf[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return n;
+}
+
+/* Run `cortex <args>`: stderr captured through the pipe (2>&1), stdout to a file. */
+static void run(run_result *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void run(run_result *r, const char *fmt, ...) {
+    char args[2048], cmd[4096], outp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    tmp_path(outp, sizeof outp, "stdout.txt");
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1 >'%s'", bin, args, outp);
+    memset(r, 0, sizeof *r);
+    r->code = -1;
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        CHECK_MSG(0, "popen failed for %s", cmd);
+        return;
+    }
+    size_t n = fread(r->err, 1, sizeof r->err - 1, p);
+    r->err[n] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    r->status = pclose(p);
+    if (r->status != -1 && WIFEXITED(r->status)) r->code = WEXITSTATUS(r->status);
+    read_text(outp, r->out, sizeof r->out);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A clean failure: non-zero exit code that is not a signal (the shell reports
+ * a signal death as 128 + signo), and exactly one line on stderr that holds
+ * each of the `needles` (NULL-terminated). */
+static void expect_one_line_error(const run_result *r, const char *what, const char *const *needles) {
+    CHECK_MSG(r->code > 0 && r->code < 128, "%s: exit code %d (status %d), stderr: %s", what, r->code, r->status,
+              r->err);
+    size_t len = strlen(r->err);
+    CHECK_MSG(count_lines(r->err) == 1 && len > 0 && r->err[len - 1] == '\n', "%s: expected one stderr line, got: '%s'",
+              what, r->err);
+    CHECK_MSG(strncmp(r->err, "cortex", 6) == 0, "%s: stderr does not start with 'cortex': %s", what, r->err);
+    for (int i = 0; needles && needles[i]; i++)
+        CHECK_MSG(strstr(r->err, needles[i]) != NULL, "%s: stderr lacks '%s': %s", what, needles[i], r->err);
+}
+#define EXPECT_ERR(r, what, ...) expect_one_line_error(r, what, (const char *const[]){__VA_ARGS__, NULL})
+
+static bool file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* ---------------------------------------------------------------- help */
+static void test_help(void) {
+    static run_result r;
+    run(&r, "help");
+    CHECK_MSG(r.code == 0, "help: exit %d", r.code);
+    CHECK(strstr(r.out, "usage: cortex") != NULL);
+    CHECK(strstr(r.out, "train") && strstr(r.out, "eval") && strstr(r.out, "info"));
+    CHECK_MSG(r.err[0] == 0, "help wrote to stderr: %s", r.err);
+
+    run(&r, "--help");
+    CHECK(r.code == 0 && strstr(r.out, "usage: cortex"));
+
+    const char *cmds[3] = {"train", "eval", "info"};
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: cortex %s", cmds[i]);
+        run(&r, "%s --help", cmds[i]);
+        CHECK_MSG(r.code == 0, "%s --help: exit %d", cmds[i], r.code);
+        CHECK_MSG(strstr(r.out, want) != NULL, "%s --help: stdout '%s'", cmds[i], r.out);
+        CHECK_MSG(r.err[0] == 0, "%s --help wrote to stderr: %s", cmds[i], r.err);
+        run(&r, "help %s", cmds[i]);
+        CHECK_MSG(r.code == 0 && strstr(r.out, want), "help %s: exit %d", cmds[i], r.code);
+    }
+    run(&r, "train --help");
+    CHECK(strstr(r.out, "--epochs") && strstr(r.out, "--lr") && strstr(r.out, "--data"));
+    run(&r, "eval --help");
+    CHECK(strstr(r.out, "MODEL DATA") != NULL);
+    run(&r, "--version");
+    CHECK(r.code == 0 && strstr(r.out, "cortex 0.") != NULL);
+
+    /* no command at all: usage on stderr, non-zero */
+    run(&r, "%s", "");
+    CHECK(r.code == 2);
+    CHECK(strstr(r.err, "usage: cortex") != NULL);
+}
+
+/* ---------------------------------------------------------------- bad usage */
+static void test_bad_usage(void) {
+    static run_result r;
+    run(&r, "frobnicate");
+    EXPECT_ERR(&r, "unknown command", "frobnicate");
+
+    run(&r, "train --bogus 3");
+    EXPECT_ERR(&r, "unknown flag", "--bogus");
+    run(&r, "eval --nope m.safetensors data");
+    EXPECT_ERR(&r, "eval unknown flag", "--nope");
+    run(&r, "info --x f");
+    EXPECT_ERR(&r, "info unknown flag", "--x");
+
+    run(&r, "train --epochs");
+    EXPECT_ERR(&r, "missing value", "--epochs", "value");
+    run(&r, "train --quiet --out");
+    EXPECT_ERR(&r, "missing value (out)", "--out");
+
+    run(&r, "train --epochs abc");
+    EXPECT_ERR(&r, "--epochs abc", "--epochs", "abc");
+    run(&r, "train --lr -1");
+    EXPECT_ERR(&r, "--lr -1", "--lr", "-1");
+    run(&r, "train --epochs 10x");
+    EXPECT_ERR(&r, "--epochs 10x", "--epochs", "10x");
+    run(&r, "train --epochs 0");
+    EXPECT_ERR(&r, "--epochs 0", "--epochs");
+    run(&r, "train --batch 99999999999999999999");
+    EXPECT_ERR(&r, "--batch overflow", "--batch");
+    run(&r, "train --lr nan");
+    EXPECT_ERR(&r, "--lr nan", "--lr", "nan");
+    run(&r, "train --lr=abc");
+    EXPECT_ERR(&r, "--lr=abc", "--lr", "abc");
+    run(&r, "train --dropout 1.5");
+    EXPECT_ERR(&r, "--dropout 1.5", "--dropout");
+    run(&r, "train --act swish");
+    EXPECT_ERR(&r, "--act swish", "swish");
+    run(&r, "train --optim lbfgs");
+    EXPECT_ERR(&r, "--optim lbfgs", "lbfgs");
+    run(&r, "train --sched zigzag");
+    EXPECT_ERR(&r, "--sched zigzag", "zigzag");
+    run(&r, "train --hidden 16,,8");
+    EXPECT_ERR(&r, "--hidden 16,,8", "--hidden");
+    run(&r, "train --hidden abc");
+    EXPECT_ERR(&r, "--hidden abc", "--hidden");
+    run(&r, "train extra");
+    EXPECT_ERR(&r, "train positional", "extra");
+
+    run(&r, "eval only-one");
+    EXPECT_ERR(&r, "eval one positional", "MODEL");
+    run(&r, "eval a b c");
+    EXPECT_ERR(&r, "eval three positionals", "'c'");
+    run(&r, "eval m d --threads many");
+    EXPECT_ERR(&r, "eval --threads many", "--threads", "many");
+}
+
+/* ---------------------------------------------------------------- missing files */
+static void test_missing_files(void) {
+    static run_result r;
+    char out[512], p[512];
+    tmp_path(out, sizeof out, "never.safetensors");
+    run(&r, "train --data '%s/no-such-dir' --quiet --out '%s'", tmpdir, out);
+    EXPECT_ERR(&r, "missing data dir", "no-such-dir");
+    CHECK(!file_exists(out));
+
+    tmp_path(p, sizeof p, "missing.safetensors");
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "eval missing model", "missing.safetensors");
+    run(&r, "info '%s'", p);
+    EXPECT_ERR(&r, "info missing file", "missing.safetensors");
+}
+
+/* ---------------------------------------------------------------- real run */
+static bool have_model;
+static char model_path[512];
+
+static void test_train_eval_info(void) {
+    static run_result r;
+    char csv[512], text[4096];
+    tmp_path(model_path, sizeof model_path, "m.safetensors");
+    tmp_path(csv, sizeof csv, "m.csv");
+    run(&r,
+        "train --data " DATA_DIR " --limit 1200 --val 200 --epochs 1 --hidden 16 --quiet --out '%s' --metrics '%s'",
+        model_path, csv);
+    CHECK_MSG(r.code == 0, "train exit %d, stderr: %s", r.code, r.err);
+    CHECK_MSG(r.err[0] == 0, "train wrote to stderr: %s", r.err);
+    CHECK_MSG(strstr(r.out, "1000 train, 200 validation") != NULL, "stdout: %s", r.out);
+    CHECK(strstr(r.out, "epoch 1/1") != NULL);
+    CHECK(strstr(r.out, "MLP 784-16-10") != NULL);
+    CHECK(strstr(r.out, "test: loss") != NULL);
+    CHECK(file_exists(model_path));
+    CHECK(file_exists(csv));
+
+    /* metrics: header + one row with 7 fields */
+    read_text(csv, text, sizeof text);
+    CHECK_MSG(count_lines(text) == 2, "metrics CSV:\n%s", text);
+    CHECK(strncmp(text, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n", 55) == 0);
+    const char *row = strchr(text, '\n');
+    if (row) {
+        int ep = 0;
+        double lr = 0, tl = 0, ta = 0, vl = 0, va = 0, secs = -1;
+        int got = sscanf(row + 1, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &ep, &lr, &tl, &ta, &vl, &va, &secs);
+        CHECK_MSG(got == 7, "row: %s", row + 1);
+        CHECK(ep == 1);
+        CHECK_NEAR(lr, 0.001, 1e-9);
+        /* one short epoch (16 Adam steps): clearly better than chance (10%, loss ln 10) */
+        CHECK_MSG(tl > 0 && tl < 2.3 && vl > 0 && vl < 2.25, "losses %g %g", tl, vl);
+        CHECK_MSG(ta > 0.12 && ta <= 1 && va > 0.15 && va <= 1, "accuracies %g %g", ta, va);
+        CHECK(secs >= 0);
+    }
+    /* the model file is a Cortex MLP safetensors */
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(model_path, &f) == CX_OK);
+    if (f) {
+        CHECK(f->n == 4);
+        cx_tensor *w = cx_st_get(f, "fc1.weight");
+        CHECK(w && w->shape[0] == 16 && w->shape[1] == 784);
+        CHECK(cx_st_meta(f, "cortex.arch") && !strcmp(cx_st_meta(f, "cortex.arch"), "mlp"));
+        CHECK(cx_st_meta(f, "cortex.sizes") && !strcmp(cx_st_meta(f, "cortex.sizes"), "784,16,10"));
+        cx_st_free(f);
+    }
+    /* no temp files left behind */
+    char tmpname[600];
+    snprintf(tmpname, sizeof tmpname, "ls '%s' | grep -c '\\.tmp' > '%s/tmpcount.txt'", tmpdir, tmpdir);
+    if (system(tmpname) != -1) {
+        tmp_path(tmpname, sizeof tmpname, "tmpcount.txt");
+        read_text(tmpname, text, sizeof text);
+        CHECK_MSG(atoi(text) == 0, "temp files left: %s", text);
+        unlink(tmpname);
+    }
+    double train_test_acc = -1;
+    const char *tt = strstr(r.out, "test: loss ");
+    if (tt && (tt = strstr(tt, "accuracy "))) train_test_acc = atof(tt + 9);
+    CHECK_MSG(train_test_acc > 0.2, "test accuracy after training: %g", train_test_acc);
+    have_model = r.code == 0 && file_exists(model_path);
+    if (!have_model) return;
+
+    run(&r, "eval '%s' " DATA_DIR, model_path);
+    CHECK_MSG(r.code == 0, "eval exit %d: %s", r.code, r.err);
+    const char *acc = strstr(r.out, "accuracy ");
+    CHECK_MSG(acc != NULL, "eval stdout: %s", r.out);
+    if (acc) {
+        double a = atof(acc + 9);
+        CHECK_MSG(a > 0.2 && a <= 1.0, "accuracy %g", a);
+        /* the saved model reproduces the test accuracy train reported */
+        CHECK_NEAR(a, train_test_acc, 1e-9);
+    }
+    CHECK(strstr(r.out, "1000 examples") != NULL);
+    run(&r, "eval '%s' " DATA_DIR " --split train --confusion", model_path);
+    CHECK(r.code == 0 && strstr(r.out, "6000 examples") && strstr(r.out, "confusion"));
+
+    run(&r, "info '%s'", model_path);
+    CHECK_MSG(r.code == 0, "info exit %d: %s", r.code, r.err);
+    CHECK_MSG(strstr(r.out, "fc1.weight") != NULL, "info stdout: %s", r.out);
+    CHECK(strstr(r.out, "[16, 784]") != NULL);
+    CHECK(strstr(r.out, "fc2.bias") != NULL);
+    CHECK(strstr(r.out, "cortex.arch = mlp") != NULL);
+    CHECK(strstr(r.out, "4 tensors") != NULL);
+
+    /* eval with a data dir that does not exist */
+    run(&r, "eval '%s' '%s/nodata'", model_path, tmpdir);
+    EXPECT_ERR(&r, "eval missing data", "nodata");
+}
+
+/* ---------------------------------------------------------------- corrupt models */
+static void write_bytes(const char *path, const void *data, size_t n) {
+    CHECK_MSG(cx_write_file_atomic(path, data, n) == CX_OK, "write %s: %s", path, cx_last_error());
+}
+
+static void expect_eval_info_fail(const char *path, const char *what, bool info_fails) {
+    static run_result r;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    run(&r, "eval '%s' " DATA_DIR, path);
+    EXPECT_ERR(&r, what, base);
+    run(&r, "info '%s'", path);
+    if (info_fails) EXPECT_ERR(&r, what, base);
+    else CHECK_MSG(r.code == 0, "%s: info exit %d: %s", what, r.code, r.err);
+}
+
+static void test_corrupt_models(void) {
+    char p[512];
+    /* random bytes (deterministic), including a first word that is a huge header size */
+    unsigned char junk[4096];
+    cx_seed(99);
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)cx_rand_u32();
+    tmp_path(p, sizeof p, "random.safetensors");
+    write_bytes(p, junk, sizeof junk);
+    expect_eval_info_fail(p, "random bytes", true);
+
+    /* a plausible header size followed by garbage JSON */
+    junk[0] = 100; memset(junk + 1, 0, 7);
+    junk[8] = '{';
+    tmp_path(p, sizeof p, "garbage-json.safetensors");
+    write_bytes(p, junk, 300);
+    expect_eval_info_fail(p, "garbage JSON", true);
+
+    tmp_path(p, sizeof p, "empty.safetensors");
+    write_bytes(p, "", 0);
+    expect_eval_info_fail(p, "empty file", true);
+
+    /* a directory instead of a file */
+    tmp_path(p, sizeof p, "adir.safetensors");
+    mkdir(p, 0700);
+    expect_eval_info_fail(p, "directory", true);
+    rmdir(p);
+
+    /* truncated copies of the real model */
+    if (have_model) {
+        void *buf = NULL;
+        size_t n = 0;
+        CHECK(cx_read_file(model_path, &buf, &n, 0) == CX_OK);
+        if (buf) {
+            const size_t cutv[4] = {5, 100, n / 2, n - 1};
+            for (int i = 0; i < 4; i++) {
+                char name[64], what[64];
+                snprintf(name, sizeof name, "trunc%d.safetensors", i);
+                snprintf(what, sizeof what, "truncated to %zu of %zu bytes", cutv[i], n);
+                tmp_path(p, sizeof p, name);
+                write_bytes(p, buf, cutv[i]);
+                expect_eval_info_fail(p, what, true);
+                unlink(p);
+            }
+            /* one extra trailing byte is also rejected (regions must tile the buffer) */
+            unsigned char *more = malloc(n + 1);
+            memcpy(more, buf, n);
+            more[n] = 0;
+            tmp_path(p, sizeof p, "long.safetensors");
+            write_bytes(p, more, n + 1);
+            expect_eval_info_fail(p, "trailing byte", true);
+            unlink(p);
+            free(more);
+            free(buf);
+        }
+    }
+
+    /* valid safetensors without the cortex metadata: info works, eval refuses */
+    cx_tensor *w1 = cx_tensor_new(CX_F32, CX_SHAPE(16, 784)), *b1 = cx_tensor_new(CX_F32, CX_SHAPE(16));
+    cx_tensor *w2 = cx_tensor_new(CX_F32, CX_SHAPE(10, 16)), *b2 = cx_tensor_new(CX_F32, CX_SHAPE(10));
+    cx_tensor *ts[4] = {w1, b1, w2, b2};
+    const char *names[4] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+    tmp_path(p, sizeof p, "nometa.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, NULL, NULL, 0) == CX_OK);
+    expect_eval_info_fail(p, "no cortex metadata", false);
+    static run_result r;
+    run(&r, "eval '%s' " DATA_DIR, p);
+    CHECK_MSG(strstr(r.err, "metadata") != NULL, "stderr: %s", r.err);
+
+    /* metadata present but inconsistent with the tensors */
+    const char *mk[3] = {"cortex.arch", "cortex.sizes", "cortex.act"};
+    const char *mv_bad_sizes[3] = {"mlp", "784,abc,10", "relu"};
+    tmp_path(p, sizeof p, "badsizes.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, mk, mv_bad_sizes, 3) == CX_OK);
+    expect_eval_info_fail(p, "bad cortex.sizes", false);
+
+    const char *mv_bad_act[3] = {"mlp", "784,16,10", "swish"};
+    tmp_path(p, sizeof p, "badact.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, mk, mv_bad_act, 3) == CX_OK);
+    expect_eval_info_fail(p, "bad cortex.act", false);
+
+    const char *mv_wrong_shape[3] = {"mlp", "784,32,10", "relu"};
+    tmp_path(p, sizeof p, "wrongshape.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, mk, mv_wrong_shape, 3) == CX_OK);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "sizes disagree with tensors", "fc1.weight");
+
+    const char *mv_other_arch[3] = {"cnn", "784,16,10", "relu"};
+    tmp_path(p, sizeof p, "cnn.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, mk, mv_other_arch, 3) == CX_OK);
+    expect_eval_info_fail(p, "other arch", false);
+
+    /* the right metadata but a missing tensor */
+    const char *mv_ok[3] = {"mlp", "784,16,10", "relu"};
+    tmp_path(p, sizeof p, "missing-tensor.safetensors");
+    CHECK(cx_st_save(p, ts, names, 3, mk, mv_ok, 3) == CX_OK);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "missing tensor", "fc2.bias");
+
+    /* a model for 100 features on 784-feature data */
+    cx_tensor *w1s = cx_tensor_new(CX_F32, CX_SHAPE(16, 100));
+    cx_tensor *ts2[4] = {w1s, b1, w2, b2};
+    const char *mv_100[3] = {"mlp", "100,16,10", "relu"};
+    tmp_path(p, sizeof p, "feat100.safetensors");
+    CHECK(cx_st_save(p, ts2, names, 4, mk, mv_100, 3) == CX_OK);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "feature mismatch", "784");
+    cx_tensor_free(w1s);
+
+    for (int i = 0; i < 4; i++) cx_tensor_free(ts[i]);
+}
+
+/* ---------------------------------------------------------------- atomic save */
+static void test_failed_train_keeps_old_model(void) {
+    static run_result r;
+    char out[512], csv[512], bad[512], p[1024];
+    tmp_path(out, sizeof out, "keep.safetensors");
+    tmp_path(csv, sizeof csv, "keep.csv");
+    const char *old = "previous model contents -- must survive";
+    const char *oldcsv = "epoch,lr\n1,0.1\n";
+    write_bytes(out, old, strlen(old));
+    write_bytes(csv, oldcsv, strlen(oldcsv));
+
+    /* bad --data: a directory that does not exist */
+    run(&r, "train --data '%s/absent' --epochs 1 --quiet --out '%s' --metrics '%s'", tmpdir, out, csv);
+    EXPECT_ERR(&r, "train with absent data", "absent");
+
+    /* bad --data: files present but the images are truncated */
+    tmp_path(bad, sizeof bad, "baddata");
+    mkdir(bad, 0700);
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(cx_read_file(DATA_DIR "/train-images-idx3-ubyte.gz", &buf, &n, 0) == CX_OK);
+    if (buf) {
+        snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", bad);
+        write_bytes(p, buf, n / 3);
+        free(buf);
+        buf = NULL;
+    }
+    CHECK(cx_read_file(DATA_DIR "/train-labels-idx1-ubyte.gz", &buf, &n, 0) == CX_OK);
+    if (buf) {
+        snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", bad);
+        write_bytes(p, buf, n);
+        free(buf);
+    }
+    run(&r, "train --data '%s' --epochs 1 --hidden 8 --quiet --out '%s' --metrics '%s'", bad, out, csv);
+    EXPECT_ERR(&r, "train with truncated images", "train-images-idx3-ubyte.gz");
+
+    /* --val larger than the data */
+    run(&r, "train --data " DATA_DIR " --limit 100 --val 100 --epochs 1 --quiet --out '%s' --metrics '%s'", out, csv);
+    EXPECT_ERR(&r, "train with --val >= data", "--val");
+
+    char text[256];
+    read_text(out, text, sizeof text);
+    CHECK_MSG(strcmp(text, old) == 0, "old model changed: '%s'", text);
+    read_text(csv, text, sizeof text);
+    CHECK_MSG(strcmp(text, oldcsv) == 0, "old metrics changed: '%s'", text);
+
+    /* output directory that does not exist: training runs, the save fails with one line */
+    run(&r, "train --data " DATA_DIR " --limit 300 --val 100 --epochs 1 --hidden 4 --quiet --out '%s/nodir/m.safetensors' "
+            "--metrics '%s/nodir/m.csv'", tmpdir, tmpdir);
+    EXPECT_ERR(&r, "unwritable --out", "nodir");
+
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", bad);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", bad);
+    unlink(p);
+    rmdir(bad);
+}
+
+int main(void) {
+    bin = getenv("CORTEX_BIN");
+    if (!bin || !*bin) {
+        fprintf(stderr, "test_cli: CORTEX_BIN is not set (run through 'make test')\n");
+        printf("RESULT 0 1\n");
+        return 1;
+    }
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "test_cli: CORTEX_BIN '%s' is not executable\n", bin);
+        printf("RESULT 0 1\n");
+        return 1;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_cli_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_help);
+    RUN(test_bad_usage);
+    RUN(test_missing_files);
+    RUN(test_train_eval_info);
+    RUN(test_corrupt_models);
+    RUN(test_failed_train_keeps_old_model);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "test_cli: could not remove %s\n", tmpdir);
+    TEST_END();
+}

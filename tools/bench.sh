@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# make bench: Cortex vs PyTorch on this machine, same shapes/model/batch/optimiser
+# and thread count, run back to back; prints ratios (the machine drifts, so only
+# ratios measured together count). PyTorch: torch.set_num_threads(T) and
+# OPENBLAS_NUM_THREADS=T; its best setting (min over 1 and 2 threads) is shown too.
+# Usage: tools/bench.sh BUILD_DIR   (results also saved to out/bench.txt)
+set -uo pipefail
+B=${1:?build dir}
+PY=/usr/bin/python3
+mkdir -p out
+log=out/bench.txt
+: > "$log"
+have_torch=0
+$PY -c 'import torch' 2>/dev/null && have_torch=1
+[ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(GEMM|TORCH_GEMM|MLP_STEP|TORCH_MLP_STEP|MLP_EPOCH|TORCH_MLP_EPOCH) ' ; }
+FM=/usr/share/datasets/fashion-mnist
+for T in 1 2; do
+  run env CX_THREADS=$T "$B/bench/bench_gemm" $T >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T OMP_NUM_THREADS=$T $PY tools/bench_torch_gemm.py $T >/dev/null
+done
+for T in 1 2; do
+  run "$B/bench/bench_mlp" --hidden 256,256 --epochs 0 --steps 200 --threads $T --data "$FM" >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256,256 --epochs 0 --steps 200 --threads $T --data "$FM" >/dev/null
+done
+for T in 1 2; do
+  run "$B/bench/bench_mlp" --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
+done
+echo
+awk '
+function kv(s, k,   r) { r = s; sub(".*" k "=", "", r); sub(/ .*/, "", r); return r }
+/^GEMM /        { n=kv($0,"n"); t=kv($0,"threads"); cg[n,t]=kv($0,"cortex"); ob[n,t]=kv($0,"openblas_direct"); bi[n,t]=kv($0,"builtin"); ns[n]=1 }
+/^TORCH_GEMM /  { n=kv($0,"n"); t=kv($0,"threads"); tg[n,t]=kv($0,"gflops") }
+/^MLP_STEP /    { t=kv($0,"threads"); cs[t]=kv($0,"ms") }
+/^TORCH_MLP_STEP / { t=kv($0,"threads"); ts[t]=kv($0,"ms") }
+/^MLP_EPOCH /   { t=kv($0,"threads"); ce[t]=kv($0,"seconds"); ca[t]=kv($0,"test_acc") }
+/^TORCH_MLP_EPOCH / { t=kv($0,"threads"); te[t]=kv($0,"seconds"); ta[t]=kv($0,"test_acc") }
+function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+function best(x1, x2) { return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
+END {
+  print "sgemm, square n (GFLOPS; ratio > 1 means Cortex is faster)"
+  printf "%6s %3s %9s %9s %9s %9s %12s %14s %12s\n", "n", "thr", "cortex", "openblas", "builtin", "torch", "cortex/torch", "cortex/openblas", "builtin/oblas"
+  for (t = 1; t <= 2; t++) for (n = 64; n <= 1024; n *= 2) if ((n,t) in cg)
+    printf "%6d %3d %9.1f %9.1f %9.1f %9s %12s %14s %12s\n", n, t, cg[n,t], ob[n,t], bi[n,t], ((n,t) in tg) ? tg[n,t] : "-", r(cg[n,t], tg[n,t]), r(cg[n,t], ob[n,t]), r(bi[n,t], ob[n,t])
+  print ""
+  print "MLP 784-256-256-10 training step, batch 64, Adam (ms; speedup = torch/cortex)"
+  tb = best(ts[1], ts[2])
+  for (t = 1; t <= 2; t++) if (t in cs)
+    printf "  threads %d: cortex %.3f ms  torch %s ms  speedup %s  (vs torch best setting %s ms: %s)\n", t, cs[t], (t in ts) ? ts[t] : "-", r(ts[t], cs[t]), tb ? tb : "-", r(tb, cs[t])
+  print ""
+  print "MLP 784-256-10 epoch on Fashion-MNIST (60k), batch 64, Adam (s; ratio = cortex/torch, goal <= 0.67)"
+  eb = best(te[1], te[2])
+  for (t = 1; t <= 2; t++) if (t in ce)
+    printf "  threads %d: cortex %.3f s (test acc %s)  torch %s s (acc %s)  ratio %s  (vs torch best %s s: %s)\n", t, ce[t], ca[t], (t in te) ? te[t] : "-", (t in ta) ? ta[t] : "-", r(ce[t], te[t]), eb ? eb : "-", r(ce[t], eb)
+  if ((1 in ce) && (2 in ce)) printf "  cortex 2 threads vs 1: %.2fx faster\n", ce[1] / ce[2]
+}' "$log" | tee out/bench-summary.txt
