@@ -7,6 +7,12 @@
  * Prints a table, then one machine-readable line per size:
  *   GEMM n=512 threads=1 cortex=123.4 openblas_direct=125.0 builtin=98.7
  * (GFLOPS, median of several timed repetitions after a warm-up).
+ *
+ * On a machine whose cores are shared with other work, run multi-threaded
+ * measurements with OMP_WAIT_POLICY=passive: spinning OpenMP workers (and
+ * OpenBLAS's own spinning threads) otherwise steal the cores from each other.
+ * OpenBLAS may not recognise a virtualised CPU (the header prints the kernel
+ * it picked); OPENBLAS_CORETYPE=SkylakeX forces its AVX-512 kernels.
  */
 #include <math.h>
 #include <stdio.h>
@@ -104,11 +110,18 @@ int main(int argc, char **argv) {
         B[i] = cx_rand_uniform() * 2.0f - 1.0f;
     }
 
-    printf("sgemm C = A B (row-major, square), threads=%d, cx_sgemm backend=%s\n", threads,
-           cx_blas_name());
+    printf("sgemm C = A B (row-major, square), threads=%d, cx_sgemm uses %s\n", threads,
+           cx_gemm_describe());
+    /* Conditions that change the numbers a lot on a small shared machine. */
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    printf("OMP_WAIT_POLICY=%s", wp ? wp : "unset");
 #ifdef CX_HAVE_CBLAS
-    printf("%6s %12s %12s %12s %10s\n", "n", "cx_sgemm", "cblas_direct", "builtin",
-           "builtin/blas");
+    printf("  openblas core=%s", openblas_get_corename());
+#endif
+    printf("\n");
+#ifdef CX_HAVE_CBLAS
+    printf("%6s %12s %14s %12s %12s %10s\n", "n", "cx_sgemm", "cx_sgemm(blas)", "cblas_direct",
+           "builtin", "builtin/blas");
 #else
     printf("%6s %12s %12s\n", "n", "cx_sgemm", "builtin");
 #endif
@@ -128,10 +141,14 @@ int main(int argc, char **argv) {
         if (maxd > 1e-4 * n) fprintf(stderr, "WARNING n=%d: builtin differs by %g\n", n, maxd);
 #ifdef CX_HAVE_CBLAS
         double g_bl = bench(IMPL_BLAS, n, A, B, C);
-        printf("%6d %12.1f %12.1f %12.1f %9.0f%%\n", n, g_cx, g_bl, g_bi, 100.0 * g_bi / g_bl);
+        cx_gemm_backend auto_b = cx_gemm_backend_in_use();
+        cx_set_gemm_backend(CX_GEMM_BLAS);
+        double g_cb = bench(IMPL_CORTEX, n, A, B, C);
+        cx_set_gemm_backend(auto_b);
+        printf("%6d %12.1f %14.1f %12.1f %12.1f %9.0f%%\n", n, g_cx, g_cb, g_bl, g_bi, 100.0 * g_bi / g_bl);
         snprintf(lines[s], sizeof lines[s],
-                 "GEMM n=%d threads=%d cortex=%.2f openblas_direct=%.2f builtin=%.2f", n,
-                 threads, g_cx, g_bl, g_bi);
+                 "GEMM n=%d threads=%d cortex=%.2f cortex_blas=%.2f openblas_direct=%.2f builtin=%.2f", n,
+                 threads, g_cx, g_cb, g_bl, g_bi);
 #else
         printf("%6d %12.1f %12.1f\n", n, g_cx, g_bi);
         snprintf(lines[s], sizeof lines[s], "GEMM n=%d threads=%d cortex=%.2f builtin=%.2f", n,

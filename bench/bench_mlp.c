@@ -72,8 +72,8 @@ int main(int argc, char **argv) {
     cx_module_params(net, &ps);
     cx_optim *opt = cx_adam_new(&ps, NULL);
     cx_loader *ld = cx_loader_new(&train, batch, true, false);
-    printf("MLP %s, %lld params, batch %d, Adam 1e-3, %d thread(s), BLAS %s\n", hidden,
-           (long long)cx_params_count(&ps), batch, threads, cx_blas_name());
+    printf("MLP %s, %lld params, batch %d, Adam 1e-3, %d thread(s), GEMM %s\n", hidden,
+           (long long)cx_params_count(&ps), batch, threads, cx_gemm_describe());
     if (steps > 0) {
         cx_tensor *x, *y;
         double best = 1e9;

@@ -148,8 +148,9 @@ cx_status cli_model_load(const char *path, cx_module **net, int *sizes, int *n, 
         return cx_set_error(CX_ERR_FORMAT, "%s: not a Cortex MLP model (metadata cortex.arch/sizes/act missing)", path);
     }
     if (!cx_act_parse(an, act)) {
+        st = cx_set_error(CX_ERR_FORMAT, "%s: unknown activation '%s'", path, an); /* before an is freed */
         cx_st_free(f);
-        return cx_set_error(CX_ERR_FORMAT, "%s: unknown activation '%s'", path, an);
+        return st;
     }
     *n = 0;
     const char *p = sz;
@@ -157,15 +158,34 @@ cx_status cli_model_load(const char *path, cx_module **net, int *sizes, int *n, 
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 1 || v > 1000000) {
+            st = cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz); /* before sz is freed */
             cx_st_free(f);
-            return cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz);
+            return st;
         }
         sizes[(*n)++] = (int)v;
         p = *end == ',' ? end + 1 : end;
         if (*end && *end != ',') break;
     }
+    if (*n < 2 || *p) {
+        st = cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz);
+        cx_st_free(f);
+        return st;
+    }
+    /* check the sizes against the stored weights before allocating the model,
+     * so hostile metadata ("784,1000000,10") cannot make us allocate gigabytes */
+    for (int i = 0; i + 1 < *n; i++) {
+        char wn[32];
+        snprintf(wn, sizeof wn, "fc%d.weight", i + 1);
+        const cx_tensor *w = cx_st_get(f, wn);
+        if (!w || w->ndim != 2 || w->shape[0] != sizes[i + 1] || w->shape[1] != sizes[i]) {
+            st = cx_set_error(w ? CX_ERR_SHAPE : CX_ERR_NOTFOUND,
+                              "%s: tensor '%s' %s, but cortex.sizes '%s' needs [%d, %d]", path, wn,
+                              w ? "has another shape" : "is missing", sz, sizes[i + 1], sizes[i]);
+            cx_st_free(f);
+            return st;
+        }
+    }
     cx_st_free(f);
-    if (*n < 2 || *p) return cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz);
     *net = cx_mlp_new(sizes, *n, *act, 0);
     cx_params ps;
     cx_params_init(&ps);

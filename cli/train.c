@@ -207,8 +207,8 @@ int cmd_train(int argc, char **argv) {
            sizes[ns - 1]);
     printf("model: MLP");
     for (int i = 0; i < ns; i++) printf("%s%d", i ? "-" : " ", sizes[i]);
-    printf(" (%s), %lld parameters; %s lr %g, batch %d, %d thread(s), BLAS %s, seed %d\n", cx_act_name(act),
-           (long long)cx_params_count(&ps), optname, lr, batch, threads, cx_blas_name(), seed);
+    printf(" (%s), %lld parameters; %s lr %g, batch %d, %d thread(s), GEMM %s, seed %d\n", cx_act_name(act),
+           (long long)cx_params_count(&ps), optname, lr, batch, threads, cx_gemm_describe(), seed);
 
     /* metrics CSV: written in full (atomically) after every epoch */
     size_t mcap = 256 + (size_t)epochs * 128, mlen = 0;

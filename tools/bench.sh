@@ -30,7 +30,7 @@ done
 echo
 awk '
 function kv(s, k,   r) { r = s; sub(".*" k "=", "", r); sub(/ .*/, "", r); return r }
-/^GEMM /        { n=kv($0,"n"); t=kv($0,"threads"); cg[n,t]=kv($0,"cortex"); ob[n,t]=kv($0,"openblas_direct"); bi[n,t]=kv($0,"builtin"); ns[n]=1 }
+/^GEMM /        { n=kv($0,"n"); t=kv($0,"threads"); cg[n,t]=kv($0,"cortex"); cb[n,t]=kv($0,"cortex_blas"); ob[n,t]=kv($0,"openblas_direct"); bi[n,t]=kv($0,"builtin"); ns[n]=1 }
 /^TORCH_GEMM /  { n=kv($0,"n"); t=kv($0,"threads"); tg[n,t]=kv($0,"gflops") }
 /^MLP_STEP /    { t=kv($0,"threads"); cs[t]=kv($0,"ms") }
 /^TORCH_MLP_STEP / { t=kv($0,"threads"); ts[t]=kv($0,"ms") }
@@ -40,9 +40,10 @@ function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 function best(x1, x2) { return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
 END {
   print "sgemm, square n (GFLOPS; ratio > 1 means Cortex is faster)"
-  printf "%6s %3s %9s %9s %9s %9s %12s %14s %12s\n", "n", "thr", "cortex", "openblas", "builtin", "torch", "cortex/torch", "cortex/openblas", "builtin/oblas"
+  print "  cortex = cx_sgemm as used (auto backend); cx(blas) = cx_sgemm forced through OpenBLAS"
+  printf "%6s %3s %9s %9s %9s %9s %9s %12s %15s %13s\n", "n", "thr", "cortex", "cx(blas)", "openblas", "builtin", "torch", "cortex/torch", "cx(blas)/oblas", "builtin/oblas"
   for (t = 1; t <= 2; t++) for (n = 64; n <= 1024; n *= 2) if ((n,t) in cg)
-    printf "%6d %3d %9.1f %9.1f %9.1f %9s %12s %14s %12s\n", n, t, cg[n,t], ob[n,t], bi[n,t], ((n,t) in tg) ? tg[n,t] : "-", r(cg[n,t], tg[n,t]), r(cg[n,t], ob[n,t]), r(bi[n,t], ob[n,t])
+    printf "%6d %3d %9.1f %9s %9.1f %9.1f %9s %12s %15s %13s\n", n, t, cg[n,t], cb[n,t], ob[n,t], bi[n,t], ((n,t) in tg) ? tg[n,t] : "-", r(cg[n,t], tg[n,t]), r(cb[n,t], ob[n,t]), r(bi[n,t], ob[n,t])
   print ""
   print "MLP 784-256-256-10 training step, batch 64, Adam (ms; speedup = torch/cortex)"
   tb = best(ts[1], ts[2])

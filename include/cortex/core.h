@@ -305,6 +305,18 @@ cx_tensor *cx_smooth_l1_loss(cx_tensor *pred, cx_tensor *target, float beta, cx_
 void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
+/* Which kernel cx_sgemm uses. AUTO (the default, or env CX_GEMM=auto|blas|
+ * builtin at the first call): CBLAS when the build has it, unless OpenBLAS
+ * runs a narrower vector kernel than the built-in one was compiled for (e.g.
+ * OpenBLAS on its AVX2 "Haswell" path while Cortex was built with AVX-512),
+ * in which case the built-in kernel is faster and is used. BLAS in a build
+ * without CBLAS falls back to the built-in kernel. */
+typedef enum { CX_GEMM_AUTO = 0, CX_GEMM_BLAS = 1, CX_GEMM_BUILTIN = 2 } cx_gemm_backend;
+void cx_set_gemm_backend(cx_gemm_backend b);
+/* The kernel cx_sgemm actually runs now: CX_GEMM_BLAS or CX_GEMM_BUILTIN. */
+cx_gemm_backend cx_gemm_backend_in_use(void);
+/* Human-readable description, e.g. "builtin (AVX-512, 14x32)" or "openblas (Haswell)". */
+const char *cx_gemm_describe(void);
 /* The built-in kernel, always available (for benchmarks and tests). */
 void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,

@@ -88,6 +88,32 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int ceil_div(int a, int b) { return a / b + (a % b != 0); }
 
 /* ------------------------------------------------------------ packing */
+/* 8x8 in-register transpose (GCC >= 12 and clang both have
+ * __builtin_shufflevector): rows r[0..7] of 8 floats -> columns. Used by the
+ * packing routines whose source is transposed relative to the panel layout,
+ * where a scalar gather/scatter would dominate small-batch GEMMs. */
+typedef float cx_v8 __attribute__((vector_size(32)));
+static inline void transpose8(const float *src, size_t ld, float *dst, size_t ldd) {
+    cx_v8 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) memcpy(&r[i], src + (size_t)i * ld, sizeof(cx_v8));
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int k = 0; k < 4; k++) {
+        cx_v8 lo = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        cx_v8 hi = __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + (size_t)k * ldd, &lo, sizeof(cx_v8));
+        memcpy(dst + (size_t)(k + 4) * ldd, &hi, sizeof(cx_v8));
+    }
+}
+
 /* Pack rows [i0, i0+mc) and depth [p0, p0+kc) of op(A) (M x K) into MR-row
  * micro-panels: panel r holds op(A)[i0 + r*MR + i][p0 + p] at
  * dst[r*MR*kc + p*MR + i], zero-padded to a whole number of panels. */
@@ -98,7 +124,15 @@ static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p
         float *d = dst + (size_t)r * kc;
         if (!trans) {
             /* op(A)[i][p] = A[i*lda + p]: each row is contiguous in p. */
-            for (int i = 0; i < mr; i++) {
+            int i = 0;
+            for (; i + 8 <= mr; i += 8) {
+                const float *s = A + (size_t)(i0 + r + i) * lda + p0;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8) transpose8(s + p, lda, d + (size_t)p * CX_MR + i, CX_MR);
+                for (; p < kc; p++)
+                    for (int ii = 0; ii < 8; ii++) d[(size_t)p * CX_MR + i + ii] = s[(size_t)ii * lda + p];
+            }
+            for (; i < mr; i++) {
                 const float *s = A + (size_t)(i0 + r + i) * lda + p0;
                 for (int p = 0; p < kc; p++) d[(size_t)p * CX_MR + i] = s[p];
             }
@@ -136,7 +170,15 @@ static void pack_b_panel(bool trans, const float *B, size_t ldb, int j0, int nr,
         }
     } else {
         /* op(B)[p][j] = B[j*ldb + p]: each column of op(B) is contiguous in p. */
-        for (int j = 0; j < nr; j++) {
+        int j = 0;
+        for (; j + 8 <= nr; j += 8) {
+            const float *s = B + (size_t)(j0 + j) * ldb + p0;
+            int p = 0;
+            for (; p + 8 <= kc; p += 8) transpose8(s + p, ldb, dst + (size_t)p * CX_NR + j, CX_NR);
+            for (; p < kc; p++)
+                for (int jj = 0; jj < 8; jj++) dst[(size_t)p * CX_NR + j + jj] = s[(size_t)jj * ldb + p];
+        }
+        for (; j < nr; j++) {
             const float *s = B + (size_t)(j0 + j) * ldb + p0;
             for (int p = 0; p < kc; p++) dst[(size_t)p * CX_NR + j] = s[p];
         }
@@ -244,6 +286,10 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
     int plo, phi;
     split_range(ceil_div(g->M, CX_MR), g->tm, tm_id, &plo, &phi);
     const int m_lo = plo * CX_MR, m_hi = imin(phi * CX_MR, g->M);
+    /* Equal-sized M blocks (<= MC) rather than full MC blocks and a thin tail:
+     * every block costs one pass over the packed B panel. */
+    const int nmb = phi > plo ? ceil_div(phi - plo, CX_MC / CX_MR) : 1;
+    const int mblk = ceil_div(phi - plo, nmb) * CX_MR;
     float *apack = g->apack + (size_t)tid * g->apack_stride;
 
     for (int jc = 0; jc < g->N; jc += CX_NC) {
@@ -265,8 +311,8 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                              g->bpack + (size_t)j0 * kc);
             }
             if (nt > 1) team_barrier();
-            for (int ic = m_lo; active && ic < m_hi; ic += CX_MC) {
-                const int mc = imin(CX_MC, m_hi - ic);
+            for (int ic = m_lo; active && ic < m_hi; ic += mblk) {
+                const int mc = imin(mblk, m_hi - ic);
                 pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
                 for (int jp = jlo; jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
@@ -426,20 +472,94 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
     }
 }
 
+/* ------------------------------------------------------------ backend choice */
+static int g_backend = -1; /* resolved cx_gemm_backend (BLAS or BUILTIN), -1 = unresolved */
+static int g_requested = CX_GEMM_AUTO;
+static char g_desc[96];
+
+#if defined(__AVX512F__)
+#define CX_BUILTIN_ISA "AVX-512"
+#define CX_BUILTIN_WIDE 1
+#elif defined(__AVX__)
+#define CX_BUILTIN_ISA "AVX2"
+#define CX_BUILTIN_WIDE 0
+#elif defined(__aarch64__)
+#define CX_BUILTIN_ISA "NEON"
+#define CX_BUILTIN_WIDE 0
+#else
+#define CX_BUILTIN_ISA "SSE"
+#define CX_BUILTIN_WIDE 0
+#endif
+
+#ifdef CX_HAVE_CBLAS
+/* OpenBLAS cores with AVX-512 kernels. */
+static int openblas_core_is_wide(const char *core) {
+    static const char *wide[] = {"skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"};
+    char lc[32];
+    size_t i = 0;
+    for (; core && core[i] && i + 1 < sizeof lc; i++)
+        lc[i] = (char)(core[i] >= 'A' && core[i] <= 'Z' ? core[i] - 'A' + 'a' : core[i]);
+    lc[i] = 0;
+    for (size_t k = 0; k < sizeof wide / sizeof *wide; k++)
+        if (!strcmp(lc, wide[k])) return 1;
+    return 0;
+}
+#endif
+
+static void resolve_backend(void) {
+    int req = g_requested;
+    if (req == CX_GEMM_AUTO) {
+        const char *env = getenv("CX_GEMM");
+        if (env && !strcmp(env, "blas")) req = CX_GEMM_BLAS;
+        else if (env && !strcmp(env, "builtin")) req = CX_GEMM_BUILTIN;
+    }
+#ifdef CX_HAVE_CBLAS
+    const char *core = openblas_get_corename();
+    if (req == CX_GEMM_AUTO)
+        req = (CX_BUILTIN_WIDE && !openblas_core_is_wide(core)) ? CX_GEMM_BUILTIN : CX_GEMM_BLAS;
+    if (req == CX_GEMM_BLAS) snprintf(g_desc, sizeof g_desc, "openblas (%s kernel)", core);
+#else
+    req = CX_GEMM_BUILTIN;
+#endif
+    if (req == CX_GEMM_BUILTIN)
+        snprintf(g_desc, sizeof g_desc, "builtin (%s, %dx%d tiles)", CX_BUILTIN_ISA, CX_MR, CX_NR);
+    g_backend = req;
+}
+
+void cx_set_gemm_backend(cx_gemm_backend b) {
+    if (b != CX_GEMM_AUTO && b != CX_GEMM_BLAS && b != CX_GEMM_BUILTIN)
+        cx_fatal("cx_set_gemm_backend: unknown backend %d", (int)b);
+    g_requested = b;
+    resolve_backend();
+}
+
+cx_gemm_backend cx_gemm_backend_in_use(void) {
+    if (g_backend < 0) resolve_backend();
+    return (cx_gemm_backend)g_backend;
+}
+
+const char *cx_gemm_describe(void) {
+    if (g_backend < 0) resolve_backend();
+    return g_desc;
+}
+
 void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (g_backend < 0) resolve_backend();
 #ifdef CX_HAVE_CBLAS
-    check_args("cx_sgemm", transA, transB, M, N, K, lda, ldb, ldc);
-    if (M == 0 || N == 0) return;
-    if (K == 0 || alpha == 0.0f) {
-        /* BLAS may compute 0 * NaN or skip beta == 0 cleanly; be explicit. */
-        scale_c(M, N, beta, C, (size_t)ldc);
+    if (g_backend == CX_GEMM_BLAS) {
+        check_args("cx_sgemm", transA, transB, M, N, K, lda, ldb, ldc);
+        if (M == 0 || N == 0) return;
+        if (K == 0 || alpha == 0.0f) {
+            /* BLAS may compute 0 * NaN or skip beta == 0 cleanly; be explicit. */
+            scale_c(M, N, beta, C, (size_t)ldc);
+            return;
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                    ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
-#else
-    cx_sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+    cx_sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

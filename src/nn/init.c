@@ -58,6 +58,7 @@ void cx_init_kaiming_normal(cx_tensor *t, float a, cx_fan_mode mode, const char 
 
 void cx_init_orthogonal(cx_tensor *t, float gain) {
     if (t->ndim < 2) cx_fatal("init_orthogonal: needs at least 2 dimensions");
+    if (t->numel == 0) return; /* as PyTorch: a zero-element tensor is left as is */
     int rows = t->shape[0], cols = (int)(t->numel / rows);
     /* orthonormalise the `small` vectors of length `big` (modified Gram-Schmidt
      * in double, twice for stability), then lay them out as rows or columns */

@@ -1,4 +1,5 @@
 /* Optimisers with PyTorch 1.13's update rules (see cortex/optim.h). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,22 @@
 #define FMA(a, b, c) fmaf((a), (b), (c))
 #else
 #define FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Decaying state (momentum, Adam's moments, RMSprop's averages) of parameters
+ * whose gradient stays zero (e.g. always-black pixels feeding fc1) shrinks
+ * geometrically into the subnormal range, where every arithmetic op on it is
+ * ~100x slower on x86. Flushing values below FLT_MIN to zero keeps the update
+ * loops at full speed; it changes nothing above 1.2e-38. */
+#if defined(__SSE__) || defined(__x86_64__)
+/* x86: the kernels run with FTZ+DAZ set in MXCSR (see call_kernel), which does
+ * exactly this in hardware at no cost per element. */
+#include <xmmintrin.h>
+#define CX_HW_FLUSH 1
+#define CX_FLUSH(x) (x)
+#else
+static inline float cx_flush(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
+#define CX_FLUSH(x) cx_flush(x)
 #endif
 
 /* ------------------------------------------------------------ kernels
@@ -76,7 +93,7 @@ static void k_sgd(const kargs *a, int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; i++) {
             float d = g[i];
             if (wd != 0.0f) d = FMA(wd, p[i], d);
-            float b = FMA(damp1, d, buf[i] * mom);
+            float b = CX_FLUSH(FMA(damp1, d, buf[i] * mom));
             buf[i] = b;
             d = nesterov ? FMA(mom, b, d) : b;
             p[i] = FMA(nlr, d, p[i]);
@@ -100,8 +117,8 @@ static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
             float gi = g[i], pi = p[i];
             if (decoupled) pi = pi * decay;
             else if (wd != 0.0f) gi = FMA(wd, pi, gi);
-            float mi = FMA(omb1, gi, m[i] * b1);
-            float vi = FMA(omb2 * gi, gi, v[i] * b2);
+            float mi = CX_FLUSH(FMA(omb1, gi, m[i] * b1));
+            float vi = CX_FLUSH(FMA(omb2 * gi, gi, v[i] * b2));
             float vm = vmax[i];
             vm = vm >= vi ? vm : vi;
             float den = sqrtf(vm) / bc2s + eps;
@@ -116,8 +133,8 @@ static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
             float gi = g[i], pi = p[i];
             if (decoupled) pi = pi * decay;
             else if (wd != 0.0f) gi = FMA(wd, pi, gi);
-            float mi = FMA(omb1, gi, m[i] * b1);
-            float vi = FMA(omb2 * gi, gi, v[i] * b2);
+            float mi = CX_FLUSH(FMA(omb1, gi, m[i] * b1));
+            float vi = CX_FLUSH(FMA(omb2 * gi, gi, v[i] * b2));
             float den = sqrtf(vi) / bc2s + eps;
             m[i] = mi;
             v[i] = vi;
@@ -147,11 +164,11 @@ static CX_ALWAYS_INLINE void rmsprop_loop(const kargs *a, int64_t lo, int64_t hi
     for (int64_t i = lo; i < hi; i++) {
         float gi = g[i];
         if (wd != 0.0f) gi = FMA(wd, p[i], gi);
-        float s = FMA(oma * gi, gi, sq[i] * alpha);
+        float s = CX_FLUSH(FMA(oma * gi, gi, sq[i] * alpha));
         sq[i] = s;
         float avg;
         if (centered) {
-            float av = FMA(oma, gi, ga[i] * alpha);
+            float av = CX_FLUSH(FMA(oma, gi, ga[i] * alpha));
             ga[i] = av;
             avg = sqrtf(FMA(-1.0f * av, av, s));
         } else {
@@ -160,7 +177,7 @@ static CX_ALWAYS_INLINE void rmsprop_loop(const kargs *a, int64_t lo, int64_t hi
         avg = avg + eps;
         if (use_mom) {
             float b = buf[i] * mom; /* two statements: no contraction */
-            b = b + gi / avg;
+            b = CX_FLUSH(b + gi / avg);
             buf[i] = b;
             p[i] = FMA(nlr, b, p[i]);
         } else {
@@ -197,6 +214,18 @@ static void k_adagrad(const kargs *a, int64_t lo, int64_t hi) {
 }
 
 /* Run a kernel over n elements, split over the OpenMP threads when large. */
+/* Run one kernel chunk with subnormals flushed to zero (x86: FTZ | DAZ). */
+static void call_kernel(kernel_fn f, const kargs *a, int64_t lo, int64_t hi) {
+#ifdef CX_HW_FLUSH
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
+    f(a, lo, hi);
+    _mm_setcsr(csr);
+#else
+    f(a, lo, hi);
+#endif
+}
+
 static void run_kernel(kernel_fn f, const kargs *a, int64_t n) {
 #ifdef _OPENMP
     if (n > CX_OPTIM_PAR_THRESHOLD && !omp_in_parallel() && omp_get_max_threads() > 1) {
@@ -206,12 +235,12 @@ static void run_kernel(kernel_fn f, const kargs *a, int64_t n) {
             int64_t chunk = (n + nt - 1) / nt;
             chunk = (chunk + 15) & ~(int64_t)15; /* whole cache lines per thread */
             int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
-            if (lo < hi) f(a, lo, hi);
+            if (lo < hi) call_kernel(f, a, lo, hi);
         }
         return;
     }
 #endif
-    f(a, 0, n);
+    call_kernel(f, a, 0, n);
 }
 
 /* ------------------------------------------------------------ the object */

@@ -379,17 +379,35 @@ static void test_corrupt_models(void) {
     tmp_path(p, sizeof p, "badsizes.safetensors");
     CHECK(cx_st_save(p, ts, names, 4, mk, mv_bad_sizes, 3) == CX_OK);
     expect_eval_info_fail(p, "bad cortex.sizes", false);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "bad cortex.sizes message", "'784,abc,10'");
 
     const char *mv_bad_act[3] = {"mlp", "784,16,10", "swish"};
     tmp_path(p, sizeof p, "badact.safetensors");
     CHECK(cx_st_save(p, ts, names, 4, mk, mv_bad_act, 3) == CX_OK);
     expect_eval_info_fail(p, "bad cortex.act", false);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "bad cortex.act message", "'swish'");
 
     const char *mv_wrong_shape[3] = {"mlp", "784,32,10", "relu"};
     tmp_path(p, sizeof p, "wrongshape.safetensors");
     CHECK(cx_st_save(p, ts, names, 4, mk, mv_wrong_shape, 3) == CX_OK);
     run(&r, "eval '%s' " DATA_DIR, p);
     EXPECT_ERR(&r, "sizes disagree with tensors", "fc1.weight");
+
+    /* hostile sizes: must be rejected from the file's shapes before any
+     * allocation (a 10^6 x 10^6 layer would need 4 TB) */
+    const char *mv_huge[3] = {"mlp", "1000000,1000000,10", "relu"};
+    tmp_path(p, sizeof p, "huge.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, mk, mv_huge, 3) == CX_OK);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "hostile sizes", "huge.safetensors", "fc1.weight");
+
+    const char *mv_deeper[3] = {"mlp", "784,16,10,10", "relu"};
+    tmp_path(p, sizeof p, "deeper.safetensors");
+    CHECK(cx_st_save(p, ts, names, 4, mk, mv_deeper, 3) == CX_OK);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "sizes name a missing layer", "fc3.weight");
 
     const char *mv_other_arch[3] = {"cnn", "784,16,10", "relu"};
     tmp_path(p, sizeof p, "cnn.safetensors");
@@ -412,6 +430,17 @@ static void test_corrupt_models(void) {
     run(&r, "eval '%s' " DATA_DIR, p);
     EXPECT_ERR(&r, "feature mismatch", "784");
     cx_tensor_free(w1s);
+
+    /* a 5-class model on 10-class data */
+    cx_tensor *w2c = cx_tensor_new(CX_F32, CX_SHAPE(5, 16)), *b2c = cx_tensor_new(CX_F32, CX_SHAPE(5));
+    cx_tensor *ts3[4] = {w1, b1, w2c, b2c};
+    const char *mv_5[3] = {"mlp", "784,16,5", "relu"};
+    tmp_path(p, sizeof p, "five.safetensors");
+    CHECK(cx_st_save(p, ts3, names, 4, mk, mv_5, 3) == CX_OK);
+    run(&r, "eval '%s' " DATA_DIR, p);
+    EXPECT_ERR(&r, "too few classes", "5 classes");
+    cx_tensor_free(w2c);
+    cx_tensor_free(b2c);
 
     for (int i = 0; i < 4; i++) cx_tensor_free(ts[i]);
 }

@@ -235,6 +235,16 @@ static void test_orthogonal(void) {
     cx_init_orthogonal(c4t, 1.0f);
     CHECK(ortho_error(CX_F(c4t), 40, 8, false, 1.0) < 1e-4);
     cx_tensor_free(c4t);
+    /* zero-element tensors are left alone (PyTorch: a no-op), not a crash */
+    cx_tensor *z0 = cx_tensor_new(CX_F32, CX_SHAPE(0, 5));
+    cx_tensor *z1 = cx_tensor_new(CX_F32, CX_SHAPE(5, 0));
+    cx_init_orthogonal(z0, 1.0f);
+    cx_init_orthogonal(z1, 1.0f);
+    cx_init_xavier_uniform(z1, 1.0f);
+    cx_init_kaiming_uniform(z0, 0, CX_FAN_IN, "relu");
+    CHECK(z0->numel == 0 && z1->numel == 0);
+    cx_tensor_free(z0);
+    cx_tensor_free(z1);
 }
 
 /* ---------------------------------------------------------------- determinism */

@@ -552,6 +552,46 @@ static void test_load_wrong_shape(void) {
     cx_module_free(a);
 }
 
+/* ---------------------------------------------------------------- print */
+static void test_module_print(void) {
+    char path[512], text[4096] = "";
+    path_in_tmp(path, sizeof path, "print.txt");
+    const int sizes[3] = {4, 8, 3};
+    cx_module *net = cx_mlp_new(sizes, 3, CX_ACT_RELU, 0.25f);
+    fflush(stdout);
+    int saved = dup(1);
+    FILE *f = fopen(path, "w");
+    CHECK(saved >= 0 && f);
+    if (saved < 0 || !f) {
+        if (f) fclose(f);
+        cx_module_free(net);
+        return;
+    }
+    dup2(fileno(f), 1);
+    cx_module_print(net);
+    cx_module *lin = cx_linear_new(5, 2, false);
+    cx_module_print(lin);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    fclose(f);
+    f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+    }
+    unlink(path);
+    CHECK_MSG(strstr(text, "fc1") && strstr(text, "Linear(4 -> 8)"), "print:\n%s", text);
+    CHECK_MSG(strstr(text, "act1") && strstr(text, "relu"), "print:\n%s", text);
+    CHECK_MSG(strstr(text, "drop1") && strstr(text, "Dropout(p=0.25)"), "print:\n%s", text);
+    CHECK_MSG(strstr(text, "Linear(8 -> 3)"), "print:\n%s", text);
+    CHECK_MSG(strstr(text, " 67 params"), "total 4*8+8+8*3+3 = 67 missing:\n%s", text);
+    CHECK_MSG(strstr(text, "Linear(5 -> 2, no bias)") && strstr(text, " 10 params"), "print:\n%s", text);
+    cx_module_free(lin);
+    cx_module_free(net);
+}
+
 /* ---------------------------------------------------------------- free */
 static void test_module_free_everything(void) {
     /* a deep tree with every module kind; the ASan build checks for leaks */
@@ -596,6 +636,7 @@ int main(void) {
     RUN(test_mlp_learns_toy_problem);
     RUN(test_save_load_roundtrip);
     RUN(test_load_wrong_shape);
+    RUN(test_module_print);
     RUN(test_module_free_everything);
     char p[512];
     path_in_tmp(p, sizeof p, "mlp.safetensors");

@@ -1,0 +1,40 @@
+/* examples/quickstart.c -- the README's "C API in five minutes", compiled. */
+#include <cortex.h>
+#include <stdio.h>
+
+int main(void) {
+    cx_seed(42);                                   /* the one PRNG: same seed, same run */
+    cx_set_threads(1);
+
+    /* data: persistent tensors owned by the dataset */
+    cx_dataset train;
+    if (cx_dataset_load_idx("data/fashion-mnist-subset/train-images-idx3-ubyte.gz",
+                            "data/fashion-mnist-subset/train-labels-idx1-ubyte.gz", 0, &train))
+        return fprintf(stderr, "%s\n", cx_last_error()), 1;   /* I/O errors are returned */
+
+    /* model: modules own their parameters, named like PyTorch's state_dict */
+    cx_module *net = cx_mlp_new((int[]){784, 256, 10}, 3, CX_ACT_RELU, 0.0f);
+    cx_params ps;  cx_params_init(&ps);  cx_module_params(net, &ps);   /* fc1.weight ... */
+
+    cx_adam_opts o = CX_ADAM_DEFAULTS;             /* PyTorch's update rules and defaults */
+    cx_optim *opt = cx_adam_new(&ps, &o);
+
+    cx_loader *ld = cx_loader_new(&train, 64, true, false);
+    for (int epoch = 0; epoch < 3; epoch++) {
+        cx_loader_reset(ld);                       /* seeded reshuffle */
+        cx_tensor *x, *y;
+        while (cx_loader_next(ld, &x, &y)) {
+            cx_optim_zero_grad(opt);
+            cx_tensor *loss = cx_cross_entropy(cx_module_forward(net, x), y, CX_REDUCE_MEAN);
+            cx_backward(loss);                     /* define-by-run: ordinary C control flow */
+            cx_clip_grad_norm(&ps, 5.0f);
+            cx_optim_step(opt);
+            cx_step_reset();                       /* frees every intermediate and graph node */
+        }
+    }
+    cx_params_save("mlp.safetensors", &ps);        /* atomic; loads in PyTorch */
+
+    cx_loader_free(ld);  cx_optim_free(opt);  cx_params_free(&ps);
+    cx_module_free(net); cx_dataset_free(&train);
+    return 0;
+}
