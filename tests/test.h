@@ -42,4 +42,38 @@ static inline int cxt_allclose(const float *a, const float *b, long n, double rt
     }
     return 1;
 }
+/* ---- fatal-error capture: EXPECT_FATAL(stmt, "substring", ...) runs `stmt`,
+ * which must stop through the error handler (cx_fatal) with a message, and
+ * cx_last_error(), containing every given substring. */
+#include <setjmp.h>
+static jmp_buf err_jb;
+static char err_msg[1024] __attribute__((unused));
+static int err_count __attribute__((unused));
+
+static __attribute__((unused)) void on_error(const char *message, void *user) {
+    (void)user;
+    snprintf(err_msg, sizeof err_msg, "%s", message);
+    err_count++;
+    longjmp(err_jb, 1);
+}
+
+#define EXPECT_FATAL(stmt, ...) do { \
+    err_msg[0] = 0; \
+    int before_ = err_count; \
+    cx_set_error_handler(on_error, NULL); \
+    if (setjmp(err_jb) == 0) { \
+        stmt; \
+        cx_set_error_handler(NULL, NULL); \
+        CHECK_MSG(0, "no error raised by: %s", #stmt); \
+    } else { \
+        cx_set_error_handler(NULL, NULL); \
+        CHECK(err_count == before_ + 1); \
+        const char *subs_[] = {__VA_ARGS__}; \
+        for (size_t k_ = 0; k_ < sizeof subs_ / sizeof subs_[0]; k_++) { \
+            CHECK_MSG(strstr(err_msg, subs_[k_]) != NULL, "message '%s' lacks '%s'", err_msg, subs_[k_]); \
+            CHECK_MSG(strstr(cx_last_error(), subs_[k_]) != NULL, "cx_last_error '%s' lacks '%s'", \
+                      cx_last_error(), subs_[k_]); \
+        } \
+    } \
+} while (0)
 #endif

@@ -29,7 +29,7 @@ for T in 1 2; do
 done
 echo
 awk '
-function kv(s, k,   r) { r = s; sub(".*" k "=", "", r); sub(/ .*/, "", r); return r }
+function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
 /^GEMM /        { n=kv($0,"n"); t=kv($0,"threads"); cg[n,t]=kv($0,"cortex"); cb[n,t]=kv($0,"cortex_blas"); ob[n,t]=kv($0,"openblas_direct"); bi[n,t]=kv($0,"builtin"); ns[n]=1 }
 /^TORCH_GEMM /  { n=kv($0,"n"); t=kv($0,"threads"); tg[n,t]=kv($0,"gflops") }
 /^MLP_STEP /    { t=kv($0,"threads"); cs[t]=kv($0,"ms") }

@@ -6,39 +6,6 @@
 
 #include "test.h"
 
-/* ---------------------------------------------------------------- error capture */
-static jmp_buf err_jb;
-static char err_msg[1024];
-static int err_count;
-
-static void on_error(const char *message, void *user) {
-    (void)user;
-    snprintf(err_msg, sizeof err_msg, "%s", message);
-    err_count++;
-    longjmp(err_jb, 1);
-}
-
-/* Run `stmt`; it must stop through the error handler with a message containing
- * every one of the given substrings. */
-#define EXPECT_FATAL(stmt, ...) do { \
-    err_msg[0] = 0; \
-    int before_ = err_count; \
-    cx_set_error_handler(on_error, NULL); \
-    if (setjmp(err_jb) == 0) { \
-        stmt; \
-        cx_set_error_handler(NULL, NULL); \
-        CHECK_MSG(0, "no error raised by: %s", #stmt); \
-    } else { \
-        cx_set_error_handler(NULL, NULL); \
-        CHECK(err_count == before_ + 1); \
-        const char *subs_[] = {__VA_ARGS__}; \
-        for (size_t k_ = 0; k_ < sizeof subs_ / sizeof subs_[0]; k_++) { \
-            CHECK_MSG(strstr(err_msg, subs_[k_]) != NULL, "message '%s' lacks '%s'", err_msg, subs_[k_]); \
-            CHECK_MSG(strstr(cx_last_error(), subs_[k_]) != NULL, "cx_last_error '%s' lacks '%s'", \
-                      cx_last_error(), subs_[k_]); \
-        } \
-    } \
-} while (0)
 
 static cx_tensor *leaf(const float *v, const int *shape, int nd) {
     cx_tensor *t = cx_from_data(v, shape, nd);

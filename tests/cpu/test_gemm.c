@@ -256,7 +256,39 @@ static void test_threads_api(void) {
     cx_set_threads(1);
 }
 
+/* Backend selection: forcing each backend is honoured and described, both
+ * give the same product, and AUTO resolves to one of them. */
+static void test_backend_choice(void) {
+    int M = 37, N = 29, K = 41;
+    float A[37 * 41], B[41 * 29], C1[37 * 29], C2[37 * 29];
+    cx_seed(7);
+    for (int i = 0; i < M * K; i++) A[i] = cx_rand_uniform() - 0.5f;
+    for (int i = 0; i < K * N; i++) B[i] = cx_rand_uniform() - 0.5f;
+    cx_set_gemm_backend(CX_GEMM_BUILTIN);
+    CHECK(cx_gemm_backend_in_use() == CX_GEMM_BUILTIN);
+    CHECK(strstr(cx_gemm_describe(), "builtin") != NULL);
+    cx_sgemm(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
+    cx_set_gemm_backend(CX_GEMM_BLAS);
+#ifdef CX_HAVE_CBLAS
+    CHECK(cx_gemm_backend_in_use() == CX_GEMM_BLAS);
+    CHECK(strstr(cx_gemm_describe(), "openblas") != NULL);
+#else
+    CHECK(cx_gemm_backend_in_use() == CX_GEMM_BUILTIN); /* no CBLAS in this build */
+#endif
+    cx_sgemm(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
+    cxt_allclose(C1, C2, M * N, 1e-5, 1e-5, "builtin vs blas backend");
+    /* reference for one element */
+    double ref = 0;
+    for (int k = 0; k < K; k++) ref += (double)A[5 * K + k] * B[7 * K + k];
+    CHECK_NEAR(C1[5 * N + 7], ref, 1e-4);
+    cx_set_gemm_backend(CX_GEMM_AUTO);
+    cx_gemm_backend b = cx_gemm_backend_in_use();
+    CHECK(b == CX_GEMM_BLAS || b == CX_GEMM_BUILTIN);
+    EXPECT_FATAL(cx_set_gemm_backend((cx_gemm_backend)7), "unknown backend");
+}
+
 int main(void) {
+    RUN(test_backend_choice);
     RUN(test_threads_api);
     RUN(test_degenerate);
     RUN(test_builtin_1thread);

@@ -8,28 +8,6 @@
 
 #include "test.h"
 
-/* ---------------------------------------------------------------- error capture */
-static jmp_buf err_jb;
-static char err_msg[1024];
-
-static void on_error(const char *message, void *user) {
-    (void)user;
-    snprintf(err_msg, sizeof err_msg, "%s", message);
-    longjmp(err_jb, 1);
-}
-
-#define EXPECT_FATAL(stmt, substr) do { \
-    err_msg[0] = 0; \
-    cx_set_error_handler(on_error, NULL); \
-    if (setjmp(err_jb) == 0) { \
-        stmt; \
-        cx_set_error_handler(NULL, NULL); \
-        CHECK_MSG(0, "no error raised by: %s", #stmt); \
-    } else { \
-        cx_set_error_handler(NULL, NULL); \
-        CHECK_MSG(strstr(err_msg, substr) != NULL, "message '%s' lacks '%s'", err_msg, substr); \
-    } \
-} while (0)
 
 #define DATA_DIR "data/fashion-mnist-subset"
 static char tmpdir[256];
