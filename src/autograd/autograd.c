@@ -32,7 +32,11 @@ cx_tensor *cx_new_like_shape(const int *shape, int ndim) { return cx_empty(CX_F3
 
 const char *cx_op_name(const cx_tensor *t) {
     if (!t->node) return t->persistent && t->name ? t->name : "leaf";
-    return cx_op_names[t->node->op];
+    return cx_node_name(t->node);
+}
+
+const char *cx_node_name(const cx_node *nd) {
+    return nd->name ? nd->name : cx_op_names[nd->op];
 }
 
 bool cx_needs_grad(cx_tensor *const *in, int n) {
@@ -50,13 +54,17 @@ static int64_t first_nonfinite(const float *d, int64_t n) {
 
 static const char *describe(const cx_tensor *t, char *buf, size_t n) {
     char s[96];
-    if (t->node) snprintf(buf, n, "result of '%s' %s", cx_op_names[t->node->op], cx_shape_str(t, s, sizeof s));
+    if (t->node) snprintf(buf, n, "result of '%s' %s", cx_node_name(t->node), cx_shape_str(t, s, sizeof s));
     else if (t->name) snprintf(buf, n, "'%s' %s", t->name, cx_shape_str(t, s, sizeof s));
     else snprintf(buf, n, "leaf %s", cx_shape_str(t, s, sizeof s));
     return buf;
 }
 
 void cx_check_forward(cx_op op, const cx_tensor *out, cx_tensor *const *in, int n) {
+    cx_check_forward_named(cx_op_names[op], out, in, n);
+}
+
+void cx_check_forward_named(const char *opname, const cx_tensor *out, cx_tensor *const *in, int n) {
     if (!check_numerics || out->dtype != CX_F32) return;
     int64_t bad = first_nonfinite(CX_F(out), out->numel);
     if (bad < 0) return;
@@ -66,15 +74,28 @@ void cx_check_forward(cx_op op, const cx_tensor *out, cx_tensor *const *in, int 
         int64_t ib = first_nonfinite(CX_F(in[k]), in[k]->numel);
         if (ib >= 0)
             cx_fatal("check_numerics: input %d of op '%s' (%s) already holds %g at element %lld",
-                     k, cx_op_names[op], describe(in[k], b, sizeof b), (double)CX_F(in[k])[ib],
+                     k, opname, describe(in[k], b, sizeof b), (double)CX_F(in[k])[ib],
                      (long long)ib);
     }
     cx_fatal("check_numerics: op '%s' produced %g at element %lld of its output %s (forward; inputs finite)",
-             cx_op_names[op], (double)CX_F(out)[bad], (long long)bad, cx_shape_str(out, s, sizeof s));
+             opname, (double)CX_F(out)[bad], (long long)bad, cx_shape_str(out, s, sizeof s));
+}
+
+static cx_node *cx_record_nocheck(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n);
+
+cx_node *cx_record_named(cx_tensor *out, const char *name, cx_backward_fn bw, cx_tensor *const *in, int n) {
+    cx_check_forward_named(name, out, in, n);
+    cx_node *nd = cx_record_nocheck(out, CX_OP_CUSTOM, bw, in, n);
+    if (nd) nd->name = name;
+    return nd;
 }
 
 cx_node *cx_record(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n) {
     cx_check_forward(op, out, in, n);
+    return cx_record_nocheck(out, op, bw, in, n);
+}
+
+static cx_node *cx_record_nocheck(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n) {
     if (!cx_needs_grad(in, n)) return NULL;
     cx_node *nd = cx_arena_alloc(sizeof *nd);
     memset(nd, 0, sizeof *nd);
@@ -142,7 +163,7 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
                     char b[160];
                     free(order);
                     cx_fatal("check_numerics: backward of op '%s' produced gradient %g at element %lld of input %d (%s)",
-                             cx_op_names[nd->op], (double)in->grad[bad], (long long)bad, j,
+                             cx_node_name(nd), (double)in->grad[bad], (long long)bad, j,
                              describe(in, b, sizeof b));
                 }
             }

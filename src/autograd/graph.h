@@ -40,6 +40,7 @@ struct cx_node {
     void *saved;             /* op-specific saved data (arena) */
     const cx_tensor *aux;    /* non-differentiable input (targets, indices) */
     unsigned visit;          /* topological sort mark */
+    const char *name;        /* op name (static string), for ops outside the table */
 };
 
 /* True when an op on these inputs must be recorded. */
@@ -47,9 +48,16 @@ bool cx_needs_grad(cx_tensor *const *in, int n);
 /* Attach a node to `out` if any input requires grad (and grad mode is on).
  * Returns the node or NULL. Also runs the numerics check when enabled. */
 cx_node *cx_record(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n);
+/* Same for an op outside the op table (layers in other folders: conv, pooling,
+ * normalisation, recurrent cells...): `name` (a static string) is what check
+ * mode and cx_op_name report. */
+cx_node *cx_record_named(cx_tensor *out, const char *name, cx_backward_fn bw, cx_tensor *const *in, int n);
+/* Name of a node's op. */
+const char *cx_node_name(const cx_node *nd);
 /* Check-mode scan of an op's forward result (called by cx_record, and by ops
  * that record nothing). */
 void cx_check_forward(cx_op op, const cx_tensor *out, cx_tensor *const *in, int n);
+void cx_check_forward_named(const char *name, const cx_tensor *out, cx_tensor *const *in, int n);
 
 /* Gradient buffer of input k if it needs one, else NULL. */
 static inline float *cx_in_grad(cx_tensor *out, int k) {
