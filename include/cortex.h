@@ -10,6 +10,11 @@
  *   cortex/io.h     safetensors, IDX, CSV, atomic file writes
  *   cortex/data.h   datasets and seeded minibatch iterators
  *   cortex/models.h perceptron and kernel perceptron
+ *   cortex/conv.h   convolutions (1-D, 2-D, 3-D, transposed) and their modules
+ *   cortex/pool.h   pooling (max, average, adaptive, global) and up-sampling
+ *   cortex/norm.h   batch norm and layer norm
+ *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
+ *   cortex/seq.h    embeddings, sequence losses, sampling and beam search
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -23,5 +28,10 @@
 #include "cortex/io.h"
 #include "cortex/data.h"
 #include "cortex/models.h"
+#include "cortex/conv.h"
+#include "cortex/pool.h"
+#include "cortex/norm.h"
+#include "cortex/rnn.h"
+#include "cortex/seq.h"
 
 #endif

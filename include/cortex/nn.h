@@ -29,6 +29,9 @@ typedef struct cx_module_ops {
     void (*rename)(cx_module *m, const char *prefix);    /* prefix parameter names */
     void (*describe)(const cx_module *m, char *buf, size_t n); /* "Linear(784 -> 256)" */
     void (*destroy)(cx_module *m);                       /* free params and self */
+    /* Non-trainable state saved with the model (PyTorch "buffers", e.g. batch
+     * norm's running_mean / running_var / num_batches_tracked); may be NULL. */
+    void (*buffers)(cx_module *m, cx_params *out);
 } cx_module_ops;
 struct cx_module {
     const cx_module_ops *ops;
@@ -38,6 +41,10 @@ cx_tensor *cx_module_forward(cx_module *m, cx_tensor *x);
 /* Append the module's parameters (in registration order) to `out`. */
 void cx_module_params(cx_module *m, cx_params *out);
 void cx_module_free(cx_module *m);
+/* Append the module's buffers (non-trainable state) to `out`. */
+void cx_module_buffers(cx_module *m, cx_params *out);
+/* Parameters then buffers: everything a PyTorch state_dict holds (save/load this). */
+void cx_module_state(cx_module *m, cx_params *out);
 const char *cx_module_kind(const cx_module *m);
 void cx_module_describe(const cx_module *m, char *buf, size_t n);
 /* Print one line per layer and the parameter total to stdout. */

@@ -7,6 +7,13 @@ cx_tensor *cx_module_forward(cx_module *m, cx_tensor *x) { return m->ops->forwar
 void cx_module_params(cx_module *m, cx_params *out) {
     if (m->ops->params) m->ops->params(m, out);
 }
+void cx_module_buffers(cx_module *m, cx_params *out) {
+    if (m->ops->buffers) m->ops->buffers(m, out);
+}
+void cx_module_state(cx_module *m, cx_params *out) {
+    cx_module_params(m, out);
+    cx_module_buffers(m, out);
+}
 void cx_module_free(cx_module *m) {
     if (m) m->ops->destroy(m);
 }
@@ -57,7 +64,7 @@ static void linear_destroy(cx_module *m) {
     free(l);
 }
 static const cx_module_ops linear_ops = {"Linear", linear_fwd, linear_params, linear_rename,
-                                         linear_describe, linear_destroy};
+                                         linear_describe, linear_destroy, NULL};
 
 cx_module *cx_linear_new(int in, int out, bool bias) {
     if (in <= 0 || out <= 0) cx_fatal("Linear: sizes must be positive, got %d -> %d", in, out);
@@ -132,7 +139,7 @@ static void act_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "%s", cx_act_name(a->act));
 }
 static void plain_destroy(cx_module *m) { free(m); }
-static const cx_module_ops act_ops = {"Activation", act_fwd, NULL, NULL, act_describe, plain_destroy};
+static const cx_module_ops act_ops = {"Activation", act_fwd, NULL, NULL, act_describe, plain_destroy, NULL};
 
 cx_module *cx_activation_new(cx_act act, float param) {
     if ((unsigned)act >= sizeof act_names / sizeof *act_names) cx_fatal("unknown activation %d", (int)act);
@@ -152,7 +159,7 @@ static cx_tensor *drop_fwd(cx_module *m, cx_tensor *x) { return cx_dropout(x, ((
 static void drop_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "Dropout(p=%g)", (double)((const drop_m *)m)->p);
 }
-static const cx_module_ops drop_ops = {"Dropout", drop_fwd, NULL, NULL, drop_describe, plain_destroy};
+static const cx_module_ops drop_ops = {"Dropout", drop_fwd, NULL, NULL, drop_describe, plain_destroy, NULL};
 
 cx_module *cx_dropout_new(float p) {
     if (!(p >= 0 && p <= 1)) cx_fatal("Dropout: p must be in [0, 1], got %g", (double)p);
@@ -179,6 +186,10 @@ static void seq_params(cx_module *m, cx_params *out) {
     seq_m *s = (seq_m *)m;
     for (int i = 0; i < s->n; i++) cx_module_params(s->child[i], out);
 }
+static void seq_buffers(cx_module *m, cx_params *out) {
+    seq_m *s = (seq_m *)m;
+    for (int i = 0; i < s->n; i++) cx_module_buffers(s->child[i], out);
+}
 static void seq_rename(cx_module *m, const char *prefix) {
     seq_m *s = (seq_m *)m;
     for (int i = 0; i < s->n; i++)
@@ -197,7 +208,7 @@ static void seq_destroy(cx_module *m) {
     free(s->names);
     free(s);
 }
-static const cx_module_ops seq_ops = {"Sequential", seq_fwd, seq_params, seq_rename, seq_describe, seq_destroy};
+static const cx_module_ops seq_ops = {"Sequential", seq_fwd, seq_params, seq_rename, seq_describe, seq_destroy, seq_buffers};
 
 cx_module *cx_sequential_new(void) {
     seq_m *s = cx_xcalloc(1, sizeof *s);
