@@ -26,12 +26,37 @@ bool cli_double(const char *cmd, const cli_flag *flags, int n, const char *name,
  * and {prefix}-labels-idx1-ubyte[.gz]. Returns false (message in buf) if absent. */
 bool cli_find_idx(const char *dir, const char *prefix, char *images, char *labels, size_t n);
 
-/* The MLP model file: safetensors with metadata cortex.arch = "mlp",
- * cortex.sizes = "784,256,10", cortex.act = "relu". */
-cx_status cli_model_save(const char *path, cx_module *net, const int *sizes, int n, cx_act act);
-cx_status cli_model_load(const char *path, cx_module **net, int *sizes, int *n, cx_act *act);
+/* A model of the CLI: an MLP (from --hidden) or a network from a .net file.
+ * Saved as safetensors holding its state (parameters + buffers, PyTorch
+ * names) and metadata: cortex.arch = "mlp" (cortex.sizes "784,256,10",
+ * cortex.act "relu") or "net" (cortex.net = the .net text). A checkpoint is
+ * the same file plus optimiser state (optim.* / state.*), the PRNG state
+ * (cortex.rng) and metadata cortex.epoch / cortex.metrics. */
+typedef struct {
+    cx_module *net;
+    bool is_netdef;
+    char *net_text;                      /* .net source (netdef models) */
+    int sizes[16], ns;                   /* MLP layer sizes */
+    cx_act act;
+    int in_shape[CX_MAX_DIMS], in_ndim;  /* one example's input shape */
+} cli_model;
+void cli_model_mlp(cli_model *m, const int *sizes, int n, cx_act act, float dropout);
+cx_status cli_model_from_netfile(const char *path, cli_model *m);
+/* Forward a batch of flat examples x [B, F] (reshaped to the model's input shape). */
+cx_tensor *cli_model_forward(cli_model *m, cx_tensor *x);
+/* Number of input features (product of in_shape). */
+int cli_model_features(const cli_model *m);
+void cli_model_free(cli_model *m);
+/* Save the model; with opt != NULL also the training state (checkpoint). */
+cx_status cli_model_save(const char *path, cli_model *m, cx_optim *opt, int epoch, const char *metrics);
+/* Load a model file or checkpoint. The caller frees with cli_model_free. */
+cx_status cli_model_load(const char *path, cli_model *m);
+/* Restore optimiser state, PRNG state, epoch and metrics text (malloc'd) from a
+ * checkpoint written for the same model. */
+cx_status cli_checkpoint_restore(const char *path, cli_model *m, cx_optim *opt, int *epoch, char **metrics);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
 #endif

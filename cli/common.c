@@ -6,6 +6,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static char *cx_xstrdup_cli(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (!d) {
+        fprintf(stderr, "cortex: out of memory\n");
+        exit(1);
+    }
+    memcpy(d, s, n);
+    return d;
+}
+
 static cli_flag *find(cli_flag *flags, int n, const char *name) {
     for (int i = 0; i < n; i++)
         if (!strcmp(flags[i].name, name)) return &flags[i];
@@ -119,82 +130,231 @@ bool cli_find_idx(const char *dir, const char *prefix, char *images, char *label
     return false;
 }
 
-cx_status cli_model_save(const char *path, cx_module *net, const int *sizes, int n, cx_act act) {
-    cx_params ps;
-    cx_params_init(&ps);
-    cx_module_params(net, &ps);
-    const char **names = malloc((size_t)ps.n * sizeof *names);
-    if (!names) return cx_set_error(CX_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < ps.n; i++) names[i] = ps.t[i]->name;
-    char sz[256] = "";
-    size_t k = 0;
-    for (int i = 0; i < n && k < sizeof sz; i++) k += (size_t)snprintf(sz + k, sizeof sz - k, i ? ",%d" : "%d", sizes[i]);
-    const char *mk[4] = {"format", "cortex.arch", "cortex.sizes", "cortex.act"};
-    const char *mv[4] = {"pt", "mlp", sz, cx_act_name(act)};
-    cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, 4);
-    free(names);
-    cx_params_free(&ps);
+void cli_model_mlp(cli_model *m, const int *sizes, int n, cx_act act, float dropout) {
+    memset(m, 0, sizeof *m);
+    memcpy(m->sizes, sizes, (size_t)n * sizeof(int));
+    m->ns = n;
+    m->act = act;
+    m->in_shape[0] = sizes[0];
+    m->in_ndim = 1;
+    m->net = cx_mlp_new(sizes, n, act, dropout);
+}
+
+static cx_status model_from_text(const char *text, const char *source, cli_model *m) {
+    memset(m, 0, sizeof *m);
+    cx_status st = cx_net_parse(text, source, &m->net);
+    if (st) return st;
+    m->is_netdef = true;
+    m->net_text = cx_xstrdup_cli(text);
+    m->in_ndim = cx_net_input_shape(m->net, m->in_shape);
+    return CX_OK;
+}
+
+cx_status cli_model_from_netfile(const char *path, cli_model *m) {
+    void *buf;
+    size_t n;
+    memset(m, 0, sizeof *m);
+    cx_status st = cx_read_file(path, &buf, &n, 1 << 20);
+    if (st) return st;
+    if (memchr(buf, 0, n)) {
+        free(buf);
+        return cx_set_error(CX_ERR_FORMAT, "%s: not a text file", path);
+    }
+    st = model_from_text(buf, path, m);
+    free(buf);
     return st;
 }
 
-cx_status cli_model_load(const char *path, cx_module **net, int *sizes, int *n, cx_act *act) {
-    cx_st_file *f;
-    cx_status st = cx_st_load(path, &f);
-    if (st) return st;
-    const char *arch = cx_st_meta(f, "cortex.arch"), *sz = cx_st_meta(f, "cortex.sizes"),
-               *an = cx_st_meta(f, "cortex.act");
-    if (!arch || strcmp(arch, "mlp") || !sz || !an) {
-        cx_st_free(f);
-        return cx_set_error(CX_ERR_FORMAT, "%s: not a Cortex MLP model (metadata cortex.arch/sizes/act missing)", path);
+int cli_model_features(const cli_model *m) {
+    int f = 1;
+    for (int i = 0; i < m->in_ndim; i++) f *= m->in_shape[i];
+    return f;
+}
+
+cx_tensor *cli_model_forward(cli_model *m, cx_tensor *x) {
+    if (m->in_ndim > 1) {
+        int shape[CX_MAX_DIMS + 1] = {x->shape[0]};
+        memcpy(shape + 1, m->in_shape, (size_t)m->in_ndim * sizeof(int));
+        x = cx_reshape(x, shape, m->in_ndim + 1);
     }
-    if (!cx_act_parse(an, act)) {
-        st = cx_set_error(CX_ERR_FORMAT, "%s: unknown activation '%s'", path, an); /* before an is freed */
-        cx_st_free(f);
-        return st;
-    }
-    *n = 0;
-    const char *p = sz;
-    while (*p && *n < 16) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 1000000) {
-            st = cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz); /* before sz is freed */
-            cx_st_free(f);
+    return cx_module_forward(m->net, x);
+}
+
+void cli_model_free(cli_model *m) {
+    cx_module_free(m->net);
+    free(m->net_text);
+    memset(m, 0, sizeof *m);
+}
+
+cx_status cli_model_save(const char *path, cli_model *m, cx_optim *opt, int epoch, const char *metrics) {
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_state(m->net, &ps);
+    size_t n_model = (size_t)ps.n;
+    cx_tensor *rng = NULL;
+    if (opt) {
+        cx_status st = cx_optim_state_export(opt, &ps);
+        if (st) {
+            cx_params_free(&ps);
             return st;
         }
-        sizes[(*n)++] = (int)v;
+        rng = cx_tensor_new(CX_I64, (int[]){2}, 1);
+        cx_rng_state r = cx_rng_get();
+        CX_I64P(rng)[0] = (int64_t)r.state;
+        CX_I64P(rng)[1] = (int64_t)r.inc;
+        cx_tensor_set_name(rng, "cortex.rng");
+        cx_params_add(&ps, rng);
+    }
+    (void)n_model;
+    const char **names = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *names);
+    if (!names) {
+        cx_params_free(&ps);
+        cx_tensor_free(rng);
+        return cx_set_error(CX_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < ps.n; i++) names[i] = ps.t[i]->name;
+    char sz[256] = "", ep[32];
+    size_t k = 0;
+    for (int i = 0; i < m->ns && k < sizeof sz; i++) k += (size_t)snprintf(sz + k, sizeof sz - k, i ? ",%d" : "%d", m->sizes[i]);
+    snprintf(ep, sizeof ep, "%d", epoch);
+    const char *mk[6], *mv[6];
+    int nm = 0;
+    mk[nm] = "format"; mv[nm++] = "pt";
+    if (m->is_netdef) {
+        mk[nm] = "cortex.arch"; mv[nm++] = "net";
+        mk[nm] = "cortex.net"; mv[nm++] = m->net_text;
+    } else {
+        mk[nm] = "cortex.arch"; mv[nm++] = "mlp";
+        mk[nm] = "cortex.sizes"; mv[nm++] = sz;
+        mk[nm] = "cortex.act"; mv[nm++] = cx_act_name(m->act);
+    }
+    if (opt) {
+        mk[nm] = "cortex.epoch"; mv[nm++] = ep;
+        mk[nm] = "cortex.metrics"; mv[nm++] = metrics ? metrics : "";
+    }
+    cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, nm);
+    free(names);
+    cx_params_free(&ps);
+    cx_tensor_free(rng);
+    return st;
+}
+
+/* Copy every tensor of `want` from the file (same shape and dtype); extra
+ * tensors in the file are allowed (checkpoints hold optimiser state too). */
+static cx_status copy_state(const char *path, const cx_st_file *f, const cx_params *want) {
+    for (int i = 0; i < want->n; i++) {
+        cx_tensor *dst = want->t[i];
+        const cx_tensor *src = cx_st_get(f, dst->name);
+        char b1[96], b2[96];
+        if (!src) return cx_set_error(CX_ERR_NOTFOUND, "%s: tensor '%s' is missing", path, dst->name);
+        if (!cx_same_shape(src, dst) || src->dtype != dst->dtype)
+            return cx_set_error(CX_ERR_SHAPE, "%s: tensor '%s' is %s %s, the model expects %s %s", path, dst->name,
+                                cx_dtype_name(src->dtype), cx_shape_str(src, b1, sizeof b1),
+                                cx_dtype_name(dst->dtype), cx_shape_str(dst, b2, sizeof b2));
+    }
+    for (int i = 0; i < want->n; i++) {
+        const cx_tensor *src = cx_st_get(f, want->t[i]->name);
+        memcpy(want->t[i]->data, src->data, (size_t)src->numel * cx_dtype_size(src->dtype));
+    }
+    return CX_OK;
+}
+
+static cx_status mlp_from_meta(const char *path, const cx_st_file *f, cli_model *m) {
+    const char *sz = cx_st_meta(f, "cortex.sizes"), *an = cx_st_meta(f, "cortex.act");
+    if (!sz || !an) return cx_set_error(CX_ERR_FORMAT, "%s: MLP model without cortex.sizes/cortex.act metadata", path);
+    cx_act act;
+    if (!cx_act_parse(an, &act)) return cx_set_error(CX_ERR_FORMAT, "%s: unknown activation '%s'", path, an);
+    int sizes[16], n = 0;
+    const char *p = sz;
+    while (*p && n < 16) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 1000000 || (*end && *end != ','))
+            return cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz);
+        sizes[n++] = (int)v;
         p = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') break;
     }
-    if (*n < 2 || *p) {
-        st = cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz);
-        cx_st_free(f);
-        return st;
-    }
+    if (n < 2 || *p) return cx_set_error(CX_ERR_FORMAT, "%s: bad layer sizes '%s'", path, sz);
     /* check the sizes against the stored weights before allocating the model,
      * so hostile metadata ("784,1000000,10") cannot make us allocate gigabytes */
-    for (int i = 0; i + 1 < *n; i++) {
+    for (int i = 0; i + 1 < n; i++) {
         char wn[32];
         snprintf(wn, sizeof wn, "fc%d.weight", i + 1);
         const cx_tensor *w = cx_st_get(f, wn);
-        if (!w || w->ndim != 2 || w->shape[0] != sizes[i + 1] || w->shape[1] != sizes[i]) {
-            st = cx_set_error(w ? CX_ERR_SHAPE : CX_ERR_NOTFOUND,
-                              "%s: tensor '%s' %s, but cortex.sizes '%s' needs [%d, %d]", path, wn,
-                              w ? "has another shape" : "is missing", sz, sizes[i + 1], sizes[i]);
-            cx_st_free(f);
-            return st;
+        if (!w || w->ndim != 2 || w->shape[0] != sizes[i + 1] || w->shape[1] != sizes[i])
+            return cx_set_error(w ? CX_ERR_SHAPE : CX_ERR_NOTFOUND,
+                                "%s: tensor '%s' %s, but cortex.sizes '%s' needs [%d, %d]", path, wn,
+                                w ? "has another shape" : "is missing", sz, sizes[i + 1], sizes[i]);
+    }
+    cli_model_mlp(m, sizes, n, act, 0);
+    return CX_OK;
+}
+
+cx_status cli_model_load(const char *path, cli_model *m) {
+    memset(m, 0, sizeof *m);
+    cx_st_file *f;
+    cx_status st = cx_st_load(path, &f);
+    if (st) return st;
+    const char *arch = cx_st_meta(f, "cortex.arch");
+    if (!arch) st = cx_set_error(CX_ERR_FORMAT, "%s: not a Cortex model (metadata cortex.arch missing)", path);
+    else if (!strcmp(arch, "mlp")) st = mlp_from_meta(path, f, m);
+    else if (!strcmp(arch, "net")) {
+        const char *text = cx_st_meta(f, "cortex.net");
+        if (!text) st = cx_set_error(CX_ERR_FORMAT, "%s: network model without cortex.net metadata", path);
+        else {
+            char src[600];
+            snprintf(src, sizeof src, "%s (cortex.net)", path);
+            st = model_from_text(text, src, m);
         }
+    } else {
+        st = cx_set_error(CX_ERR_FORMAT, "%s: unknown cortex.arch '%s' (mlp or net)", path, arch);
+    }
+    if (!st) {
+        cx_params ps;
+        cx_params_init(&ps);
+        cx_module_state(m->net, &ps);
+        st = copy_state(path, f, &ps);
+        cx_params_free(&ps);
+        if (st) cli_model_free(m);
     }
     cx_st_free(f);
-    *net = cx_mlp_new(sizes, *n, *act, 0);
+    return st;
+}
+
+cx_status cli_checkpoint_restore(const char *path, cli_model *m, cx_optim *opt, int *epoch, char **metrics) {
+    cx_st_file *f;
+    cx_status st = cx_st_load(path, &f);
+    if (st) return st;
+    const char *ep = cx_st_meta(f, "cortex.epoch"), *met = cx_st_meta(f, "cortex.metrics");
+    const cx_tensor *rng = cx_st_get(f, "cortex.rng");
+    if (!ep || !met || !rng || rng->dtype != CX_I64 || rng->numel != 2) {
+        cx_st_free(f);
+        return cx_set_error(CX_ERR_FORMAT, "%s: not a checkpoint (no cortex.epoch / cortex.rng; save one with --checkpoint)", path);
+    }
     cx_params ps;
     cx_params_init(&ps);
-    cx_module_params(*net, &ps);
-    st = cx_params_load(path, &ps, true);
+    cx_module_state(m->net, &ps);
+    st = copy_state(path, f, &ps);
     cx_params_free(&ps);
-    if (st) {
-        cx_module_free(*net);
-        *net = NULL;
+    if (!st) {
+        /* optimiser state: every tensor named optim.* or state.* */
+        cx_params os;
+        cx_params_init(&os);
+        for (int i = 0; i < f->n; i++)
+            if (!strncmp(f->entries[i].name, "optim.", 6) || !strncmp(f->entries[i].name, "state.", 6)) {
+                cx_tensor *t = f->entries[i].tensor;
+                if (!t->name) cx_tensor_set_name(t, f->entries[i].name);
+                cx_params_add(&os, t);
+            }
+        st = cx_optim_state_import(opt, &os);
+        cx_params_free(&os);
     }
+    if (!st) {
+        cx_rng_state r = {(uint64_t)CX_I64P(rng)[0], (uint64_t)CX_I64P(rng)[1]};
+        cx_rng_set(r);
+        *epoch = atoi(ep);
+        *metrics = cx_xstrdup_cli(met);
+    }
+    cx_st_free(f);
     return st;
 }

@@ -7,7 +7,7 @@ static void usage(FILE *o) {
             "cortex %s -- a deep-learning framework in C\n\n"
             "usage: cortex COMMAND [options]\n\n"
             "commands:\n"
-            "  train   train an MLP on an IDX (MNIST-format) data set\n"
+            "  train   train an MLP or a .net network on an IDX (MNIST-format) data set\n"
             "  eval    evaluate a saved model on an IDX data set\n"
             "  info    list the tensors of a safetensors file\n"
             "  help    show this text\n\n"
@@ -27,6 +27,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "train")) return cmd_train(1, h);
             if (!strcmp(argv[2], "eval")) return cmd_eval(1, h);
             if (!strcmp(argv[2], "info")) return cmd_info(1, h);
+            if (!strcmp(argv[2], "summary")) return cmd_summary(1, h);
         }
         usage(stdout);
         return 0;
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(c, "summary")) return cmd_summary(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

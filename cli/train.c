@@ -23,7 +23,7 @@ static void progress(int epoch, int epochs, int b, int nb, double loss, double e
 }
 
 /* Mean loss and accuracy over a dataset (no grad, eval mode). */
-static void evaluate(cx_module *net, const cx_dataset *d, double *loss, double *acc, int *confusion, int ncls) {
+static void evaluate(cli_model *net, const cx_dataset *d, double *loss, double *acc, int *confusion, int ncls) {
     cx_no_grad_begin();
     cx_set_training(false);
     cx_loader *ld = cx_loader_new(d, 500, false, false);
@@ -31,7 +31,7 @@ static void evaluate(cx_module *net, const cx_dataset *d, double *loss, double *
     double tl = 0;
     long correct = 0;
     while (cx_loader_next(ld, &x, &y)) {
-        cx_tensor *logits = cx_module_forward(net, x);
+        cx_tensor *logits = cli_model_forward(net, x);
         tl += cx_item(cx_cross_entropy(logits, y, CX_REDUCE_SUM));
         cx_tensor *pred = cx_argmax(logits, 1);
         for (int i = 0; i < x->shape[0]; i++) {
@@ -83,9 +83,10 @@ static cx_optim *make_optim(const char *name, cx_params *ps, double lr, double m
 int cmd_train(int argc, char **argv) {
     cli_flag f[] = {
         {"data", "directory with train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]", false, "data/fashion-mnist-subset"},
-        {"hidden", "hidden layer sizes, comma-separated", false, "256"},
-        {"act", "activation: relu, tanh, sigmoid, leaky_relu, elu, gelu, softplus", false, "relu"},
-        {"dropout", "dropout probability after each hidden layer", false, "0"},
+        {"model", "network file (.net, see models/); without it an MLP from --hidden", false, NULL},
+        {"hidden", "MLP hidden layer sizes, comma-separated", false, "256"},
+        {"act", "MLP activation: relu, tanh, sigmoid, leaky_relu, elu, gelu, softplus", false, "relu"},
+        {"dropout", "MLP dropout probability after each hidden layer", false, "0"},
         {"epochs", "number of epochs", false, "5"},
         {"batch", "minibatch size", false, "64"},
         {"optim", "sgd, adam, adamw, rmsprop, adagrad", false, "adam"},
@@ -95,10 +96,13 @@ int cmd_train(int argc, char **argv) {
         {"sched", "LR schedule: none, step, exp, cosine", false, "none"},
         {"warmup", "linear warm-up epochs before the schedule", false, "0"},
         {"clip", "clip gradients to this global norm (0: off)", false, "0"},
+        {"augment", "image augmentation: shift=N (crop with padding N / translation), flip; e.g. shift=2,flip", false, NULL},
         {"val", "examples held out of the training set for validation", false, "1000"},
         {"limit", "use only the first N training examples (0: all)", false, "0"},
         {"out", "model file (safetensors), saved atomically after every epoch", false, "model.safetensors"},
         {"metrics", "metrics CSV, one row per epoch", false, "metrics.csv"},
+        {"checkpoint", "also save a checkpoint (model + optimiser + PRNG + epoch) here after every epoch", false, NULL},
+        {"resume", "continue from a checkpoint written by --checkpoint (same flags)", false, NULL},
         {"seed", "PRNG seed", false, "1"},
         {"threads", "threads (OpenMP and BLAS)", false, "1"},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
@@ -110,9 +114,10 @@ int cmd_train(int argc, char **argv) {
     if (cli_parse("train", argc, argv, f, nf, pos, 0, &npos, &help)) return 2;
     if (help) {
         cli_usage("train", "[options]",
-                  "Train an MLP classifier on an IDX data set (MNIST format). Reports validation\n"
-                  "accuracy per epoch, the test accuracy at the end, saves the model as safetensors\n"
-                  "(PyTorch state_dict names fc1.weight, ...) and a metrics CSV.",
+                  "Train a classifier on an IDX data set (MNIST format): an MLP, or any network\n"
+                  "described in a .net file (--model models/lenet5.net). Reports validation accuracy\n"
+                  "per epoch and test accuracy at the end; saves the model as safetensors (PyTorch\n"
+                  "state_dict names) and a metrics CSV, atomically, after every epoch.",
                   f, nf);
         return 0;
     }
@@ -129,6 +134,8 @@ int cmd_train(int argc, char **argv) {
         return 2;
     const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out"), *metrics = cli_get(f, nf, "metrics");
     const char *optname = cli_get(f, nf, "optim"), *schedname = cli_get(f, nf, "sched");
+    const char *modelfile = cli_get(f, nf, "model"), *ckpt = cli_get(f, nf, "checkpoint"),
+               *resume = cli_get(f, nf, "resume"), *augs = cli_get(f, nf, "augment");
     cx_act act;
     if (!cx_act_parse(cli_get(f, nf, "act"), &act) || act == CX_ACT_SIGN || act == CX_ACT_MAXOUT ||
         act == CX_ACT_SOFTMAX || act == CX_ACT_LOG_SOFTMAX) {
@@ -139,6 +146,21 @@ int cmd_train(int argc, char **argv) {
         strcmp(optname, "rmsprop") && strcmp(optname, "adagrad")) {
         fprintf(stderr, "cortex train: unknown optimiser '%s' (sgd, adam, adamw, rmsprop, adagrad)\n", optname);
         return 2;
+    }
+    cx_augment_opts aug = {0, false};
+    if (augs) {
+        char ab[128];
+        snprintf(ab, sizeof ab, "%s", augs);
+        for (char *tok = strtok(ab, ","); tok; tok = strtok(NULL, ",")) {
+            char *end;
+            if (!strcmp(tok, "flip")) aug.hflip = true;
+            else if (!strncmp(tok, "shift=", 6) && (aug.shift = (int)strtol(tok + 6, &end, 10), *end == 0) &&
+                     aug.shift >= 0 && aug.shift <= 64) {
+            } else {
+                fprintf(stderr, "cortex train: --augment: unknown item '%s' (shift=N, flip)\n", tok);
+                return 2;
+            }
+        }
     }
     cx_sched sched;
     if (!strcmp(schedname, "none")) sched = cx_sched_constant();
@@ -192,23 +214,55 @@ int cmd_train(int argc, char **argv) {
         cx_dataset_free(&valset);
         return 1;
     }
-    sizes[0] = train.x->shape[1];
     int ncls = max_label(&train) + 1;
     if (have_test && max_label(&test) + 1 > ncls) ncls = max_label(&test) + 1;
-    sizes[ns++] = ncls < 2 ? 2 : ncls;
-    cx_module *net = cx_mlp_new(sizes, ns, act, (float)dropout);
+    if (ncls < 2) ncls = 2;
+    int rc = 0;
+    cli_model model;
+    if (modelfile) {
+        if (cli_model_from_netfile(modelfile, &model)) {
+            fprintf(stderr, "cortex train: %s\n", cx_last_error());
+            rc = 1;
+        } else if (cli_model_features(&model) != train.x->shape[1]) {
+            fprintf(stderr, "cortex train: %s expects %d input values per example, the data has %d\n", modelfile,
+                    cli_model_features(&model), train.x->shape[1]);
+            cli_model_free(&model);
+            rc = 1;
+        }
+    } else {
+        sizes[0] = train.x->shape[1];
+        sizes[ns++] = ncls;
+        cli_model_mlp(&model, sizes, ns, act, (float)dropout);
+    }
+    if (!rc && (aug.shift || aug.hflip) && model.in_ndim != 3) {
+        fprintf(stderr, "cortex train: --augment needs an image model (input C H W, from --model)\n");
+        cli_model_free(&model);
+        rc = 2;
+    }
+    if (rc) {
+        cx_dataset_free(&train);
+        cx_dataset_free(&valset);
+        if (have_test) cx_dataset_free(&test);
+        return rc;
+    }
     cx_params ps;
     cx_params_init(&ps);
-    cx_module_params(net, &ps);
+    cx_module_params(model.net, &ps);
     cx_optim *opt = make_optim(optname, &ps, lr, momentum, wd);
     bool quiet = cli_get(f, nf, "quiet") || !isatty(2);
     printf("data %s: %d train, %d validation, %d test examples, %d features, %d classes\n", dir,
-           cx_dataset_len(&train), cx_dataset_len(&valset), have_test ? cx_dataset_len(&test) : 0, sizes[0],
-           sizes[ns - 1]);
-    printf("model: MLP");
-    for (int i = 0; i < ns; i++) printf("%s%d", i ? "-" : " ", sizes[i]);
-    printf(" (%s), %lld parameters; %s lr %g, batch %d, %d thread(s), GEMM %s, seed %d\n", cx_act_name(act),
-           (long long)cx_params_count(&ps), optname, lr, batch, threads, cx_gemm_describe(), seed);
+           cx_dataset_len(&train), cx_dataset_len(&valset), have_test ? cx_dataset_len(&test) : 0,
+           train.x->shape[1], ncls);
+    if (model.is_netdef) {
+        printf("model: %s, %lld parameters\n", modelfile, (long long)cx_params_count(&ps));
+    } else {
+        printf("model: MLP");
+        for (int i = 0; i < ns; i++) printf("%s%d", i ? "-" : " ", sizes[i]);
+        printf(" (%s), %lld parameters", cx_act_name(act), (long long)cx_params_count(&ps));
+        printf("\n");
+    }
+    printf("training: %s lr %g, batch %d, %d thread(s), GEMM %s, seed %d\n", optname, lr, batch, threads,
+           cx_gemm_describe(), seed);
 
     /* metrics CSV: written in full (atomically) after every epoch */
     size_t mcap = 256 + (size_t)epochs * 128, mlen = 0;
@@ -216,9 +270,32 @@ int cmd_train(int argc, char **argv) {
     if (!mbuf) { fprintf(stderr, "cortex train: out of memory\n"); return 1; }
     mlen += (size_t)snprintf(mbuf, mcap, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n");
     cx_loader *ld = cx_loader_new(&train, batch, true, false);
-    int nb = cx_loader_num_batches(ld), rc = 0;
+    int nb = cx_loader_num_batches(ld);
+    int start_epoch = 1;
+    if (resume) {
+        int done = 0;
+        char *saved = NULL;
+        if (cli_checkpoint_restore(resume, &model, opt, &done, &saved)) {
+            fprintf(stderr, "cortex train: %s\n", cx_last_error());
+            rc = 1;
+        } else {
+            size_t n = strlen(saved);
+            if (n + 256 > mcap) {
+                mcap = n + 256 + (size_t)epochs * 128;
+                char *nb = realloc(mbuf, mcap);
+                if (nb) mbuf = nb;
+            }
+            if (n + 1 <= mcap && n > 0) {
+                memcpy(mbuf, saved, n + 1);
+                mlen = n;
+            }
+            free(saved);
+            start_epoch = done + 1;
+            printf("resumed from %s after epoch %d\n", resume, done);
+        }
+    }
     double t_start = now();
-    for (int e = 1; e <= epochs && rc == 0; e++) {
+    for (int e = start_epoch; e <= epochs && rc == 0; e++) {
         double cur_lr = cx_sched_lr(&sched, lr, e - 1);
         cx_optim_set_lr(opt, cur_lr);
         cx_loader_reset(ld);
@@ -228,7 +305,11 @@ int cmd_train(int argc, char **argv) {
         int b = 0;
         while (cx_loader_next(ld, &x, &y)) {
             cx_optim_zero_grad(opt);
-            cx_tensor *logits = cx_module_forward(net, x);
+            if (aug.shift || aug.hflip) {
+                int shape[4] = {x->shape[0], model.in_shape[0], model.in_shape[1], model.in_shape[2]};
+                cx_augment_images(cx_reshape(x, shape, 4), &aug);
+            }
+            cx_tensor *logits = cli_model_forward(&model, x);
             cx_tensor *loss = cx_cross_entropy(logits, y, CX_REDUCE_MEAN);
             float lv = cx_item(loss);
             if (!isfinite(lv)) {
@@ -256,7 +337,7 @@ int cmd_train(int argc, char **argv) {
         }
         if (rc) break;
         double secs = now() - t0, vl = NAN, va = NAN;
-        if (cx_dataset_len(&valset)) evaluate(net, &valset, &vl, &va, NULL, 0);
+        if (cx_dataset_len(&valset)) evaluate(&model, &valset, &vl, &va, NULL, 0);
         if (!quiet) fprintf(stderr, "\r%*s\r", 90, "");
         printf("epoch %d/%d  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", e, epochs,
                cur_lr, sum_loss / seen, (double)correct / seen, vl, va, secs, seen / secs);
@@ -269,18 +350,20 @@ int cmd_train(int argc, char **argv) {
         }
         mlen += (size_t)snprintf(mbuf + mlen, mcap - mlen, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f\n", e, cur_lr,
                                  sum_loss / seen, (double)correct / seen, vl, va, secs);
-        cx_status st = cli_model_save(out, net, sizes, ns, act);
+        cx_status st = cli_model_save(out, &model, NULL, e, NULL);
         if (!st) st = cx_write_file_atomic(metrics, mbuf, mlen);
+        if (!st && ckpt) st = cli_model_save(ckpt, &model, opt, e, mbuf);
         if (st) {
             fprintf(stderr, "cortex train: %s\n", cx_last_error());
             rc = 1;
         }
     }
     if (rc == 0) {
-        printf("trained %d epochs in %.1fs; model saved to %s, metrics to %s\n", epochs, now() - t_start, out, metrics);
+        printf("trained to epoch %d in %.1fs; model saved to %s, metrics to %s%s%s\n", epochs, now() - t_start, out,
+               metrics, ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
         if (have_test) {
             double tl, ta;
-            evaluate(net, &test, &tl, &ta, NULL, 0);
+            evaluate(&model, &test, &tl, &ta, NULL, 0);
             printf("test: loss %.4f accuracy %.4f (%d examples)\n", tl, ta, cx_dataset_len(&test));
         }
     }
@@ -288,7 +371,7 @@ int cmd_train(int argc, char **argv) {
     cx_loader_free(ld);
     cx_optim_free(opt);
     cx_params_free(&ps);
-    cx_module_free(net);
+    cli_model_free(&model);
     cx_dataset_free(&train);
     cx_dataset_free(&valset);
     if (have_test) cx_dataset_free(&test);
@@ -318,10 +401,8 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!cli_int("eval", f, nf, "threads", 0, 1024, &threads)) return 2;
     cx_set_threads(threads);
-    cx_module *net;
-    int sizes[16], ns;
-    cx_act act;
-    if (cli_model_load(pos[0], &net, sizes, &ns, &act)) {
+    cli_model model;
+    if (cli_model_load(pos[0], &model)) {
         fprintf(stderr, "cortex eval: %s\n", cx_last_error());
         return 1;
     }
@@ -329,26 +410,38 @@ int cmd_eval(int argc, char **argv) {
     cx_dataset d;
     if (!cli_find_idx(pos[1], cli_get(f, nf, "split"), img, lab, sizeof img)) {
         fprintf(stderr, "cortex eval: no data: %s not found\n", img);
-        cx_module_free(net);
+        cli_model_free(&model);
         return 1;
     }
     if (cx_dataset_load_idx(img, lab, 0, &d)) {
         fprintf(stderr, "cortex eval: %s\n", cx_last_error());
-        cx_module_free(net);
+        cli_model_free(&model);
         return 1;
     }
-    int rc = 0;
-    if (d.x->shape[1] != sizes[0]) {
-        fprintf(stderr, "cortex eval: the model expects %d features, %s has %d\n", sizes[0], img, d.x->shape[1]);
+    int rc = 0, C = 0;
+    {
+        /* number of classes: run one example */
+        cx_no_grad_begin();
+        cx_set_training(false);
+        if (d.x->shape[1] == cli_model_features(&model)) {
+            cx_tensor *one = cx_reshape(cx_slice(d.x, 0, 0, 1, 1), (int[]){1, d.x->shape[1]}, 2);
+            C = cli_model_forward(&model, one)->shape[1];
+            cx_step_reset();
+        }
+        cx_set_training(true);
+        cx_no_grad_end();
+    }
+    if (d.x->shape[1] != cli_model_features(&model)) {
+        fprintf(stderr, "cortex eval: the model expects %d features, %s has %d\n", cli_model_features(&model), img,
+                d.x->shape[1]);
         rc = 1;
-    } else if (max_label(&d) >= sizes[ns - 1]) {
-        fprintf(stderr, "cortex eval: label %d in %s but the model has %d classes\n", max_label(&d), lab, sizes[ns - 1]);
+    } else if (max_label(&d) >= C) {
+        fprintf(stderr, "cortex eval: label %d in %s but the model has %d classes\n", max_label(&d), lab, C);
         rc = 1;
     } else {
-        int C = sizes[ns - 1];
         int *conf = calloc((size_t)C * C, sizeof *conf);
         double loss, acc;
-        evaluate(net, &d, &loss, &acc, conf, C);
+        evaluate(&model, &d, &loss, &acc, conf, C);
         printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), loss, acc);
         if (cli_get(f, nf, "confusion") && conf) {
             printf("confusion (rows: true class, columns: predicted)\n");
@@ -360,8 +453,42 @@ int cmd_eval(int argc, char **argv) {
         free(conf);
     }
     cx_dataset_free(&d);
-    cx_module_free(net);
+    cli_model_free(&model);
     return rc;
+}
+
+int cmd_summary(int argc, char **argv) {
+    const char *pos[1];
+    int npos;
+    bool help;
+    if (cli_parse("summary", argc, argv, NULL, 0, pos, 1, &npos, &help)) return 2;
+    if (help || npos != 1) {
+        if (!help) fprintf(stderr, "cortex summary: expected one .net file or saved model\n");
+        else
+            cli_usage("summary", "MODEL",
+                      "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
+                      "output shape, parameter count and receptive field, and the totals.",
+                      NULL, 0);
+        return help ? 0 : 2;
+    }
+    cli_model m;
+    size_t len = strlen(pos[0]);
+    cx_status st = len > 4 && !strcmp(pos[0] + len - 4, ".net") ? cli_model_from_netfile(pos[0], &m)
+                                                                  : cli_model_load(pos[0], &m);
+    if (st) {
+        fprintf(stderr, "cortex summary: %s\n", cx_last_error());
+        return 1;
+    }
+    if (!m.is_netdef) {
+        printf("MLP");
+        for (int i = 0; i < m.ns; i++) printf("%s%d", i ? "-" : " ", m.sizes[i]);
+        printf(" (%s)\n", cx_act_name(m.act));
+        cx_module_print(m.net);
+    } else {
+        cx_net_summary(m.net, stdout);
+    }
+    cli_model_free(&m);
+    return 0;
 }
 
 int cmd_info(int argc, char **argv) {

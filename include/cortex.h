@@ -15,6 +15,7 @@
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/seq.h    embeddings, sequence losses, sampling and beam search
+ *   cortex/netdef.h networks described in text files, model summaries
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -33,5 +34,6 @@
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
 #include "cortex/seq.h"
+#include "cortex/netdef.h"
 
 #endif

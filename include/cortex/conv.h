@@ -1,4 +1,39 @@
-/* cortex/conv.h -- see cortex.h. (being written) */
+/* cortex/conv.h -- convolutions (1-D, 2-D, 3-D, transposed 2-D) and their
+ * modules, with PyTorch's semantics and layouts. See cortex.h.
+ *
+ * Layout: channels first. A convolution over `nd` spatial dims (1, 2 or 3)
+ * takes x [N, C, *spatial] and a weight [O, C/groups, *kernel]; the result is
+ * [N, O, *out]. Per spatial dim (input size L, kernel k, stride s, padding p,
+ * dilation d), exactly as PyTorch:
+ *     out = floor((L + 2p - d*(k-1) - 1) / s) + 1
+ * A transposed convolution takes x [N, C, *spatial] and PyTorch's transposed
+ * weight layout [C, O/groups, *kernel]; its result is [N, O, *out] with
+ *     out = (L - 1)*s - 2p + d*(k-1) + output_padding + 1
+ * (the gradient of a convolution with respect to its input).
+ *
+ * Padding is zero padding on both sides. Groups split the input and output
+ * channels into `groups` independent convolutions (groups == C with O a
+ * multiple of C is a depthwise convolution). Bias [O] may be NULL.
+ *
+ * Errors (fatal, naming the op and the shapes): wrong number of dims, input
+ * channels not matching weight dim 1 * groups, groups not dividing the
+ * channels, bias of the wrong size, a kernel larger than the padded input,
+ * stride / dilation / groups < 1, padding < 0, output_padding < 0 or not
+ * smaller than either the stride or the dilation (transposed).
+ *
+ * Implementation: im2col + cx_sgemm per image (1x1 stride-1 unpadded kernels
+ * use the input directly), col2im for the input gradient; the column buffers
+ * are bounded (tiled over output rows, a few MB per thread) and released when
+ * the op returns. Images run in parallel (OpenMP) when there are at least as
+ * many as threads, otherwise the GEMMs use the threads. Every result and
+ * every gradient is bitwise identical for any thread count (the weight
+ * gradient is summed over fixed image ranges, reduced in a fixed order).
+ *
+ *   cx_tensor *y = cx_conv2d(x, w, b, 1, 1, 1, 1, 1, 1, 1);   // 3x3 "same"
+ *   cx_conv_opts o = CX_CONV_DEFAULTS;
+ *   o.stride[0] = o.stride[1] = 2; o.output_padding[0] = o.output_padding[1] = 1;
+ *   cx_tensor *up = cx_conv_transpose2d(y, wt, NULL, &o);
+ */
 #ifndef CORTEX_CONV_H
 #define CORTEX_CONV_H
 #include "core.h"
@@ -6,6 +41,70 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---------------------------------------------------------------- options */
+/* Arrays are indexed by spatial dim in PyTorch's tuple order: 1-D {l},
+ * 2-D {h, w}, 3-D {d, h, w}; unused entries are ignored. A zero stride,
+ * dilation or groups means 1, so a zero-initialised struct is the default
+ * (stride 1, padding 0, dilation 1, groups 1, output_padding 0). */
+typedef struct cx_conv_opts {
+    int stride[3];
+    int padding[3];
+    int dilation[3];
+    int output_padding[3]; /* transposed convolutions only */
+    int groups;
+} cx_conv_opts;
+#define CX_CONV_DEFAULTS ((cx_conv_opts){{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1})
+
+/* ---------------------------------------------------------------- ops
+ * All differentiable in x, w and b. `o` may be NULL (defaults). */
+/* x [N, C, H, W], w [O, C/groups, kh, kw], b [O] or NULL. */
+cx_tensor *cx_conv2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride_h, int stride_w,
+                     int pad_h, int pad_w, int dil_h, int dil_w, int groups);
+/* Same with an options struct (output_padding is ignored). */
+cx_tensor *cx_conv2d_ex(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
+/* x [N, C, L], w [O, C/groups, k]. */
+cx_tensor *cx_conv1d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride, int pad, int dil,
+                     int groups);
+/* x [N, C, D, H, W], w [O, C/groups, kd, kh, kw]. */
+cx_tensor *cx_conv3d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
+/* Any of the above: the number of spatial dims is x->ndim - 2 (1..3). */
+cx_tensor *cx_conv(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
+
+/* Transposed 2-D convolution (ConvTranspose2d): x [N, C, H, W],
+ * w [C, O/groups, kh, kw], b [O] or NULL; stride, padding, output_padding,
+ * dilation and groups from `o`. */
+cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
+/* Transposed convolution over x->ndim - 2 (1..3) spatial dims. */
+cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
+
+/* Output size of a convolution / transposed convolution along one dim
+ * (may be <= 0 for impossible geometries; the ops reject those). */
+int cx_conv_out_size(int in, int kernel, int stride, int pad, int dil);
+int cx_conv_transpose_out_size(int in, int kernel, int stride, int pad, int dil, int out_pad);
+
+/* ---------------------------------------------------------------- modules
+ * Parameters "weight" and "bias" (renamed "<prefix>.weight" inside a
+ * Sequential), PyTorch's default init: weight and bias ~ U(-1/sqrt(fan_in),
+ * 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5)), fan_in = weight dim 1 *
+ * prod(kernel): C/groups * prod(kernel) for a convolution, O/groups *
+ * prod(kernel) for a transposed one (PyTorch's rule). `o` may be NULL.
+ * describe() gives e.g. "Conv2d(1 -> 6, k=5x5, s=1, p=0)", with ", d=2",
+ * ", g=2", ", op=1" and ", no bias" when they apply. */
+cx_module *cx_conv1d_new(int in_channels, int out_channels, int kernel, const cx_conv_opts *o,
+                         bool bias);
+cx_module *cx_conv2d_new(int in_channels, int out_channels, int kh, int kw,
+                         const cx_conv_opts *o, bool bias);
+cx_module *cx_conv3d_new(int in_channels, int out_channels, int kd, int kh, int kw,
+                         const cx_conv_opts *o, bool bias);
+cx_module *cx_conv_transpose2d_new(int in_channels, int out_channels, int kh, int kw,
+                                   const cx_conv_opts *o, bool bias);
+/* Weight / bias of any convolution module above (bias NULL without bias). */
+cx_tensor *cx_conv_weight(cx_module *m);
+cx_tensor *cx_conv_bias(cx_module *m);
+
+/* Flatten: [N, ...] -> [N, prod(...)] (cx_flatten); no parameters. */
+cx_module *cx_flatten_new(void);
 
 #ifdef __cplusplus
 }

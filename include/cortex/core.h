@@ -63,6 +63,8 @@ cx_status cx_set_error(cx_status st, const char *fmt, ...)
 /* Fatal (programming) error handler. Must not return. */
 typedef void (*cx_error_handler)(const char *message, void *user);
 void cx_set_error_handler(cx_error_handler h, void *user);
+/* The handler in force (NULL: the default) and its user pointer. */
+cx_error_handler cx_get_error_handler(void **user);
 /* Report a fatal error through the handler (printf-style). Does not return. */
 void cx_fatal(const char *fmt, ...)
 #if defined(__GNUC__)

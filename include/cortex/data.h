@@ -37,8 +37,10 @@ cx_status cx_dataset_load_idx(const char *images, const char *labels, int max_it
 
 typedef struct cx_loader cx_loader;
 /* Iterate minibatches of `batch` examples; shuffle draws a new permutation
- * from the Cortex PRNG at every cx_loader_reset; drop_last skips the final
- * short batch. */
+ * from the Cortex PRNG at every cx_loader_reset (and at creation); each
+ * permutation depends only on the PRNG state at the reset, so restoring the
+ * PRNG state (cx_rng_set) before a reset replays an epoch exactly; drop_last
+ * skips the final short batch. */
 cx_loader *cx_loader_new(const cx_dataset *d, int batch, bool shuffle, bool drop_last);
 void cx_loader_free(cx_loader *l);
 void cx_loader_reset(cx_loader *l);
@@ -48,6 +50,19 @@ bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y);
 int cx_loader_num_batches(const cx_loader *l);
 /* Indices of the examples of the last batch returned (length = its size). */
 const int *cx_loader_indices(const cx_loader *l, int *n);
+
+/* ---- image augmentation, in place on a batch x [B, C, H, W] (F32), drawing
+ * from the Cortex PRNG (so it is reproducible from the seed):
+ *   shift    random crop with zero padding `shift` on every side, which is the
+ *            same as a random translation by -shift..+shift pixels in x and y
+ *            with zeros shifted in ("crop with padding" and "small
+ *            translations" of the usual recipes);
+ *   hflip    mirror left-right with probability 1/2. */
+typedef struct cx_augment_opts {
+    int shift;
+    bool hflip;
+} cx_augment_opts;
+void cx_augment_images(cx_tensor *x, const cx_augment_opts *o);
 
 #ifdef __cplusplus
 }

@@ -91,7 +91,6 @@ cx_loader *cx_loader_new(const cx_dataset *d, int batch, bool shuffle, bool drop
     l->shuffle = shuffle;
     l->drop_last = drop_last;
     l->perm = cx_xmalloc((size_t)(l->n ? l->n : 1) * sizeof(int));
-    for (int i = 0; i < l->n; i++) l->perm[i] = i;
     cx_loader_reset(l);
     return l;
 }
@@ -104,6 +103,9 @@ void cx_loader_free(cx_loader *l) {
 
 void cx_loader_reset(cx_loader *l) {
     l->pos = 0;
+    /* start from the identity so an epoch's order depends only on the PRNG
+     * state (exact resume from a checkpoint) */
+    for (int i = 0; i < l->n; i++) l->perm[i] = i;
     if (l->shuffle)
         for (int i = l->n - 1; i > 0; i--) {
             int j = (int)cx_rand_below((uint32_t)i + 1);

@@ -23,6 +23,11 @@ void cx_set_error_handler(cx_error_handler h, void *user) {
     handler_user = user;
 }
 
+cx_error_handler cx_get_error_handler(void **user) {
+    if (user) *user = handler_user;
+    return handler;
+}
+
 void cx_fatal(const char *fmt, ...) {
     char msg[1024];
     va_list ap;

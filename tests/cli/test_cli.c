@@ -503,6 +503,86 @@ static void test_failed_train_keeps_old_model(void) {
     rmdir(bad);
 }
 
+/* cortex summary: the notes' example and a malformed .net file. */
+static void test_summary(void) {
+    run_result r;
+    run(&r, "summary models/notes_example.net");
+    CHECK_MSG(r.code == 0, "summary exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "[10, 32, 32]") && strstr(r.out, "760") && strstr(r.out, "5x5"));
+    run(&r, "summary models/lenet5.net");
+    CHECK(r.code == 0 && strstr(r.out, "total: 61706 parameters"));
+    char p[512];
+    tmp_path(p, sizeof p, "bad.net");
+    const char *text = "input 1 28 28\nconv2d out=6 k=5\nmaxpool2d\n";
+    CHECK(cx_write_file_atomic(p, text, strlen(text)) == CX_OK);
+    run(&r, "summary '%s'", p);
+    EXPECT_ERR(&r, "summary of a bad .net", "bad.net:3", "maxpool2d needs k=");
+    run(&r, "summary");
+    CHECK(r.code == 2);
+}
+
+/* A convolutional .net model trains, evaluates and summarises from its saved
+ * file; training resumed from a checkpoint ends bit-identical to a straight run. */
+static void test_net_model_and_resume(void) {
+    char net[512], a[512], am[512], b[512], bm[512], ck[512];
+    tmp_path(net, sizeof net, "tiny.net");
+    const char *text = "# tiny CNN\ninput 1 28 28\nconv2d name=c1 out=4 k=3 s=2\nbatchnorm\nrelu\n"
+                       "maxpool2d k=2\nflatten\ndropout p=0.1\nlinear name=fc out=10\n";
+    CHECK(cx_write_file_atomic(net, text, strlen(text)) == CX_OK);
+    tmp_path(a, sizeof a, "a.safetensors");
+    tmp_path(am, sizeof am, "a.csv");
+    tmp_path(b, sizeof b, "b.safetensors");
+    tmp_path(bm, sizeof bm, "b.csv");
+    tmp_path(ck, sizeof ck, "b.ckpt");
+    const char *common = "--data " DATA_DIR " --limit 700 --val 100 --batch 32 --quiet --augment shift=2,flip";
+    run_result r;
+    run(&r, "train %s --model '%s' --epochs 2 --out '%s' --metrics '%s'", common, net, a, am);
+    CHECK_MSG(r.code == 0, "net train exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "61706") == NULL && strstr(r.out, "tiny.net") != NULL);
+    run(&r, "train %s --model '%s' --epochs 1 --out '%s' --metrics '%s' --checkpoint '%s'", common, net, b, bm, ck);
+    CHECK_MSG(r.code == 0, "first half exit %d: %s", r.code, r.err);
+    run(&r, "train %s --model '%s' --epochs 2 --out '%s' --metrics '%s' --checkpoint '%s' --resume '%s'", common, net,
+        b, bm, ck, ck);
+    CHECK_MSG(r.code == 0, "resume exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "resumed from") && strstr(r.out, "after epoch 1"));
+    void *da = NULL, *db = NULL;
+    size_t na = 0, nb = 0;
+    CHECK(cx_read_file(a, &da, &na, 0) == CX_OK);
+    CHECK(cx_read_file(b, &db, &nb, 0) == CX_OK);
+    CHECK_MSG(da && db && na == nb && memcmp(da, db, na) == 0, "resumed model differs from the straight run");
+    free(da);
+    free(db);
+    /* the metrics of both runs agree in every column but the wall time */
+    char ta[4096], tb[4096];
+    read_text(am, ta, sizeof ta);
+    read_text(bm, tb, sizeof tb);
+    CHECK(count_lines(ta) == 3 && count_lines(tb) == 3);
+    for (char *pa = ta, *pb = tb; *pa && *pb;) {
+        char *ea = strrchr(pa, ','), *eb = strrchr(pb, ',');
+        char *la = strchr(pa, '\n'), *lb = strchr(pb, '\n');
+        if (!la || !lb) break;
+        *la = *lb = 0;
+        ea = strrchr(pa, ',');
+        eb = strrchr(pb, ',');
+        CHECK(ea && eb && ea - pa == eb - pb && strncmp(pa, pb, (size_t)(ea - pa)) == 0);
+        pa = la + 1;
+        pb = lb + 1;
+    }
+    /* eval and summary read the network back from the model file */
+    run(&r, "eval '%s' " DATA_DIR, a);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "accuracy "), "eval exit %d: %s", r.code, r.err);
+    run(&r, "summary '%s'", a);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "c1") && strstr(r.out, "[4, 13, 13]"), "summary: %s %s", r.out, r.err);
+    /* a plain model is not a checkpoint */
+    run(&r, "train %s --model '%s' --epochs 2 --out '%s' --metrics '%s' --resume '%s'", common, net, b, bm, a);
+    EXPECT_ERR(&r, "resume from a model file", "not a checkpoint");
+    /* augmentation needs an image model */
+    run(&r, "train --data " DATA_DIR " --limit 300 --val 100 --epochs 1 --quiet --augment flip --out '%s'", b);
+    EXPECT_ERR(&r, "augment with an MLP", "--augment needs an image model");
+    run(&r, "train --data " DATA_DIR " --augment spin --out '%s'", b);
+    EXPECT_ERR(&r, "unknown augmentation", "unknown item 'spin'");
+}
+
 int main(void) {
     bin = getenv("CORTEX_BIN");
     if (!bin || !*bin) {
@@ -526,6 +606,8 @@ int main(void) {
     RUN(test_train_eval_info);
     RUN(test_corrupt_models);
     RUN(test_failed_train_keeps_old_model);
+    RUN(test_summary);
+    RUN(test_net_model_and_resume);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "test_cli: could not remove %s\n", tmpdir);

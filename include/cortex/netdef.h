@@ -1,0 +1,80 @@
+/* cortex/netdef.h -- networks described in a text file, and model summaries.
+ * See cortex.h.
+ *
+ * The format (".net" files; examples in models/): one layer per line, '#'
+ * starts a comment, blank lines are ignored. The first line declares the
+ * input shape without the batch dimension; every other line is a layer whose
+ * input is the previous line's output unless `from=` names other layers.
+ *
+ *   input 1 28 28                  # C H W (images); C L (1-D); C D H W (3-D); F (vectors)
+ *   conv2d out=6 k=5 p=2           # name defaults to conv1, conv2, ...
+ *   relu
+ *   maxpool2d k=2
+ *   ...
+ *   linear out=10
+ *
+ * Layers and their keys (k: kernel, s: stride (pooling: default k), p: padding,
+ * d: dilation, g: groups, op: output padding, bias=0 drops the bias):
+ *   conv1d conv2d conv3d  out= k= [s=1] [p=0] [d=1] [g=1] [bias=1]
+ *   convt2d               out= k= [s=1] [p=0] [op=0] [d=1] [g=1] [bias=1]
+ *   maxpool2d avgpool2d maxpool3d avgpool3d  k= [s=k] [p=0]
+ *   adaptiveavgpool2d     h= w=
+ *   globalavgpool         (mean over H, W -> [N, C, 1, 1])
+ *   batchnorm             [eps=1e-5] [momentum=0.1]   (1-D or 2-D from the input rank)
+ *   layernorm             [dims=1]                    (normalise the last `dims` dims)
+ *   upsample              scale= [mode=nearest|bilinear] [align=0]
+ *   flatten               ([N, ...] -> [N, prod])
+ *   linear                out= [bias=1]               (over the last dimension)
+ *   dropout               [p=0.5]
+ *   relu tanh sigmoid gelu elu softplus identity  leaky_relu [slope=0.01]
+ *   add                   from=a,b[,c...]   elementwise sum (residual connection)
+ *   concat                from=a,b[,c...]   concatenation along channels (dim 1)
+ * Every line may carry name=NAME (letters, digits, '_'; unique) and from=NAME[,NAME].
+ * `input` is the name of the network input. Parameters are named
+ * "<layer name>.weight" etc., as in a PyTorch module with those attribute
+ * names, so state_dicts move between the two through safetensors.
+ *
+ * Errors name the file, the line and the problem ("lenet.net:4: conv2d needs
+ * out="); shape errors found while building (a kernel larger than its input,
+ * mismatched shapes at an add) are reported the same way. */
+#ifndef CORTEX_NETDEF_H
+#define CORTEX_NETDEF_H
+#include <stdio.h>
+#include "core.h"
+#include "nn.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Build a network from the text of a .net file (`source` names it in error
+ * messages). *out is a cx_module of kind "Net" owned by the caller. */
+cx_status cx_net_parse(const char *text, const char *source, cx_module **out);
+/* Read and build a .net file. */
+cx_status cx_net_load(const char *path, cx_module **out);
+
+/* The input shape declared by the file (without the batch dimension);
+ * returns its rank. */
+int cx_net_input_shape(const cx_module *net, int *shape);
+
+/* One row of a model summary. rf/jump: receptive field (in input pixels) and
+ * the distance between adjacent outputs, per spatial dimension (0 when the
+ * layer has no spatial layout; rf_all set once a layer sees the whole input). */
+typedef struct cx_layer_info {
+    char name[48];
+    char desc[96];
+    int out_shape[CX_MAX_DIMS]; /* without the batch dimension */
+    int out_ndim;
+    int64_t params;
+    int spatial;                /* number of spatial dims of the output (0..3) */
+    double rf[3], jump[3];
+    bool rf_all;
+} cx_layer_info;
+int cx_net_num_layers(const cx_module *net);
+const cx_layer_info *cx_net_layer(const cx_module *net, int i);
+/* Print a table: layer, output shape, parameters, receptive field; totals. */
+void cx_net_summary(const cx_module *net, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

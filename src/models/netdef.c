@@ -1,0 +1,661 @@
+/* Networks described in text (.net) files: parser, builder, DAG module and
+ * model summary (output shapes, parameter counts, receptive fields). */
+#include "../autograd/graph.h"
+#include <ctype.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
+
+typedef enum {
+    L_INPUT, L_CONV, L_CONVT, L_POOL, L_ADAPTIVE, L_GAP, L_BN, L_LN, L_UPSAMPLE,
+    L_FLATTEN, L_LINEAR, L_DROPOUT, L_ACT, L_ADD, L_CONCAT
+} lkind;
+
+#define MAX_FROM 8
+#define MAX_KEYS 12
+
+typedef struct {
+    lkind kind;
+    char kw[24];            /* keyword as written: conv2d, relu, ... */
+    int line;
+    int from[MAX_FROM], nfrom;
+    cx_module *mod;         /* NULL for input, globalavgpool, add, concat */
+    cx_layer_info info;
+} node;
+
+typedef struct {
+    cx_module base;
+    int n, cap;
+    node *nodes;
+    int in_shape[CX_MAX_DIMS], in_ndim;
+} net_m;
+
+/* ---------------------------------------------------------------- module ops */
+static cx_tensor *net_forward(cx_module *m, cx_tensor *x) {
+    net_m *net = (net_m *)m;
+    bool ok = x->ndim == net->in_ndim + 1;
+    for (int i = 0; ok && i < net->in_ndim; i++) ok = x->shape[i + 1] == net->in_shape[i];
+    if (!ok) {
+        char b[96], e[96] = "[N";
+        size_t k = 2;
+        for (int i = 0; i < net->in_ndim; i++) k += (size_t)snprintf(e + k, sizeof e - k, ", %d", net->in_shape[i]);
+        snprintf(e + k, sizeof e - k, "]");
+        cx_fatal("Net: input has shape %s, the network expects %s", cx_shape_str(x, b, sizeof b), e);
+    }
+    cx_tensor **out = cx_arena_alloc((size_t)net->n * sizeof *out);
+    out[0] = x;
+    for (int i = 1; i < net->n; i++) {
+        node *nd = &net->nodes[i];
+        cx_tensor *in = out[nd->from[0]];
+        switch (nd->kind) {
+        case L_GAP: out[i] = cx_global_avg_pool2d(in); break;
+        case L_ADD: {
+            cx_tensor *acc = in;
+            for (int k = 1; k < nd->nfrom; k++) acc = cx_add(acc, out[nd->from[k]]);
+            out[i] = acc;
+            break;
+        }
+        case L_CONCAT: {
+            cx_tensor *ts[MAX_FROM];
+            for (int k = 0; k < nd->nfrom; k++) ts[k] = out[nd->from[k]];
+            out[i] = cx_concat(ts, nd->nfrom, 1);
+            break;
+        }
+        default: out[i] = cx_module_forward(nd->mod, in); break;
+        }
+    }
+    return out[net->n - 1];
+}
+
+static void net_params(cx_module *m, cx_params *p) {
+    net_m *net = (net_m *)m;
+    for (int i = 0; i < net->n; i++)
+        if (net->nodes[i].mod) cx_module_params(net->nodes[i].mod, p);
+}
+
+static void net_buffers(cx_module *m, cx_params *p) {
+    net_m *net = (net_m *)m;
+    for (int i = 0; i < net->n; i++)
+        if (net->nodes[i].mod) cx_module_buffers(net->nodes[i].mod, p);
+}
+
+static void net_rename(cx_module *m, const char *prefix) {
+    net_m *net = (net_m *)m;
+    for (int i = 0; i < net->n; i++) {
+        cx_module *c = net->nodes[i].mod;
+        if (c && c->ops->rename) c->ops->rename(c, prefix);
+    }
+}
+
+static void net_describe(const cx_module *m, char *buf, size_t n) {
+    const net_m *net = (const net_m *)m;
+    snprintf(buf, n, "Net(%d layers)", net->n - 1);
+}
+
+static void net_destroy(cx_module *m) {
+    net_m *net = (net_m *)m;
+    for (int i = 0; i < net->n; i++) cx_module_free(net->nodes[i].mod);
+    free(net->nodes);
+    free(net);
+}
+
+static const cx_module_ops net_ops = {"Net", net_forward, net_params, net_rename,
+                                      net_describe, net_destroy, net_buffers};
+
+static const net_m *as_net(const cx_module *m) {
+    if (!m || m->ops != &net_ops) cx_fatal("expected a Net module (from cx_net_parse / cx_net_load)");
+    return (const net_m *)m;
+}
+
+int cx_net_input_shape(const cx_module *m, int *shape) {
+    const net_m *net = as_net(m);
+    memcpy(shape, net->in_shape, (size_t)net->in_ndim * sizeof(int));
+    return net->in_ndim;
+}
+int cx_net_num_layers(const cx_module *m) { return as_net(m)->n; }
+const cx_layer_info *cx_net_layer(const cx_module *m, int i) {
+    const net_m *net = as_net(m);
+    if (i < 0 || i >= net->n) cx_fatal("cx_net_layer: index %d out of range (%d layers)", i, net->n);
+    return &net->nodes[i].info;
+}
+
+/* ---------------------------------------------------------------- parsing */
+typedef struct {
+    char key[16];
+    char val[64];
+} kv;
+
+typedef struct {
+    jmp_buf jb;
+    char msg[512];
+} trap;
+
+static void trap_handler(const char *message, void *user) {
+    trap *t = user;
+    snprintf(t->msg, sizeof t->msg, "%s", message);
+    longjmp(t->jb, 1);
+}
+
+static const struct {
+    const char *kw;
+    lkind kind;
+    const char *keys; /* allowed keys besides name, from */
+} kinds[] = {
+    {"input", L_INPUT, ""},
+    {"conv1d", L_CONV, "out k s p d g bias"},
+    {"conv2d", L_CONV, "out k s p d g bias"},
+    {"conv3d", L_CONV, "out k s p d g bias"},
+    {"convt2d", L_CONVT, "out k s p op d g bias"},
+    {"maxpool2d", L_POOL, "k s p"},
+    {"avgpool2d", L_POOL, "k s p"},
+    {"maxpool3d", L_POOL, "k s p"},
+    {"avgpool3d", L_POOL, "k s p"},
+    {"adaptiveavgpool2d", L_ADAPTIVE, "h w"},
+    {"globalavgpool", L_GAP, ""},
+    {"batchnorm", L_BN, "eps momentum"},
+    {"layernorm", L_LN, "dims eps"},
+    {"upsample", L_UPSAMPLE, "scale mode align"},
+    {"flatten", L_FLATTEN, ""},
+    {"linear", L_LINEAR, "out bias"},
+    {"dropout", L_DROPOUT, "p"},
+    {"relu", L_ACT, ""},
+    {"tanh", L_ACT, ""},
+    {"sigmoid", L_ACT, ""},
+    {"gelu", L_ACT, ""},
+    {"elu", L_ACT, "alpha"},
+    {"softplus", L_ACT, ""},
+    {"identity", L_ACT, ""},
+    {"leaky_relu", L_ACT, "slope"},
+    {"add", L_ADD, ""},
+    {"concat", L_CONCAT, ""},
+};
+
+static bool key_allowed(const char *keys, const char *key) {
+    size_t n = strlen(key);
+    for (const char *p = keys; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, key, n)) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
+}
+
+static const char *get(const kv *kvs, int n, const char *key) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(kvs[i].key, key)) return kvs[i].val;
+    return NULL;
+}
+
+/* Integer value of `key` (default `def`; required when def == INT_MIN). */
+#define REQUIRED (-2147483647 - 1)
+static int geti(trap *t, const char *kw, const kv *kvs, int n, const char *key, int def, int lo, int hi) {
+    const char *v = get(kvs, n, key);
+    if (!v) {
+        if (def == REQUIRED) {
+            snprintf(t->msg, sizeof t->msg, "%s needs %s=", kw, key);
+            longjmp(t->jb, 1);
+        }
+        return def;
+    }
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi) {
+        snprintf(t->msg, sizeof t->msg, "%s: %s=%s is not an integer in [%d, %d]", kw, key, v, lo, hi);
+        longjmp(t->jb, 1);
+    }
+    return (int)x;
+}
+
+static double getd(trap *t, const char *kw, const kv *kvs, int n, const char *key, double def, double lo,
+                   double hi) {
+    const char *v = get(kvs, n, key);
+    if (!v) return def;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi)) {
+        snprintf(t->msg, sizeof t->msg, "%s: %s=%s is not a number in [%g, %g]", kw, key, v, lo, hi);
+        longjmp(t->jb, 1);
+    }
+    return x;
+}
+
+static bool valid_name(const char *s) {
+    if (!*s || strlen(s) >= 48) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return false;
+    return true;
+}
+
+static int find_node(const net_m *net, const char *name) {
+    for (int i = 0; i < net->n; i++)
+        if (!strcmp(net->nodes[i].info.name, name)) return i;
+    return -1;
+}
+
+static const char *default_prefix(const char *kw, lkind k) {
+    switch (k) {
+    case L_CONV: case L_CONVT: return "conv";
+    case L_POOL: case L_ADAPTIVE: case L_GAP: return "pool";
+    case L_BN: return "bn";
+    case L_LN: return "ln";
+    case L_LINEAR: return "fc";
+    case L_DROPOUT: return "drop";
+    case L_UPSAMPLE: return "up";
+    default: return kw;
+    }
+}
+
+static void fail(trap *t, const char *fmt, const char *a, const char *b) {
+    snprintf(t->msg, sizeof t->msg, fmt, a, b);
+    longjmp(t->jb, 1);
+}
+
+/* Receptive field bookkeeping for a node from its (first) input. */
+static void set_rf(node *nd, const node *in, int k, int s, int d, double up) {
+    cx_layer_info *o = &nd->info;
+    const cx_layer_info *i = &in->info;
+    o->rf_all = i->rf_all;
+    for (int a = 0; a < 3; a++) {
+        o->rf[a] = i->rf[a];
+        o->jump[a] = i->jump[a];
+    }
+    if (o->rf_all || o->spatial == 0) return;
+    for (int a = 0; a < o->spatial; a++) {
+        if (up > 0) { /* up-sampling by `up` */
+            o->jump[a] = i->jump[a] / up;
+        } else if (s < 0) { /* transposed conv, stride -s */
+            o->jump[a] = i->jump[a] / (double)(-s);
+            o->rf[a] = i->rf[a] + (k - 1) * d * o->jump[a];
+        } else {
+            o->rf[a] = i->rf[a] + (double)(k - 1) * d * i->jump[a];
+            o->jump[a] = i->jump[a] * s;
+        }
+    }
+}
+
+cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
+    *out = NULL;
+    const char *volatile src = source ? source : "<net>";
+    net_m *net = cx_xcalloc(1, sizeof *net);
+    net->base.ops = &net_ops;
+    trap t;
+    t.msg[0] = 0;
+    void *prev_user;
+    cx_error_handler prev = cx_get_error_handler(&prev_user);
+    bool was_training = cx_is_training();
+    cx_arena *ar = cx_arena_current();
+    cx_arena_mark mark = cx_arena_get_mark(ar);
+    cx_tensor **probe = NULL; /* dummy batch-1 output of every node */
+    volatile int line_no = 0;
+    volatile int grad_off = 0;
+    char *copy = cx_xstrdup(text);
+    if (setjmp(t.jb)) {
+        cx_set_error_handler(prev, prev_user);
+        if (grad_off) cx_no_grad_end();
+        cx_set_training(was_training);
+        cx_arena_rewind(ar, mark);
+        free(copy);
+        free(probe);
+        net_destroy(&net->base);
+        if (line_no > 0) return cx_set_error(CX_ERR_FORMAT, "%s:%d: %s", src, line_no, t.msg);
+        return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, t.msg);
+    }
+    cx_set_error_handler(trap_handler, &t);
+    cx_no_grad_begin();
+    grad_off = 1;
+    cx_set_training(false);
+    int counters[32] = {0};
+    char *save = NULL;
+    int ln = 0;
+    for (char *lp = copy; lp; lp = save) {
+        char *nl = strchr(lp, '\n');
+        save = nl ? nl + 1 : NULL;
+        if (nl) *nl = 0;
+        ln++;
+        line_no = ln;
+        char *hash = strchr(lp, '#');
+        if (hash) *hash = 0;
+        /* tokens */
+        char *tok[2 + MAX_KEYS + 2];
+        int nt = 0;
+        for (char *p = lp; *p;) {
+            while (*p && isspace((unsigned char)*p)) p++;
+            if (!*p) break;
+            if (nt == (int)(sizeof tok / sizeof *tok)) fail(&t, "too many fields%s%s", "", "");
+            tok[nt++] = p;
+            while (*p && !isspace((unsigned char)*p)) p++;
+            if (*p) *p++ = 0;
+        }
+        if (nt == 0) continue;
+        const char *kw = tok[0];
+        int ki = -1;
+        for (unsigned i = 0; i < sizeof kinds / sizeof *kinds; i++)
+            if (!strcmp(kinds[i].kw, kw)) ki = (int)i;
+        if (ki < 0) fail(&t, "unknown layer '%s'%s", kw, "");
+        lkind kind = kinds[ki].kind;
+        if (net->n == 0 && kind != L_INPUT) fail(&t, "the first line must be 'input <shape>', got '%s'%s", kw, "");
+        if (net->n > 0 && kind == L_INPUT) fail(&t, "'input' may appear only once, on the first line%s%s", "", "");
+        if (net->n == net->cap) {
+            net->cap = net->cap ? net->cap * 2 : 16;
+            net->nodes = cx_xrealloc(net->nodes, (size_t)net->cap * sizeof *net->nodes);
+            probe = cx_xrealloc(probe, (size_t)net->cap * sizeof *probe);
+        }
+        node *nd = &net->nodes[net->n];
+        memset(nd, 0, sizeof *nd);
+        nd->kind = kind;
+        nd->line = ln;
+        snprintf(nd->kw, sizeof nd->kw, "%s", kw);
+        cx_layer_info *info = &nd->info;
+
+        if (kind == L_INPUT) {
+            if (nt < 2 || nt > 5) fail(&t, "input needs 1 to 4 sizes (C H W, C L, C D H W or F)%s%s", "", "");
+            for (int i = 1; i < nt; i++) {
+                char *end;
+                long v = strtol(tok[i], &end, 10);
+                if (end == tok[i] || *end || v < 1 || v > 1 << 20) fail(&t, "input: '%s' is not a positive size%s", tok[i], "");
+                net->in_shape[i - 1] = (int)v;
+            }
+            net->in_ndim = nt - 1;
+            snprintf(info->name, sizeof info->name, "input");
+            snprintf(info->desc, sizeof info->desc, "Input");
+            memcpy(info->out_shape, net->in_shape, sizeof net->in_shape);
+            info->out_ndim = net->in_ndim;
+            info->spatial = net->in_ndim >= 2 ? net->in_ndim - 1 : 0;
+            for (int a = 0; a < 3; a++) info->rf[a] = info->jump[a] = 1;
+            int shape[CX_MAX_DIMS + 1] = {1};
+            memcpy(shape + 1, net->in_shape, (size_t)net->in_ndim * sizeof(int));
+            probe[0] = cx_zeros(shape, net->in_ndim + 1);
+            net->n = 1;
+            continue;
+        }
+        /* key=value pairs */
+        kv kvs[MAX_KEYS];
+        int nk = 0;
+        const char *name = NULL, *from = NULL;
+        for (int i = 1; i < nt; i++) {
+            char *eq = strchr(tok[i], '=');
+            if (!eq || eq == tok[i]) fail(&t, "%s: expected key=value, got '%s'", kw, tok[i]);
+            *eq = 0;
+            const char *key = tok[i], *val = eq + 1;
+            if (!*val) fail(&t, "%s: %s= has no value", kw, key);
+            if (!strcmp(key, "name")) name = val;
+            else if (!strcmp(key, "from")) from = val;
+            else if (!key_allowed(kinds[ki].keys, key)) fail(&t, "%s: unknown key '%s'", kw, key);
+            else {
+                if (get(kvs, nk, key)) fail(&t, "%s: %s given twice", kw, key);
+                if (nk == MAX_KEYS || strlen(key) >= sizeof kvs[0].key || strlen(val) >= sizeof kvs[0].val)
+                    fail(&t, "%s: key or value too long near '%s'", kw, key);
+                snprintf(kvs[nk].key, sizeof kvs[nk].key, "%s", key);
+                snprintf(kvs[nk].val, sizeof kvs[nk].val, "%s", val);
+                nk++;
+            }
+        }
+        /* name */
+        if (name) {
+            if (!valid_name(name)) fail(&t, "invalid name '%s' (letters, digits, _)%s", name, "");
+            if (find_node(net, name) >= 0) fail(&t, "duplicate name '%s'%s", name, "");
+            snprintf(info->name, sizeof info->name, "%s", name);
+        } else {
+            const char *pre = default_prefix(kw, kind);
+            unsigned slot = (unsigned)((pre[0] * 31u + pre[1]) % 32u);
+            do {
+                snprintf(info->name, sizeof info->name, "%s%d", pre, ++counters[slot]);
+            } while (find_node(net, info->name) >= 0);
+        }
+        /* inputs */
+        if (from) {
+            char fb[256];
+            snprintf(fb, sizeof fb, "%s", from);
+            for (char *f = strtok(fb, ","); f; f = strtok(NULL, ",")) {
+                int idx = find_node(net, f);
+                if (idx < 0) fail(&t, "from=%s: no earlier layer is named '%s'", from, f);
+                if (nd->nfrom == MAX_FROM) fail(&t, "from=%s: too many inputs%s", from, "");
+                nd->from[nd->nfrom++] = idx;
+            }
+        } else {
+            nd->from[nd->nfrom++] = net->n - 1;
+        }
+        if ((kind == L_ADD || kind == L_CONCAT) && nd->nfrom < 2) fail(&t, "%s needs from=a,b (two or more layers)%s", kw, "");
+        if (kind != L_ADD && kind != L_CONCAT && nd->nfrom != 1) fail(&t, "%s takes one input, from= names %s", kw, from);
+        node *in = &net->nodes[nd->from[0]];
+        const int *is = in->info.out_shape;
+        int ind = in->info.out_ndim;
+        char sb[320];
+        /* build the module */
+        int k = 1, s = 1, p = 0, d = 1;
+        double up = 0;
+        switch (kind) {
+        case L_CONV: case L_CONVT: {
+            int dims = kw[4] == '1' ? 1 : kw[4] == '3' ? 3 : 2;
+            if (kind == L_CONVT) dims = 2;
+            if (ind != dims + 1) {
+                snprintf(sb, sizeof sb, "%d-D", dims);
+                fail(&t, "%s needs a [C, spatial...] input with %s spatial dims", kw, sb);
+            }
+            int outc = geti(&t, kw, kvs, nk, "out", REQUIRED, 1, 1 << 20);
+            k = geti(&t, kw, kvs, nk, "k", REQUIRED, 1, 1024);
+            s = geti(&t, kw, kvs, nk, "s", 1, 1, 1024);
+            p = geti(&t, kw, kvs, nk, "p", 0, 0, 1024);
+            d = geti(&t, kw, kvs, nk, "d", 1, 1, 1024);
+            int g = geti(&t, kw, kvs, nk, "g", 1, 1, 1 << 20);
+            bool bias = geti(&t, kw, kvs, nk, "bias", 1, 0, 1) != 0;
+            cx_conv_opts o = CX_CONV_DEFAULTS;
+            for (int a = 0; a < 3; a++) {
+                o.stride[a] = s;
+                o.padding[a] = p;
+                o.dilation[a] = d;
+            }
+            o.groups = g;
+            if (kind == L_CONVT) {
+                int op = geti(&t, kw, kvs, nk, "op", 0, 0, 1024);
+                for (int a = 0; a < 3; a++) o.output_padding[a] = op;
+                nd->mod = cx_conv_transpose2d_new(is[0], outc, k, k, &o, bias);
+                s = -s;
+            } else if (dims == 1) {
+                nd->mod = cx_conv1d_new(is[0], outc, k, &o, bias);
+            } else if (dims == 2) {
+                nd->mod = cx_conv2d_new(is[0], outc, k, k, &o, bias);
+            } else {
+                nd->mod = cx_conv3d_new(is[0], outc, k, k, k, &o, bias);
+            }
+            break;
+        }
+        case L_POOL: {
+            int dims = kw[7] == '3' ? 3 : 2;
+            if (ind != dims + 1) {
+                snprintf(sb, sizeof sb, "%d-D", dims);
+                fail(&t, "%s needs a [C, spatial...] input with %s spatial dims", kw, sb);
+            }
+            k = geti(&t, kw, kvs, nk, "k", REQUIRED, 1, 1024);
+            s = geti(&t, kw, kvs, nk, "s", k, 1, 1024);
+            p = geti(&t, kw, kvs, nk, "p", 0, 0, 1024);
+            cx_pool_kind pk = kw[0] == 'm' ? (dims == 2 ? CX_POOL_MAX2D : CX_POOL_MAX3D)
+                                           : (dims == 2 ? CX_POOL_AVG2D : CX_POOL_AVG3D);
+            cx_pool_opts o = dims == 2 ? CX_POOL_OPTS_2D(k, k) : CX_POOL_OPTS_3D(k, k, k);
+            for (int a = 0; a < dims; a++) {
+                o.stride[a] = s;
+                o.padding[a] = p;
+            }
+            nd->mod = cx_pool_new(pk, &o);
+            break;
+        }
+        case L_ADAPTIVE: {
+            if (ind != 3) fail(&t, "%s needs a [C, H, W] input%s", kw, "");
+            int h = geti(&t, kw, kvs, nk, "h", REQUIRED, 1, 1 << 16), w = geti(&t, kw, kvs, nk, "w", REQUIRED, 1, 1 << 16);
+            nd->mod = cx_adaptive_avgpool2d_new(h, w);
+            k = (is[1] + h - 1) / h;
+            s = is[1] / h > 0 ? is[1] / h : 1;
+            break;
+        }
+        case L_GAP:
+            if (ind != 3) fail(&t, "%s needs a [C, H, W] input%s", kw, "");
+            break;
+        case L_BN: {
+            if (ind < 1 || ind > 3) fail(&t, "%s needs a [F], [C, L] or [C, H, W] input%s", kw, "");
+            double eps = getd(&t, kw, kvs, nk, "eps", 1e-5, 0, 1);
+            double mom = getd(&t, kw, kvs, nk, "momentum", 0.1, 0, 1);
+            nd->mod = cx_batchnorm_new_ex(ind == 3 ? 2 : 1, is[0], (float)eps, (float)mom, true);
+            break;
+        }
+        case L_LN: {
+            int dims = geti(&t, kw, kvs, nk, "dims", 1, 1, ind);
+            double eps = getd(&t, kw, kvs, nk, "eps", 1e-5, 0, 1);
+            nd->mod = cx_layernorm_new_ex(is + ind - dims, dims, (float)eps, true);
+            break;
+        }
+        case L_UPSAMPLE: {
+            if (ind != 3) fail(&t, "%s needs a [C, H, W] input%s", kw, "");
+            up = getd(&t, kw, kvs, nk, "scale", 0, 1e-3, 1e3);
+            if (up <= 0) fail(&t, "%s needs scale=%s", kw, "");
+            const char *mode = get(kvs, nk, "mode");
+            cx_upsample_mode um = CX_UPSAMPLE_NEAREST;
+            if (mode && !strcmp(mode, "bilinear")) um = CX_UPSAMPLE_BILINEAR;
+            else if (mode && strcmp(mode, "nearest")) fail(&t, "%s: mode=%s (nearest or bilinear)", kw, mode);
+            nd->mod = cx_upsample_new(um, up, geti(&t, kw, kvs, nk, "align", 0, 0, 1) != 0);
+            break;
+        }
+        case L_FLATTEN: nd->mod = cx_flatten_new(); break;
+        case L_LINEAR: {
+            int outf = geti(&t, kw, kvs, nk, "out", REQUIRED, 1, 1 << 24);
+            nd->mod = cx_linear_new(is[ind - 1], outf, geti(&t, kw, kvs, nk, "bias", 1, 0, 1) != 0);
+            break;
+        }
+        case L_DROPOUT: nd->mod = cx_dropout_new((float)getd(&t, kw, kvs, nk, "p", 0.5, 0, 1)); break;
+        case L_ACT: {
+            cx_act a;
+            if (!cx_act_parse(kw, &a)) fail(&t, "unknown activation '%s'%s", kw, "");
+            float prm = a == CX_ACT_LEAKY_RELU ? (float)getd(&t, kw, kvs, nk, "slope", 0.01, 0, 1)
+                      : a == CX_ACT_ELU ? (float)getd(&t, kw, kvs, nk, "alpha", 1.0, 0, 100) : 0.0f;
+            nd->mod = cx_activation_new(a, prm);
+            break;
+        }
+        case L_ADD: case L_CONCAT: {
+            for (int j = 1; j < nd->nfrom; j++) {
+                const cx_layer_info *o = &net->nodes[nd->from[j]].info;
+                bool ok = o->out_ndim == ind;
+                for (int a = 0; ok && a < ind; a++)
+                    if (kind == L_ADD || a != 0) ok = o->out_shape[a] == is[a];
+                if (!ok) {
+                    char s1[96], s2[96];
+                    cx_tensor *p0 = probe[nd->from[0]], *pj = probe[nd->from[j]];
+                    snprintf(sb, sizeof sb, "'%s' %s and '%s' %s", in->info.name, cx_shape_str(p0, s1, sizeof s1),
+                             o->name, cx_shape_str(pj, s2, sizeof s2));
+                    fail(&t, "%s: inputs do not match: %s", kw, sb);
+                }
+            }
+            break;
+        }
+        case L_INPUT: break;
+        }
+        if (nd->mod && nd->mod->ops->rename) nd->mod->ops->rename(nd->mod, info->name);
+        /* probe: run the layer on the batch-1 outputs of its inputs */
+        net->n++;
+        {
+            cx_tensor *x = probe[nd->from[0]], *y;
+            if (kind == L_GAP) y = cx_global_avg_pool2d(x);
+            else if (kind == L_ADD) {
+                y = x;
+                for (int j = 1; j < nd->nfrom; j++) y = cx_add(y, probe[nd->from[j]]);
+            } else if (kind == L_CONCAT) {
+                cx_tensor *ts[MAX_FROM];
+                for (int j = 0; j < nd->nfrom; j++) ts[j] = probe[nd->from[j]];
+                y = cx_concat(ts, nd->nfrom, 1);
+            } else {
+                y = cx_module_forward(nd->mod, x);
+            }
+            probe[net->n - 1] = y;
+            info->out_ndim = y->ndim - 1;
+            memcpy(info->out_shape, y->shape + 1, (size_t)info->out_ndim * sizeof(int));
+        }
+        if (nd->mod) {
+            cx_module_describe(nd->mod, info->desc, sizeof info->desc);
+            cx_params ps;
+            cx_params_init(&ps);
+            cx_module_params(nd->mod, &ps);
+            info->params = cx_params_count(&ps);
+            cx_params_free(&ps);
+        } else {
+            snprintf(info->desc, sizeof info->desc, "%s", kind == L_GAP ? "GlobalAvgPool" : kind == L_ADD ? "Add" : "Concat");
+        }
+        /* receptive field */
+        info->spatial = in->info.spatial;
+        if (kind == L_FLATTEN || kind == L_LINEAR || info->out_ndim < 2) info->spatial = 0;
+        if (kind == L_CONV || kind == L_CONVT || kind == L_POOL || kind == L_ADAPTIVE) set_rf(nd, in, k, s, d, 0);
+        else if (kind == L_UPSAMPLE) set_rf(nd, in, 1, 1, 1, up);
+        else set_rf(nd, in, 1, 1, 1, 0);
+        if (kind == L_GAP || kind == L_FLATTEN || kind == L_LINEAR || (kind == L_LN && info->spatial > 0 &&
+                                                                    geti(&t, kw, kvs, nk, "dims", 1, 1, 8) > 1))
+            info->rf_all = true;
+        if (kind == L_ADD || kind == L_CONCAT)
+            for (int j = 1; j < nd->nfrom; j++) {
+                const cx_layer_info *o = &net->nodes[nd->from[j]].info;
+                info->rf_all = info->rf_all || o->rf_all;
+                for (int a = 0; a < 3; a++) {
+                    if (o->rf[a] > info->rf[a]) info->rf[a] = o->rf[a];
+                    if (o->jump[a] > info->jump[a]) info->jump[a] = o->jump[a];
+                }
+            }
+    }
+    line_no = 0;
+    if (net->n == 0) fail(&t, "empty network (no 'input' line)%s%s", "", "");
+    if (net->n == 1) fail(&t, "the network has no layers after 'input'%s%s", "", "");
+    cx_set_error_handler(prev, prev_user);
+    cx_no_grad_end();
+    cx_set_training(was_training);
+    cx_arena_rewind(ar, mark);
+    free(copy);
+    free(probe);
+    *out = &net->base;
+    return CX_OK;
+}
+
+cx_status cx_net_load(const char *path, cx_module **out) {
+    void *buf;
+    size_t n;
+    *out = NULL;
+    cx_status st = cx_read_file(path, &buf, &n, 1 << 20);
+    if (st) return st;
+    if (memchr(buf, 0, n)) {
+        free(buf);
+        return cx_set_error(CX_ERR_FORMAT, "%s: not a text file (NUL byte)", path);
+    }
+    st = cx_net_parse(buf, path, out);
+    free(buf);
+    return st;
+}
+
+/* ---------------------------------------------------------------- summary */
+static void fmt_shape(const int *s, int nd, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < nd && k < n; i++) k += (size_t)snprintf(buf + k, n - k, i ? ", %d" : "%d", s[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+void cx_net_summary(const cx_module *m, FILE *f) {
+    const net_m *net = as_net(m);
+    int64_t total = 0;
+    fprintf(f, "%-14s %-40s %-18s %10s  %s\n", "layer", "type", "output", "params", "receptive field");
+    for (int i = 0; i < net->n; i++) {
+        const cx_layer_info *li = &net->nodes[i].info;
+        char shape[64], rf[48];
+        fmt_shape(li->out_shape, li->out_ndim, shape, sizeof shape);
+        if (li->rf_all) snprintf(rf, sizeof rf, "whole input");
+        else if (li->spatial == 0) snprintf(rf, sizeof rf, "-");
+        else {
+            size_t k = 0;
+            for (int a = 0; a < li->spatial; a++)
+                k += (size_t)snprintf(rf + k, sizeof rf - k, a ? "x%g" : "%g", li->rf[a]);
+        }
+        fprintf(f, "%-14s %-40s %-18s %10lld  %s\n", li->name, li->desc, shape, (long long)li->params, rf);
+        total += li->params;
+    }
+    cx_params b;
+    cx_params_init(&b);
+    cx_module_buffers((cx_module *)m, &b);
+    fprintf(f, "total: %lld parameters in %d layers", (long long)total, net->n - 1);
+    if (b.n) fprintf(f, ", plus %lld buffer values", (long long)cx_params_count(&b));
+    fprintf(f, "\n");
+    cx_params_free(&b);
+}

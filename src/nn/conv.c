@@ -1,0 +1,567 @@
+/* Convolutions (1-D, 2-D, 3-D, transposed): im2col + cx_sgemm, col2im.
+ *
+ * Every op is described by a "conv view" geometry: a plain convolution from
+ * a conv-input [N, C, in...] to a conv-output [N, O, out...] with a weight
+ * [O, C/G, k...]. Three primitives work on that view:
+ *   fwd     Y = W * im2col(X)                 (+ accumulate into Y)
+ *   bdata   dX += col2im(W^T dY)
+ *   bweight dW += dY im2col(X)^T
+ * A convolution uses them directly; a transposed convolution is the same
+ * geometry read backwards (its input is the conv-output, its result the
+ * conv-input): forward = bdata, input gradient = fwd, weight gradient =
+ * bweight with the roles of the two activations swapped.
+ *
+ * Spatial dims are padded to 3 (D, H, W) with leading size-1 dims. Column
+ * buffers hold K = C/G * kd*kh*kw rows and a tile of whole output rows
+ * (OW-long); they come from the arena and are released before returning. */
+#include "../autograd/graph.h"
+#include <stdio.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Upper bound of one column buffer (bytes); a tile is at least one row. */
+#define COL_BYTES ((size_t)4 << 20)
+/* Fixed image ranges of the weight gradient: at most this many, and their
+ * partial sums at most PARTIAL_BYTES in total. */
+#define MAX_SLOTS 8
+#define PARTIAL_BYTES ((size_t)32 << 20)
+
+typedef struct {
+    int N, C, O, G, Cg, Og;
+    int in[3], out[3], k[3], s[3], p[3], d[3];
+    int64_t inP, outP, K; /* spatial sizes, K = Cg * prod(k) */
+    int rows;             /* out[0] * out[1] */
+    int tile_rows;        /* output rows per column tile */
+    bool direct;          /* 1x1, stride 1, no padding: the column matrix is X itself */
+} geom;
+
+typedef struct {
+    geom g;
+    bool transposed;
+} conv_saved;
+
+static int nthreads(void) {
+#ifdef _OPENMP
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int cx_conv_out_size(int in, int kernel, int stride, int pad, int dil) {
+    if (stride < 1) return 0;
+    int64_t span = (int64_t)in + 2 * (int64_t)pad - (int64_t)dil * (kernel - 1) - 1;
+    if (span < 0) return 0;
+    return (int)(span / stride + 1);
+}
+
+int cx_conv_transpose_out_size(int in, int kernel, int stride, int pad, int dil, int out_pad) {
+    int64_t v = ((int64_t)in - 1) * stride - 2 * (int64_t)pad + (int64_t)dil * (kernel - 1) + out_pad + 1;
+    return v > INT32_MAX ? INT32_MAX : (int)v;
+}
+
+/* ---------------------------------------------------------------- im2col / col2im */
+/* Valid output columns [lo, hi) of a kernel column whose input column is
+ * ow * s + off. */
+static inline void col_range(int OW, int inW, int s, int off, int *lo, int *hi) {
+    int l = off < 0 ? (-off + s - 1) / s : 0;
+    int h = inW - 1 - off < 0 ? 0 : (inW - 1 - off) / s + 1;
+    if (h > OW) h = OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* col[K, (r1-r0)*OW] for output rows [r0, r1) of image-group x [Cg, inP]. */
+static void im2col(const geom *g, const float *x, int r0, int r1, float *col, bool par) {
+    const int OW = g->out[2], OH = g->out[1], inD = g->in[0], inH = g->in[1], inW = g->in[2];
+    const int kd_n = g->k[0], kh_n = g->k[1], kw_n = g->k[2];
+    const int64_t L = (int64_t)(r1 - r0) * OW;
+    par = par && g->Cg > 1 && g->K * L > CX_PAR_MIN;
+    (void)par;
+    CX_OMP(parallel for schedule(static) if(par))
+    for (int c = 0; c < g->Cg; c++) {
+        const float *xc = x + (size_t)c * g->inP;
+        for (int kd = 0; kd < kd_n; kd++)
+            for (int kh = 0; kh < kh_n; kh++)
+                for (int kw = 0; kw < kw_n; kw++) {
+                    int64_t krow = (((int64_t)c * kd_n + kd) * kh_n + kh) * kw_n + kw;
+                    float *dst = col + (size_t)(krow * L);
+                    const int off = kw * g->d[2] - g->p[2], s = g->s[2];
+                    int lo, hi;
+                    col_range(OW, inW, s, off, &lo, &hi);
+                    for (int r = r0; r < r1; r++) {
+                        float *drow = dst + (size_t)(r - r0) * OW;
+                        int od = r / OH, oh = r - od * OH;
+                        int id = od * g->s[0] - g->p[0] + kd * g->d[0];
+                        int ih = oh * g->s[1] - g->p[1] + kh * g->d[1];
+                        if (id < 0 || id >= inD || ih < 0 || ih >= inH) {
+                            memset(drow, 0, (size_t)OW * sizeof(float));
+                            continue;
+                        }
+                        const float *src = xc + ((size_t)id * inH + ih) * inW + off;
+                        for (int ow = 0; ow < lo; ow++) drow[ow] = 0.0f;
+                        if (s == 1) {
+                            CX_OMP(simd)
+                            for (int ow = lo; ow < hi; ow++) drow[ow] = src[ow];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) drow[ow] = src[(size_t)ow * s];
+                        }
+                        for (int ow = hi; ow < OW; ow++) drow[ow] = 0.0f;
+                    }
+                }
+    }
+}
+
+/* x [Cg, inP] += col2im(col) for output rows [r0, r1). Channels are
+ * independent, so they may run in parallel. */
+static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bool par) {
+    const int OW = g->out[2], OH = g->out[1], inD = g->in[0], inH = g->in[1], inW = g->in[2];
+    const int kd_n = g->k[0], kh_n = g->k[1], kw_n = g->k[2];
+    const int64_t L = (int64_t)(r1 - r0) * OW;
+    par = par && g->Cg > 1 && g->K * L > CX_PAR_MIN;
+    (void)par;
+    CX_OMP(parallel for schedule(static) if(par))
+    for (int c = 0; c < g->Cg; c++) {
+        float *xc = x + (size_t)c * g->inP;
+        for (int kd = 0; kd < kd_n; kd++)
+            for (int kh = 0; kh < kh_n; kh++)
+                for (int kw = 0; kw < kw_n; kw++) {
+                    int64_t krow = (((int64_t)c * kd_n + kd) * kh_n + kh) * kw_n + kw;
+                    const float *srcc = col + (size_t)(krow * L);
+                    const int off = kw * g->d[2] - g->p[2], s = g->s[2];
+                    int lo, hi;
+                    col_range(OW, inW, s, off, &lo, &hi);
+                    for (int r = r0; r < r1; r++) {
+                        const float *srow = srcc + (size_t)(r - r0) * OW;
+                        int od = r / OH, oh = r - od * OH;
+                        int id = od * g->s[0] - g->p[0] + kd * g->d[0];
+                        int ih = oh * g->s[1] - g->p[1] + kh * g->d[1];
+                        if (id < 0 || id >= inD || ih < 0 || ih >= inH) continue;
+                        float *dst = xc + ((size_t)id * inH + ih) * inW + off;
+                        if (s == 1) {
+                            CX_OMP(simd)
+                            for (int ow = lo; ow < hi; ow++) dst[ow] += srow[ow];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) dst[(size_t)ow * s] += srow[ow];
+                        }
+                    }
+                }
+    }
+}
+
+/* ---------------------------------------------------------------- primitives */
+/* Images in parallel (one column buffer per thread) when there are enough
+ * of them; otherwise one image at a time with threaded GEMMs / im2col. */
+static bool images_parallel(const geom *g, int nt) {
+    double flops = 2.0 * g->N * g->O * (double)g->K * (double)g->outP;
+    return nt > 1 && g->N >= nt && flops >= 2e6;
+}
+
+static float *scratch(int nbuf, size_t floats) {
+    return nbuf > 0 && floats > 0 ? cx_arena_alloc((size_t)nbuf * floats * sizeof(float)) : NULL;
+}
+
+static size_t tile_floats(const geom *g) {
+    return g->direct ? 0 : (size_t)g->K * (size_t)g->tile_rows * (size_t)g->out[2];
+}
+
+/* Y[n] (+)= W * im2col(X[n]) (+ bias when given and not accumulating). */
+static void prim_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
+                     bool accumulate) {
+    const int nt = nthreads();
+    const bool par = images_parallel(g, nt);
+    const size_t tf = tile_floats(g);
+    float *cols = scratch(par ? nt : 1, tf);
+    const int OW = g->out[2];
+    (void)par;
+    CX_OMP(parallel for schedule(static) if(par))
+    for (int n = 0; n < g->N; n++) {
+        float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
+        float *yn = Y + (size_t)n * g->O * g->outP;
+        if (!accumulate) {
+            if (bias) {
+                for (int o = 0; o < g->O; o++) {
+                    float bv = bias[o], *yo = yn + (size_t)o * g->outP;
+                    for (int64_t p = 0; p < g->outP; p++) yo[p] = bv;
+                }
+            }
+        }
+        const float beta = (accumulate || bias) ? 1.0f : 0.0f;
+        for (int gi = 0; gi < g->G; gi++) {
+            const float *xg = X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP;
+            const float *wg = W + (size_t)gi * g->Og * g->K;
+            float *yg = yn + (size_t)gi * g->Og * g->outP;
+            for (int r0 = 0; r0 < g->rows; r0 += g->tile_rows) {
+                int r1 = r0 + g->tile_rows < g->rows ? r0 + g->tile_rows : g->rows;
+                int L = (r1 - r0) * OW;
+                const float *B;
+                int ldb;
+                if (g->direct) {
+                    B = xg + (size_t)r0 * OW;
+                    ldb = (int)g->inP;
+                } else {
+                    im2col(g, xg, r0, r1, col, !par);
+                    B = col;
+                    ldb = L;
+                }
+                cx_sgemm(false, false, g->Og, L, (int)g->K, 1.0f, wg, (int)g->K, B, ldb, beta,
+                         yg + (size_t)r0 * OW, (int)g->outP);
+            }
+        }
+    }
+}
+
+/* dX[n] += col2im(W^T dY[n]). */
+static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX) {
+    const int nt = nthreads();
+    const bool par = images_parallel(g, nt);
+    const size_t tf = tile_floats(g);
+    float *cols = scratch(par ? nt : 1, tf);
+    const int OW = g->out[2];
+    (void)par;
+    CX_OMP(parallel for schedule(static) if(par))
+    for (int n = 0; n < g->N; n++) {
+        float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
+        for (int gi = 0; gi < g->G; gi++) {
+            float *xg = dX + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP;
+            const float *wg = W + (size_t)gi * g->Og * g->K;
+            const float *yg = dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP;
+            for (int r0 = 0; r0 < g->rows; r0 += g->tile_rows) {
+                int r1 = r0 + g->tile_rows < g->rows ? r0 + g->tile_rows : g->rows;
+                int L = (r1 - r0) * OW;
+                if (g->direct) {
+                    cx_sgemm(true, false, (int)g->K, L, g->Og, 1.0f, wg, (int)g->K,
+                             yg + (size_t)r0 * OW, (int)g->outP, 1.0f, xg + (size_t)r0 * OW,
+                             (int)g->inP);
+                } else {
+                    cx_sgemm(true, false, (int)g->K, L, g->Og, 1.0f, wg, (int)g->K,
+                             yg + (size_t)r0 * OW, (int)g->outP, 0.0f, col, L);
+                    col2im(g, col, r0, r1, xg, !par);
+                }
+            }
+        }
+    }
+}
+
+/* accT[G][K][Og] += sum over images [n0, n1) of (dY[n] im2col(X[n])^T)^T,
+ * computed as im2col(X[n]) dY[n]^T: the column matrix is the GEMM's large
+ * left operand, which runs faster than the [Og, K] orientation. */
+static void bweight_range(const geom *g, const float *X, const float *dY, int n0, int n1,
+                          float *accT, float *col, bool inner_par) {
+    const int OW = g->out[2];
+    for (int n = n0; n < n1; n++)
+        for (int gi = 0; gi < g->G; gi++) {
+            const float *xg = X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP;
+            const float *yg = dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP;
+            float *ag = accT + (size_t)gi * g->K * g->Og;
+            for (int r0 = 0; r0 < g->rows; r0 += g->tile_rows) {
+                int r1 = r0 + g->tile_rows < g->rows ? r0 + g->tile_rows : g->rows;
+                int L = (r1 - r0) * OW;
+                const float *A;
+                int lda;
+                if (g->direct) {
+                    A = xg + (size_t)r0 * OW;
+                    lda = (int)g->inP;
+                } else {
+                    im2col(g, xg, r0, r1, col, inner_par);
+                    A = col;
+                    lda = L;
+                }
+                cx_sgemm(false, true, (int)g->K, g->Og, L, 1.0f, A, lda, yg + (size_t)r0 * OW,
+                         (int)g->outP, 1.0f, ag, g->Og);
+            }
+        }
+}
+
+/* dW += sum_n dY[n] im2col(X[n])^T. The images are split into S fixed
+ * ranges (S depends on N and the weight size only); each range sums into
+ * its own (transposed) partial in image order and the partials are added to
+ * dW in range order, so the result does not depend on the thread count. */
+static void prim_bweight(const geom *g, const float *X, const float *dY, float *dW) {
+    const size_t wn = (size_t)g->O * (size_t)g->K;
+    int S = g->N < MAX_SLOTS ? g->N : MAX_SLOTS;
+    size_t cap = PARTIAL_BYTES / (wn * sizeof(float) + 1);
+    if ((size_t)S > cap) S = cap > 0 ? (int)cap : 1;
+    if (S < 1) S = 1;
+    const int nt = nthreads();
+    const bool par = S > 1 && images_parallel(g, nt);
+    const size_t tf = tile_floats(g);
+    float *cols = scratch(par ? nt : 1, tf);
+    float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));
+    (void)par;
+    CX_OMP(parallel for schedule(dynamic, 1) if(par))
+    for (int s = 0; s < S; s++) {
+        float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
+        float *ps = part + (size_t)s * wn;
+        memset(ps, 0, wn * sizeof(float));
+        int n0 = (int)((int64_t)g->N * s / S), n1 = (int)((int64_t)g->N * (s + 1) / S);
+        bweight_range(g, X, dY, n0, n1, ps, col, !par);
+    }
+    const int64_t K = g->K;
+    const int Og = g->Og;
+    CX_OMP(parallel for schedule(static) if(wn * S > CX_PAR_MIN))
+    for (int go = 0; go < g->O; go++) {
+        int gi = go / Og, o = go - gi * Og;
+        float *dw = dW + (size_t)go * K;
+        const float *pt = part + (size_t)gi * K * Og + o;
+        for (int64_t k = 0; k < K; k++) {
+            float v = 0;
+            for (int s = 0; s < S; s++) v += pt[(size_t)s * wn + (size_t)k * Og];
+            dw[k] += v;
+        }
+    }
+}
+
+/* db[c] += sum over n and positions of dY[n, c, :] (dY [N, Cn, P]). */
+static void bias_grad(const float *dY, int N, int Cn, int64_t P, float *db) {
+    CX_OMP(parallel for schedule(static) if((int64_t)N * Cn * P > CX_PAR_MIN))
+    for (int c = 0; c < Cn; c++) {
+        double acc = 0;
+        for (int n = 0; n < N; n++) {
+            const float *y = dY + ((size_t)n * Cn + c) * (size_t)P;
+            float s = 0;
+            CX_OMP(simd reduction(+ : s))
+            for (int64_t p = 0; p < P; p++) s += y[p];
+            acc += s;
+        }
+        db[c] += (float)acc;
+    }
+}
+
+/* ---------------------------------------------------------------- ops */
+static void conv_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    const conv_saved *sv = nd->saved;
+    const geom *g = &sv->g;
+    cx_tensor *x = nd->in[0], *w = nd->in[1];
+    float *gx = cx_in_grad(out, 0), *gw = cx_in_grad(out, 1);
+    float *gb = nd->n_in > 2 ? cx_in_grad(out, 2) : NULL;
+    const float *G = out->grad;
+    cx_arena *a = cx_arena_current();
+    cx_arena_mark mk = cx_arena_get_mark(a);
+    if (!sv->transposed) {
+        if (gb) bias_grad(G, g->N, g->O, g->outP, gb);
+        if (gw) prim_bweight(g, CX_F(x), G, gw);
+        if (gx) prim_bdata(g, G, CX_F(w), gx);
+    } else {
+        /* conv view: the result (and its gradient) is the conv-input. */
+        if (gb) bias_grad(G, g->N, g->C, g->inP, gb);
+        if (gw) prim_bweight(g, G, CX_F(x), gw);
+        if (gx) prim_fwd(g, G, CX_F(w), NULL, gx, true);
+    }
+    cx_arena_rewind(a, mk);
+}
+
+static void norm_opts(const char *op, const cx_conv_opts *o, int nd, bool transposed,
+                      int s[3], int p[3], int d[3], int op_[3], int *groups) {
+    cx_conv_opts def = CX_CONV_DEFAULTS;
+    if (!o) o = &def;
+    for (int i = 0; i < nd; i++) {
+        s[i] = o->stride[i] ? o->stride[i] : 1;
+        d[i] = o->dilation[i] ? o->dilation[i] : 1;
+        p[i] = o->padding[i];
+        op_[i] = transposed ? o->output_padding[i] : 0;
+        if (s[i] < 1) cx_fatal("%s: stride must be >= 1, got %d", op, s[i]);
+        if (d[i] < 1) cx_fatal("%s: dilation must be >= 1, got %d", op, d[i]);
+        if (p[i] < 0) cx_fatal("%s: padding must be >= 0, got %d", op, p[i]);
+        if (op_[i] < 0) cx_fatal("%s: output_padding must be >= 0, got %d", op, op_[i]);
+        if (transposed && op_[i] >= s[i] && op_[i] >= d[i])
+            cx_fatal("%s: output_padding (%d) must be smaller than either stride (%d) or "
+                     "dilation (%d)", op, op_[i], s[i], d[i]);
+    }
+    *groups = o->groups ? o->groups : 1;
+    if (*groups < 1) cx_fatal("%s: groups must be >= 1, got %d", op, *groups);
+}
+
+static void finish_geom(geom *g) {
+    g->Cg = g->C / g->G;
+    g->Og = g->O / g->G;
+    g->inP = (int64_t)g->in[0] * g->in[1] * g->in[2];
+    g->outP = (int64_t)g->out[0] * g->out[1] * g->out[2];
+    g->K = (int64_t)g->Cg * g->k[0] * g->k[1] * g->k[2];
+    g->rows = g->out[0] * g->out[1];
+    g->direct = true;
+    for (int i = 0; i < 3; i++) g->direct &= g->k[i] == 1 && g->s[i] == 1 && g->p[i] == 0;
+    size_t row_bytes = (size_t)g->K * (size_t)g->out[2] * sizeof(float);
+    size_t tr = row_bytes ? COL_BYTES / row_bytes : 1;
+    if (tr < 1) tr = 1;
+    g->tile_rows = tr > (size_t)g->rows ? (g->rows > 0 ? g->rows : 1) : (int)tr;
+}
+
+static cx_tensor *conv_impl(const char *op, cx_tensor *x, cx_tensor *w, cx_tensor *b, int nd,
+                            const cx_conv_opts *o, bool transposed) {
+    char s1[96], s2[96], s3[96];
+    cx_need_f32(op, x);
+    cx_need_f32(op, w);
+    if (b) cx_need_f32(op, b);
+    if (x->ndim != nd + 2 || w->ndim != nd + 2)
+        cx_fatal("%s: expected a %d-D input [N, C, %s] and a %d-D weight, got input %s and "
+                 "weight %s", op, nd + 2, nd == 1 ? "L" : nd == 2 ? "H, W" : "D, H, W", nd + 2,
+                 cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+    int s[3], p[3], d[3], opd[3], groups;
+    norm_opts(op, o, nd, transposed, s, p, d, opd, &groups);
+    geom g;
+    memset(&g, 0, sizeof g);
+    g.N = x->shape[0];
+    g.G = groups;
+    const int off = 3 - nd;
+    for (int i = 0; i < 3; i++) {
+        g.in[i] = g.out[i] = g.k[i] = g.s[i] = g.d[i] = 1;
+        g.p[i] = 0;
+    }
+    int xc = x->shape[1];
+    int res_ch; /* channels of the result */
+    int out_shape[CX_MAX_DIMS];
+    if (!transposed) {
+        g.C = xc;
+        g.O = w->shape[0];
+        if (xc % groups || g.O % groups)
+            cx_fatal("%s: groups (%d) must divide the input channels (%d) and the output channels "
+                     "(%d); input %s, weight %s", op, groups, xc, g.O,
+                     cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+        if ((int64_t)w->shape[1] * groups != xc)
+            cx_fatal("%s: weight %s with groups=%d expects input with %lld channels, got input %s",
+                     op, cx_shape_str(w, s1, sizeof s1), groups,
+                     (long long)w->shape[1] * groups, cx_shape_str(x, s2, sizeof s2));
+        for (int i = 0; i < nd; i++) {
+            int L = x->shape[2 + i], k = w->shape[2 + i];
+            int span = d[i] * (k - 1) + 1;
+            if (k < 1 || (int64_t)span > (int64_t)L + 2 * (int64_t)p[i])
+                cx_fatal("%s: kernel size %d (dilated %d) is larger than the padded input size %lld "
+                         "(dim %d); input %s, weight %s", op, k, span, (long long)L + 2 * p[i],
+                         2 + i, cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+            g.in[off + i] = L;
+            g.k[off + i] = k;
+            g.s[off + i] = s[i];
+            g.p[off + i] = p[i];
+            g.d[off + i] = d[i];
+            g.out[off + i] = cx_conv_out_size(L, k, s[i], p[i], d[i]);
+            out_shape[2 + i] = g.out[off + i];
+        }
+        res_ch = g.O;
+    } else {
+        /* conv view: O = x channels (w dim 0), C = result channels */
+        g.O = xc;
+        if (w->shape[0] != xc)
+            cx_fatal("%s: weight %s expects input with %d channels (weight dim 0), got input %s",
+                     op, cx_shape_str(w, s1, sizeof s1), w->shape[0], cx_shape_str(x, s2, sizeof s2));
+        if (xc % groups)
+            cx_fatal("%s: groups (%d) must divide the input channels (%d); input %s, weight %s", op,
+                     groups, xc, cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+        g.C = w->shape[1] * groups;
+        for (int i = 0; i < nd; i++) {
+            int L = x->shape[2 + i], k = w->shape[2 + i];
+            int ot = cx_conv_transpose_out_size(L, k, s[i], p[i], d[i], opd[i]);
+            if (k < 1 || ot < 1)
+                cx_fatal("%s: output size %d < 1 along dim %d (input %s, weight %s, stride %d, "
+                         "padding %d, dilation %d, output_padding %d)", op, ot, 2 + i,
+                         cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2), s[i], p[i],
+                         d[i], opd[i]);
+            g.in[off + i] = ot;
+            g.out[off + i] = L;
+            g.k[off + i] = k;
+            g.s[off + i] = s[i];
+            g.p[off + i] = p[i];
+            g.d[off + i] = d[i];
+            out_shape[2 + i] = ot;
+        }
+        res_ch = g.C;
+    }
+    if (b && b->numel != res_ch)
+        cx_fatal("%s: bias %s does not match %d output channels (weight %s)", op,
+                 cx_shape_str(b, s1, sizeof s1), res_ch, cx_shape_str(w, s3, sizeof s3));
+    finish_geom(&g);
+    out_shape[0] = g.N;
+    out_shape[1] = res_ch;
+    cx_shape_numel(op, out_shape, nd + 2);
+    cx_tensor *out = cx_new_like_shape(out_shape, nd + 2);
+    if (out->numel > 0 && x->numel > 0) {
+        cx_arena *a = cx_arena_current();
+        cx_arena_mark mk = cx_arena_get_mark(a);
+        if (!transposed) {
+            prim_fwd(&g, CX_F(x), CX_F(w), b ? CX_F(b) : NULL, CX_F(out), false);
+        } else {
+            memset(CX_F(out), 0, (size_t)out->numel * sizeof(float));
+            prim_bdata(&g, CX_F(x), CX_F(w), CX_F(out));
+            if (b) {
+                const float *bb = CX_F(b);
+                float *y = CX_F(out);
+                CX_OMP(parallel for schedule(static) if(out->numel > CX_PAR_MIN))
+                for (int64_t nc = 0; nc < (int64_t)g.N * g.C; nc++) {
+                    float bv = bb[nc % g.C], *yp = y + (size_t)nc * g.inP;
+                    for (int64_t q = 0; q < g.inP; q++) yp[q] += bv;
+                }
+            }
+        }
+        cx_arena_rewind(a, mk);
+    } else if (out->numel > 0) {
+        memset(CX_F(out), 0, (size_t)out->numel * sizeof(float));
+    }
+    cx_tensor *in[3] = {x, w, b};
+    cx_node *node = cx_record_named(out, op, conv_backward, in, b ? 3 : 2);
+    if (node) {
+        conv_saved *sv = cx_arena_alloc(sizeof *sv);
+        sv->g = g;
+        sv->transposed = transposed;
+        node->saved = sv;
+    }
+    return out;
+}
+
+cx_tensor *cx_conv(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
+    if (!x || !w) cx_fatal("conv: NULL input or weight");
+    int nd = x->ndim - 2;
+    if (nd < 1 || nd > 3)
+        cx_fatal("conv: input must have 3, 4 or 5 dims ([N, C, *spatial]), got %d", x->ndim);
+    static const char *names[4] = {"", "conv1d", "conv2d", "conv3d"};
+    return conv_impl(names[nd], x, w, b, nd, o, false);
+}
+
+cx_tensor *cx_conv2d_ex(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
+    return conv_impl("conv2d", x, w, b, 2, o, false);
+}
+
+cx_tensor *cx_conv2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride_h, int stride_w,
+                     int pad_h, int pad_w, int dil_h, int dil_w, int groups) {
+    if (stride_h < 1 || stride_w < 1 || dil_h < 1 || dil_w < 1 || groups < 1)
+        cx_fatal("conv2d: stride (%d, %d), dilation (%d, %d) and groups (%d) must be >= 1",
+                 stride_h, stride_w, dil_h, dil_w, groups);
+    cx_conv_opts o = {{stride_h, stride_w, 1}, {pad_h, pad_w, 0}, {dil_h, dil_w, 1}, {0, 0, 0}, groups};
+    return conv_impl("conv2d", x, w, b, 2, &o, false);
+}
+
+cx_tensor *cx_conv1d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride, int pad, int dil,
+                     int groups) {
+    if (stride < 1 || dil < 1 || groups < 1)
+        cx_fatal("conv1d: stride (%d), dilation (%d) and groups (%d) must be >= 1", stride, dil,
+                 groups);
+    cx_conv_opts o = {{stride, 1, 1}, {pad, 0, 0}, {dil, 1, 1}, {0, 0, 0}, groups};
+    return conv_impl("conv1d", x, w, b, 1, &o, false);
+}
+
+cx_tensor *cx_conv3d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
+    return conv_impl("conv3d", x, w, b, 3, o, false);
+}
+
+cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
+    return conv_impl("conv_transpose2d", x, w, b, 2, o, true);
+}
+
+cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
+    if (!x || !w) cx_fatal("conv_transpose: NULL input or weight");
+    int nd = x->ndim - 2;
+    if (nd < 1 || nd > 3)
+        cx_fatal("conv_transpose: input must have 3, 4 or 5 dims ([N, C, *spatial]), got %d",
+                 x->ndim);
+    static const char *names[4] = {"", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"};
+    return conv_impl(names[nd], x, w, b, nd, o, true);
+}

@@ -1,0 +1,444 @@
+/* Batch normalisation and layer normalisation (ops with backward) and the
+ * BatchNorm1d / BatchNorm2d / LayerNorm modules. PyTorch semantics, see
+ * include/cortex/norm.h. Statistics are accumulated in double. */
+#include "../autograd/graph.h"
+#include <math.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- helpers */
+static void shape_text(const int *shape, int ndim, char *buf, size_t n) {
+    size_t o = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && o < n; i++) o += (size_t)snprintf(buf + o, n - o, i ? ", %d" : "%d", shape[i]);
+    if (o < n) snprintf(buf + o, n - o, "]");
+}
+
+/* Fatal unless t (optional when allow_null) is F32 with exactly `shape`. */
+static void need_vec(const char *op, const char *what, const cx_tensor *t, const int *shape, int ndim,
+                     const cx_tensor *x) {
+    if (!t) return;
+    char a[96], b[96], c[96];
+    if (t->dtype != CX_F32) cx_fatal("%s: %s must be F32, got %s", op, what, cx_dtype_name(t->dtype));
+    bool same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        shape_text(shape, ndim, b, sizeof b);
+        cx_fatal("%s: %s has shape %s, expected %s for input %s", op, what, cx_shape_str(t, a, sizeof a), b,
+                 cx_shape_str(x, c, sizeof c));
+    }
+}
+
+/* ---------------------------------------------------------------- batch norm */
+typedef struct {
+    int C;
+    int64_t outer, inner;  /* x viewed as [outer, C, inner] */
+    bool training;
+    float *mean, *invstd;  /* per channel: the statistics used to normalise */
+} bn_saved;
+
+static void batch_norm_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    const bn_saved *s = nd->saved;
+    cx_tensor *x = nd->in[0], *w = nd->in[1];
+    float *gx = cx_in_grad(out, 0);
+    float *gw = w ? cx_in_grad(out, 1) : NULL;
+    float *gb = nd->in[2] ? cx_in_grad(out, 2) : NULL;
+    const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
+    const int C = s->C;
+    const int64_t outer = s->outer, inner = s->inner;
+    const double n = (double)outer * (double)inner;
+    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        const double mean = s->mean[c], invstd = s->invstd[c];
+        double sg = 0, sgx = 0;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xr = xd + (o * C + c) * inner, *gr = go + (o * C + c) * inner;
+            for (int64_t j = 0; j < inner; j++) {
+                sg += gr[j];
+                sgx += gr[j] * ((xr[j] - mean) * invstd);
+            }
+        }
+        if (gw) gw[c] += (float)sgx;
+        if (gb) gb[c] += (float)sg;
+        if (!gx) continue;
+        const double scale = (wd ? wd[c] : 1.0) * invstd;
+        const double mg = s->training ? sg / n : 0.0, mgx = s->training ? sgx / n : 0.0;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xr = xd + (o * C + c) * inner, *gr = go + (o * C + c) * inner;
+            float *gxr = gx + (o * C + c) * inner;
+            for (int64_t j = 0; j < inner; j++) {
+                double xhat = (xr[j] - mean) * invstd;
+                gxr[j] += (float)(scale * (gr[j] - mg - xhat * mgx));
+            }
+        }
+    }
+}
+
+cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
+                         cx_tensor *bias, bool training, float momentum, float eps) {
+    const char *op = "batch_norm";
+    char sb[96];
+    cx_need_f32(op, x);
+    if (x->ndim < 2)
+        cx_fatal("%s: expected an input [N, C, *] with at least 2 dims, got %s", op, cx_shape_str(x, sb, sizeof sb));
+    const int C = x->shape[1];
+    need_vec(op, "weight", weight, &C, 1, x);
+    need_vec(op, "bias", bias, &C, 1, x);
+    need_vec(op, "running_mean", running_mean, &C, 1, x);
+    need_vec(op, "running_var", running_var, &C, 1, x);
+    if (!training && (!running_mean || !running_var))
+        cx_fatal("%s: eval mode needs running_mean and running_var (input %s)", op, cx_shape_str(x, sb, sizeof sb));
+    if (!(eps > 0)) cx_fatal("%s: eps must be positive, got %g", op, (double)eps);
+    if (training && !(momentum >= 0 && momentum <= 1))
+        cx_fatal("%s: momentum must be in [0, 1], got %g", op, (double)momentum);
+    int64_t outer = x->shape[0], inner = 1;
+    for (int i = 2; i < x->ndim; i++) inner *= x->shape[i];
+    const int64_t n = outer * inner;
+    if (training && n <= 1)
+        cx_fatal("%s: expected more than 1 value per channel when training, got input %s", op,
+                 cx_shape_str(x, sb, sizeof sb));
+    cx_tensor *out = cx_new_like_shape(x->shape, x->ndim);
+    float *mean_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
+    float *invstd_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
+    const float *xd = CX_F(x), *wd = weight ? CX_F(weight) : NULL, *bd = bias ? CX_F(bias) : NULL;
+    float *yd = CX_F(out);
+    float *rm = running_mean ? CX_F(running_mean) : NULL, *rv = running_var ? CX_F(running_var) : NULL;
+    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        double mean, invstd;
+        if (training) {
+            double sum = 0, sq = 0;
+            for (int64_t o = 0; o < outer; o++) {
+                const float *xr = xd + (o * C + c) * inner;
+                for (int64_t j = 0; j < inner; j++) sum += xr[j];
+            }
+            mean = sum / (double)n;
+            for (int64_t o = 0; o < outer; o++) {
+                const float *xr = xd + (o * C + c) * inner;
+                for (int64_t j = 0; j < inner; j++) {
+                    double d = xr[j] - mean;
+                    sq += d * d;
+                }
+            }
+            double var = sq / (double)n;
+            invstd = 1.0 / sqrt(var + (double)eps);
+            if (rm) rm[c] = (float)((1.0 - (double)momentum) * rm[c] + (double)momentum * mean);
+            if (rv)
+                rv[c] = (float)((1.0 - (double)momentum) * rv[c] +
+                                (double)momentum * (sq / (double)(n - 1)));
+        } else {
+            mean = rm[c];
+            invstd = 1.0 / sqrt((double)rv[c] + (double)eps);
+        }
+        mean_s[c] = (float)mean;
+        invstd_s[c] = (float)invstd;
+        /* y = (x - mean) * alpha + beta (subtracting first: no cancellation
+         * for a near-constant channel) */
+        float fm = (float)mean, fa = (float)(invstd * (wd ? wd[c] : 1.0)), fb = bd ? bd[c] : 0.0f;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xr = xd + (o * C + c) * inner;
+            float *yr = yd + (o * C + c) * inner;
+            for (int64_t j = 0; j < inner; j++) yr[j] = (xr[j] - fm) * fa + fb;
+        }
+    }
+    cx_tensor *in[3] = {x, weight, bias};
+    cx_node *nd = cx_record_named(out, op, batch_norm_backward, in, 3);
+    if (nd) {
+        bn_saved *s = cx_arena_alloc(sizeof *s);
+        *s = (bn_saved){C, outer, inner, training, mean_s, invstd_s};
+        nd->saved = s;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- layer norm */
+typedef struct {
+    int64_t rows, D;
+    float *mean, *invstd;  /* per row */
+} ln_saved;
+
+static void layer_norm_backward(cx_tensor *out) {
+    cx_node *nd = out->node;
+    const ln_saved *s = nd->saved;
+    cx_tensor *x = nd->in[0], *w = nd->in[1];
+    float *gx = cx_in_grad(out, 0);
+    float *gw = w ? cx_in_grad(out, 1) : NULL;
+    float *gb = nd->in[2] ? cx_in_grad(out, 2) : NULL;
+    const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
+    const int64_t rows = s->rows, D = s->D;
+    if (gx) {
+        CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = xd + r * D, *gr = go + r * D;
+            float *gxr = gx + r * D;
+            const double mean = s->mean[r], invstd = s->invstd[r];
+            double sg = 0, sgx = 0;
+            for (int64_t j = 0; j < D; j++) {
+                double g = (double)gr[j] * (wd ? wd[j] : 1.0);
+                sg += g;
+                sgx += g * ((xr[j] - mean) * invstd);
+            }
+            sg /= (double)D;
+            sgx /= (double)D;
+            for (int64_t j = 0; j < D; j++) {
+                double g = (double)gr[j] * (wd ? wd[j] : 1.0);
+                double xhat = (xr[j] - mean) * invstd;
+                gxr[j] += (float)(invstd * (g - sg - xhat * sgx));
+            }
+        }
+    }
+    if (gw || gb) {
+        /* column blocks of LN_BLK: each row visit reads one contiguous run */
+        enum { LN_BLK = 16 };
+        const int64_t nblk = (D + LN_BLK - 1) / LN_BLK;
+        CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+        for (int64_t bk = 0; bk < nblk; bk++) {
+            const int64_t j0 = bk * LN_BLK, j1 = j0 + LN_BLK < D ? j0 + LN_BLK : D;
+            double sw[LN_BLK] = {0}, sb[LN_BLK] = {0};
+            for (int64_t r = 0; r < rows; r++) {
+                const float *xr = xd + r * D, *gr = go + r * D;
+                const double mean = s->mean[r], invstd = s->invstd[r];
+                for (int64_t j = j0; j < j1; j++) {
+                    double g = gr[j];
+                    sb[j - j0] += g;
+                    sw[j - j0] += g * ((xr[j] - mean) * invstd);
+                }
+            }
+            for (int64_t j = j0; j < j1; j++) {
+                if (gw) gw[j] += (float)sw[j - j0];
+                if (gb) gb[j] += (float)sb[j - j0];
+            }
+        }
+    }
+}
+
+cx_tensor *cx_layer_norm(cx_tensor *x, int k, cx_tensor *weight, cx_tensor *bias, float eps) {
+    const char *op = "layer_norm";
+    char sb[96];
+    cx_need_f32(op, x);
+    if (k < 1 || k > x->ndim)
+        cx_fatal("%s: normalized ndims %d out of range for input %s (1..%d)", op, k, cx_shape_str(x, sb, sizeof sb),
+                 x->ndim);
+    if (!(eps > 0)) cx_fatal("%s: eps must be positive, got %g", op, (double)eps);
+    const int *nshape = x->shape + (x->ndim - k);
+    need_vec(op, "weight", weight, nshape, k, x);
+    need_vec(op, "bias", bias, nshape, k, x);
+    int64_t D = 1;
+    for (int i = 0; i < k; i++) D *= nshape[i];
+    if (D < 1) cx_fatal("%s: empty normalized shape in input %s", op, cx_shape_str(x, sb, sizeof sb));
+    const int64_t rows = x->numel / D;
+    cx_tensor *out = cx_new_like_shape(x->shape, x->ndim);
+    float *mean_s = cx_arena_alloc((size_t)(rows > 0 ? rows : 1) * sizeof(float));
+    float *invstd_s = cx_arena_alloc((size_t)(rows > 0 ? rows : 1) * sizeof(float));
+    const float *xd = CX_F(x), *wd = weight ? CX_F(weight) : NULL, *bd = bias ? CX_F(bias) : NULL;
+    float *yd = CX_F(out);
+    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = xd + r * D;
+        float *yr = yd + r * D;
+        double sum = 0, sq = 0;
+        for (int64_t j = 0; j < D; j++) sum += xr[j];
+        double mean = sum / (double)D;
+        for (int64_t j = 0; j < D; j++) {
+            double d = xr[j] - mean;
+            sq += d * d;
+        }
+        double invstd = 1.0 / sqrt(sq / (double)D + (double)eps);
+        mean_s[r] = (float)mean;
+        invstd_s[r] = (float)invstd;
+        for (int64_t j = 0; j < D; j++) {
+            double v = (xr[j] - mean) * invstd;
+            if (wd) v *= wd[j];
+            if (bd) v += bd[j];
+            yr[j] = (float)v;
+        }
+    }
+    cx_tensor *in[3] = {x, weight, bias};
+    cx_node *nd = cx_record_named(out, op, layer_norm_backward, in, 3);
+    if (nd) {
+        ln_saved *s = cx_arena_alloc(sizeof *s);
+        *s = (ln_saved){rows, D, mean_s, invstd_s};
+        nd->saved = s;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- modules */
+static void rename_t(cx_tensor *t, const char *prefix) {
+    if (!t || !prefix || !*prefix) return;
+    size_t n = strlen(prefix) + strlen(t->name ? t->name : "") + 2;
+    char *s = cx_xmalloc(n);
+    snprintf(s, n, "%s.%s", prefix, t->name ? t->name : "");
+    free(t->name);
+    t->name = s;
+}
+
+typedef struct {
+    cx_module base;
+    int dims, C;
+    float eps, momentum;
+    cx_tensor *w, *b, *rm, *rv, *nbt;
+} bn_m;
+
+static cx_tensor *bn_fwd(cx_module *m, cx_tensor *x) {
+    bn_m *b = (bn_m *)m;
+    char sb[96];
+    const char *kind = b->dims == 1 ? "BatchNorm1d" : "BatchNorm2d";
+    cx_need_f32(kind, x);
+    if (b->dims == 1 && x->ndim != 2 && x->ndim != 3)
+        cx_fatal("%s: expected a 2-D input [N, C] or a 3-D input [N, C, L], got %s", kind,
+                 cx_shape_str(x, sb, sizeof sb));
+    if (b->dims == 2 && x->ndim != 4)
+        cx_fatal("%s: expected a 4-D input [N, C, H, W], got %s", kind, cx_shape_str(x, sb, sizeof sb));
+    if (x->shape[1] != b->C)
+        cx_fatal("%s: input %s has %d channels, the layer expects %d", kind, cx_shape_str(x, sb, sizeof sb),
+                 x->shape[1], b->C);
+    bool training = cx_is_training();
+    if (training) CX_I64P(b->nbt)[0] += 1;
+    return cx_batch_norm(x, b->rm, b->rv, b->w, b->b, training, b->momentum, b->eps);
+}
+static void bn_params(cx_module *m, cx_params *out) {
+    bn_m *b = (bn_m *)m;
+    if (b->w) cx_params_add(out, b->w);
+    if (b->b) cx_params_add(out, b->b);
+}
+static void bn_buffers(cx_module *m, cx_params *out) {
+    bn_m *b = (bn_m *)m;
+    cx_params_add(out, b->rm);
+    cx_params_add(out, b->rv);
+    cx_params_add(out, b->nbt);
+}
+static void bn_rename(cx_module *m, const char *prefix) {
+    bn_m *b = (bn_m *)m;
+    rename_t(b->w, prefix);
+    rename_t(b->b, prefix);
+    rename_t(b->rm, prefix);
+    rename_t(b->rv, prefix);
+    rename_t(b->nbt, prefix);
+}
+static void bn_describe(const cx_module *m, char *buf, size_t n) {
+    const bn_m *b = (const bn_m *)m;
+    snprintf(buf, n, "BatchNorm%dd(%d, eps=%g, momentum=%g%s)", b->dims, b->C, (double)b->eps,
+             (double)b->momentum, b->w ? "" : ", affine=False");
+}
+static void bn_destroy(cx_module *m) {
+    bn_m *b = (bn_m *)m;
+    cx_tensor_free(b->w);
+    cx_tensor_free(b->b);
+    cx_tensor_free(b->rm);
+    cx_tensor_free(b->rv);
+    cx_tensor_free(b->nbt);
+    free(b);
+}
+static const cx_module_ops bn1_ops = {"BatchNorm1d", bn_fwd, bn_params, bn_rename, bn_describe, bn_destroy, bn_buffers};
+static const cx_module_ops bn2_ops = {"BatchNorm2d", bn_fwd, bn_params, bn_rename, bn_describe, bn_destroy, bn_buffers};
+
+cx_module *cx_batchnorm_new_ex(int spatial_dims, int C, float eps, float momentum, bool affine) {
+    if (spatial_dims != 1 && spatial_dims != 2)
+        cx_fatal("BatchNorm: spatial_dims must be 1 (BatchNorm1d) or 2 (BatchNorm2d), got %d", spatial_dims);
+    if (C < 1) cx_fatal("BatchNorm%dd: num_features must be positive, got %d", spatial_dims, C);
+    if (!(eps > 0)) cx_fatal("BatchNorm%dd: eps must be positive, got %g", spatial_dims, (double)eps);
+    if (!(momentum >= 0 && momentum <= 1))
+        cx_fatal("BatchNorm%dd: momentum must be in [0, 1], got %g", spatial_dims, (double)momentum);
+    bn_m *b = cx_xcalloc(1, sizeof *b);
+    b->base.ops = spatial_dims == 1 ? &bn1_ops : &bn2_ops;
+    b->dims = spatial_dims;
+    b->C = C;
+    b->eps = eps;
+    b->momentum = momentum;
+    if (affine) {
+        b->w = cx_param_new("weight", &C, 1);
+        cx_fill(b->w, 1.0f);
+        b->b = cx_param_new("bias", &C, 1);
+    }
+    b->rm = cx_tensor_new(CX_F32, &C, 1);
+    cx_tensor_set_name(b->rm, "running_mean");
+    b->rv = cx_tensor_new(CX_F32, &C, 1);
+    cx_fill(b->rv, 1.0f);
+    cx_tensor_set_name(b->rv, "running_var");
+    b->nbt = cx_tensor_new(CX_I64, NULL, 0);
+    cx_tensor_set_name(b->nbt, "num_batches_tracked");
+    return &b->base;
+}
+cx_module *cx_batchnorm1d_new(int C) { return cx_batchnorm_new_ex(1, C, 1e-5f, 0.1f, true); }
+cx_module *cx_batchnorm2d_new(int C) { return cx_batchnorm_new_ex(2, C, 1e-5f, 0.1f, true); }
+
+static bn_m *as_bn(cx_module *m) {
+    if (!m || (m->ops != &bn1_ops && m->ops != &bn2_ops))
+        cx_fatal("expected a BatchNorm module, got %s", m ? m->ops->kind : "NULL");
+    return (bn_m *)m;
+}
+cx_tensor *cx_batchnorm_weight(cx_module *m) { return as_bn(m)->w; }
+cx_tensor *cx_batchnorm_bias(cx_module *m) { return as_bn(m)->b; }
+cx_tensor *cx_batchnorm_running_mean(cx_module *m) { return as_bn(m)->rm; }
+cx_tensor *cx_batchnorm_running_var(cx_module *m) { return as_bn(m)->rv; }
+cx_tensor *cx_batchnorm_num_batches_tracked(cx_module *m) { return as_bn(m)->nbt; }
+
+typedef struct {
+    cx_module base;
+    int ndim, shape[CX_MAX_DIMS];
+    float eps;
+    cx_tensor *w, *b;
+} ln_m;
+
+static cx_tensor *ln_fwd(cx_module *m, cx_tensor *x) {
+    ln_m *l = (ln_m *)m;
+    cx_need_f32("LayerNorm", x);
+    bool ok = x->ndim >= l->ndim;
+    for (int i = 0; ok && i < l->ndim; i++) ok = x->shape[x->ndim - l->ndim + i] == l->shape[i];
+    if (!ok) {
+        char a[96], b[96];
+        shape_text(l->shape, l->ndim, b, sizeof b);
+        cx_fatal("LayerNorm: input %s does not end with the normalized shape %s", cx_shape_str(x, a, sizeof a), b);
+    }
+    return cx_layer_norm(x, l->ndim, l->w, l->b, l->eps);
+}
+static void ln_params(cx_module *m, cx_params *out) {
+    ln_m *l = (ln_m *)m;
+    if (l->w) cx_params_add(out, l->w);
+    if (l->b) cx_params_add(out, l->b);
+}
+static void ln_rename(cx_module *m, const char *prefix) {
+    ln_m *l = (ln_m *)m;
+    rename_t(l->w, prefix);
+    rename_t(l->b, prefix);
+}
+static void ln_describe(const cx_module *m, char *buf, size_t n) {
+    const ln_m *l = (const ln_m *)m;
+    char s[96];
+    shape_text(l->shape, l->ndim, s, sizeof s);
+    snprintf(buf, n, "LayerNorm(%s, eps=%g%s)", s, (double)l->eps, l->w ? "" : ", no affine");
+}
+static void ln_destroy(cx_module *m) {
+    ln_m *l = (ln_m *)m;
+    cx_tensor_free(l->w);
+    cx_tensor_free(l->b);
+    free(l);
+}
+static const cx_module_ops ln_ops = {"LayerNorm", ln_fwd, ln_params, ln_rename, ln_describe, ln_destroy, NULL};
+
+cx_module *cx_layernorm_new_ex(const int *shape, int ndim, float eps, bool affine) {
+    if (!shape || ndim < 1 || ndim > CX_MAX_DIMS)
+        cx_fatal("LayerNorm: normalized shape needs 1..%d dims, got %d", CX_MAX_DIMS, ndim);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 1) cx_fatal("LayerNorm: normalized shape dims must be positive, got %d", shape[i]);
+    if (!(eps > 0)) cx_fatal("LayerNorm: eps must be positive, got %g", (double)eps);
+    ln_m *l = cx_xcalloc(1, sizeof *l);
+    l->base.ops = &ln_ops;
+    l->ndim = ndim;
+    memcpy(l->shape, shape, (size_t)ndim * sizeof(int));
+    l->eps = eps;
+    if (affine) {
+        l->w = cx_param_new("weight", shape, ndim);
+        cx_fill(l->w, 1.0f);
+        l->b = cx_param_new("bias", shape, ndim);
+    }
+    return &l->base;
+}
+cx_module *cx_layernorm_new(const int *shape, int ndim) { return cx_layernorm_new_ex(shape, ndim, 1e-5f, true); }
+
+static ln_m *as_ln(cx_module *m) {
+    if (!m || m->ops != &ln_ops) cx_fatal("expected a LayerNorm module, got %s", m ? m->ops->kind : "NULL");
+    return (ln_m *)m;
+}
+cx_tensor *cx_layernorm_weight(cx_module *m) { return as_ln(m)->w; }
+cx_tensor *cx_layernorm_bias(cx_module *m) { return as_ln(m)->b; }

@@ -1,0 +1,512 @@
+/* Pooling: max / average (2-D and 3-D, padding, ceil mode), adaptive and
+ * global average pooling, and their modules. PyTorch semantics (see
+ * include/cortex/pool.h). 2-D pooling runs through the 3-D kernels with a
+ * depth of 1. */
+#include "../autograd/graph.h"
+#include <math.h>
+#include <stdio.h>
+
+/* Geometry of one pooling call (saved on the graph node). */
+typedef struct {
+    int64_t planes;              /* N * C (every leading dim) */
+    int in[3], out[3];           /* spatial sizes (D, H, W); 2-D: D = 1 */
+    int k[3], s[3], p[3];
+    bool exclude_pad;
+    int32_t *arg;                /* max pooling: argmax within the plane, per output */
+} pool_geom;
+
+static int64_t plane_size(const int *d) { return (int64_t)d[0] * d[1] * d[2]; }
+
+/* PyTorch's pooling_output_shape (dilation 1). */
+static int pool_out_size(int in, int k, int s, int p, bool ceil_mode) {
+    int64_t num = (int64_t)in + 2 * (int64_t)p - k + (ceil_mode ? s - 1 : 0);
+    int64_t o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    if (ceil_mode && (o - 1) * s >= (int64_t)in + p) o--;
+    return o > INT32_MAX ? INT32_MAX : (int)o;
+}
+
+/* Validate x and the options; fill g and the output shape. nsp: 2 or 3. */
+static void pool_setup(const char *op, const cx_tensor *x, int nsp, const cx_pool_opts *o, pool_geom *g,
+                       int *oshape, int *ondim) {
+    char sb[96];
+    cx_need_f32(op, x);
+    if (!o) cx_fatal("%s: NULL options", op);
+    if (x->ndim != nsp + 1 && x->ndim != nsp + 2)
+        cx_fatal("%s: expected a %d-D input [N, C, %s] or a %d-D input [C, %s], got %s", op, nsp + 2,
+                 nsp == 2 ? "H, W" : "D, H, W", nsp + 1, nsp == 2 ? "H, W" : "D, H, W",
+                 cx_shape_str(x, sb, sizeof sb));
+    memset(g, 0, sizeof *g);
+    int lead = x->ndim - nsp;
+    g->planes = 1;
+    for (int i = 0; i < lead; i++) g->planes *= x->shape[i];
+    for (int d = 0; d < 3; d++) {
+        g->in[d] = 1;
+        g->k[d] = g->s[d] = 1;
+        g->p[d] = 0;
+    }
+    int off = 3 - nsp;
+    for (int d = 0; d < nsp; d++) {
+        int k = o->kernel[d], s = o->stride[d] ? o->stride[d] : o->kernel[d], p = o->padding[d];
+        if (k < 1 || s < 1 || p < 0)
+            cx_fatal("%s: kernel, stride and padding must be positive (padding >= 0), got kernel %d, "
+                     "stride %d, padding %d in spatial dim %d", op, k, o->stride[d], p, d);
+        if (p > k / 2)
+            cx_fatal("%s: padding %d is more than half the kernel size %d (spatial dim %d)", op, p, k, d);
+        g->in[off + d] = x->shape[lead + d];
+        g->k[off + d] = k;
+        g->s[off + d] = s;
+        g->p[off + d] = p;
+    }
+    bool bad = false;
+    for (int d = 0; d < 3; d++) {
+        g->out[d] = pool_out_size(g->in[d], g->k[d], g->s[d], g->p[d], o->ceil_mode);
+        if (g->out[d] < 1) bad = true;
+    }
+    if (bad) {
+        if (nsp == 2)
+            cx_fatal("%s: input %s is too small for kernel %dx%d (stride %dx%d, padding %dx%d): output "
+                     "would be %dx%d", op, cx_shape_str(x, sb, sizeof sb), g->k[1], g->k[2], g->s[1],
+                     g->s[2], g->p[1], g->p[2], g->out[1], g->out[2]);
+        cx_fatal("%s: input %s is too small for kernel %dx%dx%d (stride %dx%dx%d, padding %dx%dx%d): "
+                 "output would be %dx%dx%d", op, cx_shape_str(x, sb, sizeof sb), g->k[0], g->k[1], g->k[2],
+                 g->s[0], g->s[1], g->s[2], g->p[0], g->p[1], g->p[2], g->out[0], g->out[1], g->out[2]);
+    }
+    g->exclude_pad = o->exclude_pad;
+    *ondim = x->ndim;
+    for (int i = 0; i < lead; i++) oshape[i] = x->shape[i];
+    for (int d = 0; d < nsp; d++) oshape[lead + d] = g->out[off + d];
+}
+
+/* Clipped window [lo, hi) of output index o along dim d (max pooling). */
+#define WIN(g, d, o, lo, hi) do { \
+    int s_ = (o) * (g)->s[d] - (g)->p[d]; \
+    (hi) = s_ + (g)->k[d] < (g)->in[d] ? s_ + (g)->k[d] : (g)->in[d]; \
+    (lo) = s_ > 0 ? s_ : 0; } while (0)
+
+/* ---------------------------------------------------------------- max pooling */
+static void max_pool_backward(cx_tensor *out) {
+    float *gx = cx_in_grad(out, 0);
+    if (!gx) return;
+    const pool_geom *g = out->node->saved;
+    int64_t ip = plane_size(g->in), op = plane_size(g->out);
+    const float *go = out->grad;
+    CX_OMP(parallel for if(out->numel > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < g->planes; pl++) {
+        float *gxp = gx + pl * ip;
+        const float *gop = go + pl * op;
+        const int32_t *ap = g->arg + pl * op;
+        for (int64_t i = 0; i < op; i++) gxp[ap[i]] += gop[i];
+    }
+}
+
+static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_pool_opts *o) {
+    pool_geom geo, *g = &geo;
+    int oshape[CX_MAX_DIMS], ondim;
+    pool_setup(op, x, nsp, o, g, oshape, &ondim);
+    cx_tensor *out = cx_new_like_shape(oshape, ondim);
+    int64_t ip = plane_size(g->in), opl = plane_size(g->out);
+    int32_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int32_t));
+    const float *xd = CX_F(x);
+    float *yd = CX_F(out);
+    int64_t work = out->numel * g->k[0] * g->k[1] * g->k[2];
+    const int H = g->in[1], W = g->in[2];
+    CX_OMP(parallel for if(work > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < g->planes; pl++) {
+        const float *xp = xd + pl * ip;
+        float *yp = yd + pl * opl;
+        int32_t *ap = arg + pl * opl;
+        int64_t oi = 0;
+        for (int od = 0; od < g->out[0]; od++) {
+            int d0, d1;
+            WIN(g, 0, od, d0, d1);
+            for (int oh = 0; oh < g->out[1]; oh++) {
+                int h0, h1;
+                WIN(g, 1, oh, h0, h1);
+                for (int ow = 0; ow < g->out[2]; ow++, oi++) {
+                    int w0, w1;
+                    WIN(g, 2, ow, w0, w1);
+                    /* PyTorch: start at the first in-bounds element with -inf;
+                     * a strictly larger value or a NaN takes over. */
+                    int32_t best = (int32_t)(((int64_t)d0 * H + h0) * W + w0);
+                    float bv = -INFINITY;
+                    for (int id = d0; id < d1; id++)
+                        for (int ih = h0; ih < h1; ih++) {
+                            int32_t row = (int32_t)(((int64_t)id * H + ih) * W);
+                            for (int iw = w0; iw < w1; iw++) {
+                                float v = xp[row + iw];
+                                bool take = v > bv || isnan(v); /* branch-free select */
+                                bv = take ? v : bv;
+                                best = take ? row + iw : best;
+                            }
+                        }
+                    yp[oi] = bv;
+                    ap[oi] = best;
+                }
+            }
+        }
+    }
+    cx_node *nd = cx_record_named(out, op, max_pool_backward, &x, 1);
+    if (nd) {
+        pool_geom *sg = cx_arena_alloc(sizeof *sg);
+        *sg = geo;
+        sg->arg = arg;
+        nd->saved = sg;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- average pooling */
+/* Window of output index o along dim d for average pooling: the clipped
+ * window [lo, hi) and the PyTorch pool size (window clipped to the padded
+ * input) along that dim. */
+static inline void avg_win(const pool_geom *g, int d, int o, int *lo, int *hi, int *full) {
+    int s = o * g->s[d] - g->p[d];
+    int e = s + g->k[d];
+    if (e > g->in[d] + g->p[d]) e = g->in[d] + g->p[d];
+    *full = e - s;
+    *lo = s > 0 ? s : 0;
+    *hi = e < g->in[d] ? e : g->in[d];
+}
+
+static void avg_pool_backward(cx_tensor *out) {
+    float *gx = cx_in_grad(out, 0);
+    if (!gx) return;
+    const pool_geom *g = out->node->saved;
+    int64_t ip = plane_size(g->in), opl = plane_size(g->out);
+    const int H = g->in[1], W = g->in[2];
+    const float *go = out->grad;
+    int64_t work = out->numel * g->k[0] * g->k[1] * g->k[2];
+    CX_OMP(parallel for if(work > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < g->planes; pl++) {
+        float *gxp = gx + pl * ip;
+        const float *gop = go + pl * opl;
+        int64_t oi = 0;
+        for (int od = 0; od < g->out[0]; od++) {
+            int d0, d1, fd;
+            avg_win(g, 0, od, &d0, &d1, &fd);
+            for (int oh = 0; oh < g->out[1]; oh++) {
+                int h0, h1, fh;
+                avg_win(g, 1, oh, &h0, &h1, &fh);
+                for (int ow = 0; ow < g->out[2]; ow++, oi++) {
+                    int w0, w1, fw;
+                    avg_win(g, 2, ow, &w0, &w1, &fw);
+                    if (d0 >= d1 || h0 >= h1 || w0 >= w1) continue;
+                    int64_t div = g->exclude_pad ? (int64_t)(d1 - d0) * (h1 - h0) * (w1 - w0)
+                                                 : (int64_t)fd * fh * fw;
+                    float gv = gop[oi] / (float)div;
+                    for (int id = d0; id < d1; id++)
+                        for (int ih = h0; ih < h1; ih++) {
+                            float *r = gxp + ((int64_t)id * H + ih) * W;
+                            for (int iw = w0; iw < w1; iw++) r[iw] += gv;
+                        }
+                }
+            }
+        }
+    }
+}
+
+static cx_tensor *avg_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_pool_opts *o) {
+    pool_geom geo, *g = &geo;
+    int oshape[CX_MAX_DIMS], ondim;
+    pool_setup(op, x, nsp, o, g, oshape, &ondim);
+    cx_tensor *out = cx_new_like_shape(oshape, ondim);
+    int64_t ip = plane_size(g->in), opl = plane_size(g->out);
+    const int H = g->in[1], W = g->in[2];
+    const float *xd = CX_F(x);
+    float *yd = CX_F(out);
+    int64_t work = out->numel * g->k[0] * g->k[1] * g->k[2];
+    CX_OMP(parallel for if(work > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < g->planes; pl++) {
+        const float *xp = xd + pl * ip;
+        float *yp = yd + pl * opl;
+        int64_t oi = 0;
+        for (int od = 0; od < g->out[0]; od++) {
+            int d0, d1, fd;
+            avg_win(g, 0, od, &d0, &d1, &fd);
+            for (int oh = 0; oh < g->out[1]; oh++) {
+                int h0, h1, fh;
+                avg_win(g, 1, oh, &h0, &h1, &fh);
+                for (int ow = 0; ow < g->out[2]; ow++, oi++) {
+                    int w0, w1, fw;
+                    avg_win(g, 2, ow, &w0, &w1, &fw);
+                    if (d0 >= d1 || h0 >= h1 || w0 >= w1) {
+                        yp[oi] = 0.0f;
+                        continue;
+                    }
+                    float sum = 0.0f;
+                    for (int id = d0; id < d1; id++)
+                        for (int ih = h0; ih < h1; ih++) {
+                            const float *r = xp + ((int64_t)id * H + ih) * W;
+                            for (int iw = w0; iw < w1; iw++) sum += r[iw];
+                        }
+                    int64_t div = g->exclude_pad ? (int64_t)(d1 - d0) * (h1 - h0) * (w1 - w0)
+                                                 : (int64_t)fd * fh * fw;
+                    yp[oi] = sum / (float)div;
+                }
+            }
+        }
+    }
+    cx_node *nd = cx_record_named(out, op, avg_pool_backward, &x, 1);
+    if (nd) {
+        pool_geom *sg = cx_arena_alloc(sizeof *sg);
+        *sg = geo;
+        nd->saved = sg;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- public pooling */
+static cx_pool_opts opts2(int kh, int kw, int sh, int sw, int ph, int pw) {
+    cx_pool_opts o = CX_POOL_OPTS_2D(kh, kw);
+    o.stride[0] = sh;
+    o.stride[1] = sw;
+    o.padding[0] = ph;
+    o.padding[1] = pw;
+    return o;
+}
+static cx_pool_opts opts3(int kd, int kh, int kw, int sd, int sh, int sw, int pd, int ph, int pw) {
+    cx_pool_opts o = CX_POOL_OPTS_3D(kd, kh, kw);
+    o.stride[0] = sd;
+    o.stride[1] = sh;
+    o.stride[2] = sw;
+    o.padding[0] = pd;
+    o.padding[1] = ph;
+    o.padding[2] = pw;
+    return o;
+}
+
+cx_tensor *cx_max_pool2d(cx_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    cx_pool_opts o = opts2(kh, kw, sh, sw, ph, pw);
+    return max_pool_impl("max_pool2d", x, 2, &o);
+}
+cx_tensor *cx_max_pool2d_ex(cx_tensor *x, const cx_pool_opts *o) { return max_pool_impl("max_pool2d", x, 2, o); }
+cx_tensor *cx_max_pool3d(cx_tensor *x, int kd, int kh, int kw, int sd, int sh, int sw, int pd, int ph,
+                         int pw) {
+    cx_pool_opts o = opts3(kd, kh, kw, sd, sh, sw, pd, ph, pw);
+    return max_pool_impl("max_pool3d", x, 3, &o);
+}
+cx_tensor *cx_max_pool3d_ex(cx_tensor *x, const cx_pool_opts *o) { return max_pool_impl("max_pool3d", x, 3, o); }
+
+cx_tensor *cx_avg_pool2d(cx_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    cx_pool_opts o = opts2(kh, kw, sh, sw, ph, pw);
+    return avg_pool_impl("avg_pool2d", x, 2, &o);
+}
+cx_tensor *cx_avg_pool2d_ex(cx_tensor *x, const cx_pool_opts *o) { return avg_pool_impl("avg_pool2d", x, 2, o); }
+cx_tensor *cx_avg_pool3d(cx_tensor *x, int kd, int kh, int kw, int sd, int sh, int sw, int pd, int ph,
+                         int pw) {
+    cx_pool_opts o = opts3(kd, kh, kw, sd, sh, sw, pd, ph, pw);
+    return avg_pool_impl("avg_pool3d", x, 3, &o);
+}
+cx_tensor *cx_avg_pool3d_ex(cx_tensor *x, const cx_pool_opts *o) { return avg_pool_impl("avg_pool3d", x, 3, o); }
+
+/* ---------------------------------------------------------------- adaptive average */
+typedef struct {
+    int64_t planes;
+    int H, W, oh, ow;
+} adapt_geom;
+
+static inline int ad_start(int o, int out, int in) { return (int)(((int64_t)o * in) / out); }
+static inline int ad_end(int o, int out, int in) { return (int)(((int64_t)(o + 1) * in + out - 1) / out); }
+
+static void adaptive_backward(cx_tensor *out) {
+    float *gx = cx_in_grad(out, 0);
+    if (!gx) return;
+    const adapt_geom *g = out->node->saved;
+    const float *go = out->grad;
+    int64_t ip = (int64_t)g->H * g->W, opl = (int64_t)g->oh * g->ow;
+    CX_OMP(parallel for if(out->node->in[0]->numel > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < g->planes; pl++) {
+        float *gxp = gx + pl * ip;
+        const float *gop = go + pl * opl;
+        for (int i = 0; i < g->oh; i++) {
+            int h0 = ad_start(i, g->oh, g->H), h1 = ad_end(i, g->oh, g->H);
+            for (int j = 0; j < g->ow; j++) {
+                int w0 = ad_start(j, g->ow, g->W), w1 = ad_end(j, g->ow, g->W);
+                float gv = gop[(int64_t)i * g->ow + j] / (float)((h1 - h0) * (w1 - w0));
+                for (int h = h0; h < h1; h++) {
+                    float *r = gxp + (int64_t)h * g->W;
+                    for (int w = w0; w < w1; w++) r[w] += gv;
+                }
+            }
+        }
+    }
+}
+
+static cx_tensor *adaptive_impl(const char *op, cx_tensor *x, int oh, int ow) {
+    char sb[96];
+    cx_need_f32(op, x);
+    if (x->ndim != 3 && x->ndim != 4)
+        cx_fatal("%s: expected a 4-D input [N, C, H, W] or a 3-D input [C, H, W], got %s", op,
+                 cx_shape_str(x, sb, sizeof sb));
+    int H = x->shape[x->ndim - 2], W = x->shape[x->ndim - 1];
+    if (oh < 1 || ow < 1) cx_fatal("%s: output size must be positive, got %dx%d", op, oh, ow);
+    if (H < 1 || W < 1) cx_fatal("%s: empty spatial dims in input %s", op, cx_shape_str(x, sb, sizeof sb));
+    adapt_geom geo = {1, H, W, oh, ow};
+    for (int i = 0; i < x->ndim - 2; i++) geo.planes *= x->shape[i];
+    int oshape[4];
+    for (int i = 0; i < x->ndim - 2; i++) oshape[i] = x->shape[i];
+    oshape[x->ndim - 2] = oh;
+    oshape[x->ndim - 1] = ow;
+    cx_tensor *out = cx_new_like_shape(oshape, x->ndim);
+    const float *xd = CX_F(x);
+    float *yd = CX_F(out);
+    int64_t ip = (int64_t)H * W, opl = (int64_t)oh * ow;
+    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < geo.planes; pl++) {
+        const float *xp = xd + pl * ip;
+        float *yp = yd + pl * opl;
+        for (int i = 0; i < oh; i++) {
+            int h0 = ad_start(i, oh, H), h1 = ad_end(i, oh, H);
+            for (int j = 0; j < ow; j++) {
+                int w0 = ad_start(j, ow, W), w1 = ad_end(j, ow, W);
+                float sum = 0.0f;
+                for (int h = h0; h < h1; h++) {
+                    const float *r = xp + (int64_t)h * W;
+                    for (int w = w0; w < w1; w++) sum += r[w];
+                }
+                yp[(int64_t)i * ow + j] = sum / (float)((h1 - h0) * (w1 - w0));
+            }
+        }
+    }
+    cx_node *nd = cx_record_named(out, op, adaptive_backward, &x, 1);
+    if (nd) {
+        adapt_geom *sg = cx_arena_alloc(sizeof *sg);
+        *sg = geo;
+        nd->saved = sg;
+    }
+    return out;
+}
+
+cx_tensor *cx_adaptive_avg_pool2d(cx_tensor *x, int out_h, int out_w) {
+    return adaptive_impl("adaptive_avg_pool2d", x, out_h, out_w);
+}
+
+cx_tensor *cx_global_avg_pool2d(cx_tensor *x) {
+    char sb[96];
+    if (x && x->ndim != 4)
+        cx_fatal("global_avg_pool2d: expected a 4-D input [N, C, H, W], got %s", cx_shape_str(x, sb, sizeof sb));
+    return adaptive_impl("global_avg_pool2d", x, 1, 1);
+}
+
+/* ---------------------------------------------------------------- modules */
+typedef struct {
+    cx_module base;
+    cx_pool_kind kind;
+    cx_pool_opts o;
+} pool_m;
+
+static const char *const pool_kind_names[] = {"MaxPool2d", "AvgPool2d", "MaxPool3d", "AvgPool3d"};
+
+static cx_tensor *pool_fwd(cx_module *m, cx_tensor *x) {
+    pool_m *p = (pool_m *)m;
+    switch (p->kind) {
+    case CX_POOL_MAX2D: return cx_max_pool2d_ex(x, &p->o);
+    case CX_POOL_AVG2D: return cx_avg_pool2d_ex(x, &p->o);
+    case CX_POOL_MAX3D: return cx_max_pool3d_ex(x, &p->o);
+    case CX_POOL_AVG3D: return cx_avg_pool3d_ex(x, &p->o);
+    }
+    cx_fatal("pool: unknown kind %d", (int)p->kind);
+}
+
+/* "2", "(2,3)" or "(1,2,3)" for one option array. */
+static void fmt_tuple(char *buf, size_t n, const int *v, int nsp) {
+    bool same = true;
+    for (int d = 1; d < nsp; d++) same &= v[d] == v[0];
+    if (same) snprintf(buf, n, "%d", v[0]);
+    else if (nsp == 2) snprintf(buf, n, "(%d,%d)", v[0], v[1]);
+    else snprintf(buf, n, "(%d,%d,%d)", v[0], v[1], v[2]);
+}
+
+static void pool_describe(const cx_module *m, char *buf, size_t n) {
+    const pool_m *p = (const pool_m *)m;
+    int nsp = p->kind == CX_POOL_MAX3D || p->kind == CX_POOL_AVG3D ? 3 : 2;
+    bool avg = p->kind == CX_POOL_AVG2D || p->kind == CX_POOL_AVG3D;
+    int st[3], zero = 1;
+    for (int d = 0; d < 3; d++) {
+        st[d] = p->o.stride[d] ? p->o.stride[d] : p->o.kernel[d];
+        if (d < nsp && p->o.padding[d]) zero = 0;
+    }
+    char k[40], s[40], pd[48] = "";
+    fmt_tuple(k, sizeof k, p->o.kernel, nsp);
+    fmt_tuple(s, sizeof s, st, nsp);
+    if (!zero) {
+        char t[40];
+        fmt_tuple(t, sizeof t, p->o.padding, nsp);
+        snprintf(pd, sizeof pd, ", p=%s", t);
+    }
+    snprintf(buf, n, "%s(k=%s, s=%s%s%s%s)", pool_kind_names[p->kind], k, s, pd,
+             p->o.ceil_mode ? ", ceil" : "", avg && p->o.exclude_pad ? ", exclude_pad" : "");
+}
+
+static void pool_destroy(cx_module *m) { free(m); }
+
+static const cx_module_ops pool_ops[4] = {
+    {"MaxPool2d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL},
+    {"AvgPool2d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL},
+    {"MaxPool3d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL},
+    {"AvgPool3d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL}};
+
+cx_module *cx_pool_new(cx_pool_kind kind, const cx_pool_opts *o) {
+    if ((unsigned)kind > (unsigned)CX_POOL_AVG3D) cx_fatal("pool: unknown kind %d", (int)kind);
+    if (!o) cx_fatal("%s: NULL options", pool_kind_names[kind]);
+    int nsp = kind == CX_POOL_MAX3D || kind == CX_POOL_AVG3D ? 3 : 2;
+    for (int d = 0; d < nsp; d++) {
+        if (o->kernel[d] < 1 || o->stride[d] < 0 || o->padding[d] < 0)
+            cx_fatal("%s: kernel must be >= 1, stride and padding >= 0 (got kernel %d, stride %d, padding %d)",
+                     pool_kind_names[kind], o->kernel[d], o->stride[d], o->padding[d]);
+        if (o->padding[d] > o->kernel[d] / 2)
+            cx_fatal("%s: padding %d is more than half the kernel size %d", pool_kind_names[kind],
+                     o->padding[d], o->kernel[d]);
+    }
+    pool_m *p = cx_xcalloc(1, sizeof *p);
+    p->base.ops = &pool_ops[kind];
+    p->kind = kind;
+    p->o = *o;
+    for (int d = nsp; d < 3; d++) {
+        p->o.kernel[d] = 1;
+        p->o.stride[d] = 0;
+        p->o.padding[d] = 0;
+    }
+    return &p->base;
+}
+
+static cx_module *pool_square(cx_pool_kind kind, int k, int s, int p) {
+    cx_pool_opts o = {{k, k, k}, {s, s, s}, {p, p, p}, false, false};
+    return cx_pool_new(kind, &o);
+}
+cx_module *cx_maxpool2d_new(int kernel, int stride, int padding) {
+    return pool_square(CX_POOL_MAX2D, kernel, stride, padding);
+}
+cx_module *cx_avgpool2d_new(int kernel, int stride, int padding) {
+    return pool_square(CX_POOL_AVG2D, kernel, stride, padding);
+}
+cx_module *cx_maxpool3d_new(int kernel, int stride, int padding) {
+    return pool_square(CX_POOL_MAX3D, kernel, stride, padding);
+}
+cx_module *cx_avgpool3d_new(int kernel, int stride, int padding) {
+    return pool_square(CX_POOL_AVG3D, kernel, stride, padding);
+}
+
+typedef struct {
+    cx_module base;
+    int oh, ow;
+} adapt_m;
+static cx_tensor *adapt_fwd(cx_module *m, cx_tensor *x) {
+    adapt_m *a = (adapt_m *)m;
+    return cx_adaptive_avg_pool2d(x, a->oh, a->ow);
+}
+static void adapt_describe(const cx_module *m, char *buf, size_t n) {
+    const adapt_m *a = (const adapt_m *)m;
+    snprintf(buf, n, "AdaptiveAvgPool2d(%dx%d)", a->oh, a->ow);
+}
+static const cx_module_ops adapt_ops = {"AdaptiveAvgPool2d", adapt_fwd, NULL, NULL, adapt_describe,
+                                        pool_destroy, NULL};
+
+cx_module *cx_adaptive_avgpool2d_new(int out_h, int out_w) {
+    if (out_h < 1 || out_w < 1) cx_fatal("AdaptiveAvgPool2d: output size must be positive, got %dx%d", out_h, out_w);
+    adapt_m *a = cx_xcalloc(1, sizeof *a);
+    a->base.ops = &adapt_ops;
+    a->oh = out_h;
+    a->ow = out_w;
+    return &a->base;
+}

@@ -1,0 +1,560 @@
+/* Convolutions: finite-difference gradient checks of every op and option,
+ * PyTorch fixtures (tools/gen_conv_fixtures.py -> tests/fixtures/conv/),
+ * error messages, modules, thread determinism, the tiled column path against
+ * a direct loop, and the lecture notes' worked "X" example (convolution,
+ * ReLU, 2x2 max pooling). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+#define RTOL 1e-4
+#define ATOL 1e-5
+#define FIXTURE "tests/fixtures/conv/conv.safetensors"
+
+/* ---------------------------------------------------------------- helpers */
+typedef enum { K_C1, K_C2, K_C3, K_CT2, K_CT } kind; /* K_CT: cx_conv_transpose, any dims */
+
+typedef struct {
+    kind k;
+    cx_conv_opts o;
+} conv_spec;
+
+static cx_tensor *run_conv(const conv_spec *sp, cx_tensor *x, cx_tensor *w, cx_tensor *b) {
+    const cx_conv_opts *o = &sp->o;
+    switch (sp->k) {
+    case K_C1:
+        return cx_conv1d(x, w, b, o->stride[0], o->padding[0], o->dilation[0], o->groups);
+    case K_C2:
+        return cx_conv2d(x, w, b, o->stride[0], o->stride[1], o->padding[0], o->padding[1],
+                         o->dilation[0], o->dilation[1], o->groups);
+    case K_C3: return cx_conv3d(x, w, b, o);
+    case K_CT2: return cx_conv_transpose2d(x, w, b, o);
+    case K_CT: return cx_conv_transpose(x, w, b, o);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- gradcheck */
+typedef struct {
+    const conv_spec *sp;
+    cx_tensor *R;
+} gc_ctx;
+
+static cx_tensor *gc_fn(cx_tensor **in, int n, void *user) {
+    gc_ctx *c = user;
+    cx_tensor *y = run_conv(c->sp, in[0], in[1], n > 2 ? in[2] : NULL);
+    return cx_sum(cx_mul(y, c->R));
+}
+
+static cx_tensor *leaf(const int *shape, int nd) {
+    cx_tensor *t = cx_randn(shape, nd, 0.0f, 1.0f);
+    t->requires_grad = true;
+    return t;
+}
+
+typedef struct {
+    const char *name;
+    conv_spec sp;
+    int xnd, xs[5], ws[5];
+    bool bias;
+} gc_case;
+
+#define O3(s0, s1, s2, p0, p1, p2, d0, d1, d2, q0, q1, q2, g) \
+    {{s0, s1, s2}, {p0, p1, p2}, {d0, d1, d2}, {q0, q1, q2}, g}
+
+static const gc_case GC[] = {
+    {"conv2d basic", {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {2, 3, 7, 6}, {4, 3, 3, 3}, true},
+    {"conv2d stride 2", {K_C2, O3(2, 2, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {2, 2, 9, 7}, {3, 2, 3, 3}, true},
+    {"conv2d padding", {K_C2, O3(1, 1, 1, 2, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {1, 2, 5, 6}, {3, 2, 3, 3}, true},
+    {"conv2d dilation 2", {K_C2, O3(1, 1, 1, 1, 1, 0, 2, 2, 1, 0, 0, 0, 1)}, 4, {2, 2, 7, 8}, {2, 2, 3, 3}, true},
+    {"conv2d groups 2", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 2)}, 4, {2, 4, 5, 5}, {6, 2, 3, 3}, true},
+    {"conv2d depthwise", {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 3)}, 4, {2, 3, 7, 7}, {3, 1, 3, 3}, true},
+    {"conv2d 1x1", {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {2, 5, 3, 5}, {3, 5, 1, 1}, true},
+    {"conv2d 1x1 stride 2 pad 1", {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {1, 3, 5, 4}, {2, 3, 1, 1}, true},
+    {"conv2d no bias, asymmetric", {K_C2, O3(2, 1, 1, 1, 0, 0, 1, 2, 1, 0, 0, 0, 1)}, 4, {2, 3, 6, 7}, {4, 3, 2, 3}, false},
+    {"conv1d", {K_C1, O3(2, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 3, {2, 3, 11}, {4, 3, 3}, true},
+    {"conv1d groups dilation", {K_C1, O3(1, 1, 1, 2, 0, 0, 2, 1, 1, 0, 0, 0, 3)}, 3, {2, 3, 9}, {6, 1, 3}, false},
+    {"conv3d", {K_C3, O3(1, 2, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 1)}, 5, {1, 2, 4, 5, 4}, {3, 2, 3, 2, 3}, true},
+    {"conv3d groups dilation", {K_C3, O3(2, 1, 1, 0, 1, 1, 1, 2, 1, 0, 0, 0, 2)}, 5, {2, 4, 4, 5, 3}, {2, 2, 2, 3, 2}, true},
+    {"conv_transpose2d stride 2 op 1", {K_CT2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1)}, 4, {2, 3, 3, 4}, {3, 2, 3, 3}, true},
+    {"conv_transpose2d groups dilation", {K_CT2, O3(2, 3, 1, 1, 0, 0, 2, 2, 1, 1, 2, 0, 3)}, 4, {1, 6, 3, 3}, {6, 2, 3, 3}, true},
+    {"conv_transpose2d no bias", {K_CT2, O3(1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {2, 2, 4, 3}, {2, 3, 2, 3}, false},
+    {"conv_transpose2d 1x1", {K_CT2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 4, {2, 4, 3, 5}, {4, 3, 1, 1}, true},
+    {"conv_transpose 1-D", {K_CT, O3(3, 1, 1, 1, 0, 0, 1, 1, 1, 2, 0, 0, 2)}, 3, {2, 4, 5}, {4, 3, 3}, true},
+    {"conv_transpose 3-D", {K_CT, O3(2, 1, 2, 0, 1, 1, 1, 2, 1, 1, 0, 1, 1)}, 5, {1, 2, 3, 3, 2}, {2, 3, 2, 2, 3}, true},
+};
+
+static void gradcheck_all(void) {
+    cx_seed(42);
+    for (size_t i = 0; i < sizeof GC / sizeof GC[0]; i++) {
+        const gc_case *c = &GC[i];
+        cx_tensor *x = leaf(c->xs, c->xnd), *w = leaf(c->ws, c->xnd);
+        int bn = (c->sp.k == K_CT2 || c->sp.k == K_CT) ? c->ws[1] * c->sp.o.groups : c->ws[0];
+        cx_tensor *b = c->bias ? leaf((int[]){bn}, 1) : NULL;
+        cx_no_grad_begin();
+        cx_tensor *probe = run_conv(&c->sp, x, w, b);
+        cx_no_grad_end();
+        gc_ctx ctx = {&c->sp, cx_randn(probe->shape, probe->ndim, 0.0f, 1.0f)};
+        cx_tensor *in[3] = {x, w, b};
+        double worst = cx_gradcheck(gc_fn, in, c->bias ? 3 : 2, &ctx, 1e-2f, 2e-3f, 1e-2f, true);
+        CHECK_MSG(worst <= 1.0, "%s: gradcheck worst violation ratio %g", c->name, worst);
+        cx_step_reset();
+    }
+}
+
+/* ---------------------------------------------------------------- PyTorch fixtures */
+static int fixture_case(cx_st_file *fx, const char *name) {
+    char key[128], what[160];
+    const char *meta = cx_st_meta(fx, name);
+    CHECK_MSG(meta != NULL, "case %s has no options in the metadata", name);
+    if (!meta) return 0;
+    char kname[32];
+    conv_spec sp;
+    memset(&sp, 0, sizeof sp);
+    cx_conv_opts *o = &sp.o;
+    int got = sscanf(meta, "%31s %d %d %d %d %d %d %d %d %d %d %d %d %d", kname, &o->stride[0],
+                     &o->stride[1], &o->stride[2], &o->padding[0], &o->padding[1], &o->padding[2],
+                     &o->dilation[0], &o->dilation[1], &o->dilation[2], &o->output_padding[0],
+                     &o->output_padding[1], &o->output_padding[2], &o->groups);
+    CHECK_MSG(got == 14, "case %s: bad options '%s'", name, meta);
+    if (got != 14) return 0;
+    if (!strcmp(kname, "conv1d")) sp.k = K_C1;
+    else if (!strcmp(kname, "conv2d")) sp.k = K_C2;
+    else if (!strcmp(kname, "conv3d")) sp.k = K_C3;
+    else sp.k = K_CT2;
+#define GET(var, suffix) \
+    snprintf(key, sizeof key, "%s.%s", name, suffix); \
+    cx_tensor *var = cx_st_get(fx, key)
+    GET(fx_x, "x");
+    GET(fx_w, "w");
+    GET(fx_b, "b");
+    GET(fx_out, "out");
+    GET(fx_gout, "gout");
+    GET(fx_gx, "gx");
+    GET(fx_gw, "gw");
+    GET(fx_gb, "gb");
+#undef GET
+    CHECK_MSG(fx_x && fx_w && fx_out && fx_gout && fx_gx && fx_gw, "case %s: tensors missing", name);
+    if (!(fx_x && fx_w && fx_out && fx_gout && fx_gx && fx_gw)) return 0;
+    cx_tensor *x = cx_from_data(CX_F(fx_x), fx_x->shape, fx_x->ndim);
+    cx_tensor *w = cx_from_data(CX_F(fx_w), fx_w->shape, fx_w->ndim);
+    cx_tensor *b = fx_b ? cx_from_data(CX_F(fx_b), fx_b->shape, fx_b->ndim) : NULL;
+    x->requires_grad = w->requires_grad = true;
+    if (b) b->requires_grad = true;
+    cx_tensor *y = run_conv(&sp, x, w, b);
+    CHECK_MSG(cx_same_shape(y, fx_out), "case %s: output shape differs", name);
+    if (!cx_same_shape(y, fx_out)) return 0;
+    snprintf(what, sizeof what, "%s forward", name);
+    cxt_allclose(CX_F(y), CX_F(fx_out), (long)y->numel, RTOL, ATOL, what);
+    cx_backward_with(y, CX_F(fx_gout));
+    snprintf(what, sizeof what, "%s grad x", name);
+    cxt_allclose(x->grad, CX_F(fx_gx), (long)x->numel, RTOL, ATOL, what);
+    snprintf(what, sizeof what, "%s grad w", name);
+    cxt_allclose(w->grad, CX_F(fx_gw), (long)w->numel, RTOL, ATOL, what);
+    if (b) {
+        CHECK_MSG(fx_gb != NULL, "case %s: gb missing", name);
+        snprintf(what, sizeof what, "%s grad b", name);
+        if (fx_gb) cxt_allclose(b->grad, CX_F(fx_gb), (long)b->numel, RTOL, ATOL, what);
+    }
+    cx_step_reset();
+    return 1;
+}
+
+static void torch_fixtures(void) {
+    const char *path = getenv("CX_CONV_FIXTURE") ? getenv("CX_CONV_FIXTURE") : FIXTURE;
+    cx_st_file *fx = NULL;
+    cx_status st = cx_st_load(path, &fx);
+    CHECK_MSG(st == CX_OK, "cannot load %s: %s (regenerate with /usr/bin/python3 "
+              "tools/gen_conv_fixtures.py)", path, cx_last_error());
+    if (st != CX_OK) return;
+    int n_cases = 0, n_ok = 0;
+    for (int i = 0; i < fx->n; i++) {
+        const char *nm = fx->entries[i].name;
+        size_t len = strlen(nm);
+        if (len > 4 && !strcmp(nm + len - 4, ".out")) {
+            char name[96];
+            snprintf(name, sizeof name, "%.*s", (int)(len - 4), nm);
+            n_cases++;
+            n_ok += fixture_case(fx, name);
+        }
+    }
+    const char *meta = cx_st_meta(fx, "cases");
+    CHECK_MSG(meta && atoi(meta) == n_cases && n_cases >= 18, "fixture cases: meta %s, found %d",
+              meta ? meta : "(none)", n_cases);
+    CHECK(n_ok == n_cases);
+    cx_st_free(fx);
+}
+
+/* ---------------------------------------------------------------- errors */
+static void error_messages(void) {
+    cx_tensor *x = cx_zeros(CX_SHAPE(2, 3, 8, 8));
+    cx_tensor *w = cx_zeros(CX_SHAPE(4, 2, 3, 3));
+    EXPECT_FATAL(cx_conv2d(x, w, NULL, 1, 1, 0, 0, 1, 1, 1), "conv2d", "[4, 2, 3, 3]", "[2, 3, 8, 8]");
+    cx_tensor *w3 = cx_zeros(CX_SHAPE(4, 3, 3, 3));
+    cx_tensor *big = cx_zeros(CX_SHAPE(4, 3, 11, 3));
+    EXPECT_FATAL(cx_conv2d(x, big, NULL, 1, 1, 1, 1, 1, 1, 1), "conv2d", "larger than the padded input",
+                 "[4, 3, 11, 3]");
+    EXPECT_FATAL(cx_conv2d(x, w3, NULL, 1, 1, 0, 0, 5, 5, 1), "conv2d", "kernel size 3 (dilated 11)");
+    cx_tensor *wg = cx_zeros(CX_SHAPE(4, 1, 3, 3));
+    EXPECT_FATAL(cx_conv2d(x, wg, NULL, 1, 1, 0, 0, 1, 1, 2), "conv2d", "groups (2) must divide");
+    cx_tensor *wo = cx_zeros(CX_SHAPE(5, 1, 3, 3));
+    EXPECT_FATAL(cx_conv2d(x, wo, NULL, 1, 1, 0, 0, 1, 1, 3), "conv2d", "groups (3)", "output channels (5)");
+    cx_tensor *bb = cx_zeros(CX_SHAPE(5));
+    EXPECT_FATAL(cx_conv2d(x, w3, bb, 1, 1, 0, 0, 1, 1, 1), "conv2d", "bias [5]", "4 output channels");
+    EXPECT_FATAL(cx_conv2d(x, w3, NULL, 0, 1, 0, 0, 1, 1, 1), "conv2d", "stride");
+    EXPECT_FATAL(cx_conv2d(x, w3, NULL, 1, 1, -1, 0, 1, 1, 1), "conv2d", "padding must be >= 0");
+    cx_tensor *x3 = cx_zeros(CX_SHAPE(2, 3, 8));
+    EXPECT_FATAL(cx_conv2d(x3, w3, NULL, 1, 1, 0, 0, 1, 1, 1), "conv2d", "4-D input", "[2, 3, 8]");
+    EXPECT_FATAL(cx_conv3d(x, w3, NULL, NULL), "conv3d", "5-D input");
+    cx_tensor *w1 = cx_zeros(CX_SHAPE(4, 2, 3));
+    EXPECT_FATAL(cx_conv1d(x3, w1, NULL, 1, 0, 1, 1), "conv1d", "[4, 2, 3]", "[2, 3, 8]");
+    /* transposed */
+    cx_tensor *wt = cx_zeros(CX_SHAPE(3, 4, 3, 3));
+    cx_conv_opts o = CX_CONV_DEFAULTS;
+    o.stride[0] = o.stride[1] = 2;
+    o.output_padding[0] = 2;
+    EXPECT_FATAL(cx_conv_transpose2d(x, wt, NULL, &o), "conv_transpose2d", "output_padding (2)",
+                 "stride (2)");
+    o.output_padding[0] = 1;
+    cx_tensor *wt2 = cx_zeros(CX_SHAPE(4, 4, 3, 3));
+    EXPECT_FATAL(cx_conv_transpose2d(x, wt2, NULL, &o), "conv_transpose2d", "[4, 4, 3, 3]", "expects input with 4 channels", "[2, 3, 8, 8]");
+    o.groups = 2;
+    EXPECT_FATAL(cx_conv_transpose2d(x, wt, NULL, &o), "conv_transpose2d", "groups (2)");
+    o.groups = 1;
+    o.padding[0] = o.padding[1] = 9;
+    EXPECT_FATAL(cx_conv_transpose2d(x, wt, NULL, &o), "conv_transpose2d", "output size");
+    EXPECT_FATAL(cx_conv2d_new(3, 5, 3, 3, &(cx_conv_opts){.groups = 2}, true), "Conv2d", "groups (2)");
+}
+
+/* ---------------------------------------------------------------- output sizes */
+static void output_sizes(void) {
+    CHECK(cx_conv_out_size(28, 5, 1, 0, 1) == 24);
+    CHECK(cx_conv_out_size(32, 3, 1, 1, 1) == 32);
+    CHECK(cx_conv_out_size(9, 3, 2, 1, 1) == 5);
+    CHECK(cx_conv_out_size(10, 3, 2, 1, 1) == 5);
+    CHECK(cx_conv_out_size(9, 3, 1, 0, 2) == 5);
+    CHECK(cx_conv_transpose_out_size(4, 3, 2, 1, 1, 1) == 8);
+    CHECK(cx_conv_transpose_out_size(3, 3, 2, 1, 2, 1) == 8);
+    cx_tensor *x = cx_zeros(CX_SHAPE(1, 2, 5, 5));
+    cx_tensor *w = cx_zeros(CX_SHAPE(2, 3, 4, 4));
+    cx_conv_opts o = CX_CONV_DEFAULTS;
+    o.stride[0] = 3;
+    o.stride[1] = 2;
+    o.padding[1] = 1;
+    o.output_padding[0] = 2;
+    cx_tensor *y = cx_conv_transpose2d(x, w, NULL, &o);
+    /* H: (5-1)*3 + 4 + 2 = 18; W: (5-1)*2 - 2 + 4 = 10 */
+    CHECK(y->ndim == 4 && y->shape[0] == 1 && y->shape[1] == 3 && y->shape[2] == 18 && y->shape[3] == 10);
+    /* the zero-initialised struct is the default */
+    cx_conv_opts z;
+    memset(&z, 0, sizeof z);
+    cx_tensor *xs = cx_randn(CX_SHAPE(1, 2, 5, 6), 0, 1), *ws = cx_randn(CX_SHAPE(3, 2, 3, 3), 0, 1);
+    cx_tensor *a = cx_conv2d_ex(xs, ws, NULL, &z), *b = cx_conv2d(xs, ws, NULL, 1, 1, 0, 0, 1, 1, 1);
+    CHECK(cx_same_shape(a, b) && memcmp(CX_F(a), CX_F(b), (size_t)a->numel * 4) == 0);
+    cx_tensor *c = cx_conv(xs, ws, NULL, NULL);
+    CHECK(cx_same_shape(a, c) && memcmp(CX_F(a), CX_F(c), (size_t)a->numel * 4) == 0);
+    CHECK(!strcmp(cx_op_name(cx_conv2d(xs, leaf(CX_SHAPE(3, 2, 3, 3)), NULL, 1, 1, 0, 0, 1, 1, 1)),
+                  "conv2d"));
+}
+
+/* ---------------------------------------------------------------- modules */
+static void modules(void) {
+    cx_seed(3);
+    cx_module *net = cx_sequential_new();
+    cx_sequential_add(net, "conv1", cx_conv2d_new(1, 6, 5, 5, NULL, true));
+    cx_sequential_add(net, "act", cx_activation_new(CX_ACT_RELU, 0));
+    cx_conv_opts o = CX_CONV_DEFAULTS;
+    o.stride[0] = o.stride[1] = 2;
+    o.padding[0] = o.padding[1] = 1;
+    o.groups = 2;
+    cx_sequential_add(net, "conv2", cx_conv2d_new(6, 4, 3, 3, &o, false));
+    cx_sequential_add(net, "flat", cx_flatten_new());
+    cx_sequential_add(net, "fc", cx_linear_new(4 * 6 * 6, 10, true));
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(net, &ps);
+    CHECK(ps.n == 5);
+    cx_tensor *w1 = cx_params_find(&ps, "conv1.weight"), *b1 = cx_params_find(&ps, "conv1.bias");
+    cx_tensor *w2 = cx_params_find(&ps, "conv2.weight");
+    CHECK(w1 && w1->ndim == 4 && w1->shape[0] == 6 && w1->shape[1] == 1 && w1->shape[2] == 5 &&
+          w1->shape[3] == 5);
+    CHECK(b1 && b1->ndim == 1 && b1->shape[0] == 6);
+    CHECK(w2 && w2->shape[0] == 4 && w2->shape[1] == 3 && w2->shape[2] == 3);
+    CHECK(cx_params_find(&ps, "conv2.bias") == NULL);
+    CHECK(cx_conv_weight(cx_sequential_get(net, 0)) == w1);
+    CHECK(cx_conv_bias(cx_sequential_get(net, 0)) == b1);
+    /* init bounds: 1/sqrt(fan_in), fan_in = C/groups * kh * kw */
+    float bd1 = 1.0f / 5.0f, bd2 = 1.0f / sqrtf(27.0f), mx = 0;
+    for (int64_t i = 0; i < w1->numel; i++) mx = fmaxf(mx, fabsf(CX_F(w1)[i]));
+    CHECK(mx <= bd1 && mx > 0.6f * bd1);
+    for (int64_t i = 0; i < b1->numel; i++) CHECK(fabsf(CX_F(b1)[i]) <= bd1);
+    mx = 0;
+    for (int64_t i = 0; i < w2->numel; i++) mx = fmaxf(mx, fabsf(CX_F(w2)[i]));
+    CHECK(mx <= bd2 && mx > 0.6f * bd2);
+    char buf[128];
+    cx_module_describe(cx_sequential_get(net, 0), buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "Conv2d(1 -> 6, k=5x5, s=1, p=0)"), "got '%s'", buf);
+    cx_module_describe(cx_sequential_get(net, 2), buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "Conv2d(6 -> 4, k=3x3, s=2, p=1, g=2, no bias)"), "got '%s'", buf);
+    cx_module_describe(cx_sequential_get(net, 3), buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "Flatten()"), "got '%s'", buf);
+    /* forward + backward through the whole net */
+    cx_tensor *x = cx_randn(CX_SHAPE(3, 1, 16, 15), 0, 1);
+    cx_tensor *y = cx_module_forward(net, x);
+    CHECK(y->ndim == 2 && y->shape[0] == 3 && y->shape[1] == 10);
+    int32_t t[3] = {1, 4, 9};
+    cx_backward(cx_cross_entropy(y, cx_from_i32(t, CX_SHAPE(3)), CX_REDUCE_MEAN));
+    CHECK(w1->grad && w2->grad && b1->grad);
+    cx_params_free(&ps);
+    cx_module_free(net);
+
+    /* 1-D, 3-D and transposed modules */
+    cx_module *m1 = cx_conv1d_new(4, 6, 3, &(cx_conv_opts){.dilation = {2}, .groups = 2}, true);
+    cx_tensor *w = cx_conv_weight(m1);
+    CHECK(w->ndim == 3 && w->shape[0] == 6 && w->shape[1] == 2 && w->shape[2] == 3);
+    cx_module_describe(m1, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "Conv1d(4 -> 6, k=3, s=1, p=0, d=2, g=2)"), "got '%s'", buf);
+    cx_module *m3 = cx_conv3d_new(2, 3, 3, 1, 2, NULL, true);
+    w = cx_conv_weight(m3);
+    CHECK(w->ndim == 5 && w->shape[0] == 3 && w->shape[1] == 2 && w->shape[2] == 3 && w->shape[3] == 1 &&
+          w->shape[4] == 2);
+    cx_module_describe(m3, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "Conv3d(2 -> 3, k=3x1x2, s=1, p=0)"), "got '%s'", buf);
+    cx_tensor *y3 = cx_module_forward(m3, cx_randn(CX_SHAPE(1, 2, 4, 4, 4), 0, 1));
+    CHECK(y3->ndim == 5 && y3->shape[1] == 3 && y3->shape[2] == 2 && y3->shape[3] == 4 && y3->shape[4] == 3);
+    cx_conv_opts ot = CX_CONV_DEFAULTS;
+    ot.stride[0] = ot.stride[1] = 2;
+    ot.padding[0] = ot.padding[1] = 1;
+    ot.output_padding[0] = ot.output_padding[1] = 1;
+    ot.groups = 2;
+    cx_module *mt = cx_conv_transpose2d_new(4, 6, 3, 3, &ot, true);
+    w = cx_conv_weight(mt);
+    /* PyTorch layout [in, out/groups, kh, kw]; fan_in = out/groups * kh * kw = 27 */
+    CHECK(w->shape[0] == 4 && w->shape[1] == 3 && w->shape[2] == 3 && w->shape[3] == 3);
+    CHECK(cx_conv_bias(mt)->numel == 6);
+    mx = 0;
+    for (int64_t i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(CX_F(w)[i]));
+    CHECK(mx <= bd2 && mx > 0.5f * bd2);
+    cx_module_describe(mt, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "ConvTranspose2d(4 -> 6, k=3x3, s=2, p=1, g=2, op=1)"), "got '%s'", buf);
+    cx_tensor *yt = cx_module_forward(mt, cx_randn(CX_SHAPE(2, 4, 5, 3), 0, 1));
+    CHECK(yt->shape[0] == 2 && yt->shape[1] == 6 && yt->shape[2] == 10 && yt->shape[3] == 6);
+    cx_params p2;
+    cx_params_init(&p2);
+    cx_module *seq = cx_sequential_new();
+    cx_sequential_add(seq, NULL, mt);
+    cx_module_params(seq, &p2);
+    CHECK(p2.n == 2 && !strcmp(p2.t[0]->name, "0.weight") && !strcmp(p2.t[1]->name, "0.bias"));
+    cx_params_free(&p2);
+    cx_module_free(seq);
+    cx_module_free(m1);
+    cx_module_free(m3);
+    cx_module *flat = cx_flatten_new();
+    EXPECT_FATAL(cx_conv_weight(flat), "expected a convolution module", "Flatten");
+    cx_module_free(flat);
+}
+
+/* ---------------------------------------------------------------- determinism */
+static void run_fb(const conv_spec *sp, const int *xs, const int *ws, int bn, float **res, int64_t *len) {
+    cx_seed(9);
+    cx_tensor *x = leaf(xs, 4), *w = leaf(ws, 4), *b = leaf((int[]){bn}, 1);
+    cx_tensor *y = run_conv(sp, x, w, b);
+    cx_tensor *g = cx_randn(y->shape, y->ndim, 0, 1);
+    cx_backward_with(y, CX_F(g));
+    cx_tensor *parts[4] = {y, x, w, b};
+    int64_t n = 0;
+    for (int i = 0; i < 4; i++) n += parts[i]->numel;
+    float *r = malloc((size_t)n * sizeof(float));
+    int64_t off = 0;
+    memcpy(r, CX_F(y), (size_t)y->numel * 4);
+    off += y->numel;
+    for (int i = 1; i < 4; i++) {
+        memcpy(r + off, parts[i]->grad, (size_t)parts[i]->numel * 4);
+        off += parts[i]->numel;
+    }
+    *res = r;
+    *len = n;
+}
+
+static void thread_determinism(void) {
+    const conv_spec specs[] = {
+        {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)},
+        {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 2)},
+        {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)},
+        {K_CT2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1)},
+    };
+    const int xs[][4] = {{6, 16, 16, 15}, {5, 16, 17, 16}, {7, 32, 12, 11}, {6, 16, 9, 8}};
+    const int ws[][4] = {{16, 16, 3, 3}, {16, 8, 3, 3}, {24, 32, 1, 1}, {16, 12, 3, 3}};
+    const int bn[] = {16, 16, 24, 12};
+    int saved = cx_get_threads();
+    for (int i = 0; i < 4; i++) {
+        float *r1, *r2, *r3;
+        int64_t n1, n2, n3;
+        cx_set_threads(1);
+        run_fb(&specs[i], xs[i], ws[i], bn[i], &r1, &n1);
+        cx_step_reset();
+        cx_set_threads(2);
+        run_fb(&specs[i], xs[i], ws[i], bn[i], &r2, &n2);
+        cx_step_reset();
+        cx_set_threads(3);
+        run_fb(&specs[i], xs[i], ws[i], bn[i], &r3, &n3);
+        cx_step_reset();
+        CHECK(n1 == n2 && n1 == n3);
+        if (n1 == n2 && n1 == n3) {
+            CHECK_MSG(memcmp(r1, r2, (size_t)n1 * 4) == 0, "spec %d: 1 vs 2 threads differ", i);
+            CHECK_MSG(memcmp(r1, r3, (size_t)n1 * 4) == 0, "spec %d: 1 vs 3 threads differ", i);
+        }
+        free(r1);
+        free(r2);
+        free(r3);
+    }
+    cx_set_threads(saved);
+}
+
+/* ---------------------------------------------------------------- tiled columns vs direct loops */
+static void tiled_vs_direct(void) {
+    /* K = 16*9 = 144 rows of 100 columns per output row: 100 rows exceed the
+     * column-buffer bound, so the op runs in row tiles. */
+    enum { N = 2, C = 16, O = 3, H = 100, W = 100, KH = 3, KW = 3 };
+    cx_seed(5);
+    cx_tensor *x = leaf(CX_SHAPE(N, C, H, W)), *w = leaf(CX_SHAPE(O, C, KH, KW)), *b = leaf(CX_SHAPE(O));
+    cx_tensor *y = cx_conv2d(x, w, b, 1, 1, 1, 1, 1, 1, 1);
+    CHECK(y->shape[2] == H && y->shape[3] == W);
+    cx_tensor *g = cx_randn(y->shape, 4, 0, 1);
+    cx_backward_with(y, CX_F(g));
+    const float *X = CX_F(x), *Wt = CX_F(w), *G = CX_F(g);
+    float *ref = malloc(sizeof(float) * N * O * H * W), *rgx = calloc((size_t)N * C * H * W, 4);
+    double *rgw = calloc((size_t)O * C * KH * KW, sizeof(double));
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++) {
+                    double s = CX_F(b)[o];
+                    float gy = G[((n * O + o) * H + i) * W + j];
+                    for (int c = 0; c < C; c++)
+                        for (int u = 0; u < KH; u++)
+                            for (int v = 0; v < KW; v++) {
+                                int ii = i - 1 + u, jj = j - 1 + v;
+                                if (ii < 0 || ii >= H || jj < 0 || jj >= W) continue;
+                                size_t xi = ((size_t)(n * C + c) * H + ii) * W + jj;
+                                size_t wi = ((size_t)(o * C + c) * KH + u) * KW + v;
+                                s += (double)X[xi] * Wt[wi];
+                                rgx[xi] += gy * Wt[wi];
+                                rgw[wi] += (double)gy * X[xi];
+                            }
+                    ref[((n * O + o) * H + i) * W + j] = (float)s;
+                }
+    cxt_allclose(CX_F(y), ref, (long)y->numel, 1e-4, 1e-4, "tiled forward");
+    cxt_allclose(x->grad, rgx, (long)x->numel, 1e-4, 1e-4, "tiled grad x");
+    float *rgwf = malloc(sizeof(float) * O * C * KH * KW);
+    for (int i = 0; i < O * C * KH * KW; i++) rgwf[i] = (float)rgw[i];
+    cxt_allclose(w->grad, rgwf, (long)w->numel, 1e-4, 1e-3, "tiled grad w");
+    free(ref);
+    free(rgx);
+    free(rgw);
+    free(rgwf);
+}
+
+/* ---------------------------------------------------------------- the lecture example */
+/* The notes print values truncated (not rounded) to 2 decimals: 7/9 -> 0.77,
+ * 5/9 -> 0.55; zeros after the ReLU print as "0". */
+static void fmt2(float v, char *buf, size_t n) {
+    double t = trunc((double)v * 100.0 + (v >= 0 ? 1e-4 : -1e-4)) / 100.0;
+    if (t == 0) snprintf(buf, n, "0");
+    else snprintf(buf, n, "%.2f", t);
+}
+
+static void check_table(const cx_tensor *t, int64_t off, int rows, int cols, const char *want,
+                        const char *what) {
+    char got[1024] = "", cell[16];
+    size_t len = 0;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            fmt2(CX_F(t)[off + i * cols + j], cell, sizeof cell);
+            len += (size_t)snprintf(got + len, sizeof got - len, "%s%s", cell,
+                                    j + 1 < cols ? " " : (i + 1 < rows ? "\n" : ""));
+        }
+    CHECK_MSG(!strcmp(got, want), "%s:\n%s\nexpected\n%s", what, got, want);
+}
+
+static void lecture_x_example(void) {
+    static const float img[81] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, 1, -1, -1, -1, -1, -1, 1, -1,
+        -1, -1, 1, -1, -1, -1, 1, -1, -1,
+        -1, -1, -1, 1, -1, 1, -1, -1, -1,
+        -1, -1, -1, -1, 1, -1, -1, -1, -1,
+        -1, -1, -1, 1, -1, 1, -1, -1, -1,
+        -1, -1, 1, -1, -1, -1, 1, -1, -1,
+        -1, 1, -1, -1, -1, -1, -1, 1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    static const float filt[27] = {
+        1, -1, -1, -1, 1, -1, -1, -1, 1,   /* "\" diagonal */
+        1, -1, 1, -1, 1, -1, 1, -1, 1,     /* "x" */
+        -1, -1, 1, -1, 1, -1, 1, -1, -1};  /* "/" diagonal */
+    cx_tensor *x = cx_from_data(img, CX_SHAPE(1, 1, 9, 9));
+    cx_tensor *w = cx_mul_scalar(cx_from_data(filt, CX_SHAPE(3, 1, 3, 3)), 1.0f / 9.0f);
+    cx_tensor *y = cx_conv2d(x, w, NULL, 1, 1, 0, 0, 1, 1, 1);
+    CHECK(y->shape[1] == 3 && y->shape[2] == 7 && y->shape[3] == 7);
+    check_table(y, 0, 7, 7,
+                "0.77 -0.11 0.11 0.33 0.55 -0.11 0.33\n"
+                "-0.11 1.00 -0.11 0.33 -0.11 0.11 -0.11\n"
+                "0.11 -0.11 1.00 -0.33 0.11 -0.11 0.55\n"
+                "0.33 0.33 -0.33 0.55 -0.33 0.33 0.33\n"
+                "0.55 -0.11 0.11 -0.33 1.00 -0.11 0.11\n"
+                "-0.11 0.11 -0.11 0.33 -0.11 1.00 -0.11\n"
+                "0.33 -0.11 0.55 0.33 0.11 -0.11 0.77", "feature map 1");
+    check_table(y, 49, 7, 7,
+                "0.33 -0.55 0.11 -0.11 0.11 -0.55 0.33\n"
+                "-0.55 0.55 -0.55 0.33 -0.55 0.55 -0.55\n"
+                "0.11 -0.55 0.55 -0.77 0.55 -0.55 0.11\n"
+                "-0.11 0.33 -0.77 1.00 -0.77 0.33 -0.11\n"
+                "0.11 -0.55 0.55 -0.77 0.55 -0.55 0.11\n"
+                "-0.55 0.55 -0.55 0.33 -0.55 0.55 -0.55\n"
+                "0.33 -0.55 0.11 -0.11 0.11 -0.55 0.33", "feature map 2");
+    check_table(y, 98, 7, 7,
+                "0.33 -0.11 0.55 0.33 0.11 -0.11 0.77\n"
+                "-0.11 0.11 -0.11 0.33 -0.11 1.00 -0.11\n"
+                "0.55 -0.11 0.11 -0.33 1.00 -0.11 0.11\n"
+                "0.33 0.33 -0.33 0.55 -0.33 0.33 0.33\n"
+                "0.11 -0.11 1.00 -0.33 0.11 -0.11 0.55\n"
+                "-0.11 1.00 -0.11 0.33 -0.11 0.11 -0.11\n"
+                "0.77 -0.11 0.11 0.33 0.55 -0.11 0.33", "feature map 3");
+    /* ReLU of the first map */
+    cx_tensor *r = cx_relu(y);
+    check_table(r, 0, 7, 7,
+                "0.77 0 0.11 0.33 0.55 0 0.33\n"
+                "0 1.00 0 0.33 0 0.11 0\n"
+                "0.11 0 1.00 0 0.11 0 0.55\n"
+                "0.33 0.33 0 0.55 0 0.33 0.33\n"
+                "0.55 0 0.11 0 1.00 0 0.11\n"
+                "0 0.11 0 0.33 0 1.00 0\n"
+                "0.33 0 0.55 0.33 0.11 0 0.77", "ReLU of map 1");
+    /* 2x2 max pooling, stride 2: the notes keep the partial last window
+     * (7 -> 4), i.e. PyTorch's ceil_mode. */
+    cx_pool_opts po = CX_POOL_OPTS_2D(2, 2);
+    po.ceil_mode = true;
+    cx_tensor *p = cx_max_pool2d_ex(y, &po);
+    CHECK(p->shape[2] == 4 && p->shape[3] == 4);
+    check_table(p, 0, 4, 4, "1.00 0.33 0.55 0.33\n0.33 1.00 0.33 0.55\n0.55 0.33 1.00 0.11\n0.33 0.55 0.11 0.77",
+                "pooled map 1");
+    check_table(p, 16, 4, 4, "0.55 0.33 0.55 0.33\n0.33 1.00 0.55 0.11\n0.55 0.55 0.55 0.11\n0.33 0.11 0.11 0.33",
+                "pooled map 2");
+    check_table(p, 32, 4, 4, "0.33 0.55 1.00 0.77\n0.55 0.55 1.00 0.33\n1.00 1.00 0.11 0.55\n0.77 0.33 0.55 0.33",
+                "pooled map 3");
+    /* the global maximum of map 1 ("maximum" slide) */
+    CHECK_NEAR(cx_item(cx_max_axis(cx_reshape(cx_slice(y, 1, 0, 1, 1), CX_SHAPE(1, 49)), 1, false)), 1.0, 1e-6);
+}
+
+int main(void) {
+    RUN(gradcheck_all);
+    RUN(torch_fixtures);
+    RUN(error_messages);
+    RUN(output_sizes);
+    RUN(modules);
+    RUN(thread_determinism);
+    RUN(tiled_vs_direct);
+    RUN(lecture_x_example);
+    TEST_END();
+}

@@ -1,0 +1,439 @@
+/* Batch norm and layer norm: PyTorch fixtures (forward, gradients, running
+ * statistics), finite-difference gradient checks, the BatchNorm / LayerNorm
+ * modules (names, state, buffers, two training steps then eval) and errors.
+ *
+ * The fixtures come from tools/gen_pool_norm_fixtures.py (run with
+ * /usr/bin/python3), file tests/fixtures/pool_norm/norm.safetensors
+ * (override with CX_NORM_FIXTURE). Each case C holds the inputs C.in<k>, the
+ * output C.out, an upstream gradient C.gout, the gradients C.grad<k> of
+ * sum(out * gout) for the inputs that require grad, and C.after<k> for the
+ * inputs updated in place (running_mean / running_var). Batch norm cases:
+ * inputs x, running_mean, running_var[, weight, bias], momentum 0.1, eps 1e-5.
+ * Layer norm: x[, weight, bias] over the last k dims, eps 1e-5. */
+#include "test.h"
+#include <stdlib.h>
+#include <unistd.h>
+
+#define RTOL 1e-4
+#define ATOL 1e-5
+#define MAX_IN 5
+
+static cx_st_file *FX;
+static int n_cases_run;
+
+#define BN_T(aff) cx_batch_norm(x[0], x[1], x[2], aff ? x[3] : NULL, aff ? x[4] : NULL, true, 0.1f, 1e-5f)
+#define BN_E(aff) cx_batch_norm(x[0], x[1], x[2], aff ? x[3] : NULL, aff ? x[4] : NULL, false, 0.1f, 1e-5f)
+
+#define CASES(X) \
+    X(bn_train_nc, BN_T(1)) X(bn_train_ncl, BN_T(1)) X(bn_train_nchw, BN_T(1)) \
+    X(bn_train_nc_noaffine, BN_T(0)) X(bn_train_ncl_noaffine, BN_T(0)) \
+    X(bn_train_nchw_noaffine, BN_T(0)) X(bn_train_n2_nc, BN_T(1)) \
+    X(bn_eval_nc, BN_E(1)) X(bn_eval_nchw, BN_E(1)) X(bn_eval_ncl_noaffine, BN_E(0)) \
+    X(ln_k1, cx_layer_norm(x[0], 1, x[1], x[2], 1e-5f)) \
+    X(ln_k2, cx_layer_norm(x[0], 2, x[1], x[2], 1e-5f)) \
+    X(ln_k3, cx_layer_norm(x[0], 3, x[1], x[2], 1e-5f)) \
+    X(ln_k1_noaffine, cx_layer_norm(x[0], 1, NULL, NULL, 1e-5f)) \
+    X(ln_k2_noaffine, cx_layer_norm(x[0], 2, NULL, NULL, 1e-5f)) \
+    X(ln_k1_2d, cx_layer_norm(x[0], 1, x[1], x[2], 1e-5f))
+
+#define DEF_OP(name, expr) static cx_tensor *op_##name(cx_tensor **x) { return expr; }
+CASES(DEF_OP)
+
+static cx_tensor *fx_get(const char *c, const char *what) {
+    char key[400];
+    snprintf(key, sizeof key, "%s.%s", c, what);
+    return cx_st_get(FX, key);
+}
+
+static bool same_shape_as(const cx_tensor *a, const cx_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+static void check_case(const char *c, cx_tensor *(*fn)(cx_tensor **)) {
+    n_cases_run++;
+    cx_tensor *x[MAX_IN] = {0};
+    const cx_tensor *want_grad[MAX_IN] = {0};
+    int n_in = 0;
+    char what[160], s1[96], s2[96];
+    for (; n_in < MAX_IN; n_in++) {
+        snprintf(what, sizeof what, "in%d", n_in);
+        cx_tensor *src = fx_get(c, what);
+        if (!src) break;
+        x[n_in] = cx_from_data(CX_F(src), src->shape, src->ndim);
+        snprintf(what, sizeof what, "grad%d", n_in);
+        want_grad[n_in] = fx_get(c, what);
+        x[n_in]->requires_grad = want_grad[n_in] != NULL;
+    }
+    cx_tensor *want = fx_get(c, "out"), *gout = fx_get(c, "gout");
+    CHECK_MSG(n_in > 0 && want && gout, "case %s missing from the fixture (regenerate with "
+              "/usr/bin/python3 tools/gen_pool_norm_fixtures.py)", c);
+    if (!(n_in > 0 && want && gout)) return;
+    cx_tensor *out = fn(x);
+    CHECK_MSG(same_shape_as(out, want), "case %s: output shape %s, PyTorch %s", c,
+              cx_shape_str(out, s1, sizeof s1), cx_shape_str(want, s2, sizeof s2));
+    if (!same_shape_as(out, want)) return;
+    snprintf(what, sizeof what, "%s forward", c);
+    cxt_allclose(CX_F(out), CX_F(want), (long)out->numel, RTOL, ATOL, what);
+    for (int k = 0; k < n_in; k++) {
+        snprintf(what, sizeof what, "after%d", k);
+        cx_tensor *after = fx_get(c, what);
+        if (!after) continue;
+        snprintf(what, sizeof what, "%s input %d after the call (running stats)", c, k);
+        CHECK(after->numel == x[k]->numel);
+        if (after->numel == x[k]->numel) cxt_allclose(CX_F(x[k]), CX_F(after), (long)after->numel, RTOL, ATOL, what);
+    }
+    CHECK_MSG(out->requires_grad, "case %s: output does not require grad", c);
+    if (!out->requires_grad) return;
+    cx_backward_with(out, CX_F(gout));
+    for (int k = 0; k < n_in; k++) {
+        if (!want_grad[k]) continue;
+        CHECK_MSG(x[k]->grad != NULL, "case %s: input %d got no gradient", c, k);
+        if (!x[k]->grad) continue;
+        snprintf(what, sizeof what, "%s gradient of input %d", c, k);
+        cxt_allclose(x[k]->grad, CX_F(want_grad[k]), (long)x[k]->numel, RTOL, ATOL, what);
+    }
+    cx_step_reset();
+}
+
+#define DEF_TEST(name, expr) static void case_##name(void) { check_case(#name, op_##name); }
+CASES(DEF_TEST)
+
+static void fixture_file_loads(void) {
+    CHECK_MSG(FX != NULL, "cannot load the norm fixtures (%s); generate them with "
+              "/usr/bin/python3 tools/gen_pool_norm_fixtures.py", cx_last_error());
+}
+
+static void fixture_cases_all_covered(void) {
+    int n_out = 0;
+    for (int i = 0; i < FX->n; i++) {
+        const char *nm = FX->entries[i].name;
+        size_t len = strlen(nm);
+        if (len > 4 && strcmp(nm + len - 4, ".out") == 0) n_out++;
+    }
+    CHECK_MSG(n_out == n_cases_run, "fixture has %d cases, the C table ran %d", n_out, n_cases_run);
+    const char *meta = cx_st_meta(FX, "cases");
+    CHECK_MSG(meta && atoi(meta) == n_out, "metadata 'cases' = %s, counted %d", meta ? meta : "(none)", n_out);
+}
+
+/* ------------------------------------------------------------ BatchNorm2d module vs PyTorch */
+static void copy_into(cx_tensor *dst, const cx_tensor *src) {
+    CHECK(src && dst->numel == src->numel);
+    if (src && dst->numel == src->numel) memcpy(dst->data, src->data, (size_t)dst->numel * 4);
+}
+static void expect_fx(const float *got, long n, const char *key) {
+    cx_tensor *w = cx_st_get(FX, key);
+    CHECK_MSG(w && w->numel == n, "fixture %s missing or of the wrong size", key);
+    if (w && w->numel == n) cxt_allclose(got, CX_F(w), n, RTOL, ATOL, key);
+}
+static cx_tensor *fx_step(const char *key) {
+    cx_tensor *s = cx_st_get(FX, key);
+    CHECK_MSG(s != NULL, "fixture %s missing", key);
+    return s ? cx_from_data(CX_F(s), s->shape, s->ndim) : cx_zeros(CX_SHAPE(1, 3, 1, 2));
+}
+
+static void batchnorm2d_module_two_steps_then_eval(void) {
+    cx_module *bn = cx_batchnorm2d_new(3);
+    copy_into(cx_batchnorm_weight(bn), cx_st_get(FX, "bnmod.weight"));
+    copy_into(cx_batchnorm_bias(bn), cx_st_get(FX, "bnmod.bias"));
+    cx_set_training(true);
+    for (int step = 1; step <= 2; step++) {
+        char key[32];
+        snprintf(key, sizeof key, "bnmod.x%d", step);
+        cx_tensor *y = cx_module_forward(bn, fx_step(key));
+        snprintf(key, sizeof key, "bnmod.out%d", step);
+        expect_fx(CX_F(y), (long)y->numel, key);
+        snprintf(key, sizeof key, "bnmod.rm%d", step);
+        expect_fx(CX_F(cx_batchnorm_running_mean(bn)), 3, key);
+        snprintf(key, sizeof key, "bnmod.rv%d", step);
+        expect_fx(CX_F(cx_batchnorm_running_var(bn)), 3, key);
+        cx_step_reset();
+    }
+    cx_tensor *nbt = cx_batchnorm_num_batches_tracked(bn);
+    CHECK(nbt->dtype == CX_I64 && nbt->ndim == 0 && nbt->numel == 1 && CX_I64P(nbt)[0] == 2);
+    /* eval: running stats, gradients to x, weight and bias */
+    cx_set_training(false);
+    cx_tensor *x3 = fx_step("bnmod.x3");
+    x3->requires_grad = true;
+    cx_tensor *w = cx_batchnorm_weight(bn), *b = cx_batchnorm_bias(bn);
+    cx_zero_grad(w);
+    cx_zero_grad(b);
+    cx_tensor *y3 = cx_module_forward(bn, x3);
+    expect_fx(CX_F(y3), (long)y3->numel, "bnmod.out3");
+    cx_tensor *g3 = cx_st_get(FX, "bnmod.gout3");
+    CHECK(g3 && g3->numel == y3->numel);
+    if (g3 && g3->numel == y3->numel) {
+        cx_backward_with(y3, CX_F(g3));
+        expect_fx(x3->grad, (long)x3->numel, "bnmod.gx3");
+        expect_fx(w->grad, 3, "bnmod.gw3");
+        expect_fx(b->grad, 3, "bnmod.gb3");
+    }
+    CHECK(CX_I64P(nbt)[0] == 2); /* eval does not count batches */
+    expect_fx(CX_F(cx_batchnorm_running_mean(bn)), 3, "bnmod.rm2"); /* nor update stats */
+    cx_set_training(true);
+    cx_module_free(bn);
+}
+
+/* ------------------------------------------------------------ gradcheck */
+typedef struct {
+    int kind;       /* 0 batch norm, 1 layer norm */
+    bool training;
+    int k;          /* layer norm: normalized dims */
+    int n;          /* number of inputs used: x[, w, b] */
+    cx_tensor *rm, *rv;
+    cx_tensor *R;
+} gc_ctx;
+
+static cx_tensor *gc_scalar(cx_tensor **in, int n, void *user) {
+    (void)n;
+    gc_ctx *c = user;
+    cx_tensor *w = c->n > 1 ? in[1] : NULL, *b = c->n > 2 ? in[2] : NULL, *y;
+    if (c->kind == 0) y = cx_batch_norm(in[0], c->rm, c->rv, w, b, c->training, 0.1f, 1e-5f);
+    else y = cx_layer_norm(in[0], c->k, w, b, 1e-5f);
+    return cx_sum(cx_mul(y, c->R));
+}
+
+static cx_tensor *leaf(const int *shape, int ndim, float mean, float std) {
+    cx_tensor *t = cx_randn(shape, ndim, mean, std);
+    t->requires_grad = true;
+    return t;
+}
+
+static void run_gc(gc_ctx *c, cx_tensor *x, bool affine, const int *pshape, int pnd, const char *what) {
+    cx_tensor *in[3] = {x, NULL, NULL};
+    c->n = 1;
+    if (affine) {
+        in[1] = leaf(pshape, pnd, 1.0f, 0.5f);
+        in[2] = leaf(pshape, pnd, 0.0f, 0.5f);
+        c->n = 3;
+    }
+    c->R = cx_randn(x->shape, x->ndim, 0.0f, 1.0f);
+    double worst = cx_gradcheck(gc_scalar, in, c->n, c, 1e-2f, 3e-3f, 1e-2f, true);
+    CHECK_MSG(worst <= 1.0, "%s: gradcheck worst violation ratio %g", what, worst);
+}
+
+static void gradcheck_batch_norm(void) {
+    cx_seed(21);
+    const int shapes[3][4] = {{6, 3, 0, 0}, {3, 4, 5, 0}, {2, 3, 3, 5}};
+    const int nds[3] = {2, 3, 4};
+    for (int s = 0; s < 3; s++)
+        for (int mode = 0; mode < 2; mode++)
+            for (int affine = 0; affine < 2; affine++) {
+                int C = shapes[s][1];
+                gc_ctx c = {0, mode == 0, 0, 0, NULL, NULL, NULL};
+                if (mode == 1) {
+                    c.rm = cx_randn(&C, 1, 0.0f, 0.5f);
+                    c.rv = cx_rand_uniform_t(&C, 1, 0.5f, 1.5f);
+                }
+                char what[96];
+                snprintf(what, sizeof what, "batch_norm %dd %s%s", nds[s], mode == 0 ? "training" : "eval",
+                         affine ? " affine" : "");
+                run_gc(&c, leaf(shapes[s], nds[s], 0.2f, 1.3f), affine, &C, 1, what);
+            }
+}
+
+static void gradcheck_layer_norm(void) {
+    cx_seed(22);
+    for (int k = 1; k <= 2; k++)
+        for (int affine = 0; affine < 2; affine++) {
+            gc_ctx c = {1, true, k, 0, NULL, NULL, NULL};
+            cx_tensor *x = leaf(CX_SHAPE(3, 4, 5), 0.3f, 1.5f);
+            char what[64];
+            snprintf(what, sizeof what, "layer_norm k=%d%s", k, affine ? " affine" : "");
+            run_gc(&c, x, affine, x->shape + 3 - k, k, what);
+        }
+}
+
+/* ------------------------------------------------------------ semantics in pure C */
+static void batch_norm_training_stats(void) {
+    /* channel 0: {1, 3, 5, 7}: mean 4, biased var 5, unbiased 20/3 */
+    float v[8] = {1, 10, 3, 10, 5, 10, 7, 10};
+    cx_tensor *x = cx_from_data(v, CX_SHAPE(4, 2));
+    cx_tensor *rm = cx_zeros(CX_SHAPE(2)), *rv = cx_ones(CX_SHAPE(2));
+    cx_tensor *y = cx_batch_norm(x, rm, rv, NULL, NULL, true, 0.1f, 1e-5f);
+    CHECK_NEAR(CX_F(y)[0], -3.0 / sqrt(5.0 + 1e-5), 1e-5);
+    CHECK_NEAR(CX_F(y)[1], 0.0, 1e-6); /* constant channel */
+    CHECK_NEAR(CX_F(rm)[0], 0.4, 1e-6);
+    CHECK_NEAR(CX_F(rv)[0], 0.9 + 0.1 * 20.0 / 3.0, 1e-6);
+    CHECK_NEAR(CX_F(rm)[1], 1.0, 1e-6);
+    CHECK_NEAR(CX_F(rv)[1], 0.9, 1e-6);
+    CHECK(strcmp(cx_op_name(y), "leaf") == 0); /* nothing requires grad: no node */
+    x->requires_grad = true;
+    cx_tensor *y2 = cx_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f);
+    CHECK(strcmp(cx_op_name(y2), "batch_norm") == 0);
+    cx_tensor *z = cx_layer_norm(x, 1, NULL, NULL, 1e-5f);
+    CHECK(strcmp(cx_op_name(z), "layer_norm") == 0);
+    /* running stats updated under no-grad too (PyTorch does) */
+    cx_no_grad_begin();
+    cx_batch_norm(x, rm, rv, NULL, NULL, true, 0.1f, 1e-5f);
+    cx_no_grad_end();
+    CHECK_NEAR(CX_F(rm)[0], 0.9 * 0.4 + 0.4, 1e-6);
+}
+
+static void batch_norm_large_parallel(void) {
+    /* large enough for the OpenMP path: per-channel results match a one-channel run */
+    cx_seed(23);
+    cx_tensor *x = cx_randn(CX_SHAPE(8, 6, 30, 31), 0.5f, 2.0f);
+    x->requires_grad = true;
+    cx_tensor *w = leaf(CX_SHAPE(6), 1.0f, 0.3f), *b = leaf(CX_SHAPE(6), 0.0f, 0.3f);
+    cx_tensor *y = cx_batch_norm(x, NULL, NULL, w, b, true, 0.1f, 1e-5f);
+    cx_tensor *R = cx_randn(y->shape, y->ndim, 0, 1);
+    cx_backward(cx_sum(cx_mul(y, R)));
+    /* channel 4 alone: slice it out */
+    cx_tensor *xc = cx_detach(cx_slice(x, 1, 4, 5, 1));
+    xc->requires_grad = true;
+    cx_tensor *wc = cx_from_data(CX_F(w) + 4, CX_SHAPE(1)), *bc = cx_from_data(CX_F(b) + 4, CX_SHAPE(1));
+    cx_tensor *yc = cx_batch_norm(xc, NULL, NULL, wc, bc, true, 0.1f, 1e-5f);
+    cx_tensor *Rc = cx_slice(R, 1, 4, 5, 1);
+    cx_backward(cx_sum(cx_mul(yc, Rc)));
+    cx_tensor *ys = cx_slice(cx_detach(y), 1, 4, 5, 1);
+    cxt_allclose(CX_F(yc), CX_F(ys), (long)yc->numel, 1e-6, 1e-6, "channel forward");
+    cx_tensor *gx = cx_from_data(x->grad, x->shape, x->ndim);
+    cx_tensor *gs = cx_slice(gx, 1, 4, 5, 1);
+    cxt_allclose(xc->grad, CX_F(gs), (long)xc->numel, 1e-5, 1e-6, "channel gradient");
+}
+
+/* ------------------------------------------------------------ modules */
+static void describe_is(cx_module *m, const char *want) {
+    char buf[128];
+    cx_module_describe(m, buf, sizeof buf);
+    CHECK_MSG(strcmp(buf, want) == 0, "describe '%s', expected '%s'", buf, want);
+}
+
+static void module_names_and_state(void) {
+    cx_module *net = cx_sequential_new();
+    cx_sequential_add(net, "fc", cx_linear_new(4, 6, true));
+    cx_sequential_add(net, "bn1", cx_batchnorm1d_new(6));
+    cx_sequential_add(net, "ln", cx_layernorm_new(CX_SHAPE(6)));
+    cx_params st;
+    cx_params_init(&st);
+    cx_module_state(net, &st);
+    const char *want[] = {"fc.weight", "fc.bias", "bn1.weight", "bn1.bias", "ln.weight", "ln.bias",
+                          "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"};
+    CHECK(st.n == 9);
+    for (int i = 0; i < st.n && i < 9; i++)
+        CHECK_MSG(strcmp(st.t[i]->name, want[i]) == 0, "state[%d] = %s, expected %s", i, st.t[i]->name, want[i]);
+    cx_params_free(&st);
+    cx_module *bn = cx_sequential_get(net, 1);
+    cx_params_init(&st);
+    cx_module_state(bn, &st); /* one module: params then buffers, PyTorch's state_dict order */
+    CHECK(st.n == 5 && !strcmp(st.t[0]->name, "bn1.weight") && !strcmp(st.t[2]->name, "bn1.running_mean") &&
+          !strcmp(st.t[4]->name, "bn1.num_batches_tracked"));
+    cx_params_free(&st);
+    cx_params_init(&st);
+    cx_module_params(bn, &st);
+    CHECK(st.n == 2 && st.t[0]->requires_grad && st.t[1]->requires_grad);
+    cx_params_free(&st);
+    cx_params_init(&st);
+    cx_module_buffers(bn, &st);
+    CHECK(st.n == 3 && !st.t[0]->requires_grad && st.t[2]->dtype == CX_I64 && st.t[2]->ndim == 0);
+    CHECK(CX_F(st.t[0])[0] == 0.0f && CX_F(st.t[1])[5] == 1.0f);
+    cx_params_free(&st);
+    CHECK(CX_F(cx_batchnorm_weight(bn))[3] == 1.0f && CX_F(cx_batchnorm_bias(bn))[3] == 0.0f);
+    describe_is(bn, "BatchNorm1d(6, eps=1e-05, momentum=0.1)");
+    describe_is(cx_sequential_get(net, 2), "LayerNorm([6], eps=1e-05)");
+    CHECK(!strcmp(cx_module_kind(bn), "BatchNorm1d"));
+
+    /* training forward through the whole net: stats move, grads reach every param */
+    cx_seed(31);
+    cx_set_training(true);
+    cx_tensor *x = cx_randn(CX_SHAPE(5, 4), 0, 1);
+    cx_tensor *y = cx_module_forward(net, x);
+    cx_backward(cx_sum(cx_mul(y, cx_randn(y->shape, y->ndim, 0, 1))));
+    CHECK(cx_batchnorm_weight(bn)->grad && cx_layernorm_weight(cx_sequential_get(net, 2))->grad);
+    CHECK(CX_F(cx_batchnorm_running_mean(bn))[0] != 0.0f);
+    CHECK(CX_I64P(cx_batchnorm_num_batches_tracked(bn))[0] == 1);
+    /* BatchNorm1d takes [N, C, L] too */
+    cx_tensor *y3 = cx_module_forward(bn, cx_randn(CX_SHAPE(2, 6, 3), 0, 1));
+    CHECK(y3->ndim == 3);
+    cx_module_free(net);
+
+    cx_module *bn2 = cx_batchnorm_new_ex(2, 4, 1e-3f, 0.2f, false);
+    describe_is(bn2, "BatchNorm2d(4, eps=0.001, momentum=0.2, affine=False)");
+    cx_params_init(&st);
+    cx_module_state(bn2, &st);
+    CHECK(st.n == 3 && !strcmp(st.t[0]->name, "running_mean"));
+    cx_params_free(&st);
+    CHECK(cx_batchnorm_weight(bn2) == NULL);
+    cx_module_free(bn2);
+
+    cx_module *ln = cx_layernorm_new_ex(CX_SHAPE(3, 5), 1e-6f, false);
+    describe_is(ln, "LayerNorm([3, 5], eps=1e-06, no affine)");
+    cx_tensor *z = cx_module_forward(ln, cx_randn(CX_SHAPE(2, 3, 5), 0, 1));
+    double s = 0;
+    for (int i = 0; i < 15; i++) s += CX_F(z)[i];
+    CHECK_NEAR(s, 0.0, 1e-5);
+    cx_module_free(ln);
+}
+
+static void batchnorm_save_load_roundtrip(void) {
+    /* the state (params + buffers, I64 0-d included) saves and loads by name */
+    cx_module *a = cx_batchnorm2d_new(3), *b = cx_batchnorm2d_new(3);
+    cx_set_training(true);
+    cx_module_forward(a, cx_randn(CX_SHAPE(2, 3, 4, 5), 1.0f, 2.0f));
+    cx_params pa, pb;
+    cx_params_init(&pa);
+    cx_params_init(&pb);
+    cx_module_state(a, &pa);
+    cx_module_state(b, &pb);
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/cortex_test_norm_state_%ld.safetensors", (long)getpid());
+    CHECK(cx_params_save(path, &pa) == CX_OK);
+    CHECK_MSG(cx_params_load(path, &pb, true) == CX_OK, "%s", cx_last_error());
+    cxt_allclose(CX_F(cx_batchnorm_running_var(b)), CX_F(cx_batchnorm_running_var(a)), 3, 0, 0, "running_var");
+    CHECK(CX_I64P(cx_batchnorm_num_batches_tracked(b))[0] == 1);
+    remove(path);
+    cx_params_free(&pa);
+    cx_params_free(&pb);
+    cx_module_free(a);
+    cx_module_free(b);
+}
+
+/* ------------------------------------------------------------ errors */
+static void norm_errors(void) {
+    cx_tensor *x = cx_zeros(CX_SHAPE(4, 3, 5));
+    cx_tensor *v3 = cx_ones(CX_SHAPE(3)), *v4 = cx_ones(CX_SHAPE(4));
+    EXPECT_FATAL(cx_batch_norm(cx_zeros(CX_SHAPE(5)), NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f), "batch_norm", "[5]");
+    EXPECT_FATAL(cx_batch_norm(x, NULL, NULL, v4, NULL, true, 0.1f, 1e-5f), "batch_norm", "weight", "[4]", "[3]",
+                 "[4, 3, 5]");
+    EXPECT_FATAL(cx_batch_norm(x, v4, v3, NULL, NULL, true, 0.1f, 1e-5f), "batch_norm", "running_mean", "[4]");
+    EXPECT_FATAL(cx_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f), "batch_norm", "eval", "running");
+    EXPECT_FATAL(cx_batch_norm(cx_zeros(CX_SHAPE(1, 3)), NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f), "batch_norm",
+                 "more than 1 value", "[1, 3]");
+    EXPECT_FATAL(cx_layer_norm(x, 4, NULL, NULL, 1e-5f), "layer_norm", "[4, 3, 5]");
+    EXPECT_FATAL(cx_layer_norm(x, 2, v3, NULL, 1e-5f), "layer_norm", "weight", "[3]", "[3, 5]");
+    cx_module *bn = cx_batchnorm2d_new(3), *bn1 = cx_batchnorm1d_new(3), *ln = cx_layernorm_new(CX_SHAPE(4));
+    EXPECT_FATAL(cx_module_forward(bn, x), "BatchNorm2d", "4-D", "[4, 3, 5]");
+    EXPECT_FATAL(cx_module_forward(bn1, cx_zeros(CX_SHAPE(2, 3, 4, 5))), "BatchNorm1d", "[2, 3, 4, 5]");
+    EXPECT_FATAL(cx_module_forward(bn1, cx_zeros(CX_SHAPE(2, 5))), "BatchNorm1d", "[2, 5]", "channels");
+    EXPECT_FATAL(cx_module_forward(ln, x), "LayerNorm", "[4, 3, 5]", "[4]");
+    EXPECT_FATAL(cx_batchnorm_new_ex(3, 4, 1e-5f, 0.1f, true), "BatchNorm", "spatial_dims");
+    EXPECT_FATAL(cx_batchnorm_weight(ln), "BatchNorm", "LayerNorm");
+    cx_module_free(bn);
+    cx_module_free(bn1);
+    cx_module_free(ln);
+}
+
+int main(void) {
+    const char *path = getenv("CX_NORM_FIXTURE");
+    if (!path || !*path) path = "tests/fixtures/pool_norm/norm.safetensors";
+    if (cx_st_load(path, &FX) != CX_OK) FX = NULL;
+    RUN(fixture_file_loads);
+    if (FX) {
+#define RUN_CASE(name, expr) RUN(case_##name);
+        CASES(RUN_CASE)
+        RUN(fixture_cases_all_covered);
+        RUN(batchnorm2d_module_two_steps_then_eval);
+    }
+    RUN(gradcheck_batch_norm);
+    RUN(gradcheck_layer_norm);
+    RUN(batch_norm_training_stats);
+    RUN(batch_norm_large_parallel);
+    RUN(module_names_and_state);
+    RUN(batchnorm_save_load_roundtrip);
+    RUN(norm_errors);
+    cx_st_free(FX);
+    TEST_END();
+}
