@@ -1,4 +1,56 @@
-/* cortex/rnn.h -- see cortex.h. (being written) */
+/* cortex/rnn.h -- recurrent cells and layers (vanilla RNN, LSTM, GRU). See cortex.h.
+ *
+ * Formulas, gate orders, weight layouts and parameter names are PyTorch's
+ * (torch.nn.RNN / LSTM / GRU and their *Cell versions), so a state_dict moves
+ * between the two by name:
+ *
+ *   RNN   h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)         act = tanh or relu
+ *         W_ih [H, I], W_hh [H, H], b_ih [H], b_hh [H]
+ *   LSTM  rows of W_ih [4H, I] / W_hh [4H, H] / biases [4H] are the gates i, f, g, o:
+ *         i = s(.), f = s(.), g = tanh(.), o = s(.)   (s = sigmoid; "." = x W^T + b_i + h U^T + b_h
+ *         of that gate's rows)
+ *         c' = f * c + i * g,   h' = o * tanh(c')
+ *   GRU   rows are the gates r, z, n (W_ih [3H, I], W_hh [3H, H]):
+ *         r = s(W_ir x + b_ir + W_hr h + b_hr),  z = s(W_iz x + b_iz + W_hz h + b_hz)
+ *         n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
+ *
+ * LSTM variants of the notes (no PyTorch counterpart; gradient-checked only):
+ *   peephole   (Gers & Schmidhuber) diagonal weights P: the input and forget
+ *              gates see the previous cell, the output gate the new one:
+ *                i = s(a_i + p_i * c), f = s(a_f + p_f * c), g = tanh(a_g),
+ *                c' = f * c + i * g,   o = s(a_o + p_o * c'),  h' = o * tanh(c')
+ *              P is [3, H] with rows p_i, p_f, p_o.
+ *   coupled    input and forget gates coupled: i = 1 - f, so the gate rows
+ *              are f, g, o only (W_ih [3H, I], W_hh [3H, H], biases [3H]):
+ *                c' = f * c + (1 - f) * g
+ *              With peephole too, P is [2, H] with rows p_f, p_o.
+ *
+ * Layout: sequences are time-major, x [T, B, I] (the modules also take
+ * batch_first [B, T, I], and unbatched [T, I] input). Every tensor must be F32.
+ *
+ * How the ops are built (one graph node per op): a sequence op computes the
+ * input projections of all T steps with one GEMM ([T*B, I] x W_ih^T, cx_sgemm),
+ * then per step one product h W_hh^T (a register-blocked kernel over W_hh
+ * packed once per pass, since cx_sgemm would repack it every step) and one
+ * fused elementwise gate kernel; its backward runs BPTT in reverse (one such
+ * product per step for dh) and ends with one big cx_sgemm each for dW_ih, dX
+ * and dW_hh, accumulated straight into the grads. Results are bit-identical
+ * for any thread count. The node's
+ * single result is a packed tensor holding every state of the sequence:
+ *   [T+1, B, H] hidden states (RNN, GRU), or [2(T+1), B, H] hidden then cell
+ *   states (LSTM), the initial state included (block 0 for a forward pass,
+ *   block T for a reverse pass).
+ * The functions below return zero-copy differentiable views of it (output,
+ * h_n, c_n), so users never see the packing. Each op is differentiable with
+ * respect to x, the initial states, every weight, bias and peephole.
+ *
+ * Truncated BPTT: to cut the graph between chunks of a long stream, pass
+ * detached states to the next chunk, e.g. h0 = cx_detach(prev.h) (and
+ * c0 = cx_detach(prev.c)); the chunks then backpropagate independently.
+ * cx_detach shares the data, which lives in the current arena: when the
+ * arena is reset between chunks (cx_step_reset), copy the state out first
+ * (cx_tensor_clone) and pass the copy as h0 / c0 of the next chunk.
+ */
 #ifndef CORTEX_RNN_H
 #define CORTEX_RNN_H
 #include "core.h"
@@ -6,6 +58,111 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef enum {
+    CX_RNN_TANH = 0, /* vanilla RNN, tanh */
+    CX_RNN_RELU = 1, /* vanilla RNN, relu */
+    CX_RNN_LSTM = 2,
+    CX_RNN_GRU = 3
+} cx_rnn_mode;
+
+/* Results of a recurrent op or module. For a cell: output == h == h'.
+ * For a sequence op: output [T, B, H] (all hidden states in time order, also
+ * for a reverse pass), h the final state [B, H] (time T-1 forward, time 0
+ * reverse), c the final cell state [B, H] (LSTM; NULL otherwise).
+ * For a module (cx_rnn_forward): output [T, B, D*H] (or [B, T, D*H] with
+ * batch_first), h [num_layers*D, B, H], c likewise (LSTM) in PyTorch's order
+ * (layer 0 forward, layer 0 reverse, layer 1 forward, ...). */
+typedef struct cx_rnn_out {
+    cx_tensor *output, *h, *c;
+} cx_rnn_out;
+
+/* ---- single-step cells: x [B, I], h, c [B, H]; h / c may be NULL (zeros).
+ * Biases may be NULL (bias=False). */
+/* RNN cell: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh), act tanh or relu. */
+cx_tensor *cx_rnn_cell(cx_tensor *x, cx_tensor *h, cx_tensor *w_ih, cx_tensor *w_hh,
+                       cx_tensor *b_ih, cx_tensor *b_hh, bool relu);
+/* LSTM cell: returns {h', h', c'}. */
+cx_rnn_out cx_lstm_cell(cx_tensor *x, cx_tensor *h, cx_tensor *c, cx_tensor *w_ih,
+                        cx_tensor *w_hh, cx_tensor *b_ih, cx_tensor *b_hh);
+/* LSTM cell variants: peephole [3, H] (or [2, H] when coupled; NULL = none),
+ * coupled input-forget gate (weights [3H, .] with rows f, g, o). */
+cx_rnn_out cx_lstm_cell_ex(cx_tensor *x, cx_tensor *h, cx_tensor *c, cx_tensor *w_ih,
+                           cx_tensor *w_hh, cx_tensor *b_ih, cx_tensor *b_hh,
+                           cx_tensor *peephole, bool coupled);
+/* GRU cell (PyTorch GRUCell). */
+cx_tensor *cx_gru_cell(cx_tensor *x, cx_tensor *h, cx_tensor *w_ih, cx_tensor *w_hh,
+                       cx_tensor *b_ih, cx_tensor *b_hh);
+
+/* ---- one layer over a whole sequence, one direction (fused op).
+ * x [T, B, I] time-major; h0, c0 [B, H] or NULL (zeros; c0 is LSTM only).
+ * reverse: run from time T-1 down to 0 (the second direction of a
+ * bidirectional layer); output stays in time order. */
+cx_rnn_out cx_rnn_seq(cx_rnn_mode mode, cx_tensor *x, cx_tensor *h0, cx_tensor *c0,
+                      cx_tensor *w_ih, cx_tensor *w_hh, cx_tensor *b_ih, cx_tensor *b_hh,
+                      bool reverse);
+/* LSTM layer with the variants (see cx_lstm_cell_ex). */
+cx_rnn_out cx_lstm_seq_ex(cx_tensor *x, cx_tensor *h0, cx_tensor *c0, cx_tensor *w_ih,
+                          cx_tensor *w_hh, cx_tensor *b_ih, cx_tensor *b_hh,
+                          cx_tensor *peephole, bool coupled, bool reverse);
+
+/* ---- modules */
+typedef struct cx_rnn_options {
+    int num_layers;        /* stacked layers (>= 1) */
+    bool bidirectional;    /* D = 2: a reverse pass per layer, outputs concatenated */
+    bool bias;             /* b_ih and b_hh (PyTorch bias=True) */
+    bool batch_first;      /* input / output [B, T, .] (h0, h_n stay [L*D, B, H]) */
+    bool relu;             /* RNN only: nonlinearity='relu' instead of tanh */
+    float dropout;         /* dropout on the outputs of every layer but the last
+                              (training mode only), as PyTorch's `dropout` */
+    /* initialisation beyond PyTorch's default U(-1/sqrt(H), 1/sqrt(H)) of everything: */
+    bool orthogonal;       /* each gate block [H, H] of weight_hh: cx_init_orthogonal(gain 1) */
+    bool set_forget_bias;  /* LSTM: forget-gate rows of bias_ih = forget_bias and of */
+    float forget_bias;     /*   bias_hh = 0 (their sum, the effective bias, = forget_bias) */
+    /* LSTM variants (see the top of this file); parameter "peephole_l0" [3, H]
+     * ([2, H] when coupled) per layer and direction, named like the weights. */
+    bool peephole;
+    bool coupled;
+} cx_rnn_options;
+
+/* PyTorch's defaults: 1 layer, unidirectional, bias, time-major, tanh. */
+cx_rnn_options cx_rnn_defaults(void);
+
+/* Sequence modules, parameters named and shaped as PyTorch's state_dict:
+ *   weight_ih_l{k}[_reverse] [G*H, I] (layer 0) or [G*H, D*H] (layer k > 0),
+ *   weight_hh_l{k}[_reverse] [G*H, H], bias_ih_l{k}[_reverse], bias_hh_l{k}[_reverse] [G*H]
+ * with G = 1 (RNN), 4 (LSTM; 3 when coupled), 3 (GRU), in PyTorch's order
+ * (per layer: forward then reverse; per direction: weight_ih, weight_hh,
+ * bias_ih, bias_hh, then peephole). opt NULL: cx_rnn_defaults(). Every
+ * parameter is drawn from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does.
+ * cx_module_forward(m, x) returns the output only; use cx_rnn_forward for
+ * the states. */
+cx_module *cx_rnn_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+cx_module *cx_lstm_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+cx_module *cx_gru_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+
+/* Cell modules with PyTorch's *Cell names: weight_ih [G*H, I], weight_hh
+ * [G*H, H], bias_ih, bias_hh [G*H]. opt: bias, relu (RNN cell), orthogonal,
+ * set_forget_bias/forget_bias, peephole ("peephole" [3, H]) and coupled (LSTM
+ * cell); the sequence options are ignored. cx_module_forward(m, x) steps
+ * from a zero state and returns h'. */
+cx_module *cx_rnn_cell_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+cx_module *cx_lstm_cell_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+cx_module *cx_gru_cell_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+
+/* Run a recurrent module (sequence or cell).
+ * Sequence module: x [T, B, I] ([B, T, I] with batch_first, or unbatched
+ * [T, I]); h0, c0 [num_layers*D, B, H] ([num_layers*D, H] unbatched) or NULL
+ * (zeros); c0 only for LSTM. Returns output and the final states h_n, c_n.
+ * Cell module: x [B, I], h, c [B, H] or NULL; returns {h', h', c'}.
+ * For truncated BPTT pass cx_detach()ed states of the previous chunk. */
+cx_rnn_out cx_rnn_forward(cx_module *m, cx_tensor *x, cx_tensor *h0, cx_tensor *c0);
+
+/* Introspection: the mode, hidden size, number of layers and directions. */
+cx_rnn_mode cx_rnn_module_mode(const cx_module *m);
+int cx_rnn_hidden_size(const cx_module *m);
+int cx_rnn_num_layers(const cx_module *m);   /* 1 for a cell */
+int cx_rnn_num_directions(const cx_module *m);
 
 #ifdef __cplusplus
 }
