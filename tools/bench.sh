@@ -13,20 +13,36 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(GEMM|TORCH_GEMM|MLP_STEP|TORCH_MLP_STEP|MLP_EPOCH|TORCH_MLP_EPOCH) ' ; }
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|CONV|RNN|CNN_STEP|CNN_EPOCH) ' ; }
+# Sections: all by default; BENCH="gemm mlp conv rnn cnn" picks some.
+want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
-for T in 1 2; do
+want gemm && for T in 1 2; do
   run env CX_THREADS=$T "$B/bench/bench_gemm" $T >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T OMP_NUM_THREADS=$T $PY tools/bench_torch_gemm.py $T >/dev/null
 done
-for T in 1 2; do
+want mlp && for T in 1 2; do
   run "$B/bench/bench_mlp" --hidden 256,256 --epochs 0 --steps 200 --threads $T --data "$FM" >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256,256 --epochs 0 --steps 200 --threads $T --data "$FM" >/dev/null
 done
-for T in 1 2; do
+want mlp && for T in 1 2; do
   run "$B/bench/bench_mlp" --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
 done
+want conv && for T in 1 2; do
+  run "$B/bench/bench_conv" $T >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_conv.py $T >/dev/null
+done
+want rnn && for T in 1 2; do
+  run "$B/bench/bench_rnn" $T >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_rnn.py $T >/dev/null
+done
+if want cnn && [ -x "$B/bench/bench_cnn" ] && [ -f tools/bench_torch_cnn.py ]; then
+  for T in 1 2; do
+    run "$B/bench/bench_cnn" --net models/lenet5.net --epochs 1 --threads $T >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_cnn.py --net lenet5 --epochs 1 --threads $T >/dev/null
+  done
+fi
 echo
 awk '
 function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
@@ -36,6 +52,12 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_MLP_STEP / { t=kv($0,"threads"); ts[t]=kv($0,"ms") }
 /^MLP_EPOCH /   { t=kv($0,"threads"); ce[t]=kv($0,"seconds"); ca[t]=kv($0,"test_acc") }
 /^TORCH_MLP_EPOCH / { t=kv($0,"threads"); te[t]=kv($0,"seconds"); ta[t]=kv($0,"test_acc") }
+/^CONV /        { l=kv($0,"layer"); t=kv($0,"threads"); cv[l,t]=kv($0,"ms"); cl[l]=1 }
+/^TORCH_CONV /  { l=kv($0,"layer"); t=kv($0,"threads"); tv[l,t]=kv($0,"ms") }
+/^RNN /         { c=kv($0,"cell"); t=kv($0,"threads"); rn[c,t]=kv($0,"ms"); rc[c]=1 }
+/^TORCH_RNN /   { c=kv($0,"cell"); t=kv($0,"threads"); tr[c,t]=kv($0,"ms") }
+/^CNN_EPOCH /   { t=kv($0,"threads"); nn=kv($0,"net"); cn[t]=kv($0,"seconds"); cna[t]=kv($0,"test_acc") }
+/^TORCH_CNN_EPOCH / { t=kv($0,"threads"); tn[t]=kv($0,"seconds"); tna[t]=kv($0,"test_acc") }
 function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 function best(x1, x2) { return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
 END {
@@ -55,4 +77,22 @@ END {
   for (t = 1; t <= 2; t++) if (t in ce)
     printf "  threads %d: cortex %.3f s (test acc %s)  torch %s s (acc %s)  ratio %s  (vs torch best %s s: %s)\n", t, ce[t], ca[t], (t in te) ? te[t] : "-", (t in ta) ? ta[t] : "-", r(ce[t], te[t]), eb ? eb : "-", r(ce[t], eb)
   if ((1 in ce) && (2 in ce)) printf "  cortex 2 threads vs 1: %.2fx faster\n", ce[1] / ce[2]
+  if (length(cl)) {
+    print ""
+    print "conv2d forward+backward (ms; speedup = torch/cortex, goal >= 1 at 1 and 2 threads)"
+    for (l in cl) for (t = 1; t <= 2; t++) if ((l,t) in cv)
+      printf "  %-8s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s\n", l, t, cv[l,t], ((l,t) in tv) ? tv[l,t] : "-", r(tv[l,t], cv[l,t])
+  }
+  if (length(rc)) {
+    print ""
+    print "RNN layer forward+backward, input 128, hidden 256, batch 32, seq 64 (ms; goal >= 1.5x at 1 thread)"
+    for (c in rc) for (t = 1; t <= 2; t++) if ((c,t) in rn)
+      printf "  %-5s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s\n", c, t, rn[c,t], ((c,t) in tr) ? tr[c,t] : "-", r(tr[c,t], rn[c,t])
+  }
+  if (length(cn)) {
+    print ""
+    print "LeNet-5 epoch on Fashion-MNIST, batch 64, Adam (s; ratio = cortex/torch, goal <= 0.5 at 1 thread)"
+    for (t = 1; t <= 2; t++) if (t in cn)
+      printf "  threads %d: cortex %.2f s (acc %s)  torch %s s (acc %s)  ratio %s\n", t, cn[t], cna[t], (t in tn) ? tn[t] : "-", (t in tna) ? tna[t] : "-", r(cn[t], tn[t])
+  }
 }' "$log" | tee out/bench-summary.txt
