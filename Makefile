@@ -42,7 +42,7 @@ endif
 ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
-LIBS += $(ZLIB_LIBS)
+LIBS += $(ZLIB_LIBS) $(PNG_LIBS)
 
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(DEFS) $(OMPFLAG) $(EXTRA_CFLAGS)
 LDFLAGS := $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
@@ -90,7 +90,7 @@ build/cortex: $(BIN)
 
 $(B)/tests/%: tests/%.c tests/test.h $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(LIBA)
 	@mkdir -p $(dir $@)
@@ -98,7 +98,7 @@ $(B)/examples/%: examples/%.c $(LIBA)
 
 $(B)/bench/%: bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
 test: $(TBIN) $(BIN)
 	@echo "== tests ($(VARIANT), BLAS=$(BLAS))"

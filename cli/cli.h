@@ -59,4 +59,5 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_viz(int argc, char **argv);
 #endif

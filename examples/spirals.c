@@ -3,7 +3,7 @@
  *   1. XOR: four noisy clouds whose labels no straight line separates. A
  *      linear model (no hidden layer) stays near chance; a 2-layer net
  *      (one hidden tanh layer of 8 units) solves it.
- *   2. Two spirals: 2 classes x 500 noisy points winding 1.75 turns around
+ *   2. Two spirals: 2 classes x 500 noisy points winding 2 turns around
  *      each other. An MLP 2 -> 64 -> 64 -> 2 (tanh) trained full-batch with
  *      Adam and cross-entropy fits the boundary (>= 98% training accuracy).
  *   3. A picture of what the spiral net learned: a 400x400 PNG of the plane,
@@ -35,10 +35,10 @@ static double now(void) {
 /* ------------------------------------------------------------ data sets */
 
 /* Two interleaved spirals: point i of class k at radius r = 0.05 + 0.95 t and
- * angle 1.75 turns * t + k * pi, t uniform in [0, 1] (area-uniform would
+ * angle 2 turns * t + k * pi, t uniform in [0, 1] (area-uniform would
  * crowd the outside), plus Gaussian noise of std `noise`. X [N, 2], y [N]. */
 static void make_spirals(cx_tensor *X, cx_tensor *y, int per_class, float noise) {
-    const float turns = 1.75f, two_pi = 6.283185307f;
+    const float turns = 2.0f, two_pi = 6.283185307f;
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < per_class; i++) {
             int n = k * per_class + i;
@@ -110,16 +110,15 @@ static double train(cx_module *net, cx_tensor *X, const cx_tensor *y, double lr,
 /* ------------------------------------------------------------ PNG */
 
 typedef struct {
-    jmp_buf jmp;
     char msg[256];
 } png_err_ctx;
 
-/* libpng calls this on a fatal error; it must not return: jump back to the
- * setjmp in write_png with the message saved. */
+/* libpng calls this on a fatal error; it must not return: save the message
+ * and jump back to the setjmp(png_jmpbuf(png)) in write_png. */
 static void png_on_error(png_structp png, png_const_charp msg) {
     png_err_ctx *ctx = png_get_error_ptr(png);
     snprintf(ctx->msg, sizeof ctx->msg, "%s", msg);
-    longjmp(ctx->jmp, 1);
+    png_longjmp(png, 1);
 }
 static void png_on_warning(png_structp png, png_const_charp msg) {
     (void)png;
@@ -149,7 +148,7 @@ static int write_png(const char *path, const unsigned char *rgb, int w, int h) {
     }
     /* Only png, info and af are used after a longjmp and none of them changes
      * after this setjmp, so they need not be volatile. */
-    if (setjmp(ctx.jmp)) {
+    if (setjmp(png_jmpbuf(png))) {
         fprintf(stderr, "spirals: libpng error writing %s: %s\n", path, ctx.msg);
         png_destroy_write_struct(&png, &info);
         cx_atomic_abort(af);
@@ -271,16 +270,16 @@ int main(int argc, char **argv) {
     cx_module_free(xor_net);
 
     /* ---------------------------------------------------------- 2. spirals */
-    enum { PER_CLASS = 500, STEPS = 2000 };
+    enum { PER_CLASS = 500, STEPS = 600 };
     cx_tensor *X = cx_tensor_new(CX_F32, CX_SHAPE(2 * PER_CLASS, 2));
     cx_tensor *y = cx_tensor_new(CX_I32, CX_SHAPE(2 * PER_CLASS));
-    make_spirals(X, y, PER_CLASS, 0.02f);
+    make_spirals(X, y, PER_CLASS, 0.03f);
     const int sizes[4] = {2, 64, 64, 2};
     cx_module *net = cx_mlp_new(sizes, 4, CX_ACT_TANH, 0);
-    printf("\n2. Two spirals: 2 classes x %d points, 1.75 turns, noise std 0.02\n", PER_CLASS);
+    printf("\n2. Two spirals: 2 classes x %d points, 2 turns, noise std 0.03\n", PER_CLASS);
     printf("   MLP 2 -> 64 -> 64 -> 2 (tanh), full-batch Adam lr 0.01, %d steps\n", STEPS);
     double t0 = now();
-    train(net, X, y, 0.01, STEPS, 250);
+    train(net, X, y, 0.01, STEPS, 100);
     double acc = accuracy(net, X, y);
     printf("   final train accuracy %.2f%% (%s 98%%) in %.2f s\n", 100 * acc,
            acc >= 0.98 ? ">=" : "BELOW", now() - t0);

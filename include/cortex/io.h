@@ -1,4 +1,4 @@
-/* cortex/io.h -- safetensors, IDX, CSV and atomic file writes. See cortex.h.
+/* cortex/io.h -- safetensors, IDX, CSV, PNG output and atomic file writes. See cortex.h.
  *
  * Every reader is bounds-checked: a truncated, corrupt or hostile file gives
  * CX_ERR_FORMAT (or CX_ERR_IO) with a message from cx_last_error() naming
@@ -115,6 +115,20 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
  * with cx_csv_free_header. */
 cx_status cx_csv_load(const char *path, cx_tensor **out, char ***header, int *n_header);
 void cx_csv_free_header(char **header, int n); /* NULL is fine */
+
+/* ---- PNG output (libpng; link with -lpng). 8-bit, non-interlaced images,
+ * rows top to bottom, no padding between rows. Written atomically like every
+ * writer here (temp file, fsync, rename): on any error the temp file is
+ * removed and an existing <path> is left untouched.
+ * Errors: CX_ERR_ARG (NULL/empty path, NULL pixels, width or height < 1),
+ * CX_ERR_IO (cannot create / write / rename the file; or libpng refused the
+ * image, e.g. a width beyond its limit of 1000000 pixels -- the message
+ * quotes libpng: "out.png: libpng: Invalid IHDR data (...)"),
+ * CX_ERR_NOMEM. */
+/* Grey image: pixels[y * width + x], 0 = black, 255 = white. */
+cx_status cx_png_write_gray(const char *path, const uint8_t *pixels, int width, int height);
+/* RGB image: pixels[(y * width + x) * 3 + c], c = 0 red, 1 green, 2 blue. */
+cx_status cx_png_write_rgb(const char *path, const uint8_t *pixels, int width, int height);
 
 #ifdef __cplusplus
 }

@@ -71,6 +71,13 @@ typedef struct cx_layer_info {
 } cx_layer_info;
 int cx_net_num_layers(const cx_module *net);
 const cx_layer_info *cx_net_layer(const cx_module *net, int i);
+/* Forward pass that keeps every layer's output (e.g. to look at feature
+ * maps): returns an array of cx_net_num_layers(net) tensors in the current
+ * arena (valid until its next reset); out[i] is the output of layer i with
+ * the batch dimension, out[0] is x itself (the input layer) and out[n - 1]
+ * is what cx_module_forward returns. Grad mode and training mode apply as
+ * for cx_module_forward. Same input checks (a wrong shape is fatal). */
+cx_tensor **cx_net_forward_all(cx_module *net, cx_tensor *x);
 /* Print a table: layer, output shape, parameters, receptive field; totals. */
 void cx_net_summary(const cx_module *net, FILE *f);
 

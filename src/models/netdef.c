@@ -31,8 +31,8 @@ typedef struct {
 } net_m;
 
 /* ---------------------------------------------------------------- module ops */
-static cx_tensor *net_forward(cx_module *m, cx_tensor *x) {
-    net_m *net = (net_m *)m;
+/* Run every layer; returns the arena array of the n layer outputs. */
+static cx_tensor **net_run(net_m *net, cx_tensor *x) {
     bool ok = x->ndim == net->in_ndim + 1;
     for (int i = 0; ok && i < net->in_ndim; i++) ok = x->shape[i + 1] == net->in_shape[i];
     if (!ok) {
@@ -64,7 +64,12 @@ static cx_tensor *net_forward(cx_module *m, cx_tensor *x) {
         default: out[i] = cx_module_forward(nd->mod, in); break;
         }
     }
-    return out[net->n - 1];
+    return out;
+}
+
+static cx_tensor *net_forward(cx_module *m, cx_tensor *x) {
+    net_m *net = (net_m *)m;
+    return net_run(net, x)[net->n - 1];
 }
 
 static void net_params(cx_module *m, cx_params *p) {
@@ -113,6 +118,7 @@ int cx_net_input_shape(const cx_module *m, int *shape) {
     return net->in_ndim;
 }
 int cx_net_num_layers(const cx_module *m) { return as_net(m)->n; }
+cx_tensor **cx_net_forward_all(cx_module *m, cx_tensor *x) { return net_run((net_m *)as_net(m), x); }
 const cx_layer_info *cx_net_layer(const cx_module *m, int i) {
     const net_m *net = as_net(m);
     if (i < 0 || i >= net->n) cx_fatal("cx_net_layer: index %d out of range (%d layers)", i, net->n);

@@ -1,0 +1,776 @@
+/* cortex viz -- pictures of a network and its training:
+ *   filters  the weights of a convolution layer as a grid of tiles
+ *   maps     one test image and the feature maps after every 2-D convolution
+ *   curves   loss and accuracy per epoch from the metrics CSV of cortex train
+ * Everything is drawn on an RGB canvas in memory (nearest-neighbour tiles,
+ * Bresenham lines, a built-in 5x7 bitmap font) and saved with cx_png_write_rgb. */
+#include "cli.h"
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_viz(int argc, char **argv);
+
+/* ---------------------------------------------------------------- canvas */
+typedef struct {
+    uint8_t r, g, b;
+} rgb;
+
+static const rgb WHITE = {255, 255, 255}, BLACK = {0, 0, 0}, GRID = {228, 228, 228}, AXIS = {40, 40, 40};
+static const rgb GAP = {72, 84, 120};                                 /* between tiles */
+static const rgb TRAIN = {31, 119, 180}, VAL = {255, 127, 14};       /* curve colours */
+static const rgb BAD = {255, 0, 255};                                 /* non-finite values */
+
+#define MAX_SIDE 8192
+#define MAX_PIXELS (40L * 1000 * 1000)
+
+typedef struct {
+    int w, h;
+    uint8_t *px; /* w * h * 3 */
+} canvas;
+
+/* Returns false (and prints nothing) when the size is out of range or memory is short. */
+static bool canvas_init(canvas *c, int w, int h, rgb bg) {
+    c->w = w;
+    c->h = h;
+    c->px = NULL;
+    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (long)w * h > MAX_PIXELS) return false;
+    c->px = malloc((size_t)w * (size_t)h * 3);
+    if (!c->px) return false;
+    for (long i = 0; i < (long)w * h; i++) {
+        c->px[i * 3] = bg.r;
+        c->px[i * 3 + 1] = bg.g;
+        c->px[i * 3 + 2] = bg.b;
+    }
+    return true;
+}
+
+static void put(canvas *c, int x, int y, rgb col) {
+    if (x < 0 || y < 0 || x >= c->w || y >= c->h) return;
+    uint8_t *p = c->px + ((size_t)y * (size_t)c->w + (size_t)x) * 3;
+    p[0] = col.r;
+    p[1] = col.g;
+    p[2] = col.b;
+}
+
+static void fill_rect(canvas *c, int x, int y, int w, int h, rgb col) {
+    for (int j = y; j < y + h; j++)
+        for (int i = x; i < x + w; i++) put(c, i, j, col);
+}
+
+/* Line from (x0,y0) to (x1,y1) (Bresenham), each point a thick x thick square. */
+static void draw_line(canvas *c, int x0, int y0, int x1, int y1, rgb col, int thick) {
+    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
+    int off = (thick - 1) / 2;
+    for (;;) {
+        fill_rect(c, x0 - off, y0 - off, thick, thick, col);
+        if (x0 == x1 && y0 == y1) break;
+        int e2 = 2 * err;
+        if (e2 >= dy) {
+            err += dy;
+            x0 += sx;
+        }
+        if (e2 <= dx) {
+            err += dx;
+            y0 += sy;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- 5x7 font
+ * Lower-case letters, digits and a few signs; upper-case letters are drawn
+ * with the lower-case glyphs, anything else as a hollow box. */
+static const struct {
+    char ch;
+    const char *rows[7];
+} glyphs[] = {
+    {'a', {".....", ".....", ".###.", "....#", ".####", "#...#", ".####"}},
+    {'b', {"#....", "#....", "#.##.", "##..#", "#...#", "#...#", "####."}},
+    {'c', {".....", ".....", ".###.", "#....", "#....", "#...#", ".###."}},
+    {'d', {"....#", "....#", ".##.#", "#..##", "#...#", "#...#", ".####"}},
+    {'e', {".....", ".....", ".###.", "#...#", "#####", "#....", ".###."}},
+    {'f', {"..##.", ".#..#", ".#...", "###..", ".#...", ".#...", ".#..."}},
+    {'g', {".....", ".####", "#...#", "#...#", ".####", "....#", ".###."}},
+    {'h', {"#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#"}},
+    {'i', {"..#..", ".....", ".##..", "..#..", "..#..", "..#..", ".###."}},
+    {'j', {"...#.", ".....", "..##.", "...#.", "...#.", "#..#.", ".##.."}},
+    {'k', {"#....", "#....", "#..#.", "#.#..", "##...", "#.#..", "#..#."}},
+    {'l', {".##..", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."}},
+    {'m', {".....", ".....", "##.#.", "#.#.#", "#.#.#", "#...#", "#...#"}},
+    {'n', {".....", ".....", "#.##.", "##..#", "#...#", "#...#", "#...#"}},
+    {'o', {".....", ".....", ".###.", "#...#", "#...#", "#...#", ".###."}},
+    {'p', {".....", ".....", "####.", "#...#", "####.", "#....", "#...."}},
+    {'q', {".....", ".....", ".##.#", "#..##", ".####", "....#", "....#"}},
+    {'r', {".....", ".....", "#.##.", "##..#", "#....", "#....", "#...."}},
+    {'s', {".....", ".....", ".###.", "#....", ".###.", "....#", "####."}},
+    {'t', {".#...", ".#...", "###..", ".#...", ".#...", ".#..#", "..##."}},
+    {'u', {".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#"}},
+    {'v', {".....", ".....", "#...#", "#...#", "#...#", ".#.#.", "..#.."}},
+    {'w', {".....", ".....", "#...#", "#...#", "#.#.#", "#.#.#", ".#.#."}},
+    {'x', {".....", ".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#"}},
+    {'y', {".....", ".....", "#...#", "#...#", ".####", "....#", ".###."}},
+    {'z', {".....", ".....", "#####", "...#.", "..#..", ".#...", "#####"}},
+    {'0', {".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."}},
+    {'1', {"..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."}},
+    {'2', {".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"}},
+    {'3', {"#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###."}},
+    {'4', {"...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."}},
+    {'5', {"#####", "#....", "####.", "....#", "....#", "#...#", ".###."}},
+    {'6', {"..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."}},
+    {'7', {"#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."}},
+    {'8', {".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."}},
+    {'9', {".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."}},
+    {'.', {".....", ".....", ".....", ".....", ".....", ".##..", ".##.."}},
+    {',', {".....", ".....", ".....", ".....", ".##..", "..#..", ".#..."}},
+    {'-', {".....", ".....", ".....", "#####", ".....", ".....", "....."}},
+    {'+', {".....", "..#..", "..#..", "#####", "..#..", "..#..", "....."}},
+    {'_', {".....", ".....", ".....", ".....", ".....", ".....", "#####"}},
+    {':', {".....", ".##..", ".##..", ".....", ".##..", ".##..", "....."}},
+    {'/', {".....", "....#", "...#.", "..#..", ".#...", "#....", "....."}},
+    {'(', {"...#.", "..#..", ".#...", ".#...", ".#...", "..#..", "...#."}},
+    {')', {".#...", "..#..", "...#.", "...#.", "...#.", "..#..", ".#..."}},
+    {'%', {"##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##"}},
+    {' ', {".....", ".....", ".....", ".....", ".....", ".....", "....."}},
+    {'?', {"#####", "#...#", "#...#", "#...#", "#...#", "#...#", "#####"}}, /* unknown */
+};
+
+static int glyph_index(char ch) {
+    char l = (char)tolower((unsigned char)ch);
+    int n = (int)(sizeof glyphs / sizeof *glyphs);
+    for (int i = 0; i < n; i++)
+        if (glyphs[i].ch == l) return i;
+    return n - 1;
+}
+
+/* Width in pixels of `s` drawn at `scale` (6 * scale per character, no trailing space). */
+static int text_width(const char *s, int scale) {
+    int n = (int)strlen(s);
+    return n ? n * 6 * scale - scale : 0;
+}
+
+/* Draw `s` with its top-left corner at (x, y); every font pixel a scale x scale square. */
+static void draw_text(canvas *c, int x, int y, const char *s, int scale, rgb col) {
+    for (; *s; s++, x += 6 * scale) {
+        int g = glyph_index(*s);
+        for (int r = 0; r < 7; r++)
+            for (int k = 0; k < 5; k++)
+                if (glyphs[g].rows[r][k] == '#') fill_rect(c, x + k * scale, y + r * scale, scale, scale, col);
+    }
+}
+
+/* ---------------------------------------------------------------- tiles */
+/* min and max of the finite values among n (stride 1); false if none. */
+static bool finite_range(const float *v, long n, float *lo, float *hi) {
+    bool any = false;
+    for (long i = 0; i < n; i++) {
+        if (!isfinite(v[i])) continue;
+        if (!any || v[i] < *lo) *lo = v[i];
+        if (!any || v[i] > *hi) *hi = v[i];
+        any = true;
+    }
+    return any;
+}
+
+static uint8_t to_byte(float v, float lo, float hi) {
+    if (!(hi > lo)) return 128; /* constant tile: mid grey */
+    float t = (v - lo) / (hi - lo) * 255.0f + 0.5f;
+    return (uint8_t)(t < 0 ? 0 : t > 255 ? 255 : t);
+}
+
+/* An h x w plane v[y * w + x] at (x0, y0), each value an s x s square, grey
+ * from the plane's own min (black) to max (white); non-finite values magenta. */
+static void tile_gray(canvas *c, int x0, int y0, const float *v, int h, int w, int s) {
+    float lo = 0, hi = 0;
+    finite_range(v, (long)h * w, &lo, &hi);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float a = v[(long)y * w + x];
+            uint8_t g = to_byte(a, lo, hi);
+            fill_rect(c, x0 + x * s, y0 + y * s, s, s, isfinite(a) ? (rgb){g, g, g} : BAD);
+        }
+}
+
+/* Three planes (red, green, blue; `plane` values apart) normalised together
+ * to their joint min..max, so the balance between the colours is kept. */
+static void tile_rgb(canvas *c, int x0, int y0, const float *v, long plane, int h, int w, int s) {
+    float lo = 0, hi = 0;
+    bool any = false;
+    for (int ch = 0; ch < 3; ch++) {
+        float l = 0, u = 0;
+        if (!finite_range(v + ch * plane, (long)h * w, &l, &u)) continue;
+        if (!any || l < lo) lo = l;
+        if (!any || u > hi) hi = u;
+        any = true;
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            long i = (long)y * w + x;
+            float r = v[i], g = v[plane + i], b = v[2 * plane + i];
+            rgb col = BAD;
+            if (isfinite(r) && isfinite(g) && isfinite(b)) col = (rgb){to_byte(r, lo, hi), to_byte(g, lo, hi), to_byte(b, lo, hi)};
+            fill_rect(c, x0 + x * s, y0 + y * s, s, s, col);
+        }
+}
+
+/* ---------------------------------------------------------------- helpers */
+static bool ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+/* A .net file (random initial weights) or a model saved by cortex train. */
+static bool load_model(const char *cmd, const char *path, cli_model *m) {
+    cx_status st = ends_with(path, ".net") ? cli_model_from_netfile(path, m) : cli_model_load(path, m);
+    if (st) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        return false;
+    }
+    return true;
+}
+
+static bool is_conv(const cx_layer_info *li) { return !strncmp(li->desc, "Conv", 4); }
+
+/* "conv1, conv2" (the convolution layers, for messages), or "none". */
+static void conv_names(const cx_module *net, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < cx_net_num_layers(net) && k < n; i++) {
+        const cx_layer_info *li = cx_net_layer(net, i);
+        if (is_conv(li)) k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? ", " : "", li->name);
+    }
+    if (!buf[0]) snprintf(buf, n, "none");
+}
+
+static bool save_png(const char *cmd, const char *path, const canvas *c) {
+    if (cx_png_write_rgb(path, c->px, c->w, c->h)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        return false;
+    }
+    return true;
+}
+
+static bool need_out(const char *cmd, const char *out) {
+    if (out && *out) return true;
+    fprintf(stderr, "cortex %s: --out FILE.png is required\n", cmd);
+    return false;
+}
+
+/* ---------------------------------------------------------------- filters */
+static int viz_filters(int argc, char **argv) {
+    const char *cmd = "viz filters";
+    cli_flag f[] = {
+        {"layer", "convolution layer to draw (default: the first one)", false, NULL},
+        {"out", "PNG file to write", false, "filters.png"},
+        {"scale", "pixels per weight (reduced if the picture would exceed 4096 pixels)", false, "8"},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos, scale = 8;
+    bool help;
+    if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help) {
+        cli_usage(cmd, "MODEL [--layer NAME] [--out filters.png]",
+                  "Draw the filters of a convolution layer of MODEL (a model saved by 'cortex train\n"
+                  "--model X.net', or a .net file: random initial weights) as a grid of tiles.\n"
+                  "Each tile is one kernel [kh, kw], upscaled by --scale with nearest neighbour and\n"
+                  "normalised to its own min (black) .. max (white); tiles are 1 pixel apart.\n"
+                  "Filters with 3 input channels are drawn as one RGB tile each (the three channels\n"
+                  "normalised together), with 1 input channel as one grey tile each, both in a grid\n"
+                  "of ceil(sqrt(filters)) columns; otherwise one row per filter (output channel)\n"
+                  "holding its input channels side by side. 1-D kernels are 1-pixel-high strips,\n"
+                  "3-D kernels their depth slices stacked vertically. Picture size:\n"
+                  "columns * (kw * scale + 1) + 1 by rows * (kh * scale + 1) + 1.",
+                  f, nf);
+        return 0;
+    }
+    if (npos != 1) {
+        fprintf(stderr, "cortex %s: expected one MODEL (a saved model or a .net file)\n", cmd);
+        return 2;
+    }
+    if (!cli_int(cmd, f, nf, "scale", 1, 64, &scale)) return 2;
+    const char *out = cli_get(f, nf, "out"), *want = cli_get(f, nf, "layer");
+    if (!need_out(cmd, out)) return 2;
+    cli_model m;
+    if (!load_model(cmd, pos[0], &m)) return 1;
+    int rc = 1;
+    cx_params ps;
+    cx_params_init(&ps);
+    canvas c = {0, 0, NULL};
+    char names[512];
+    if (!m.is_netdef) {
+        fprintf(stderr, "cortex %s: %s is an MLP: it has no convolution layer\n", cmd, pos[0]);
+        goto done;
+    }
+    conv_names(m.net, names, sizeof names);
+    const cx_layer_info *li = NULL;
+    for (int i = 0; i < cx_net_num_layers(m.net) && !li; i++) {
+        const cx_layer_info *l = cx_net_layer(m.net, i);
+        if (want ? !strcmp(l->name, want) : is_conv(l)) li = l;
+    }
+    if (!li) {
+        if (want) fprintf(stderr, "cortex %s: %s has no layer named '%s' (convolution layers: %s)\n", cmd, pos[0], want, names);
+        else fprintf(stderr, "cortex %s: %s has no convolution layer\n", cmd, pos[0]);
+        goto done;
+    }
+    if (!is_conv(li)) {
+        fprintf(stderr, "cortex %s: layer '%s' is %s, not a convolution (convolution layers: %s)\n", cmd, li->name,
+                li->desc, names);
+        goto done;
+    }
+    char wname[64];
+    snprintf(wname, sizeof wname, "%s.weight", li->name);
+    cx_module_params(m.net, &ps);
+    const cx_tensor *w = cx_params_find(&ps, wname);
+    if (!w || w->ndim < 3) {
+        fprintf(stderr, "cortex %s: layer '%s' has no convolution weight '%s'\n", cmd, li->name, wname);
+        goto done;
+    }
+    int nout = w->shape[0], nin = w->shape[1], kw = w->shape[w->ndim - 1], kh = 1;
+    for (int d = 2; d < w->ndim - 1; d++) kh *= w->shape[d];
+    long plane = (long)kh * kw;
+    bool rgbmode = nin == 3, grid = nin == 1 || nin == 3;
+    int cols, rows;
+    if (grid) {
+        cols = (int)ceil(sqrt((double)nout));
+        if ((long)cols * cols < nout) cols++;
+        rows = (nout + cols - 1) / cols;
+    } else {
+        cols = nin;
+        rows = nout;
+    }
+    int s = scale;
+    while (s > 1 && ((long)cols * (kw * s + 1) + 1 > 4096 || (long)rows * (kh * s + 1) + 1 > 4096)) s--;
+    long W = (long)cols * (kw * s + 1) + 1, H = (long)rows * (kh * s + 1) + 1;
+    if (W > MAX_SIDE || H > MAX_SIDE || !canvas_init(&c, (int)W, (int)H, GAP)) {
+        fprintf(stderr, "cortex %s: layer '%s' has too many filters to draw (%d x %d tiles of %dx%d)\n", cmd, li->name,
+                rows, cols, kh, kw);
+        goto done;
+    }
+    const float *wd = CX_F(w);
+    int ntiles = grid ? nout : nout * nin;
+    for (int t = 0; t < ntiles; t++) {
+        int r = t / cols, q = t % cols;
+        int x0 = 1 + q * (kw * s + 1), y0 = 1 + r * (kh * s + 1);
+        if (rgbmode) tile_rgb(&c, x0, y0, wd + (long)t * 3 * plane, plane, kh, kw, s);
+        else tile_gray(&c, x0, y0, wd + (long)t * plane, kh, kw, s);
+    }
+    if (!save_png(cmd, out, &c)) goto done;
+    char sb[96];
+    printf("%s: %s weight %s -> %s (%dx%d, %d pixels per weight)\n", li->name, li->desc, cx_shape_str(w, sb, sizeof sb),
+           out, c.w, c.h, s);
+    rc = 0;
+done:
+    free(c.px);
+    cx_params_free(&ps);
+    cli_model_free(&m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- maps */
+typedef struct {
+    char label[64];
+    const float *v;   /* [C, H, W] */
+    int C, H, W;
+    bool rgb;         /* one RGB tile instead of C grey tiles */
+    int s;            /* pixels per value */
+    int per_line, lines;
+} map_row;
+
+static int viz_maps(int argc, char **argv) {
+    const char *cmd = "viz maps";
+    cli_flag f[] = {
+        {"data", "directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]", false, NULL},
+        {"index", "which test image", false, "0"},
+        {"out", "PNG file to write", false, "maps.png"},
+        {"size", "tile size in pixels a map is scaled up to (integer factor, at least 1)", false, "56"},
+        {"cols", "tiles per line; a layer with more channels wraps onto further lines", false, "16"},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos, index = 0, size = 56, maxcols = 16;
+    bool help;
+    if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help) {
+        cli_usage(cmd, "MODEL --data DIR [--index I] [--out maps.png]",
+                  "Run test image I of DIR through MODEL (a saved model or a .net file) and draw\n"
+                  "the input and the output of every 2-D convolution layer (before its activation):\n"
+                  "one block of tiles per layer, labelled with the layer name, one tile per channel,\n"
+                  "each normalised to its own min (black) .. max (white). A 3-channel input is drawn\n"
+                  "as one RGB tile. Maps are scaled up by the integer factor ceil(size / side).",
+                  f, nf);
+        return 0;
+    }
+    if (npos != 1) {
+        fprintf(stderr, "cortex %s: expected one MODEL (a saved model or a .net file)\n", cmd);
+        return 2;
+    }
+    const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out");
+    if (!dir) {
+        fprintf(stderr, "cortex %s: --data DIR is required\n", cmd);
+        return 2;
+    }
+    if (!cli_int(cmd, f, nf, "index", 0, 1 << 30, &index) || !cli_int(cmd, f, nf, "size", 1, 1024, &size) ||
+        !cli_int(cmd, f, nf, "cols", 1, 1024, &maxcols) || !need_out(cmd, out))
+        return 2;
+    char images[1024], labels[1024];
+    if (!cli_find_idx(dir, "t10k", images, labels, sizeof images)) {
+        fprintf(stderr, "cortex %s: no test images in %s (looked for %s)\n", cmd, dir, images);
+        return 1;
+    }
+    cli_model m;
+    if (!load_model(cmd, pos[0], &m)) return 1;
+    int rc = 1;
+    cx_dataset ds = {0};
+    canvas c = {0, 0, NULL};
+    map_row *rows = NULL;
+    bool grad_off = false;
+    if (!m.is_netdef) {
+        fprintf(stderr, "cortex %s: %s is an MLP: it has no convolution layer\n", cmd, pos[0]);
+        goto done;
+    }
+    if (m.in_ndim != 3) {
+        fprintf(stderr, "cortex %s: %s takes inputs of %d dimension(s); maps need images (input C H W)\n", cmd, pos[0],
+                m.in_ndim);
+        goto done;
+    }
+    int nconv = 0, nl = cx_net_num_layers(m.net);
+    for (int i = 0; i < nl; i++) nconv += is_conv(cx_net_layer(m.net, i)) && cx_net_layer(m.net, i)->out_ndim == 3;
+    if (!nconv) {
+        fprintf(stderr, "cortex %s: %s has no 2-D convolution layer\n", cmd, pos[0]);
+        goto done;
+    }
+    if (cx_dataset_load_idx(images, labels, index + 1, &ds)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        goto done;
+    }
+    if (cx_dataset_len(&ds) <= index) {
+        fprintf(stderr, "cortex %s: --index %d is out of range: %s has %d test images\n", cmd, index, dir,
+                cx_dataset_len(&ds));
+        goto done;
+    }
+    int feat = cli_model_features(&m), have = (int)(ds.x->numel / ds.x->shape[0]);
+    if (feat != have) {
+        fprintf(stderr, "cortex %s: %s expects %d input values (%dx%dx%d), the images of %s have %d\n", cmd, pos[0],
+                feat, m.in_shape[0], m.in_shape[1], m.in_shape[2], dir, have);
+        goto done;
+    }
+    cx_no_grad_begin();
+    grad_off = true;
+    cx_set_training(false);
+    cx_tensor *x = cx_from_data(CX_F(ds.x) + (long)index * feat, (int[]){1, m.in_shape[0], m.in_shape[1], m.in_shape[2]}, 4);
+    cx_tensor **outs = cx_net_forward_all(m.net, x);
+    int nr = 0;
+    rows = calloc((size_t)nconv + 1, sizeof *rows);
+    if (!rows) {
+        fprintf(stderr, "cortex %s: out of memory\n", cmd);
+        goto done;
+    }
+    for (int i = 0; i < nl; i++) {
+        const cx_layer_info *li = cx_net_layer(m.net, i);
+        if (i > 0 && !(is_conv(li) && li->out_ndim == 3)) continue;
+        map_row *r = &rows[nr++];
+        const cx_tensor *t = outs[i];
+        r->C = t->shape[1];
+        r->H = t->shape[2];
+        r->W = t->shape[3];
+        r->v = CX_F(t);
+        r->rgb = i == 0 && r->C == 3;
+        snprintf(r->label, sizeof r->label, "%s", li->name);
+        int side = r->H > r->W ? r->H : r->W;
+        r->s = (size + side - 1) / side;
+        if (r->s < 1) r->s = 1;
+        int ntiles = r->rgb ? 1 : r->C;
+        r->per_line = ntiles < maxcols ? ntiles : maxcols;
+        r->lines = (ntiles + r->per_line - 1) / r->per_line;
+    }
+    /* layout: label column (text at scale 2), blocks of tiles, 10-pixel gaps between layers */
+    const int pad = 10, ts = 2;
+    int labw = 0;
+    long W = 0, H = pad;
+    for (int i = 0; i < nr; i++) {
+        int lw = text_width(rows[i].label, ts);
+        if (lw > labw) labw = lw;
+    }
+    for (int i = 0; i < nr; i++) {
+        map_row *r = &rows[i];
+        long bw = (long)r->per_line * ((long)r->W * r->s + 1) + 1, bh = (long)r->lines * ((long)r->H * r->s + 1) + 1;
+        if (bh < 7 * ts) bh = 7 * ts;
+        if (bw > W) W = bw;
+        H += bh + pad;
+    }
+    W += pad + labw + pad + pad;
+    if (W > MAX_SIDE || H > MAX_SIDE || !canvas_init(&c, (int)W, (int)H, WHITE)) {
+        fprintf(stderr, "cortex %s: the picture would be %ldx%ld pixels, too large (try a smaller --size or --cols)\n",
+                cmd, W, H);
+        goto done;
+    }
+    int y = pad, x0 = pad + labw + pad;
+    for (int i = 0; i < nr; i++) {
+        map_row *r = &rows[i];
+        int tw = r->W * r->s + 1, th = r->H * r->s + 1, ntiles = r->rgb ? 1 : r->C;
+        int bw = r->per_line * tw + 1, bh = r->lines * th + 1;
+        draw_text(&c, pad, y + 2, r->label, ts, BLACK);
+        fill_rect(&c, x0, y, bw, bh, GAP);
+        long plane = (long)r->H * r->W;
+        for (int t = 0; t < ntiles; t++) {
+            int tx = x0 + 1 + (t % r->per_line) * tw, ty = y + 1 + (t / r->per_line) * th;
+            if (r->rgb) tile_rgb(&c, tx, ty, r->v, plane, r->H, r->W, r->s);
+            else tile_gray(&c, tx, ty, r->v + (long)t * plane, r->H, r->W, r->s);
+        }
+        y += (bh < 7 * ts ? 7 * ts : bh) + pad;
+    }
+    if (!save_png(cmd, out, &c)) goto done;
+    printf("image %d of %s (label %d):", index, dir, CX_I32P(ds.y)[index]);
+    for (int i = 0; i < nr; i++) printf("%s %s %dx%dx%d", i ? "," : "", rows[i].label, rows[i].C, rows[i].H, rows[i].W);
+    printf(" -> %s (%dx%d)\n", out, c.w, c.h);
+    rc = 0;
+done:
+    if (grad_off) {
+        cx_set_training(true);
+        cx_no_grad_end();
+    }
+    cx_step_reset();
+    free(rows);
+    free(c.px);
+    cx_dataset_free(&ds);
+    cli_model_free(&m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- curves */
+/* A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` ticks. */
+static double nice_step(double range, int target) {
+    double raw = range / target, p = pow(10.0, floor(log10(raw))), fr = raw / p;
+    return (fr < 1.5 ? 1 : fr < 3 ? 2 : fr < 7 ? 5 : 10) * p;
+}
+
+/* Decimals needed to print multiples of `step`. */
+static int step_decimals(double step) {
+    int d = (int)-floor(log10(step) + 1e-9);
+    return d < 0 ? 0 : d > 8 ? 8 : d;
+}
+
+typedef struct {
+    const float *data; /* the CSV, [rows, cols] */
+    int rows, cols;
+    int xcol;          /* epoch */
+    int ycol[2];       /* train, val (-1: absent) */
+} plot_src;
+
+static float cell(const plot_src *p, int r, int col) { return p->data[(long)r * p->cols + col]; }
+
+/* One panel: title, legend, grid, axes with ticks and labels, two series. */
+static void panel(canvas *c, int px, int py, int pw, int ph, const char *title, const plot_src *p, bool unit_range) {
+    const int ml = 64, mr = 16, mt = 40, mb = 46;
+    int ax = px + ml, ay = py + mt, aw = pw - ml - mr, ah = ph - mt - mb;
+    /* data ranges */
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    for (int r = 0; r < p->rows; r++) {
+        double x = cell(p, r, p->xcol);
+        if (x < xlo) xlo = x;
+        if (x > xhi) xhi = x;
+        for (int k = 0; k < 2; k++) {
+            if (p->ycol[k] < 0) continue;
+            double y = cell(p, r, p->ycol[k]);
+            if (!isfinite(y)) continue;
+            if (y < ylo) ylo = y;
+            if (y > yhi) yhi = y;
+        }
+    }
+    if (xhi - xlo < 1) {
+        xlo -= 1;
+        xhi += 1;
+    }
+    if (yhi - ylo < 1e-9 * fmax(1.0, fabs(yhi))) {
+        double d = fmax(fabs(yhi) * 0.05, 1e-3);
+        ylo -= d;
+        yhi += d;
+    }
+    double ystep = nice_step(yhi - ylo, 5), dmax = yhi;
+    ylo = floor(ylo / ystep + 1e-9) * ystep;
+    yhi = ceil(yhi / ystep - 1e-9) * ystep;
+    if (unit_range && ylo < 0) ylo = 0;
+    if (unit_range && dmax <= 1 && yhi > 1) yhi = 1;
+    double xstep = nice_step(xhi - xlo, 6);
+    if (xstep < 1) xstep = 1;
+#define MAPX(v) (ax + (int)lround(((v) - xlo) / (xhi - xlo) * (aw - 1)))
+#define MAPY(v) (ay + ah - 1 - (int)lround(((v) - ylo) / (yhi - ylo) * (ah - 1)))
+    /* grid, ticks and labels */
+    char buf[48];
+    int nyt = (int)lround((yhi - ylo) / ystep), dec = step_decimals(ystep);
+    for (int k = 0; k <= nyt; k++) {
+        double v = ylo + k * ystep;
+        int y = MAPY(v);
+        fill_rect(c, ax, y, aw, 1, GRID);
+        fill_rect(c, ax - 5, y, 5, 1, AXIS);
+        snprintf(buf, sizeof buf, "%.*f", dec, fabs(v) < ystep * 1e-6 ? 0.0 : v);
+        draw_text(c, ax - 8 - text_width(buf, 1) * 1, y - 3, buf, 1, AXIS);
+    }
+    for (double v = ceil(xlo / xstep - 1e-9) * xstep; v <= xhi + 1e-9; v += xstep) {
+        int x = MAPX(v);
+        fill_rect(c, x, ay, 1, ah, GRID);
+        fill_rect(c, x, ay + ah, 1, 5, AXIS);
+        snprintf(buf, sizeof buf, "%.0f", fabs(v) < 0.5 ? 0.0 : v);
+        draw_text(c, x - text_width(buf, 1) / 2, ay + ah + 9, buf, 1, AXIS);
+    }
+    fill_rect(c, ax - 1, ay, 1, ah + 1, AXIS);  /* y axis */
+    fill_rect(c, ax - 1, ay + ah, aw + 1, 1, AXIS); /* x axis */
+    draw_text(c, ax + aw / 2 - text_width("epoch", 2) / 2, ay + ah + 24, "epoch", 2, AXIS);
+    draw_text(c, ax, py + 12, title, 2, BLACK);
+    /* legend: a short line and the name of each series, right-aligned on the title line */
+    const char *names[2] = {"train", "val"};
+    const rgb cols[2] = {TRAIN, VAL};
+    int lx = ax + aw;
+    for (int k = 1; k >= 0; k--) {
+        if (p->ycol[k] < 0) continue;
+        lx -= text_width(names[k], 2);
+        draw_text(c, lx, py + 12, names[k], 2, BLACK);
+        lx -= 24;
+        fill_rect(c, lx, py + 18, 18, 3, cols[k]);
+        lx -= 14;
+    }
+    /* series: lines between consecutive finite points, square markers when few */
+    for (int k = 0; k < 2; k++) {
+        if (p->ycol[k] < 0) continue;
+        int prevx = 0, prevy = 0;
+        bool prev = false;
+        for (int r = 0; r < p->rows; r++) {
+            double y = cell(p, r, p->ycol[k]);
+            if (!isfinite(y)) {
+                prev = false;
+                continue;
+            }
+            int X = MAPX(cell(p, r, p->xcol)), Y = MAPY(y);
+            if (prev) draw_line(c, prevx, prevy, X, Y, cols[k], 2);
+            if (p->rows <= 40) fill_rect(c, X - 2, Y - 2, 5, 5, cols[k]);
+            prevx = X;
+            prevy = Y;
+            prev = true;
+        }
+    }
+#undef MAPX
+#undef MAPY
+}
+
+static int find_col(char **hdr, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(hdr[i], name)) return i;
+    return -1;
+}
+
+static bool any_finite(const plot_src *p, int col) {
+    for (int r = 0; col >= 0 && r < p->rows; r++)
+        if (isfinite(cell(p, r, col))) return true;
+    return false;
+}
+
+static int viz_curves(int argc, char **argv) {
+    const char *cmd = "viz curves";
+    cli_flag f[] = {
+        {"out", "PNG file to write", false, "curves.png"},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos;
+    bool help;
+    if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help) {
+        cli_usage(cmd, "METRICS.csv [--out curves.png]",
+                  "Plot the metrics CSV written by 'cortex train' (columns epoch, train_loss,\n"
+                  "train_acc and optionally val_loss, val_acc, by name; other columns are ignored):\n"
+                  "two panels, loss and accuracy per epoch, train in blue and val in orange, with\n"
+                  "axes, ticks and a legend. NaN values (no validation set) are left out.",
+                  f, nf);
+        return 0;
+    }
+    if (npos != 1) {
+        fprintf(stderr, "cortex %s: expected one METRICS.csv file\n", cmd);
+        return 2;
+    }
+    const char *out = cli_get(f, nf, "out"), *path = pos[0];
+    if (!need_out(cmd, out)) return 2;
+    cx_tensor *t = NULL;
+    char **hdr = NULL;
+    int nh = 0, rc = 1;
+    canvas c = {0, 0, NULL};
+    if (cx_csv_load(path, &t, &hdr, &nh)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        return 1;
+    }
+    if (!hdr) {
+        fprintf(stderr, "cortex %s: %s has no header line (expected epoch,lr,train_loss,train_acc,val_loss,val_acc,... "
+                        "as written by cortex train)\n", cmd, path);
+        goto done;
+    }
+    const char *need[3] = {"epoch", "train_loss", "train_acc"};
+    for (int i = 0; i < 3; i++)
+        if (find_col(hdr, nh, need[i]) < 0) {
+            fprintf(stderr, "cortex %s: %s has no '%s' column (expected the metrics CSV of cortex train)\n", cmd, path,
+                    need[i]);
+            goto done;
+        }
+    plot_src loss = {CX_F(t), t->shape[0], t->shape[1], find_col(hdr, nh, "epoch"),
+                     {find_col(hdr, nh, "train_loss"), find_col(hdr, nh, "val_loss")}};
+    plot_src acc = loss;
+    acc.ycol[0] = find_col(hdr, nh, "train_acc");
+    acc.ycol[1] = find_col(hdr, nh, "val_acc");
+    for (int r = 0; r < loss.rows; r++)
+        if (!isfinite(cell(&loss, r, loss.xcol))) {
+            fprintf(stderr, "cortex %s: %s: data row %d has a non-finite epoch\n", cmd, path, r + 1);
+            goto done;
+        }
+    const plot_src *ps[2] = {&loss, &acc};
+    for (int k = 0; k < 2; k++) {
+        if (!any_finite(ps[k], ps[k]->ycol[0])) {
+            fprintf(stderr, "cortex %s: %s: column '%s' has no finite value\n", cmd, path, hdr[ps[k]->ycol[0]]);
+            goto done;
+        }
+    }
+    if (!any_finite(&loss, loss.ycol[1])) loss.ycol[1] = -1;
+    if (!any_finite(&acc, acc.ycol[1])) acc.ycol[1] = -1;
+    const int pw = 460, ph = 340;
+    if (!canvas_init(&c, 2 * pw, ph, WHITE)) {
+        fprintf(stderr, "cortex %s: out of memory\n", cmd);
+        goto done;
+    }
+    panel(&c, 0, 0, pw, ph, "loss", &loss, false);
+    panel(&c, pw, 0, pw, ph, "accuracy", &acc, true);
+    if (!save_png(cmd, out, &c)) goto done;
+    printf("%s: %d epochs%s -> %s (%dx%d)\n", path, loss.rows, loss.ycol[1] >= 0 || acc.ycol[1] >= 0 ? ", train and val" : ", train only",
+           out, c.w, c.h);
+    rc = 0;
+done:
+    free(c.px);
+    cx_csv_free_header(hdr, nh);
+    cx_tensor_free(t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- entry */
+static void viz_usage(FILE *o) {
+    fprintf(o, "usage: cortex viz PICTURE [options]\n\n"
+               "Pictures (PNG) of a network and its training:\n"
+               "  filters MODEL [--layer NAME] [--out filters.png]     weights of a convolution layer\n"
+               "  maps MODEL --data DIR [--index I] [--out maps.png]   feature maps of one test image\n"
+               "  curves METRICS.csv [--out curves.png]                loss and accuracy per epoch\n\n"
+               "'cortex viz PICTURE --help' describes each one.\n");
+}
+
+int cmd_viz(int argc, char **argv) {
+    if (argc < 1) {
+        viz_usage(stderr);
+        return 2;
+    }
+    const char *p = argv[0];
+    if (!strcmp(p, "--help") || !strcmp(p, "-h") || !strcmp(p, "help")) {
+        viz_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(p, "filters")) return viz_filters(argc - 1, argv + 1);
+    if (!strcmp(p, "maps")) return viz_maps(argc - 1, argv + 1);
+    if (!strcmp(p, "curves")) return viz_curves(argc - 1, argv + 1);
+    fprintf(stderr, "cortex viz: unknown picture '%s' (filters, maps or curves; see 'cortex viz --help')\n", p);
+    return 2;
+}

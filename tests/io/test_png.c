@@ -1,0 +1,180 @@
+/* PNG output: gradients written with cx_png_write_gray / cx_png_write_rgb and
+ * read back with libpng's own reader (pixel-exact), atomic replacement of an
+ * existing file, and errors (bad arguments, unwritable paths, an image libpng
+ * refuses) that leave no temporary file behind and the old file untouched. */
+#include <dirent.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static char tmpdir[256];
+
+static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
+
+/* Number of entries of tmpdir whose name holds ".tmp." (leftover temp files). */
+static int count_temp_files(void) {
+    DIR *d = opendir(tmpdir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+/* Read a PNG with libpng's simplified API into `format` (PNG_FORMAT_GRAY or
+ * PNG_FORMAT_RGB); returns the malloc'd pixels or NULL. *file_color tells
+ * whether the file itself holds colour. */
+static uint8_t *read_png(const char *path, png_uint_32 format, int *w, int *h, bool *file_color) {
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path)) {
+        fprintf(stderr, "  read_png %s: %s\n", path, img.message);
+        return NULL;
+    }
+    *file_color = (img.format & PNG_FORMAT_FLAG_COLOR) != 0;
+    img.format = format;
+    uint8_t *buf = malloc(PNG_IMAGE_SIZE(img));
+    if (!buf || !png_image_finish_read(&img, NULL, buf, 0, NULL)) {
+        fprintf(stderr, "  read_png %s: %s\n", path, img.message);
+        free(buf);
+        png_image_free(&img);
+        return NULL;
+    }
+    *w = (int)img.width;
+    *h = (int)img.height;
+    return buf;
+}
+
+static void test_gray_roundtrip(void) {
+    const int W = 37, H = 23; /* odd sizes */
+    uint8_t *px = malloc((size_t)W * H);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) px[y * W + x] = (uint8_t)((x * 255 / (W - 1) + y * 7) & 255);
+    char path[512];
+    tmp_path(path, sizeof path, "gray.png");
+    CHECK(cx_png_write_gray(path, px, W, H) == CX_OK);
+    int w = 0, h = 0;
+    bool color = true;
+    uint8_t *back = read_png(path, PNG_FORMAT_GRAY, &w, &h, &color);
+    CHECK(back != NULL);
+    if (back) {
+        CHECK(w == W && h == H);
+        CHECK_MSG(!color, "a grey image was stored as colour");
+        CHECK(memcmp(back, px, (size_t)W * H) == 0);
+    }
+    CHECK(count_temp_files() == 0);
+    free(back);
+    free(px);
+}
+
+static void test_rgb_roundtrip(void) {
+    const int W = 29, H = 17;
+    uint8_t *px = malloc((size_t)W * H * 3);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint8_t *p = px + (y * W + x) * 3;
+            p[0] = (uint8_t)(x * 255 / (W - 1));
+            p[1] = (uint8_t)(y * 255 / (H - 1));
+            p[2] = (uint8_t)(255 - (x + y) * 4);
+        }
+    char path[512];
+    tmp_path(path, sizeof path, "rgb.png");
+    CHECK(cx_png_write_rgb(path, px, W, H) == CX_OK);
+    int w = 0, h = 0;
+    bool color = false;
+    uint8_t *back = read_png(path, PNG_FORMAT_RGB, &w, &h, &color);
+    CHECK(back != NULL);
+    if (back) {
+        CHECK(w == W && h == H);
+        CHECK(color);
+        CHECK(memcmp(back, px, (size_t)W * H * 3) == 0);
+        /* corners: red ramp along x, green along y */
+        CHECK(back[0] == 0 && back[1] == 0 && back[2] == 255);
+        CHECK(back[(W - 1) * 3] == 255 && back[((H - 1) * W) * 3 + 1] == 255);
+    }
+    free(back);
+
+    /* a 1x1 image and replacing an existing file */
+    uint8_t one[3] = {10, 200, 30};
+    CHECK(cx_png_write_rgb(path, one, 1, 1) == CX_OK);
+    back = read_png(path, PNG_FORMAT_RGB, &w, &h, &color);
+    CHECK(back && w == 1 && h == 1 && back[0] == 10 && back[1] == 200 && back[2] == 30);
+    CHECK(count_temp_files() == 0);
+    free(back);
+    free(px);
+}
+
+static void test_errors(void) {
+    uint8_t px[12] = {0};
+    char path[512], dir[512], big[512];
+    tmp_path(path, sizeof path, "keep.png");
+    CHECK(cx_png_write_gray(path, px, 4, 3) == CX_OK);
+    struct stat st0;
+    CHECK(stat(path, &st0) == 0);
+
+    /* bad arguments: nothing is created */
+    CHECK(cx_png_write_gray(path, px, 0, 3) == CX_ERR_ARG);
+    CHECK(strstr(cx_last_error(), "0x3") != NULL);
+    CHECK(cx_png_write_rgb(path, px, 2, -1) == CX_ERR_ARG);
+    CHECK(cx_png_write_gray(path, NULL, 4, 3) == CX_ERR_ARG);
+    CHECK(cx_png_write_gray("", px, 4, 3) == CX_ERR_ARG);
+    CHECK(cx_png_write_gray(NULL, px, 4, 3) == CX_ERR_ARG);
+
+    /* a directory that does not exist */
+    tmp_path(dir, sizeof dir, "no/such/dir/x.png");
+    CHECK(cx_png_write_gray(dir, px, 4, 3) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), "no/such/dir/x.png") != NULL);
+
+    /* the target is a directory: the temp file is written, the rename fails,
+     * the temp file is removed */
+    tmp_path(dir, sizeof dir, "adir");
+    CHECK(mkdir(dir, 0755) == 0);
+    CHECK(cx_png_write_rgb(dir, px, 2, 2) == CX_ERR_IO);
+    CHECK_MSG(count_temp_files() == 0, "a temp file was left behind after a failed rename");
+
+    /* libpng refuses the image (width beyond its 1000000-pixel limit): the
+     * setjmp path returns CX_ERR_IO quoting libpng, no temp file remains and
+     * the existing file is untouched */
+    const int wide = 1000001;
+    uint8_t *row = calloc((size_t)wide, 1);
+    CHECK(cx_png_write_gray(path, row, wide, 1) == CX_ERR_IO);
+    CHECK_MSG(strstr(cx_last_error(), "libpng") && strstr(cx_last_error(), "keep.png"), "message: %s",
+              cx_last_error());
+    CHECK_MSG(count_temp_files() == 0, "a temp file was left behind after a libpng error");
+    struct stat st1;
+    CHECK(stat(path, &st1) == 0 && st1.st_size == st0.st_size && st1.st_ino == st0.st_ino);
+    int w = 0, h = 0;
+    bool color = true;
+    uint8_t *back = read_png(path, PNG_FORMAT_GRAY, &w, &h, &color);
+    CHECK(back && w == 4 && h == 3);
+    free(back);
+    /* a new file is not created either */
+    tmp_path(big, sizeof big, "big.png");
+    CHECK(cx_png_write_gray(big, row, wide, 1) == CX_ERR_IO);
+    CHECK(access(big, F_OK) != 0);
+    CHECK(count_temp_files() == 0);
+    free(row);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_png_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        printf("RESULT 0 1\n");
+        return 1;
+    }
+    RUN(test_gray_roundtrip);
+    RUN(test_rgb_roundtrip);
+    RUN(test_errors);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "test_png: could not remove %s\n", tmpdir);
+    TEST_END();
+}
