@@ -1,0 +1,169 @@
+/* Whole-CNN training benchmark on Fashion-MNIST (data already in memory):
+ * a network from a .net file, minibatches of B, Adam lr 1e-3, cross-entropy.
+ *   bench_cnn [--net models/lenet5.net] [--epochs 1] [--batch 64] [--threads 1]
+ *             [--steps N] [--data DIR] [--seed S]
+ * Prints machine-readable lines (tools/bench_torch_cnn.py prints the PyTorch
+ * equivalents TORCH_CNN_STEP / TORCH_CNN_EPOCH):
+ *   CNN_STEP net=lenet5 threads=1 batch=64 ms=... cpu_ms=...     (with --steps N:
+ *            best of 3 runs of N training steps, per step)
+ *   CNN_EPOCH net=lenet5 threads=1 epoch=1 seconds=... cpu_seconds=... loss=... test_acc=...
+ * (seconds / ms: wall time of the training loop only; cpu_*: process CPU time,
+ * all threads -- at 1 thread a load-insensitive stand-in for the wall time.
+ * test_acc: eval mode over the 10,000 test images.)
+ * --epochs 0 with --steps N gives only the step timing.
+ */
+#include <cortex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* [B, features] batch -> [B, C, H, W] as the network's input line declares. */
+static cx_tensor *as_input(const int *in_shape, int in_ndim, cx_tensor *x) {
+    int shape[CX_MAX_DIMS] = {x->shape[0]};
+    memcpy(shape + 1, in_shape, (size_t)in_ndim * sizeof(int));
+    return cx_reshape(x, shape, in_ndim + 1);
+}
+
+static double evaluate(cx_module *net, const int *in_shape, int in_ndim, const cx_dataset *d) {
+    cx_no_grad_begin();
+    cx_set_training(false);
+    cx_loader *ld = cx_loader_new(d, 1000, false, false);
+    cx_tensor *x, *y;
+    long correct = 0;
+    while (cx_loader_next(ld, &x, &y)) {
+        cx_tensor *pred = cx_argmax(cx_module_forward(net, as_input(in_shape, in_ndim, x)), 1);
+        for (int i = 0; i < x->shape[0]; i++) correct += CX_I32P(pred)[i] == CX_I32P(y)[i];
+        cx_step_reset();
+    }
+    cx_loader_free(ld);
+    cx_set_training(true);
+    cx_no_grad_end();
+    return (double)correct / cx_dataset_len(d);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "/usr/share/datasets/fashion-mnist", *netfile = "models/lenet5.net";
+    int epochs = 1, batch = 64, threads = 1, steps = 0;
+    unsigned long seed = 1;
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc) { fprintf(stderr, "bench_cnn: %s needs a value\n", argv[i]); return 2; }
+        if (!strcmp(argv[i], "--net")) netfile = argv[i + 1];
+        else if (!strcmp(argv[i], "--epochs")) epochs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--data")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--seed")) seed = strtoul(argv[i + 1], NULL, 10);
+        else { fprintf(stderr, "bench_cnn: unknown flag %s\n", argv[i]); return 2; }
+    }
+    if (batch < 1 || threads < 1 || epochs < 0 || steps < 0) {
+        fprintf(stderr, "bench_cnn: bad --batch/--threads/--epochs/--steps\n");
+        return 2;
+    }
+    /* the name printed: the file name without directory and ".net" */
+    char name[64];
+    const char *base = strrchr(netfile, '/');
+    snprintf(name, sizeof name, "%s", base ? base + 1 : netfile);
+    char *dot = strrchr(name, '.');
+    if (dot && !strcmp(dot, ".net")) *dot = 0;
+
+    cx_set_threads(threads);
+    cx_seed(seed);
+    cx_module *net;
+    if (cx_net_load(netfile, &net)) { fprintf(stderr, "bench_cnn: %s\n", cx_last_error()); return 1; }
+    int in_shape[CX_MAX_DIMS], in_ndim = cx_net_input_shape(net, in_shape);
+    char p1[512], p2[512];
+    cx_dataset train = {0}, test = {0};
+    int feat = 1;
+    for (int i = 0; i < in_ndim; i++) feat *= in_shape[i];
+    snprintf(p1, sizeof p1, "%s/train-images-idx3-ubyte.gz", dir);
+    snprintf(p2, sizeof p2, "%s/train-labels-idx1-ubyte.gz", dir);
+    bool ok = cx_dataset_load_idx(p1, p2, 0, &train) == CX_OK;
+    snprintf(p1, sizeof p1, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(p2, sizeof p2, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    ok = ok && cx_dataset_load_idx(p1, p2, 0, &test) == CX_OK;
+    if (!ok) fprintf(stderr, "bench_cnn: %s\n", cx_last_error());
+    else if (train.x->ndim != 2 || train.x->shape[1] != feat) {
+        fprintf(stderr, "bench_cnn: %s expects %d input values per example, the data has %d\n", netfile, feat,
+                train.x->shape[1]);
+        ok = false;
+    }
+    if (!ok) {
+        cx_dataset_free(&train);
+        cx_dataset_free(&test);
+        cx_module_free(net);
+        return 1;
+    }
+
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(net, &ps);
+    cx_optim *opt = cx_adam_new(&ps, NULL);
+    cx_loader *ld = cx_loader_new(&train, batch, true, false);
+    printf("CNN %s, %lld params, batch %d, Adam 1e-3, %d thread(s), GEMM %s\n", name,
+           (long long)cx_params_count(&ps), batch, threads, cx_gemm_describe());
+    fflush(stdout);
+    if (steps > 0) {
+        cx_tensor *x, *y;
+        double best = 1e9, best_cpu = 1e9;
+        for (int rep = 0; rep < 3; rep++) {
+            cx_loader_reset(ld);
+            double t0 = now(), c0 = cpu_now();
+            int k = 0;
+            while (k < steps && cx_loader_next(ld, &x, &y)) {
+                cx_optim_zero_grad(opt);
+                cx_tensor *logits = cx_module_forward(net, as_input(in_shape, in_ndim, x));
+                cx_backward(cx_cross_entropy(logits, y, CX_REDUCE_MEAN));
+                cx_optim_step(opt);
+                cx_step_reset();
+                k++;
+            }
+            double ms = (now() - t0) * 1e3 / k, cms = (cpu_now() - c0) * 1e3 / k;
+            if (ms < best) best = ms;
+            if (cms < best_cpu) best_cpu = cms;
+        }
+        printf("CNN_STEP net=%s threads=%d batch=%d ms=%.3f cpu_ms=%.3f\n", name, threads, batch, best, best_cpu);
+        fflush(stdout);
+    }
+    for (int e = 1; e <= epochs; e++) {
+        cx_loader_reset(ld);
+        cx_tensor *x, *y;
+        double t0 = now(), c0 = cpu_now(), loss = 0;
+        int nb = 0;
+        while (cx_loader_next(ld, &x, &y)) {
+            cx_optim_zero_grad(opt);
+            cx_tensor *l = cx_cross_entropy(cx_module_forward(net, as_input(in_shape, in_ndim, x)), y,
+                                            CX_REDUCE_MEAN);
+            cx_backward(l);
+            cx_optim_step(opt);
+            loss += cx_item(l);
+            nb++;
+            cx_step_reset();
+        }
+        double secs = now() - t0, csecs = cpu_now() - c0;
+        double acc = evaluate(net, in_shape, in_ndim, &test);
+        printf("CNN_EPOCH net=%s threads=%d epoch=%d seconds=%.3f cpu_seconds=%.3f loss=%.4f test_acc=%.4f\n", name,
+               threads, e, secs, csecs, loss / nb, acc);
+        fflush(stdout);
+    }
+    cx_loader_free(ld);
+    cx_optim_free(opt);
+    cx_params_free(&ps);
+    cx_module_free(net);
+    cx_dataset_free(&train);
+    cx_dataset_free(&test);
+    return 0;
+}
