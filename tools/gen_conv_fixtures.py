@@ -17,11 +17,13 @@ values per option (unused dims 1 / 0), kind one of conv1d, conv2d, conv3d,
 conv_transpose2d. The C test reads the options from the metadata, so the
 table below is the only place they are written down.
 """
-import json
 import os
-import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 import torch.nn.functional as F
 
 torch.manual_seed(0)
@@ -92,27 +94,10 @@ def gen():
 
 
 def write(path):
-    header, blobs, off = {}, [], 0
-    for name, t in TENSORS:
-        t = t.contiguous()
-        raw = struct.pack("<%df" % t.numel(), *t.float().reshape(-1).tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
     meta = {"generator": "tools/gen_conv_fixtures.py", "torch": torch.__version__,
             "cases": str(len(CASES))}
     meta.update(META)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fp:
-        fp.write(struct.pack("<Q", len(h)))
-        fp.write(h)
-        for b in blobs:
-            fp.write(b)
-    os.replace(tmp, path)
+    safetensors_py.write(path, TENSORS, meta)
 
 
 if __name__ == "__main__":

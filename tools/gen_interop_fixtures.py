@@ -50,13 +50,14 @@ Writes (safetensors written by hand, tensors in insertion order):
                                names, shapes and dtypes as the benchmark models.
 """
 import gzip
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
@@ -71,46 +72,13 @@ torch.set_default_dtype(torch.float32)
 
 def write_st(path, tensors):
     """tensors: list of (name, tensor); dtypes F32, I64, U8."""
-    header, blobs, off = {}, [], 0
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        if t.dtype == torch.int64:
-            dt, raw = "I64", t.numpy().astype("<i8").tobytes()
-        elif t.dtype == torch.uint8:
-            dt, raw = "U8", t.numpy().tobytes()
-        else:
-            dt, raw = "F32", t.float().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"generator": "tools/gen_interop_fixtures.py", "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fp:
-        fp.write(struct.pack("<Q", len(h)))
-        fp.write(h)
-        for b in blobs:
-            fp.write(b)
-    os.replace(tmp, path)
+    safetensors_py.write(path, tensors, {"generator": "tools/gen_interop_fixtures.py",
+                                         "torch": torch.__version__})
 
 
 def read_st(path):
-    """A safetensors file -> {name: tensor} (F32 / I64), metadata skipped."""
-    with open(path, "rb") as fp:
-        data = fp.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        dt = {"F32": "<f4", "I64": "<i8"}[e["dtype"]]
-        arr = np.frombuffer(data[base + b:base + end], dtype=dt).reshape(e["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
+    """A safetensors file -> {name: tensor} (metadata skipped)."""
+    return safetensors_py.read(path)[0]
 
 
 def train(net, x, y, epochs=3, batch=32, lr=3e-3):

@@ -64,11 +64,13 @@ perceptron / multi-margin at a zero margin), the inputs are drawn away from the
 kink (at least 0.02-0.05 from it), so the comparison only tests the
 well-defined derivative. Dropout is random and is checked in pure C.
 """
-import json
 import os
-import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 import torch.nn.functional as F
 
 torch.manual_seed(0)
@@ -323,28 +325,8 @@ def gen():
 
 
 def write(path):
-    header, blobs, off = {}, [], 0
-    for name, t in TENSORS:
-        t = t.contiguous()
-        if t.dtype == torch.int64:
-            dt, raw = "I64", struct.pack("<%dq" % t.numel(), *t.reshape(-1).tolist())
-        else:
-            dt, raw = "F32", struct.pack("<%df" % t.numel(), *t.float().reshape(-1).tolist())
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"generator": "tools/gen_op_fixtures.py",
-                              "torch": torch.__version__, "cases": str(len(CASE_NAMES))}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fp:
-        fp.write(struct.pack("<Q", len(h)))
-        fp.write(h)
-        for b in blobs:
-            fp.write(b)
-    os.replace(tmp, path)
+    safetensors_py.write(path, TENSORS, {"generator": "tools/gen_op_fixtures.py",
+                                         "torch": torch.__version__, "cases": str(len(CASE_NAMES))})
 
 
 if __name__ == "__main__":

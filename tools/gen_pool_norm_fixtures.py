@@ -37,11 +37,13 @@ bnmod.gx3 / gw3 / gb3.
 Max pooling with ties ("ties" cases: small integer values) checks that the
 gradient goes to the first maximum of each window, as PyTorch does.
 """
-import json
 import os
-import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 import torch.nn.functional as F
 
 torch.manual_seed(1234)
@@ -85,27 +87,8 @@ class Fixture:
             self.add("%s.after%d" % (name, k), xs[k])
 
     def write(self, path, generator):
-        header, blobs, off = {}, [], 0
-        for name, t in self.tensors:
-            if t.dtype == torch.int64:
-                dt, raw = "I64", struct.pack("<%dq" % t.numel(), *t.reshape(-1).tolist())
-            else:
-                dt, raw = "F32", struct.pack("<%df" % t.numel(), *t.float().reshape(-1).tolist())
-            header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-            blobs.append(raw)
-            off += len(raw)
-        header["__metadata__"] = {"generator": generator, "torch": torch.__version__,
-                                  "cases": str(len(self.cases))}
-        h = json.dumps(header, separators=(",", ":")).encode()
-        h += b" " * ((8 - len(h) % 8) % 8)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as fp:
-            fp.write(struct.pack("<Q", len(h)))
-            fp.write(h)
-            for b in blobs:
-                fp.write(b)
-        os.replace(tmp, path)
+        safetensors_py.write(path, self.tensors, {"generator": generator, "torch": torch.__version__,
+                                                  "cases": str(len(self.cases))})
         print("%d cases, %d tensors, %d bytes -> %s" % (len(self.cases), len(self.tensors),
                                                          os.path.getsize(path), os.path.normpath(path)))
 

@@ -26,11 +26,13 @@ The module configuration of each case is in the metadata: key C =
 of RNNCell LSTMCell GRUCell RNN LSTM GRU; key "cases" lists the case names
 (comma-separated). Sizes: I=3, H=5, B=2 (cells: B=3), T=4.
 """
-import json
 import os
-import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float32)
@@ -153,26 +155,10 @@ def gen():
 
 
 def write(path):
-    header, blobs, off = {}, [], 0
-    for name, t in TENSORS:
-        raw = struct.pack("<%df" % t.numel(), *t.float().reshape(-1).tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
     meta = {"generator": "tools/gen_rnn_fixtures.py", "torch": torch.__version__,
             "cases": ",".join(CASES)}
     meta.update(META)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fp:
-        fp.write(struct.pack("<Q", len(h)))
-        fp.write(h)
-        for b in blobs:
-            fp.write(b)
-    os.replace(tmp, path)
+    safetensors_py.write(path, [(n, t.float()) for n, t in TENSORS], meta)
 
 
 if __name__ == "__main__":

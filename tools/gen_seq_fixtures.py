@@ -26,11 +26,13 @@ C side needs no table of constants:
     C.gout   fixed random upstream gradient of C.out's shape
     C.grad   d sum(out * gout) / d (W or logits)
 """
-import json
 import os
-import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 import torch.nn.functional as F
 
 torch.manual_seed(1234)
@@ -122,28 +124,8 @@ def gen():
 
 
 def write(path):
-    header, blobs, off = {}, [], 0
-    for name, t in TENSORS:
-        t = t.contiguous()
-        if t.dtype == torch.int64:
-            dt, raw = "I64", struct.pack("<%dq" % t.numel(), *t.reshape(-1).tolist())
-        else:
-            dt, raw = "F32", struct.pack("<%df" % t.numel(), *t.float().reshape(-1).tolist())
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"generator": "tools/gen_seq_fixtures.py", "torch": torch.__version__,
-                              "cases": ",".join(CASES)}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fp:
-        fp.write(struct.pack("<Q", len(h)))
-        fp.write(h)
-        for b in blobs:
-            fp.write(b)
-    os.replace(tmp, path)
+    safetensors_py.write(path, TENSORS, {"generator": "tools/gen_seq_fixtures.py",
+                                         "torch": torch.__version__, "cases": ",".join(CASES)})
 
 
 if __name__ == "__main__":
