@@ -3,7 +3,10 @@
  *   bench_conv [threads] [reps]      (threads also from env CX_THREADS; default 1)
  * Prints, per layer:  CONV layer=lenet threads=1 ms=... cpu_ms=...
  * (ms: median wall time of one step; cpu_ms: median process CPU time of one
- * step, all threads -- at 1 thread a load-insensitive stand-in for ms.)
+ * step, all threads -- at 1 thread a load-insensitive stand-in for ms;
+ * fwd_cpu_ms: the forward part of cpu_ms; gflops: useful multiply-adds x2 of
+ * forward + both gradients per wall second.)
+ * CX_CONV_ALGO=gemm in the environment forces the column-matrix path.
  * Layers (NCHW, float32), the same as tools/bench_torch_conv.py:
  *   lenet  N=64, 1 -> 6,     28x28, k5, stride 1, padding 0
  *   vgg    N=64, 64 -> 64,   32x32, k3, stride 1, padding 1
@@ -66,6 +69,7 @@ int main(int argc, char **argv) {
         if (r < 5) r = 5;
         if (r > 30) r = 30;
         double *ts = malloc((size_t)r * sizeof(double)), *cs = malloc((size_t)r * sizeof(double));
+        double *fs = malloc((size_t)r * sizeof(double));
         for (int it = -2; it < r; it++) {
             double t0 = now_ms(), c0 = cpu_ms();
             cx_tensor *x = cx_wrap(CX_F(xp), xp->shape, 4);
@@ -73,20 +77,25 @@ int main(int argc, char **argv) {
             cx_zero_grad(w);
             cx_zero_grad(b);
             cx_tensor *y = cx_module_forward(conv, x);
+            double cf = cpu_ms();
             cx_backward_with(y, gy);
             double t1 = now_ms(), c1 = cpu_ms();
             if (it >= 0) {
                 ts[it] = t1 - t0;
                 cs[it] = c1 - c0;
+                fs[it] = cf - c0;
             }
             cx_step_reset();
         }
         qsort(ts, (size_t)r, sizeof(double), cmp_d);
         qsort(cs, (size_t)r, sizeof(double), cmp_d);
-        printf("CONV layer=%s threads=%d ms=%.3f cpu_ms=%.3f\n", l->name, threads, ts[r / 2], cs[r / 2]);
+        qsort(fs, (size_t)r, sizeof(double), cmp_d);
+        printf("CONV layer=%s threads=%d ms=%.3f cpu_ms=%.3f fwd_cpu_ms=%.3f gflops=%.1f\n", l->name,
+               threads, ts[r / 2], cs[r / 2], fs[r / 2], 3 * flops / (ts[r / 2] * 1e6));
         fflush(stdout);
         free(ts);
         free(cs);
+        free(fs);
         free(gy);
         cx_tensor_free(xp);
         cx_module_free(conv);

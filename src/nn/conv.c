@@ -16,8 +16,18 @@
  * (OW-long); they come from the arena and are released before returning. */
 #include "../autograd/graph.h"
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+/* The direct kernels rely on fused multiply-add contraction of acc += a * b;
+ * -std=c11 turns GCC's contraction off, so re-enable it for this file. */
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
 #endif
 
 /* Upper bound of one column buffer (bytes); a tile is at least one row. */
@@ -158,6 +168,437 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
     }
 }
 
+/* ---------------------------------------------------------------- direct kernels */
+/* Stride-1 convolutions (forward, and the input gradient as a convolution of
+ * the padded output gradient with the flipped, transposed weight) and the
+ * weight gradient of any convolution run without a column matrix: a register
+ * tile of DMR output channels x DNV vectors of DV outputs accumulates
+ *   acc[i][v] += a[t][i] * B_v[t]       over the reduction index t,
+ * where a is a packed weight panel (or a channels-last output gradient) read
+ * by broadcast, and each B_v[t] is a vector loaded straight from a
+ * zero-padded copy of one image at a per-t offset (a table). Nothing is
+ * packed per output tile, so the only per-image work besides the products is
+ * the padded copy. Each output element is summed in one fixed order whatever
+ * the thread count or the way images are batched. */
+#if defined(__AVX512F__)
+#define DV 16 /* floats per vector */
+#define DMR 8 /* rows of the register tile */
+#elif defined(__AVX__)
+#define DV 8
+#define DMR 4
+#else
+#define DV 4
+#define DMR 4
+#endif
+#define DNV 3 /* vectors per register tile */
+/* Padded images of one batch (forward / input gradient), or one channels-last
+ * image plus its output gradient (weight gradient): at most this many bytes.
+ * Larger images take the column-matrix path. */
+#define PAD_BYTES ((size_t)8 << 20)
+/* Reduction block of the forward kernels (weight panel rows kept in cache),
+ * and of the weight gradient (output positions: its input vectors stay in L1
+ * while every block of output channels uses them). */
+#ifndef KBLOCK
+#define KBLOCK 256
+#endif
+#ifndef QBLOCK
+#define QBLOCK 256
+#endif
+
+typedef float dvec __attribute__((vector_size(DV * sizeof(float))));
+
+static inline dvec vld(const float *p) {
+    dvec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vst(float *p, dvec v) { memcpy(p, &v, sizeof v); }
+
+typedef struct {
+    const float *b[DNV]; /* vector bases: B_v[t] = b[v] + boff[t] */
+    float *out[DNV];     /* outputs of tile row 0; row i at out[v] + i * ostride */
+    int nval[DNV];       /* valid lanes of each vector */
+} dtile;
+
+/* One register tile: out rows [0, mr) (+)= sum_t a[t*astep + i] * B_v[t]. */
+static inline __attribute__((always_inline)) void dkern(const int NV, int T, const float *a,
+                                                        ptrdiff_t astep, const int32_t *boff,
+                                                        const dtile *tl, ptrdiff_t ooff,
+                                                        ptrdiff_t ostride, int mr, bool load) {
+    dvec acc[DMR][DNV];
+    for (int i = 0; i < DMR; i++)
+        for (int v = 0; v < DNV; v++) acc[i][v] = (dvec){0};
+    if (load)
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < NV; v++) {
+                const float *o = tl->out[v] + ooff + i * ostride;
+                if (tl->nval[v] == DV) {
+                    acc[i][v] = vld(o);
+                } else {
+                    float tmp[DV] = {0};
+                    memcpy(tmp, o, (size_t)tl->nval[v] * sizeof(float));
+                    acc[i][v] = vld(tmp);
+                }
+            }
+    const float *b0 = tl->b[0], *b1 = tl->b[NV > 1 ? 1 : 0], *b2 = tl->b[NV > 2 ? 2 : 0];
+    for (int t = 0; t < T; t++) {
+        const ptrdiff_t o = boff[t];
+        dvec bv[DNV];
+        bv[0] = vld(b0 + o);
+        if (NV > 1) bv[1] = vld(b1 + o);
+        if (NV > 2) bv[2] = vld(b2 + o);
+        for (int i = 0; i < DMR; i++) {
+            const float ai = a[i];
+            for (int v = 0; v < NV; v++) acc[i][v] += bv[v] * ai;
+        }
+        a += astep;
+    }
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < NV; v++) {
+            float *o = tl->out[v] + ooff + i * ostride;
+            if (tl->nval[v] == DV) {
+                vst(o, acc[i][v]);
+            } else {
+                float tmp[DV];
+                vst(tmp, acc[i][v]);
+                memcpy(o, tmp, (size_t)tl->nval[v] * sizeof(float));
+            }
+        }
+}
+
+static void dkern_n(int nv, int T, const float *a, ptrdiff_t astep, const int32_t *boff,
+                    const dtile *tl, ptrdiff_t ooff, ptrdiff_t ostride, int mr, bool load) {
+    if (nv >= 3) dkern(3, T, a, astep, boff, tl, ooff, ostride, mr, load);
+    else if (nv == 2) dkern(2, T, a, astep, boff, tl, ooff, ostride, mr, load);
+    else dkern(1, T, a, astep, boff, tl, ooff, ostride, mr, load);
+}
+
+static int conv_algo = -1; /* -1: unread; 0: column matrix only; 1: direct when it applies */
+static bool direct_enabled(void) {
+    if (conv_algo < 0) {
+        const char *e = getenv("CX_CONV_ALGO");
+        conv_algo = e && !strcmp(e, "gemm") ? 0 : 1;
+    }
+    return conv_algo == 1;
+}
+
+/* A stride-1 convolution of one group: input [Ci, in...] -> output
+ * [Co, out...], leading padding p (may be negative: cropping). */
+typedef struct {
+    int Ci, Co;
+    int in[3], out[3], k[3], d[3], p[3];
+    int pd[3];          /* padded input dims: out + d*(k-1) */
+    int64_t inP, outP, padP;
+    int kks, K;         /* prod k, Ci * prod k */
+    int vpr;            /* vectors per output row */
+    int64_t vpi;        /* vectors per image */
+    size_t img_floats;  /* one padded image (+ slack for the last vector) */
+} dgeom;
+
+/* Fraction of the register tiles' lanes that hold real outputs. */
+static double dgeom_use(const dgeom *dg) {
+    int ots = (dg->Co + DMR - 1) / DMR;
+    return (double)dg->Co / (ots * DMR) * (double)dg->out[2] / ((double)dg->vpr * DV);
+}
+
+/* Fill dg for a stride-1 convolution; false when the direct path does not
+ * apply (too big, or too few useful lanes). */
+static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
+                       const int k[3], const int d[3], const int p[3]) {
+    memset(dg, 0, sizeof *dg);
+    dg->Ci = Ci;
+    dg->Co = Co;
+    dg->inP = dg->outP = dg->padP = 1;
+    dg->kks = 1;
+    for (int i = 0; i < 3; i++) {
+        dg->in[i] = in[i];
+        dg->out[i] = out[i];
+        dg->k[i] = k[i];
+        dg->d[i] = d[i];
+        dg->p[i] = p[i];
+        dg->pd[i] = out[i] + d[i] * (k[i] - 1);
+        dg->inP *= in[i];
+        dg->outP *= out[i];
+        dg->padP *= dg->pd[i];
+        dg->kks *= k[i];
+    }
+    dg->K = Ci * dg->kks;
+    dg->vpr = (out[2] + DV - 1) / DV;
+    dg->vpi = (int64_t)out[0] * out[1] * dg->vpr;
+    dg->img_floats = (size_t)Ci * (size_t)dg->padP + DV;
+    if (dg->img_floats * sizeof(float) > PAD_BYTES || dg->outP <= 0) return false;
+    return dgeom_use(dg) >= 0.5;
+}
+
+/* dst[Ci, pd...] = src[Ci, in...] shifted by the leading padding, zeros elsewhere. */
+static void pad_image(const dgeom *dg, const float *src, float *dst) {
+    const int P0 = dg->pd[0], P1 = dg->pd[1], P2 = dg->pd[2];
+    const int lo = dg->p[2] > 0 ? dg->p[2] : 0; /* first destination column with data */
+    int hi = dg->p[2] + dg->in[2];
+    if (hi > P2) hi = P2;
+    for (int c = 0; c < dg->Ci; c++)
+        for (int z = 0; z < P0; z++)
+            for (int y = 0; y < P1; y++) {
+                float *row = dst + (((size_t)c * P0 + z) * P1 + y) * P2;
+                int sz = z - dg->p[0], sy = y - dg->p[1];
+                if (sz < 0 || sz >= dg->in[0] || sy < 0 || sy >= dg->in[1] || hi <= lo) {
+                    memset(row, 0, (size_t)P2 * sizeof(float));
+                    continue;
+                }
+                const float *s = src + (size_t)c * dg->inP +
+                                 ((size_t)sz * dg->in[1] + sy) * dg->in[2] - dg->p[2];
+                for (int x = 0; x < lo; x++) row[x] = 0.0f;
+                memcpy(row + lo, s + lo, (size_t)(hi - lo) * sizeof(float));
+                for (int x = hi; x < P2; x++) row[x] = 0.0f;
+            }
+    memset(dst + (size_t)dg->Ci * dg->padP, 0, DV * sizeof(float));
+}
+
+/* Y[n][g] (+)= conv(X[n][g], Wf_g) for all images and groups; X [N][G*Ci][inP],
+ * Y [N][G*Co][outP]. Wf(co, ci, j) = W[g][co][ci][j] or, when flip,
+ * W[g][ci][co][kks-1-j] (the input gradient of the convolution W). */
+static void direct_run(const dgeom *dg, int G, int N, const float *X, const float *W, bool flip,
+                       const float *bias, float *Y, bool accumulate) {
+    const int K = dg->K, kks = dg->kks, Co = dg->Co, Ci = dg->Ci;
+    const int ots = (Co + DMR - 1) / DMR;
+    const int P1 = dg->pd[1], P2 = dg->pd[2];
+    int32_t *offs = cx_arena_alloc((size_t)K * sizeof(int32_t));
+    for (int c = 0; c < Ci; c++)
+        for (int a = 0; a < dg->k[0]; a++)
+            for (int b = 0; b < dg->k[1]; b++)
+                for (int e = 0; e < dg->k[2]; e++)
+                    offs[((c * dg->k[0] + a) * dg->k[1] + b) * dg->k[2] + e] =
+                        (int32_t)((int64_t)c * dg->padP + ((int64_t)a * dg->d[0] * P1 +
+                                                           (int64_t)b * dg->d[1]) * P2 +
+                                  (int64_t)e * dg->d[2]);
+    float *ap = cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
+    int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
+    if (chunk < 1) chunk = 1;
+    if (chunk > N) chunk = N;
+    float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
+    const int kb = KBLOCK / kks > 0 ? KBLOCK / kks * kks : kks;
+    const int nt = nthreads();
+    const double flops = 2.0 * N * G * (double)Co * K * (double)dg->outP;
+    const bool par = nt > 1 && flops >= 2e6;
+    (void)par;
+    for (int gi = 0; gi < G; gi++) {
+        const float *wg = W + (size_t)gi * Co * K;
+        for (int ot = 0; ot < ots; ot++)
+            for (int kk = 0; kk < K; kk++)
+                for (int i = 0; i < DMR; i++) {
+                    int co = ot * DMR + i;
+                    float v = 0.0f;
+                    if (co < Co) {
+                        if (!flip) {
+                            v = wg[(size_t)co * K + kk];
+                        } else {
+                            int ci = kk / kks, j = kk - ci * kks;
+                            v = wg[((size_t)ci * Co + co) * kks + (kks - 1 - j)];
+                        }
+                    }
+                    ap[((size_t)ot * K + kk) * DMR + i] = v;
+                }
+        for (int n0 = 0; n0 < N; n0 += chunk) {
+            const int nimg = N - n0 < chunk ? N - n0 : chunk;
+            CX_OMP(parallel for schedule(static) if(par))
+            for (int j = 0; j < nimg; j++) {
+                size_t img = (size_t)(n0 + j) * G + gi;
+                pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
+                if (bias && !accumulate) {
+                    float *yo = Y + img * Co * dg->outP;
+                    for (int o = 0; o < Co; o++)
+                        for (int64_t q = 0; q < dg->outP; q++)
+                            yo[(size_t)o * dg->outP + q] = bias[gi * Co + o];
+                }
+            }
+            const int64_t nvec = (int64_t)nimg * dg->vpi;
+            const int64_t ntile = (nvec + DNV - 1) / DNV;
+            const bool load0 = accumulate || bias;
+            CX_OMP(parallel for schedule(static) if(par))
+            for (int64_t tix = 0; tix < ntile; tix++) {
+                dtile tl;
+                int nv = 0;
+                for (int64_t v = tix * DNV; v < nvec && nv < DNV; v++, nv++) {
+                    int64_t j = v / dg->vpi, r = v - j * dg->vpi;
+                    int64_t row = r / dg->vpr;
+                    int col = (int)(r - row * dg->vpr) * DV;
+                    int od = (int)(row / dg->out[1]), oh = (int)(row - (int64_t)od * dg->out[1]);
+                    size_t img = (size_t)(n0 + j) * G + gi;
+                    tl.b[nv] = xp + (size_t)j * dg->img_floats + ((size_t)od * P1 + oh) * P2 + col;
+                    tl.out[nv] = Y + img * Co * dg->outP + (size_t)row * dg->out[2] + col;
+                    tl.nval[nv] = dg->out[2] - col < DV ? dg->out[2] - col : DV;
+                }
+                for (int k0 = 0; k0 < K; k0 += kb) {
+                    const int T = K - k0 < kb ? K - k0 : kb;
+                    for (int ot = 0; ot < ots; ot++) {
+                        const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
+                        dkern_n(nv, T, ap + ((size_t)ot * K + k0) * DMR, DMR, offs + k0, &tl,
+                                (ptrdiff_t)ot * DMR * dg->outP, (ptrdiff_t)dg->outP, mr,
+                                load0 || k0 > 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The forward convolution of geometry g as a direct stride-1 convolution. */
+static bool direct_fwd_geom(const geom *g, dgeom *dg) {
+    for (int i = 0; i < 3; i++)
+        if (g->s[i] != 1) return false;
+    return direct_enabled() && !g->direct && dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+}
+
+/* The input gradient of geometry g (stride 1) as a direct convolution of the
+ * output gradient, padded by d*(k-1) - p, with the flipped weight. */
+static bool direct_bdata_geom(const geom *g, dgeom *dg) {
+    int p[3];
+    for (int i = 0; i < 3; i++) {
+        if (g->s[i] != 1) return false;
+        p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
+    }
+    return direct_enabled() && !g->direct && dgeom_init(dg, g->Og, g->Cg, g->out, g->in, g->k, g->d, p);
+}
+
+/* ---------------------------------------------------------------- direct weight gradient */
+/* dW[g][o][c][j] += sum over images and output positions q of
+ * dY[n][g][o][q] * X[n][g][c][pos(q) + tap(j)], any stride. Per image: a
+ * channels-last zero-padded copy xT [pd...][Cg] and dYT [outP][Og]; the
+ * register tile holds DMR output channels x DNV vectors of DV input
+ * channels (each vector at one kernel tap), summing over q in registers. */
+typedef struct {
+    int pd[3];
+    int64_t padP;
+    size_t xt_floats, yt_floats;
+    int cv;       /* channel vectors */
+    int nvec;     /* kks * cv */
+} wgeom;
+
+static bool wgeom_init(const geom *g, wgeom *wg) {
+    if (!direct_enabled() || g->direct) return false;
+    wg->padP = 1;
+    for (int i = 0; i < 3; i++) {
+        wg->pd[i] = (g->out[i] - 1) * g->s[i] + g->d[i] * (g->k[i] - 1) + 1;
+        wg->padP *= wg->pd[i];
+    }
+    wg->xt_floats = (size_t)wg->padP * g->Cg + DV;
+    wg->yt_floats = (size_t)g->outP * g->Og + DMR;
+    wg->cv = (g->Cg + DV - 1) / DV;
+    const int kks = (int)(g->K / g->Cg);
+    wg->nvec = kks * wg->cv;
+    if ((wg->xt_floats + wg->yt_floats) * sizeof(float) > PAD_BYTES) return false;
+    int ots = (g->Og + DMR - 1) / DMR;
+    double use = (double)g->Og / (ots * DMR) * (double)g->Cg / ((double)wg->cv * DV);
+    return use >= 0.5;
+}
+
+/* acc [Og][kks][Cg] += this image-group's contribution. */
+static void wgrad_image(const geom *g, const wgeom *wg, const float *x, const float *dy,
+                        const int32_t *qoff, float *xt, float *yt, float *acc) {
+    const int Cg = g->Cg, Og = g->Og, kks = (int)(g->K / g->Cg);
+    const int P0 = wg->pd[0], P1 = wg->pd[1], P2 = wg->pd[2];
+    /* xt[z][y][x][c] */
+    for (int z = 0; z < P0; z++)
+        for (int y = 0; y < P1; y++) {
+            float *row = xt + ((size_t)z * P1 + y) * P2 * Cg;
+            int sz = z - g->p[0], sy = y - g->p[1];
+            if (sz < 0 || sz >= g->in[0] || sy < 0 || sy >= g->in[1]) {
+                memset(row, 0, (size_t)P2 * Cg * sizeof(float));
+                continue;
+            }
+            int lo = g->p[2] < P2 ? g->p[2] : P2, hi = g->p[2] + g->in[2];
+            if (hi > P2) hi = P2;
+            memset(row, 0, (size_t)lo * Cg * sizeof(float));
+            if (hi < P2) memset(row + (size_t)hi * Cg, 0, (size_t)(P2 - hi) * Cg * sizeof(float));
+            for (int c = 0; c < Cg; c++) {
+                const float *s = x + ((size_t)c * g->in[0] + sz) * g->in[1] * g->in[2] +
+                                 (size_t)sy * g->in[2] - g->p[2];
+                for (int xx = lo; xx < hi; xx++) row[(size_t)xx * Cg + c] = s[xx];
+            }
+        }
+    memset(xt + (size_t)wg->padP * Cg, 0, DV * sizeof(float));
+    /* yt[q][o], in blocks of positions so that the writes stay in cache */
+    for (int64_t q0 = 0; q0 < g->outP; q0 += 64) {
+        int64_t q1 = q0 + 64 < g->outP ? q0 + 64 : g->outP;
+        for (int o = 0; o < Og; o++) {
+            const float *s = dy + (size_t)o * g->outP;
+            for (int64_t q = q0; q < q1; q++) yt[(size_t)q * Og + o] = s[q];
+        }
+    }
+    memset(yt + (size_t)g->outP * Og, 0, DMR * sizeof(float));
+    const int ots = (Og + DMR - 1) / DMR;
+    const int ntile = (wg->nvec + DNV - 1) / DNV;
+    const ptrdiff_t ostride = (ptrdiff_t)kks * Cg;
+    for (int64_t q0 = 0; q0 < g->outP; q0 += QBLOCK) {
+      const int T = g->outP - q0 < QBLOCK ? (int)(g->outP - q0) : QBLOCK;
+      for (int tix = 0; tix < ntile; tix++) {
+        dtile tl;
+        int nv = 0;
+        for (int v = tix * DNV; v < wg->nvec && nv < DNV; v++, nv++) {
+            int j = v / wg->cv, c0 = (v - j * wg->cv) * DV;
+            int e = j % g->k[2], b = (j / g->k[2]) % g->k[1], a = j / (g->k[2] * g->k[1]);
+            int64_t tap = ((int64_t)a * g->d[0] * P1 + (int64_t)b * g->d[1]) * P2 +
+                          (int64_t)e * g->d[2];
+            tl.b[nv] = xt + (size_t)tap * Cg + c0;
+            tl.out[nv] = acc + (size_t)j * Cg + c0;
+            tl.nval[nv] = Cg - c0 < DV ? Cg - c0 : DV;
+        }
+        for (int ot = 0; ot < ots; ot++) {
+            const int mr = Og - ot * DMR < DMR ? Og - ot * DMR : DMR;
+            dkern_n(nv, T, yt + (size_t)q0 * Og + (size_t)ot * DMR, Og, qoff + q0, &tl,
+                    (ptrdiff_t)ot * DMR * ostride, ostride, mr, true);
+        }
+      }
+    }
+}
+
+/* dW += sum_n dY[n] im2col(X[n])^T through wgrad_image, in the same fixed
+ * image ranges as prim_bweight. */
+static void direct_bweight(const geom *g, const wgeom *wg, const float *X, const float *dY,
+                           float *dW, int S, bool par, int nt) {
+    const size_t wn = (size_t)g->O * (size_t)g->K;
+    const int kks = (int)(g->K / g->Cg);
+    int32_t *qoff = cx_arena_alloc((size_t)g->outP * sizeof(int32_t));
+    for (int od = 0; od < g->out[0]; od++)
+        for (int oh = 0; oh < g->out[1]; oh++)
+            for (int ow = 0; ow < g->out[2]; ow++)
+                qoff[((size_t)od * g->out[1] + oh) * g->out[2] + ow] =
+                    (int32_t)(((((int64_t)od * g->s[0]) * wg->pd[1] + (int64_t)oh * g->s[1]) *
+                                   wg->pd[2] +
+                               (int64_t)ow * g->s[2]) *
+                              g->Cg);
+    const int nbuf = par ? nt : 1;
+    const size_t per = wg->xt_floats + wg->yt_floats;
+    float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
+    float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));
+    (void)par;
+    CX_OMP(parallel for schedule(dynamic, 1) if(par))
+    for (int s = 0; s < S; s++) {
+        float *buf = bufs + (size_t)(par ? thread_id() : 0) * per;
+        float *ps = part + (size_t)s * wn;
+        memset(ps, 0, wn * sizeof(float));
+        int n0 = (int)((int64_t)g->N * s / S), n1 = (int)((int64_t)g->N * (s + 1) / S);
+        for (int n = n0; n < n1; n++)
+            for (int gi = 0; gi < g->G; gi++)
+                wgrad_image(g, wg, X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP,
+                            dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP, qoff, buf,
+                            buf + wg->xt_floats, ps + (size_t)gi * g->Og * g->K);
+    }
+    /* part[s][g][o][j][c] -> dW[g][o][c][j] */
+    const int Cg = g->Cg;
+    CX_OMP(parallel for schedule(static) if(wn * S > CX_PAR_MIN))
+    for (int go = 0; go < g->O; go++) {
+        float *dw = dW + (size_t)go * g->K;
+        const float *pt = part + (size_t)go * g->K;
+        for (int c = 0; c < Cg; c++)
+            for (int j = 0; j < kks; j++) {
+                float v = 0;
+                for (int s = 0; s < S; s++) v += pt[(size_t)s * wn + (size_t)j * Cg + c];
+                dw[(size_t)c * kks + j] += v;
+            }
+    }
+}
+
 /* ---------------------------------------------------------------- primitives */
 /* Images in parallel (one column buffer per thread) when there are enough
  * of them; otherwise one image at a time with threaded GEMMs / im2col. */
@@ -177,6 +618,11 @@ static size_t tile_floats(const geom *g) {
 /* Y[n] (+)= W * im2col(X[n]) (+ bias when given and not accumulating). */
 static void prim_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
                      bool accumulate) {
+    dgeom dg;
+    if (direct_fwd_geom(g, &dg)) {
+        direct_run(&dg, g->G, g->N, X, W, false, bias, Y, accumulate);
+        return;
+    }
     const int nt = nthreads();
     const bool par = images_parallel(g, nt);
     const size_t tf = tile_floats(g);
@@ -222,6 +668,11 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
 
 /* dX[n] += col2im(W^T dY[n]). */
 static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX) {
+    dgeom dg;
+    if (direct_bdata_geom(g, &dg)) {
+        direct_run(&dg, g->G, g->N, dY, W, true, NULL, dX, true);
+        return;
+    }
     const int nt = nthreads();
     const bool par = images_parallel(g, nt);
     const size_t tf = tile_floats(g);
@@ -294,6 +745,11 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
     if (S < 1) S = 1;
     const int nt = nthreads();
     const bool par = S > 1 && images_parallel(g, nt);
+    wgeom wg;
+    if (wgeom_init(g, &wg)) {
+        direct_bweight(g, &wg, X, dY, dW, S, par, nt);
+        return;
+    }
     const size_t tf = tile_floats(g);
     float *cols = scratch(par ? nt : 1, tf);
     float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));

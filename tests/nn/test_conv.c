@@ -1,8 +1,8 @@
 /* Convolutions: finite-difference gradient checks of every op and option,
  * PyTorch fixtures (tools/gen_conv_fixtures.py -> tests/fixtures/conv/),
  * error messages, modules, thread determinism, the tiled column path against
- * a direct loop, and the lecture notes' worked "X" example (convolution,
- * ReLU, 2x2 max pooling). */
+ * a direct loop, the direct (column-free) kernels against loops, and the
+ * lecture notes' worked "X" example (convolution, ReLU, 2x2 max pooling). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,6 +456,132 @@ static void tiled_vs_direct(void) {
     free(rgwf);
 }
 
+/* ---------------------------------------------------------------- direct kernels vs loops */
+/* Sizes with enough channels and columns for the direct (column-free)
+ * kernels: stride-1 forward and input gradient (also with a negative padding
+ * of the flipped convolution, groups, dilation, 1-D and 3-D, odd widths that
+ * leave partial vectors), the weight gradient of a strided convolution, and a
+ * stride-1 transposed convolution with output_padding; checked against
+ * double-precision loops. */
+typedef struct {
+    int N, C, O, G, in[3], out[3], k[3], s[3], p[3], d[3];
+} rgeom;
+
+/* y = conv(x, w) [N, O, out], gx = input gradient of gy, gw = weight gradient. */
+static void ref_conv(const rgeom *g, const float *x, const float *w, const float *gy, double *y,
+                     double *gx, double *gw) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const int64_t inP = (int64_t)g->in[0] * g->in[1] * g->in[2];
+    const int64_t outP = (int64_t)g->out[0] * g->out[1] * g->out[2];
+    const int kk = g->k[0] * g->k[1] * g->k[2];
+    for (int n = 0; n < g->N; n++)
+        for (int o = 0; o < g->O; o++)
+            for (int64_t q = 0; q < outP; q++) {
+                int oz = (int)(q / ((int64_t)g->out[1] * g->out[2]));
+                int oy = (int)(q / g->out[2] % g->out[1]), ox = (int)(q % g->out[2]);
+                double acc = 0, gv = gy[((int64_t)n * g->O + o) * outP + q];
+                int gi = o / Og;
+                for (int c = 0; c < Cg; c++)
+                    for (int j = 0; j < kk; j++) {
+                        int a = j / (g->k[1] * g->k[2]), b = j / g->k[2] % g->k[1], e = j % g->k[2];
+                        int iz = oz * g->s[0] - g->p[0] + a * g->d[0];
+                        int iy = oy * g->s[1] - g->p[1] + b * g->d[1];
+                        int ix = ox * g->s[2] - g->p[2] + e * g->d[2];
+                        if (iz < 0 || iz >= g->in[0] || iy < 0 || iy >= g->in[1] || ix < 0 ||
+                            ix >= g->in[2])
+                            continue;
+                        int64_t xi = ((int64_t)n * g->C + gi * Cg + c) * inP +
+                                     ((int64_t)iz * g->in[1] + iy) * g->in[2] + ix;
+                        int64_t wi = ((int64_t)o * Cg + c) * kk + j;
+                        acc += (double)x[xi] * w[wi];
+                        gx[xi] += gv * w[wi];
+                        gw[wi] += gv * x[xi];
+                    }
+                y[((int64_t)n * g->O + o) * outP + q] = acc;
+            }
+}
+
+static void direct_paths(void) {
+    typedef struct {
+        const char *name;
+        conv_spec sp;
+        int nd;
+        rgeom g;
+    } dcase;
+    /* rgeom: N, C, O, G, in, out, k, s, p, d (the convolution view: for a
+     * transposed convolution, C/in describe its result, O/out its input). */
+    const dcase cs[] = {
+        {"conv2d 14->12 9x23", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 14, 12, 1, {1, 9, 23}, {1, 9, 23}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"conv2d groups 2, dilation, padding > d(k-1)", {K_C2, O3(1, 1, 1, 2, 1, 0, 1, 2, 1, 0, 0, 0, 2)}, 2,
+         {2, 28, 24, 2, {1, 12, 30}, {1, 15, 28}, {1, 2, 3}, {1, 1, 1}, {0, 2, 1}, {1, 1, 2}}},
+        {"conv2d stride 2 (direct weight gradient)", {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {2, 16, 16, 1, {1, 17, 33}, {1, 9, 17}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}}},
+        {"conv1d", {K_C1, O3(1, 1, 1, 2, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 1,
+         {2, 12, 16, 1, {1, 1, 40}, {1, 1, 40}, {1, 1, 5}, {1, 1, 1}, {0, 0, 2}, {1, 1, 1}}},
+        {"conv3d", {K_C3, O3(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1)}, 3,
+         {2, 8, 8, 1, {4, 5, 18}, {4, 5, 18}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}},
+        {"conv_transpose2d stride 1, dilation 2, output_padding 1", {K_CT2, O3(1, 1, 1, 1, 1, 0, 2, 2, 1, 1, 1, 0, 1)}, 2,
+         {2, 12, 16, 1, {1, 13, 23}, {1, 10, 20}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 2, 2}}},
+    };
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        const dcase *c = &cs[ci];
+        const rgeom *g = &c->g;
+        const bool tr = c->sp.k == K_CT2;
+        const int off = 3 - c->nd, Cg = g->C / g->G, Og = g->O / g->G;
+        int xs[5] = {g->N, tr ? g->O : g->C}, ws[5] = {tr ? g->C / g->G : g->O, tr ? Og : Cg};
+        if (tr) ws[0] = g->O, ws[1] = Cg; /* [in = O, out/groups, k...] */
+        for (int i = 0; i < c->nd; i++) {
+            xs[2 + i] = tr ? g->out[off + i] : g->in[off + i];
+            ws[2 + i] = g->k[off + i];
+        }
+        cx_seed(31 + (uint64_t)ci);
+        cx_tensor *x = leaf(xs, c->nd + 2), *w = leaf(ws, c->nd + 2);
+        cx_tensor *b = leaf((int[]){tr ? g->C : g->O}, 1);
+        cx_tensor *y = run_conv(&c->sp, x, w, b);
+        cx_tensor *G = cx_randn(y->shape, y->ndim, 0, 1);
+        cx_backward_with(y, CX_F(G));
+        const int64_t inN = (int64_t)g->N * g->C * g->in[0] * g->in[1] * g->in[2];
+        const int64_t outN = (int64_t)g->N * g->O * g->out[0] * g->out[1] * g->out[2];
+        const int64_t wn = w->numel;
+        double *ry = calloc((size_t)outN, sizeof(double)), *rx = calloc((size_t)inN, sizeof(double));
+        double *rw = calloc((size_t)wn, sizeof(double));
+        float *fy = malloc((size_t)(outN > inN ? outN : inN) * sizeof(float));
+        float *fw = malloc((size_t)wn * sizeof(float));
+        char what[128];
+        if (!tr) {
+            ref_conv(g, CX_F(x), CX_F(w), CX_F(G), ry, rx, rw);
+            const int64_t outP = outN / ((int64_t)g->N * g->O);
+            for (int64_t i = 0; i < outN; i++) fy[i] = (float)(ry[i] + CX_F(b)[i / outP % g->O]);
+            snprintf(what, sizeof what, "%s: forward", c->name);
+            cxt_allclose(CX_F(y), fy, (long)outN, 1e-4, 1e-4, what);
+            for (int64_t i = 0; i < inN; i++) fy[i] = (float)rx[i];
+            snprintf(what, sizeof what, "%s: grad x", c->name);
+            cxt_allclose(x->grad, fy, (long)inN, 1e-4, 1e-4, what);
+        } else {
+            /* result = input gradient of the view with gy = x; its gradient
+             * G is the view's input, so grad x = the view's forward of G. */
+            ref_conv(g, CX_F(G), CX_F(w), CX_F(x), ry, rx, rw);
+            const int64_t inP = inN / ((int64_t)g->N * g->C);
+            for (int64_t i = 0; i < inN; i++) fy[i] = (float)(rx[i] + CX_F(b)[i / inP % g->C]);
+            snprintf(what, sizeof what, "%s: forward", c->name);
+            cxt_allclose(CX_F(y), fy, (long)inN, 1e-4, 1e-4, what);
+            for (int64_t i = 0; i < outN; i++) fy[i] = (float)ry[i];
+            snprintf(what, sizeof what, "%s: grad x", c->name);
+            cxt_allclose(x->grad, fy, (long)outN, 1e-4, 1e-4, what);
+        }
+        for (int64_t i = 0; i < wn; i++) fw[i] = (float)rw[i];
+        snprintf(what, sizeof what, "%s: grad w", c->name);
+        cxt_allclose(w->grad, fw, (long)wn, 1e-4, 1e-3, what);
+        free(ry);
+        free(rx);
+        free(rw);
+        free(fy);
+        free(fw);
+        cx_step_reset();
+    }
+}
+
 /* ---------------------------------------------------------------- the lecture example */
 /* The notes print values truncated (not rounded) to 2 decimals: 7/9 -> 0.77,
  * 5/9 -> 0.55; zeros after the ReLU print as "0". */
@@ -555,6 +681,7 @@ int main(void) {
     RUN(modules);
     RUN(thread_determinism);
     RUN(tiled_vs_direct);
+    RUN(direct_paths);
     RUN(lecture_x_example);
     TEST_END();
 }
