@@ -60,4 +60,5 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
+int cmd_charlm(int argc, char **argv);
 #endif

@@ -29,6 +29,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "info")) return cmd_info(1, h);
             if (!strcmp(argv[2], "summary")) return cmd_summary(1, h);
             if (!strcmp(argv[2], "viz")) return cmd_viz(1, h);
+            if (!strcmp(argv[2], "charlm")) return cmd_charlm(1, h);
         }
         usage(stdout);
         return 0;
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(c, "summary")) return cmd_summary(argc - 2, argv + 2);
     if (!strcmp(c, "viz")) return cmd_viz(argc - 2, argv + 2);
+    if (!strcmp(c, "charlm")) return cmd_charlm(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

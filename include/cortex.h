@@ -16,6 +16,7 @@
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/seq.h    embeddings, sequence losses, sampling and beam search
  *   cortex/netdef.h networks described in text files, model summaries
+ *   cortex/charlm.h character-level LSTM language model
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -35,5 +36,6 @@
 #include "cortex/rnn.h"
 #include "cortex/seq.h"
 #include "cortex/netdef.h"
+#include "cortex/charlm.h"
 
 #endif

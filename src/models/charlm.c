@@ -1,0 +1,381 @@
+/* Character-level language model: embedding -> multi-layer LSTM -> linear.
+ * See include/cortex/charlm.h. */
+#include <cortex.h>
+#include <cortex/charlm.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tensor/internal.h"
+
+typedef struct {
+    cx_module base;
+    cx_charlm_config cfg;
+    cx_module *emb, *lstm, *fc;
+} charlm_m;
+
+static cx_tensor *charlm_fwd(cx_module *m, cx_tensor *x) {
+    return cx_charlm_forward(m, x, NULL, NULL).logits;
+}
+static void charlm_params(cx_module *m, cx_params *out) {
+    charlm_m *c = (charlm_m *)m;
+    cx_module_params(c->emb, out);
+    cx_module_params(c->lstm, out);
+    cx_module_params(c->fc, out);
+}
+static void charlm_buffers(cx_module *m, cx_params *out) {
+    charlm_m *c = (charlm_m *)m;
+    cx_module_buffers(c->emb, out);
+    cx_module_buffers(c->lstm, out);
+    cx_module_buffers(c->fc, out);
+}
+static void charlm_rename(cx_module *m, const char *prefix) {
+    charlm_m *c = (charlm_m *)m;
+    cx_module *ch[3] = {c->emb, c->lstm, c->fc};
+    for (int i = 0; i < 3; i++)
+        if (ch[i]->ops->rename) ch[i]->ops->rename(ch[i], prefix);
+}
+static void charlm_describe(const cx_module *m, char *buf, size_t n) {
+    const charlm_m *c = (const charlm_m *)m;
+    snprintf(buf, n, "CharLM(vocab %d, embed %d, LSTM %d x %d%s)", c->cfg.vocab, c->cfg.embed, c->cfg.layers,
+             c->cfg.hidden, c->cfg.dropout > 0 ? ", dropout" : "");
+}
+static void charlm_destroy(cx_module *m) {
+    charlm_m *c = (charlm_m *)m;
+    cx_module_free(c->emb);
+    cx_module_free(c->lstm);
+    cx_module_free(c->fc);
+    free(c);
+}
+static const cx_module_ops charlm_ops = {"CharLM",        charlm_fwd,     charlm_params, charlm_rename,
+                                         charlm_describe, charlm_destroy, charlm_buffers};
+
+static charlm_m *as_charlm(const cx_module *m) {
+    if (!m || m->ops != &charlm_ops) cx_fatal("charlm: not a CharLM module (%s)", m ? cx_module_kind(m) : "NULL");
+    return (charlm_m *)m;
+}
+
+cx_charlm_config cx_charlm_defaults(int vocab) {
+    cx_charlm_config c = {vocab, 64, 256, 2, 0.0f};
+    return c;
+}
+
+cx_module *cx_charlm_new(const cx_charlm_config *cfg) {
+    if (!cfg) cx_fatal("charlm_new: NULL config");
+    if (cfg->vocab < 2 || cfg->embed < 1 || cfg->hidden < 1 || cfg->layers < 1 || !(cfg->dropout >= 0) ||
+        !(cfg->dropout < 1))
+        cx_fatal("charlm_new: invalid sizes (vocab %d >= 2, embed %d, hidden %d, layers %d >= 1, dropout %g in [0, 1))",
+                 cfg->vocab, cfg->embed, cfg->hidden, cfg->layers, (double)cfg->dropout);
+    charlm_m *c = cx_xmalloc(sizeof *c);
+    c->base.ops = &charlm_ops;
+    c->cfg = *cfg;
+    cx_rnn_options o = cx_rnn_defaults();
+    o.num_layers = cfg->layers;
+    o.dropout = cfg->dropout;
+    c->emb = cx_embedding_new(cfg->vocab, cfg->embed, -1);
+    c->lstm = cx_lstm_new(cfg->embed, cfg->hidden, &o);
+    c->fc = cx_linear_new(cfg->hidden, cfg->vocab, true);
+    c->emb->ops->rename(c->emb, "embed");
+    c->lstm->ops->rename(c->lstm, "lstm");
+    c->fc->ops->rename(c->fc, "fc");
+    return &c->base;
+}
+
+cx_charlm_config cx_charlm_get_config(const cx_module *m) { return as_charlm(m)->cfg; }
+cx_module *cx_charlm_embedding(cx_module *m) { return as_charlm(m)->emb; }
+cx_module *cx_charlm_lstm(cx_module *m) { return as_charlm(m)->lstm; }
+cx_module *cx_charlm_head(cx_module *m) { return as_charlm(m)->fc; }
+
+cx_charlm_out cx_charlm_forward(cx_module *m, const cx_tensor *x, cx_tensor *h0, cx_tensor *c0) {
+    charlm_m *c = as_charlm(m);
+    char sb[96];
+    if (!x || x->ndim != 2 || (x->dtype != CX_I32 && x->dtype != CX_I64))
+        cx_fatal("charlm: input must be I32/I64 ids [T, B], got %s%s",
+                 x ? cx_dtype_name(x->dtype) : "NULL", x ? cx_shape_str(x, sb, sizeof sb) : "");
+    const int T = x->shape[0], B = x->shape[1], H = c->cfg.hidden, V = c->cfg.vocab;
+    cx_tensor *e = cx_embedding(cx_embedding_weight(c->emb), x, -1); /* [T, B, E] */
+    cx_rnn_out o = cx_rnn_forward(c->lstm, e, h0, c0);                /* [T, B, H] */
+    cx_tensor *flat = cx_reshape(o.output, (const int[]){T * B, H}, 2);
+    cx_tensor *lg = cx_linear(flat, cx_linear_weight(c->fc), cx_linear_bias(c->fc));
+    cx_charlm_out r = {cx_reshape(lg, (const int[]){T, B, V}, 3), o.h, o.c};
+    return r;
+}
+
+static void carry_one(cx_tensor **dst, const cx_tensor *src) {
+    if (!src) return;
+    if (*dst && !cx_same_shape(*dst, src)) {
+        cx_tensor_free(*dst);
+        *dst = NULL;
+    }
+    if (!*dst) *dst = cx_tensor_new(CX_F32, src->shape, src->ndim);
+    memcpy((*dst)->data, src->data, (size_t)src->numel * sizeof(float));
+}
+
+void cx_charlm_carry(cx_tensor **h, cx_tensor **c, cx_charlm_out o) {
+    if (!h || !c) cx_fatal("charlm_carry: NULL state pointer");
+    carry_one(h, o.h);
+    carry_one(c, o.c);
+}
+
+/* ---------------------------------------------------------------- files */
+cx_status cx_charlm_save(const char *path, cx_module *m, const cx_vocab *v, const cx_params *extra,
+                         const char *const *meta_keys, const char *const *meta_values, int n_meta) {
+    charlm_m *c = as_charlm(m);
+    if (n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_values)))
+        return cx_set_error(CX_ERR_ARG, "%s: bad metadata list", path);
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_state(m, &ps);
+    if (extra)
+        for (int i = 0; i < extra->n; i++) cx_params_add(&ps, extra->t[i]);
+    const char **names = cx_xmalloc((size_t)ps.n * sizeof *names);
+    for (int i = 0; i < ps.n; i++) names[i] = ps.t[i]->name;
+    /* vocabulary: up to 11 characters per code point ("1114111,") */
+    char *voc = NULL;
+    if (v) {
+        voc = cx_xmalloc((size_t)v->size * 12 + 1);
+        size_t k = 0;
+        voc[0] = 0;
+        for (int i = 1; i < v->size; i++) k += (size_t)sprintf(voc + k, i > 1 ? ",%ld" : "%ld", (long)v->chars[i]);
+    }
+    char sv[24], se[24], sh[24], sl[24], sd[32];
+    snprintf(sv, sizeof sv, "%d", c->cfg.vocab);
+    snprintf(se, sizeof se, "%d", c->cfg.embed);
+    snprintf(sh, sizeof sh, "%d", c->cfg.hidden);
+    snprintf(sl, sizeof sl, "%d", c->cfg.layers);
+    snprintf(sd, sizeof sd, "%.9g", (double)c->cfg.dropout);
+    int nm = 7 + (voc ? 1 : 0) + n_meta;
+    const char **mk = cx_xmalloc((size_t)nm * sizeof *mk), **mv = cx_xmalloc((size_t)nm * sizeof *mv);
+    int j = 0;
+    mk[j] = "format", mv[j++] = "pt";
+    mk[j] = "cortex.arch", mv[j++] = "charlm";
+    mk[j] = "cortex.charlm.vocab", mv[j++] = sv;
+    mk[j] = "cortex.charlm.embed", mv[j++] = se;
+    mk[j] = "cortex.charlm.hidden", mv[j++] = sh;
+    mk[j] = "cortex.charlm.layers", mv[j++] = sl;
+    mk[j] = "cortex.charlm.dropout", mv[j++] = sd;
+    if (voc) mk[j] = "cortex.vocab", mv[j++] = voc;
+    for (int i = 0; i < n_meta; i++) mk[j] = meta_keys[i], mv[j++] = meta_values[i];
+    cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, j);
+    free(mk);
+    free(mv);
+    free(voc);
+    free(names);
+    cx_params_free(&ps);
+    return st;
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+static cx_status need_shape(const char *path, const cx_st_file *f, const char *name, int d0, int d1, int nd) {
+    const cx_tensor *t = cx_st_get(f, name);
+    if (!t) return cx_set_error(CX_ERR_NOTFOUND, "%s: tensor '%s' is missing", path, name);
+    char b[96];
+    if (t->dtype != CX_F32 || t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1)) {
+        if (nd == 2)
+            return cx_set_error(CX_ERR_SHAPE, "%s: tensor '%s' is %s %s, the metadata needs F32 [%d, %d]", path, name,
+                                cx_dtype_name(t->dtype), cx_shape_str(t, b, sizeof b), d0, d1);
+        return cx_set_error(CX_ERR_SHAPE, "%s: tensor '%s' is %s %s, the metadata needs F32 [%d]", path, name,
+                            cx_dtype_name(t->dtype), cx_shape_str(t, b, sizeof b), d0);
+    }
+    return CX_OK;
+}
+
+static cx_status parse_vocab(const char *path, const char *s, int V, cx_vocab **out) {
+    *out = NULL;
+    int32_t *cps = cx_xmalloc((size_t)V * sizeof *cps);
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long cp = strtol(p, &end, 10);
+        if (end == p || errno || (*end && *end != ',') || n >= V - 1 || cp < 0 || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || (n > 0 && cp <= cps[n - 1])) {
+            free(cps);
+            return cx_set_error(CX_ERR_FORMAT,
+                                "%s: bad cortex.vocab metadata at entry %d (need %d strictly increasing code points)",
+                                path, n + 1, V - 1);
+        }
+        cps[n++] = (int32_t)cp;
+        if (!*end) break;
+        p = end + 1;
+    }
+    if (n != V - 1) {
+        free(cps);
+        return cx_set_error(CX_ERR_FORMAT, "%s: cortex.vocab holds %d code points, cortex.charlm.vocab needs %d", path,
+                            n, V - 1);
+    }
+    *out = cx_vocab_build(cps, n, 1);
+    free(cps);
+    return CX_OK;
+}
+
+cx_status cx_charlm_from_st(const struct cx_st_file *f, const char *path, cx_module **out, cx_vocab **vocab) {
+    *out = NULL;
+    if (vocab) *vocab = NULL;
+    const char *arch = cx_st_meta(f, "cortex.arch");
+    if (!arch || strcmp(arch, "charlm"))
+        return cx_set_error(CX_ERR_FORMAT, "%s: not a character language model (cortex.arch is %s%s%s, expected 'charlm')",
+                            path, arch ? "'" : "", arch ? arch : "missing", arch ? "'" : "");
+    cx_charlm_config cfg;
+    const char *keys[4] = {"cortex.charlm.vocab", "cortex.charlm.embed", "cortex.charlm.hidden", "cortex.charlm.layers"};
+    int *dst[4] = {&cfg.vocab, &cfg.embed, &cfg.hidden, &cfg.layers};
+    const long lo[4] = {2, 1, 1, 1}, hi[4] = {1 << 22, 1 << 20, 1 << 20, 1024};
+    for (int i = 0; i < 4; i++)
+        if (!parse_int(cx_st_meta(f, keys[i]), lo[i], hi[i], dst[i]))
+            return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s is %s (expected an integer in [%ld, %ld])", path,
+                                keys[i], cx_st_meta(f, keys[i]) ? "malformed" : "missing", lo[i], hi[i]);
+    const char *ds = cx_st_meta(f, "cortex.charlm.dropout");
+    cfg.dropout = 0;
+    if (ds) {
+        char *end;
+        double d = strtod(ds, &end);
+        if (end == ds || *end || !(d >= 0 && d < 1))
+            return cx_set_error(CX_ERR_FORMAT, "%s: metadata cortex.charlm.dropout '%s' is not in [0, 1)", path, ds);
+        cfg.dropout = (float)d;
+    }
+    /* every tensor's shape before allocating anything */
+    const int V = cfg.vocab, E = cfg.embed, H = cfg.hidden;
+    if ((int64_t)4 * H > (1 << 30)) return cx_set_error(CX_ERR_FORMAT, "%s: hidden size %d too large", path, H);
+    cx_status st = need_shape(path, f, "embed.weight", V, E, 2);
+    for (int l = 0; !st && l < cfg.layers; l++) {
+        char n[64];
+        snprintf(n, sizeof n, "lstm.weight_ih_l%d", l);
+        st = need_shape(path, f, n, 4 * H, l ? H : E, 2);
+        snprintf(n, sizeof n, "lstm.weight_hh_l%d", l);
+        if (!st) st = need_shape(path, f, n, 4 * H, H, 2);
+        snprintf(n, sizeof n, "lstm.bias_ih_l%d", l);
+        if (!st) st = need_shape(path, f, n, 4 * H, 0, 1);
+        snprintf(n, sizeof n, "lstm.bias_hh_l%d", l);
+        if (!st) st = need_shape(path, f, n, 4 * H, 0, 1);
+    }
+    if (!st) st = need_shape(path, f, "fc.weight", V, H, 2);
+    if (!st) st = need_shape(path, f, "fc.bias", V, 0, 1);
+    if (st) return st;
+    cx_vocab *voc = NULL;
+    const char *vs = cx_st_meta(f, "cortex.vocab");
+    if (vs && (st = parse_vocab(path, vs, V, &voc))) return st;
+    cx_module *m = cx_charlm_new(&cfg);
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_state(m, &ps);
+    for (int i = 0; i < ps.n; i++) {
+        const cx_tensor *src = cx_st_get(f, ps.t[i]->name);
+        if (!src || !cx_same_shape(src, ps.t[i])) { /* unreachable after the checks above */
+            st = cx_set_error(CX_ERR_SHAPE, "%s: tensor '%s' does not fit the model", path, ps.t[i]->name);
+            break;
+        }
+        memcpy(ps.t[i]->data, src->data, (size_t)src->numel * sizeof(float));
+    }
+    cx_params_free(&ps);
+    if (st) {
+        cx_module_free(m);
+        cx_vocab_free(voc);
+        return st;
+    }
+    *out = m;
+    if (vocab) *vocab = voc;
+    else cx_vocab_free(voc);
+    return CX_OK;
+}
+
+cx_status cx_charlm_load(const char *path, cx_module **out, cx_vocab **vocab) {
+    *out = NULL;
+    if (vocab) *vocab = NULL;
+    cx_st_file *f;
+    cx_status st = cx_st_load(path, &f);
+    if (st) return st;
+    st = cx_charlm_from_st(f, path, out, vocab);
+    cx_st_free(f);
+    return st;
+}
+
+/* ---------------------------------------------------------------- decoding */
+static cx_charlm_out run_state(cx_charlm_decoder *d, const cx_tensor *x, const float *state) {
+    cx_charlm_config c = as_charlm(d->model)->cfg;
+    const int L = c.layers, H = c.hidden, B = x->shape[1];
+    cx_tensor *h0 = NULL, *c0 = NULL;
+    if (state) {
+        h0 = cx_from_data(state, (const int[]){L, B, H}, 3);
+        c0 = cx_from_data(state + (size_t)L * H, (const int[]){L, B, H}, 3);
+    }
+    return cx_charlm_forward(d->model, x, h0, c0);
+}
+
+static cx_status charlm_step(void *user, const int *prefix, int n_prefix, const void *state_in, void *state_out,
+                             float *logp) {
+    cx_charlm_decoder *d = user;
+    cx_charlm_config c = as_charlm(d->model)->cfg;
+    int tok = prefix[n_prefix - 1];
+    if (tok < 0 || tok >= c.vocab)
+        return cx_set_error(CX_ERR_ARG, "charlm decoder: token %d out of range [0, %d)", tok, c.vocab);
+    cx_arena *prev = cx_arena_use(d->arena);
+    bool training = cx_is_training();
+    cx_set_training(false);
+    cx_no_grad_begin();
+    int32_t t32 = tok;
+    cx_charlm_out o = run_state(d, cx_from_i32(&t32, (const int[]){1, 1}, 2), state_in);
+    const size_t LH = (size_t)c.layers * c.hidden;
+    memcpy(state_out, o.h->data, LH * sizeof(float));
+    memcpy((float *)state_out + LH, o.c->data, LH * sizeof(float));
+    memcpy(logp, o.logits->data, (size_t)c.vocab * sizeof(float));
+    if (d->ban_unk) logp[CX_VOCAB_UNK] = -INFINITY;
+    cx_no_grad_end();
+    cx_set_training(training);
+    cx_arena_reset(d->arena);
+    cx_arena_use(prev);
+    return CX_OK;
+}
+
+void cx_charlm_decoder_init(cx_charlm_decoder *d, cx_module *model) {
+    cx_charlm_config c = as_charlm(model)->cfg;
+    memset(d, 0, sizeof *d);
+    d->model = model;
+    d->arena = cx_arena_new((size_t)1 << 20);
+    d->dec.vocab = c.vocab;
+    d->dec.state_bytes = 2 * (size_t)c.layers * c.hidden * sizeof(float);
+    d->dec.step = charlm_step;
+    d->dec.copy_state = NULL;
+    d->dec.user = d;
+}
+
+void cx_charlm_decoder_free(cx_charlm_decoder *d) {
+    if (!d) return;
+    cx_arena_free(d->arena);
+    memset(d, 0, sizeof *d);
+}
+
+void cx_charlm_prime(cx_charlm_decoder *d, const int32_t *ids, int n, void *state, float *logits) {
+    cx_charlm_config c = as_charlm(d->model)->cfg;
+    const size_t LH = (size_t)c.layers * c.hidden;
+    if (n < 0) cx_fatal("charlm_prime: negative length %d", n);
+    if (n == 0) {
+        memset(state, 0, 2 * LH * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c.vocab) cx_fatal("charlm_prime: id %d at %d out of range [0, %d)", ids[i], i, c.vocab);
+    cx_arena *prev = cx_arena_use(d->arena);
+    bool training = cx_is_training();
+    cx_set_training(false);
+    cx_no_grad_begin();
+    cx_charlm_out o = run_state(d, cx_from_i32(ids, (const int[]){n, 1}, 2), NULL);
+    memcpy(state, o.h->data, LH * sizeof(float));
+    memcpy((float *)state + LH, o.c->data, LH * sizeof(float));
+    if (logits) memcpy(logits, (const float *)o.logits->data + (size_t)(n - 1) * c.vocab, (size_t)c.vocab * sizeof(float));
+    cx_no_grad_end();
+    cx_set_training(training);
+    cx_arena_reset(d->arena);
+    cx_arena_use(prev);
+}

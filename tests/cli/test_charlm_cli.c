@@ -1,0 +1,289 @@
+/* `cortex charlm` driven as a subprocess: help, training on a slice of the
+ * shipped text, sampling, beam search, eval, one-line errors for bad usage /
+ * missing or corrupt files, and exact resume (2 epochs straight == 1 + resume 1,
+ * also from a checkpoint taken mid-epoch).
+ * The subprocess is $CORTEX_BIN (set by `make test`). */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define TEXT "data/text/kjv_genesis_ruth_jonah.txt"
+/* a small, fast configuration */
+#define SMALL "--limit 20000 --layers 1 --hidden 32 --embed 8 --seq 16 --batch 8 --quiet"
+
+static char bin[PATH_MAX];
+static char tmpdir[256];
+
+typedef struct {
+    int status, code;
+    char err[8192];
+    char out[32768];
+} run_result;
+
+static void tpath(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
+
+static size_t slurp(const char *path, char *buf, size_t cap) {
+    buf[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return n;
+}
+
+/* Run `<bin> charlm <args>`: stderr through the pipe, stdout to a file. */
+static void run(run_result *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void run(run_result *r, const char *fmt, ...) {
+    char args[4096], cmd[PATH_MAX + 4096 + 600], outp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    tpath(outp, sizeof outp, "stdout.txt");
+    snprintf(cmd, sizeof cmd, "'%s' charlm %s 2>&1 >'%s'", bin, args, outp);
+    memset(r, 0, sizeof *r);
+    r->code = -1;
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        CHECK_MSG(0, "popen failed for %s", cmd);
+        return;
+    }
+    size_t n = fread(r->err, 1, sizeof r->err - 1, p);
+    r->err[n] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    r->status = pclose(p);
+    if (r->status != -1 && WIFEXITED(r->status)) r->code = WEXITSTATUS(r->status);
+    slurp(outp, r->out, sizeof r->out);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void expect_one_line_error(const run_result *r, const char *what, const char *const *needles) {
+    CHECK_MSG(r->code > 0 && r->code < 128, "%s: exit code %d (status %d), stderr: %s", what, r->code, r->status,
+              r->err);
+    size_t len = strlen(r->err);
+    CHECK_MSG(count_lines(r->err) == 1 && len > 0 && r->err[len - 1] == '\n', "%s: expected one stderr line, got: '%s'",
+              what, r->err);
+    CHECK_MSG(strncmp(r->err, "cortex charlm", 13) == 0, "%s: stderr does not start with 'cortex charlm': %s", what,
+              r->err);
+    for (int i = 0; needles && needles[i]; i++)
+        CHECK_MSG(strstr(r->err, needles[i]) != NULL, "%s: stderr lacks '%s': %s", what, needles[i], r->err);
+}
+#define EXPECT_ERR(r, what, ...) expect_one_line_error(r, what, (const char *const[]){__VA_ARGS__, NULL})
+
+static bool same_file(const char *a, const char *b) {
+    void *da = NULL, *db = NULL;
+    size_t na = 0, nb = 0;
+    bool ok = !cx_read_file(a, &da, &na, 0) && !cx_read_file(b, &db, &nb, 0) && na == nb && !memcmp(da, db, na);
+    free(da);
+    free(db);
+    return ok;
+}
+
+static void test_help(void) {
+    static run_result r;
+    run(&r, "--help");
+    CHECK_MSG(r.code == 0 && strstr(r.out, "usage: cortex charlm") && strstr(r.out, "sample"), "exit %d: %s", r.code,
+              r.out);
+    CHECK(r.err[0] == 0);
+    run(&r, "%s", "");
+    CHECK(r.code == 2 && strstr(r.err, "usage: cortex charlm"));
+    const char *subs[3] = {"train", "sample", "eval"};
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: cortex charlm %s", subs[i]);
+        run(&r, "%s --help", subs[i]);
+        CHECK_MSG(r.code == 0 && strstr(r.out, want), "%s --help: exit %d, '%s'", subs[i], r.code, r.out);
+    }
+    run(&r, "train --help");
+    CHECK(strstr(r.out, "--text") && strstr(r.out, "--resume") && strstr(r.out, "--teacher-forcing"));
+    run(&r, "sample --help");
+    CHECK(strstr(r.out, "--beam") && strstr(r.out, "--top-k") && strstr(r.out, "--stop"));
+}
+
+static void test_bad_usage(void) {
+    static run_result r;
+    char m[512];
+    tpath(m, sizeof m, "never.safetensors");
+    run(&r, "frobnicate");
+    EXPECT_ERR(&r, "unknown subcommand", "unknown subcommand", "frobnicate");
+    run(&r, "train --text %s --bogus 3", TEXT);
+    EXPECT_ERR(&r, "unknown flag", "unknown flag", "--bogus");
+    run(&r, "train --layers 2");
+    EXPECT_ERR(&r, "missing --text", "--text");
+    run(&r, "train --text %s --hidden zero", TEXT);
+    EXPECT_ERR(&r, "bad integer", "--hidden", "zero");
+    run(&r, "train --text %s --lr -1", TEXT);
+    EXPECT_ERR(&r, "negative lr", "--lr");
+    run(&r, "train --text %s --teacher-forcing sometimes", TEXT);
+    EXPECT_ERR(&r, "bad teacher forcing", "--teacher-forcing", "sometimes");
+    run(&r, "train --text %s --teacher-forcing ss-exp --ss-k 2", TEXT);
+    EXPECT_ERR(&r, "bad ss-k", "--ss-k");
+    run(&r, "train --text %s --epochs", TEXT);
+    EXPECT_ERR(&r, "flag without value", "--epochs", "needs a value");
+    run(&r, "train --text %s --limit 100 --batch 32 --seq 64 --out '%s'", TEXT, m);
+    EXPECT_ERR(&r, "text too short", "training characters");
+    CHECK(access(m, F_OK) != 0);
+    run(&r, "sample");
+    EXPECT_ERR(&r, "sample without model", "MODEL");
+    run(&r, "sample a b");
+    EXPECT_ERR(&r, "two models", "unexpected argument");
+    run(&r, "sample x.safetensors --temperature warm");
+    EXPECT_ERR(&r, "bad temperature", "--temperature", "warm");
+    run(&r, "sample x.safetensors --stop x");
+    EXPECT_ERR(&r, "stop without beam", "--stop needs --beam");
+    run(&r, "sample x.safetensors --beam 2 --stop xy");
+    EXPECT_ERR(&r, "two-character stop", "--stop");
+    run(&r, "sample x.safetensors --beam 2 --norm weird");
+    EXPECT_ERR(&r, "bad norm", "--norm", "weird");
+    run(&r, "eval x.safetensors");
+    EXPECT_ERR(&r, "eval without text", "--text");
+}
+
+static void test_missing_and_corrupt(void) {
+    static run_result r;
+    char m[512], bad[512], other[512];
+    tpath(m, sizeof m, "m.safetensors");
+    tpath(bad, sizeof bad, "corrupt.safetensors");
+    tpath(other, sizeof other, "other.safetensors");
+    run(&r, "train --text /nonexistent/book.txt --out '%s'", m);
+    EXPECT_ERR(&r, "missing text", "/nonexistent/book.txt");
+    CHECK(cx_write_file_atomic(bad, "\x10\0\0\0\0\0\0\0{\"a\":", 13) == CX_OK);
+    run(&r, "sample '%s'", bad);
+    EXPECT_ERR(&r, "corrupt model", "corrupt.safetensors");
+    run(&r, "eval '%s' --text %s", bad, TEXT);
+    EXPECT_ERR(&r, "corrupt model (eval)", "corrupt.safetensors");
+    run(&r, "sample /nonexistent/m.safetensors");
+    EXPECT_ERR(&r, "missing model", "/nonexistent/m.safetensors");
+    /* a valid safetensors file that is not a char LM */
+    cx_tensor *t = cx_tensor_new(CX_F32, (const int[]){2}, 1);
+    const char *nm[] = {"w"};
+    CHECK(cx_st_save(other, &t, nm, 1, NULL, NULL, 0) == CX_OK);
+    cx_tensor_free(t);
+    run(&r, "sample '%s'", other);
+    EXPECT_ERR(&r, "not a charlm", "not a character language model");
+    run(&r, "train --text %s --resume '%s'", TEXT, other);
+    EXPECT_ERR(&r, "resume from a non-checkpoint", "other.safetensors");
+    run(&r, "train --text %s --resume /nonexistent/ck.safetensors", TEXT);
+    EXPECT_ERR(&r, "resume from a missing file", "/nonexistent/ck.safetensors");
+}
+
+static void test_train_sample_eval(void) {
+    static run_result r, r2;
+    char m[512];
+    tpath(m, sizeof m, "lm.safetensors");
+    run(&r, "train --text %s " SMALL " --epochs 1 --sample-every 50 --sample-len 30 --val-every 40 --out '%s'", TEXT, m);
+    CHECK_MSG(r.code == 0, "train: exit %d, %s", r.code, r.err);
+    CHECK_MSG(strstr(r.out, "vocabulary") && strstr(r.out, "val ") && strstr(r.out, "bpc") &&
+                  strstr(r.out, "--- sample at epoch 1") && strstr(r.out, "epoch 1 batch 40/"),
+              "train output: %s", r.out);
+    CHECK(access(m, F_OK) == 0);
+    cx_module *lm;
+    cx_vocab *v;
+    CHECK(cx_charlm_load(m, &lm, &v) == CX_OK);
+    if (lm) {
+        cx_charlm_config c = cx_charlm_get_config(lm);
+        CHECK(c.layers == 1 && c.hidden == 32 && c.embed == 8 && v && c.vocab == v->size);
+        cx_module_free(lm);
+        cx_vocab_free(v);
+    }
+    run(&r, "sample '%s' --prime 'And God' --length 40 --seed 3 --temperature 0.8 --top-k 5", m);
+    CHECK_MSG(r.code == 0 && !strncmp(r.out, "And God", 7) && strlen(r.out) >= 47, "sample: exit %d '%s' %s", r.code,
+              r.out, r.err);
+    run(&r2, "sample '%s' --prime 'And God' --length 40 --seed 3 --temperature 0.8 --top-k 5", m);
+    CHECK_MSG(!strcmp(r.out, r2.out), "same seed, different samples: '%s' vs '%s'", r.out, r2.out);
+    run(&r, "sample '%s' --length 20 --temperature 0", m);
+    CHECK(r.code == 0 && strlen(r.out) >= 20);
+    run(&r, "sample '%s' --prime 'And he said' --beam 3 --stop '\\n' --alpha 0.7 --length 60", m);
+    CHECK_MSG(r.code == 0 && !strncmp(r.out, "And he said", 11) && strstr(r.err, "beam 3:"), "beam: exit %d '%s' %s",
+              r.code, r.out, r.err);
+    run(&r, "sample '%s' --prime 'A' --beam 2 --norm gnmt --length 10", m);
+    CHECK(r.code == 0 && strlen(r.out) >= 11);
+    run(&r, "eval '%s' --text %s --limit 5000", m, TEXT);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "bits/char") && strstr(r.out, "perplexity"), "eval: %s %s", r.out, r.err);
+    double bpc = 0;
+    const char *p = strstr(r.out, "): ");
+    CHECK(p && sscanf(p + 3, "%lf", &bpc) == 1 && bpc > 1 && bpc < 5);
+    /* a time budget stops the run and still saves */
+    char m2[512];
+    tpath(m2, sizeof m2, "timed.safetensors");
+    run(&r, "train --text %s " SMALL " --minutes 0.003 --out '%s'", TEXT, m2);
+    CHECK_MSG(r.code == 0 && access(m2, F_OK) == 0, "--minutes: exit %d %s", r.code, r.err);
+    /* scheduled sampling runs */
+    run(&r, "train --text %s " SMALL " --steps 30 --teacher-forcing ss-invsigmoid --ss-k 10 --out '%s'", TEXT, m2);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "scheduled sampling"), "ss: exit %d %s", r.code, r.err);
+}
+
+static void test_resume_exact(void) {
+    static run_result r;
+    char straight[512], part[512], ck[512], part2[512], ck2[512];
+    tpath(straight, sizeof straight, "straight.safetensors");
+    tpath(part, sizeof part, "part.safetensors");
+    tpath(ck, sizeof ck, "ck.safetensors");
+    tpath(part2, sizeof part2, "part2.safetensors");
+    tpath(ck2, sizeof ck2, "ck2.safetensors");
+    const char *a = SMALL " --layers 2 --dropout 0.1 --seed 7";
+    run(&r, "train --text %s %s --epochs 2 --out '%s'", TEXT, a, straight);
+    CHECK_MSG(r.code == 0, "straight: %s", r.err);
+    /* 1 epoch, then resume for the second */
+    run(&r, "train --text %s %s --epochs 1 --out '%s' --checkpoint '%s'", TEXT, a, part, ck);
+    CHECK_MSG(r.code == 0, "first epoch: %s", r.err);
+    CHECK(!same_file(part, straight));
+    run(&r, "train --text %s %s --epochs 2 --out '%s' --resume '%s'", TEXT, a, part, ck);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "resumed from"), "resume: %s %s", r.out, r.err);
+    CHECK_MSG(same_file(part, straight), "1 + resume 1 epochs differs from 2 epochs");
+    /* stopped mid-epoch (carried states, batcher position), then resumed */
+    run(&r, "train --text %s %s --epochs 2 --steps 37 --out '%s' --checkpoint '%s'", TEXT, a, part2, ck2);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "step 37"), "mid-epoch stop: %s %s", r.out, r.err);
+    run(&r, "train --text %s %s --epochs 2 --out '%s' --resume '%s'", TEXT, a, part2, ck2);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "batch 37"), "mid-epoch resume: %s %s", r.out, r.err);
+    CHECK_MSG(same_file(part2, straight), "stop at step 37 + resume differs from 2 epochs straight");
+    /* a checkpoint needs the same batch geometry */
+    run(&r, "train --text %s %s --batch 4 --epochs 2 --resume '%s'", TEXT, a, ck);
+    EXPECT_ERR(&r, "other batch", "batch=8,seq=16");
+    /* a model file is not a checkpoint */
+    run(&r, "train --text %s %s --epochs 2 --resume '%s'", TEXT, a, straight);
+    EXPECT_ERR(&r, "model as checkpoint", "not a charlm checkpoint");
+}
+
+int main(void) {
+    const char *env = getenv("CORTEX_BIN");
+    if (!env || !*env || access(env, X_OK) != 0) {
+        fprintf(stderr, "test_charlm_cli: CORTEX_BIN is not set to the cortex binary (run through 'make test')\n");
+        printf("RESULT 0 1\n");
+        return 1;
+    }
+    snprintf(bin, sizeof bin, "%s", env);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_charlm_cli_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_help);
+    RUN(test_bad_usage);
+    RUN(test_missing_and_corrupt);
+    RUN(test_train_sample_eval);
+    RUN(test_resume_exact);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "test_charlm_cli: could not remove %s\n", tmpdir);
+    TEST_END();
+}
