@@ -141,12 +141,22 @@ static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p
                 for (int p = 0; p < kc; p++) d[(size_t)p * CX_MR + i] = 0.0f;
         } else {
             /* op(A)[i][p] = A[p*lda + i]: contiguous in i. */
-            for (int p = 0; p < kc; p++) {
-                const float *s = A + (size_t)(p0 + p) * lda + i0 + r;
-                float *dp = d + (size_t)p * CX_MR;
-                int i = 0;
-                for (; i < mr; i++) dp[i] = s[i];
-                for (; i < CX_MR; i++) dp[i] = 0.0f;
+            if (mr == CX_MR) {
+                /* fixed trip count: the compiler inlines the copy (a variable
+                 * one became a library memcpy call per row) */
+                for (int p = 0; p < kc; p++) {
+                    const float *s = A + (size_t)(p0 + p) * lda + i0 + r;
+                    float *dp = d + (size_t)p * CX_MR;
+                    for (int i = 0; i < CX_MR; i++) dp[i] = s[i];
+                }
+            } else {
+                for (int p = 0; p < kc; p++) {
+                    const float *s = A + (size_t)(p0 + p) * lda + i0 + r;
+                    float *dp = d + (size_t)p * CX_MR;
+                    int i = 0;
+                    for (; i < mr; i++) dp[i] = s[i];
+                    for (; i < CX_MR; i++) dp[i] = 0.0f;
+                }
             }
         }
     }
