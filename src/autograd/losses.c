@@ -1,5 +1,6 @@
 /* Losses with PyTorch's definitions and reductions (mean / sum / none). */
 #include "graph.h"
+#include "../cpu/vmath.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -79,14 +80,10 @@ static cx_tensor *class_loss(cx_op op, cx_tensor *x, const cx_tensor *target, cx
         const float *row = xd + (int64_t)i * C;
         double li = 0;
         if (ce) {
-            float m = -INFINITY;
-            for (int c = 0; c < C; c++) m = fmaxf(m, row[c]);
-            double s = 0;
+            float m = cx_vmaxf(row, C);
             float *pr = p + (int64_t)i * C;
-            for (int c = 0; c < C; c++) {
-                pr[c] = expf(row[c] - m);
-                s += pr[c];
-            }
+            for (int c = 0; c < C; c++) pr[c] = cx_vexpf(row[c] - m);
+            double s = cx_vsum_f64(pr, C);
             float inv = (float)(1.0 / s);
             for (int c = 0; c < C; c++) pr[c] *= inv;
             if (y != IGNORE_INDEX) li = (double)m + log(s) - (double)row[y];

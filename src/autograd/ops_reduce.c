@@ -1,5 +1,6 @@
 /* Reductions (sum, mean, max over all or one axis), argmax, softmax, log_softmax. */
 #include "graph.h"
+#include "../cpu/vmath.h"
 #include <math.h>
 
 /* View a tensor as [outer, n, inner] around `axis`. */
@@ -150,6 +151,27 @@ static void softmax_backward(cx_tensor *out) {
     split3(nd->in[0], nd->i[0], &outer, &n, &inner);
     const float *y = CX_F(out), *g = out->grad;
     bool logsm = nd->op == CX_OP_LOG_SOFTMAX;
+    if (inner == 1) {
+        /* contiguous rows: vectorised sums and updates */
+        CX_OMP(parallel for if(outer * n > CX_PAR_MIN))
+        for (int64_t o = 0; o < outer; o++) {
+            const float *gr = g + o * n, *yr = y + o * n;
+            float *gar = ga + o * n;
+            if (logsm) {
+                float dot = (float)cx_vsum_f64(gr, n);
+                for (int k = 0; k < n; k++) gar[k] += gr[k] - cx_vexpf(yr[k]) * dot;
+            } else {
+                double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                int k = 0;
+                for (; k + 8 <= n; k += 8)
+                    for (int l = 0; l < 8; l++) s[l] += (double)gr[k + l] * (double)yr[k + l];
+                for (; k < n; k++) s[0] += (double)gr[k] * (double)yr[k];
+                float dot = (float)(((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])));
+                for (k = 0; k < n; k++) gar[k] += yr[k] * (gr[k] - dot);
+            }
+        }
+        return;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
             int64_t base = o * n * inner + j;
@@ -160,7 +182,7 @@ static void softmax_backward(cx_tensor *out) {
             }
             for (int k = 0; k < n; k++) {
                 int64_t idx = base + k * inner;
-                if (logsm) ga[idx] += g[idx] - expf(y[idx]) * (float)dot;
+                if (logsm) ga[idx] += g[idx] - cx_vexpf(y[idx]) * (float)dot;
                 else ga[idx] += y[idx] * (g[idx] - (float)dot);
             }
         }
@@ -177,24 +199,43 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
     const float *x = CX_F(a);
     float *y = CX_F(out);
     int64_t rows = outer * inner;
-    CX_OMP(parallel for if(rows * n > CX_PAR_MIN))
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t o = r / inner, j = r % inner;
-        int64_t base = o * n * inner + j;
-        float m = -INFINITY;
-        for (int k = 0; k < n; k++) m = fmaxf(m, x[base + k * inner]);
-        double s = 0;
-        for (int k = 0; k < n; k++) {
-            float e = expf(x[base + k * inner] - m);
-            if (!logsm) y[base + k * inner] = e;
-            s += e;
+    if (inner == 1) {
+        /* contiguous rows (softmax over the last axis): vectorised passes */
+        CX_OMP(parallel for if(rows * n > CX_PAR_MIN))
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * n;
+            float *yr = y + r * n;
+            float m = cx_vmaxf(xr, n);
+            for (int k = 0; k < n; k++) yr[k] = cx_vexpf(xr[k] - m);
+            double s = cx_vsum_f64(yr, n);
+            if (logsm) {
+                float ls = m + (float)log(s);
+                for (int k = 0; k < n; k++) yr[k] = xr[k] - ls;
+            } else {
+                float inv = (float)(1.0 / s);
+                for (int k = 0; k < n; k++) yr[k] *= inv;
+            }
         }
-        if (logsm) {
-            float ls = m + (float)log(s);
-            for (int k = 0; k < n; k++) y[base + k * inner] = x[base + k * inner] - ls;
-        } else {
-            float inv = (float)(1.0 / s);
-            for (int k = 0; k < n; k++) y[base + k * inner] *= inv;
+    } else {
+        CX_OMP(parallel for if(rows * n > CX_PAR_MIN))
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t o = r / inner, j = r % inner;
+            int64_t base = o * n * inner + j;
+            float m = -INFINITY;
+            for (int k = 0; k < n; k++) m = fmaxf(m, x[base + k * inner]);
+            double s = 0;
+            for (int k = 0; k < n; k++) {
+                float e = cx_vexpf(x[base + k * inner] - m);
+                if (!logsm) y[base + k * inner] = e;
+                s += e;
+            }
+            if (logsm) {
+                float ls = m + (float)log(s);
+                for (int k = 0; k < n; k++) y[base + k * inner] = x[base + k * inner] - ls;
+            } else {
+                float inv = (float)(1.0 / s);
+                for (int k = 0; k < n; k++) y[base + k * inner] *= inv;
+            }
         }
     }
     cx_node *nd = cx_record(out, logsm ? CX_OP_LOG_SOFTMAX : CX_OP_SOFTMAX, softmax_backward, &a, 1);

@@ -1,12 +1,9 @@
 /* Elementwise unary ops and activations, forward and backward. */
 #include "graph.h"
+#include "../cpu/vmath.h"
 #include <math.h>
 
-static inline float sigm(float x) {
-    if (x >= 0) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
+/* exp, expm1, tanh and sigmoid come from cpu/vmath.h (vectorised, ~1-2 ulp). */
 
 /* Backward of every unary op: g_in += g_out * f'(x) (x: input, y: output). */
 static void unary_backward(cx_tensor *out) {
@@ -17,7 +14,9 @@ static void unary_backward(cx_tensor *out) {
     int64_t n = out->numel;
     float p0 = nd->f[0], p1 = nd->f[1];
     switch (nd->op) {
-#define BW(EXPR) do { CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+/* if(parallel: ...): a plain if() on a combined "for simd" also turns the
+ * vectorisation off below the threshold. */
+#define BW(EXPR) do { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
         for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); } while (0); break;
     case CX_OP_NEG: BW(-1.0f)
     case CX_OP_EXP: BW(y[i])
@@ -33,8 +32,8 @@ static void unary_backward(cx_tensor *out) {
     case CX_OP_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
     case CX_OP_GELU:
         BW(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)) +
-           x[i] * 0.39894228040143268f * expf(-0.5f * x[i] * x[i]))
-    case CX_OP_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : sigm(p0 * x[i]))
+           x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
+    case CX_OP_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
 #undef BW
     default: cx_fatal("unary backward: unexpected op %s", cx_op_names[nd->op]);
     }
@@ -47,10 +46,10 @@ static cx_tensor *unary(cx_op op, cx_tensor *a, float p0, float p1) {
     float *y = CX_F(out);
     int64_t n = a->numel;
     switch (op) {
-#define FW(EXPR) do { CX_OMP(parallel for simd if(n > CX_PAR_MIN)) \
+#define FW(EXPR) do { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
         for (int64_t i = 0; i < n; i++) y[i] = (EXPR); } while (0); break;
     case CX_OP_NEG: FW(-x[i])
-    case CX_OP_EXP: FW(expf(x[i]))
+    case CX_OP_EXP: FW(cx_vexpf(x[i]))
     case CX_OP_LOG: FW(logf(x[i]))
     case CX_OP_SQRT: FW(sqrtf(x[i]))
     case CX_OP_POW: FW(powf(x[i], p0))
@@ -58,11 +57,11 @@ static cx_tensor *unary(cx_op op, cx_tensor *a, float p0, float p1) {
     case CX_OP_CLAMP: FW(x[i] < p0 ? p0 : (x[i] > p1 ? p1 : x[i]))
     case CX_OP_SIGN: FW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
     case CX_OP_THRESHOLD: FW(x[i] >= 0 ? 1.0f : -1.0f)
-    case CX_OP_SIGMOID: FW(sigm(x[i]))
-    case CX_OP_TANH: FW(tanhf(x[i]))
+    case CX_OP_SIGMOID: FW(cx_vsigmoidf(x[i]))
+    case CX_OP_TANH: FW(cx_vtanhf(x[i]))
     case CX_OP_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
     case CX_OP_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
-    case CX_OP_ELU: FW(x[i] > 0 ? x[i] : p0 * expm1f(x[i]))
+    case CX_OP_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))
     case CX_OP_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
     case CX_OP_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
 #undef FW

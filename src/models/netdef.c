@@ -293,7 +293,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
     bool was_training = cx_is_training();
     cx_arena *ar = cx_arena_current();
     cx_arena_mark mark = cx_arena_get_mark(ar);
-    cx_tensor **probe = NULL; /* dummy batch-1 output of every node */
+    cx_tensor **volatile probe = NULL; /* dummy batch-1 output of every node (volatile: longjmp) */
     volatile int line_no = 0;
     volatile int grad_off = 0;
     char *copy = cx_xstrdup(text);

@@ -1,6 +1,6 @@
 /* Batch normalisation and layer normalisation (ops with backward) and the
  * BatchNorm1d / BatchNorm2d / LayerNorm modules. PyTorch semantics, see
- * include/cortex/norm.h. Statistics are accumulated in double. */
+ * include/cortex/norm.h. Sums are vectorised and end in double (see the row kernels). */
 #include "../autograd/graph.h"
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +27,48 @@ static void need_vec(const char *op, const char *what, const cx_tensor *t, const
     }
 }
 
+/* ---------------------------------------------------------------- row kernels
+ * Sums over one contiguous run (a row of H*W values of one channel),
+ * vectorised with OpenMP simd reductions (one partial sum per lane). The
+ * plain sum is accumulated in double (a channel with a large mean and a
+ * small spread needs the mean to full precision); sums of terms that are
+ * already deviations from the mean use float partial sums over blocks of RB
+ * values, added up in double. */
+enum { RB = 1024 };
+static double sum_row(const float *restrict x, int64_t n) {
+    double s = 0;
+    CX_OMP(simd reduction(+ : s))
+    for (int64_t j = 0; j < n; j++) s += (double)x[j];
+    return s;
+}
+/* sum (x - m)^2 */
+static double sqdev_row(const float *restrict x, int64_t n, float m) {
+    double t = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += RB) {
+        const int64_t j1 = j0 + RB < n ? j0 + RB : n;
+        float s = 0;
+        CX_OMP(simd reduction(+ : s))
+        for (int64_t j = j0; j < j1; j++) s += (x[j] - m) * (x[j] - m);
+        t += s;
+    }
+    return t;
+}
+/* sum g and sum g (x - m), added to *sg, *sgx */
+static void gsums_row(const float *restrict g, const float *restrict x, int64_t n, float m, double *sg,
+                      double *sgx) {
+    for (int64_t j0 = 0; j0 < n; j0 += RB) {
+        const int64_t j1 = j0 + RB < n ? j0 + RB : n;
+        float a = 0, b = 0;
+        CX_OMP(simd reduction(+ : a, b))
+        for (int64_t j = j0; j < j1; j++) {
+            a += g[j];
+            b += g[j] * (x[j] - m);
+        }
+        *sg += a;
+        *sgx += b;
+    }
+}
+
 /* ---------------------------------------------------------------- batch norm */
 typedef struct {
     int C;
@@ -50,25 +92,21 @@ static void batch_norm_backward(cx_tensor *out) {
     for (int c = 0; c < C; c++) {
         const double mean = s->mean[c], invstd = s->invstd[c];
         double sg = 0, sgx = 0;
-        for (int64_t o = 0; o < outer; o++) {
-            const float *xr = xd + (o * C + c) * inner, *gr = go + (o * C + c) * inner;
-            for (int64_t j = 0; j < inner; j++) {
-                sg += gr[j];
-                sgx += gr[j] * ((xr[j] - mean) * invstd);
-            }
-        }
+        for (int64_t o = 0; o < outer; o++)
+            gsums_row(go + (o * C + c) * inner, xd + (o * C + c) * inner, inner, (float)mean, &sg, &sgx);
+        sgx *= invstd;
         if (gw) gw[c] += (float)sgx;
         if (gb) gb[c] += (float)sg;
         if (!gx) continue;
+        /* gx += scale (g - mg - xhat mgx) = a g + b (x - mean) + k in float */
         const double scale = (wd ? wd[c] : 1.0) * invstd;
         const double mg = s->training ? sg / n : 0.0, mgx = s->training ? sgx / n : 0.0;
+        const float fa = (float)scale, fb = (float)(-scale * mgx * invstd), fk = (float)(-scale * mg);
+        const float fm = (float)mean;
         for (int64_t o = 0; o < outer; o++) {
             const float *xr = xd + (o * C + c) * inner, *gr = go + (o * C + c) * inner;
             float *gxr = gx + (o * C + c) * inner;
-            for (int64_t j = 0; j < inner; j++) {
-                double xhat = (xr[j] - mean) * invstd;
-                gxr[j] += (float)(scale * (gr[j] - mg - xhat * mgx));
-            }
+            for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr[j] + fb * (xr[j] - fm) + fk;
         }
     }
 }
@@ -106,19 +144,18 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *runni
     for (int c = 0; c < C; c++) {
         double mean, invstd;
         if (training) {
+            /* two passes (the channel's data stays in cache): the mean, then
+             * the squared deviations from it */
             double sum = 0, sq = 0;
-            for (int64_t o = 0; o < outer; o++) {
-                const float *xr = xd + (o * C + c) * inner;
-                for (int64_t j = 0; j < inner; j++) sum += xr[j];
-            }
+            for (int64_t o = 0; o < outer; o++) sum += sum_row(xd + (o * C + c) * inner, inner);
             mean = sum / (double)n;
-            for (int64_t o = 0; o < outer; o++) {
-                const float *xr = xd + (o * C + c) * inner;
-                for (int64_t j = 0; j < inner; j++) {
-                    double d = xr[j] - mean;
-                    sq += d * d;
-                }
-            }
+            const float fmean = (float)mean;
+            for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
+            /* deviations were taken from the rounded mean: sum (x - m')^2 =
+             * sum (x - m)^2 + n (m - m')^2 */
+            const double dm = mean - (double)fmean;
+            sq -= (double)n * dm * dm;
+            sq = sq > 0 ? sq : 0;
             double var = sq / (double)n;
             invstd = 1.0 / sqrt(var + (double)eps);
             if (rm) rm[c] = (float)((1.0 - (double)momentum) * rm[c] + (double)momentum * mean);

@@ -13,6 +13,8 @@ typedef struct {
     int k[3], s[3], p[3];
     bool exclude_pad;
     int32_t *arg;                /* max pooling: argmax within the plane, per output */
+    uint8_t *code;               /* max pooling, 2x2 fast path: argmax within the window
+                                  * (0..3 = dh * 2 + dw) instead of arg */
 } pool_geom;
 
 static int64_t plane_size(const int *d) { return (int64_t)d[0] * d[1] * d[2]; }
@@ -84,10 +86,124 @@ static void pool_setup(const char *op, const cx_tensor *x, int nsp, const cx_poo
     (lo) = s_ > 0 ? s_ : 0; } while (0)
 
 /* ---------------------------------------------------------------- max pooling */
+/* 2x2 windows with stride 2 and no padding, every window inside the input
+ * (floor mode, or ceil mode with even sizes), no pooling over depth: the
+ * common CNN case. */
+static bool is_pool2x2(const pool_geom *g) {
+    return g->k[0] == 1 && g->s[0] == 1 && g->p[0] == 0 && g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 &&
+           g->s[2] == 2 && g->p[1] == 0 && g->p[2] == 0 && 2 * g->out[1] <= g->in[1] &&
+           2 * g->out[2] <= g->in[2];
+}
+
+/* Branch-free select c ? a : b (bit masks: the loops below vectorise and the
+ * scalar remainders, which dominate for short rows, do not branch on the
+ * data). */
+static inline float fsel(int c, float a, float b) {
+    uint32_t m = (uint32_t)0 - (uint32_t)(c != 0), ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, 4);
+    return a;
+}
+
+/* n outputs of the 2x2 fast path from n pairs of the top row and n pairs of
+ * the bottom row: the generic rule unrolled (the first element starts the
+ * max, a strictly larger value or a NaN takes over; c = index of the winner
+ * in the window, dh * 2 + dw). */
+static void max2x2_run(const float *restrict top, const float *restrict bot, float *restrict y,
+                       uint8_t *restrict c, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float a = top[2 * i], b = top[2 * i + 1], v2 = bot[2 * i], v3 = bot[2 * i + 1];
+        float bv = a;
+        int t1 = (b > bv) | (b != b);
+        bv = fsel(t1, b, bv);
+        int t2 = (v2 > bv) | (v2 != v2);
+        bv = fsel(t2, v2, bv);
+        int t3 = (v3 > bv) | (v3 != v3);
+        bv = fsel(t3, v3, bv);
+        y[i] = bv;
+        int k = t1; /* the last element that took over */
+        k = t2 ? 2 : k;
+        k = t3 ? 3 : k;
+        c[i] = (uint8_t)k;
+    }
+}
+
+/* Average of each 2x2 window, summed in the generic order (row by row). */
+static void avg2x2_run(const float *restrict top, const float *restrict bot, float *restrict y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = (((top[2 * i] + top[2 * i + 1]) + bot[2 * i]) + bot[2 * i + 1]) / 4.0f;
+}
+
+/* Output rows [r0, r0 + nr) (r = plane * OH + oh) of the 2x2 fast path (max
+ * pooling when code is given, else average). Short rows (LeNet: 14 and 5
+ * outputs) would leave the vector loop to its scalar remainder, so their
+ * input row pairs are first packed into a tile: then one run covers the
+ * whole tile. */
+enum { MP_TILE = 2048, MP_RUN = 64 };
+static void pool2x2_rows(const float *x, float *y, uint8_t *code, int64_t r0, int64_t nr, int H, int W, int OH,
+                         int OW) {
+    const int64_t plane_in = (int64_t)H * W;
+    if (2 * (int64_t)OW > MP_TILE / 4) {
+        for (int64_t r = r0; r < r0 + nr; r++) {
+            const float *src = x + (r / OH) * plane_in + (int64_t)2 * (r % OH) * W;
+            if (code) max2x2_run(src, src + W, y + r * OW, code + r * OW, OW);
+            else avg2x2_run(src, src + W, y + r * OW, OW);
+        }
+        return;
+    }
+    float top[MP_TILE], bot[MP_TILE];
+    const int64_t per = MP_TILE / (2 * OW); /* row pairs per tile */
+    for (int64_t t0 = r0; t0 < r0 + nr; t0 += per) {
+        int64_t cnt = r0 + nr - t0 < per ? r0 + nr - t0 : per;
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t r = t0 + i;
+            const float *src = x + (r / OH) * plane_in + (int64_t)2 * (r % OH) * W;
+            memcpy(top + i * 2 * OW, src, (size_t)(2 * OW) * sizeof(float));
+            memcpy(bot + i * 2 * OW, src + W, (size_t)(2 * OW) * sizeof(float));
+        }
+        if (code) max2x2_run(top, bot, y + t0 * OW, code + t0 * OW, cnt * OW);
+        else avg2x2_run(top, bot, y + t0 * OW, cnt * OW);
+    }
+}
+
+/* The 2x2 fast path over the whole input (code: max pooling, else average). */
+static void pool2x2(const pool_geom *g, const float *x, float *y, uint8_t *code) {
+    const int H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int64_t rows = g->planes * g->in[0] * OH, blk = 64; /* output rows per task */
+    CX_OMP(parallel for if(rows * OW * 4 > CX_PAR_MIN))
+    for (int64_t b0 = 0; b0 < rows; b0 += blk)
+        pool2x2_rows(x, y, code, b0, rows - b0 < blk ? rows - b0 : blk, H, W, OH, OW);
+}
+
+static void max_pool2x2_backward(cx_tensor *out, float *gx) {
+    const pool_geom *g = out->node->saved;
+    const int H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int64_t planes = g->planes * g->in[0];
+    const float *go = out->grad;
+    CX_OMP(parallel for if(out->numel > CX_PAR_MIN))
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *gxp = gx + pl * H * W;
+        const float *gop = go + pl * OH * OW;
+        const uint8_t *cp = g->code + pl * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+            float *r0 = gxp + (int64_t)2 * oh * W;
+            for (int ow = 0; ow < OW; ow++) {
+                int k = cp[(int64_t)oh * OW + ow];
+                r0[(k >> 1) * W + 2 * ow + (k & 1)] += gop[(int64_t)oh * OW + ow];
+            }
+        }
+    }
+}
+
 static void max_pool_backward(cx_tensor *out) {
     float *gx = cx_in_grad(out, 0);
     if (!gx) return;
     const pool_geom *g = out->node->saved;
+    if (g->code) {
+        max_pool2x2_backward(out, gx);
+        return;
+    }
     int64_t ip = plane_size(g->in), op = plane_size(g->out);
     const float *go = out->grad;
     CX_OMP(parallel for if(out->numel > CX_PAR_MIN))
@@ -105,11 +221,30 @@ static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
     pool_setup(op, x, nsp, o, g, oshape, &ondim);
     cx_tensor *out = cx_new_like_shape(oshape, ondim);
     int64_t ip = plane_size(g->in), opl = plane_size(g->out);
-    int32_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int32_t));
     const float *xd = CX_F(x);
     float *yd = CX_F(out);
+    if (is_pool2x2(g)) {
+        uint8_t *code = cx_arena_alloc((size_t)out->numel);
+        pool2x2(g, xd, yd, code);
+        cx_node *nd = cx_record_named(out, op, max_pool_backward, &x, 1);
+        if (nd) {
+            pool_geom *sg = cx_arena_alloc(sizeof *sg);
+            *sg = geo;
+            sg->code = code;
+            nd->saved = sg;
+        }
+        return out;
+    }
+    int32_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int32_t));
     int64_t work = out->numel * g->k[0] * g->k[1] * g->k[2];
-    const int H = g->in[1], W = g->in[2];
+    (void)work; /* only read by the OpenMP clause */
+    const int H = g->in[1], W = g->in[2], OW = g->out[2], kw = g->k[2], sw = g->s[2], pw = g->p[2];
+    /* outputs [owA, owB) have their whole window inside the row: done a run
+     * of them at a time, element by element across the run (independent
+     * chains instead of one serial chain of selects per output) */
+    int owA = (pw + sw - 1) / sw, owB = W + pw - kw >= 0 ? (W + pw - kw) / sw + 1 : 0;
+    owB = owB < OW ? owB : OW;
+    owB = owB > owA ? owB : owA;
     CX_OMP(parallel for if(work > CX_PAR_MIN))
     for (int64_t pl = 0; pl < g->planes; pl++) {
         const float *xp = xd + pl * ip;
@@ -122,7 +257,34 @@ static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
             for (int oh = 0; oh < g->out[1]; oh++) {
                 int h0, h1;
                 WIN(g, 1, oh, h0, h1);
-                for (int ow = 0; ow < g->out[2]; ow++, oi++) {
+                for (int c0 = owA; c0 < owB; c0 += MP_RUN) {
+                    const int n = owB - c0 < MP_RUN ? owB - c0 : MP_RUN;
+                    float bv[MP_RUN];
+                    int32_t bi[MP_RUN];
+                    const int32_t first = (int32_t)(((int64_t)d0 * H + h0) * W + (int64_t)c0 * sw - pw);
+                    for (int i = 0; i < n; i++) {
+                        bv[i] = -INFINITY;
+                        bi[i] = first + i * sw;
+                    }
+                    for (int id = d0; id < d1; id++)
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int j = 0; j < kw; j++) {
+                                const int32_t base = (int32_t)(((int64_t)id * H + ih) * W + (int64_t)c0 * sw - pw + j);
+                                for (int i = 0; i < n; i++) {
+                                    float v = xp[base + i * sw];
+                                    int take = (v > bv[i]) | (v != v);
+                                    bv[i] = fsel(take, v, bv[i]);
+                                    bi[i] = take ? base + i * sw : bi[i];
+                                }
+                            }
+                    for (int i = 0; i < n; i++) {
+                        yp[oi + c0 + i] = bv[i];
+                        ap[oi + c0 + i] = bi[i];
+                    }
+                }
+                for (int ow = 0; ow < OW; ow++) {
+                    if (ow == owA) ow = owB; /* the run above did these */
+                    if (ow >= OW) break;
                     int w0, w1;
                     WIN(g, 2, ow, w0, w1);
                     /* PyTorch: start at the first in-bounds element with -inf;
@@ -134,14 +296,15 @@ static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
                             int32_t row = (int32_t)(((int64_t)id * H + ih) * W);
                             for (int iw = w0; iw < w1; iw++) {
                                 float v = xp[row + iw];
-                                bool take = v > bv || isnan(v); /* branch-free select */
-                                bv = take ? v : bv;
+                                int take = (v > bv) | (v != v); /* v larger or NaN */
+                                bv = fsel(take, v, bv);
                                 best = take ? row + iw : best;
                             }
                         }
-                    yp[oi] = bv;
-                    ap[oi] = best;
+                    yp[oi + ow] = bv;
+                    ap[oi + ow] = best;
                 }
+                oi += OW;
             }
         }
     }
@@ -172,10 +335,30 @@ static void avg_pool_backward(cx_tensor *out) {
     float *gx = cx_in_grad(out, 0);
     if (!gx) return;
     const pool_geom *g = out->node->saved;
+    if (is_pool2x2(g)) { /* each input element in at most one window */
+        const int H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+        const int64_t planes = g->planes * g->in[0];
+        const float *go = out->grad;
+        CX_OMP(parallel for if(out->numel * 4 > CX_PAR_MIN))
+        for (int64_t pl = 0; pl < planes; pl++)
+            for (int oh = 0; oh < OH; oh++) {
+                float *r0 = gx + pl * H * W + (int64_t)2 * oh * W, *r1 = r0 + W;
+                const float *gr = go + (pl * OH + oh) * OW;
+                for (int ow = 0; ow < OW; ow++) {
+                    float gv = gr[ow] / 4.0f;
+                    r0[2 * ow] += gv;
+                    r0[2 * ow + 1] += gv;
+                    r1[2 * ow] += gv;
+                    r1[2 * ow + 1] += gv;
+                }
+            }
+        return;
+    }
     int64_t ip = plane_size(g->in), opl = plane_size(g->out);
     const int H = g->in[1], W = g->in[2];
     const float *go = out->grad;
     int64_t work = out->numel * g->k[0] * g->k[1] * g->k[2];
+    (void)work; /* only read by the OpenMP clause */
     CX_OMP(parallel for if(work > CX_PAR_MIN))
     for (int64_t pl = 0; pl < g->planes; pl++) {
         float *gxp = gx + pl * ip;
@@ -215,8 +398,14 @@ static cx_tensor *avg_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
     const float *xd = CX_F(x);
     float *yd = CX_F(out);
     int64_t work = out->numel * g->k[0] * g->k[1] * g->k[2];
+    (void)work; /* only read by the OpenMP clause */
+    int64_t gen_planes = g->planes; /* planes left to the generic loop */
+    if (is_pool2x2(g)) { /* no padding: the divisor is 4 with or without exclude_pad */
+        pool2x2(g, xd, yd, NULL);
+        gen_planes = 0;
+    }
     CX_OMP(parallel for if(work > CX_PAR_MIN))
-    for (int64_t pl = 0; pl < g->planes; pl++) {
+    for (int64_t pl = 0; pl < gen_planes; pl++) {
         const float *xp = xd + pl * ip;
         float *yp = yd + pl * opl;
         int64_t oi = 0;

@@ -18,6 +18,7 @@
  * the biases. */
 #include "../autograd/graph.h"
 #include "../cpu/cpu.h"
+#include "../cpu/vmath.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -30,34 +31,10 @@
 #endif
 
 /* ------------------------------------------------------------ fast math
- * Vectorisable exp (Cephes expf: range reduction by ln 2, degree-6
- * polynomial, 2^n through the exponent bits; relative error ~2e-7), sigmoid
- * and tanh (odd polynomial near 0 for full relative accuracy). */
-static inline float fexp(float x) {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    float n = nearbyintf(x * 1.44269504088896341f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } e = {.i = ((int32_t)n + 127) << 23};
-    return y * e.f;
-}
-static inline float fsigm(float x) { return 1.0f / (1.0f + fexp(-x)); }
-static inline float ftanh(float x) {
-    float ax = fabsf(x);
-    float z = x * x;
-    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
-    float big = 1.0f - 2.0f / (fexp(2.0f * ax) + 1.0f);
-    big = x < 0 ? -big : big;
-    return ax < 0.625f ? small : big;
-}
+ * Vectorisable sigmoid and tanh from cpu/vmath.h (~1-2 ulp, exact
+ * saturation). */
+static inline float fsigm(float x) { return cx_vsigmoidf(x); }
+static inline float ftanh(float x) { return cx_vtanhf(x); }
 
 /* Elementwise loops over B rows run in parallel from this many elements on. */
 #define RNN_PAR_MIN 4096

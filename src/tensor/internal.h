@@ -24,7 +24,9 @@ char *cx_xstrdup(const char *s);
 #define CX_PAR_MIN 32768
 
 /* OpenMP pragmas that vanish (without warnings) when OpenMP is off:
- *   CX_OMP(parallel for simd if(n > CX_PAR_MIN))  */
+ *   CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN))
+ * (the "parallel:" modifier matters: a plain if() on a combined "for simd"
+ * also switches the simd part off below the threshold). */
 #define CX_OMP_(x) _Pragma(#x)
 #ifdef _OPENMP
 #define CX_OMP(...) CX_OMP_(omp __VA_ARGS__)

@@ -295,6 +295,67 @@ static void batch_norm_large_parallel(void) {
     cxt_allclose(xc->grad, CX_F(gs), (long)xc->numel, 1e-5, 1e-6, "channel gradient");
 }
 
+/* Batch norm against a double-precision transcription of the definition,
+ * for rows shorter than, equal to and longer than the kernels' 16 lanes
+ * (with a tail), [N, C] input (rows of 1), and a channel with a large mean
+ * and a small spread (the variance is taken around the mean rounded to
+ * float; the kernel corrects for that rounding). */
+static void batch_norm_matches_double_reference(void) {
+    static const int shapes[][4] = {{5, 3, 7, 9}, {7, 4, 1, 1}, {3, 2, 4, 4}, {4, 3, 5, 1}, {2, 2, 33, 35}};
+    cx_seed(41);
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int N = shapes[t][0], C = shapes[t][1], inner = shapes[t][2] * shapes[t][3];
+        cx_tensor *x = cx_randn(CX_SHAPE(N, C, shapes[t][2], shapes[t][3]), 0.3f, 1.5f);
+        float *xd = CX_F(x);
+        for (int o = 0; o < N; o++) /* channel 1: mean ~100, spread ~0.05 */
+            for (int j = 0; j < inner; j++) {
+                float *v = &xd[((int64_t)o * C + 1) * inner + j];
+                *v = 100.0f + 0.05f * *v;
+            }
+        x->requires_grad = true;
+        cx_tensor *w = leaf(CX_SHAPE(C), 1.0f, 0.3f), *b = leaf(CX_SHAPE(C), 0.0f, 0.3f);
+        cx_tensor *rm = cx_zeros(CX_SHAPE(C)), *rv = cx_ones(CX_SHAPE(C));
+        cx_tensor *y = cx_batch_norm(x, rm, rv, w, b, true, 0.1f, 1e-5f);
+        cx_tensor *R = cx_randn(y->shape, y->ndim, 0, 1);
+        cx_backward(cx_sum(cx_mul(y, R)));
+        const double n = (double)N * inner;
+        int bad = 0;
+        for (int c = 0; c < C; c++) {
+            double sum = 0, sq = 0, sg = 0, sgx = 0;
+            for (int o = 0; o < N; o++)
+                for (int j = 0; j < inner; j++) sum += xd[((int64_t)o * C + c) * inner + j];
+            double mean = sum / n;
+            for (int o = 0; o < N; o++)
+                for (int j = 0; j < inner; j++) {
+                    double d = xd[((int64_t)o * C + c) * inner + j] - mean;
+                    sq += d * d;
+                }
+            double var = sq / n, invstd = 1.0 / sqrt(var + 1e-5), wc = CX_F(w)[c];
+            bad += fabs(CX_F(rm)[c] - 0.1 * mean) > 1e-6 * (1 + fabs(mean));
+            bad += fabs(CX_F(rv)[c] - (0.9 + 0.1 * sq / (n - 1))) > 1e-5 * (0.9 + 0.1 * sq / (n - 1));
+            for (int o = 0; o < N; o++)
+                for (int j = 0; j < inner; j++) {
+                    int64_t i = ((int64_t)o * C + c) * inner + j;
+                    double xh = (xd[i] - mean) * invstd;
+                    bad += fabs(CX_F(y)[i] - (xh * wc + CX_F(b)[c])) > 1e-4;
+                    sg += CX_F(R)[i];
+                    sgx += CX_F(R)[i] * xh;
+                }
+            bad += fabs(w->grad[c] - sgx) > 1e-4 * (1 + fabs(sgx));
+            bad += fabs(b->grad[c] - sg) > 1e-4 * (1 + fabs(sg));
+            for (int o = 0; o < N; o++)
+                for (int j = 0; j < inner; j++) {
+                    int64_t i = ((int64_t)o * C + c) * inner + j;
+                    double xh = (xd[i] - mean) * invstd;
+                    double want = wc * invstd * (CX_F(R)[i] - sg / n - xh * sgx / n);
+                    bad += fabs(x->grad[i] - want) > 2e-3 * (1 + fabs(want)) * (c == 1 ? 1 : 0.05);
+                }
+        }
+        CHECK_MSG(bad == 0, "shape %zu: %d mismatches", t, bad);
+        cx_step_reset();
+    }
+}
+
 /* ------------------------------------------------------------ modules */
 static void describe_is(cx_module *m, const char *want) {
     char buf[128];
@@ -431,6 +492,7 @@ int main(void) {
     RUN(gradcheck_layer_norm);
     RUN(batch_norm_training_stats);
     RUN(batch_norm_large_parallel);
+    RUN(batch_norm_matches_double_reference);
     RUN(module_names_and_state);
     RUN(batchnorm_save_load_roundtrip);
     RUN(norm_errors);

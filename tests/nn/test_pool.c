@@ -363,6 +363,113 @@ static void pool_large_parallel_matches_small(void) {
     CHECK(bad == 0);
 }
 
+/* ------------------------------------------------------------ fast paths vs a plain reference
+ * The 2x2 stride-2 kernels (packed tiles for short rows, per-row runs for
+ * long ones, the compact argmax) and the vectorised interior runs of the
+ * generic max pooling must give bit-identical values and the same argmax as
+ * this direct transcription of PyTorch's rule: the window starts at its
+ * first in-bounds element with -inf, a strictly larger value or a NaN takes
+ * over (ties: first max; NaN: the last NaN). Inputs mix ties, -inf and NaN. */
+static void ref_pool2d(const float *x, int planes, int H, int W, int k, int s, int p, bool avg, float *y,
+                       int32_t *arg, int OH, int OW) {
+    for (int pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0 = oh * s - p, w0 = ow * s - p, h1 = h0 + k < H ? h0 + k : H, w1 = w0 + k < W ? w0 + k : W;
+                h0 = h0 > 0 ? h0 : 0;
+                w0 = w0 > 0 ? w0 : 0;
+                const float *xp = x + (int64_t)pl * H * W;
+                int64_t o = ((int64_t)pl * OH + oh) * OW + ow;
+                if (avg) {
+                    float sum = 0.0f;
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) sum += xp[ih * W + iw];
+                    y[o] = sum / (float)(k * k);
+                    continue;
+                }
+                float bv = -INFINITY;
+                int32_t bi = h0 * W + w0;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        float v = xp[ih * W + iw];
+                        if (v > bv || isnan(v)) {
+                            bv = v;
+                            bi = ih * W + iw;
+                        }
+                    }
+                y[o] = bv;
+                arg[o] = pl * H * W + bi;
+            }
+}
+
+static int same_bits(const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], 4) != 0 && !(isnan(a[i]) && isnan(b[i]))) return 0;
+    return 1;
+}
+
+static void pool_fast_paths_match_reference(void) {
+    static const struct { int N, C, H, W, k, s, p; bool ceil; } cs[] = {
+        {2, 3, 28, 28, 2, 2, 0, false}, {1, 2, 10, 10, 2, 2, 0, false}, {2, 2, 9, 11, 2, 2, 0, false},
+        {1, 1, 6, 300, 2, 2, 0, false}, {1, 2, 8, 6, 2, 2, 0, true},   {2, 2, 17, 19, 3, 2, 1, false},
+        {1, 2, 16, 150, 3, 2, 1, false}, {1, 2, 13, 12, 3, 1, 1, false}, {1, 2, 12, 13, 2, 1, 0, false},
+        {1, 1, 9, 140, 5, 3, 2, false}};
+    cx_seed(31);
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        const int N = cs[c].N, C = cs[c].C, H = cs[c].H, W = cs[c].W, k = cs[c].k, s = cs[c].s, p = cs[c].p;
+        cx_tensor *x = cx_randn(CX_SHAPE(N, C, H, W), 0, 1);
+        float *xd = CX_F(x);
+        for (int64_t i = 0; i < x->numel; i++) { /* ties, -inf and a few NaNs */
+            uint32_t r = cx_rand_u32() % 100;
+            if (r < 30) xd[i] = (float)(int)(xd[i] * 2.0f);
+            else if (r < 33) xd[i] = -INFINITY;
+            else if (r < 35) xd[i] = NAN;
+        }
+        x->requires_grad = true;
+        cx_pool_opts o = po2(k, k, s, s, p, p, cs[c].ceil, false);
+        cx_tensor *ym = cx_max_pool2d_ex(x, &o), *ya = cx_avg_pool2d_ex(x, &o);
+        const int OH = ym->shape[2], OW = ym->shape[3];
+        float *ry = malloc((size_t)ym->numel * 4), *ra = malloc((size_t)ym->numel * 4);
+        int32_t *rarg = malloc((size_t)ym->numel * 4);
+        ref_pool2d(xd, N * C, H, W, k, s, p, false, ry, rarg, OH, OW);
+        ref_pool2d(xd, N * C, H, W, k, s, p, true, ra, NULL, OH, OW);
+        char w[96];
+        snprintf(w, sizeof w, "case %zu (%dx%d k%d s%d p%d)", c, H, W, k, s, p);
+        CHECK_MSG(same_bits(CX_F(ym), ry, ym->numel), "max values differ: %s", w);
+        if (p == 0 && !cs[c].ceil) /* avg with padding divides differently: covered by the fixtures */
+            CHECK_MSG(same_bits(CX_F(ya), ra, ya->numel), "avg values differ: %s", w);
+        /* backward: upstream gradient 1 + output index, scattered to the argmax */
+        cx_tensor *gm = cx_empty(CX_F32, ym->shape, ym->ndim);
+        for (int64_t i = 0; i < gm->numel; i++) CX_F(gm)[i] = 1.0f + (float)(i % 7);
+        cx_backward(cx_sum(cx_mul(ym, gm)));
+        float *rg = calloc((size_t)x->numel, 4);
+        for (int64_t i = 0; i < ym->numel; i++) rg[rarg[i]] += CX_F(gm)[i];
+        CHECK_MSG(same_bits(x->grad, rg, x->numel), "max grad differs: %s", w);
+        if (p == 0 && !cs[c].ceil) {
+            cx_zero_grad(x);
+            cx_backward(cx_sum(ya));
+            memset(rg, 0, (size_t)x->numel * 4);
+            for (int pl = 0; pl < N * C; pl++)
+                for (int oh = 0; oh < OH; oh++)
+                    for (int ow = 0; ow < OW; ow++)
+                        for (int ih = oh * s; ih < oh * s + k; ih++)
+                            for (int iw = ow * s; iw < ow * s + k; iw++)
+                                rg[(int64_t)pl * H * W + ih * W + iw] += 1.0f / (float)(k * k);
+            CHECK_MSG(cxt_allclose(x->grad, rg, x->numel, 1e-6, 1e-7, w), "avg grad differs: %s", w);
+        }
+        free(ry);
+        free(ra);
+        free(rarg);
+        free(rg);
+        cx_step_reset();
+    }
+    /* 3-D pooling with a depth-1 kernel takes the 2x2 path plane by plane */
+    cx_tensor *v = cx_randn(CX_SHAPE(2, 3, 4, 6, 7), 0, 1);
+    cx_tensor *y3 = cx_max_pool3d(v, 1, 2, 2, 1, 2, 2, 0, 0, 0);
+    cx_tensor *y2 = cx_max_pool2d(cx_reshape(v, CX_SHAPE(2, 12, 6, 7)), 2, 2, 0, 0, 0, 0);
+    CHECK(y3->numel == y2->numel && same_bits(CX_F(y3), CX_F(y2), y2->numel));
+}
+
 /* ------------------------------------------------------------ modules */
 static void describe_is(cx_module *m, const char *want) {
     char buf[128];
@@ -458,6 +565,7 @@ int main(void) {
     RUN(max_pool_all_neg_inf_padding);
     RUN(global_pool_shape_and_values);
     RUN(pool_large_parallel_matches_small);
+    RUN(pool_fast_paths_match_reference);
     RUN(pool_modules);
     RUN(pool_errors);
     cx_st_free(FX);

@@ -1,0 +1,144 @@
+/* Vectorisable single-precision exp, expm1, tanh and sigmoid (internal).
+ *
+ * Static inline, branch-free, no libm calls: loops over arrays that use them
+ * vectorise (gcc/clang -O2/-O3, any SIMD width, SSE2 included). Accuracy
+ * over the whole float range (tests/cpu/test_vmath.c measures it against
+ * libm in double): about 1-2 ulp (exp, expm1), 2-3 ulp (tanh, sigmoid).
+ * Special values follow libm: exp overflows to +inf (x > 88.72) and
+ * underflows through the subnormals to +0 (x < -103.97), exp(-inf) = 0,
+ * expm1 saturates at -1; tanh is exactly +-1 for |x| >= 9.01 (and +-inf),
+ * sigmoid exactly 0 / 1 at -inf / +inf (tiny positive values below -87);
+ * NaN in, NaN out. Signed zeros are kept by expm1 and tanh.
+ *
+ * Method: x = n ln2 + r (Cody-Waite, |r| <= ln2 / 2, n by the 1.5 * 2^23
+ * rounding trick), expm1(r) = r + r^2 P(r) (Cephes expf polynomial),
+ * 2^n from the exponent bits (split in two factors so that subnormal
+ * results and n = 128 need no special case); tanh: Cephes odd polynomial
+ * for |x| < 0.625, 1 - 2 / (expm1(2|x|) + 2) above; sigmoid:
+ * e = exp(-|x|), 1 / (1 + e) or e / (1 + e). */
+#ifndef CX_VMATH_H
+#define CX_VMATH_H
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float cx_vm_bits2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline uint32_t cx_vm_f2bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* c ? a : b through bit masks. gcc does not if-convert plain ?: chains
+ * (clamps, selects whose arm needs a floating-point operation) on SSE2-only
+ * targets under -ftrapping-math; masks vectorise everywhere. */
+static inline float cx_vm_sel(int c, float a, float b) {
+    uint32_t m = (uint32_t)0 - (uint32_t)(c != 0);
+    return cx_vm_bits2f((cx_vm_f2bits(a) & m) | (cx_vm_f2bits(b) & ~m));
+}
+
+static inline float cx_vm_fabs(float x) { return cx_vm_bits2f(cx_vm_f2bits(x) & 0x7FFFFFFFu); }
+
+/* x = n ln2 + r for x in [-104, 89] (or NaN: then everything is NaN, the
+ * integers are garbage but in range): sets n and returns expm1(r). */
+static inline float cx_vm_reduce(float x, int32_t *n) {
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504088896341f + shifter;
+    float nf = t - shifter;
+    *n = (int32_t)(cx_vm_f2bits(t) - cx_vm_f2bits(shifter)); /* in [-2^30 - 2^29, 2^30] */
+    float r = x - nf * 0.693359375f;   /* ln2 high part: n * C1 is exact */
+    r = r + nf * 2.12194440e-4f;       /* ln2 = 0.693359375 - 2.12194440e-4 */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    return p * (r * r) + r;
+}
+
+/* 2^k as a float for k in [-126, 127] (garbage but defined otherwise). */
+static inline float cx_vm_pow2i(int32_t k) { return cx_vm_bits2f(((uint32_t)k + 127u) << 23); }
+
+/* e^x for x in [-104, 89] or NaN. n in [-150, 129]: the two halves of 2^n
+ * are normal floats, their second product rounds once into the subnormals
+ * or to inf. */
+static inline float cx_vm_exp_core(float x) {
+    int32_t n;
+    float em = cx_vm_reduce(x, &n);
+    int32_t n1 = n / 2;
+    return (em + 1.0f) * cx_vm_pow2i(n1) * cx_vm_pow2i(n - n1);
+}
+
+/* e^x. */
+static inline float cx_vexpf(float x) {
+    float xc = cx_vm_sel(x < -104.0f, -104.0f, x); /* NaN stays NaN */
+    xc = cx_vm_sel(xc > 89.0f, 89.0f, xc);
+    return cx_vm_exp_core(xc);
+}
+
+/* e^x - 1 (full relative accuracy near 0). */
+static inline float cx_vexpm1f(float x) {
+    float xc = cx_vm_sel(x < -26.0f, -26.0f, x);
+    xc = cx_vm_sel(xc > 89.0f, 89.0f, xc);
+    int32_t n;
+    float em = cx_vm_reduce(xc, &n);
+    /* expm1 = 2^n em + 2^n - 1 = 2 (s em + (s - 1/2)), s = 2^(n-1) in range */
+    float s = cx_vm_pow2i(n - 1);
+    float y = 2.0f * (s * em + (s - 0.5f));
+    y = cx_vm_sel(n == 0, em, y); /* exact for |x| < ln2 / 2 */
+    return cx_vm_sel(x != 0, y, x); /* keeps -0 (NaN: y is NaN) */
+}
+
+/* tanh(x). */
+static inline float cx_vtanhf(float x) {
+    float a = cx_vm_fabs(x);
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                    1.33314422036e-1f) * z - 3.33332819422e-1f) * (z * x) + x;
+    /* |x| >= 0.625: 1 - 2 / (e^2|x| + 1), |x| clamped to 10 (tanh rounds to 1
+     * from 9.01 on): 2^n needs no split. NaN -> 10, restored below. */
+    float ac = cx_vm_sel(a < 10.0f, a, 10.0f);
+    int32_t n;
+    float em = cx_vm_reduce(2.0f * ac, &n);
+    float e = (em + 1.0f) * cx_vm_pow2i(n);
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    big = cx_vm_bits2f(cx_vm_f2bits(big) | (cx_vm_f2bits(x) & 0x80000000u)); /* big >= 0 */
+    float y = cx_vm_sel(a < 0.625f, small, big);
+    return cx_vm_sel(a > 0, y, x); /* NaN and +-0 pass through */
+}
+
+/* 1 / (1 + e^-x), as e / (1 + e) with e = e^x for x < 0. */
+static inline float cx_vsigmoidf(float x) {
+    float na = cx_vm_bits2f(cx_vm_f2bits(x) | 0x80000000u); /* -|x| */
+    float e = cx_vm_exp_core(cx_vm_sel(na < -104.0f, -104.0f, na)); /* NaN stays NaN */
+    return cx_vm_sel(x < 0, e, 1.0f) / (1.0f + e);
+}
+
+/* Largest element of x[0..n) ignoring NaNs (-inf for n = 0 or all NaN), and
+ * the sum of x[0..n) in double; both in independent lanes so that they
+ * vectorise. */
+static inline float cx_vmaxf(const float *x, int64_t n) {
+    float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
+    for (; i < n; i++) m[0] = x[i] > m[0] ? x[i] : m[0];
+    float r = m[0];
+    for (int k = 1; k < 8; k++) r = m[k] > r ? m[k] : r;
+    return r;
+}
+static inline double cx_vsum_f64(const float *x, int64_t n) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += (double)x[i + k];
+    for (; i < n; i++) s[0] += (double)x[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+#endif

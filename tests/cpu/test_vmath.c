@@ -1,0 +1,181 @@
+/* Tests of the vectorisable math in src/cpu/vmath.h: error in ulps against
+ * libm in double over the whole float range (a stride through every bit
+ * pattern plus dense sweeps of the busy ranges), special values, signed
+ * zeros, saturation. Evaluated through array loops, i.e. the vectorised
+ * code. Prints the worst error of each function. */
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "test.h"
+#include "cpu/vmath.h"
+
+typedef float (*f32_fn)(float);
+typedef double (*ref_fn)(double);
+
+static double ref_exp(double x) { return exp(x); }
+static double ref_expm1(double x) { return expm1(x); }
+static double ref_tanh(double x) { return tanh(x); }
+static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* The array loops the kernels are meant for (vectorised at -O2 and up). */
+static void run_exp(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vexpf(x[i]); }
+static void run_expm1(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vexpm1f(x[i]); }
+static void run_tanh(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vtanhf(x[i]); }
+static void run_sigmoid(const float *x, float *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = cx_vsigmoidf(x[i]);
+}
+
+typedef void (*run_fn)(const float *, float *, int);
+
+/* Error of got against the exact value r in units of the float ulp at r
+ * (subnormal spacing 2^-149 at the bottom). An exact value beyond FLT_MAX
+ * (after rounding) must give inf. */
+static double ulp_err(float got, double r) {
+    if (isnan(r)) return isnan(got) ? 0 : INFINITY;
+    double ar = fabs(r);
+    if ((float)r == (float)INFINITY || (float)r == -(float)INFINITY || ar >= (double)FLT_MAX * (1 + 0x1p-25))
+        return got == (float)r ? 0 : INFINITY;
+    if (isinf(got) || isnan(got)) return INFINITY;
+    int e;
+    frexp(ar, &e); /* ar in [2^(e-1), 2^e) */
+    double ulp = ldexp(1.0, (e - 1) - 23 < -149 ? -149 : (e - 1) - 23);
+    return fabs((double)got - r) / ulp;
+}
+
+enum { CHUNK = 4096 };
+
+typedef struct {
+    double worst;
+    float at;
+} err_stat;
+
+static void eval_chunk(run_fn run, ref_fn ref, const float *x, int n, err_stat *st) {
+    float y[CHUNK];
+    run(x, y, n);
+    for (int i = 0; i < n; i++) {
+        double e = ulp_err(y[i], ref((double)x[i]));
+        if (e > st->worst || (isnan(e) && !isnan(st->worst))) {
+            st->worst = e;
+            st->at = x[i];
+        }
+    }
+}
+
+/* Every `stride`-th bit pattern (both signs) plus a dense uniform sweep of
+ * [lo, hi]. */
+static err_stat sweep(run_fn run, ref_fn ref, uint32_t stride, float lo, float hi, int dense) {
+    err_stat st = {0, 0};
+    float x[CHUNK];
+    int n = 0;
+    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += stride) {
+        float f = cx_vm_bits2f((uint32_t)u);
+        if (isnan(f)) continue;
+        x[n++] = f;
+        if (n == CHUNK) {
+            eval_chunk(run, ref, x, n, &st);
+            n = 0;
+        }
+    }
+    for (int i = 0; i <= dense; i++) {
+        x[n++] = lo + (hi - lo) * (float)((double)i / dense);
+        if (n == CHUNK) {
+            eval_chunk(run, ref, x, n, &st);
+            n = 0;
+        }
+    }
+    if (n) eval_chunk(run, ref, x, n, &st);
+    return st;
+}
+
+static void check_fn(const char *name, run_fn run, ref_fn ref, float lo, float hi, double max_ulp) {
+    err_stat st = sweep(run, ref, 1021, lo, hi, 400000);
+    printf("  %-8s max error %.3f ulp (at x = %.9g)\n", name, st.worst, (double)st.at);
+    CHECK_MSG(st.worst <= max_ulp, "%s: %.3f ulp at x = %.9g (limit %.1f)", name, st.worst, (double)st.at,
+              max_ulp);
+}
+
+static void test_accuracy(void) {
+    check_fn("exp", run_exp, ref_exp, -104.0f, 89.0f, 2.0);
+    check_fn("expm1", run_expm1, ref_expm1, -3.0f, 3.0f, 2.0);
+    check_fn("tanh", run_tanh, ref_tanh, -10.0f, 10.0f, 3.0);
+    check_fn("sigmoid", run_sigmoid, ref_sigmoid, -30.0f, 30.0f, 3.0);
+}
+
+/* Extra dense checks where the methods switch: n = 0 / +-1 boundaries of the
+ * exp reduction, the tanh polynomial / expm1 switch at 0.625, the exp
+ * subnormal and overflow edges. */
+static void test_edges(void) {
+    static const float centres[] = {0.3465736f, -0.3465736f, 1.0397208f, -1.0397208f, 0.625f, -0.625f,
+                                    -87.33655f, -103.2789f, 88.72283f, 9.01f, -9.01f};
+    const run_fn runs[4] = {run_exp, run_expm1, run_tanh, run_sigmoid};
+    const ref_fn refs[4] = {ref_exp, ref_expm1, ref_tanh, ref_sigmoid};
+    const double lim[4] = {2.0, 2.0, 3.0, 3.0};
+    for (int f = 0; f < 4; f++) {
+        err_stat st = {0, 0};
+        for (size_t c = 0; c < sizeof centres / sizeof centres[0]; c++) {
+            float x[CHUNK];
+            uint32_t b = cx_vm_f2bits(centres[c]);
+            for (int i = 0; i < CHUNK; i++) x[i] = cx_vm_bits2f(b - CHUNK / 2 + (uint32_t)i);
+            eval_chunk(runs[f], refs[f], x, CHUNK, &st);
+        }
+        CHECK_MSG(st.worst <= lim[f], "function %d: %.3f ulp at x = %.9g", f, st.worst, (double)st.at);
+    }
+}
+
+static void test_special_values(void) {
+    const float inf = INFINITY, nan = NAN;
+    float x[] = {inf, -inf, nan, 0.0f, -0.0f, 89.0f, 88.72f, -88.0f, -103.0f, -104.5f, -1000.0f, 1000.0f,
+                 9.5f, -9.5f, 20.0f, -20.0f, 1e-30f, -1e-30f, 1e-40f, -1e-40f};
+    enum { N = sizeof x / sizeof x[0] };
+    float e[N], m[N], t[N], s[N];
+    run_exp(x, e, N);
+    run_expm1(x, m, N);
+    run_tanh(x, t, N);
+    run_sigmoid(x, s, N);
+    /* exp */
+    CHECK(e[0] == inf && e[1] == 0.0f && isnan(e[2]) && e[3] == 1.0f && e[4] == 1.0f);
+    CHECK(e[5] == inf && isfinite(e[6]) && e[6] > 3e38f);
+    CHECK(e[7] > 0 && e[8] > 0 && e[8] < 1e-44f && e[9] == 0.0f && e[10] == 0.0f && e[11] == inf);
+    /* expm1: saturation, signed zeros, tiny arguments exact */
+    CHECK(m[0] == inf && m[1] == -1.0f && isnan(m[2]));
+    CHECK(m[3] == 0.0f && !signbit(m[3]) && m[4] == 0.0f && signbit(m[4]));
+    CHECK(m[10] == -1.0f && m[11] == inf && m[14] > 4.8e8f && m[15] == -1.0f);
+    CHECK(m[16] == 1e-30f && m[17] == -1e-30f && m[18] == 1e-40f && m[19] == -1e-40f);
+    /* tanh: exact +-1, signed zeros, tiny arguments */
+    CHECK(t[0] == 1.0f && t[1] == -1.0f && isnan(t[2]));
+    CHECK(t[3] == 0.0f && !signbit(t[3]) && t[4] == 0.0f && signbit(t[4]));
+    CHECK(t[12] == 1.0f && t[13] == -1.0f && t[14] == 1.0f && t[15] == -1.0f && t[10] == -1.0f && t[11] == 1.0f);
+    CHECK(t[16] == 1e-30f && t[17] == -1e-30f && t[18] == 1e-40f && t[19] == -1e-40f);
+    /* sigmoid */
+    CHECK(s[0] == 1.0f && s[1] == 0.0f && isnan(s[2]) && s[3] == 0.5f && s[4] == 0.5f);
+    CHECK(s[11] == 1.0f && s[10] == 0.0f && s[9] == 0.0f && s[8] > 0 && s[15] > 2e-9f && s[15] < 2.1e-9f);
+}
+
+/* tanh and sigmoid stay within [-1, 1] / [0, 1] and are monotone on a fine
+ * grid up to one ulp (results next to a rounding tie may alternate between
+ * the two neighbours; no kinks at the method switches). */
+static void test_monotone(void) {
+    enum { N = 40001 };
+    float *x = malloc(N * sizeof *x), *t = malloc(N * sizeof *t), *s = malloc(N * sizeof *s);
+    for (int i = 0; i < N; i++) x[i] = -20.0f + 40.0f * (float)i / (N - 1);
+    run_tanh(x, t, N);
+    run_sigmoid(x, s, N);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        bad += !(t[i] >= -1.0f && t[i] <= 1.0f && s[i] >= 0.0f && s[i] <= 1.0f);
+        if (i) bad += !(t[i] >= t[i - 1] - 0x1p-24f * fabsf(t[i]) && s[i] >= s[i - 1] - 0x1p-24f * s[i]);
+    }
+    CHECK(bad == 0);
+    free(x);
+    free(t);
+    free(s);
+}
+
+int main(void) {
+    RUN(test_accuracy);
+    RUN(test_edges);
+    RUN(test_special_values);
+    RUN(test_monotone);
+    TEST_END();
+}
