@@ -64,7 +64,7 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench demo install clean print-variant
+.PHONY: all lib test examples bench bench-build demo install clean print-variant
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
@@ -105,6 +105,8 @@ test: $(TBIN) $(BIN)
 	@CORTEX_BIN=$(BIN) tools/run_tests.sh $(TBIN)
 
 examples: $(EXBIN)
+
+bench-build: $(BBIN)
 
 demo: $(BIN)
 	tools/demo.sh $(BIN)
