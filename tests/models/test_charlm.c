@@ -457,6 +457,36 @@ static void test_overfit_repeated_text(void) {
     cx_vocab_free(v);
 }
 
+/* cx_charlm_defaults gives the documented sizes; cx_charlm_from_st builds the
+ * same model as cx_charlm_load from an already parsed file. */
+static void test_defaults_and_from_st(void) {
+    cx_charlm_config d = cx_charlm_defaults(11);
+    CHECK(d.vocab == 11 && d.embed == 64 && d.hidden == 256 && d.layers == 2 && d.dropout == 0.0f);
+    cx_charlm_config cfg = {7, 4, 5, 1, 0.0f};
+    cx_seed(4);
+    cx_module *m = cx_charlm_new(&cfg);
+    char path[300];
+    snprintf(path, sizeof path, "%s/from_st.safetensors", tmpdir);
+    CHECK(cx_charlm_save(path, m, NULL, NULL, NULL, NULL, 0) == CX_OK);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(path, &f) == CX_OK);
+    cx_module *m2 = NULL;
+    cx_vocab *v = (cx_vocab *)1;
+    CHECK(f && cx_charlm_from_st(f, path, &m2, &v) == CX_OK);
+    CHECK(v == NULL); /* saved without a vocabulary */
+    if (m2) {
+        cx_charlm_config g = cx_charlm_get_config(m2);
+        CHECK(g.vocab == 7 && g.embed == 4 && g.hidden == 5 && g.layers == 1);
+        int32_t ids[6] = {1, 2, 3, 4, 5, 6};
+        cx_tensor *x = cx_from_i32(ids, CX_SHAPE(3, 2));
+        cx_tensor *a = cx_module_forward(m, x), *b = cx_module_forward(m2, x);
+        CHECK(cx_same_shape(a, b) && memcmp(a->data, b->data, (size_t)a->numel * 4) == 0);
+        cx_module_free(m2);
+    }
+    cx_st_free(f);
+    cx_module_free(m);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_charlm_%d", (int)getpid());
     char cmd[200];
@@ -471,6 +501,7 @@ int main(void) {
     RUN(test_prime_matches_steps);
     RUN(test_beam_exact);
     RUN(test_overfit_repeated_text);
+    RUN(test_defaults_and_from_st);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     TEST_END();

@@ -477,6 +477,19 @@ static void norm_errors(void) {
     cx_module_free(ln);
 }
 
+/* Layer-norm module accessors: weight ones, bias zeros, NULL without affine. */
+static void layernorm_accessors(void) {
+    cx_module *ln = cx_layernorm_new(CX_SHAPE(3, 4));
+    cx_tensor *w = cx_layernorm_weight(ln), *b = cx_layernorm_bias(ln);
+    CHECK(w && b && w->numel == 12 && b->numel == 12);
+    if (w && b)
+        for (int i = 0; i < 12; i++) CHECK(CX_F(w)[i] == 1.0f && CX_F(b)[i] == 0.0f);
+    cx_module_free(ln);
+    cx_module *ln2 = cx_layernorm_new_ex(CX_SHAPE(5), 1e-5f, false);
+    CHECK(cx_layernorm_weight(ln2) == NULL && cx_layernorm_bias(ln2) == NULL);
+    cx_module_free(ln2);
+}
+
 int main(void) {
     const char *path = getenv("CX_NORM_FIXTURE");
     if (!path || !*path) path = "tests/fixtures/pool_norm/norm.safetensors";
@@ -496,6 +509,7 @@ int main(void) {
     RUN(module_names_and_state);
     RUN(batchnorm_save_load_roundtrip);
     RUN(norm_errors);
+    RUN(layernorm_accessors);
     cx_st_free(FX);
     TEST_END();
 }

@@ -578,6 +578,32 @@ static void no_grad_and_op_names(void) {
     cx_module_free(m);
 }
 
+/* cx_lstm_cell is cx_lstm_cell_ex without the variants. */
+static void lstm_cell_plain_equals_ex(void) {
+    const int B = 2, I = 3, H = 4;
+    cx_seed(21);
+    cx_tensor *x = cx_randn(CX_SHAPE(B, I), 0, 1), *h = cx_randn(CX_SHAPE(B, H), 0, 1);
+    cx_tensor *c = cx_randn(CX_SHAPE(B, H), 0, 1);
+    cx_tensor *wi = cx_randn(CX_SHAPE(4 * H, I), 0, 0.5f), *wh = cx_randn(CX_SHAPE(4 * H, H), 0, 0.5f);
+    cx_tensor *bi = cx_randn(CX_SHAPE(4 * H), 0, 0.5f), *bh = cx_randn(CX_SHAPE(4 * H), 0, 0.5f);
+    cx_rnn_out a = cx_lstm_cell(x, h, c, wi, wh, bi, bh);
+    cx_rnn_out b = cx_lstm_cell_ex(x, h, c, wi, wh, bi, bh, NULL, false);
+    CHECK(memcmp(a.h->data, b.h->data, (size_t)B * H * 4) == 0);
+    CHECK(memcmp(a.c->data, b.c->data, (size_t)B * H * 4) == 0);
+    /* and against the formula for one element: i, f, g, o rows */
+    double gate[4];
+    for (int k = 0; k < 4; k++) {
+        double z = CX_F(bi)[k * H] + CX_F(bh)[k * H];
+        for (int j = 0; j < I; j++) z += (double)CX_F(wi)[(k * H) * I + j] * CX_F(x)[j];
+        for (int j = 0; j < H; j++) z += (double)CX_F(wh)[(k * H) * H + j] * CX_F(h)[j];
+        gate[k] = z;
+    }
+    double ig = 1 / (1 + exp(-gate[0])), fg = 1 / (1 + exp(-gate[1])), gg = tanh(gate[2]), og = 1 / (1 + exp(-gate[3]));
+    double c1 = fg * CX_F(c)[0] + ig * gg;
+    CHECK_NEAR(CX_F(a.c)[0], c1, 1e-5);
+    CHECK_NEAR(CX_F(a.h)[0], og * tanh(c1), 1e-5);
+}
+
 int main(void) {
     const char *path = getenv("CX_RNN_FIXTURE");
     if (!path) path = "tests/fixtures/rnn/rnn.safetensors";
@@ -599,6 +625,7 @@ int main(void) {
     RUN(module_layouts);
     RUN(truncated_bptt);
     RUN(threads_deterministic);
+    RUN(lstm_cell_plain_equals_ex);
     RUN(shape_errors);
     RUN(no_grad_and_op_names);
     cx_st_free(FX);
