@@ -12,82 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test.h"
+#include "cli_harness.h"
 
 #define TEXT "data/text/kjv_genesis_ruth_jonah.txt"
 /* a small, fast configuration */
 #define SMALL "--limit 20000 --layers 1 --hidden 32 --embed 8 --seq 16 --batch 8 --quiet"
 
-static char bin[PATH_MAX];
-static char tmpdir[256];
-
-typedef struct {
-    int status, code;
-    char err[8192];
-    char out[32768];
-} run_result;
-
-static void tpath(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
-
-static size_t slurp(const char *path, char *buf, size_t cap) {
-    buf[0] = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return n;
-}
-
-/* Run `<bin> charlm <args>`: stderr through the pipe, stdout to a file. */
-static void run(run_result *r, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void run(run_result *r, const char *fmt, ...) {
-    char args[4096], cmd[PATH_MAX + 4096 + 600], outp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    tpath(outp, sizeof outp, "stdout.txt");
-    snprintf(cmd, sizeof cmd, "'%s' charlm %s 2>&1 >'%s'", bin, args, outp);
-    memset(r, 0, sizeof *r);
-    r->code = -1;
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        CHECK_MSG(0, "popen failed for %s", cmd);
-        return;
-    }
-    size_t n = fread(r->err, 1, sizeof r->err - 1, p);
-    r->err[n] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    r->status = pclose(p);
-    if (r->status != -1 && WIFEXITED(r->status)) r->code = WEXITSTATUS(r->status);
-    slurp(outp, r->out, sizeof r->out);
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-static void expect_one_line_error(const run_result *r, const char *what, const char *const *needles) {
-    CHECK_MSG(r->code > 0 && r->code < 128, "%s: exit code %d (status %d), stderr: %s", what, r->code, r->status,
-              r->err);
-    size_t len = strlen(r->err);
-    CHECK_MSG(count_lines(r->err) == 1 && len > 0 && r->err[len - 1] == '\n', "%s: expected one stderr line, got: '%s'",
-              what, r->err);
-    CHECK_MSG(strncmp(r->err, "cortex charlm", 13) == 0, "%s: stderr does not start with 'cortex charlm': %s", what,
-              r->err);
-    for (int i = 0; needles && needles[i]; i++)
-        CHECK_MSG(strstr(r->err, needles[i]) != NULL, "%s: stderr lacks '%s': %s", what, needles[i], r->err);
-}
-#define EXPECT_ERR(r, what, ...) expect_one_line_error(r, what, (const char *const[]){__VA_ARGS__, NULL})
 
 static bool same_file(const char *a, const char *b) {
     void *da = NULL, *db = NULL;
@@ -122,7 +52,7 @@ static void test_help(void) {
 static void test_bad_usage(void) {
     static run_result r;
     char m[512];
-    tpath(m, sizeof m, "never.safetensors");
+    tmp_path(m, sizeof m, "never.safetensors");
     run(&r, "frobnicate");
     EXPECT_ERR(&r, "unknown subcommand", "unknown subcommand", "frobnicate");
     run(&r, "train --text %s --bogus 3", TEXT);
@@ -161,9 +91,9 @@ static void test_bad_usage(void) {
 static void test_missing_and_corrupt(void) {
     static run_result r;
     char m[512], bad[512], other[512];
-    tpath(m, sizeof m, "m.safetensors");
-    tpath(bad, sizeof bad, "corrupt.safetensors");
-    tpath(other, sizeof other, "other.safetensors");
+    tmp_path(m, sizeof m, "m.safetensors");
+    tmp_path(bad, sizeof bad, "corrupt.safetensors");
+    tmp_path(other, sizeof other, "other.safetensors");
     run(&r, "train --text /nonexistent/book.txt --out '%s'", m);
     EXPECT_ERR(&r, "missing text", "/nonexistent/book.txt");
     CHECK(cx_write_file_atomic(bad, "\x10\0\0\0\0\0\0\0{\"a\":", 13) == CX_OK);
@@ -189,7 +119,7 @@ static void test_missing_and_corrupt(void) {
 static void test_train_sample_eval(void) {
     static run_result r, r2;
     char m[512];
-    tpath(m, sizeof m, "lm.safetensors");
+    tmp_path(m, sizeof m, "lm.safetensors");
     run(&r, "train --text %s " SMALL " --epochs 1 --sample-every 50 --sample-len 30 --val-every 40 --out '%s'", TEXT, m);
     CHECK_MSG(r.code == 0, "train: exit %d, %s", r.code, r.err);
     CHECK_MSG(strstr(r.out, "vocabulary") && strstr(r.out, "val ") && strstr(r.out, "bpc") &&
@@ -224,7 +154,7 @@ static void test_train_sample_eval(void) {
     CHECK(p && sscanf(p + 3, "%lf", &bpc) == 1 && bpc > 1 && bpc < 5);
     /* a time budget stops the run and still saves */
     char m2[512];
-    tpath(m2, sizeof m2, "timed.safetensors");
+    tmp_path(m2, sizeof m2, "timed.safetensors");
     run(&r, "train --text %s " SMALL " --minutes 0.003 --out '%s'", TEXT, m2);
     CHECK_MSG(r.code == 0 && access(m2, F_OK) == 0, "--minutes: exit %d %s", r.code, r.err);
     /* scheduled sampling runs */
@@ -235,11 +165,11 @@ static void test_train_sample_eval(void) {
 static void test_resume_exact(void) {
     static run_result r;
     char straight[512], part[512], ck[512], part2[512], ck2[512];
-    tpath(straight, sizeof straight, "straight.safetensors");
-    tpath(part, sizeof part, "part.safetensors");
-    tpath(ck, sizeof ck, "ck.safetensors");
-    tpath(part2, sizeof part2, "part2.safetensors");
-    tpath(ck2, sizeof ck2, "ck2.safetensors");
+    tmp_path(straight, sizeof straight, "straight.safetensors");
+    tmp_path(part, sizeof part, "part.safetensors");
+    tmp_path(ck, sizeof ck, "ck.safetensors");
+    tmp_path(part2, sizeof part2, "part2.safetensors");
+    tmp_path(ck2, sizeof ck2, "ck2.safetensors");
     const char *a = SMALL " --layers 2 --dropout 0.1 --seed 7";
     run(&r, "train --text %s %s --epochs 2 --out '%s'", TEXT, a, straight);
     CHECK_MSG(r.code == 0, "straight: %s", r.err);
@@ -265,16 +195,10 @@ static void test_resume_exact(void) {
 }
 
 int main(void) {
-    const char *env = getenv("CORTEX_BIN");
-    if (!env || !*env || access(env, X_OK) != 0) {
-        fprintf(stderr, "test_charlm_cli: CORTEX_BIN is not set to the cortex binary (run through 'make test')\n");
+    cli_prefix = "charlm ";
+    cli_err_prefix = "cortex charlm";
+    if (!cli_setup("test_charlm_cli")) {
         printf("RESULT 0 1\n");
-        return 1;
-    }
-    snprintf(bin, sizeof bin, "%s", env);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_charlm_cli_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
         return 1;
     }
     RUN(test_help);
@@ -282,8 +206,6 @@ int main(void) {
     RUN(test_missing_and_corrupt);
     RUN(test_train_sample_eval);
     RUN(test_resume_exact);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "test_charlm_cli: could not remove %s\n", tmpdir);
+    cli_teardown();
     TEST_END();
 }

@@ -8,83 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test.h"
+#include "cli_harness.h"
 
 #define DATA_DIR "data/fashion-mnist-subset"
 
-static const char *bin;
-static char tmpdir[256];
-
-typedef struct {
-    int status;      /* raw wait status from pclose */
-    int code;        /* exit code, or -1 if not a normal exit */
-    char err[8192];  /* stderr */
-    char out[16384]; /* stdout */
-} run_result;
-
-static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
-
-static size_t read_text(const char *path, char *buf, size_t cap) {
-    buf[0] = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return n;
-}
-
-/* Run `cortex <args>`: stderr captured through the pipe (2>&1), stdout to a file. */
-static void run(run_result *r, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void run(run_result *r, const char *fmt, ...) {
-    char args[2048], cmd[4096], outp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    tmp_path(outp, sizeof outp, "stdout.txt");
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1 >'%s'", bin, args, outp);
-    memset(r, 0, sizeof *r);
-    r->code = -1;
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        CHECK_MSG(0, "popen failed for %s", cmd);
-        return;
-    }
-    size_t n = fread(r->err, 1, sizeof r->err - 1, p);
-    r->err[n] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    r->status = pclose(p);
-    if (r->status != -1 && WIFEXITED(r->status)) r->code = WEXITSTATUS(r->status);
-    read_text(outp, r->out, sizeof r->out);
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* A clean failure: non-zero exit code that is not a signal (the shell reports
- * a signal death as 128 + signo), and exactly one line on stderr that holds
- * each of the `needles` (NULL-terminated). */
-static void expect_one_line_error(const run_result *r, const char *what, const char *const *needles) {
-    CHECK_MSG(r->code > 0 && r->code < 128, "%s: exit code %d (status %d), stderr: %s", what, r->code, r->status,
-              r->err);
-    size_t len = strlen(r->err);
-    CHECK_MSG(count_lines(r->err) == 1 && len > 0 && r->err[len - 1] == '\n', "%s: expected one stderr line, got: '%s'",
-              what, r->err);
-    CHECK_MSG(strncmp(r->err, "cortex", 6) == 0, "%s: stderr does not start with 'cortex': %s", what, r->err);
-    for (int i = 0; needles && needles[i]; i++)
-        CHECK_MSG(strstr(r->err, needles[i]) != NULL, "%s: stderr lacks '%s': %s", what, needles[i], r->err);
-}
-#define EXPECT_ERR(r, what, ...) expect_one_line_error(r, what, (const char *const[]){__VA_ARGS__, NULL})
 
 static bool file_exists(const char *p) {
     struct stat st;
@@ -584,20 +511,8 @@ static void test_net_model_and_resume(void) {
 }
 
 int main(void) {
-    bin = getenv("CORTEX_BIN");
-    if (!bin || !*bin) {
-        fprintf(stderr, "test_cli: CORTEX_BIN is not set (run through 'make test')\n");
+    if (!cli_setup("test_cli")) {
         printf("RESULT 0 1\n");
-        return 1;
-    }
-    if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "test_cli: CORTEX_BIN '%s' is not executable\n", bin);
-        printf("RESULT 0 1\n");
-        return 1;
-    }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_cli_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
         return 1;
     }
     RUN(test_help);
@@ -608,8 +523,6 @@ int main(void) {
     RUN(test_failed_train_keeps_old_model);
     RUN(test_summary);
     RUN(test_net_model_and_resume);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "test_cli: could not remove %s\n", tmpdir);
+    cli_teardown();
     TEST_END();
 }

@@ -10,29 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test.h"
+#include "cli_harness.h"
 
 #define DATA_DIR "data/fashion-mnist-subset"
-
-static const char *bin;
-static char tmpdir[256];
-
-typedef struct {
-    int code;        /* exit code, or -1 if not a normal exit */
-    char err[8192];  /* stderr */
-    char out[8192];  /* stdout */
-} run_result;
-
-static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
-
-static void read_text(const char *path, char *buf, size_t cap) {
-    buf[0] = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
-}
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
@@ -42,56 +22,6 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-/* Run `cortex <args>` with the working directory unchanged (the repo root):
- * stderr captured through the pipe, stdout to a file. */
-static void run(run_result *r, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void run(run_result *r, const char *fmt, ...) {
-    char args[2048], cmd[4096], outp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    tmp_path(outp, sizeof outp, "stdout.txt");
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1 >'%s'", bin, args, outp);
-    memset(r, 0, sizeof *r);
-    r->code = -1;
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        CHECK_MSG(0, "popen failed for %s", cmd);
-        return;
-    }
-    size_t n = fread(r->err, 1, sizeof r->err - 1, p);
-    r->err[n] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int status = pclose(p);
-    if (status != -1 && WIFEXITED(status)) r->code = WEXITSTATUS(status);
-    read_text(outp, r->out, sizeof r->out);
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* A clean failure: exit code 1 or 2 and one stderr line starting with
- * "cortex viz" that holds each of the needles. */
-static void expect_one_line_error(const run_result *r, const char *what, const char *const *needles) {
-    CHECK_MSG(r->code == 1 || r->code == 2, "%s: exit code %d, stderr: %s", what, r->code, r->err);
-    size_t len = strlen(r->err);
-    CHECK_MSG(count_lines(r->err) == 1 && len > 0 && r->err[len - 1] == '\n', "%s: expected one stderr line, got: '%s'",
-              what, r->err);
-    CHECK_MSG(strncmp(r->err, "cortex viz", 10) == 0, "%s: stderr does not start with 'cortex viz': %s", what, r->err);
-    for (int i = 0; needles && needles[i]; i++)
-        CHECK_MSG(strstr(r->err, needles[i]) != NULL, "%s: stderr lacks '%s': %s", what, needles[i], r->err);
-}
-#define EXPECT_ERR(r, what, ...) expect_one_line_error(r, what, (const char *const[]){__VA_ARGS__, NULL})
 
 /* Width, height and colour type of a PNG from its signature and IHDR chunk. */
 static bool png_size(const char *path, int *w, int *h, int *color_type) {
@@ -348,29 +278,20 @@ static void test_forward_all(void) {
 }
 
 int main(void) {
-    bin = getenv("CORTEX_BIN");
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_viz_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    cli_err_prefix = "cortex viz";
+    if (!cli_setup("test_viz")) {
         printf("RESULT 0 1\n");
         return 1;
     }
     RUN(test_forward_all);
-    if (!bin || !*bin || access(bin, X_OK) != 0) {
-        fprintf(stderr, "test_viz: CORTEX_BIN is not set or not executable (run through 'make test')\n");
-        cxt_failed++;
-    } else {
-        RUN(test_help);
-        RUN(test_filters);
-        RUN(test_filters_errors);
-        RUN(test_maps);
-        RUN(test_maps_errors);
-        RUN(test_curves);
-        RUN(test_curves_errors);
-        RUN(test_trained_model);
-    }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "test_viz: could not remove %s\n", tmpdir);
+    RUN(test_help);
+    RUN(test_filters);
+    RUN(test_filters_errors);
+    RUN(test_maps);
+    RUN(test_maps_errors);
+    RUN(test_curves);
+    RUN(test_curves_errors);
+    RUN(test_trained_model);
+    cli_teardown();
     TEST_END();
 }
