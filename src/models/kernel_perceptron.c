@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cortex/models.h"
+#include "perceptron_common.h"
 
 /* ---------------------------------------------------------------- kernels */
 cx_kernel cx_kernel_linear(void) {
@@ -108,63 +109,6 @@ static cx_status check_kernel(const char *fn, const cx_kernel *k) {
 }
 
 /* ---------------------------------------------------------------- helpers */
-static cx_status kp_check_data(const char *fn, const float *X, const float *t, int N, int D) {
-    if (N <= 0) return cx_set_error(CX_ERR_ARG, "%s: need at least one example (N = %d)", fn, N);
-    if (D <= 0) return cx_set_error(CX_ERR_ARG, "%s: input dimension must be >= 1 (D = %d)", fn, D);
-    if (!X || !t) return cx_set_error(CX_ERR_ARG, "%s: X and t must not be NULL", fn);
-    for (int i = 0; i < N; i++) {
-        if (t[i] != 1.0f && t[i] != -1.0f)
-            return cx_set_error(CX_ERR_ARG, "%s: label t[%d] = %g is not -1 or +1", fn, i,
-                                (double)t[i]);
-    }
-    int64_t n = (int64_t)N * D;
-    for (int64_t k = 0; k < n; k++) {
-        if (!isfinite(X[k]))
-            return cx_set_error(CX_ERR_NUMERIC, "%s: X[%lld][%lld] is not finite", fn,
-                                (long long)(k / D), (long long)(k % D));
-    }
-    return CX_OK;
-}
-
-static cx_status kp_unpack(const char *fn, const cx_tensor *X, const cx_tensor *t,
-                           const float **Xp, const float **tp, float **tbuf, int *N, int *D) {
-    *tbuf = NULL;
-    if (!X || !t) return cx_set_error(CX_ERR_ARG, "%s: X and t must not be NULL", fn);
-    if (X->dtype != CX_F32 || X->ndim != 2)
-        return cx_set_error(CX_ERR_SHAPE, "%s: X must be an F32 [N, D] tensor (got %s, %d dims)",
-                            fn, cx_dtype_name(X->dtype), X->ndim);
-    if ((t->dtype != CX_F32 && t->dtype != CX_I32) || t->ndim != 1)
-        return cx_set_error(CX_ERR_SHAPE, "%s: t must be an F32 or I32 [N] tensor (got %s, %d dims)",
-                            fn, cx_dtype_name(t->dtype), t->ndim);
-    if (t->shape[0] != X->shape[0])
-        return cx_set_error(CX_ERR_SHAPE, "%s: X has %d rows but t has %d labels", fn,
-                            X->shape[0], t->shape[0]);
-    *N = X->shape[0];
-    *D = X->shape[1];
-    *Xp = (const float *)X->data;
-    if (t->dtype == CX_F32) {
-        *tp = (const float *)t->data;
-    } else {
-        int n = t->shape[0];
-        float *b = malloc((size_t)(n > 0 ? n : 1) * sizeof *b);
-        if (!b) return cx_set_error(CX_ERR_NOMEM, "%s: out of memory", fn);
-        const int32_t *ti = (const int32_t *)t->data;
-        for (int i = 0; i < n; i++) b[i] = (float)ti[i];
-        *tbuf = b;
-        *tp = b;
-    }
-    return CX_OK;
-}
-
-static void kp_shuffle(int *idx, int n) {
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)cx_rand_below((uint32_t)i + 1u);
-        int tmp = idx[i];
-        idx[i] = idx[j];
-        idx[j] = tmp;
-    }
-}
-
 /* ---------------------------------------------------------------- training */
 cx_kperceptron_opts cx_kperceptron_default_opts(void) {
     cx_kperceptron_opts o;
@@ -185,7 +129,7 @@ cx_status cx_kperceptron_train(cx_kperceptron *p, const cx_kernel *kernel, const
         return cx_set_error(CX_ERR_ARG, "%s: max_epochs must be >= 1 (got %d)", fn, o.max_epochs);
     cx_status st = check_kernel(fn, kernel);
     if (st != CX_OK) return st;
-    st = kp_check_data(fn, X, t, N, D);
+    st = cx_pc_check_data(fn, X, t, N, D);
     if (st != CX_OK) return st;
     const cx_kernel k = *kernel;
 
@@ -230,7 +174,7 @@ cx_status cx_kperceptron_train(cx_kperceptron *p, const cx_kernel *kernel, const
     int epoch = 0;
     bool converged = false;
     while (epoch < o.max_epochs) {
-        if (o.shuffle) kp_shuffle(idx, N);
+        if (o.shuffle) cx_pc_shuffle(idx, N);
         int mistakes = 0;
         for (int kk = 0; kk < N; kk++) {
             int i = idx[kk];
@@ -318,7 +262,7 @@ cx_status cx_kperceptron_train_t(cx_kperceptron *p, const cx_kernel *kernel, con
     const float *Xp = NULL, *tp = NULL;
     float *tbuf = NULL;
     int N = 0, D = 0;
-    cx_status st = kp_unpack(fn, X, t, &Xp, &tp, &tbuf, &N, &D);
+    cx_status st = cx_pc_unpack(fn, X, t, &Xp, &tp, &tbuf, &N, &D);
     if (st == CX_OK) st = cx_kperceptron_train(p, kernel, Xp, tp, N, D, opts);
     free(tbuf);
     return st;

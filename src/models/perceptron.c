@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cortex/models.h"
+#include "perceptron_common.h"
 
 cx_perceptron_opts cx_perceptron_default_opts(void) {
     cx_perceptron_opts o;
@@ -15,73 +16,11 @@ cx_perceptron_opts cx_perceptron_default_opts(void) {
     return o;
 }
 
-/* Common checks of X [N, D] and t [N]. */
-static cx_status check_data(const char *fn, const float *X, const float *t, int N, int D) {
-    if (N <= 0) return cx_set_error(CX_ERR_ARG, "%s: need at least one example (N = %d)", fn, N);
-    if (D <= 0) return cx_set_error(CX_ERR_ARG, "%s: input dimension must be >= 1 (D = %d)", fn, D);
-    if (!X || !t) return cx_set_error(CX_ERR_ARG, "%s: X and t must not be NULL", fn);
-    for (int i = 0; i < N; i++) {
-        if (t[i] != 1.0f && t[i] != -1.0f)
-            return cx_set_error(CX_ERR_ARG, "%s: label t[%d] = %g is not -1 or +1", fn, i,
-                                (double)t[i]);
-    }
-    int64_t n = (int64_t)N * D;
-    for (int64_t k = 0; k < n; k++) {
-        if (!isfinite(X[k]))
-            return cx_set_error(CX_ERR_NUMERIC, "%s: X[%lld][%lld] is not finite", fn,
-                                (long long)(k / D), (long long)(k % D));
-    }
-    return CX_OK;
-}
-
-/* Unpack tensors X F32 [N, D] and t F32/I32 [N]. *tbuf gets a malloc'd copy
- * of the labels when t is I32 (caller frees). */
-static cx_status unpack_tensors(const char *fn, const cx_tensor *X, const cx_tensor *t,
-                                const float **Xp, const float **tp, float **tbuf, int *N,
-                                int *D) {
-    *tbuf = NULL;
-    if (!X || !t) return cx_set_error(CX_ERR_ARG, "%s: X and t must not be NULL", fn);
-    if (X->dtype != CX_F32 || X->ndim != 2)
-        return cx_set_error(CX_ERR_SHAPE, "%s: X must be an F32 [N, D] tensor (got %s, %d dims)",
-                            fn, cx_dtype_name(X->dtype), X->ndim);
-    if ((t->dtype != CX_F32 && t->dtype != CX_I32) || t->ndim != 1)
-        return cx_set_error(CX_ERR_SHAPE, "%s: t must be an F32 or I32 [N] tensor (got %s, %d dims)",
-                            fn, cx_dtype_name(t->dtype), t->ndim);
-    if (t->shape[0] != X->shape[0])
-        return cx_set_error(CX_ERR_SHAPE, "%s: X has %d rows but t has %d labels", fn,
-                            X->shape[0], t->shape[0]);
-    *N = X->shape[0];
-    *D = X->shape[1];
-    *Xp = (const float *)X->data;
-    if (t->dtype == CX_F32) {
-        *tp = (const float *)t->data;
-    } else {
-        int n = t->shape[0];
-        float *b = malloc((size_t)(n > 0 ? n : 1) * sizeof *b);
-        if (!b) return cx_set_error(CX_ERR_NOMEM, "%s: out of memory", fn);
-        const int32_t *ti = (const int32_t *)t->data;
-        for (int i = 0; i < n; i++) b[i] = (float)ti[i];
-        *tbuf = b;
-        *tp = b;
-    }
-    return CX_OK;
-}
-
 /* <w, x> + b in double. */
 static double decision(const float *w, float b, const float *x, int D) {
     double s = (double)b;
     for (int j = 0; j < D; j++) s += (double)w[j] * (double)x[j];
     return s;
-}
-
-/* Fisher-Yates shuffle of idx[0..n) with the library PRNG. */
-static void shuffle_idx(int *idx, int n) {
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)cx_rand_below((uint32_t)i + 1u);
-        int tmp = idx[i];
-        idx[i] = idx[j];
-        idx[j] = tmp;
-    }
 }
 
 cx_status cx_perceptron_train(cx_perceptron *p, const float *X, const float *t, int N, int D,
@@ -95,7 +34,7 @@ cx_status cx_perceptron_train(cx_perceptron *p, const float *X, const float *t, 
                             (double)o.eta);
     if (o.max_epochs < 1)
         return cx_set_error(CX_ERR_ARG, "%s: max_epochs must be >= 1 (got %d)", fn, o.max_epochs);
-    cx_status st = check_data(fn, X, t, N, D);
+    cx_status st = cx_pc_check_data(fn, X, t, N, D);
     if (st != CX_OK) return st;
 
     float *w = calloc((size_t)D, sizeof *w);
@@ -115,7 +54,7 @@ cx_status cx_perceptron_train(cx_perceptron *p, const float *X, const float *t, 
     int epoch = 0;
     bool converged = false;
     while (epoch < o.max_epochs) {
-        if (o.shuffle) shuffle_idx(idx, N);
+        if (o.shuffle) cx_pc_shuffle(idx, N);
         int mistakes = 0;
         for (int k = 0; k < N; k++) {
             int i = idx[k];
@@ -166,7 +105,7 @@ cx_status cx_perceptron_train_t(cx_perceptron *p, const cx_tensor *X, const cx_t
     const float *Xp = NULL, *tp = NULL;
     float *tbuf = NULL;
     int N = 0, D = 0;
-    cx_status st = unpack_tensors(fn, X, t, &Xp, &tp, &tbuf, &N, &D);
+    cx_status st = cx_pc_unpack(fn, X, t, &Xp, &tp, &tbuf, &N, &D);
     if (st == CX_OK) st = cx_perceptron_train(p, Xp, tp, N, D, opts);
     free(tbuf);
     return st;
@@ -223,7 +162,7 @@ cx_status cx_perceptron_margin(const float *X, const float *t, int N, int D,
     if (!out) return cx_set_error(CX_ERR_ARG, "%s: result pointer is NULL", fn);
     memset(out, 0, sizeof *out);
     if (!w_star) return cx_set_error(CX_ERR_ARG, "%s: w_star must not be NULL", fn);
-    cx_status st = check_data(fn, X, t, N, D);
+    cx_status st = cx_pc_check_data(fn, X, t, N, D);
     if (st != CX_OK) return st;
     double nrm2 = use_bias ? (double)b_star * (double)b_star : 0.0;
     for (int j = 0; j < D; j++) nrm2 += (double)w_star[j] * (double)w_star[j];
