@@ -4,6 +4,6 @@ set -euo pipefail
 CORTEX=${1:-build/cortex}
 mkdir -p out
 "$CORTEX" train --data data/fashion-mnist-subset --hidden 256 --epochs 8 --batch 64 --optim adam \
-  --lr 0.001 --val 1000 --seed 1 --threads 2 --out out/demo-mlp.safetensors --metrics out/demo-metrics.csv
+  --lr 0.001 --val 1000 --seed 1 --threads 1 --out out/demo-mlp.safetensors --metrics out/demo-metrics.csv
 "$CORTEX" eval out/demo-mlp.safetensors data/fashion-mnist-subset --confusion
 echo "model: out/demo-mlp.safetensors   metrics: out/demo-metrics.csv"
