@@ -21,6 +21,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* The direct kernels rely on fused multiply-add contraction of acc += a * b;
  * -std=c11 turns GCC's contraction off, so re-enable it for this file. */
@@ -213,6 +216,26 @@ static inline dvec vld(const float *p) {
     return v;
 }
 static inline void vst(float *p, dvec v) { memcpy(p, &v, sizeof v); }
+/* The first n (< DV) lanes: load (the rest zero) and store. */
+#if defined(__AVX512F__)
+static inline dvec vld_part(const float *p, int n) {
+    return (dvec)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+}
+static inline void vst_part(float *p, dvec v, int n) {
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+}
+#else
+static inline dvec vld_part(const float *p, int n) {
+    float tmp[DV] = {0};
+    memcpy(tmp, p, (size_t)n * sizeof(float));
+    return vld(tmp);
+}
+static inline void vst_part(float *p, dvec v, int n) {
+    float tmp[DV];
+    vst(tmp, v);
+    memcpy(p, tmp, (size_t)n * sizeof(float));
+}
+#endif
 
 typedef struct {
     const float *b[DNV]; /* vector bases: B_v[t] = b[v] + boff[t] */
@@ -220,8 +243,10 @@ typedef struct {
     int nval[DNV];       /* valid lanes of each vector */
 } dtile;
 
-/* One register tile: out rows [0, mr) (+)= sum_t a[t*astep + i] * B_v[t]. */
-static inline __attribute__((always_inline)) void dkern(const int NV, int T, const float *a,
+/* One register tile: out rows [0, mr) (+)= sum_t a[t*astep + i] * B_v[t], computing
+ * MR >= mr rows. */
+static inline __attribute__((always_inline)) void dkern(const int MR, const int NV, int T,
+                                                        const float *a,
                                                         ptrdiff_t astep, const int32_t *boff,
                                                         const dtile *tl, ptrdiff_t ooff,
                                                         ptrdiff_t ostride, int mr, bool load) {
@@ -232,13 +257,7 @@ static inline __attribute__((always_inline)) void dkern(const int NV, int T, con
         for (int i = 0; i < mr; i++)
             for (int v = 0; v < NV; v++) {
                 const float *o = tl->out[v] + ooff + i * ostride;
-                if (tl->nval[v] == DV) {
-                    acc[i][v] = vld(o);
-                } else {
-                    float tmp[DV] = {0};
-                    memcpy(tmp, o, (size_t)tl->nval[v] * sizeof(float));
-                    acc[i][v] = vld(tmp);
-                }
+                acc[i][v] = tl->nval[v] == DV ? vld(o) : vld_part(o, tl->nval[v]);
             }
     const float *b0 = tl->b[0], *b1 = tl->b[NV > 1 ? 1 : 0], *b2 = tl->b[NV > 2 ? 2 : 0];
     for (int t = 0; t < T; t++) {
@@ -247,7 +266,7 @@ static inline __attribute__((always_inline)) void dkern(const int NV, int T, con
         bv[0] = vld(b0 + o);
         if (NV > 1) bv[1] = vld(b1 + o);
         if (NV > 2) bv[2] = vld(b2 + o);
-        for (int i = 0; i < DMR; i++) {
+        for (int i = 0; i < MR; i++) {
             const float ai = a[i];
             for (int v = 0; v < NV; v++) acc[i][v] += bv[v] * ai;
         }
@@ -256,21 +275,28 @@ static inline __attribute__((always_inline)) void dkern(const int NV, int T, con
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < NV; v++) {
             float *o = tl->out[v] + ooff + i * ostride;
-            if (tl->nval[v] == DV) {
-                vst(o, acc[i][v]);
-            } else {
-                float tmp[DV];
-                vst(tmp, acc[i][v]);
-                memcpy(o, tmp, (size_t)tl->nval[v] * sizeof(float));
-            }
+            if (tl->nval[v] == DV) vst(o, acc[i][v]);
+            else vst_part(o, acc[i][v], tl->nval[v]);
         }
 }
 
 static void dkern_n(int nv, int T, const float *a, ptrdiff_t astep, const int32_t *boff,
                     const dtile *tl, ptrdiff_t ooff, ptrdiff_t ostride, int mr, bool load) {
-    if (nv >= 3) dkern(3, T, a, astep, boff, tl, ooff, ostride, mr, load);
-    else if (nv == 2) dkern(2, T, a, astep, boff, tl, ooff, ostride, mr, load);
-    else dkern(1, T, a, astep, boff, tl, ooff, ostride, mr, load);
+#define DK(MR)                                                                      \
+    do {                                                                            \
+        if (nv >= 3) dkern(MR, 3, T, a, astep, boff, tl, ooff, ostride, mr, load);  \
+        else if (nv == 2) dkern(MR, 2, T, a, astep, boff, tl, ooff, ostride, mr, load); \
+        else dkern(MR, 1, T, a, astep, boff, tl, ooff, ostride, mr, load);          \
+    } while (0)
+    /* a tile of mr < DMR rows computes only as many rows as it needs */
+#if DMR > 6
+    if (mr <= 4) DK(4);
+    else if (mr <= 6) DK(6);
+    else DK(DMR);
+#else
+    DK(DMR);
+#endif
+#undef DK
 }
 
 static int conv_algo = -1; /* -1: unread; 0: column matrix only; 1: direct when it applies */
@@ -599,6 +625,200 @@ static void direct_bweight(const geom *g, const wgeom *wg, const float *X, const
     }
 }
 
+/* ---------------------------------------------------------------- direct weight gradient, few channels */
+/* A stride-1 convolution whose input channels are too few to fill the
+ * channel vectors of wgrad_image (a network's first layers) vectorises over
+ * output positions instead. Positions are flattened with the row stride of
+ * the zero-padded input (pd[2]), so the input under tap j of the positions
+ * [q, q + DV) is the contiguous vector xp + off(j) + q; the output gradient
+ * is copied to the same stride with zeros in the columns past out[2]. A
+ * register tile of SOT output channels x STT taps keeps DV-lane partial sums
+ * dW[o][j][lane], which accumulate over the images of one fixed range and
+ * are summed across ranges, then lanes, in a fixed order at the end. When
+ * an image holds a non-finite value its input lanes at invalid positions are
+ * masked to zero, so that value only reaches the sums that really multiply
+ * it (otherwise the zero output gradient there cancels them). */
+#define SOT 4 /* output channels per register tile (4 or 6) */
+#define STT 5 /* taps (reduction rows of dW) per register tile */
+
+typedef int32_t ivec __attribute__((vector_size(DV * sizeof(int32_t))));
+
+typedef struct {
+    dgeom dg;            /* the forward convolution (padded input geometry, offsets) */
+    int nq;              /* vectors of flattened positions */
+    int kslack;          /* extra zero floats after a padded image */
+    size_t x_floats;     /* one padded image-group + slack */
+    size_t y_floats;     /* one output gradient image-group, Og * nq * DV */
+} sgeom;
+
+static bool sgeom_init(const geom *g, sgeom *sg) {
+    if (!direct_enabled() || g->direct) return false;
+    for (int i = 0; i < 3; i++)
+        if (g->s[i] != 1) return false;
+    (void)dgeom_init(&sg->dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+    const dgeom *dg = &sg->dg;
+    if (dg->outP <= 0) return false;
+    const int64_t qv = (((int64_t)g->out[0] - 1) * dg->pd[1] + g->out[1]) * dg->pd[2];
+    const int64_t nq = (qv + DV - 1) / DV;
+    sg->nq = (int)nq;
+    sg->kslack = g->d[2] * (g->k[2] - 1);
+    sg->x_floats = dg->img_floats + (size_t)sg->kslack;
+    sg->y_floats = (size_t)g->Og * (size_t)nq * DV;
+    if ((sg->x_floats + sg->y_floats) * sizeof(float) > PAD_BYTES) return false;
+    if ((size_t)g->O * (size_t)g->K * DV * sizeof(float) > PARTIAL_BYTES / MAX_SLOTS) return false;
+    /* useful fraction of the lanes and of the register tiles */
+    const double lanes = (double)dg->outP / ((double)nq * DV);
+    const int ots = (g->Og + SOT - 1) / SOT, tts = (int)((g->K + STT - 1) / STT);
+    const double tiles = (double)g->Og * (double)g->K / ((double)ots * SOT * (double)tts * STT);
+    return lanes * tiles >= 0.5;
+}
+
+/* acc[o][t] (+)= sum over position vectors of yq[o] * (xp[off[t]] & mask);
+ * without MASK the input is read unmasked (all finite: the zeros of yq at
+ * invalid positions cancel it). */
+static inline __attribute__((always_inline)) void swkern(const int NO, const bool MASK, int nq,
+                                                         const float *yq,
+                                                         size_t ystride, const float *xp,
+                                                         const int32_t *off, const ivec *mk,
+                                                         dvec *acc, size_t astride, int tr,
+                                                         bool first) {
+    dvec a[SOT][STT];
+    for (int o = 0; o < NO; o++)
+        for (int t = 0; t < STT; t++)
+            a[o][t] = !first && t < tr ? acc[o * astride + t] : (dvec){0};
+    const float *xb[STT];
+    for (int t = 0; t < STT; t++) xb[t] = xp + off[t < tr ? t : tr - 1];
+    for (int v = 0; v < nq; v++) {
+        const size_t q = (size_t)v * DV;
+        const ivec m = MASK ? mk[v] : (ivec){0};
+        dvec y[SOT];
+        for (int o = 0; o < NO; o++) y[o] = vld(yq + o * ystride + q);
+        for (int t = 0; t < STT; t++) {
+            ivec xi;
+            memcpy(&xi, xb[t] + q, sizeof xi);
+            if (MASK) xi &= m;
+            dvec x;
+            memcpy(&x, &xi, sizeof x);
+            for (int o = 0; o < NO; o++) a[o][t] += y[o] * x;
+        }
+    }
+    for (int o = 0; o < NO; o++)
+        for (int t = 0; t < tr; t++) acc[o * astride + t] = a[o][t];
+}
+
+/* vacc [Og][K] (DV lanes each) += (or, when first, =) this image-group's
+ * contribution. */
+static void swgrad_image(const geom *g, const sgeom *sg, const float *x, const float *dy,
+                         const int32_t *offs, const ivec *mk, float *xp, float *yq, dvec *vacc,
+                         bool first) {
+    const dgeom *dg = &sg->dg;
+    const int Og = g->Og, K = (int)g->K, nq = sg->nq;
+    const int P1 = dg->pd[1], P2 = dg->pd[2], OW = g->out[2];
+    const size_t ys = (size_t)nq * DV;
+    pad_image(dg, x, xp);
+    memset(xp + dg->img_floats, 0, (size_t)sg->kslack * sizeof(float));
+    /* finite input: no masking needed (x * 0 == 0) */
+    uint32_t nonfin = 0;
+    for (int64_t i = 0; i < (int64_t)g->Cg * g->inP; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        nonfin |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    const bool finite = !nonfin;
+    for (int o = 0; o < Og; o++) {
+        float *yo = yq + (size_t)o * ys;
+        const float *so = dy + (size_t)o * g->outP;
+        size_t done = 0; /* floats of yo written */
+        for (int od = 0; od < g->out[0]; od++)
+            for (int oh = 0; oh < g->out[1]; oh++) {
+                const size_t at = ((size_t)od * P1 + oh) * P2;
+                const float *src = so + ((size_t)od * g->out[1] + oh) * OW;
+                for (size_t i = done; i < at; i++) yo[i] = 0.0f;
+                for (int i = 0; i < OW; i++) yo[at + (size_t)i] = src[i];
+                done = at + (size_t)OW;
+            }
+        for (size_t i = done; i < ys; i++) yo[i] = 0.0f;
+    }
+    for (int o0 = 0; o0 < Og; o0 += SOT) {
+        const int no = Og - o0 < SOT ? Og - o0 : SOT;
+        const float *yo = yq + (size_t)o0 * ys;
+        for (int t0 = 0; t0 < K; t0 += STT) {
+            const int tr = K - t0 < STT ? K - t0 : STT;
+            dvec *ac = vacc + (size_t)o0 * K + t0;
+#define SW(NO)                                                                   \
+    (finite ? swkern(NO, false, nq, yo, ys, xp, offs + t0, mk, ac, (size_t)K, tr, first) \
+            : swkern(NO, true, nq, yo, ys, xp, offs + t0, mk, ac, (size_t)K, tr, first))
+            switch (no) {
+#if SOT >= 6
+            case 6: SW(6); break;
+            case 5: SW(5); break;
+#endif
+            case 4: SW(4); break;
+            case 3: SW(3); break;
+            case 2: SW(2); break;
+            default: SW(1); break;
+            }
+#undef SW
+        }
+    }
+}
+
+/* dW += sum_n dY[n] im2col(X[n])^T through swgrad_image, in the same fixed
+ * image ranges as prim_bweight. */
+static void small_bweight(const geom *g, const sgeom *sg, const float *X, const float *dY,
+                          float *dW, int S, bool par, int nt) {
+    const dgeom *dg = &sg->dg;
+    const size_t wn = (size_t)g->O * (size_t)g->K;
+    const int K = (int)g->K, kks = dg->kks;
+    const int P1 = dg->pd[1], P2 = dg->pd[2];
+    int32_t *offs = cx_arena_alloc((size_t)K * sizeof(int32_t));
+    for (int c = 0; c < g->Cg; c++)
+        for (int a = 0; a < g->k[0]; a++)
+            for (int b = 0; b < g->k[1]; b++)
+                for (int e = 0; e < g->k[2]; e++)
+                    offs[((c * g->k[0] + a) * g->k[1] + b) * g->k[2] + e] =
+                        (int32_t)((int64_t)c * dg->padP +
+                                  ((int64_t)a * g->d[0] * P1 + (int64_t)b * g->d[1]) * P2 +
+                                  (int64_t)e * g->d[2]);
+    (void)kks;
+    ivec *mk = cx_arena_alloc((size_t)sg->nq * sizeof(ivec));
+    for (int v = 0; v < sg->nq; v++) {
+        int32_t lane[DV];
+        for (int l = 0; l < DV; l++) {
+            int64_t q = (int64_t)v * DV + l;
+            int64_t ow = q % P2, r = q / P2, oh = r % P1, od = r / P1;
+            lane[l] = ow < g->out[2] && oh < g->out[1] && od < g->out[0] ? -1 : 0;
+        }
+        memcpy(&mk[v], lane, sizeof lane);
+    }
+    const int nbuf = par ? nt : 1;
+    const size_t per = sg->x_floats + sg->y_floats;
+    float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
+    dvec *part = cx_arena_alloc((size_t)S * wn * sizeof(dvec));
+    (void)par;
+    CX_OMP(parallel for schedule(dynamic, 1) if(par))
+    for (int s = 0; s < S; s++) {
+        float *buf = bufs + (size_t)(par ? thread_id() : 0) * per;
+        dvec *ps = part + (size_t)s * wn;
+        int n0 = (int)((int64_t)g->N * s / S), n1 = (int)((int64_t)g->N * (s + 1) / S);
+        if (n1 == n0) memset(ps, 0, wn * sizeof(dvec));
+        for (int n = n0; n < n1; n++)
+            for (int gi = 0; gi < g->G; gi++)
+                swgrad_image(g, sg, X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP,
+                             dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP, offs, mk,
+                             buf, buf + sg->x_floats, ps + (size_t)gi * g->Og * K, n == n0);
+    }
+    CX_OMP(parallel for schedule(static) if(wn * S * DV > CX_PAR_MIN))
+    for (int64_t i = 0; i < (int64_t)wn; i++) {
+        dvec v = part[i];
+        for (int s = 1; s < S; s++) v += part[(size_t)s * wn + (size_t)i];
+        float lane[DV], h = 0;
+        memcpy(lane, &v, sizeof lane);
+        for (int l = 0; l < DV; l++) h += lane[l];
+        dW[i] += h;
+    }
+}
+
 /* ---------------------------------------------------------------- primitives */
 /* Images in parallel (one column buffer per thread) when there are enough
  * of them; otherwise one image at a time with threaded GEMMs / im2col. */
@@ -748,6 +968,11 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
     wgeom wg;
     if (wgeom_init(g, &wg)) {
         direct_bweight(g, &wg, X, dY, dW, S, par, nt);
+        return;
+    }
+    sgeom sg;
+    if (sgeom_init(g, &sg)) {
+        small_bweight(g, &sg, X, dY, dW, S, par, nt);
         return;
     }
     const size_t tf = tile_floats(g);

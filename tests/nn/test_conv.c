@@ -383,12 +383,15 @@ static void thread_determinism(void) {
         {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 2)},
         {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)},
         {K_CT2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1)},
+        {K_C2, O3(1, 1, 1, 2, 2, 0, 1, 1, 1, 0, 0, 0, 1)}, /* few input channels */
     };
-    const int xs[][4] = {{6, 16, 16, 15}, {5, 16, 17, 16}, {7, 32, 12, 11}, {6, 16, 9, 8}};
-    const int ws[][4] = {{16, 16, 3, 3}, {16, 8, 3, 3}, {24, 32, 1, 1}, {16, 12, 3, 3}};
-    const int bn[] = {16, 16, 24, 12};
+    const int xs[][4] = {{6, 16, 16, 15}, {5, 16, 17, 16}, {7, 32, 12, 11}, {6, 16, 9, 8},
+                         {9, 1, 12, 13}};
+    const int ws[][4] = {{16, 16, 3, 3}, {16, 8, 3, 3}, {24, 32, 1, 1}, {16, 12, 3, 3},
+                         {6, 1, 5, 5}};
+    const int bn[] = {16, 16, 24, 12, 6};
     int saved = cx_get_threads();
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         float *r1, *r2, *r3;
         int64_t n1, n2, n3;
         cx_set_threads(1);
@@ -501,6 +504,24 @@ static void ref_conv(const rgeom *g, const float *x, const float *w, const float
             }
 }
 
+/* The few-channel weight gradient reads whole vectors of positions: an
+ * infinite input must reach only the weights that really multiply it.
+ * x[0, 0, 1, 0] = inf (k 3, no padding) meets taps kw = 0 only. */
+static void few_channel_nonfinite(void) {
+    cx_seed(12);
+    cx_tensor *x = cx_randn(CX_SHAPE(2, 1, 9, 21), 0, 1);
+    cx_tensor *w = leaf(CX_SHAPE(4, 1, 3, 3));
+    CX_F(x)[21] = INFINITY;
+    cx_tensor *y = cx_conv2d(x, w, NULL, 1, 1, 0, 0, 1, 1, 1);
+    cx_tensor *g = cx_randn(y->shape, 4, 0, 1);
+    cx_backward_with(y, CX_F(g));
+    int bad = 0;
+    for (int i = 0; i < 4 * 9; i++)
+        if (i % 3 != 0 && !isfinite(w->grad[i])) bad++;
+    CHECK_MSG(bad == 0, "%d finite weight gradients became non-finite", bad);
+    cx_step_reset();
+}
+
 static void direct_paths(void) {
     typedef struct {
         const char *name;
@@ -523,6 +544,15 @@ static void direct_paths(void) {
          {2, 8, 8, 1, {4, 5, 18}, {4, 5, 18}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}},
         {"conv_transpose2d stride 1, dilation 2, output_padding 1", {K_CT2, O3(1, 1, 1, 1, 1, 0, 2, 2, 1, 1, 1, 0, 1)}, 2,
          {2, 12, 16, 1, {1, 13, 23}, {1, 10, 20}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 2, 2}}},
+        /* few input channels: the weight gradient vectorised over positions */
+        {"conv2d 1->6 k5 pad 2 (few channels)", {K_C2, O3(1, 1, 1, 2, 2, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 1, 6, 1, {1, 13, 29}, {1, 13, 29}, {1, 5, 5}, {1, 1, 1}, {0, 2, 2}, {1, 1, 1}}},
+        {"conv2d groups 2 of 3->4, dilation (few channels)", {K_C2, O3(1, 1, 1, 1, 0, 0, 1, 2, 1, 0, 0, 0, 2)}, 2,
+         {2, 6, 8, 2, {1, 11, 17}, {1, 11, 13}, {1, 3, 3}, {1, 1, 1}, {0, 1, 0}, {1, 1, 2}}},
+        {"conv1d 2->3 k5 (few channels)", {K_C1, O3(1, 1, 1, 2, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 1,
+         {2, 2, 3, 1, {1, 1, 37}, {1, 1, 37}, {1, 1, 5}, {1, 1, 1}, {0, 0, 2}, {1, 1, 1}}},
+        {"conv3d 2->4 (few channels)", {K_C3, O3(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1)}, 3,
+         {2, 2, 4, 1, {3, 5, 11}, {3, 5, 11}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const dcase *c = &cs[ci];
@@ -682,6 +712,7 @@ int main(void) {
     RUN(thread_determinism);
     RUN(tiled_vs_direct);
     RUN(direct_paths);
+    RUN(few_channel_nonfinite);
     RUN(lecture_x_example);
     TEST_END();
 }
