@@ -13,7 +13,7 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|CONV|RNN|CNN_STEP|CNN_EPOCH) ' ; }
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|CONV|RNN|CHARLM|CNN_STEP|CNN_EPOCH) ' ; }
 # Sections: all by default; BENCH="gemm mlp conv rnn cnn" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
@@ -37,6 +37,17 @@ want rnn && for T in 1 2; do
   run "$B/bench/bench_rnn" $T >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_rnn.py $T >/dev/null
 done
+if want charlm && [ $have_torch = 1 ]; then
+  txt=out/bench_rand90.txt
+  $PY -c "import random; random.seed(1); print(''.join(chr(33 + random.randrange(90)) for _ in range(400000)), end='')" > "$txt"
+  for T in 1 2; do
+    echo "+ cortex charlm train (1x256, batch 32, seq 64) threads=$T" >&2
+    "$B/cortex" charlm train --text "$txt" --layers 1 --hidden 256 --embed 64 --batch 32 --seq 64 --val-frac 0 \
+      --steps 100 --threads $T --quiet --out out/bench_lm.safetensors 2>&1 | tee -a "$log" |
+      sed -n 's/.*(\([0-9]*\) chars\/s training).*/CHARLM threads='$T' chars_per_s=\1/p' | tee -a "$log"
+    run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_charlm.py --threads $T --steps 60 >/dev/null
+  done
+fi
 if want cnn && [ -x "$B/bench/bench_cnn" ] && [ -f tools/bench_torch_cnn.py ]; then
   for T in 1 2; do
     run "$B/bench/bench_cnn" --net models/lenet5.net --epochs 1 --threads $T >/dev/null
@@ -56,27 +67,35 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CONV /  { l=kv($0,"layer"); t=kv($0,"threads"); tv[l,t]=kv($0,"ms") }
 /^RNN /         { c=kv($0,"cell"); t=kv($0,"threads"); rn[c,t]=kv($0,"ms"); rc[c]=1 }
 /^TORCH_RNN /   { c=kv($0,"cell"); t=kv($0,"threads"); tr[c,t]=kv($0,"ms") }
+/^CHARLM /      { t=kv($0,"threads"); cl_c[t]=kv($0,"chars_per_s") }
+/^TORCH_CHARLM / { t=kv($0,"threads"); cl_t[t]=kv($0,"chars_per_s") }
 /^CNN_EPOCH /   { t=kv($0,"threads"); nn=kv($0,"net"); cn[t]=kv($0,"seconds"); cna[t]=kv($0,"test_acc") }
 /^TORCH_CNN_EPOCH / { t=kv($0,"threads"); tn[t]=kv($0,"seconds"); tna[t]=kv($0,"test_acc") }
 function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 function best(x1, x2) { return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
 END {
+  if (length(cg)) {
   print "sgemm, square n (GFLOPS; ratio > 1 means Cortex is faster)"
   print "  cortex = cx_sgemm as used (auto backend); cx(blas) = cx_sgemm forced through OpenBLAS"
   printf "%6s %3s %9s %9s %9s %9s %9s %12s %15s %13s\n", "n", "thr", "cortex", "cx(blas)", "openblas", "builtin", "torch", "cortex/torch", "cx(blas)/oblas", "builtin/oblas"
   for (t = 1; t <= 2; t++) for (n = 64; n <= 1024; n *= 2) if ((n,t) in cg)
     printf "%6d %3d %9.1f %9s %9.1f %9.1f %9s %12s %15s %13s\n", n, t, cg[n,t], cb[n,t], ob[n,t], bi[n,t], ((n,t) in tg) ? tg[n,t] : "-", r(cg[n,t], tg[n,t]), r(cb[n,t], ob[n,t]), r(bi[n,t], ob[n,t])
+  }
+  if (length(cs)) {
   print ""
   print "MLP 784-256-256-10 training step, batch 64, Adam (ms; speedup = torch/cortex)"
   tb = best(ts[1], ts[2])
   for (t = 1; t <= 2; t++) if (t in cs)
     printf "  threads %d: cortex %.3f ms  torch %s ms  speedup %s  (vs torch best setting %s ms: %s)\n", t, cs[t], (t in ts) ? ts[t] : "-", r(ts[t], cs[t]), tb ? tb : "-", r(tb, cs[t])
+  }
+  if (length(ce)) {
   print ""
   print "MLP 784-256-10 epoch on Fashion-MNIST (60k), batch 64, Adam (s; ratio = cortex/torch, goal <= 0.67)"
   eb = best(te[1], te[2])
   for (t = 1; t <= 2; t++) if (t in ce)
     printf "  threads %d: cortex %.3f s (test acc %s)  torch %s s (acc %s)  ratio %s  (vs torch best %s s: %s)\n", t, ce[t], ca[t], (t in te) ? te[t] : "-", (t in ta) ? ta[t] : "-", r(ce[t], te[t]), eb ? eb : "-", r(ce[t], eb)
   if ((1 in ce) && (2 in ce)) printf "  cortex 2 threads vs 1: %.2fx faster\n", ce[1] / ce[2]
+  }
   if (length(cl)) {
     print ""
     print "conv2d forward+backward (ms; speedup = torch/cortex, goal >= 1 at 1 and 2 threads)"
@@ -88,6 +107,12 @@ END {
     print "RNN layer forward+backward, input 128, hidden 256, batch 32, seq 64 (ms; goal >= 1.5x at 1 thread)"
     for (c in rc) for (t = 1; t <= 2; t++) if ((c,t) in rn)
       printf "  %-5s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s\n", c, t, rn[c,t], ((c,t) in tr) ? tr[c,t] : "-", r(tr[c,t], rn[c,t])
+  }
+  if (length(cl_c)) {
+    print ""
+    print "char-LM training (1-layer LSTM 256, batch 32, seq 64, 91 symbols), chars/s (goal >= 30k at 1 thread)"
+    for (t = 1; t <= 2; t++) if (t in cl_c)
+      printf "  threads %d: cortex %s  torch %s  speedup %s\n", t, cl_c[t], (t in cl_t) ? cl_t[t] : "-", r(cl_c[t], cl_t[t])
   }
   if (length(cn)) {
     print ""
