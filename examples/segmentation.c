@@ -57,8 +57,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,55 +283,11 @@ static seg_metrics score(const int32_t *pred, const int32_t *truth, int64_t n, i
 
 /* ------------------------------------------------------------ PNG */
 
-typedef struct {
-    jmp_buf jmp;
-    char msg[256];
-} png_err_ctx;
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-    png_err_ctx *ctx = png_get_error_ptr(png);
-    snprintf(ctx->msg, sizeof ctx->msg, "%s", msg);
-    longjmp(ctx->jmp, 1);
-}
-static void png_on_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    fprintf(stderr, "segmentation: libpng warning: %s\n", msg);
-}
-
-/* Write an 8-bit RGB image to `path` atomically (temporary file, fsync,
- * rename; see examples/spirals.c). Returns 0 on success. */
+/* Write an 8-bit RGB image atomically with the library's PNG writer
+ * (temporary file, fsync, rename; an existing file survives any error). */
 static int write_png(const char *path, const unsigned char *rgb, int w, int h) {
-    cx_atomic_file *af = NULL;
-    if (cx_atomic_open(&af, path) != CX_OK) {
-        fprintf(stderr, "segmentation: cannot write PNG: %s\n", cx_last_error());
-        return 1;
-    }
-    png_err_ctx ctx;
-    ctx.msg[0] = 0;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error,
-                                              png_on_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        fprintf(stderr, "segmentation: libpng: out of memory\n");
-        png_destroy_write_struct(png ? &png : NULL, NULL);
-        cx_atomic_abort(af);
-        return 1;
-    }
-    if (setjmp(ctx.jmp)) {
-        fprintf(stderr, "segmentation: libpng error writing %s: %s\n", path, ctx.msg);
-        png_destroy_write_struct(&png, &info);
-        cx_atomic_abort(af);
-        return 1;
-    }
-    png_init_io(png, (FILE *)cx_atomic_stream(af));
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int r = 0; r < h; r++) png_write_row(png, rgb + (size_t)r * w * 3);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-    if (cx_atomic_commit(af) != CX_OK) {
-        fprintf(stderr, "segmentation: cannot write PNG: %s\n", cx_last_error());
+    if (cx_png_write_rgb(path, rgb, w, h) != CX_OK) {
+        fprintf(stderr, "%s: cannot write PNG: %s\n", "segmentation", cx_last_error());
         return 1;
     }
     return 0;
