@@ -78,6 +78,24 @@ cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const c
 /* Transposed convolution over x->ndim - 2 (1..3) spatial dims. */
 cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
 
+/* How convolutions are computed. Every algorithm gives the same result up to
+ * float rounding (each is tested against a double-precision reference), and
+ * each is deterministic: the same inputs and thread count give the same bits.
+ *   CX_CONV_AUTO    (default) Winograd F(2x2, 3x3) for the forward pass and
+ *                   the input gradient of 3x3 stride-1 2-D convolutions with
+ *                   at least 8 input and output channels per group; direct
+ *                   register-tiled kernels for other stride-1 convolutions and
+ *                   all weight gradients where the channels fill the vectors;
+ *                   im2col + GEMM otherwise.
+ *   CX_CONV_DIRECT  as AUTO without Winograd.
+ *   CX_CONV_GEMM    im2col + GEMM (column buffers tiled to 4 MiB) only.
+ * The environment variable CX_CONV_ALGO=auto|direct|gemm sets the initial
+ * choice; cx_conv_set_algo overrides it (not thread-safe: call it between
+ * steps). */
+typedef enum { CX_CONV_AUTO = 0, CX_CONV_DIRECT = 1, CX_CONV_GEMM = 2 } cx_conv_algo;
+void cx_conv_set_algo(cx_conv_algo a);
+cx_conv_algo cx_conv_get_algo(void);
+
 /* Output size of a convolution / transposed convolution along one dim
  * (may be <= 0 for impossible geometries; the ops reject those). */
 int cx_conv_out_size(int in, int kernel, int stride, int pad, int dil);

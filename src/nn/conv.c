@@ -14,23 +14,12 @@
  * Spatial dims are padded to 3 (D, H, W) with leading size-1 dims. Column
  * buffers hold K = C/G * kd*kh*kw rows and a tile of whole output rows
  * (OW-long); they come from the arena and are released before returning. */
-#include "../autograd/graph.h"
+#include "conv_kern.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
-#endif
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-/* The direct kernels rely on fused multiply-add contraction of acc += a * b;
- * -std=c11 turns GCC's contraction off, so re-enable it for this file. */
-#if defined(__clang__)
-#pragma clang fp contract(fast)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=fast")
 #endif
 
 /* Upper bound of one column buffer (bytes); a tile is at least one row. */
@@ -183,17 +172,6 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
  * packed per output tile, so the only per-image work besides the products is
  * the padded copy. Each output element is summed in one fixed order whatever
  * the thread count or the way images are batched. */
-#if defined(__AVX512F__)
-#define DV 16 /* floats per vector */
-#define DMR 8 /* rows of the register tile */
-#elif defined(__AVX__)
-#define DV 8
-#define DMR 4
-#else
-#define DV 4
-#define DMR 4
-#endif
-#define DNV 3 /* vectors per register tile */
 /* Padded images of one batch (forward / input gradient), or one channels-last
  * image plus its output gradient (weight gradient): at most this many bytes.
  * Larger images take the column-matrix path. */
@@ -208,105 +186,26 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
 #define QBLOCK 256
 #endif
 
-typedef float dvec __attribute__((vector_size(DV * sizeof(float))));
-
-static inline dvec vld(const float *p) {
-    dvec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void vst(float *p, dvec v) { memcpy(p, &v, sizeof v); }
-/* The first n (< DV) lanes: load (the rest zero) and store. */
-#if defined(__AVX512F__)
-static inline dvec vld_part(const float *p, int n) {
-    return (dvec)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
-}
-static inline void vst_part(float *p, dvec v, int n) {
-    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
-}
-#else
-static inline dvec vld_part(const float *p, int n) {
-    float tmp[DV] = {0};
-    memcpy(tmp, p, (size_t)n * sizeof(float));
-    return vld(tmp);
-}
-static inline void vst_part(float *p, dvec v, int n) {
-    float tmp[DV];
-    vst(tmp, v);
-    memcpy(p, tmp, (size_t)n * sizeof(float));
-}
-#endif
-
-typedef struct {
-    const float *b[DNV]; /* vector bases: B_v[t] = b[v] + boff[t] */
-    float *out[DNV];     /* outputs of tile row 0; row i at out[v] + i * ostride */
-    int nval[DNV];       /* valid lanes of each vector */
-} dtile;
-
-/* One register tile: out rows [0, mr) (+)= sum_t a[t*astep + i] * B_v[t], computing
- * MR >= mr rows. */
-static inline __attribute__((always_inline)) void dkern(const int MR, const int NV, int T,
-                                                        const float *a,
-                                                        ptrdiff_t astep, const int32_t *boff,
-                                                        const dtile *tl, ptrdiff_t ooff,
-                                                        ptrdiff_t ostride, int mr, bool load) {
-    dvec acc[DMR][DNV];
-    for (int i = 0; i < DMR; i++)
-        for (int v = 0; v < DNV; v++) acc[i][v] = (dvec){0};
-    if (load)
-        for (int i = 0; i < mr; i++)
-            for (int v = 0; v < NV; v++) {
-                const float *o = tl->out[v] + ooff + i * ostride;
-                acc[i][v] = tl->nval[v] == DV ? vld(o) : vld_part(o, tl->nval[v]);
-            }
-    const float *b0 = tl->b[0], *b1 = tl->b[NV > 1 ? 1 : 0], *b2 = tl->b[NV > 2 ? 2 : 0];
-    for (int t = 0; t < T; t++) {
-        const ptrdiff_t o = boff[t];
-        dvec bv[DNV];
-        bv[0] = vld(b0 + o);
-        if (NV > 1) bv[1] = vld(b1 + o);
-        if (NV > 2) bv[2] = vld(b2 + o);
-        for (int i = 0; i < MR; i++) {
-            const float ai = a[i];
-            for (int v = 0; v < NV; v++) acc[i][v] += bv[v] * ai;
-        }
-        a += astep;
-    }
-    for (int i = 0; i < mr; i++)
-        for (int v = 0; v < NV; v++) {
-            float *o = tl->out[v] + ooff + i * ostride;
-            if (tl->nval[v] == DV) vst(o, acc[i][v]);
-            else vst_part(o, acc[i][v], tl->nval[v]);
-        }
-}
-
-static void dkern_n(int nv, int T, const float *a, ptrdiff_t astep, const int32_t *boff,
-                    const dtile *tl, ptrdiff_t ooff, ptrdiff_t ostride, int mr, bool load) {
-#define DK(MR)                                                                      \
-    do {                                                                            \
-        if (nv >= 3) dkern(MR, 3, T, a, astep, boff, tl, ooff, ostride, mr, load);  \
-        else if (nv == 2) dkern(MR, 2, T, a, astep, boff, tl, ooff, ostride, mr, load); \
-        else dkern(MR, 1, T, a, astep, boff, tl, ooff, ostride, mr, load);          \
-    } while (0)
-    /* a tile of mr < DMR rows computes only as many rows as it needs */
-#if DMR > 6
-    if (mr <= 4) DK(4);
-    else if (mr <= 6) DK(6);
-    else DK(DMR);
-#else
-    DK(DMR);
-#endif
-#undef DK
-}
-
-static int conv_algo = -1; /* -1: unread; 0: column matrix only; 1: direct when it applies */
-static bool direct_enabled(void) {
+/* CX_CONV_ALGO / cx_conv_set_algo (cortex/conv.h). */
+static int conv_algo = -1; /* -1: unread; 0: gemm; 1: direct; 2: auto (Winograd too) */
+static int algo(void) {
     if (conv_algo < 0) {
         const char *e = getenv("CX_CONV_ALGO");
-        conv_algo = e && !strcmp(e, "gemm") ? 0 : 1;
+        conv_algo = e && !strcmp(e, "gemm") ? 0 : e && !strcmp(e, "direct") ? 1 : 2;
     }
-    return conv_algo == 1;
+    return conv_algo;
 }
+void cx_conv_set_algo(cx_conv_algo a) {
+    if (a != CX_CONV_AUTO && a != CX_CONV_DIRECT && a != CX_CONV_GEMM)
+        cx_fatal("cx_conv_set_algo: unknown algorithm %d (expected CX_CONV_AUTO, CX_CONV_DIRECT "
+                 "or CX_CONV_GEMM)", (int)a);
+    conv_algo = a == CX_CONV_GEMM ? 0 : a == CX_CONV_DIRECT ? 1 : 2;
+}
+cx_conv_algo cx_conv_get_algo(void) {
+    int v = algo();
+    return v == 0 ? CX_CONV_GEMM : v == 1 ? CX_CONV_DIRECT : CX_CONV_AUTO;
+}
+static bool direct_enabled(void) { return algo() >= 1; }
 
 /* A stride-1 convolution of one group: input [Ci, in...] -> output
  * [Co, out...], leading padding p (may be negative: cropping). */
@@ -484,6 +383,27 @@ static bool direct_bdata_geom(const geom *g, dgeom *dg) {
         p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
     }
     return direct_enabled() && !g->direct && dgeom_init(dg, g->Og, g->Cg, g->out, g->in, g->k, g->d, p);
+}
+
+/* Winograd F(2x2, 3x3) for the forward / input gradient (conv_winograd.c). */
+static bool wino_fwd(const geom *g) {
+    for (int i = 0; i < 3; i++)
+        if (g->s[i] != 1) return false;
+    return algo() == 2 && cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
+}
+static bool wino_bdata(const geom *g, int p[3]) {
+    for (int i = 0; i < 3; i++) {
+        if (g->s[i] != 1) return false;
+        p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
+    }
+    return algo() == 2 && cx_conv_wino_applies(g->Og, g->Cg, g->out, g->in, g->k, g->d);
+}
+
+static bool wino_bweight(const geom *g) {
+    for (int i = 0; i < 3; i++)
+        if (g->s[i] != 1) return false;
+    return algo() == 2 && !g->direct &&
+           cx_conv_wino_bweight_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
 
 /* ---------------------------------------------------------------- direct weight gradient */
@@ -839,6 +759,11 @@ static size_t tile_floats(const geom *g) {
 static void prim_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
                      bool accumulate) {
     dgeom dg;
+    if (wino_fwd(g)) {
+        cx_conv_wino_run(g->G, g->N, g->Cg, g->Og, g->in, g->out, g->p, X, W, false, bias, Y,
+                         accumulate);
+        return;
+    }
     if (direct_fwd_geom(g, &dg)) {
         direct_run(&dg, g->G, g->N, X, W, false, bias, Y, accumulate);
         return;
@@ -889,6 +814,11 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
 /* dX[n] += col2im(W^T dY[n]). */
 static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX) {
     dgeom dg;
+    int pb[3];
+    if (wino_bdata(g, pb)) {
+        cx_conv_wino_run(g->G, g->N, g->Og, g->Cg, g->out, g->in, pb, dY, W, true, NULL, dX, true);
+        return;
+    }
     if (direct_bdata_geom(g, &dg)) {
         direct_run(&dg, g->G, g->N, dY, W, true, NULL, dX, true);
         return;
@@ -965,6 +895,10 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
     if (S < 1) S = 1;
     const int nt = nthreads();
     const bool par = S > 1 && images_parallel(g, nt);
+    if (wino_bweight(g)) {
+        cx_conv_wino_bweight(g->G, g->N, g->Cg, g->Og, g->in, g->out, g->p, X, dY, dW, S, par);
+        return;
+    }
     wgeom wg;
     if (wgeom_init(g, &wg)) {
         direct_bweight(g, &wg, X, dY, dW, S, par, nt);

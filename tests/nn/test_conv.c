@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "nn/conv_kern.h" /* cx_conv_wino_calls */
 
 #define RTOL 1e-4
 #define ATOL 1e-5
@@ -522,6 +523,39 @@ static void few_channel_nonfinite(void) {
     cx_step_reset();
 }
 
+/* Each algorithm gives the same result (to rounding) as the others. */
+static void algorithms_agree(void) {
+    const cx_conv_algo saved = cx_conv_get_algo();
+    CHECK(saved == CX_CONV_AUTO);
+    const cx_conv_algo algos[3] = {CX_CONV_GEMM, CX_CONV_DIRECT, CX_CONV_AUTO};
+    float *ref[3] = {NULL, NULL, NULL};
+    const int64_t ny = 3 * 24 * 13 * 10, nx = 3 * 16 * 13 * 10, nw = 24 * 16 * 9;
+    for (int a = 0; a < 3; a++) {
+        cx_conv_set_algo(algos[a]);
+        CHECK(cx_conv_get_algo() == algos[a]);
+        cx_seed(5);
+        cx_tensor *x = leaf(CX_SHAPE(3, 16, 13, 10)), *w = leaf(CX_SHAPE(24, 16, 3, 3));
+        cx_tensor *b = leaf(CX_SHAPE(24));
+        const long wino0 = cx_conv_wino_calls;
+        cx_tensor *y = cx_conv2d(x, w, b, 1, 1, 1, 1, 1, 1, 1);
+        cx_tensor *g = cx_randn(y->shape, 4, 0, 1);
+        cx_backward_with(y, CX_F(g));
+        CHECK_MSG(cx_conv_wino_calls - wino0 == (algos[a] == CX_CONV_AUTO ? 3 : 0),
+                  "algorithm %d: %ld Winograd calls", a, cx_conv_wino_calls - wino0);
+        ref[a] = malloc((size_t)(ny + nx + nw) * sizeof(float));
+        memcpy(ref[a], CX_F(y), (size_t)ny * sizeof(float));
+        memcpy(ref[a] + ny, x->grad, (size_t)nx * sizeof(float));
+        memcpy(ref[a] + ny + nx, w->grad, (size_t)nw * sizeof(float));
+        cx_step_reset();
+    }
+    for (int a = 1; a < 3; a++)
+        cxt_allclose(ref[a], ref[0], (long)(ny + nx + nw), 1e-4, 1e-4,
+                     a == 1 ? "direct vs gemm" : "auto (Winograd) vs gemm");
+    for (int a = 0; a < 3; a++) free(ref[a]);
+    cx_conv_set_algo(saved);
+    EXPECT_FATAL(cx_conv_set_algo((cx_conv_algo)7), "unknown algorithm 7");
+}
+
 static void direct_paths(void) {
     typedef struct {
         const char *name;
@@ -553,6 +587,24 @@ static void direct_paths(void) {
          {2, 2, 3, 1, {1, 1, 37}, {1, 1, 37}, {1, 1, 5}, {1, 1, 1}, {0, 0, 2}, {1, 1, 1}}},
         {"conv3d 2->4 (few channels)", {K_C3, O3(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1)}, 3,
          {2, 2, 4, 1, {3, 5, 11}, {3, 5, 11}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}},
+        /* Winograd F(2x2, 3x3): odd output sizes (partial tiles), output
+         * channels not a multiple of the register tile, padding 0 / 1 / 2
+         * (the input gradient then crops), groups, many blocks and images
+         * per block, and a transposed convolution (forward = input gradient) */
+        {"winograd conv2d 16->20 pad 0, 7x9 out", {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 16, 20, 1, {1, 9, 11}, {1, 7, 9}, {1, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}}},
+        {"winograd conv2d groups 2 of 8->10, pad 2", {K_C2, O3(1, 1, 1, 2, 2, 0, 1, 1, 1, 0, 0, 0, 2)}, 2,
+         {2, 16, 20, 2, {1, 6, 13}, {1, 8, 15}, {1, 3, 3}, {1, 1, 1}, {0, 2, 2}, {1, 1, 1}}},
+        {"winograd conv2d 9->8 pad 1, 40x37 (many blocks)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {5, 9, 8, 1, {1, 40, 37}, {1, 40, 37}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"winograd conv2d 8->8 pad 1, 2x3 (tiny images)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {7, 8, 8, 1, {1, 2, 3}, {1, 2, 3}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"winograd conv2d groups 2 of 20->12, pad 1, 19x21", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 2)}, 2,
+         {3, 40, 24, 2, {1, 19, 21}, {1, 19, 21}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"winograd conv2d 16->8 pad 1, 40x37 (many tiles per image)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 16, 8, 1, {1, 40, 37}, {1, 40, 37}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"winograd conv_transpose2d 12->16 stride 1 pad 1", {K_CT2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {2, 16, 12, 1, {1, 11, 14}, {1, 11, 14}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const dcase *c = &cs[ci];
@@ -568,9 +620,14 @@ static void direct_paths(void) {
         cx_seed(31 + (uint64_t)ci);
         cx_tensor *x = leaf(xs, c->nd + 2), *w = leaf(ws, c->nd + 2);
         cx_tensor *b = leaf((int[]){tr ? g->C : g->O}, 1);
+        const long wino0 = cx_conv_wino_calls;
         cx_tensor *y = run_conv(&c->sp, x, w, b);
         cx_tensor *G = cx_randn(y->shape, y->ndim, 0, 1);
         cx_backward_with(y, CX_F(G));
+        if (!strncmp(c->name, "winograd", 8))
+            CHECK_MSG(cx_conv_wino_calls - wino0 == 2 + (Cg >= 16 && Og >= 8 ? 1 : 0),
+                      "%s: %ld Winograd calls, expected forward, input gradient and (16 or more "
+                      "input channels) weight gradient", c->name, cx_conv_wino_calls - wino0);
         const int64_t inN = (int64_t)g->N * g->C * g->in[0] * g->in[1] * g->in[2];
         const int64_t outN = (int64_t)g->N * g->O * g->out[0] * g->out[1] * g->out[2];
         const int64_t wn = w->numel;
@@ -712,6 +769,7 @@ int main(void) {
     RUN(thread_determinism);
     RUN(tiled_vs_direct);
     RUN(direct_paths);
+    RUN(algorithms_agree);
     RUN(few_channel_nonfinite);
     RUN(lecture_x_example);
     TEST_END();
