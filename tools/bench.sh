@@ -53,6 +53,11 @@ if want cnn && [ -x "$B/bench/bench_cnn" ] && [ -f tools/bench_torch_cnn.py ]; t
     run "$B/bench/bench_cnn" --net models/lenet5.net --epochs 1 --threads $T >/dev/null
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_cnn.py --net lenet5 --epochs 1 --threads $T >/dev/null
   done
+  # small ResNet (3x3 convolutions with batch norm): training step time
+  for T in 1 2; do
+    run "$B/bench/bench_cnn" --net models/small_resnet.net --epochs 0 --steps 30 --threads $T >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_cnn.py --net small_resnet --epochs 0 --steps 30 --threads $T >/dev/null
+  done
 fi
 echo
 awk '
@@ -71,6 +76,8 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CHARLM / { t=kv($0,"threads"); cl_t[t]=kv($0,"chars_per_s") }
 /^CNN_EPOCH /   { t=kv($0,"threads"); nn=kv($0,"net"); cn[t]=kv($0,"seconds"); cna[t]=kv($0,"test_acc") }
 /^TORCH_CNN_EPOCH / { t=kv($0,"threads"); tn[t]=kv($0,"seconds"); tna[t]=kv($0,"test_acc") }
+/^CNN_STEP /    { t=kv($0,"threads"); nn=kv($0,"net"); cst[nn,t]=kv($0,"ms"); csn[nn]=1 }
+/^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); tst[nn,t]=kv($0,"ms") }
 function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 function best(x1, x2) { return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
 END {
@@ -119,5 +126,11 @@ END {
     print "LeNet-5 epoch on Fashion-MNIST, batch 64, Adam (s; ratio = cortex/torch, goal <= 0.5 at 1 thread)"
     for (t = 1; t <= 2; t++) if (t in cn)
       printf "  threads %d: cortex %.2f s (acc %s)  torch %s s (acc %s)  ratio %s\n", t, cn[t], cna[t], (t in tn) ? tn[t] : "-", (t in tna) ? tna[t] : "-", r(cn[t], tn[t])
+  }
+  if (length(csn)) {
+    print ""
+    print "CNN training step, batch 64, Adam (ms; speedup = torch/cortex)"
+    for (nn in csn) for (t = 1; t <= 2; t++) if ((nn,t) in cst)
+      printf "  %-13s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s\n", nn, t, cst[nn,t], ((nn,t) in tst) ? tst[nn,t] : "-", r(tst[nn,t], cst[nn,t])
   }
 }' "$log" | tee out/bench-summary.txt

@@ -895,7 +895,8 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
     if (S < 1) S = 1;
     const int nt = nthreads();
     const bool par = S > 1 && images_parallel(g, nt);
-    if (wino_bweight(g)) {
+    if (wino_bweight(g) && cx_conv_wino_bweight_partial_bytes(g->Cg, g->Og) * (size_t)S <=
+                               PARTIAL_BYTES) {
         cx_conv_wino_bweight(g->G, g->N, g->Cg, g->Og, g->in, g->out, g->p, X, dY, dW, S, par);
         return;
     }

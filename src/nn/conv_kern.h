@@ -147,7 +147,9 @@ bool cx_conv_wino_bweight_applies(int Ci, int Co, const int in[3], const int out
 void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const int out[3],
                           const int p[3], const float *X, const float *dY, float *dW, int S,
                           bool par);
+/* Bytes of one image range's partial sums in cx_conv_wino_bweight. */
+size_t cx_conv_wino_bweight_partial_bytes(int Ci, int Co);
 /* Calls of the Winograd functions since start (tests check which path ran). */
-extern long cx_conv_wino_calls;
+extern _Atomic long cx_conv_wino_calls;
 
 #endif

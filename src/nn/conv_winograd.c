@@ -46,13 +46,17 @@
 /* Fewer channels than this: the transforms cost more than they save. */
 #define WINO_MIN_CH 8
 
-long cx_conv_wino_calls;
+_Atomic long cx_conv_wino_calls;
 
 bool cx_conv_wino_applies(int Ci, int Co, const int in[3], const int out[3], const int k[3],
                           const int d[3]) {
     (void)in;
-    return k[0] == 1 && k[1] == 3 && k[2] == 3 && d[1] == 1 && d[2] == 1 && out[0] == 1 &&
-           Ci >= WINO_MIN_CH && Co >= WINO_MIN_CH && out[1] >= 2 && out[2] >= 2;
+    if (!(k[0] == 1 && k[1] == 3 && k[2] == 3 && d[1] == 1 && d[2] == 1 && out[0] == 1 &&
+          Ci >= WINO_MIN_CH && Co >= WINO_MIN_CH && out[1] >= 2 && out[2] >= 2))
+        return false;
+    /* one image's polyphase copy must fit the batch buffer */
+    const double img = 4.0 * Ci * 4.0 * ((out[1] + 1) / 2 + 1) * (double)((out[2] + 1) / 2 + 1);
+    return img <= (double)WINO_PAD_BYTES / 2;
 }
 
 /* U[xi][ot][c][DMR] = (G g G^T)[xi] for output channel ot*DMR + i (zero past Co). */
@@ -439,7 +443,17 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
 
 bool cx_conv_wino_bweight_applies(int Ci, int Co, const int in[3], const int out[3],
                                   const int k[3], const int d[3]) {
-    return cx_conv_wino_applies(Ci, Co, in, out, k, d) && Ci >= WB_MIN_CI;
+    if (!cx_conv_wino_applies(Ci, Co, in, out, k, d) || Ci < WB_MIN_CI) return false;
+    /* the channels-last copies of one image stay bounded */
+    const double th = (out[1] + 1) / 2, tw = (out[2] + 1) / 2;
+    const double bytes = 4.0 * ((2 * th + 2) * (2 * tw + 2) * Ci + (double)out[1] * out[2] * Co);
+    return bytes <= (double)WINO_PAD_BYTES;
+}
+
+size_t cx_conv_wino_bweight_partial_bytes(int Ci, int Co) {
+    const size_t cp = (size_t)(Ci + DV - 1) / DV * DV, ou = DV > DMR ? DV : DMR;
+    const size_t op = ((size_t)Co + ou - 1) / ou * ou;
+    return 16 * cp * op * sizeof(float);
 }
 
 typedef struct {
