@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < gn; i++) gy[i] = cx_rand_normal();
         double flops = 2.0 * l->n * l->o * l->c * l->k * l->k * oh * oh;
         int r = reps > 0 ? reps : (int)(2e9 / (3 * flops));
-        if (r < 5) r = 5;
+        if (r < 15) r = 15; /* at least 15: the machine drifts, the median needs samples */
         if (r > 30) r = 30;
         double *ts = malloc((size_t)r * sizeof(double)), *cs = malloc((size_t)r * sizeof(double));
         double *fs = malloc((size_t)r * sizeof(double));

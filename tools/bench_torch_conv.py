@@ -29,7 +29,7 @@ def main():
         x = torch.randn(n, c, hw, hw, requires_grad=True)
         gy = torch.randn_like(conv(x))
         flops = 2.0 * n * o * c * k * k * gy.shape[2] * gy.shape[3]
-        r = reps if reps > 0 else max(5, min(30, int(2e9 / (3 * flops))))
+        r = reps if reps > 0 else max(15, min(30, int(2e9 / (3 * flops))))
 
         def step():
             x.grad = None

@@ -635,29 +635,40 @@ void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const i
                 }
             }
         }
-        /* dW[g][o][c] += G^T (sum of the ranges' S) G */
+        /* the ranges' sums, added in range order into part[0] */
+        const int64_t nsv = (int64_t)(sn / DV);
+        CX_OMP(parallel for schedule(static) if(par))
+        for (int64_t i = 0; i < nsv; i++) {
+            dvec v = vld(part + (size_t)i * DV);
+            for (int s = 1; s < S; s++) v += vld(part + (size_t)s * sn + (size_t)i * DV);
+            vst(part + (size_t)i * DV, v);
+        }
+        /* dW[g][o][c] += G^T S G, vectors over c */
         float *dwg = dW + (size_t)gi * Co * Ci * 9;
         CX_OMP(parallel for schedule(static) if(par))
         for (int o = 0; o < Co; o++)
-            for (int c = 0; c < Ci; c++) {
-                float m[16];
-                for (int xi = 0; xi < 16; xi++) {
-                    float v = 0.0f;
-                    for (int s = 0; s < S; s++)
-                        v += part[(size_t)s * sn + ((size_t)xi * w.Op + o) * w.Cp + c];
-                    m[xi] = v;
-                }
-                float t[3][4]; /* G^T m */
+            for (int c0 = 0; c0 < Ci; c0 += DV) {
+                dvec m[16];
+                for (int xi = 0; xi < 16; xi++)
+                    m[xi] = vld(part + ((size_t)xi * w.Op + o) * w.Cp + c0);
+                dvec t[3][4]; /* G^T m */
                 for (int j = 0; j < 4; j++) {
-                    t[0][j] = m[j] + 0.5f * (m[4 + j] + m[8 + j]);
+                    const dvec h = 0.5f * (m[4 + j] + m[8 + j]);
+                    t[0][j] = m[j] + h;
                     t[1][j] = 0.5f * (m[4 + j] - m[8 + j]);
-                    t[2][j] = 0.5f * (m[4 + j] + m[8 + j]) + m[12 + j];
+                    t[2][j] = h + m[12 + j];
                 }
-                float *dst = dwg + ((size_t)o * Ci + c) * 9;
+                float r[9][DV];
                 for (int a = 0; a < 3; a++) {
-                    dst[a * 3 + 0] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
-                    dst[a * 3 + 1] += 0.5f * (t[a][1] - t[a][2]);
-                    dst[a * 3 + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+                    const dvec h = 0.5f * (t[a][1] + t[a][2]);
+                    vst(r[a * 3 + 0], t[a][0] + h);
+                    vst(r[a * 3 + 1], 0.5f * (t[a][1] - t[a][2]));
+                    vst(r[a * 3 + 2], h + t[a][3]);
+                }
+                const int nc = Ci - c0 < DV ? Ci - c0 : DV;
+                for (int l = 0; l < nc; l++) {
+                    float *dst = dwg + ((size_t)o * Ci + c0 + l) * 9;
+                    for (int q = 0; q < 9; q++) dst[q] += r[q][l];
                 }
             }
     }
