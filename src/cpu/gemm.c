@@ -20,6 +20,7 @@
  * still compiles and runs everywhere. Transposes are absorbed by the packing
  * routines, so the kernel only ever sees one layout.
  */
+#include "transpose.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,31 +90,9 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int ceil_div(int a, int b) { return a / b + (a % b != 0); }
 
 /* ------------------------------------------------------------ packing */
-/* 8x8 in-register transpose (GCC >= 12 and clang both have
- * __builtin_shufflevector): rows r[0..7] of 8 floats -> columns. Used by the
- * packing routines whose source is transposed relative to the panel layout,
- * where a scalar gather/scatter would dominate small-batch GEMMs. */
-typedef float cx_v8 __attribute__((vector_size(32)));
-static inline void transpose8(const float *src, size_t ld, float *dst, size_t ldd) {
-    cx_v8 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) memcpy(&r[i], src + (size_t)i * ld, sizeof(cx_v8));
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-    }
-    for (int k = 0; k < 4; k++) {
-        cx_v8 lo = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        cx_v8 hi = __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-        memcpy(dst + (size_t)k * ldd, &lo, sizeof(cx_v8));
-        memcpy(dst + (size_t)(k + 4) * ldd, &hi, sizeof(cx_v8));
-    }
-}
+/* 8x8 transposes (cx_transpose8, transpose.h) serve the packing routines whose
+ * source is transposed relative to the panel layout, where a scalar
+ * gather/scatter would dominate small-batch GEMMs. */
 
 /* Pack rows [i0, i0+mc) and depth [p0, p0+kc) of op(A) (M x K) into MR-row
  * micro-panels: panel r holds op(A)[i0 + r*MR + i][p0 + p] at
@@ -129,7 +108,7 @@ static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p
             for (; i + 8 <= mr; i += 8) {
                 const float *s = A + (size_t)(i0 + r + i) * lda + p0;
                 int p = 0;
-                for (; p + 8 <= kc; p += 8) transpose8(s + p, lda, d + (size_t)p * CX_MR + i, CX_MR);
+                for (; p + 8 <= kc; p += 8) cx_transpose8(s + p, lda, d + (size_t)p * CX_MR + i, CX_MR);
                 for (; p < kc; p++)
                     for (int ii = 0; ii < 8; ii++) d[(size_t)p * CX_MR + i + ii] = s[(size_t)ii * lda + p];
             }
@@ -185,7 +164,7 @@ static void pack_b_panel(bool trans, const float *B, size_t ldb, int j0, int nr,
         for (; j + 8 <= nr; j += 8) {
             const float *s = B + (size_t)(j0 + j) * ldb + p0;
             int p = 0;
-            for (; p + 8 <= kc; p += 8) transpose8(s + p, ldb, dst + (size_t)p * CX_NR + j, CX_NR);
+            for (; p + 8 <= kc; p += 8) cx_transpose8(s + p, ldb, dst + (size_t)p * CX_NR + j, CX_NR);
             for (; p < kc; p++)
                 for (int jj = 0; jj < 8; jj++) dst[(size_t)p * CX_NR + j + jj] = s[(size_t)jj * ldb + p];
         }

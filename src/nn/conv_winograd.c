@@ -18,11 +18,11 @@
  * The zero-padded input of each image is first split into its four
  * polyphase parts P_ab[y][x] = pad[2y + a][2x + b] (rows of TW + 1), so the
  * 16 inputs of tile (th, tw) are P_ab[u + dr * (TW + 1) + dq] at the tile's
- * "virtual" index u = th * (TW + 1) + tw: every transform is a plain vector
- * operation over consecutive u. Index tw = TW is a dummy tile (computed, never
- * written), which costs 1 / (TW + 1) of the products.
+ * index u = th * (TW + 1) + tw: the transforms of a row of tiles are plain
+ * vector operations over consecutive u.
  *
- * The virtual tiles of a batch of images are cut into fixed blocks of WT; a
+ * The tiles of a batch of images, numbered (image, tile row, tile column),
+ * are cut into fixed blocks of WT; a
  * thread takes a block, transforms its inputs (V, [16][Ci][WT], kept in L2),
  * runs the 16 products with the shared register-tile kernel (conv_kern.h)
  * for DMR output channels at a time, and transforms those outputs straight
@@ -30,6 +30,7 @@
  * non-finite input value reaches every output of the tiles that read it (the
  * transforms mix a tile's inputs). */
 #include "conv_kern.h"
+#include "../cpu/transpose.h"
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -60,9 +61,11 @@ bool cx_conv_wino_applies(int Ci, int Co, const int in[3], const int out[3], con
 }
 
 /* U[xi][ot][c][DMR] = (G g G^T)[xi] for output channel ot*DMR + i (zero past Co). */
-static void transform_weights(int Ci, int Co, const float *W, bool flip, float *U) {
+static void transform_weights(int Ci, int Co, const float *W, bool flip, float *U, bool par) {
     const int ots = (Co + DMR - 1) / DMR;
     memset(U, 0, (size_t)16 * ots * Ci * DMR * sizeof(float));
+    (void)par;
+    CX_OMP(parallel for schedule(static) if(par))
     for (int co = 0; co < Co; co++)
         for (int c = 0; c < Ci; c++) {
             float g[3][3];
@@ -91,7 +94,6 @@ typedef struct {
     int Ci, Co, inH, inW, OH, OW, pH, pW, TH, TW, WT, ots;
     int RS;                /* polyphase row stride, TW + 1 */
     int64_t inP, outP;
-    int64_t VPI;           /* virtual tiles per image, TH * RS */
     int64_t PP;            /* floats of one polyphase part, (TH + 1) * RS */
     size_t img_floats;     /* one image's polyphase parts, Ci * 4 * PP (+ slack) */
 } wgeo;
@@ -197,7 +199,7 @@ static void polyphase(const wgeo *w, const float *x, float *P, float *row) {
     }
 }
 
-/* V[xi][c][k0 + k] = (B^T d B)[xi] of the virtual tiles u0 + k, k < len, of
+/* V[xi][c][k0 + k] = (B^T d B)[xi] of the tiles at polyphase index u0 + k, k < len, of
  * one image's polyphase parts P. */
 static void input_run(const wgeo *w, const float *P, int64_t u0, int len, float *V, int k0) {
     const int WT = w->WT, RS = w->RS;
@@ -267,21 +269,23 @@ static void output_tiles(const wgeo *w, const float *Yt, float *yo, int th, int 
                    Yt + (size_t)(2 * rr + 1) * WT_MAX + k, ncol, accumulate, b);
 }
 
-/* A run: the virtual tiles [u0, u0 + len) of image j of the batch, at block
+/* A run: the tiles (th, tw0 .. tw0 + len) of image j of the batch, at block
  * column k0. */
 typedef struct {
-    int j, k0, len;
-    int64_t u0;
+    int j, th, tw0, len, k0;
 } wrun;
 
-/* The runs of block columns [g0, g0 + nb) of the batch's virtual tiles. */
+/* The runs of block columns [g0, g0 + nb) of the batch's tiles, numbered
+ * (image, tile row, tile column); a run never crosses a tile row. */
 static int block_runs(const wgeo *w, int64_t g0, int nb, wrun *runs) {
     int n = 0;
+    const int64_t tpi = (int64_t)w->TH * w->TW;
     for (int64_t g = g0; g < g0 + nb;) {
-        const int64_t j = g / w->VPI, u = g - j * w->VPI;
-        int64_t len = w->VPI - u;
+        const int64_t j = g / tpi, r = g - j * tpi;
+        const int th = (int)(r / w->TW), tw0 = (int)(r - (int64_t)th * w->TW);
+        int64_t len = w->TW - tw0;
         if (len > g0 + nb - g) len = g0 + nb - g;
-        runs[n++] = (wrun){(int)j, (int)(g - g0), (int)len, u};
+        runs[n++] = (wrun){(int)j, th, tw0, (int)len, (int)(g - g0)};
         g += len;
     }
     return n;
@@ -305,7 +309,6 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
     w.RS = w.TW + 1;
     w.inP = (int64_t)w.inH * w.inW;
     w.outP = (int64_t)w.OH * w.OW;
-    w.VPI = (int64_t)w.TH * w.RS;
     w.PP = (int64_t)(w.TH + 1) * w.RS;
     /* vector loads of a run may read up to DV + RS floats past its last tile */
     w.img_floats = (size_t)Ci * 4 * (size_t)w.PP + (size_t)w.RS + 2 * DV;
@@ -319,7 +322,7 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
     int chunk = (int)(WINO_PAD_BYTES / (w.img_floats * sizeof(float)));
     if (chunk < 1) chunk = 1;
     if (chunk > N) chunk = N;
-    const int64_t ntiles_max = (int64_t)chunk * w.VPI;
+    const int64_t ntiles_max = (int64_t)chunk * w.TH * w.TW;
     const int64_t need = (ntiles_max + WT_UNIT - 1) / WT_UNIT * WT_UNIT;
     if (need < wt) wt = (int)need;
     w.WT = wt;
@@ -340,10 +343,10 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
     int32_t *boff = cx_arena_alloc((size_t)Ci * sizeof(int32_t));
     for (int c = 0; c < Ci; c++) boff[c] = (int32_t)((int64_t)c * wt);
     const int groups_of = wt / WT_UNIT; /* kernel calls per row of a block */
-    const int max_runs = (int)(wt / (w.VPI > 0 ? w.VPI : 1)) + 2;
     (void)par;
     for (int gi = 0; gi < G; gi++) {
-        transform_weights(Ci, Co, W + (size_t)gi * Co * Ci * 9, flip, U);
+        transform_weights(Ci, Co, W + (size_t)gi * Co * Ci * 9, flip, U,
+                          par && (size_t)Ci * Co >= 4096);
         const float *bg = bias ? bias + (size_t)gi * Co : NULL;
         for (int n0 = 0; n0 < N; n0 += chunk) {
             const int nimg = N - n0 < chunk ? N - n0 : chunk;
@@ -359,7 +362,7 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
                 memset(P_j + (size_t)Ci * 4 * w.PP, 0,
                        (w.img_floats - (size_t)Ci * 4 * w.PP) * sizeof(float));
             }
-            const int64_t ntiles = (int64_t)nimg * w.VPI;
+            const int64_t ntiles = (int64_t)nimg * w.TH * w.TW;
             const int64_t nblocks = (ntiles + wt - 1) / wt;
             CX_OMP(parallel for schedule(dynamic, 1) if(par && nblocks > 1))
             for (int64_t blk = 0; blk < nblocks; blk++) {
@@ -372,10 +375,10 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
                 const int64_t g0 = blk * wt;
                 const int nb = (int)(ntiles - g0 < wt ? ntiles - g0 : wt);
                 const int nr = block_runs(&w, g0, nb, runs);
-                (void)max_runs;
                 for (int r = 0; r < nr; r++)
-                    input_run(&w, P + (size_t)runs[r].j * w.img_floats, runs[r].u0, runs[r].len,
-                              V, runs[r].k0);
+                    input_run(&w, P + (size_t)runs[r].j * w.img_floats,
+                              (int64_t)runs[r].th * w.RS + runs[r].tw0, runs[r].len, V,
+                              runs[r].k0);
                 if (nb < wt)
                     for (int xi = 0; xi < 16; xi++)
                         for (int c = 0; c < Ci; c++)
@@ -407,16 +410,8 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
                         for (int r = 0; r < nr; r++) {
                             const wrun *ru = &runs[r];
                             float *yo = Y + (((size_t)(n0 + ru->j) * G + gi) * Co + co) * w.outP;
-                            const int64_t u1 = ru->u0 + ru->len;
-                            for (int64_t th = ru->u0 / w.RS; th * w.RS < u1; th++) {
-                                int64_t lo = ru->u0 - th * w.RS, hi = u1 - th * w.RS;
-                                if (lo < 0) lo = 0;
-                                if (hi > w.TW) hi = w.TW;
-                                if (hi <= lo) continue;
-                                output_tiles(&w, Yt, yo, (int)th, (int)lo, (int)(hi - lo),
-                                             ru->k0 + (int)(th * w.RS + lo - ru->u0), b,
-                                             accumulate);
-                            }
+                            output_tiles(&w, Yt, yo, ru->th, ru->tw0, ru->len, ru->k0, b,
+                                         accumulate);
                         }
                     }
                 }
@@ -478,23 +473,11 @@ static void wb_images(const wbgeo *w, const float *x, const float *dy, float *xT
         if (hi < lo) hi = lo;
         memset(row, 0, (size_t)lo * Ci * sizeof(float));
         memset(row + (size_t)hi * Ci, 0, (size_t)(w->PW - hi) * Ci * sizeof(float));
-        /* blocks of 8 columns so that the writes stay in cache */
-        for (int x0 = lo; x0 < hi; x0 += 8) {
-            const int x1 = x0 + 8 < hi ? x0 + 8 : hi;
-            for (int c = 0; c < Ci; c++) {
-                const float *s = x + (size_t)c * w->inP + (size_t)sy * w->inW - w->pW;
-                for (int xx = x0; xx < x1; xx++) row[(size_t)xx * Ci + c] = s[xx];
-            }
-        }
+        cx_transpose_block(x + (size_t)sy * w->inW - w->pW + lo, (size_t)w->inP, row + (size_t)lo * Ci,
+                     (size_t)Ci, Ci, hi - lo);
     }
     memset(xT + (size_t)w->PH * w->PW * Ci, 0, (size_t)w->Cp * sizeof(float));
-    for (int64_t q0 = 0; q0 < w->outP; q0 += 8) {
-        const int64_t q1 = q0 + 8 < w->outP ? q0 + 8 : w->outP;
-        for (int o = 0; o < Co; o++) {
-            const float *s = dy + (size_t)o * w->outP;
-            for (int64_t q = q0; q < q1; q++) yT[(size_t)q * Co + o] = s[q];
-        }
-    }
+    cx_transpose_block(dy, (size_t)w->outP, yT, (size_t)Co, Co, (int)w->outP);
     memset(yT + (size_t)w->outP * Co, 0, (size_t)w->Op * sizeof(float));
 }
 
