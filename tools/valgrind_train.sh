@@ -12,4 +12,24 @@ valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,i
   --show-leak-kinds=definite,indirect "$B/cortex" train --epochs 1 --limit 600 --val 100 --hidden 32 \
   --quiet --out "$tmp/m.safetensors" --metrics "$tmp/m.csv" > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log" || true
-echo "valgrind: cortex train clean"
+# a small CNN whose 3x3 layers take the Winograd paths (forward, input and
+# weight gradients) and the direct / few-channel kernels
+cat > "$tmp/cnn.net" <<'NET'
+input 1 28 28
+conv2d name=c1 out=8 k=3 p=1
+relu
+avgpool2d k=2
+conv2d name=c2 out=16 k=3 p=1
+relu
+conv2d name=c3 out=16 k=3
+relu
+maxpool2d k=2
+flatten
+linear name=fc out=10
+NET
+valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  --show-leak-kinds=definite,indirect "$B/cortex" train --model "$tmp/cnn.net" --epochs 1 --limit 256 \
+  --val 64 --batch 32 --threads 2 --quiet --out "$tmp/c.safetensors" --metrics "$tmp/c.csv" > "$tmp/log2" 2>&1 ||
+  { cat "$tmp/log2"; exit 1; }
+grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log2" || true
+echo "valgrind: cortex train clean (MLP and CNN)"
