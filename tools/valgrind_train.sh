@@ -13,15 +13,18 @@ valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,i
   --quiet --out "$tmp/m.safetensors" --metrics "$tmp/m.csv" > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log" || true
 # a small CNN whose 3x3 layers take the Winograd paths (forward, input and
-# weight gradients) and the direct / few-channel kernels
+# weight gradients) and the direct / few-channel kernels, with batch norm and a
+# residual add (their input gradients are stored into new buffers, not added)
 cat > "$tmp/cnn.net" <<'NET'
 input 1 28 28
 conv2d name=c1 out=8 k=3 p=1
 relu
 avgpool2d k=2
 conv2d name=c2 out=16 k=3 p=1
-relu
-conv2d name=c3 out=16 k=3
+batchnorm name=n2
+relu name=r2
+conv2d name=c3 out=16 k=3 p=1
+add name=sum from=c3,r2
 relu
 maxpool2d k=2
 flatten

@@ -65,6 +65,15 @@ static inline float *cx_in_grad(cx_tensor *out, int k) {
     return t->requires_grad ? cx_grad_ensure(t) : NULL;
 }
 
+/* Gradient buffer of input k for a backward that writes every element of it:
+ * *fresh = true when the buffer was just created (uninitialised: store with
+ * =, do not accumulate). NULL (and *fresh = false) when none is needed. */
+static inline float *cx_in_grad_w(cx_tensor *out, int k, bool *fresh) {
+    cx_tensor *t = out->node->in[k];
+    *fresh = false;
+    return t->requires_grad ? cx_grad_claim(t, fresh) : NULL;
+}
+
 /* Fatal unless t is F32. */
 void cx_need_f32(const char *op, const cx_tensor *t);
 /* New arena result with the given shape (F32). */

@@ -77,27 +77,29 @@ static void binary_backward(cx_tensor *out) {
     cx_node *nd = out->node;
     bkind k = (bkind)nd->i[0];
     cx_tensor *a = nd->in[0], *b = nd->in[1];
-    float *ga = cx_in_grad(out, 0), *gb = cx_in_grad(out, 1);
     const float *x = CX_F(a), *y = CX_F(b), *g = out->grad;
     bool same = cx_same_shape(a, b) && cx_same_shape(a, out);
-    if (same) {
-        int64_t n = out->numel;
-        switch (k) {
-        case B_ADD:
-            if (ga) for (int64_t i = 0; i < n; i++) ga[i] += g[i];
-            if (gb) for (int64_t i = 0; i < n; i++) gb[i] += g[i];
-            return;
-        case B_SUB:
-            if (ga) for (int64_t i = 0; i < n; i++) ga[i] += g[i];
-            if (gb) for (int64_t i = 0; i < n; i++) gb[i] -= g[i];
-            return;
-        case B_MUL:
-            if (ga) for (int64_t i = 0; i < n; i++) ga[i] += g[i] * y[i];
-            if (gb) for (int64_t i = 0; i < n; i++) gb[i] += g[i] * x[i];
-            return;
-        default: break;
+    if (same && (k == B_ADD || k == B_SUB || k == B_MUL)) {
+        /* every element written: a new gradient buffer is stored, not zeroed
+         * and accumulated (claimed one at a time: a and b may be the same) */
+        const int64_t n = out->numel;
+        bool fa, fb;
+        float *ga = cx_in_grad_w(out, 0, &fa);
+        if (ga) {
+            const float *m = k == B_MUL ? y : NULL;
+            if (fa) for (int64_t i = 0; i < n; i++) ga[i] = m ? g[i] * m[i] : g[i];
+            else for (int64_t i = 0; i < n; i++) ga[i] += m ? g[i] * m[i] : g[i];
         }
+        float *gb = cx_in_grad_w(out, 1, &fb);
+        if (gb) {
+            const float *m = k == B_MUL ? x : NULL;
+            const float sg = k == B_SUB ? -1.0f : 1.0f;
+            if (fb) for (int64_t i = 0; i < n; i++) gb[i] = sg * (m ? g[i] * m[i] : g[i]);
+            else for (int64_t i = 0; i < n; i++) gb[i] += sg * (m ? g[i] * m[i] : g[i]);
+        }
+        return;
     }
+    float *ga = cx_in_grad(out, 0), *gb = cx_in_grad(out, 1);
     bplan p;
     make_plan("backward", a, b, &p);
     BCAST_LOOP(&p, {

@@ -8,7 +8,8 @@
 /* Backward of every unary op: g_in += g_out * f'(x) (x: input, y: output). */
 static void unary_backward(cx_tensor *out) {
     cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+    bool fresh;
+    float *ga = cx_in_grad_w(out, 0, &fresh);
     if (!ga) return;
     const float *x = CX_F(nd->in[0]), *y = CX_F(out), *g = out->grad;
     int64_t n = out->numel;
@@ -16,8 +17,10 @@ static void unary_backward(cx_tensor *out) {
     switch (nd->op) {
 /* if(parallel: ...): a plain if() on a combined "for simd" also turns the
  * vectorisation off below the threshold. */
-#define BW(EXPR) do { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
-        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); } while (0); break;
+#define BW(EXPR) do { if (fresh) { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
+        for (int64_t i = 0; i < n; i++) ga[i] = g[i] * (EXPR); } else { \
+        CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
+        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); } } while (0); break;
     case CX_OP_NEG: BW(-1.0f)
     case CX_OP_EXP: BW(y[i])
     case CX_OP_LOG: BW(1.0f / x[i])

@@ -811,18 +811,22 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
     }
 }
 
-/* dX[n] += col2im(W^T dY[n]). */
-static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX) {
+/* dX[n] (+)= col2im(W^T dY[n]): accumulated, or (accumulate false) stored
+ * over whatever dX held. */
+static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX,
+                       bool accumulate) {
     dgeom dg;
     int pb[3];
     if (wino_bdata(g, pb)) {
-        cx_conv_wino_run(g->G, g->N, g->Og, g->Cg, g->out, g->in, pb, dY, W, true, NULL, dX, true);
+        cx_conv_wino_run(g->G, g->N, g->Og, g->Cg, g->out, g->in, pb, dY, W, true, NULL, dX,
+                         accumulate);
         return;
     }
     if (direct_bdata_geom(g, &dg)) {
-        direct_run(&dg, g->G, g->N, dY, W, true, NULL, dX, true);
+        direct_run(&dg, g->G, g->N, dY, W, true, NULL, dX, accumulate);
         return;
     }
+    if (!accumulate) memset(dX, 0, (size_t)g->N * g->C * (size_t)g->inP * sizeof(float));
     const int nt = nthreads();
     const bool par = images_parallel(g, nt);
     const size_t tf = tile_floats(g);
@@ -959,7 +963,8 @@ static void conv_backward(cx_tensor *out) {
     const conv_saved *sv = nd->saved;
     const geom *g = &sv->g;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
-    float *gx = cx_in_grad(out, 0), *gw = cx_in_grad(out, 1);
+    bool fresh; /* gx just created: the primitives store instead of accumulating */
+    float *gx = cx_in_grad_w(out, 0, &fresh), *gw = cx_in_grad(out, 1);
     float *gb = nd->n_in > 2 ? cx_in_grad(out, 2) : NULL;
     const float *G = out->grad;
     cx_arena *a = cx_arena_current();
@@ -967,12 +972,12 @@ static void conv_backward(cx_tensor *out) {
     if (!sv->transposed) {
         if (gb) bias_grad(G, g->N, g->O, g->outP, gb);
         if (gw) prim_bweight(g, CX_F(x), G, gw);
-        if (gx) prim_bdata(g, G, CX_F(w), gx);
+        if (gx) prim_bdata(g, G, CX_F(w), gx, !fresh);
     } else {
         /* conv view: the result (and its gradient) is the conv-input. */
         if (gb) bias_grad(G, g->N, g->C, g->inP, gb);
         if (gw) prim_bweight(g, G, CX_F(x), gw);
-        if (gx) prim_fwd(g, G, CX_F(w), NULL, gx, true);
+        if (gx) prim_fwd(g, G, CX_F(w), NULL, gx, !fresh);
     }
     cx_arena_rewind(a, mk);
 }
@@ -1106,8 +1111,7 @@ static cx_tensor *conv_impl(const char *op, cx_tensor *x, cx_tensor *w, cx_tenso
         if (!transposed) {
             prim_fwd(&g, CX_F(x), CX_F(w), b ? CX_F(b) : NULL, CX_F(out), false);
         } else {
-            memset(CX_F(out), 0, (size_t)out->numel * sizeof(float));
-            prim_bdata(&g, CX_F(x), CX_F(w), CX_F(out));
+            prim_bdata(&g, CX_F(x), CX_F(w), CX_F(out), false);
             if (b) {
                 const float *bb = CX_F(b);
                 float *y = CX_F(out);

@@ -81,7 +81,8 @@ static void batch_norm_backward(cx_tensor *out) {
     cx_node *nd = out->node;
     const bn_saved *s = nd->saved;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
-    float *gx = cx_in_grad(out, 0);
+    bool fresh; /* gx just created: every element is stored below */
+    float *gx = cx_in_grad_w(out, 0, &fresh);
     float *gw = w ? cx_in_grad(out, 1) : NULL;
     float *gb = nd->in[2] ? cx_in_grad(out, 2) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
@@ -106,7 +107,10 @@ static void batch_norm_backward(cx_tensor *out) {
         for (int64_t o = 0; o < outer; o++) {
             const float *xr = xd + (o * C + c) * inner, *gr = go + (o * C + c) * inner;
             float *gxr = gx + (o * C + c) * inner;
-            for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr[j] + fb * (xr[j] - fm) + fk;
+            if (fresh)
+                for (int64_t j = 0; j < inner; j++) gxr[j] = fa * gr[j] + fb * (xr[j] - fm) + fk;
+            else
+                for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr[j] + fb * (xr[j] - fm) + fk;
         }
     }
 }
@@ -197,7 +201,8 @@ static void layer_norm_backward(cx_tensor *out) {
     cx_node *nd = out->node;
     const ln_saved *s = nd->saved;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
-    float *gx = cx_in_grad(out, 0);
+    bool fresh; /* gx just created: every element is stored below */
+    float *gx = cx_in_grad_w(out, 0, &fresh);
     float *gw = w ? cx_in_grad(out, 1) : NULL;
     float *gb = nd->in[2] ? cx_in_grad(out, 2) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
@@ -219,7 +224,8 @@ static void layer_norm_backward(cx_tensor *out) {
             for (int64_t j = 0; j < D; j++) {
                 double g = (double)gr[j] * (wd ? wd[j] : 1.0);
                 double xhat = (xr[j] - mean) * invstd;
-                gxr[j] += (float)(invstd * (g - sg - xhat * sgx));
+                const float v = (float)(invstd * (g - sg - xhat * sgx));
+                gxr[j] = fresh ? v : gxr[j] + v;
             }
         }
     }

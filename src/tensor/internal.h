@@ -33,4 +33,9 @@ char *cx_xstrdup(const char *s);
 #else
 #define CX_OMP(...)
 #endif
+/* The gradient buffer of t, created uninitialised when t has none yet
+ * (*fresh = true): for a backward that writes every element, which then
+ * stores instead of accumulating and saves zeroing the buffer first. */
+float *cx_grad_claim(cx_tensor *t, bool *fresh);
+
 #endif

@@ -176,6 +176,23 @@ void cx_fill_normal(cx_tensor *t, float mean, float std) {
     for (int64_t i = 0; i < t->numel; i++) d[i] = mean + std * cx_rand_normal();
 }
 
+float *cx_grad_claim(cx_tensor *t, bool *fresh) {
+    *fresh = false;
+    if (t->grad) return t->grad;
+    need_f32("grad", t);
+    size_t bytes = (size_t)t->numel * 4;
+    if (t->persistent) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p)
+            cx_fatal("out of memory allocating a gradient of %zu bytes", bytes);
+        t->grad = p;
+    } else {
+        t->grad = cx_arena_alloc(bytes);
+    }
+    *fresh = true;
+    return t->grad;
+}
+
 float *cx_grad_ensure(cx_tensor *t) {
     if (t->grad) return t->grad;
     need_f32("grad", t);
