@@ -272,9 +272,13 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
                 }
                 const float *s = src + (size_t)c * dg->inP +
                                  ((size_t)sz * dg->in[1] + sy) * dg->in[2] - dg->p[2];
-                for (int x = 0; x < lo; x++) row[x] = 0.0f;
-                memcpy(row + lo, s + lo, (size_t)(hi - lo) * sizeof(float));
-                for (int x = hi; x < P2; x++) row[x] = 0.0f;
+                /* rows are short (tens of floats): an inline vector copy, not
+                 * a libc call per row */
+                int x = 0;
+                for (; x < lo; x++) row[x] = 0.0f;
+                for (; x + DV <= hi; x += DV) vst(row + x, vld(s + x));
+                for (; x < hi; x++) row[x] = s[x];
+                for (; x < P2; x++) row[x] = 0.0f;
             }
     memset(dst + (size_t)dg->Ci * dg->padP, 0, DV * sizeof(float));
 }
@@ -605,7 +609,7 @@ static inline __attribute__((always_inline)) void swkern(const int NO, const boo
     dvec a[SOT][STT];
     for (int o = 0; o < NO; o++)
         for (int t = 0; t < STT; t++)
-            a[o][t] = !first && t < tr ? acc[o * astride + t] : (dvec){0};
+            a[o][t] = !first && t < tr ? vld((const float *)(acc + o * astride + t)) : (dvec){0};
     const float *xb[STT];
     for (int t = 0; t < STT; t++) xb[t] = xp + off[t < tr ? t : tr - 1];
     for (int v = 0; v < nq; v++) {
@@ -623,7 +627,7 @@ static inline __attribute__((always_inline)) void swkern(const int NO, const boo
         }
     }
     for (int o = 0; o < NO; o++)
-        for (int t = 0; t < tr; t++) acc[o * astride + t] = a[o][t];
+        for (int t = 0; t < tr; t++) vst((float *)(acc + o * astride + t), a[o][t]);
 }
 
 /* vacc [Og][K] (DV lanes each) += (or, when first, =) this image-group's
