@@ -194,19 +194,10 @@ float *cx_grad_claim(cx_tensor *t, bool *fresh) {
 }
 
 float *cx_grad_ensure(cx_tensor *t) {
-    if (t->grad) return t->grad;
-    need_f32("grad", t);
-    size_t bytes = (size_t)t->numel * 4;
-    if (t->persistent) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p)
-            cx_fatal("out of memory allocating a gradient of %zu bytes", bytes);
-        t->grad = p;
-    } else {
-        t->grad = cx_arena_alloc(bytes);
-    }
-    memset(t->grad, 0, bytes);
-    return t->grad;
+    bool fresh;
+    float *g = cx_grad_claim(t, &fresh);
+    if (fresh) memset(g, 0, (size_t)t->numel * sizeof(float));
+    return g;
 }
 
 void cx_zero_grad(cx_tensor *t) {
