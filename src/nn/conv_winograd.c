@@ -1,6 +1,6 @@
-/* Winograd F(2x2, 3x3) convolution: the forward and the input gradient of
- * stride-1 3x3 convolutions (Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016).
+/* Winograd F(2x2, 3x3) convolution: the forward pass, the input gradient and
+ * (further down) the weight gradient of stride-1 3x3 2-D convolutions (Lavin
+ * & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
  *
  * Each 2x2 block of outputs (a tile) of one output channel is
  *   y = A^T [ sum_c (G g_{o,c} G^T) .* (B^T d_c B) ] A
@@ -23,11 +23,11 @@
  *
  * The tiles of a batch of images, numbered (image, u), are cut into fixed
  * blocks of WT; a thread takes a block, transforms its inputs (V,
- * [16][Ci][WT], kept in L2), runs the 16 products with the shared register-tile kernel (conv_kern.h)
- * for DMR output channels at a time, and transforms those outputs straight
- * into Y. Every output is computed the same way whatever the thread count. A
- * non-finite input value reaches every output of the tiles that read it (the
- * transforms mix a tile's inputs). */
+ * [16][Ci][WT], kept in L2), runs the 16 products with the shared
+ * register-tile kernel (conv_kern.h) for DMR output channels at a time, and
+ * transforms those outputs straight into Y. Every output is computed the same
+ * way whatever the thread count. A non-finite input value reaches every
+ * output of the tiles that read it (the transforms mix a tile's inputs). */
 #include "conv_kern.h"
 #include "../cpu/transpose.h"
 #include <stdlib.h>
