@@ -372,42 +372,43 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
 }
 
 /* The forward convolution of geometry g as a direct stride-1 convolution. */
+static bool stride1(const geom *g) { return g->s[0] == 1 && g->s[1] == 1 && g->s[2] == 1; }
+
+/* The leading padding of the input gradient of a stride-1 convolution seen
+ * as a convolution of the output gradient with the flipped weight:
+ * d*(k-1) - p (negative: cropping). */
+static void bdata_pad(const geom *g, int p[3]) {
+    for (int i = 0; i < 3; i++) p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
+}
+
 static bool direct_fwd_geom(const geom *g, dgeom *dg) {
-    for (int i = 0; i < 3; i++)
-        if (g->s[i] != 1) return false;
-    return direct_enabled() && !g->direct && dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+    return stride1(g) && direct_enabled() && !g->direct &&
+           dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
 }
 
 /* The input gradient of geometry g (stride 1) as a direct convolution of the
- * output gradient, padded by d*(k-1) - p, with the flipped weight. */
+ * output gradient, padded by bdata_pad, with the flipped weight. */
 static bool direct_bdata_geom(const geom *g, dgeom *dg) {
     int p[3];
-    for (int i = 0; i < 3; i++) {
-        if (g->s[i] != 1) return false;
-        p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
-    }
-    return direct_enabled() && !g->direct && dgeom_init(dg, g->Og, g->Cg, g->out, g->in, g->k, g->d, p);
+    bdata_pad(g, p);
+    return stride1(g) && direct_enabled() && !g->direct &&
+           dgeom_init(dg, g->Og, g->Cg, g->out, g->in, g->k, g->d, p);
 }
 
-/* Winograd F(2x2, 3x3) for the forward / input gradient (conv_winograd.c). */
+/* Winograd F(2x2, 3x3) (conv_winograd.c): forward, input gradient (padded
+ * by bdata_pad) and, with S image ranges, weight gradient. */
 static bool wino_fwd(const geom *g) {
-    for (int i = 0; i < 3; i++)
-        if (g->s[i] != 1) return false;
-    return algo() == 2 && cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
+    return stride1(g) && algo() == 2 &&
+           cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
-static bool wino_bdata(const geom *g, int p[3]) {
-    for (int i = 0; i < 3; i++) {
-        if (g->s[i] != 1) return false;
-        p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
-    }
-    return algo() == 2 && cx_conv_wino_applies(g->Og, g->Cg, g->out, g->in, g->k, g->d);
+static bool wino_bdata(const geom *g) {
+    return stride1(g) && algo() == 2 &&
+           cx_conv_wino_applies(g->Og, g->Cg, g->out, g->in, g->k, g->d);
 }
-
-static bool wino_bweight(const geom *g) {
-    for (int i = 0; i < 3; i++)
-        if (g->s[i] != 1) return false;
-    return algo() == 2 && !g->direct &&
-           cx_conv_wino_bweight_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
+static bool wino_bweight(const geom *g, int S) {
+    return stride1(g) && algo() == 2 && !g->direct &&
+           cx_conv_wino_bweight_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d) &&
+           cx_conv_wino_bweight_partial_bytes(g->Cg, g->Og) * (size_t)S <= PARTIAL_BYTES;
 }
 
 /* ---------------------------------------------------------------- direct weight gradient */
@@ -576,9 +577,7 @@ typedef struct {
 } sgeom;
 
 static bool sgeom_init(const geom *g, sgeom *sg) {
-    if (!direct_enabled() || g->direct) return false;
-    for (int i = 0; i < 3; i++)
-        if (g->s[i] != 1) return false;
+    if (!direct_enabled() || g->direct || !stride1(g)) return false;
     (void)dgeom_init(&sg->dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
     const dgeom *dg = &sg->dg;
     if (dg->outP <= 0) return false;
@@ -759,6 +758,20 @@ static size_t tile_floats(const geom *g) {
     return g->direct ? 0 : (size_t)g->K * (size_t)g->tile_rows * (size_t)g->out[2];
 }
 
+/* The column matrix [K, (r1-r0)*OW] of output rows [r0, r1) of image-group
+ * xg and its row stride: xg itself for a 1x1 stride-1 unpadded convolution,
+ * else im2col into col. */
+static const float *col_operand(const geom *g, const float *xg, int r0, int r1, float *col,
+                                bool par, int *ld) {
+    if (g->direct) {
+        *ld = (int)g->inP;
+        return xg + (size_t)r0 * g->out[2];
+    }
+    im2col(g, xg, r0, r1, col, par);
+    *ld = (r1 - r0) * g->out[2];
+    return col;
+}
+
 /* Y[n] (+)= W * im2col(X[n]) (+ bias when given and not accumulating). */
 static void prim_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
                      bool accumulate) {
@@ -797,17 +810,8 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
             float *yg = yn + (size_t)gi * g->Og * g->outP;
             for (int r0 = 0; r0 < g->rows; r0 += g->tile_rows) {
                 int r1 = r0 + g->tile_rows < g->rows ? r0 + g->tile_rows : g->rows;
-                int L = (r1 - r0) * OW;
-                const float *B;
-                int ldb;
-                if (g->direct) {
-                    B = xg + (size_t)r0 * OW;
-                    ldb = (int)g->inP;
-                } else {
-                    im2col(g, xg, r0, r1, col, !par);
-                    B = col;
-                    ldb = L;
-                }
+                int L = (r1 - r0) * OW, ldb;
+                const float *B = col_operand(g, xg, r0, r1, col, !par, &ldb);
                 cx_sgemm(false, false, g->Og, L, (int)g->K, 1.0f, wg, (int)g->K, B, ldb, beta,
                          yg + (size_t)r0 * OW, (int)g->outP);
             }
@@ -820,8 +824,9 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
 static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX,
                        bool accumulate) {
     dgeom dg;
-    int pb[3];
-    if (wino_bdata(g, pb)) {
+    if (wino_bdata(g)) {
+        int pb[3];
+        bdata_pad(g, pb);
         cx_conv_wino_run(g->G, g->N, g->Og, g->Cg, g->out, g->in, pb, dY, W, true, NULL, dX,
                          accumulate);
         return;
@@ -874,17 +879,8 @@ static void bweight_range(const geom *g, const float *X, const float *dY, int n0
             float *ag = accT + (size_t)gi * g->K * g->Og;
             for (int r0 = 0; r0 < g->rows; r0 += g->tile_rows) {
                 int r1 = r0 + g->tile_rows < g->rows ? r0 + g->tile_rows : g->rows;
-                int L = (r1 - r0) * OW;
-                const float *A;
-                int lda;
-                if (g->direct) {
-                    A = xg + (size_t)r0 * OW;
-                    lda = (int)g->inP;
-                } else {
-                    im2col(g, xg, r0, r1, col, inner_par);
-                    A = col;
-                    lda = L;
-                }
+                int L = (r1 - r0) * OW, lda;
+                const float *A = col_operand(g, xg, r0, r1, col, inner_par, &lda);
                 cx_sgemm(false, true, (int)g->K, g->Og, L, 1.0f, A, lda, yg + (size_t)r0 * OW,
                          (int)g->outP, 1.0f, ag, g->Og);
             }
@@ -903,8 +899,7 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
     if (S < 1) S = 1;
     const int nt = nthreads();
     const bool par = S > 1 && images_parallel(g, nt);
-    if (wino_bweight(g) && cx_conv_wino_bweight_partial_bytes(g->Cg, g->Og) * (size_t)S <=
-                               PARTIAL_BYTES) {
+    if (wino_bweight(g, S)) {
         cx_conv_wino_bweight(g->G, g->N, g->Cg, g->Og, g->in, g->out, g->p, X, dY, dW, S, par);
         return;
     }

@@ -89,13 +89,48 @@ static void transform_weights(int Ci, int Co, const float *W, bool flip, float *
         }
 }
 
+/* Geometry of one Winograd call: the convolution of one group (input
+ * [Ci, inH, inW], output [Co, OH, OW], leading padding pH, pW) in TH x TW
+ * tiles, with the layouts of the forward / input-gradient path (polyphase
+ * parts, RS, PP) and of the weight-gradient path (channels-last copies PH x
+ * PW, channels padded to Cp / Op). WT (tiles per block) is set by each path. */
 typedef struct {
     int Ci, Co, inH, inW, OH, OW, pH, pW, TH, TW, WT, ots;
     int RS;                /* polyphase row stride, TW + 1 */
     int64_t inP, outP;
     int64_t PP;            /* floats of one polyphase part, (TH + 1) * RS */
     size_t img_floats;     /* one image's polyphase parts, Ci * 4 * PP (+ slack) */
+    int Cp, Op;            /* channels padded to whole vectors / register tiles */
+    int PH, PW;            /* the zero-padded image under all tiles, 2 * T + 2 */
 } wgeo;
+
+static int pad_to(int n, int unit) { return (n + unit - 1) / unit * unit; }
+
+static void wgeo_init(wgeo *w, int Ci, int Co, const int in[3], const int out[3],
+                      const int p[3]) {
+    memset(w, 0, sizeof *w);
+    w->Ci = Ci;
+    w->Co = Co;
+    w->inH = in[1];
+    w->inW = in[2];
+    w->OH = out[1];
+    w->OW = out[2];
+    w->pH = p[1];
+    w->pW = p[2];
+    w->TH = (w->OH + 1) / 2;
+    w->TW = (w->OW + 1) / 2;
+    w->RS = w->TW + 1;
+    w->inP = (int64_t)w->inH * w->inW;
+    w->outP = (int64_t)w->OH * w->OW;
+    w->PP = (int64_t)(w->TH + 1) * w->RS;
+    /* vector loads of a run may read up to DV + RS floats past its last tile */
+    w->img_floats = (size_t)Ci * 4 * (size_t)w->PP + (size_t)w->RS + 2 * DV;
+    w->ots = (Co + DMR - 1) / DMR;
+    w->Cp = pad_to(Ci, DV);
+    w->Op = pad_to(Co, DV > DMR ? DV : DMR);
+    w->PH = 2 * w->TH + 2;
+    w->PW = 2 * w->TW + 2;
+}
 
 /* E[k] = s[2k], O[k] = s[2k + 1] for k < n. */
 static inline void deinterleave(const float *s, float *E, float *O, int n) {
@@ -297,23 +332,7 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
                       const float *bias, float *Y, bool accumulate) {
     cx_conv_wino_calls++;
     wgeo w;
-    w.Ci = Ci;
-    w.Co = Co;
-    w.inH = in[1];
-    w.inW = in[2];
-    w.OH = out[1];
-    w.OW = out[2];
-    w.pH = p[1];
-    w.pW = p[2];
-    w.TH = (w.OH + 1) / 2;
-    w.TW = (w.OW + 1) / 2;
-    w.RS = w.TW + 1;
-    w.inP = (int64_t)w.inH * w.inW;
-    w.outP = (int64_t)w.OH * w.OW;
-    w.PP = (int64_t)(w.TH + 1) * w.RS;
-    /* vector loads of a run may read up to DV + RS floats past its last tile */
-    w.img_floats = (size_t)Ci * 4 * (size_t)w.PP + (size_t)w.RS + 2 * DV;
-    w.ots = (Co + DMR - 1) / DMR;
+    wgeo_init(&w, Ci, Co, in, out, p);
     /* block size: V [16][Ci][WT] and M [ots][16][DMR][WT] under WINO_BLOCK_BYTES */
     size_t per_tile = (size_t)16 * (Ci + (size_t)w.ots * DMR) * sizeof(float);
     int wt = (int)(WINO_BLOCK_BYTES / per_tile) / WT_UNIT * WT_UNIT;
@@ -453,20 +472,12 @@ bool cx_conv_wino_bweight_applies(int Ci, int Co, const int in[3], const int out
 }
 
 size_t cx_conv_wino_bweight_partial_bytes(int Ci, int Co) {
-    const size_t cp = (size_t)(Ci + DV - 1) / DV * DV, ou = DV > DMR ? DV : DMR;
-    const size_t op = ((size_t)Co + ou - 1) / ou * ou;
-    return 16 * cp * op * sizeof(float);
+    return 16 * (size_t)pad_to(Ci, DV) * (size_t)pad_to(Co, DV > DMR ? DV : DMR) * sizeof(float);
 }
-
-typedef struct {
-    int Ci, Co, Cp, Op; /* channels, and padded to whole vectors / register tiles */
-    int inH, inW, OH, OW, pH, pW, TH, TW, PH, PW, WT;
-    int64_t inP, outP;
-} wbgeo;
 
 /* xT[PH][PW][Ci]: the zero-padded image, channels last (Cp-float slack at
  * the end); yT[OH][OW][Co]: the output gradient, channels last. */
-static void wb_images(const wbgeo *w, const float *x, const float *dy, float *xT, float *yT) {
+static void wb_images(const wgeo *w, const float *x, const float *dy, float *xT, float *yT) {
     const int Ci = w->Ci, Co = w->Co;
     for (int y = 0; y < w->PH; y++) {
         float *row = xT + (size_t)y * w->PW * Ci;
@@ -489,7 +500,7 @@ static void wb_images(const wbgeo *w, const float *x, const float *dy, float *xT
 }
 
 /* V[xi][k][Cp] and Yh[xi][k][Op] for the tiles t0 + k, k < nb, of one image. */
-static void wb_transform(const wbgeo *w, const float *xT, const float *yT, int64_t t0, int nb,
+static void wb_transform(const wgeo *w, const float *xT, const float *yT, int64_t t0, int nb,
                          float *V, float *Yh) {
     const int Ci = w->Ci, Co = w->Co, WT = w->WT;
     for (int k = 0; k < nb; k++) {
@@ -548,24 +559,8 @@ void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const i
                           const int p[3], const float *X, const float *dY, float *dW, int S,
                           bool par) {
     cx_conv_wino_calls++;
-    wbgeo w;
-    w.Ci = Ci;
-    w.Co = Co;
-    w.Cp = (Ci + DV - 1) / DV * DV;
-    const int ou = DV > DMR ? DV : DMR;
-    w.Op = (Co + ou - 1) / ou * ou;
-    w.inH = in[1];
-    w.inW = in[2];
-    w.OH = out[1];
-    w.OW = out[2];
-    w.pH = p[1];
-    w.pW = p[2];
-    w.TH = (w.OH + 1) / 2;
-    w.TW = (w.OW + 1) / 2;
-    w.PH = 2 * w.TH + 2;
-    w.PW = 2 * w.TW + 2;
-    w.inP = (int64_t)w.inH * w.inW;
-    w.outP = (int64_t)w.OH * w.OW;
+    wgeo w;
+    wgeo_init(&w, Ci, Co, in, out, p);
     int wt = (int)(WB_BLOCK_BYTES / ((size_t)16 * (w.Cp + w.Op) * sizeof(float)));
     if (wt > WB_TILES_MAX) wt = WB_TILES_MAX;
     if (wt < 8) wt = 8;
