@@ -16,7 +16,7 @@ ifeq ($(BLAS),auto)
   BLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo openblas || echo builtin)
 endif
 
-CFLAGS_BASE := -std=c11 -Wall -Wextra -Wpedantic -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -fPIC
+CFLAGS_BASE := -std=c11 -pthread -Wall -Wextra -Wpedantic -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -fPIC
 # clang reports every `omp simd` loop it does not vectorise at -O1 (sanitizer builds)
 ifneq (,$(findstring clang,$(shell $(CC) --version 2>/dev/null | head -n 1)))
   CFLAGS_BASE += -Wno-pass-failed
@@ -45,7 +45,7 @@ PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
 LIBS += $(ZLIB_LIBS) $(PNG_LIBS)
 
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(DEFS) $(OMPFLAG) $(EXTRA_CFLAGS)
-LDFLAGS := $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
+LDFLAGS := -pthread $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
 
 VARIANT := $(notdir $(CC))-$(BLAS)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTABLE)),-portable)
 B := build/$(VARIANT)

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 int main(void) {
-    cx_seed(42);                                   /* the one PRNG: same seed, same run */
+    cx_seed(42);                                   /* default random stream: same seed, same run */
     cx_set_threads(1);
 
     /* data: persistent tensors owned by the dataset */

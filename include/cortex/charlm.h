@@ -50,7 +50,7 @@ typedef struct cx_charlm_config {
 /* vocab V, embed 64, hidden 256, 2 layers, no dropout. */
 cx_charlm_config cx_charlm_defaults(int vocab);
 
-/* New model (kind "CharLM"), parameters drawn from the Cortex PRNG. Invalid
+/* New model (kind "CharLM"), parameters drawn from the current random stream. Invalid
  * sizes (V < 2, E/H/L < 1, dropout outside [0, 1)) are fatal.
  * cx_module_forward(m, x) takes I32/I64 ids [T, B] and returns the logits
  * [T, B, V] from zero states; free with cx_module_free. */

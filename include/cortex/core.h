@@ -1,5 +1,5 @@
 /*
- * cortex/core.h -- tensors, arenas, the PRNG, errors and define-by-run autograd.
+ * cortex/core.h -- tensors, arenas, random streams, errors and define-by-run autograd.
  *
  * Part of the Cortex public API; include <cortex.h> rather than this file.
  *
@@ -73,24 +73,69 @@ void cx_fatal(const char *fmt, ...)
     ;
 
 /* ---------------------------------------------------------------- runtime */
-/* Number of threads used by OpenMP loops and by the BLAS. n <= 0: all cores. */
+/* Number of threads used by OpenMP loops and by the BLAS. n <= 0: all cores.
+ * The OpenMP count is a setting of the calling thread (a thread that starts
+ * has the OpenMP default); OpenBLAS has one process-wide count. The GEMM and
+ * convolution algorithm choices (cx_set_gemm_backend, cx_conv_set_algo) are
+ * process-wide too: set them before starting threads. */
 void cx_set_threads(int n);
 int cx_get_threads(void);
 /* "openblas" or "builtin": which GEMM this build uses. */
 const char *cx_blas_name(void);
 
-/* ---------------------------------------------------------------- PRNG */
-/* The one seeded PRNG of Cortex (PCG32). Same seed + same thread count give
- * the same run. Every random function of the library draws from it. */
+/* ---------------------------------------------------------------- random streams
+ * A cx_rng is one seeded stream of the PCG32 generator: a plain value (two
+ * 64-bit words, no heap memory), so saving and restoring a stream is a copy.
+ * Every thread has its own *default stream* (seeded by cx_seed; a new thread's
+ * default stream starts from a fixed state) and a *current stream*, the
+ * default unless cx_rng_use switched it. Every random draw of the library
+ * (initialisers, dropout, loaders and augmentation, sampling and decoding,
+ * cx_rand_*) comes from the calling thread's current stream, or from the
+ * stream an object was given (cx_loader_set_rng, ...). Same seed, same
+ * streams and same thread count give the same run; two threads never share
+ * a stream unless a caller passes them the same cx_rng.
+ *
+ *   cx_rng base = cx_rng_new(42);
+ *   cx_rng env_rng[8];
+ *   for (int i = 0; i < 8; i++) env_rng[i] = cx_rng_split(&base);  // independent
+ *   cx_rng *prev = cx_rng_use(&env_rng[0]);  // this thread now draws from it
+ *   ... cx_dropout(x, 0.5f) ...
+ *   cx_rng_use(prev);
+ */
+typedef struct cx_rng { uint64_t state, inc; } cx_rng;
+typedef cx_rng cx_rng_state;            /* older name of the same type */
+
+/* A stream seeded with `seed` (the stream cx_seed(seed) makes). */
+cx_rng cx_rng_new(uint64_t seed);
+void cx_rng_seed(cx_rng *r, uint64_t seed);
+/* A new stream derived from `parent` (which advances by four draws):
+ * deterministic given the parent's state, statistically independent of it
+ * and of its other children (a different PCG increment). */
+cx_rng cx_rng_split(cx_rng *parent);
+uint32_t cx_rng_u32(cx_rng *r);
+float cx_rng_uniform(cx_rng *r);                 /* [0, 1), 24 random bits */
+float cx_rng_normal(cx_rng *r);                  /* N(0, 1), Box-Muller */
+uint32_t cx_rng_below(cx_rng *r, uint32_t n);    /* uniform integer in [0, n) */
+
+/* The calling thread's current stream (never NULL). */
+cx_rng *cx_rng_current(void);
+/* The calling thread's default stream. */
+cx_rng *cx_rng_default(void);
+/* Make `r` the current stream of this thread (NULL: the default stream);
+ * returns the previous current stream. `r` must outlive its use. */
+cx_rng *cx_rng_use(cx_rng *r);
+
+/* Seed this thread's default stream. */
 void cx_seed(uint64_t seed);
+/* Draws from this thread's current stream. */
 uint32_t cx_rand_u32(void);
 float cx_rand_uniform(void);            /* [0, 1) */
 float cx_rand_normal(void);             /* N(0, 1), Box-Muller */
 uint32_t cx_rand_below(uint32_t n);     /* uniform integer in [0, n) */
-/* Save/restore the full generator state (for exact checkpoint resume). */
-typedef struct { uint64_t state, inc; } cx_rng_state;
-cx_rng_state cx_rng_get(void);
-void cx_rng_set(cx_rng_state s);
+/* Copy out / overwrite the state of this thread's current stream (exact
+ * checkpoint resume). */
+cx_rng cx_rng_get(void);
+void cx_rng_set(cx_rng s);
 
 /* ---------------------------------------------------------------- arena */
 typedef struct cx_arena cx_arena;
@@ -99,7 +144,9 @@ void cx_arena_free(cx_arena *a);
 /* Release everything allocated from `a` since creation / last reset. */
 void cx_arena_reset(cx_arena *a);
 /* Make `a` the current arena of this thread; returns the previous one.
- * NULL selects the built-in default arena. */
+ * NULL selects this thread's default arena (each thread has its own, made on
+ * first use and freed when the thread exits). An arena must not be used by
+ * two threads at once. */
 cx_arena *cx_arena_use(cx_arena *a);
 cx_arena *cx_arena_current(void);
 /* Bytes handed out since the last reset, and high-water mark. */
@@ -191,7 +238,12 @@ cx_tensor *cx_params_find(const cx_params *p, const char *name);
 int64_t cx_params_count(const cx_params *p); /* total number of scalars */
 void cx_params_zero_grad(const cx_params *p);
 
-/* ---------------------------------------------------------------- autograd */
+/* ---------------------------------------------------------------- autograd
+ * The no-grad depth, the check-numerics flag and the training flag belong to
+ * the calling thread: two threads can train two models at once (each with its
+ * own arena and random stream), and a thread that starts has grad mode on,
+ * check mode off and training mode on. A graph must be built, backpropagated
+ * and released by one thread. */
 /* Gradients are recorded unless inside a no-grad region (nestable). */
 void cx_no_grad_begin(void);
 void cx_no_grad_end(void);

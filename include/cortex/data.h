@@ -3,7 +3,7 @@
  *   cx_dataset ds = {.x = images, .y = labels};   // persistent tensors, first dim = N
  *   cx_loader *ld = cx_loader_new(&ds, 64, true, false);
  *   for (int epoch = 0; epoch < 5; epoch++) {
- *       cx_loader_reset(ld);                       // reshuffles with the Cortex PRNG
+ *       cx_loader_reset(ld);                       // reshuffles (seeded random stream)
  *       cx_tensor *xb, *yb;
  *       while (cx_loader_next(ld, &xb, &yb)) { ...; cx_step_reset(); }
  *   }
@@ -37,11 +37,15 @@ cx_status cx_dataset_load_idx(const char *images, const char *labels, int max_it
 
 typedef struct cx_loader cx_loader;
 /* Iterate minibatches of `batch` examples; shuffle draws a new permutation
- * from the Cortex PRNG at every cx_loader_reset (and at creation); each
- * permutation depends only on the PRNG state at the reset, so restoring the
- * PRNG state (cx_rng_set) before a reset replays an epoch exactly; drop_last
- * skips the final short batch. */
+ * at every cx_loader_reset (and at creation) from the loader's stream (see
+ * cx_loader_set_rng; by default the current stream of the calling thread);
+ * each permutation depends only on that stream's state at the reset, so
+ * restoring it (cx_rng_set) before a reset replays an epoch exactly;
+ * drop_last skips the final short batch. */
 cx_loader *cx_loader_new(const cx_dataset *d, int batch, bool shuffle, bool drop_last);
+/* Shuffle with `rng` from the next cx_loader_reset on (NULL: the calling
+ * thread's current stream). The stream is not owned and must outlive its use. */
+void cx_loader_set_rng(cx_loader *l, cx_rng *rng);
 void cx_loader_free(cx_loader *l);
 void cx_loader_reset(cx_loader *l);
 /* Next batch as step tensors (current arena): *x [B, ...], *y [B, ...] (y
@@ -52,7 +56,8 @@ int cx_loader_num_batches(const cx_loader *l);
 const int *cx_loader_indices(const cx_loader *l, int *n);
 
 /* ---- image augmentation, in place on a batch x [B, C, H, W] (F32), drawing
- * from the Cortex PRNG (so it is reproducible from the seed):
+ * from the calling thread's current random stream (so it is reproducible from
+ * the seed):
  *   shift    random crop with zero padding `shift` on every side, which is the
  *            same as a random translation by -shift..+shift pixels in x and y
  *            with zeros shifted in ("crop with padding" and "small

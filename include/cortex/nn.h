@@ -86,7 +86,7 @@ cx_module *cx_sequential_get(cx_module *seq, int i);
  * (activations "act1", dropout "drop1", which hold no parameters). */
 cx_module *cx_mlp_new(const int *sizes, int n, cx_act act, float dropout);
 
-/* ---- initialisers (in place, drawing from the Cortex PRNG). Fans follow
+/* ---- initialisers (in place, drawing from the current random stream). Fans follow
  * PyTorch: fan_in = size(1) * receptive field, fan_out = size(0) * receptive. */
 typedef enum { CX_FAN_IN, CX_FAN_OUT } cx_fan_mode;
 /* Recommended gain as torch.nn.init.calculate_gain ("linear", "sigmoid",

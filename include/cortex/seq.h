@@ -144,7 +144,8 @@ void cx_text_split(const cx_tensor *ids, double val_fraction, cx_tensor **train,
 /* Truncated-BPTT language-model batcher over a 1-D I32/I64 id tensor of N
  * tokens (not copied: keep it alive while the loader is used).
  * At each cx_bptt_reset an offset o is chosen (0, or uniform in [0, T) from
- * the Cortex PRNG when random_offset is set). The tokens o .. o + B*L are cut
+ * the loader's random stream when random_offset is set: cx_bptt_set_rng, by
+ * default the calling thread's current stream). The tokens o .. o + B*L are cut
  * into B parallel streams of L = (N - o - 1) / B tokens: stream b holds
  * positions o + b*L .. o + b*L + L - 1. Batch k is
  *     x[t][b] = ids[o + b*L + k*T + t],   y[t][b] = ids[o + b*L + k*T + t + 1]
@@ -158,6 +159,9 @@ typedef struct cx_bptt_loader cx_bptt_loader;
  * positioned at epoch 0 (cx_bptt_reset is called once). */
 cx_bptt_loader *cx_bptt_new(const cx_tensor *ids, int batch, int bptt, bool random_offset);
 void cx_bptt_free(cx_bptt_loader *l);
+/* Draw offsets from `rng` from the next reset on (NULL: the calling thread's
+ * current stream; not owned). */
+void cx_bptt_set_rng(cx_bptt_loader *l, cx_rng *rng);
 /* Start a new epoch (draws a new offset when random_offset is set). */
 void cx_bptt_reset(cx_bptt_loader *l);
 /* Next batch as step tensors (current arena): *x and *y I32 [T_k, B].

@@ -8,9 +8,10 @@ const char *const cx_op_names[CX_OP_COUNT] = {CX_OPS(CX_OP_NAME)};
 #undef CX_OP_NAME
 _Static_assert(sizeof(cx_op_names) / sizeof(cx_op_names[0]) == CX_OP_COUNT, "op name table");
 
-static int no_grad_depth;
-static bool check_numerics;
-static bool training = true;
+/* Per-thread autograd state: each thread records, checks and trains on its own. */
+static _Thread_local int no_grad_depth;
+static _Thread_local bool check_numerics;
+static _Thread_local bool training = true;
 
 void cx_no_grad_begin(void) { no_grad_depth++; }
 void cx_no_grad_end(void) {
@@ -110,7 +111,7 @@ static cx_node *cx_record_nocheck(cx_tensor *out, cx_op op, cx_backward_fn bw, c
 }
 
 /* ---- backward */
-static unsigned visit_epoch;
+static _Thread_local unsigned visit_epoch;
 
 void cx_backward_with(cx_tensor *root, const float *grad_out) {
     if (!root->requires_grad) cx_fatal("backward: tensor does not require grad (no parameter reaches it, or it was computed under no_grad)");

@@ -22,6 +22,7 @@
  */
 #include "transpose.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,9 +464,12 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
 }
 
 /* ------------------------------------------------------------ backend choice */
-static int g_backend = -1; /* resolved cx_gemm_backend (BLAS or BUILTIN), -1 = unresolved */
+/* Process-wide choice: resolved once (under g_mu) by the first GEMM of any
+ * thread, or by cx_set_gemm_backend. */
+static _Atomic int g_backend = -1; /* resolved cx_gemm_backend (BLAS or BUILTIN), -1 = unresolved */
 static int g_requested = CX_GEMM_AUTO;
 static char g_desc[96];
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 #if defined(__AVX512F__)
 #define CX_BUILTIN_ISA "AVX-512"
@@ -496,7 +500,7 @@ static int openblas_core_is_wide(const char *core) {
 }
 #endif
 
-static void resolve_backend(void) {
+static void resolve_locked(void) {
     int req = g_requested;
     if (req == CX_GEMM_AUTO) {
         const char *env = getenv("CX_GEMM");
@@ -513,14 +517,22 @@ static void resolve_backend(void) {
 #endif
     if (req == CX_GEMM_BUILTIN)
         snprintf(g_desc, sizeof g_desc, "builtin (%s, %dx%d tiles)", CX_BUILTIN_ISA, CX_MR, CX_NR);
-    g_backend = req;
+    atomic_store(&g_backend, req);
+}
+
+static void resolve_backend(void) {
+    pthread_mutex_lock(&g_mu);
+    if (atomic_load(&g_backend) < 0) resolve_locked();
+    pthread_mutex_unlock(&g_mu);
 }
 
 void cx_set_gemm_backend(cx_gemm_backend b) {
     if (b != CX_GEMM_AUTO && b != CX_GEMM_BLAS && b != CX_GEMM_BUILTIN)
         cx_fatal("cx_set_gemm_backend: unknown backend %d", (int)b);
+    pthread_mutex_lock(&g_mu);
     g_requested = b;
-    resolve_backend();
+    resolve_locked();
+    pthread_mutex_unlock(&g_mu);
 }
 
 cx_gemm_backend cx_gemm_backend_in_use(void) {

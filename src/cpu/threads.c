@@ -13,8 +13,9 @@
 
 #include "cpu/cpu.h"
 
-/* 0 until cx_set_threads is called: then the OpenMP default is reported. */
-static int g_threads = 0;
+/* 0 until cx_set_threads is called on this thread (OpenMP builds report the
+ * OpenMP default, itself a per-thread setting). */
+static _Thread_local int g_threads = 0;
 
 static int all_cores(void) {
 #ifdef _OPENMP

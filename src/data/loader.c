@@ -79,7 +79,10 @@ struct cx_loader {
     int n, batch, pos, last_n;
     bool shuffle, drop_last;
     int *perm;
+    cx_rng *rng; /* NULL: the current stream of the thread calling reset */
 };
+
+void cx_loader_set_rng(cx_loader *l, cx_rng *rng) { l->rng = rng; }
 
 cx_loader *cx_loader_new(const cx_dataset *d, int batch, bool shuffle, bool drop_last) {
     if (cx_dataset_check(d)) cx_fatal("loader: %s", cx_last_error());
@@ -108,7 +111,7 @@ void cx_loader_reset(cx_loader *l) {
     for (int i = 0; i < l->n; i++) l->perm[i] = i;
     if (l->shuffle)
         for (int i = l->n - 1; i > 0; i--) {
-            int j = (int)cx_rand_below((uint32_t)i + 1);
+            int j = (int)cx_rng_below(l->rng ? l->rng : cx_rng_current(), (uint32_t)i + 1);
             int t = l->perm[i];
             l->perm[i] = l->perm[j];
             l->perm[j] = t;

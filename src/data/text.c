@@ -267,11 +267,14 @@ struct cx_bptt_loader {
     int B, T;
     bool random_offset;
     int64_t offset, L, pos; /* pos: time index within the streams of the next batch */
+    cx_rng *rng;            /* NULL: the current stream of the calling thread */
 };
+
+void cx_bptt_set_rng(cx_bptt_loader *l, cx_rng *rng) { l->rng = rng; }
 
 void cx_bptt_reset(cx_bptt_loader *l) {
     int64_t N = l->ids->numel;
-    l->offset = l->random_offset ? (int64_t)cx_rand_below((uint32_t)l->T) : 0;
+    l->offset = l->random_offset ? (int64_t)cx_rng_below(l->rng ? l->rng : cx_rng_current(), (uint32_t)l->T) : 0;
     l->L = (N - l->offset - 1) / l->B;
     l->pos = 0;
 }

@@ -15,6 +15,7 @@
  * buffers hold K = C/G * kd*kh*kw rows and a tile of whole output rows
  * (OW-long); they come from the arena and are released before returning. */
 #include "conv_kern.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,19 +188,24 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
 #endif
 
 /* CX_CONV_ALGO / cx_conv_set_algo (cortex/conv.h). */
-static int conv_algo = -1; /* -1: unread; 0: gemm; 1: direct; 2: auto (Winograd too) */
+/* process-wide; every thread that reads it first computes the same value */
+static _Atomic int conv_algo = -1; /* -1: unread; 0: gemm; 1: direct; 2: auto (Winograd too) */
 static int algo(void) {
-    if (conv_algo < 0) {
+    int v = atomic_load(&conv_algo);
+    if (v < 0) {
         const char *e = getenv("CX_CONV_ALGO");
-        conv_algo = e && !strcmp(e, "gemm") ? 0 : e && !strcmp(e, "direct") ? 1 : 2;
+        v = e && !strcmp(e, "gemm") ? 0 : e && !strcmp(e, "direct") ? 1 : 2;
+        int expect = -1;
+        atomic_compare_exchange_strong(&conv_algo, &expect, v);
+        v = atomic_load(&conv_algo);
     }
-    return conv_algo;
+    return v;
 }
 void cx_conv_set_algo(cx_conv_algo a) {
     if (a != CX_CONV_AUTO && a != CX_CONV_DIRECT && a != CX_CONV_GEMM)
         cx_fatal("cx_conv_set_algo: unknown algorithm %d (expected CX_CONV_AUTO, CX_CONV_DIRECT "
                  "or CX_CONV_GEMM)", (int)a);
-    conv_algo = a == CX_CONV_GEMM ? 0 : a == CX_CONV_DIRECT ? 1 : 2;
+    atomic_store(&conv_algo, a == CX_CONV_GEMM ? 0 : a == CX_CONV_DIRECT ? 1 : 2);
 }
 cx_conv_algo cx_conv_get_algo(void) {
     int v = algo();

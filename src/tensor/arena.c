@@ -1,5 +1,6 @@
 /* Step arena: bump allocation in 64-byte aligned chunks, released at once. */
 #include "internal.h"
+#include <pthread.h>
 #include <stdio.h>
 
 typedef struct chunk {
@@ -80,13 +81,27 @@ static void *arena_alloc(cx_arena *a, size_t bytes) {
     return p;
 }
 
-static cx_arena *default_arena;
+/* Each thread has its own default arena, made on first use and freed when
+ * the thread exits (pthread key destructor) or, for the thread that runs the
+ * process's destructors (normally the main thread), at exit. */
+static _Thread_local cx_arena *tl_default;
 static _Thread_local cx_arena *current;
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_key_destroy(void *p) { cx_arena_free(p); }
+static void arena_key_init(void) {
+    if (pthread_key_create(&arena_key, arena_key_destroy) != 0) cx_fatal("cannot create the arena thread key");
+}
 
 cx_arena *cx_arena_current(void) {
     if (current) return current;
-    if (!default_arena) default_arena = cx_arena_new(8u << 20);
-    return default_arena;
+    if (!tl_default) {
+        pthread_once(&arena_once, arena_key_init);
+        tl_default = cx_arena_new(8u << 20);
+        pthread_setspecific(arena_key, tl_default);
+    }
+    return tl_default;
 }
 
 cx_arena *cx_arena_use(cx_arena *a) {
@@ -115,8 +130,12 @@ void cx_arena_rewind(cx_arena *a, cx_arena_mark m) {
     a->used = m.used;
 }
 
-/* Free the default arena at exit so leak checkers see a clean heap. */
+/* Free this thread's default arena at exit so leak checkers see a clean heap
+ * (key destructors do not run for the thread that calls exit). */
 __attribute__((destructor)) static void arena_fini(void) {
-    cx_arena_free(default_arena);
-    default_arena = NULL;
+    if (!tl_default) return;
+    pthread_setspecific(arena_key, NULL);
+    cx_arena_free(tl_default);
+    tl_default = NULL;
+    current = NULL;
 }
