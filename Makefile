@@ -51,7 +51,9 @@ VARIANT := $(notdir $(CC))-$(BLAS)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTA
 B := build/$(VARIANT)
 
 SRC   := $(sort $(wildcard src/*/*.c))
-OBJ   := $(SRC:%.c=$(B)/%.o)
+# the op table, generated from every CX_OP_DEF line of the sources
+OPTABLE := $(B)/gen/optable.c
+OBJ   := $(SRC:%.c=$(B)/%.o) $(B)/gen/optable.o
 CLI   := $(sort $(wildcard cli/*.c))
 TESTS := $(sort $(wildcard tests/*/*.c))
 TBIN  := $(patsubst tests/%.c,$(B)/tests/%,$(TESTS))
@@ -73,6 +75,13 @@ print-variant: ; @echo $(B)
 $(B)/%.o: %.c Makefile $(wildcard include/*.h include/cortex/*.h src/*/*.h cli/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+
+$(OPTABLE): $(SRC) tools/gen_optable.sh
+	@mkdir -p $(dir $@)
+	tools/gen_optable.sh $(SRC) > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/optable.o: $(OPTABLE) Makefile
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBA): $(OBJ)
 	@mkdir -p $(dir $@)

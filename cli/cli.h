@@ -61,4 +61,5 @@ int cmd_info(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
 int cmd_charlm(int argc, char **argv);
+int cmd_ops(int argc, char **argv);
 #endif

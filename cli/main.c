@@ -7,10 +7,14 @@ static void usage(FILE *o) {
             "cortex %s -- a deep-learning framework in C\n\n"
             "usage: cortex COMMAND [options]\n\n"
             "commands:\n"
-            "  train   train an MLP or a .net network on an IDX (MNIST-format) data set\n"
-            "  eval    evaluate a saved model on an IDX data set\n"
-            "  info    list the tensors of a safetensors file\n"
-            "  help    show this text\n\n"
+            "  train    train an MLP or a .net network on an IDX (MNIST-format) data set\n"
+            "  eval     evaluate a saved model on an IDX data set\n"
+            "  summary  layers, output shapes, parameters and receptive fields of a network\n"
+            "  info     list the tensors of a safetensors file\n"
+            "  viz      pictures: filters, feature maps, learning curves\n"
+            "  charlm   character-level LSTM language model: train, sample, eval\n"
+            "  ops      list every op of the library\n"
+            "  help     show this text\n\n"
             "'cortex COMMAND --help' describes each command's options.\n",
             CORTEX_VERSION);
 }
@@ -30,6 +34,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "summary")) return cmd_summary(1, h);
             if (!strcmp(argv[2], "viz")) return cmd_viz(1, h);
             if (!strcmp(argv[2], "charlm")) return cmd_charlm(1, h);
+            if (!strcmp(argv[2], "ops")) return cmd_ops(1, h);
         }
         usage(stdout);
         return 0;
@@ -44,6 +49,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "summary")) return cmd_summary(argc - 2, argv + 2);
     if (!strcmp(c, "viz")) return cmd_viz(argc - 2, argv + 2);
     if (!strcmp(c, "charlm")) return cmd_charlm(argc - 2, argv + 2);
+    if (!strcmp(c, "ops")) return cmd_ops(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

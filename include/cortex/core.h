@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -264,8 +265,31 @@ void cx_backward(cx_tensor *loss);
 void cx_backward_with(cx_tensor *t, const float *grad_out);
 /* A step tensor sharing t's data with no graph history. */
 cx_tensor *cx_detach(cx_tensor *t);
-/* Name of the op that produced t ("leaf" for leaves). */
+/* Name of the op that produced t ("leaf" for leaves, or the name of a named
+ * persistent tensor). */
 const char *cx_op_name(const cx_tensor *t);
+/* Print the graph behind t (every node reachable through tensors that
+ * require grad, in the order backward undoes them: one line per node with its
+ * op, its inputs by node number or name, and output shapes). */
+void cx_graph_dump(const cx_tensor *t, FILE *f);
+
+/* ---------------------------------------------------------------- the op table
+ * Every op of the library, core and nn alike, has one descriptor: its name
+ * (what check mode, cx_op_name and graph dumps print), its backward and its
+ * number of outputs (recurrent layers return output and states from one
+ * node). The table lists every op, sorted by name; `cortex ops` prints it. */
+struct cx_node;
+typedef struct cx_op_desc {
+    const char *name;
+    void (*backward)(struct cx_node *nd);  /* NULL: records no node (no gradient) */
+    int n_out;                             /* outputs of one node; 0 means 1 */
+    int code;                              /* private to the op's implementation */
+} cx_op_desc;
+int cx_op_count(void);
+const cx_op_desc *cx_op_at(int i);             /* 0 <= i < cx_op_count() */
+const cx_op_desc *cx_op_find(const char *name); /* NULL when there is none */
+const cx_op_desc *cx_op_of(const cx_tensor *t); /* the op that made t (NULL: leaf) */
+int cx_op_outputs(const cx_op_desc *op);        /* n_out, at least 1 */
 
 /* ---------------------------------------------------------------- ops
  * All ops allocate their result in the current arena and record a graph node

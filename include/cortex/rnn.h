@@ -35,14 +35,10 @@
  * fused elementwise gate kernel; its backward runs BPTT in reverse (one such
  * product per step for dh) and ends with one big cx_sgemm each for dW_ih, dX
  * and dW_hh, accumulated straight into the grads. Results are bit-identical
- * for any thread count. The node's
- * single result is a packed tensor holding every state of the sequence:
- *   [T+1, B, H] hidden states (RNN, GRU), or [2(T+1), B, H] hidden then cell
- *   states (LSTM), the initial state included (block 0 for a forward pass,
- *   block T for a reverse pass).
- * The functions below return zero-copy differentiable views of it (output,
- * h_n, c_n), so users never see the packing. Each op is differentiable with
- * respect to x, the initial states, every weight, bias and peephole.
+ * for any thread count. Each op is one graph node with several outputs
+ * (output, h_n and, for LSTM, c_n: views of the node's state buffer, no
+ * copies), differentiable with respect to x, the initial states, every
+ * weight, bias and peephole.
  *
  * Truncated BPTT: to cut the graph between chunks of a long stream, pass
  * detached states to the next chunk, e.g. h0 = cx_detach(prev.h) (and

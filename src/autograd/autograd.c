@@ -3,11 +3,6 @@
 #include <math.h>
 #include <stdio.h>
 
-#define CX_OP_NAME(id, name) name,
-const char *const cx_op_names[CX_OP_COUNT] = {CX_OPS(CX_OP_NAME)};
-#undef CX_OP_NAME
-_Static_assert(sizeof(cx_op_names) / sizeof(cx_op_names[0]) == CX_OP_COUNT, "op name table");
-
 /* Per-thread autograd state: each thread records, checks and trains on its own. */
 static _Thread_local int no_grad_depth;
 static _Thread_local bool check_numerics;
@@ -31,13 +26,32 @@ void cx_need_f32(const char *op, const cx_tensor *t) {
 
 cx_tensor *cx_new_like_shape(const int *shape, int ndim) { return cx_empty(CX_F32, shape, ndim); }
 
+/* ---- the op table (generated from every CX_OP_DEF line: optable.c) */
+extern const cx_op_desc *const cx_op_table[];
+extern const int cx_op_table_len;
+
+int cx_op_count(void) { return cx_op_table_len; }
+const cx_op_desc *cx_op_at(int i) {
+    if (i < 0 || i >= cx_op_table_len) cx_fatal("cx_op_at: index %d out of range (%d ops)", i, cx_op_table_len);
+    return cx_op_table[i];
+}
+const cx_op_desc *cx_op_find(const char *name) {
+    /* the table is sorted by name */
+    int lo = 0, hi = cx_op_table_len - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(name, cx_op_table[mid]->name);
+        if (!c) return cx_op_table[mid];
+        if (c < 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return NULL;
+}
+int cx_op_outputs(const cx_op_desc *op) { return op->n_out > 0 ? op->n_out : 1; }
+const cx_op_desc *cx_op_of(const cx_tensor *t) { return t && t->node ? t->node->op : NULL; }
+
 const char *cx_op_name(const cx_tensor *t) {
     if (!t->node) return t->persistent && t->name ? t->name : "leaf";
-    return cx_node_name(t->node);
-}
-
-const char *cx_node_name(const cx_node *nd) {
-    return nd->name ? nd->name : cx_op_names[nd->op];
+    return t->node->op->name;
 }
 
 bool cx_needs_grad(cx_tensor *const *in, int n) {
@@ -55,122 +69,187 @@ static int64_t first_nonfinite(const float *d, int64_t n) {
 
 static const char *describe(const cx_tensor *t, char *buf, size_t n) {
     char s[96];
-    if (t->node) snprintf(buf, n, "result of '%s' %s", cx_node_name(t->node), cx_shape_str(t, s, sizeof s));
+    if (t->node) snprintf(buf, n, "result of '%s' %s", t->node->op->name, cx_shape_str(t, s, sizeof s));
     else if (t->name) snprintf(buf, n, "'%s' %s", t->name, cx_shape_str(t, s, sizeof s));
     else snprintf(buf, n, "leaf %s", cx_shape_str(t, s, sizeof s));
     return buf;
 }
 
-void cx_check_forward(cx_op op, const cx_tensor *out, cx_tensor *const *in, int n) {
-    cx_check_forward_named(cx_op_names[op], out, in, n);
-}
-
-void cx_check_forward_named(const char *opname, const cx_tensor *out, cx_tensor *const *in, int n) {
-    if (!check_numerics || out->dtype != CX_F32) return;
-    int64_t bad = first_nonfinite(CX_F(out), out->numel);
-    if (bad < 0) return;
-    char b[160], s[96];
-    for (int k = 0; k < n; k++) {
-        if (!in[k] || in[k]->dtype != CX_F32) continue;
-        int64_t ib = first_nonfinite(CX_F(in[k]), in[k]->numel);
-        if (ib >= 0)
-            cx_fatal("check_numerics: input %d of op '%s' (%s) already holds %g at element %lld",
-                     k, opname, describe(in[k], b, sizeof b), (double)CX_F(in[k])[ib],
-                     (long long)ib);
+void cx_check_op(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_tensor *const *in, int n) {
+    if (!check_numerics) return;
+    for (int o = 0; o < n_out; o++) {
+        const cx_tensor *out = outs[o];
+        if (!out || out->dtype != CX_F32) continue;
+        int64_t bad = first_nonfinite(CX_F(out), out->numel);
+        if (bad < 0) continue;
+        char b[160], s[96], which[32] = "";
+        for (int k = 0; k < n; k++) {
+            if (!in[k] || in[k]->dtype != CX_F32) continue;
+            int64_t ib = first_nonfinite(CX_F(in[k]), in[k]->numel);
+            if (ib >= 0)
+                cx_fatal("check_numerics: input %d of op '%s' (%s) already holds %g at element %lld",
+                         k, op->name, describe(in[k], b, sizeof b), (double)CX_F(in[k])[ib], (long long)ib);
+        }
+        if (n_out > 1) snprintf(which, sizeof which, " %d", o);
+        cx_fatal("check_numerics: op '%s' produced %g at element %lld of its output%s %s (forward; inputs finite)",
+                 op->name, (double)CX_F(out)[bad], (long long)bad, which, cx_shape_str(out, s, sizeof s));
     }
-    cx_fatal("check_numerics: op '%s' produced %g at element %lld of its output %s (forward; inputs finite)",
-             opname, (double)CX_F(out)[bad], (long long)bad, cx_shape_str(out, s, sizeof s));
 }
 
-static cx_node *cx_record_nocheck(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n);
-
-cx_node *cx_record_named(cx_tensor *out, const char *name, cx_backward_fn bw, cx_tensor *const *in, int n) {
-    cx_check_forward_named(name, out, in, n);
-    cx_node *nd = cx_record_nocheck(out, CX_OP_CUSTOM, bw, in, n);
-    if (nd) nd->name = name;
-    return nd;
-}
-
-cx_node *cx_record(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n) {
-    cx_check_forward(op, out, in, n);
-    return cx_record_nocheck(out, op, bw, in, n);
-}
-
-static cx_node *cx_record_nocheck(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n) {
-    if (!cx_needs_grad(in, n)) return NULL;
+cx_node *cx_record_n(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_tensor *const *in, int n,
+                     const void *saved, size_t saved_size) {
+    if (n_out != cx_op_outputs(op))
+        cx_fatal("op '%s': %d outputs recorded, the descriptor says %d", op->name, n_out, cx_op_outputs(op));
+    cx_check_op(op, outs, n_out, in, n);
+    if (!op->backward || !cx_needs_grad(in, n)) return NULL;
     cx_node *nd = cx_arena_alloc(sizeof *nd);
     memset(nd, 0, sizeof *nd);
     nd->op = op;
-    nd->backward = bw;
     nd->n_in = n;
+    nd->n_out = n_out;
     nd->in = n <= CX_NODE_MAX_INLINE ? nd->in_inline : cx_arena_alloc((size_t)n * sizeof(cx_tensor *));
     for (int k = 0; k < n; k++) nd->in[k] = in[k];
-    out->node = nd;
-    out->requires_grad = true;
+    nd->out = n_out == 1 ? nd->out_inline : cx_arena_alloc((size_t)n_out * sizeof(cx_tensor *));
+    for (int k = 0; k < n_out; k++) {
+        nd->out[k] = outs[k];
+        outs[k]->node = nd;
+        outs[k]->requires_grad = true;
+    }
+    if (saved_size) {
+        nd->saved = cx_arena_alloc(saved_size);
+        memcpy(nd->saved, saved, saved_size);
+    } else {
+        nd->saved = (void *)saved;
+    }
     return nd;
 }
 
 /* ---- backward */
 static _Thread_local unsigned visit_epoch;
 
+/* Growable arrays in the current arena (released with the step, also when an
+ * error jumps out of backward). */
+typedef struct { cx_node **v; size_t n, cap; } node_vec;
+typedef struct { cx_node *nd; int next; } frame;
+typedef struct { frame *v; size_t n, cap; } frame_vec;
+
+static void *grow(void *v, size_t n, size_t *cap, size_t elem) {
+    size_t c = *cap ? 2 * *cap : 256;
+    void *w = cx_arena_alloc(c * elem);
+    if (n) memcpy(w, v, n * elem);
+    *cap = c;
+    return w;
+}
+static void nv_push(node_vec *a, cx_node *nd) {
+    if (a->n == a->cap) a->v = grow(a->v, a->n, &a->cap, sizeof *a->v);
+    a->v[a->n++] = nd;
+}
+static void fv_push(frame_vec *a, cx_node *nd) {
+    if (a->n == a->cap) a->v = grow(a->v, a->n, &a->cap, sizeof *a->v);
+    a->v[a->n++] = (frame){nd, 0};
+}
+
+/* Nodes reachable from root through inputs that require grad, in DFS
+ * post-order: a node comes after the nodes of its inputs, so the reverse
+ * order runs each node's backward after every consumer of its outputs. */
+static node_vec topo_order(const cx_tensor *root) {
+    visit_epoch++;
+    node_vec order = {0};
+    frame_vec stack = {0};
+    if (root->node) {
+        root->node->visit = visit_epoch;
+        fv_push(&stack, root->node);
+    }
+    while (stack.n) {
+        frame *f = &stack.v[stack.n - 1];
+        if (f->next < f->nd->n_in) {
+            cx_tensor *c = f->nd->in[f->next++];
+            if (c && c->node && c->requires_grad && c->node->visit != visit_epoch) {
+                c->node->visit = visit_epoch;
+                fv_push(&stack, c->node);
+            }
+        } else {
+            nv_push(&order, f->nd);
+            stack.n--;
+        }
+    }
+    return order;
+}
+
 void cx_backward_with(cx_tensor *root, const float *grad_out) {
     if (!root->requires_grad) cx_fatal("backward: tensor does not require grad (no parameter reaches it, or it was computed under no_grad)");
     cx_need_f32("backward", root);
-    visit_epoch++;
-    /* iterative DFS post-order over tensors with nodes */
-    size_t cap = 256, n_order = 0, sp = 0;
-    cx_tensor **order = cx_xmalloc(cap * sizeof *order);
-    size_t scap = 256;
-    struct frame { cx_tensor *t; int next; } *stack = cx_xmalloc(scap * sizeof *stack);
-    if (root->node) {
-        root->node->visit = visit_epoch;
-        stack[sp++] = (struct frame){root, 0};
-    }
-    while (sp) {
-        struct frame *f = &stack[sp - 1];
-        cx_node *nd = f->t->node;
-        if (f->next < nd->n_in) {
-            cx_tensor *c = nd->in[f->next++];
-            if (c && c->node && c->requires_grad && c->node->visit != visit_epoch) {
-                c->node->visit = visit_epoch;
-                if (sp == scap) { scap *= 2; stack = cx_xrealloc(stack, scap * sizeof *stack); }
-                stack[sp++] = (struct frame){c, 0};
-            }
-        } else {
-            if (n_order == cap) { cap *= 2; order = cx_xrealloc(order, cap * sizeof *order); }
-            order[n_order++] = f->t;
-            sp--;
-        }
-    }
-    free(stack);
+    node_vec order = topo_order(root);
     /* Gradients of op results are per-pass buffers: clear what an earlier
      * backward over a shared subgraph left there, or it would be propagated
      * (and counted) again. Leaves keep accumulating. */
-    for (size_t k = 0; k < n_order; k++)
-        if (order[k]->grad) memset(order[k]->grad, 0, (size_t)order[k]->numel * sizeof(float));
+    for (size_t k = 0; k < order.n; k++)
+        for (int o = 0; o < order.v[k]->n_out; o++) {
+            cx_tensor *t = order.v[k]->out[o];
+            if (t->grad) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+        }
     float *g = cx_grad_ensure(root);
     for (int64_t i = 0; i < root->numel; i++) g[i] += grad_out ? grad_out[i] : 1.0f;
-    for (size_t k = n_order; k-- > 0;) {
-        cx_tensor *t = order[k];
-        if (!t->grad) continue;
-        t->node->backward(t);
+    for (size_t k = order.n; k-- > 0;) {
+        cx_node *nd = order.v[k];
+        bool any = false;
+        for (int o = 0; o < nd->n_out; o++) any |= nd->out[o]->grad != NULL;
+        if (!any) continue;
+        if (nd->n_out > 1)
+            for (int o = 0; o < nd->n_out; o++) (void)cx_grad_ensure(nd->out[o]);
+        nd->op->backward(nd);
         if (check_numerics) {
-            cx_node *nd = t->node;
             for (int j = 0; j < nd->n_in; j++) {
                 cx_tensor *in = nd->in[j];
                 if (!in || !in->grad) continue;
                 int64_t bad = first_nonfinite(in->grad, in->numel);
                 if (bad >= 0) {
                     char b[160];
-                    free(order);
                     cx_fatal("check_numerics: backward of op '%s' produced gradient %g at element %lld of input %d (%s)",
-                             cx_node_name(nd), (double)in->grad[bad], (long long)bad, j,
-                             describe(in, b, sizeof b));
+                             nd->op->name, (double)in->grad[bad], (long long)bad, j, describe(in, b, sizeof b));
                 }
             }
         }
     }
-    free(order);
+}
+
+/* ---- graph dump */
+static int tensor_id(const cx_tensor *t, const node_vec *order) {
+    /* position of t's node in the order (for naming results), -1 for a leaf */
+    if (!t->node) return -1;
+    for (size_t k = 0; k < order->n; k++)
+        if (order->v[k] == t->node) return (int)k;
+    return -1;
+}
+
+void cx_graph_dump(const cx_tensor *root, FILE *f) {
+    cx_arena *ar = cx_arena_current();
+    cx_arena_mark m = cx_arena_get_mark(ar);
+    node_vec order = topo_order(root);
+    char s[96];
+    fprintf(f, "graph of %s %s: %zu node(s)\n", cx_op_name(root), cx_shape_str(root, s, sizeof s), order.n);
+    for (size_t k = 0; k < order.n; k++) {
+        const cx_node *nd = order.v[k];
+        fprintf(f, "  %%%zu = %s(", k, nd->op->name);
+        for (int j = 0; j < nd->n_in; j++) {
+            const cx_tensor *in = nd->in[j];
+            if (j) fputs(", ", f);
+            if (!in) { fputs("none", f); continue; }
+            int id = tensor_id(in, &order);
+            if (id >= 0) {
+                int o = 0;
+                while (o < in->node->n_out && in->node->out[o] != in) o++;
+                if (in->node->n_out > 1) fprintf(f, "%%%d.%d", id, o);
+                else fprintf(f, "%%%d", id);
+            } else if (in->name) fprintf(f, "%s", in->name);
+            else fputs(in->requires_grad ? "leaf" : "const", f);
+            fprintf(f, " %s", cx_shape_str(in, s, sizeof s));
+        }
+        fputs(") ->", f);
+        for (int o = 0; o < nd->n_out; o++) fprintf(f, "%s %s", o ? "," : "", cx_shape_str(nd->out[o], s, sizeof s));
+        fputc('\n', f);
+    }
+    cx_arena_rewind(ar, m);
 }
 
 void cx_backward(cx_tensor *loss) {

@@ -1,77 +1,80 @@
-/* Internal: graph nodes recorded by ops, and helpers for writing ops. */
+/* Internal: op descriptors, graph nodes, and helpers for writing ops.
+ *
+ * Every op, core or nn, is described by one descriptor defined next to its
+ * kernel with CX_OP_DEF (at the start of a line: the build collects every
+ * such line into the op table, tools/gen_optable.sh, so the table lists every
+ * op without a separate registry to edit):
+ *
+ *   static void relu_backward(cx_node *nd) { ... nd->out[0]->grad ... }
+ *   CX_OP_DEF(relu, .backward = relu_backward);
+ *   ...
+ *   cx_tensor *cx_relu(cx_tensor *a) {
+ *       cx_tensor *out = ...kernel...;
+ *       cx_record(&cx_opd_relu, out, &a, 1);
+ *       return out;
+ *   }
+ *
+ * A node may have several outputs (n_out in the descriptor): each output
+ * tensor points to the node, and the node's backward runs once, after every
+ * consumer of every output, with every output's gradient allocated (zeros
+ * where nothing flowed back). Ops that never need a gradient (sign, argmax)
+ * still have a descriptor without backward, for check mode and the table. */
 #ifndef CX_GRAPH_H
 #define CX_GRAPH_H
 #include "../tensor/internal.h"
 
-/* Op table: every op has an id and a name (used by check mode and cx_op_name). */
-#define CX_OPS(X) \
-    X(LEAF, "leaf") X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") \
-    X(MAXIMUM, "maximum") X(ADD_SCALAR, "add_scalar") X(MUL_SCALAR, "mul_scalar") \
-    X(NEG, "neg") X(EXP, "exp") X(LOG, "log") X(SQRT, "sqrt") X(POW, "pow") X(ABS, "abs") \
-    X(CLAMP, "clamp") X(SIGN, "sign") X(SIGMOID, "sigmoid") X(TANH, "tanh") X(RELU, "relu") \
-    X(LEAKY_RELU, "leaky_relu") X(ELU, "elu") X(GELU, "gelu") X(SOFTPLUS, "softplus") \
-    X(THRESHOLD, "threshold_unit") X(MAXOUT, "maxout") X(DROPOUT, "dropout") \
-    X(MATMUL, "matmul") X(LINEAR, "linear") X(SUM, "sum") X(MEAN, "mean") \
-    X(SUM_AXIS, "sum_axis") X(MEAN_AXIS, "mean_axis") X(MAX_AXIS, "max_axis") \
-    X(ARGMAX, "argmax") X(SOFTMAX, "softmax") X(LOG_SOFTMAX, "log_softmax") \
-    X(RESHAPE, "reshape") X(PERMUTE, "permute") X(SLICE, "slice") X(CONCAT, "concat") \
-    X(INDEX_SELECT, "index_select") X(GATHER, "gather") X(CROSS_ENTROPY, "cross_entropy") \
-    X(NLL, "nll_loss") X(MSE, "mse_loss") X(BCE_LOGITS, "bce_with_logits") \
-    X(MULTI_MARGIN, "multi_margin_loss") X(HINGE, "hinge_loss") \
-    X(PERCEPTRON, "perceptron_loss") X(LOGISTIC, "logistic_loss") \
-    X(SMOOTH_L1, "smooth_l1_loss") X(DETACH, "detach") X(CUSTOM, "custom")
-
-#define CX_OP_ENUM(id, name) CX_OP_##id,
-typedef enum { CX_OPS(CX_OP_ENUM) CX_OP_COUNT } cx_op;
-#undef CX_OP_ENUM
-extern const char *const cx_op_names[CX_OP_COUNT];
-
-typedef void (*cx_backward_fn)(cx_tensor *out);
+#define CX_OP_DEF(id, ...) const cx_op_desc cx_opd_##id = {.name = #id, __VA_ARGS__}
 
 #define CX_NODE_MAX_INLINE 3
 struct cx_node {
-    cx_op op;
-    cx_backward_fn backward;
-    int n_in;
-    cx_tensor **in;          /* n_in inputs (arena) */
+    const cx_op_desc *op;
+    int n_in, n_out;
+    cx_tensor **in;          /* n_in inputs (arena); entries may be NULL (absent optional inputs) */
+    cx_tensor **out;         /* n_out outputs */
     cx_tensor *in_inline[CX_NODE_MAX_INLINE];
+    cx_tensor *out_inline[1];
     float f[4];              /* scalar parameters */
     int i[CX_MAX_DIMS + 4];  /* integer parameters */
     void *saved;             /* op-specific saved data (arena) */
     const cx_tensor *aux;    /* non-differentiable input (targets, indices) */
     unsigned visit;          /* topological sort mark */
-    const char *name;        /* op name (static string), for ops outside the table */
 };
 
 /* True when an op on these inputs must be recorded. */
 bool cx_needs_grad(cx_tensor *const *in, int n);
-/* Attach a node to `out` if any input requires grad (and grad mode is on).
- * Returns the node or NULL. Also runs the numerics check when enabled. */
-cx_node *cx_record(cx_tensor *out, cx_op op, cx_backward_fn bw, cx_tensor *const *in, int n);
-/* Same for an op outside the op table (layers in other folders: conv, pooling,
- * normalisation, recurrent cells...): `name` (a static string) is what check
- * mode and cx_op_name report. */
-cx_node *cx_record_named(cx_tensor *out, const char *name, cx_backward_fn bw, cx_tensor *const *in, int n);
-/* Name of a node's op. */
-const char *cx_node_name(const cx_node *nd);
-/* Check-mode scan of an op's forward result (called by cx_record, and by ops
- * that record nothing). */
-void cx_check_forward(cx_op op, const cx_tensor *out, cx_tensor *const *in, int n);
-void cx_check_forward_named(const char *name, const cx_tensor *out, cx_tensor *const *in, int n);
+/* Record one node producing outs[0..n_out-1] (n_out must be the descriptor's
+ * count) from in[0..n_in-1], if grad mode is on and an input requires grad;
+ * runs check mode on every output first (naming the op). saved: saved_size
+ * bytes copied into the arena (nd->saved) when the node is recorded, or, with
+ * saved_size 0, a pointer stored as is (it must outlive the step). Returns
+ * the node or NULL. */
+cx_node *cx_record_n(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_tensor *const *in, int n_in,
+                     const void *saved, size_t saved_size);
+/* One output, nothing saved. */
+static inline cx_node *cx_record(const cx_op_desc *op, cx_tensor *out, cx_tensor *const *in, int n) {
+    return cx_record_n(op, &out, 1, in, n, NULL, 0);
+}
+/* One output with saved bytes (see cx_record_n). */
+static inline cx_node *cx_record_saved(const cx_op_desc *op, cx_tensor *out, cx_tensor *const *in, int n,
+                                       const void *saved, size_t saved_size) {
+    return cx_record_n(op, &out, 1, in, n, saved, saved_size);
+}
+/* Check-mode scan of the outputs of an op that records nothing. */
+void cx_check_op(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_tensor *const *in, int n_in);
 
 /* Gradient buffer of input k if it needs one, else NULL. */
-static inline float *cx_in_grad(cx_tensor *out, int k) {
-    cx_tensor *t = out->node->in[k];
-    return t->requires_grad ? cx_grad_ensure(t) : NULL;
+static inline float *cx_in_grad(cx_node *nd, int k) {
+    cx_tensor *t = nd->in[k];
+    return t && t->requires_grad ? cx_grad_ensure(t) : NULL;
 }
 
 /* Gradient buffer of input k for a backward that writes every element of it:
  * *fresh = true when the buffer was just created (uninitialised: store with
  * =, do not accumulate). NULL (and *fresh = false) when none is needed. */
-static inline float *cx_in_grad_w(cx_tensor *out, int k, bool *fresh) {
-    cx_tensor *t = out->node->in[k];
+static inline float *cx_in_grad_w(cx_node *nd, int k, bool *fresh) {
+    cx_tensor *t = nd->in[k];
     *fresh = false;
-    return t->requires_grad ? cx_grad_claim(t, fresh) : NULL;
+    return t && t->requires_grad ? cx_grad_claim(t, fresh) : NULL;
 }
 
 /* Fatal unless t is F32. */

@@ -40,15 +40,15 @@ static inline float up_grad(const cx_tensor *out, cx_reduction r, int64_t i, flo
 
 /* ---- cross entropy / NLL over class indices.
  * saved: softmax probabilities (CE) ; i[0] = reduction; f[0] = count (non-ignored) */
-static void ce_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *gx = cx_in_grad(out, 0);
+static void ce_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
     cx_tensor *x = nd->in[0];
     const cx_tensor *t = nd->aux;
     int N = x->shape[0], C = x->shape[1];
     cx_reduction r = (cx_reduction)nd->i[0];
-    bool ce = nd->op == CX_OP_CROSS_ENTROPY;
+    bool ce = nd->op->code;
     const float *p = nd->saved;
     for (int i = 0; i < N; i++) {
         int64_t y = tgt_at(t, i);
@@ -63,14 +63,17 @@ static void ce_backward(cx_tensor *out) {
     }
 }
 
-static cx_tensor *class_loss(cx_op op, cx_tensor *x, const cx_tensor *target, cx_reduction r) {
-    const char *name = cx_op_names[op];
+CX_OP_DEF(cross_entropy, .backward = ce_backward, .code = 1);
+CX_OP_DEF(nll_loss, .backward = ce_backward, .code = 0);
+
+static cx_tensor *class_loss(const cx_op_desc *op, cx_tensor *x, const cx_tensor *target, cx_reduction r) {
+    const char *name = op->name;
     cx_need_f32(name, x);
     check_class_target(name, x, target);
     int N = x->shape[0], C = x->shape[1];
     cx_tensor *out = loss_out(r, x->shape, 1);
     float *p = NULL;
-    bool ce = op == CX_OP_CROSS_ENTROPY;
+    bool ce = op->code;
     if (ce) p = cx_arena_alloc((size_t)N * C * sizeof(float));
     double total = 0;
     int count = 0;
@@ -97,7 +100,7 @@ static cx_tensor *class_loss(cx_op op, cx_tensor *x, const cx_tensor *target, cx
     if (r == CX_REDUCE_SUM) CX_F(out)[0] = (float)total;
     if (r == CX_REDUCE_MEAN) CX_F(out)[0] = count ? (float)(total / count) : NAN;
     cx_tensor *in[1] = {x};
-    cx_node *nd = cx_record(out, op, ce_backward, in, 1);
+    cx_node *nd = cx_record(op, out, in, 1);
     if (nd) {
         nd->aux = target;
         nd->saved = p;
@@ -108,16 +111,16 @@ static cx_tensor *class_loss(cx_op op, cx_tensor *x, const cx_tensor *target, cx
 }
 
 cx_tensor *cx_cross_entropy(cx_tensor *logits, const cx_tensor *target, cx_reduction r) {
-    return class_loss(CX_OP_CROSS_ENTROPY, logits, target, r);
+    return class_loss(&cx_opd_cross_entropy, logits, target, r);
 }
 cx_tensor *cx_nll_loss(cx_tensor *logp, const cx_tensor *target, cx_reduction r) {
-    return class_loss(CX_OP_NLL, logp, target, r);
+    return class_loss(&cx_opd_nll_loss, logp, target, r);
 }
 
 /* ---- multi-class margin loss (PyTorch MultiMarginLoss, p = 1) */
-static void mm_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *gx = cx_in_grad(out, 0);
+static void mm_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
     cx_tensor *x = nd->in[0];
     const cx_tensor *t = nd->aux;
@@ -139,6 +142,8 @@ static void mm_backward(cx_tensor *out) {
     }
 }
 
+CX_OP_DEF(multi_margin_loss, .backward = mm_backward);
+
 cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float margin, cx_reduction r) {
     cx_need_f32("multi_margin_loss", x);
     check_class_target("multi_margin_loss", x, target);
@@ -158,7 +163,7 @@ cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float mar
         total += li;
     }
     if (r != CX_REDUCE_NONE) CX_F(out)[0] = (float)(r == CX_REDUCE_MEAN ? total / N : total);
-    cx_node *nd = cx_record(out, CX_OP_MULTI_MARGIN, mm_backward, &x, 1);
+    cx_node *nd = cx_record(&cx_opd_multi_margin_loss, out, &x, 1);
     if (nd) {
         nd->aux = target;
         nd->i[0] = (int)r;
@@ -168,14 +173,15 @@ cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float mar
 }
 
 /* ---- pointwise losses l(x, t): value and partial derivatives */
-static inline void pw(cx_op op, float x, float t, float p, float *l, float *dx, float *dt) {
+enum { PW_MSE, PW_BCE_LOGITS, PW_HINGE, PW_PERCEPTRON, PW_LOGISTIC, PW_SMOOTH_L1 };
+static inline void pw(int op, float x, float t, float p, float *l, float *dx, float *dt) {
     switch (op) {
-    case CX_OP_MSE: {
+    case PW_MSE: {
         float d = x - t;
         *l = d * d; *dx = 2 * d; *dt = -2 * d;
         break;
     }
-    case CX_OP_BCE_LOGITS: {
+    case PW_BCE_LOGITS: {
         /* max(x,0) - x t + log(1 + exp(-|x|)) ; d/dx = sigmoid(x) - t ; d/dt = -x */
         float e = expf(-fabsf(x));
         *l = fmaxf(x, 0) - x * t + log1pf(e);
@@ -183,17 +189,17 @@ static inline void pw(cx_op op, float x, float t, float p, float *l, float *dx, 
         *dx = s - t; *dt = -x;
         break;
     }
-    case CX_OP_HINGE: {
+    case PW_HINGE: {
         float m = p - t * x;
         *l = m > 0 ? m : 0; *dx = m > 0 ? -t : 0; *dt = m > 0 ? -x : 0;
         break;
     }
-    case CX_OP_PERCEPTRON: {
+    case PW_PERCEPTRON: {
         float m = -t * x;
         *l = m > 0 ? m : 0; *dx = m > 0 ? -t : 0; *dt = m > 0 ? -x : 0;
         break;
     }
-    case CX_OP_LOGISTIC: {
+    case PW_LOGISTIC: {
         /* log(1 + exp(-z)), z = t x ; dl/dz = -sigmoid(-z) */
         float z = t * x;
         *l = z > 0 ? log1pf(expf(-z)) : -z + log1pf(expf(z));
@@ -201,7 +207,7 @@ static inline void pw(cx_op op, float x, float t, float p, float *l, float *dx, 
         *dx = -s * t; *dt = -s * x;
         break;
     }
-    case CX_OP_SMOOTH_L1: {
+    case PW_SMOOTH_L1: {
         float d = x - t, ad = fabsf(d);
         if (ad < p) { *l = 0.5f * d * d / p; *dx = d / p; }
         else { *l = ad - 0.5f * p; *dx = d > 0 ? 1.0f : (d < 0 ? -1.0f : 0.0f); }
@@ -212,22 +218,29 @@ static inline void pw(cx_op op, float x, float t, float p, float *l, float *dx, 
     }
 }
 
-static void pw_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *gx = cx_in_grad(out, 0), *gt = cx_in_grad(out, 1);
+static void pw_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0), *gt = cx_in_grad(nd, 1);
     const float *x = CX_F(nd->in[0]), *t = CX_F(nd->in[1]);
     cx_reduction r = (cx_reduction)nd->i[0];
     int64_t n = nd->in[0]->numel;
     for (int64_t i = 0; i < n; i++) {
         float l, dx, dt, g = up_grad(out, r, i, (float)n);
-        pw(nd->op, x[i], t[i], nd->f[0], &l, &dx, &dt);
+        pw(nd->op->code, x[i], t[i], nd->f[0], &l, &dx, &dt);
         if (gx) gx[i] += g * dx;
         if (gt) gt[i] += g * dt;
     }
 }
 
-static cx_tensor *pointwise_loss(cx_op op, cx_tensor *x, cx_tensor *t, float p, cx_reduction r) {
-    const char *name = cx_op_names[op];
+CX_OP_DEF(mse_loss, .backward = pw_backward, .code = PW_MSE);
+CX_OP_DEF(bce_with_logits, .backward = pw_backward, .code = PW_BCE_LOGITS);
+CX_OP_DEF(hinge_loss, .backward = pw_backward, .code = PW_HINGE);
+CX_OP_DEF(perceptron_loss, .backward = pw_backward, .code = PW_PERCEPTRON);
+CX_OP_DEF(logistic_loss, .backward = pw_backward, .code = PW_LOGISTIC);
+CX_OP_DEF(smooth_l1_loss, .backward = pw_backward, .code = PW_SMOOTH_L1);
+
+static cx_tensor *pointwise_loss(const cx_op_desc *op, cx_tensor *x, cx_tensor *t, float p, cx_reduction r) {
+    const char *name = op->name;
     cx_need_f32(name, x);
     cx_need_f32(name, t);
     if (!cx_same_shape(x, t)) {
@@ -240,14 +253,14 @@ static cx_tensor *pointwise_loss(cx_op op, cx_tensor *x, cx_tensor *t, float p, 
     const float *xd = CX_F(x), *td = CX_F(t);
     for (int64_t i = 0; i < x->numel; i++) {
         float l, dx, dt;
-        pw(op, xd[i], td[i], p, &l, &dx, &dt);
+        pw(op->code, xd[i], td[i], p, &l, &dx, &dt);
         if (r == CX_REDUCE_NONE) CX_F(out)[i] = l;
         total += l;
     }
     if (r == CX_REDUCE_SUM) CX_F(out)[0] = (float)total;
     if (r == CX_REDUCE_MEAN) CX_F(out)[0] = (float)(total / (double)x->numel);
     cx_tensor *in[2] = {x, t};
-    cx_node *nd = cx_record(out, op, pw_backward, in, 2);
+    cx_node *nd = cx_record(op, out, in, 2);
     if (nd) {
         nd->i[0] = (int)r;
         nd->f[0] = p;
@@ -256,21 +269,21 @@ static cx_tensor *pointwise_loss(cx_op op, cx_tensor *x, cx_tensor *t, float p, 
 }
 
 cx_tensor *cx_mse_loss(cx_tensor *pred, cx_tensor *target, cx_reduction r) {
-    return pointwise_loss(CX_OP_MSE, pred, target, 0, r);
+    return pointwise_loss(&cx_opd_mse_loss, pred, target, 0, r);
 }
 cx_tensor *cx_bce_with_logits(cx_tensor *logits, cx_tensor *target, cx_reduction r) {
-    return pointwise_loss(CX_OP_BCE_LOGITS, logits, target, 0, r);
+    return pointwise_loss(&cx_opd_bce_with_logits, logits, target, 0, r);
 }
 cx_tensor *cx_hinge_loss(cx_tensor *f, cx_tensor *t, float margin, cx_reduction r) {
-    return pointwise_loss(CX_OP_HINGE, f, t, margin, r);
+    return pointwise_loss(&cx_opd_hinge_loss, f, t, margin, r);
 }
 cx_tensor *cx_perceptron_loss(cx_tensor *f, cx_tensor *t, cx_reduction r) {
-    return pointwise_loss(CX_OP_PERCEPTRON, f, t, 0, r);
+    return pointwise_loss(&cx_opd_perceptron_loss, f, t, 0, r);
 }
 cx_tensor *cx_logistic_loss(cx_tensor *f, cx_tensor *t, cx_reduction r) {
-    return pointwise_loss(CX_OP_LOGISTIC, f, t, 0, r);
+    return pointwise_loss(&cx_opd_logistic_loss, f, t, 0, r);
 }
 cx_tensor *cx_smooth_l1_loss(cx_tensor *pred, cx_tensor *target, float beta, cx_reduction r) {
     if (beta < 0) cx_fatal("smooth_l1_loss: beta must be >= 0, got %g", (double)beta);
-    return pointwise_loss(CX_OP_SMOOTH_L1, pred, target, beta, r);
+    return pointwise_loss(&cx_opd_smooth_l1_loss, pred, target, beta, r);
 }

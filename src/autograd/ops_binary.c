@@ -32,7 +32,6 @@ static void make_plan(const char *op, const cx_tensor *a, const cx_tensor *b, bp
 }
 
 typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX } bkind;
-static const cx_op bops[] = {CX_OP_ADD, CX_OP_SUB, CX_OP_MUL, CX_OP_DIV, CX_OP_MAXIMUM};
 
 static inline float bapply(bkind k, float x, float y) {
     switch (k) {
@@ -73,9 +72,9 @@ static inline float bapply(bkind k, float x, float y) {
         }                                                                            \
     } while (0)
 
-static void binary_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    bkind k = (bkind)nd->i[0];
+static void binary_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    bkind k = (bkind)nd->op->code;
     cx_tensor *a = nd->in[0], *b = nd->in[1];
     const float *x = CX_F(a), *y = CX_F(b), *g = out->grad;
     bool same = cx_same_shape(a, b) && cx_same_shape(a, out);
@@ -84,13 +83,13 @@ static void binary_backward(cx_tensor *out) {
          * and accumulated (claimed one at a time: a and b may be the same) */
         const int64_t n = out->numel;
         bool fa, fb;
-        float *ga = cx_in_grad_w(out, 0, &fa);
+        float *ga = cx_in_grad_w(nd, 0, &fa);
         if (ga) {
             const float *m = k == B_MUL ? y : NULL;
             if (fa) for (int64_t i = 0; i < n; i++) ga[i] = m ? g[i] * m[i] : g[i];
             else for (int64_t i = 0; i < n; i++) ga[i] += m ? g[i] * m[i] : g[i];
         }
-        float *gb = cx_in_grad_w(out, 1, &fb);
+        float *gb = cx_in_grad_w(nd, 1, &fb);
         if (gb) {
             const float *m = k == B_MUL ? x : NULL;
             const float sg = k == B_SUB ? -1.0f : 1.0f;
@@ -99,7 +98,7 @@ static void binary_backward(cx_tensor *out) {
         }
         return;
     }
-    float *ga = cx_in_grad(out, 0), *gb = cx_in_grad(out, 1);
+    float *ga = cx_in_grad(nd, 0), *gb = cx_in_grad(nd, 1);
     bplan p;
     make_plan("backward", a, b, &p);
     BCAST_LOOP(&p, {
@@ -131,7 +130,15 @@ static void binary_backward(cx_tensor *out) {
     });
 }
 
-static cx_tensor *binary(bkind k, const char *name, cx_tensor *a, cx_tensor *b) {
+CX_OP_DEF(add, .backward = binary_backward, .code = B_ADD);
+CX_OP_DEF(sub, .backward = binary_backward, .code = B_SUB);
+CX_OP_DEF(mul, .backward = binary_backward, .code = B_MUL);
+CX_OP_DEF(div, .backward = binary_backward, .code = B_DIV);
+CX_OP_DEF(maximum, .backward = binary_backward, .code = B_MAX);
+
+static cx_tensor *binary(const cx_op_desc *op, cx_tensor *a, cx_tensor *b) {
+    const bkind k = (bkind)op->code;
+    const char *name = op->name;
     cx_need_f32(name, a);
     cx_need_f32(name, b);
     cx_tensor *out;
@@ -158,42 +165,44 @@ static cx_tensor *binary(bkind k, const char *name, cx_tensor *a, cx_tensor *b) 
         BCAST_LOOP(&p, o[oi] = bapply(k, x[ia], y[ib]));
     }
     cx_tensor *in[2] = {a, b};
-    cx_node *nd = cx_record(out, bops[k], binary_backward, in, 2);
-    if (nd) nd->i[0] = (int)k;
+    cx_record(op, out, in, 2);
     return out;
 }
 
-cx_tensor *cx_add(cx_tensor *a, cx_tensor *b) { return binary(B_ADD, "add", a, b); }
-cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b) { return binary(B_SUB, "sub", a, b); }
-cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b) { return binary(B_MUL, "mul", a, b); }
-cx_tensor *cx_div(cx_tensor *a, cx_tensor *b) { return binary(B_DIV, "div", a, b); }
-cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b) { return binary(B_MAX, "maximum", a, b); }
+cx_tensor *cx_add(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_add, a, b); }
+cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_sub, a, b); }
+cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_mul, a, b); }
+cx_tensor *cx_div(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_div, a, b); }
+cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_maximum, a, b); }
 
 /* ---- scalar ops */
-static void scalar_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+static void scalar_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     const float *g = out->grad;
-    float s = nd->op == CX_OP_MUL_SCALAR ? nd->f[0] : 1.0f;
+    float s = nd->op->code == 1 ? nd->f[0] : 1.0f; /* mul_scalar: s, add_scalar: 1 */
     for (int64_t i = 0; i < out->numel; i++) ga[i] += s * g[i];
 }
 
-static cx_tensor *scalar_op(cx_op op, cx_tensor *a, float s) {
-    cx_need_f32(cx_op_names[op], a);
+CX_OP_DEF(add_scalar, .backward = scalar_backward, .code = 0);
+CX_OP_DEF(mul_scalar, .backward = scalar_backward, .code = 1);
+
+static cx_tensor *scalar_op(const cx_op_desc *op, cx_tensor *a, float s) {
+    cx_need_f32(op->name, a);
     cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
     const float *x = CX_F(a);
     float *o = CX_F(out);
     int64_t n = a->numel;
-    if (op == CX_OP_MUL_SCALAR) {
+    if (op->code == 1) {
         for (int64_t i = 0; i < n; i++) o[i] = x[i] * s;
     } else {
         for (int64_t i = 0; i < n; i++) o[i] = x[i] + s;
     }
-    cx_node *nd = cx_record(out, op, scalar_backward, &a, 1);
+    cx_node *nd = cx_record(op, out, &a, 1);
     if (nd) nd->f[0] = s;
     return out;
 }
 
-cx_tensor *cx_add_scalar(cx_tensor *a, float s) { return scalar_op(CX_OP_ADD_SCALAR, a, s); }
-cx_tensor *cx_mul_scalar(cx_tensor *a, float s) { return scalar_op(CX_OP_MUL_SCALAR, a, s); }
+cx_tensor *cx_add_scalar(cx_tensor *a, float s) { return scalar_op(&cx_opd_add_scalar, a, s); }
+cx_tensor *cx_mul_scalar(cx_tensor *a, float s) { return scalar_op(&cx_opd_mul_scalar, a, s); }

@@ -2,10 +2,10 @@
 #include "graph.h"
 #include <stdio.h>
 
-static void matmul_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void matmul_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     cx_tensor *a = nd->in[0], *b = nd->in[1];
-    float *ga = cx_in_grad(out, 0), *gb = cx_in_grad(out, 1);
+    float *ga = cx_in_grad(nd, 0), *gb = cx_in_grad(nd, 1);
     int B = nd->i[0], M = nd->i[1], K = nd->i[2], N = nd->i[3], bshared = nd->i[4];
     const float *A = CX_F(a), *Bm = CX_F(b), *G = out->grad;
     for (int bi = 0; bi < B; bi++) {
@@ -19,6 +19,8 @@ static void matmul_backward(cx_tensor *out) {
                      gb + (bshared ? 0 : (size_t)bi * K * N), N);
     }
 }
+
+CX_OP_DEF(matmul, .backward = matmul_backward);
 
 cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b) {
     cx_need_f32("matmul", a);
@@ -45,7 +47,7 @@ cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b) {
                      CX_F(b) + (bshared ? 0 : (size_t)bi * K * N), N, 0.0f,
                      CX_F(out) + (size_t)bi * M * N, N);
         cx_tensor *in[2] = {a, b};
-        cx_node *nd = cx_record(out, CX_OP_MATMUL, matmul_backward, in, 2);
+        cx_node *nd = cx_record(&cx_opd_matmul, out, in, 2);
         if (nd) {
             nd->i[0] = B; nd->i[1] = M; nd->i[2] = K; nd->i[3] = N; nd->i[4] = bshared;
         }
@@ -57,13 +59,13 @@ bad:
 }
 
 /* ---- linear */
-static void linear_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void linear_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     int R = nd->i[0], IN = nd->i[1], OUT = nd->i[2];
     const float *G = out->grad;
-    float *gx = cx_in_grad(out, 0), *gw = cx_in_grad(out, 1);
-    float *gb = nd->n_in > 2 ? cx_in_grad(out, 2) : NULL;
+    float *gx = cx_in_grad(nd, 0), *gw = cx_in_grad(nd, 1);
+    float *gb = nd->n_in > 2 ? cx_in_grad(nd, 2) : NULL;
     if (gw) cx_sgemm(true, false, OUT, IN, R, 1.0f, G, OUT, CX_F(x), IN, 1.0f, gw, IN);
     if (gx) cx_sgemm(false, false, R, IN, OUT, 1.0f, G, OUT, CX_F(w), IN, 1.0f, gx, IN);
     if (gb) {
@@ -74,6 +76,8 @@ static void linear_backward(cx_tensor *out) {
         }
     }
 }
+
+CX_OP_DEF(linear, .backward = linear_backward);
 
 cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
     cx_need_f32("linear", x);
@@ -101,7 +105,7 @@ cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
     }
     cx_sgemm(false, true, R, OUT, IN, 1.0f, CX_F(x), IN, CX_F(w), IN, b ? 1.0f : 0.0f, y, OUT);
     cx_tensor *in[3] = {x, w, b};
-    cx_node *nd = cx_record(out, CX_OP_LINEAR, linear_backward, in, b ? 3 : 2);
+    cx_node *nd = cx_record(&cx_opd_linear, out, in, b ? 3 : 2);
     if (nd) {
         nd->i[0] = R; nd->i[1] = IN; nd->i[2] = OUT;
     }

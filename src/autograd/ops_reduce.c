@@ -25,13 +25,17 @@ static cx_tensor *reduced_shape(const cx_tensor *a, int axis, bool keepdim, cx_d
 }
 
 /* ---- sum / mean over everything */
-static void sum_all_backward(cx_tensor *out) {
-    float *ga = cx_in_grad(out, 0);
+static void sum_all_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
-    int64_t n = out->node->in[0]->numel;
-    float g = out->grad[0] * (out->node->op == CX_OP_MEAN ? 1.0f / (float)n : 1.0f);
+    int64_t n = nd->in[0]->numel;
+    float g = out->grad[0] * (nd->op->code ? 1.0f / (float)n : 1.0f);
     for (int64_t i = 0; i < n; i++) ga[i] += g;
 }
+
+CX_OP_DEF(sum, .backward = sum_all_backward, .code = 0);
+CX_OP_DEF(mean, .backward = sum_all_backward, .code = 1);
 
 static cx_tensor *sum_all(cx_tensor *a, bool mean) {
     cx_need_f32(mean ? "mean" : "sum", a);
@@ -42,22 +46,22 @@ static cx_tensor *sum_all(cx_tensor *a, bool mean) {
     int one = 1;
     cx_tensor *out = cx_new_like_shape(&one, 1);
     CX_F(out)[0] = (float)s;
-    cx_record(out, mean ? CX_OP_MEAN : CX_OP_SUM, sum_all_backward, &a, 1);
+    cx_record(mean ? &cx_opd_mean : &cx_opd_sum, out, &a, 1);
     return out;
 }
 cx_tensor *cx_sum(cx_tensor *a) { return sum_all(a, false); }
 cx_tensor *cx_mean(cx_tensor *a) { return sum_all(a, true); }
 
 /* ---- sum / mean over one axis */
-static void sum_axis_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+static void sum_axis_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     cx_tensor *a = nd->in[0];
     int64_t outer, inner;
     int n;
     split3(a, nd->i[0], &outer, &n, &inner);
-    float scale = nd->op == CX_OP_MEAN_AXIS ? 1.0f / (float)n : 1.0f;
+    float scale = nd->op->code ? 1.0f / (float)n : 1.0f;
     for (int64_t o = 0; o < outer; o++)
         for (int k = 0; k < n; k++) {
             float *gr = ga + (o * n + k) * inner;
@@ -65,6 +69,9 @@ static void sum_axis_backward(cx_tensor *out) {
             for (int64_t j = 0; j < inner; j++) gr[j] += g[j] * scale;
         }
 }
+
+CX_OP_DEF(sum_axis, .backward = sum_axis_backward, .code = 0);
+CX_OP_DEF(mean_axis, .backward = sum_axis_backward, .code = 1);
 
 static cx_tensor *sum_axis(cx_tensor *a, int axis, bool keepdim, bool mean) {
     const char *name = mean ? "mean_axis" : "sum_axis";
@@ -85,7 +92,7 @@ static cx_tensor *sum_axis(cx_tensor *a, int axis, bool keepdim, bool mean) {
         }
     if (mean && n > 0)
         for (int64_t i = 0; i < out->numel; i++) y[i] /= (float)n;
-    cx_node *nd = cx_record(out, mean ? CX_OP_MEAN_AXIS : CX_OP_SUM_AXIS, sum_axis_backward, &a, 1);
+    cx_node *nd = cx_record(mean ? &cx_opd_mean_axis : &cx_opd_sum_axis, out, &a, 1);
     if (nd) nd->i[0] = axis;
     return out;
 }
@@ -93,12 +100,16 @@ cx_tensor *cx_sum_axis(cx_tensor *a, int axis, bool keepdim) { return sum_axis(a
 cx_tensor *cx_mean_axis(cx_tensor *a, int axis, bool keepdim) { return sum_axis(a, axis, keepdim, true); }
 
 /* ---- max over an axis (gradient to the first maximum) and argmax */
-static void max_axis_backward(cx_tensor *out) {
-    float *ga = cx_in_grad(out, 0);
+static void max_axis_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
-    const int64_t *arg = out->node->saved;
+    const int64_t *arg = nd->saved;
     for (int64_t i = 0; i < out->numel; i++) ga[arg[i]] += out->grad[i];
 }
+
+CX_OP_DEF(max_axis, .backward = max_axis_backward);
+CX_OP_DEF(argmax, .backward = NULL);
 
 static void max_scan(const cx_tensor *a, int axis, float *y, int64_t *arg, int32_t *argi) {
     int64_t outer, inner;
@@ -127,8 +138,7 @@ cx_tensor *cx_max_axis(cx_tensor *a, int axis, bool keepdim) {
     cx_tensor *out = reduced_shape(a, axis, keepdim, CX_F32);
     int64_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int64_t));
     max_scan(a, axis, CX_F(out), arg, NULL);
-    cx_node *nd = cx_record(out, CX_OP_MAX_AXIS, max_axis_backward, &a, 1);
-    if (nd) nd->saved = arg;
+    cx_record_saved(&cx_opd_max_axis, out, &a, 1, arg, 0);
     return out;
 }
 
@@ -138,19 +148,20 @@ cx_tensor *cx_argmax(cx_tensor *a, int axis) {
     if (a->shape[axis] == 0) cx_fatal("argmax: reduction over an empty axis");
     cx_tensor *out = reduced_shape(a, axis, false, CX_I32);
     max_scan(a, axis, NULL, NULL, CX_I32P(out));
+    cx_record(&cx_opd_argmax, out, &a, 1);
     return out;
 }
 
 /* ---- softmax / log_softmax (numerically stable: subtract the max) */
-static void softmax_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+static void softmax_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     int64_t outer, inner;
     int n;
     split3(nd->in[0], nd->i[0], &outer, &n, &inner);
     const float *y = CX_F(out), *g = out->grad;
-    bool logsm = nd->op == CX_OP_LOG_SOFTMAX;
+    bool logsm = nd->op->code;
     if (inner == 1) {
         /* contiguous rows: vectorised sums and updates */
         CX_OMP(parallel for if(outer * n > CX_PAR_MIN))
@@ -187,6 +198,9 @@ static void softmax_backward(cx_tensor *out) {
             }
         }
 }
+
+CX_OP_DEF(softmax, .backward = softmax_backward, .code = 0);
+CX_OP_DEF(log_softmax, .backward = softmax_backward, .code = 1);
 
 static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
     const char *name = logsm ? "log_softmax" : "softmax";
@@ -238,7 +252,7 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
             }
         }
     }
-    cx_node *nd = cx_record(out, logsm ? CX_OP_LOG_SOFTMAX : CX_OP_SOFTMAX, softmax_backward, &a, 1);
+    cx_node *nd = cx_record(logsm ? &cx_opd_log_softmax : &cx_opd_softmax, out, &a, 1);
     if (nd) nd->i[0] = axis;
     return out;
 }

@@ -21,11 +21,14 @@ static void contiguous_strides(const int *shape, int nd, int64_t *st) {
 }
 
 /* ---- reshape (shares the input's buffer) */
-static void copy_backward(cx_tensor *out) {
-    float *ga = cx_in_grad(out, 0);
+static void copy_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     for (int64_t i = 0; i < out->numel; i++) ga[i] += out->grad[i];
 }
+
+CX_OP_DEF(reshape, .backward = copy_backward);
 
 cx_tensor *cx_reshape(cx_tensor *a, const int *shape, int ndim) {
     if (ndim < 0 || ndim > CX_MAX_DIMS) cx_fatal("reshape: %d dimensions", ndim);
@@ -56,7 +59,7 @@ cx_tensor *cx_reshape(cx_tensor *a, const int *shape, int ndim) {
     for (int i = 0; i < ndim; i++) out->shape[i] = s[i];
     out->numel = n;
     out->data = a->data;
-    if (a->dtype == CX_F32) cx_record(out, CX_OP_RESHAPE, copy_backward, &a, 1);
+    if (a->dtype == CX_F32) cx_record(&cx_opd_reshape, out, &a, 1);
     return out;
 }
 
@@ -68,13 +71,15 @@ cx_tensor *cx_flatten(cx_tensor *a) {
 }
 
 /* ---- permute */
-static void permute_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+static void permute_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     const int64_t *map = nd->saved; /* out index -> in index */
     for (int64_t i = 0; i < out->numel; i++) ga[map[i]] += out->grad[i];
 }
+
+CX_OP_DEF(permute, .backward = permute_backward);
 
 cx_tensor *cx_permute(cx_tensor *a, const int *perm) {
     cx_need_f32("permute", a);
@@ -105,8 +110,7 @@ cx_tensor *cx_permute(cx_tensor *a, const int *perm) {
             idx[d] = 0;
         }
     }
-    cx_node *n = cx_record(out, CX_OP_PERMUTE, permute_backward, &a, 1);
-    if (n) n->saved = map;
+    cx_record_saved(&cx_opd_permute, out, &a, 1, map, 0);
     return out;
 }
 
@@ -121,9 +125,9 @@ cx_tensor *cx_transpose(cx_tensor *a, int d0, int d1) {
 }
 
 /* ---- slice along one axis: [outer, n, inner] -> [outer, m, inner] */
-static void slice_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+static void slice_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     int64_t outer = nd->i[0], inner = nd->i[1];
     int n = nd->i[2], m = nd->i[3], start = nd->i[4], step = nd->i[5];
@@ -134,6 +138,8 @@ static void slice_backward(cx_tensor *out) {
             for (int64_t j = 0; j < inner; j++) dst[j] += g[j];
         }
 }
+
+CX_OP_DEF(slice, .backward = slice_backward);
 
 cx_tensor *cx_slice(cx_tensor *a, int axis, int start, int stop, int step) {
     cx_need_f32("slice", a);
@@ -158,7 +164,7 @@ cx_tensor *cx_slice(cx_tensor *a, int axis, int start, int stop, int step) {
         for (int k = 0; k < m; k++)
             memcpy(CX_F(out) + (o * m + k) * inner, CX_F(a) + (o * n + start + (int64_t)k * step) * inner,
                    (size_t)inner * 4);
-    cx_node *nd = cx_record(out, CX_OP_SLICE, slice_backward, &a, 1);
+    cx_node *nd = cx_record(&cx_opd_slice, out, &a, 1);
     if (nd) {
         nd->i[0] = (int)outer; nd->i[1] = (int)inner; nd->i[2] = n; nd->i[3] = m;
         nd->i[4] = start; nd->i[5] = step;
@@ -167,8 +173,8 @@ cx_tensor *cx_slice(cx_tensor *a, int axis, int start, int stop, int step) {
 }
 
 /* ---- concat / stack */
-static void concat_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void concat_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     int axis = nd->i[0];
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= out->shape[i];
@@ -188,6 +194,9 @@ static void concat_backward(cx_tensor *out) {
         off += nk;
     }
 }
+
+CX_OP_DEF(concat, .backward = concat_backward);
+CX_OP_DEF(stack, .backward = concat_backward);
 
 static cx_tensor *concat_impl(cx_tensor **ts, int n, int axis, bool stack) {
     const char *name = stack ? "stack" : "concat";
@@ -226,7 +235,7 @@ static cx_tensor *concat_impl(cx_tensor **ts, int n, int axis, bool stack) {
             memcpy(CX_F(out) + (o * total + off) * inner, CX_F(ts[k]) + o * nk * inner, (size_t)(nk * inner) * 4);
         off += nk;
     }
-    cx_node *node = cx_record(out, CX_OP_CONCAT, concat_backward, ts, n);
+    cx_node *node = cx_record(stack ? &cx_opd_stack : &cx_opd_concat, out, ts, n);
     if (node) node->i[0] = axis;
     return out;
 }
@@ -235,9 +244,9 @@ cx_tensor *cx_concat(cx_tensor **ts, int n, int axis) { return concat_impl(ts, n
 cx_tensor *cx_stack(cx_tensor **ts, int n, int axis) { return concat_impl(ts, n, axis, true); }
 
 /* ---- index_select / gather (the index is saved in nd->aux) */
-static void index_select_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *ga = cx_in_grad(out, 0);
+static void index_select_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     const cx_tensor *idx = nd->aux;
     int64_t outer = nd->i[0], inner = nd->i[1];
@@ -249,6 +258,8 @@ static void index_select_backward(cx_tensor *out) {
             for (int64_t j = 0; j < inner; j++) dst[j] += g[j];
         }
 }
+
+CX_OP_DEF(index_select, .backward = index_select_backward);
 
 cx_tensor *cx_index_select(cx_tensor *a, int axis, const cx_tensor *index) {
     cx_need_f32("index_select", a);
@@ -272,7 +283,7 @@ cx_tensor *cx_index_select(cx_tensor *a, int axis, const cx_tensor *index) {
         for (int k = 0; k < m; k++)
             memcpy(CX_F(out) + (o * m + k) * inner, CX_F(a) + (o * n + idx_at(index, k)) * inner,
                    (size_t)inner * 4);
-    cx_node *nd = cx_record(out, CX_OP_INDEX_SELECT, index_select_backward, &a, 1);
+    cx_node *nd = cx_record(&cx_opd_index_select, out, &a, 1);
     if (nd) {
         nd->aux = index;
         nd->i[0] = (int)outer; nd->i[1] = (int)inner; nd->i[2] = n;
@@ -280,12 +291,15 @@ cx_tensor *cx_index_select(cx_tensor *a, int axis, const cx_tensor *index) {
     return out;
 }
 
-static void gather_backward(cx_tensor *out) {
-    float *ga = cx_in_grad(out, 0);
+static void gather_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
-    const int64_t *map = out->node->saved;
+    const int64_t *map = nd->saved;
     for (int64_t i = 0; i < out->numel; i++) ga[map[i]] += out->grad[i];
 }
+
+CX_OP_DEF(gather, .backward = gather_backward);
 
 cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index) {
     cx_need_f32("gather", a);
@@ -313,7 +327,6 @@ cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index) {
             c[d] = 0;
         }
     }
-    cx_node *nd = cx_record(out, CX_OP_GATHER, gather_backward, &a, 1);
-    if (nd) nd->saved = map;
+    cx_record_saved(&cx_opd_gather, out, &a, 1, map, 0);
     return out;
 }

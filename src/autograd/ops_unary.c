@@ -5,77 +5,95 @@
 
 /* exp, expm1, tanh and sigmoid come from cpu/vmath.h (vectorised, ~1-2 ulp). */
 
+enum {
+    U_NEG, U_EXP, U_LOG, U_SQRT, U_POW, U_ABS, U_CLAMP, U_SIGN, U_THRESHOLD, U_SIGMOID, U_TANH,
+    U_RELU, U_LEAKY_RELU, U_ELU, U_GELU, U_SOFTPLUS
+};
+
 /* Backward of every unary op: g_in += g_out * f'(x) (x: input, y: output). */
-static void unary_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void unary_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     bool fresh;
-    float *ga = cx_in_grad_w(out, 0, &fresh);
+    float *ga = cx_in_grad_w(nd, 0, &fresh);
     if (!ga) return;
     const float *x = CX_F(nd->in[0]), *y = CX_F(out), *g = out->grad;
     int64_t n = out->numel;
     float p0 = nd->f[0], p1 = nd->f[1];
-    switch (nd->op) {
+    switch (nd->op->code) {
 /* if(parallel: ...): a plain if() on a combined "for simd" also turns the
  * vectorisation off below the threshold. */
 #define BW(EXPR) do { if (fresh) { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
         for (int64_t i = 0; i < n; i++) ga[i] = g[i] * (EXPR); } else { \
         CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
         for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); } } while (0); break;
-    case CX_OP_NEG: BW(-1.0f)
-    case CX_OP_EXP: BW(y[i])
-    case CX_OP_LOG: BW(1.0f / x[i])
-    case CX_OP_SQRT: BW(0.5f / y[i])
-    case CX_OP_POW: BW(p0 == 0.0f ? 0.0f : p0 * powf(x[i], p0 - 1.0f))
-    case CX_OP_ABS: BW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
-    case CX_OP_CLAMP: BW((x[i] >= p0 && x[i] <= p1) ? 1.0f : 0.0f)
-    case CX_OP_SIGMOID: BW(y[i] * (1.0f - y[i]))
-    case CX_OP_TANH: BW(1.0f - y[i] * y[i])
-    case CX_OP_RELU: BW(x[i] > 0 ? 1.0f : 0.0f)
-    case CX_OP_LEAKY_RELU: BW(x[i] > 0 ? 1.0f : p0)
-    case CX_OP_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
-    case CX_OP_GELU:
+    case U_NEG: BW(-1.0f)
+    case U_EXP: BW(y[i])
+    case U_LOG: BW(1.0f / x[i])
+    case U_SQRT: BW(0.5f / y[i])
+    case U_POW: BW(p0 == 0.0f ? 0.0f : p0 * powf(x[i], p0 - 1.0f))
+    case U_ABS: BW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
+    case U_CLAMP: BW((x[i] >= p0 && x[i] <= p1) ? 1.0f : 0.0f)
+    case U_SIGMOID: BW(y[i] * (1.0f - y[i]))
+    case U_TANH: BW(1.0f - y[i] * y[i])
+    case U_RELU: BW(x[i] > 0 ? 1.0f : 0.0f)
+    case U_LEAKY_RELU: BW(x[i] > 0 ? 1.0f : p0)
+    case U_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
+    case U_GELU:
         BW(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)) +
            x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
-    case CX_OP_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
+    case U_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
 #undef BW
-    default: cx_fatal("unary backward: unexpected op %s", cx_op_names[nd->op]);
+    default: cx_fatal("unary backward: unexpected op %s", nd->op->name);
     }
 }
 
-static cx_tensor *unary(cx_op op, cx_tensor *a, float p0, float p1) {
-    cx_need_f32(cx_op_names[op], a);
+CX_OP_DEF(neg, .backward = unary_backward, .code = U_NEG);
+CX_OP_DEF(exp, .backward = unary_backward, .code = U_EXP);
+CX_OP_DEF(log, .backward = unary_backward, .code = U_LOG);
+CX_OP_DEF(sqrt, .backward = unary_backward, .code = U_SQRT);
+CX_OP_DEF(pow, .backward = unary_backward, .code = U_POW);
+CX_OP_DEF(abs, .backward = unary_backward, .code = U_ABS);
+CX_OP_DEF(clamp, .backward = unary_backward, .code = U_CLAMP);
+CX_OP_DEF(sigmoid, .backward = unary_backward, .code = U_SIGMOID);
+CX_OP_DEF(tanh, .backward = unary_backward, .code = U_TANH);
+CX_OP_DEF(relu, .backward = unary_backward, .code = U_RELU);
+CX_OP_DEF(leaky_relu, .backward = unary_backward, .code = U_LEAKY_RELU);
+CX_OP_DEF(elu, .backward = unary_backward, .code = U_ELU);
+CX_OP_DEF(gelu, .backward = unary_backward, .code = U_GELU);
+CX_OP_DEF(softplus, .backward = unary_backward, .code = U_SOFTPLUS);
+/* piecewise constant: no gradient flows (PyTorch gives zeros) */
+CX_OP_DEF(sign, .code = U_SIGN);
+CX_OP_DEF(threshold_unit, .code = U_THRESHOLD);
+
+static cx_tensor *unary(const cx_op_desc *op, cx_tensor *a, float p0, float p1) {
+    cx_need_f32(op->name, a);
     cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
     const float *x = CX_F(a);
     float *y = CX_F(out);
     int64_t n = a->numel;
-    switch (op) {
+    switch (op->code) {
 #define FW(EXPR) do { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
         for (int64_t i = 0; i < n; i++) y[i] = (EXPR); } while (0); break;
-    case CX_OP_NEG: FW(-x[i])
-    case CX_OP_EXP: FW(cx_vexpf(x[i]))
-    case CX_OP_LOG: FW(logf(x[i]))
-    case CX_OP_SQRT: FW(sqrtf(x[i]))
-    case CX_OP_POW: FW(powf(x[i], p0))
-    case CX_OP_ABS: FW(fabsf(x[i]))
-    case CX_OP_CLAMP: FW(x[i] < p0 ? p0 : (x[i] > p1 ? p1 : x[i]))
-    case CX_OP_SIGN: FW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
-    case CX_OP_THRESHOLD: FW(x[i] >= 0 ? 1.0f : -1.0f)
-    case CX_OP_SIGMOID: FW(cx_vsigmoidf(x[i]))
-    case CX_OP_TANH: FW(cx_vtanhf(x[i]))
-    case CX_OP_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
-    case CX_OP_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
-    case CX_OP_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))
-    case CX_OP_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
-    case CX_OP_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
+    case U_NEG: FW(-x[i])
+    case U_EXP: FW(cx_vexpf(x[i]))
+    case U_LOG: FW(logf(x[i]))
+    case U_SQRT: FW(sqrtf(x[i]))
+    case U_POW: FW(powf(x[i], p0))
+    case U_ABS: FW(fabsf(x[i]))
+    case U_CLAMP: FW(x[i] < p0 ? p0 : (x[i] > p1 ? p1 : x[i]))
+    case U_SIGN: FW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
+    case U_THRESHOLD: FW(x[i] >= 0 ? 1.0f : -1.0f)
+    case U_SIGMOID: FW(cx_vsigmoidf(x[i]))
+    case U_TANH: FW(cx_vtanhf(x[i]))
+    case U_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
+    case U_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
+    case U_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))
+    case U_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
+    case U_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
 #undef FW
-    default: cx_fatal("unary: unexpected op %s", cx_op_names[op]);
+    default: cx_fatal("unary: unexpected op %s", op->name);
     }
-    if (op == CX_OP_SIGN || op == CX_OP_THRESHOLD) {
-        /* piecewise constant: no gradient flows (PyTorch gives zeros) */
-        cx_check_forward(op, out, &a, 1);
-        return out;
-    }
-    cx_node *nd = cx_record(out, op, unary_backward, &a, 1);
+    cx_node *nd = cx_record(op, out, &a, 1);
     if (nd) {
         nd->f[0] = p0;
         nd->f[1] = p1;
@@ -83,36 +101,39 @@ static cx_tensor *unary(cx_op op, cx_tensor *a, float p0, float p1) {
     return out;
 }
 
-cx_tensor *cx_neg(cx_tensor *a) { return unary(CX_OP_NEG, a, 0, 0); }
-cx_tensor *cx_exp(cx_tensor *a) { return unary(CX_OP_EXP, a, 0, 0); }
-cx_tensor *cx_log(cx_tensor *a) { return unary(CX_OP_LOG, a, 0, 0); }
-cx_tensor *cx_sqrt(cx_tensor *a) { return unary(CX_OP_SQRT, a, 0, 0); }
-cx_tensor *cx_pow(cx_tensor *a, float p) { return unary(CX_OP_POW, a, p, 0); }
-cx_tensor *cx_abs(cx_tensor *a) { return unary(CX_OP_ABS, a, 0, 0); }
+cx_tensor *cx_neg(cx_tensor *a) { return unary(&cx_opd_neg, a, 0, 0); }
+cx_tensor *cx_exp(cx_tensor *a) { return unary(&cx_opd_exp, a, 0, 0); }
+cx_tensor *cx_log(cx_tensor *a) { return unary(&cx_opd_log, a, 0, 0); }
+cx_tensor *cx_sqrt(cx_tensor *a) { return unary(&cx_opd_sqrt, a, 0, 0); }
+cx_tensor *cx_pow(cx_tensor *a, float p) { return unary(&cx_opd_pow, a, p, 0); }
+cx_tensor *cx_abs(cx_tensor *a) { return unary(&cx_opd_abs, a, 0, 0); }
 cx_tensor *cx_clamp(cx_tensor *a, float lo, float hi) {
     if (lo > hi) cx_fatal("clamp: lo %g > hi %g", (double)lo, (double)hi);
-    return unary(CX_OP_CLAMP, a, lo, hi);
+    return unary(&cx_opd_clamp, a, lo, hi);
 }
-cx_tensor *cx_sign(cx_tensor *a) { return unary(CX_OP_SIGN, a, 0, 0); }
-cx_tensor *cx_threshold_unit(cx_tensor *a) { return unary(CX_OP_THRESHOLD, a, 0, 0); }
-cx_tensor *cx_sigmoid(cx_tensor *a) { return unary(CX_OP_SIGMOID, a, 0, 0); }
-cx_tensor *cx_tanh(cx_tensor *a) { return unary(CX_OP_TANH, a, 0, 0); }
-cx_tensor *cx_relu(cx_tensor *a) { return unary(CX_OP_RELU, a, 0, 0); }
-cx_tensor *cx_leaky_relu(cx_tensor *a, float slope) { return unary(CX_OP_LEAKY_RELU, a, slope, 0); }
-cx_tensor *cx_elu(cx_tensor *a, float alpha) { return unary(CX_OP_ELU, a, alpha, 0); }
-cx_tensor *cx_gelu(cx_tensor *a) { return unary(CX_OP_GELU, a, 0, 0); }
+cx_tensor *cx_sign(cx_tensor *a) { return unary(&cx_opd_sign, a, 0, 0); }
+cx_tensor *cx_threshold_unit(cx_tensor *a) { return unary(&cx_opd_threshold_unit, a, 0, 0); }
+cx_tensor *cx_sigmoid(cx_tensor *a) { return unary(&cx_opd_sigmoid, a, 0, 0); }
+cx_tensor *cx_tanh(cx_tensor *a) { return unary(&cx_opd_tanh, a, 0, 0); }
+cx_tensor *cx_relu(cx_tensor *a) { return unary(&cx_opd_relu, a, 0, 0); }
+cx_tensor *cx_leaky_relu(cx_tensor *a, float slope) { return unary(&cx_opd_leaky_relu, a, slope, 0); }
+cx_tensor *cx_elu(cx_tensor *a, float alpha) { return unary(&cx_opd_elu, a, alpha, 0); }
+cx_tensor *cx_gelu(cx_tensor *a) { return unary(&cx_opd_gelu, a, 0, 0); }
 cx_tensor *cx_softplus(cx_tensor *a, float beta, float threshold) {
     if (!(beta > 0)) cx_fatal("softplus: beta must be > 0, got %g", (double)beta);
-    return unary(CX_OP_SOFTPLUS, a, beta, threshold);
+    return unary(&cx_opd_softplus, a, beta, threshold);
 }
 
 /* ---- maxout: last axis m*k -> m groups of k, max of each */
-static void maxout_backward(cx_tensor *out) {
-    float *ga = cx_in_grad(out, 0);
+static void maxout_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
-    const int32_t *arg = out->node->saved;
+    const int32_t *arg = nd->saved;
     for (int64_t i = 0; i < out->numel; i++) ga[arg[i]] += out->grad[i];
 }
+
+CX_OP_DEF(maxout, .backward = maxout_backward);
 
 cx_tensor *cx_maxout(cx_tensor *a, int k) {
     cx_need_f32("maxout", a);
@@ -132,18 +153,20 @@ cx_tensor *cx_maxout(cx_tensor *a, int k) {
         y[i] = x[best];
         arg[i] = (int32_t)best;
     }
-    cx_node *nd = cx_record(out, CX_OP_MAXOUT, maxout_backward, &a, 1);
-    if (nd) nd->saved = arg;
+    cx_record_saved(&cx_opd_maxout, out, &a, 1, arg, 0);
     return out;
 }
 
 /* ---- inverted dropout */
-static void dropout_backward(cx_tensor *out) {
-    float *ga = cx_in_grad(out, 0);
+static void dropout_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
-    const float *mask = out->node->saved;
+    const float *mask = nd->saved;
     for (int64_t i = 0; i < out->numel; i++) ga[i] += out->grad[i] * mask[i];
 }
+
+CX_OP_DEF(dropout, .backward = dropout_backward);
 
 cx_tensor *cx_dropout(cx_tensor *a, float p) {
     cx_need_f32("dropout", a);
@@ -164,7 +187,6 @@ cx_tensor *cx_dropout(cx_tensor *a, float p) {
         mask[i] = cx_rand_uniform() < p ? 0.0f : scale;
         y[i] = x[i] * mask[i];
     }
-    cx_node *nd = cx_record(out, CX_OP_DROPOUT, dropout_backward, &a, 1);
-    if (nd) nd->saved = mask;
+    cx_record_saved(&cx_opd_dropout, out, &a, 1, mask, 0);
     return out;
 }

@@ -963,14 +963,14 @@ static void bias_grad(const float *dY, int N, int Cn, int64_t P, float *db) {
 }
 
 /* ---------------------------------------------------------------- ops */
-static void conv_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void conv_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     const conv_saved *sv = nd->saved;
     const geom *g = &sv->g;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     bool fresh; /* gx just created: the primitives store instead of accumulating */
-    float *gx = cx_in_grad_w(out, 0, &fresh), *gw = cx_in_grad(out, 1);
-    float *gb = nd->n_in > 2 ? cx_in_grad(out, 2) : NULL;
+    float *gx = cx_in_grad_w(nd, 0, &fresh), *gw = cx_in_grad(nd, 1);
+    float *gb = nd->n_in > 2 ? cx_in_grad(nd, 2) : NULL;
     const float *G = out->grad;
     cx_arena *a = cx_arena_current();
     cx_arena_mark mk = cx_arena_get_mark(a);
@@ -1023,8 +1023,19 @@ static void finish_geom(geom *g) {
     g->tile_rows = tr > (size_t)g->rows ? (g->rows > 0 ? g->rows : 1) : (int)tr;
 }
 
-static cx_tensor *conv_impl(const char *op, cx_tensor *x, cx_tensor *w, cx_tensor *b, int nd,
+CX_OP_DEF(conv1d, .backward = conv_backward);
+CX_OP_DEF(conv2d, .backward = conv_backward);
+CX_OP_DEF(conv3d, .backward = conv_backward);
+CX_OP_DEF(conv_transpose1d, .backward = conv_backward);
+CX_OP_DEF(conv_transpose2d, .backward = conv_backward);
+CX_OP_DEF(conv_transpose3d, .backward = conv_backward);
+static const cx_op_desc *const conv_ops[2][4] = {
+    {NULL, &cx_opd_conv1d, &cx_opd_conv2d, &cx_opd_conv3d},
+    {NULL, &cx_opd_conv_transpose1d, &cx_opd_conv_transpose2d, &cx_opd_conv_transpose3d}};
+
+static cx_tensor *conv_impl(const cx_op_desc *odesc, cx_tensor *x, cx_tensor *w, cx_tensor *b, int nd,
                             const cx_conv_opts *o, bool transposed) {
+    const char *op = odesc->name;
     char s1[96], s2[96], s3[96];
     cx_need_f32(op, x);
     cx_need_f32(op, w);
@@ -1132,13 +1143,8 @@ static cx_tensor *conv_impl(const char *op, cx_tensor *x, cx_tensor *w, cx_tenso
         memset(CX_F(out), 0, (size_t)out->numel * sizeof(float));
     }
     cx_tensor *in[3] = {x, w, b};
-    cx_node *node = cx_record_named(out, op, conv_backward, in, b ? 3 : 2);
-    if (node) {
-        conv_saved *sv = cx_arena_alloc(sizeof *sv);
-        sv->g = g;
-        sv->transposed = transposed;
-        node->saved = sv;
-    }
+    conv_saved sv = {.g = g, .transposed = transposed};
+    cx_record_saved(odesc, out, in, b ? 3 : 2, &sv, sizeof sv);
     return out;
 }
 
@@ -1147,12 +1153,11 @@ cx_tensor *cx_conv(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts 
     int nd = x->ndim - 2;
     if (nd < 1 || nd > 3)
         cx_fatal("conv: input must have 3, 4 or 5 dims ([N, C, *spatial]), got %d", x->ndim);
-    static const char *names[4] = {"", "conv1d", "conv2d", "conv3d"};
-    return conv_impl(names[nd], x, w, b, nd, o, false);
+    return conv_impl(conv_ops[0][nd], x, w, b, nd, o, false);
 }
 
 cx_tensor *cx_conv2d_ex(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
-    return conv_impl("conv2d", x, w, b, 2, o, false);
+    return conv_impl(&cx_opd_conv2d, x, w, b, 2, o, false);
 }
 
 cx_tensor *cx_conv2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride_h, int stride_w,
@@ -1161,7 +1166,7 @@ cx_tensor *cx_conv2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride_h, int
         cx_fatal("conv2d: stride (%d, %d), dilation (%d, %d) and groups (%d) must be >= 1",
                  stride_h, stride_w, dil_h, dil_w, groups);
     cx_conv_opts o = {{stride_h, stride_w, 1}, {pad_h, pad_w, 0}, {dil_h, dil_w, 1}, {0, 0, 0}, groups};
-    return conv_impl("conv2d", x, w, b, 2, &o, false);
+    return conv_impl(&cx_opd_conv2d, x, w, b, 2, &o, false);
 }
 
 cx_tensor *cx_conv1d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride, int pad, int dil,
@@ -1170,15 +1175,15 @@ cx_tensor *cx_conv1d(cx_tensor *x, cx_tensor *w, cx_tensor *b, int stride, int p
         cx_fatal("conv1d: stride (%d), dilation (%d) and groups (%d) must be >= 1", stride, dil,
                  groups);
     cx_conv_opts o = {{stride, 1, 1}, {pad, 0, 0}, {dil, 1, 1}, {0, 0, 0}, groups};
-    return conv_impl("conv1d", x, w, b, 1, &o, false);
+    return conv_impl(&cx_opd_conv1d, x, w, b, 1, &o, false);
 }
 
 cx_tensor *cx_conv3d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
-    return conv_impl("conv3d", x, w, b, 3, o, false);
+    return conv_impl(&cx_opd_conv3d, x, w, b, 3, o, false);
 }
 
 cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
-    return conv_impl("conv_transpose2d", x, w, b, 2, o, true);
+    return conv_impl(&cx_opd_conv_transpose2d, x, w, b, 2, o, true);
 }
 
 cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
@@ -1187,6 +1192,5 @@ cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
     if (nd < 1 || nd > 3)
         cx_fatal("conv_transpose: input must have 3, 4 or 5 dims ([N, C, *spatial]), got %d",
                  x->ndim);
-    static const char *names[4] = {"", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"};
-    return conv_impl(names[nd], x, w, b, nd, o, true);
+    return conv_impl(conv_ops[1][nd], x, w, b, nd, o, true);
 }

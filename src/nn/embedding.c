@@ -3,9 +3,9 @@
 #include <stdio.h>
 
 /* saved: int32 copy of the indices; i[0] = padding_idx (-1: none) */
-static void embedding_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    float *gw = cx_in_grad(out, 0);
+static void embedding_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gw = cx_in_grad(nd, 0);
     if (!gw) return;
     const cx_tensor *w = nd->in[0];
     int E = w->shape[1];
@@ -22,6 +22,8 @@ static void embedding_backward(cx_tensor *out) {
         for (int e = 0; e < E; e++) dst[e] += src[e];
     }
 }
+
+CX_OP_DEF(embedding, .backward = embedding_backward);
 
 cx_tensor *cx_embedding(cx_tensor *weight, const cx_tensor *indices, int padding_idx) {
     char s1[96];
@@ -54,11 +56,8 @@ cx_tensor *cx_embedding(cx_tensor *weight, const cx_tensor *indices, int padding
     float *o = CX_F(out);
     for (int64_t j = 0; j < n; j++) memcpy(o + j * E, wd + (int64_t)idx[j] * E, (size_t)E * sizeof(float));
     cx_tensor *in[1] = {weight};
-    cx_node *node = cx_record_named(out, "embedding", embedding_backward, in, 1);
-    if (node) {
-        node->saved = idx;
-        node->i[0] = padding_idx;
-    }
+    cx_node *node = cx_record_saved(&cx_opd_embedding, out, in, 1, idx, 0);
+    if (node) node->i[0] = padding_idx;
     return out;
 }
 

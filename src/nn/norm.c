@@ -77,14 +77,14 @@ typedef struct {
     float *mean, *invstd;  /* per channel: the statistics used to normalise */
 } bn_saved;
 
-static void batch_norm_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void batch_norm_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     const bn_saved *s = nd->saved;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     bool fresh; /* gx just created: every element is stored below */
-    float *gx = cx_in_grad_w(out, 0, &fresh);
-    float *gw = w ? cx_in_grad(out, 1) : NULL;
-    float *gb = nd->in[2] ? cx_in_grad(out, 2) : NULL;
+    float *gx = cx_in_grad_w(nd, 0, &fresh);
+    float *gw = w ? cx_in_grad(nd, 1) : NULL;
+    float *gb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
     const int C = s->C;
     const int64_t outer = s->outer, inner = s->inner;
@@ -114,6 +114,8 @@ static void batch_norm_backward(cx_tensor *out) {
         }
     }
 }
+
+CX_OP_DEF(batch_norm, .backward = batch_norm_backward);
 
 cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
                          cx_tensor *bias, bool training, float momentum, float eps) {
@@ -182,12 +184,8 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *runni
         }
     }
     cx_tensor *in[3] = {x, weight, bias};
-    cx_node *nd = cx_record_named(out, op, batch_norm_backward, in, 3);
-    if (nd) {
-        bn_saved *s = cx_arena_alloc(sizeof *s);
-        *s = (bn_saved){C, outer, inner, training, mean_s, invstd_s};
-        nd->saved = s;
-    }
+    bn_saved sv = {C, outer, inner, training, mean_s, invstd_s};
+    cx_record_saved(&cx_opd_batch_norm, out, in, 3, &sv, sizeof sv);
     return out;
 }
 
@@ -197,14 +195,14 @@ typedef struct {
     float *mean, *invstd;  /* per row */
 } ln_saved;
 
-static void layer_norm_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void layer_norm_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
     const ln_saved *s = nd->saved;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     bool fresh; /* gx just created: every element is stored below */
-    float *gx = cx_in_grad_w(out, 0, &fresh);
-    float *gw = w ? cx_in_grad(out, 1) : NULL;
-    float *gb = nd->in[2] ? cx_in_grad(out, 2) : NULL;
+    float *gx = cx_in_grad_w(nd, 0, &fresh);
+    float *gw = w ? cx_in_grad(nd, 1) : NULL;
+    float *gb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
     const int64_t rows = s->rows, D = s->D;
     if (gx) {
@@ -254,6 +252,8 @@ static void layer_norm_backward(cx_tensor *out) {
     }
 }
 
+CX_OP_DEF(layer_norm, .backward = layer_norm_backward);
+
 cx_tensor *cx_layer_norm(cx_tensor *x, int k, cx_tensor *weight, cx_tensor *bias, float eps) {
     const char *op = "layer_norm";
     char sb[96];
@@ -296,12 +296,8 @@ cx_tensor *cx_layer_norm(cx_tensor *x, int k, cx_tensor *weight, cx_tensor *bias
         }
     }
     cx_tensor *in[3] = {x, weight, bias};
-    cx_node *nd = cx_record_named(out, op, layer_norm_backward, in, 3);
-    if (nd) {
-        ln_saved *s = cx_arena_alloc(sizeof *s);
-        *s = (ln_saved){rows, D, mean_s, invstd_s};
-        nd->saved = s;
-    }
+    ln_saved sv = {rows, D, mean_s, invstd_s};
+    cx_record_saved(&cx_opd_layer_norm, out, in, 3, &sv, sizeof sv);
     return out;
 }
 

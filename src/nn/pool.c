@@ -196,10 +196,11 @@ static void max_pool2x2_backward(cx_tensor *out, float *gx) {
     }
 }
 
-static void max_pool_backward(cx_tensor *out) {
-    float *gx = cx_in_grad(out, 0);
+static void max_pool_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
-    const pool_geom *g = out->node->saved;
+    const pool_geom *g = nd->saved;
     if (g->code) {
         max_pool2x2_backward(out, gx);
         return;
@@ -215,7 +216,11 @@ static void max_pool_backward(cx_tensor *out) {
     }
 }
 
-static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_pool_opts *o) {
+CX_OP_DEF(max_pool2d, .backward = max_pool_backward);
+CX_OP_DEF(max_pool3d, .backward = max_pool_backward);
+
+static cx_tensor *max_pool_impl(const cx_op_desc *opd, cx_tensor *x, int nsp, const cx_pool_opts *o) {
+    const char *op = opd->name;
     pool_geom geo, *g = &geo;
     int oshape[CX_MAX_DIMS], ondim;
     pool_setup(op, x, nsp, o, g, oshape, &ondim);
@@ -226,13 +231,8 @@ static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
     if (is_pool2x2(g)) {
         uint8_t *code = cx_arena_alloc((size_t)out->numel);
         pool2x2(g, xd, yd, code);
-        cx_node *nd = cx_record_named(out, op, max_pool_backward, &x, 1);
-        if (nd) {
-            pool_geom *sg = cx_arena_alloc(sizeof *sg);
-            *sg = geo;
-            sg->code = code;
-            nd->saved = sg;
-        }
+        geo.code = code;
+        cx_record_saved(opd, out, &x, 1, &geo, sizeof geo);
         return out;
     }
     int32_t *arg = cx_arena_alloc((size_t)out->numel * sizeof(int32_t));
@@ -308,13 +308,8 @@ static cx_tensor *max_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
             }
         }
     }
-    cx_node *nd = cx_record_named(out, op, max_pool_backward, &x, 1);
-    if (nd) {
-        pool_geom *sg = cx_arena_alloc(sizeof *sg);
-        *sg = geo;
-        sg->arg = arg;
-        nd->saved = sg;
-    }
+    geo.arg = arg;
+    cx_record_saved(opd, out, &x, 1, &geo, sizeof geo);
     return out;
 }
 
@@ -331,10 +326,11 @@ static inline void avg_win(const pool_geom *g, int d, int o, int *lo, int *hi, i
     *hi = e < g->in[d] ? e : g->in[d];
 }
 
-static void avg_pool_backward(cx_tensor *out) {
-    float *gx = cx_in_grad(out, 0);
+static void avg_pool_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
-    const pool_geom *g = out->node->saved;
+    const pool_geom *g = nd->saved;
     if (is_pool2x2(g)) { /* each input element in at most one window */
         const int H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
         const int64_t planes = g->planes * g->in[0];
@@ -388,7 +384,11 @@ static void avg_pool_backward(cx_tensor *out) {
     }
 }
 
-static cx_tensor *avg_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_pool_opts *o) {
+CX_OP_DEF(avg_pool2d, .backward = avg_pool_backward);
+CX_OP_DEF(avg_pool3d, .backward = avg_pool_backward);
+
+static cx_tensor *avg_pool_impl(const cx_op_desc *opd, cx_tensor *x, int nsp, const cx_pool_opts *o) {
+    const char *op = opd->name;
     pool_geom geo, *g = &geo;
     int oshape[CX_MAX_DIMS], ondim;
     pool_setup(op, x, nsp, o, g, oshape, &ondim);
@@ -435,12 +435,7 @@ static cx_tensor *avg_pool_impl(const char *op, cx_tensor *x, int nsp, const cx_
             }
         }
     }
-    cx_node *nd = cx_record_named(out, op, avg_pool_backward, &x, 1);
-    if (nd) {
-        pool_geom *sg = cx_arena_alloc(sizeof *sg);
-        *sg = geo;
-        nd->saved = sg;
-    }
+    cx_record_saved(opd, out, &x, 1, &geo, sizeof geo);
     return out;
 }
 
@@ -466,27 +461,27 @@ static cx_pool_opts opts3(int kd, int kh, int kw, int sd, int sh, int sw, int pd
 
 cx_tensor *cx_max_pool2d(cx_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
     cx_pool_opts o = opts2(kh, kw, sh, sw, ph, pw);
-    return max_pool_impl("max_pool2d", x, 2, &o);
+    return max_pool_impl(&cx_opd_max_pool2d, x, 2, &o);
 }
-cx_tensor *cx_max_pool2d_ex(cx_tensor *x, const cx_pool_opts *o) { return max_pool_impl("max_pool2d", x, 2, o); }
+cx_tensor *cx_max_pool2d_ex(cx_tensor *x, const cx_pool_opts *o) { return max_pool_impl(&cx_opd_max_pool2d, x, 2, o); }
 cx_tensor *cx_max_pool3d(cx_tensor *x, int kd, int kh, int kw, int sd, int sh, int sw, int pd, int ph,
                          int pw) {
     cx_pool_opts o = opts3(kd, kh, kw, sd, sh, sw, pd, ph, pw);
-    return max_pool_impl("max_pool3d", x, 3, &o);
+    return max_pool_impl(&cx_opd_max_pool3d, x, 3, &o);
 }
-cx_tensor *cx_max_pool3d_ex(cx_tensor *x, const cx_pool_opts *o) { return max_pool_impl("max_pool3d", x, 3, o); }
+cx_tensor *cx_max_pool3d_ex(cx_tensor *x, const cx_pool_opts *o) { return max_pool_impl(&cx_opd_max_pool3d, x, 3, o); }
 
 cx_tensor *cx_avg_pool2d(cx_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
     cx_pool_opts o = opts2(kh, kw, sh, sw, ph, pw);
-    return avg_pool_impl("avg_pool2d", x, 2, &o);
+    return avg_pool_impl(&cx_opd_avg_pool2d, x, 2, &o);
 }
-cx_tensor *cx_avg_pool2d_ex(cx_tensor *x, const cx_pool_opts *o) { return avg_pool_impl("avg_pool2d", x, 2, o); }
+cx_tensor *cx_avg_pool2d_ex(cx_tensor *x, const cx_pool_opts *o) { return avg_pool_impl(&cx_opd_avg_pool2d, x, 2, o); }
 cx_tensor *cx_avg_pool3d(cx_tensor *x, int kd, int kh, int kw, int sd, int sh, int sw, int pd, int ph,
                          int pw) {
     cx_pool_opts o = opts3(kd, kh, kw, sd, sh, sw, pd, ph, pw);
-    return avg_pool_impl("avg_pool3d", x, 3, &o);
+    return avg_pool_impl(&cx_opd_avg_pool3d, x, 3, &o);
 }
-cx_tensor *cx_avg_pool3d_ex(cx_tensor *x, const cx_pool_opts *o) { return avg_pool_impl("avg_pool3d", x, 3, o); }
+cx_tensor *cx_avg_pool3d_ex(cx_tensor *x, const cx_pool_opts *o) { return avg_pool_impl(&cx_opd_avg_pool3d, x, 3, o); }
 
 /* ---------------------------------------------------------------- adaptive average */
 typedef struct {
@@ -497,13 +492,14 @@ typedef struct {
 static inline int ad_start(int o, int out, int in) { return (int)(((int64_t)o * in) / out); }
 static inline int ad_end(int o, int out, int in) { return (int)(((int64_t)(o + 1) * in + out - 1) / out); }
 
-static void adaptive_backward(cx_tensor *out) {
-    float *gx = cx_in_grad(out, 0);
+static void adaptive_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
-    const adapt_geom *g = out->node->saved;
+    const adapt_geom *g = nd->saved;
     const float *go = out->grad;
     int64_t ip = (int64_t)g->H * g->W, opl = (int64_t)g->oh * g->ow;
-    CX_OMP(parallel for if(out->node->in[0]->numel > CX_PAR_MIN))
+    CX_OMP(parallel for if(nd->in[0]->numel > CX_PAR_MIN))
     for (int64_t pl = 0; pl < g->planes; pl++) {
         float *gxp = gx + pl * ip;
         const float *gop = go + pl * opl;
@@ -521,7 +517,11 @@ static void adaptive_backward(cx_tensor *out) {
     }
 }
 
-static cx_tensor *adaptive_impl(const char *op, cx_tensor *x, int oh, int ow) {
+CX_OP_DEF(adaptive_avg_pool2d, .backward = adaptive_backward);
+CX_OP_DEF(global_avg_pool2d, .backward = adaptive_backward);
+
+static cx_tensor *adaptive_impl(const cx_op_desc *opd, cx_tensor *x, int oh, int ow) {
+    const char *op = opd->name;
     char sb[96];
     cx_need_f32(op, x);
     if (x->ndim != 3 && x->ndim != 4)
@@ -557,24 +557,19 @@ static cx_tensor *adaptive_impl(const char *op, cx_tensor *x, int oh, int ow) {
             }
         }
     }
-    cx_node *nd = cx_record_named(out, op, adaptive_backward, &x, 1);
-    if (nd) {
-        adapt_geom *sg = cx_arena_alloc(sizeof *sg);
-        *sg = geo;
-        nd->saved = sg;
-    }
+    cx_record_saved(opd, out, &x, 1, &geo, sizeof geo);
     return out;
 }
 
 cx_tensor *cx_adaptive_avg_pool2d(cx_tensor *x, int out_h, int out_w) {
-    return adaptive_impl("adaptive_avg_pool2d", x, out_h, out_w);
+    return adaptive_impl(&cx_opd_adaptive_avg_pool2d, x, out_h, out_w);
 }
 
 cx_tensor *cx_global_avg_pool2d(cx_tensor *x) {
     char sb[96];
     if (x && x->ndim != 4)
         cx_fatal("global_avg_pool2d: expected a 4-D input [N, C, H, W], got %s", cx_shape_str(x, sb, sizeof sb));
-    return adaptive_impl("global_avg_pool2d", x, 1, 1);
+    return adaptive_impl(&cx_opd_global_avg_pool2d, x, 1, 1);
 }
 
 /* ---------------------------------------------------------------- modules */

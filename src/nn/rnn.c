@@ -3,8 +3,9 @@
  * single-step cells (a sequence of length 1). See include/cortex/rnn.h.
  *
  * Data of one op (one direction, time-major, T steps, batch B, G gates):
- *   P      the node's result, [T+1, B, H] hidden states (then, for LSTM,
- *          [T+1, B, H] cell states). Block hb_out(t) holds the state after
+ *   P      the state blocks, [T+1, B, H] hidden states (then, for LSTM,
+ *          [T+1, B, H] cell states); the node's outputs output [T, B, H],
+ *          h_n and c_n [B, H] are views of them (no copies). Block hb_out(t) holds the state after
  *          time t, block hb_prev(t) the one before it; the initial state is
  *          block 0 (forward) or T (reverse), so the T hidden states a pass
  *          consumes form one contiguous [T*B, H] matrix (used by dW_hh).
@@ -48,6 +49,7 @@ typedef struct {
     bool reverse, coupled, peep;
     float *gates; /* [T*B, G*H] */
     float *aux;   /* GRU: hn [T*B, H]; LSTM: tanh(c) [T*B, H] */
+    float *P;     /* the state blocks (see the top of the file) */
 } rnn_saved;
 
 static inline int hb_out(const rnn_saved *s, int t) { return s->reverse ? t : t + 1; }
@@ -380,15 +382,28 @@ static float *grad_of(cx_node *nd, int k) {
     return t && t->requires_grad ? cx_grad_ensure(t) : NULL;
 }
 
-static void rnn_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
+static void rnn_backward(cx_node *nd) {
     const rnn_saved *s = nd->saved;
     const int T = s->T, B = s->B, I = s->I, H = s->H, G = s->G, GH = G * H;
     const size_t BH = (size_t)B * H, TB = (size_t)T * B;
     const bool lstm = s->mode == CX_RNN_LSTM, gru = s->mode == CX_RNN_GRU;
     cx_tensor *x = nd->in[IN_X], *wih = nd->in[IN_WIH], *whh = nd->in[IN_WHH];
     cx_tensor *peep_t = nd->in[IN_PEEP];
-    const float *P = CX_F(out), *gP = out->grad;
+    const float *P = s->P;
+    /* upstream gradient of every state block: the outputs' gradients (output,
+     * h_n, c_n: the engine gives each one, zeros where nothing flowed) laid
+     * over the blocks they view */
+    const int nblk = lstm ? 2 * (T + 1) : T + 1;
+    const int last = s->reverse ? 0 : T;
+    float *gP = cx_arena_alloc((size_t)nblk * BH * sizeof(float));
+    memset(gP, 0, (size_t)nblk * BH * sizeof(float));
+    memcpy(gP + (size_t)(s->reverse ? 0 : 1) * BH, nd->out[0]->grad, TB * H * sizeof(float));
+    {
+        float *gh = gP + (size_t)last * BH;
+        const float *g1 = nd->out[1]->grad;
+        for (size_t e = 0; e < BH; e++) gh[e] += g1[e];
+        if (lstm) memcpy(gP + (size_t)(T + 1 + last) * BH, nd->out[2]->grad, BH * sizeof(float));
+    }
     const float *wp = rg_pack(CX_F(whh), H, false, GH, H); /* W_hh [GH, H] as B */
 
     float *dg = cx_arena_alloc(TB * GH * sizeof(float));
@@ -496,11 +511,14 @@ static void need_shape1(const char *op, const char *what, const cx_tensor *t, in
         cx_fatal("%s: %s has shape %s, expected [%d]", op, what, cx_shape_str(t, sb, sizeof sb), d0);
 }
 
-/* The engine. x: [T, B, I] data (shape checked by the callers). Returns P. */
-static cx_tensor *rnn_run(const char *op, cx_rnn_mode mode, int T, int B, cx_tensor *x,
+/* The engine. x: [T, B, I] data (shape checked by the callers). One node
+ * with the outputs output [T, B, H], h_n [B, H] (and c_n [B, H] for LSTM),
+ * which view the state blocks P (no copies). */
+static cx_rnn_out rnn_run(const cx_op_desc *opd, cx_rnn_mode mode, int T, int B, cx_tensor *x,
                           cx_tensor *h0, cx_tensor *c0, cx_tensor *w_ih, cx_tensor *w_hh,
                           cx_tensor *b_ih, cx_tensor *b_hh, cx_tensor *peep, bool coupled,
                           bool reverse) {
+    const char *op = opd->name;
     char sb[96];
     cx_need_f32(op, x);
     cx_need_f32(op, w_ih);
@@ -529,14 +547,14 @@ static cx_tensor *rnn_run(const char *op, cx_rnn_mode mode, int T, int B, cx_ten
 
     const size_t BH = (size_t)B * H, TB = (size_t)T * B;
     const int nblk = lstm ? 2 * (T + 1) : T + 1;
-    cx_tensor *P = cx_new_like_shape((const int[]){nblk, B, H}, 3);
-    float *Pd = CX_F(P);
+    float *Pd = cx_arena_alloc((size_t)nblk * BH * sizeof(float));
     rnn_saved *s = cx_arena_alloc(sizeof *s);
     memset(s, 0, sizeof *s);
     s->mode = mode; s->T = T; s->B = B; s->I = I; s->H = H; s->G = G;
     s->reverse = reverse; s->coupled = coupled; s->peep = peep != NULL;
     s->gates = cx_arena_alloc(TB * GH * sizeof(float));
     s->aux = (lstm || gru) ? cx_arena_alloc(TB * H * sizeof(float)) : NULL;
+    s->P = Pd;
 
     const int b0 = reverse ? T : 0;
     const size_t coff = (size_t)(T + 1) * BH;
@@ -595,55 +613,38 @@ static cx_tensor *rnn_run(const char *op, cx_rnn_mode mode, int T, int B, cx_ten
         }
     }
     cx_tensor *in[N_IN] = {x, w_ih, w_hh, b_ih, b_hh, h0, c0, peep};
-    cx_node *nd = cx_record_named(P, op, rnn_backward, in, N_IN);
-    if (nd) nd->saved = s;
-    return P;
-}
-
-/* ------------------------------------------------------------ views of P */
-static void view_backward(cx_tensor *out) {
-    cx_node *nd = out->node;
-    cx_tensor *src = nd->in[0];
-    if (!src->requires_grad) return;
-    float *g = cx_grad_ensure(src) + *(const int64_t *)nd->saved;
-    const float *go = out->grad;
-    for (int64_t e = 0; e < out->numel; e++) g[e] += go[e];
-}
-
-/* Zero-copy differentiable view of `numel(shape)` contiguous floats of src
- * starting at `offset`. */
-static cx_tensor *rnn_view(cx_tensor *src, int64_t offset, const int *shape, int ndim) {
-    cx_tensor *v = cx_arena_alloc(sizeof *v);
-    memset(v, 0, sizeof *v);
-    v->dtype = CX_F32;
-    v->ndim = ndim;
-    v->numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        v->shape[d] = shape[d];
-        v->numel *= shape[d];
-    }
-    v->data = CX_F(src) + offset;
-    cx_tensor *in[1] = {src};
-    cx_node *nd = cx_record_named(v, "rnn_state_view", view_backward, in, 1);
-    if (nd) {
-        int64_t *o = cx_arena_alloc(sizeof *o);
-        *o = offset;
-        nd->saved = o;
-    }
-    return v;
-}
-
-static cx_rnn_out split_P(cx_tensor *P, cx_rnn_mode mode, int T, int B, int H, bool reverse) {
-    const int64_t BH = (int64_t)B * H;
+    const int last = reverse ? 0 : T;
     cx_rnn_out r = {0};
-    r.output = rnn_view(P, reverse ? 0 : BH, (const int[]){T, B, H}, 3);
-    const int64_t last = reverse ? 0 : T;
-    r.h = rnn_view(P, last * BH, (const int[]){B, H}, 2);
-    if (mode == CX_RNN_LSTM) r.c = rnn_view(P, ((int64_t)T + 1 + last) * BH, (const int[]){B, H}, 2);
+    r.output = cx_wrap(Pd + (reverse ? 0 : BH), (const int[]){T, B, H}, 3);
+    r.h = cx_wrap(Pd + (size_t)last * BH, (const int[]){B, H}, 2);
+    if (lstm) r.c = cx_wrap(Pd + ((size_t)T + 1 + last) * BH, (const int[]){B, H}, 2);
+    cx_tensor *outs[3] = {r.output, r.h, r.c};
+    cx_record_n(opd, outs, lstm ? 3 : 2, in, N_IN, s, 0);
     return r;
 }
 
 /* ------------------------------------------------------------ public ops */
+CX_OP_DEF(rnn_tanh_seq, .backward = rnn_backward, .n_out = 2);
+CX_OP_DEF(rnn_relu_seq, .backward = rnn_backward, .n_out = 2);
+CX_OP_DEF(gru_seq, .backward = rnn_backward, .n_out = 2);
+CX_OP_DEF(lstm_seq, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(lstm_peephole_seq, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(lstm_coupled_seq, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(lstm_peephole_coupled_seq, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(rnn_tanh_cell, .backward = rnn_backward, .n_out = 2);
+CX_OP_DEF(rnn_relu_cell, .backward = rnn_backward, .n_out = 2);
+CX_OP_DEF(gru_cell, .backward = rnn_backward, .n_out = 2);
+CX_OP_DEF(lstm_cell, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(lstm_peephole_cell, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(lstm_coupled_cell, .backward = rnn_backward, .n_out = 3);
+CX_OP_DEF(lstm_peephole_coupled_cell, .backward = rnn_backward, .n_out = 3);
+
+/* LSTM op by variant: [cell][coupled][peephole] */
+static const cx_op_desc *const lstm_ops[2][2][2] = {
+    {{&cx_opd_lstm_seq, &cx_opd_lstm_peephole_seq}, {&cx_opd_lstm_coupled_seq, &cx_opd_lstm_peephole_coupled_seq}},
+    {{&cx_opd_lstm_cell, &cx_opd_lstm_peephole_cell},
+     {&cx_opd_lstm_coupled_cell, &cx_opd_lstm_peephole_coupled_cell}}};
+
 static void need_seq_x(const char *op, const cx_tensor *x) {
     char sb[96];
     cx_need_f32(op, x);
@@ -657,43 +658,37 @@ static void need_cell_x(const char *op, const cx_tensor *x) {
 
 cx_rnn_out cx_rnn_seq(cx_rnn_mode mode, cx_tensor *x, cx_tensor *h0, cx_tensor *c0, cx_tensor *w_ih,
                       cx_tensor *w_hh, cx_tensor *b_ih, cx_tensor *b_hh, bool reverse) {
-    static const char *names[] = {"rnn_tanh_seq", "rnn_relu_seq", "lstm_seq", "gru_seq"};
+    static const cx_op_desc *const ops[] = {&cx_opd_rnn_tanh_seq, &cx_opd_rnn_relu_seq, &cx_opd_lstm_seq,
+                                            &cx_opd_gru_seq};
     if ((unsigned)mode > CX_RNN_GRU) cx_fatal("rnn_seq: unknown mode %d", (int)mode);
-    need_seq_x(names[mode], x);
-    int T = x->shape[0], B = x->shape[1];
-    cx_tensor *P = rnn_run(names[mode], mode, T, B, x, h0, c0, w_ih, w_hh, b_ih, b_hh, NULL, false, reverse);
-    return split_P(P, mode, T, B, P->shape[2], reverse);
+    need_seq_x(ops[mode]->name, x);
+    return rnn_run(ops[mode], mode, x->shape[0], x->shape[1], x, h0, c0, w_ih, w_hh, b_ih, b_hh, NULL, false,
+                   reverse);
 }
 
 cx_rnn_out cx_lstm_seq_ex(cx_tensor *x, cx_tensor *h0, cx_tensor *c0, cx_tensor *w_ih, cx_tensor *w_hh,
                           cx_tensor *b_ih, cx_tensor *b_hh, cx_tensor *peephole, bool coupled,
                           bool reverse) {
-    const char *nm = coupled ? (peephole ? "lstm_peephole_coupled_seq" : "lstm_coupled_seq")
-                             : (peephole ? "lstm_peephole_seq" : "lstm_seq");
-    need_seq_x(nm, x);
-    int T = x->shape[0], B = x->shape[1];
-    cx_tensor *P = rnn_run(nm, CX_RNN_LSTM, T, B, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, coupled,
-                           reverse);
-    return split_P(P, CX_RNN_LSTM, T, B, P->shape[2], reverse);
+    const cx_op_desc *op = lstm_ops[0][coupled][peephole != NULL];
+    need_seq_x(op->name, x);
+    return rnn_run(op, CX_RNN_LSTM, x->shape[0], x->shape[1], x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole,
+                   coupled, reverse);
 }
 
 cx_tensor *cx_rnn_cell(cx_tensor *x, cx_tensor *h, cx_tensor *w_ih, cx_tensor *w_hh, cx_tensor *b_ih,
                        cx_tensor *b_hh, bool relu) {
-    const char *nm = relu ? "rnn_relu_cell" : "rnn_tanh_cell";
-    need_cell_x(nm, x);
-    cx_rnn_mode mode = relu ? CX_RNN_RELU : CX_RNN_TANH;
-    cx_tensor *P = rnn_run(nm, mode, 1, x->shape[0], x, h, NULL, w_ih, w_hh, b_ih, b_hh, NULL, false, false);
-    return split_P(P, mode, 1, x->shape[0], P->shape[2], false).h;
+    const cx_op_desc *op = relu ? &cx_opd_rnn_relu_cell : &cx_opd_rnn_tanh_cell;
+    need_cell_x(op->name, x);
+    return rnn_run(op, relu ? CX_RNN_RELU : CX_RNN_TANH, 1, x->shape[0], x, h, NULL, w_ih, w_hh, b_ih, b_hh,
+                   NULL, false, false).h;
 }
 
 cx_rnn_out cx_lstm_cell_ex(cx_tensor *x, cx_tensor *h, cx_tensor *c, cx_tensor *w_ih, cx_tensor *w_hh,
                            cx_tensor *b_ih, cx_tensor *b_hh, cx_tensor *peephole, bool coupled) {
-    const char *nm = coupled ? (peephole ? "lstm_peephole_coupled_cell" : "lstm_coupled_cell")
-                             : (peephole ? "lstm_peephole_cell" : "lstm_cell");
-    need_cell_x(nm, x);
-    cx_tensor *P = rnn_run(nm, CX_RNN_LSTM, 1, x->shape[0], x, h, c, w_ih, w_hh, b_ih, b_hh, peephole,
-                           coupled, false);
-    cx_rnn_out r = split_P(P, CX_RNN_LSTM, 1, x->shape[0], P->shape[2], false);
+    const cx_op_desc *op = lstm_ops[1][coupled][peephole != NULL];
+    need_cell_x(op->name, x);
+    cx_rnn_out r = rnn_run(op, CX_RNN_LSTM, 1, x->shape[0], x, h, c, w_ih, w_hh, b_ih, b_hh, peephole, coupled,
+                           false);
     r.output = r.h;
     return r;
 }
@@ -706,7 +701,6 @@ cx_rnn_out cx_lstm_cell(cx_tensor *x, cx_tensor *h, cx_tensor *c, cx_tensor *w_i
 cx_tensor *cx_gru_cell(cx_tensor *x, cx_tensor *h, cx_tensor *w_ih, cx_tensor *w_hh, cx_tensor *b_ih,
                        cx_tensor *b_hh) {
     need_cell_x("gru_cell", x);
-    cx_tensor *P = rnn_run("gru_cell", CX_RNN_GRU, 1, x->shape[0], x, h, NULL, w_ih, w_hh, b_ih, b_hh, NULL,
-                           false, false);
-    return split_P(P, CX_RNN_GRU, 1, x->shape[0], P->shape[2], false).h;
+    return rnn_run(&cx_opd_gru_cell, CX_RNN_GRU, 1, x->shape[0], x, h, NULL, w_ih, w_hh, b_ih, b_hh, NULL, false,
+                   false).h;
 }

@@ -50,10 +50,11 @@ static void linear_table(int in, int out, double scale, bool align_corners, int 
     }
 }
 
-static void upsample_backward(cx_tensor *out) {
-    float *gx = cx_in_grad(out, 0);
+static void upsample_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
-    const up_geom *g = out->node->saved;
+    const up_geom *g = nd->saved;
     const float *go = out->grad;
     int64_t ip = (int64_t)g->H * g->W, opl = (int64_t)g->oh * g->ow;
     CX_OMP(parallel for if(out->numel > CX_PAR_MIN))
@@ -81,8 +82,12 @@ static void upsample_backward(cx_tensor *out) {
 }
 
 /* oh/ow: output size (used when sh <= 0), else sh/sw: scale factors. */
-static cx_tensor *upsample_impl(const char *op, cx_tensor *x, int oh, int ow, double sh, double sw,
+CX_OP_DEF(upsample_nearest2d, .backward = upsample_backward);
+CX_OP_DEF(upsample_bilinear2d, .backward = upsample_backward);
+
+static cx_tensor *upsample_impl(const cx_op_desc *opd, cx_tensor *x, int oh, int ow, double sh, double sw,
                                 bool bilinear, bool align_corners) {
+    const char *op = opd->name;
     char sb[96];
     cx_need_f32(op, x);
     if (x->ndim != 3 && x->ndim != 4)
@@ -152,30 +157,25 @@ static cx_tensor *upsample_impl(const char *op, cx_tensor *x, int oh, int ow, do
             }
         }
     }
-    cx_node *nd = cx_record_named(out, op, upsample_backward, &x, 1);
-    if (nd) {
-        up_geom *sg = cx_arena_alloc(sizeof *sg);
-        *sg = geo;
-        nd->saved = sg;
-    }
+    cx_record_saved(opd, out, &x, 1, &geo, sizeof geo);
     return out;
 }
 
 cx_tensor *cx_upsample_nearest2d(cx_tensor *x, int out_h, int out_w) {
-    return upsample_impl("upsample_nearest2d", x, out_h, out_w, 0, 0, false, false);
+    return upsample_impl(&cx_opd_upsample_nearest2d, x, out_h, out_w, 0, 0, false, false);
 }
 cx_tensor *cx_upsample_nearest2d_scale(cx_tensor *x, double scale_h, double scale_w) {
     if (!(scale_h > 0 && scale_w > 0))
         cx_fatal("upsample_nearest2d: scale factors must be positive, got %g x %g", scale_h, scale_w);
-    return upsample_impl("upsample_nearest2d", x, 0, 0, scale_h, scale_w, false, false);
+    return upsample_impl(&cx_opd_upsample_nearest2d, x, 0, 0, scale_h, scale_w, false, false);
 }
 cx_tensor *cx_upsample_bilinear2d(cx_tensor *x, int out_h, int out_w, bool align_corners) {
-    return upsample_impl("upsample_bilinear2d", x, out_h, out_w, 0, 0, true, align_corners);
+    return upsample_impl(&cx_opd_upsample_bilinear2d, x, out_h, out_w, 0, 0, true, align_corners);
 }
 cx_tensor *cx_upsample_bilinear2d_scale(cx_tensor *x, double scale_h, double scale_w, bool align_corners) {
     if (!(scale_h > 0 && scale_w > 0))
         cx_fatal("upsample_bilinear2d: scale factors must be positive, got %g x %g", scale_h, scale_w);
-    return upsample_impl("upsample_bilinear2d", x, 0, 0, scale_h, scale_w, true, align_corners);
+    return upsample_impl(&cx_opd_upsample_bilinear2d, x, 0, 0, scale_h, scale_w, true, align_corners);
 }
 
 /* ---------------------------------------------------------------- module */

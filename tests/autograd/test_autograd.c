@@ -557,6 +557,90 @@ static void test_multi_leaf_routes(void) {
     }
 }
 
+/* ---- the op table and multi-output nodes */
+static void test_op_table(void) {
+    int n = cx_op_count();
+    CHECK_MSG(n >= 80, "only %d ops in the table", n);
+    for (int i = 0; i < n; i++) {
+        const cx_op_desc *op = cx_op_at(i);
+        CHECK(op && op->name && *op->name && cx_op_outputs(op) >= 1);
+        if (i) CHECK_MSG(strcmp(cx_op_at(i - 1)->name, op->name) < 0, "table not sorted/unique at %s", op->name);
+        CHECK(cx_op_find(op->name) == op);
+    }
+    /* core and nn ops are in the same table */
+    const char *some[] = {"add", "relu", "matmul", "log_softmax", "cross_entropy", "conv2d", "max_pool2d",
+                          "batch_norm", "embedding", "lstm_seq", "gru_cell"};
+    for (size_t k = 0; k < sizeof some / sizeof *some; k++) CHECK_MSG(cx_op_find(some[k]), "no op %s", some[k]);
+    CHECK(cx_op_find("no_such_op") == NULL);
+    CHECK(cx_op_outputs(cx_op_find("lstm_seq")) == 3 && cx_op_outputs(cx_op_find("gru_seq")) == 2);
+    CHECK(cx_op_find("sign")->backward == NULL && cx_op_find("relu")->backward != NULL);
+    cx_tensor *x = cx_randn(CX_SHAPE(2, 3), 0, 1);
+    x->requires_grad = true;
+    CHECK(cx_op_of(x) == NULL && cx_op_of(cx_relu(x)) == cx_op_find("relu"));
+}
+
+/* One LSTM node with three outputs: gradients flow from any subset of them
+ * (an output nobody used counts as zero), and the backward of the node runs
+ * once after every consumer of every output. */
+typedef struct { int which; cx_tensor *R[3]; } mo_ctx;
+static cx_tensor *multi_out_fn(cx_tensor **in, int n, void *user) {
+    (void)n;
+    mo_ctx *c = user;
+    cx_rnn_out o = cx_lstm_seq_ex(in[0], NULL, NULL, in[1], in[2], NULL, NULL, NULL, false, false);
+    cx_tensor *outs[3] = {o.output, o.h, o.c}, *loss = NULL;
+    for (int k = 0; k < 3; k++)
+        if (c->which & (1 << k)) {
+            cx_tensor *t = cx_sum(cx_mul(cx_tanh(outs[k]), c->R[k]));
+            loss = loss ? cx_add(loss, t) : t;
+        }
+    /* the state outputs also feed a second path through the same node */
+    if (c->which & 8) loss = cx_add(loss, cx_sum(cx_mul(o.h, o.c)));
+    return loss;
+}
+
+static void test_multi_output_node(void) {
+    cx_seed(5);
+    const int T = 3, B = 2, I = 3, H = 4;
+    cx_tensor *x = cx_randn(CX_SHAPE(T, B, I), 0, 1), *wih = cx_randn(CX_SHAPE(4 * H, I), 0, 0.5f),
+              *whh = cx_randn(CX_SHAPE(4 * H, H), 0, 0.5f);
+    x->requires_grad = wih->requires_grad = whh->requires_grad = true;
+    mo_ctx c;
+    c.R[0] = cx_randn(CX_SHAPE(T, B, H), 0, 1);
+    c.R[1] = cx_randn(CX_SHAPE(B, H), 0, 1);
+    c.R[2] = cx_randn(CX_SHAPE(B, H), 0, 1);
+    cx_tensor *in[3] = {x, wih, whh};
+    /* only c_n; only h_n; output and c_n; all three plus a second use of h and c */
+    const int subsets[] = {4, 2, 5, 15};
+    for (size_t k = 0; k < sizeof subsets / sizeof *subsets; k++) {
+        c.which = subsets[k];
+        double worst = cx_gradcheck(multi_out_fn, in, 3, &c, 1e-2f, 2e-3f, 1e-2f, true);
+        CHECK_MSG(worst <= 1.0, "outputs %d: gradcheck ratio %g", subsets[k], worst);
+    }
+    /* the three outputs are one node; the graph dump shows it once, outputs by index */
+    c.which = 15;
+    cx_tensor *loss = multi_out_fn(in, 3, &c);
+    cx_rnn_out o = cx_lstm_seq_ex(x, NULL, NULL, wih, whh, NULL, NULL, NULL, false, false);
+    CHECK(o.output->node == o.h->node && o.h->node == o.c->node);
+    char buf[8192] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    CHECK(f != NULL);
+    if (f) {
+        cx_graph_dump(loss, f);
+        fclose(f);
+    }
+    const char *p = strstr(buf, "lstm_seq(");
+    CHECK_MSG(p && !strstr(p + 1, "lstm_seq("), "dump:\n%s", buf);
+    CHECK_MSG(strstr(buf, ".1 [2, 4]") && strstr(buf, ".2 [2, 4]") && strstr(buf, "-> [3, 2, 4], [2, 4], [2, 4]"),
+              "dump:\n%s", buf);
+    /* check mode names the multi-output op: an infinite initial state times
+     * zero recurrent weights gives NaN gates */
+    cx_tensor *hinf = cx_full(CX_SHAPE(B, H), INFINITY);
+    cx_set_check_numerics(true);
+    EXPECT_FATAL(cx_lstm_seq_ex(x, hinf, NULL, wih, cx_zeros(CX_SHAPE(4 * H, H)), NULL, NULL, NULL, false, false),
+                 "op 'lstm_seq'", "already holds inf");
+    cx_set_check_numerics(false);
+}
+
 int main(void) {
     cx_seed(12345);
     RUN(test_value_used_twice);
@@ -581,5 +665,7 @@ int main(void) {
     RUN(test_very_deep_chain);
     RUN(test_wide_fanout);
     RUN(test_multi_leaf_routes);
+    RUN(test_op_table);
+    RUN(test_multi_output_node);
     TEST_END();
 }

@@ -569,7 +569,16 @@ static void no_grad_and_op_names(void) {
     cx_tensor *x = cx_randn(CX_SHAPE(4, 2, 3), 0, 1);
     cx_rnn_out o = cx_rnn_forward(m, x, NULL, NULL);
     CHECK(o.output->requires_grad);
-    CHECK(!strcmp(cx_op_name(o.output), "rnn_state_view"));
+    CHECK(!strcmp(cx_op_name(o.output), "gru_seq"));
+    /* one node, several outputs: output and h_n of the op come from the same node */
+    cx_tensor *wih = cx_randn(CX_SHAPE(15, 3), 0, 1), *whh = cx_randn(CX_SHAPE(15, 5), 0, 1);
+    wih->requires_grad = true;
+    cx_rnn_out q = cx_lstm_seq_ex(x, NULL, NULL, cx_randn(CX_SHAPE(20, 3), 0, 1), cx_randn(CX_SHAPE(20, 5), 0, 1),
+                                  NULL, NULL, NULL, false, false);
+    CHECK(!q.output->requires_grad); /* nothing requires grad: no node */
+    q = cx_rnn_seq(CX_RNN_GRU, x, NULL, NULL, wih, whh, NULL, NULL, false);
+    CHECK(cx_op_of(q.output) == cx_op_of(q.h) && cx_op_outputs(cx_op_of(q.h)) == 2);
+    CHECK(!strcmp(cx_op_of(q.h)->name, "gru_seq") && q.c == NULL);
     cx_no_grad_begin();
     cx_rnn_out p = cx_rnn_forward(m, x, NULL, NULL);
     cx_no_grad_end();
