@@ -1,4 +1,6 @@
-/* Forward and backward of Cortex's ops against PyTorch 1.13.
+/* Every op case of tests/autograd/op_cases.h, checked twice on the same
+ * inputs: forward and backward against PyTorch 1.13, and the analytic
+ * gradient against central finite differences.
  *
  * The reference values come from tools/gen_op_fixtures.py, which writes
  * tests/fixtures/ops/ops.safetensors (override the path with the environment
@@ -10,8 +12,9 @@
  *
  * Each case: rebuild the inputs as step tensors (requires_grad iff the file
  * has C.grad<k>), run the Cortex op, compare with C.out (rtol 1e-4, atol 1e-5),
- * run cx_backward_with(out, C.gout) and compare every gradient.
- * The file missing is a failure, not a skip. Dropout (random) is checked here
+ * run cx_backward_with(out, C.gout) and compare every gradient; then (rows
+ * marked GC / GCT) cx_gradcheck of sum(op(x) * C.gout) with respect to the
+ * same inputs. The file missing is a failure, not a skip. Dropout (random) is checked here
  * in pure C: identity in eval mode, inverted scaling 1/(1-p) in train mode. */
 #include "test.h"
 #include <stdlib.h>
@@ -22,90 +25,18 @@
 
 typedef cx_tensor *(*op_fn)(cx_tensor **x, const cx_tensor **ix);
 
+/* finite-difference settings of a row */
+typedef struct { float eps, atol, rtol; bool on; } gc_opts;
+#define GC ((gc_opts){1e-2f, 2e-3f, 1e-2f, true})
+#define GCT(e, a, r) ((gc_opts){e, a, r, true})
+#define NOGC ((gc_opts){0, 0, 0, false})
+
 static cx_st_file *FX;
 static int n_cases_run;
 
-/* ------------------------------------------------------------ case table
- * X(name, expression of x[k] (float inputs) and ix[k] (index inputs)) */
-#define CX_RED(X, base, EXPR_R) \
-    X(base##_mean, EXPR_R(CX_REDUCE_MEAN)) X(base##_sum, EXPR_R(CX_REDUCE_SUM)) \
-    X(base##_none, EXPR_R(CX_REDUCE_NONE))
+#include "op_cases.h"
 
-#define CE(r) cx_cross_entropy(x[0], ix[1], r)
-#define NLL(r) cx_nll_loss(cx_log_softmax(x[0], 1), ix[1], r)
-#define MSE(r) cx_mse_loss(x[0], x[1], r)
-#define BCE(r) cx_bce_with_logits(x[0], x[1], r)
-#define MM1(r) cx_multi_margin_loss(x[0], ix[1], 1.0f, r)
-#define MM05(r) cx_multi_margin_loss(x[0], ix[1], 0.5f, r)
-#define SL1_1(r) cx_smooth_l1_loss(x[0], x[1], 1.0f, r)
-#define SL1_05(r) cx_smooth_l1_loss(x[0], x[1], 0.5f, r)
-#define HINGE1(r) cx_hinge_loss(x[0], x[1], 1.0f, r)
-#define PERC(r) cx_perceptron_loss(x[0], x[1], r)
-#define LOGI(r) cx_logistic_loss(x[0], x[1], r)
-
-#define CASES(X) \
-    /* elementwise binary */ \
-    X(add_same, cx_add(x[0], x[1])) X(add_bc, cx_add(x[0], x[1])) X(add_bc2, cx_add(x[0], x[1])) \
-    X(sub_same, cx_sub(x[0], x[1])) X(sub_bc, cx_sub(x[0], x[1])) X(sub_bc2, cx_sub(x[0], x[1])) \
-    X(mul_same, cx_mul(x[0], x[1])) X(mul_bc, cx_mul(x[0], x[1])) X(mul_bc2, cx_mul(x[0], x[1])) \
-    X(div_same, cx_div(x[0], x[1])) X(div_bc, cx_div(x[0], x[1])) X(div_bc2, cx_div(x[0], x[1])) \
-    X(maximum_same, cx_maximum(x[0], x[1])) X(maximum_bc, cx_maximum(x[0], x[1])) \
-    X(add_scalar, cx_add_scalar(x[0], 0.75f)) X(mul_scalar, cx_mul_scalar(x[0], -1.5f)) \
-    /* elementwise unary */ \
-    X(neg, cx_neg(x[0])) X(exp, cx_exp(x[0])) X(log, cx_log(x[0])) X(sqrt, cx_sqrt(x[0])) \
-    X(pow_2_5, cx_pow(x[0], 2.5f)) X(pow_3, cx_pow(x[0], 3.0f)) X(abs, cx_abs(x[0])) \
-    X(clamp, cx_clamp(x[0], -0.5f, 0.7f)) X(sigmoid, cx_sigmoid(x[0])) X(tanh, cx_tanh(x[0])) \
-    X(relu, cx_relu(x[0])) X(leaky_relu, cx_leaky_relu(x[0], 0.1f)) \
-    X(elu_1, cx_elu(x[0], 1.0f)) X(elu_0_5, cx_elu(x[0], 0.5f)) X(gelu, cx_gelu(x[0])) \
-    X(softplus_b1_t20, cx_softplus(x[0], 1.0f, 20.0f)) \
-    X(softplus_b2_t5, cx_softplus(x[0], 2.0f, 5.0f)) \
-    /* matrix */ \
-    X(mm_2d, cx_matmul(x[0], x[1])) X(mm_batched, cx_matmul(x[0], x[1])) \
-    X(mm_bshared, cx_matmul(x[0], x[1])) X(linear, cx_linear(x[0], x[1], x[2])) \
-    X(linear_3d, cx_linear(x[0], x[1], x[2])) X(linear_nobias, cx_linear(x[0], x[1], NULL)) \
-    /* reductions */ \
-    X(sum, cx_sum(x[0])) X(mean, cx_mean(x[0])) \
-    X(sum_ax1_keep, cx_sum_axis(x[0], 1, true)) X(sum_ax1, cx_sum_axis(x[0], 1, false)) \
-    X(mean_ax0, cx_mean_axis(x[0], 0, false)) X(mean_axm1, cx_mean_axis(x[0], -1, false)) \
-    X(max_ax1, cx_max_axis(x[0], 1, false)) X(max_axm1_keep, cx_max_axis(x[0], -1, true)) \
-    X(softmax_axm1, cx_softmax(x[0], -1)) X(softmax_ax0, cx_softmax(x[0], 0)) \
-    X(log_softmax_axm1, cx_log_softmax(x[0], -1)) X(log_softmax_ax0, cx_log_softmax(x[0], 0)) \
-    /* shape */ \
-    X(reshape, cx_reshape(x[0], CX_SHAPE(4, -1))) X(transpose01, cx_transpose(x[0], 0, 1)) \
-    X(permute201, cx_permute(x[0], (const int[]){2, 0, 1})) X(slice, cx_slice(x[0], 1, 1, 5, 2)) \
-    X(concat, cx_concat((cx_tensor *[]){x[0], x[1], x[2]}, 3, 1)) \
-    X(stack_ax0, cx_stack((cx_tensor *[]){x[0], x[1], x[2]}, 3, 0)) \
-    X(stack_ax2, cx_stack((cx_tensor *[]){x[0], x[1], x[2]}, 3, 2)) \
-    X(index_select_ax0, cx_index_select(x[0], 0, ix[1])) \
-    X(index_select_ax1, cx_index_select(x[0], 1, ix[1])) X(gather, cx_gather(x[0], 1, ix[1])) \
-    /* losses */ \
-    CX_RED(X, ce, CE) CX_RED(X, ce_ign, CE) CX_RED(X, nll, NLL) CX_RED(X, mse, MSE) \
-    CX_RED(X, bce_logits, BCE) CX_RED(X, mmargin_m1, MM1) CX_RED(X, mmargin_m0_5, MM05) \
-    CX_RED(X, sl1_b1, SL1_1) CX_RED(X, sl1_b0_5, SL1_05) CX_RED(X, hinge_m1, HINGE1) \
-    X(hinge_m0_5_mean, cx_hinge_loss(x[0], x[1], 0.5f, CX_REDUCE_MEAN)) \
-    CX_RED(X, perceptron, PERC) CX_RED(X, logistic, LOGI) \
-    /* extras */ \
-    X(mul_self, cx_mul(x[0], x[0])) X(reuse, reuse_fn(x[0])) \
-    X(chain_mlp, cx_cross_entropy(cx_linear(cx_tanh(cx_linear(x[0], x[1], x[2])), x[3], x[4]), \
-                                  ix[5], CX_REDUCE_MEAN)) \
-    X(slice_neg, cx_slice(x[0], -1, -4, -1, 1)) X(slice_clip, cx_slice(x[0], 1, 0, 100, 3)) \
-    X(stack_axm1, cx_stack((cx_tensor *[]){x[0], x[1]}, 2, -1)) \
-    X(transpose_neg, cx_transpose(x[0], -1, 0)) X(sum_ax_size1, cx_sum_axis(x[0], 1, false)) \
-    X(pow_m1, cx_pow(x[0], -1.0f)) X(pow_0_5, cx_pow(x[0], 0.5f)) \
-    X(sigmoid_big, cx_sigmoid(x[0])) X(tanh_big, cx_tanh(x[0])) \
-    X(softplus_big, cx_softplus(x[0], 1.0f, 20.0f)) X(elu_big, cx_elu(x[0], 1.0f)) \
-    X(gelu_big, cx_gelu(x[0])) X(softmax_big, cx_softmax(x[0], -1)) \
-    X(log_softmax_big, cx_log_softmax(x[0], 0)) \
-    X(ce_big_mean, cx_cross_entropy(x[0], ix[1], CX_REDUCE_MEAN)) \
-    X(bce_logits_big_mean, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN))
-
-/* y = exp(x); y*y + y (one node feeding three uses) */
-static cx_tensor *reuse_fn(cx_tensor *x) {
-    cx_tensor *y = cx_exp(x);
-    return cx_add(cx_mul(y, y), y);
-}
-
-#define DEF_OP(name, expr) \
+#define DEF_OP(name, gc, expr) \
     static cx_tensor *op_##name(cx_tensor **x, const cx_tensor **ix) { \
         (void)x; (void)ix; return expr; }
 CASES(DEF_OP)
@@ -124,7 +55,17 @@ static bool same_shape_as(const cx_tensor *a, const cx_tensor *b) {
     return true;
 }
 
-static void check_case(const char *c, op_fn fn) {
+/* sum(op(x) * gout): the scalar whose gradient both checks compare */
+typedef struct { op_fn fn; cx_tensor **x; const cx_tensor **ix; const cx_tensor *gout; } gc_ctx;
+static cx_tensor *weighted_sum(cx_tensor **inputs, int n, void *user) {
+    (void)inputs; (void)n; /* the same tensors as c->x, perturbed in place */
+    gc_ctx *c = user;
+    cx_tensor *out = c->fn(c->x, c->ix);
+    cx_tensor *g = cx_from_data(CX_F(c->gout), out->shape, out->ndim);
+    return cx_sum(cx_mul(out, g));
+}
+
+static void check_case(const char *c, op_fn fn, gc_opts gc) {
     n_cases_run++;
     cx_tensor *x[MAX_IN] = {0};
     const cx_tensor *ix[MAX_IN] = {0};
@@ -174,11 +115,22 @@ static void check_case(const char *c, op_fn fn) {
                 cxt_allclose(x[k]->grad, CX_F(want_grad[k]), (long)x[k]->numel, RTOL, ATOL, what);
             }
         }
+        if (gc.on && out->requires_grad && gout->numel == out->numel) {
+            /* finite differences on the same inputs (the float ones that
+             * require grad are perturbed; gradcheck keeps their grads) */
+            gc_ctx ctx = {fn, x, ix, gout};
+            cx_tensor *fl[MAX_IN];
+            int nf = 0;
+            for (int k = 0; k < n_in; k++)
+                if (x[k]) fl[nf++] = x[k];
+            double worst = cx_gradcheck(weighted_sum, fl, nf, &ctx, gc.eps, gc.atol, gc.rtol, true);
+            CHECK_MSG(worst <= 1.0, "case %s: finite-difference check, worst violation ratio %g", c, worst);
+        }
     }
     cx_step_reset();
 }
 
-#define DEF_TEST(name, expr) static void case_##name(void) { check_case(#name, op_##name); }
+#define DEF_TEST(name, gc, expr) static void case_##name(void) { check_case(#name, op_##name, gc); }
 CASES(DEF_TEST)
 
 /* Every case of the fixture file has an entry in CASES (and vice versa: a
@@ -276,7 +228,7 @@ int main(void) {
     if (cx_st_load(path, &FX) != CX_OK) FX = NULL;
     RUN(fixture_file_loads);
     if (FX) {
-#define RUN_CASE(name, expr) RUN(case_##name);
+#define RUN_CASE(name, gc, expr) RUN(case_##name);
         CASES(RUN_CASE)
         RUN(fixture_cases_all_covered);
     }

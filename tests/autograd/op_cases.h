@@ -1,0 +1,95 @@
+/* The case table of the op tests: one row per case drives both the
+ * comparison with PyTorch and the finite-difference gradient check
+ * (tests/autograd/test_ops.c), on the inputs tools/gen_op_fixtures.py draws
+ * for that case (the generator has one row per case too, with the same name).
+ *
+ *   X(name, gradcheck, expression of x[k] (float inputs) and ix[k] (index inputs))
+ *
+ * gradcheck: GC (central differences, eps 1e-2, |a - n| <= 2e-3 + 1e-2 |n|),
+ * GCT(eps, atol, rtol) for other tolerances, or NOGC for the few cases whose
+ * inputs are too large for float32 finite differences (the *_big stability
+ * cases, compared with PyTorch only). Adding an op: its kernel and backward,
+ * its declaration, one row here and one row in the generator. */
+#ifndef CX_OP_CASES_H
+#define CX_OP_CASES_H
+
+/* ------------------------------------------------------------ case table
+ * X(name, GC, expression of x[k] (float inputs) and ix[k] (index inputs)) */
+#define CX_RED(X, base, EXPR_R) \
+    X(base##_mean, GC, EXPR_R(CX_REDUCE_MEAN)) X(base##_sum, GC, EXPR_R(CX_REDUCE_SUM)) \
+    X(base##_none, GC, EXPR_R(CX_REDUCE_NONE))
+
+#define CE(r) cx_cross_entropy(x[0], ix[1], r)
+#define NLL(r) cx_nll_loss(cx_log_softmax(x[0], 1), ix[1], r)
+#define MSE(r) cx_mse_loss(x[0], x[1], r)
+#define BCE(r) cx_bce_with_logits(x[0], x[1], r)
+#define MM1(r) cx_multi_margin_loss(x[0], ix[1], 1.0f, r)
+#define MM05(r) cx_multi_margin_loss(x[0], ix[1], 0.5f, r)
+#define SL1_1(r) cx_smooth_l1_loss(x[0], x[1], 1.0f, r)
+#define SL1_05(r) cx_smooth_l1_loss(x[0], x[1], 0.5f, r)
+#define HINGE1(r) cx_hinge_loss(x[0], x[1], 1.0f, r)
+#define PERC(r) cx_perceptron_loss(x[0], x[1], r)
+#define LOGI(r) cx_logistic_loss(x[0], x[1], r)
+
+#define CASES(X) \
+    /* elementwise binary */ \
+    X(add_same, GC, cx_add(x[0], x[1])) X(add_bc, GC, cx_add(x[0], x[1])) X(add_bc2, GC, cx_add(x[0], x[1])) \
+    X(sub_same, GC, cx_sub(x[0], x[1])) X(sub_bc, GC, cx_sub(x[0], x[1])) X(sub_bc2, GC, cx_sub(x[0], x[1])) \
+    X(mul_same, GC, cx_mul(x[0], x[1])) X(mul_bc, GC, cx_mul(x[0], x[1])) X(mul_bc2, GC, cx_mul(x[0], x[1])) \
+    X(div_same, GC, cx_div(x[0], x[1])) X(div_bc, GC, cx_div(x[0], x[1])) X(div_bc2, GC, cx_div(x[0], x[1])) \
+    X(maximum_same, GC, cx_maximum(x[0], x[1])) X(maximum_bc, GC, cx_maximum(x[0], x[1])) \
+    X(add_scalar, GC, cx_add_scalar(x[0], 0.75f)) X(mul_scalar, GC, cx_mul_scalar(x[0], -1.5f)) \
+    /* elementwise unary */ \
+    X(neg, GC, cx_neg(x[0])) X(exp, GC, cx_exp(x[0])) X(log, GC, cx_log(x[0])) X(sqrt, GC, cx_sqrt(x[0])) \
+    X(pow_2_5, GC, cx_pow(x[0], 2.5f)) X(pow_3, GC, cx_pow(x[0], 3.0f)) X(abs, GC, cx_abs(x[0])) \
+    X(clamp, GC, cx_clamp(x[0], -0.5f, 0.7f)) X(sigmoid, GC, cx_sigmoid(x[0])) X(tanh, GC, cx_tanh(x[0])) \
+    X(relu, GC, cx_relu(x[0])) X(leaky_relu, GC, cx_leaky_relu(x[0], 0.1f)) \
+    X(elu_1, GC, cx_elu(x[0], 1.0f)) X(elu_0_5, GC, cx_elu(x[0], 0.5f)) X(gelu, GC, cx_gelu(x[0])) \
+    X(softplus_b1_t20, GC, cx_softplus(x[0], 1.0f, 20.0f)) \
+    X(softplus_b2_t5, GC, cx_softplus(x[0], 2.0f, 5.0f)) \
+    /* matrix */ \
+    X(mm_2d, GC, cx_matmul(x[0], x[1])) X(mm_batched, GC, cx_matmul(x[0], x[1])) \
+    X(mm_bshared, GC, cx_matmul(x[0], x[1])) X(linear, GC, cx_linear(x[0], x[1], x[2])) \
+    X(linear_3d, GC, cx_linear(x[0], x[1], x[2])) X(linear_nobias, GC, cx_linear(x[0], x[1], NULL)) \
+    /* reductions */ \
+    X(sum, GC, cx_sum(x[0])) X(mean, GC, cx_mean(x[0])) \
+    X(sum_ax1_keep, GC, cx_sum_axis(x[0], 1, true)) X(sum_ax1, GC, cx_sum_axis(x[0], 1, false)) \
+    X(mean_ax0, GC, cx_mean_axis(x[0], 0, false)) X(mean_axm1, GC, cx_mean_axis(x[0], -1, false)) \
+    X(max_ax1, GC, cx_max_axis(x[0], 1, false)) X(max_axm1_keep, GC, cx_max_axis(x[0], -1, true)) \
+    X(softmax_axm1, GC, cx_softmax(x[0], -1)) X(softmax_ax0, GC, cx_softmax(x[0], 0)) \
+    X(log_softmax_axm1, GC, cx_log_softmax(x[0], -1)) X(log_softmax_ax0, GC, cx_log_softmax(x[0], 0)) \
+    /* shape */ \
+    X(reshape, GC, cx_reshape(x[0], CX_SHAPE(4, -1))) X(transpose01, GC, cx_transpose(x[0], 0, 1)) \
+    X(permute201, GC, cx_permute(x[0], (const int[]){2, 0, 1})) X(slice, GC, cx_slice(x[0], 1, 1, 5, 2)) \
+    X(concat, GC, cx_concat((cx_tensor *[]){x[0], x[1], x[2]}, 3, 1)) \
+    X(stack_ax0, GC, cx_stack((cx_tensor *[]){x[0], x[1], x[2]}, 3, 0)) \
+    X(stack_ax2, GC, cx_stack((cx_tensor *[]){x[0], x[1], x[2]}, 3, 2)) \
+    X(index_select_ax0, GC, cx_index_select(x[0], 0, ix[1])) \
+    X(index_select_ax1, GC, cx_index_select(x[0], 1, ix[1])) X(gather, GC, cx_gather(x[0], 1, ix[1])) \
+    /* losses */ \
+    CX_RED(X, ce, CE) CX_RED(X, ce_ign, CE) CX_RED(X, nll, NLL) CX_RED(X, mse, MSE) \
+    CX_RED(X, bce_logits, BCE) CX_RED(X, mmargin_m1, MM1) CX_RED(X, mmargin_m0_5, MM05) \
+    CX_RED(X, sl1_b1, SL1_1) CX_RED(X, sl1_b0_5, SL1_05) CX_RED(X, hinge_m1, HINGE1) \
+    X(hinge_m0_5_mean, GC, cx_hinge_loss(x[0], x[1], 0.5f, CX_REDUCE_MEAN)) \
+    CX_RED(X, perceptron, PERC) CX_RED(X, logistic, LOGI) \
+    /* extras */ \
+    X(mul_self, GC, cx_mul(x[0], x[0])) X(reuse, GC, reuse_fn(x[0])) \
+    X(chain_mlp, GC, cx_cross_entropy(cx_linear(cx_tanh(cx_linear(x[0], x[1], x[2])), x[3], x[4]), \
+                                  ix[5], CX_REDUCE_MEAN)) \
+    X(slice_neg, GC, cx_slice(x[0], -1, -4, -1, 1)) X(slice_clip, GC, cx_slice(x[0], 1, 0, 100, 3)) \
+    X(stack_axm1, GC, cx_stack((cx_tensor *[]){x[0], x[1]}, 2, -1)) \
+    X(transpose_neg, GC, cx_transpose(x[0], -1, 0)) X(sum_ax_size1, GC, cx_sum_axis(x[0], 1, false)) \
+    X(pow_m1, GC, cx_pow(x[0], -1.0f)) X(pow_0_5, GC, cx_pow(x[0], 0.5f)) \
+    X(sigmoid_big, GC, cx_sigmoid(x[0])) X(tanh_big, NOGC, cx_tanh(x[0])) \
+    X(softplus_big, GC, cx_softplus(x[0], 1.0f, 20.0f)) X(elu_big, NOGC, cx_elu(x[0], 1.0f)) \
+    X(gelu_big, GC, cx_gelu(x[0])) X(softmax_big, NOGC, cx_softmax(x[0], -1)) \
+    X(log_softmax_big, GC, cx_log_softmax(x[0], 0)) \
+    X(ce_big_mean, GC, cx_cross_entropy(x[0], ix[1], CX_REDUCE_MEAN)) \
+    X(bce_logits_big_mean, GC, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN))
+
+/* y = exp(x); y*y + y (one node feeding three uses) */
+static cx_tensor *reuse_fn(cx_tensor *x) {
+    cx_tensor *y = cx_exp(x);
+    return cx_add(cx_mul(y, y), y);
+}
+#endif
