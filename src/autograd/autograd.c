@@ -111,9 +111,11 @@ cx_node *cx_record_n(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx
     for (int k = 0; k < n; k++) nd->in[k] = in[k];
     nd->out = n_out == 1 ? nd->out_inline : cx_arena_alloc((size_t)n_out * sizeof(cx_tensor *));
     for (int k = 0; k < n_out; k++) {
+        /* integer outputs (indices of sort / top-k) belong to the node but
+         * carry no gradient */
         nd->out[k] = outs[k];
         outs[k]->node = nd;
-        outs[k]->requires_grad = true;
+        outs[k]->requires_grad = outs[k]->dtype == CX_F32;
     }
     if (saved_size) {
         nd->saved = cx_arena_alloc(saved_size);
@@ -186,7 +188,7 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
     for (size_t k = 0; k < order.n; k++)
         for (int o = 0; o < order.v[k]->n_out; o++) {
             cx_tensor *t = order.v[k]->out[o];
-            if (t->grad) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+            if (t->grad && t->dtype == CX_F32) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
         }
     float *g = cx_grad_ensure(root);
     for (int64_t i = 0; i < root->numel; i++) g[i] += grad_out ? grad_out[i] : 1.0f;
@@ -196,7 +198,8 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
         for (int o = 0; o < nd->n_out; o++) any |= nd->out[o]->grad != NULL;
         if (!any) continue;
         if (nd->n_out > 1)
-            for (int o = 0; o < nd->n_out; o++) (void)cx_grad_ensure(nd->out[o]);
+            for (int o = 0; o < nd->n_out; o++)
+                if (nd->out[o]->dtype == CX_F32) (void)cx_grad_ensure(nd->out[o]);
         nd->op->backward(nd);
         if (check_numerics) {
             for (int j = 0; j < nd->n_in; j++) {

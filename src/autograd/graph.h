@@ -16,8 +16,8 @@
  *
  * A node may have several outputs (n_out in the descriptor): each output
  * tensor points to the node, and the node's backward runs once, after every
- * consumer of every output, with every output's gradient allocated (zeros
- * where nothing flowed back). Ops that never need a gradient (sign, argmax)
+ * consumer of every output, with every F32 output's gradient allocated (zeros
+ * where nothing flowed back); integer outputs (indices) carry no gradient. Ops that never need a gradient (sign, argmax)
  * still have a descriptor without backward, for check mode and the table. */
 #ifndef CX_GRAPH_H
 #define CX_GRAPH_H
