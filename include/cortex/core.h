@@ -21,7 +21,9 @@
  *  Programming errors (shape mismatch, wrong dtype, bad axis) and a non-finite
  *  value caught in check mode go to the error handler: by default it prints
  *  "cortex: <message>" to stderr and exits with status 1. Install your own with
- *  cx_set_error_handler (it must not return: longjmp or exit).
+ *  cx_set_error_handler (it must not return: longjmp or exit). Code that runs
+ *  on untrusted input wraps itself in cx_try instead: the failed check comes
+ *  back as a cx_status with the message, and the step's memory is released.
  *  Runtime errors in I/O (missing file, corrupt data) are *returned* as
  *  cx_status with a message from cx_last_error(); they never exit.
  */
@@ -48,7 +50,8 @@ typedef enum {
     CX_ERR_ARG,       /* an argument is out of range */
     CX_ERR_NOMEM,     /* allocation failed */
     CX_ERR_NOTFOUND,  /* a named tensor / key is missing */
-    CX_ERR_NUMERIC    /* a NaN or Inf was met */
+    CX_ERR_NUMERIC,   /* a NaN or Inf was met */
+    CX_ERR_INVALID    /* a check of the library failed (cx_fatal caught by cx_try) */
 } cx_status;
 
 /* Message of the last error reported by a function returning cx_status
@@ -66,12 +69,45 @@ typedef void (*cx_error_handler)(const char *message, void *user);
 void cx_set_error_handler(cx_error_handler h, void *user);
 /* The handler in force (NULL: the default) and its user pointer. */
 cx_error_handler cx_get_error_handler(void **user);
-/* Report a fatal error through the handler (printf-style). Does not return. */
+/* Report a fatal error (printf-style). Does not return: inside cx_try it
+ * makes cx_try return CX_ERR_INVALID, else it goes to the handler. */
 void cx_fatal(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2), noreturn))
 #endif
     ;
+
+/* ---- recoverable errors (untrusted input: parsers, importers, servers)
+ * cx_try(fn, user) runs fn(user) and returns its status; if a check fails
+ * inside it (any cx_fatal of the library: a shape mismatch, a bad argument,
+ * check mode's NaN, an index out of range ...) or fn calls cx_raise, cx_try
+ * returns that failure as a status instead of ending the program:
+ *   - the status is CX_ERR_INVALID for cx_fatal, or the one given to cx_raise,
+ *     and cx_last_error() holds the message (the error handler is not called);
+ *   - every allocation made from the caller's current arena since the call
+ *     is released (the arena is rewound), so tensors, graph nodes and
+ *     backward's scratch of the failed work cost nothing (no leak);
+ *   - the calling thread's current arena, current random stream, no-grad
+ *     depth, training and check-numerics flags are restored.
+ * Heap objects that fn made itself (modules, files) are fn's to free: keep
+ * them where the caller can reach them (in *user) and free them when cx_try
+ * fails; the library's constructors check their arguments before they
+ * allocate, so a failed constructor leaks nothing. Calls nest; each thread
+ * has its own. A check that fails inside an OpenMP parallel region still goes
+ * to the handler (the library checks its arguments before those regions).
+ * Locals of the caller changed inside fn and read after a failure must be
+ * volatile or live in *user (setjmp rules). */
+typedef cx_status (*cx_try_fn)(void *user);
+cx_status cx_try(cx_try_fn fn, void *user);
+/* Fail with status st (printf-style message): inside cx_try it makes cx_try
+ * return st; outside, it is cx_fatal. Does not return. */
+void cx_raise(cx_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3), noreturn))
+#endif
+    ;
+/* True inside cx_try on this thread. */
+bool cx_in_try(void);
 
 /* ---------------------------------------------------------------- runtime */
 /* Number of threads used by OpenMP loops and by the BLAS. n <= 0: all cores.

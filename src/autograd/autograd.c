@@ -8,6 +8,13 @@ static _Thread_local int no_grad_depth;
 static _Thread_local bool check_numerics;
 static _Thread_local bool training = true;
 
+cx_autograd_state cx_autograd_state_get(void) { return (cx_autograd_state){no_grad_depth, training, check_numerics}; }
+void cx_autograd_state_set(cx_autograd_state s) {
+    no_grad_depth = s.no_grad_depth;
+    training = s.training;
+    check_numerics = s.check_numerics;
+}
+
 void cx_no_grad_begin(void) { no_grad_depth++; }
 void cx_no_grad_end(void) {
     if (no_grad_depth <= 0) cx_fatal("cx_no_grad_end without cx_no_grad_begin");

@@ -3,7 +3,6 @@
 #include "../autograd/graph.h"
 #include <ctype.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 
 typedef enum {
@@ -131,16 +130,6 @@ typedef struct {
     char val[64];
 } kv;
 
-typedef struct {
-    jmp_buf jb;
-    char msg[512];
-} trap;
-
-static void trap_handler(const char *message, void *user) {
-    trap *t = user;
-    snprintf(t->msg, sizeof t->msg, "%s", message);
-    longjmp(t->jb, 1);
-}
 
 static const struct {
     const char *kw;
@@ -196,34 +185,26 @@ static const char *get(const kv *kvs, int n, const char *key) {
 
 /* Integer value of `key` (default `def`; required when def == INT_MIN). */
 #define REQUIRED (-2147483647 - 1)
-static int geti(trap *t, const char *kw, const kv *kvs, int n, const char *key, int def, int lo, int hi) {
+static int geti(const char *kw, const kv *kvs, int n, const char *key, int def, int lo, int hi) {
     const char *v = get(kvs, n, key);
     if (!v) {
-        if (def == REQUIRED) {
-            snprintf(t->msg, sizeof t->msg, "%s needs %s=", kw, key);
-            longjmp(t->jb, 1);
-        }
+        if (def == REQUIRED) cx_raise(CX_ERR_FORMAT, "%s needs %s=", kw, key);
         return def;
     }
     char *end;
     long x = strtol(v, &end, 10);
-    if (end == v || *end || x < lo || x > hi) {
-        snprintf(t->msg, sizeof t->msg, "%s: %s=%s is not an integer in [%d, %d]", kw, key, v, lo, hi);
-        longjmp(t->jb, 1);
-    }
+    if (end == v || *end || x < lo || x > hi)
+        cx_raise(CX_ERR_FORMAT, "%s: %s=%s is not an integer in [%d, %d]", kw, key, v, lo, hi);
     return (int)x;
 }
 
-static double getd(trap *t, const char *kw, const kv *kvs, int n, const char *key, double def, double lo,
-                   double hi) {
+static double getd(const char *kw, const kv *kvs, int n, const char *key, double def, double lo, double hi) {
     const char *v = get(kvs, n, key);
     if (!v) return def;
     char *end;
     double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo && x <= hi)) {
-        snprintf(t->msg, sizeof t->msg, "%s: %s=%s is not a number in [%g, %g]", kw, key, v, lo, hi);
-        longjmp(t->jb, 1);
-    }
+    if (end == v || *end || !(x >= lo && x <= hi))
+        cx_raise(CX_ERR_FORMAT, "%s: %s=%s is not a number in [%g, %g]", kw, key, v, lo, hi);
     return x;
 }
 
@@ -253,10 +234,8 @@ static const char *default_prefix(const char *kw, lkind k) {
     }
 }
 
-static void fail(trap *t, const char *fmt, const char *a, const char *b) {
-    snprintf(t->msg, sizeof t->msg, fmt, a, b);
-    longjmp(t->jb, 1);
-}
+/* A syntax error: fmt has two %s (padded with "" where unused). */
+static _Noreturn void fail(const char *fmt, const char *a, const char *b) { cx_raise(CX_ERR_FORMAT, fmt, a, b); }
 
 /* Receptive field bookkeeping for a node from its (first) input. */
 static void set_rf(node *nd, const node *in, int k, int s, int d, double up) {
@@ -281,46 +260,29 @@ static void set_rf(node *nd, const node *in, int k, int s, int d, double up) {
     }
 }
 
-cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
-    *out = NULL;
-    const char *volatile src = source ? source : "<net>";
-    net_m *net = cx_xcalloc(1, sizeof *net);
-    net->base.ops = &net_ops;
-    trap t;
-    t.msg[0] = 0;
-    void *prev_user;
-    cx_error_handler prev = cx_get_error_handler(&prev_user);
-    bool was_training = cx_is_training();
-    cx_arena *ar = cx_arena_current();
-    cx_arena_mark mark = cx_arena_get_mark(ar);
-    cx_tensor **volatile probe = NULL; /* dummy batch-1 output of every node (volatile: longjmp) */
-    volatile int line_no = 0;
-    volatile int grad_off = 0;
-    char *copy = cx_xstrdup(text);
-    if (setjmp(t.jb)) {
-        cx_set_error_handler(prev, prev_user);
-        if (grad_off) cx_no_grad_end();
-        cx_set_training(was_training);
-        cx_arena_rewind(ar, mark);
-        free(copy);
-        free(probe);
-        net_destroy(&net->base);
-        if (line_no > 0) return cx_set_error(CX_ERR_FORMAT, "%s:%d: %s", src, line_no, t.msg);
-        return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, t.msg);
-    }
-    cx_set_error_handler(trap_handler, &t);
+/* State of one parse, reachable after a failure (cx_try). */
+typedef struct {
+    net_m *net;
+    char *copy;        /* the text, cut into lines */
+    cx_tensor **probe; /* dummy batch-1 output of every node */
+    int line_no;       /* line being parsed (0: none) */
+} parse_ctx;
+
+static cx_status parse_body(void *user) {
+    parse_ctx *c = user;
+    net_m *net = c->net;
     cx_no_grad_begin();
-    grad_off = 1;
+    bool was_training = cx_is_training();
     cx_set_training(false);
     int counters[32] = {0};
     char *save = NULL;
     int ln = 0;
-    for (char *lp = copy; lp; lp = save) {
+    for (char *lp = c->copy; lp; lp = save) {
         char *nl = strchr(lp, '\n');
         save = nl ? nl + 1 : NULL;
         if (nl) *nl = 0;
         ln++;
-        line_no = ln;
+        c->line_no = ln;
         char *hash = strchr(lp, '#');
         if (hash) *hash = 0;
         /* tokens */
@@ -329,7 +291,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         for (char *p = lp; *p;) {
             while (*p && isspace((unsigned char)*p)) p++;
             if (!*p) break;
-            if (nt == (int)(sizeof tok / sizeof *tok)) fail(&t, "too many fields%s%s", "", "");
+            if (nt == (int)(sizeof tok / sizeof *tok)) fail("too many fields%s%s", "", "");
             tok[nt++] = p;
             while (*p && !isspace((unsigned char)*p)) p++;
             if (*p) *p++ = 0;
@@ -339,14 +301,14 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         int ki = -1;
         for (unsigned i = 0; i < sizeof kinds / sizeof *kinds; i++)
             if (!strcmp(kinds[i].kw, kw)) ki = (int)i;
-        if (ki < 0) fail(&t, "unknown layer '%s'%s", kw, "");
+        if (ki < 0) fail("unknown layer '%s'%s", kw, "");
         lkind kind = kinds[ki].kind;
-        if (net->n == 0 && kind != L_INPUT) fail(&t, "the first line must be 'input <shape>', got '%s'%s", kw, "");
-        if (net->n > 0 && kind == L_INPUT) fail(&t, "'input' may appear only once, on the first line%s%s", "", "");
+        if (net->n == 0 && kind != L_INPUT) fail("the first line must be 'input <shape>', got '%s'%s", kw, "");
+        if (net->n > 0 && kind == L_INPUT) fail("'input' may appear only once, on the first line%s%s", "", "");
         if (net->n == net->cap) {
             net->cap = net->cap ? net->cap * 2 : 16;
             net->nodes = cx_xrealloc(net->nodes, (size_t)net->cap * sizeof *net->nodes);
-            probe = cx_xrealloc(probe, (size_t)net->cap * sizeof *probe);
+            c->probe = cx_xrealloc(c->probe, (size_t)net->cap * sizeof *c->probe);
         }
         node *nd = &net->nodes[net->n];
         memset(nd, 0, sizeof *nd);
@@ -356,11 +318,11 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         cx_layer_info *info = &nd->info;
 
         if (kind == L_INPUT) {
-            if (nt < 2 || nt > 5) fail(&t, "input needs 1 to 4 sizes (C H W, C L, C D H W or F)%s%s", "", "");
+            if (nt < 2 || nt > 5) fail("input needs 1 to 4 sizes (C H W, C L, C D H W or F)%s%s", "", "");
             for (int i = 1; i < nt; i++) {
                 char *end;
                 long v = strtol(tok[i], &end, 10);
-                if (end == tok[i] || *end || v < 1 || v > 1 << 20) fail(&t, "input: '%s' is not a positive size%s", tok[i], "");
+                if (end == tok[i] || *end || v < 1 || v > 1 << 20) fail("input: '%s' is not a positive size%s", tok[i], "");
                 net->in_shape[i - 1] = (int)v;
             }
             net->in_ndim = nt - 1;
@@ -372,7 +334,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
             for (int a = 0; a < 3; a++) info->rf[a] = info->jump[a] = 1;
             int shape[CX_MAX_DIMS + 1] = {1};
             memcpy(shape + 1, net->in_shape, (size_t)net->in_ndim * sizeof(int));
-            probe[0] = cx_zeros(shape, net->in_ndim + 1);
+            c->probe[0] = cx_zeros(shape, net->in_ndim + 1);
             net->n = 1;
             continue;
         }
@@ -382,17 +344,17 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         const char *name = NULL, *from = NULL;
         for (int i = 1; i < nt; i++) {
             char *eq = strchr(tok[i], '=');
-            if (!eq || eq == tok[i]) fail(&t, "%s: expected key=value, got '%s'", kw, tok[i]);
+            if (!eq || eq == tok[i]) fail("%s: expected key=value, got '%s'", kw, tok[i]);
             *eq = 0;
             const char *key = tok[i], *val = eq + 1;
-            if (!*val) fail(&t, "%s: %s= has no value", kw, key);
+            if (!*val) fail("%s: %s= has no value", kw, key);
             if (!strcmp(key, "name")) name = val;
             else if (!strcmp(key, "from")) from = val;
-            else if (!key_allowed(kinds[ki].keys, key)) fail(&t, "%s: unknown key '%s'", kw, key);
+            else if (!key_allowed(kinds[ki].keys, key)) fail("%s: unknown key '%s'", kw, key);
             else {
-                if (get(kvs, nk, key)) fail(&t, "%s: %s given twice", kw, key);
+                if (get(kvs, nk, key)) fail("%s: %s given twice", kw, key);
                 if (nk == MAX_KEYS || strlen(key) >= sizeof kvs[0].key || strlen(val) >= sizeof kvs[0].val)
-                    fail(&t, "%s: key or value too long near '%s'", kw, key);
+                    fail("%s: key or value too long near '%s'", kw, key);
                 snprintf(kvs[nk].key, sizeof kvs[nk].key, "%s", key);
                 snprintf(kvs[nk].val, sizeof kvs[nk].val, "%s", val);
                 nk++;
@@ -400,8 +362,8 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         }
         /* name */
         if (name) {
-            if (!valid_name(name)) fail(&t, "invalid name '%s' (letters, digits, _)%s", name, "");
-            if (find_node(net, name) >= 0) fail(&t, "duplicate name '%s'%s", name, "");
+            if (!valid_name(name)) fail("invalid name '%s' (letters, digits, _)%s", name, "");
+            if (find_node(net, name) >= 0) fail("duplicate name '%s'%s", name, "");
             snprintf(info->name, sizeof info->name, "%s", name);
         } else {
             const char *pre = default_prefix(kw, kind);
@@ -416,15 +378,15 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
             snprintf(fb, sizeof fb, "%s", from);
             for (char *f = strtok(fb, ","); f; f = strtok(NULL, ",")) {
                 int idx = find_node(net, f);
-                if (idx < 0) fail(&t, "from=%s: no earlier layer is named '%s'", from, f);
-                if (nd->nfrom == MAX_FROM) fail(&t, "from=%s: too many inputs%s", from, "");
+                if (idx < 0) fail("from=%s: no earlier layer is named '%s'", from, f);
+                if (nd->nfrom == MAX_FROM) fail("from=%s: too many inputs%s", from, "");
                 nd->from[nd->nfrom++] = idx;
             }
         } else {
             nd->from[nd->nfrom++] = net->n - 1;
         }
-        if ((kind == L_ADD || kind == L_CONCAT) && nd->nfrom < 2) fail(&t, "%s needs from=a,b (two or more layers)%s", kw, "");
-        if (kind != L_ADD && kind != L_CONCAT && nd->nfrom != 1) fail(&t, "%s takes one input, from= names %s", kw, from);
+        if ((kind == L_ADD || kind == L_CONCAT) && nd->nfrom < 2) fail("%s needs from=a,b (two or more layers)%s", kw, "");
+        if (kind != L_ADD && kind != L_CONCAT && nd->nfrom != 1) fail("%s takes one input, from= names %s", kw, from);
         node *in = &net->nodes[nd->from[0]];
         const int *is = in->info.out_shape;
         int ind = in->info.out_ndim;
@@ -438,15 +400,15 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
             if (kind == L_CONVT) dims = 2;
             if (ind != dims + 1) {
                 snprintf(sb, sizeof sb, "%d-D", dims);
-                fail(&t, "%s needs a [C, spatial...] input with %s spatial dims", kw, sb);
+                fail("%s needs a [C, spatial...] input with %s spatial dims", kw, sb);
             }
-            int outc = geti(&t, kw, kvs, nk, "out", REQUIRED, 1, 1 << 20);
-            k = geti(&t, kw, kvs, nk, "k", REQUIRED, 1, 1024);
-            s = geti(&t, kw, kvs, nk, "s", 1, 1, 1024);
-            p = geti(&t, kw, kvs, nk, "p", 0, 0, 1024);
-            d = geti(&t, kw, kvs, nk, "d", 1, 1, 1024);
-            int g = geti(&t, kw, kvs, nk, "g", 1, 1, 1 << 20);
-            bool bias = geti(&t, kw, kvs, nk, "bias", 1, 0, 1) != 0;
+            int outc = geti(kw, kvs, nk, "out", REQUIRED, 1, 1 << 20);
+            k = geti(kw, kvs, nk, "k", REQUIRED, 1, 1024);
+            s = geti(kw, kvs, nk, "s", 1, 1, 1024);
+            p = geti(kw, kvs, nk, "p", 0, 0, 1024);
+            d = geti(kw, kvs, nk, "d", 1, 1, 1024);
+            int g = geti(kw, kvs, nk, "g", 1, 1, 1 << 20);
+            bool bias = geti(kw, kvs, nk, "bias", 1, 0, 1) != 0;
             cx_conv_opts o = CX_CONV_DEFAULTS;
             for (int a = 0; a < 3; a++) {
                 o.stride[a] = s;
@@ -455,7 +417,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
             }
             o.groups = g;
             if (kind == L_CONVT) {
-                int op = geti(&t, kw, kvs, nk, "op", 0, 0, 1024);
+                int op = geti(kw, kvs, nk, "op", 0, 0, 1024);
                 for (int a = 0; a < 3; a++) o.output_padding[a] = op;
                 nd->mod = cx_conv_transpose2d_new(is[0], outc, k, k, &o, bias);
                 s = -s;
@@ -472,11 +434,11 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
             int dims = kw[7] == '3' ? 3 : 2;
             if (ind != dims + 1) {
                 snprintf(sb, sizeof sb, "%d-D", dims);
-                fail(&t, "%s needs a [C, spatial...] input with %s spatial dims", kw, sb);
+                fail("%s needs a [C, spatial...] input with %s spatial dims", kw, sb);
             }
-            k = geti(&t, kw, kvs, nk, "k", REQUIRED, 1, 1024);
-            s = geti(&t, kw, kvs, nk, "s", k, 1, 1024);
-            p = geti(&t, kw, kvs, nk, "p", 0, 0, 1024);
+            k = geti(kw, kvs, nk, "k", REQUIRED, 1, 1024);
+            s = geti(kw, kvs, nk, "s", k, 1, 1024);
+            p = geti(kw, kvs, nk, "p", 0, 0, 1024);
             cx_pool_kind pk = kw[0] == 'm' ? (dims == 2 ? CX_POOL_MAX2D : CX_POOL_MAX3D)
                                            : (dims == 2 ? CX_POOL_AVG2D : CX_POOL_AVG3D);
             cx_pool_opts o = dims == 2 ? CX_POOL_OPTS_2D(k, k) : CX_POOL_OPTS_3D(k, k, k);
@@ -488,52 +450,52 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
             break;
         }
         case L_ADAPTIVE: {
-            if (ind != 3) fail(&t, "%s needs a [C, H, W] input%s", kw, "");
-            int h = geti(&t, kw, kvs, nk, "h", REQUIRED, 1, 1 << 16), w = geti(&t, kw, kvs, nk, "w", REQUIRED, 1, 1 << 16);
+            if (ind != 3) fail("%s needs a [C, H, W] input%s", kw, "");
+            int h = geti(kw, kvs, nk, "h", REQUIRED, 1, 1 << 16), w = geti(kw, kvs, nk, "w", REQUIRED, 1, 1 << 16);
             nd->mod = cx_adaptive_avgpool2d_new(h, w);
             k = (is[1] + h - 1) / h;
             s = is[1] / h > 0 ? is[1] / h : 1;
             break;
         }
         case L_GAP:
-            if (ind != 3) fail(&t, "%s needs a [C, H, W] input%s", kw, "");
+            if (ind != 3) fail("%s needs a [C, H, W] input%s", kw, "");
             break;
         case L_BN: {
-            if (ind < 1 || ind > 3) fail(&t, "%s needs a [F], [C, L] or [C, H, W] input%s", kw, "");
-            double eps = getd(&t, kw, kvs, nk, "eps", 1e-5, 0, 1);
-            double mom = getd(&t, kw, kvs, nk, "momentum", 0.1, 0, 1);
+            if (ind < 1 || ind > 3) fail("%s needs a [F], [C, L] or [C, H, W] input%s", kw, "");
+            double eps = getd(kw, kvs, nk, "eps", 1e-5, 0, 1);
+            double mom = getd(kw, kvs, nk, "momentum", 0.1, 0, 1);
             nd->mod = cx_batchnorm_new_ex(ind == 3 ? 2 : 1, is[0], (float)eps, (float)mom, true);
             break;
         }
         case L_LN: {
-            int dims = geti(&t, kw, kvs, nk, "dims", 1, 1, ind);
-            double eps = getd(&t, kw, kvs, nk, "eps", 1e-5, 0, 1);
+            int dims = geti(kw, kvs, nk, "dims", 1, 1, ind);
+            double eps = getd(kw, kvs, nk, "eps", 1e-5, 0, 1);
             nd->mod = cx_layernorm_new_ex(is + ind - dims, dims, (float)eps, true);
             break;
         }
         case L_UPSAMPLE: {
-            if (ind != 3) fail(&t, "%s needs a [C, H, W] input%s", kw, "");
-            up = getd(&t, kw, kvs, nk, "scale", 0, 1e-3, 1e3);
-            if (up <= 0) fail(&t, "%s needs scale=%s", kw, "");
+            if (ind != 3) fail("%s needs a [C, H, W] input%s", kw, "");
+            up = getd(kw, kvs, nk, "scale", 0, 1e-3, 1e3);
+            if (up <= 0) fail("%s needs scale=%s", kw, "");
             const char *mode = get(kvs, nk, "mode");
             cx_upsample_mode um = CX_UPSAMPLE_NEAREST;
             if (mode && !strcmp(mode, "bilinear")) um = CX_UPSAMPLE_BILINEAR;
-            else if (mode && strcmp(mode, "nearest")) fail(&t, "%s: mode=%s (nearest or bilinear)", kw, mode);
-            nd->mod = cx_upsample_new(um, up, geti(&t, kw, kvs, nk, "align", 0, 0, 1) != 0);
+            else if (mode && strcmp(mode, "nearest")) fail("%s: mode=%s (nearest or bilinear)", kw, mode);
+            nd->mod = cx_upsample_new(um, up, geti(kw, kvs, nk, "align", 0, 0, 1) != 0);
             break;
         }
         case L_FLATTEN: nd->mod = cx_flatten_new(); break;
         case L_LINEAR: {
-            int outf = geti(&t, kw, kvs, nk, "out", REQUIRED, 1, 1 << 24);
-            nd->mod = cx_linear_new(is[ind - 1], outf, geti(&t, kw, kvs, nk, "bias", 1, 0, 1) != 0);
+            int outf = geti(kw, kvs, nk, "out", REQUIRED, 1, 1 << 24);
+            nd->mod = cx_linear_new(is[ind - 1], outf, geti(kw, kvs, nk, "bias", 1, 0, 1) != 0);
             break;
         }
-        case L_DROPOUT: nd->mod = cx_dropout_new((float)getd(&t, kw, kvs, nk, "p", 0.5, 0, 1)); break;
+        case L_DROPOUT: nd->mod = cx_dropout_new((float)getd(kw, kvs, nk, "p", 0.5, 0, 1)); break;
         case L_ACT: {
             cx_act a;
-            if (!cx_act_parse(kw, &a)) fail(&t, "unknown activation '%s'%s", kw, "");
-            float prm = a == CX_ACT_LEAKY_RELU ? (float)getd(&t, kw, kvs, nk, "slope", 0.01, 0, 1)
-                      : a == CX_ACT_ELU ? (float)getd(&t, kw, kvs, nk, "alpha", 1.0, 0, 100) : 0.0f;
+            if (!cx_act_parse(kw, &a)) fail("unknown activation '%s'%s", kw, "");
+            float prm = a == CX_ACT_LEAKY_RELU ? (float)getd(kw, kvs, nk, "slope", 0.01, 0, 1)
+                      : a == CX_ACT_ELU ? (float)getd(kw, kvs, nk, "alpha", 1.0, 0, 100) : 0.0f;
             nd->mod = cx_activation_new(a, prm);
             break;
         }
@@ -545,10 +507,10 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
                     if (kind == L_ADD || a != 0) ok = o->out_shape[a] == is[a];
                 if (!ok) {
                     char s1[96], s2[96];
-                    cx_tensor *p0 = probe[nd->from[0]], *pj = probe[nd->from[j]];
+                    cx_tensor *p0 = c->probe[nd->from[0]], *pj = c->probe[nd->from[j]];
                     snprintf(sb, sizeof sb, "'%s' %s and '%s' %s", in->info.name, cx_shape_str(p0, s1, sizeof s1),
                              o->name, cx_shape_str(pj, s2, sizeof s2));
-                    fail(&t, "%s: inputs do not match: %s", kw, sb);
+                    fail("%s: inputs do not match: %s", kw, sb);
                 }
             }
             break;
@@ -559,19 +521,19 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         /* probe: run the layer on the batch-1 outputs of its inputs */
         net->n++;
         {
-            cx_tensor *x = probe[nd->from[0]], *y;
+            cx_tensor *x = c->probe[nd->from[0]], *y;
             if (kind == L_GAP) y = cx_global_avg_pool2d(x);
             else if (kind == L_ADD) {
                 y = x;
-                for (int j = 1; j < nd->nfrom; j++) y = cx_add(y, probe[nd->from[j]]);
+                for (int j = 1; j < nd->nfrom; j++) y = cx_add(y, c->probe[nd->from[j]]);
             } else if (kind == L_CONCAT) {
                 cx_tensor *ts[MAX_FROM];
-                for (int j = 0; j < nd->nfrom; j++) ts[j] = probe[nd->from[j]];
+                for (int j = 0; j < nd->nfrom; j++) ts[j] = c->probe[nd->from[j]];
                 y = cx_concat(ts, nd->nfrom, 1);
             } else {
                 y = cx_module_forward(nd->mod, x);
             }
-            probe[net->n - 1] = y;
+            c->probe[net->n - 1] = y;
             info->out_ndim = y->ndim - 1;
             memcpy(info->out_shape, y->shape + 1, (size_t)info->out_ndim * sizeof(int));
         }
@@ -592,7 +554,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
         else if (kind == L_UPSAMPLE) set_rf(nd, in, 1, 1, 1, up);
         else set_rf(nd, in, 1, 1, 1, 0);
         if (kind == L_GAP || kind == L_FLATTEN || kind == L_LINEAR || (kind == L_LN && info->spatial > 0 &&
-                                                                    geti(&t, kw, kvs, nk, "dims", 1, 1, 8) > 1))
+                                                                    geti(kw, kvs, nk, "dims", 1, 1, 8) > 1))
             info->rf_all = true;
         if (kind == L_ADD || kind == L_CONCAT)
             for (int j = 1; j < nd->nfrom; j++) {
@@ -604,16 +566,37 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
                 }
             }
     }
-    line_no = 0;
-    if (net->n == 0) fail(&t, "empty network (no 'input' line)%s%s", "", "");
-    if (net->n == 1) fail(&t, "the network has no layers after 'input'%s%s", "", "");
-    cx_set_error_handler(prev, prev_user);
+    c->line_no = 0;
+    if (net->n == 0) fail("empty network (no 'input' line)%s%s", "", "");
+    if (net->n == 1) fail("the network has no layers after 'input'%s%s", "", "");
     cx_no_grad_end();
     cx_set_training(was_training);
+    return CX_OK;
+}
+
+cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
+    *out = NULL;
+    const char *src = source ? source : "<net>";
+    parse_ctx c = {0};
+    c.net = cx_xcalloc(1, sizeof *c.net);
+    c.net->base.ops = &net_ops;
+    c.copy = cx_xstrdup(text);
+    /* the probe tensors are scratch: released with everything else the parse
+     * allocated from the arena (cx_try rewinds it on failure) */
+    cx_arena *ar = cx_arena_current();
+    cx_arena_mark mark = cx_arena_get_mark(ar);
+    cx_status st = cx_try(parse_body, &c);
     cx_arena_rewind(ar, mark);
-    free(copy);
-    free(probe);
-    *out = &net->base;
+    free(c.copy);
+    free(c.probe);
+    if (st) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", cx_last_error());
+        net_destroy(&c.net->base);
+        if (c.line_no > 0) return cx_set_error(CX_ERR_FORMAT, "%s:%d: %s", src, c.line_no, msg);
+        return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, msg);
+    }
+    *out = &c.net->base;
     return CX_OK;
 }
 

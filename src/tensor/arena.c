@@ -14,6 +14,7 @@ struct cx_arena {
     size_t used;     /* bytes handed out since reset */
     size_t peak;
     size_t initial;
+    unsigned gen;    /* resets so far (a mark from before a reset is void) */
 };
 
 #define HDR (((sizeof(chunk) + 63) / 64) * 64)
@@ -63,6 +64,7 @@ void cx_arena_reset(cx_arena *a) {
     }
     a->head->off = 0;
     a->used = 0;
+    a->gen++;
 }
 
 static void *arena_alloc(cx_arena *a, size_t bytes) {
@@ -116,11 +118,17 @@ void cx_step_reset(void) { cx_arena_reset(cx_arena_current()); }
 void *cx_arena_alloc(size_t bytes) { return arena_alloc(cx_arena_current(), bytes); }
 
 cx_arena_mark cx_arena_get_mark(cx_arena *a) {
-    cx_arena_mark m = {a->head, a->head->off, a->used};
+    cx_arena_mark m = {a->head, a->head->off, a->used, a->gen};
     return m;
 }
 
 void cx_arena_rewind(cx_arena *a, cx_arena_mark m) {
+    if (m.gen != a->gen) {
+        /* the arena was reset since the mark: everything from before the mark
+         * is gone already, so rewinding to it releases everything */
+        cx_arena_reset(a);
+        return;
+    }
     while (a->head != m.chunk && a->head->prev) {
         chunk *p = a->head->prev;
         free(a->head);

@@ -6,9 +6,14 @@
 #include <string.h>
 
 /* Arena position, for rewinding scratch work (gradcheck). */
-typedef struct { void *chunk; size_t off; size_t used; } cx_arena_mark;
+typedef struct { void *chunk; size_t off; size_t used; unsigned gen; } cx_arena_mark;
 cx_arena_mark cx_arena_get_mark(cx_arena *a);
 void cx_arena_rewind(cx_arena *a, cx_arena_mark m);
+
+/* The calling thread's autograd flags (saved and restored by cx_try). */
+typedef struct { int no_grad_depth; bool training, check_numerics; } cx_autograd_state;
+cx_autograd_state cx_autograd_state_get(void);
+void cx_autograd_state_set(cx_autograd_state s);
 
 /* Normalise a possibly negative axis; fatal error naming `op` if out of range. */
 int cx_norm_axis(const char *op, int axis, int ndim);
