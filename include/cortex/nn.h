@@ -1,11 +1,12 @@
-/* cortex/nn.h -- modules (Linear, activations, Dropout, Sequential) and
- * parameter initialisers. See cortex.h.
+/* cortex/nn.h -- modules (the base module, Linear, activations, Dropout,
+ * Sequential) and parameter initialisers. See cortex.h.
  *
- * A module owns its parameters (persistent tensors named like PyTorch's
- * state_dict: "weight", "bias"; inside a Sequential "fc1.weight" or
- * "0.weight"). cx_module_forward runs it on a step tensor; the intermediates
- * live in the current arena. cx_module_free frees the module, its children
- * and their parameters.
+ * Modules
+ * -------
+ * A module is a struct whose first member is a cx_module (the base). The base
+ * holds the module's named parameters, buffers (non-trainable state saved
+ * with the model, PyTorch's "buffers": batch norm's running statistics) and
+ * children, so listing, naming, freeing, saving and loading are generic:
  *
  *   cx_module *net = cx_sequential_new();
  *   cx_sequential_add(net, "fc1", cx_linear_new(784, 256, true));
@@ -13,10 +14,46 @@
  *   cx_sequential_add(net, "fc2", cx_linear_new(256, 10, true));
  *   cx_params ps; cx_params_init(&ps); cx_module_params(net, &ps);
  *   // ps holds fc1.weight [256,784], fc1.bias, fc2.weight, fc2.bias
+ *
+ * Names are PyTorch's state_dict names: a tensor registered as "weight" in a
+ * child added as "fc1" is "fc1.weight" (its t->name, kept up to date when the
+ * module is added to a parent, at any depth).
+ *
+ * Ownership and sharing. A module owns the tensors it registers with
+ * cx_module_add_param / cx_module_add_buffer and frees them. It can also
+ * refer to a tensor owned elsewhere (tied weights: a language model whose
+ * decoder is its embedding, MemN2N's adjacent weight tying) with
+ * cx_module_share_param or cx_module_tie: listed under its name there too,
+ * never freed there. Children are reference-counted: cx_module_add takes the
+ * caller's reference; to put one child in two parents (an actor and a critic
+ * sharing a trunk) pass cx_module_ref(child) the second time. Every listing
+ * (cx_module_params, _buffers, _state) gives each tensor once, at its first
+ * place in registration order (PyTorch's named_parameters), so an optimiser
+ * steps a shared tensor once with the sum of its gradients; the state dict
+ * (cx_module_state_dict) gives every name, aliases included.
+ *
+ * Forward. cx_module_forward(m, x) is one tensor in, one out; modules with
+ * several inputs or outputs (a recurrent layer: x, h0, c0 -> output, h_n,
+ * c_n) implement `call`, reached through cx_module_call. The intermediates
+ * live in the current arena.
+ *
+ * Writing a module:
+ *
+ *   typedef struct { cx_module base; cx_tensor *w; } scale_m;
+ *   static cx_tensor *scale_fwd(cx_module *m, cx_tensor *x) { return cx_mul(x, ((scale_m *)m)->w); }
+ *   static const cx_module_ops scale_ops = {.kind = "Scale", .forward = scale_fwd};
+ *   cx_module *scale_new(int n) {
+ *       scale_m *s = calloc(1, sizeof *s);      // freed by cx_module_free
+ *       cx_module_init(&s->base, &scale_ops);
+ *       s->w = cx_param_new(NULL, (int[]){n}, 1);
+ *       cx_module_add_param(&s->base, "weight", &s->w);
+ *       return &s->base;
+ *   }
  */
 #ifndef CORTEX_NN_H
 #define CORTEX_NN_H
 #include "core.h"
+#include "io.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,31 +61,110 @@ extern "C" {
 typedef struct cx_module cx_module;
 typedef struct cx_module_ops {
     const char *kind;                                    /* "Linear", "Sequential", ... */
+    /* one input, one output; NULL when the module only has `call` */
     cx_tensor *(*forward)(cx_module *m, cx_tensor *x);
-    void (*params)(cx_module *m, cx_params *out);        /* append own + children's */
-    void (*rename)(cx_module *m, const char *prefix);    /* prefix parameter names */
-    void (*describe)(const cx_module *m, char *buf, size_t n); /* "Linear(784 -> 256)" */
-    void (*destroy)(cx_module *m);                       /* free params and self */
-    /* Non-trainable state saved with the model (PyTorch "buffers", e.g. batch
-     * norm's running_mean / running_var / num_batches_tracked); may be NULL. */
-    void (*buffers)(cx_module *m, cx_params *out);
+    /* n_in inputs (entries may be NULL: optional), up to max_out outputs
+     * written to out; returns how many it wrote. NULL: forward only. */
+    int (*call)(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out);
+    void (*describe)(const cx_module *m, char *buf, size_t n); /* "Linear(784 -> 256)"; NULL: the kind */
+    /* free what the module allocated besides its registered tensors and
+     * children and the struct itself (the base frees those; the tensors and
+     * children are gone when this runs); may be NULL */
+    void (*destroy)(cx_module *m);
 } cx_module_ops;
+
+struct cx_module_reg; /* the registry (private) */
 struct cx_module {
     const cx_module_ops *ops;
+    struct cx_module_reg *reg;
+    int refs;
 };
 
-cx_tensor *cx_module_forward(cx_module *m, cx_tensor *x);
-/* Append the module's parameters (in registration order) to `out`. */
-void cx_module_params(cx_module *m, cx_params *out);
+/* ---- the base: registering what a module holds */
+/* Set up the base of a module allocated with malloc/calloc (the struct is
+ * freed with free() by cx_module_free). */
+void cx_module_init(cx_module *m, const cx_module_ops *ops);
+/* Register the parameter *field (a persistent F32 tensor that requires grad)
+ * under `name` (no dots; unique in the module); the module owns it. field
+ * points into the module's struct, so the module keeps using its own field
+ * and cx_module_tie can re-point it. Returns *field. */
+cx_tensor *cx_module_add_param(cx_module *m, const char *name, cx_tensor **field);
+/* Same for a buffer (any dtype, no gradient: running statistics, counters). */
+cx_tensor *cx_module_add_buffer(cx_module *m, const char *name, cx_tensor **field);
+/* Register *field, owned by another module, as a parameter of m too (listed
+ * here under `name`, never freed here). The owner must outlive m. */
+cx_tensor *cx_module_share_param(cx_module *m, const char *name, cx_tensor **field);
+/* Replace the parameter at `path` below m (e.g. "fc.weight") by t, owned
+ * elsewhere (same dtype and shape required): the tensor it had is freed if it
+ * was owned there. Ties a decoder to an embedding:
+ * cx_module_tie(lm, "fc.weight", cx_embedding_weight(emb)). */
+void cx_module_tie(cx_module *m, const char *path, cx_tensor *t);
+/* Add `child` under `name` (no dots; unique in the module), taking over the
+ * caller's reference (when the name is refused, a fatal error, the caller
+ * keeps it). The child's tensors are renamed "<path>.<name>.*" the first
+ * time it is added anywhere. Returns child. */
+cx_module *cx_module_add(cx_module *parent, const char *name, cx_module *child);
+/* One more reference to m (for a second parent, or to keep it). Returns m. */
+cx_module *cx_module_ref(cx_module *m);
+/* Drop a reference; at zero free the module: its owned tensors, its
+ * children's references, its destroy hook, then the struct. NULL is fine. */
 void cx_module_free(cx_module *m);
+
+/* ---- using a module */
+cx_tensor *cx_module_forward(cx_module *m, cx_tensor *x);
+/* Several inputs / outputs (see cx_module_ops.call); a forward-only module
+ * takes exactly one input and gives one output. Returns the number of
+ * outputs written (at most max_out). */
+int cx_module_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out);
+/* Append the module's parameters (depth-first, registration order, each
+ * tensor once) to `out`. */
+void cx_module_params(cx_module *m, cx_params *out);
 /* Append the module's buffers (non-trainable state) to `out`. */
 void cx_module_buffers(cx_module *m, cx_params *out);
-/* Parameters then buffers: everything a PyTorch state_dict holds (save/load this). */
+/* Parameters then buffers: everything a PyTorch state_dict holds, each
+ * tensor once under its own name (save/load this). */
 void cx_module_state(cx_module *m, cx_params *out);
+/* PyTorch's state_dict: every (name, tensor) pair, parameters then buffers
+ * per module, depth-first, tied tensors under each of their names. */
+typedef struct cx_state_dict {
+    int n;
+    char **names;      /* owned by the dict */
+    cx_tensor **t;     /* not owned */
+} cx_state_dict;
+void cx_module_state_dict(cx_module *m, cx_state_dict *sd);
+void cx_state_dict_free(cx_state_dict *sd);
+/* The tensor at a dotted path below m ("fc1.weight", "bn1.running_mean"),
+ * or NULL. */
+cx_tensor *cx_module_tensor(cx_module *m, const char *path);
+/* Children: how many, the i-th (0-based) and its name (may be NULL). */
+int cx_module_num_children(const cx_module *m);
+cx_module *cx_module_child(const cx_module *m, int i, const char **name);
+/* The module at a dotted path below m ("encoder.layer1"; "" is m), or NULL. */
+cx_module *cx_module_find(cx_module *m, const char *path);
 const char *cx_module_kind(const cx_module *m);
 void cx_module_describe(const cx_module *m, char *buf, size_t n);
-/* Print one line per layer and the parameter total to stdout. */
+/* Print one line per child (or the module itself) and the parameter total to stdout. */
 void cx_module_print(cx_module *m);
+
+/* ---- state I/O (safetensors, PyTorch names; see io.h)
+ * Save the state (each tensor once, under its own name) atomically, with
+ * metadata format "pt" plus n_meta extra (key, value) pairs. Errors from
+ * cx_st_save. */
+cx_status cx_module_save(cx_module *m, const char *path, const char *const *meta_keys,
+                         const char *const *meta_values, int n_meta);
+/* Copy every state tensor of m from f (looked up by its name, or by another
+ * of its names when it is tied: PyTorch files of tied models hold both).
+ * Extra tensors in f are ignored. Every tensor is checked (present, same
+ * dtype and shape) before anything is copied: on error m is unchanged.
+ * Errors: CX_ERR_NOTFOUND (missing), CX_ERR_SHAPE (shape / dtype), naming
+ * `path` (used only in messages) and the tensor. */
+cx_status cx_module_load_state(cx_module *m, const cx_st_file *f, const char *path);
+/* cx_st_load + cx_module_load_state. */
+cx_status cx_module_load(cx_module *m, const char *path);
+/* Copy the state of src into dst, two modules built from the same definition
+ * (a DQN target network): same names, dtypes and shapes, else CX_ERR_SHAPE
+ * and dst unchanged. */
+cx_status cx_module_copy_state(cx_module *dst, cx_module *src);
 
 /* Linear: y = x W^T + b, W [out, in], b [out]; PyTorch's default init
  * (kaiming_uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)) for W and b). */

@@ -16,41 +16,14 @@ typedef struct {
     cx_module *emb, *lstm, *fc;
 } charlm_m;
 
-static cx_tensor *charlm_fwd(cx_module *m, cx_tensor *x) {
-    return cx_charlm_forward(m, x, NULL, NULL).logits;
-}
-static void charlm_params(cx_module *m, cx_params *out) {
-    charlm_m *c = (charlm_m *)m;
-    cx_module_params(c->emb, out);
-    cx_module_params(c->lstm, out);
-    cx_module_params(c->fc, out);
-}
-static void charlm_buffers(cx_module *m, cx_params *out) {
-    charlm_m *c = (charlm_m *)m;
-    cx_module_buffers(c->emb, out);
-    cx_module_buffers(c->lstm, out);
-    cx_module_buffers(c->fc, out);
-}
-static void charlm_rename(cx_module *m, const char *prefix) {
-    charlm_m *c = (charlm_m *)m;
-    cx_module *ch[3] = {c->emb, c->lstm, c->fc};
-    for (int i = 0; i < 3; i++)
-        if (ch[i]->ops->rename) ch[i]->ops->rename(ch[i], prefix);
-}
+/* ids [T, B], h0, c0 (optional) -> logits, h_n, c_n */
+static int charlm_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out);
 static void charlm_describe(const cx_module *m, char *buf, size_t n) {
     const charlm_m *c = (const charlm_m *)m;
     snprintf(buf, n, "CharLM(vocab %d, embed %d, LSTM %d x %d%s)", c->cfg.vocab, c->cfg.embed, c->cfg.layers,
              c->cfg.hidden, c->cfg.dropout > 0 ? ", dropout" : "");
 }
-static void charlm_destroy(cx_module *m) {
-    charlm_m *c = (charlm_m *)m;
-    cx_module_free(c->emb);
-    cx_module_free(c->lstm);
-    cx_module_free(c->fc);
-    free(c);
-}
-static const cx_module_ops charlm_ops = {"CharLM",        charlm_fwd,     charlm_params, charlm_rename,
-                                         charlm_describe, charlm_destroy, charlm_buffers};
+static const cx_module_ops charlm_ops = {.kind = "CharLM", .call = charlm_call, .describe = charlm_describe};
 
 static charlm_m *as_charlm(const cx_module *m) {
     if (!m || m->ops != &charlm_ops) cx_fatal("charlm: not a CharLM module (%s)", m ? cx_module_kind(m) : "NULL");
@@ -68,18 +41,15 @@ cx_module *cx_charlm_new(const cx_charlm_config *cfg) {
         !(cfg->dropout < 1))
         cx_fatal("charlm_new: invalid sizes (vocab %d >= 2, embed %d, hidden %d, layers %d >= 1, dropout %g in [0, 1))",
                  cfg->vocab, cfg->embed, cfg->hidden, cfg->layers, (double)cfg->dropout);
-    charlm_m *c = cx_xmalloc(sizeof *c);
-    c->base.ops = &charlm_ops;
+    charlm_m *c = cx_xcalloc(1, sizeof *c);
+    cx_module_init(&c->base, &charlm_ops);
     c->cfg = *cfg;
     cx_rnn_options o = cx_rnn_defaults();
     o.num_layers = cfg->layers;
     o.dropout = cfg->dropout;
-    c->emb = cx_embedding_new(cfg->vocab, cfg->embed, -1);
-    c->lstm = cx_lstm_new(cfg->embed, cfg->hidden, &o);
-    c->fc = cx_linear_new(cfg->hidden, cfg->vocab, true);
-    c->emb->ops->rename(c->emb, "embed");
-    c->lstm->ops->rename(c->lstm, "lstm");
-    c->fc->ops->rename(c->fc, "fc");
+    c->emb = cx_module_add(&c->base, "embed", cx_embedding_new(cfg->vocab, cfg->embed, -1));
+    c->lstm = cx_module_add(&c->base, "lstm", cx_lstm_new(cfg->embed, cfg->hidden, &o));
+    c->fc = cx_module_add(&c->base, "fc", cx_linear_new(cfg->hidden, cfg->vocab, true));
     return &c->base;
 }
 
@@ -87,6 +57,15 @@ cx_charlm_config cx_charlm_get_config(const cx_module *m) { return as_charlm(m)-
 cx_module *cx_charlm_embedding(cx_module *m) { return as_charlm(m)->emb; }
 cx_module *cx_charlm_lstm(cx_module *m) { return as_charlm(m)->lstm; }
 cx_module *cx_charlm_head(cx_module *m) { return as_charlm(m)->fc; }
+
+static int charlm_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out) {
+    if (n_in < 1 || n_in > 3) cx_fatal("CharLM: expected ids and optionally h0, c0 (1 to 3 inputs), got %d", n_in);
+    cx_charlm_out o = cx_charlm_forward(m, in[0], n_in > 1 ? in[1] : NULL, n_in > 2 ? in[2] : NULL);
+    cx_tensor *r[3] = {o.logits, o.h, o.c};
+    int k = max_out < 3 ? max_out : 3;
+    for (int i = 0; i < k; i++) out[i] = r[i];
+    return k;
+}
 
 cx_charlm_out cx_charlm_forward(cx_module *m, const cx_tensor *x, cx_tensor *h0, cx_tensor *c0) {
     charlm_m *c = as_charlm(m);

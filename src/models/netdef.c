@@ -66,29 +66,21 @@ static cx_tensor **net_run(net_m *net, cx_tensor *x) {
     return out;
 }
 
+/* x -> the final output, then (when there is room) every layer's output
+ * (out[1 + i] = layer i, layer 0 being the input) */
+static int net_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out) {
+    net_m *net = (net_m *)m;
+    if (n_in != 1) cx_fatal("Net: takes one input, got %d", n_in);
+    cx_tensor **all = net_run(net, in[0]);
+    out[0] = all[net->n - 1];
+    int k = 1;
+    for (int i = 0; i < net->n && k < max_out; i++) out[k++] = all[i];
+    return k;
+}
+
 static cx_tensor *net_forward(cx_module *m, cx_tensor *x) {
     net_m *net = (net_m *)m;
     return net_run(net, x)[net->n - 1];
-}
-
-static void net_params(cx_module *m, cx_params *p) {
-    net_m *net = (net_m *)m;
-    for (int i = 0; i < net->n; i++)
-        if (net->nodes[i].mod) cx_module_params(net->nodes[i].mod, p);
-}
-
-static void net_buffers(cx_module *m, cx_params *p) {
-    net_m *net = (net_m *)m;
-    for (int i = 0; i < net->n; i++)
-        if (net->nodes[i].mod) cx_module_buffers(net->nodes[i].mod, p);
-}
-
-static void net_rename(cx_module *m, const char *prefix) {
-    net_m *net = (net_m *)m;
-    for (int i = 0; i < net->n; i++) {
-        cx_module *c = net->nodes[i].mod;
-        if (c && c->ops->rename) c->ops->rename(c, prefix);
-    }
 }
 
 static void net_describe(const cx_module *m, char *buf, size_t n) {
@@ -96,15 +88,11 @@ static void net_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "Net(%d layers)", net->n - 1);
 }
 
-static void net_destroy(cx_module *m) {
-    net_m *net = (net_m *)m;
-    for (int i = 0; i < net->n; i++) cx_module_free(net->nodes[i].mod);
-    free(net->nodes);
-    free(net);
-}
+/* the layers' modules are children of the base (freed by it) */
+static void net_destroy(cx_module *m) { free(((net_m *)m)->nodes); }
 
-static const cx_module_ops net_ops = {"Net", net_forward, net_params, net_rename,
-                                      net_describe, net_destroy, net_buffers};
+static const cx_module_ops net_ops = {.kind = "Net", .forward = net_forward, .call = net_call,
+                                      .describe = net_describe, .destroy = net_destroy};
 
 static const net_m *as_net(const cx_module *m) {
     if (!m || m->ops != &net_ops) cx_fatal("expected a Net module (from cx_net_parse / cx_net_load)");
@@ -117,7 +105,12 @@ int cx_net_input_shape(const cx_module *m, int *shape) {
     return net->in_ndim;
 }
 int cx_net_num_layers(const cx_module *m) { return as_net(m)->n; }
-cx_tensor **cx_net_forward_all(cx_module *m, cx_tensor *x) { return net_run((net_m *)as_net(m), x); }
+cx_tensor **cx_net_forward_all(cx_module *m, cx_tensor *x) {
+    const net_m *net = as_net(m);
+    cx_tensor **out = cx_arena_alloc((size_t)(net->n + 1) * sizeof *out);
+    cx_module_call(m, &x, 1, out, net->n + 1);
+    return out + 1;
+}
 const cx_layer_info *cx_net_layer(const cx_module *m, int i) {
     const net_m *net = as_net(m);
     if (i < 0 || i >= net->n) cx_fatal("cx_net_layer: index %d out of range (%d layers)", i, net->n);
@@ -517,7 +510,7 @@ static cx_status parse_body(void *user) {
         }
         case L_INPUT: break;
         }
-        if (nd->mod && nd->mod->ops->rename) nd->mod->ops->rename(nd->mod, info->name);
+        if (nd->mod) cx_module_add(&net->base, info->name, nd->mod);
         /* probe: run the layer on the batch-1 outputs of its inputs */
         net->n++;
         {
@@ -579,7 +572,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
     const char *src = source ? source : "<net>";
     parse_ctx c = {0};
     c.net = cx_xcalloc(1, sizeof *c.net);
-    c.net->base.ops = &net_ops;
+    cx_module_init(&c.net->base, &net_ops);
     c.copy = cx_xstrdup(text);
     /* the probe tensors are scratch: released with everything else the parse
      * allocated from the arena (cx_try rewinds it on failure) */
@@ -592,7 +585,7 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
     if (st) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", cx_last_error());
-        net_destroy(&c.net->base);
+        cx_module_free(&c.net->base);
         if (c.line_no > 0) return cx_set_error(CX_ERR_FORMAT, "%s:%d: %s", src, c.line_no, msg);
         return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, msg);
     }

@@ -13,15 +13,6 @@ typedef struct {
     cx_tensor *w, *b;
 } conv_m;
 
-static void rename_param(cx_tensor *t, const char *prefix) {
-    if (!t || !prefix || !*prefix) return;
-    size_t n = strlen(prefix) + strlen(t->name ? t->name : "") + 2;
-    char *s = cx_xmalloc(n);
-    snprintf(s, n, "%s.%s", prefix, t->name ? t->name : "");
-    free(t->name);
-    t->name = s;
-}
-
 static cx_tensor *conv_fwd(cx_module *m, cx_tensor *x) {
     conv_m *c = (conv_m *)m;
     char s1[96];
@@ -29,16 +20,6 @@ static cx_tensor *conv_fwd(cx_module *m, cx_tensor *x) {
         cx_fatal("%s: expected a %d-D input [N, C, ...], got %s", m->ops->kind, c->nd + 2,
                  cx_shape_str(x, s1, sizeof s1));
     return c->transposed ? cx_conv_transpose(x, c->w, c->b, &c->o) : cx_conv(x, c->w, c->b, &c->o);
-}
-static void conv_params(cx_module *m, cx_params *out) {
-    conv_m *c = (conv_m *)m;
-    cx_params_add(out, c->w);
-    if (c->b) cx_params_add(out, c->b);
-}
-static void conv_rename(cx_module *m, const char *prefix) {
-    conv_m *c = (conv_m *)m;
-    rename_param(c->w, prefix);
-    rename_param(c->b, prefix);
 }
 
 /* "5x5" or "2" from the first nd values of v. */
@@ -84,21 +65,10 @@ static void conv_describe(const cx_module *m, char *buf, size_t n) {
     if (!c->b) snprintf(extra + el, sizeof extra - el, ", no bias");
     snprintf(buf, n, "%s(%d -> %d, k=%s, s=%s, p=%s%s)", m->ops->kind, c->in, c->out, k, s, p, extra);
 }
-static void conv_destroy(cx_module *m) {
-    conv_m *c = (conv_m *)m;
-    cx_tensor_free(c->w);
-    cx_tensor_free(c->b);
-    free(c);
-}
-
-static const cx_module_ops conv1d_ops = {"Conv1d", conv_fwd, conv_params, conv_rename,
-                                         conv_describe, conv_destroy, NULL};
-static const cx_module_ops conv2d_ops = {"Conv2d", conv_fwd, conv_params, conv_rename,
-                                         conv_describe, conv_destroy, NULL};
-static const cx_module_ops conv3d_ops = {"Conv3d", conv_fwd, conv_params, conv_rename,
-                                         conv_describe, conv_destroy, NULL};
-static const cx_module_ops convt2d_ops = {"ConvTranspose2d", conv_fwd, conv_params, conv_rename,
-                                          conv_describe, conv_destroy, NULL};
+static const cx_module_ops conv1d_ops = {.kind = "Conv1d", .forward = conv_fwd, .describe = conv_describe};
+static const cx_module_ops conv2d_ops = {.kind = "Conv2d", .forward = conv_fwd, .describe = conv_describe};
+static const cx_module_ops conv3d_ops = {.kind = "Conv3d", .forward = conv_fwd, .describe = conv_describe};
+static const cx_module_ops convt2d_ops = {.kind = "ConvTranspose2d", .forward = conv_fwd, .describe = conv_describe};
 
 static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, int in, int out,
                            const int *k, const cx_conv_opts *o, bool bias) {
@@ -129,7 +99,7 @@ static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, in
         oo.padding[i] = oo.output_padding[i] = 0;
     }
     conv_m *c = cx_xcalloc(1, sizeof *c);
-    c->base.ops = ops;
+    cx_module_init(&c->base, ops);
     c->nd = nd;
     c->transposed = transposed;
     c->in = in;
@@ -149,9 +119,11 @@ static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, in
     double fan_in = (double)shape[1] * (double)rf;
     float bound = (float)(1.0 / sqrt(fan_in));
     cx_fill_uniform(c->w, -bound, bound);
+    cx_module_add_param(&c->base, "weight", &c->w);
     if (bias) {
         c->b = cx_param_new("bias", (int[]){out}, 1);
         cx_fill_uniform(c->b, -bound, bound);
+        cx_module_add_param(&c->base, "bias", &c->b);
     }
     return &c->base;
 }
@@ -188,12 +160,10 @@ static void flatten_describe(const cx_module *m, char *buf, size_t n) {
     (void)m;
     snprintf(buf, n, "Flatten()");
 }
-static void flatten_destroy(cx_module *m) { free(m); }
-static const cx_module_ops flatten_ops = {"Flatten", flatten_fwd, NULL, NULL, flatten_describe,
-                                          flatten_destroy, NULL};
+static const cx_module_ops flatten_ops = {.kind = "Flatten", .forward = flatten_fwd, .describe = flatten_describe};
 
 cx_module *cx_flatten_new(void) {
     cx_module *m = cx_xcalloc(1, sizeof *m);
-    m->ops = &flatten_ops;
+    cx_module_init(m, &flatten_ops);
     return m;
 }

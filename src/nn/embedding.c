@@ -72,39 +72,25 @@ static cx_tensor *emb_fwd(cx_module *m, cx_tensor *x) {
     embedding_m *e = (embedding_m *)m;
     return cx_embedding(e->w, x, e->pad);
 }
-static void emb_params(cx_module *m, cx_params *out) { cx_params_add(out, ((embedding_m *)m)->w); }
-static void emb_rename(cx_module *m, const char *prefix) {
-    cx_tensor *t = ((embedding_m *)m)->w;
-    if (!prefix || !*prefix) return;
-    size_t n = strlen(prefix) + strlen(t->name ? t->name : "") + 2;
-    char *s = cx_xmalloc(n);
-    snprintf(s, n, "%s.%s", prefix, t->name ? t->name : "");
-    cx_tensor_set_name(t, s);
-    free(s);
-}
 static void emb_describe(const cx_module *m, char *buf, size_t n) {
     const embedding_m *e = (const embedding_m *)m;
     if (e->pad >= 0) snprintf(buf, n, "Embedding(%d, %d, padding_idx=%d)", e->V, e->E, e->pad);
     else snprintf(buf, n, "Embedding(%d, %d)", e->V, e->E);
 }
-static void emb_destroy(cx_module *m) {
-    cx_tensor_free(((embedding_m *)m)->w);
-    free(m);
-}
-static const cx_module_ops emb_ops = {"Embedding", emb_fwd, emb_params, emb_rename,
-                                      emb_describe, emb_destroy, NULL};
+static const cx_module_ops emb_ops = {.kind = "Embedding", .forward = emb_fwd, .describe = emb_describe};
 
 cx_module *cx_embedding_new(int V, int E, int padding_idx) {
     if (V <= 0 || E <= 0) cx_fatal("Embedding: sizes must be positive, got %d x %d", V, E);
     if (padding_idx >= V) cx_fatal("Embedding: padding_idx %d out of range [0, %d)", padding_idx, V);
     embedding_m *e = cx_xcalloc(1, sizeof *e);
-    e->base.ops = &emb_ops;
+    cx_module_init(&e->base, &emb_ops);
     e->V = V;
     e->E = E;
     e->pad = padding_idx < 0 ? -1 : padding_idx;
     e->w = cx_param_new("weight", (int[]){V, E}, 2);
     cx_fill_normal(e->w, 0.0f, 1.0f);
     if (e->pad >= 0) memset(CX_F(e->w) + (int64_t)e->pad * E, 0, (size_t)E * sizeof(float));
+    cx_module_add_param(&e->base, "weight", &e->w);
     return &e->base;
 }
 

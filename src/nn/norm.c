@@ -302,15 +302,6 @@ cx_tensor *cx_layer_norm(cx_tensor *x, int k, cx_tensor *weight, cx_tensor *bias
 }
 
 /* ---------------------------------------------------------------- modules */
-static void rename_t(cx_tensor *t, const char *prefix) {
-    if (!t || !prefix || !*prefix) return;
-    size_t n = strlen(prefix) + strlen(t->name ? t->name : "") + 2;
-    char *s = cx_xmalloc(n);
-    snprintf(s, n, "%s.%s", prefix, t->name ? t->name : "");
-    free(t->name);
-    t->name = s;
-}
-
 typedef struct {
     cx_module base;
     int dims, C;
@@ -335,41 +326,13 @@ static cx_tensor *bn_fwd(cx_module *m, cx_tensor *x) {
     if (training) CX_I64P(b->nbt)[0] += 1;
     return cx_batch_norm(x, b->rm, b->rv, b->w, b->b, training, b->momentum, b->eps);
 }
-static void bn_params(cx_module *m, cx_params *out) {
-    bn_m *b = (bn_m *)m;
-    if (b->w) cx_params_add(out, b->w);
-    if (b->b) cx_params_add(out, b->b);
-}
-static void bn_buffers(cx_module *m, cx_params *out) {
-    bn_m *b = (bn_m *)m;
-    cx_params_add(out, b->rm);
-    cx_params_add(out, b->rv);
-    cx_params_add(out, b->nbt);
-}
-static void bn_rename(cx_module *m, const char *prefix) {
-    bn_m *b = (bn_m *)m;
-    rename_t(b->w, prefix);
-    rename_t(b->b, prefix);
-    rename_t(b->rm, prefix);
-    rename_t(b->rv, prefix);
-    rename_t(b->nbt, prefix);
-}
 static void bn_describe(const cx_module *m, char *buf, size_t n) {
     const bn_m *b = (const bn_m *)m;
     snprintf(buf, n, "BatchNorm%dd(%d, eps=%g, momentum=%g%s)", b->dims, b->C, (double)b->eps,
              (double)b->momentum, b->w ? "" : ", affine=False");
 }
-static void bn_destroy(cx_module *m) {
-    bn_m *b = (bn_m *)m;
-    cx_tensor_free(b->w);
-    cx_tensor_free(b->b);
-    cx_tensor_free(b->rm);
-    cx_tensor_free(b->rv);
-    cx_tensor_free(b->nbt);
-    free(b);
-}
-static const cx_module_ops bn1_ops = {"BatchNorm1d", bn_fwd, bn_params, bn_rename, bn_describe, bn_destroy, bn_buffers};
-static const cx_module_ops bn2_ops = {"BatchNorm2d", bn_fwd, bn_params, bn_rename, bn_describe, bn_destroy, bn_buffers};
+static const cx_module_ops bn1_ops = {.kind = "BatchNorm1d", .forward = bn_fwd, .describe = bn_describe};
+static const cx_module_ops bn2_ops = {.kind = "BatchNorm2d", .forward = bn_fwd, .describe = bn_describe};
 
 cx_module *cx_batchnorm_new_ex(int spatial_dims, int C, float eps, float momentum, bool affine) {
     if (spatial_dims != 1 && spatial_dims != 2)
@@ -379,7 +342,7 @@ cx_module *cx_batchnorm_new_ex(int spatial_dims, int C, float eps, float momentu
     if (!(momentum >= 0 && momentum <= 1))
         cx_fatal("BatchNorm%dd: momentum must be in [0, 1], got %g", spatial_dims, (double)momentum);
     bn_m *b = cx_xcalloc(1, sizeof *b);
-    b->base.ops = spatial_dims == 1 ? &bn1_ops : &bn2_ops;
+    cx_module_init(&b->base, spatial_dims == 1 ? &bn1_ops : &bn2_ops);
     b->dims = spatial_dims;
     b->C = C;
     b->eps = eps;
@@ -388,14 +351,16 @@ cx_module *cx_batchnorm_new_ex(int spatial_dims, int C, float eps, float momentu
         b->w = cx_param_new("weight", &C, 1);
         cx_fill(b->w, 1.0f);
         b->b = cx_param_new("bias", &C, 1);
+        cx_module_add_param(&b->base, "weight", &b->w);
+        cx_module_add_param(&b->base, "bias", &b->b);
     }
     b->rm = cx_tensor_new(CX_F32, &C, 1);
-    cx_tensor_set_name(b->rm, "running_mean");
     b->rv = cx_tensor_new(CX_F32, &C, 1);
     cx_fill(b->rv, 1.0f);
-    cx_tensor_set_name(b->rv, "running_var");
     b->nbt = cx_tensor_new(CX_I64, NULL, 0);
-    cx_tensor_set_name(b->nbt, "num_batches_tracked");
+    cx_module_add_buffer(&b->base, "running_mean", &b->rm);
+    cx_module_add_buffer(&b->base, "running_var", &b->rv);
+    cx_module_add_buffer(&b->base, "num_batches_tracked", &b->nbt);
     return &b->base;
 }
 cx_module *cx_batchnorm1d_new(int C) { return cx_batchnorm_new_ex(1, C, 1e-5f, 0.1f, true); }
@@ -431,29 +396,13 @@ static cx_tensor *ln_fwd(cx_module *m, cx_tensor *x) {
     }
     return cx_layer_norm(x, l->ndim, l->w, l->b, l->eps);
 }
-static void ln_params(cx_module *m, cx_params *out) {
-    ln_m *l = (ln_m *)m;
-    if (l->w) cx_params_add(out, l->w);
-    if (l->b) cx_params_add(out, l->b);
-}
-static void ln_rename(cx_module *m, const char *prefix) {
-    ln_m *l = (ln_m *)m;
-    rename_t(l->w, prefix);
-    rename_t(l->b, prefix);
-}
 static void ln_describe(const cx_module *m, char *buf, size_t n) {
     const ln_m *l = (const ln_m *)m;
     char s[96];
     shape_text(l->shape, l->ndim, s, sizeof s);
     snprintf(buf, n, "LayerNorm(%s, eps=%g%s)", s, (double)l->eps, l->w ? "" : ", no affine");
 }
-static void ln_destroy(cx_module *m) {
-    ln_m *l = (ln_m *)m;
-    cx_tensor_free(l->w);
-    cx_tensor_free(l->b);
-    free(l);
-}
-static const cx_module_ops ln_ops = {"LayerNorm", ln_fwd, ln_params, ln_rename, ln_describe, ln_destroy, NULL};
+static const cx_module_ops ln_ops = {.kind = "LayerNorm", .forward = ln_fwd, .describe = ln_describe};
 
 cx_module *cx_layernorm_new_ex(const int *shape, int ndim, float eps, bool affine) {
     if (!shape || ndim < 1 || ndim > CX_MAX_DIMS)
@@ -462,7 +411,7 @@ cx_module *cx_layernorm_new_ex(const int *shape, int ndim, float eps, bool affin
         if (shape[i] < 1) cx_fatal("LayerNorm: normalized shape dims must be positive, got %d", shape[i]);
     if (!(eps > 0)) cx_fatal("LayerNorm: eps must be positive, got %g", (double)eps);
     ln_m *l = cx_xcalloc(1, sizeof *l);
-    l->base.ops = &ln_ops;
+    cx_module_init(&l->base, &ln_ops);
     l->ndim = ndim;
     memcpy(l->shape, shape, (size_t)ndim * sizeof(int));
     l->eps = eps;
@@ -470,6 +419,8 @@ cx_module *cx_layernorm_new_ex(const int *shape, int ndim, float eps, bool affin
         l->w = cx_param_new("weight", shape, ndim);
         cx_fill(l->w, 1.0f);
         l->b = cx_param_new("bias", shape, ndim);
+        cx_module_add_param(&l->base, "weight", &l->w);
+        cx_module_add_param(&l->base, "bias", &l->b);
     }
     return &l->base;
 }

@@ -622,13 +622,11 @@ static void pool_describe(const cx_module *m, char *buf, size_t n) {
              p->o.ceil_mode ? ", ceil" : "", avg && p->o.exclude_pad ? ", exclude_pad" : "");
 }
 
-static void pool_destroy(cx_module *m) { free(m); }
-
 static const cx_module_ops pool_ops[4] = {
-    {"MaxPool2d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL},
-    {"AvgPool2d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL},
-    {"MaxPool3d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL},
-    {"AvgPool3d", pool_fwd, NULL, NULL, pool_describe, pool_destroy, NULL}};
+    {.kind = "MaxPool2d", .forward = pool_fwd, .describe = pool_describe},
+    {.kind = "AvgPool2d", .forward = pool_fwd, .describe = pool_describe},
+    {.kind = "MaxPool3d", .forward = pool_fwd, .describe = pool_describe},
+    {.kind = "AvgPool3d", .forward = pool_fwd, .describe = pool_describe}};
 
 cx_module *cx_pool_new(cx_pool_kind kind, const cx_pool_opts *o) {
     if ((unsigned)kind > (unsigned)CX_POOL_AVG3D) cx_fatal("pool: unknown kind %d", (int)kind);
@@ -643,7 +641,7 @@ cx_module *cx_pool_new(cx_pool_kind kind, const cx_pool_opts *o) {
                      o->padding[d], o->kernel[d]);
     }
     pool_m *p = cx_xcalloc(1, sizeof *p);
-    p->base.ops = &pool_ops[kind];
+    cx_module_init(&p->base, &pool_ops[kind]);
     p->kind = kind;
     p->o = *o;
     for (int d = nsp; d < 3; d++) {
@@ -683,13 +681,13 @@ static void adapt_describe(const cx_module *m, char *buf, size_t n) {
     const adapt_m *a = (const adapt_m *)m;
     snprintf(buf, n, "AdaptiveAvgPool2d(%dx%d)", a->oh, a->ow);
 }
-static const cx_module_ops adapt_ops = {"AdaptiveAvgPool2d", adapt_fwd, NULL, NULL, adapt_describe,
-                                        pool_destroy, NULL};
+static const cx_module_ops adapt_ops = {.kind = "AdaptiveAvgPool2d", .forward = adapt_fwd,
+                                        .describe = adapt_describe};
 
 cx_module *cx_adaptive_avgpool2d_new(int out_h, int out_w) {
     if (out_h < 1 || out_w < 1) cx_fatal("AdaptiveAvgPool2d: output size must be positive, got %dx%d", out_h, out_w);
     adapt_m *a = cx_xcalloc(1, sizeof *a);
-    a->base.ops = &adapt_ops;
+    cx_module_init(&a->base, &adapt_ops);
     a->oh = out_h;
     a->ow = out_w;
     return &a->base;

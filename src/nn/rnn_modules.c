@@ -38,26 +38,15 @@ cx_rnn_options cx_rnn_defaults(void) {
 }
 
 /* ---- module callbacks */
-static cx_tensor *rnn_fwd(cx_module *m, cx_tensor *x) { return cx_rnn_forward(m, x, NULL, NULL).output; }
-
-static void rnn_params(cx_module *m, cx_params *out) {
-    rnn_m *r = (rnn_m *)m;
-    for (int k = 0; k < r->L * r->D * P_PER; k++)
-        if (r->p[k]) cx_params_add(out, r->p[k]);
-}
-
-static void rnn_rename(cx_module *m, const char *prefix) {
-    rnn_m *r = (rnn_m *)m;
-    if (!prefix || !*prefix) return;
-    for (int k = 0; k < r->L * r->D * P_PER; k++) {
-        cx_tensor *t = r->p[k];
-        if (!t) continue;
-        size_t n = strlen(prefix) + strlen(t->name ? t->name : "") + 2;
-        char *s = cx_xmalloc(n);
-        snprintf(s, n, "%s.%s", prefix, t->name ? t->name : "");
-        free(t->name);
-        t->name = s;
-    }
+/* x, h0, c0 (optional) -> output, h_n, c_n (LSTM); a cell module: h', h', c' */
+static int rnn_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out) {
+    if (n_in < 1 || n_in > 3) cx_fatal("%s: expected x and optionally h0, c0 (1 to 3 inputs), got %d", m->ops->kind, n_in);
+    cx_rnn_out o = cx_rnn_forward(m, in[0], n_in > 1 ? in[1] : NULL, n_in > 2 ? in[2] : NULL);
+    cx_tensor *r[3] = {o.output, o.h, o.c};
+    int k = o.c ? 3 : 2;
+    if (k > max_out) k = max_out;
+    for (int i = 0; i < k; i++) out[i] = r[i];
+    return k;
 }
 
 static void rnn_describe(const cx_module *m, char *buf, size_t n) {
@@ -75,14 +64,10 @@ static void rnn_describe(const cx_module *m, char *buf, size_t n) {
              r->opt.peephole ? ", peephole" : "", r->opt.coupled ? ", coupled" : "");
 }
 
-static void rnn_destroy(cx_module *m) {
-    rnn_m *r = (rnn_m *)m;
-    for (int k = 0; k < r->L * r->D * P_PER; k++) cx_tensor_free(r->p[k]);
-    free(r->p);
-    free(r);
-}
+/* the parameters are registered with the base (which frees them); the array is ours */
+static void rnn_destroy(cx_module *m) { free(((rnn_m *)m)->p); }
 
-#define RNN_OPS(kind) {kind, rnn_fwd, rnn_params, rnn_rename, rnn_describe, rnn_destroy, NULL}
+#define RNN_OPS(kind_) {.kind = kind_, .call = rnn_call, .describe = rnn_describe, .destroy = rnn_destroy}
 /* one table per kind so that cx_module_kind() names it */
 static const cx_module_ops rnn_ops[6] = {RNN_OPS("RNN"), RNN_OPS("LSTM"), RNN_OPS("GRU"),
                                          RNN_OPS("RNNCell"), RNN_OPS("LSTMCell"), RNN_OPS("GRUCell")};
@@ -111,7 +96,7 @@ static cx_module *make(cx_rnn_mode mode, bool cell, int I, int H, const cx_rnn_o
     if (opt.num_layers < 1) cx_fatal("%s: num_layers must be >= 1, got %d", k, opt.num_layers);
     if (!(opt.dropout >= 0 && opt.dropout <= 1)) cx_fatal("%s: dropout must be in [0, 1], got %g", k, (double)opt.dropout);
     rnn_m *r = cx_xcalloc(1, sizeof *r);
-    r->base.ops = &rnn_ops[(cell ? 3 : 0) + (mode == CX_RNN_LSTM ? 1 : mode == CX_RNN_GRU ? 2 : 0)];
+    cx_module_init(&r->base, &rnn_ops[(cell ? 3 : 0) + (mode == CX_RNN_LSTM ? 1 : mode == CX_RNN_GRU ? 2 : 0)]);
     r->mode = mode;
     r->cell = cell;
     r->I = I;
@@ -156,6 +141,13 @@ static cx_module *make(cx_rnn_mode mode, bool cell, int I, int H, const cx_rnn_o
                     CX_F(pp[P_BHH])[fo + j] = 0.0f;
                 }
             }
+            /* registered in PyTorch's order (weight_ih, weight_hh, bias_ih, bias_hh) */
+            for (int q = 0; q < P_PER; q++)
+                if (pp[q]) {
+                    char nm[64];
+                    snprintf(nm, sizeof nm, "%s", pp[q]->name);
+                    cx_module_add_param(&r->base, nm, &pp[q]);
+                }
         }
     return &r->base;
 }

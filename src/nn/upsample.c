@@ -203,14 +203,13 @@ static void up_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "Upsample(%s, %s%s)", u->mode == CX_UPSAMPLE_NEAREST ? "nearest" : "bilinear", sz,
              u->mode == CX_UPSAMPLE_BILINEAR && u->align_corners ? ", align_corners" : "");
 }
-static void up_destroy(cx_module *m) { free(m); }
-static const cx_module_ops up_ops = {"Upsample", up_fwd, NULL, NULL, up_describe, up_destroy, NULL};
+static const cx_module_ops up_ops = {.kind = "Upsample", .forward = up_fwd, .describe = up_describe};
 
 static cx_module *up_new(cx_upsample_mode mode, double scale, int oh, int ow, bool align_corners) {
     if (mode != CX_UPSAMPLE_NEAREST && mode != CX_UPSAMPLE_BILINEAR)
         cx_fatal("Upsample: unknown mode %d", (int)mode);
     up_m *u = cx_xcalloc(1, sizeof *u);
-    u->base.ops = &up_ops;
+    cx_module_init(&u->base, &up_ops);
     u->mode = mode;
     u->scale = scale;
     u->oh = oh;

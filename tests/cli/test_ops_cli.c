@@ -20,6 +20,8 @@ static void ops_lists_the_table(void) {
     CHECK(r.code == 0 && strstr(r.out, "usage: cortex ops"));
     run(&r, "help");
     CHECK(strstr(r.out, "  ops ") != NULL);
+    run(&r, "ops --bogus");
+    EXPECT_ERR(&r, "ops --bogus", "unknown flag");
 }
 
 /* README.md lists every op between <!-- ops --> and <!-- /ops -->, and
