@@ -70,9 +70,18 @@ lib: $(LIBA) $(LIBSO)
 
 print-variant: ; @echo $(B)
 
-$(B)/%.o: %.c Makefile $(wildcard include/*.h include/cortex/*.h src/*/*.h cli/*.h)
+# Header dependencies: every compile writes a .d file next to its output
+# (-MMD: the headers it included, -MP: a phony target per header so a deleted
+# header does not break the build); they are included at the end of this file.
+# Objects are compiled with -c (the .d is named after the .o); tests, examples
+# and benchmarks are compiled and linked in one step, so their .d file is named
+# explicitly (-MF) with the binary as its target (-MT).
+DEPFLAGS = -MMD -MP
+BINDEPFLAGS = -MMD -MP -MF $@.d -MT $@
+
+$(B)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
 
 $(LIBA): $(OBJ)
 	@mkdir -p $(dir $@)
@@ -88,17 +97,17 @@ $(BIN): $(CLI:%.c=$(B)/%.o) $(LIBA)
 build/cortex: $(BIN)
 	ln -sf $(VARIANT)/cortex $@
 
-$(B)/tests/%: tests/%.c tests/test.h $(LIBA)
+$(B)/tests/%: tests/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
-$(B)/examples/%: examples/%.c $(LIBA)
+$(B)/examples/%: examples/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS) $(PNG_LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS) $(PNG_LIBS)
 
-$(B)/bench/%: bench/%.c $(LIBA)
+$(B)/bench/%: bench/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
 test: $(TBIN) $(BIN)
 	@echo "== tests ($(VARIANT), BLAS=$(BLAS))"
@@ -126,3 +135,7 @@ install: lib $(BIN)
 
 clean:
 	rm -rf build
+
+# Generated header dependencies (see DEPFLAGS above); absent before the first build.
+DEPS := $(OBJ:.o=.d) $(CLI:%.c=$(B)/%.d) $(TBIN:=.d) $(EXBIN:=.d) $(BBIN:=.d)
+-include $(DEPS)
