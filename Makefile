@@ -4,6 +4,7 @@
 #   make demo             train the MLP on the Fashion-MNIST subset shipped in data/
 #   make bench            Cortex vs PyTorch ratios (needs python3-torch for the PyTorch side)
 #   make install PREFIX=/usr/local
+#   make check-exports    libcortex.so exports the public API (include/) and nothing else
 # Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang
 CC       ?= cc
 BLAS     ?= auto
@@ -64,7 +65,7 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install clean print-variant
+.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
@@ -87,8 +88,19 @@ $(LIBA): $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+# The shared library exports the public API only: a linker version script made
+# from the public headers (tools/gen_exports.sh) lists every cx_ function and
+# variable they declare and makes every other symbol local. The static library
+# keeps all symbols (the tests use internal ones). Check: make check-exports.
+PUBHDR := include/cortex.h $(sort $(wildcard include/cortex/*.h))
+MAP    := $(B)/libcortex.map
+
+$(MAP): $(PUBHDR) tools/gen_exports.sh
+	@mkdir -p $(dir $@)
+	tools/gen_exports.sh $(PUBHDR) > $@.tmp && mv $@.tmp $@
+
+$(LIBSO): $(OBJ) $(MAP)
+	$(CC) -shared -o $@ $(OBJ) -Wl,--version-script=$(MAP) $(LDFLAGS) $(LIBS)
 
 $(BIN): $(CLI:%.c=$(B)/%.o) $(LIBA)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS) $(PNG_LIBS)
@@ -122,6 +134,9 @@ demo: $(BIN)
 
 bench: $(BBIN) $(BIN)
 	tools/bench.sh $(B)
+
+check-exports: $(LIBSO)
+	tools/check_exports.sh $(LIBSO)
 
 install: lib $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/include/cortex $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
