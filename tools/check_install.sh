@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046,SC2086  # pkg-config output is split into words on purpose
 # Installs Cortex into a temporary prefix and builds examples/quickstart.c
 # against it through pkg-config twice, then runs both (CI check of `make install`):
 #   - against libcortex.a: `pkg-config --static` flags, with -lcortex turned into
