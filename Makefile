@@ -4,6 +4,7 @@
 #   make demo             train the MLP on the Fashion-MNIST subset shipped in data/
 #   make bench            Cortex vs PyTorch ratios (needs python3-torch for the PyTorch side)
 #   make install PREFIX=/usr/local
+#   make check-exports    libcortex.so exports the public API (include/) and nothing else
 # Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang
 CC       ?= cc
 BLAS     ?= auto
@@ -66,15 +67,24 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install clean print-variant
+.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
 print-variant: ; @echo $(B)
 
-$(B)/%.o: %.c Makefile $(wildcard include/*.h include/cortex/*.h src/*/*.h cli/*.h)
+# Header dependencies: every compile writes a .d file next to its output
+# (-MMD: the headers it included, -MP: a phony target per header so a deleted
+# header does not break the build); they are included at the end of this file.
+# Objects are compiled with -c (the .d is named after the .o); tests, examples
+# and benchmarks are compiled and linked in one step, so their .d file is named
+# explicitly (-MF) with the binary as its target (-MT).
+DEPFLAGS = -MMD -MP
+BINDEPFLAGS = -MMD -MP -MF $@.d -MT $@
+
+$(B)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
 
 $(OPTABLE): $(SRC) tools/gen_optable.sh
 	@mkdir -p $(dir $@)
@@ -87,8 +97,19 @@ $(LIBA): $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+# The shared library exports the public API only: a linker version script made
+# from the public headers (tools/gen_exports.sh) lists every cx_ function and
+# variable they declare and makes every other symbol local. The static library
+# keeps all symbols (the tests use internal ones). Check: make check-exports.
+PUBHDR := include/cortex.h $(sort $(wildcard include/cortex/*.h))
+MAP    := $(B)/libcortex.map
+
+$(MAP): $(PUBHDR) tools/gen_exports.sh
+	@mkdir -p $(dir $@)
+	tools/gen_exports.sh $(PUBHDR) > $@.tmp && mv $@.tmp $@
+
+$(LIBSO): $(OBJ) $(MAP)
+	$(CC) -shared -o $@ $(OBJ) -Wl,--version-script=$(MAP) $(LDFLAGS) $(LIBS)
 
 $(BIN): $(CLI:%.c=$(B)/%.o) $(LIBA)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS) $(PNG_LIBS)
@@ -97,17 +118,17 @@ $(BIN): $(CLI:%.c=$(B)/%.o) $(LIBA)
 build/cortex: $(BIN)
 	ln -sf $(VARIANT)/cortex $@
 
-$(B)/tests/%: tests/%.c tests/test.h $(LIBA)
+$(B)/tests/%: tests/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
-$(B)/examples/%: examples/%.c $(LIBA)
+$(B)/examples/%: examples/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS) $(PNG_LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS) $(PNG_LIBS)
 
-$(B)/bench/%: bench/%.c $(LIBA)
+$(B)/bench/%: bench/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PNG_CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
 test: $(TBIN) $(BIN)
 	@echo "== tests ($(VARIANT), BLAS=$(BLAS))"
@@ -123,6 +144,9 @@ demo: $(BIN)
 bench: $(BBIN) $(BIN)
 	tools/bench.sh $(B)
 
+check-exports: $(LIBSO)
+	tools/check_exports.sh $(LIBSO)
+
 install: lib $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/include/cortex $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/cortex.h $(DESTDIR)$(PREFIX)/include/
@@ -135,3 +159,7 @@ install: lib $(BIN)
 
 clean:
 	rm -rf build
+
+# Generated header dependencies (see DEPFLAGS above); absent before the first build.
+DEPS := $(OBJ:.o=.d) $(CLI:%.c=$(B)/%.d) $(TBIN:=.d) $(EXBIN:=.d) $(BBIN:=.d)
+-include $(DEPS)
