@@ -91,7 +91,7 @@ $(OPTABLE): $(SRC) tools/gen_optable.sh
 	tools/gen_optable.sh $(SRC) > $@.tmp && mv $@.tmp $@
 
 $(B)/gen/optable.o: $(OPTABLE) Makefile
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(LIBA): $(OBJ)
 	@mkdir -p $(dir $@)
