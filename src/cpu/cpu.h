@@ -25,4 +25,12 @@ int cx_gemm_tile_nr(void);
  * outside a parallel region, 1 inside one (no nested parallelism). */
 int cx_cpu_threads_available(void);
 
+/* GEMM against a weight packed once (cpu/pgemm.c), for many products with a
+ * small M and the same B (recurrent steps). cx_pgemm_pack packs op(B) [K, N]
+ * (B row-major with leading dimension ldb; trans: B is stored [N, K]) into an
+ * arena buffer; cx_pgemm computes C[M, N] = beta C + A[M, K] op(B), beta 0 or
+ * 1. Results do not depend on the thread count. */
+float *cx_pgemm_pack(const float *B, int ldb, bool trans, int K, int N);
+void cx_pgemm(int M, int N, int K, const float *A, int lda, const float *bp, float beta, float *C, int ldc);
+
 #endif

@@ -13,7 +13,8 @@
  *   hn     GRU: W_hn h + b_hn per step [T*B, H]; tc LSTM: tanh(c_t) [T*B, H].
  * Backward: per step (reverse order) the fused kernel turns dh, dc into the
  * gate gradients DG (x side) and DGH (h side; differs from DG only for the
- * GRU's n gate), then dh_prev = DGH_t W_hh (rg_gemm over W_hh packed once;
+ * GRU's n gate), then dh_prev = DGH_t W_hh (cx_pgemm, src/cpu/pgemm.c, over
+ * W_hh packed once;
  * the forward's h W_hh^T likewise). After the loop one cx_sgemm each:
  * dW_ih += DG^T X, dX += DG W_ih, dW_hh += DGH^T Hprev, and column sums for
  * the biases. */
@@ -68,93 +69,6 @@ static int threads_for(int64_t work) {
     return work >= RNN_PAR_MIN ? cx_cpu_threads_available() : 1;
 }
 
-
-/* ------------------------------------------------------------ recurrent GEMM
- * The per-step products h W_hh^T (forward) and DG_t W_hh (backward) have a
- * small M (the batch) and reuse the same weight T times. cx_sgemm would
- * repack the whole weight on every step; here it is packed once per pass
- * into panels of RG_NR columns ([K][RG_NR] each, zero-padded) and every step
- * runs an 8 x RG_NR register-blocked kernel over them. Each element of C is
- * computed by one thread in a fixed k order, so results do not depend on the
- * thread count. */
-#define RG_VL 16
-#define RG_NR (2 * RG_VL)
-#define RG_MR 8
-typedef float rg_vf __attribute__((vector_size(RG_VL * sizeof(float))));
-
-/* (a macro, not a function: returning a 64-byte vector by value changes the
- * ABI on targets without AVX-512 and GCC/clang warn about it) */
-#define RG_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
-
-/* Pack op(B) [K, N] (B row-major with leading dimension ldb; trans: B is
- * stored [N, K]) into ceil(N/RG_NR) panels. Returns the arena buffer. */
-static float *rg_pack(const float *B, int ldb, bool trans, int K, int N) {
-    const int npan = (N + RG_NR - 1) / RG_NR;
-    float *bp = cx_arena_alloc((size_t)npan * K * RG_NR * sizeof(float));
-    int nt = threads_for((int64_t)K * N / 4);
-    (void)nt;
-    CX_OMP(parallel for num_threads(nt) if(nt > 1))
-    for (int p = 0; p < npan; p++) {
-        float *dst = bp + (size_t)p * K * RG_NR;
-        const int n0 = p * RG_NR, nr = N - n0 < RG_NR ? N - n0 : RG_NR;
-        if (!trans) {
-            for (int k = 0; k < K; k++) {
-                const float *src = B + (size_t)k * ldb + n0;
-                float *d = dst + (size_t)k * RG_NR;
-                for (int j = 0; j < nr; j++) d[j] = src[j];
-                for (int j = nr; j < RG_NR; j++) d[j] = 0.0f;
-            }
-        } else {
-            for (int j = 0; j < RG_NR; j++) {
-                const float *src = B + (size_t)(n0 + j) * ldb;
-                for (int k = 0; k < K; k++) dst[(size_t)k * RG_NR + j] = j < nr ? src[k] : 0.0f;
-            }
-        }
-    }
-    return bp;
-}
-
-/* C[M, N] = beta * C + A[M, K] * packed B. beta is 0 or 1. */
-static void rg_gemm(int M, int N, int K, const float *A, int lda, const float *bp, float beta, float *C,
-                    int ldc) {
-    const int npan = (N + RG_NR - 1) / RG_NR;
-    const int nmt = (M + RG_MR - 1) / RG_MR;
-    int nt = (double)M * N * K >= 1e6 ? cx_cpu_threads_available() : 1;
-    if (nt > npan) nt = npan;
-    (void)nt;
-    CX_OMP(parallel for num_threads(nt) if(nt > 1) schedule(static))
-    for (int p = 0; p < npan; p++) {
-        const float *b = bp + (size_t)p * K * RG_NR;
-        const int n0 = p * RG_NR, nr = N - n0 < RG_NR ? N - n0 : RG_NR;
-        for (int mt = 0; mt < nmt; mt++) {
-            const int r0 = mt * RG_MR, mr = M - r0 < RG_MR ? M - r0 : RG_MR;
-            const float *a[RG_MR];
-            for (int r = 0; r < RG_MR; r++) a[r] = A + (size_t)(r0 + (r < mr ? r : 0)) * lda;
-            rg_vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-            rg_vf c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0}, c60 = {0}, c61 = {0}, c70 = {0}, c71 = {0};
-            for (int k = 0; k < K; k++) {
-                rg_vf b0, b1;
-                RG_LOAD(b0, b + (size_t)k * RG_NR);
-                RG_LOAD(b1, b + (size_t)k * RG_NR + RG_VL);
-#define RG_ROW(r) { const float s = a[r][k]; c##r##0 += s * b0; c##r##1 += s * b1; }
-                RG_ROW(0) RG_ROW(1) RG_ROW(2) RG_ROW(3) RG_ROW(4) RG_ROW(5) RG_ROW(6) RG_ROW(7)
-#undef RG_ROW
-            }
-            const rg_vf acc[RG_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                                         {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-            for (int r = 0; r < mr; r++) {
-                float out[RG_NR];
-                memcpy(out, &acc[r][0], sizeof acc[r][0]);
-                memcpy(out + RG_VL, &acc[r][1], sizeof acc[r][1]);
-                float *crow = C + (size_t)(r0 + r) * ldc + n0;
-                if (beta == 0.0f)
-                    for (int j = 0; j < nr; j++) crow[j] = out[j];
-                else
-                    for (int j = 0; j < nr; j++) crow[j] += out[j];
-            }
-        }
-    }
-}
 
 /* ------------------------------------------------------------ forward kernels
  * One time step for B rows: xp = gates row (x projection + biases on input,
@@ -404,7 +318,7 @@ static void rnn_backward(cx_node *nd) {
         for (size_t e = 0; e < BH; e++) gh[e] += g1[e];
         if (lstm) memcpy(gP + (size_t)(T + 1 + last) * BH, nd->out[2]->grad, BH * sizeof(float));
     }
-    const float *wp = rg_pack(CX_F(whh), H, false, GH, H); /* W_hh [GH, H] as B */
+    const float *wp = cx_pgemm_pack(CX_F(whh), H, false, GH, H); /* W_hh [GH, H] as B */
 
     float *dg = cx_arena_alloc(TB * GH * sizeof(float));
     float *dgh = gru ? cx_arena_alloc(TB * GH * sizeof(float)) : dg;
@@ -448,7 +362,7 @@ static void rnn_backward(cx_node *nd) {
         /* dh_prev (+)= DGH_t W_hh: [B, GH] x [GH, H]; not needed after the
          * last step unless h0 wants its gradient */
         if (k > 0 || need_h0)
-            rg_gemm(B, H, GH, dght, GH, wp, gru ? 1.0f : 0.0f, dhr, H);
+            cx_pgemm(B, H, GH, dght, GH, wp, gru ? 1.0f : 0.0f, dhr, H);
     }
     /* initial states: what reached them through the recurrence plus any
      * gradient on their own blocks of P */
@@ -595,13 +509,13 @@ static cx_rnn_out rnn_run(const cx_op_desc *opd, cx_rnn_mode mode, int T, int B,
     }
     float *hg = cx_arena_alloc((size_t)B * GH * sizeof(float));
     /* op(B) = W_hh^T [H, GH], packed once for the T steps */
-    const float *wp = rg_pack(CX_F(w_hh), H, true, H, GH);
+    const float *wp = cx_pgemm_pack(CX_F(w_hh), H, true, H, GH);
     for (int k = 0; k < T; k++) {
         const int t = reverse ? T - 1 - k : k;
         const float *hp = Pd + (size_t)hb_prev(s, t) * BH;
         float *ho = Pd + (size_t)hb_out(s, t) * BH;
         float *xpt = xp + (size_t)t * B * GH;
-        rg_gemm(B, GH, H, hp, H, wp, 0.0f, hg, GH);
+        cx_pgemm(B, GH, H, hp, H, wp, 0.0f, hg, GH);
         switch (mode) {
         case CX_RNN_TANH:
         case CX_RNN_RELU: step_fwd_rnn(s, xpt, hg, ho); break;
