@@ -4,17 +4,20 @@
  *   #include <cortex.h>      and link with  -lcortex  (pkg-config cortex)
  *
  * The API is split into a few sub-headers, all included here:
- *   cortex/core.h   tensors, arenas, PRNG, errors, autograd, ops, losses, GEMM
- *   cortex/nn.h     modules (Linear, Sequential, activations), initialisers
+ *   cortex/core.h   tensors, arenas, random streams, errors (cx_try), autograd,
+ *                   the op table, ops, losses, GEMM
+ *   cortex/nn.h     the base module; Linear, Sequential, activations, Embedding;
+ *                   initialisers; sequence losses
  *   cortex/optim.h  optimisers, LR schedules, gradient clipping
  *   cortex/io.h     safetensors, IDX, CSV, atomic file writes
- *   cortex/data.h   datasets and seeded minibatch iterators
+ *   cortex/data.h   datasets, seeded minibatch iterators, augmentation, text
+ *                   corpora and the truncated-BPTT batcher
  *   cortex/models.h perceptron and kernel perceptron
  *   cortex/conv.h   convolutions (1-D, 2-D, 3-D, transposed) and their modules
  *   cortex/pool.h   pooling (max, average, adaptive, global) and up-sampling
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
- *   cortex/seq.h    embeddings, sequence losses, sampling and beam search
+ *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
@@ -34,7 +37,7 @@
 #include "cortex/pool.h"
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
-#include "cortex/seq.h"
+#include "cortex/decode.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
 

@@ -28,13 +28,14 @@
  *   format "pt", cortex.arch "charlm", cortex.charlm.vocab / embed / hidden /
  *   layers (decimal sizes), cortex.charlm.dropout, and cortex.vocab: the code
  *   points of ids 1 .. V-1 as comma-separated decimals (id 0 is <unk>, see
- *   cx_vocab in seq.h).
+ *   cx_vocab in data.h).
  */
 #ifndef CORTEX_CHARLM_H
 #define CORTEX_CHARLM_H
 #include "core.h"
 #include "nn.h"
-#include "seq.h"
+#include "data.h"
+#include "decode.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -105,7 +106,7 @@ struct cx_st_file;
 cx_status cx_charlm_from_st(const struct cx_st_file *f, const char *path, cx_module **out,
                             cx_vocab **vocab);
 
-/* ---- decoding: an adaptor that lets seq.h's decoders (cx_decode_sample,
+/* ---- decoding: an adaptor that lets decode.h's decoders (cx_decode_sample,
  * cx_decode_greedy, cx_beam_search) run the model one character at a time.
  * The state blob is the model's recurrent state for one sequence: h then c,
  * each [L, H] floats (state_bytes = 2 L H sizeof(float)). Each step runs

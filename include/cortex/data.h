@@ -1,4 +1,6 @@
-/* cortex/data.h -- in-memory datasets and seeded minibatch iterators. See cortex.h.
+/* cortex/data.h -- in-memory datasets and seeded minibatch iterators, image
+ * augmentation, text corpora (UTF-8, character vocabularies) and the
+ * truncated-BPTT batcher. See cortex.h.
  *
  *   cx_dataset ds = {.x = images, .y = labels};   // persistent tensors, first dim = N
  *   cx_loader *ld = cx_loader_new(&ds, 64, true, false);
@@ -68,6 +70,116 @@ typedef struct cx_augment_opts {
     bool hflip;
 } cx_augment_opts;
 void cx_augment_images(cx_tensor *x, const cx_augment_opts *o);
+
+/* A character language model's data in a few lines:
+ *
+ *   cx_vocab *voc = NULL; cx_tensor *ids;                   // NULL: build the vocabulary
+ *   cx_text_load("data/text/kjv_genesis_ruth_jonah.txt", 1, &voc, &ids);
+ *   cx_tensor *train, *val;
+ *   cx_text_split(ids, 0.1, &train, &val);
+ *   cx_module *emb = cx_embedding_new(voc->size, 64, -1);
+ *   cx_bptt_loader *ld = cx_bptt_new(train, 32, 100, true);  // B = 32, T = 100
+ *   cx_tensor *x, *y;                                         // I32 [T, B]
+ *   while (cx_bptt_next(ld, &x, &y)) {
+ *       cx_tensor *e = cx_module_forward(emb, x);             // [T, B, 64]
+ *       cx_tensor *logits = ...;                              // [T, B, V]
+ *       cx_tensor *loss = cx_seq_cross_entropy(logits, y, NULL, false, CX_REDUCE_MEAN);
+ *       printf("%.3f bpc\n", cx_bits_per_char(cx_item(loss)));
+ *       ...
+ *   }
+ */
+/* ================================================================ text data */
+/* Decode UTF-8 into code points (malloc'd array in *out, free with free();
+ * *n_out code points). Strict: overlong forms, surrogates, code points above
+ * U+10FFFF and truncated sequences give CX_ERR_FORMAT naming the byte offset.
+ * A leading byte-order mark is kept as U+FEFF. */
+cx_status cx_utf8_decode(const char *s, size_t n, int32_t **out, int64_t *n_out);
+/* Encode one code point as UTF-8 into buf (at least 4 bytes); returns the
+ * number of bytes (0 for an invalid code point). */
+int cx_utf8_encode(int32_t cp, char *buf);
+
+/* Character vocabulary. Id 0 is <unk>; ids 1 .. size-1 are the kept code
+ * points in increasing order. Every code point not in the vocabulary
+ * (including those dropped by min_count) encodes to CX_VOCAB_UNK. */
+#define CX_VOCAB_UNK 0
+typedef struct cx_vocab {
+    int size;          /* number of ids, <unk> included */
+    int32_t *chars;    /* [size] code point of each id; chars[0] = -1 (<unk>) */
+    int64_t *counts;   /* [size] occurrences in the text the vocabulary was
+                          built from (counts[0]: characters mapped to <unk>) */
+} cx_vocab;
+
+/* Build from n code points: every code point seen at least min_count times
+ * (min_count <= 1: every one) gets an id. Never returns NULL (fatal on
+ * invalid code points or out of memory). Free with cx_vocab_free. */
+cx_vocab *cx_vocab_build(const int32_t *cps, int64_t n, int64_t min_count);
+void cx_vocab_free(cx_vocab *v);  /* NULL is fine */
+/* Id of a code point (CX_VOCAB_UNK when absent); binary search. */
+int cx_vocab_id(const cx_vocab *v, int32_t cp);
+/* Code point of an id (-1 for <unk> or an id out of range). */
+int32_t cx_vocab_char(const cx_vocab *v, int id);
+/* Encode UTF-8 text into ids (malloc'd, free with free()). Errors: invalid
+ * UTF-8 (CX_ERR_FORMAT). */
+cx_status cx_vocab_encode(const cx_vocab *v, const char *utf8, size_t n, int32_t **ids,
+                          int64_t *n_ids);
+/* Decode ids into UTF-8, snprintf-style: writes at most cap bytes including
+ * a terminating NUL (buf may be NULL when cap is 0) and returns the length
+ * the full text needs (without the NUL). <unk> and out-of-range ids decode
+ * as U+FFFD. */
+size_t cx_vocab_decode(const cx_vocab *v, const int32_t *ids, int64_t n, char *buf, size_t cap);
+/* Save as safetensors (atomically): "chars" I32 [size] (chars[0] = -1) and
+ * "counts" I64 [size], metadata format = "cortex-char-vocab", unk = "0". */
+cx_status cx_vocab_save(const cx_vocab *v, const char *path);
+/* Load a file written by cx_vocab_save. Checks the format tag, the shapes,
+ * chars[0] == -1 and strictly increasing valid code points after it
+ * (CX_ERR_FORMAT otherwise). *out is NULL on error. */
+cx_status cx_vocab_load(const char *path, cx_vocab **out);
+
+/* Read a UTF-8 text file and encode it: *ids is a persistent I32 tensor [N]
+ * (free with cx_tensor_free). *vocab must be set before the call: NULL to
+ * build the vocabulary from this text (cx_vocab_build with min_count; the
+ * caller frees it with cx_vocab_free), or an existing vocabulary to encode
+ * with (e.g. the training one for a validation file; min_count is then
+ * ignored and *vocab is left as is). On error *ids is NULL and *vocab
+ * unchanged. Errors: CX_ERR_IO, CX_ERR_FORMAT (invalid UTF-8 naming the
+ * path and byte offset, empty file). */
+cx_status cx_text_load(const char *path, int64_t min_count, cx_vocab **vocab, cx_tensor **ids);
+/* Split a 1-D id tensor into its first part and its last
+ * round(val_fraction * N) ids (contiguous, so that no stream crosses the
+ * boundary); both results are persistent copies. 0 <= val_fraction < 1. */
+void cx_text_split(const cx_tensor *ids, double val_fraction, cx_tensor **train, cx_tensor **val);
+
+/* Truncated-BPTT language-model batcher over a 1-D I32/I64 id tensor of N
+ * tokens (not copied: keep it alive while the loader is used).
+ * At each cx_bptt_reset an offset o is chosen (0, or uniform in [0, T) from
+ * the loader's random stream when random_offset is set: cx_bptt_set_rng, by
+ * default the calling thread's current stream). The tokens o .. o + B*L are cut
+ * into B parallel streams of L = (N - o - 1) / B tokens: stream b holds
+ * positions o + b*L .. o + b*L + L - 1. Batch k is
+ *     x[t][b] = ids[o + b*L + k*T + t],   y[t][b] = ids[o + b*L + k*T + t + 1]
+ * for t < T_k = min(T, L - k*T) (the last batch of an epoch may be shorter),
+ * so batch k+1 continues batch k in every stream and a recurrent state can be
+ * carried across batches (detach it between them). Every one of the B*L
+ * positions appears exactly once as an input per epoch. */
+typedef struct cx_bptt_loader cx_bptt_loader;
+/* Fatal if batch < 1, bptt < 1, or the corpus is too short for one token per
+ * stream (N < batch + bptt when random_offset, else N < batch + 1). Starts
+ * positioned at epoch 0 (cx_bptt_reset is called once). */
+cx_bptt_loader *cx_bptt_new(const cx_tensor *ids, int batch, int bptt, bool random_offset);
+void cx_bptt_free(cx_bptt_loader *l);
+/* Draw offsets from `rng` from the next reset on (NULL: the calling thread's
+ * current stream; not owned). */
+void cx_bptt_set_rng(cx_bptt_loader *l, cx_rng *rng);
+/* Start a new epoch (draws a new offset when random_offset is set). */
+void cx_bptt_reset(cx_bptt_loader *l);
+/* Next batch as step tensors (current arena): *x and *y I32 [T_k, B].
+ * Returns false at the end of the epoch. */
+bool cx_bptt_next(cx_bptt_loader *l, cx_tensor **x, cx_tensor **y);
+/* Batches per epoch with the current offset: ceil(L / T). */
+int cx_bptt_num_batches(const cx_bptt_loader *l);
+/* Current offset o and stream length L. */
+int64_t cx_bptt_offset(const cx_bptt_loader *l);
+int64_t cx_bptt_stream_len(const cx_bptt_loader *l);
 
 #ifdef __cplusplus
 }

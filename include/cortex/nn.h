@@ -220,6 +220,58 @@ void cx_init_kaiming_normal(cx_tensor *t, float a, cx_fan_mode mode, const char 
 /* (Semi-)orthogonal matrix scaled by gain; t viewed as [size(0), rest]. */
 void cx_init_orthogonal(cx_tensor *t, float gain);
 
+/* Sequence tensors are time-major, [T, B, ...], like PyTorch's recurrent
+ * layers without batch_first; the sequence losses also take batch-major
+ * [B, T, ...] with a flag. */
+/* ================================================================ embedding */
+/* out[..., :] = weight[indices[...], :]: weight F32 [V, E], indices I32 or I64
+ * of any shape (a 0-d index tensor counts as shape [1]); result [..., E].
+ * Every index must lie in [0, V) (fatal otherwise). The gradient of weight
+ * accumulates over repeated indices. padding_idx in [0, V) names a row that
+ * receives no gradient (PyTorch semantics: its output is still the row
+ * itself); any negative padding_idx means "no padding row" (PyTorch's
+ * negative padding_idx p corresponds to V + p here). The indices are copied,
+ * so the index tensor need not outlive the call. Recorded as "embedding". */
+cx_tensor *cx_embedding(cx_tensor *weight, const cx_tensor *indices, int padding_idx);
+
+/* Embedding module (torch.nn.Embedding): parameter "weight" [V, E] drawn
+ * from N(0, 1), the padding row (if padding_idx in [0, V)) set to zero.
+ * cx_module_forward(m, indices) takes an I32 / I64 index tensor. */
+cx_module *cx_embedding_new(int num_embeddings, int embedding_dim, int padding_idx);
+cx_tensor *cx_embedding_weight(cx_module *m);
+int cx_embedding_padding_idx(const cx_module *m); /* -1 when there is none */
+
+/* ================================================================ sequence losses */
+/* Cross-entropy of a batch of padded sequences.
+ *   logits  F32 [T, B, V] (batch_first false) or [B, T, V] (batch_first true)
+ *   targets I32 / I64 [T, B] or [B, T]: class indices in [0, V)
+ *   lengths NULL, or B ints: sequence b has lengths[b] real tokens (time steps
+ *           0 .. lengths[b]-1); 0 <= lengths[b] <= T
+ * Padded positions (t >= lengths[b]) and positions whose target is -100
+ * (PyTorch's ignore_index) contribute nothing, whatever their logits and
+ * target values. Reductions:
+ *   CX_REDUCE_MEAN  sum over real tokens / number of real tokens (a per-token
+ *                   mean: each real token weighs the same whatever the length
+ *                   of its sequence; NaN when there is no real token, as in
+ *                   PyTorch)
+ *   CX_REDUCE_SUM   sum over real tokens
+ *   CX_REDUCE_NONE  per-position loss with the shape of targets, 0 at padding
+ * Equal to torch.nn.functional.cross_entropy(logits.reshape(-1, V),
+ * t.reshape(-1), ignore_index=-100, reduction=r) where t is the targets with
+ * -100 written at padded positions. Differentiable in logits. */
+cx_tensor *cx_seq_cross_entropy(cx_tensor *logits, const cx_tensor *targets, const int *lengths,
+                                bool batch_first, cx_reduction r);
+/* Same with a mask tensor of the shape of targets (F32, I32 or I64): a
+ * position is a real token when its mask value is non-zero. NULL mask: every
+ * position is real. */
+cx_tensor *cx_seq_cross_entropy_masked(cx_tensor *logits, const cx_tensor *targets,
+                                       const cx_tensor *mask, bool batch_first, cx_reduction r);
+/* Bits per character (or per token) from a mean cross-entropy in nats:
+ * nats / ln 2. */
+double cx_bits_per_char(double mean_nats);
+/* Perplexity exp(mean_nats). */
+double cx_perplexity(double mean_nats);
+
 #ifdef __cplusplus
 }
 #endif
