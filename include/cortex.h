@@ -17,6 +17,8 @@
  *   cortex/seq.h    embeddings, sequence losses, sampling and beam search
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
+ *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
+ *                   classifier evaluation, clocks
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -37,5 +39,6 @@
 #include "cortex/seq.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
+#include "cortex/train.h"
 
 #endif
