@@ -289,8 +289,11 @@ cx_status cx_trainer_run(cx_trainer *tr);
 cx_status cx_trainer_save(cx_trainer *tr, const char *path);
 /* Restore a checkpoint written for the same model, optimiser kind, random
  * streams and task settings, and continue from its position with the next
- * cx_trainer_run. Everything is checked before anything is restored; on
- * error the model, the optimiser and the trainer are unchanged. Errors, each
+ * cx_trainer_run. Everything is checked before anything is restored: on
+ * error the model, the optimiser, the random streams and the trainer are
+ * unchanged (only the task may have moved: its load_state ran, or a failed
+ * mid-epoch replay left its loader inside an epoch, which the next run
+ * begins afresh). Errors, each
  * naming the file and the problem: those of cx_st_load; CX_ERR_FORMAT (not a
  * checkpoint, an old-format checkpoint, malformed position metadata or
  * metrics, a tensor this run has no use for under optim.* / state.* /
