@@ -280,8 +280,12 @@ int cmd_train(int argc, char **argv) {
                metrics, ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
         if (have_test) {
             cx_classifier_result r;
-            cx_classifier_eval(model_forward, &model, &test, 500, NULL, 0, &r);
-            printf("test: loss %.4f accuracy %.4f (%d examples)\n", r.loss, r.accuracy, cx_dataset_len(&test));
+            if (cx_classifier_eval(model_forward, &model, &test, 500, NULL, 0, &r)) {
+                fprintf(stderr, "cortex train: %s\n", cx_last_error());
+                rc = 1;
+            } else {
+                printf("test: loss %.4f accuracy %.4f (%d examples)\n", r.loss, r.accuracy, cx_dataset_len(&test));
+            }
         }
     }
     cx_trainer_free(tr);

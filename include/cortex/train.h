@@ -62,7 +62,7 @@
  * most every 0.1 s and at the end of an epoch, erased before every
  * evaluation and every error:
  *   epoch 2/5 [=========>          ] 37/149 loss 0.5123  1234 ex/s  ETA 1m05s
- * ("epoch 2" without an epoch limit, "(1.781 bpc)" after the loss when
+ * ("epoch 2" without an epoch limit, "(1.781 bits)" after the loss when
  * opts.bits is set, the unit is opts.unit; the rate is this run's count per
  * training second, the ETA the remaining batches at this run's speed, bounded
  * by the step and time limits). A hook that prints calls
