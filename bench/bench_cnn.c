@@ -16,19 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* [B, features] batch -> [B, C, H, W] as the network's input line declares. */
 static cx_tensor *as_input(const int *in_shape, int in_ndim, cx_tensor *x) {
@@ -37,21 +24,41 @@ static cx_tensor *as_input(const int *in_shape, int in_ndim, cx_tensor *x) {
     return cx_reshape(x, shape, in_ndim + 1);
 }
 
-static double evaluate(cx_module *net, const int *in_shape, int in_ndim, const cx_dataset *d) {
-    cx_no_grad_begin();
-    cx_set_training(false);
-    cx_loader *ld = cx_loader_new(d, 1000, false, false);
-    cx_tensor *x, *y;
-    long correct = 0;
-    while (cx_loader_next(ld, &x, &y)) {
-        cx_tensor *pred = cx_argmax(cx_module_forward(net, as_input(in_shape, in_ndim, x)), 1);
-        for (int i = 0; i < x->shape[0]; i++) correct += CX_I32P(pred)[i] == CX_I32P(y)[i];
-        cx_step_reset();
-    }
-    cx_loader_free(ld);
-    cx_set_training(true);
-    cx_no_grad_end();
-    return (double)correct / cx_dataset_len(d);
+/* The network with its input shape, as a cx_forward_fn. */
+typedef struct {
+    cx_module *net;
+    const int *in_shape;
+    int in_ndim;
+} net_ref;
+
+static cx_tensor *forward(void *user, cx_tensor *x) {
+    net_ref *m = user;
+    return cx_module_forward(m->net, as_input(m->in_shape, m->in_ndim, x));
+}
+
+/* The CNN_EPOCH line after every epoch; loss is the mean of the batch losses. */
+typedef struct {
+    const char *name;
+    int threads, nb;
+    double loss;
+} epoch_log;
+
+static cx_status on_step(void *user, const cx_train_info *in) {
+    epoch_log *l = user;
+    l->loss += in->loss;
+    l->nb++;
+    return CX_OK;
+}
+
+static cx_status on_eval(void *user, const cx_train_info *in) {
+    epoch_log *l = user;
+    printf("CNN_EPOCH net=%s threads=%d epoch=%d seconds=%.3f cpu_seconds=%.3f loss=%.4f test_acc=%.4f\n", l->name,
+           l->threads, in->pos.epoch, in->epoch_seconds, in->epoch_cpu_seconds, l->loss / l->nb,
+           cx_metrics_get(in->metrics, "val_acc"));
+    fflush(stdout);
+    l->loss = 0;
+    l->nb = 0;
+    return CX_OK;
 }
 
 int main(int argc, char **argv) {
@@ -121,7 +128,7 @@ int main(int argc, char **argv) {
         double best = 1e9, best_cpu = 1e9;
         for (int rep = 0; rep < 3; rep++) {
             cx_loader_reset(ld);
-            double t0 = now(), c0 = cpu_now();
+            double t0 = cx_now(), c0 = cx_cpu_now();
             int k = 0;
             while (k < steps && cx_loader_next(ld, &x, &y)) {
                 cx_optim_zero_grad(opt);
@@ -131,33 +138,27 @@ int main(int argc, char **argv) {
                 cx_step_reset();
                 k++;
             }
-            double ms = (now() - t0) * 1e3 / k, cms = (cpu_now() - c0) * 1e3 / k;
+            double ms = (cx_now() - t0) * 1e3 / k, cms = (cx_cpu_now() - c0) * 1e3 / k;
             if (ms < best) best = ms;
             if (cms < best_cpu) best_cpu = cms;
         }
         printf("CNN_STEP net=%s threads=%d batch=%d ms=%.3f cpu_ms=%.3f\n", name, threads, batch, best, best_cpu);
         fflush(stdout);
     }
-    for (int e = 1; e <= epochs; e++) {
-        cx_loader_reset(ld);
-        cx_tensor *x, *y;
-        double t0 = now(), c0 = cpu_now(), loss = 0;
-        int nb = 0;
-        while (cx_loader_next(ld, &x, &y)) {
-            cx_optim_zero_grad(opt);
-            cx_tensor *l = cx_cross_entropy(cx_module_forward(net, as_input(in_shape, in_ndim, x)), y,
-                                            CX_REDUCE_MEAN);
-            cx_backward(l);
-            cx_optim_step(opt);
-            loss += cx_item(l);
-            nb++;
-            cx_step_reset();
-        }
-        double secs = now() - t0, csecs = cpu_now() - c0;
-        double acc = evaluate(net, in_shape, in_ndim, &test);
-        printf("CNN_EPOCH net=%s threads=%d epoch=%d seconds=%.3f cpu_seconds=%.3f loss=%.4f test_acc=%.4f\n", name,
-               threads, e, secs, csecs, loss / nb, acc);
-        fflush(stdout);
+    if (epochs > 0) { /* the library's trainer, evaluating the 10,000 test images after every epoch */
+        net_ref m = {net, in_shape, in_ndim};
+        cx_classifier cls = {.forward = forward, .forward_user = &m, .train = ld, .val = &test, .eval_batch = 1000};
+        cx_train_task task = cx_classifier_task(&cls);
+        epoch_log log = {name, threads, 0, 0};
+        cx_train_opts o = CX_TRAIN_DEFAULTS;
+        o.epochs = epochs;
+        o.quiet = true;
+        o.on_step = on_step;
+        o.on_eval = on_eval;
+        o.hook_user = &log;
+        cx_trainer *tr = cx_trainer_new(&task, net, opt, &o);
+        if (cx_trainer_run(tr)) fprintf(stderr, "bench_cnn: %s\n", cx_last_error());
+        cx_trainer_free(tr);
     }
     cx_loader_free(ld);
     cx_optim_free(opt);

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cortex.h>
 #ifdef CX_HAVE_CBLAS
@@ -28,12 +27,6 @@
 #define REPS 7
 
 typedef enum { IMPL_CORTEX, IMPL_BLAS, IMPL_BUILTIN } impl_t;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void run(impl_t impl, int n, const float *A, const float *B, float *C) {
     switch (impl) {
@@ -66,9 +59,9 @@ static double bench(impl_t impl, int n, const float *A, const float *B, float *C
     for (int w = 0; w < (calls > 2 ? calls : 2); w++) run(impl, n, A, B, C); /* warm-up */
     double g[REPS];
     for (int r = 0; r < REPS; r++) {
-        double t0 = now_s();
+        double t0 = cx_now();
         for (int c = 0; c < calls; c++) run(impl, n, A, B, C);
-        double dt = now_s() - t0;
+        double dt = cx_now() - t0;
         g[r] = flops * calls / dt * 1e-9;
     }
     qsort(g, REPS, sizeof g[0], cmp_double);

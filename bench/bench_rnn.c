@@ -12,13 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -41,11 +34,11 @@ static double run(const char *cell, int threads, int reps, int I, int H, int B, 
     if (!ms) { fprintf(stderr, "bench_rnn: out of memory\n"); exit(1); }
     for (int r = -2; r < reps; r++) { /* two warm-up runs */
         cx_params_zero_grad(&ps);
-        double t0 = now();
+        double t0 = cx_now();
         cx_tensor *x = cx_wrap(CX_F(xp), xp->shape, 3);
         cx_rnn_out o = cx_rnn_forward(m, x, NULL, NULL);
         cx_backward_with(o.output, gout);
-        double t1 = now();
+        double t1 = cx_now();
         cx_step_reset();
         if (r >= 0) ms[r] = (t1 - t0) * 1e3;
     }

@@ -12,30 +12,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 int cmd_charlm(int argc, char **argv);
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void fmt_secs(double s, char *buf, size_t n) {
-    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
-    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else snprintf(buf, n, "%.0fs", s);
-}
-
-static void clear_line(bool quiet) {
-    if (!quiet) {
-        fprintf(stderr, "\r%*s\r", 110, "");
-        fflush(stderr);
-    }
-}
 
 /* Id of the character a sample starts from when there is no prime: a
  * newline, else a space, else id 1. */
@@ -112,89 +90,184 @@ static void print_sample(cx_module *lm, const cx_vocab *v, int len, float temper
     cx_rng_set(saved);
 }
 
-static void progress(int epoch, int epochs, int b, int nb, double loss, double cps, double eta) {
-    int width = 20, fill = nb ? (int)((int64_t)b * width / nb) : width;
-    char bar[32], es[32], ep[24];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[width] = 0;
-    fmt_secs(eta, es, sizeof es);
-    if (epochs == INT_MAX) snprintf(ep, sizeof ep, "%d", epoch);
-    else snprintf(ep, sizeof ep, "%d/%d", epoch, epochs);
-    fprintf(stderr, "\repoch %s [%s] %d/%d loss %.4f (%.3f bpc) %.1fk chars/s ETA %s   ", ep, bar, b, nb, loss,
-            cx_bits_per_char(loss), cps / 1000, es);
-    fflush(stderr);
-}
-
-static cx_tensor *rng_tensor(const char *name, cx_rng_state r) {
-    cx_tensor *t = cx_tensor_new(CX_I64, (const int[]){2}, 1);
-    CX_I64P(t)[0] = (int64_t)r.state;
-    CX_I64P(t)[1] = (int64_t)r.inc;
-    cx_tensor_set_name(t, name);
-    return t;
-}
-
-static bool rng_from(const cx_st_file *f, const char *name, cx_rng_state *r) {
-    const cx_tensor *t = cx_st_get(f, name);
-    if (!t || t->dtype != CX_I64 || t->numel != 2) return false;
-    r->state = (uint64_t)CX_I64P(t)[0];
-    r->inc = (uint64_t)CX_I64P(t)[1];
-    return true;
-}
-
-/* Training position saved in a checkpoint. */
-typedef struct {
-    int epoch;          /* epoch in progress (1-based) */
-    int batch;          /* batches of it done */
-    int64_t step;       /* optimiser steps in all */
-    double seconds;     /* training time so far */
-    cx_rng_state rng, rng_epoch;
-} train_pos;
-
-static cx_status save_checkpoint(const char *path, cx_module *lm, const cx_vocab *v, cx_optim *opt,
-                                 const train_pos *p, cx_tensor *h, cx_tensor *c, int batch, int seq,
-                                 const char *text) {
-    cx_params ex;
-    cx_params_init(&ex);
-    cx_status st = cx_optim_state_export(opt, &ex);
-    if (st) {
-        cx_params_free(&ex);
-        return st;
-    }
-    cx_tensor *r1 = rng_tensor("cortex.rng", p->rng), *r2 = rng_tensor("cortex.rng_epoch", p->rng_epoch);
-    cx_params_add(&ex, r1);
-    cx_params_add(&ex, r2);
-    cx_tensor *hc[2] = {NULL, NULL};
-    if (h && c) {
-        hc[0] = cx_tensor_clone(h);
-        hc[1] = cx_tensor_clone(c);
-        cx_tensor_set_name(hc[0], "charlm.state.h");
-        cx_tensor_set_name(hc[1], "charlm.state.c");
-        cx_params_add(&ex, hc[0]);
-        cx_params_add(&ex, hc[1]);
-    }
-    char se[24], sb[24], ss[32], st_[48], sg[64];
-    snprintf(se, sizeof se, "%d", p->epoch);
-    snprintf(sb, sizeof sb, "%d", p->batch);
-    snprintf(ss, sizeof ss, "%lld", (long long)p->step);
-    snprintf(st_, sizeof st_, "%.3f", p->seconds);
-    snprintf(sg, sizeof sg, "batch=%d,seq=%d", batch, seq);
-    const char *mk[] = {"cortex.epoch", "cortex.batch", "cortex.step", "cortex.seconds", "cortex.charlm.train",
-                        "cortex.charlm.text"};
-    const char *mv[] = {se, sb, ss, st_, sg, text};
-    st = cx_charlm_save(path, lm, v, &ex, mk, mv, 6);
-    cx_tensor_free(r1);
-    cx_tensor_free(r2);
-    cx_tensor_free(hc[0]);
-    cx_tensor_free(hc[1]);
-    cx_params_free(&ex);
-    return st;
-}
-
 static cx_status save_model(const char *path, cx_module *lm, const cx_vocab *v, double val_bpc) {
     char vb[32];
     snprintf(vb, sizeof vb, "%.4f", val_bpc);
     const char *mk[] = {"cortex.charlm.val_bpc"}, *mv[] = {vb};
     return cx_charlm_save(path, lm, v, NULL, mk, mv, isfinite(val_bpc) ? 1 : 0);
+}
+
+/* ------------------------------------------------------------------ the training task
+ * Truncated BPTT over a cx_bptt_loader for the library's trainer: the LSTM
+ * state is carried from batch to batch (and kept in mid-epoch checkpoints as
+ * charlm.state.h / charlm.state.c), optionally with scheduled sampling. */
+typedef struct {
+    const char *cmd, *out;
+    cx_module *lm;
+    const cx_vocab *voc;
+    cx_bptt_loader *ld;
+    const cx_tensor *val;
+    int batch, seq;
+    cx_tensor *h, *c, *x, *y; /* carried states (persistent); the current batch */
+    cx_charlm_out o;          /* forward pass of the current batch */
+    bool use_ss;
+    cx_ss_schedule ss;
+    int32_t *mix, *pred;
+    double last_val;          /* bits/char of the last validation */
+    int64_t last_nv;          /* characters it scored */
+    int sample_every, sample_len, seed;
+    double sample_temp;
+} lm_task;
+
+static int lm_begin(void *user, const cx_train_pos *pos) {
+    lm_task *t = user;
+    cx_bptt_reset(t->ld);
+    if (pos->batch == 0) { /* a new epoch starts from zero states (resuming mid-epoch keeps the saved ones) */
+        cx_tensor_free(t->h);
+        cx_tensor_free(t->c);
+        t->h = t->c = NULL;
+    }
+    return cx_bptt_num_batches(t->ld);
+}
+
+static bool lm_next(void *user, const cx_train_pos *pos) {
+    (void)pos;
+    lm_task *t = user;
+    return cx_bptt_next(t->ld, &t->x, &t->y);
+}
+
+static cx_tensor *lm_loss(void *user, const cx_train_pos *pos, int64_t *count) {
+    lm_task *t = user;
+    cx_tensor *x = t->x;
+    const int T = x->shape[0], B = x->shape[1];
+    if (t->use_ss) {
+        /* one no-grad pass predicts each next character; inputs 1.. of the
+         * chunk then take the previous prediction with prob 1 - eps */
+        cx_no_grad_begin();
+        bool tr = cx_is_training();
+        cx_set_training(false);
+        cx_tensor *am = cx_argmax(cx_charlm_forward(t->lm, x, t->h, t->c).logits, 2);
+        cx_set_training(tr);
+        cx_no_grad_end();
+        memcpy(t->pred, am->data, (size_t)T * B * sizeof(int32_t));
+        memcpy(t->mix, x->data, (size_t)T * B * sizeof(int32_t));
+        if (T > 1) cx_ss_mix(&t->ss, pos->step, CX_I32P(x) + B, t->pred, t->mix + B, (T - 1) * B);
+        x = cx_from_i32(t->mix, x->shape, 2);
+    }
+    t->o = cx_charlm_forward(t->lm, x, t->h, t->c);
+    *count = (int64_t)T * B;
+    return cx_seq_cross_entropy(t->o.logits, t->y, NULL, false, CX_REDUCE_MEAN);
+}
+
+static void lm_after_step(void *user, const cx_train_pos *pos) {
+    (void)pos;
+    lm_task *t = user;
+    cx_charlm_carry(&t->h, &t->c, t->o); /* copy out + detach (TBPTT) */
+}
+
+static cx_status lm_evaluate(void *user, const cx_train_info *info, cx_metrics *out) {
+    lm_task *t = user;
+    double nats = eval_nats(t->lm, t->val, t->batch, t->seq, &t->last_nv);
+    t->last_val = cx_bits_per_char(nats);
+    cx_metrics_set(out, "train_bpc", cx_bits_per_char(info->train_loss));
+    cx_metrics_set(out, "val_loss", nats);
+    cx_metrics_set(out, "val_bpc", t->last_val);
+    return CX_OK;
+}
+
+static cx_status lm_save_state(void *user, const cx_train_pos *pos, cx_ckpt *ck) {
+    lm_task *t = user;
+    if (pos->batch > 0 && t->h && t->c) {
+        cx_ckpt_add_tensor(ck, "charlm.state.h", t->h);
+        cx_ckpt_add_tensor(ck, "charlm.state.c", t->c);
+    }
+    return CX_OK;
+}
+
+static cx_status lm_load_state(void *user, const cx_st_file *f, const char *path, const cx_train_pos *pos) {
+    lm_task *t = user;
+    char want[64];
+    snprintf(want, sizeof want, "batch=%d,seq=%d", t->batch, t->seq);
+    const char *tr = cx_st_meta(f, "cortex.charlm.train");
+    if (!tr) return cx_set_error(CX_ERR_FORMAT, "%s: not a charlm checkpoint (save one with --checkpoint)", path);
+    if (strcmp(tr, want))
+        return cx_set_error(CX_ERR_ARG, "%s: was written with other --batch / --seq values: %s", path, tr);
+    if (pos->batch == 0) return CX_OK;
+    /* a checkpoint taken mid-epoch: the states carried into the next batch */
+    const cx_tensor *sh = cx_st_get(f, "charlm.state.h"), *sc = cx_st_get(f, "charlm.state.c");
+    cx_charlm_config cfg = cx_charlm_get_config(t->lm);
+    int shape[3] = {cfg.layers, t->batch, cfg.hidden};
+    cx_tensor *h = cx_tensor_new(CX_F32, shape, 3), *c = cx_tensor_new(CX_F32, shape, 3);
+    if (!sh || !sc || !cx_same_shape(sh, h) || !cx_same_shape(sc, c) || sh->dtype != CX_F32 || sc->dtype != CX_F32) {
+        cx_tensor_free(h);
+        cx_tensor_free(c);
+        return cx_set_error(CX_ERR_FORMAT, "%s: carried states do not fit the model", path);
+    }
+    memcpy(h->data, sh->data, (size_t)h->numel * sizeof(float));
+    memcpy(c->data, sc->data, (size_t)c->numel * sizeof(float));
+    cx_tensor_free(t->h);
+    cx_tensor_free(t->c);
+    t->h = h;
+    t->c = c;
+    return CX_OK;
+}
+
+/* A sample every --sample-every steps. */
+static cx_status lm_on_step(void *user, const cx_train_info *in) {
+    lm_task *t = user;
+    if (!t->sample_every || in->pos.step % t->sample_every) return CX_OK;
+    cx_trainer_clear_line(in->trainer);
+    printf("--- sample at epoch %d, batch %d (step %lld, train %.3f bpc):\n", in->pos.epoch, in->pos.batch,
+           (long long)in->pos.step, cx_bits_per_char(in->train_loss));
+    print_sample(t->lm, t->voc, t->sample_len, (float)t->sample_temp,
+                 (uint64_t)t->seed * 1000003u + (uint64_t)in->pos.step);
+    printf("---\n");
+    fflush(stdout);
+    return CX_OK;
+}
+
+/* After every validation: its line, then the model file. */
+static cx_status lm_on_eval(void *user, const cx_train_info *in) {
+    lm_task *t = user;
+    if (in->end_of_epoch)
+        printf("epoch %d  train %.4f bpc  val %.4f bpc (%lld chars)  step %lld  %.0fs\n", in->pos.epoch,
+               cx_bits_per_char(in->train_loss), t->last_val, (long long)t->last_nv, (long long)in->pos.step,
+               in->pos.seconds);
+    else
+        printf("epoch %d batch %d/%d  step %lld  train %.4f bpc  val %.4f bpc  %.0fs\n", in->pos.epoch, in->pos.batch,
+               in->pos.num_batches, (long long)in->pos.step, cx_bits_per_char(in->train_loss), t->last_val,
+               in->pos.seconds);
+    fflush(stdout);
+    return save_model(t->out, t->lm, t->voc, t->last_val);
+}
+
+/* The model's metadata as cx_charlm_save writes it (charlm.h), for the
+ * checkpoint, so that a checkpoint also loads as a model. *voc_text is
+ * malloc'd (free it); buf holds the numbers. Returns the number of pairs (8). */
+static int charlm_meta(cx_module *lm, const cx_vocab *v, const char **k, const char **val, char (*buf)[32],
+                       char **voc_text) {
+    cx_charlm_config cfg = cx_charlm_get_config(lm);
+    char *vt = malloc((size_t)v->size * 12 + 1);
+    if (!vt) return -1;
+    size_t n = 0;
+    vt[0] = 0;
+    for (int i = 1; i < v->size; i++) n += (size_t)sprintf(vt + n, i > 1 ? ",%ld" : "%ld", (long)v->chars[i]);
+    snprintf(buf[0], 32, "%d", cfg.vocab);
+    snprintf(buf[1], 32, "%d", cfg.embed);
+    snprintf(buf[2], 32, "%d", cfg.hidden);
+    snprintf(buf[3], 32, "%d", cfg.layers);
+    snprintf(buf[4], 32, "%.9g", (double)cfg.dropout);
+    int j = 0;
+    k[j] = "format", val[j++] = "pt";
+    k[j] = "cortex.arch", val[j++] = "charlm";
+    k[j] = "cortex.charlm.vocab", val[j++] = buf[0];
+    k[j] = "cortex.charlm.embed", val[j++] = buf[1];
+    k[j] = "cortex.charlm.hidden", val[j++] = buf[2];
+    k[j] = "cortex.charlm.layers", val[j++] = buf[3];
+    k[j] = "cortex.charlm.dropout", val[j++] = buf[4];
+    k[j] = "cortex.vocab", val[j++] = vt;
+    *voc_text = vt;
+    return j;
 }
 
 /* ------------------------------------------------------------------ train */
@@ -224,6 +297,7 @@ static int charlm_train(int argc, char **argv) {
         {"ss-c", "linear decay per step", false, "1e-4"},
         {"ss-min", "lowest teacher-forcing probability", false, "0.5"},
         {"out", "model file (safetensors), saved atomically after every epoch", false, "charlm.safetensors"},
+        {"metrics", "metrics CSV, one row per validation (default: none)", false, NULL},
         {"checkpoint", "also save a checkpoint (model + Adam + PRNG + position) here", false, NULL},
         {"resume", "continue exactly from a checkpoint written by --checkpoint", false, NULL},
         {"seed", "PRNG seed", false, "1"},
@@ -270,7 +344,8 @@ static int charlm_train(int argc, char **argv) {
         !cli_double(cmd, f, nf, "ss-min", 0, 1, &ss_min))
         return 2;
     const char *text = cli_get(f, nf, "text"), *out = cli_get(f, nf, "out"), *ckpt = cli_get(f, nf, "checkpoint"),
-               *resume = cli_get(f, nf, "resume"), *tf = cli_get(f, nf, "teacher-forcing");
+               *resume = cli_get(f, nf, "resume"), *tf = cli_get(f, nf, "teacher-forcing"),
+               *metrics = cli_get(f, nf, "metrics");
     if (!text) {
         fprintf(stderr, "cortex %s: --text FILE is required (see 'cortex %s --help')\n", cmd, cmd);
         return 2;
@@ -297,50 +372,30 @@ static int charlm_train(int argc, char **argv) {
     cx_set_threads(threads);
     cx_seed((uint64_t)seed);
     cx_set_check_numerics(cli_get(f, nf, "check-numerics") != NULL);
-    bool quiet = cli_get(f, nf, "quiet") || !isatty(2);
 
-    /* resume: the model, its vocabulary and the training position come from the checkpoint */
-    cx_st_file *ck = NULL;
+    /* resume: the model and its vocabulary come from the checkpoint (the
+     * trainer restores the rest: Adam, random streams, position, states) */
     cx_module *lm = NULL;
     cx_vocab *voc = NULL;
-    train_pos tp = {1, 0, 0, 0, {0, 0}, {0, 0}};
     if (resume) {
-        const char *eps, *bs, *ss_, *secs, *tr;
+        cx_st_file *ck = NULL;
         if (cx_st_load(resume, &ck) || cx_charlm_from_st(ck, resume, &lm, &voc)) {
             fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
             cx_st_free(ck);
             return 1;
         }
-        eps = cx_st_meta(ck, "cortex.epoch");
-        bs = cx_st_meta(ck, "cortex.batch");
-        ss_ = cx_st_meta(ck, "cortex.step");
-        secs = cx_st_meta(ck, "cortex.seconds");
-        tr = cx_st_meta(ck, "cortex.charlm.train");
-        char want[64];
-        snprintf(want, sizeof want, "batch=%d,seq=%d", batch, seq);
-        const char *why = NULL;
-        if (!eps || !bs || !ss_ || !secs || !tr || !voc || !rng_from(ck, "cortex.rng", &tp.rng) ||
-            !rng_from(ck, "cortex.rng_epoch", &tp.rng_epoch))
-            why = "not a charlm checkpoint (save one with --checkpoint)";
-        else if (strcmp(tr, want))
-            why = "was written with other --batch / --seq values";
-        if (why) {
-            fprintf(stderr, "cortex %s: %s: %s%s%s\n", cmd, resume, why, tr && strcmp(tr, want) ? ": " : "",
-                    tr && strcmp(tr, want) ? tr : "");
-            cx_st_free(ck);
+        bool is_ckpt = voc && (cx_st_meta(ck, "cortex.checkpoint") || cx_st_get(ck, "cortex.rng_epoch"));
+        cx_st_free(ck);
+        if (!is_ckpt) {
+            fprintf(stderr, "cortex %s: %s: not a charlm checkpoint (save one with --checkpoint)\n", cmd, resume);
             cx_module_free(lm);
             cx_vocab_free(voc);
             return 1;
         }
-        tp.epoch = atoi(eps);
-        tp.batch = atoi(bs);
-        tp.step = atoll(ss_);
-        tp.seconds = atof(secs);
     }
     cx_tensor *ids = NULL, *train = NULL, *val = NULL;
     if (cx_text_load(text, min_count, &voc, &ids)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
-        cx_st_free(ck);
         cx_module_free(lm);
         cx_vocab_free(voc);
         return 1;
@@ -352,66 +407,26 @@ static int charlm_train(int argc, char **argv) {
         ids = cut;
     }
     cx_text_split(ids, val_frac, &train, &val);
-    int rc = 0;
     if (train->numel < (int64_t)batch + seq) {
         fprintf(stderr, "cortex %s: %s: %lld training characters, --batch %d and --seq %d need at least %d\n", cmd,
                 text, (long long)train->numel, batch, seq, batch + seq);
-        rc = 2;
-    }
-    if (!rc && !lm) {
-        cx_charlm_config cfg = {voc->size, embed, hidden, layers, (float)dropout};
-        lm = cx_charlm_new(&cfg);
-    }
-    cx_params ps;
-    cx_params_init(&ps);
-    cx_optim *opt = NULL;
-    if (!rc) {
-        cx_module_params(lm, &ps);
-        cx_adam_opts ao = CX_ADAM_DEFAULTS;
-        ao.lr = lr;
-        opt = cx_adam_new(&ps, &ao);
-    }
-    cx_tensor *h = NULL, *c = NULL;
-    if (!rc && ck) {
-        /* optimiser state, then the carried states of a checkpoint taken mid-epoch */
-        cx_params os;
-        cx_params_init(&os);
-        for (int i = 0; i < ck->n; i++)
-            if (!strncmp(ck->entries[i].name, "optim.", 6) || !strncmp(ck->entries[i].name, "state.", 6))
-                cx_params_add(&os, ck->entries[i].tensor);
-        if (cx_optim_state_import(opt, &os)) {
-            fprintf(stderr, "cortex %s: %s: %s\n", cmd, resume, cx_last_error());
-            rc = 1;
-        }
-        cx_params_free(&os);
-        const cx_tensor *sh = cx_st_get(ck, "charlm.state.h"), *sc = cx_st_get(ck, "charlm.state.c");
-        cx_charlm_config cfg = cx_charlm_get_config(lm);
-        if (!rc && sh && sc) {
-            int shape[3] = {cfg.layers, batch, cfg.hidden};
-            h = cx_tensor_new(CX_F32, shape, 3);
-            c = cx_tensor_new(CX_F32, shape, 3);
-            if (!cx_same_shape(sh, h) || !cx_same_shape(sc, c) || sh->dtype != CX_F32 || sc->dtype != CX_F32) {
-                fprintf(stderr, "cortex %s: %s: carried states do not fit the model\n", cmd, resume);
-                rc = 1;
-            } else {
-                memcpy(h->data, sh->data, (size_t)h->numel * sizeof(float));
-                memcpy(c->data, sc->data, (size_t)c->numel * sizeof(float));
-            }
-        }
-    }
-    cx_st_free(ck);
-    if (rc) {
-        cx_optim_free(opt);
-        cx_params_free(&ps);
         cx_module_free(lm);
         cx_vocab_free(voc);
         cx_tensor_free(ids);
         cx_tensor_free(train);
         cx_tensor_free(val);
-        cx_tensor_free(h);
-        cx_tensor_free(c);
-        return rc;
+        return 2;
     }
+    if (!lm) {
+        cx_charlm_config cfg = {voc->size, embed, hidden, layers, (float)dropout};
+        lm = cx_charlm_new(&cfg);
+    }
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(lm, &ps);
+    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    ao.lr = lr;
+    cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_charlm_config cfg = cx_charlm_get_config(lm);
     cx_bptt_loader *ld = cx_bptt_new(train, batch, seq, true);
     printf("text %s: %lld characters, vocabulary %d (<unk> included); %lld train, %lld validation\n", text,
@@ -420,164 +435,77 @@ static int charlm_train(int argc, char **argv) {
            cfg.hidden, cfg.dropout > 0 ? " (dropout)" : "", cfg.vocab, (long long)cx_params_count(&ps));
     printf("training: Adam lr %g, clip %g, batch %d x seq %d, %d thread(s), GEMM %s, seed %d%s%s\n", lr, clip,
            batch, seq, threads, cx_gemm_describe(), seed, use_ss ? ", scheduled sampling " : "", use_ss ? tf : "");
-    int start_epoch = tp.epoch;
-    bool mid_epoch = false;
-    if (resume) {
-        /* re-create the batcher's position: its offset was drawn from the PRNG
-         * state saved at the start of that epoch; then skip the batches done */
-        int nb0;
-        cx_rng_set(tp.rng_epoch);
-        cx_bptt_reset(ld);
-        nb0 = cx_bptt_num_batches(ld);
-        if (tp.batch >= nb0) {
-            start_epoch = tp.epoch + 1;
-            cx_tensor_free(h);
-            cx_tensor_free(c);
-            h = c = NULL;
-        } else {
-            cx_tensor *x, *y;
-            for (int i = 0; i < tp.batch && cx_bptt_next(ld, &x, &y); i++) cx_step_reset();
-            cx_step_reset();
-            mid_epoch = true;
-        }
-        cx_rng_set(tp.rng);
-        printf("resumed from %s at epoch %d, batch %d (step %lld)\n", resume, mid_epoch ? tp.epoch : start_epoch,
-               mid_epoch ? tp.batch : 0, (long long)tp.step);
-    }
-    fflush(stdout);
-    const double run_t0 = now(), seconds0 = tp.seconds;
-    const double deadline = minutes > 0 ? run_t0 + minutes * 60 : INFINITY;
-    double last_draw = 0, train_secs = 0, last_val = NAN;
-    int64_t run_chars = 0;
-    bool stop = false;
-    int32_t *mix = NULL, *pred = NULL;
+
+    /* the loop, validation, checkpoints and resume: the library's trainer */
+    int rc = 0;
+    lm_task t = {.cmd = cmd, .out = out, .lm = lm, .voc = voc, .ld = ld, .val = val, .batch = batch, .seq = seq,
+                 .use_ss = use_ss, .ss = ss, .last_val = NAN, .sample_every = sample_every,
+                 .sample_len = sample_len, .seed = seed, .sample_temp = sample_temp};
     if (use_ss) {
-        mix = malloc((size_t)seq * batch * sizeof *mix);
-        pred = malloc((size_t)seq * batch * sizeof *pred);
-        if (!mix || !pred) {
+        t.mix = malloc((size_t)seq * batch * sizeof *t.mix);
+        t.pred = malloc((size_t)seq * batch * sizeof *t.pred);
+        if (!t.mix || !t.pred) {
             fprintf(stderr, "cortex %s: out of memory\n", cmd);
             rc = 1;
-            stop = true;
         }
     }
-    for (int e = start_epoch; e <= epochs && !stop; e++) {
-        if (!(mid_epoch && e == start_epoch)) {
-            tp.rng_epoch = cx_rng_get();
-            cx_bptt_reset(ld);
-            tp.batch = 0;
-            cx_tensor_free(h);
-            cx_tensor_free(c);
-            h = c = NULL;
-        }
-        tp.epoch = e;
-        const int nb = cx_bptt_num_batches(ld);
-        double sum_loss = 0;
-        int64_t ep_chars = 0;
-        cx_tensor *x, *y;
-        while (!stop) {
-            double tb = now();
-            if (!cx_bptt_next(ld, &x, &y)) break;
-            const int T = x->shape[0], B = x->shape[1];
-            if (use_ss) {
-                /* one no-grad pass predicts each next character; inputs 1.. of the
-                 * chunk then take the previous prediction with prob 1 - eps */
-                cx_no_grad_begin();
-                bool tr = cx_is_training();
-                cx_set_training(false);
-                cx_tensor *am = cx_argmax(cx_charlm_forward(lm, x, h, c).logits, 2);
-                cx_set_training(tr);
-                cx_no_grad_end();
-                memcpy(pred, am->data, (size_t)T * B * sizeof(int32_t));
-                memcpy(mix, x->data, (size_t)T * B * sizeof(int32_t));
-                if (T > 1) cx_ss_mix(&ss, tp.step, CX_I32P(x) + B, pred, mix + B, (T - 1) * B);
-                x = cx_from_i32(mix, x->shape, 2);
-            }
-            cx_optim_zero_grad(opt);
-            cx_charlm_out o = cx_charlm_forward(lm, x, h, c);
-            cx_tensor *loss = cx_seq_cross_entropy(o.logits, y, NULL, false, CX_REDUCE_MEAN);
-            float lv = cx_item(loss);
-            if (!isfinite(lv)) {
-                clear_line(quiet);
-                fprintf(stderr, "cortex %s: loss is %g at epoch %d batch %d; rerun with --check-numerics, or lower --lr\n",
-                        cmd, (double)lv, e, tp.batch + 1);
-                rc = 1;
-                break;
-            }
-            cx_backward(loss);
-            if (clip > 0) cx_clip_grad_norm(&ps, (float)clip);
-            cx_optim_step(opt);
-            cx_charlm_carry(&h, &c, o);
-            cx_step_reset();
-            tp.batch++;
-            tp.step++;
-            sum_loss += (double)lv * T * B;
-            ep_chars += (int64_t)T * B;
-            run_chars += (int64_t)T * B;
-            double t = now();
-            train_secs += t - tb;
-            bool timeout = t >= deadline || (max_steps && tp.step >= max_steps), end_epoch = tp.batch == nb;
-            if (!quiet && (t - last_draw > 0.2 || end_epoch)) {
-                double rate = run_chars / (train_secs + 1e-9);
-                double eta = isfinite(deadline) ? deadline - t : 0;
-                if (epochs != INT_MAX) {
-                    double left = (double)(nb - tp.batch) * batch * seq + (double)(epochs - e) * nb * batch * seq;
-                    if (!isfinite(deadline) || left / rate < eta) eta = left / rate;
-                }
-                progress(e, epochs, tp.batch, nb, sum_loss / (double)ep_chars, rate, eta);
-                last_draw = t;
-            }
-            if (sample_every && tp.step % sample_every == 0) {
-                clear_line(quiet);
-                printf("--- sample at epoch %d, batch %d (step %lld, train %.3f bpc):\n", e, tp.batch,
-                       (long long)tp.step, cx_bits_per_char(sum_loss / (double)ep_chars));
-                print_sample(lm, voc, sample_len, (float)sample_temp, (uint64_t)seed * 1000003u + (uint64_t)tp.step);
-                printf("---\n");
-                fflush(stdout);
-            }
-            if (!end_epoch && ((val_every && tp.step % val_every == 0) || timeout)) {
-                int64_t nv;
-                last_val = cx_bits_per_char(eval_nats(lm, val, batch, seq, &nv));
-                tp.seconds = seconds0 + now() - run_t0;
-                clear_line(quiet);
-                printf("epoch %d batch %d/%d  step %lld  train %.4f bpc  val %.4f bpc  %.0fs\n", e, tp.batch, nb,
-                       (long long)tp.step, cx_bits_per_char(sum_loss / (double)ep_chars), last_val, tp.seconds);
-                fflush(stdout);
-                cx_status st = save_model(out, lm, voc, last_val);
-                tp.rng = cx_rng_get();
-                if (!st && ckpt) st = save_checkpoint(ckpt, lm, voc, opt, &tp, h, c, batch, seq, text);
-                if (st) {
-                    fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
-                    rc = 1;
-                }
-            }
-            if (rc || timeout) stop = true;
-        }
-        if (rc || tp.batch < nb) break; /* error, or out of time mid-epoch (saved above) */
-        int64_t nv;
-        last_val = cx_bits_per_char(eval_nats(lm, val, batch, seq, &nv));
-        tp.seconds = seconds0 + now() - run_t0;
-        clear_line(quiet);
-        printf("epoch %d  train %.4f bpc  val %.4f bpc (%lld chars)  step %lld  %.0fs\n", e,
-               cx_bits_per_char(sum_loss / (double)(ep_chars ? ep_chars : 1)), last_val, (long long)nv,
-               (long long)tp.step, tp.seconds);
-        fflush(stdout);
-        tp.rng = cx_rng_get();
-        cx_status st = save_model(out, lm, voc, last_val);
-        if (!st && ckpt) st = save_checkpoint(ckpt, lm, voc, opt, &tp, NULL, NULL, batch, seq, text);
-        if (st) {
+    const char *mk[10], *mv[10];
+    char nums[5][32], geom[64], *voc_text = NULL;
+    int nm = charlm_meta(lm, voc, mk, mv, nums, &voc_text);
+    if (nm < 0) {
+        fprintf(stderr, "cortex %s: out of memory\n", cmd);
+        rc = 1;
+        nm = 0;
+    }
+    snprintf(geom, sizeof geom, "batch=%d,seq=%d", batch, seq);
+    mk[nm] = "cortex.charlm.train", mv[nm++] = geom;
+    mk[nm] = "cortex.charlm.text", mv[nm++] = text;
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = cli_get(f, nf, "minutes") && !cli_get(f, nf, "epochs") ? 0 : epochs;
+    o.max_steps = max_steps;
+    o.minutes = minutes;
+    o.clip = (float)clip;
+    o.eval_every = val_every;
+    o.metrics_path = metrics;
+    o.checkpoint_path = ckpt;
+    o.meta_keys = mk;
+    o.meta_values = mv;
+    o.n_meta = nm;
+    o.quiet = cli_get(f, nf, "quiet") != NULL;
+    o.unit = "chars";
+    o.bits = true;
+    o.on_step = lm_on_step;
+    o.on_eval = lm_on_eval;
+    o.hook_user = &t;
+    cx_train_task task = {&t, lm_begin, lm_next, lm_loss, lm_after_step, lm_evaluate, lm_save_state, lm_load_state};
+    cx_trainer *tr = cx_trainer_new(&task, lm, opt, &o);
+    if (!rc && resume) {
+        if (cx_trainer_resume(tr, resume)) {
             fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
             rc = 1;
+        } else {
+            cx_train_pos p = cx_trainer_info(tr).pos;
+            printf("resumed from %s at epoch %d, batch %d (step %lld)\n", resume, p.epoch, p.batch, (long long)p.step);
         }
-        if (now() >= deadline || (max_steps && tp.step >= max_steps)) stop = true;
+    }
+    fflush(stdout);
+    double t0 = cx_now();
+    if (!rc && cx_trainer_run(tr)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        rc = 1;
     }
     if (!rc) {
-        clear_line(quiet);
+        cx_train_info in = cx_trainer_info(tr);
         printf("done: step %lld, %.1fs this run (%.0f chars/s training), validation %.4f bits/char; model saved to %s%s%s\n",
-               (long long)tp.step, now() - run_t0, run_chars / (train_secs + 1e-9), last_val, out,
+               (long long)in.pos.step, cx_now() - t0, (double)in.run_count / (in.run_seconds + 1e-9), t.last_val, out,
                ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
     }
-    free(mix);
-    free(pred);
+    cx_trainer_free(tr);
+    free(voc_text);
+    free(t.mix);
+    free(t.pred);
+    cx_tensor_free(t.h);
+    cx_tensor_free(t.c);
     cx_bptt_free(ld);
     cx_optim_free(opt);
     cx_params_free(&ps);
@@ -586,8 +514,6 @@ static int charlm_train(int argc, char **argv) {
     cx_tensor_free(ids);
     cx_tensor_free(train);
     cx_tensor_free(val);
-    cx_tensor_free(h);
-    cx_tensor_free(c);
     return rc;
 }
 
@@ -802,14 +728,14 @@ static int charlm_eval(int argc, char **argv) {
     if (limit > 0 && ids->numel > limit) ids->shape[0] = limit, ids->numel = limit;
     int64_t unk = 0, n;
     for (int64_t i = 0; i < ids->numel; i++) unk += CX_I32P(ids)[i] == CX_VOCAB_UNK;
-    double t0 = now(), nats = eval_nats(lm, ids, batch, seq, &n);
+    double t0 = cx_now(), nats = eval_nats(lm, ids, batch, seq, &n);
     int rc = 0;
     if (n == 0) {
         fprintf(stderr, "cortex %s: %s: too short to score (needs 2 characters)\n", cmd, text);
         rc = 1;
     } else {
         printf("%s: %lld characters scored (%lld not in the vocabulary): %.4f bits/char, perplexity %.3f (%.1fs)\n",
-               text, (long long)n, (long long)unk, cx_bits_per_char(nats), cx_perplexity(nats), now() - t0);
+               text, (long long)n, (long long)unk, cx_bits_per_char(nats), cx_perplexity(nats), cx_now() - t0);
     }
     cx_tensor_free(ids);
     cx_module_free(lm);

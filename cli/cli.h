@@ -30,8 +30,9 @@ bool cli_find_idx(const char *dir, const char *prefix, char *images, char *label
  * Saved as safetensors holding its state (parameters + buffers, PyTorch
  * names) and metadata: cortex.arch = "mlp" (cortex.sizes "784,256,10",
  * cortex.act "relu") or "net" (cortex.net = the .net text). A checkpoint is
- * the same file plus optimiser state (optim.* / state.*), the PRNG state
- * (cortex.rng) and metadata cortex.epoch / cortex.metrics. */
+ * the trainer's (cortex/train.h): the same tensors and metadata plus the
+ * optimiser state, the random streams and the position, so it also loads as
+ * a model file. */
 typedef struct {
     cx_module *net;
     bool is_netdef;
@@ -47,13 +48,15 @@ cx_tensor *cli_model_forward(cli_model *m, cx_tensor *x);
 /* Number of input features (product of in_shape). */
 int cli_model_features(const cli_model *m);
 void cli_model_free(cli_model *m);
-/* Save the model; with opt != NULL also the training state (checkpoint). */
-cx_status cli_model_save(const char *path, cli_model *m, cx_optim *opt, int epoch, const char *metrics);
+/* The model's metadata (format, cortex.arch, cortex.sizes / cortex.act or
+ * cortex.net): at most CLI_MODEL_META pairs, pointing into m and into `sizes`
+ * (a buffer of n bytes); returns their number. */
+#define CLI_MODEL_META 4
+int cli_model_meta(const cli_model *m, const char **keys, const char **values, char *sizes, size_t n);
+/* Save the model (state and metadata), atomically. */
+cx_status cli_model_save(const char *path, cli_model *m);
 /* Load a model file or checkpoint. The caller frees with cli_model_free. */
 cx_status cli_model_load(const char *path, cli_model *m);
-/* Restore optimiser state, PRNG state, epoch and metrics text (malloc'd) from a
- * checkpoint written for the same model. */
-cx_status cli_checkpoint_restore(const char *path, cli_model *m, cx_optim *opt, int *epoch, char **metrics);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -186,56 +186,39 @@ void cli_model_free(cli_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-cx_status cli_model_save(const char *path, cli_model *m, cx_optim *opt, int epoch, const char *metrics) {
+int cli_model_meta(const cli_model *m, const char **keys, const char **values, char *sizes, size_t n) {
+    size_t k = 0;
+    sizes[0] = 0;
+    for (int i = 0; i < m->ns && k < n; i++) k += (size_t)snprintf(sizes + k, n - k, i ? ",%d" : "%d", m->sizes[i]);
+    int nm = 0;
+    keys[nm] = "format"; values[nm++] = "pt";
+    if (m->is_netdef) {
+        keys[nm] = "cortex.arch"; values[nm++] = "net";
+        keys[nm] = "cortex.net"; values[nm++] = m->net_text;
+    } else {
+        keys[nm] = "cortex.arch"; values[nm++] = "mlp";
+        keys[nm] = "cortex.sizes"; values[nm++] = sizes;
+        keys[nm] = "cortex.act"; values[nm++] = cx_act_name(m->act);
+    }
+    return nm;
+}
+
+cx_status cli_model_save(const char *path, cli_model *m) {
     cx_params ps;
     cx_params_init(&ps);
     cx_module_state(m->net, &ps);
-    size_t n_model = (size_t)ps.n;
-    cx_tensor *rng = NULL;
-    if (opt) {
-        cx_status st = cx_optim_state_export(opt, &ps);
-        if (st) {
-            cx_params_free(&ps);
-            return st;
-        }
-        rng = cx_tensor_new(CX_I64, (int[]){2}, 1);
-        cx_rng_state r = cx_rng_get();
-        CX_I64P(rng)[0] = (int64_t)r.state;
-        CX_I64P(rng)[1] = (int64_t)r.inc;
-        cx_tensor_set_name(rng, "cortex.rng");
-        cx_params_add(&ps, rng);
-    }
-    (void)n_model;
     const char **names = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *names);
     if (!names) {
         cx_params_free(&ps);
-        cx_tensor_free(rng);
         return cx_set_error(CX_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < ps.n; i++) names[i] = ps.t[i]->name;
-    char sz[256] = "", ep[32];
-    size_t k = 0;
-    for (int i = 0; i < m->ns && k < sizeof sz; i++) k += (size_t)snprintf(sz + k, sizeof sz - k, i ? ",%d" : "%d", m->sizes[i]);
-    snprintf(ep, sizeof ep, "%d", epoch);
-    const char *mk[6], *mv[6];
-    int nm = 0;
-    mk[nm] = "format"; mv[nm++] = "pt";
-    if (m->is_netdef) {
-        mk[nm] = "cortex.arch"; mv[nm++] = "net";
-        mk[nm] = "cortex.net"; mv[nm++] = m->net_text;
-    } else {
-        mk[nm] = "cortex.arch"; mv[nm++] = "mlp";
-        mk[nm] = "cortex.sizes"; mv[nm++] = sz;
-        mk[nm] = "cortex.act"; mv[nm++] = cx_act_name(m->act);
-    }
-    if (opt) {
-        mk[nm] = "cortex.epoch"; mv[nm++] = ep;
-        mk[nm] = "cortex.metrics"; mv[nm++] = metrics ? metrics : "";
-    }
+    char sz[256];
+    const char *mk[CLI_MODEL_META], *mv[CLI_MODEL_META];
+    int nm = cli_model_meta(m, mk, mv, sz, sizeof sz);
     cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, nm);
     free(names);
     cx_params_free(&ps);
-    cx_tensor_free(rng);
     return st;
 }
 
@@ -316,44 +299,6 @@ cx_status cli_model_load(const char *path, cli_model *m) {
         st = copy_state(path, f, &ps);
         cx_params_free(&ps);
         if (st) cli_model_free(m);
-    }
-    cx_st_free(f);
-    return st;
-}
-
-cx_status cli_checkpoint_restore(const char *path, cli_model *m, cx_optim *opt, int *epoch, char **metrics) {
-    cx_st_file *f;
-    cx_status st = cx_st_load(path, &f);
-    if (st) return st;
-    const char *ep = cx_st_meta(f, "cortex.epoch"), *met = cx_st_meta(f, "cortex.metrics");
-    const cx_tensor *rng = cx_st_get(f, "cortex.rng");
-    if (!ep || !met || !rng || rng->dtype != CX_I64 || rng->numel != 2) {
-        cx_st_free(f);
-        return cx_set_error(CX_ERR_FORMAT, "%s: not a checkpoint (no cortex.epoch / cortex.rng; save one with --checkpoint)", path);
-    }
-    cx_params ps;
-    cx_params_init(&ps);
-    cx_module_state(m->net, &ps);
-    st = copy_state(path, f, &ps);
-    cx_params_free(&ps);
-    if (!st) {
-        /* optimiser state: every tensor named optim.* or state.* */
-        cx_params os;
-        cx_params_init(&os);
-        for (int i = 0; i < f->n; i++)
-            if (!strncmp(f->entries[i].name, "optim.", 6) || !strncmp(f->entries[i].name, "state.", 6)) {
-                cx_tensor *t = f->entries[i].tensor;
-                if (!t->name) cx_tensor_set_name(t, f->entries[i].name);
-                cx_params_add(&os, t);
-            }
-        st = cx_optim_state_import(opt, &os);
-        cx_params_free(&os);
-    }
-    if (!st) {
-        cx_rng_state r = {(uint64_t)CX_I64P(rng)[0], (uint64_t)CX_I64P(rng)[1]};
-        cx_rng_set(r);
-        *epoch = atoi(ep);
-        *metrics = cx_xstrdup_cli(met);
     }
     cx_st_free(f);
     return st;

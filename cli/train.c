@@ -3,51 +3,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void progress(int epoch, int epochs, int b, int nb, double loss, double ex_per_s, double eta) {
-    int width = 24, fill = nb ? b * width / nb : width;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[width] = 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f  %.0f ex/s  ETA %.0fs   ", epoch, epochs, bar, b, nb,
-            loss, ex_per_s, eta);
-    fflush(stderr);
-}
-
-/* Mean loss and accuracy over a dataset (no grad, eval mode). */
-static void evaluate(cli_model *net, const cx_dataset *d, double *loss, double *acc, int *confusion, int ncls) {
-    cx_no_grad_begin();
-    cx_set_training(false);
-    cx_loader *ld = cx_loader_new(d, 500, false, false);
-    cx_tensor *x, *y;
-    double tl = 0;
-    long correct = 0;
-    while (cx_loader_next(ld, &x, &y)) {
-        cx_tensor *logits = cli_model_forward(net, x);
-        tl += cx_item(cx_cross_entropy(logits, y, CX_REDUCE_SUM));
-        cx_tensor *pred = cx_argmax(logits, 1);
-        for (int i = 0; i < x->shape[0]; i++) {
-            int p = CX_I32P(pred)[i], t = CX_I32P(y)[i];
-            correct += p == t;
-            if (confusion && t >= 0 && t < ncls && p < ncls) confusion[t * ncls + p]++;
-        }
-        cx_step_reset();
-    }
-    cx_loader_free(ld);
-    cx_set_training(true);
-    cx_no_grad_end();
-    int n = cx_dataset_len(d);
-    *loss = n ? tl / n : NAN;
-    *acc = n ? (double)correct / n : NAN;
-}
+/* Logits of a batch of flat examples (cx_forward_fn for the CLI's models). */
+static cx_tensor *model_forward(void *m, cx_tensor *x) { return cli_model_forward(m, x); }
 
 static int max_label(const cx_dataset *d) {
     int m = -1;
@@ -78,6 +36,25 @@ static cx_optim *make_optim(const char *name, cx_params *ps, double lr, double m
         return cx_adagrad_new(ps, &o);
     }
     return NULL;
+}
+
+/* What the epoch line and the model file need. */
+typedef struct {
+    cli_model *model;
+    const char *out;
+    int epochs;
+} train_ctx;
+
+/* After every epoch: the epoch line, then the model file (the trainer then
+ * writes the metrics CSV and the checkpoint). */
+static cx_status print_epoch(void *user, const cx_train_info *in) {
+    train_ctx *c = user;
+    printf("epoch %d/%d  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", in->pos.epoch,
+           c->epochs, in->lr, in->train_loss, cx_metrics_get(in->metrics, "train_acc"),
+           cx_metrics_get(in->metrics, "val_loss"), cx_metrics_get(in->metrics, "val_acc"), in->epoch_seconds,
+           (double)in->epoch_count / in->epoch_seconds);
+    fflush(stdout);
+    return cli_model_save(c->out, c->model);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -249,7 +226,6 @@ int cmd_train(int argc, char **argv) {
     cx_params_init(&ps);
     cx_module_params(model.net, &ps);
     cx_optim *opt = make_optim(optname, &ps, lr, momentum, wd);
-    bool quiet = cli_get(f, nf, "quiet") || !isatty(2);
     printf("data %s: %d train, %d validation, %d test examples, %d features, %d classes\n", dir,
            cx_dataset_len(&train), cx_dataset_len(&valset), have_test ? cx_dataset_len(&test) : 0,
            train.x->shape[1], ncls);
@@ -264,110 +240,55 @@ int cmd_train(int argc, char **argv) {
     printf("training: %s lr %g, batch %d, %d thread(s), GEMM %s, seed %d\n", optname, lr, batch, threads,
            cx_gemm_describe(), seed);
 
-    /* metrics CSV: written in full (atomically) after every epoch */
-    size_t mcap = 256 + (size_t)epochs * 128, mlen = 0;
-    char *mbuf = malloc(mcap);
-    if (!mbuf) { fprintf(stderr, "cortex train: out of memory\n"); return 1; }
-    mlen += (size_t)snprintf(mbuf, mcap, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n");
+    /* the loop, the metrics CSV, checkpoints and resume: the library's trainer */
     cx_loader *ld = cx_loader_new(&train, batch, true, false);
-    int nb = cx_loader_num_batches(ld);
-    int start_epoch = 1;
+    cx_classifier cls = {.forward = model_forward, .forward_user = &model, .train = ld, .val = &valset,
+                         .eval_batch = 500, .augment = aug};
+    if (aug.shift || aug.hflip) memcpy(cls.image_shape, model.in_shape, sizeof cls.image_shape);
+    char szbuf[256];
+    const char *mk[CLI_MODEL_META], *mv[CLI_MODEL_META];
+    train_ctx ctx = {&model, out, epochs};
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = epochs;
+    o.sched = sched;
+    o.clip = (float)clip;
+    o.metrics_path = metrics;
+    o.checkpoint_path = ckpt;
+    o.meta_keys = mk;
+    o.meta_values = mv;
+    o.n_meta = cli_model_meta(&model, mk, mv, szbuf, sizeof szbuf);
+    o.quiet = cli_get(f, nf, "quiet") != NULL;
+    o.on_eval = print_epoch;
+    o.hook_user = &ctx;
+    cx_train_task task = cx_classifier_task(&cls);
+    cx_trainer *tr = cx_trainer_new(&task, model.net, opt, &o);
     if (resume) {
-        int done = 0;
-        char *saved = NULL;
-        if (cli_checkpoint_restore(resume, &model, opt, &done, &saved)) {
+        if (cx_trainer_resume(tr, resume)) {
             fprintf(stderr, "cortex train: %s\n", cx_last_error());
             rc = 1;
         } else {
-            size_t n = strlen(saved);
-            if (n + 256 > mcap) {
-                mcap = n + 256 + (size_t)epochs * 128;
-                char *nb = realloc(mbuf, mcap);
-                if (nb) mbuf = nb;
-            }
-            if (n + 1 <= mcap && n > 0) {
-                memcpy(mbuf, saved, n + 1);
-                mlen = n;
-            }
-            free(saved);
-            start_epoch = done + 1;
-            printf("resumed from %s after epoch %d\n", resume, done);
+            printf("resumed from %s after epoch %d\n", resume, cx_trainer_info(tr).pos.epoch - 1);
         }
     }
-    double t_start = now();
-    for (int e = start_epoch; e <= epochs && rc == 0; e++) {
-        double cur_lr = cx_sched_lr(&sched, lr, e - 1);
-        cx_optim_set_lr(opt, cur_lr);
-        cx_loader_reset(ld);
-        cx_tensor *x, *y;
-        double t0 = now(), sum_loss = 0, last_draw = 0;
-        long correct = 0, seen = 0;
-        int b = 0;
-        while (cx_loader_next(ld, &x, &y)) {
-            cx_optim_zero_grad(opt);
-            if (aug.shift || aug.hflip) {
-                int shape[4] = {x->shape[0], model.in_shape[0], model.in_shape[1], model.in_shape[2]};
-                cx_augment_images(cx_reshape(x, shape, 4), &aug);
-            }
-            cx_tensor *logits = cli_model_forward(&model, x);
-            cx_tensor *loss = cx_cross_entropy(logits, y, CX_REDUCE_MEAN);
-            float lv = cx_item(loss);
-            if (!isfinite(lv)) {
-                fprintf(stderr, "%scortex train: loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr\n",
-                        quiet ? "" : "\n", (double)lv, e, b + 1);
-                rc = 1;
-                break;
-            }
-            cx_backward(loss);
-            if (clip > 0) cx_clip_grad_norm(&ps, (float)clip);
-            cx_optim_step(opt);
-            cx_tensor *pred = cx_argmax(logits, 1);
-            for (int i = 0; i < x->shape[0]; i++) correct += CX_I32P(pred)[i] == CX_I32P(y)[i];
-            seen += x->shape[0];
-            sum_loss += (double)lv * x->shape[0];
-            b++;
-            cx_step_reset();
-            double t = now();
-            if (!quiet && (t - last_draw > 0.1 || b == nb)) {
-                double rate = seen / (t - t0 + 1e-9);
-                double eta = (double)(nb - b) * batch / rate + (double)(epochs - e) * nb * batch / rate;
-                progress(e, epochs, b, nb, sum_loss / seen, rate, eta);
-                last_draw = t;
-            }
-        }
-        if (rc) break;
-        double secs = now() - t0, vl = NAN, va = NAN;
-        if (cx_dataset_len(&valset)) evaluate(&model, &valset, &vl, &va, NULL, 0);
-        if (!quiet) fprintf(stderr, "\r%*s\r", 90, "");
-        printf("epoch %d/%d  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", e, epochs,
-               cur_lr, sum_loss / seen, (double)correct / seen, vl, va, secs, seen / secs);
-        fflush(stdout);
-        if (mlen + 256 > mcap) {
-            mcap *= 2;
-            char *nbuf = realloc(mbuf, mcap);
-            if (!nbuf) { rc = 1; break; }
-            mbuf = nbuf;
-        }
-        mlen += (size_t)snprintf(mbuf + mlen, mcap - mlen, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f\n", e, cur_lr,
-                                 sum_loss / seen, (double)correct / seen, vl, va, secs);
-        cx_status st = cli_model_save(out, &model, NULL, e, NULL);
-        if (!st) st = cx_write_file_atomic(metrics, mbuf, mlen);
-        if (!st && ckpt) st = cli_model_save(ckpt, &model, opt, e, mbuf);
-        if (st) {
-            fprintf(stderr, "cortex train: %s\n", cx_last_error());
-            rc = 1;
-        }
+    double t_start = cx_now();
+    if (!rc && cx_trainer_run(tr)) {
+        fprintf(stderr, "cortex train: %s\n", cx_last_error());
+        rc = 1;
     }
     if (rc == 0) {
-        printf("trained to epoch %d in %.1fs; model saved to %s, metrics to %s%s%s\n", epochs, now() - t_start, out,
+        printf("trained to epoch %d in %.1fs; model saved to %s, metrics to %s%s%s\n", epochs, cx_now() - t_start, out,
                metrics, ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
         if (have_test) {
-            double tl, ta;
-            evaluate(&model, &test, &tl, &ta, NULL, 0);
-            printf("test: loss %.4f accuracy %.4f (%d examples)\n", tl, ta, cx_dataset_len(&test));
+            cx_classifier_result r;
+            if (cx_classifier_eval(model_forward, &model, &test, 500, NULL, 0, &r)) {
+                fprintf(stderr, "cortex train: %s\n", cx_last_error());
+                rc = 1;
+            } else {
+                printf("test: loss %.4f accuracy %.4f (%d examples)\n", r.loss, r.accuracy, cx_dataset_len(&test));
+            }
         }
     }
-    free(mbuf);
+    cx_trainer_free(tr);
     cx_loader_free(ld);
     cx_optim_free(opt);
     cx_params_free(&ps);
@@ -439,15 +360,23 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "cortex eval: label %d in %s but the model has %d classes\n", max_label(&d), lab, C);
         rc = 1;
     } else {
-        int *conf = calloc((size_t)C * C, sizeof *conf);
-        double loss, acc;
-        evaluate(&model, &d, &loss, &acc, conf, C);
-        printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), loss, acc);
-        if (cli_get(f, nf, "confusion") && conf) {
-            printf("confusion (rows: true class, columns: predicted)\n");
-            for (int i = 0; i < C; i++) {
-                for (int j = 0; j < C; j++) printf("%6d", conf[i * C + j]);
-                printf("\n");
+        int64_t *conf = calloc((size_t)C * C, sizeof *conf);
+        cx_classifier_result r;
+        if (!conf) {
+            fprintf(stderr, "cortex eval: out of memory\n");
+            rc = 1;
+        } else if (cx_classifier_eval(model_forward, &model, &d, 500, conf, C, &r)) {
+            fprintf(stderr, "cortex eval: %s\n", cx_last_error());
+            rc = 1;
+        } else {
+            printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), r.loss,
+                   r.accuracy);
+            if (cli_get(f, nf, "confusion")) {
+                printf("confusion (rows: true class, columns: predicted)\n");
+                for (int i = 0; i < C; i++) {
+                    for (int j = 0; j < C; j++) printf("%6lld", (long long)conf[i * C + j]);
+                    printf("\n");
+                }
             }
         }
         free(conf);

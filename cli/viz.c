@@ -681,7 +681,9 @@ static int viz_curves(int argc, char **argv) {
                   "Plot the metrics CSV written by 'cortex train' (columns epoch, train_loss,\n"
                   "train_acc and optionally val_loss, val_acc, by name; other columns are ignored):\n"
                   "two panels, loss and accuracy per epoch, train in blue and val in orange, with\n"
-                  "axes, ticks and a legend. NaN values (no validation set) are left out.",
+                  "axes, ticks and a legend. NaN values (no validation set) are left out. The CSV of\n"
+                  "'cortex charlm train --metrics' (train_bpc, val_bpc instead of accuracies) gives\n"
+                  "loss and bits-per-character panels.",
                   f, nf);
         return 0;
     }
@@ -704,7 +706,9 @@ static int viz_curves(int argc, char **argv) {
                         "as written by cortex train)\n", cmd, path);
         goto done;
     }
-    const char *need[3] = {"epoch", "train_loss", "train_acc"};
+    /* a classifier's CSV (accuracies), or a language model's (bits per character) */
+    bool bpc = find_col(hdr, nh, "train_acc") < 0 && find_col(hdr, nh, "train_bpc") >= 0;
+    const char *need[3] = {"epoch", "train_loss", bpc ? "train_bpc" : "train_acc"};
     for (int i = 0; i < 3; i++)
         if (find_col(hdr, nh, need[i]) < 0) {
             fprintf(stderr, "cortex %s: %s has no '%s' column (expected the metrics CSV of cortex train)\n", cmd, path,
@@ -714,8 +718,8 @@ static int viz_curves(int argc, char **argv) {
     plot_src loss = {CX_F(t), t->shape[0], t->shape[1], find_col(hdr, nh, "epoch"),
                      {find_col(hdr, nh, "train_loss"), find_col(hdr, nh, "val_loss")}};
     plot_src acc = loss;
-    acc.ycol[0] = find_col(hdr, nh, "train_acc");
-    acc.ycol[1] = find_col(hdr, nh, "val_acc");
+    acc.ycol[0] = find_col(hdr, nh, bpc ? "train_bpc" : "train_acc");
+    acc.ycol[1] = find_col(hdr, nh, bpc ? "val_bpc" : "val_acc");
     for (int r = 0; r < loss.rows; r++)
         if (!isfinite(cell(&loss, r, loss.xcol))) {
             fprintf(stderr, "cortex %s: %s: data row %d has a non-finite epoch\n", cmd, path, r + 1);
@@ -736,9 +740,15 @@ static int viz_curves(int argc, char **argv) {
         goto done;
     }
     panel(&c, 0, 0, pw, ph, "loss", &loss, false);
-    panel(&c, pw, 0, pw, ph, "accuracy", &acc, true);
+    panel(&c, pw, 0, pw, ph, bpc ? "bits per character" : "accuracy", &acc, !bpc);
     if (!save_png(cmd, out, &c)) goto done;
-    printf("%s: %d epochs%s -> %s (%dx%d)\n", path, loss.rows, loss.ycol[1] >= 0 || acc.ycol[1] >= 0 ? ", train and val" : ", train only",
+    /* mid-epoch evaluations (the trainer's --val-every rows) have fractional epochs */
+    bool whole = true;
+    for (int r = 0; r < loss.rows; r++) whole &= cell(&loss, r, loss.xcol) == floorf(cell(&loss, r, loss.xcol));
+    char what[64];
+    if (whole) snprintf(what, sizeof what, "%d epochs", loss.rows);
+    else snprintf(what, sizeof what, "%d evaluations to epoch %g", loss.rows, (double)cell(&loss, loss.rows - 1, loss.xcol));
+    printf("%s: %s%s -> %s (%dx%d)\n", path, what, loss.ycol[1] >= 0 || acc.ycol[1] >= 0 ? ", train and val" : ", train only",
            out, c.w, c.h);
     rc = 0;
 done:

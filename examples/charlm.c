@@ -1,7 +1,7 @@
-/* A character-level LSTM language model in ~80 lines with the library API
+/* A character-level LSTM language model with the library API and its trainer
  * (the `cortex charlm` command does the same with checkpoints, validation and
- * progress): learn the shipped King James text for a few seconds, then
- * sample from it.
+ * samples while training): learn the shipped King James text for a few
+ * seconds with the library's trainer, then sample from it.
  *
  *   build/<variant>/examples/charlm [seconds (default 20)] [text file]
  */
@@ -9,17 +9,70 @@
 #include <cortex/charlm.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+/* The task the trainer runs: truncated BPTT over 32 parallel streams of the
+ * text, 64 characters at a time, the LSTM state carried from batch to batch. */
+typedef struct {
+    cx_module *lm;
+    cx_bptt_loader *ld;
+    cx_tensor *h, *c, *x, *y; /* carried states (persistent), the current batch */
+    cx_charlm_out o;
+} lm_task;
+
+static int begin_epoch(void *user, const cx_train_pos *pos) {
+    lm_task *t = user;
+    if (pos->epoch > 1) cx_bptt_reset(t->ld); /* new offset (the first one was drawn by cx_bptt_new) */
+    cx_tensor_free(t->h);                      /* a fresh state */
+    cx_tensor_free(t->c);
+    t->h = t->c = NULL;
+    return cx_bptt_num_batches(t->ld);
+}
+
+static bool next_batch(void *user, const cx_train_pos *pos) {
+    (void)pos;
+    lm_task *t = user;
+    return cx_bptt_next(t->ld, &t->x, &t->y); /* x, y I32 [64, 32] */
+}
+
+static cx_tensor *loss(void *user, const cx_train_pos *pos, int64_t *count) {
+    (void)pos;
+    lm_task *t = user;
+    t->o = cx_charlm_forward(t->lm, t->x, t->h, t->c);
+    *count = t->y->numel;
+    return cx_seq_cross_entropy(t->o.logits, t->y, NULL, false, CX_REDUCE_MEAN);
+}
+
+static void after_step(void *user, const cx_train_pos *pos) {
+    (void)pos;
+    lm_task *t = user;
+    cx_charlm_carry(&t->h, &t->c, t->o); /* truncated BPTT: copy out, no graph */
+}
+
+/* Every 50 steps: the mean bits/char of those steps. */
+typedef struct {
+    double t0, loss_sum;
+    int window;
+} report;
+
+static cx_status on_step(void *user, const cx_train_info *in) {
+    report *r = user;
+    r->loss_sum += in->loss;
+    r->window++;
+    if (in->pos.step % 50 == 0) {
+        cx_trainer_clear_line(in->trainer);
+        printf("step %lld  %.3f bits/char  %.0fs\n", (long long)in->pos.step, cx_bits_per_char(r->loss_sum / r->window),
+               cx_now() - r->t0);
+        fflush(stdout);
+        r->loss_sum = 0;
+        r->window = 0;
+    }
+    return CX_OK;
 }
 
 int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 20;
     const char *path = argc > 2 ? argv[2] : "data/text/kjv_genesis_ruth_jonah.txt";
+    if (!(seconds > 0)) return fprintf(stderr, "usage: charlm [seconds > 0] [text file]\n"), 2;
     cx_seed(1);
     cx_vocab *voc = NULL;
     cx_tensor *ids;
@@ -30,52 +83,41 @@ int main(int argc, char **argv) {
     cx_charlm_config cfg = cx_charlm_defaults(voc->size);
     cfg.layers = 1;
     cfg.hidden = 256;
-    cx_module *lm = cx_charlm_new(&cfg);
+    lm_task t = {.lm = cx_charlm_new(&cfg)};
     cx_params ps;
     cx_params_init(&ps);
-    cx_module_params(lm, &ps);
+    cx_module_params(t.lm, &ps);
     cx_adam_opts ao = CX_ADAM_DEFAULTS;
     ao.lr = 2e-3;
     cx_optim *opt = cx_adam_new(&ps, &ao);
-    cx_bptt_loader *ld = cx_bptt_new(ids, 32, 64, true);  /* 32 streams, 64 steps */
-    cx_tensor *h = NULL, *c = NULL, *x, *y;
-    double t0 = now(), loss_sum = 0;
-    int steps = 0, window = 0;
-    while (now() - t0 < seconds) {
-        if (!cx_bptt_next(ld, &x, &y)) {  /* end of an epoch: new offset, fresh state */
-            cx_bptt_reset(ld);
-            cx_tensor_free(h);
-            cx_tensor_free(c);
-            h = c = NULL;
-            continue;
-        }
-        cx_optim_zero_grad(opt);
-        cx_charlm_out o = cx_charlm_forward(lm, x, h, c);
-        cx_tensor *loss = cx_seq_cross_entropy(o.logits, y, NULL, false, CX_REDUCE_MEAN);
-        loss_sum += cx_item(loss);
-        window++;
-        cx_backward(loss);
-        cx_clip_grad_norm(&ps, 5.0f);
-        cx_optim_step(opt);
-        cx_charlm_carry(&h, &c, o);  /* truncated BPTT: copy out, no graph */
-        cx_step_reset();
-        if (++steps % 50 == 0) {
-            printf("step %d  %.3f bits/char  %.0fs\n", steps, cx_bits_per_char(loss_sum / window), now() - t0);
-            fflush(stdout);
-            loss_sum = 0;
-            window = 0;
-        }
+    t.ld = cx_bptt_new(ids, 32, 64, true); /* 32 streams, 64 steps */
+    cx_train_task task = {&t, begin_epoch, next_batch, loss, after_step, NULL, NULL, NULL};
+    report rep = {cx_now(), 0, 0};
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 0;               /* no epoch limit: ... */
+    o.minutes = seconds / 60;   /* ... stop after `seconds` */
+    o.clip = 5.0f;
+    o.on_step = on_step;
+    o.hook_user = &rep;
+    o.unit = "chars";
+    o.bits = true;
+    cx_trainer *tr = cx_trainer_new(&task, t.lm, opt, &o);
+    int rc = 0;
+    if (cx_trainer_run(tr)) {
+        fprintf(stderr, "charlm: %s\n", cx_last_error());
+        rc = 1;
     }
+    cx_trainer_free(tr);
     /* sample 300 characters at temperature 0.8 after the prime "And God" */
     cx_charlm_decoder d;
-    cx_charlm_decoder_init(&d, lm);
+    cx_charlm_decoder_init(&d, t.lm);
     d.ban_unk = true; /* never emit <unk> */
     const char *prime = "And God";
     int32_t *pid;
     int64_t np;
     float *state = malloc(d.dec.state_bytes);
     int out[300], n = 0;
-    if (state && !cx_vocab_encode(voc, prime, 7, &pid, &np)) {
+    if (!rc && state && !cx_vocab_encode(voc, prime, 7, &pid, &np)) {
         cx_charlm_prime(&d, pid, (int)np - 1, state, NULL);
         cx_decode_sample(&d.dec, state, pid[np - 1], -1, 300, 0.8f, 0, out, &n, NULL);
         int32_t o32[300];
@@ -87,13 +129,13 @@ int main(int argc, char **argv) {
     }
     free(state);
     cx_charlm_decoder_free(&d);
-    cx_tensor_free(h);
-    cx_tensor_free(c);
-    cx_bptt_free(ld);
+    cx_tensor_free(t.h);
+    cx_tensor_free(t.c);
+    cx_bptt_free(t.ld);
     cx_optim_free(opt);
     cx_params_free(&ps);
-    cx_module_free(lm);
+    cx_module_free(t.lm);
     cx_tensor_free(ids);
     cx_vocab_free(voc);
-    return 0;
+    return rc;
 }

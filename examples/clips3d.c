@@ -45,17 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cortex.h>
 
 enum { T = 8, SIDE = 24, ITEM = 14, NDIR = 8, MAX_START = SIDE - ITEM };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Direction d: unit steps (dx, dy) in image coordinates (y grows downwards),
  * counter-clockwise from east. */
@@ -176,36 +169,32 @@ static cx_tensor *model_input(model_kind kind, cx_tensor *x) {
     return x;
 }
 
-/* Test accuracy and the per-direction confusion (conf[true][pred]). */
+/* A cx_forward_fn: the model and what it sees of the clips. */
+typedef struct {
+    cx_module *net;
+    model_kind kind;
+} model_ref;
+
+static cx_tensor *forward_clips(void *user, cx_tensor *x) {
+    model_ref *m = user;
+    return cx_module_forward(m->net, model_input(m->kind, x));
+}
+
+/* Test accuracy and the per-direction confusion (conf[true * NDIR + pred]):
+ * the library's classifier evaluation, batches of 200 clips. */
 static double evaluate(cx_module *net, model_kind kind, const cx_tensor *X, const cx_tensor *Y,
-                       int conf[NDIR][NDIR]) {
-    enum { EB = 200 };
-    int N = X->shape[0];
-    long correct = 0;
-    memset(conf, 0, sizeof(int) * NDIR * NDIR);
-    cx_no_grad_begin();
-    cx_set_training(false);
-    for (int n0 = 0; n0 < N; n0 += EB) {
-        int nb = N - n0 < EB ? N - n0 : EB;
-        cx_tensor *xb = cx_from_data(CX_F(X) + (size_t)n0 * T * SIDE * SIDE,
-                                     CX_SHAPE(nb, 1, T, SIDE, SIDE));
-        cx_tensor *pred = cx_argmax(cx_module_forward(net, model_input(kind, xb)), 1);
-        for (int i = 0; i < nb; i++) {
-            int t = CX_I32P(Y)[n0 + i], p = CX_I32P(pred)[i];
-            conf[t][p]++;
-            correct += t == p;
-        }
-        cx_step_reset();
-    }
-    cx_set_training(true);
-    cx_no_grad_end();
-    return (double)correct / N;
+                       int64_t conf[NDIR * NDIR]) {
+    model_ref m = {net, kind};
+    cx_dataset d = {(cx_tensor *)X, (cx_tensor *)Y, false};
+    cx_classifier_result r;
+    if (cx_classifier_eval(forward_clips, &m, &d, 200, conf, NDIR, &r) != CX_OK) cx_fatal("%s", cx_last_error());
+    return r.accuracy;
 }
 
 typedef struct {
     double acc, seconds, last_loss;
     int64_t params;
-    int conf[NDIR][NDIR];
+    int64_t conf[NDIR * NDIR];
 } run_result;
 
 static run_result train_eval(model_kind kind, const cx_tensor *train_items, const cx_tensor *Xt,
@@ -222,7 +211,7 @@ static run_result train_eval(model_kind kind, const cx_tensor *train_items, cons
     cx_tensor *Xb = cx_tensor_new(CX_F32, CX_SHAPE(batch, 1, T, SIDE, SIDE));
     cx_tensor *Yb = cx_tensor_new(CX_I32, CX_SHAPE(batch));
     printf("\n%s, %lld parameters\n", MODEL_NAMES[kind], (long long)r.params);
-    double t0 = now(), run = 0;
+    double t0 = cx_now(), run = 0;
     int run_n = 0;
     r.last_loss = 0;
     for (int s = 0; s < steps; s++) {
@@ -237,13 +226,13 @@ static run_result train_eval(model_kind kind, const cx_tensor *train_items, cons
         cx_step_reset();
         if ((s + 1) % 100 == 0 || s + 1 == steps) {
             r.last_loss = run / run_n;
-            printf("  step %4d  loss %.4f  (%.1f s)\n", s + 1, r.last_loss, now() - t0);
+            printf("  step %4d  loss %.4f  (%.1f s)\n", s + 1, r.last_loss, cx_now() - t0);
             fflush(stdout);
             run = 0;
             run_n = 0;
         }
     }
-    r.seconds = now() - t0;
+    r.seconds = cx_now() - t0;
     r.acc = evaluate(net, kind, Xt, Yt, r.conf);
     printf("  test accuracy %.2f%% (chance 12.50%%), trained in %.1f s\n", 100 * r.acc, r.seconds);
     cx_tensor_free(Xb);
@@ -285,7 +274,7 @@ int main(int argc, char **argv) {
     }
     cx_set_threads(threads);
     cx_seed(seed); /* clips, initial weights: all randomness comes from here */
-    double t_start = now();
+    double t_start = cx_now();
 
     cx_tensor *train_items = NULL, *test_items = NULL;
     if (load_items(dir, "train", 20000, &train_items) != CX_OK) {
@@ -325,10 +314,10 @@ int main(int argc, char **argv) {
     printf("3-D CNN per-direction recall:");
     for (int d = 0; d < NDIR; d++) {
         int tot = 0;
-        for (int p = 0; p < NDIR; p++) tot += r[M_3D].conf[d][p];
-        printf(" %s %.0f%%", DIR_NAMES[d], tot ? 100.0 * r[M_3D].conf[d][d] / tot : 0.0);
+        for (int p = 0; p < NDIR; p++) tot += (int)r[M_3D].conf[d * NDIR + p];
+        printf(" %s %.0f%%", DIR_NAMES[d], tot ? 100.0 * (double)r[M_3D].conf[d * NDIR + d] / tot : 0.0);
     }
-    printf("\ntotal %.1f s\n", now() - t_start);
+    printf("\ntotal %.1f s\n", cx_now() - t_start);
 
     cx_tensor_free(Xt);
     cx_tensor_free(Yt);

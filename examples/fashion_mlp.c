@@ -10,8 +10,10 @@
  *   1. load the IDX files into in-memory datasets (cx_dataset_load_idx);
  *   2. build an MLP 784 -> 256 -> 10 with ReLU (cx_mlp_new) and collect its
  *      parameters (cx_module_params);
- *   3. train it with Adam (lr 1e-3) on minibatches of 64, one cx_step_reset()
- *      per step, printing train loss, test accuracy and time per epoch;
+ *   3. train it with Adam (lr 1e-3) on minibatches of 64 with the library's
+ *      trainer (cx_trainer_run: per step zero_grad, forward, backward,
+ *      optimiser step, one cx_step_reset()), printing train loss, test
+ *      accuracy and time per epoch from a hook;
  *   4. save the parameters as safetensors (cx_params_save), load them into a
  *      freshly built model (cx_params_load) and check the reloaded model
  *      gives exactly the same test accuracy.
@@ -21,15 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include <cortex.h> /* the one header: tensors, autograd, nn, optim, io, data */
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include <cortex.h> /* the one header: tensors, autograd, nn, optim, io, data, train */
 
 /* Load "<dir>/<prefix>-images-idx3-ubyte.gz" and the matching labels.
  * Images become F32 [N, 784] scaled to [0, 1], labels I32 [N]. The dataset
@@ -51,29 +46,32 @@ static bool dir_has_data(const char *dir) {
 
 /* Number of test examples the model classifies correctly.
  *
- * Evaluation needs no gradients: between cx_no_grad_begin/end the ops do not
- * record a graph, so the forward pass is cheaper and allocates less. We also
- * switch the model to evaluation mode (cx_set_training(false)), which matters
- * for layers such as dropout -- none here, but it is the right habit. */
+ * Evaluation needs no gradients: cx_classifier_eval runs the model between
+ * cx_no_grad_begin/end, so the forward pass records no graph, in evaluation
+ * mode (cx_set_training(false): it matters for layers such as dropout --
+ * none here), on batches of 1000 taken in order, resetting the arena after
+ * each. cx_forward_module adapts a module to the cx_forward_fn it calls. */
 static long count_correct(cx_module *net, const cx_dataset *test) {
-    cx_no_grad_begin();
-    cx_set_training(false);
-    /* batches of 1000, in order (no shuffle), keeping the last short batch */
-    cx_loader *ld = cx_loader_new(test, 1000, false, false);
-    cx_tensor *x, *y;
-    long correct = 0;
-    while (cx_loader_next(ld, &x, &y)) {
-        cx_tensor *logits = cx_module_forward(net, x); /* [B, 10] */
-        cx_tensor *pred = cx_argmax(logits, 1);        /* I32 [B] */
-        for (int i = 0; i < x->shape[0]; i++) correct += CX_I32P(pred)[i] == CX_I32P(y)[i];
-        /* x, y, logits and pred all live in the current arena: one reset
-         * releases them. Do not touch them afterwards. */
-        cx_step_reset();
-    }
-    cx_loader_free(ld);
-    cx_set_training(true);
-    cx_no_grad_end();
-    return correct;
+    cx_classifier_result r;
+    if (cx_classifier_eval(cx_forward_module, net, test, 1000, NULL, 0, &r) != CX_OK) return -1;
+    return (long)r.correct;
+}
+
+/* Called by the trainer after every epoch's evaluation (the metrics come from
+ * the classifier task: train_acc, val_loss, val_acc -- our "val" set is the
+ * test set here). */
+typedef struct {
+    int epochs;
+    double total_time;
+} progress;
+
+static cx_status print_epoch(void *user, const cx_train_info *in) {
+    progress *p = user;
+    p->total_time += in->epoch_seconds;
+    printf("epoch %d/%d  train loss %.4f  test acc %.2f%%  %.2f s\n", in->pos.epoch, p->epochs, in->train_loss,
+           100.0 * cx_metrics_get(in->metrics, "val_acc"), in->epoch_seconds);
+    fflush(stdout);
+    return CX_OK;
 }
 
 int main(int argc, char **argv) {
@@ -139,45 +137,45 @@ int main(int argc, char **argv) {
      * from the Cortex PRNG at every cx_loader_reset). */
     cx_loader *loader = cx_loader_new(&train, 64, true, false);
 
-    /* ---- 3. training ---------------------------------------------------- */
+    /* ---- 3. training ----------------------------------------------------
+     * The trainer owns the loop. Per epoch it asks the task for batches; per
+     * batch it runs the five steps of a training step:
+     *   cx_optim_zero_grad   1. clear old gradients
+     *   forward + loss       2. graph recorded (the task: cross-entropy of the MLP)
+     *   cx_backward          3. gradients into p->grad
+     *   cx_optim_step        4. update the parameters
+     *   cx_step_reset        5. release the batch, activations, graph nodes and
+     *                           intermediate gradients (parameters, their
+     *                           gradients and the optimiser state are persistent)
+     * then, at the end of the epoch, evaluates (here on the test set) and
+     * calls our hook. cx_classifier is the ready-made task for "cross-entropy
+     * on a loader's minibatches"; any other model supplies its own callbacks. */
     printf("training: Adam lr %g, batch 64, %d epoch(s), %d thread(s), BLAS %s\n", ao.lr, epochs,
            cx_get_threads(), cx_blas_name());
-    double total_time = 0;
-    long correct = 0;
-    for (int epoch = 1; epoch <= epochs; epoch++) {
-        cx_loader_reset(loader);
-        double t0 = now(), loss_sum = 0;
-        long seen = 0;
-        cx_tensor *x, *y;
-        while (cx_loader_next(loader, &x, &y)) { /* x F32 [64, 784], y I32 [64] */
-            /* One training step: */
-            cx_optim_zero_grad(opt);                    /* 1. clear old gradients   */
-            cx_tensor *logits = cx_module_forward(net, x); /* 2. forward (graph recorded) */
-            cx_tensor *loss = cx_cross_entropy(logits, y, CX_REDUCE_MEAN);
-            cx_backward(loss);                          /* 3. gradients into p->grad */
-            cx_optim_step(opt);                         /* 4. update the parameters  */
-            loss_sum += (double)cx_item(loss) * x->shape[0];
-            seen += x->shape[0];
-            /* 5. release everything this step made: the batch, activations,
-             *    graph nodes and intermediate gradients. The parameters, their
-             *    gradients and the optimiser state are persistent and stay. */
-            cx_step_reset();
-        }
-        double secs = now() - t0;
-        total_time += secs;
-        correct = count_correct(net, &test);
-        printf("epoch %d/%d  train loss %.4f  test acc %.2f%%  %.2f s\n", epoch, epochs,
-               loss_sum / (double)seen, 100.0 * (double)correct / n_test, secs);
-        fflush(stdout);
+    cx_classifier cls = {.forward = cx_forward_module, .forward_user = net, .train = loader,
+                         .val = &test, .eval_batch = 1000};
+    cx_train_task task = cx_classifier_task(&cls);
+    progress prog = {epochs, 0};
+    cx_train_opts to = CX_TRAIN_DEFAULTS;
+    to.epochs = epochs;
+    to.on_eval = print_epoch; /* the trainer's progress bar shows on a terminal */
+    to.hook_user = &prog;
+    cx_trainer *trainer = cx_trainer_new(&task, net, opt, &to);
+    int rc = 0;
+    if (cx_trainer_run(trainer) != CX_OK) { /* e.g. a NaN loss: the message names epoch and batch */
+        fprintf(stderr, "fashion_mlp: %s\n", cx_last_error());
+        rc = 1;
     }
+    cx_trainer_free(trainer);
+    double total_time = prog.total_time;
     printf("trained in %.1f s (%.2f s per epoch)\n", total_time, total_time / epochs);
+    long correct = count_correct(net, &test);
 
     /* ---- 4. save, reload, check -----------------------------------------
      * cx_params_save writes a safetensors file under the parameters' names
      * (fc1.weight, ... -- the names PyTorch's state_dict would use), atomically:
      * an interrupted save never leaves a half-written file behind. */
-    int rc = 0;
-    if (mkdir("out", 0777) != 0 && errno != EEXIST) {
+    if (!rc && mkdir("out", 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "fashion_mlp: cannot create out/: %s\n", strerror(errno));
         rc = 1;
     }

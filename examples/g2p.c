@@ -80,7 +80,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cortex.h>
 
@@ -90,12 +89,6 @@ enum { PAD = 0, BOS = 1, EOS = 2, NSPECIAL = 3 };
 #define MAXWORD 48   /* longest word kept (the longest in CMUdict has 34 letters) */
 #define MAXPH 64     /* longest pronunciation kept */
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-static double cpu_now(void) { return (double)clock() / CLOCKS_PER_SEC; }
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -771,7 +764,7 @@ int main(int argc, char **argv) {
     score sg, sb;
     for (int ep = 1; ep <= epochs; ep++) {
         if (ep > 1) make_batches(&d, split_words[0], n_train, bsz, &bt);
-        double t0 = now(), c0 = cpu_now(), loss_sum = 0;
+        double t0 = cx_now(), c0 = cx_cpu_now(), loss_sum = 0;
         long tokens = 0;
         for (int b = 0; b < bt.n_batches; b++) {
             cx_sched_apply(&sched, opt, lr, step < total_steps ? step : total_steps);
@@ -781,16 +774,16 @@ int main(int argc, char **argv) {
             tokens += tok_b;
             step++;
         }
-        double wall = now() - t0, cpu = cpu_now() - c0;
+        double wall = cx_now() - t0, cpu = cx_cpu_now() - c0;
         train_wall += wall;
         train_cpu += cpu;
-        double v0 = now();
+        double v0 = cx_now();
         evaluate(&m, &d, split_words[1], n_val, 1, 0, &sg, &sb, 0);
         printf("epoch %d/%d  loss %.4f/phoneme  val (greedy, %d words) word acc %.2f%% "
                "PER %.2f%%  train %.1f s (cpu %.1f s)  val %.1f s\n",
                ep, epochs, loss_sum / (double)tokens, n_val,
                100.0 * (double)sg.correct / (double)sg.words,
-               100.0 * (double)sg.edits / (double)sg.ref_phones, wall, cpu, now() - v0);
+               100.0 * (double)sg.edits / (double)sg.ref_phones, wall, cpu, cx_now() - v0);
         fflush(stdout);
     }
     double diff = check_cell_vs_layer(&m, &d, split_words[1][0]);
@@ -799,9 +792,9 @@ int main(int argc, char **argv) {
 
     /* ---- test */
     printf("test examples:\n");
-    double t0 = now();
+    double t0 = cx_now();
     evaluate(&m, &d, split_words[2], n_test, beam, alpha, &sg, &sb, 8);
-    double test_secs = now() - t0;
+    double test_secs = cx_now() - t0;
     printf("test (%d words, %ld reference phonemes greedy / %ld beam):\n", n_test, sg.ref_phones,
            sb.ref_phones);
     printf("  greedy      word acc %.2f%%  (error %.2f%%)  PER %.2f%%\n",

@@ -61,18 +61,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cortex.h>
 
 enum { SIDE = 48, ITEM = 28, MAX_ITEMS = 3, MAX_K = 11 };
 static const float INK = 0.15f; /* an item pixel brighter than this is labelled */
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ------------------------------------------------------------ data */
 
@@ -380,7 +374,7 @@ int main(int argc, char **argv) {
     }
     cx_set_threads(threads);
     cx_seed(seed); /* canvases, initial weights: all randomness comes from here */
-    double t_start = now();
+    double t_start = cx_now();
 
     /* at most 20,000 training items: plenty of distinct canvases, quick to load */
     cx_dataset train, test;
@@ -429,7 +423,7 @@ int main(int argc, char **argv) {
     ao.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_sched sched = cx_sched_cosine(steps, lr * 0.02);
-    double t0 = now(), run_loss = 0;
+    double t0 = cx_now(), run_loss = 0;
     int run_n = 0;
     for (int s = 0; s < steps; s++) {
         cx_sched_apply(&sched, opt, lr, s);
@@ -442,13 +436,13 @@ int main(int argc, char **argv) {
         run_n++;
         cx_step_reset();
         if ((s + 1) % 100 == 0 || s + 1 == steps) {
-            printf("  step %4d  loss %.4f  (%.1f s)\n", s + 1, run_loss / run_n, now() - t0);
+            printf("  step %4d  loss %.4f  (%.1f s)\n", s + 1, run_loss / run_n, cx_now() - t0);
             fflush(stdout);
             run_loss = 0;
             run_n = 0;
         }
     }
-    double t_train = now() - t0;
+    double t_train = cx_now() - t0;
 
     int32_t *pred = malloc(sizeof(int32_t) * (size_t)Yt->numel);
     if (!pred) cx_fatal("segmentation: out of memory");
@@ -484,7 +478,7 @@ int main(int argc, char **argv) {
             printf("\n");
         }
     }
-    printf("total %.1f s\n", now() - t_start);
+    printf("total %.1f s\n", cx_now() - t_start);
 
     free(pred);
     cx_optim_free(opt);

@@ -20,6 +20,8 @@
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
+ *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
+ *                   classifier evaluation, clocks
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -40,5 +42,6 @@
 #include "cortex/decode.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
+#include "cortex/train.h"
 
 #endif

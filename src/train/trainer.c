@@ -1,0 +1,817 @@
+/* The trainer of cortex/train.h: the loop, evaluations, progress line,
+ * metrics CSV, checkpoints and exact resume. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cortex/core.h"
+#include "cortex/io.h"
+#include "cortex/nn.h"
+#include "cortex/optim.h"
+#include "cortex/train.h"
+
+/* ---------------------------------------------------------------- helpers */
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) cx_fatal("trainer: out of memory (%zu bytes)", n);
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) cx_fatal("trainer: out of memory (%zu bytes)", n);
+    return q;
+}
+
+static char *xstrdup(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+/* ---------------------------------------------------------------- checkpoint writer */
+struct cx_ckpt {
+    int n, cap;
+    cx_tensor **t;
+    char **names;
+    int nm, capm;
+    char **keys, **vals;
+};
+
+void cx_ckpt_add_tensor(cx_ckpt *ck, const char *name, cx_tensor *t) {
+    if (!ck || !name || !t) cx_fatal("cx_ckpt_add_tensor: NULL argument");
+    if (ck->n == ck->cap) {
+        ck->cap = ck->cap ? 2 * ck->cap : 64;
+        ck->t = xrealloc(ck->t, (size_t)ck->cap * sizeof *ck->t);
+        ck->names = xrealloc(ck->names, (size_t)ck->cap * sizeof *ck->names);
+    }
+    ck->t[ck->n] = t;
+    ck->names[ck->n++] = xstrdup(name);
+}
+
+void cx_ckpt_add_meta(cx_ckpt *ck, const char *key, const char *value) {
+    if (!ck || !key || !value) cx_fatal("cx_ckpt_add_meta: NULL argument");
+    if (ck->nm == ck->capm) {
+        ck->capm = ck->capm ? 2 * ck->capm : 32;
+        ck->keys = xrealloc(ck->keys, (size_t)ck->capm * sizeof *ck->keys);
+        ck->vals = xrealloc(ck->vals, (size_t)ck->capm * sizeof *ck->vals);
+    }
+    ck->keys[ck->nm] = xstrdup(key);
+    ck->vals[ck->nm++] = xstrdup(value);
+}
+
+static void ckpt_meta_fmt(cx_ckpt *ck, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void ckpt_meta_fmt(cx_ckpt *ck, const char *key, const char *fmt, ...) {
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    cx_ckpt_add_meta(ck, key, buf);
+}
+
+static void ckpt_free(cx_ckpt *ck) {
+    for (int i = 0; i < ck->n; i++) free(ck->names[i]);
+    for (int i = 0; i < ck->nm; i++) {
+        free(ck->keys[i]);
+        free(ck->vals[i]);
+    }
+    free(ck->t);
+    free(ck->names);
+    free(ck->keys);
+    free(ck->vals);
+    memset(ck, 0, sizeof *ck);
+}
+
+/* ---------------------------------------------------------------- the trainer */
+typedef struct {
+    char name[48];
+    cx_rng *rng;      /* NULL: the thread's current stream */
+    cx_rng epoch;     /* its state when the epoch in progress began */
+} rng_entry;
+
+struct cx_trainer {
+    cx_train_task task;
+    cx_train_opts o;
+    char *metrics_path, *checkpoint_path, *unit;
+    cx_module *model;
+    cx_optim *opt;
+    cx_params params; /* the optimiser's parameters (clipping) */
+    double base_lr, lr;
+    rng_entry *rngs;
+    int n_rng;
+    cx_train_pos pos;
+    bool in_epoch;
+    /* the epoch in progress */
+    double ep_sum, ep_secs, ep_cpu, ep_seg_t0, ep_cpu_t0;
+    int64_t ep_count;
+    /* this run */
+    double run_t0, sec0, deadline, run_secs, last_loss;
+    int64_t run_count, run_batches, last_count;
+    /* metrics CSV */
+    char *csv;
+    size_t csv_len, csv_cap;
+    char cols[CX_METRICS_MAX][32];
+    int n_cols;
+    bool have_header;
+    /* progress line */
+    FILE *prog;
+    int prog_len;
+    double last_draw;
+};
+
+static bool rng_name_ok(const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 40) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static cx_rng rng_value(const rng_entry *e) { return e->rng ? *e->rng : cx_rng_get(); }
+static void rng_assign(rng_entry *e, cx_rng v) {
+    if (e->rng) *e->rng = v;
+    else cx_rng_set(v);
+}
+
+cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim *opt, const cx_train_opts *opts) {
+    if (!task || !task->begin_epoch || !task->next_batch || !task->loss)
+        cx_fatal("cx_trainer_new: the task needs begin_epoch, next_batch and loss callbacks");
+    if (!opt) cx_fatal("cx_trainer_new: NULL optimiser");
+    cx_train_opts d = CX_TRAIN_DEFAULTS;
+    const cx_train_opts *o = opts ? opts : &d;
+    if (o->epochs < 0 || o->max_steps < 0 || !(o->minutes >= 0) || !isfinite(o->minutes) || o->eval_every < 0 ||
+        !(o->clip >= 0) || o->n_meta < 0 || (o->n_meta > 0 && (!o->meta_keys || !o->meta_values)))
+        cx_fatal("cx_trainer_new: invalid options (negative limit, clip or eval_every, or a bad metadata list)");
+    if (o->epochs == 0 && o->max_steps == 0 && o->minutes == 0)
+        cx_fatal("cx_trainer_new: no limit: set epochs, max_steps or minutes");
+    (void)cx_sched_lr(&o->sched, 1.0, 0); /* invalid schedules are fatal now, not mid-run */
+    cx_trainer *tr = xmalloc(sizeof *tr);
+    memset(tr, 0, sizeof *tr);
+    tr->task = *task;
+    tr->o = *o;
+    tr->metrics_path = xstrdup(o->metrics_path);
+    tr->checkpoint_path = xstrdup(o->checkpoint_path);
+    tr->unit = xstrdup(o->unit ? o->unit : "ex");
+    tr->o.metrics_path = tr->metrics_path;
+    tr->o.checkpoint_path = tr->checkpoint_path;
+    tr->o.unit = tr->unit;
+    tr->model = model;
+    tr->opt = opt;
+    cx_params_init(&tr->params);
+    for (int i = 0; i < cx_optim_param_count(opt); i++) cx_params_add(&tr->params, cx_optim_param(opt, i));
+    tr->base_lr = tr->lr = cx_optim_get_lr(opt);
+    tr->rngs = xmalloc(sizeof *tr->rngs);
+    memset(tr->rngs, 0, sizeof *tr->rngs);
+    strcpy(tr->rngs[0].name, "current");
+    tr->n_rng = 1;
+    tr->pos = (cx_train_pos){1, 0, 0, 0, 0.0};
+    tr->csv_cap = 256;
+    tr->csv = xmalloc(tr->csv_cap);
+    tr->csv[0] = 0;
+    if (!o->quiet) {
+        if (o->progress_stream) tr->prog = o->progress_stream;
+        else if (isatty(2)) tr->prog = stderr;
+    }
+    tr->last_draw = -INFINITY;
+    return tr;
+}
+
+void cx_trainer_free(cx_trainer *tr) {
+    if (!tr) return;
+    cx_params_free(&tr->params);
+    free(tr->metrics_path);
+    free(tr->checkpoint_path);
+    free(tr->unit);
+    free(tr->rngs);
+    free(tr->csv);
+    free(tr);
+}
+
+void cx_trainer_add_rng(cx_trainer *tr, const char *name, cx_rng *rng) {
+    if (!tr || !rng) cx_fatal("cx_trainer_add_rng: NULL argument");
+    if (!rng_name_ok(name) || !strcmp(name, "current"))
+        cx_fatal("cx_trainer_add_rng: bad stream name '%s' (1..40 characters from A-Z a-z 0-9 _ -, not 'current')",
+                 name ? name : "(null)");
+    for (int i = 0; i < tr->n_rng; i++)
+        if (!strcmp(tr->rngs[i].name, name)) cx_fatal("cx_trainer_add_rng: stream '%s' registered twice", name);
+    tr->rngs = xrealloc(tr->rngs, (size_t)(tr->n_rng + 1) * sizeof *tr->rngs);
+    rng_entry *e = &tr->rngs[tr->n_rng++];
+    memset(e, 0, sizeof *e);
+    strcpy(e->name, name);
+    e->rng = rng;
+    e->epoch = *rng;
+}
+
+/* ---------------------------------------------------------------- info */
+cx_train_info cx_trainer_info(const cx_trainer *tr) {
+    cx_train_info in;
+    memset(&in, 0, sizeof in);
+    in.trainer = (cx_trainer *)tr;
+    in.pos = tr->pos;
+    in.lr = tr->lr;
+    in.loss = tr->last_loss;
+    in.count = tr->last_count;
+    in.train_loss = tr->ep_count ? tr->ep_sum / (double)tr->ep_count : NAN;
+    in.epoch_count = tr->ep_count;
+    in.epoch_seconds = tr->ep_secs;
+    in.epoch_cpu_seconds = tr->ep_cpu;
+    in.run_count = tr->run_count;
+    in.run_seconds = tr->run_secs;
+    in.metrics = NULL;
+    return in;
+}
+
+const char *cx_trainer_metrics_csv(const cx_trainer *tr) { return tr->csv; }
+
+/* ---------------------------------------------------------------- progress line */
+void cx_trainer_clear_line(cx_trainer *tr) {
+    if (!tr || !tr->prog || tr->prog_len <= 0) return;
+    fprintf(tr->prog, "\r%*s\r", tr->prog_len, "");
+    fflush(tr->prog);
+    tr->prog_len = 0;
+}
+
+static void fmt_secs(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(buf, n, "%.0fs", s);
+}
+
+static void draw_progress(cx_trainer *tr, double t, bool force) {
+    if (!tr->prog || !(force || t - tr->last_draw >= 0.1)) return;
+    const cx_train_pos *p = &tr->pos;
+    char line[256], ep[32], bar[40] = "", bits[40] = "", rate[32], eta_s[32];
+    size_t k = 0;
+    if (tr->o.epochs > 0) snprintf(ep, sizeof ep, "%d/%d", p->epoch, tr->o.epochs);
+    else snprintf(ep, sizeof ep, "%d", p->epoch);
+    if (p->num_batches > 0) {
+        const int width = 24;
+        int fill = (int)((int64_t)p->batch * width / p->num_batches);
+        bar[0] = '[';
+        for (int i = 0; i < width; i++) bar[1 + i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        bar[width + 1] = ']';
+        bar[width + 2] = 0;
+    }
+    double loss = tr->ep_count ? tr->ep_sum / (double)tr->ep_count : NAN;
+    if (tr->o.bits) snprintf(bits, sizeof bits, " (%.3f bits)", loss / log(2.0));
+    double r = tr->run_secs > 0 ? (double)tr->run_count / tr->run_secs : 0;
+    if (r >= 1e4) snprintf(rate, sizeof rate, "%.1fk", r / 1000);
+    else snprintf(rate, sizeof rate, "%.0f", r);
+    double spb = tr->run_batches ? tr->run_secs / (double)tr->run_batches : 0, eta = INFINITY;
+    if (spb > 0) {
+        if (tr->o.epochs > 0 && p->num_batches > 0)
+            eta = ((double)(p->num_batches - p->batch) + (double)(tr->o.epochs - p->epoch) * p->num_batches) * spb;
+        if (tr->o.max_steps > 0) eta = fmin(eta, (double)(tr->o.max_steps - p->step) * spb);
+    }
+    if (isfinite(tr->deadline)) eta = fmin(eta, tr->deadline - t);
+    fmt_secs(eta, eta_s, sizeof eta_s);
+    if (p->num_batches > 0)
+        k = (size_t)snprintf(line, sizeof line, "epoch %s %s %d/%d loss %.4f%s  %s %s/s  ETA %s", ep, bar, p->batch,
+                             p->num_batches, loss, bits, rate, tr->unit, eta_s);
+    else
+        k = (size_t)snprintf(line, sizeof line, "epoch %s batch %d loss %.4f%s  %s %s/s  ETA %s", ep, p->batch, loss,
+                             bits, rate, tr->unit, eta_s);
+    if (k >= sizeof line) k = sizeof line - 1;
+    int pad = tr->prog_len > (int)k ? tr->prog_len - (int)k : 0;
+    fprintf(tr->prog, "\r%s%*s", line, pad, "");
+    if (pad) fprintf(tr->prog, "\r%s", line);
+    fflush(tr->prog);
+    tr->prog_len = (int)k;
+    tr->last_draw = t;
+}
+
+/* ---------------------------------------------------------------- metrics CSV */
+static void csv_appendf(cx_trainer *tr, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void csv_appendf(cx_trainer *tr, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = tr->csv_cap - tr->csv_len;
+        int k = vsnprintf(tr->csv + tr->csv_len, room, fmt, ap);
+        va_end(ap);
+        if (k < 0) cx_fatal("trainer: metrics formatting failed");
+        if ((size_t)k < room) {
+            tr->csv_len += (size_t)k;
+            return;
+        }
+        tr->csv_cap = 2 * tr->csv_cap + (size_t)k;
+        tr->csv = xrealloc(tr->csv, tr->csv_cap);
+    }
+}
+
+static void csv_row(cx_trainer *tr, const cx_metrics *m, bool end) {
+    if (!tr->have_header) {
+        tr->n_cols = m->n;
+        for (int i = 0; i < m->n; i++) strcpy(tr->cols[i], m->name[i]);
+        csv_appendf(tr, "epoch,lr,train_loss");
+        for (int i = 0; i < tr->n_cols; i++) csv_appendf(tr, ",%s", tr->cols[i]);
+        csv_appendf(tr, ",seconds\n");
+        tr->have_header = true;
+    }
+    const cx_train_pos *p = &tr->pos;
+    if (end) csv_appendf(tr, "%d", p->epoch);
+    else
+        csv_appendf(tr, "%.4f",
+                    (double)(p->epoch - 1) + (p->num_batches > 0 ? (double)p->batch / (double)p->num_batches : 0.0));
+    csv_appendf(tr, ",%.6g,%.6f", tr->lr, tr->ep_count ? tr->ep_sum / (double)tr->ep_count : NAN);
+    for (int i = 0; i < tr->n_cols; i++) csv_appendf(tr, ",%.6f", cx_metrics_get(m, tr->cols[i]));
+    csv_appendf(tr, ",%.3f\n", tr->ep_secs);
+}
+
+/* Column names of a metrics CSV header "epoch,lr,train_loss,...,seconds". */
+static bool csv_parse_header(const char *text, char cols[CX_METRICS_MAX][32], int *n_cols) {
+    const char *nl = strchr(text, '\n');
+    if (!nl) return false;
+    const char *pre = "epoch,lr,train_loss";
+    size_t lp = strlen(pre), len = (size_t)(nl - text);
+    if (len < lp + 8 || strncmp(text, pre, lp) || strncmp(nl - 8, ",seconds", 8)) return false;
+    const char *p = text + lp, *end = nl - 8;
+    int n = 0;
+    while (p < end) {
+        if (*p != ',') return false;
+        p++;
+        const char *q = p;
+        while (q < end && *q != ',') q++;
+        size_t w = (size_t)(q - p);
+        if (w < 1 || w > 31 || n >= CX_METRICS_MAX) return false;
+        memcpy(cols[n], p, w);
+        cols[n][w] = 0;
+        for (size_t i = 0; i < w; i++) {
+            char c = cols[n][i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '.' || c == '-'))
+                return false;
+        }
+        n++;
+        p = q;
+    }
+    *n_cols = n;
+    return true;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+/* The model's state list (parameters and buffers), or the optimiser's parameters. */
+static void state_list(cx_trainer *tr, cx_params *out) {
+    cx_params_init(out);
+    if (tr->model) cx_module_state(tr->model, out);
+    else
+        for (int i = 0; i < tr->params.n; i++) cx_params_add(out, tr->params.t[i]);
+}
+
+cx_status cx_trainer_save(cx_trainer *tr, const char *path) {
+    if (!tr || !path) return cx_set_error(CX_ERR_ARG, "cx_trainer_save: NULL argument");
+    cx_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    cx_params ms, os;
+    state_list(tr, &ms);
+    cx_params_init(&os);
+    cx_tensor **rt = xmalloc(2 * (size_t)tr->n_rng * sizeof *rt);
+    int nrt = 0;
+    cx_status st = CX_OK;
+    for (int i = 0; i < ms.n && !st; i++) {
+        if (!ms.t[i]->name) st = cx_set_error(CX_ERR_ARG, "%s: model tensor %d has no name", path, i);
+        else cx_ckpt_add_tensor(&ck, ms.t[i]->name, ms.t[i]);
+    }
+    if (!st) st = cx_optim_state_export(tr->opt, &os);
+    for (int i = 0; i < os.n && !st; i++) cx_ckpt_add_tensor(&ck, os.t[i]->name, os.t[i]);
+    for (int i = 0; i < tr->n_rng && !st; i++) {
+        cx_rng now = rng_value(&tr->rngs[i]), ep = tr->pos.batch > 0 ? tr->rngs[i].epoch : now;
+        cx_rng v[2] = {now, ep};
+        for (int j = 0; j < 2; j++) {
+            cx_tensor *t = cx_tensor_new(CX_I64, (const int[]){2}, 1);
+            CX_I64P(t)[0] = (int64_t)v[j].state;
+            CX_I64P(t)[1] = (int64_t)v[j].inc;
+            rt[nrt++] = t;
+            char name[96];
+            snprintf(name, sizeof name, "%s.%s", j ? "cortex.rng_epoch" : "cortex.rng", tr->rngs[i].name);
+            cx_ckpt_add_tensor(&ck, name, t);
+        }
+    }
+    if (!st) {
+        const cx_train_pos *p = &tr->pos;
+        cx_ckpt_add_meta(&ck, "cortex.checkpoint", "1");
+        cx_ckpt_add_meta(&ck, "cortex.train.optim", cx_optim_name(tr->opt));
+        ckpt_meta_fmt(&ck, "cortex.train.epoch", "%d", p->epoch);
+        ckpt_meta_fmt(&ck, "cortex.train.batch", "%d", p->batch);
+        ckpt_meta_fmt(&ck, "cortex.train.num_batches", "%d", p->batch > 0 && p->num_batches > 0 ? p->num_batches : 0);
+        ckpt_meta_fmt(&ck, "cortex.train.step", "%lld", (long long)p->step);
+        ckpt_meta_fmt(&ck, "cortex.train.seconds", "%.3f", p->seconds);
+        ckpt_meta_fmt(&ck, "cortex.train.epoch_loss_sum", "%.17g", tr->ep_sum);
+        ckpt_meta_fmt(&ck, "cortex.train.epoch_count", "%lld", (long long)tr->ep_count);
+        ckpt_meta_fmt(&ck, "cortex.train.epoch_seconds", "%.17g", tr->ep_secs);
+        cx_ckpt_add_meta(&ck, "cortex.train.metrics", tr->csv);
+        for (int i = 0; i < tr->o.n_meta; i++) cx_ckpt_add_meta(&ck, tr->o.meta_keys[i], tr->o.meta_values[i]);
+        if (tr->task.save_state) st = tr->task.save_state(tr->task.user, &tr->pos, &ck);
+    }
+    if (!st) st = cx_st_save(path, ck.t, (const char *const *)ck.names, ck.n, (const char *const *)ck.keys,
+                             (const char *const *)ck.vals, ck.nm);
+    for (int i = 0; i < nrt; i++) cx_tensor_free(rt[i]);
+    free(rt);
+    ckpt_free(&ck);
+    cx_params_free(&ms);
+    cx_params_free(&os);
+    return st;
+}
+
+static cx_status meta_i64(const cx_st_file *f, const char *path, const char *key, int64_t lo, int64_t hi,
+                          int64_t *out) {
+    const char *s = cx_st_meta(f, key);
+    char *end;
+    errno = 0;
+    long long v = s && *s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || errno || *end || v < lo || v > hi)
+        return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint metadata %s is %s (expected an integer in [%lld, %lld])",
+                            path, key, s ? "malformed" : "missing", (long long)lo, (long long)hi);
+    *out = v;
+    return CX_OK;
+}
+
+static cx_status meta_f64(const cx_st_file *f, const char *path, const char *key, bool signed_ok, double *out) {
+    const char *s = cx_st_meta(f, key);
+    char *end;
+    double v = s && *s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || !isfinite(v) || (v < 0 && !signed_ok))
+        return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint metadata %s is %s (expected a finite number%s)", path,
+                            key, s ? "malformed" : "missing", signed_ok ? "" : " >= 0");
+    *out = v;
+    return CX_OK;
+}
+
+/* `src` (from the file) must match `dst` in dtype and shape. */
+static cx_status same_layout(const char *path, const char *what, const cx_tensor *src, const cx_tensor *dst,
+                             const char *name) {
+    char b1[96], b2[96];
+    if (!src) return cx_set_error(CX_ERR_NOTFOUND, "%s: %s tensor '%s' is missing", path, what, name);
+    if (src->dtype != dst->dtype || !cx_same_shape(src, dst))
+        return cx_set_error(CX_ERR_SHAPE, "%s: %s tensor '%s' is %s %s, this run has %s %s", path, what, name,
+                            cx_dtype_name(src->dtype), cx_shape_str(src, b1, sizeof b1), cx_dtype_name(dst->dtype),
+                            cx_shape_str(dst, b2, sizeof b2));
+    return CX_OK;
+}
+
+static bool is_optim_name(const char *s) { return !strncmp(s, "optim.", 6) || !strncmp(s, "state.", 6); }
+
+static cx_status rng_from_file(const cx_st_file *f, const char *path, const char *prefix, const char *name,
+                               cx_rng *out) {
+    char key[96];
+    snprintf(key, sizeof key, "%s.%s", prefix, name);
+    const cx_tensor *t = cx_st_get(f, key);
+    if (!t)
+        return cx_set_error(CX_ERR_NOTFOUND, "%s: random stream tensor '%s' is missing (this run uses stream '%s')",
+                            path, key, name);
+    if (t->dtype != CX_I64 || t->ndim != 1 || t->shape[0] != 2)
+        return cx_set_error(CX_ERR_FORMAT, "%s: random stream tensor '%s' is not I64 [2]", path, key);
+    out->state = (uint64_t)CX_I64P(t)[0];
+    out->inc = (uint64_t)CX_I64P(t)[1];
+    return CX_OK;
+}
+
+static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *path) {
+    const char *ver = cx_st_meta(f, "cortex.checkpoint");
+    if (!ver) {
+        if (cx_st_meta(f, "cortex.epoch") || cx_st_get(f, "cortex.rng") || cx_st_get(f, "cortex.rng_epoch"))
+            return cx_set_error(CX_ERR_FORMAT,
+                                "%s: not a checkpoint of this version: an old-format checkpoint (cortex.epoch / "
+                                "cortex.rng, written before the trainer) cannot be resumed",
+                                path);
+        return cx_set_error(CX_ERR_FORMAT, "%s: not a checkpoint (metadata cortex.checkpoint is missing)", path);
+    }
+    if (strcmp(ver, "1"))
+        return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint format '%s' is not supported (this version reads 1)", path,
+                            ver);
+    /* position */
+    cx_train_pos p;
+    int64_t ep, b, nb, cnt;
+    double ep_sum = 0, ep_secs = 0;
+    cx_status st = meta_i64(f, path, "cortex.train.epoch", 1, 2147483647, &ep);
+    if (!st) st = meta_i64(f, path, "cortex.train.batch", 0, 2147483647, &b);
+    if (!st) st = meta_i64(f, path, "cortex.train.num_batches", 0, 2147483647, &nb);
+    if (!st) st = meta_i64(f, path, "cortex.train.step", 0, INT64_MAX, &p.step);
+    if (!st) st = meta_f64(f, path, "cortex.train.seconds", false, &p.seconds);
+    if (!st) st = meta_i64(f, path, "cortex.train.epoch_count", 0, INT64_MAX, &cnt);
+    if (!st) st = meta_f64(f, path, "cortex.train.epoch_loss_sum", true, &ep_sum);
+    if (!st) st = meta_f64(f, path, "cortex.train.epoch_seconds", false, &ep_secs);
+    if (st) return st;
+    p.epoch = (int)ep;
+    p.batch = (int)b;
+    p.num_batches = (int)nb;
+    if (nb > 0 && b > nb)
+        return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint position batch %d of %d is impossible", path, p.batch,
+                            p.num_batches);
+    const char *oname = cx_st_meta(f, "cortex.train.optim");
+    if (!oname) return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint metadata cortex.train.optim is missing", path);
+    if (strcmp(oname, cx_optim_name(tr->opt)))
+        return cx_set_error(CX_ERR_ARG, "%s: the checkpoint was written with the %s optimiser, this run uses %s", path,
+                            oname, cx_optim_name(tr->opt));
+    const char *csv = cx_st_meta(f, "cortex.train.metrics");
+    char cols[CX_METRICS_MAX][32];
+    int n_cols = 0;
+    if (!csv) return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint metadata cortex.train.metrics is missing", path);
+    if (*csv && !csv_parse_header(csv, cols, &n_cols))
+        return cx_set_error(CX_ERR_FORMAT,
+                            "%s: checkpoint metadata cortex.train.metrics does not start with a metrics header "
+                            "(epoch,lr,train_loss,...,seconds)",
+                            path);
+    /* random streams */
+    cx_rng *now = xmalloc(2 * (size_t)tr->n_rng * sizeof *now), *epo = now + tr->n_rng;
+    for (int i = 0; i < tr->n_rng && !st; i++) {
+        st = rng_from_file(f, path, "cortex.rng", tr->rngs[i].name, &now[i]);
+        if (!st) st = rng_from_file(f, path, "cortex.rng_epoch", tr->rngs[i].name, &epo[i]);
+    }
+    for (int i = 0; i < f->n && !st; i++) {
+        const char *name = f->entries[i].name, *rest = NULL;
+        if (!strncmp(name, "cortex.rng.", 11)) rest = name + 11;
+        else if (!strncmp(name, "cortex.rng_epoch.", 17)) rest = name + 17;
+        if (!rest) continue;
+        bool known = false;
+        for (int j = 0; j < tr->n_rng && !known; j++) known = !strcmp(tr->rngs[j].name, rest);
+        if (!known)
+            st = cx_set_error(CX_ERR_ARG,
+                              "%s: the checkpoint has random stream '%s', which this run does not register "
+                              "(cx_trainer_add_rng)",
+                              path, rest);
+    }
+    /* model and optimiser state: same tensors, same layouts */
+    cx_params ms, os, fo;
+    state_list(tr, &ms);
+    cx_params_init(&os);
+    cx_params_init(&fo);
+    for (int i = 0; i < ms.n && !st; i++)
+        st = ms.t[i]->name ? same_layout(path, "model", cx_st_get(f, ms.t[i]->name), ms.t[i], ms.t[i]->name)
+                           : cx_set_error(CX_ERR_ARG, "%s: model tensor %d has no name", path, i);
+    if (!st) st = cx_optim_state_export(tr->opt, &os);
+    for (int i = 0; i < os.n && !st; i++)
+        st = same_layout(path, "optimiser state", cx_st_get(f, os.t[i]->name), os.t[i], os.t[i]->name);
+    for (int i = 0; i < f->n && !st; i++) {
+        if (!is_optim_name(f->entries[i].name)) continue;
+        if (!cx_params_find(&os, f->entries[i].name))
+            st = cx_set_error(CX_ERR_FORMAT,
+                              "%s: tensor '%s' is not part of this run's optimiser state (another optimiser or "
+                              "model?)",
+                              path, f->entries[i].name);
+        else cx_params_add(&fo, f->entries[i].tensor);
+    }
+    /* the task's own state */
+    if (!st && tr->task.load_state) st = tr->task.load_state(tr->task.user, f, path, &p);
+    /* mid-epoch: replay the epoch's draws up to the saved batch */
+    if (!st && p.batch > 0) {
+        cx_rng *keep = xmalloc((size_t)tr->n_rng * sizeof *keep);
+        for (int i = 0; i < tr->n_rng; i++) {
+            keep[i] = rng_value(&tr->rngs[i]);
+            rng_assign(&tr->rngs[i], epo[i]);
+        }
+        int got = tr->task.begin_epoch(tr->task.user, &p);
+        if (got > 0 && p.num_batches > 0 && got != p.num_batches)
+            st = cx_set_error(CX_ERR_ARG,
+                              "%s: epoch %d had %d batches when the checkpoint was written, %d now (other data or "
+                              "batch size?)",
+                              path, p.epoch, p.num_batches, got);
+        if (got > 0) p.num_batches = got;
+        for (int i = 0; i < p.batch && !st; i++) {
+            cx_train_pos q = p;
+            q.batch = i;
+            if (!tr->task.next_batch(tr->task.user, &q))
+                st = cx_set_error(CX_ERR_ARG,
+                                  "%s: the checkpoint is at batch %d of epoch %d, but this run's epoch ends after %d "
+                                  "batches (other data or batch size?)",
+                                  path, p.batch, p.epoch, i);
+            cx_step_reset();
+        }
+        if (st)
+            for (int i = 0; i < tr->n_rng; i++) rng_assign(&tr->rngs[i], keep[i]);
+        free(keep);
+    }
+    if (!st) {
+        /* everything checked: restore */
+        for (int i = 0; i < ms.n; i++) {
+            const cx_tensor *src = cx_st_get(f, ms.t[i]->name);
+            memcpy(ms.t[i]->data, src->data, (size_t)src->numel * cx_dtype_size(src->dtype));
+        }
+        st = cx_optim_state_import(tr->opt, &fo);
+    }
+    if (!st) {
+        for (int i = 0; i < tr->n_rng; i++) {
+            rng_assign(&tr->rngs[i], now[i]);
+            tr->rngs[i].epoch = epo[i];
+        }
+        tr->pos = p;
+        tr->in_epoch = p.batch > 0;
+        tr->ep_sum = ep_sum;
+        tr->ep_count = cnt;
+        tr->ep_secs = ep_secs;
+        tr->ep_cpu = 0;
+        size_t n = strlen(csv);
+        if (n + 1 > tr->csv_cap) {
+            tr->csv_cap = n + 256;
+            tr->csv = xrealloc(tr->csv, tr->csv_cap);
+        }
+        memcpy(tr->csv, csv, n + 1);
+        tr->csv_len = n;
+        tr->have_header = n > 0;
+        tr->n_cols = n_cols;
+        memcpy(tr->cols, cols, sizeof cols);
+        if (tr->in_epoch) {
+            tr->lr = cx_sched_lr(&tr->o.sched, tr->base_lr, p.epoch - 1);
+            cx_optim_set_lr(tr->opt, tr->lr);
+        }
+    }
+    free(now);
+    cx_params_free(&ms);
+    cx_params_free(&os);
+    cx_params_free(&fo);
+    return st;
+}
+
+cx_status cx_trainer_resume(cx_trainer *tr, const char *path) {
+    if (!tr || !path) return cx_set_error(CX_ERR_ARG, "cx_trainer_resume: NULL argument");
+    cx_st_file *f;
+    cx_status st = cx_st_load(path, &f);
+    if (st) return st;
+    st = resume_from(tr, f, path);
+    cx_st_free(f);
+    return st;
+}
+
+/* ---------------------------------------------------------------- the loop */
+static void log_line(cx_trainer *tr, const cx_train_info *in) {
+    FILE *o = tr->o.log;
+    if (tr->o.epochs > 0) fprintf(o, "epoch %d/%d", in->pos.epoch, tr->o.epochs);
+    else fprintf(o, "epoch %d", in->pos.epoch);
+    if (!in->end_of_epoch) {
+        if (in->pos.num_batches > 0) fprintf(o, " batch %d/%d", in->pos.batch, in->pos.num_batches);
+        else fprintf(o, " batch %d", in->pos.batch);
+    }
+    fprintf(o, "  step %lld  lr %.3g  train_loss %.4f", (long long)in->pos.step, in->lr, in->train_loss);
+    for (int i = 0; i < in->metrics->n; i++) fprintf(o, "  %s %.4f", in->metrics->name[i], in->metrics->value[i]);
+    fprintf(o, "  %.2fs\n", in->epoch_seconds);
+    fflush(o);
+}
+
+/* An evaluation: metrics, CSV row, hook, files. At the end of an epoch the
+ * position moves to the start of the next one before the checkpoint. */
+static cx_status evaluate(cx_trainer *tr, bool end) {
+    double t = cx_now(), c = cx_cpu_now();
+    tr->ep_secs += t - tr->ep_seg_t0;
+    tr->ep_cpu += c - tr->ep_cpu_t0;
+    cx_metrics m;
+    memset(&m, 0, sizeof m);
+    cx_train_info in = cx_trainer_info(tr);
+    in.end_of_epoch = end;
+    cx_status st = CX_OK;
+    if (tr->task.evaluate) {
+        bool training = cx_is_training();
+        cx_no_grad_begin();
+        cx_set_training(false);
+        st = tr->task.evaluate(tr->task.user, &in, &m);
+        cx_set_training(training);
+        cx_no_grad_end();
+        cx_step_reset();
+    }
+    tr->pos.seconds = tr->sec0 + cx_now() - tr->run_t0;
+    cx_trainer_clear_line(tr);
+    if (st) return st;
+    csv_row(tr, &m, end);
+    in.pos = tr->pos;
+    in.metrics = &m;
+    if (tr->o.on_eval) st = tr->o.on_eval(tr->o.hook_user, &in);
+    if (!st && tr->o.log) log_line(tr, &in);
+    if (!st && tr->metrics_path) st = cx_write_file_atomic(tr->metrics_path, tr->csv, tr->csv_len);
+    if (st) return st;
+    if (end) {
+        tr->pos.epoch++;
+        tr->pos.batch = 0;
+        tr->pos.num_batches = 0;
+        tr->ep_sum = 0;
+        tr->ep_count = 0;
+        tr->ep_secs = 0;
+        tr->ep_cpu = 0;
+    }
+    if (tr->checkpoint_path) st = cx_trainer_save(tr, tr->checkpoint_path);
+    cx_step_reset();
+    tr->ep_seg_t0 = cx_now();
+    tr->ep_cpu_t0 = cx_cpu_now();
+    return st;
+}
+
+static void begin_epoch(cx_trainer *tr) {
+    for (int i = 0; i < tr->n_rng; i++) tr->rngs[i].epoch = rng_value(&tr->rngs[i]);
+    tr->lr = cx_sched_lr(&tr->o.sched, tr->base_lr, tr->pos.epoch - 1);
+    cx_optim_set_lr(tr->opt, tr->lr);
+    tr->pos.batch = 0;
+    tr->ep_sum = 0;
+    tr->ep_count = 0;
+    tr->ep_secs = 0;
+    tr->ep_cpu = 0;
+    int nb = tr->task.begin_epoch(tr->task.user, &tr->pos);
+    tr->pos.num_batches = nb > 0 ? nb : 0;
+    tr->in_epoch = true;
+    tr->ep_seg_t0 = cx_now();
+    tr->ep_cpu_t0 = cx_cpu_now();
+}
+
+/* One optimiser step on the task's current batch. */
+static cx_status train_batch(cx_trainer *tr) {
+    cx_optim_zero_grad(tr->opt);
+    int64_t count = 0;
+    cx_tensor *loss = tr->task.loss(tr->task.user, &tr->pos, &count);
+    if (!loss || loss->dtype != CX_F32 || loss->numel != 1)
+        cx_fatal("cx_trainer_run: the task's loss must be a 1-element F32 tensor");
+    float lv = cx_item(loss);
+    if (!isfinite(lv)) {
+        cx_step_reset();
+        cx_trainer_clear_line(tr);
+        return cx_set_error(CX_ERR_NUMERIC,
+                            "loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr",
+                            (double)lv, tr->pos.epoch, tr->pos.batch + 1);
+    }
+    cx_backward(loss);
+    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
+    cx_optim_step(tr->opt);
+    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
+    cx_step_reset();
+    if (count <= 0) count = 1;
+    tr->pos.batch++;
+    tr->pos.step++;
+    tr->ep_sum += (double)lv * (double)count;
+    tr->ep_count += count;
+    tr->run_count += count;
+    tr->run_batches++;
+    tr->last_loss = lv;
+    tr->last_count = count;
+    return CX_OK;
+}
+
+static bool at_limit(const cx_trainer *tr, double t) {
+    return t >= tr->deadline || (tr->o.max_steps > 0 && tr->pos.step >= tr->o.max_steps);
+}
+
+cx_status cx_trainer_run(cx_trainer *tr) {
+    if (!tr) return cx_set_error(CX_ERR_ARG, "cx_trainer_run: NULL trainer");
+    tr->run_t0 = cx_now();
+    tr->sec0 = tr->pos.seconds;
+    tr->deadline = tr->o.minutes > 0 ? tr->run_t0 + tr->o.minutes * 60 : INFINITY;
+    tr->run_secs = 0;
+    tr->run_count = tr->run_batches = 0;
+    tr->last_draw = -INFINITY;
+    tr->ep_seg_t0 = tr->run_t0;
+    tr->ep_cpu_t0 = cx_cpu_now();
+    cx_status st = CX_OK;
+    bool limit = tr->o.max_steps > 0 && tr->pos.step >= tr->o.max_steps;
+    while (!limit && !st) {
+        if (!tr->in_epoch) {
+            if (tr->o.epochs > 0 && tr->pos.epoch > tr->o.epochs) break;
+            begin_epoch(tr);
+        }
+        bool end = false;
+        for (;;) {
+            double tb = cx_now();
+            if (!tr->task.next_batch(tr->task.user, &tr->pos)) {
+                end = true;
+                break;
+            }
+            if ((st = train_batch(tr))) break;
+            double t = cx_now();
+            tr->run_secs += t - tb;
+            limit = at_limit(tr, t);
+            bool last = tr->pos.num_batches > 0 && tr->pos.batch >= tr->pos.num_batches;
+            draw_progress(tr, t, last);
+            if (tr->o.on_step) {
+                cx_train_info in = cx_trainer_info(tr);
+                if ((st = tr->o.on_step(tr->o.hook_user, &in))) break;
+            }
+            if (!last && ((tr->o.eval_every > 0 && tr->pos.step % tr->o.eval_every == 0) || limit) &&
+                (st = evaluate(tr, false)))
+                break;
+            if (limit) {
+                end = last;
+                break;
+            }
+        }
+        if (st || !end) break; /* an error, or a limit mid-epoch (evaluated above) */
+        tr->in_epoch = false;
+        st = evaluate(tr, true);
+        if (!st && at_limit(tr, cx_now())) limit = true;
+    }
+    tr->pos.seconds = tr->sec0 + cx_now() - tr->run_t0;
+    cx_trainer_clear_line(tr);
+    return st;
+}

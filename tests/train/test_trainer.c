@@ -1,0 +1,850 @@
+/* The trainer of cortex/train.h: a synthetic classifier reaches a known
+ * accuracy; the progress line, log line and metrics CSV are well-formed; a
+ * non-finite loss stops the run with CX_ERR_NUMERIC; epoch / step / time
+ * limits; checkpoints taken mid-epoch resume bit-identically (a classifier
+ * with shuffling, dropout and augmentation on its own loader stream, and a
+ * stateful TBPTT language model that carries its LSTM state across batches);
+ * corrupt or mismatched checkpoints give clear errors and leave the model
+ * untouched; the checkpoint holds the documented names. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static char tmpdir[64];
+static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
+
+static char *read_all(const char *path) {
+    void *d = NULL;
+    size_t n = 0;
+    if (cx_read_file(path, &d, &n, 0)) return NULL;
+    return d;
+}
+
+static char *read_stream(FILE *f) {
+    long n = ftell(f);
+    char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
+    rewind(f);
+    size_t got = fread(s, 1, (size_t)(n > 0 ? n : 0), f);
+    s[got] = 0;
+    return s;
+}
+
+/* ---------------------------------------------------------------- synthetic data */
+/* n examples of 16 features (a 1x4x4 "image") in 3 classes: class k has mean
+ * 1.5 on the features j with j % 3 == k, Gaussian noise of std 0.8. */
+static void make_blobs(cx_dataset *d, int n, uint64_t seed) {
+    cx_rng r = cx_rng_new(seed);
+    d->x = cx_tensor_new(CX_F32, CX_SHAPE(n, 16));
+    d->y = cx_tensor_new(CX_I32, CX_SHAPE(n));
+    d->owned = true;
+    for (int i = 0; i < n; i++) {
+        int k = (int)cx_rng_below(&r, 3);
+        CX_I32P(d->y)[i] = k;
+        for (int j = 0; j < 16; j++) CX_F(d->x)[i * 16 + j] = (j % 3 == k ? 1.5f : 0.0f) + 0.8f * cx_rng_normal(&r);
+    }
+}
+
+static cx_dataset g_train, g_val; /* 600 / 200 examples */
+
+/* A classifier run: MLP 16 -> hidden -> 3, Adam (or SGD), a shuffling loader
+ * with its own random stream registered as "loader". */
+typedef struct {
+    cx_module *net;
+    cx_params ps;
+    cx_optim *opt;
+    cx_loader *ld;
+    cx_rng loader_rng;
+    cx_classifier c;
+    cx_train_task task;
+    cx_trainer *tr;
+} cls_run;
+
+static void cls_setup_ex(cls_run *r, const cx_train_opts *o, int hidden, float dropout, bool augment, bool sgd,
+                         int batch, bool add_loader_rng) {
+    memset(r, 0, sizeof *r);
+    cx_seed(5);
+    r->net = cx_mlp_new((const int[]){16, hidden, 3}, 3, CX_ACT_RELU, dropout);
+    cx_params_init(&r->ps);
+    cx_module_params(r->net, &r->ps);
+    if (sgd) {
+        cx_sgd_opts so = CX_SGD_DEFAULTS;
+        so.lr = 0.05;
+        so.momentum = 0.9;
+        r->opt = cx_sgd_new(&r->ps, &so);
+    } else {
+        cx_adam_opts ao = CX_ADAM_DEFAULTS;
+        ao.lr = 0.01;
+        r->opt = cx_adam_new(&r->ps, &ao);
+    }
+    r->loader_rng = cx_rng_new(77);
+    r->ld = cx_loader_new(&g_train, batch, true, false);
+    cx_loader_set_rng(r->ld, &r->loader_rng);
+    r->c.forward = cx_forward_module;
+    r->c.forward_user = r->net;
+    r->c.train = r->ld;
+    r->c.val = &g_val;
+    r->c.eval_batch = 64;
+    if (augment) {
+        r->c.augment.shift = 1;
+        r->c.augment.hflip = true;
+        r->c.image_shape[0] = 1;
+        r->c.image_shape[1] = 4;
+        r->c.image_shape[2] = 4;
+    }
+    r->task = cx_classifier_task(&r->c);
+    r->tr = cx_trainer_new(&r->task, r->net, r->opt, o);
+    if (add_loader_rng) cx_trainer_add_rng(r->tr, "loader", &r->loader_rng);
+}
+
+static void cls_setup(cls_run *r, const cx_train_opts *o) { cls_setup_ex(r, o, 24, 0.2f, true, false, 32, true); }
+
+static void cls_free(cls_run *r) {
+    cx_trainer_free(r->tr);
+    cx_loader_free(r->ld);
+    cx_optim_free(r->opt);
+    cx_params_free(&r->ps);
+    cx_module_free(r->net);
+}
+
+/* Every parameter (and optimiser state tensor) of two runs is bit-identical. */
+static bool same_tensors(const cx_params *a, const cx_params *b) {
+    if (a->n != b->n) return false;
+    for (int i = 0; i < a->n; i++)
+        if (a->t[i]->numel != b->t[i]->numel || a->t[i]->dtype != b->t[i]->dtype ||
+            memcmp(a->t[i]->data, b->t[i]->data, (size_t)a->t[i]->numel * cx_dtype_size(a->t[i]->dtype)))
+            return false;
+    return true;
+}
+
+static bool same_optim(cx_optim *a, cx_optim *b) {
+    cx_params sa, sb;
+    cx_params_init(&sa);
+    cx_params_init(&sb);
+    bool ok = !cx_optim_state_export(a, &sa) && !cx_optim_state_export(b, &sb) && sa.n > 0 && same_tensors(&sa, &sb);
+    for (int i = 0; ok && i < sa.n; i++) ok = !strcmp(sa.t[i]->name, sb.t[i]->name);
+    cx_params_free(&sa);
+    cx_params_free(&sb);
+    return ok;
+}
+
+/* Two metrics CSV texts agree in every column but the last (wall time). */
+static bool same_csv_but_time(const char *a, const char *b) {
+    for (;;) {
+        const char *la = strchr(a, '\n'), *lb = strchr(b, '\n');
+        if (!la || !lb) return !la && !lb && !*a && !*b;
+        const char *ca = la, *cb = lb;
+        while (ca > a && *ca != ',') ca--;
+        while (cb > b && *cb != ',') cb--;
+        if (ca - a != cb - b || strncmp(a, b, (size_t)(ca - a))) return false;
+        a = la + 1;
+        b = lb + 1;
+    }
+}
+
+static int count_char(const char *s, char c) {
+    int n = 0;
+    for (; *s; s++) n += *s == c;
+    return n;
+}
+
+/* ---------------------------------------------------------------- clocks, metrics */
+static void test_clocks_and_metrics(void) {
+    double a = cx_now(), c0 = cx_cpu_now();
+    volatile double x = 0;
+    for (int i = 0; i < 2000000; i++) x += i * 1e-9;
+    double b = cx_now(), c1 = cx_cpu_now();
+    CHECK(b >= a && b - a < 10);
+    CHECK(c1 > c0);
+
+    cx_metrics m;
+    memset(&m, 0, sizeof m);
+    cx_metrics_set(&m, "val_loss", 0.5);
+    cx_metrics_set(&m, "val_acc", 0.75);
+    cx_metrics_set(&m, "val_loss", 0.25); /* overwrite keeps the order */
+    CHECK(m.n == 2 && !strcmp(m.name[0], "val_loss") && !strcmp(m.name[1], "val_acc"));
+    CHECK(cx_metrics_get(&m, "val_loss") == 0.25 && cx_metrics_get(&m, "val_acc") == 0.75);
+    CHECK(isnan(cx_metrics_get(&m, "nope")));
+    EXPECT_FATAL(cx_metrics_set(&m, "bad,name", 1), "bad metric name");
+    EXPECT_FATAL(cx_metrics_set(&m, "", 1), "bad metric name");
+    for (int i = m.n; i < CX_METRICS_MAX; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "m%d", i);
+        cx_metrics_set(&m, nm, i);
+    }
+    EXPECT_FATAL(cx_metrics_set(&m, "one_more", 1), "more than");
+}
+
+/* ---------------------------------------------------------------- classifier evaluation */
+static void test_classifier_eval(void) {
+    /* logits = x (identity linear layer): predictions are the argmax of x */
+    cx_module *lin = cx_linear_new(3, 3, true);
+    cx_fill(cx_linear_bias(lin), 0);
+    cx_fill(cx_linear_weight(lin), 0);
+    for (int i = 0; i < 3; i++) CX_F(cx_linear_weight(lin))[i * 3 + i] = 1;
+    const float xs[5][3] = {{2, 0, 0}, {0, 1, 0}, {0, 0, 3}, {1, 2, 0}, {0.5f, 0, 0}};
+    const int ys[5] = {0, 1, 2, 0, 1}; /* the last two are wrong (predicted 1 and 0) */
+    cx_dataset d = {cx_tensor_new(CX_F32, CX_SHAPE(5, 3)), cx_tensor_new(CX_I32, CX_SHAPE(5)), true};
+    memcpy(d.x->data, xs, sizeof xs);
+    memcpy(d.y->data, ys, sizeof ys);
+    double want = 0;
+    for (int i = 0; i < 5; i++) {
+        double se = 0;
+        for (int j = 0; j < 3; j++) se += exp((double)xs[i][j]);
+        want += log(se) - xs[i][ys[i]];
+    }
+    want /= 5;
+    cx_classifier_result r;
+    int64_t conf[9];
+    bool training = cx_is_training();
+    CHECK(cx_classifier_eval(cx_forward_module, lin, &d, 2, conf, 3, &r) == CX_OK); /* batches 2, 2, 1 */
+    CHECK(cx_is_training() == training);
+    CHECK(r.n == 5 && r.correct == 3);
+    CHECK_NEAR(r.accuracy, 0.6, 1e-12);
+    CHECK_NEAR(r.loss, want, 1e-6);
+    const int64_t want_conf[9] = {1, 1, 0, 1, 1, 0, 0, 0, 1};
+    CHECK(memcmp(conf, want_conf, sizeof conf) == 0);
+    /* a batch of all examples gives the same counts */
+    cx_classifier_result r2;
+    CHECK(cx_classifier_eval(cx_forward_module, lin, &d, 100, NULL, 0, &r2) == CX_OK);
+    CHECK(r2.correct == 3 && fabs(r2.loss - r.loss) < 1e-6);
+    /* errors */
+    CHECK(cx_classifier_eval(cx_forward_module, lin, &d, 0, NULL, 0, &r2) == CX_ERR_ARG);
+    CX_I32P(d.y)[4] = 7;
+    CHECK(cx_classifier_eval(cx_forward_module, lin, &d, 2, conf, 3, &r2) == CX_ERR_ARG);
+    CHECK(strstr(cx_last_error(), "label 7") != NULL);
+    cx_dataset bad = {d.x, cx_tensor_new(CX_F32, CX_SHAPE(5)), false};
+    CHECK(cx_classifier_eval(cx_forward_module, lin, &bad, 2, NULL, 0, &r2) == CX_ERR_ARG);
+    CHECK(strstr(cx_last_error(), "I32") != NULL);
+    cx_tensor_free(bad.y);
+    cx_dataset_free(&d);
+    cx_module_free(lin);
+}
+
+/* ---------------------------------------------------------------- a full run */
+static void test_classifier_accuracy(void) {
+    char csv[256];
+    tmp_path(csv, sizeof csv, "acc.csv");
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 4;
+    o.quiet = true;
+    o.metrics_path = csv;
+    double acc[2];
+    for (int rep = 0; rep < 2; rep++) {
+        cls_run r;
+        cls_setup_ex(&r, &o, 24, 0.0f, false, false, 32, true);
+        CHECK(cx_trainer_run(r.tr) == CX_OK);
+        cx_train_info in = cx_trainer_info(r.tr);
+        CHECK(in.pos.epoch == 5 && in.pos.batch == 0 && in.pos.step == 4 * 19);
+        cx_classifier_result res;
+        CHECK(cx_classifier_eval(cx_forward_module, r.net, &g_val, 100, NULL, 0, &res) == CX_OK);
+        acc[rep] = res.accuracy;
+        /* the CSV's last val_acc is this accuracy */
+        const char *t = cx_trainer_metrics_csv(r.tr), *last = t + strlen(t) - 1;
+        while (last > t && last[-1] != '\n') last--;
+        double v[7];
+        CHECK(sscanf(last, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7);
+        CHECK_NEAR(v[5], res.accuracy, 1e-6);
+        CHECK(v[3] > 0.85); /* train_acc of the last epoch */
+        cls_free(&r);
+    }
+    /* a known accuracy, and the same seed gives the same run */
+    CHECK_MSG(acc[0] >= 0.9, "validation accuracy %g", acc[0]);
+    CHECK(acc[0] == acc[1]);
+}
+
+/* ---------------------------------------------------------------- CSV, progress, log */
+static cx_status clearing_hook(void *user, const cx_train_info *in) {
+    int *n = user;
+    if (in->pos.step == 3) cx_trainer_clear_line(in->trainer);
+    (*n)++;
+    return CX_OK;
+}
+
+static void test_csv_progress_log(void) {
+    char csv[256];
+    tmp_path(csv, sizeof csv, "m.csv");
+    FILE *prog = tmpfile(), *log = tmpfile();
+    int steps_seen = 0;
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 2;
+    o.eval_every = 7;
+    o.metrics_path = csv;
+    o.progress_stream = prog;
+    o.log = log;
+    o.on_step = clearing_hook;
+    o.hook_user = &steps_seen;
+    o.sched = cx_sched_step(1, 0.5);
+    cls_run r;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    CHECK(steps_seen == 38);
+    /* the file is the trainer's text */
+    char *file = read_all(csv);
+    CHECK(file && !strcmp(file, cx_trainer_metrics_csv(r.tr)));
+    /* header + evaluations at steps 7, 14, (19 = end of epoch 1), 21, 28, 35, (38) */
+    const char *text = cx_trainer_metrics_csv(r.tr);
+    CHECK(!strncmp(text, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n", 55));
+    CHECK_MSG(count_char(text, '\n') == 8, "CSV:\n%s", text);
+    const char *row = strchr(text, '\n') + 1;
+    double want_epoch[7] = {7.0 / 19, 14.0 / 19, 1, 1 + 2.0 / 19, 1 + 9.0 / 19, 1 + 16.0 / 19, 2};
+    double want_lr[7] = {0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.005};
+    for (int i = 0; i < 7 && *row; i++) {
+        double v[7];
+        int k = sscanf(row, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
+        CHECK_MSG(k == 7, "row %d: %s", i, row);
+        CHECK_NEAR(v[0], want_epoch[i], 1e-4);
+        CHECK_NEAR(v[1], want_lr[i], 1e-12);
+        CHECK_MSG(v[2] > 0 && v[2] < 2 && v[3] >= 0 && v[3] <= 1 && v[4] > 0 && v[5] > 0.1 && v[5] <= 1 && v[6] >= 0, "row: %s", row);
+        CHECK(count_char(row, ',') >= 6);
+        row = strchr(row, '\n') + 1;
+    }
+    CHECK(strstr(text, "\n1,0.01,") && strstr(text, "\n2,0.005,") && strstr(text, "\n0.3684,"));
+    free(file);
+    /* the progress line: "\repoch 1/2 [====>   ] 7/19 loss ...  N ex/s  ETA ..." */
+    char *p = read_stream(prog);
+    CHECK_MSG(strstr(p, "\repoch 1/2 [") && strstr(p, "] 19/19 loss ") && strstr(p, "\repoch 2/2 [") &&
+                  strstr(p, " ex/s  ETA ") && strstr(p, "[========================] "),
+              "progress: %s", p);
+    CHECK(p[strlen(p) - 1] == '\r'); /* erased at the end */
+    CHECK(!strchr(p, '\n'));
+    free(p);
+    /* the log: one line per evaluation */
+    char *l = read_stream(log);
+    CHECK_MSG(count_char(l, '\n') == 7 && strstr(l, "epoch 1/2 batch 7/19  step 7  lr 0.01  train_loss ") &&
+                  strstr(l, "  val_acc ") && strstr(l, "epoch 2/2  step 38  lr 0.005  train_loss "),
+              "log: %s", l);
+    free(l);
+    fclose(prog);
+    fclose(log);
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- non-finite loss */
+typedef struct {
+    cx_train_task inner;
+} nan_task;
+
+static int nan_begin(void *u, const cx_train_pos *p) { return ((nan_task *)u)->inner.begin_epoch(((nan_task *)u)->inner.user, p); }
+static bool nan_next(void *u, const cx_train_pos *p) { return ((nan_task *)u)->inner.next_batch(((nan_task *)u)->inner.user, p); }
+static cx_tensor *nan_loss(void *u, const cx_train_pos *p, int64_t *count) {
+    nan_task *t = u;
+    cx_tensor *l = t->inner.loss(t->inner.user, p, count);
+    return p->epoch == 2 && p->batch == 2 ? cx_mul_scalar(l, NAN) : l;
+}
+
+static void test_nonfinite_loss(void) {
+    cls_run r;
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 3;
+    o.quiet = true;
+    cls_setup(&r, &o);
+    nan_task nt = {r.task};
+    cx_train_task t = {&nt, nan_begin, nan_next, nan_loss, NULL, NULL, NULL, NULL};
+    cx_trainer *tr = cx_trainer_new(&t, r.net, r.opt, &o);
+    cx_status st = cx_trainer_run(tr);
+    CHECK(st == CX_ERR_NUMERIC);
+    CHECK_MSG(strstr(cx_last_error(), "loss is nan at epoch 2 batch 3") && strstr(cx_last_error(), "--check-numerics") &&
+                  strstr(cx_last_error(), "lower --lr"),
+              "message: %s", cx_last_error());
+    cx_train_info in = cx_trainer_info(tr);
+    CHECK(in.pos.epoch == 2 && in.pos.batch == 2 && in.pos.step == 19 + 2);
+    CHECK(cx_optim_steps(r.opt) == 21);
+    bool finite = true;
+    for (int i = 0; i < r.ps.n; i++)
+        for (int64_t j = 0; j < r.ps.t[i]->numel; j++) finite &= isfinite(CX_F(r.ps.t[i])[j]) != 0;
+    CHECK(finite);
+    cx_trainer_free(tr);
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- limits, hooks */
+static cx_status failing_hook(void *user, const cx_train_info *in) {
+    (void)user;
+    return in->end_of_epoch ? cx_set_error(CX_ERR_IO, "the hook refuses epoch %d", in->pos.epoch) : CX_OK;
+}
+
+static void test_limits(void) {
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.quiet = true;
+    cls_run r;
+    /* epochs */
+    o.epochs = 2;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    cx_train_info in = cx_trainer_info(r.tr);
+    CHECK(in.pos.epoch == 3 && in.pos.batch == 0 && in.pos.step == 38 && cx_optim_steps(r.opt) == 38);
+    CHECK(count_char(cx_trainer_metrics_csv(r.tr), '\n') == 3);
+    CHECK(cx_trainer_run(r.tr) == CX_OK); /* nothing left to do */
+    CHECK(cx_trainer_info(r.tr).pos.step == 38);
+    cls_free(&r);
+    /* steps: stops mid-epoch 2 after an evaluation */
+    o.epochs = 0;
+    o.max_steps = 25;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    in = cx_trainer_info(r.tr);
+    CHECK(in.pos.epoch == 2 && in.pos.batch == 6 && in.pos.num_batches == 19 && in.pos.step == 25);
+    CHECK_MSG(strstr(cx_trainer_metrics_csv(r.tr), "\n1.3158,") != NULL, "%s", cx_trainer_metrics_csv(r.tr));
+    CHECK(cx_trainer_run(r.tr) == CX_OK && cx_trainer_info(r.tr).pos.step == 25);
+    cls_free(&r);
+    /* wall clock: a tiny budget stops after a few batches */
+    o.max_steps = 0;
+    o.minutes = 1e-6;
+    cls_setup(&r, &o);
+    double t0 = cx_now();
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    in = cx_trainer_info(r.tr);
+    CHECK(in.pos.step >= 1 && in.pos.step < 19 * 5 && cx_now() - t0 < 5);
+    CHECK(in.pos.seconds > 0 && in.run_count >= 32 && in.run_seconds > 0);
+    cls_free(&r);
+    /* a hook's error stops the run */
+    o.minutes = 0;
+    o.epochs = 3;
+    o.on_eval = failing_hook;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), "refuses epoch 1") != NULL);
+    CHECK(cx_trainer_info(r.tr).pos.step == 19);
+    cls_free(&r);
+    /* programming errors */
+    o = (cx_train_opts)CX_TRAIN_DEFAULTS;
+    o.epochs = 0;
+    EXPECT_FATAL(cls_setup(&r, &o), "no limit");
+    cx_module_free(r.net); /* cls_setup stopped in cx_trainer_new */
+    cx_params_free(&r.ps);
+    cx_optim_free(r.opt);
+    cx_loader_free(r.ld);
+    o.epochs = 1;
+    cls_setup(&r, &o);
+    EXPECT_FATAL(cx_trainer_add_rng(r.tr, "current", &r.loader_rng), "bad stream name");
+    EXPECT_FATAL(cx_trainer_add_rng(r.tr, "loader", &r.loader_rng), "registered twice");
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- resume: classifier */
+static void test_resume_classifier(void) {
+    char ck[256], ck2[256];
+    tmp_path(ck, sizeof ck, "cls.ckpt");
+    tmp_path(ck2, sizeof ck2, "cls-save.ckpt");
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 3;
+    o.eval_every = 7;
+    o.quiet = true;
+    o.sched = cx_sched_cosine(3, 0.001);
+    /* A: straight through */
+    cls_run a;
+    cls_setup(&a, &o);
+    CHECK(cx_trainer_run(a.tr) == CX_OK);
+    /* B: stopped at step 28 (epoch 2, batch 9), checkpointed there */
+    cx_train_opts ob = o;
+    ob.max_steps = 28;
+    ob.checkpoint_path = ck;
+    cls_run b;
+    cls_setup(&b, &ob);
+    CHECK(cx_trainer_run(b.tr) == CX_OK);
+    cx_train_info ib = cx_trainer_info(b.tr);
+    CHECK(ib.pos.epoch == 2 && ib.pos.batch == 9 && ib.pos.step == 28);
+    CHECK(cx_trainer_save(b.tr, ck2) == CX_OK); /* the same position written explicitly */
+    cls_free(&b);
+    /* C: a fresh process-like start from the checkpoint */
+    cls_run c;
+    cls_setup(&c, &o);
+    CHECK_MSG(cx_trainer_resume(c.tr, ck) == CX_OK, "%s", cx_last_error());
+    cx_train_info ic = cx_trainer_info(c.tr);
+    CHECK(ic.pos.epoch == 2 && ic.pos.batch == 9 && ic.pos.num_batches == 19 && ic.pos.step == 28);
+    CHECK_NEAR(ic.lr, cx_sched_lr(&o.sched, 0.01, 1), 1e-15);
+    CHECK(cx_trainer_run(c.tr) == CX_OK);
+    CHECK(same_tensors(&a.ps, &c.ps));
+    CHECK(same_optim(a.opt, c.opt));
+    CHECK_MSG(same_csv_but_time(cx_trainer_metrics_csv(a.tr), cx_trainer_metrics_csv(c.tr)), "A:\n%s\nC:\n%s",
+              cx_trainer_metrics_csv(a.tr), cx_trainer_metrics_csv(c.tr));
+    CHECK(cx_trainer_info(c.tr).pos.step == cx_trainer_info(a.tr).pos.step);
+    CHECK(a.loader_rng.state == c.loader_rng.state && cx_rng_get().state != 0);
+    cls_free(&c);
+    /* D: from the explicitly saved copy */
+    cls_run d;
+    cls_setup(&d, &o);
+    CHECK(cx_trainer_resume(d.tr, ck2) == CX_OK);
+    CHECK(cx_trainer_run(d.tr) == CX_OK);
+    CHECK(same_tensors(&a.ps, &d.ps) && same_optim(a.opt, d.opt));
+    cls_free(&d);
+    cls_free(&a);
+}
+
+/* ---------------------------------------------------------------- resume: a stateful task */
+/* A character-level LSTM language model on a synthetic id stream, trained
+ * with truncated BPTT: the LSTM state is carried from batch to batch (and
+ * saved in checkpoints), dropout draws from the current stream. */
+typedef struct {
+    cx_module *lm;
+    cx_bptt_loader *ld;
+    cx_tensor *val;
+    cx_tensor *h, *c, *x, *y;
+    cx_charlm_out o;
+} lm_task;
+
+static int lm_begin(void *u, const cx_train_pos *p) {
+    lm_task *t = u;
+    cx_bptt_reset(t->ld);
+    if (p->batch == 0) {
+        cx_tensor_free(t->h);
+        cx_tensor_free(t->c);
+        t->h = t->c = NULL;
+    }
+    return cx_bptt_num_batches(t->ld);
+}
+static bool lm_next(void *u, const cx_train_pos *p) {
+    (void)p;
+    lm_task *t = u;
+    return cx_bptt_next(t->ld, &t->x, &t->y);
+}
+static cx_tensor *lm_loss(void *u, const cx_train_pos *p, int64_t *count) {
+    (void)p;
+    lm_task *t = u;
+    t->o = cx_charlm_forward(t->lm, t->x, t->h, t->c);
+    *count = t->y->numel;
+    return cx_seq_cross_entropy(t->o.logits, t->y, NULL, false, CX_REDUCE_MEAN);
+}
+static void lm_after(void *u, const cx_train_pos *p) {
+    (void)p;
+    lm_task *t = u;
+    cx_charlm_carry(&t->h, &t->c, t->o);
+}
+static cx_status lm_eval(void *u, const cx_train_info *in, cx_metrics *out) {
+    (void)in;
+    lm_task *t = u;
+    cx_tensor *x = cx_from_i32(CX_I32P(t->val), CX_SHAPE(10, 4));
+    cx_tensor *y = cx_from_i32(CX_I32P(t->val) + 1, CX_SHAPE(10, 4));
+    cx_charlm_out o = cx_charlm_forward(t->lm, x, NULL, NULL);
+    cx_metrics_set(out, "val_loss", cx_item(cx_seq_cross_entropy(o.logits, y, NULL, false, CX_REDUCE_MEAN)));
+    return CX_OK;
+}
+static cx_status lm_save(void *u, const cx_train_pos *p, cx_ckpt *ck) {
+    lm_task *t = u;
+    cx_ckpt_add_meta(ck, "test.lm", "1");
+    if (p->batch > 0 && t->h) {
+        cx_ckpt_add_tensor(ck, "lm.h", t->h);
+        cx_ckpt_add_tensor(ck, "lm.c", t->c);
+    }
+    return CX_OK;
+}
+static cx_status lm_load(void *u, const cx_st_file *f, const char *path, const cx_train_pos *p) {
+    lm_task *t = u;
+    if (!cx_st_meta(f, "test.lm")) return cx_set_error(CX_ERR_FORMAT, "%s: not a test LM checkpoint", path);
+    if (p->batch == 0) return CX_OK;
+    const cx_tensor *h = cx_st_get(f, "lm.h"), *c = cx_st_get(f, "lm.c");
+    if (!h || !c) return cx_set_error(CX_ERR_NOTFOUND, "%s: carried state lm.h / lm.c missing", path);
+    cx_tensor_free(t->h);
+    cx_tensor_free(t->c);
+    t->h = cx_tensor_clone(h);
+    t->c = cx_tensor_clone(c);
+    return CX_OK;
+}
+
+typedef struct {
+    cx_tensor *ids;
+    lm_task t;
+    cx_params ps;
+    cx_optim *opt;
+    cx_trainer *tr;
+} lm_run;
+
+static void lm_setup(lm_run *r, const cx_train_opts *o) {
+    memset(r, 0, sizeof *r);
+    cx_seed(11);
+    r->ids = cx_tensor_new(CX_I32, CX_SHAPE(1200));
+    cx_rng g = cx_rng_new(3);
+    for (int i = 0; i < 1200; i++) /* a noisy counter: predictable with a memory */
+        CX_I32P(r->ids)[i] = cx_rng_below(&g, 10) ? i % 5 : (int)cx_rng_below(&g, 6);
+    r->t.val = r->ids;
+    cx_charlm_config cfg = {6, 4, 8, 2, 0.1f};
+    r->t.lm = cx_charlm_new(&cfg);
+    r->t.ld = cx_bptt_new(r->ids, 4, 7, true);
+    cx_params_init(&r->ps);
+    cx_module_params(r->t.lm, &r->ps);
+    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    ao.lr = 0.01;
+    r->opt = cx_adam_new(&r->ps, &ao);
+    cx_train_task task = {&r->t, lm_begin, lm_next, lm_loss, lm_after, lm_eval, lm_save, lm_load};
+    r->tr = cx_trainer_new(&task, r->t.lm, r->opt, o);
+}
+
+static void lm_free(lm_run *r) {
+    cx_trainer_free(r->tr);
+    cx_optim_free(r->opt);
+    cx_params_free(&r->ps);
+    cx_bptt_free(r->t.ld);
+    cx_module_free(r->t.lm);
+    cx_tensor_free(r->t.h);
+    cx_tensor_free(r->t.c);
+    cx_tensor_free(r->ids);
+}
+
+static void test_resume_stateful(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "lm.ckpt");
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 3;
+    o.eval_every = 10;
+    o.clip = 1.0f;
+    o.quiet = true;
+    o.bits = true;
+    o.unit = "tokens";
+    lm_run a, b, c;
+    lm_setup(&a, &o);
+    CHECK(cx_trainer_run(a.tr) == CX_OK);
+    CHECK(a.t.h && a.t.c);
+    /* stopped mid-epoch 2 with a carried state */
+    cx_train_opts ob = o;
+    ob.max_steps = 60;
+    ob.checkpoint_path = ck;
+    lm_setup(&b, &ob);
+    CHECK(cx_trainer_run(b.tr) == CX_OK);
+    cx_train_pos pb = cx_trainer_info(b.tr).pos;
+    CHECK_MSG(pb.epoch == 2 && pb.batch > 0 && pb.batch < pb.num_batches && pb.step == 60, "epoch %d batch %d/%d",
+              pb.epoch, pb.batch, pb.num_batches);
+    lm_free(&b);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(ck, &f) == CX_OK);
+    CHECK(f && cx_st_get(f, "lm.h") && cx_st_get(f, "lm.c") && cx_st_get(f, "lstm.weight_ih_l1") &&
+          cx_st_get(f, "cortex.rng_epoch.current"));
+    cx_st_free(f);
+    lm_setup(&c, &o);
+    CHECK_MSG(cx_trainer_resume(c.tr, ck) == CX_OK, "%s", cx_last_error());
+    CHECK(cx_trainer_run(c.tr) == CX_OK);
+    CHECK(same_tensors(&a.ps, &c.ps));
+    CHECK(same_optim(a.opt, c.opt));
+    CHECK(c.t.h && c.t.c && !memcmp(a.t.h->data, c.t.h->data, (size_t)a.t.h->numel * 4) &&
+          !memcmp(a.t.c->data, c.t.c->data, (size_t)a.t.c->numel * 4));
+    CHECK_MSG(same_csv_but_time(cx_trainer_metrics_csv(a.tr), cx_trainer_metrics_csv(c.tr)), "A:\n%s\nC:\n%s",
+              cx_trainer_metrics_csv(a.tr), cx_trainer_metrics_csv(c.tr));
+    lm_free(&a);
+    lm_free(&c);
+}
+
+/* ---------------------------------------------------------------- the file */
+static cx_status dup_save(void *u, const cx_train_pos *p, cx_ckpt *ck) {
+    (void)u;
+    (void)p;
+    cx_ckpt_add_tensor(ck, "fc1.weight", cx_zeros(CX_SHAPE(1)));
+    return CX_OK;
+}
+
+static void test_checkpoint_names(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "names.ckpt");
+    const char *mk[1] = {"note"}, *mv[1] = {"hello"};
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 1;
+    o.max_steps = 5;
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    o.meta_keys = mk;
+    o.meta_values = mv;
+    o.n_meta = 1;
+    cls_run r;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(ck, &f) == CX_OK);
+    if (f) {
+        const char *tensors[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "optim.step",
+                                 "state.fc1.weight.step", "state.fc1.weight.exp_avg", "state.fc2.bias.exp_avg_sq",
+                                 "cortex.rng.current", "cortex.rng_epoch.current", "cortex.rng.loader",
+                                 "cortex.rng_epoch.loader"};
+        for (size_t i = 0; i < sizeof tensors / sizeof *tensors; i++)
+            CHECK_MSG(cx_st_get(f, tensors[i]) != NULL, "missing tensor %s", tensors[i]);
+        CHECK(f->n == 4 + 1 + 3 * 4 + 4); /* 4 parameters, optim.step and 3 per parameter, 2 x 2 streams */
+        cx_tensor *rl = cx_st_get(f, "cortex.rng.loader");
+        CHECK(rl && rl->dtype == CX_I64 && rl->numel == 2 && (uint64_t)CX_I64P(rl)[0] == r.loader_rng.state &&
+              (uint64_t)CX_I64P(rl)[1] == r.loader_rng.inc);
+        const char *meta[][2] = {{"cortex.checkpoint", "1"},  {"cortex.train.optim", "adam"},
+                                 {"cortex.train.epoch", "1"}, {"cortex.train.batch", "5"},
+                                 {"cortex.train.num_batches", "19"}, {"cortex.train.step", "5"},
+                                 {"cortex.train.epoch_count", "160"}, {"note", "hello"},
+                                 {"cortex.classifier.seen", "160"}};
+        for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
+            CHECK_MSG(cx_st_meta(f, meta[i][0]) && !strcmp(cx_st_meta(f, meta[i][0]), meta[i][1]), "meta %s = %s",
+                      meta[i][0], cx_st_meta(f, meta[i][0]) ? cx_st_meta(f, meta[i][0]) : "(missing)");
+        const char *other[] = {"cortex.train.seconds", "cortex.train.epoch_loss_sum", "cortex.train.epoch_seconds",
+                               "cortex.train.metrics", "cortex.classifier.correct"};
+        for (size_t i = 0; i < sizeof other / sizeof *other; i++) CHECK(cx_st_meta(f, other[i]) != NULL);
+        CHECK(!strncmp(cx_st_meta(f, "cortex.train.metrics"), "epoch,lr,train_loss,", 20));
+        cx_st_free(f);
+    }
+    /* a task adding a name the checkpoint already has */
+    cx_train_task t = r.task;
+    t.save_state = dup_save;
+    cx_trainer *tr = cx_trainer_new(&t, r.net, r.opt, &o);
+    char p2[256];
+    tmp_path(p2, sizeof p2, "dup.ckpt");
+    CHECK(cx_trainer_save(tr, p2) == CX_ERR_ARG);
+    CHECK(strstr(cx_last_error(), "duplicate tensor name 'fc1.weight'") != NULL);
+    CHECK(access(p2, F_OK) != 0);
+    cx_step_reset();
+    cx_trainer_free(tr);
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- bad checkpoints */
+/* Rewrite a checkpoint with metadata key `key` set to `value` (NULL: removed). */
+static void rewrite_meta(const char *src, const char *dst, const char *key, const char *value) {
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(src, &f) == CX_OK);
+    if (!f) return;
+    cx_tensor **ts = malloc((size_t)f->n * sizeof *ts);
+    const char **names = malloc((size_t)f->n * sizeof *names);
+    const char **mk = malloc((size_t)(f->n_meta + 1) * sizeof *mk), **mv = malloc((size_t)(f->n_meta + 1) * sizeof *mv);
+    for (int i = 0; i < f->n; i++) ts[i] = f->entries[i].tensor, names[i] = f->entries[i].name;
+    int nm = 0;
+    bool done = false;
+    for (int i = 0; i < f->n_meta; i++) {
+        if (!strcmp(f->meta_keys[i], key)) {
+            done = true;
+            if (!value) continue;
+            mk[nm] = key, mv[nm++] = value;
+        } else {
+            mk[nm] = f->meta_keys[i], mv[nm++] = f->meta_values[i];
+        }
+    }
+    if (!done && value) mk[nm] = key, mv[nm++] = value;
+    CHECK(cx_st_save(dst, ts, names, f->n, mk, mv, nm) == CX_OK);
+    free(ts);
+    free(names);
+    free(mk);
+    free(mv);
+    cx_st_free(f);
+}
+
+/* Resuming `path` into `r` fails with `want` and a message holding `needle`,
+ * and leaves the model, the optimiser and the position as they were. */
+static void expect_bad(cls_run *r, const char *path, cx_status want, const char *needle) {
+    cx_params before;
+    cx_params_init(&before);
+    for (int i = 0; i < r->ps.n; i++) cx_params_add(&before, cx_tensor_clone(r->ps.t[i]));
+    cx_status st = cx_trainer_resume(r->tr, path);
+    CHECK_MSG(st == want, "%s: status %d, want %d (%s)", path, (int)st, (int)want, cx_last_error());
+    CHECK_MSG(strstr(cx_last_error(), needle) != NULL, "%s: message '%s' lacks '%s'", path, cx_last_error(), needle);
+    CHECK_MSG(same_tensors(&before, &r->ps), "%s: the model changed", path);
+    CHECK(cx_optim_steps(r->opt) == 0);
+    cx_train_info in = cx_trainer_info(r->tr);
+    CHECK(in.pos.epoch == 1 && in.pos.batch == 0 && in.pos.step == 0);
+    CHECK(cx_trainer_metrics_csv(r->tr)[0] == 0);
+    for (int i = 0; i < before.n; i++) cx_tensor_free(before.t[i]);
+    cx_params_free(&before);
+}
+
+static void test_bad_checkpoints(void) {
+    char ck[256], p[256];
+    tmp_path(ck, sizeof ck, "good.ckpt");
+    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    o.epochs = 2;
+    o.max_steps = 23; /* epoch 2, batch 4 */
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cls_run w;
+    cls_setup(&w, &o);
+    CHECK(cx_trainer_run(w.tr) == CX_OK);
+    cls_free(&w);
+    o.checkpoint_path = NULL;
+    o.max_steps = 0;
+    cls_run r;
+    cls_setup(&r, &o);
+    /* corrupt: truncated, garbage */
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(cx_read_file(ck, &buf, &n, 0) == CX_OK);
+    tmp_path(p, sizeof p, "trunc.ckpt");
+    CHECK(cx_write_file_atomic(p, buf, n / 2) == CX_OK);
+    expect_bad(&r, p, CX_ERR_FORMAT, "trunc.ckpt");
+    free(buf);
+    tmp_path(p, sizeof p, "missing.ckpt");
+    expect_bad(&r, p, CX_ERR_IO, "missing.ckpt");
+    /* a model file is not a checkpoint */
+    tmp_path(p, sizeof p, "model.safetensors");
+    CHECK(cx_params_save(p, &r.ps) == CX_OK);
+    expect_bad(&r, p, CX_ERR_FORMAT, "not a checkpoint");
+    /* an old-format checkpoint */
+    {
+        cx_tensor *rng = cx_tensor_new(CX_I64, CX_SHAPE(2));
+        cx_tensor *ts[5] = {r.ps.t[0], r.ps.t[1], r.ps.t[2], r.ps.t[3], rng};
+        const char *names[5] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "cortex.rng"};
+        const char *mk[1] = {"cortex.epoch"}, *mv[1] = {"1"};
+        tmp_path(p, sizeof p, "old.ckpt");
+        CHECK(cx_st_save(p, ts, names, 5, mk, mv, 1) == CX_OK);
+        expect_bad(&r, p, CX_ERR_FORMAT, "old-format");
+        cx_tensor_free(rng);
+    }
+    /* malformed position / metrics / task metadata */
+    tmp_path(p, sizeof p, "bad-epoch.ckpt");
+    rewrite_meta(ck, p, "cortex.train.epoch", "two");
+    expect_bad(&r, p, CX_ERR_FORMAT, "cortex.train.epoch");
+    rewrite_meta(ck, p, "cortex.train.step", NULL);
+    expect_bad(&r, p, CX_ERR_FORMAT, "cortex.train.step is missing");
+    rewrite_meta(ck, p, "cortex.train.metrics", "epoch;lr\n");
+    expect_bad(&r, p, CX_ERR_FORMAT, "cortex.train.metrics");
+    rewrite_meta(ck, p, "cortex.checkpoint", "7");
+    expect_bad(&r, p, CX_ERR_FORMAT, "format '7'");
+    rewrite_meta(ck, p, "cortex.classifier.seen", NULL);
+    expect_bad(&r, p, CX_ERR_FORMAT, "cortex.classifier.seen");
+    rewrite_meta(ck, p, "cortex.train.num_batches", "40");
+    expect_bad(&r, p, CX_ERR_ARG, "had 40 batches");
+    rewrite_meta(ck, p, "cortex.train.batch", "30");
+    expect_bad(&r, p, CX_ERR_FORMAT, "batch 30 of 19");
+    cls_free(&r);
+    /* another model (hidden 12), another optimiser, other random streams, other batch size */
+    cls_setup_ex(&r, &o, 12, 0.2f, true, false, 32, true);
+    expect_bad(&r, ck, CX_ERR_SHAPE, "'fc1.weight'");
+    cls_free(&r);
+    cls_setup_ex(&r, &o, 24, 0.2f, true, true, 32, true);
+    expect_bad(&r, ck, CX_ERR_ARG, "adam optimiser, this run uses sgd");
+    cls_free(&r);
+    cls_setup_ex(&r, &o, 24, 0.2f, true, false, 32, false);
+    expect_bad(&r, ck, CX_ERR_ARG, "random stream 'loader'");
+    cls_free(&r);
+    cls_setup(&r, &o);
+    cx_rng extra = cx_rng_new(1);
+    cx_trainer_add_rng(r.tr, "extra", &extra);
+    expect_bad(&r, ck, CX_ERR_NOTFOUND, "cortex.rng.extra");
+    cls_free(&r);
+    cls_setup_ex(&r, &o, 24, 0.2f, true, false, 50, true);
+    cx_rng before = r.loader_rng, cur = cx_rng_get();
+    expect_bad(&r, ck, CX_ERR_ARG, "batches"); /* found while replaying epoch 2 */
+    CHECK(r.loader_rng.state == before.state && cx_rng_get().state == cur.state);
+    /* the good file still resumes in the right run */
+    cls_free(&r);
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_resume(r.tr, ck) == CX_OK);
+    CHECK(cx_trainer_info(r.tr).pos.step == 23);
+    cls_free(&r);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        printf("RESULT 0 1\n");
+        return 1;
+    }
+    cx_set_threads(1);
+    make_blobs(&g_train, 600, 1);
+    make_blobs(&g_val, 200, 2);
+    RUN(test_clocks_and_metrics);
+    RUN(test_classifier_eval);
+    RUN(test_classifier_accuracy);
+    RUN(test_csv_progress_log);
+    RUN(test_nonfinite_loss);
+    RUN(test_limits);
+    RUN(test_resume_classifier);
+    RUN(test_resume_stateful);
+    RUN(test_checkpoint_names);
+    RUN(test_bad_checkpoints);
+    cx_dataset_free(&g_train);
+    cx_dataset_free(&g_val);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    TEST_END();
+}
