@@ -208,6 +208,16 @@ def gen_variants():
     stack_ax1                   stack of three [2,3], axis 1
     index_select_ax0_i32/_axm1  I32 [2,0,2,2,3] axis 0 / I64 [1,1,0] axis -1
     gather_i32/_ax0_i32/_3d_axm1_i32  I32 indices, axis 1 / 0 / -1 (3-d)
+    ce_i32[_ign]_*              cross_entropy, I32 targets (_ign: two -100)
+    nll_i32[_ign]_*, nll_ign_*  nll_loss(log-probabilities, t)        nll_ign: I64 with -100
+    mmargin_i32_{m1,m0_45}_*    multi_margin_loss, distinct 0.3 grid  margin 1.0 / 0.45
+    hinge_m0_5_{sum,none}       clamp(0.5 - t*f, min=0)               |0.5 - t f| >= 0.2
+    {mse,bce_logits,hinge_m1,hinge_m0_5,perceptron,logistic,sl1_b1,sl1_b0_5}_pred_*
+                                w.r.t. the prediction only            grads=[0]
+    chain_mlp_i32               chain_mlp with I32 targets, 8 hidden  gradcheck atol 1e-3
+    attention                   softmax(q k^T * 0.5, -1) v
+    chain_mix                   chain_fn of op_cases.h (gelu, mean, reshape, permute, exp,
+                                sum, slice, logistic loss)
     (losses: suffix _mean, _sum, _none = the reduction)"""
     torch.manual_seed(20240601)
 
@@ -309,6 +319,78 @@ def gen_variants():
          [u(-2.0, 2.0, 3, 4), i32(2, 0, 1, 2, 2, 2, 0, 0).reshape(2, 4)])
     case("gather_3d_axm1_i32", lambda x, i: torch.gather(x, -1, i.long()),
          [u(-2.0, 2.0, 2, 3, 4), i32(0, 3, 1, 1, 2, 0, 3, 3, 0, 1, 2, 3).reshape(2, 3, 2)])
+
+    # ---- class losses: I32 targets, ignore_index -100 (I32 and I64), every reduction;
+    # nll_i32_* / nll_i32_ign_* / nll_ign_*: nll_loss of log-probabilities directly
+    targets = (("i32", i32(0, 2, 1, 3, 2)), ("i32_ign", i32(1, -100, 3, -100, 0)),
+               ("ign", torch.tensor([3, 3, 0, 1, -100])))
+    for ttag, t in targets:
+        for r in REDS:
+            if ttag != "ign":  # ce_ign_* of gen() has I64 targets with -100
+                case("ce_%s_%s" % (ttag, r), lambda x, t, r=r: F.cross_entropy(x, t.long(), reduction=r),
+                     [u(-3.0, 3.0, 5, 4), t])
+            lp = torch.log_softmax(u(-2.0, 2.0, 5, 4), 1)
+            case("nll_%s_%s" % (ttag, r), lambda x, t, r=r: F.nll_loss(x, t.long(), reduction=r), [lp, t])
+    # multi-margin, I32 targets: distinct values on a 0.3 grid, so every margin
+    # m - x[y] + x[i] is >= 0.1 (m = 1) / >= 0.15 (m = 0.45) away from 0
+    t = i32(0, 2, 1, 3, 2, 1)
+    for m, mtag in ((1.0, "m1"), (0.45, "m0_45")):
+        for r in REDS:
+            case("mmargin_i32_%s_%s" % (mtag, r),
+                 lambda x, t, m=m, r=r: F.multi_margin_loss(x, t.long(), p=1, margin=m, reduction=r),
+                 [distinct(0.3, 6, 4), t])
+
+    # ---- pointwise losses; *_pred_*: with respect to the prediction only (grads=[0])
+    def hinge_inputs(m):  # t = +-1, |m - t f| >= 0.2
+        f, t = u(-2.5, 2.5, 3, 4), pm1_pattern(3, 4)
+        z = m - t * f
+        f = torch.where(z.abs() < 0.2, t * (m + torch.where(z >= 0, -0.2, 0.2)), f)
+        return f, t
+
+    def sl1_inputs(beta):  # |pred - target| on both sides of beta, >= 0.15 beta from it
+        t = u(-2.0, 2.0, 3, 4)
+        dv = torch.tensor([0.3, -0.4, 1.6, -2.0, 0.05, 0.7, -0.7, 2.5, -1.3, 0.0, 1.2, -0.2]).reshape(3, 4)
+        return t + dv * beta, t
+
+    for m, mtag in ((1.0, "m1"), (0.5, "m0_5")):
+        for r in REDS:
+            if (m, r) in ((0.5, "sum"), (0.5, "none")):  # gen() has hinge_m0_5_mean only
+                case("hinge_%s_%s" % (mtag, r),
+                     lambda f, t, m=m, r=r: reduce(torch.clamp(m - t * f, min=0), r), list(hinge_inputs(m)))
+            case("hinge_%s_pred_%s" % (mtag, r),
+                 lambda f, t, m=m, r=r: reduce(torch.clamp(m - t * f, min=0), r), list(hinge_inputs(m)),
+                 grads=[0])
+    for r in REDS:
+        case("mse_pred_" + r, lambda a, b, r=r: F.mse_loss(a, b, reduction=r),
+             [u(-2.0, 2.0, 3, 4), u(-2.0, 2.0, 3, 4)], grads=[0])
+        case("bce_logits_pred_" + r, lambda a, b, r=r: F.binary_cross_entropy_with_logits(a, b, reduction=r),
+             [u(-3.0, 3.0, 3, 4), u(0.05, 0.95, 3, 4)], grads=[0])
+        case("perceptron_pred_" + r, lambda f, t, r=r: reduce(torch.clamp(-t * f, min=0), r),
+             [push_away(u(-2.5, 2.5, 3, 4), 0.0, 0.2), pm1_pattern(3, 4)], grads=[0])
+        case("logistic_pred_" + r, lambda f, t, r=r: reduce(F.softplus(-t * f), r),
+             [u(-3.0, 3.0, 3, 4), pm1_pattern(3, 4)], grads=[0])
+        for beta, btag in ((1.0, "b1"), (0.5, "b0_5")):
+            case("sl1_%s_pred_%s" % (btag, r),
+                 lambda a, b, beta=beta, r=r: F.smooth_l1_loss(a, b, beta=beta, reduction=r),
+                 list(sl1_inputs(beta)), grads=[0])
+
+    # ---- composites
+    case("chain_mlp_i32", lambda x, w1, b1, w2, b2, t: F.cross_entropy(
+        F.linear(torch.tanh(F.linear(x, w1, b1)), w2, b2), t.long()),
+        [u(-1.5, 1.5, 6, 4), u(-0.8, 0.8, 8, 4), u(-0.3, 0.3, 8), u(-0.8, 0.8, 3, 8), u(-0.3, 0.3, 3),
+         i32(0, 1, 2, 2, 1, 0)])
+    case("attention",
+         lambda q, k, v: torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * 0.5, -1), v),
+         [u(-1.0, 1.0, 2, 3, 4), u(-1.0, 1.0, 2, 5, 4), u(-1.0, 1.0, 2, 5, 3)])
+
+    def chain_mix(x, b):  # broadcasting, reductions, shape ops, a loss (chain_fn of op_cases.h)
+        h = F.gelu(x + b)                                   # [4,6] + [6]
+        z = h - h.mean(0, keepdim=True)                     # [4,6]
+        p = z.reshape(4, 2, 3).permute(1, 0, 2)             # [2,4,3]
+        s = torch.exp(p * 0.3).sum(0)                       # [4,3]
+        t = torch.tanh(z[:, 0:6:2])                         # [4,3]
+        return F.softplus(-t * torch.log(s)).mean()         # logistic loss, mean
+    case("chain_mix", chain_mix, [u(-1.0, 1.0, 4, 6), u(-1.0, 1.0, 6)])
 
 
 def gen():

@@ -29,13 +29,16 @@
 
 #define CE(r) cx_cross_entropy(x[0], ix[1], r)
 #define NLL(r) cx_nll_loss(cx_log_softmax(x[0], 1), ix[1], r)
+#define NLLP(r) cx_nll_loss(x[0], ix[1], r) /* x[0]: log-probabilities */
 #define MSE(r) cx_mse_loss(x[0], x[1], r)
 #define BCE(r) cx_bce_with_logits(x[0], x[1], r)
 #define MM1(r) cx_multi_margin_loss(x[0], ix[1], 1.0f, r)
 #define MM05(r) cx_multi_margin_loss(x[0], ix[1], 0.5f, r)
+#define MM045(r) cx_multi_margin_loss(x[0], ix[1], 0.45f, r)
 #define SL1_1(r) cx_smooth_l1_loss(x[0], x[1], 1.0f, r)
 #define SL1_05(r) cx_smooth_l1_loss(x[0], x[1], 0.5f, r)
 #define HINGE1(r) cx_hinge_loss(x[0], x[1], 1.0f, r)
+#define HINGE05(r) cx_hinge_loss(x[0], x[1], 0.5f, r)
 #define PERC(r) cx_perceptron_loss(x[0], x[1], r)
 #define LOGI(r) cx_logistic_loss(x[0], x[1], r)
 
@@ -135,10 +138,24 @@
     CX_RED(X, sl1_b1, SL1_1) CX_RED(X, sl1_b0_5, SL1_05) CX_RED(X, hinge_m1, HINGE1) \
     X(hinge_m0_5_mean, GC, cx_hinge_loss(x[0], x[1], 0.5f, CX_REDUCE_MEAN)) \
     CX_RED(X, perceptron, PERC) CX_RED(X, logistic, LOGI) \
+    /* I32 targets, ignore_index -100 (nll_*_ign, nll_i32*: nll_loss of log-probabilities) */ \
+    CX_RED(X, ce_i32, CE) CX_RED(X, ce_i32_ign, CE) CX_RED(X, nll_i32, NLLP) \
+    CX_RED(X, nll_i32_ign, NLLP) CX_RED(X, nll_ign, NLLP) \
+    CX_RED(X, mmargin_i32_m1, MM1) CX_RED(X, mmargin_i32_m0_45, MM045) \
+    X(hinge_m0_5_sum, GC, HINGE05(CX_REDUCE_SUM)) X(hinge_m0_5_none, GC, HINGE05(CX_REDUCE_NONE)) \
+    /* _pred: with respect to the prediction x[0] only */ \
+    CX_RED(X, mse_pred, MSE) CX_RED(X, bce_logits_pred, BCE) CX_RED(X, hinge_m1_pred, HINGE1) \
+    CX_RED(X, hinge_m0_5_pred, HINGE05) CX_RED(X, perceptron_pred, PERC) \
+    CX_RED(X, logistic_pred, LOGI) CX_RED(X, sl1_b1_pred, SL1_1) CX_RED(X, sl1_b0_5_pred, SL1_05) \
     /* extras */ \
     X(mul_self, GC, cx_mul(x[0], x[0])) X(reuse, GC, reuse_fn(x[0])) \
     X(chain_mlp, GC, cx_cross_entropy(cx_linear(cx_tanh(cx_linear(x[0], x[1], x[2])), x[3], x[4]), \
                                   ix[5], CX_REDUCE_MEAN)) \
+    X(chain_mlp_i32, GCT(1e-2f, 1e-3f, 1e-2f), \
+      cx_cross_entropy(cx_linear(cx_tanh(cx_linear(x[0], x[1], x[2])), x[3], x[4]), ix[5], CX_REDUCE_MEAN)) \
+    X(attention, GC, cx_matmul(cx_softmax(cx_mul_scalar(cx_matmul(x[0], cx_transpose(x[1], -1, -2)), 0.5f), \
+                                          -1), x[2])) \
+    X(chain_mix, GC, chain_fn(x[0], x[1])) \
     X(slice_neg, GC, cx_slice(x[0], -1, -4, -1, 1)) X(slice_clip, GC, cx_slice(x[0], 1, 0, 100, 3)) \
     X(stack_axm1, GC, cx_stack((cx_tensor *[]){x[0], x[1]}, 2, -1)) \
     X(transpose_neg, GC, cx_transpose(x[0], -1, 0)) X(sum_ax_size1, GC, cx_sum_axis(x[0], 1, false)) \
@@ -154,5 +171,14 @@
 static cx_tensor *reuse_fn(cx_tensor *x) {
     cx_tensor *y = cx_exp(x);
     return cx_add(cx_mul(y, y), y);
+}
+
+/* broadcasting, reductions, shape ops and a loss in one chain: x [4,6], b [6] */
+static cx_tensor *chain_fn(cx_tensor *x, cx_tensor *b) {
+    cx_tensor *h = cx_gelu(cx_add(x, b));                                   /* [4,6] */
+    cx_tensor *z = cx_sub(h, cx_mean_axis(h, 0, true));                     /* [4,6] */
+    cx_tensor *p = cx_permute(cx_reshape(z, CX_SHAPE(4, 2, 3)), (const int[]){1, 0, 2}); /* [2,4,3] */
+    cx_tensor *s = cx_sum_axis(cx_exp(cx_mul_scalar(p, 0.3f)), 0, false); /* [4,3] */
+    return cx_logistic_loss(cx_log(s), cx_tanh(cx_slice(z, 1, 0, 6, 2)), CX_REDUCE_MEAN);
 }
 #endif
