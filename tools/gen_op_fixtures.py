@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Generate the PyTorch reference fixtures of tests/autograd/test_torch_ops.c.
+"""Generate the PyTorch reference fixtures of the op case table
+(tests/autograd/op_cases.h, run by tests/autograd/test_ops.c).
 
 Run with Debian's python3-torch (1.13):  /usr/bin/python3 tools/gen_op_fixtures.py
 
@@ -14,8 +15,9 @@ python package is not needed). For every case C it stores
                         that requires grad (no C.grad<k> -> the C side does
                         not set requires_grad on that input)
 
-Scalar parameters are fixed per case, here AND in the case table of
-tests/autograd/test_torch_ops.c (keep them in sync):
+Scalar parameters are fixed per case, here AND in the case table
+tests/autograd/op_cases.h (keep them in sync; the variants drawn by
+gen_variants() are listed in its docstring):
 
     case                    op                                    parameters
     ----------------------  ------------------------------------  -------------------------------
@@ -141,6 +143,254 @@ def reduce(l, r):
 
 
 REDS = ("mean", "sum", "none")
+
+
+def push_away(x, point, margin):
+    """Move the elements of x closer than `margin` to `point` onto point +- margin
+    (what the finite-difference-only test did: a kink stays >= margin away)."""
+    x = x.clone()
+    d = x - point
+    x = torch.where((d.abs() < margin) & (d >= 0), torch.full_like(x, point + margin), x)
+    x = torch.where((d.abs() < margin) & (d < 0), torch.full_like(x, point - margin), x)
+    return x
+
+
+def distinct(spacing, *s):
+    """spacing * (k - n/2) for k = 0..n-1 in random order: no ties, gaps >= spacing."""
+    n = 1
+    for d in s:
+        n *= d
+    return ((torch.randperm(n) - n // 2).float() * spacing).reshape(*s)
+
+
+def pm1_pattern(*s):
+    """t = -1 at every third element (flat index % 3 == 0), +1 elsewhere."""
+    n = 1
+    for d in s:
+        n *= d
+    return torch.tensor([1.0 if i % 3 else -1.0 for i in range(n)]).reshape(*s)
+
+
+def i32(*v):
+    return torch.tensor(v, dtype=torch.int32)
+
+
+def gen_variants():
+    """The shape / axis / parameter / requires-grad variants that used to be
+    checked with finite differences only (the old tests/autograd/test_gradcheck.c),
+    now compared with PyTorch too. Drawn from their own seed, after gen(), so the
+    cases of gen() keep their draws and these keep theirs whatever gen() gains.
+    Inputs as the old checks drew them (uniform ranges, kink margins, grids).
+
+    case                        op / inputs                           parameters
+    --------------------------  ------------------------------------  ---------------------------
+    {add,sub,mul,div,maximum}_  a op b; same [2,3],[2,3]  bc [4,1,3],  _ga: grads=[0] (only a)
+      {same,bc,bc2,bcs}[_ga|_gb]  [5,1]  bc2 [3],[2,3] (sub: bc2l)      _gb: grads=[1] (only b)
+                                  bcs [2,3],[1]; div |b| >= 0.5;
+                                  maximum: grid 0.3, |a - b| >= 0.15
+    mul_max_self                x*x + maximum(x, x)                   tie: half to each side
+    mul_scalar_0 / pow_0        x * 0 / x ** 0
+    leaky_relu_0_01             leaky_relu(x, 0.01)                   |x| >= 0.1
+    softplus_b1_t20_above       softplus(x, 1, 20), x in [21, 24]     linear branch only
+    softplus_b2_t1              softplus(x, 2, 1)                     |x - 0.5| >= 0.1
+    maxout_k2/_k3_3d/_k1        x.reshape(..., m, k).max(-1)          [3,6] / [2,2,6] / [2,3]
+    mm_row_col                  [1,7] @ [7,1]
+    linear_3d_nobias/linear_1d  linear([2,3,4], W) / linear([4], W, b)
+    {sum,mean,max}_ax{0,1,2,m1,m3}[_keep]  on [3,4,2]                  max: distinct values
+                                (max_axm1_keep_3d: gen()'s max_axm1_keep is 2-d)
+    {,log_}softmax_ax{1,2,m2}   on [3,4,5];  *_2d_ax1 on [4,6]
+    reshape_m1_2 / flatten      reshape(-1, 2) / flatten(x, 1)        [2,3,4]
+    transpose02/_m1m2/11        transpose(0,2) / (-1,-2) / (1,1)
+    permute120 / permute_m101   permute(1,2,0) / (-1,0,1)
+    slice_negstart/_ax0/_axm1/  x[:, -5:8:3] / x[0:2] / x[..., 1:2] /  [3,8,2]
+      slice_clip_all            x[:, 0:100]
+    concat_ax0/_axm1/_mid_const cat axis 0 (3) / -1 (2) / 1 (3)        mid_const: grads=[0, 2]
+    stack_ax1                   stack of three [2,3], axis 1
+    index_select_ax0_i32/_axm1  I32 [2,0,2,2,3] axis 0 / I64 [1,1,0] axis -1
+    gather_i32/_ax0_i32/_3d_axm1_i32  I32 indices, axis 1 / 0 / -1 (3-d)
+    ce_i32[_ign]_*              cross_entropy, I32 targets (_ign: two -100)
+    nll_i32[_ign]_*, nll_ign_*  nll_loss(log-probabilities, t)        nll_ign: I64 with -100
+    mmargin_i32_{m1,m0_45}_*    multi_margin_loss, distinct 0.3 grid  margin 1.0 / 0.45
+    hinge_m0_5_{sum,none}       clamp(0.5 - t*f, min=0)               |0.5 - t f| >= 0.2
+    {mse,bce_logits,hinge_m1,hinge_m0_5,perceptron,logistic,sl1_b1,sl1_b0_5}_pred_*
+                                w.r.t. the prediction only            grads=[0]
+    chain_mlp_i32               chain_mlp with I32 targets, 8 hidden  gradcheck atol 1e-3
+    attention                   softmax(q k^T * 0.5, -1) v
+    chain_mix                   chain_fn of op_cases.h (gelu, mean, reshape, permute, exp,
+                                sum, slice, logistic loss)
+    (losses: suffix _mean, _sum, _none = the reduction)"""
+    torch.manual_seed(20240601)
+
+    def u(lo, hi, *s):
+        return uniform(lo, hi, *s)
+
+    # ---- elementwise binary: shapes same [2,3]+[2,3], bc [4,1,3]+[5,1],
+    # bc2 [3]+[2,3] (sub: bc2l; sub_bc2 of gen() is [2,3]-[3]), bcs [2,3]+[1];
+    # *_ga: only the first input requires grad, *_gb: only the second
+    shapes = (("same", (2, 3), (2, 3)), ("bc", (4, 1, 3), (5, 1)), ("bc2", (3,), (2, 3)),
+              ("bcs", (2, 3), (1,)))
+    have = {"add_same", "add_bc", "add_bc2", "sub_same", "sub_bc", "mul_same", "mul_bc", "mul_bc2",
+            "div_same", "div_bc", "div_bc2", "maximum_same", "maximum_bc"}
+    for op, fn in (("add", torch.add), ("sub", torch.sub), ("mul", torch.mul), ("div", torch.div),
+                   ("maximum", torch.maximum)):
+        for tag, sa, sb in shapes:
+            if op == "maximum":  # a on a 0.3 grid, b on the grid + 0.15: |a - b| >= 0.15
+                a = 0.3 * (torch.randint(0, 13, sa) - 6).float()
+                b = 0.3 * (torch.randint(0, 13, sb) - 6).float() + 0.15
+            else:
+                a = u(-2.0, 2.0, *sa)
+                b = u(-2.0, 2.0, *sb)
+                if op == "div":  # |b| >= 0.5
+                    b = push_away(b, 0.0, 0.5)
+            base = "%s_%s" % (op, "bc2l" if (op, tag) == ("sub", "bc2") else tag)
+            if base not in have:
+                case(base, fn, [a, b])
+            case(base + "_ga", fn, [a, b], grads=[0])
+            case(base + "_gb", fn, [a, b], grads=[1])
+    # one tensor on both sides of mul and maximum (maximum's tie: half to each side)
+    case("mul_max_self", lambda x: x * x + torch.maximum(x, x), [u(-2.0, 2.0, 3, 4)])
+    case("mul_scalar_0", lambda x: x * 0.0, [u(-2.0, 2.0, 5)])
+
+    # ---- elementwise unary
+    case("pow_0", lambda x: x ** 0.0, [u(0.5, 2.0, 4)])
+    case("leaky_relu_0_01", lambda x: F.leaky_relu(x, 0.01), [push_away(u(-2.0, 2.0, 3, 4), 0.0, 0.1)])
+    case("softplus_b1_t20_above", lambda x: F.softplus(x, beta=1.0, threshold=20.0),
+         [u(21.0, 24.0, 2, 3)])
+    # beta 2, threshold 1: the switch to the linear branch is at x = 0.5
+    case("softplus_b2_t1", lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+         [push_away(u(-2.0, 2.0, 3, 4), 0.5, 0.1)])
+    # maxout: last axis m*k -> m groups of k, max of each (distinct values: no ties)
+    for name, k, x in (("maxout_k2", 2, distinct(0.1, 3, 6)), ("maxout_k3_3d", 3, distinct(0.1, 2, 2, 6)),
+                       ("maxout_k1", 1, u(-1.0, 1.0, 2, 3))):
+        case(name, lambda x, k=k: x.reshape(*x.shape[:-1], x.shape[-1] // k, k).max(-1).values, [x])
+
+    # ---- matrix
+    case("mm_row_col", torch.matmul, [u(-1.0, 1.0, 1, 7), u(-1.0, 1.0, 7, 1)])
+    case("linear_3d_nobias", F.linear, [u(-1.0, 1.0, 2, 3, 4), u(-1.0, 1.0, 5, 4)])
+    case("linear_1d", F.linear, [u(-1.0, 1.0, 4), u(-1.0, 1.0, 5, 4), u(-1.0, 1.0, 5)])
+
+    # ---- reductions over every axis of [3,4,2], keepdim or not (max: distinct values)
+    have = {"sum_ax1", "sum_ax1_keep", "mean_ax0", "mean_axm1", "max_ax1"}
+    for op in ("sum", "mean", "max"):
+        for ax, atag in ((0, "0"), (1, "1"), (2, "2"), (-1, "m1"), (-3, "m3")):
+            for kd in (False, True):
+                name = "%s_ax%s%s" % (op, atag, "_keep" if kd else "")
+                if name in have:
+                    continue
+                if name == "max_axm1_keep":  # gen()'s max_axm1_keep is 2-d
+                    name += "_3d"
+                if op == "max":
+                    case(name, lambda x, ax=ax, kd=kd: x.max(ax, keepdim=kd).values, [distinct(0.1, 3, 4, 2)])
+                else:
+                    case(name, lambda x, ax=ax, kd=kd, op=op: getattr(x, op)(ax, keepdim=kd),
+                         [u(-2.0, 2.0, 3, 4, 2)])
+    for op, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+        for ax, atag in ((1, "1"), (2, "2"), (-2, "m2")):
+            case("%s_ax%s" % (op, atag), lambda x, fn=fn, ax=ax: fn(x, ax), [u(-3.0, 3.0, 3, 4, 5)])
+        case(op + "_2d_ax1", lambda x, fn=fn: fn(x, 1), [u(-3.0, 3.0, 4, 6)])
+
+    # ---- shape
+    case("reshape_m1_2", lambda x: x.reshape(-1, 2), [u(-2.0, 2.0, 2, 3, 4)])
+    case("flatten", lambda x: torch.flatten(x, 1), [u(-2.0, 2.0, 2, 3, 4)])
+    case("transpose02", lambda x: x.transpose(0, 2), [u(-2.0, 2.0, 2, 3, 4)])
+    case("transpose_m1m2", lambda x: x.transpose(-1, -2), [u(-2.0, 2.0, 2, 3, 4)])
+    case("transpose11", lambda x: x.transpose(1, 1), [u(-2.0, 2.0, 2, 3, 4)])
+    case("permute120", lambda x: x.permute(1, 2, 0), [u(-2.0, 2.0, 2, 3, 4)])
+    case("permute_m101", lambda x: x.permute(-1, 0, 1), [u(-2.0, 2.0, 2, 3, 4)])
+    case("slice_negstart", lambda x: x[:, -5:8:3], [u(-2.0, 2.0, 3, 8, 2)])
+    case("slice_ax0", lambda x: x[0:2], [u(-2.0, 2.0, 3, 8, 2)])
+    case("slice_axm1", lambda x: x[..., 1:2], [u(-2.0, 2.0, 3, 8, 2)])
+    case("slice_clip_all", lambda x: x[:, 0:100], [u(-2.0, 2.0, 3, 8, 2)])
+    case("concat_ax0", lambda a, b, c: torch.cat([a, b, c], 0),
+         [u(-2.0, 2.0, 1, 3), u(-2.0, 2.0, 3, 3), u(-2.0, 2.0, 2, 3)])
+    case("concat_axm1", lambda a, b: torch.cat([a, b], -1), [u(-2.0, 2.0, 2, 2), u(-2.0, 2.0, 2, 3)])
+    case("concat_mid_const", lambda a, b, c: torch.cat([a, b, c], 1),
+         [u(-2.0, 2.0, 2, 3, 2), u(-2.0, 2.0, 2, 1, 2), u(-2.0, 2.0, 2, 4, 2)], grads=[0, 2])
+    case("stack_ax1", lambda a, b, c: torch.stack([a, b, c], 1),
+         [u(-2.0, 2.0, 2, 3), u(-2.0, 2.0, 2, 3), u(-2.0, 2.0, 2, 3)])
+    # integer inputs are stored with their own dtype (I32 here); PyTorch wants int64
+    case("index_select_ax0_i32", lambda x, i: torch.index_select(x, 0, i.long()),
+         [u(-2.0, 2.0, 4, 3, 2), i32(2, 0, 2, 2, 3)])
+    case("index_select_axm1", lambda x, i: torch.index_select(x, -1, i),
+         [u(-2.0, 2.0, 4, 3, 2), torch.tensor([1, 1, 0])])
+    case("gather_i32", lambda x, i: torch.gather(x, 1, i.long()),
+         [u(-2.0, 2.0, 3, 4), i32(0, 3, 3, 1, 1, 1).reshape(3, 2)])
+    case("gather_ax0_i32", lambda x, i: torch.gather(x, 0, i.long()),
+         [u(-2.0, 2.0, 3, 4), i32(2, 0, 1, 2, 2, 2, 0, 0).reshape(2, 4)])
+    case("gather_3d_axm1_i32", lambda x, i: torch.gather(x, -1, i.long()),
+         [u(-2.0, 2.0, 2, 3, 4), i32(0, 3, 1, 1, 2, 0, 3, 3, 0, 1, 2, 3).reshape(2, 3, 2)])
+
+    # ---- class losses: I32 targets, ignore_index -100 (I32 and I64), every reduction;
+    # nll_i32_* / nll_i32_ign_* / nll_ign_*: nll_loss of log-probabilities directly
+    targets = (("i32", i32(0, 2, 1, 3, 2)), ("i32_ign", i32(1, -100, 3, -100, 0)),
+               ("ign", torch.tensor([3, 3, 0, 1, -100])))
+    for ttag, t in targets:
+        for r in REDS:
+            if ttag != "ign":  # ce_ign_* of gen() has I64 targets with -100
+                case("ce_%s_%s" % (ttag, r), lambda x, t, r=r: F.cross_entropy(x, t.long(), reduction=r),
+                     [u(-3.0, 3.0, 5, 4), t])
+            lp = torch.log_softmax(u(-2.0, 2.0, 5, 4), 1)
+            case("nll_%s_%s" % (ttag, r), lambda x, t, r=r: F.nll_loss(x, t.long(), reduction=r), [lp, t])
+    # multi-margin, I32 targets: distinct values on a 0.3 grid, so every margin
+    # m - x[y] + x[i] is >= 0.1 (m = 1) / >= 0.15 (m = 0.45) away from 0
+    t = i32(0, 2, 1, 3, 2, 1)
+    for m, mtag in ((1.0, "m1"), (0.45, "m0_45")):
+        for r in REDS:
+            case("mmargin_i32_%s_%s" % (mtag, r),
+                 lambda x, t, m=m, r=r: F.multi_margin_loss(x, t.long(), p=1, margin=m, reduction=r),
+                 [distinct(0.3, 6, 4), t])
+
+    # ---- pointwise losses; *_pred_*: with respect to the prediction only (grads=[0])
+    def hinge_inputs(m):  # t = +-1, |m - t f| >= 0.2
+        f, t = u(-2.5, 2.5, 3, 4), pm1_pattern(3, 4)
+        z = m - t * f
+        f = torch.where(z.abs() < 0.2, t * (m + torch.where(z >= 0, -0.2, 0.2)), f)
+        return f, t
+
+    def sl1_inputs(beta):  # |pred - target| on both sides of beta, >= 0.15 beta from it
+        t = u(-2.0, 2.0, 3, 4)
+        dv = torch.tensor([0.3, -0.4, 1.6, -2.0, 0.05, 0.7, -0.7, 2.5, -1.3, 0.0, 1.2, -0.2]).reshape(3, 4)
+        return t + dv * beta, t
+
+    for m, mtag in ((1.0, "m1"), (0.5, "m0_5")):
+        for r in REDS:
+            if (m, r) in ((0.5, "sum"), (0.5, "none")):  # gen() has hinge_m0_5_mean only
+                case("hinge_%s_%s" % (mtag, r),
+                     lambda f, t, m=m, r=r: reduce(torch.clamp(m - t * f, min=0), r), list(hinge_inputs(m)))
+            case("hinge_%s_pred_%s" % (mtag, r),
+                 lambda f, t, m=m, r=r: reduce(torch.clamp(m - t * f, min=0), r), list(hinge_inputs(m)),
+                 grads=[0])
+    for r in REDS:
+        case("mse_pred_" + r, lambda a, b, r=r: F.mse_loss(a, b, reduction=r),
+             [u(-2.0, 2.0, 3, 4), u(-2.0, 2.0, 3, 4)], grads=[0])
+        case("bce_logits_pred_" + r, lambda a, b, r=r: F.binary_cross_entropy_with_logits(a, b, reduction=r),
+             [u(-3.0, 3.0, 3, 4), u(0.05, 0.95, 3, 4)], grads=[0])
+        case("perceptron_pred_" + r, lambda f, t, r=r: reduce(torch.clamp(-t * f, min=0), r),
+             [push_away(u(-2.5, 2.5, 3, 4), 0.0, 0.2), pm1_pattern(3, 4)], grads=[0])
+        case("logistic_pred_" + r, lambda f, t, r=r: reduce(F.softplus(-t * f), r),
+             [u(-3.0, 3.0, 3, 4), pm1_pattern(3, 4)], grads=[0])
+        for beta, btag in ((1.0, "b1"), (0.5, "b0_5")):
+            case("sl1_%s_pred_%s" % (btag, r),
+                 lambda a, b, beta=beta, r=r: F.smooth_l1_loss(a, b, beta=beta, reduction=r),
+                 list(sl1_inputs(beta)), grads=[0])
+
+    # ---- composites
+    case("chain_mlp_i32", lambda x, w1, b1, w2, b2, t: F.cross_entropy(
+        F.linear(torch.tanh(F.linear(x, w1, b1)), w2, b2), t.long()),
+        [u(-1.5, 1.5, 6, 4), u(-0.8, 0.8, 8, 4), u(-0.3, 0.3, 8), u(-0.8, 0.8, 3, 8), u(-0.3, 0.3, 3),
+         i32(0, 1, 2, 2, 1, 0)])
+    case("attention",
+         lambda q, k, v: torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * 0.5, -1), v),
+         [u(-1.0, 1.0, 2, 3, 4), u(-1.0, 1.0, 2, 5, 4), u(-1.0, 1.0, 2, 5, 3)])
+
+    def chain_mix(x, b):  # broadcasting, reductions, shape ops, a loss (chain_fn of op_cases.h)
+        h = F.gelu(x + b)                                   # [4,6] + [6]
+        z = h - h.mean(0, keepdim=True)                     # [4,6]
+        p = z.reshape(4, 2, 3).permute(1, 0, 2)             # [2,4,3]
+        s = torch.exp(p * 0.3).sum(0)                       # [4,3]
+        t = torch.tanh(z[:, 0:6:2])                         # [4,3]
+        return F.softplus(-t * torch.log(s)).mean()         # logistic loss, mean
+    case("chain_mix", chain_mix, [u(-1.0, 1.0, 4, 6), u(-1.0, 1.0, 6)])
 
 
 def gen():
@@ -331,6 +581,7 @@ def write(path):
 
 if __name__ == "__main__":
     gen()
+    gen_variants()
     write(OUT)
     print("%d cases, %d tensors, %d bytes -> %s" % (len(CASE_NAMES), len(TENSORS),
                                                      os.path.getsize(OUT), os.path.normpath(OUT)))

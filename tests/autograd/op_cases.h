@@ -8,8 +8,11 @@
  * gradcheck: GC (central differences, eps 1e-2, |a - n| <= 2e-3 + 1e-2 |n|),
  * GCT(eps, atol, rtol) for other tolerances, or NOGC for the few cases whose
  * inputs are too large for float32 finite differences (the *_big stability
- * cases, compared with PyTorch only). Adding an op: its kernel and backward,
- * its declaration, one row here and one row in the generator. */
+ * cases, compared with PyTorch only). Rows are grouped by op family; the
+ * shape / axis / parameter / requires-grad variants of a family follow its
+ * first rows (their inputs come from gen_variants() of the generator). Adding
+ * an op: its kernel and backward, its declaration, one row here and one row in
+ * the generator. */
 #ifndef CX_OP_CASES_H
 #define CX_OP_CASES_H
 
@@ -19,15 +22,23 @@
     X(base##_mean, GC, EXPR_R(CX_REDUCE_MEAN)) X(base##_sum, GC, EXPR_R(CX_REDUCE_SUM)) \
     X(base##_none, GC, EXPR_R(CX_REDUCE_NONE))
 
+/* binary op rows with one input requiring grad (the fixture says which):
+ * base_ga only x[0], base_gb only x[1]; CX_BIN3 adds base itself (both) */
+#define CX_GAB(X, base, fn) X(base##_ga, GC, fn(x[0], x[1])) X(base##_gb, GC, fn(x[0], x[1]))
+#define CX_BIN3(X, base, fn) X(base, GC, fn(x[0], x[1])) CX_GAB(X, base, fn)
+
 #define CE(r) cx_cross_entropy(x[0], ix[1], r)
 #define NLL(r) cx_nll_loss(cx_log_softmax(x[0], 1), ix[1], r)
+#define NLLP(r) cx_nll_loss(x[0], ix[1], r) /* x[0]: log-probabilities */
 #define MSE(r) cx_mse_loss(x[0], x[1], r)
 #define BCE(r) cx_bce_with_logits(x[0], x[1], r)
 #define MM1(r) cx_multi_margin_loss(x[0], ix[1], 1.0f, r)
 #define MM05(r) cx_multi_margin_loss(x[0], ix[1], 0.5f, r)
+#define MM045(r) cx_multi_margin_loss(x[0], ix[1], 0.45f, r)
 #define SL1_1(r) cx_smooth_l1_loss(x[0], x[1], 1.0f, r)
 #define SL1_05(r) cx_smooth_l1_loss(x[0], x[1], 0.5f, r)
 #define HINGE1(r) cx_hinge_loss(x[0], x[1], 1.0f, r)
+#define HINGE05(r) cx_hinge_loss(x[0], x[1], 0.5f, r)
 #define PERC(r) cx_perceptron_loss(x[0], x[1], r)
 #define LOGI(r) cx_logistic_loss(x[0], x[1], r)
 
@@ -38,7 +49,21 @@
     X(mul_same, GC, cx_mul(x[0], x[1])) X(mul_bc, GC, cx_mul(x[0], x[1])) X(mul_bc2, GC, cx_mul(x[0], x[1])) \
     X(div_same, GC, cx_div(x[0], x[1])) X(div_bc, GC, cx_div(x[0], x[1])) X(div_bc2, GC, cx_div(x[0], x[1])) \
     X(maximum_same, GC, cx_maximum(x[0], x[1])) X(maximum_bc, GC, cx_maximum(x[0], x[1])) \
+    /* shapes: same [2,3] op [2,3], bc [4,1,3] op [5,1], bc2 [3] op [2,3] (for sub: \
+     * sub_bc2l; sub_bc2 is [2,3] - [3]), bcs [2,3] op [1]; _ga/_gb: one input requires grad */ \
+    CX_GAB(X, add_same, cx_add) CX_GAB(X, add_bc, cx_add) CX_GAB(X, add_bc2, cx_add) \
+    CX_BIN3(X, add_bcs, cx_add) \
+    CX_GAB(X, sub_same, cx_sub) CX_GAB(X, sub_bc, cx_sub) CX_BIN3(X, sub_bc2l, cx_sub) \
+    CX_BIN3(X, sub_bcs, cx_sub) \
+    CX_GAB(X, mul_same, cx_mul) CX_GAB(X, mul_bc, cx_mul) CX_GAB(X, mul_bc2, cx_mul) \
+    CX_BIN3(X, mul_bcs, cx_mul) \
+    CX_GAB(X, div_same, cx_div) CX_GAB(X, div_bc, cx_div) CX_GAB(X, div_bc2, cx_div) \
+    CX_BIN3(X, div_bcs, cx_div) \
+    CX_GAB(X, maximum_same, cx_maximum) CX_GAB(X, maximum_bc, cx_maximum) \
+    CX_BIN3(X, maximum_bc2, cx_maximum) CX_BIN3(X, maximum_bcs, cx_maximum) \
+    X(mul_max_self, GC, cx_add(cx_mul(x[0], x[0]), cx_maximum(x[0], x[0]))) \
     X(add_scalar, GC, cx_add_scalar(x[0], 0.75f)) X(mul_scalar, GC, cx_mul_scalar(x[0], -1.5f)) \
+    X(mul_scalar_0, GC, cx_mul_scalar(x[0], 0.0f)) \
     /* elementwise unary */ \
     X(neg, GC, cx_neg(x[0])) X(exp, GC, cx_exp(x[0])) X(log, GC, cx_log(x[0])) X(sqrt, GC, cx_sqrt(x[0])) \
     X(pow_2_5, GC, cx_pow(x[0], 2.5f)) X(pow_3, GC, cx_pow(x[0], 3.0f)) X(abs, GC, cx_abs(x[0])) \
@@ -47,10 +72,17 @@
     X(elu_1, GC, cx_elu(x[0], 1.0f)) X(elu_0_5, GC, cx_elu(x[0], 0.5f)) X(gelu, GC, cx_gelu(x[0])) \
     X(softplus_b1_t20, GC, cx_softplus(x[0], 1.0f, 20.0f)) \
     X(softplus_b2_t5, GC, cx_softplus(x[0], 2.0f, 5.0f)) \
+    X(pow_0, GC, cx_pow(x[0], 0.0f)) X(leaky_relu_0_01, GC, cx_leaky_relu(x[0], 0.01f)) \
+    X(softplus_b1_t20_above, GC, cx_softplus(x[0], 1.0f, 20.0f)) \
+    X(softplus_b2_t1, GC, cx_softplus(x[0], 2.0f, 1.0f)) \
+    X(maxout_k2, GC, cx_maxout(x[0], 2)) X(maxout_k3_3d, GC, cx_maxout(x[0], 3)) \
+    X(maxout_k1, GC, cx_maxout(x[0], 1)) \
     /* matrix */ \
     X(mm_2d, GC, cx_matmul(x[0], x[1])) X(mm_batched, GC, cx_matmul(x[0], x[1])) \
     X(mm_bshared, GC, cx_matmul(x[0], x[1])) X(linear, GC, cx_linear(x[0], x[1], x[2])) \
     X(linear_3d, GC, cx_linear(x[0], x[1], x[2])) X(linear_nobias, GC, cx_linear(x[0], x[1], NULL)) \
+    X(mm_row_col, GC, cx_matmul(x[0], x[1])) X(linear_3d_nobias, GC, cx_linear(x[0], x[1], NULL)) \
+    X(linear_1d, GC, cx_linear(x[0], x[1], x[2])) \
     /* reductions */ \
     X(sum, GC, cx_sum(x[0])) X(mean, GC, cx_mean(x[0])) \
     X(sum_ax1_keep, GC, cx_sum_axis(x[0], 1, true)) X(sum_ax1, GC, cx_sum_axis(x[0], 1, false)) \
@@ -58,6 +90,26 @@
     X(max_ax1, GC, cx_max_axis(x[0], 1, false)) X(max_axm1_keep, GC, cx_max_axis(x[0], -1, true)) \
     X(softmax_axm1, GC, cx_softmax(x[0], -1)) X(softmax_ax0, GC, cx_softmax(x[0], 0)) \
     X(log_softmax_axm1, GC, cx_log_softmax(x[0], -1)) X(log_softmax_ax0, GC, cx_log_softmax(x[0], 0)) \
+    /* every axis of [3,4,2], keepdim or not (max_axm1_keep above is 2-d) */ \
+    X(sum_ax0, GC, cx_sum_axis(x[0], 0, false)) X(sum_ax0_keep, GC, cx_sum_axis(x[0], 0, true)) \
+    X(sum_ax2, GC, cx_sum_axis(x[0], 2, false)) X(sum_ax2_keep, GC, cx_sum_axis(x[0], 2, true)) \
+    X(sum_axm1, GC, cx_sum_axis(x[0], -1, false)) X(sum_axm1_keep, GC, cx_sum_axis(x[0], -1, true)) \
+    X(sum_axm3, GC, cx_sum_axis(x[0], -3, false)) X(sum_axm3_keep, GC, cx_sum_axis(x[0], -3, true)) \
+    X(mean_ax0_keep, GC, cx_mean_axis(x[0], 0, true)) \
+    X(mean_ax1, GC, cx_mean_axis(x[0], 1, false)) X(mean_ax1_keep, GC, cx_mean_axis(x[0], 1, true)) \
+    X(mean_ax2, GC, cx_mean_axis(x[0], 2, false)) X(mean_ax2_keep, GC, cx_mean_axis(x[0], 2, true)) \
+    X(mean_axm1_keep, GC, cx_mean_axis(x[0], -1, true)) \
+    X(mean_axm3, GC, cx_mean_axis(x[0], -3, false)) X(mean_axm3_keep, GC, cx_mean_axis(x[0], -3, true)) \
+    X(max_ax0, GC, cx_max_axis(x[0], 0, false)) X(max_ax0_keep, GC, cx_max_axis(x[0], 0, true)) \
+    X(max_ax1_keep, GC, cx_max_axis(x[0], 1, true)) \
+    X(max_ax2, GC, cx_max_axis(x[0], 2, false)) X(max_ax2_keep, GC, cx_max_axis(x[0], 2, true)) \
+    X(max_axm1, GC, cx_max_axis(x[0], -1, false)) X(max_axm1_keep_3d, GC, cx_max_axis(x[0], -1, true)) \
+    X(max_axm3, GC, cx_max_axis(x[0], -3, false)) X(max_axm3_keep, GC, cx_max_axis(x[0], -3, true)) \
+    /* softmax on every axis of [3,4,5] (0 and -1 above) and of [4,6] */ \
+    X(softmax_ax1, GC, cx_softmax(x[0], 1)) X(softmax_ax2, GC, cx_softmax(x[0], 2)) \
+    X(softmax_axm2, GC, cx_softmax(x[0], -2)) X(softmax_2d_ax1, GC, cx_softmax(x[0], 1)) \
+    X(log_softmax_ax1, GC, cx_log_softmax(x[0], 1)) X(log_softmax_ax2, GC, cx_log_softmax(x[0], 2)) \
+    X(log_softmax_axm2, GC, cx_log_softmax(x[0], -2)) X(log_softmax_2d_ax1, GC, cx_log_softmax(x[0], 1)) \
     /* shape */ \
     X(reshape, GC, cx_reshape(x[0], CX_SHAPE(4, -1))) X(transpose01, GC, cx_transpose(x[0], 0, 1)) \
     X(permute201, GC, cx_permute(x[0], (const int[]){2, 0, 1})) X(slice, GC, cx_slice(x[0], 1, 1, 5, 2)) \
@@ -66,16 +118,44 @@
     X(stack_ax2, GC, cx_stack((cx_tensor *[]){x[0], x[1], x[2]}, 3, 2)) \
     X(index_select_ax0, GC, cx_index_select(x[0], 0, ix[1])) \
     X(index_select_ax1, GC, cx_index_select(x[0], 1, ix[1])) X(gather, GC, cx_gather(x[0], 1, ix[1])) \
+    X(reshape_m1_2, GC, cx_reshape(x[0], CX_SHAPE(-1, 2))) X(flatten, GC, cx_flatten(x[0])) \
+    X(transpose02, GC, cx_transpose(x[0], 0, 2)) X(transpose_m1m2, GC, cx_transpose(x[0], -1, -2)) \
+    X(transpose11, GC, cx_transpose(x[0], 1, 1)) X(permute120, GC, cx_permute(x[0], (const int[]){1, 2, 0})) \
+    X(permute_m101, GC, cx_permute(x[0], (const int[]){-1, 0, 1})) \
+    X(slice_negstart, GC, cx_slice(x[0], 1, -5, 8, 3)) X(slice_ax0, GC, cx_slice(x[0], 0, 0, 2, 1)) \
+    X(slice_axm1, GC, cx_slice(x[0], -1, 1, 2, 1)) X(slice_clip_all, GC, cx_slice(x[0], 1, 0, 100, 1)) \
+    X(concat_ax0, GC, cx_concat((cx_tensor *[]){x[0], x[1], x[2]}, 3, 0)) \
+    X(concat_axm1, GC, cx_concat((cx_tensor *[]){x[0], x[1]}, 2, -1)) \
+    X(concat_mid_const, GC, cx_concat((cx_tensor *[]){x[0], x[1], x[2]}, 3, 1)) \
+    X(stack_ax1, GC, cx_stack((cx_tensor *[]){x[0], x[1], x[2]}, 3, 1)) \
+    X(index_select_ax0_i32, GC, cx_index_select(x[0], 0, ix[1])) \
+    X(index_select_axm1, GC, cx_index_select(x[0], -1, ix[1])) \
+    X(gather_i32, GC, cx_gather(x[0], 1, ix[1])) X(gather_ax0_i32, GC, cx_gather(x[0], 0, ix[1])) \
+    X(gather_3d_axm1_i32, GC, cx_gather(x[0], -1, ix[1])) \
     /* losses */ \
     CX_RED(X, ce, CE) CX_RED(X, ce_ign, CE) CX_RED(X, nll, NLL) CX_RED(X, mse, MSE) \
     CX_RED(X, bce_logits, BCE) CX_RED(X, mmargin_m1, MM1) CX_RED(X, mmargin_m0_5, MM05) \
     CX_RED(X, sl1_b1, SL1_1) CX_RED(X, sl1_b0_5, SL1_05) CX_RED(X, hinge_m1, HINGE1) \
     X(hinge_m0_5_mean, GC, cx_hinge_loss(x[0], x[1], 0.5f, CX_REDUCE_MEAN)) \
     CX_RED(X, perceptron, PERC) CX_RED(X, logistic, LOGI) \
+    /* I32 targets, ignore_index -100 (nll_*_ign, nll_i32*: nll_loss of log-probabilities) */ \
+    CX_RED(X, ce_i32, CE) CX_RED(X, ce_i32_ign, CE) CX_RED(X, nll_i32, NLLP) \
+    CX_RED(X, nll_i32_ign, NLLP) CX_RED(X, nll_ign, NLLP) \
+    CX_RED(X, mmargin_i32_m1, MM1) CX_RED(X, mmargin_i32_m0_45, MM045) \
+    X(hinge_m0_5_sum, GC, HINGE05(CX_REDUCE_SUM)) X(hinge_m0_5_none, GC, HINGE05(CX_REDUCE_NONE)) \
+    /* _pred: with respect to the prediction x[0] only */ \
+    CX_RED(X, mse_pred, MSE) CX_RED(X, bce_logits_pred, BCE) CX_RED(X, hinge_m1_pred, HINGE1) \
+    CX_RED(X, hinge_m0_5_pred, HINGE05) CX_RED(X, perceptron_pred, PERC) \
+    CX_RED(X, logistic_pred, LOGI) CX_RED(X, sl1_b1_pred, SL1_1) CX_RED(X, sl1_b0_5_pred, SL1_05) \
     /* extras */ \
     X(mul_self, GC, cx_mul(x[0], x[0])) X(reuse, GC, reuse_fn(x[0])) \
     X(chain_mlp, GC, cx_cross_entropy(cx_linear(cx_tanh(cx_linear(x[0], x[1], x[2])), x[3], x[4]), \
                                   ix[5], CX_REDUCE_MEAN)) \
+    X(chain_mlp_i32, GCT(1e-2f, 1e-3f, 1e-2f), \
+      cx_cross_entropy(cx_linear(cx_tanh(cx_linear(x[0], x[1], x[2])), x[3], x[4]), ix[5], CX_REDUCE_MEAN)) \
+    X(attention, GC, cx_matmul(cx_softmax(cx_mul_scalar(cx_matmul(x[0], cx_transpose(x[1], -1, -2)), 0.5f), \
+                                          -1), x[2])) \
+    X(chain_mix, GC, chain_fn(x[0], x[1])) \
     X(slice_neg, GC, cx_slice(x[0], -1, -4, -1, 1)) X(slice_clip, GC, cx_slice(x[0], 1, 0, 100, 3)) \
     X(stack_axm1, GC, cx_stack((cx_tensor *[]){x[0], x[1]}, 2, -1)) \
     X(transpose_neg, GC, cx_transpose(x[0], -1, 0)) X(sum_ax_size1, GC, cx_sum_axis(x[0], 1, false)) \
@@ -91,5 +171,14 @@
 static cx_tensor *reuse_fn(cx_tensor *x) {
     cx_tensor *y = cx_exp(x);
     return cx_add(cx_mul(y, y), y);
+}
+
+/* broadcasting, reductions, shape ops and a loss in one chain: x [4,6], b [6] */
+static cx_tensor *chain_fn(cx_tensor *x, cx_tensor *b) {
+    cx_tensor *h = cx_gelu(cx_add(x, b));                                   /* [4,6] */
+    cx_tensor *z = cx_sub(h, cx_mean_axis(h, 0, true));                     /* [4,6] */
+    cx_tensor *p = cx_permute(cx_reshape(z, CX_SHAPE(4, 2, 3)), (const int[]){1, 0, 2}); /* [2,4,3] */
+    cx_tensor *s = cx_sum_axis(cx_exp(cx_mul_scalar(p, 0.3f)), 0, false); /* [4,3] */
+    return cx_logistic_loss(cx_log(s), cx_tanh(cx_slice(z, 1, 0, 6, 2)), CX_REDUCE_MEAN);
 }
 #endif

@@ -14,8 +14,13 @@
  * has C.grad<k>), run the Cortex op, compare with C.out (rtol 1e-4, atol 1e-5),
  * run cx_backward_with(out, C.gout) and compare every gradient; then (rows
  * marked GC / GCT) cx_gradcheck of sum(op(x) * C.gout) with respect to the
- * same inputs. The file missing is a failure, not a skip. Dropout (random) is checked here
- * in pure C: identity in eval mode, inverted scaling 1/(1-p) in train mode. */
+ * same inputs; a float input without C.grad<k> must get no gradient. The file
+ * missing is a failure, not a skip.
+ *
+ * What cannot be a fixture row is checked here in plain C: the checker itself
+ * (cx_gradcheck rejects a wrong gradient and restores the caller's gradients)
+ * and dropout (random): finite differences with a fixed seed in train mode,
+ * identity in eval mode and for p = 0, inverted scaling 1/(1-p) in train mode. */
 #include "test.h"
 #include <stdlib.h>
 
@@ -106,6 +111,9 @@ static void check_case(const char *c, op_fn fn, gc_opts gc) {
                   (long long)gout->numel, (long long)out->numel);
         if (out->requires_grad && gout->numel == out->numel) {
             cx_backward_with(out, CX_F(gout));
+            for (int k = 0; k < n_in; k++)
+                CHECK_MSG(!x[k] || want_grad[k] || x[k]->grad == NULL,
+                          "case %s: input %d does not require grad but got a gradient", c, k);
             for (int k = 0; k < n_in; k++) {
                 if (!want_grad[k]) continue;
                 CHECK_MSG(x[k]->grad != NULL, "case %s: input %d got no gradient", c, k);
@@ -148,7 +156,69 @@ static void fixture_cases_all_covered(void) {
               n_out);
 }
 
+/* ------------------------------------------------------------ the checker itself */
+/* x * detach(x): analytic gradient x, true derivative 2x */
+static cx_tensor *bad_grad_fn(cx_tensor **in, int n, void *user) {
+    (void)n; (void)user;
+    return cx_sum(cx_mul(in[0], cx_detach(in[0])));
+}
+static cx_tensor *good_grad_fn(cx_tensor **in, int n, void *user) {
+    (void)n; (void)user;
+    return cx_sum(cx_mul(in[0], in[0]));
+}
+
+static void gradcheck_detects_wrong_gradient(void) {
+    cx_seed(20240601);
+    cx_tensor *x = cx_rand_uniform_t(CX_SHAPE(5), 0.5f, 2.0f);
+    x->requires_grad = true;
+    double worst = cx_gradcheck(bad_grad_fn, &x, 1, NULL, GC.eps, GC.atol, GC.rtol, false);
+    CHECK_MSG(worst > 1.0, "gradcheck accepted a wrong gradient (ratio %g)", worst);
+    CHECK(x->grad == NULL); /* gradcheck restores the caller's grads */
+    /* the same with a persistent parameter (its grad is heap memory) */
+    cx_tensor *p = cx_param_new("p", CX_SHAPE(5));
+    cx_fill_uniform(p, 0.5f, 2.0f);
+    worst = cx_gradcheck(bad_grad_fn, &p, 1, NULL, GC.eps, GC.atol, GC.rtol, false);
+    CHECK_MSG(worst > 1.0, "gradcheck accepted a wrong gradient of a parameter (ratio %g)", worst);
+    CHECK(p->grad == NULL);
+    worst = cx_gradcheck(good_grad_fn, &p, 1, NULL, GC.eps, GC.atol, GC.rtol, true);
+    CHECK_MSG(worst <= 1.0, "gradcheck rejected a right gradient (ratio %g)", worst);
+    CHECK(p->grad == NULL);
+    cx_tensor_free(p);
+}
+
 /* ------------------------------------------------------------ dropout (pure C) */
+/* sum(dropout(x, p) * R), the same mask at every evaluation (seed 1234) */
+typedef struct { float p; cx_tensor *R; } drop_ctx;
+static cx_tensor *dropout_wsum(cx_tensor **in, int n, void *user) {
+    (void)n;
+    drop_ctx *c = user;
+    cx_seed(1234);
+    return cx_sum(cx_mul(cx_dropout(in[0], c->p), c->R));
+}
+
+static void dropout_check(float p, const int *shape, int ndim, const char *what) {
+    cx_tensor *x = cx_rand_uniform_t(shape, ndim, -2.0f, 2.0f);
+    x->requires_grad = true;
+    drop_ctx c = {p, cx_randn(shape, ndim, 0.0f, 1.0f)};
+    cx_tensor *rec = dropout_wsum(&x, 1, &c);
+    CHECK_MSG(rec->requires_grad && rec->numel == 1, "%s: scalar is not differentiable", what);
+    double worst = cx_gradcheck(dropout_wsum, &x, 1, &c, GC.eps, GC.atol, GC.rtol, true);
+    CHECK_MSG(worst <= 1.0, "%s: gradcheck worst violation ratio %g", what, worst);
+}
+
+/* finite differences through the fixed mask (train), p = 0 and eval mode */
+static void dropout_gradcheck(void) {
+    bool tr = cx_is_training();
+    cx_seed(20240601);
+    cx_set_training(true);
+    dropout_check(0.3f, CX_SHAPE(4, 5), "dropout 0.3");
+    dropout_check(0.5f, CX_SHAPE(50), "dropout 0.5");
+    dropout_check(0.0f, CX_SHAPE(6), "dropout 0");
+    cx_set_training(false);
+    dropout_check(0.5f, CX_SHAPE(6), "dropout eval");
+    cx_set_training(tr);
+}
+
 static void dropout_eval_is_identity(void) {
     cx_seed(7);
     cx_tensor *x = cx_randn(CX_SHAPE(5, 7), 0.0f, 1.0f);
@@ -232,6 +302,8 @@ int main(void) {
         CASES(RUN_CASE)
         RUN(fixture_cases_all_covered);
     }
+    RUN(gradcheck_detects_wrong_gradient);
+    RUN(dropout_gradcheck);
     RUN(dropout_eval_is_identity);
     RUN(dropout_train_scaling);
     RUN(dropout_edge_p);
