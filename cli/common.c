@@ -204,42 +204,11 @@ int cli_model_meta(const cli_model *m, const char **keys, const char **values, c
 }
 
 cx_status cli_model_save(const char *path, cli_model *m) {
-    cx_params ps;
-    cx_params_init(&ps);
-    cx_module_state(m->net, &ps);
-    const char **names = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *names);
-    if (!names) {
-        cx_params_free(&ps);
-        return cx_set_error(CX_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < ps.n; i++) names[i] = ps.t[i]->name;
     char sz[256];
     const char *mk[CLI_MODEL_META], *mv[CLI_MODEL_META];
     int nm = cli_model_meta(m, mk, mv, sz, sizeof sz);
-    cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, nm);
-    free(names);
-    cx_params_free(&ps);
-    return st;
-}
-
-/* Copy every tensor of `want` from the file (same shape and dtype); extra
- * tensors in the file are allowed (checkpoints hold optimiser state too). */
-static cx_status copy_state(const char *path, const cx_st_file *f, const cx_params *want) {
-    for (int i = 0; i < want->n; i++) {
-        cx_tensor *dst = want->t[i];
-        const cx_tensor *src = cx_st_get(f, dst->name);
-        char b1[96], b2[96];
-        if (!src) return cx_set_error(CX_ERR_NOTFOUND, "%s: tensor '%s' is missing", path, dst->name);
-        if (!cx_same_shape(src, dst) || src->dtype != dst->dtype)
-            return cx_set_error(CX_ERR_SHAPE, "%s: tensor '%s' is %s %s, the model expects %s %s", path, dst->name,
-                                cx_dtype_name(src->dtype), cx_shape_str(src, b1, sizeof b1),
-                                cx_dtype_name(dst->dtype), cx_shape_str(dst, b2, sizeof b2));
-    }
-    for (int i = 0; i < want->n; i++) {
-        const cx_tensor *src = cx_st_get(f, want->t[i]->name);
-        memcpy(want->t[i]->data, src->data, (size_t)src->numel * cx_dtype_size(src->dtype));
-    }
-    return CX_OK;
+    /* cx_module_save writes format = pt itself (the first pair) */
+    return cx_module_save(m->net, path, mk + 1, mv + 1, nm - 1);
 }
 
 static cx_status mlp_from_meta(const char *path, const cx_st_file *f, cli_model *m) {
@@ -293,11 +262,7 @@ cx_status cli_model_load(const char *path, cli_model *m) {
         st = cx_set_error(CX_ERR_FORMAT, "%s: unknown cortex.arch '%s' (mlp or net)", path, arch);
     }
     if (!st) {
-        cx_params ps;
-        cx_params_init(&ps);
-        cx_module_state(m->net, &ps);
-        st = copy_state(path, f, &ps);
-        cx_params_free(&ps);
+        st = cx_module_load_state(m->net, f, path);
         if (st) cli_model_free(m);
     }
     cx_st_free(f);
