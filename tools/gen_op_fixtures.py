@@ -56,6 +56,8 @@ tests/autograd/test_torch_ops.c (keep them in sync):
     pow_m1 / pow_0_5        x ** p (x > 0)                        p = -1 / 0.5
     *_big                   saturating inputs (|x| up to 90, logits ~ N(0, 50^2))
                             softplus_big/elu_big: defaults beta 1 thr 20 / alpha 1
+    log_softmax_100         log_softmax(x, -1), x ~ 100 + N(0, 4)  reference in float64, rounded
+    log_softmax_m100_ax0    log_softmax(x, 0), x ~ -100 + N(0, 4)  (tight forward tolerance)
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -322,6 +324,12 @@ def gen():
                                                             torch.randint(0, 5, (7,))])
     case("bce_logits_big_mean", lambda a, b: F.binary_cross_entropy_with_logits(a, b),
          [big, torch.rand(3, 5)])
+
+    # ---- ops for attention, memory and RL (appended: the draws above stay as they were)
+    # log-softmax accuracy at |x| ~ 100: reference computed in float64, rounded to float32
+    case("log_softmax_100", lambda x: torch.log_softmax(x.double(), -1).float(), [100 + randn(5, 7) * 2])
+    case("log_softmax_m100_ax0", lambda x: torch.log_softmax(x.double(), 0).float(),
+         [-100 + randn(7, 5) * 2])
 
 
 def write(path):

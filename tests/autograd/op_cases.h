@@ -8,7 +8,10 @@
  * gradcheck: GC (central differences, eps 1e-2, |a - n| <= 2e-3 + 1e-2 |n|),
  * GCT(eps, atol, rtol) for other tolerances, or NOGC for the few cases whose
  * inputs are too large for float32 finite differences (the *_big stability
- * cases, compared with PyTorch only). Adding an op: its kernel and backward,
+ * cases, compared with PyTorch only). FWD_TOL(gc, rtol, atol) replaces the
+ * forward tolerance of the PyTorch comparison (default rtol 1e-4, atol 1e-5)
+ * for accuracy cases whose reference is computed in float64. Integer outputs
+ * (indices) are compared exactly. Adding an op: its kernel and backward,
  * its declaration, one row here and one row in the generator. */
 #ifndef CX_OP_CASES_H
 #define CX_OP_CASES_H
@@ -85,7 +88,10 @@
     X(gelu_big, GC, cx_gelu(x[0])) X(softmax_big, NOGC, cx_softmax(x[0], -1)) \
     X(log_softmax_big, GC, cx_log_softmax(x[0], 0)) \
     X(ce_big_mean, GC, cx_cross_entropy(x[0], ix[1], CX_REDUCE_MEAN)) \
-    X(bce_logits_big_mean, GC, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN))
+    X(bce_logits_big_mean, GC, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN)) \
+    /* ops for attention, memory and RL */ \
+    X(log_softmax_100, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], -1)) \
+    X(log_softmax_m100_ax0, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], 0))
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {
