@@ -58,6 +58,7 @@ tests/autograd/test_torch_ops.c (keep them in sync):
                             softplus_big/elu_big: defaults beta 1 thr 20 / alpha 1
     log_softmax_100         log_softmax(x, -1), x ~ 100 + N(0, 4)  reference in float64, rounded
     log_softmax_m100_ax0    log_softmax(x, 0), x ~ -100 + N(0, 4)  (tight forward tolerance)
+    gelu_tanh               gelu(x, approximate='tanh')
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -330,6 +331,7 @@ def gen():
     case("log_softmax_100", lambda x: torch.log_softmax(x.double(), -1).float(), [100 + randn(5, 7) * 2])
     case("log_softmax_m100_ax0", lambda x: torch.log_softmax(x.double(), 0).float(),
          [-100 + randn(7, 5) * 2])
+    case("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), [randn(3, 7) * 2])
 
 
 def write(path):

@@ -319,6 +319,10 @@ cx_tensor *cx_relu(cx_tensor *a);                /* sub-gradient 0 at 0 */
 cx_tensor *cx_leaky_relu(cx_tensor *a, float slope);
 cx_tensor *cx_elu(cx_tensor *a, float alpha);
 cx_tensor *cx_gelu(cx_tensor *a);                /* exact (erf) form */
+/* tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), gradient
+ * 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) with t the
+ * tanh. PyTorch: F.gelu(x, approximate='tanh'). */
+cx_tensor *cx_gelu_tanh(cx_tensor *a);
 cx_tensor *cx_softplus(cx_tensor *a, float beta, float threshold); /* PyTorch: 1, 20 */
 /* McCulloch-Pitts unit: sign(x) mapped to {-1,+1} (0 -> +1); no gradient. */
 cx_tensor *cx_threshold_unit(cx_tensor *a);

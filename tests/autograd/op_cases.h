@@ -91,7 +91,8 @@
     X(bce_logits_big_mean, GC, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN)) \
     /* ops for attention, memory and RL */ \
     X(log_softmax_100, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], -1)) \
-    X(log_softmax_m100_ax0, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], 0))
+    X(log_softmax_m100_ax0, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], 0)) \
+    X(gelu_tanh, GC, cx_gelu_tanh(x[0]))
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {
