@@ -59,6 +59,9 @@ tests/autograd/test_torch_ops.c (keep them in sync):
     log_softmax_100         log_softmax(x, -1), x ~ 100 + N(0, 4)  reference in float64, rounded
     log_softmax_m100_ax0    log_softmax(x, 0), x ~ -100 + N(0, 4)  (tight forward tolerance)
     gelu_tanh               gelu(x, approximate='tanh')
+    mm_t_* / mm_bc*         matmul(a^T if ta, b^T if tb)          flags in the name (ta / tb); 4-D
+                            and broadcast batch dimensions (bc)
+    bmm                     torch.bmm
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -332,6 +335,27 @@ def gen():
     case("log_softmax_m100_ax0", lambda x: torch.log_softmax(x.double(), 0).float(),
          [-100 + randn(7, 5) * 2])
     case("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), [randn(3, 7) * 2])
+
+    def mmt(ta, tb):
+        return lambda a, b: torch.matmul(a.transpose(-2, -1) if ta else a, b.transpose(-2, -1) if tb else b)
+
+    case("mm_t_ta", mmt(True, False), [randn(4, 3), randn(4, 5)])
+    case("mm_t_tb", mmt(False, True), [randn(3, 4), randn(5, 4)])
+    case("mm_t_tatb", mmt(True, True), [randn(4, 3), randn(5, 4)])
+    case("mm_t_batched_tb", mmt(False, True), [randn(2, 3, 4), randn(2, 5, 4)])
+    case("mm_t_batched_tatb", mmt(True, True), [randn(2, 4, 3), randn(2, 5, 4)])
+    case("mm_t_bshared_ta", mmt(True, False), [randn(2, 4, 3), randn(4, 5)])
+    case("mm_t_bshared_tb", mmt(False, True), [randn(2, 3, 4), randn(5, 4)])
+    case("mm_bc4d", torch.matmul, [randn(2, 1, 3, 4), randn(1, 3, 4, 5)])
+    case("mm_bc4d_tatb", mmt(True, True), [randn(2, 1, 4, 3), randn(3, 5, 4)])
+    case("mm_bc4d_heads_tb", mmt(False, True), [randn(2, 3, 5, 4), randn(2, 1, 5, 4)])
+    case("mm_bc_ashared", torch.matmul, [randn(3, 4), randn(2, 4, 5)])
+    case("mm_bc_ashared_ta", mmt(True, False), [randn(1, 4, 3), randn(2, 4, 5)])
+    case("mm_bc_size1", torch.matmul, [randn(1, 3, 4), randn(3, 2, 4, 5)])
+    case("mm_bc4d_bshared", torch.matmul, [randn(2, 3, 3, 4), randn(1, 4, 5)])
+    case("mm_vec_shapes", torch.matmul, [randn(3, 1, 7), randn(7, 1)])
+    case("mm_self_tb", lambda a: torch.matmul(a, a.transpose(-2, -1)), [randn(2, 3, 4)])
+    case("bmm", torch.bmm, [randn(3, 2, 4), randn(3, 4, 5)])
 
 
 def write(path):

@@ -332,8 +332,28 @@ cx_tensor *cx_maxout(cx_tensor *a, int k);
 cx_tensor *cx_dropout(cx_tensor *a, float p);
 
 /* matrix */
-/* 2-D [M,K]x[K,N], or batched [B,M,K]x[B,K,N] (also [B,M,K]x[K,N]). */
+/* Matrix product over the last two dimensions, torch.matmul for inputs of
+ * at least 2 dimensions: a [..., M, K] x b [..., K, N] -> [..., M, N]. The
+ * batch dimensions (all but the last two) broadcast like elementwise ops,
+ * aligned from the right: [M,K]x[K,N] -> [M,N]; [B,M,K]x[B,K,N] and
+ * [B,M,K]x[K,N] -> [B,M,N]; [B,1,M,K]x[1,H,K,N] -> [B,H,M,N] (attention
+ * heads). A broadcast operand is not copied: one GEMM per output batch
+ * reads it in place, and its gradient is the sum over the broadcast batch.
+ * 1-D inputs are not accepted (reshape them, or use cx_outer).
+ * Errors: fewer than 2 dimensions, inner dimensions that differ, batch
+ * dimensions that do not broadcast, non-F32 inputs. */
 cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b);
+/* cx_matmul of op(a) and op(b), op = transpose of the last two dimensions
+ * when the flag is set: a is [..., K, M] when trans_a, b is [..., N, K] when
+ * trans_b. cx_sgemm reads the transposed operand in place (no copy).
+ * PyTorch: torch.matmul(a.transpose(-2, -1) if trans_a else a,
+ *                       b.transpose(-2, -1) if trans_b else b),
+ * e.g. attention scores Q K^T = cx_matmul_t(q, k, false, true). Recorded as
+ * "matmul". */
+cx_tensor *cx_matmul_t(cx_tensor *a, cx_tensor *b, bool trans_a, bool trans_b);
+/* torch.bmm: [B,M,K] x [B,K,N] -> [B,M,N], both exactly 3-D with the same
+ * B (no broadcasting: use cx_matmul for that); same kernel as cx_matmul. */
+cx_tensor *cx_bmm(cx_tensor *a, cx_tensor *b);
 /* y = x W^T + b with PyTorch's layout W [out,in], b [out] (may be NULL). */
 cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b);
 

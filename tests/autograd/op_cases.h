@@ -92,7 +92,19 @@
     /* ops for attention, memory and RL */ \
     X(log_softmax_100, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], -1)) \
     X(log_softmax_m100_ax0, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], 0)) \
-    X(gelu_tanh, GC, cx_gelu_tanh(x[0]))
+    X(gelu_tanh, GC, cx_gelu_tanh(x[0])) \
+    X(mm_t_ta, GC, cx_matmul_t(x[0], x[1], true, false)) X(mm_t_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_t_tatb, GC, cx_matmul_t(x[0], x[1], true, true)) \
+    X(mm_t_batched_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_t_batched_tatb, GC, cx_matmul_t(x[0], x[1], true, true)) \
+    X(mm_t_bshared_ta, GC, cx_matmul_t(x[0], x[1], true, false)) \
+    X(mm_t_bshared_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_bc4d, GC, cx_matmul(x[0], x[1])) X(mm_bc4d_tatb, GC, cx_matmul_t(x[0], x[1], true, true)) \
+    X(mm_bc4d_heads_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_bc_ashared, GC, cx_matmul(x[0], x[1])) X(mm_bc_ashared_ta, GC, cx_matmul_t(x[0], x[1], true, false)) \
+    X(mm_bc_size1, GC, cx_matmul(x[0], x[1])) X(mm_bc4d_bshared, GC, cx_matmul(x[0], x[1])) \
+    X(mm_vec_shapes, GC, cx_matmul(x[0], x[1])) X(mm_self_tb, GC, cx_matmul_t(x[0], x[0], false, true)) \
+    X(bmm, GC, cx_bmm(x[0], x[1]))
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {
