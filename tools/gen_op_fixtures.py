@@ -62,6 +62,9 @@ tests/autograd/test_torch_ops.c (keep them in sync):
     mm_t_* / mm_bc*         matmul(a^T if ta, b^T if tb)          flags in the name (ta / tb); 4-D
                             and broadcast batch dimensions (bc)
     bmm                     torch.bmm
+    masked_fill_*           a.masked_fill(mask, value)            value per case (0.5, -2, 3, 0, 1.25,
+                            -inf); masks I64 (I32 / F32 where named)
+    where_*                 torch.where(cond, a, b)               cond I64 (F32 where named)
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -356,6 +359,27 @@ def gen():
     case("mm_vec_shapes", torch.matmul, [randn(3, 1, 7), randn(7, 1)])
     case("mm_self_tb", lambda a: torch.matmul(a, a.transpose(-2, -1)), [randn(2, 3, 4)])
     case("bmm", torch.bmm, [randn(3, 2, 4), randn(3, 4, 5)])
+
+    def mask(*s):  # I64 0/1, about half set
+        return torch.randint(0, 2, s)
+
+    case("masked_fill_same", lambda a, m: a.masked_fill(m.bool(), 0.5), [randn(3, 5), mask(3, 5)])
+    case("masked_fill_bc", lambda a, m: a.masked_fill(m.bool(), -2.0), [randn(2, 3, 4), mask(3, 1)])
+    case("masked_fill_a_bc", lambda a, m: a.masked_fill(m.bool(), 3.0), [randn(4), mask(3, 4)])
+    case("masked_fill_i32", lambda a, m: a.masked_fill(m.bool(), 0.0),
+         [randn(2, 5), mask(1, 5).to(torch.int32)])
+    m = mask(3, 4).float() * torch.tensor([1.0, -2.5, 0.5, 7.0])
+    case("masked_fill_f32mask", lambda a, m: a.masked_fill(m != 0, 1.25), [randn(3, 4), m], grads=[0])
+    case("masked_fill_ninf", lambda a, m: a.masked_fill(m.bool(), float("-inf")), [randn(3, 5), mask(3, 5)])
+    causal = torch.triu(torch.ones(4, 4, dtype=torch.int64), diagonal=1)  # mask the future
+    case("masked_fill_ninf_softmax", lambda a, m: torch.softmax(a.masked_fill(m.bool(), float("-inf")), -1),
+         [randn(2, 4, 4), causal])
+    case("where_same", lambda c, a, b: torch.where(c.bool(), a, b), [mask(3, 4), randn(3, 4), randn(3, 4)])
+    case("where_bc", lambda c, a, b: torch.where(c.bool(), a, b), [mask(3, 1), randn(1, 4), randn(2, 3, 4)])
+    case("where_cond_bc", lambda c, a, b: torch.where(c.bool(), a, b), [mask(2, 3, 4), randn(4), randn(3, 1)])
+    c = mask(2, 3).float() * torch.tensor([1.0, -0.5, 3.0])
+    case("where_f32cond", lambda c, a, b: torch.where(c != 0, a, b), [c, randn(2, 3), randn(1)], grads=[1, 2])
+    case("where_same_input", lambda c, a: torch.where(c.bool(), a, a * 1), [mask(3, 4), randn(3, 4)])
 
 
 def write(path):

@@ -381,6 +381,25 @@ cx_tensor *cx_index_select(cx_tensor *a, int axis, const cx_tensor *index);
 /* torch.gather: out[i][j] = a[i][index[i][j]] along axis (index same ndim). */
 cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index);
 
+/* selection. A mask or condition may be I32, I64 or F32: non-zero (NaN
+ * included) is true. Operands broadcast together like elementwise ops. */
+/* out = mask ? value : a, with the shape of a and mask broadcast together
+ * (usually a's shape; a is broadcast too when mask is larger, as PyTorch's
+ * out-of-place masked_fill does). value may be -INFINITY (attention masks:
+ * a softmax then gives the filled positions weight 0; a row filled entirely
+ * gives NaN, as in PyTorch). Gradient: g where the mask is 0, 0 where it
+ * filled (summed over a's broadcast dimensions). Check mode stops at an
+ * infinite fill value, like any op producing one. PyTorch:
+ * a.masked_fill(mask.bool(), value). Errors: shapes that do not broadcast, a
+ * not F32, mask of another dtype. */
+cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value);
+/* out = cond ? a : b elementwise, cond, a and b broadcast together (out has
+ * the broadcast shape). a and b are F32; cond is not differentiated.
+ * Gradients: a gets g where cond is true, b where it is false (summed over
+ * each one's broadcast dimensions). PyTorch: torch.where(cond.bool(), a, b).
+ * Errors: shapes that do not broadcast, a or b not F32. */
+cx_tensor *cx_where(const cx_tensor *cond, cx_tensor *a, cx_tensor *b);
+
 /* losses. reduction: mean or sum as PyTorch defines them (none: per item). */
 typedef enum { CX_REDUCE_MEAN = 0, CX_REDUCE_SUM = 1, CX_REDUCE_NONE = 2 } cx_reduction;
 /* logits [N,C], target I32/I64 [N]: stable log-softmax + NLL. */

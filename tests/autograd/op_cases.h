@@ -104,7 +104,17 @@
     X(mm_bc_ashared, GC, cx_matmul(x[0], x[1])) X(mm_bc_ashared_ta, GC, cx_matmul_t(x[0], x[1], true, false)) \
     X(mm_bc_size1, GC, cx_matmul(x[0], x[1])) X(mm_bc4d_bshared, GC, cx_matmul(x[0], x[1])) \
     X(mm_vec_shapes, GC, cx_matmul(x[0], x[1])) X(mm_self_tb, GC, cx_matmul_t(x[0], x[0], false, true)) \
-    X(bmm, GC, cx_bmm(x[0], x[1]))
+    X(bmm, GC, cx_bmm(x[0], x[1])) \
+    X(masked_fill_same, GC, cx_masked_fill(x[0], ix[1], 0.5f)) \
+    X(masked_fill_bc, GC, cx_masked_fill(x[0], ix[1], -2.0f)) \
+    X(masked_fill_a_bc, GC, cx_masked_fill(x[0], ix[1], 3.0f)) \
+    X(masked_fill_i32, GC, cx_masked_fill(x[0], ix[1], 0.0f)) \
+    X(masked_fill_f32mask, GC, cx_masked_fill(x[0], x[1], 1.25f)) \
+    X(masked_fill_ninf, NOGC, cx_masked_fill(x[0], ix[1], -INFINITY)) \
+    X(masked_fill_ninf_softmax, GC, cx_softmax(cx_masked_fill(x[0], ix[1], -INFINITY), -1)) \
+    X(where_same, GC, cx_where(ix[0], x[1], x[2])) X(where_bc, GC, cx_where(ix[0], x[1], x[2])) \
+    X(where_cond_bc, GC, cx_where(ix[0], x[1], x[2])) X(where_f32cond, GC, cx_where(x[0], x[1], x[2])) \
+    X(where_same_input, GC, cx_where(ix[0], x[1], x[1]))
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {
