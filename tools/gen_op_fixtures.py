@@ -65,6 +65,8 @@ tests/autograd/test_torch_ops.c (keep them in sync):
     masked_fill_*           a.masked_fill(mask, value)            value per case (0.5, -2, 3, 0, 1.25,
                             -inf); masks I64 (I32 / F32 where named)
     where_*                 torch.where(cond, a, b)               cond I64 (F32 where named)
+    pow_t_*                 torch.pow(a, b), both tensors         a > 0, except _neg_base_int_exp
+                            (a < 0, integer b, grad of a only) and _zero_base
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -380,6 +382,17 @@ def gen():
     c = mask(2, 3).float() * torch.tensor([1.0, -0.5, 3.0])
     case("where_f32cond", lambda c, a, b: torch.where(c != 0, a, b), [c, randn(2, 3), randn(1)], grads=[1, 2])
     case("where_same_input", lambda c, a: torch.where(c.bool(), a, a * 1), [mask(3, 4), randn(3, 4)])
+    case("pow_t_same", torch.pow, [uniform(0.3, 2.0, 3, 5), randn(3, 5)])
+    case("pow_t_bc", torch.pow, [uniform(0.3, 2.0, 2, 1, 4), randn(3, 1)])
+    case("pow_t_bc_exp", torch.pow, [uniform(0.3, 2.0, 3, 4), randn(4)])
+    # a < 0 with integer exponents: finite values, d/da only (d/db is NaN there)
+    case("pow_t_neg_base_int_exp", torch.pow,
+         [-uniform(0.3, 2.0, 3, 4), torch.randint(-2, 4, (3, 4)).float()], grads=[0])
+    # a == 0 with b >= 0: both gradients 0 by PyTorch's convention, except
+    # d/da = 1 at b == 1 (no finite differences: a^b is undefined for a < 0)
+    case("pow_t_zero_base", torch.pow, [torch.tensor([0.0, 0.0, 0.0, 0.0, 1.5, 0.7]),
+                                        torch.tensor([0.0, 1.0, 2.0, 2.5, 0.0, 3.0])])
+    case("pow_t_self", lambda a: torch.pow(a, a), [uniform(0.3, 2.0, 2, 3)])
 
 
 def write(path):

@@ -302,6 +302,14 @@ cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_div(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b);  /* grad to the larger; ties split */
+/* a^b elementwise with a tensor exponent, broadcasting. PyTorch:
+ * torch.pow(a, b). Gradients (PyTorch's conventions, also for a <= 0):
+ *   d/da = b a^(b-1), and 0 wherever b == 0;
+ *   d/db = a^b ln a for a > 0; 0 where a == 0 and b >= 0; for a == 0 and
+ *          b < 0 it is inf * ln 0 = -inf; for a < 0 it is NaN (ln a), even
+ *          where a^b itself is finite (integer b).
+ * The forward is powf: NaN for a < 0 with a non-integer b. */
+cx_tensor *cx_pow_t(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_add_scalar(cx_tensor *a, float s);
 cx_tensor *cx_mul_scalar(cx_tensor *a, float s);
 /* elementwise unary */

@@ -114,7 +114,10 @@
     X(masked_fill_ninf_softmax, GC, cx_softmax(cx_masked_fill(x[0], ix[1], -INFINITY), -1)) \
     X(where_same, GC, cx_where(ix[0], x[1], x[2])) X(where_bc, GC, cx_where(ix[0], x[1], x[2])) \
     X(where_cond_bc, GC, cx_where(ix[0], x[1], x[2])) X(where_f32cond, GC, cx_where(x[0], x[1], x[2])) \
-    X(where_same_input, GC, cx_where(ix[0], x[1], x[1]))
+    X(where_same_input, GC, cx_where(ix[0], x[1], x[1])) \
+    X(pow_t_same, GC, cx_pow_t(x[0], x[1])) X(pow_t_bc, GC, cx_pow_t(x[0], x[1])) \
+    X(pow_t_bc_exp, GC, cx_pow_t(x[0], x[1])) X(pow_t_neg_base_int_exp, GC, cx_pow_t(x[0], x[1])) \
+    X(pow_t_zero_base, NOGC, cx_pow_t(x[0], x[1])) X(pow_t_self, GC, cx_pow_t(x[0], x[0]))
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {
