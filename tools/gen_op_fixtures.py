@@ -67,6 +67,8 @@ tests/autograd/test_torch_ops.c (keep them in sync):
     where_*                 torch.where(cond, a, b)               cond I64 (F32 where named)
     pow_t_*                 torch.pow(a, b), both tensors         a > 0, except _neg_base_int_exp
                             (a < 0, integer b, grad of a only) and _zero_base
+    cumsum_* / cumprod_*    torch.cumsum / torch.cumprod(x, axis)  axis in the name; cumprod inputs
+                            |x| in [0.5, 1.5], _zeros with exact zeros
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -393,6 +395,25 @@ def gen():
     case("pow_t_zero_base", torch.pow, [torch.tensor([0.0, 0.0, 0.0, 0.0, 1.5, 0.7]),
                                         torch.tensor([0.0, 1.0, 2.0, 2.5, 0.0, 3.0])])
     case("pow_t_self", lambda a: torch.pow(a, a), [uniform(0.3, 2.0, 2, 3)])
+
+    def signed(lo, hi, *s):  # |x| in [lo, hi], either sign
+        return uniform(lo, hi, *s) * (torch.randint(0, 2, s) * 2 - 1).float()
+
+    case("cumsum_ax1", lambda x: torch.cumsum(x, 1), [randn(3, 5, 2)])
+    case("cumsum_axm1", lambda x: torch.cumsum(x, -1), [randn(4, 7)])
+    case("cumsum_size1", lambda x: torch.cumsum(x, 0), [randn(1, 4)])
+    case("cumprod_ax1", lambda x: torch.cumprod(x, 1), [signed(0.5, 1.5, 3, 6, 2)])
+    case("cumprod_axm1", lambda x: torch.cumprod(x, -1), [signed(0.5, 1.5, 4, 5)])
+    # zeros: one in the middle, two, one first, one last, none
+    x = signed(0.5, 1.5, 5, 6)
+    x[0, 2] = 0
+    x[1, 1], x[1, 4] = 0, 0
+    x[2, 0] = 0
+    x[3, 5] = 0
+    case("cumprod_zeros", lambda x: torch.cumprod(x, -1), [x])
+    x = signed(0.5, 1.5, 4, 3, 2)
+    x[1, 0, 0], x[3, 0, 0], x[2, 1, 1], x[0, 2, 0] = 0, 0, 0, 0
+    case("cumprod_zeros_ax0", lambda x: torch.cumprod(x, 0), [x])
 
 
 def write(path):

@@ -374,6 +374,14 @@ cx_tensor *cx_max_axis(cx_tensor *a, int axis, bool keepdim);   /* grad to first
 cx_tensor *cx_argmax(cx_tensor *a, int axis);                   /* I32, no grad */
 cx_tensor *cx_softmax(cx_tensor *a, int axis);
 cx_tensor *cx_log_softmax(cx_tensor *a, int axis);
+/* Cumulative sum / product along axis (same shape as a), accumulated in
+ * double like PyTorch's CPU kernels: out_j = sum (prod) of a_0..a_j.
+ * PyTorch: torch.cumsum(a, axis) / torch.cumprod(a, axis). Gradients: the
+ * reversed cumulative sum of g; for cumprod sum_{j >= k} g_j out_j / a_k
+ * before the first zero of a line, the product of the other factors at the
+ * first zero, 0 after it (exact with zeros, as PyTorch). Errors: bad axis. */
+cx_tensor *cx_cumsum(cx_tensor *a, int axis);
+cx_tensor *cx_cumprod(cx_tensor *a, int axis);
 
 /* shape */
 cx_tensor *cx_reshape(cx_tensor *a, const int *shape, int ndim); /* one dim may be -1 */

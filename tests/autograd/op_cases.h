@@ -117,7 +117,11 @@
     X(where_same_input, GC, cx_where(ix[0], x[1], x[1])) \
     X(pow_t_same, GC, cx_pow_t(x[0], x[1])) X(pow_t_bc, GC, cx_pow_t(x[0], x[1])) \
     X(pow_t_bc_exp, GC, cx_pow_t(x[0], x[1])) X(pow_t_neg_base_int_exp, GC, cx_pow_t(x[0], x[1])) \
-    X(pow_t_zero_base, NOGC, cx_pow_t(x[0], x[1])) X(pow_t_self, GC, cx_pow_t(x[0], x[0]))
+    X(pow_t_zero_base, NOGC, cx_pow_t(x[0], x[1])) X(pow_t_self, GC, cx_pow_t(x[0], x[0])) \
+    X(cumsum_ax1, GC, cx_cumsum(x[0], 1)) X(cumsum_axm1, GC, cx_cumsum(x[0], -1)) \
+    X(cumsum_size1, GC, cx_cumsum(x[0], 0)) X(cumprod_ax1, GC, cx_cumprod(x[0], 1)) \
+    X(cumprod_axm1, GC, cx_cumprod(x[0], -1)) X(cumprod_zeros, GC, cx_cumprod(x[0], -1)) \
+    X(cumprod_zeros_ax0, GC, cx_cumprod(x[0], 0))
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {

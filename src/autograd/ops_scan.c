@@ -1,0 +1,112 @@
+/* Ops along one axis that look at the whole line: cumsum, cumprod. */
+#include "graph.h"
+#include <math.h>
+#include <stdio.h>
+
+/* Normalised axis, or a fatal error naming the op and the shape. */
+static int axis_of(const char *op, int axis, const cx_tensor *a) {
+    int ax = axis < 0 ? axis + a->ndim : axis;
+    if (ax < 0 || ax >= a->ndim) {
+        char s[96];
+        cx_fatal("%s: axis %d out of range for %s (%d-d)", op, axis, cx_shape_str(a, s, sizeof s), a->ndim);
+    }
+    return ax;
+}
+
+/* View a tensor as [outer, n, inner] around `axis`. */
+static void split3(const cx_tensor *a, int axis, int64_t *outer, int *n, int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= a->shape[i];
+    for (int i = axis + 1; i < a->ndim; i++) *inner *= a->shape[i];
+    *n = a->shape[axis];
+}
+
+/* ---- cumsum / cumprod (accumulated in double, as PyTorch's CPU kernels do) */
+static void cumsum_backward(cx_node *nd) {
+    float *ga = cx_in_grad(nd, 0);
+    if (!ga) return;
+    int64_t outer, inner;
+    int n;
+    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    const float *g = nd->out[0]->grad;
+    /* d/dx_k = sum_{j >= k} g_j: a reversed cumulative sum */
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * n * inner + i;
+            double s = 0;
+            for (int k = n - 1; k >= 0; k--) {
+                s += g[base + k * inner];
+                ga[base + k * inner] += (float)s;
+            }
+        }
+}
+
+static void cumprod_backward(cx_node *nd) {
+    float *ga = cx_in_grad(nd, 0);
+    if (!ga) return;
+    int64_t outer, inner;
+    int n;
+    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    const float *x = CX_F(nd->in[0]), *y = CX_F(nd->out[0]), *g = nd->out[0]->grad;
+    /* d/dx_k = sum_{j >= k} g_j prod_{t <= j, t != k} x_t. With z the first
+     * zero of the line (n if none), as PyTorch's cumprod_backward:
+     *   k < z: sum_{j >= k} g_j y_j / x_k (the terms j >= z vanish, y_j = 0)
+     *   k = z: sum_{j >= z} g_j (prod_{t < z} x_t) (prod_{z < t <= j} x_t)
+     *   k > z: 0 (every product holds x_z = 0). */
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * n * inner + i;
+#define AT(k) (base + (int64_t)(k) * inner)
+            int z = 0;
+            while (z < n && x[AT(z)] != 0.0f) z++;
+            double s = 0;
+            for (int k = n - 1; k >= 0; k--) {
+                s += (double)g[AT(k)] * (double)y[AT(k)];
+                if (k < z) ga[AT(k)] += (float)(s / (double)x[AT(k)]);
+            }
+            if (z < n) {
+                double pre = 1;
+                for (int t = 0; t < z; t++) pre *= x[AT(t)];
+                double acc = (double)g[AT(z)] * pre, run = pre;
+                for (int j = z + 1; j < n; j++) {
+                    run *= x[AT(j)];
+                    acc += (double)g[AT(j)] * run;
+                }
+                ga[AT(z)] += (float)acc;
+            }
+#undef AT
+        }
+}
+
+CX_OP_DEF(cumsum, .backward = cumsum_backward);
+CX_OP_DEF(cumprod, .backward = cumprod_backward);
+
+static cx_tensor *cumulative(const cx_op_desc *op, cx_tensor *a, int axis) {
+    const bool prod = op == &cx_opd_cumprod;
+    cx_need_f32(op->name, a);
+    axis = axis_of(op->name, axis, a);
+    cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
+    int64_t outer, inner;
+    int n;
+    split3(a, axis, &outer, &n, &inner);
+    const float *x = CX_F(a);
+    float *y = CX_F(out);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * n * inner + i;
+            double acc = prod ? 1.0 : 0.0;
+            for (int k = 0; k < n; k++) {
+                const int64_t at = base + (int64_t)k * inner;
+                if (prod) acc *= x[at];
+                else acc += x[at];
+                y[at] = (float)acc;
+            }
+        }
+    cx_node *nd = cx_record(op, out, &a, 1);
+    if (nd) nd->i[0] = axis;
+    return out;
+}
+
+cx_tensor *cx_cumsum(cx_tensor *a, int axis) { return cumulative(&cx_opd_cumsum, a, axis); }
+cx_tensor *cx_cumprod(cx_tensor *a, int axis) { return cumulative(&cx_opd_cumprod, a, axis); }
