@@ -69,6 +69,10 @@ tests/autograd/test_torch_ops.c (keep them in sync):
                             (a < 0, integer b, grad of a only) and _zero_base
     cumsum_* / cumprod_*    torch.cumsum / torch.cumprod(x, axis)  axis in the name; cumprod inputs
                             |x| in [0.5, 1.5], _zeros with exact zeros
+    sort_* / argsort_*      torch.sort / argsort(stable=True)     axis in the name (ascending unless
+                            _desc); _idx rows are the I64 indices; inputs are a
+                            shuffled grid (no ties) except *_ties (stable order)
+    topk_*                  torch.topk(x, k, axis, largest).values / .indices
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -414,6 +418,38 @@ def gen():
     x = signed(0.5, 1.5, 4, 3, 2)
     x[1, 0, 0], x[3, 0, 0], x[2, 1, 1], x[0, 2, 0] = 0, 0, 0, 0
     case("cumprod_zeros_ax0", lambda x: torch.cumprod(x, 0), [x])
+
+    def grid(*s):  # a permutation of a grid 0.1 apart: no ties, no near-ties
+        n = 1
+        for d in s:
+            n *= d
+        return (torch.randperm(n).float() * 0.1 - 0.05 * n).reshape(*s)
+
+    def sortv(axis, desc):
+        return lambda x: torch.sort(x, dim=axis, descending=desc, stable=True).values
+
+    def sorti(axis, desc):
+        return lambda x: torch.sort(x, dim=axis, descending=desc, stable=True).indices
+
+    case("sort_ax1", sortv(1, False), [grid(3, 5, 2)])
+    case("sort_desc_axm1", sortv(-1, True), [grid(4, 6)])
+    case("sort_size1", sortv(1, True), [grid(3, 1, 2)])
+    case("sort_idx_ax1", sorti(1, False), [grid(3, 5, 2)], grads=[])
+    ties = torch.randint(0, 4, (4, 7)).float() * 0.5  # many equal values
+    case("sort_ties", sortv(-1, False), [ties])  # gradient through the stable indices
+    case("sort_ties_idx", sorti(-1, False), [ties], grads=[])
+    case("sort_ties_desc_idx", sorti(0, True), [torch.randint(0, 3, (6, 3)).float()], grads=[])
+    case("argsort_ties", lambda x: torch.argsort(x, dim=-1, stable=True), [ties], grads=[])
+    case("argsort_desc_ax0", lambda x: torch.argsort(x, dim=0, descending=True, stable=True),
+         [torch.randint(0, 3, (6, 3)).float()], grads=[])
+    x = grid(3, 7)
+    case("topk_largest", lambda x: torch.topk(x, 3, -1, largest=True).values, [x])
+    case("topk_largest_idx", lambda x: torch.topk(x, 3, -1, largest=True).indices, [x], grads=[])
+    x = grid(6, 4)
+    case("topk_smallest_ax0", lambda x: torch.topk(x, 2, 0, largest=False).values, [x])
+    case("topk_smallest_idx", lambda x: torch.topk(x, 2, 0, largest=False).indices, [x], grads=[])
+    case("topk_k_all", lambda x: torch.topk(x, 5, 1).values, [grid(2, 5, 3)])
+    case("topk_k1", lambda x: torch.topk(x, 1, -1).values, [grid(4, 5)])
 
 
 def write(path):

@@ -382,6 +382,25 @@ cx_tensor *cx_log_softmax(cx_tensor *a, int axis);
  * first zero, 0 after it (exact with zeros, as PyTorch). Errors: bad axis. */
 cx_tensor *cx_cumsum(cx_tensor *a, int axis);
 cx_tensor *cx_cumprod(cx_tensor *a, int axis);
+/* Sort every line of a along axis, stable (equal values keep their order;
+ * NaN sorts above every number: last ascending, first descending). Returns
+ * the sorted values (same shape as a, differentiable: the gradient goes back
+ * to the position each value came from) and, when indices is not NULL, sets
+ * *indices to the I64 positions along axis (a second output of the same
+ * node; it carries no gradient). PyTorch: torch.sort(a, axis, descending,
+ * stable=True). Errors: bad axis, a not F32. */
+cx_tensor *cx_sort(cx_tensor *a, int axis, bool descending, cx_tensor **indices);
+/* The indices of cx_sort alone (I64, no gradient). PyTorch:
+ * torch.argsort(a, axis, descending, stable=True). */
+cx_tensor *cx_argsort(cx_tensor *a, int axis, bool descending);
+/* The k largest (largest = true) or smallest values of every line along
+ * axis, in sorted order (descending for largest), with their I64 positions
+ * in *indices (when not NULL; a second output of the node, no gradient).
+ * Shape: a's with k along axis. Equal values come in index order (a stable
+ * sort, then the first k); PyTorch leaves their order unspecified. PyTorch:
+ * torch.topk(a, k, axis, largest, sorted=True). Errors: k < 0 or k > the
+ * size of axis, bad axis, a not F32. */
+cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indices);
 
 /* shape */
 cx_tensor *cx_reshape(cx_tensor *a, const int *shape, int ndim); /* one dim may be -1 */

@@ -121,7 +121,28 @@
     X(cumsum_ax1, GC, cx_cumsum(x[0], 1)) X(cumsum_axm1, GC, cx_cumsum(x[0], -1)) \
     X(cumsum_size1, GC, cx_cumsum(x[0], 0)) X(cumprod_ax1, GC, cx_cumprod(x[0], 1)) \
     X(cumprod_axm1, GC, cx_cumprod(x[0], -1)) X(cumprod_zeros, GC, cx_cumprod(x[0], -1)) \
-    X(cumprod_zeros_ax0, GC, cx_cumprod(x[0], 0))
+    X(cumprod_zeros_ax0, GC, cx_cumprod(x[0], 0)) \
+    X(sort_ax1, GC, cx_sort(x[0], 1, false, NULL)) X(sort_desc_axm1, GC, cx_sort(x[0], -1, true, NULL)) \
+    X(sort_size1, GC, cx_sort(x[0], 1, true, NULL)) X(sort_idx_ax1, NOGC, sort_idx(x[0], 1, false)) \
+    X(sort_ties, NOGC, cx_sort(x[0], -1, false, NULL)) X(sort_ties_idx, NOGC, sort_idx(x[0], -1, false)) \
+    X(sort_ties_desc_idx, NOGC, sort_idx(x[0], 0, true)) X(argsort_ties, NOGC, cx_argsort(x[0], -1, false)) \
+    X(argsort_desc_ax0, NOGC, cx_argsort(x[0], 0, true)) \
+    X(topk_largest, GC, cx_topk(x[0], 3, -1, true, NULL)) X(topk_largest_idx, NOGC, topk_idx(x[0], 3, -1, true)) \
+    X(topk_smallest_ax0, GC, cx_topk(x[0], 2, 0, false, NULL)) \
+    X(topk_smallest_idx, NOGC, topk_idx(x[0], 2, 0, false)) X(topk_k_all, GC, cx_topk(x[0], 5, 1, true, NULL)) \
+    X(topk_k1, GC, cx_topk(x[0], 1, -1, true, NULL))
+
+/* the indices output of sort / topk */
+static cx_tensor *sort_idx(cx_tensor *x, int axis, bool desc) {
+    cx_tensor *idx = NULL;
+    (void)cx_sort(x, axis, desc, &idx);
+    return idx;
+}
+static cx_tensor *topk_idx(cx_tensor *x, int k, int axis, bool largest) {
+    cx_tensor *idx = NULL;
+    (void)cx_topk(x, k, axis, largest, &idx);
+    return idx;
+}
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {

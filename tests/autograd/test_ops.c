@@ -251,6 +251,41 @@ static void dropout_edge_p(void) {
     CHECK_MSG(nz == 0, "p = 1 left %d non-zero elements", nz);
 }
 
+/* ------------------------------------------------------------ sort / topk: one node, two outputs */
+static void sort_two_outputs_one_node(void) {
+    float v[6] = {0.5f, NAN, -1.0f, 2.0f, 0.5f, -3.0f};
+    cx_tensor *x = cx_from_data(v, CX_SHAPE(6));
+    x->requires_grad = true;
+    cx_tensor *idx = NULL;
+    cx_tensor *s = cx_sort(x, 0, false, &idx);
+    CHECK(idx != NULL && idx->dtype == CX_I64 && s->dtype == CX_F32);
+    if (!idx) return;
+    CHECK(s->node != NULL && idx->node == s->node);
+    CHECK(cx_op_of(idx) == cx_op_find("sort") && cx_op_outputs(cx_op_of(idx)) == 2);
+    CHECK(s->requires_grad && !idx->requires_grad);
+    /* ascending, stable, NaN last: -3, -1, 0.5 (0), 0.5 (4), 2, NaN */
+    const int64_t want[6] = {5, 2, 0, 4, 3, 1};
+    for (int i = 0; i < 6; i++) CHECK_MSG(CX_I64P(idx)[i] == want[i], "index %d: %lld", i, (long long)CX_I64P(idx)[i]);
+    CHECK(isnan(CX_F(s)[5]) && CX_F(s)[0] == -3.0f);
+    cx_tensor *d = NULL;
+    cx_sort(x, 0, true, &d); /* descending: NaN first, ties still in index order */
+    const int64_t wantd[6] = {1, 3, 0, 4, 2, 5};
+    for (int i = 0; i < 6; i++) CHECK(CX_I64P(d)[i] == wantd[i]);
+    /* gradient of the values only (the indices carry none): g scattered back */
+    float g[6] = {1, 2, 3, 4, 5, 6};
+    cx_backward_with(s, g);
+    const float gx[6] = {3, 6, 2, 5, 4, 1};
+    CHECK(x->grad != NULL);
+    if (x->grad) cxt_allclose(x->grad, gx, 6, 0, 0, "sort gradient");
+    /* topk's indices feed gather: the same values again */
+    cx_tensor *m = cx_from_data((const float[]){0.1f, 0.7f, 0.3f, 0.9f, 0.2f, 0.8f}, CX_SHAPE(2, 3));
+    cx_tensor *ti = NULL;
+    cx_tensor *tv = cx_topk(m, 2, 1, true, &ti);
+    cx_tensor *gv = cx_gather(m, 1, ti);
+    CHECK(memcmp(CX_F(tv), CX_F(gv), 4 * sizeof(float)) == 0);
+    CHECK(CX_I64P(ti)[0] == 1 && CX_I64P(ti)[1] == 2 && CX_I64P(ti)[2] == 0 && CX_I64P(ti)[3] == 2);
+}
+
 static void fixture_file_loads(void) {
     CHECK_MSG(FX != NULL, "cannot load the op fixtures (%s); generate them with "
               "/usr/bin/python3 tools/gen_op_fixtures.py", cx_last_error());
@@ -269,6 +304,7 @@ int main(void) {
     RUN(dropout_eval_is_identity);
     RUN(dropout_train_scaling);
     RUN(dropout_edge_p);
+    RUN(sort_two_outputs_one_node);
     cx_st_free(FX);
     TEST_END();
 }
