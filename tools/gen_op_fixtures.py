@@ -73,6 +73,11 @@ tests/autograd/test_torch_ops.c (keep them in sync):
                             _desc); _idx rows are the I64 indices; inputs are a
                             shuffled grid (no ties) except *_ties (stable order)
     topk_*                  torch.topk(x, k, axis, largest).values / .indices
+    cos_sim_*               cosine_similarity(a, b, dim, eps)     eps 1e-8 unless named; _below_eps:
+                            eps 0.1 with norms below it and a zero row
+    circ_conv_*             sum_j roll(w, j - (K-1)/2, axis) * s[j]  K and axis in the name
+                            (no PyTorch op: the reference is this sum)
+    outer_*                 torch.outer / einsum('bm,bn->bmn')
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -450,6 +455,45 @@ def gen():
     case("topk_smallest_idx", lambda x: torch.topk(x, 2, 0, largest=False).indices, [x], grads=[])
     case("topk_k_all", lambda x: torch.topk(x, 5, 1).values, [grid(2, 5, 3)])
     case("topk_k1", lambda x: torch.topk(x, 1, -1).values, [grid(4, 5)])
+
+    def cos(axis, eps):
+        return lambda a, b: F.cosine_similarity(a, b, dim=axis, eps=eps)
+
+    case("cos_sim_ax1", cos(1, 1e-8), [randn(4, 5), randn(4, 5)])
+    case("cos_sim_ntm_bc", cos(-1, 1e-8), [randn(2, 1, 6), randn(2, 4, 6)])  # key vs memory rows
+    case("cos_sim_ax0", cos(0, 1e-8), [randn(5, 3), randn(5, 3)])
+    case("cos_sim_bc_ax0", cos(0, 1e-8), [randn(5, 1), randn(5, 3)])
+    case("cos_sim_1d", cos(0, 1e-8), [randn(6), randn(6)])
+    def norms_in(lo, hi, *s):  # rows along the last axis with norms in [lo, hi]
+        x = randn(*s)
+        return x / x.norm(dim=-1, keepdim=True) * uniform(lo, hi, *s[:-1], 1)
+
+    case("cos_sim_eps_0_5", cos(-1, 0.5), [norms_in(0.6, 2.0, 3, 4), norms_in(0.6, 2.0, 3, 4)])
+    # norms below eps = 0.1 (and a zero row): PyTorch 1.13's gradient convention
+    a, b = randn(4, 5), randn(4, 5)
+    a[0] *= 0.01
+    b[1] *= 0.02
+    a[2] = 0
+    case("cos_sim_below_eps", cos(1, 0.1), [a, b])
+
+    def circ(axis):  # out[i] = sum_j w[(i - o_j) mod N] s[j], o_j = j - (K-1)/2
+        def f(w, s):
+            K = s.shape[axis]
+            return sum(torch.roll(w, shifts=j - (K - 1) // 2, dims=axis) * s.narrow(axis, j, 1)
+                       for j in range(K))
+        return f
+
+    case("circ_conv_k3", circ(-1), [randn(2, 7), randn(2, 3)])
+    case("circ_conv_k1", circ(1), [randn(3, 4), randn(3, 1)])
+    case("circ_conv_k5_n5", circ(-1), [randn(2, 5), randn(2, 5)])
+    case("circ_conv_ax0", circ(0), [randn(6, 2), randn(3, 2)])
+    case("circ_conv_3d", circ(1), [randn(2, 5, 3), randn(2, 3, 3)])
+    case("circ_conv_ntm", lambda w, s: circ(-1)(torch.softmax(w, -1), torch.softmax(s, -1)),
+         [randn(2, 8), randn(2, 3)])
+    case("outer_1d", torch.outer, [randn(4), randn(3)])
+    case("outer_batched", lambda a, b: torch.einsum("bm,bn->bmn", a, b), [randn(2, 4), randn(2, 3)])
+    case("outer_size1", torch.outer, [randn(1), randn(5)])
+    case("outer_self", lambda a: torch.outer(a, a), [randn(3)])
 
 
 def write(path):

@@ -435,6 +435,40 @@ cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value);
  * Errors: shapes that do not broadcast, a or b not F32. */
 cx_tensor *cx_where(const cx_tensor *cond, cx_tensor *a, cx_tensor *b);
 
+/* memory addressing (NTM / DNC) */
+/* Cosine similarity along axis of a and b broadcast together (axis counts in
+ * the broadcast shape; the result drops it, [1] for 1-D inputs):
+ *   out = sum_k a_k b_k / (max(||a||, eps) * max(||b||, eps)),
+ * each norm clamped separately, as PyTorch 1.13's
+ * F.cosine_similarity(a, b, dim=axis, eps) (default eps 1e-8; it is NOT
+ * a.b / max(||a|| ||b||, eps), the older definition). Gradient: PyTorch
+ * 1.13's, which clamps the norms in place outside autograd, so a norm's
+ * derivative reads the clamped value: d/da_k = b_k / (ea eb) - out a_k / ea^2
+ * with ea = max(||a||, eps), eb likewise (the exact derivative where both
+ * norms are >= eps; below eps the second term stays, as in PyTorch).
+ * NTM content addressing: cx_cosine_similarity(key [B,1,W], memory [B,N,W],
+ * -1, eps) -> [B,N]. Errors: shapes that do not broadcast, bad axis,
+ * eps < 0, non-F32 inputs. */
+cx_tensor *cx_cosine_similarity(cx_tensor *a, cx_tensor *b, int axis, float eps);
+/* Circular convolution along axis, the NTM location shift: w has N slots
+ * along axis, s a distribution over the K offsets o_j = j - (K-1)/2
+ * (-(K-1)/2 .. (K-1)/2) along the same axis, every other dimension equal:
+ *   out[.., i, ..] = sum_j w[.., (i - o_j) mod N, ..] * s[.., j, ..]
+ * so weight moves to HIGHER indices for a positive offset, wrapping around:
+ * w one-hot at slot 2 and s all on offset +1 give one-hot at slot 3; slot
+ * N-1 shifted by +1 lands on slot 0. Shape: w's. K must be odd and K <= N
+ * (a shift window wider than the memory would wrap onto itself). Gradients
+ * to w and s. PyTorch has no such op: it equals
+ *   sum_j torch.roll(w, shifts=o_j, dims=axis) * s.narrow(axis, j, 1).
+ * NTM: w [B,N], s [B,K], axis -1. Errors: bad axis, other dimensions that
+ * differ, K even or K > N, non-F32 inputs. */
+cx_tensor *cx_circular_conv(cx_tensor *w, cx_tensor *s, int axis);
+/* Outer product: a [M], b [N] -> [M, N] (torch.outer(a, b)); batched
+ * a [B, M], b [B, N] -> [B, M, N] (torch.einsum('bm,bn->bmn', a, b)), the NTM
+ * write (w e^T) and the DNC link matrix. Errors: other shapes (ranks not both
+ * 1 or both 2, different B), non-F32 inputs. */
+cx_tensor *cx_outer(cx_tensor *a, cx_tensor *b);
+
 /* losses. reduction: mean or sum as PyTorch defines them (none: per item). */
 typedef enum { CX_REDUCE_MEAN = 0, CX_REDUCE_SUM = 1, CX_REDUCE_NONE = 2 } cx_reduction;
 /* logits [N,C], target I32/I64 [N]: stable log-softmax + NLL. */

@@ -130,7 +130,20 @@
     X(topk_largest, GC, cx_topk(x[0], 3, -1, true, NULL)) X(topk_largest_idx, NOGC, topk_idx(x[0], 3, -1, true)) \
     X(topk_smallest_ax0, GC, cx_topk(x[0], 2, 0, false, NULL)) \
     X(topk_smallest_idx, NOGC, topk_idx(x[0], 2, 0, false)) X(topk_k_all, GC, cx_topk(x[0], 5, 1, true, NULL)) \
-    X(topk_k1, GC, cx_topk(x[0], 1, -1, true, NULL))
+    X(topk_k1, GC, cx_topk(x[0], 1, -1, true, NULL)) \
+    X(cos_sim_ax1, GC, cx_cosine_similarity(x[0], x[1], 1, 1e-8f)) \
+    X(cos_sim_ntm_bc, GC, cx_cosine_similarity(x[0], x[1], -1, 1e-8f)) \
+    X(cos_sim_ax0, GC, cx_cosine_similarity(x[0], x[1], 0, 1e-8f)) \
+    X(cos_sim_bc_ax0, GC, cx_cosine_similarity(x[0], x[1], 0, 1e-8f)) \
+    X(cos_sim_1d, GC, cx_cosine_similarity(x[0], x[1], 0, 1e-8f)) \
+    X(cos_sim_eps_0_5, GC, cx_cosine_similarity(x[0], x[1], -1, 0.5f)) \
+    X(cos_sim_below_eps, NOGC, cx_cosine_similarity(x[0], x[1], 1, 0.1f)) \
+    X(circ_conv_k3, GC, cx_circular_conv(x[0], x[1], -1)) X(circ_conv_k1, GC, cx_circular_conv(x[0], x[1], 1)) \
+    X(circ_conv_k5_n5, GC, cx_circular_conv(x[0], x[1], -1)) X(circ_conv_ax0, GC, cx_circular_conv(x[0], x[1], 0)) \
+    X(circ_conv_3d, GC, cx_circular_conv(x[0], x[1], 1)) \
+    X(circ_conv_ntm, GC, cx_circular_conv(cx_softmax(x[0], -1), cx_softmax(x[1], -1), -1)) \
+    X(outer_1d, GC, cx_outer(x[0], x[1])) X(outer_batched, GC, cx_outer(x[0], x[1])) \
+    X(outer_size1, GC, cx_outer(x[0], x[1])) X(outer_self, GC, cx_outer(x[0], x[0]))
 
 /* the indices output of sort / topk */
 static cx_tensor *sort_idx(cx_tensor *x, int axis, bool desc) {

@@ -286,6 +286,27 @@ static void sort_two_outputs_one_node(void) {
     CHECK(CX_I64P(ti)[0] == 1 && CX_I64P(ti)[1] == 2 && CX_I64P(ti)[2] == 0 && CX_I64P(ti)[3] == 2);
 }
 
+/* ------------------------------------------------------------ circular convolution: the shift direction */
+static void circular_conv_shift_direction(void) {
+    /* N = 5 slots, K = 3 offsets -1, 0, +1 (s index 0, 1, 2); batch of 3:
+     * row 0: one-hot at slot 2 shifted by +1 -> slot 3
+     * row 1: one-hot at slot 4 shifted by +1 -> slot 0 (wraps at the end)
+     * row 2: one-hot at slot 0 shifted by -1 -> slot 4 (wraps at the start) */
+    const float w[15] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0};
+    const float s[9] = {0, 0, 1, 0, 0, 1, 1, 0, 0};
+    const float want[15] = {0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    cx_tensor *out = cx_circular_conv(cx_from_data(w, CX_SHAPE(3, 5)), cx_from_data(s, CX_SHAPE(3, 3)), -1);
+    CHECK(out->ndim == 2 && out->shape[0] == 3 && out->shape[1] == 5);
+    cxt_allclose(CX_F(out), want, 15, 0, 0, "one-hot shifts");
+    /* a spread: w = [1, 2, 3, 4], s over -1, 0, +1 = [0.25, 0.5, 0.25]:
+     * out[i] = 0.25 w[i+1] + 0.5 w[i] + 0.25 w[i-1] (indices mod 4) */
+    cx_tensor *o2 = cx_circular_conv(cx_from_data((const float[]){1, 2, 3, 4}, CX_SHAPE(1, 4)),
+                                     cx_from_data((const float[]){0.25f, 0.5f, 0.25f}, CX_SHAPE(1, 3)), 1);
+    const float want2[4] = {0.25f * 2 + 0.5f * 1 + 0.25f * 4, 0.25f * 3 + 0.5f * 2 + 0.25f * 1,
+                            0.25f * 4 + 0.5f * 3 + 0.25f * 2, 0.25f * 1 + 0.5f * 4 + 0.25f * 3};
+    cxt_allclose(CX_F(o2), want2, 4, 1e-7, 0, "spread shift");
+}
+
 static void fixture_file_loads(void) {
     CHECK_MSG(FX != NULL, "cannot load the op fixtures (%s); generate them with "
               "/usr/bin/python3 tools/gen_op_fixtures.py", cx_last_error());
@@ -305,6 +326,7 @@ int main(void) {
     RUN(dropout_train_scaling);
     RUN(dropout_edge_p);
     RUN(sort_two_outputs_one_node);
+    RUN(circular_conv_shift_direction);
     cx_st_free(FX);
     TEST_END();
 }
