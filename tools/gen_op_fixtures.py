@@ -78,6 +78,9 @@ tests/autograd/test_torch_ops.c (keep them in sync):
     circ_conv_*             sum_j roll(w, j - (K-1)/2, axis) * s[j]  K and axis in the name
                             (no PyTorch op: the reference is this sum)
     outer_*                 torch.outer / einsum('bm,bn->bmn')
+    mmargin_p2_m1_*         multi_margin_loss(x, t, p=2, margin=1)
+    mmargin_p2_w_m0_5_*     multi_margin_loss(x, t, p=2, margin=0.5, weight=w)   w in [0.5, 2], no grad
+    mmargin_p1_w_mean       multi_margin_loss(x, t, p=1, margin=1, weight=w)
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -494,6 +497,28 @@ def gen():
     case("outer_batched", lambda a, b: torch.einsum("bm,bn->bmn", a, b), [randn(2, 4), randn(2, 3)])
     case("outer_size1", torch.outer, [randn(1), randn(5)])
     case("outer_self", lambda a: torch.outer(a, a), [randn(3)])
+
+    def mm_draw(m):  # no zero margins: |margin - x[y] + x[i]| >= 0.02 for every i != y
+        for _ in range(1000):
+            x, t = randn(7, 5), torch.randint(0, 5, (7,))
+            z = m - x.gather(1, t[:, None]) + x
+            z[torch.arange(7), t] = 1.0
+            if (z.abs() >= 0.02).all():
+                return x, t
+        raise RuntimeError("multi_margin: no kink-free draw")
+
+    x, t = mm_draw(1.0)
+    for r in REDS:
+        case("mmargin_p2_m1_" + r, lambda x, t: F.multi_margin_loss(x, t, p=2, margin=1.0, reduction=r), [x, t])
+    x, t = mm_draw(0.5)
+    w = uniform(0.5, 2.0, 5)
+    for r in REDS:
+        case("mmargin_p2_w_m0_5_" + r,
+             lambda x, t, w: F.multi_margin_loss(x, t, p=2, margin=0.5, weight=w, reduction=r), [x, t, w],
+             grads=[0])
+    x, t = mm_draw(1.0)
+    case("mmargin_p1_w_mean", lambda x, t, w: F.multi_margin_loss(x, t, p=1, margin=1.0, weight=w),
+         [x, t, w], grads=[0])
 
 
 def write(path):

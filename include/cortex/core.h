@@ -476,9 +476,20 @@ cx_tensor *cx_cross_entropy(cx_tensor *logits, const cx_tensor *target, cx_reduc
 cx_tensor *cx_nll_loss(cx_tensor *logp, const cx_tensor *target, cx_reduction r);
 cx_tensor *cx_mse_loss(cx_tensor *pred, cx_tensor *target, cx_reduction r);
 cx_tensor *cx_bce_with_logits(cx_tensor *logits, cx_tensor *target, cx_reduction r);
-/* PyTorch MultiMarginLoss (p=1): sum_{i!=y} max(0, margin - x_y + x_i) / C. */
+/* PyTorch MultiMarginLoss (p=1): sum_{i!=y} max(0, margin - x_y + x_i) / C.
+ * Shorthand for cx_multi_margin_loss_p(x, target, 1, margin, NULL, r). */
 cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float margin,
                                 cx_reduction r);
+/* PyTorch MultiMarginLoss(p, margin, weight) on x [N,C], target I32/I64 [N]:
+ *   l_n = sum_{i != y} w[y] max(0, margin - x_y + x_i)^p / C,  y = target[n]
+ * p = 1 or 2; weight: NULL (all 1) or F32 [C], a constant (no gradient; as
+ * in PyTorch it multiplies the powered hinge, whatever its docs' formula
+ * shows). Mean divides by N. Gradient (p = 2): 2 w[y] z / C to x_i and minus
+ * that to x_y for every z = margin - x_y + x_i > 0. PyTorch:
+ * F.multi_margin_loss(x, t, p, margin, weight, reduction). Errors: p not 1
+ * or 2, weight not [C], bad targets. */
+cx_tensor *cx_multi_margin_loss_p(cx_tensor *x, const cx_tensor *target, int p, float margin,
+                                  const cx_tensor *weight, cx_reduction r);
 /* Binary hinge max(0, margin - t*f), t in {-1,+1} (F32, same shape as f). */
 cx_tensor *cx_hinge_loss(cx_tensor *f, cx_tensor *t, float margin, cx_reduction r);
 /* Perceptron loss max(0, -t*f) of the notes. */

@@ -28,6 +28,8 @@
 #define BCE(r) cx_bce_with_logits(x[0], x[1], r)
 #define MM1(r) cx_multi_margin_loss(x[0], ix[1], 1.0f, r)
 #define MM05(r) cx_multi_margin_loss(x[0], ix[1], 0.5f, r)
+#define MM2(r) cx_multi_margin_loss_p(x[0], ix[1], 2, 1.0f, NULL, r)
+#define MM2W(r) cx_multi_margin_loss_p(x[0], ix[1], 2, 0.5f, x[2], r)
 #define SL1_1(r) cx_smooth_l1_loss(x[0], x[1], 1.0f, r)
 #define SL1_05(r) cx_smooth_l1_loss(x[0], x[1], 0.5f, r)
 #define HINGE1(r) cx_hinge_loss(x[0], x[1], 1.0f, r)
@@ -143,7 +145,9 @@
     X(circ_conv_3d, GC, cx_circular_conv(x[0], x[1], 1)) \
     X(circ_conv_ntm, GC, cx_circular_conv(cx_softmax(x[0], -1), cx_softmax(x[1], -1), -1)) \
     X(outer_1d, GC, cx_outer(x[0], x[1])) X(outer_batched, GC, cx_outer(x[0], x[1])) \
-    X(outer_size1, GC, cx_outer(x[0], x[1])) X(outer_self, GC, cx_outer(x[0], x[0]))
+    X(outer_size1, GC, cx_outer(x[0], x[1])) X(outer_self, GC, cx_outer(x[0], x[0])) \
+    CX_RED(X, mmargin_p2_m1, MM2) CX_RED(X, mmargin_p2_w_m0_5, MM2W) \
+    X(mmargin_p1_w_mean, GC, cx_multi_margin_loss_p(x[0], ix[1], 1, 1.0f, x[2], CX_REDUCE_MEAN))
 
 /* the indices output of sort / topk */
 static cx_tensor *sort_idx(cx_tensor *x, int axis, bool desc) {
