@@ -4,6 +4,15 @@
 #include <math.h>
 #include <stdio.h>
 
+/* Fatal unless t is F32, naming the op, the operand and its shape. */
+static void need_f32(const char *op, const char *what, const cx_tensor *t) {
+    if (!t) cx_fatal("%s: %s is NULL", op, what);
+    if (t->dtype != CX_F32) {
+        char s[96];
+        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
+    }
+}
+
 /* Normalised axis, or a fatal error naming the op and the shape. */
 static int axis_of(const char *op, int axis, const cx_tensor *a) {
     int ax = axis < 0 ? axis + a->ndim : axis;
@@ -85,7 +94,7 @@ CX_OP_DEF(cumprod, .backward = cumprod_backward);
 
 static cx_tensor *cumulative(const cx_op_desc *op, cx_tensor *a, int axis) {
     const bool prod = op == &cx_opd_cumprod;
-    cx_need_f32(op->name, a);
+    need_f32(op->name, "input", a);
     axis = axis_of(op->name, axis, a);
     cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
     int64_t outer, inner;
@@ -196,13 +205,13 @@ static cx_tensor *sorted_op(const cx_op_desc *op, cx_tensor *a, int axis, bool d
 }
 
 cx_tensor *cx_sort(cx_tensor *a, int axis, bool descending, cx_tensor **indices) {
-    cx_need_f32("sort", a);
+    need_f32("sort", "input", a);
     axis = axis_of("sort", axis, a);
     return sorted_op(&cx_opd_sort, a, axis, descending, a->shape[axis], indices);
 }
 
 cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indices) {
-    cx_need_f32("topk", a);
+    need_f32("topk", "input", a);
     axis = axis_of("topk", axis, a);
     if (k < 0 || k > a->shape[axis]) {
         char s[96];
@@ -213,7 +222,7 @@ cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indi
 }
 
 cx_tensor *cx_argsort(cx_tensor *a, int axis, bool descending) {
-    cx_need_f32("argsort", a);
+    need_f32("argsort", "input", a);
     axis = axis_of("argsort", axis, a);
     cx_tensor *ind = cx_empty(CX_I64, a->shape, a->ndim);
     sort_lines(a, axis, descending, a->shape[axis], NULL, CX_I64P(ind));

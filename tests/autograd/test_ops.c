@@ -307,6 +307,62 @@ static void circular_conv_shift_direction(void) {
     cxt_allclose(CX_F(o2), want2, 4, 1e-7, 0, "spread shift");
 }
 
+/* ------------------------------------------------------------ bad input: the new ops name themselves and the shapes */
+static void new_ops_fail_cleanly(void) {
+    cx_tensor *a23 = cx_ones(CX_SHAPE(2, 3)), *a43 = cx_ones(CX_SHAPE(4, 3)), *v3 = cx_ones(CX_SHAPE(3));
+    cx_tensor *v4 = cx_ones(CX_SHAPE(4)), *i23 = cx_empty(CX_I64, CX_SHAPE(2, 3));
+    memset(i23->data, 0, 6 * sizeof(int64_t));
+    /* matmul / matmul_t / bmm */
+    EXPECT_FATAL(cx_matmul_t(a23, a43, true, true), "matmul", "[2, 3]^T", "[4, 3]^T", "inner dimensions 2 and 3");
+    EXPECT_FATAL(cx_matmul_t(a23, a23, false, false), "matmul", "[2, 3]", "inner dimensions 3 and 2");
+    EXPECT_FATAL(cx_matmul(v3, a23), "matmul", "[3]", "[2, 3]", "at least 2 dimensions");
+    EXPECT_FATAL(cx_matmul(cx_ones(CX_SHAPE(2, 2, 3, 4)), cx_ones(CX_SHAPE(3, 4, 5))), "matmul", "[2, 2, 3, 4]",
+                 "[3, 4, 5]", "batch dimensions cannot be broadcast: 2 vs 3");
+    EXPECT_FATAL(cx_matmul_t(i23, a23, true, false), "matmul", "a must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_bmm(cx_ones(CX_SHAPE(2, 3, 4)), cx_ones(CX_SHAPE(3, 4, 5))), "bmm", "[2, 3, 4]", "[3, 4, 5]");
+    EXPECT_FATAL(cx_bmm(cx_ones(CX_SHAPE(1, 2, 3, 4)), cx_ones(CX_SHAPE(1, 2, 4, 5))), "bmm", "[1, 2, 3, 4]");
+    /* masked_fill / where / pow_t */
+    EXPECT_FATAL(cx_masked_fill(a23, v4, 0.0f), "masked_fill", "[2, 3]", "[4]", "cannot be broadcast");
+    EXPECT_FATAL(cx_masked_fill(i23, a23, 0.0f), "masked_fill", "a must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_where(v4, a23, v3), "where", "[4], [2, 3] and [3]", "cannot be broadcast");
+    EXPECT_FATAL(cx_where(i23, a23, i23), "where", "b must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_pow_t(a23, v4), "pow_t", "[2, 3]", "[4]", "cannot be broadcast");
+    EXPECT_FATAL(cx_pow_t(a23, i23), "pow_t", "F32");
+    /* cumsum / cumprod / sort / argsort / topk */
+    EXPECT_FATAL(cx_cumsum(a23, 2), "cumsum", "axis 2", "[2, 3]");
+    EXPECT_FATAL(cx_cumprod(a23, -3), "cumprod", "axis -3", "[2, 3]");
+    EXPECT_FATAL(cx_cumsum(i23, 0), "cumsum", "input must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_sort(a23, 5, false, NULL), "sort", "axis 5", "[2, 3]");
+    EXPECT_FATAL(cx_argsort(a23, -4, true), "argsort", "axis -4", "[2, 3]");
+    EXPECT_FATAL(cx_sort(i23, 0, false, NULL), "sort", "I64 [2, 3]");
+    EXPECT_FATAL(cx_topk(a23, 4, 1, true, NULL), "topk", "k = 4", "[2, 3]", "size 3");
+    EXPECT_FATAL(cx_topk(a23, -1, 0, true, NULL), "topk", "k = -1", "[2, 3]");
+    EXPECT_FATAL(cx_topk(a23, 1, 2, true, NULL), "topk", "axis 2", "[2, 3]");
+    /* cosine_similarity / circular_conv / outer */
+    EXPECT_FATAL(cx_cosine_similarity(a23, a43, 1, 1e-8f), "cosine_similarity", "[2, 3]", "[4, 3]",
+                 "cannot be broadcast");
+    EXPECT_FATAL(cx_cosine_similarity(a23, v3, 2, 1e-8f), "cosine_similarity", "axis 2", "[2, 3]", "[3]");
+    EXPECT_FATAL(cx_cosine_similarity(a23, a23, 1, -1.0f), "cosine_similarity", "eps");
+    EXPECT_FATAL(cx_cosine_similarity(a23, i23, 1, 1e-8f), "cosine_similarity", "b must be F32", "I64 [2, 3]");
+    cx_tensor *w5 = cx_ones(CX_SHAPE(2, 5));
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(2, 2)), 1), "circular_conv", "[2, 5]", "[2, 2]", "odd");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(2, 7)), 1), "circular_conv", "[2, 7]", "K = 7", "N = 5");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(3, 3)), 1), "circular_conv", "[2, 5]", "[3, 3]",
+                 "same shape except along axis 1");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(2, 3)), 2), "circular_conv", "axis 2", "[2, 5]");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_empty(CX_I32, CX_SHAPE(2, 3)), 1), "circular_conv", "s must be F32",
+                 "I32 [2, 3]");
+    EXPECT_FATAL(cx_outer(a23, v3), "outer", "[2, 3]", "[3]");
+    EXPECT_FATAL(cx_outer(a23, a43), "outer", "[2, 3]", "[4, 3]");
+    EXPECT_FATAL(cx_outer(cx_ones(CX_SHAPE(2, 2, 2)), cx_ones(CX_SHAPE(2, 2, 2))), "outer", "[2, 2, 2]");
+    /* gelu_tanh / multi_margin_loss_p */
+    EXPECT_FATAL(cx_gelu_tanh(i23), "gelu_tanh", "F32");
+    cx_tensor *t = cx_from_i32((const int32_t[]){0, 2}, CX_SHAPE(2));
+    EXPECT_FATAL(cx_multi_margin_loss_p(a23, t, 3, 1.0f, NULL, CX_REDUCE_MEAN), "multi_margin_loss", "p must be 1 or 2");
+    EXPECT_FATAL(cx_multi_margin_loss_p(a23, t, 2, 1.0f, v4, CX_REDUCE_MEAN), "multi_margin_loss", "weight [4]",
+                 "[2, 3]");
+}
+
 static void fixture_file_loads(void) {
     CHECK_MSG(FX != NULL, "cannot load the op fixtures (%s); generate them with "
               "/usr/bin/python3 tools/gen_op_fixtures.py", cx_last_error());
@@ -327,6 +383,7 @@ int main(void) {
     RUN(dropout_edge_p);
     RUN(sort_two_outputs_one_node);
     RUN(circular_conv_shift_direction);
+    RUN(new_ops_fail_cleanly);
     cx_st_free(FX);
     TEST_END();
 }
