@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generate the PyTorch reference fixtures of tests/autograd/test_torch_ops.c.
+"""Generate the PyTorch reference fixtures of tests/autograd/test_ops.c.
 
 Run with Debian's python3-torch (1.13):  /usr/bin/python3 tools/gen_op_fixtures.py
 
@@ -15,7 +15,7 @@ python package is not needed). For every case C it stores
                         not set requires_grad on that input)
 
 Scalar parameters are fixed per case, here AND in the case table of
-tests/autograd/test_torch_ops.c (keep them in sync):
+tests/autograd/op_cases.h (keep them in sync):
 
     case                    op                                    parameters
     ----------------------  ------------------------------------  -------------------------------
