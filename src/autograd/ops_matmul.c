@@ -101,7 +101,7 @@ static cx_tensor *matmul_impl(const cx_op_desc *op, cx_tensor *a, cx_tensor *b, 
     /* batch dimensions, aligned from the right, broadcast like torch.matmul */
     const int nba = a->ndim - 2, nbb = b->ndim - 2;
     g.nbd = nba > nbb ? nba : nbb;
-    int64_t sa = 1, sb = 1, na = 1, nb = 1;
+    int64_t sa = 1, sb = 1;
     g.nbatch = 1;
     for (int d = g.nbd - 1; d >= 0; d--) {
         int ia = d - (g.nbd - nba), ib = d - (g.nbd - nbb);
@@ -116,8 +116,7 @@ static cx_tensor *matmul_impl(const cx_op_desc *op, cx_tensor *a, cx_tensor *b, 
         sb *= db;
         g.nbatch *= g.bshape[d];
     }
-    na = sa;
-    nb = sb;
+    const int64_t na = sa, nb = sb; /* matrices in a and in b */
     g.fold = nb == 1 && !ta && na == g.nbatch && g.nbatch > 1 && (int64_t)g.M * g.nbatch <= INT32_MAX;
     int shape[CX_MAX_DIMS];
     for (int d = 0; d < g.nbd; d++) shape[d] = g.bshape[d];
