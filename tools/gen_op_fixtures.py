@@ -58,6 +58,31 @@ gen_variants() are listed in its docstring):
     pow_m1 / pow_0_5        x ** p (x > 0)                        p = -1 / 0.5
     *_big                   saturating inputs (|x| up to 90, logits ~ N(0, 50^2))
                             softplus_big/elu_big: defaults beta 1 thr 20 / alpha 1
+    log_softmax_100         log_softmax(x, -1), x ~ 100 + N(0, 4)  reference in float64, rounded
+    log_softmax_m100_ax0    log_softmax(x, 0), x ~ -100 + N(0, 4)  (tight forward tolerance)
+    gelu_tanh               gelu(x, approximate='tanh')
+    mm_t_* / mm_bc*         matmul(a^T if ta, b^T if tb)          flags in the name (ta / tb); 4-D
+                            and broadcast batch dimensions (bc)
+    bmm                     torch.bmm
+    masked_fill_*           a.masked_fill(mask, value)            value per case (0.5, -2, 3, 0, 1.25,
+                            -inf); masks I64 (I32 / F32 where named)
+    where_*                 torch.where(cond, a, b)               cond I64 (F32 where named)
+    pow_t_*                 torch.pow(a, b), both tensors         a > 0, except _neg_base_int_exp
+                            (a < 0, integer b, grad of a only) and _zero_base
+    cumsum_* / cumprod_*    torch.cumsum / torch.cumprod(x, axis)  axis in the name; cumprod inputs
+                            |x| in [0.5, 1.5], _zeros with exact zeros
+    sort_* / argsort_*      torch.sort / argsort(stable=True)     axis in the name (ascending unless
+                            _desc); _idx rows are the I64 indices; inputs are a
+                            shuffled grid (no ties) except *_ties (stable order)
+    topk_*                  torch.topk(x, k, axis, largest).values / .indices
+    cos_sim_*               cosine_similarity(a, b, dim, eps)     eps 1e-8 unless named; _below_eps:
+                            eps 0.1 with norms below it and a zero row
+    circ_conv_*             sum_j roll(w, j - (K-1)/2, axis) * s[j]  K and axis in the name
+                            (no PyTorch op: the reference is this sum)
+    outer_*                 torch.outer / einsum('bm,bn->bmn')
+    mmargin_p2_m1_*         multi_margin_loss(x, t, p=2, margin=1)
+    mmargin_p2_w_m0_5_*     multi_margin_loss(x, t, p=2, margin=0.5, weight=w)   w in [0.5, 2], no grad
+    mmargin_p1_w_mean       multi_margin_loss(x, t, p=1, margin=1, weight=w)
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -572,6 +597,178 @@ def gen():
                                                             torch.randint(0, 5, (7,))])
     case("bce_logits_big_mean", lambda a, b: F.binary_cross_entropy_with_logits(a, b),
          [big, torch.rand(3, 5)])
+
+    # ---- ops for attention, memory and RL (appended: the draws above stay as they were)
+    # log-softmax accuracy at |x| ~ 100: reference computed in float64, rounded to float32
+    case("log_softmax_100", lambda x: torch.log_softmax(x.double(), -1).float(), [100 + randn(5, 7) * 2])
+    case("log_softmax_m100_ax0", lambda x: torch.log_softmax(x.double(), 0).float(),
+         [-100 + randn(7, 5) * 2])
+    case("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), [randn(3, 7) * 2])
+
+    def mmt(ta, tb):
+        return lambda a, b: torch.matmul(a.transpose(-2, -1) if ta else a, b.transpose(-2, -1) if tb else b)
+
+    case("mm_t_ta", mmt(True, False), [randn(4, 3), randn(4, 5)])
+    case("mm_t_tb", mmt(False, True), [randn(3, 4), randn(5, 4)])
+    case("mm_t_tatb", mmt(True, True), [randn(4, 3), randn(5, 4)])
+    case("mm_t_batched_tb", mmt(False, True), [randn(2, 3, 4), randn(2, 5, 4)])
+    case("mm_t_batched_tatb", mmt(True, True), [randn(2, 4, 3), randn(2, 5, 4)])
+    case("mm_t_bshared_ta", mmt(True, False), [randn(2, 4, 3), randn(4, 5)])
+    case("mm_t_bshared_tb", mmt(False, True), [randn(2, 3, 4), randn(5, 4)])
+    case("mm_bc4d", torch.matmul, [randn(2, 1, 3, 4), randn(1, 3, 4, 5)])
+    case("mm_bc4d_tatb", mmt(True, True), [randn(2, 1, 4, 3), randn(3, 5, 4)])
+    case("mm_bc4d_heads_tb", mmt(False, True), [randn(2, 3, 5, 4), randn(2, 1, 5, 4)])
+    case("mm_bc_ashared", torch.matmul, [randn(3, 4), randn(2, 4, 5)])
+    case("mm_bc_ashared_ta", mmt(True, False), [randn(1, 4, 3), randn(2, 4, 5)])
+    case("mm_bc_size1", torch.matmul, [randn(1, 3, 4), randn(3, 2, 4, 5)])
+    case("mm_bc4d_bshared", torch.matmul, [randn(2, 3, 3, 4), randn(1, 4, 5)])
+    case("mm_vec_shapes", torch.matmul, [randn(3, 1, 7), randn(7, 1)])
+    case("mm_self_tb", lambda a: torch.matmul(a, a.transpose(-2, -1)), [randn(2, 3, 4)])
+    case("bmm", torch.bmm, [randn(3, 2, 4), randn(3, 4, 5)])
+
+    def mask(*s):  # I64 0/1, about half set
+        return torch.randint(0, 2, s)
+
+    case("masked_fill_same", lambda a, m: a.masked_fill(m.bool(), 0.5), [randn(3, 5), mask(3, 5)])
+    case("masked_fill_bc", lambda a, m: a.masked_fill(m.bool(), -2.0), [randn(2, 3, 4), mask(3, 1)])
+    case("masked_fill_a_bc", lambda a, m: a.masked_fill(m.bool(), 3.0), [randn(4), mask(3, 4)])
+    case("masked_fill_i32", lambda a, m: a.masked_fill(m.bool(), 0.0),
+         [randn(2, 5), mask(1, 5).to(torch.int32)])
+    m = mask(3, 4).float() * torch.tensor([1.0, -2.5, 0.5, 7.0])
+    case("masked_fill_f32mask", lambda a, m: a.masked_fill(m != 0, 1.25), [randn(3, 4), m], grads=[0])
+    case("masked_fill_ninf", lambda a, m: a.masked_fill(m.bool(), float("-inf")), [randn(3, 5), mask(3, 5)])
+    causal = torch.triu(torch.ones(4, 4, dtype=torch.int64), diagonal=1)  # mask the future
+    case("masked_fill_ninf_softmax", lambda a, m: torch.softmax(a.masked_fill(m.bool(), float("-inf")), -1),
+         [randn(2, 4, 4), causal])
+    case("where_same", lambda c, a, b: torch.where(c.bool(), a, b), [mask(3, 4), randn(3, 4), randn(3, 4)])
+    case("where_bc", lambda c, a, b: torch.where(c.bool(), a, b), [mask(3, 1), randn(1, 4), randn(2, 3, 4)])
+    case("where_cond_bc", lambda c, a, b: torch.where(c.bool(), a, b), [mask(2, 3, 4), randn(4), randn(3, 1)])
+    c = mask(2, 3).float() * torch.tensor([1.0, -0.5, 3.0])
+    case("where_f32cond", lambda c, a, b: torch.where(c != 0, a, b), [c, randn(2, 3), randn(1)], grads=[1, 2])
+    case("where_same_input", lambda c, a: torch.where(c.bool(), a, a * 1), [mask(3, 4), randn(3, 4)])
+    case("pow_t_same", torch.pow, [uniform(0.3, 2.0, 3, 5), randn(3, 5)])
+    case("pow_t_bc", torch.pow, [uniform(0.3, 2.0, 2, 1, 4), randn(3, 1)])
+    case("pow_t_bc_exp", torch.pow, [uniform(0.3, 2.0, 3, 4), randn(4)])
+    # a < 0 with integer exponents: finite values, d/da only (d/db is NaN there)
+    case("pow_t_neg_base_int_exp", torch.pow,
+         [-uniform(0.3, 2.0, 3, 4), torch.randint(-2, 4, (3, 4)).float()], grads=[0])
+    # a == 0 with b >= 0: both gradients 0 by PyTorch's convention, except
+    # d/da = 1 at b == 1 (no finite differences: a^b is undefined for a < 0)
+    case("pow_t_zero_base", torch.pow, [torch.tensor([0.0, 0.0, 0.0, 0.0, 1.5, 0.7]),
+                                        torch.tensor([0.0, 1.0, 2.0, 2.5, 0.0, 3.0])])
+    case("pow_t_self", lambda a: torch.pow(a, a), [uniform(0.3, 2.0, 2, 3)])
+
+    def signed(lo, hi, *s):  # |x| in [lo, hi], either sign
+        return uniform(lo, hi, *s) * (torch.randint(0, 2, s) * 2 - 1).float()
+
+    case("cumsum_ax1", lambda x: torch.cumsum(x, 1), [randn(3, 5, 2)])
+    case("cumsum_axm1", lambda x: torch.cumsum(x, -1), [randn(4, 7)])
+    case("cumsum_size1", lambda x: torch.cumsum(x, 0), [randn(1, 4)])
+    case("cumprod_ax1", lambda x: torch.cumprod(x, 1), [signed(0.5, 1.5, 3, 6, 2)])
+    case("cumprod_axm1", lambda x: torch.cumprod(x, -1), [signed(0.5, 1.5, 4, 5)])
+    # zeros: one in the middle, two, one first, one last, none
+    x = signed(0.5, 1.5, 5, 6)
+    x[0, 2] = 0
+    x[1, 1], x[1, 4] = 0, 0
+    x[2, 0] = 0
+    x[3, 5] = 0
+    case("cumprod_zeros", lambda x: torch.cumprod(x, -1), [x])
+    x = signed(0.5, 1.5, 4, 3, 2)
+    x[1, 0, 0], x[3, 0, 0], x[2, 1, 1], x[0, 2, 0] = 0, 0, 0, 0
+    case("cumprod_zeros_ax0", lambda x: torch.cumprod(x, 0), [x])
+
+    def grid(*s):  # a permutation of a grid 0.1 apart: no ties, no near-ties
+        n = 1
+        for d in s:
+            n *= d
+        return (torch.randperm(n).float() * 0.1 - 0.05 * n).reshape(*s)
+
+    def sortv(axis, desc):
+        return lambda x: torch.sort(x, dim=axis, descending=desc, stable=True).values
+
+    def sorti(axis, desc):
+        return lambda x: torch.sort(x, dim=axis, descending=desc, stable=True).indices
+
+    case("sort_ax1", sortv(1, False), [grid(3, 5, 2)])
+    case("sort_desc_axm1", sortv(-1, True), [grid(4, 6)])
+    case("sort_size1", sortv(1, True), [grid(3, 1, 2)])
+    case("sort_idx_ax1", sorti(1, False), [grid(3, 5, 2)], grads=[])
+    ties = torch.randint(0, 4, (4, 7)).float() * 0.5  # many equal values
+    case("sort_ties", sortv(-1, False), [ties])  # gradient through the stable indices
+    case("sort_ties_idx", sorti(-1, False), [ties], grads=[])
+    case("sort_ties_desc_idx", sorti(0, True), [torch.randint(0, 3, (6, 3)).float()], grads=[])
+    case("argsort_ties", lambda x: torch.argsort(x, dim=-1, stable=True), [ties], grads=[])
+    case("argsort_desc_ax0", lambda x: torch.argsort(x, dim=0, descending=True, stable=True),
+         [torch.randint(0, 3, (6, 3)).float()], grads=[])
+    x = grid(3, 7)
+    case("topk_largest", lambda x: torch.topk(x, 3, -1, largest=True).values, [x])
+    case("topk_largest_idx", lambda x: torch.topk(x, 3, -1, largest=True).indices, [x], grads=[])
+    x = grid(6, 4)
+    case("topk_smallest_ax0", lambda x: torch.topk(x, 2, 0, largest=False).values, [x])
+    case("topk_smallest_idx", lambda x: torch.topk(x, 2, 0, largest=False).indices, [x], grads=[])
+    case("topk_k_all", lambda x: torch.topk(x, 5, 1).values, [grid(2, 5, 3)])
+    case("topk_k1", lambda x: torch.topk(x, 1, -1).values, [grid(4, 5)])
+
+    def cos(axis, eps):
+        return lambda a, b: F.cosine_similarity(a, b, dim=axis, eps=eps)
+
+    case("cos_sim_ax1", cos(1, 1e-8), [randn(4, 5), randn(4, 5)])
+    case("cos_sim_ntm_bc", cos(-1, 1e-8), [randn(2, 1, 6), randn(2, 4, 6)])  # key vs memory rows
+    case("cos_sim_ax0", cos(0, 1e-8), [randn(5, 3), randn(5, 3)])
+    case("cos_sim_bc_ax0", cos(0, 1e-8), [randn(5, 1), randn(5, 3)])
+    case("cos_sim_1d", cos(0, 1e-8), [randn(6), randn(6)])
+    def norms_in(lo, hi, *s):  # rows along the last axis with norms in [lo, hi]
+        x = randn(*s)
+        return x / x.norm(dim=-1, keepdim=True) * uniform(lo, hi, *s[:-1], 1)
+
+    case("cos_sim_eps_0_5", cos(-1, 0.5), [norms_in(0.6, 2.0, 3, 4), norms_in(0.6, 2.0, 3, 4)])
+    # norms below eps = 0.1 (and a zero row): PyTorch 1.13's gradient convention
+    a, b = randn(4, 5), randn(4, 5)
+    a[0] *= 0.01
+    b[1] *= 0.02
+    a[2] = 0
+    case("cos_sim_below_eps", cos(1, 0.1), [a, b])
+
+    def circ(axis):  # out[i] = sum_j w[(i - o_j) mod N] s[j], o_j = j - (K-1)/2
+        def f(w, s):
+            K = s.shape[axis]
+            return sum(torch.roll(w, shifts=j - (K - 1) // 2, dims=axis) * s.narrow(axis, j, 1)
+                       for j in range(K))
+        return f
+
+    case("circ_conv_k3", circ(-1), [randn(2, 7), randn(2, 3)])
+    case("circ_conv_k1", circ(1), [randn(3, 4), randn(3, 1)])
+    case("circ_conv_k5_n5", circ(-1), [randn(2, 5), randn(2, 5)])
+    case("circ_conv_ax0", circ(0), [randn(6, 2), randn(3, 2)])
+    case("circ_conv_3d", circ(1), [randn(2, 5, 3), randn(2, 3, 3)])
+    case("circ_conv_ntm", lambda w, s: circ(-1)(torch.softmax(w, -1), torch.softmax(s, -1)),
+         [randn(2, 8), randn(2, 3)])
+    case("outer_1d", torch.outer, [randn(4), randn(3)])
+    case("outer_batched", lambda a, b: torch.einsum("bm,bn->bmn", a, b), [randn(2, 4), randn(2, 3)])
+    case("outer_size1", torch.outer, [randn(1), randn(5)])
+    case("outer_self", lambda a: torch.outer(a, a), [randn(3)])
+
+    def mm_draw(m):  # no zero margins: |margin - x[y] + x[i]| >= 0.02 for every i != y
+        for _ in range(1000):
+            x, t = randn(7, 5), torch.randint(0, 5, (7,))
+            z = m - x.gather(1, t[:, None]) + x
+            z[torch.arange(7), t] = 1.0
+            if (z.abs() >= 0.02).all():
+                return x, t
+        raise RuntimeError("multi_margin: no kink-free draw")
+
+    x, t = mm_draw(1.0)
+    for r in REDS:
+        case("mmargin_p2_m1_" + r, lambda x, t: F.multi_margin_loss(x, t, p=2, margin=1.0, reduction=r), [x, t])
+    x, t = mm_draw(0.5)
+    w = uniform(0.5, 2.0, 5)
+    for r in REDS:
+        case("mmargin_p2_w_m0_5_" + r,
+             lambda x, t, w: F.multi_margin_loss(x, t, p=2, margin=0.5, weight=w, reduction=r), [x, t, w],
+             grads=[0])
+    x, t = mm_draw(1.0)
+    case("mmargin_p1_w_mean", lambda x, t, w: F.multi_margin_loss(x, t, p=1, margin=1.0, weight=w),
+         [x, t, w], grads=[0])
 
 
 def write(path):

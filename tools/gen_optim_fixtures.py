@@ -15,6 +15,11 @@ optim.txt
 sched.txt
     <cfg>                    the 31 learning rates of epochs 0..30 (lr after
                              construction, then after each scheduler.step())
+clip.txt (torch.nn.utils.clip_grad_norm_, configurations in CLIP_CONFIGS)
+    <cfg>.in.<p>             gradient of p before clipping (c0 [5,3], c1 [4],
+                             c2 [2,2,3]; c3 has no grad, not listed)
+    <cfg>.total              the returned total norm
+    <cfg>.out.<p>            gradient of p after clipping
 The configurations mirror the tables in tests/optim/test_optim.c.
 """
 import os
@@ -111,7 +116,43 @@ def gen_sched():
         f.writelines(lines)
 
 
+CLIP_SHAPES = {"c0": (5, 3), "c1": (4,), "c2": (2, 2, 3), "c3": (3,)}
+# (config, norm_type, max_norm): clipped and not, with the largest |g| both
+# positive and negative for the inf norm
+CLIP_CONFIGS = [
+    ("l2_clip", 2.0, 1.0),
+    ("l2_noclip", 2.0, 100.0),
+    ("inf_clip", float("inf"), 0.5),
+    ("inf_noclip", float("inf"), 10.0),
+    ("inf_neg_clip", float("inf"), 0.25),
+]
+
+
+def gen_clip():
+    gen = torch.Generator().manual_seed(4321)  # its own stream: optim.txt stays as it was
+    grads = {n: torch.randn(*s, generator=gen) for n, s in CLIP_SHAPES.items() if n != "c3"}
+    lines = []
+    for cfg, norm_type, max_norm in CLIP_CONFIGS:
+        g = {n: v.clone() for n, v in grads.items()}
+        if cfg == "inf_neg_clip":
+            g["c2"][1, 0, 2] = -5.0  # the largest magnitude is negative
+        for n in g:
+            lines.append(line("%s.in.%s" % (cfg, n), g[n]))
+        params = {}
+        for n, s in CLIP_SHAPES.items():
+            p = torch.zeros(*s, requires_grad=True)
+            p.grad = g[n] if n in g else None
+            params[n] = p
+        total = torch.nn.utils.clip_grad_norm_(list(params.values()), max_norm, norm_type=norm_type)
+        lines.append(line("%s.total" % cfg, total.reshape(1)))
+        for n in g:
+            lines.append(line("%s.out.%s" % (cfg, n), params[n].grad))
+    with open(os.path.join(OUT, "clip.txt"), "w") as f:
+        f.writelines(lines)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     gen_optim()
     gen_sched()
+    gen_clip()

@@ -338,6 +338,14 @@ cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_div(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b);  /* grad to the larger; ties split */
+/* a^b elementwise with a tensor exponent, broadcasting. PyTorch:
+ * torch.pow(a, b). Gradients (PyTorch's conventions, also for a <= 0):
+ *   d/da = b a^(b-1), and 0 wherever b == 0;
+ *   d/db = a^b ln a for a > 0; 0 where a == 0 and b >= 0; for a == 0 and
+ *          b < 0 it is inf * ln 0 = -inf; for a < 0 it is NaN (ln a), even
+ *          where a^b itself is finite (integer b).
+ * The forward is powf: NaN for a < 0 with a non-integer b. */
+cx_tensor *cx_pow_t(cx_tensor *a, cx_tensor *b);
 cx_tensor *cx_add_scalar(cx_tensor *a, float s);
 cx_tensor *cx_mul_scalar(cx_tensor *a, float s);
 /* elementwise unary */
@@ -355,6 +363,10 @@ cx_tensor *cx_relu(cx_tensor *a);                /* sub-gradient 0 at 0 */
 cx_tensor *cx_leaky_relu(cx_tensor *a, float slope);
 cx_tensor *cx_elu(cx_tensor *a, float alpha);
 cx_tensor *cx_gelu(cx_tensor *a);                /* exact (erf) form */
+/* tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), gradient
+ * 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) with t the
+ * tanh. PyTorch: F.gelu(x, approximate='tanh'). */
+cx_tensor *cx_gelu_tanh(cx_tensor *a);
 cx_tensor *cx_softplus(cx_tensor *a, float beta, float threshold); /* PyTorch: 1, 20 */
 /* McCulloch-Pitts unit: sign(x) mapped to {-1,+1} (0 -> +1); no gradient. */
 cx_tensor *cx_threshold_unit(cx_tensor *a);
@@ -364,8 +376,28 @@ cx_tensor *cx_maxout(cx_tensor *a, int k);
 cx_tensor *cx_dropout(cx_tensor *a, float p);
 
 /* matrix */
-/* 2-D [M,K]x[K,N], or batched [B,M,K]x[B,K,N] (also [B,M,K]x[K,N]). */
+/* Matrix product over the last two dimensions, torch.matmul for inputs of
+ * at least 2 dimensions: a [..., M, K] x b [..., K, N] -> [..., M, N]. The
+ * batch dimensions (all but the last two) broadcast like elementwise ops,
+ * aligned from the right: [M,K]x[K,N] -> [M,N]; [B,M,K]x[B,K,N] and
+ * [B,M,K]x[K,N] -> [B,M,N]; [B,1,M,K]x[1,H,K,N] -> [B,H,M,N] (attention
+ * heads). A broadcast operand is not copied: one GEMM per output batch
+ * reads it in place, and its gradient is the sum over the broadcast batch.
+ * 1-D inputs are not accepted (reshape them, or use cx_outer).
+ * Errors: fewer than 2 dimensions, inner dimensions that differ, batch
+ * dimensions that do not broadcast, non-F32 inputs. */
 cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b);
+/* cx_matmul of op(a) and op(b), op = transpose of the last two dimensions
+ * when the flag is set: a is [..., K, M] when trans_a, b is [..., N, K] when
+ * trans_b. cx_sgemm reads the transposed operand in place (no copy).
+ * PyTorch: torch.matmul(a.transpose(-2, -1) if trans_a else a,
+ *                       b.transpose(-2, -1) if trans_b else b),
+ * e.g. attention scores Q K^T = cx_matmul_t(q, k, false, true). Recorded as
+ * "matmul". */
+cx_tensor *cx_matmul_t(cx_tensor *a, cx_tensor *b, bool trans_a, bool trans_b);
+/* torch.bmm: [B,M,K] x [B,K,N] -> [B,M,N], both exactly 3-D with the same
+ * B (no broadcasting: use cx_matmul for that); same kernel as cx_matmul. */
+cx_tensor *cx_bmm(cx_tensor *a, cx_tensor *b);
 /* y = x W^T + b with PyTorch's layout W [out,in], b [out] (may be NULL). */
 cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b);
 
@@ -378,6 +410,33 @@ cx_tensor *cx_max_axis(cx_tensor *a, int axis, bool keepdim);   /* grad to first
 cx_tensor *cx_argmax(cx_tensor *a, int axis);                   /* I32, no grad */
 cx_tensor *cx_softmax(cx_tensor *a, int axis);
 cx_tensor *cx_log_softmax(cx_tensor *a, int axis);
+/* Cumulative sum / product along axis (same shape as a), accumulated in
+ * double like PyTorch's CPU kernels: out_j = sum (prod) of a_0..a_j.
+ * PyTorch: torch.cumsum(a, axis) / torch.cumprod(a, axis). Gradients: the
+ * reversed cumulative sum of g; for cumprod sum_{j >= k} g_j out_j / a_k
+ * before the first zero of a line, the product of the other factors at the
+ * first zero, 0 after it (exact with zeros, as PyTorch). Errors: bad axis. */
+cx_tensor *cx_cumsum(cx_tensor *a, int axis);
+cx_tensor *cx_cumprod(cx_tensor *a, int axis);
+/* Sort every line of a along axis, stable (equal values keep their order;
+ * NaN sorts above every number: last ascending, first descending). Returns
+ * the sorted values (same shape as a, differentiable: the gradient goes back
+ * to the position each value came from) and, when indices is not NULL, sets
+ * *indices to the I64 positions along axis (a second output of the same
+ * node; it carries no gradient). PyTorch: torch.sort(a, axis, descending,
+ * stable=True). Errors: bad axis, a not F32. */
+cx_tensor *cx_sort(cx_tensor *a, int axis, bool descending, cx_tensor **indices);
+/* The indices of cx_sort alone (I64, no gradient). PyTorch:
+ * torch.argsort(a, axis, descending, stable=True). */
+cx_tensor *cx_argsort(cx_tensor *a, int axis, bool descending);
+/* The k largest (largest = true) or smallest values of every line along
+ * axis, in sorted order (descending for largest), with their I64 positions
+ * in *indices (when not NULL; a second output of the node, no gradient).
+ * Shape: a's with k along axis. Equal values come in index order (a stable
+ * sort, then the first k); PyTorch leaves their order unspecified. PyTorch:
+ * torch.topk(a, k, axis, largest, sorted=True). Errors: k < 0 or k > the
+ * size of axis, bad axis, a not F32. */
+cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indices);
 
 /* shape */
 cx_tensor *cx_reshape(cx_tensor *a, const int *shape, int ndim); /* one dim may be -1 */
@@ -393,6 +452,59 @@ cx_tensor *cx_index_select(cx_tensor *a, int axis, const cx_tensor *index);
 /* torch.gather: out[i][j] = a[i][index[i][j]] along axis (index same ndim). */
 cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index);
 
+/* selection. A mask or condition may be I32, I64 or F32: non-zero (NaN
+ * included) is true. Operands broadcast together like elementwise ops. */
+/* out = mask ? value : a, with the shape of a and mask broadcast together
+ * (usually a's shape; a is broadcast too when mask is larger, as PyTorch's
+ * out-of-place masked_fill does). value may be -INFINITY (attention masks:
+ * a softmax then gives the filled positions weight 0; a row filled entirely
+ * gives NaN, as in PyTorch). Gradient: g where the mask is 0, 0 where it
+ * filled (summed over a's broadcast dimensions). Check mode stops at an
+ * infinite fill value, like any op producing one. PyTorch:
+ * a.masked_fill(mask.bool(), value). Errors: shapes that do not broadcast, a
+ * not F32, mask of another dtype. */
+cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value);
+/* out = cond ? a : b elementwise, cond, a and b broadcast together (out has
+ * the broadcast shape). a and b are F32; cond is not differentiated.
+ * Gradients: a gets g where cond is true, b where it is false (summed over
+ * each one's broadcast dimensions). PyTorch: torch.where(cond.bool(), a, b).
+ * Errors: shapes that do not broadcast, a or b not F32. */
+cx_tensor *cx_where(const cx_tensor *cond, cx_tensor *a, cx_tensor *b);
+
+/* memory addressing (NTM / DNC) */
+/* Cosine similarity along axis of a and b broadcast together (axis counts in
+ * the broadcast shape; the result drops it, [1] for 1-D inputs):
+ *   out = sum_k a_k b_k / (max(||a||, eps) * max(||b||, eps)),
+ * each norm clamped separately, as PyTorch 1.13's
+ * F.cosine_similarity(a, b, dim=axis, eps) (default eps 1e-8; it is NOT
+ * a.b / max(||a|| ||b||, eps), the older definition). Gradient: PyTorch
+ * 1.13's, which clamps the norms in place outside autograd, so a norm's
+ * derivative reads the clamped value: d/da_k = b_k / (ea eb) - out a_k / ea^2
+ * with ea = max(||a||, eps), eb likewise (the exact derivative where both
+ * norms are >= eps; below eps the second term stays, as in PyTorch).
+ * NTM content addressing: cx_cosine_similarity(key [B,1,W], memory [B,N,W],
+ * -1, eps) -> [B,N]. Errors: shapes that do not broadcast, bad axis,
+ * eps < 0, non-F32 inputs. */
+cx_tensor *cx_cosine_similarity(cx_tensor *a, cx_tensor *b, int axis, float eps);
+/* Circular convolution along axis, the NTM location shift: w has N slots
+ * along axis, s a distribution over the K offsets o_j = j - (K-1)/2
+ * (-(K-1)/2 .. (K-1)/2) along the same axis, every other dimension equal:
+ *   out[.., i, ..] = sum_j w[.., (i - o_j) mod N, ..] * s[.., j, ..]
+ * so weight moves to HIGHER indices for a positive offset, wrapping around:
+ * w one-hot at slot 2 and s all on offset +1 give one-hot at slot 3; slot
+ * N-1 shifted by +1 lands on slot 0. Shape: w's. K must be odd and K <= N
+ * (a shift window wider than the memory would wrap onto itself). Gradients
+ * to w and s. PyTorch has no such op: it equals
+ *   sum_j torch.roll(w, shifts=o_j, dims=axis) * s.narrow(axis, j, 1).
+ * NTM: w [B,N], s [B,K], axis -1. Errors: bad axis, other dimensions that
+ * differ, K even or K > N, non-F32 inputs. */
+cx_tensor *cx_circular_conv(cx_tensor *w, cx_tensor *s, int axis);
+/* Outer product: a [M], b [N] -> [M, N] (torch.outer(a, b)); batched
+ * a [B, M], b [B, N] -> [B, M, N] (torch.einsum('bm,bn->bmn', a, b)), the NTM
+ * write (w e^T) and the DNC link matrix. Errors: other shapes (ranks not both
+ * 1 or both 2, different B), non-F32 inputs. */
+cx_tensor *cx_outer(cx_tensor *a, cx_tensor *b);
+
 /* losses. reduction: mean or sum as PyTorch defines them (none: per item). */
 typedef enum { CX_REDUCE_MEAN = 0, CX_REDUCE_SUM = 1, CX_REDUCE_NONE = 2 } cx_reduction;
 /* logits [N,C], target I32/I64 [N]: stable log-softmax + NLL. */
@@ -400,9 +512,20 @@ cx_tensor *cx_cross_entropy(cx_tensor *logits, const cx_tensor *target, cx_reduc
 cx_tensor *cx_nll_loss(cx_tensor *logp, const cx_tensor *target, cx_reduction r);
 cx_tensor *cx_mse_loss(cx_tensor *pred, cx_tensor *target, cx_reduction r);
 cx_tensor *cx_bce_with_logits(cx_tensor *logits, cx_tensor *target, cx_reduction r);
-/* PyTorch MultiMarginLoss (p=1): sum_{i!=y} max(0, margin - x_y + x_i) / C. */
+/* PyTorch MultiMarginLoss (p=1): sum_{i!=y} max(0, margin - x_y + x_i) / C.
+ * Shorthand for cx_multi_margin_loss_p(x, target, 1, margin, NULL, r). */
 cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float margin,
                                 cx_reduction r);
+/* PyTorch MultiMarginLoss(p, margin, weight) on x [N,C], target I32/I64 [N]:
+ *   l_n = sum_{i != y} w[y] max(0, margin - x_y + x_i)^p / C,  y = target[n]
+ * p = 1 or 2; weight: NULL (all 1) or F32 [C], a constant (no gradient; as
+ * in PyTorch it multiplies the powered hinge, whatever its docs' formula
+ * shows). Mean divides by N. Gradient (p = 2): 2 w[y] z / C to x_i and minus
+ * that to x_y for every z = margin - x_y + x_i > 0. PyTorch:
+ * F.multi_margin_loss(x, t, p, margin, weight, reduction). Errors: p not 1
+ * or 2, weight not [C], bad targets. */
+cx_tensor *cx_multi_margin_loss_p(cx_tensor *x, const cx_tensor *target, int p, float margin,
+                                  const cx_tensor *weight, cx_reduction r);
 /* Binary hinge max(0, margin - t*f), t in {-1,+1} (F32, same shape as f). */
 cx_tensor *cx_hinge_loss(cx_tensor *f, cx_tensor *t, float margin, cx_reduction r);
 /* Perceptron loss max(0, -t*f) of the notes. */

@@ -190,6 +190,12 @@ cx_status cx_optim_state_import(cx_optim *opt, const cx_params *in);
  * (a NaN total makes every grad NaN, an infinite one zeroes them, as in
  * PyTorch). Returns the total norm before clipping. */
 float cx_clip_grad_norm(const cx_params *p, float max_norm);
+/* torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type) for norm_type
+ * 2 (cx_clip_grad_norm) or INFINITY: total = the largest |g| over every
+ * grad (NaN if any element is NaN), then the same scaling by
+ * max_norm / (total + 1e-6) when that is < 1. Returns the total norm
+ * before clipping. Any other norm_type is a fatal error. */
+float cx_clip_grad_norm_p(const cx_params *p, float max_norm, float norm_type);
 /* torch.nn.utils.clip_grad_value_: clamp every grad element to
  * [-clip_value, clip_value] (NaN stays NaN). */
 void cx_clip_grad_value(const cx_params *p, float clip_value);

@@ -117,26 +117,32 @@ cx_tensor *cx_nll_loss(cx_tensor *logp, const cx_tensor *target, cx_reduction r)
     return class_loss(&cx_opd_nll_loss, logp, target, r);
 }
 
-/* ---- multi-class margin loss (PyTorch MultiMarginLoss, p = 1) */
+/* ---- multi-class margin loss (PyTorch MultiMarginLoss, p = 1 or 2, optional
+ * class weights): l_i = sum_{c != y} w[y] max(0, margin - x_y + x_c)^p / C.
+ * i[0] = reduction, i[1] = p; f[0] = margin; saved = the weight tensor (or NULL). */
 static void mm_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
     float *gx = cx_in_grad(nd, 0);
     if (!gx) return;
     cx_tensor *x = nd->in[0];
-    const cx_tensor *t = nd->aux;
+    const cx_tensor *t = nd->aux, *w = nd->saved;
     int N = x->shape[0], C = x->shape[1];
     cx_reduction r = (cx_reduction)nd->i[0];
+    const int p = nd->i[1];
     float margin = nd->f[0];
     const float *xd = CX_F(x);
     for (int i = 0; i < N; i++) {
         int64_t y = tgt_at(t, i);
         float g = up_grad(out, r, i, (float)N) / (float)C;
+        if (w) g *= CX_F(w)[y];
         const float *row = xd + (int64_t)i * C;
         for (int c = 0; c < C; c++) {
             if (c == y) continue;
-            if (margin - row[y] + row[c] > 0) {
-                gx[(int64_t)i * C + c] += g;
-                gx[(int64_t)i * C + y] -= g;
+            const float z = margin - row[y] + row[c];
+            if (z > 0) {
+                const float h = p == 1 ? g : 2.0f * g * z;
+                gx[(int64_t)i * C + c] += h;
+                gx[(int64_t)i * C + y] -= h;
             }
         }
     }
@@ -144,10 +150,20 @@ static void mm_backward(cx_node *nd) {
 
 CX_OP_DEF(multi_margin_loss, .backward = mm_backward);
 
-cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float margin, cx_reduction r) {
+cx_tensor *cx_multi_margin_loss_p(cx_tensor *x, const cx_tensor *target, int p, float margin,
+                                  const cx_tensor *weight, cx_reduction r) {
     cx_need_f32("multi_margin_loss", x);
     check_class_target("multi_margin_loss", x, target);
+    if (p != 1 && p != 2) cx_fatal("multi_margin_loss: p must be 1 or 2, got %d", p);
     int N = x->shape[0], C = x->shape[1];
+    if (weight) {
+        cx_need_f32("multi_margin_loss", weight);
+        if (weight->ndim != 1 || weight->shape[0] != C) {
+            char s1[96], s2[96];
+            cx_fatal("multi_margin_loss: weight %s does not match input %s (expected [%d], one per class)",
+                     cx_shape_str(weight, s1, sizeof s1), cx_shape_str(x, s2, sizeof s2), C);
+        }
+    }
     for (int i = 0; i < N; i++)
         if (tgt_at(target, i) == IGNORE_INDEX) cx_fatal("multi_margin_loss: target -100 is not allowed");
     cx_tensor *out = loss_out(r, x->shape, 1);
@@ -156,20 +172,29 @@ cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float mar
         int64_t y = tgt_at(target, i);
         const float *row = CX_F(x) + (int64_t)i * C;
         double li = 0;
-        for (int c = 0; c < C; c++)
-            if (c != y) li += fmax(0.0, (double)margin - row[y] + row[c]);
+        for (int c = 0; c < C; c++) {
+            if (c == y) continue;
+            double z = fmax(0.0, (double)margin - row[y] + row[c]);
+            li += p == 1 ? z : z * z;
+        }
+        if (weight) li *= CX_F(weight)[y];
         li /= C;
         if (r == CX_REDUCE_NONE) CX_F(out)[i] = (float)li;
         total += li;
     }
     if (r != CX_REDUCE_NONE) CX_F(out)[0] = (float)(r == CX_REDUCE_MEAN ? total / N : total);
-    cx_node *nd = cx_record(&cx_opd_multi_margin_loss, out, &x, 1);
+    cx_node *nd = cx_record_saved(&cx_opd_multi_margin_loss, out, &x, 1, weight, 0);
     if (nd) {
         nd->aux = target;
         nd->i[0] = (int)r;
+        nd->i[1] = p;
         nd->f[0] = margin;
     }
     return out;
+}
+
+cx_tensor *cx_multi_margin_loss(cx_tensor *x, const cx_tensor *target, float margin, cx_reduction r) {
+    return cx_multi_margin_loss_p(x, target, 1, margin, NULL, r);
 }
 
 /* ---- pointwise losses l(x, t): value and partial derivatives */

@@ -1,4 +1,5 @@
-/* Broadcasting elementwise binary ops: add, sub, mul, div, maximum; scalar ops. */
+/* Broadcasting elementwise binary ops: add, sub, mul, div, maximum, pow_t;
+ * scalar ops. */
 #include "graph.h"
 #include <math.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ static void make_plan(const char *op, const cx_tensor *a, const cx_tensor *b, bp
     }
 }
 
-typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX } bkind;
+typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_POW } bkind;
 
 static inline float bapply(bkind k, float x, float y) {
     switch (k) {
@@ -40,6 +41,7 @@ static inline float bapply(bkind k, float x, float y) {
     case B_MUL: return x * y;
     case B_DIV: return x / y;
     case B_MAX: return x > y ? x : y;
+    case B_POW: return powf(x, y);
     }
     return 0;
 }
@@ -126,6 +128,12 @@ static void binary_backward(cx_node *nd) {
             else if (yv > xv) { if (gb) gb[ib] += gi; }
             else { if (ga) ga[ia] += 0.5f * gi; if (gb) gb[ib] += 0.5f * gi; }
             break;
+        case B_POW:
+            /* PyTorch's pow_backward_self / pow_backward_exponent: 0 where
+             * the exponent is 0 / where the base is 0 and the exponent >= 0 */
+            if (ga && yv != 0.0f) ga[ia] += gi * (yv * powf(xv, yv - 1.0f));
+            if (gb && !(xv == 0.0f && yv >= 0.0f)) gb[ib] += gi * (CX_F(out)[oi] * logf(xv));
+            break;
         }
     });
 }
@@ -135,6 +143,7 @@ CX_OP_DEF(sub, .backward = binary_backward, .code = B_SUB);
 CX_OP_DEF(mul, .backward = binary_backward, .code = B_MUL);
 CX_OP_DEF(div, .backward = binary_backward, .code = B_DIV);
 CX_OP_DEF(maximum, .backward = binary_backward, .code = B_MAX);
+CX_OP_DEF(pow_t, .backward = binary_backward, .code = B_POW);
 
 static cx_tensor *binary(const cx_op_desc *op, cx_tensor *a, cx_tensor *b) {
     const bkind k = (bkind)op->code;
@@ -155,6 +164,7 @@ static cx_tensor *binary(const cx_op_desc *op, cx_tensor *a, cx_tensor *b) {
         case B_MUL: LOOP(x[i] * y[i])
         case B_DIV: LOOP(x[i] / y[i])
         case B_MAX: LOOP(x[i] > y[i] ? x[i] : y[i])
+        case B_POW: LOOP(powf(x[i], y[i]))
 #undef LOOP
         }
     } else {
@@ -174,6 +184,7 @@ cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_sub, a, b)
 cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_mul, a, b); }
 cx_tensor *cx_div(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_div, a, b); }
 cx_tensor *cx_maximum(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_maximum, a, b); }
+cx_tensor *cx_pow_t(cx_tensor *a, cx_tensor *b) { return binary(&cx_opd_pow_t, a, b); }
 
 /* ---- scalar ops */
 static void scalar_backward(cx_node *nd) {

@@ -1,61 +1,160 @@
-/* matmul (2-D and batched) and linear (x W^T + b), on top of cx_sgemm. */
+/* matmul (2-D, batched with broadcast batch dimensions, transpose flags), bmm
+ * and linear (x W^T + b), on top of cx_sgemm. */
 #include "graph.h"
+#include <stdint.h>
 #include <stdio.h>
+
+/* Fatal unless t is F32, naming the op, the operand and its shape. */
+static void need_f32(const char *op, const char *what, const cx_tensor *t) {
+    if (!t) cx_fatal("%s: %s is NULL", op, what);
+    if (t->dtype != CX_F32) {
+        char s[96];
+        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
+    }
+}
+
+/* ---- matmul: op(a) op(b) over broadcast batch dimensions, op = identity or
+ * the transpose of the last two dimensions, read in place by cx_sgemm (no
+ * copy of a transposed or broadcast operand). */
+typedef struct {
+    int M, K, N;
+    bool ta, tb;
+    int nbd;                          /* output batch dimensions */
+    int bshape[CX_MAX_DIMS];          /* output batch shape */
+    int64_t sa[CX_MAX_DIMS], sb[CX_MAX_DIMS]; /* matrix strides per batch dim (0: broadcast) */
+    int64_t nbatch;                   /* product of bshape */
+    bool fold;                        /* b shared by every batch, a neither transposed nor
+                                       * broadcast: one GEMM of nbatch*M rows */
+} mm_geo;
+
+/* Matrix offsets (in matrices, not floats) of a and b for output batch t. */
+static void mm_offsets(const mm_geo *g, int64_t t, int64_t *oa, int64_t *ob) {
+    int64_t a = 0, b = 0;
+    for (int d = g->nbd - 1; d >= 0; d--) {
+        int64_t i = t % g->bshape[d];
+        t /= g->bshape[d];
+        a += i * g->sa[d];
+        b += i * g->sb[d];
+    }
+    *oa = a;
+    *ob = b;
+}
 
 static void matmul_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
-    cx_tensor *a = nd->in[0], *b = nd->in[1];
+    const mm_geo *g = nd->saved;
     float *ga = cx_in_grad(nd, 0), *gb = cx_in_grad(nd, 1);
-    int B = nd->i[0], M = nd->i[1], K = nd->i[2], N = nd->i[3], bshared = nd->i[4];
-    const float *A = CX_F(a), *Bm = CX_F(b), *G = out->grad;
-    for (int bi = 0; bi < B; bi++) {
-        const float *Ai = A + (size_t)bi * M * K;
-        const float *Bi = Bm + (bshared ? 0 : (size_t)bi * K * N);
-        const float *Gi = G + (size_t)bi * M * N;
-        if (ga) /* dA = dC B^T : [M,N]x[N,K] */
-            cx_sgemm(false, true, M, K, N, 1.0f, Gi, N, Bi, N, 1.0f, ga + (size_t)bi * M * K, K);
-        if (gb) /* dB = A^T dC : [K,M]x[M,N] */
-            cx_sgemm(true, false, K, N, M, 1.0f, Ai, K, Gi, N, 1.0f,
-                     gb + (bshared ? 0 : (size_t)bi * K * N), N);
+    if ((!ga && !gb) || out->numel == 0 || g->K == 0) return;
+    const float *A = CX_F(nd->in[0]), *Bm = CX_F(nd->in[1]), *G = out->grad;
+    const int K = g->K, N = g->N;
+    const bool ta = g->ta, tb = g->tb;
+    const int M = g->fold ? (int)(g->M * g->nbatch) : g->M;
+    const int64_t nloop = g->fold ? 1 : g->nbatch;
+    const int lda = ta ? M : K, ldb = tb ? K : N;
+    /* sequential over batches: broadcast operands accumulate into one slice */
+    for (int64_t t = 0; t < nloop; t++) {
+        int64_t oa, ob;
+        mm_offsets(g, t, &oa, &ob);
+        const float *Ai = A + oa * M * K, *Bi = Bm + ob * K * N, *Gi = G + t * M * N;
+        if (ga) {
+            float *dA = ga + oa * M * K;
+            if (!ta) /* dA [M,K] = G op(B)^T */
+                cx_sgemm(false, !tb, M, K, N, 1.0f, Gi, N, Bi, ldb, 1.0f, dA, K);
+            else     /* a holds op(A)^T [K,M]: op(B) G^T */
+                cx_sgemm(tb, true, K, M, N, 1.0f, Bi, ldb, Gi, N, 1.0f, dA, M);
+        }
+        if (gb) {
+            float *dB = gb + ob * K * N;
+            if (!tb) /* dB [K,N] = op(A)^T G */
+                cx_sgemm(!ta, false, K, N, M, 1.0f, Ai, lda, Gi, N, 1.0f, dB, N);
+            else     /* b holds op(B)^T [N,K]: G^T op(A) */
+                cx_sgemm(true, ta, N, K, M, 1.0f, Gi, N, Ai, lda, 1.0f, dB, K);
+        }
     }
 }
 
 CX_OP_DEF(matmul, .backward = matmul_backward);
+CX_OP_DEF(bmm, .backward = matmul_backward);
 
-cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b) {
-    cx_need_f32("matmul", a);
-    cx_need_f32("matmul", b);
+static cx_tensor *matmul_impl(const cx_op_desc *op, cx_tensor *a, cx_tensor *b, bool ta, bool tb) {
+    const char *name = op->name;
+    need_f32(name, "a", a);
+    need_f32(name, "b", b);
     char s1[96], s2[96];
-    int B, M, K, N, bshared = 0;
-    if (a->ndim == 2 && b->ndim == 2) {
-        B = 1; M = a->shape[0]; K = a->shape[1]; N = b->shape[1];
-        if (b->shape[0] != K) goto bad;
-    } else if (a->ndim == 3 && b->ndim == 3) {
-        B = a->shape[0]; M = a->shape[1]; K = a->shape[2]; N = b->shape[2];
-        if (b->shape[0] != B || b->shape[1] != K) goto bad;
-    } else if (a->ndim == 3 && b->ndim == 2) {
-        B = a->shape[0]; M = a->shape[1]; K = a->shape[2]; N = b->shape[1]; bshared = 1;
-        if (b->shape[0] != K) goto bad;
-    } else {
-        goto bad;
+    if (a->ndim < 2 || b->ndim < 2)
+        cx_fatal("%s: cannot multiply %s by %s (both need at least 2 dimensions: [..., M, K] x [..., K, N])",
+                 name, cx_shape_str(a, s1, sizeof s1), cx_shape_str(b, s2, sizeof s2));
+    mm_geo g;
+    memset(&g, 0, sizeof g);
+    g.ta = ta;
+    g.tb = tb;
+    const int ra = a->shape[a->ndim - 2], ca = a->shape[a->ndim - 1];
+    const int rb = b->shape[b->ndim - 2], cb = b->shape[b->ndim - 1];
+    g.M = ta ? ca : ra;
+    g.K = ta ? ra : ca;
+    const int K2 = tb ? cb : rb;
+    g.N = tb ? rb : cb;
+    if (g.K != K2)
+        cx_fatal("%s: cannot multiply %s%s by %s%s (inner dimensions %d and %d differ)", name,
+                 cx_shape_str(a, s1, sizeof s1), ta ? "^T" : "", cx_shape_str(b, s2, sizeof s2), tb ? "^T" : "",
+                 g.K, K2);
+    /* batch dimensions, aligned from the right, broadcast like torch.matmul */
+    const int nba = a->ndim - 2, nbb = b->ndim - 2;
+    g.nbd = nba > nbb ? nba : nbb;
+    int64_t sa = 1, sb = 1;
+    g.nbatch = 1;
+    for (int d = g.nbd - 1; d >= 0; d--) {
+        int ia = d - (g.nbd - nba), ib = d - (g.nbd - nbb);
+        int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            cx_fatal("%s: cannot multiply %s by %s (batch dimensions cannot be broadcast: %d vs %d)", name,
+                     cx_shape_str(a, s1, sizeof s1), cx_shape_str(b, s2, sizeof s2), da, db);
+        g.bshape[d] = da == 1 ? db : da;
+        g.sa[d] = da == 1 ? 0 : sa;
+        g.sb[d] = db == 1 ? 0 : sb;
+        sa *= da;
+        sb *= db;
+        g.nbatch *= g.bshape[d];
     }
-    {
-        int shape3[3] = {B, M, N};
-        cx_tensor *out = a->ndim == 2 ? cx_new_like_shape(shape3 + 1, 2) : cx_new_like_shape(shape3, 3);
-        for (int bi = 0; bi < B; bi++)
-            cx_sgemm(false, false, M, N, K, 1.0f, CX_F(a) + (size_t)bi * M * K, K,
-                     CX_F(b) + (bshared ? 0 : (size_t)bi * K * N), N, 0.0f,
-                     CX_F(out) + (size_t)bi * M * N, N);
-        cx_tensor *in[2] = {a, b};
-        cx_node *nd = cx_record(&cx_opd_matmul, out, in, 2);
-        if (nd) {
-            nd->i[0] = B; nd->i[1] = M; nd->i[2] = K; nd->i[3] = N; nd->i[4] = bshared;
+    const int64_t na = sa, nb = sb; /* matrices in a and in b */
+    g.fold = nb == 1 && !ta && na == g.nbatch && g.nbatch > 1 && (int64_t)g.M * g.nbatch <= INT32_MAX;
+    int shape[CX_MAX_DIMS];
+    for (int d = 0; d < g.nbd; d++) shape[d] = g.bshape[d];
+    shape[g.nbd] = g.M;
+    shape[g.nbd + 1] = g.N;
+    cx_tensor *out = cx_new_like_shape(shape, g.nbd + 2);
+    float *C = CX_F(out);
+    if (out->numel && g.K == 0) {
+        memset(C, 0, (size_t)out->numel * sizeof(float));
+    } else if (out->numel) {
+        const int M = g.fold ? (int)(g.M * g.nbatch) : g.M, K = g.K, N = g.N;
+        const int64_t nloop = g.fold ? 1 : g.nbatch;
+        const int lda = ta ? M : K, ldb = tb ? K : N;
+        for (int64_t t = 0; t < nloop; t++) {
+            int64_t oa, ob;
+            mm_offsets(&g, t, &oa, &ob);
+            cx_sgemm(ta, tb, M, N, K, 1.0f, CX_F(a) + oa * M * K, lda, CX_F(b) + ob * K * N, ldb, 0.0f,
+                     C + t * M * N, N);
         }
-        return out;
     }
-bad:
-    cx_fatal("matmul: cannot multiply %s by %s (supported: [M,K]x[K,N], [B,M,K]x[B,K,N], [B,M,K]x[K,N])",
-             cx_shape_str(a, s1, sizeof s1), cx_shape_str(b, s2, sizeof s2));
+    cx_tensor *in[2] = {a, b};
+    cx_record_saved(op, out, in, 2, &g, sizeof g);
+    return out;
+}
+
+cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b) { return matmul_impl(&cx_opd_matmul, a, b, false, false); }
+cx_tensor *cx_matmul_t(cx_tensor *a, cx_tensor *b, bool trans_a, bool trans_b) {
+    return matmul_impl(&cx_opd_matmul, a, b, trans_a, trans_b);
+}
+cx_tensor *cx_bmm(cx_tensor *a, cx_tensor *b) {
+    need_f32("bmm", "a", a);
+    need_f32("bmm", "b", b);
+    if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1]) {
+        char s1[96], s2[96];
+        cx_fatal("bmm: cannot multiply %s by %s (expected [B, M, K] and [B, K, N], no broadcasting)",
+                 cx_shape_str(a, s1, sizeof s1), cx_shape_str(b, s2, sizeof s2));
+    }
+    return matmul_impl(&cx_opd_bmm, a, b, false, false);
 }
 
 /* ---- linear */

@@ -223,8 +223,10 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
             for (int k = 0; k < n; k++) yr[k] = cx_vexpf(xr[k] - m);
             double s = cx_vsum_f64(yr, n);
             if (logsm) {
-                float ls = m + (float)log(s);
-                for (int k = 0; k < n; k++) yr[k] = xr[k] - ls;
+                /* (x - max) - log(sum): x - (max + log(sum)) rounds max + log(sum)
+                 * to the precision of max, cancelled by the subtraction */
+                float ls = (float)log(s);
+                for (int k = 0; k < n; k++) yr[k] = (xr[k] - m) - ls;
             } else {
                 float inv = (float)(1.0 / s);
                 for (int k = 0; k < n; k++) yr[k] *= inv;
@@ -244,8 +246,8 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
                 s += e;
             }
             if (logsm) {
-                float ls = m + (float)log(s);
-                for (int k = 0; k < n; k++) y[base + k * inner] = x[base + k * inner] - ls;
+                float ls = (float)log(s);
+                for (int k = 0; k < n; k++) y[base + k * inner] = (x[base + k * inner] - m) - ls;
             } else {
                 float inv = (float)(1.0 / s);
                 for (int k = 0; k < n; k++) y[base + k * inner] *= inv;

@@ -7,8 +7,12 @@
 
 enum {
     U_NEG, U_EXP, U_LOG, U_SQRT, U_POW, U_ABS, U_CLAMP, U_SIGN, U_THRESHOLD, U_SIGMOID, U_TANH,
-    U_RELU, U_LEAKY_RELU, U_ELU, U_GELU, U_SOFTPLUS
+    U_RELU, U_LEAKY_RELU, U_ELU, U_GELU, U_SOFTPLUS, U_GELU_TANH
 };
+
+/* tanh form of GELU: 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2/pi) */
+#define GELU_K 0.79788456080286536f
+#define GELU_C 0.044715f
 
 /* Backward of every unary op: g_in += g_out * f'(x) (x: input, y: output). */
 static void unary_backward(cx_node *nd) {
@@ -42,6 +46,15 @@ static void unary_backward(cx_node *nd) {
         BW(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)) +
            x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
     case U_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
+    case U_GELU_TANH: {
+        /* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2), t = tanh(k (x + c x^3)) */
+#define GT_T cx_vtanhf(GELU_K * (x[i] + GELU_C * x[i] * x[i] * x[i]))
+#define GT_D(t) (0.5f * (1.0f + (t)) + \
+                 0.5f * x[i] * (1.0f - (t) * (t)) * GELU_K * (1.0f + 3.0f * GELU_C * x[i] * x[i]))
+        BW(GT_D(GT_T))
+#undef GT_D
+#undef GT_T
+    }
 #undef BW
     default: cx_fatal("unary backward: unexpected op %s", nd->op->name);
     }
@@ -61,6 +74,7 @@ CX_OP_DEF(leaky_relu, .backward = unary_backward, .code = U_LEAKY_RELU);
 CX_OP_DEF(elu, .backward = unary_backward, .code = U_ELU);
 CX_OP_DEF(gelu, .backward = unary_backward, .code = U_GELU);
 CX_OP_DEF(softplus, .backward = unary_backward, .code = U_SOFTPLUS);
+CX_OP_DEF(gelu_tanh, .backward = unary_backward, .code = U_GELU_TANH);
 /* piecewise constant: no gradient flows (PyTorch gives zeros) */
 CX_OP_DEF(sign, .code = U_SIGN);
 CX_OP_DEF(threshold_unit, .code = U_THRESHOLD);
@@ -90,6 +104,7 @@ static cx_tensor *unary(const cx_op_desc *op, cx_tensor *a, float p0, float p1) 
     case U_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))
     case U_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
     case U_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
+    case U_GELU_TANH: FW(0.5f * x[i] * (1.0f + cx_vtanhf(GELU_K * (x[i] + GELU_C * x[i] * x[i] * x[i]))))
 #undef FW
     default: cx_fatal("unary: unexpected op %s", op->name);
     }
@@ -119,6 +134,7 @@ cx_tensor *cx_relu(cx_tensor *a) { return unary(&cx_opd_relu, a, 0, 0); }
 cx_tensor *cx_leaky_relu(cx_tensor *a, float slope) { return unary(&cx_opd_leaky_relu, a, slope, 0); }
 cx_tensor *cx_elu(cx_tensor *a, float alpha) { return unary(&cx_opd_elu, a, alpha, 0); }
 cx_tensor *cx_gelu(cx_tensor *a) { return unary(&cx_opd_gelu, a, 0, 0); }
+cx_tensor *cx_gelu_tanh(cx_tensor *a) { return unary(&cx_opd_gelu_tanh, a, 0, 0); }
 cx_tensor *cx_softplus(cx_tensor *a, float beta, float threshold) {
     if (!(beta > 0)) cx_fatal("softplus: beta must be > 0, got %g", (double)beta);
     return unary(&cx_opd_softplus, a, beta, threshold);

@@ -23,14 +23,39 @@ static double sum_sq(const float *restrict g, int64_t n) {
     return total;
 }
 
-float cx_clip_grad_norm(const cx_params *p, float max_norm) {
-    if (!p) cx_fatal("cx_clip_grad_norm: params is NULL");
-    double ss = 0.0;
-    for (int i = 0; i < p->n; i++) {
-        const cx_tensor *t = p->t[i];
-        if (t && t->grad) ss += sum_sq(t->grad, t->numel);
+/* max |g|, NaN as soon as one element is NaN (torch.max propagates it) */
+static float max_abs(const float *restrict g, int64_t n) {
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = fabsf(g[i]);
+        if (v > m || isnan(v)) m = v;
+        if (isnan(m)) break;
     }
-    const double norm = sqrt(ss);
+    return m;
+}
+
+float cx_clip_grad_norm_p(const cx_params *p, float max_norm, float norm_type) {
+    if (!p) cx_fatal("cx_clip_grad_norm_p: params is NULL");
+    const bool inf = isinf(norm_type) && norm_type > 0;
+    if (!inf && norm_type != 2.0f)
+        cx_fatal("cx_clip_grad_norm_p: norm_type must be 2 or INFINITY, got %g", (double)norm_type);
+    double norm = 0.0;
+    if (inf) {
+        for (int i = 0; i < p->n && !isnan(norm); i++) {
+            const cx_tensor *t = p->t[i];
+            if (t && t->grad) {
+                const double m = max_abs(t->grad, t->numel);
+                if (m > norm || isnan(m)) norm = m;
+            }
+        }
+    } else {
+        double ss = 0.0;
+        for (int i = 0; i < p->n; i++) {
+            const cx_tensor *t = p->t[i];
+            if (t && t->grad) ss += sum_sq(t->grad, t->numel);
+        }
+        norm = sqrt(ss);
+    }
     const double coef = (double)max_norm / (norm + 1e-6);
     if (!(coef >= 1.0)) { /* also NaN, as PyTorch multiplies by a NaN coefficient */
         const float c = (float)coef;
@@ -46,6 +71,11 @@ float cx_clip_grad_norm(const cx_params *p, float max_norm) {
         }
     }
     return (float)norm;
+}
+
+float cx_clip_grad_norm(const cx_params *p, float max_norm) {
+    if (!p) cx_fatal("cx_clip_grad_norm: params is NULL");
+    return cx_clip_grad_norm_p(p, max_norm, 2.0f);
 }
 
 void cx_clip_grad_value(const cx_params *p, float clip_value) {

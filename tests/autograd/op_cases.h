@@ -8,11 +8,14 @@
  * gradcheck: GC (central differences, eps 1e-2, |a - n| <= 2e-3 + 1e-2 |n|),
  * GCT(eps, atol, rtol) for other tolerances, or NOGC for the few cases whose
  * inputs are too large for float32 finite differences (the *_big stability
- * cases, compared with PyTorch only). Rows are grouped by op family; the
- * shape / axis / parameter / requires-grad variants of a family follow its
- * first rows (their inputs come from gen_variants() of the generator). Adding
- * an op: its kernel and backward, its declaration, one row here and one row in
- * the generator. */
+ * cases, compared with PyTorch only). FWD_TOL(gc, rtol, atol) replaces the
+ * forward tolerance of the PyTorch comparison (default rtol 1e-4, atol 1e-5)
+ * for accuracy cases whose reference is computed in float64. Integer outputs
+ * (indices) are compared exactly. Rows are grouped by op family; the shape /
+ * axis / parameter / requires-grad variants of a family follow its first rows
+ * (their inputs come from gen_variants() of the generator). Adding an op: its
+ * kernel and backward, its declaration, one row here and one row in the
+ * generator. */
 #ifndef CX_OP_CASES_H
 #define CX_OP_CASES_H
 
@@ -35,6 +38,8 @@
 #define MM1(r) cx_multi_margin_loss(x[0], ix[1], 1.0f, r)
 #define MM05(r) cx_multi_margin_loss(x[0], ix[1], 0.5f, r)
 #define MM045(r) cx_multi_margin_loss(x[0], ix[1], 0.45f, r)
+#define MM2(r) cx_multi_margin_loss_p(x[0], ix[1], 2, 1.0f, NULL, r)
+#define MM2W(r) cx_multi_margin_loss_p(x[0], ix[1], 2, 0.5f, x[2], r)
 #define SL1_1(r) cx_smooth_l1_loss(x[0], x[1], 1.0f, r)
 #define SL1_05(r) cx_smooth_l1_loss(x[0], x[1], 0.5f, r)
 #define HINGE1(r) cx_hinge_loss(x[0], x[1], 1.0f, r)
@@ -165,7 +170,76 @@
     X(gelu_big, GC, cx_gelu(x[0])) X(softmax_big, NOGC, cx_softmax(x[0], -1)) \
     X(log_softmax_big, GC, cx_log_softmax(x[0], 0)) \
     X(ce_big_mean, GC, cx_cross_entropy(x[0], ix[1], CX_REDUCE_MEAN)) \
-    X(bce_logits_big_mean, GC, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN))
+    X(bce_logits_big_mean, GC, cx_bce_with_logits(x[0], x[1], CX_REDUCE_MEAN)) \
+    /* ops for attention, memory and RL */ \
+    X(log_softmax_100, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], -1)) \
+    X(log_softmax_m100_ax0, FWD_TOL(GC, 2e-7, 1e-6), cx_log_softmax(x[0], 0)) \
+    X(gelu_tanh, GC, cx_gelu_tanh(x[0])) \
+    X(mm_t_ta, GC, cx_matmul_t(x[0], x[1], true, false)) X(mm_t_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_t_tatb, GC, cx_matmul_t(x[0], x[1], true, true)) \
+    X(mm_t_batched_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_t_batched_tatb, GC, cx_matmul_t(x[0], x[1], true, true)) \
+    X(mm_t_bshared_ta, GC, cx_matmul_t(x[0], x[1], true, false)) \
+    X(mm_t_bshared_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_bc4d, GC, cx_matmul(x[0], x[1])) X(mm_bc4d_tatb, GC, cx_matmul_t(x[0], x[1], true, true)) \
+    X(mm_bc4d_heads_tb, GC, cx_matmul_t(x[0], x[1], false, true)) \
+    X(mm_bc_ashared, GC, cx_matmul(x[0], x[1])) X(mm_bc_ashared_ta, GC, cx_matmul_t(x[0], x[1], true, false)) \
+    X(mm_bc_size1, GC, cx_matmul(x[0], x[1])) X(mm_bc4d_bshared, GC, cx_matmul(x[0], x[1])) \
+    X(mm_vec_shapes, GC, cx_matmul(x[0], x[1])) X(mm_self_tb, GC, cx_matmul_t(x[0], x[0], false, true)) \
+    X(bmm, GC, cx_bmm(x[0], x[1])) \
+    X(masked_fill_same, GC, cx_masked_fill(x[0], ix[1], 0.5f)) \
+    X(masked_fill_bc, GC, cx_masked_fill(x[0], ix[1], -2.0f)) \
+    X(masked_fill_a_bc, GC, cx_masked_fill(x[0], ix[1], 3.0f)) \
+    X(masked_fill_i32, GC, cx_masked_fill(x[0], ix[1], 0.0f)) \
+    X(masked_fill_f32mask, GC, cx_masked_fill(x[0], x[1], 1.25f)) \
+    X(masked_fill_ninf, NOGC, cx_masked_fill(x[0], ix[1], -INFINITY)) \
+    X(masked_fill_ninf_softmax, GC, cx_softmax(cx_masked_fill(x[0], ix[1], -INFINITY), -1)) \
+    X(where_same, GC, cx_where(ix[0], x[1], x[2])) X(where_bc, GC, cx_where(ix[0], x[1], x[2])) \
+    X(where_cond_bc, GC, cx_where(ix[0], x[1], x[2])) X(where_f32cond, GC, cx_where(x[0], x[1], x[2])) \
+    X(where_same_input, GC, cx_where(ix[0], x[1], x[1])) \
+    X(pow_t_same, GC, cx_pow_t(x[0], x[1])) X(pow_t_bc, GC, cx_pow_t(x[0], x[1])) \
+    X(pow_t_bc_exp, GC, cx_pow_t(x[0], x[1])) X(pow_t_neg_base_int_exp, GC, cx_pow_t(x[0], x[1])) \
+    X(pow_t_zero_base, NOGC, cx_pow_t(x[0], x[1])) X(pow_t_self, GC, cx_pow_t(x[0], x[0])) \
+    X(cumsum_ax1, GC, cx_cumsum(x[0], 1)) X(cumsum_axm1, GC, cx_cumsum(x[0], -1)) \
+    X(cumsum_size1, GC, cx_cumsum(x[0], 0)) X(cumprod_ax1, GC, cx_cumprod(x[0], 1)) \
+    X(cumprod_axm1, GC, cx_cumprod(x[0], -1)) X(cumprod_zeros, GC, cx_cumprod(x[0], -1)) \
+    X(cumprod_zeros_ax0, GC, cx_cumprod(x[0], 0)) \
+    X(sort_ax1, GC, cx_sort(x[0], 1, false, NULL)) X(sort_desc_axm1, GC, cx_sort(x[0], -1, true, NULL)) \
+    X(sort_size1, GC, cx_sort(x[0], 1, true, NULL)) X(sort_idx_ax1, NOGC, sort_idx(x[0], 1, false)) \
+    X(sort_ties, NOGC, cx_sort(x[0], -1, false, NULL)) X(sort_ties_idx, NOGC, sort_idx(x[0], -1, false)) \
+    X(sort_ties_desc_idx, NOGC, sort_idx(x[0], 0, true)) X(argsort_ties, NOGC, cx_argsort(x[0], -1, false)) \
+    X(argsort_desc_ax0, NOGC, cx_argsort(x[0], 0, true)) \
+    X(topk_largest, GC, cx_topk(x[0], 3, -1, true, NULL)) X(topk_largest_idx, NOGC, topk_idx(x[0], 3, -1, true)) \
+    X(topk_smallest_ax0, GC, cx_topk(x[0], 2, 0, false, NULL)) \
+    X(topk_smallest_idx, NOGC, topk_idx(x[0], 2, 0, false)) X(topk_k_all, GC, cx_topk(x[0], 5, 1, true, NULL)) \
+    X(topk_k1, GC, cx_topk(x[0], 1, -1, true, NULL)) \
+    X(cos_sim_ax1, GC, cx_cosine_similarity(x[0], x[1], 1, 1e-8f)) \
+    X(cos_sim_ntm_bc, GC, cx_cosine_similarity(x[0], x[1], -1, 1e-8f)) \
+    X(cos_sim_ax0, GC, cx_cosine_similarity(x[0], x[1], 0, 1e-8f)) \
+    X(cos_sim_bc_ax0, GC, cx_cosine_similarity(x[0], x[1], 0, 1e-8f)) \
+    X(cos_sim_1d, GC, cx_cosine_similarity(x[0], x[1], 0, 1e-8f)) \
+    X(cos_sim_eps_0_5, GC, cx_cosine_similarity(x[0], x[1], -1, 0.5f)) \
+    X(cos_sim_below_eps, NOGC, cx_cosine_similarity(x[0], x[1], 1, 0.1f)) \
+    X(circ_conv_k3, GC, cx_circular_conv(x[0], x[1], -1)) X(circ_conv_k1, GC, cx_circular_conv(x[0], x[1], 1)) \
+    X(circ_conv_k5_n5, GC, cx_circular_conv(x[0], x[1], -1)) X(circ_conv_ax0, GC, cx_circular_conv(x[0], x[1], 0)) \
+    X(circ_conv_3d, GC, cx_circular_conv(x[0], x[1], 1)) \
+    X(circ_conv_ntm, GC, cx_circular_conv(cx_softmax(x[0], -1), cx_softmax(x[1], -1), -1)) \
+    X(outer_1d, GC, cx_outer(x[0], x[1])) X(outer_batched, GC, cx_outer(x[0], x[1])) \
+    X(outer_size1, GC, cx_outer(x[0], x[1])) X(outer_self, GC, cx_outer(x[0], x[0])) \
+    CX_RED(X, mmargin_p2_m1, MM2) CX_RED(X, mmargin_p2_w_m0_5, MM2W) \
+    X(mmargin_p1_w_mean, GC, cx_multi_margin_loss_p(x[0], ix[1], 1, 1.0f, x[2], CX_REDUCE_MEAN))
+
+/* the indices output of sort / topk */
+static cx_tensor *sort_idx(cx_tensor *x, int axis, bool desc) {
+    cx_tensor *idx = NULL;
+    (void)cx_sort(x, axis, desc, &idx);
+    return idx;
+}
+static cx_tensor *topk_idx(cx_tensor *x, int k, int axis, bool largest) {
+    cx_tensor *idx = NULL;
+    (void)cx_topk(x, k, axis, largest, &idx);
+    return idx;
+}
 
 /* y = exp(x); y*y + y (one node feeding three uses) */
 static cx_tensor *reuse_fn(cx_tensor *x) {

@@ -30,11 +30,12 @@
 
 typedef cx_tensor *(*op_fn)(cx_tensor **x, const cx_tensor **ix);
 
-/* finite-difference settings of a row */
-typedef struct { float eps, atol, rtol; bool on; } gc_opts;
-#define GC ((gc_opts){1e-2f, 2e-3f, 1e-2f, true})
-#define GCT(e, a, r) ((gc_opts){e, a, r, true})
-#define NOGC ((gc_opts){0, 0, 0, false})
+/* finite-difference settings of a row, and its forward tolerance */
+typedef struct { float eps, atol, rtol; bool on; double frtol, fatol; } gc_opts;
+#define GC ((gc_opts){1e-2f, 2e-3f, 1e-2f, true, RTOL, ATOL})
+#define GCT(e, a, r) ((gc_opts){e, a, r, true, RTOL, ATOL})
+#define NOGC ((gc_opts){0, 0, 0, false, RTOL, ATOL})
+#define FWD_TOL(g, r, a) ((gc_opts){(g).eps, (g).atol, (g).rtol, (g).on, r, a})
 
 static cx_st_file *FX;
 static int n_cases_run;
@@ -58,6 +59,40 @@ static bool same_shape_as(const cx_tensor *a, const cx_tensor *b) {
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;
     return true;
+}
+
+/* Forward comparison: floats within the row's tolerance, an infinity equal to
+ * the same infinity (masked_fill with -inf), integers (indices) exactly. */
+static void compare_out(const char *c, const cx_tensor *out, const cx_tensor *want, gc_opts gc) {
+    char what[96];
+    snprintf(what, sizeof what, "%s forward", c);
+    if (want->dtype != CX_F32 || out->dtype != CX_F32) {
+        CHECK_MSG(out->dtype == want->dtype, "case %s: output dtype %s, PyTorch %s", c,
+                  cx_dtype_name(out->dtype), cx_dtype_name(want->dtype));
+        if (out->dtype != want->dtype) return;
+        int64_t bad = -1;
+        for (int64_t i = 0; i < out->numel && bad < 0; i++) {
+            int64_t u = out->dtype == CX_I64 ? CX_I64P(out)[i] : CX_I32P(out)[i];
+            int64_t v = want->dtype == CX_I64 ? CX_I64P(want)[i] : CX_I32P(want)[i];
+            if (u != v) bad = i;
+        }
+        CHECK_MSG(bad < 0, "%s: element %lld got %lld expected %lld", what, (long long)bad,
+                  bad < 0 ? 0LL : (long long)(out->dtype == CX_I64 ? CX_I64P(out)[bad] : CX_I32P(out)[bad]),
+                  bad < 0 ? 0LL : (long long)(want->dtype == CX_I64 ? CX_I64P(want)[bad] : CX_I32P(want)[bad]));
+        return;
+    }
+    const float *a = CX_F(out), *b = CX_F(want);
+    float *a2 = malloc((size_t)(out->numel ? out->numel : 1) * sizeof *a2);
+    float *b2 = malloc((size_t)(out->numel ? out->numel : 1) * sizeof *b2);
+    if (!a2 || !b2) { free(a2); free(b2); CHECK(0); return; }
+    for (int64_t i = 0; i < out->numel; i++) {
+        bool same_inf = isinf(b[i]) && a[i] == b[i];
+        a2[i] = same_inf ? 0.0f : a[i];
+        b2[i] = same_inf ? 0.0f : b[i];
+    }
+    cxt_allclose(a2, b2, (long)out->numel, gc.frtol, gc.fatol, what);
+    free(a2);
+    free(b2);
 }
 
 /* sum(op(x) * gout): the scalar whose gradient both checks compare */
@@ -100,8 +135,7 @@ static void check_case(const char *c, op_fn fn, gc_opts gc) {
     CHECK_MSG(same_shape_as(out, want_out), "case %s: output shape %s, PyTorch %s", c,
               cx_shape_str(out, s1, sizeof s1), cx_shape_str(want_out, s2, sizeof s2));
     if (out->numel != want_out->numel) return;
-    snprintf(what, sizeof what, "%s forward", c);
-    cxt_allclose(CX_F(out), CX_F(want_out), (long)out->numel, RTOL, ATOL, what);
+    compare_out(c, out, want_out, gc);
 
     bool any_grad = false;
     for (int k = 0; k < n_in; k++) any_grad |= want_grad[k] != NULL;
@@ -287,6 +321,118 @@ static void dropout_edge_p(void) {
     CHECK_MSG(nz == 0, "p = 1 left %d non-zero elements", nz);
 }
 
+/* ------------------------------------------------------------ sort / topk: one node, two outputs */
+static void sort_two_outputs_one_node(void) {
+    float v[6] = {0.5f, NAN, -1.0f, 2.0f, 0.5f, -3.0f};
+    cx_tensor *x = cx_from_data(v, CX_SHAPE(6));
+    x->requires_grad = true;
+    cx_tensor *idx = NULL;
+    cx_tensor *s = cx_sort(x, 0, false, &idx);
+    CHECK(idx != NULL && idx->dtype == CX_I64 && s->dtype == CX_F32);
+    if (!idx) return;
+    CHECK(s->node != NULL && idx->node == s->node);
+    CHECK(cx_op_of(idx) == cx_op_find("sort") && cx_op_outputs(cx_op_of(idx)) == 2);
+    CHECK(s->requires_grad && !idx->requires_grad);
+    /* ascending, stable, NaN last: -3, -1, 0.5 (0), 0.5 (4), 2, NaN */
+    const int64_t want[6] = {5, 2, 0, 4, 3, 1};
+    for (int i = 0; i < 6; i++) CHECK_MSG(CX_I64P(idx)[i] == want[i], "index %d: %lld", i, (long long)CX_I64P(idx)[i]);
+    CHECK(isnan(CX_F(s)[5]) && CX_F(s)[0] == -3.0f);
+    cx_tensor *d = NULL;
+    cx_sort(x, 0, true, &d); /* descending: NaN first, ties still in index order */
+    const int64_t wantd[6] = {1, 3, 0, 4, 2, 5};
+    for (int i = 0; i < 6; i++) CHECK(CX_I64P(d)[i] == wantd[i]);
+    /* gradient of the values only (the indices carry none): g scattered back */
+    float g[6] = {1, 2, 3, 4, 5, 6};
+    cx_backward_with(s, g);
+    const float gx[6] = {3, 6, 2, 5, 4, 1};
+    CHECK(x->grad != NULL);
+    if (x->grad) cxt_allclose(x->grad, gx, 6, 0, 0, "sort gradient");
+    /* topk's indices feed gather: the same values again */
+    cx_tensor *m = cx_from_data((const float[]){0.1f, 0.7f, 0.3f, 0.9f, 0.2f, 0.8f}, CX_SHAPE(2, 3));
+    cx_tensor *ti = NULL;
+    cx_tensor *tv = cx_topk(m, 2, 1, true, &ti);
+    cx_tensor *gv = cx_gather(m, 1, ti);
+    CHECK(memcmp(CX_F(tv), CX_F(gv), 4 * sizeof(float)) == 0);
+    CHECK(CX_I64P(ti)[0] == 1 && CX_I64P(ti)[1] == 2 && CX_I64P(ti)[2] == 0 && CX_I64P(ti)[3] == 2);
+}
+
+/* ------------------------------------------------------------ circular convolution: the shift direction */
+static void circular_conv_shift_direction(void) {
+    /* N = 5 slots, K = 3 offsets -1, 0, +1 (s index 0, 1, 2); batch of 3:
+     * row 0: one-hot at slot 2 shifted by +1 -> slot 3
+     * row 1: one-hot at slot 4 shifted by +1 -> slot 0 (wraps at the end)
+     * row 2: one-hot at slot 0 shifted by -1 -> slot 4 (wraps at the start) */
+    const float w[15] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0};
+    const float s[9] = {0, 0, 1, 0, 0, 1, 1, 0, 0};
+    const float want[15] = {0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    cx_tensor *out = cx_circular_conv(cx_from_data(w, CX_SHAPE(3, 5)), cx_from_data(s, CX_SHAPE(3, 3)), -1);
+    CHECK(out->ndim == 2 && out->shape[0] == 3 && out->shape[1] == 5);
+    cxt_allclose(CX_F(out), want, 15, 0, 0, "one-hot shifts");
+    /* a spread: w = [1, 2, 3, 4], s over -1, 0, +1 = [0.25, 0.5, 0.25]:
+     * out[i] = 0.25 w[i+1] + 0.5 w[i] + 0.25 w[i-1] (indices mod 4) */
+    cx_tensor *o2 = cx_circular_conv(cx_from_data((const float[]){1, 2, 3, 4}, CX_SHAPE(1, 4)),
+                                     cx_from_data((const float[]){0.25f, 0.5f, 0.25f}, CX_SHAPE(1, 3)), 1);
+    const float want2[4] = {0.25f * 2 + 0.5f * 1 + 0.25f * 4, 0.25f * 3 + 0.5f * 2 + 0.25f * 1,
+                            0.25f * 4 + 0.5f * 3 + 0.25f * 2, 0.25f * 1 + 0.5f * 4 + 0.25f * 3};
+    cxt_allclose(CX_F(o2), want2, 4, 1e-7, 0, "spread shift");
+}
+
+/* ------------------------------------------------------------ bad input: the new ops name themselves and the shapes */
+static void new_ops_fail_cleanly(void) {
+    cx_tensor *a23 = cx_ones(CX_SHAPE(2, 3)), *a43 = cx_ones(CX_SHAPE(4, 3)), *v3 = cx_ones(CX_SHAPE(3));
+    cx_tensor *v4 = cx_ones(CX_SHAPE(4)), *i23 = cx_empty(CX_I64, CX_SHAPE(2, 3));
+    memset(i23->data, 0, 6 * sizeof(int64_t));
+    /* matmul / matmul_t / bmm */
+    EXPECT_FATAL(cx_matmul_t(a23, a43, true, true), "matmul", "[2, 3]^T", "[4, 3]^T", "inner dimensions 2 and 3");
+    EXPECT_FATAL(cx_matmul_t(a23, a23, false, false), "matmul", "[2, 3]", "inner dimensions 3 and 2");
+    EXPECT_FATAL(cx_matmul(v3, a23), "matmul", "[3]", "[2, 3]", "at least 2 dimensions");
+    EXPECT_FATAL(cx_matmul(cx_ones(CX_SHAPE(2, 2, 3, 4)), cx_ones(CX_SHAPE(3, 4, 5))), "matmul", "[2, 2, 3, 4]",
+                 "[3, 4, 5]", "batch dimensions cannot be broadcast: 2 vs 3");
+    EXPECT_FATAL(cx_matmul_t(i23, a23, true, false), "matmul", "a must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_bmm(cx_ones(CX_SHAPE(2, 3, 4)), cx_ones(CX_SHAPE(3, 4, 5))), "bmm", "[2, 3, 4]", "[3, 4, 5]");
+    EXPECT_FATAL(cx_bmm(cx_ones(CX_SHAPE(1, 2, 3, 4)), cx_ones(CX_SHAPE(1, 2, 4, 5))), "bmm", "[1, 2, 3, 4]");
+    /* masked_fill / where / pow_t */
+    EXPECT_FATAL(cx_masked_fill(a23, v4, 0.0f), "masked_fill", "[2, 3]", "[4]", "cannot be broadcast");
+    EXPECT_FATAL(cx_masked_fill(i23, a23, 0.0f), "masked_fill", "a must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_where(v4, a23, v3), "where", "[4], [2, 3] and [3]", "cannot be broadcast");
+    EXPECT_FATAL(cx_where(i23, a23, i23), "where", "b must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_pow_t(a23, v4), "pow_t", "[2, 3]", "[4]", "cannot be broadcast");
+    EXPECT_FATAL(cx_pow_t(a23, i23), "pow_t", "F32");
+    /* cumsum / cumprod / sort / argsort / topk */
+    EXPECT_FATAL(cx_cumsum(a23, 2), "cumsum", "axis 2", "[2, 3]");
+    EXPECT_FATAL(cx_cumprod(a23, -3), "cumprod", "axis -3", "[2, 3]");
+    EXPECT_FATAL(cx_cumsum(i23, 0), "cumsum", "input must be F32", "I64 [2, 3]");
+    EXPECT_FATAL(cx_sort(a23, 5, false, NULL), "sort", "axis 5", "[2, 3]");
+    EXPECT_FATAL(cx_argsort(a23, -4, true), "argsort", "axis -4", "[2, 3]");
+    EXPECT_FATAL(cx_sort(i23, 0, false, NULL), "sort", "I64 [2, 3]");
+    EXPECT_FATAL(cx_topk(a23, 4, 1, true, NULL), "topk", "k = 4", "[2, 3]", "size 3");
+    EXPECT_FATAL(cx_topk(a23, -1, 0, true, NULL), "topk", "k = -1", "[2, 3]");
+    EXPECT_FATAL(cx_topk(a23, 1, 2, true, NULL), "topk", "axis 2", "[2, 3]");
+    /* cosine_similarity / circular_conv / outer */
+    EXPECT_FATAL(cx_cosine_similarity(a23, a43, 1, 1e-8f), "cosine_similarity", "[2, 3]", "[4, 3]",
+                 "cannot be broadcast");
+    EXPECT_FATAL(cx_cosine_similarity(a23, v3, 2, 1e-8f), "cosine_similarity", "axis 2", "[2, 3]", "[3]");
+    EXPECT_FATAL(cx_cosine_similarity(a23, a23, 1, -1.0f), "cosine_similarity", "eps");
+    EXPECT_FATAL(cx_cosine_similarity(a23, i23, 1, 1e-8f), "cosine_similarity", "b must be F32", "I64 [2, 3]");
+    cx_tensor *w5 = cx_ones(CX_SHAPE(2, 5));
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(2, 2)), 1), "circular_conv", "[2, 5]", "[2, 2]", "odd");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(2, 7)), 1), "circular_conv", "[2, 7]", "K = 7", "N = 5");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(3, 3)), 1), "circular_conv", "[2, 5]", "[3, 3]",
+                 "same shape except along axis 1");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_ones(CX_SHAPE(2, 3)), 2), "circular_conv", "axis 2", "[2, 5]");
+    EXPECT_FATAL(cx_circular_conv(w5, cx_empty(CX_I32, CX_SHAPE(2, 3)), 1), "circular_conv", "s must be F32",
+                 "I32 [2, 3]");
+    EXPECT_FATAL(cx_outer(a23, v3), "outer", "[2, 3]", "[3]");
+    EXPECT_FATAL(cx_outer(a23, a43), "outer", "[2, 3]", "[4, 3]");
+    EXPECT_FATAL(cx_outer(cx_ones(CX_SHAPE(2, 2, 2)), cx_ones(CX_SHAPE(2, 2, 2))), "outer", "[2, 2, 2]");
+    /* gelu_tanh / multi_margin_loss_p */
+    EXPECT_FATAL(cx_gelu_tanh(i23), "gelu_tanh", "F32");
+    cx_tensor *t = cx_from_i32((const int32_t[]){0, 2}, CX_SHAPE(2));
+    EXPECT_FATAL(cx_multi_margin_loss_p(a23, t, 3, 1.0f, NULL, CX_REDUCE_MEAN), "multi_margin_loss", "p must be 1 or 2");
+    EXPECT_FATAL(cx_multi_margin_loss_p(a23, t, 2, 1.0f, v4, CX_REDUCE_MEAN), "multi_margin_loss", "weight [4]",
+                 "[2, 3]");
+}
+
 static void fixture_file_loads(void) {
     CHECK_MSG(FX != NULL, "cannot load the op fixtures (%s); generate them with "
               "/usr/bin/python3 tools/gen_op_fixtures.py", cx_last_error());
@@ -307,6 +453,9 @@ int main(void) {
     RUN(dropout_eval_is_identity);
     RUN(dropout_train_scaling);
     RUN(dropout_edge_p);
+    RUN(sort_two_outputs_one_node);
+    RUN(circular_conv_shift_direction);
+    RUN(new_ops_fail_cleanly);
     cx_st_free(FX);
     TEST_END();
 }

@@ -330,6 +330,56 @@ static void test_clip_grad_norm_large(void) {
     cx_tensor_free(a);
 }
 
+/* clip_grad_norm_ with norm_type 2 and inf against PyTorch (clip.txt):
+ * must mirror CLIP_CONFIGS in tools/gen_optim_fixtures.py */
+static fx_file g_clip;
+static int g_clip_ok;
+
+static void test_clip_grad_norm_p_matches_pytorch(void) {
+    CHECK(g_clip_ok);
+    if (!g_clip_ok) return;
+    static const struct { const char *name; float norm_type, max_norm; } cfgs[] = {
+        {"l2_clip", 2.0f, 1.0f}, {"l2_noclip", 2.0f, 100.0f}, {"inf_clip", INFINITY, 0.5f},
+        {"inf_noclip", INFINITY, 10.0f}, {"inf_neg_clip", INFINITY, 0.25f},
+    };
+    const char *names[4] = {"c0", "c1", "c2", "c3"};
+    cx_tensor *ps[4] = {cx_param_new("c0", CX_SHAPE(5, 3)), cx_param_new("c1", CX_SHAPE(4)),
+                        cx_param_new("c2", CX_SHAPE(2, 2, 3)), cx_param_new("c3", CX_SHAPE(3))};
+    cx_params pl;
+    cx_params_init(&pl);
+    for (int k = 0; k < 4; k++) cx_params_add(&pl, ps[k]);
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        char key[96];
+        for (int k = 0; k < 3; k++) { /* c3 keeps no grad */
+            snprintf(key, sizeof key, "%s.in.%s", cfgs[c].name, names[k]);
+            CHECK_MSG(fx_floats(&g_clip, key, cx_grad_ensure(ps[k]), (int)ps[k]->numel), "missing %s", key);
+        }
+        float total = cfgs[c].norm_type == 2.0f ? cx_clip_grad_norm(&pl, cfgs[c].max_norm)
+                                                : cx_clip_grad_norm_p(&pl, cfgs[c].max_norm, cfgs[c].norm_type);
+        float want_total = 0;
+        snprintf(key, sizeof key, "%s.total", cfgs[c].name);
+        CHECK_MSG(fx_floats(&g_clip, key, &want_total, 1), "missing %s", key);
+        CHECK_MSG(fabsf(total - want_total) <= 1e-6f * want_total, "%s: total %.9g, PyTorch %.9g", cfgs[c].name,
+                  (double)total, (double)want_total);
+        for (int k = 0; k < 3; k++) {
+            float want[15];
+            snprintf(key, sizeof key, "%s.out.%s", cfgs[c].name, names[k]);
+            CHECK_MSG(fx_floats(&g_clip, key, want, (int)ps[k]->numel), "missing %s", key);
+            cxt_allclose(ps[k]->grad, want, (long)ps[k]->numel, 1e-6, 1e-8, key);
+        }
+        CHECK(ps[3]->grad == NULL);
+    }
+    /* the inf norm: NaN anywhere makes the total and every grad NaN, as PyTorch */
+    cx_grad_ensure(ps[1])[2] = NAN;
+    CHECK(isnan(cx_clip_grad_norm_p(&pl, 1.0f, INFINITY)));
+    CHECK(isnan(ps[0]->grad[0]) && isnan(ps[2]->grad[11]));
+    /* only 2 and inf */
+    EXPECT_FATAL(cx_clip_grad_norm_p(&pl, 1.0f, 1.0f), "cx_clip_grad_norm_p", "norm_type", "2 or INFINITY");
+    EXPECT_FATAL(cx_clip_grad_norm_p(&pl, 1.0f, -INFINITY), "cx_clip_grad_norm_p", "norm_type");
+    cx_params_free(&pl);
+    for (int k = 0; k < 4; k++) cx_tensor_free(ps[k]);
+}
+
 /* ------------------------------------------------------------ API */
 static void test_zero_grad_and_skip(void) {
     cx_tensor *a = cx_param_new("a", CX_SHAPE(3)), *b = cx_param_new("b", CX_SHAPE(2));
@@ -617,12 +667,14 @@ static void test_large_param_matches_small(void) {
 int main(void) {
     g_opt_ok = fx_load(&g_opt, FIX_DIR "optim.txt");
     g_sched_ok = fx_load(&g_sched, FIX_DIR "sched.txt");
+    g_clip_ok = fx_load(&g_clip, FIX_DIR "clip.txt");
     RUN(test_fixture_present);
     RUN(test_optimisers_match_pytorch);
     RUN(test_schedules_match_pytorch);
     RUN(test_sched_apply_and_constant);
     RUN(test_clip_grad_norm);
     RUN(test_clip_grad_norm_large);
+    RUN(test_clip_grad_norm_p_matches_pytorch);
     RUN(test_zero_grad_and_skip);
     RUN(test_set_lr);
     RUN(test_invalid_options);
@@ -631,5 +683,6 @@ int main(void) {
     RUN(test_large_param_matches_small);
     fx_free(&g_opt);
     fx_free(&g_sched);
+    fx_free(&g_clip);
     TEST_END();
 }
