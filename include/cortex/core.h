@@ -320,6 +320,8 @@ typedef struct cx_op_desc {
     void (*backward)(struct cx_node *nd);  /* NULL: records no node (no gradient) */
     int n_out;                             /* outputs of one node; 0 means 1 */
     int code;                              /* private to the op's implementation */
+    bool inf_ok;                           /* outputs may hold +-inf by design (masks):
+                                              check mode stops at NaN only */
 } cx_op_desc;
 int cx_op_count(void);
 const cx_op_desc *cx_op_at(int i);             /* 0 <= i < cx_op_count() */
@@ -459,8 +461,10 @@ cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index);
  * out-of-place masked_fill does). value may be -INFINITY (attention masks:
  * a softmax then gives the filled positions weight 0; a row filled entirely
  * gives NaN, as in PyTorch). Gradient: g where the mask is 0, 0 where it
- * filled (summed over a's broadcast dimensions). Check mode stops at an
- * infinite fill value, like any op producing one. PyTorch:
+ * filled (summed over a's broadcast dimensions). Check mode accepts the
+ * infinite fill value (the op's descriptor says its outputs may hold +-inf
+ * by design) and still stops at a NaN; the softmax of a fully masked row
+ * then stops check mode with its NaN. PyTorch:
  * a.masked_fill(mask.bool(), value). Errors: shapes that do not broadcast, a
  * not F32, mask of another dtype. */
 cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value);

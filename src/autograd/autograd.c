@@ -73,6 +73,11 @@ static int64_t first_nonfinite(const float *d, int64_t n) {
         if (!isfinite(d[i])) return i;
     return -1;
 }
+static int64_t first_nan(const float *d, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (isnan(d[i])) return i;
+    return -1;
+}
 
 static const char *describe(const cx_tensor *t, char *buf, size_t n) {
     char s[96];
@@ -82,24 +87,33 @@ static const char *describe(const cx_tensor *t, char *buf, size_t n) {
     return buf;
 }
 
+/* fabs: NaN prints as "nan" whatever its sign bit */
+static double shown(float v) { return isnan(v) ? fabs((double)v) : (double)v; }
+
 void cx_check_op(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_tensor *const *in, int n) {
     if (!check_numerics) return;
     for (int o = 0; o < n_out; o++) {
         const cx_tensor *out = outs[o];
         if (!out || out->dtype != CX_F32) continue;
-        int64_t bad = first_nonfinite(CX_F(out), out->numel);
+        int64_t bad = op->inf_ok ? first_nan(CX_F(out), out->numel) : first_nonfinite(CX_F(out), out->numel);
         if (bad < 0) continue;
         char b[160], s[96], which[32] = "";
+        bool masked = false;
         for (int k = 0; k < n; k++) {
             if (!in[k] || in[k]->dtype != CX_F32) continue;
-            int64_t ib = first_nonfinite(CX_F(in[k]), in[k]->numel);
+            /* an input a producer flagged inf_ok may hold +-inf: only its NaN counts */
+            const cx_op_desc *pop = in[k]->node ? in[k]->node->op : NULL;
+            masked |= pop && pop->inf_ok;
+            int64_t ib = pop && pop->inf_ok ? first_nan(CX_F(in[k]), in[k]->numel)
+                                            : first_nonfinite(CX_F(in[k]), in[k]->numel);
             if (ib >= 0)
                 cx_fatal("check_numerics: input %d of op '%s' (%s) already holds %g at element %lld",
-                         k, op->name, describe(in[k], b, sizeof b), (double)CX_F(in[k])[ib], (long long)ib);
+                         k, op->name, describe(in[k], b, sizeof b), shown(CX_F(in[k])[ib]), (long long)ib);
         }
         if (n_out > 1) snprintf(which, sizeof which, " %d", o);
-        cx_fatal("check_numerics: op '%s' produced %g at element %lld of its output%s %s (forward; inputs finite)",
-                 op->name, (double)CX_F(out)[bad], (long long)bad, which, cx_shape_str(out, s, sizeof s));
+        cx_fatal("check_numerics: op '%s' produced %g at element %lld of its output%s %s (forward; %s)", op->name,
+                 shown(CX_F(out)[bad]), (long long)bad, which, cx_shape_str(out, s, sizeof s),
+                 masked ? "no NaN in its inputs, masked -inf only" : "inputs finite");
     }
 }
 
@@ -216,7 +230,7 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
                 if (bad >= 0) {
                     char b[160];
                     cx_fatal("check_numerics: backward of op '%s' produced gradient %g at element %lld of input %d (%s)",
-                             nd->op->name, (double)in->grad[bad], (long long)bad, j, describe(in, b, sizeof b));
+                             nd->op->name, shown(in->grad[bad]), (long long)bad, j, describe(in, b, sizeof b));
                 }
             }
         }

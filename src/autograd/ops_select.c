@@ -99,7 +99,7 @@ static void masked_fill_backward(cx_node *nd) {
     BC3_LOOP(&s->p, if (!m[o[1]]) ga[o[0]] += g[oi]);
 }
 
-CX_OP_DEF(masked_fill, .backward = masked_fill_backward);
+CX_OP_DEF(masked_fill, .backward = masked_fill_backward, .inf_ok = true);
 
 cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value) {
     need_f32("masked_fill", "a", a);

@@ -641,6 +641,24 @@ static void test_multi_output_node(void) {
     cx_set_check_numerics(false);
 }
 
+/* check mode and attention masks: a -inf fill is by design (no stop), the
+ * softmax over it is finite; a fully masked row's NaN stops at the softmax */
+static void test_check_numerics_masks(void) {
+    cx_tensor *scores = cx_randn(CX_SHAPE(2, 4), 0, 1);
+    scores->requires_grad = true;
+    int32_t m[8] = {0, 0, 1, 1, 0, 1, 0, 1};
+    cx_tensor *mask = cx_from_i32(m, CX_SHAPE(2, 4));
+    cx_set_check_numerics(true);
+    cx_tensor *a = cx_softmax(cx_masked_fill(scores, mask, -INFINITY), -1);
+    CHECK(CX_F(a)[2] == 0.0f && CX_F(a)[3] == 0.0f);
+    cx_backward(cx_sum(cx_mul(a, a)));
+    CHECK(scores->grad != NULL && scores->grad[2] == 0.0f);
+    int32_t all[8] = {1, 1, 1, 1, 0, 0, 0, 0};
+    cx_tensor *full = cx_from_i32(all, CX_SHAPE(2, 4));
+    EXPECT_FATAL(cx_softmax(cx_masked_fill(scores, full, -INFINITY), -1), "op 'softmax' produced nan");
+    cx_set_check_numerics(false);
+}
+
 int main(void) {
     cx_seed(12345);
     RUN(test_value_used_twice);
@@ -667,5 +685,6 @@ int main(void) {
     RUN(test_multi_leaf_routes);
     RUN(test_op_table);
     RUN(test_multi_output_node);
+    RUN(test_check_numerics_masks);
     TEST_END();
 }
