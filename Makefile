@@ -67,7 +67,7 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports
+.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports readme-ops
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
@@ -135,6 +135,10 @@ test: $(TBIN) $(BIN)
 	@CORTEX_BIN=$(BIN) tools/run_tests.sh $(TBIN)
 
 examples: $(EXBIN)
+
+# README.md's list of ops, rewritten from the op table (after adding an op)
+readme-ops: $(BIN)
+	tools/update_readme_ops.sh $(BIN)
 
 bench-build: $(BBIN)
 

@@ -35,13 +35,13 @@ static void readme_lists_every_op(void) {
     int listed = 0;
     for (const char *p = a; p < b; p++) listed += *p == '`';
     listed /= 2;
-    CHECK_MSG(listed == cx_op_count(), "README lists %d ops, the table has %d (update it from 'cortex ops --names')",
+    CHECK_MSG(listed == cx_op_count(), "README lists %d ops, the table has %d (run make readme-ops)",
               listed, cx_op_count());
     for (int i = 0; i < cx_op_count(); i++) {
         char want[80];
         snprintf(want, sizeof want, "`%s`", cx_op_at(i)->name);
         const char *f = strstr(a, want);
-        CHECK_MSG(f && f < b, "README's op list lacks %s", want);
+        CHECK_MSG(f && f < b, "README's op list lacks %s (run make readme-ops)", want);
     }
 }
 
