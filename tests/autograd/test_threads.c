@@ -167,7 +167,9 @@ static void rng_streams(void) {
     /* cx_seed(s) == cx_rng_new(s); the stream cx_seed made is unchanged (same
      * first values as before streams existed: reproducibility of old runs) */
     cx_seed(42);
-    cx_rng a = cx_rng_new(42);
+    cx_rng a = cx_rng_new(42), a2;
+    cx_rng_seed(&a2, 42);
+    CHECK(a.state == a2.state && a.inc == a2.inc);
     for (int i = 0; i < 10; i++) CHECK(cx_rand_u32() == cx_rng_u32(&a));
     cx_seed(1);
     CHECK_MSG(cx_rand_u32() == 2525623064u, "stream of seed 1 changed"); /* value of the generator before streams */
@@ -226,6 +228,26 @@ static void rng_streams(void) {
     cx_loader_free(l1);
     cx_loader_free(l2);
     cx_dataset_free(&ds);
+    /* the BPTT batcher's random offsets from its own stream */
+    cx_tensor *ids = cx_tensor_new(CX_I32, (int[]){500}, 1);
+    cx_bptt_loader *q1 = cx_bptt_new(ids, 4, 16, true), *q2 = cx_bptt_new(ids, 4, 16, true);
+    cx_rng o1 = cx_rng_new(77), o2 = cx_rng_new(77);
+    cx_bptt_set_rng(q1, &o1);
+    cx_bptt_set_rng(q2, &o2);
+    int64_t off1[5], off2[5];
+    for (int e = 0; e < 5; e++) {
+        cx_seed((uint64_t)e); /* the thread's stream changes; the loaders' do not depend on it */
+        cx_bptt_reset(q1);
+        (void)cx_rand_u32();
+        cx_bptt_reset(q2);
+        off1[e] = cx_bptt_offset(q1);
+        off2[e] = cx_bptt_offset(q2);
+    }
+    CHECK(memcmp(off1, off2, sizeof off1) == 0);
+    CHECK(off1[0] != off1[1] || off1[1] != off1[2] || off1[2] != off1[3]);
+    cx_bptt_free(q1);
+    cx_bptt_free(q2);
+    cx_tensor_free(ids);
 }
 
 int main(void) {

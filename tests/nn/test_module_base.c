@@ -109,6 +109,16 @@ static void tied_embedding_trained_and_saved_once(void) {
     cx_seed(99);
     cx_module *lm2 = tied_new(V, E, true);
     CHECK(cx_module_load(lm2, path) == CX_OK);
+    /* the same from an opened file */
+    cx_seed(98);
+    cx_module *lm2b = tied_new(V, E, true);
+    CHECK(cx_st_load(path, &f) == CX_OK);
+    if (f) {
+        CHECK(cx_module_load_state(lm2b, f, path) == CX_OK);
+        cx_st_free(f);
+    }
+    cxt_allclose(CX_F(cx_module_tensor(lm2b, "embed.weight")), CX_F(W), (long)W->numel, 0, 0, "loaded from cx_st_file");
+    cx_module_free(lm2b);
     cx_tensor *a = cx_module_forward(lm, ids_tensor(N, V)), *b = cx_module_forward(lm2, ids_tensor(N, V));
     cxt_allclose(CX_F(b), CX_F(a), (long)a->numel, 0, 0, "reloaded tied model");
     /* a file holding only the alias name (decoder.weight) loads too */
@@ -135,6 +145,34 @@ static void tied_embedding_trained_and_saved_once(void) {
     cx_module_free(lm2);
     cx_module_free(lm3);
     cx_module_free(un);
+}
+
+/* ---- a module that shares a tensor owned by another (cx_module_share_param) */
+typedef struct { cx_module base; cx_tensor *w; } user_m;
+static cx_tensor *user_fwd(cx_module *m, cx_tensor *x) { return cx_matmul(x, ((user_m *)m)->w); }
+static const cx_module_ops user_ops = {.kind = "User", .forward = user_fwd};
+
+static void shared_param_listed_not_freed(void) {
+    cx_module *owner = cx_linear_new(3, 3, false);
+    user_m *u = calloc(1, sizeof *u);
+    cx_module_init(&u->base, &user_ops);
+    u->w = cx_linear_weight(owner);
+    cx_module_share_param(&u->base, "w", &u->w);
+    cx_module *both = cx_sequential_new();
+    cx_sequential_add(both, "owner", owner);
+    cx_sequential_add(both, "user", &u->base);
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(both, &ps);
+    CHECK(ps.n == 1 && ps.t[0] == u->w && !strcmp(u->w->name, "owner.weight")); /* owner's name kept */
+    cx_params_free(&ps);
+    cx_state_dict sd;
+    cx_module_state_dict(both, &sd);
+    CHECK(sd.n == 2 && !strcmp(sd.names[1], "user.w") && sd.t[1] == sd.t[0]);
+    cx_state_dict_free(&sd);
+    CHECK(cx_module_forward(both, cx_ones(CX_SHAPE(1, 3)))->numel == 3);
+    cx_step_reset();
+    cx_module_free(both); /* the shared weight is freed once, by its owner (ASan) */
 }
 
 /* ---- an actor and a critic sharing a trunk (refcounted child) */
@@ -283,6 +321,7 @@ static void copy_state_between_twins(void) {
 int main(void) {
     cx_set_threads(1);
     RUN(tied_embedding_trained_and_saved_once);
+    RUN(shared_param_listed_not_freed);
     RUN(shared_child_freed_once);
     RUN(names_at_any_depth);
     RUN(call_with_several_inputs_and_outputs);
