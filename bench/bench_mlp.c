@@ -5,7 +5,7 @@
  *   MLP_EPOCH hidden=256 threads=1 epoch=1 seconds=... test_acc=...
  *   MLP_STEP hidden=256,256 threads=1 batch=64 ms=...      (with --steps)
  *   OPTIM_STEP hidden=256 threads=1 params=... tensors=4 per_tensor_us=... flat_us=...
- *       speedup=... identical=yes                         (with --optim-steps)
+ *       speedup=... per_tensor_min_us=... flat_min_us=... identical=yes  (with --optim-steps)
  * --optim-steps K times the Adam step alone over the MLP's parameters, per
  * tensor and on a flat buffer (cx_flat), K steps per repetition, R
  * repetitions (default 15) alternating which runs first; medians of the
@@ -74,11 +74,12 @@ static void bench_optim(const int *sizes, int n, const char *hidden, int threads
     int same = 1;
     for (int i = 0; i < pa.n; i++)
         same &= memcmp(pa.t[i]->data, pb.t[i]->data, (size_t)pa.t[i]->numel * sizeof(float)) == 0;
-    double ma = median(ta, reps), mb = median(tb, reps);
+    double ma = median(ta, reps), mb = median(tb, reps); /* sorts: [0] is the minimum */
     printf("OPTIM_STEP hidden=%s threads=%d params=%lld tensors=%d steps=%d reps=%d "
-           "per_tensor_us=%.2f flat_us=%.2f speedup=%.3f identical=%s\n",
+           "per_tensor_us=%.2f flat_us=%.2f speedup=%.3f per_tensor_min_us=%.2f flat_min_us=%.2f "
+           "identical=%s\n",
            hidden, threads, (long long)cx_params_count(&pa), pa.n, steps, reps, ma, mb, ma / mb,
-           same ? "yes" : "NO");
+           ta[0], tb[0], same ? "yes" : "NO");
     fflush(stdout);
     free(ta);
     free(tb);
