@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|CONV|RNN|CHARLM|CNN_STEP|CNN_EPOCH) ' ; }
-# Sections: all by default; BENCH="gemm mlp conv rnn cnn" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|CHARLM|CNN_STEP|CNN_EPOCH) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn cnn" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
 want gemm && for T in 1 2; do
@@ -29,6 +29,11 @@ want mlp && for T in 1 2; do
   run "$B/bench/bench_mlp" --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
 done
+# Adam step alone, per-tensor vs flat buffer (cx_flat): the 784-256-10 MLP
+# (4 tensors) and a 784-64x6-10 one (14 smaller tensors). No data needed.
+want optim && for H in 256 64,64,64,64,64,64; do for T in 1 2; do
+  run "$B/bench/bench_mlp" --hidden $H --epochs 0 --optim-steps 1000 --optim-reps 15 --threads $T >/dev/null
+done; done
 want conv && for T in 1 2; do
   run "$B/bench/bench_conv" $T >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_conv.py $T >/dev/null
@@ -68,6 +73,7 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_MLP_STEP / { t=kv($0,"threads"); ts[t]=kv($0,"ms") }
 /^MLP_EPOCH /   { t=kv($0,"threads"); ce[t]=kv($0,"seconds"); ca[t]=kv($0,"test_acc") }
 /^TORCH_MLP_EPOCH / { t=kv($0,"threads"); te[t]=kv($0,"seconds"); ta[t]=kv($0,"test_acc") }
+/^OPTIM_STEP /  { t=kv($0,"threads"); h=kv($0,"hidden"); opt_pt[h,t]=kv($0,"per_tensor_us"); opt_fl[h,t]=kv($0,"flat_us"); opt_np[h]=kv($0,"params"); opt_nt[h]=kv($0,"tensors"); opt_id[h,t]=kv($0,"identical"); opt_h[h]=1 }
 /^CONV /        { l=kv($0,"layer"); t=kv($0,"threads"); cv[l,t]=kv($0,"ms"); cl[l]=1 }
 /^TORCH_CONV /  { l=kv($0,"layer"); t=kv($0,"threads"); tv[l,t]=kv($0,"ms") }
 /^RNN /         { c=kv($0,"cell"); t=kv($0,"threads"); rn[c,t]=kv($0,"ms"); rc[c]=1 }
@@ -102,6 +108,12 @@ END {
   for (t = 1; t <= 2; t++) if (t in ce)
     printf "  threads %d: cortex %.3f s (test acc %s)  torch %s s (acc %s)  ratio %s  (vs torch best %s s: %s)\n", t, ce[t], ca[t], (t in te) ? te[t] : "-", (t in ta) ? ta[t] : "-", r(ce[t], te[t]), eb ? eb : "-", r(ce[t], eb)
   if ((1 in ce) && (2 in ce)) printf "  cortex 2 threads vs 1: %.2fx faster\n", ce[1] / ce[2]
+  }
+  if (length(opt_h)) {
+    print ""
+    print "Adam step alone over the MLP parameters, per tensor vs one flat buffer (us, medians; speedup = per-tensor/flat)"
+    for (h in opt_h) for (t = 1; t <= 2; t++) if ((h,t) in opt_pt)
+      printf "  hidden %-18s (%s params, %s tensors) threads %d: per-tensor %8.2f us  flat %8.2f us  speedup %s  bit-identical %s\n", h, opt_np[h], opt_nt[h], t, opt_pt[h,t], opt_fl[h,t], r(opt_pt[h,t], opt_fl[h,t]), opt_id[h,t]
   }
   if (length(cl)) {
     print ""

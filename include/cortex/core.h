@@ -214,6 +214,11 @@ typedef struct cx_tensor {
     bool owns_data;      /* persistent tensors: free(data) on cx_tensor_free */
     cx_node *node;       /* op that produced it (NULL for leaves) */
     char *name;          /* optional, e.g. "fc1.weight" (persistent tensors) */
+    /* Persistent tensors only: the flat buffer (cx_flat_new, cortex/optim.h)
+     * whose blocks hold this tensor's data and grad, or NULL. While set, the
+     * flat buffer owns both (owns_data is false, cx_tensor_free frees
+     * neither); code must not re-point data or grad. */
+    struct cx_flat *flat;
 } cx_tensor;
 
 /* Data pointer shorthands. */
@@ -274,6 +279,8 @@ void cx_params_free(cx_params *p);          /* frees the list, not the tensors *
 cx_tensor *cx_params_find(const cx_params *p, const char *name);
 int64_t cx_params_count(const cx_params *p); /* total number of scalars */
 void cx_params_zero_grad(const cx_params *p);
+/* One contiguous parameter block and one gradient block for a whole list
+ * (optimisers, clipping and copies in one pass): cx_flat_new, cortex/optim.h. */
 
 /* ---------------------------------------------------------------- autograd
  * The no-grad depth, the check-numerics flag and the training flag belong to

@@ -27,10 +27,13 @@
  *  - The optimiser copies the list of parameter pointers; it does not own the
  *    parameters, which must outlive it (and must be F32).
  *  - A parameter whose grad is NULL at a step is skipped entirely (its state
- *    and step count do not change), like a None grad in PyTorch.
+ *    and step count do not change), like a None grad in PyTorch. (A parameter
+ *    in a flat buffer always has a gradient: see cx_flat below.)
  *  - Per-parameter state (momentum buffers, moments, ...) is allocated at
  *    construction as persistent tensors owned by the optimiser, and freed by
- *    cx_optim_free. Each parameter also has its own step count.
+ *    cx_optim_free. Each parameter also has its own step count. When the
+ *    list is a flat buffer's list (cx_flat below), the state tensors are views
+ *    into one block per buffer and each step is one pass over the blocks.
  *  - Invalid options (negative lr / eps / weight decay / momentum, betas or
  *    alpha outside [0, 1), nesterov without momentum or with dampening, a
  *    non-F32 parameter) are programming errors: they go to the fatal error
@@ -188,7 +191,9 @@ cx_status cx_optim_state_import(cx_optim *opt, const cx_params *in);
  * accumulated in double over all parameters with a non-NULL grad. When
  * max_norm / (total + 1e-6) < 1, every grad is multiplied by that factor
  * (a NaN total makes every grad NaN, an infinite one zeroes them, as in
- * PyTorch). Returns the total norm before clipping. */
+ * PyTorch). Returns the total norm before clipping. Both functions take one
+ * pass over the gradient block when `p` is a flat buffer's list (cx_flat
+ * below), with bit-identical results. */
 float cx_clip_grad_norm(const cx_params *p, float max_norm);
 /* torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type) for norm_type
  * 2 (cx_clip_grad_norm) or INFINITY: total = the largest |g| over every
@@ -199,6 +204,102 @@ float cx_clip_grad_norm_p(const cx_params *p, float max_norm, float norm_type);
 /* torch.nn.utils.clip_grad_value_: clamp every grad element to
  * [-clip_value, clip_value] (NaN stays NaN). */
 void cx_clip_grad_value(const cx_params *p, float clip_value);
+
+/* ------------------------------------------------------------ flat buffer
+ * One block for every parameter's data and one for every gradient (as llm.c
+ * and KANN keep them), so that an optimiser step, gradient clipping, zeroing
+ * the gradients, a target-network copy or an MPI all-reduce is one pass over
+ * memory:
+ *
+ *   cx_params ps;  ... cx_module_params(net, &ps) ...
+ *   cx_flat *f = cx_flat_new(&ps);          // before making the optimiser
+ *   cx_optim *opt = cx_adam_new(cx_flat_params(f), &o);
+ *   ... train as usual: cx_optim_step / cx_clip_grad_norm take one pass ...
+ *   MPI_Allreduce(MPI_IN_PLACE, cx_flat_grad(f), cx_flat_numel(f), MPI_FLOAT, ...);
+ *   cx_flat_copy(target_flat, f);           // DQN target network: one memcpy
+ *   cx_optim_free(opt);  cx_flat_free(f);  cx_module_free(net);  // any order
+ *
+ * Layout. Tensor i occupies numel floats starting at offset cx_flat_offset(f, i)
+ * of both blocks; offsets are multiples of CX_FLAT_ALIGN floats (64 bytes) and
+ * the blocks are 64-byte aligned, so every tensor starts on a cache line. The
+ * few floats between tensors (and at the end) are padding: zero at creation,
+ * and the library's passes treat each as a parameter of value 0 with gradient
+ * 0 (it stays 0 unless eps = 0 makes 0/0, or a NaN clipping factor); they never
+ * affect a tensor's values, and the clipping norm does not read them.
+ *
+ * What flattening changes (the tensors keep working everywhere else: modules,
+ * autograd, save/load, optimiser state export by name):
+ *  - Each tensor's data and grad now point into the blocks. The current values
+ *    are copied in (an existing gradient too) and the tensor's own buffers are
+ *    freed. The flat buffer owns both blocks.
+ *  - Every tensor has a gradient from then on (zero unless it had one). A
+ *    parameter that a backward pass does not reach therefore keeps a zero
+ *    gradient instead of NULL, as in PyTorch after a first backward with
+ *    zero_grad(set_to_none=False): every optimiser steps *every* parameter at
+ *    each cx_optim_step. For SGD without weight decay and momentum a zero
+ *    gradient changes nothing; with Adam/AdamW, RMSprop, momentum or weight
+ *    decay the parameter still moves (decaying moments, decoupled decay) and
+ *    its step count advances, where a NULL gradient would have skipped it.
+ *    Leave frozen parameters (requires_grad false) out of the list.
+ *  - Code must not re-point t->data or t->grad of a flattened tensor (nothing
+ *    in the library does, except cx_gradcheck, which restores them). If it
+ *    happens, optimisers and clipping notice and take the per-tensor path.
+ *
+ * Freeing. cx_flat_free first "unflattens" every tensor still alive: it copies
+ * its data and gradient back into buffers of its own (so the tensor stays
+ * valid and keeps its gradient), then frees the blocks. cx_tensor_free of a
+ * flattened tensor frees neither data nor grad and drops the tensor from the
+ * flat buffer. So the module, the optimiser and the flat buffer can be freed
+ * in any order (freeing the module first saves the copies). Not thread-safe:
+ * one thread at a time may create, free or use a flat buffer and its tensors.
+ *
+ * Optimisers and clipping. When an optimiser's parameter list is exactly a
+ * flat buffer's list (the same tensors in the same order, e.g.
+ * cx_flat_params(f)), its state buffers are also one block each, laid out like
+ * the flat blocks (state.<param>.<buffer> tensors are views into them, same
+ * names and shapes), and cx_optim_step updates the whole block in one pass
+ * (split over the OpenMP threads when large). Results are bit-identical to the
+ * per-tensor path. An optimiser made before cx_flat_new moves its state into
+ * blocks at its first step after it. The per-tensor path is used whenever the
+ * list is not a flat buffer's list, the flat buffer was freed, or the
+ * parameters' step counts differ (e.g. state imported from a checkpoint in
+ * which some parameter was skipped). cx_optim_zero_grad is one memset, and
+ * cx_clip_grad_norm / cx_clip_grad_value on such a list take one pass (the
+ * norm summed in double in the same order as the per-tensor path). */
+typedef struct cx_flat cx_flat;
+
+/* Offsets into a flat buffer's blocks are multiples of this many floats. */
+#define CX_FLAT_ALIGN 16
+
+/* Flatten the tensors of `params` (copied list; at least one tensor). Every
+ * tensor must be a persistent F32 tensor owning its data (cx_param_new /
+ * cx_tensor_new), appear once, and not be in another flat buffer; otherwise
+ * it is a fatal error (cx_fatal, naming the tensor), raised before anything
+ * changes. */
+cx_flat *cx_flat_new(const cx_params *params);
+/* Unflatten the live tensors (see above), then free the blocks. NULL ok. */
+void cx_flat_free(cx_flat *f);
+/* Floats in each block, padding included (>= cx_params_count of the list). */
+int64_t cx_flat_numel(const cx_flat *f);
+/* The blocks: cx_flat_numel floats each, 64-byte aligned. */
+float *cx_flat_data(const cx_flat *f);
+float *cx_flat_grad(const cx_flat *f);
+/* The tensors, in layout order (pass it to an optimiser or clipping). An
+ * entry becomes NULL when its tensor is freed. Owned by the flat buffer. */
+const cx_params *cx_flat_params(const cx_flat *f);
+/* Tensor i's offset (floats, a multiple of CX_FLAT_ALIGN) and size (numel). */
+int64_t cx_flat_offset(const cx_flat *f, int i);
+int64_t cx_flat_size(const cx_flat *f, int i);
+/* The flat buffer holding t's data and grad, or NULL. */
+cx_flat *cx_flat_of(const cx_tensor *t);
+/* Zero the whole gradient block (one memset). */
+void cx_flat_zero_grad(cx_flat *f);
+/* Copy every parameter value of `src` into `dst` (one memcpy of the data
+ * block; gradients untouched), e.g. a DQN target network from the online
+ * network. Both must have the same layout: the same number of tensors with
+ * the same sizes (and the same shapes, where both tensors are alive);
+ * otherwise CX_ERR_SHAPE (message in cx_last_error) and nothing is copied. */
+cx_status cx_flat_copy(cx_flat *dst, const cx_flat *src);
 
 /* ------------------------------------------------------------ LR schedules
  * Closed-form versions of torch.optim.lr_scheduler. cx_sched_lr(s, base, e)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cortex/optim.h"
+#include "flat_internal.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -256,6 +257,13 @@ struct cx_optim {
     pstate *st;
     cx_tensor *nstep; /* "optim.step", I64 [1] */
     double lr;
+    /* Flat layout: when p[] is exactly a flat buffer's list, state buffer b of
+     * every parameter lives in one block sblock[b], laid out like the flat
+     * buffer's blocks (the layout depends only on p[], so it fits every flat
+     * buffer made of exactly p[]); st[i].buf[b] are views into it. */
+    bool flat_state;
+    float *sblock[3];
+    float sfill; /* initial value of the state buffers (and of the padding) */
     union {
         cx_sgd_opts sgd;
         cx_adam_opts adam;
@@ -305,6 +313,33 @@ static cx_tensor *new_state(const cx_tensor *p, int i, const char *buf, cx_dtype
     return t;
 }
 
+static void fill_floats(float *d, int64_t n, float v) {
+    for (int64_t i = 0; i < n; i++) d[i] = v;
+}
+
+/* Move every state buffer into one block per buffer, laid out like `f` (whose
+ * list is exactly o->p): copy each parameter's state in, make the state
+ * tensors views into the block, free their old storage (own buffers, or the
+ * previous blocks). Padding starts at sfill. */
+static void adopt_flat(cx_optim *o, const cx_flat *f) {
+    for (int b = 0; b < 3; b++) {
+        if (!o->st[0].buf[b]) continue; /* a buffer exists for every parameter or none */
+        float *blk = cx_flat_alloc_floats(f->total, "optim");
+        fill_floats(blk, f->total, o->sfill);
+        for (int i = 0; i < o->n; i++) {
+            cx_tensor *t = o->st[i].buf[b];
+            float *dst = blk + f->off[i];
+            if (t->numel) memcpy(dst, t->data, (size_t)t->numel * sizeof(float));
+            if (t->owns_data) free(t->data);
+            t->data = dst;
+            t->owns_data = false;
+        }
+        free(o->sblock[b]);
+        o->sblock[b] = blk;
+    }
+    o->flat_state = true;
+}
+
 /* Allocate the object and its state: buffer b of every parameter exists when
  * names[b] is not NULL, and is filled with `fill`. */
 static cx_optim *optim_alloc(cx_optim_kind kind, const cx_params *params, double lr,
@@ -320,13 +355,30 @@ static cx_optim *optim_alloc(cx_optim_kind kind, const cx_params *params, double
     memcpy(o->p, params->t, (size_t)params->n * sizeof *o->p);
     o->nstep = cx_tensor_new(CX_I64, CX_SHAPE(1));
     cx_tensor_set_name(o->nstep, "optim.step");
+    o->sfill = fill;
+    /* A flat buffer's list: state blocks in its layout, state tensors as views. */
+    const cx_flat *f = cx_flat_match(o->p, o->n);
+    if (f) {
+        for (int b = 0; b < 3; b++) {
+            if (!names[b]) continue;
+            o->sblock[b] = cx_flat_alloc_floats(f->total, "optim");
+            fill_floats(o->sblock[b], f->total, fill);
+        }
+        o->flat_state = true;
+    }
     for (int i = 0; i < o->n; i++) {
         cx_tensor *p = o->p[i];
         o->st[i].step = new_state(p, i, "step", CX_I64, CX_SHAPE(1));
         for (int b = 0; b < 3; b++) {
             if (!names[b]) continue;
             cx_tensor *t = new_state(p, i, names[b], CX_F32, p->shape, p->ndim);
-            if (fill != 0.0f) cx_fill(t, fill);
+            if (f) {
+                free(t->data);
+                t->data = o->sblock[b] + f->off[i];
+                t->owns_data = false;
+            } else if (fill != 0.0f) {
+                cx_fill(t, fill);
+            }
             o->st[i].buf[b] = t;
         }
     }
@@ -417,90 +469,134 @@ void cx_optim_free(cx_optim *opt) {
             if (opt->st[i].buf[b]) cx_tensor_free(opt->st[i].buf[b]);
     }
     cx_tensor_free(opt->nstep);
+    for (int b = 0; b < 3; b++) free(opt->sblock[b]);
     free(opt->st);
     free(opt->p);
     free(opt);
 }
 
 /* ------------------------------------------------------------ step */
-void cx_optim_step(cx_optim *opt) {
+/* The coefficients of one update with step count `step` (prev = step - 1);
+ * returns the kernel. Pointers are left for the caller. */
+static kernel_fn setup_args(const cx_optim *opt, int64_t prev, int64_t step, kargs *a) {
     const double lr = opt->lr;
+    memset(a, 0, sizeof *a);
+    switch (opt->kind) {
+    case CX_OPTIM_SGD: {
+        const cx_sgd_opts *o = &opt->o.sgd;
+        a->wd = (float)o->weight_decay;
+        a->c[0] = (float)-lr;
+        a->c[1] = (float)o->momentum;
+        a->c[2] = (float)(1.0 - o->dampening);
+        a->flag0 = o->momentum == 0.0 ? 0 : (prev == 0 ? 1 : 2);
+        a->flag1 = o->nesterov;
+        return k_sgd;
+    }
+    case CX_OPTIM_ADAM:
+    case CX_OPTIM_ADAMW: {
+        const cx_adam_opts *o = &opt->o.adam;
+        const double bc1 = 1.0 - pow(o->beta1, (double)step);
+        const double bc2 = 1.0 - pow(o->beta2, (double)step);
+        const bool decoupled = opt->kind == CX_OPTIM_ADAMW;
+        a->wd = decoupled ? 0.0f : (float)o->weight_decay;
+        a->c[0] = (float)o->beta1;
+        a->c[1] = (float)(1.0 - o->beta1);
+        a->c[2] = (float)o->beta2;
+        a->c[3] = (float)(1.0 - o->beta2);
+        a->c[4] = (float)sqrt(bc2);
+        a->c[5] = (float)o->eps;
+        a->c[6] = (float)-(lr / bc1);
+        a->c[7] = (float)(1.0 - lr * o->weight_decay);
+        a->flag0 = o->amsgrad;
+        a->flag1 = decoupled;
+        return k_adam;
+    }
+    case CX_OPTIM_RMSPROP: {
+        const cx_rmsprop_opts *o = &opt->o.rms;
+        a->wd = (float)o->weight_decay;
+        a->c[0] = (float)o->alpha;
+        a->c[1] = (float)(1.0 - o->alpha);
+        a->c[2] = (float)o->eps;
+        a->c[3] = (float)o->momentum;
+        a->c[4] = (float)-lr;
+        a->flag0 = o->momentum > 0.0;
+        a->flag1 = o->centered;
+        return k_rmsprop;
+    }
+    case CX_OPTIM_ADAGRAD: {
+        const cx_adagrad_opts *o = &opt->o.ada;
+        const double clr = lr / (1.0 + (double)(step - 1) * o->lr_decay);
+        a->wd = (float)o->weight_decay;
+        a->c[0] = (float)o->eps;
+        a->c[1] = (float)-clr;
+        return k_adagrad;
+    }
+    }
+    cx_fatal("cx_optim_step: bad optimiser kind %d", (int)opt->kind);
+}
+
+/* The step count shared by every non-empty parameter (*prev), or false when
+ * they differ (or every parameter is empty). The per-tensor path skips
+ * empty parameters, so their counts stay 0 and do not count here. */
+static bool common_step(const cx_optim *opt, int64_t *prev) {
+    bool any = false;
     for (int i = 0; i < opt->n; i++) {
-        cx_tensor *p = opt->p[i];
-        if (!p->grad || p->numel == 0) continue;
-        pstate *st = &opt->st[i];
-        int64_t *stepp = CX_I64P(st->step);
-        const int64_t prev = *stepp, step = prev + 1;
-        *stepp = step;
-        kargs a;
-        memset(&a, 0, sizeof a);
-        a.p = CX_F(p);
-        a.g = p->grad;
-        a.b0 = st->buf[0] ? CX_F(st->buf[0]) : NULL;
-        a.b1 = st->buf[1] ? CX_F(st->buf[1]) : NULL;
-        a.b2 = st->buf[2] ? CX_F(st->buf[2]) : NULL;
-        kernel_fn f = NULL;
-        switch (opt->kind) {
-        case CX_OPTIM_SGD: {
-            const cx_sgd_opts *o = &opt->o.sgd;
-            a.wd = (float)o->weight_decay;
-            a.c[0] = (float)-lr;
-            a.c[1] = (float)o->momentum;
-            a.c[2] = (float)(1.0 - o->dampening);
-            a.flag0 = o->momentum == 0.0 ? 0 : (prev == 0 ? 1 : 2);
-            a.flag1 = o->nesterov;
-            f = k_sgd;
-            break;
+        if (opt->p[i]->numel == 0) continue;
+        const int64_t s = CX_I64P(opt->st[i].step)[0];
+        if (!any) *prev = s, any = true;
+        else if (s != *prev) return false;
+    }
+    return any;
+}
+
+/* One pass over the flat blocks: every parameter steps (all have a grad). */
+static void step_flat(cx_optim *opt, const cx_flat *f, int64_t prev) {
+    const int64_t step = prev + 1;
+    for (int i = 0; i < opt->n; i++)
+        if (opt->p[i]->numel) CX_I64P(opt->st[i].step)[0] = step;
+    kargs a;
+    kernel_fn fn = setup_args(opt, prev, step, &a);
+    a.p = f->data;
+    a.g = f->grad;
+    a.b0 = opt->sblock[0];
+    a.b1 = opt->sblock[1];
+    a.b2 = opt->sblock[2];
+    run_kernel(fn, &a, f->total);
+}
+
+void cx_optim_step(cx_optim *opt) {
+    const cx_flat *f = cx_flat_match(opt->p, opt->n);
+    int64_t prev = 0;
+    if (f && !opt->flat_state) adopt_flat(opt, f); /* flattened after construction */
+    if (f && common_step(opt, &prev)) {
+        step_flat(opt, f, prev);
+    } else {
+        for (int i = 0; i < opt->n; i++) {
+            cx_tensor *p = opt->p[i];
+            if (!p->grad || p->numel == 0) continue;
+            pstate *st = &opt->st[i];
+            int64_t *stepp = CX_I64P(st->step);
+            const int64_t prv = *stepp, step = prv + 1;
+            *stepp = step;
+            kargs a;
+            kernel_fn fn = setup_args(opt, prv, step, &a);
+            a.p = CX_F(p);
+            a.g = p->grad;
+            a.b0 = st->buf[0] ? CX_F(st->buf[0]) : NULL;
+            a.b1 = st->buf[1] ? CX_F(st->buf[1]) : NULL;
+            a.b2 = st->buf[2] ? CX_F(st->buf[2]) : NULL;
+            run_kernel(fn, &a, p->numel);
         }
-        case CX_OPTIM_ADAM:
-        case CX_OPTIM_ADAMW: {
-            const cx_adam_opts *o = &opt->o.adam;
-            const double bc1 = 1.0 - pow(o->beta1, (double)step);
-            const double bc2 = 1.0 - pow(o->beta2, (double)step);
-            const bool decoupled = opt->kind == CX_OPTIM_ADAMW;
-            a.wd = decoupled ? 0.0f : (float)o->weight_decay;
-            a.c[0] = (float)o->beta1;
-            a.c[1] = (float)(1.0 - o->beta1);
-            a.c[2] = (float)o->beta2;
-            a.c[3] = (float)(1.0 - o->beta2);
-            a.c[4] = (float)sqrt(bc2);
-            a.c[5] = (float)o->eps;
-            a.c[6] = (float)-(lr / bc1);
-            a.c[7] = (float)(1.0 - lr * o->weight_decay);
-            a.flag0 = o->amsgrad;
-            a.flag1 = decoupled;
-            f = k_adam;
-            break;
-        }
-        case CX_OPTIM_RMSPROP: {
-            const cx_rmsprop_opts *o = &opt->o.rms;
-            a.wd = (float)o->weight_decay;
-            a.c[0] = (float)o->alpha;
-            a.c[1] = (float)(1.0 - o->alpha);
-            a.c[2] = (float)o->eps;
-            a.c[3] = (float)o->momentum;
-            a.c[4] = (float)-lr;
-            a.flag0 = o->momentum > 0.0;
-            a.flag1 = o->centered;
-            f = k_rmsprop;
-            break;
-        }
-        case CX_OPTIM_ADAGRAD: {
-            const cx_adagrad_opts *o = &opt->o.ada;
-            const double clr = lr / (1.0 + (double)(step - 1) * o->lr_decay);
-            a.wd = (float)o->weight_decay;
-            a.c[0] = (float)o->eps;
-            a.c[1] = (float)-clr;
-            f = k_adagrad;
-            break;
-        }
-        }
-        run_kernel(f, &a, p->numel);
     }
     CX_I64P(opt->nstep)[0]++;
 }
 
 void cx_optim_zero_grad(cx_optim *opt) {
+    const cx_flat *f = cx_flat_match(opt->p, opt->n);
+    if (f) {
+        memset(f->grad, 0, (size_t)f->total * sizeof(float));
+        return;
+    }
     for (int i = 0; i < opt->n; i++) {
         cx_tensor *p = opt->p[i];
         if (p->grad) memset(p->grad, 0, (size_t)p->numel * sizeof(float));

@@ -132,11 +132,19 @@ cx_tensor *cx_param_new(const char *name, const int *shape, int ndim) {
     return t;
 }
 
+/* src/optim/flat.c: drop a tensor that is being freed from its flat buffer
+ * (whose blocks keep holding, and will free, its data and grad). */
+void cx_flat_forget_tensor(cx_tensor *t);
+
 void cx_tensor_free(cx_tensor *t) {
     if (!t) return;
     if (!t->persistent) cx_fatal("cx_tensor_free: tensor is arena-owned (freed by cx_arena_reset)");
-    if (t->owns_data) free(t->data);
-    free(t->grad);
+    if (t->flat) {
+        cx_flat_forget_tensor(t); /* data and grad belong to the flat buffer */
+    } else {
+        if (t->owns_data) free(t->data);
+        free(t->grad);
+    }
     free(t->name);
     free(t);
 }
