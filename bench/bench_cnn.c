@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
         cx_classifier cls = {.forward = forward, .forward_user = &m, .train = ld, .val = &test, .eval_batch = 1000};
         cx_train_task task = cx_classifier_task(&cls);
         epoch_log log = {name, threads, 0, 0};
-        cx_train_opts o = CX_TRAIN_DEFAULTS;
+        cx_train_opts o = cx_train_defaults();
         o.epochs = epochs;
         o.quiet = true;
         o.on_step = on_step;

@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
     printf("conv benchmark, %d thread(s), GEMM %s\n", threads, cx_gemm_describe());
     for (size_t li = 0; li < sizeof L / sizeof L[0]; li++) {
         const layer *l = &L[li];
-        cx_conv_opts o = CX_CONV_DEFAULTS;
+        cx_conv_opts o = cx_conv_defaults();
         o.padding[0] = o.padding[1] = l->p;
         cx_module *conv = cx_conv2d_new(l->c, l->o, l->k, l->k, &o, true);
         cx_tensor *w = cx_conv_weight(conv), *b = cx_conv_bias(conv);

@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
                              .eval_batch = 1000};
         cx_train_task task = cx_classifier_task(&cls);
         epoch_log log = {hidden, threads, 0, 0};
-        cx_train_opts o = CX_TRAIN_DEFAULTS;
+        cx_train_opts o = cx_train_defaults();
         o.epochs = epochs;
         o.quiet = true;
         o.on_step = on_step;

@@ -424,7 +424,7 @@ static int charlm_train(int argc, char **argv) {
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(lm, &ps);
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_charlm_config cfg = cx_charlm_get_config(lm);
@@ -460,7 +460,7 @@ static int charlm_train(int argc, char **argv) {
     snprintf(geom, sizeof geom, "batch=%d,seq=%d", batch, seq);
     mk[nm] = "cortex.charlm.train", mv[nm++] = geom;
     mk[nm] = "cortex.charlm.text", mv[nm++] = text;
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = cli_get(f, nf, "minutes") && !cli_get(f, nf, "epochs") ? 0 : epochs;
     o.max_steps = max_steps;
     o.minutes = minutes;

@@ -16,22 +16,22 @@ static int max_label(const cx_dataset *d) {
 
 static cx_optim *make_optim(const char *name, cx_params *ps, double lr, double momentum, double wd) {
     if (!strcmp(name, "sgd")) {
-        cx_sgd_opts o = CX_SGD_DEFAULTS;
+        cx_sgd_opts o = cx_sgd_defaults();
         o.lr = lr; o.momentum = momentum; o.weight_decay = wd;
         return cx_sgd_new(ps, &o);
     }
     if (!strcmp(name, "adam") || !strcmp(name, "adamw")) {
-        cx_adam_opts o = CX_ADAM_DEFAULTS;
+        cx_adam_opts o = cx_adam_defaults();
         o.lr = lr; o.weight_decay = wd;
         return name[4] ? cx_adamw_new(ps, &o) : cx_adam_new(ps, &o);
     }
     if (!strcmp(name, "rmsprop")) {
-        cx_rmsprop_opts o = CX_RMSPROP_DEFAULTS;
+        cx_rmsprop_opts o = cx_rmsprop_defaults();
         o.lr = lr; o.momentum = momentum; o.weight_decay = wd;
         return cx_rmsprop_new(ps, &o);
     }
     if (!strcmp(name, "adagrad")) {
-        cx_adagrad_opts o = CX_ADAGRAD_DEFAULTS;
+        cx_adagrad_opts o = cx_adagrad_defaults();
         o.lr = lr; o.weight_decay = wd;
         return cx_adagrad_new(ps, &o);
     }
@@ -248,7 +248,7 @@ int cmd_train(int argc, char **argv) {
     char szbuf[256];
     const char *mk[CLI_MODEL_META], *mv[CLI_MODEL_META];
     train_ctx ctx = {&model, out, epochs};
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = epochs;
     o.sched = sched;
     o.clip = (float)clip;

@@ -87,13 +87,13 @@ int main(int argc, char **argv) {
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(t.lm, &ps);
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 2e-3;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     t.ld = cx_bptt_new(ids, 32, 64, true); /* 32 streams, 64 steps */
     cx_train_task task = {&t, begin_epoch, next_batch, loss, after_step, NULL, NULL, NULL};
     report rep = {cx_now(), 0, 0};
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 0;               /* no epoch limit: ... */
     o.minutes = seconds / 60;   /* ... stop after `seconds` */
     o.clip = 5.0f;

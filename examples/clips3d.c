@@ -131,7 +131,7 @@ static const char *MODEL_NAMES[3] = {"3-D CNN (8 frames)", "2-D CNN (first frame
 static cx_module *build(model_kind kind) {
     cx_module *net = cx_sequential_new();
     if (kind == M_3D) {
-        cx_conv_opts o = CX_CONV_DEFAULTS;
+        cx_conv_opts o = cx_conv_defaults();
         o.padding[0] = o.padding[1] = o.padding[2] = 1;
         cx_sequential_add(net, "conv1", cx_conv3d_new(1, 8, 3, 3, 3, &o, true));
         cx_sequential_add(net, "relu1", cx_activation_new(CX_ACT_RELU, 0));
@@ -142,7 +142,7 @@ static cx_module *build(model_kind kind) {
         cx_sequential_add(net, "flatten", cx_flatten_new());
         cx_sequential_add(net, "fc", cx_linear_new(16 * (T / 4) * (SIDE / 4) * (SIDE / 4), NDIR, true));
     } else {
-        cx_conv_opts o = CX_CONV_DEFAULTS;
+        cx_conv_opts o = cx_conv_defaults();
         o.padding[0] = o.padding[1] = 1;
         int in = kind == M_STACKED ? T : 1;
         cx_sequential_add(net, "conv1", cx_conv2d_new(in, 8, 3, 3, &o, true));
@@ -205,7 +205,7 @@ static run_result train_eval(model_kind kind, const cx_tensor *train_items, cons
     cx_params_init(&ps);
     cx_module_params(net, &ps);
     r.params = cx_params_count(&ps);
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 1e-3;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_tensor *Xb = cx_tensor_new(CX_F32, CX_SHAPE(batch, 1, T, SIDE, SIDE));

@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
     /* ---- the optimiser --------------------------------------------------
      * Adam with PyTorch's update rule; it keeps its moment buffers (owned by
      * the optimiser) for every parameter of the list. */
-    cx_adam_opts ao = CX_ADAM_DEFAULTS; /* lr 1e-3, betas (0.9, 0.999), eps 1e-8 */
+    cx_adam_opts ao = cx_adam_defaults(); /* lr 1e-3, betas (0.9, 0.999), eps 1e-8 */
     ao.lr = 1e-3;
     cx_optim *opt = cx_adam_new(&params, &ao);
 
@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
                          .val = &test, .eval_batch = 1000};
     cx_train_task task = cx_classifier_task(&cls);
     progress prog = {epochs, 0};
-    cx_train_opts to = CX_TRAIN_DEFAULTS;
+    cx_train_opts to = cx_train_defaults();
     to.epochs = epochs;
     to.on_eval = print_epoch; /* the trainer's progress bar shows on a terminal */
     to.hook_user = &prog;

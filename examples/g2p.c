@@ -323,7 +323,7 @@ static void model_init(g2p_model *m, int E, int H, int V, bool reverse) {
     m->H = H;
     m->V = V;
     m->reverse = reverse;
-    cx_rnn_options ro = cx_rnn_defaults();
+    cx_rnn_opts ro = cx_rnn_defaults();
     ro.set_forget_bias = true; /* forget-gate bias 1 at start */
     ro.forget_bias = 1.0f;
     m->enc_emb = cx_embedding_new(N_LETTERS, E, PAD);
@@ -745,7 +745,7 @@ int main(int argc, char **argv) {
            N_LETTERS, E, E, H, reverse ? "reversed" : "unreversed", d.n_sym, E, E, H, H, d.n_sym,
            (long long)cx_params_count(&ps));
 
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     batches bt;

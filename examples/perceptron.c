@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     printf("   Novikoff bound (R/gamma)^2 = %.1f updates (the notes' M/delta^2 with M = R^2)\n",
            mi.bound);
     printf("   (same shuffled order for each eta: from w = 0 the updates do not depend on eta)\n");
-    cx_perceptron_opts po = cx_perceptron_default_opts();
+    cx_perceptron_opts po = cx_perceptron_defaults();
     po.max_epochs = 1000;
     const float etas[3] = {1.0f, 0.1f, 0.01f};
     for (int e = 0; e < 3; e++) {
@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
     enum { NN = 400 };
     static float Xn[NN * 2], tn[NN];
     gen_overlap(Xn, tn, NN);
-    po = cx_perceptron_default_opts();
+    po = cx_perceptron_defaults();
     po.max_epochs = 100;
     cx_perceptron p;
     st = cx_perceptron_train(&p, Xn, tn, NN, 2, &po);
@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
     printf("   %-34s %9s %6s %8s %9s %8s %4s\n", "kernel", "converged", "epochs", "updates",
            "train acc", "test acc", "SVs");
     cx_kernel ks[3] = {cx_kernel_linear(), cx_kernel_poly(2, 1.0f, 1.0f), cx_kernel_rbf(2.0f)};
-    cx_kperceptron_opts ko = cx_kperceptron_default_opts();
+    cx_kperceptron_opts ko = cx_kperceptron_defaults();
     ko.max_epochs = 200;
     for (int q = 0; q < 3; q++) {
         cx_kperceptron kp;

@@ -16,7 +16,7 @@ int main(void) {
     cx_module *net = cx_mlp_new((int[]){784, 256, 10}, 3, CX_ACT_RELU, 0.0f);
     cx_params ps;  cx_params_init(&ps);  cx_module_params(net, &ps);   /* fc1.weight ... */
 
-    cx_adam_opts o = CX_ADAM_DEFAULTS;             /* PyTorch's update rules and defaults */
+    cx_adam_opts o = cx_adam_defaults();             /* PyTorch's update rules and defaults */
     cx_optim *opt = cx_adam_new(&ps, &o);
 
     cx_loader *ld = cx_loader_new(&train, 64, true, false);

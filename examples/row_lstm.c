@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
      * image rows; h_n stays [1, B, H] as in PyTorch. The forget-gate bias
      * starts at 1 (effective bias, split as bias_ih = 1, bias_hh = 0), a
      * common trick that helps a fresh LSTM keep early rows in memory. */
-    cx_rnn_options ro = cx_rnn_defaults();
+    cx_rnn_opts ro = cx_rnn_defaults();
     ro.batch_first = true;
     ro.set_forget_bias = true;
     ro.forget_bias = 1.0f;
@@ -163,7 +163,7 @@ int main(int argc, char **argv) {
     printf("model: LSTM(28, %d) -> last hidden state -> Linear(%d, 10): %lld parameters\n", hidden,
            hidden, (long long)cx_params_count(&ps));
 
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_loader *ld = cx_loader_new(&train, batch, true, false);
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
                          .eval_batch = 500};
     cx_train_task task = cx_classifier_task(&cls);
     report rep = {epochs, 0, 0, 0};
-    cx_train_opts to = CX_TRAIN_DEFAULTS;
+    cx_train_opts to = cx_train_defaults();
     to.epochs = epochs;
     to.clip = 5.0f;
     to.on_eval = print_epoch;

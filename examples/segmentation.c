@@ -142,7 +142,7 @@ typedef struct {
 
 /* conv3x3 (stride s, padding 1, no bias: BN follows), BN, ReLU appended to seq */
 static void conv_bn_relu(cx_module *seq, int in, int out, int stride) {
-    cx_conv_opts o = CX_CONV_DEFAULTS;
+    cx_conv_opts o = cx_conv_defaults();
     o.stride[0] = o.stride[1] = stride;
     o.padding[0] = o.padding[1] = 1;
     cx_sequential_add(seq, NULL, cx_conv2d_new(in, out, 3, 3, &o, false));
@@ -154,7 +154,7 @@ static void conv_bn_relu(cx_module *seq, int in, int out, int stride) {
  * to bilinear up-sampling by the factor s (channel c -> channel c only), the
  * initialisation of Long et al. (their "deconvolution" layers). */
 static cx_module *bilinear_up(int K, int k, int s, int p) {
-    cx_conv_opts o = CX_CONV_DEFAULTS;
+    cx_conv_opts o = cx_conv_defaults();
     o.stride[0] = o.stride[1] = s;
     o.padding[0] = o.padding[1] = p;
     cx_module *m = cx_conv_transpose2d_new(K, K, k, k, &o, false);
@@ -419,7 +419,7 @@ int main(int argc, char **argv) {
            100.0 * (double)bg / (double)Yt->numel);
 
     const double lr = 2e-3;
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_sched sched = cx_sched_cosine(steps, lr * 0.02);

@@ -74,7 +74,7 @@ static double train(cx_module *net, cx_tensor *X, const cx_tensor *y, double lr,
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(net, &ps);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &o);
     double last = NAN;

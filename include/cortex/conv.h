@@ -30,7 +30,7 @@
  * gradient is summed over fixed image ranges, reduced in a fixed order).
  *
  *   cx_tensor *y = cx_conv2d(x, w, b, 1, 1, 1, 1, 1, 1, 1);   // 3x3 "same"
- *   cx_conv_opts o = CX_CONV_DEFAULTS;
+ *   cx_conv_opts o = cx_conv_defaults();
  *   o.stride[0] = o.stride[1] = 2; o.output_padding[0] = o.output_padding[1] = 1;
  *   cx_tensor *up = cx_conv_transpose2d(y, wt, NULL, &o);
  */
@@ -54,7 +54,8 @@ typedef struct cx_conv_opts {
     int output_padding[3]; /* transposed convolutions only */
     int groups;
 } cx_conv_opts;
-#define CX_CONV_DEFAULTS ((cx_conv_opts){{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1})
+/* stride 1, padding 0, dilation 1, output_padding 0, groups 1 (PyTorch's defaults). */
+cx_conv_opts cx_conv_defaults(void);
 
 /* ---------------------------------------------------------------- ops
  * All differentiable in x, w and b. `o` may be NULL (defaults). */

@@ -69,6 +69,8 @@ typedef struct cx_augment_opts {
     int shift;
     bool hflip;
 } cx_augment_opts;
+/* No augmentation (shift 0, no flip). */
+cx_augment_opts cx_augment_defaults(void);
 void cx_augment_images(cx_tensor *x, const cx_augment_opts *o);
 
 /* A character language model's data in a few lines:

@@ -76,6 +76,9 @@ typedef struct cx_beam_opts {
     cx_lennorm norm;
     double alpha;
 } cx_beam_opts;
+/* beam K and max_len (they have no default), no stop token, no length
+ * normalisation. */
+cx_beam_opts cx_beam_defaults(int beam, int max_len);
 
 /* Beam search. The beam starts as the one hypothesis [start_token] with log-
  * probability 0. At each step every live hypothesis h (at most K) is extended

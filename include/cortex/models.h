@@ -54,7 +54,7 @@ typedef struct {
 } cx_perceptron_opts;
 
 /* The defaults above. */
-cx_perceptron_opts cx_perceptron_default_opts(void);
+cx_perceptron_opts cx_perceptron_defaults(void);
 
 /* A trained perceptron and the record of its training. */
 typedef struct {
@@ -174,7 +174,7 @@ typedef struct {
     int gram_max_n;       /* precompute the Gram matrix when N <= this (default 4096) */
 } cx_kperceptron_opts;
 
-cx_kperceptron_opts cx_kperceptron_default_opts(void);
+cx_kperceptron_opts cx_kperceptron_defaults(void);
 
 typedef struct {
     cx_kernel kernel;

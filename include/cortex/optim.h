@@ -13,7 +13,7 @@
  * `x + alpha * y` the same way; without FMA they differ by a few ulps.
  *
  *   cx_params params;  ... the model's parameters ...
- *   cx_adam_opts o = CX_ADAM_DEFAULTS;
+ *   cx_adam_opts o = cx_adam_defaults();
  *   o.lr = 3e-4;
  *   cx_optim *opt = cx_adam_new(&params, &o);
  *   for (...) {
@@ -78,8 +78,7 @@ typedef struct {
     double lr, momentum, dampening, weight_decay;
     bool nesterov;
 } cx_sgd_opts;
-#define CX_SGD_DEFAULTS \
-    {.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false}
+cx_sgd_opts cx_sgd_defaults(void);
 
 /* torch.optim.Adam and torch.optim.AdamW (t = this parameter's step count):
  *   Adam:  g = grad + weight_decay * p
@@ -94,10 +93,8 @@ typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
     bool amsgrad;
 } cx_adam_opts;
-#define CX_ADAM_DEFAULTS \
-    {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0, .amsgrad = false}
-#define CX_ADAMW_DEFAULTS \
-    {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-2, .amsgrad = false}
+cx_adam_opts cx_adam_defaults(void);
+cx_adam_opts cx_adamw_defaults(void);   /* weight_decay 0.01 */
 
 /* torch.optim.RMSprop:
  *   g = grad + weight_decay * p
@@ -112,8 +109,7 @@ typedef struct {
     double lr, alpha, eps, weight_decay, momentum;
     bool centered;
 } cx_rmsprop_opts;
-#define CX_RMSPROP_DEFAULTS \
-    {.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0.0, .momentum = 0.0, .centered = false}
+cx_rmsprop_opts cx_rmsprop_defaults(void);
 
 /* torch.optim.Adagrad (t = this parameter's step count):
  *   g = grad + weight_decay * p
@@ -124,12 +120,12 @@ typedef struct {
 typedef struct {
     double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
 } cx_adagrad_opts;
-#define CX_ADAGRAD_DEFAULTS \
-    {.lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, .initial_accumulator_value = 0.0, \
-     .eps = 1e-10}
+cx_adagrad_opts cx_adagrad_defaults(void);
 
-/* The *_DEFAULTS macros are brace initialisers:
- *   cx_sgd_opts o = CX_SGD_DEFAULTS;  o.momentum = 0.9;
+/* Options follow one convention throughout Cortex: a struct cx_<x>_opts,
+ * its defaults from the function cx_<x>_defaults() (PyTorch's), and NULL
+ * accepted wherever the defaults will do:
+ *   cx_sgd_opts o = cx_sgd_defaults();  o.momentum = 0.9;
  * Constructors. `params` is copied (the list, not the tensors); `opts` may be
  * NULL for the defaults. Invalid options are fatal (see above). */
 cx_optim *cx_sgd_new(const cx_params *params, const cx_sgd_opts *opts);

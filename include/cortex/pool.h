@@ -17,7 +17,7 @@
  * fatal errors naming the op and the shapes otherwise.
  *
  *   cx_tensor *y = cx_max_pool2d(x, 2, 2, 0, 0, 0, 0);  // 2x2, stride 2
- *   cx_pool_opts o = CX_POOL_OPTS_2D(3, 3);              // 3x3 kernel ...
+ *   cx_pool_opts o = cx_pool2d_defaults(3, 3);              // 3x3 kernel ...
  *   o.stride[0] = o.stride[1] = 2; o.padding[0] = o.padding[1] = 1;
  *   o.ceil_mode = true;                                  // ... PyTorch ceil_mode
  *   cx_tensor *z = cx_avg_pool2d_ex(x, &o);
@@ -43,10 +43,10 @@ typedef struct cx_pool_opts {
      * default (false) counts the padding zeros, like PyTorch. */
     bool exclude_pad;
 } cx_pool_opts;
-/* Options of a kh x kw (2-D) or kd x kh x kw (3-D) window, stride = kernel,
- * no padding, floor mode. */
-#define CX_POOL_OPTS_2D(kh, kw) ((cx_pool_opts){{(kh), (kw), 1}, {0, 0, 0}, {0, 0, 0}, false, false})
-#define CX_POOL_OPTS_3D(kd, kh, kw) ((cx_pool_opts){{(kd), (kh), (kw)}, {0, 0, 0}, {0, 0, 0}, false, false})
+/* The defaults for a kh x kw (2-D) or kd x kh x kw (3-D) window (the window
+ * has no default): stride = kernel, no padding, floor mode. */
+cx_pool_opts cx_pool2d_defaults(int kh, int kw);
+cx_pool_opts cx_pool3d_defaults(int kd, int kh, int kw);
 
 /* ---------------------------------------------------------------- max pooling */
 /* 2-D max pooling, floor mode. Stride 0 means "equal to the kernel". The

@@ -103,7 +103,7 @@ cx_rnn_out cx_lstm_seq_ex(cx_tensor *x, cx_tensor *h0, cx_tensor *c0, cx_tensor 
                           cx_tensor *peephole, bool coupled, bool reverse);
 
 /* ---- modules */
-typedef struct cx_rnn_options {
+typedef struct cx_rnn_opts {
     int num_layers;        /* stacked layers (>= 1) */
     bool bidirectional;    /* D = 2: a reverse pass per layer, outputs concatenated */
     bool bias;             /* b_ih and b_hh (PyTorch bias=True) */
@@ -119,10 +119,10 @@ typedef struct cx_rnn_options {
      * ([2, H] when coupled) per layer and direction, named like the weights. */
     bool peephole;
     bool coupled;
-} cx_rnn_options;
+} cx_rnn_opts;
 
 /* PyTorch's defaults: 1 layer, unidirectional, bias, time-major, tanh. */
-cx_rnn_options cx_rnn_defaults(void);
+cx_rnn_opts cx_rnn_defaults(void);
 
 /* Sequence modules, parameters named and shaped as PyTorch's state_dict:
  *   weight_ih_l{k}[_reverse] [G*H, I] (layer 0) or [G*H, D*H] (layer k > 0),
@@ -133,18 +133,18 @@ cx_rnn_options cx_rnn_defaults(void);
  * parameter is drawn from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does.
  * cx_module_forward(m, x) returns the output only; use cx_rnn_forward for
  * the states. */
-cx_module *cx_rnn_new(int input_size, int hidden_size, const cx_rnn_options *opt);
-cx_module *cx_lstm_new(int input_size, int hidden_size, const cx_rnn_options *opt);
-cx_module *cx_gru_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+cx_module *cx_rnn_new(int input_size, int hidden_size, const cx_rnn_opts *opt);
+cx_module *cx_lstm_new(int input_size, int hidden_size, const cx_rnn_opts *opt);
+cx_module *cx_gru_new(int input_size, int hidden_size, const cx_rnn_opts *opt);
 
 /* Cell modules with PyTorch's *Cell names: weight_ih [G*H, I], weight_hh
  * [G*H, H], bias_ih, bias_hh [G*H]. opt: bias, relu (RNN cell), orthogonal,
  * set_forget_bias/forget_bias, peephole ("peephole" [3, H]) and coupled (LSTM
  * cell); the sequence options are ignored. cx_module_forward(m, x) steps
  * from a zero state and returns h'. */
-cx_module *cx_rnn_cell_new(int input_size, int hidden_size, const cx_rnn_options *opt);
-cx_module *cx_lstm_cell_new(int input_size, int hidden_size, const cx_rnn_options *opt);
-cx_module *cx_gru_cell_new(int input_size, int hidden_size, const cx_rnn_options *opt);
+cx_module *cx_rnn_cell_new(int input_size, int hidden_size, const cx_rnn_opts *opt);
+cx_module *cx_lstm_cell_new(int input_size, int hidden_size, const cx_rnn_opts *opt);
+cx_module *cx_gru_cell_new(int input_size, int hidden_size, const cx_rnn_opts *opt);
 
 /* Run a recurrent module (sequence or cell).
  * Sequence module: x [T, B, I] ([B, T, I] with batch_first, or unbatched

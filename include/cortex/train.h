@@ -10,7 +10,7 @@
  *   cx_loader *ld = cx_loader_new(&train, 64, true, false);
  *   cx_classifier c = {.forward = cx_forward_module, .forward_user = net,
  *                      .train = ld, .val = &val};             // a ready-made task
- *   cx_train_opts o = CX_TRAIN_DEFAULTS;
+ *   cx_train_opts o = cx_train_defaults();
  *   o.epochs = 5;  o.metrics_path = "metrics.csv";  o.checkpoint_path = "run.ckpt";
  *   cx_train_task task = cx_classifier_task(&c);
  *   cx_trainer *tr = cx_trainer_new(&task, net, opt, &o);
@@ -265,7 +265,7 @@ typedef struct cx_train_opts {
     void *hook_user;
 } cx_train_opts;
 /* One epoch, constant learning rate, no clipping, no files, progress on. */
-#define CX_TRAIN_DEFAULTS {.epochs = 1, .sched = {.kind = CX_SCHED_CONSTANT}}
+cx_train_opts cx_train_defaults(void);
 
 /* A trainer for `model` (may be NULL: then the checkpoint holds the
  * optimiser's parameters) and `opt`, at position epoch 1, batch 0, step 0.

@@ -2,6 +2,8 @@
  * horizontal flip. */
 #include "../tensor/internal.h"
 
+cx_augment_opts cx_augment_defaults(void) { return (cx_augment_opts){0, false}; }
+
 void cx_augment_images(cx_tensor *x, const cx_augment_opts *o) {
     if (x->dtype != CX_F32 || x->ndim != 4) {
         char b[96];

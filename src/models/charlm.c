@@ -44,7 +44,7 @@ cx_module *cx_charlm_new(const cx_charlm_config *cfg) {
     charlm_m *c = cx_xcalloc(1, sizeof *c);
     cx_module_init(&c->base, &charlm_ops);
     c->cfg = *cfg;
-    cx_rnn_options o = cx_rnn_defaults();
+    cx_rnn_opts o = cx_rnn_defaults();
     o.num_layers = cfg->layers;
     o.dropout = cfg->dropout;
     c->emb = cx_module_add(&c->base, "embed", cx_embedding_new(cfg->vocab, cfg->embed, -1));

@@ -110,7 +110,7 @@ static cx_status check_kernel(const char *fn, const cx_kernel *k) {
 
 /* ---------------------------------------------------------------- helpers */
 /* ---------------------------------------------------------------- training */
-cx_kperceptron_opts cx_kperceptron_default_opts(void) {
+cx_kperceptron_opts cx_kperceptron_defaults(void) {
     cx_kperceptron_opts o;
     o.max_epochs = 100;
     o.shuffle = true;
@@ -124,7 +124,7 @@ cx_status cx_kperceptron_train(cx_kperceptron *p, const cx_kernel *kernel, const
     static const char *fn = "cx_kperceptron_train";
     if (!p) return cx_set_error(CX_ERR_ARG, "%s: result pointer is NULL", fn);
     memset(p, 0, sizeof *p);
-    cx_kperceptron_opts o = opts ? *opts : cx_kperceptron_default_opts();
+    cx_kperceptron_opts o = opts ? *opts : cx_kperceptron_defaults();
     if (o.max_epochs < 1)
         return cx_set_error(CX_ERR_ARG, "%s: max_epochs must be >= 1 (got %d)", fn, o.max_epochs);
     cx_status st = check_kernel(fn, kernel);

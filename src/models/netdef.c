@@ -402,7 +402,7 @@ static cx_status parse_body(void *user) {
             d = geti(kw, kvs, nk, "d", 1, 1, 1024);
             int g = geti(kw, kvs, nk, "g", 1, 1, 1 << 20);
             bool bias = geti(kw, kvs, nk, "bias", 1, 0, 1) != 0;
-            cx_conv_opts o = CX_CONV_DEFAULTS;
+            cx_conv_opts o = cx_conv_defaults();
             for (int a = 0; a < 3; a++) {
                 o.stride[a] = s;
                 o.padding[a] = p;
@@ -434,7 +434,7 @@ static cx_status parse_body(void *user) {
             p = geti(kw, kvs, nk, "p", 0, 0, 1024);
             cx_pool_kind pk = kw[0] == 'm' ? (dims == 2 ? CX_POOL_MAX2D : CX_POOL_MAX3D)
                                            : (dims == 2 ? CX_POOL_AVG2D : CX_POOL_AVG3D);
-            cx_pool_opts o = dims == 2 ? CX_POOL_OPTS_2D(k, k) : CX_POOL_OPTS_3D(k, k, k);
+            cx_pool_opts o = dims == 2 ? cx_pool2d_defaults(k, k) : cx_pool3d_defaults(k, k, k);
             for (int a = 0; a < dims; a++) {
                 o.stride[a] = s;
                 o.padding[a] = p;

@@ -7,7 +7,7 @@
 #include "cortex/models.h"
 #include "perceptron_common.h"
 
-cx_perceptron_opts cx_perceptron_default_opts(void) {
+cx_perceptron_opts cx_perceptron_defaults(void) {
     cx_perceptron_opts o;
     o.eta = 1.0f;
     o.max_epochs = 100;
@@ -28,7 +28,7 @@ cx_status cx_perceptron_train(cx_perceptron *p, const float *X, const float *t, 
     static const char *fn = "cx_perceptron_train";
     if (!p) return cx_set_error(CX_ERR_ARG, "%s: result pointer is NULL", fn);
     memset(p, 0, sizeof *p);
-    cx_perceptron_opts o = opts ? *opts : cx_perceptron_default_opts();
+    cx_perceptron_opts o = opts ? *opts : cx_perceptron_defaults();
     if (!(o.eta > 0.0f) || !isfinite(o.eta))
         return cx_set_error(CX_ERR_ARG, "%s: eta must be finite and > 0 (got %g)", fn,
                             (double)o.eta);

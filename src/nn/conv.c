@@ -187,6 +187,10 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
 #define QBLOCK 256
 #endif
 
+cx_conv_opts cx_conv_defaults(void) {
+    return (cx_conv_opts){{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1};
+}
+
 /* CX_CONV_ALGO / cx_conv_set_algo (cortex/conv.h). */
 /* process-wide; every thread that reads it first computes the same value */
 static _Atomic int conv_algo = -1; /* -1: unread; 0: gemm; 1: direct; 2: auto (Winograd too) */
@@ -989,7 +993,7 @@ static void conv_backward(cx_node *nd) {
 
 static void norm_opts(const char *op, const cx_conv_opts *o, int nd, bool transposed,
                       int s[3], int p[3], int d[3], int op_[3], int *groups) {
-    cx_conv_opts def = CX_CONV_DEFAULTS;
+    cx_conv_opts def = cx_conv_defaults();
     if (!o) o = &def;
     for (int i = 0; i < nd; i++) {
         s[i] = o->stride[i] ? o->stride[i] : 1;

@@ -73,7 +73,7 @@ static const cx_module_ops convt2d_ops = {.kind = "ConvTranspose2d", .forward = 
 static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, int in, int out,
                            const int *k, const cx_conv_opts *o, bool bias) {
     const char *kind = ops->kind;
-    cx_conv_opts oo = o ? *o : CX_CONV_DEFAULTS;
+    cx_conv_opts oo = o ? *o : cx_conv_defaults();
     if (oo.groups == 0) oo.groups = 1;
     if (in <= 0 || out <= 0) cx_fatal("%s: channels must be positive, got %d -> %d", kind, in, out);
     if (oo.groups < 1 || in % oo.groups || out % oo.groups)

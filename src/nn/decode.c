@@ -172,6 +172,10 @@ cx_status cx_decode_greedy(const cx_decoder *d, const void *init_state, int star
 }
 
 /* ---------------------------------------------------------------- beam search */
+cx_beam_opts cx_beam_defaults(int beam, int max_len) {
+    return (cx_beam_opts){.beam = beam, .max_len = max_len, .stop_token = -1, .norm = CX_LENNORM_NONE, .alpha = 0.0};
+}
+
 double cx_length_normalise(double logp, int n, cx_lennorm norm, double alpha) {
     switch (norm) {
     case CX_LENNORM_NONE: return logp;

@@ -441,7 +441,7 @@ static cx_tensor *avg_pool_impl(const cx_op_desc *opd, cx_tensor *x, int nsp, co
 
 /* ---------------------------------------------------------------- public pooling */
 static cx_pool_opts opts2(int kh, int kw, int sh, int sw, int ph, int pw) {
-    cx_pool_opts o = CX_POOL_OPTS_2D(kh, kw);
+    cx_pool_opts o = cx_pool2d_defaults(kh, kw);
     o.stride[0] = sh;
     o.stride[1] = sw;
     o.padding[0] = ph;
@@ -449,7 +449,7 @@ static cx_pool_opts opts2(int kh, int kw, int sh, int sw, int ph, int pw) {
     return o;
 }
 static cx_pool_opts opts3(int kd, int kh, int kw, int sd, int sh, int sw, int pd, int ph, int pw) {
-    cx_pool_opts o = CX_POOL_OPTS_3D(kd, kh, kw);
+    cx_pool_opts o = cx_pool3d_defaults(kd, kh, kw);
     o.stride[0] = sd;
     o.stride[1] = sh;
     o.stride[2] = sw;
@@ -627,6 +627,13 @@ static const cx_module_ops pool_ops[4] = {
     {.kind = "AvgPool2d", .forward = pool_fwd, .describe = pool_describe},
     {.kind = "MaxPool3d", .forward = pool_fwd, .describe = pool_describe},
     {.kind = "AvgPool3d", .forward = pool_fwd, .describe = pool_describe}};
+
+cx_pool_opts cx_pool2d_defaults(int kh, int kw) {
+    return (cx_pool_opts){{kh, kw, 1}, {0, 0, 0}, {0, 0, 0}, false, false};
+}
+cx_pool_opts cx_pool3d_defaults(int kd, int kh, int kw) {
+    return (cx_pool_opts){{kd, kh, kw}, {0, 0, 0}, {0, 0, 0}, false, false};
+}
 
 cx_module *cx_pool_new(cx_pool_kind kind, const cx_pool_opts *o) {
     if ((unsigned)kind > (unsigned)CX_POOL_AVG3D) cx_fatal("pool: unknown kind %d", (int)kind);

@@ -12,7 +12,7 @@ typedef struct {
     cx_rnn_mode mode;
     bool cell;
     int I, H, L, D, G;
-    cx_rnn_options opt;
+    cx_rnn_opts opt;
     cx_tensor **p; /* L*D*P_PER, NULL where absent */
 } rnn_m;
 
@@ -29,8 +29,8 @@ static cx_tensor *param_of(rnn_m *r, int layer, int dir, int which) {
     return r->p[((size_t)layer * r->D + dir) * P_PER + which];
 }
 
-cx_rnn_options cx_rnn_defaults(void) {
-    cx_rnn_options o;
+cx_rnn_opts cx_rnn_defaults(void) {
+    cx_rnn_opts o;
     memset(&o, 0, sizeof o);
     o.num_layers = 1;
     o.bias = true;
@@ -80,8 +80,8 @@ static cx_tensor *new_param(const char *base, const char *suffix, const int *sha
     return cx_param_new(name, shape, ndim);
 }
 
-static cx_module *make(cx_rnn_mode mode, bool cell, int I, int H, const cx_rnn_options *o) {
-    cx_rnn_options opt = o ? *o : cx_rnn_defaults();
+static cx_module *make(cx_rnn_mode mode, bool cell, int I, int H, const cx_rnn_opts *o) {
+    cx_rnn_opts opt = o ? *o : cx_rnn_defaults();
     const char *k = kind_name(mode, cell);
     if (I <= 0 || H <= 0) cx_fatal("%s: input_size and hidden_size must be positive, got %d, %d", k, I, H);
     if (mode == CX_RNN_TANH && opt.relu) mode = CX_RNN_RELU;
@@ -152,12 +152,12 @@ static cx_module *make(cx_rnn_mode mode, bool cell, int I, int H, const cx_rnn_o
     return &r->base;
 }
 
-cx_module *cx_rnn_new(int I, int H, const cx_rnn_options *o) { return make(CX_RNN_TANH, false, I, H, o); }
-cx_module *cx_lstm_new(int I, int H, const cx_rnn_options *o) { return make(CX_RNN_LSTM, false, I, H, o); }
-cx_module *cx_gru_new(int I, int H, const cx_rnn_options *o) { return make(CX_RNN_GRU, false, I, H, o); }
-cx_module *cx_rnn_cell_new(int I, int H, const cx_rnn_options *o) { return make(CX_RNN_TANH, true, I, H, o); }
-cx_module *cx_lstm_cell_new(int I, int H, const cx_rnn_options *o) { return make(CX_RNN_LSTM, true, I, H, o); }
-cx_module *cx_gru_cell_new(int I, int H, const cx_rnn_options *o) { return make(CX_RNN_GRU, true, I, H, o); }
+cx_module *cx_rnn_new(int I, int H, const cx_rnn_opts *o) { return make(CX_RNN_TANH, false, I, H, o); }
+cx_module *cx_lstm_new(int I, int H, const cx_rnn_opts *o) { return make(CX_RNN_LSTM, false, I, H, o); }
+cx_module *cx_gru_new(int I, int H, const cx_rnn_opts *o) { return make(CX_RNN_GRU, false, I, H, o); }
+cx_module *cx_rnn_cell_new(int I, int H, const cx_rnn_opts *o) { return make(CX_RNN_TANH, true, I, H, o); }
+cx_module *cx_lstm_cell_new(int I, int H, const cx_rnn_opts *o) { return make(CX_RNN_LSTM, true, I, H, o); }
+cx_module *cx_gru_cell_new(int I, int H, const cx_rnn_opts *o) { return make(CX_RNN_GRU, true, I, H, o); }
 
 static rnn_m *as_rnn(const cx_module *m) {
     if (!m || m->ops < rnn_ops || m->ops >= rnn_ops + 6)

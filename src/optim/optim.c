@@ -385,9 +385,30 @@ static cx_optim *optim_alloc(cx_optim_kind kind, const cx_params *params, double
     return o;
 }
 
+/* ---- defaults (PyTorch's; SGD has no default lr there, ours is 0.01) */
+cx_sgd_opts cx_sgd_defaults(void) {
+    return (cx_sgd_opts){.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false};
+}
+cx_adam_opts cx_adam_defaults(void) {
+    return (cx_adam_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0, .amsgrad = false};
+}
+cx_adam_opts cx_adamw_defaults(void) {
+    cx_adam_opts o = cx_adam_defaults();
+    o.weight_decay = 1e-2;
+    return o;
+}
+cx_rmsprop_opts cx_rmsprop_defaults(void) {
+    return (cx_rmsprop_opts){.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0.0, .momentum = 0.0,
+                             .centered = false};
+}
+cx_adagrad_opts cx_adagrad_defaults(void) {
+    return (cx_adagrad_opts){.lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, .initial_accumulator_value = 0.0,
+                             .eps = 1e-10};
+}
+
 cx_optim *cx_sgd_new(const cx_params *params, const cx_sgd_opts *opts) {
     const char *who = "cx_sgd_new";
-    cx_sgd_opts o = CX_SGD_DEFAULTS;
+    cx_sgd_opts o = cx_sgd_defaults();
     if (opts) o = *opts;
     check_params(params, who);
     check_nonneg(o.lr, "lr", who);
@@ -416,20 +437,20 @@ static cx_optim *adam_new(cx_optim_kind kind, const cx_params *params, const cx_
 }
 
 cx_optim *cx_adam_new(const cx_params *params, const cx_adam_opts *opts) {
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     if (opts) o = *opts;
     return adam_new(CX_OPTIM_ADAM, params, &o, "cx_adam_new");
 }
 
 cx_optim *cx_adamw_new(const cx_params *params, const cx_adam_opts *opts) {
-    cx_adam_opts o = CX_ADAMW_DEFAULTS;
+    cx_adam_opts o = cx_adamw_defaults();
     if (opts) o = *opts;
     return adam_new(CX_OPTIM_ADAMW, params, &o, "cx_adamw_new");
 }
 
 cx_optim *cx_rmsprop_new(const cx_params *params, const cx_rmsprop_opts *opts) {
     const char *who = "cx_rmsprop_new";
-    cx_rmsprop_opts o = CX_RMSPROP_DEFAULTS;
+    cx_rmsprop_opts o = cx_rmsprop_defaults();
     if (opts) o = *opts;
     check_params(params, who);
     check_nonneg(o.lr, "lr", who);
@@ -446,7 +467,7 @@ cx_optim *cx_rmsprop_new(const cx_params *params, const cx_rmsprop_opts *opts) {
 
 cx_optim *cx_adagrad_new(const cx_params *params, const cx_adagrad_opts *opts) {
     const char *who = "cx_adagrad_new";
-    cx_adagrad_opts o = CX_ADAGRAD_DEFAULTS;
+    cx_adagrad_opts o = cx_adagrad_defaults();
     if (opts) o = *opts;
     check_params(params, who);
     check_nonneg(o.lr, "lr", who);

@@ -147,11 +147,13 @@ static void rng_assign(rng_entry *e, cx_rng v) {
     else cx_rng_set(v);
 }
 
+cx_train_opts cx_train_defaults(void) { return (cx_train_opts){.epochs = 1, .sched = {.kind = CX_SCHED_CONSTANT}}; }
+
 cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim *opt, const cx_train_opts *opts) {
     if (!task || !task->begin_epoch || !task->next_batch || !task->loss)
         cx_fatal("cx_trainer_new: the task needs begin_epoch, next_batch and loss callbacks");
     if (!opt) cx_fatal("cx_trainer_new: NULL optimiser");
-    cx_train_opts d = CX_TRAIN_DEFAULTS;
+    cx_train_opts d = cx_train_defaults();
     const cx_train_opts *o = opts ? opts : &d;
     if (o->epochs < 0 || o->max_steps < 0 || !(o->minutes >= 0) || !isfinite(o->minutes) || o->eval_every < 0 ||
         !(o->clip >= 0) || o->n_meta < 0 || (o->n_meta > 0 && (!o->meta_keys || !o->meta_values)))

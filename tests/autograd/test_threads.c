@@ -40,7 +40,7 @@ static void train(job *jb) {
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(net, &ps);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.lr = 1e-2;
     cx_optim *opt = cx_adam_new(&ps, &o);
     cx_loader *ld = cx_loader_new(&d, 32, true, false);

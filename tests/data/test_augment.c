@@ -75,7 +75,20 @@ static void test_errors(void) {
     EXPECT_FATAL(cx_augment_images(x, &bad), "shift must be >= 0");
 }
 
+/* the defaults augment nothing */
+static void test_defaults_are_identity(void) {
+    cx_augment_opts o = cx_augment_defaults();
+    CHECK(o.shift == 0 && !o.hflip);
+    cx_seed(3);
+    cx_tensor *x = cx_randn(CX_SHAPE(2, 1, 4, 4), 0, 1);
+    float before[32];
+    memcpy(before, x->data, sizeof before);
+    cx_augment_images(x, &o);
+    CHECK(memcmp(before, x->data, sizeof before) == 0);
+}
+
 int main(void) {
+    RUN(test_defaults_are_identity);
     RUN(test_shift_and_flip);
     RUN(test_errors);
     TEST_END();

@@ -399,7 +399,7 @@ static void test_overfit_repeated_text(void) {
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(m, &ps);
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 1e-2;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_bptt_loader *ld = cx_bptt_new(ids, 4, 24, true);

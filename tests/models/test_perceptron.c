@@ -68,7 +68,7 @@ static void check_separable_run(const float *X, const float *t, int N, int D, co
     CHECK_MSG(mi.margin >= gap / sqrt(nrm) - 1e-6, "margin %g < %g", mi.margin, gap / sqrt(nrm));
     CHECK(isfinite(mi.bound) && mi.bound > 0);
 
-    cx_perceptron_opts o = cx_perceptron_default_opts();
+    cx_perceptron_opts o = cx_perceptron_defaults();
     o.use_bias = use_bias;
     o.max_epochs = 1000;
     for (int shuffle = 0; shuffle < 2; shuffle++) {
@@ -156,7 +156,7 @@ static void test_eta_invariance(void) {
     static float X[N * 2], t[N];
     const float w[2] = {0.6f, -0.8f};
     gen_separable(X, t, N, 2, w, 0.2f, 0.05f);
-    cx_perceptron_opts o = cx_perceptron_default_opts();
+    cx_perceptron_opts o = cx_perceptron_defaults();
     o.shuffle = false;
     o.max_epochs = 1000;
     cx_perceptron a, b;
@@ -176,7 +176,7 @@ static void test_eta_invariance(void) {
 
 /* ---------------------------------------------------------------- (3) not separable */
 static void test_not_separable(void) {
-    cx_perceptron_opts o = cx_perceptron_default_opts();
+    cx_perceptron_opts o = cx_perceptron_defaults();
     o.max_epochs = 37;
     cx_perceptron p;
     cx_seed(4);
@@ -223,7 +223,7 @@ static void test_tensor_api(void) {
     const float w[3] = {0.5f, -0.5f, 0.7071f};
     gen_separable(CX_F(X), CX_F(t), N, 3, w, 0.1f, 0.05f);
     for (int i = 0; i < N; i++) CX_I32P(ti)[i] = (int32_t)CX_F(t)[i];
-    cx_perceptron_opts o = cx_perceptron_default_opts();
+    cx_perceptron_opts o = cx_perceptron_defaults();
     o.shuffle = false;
     o.max_epochs = 1000;
     cx_perceptron a, b, c;
@@ -237,7 +237,7 @@ static void test_tensor_api(void) {
     cx_perceptron_predict_batch(&a, CX_F(X), N, pred);
     for (int i = 0; i < N; i++) CHECK(pred[i] == CX_F(t)[i]);
 
-    cx_kperceptron_opts ko = cx_kperceptron_default_opts();
+    cx_kperceptron_opts ko = cx_kperceptron_defaults();
     ko.shuffle = false;
     ko.max_epochs = 1000;
     cx_kernel lin = cx_kernel_linear();
@@ -272,7 +272,7 @@ static void test_determinism(void) {
     static float X[N * 2], t[N];
     const float w[2] = {0.28f, 0.96f};
     gen_separable(X, t, N, 2, w, -0.1f, 0.02f);
-    cx_perceptron_opts o = cx_perceptron_default_opts();
+    cx_perceptron_opts o = cx_perceptron_defaults();
     o.max_epochs = 1000;
     cx_perceptron a, b;
     cx_seed(1234);
@@ -327,7 +327,7 @@ static void test_kernel_values(void) {
 
 /* ---------------------------------------------------------------- (4) kernel perceptron */
 static void test_kernel_xor(void) {
-    cx_kperceptron_opts o = cx_kperceptron_default_opts();
+    cx_kperceptron_opts o = cx_kperceptron_defaults();
     o.max_epochs = 40;
     cx_kperceptron p;
     cx_kernel lin = cx_kernel_linear(), rbf = cx_kernel_rbf(1.0f), poly = cx_kernel_poly(2, 1, 1);
@@ -367,7 +367,7 @@ static void test_kernel_circles(void) {
     static float X[N * 2], t[N], Xt[NT * 2], tt[NT];
     gen_circles(X, t, N);
     gen_circles(Xt, tt, NT);
-    cx_kperceptron_opts o = cx_kperceptron_default_opts();
+    cx_kperceptron_opts o = cx_kperceptron_defaults();
     o.max_epochs = 300;
     cx_kperceptron p;
     cx_kernel lin = cx_kernel_linear();
@@ -414,7 +414,7 @@ static void test_gram_vs_on_the_fly(void) {
     static float X[N * 2], t[N];
     gen_circles(X, t, N);
     cx_kernel k = cx_kernel_poly(2, 1.0f, 1.0f);
-    cx_kperceptron_opts o = cx_kperceptron_default_opts();
+    cx_kperceptron_opts o = cx_kperceptron_defaults();
     o.shuffle = false;
     o.max_epochs = 300;
     cx_kperceptron a, b;
@@ -436,10 +436,10 @@ static void test_dual_equals_primal(void) {
     static float X[N * D], t[N];
     const float w[D] = {0.5f, 0.5f, -0.5f, 0.5f};
     gen_separable(X, t, N, D, w, 0.2f, 0.05f);
-    cx_perceptron_opts po = cx_perceptron_default_opts();
+    cx_perceptron_opts po = cx_perceptron_defaults();
     po.shuffle = false;
     po.max_epochs = 1000;
-    cx_kperceptron_opts ko = cx_kperceptron_default_opts();
+    cx_kperceptron_opts ko = cx_kperceptron_defaults();
     ko.shuffle = false;
     ko.max_epochs = 1000;
     cx_perceptron p;
@@ -469,7 +469,7 @@ static void test_bad_args(void) {
     const float X[4] = {1, 2, 3, 4};
     const float t_ok[2] = {1, -1}, t_bad[2] = {1, 0.5f}, t_zero[2] = {0, 1};
     cx_perceptron p;
-    cx_perceptron_opts o = cx_perceptron_default_opts();
+    cx_perceptron_opts o = cx_perceptron_defaults();
     CHECK(cx_perceptron_train(&p, X, t_ok, 0, 2, &o) == CX_ERR_ARG);
     CHECK(strstr(cx_last_error(), "N = 0") != NULL);
     CHECK(p.w == NULL && p.epoch_mistakes == NULL);
@@ -487,7 +487,7 @@ static void test_bad_args(void) {
     o.eta = 0.0f;
     CHECK(cx_perceptron_train(&p, X, t_ok, 2, 2, &o) == CX_ERR_ARG);
     CHECK(strstr(cx_last_error(), "eta") != NULL);
-    o = cx_perceptron_default_opts();
+    o = cx_perceptron_defaults();
     o.max_epochs = 0;
     CHECK(cx_perceptron_train(&p, X, t_ok, 2, 2, &o) == CX_ERR_ARG);
     CHECK(strstr(cx_last_error(), "max_epochs") != NULL);
@@ -516,7 +516,7 @@ static void test_bad_args(void) {
     CHECK(strstr(cx_last_error(), "degree") != NULL);
     kb.type = (cx_kernel_type)42;
     CHECK(cx_kperceptron_train(&k, &kb, X, t_ok, 2, 2, NULL) == CX_ERR_ARG);
-    cx_kperceptron_opts ko = cx_kperceptron_default_opts();
+    cx_kperceptron_opts ko = cx_kperceptron_defaults();
     ko.max_epochs = -3;
     CHECK(cx_kperceptron_train(&k, &lin, X, t_ok, 2, 2, &ko) == CX_ERR_ARG);
     CHECK(k.alpha == NULL);

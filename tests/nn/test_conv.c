@@ -212,7 +212,7 @@ static void error_messages(void) {
     EXPECT_FATAL(cx_conv1d(x3, w1, NULL, 1, 0, 1, 1), "conv1d", "[4, 2, 3]", "[2, 3, 8]");
     /* transposed */
     cx_tensor *wt = cx_zeros(CX_SHAPE(3, 4, 3, 3));
-    cx_conv_opts o = CX_CONV_DEFAULTS;
+    cx_conv_opts o = cx_conv_defaults();
     o.stride[0] = o.stride[1] = 2;
     o.output_padding[0] = 2;
     EXPECT_FATAL(cx_conv_transpose2d(x, wt, NULL, &o), "conv_transpose2d", "output_padding (2)",
@@ -239,7 +239,7 @@ static void output_sizes(void) {
     CHECK(cx_conv_transpose_out_size(3, 3, 2, 1, 2, 1) == 8);
     cx_tensor *x = cx_zeros(CX_SHAPE(1, 2, 5, 5));
     cx_tensor *w = cx_zeros(CX_SHAPE(2, 3, 4, 4));
-    cx_conv_opts o = CX_CONV_DEFAULTS;
+    cx_conv_opts o = cx_conv_defaults();
     o.stride[0] = 3;
     o.stride[1] = 2;
     o.padding[1] = 1;
@@ -265,7 +265,7 @@ static void modules(void) {
     cx_module *net = cx_sequential_new();
     cx_sequential_add(net, "conv1", cx_conv2d_new(1, 6, 5, 5, NULL, true));
     cx_sequential_add(net, "act", cx_activation_new(CX_ACT_RELU, 0));
-    cx_conv_opts o = CX_CONV_DEFAULTS;
+    cx_conv_opts o = cx_conv_defaults();
     o.stride[0] = o.stride[1] = 2;
     o.padding[0] = o.padding[1] = 1;
     o.groups = 2;
@@ -324,7 +324,7 @@ static void modules(void) {
     CHECK_MSG(!strcmp(buf, "Conv3d(2 -> 3, k=3x1x2, s=1, p=0)"), "got '%s'", buf);
     cx_tensor *y3 = cx_module_forward(m3, cx_randn(CX_SHAPE(1, 2, 4, 4, 4), 0, 1));
     CHECK(y3->ndim == 5 && y3->shape[1] == 3 && y3->shape[2] == 2 && y3->shape[3] == 4 && y3->shape[4] == 3);
-    cx_conv_opts ot = CX_CONV_DEFAULTS;
+    cx_conv_opts ot = cx_conv_defaults();
     ot.stride[0] = ot.stride[1] = 2;
     ot.padding[0] = ot.padding[1] = 1;
     ot.output_padding[0] = ot.output_padding[1] = 1;
@@ -746,7 +746,7 @@ static void lecture_x_example(void) {
                 "0.33 0 0.55 0.33 0.11 0 0.77", "ReLU of map 1");
     /* 2x2 max pooling, stride 2: the notes keep the partial last window
      * (7 -> 4), i.e. PyTorch's ceil_mode. */
-    cx_pool_opts po = CX_POOL_OPTS_2D(2, 2);
+    cx_pool_opts po = cx_pool2d_defaults(2, 2);
     po.ceil_mode = true;
     cx_tensor *p = cx_max_pool2d_ex(y, &po);
     CHECK(p->shape[2] == 4 && p->shape[3] == 4);

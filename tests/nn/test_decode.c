@@ -322,7 +322,9 @@ static void length_normalisation_values(void) {
         for (int b = 0; b < V; b++) m.table[a][b] = logf(P[a][b]);
     cx_decoder d = toy_decoder(&m, false);
     int out[8], n;
-    cx_beam_opts o = {8, 5, STOP, CX_LENNORM_NONE, 0};
+    cx_beam_opts o = cx_beam_defaults(8, 5);
+    CHECK(o.beam == 8 && o.max_len == 5 && o.stop_token < 0 && o.norm == CX_LENNORM_NONE && o.alpha == 0);
+    o.stop_token = STOP;
     CHECK(cx_beam_search(&d, NULL, START, &o, out, &n, NULL, NULL) == CX_OK);
     CHECK(n == 1 && out[0] == STOP);
     o.norm = CX_LENNORM_POWER;

@@ -76,7 +76,7 @@ static void tied_embedding_trained_and_saved_once(void) {
     cx_step_reset();
 
     /* a few optimiser steps: the loss goes down, the one tensor stays one */
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.lr = 0.05;
     cx_optim *opt = cx_adam_new(&ps, &o);
     float first = 0, last = 0;

@@ -402,7 +402,7 @@ static void test_mlp_learns_toy_problem(void) {
     const int sizes[3] = {2, 32, 2};
     cx_module *net = cx_mlp_new(sizes, 3, CX_ACT_TANH, 0);
     cx_params ps = params_of(net);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.lr = 0.03;
     cx_optim *opt = cx_adam_new(&ps, &o);
     double first = 0, last = 0;

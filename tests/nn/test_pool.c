@@ -546,7 +546,18 @@ static void pool_errors(void) {
     EXPECT_FATAL(cx_upsample_new(CX_UPSAMPLE_NEAREST, -1.0, false), "Upsample", "scale");
 }
 
+/* the options' defaults: stride = kernel, no padding, floor mode */
+static void pool_defaults(void) {
+    cx_pool_opts a = cx_pool2d_defaults(3, 2), b = cx_pool3d_defaults(2, 3, 4);
+    CHECK(a.kernel[0] == 3 && a.kernel[1] == 2 && a.stride[0] == 0 && a.padding[1] == 0 && !a.ceil_mode &&
+          !a.exclude_pad);
+    CHECK(b.kernel[0] == 2 && b.kernel[1] == 3 && b.kernel[2] == 4 && b.stride[2] == 0 && b.padding[0] == 0);
+    cx_tensor *x = cx_randn(CX_SHAPE(1, 1, 4, 6, 8), 0, 1);
+    CHECK(cx_max_pool3d_ex(x, &b)->shape[2] == 2 && cx_max_pool3d_ex(x, &b)->shape[4] == 2);
+}
+
 int main(void) {
+    RUN(pool_defaults);
     const char *path = getenv("CX_POOL_FIXTURE");
     if (!path || !*path) path = "tests/fixtures/pool_norm/pool.safetensors";
     if (cx_st_load(path, &FX) != CX_OK) FX = NULL;

@@ -242,7 +242,7 @@ static void fixture_case(const char *c) {
     CHECK_MSG(sscanf(cfg, "%15s %d %d %d %d %d", kind, &layers, &bidir, &bf, &bias, &relu) == 6,
               "case %s: bad configuration '%s'", c, cfg);
     n_fixture_cases++;
-    cx_rnn_options opt = cx_rnn_defaults();
+    cx_rnn_opts opt = cx_rnn_defaults();
     opt.num_layers = layers;
     opt.bidirectional = bidir;
     opt.batch_first = bf;
@@ -338,7 +338,7 @@ static void pytorch_fixtures(void) {
 /* ------------------------------------------------------------ modules */
 static void module_names_shapes(void) {
     cx_seed(5);
-    cx_rnn_options opt = cx_rnn_defaults();
+    cx_rnn_opts opt = cx_rnn_defaults();
     opt.num_layers = 2;
     opt.bidirectional = true;
     cx_module *m = cx_lstm_new(3, 5, &opt);
@@ -399,7 +399,7 @@ static void module_names_shapes(void) {
 
 static void module_init_options(void) {
     cx_seed(6);
-    cx_rnn_options opt = cx_rnn_defaults();
+    cx_rnn_opts opt = cx_rnn_defaults();
     opt.orthogonal = true;
     opt.set_forget_bias = true;
     opt.forget_bias = 1.0f;
@@ -433,7 +433,7 @@ static void module_init_options(void) {
 static void module_layouts(void) {
     cx_seed(7);
     const int T = 4, B = 2, I = 3, H = 5;
-    cx_rnn_options opt = cx_rnn_defaults();
+    cx_rnn_opts opt = cx_rnn_defaults();
     opt.bidirectional = true;
     opt.num_layers = 2;
     cx_module *tm = cx_gru_new(I, H, &opt);
@@ -512,7 +512,7 @@ static void threads_deterministic(void) {
     cx_gemm_backend saved_gemm = cx_gemm_backend_in_use();
     cx_set_gemm_backend(CX_GEMM_BUILTIN);
     for (int mi = 0; mi < 3; mi++) {
-        cx_rnn_options opt = cx_rnn_defaults();
+        cx_rnn_opts opt = cx_rnn_defaults();
         opt.bidirectional = true;
         float *res[2][3] = {{0}};
         int64_t sz[3] = {0};
@@ -561,7 +561,7 @@ static void shape_errors(void) {
     EXPECT_FATAL(cx_rnn_forward(m, cx_randn(CX_SHAPE(4, 2, 7), 0, 1), NULL, NULL), "LSTM", "expected [T, B, 3]");
     EXPECT_FATAL(cx_rnn_forward(m, x, cx_randn(CX_SHAPE(2, 2, 5), 0, 1), NULL), "LSTM", "h0", "[1, 2, 5]");
     cx_module_free(m);
-    EXPECT_FATAL(cx_gru_new(3, 5, &(cx_rnn_options){.num_layers = 1, .peephole = true}), "GRU", "LSTM options");
+    EXPECT_FATAL(cx_gru_new(3, 5, &(cx_rnn_opts){.num_layers = 1, .peephole = true}), "GRU", "LSTM options");
 }
 
 static void no_grad_and_op_names(void) {

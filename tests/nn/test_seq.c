@@ -418,7 +418,7 @@ static void bigram_char_lm_end_to_end(void) {
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(emb, &ps);
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 0.1;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     double before = eval_bpc(emb, val);

@@ -109,10 +109,10 @@ static cx_optim *make_opt(const cfg_t *c, const cx_params *ps) {
 static const cfg_t *configs(int *count) {
     static cfg_t c[16];
     int n = 0;
-    const cx_sgd_opts s0 = CX_SGD_DEFAULTS;
-    const cx_adam_opts a0 = CX_ADAM_DEFAULTS, aw0 = CX_ADAMW_DEFAULTS;
-    const cx_rmsprop_opts r0 = CX_RMSPROP_DEFAULTS;
-    const cx_adagrad_opts g0 = CX_ADAGRAD_DEFAULTS;
+    const cx_sgd_opts s0 = cx_sgd_defaults();
+    const cx_adam_opts a0 = cx_adam_defaults(), aw0 = cx_adamw_defaults();
+    const cx_rmsprop_opts r0 = cx_rmsprop_defaults();
+    const cx_adagrad_opts g0 = cx_adagrad_defaults();
     memset(c, 0, sizeof c);
     c[n] = (cfg_t){.name = "sgd", .kind = CX_OPTIM_SGD, .sgd = s0};
     c[n++].sgd.lr = 0.1;
@@ -358,7 +358,7 @@ static void test_zero_grad_parameter_steps(void) {
     cx_params_add(&p1, w1), cx_params_add(&p1, u1);
     cx_params_add(&p2, w2), cx_params_add(&p2, u2);
     cx_flat *f = cx_flat_new(&p2);
-    cx_adam_opts o = CX_ADAMW_DEFAULTS;
+    cx_adam_opts o = cx_adamw_defaults();
     cx_optim *o1 = cx_adamw_new(&p1, &o), *o2 = cx_adamw_new(&p2, &o);
     cx_grad_ensure(w1)[0] = 1.0f;
     w2->grad[0] = 1.0f;
@@ -441,7 +441,7 @@ static void test_unequal_step_counts(void) {
     model_init(&a);
     model_init(&b);
     cx_flat *f = cx_flat_new(&b.ps);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.lr = 0.01;
     cx_optim *oa = cx_adam_new(&a.ps, &o), *ob = cx_adam_new(&b.ps, &o);
     cx_params sa, sb;
@@ -562,7 +562,7 @@ static void test_free_orders(void) {
     model_init(&a);
     model_init(&b);
     cx_flat *f = cx_flat_new(&b.ps);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     cx_optim *oa = cx_adam_new(&a.ps, &o), *ob = cx_adam_new(&b.ps, &o);
     set_grads(&a, 0);
     set_grads(&b, 0);

@@ -94,10 +94,10 @@ static cx_optim *make_opt(const cfg_t *c, const cx_params *ps) {
 static cfg_t *build_configs(int *count) {
     static cfg_t c[12];
     int n = 0;
-    cx_sgd_opts s0 = CX_SGD_DEFAULTS;
-    cx_adam_opts a0 = CX_ADAM_DEFAULTS, aw0 = CX_ADAMW_DEFAULTS;
-    cx_rmsprop_opts r0 = CX_RMSPROP_DEFAULTS;
-    cx_adagrad_opts g0 = CX_ADAGRAD_DEFAULTS;
+    cx_sgd_opts s0 = cx_sgd_defaults();
+    cx_adam_opts a0 = cx_adam_defaults(), aw0 = cx_adamw_defaults();
+    cx_rmsprop_opts r0 = cx_rmsprop_defaults();
+    cx_adagrad_opts g0 = cx_adagrad_defaults();
     memset(c, 0, sizeof c);
 
     c[n] = (cfg_t){.name = "sgd", .kind = CX_OPTIM_SGD, .sgd = s0};
@@ -387,7 +387,7 @@ static void test_zero_grad_and_skip(void) {
     cx_params_init(&ps);
     cx_params_add(&ps, a);
     cx_params_add(&ps, b);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     cx_optim *opt = cx_adam_new(&ps, &o);
     float *g = cx_grad_ensure(a);
     g[0] = 1, g[1] = -2, g[2] = 3;
@@ -415,7 +415,7 @@ static void test_set_lr(void) {
     cx_params ps;
     cx_params_init(&ps);
     cx_params_add(&ps, a);
-    cx_sgd_opts o = CX_SGD_DEFAULTS;
+    cx_sgd_opts o = cx_sgd_defaults();
     o.lr = 0.1;
     cx_optim *opt = cx_sgd_new(&ps, &o);
     CHECK_NEAR(cx_optim_get_lr(opt), 0.1, 0);
@@ -462,7 +462,7 @@ static void test_invalid_options(void) {
     cx_params ps;
     cx_params_init(&ps);
     cx_params_add(&ps, a);
-    cx_sgd_opts o = CX_SGD_DEFAULTS;
+    cx_sgd_opts o = cx_sgd_defaults();
     o.nesterov = true; /* without momentum */
     CHECK(sgd_is_fatal(&ps, o));
     CHECK(strstr(g_msg, "nesterov") != NULL);
@@ -471,7 +471,7 @@ static void test_invalid_options(void) {
     CHECK(strstr(g_msg, "nesterov") != NULL);
     o.dampening = 0.0; /* valid */
     CHECK(!sgd_is_fatal(&ps, o));
-    o = (cx_sgd_opts)CX_SGD_DEFAULTS;
+    o = cx_sgd_defaults();
     o.lr = -1;
     CHECK(sgd_is_fatal(&ps, o));
     CHECK(strstr(g_msg, "lr") != NULL);
@@ -563,7 +563,7 @@ static void test_state_names_and_errors(void) {
     cx_params_init(&ps);
     cx_params_add(&ps, a);
     cx_params_add(&ps, b);
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.amsgrad = true;
     cx_optim *opt = cx_adam_new(&ps, &o);
     cx_params st;
@@ -640,7 +640,7 @@ static void test_large_param_matches_small(void) {
     cx_fill_uniform(big, -1, 1);
     for (int s = 0; s < NS; s++)
         memcpy(CX_F(small[s]), CX_F(big) + s * (n / NS), (size_t)(n / NS) * sizeof(float));
-    cx_adam_opts o = CX_ADAM_DEFAULTS;
+    cx_adam_opts o = cx_adam_defaults();
     o.weight_decay = 0.01;
     cx_optim *ob = cx_adam_new(&pb, &o), *os = cx_adam_new(&psm, &o);
     float *gb = cx_grad_ensure(big);

@@ -69,12 +69,12 @@ static void cls_setup_ex(cls_run *r, const cx_train_opts *o, int hidden, float d
     cx_params_init(&r->ps);
     cx_module_params(r->net, &r->ps);
     if (sgd) {
-        cx_sgd_opts so = CX_SGD_DEFAULTS;
+        cx_sgd_opts so = cx_sgd_defaults();
         so.lr = 0.05;
         so.momentum = 0.9;
         r->opt = cx_sgd_new(&r->ps, &so);
     } else {
-        cx_adam_opts ao = CX_ADAM_DEFAULTS;
+        cx_adam_opts ao = cx_adam_defaults();
         ao.lr = 0.01;
         r->opt = cx_adam_new(&r->ps, &ao);
     }
@@ -226,7 +226,7 @@ static void test_classifier_eval(void) {
 static void test_classifier_accuracy(void) {
     char csv[256];
     tmp_path(csv, sizeof csv, "acc.csv");
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 4;
     o.quiet = true;
     o.metrics_path = csv;
@@ -267,7 +267,7 @@ static void test_csv_progress_log(void) {
     tmp_path(csv, sizeof csv, "m.csv");
     FILE *prog = tmpfile(), *log = tmpfile();
     int steps_seen = 0;
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 2;
     o.eval_every = 7;
     o.metrics_path = csv;
@@ -336,7 +336,7 @@ static cx_tensor *nan_loss(void *u, const cx_train_pos *p, int64_t *count) {
 
 static void test_nonfinite_loss(void) {
     cls_run r;
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 3;
     o.quiet = true;
     cls_setup(&r, &o);
@@ -366,7 +366,7 @@ static cx_status failing_hook(void *user, const cx_train_info *in) {
 }
 
 static void test_limits(void) {
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.quiet = true;
     cls_run r;
     /* epochs */
@@ -409,7 +409,7 @@ static void test_limits(void) {
     CHECK(cx_trainer_info(r.tr).pos.step == 19);
     cls_free(&r);
     /* programming errors */
-    o = (cx_train_opts)CX_TRAIN_DEFAULTS;
+    o = cx_train_defaults();
     o.epochs = 0;
     EXPECT_FATAL(cls_setup(&r, &o), "no limit");
     cx_module_free(r.net); /* cls_setup stopped in cx_trainer_new */
@@ -428,7 +428,7 @@ static void test_resume_classifier(void) {
     char ck[256], ck2[256];
     tmp_path(ck, sizeof ck, "cls.ckpt");
     tmp_path(ck2, sizeof ck2, "cls-save.ckpt");
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 3;
     o.eval_every = 7;
     o.quiet = true;
@@ -564,7 +564,7 @@ static void lm_setup(lm_run *r, const cx_train_opts *o) {
     r->t.ld = cx_bptt_new(r->ids, 4, 7, true);
     cx_params_init(&r->ps);
     cx_module_params(r->t.lm, &r->ps);
-    cx_adam_opts ao = CX_ADAM_DEFAULTS;
+    cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 0.01;
     r->opt = cx_adam_new(&r->ps, &ao);
     cx_train_task task = {&r->t, lm_begin, lm_next, lm_loss, lm_after, lm_eval, lm_save, lm_load};
@@ -585,7 +585,7 @@ static void lm_free(lm_run *r) {
 static void test_resume_stateful(void) {
     char ck[256];
     tmp_path(ck, sizeof ck, "lm.ckpt");
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 3;
     o.eval_every = 10;
     o.clip = 1.0f;
@@ -636,7 +636,7 @@ static void test_checkpoint_names(void) {
     char ck[256];
     tmp_path(ck, sizeof ck, "names.ckpt");
     const char *mk[1] = {"note"}, *mv[1] = {"hello"};
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 1;
     o.max_steps = 5;
     o.quiet = true;
@@ -739,7 +739,7 @@ static void expect_bad(cls_run *r, const char *path, cx_status want, const char 
 static void test_bad_checkpoints(void) {
     char ck[256], p[256];
     tmp_path(ck, sizeof ck, "good.ckpt");
-    cx_train_opts o = CX_TRAIN_DEFAULTS;
+    cx_train_opts o = cx_train_defaults();
     o.epochs = 2;
     o.max_steps = 23; /* epoch 2, batch 4 */
     o.quiet = true;
