@@ -31,6 +31,14 @@ void cx_need_f32(const char *op, const cx_tensor *t) {
     if (t->dtype != CX_F32) cx_fatal("%s: expected an F32 tensor, got %s", op, cx_dtype_name(t->dtype));
 }
 
+void cx_need_f32_arg(const char *op, const char *what, const cx_tensor *t) {
+    if (!t) cx_fatal("%s: %s is NULL", op, what);
+    if (t->dtype != CX_F32) {
+        char s[96];
+        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
+    }
+}
+
 cx_tensor *cx_new_like_shape(const int *shape, int ndim) { return cx_empty(CX_F32, shape, ndim); }
 
 /* ---- the op table (generated from every CX_OP_DEF line: optable.c) */

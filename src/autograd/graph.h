@@ -79,6 +79,17 @@ static inline float *cx_in_grad_w(cx_node *nd, int k, bool *fresh) {
 
 /* Fatal unless t is F32. */
 void cx_need_f32(const char *op, const cx_tensor *t);
+/* Fatal unless t is F32, naming the op, the operand ("weight", "mask" ...) and its shape. */
+void cx_need_f32_arg(const char *op, const char *what, const cx_tensor *t);
+
+/* View a tensor as [outer, n, inner] around `axis` (a valid axis). */
+static inline void cx_split_axis(const cx_tensor *a, int axis, int64_t *outer, int *n, int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= a->shape[i];
+    for (int i = axis + 1; i < a->ndim; i++) *inner *= a->shape[i];
+    *n = a->shape[axis];
+}
 /* New arena result with the given shape (F32). */
 cx_tensor *cx_new_like_shape(const int *shape, int ndim);
 #endif

@@ -4,15 +4,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Fatal unless t is F32, naming the op, the operand and its shape. */
-static void need_f32(const char *op, const char *what, const cx_tensor *t) {
-    if (!t) cx_fatal("%s: %s is NULL", op, what);
-    if (t->dtype != CX_F32) {
-        char s[96];
-        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
-    }
-}
-
 /* ---- matmul: op(a) op(b) over broadcast batch dimensions, op = identity or
  * the transpose of the last two dimensions, read in place by cx_sgemm (no
  * copy of a transposed or broadcast operand). */
@@ -78,8 +69,8 @@ CX_OP_DEF(bmm, .backward = matmul_backward);
 
 static cx_tensor *matmul_impl(const cx_op_desc *op, cx_tensor *a, cx_tensor *b, bool ta, bool tb) {
     const char *name = op->name;
-    need_f32(name, "a", a);
-    need_f32(name, "b", b);
+    cx_need_f32_arg(name, "a", a);
+    cx_need_f32_arg(name, "b", b);
     char s1[96], s2[96];
     if (a->ndim < 2 || b->ndim < 2)
         cx_fatal("%s: cannot multiply %s by %s (both need at least 2 dimensions: [..., M, K] x [..., K, N])",
@@ -147,8 +138,8 @@ cx_tensor *cx_matmul_t(cx_tensor *a, cx_tensor *b, bool trans_a, bool trans_b) {
     return matmul_impl(&cx_opd_matmul, a, b, trans_a, trans_b);
 }
 cx_tensor *cx_bmm(cx_tensor *a, cx_tensor *b) {
-    need_f32("bmm", "a", a);
-    need_f32("bmm", "b", b);
+    cx_need_f32_arg("bmm", "a", a);
+    cx_need_f32_arg("bmm", "b", b);
     if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1]) {
         char s1[96], s2[96];
         cx_fatal("bmm: cannot multiply %s by %s (expected [B, M, K] and [B, K, N], no broadcasting)",

@@ -4,15 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 
-/* Fatal unless t is F32, naming the op, the operand and its shape. */
-static void need_f32(const char *op, const char *what, const cx_tensor *t) {
-    if (!t) cx_fatal("%s: %s is NULL", op, what);
-    if (t->dtype != CX_F32) {
-        char s[96];
-        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
-    }
-}
-
 /* ---- cosine similarity along an axis of the broadcast of a and b, with
  * PyTorch 1.13's eps: each norm is clamped separately,
  *   out = sum_k a_k b_k / (max(||a||, eps) max(||b||, eps)). */
@@ -115,8 +106,8 @@ static void cosine_similarity_backward(cx_node *nd) {
 CX_OP_DEF(cosine_similarity, .backward = cosine_similarity_backward);
 
 cx_tensor *cx_cosine_similarity(cx_tensor *a, cx_tensor *b, int axis, float eps) {
-    need_f32("cosine_similarity", "a", a);
-    need_f32("cosine_similarity", "b", b);
+    cx_need_f32_arg("cosine_similarity", "a", a);
+    cx_need_f32_arg("cosine_similarity", "b", b);
     if (!(eps >= 0)) cx_fatal("cosine_similarity: eps must be >= 0, got %g", (double)eps);
     cos_plan p;
     cos_make_plan(a, b, axis, eps, &p);
@@ -177,8 +168,8 @@ static void circular_conv_backward(cx_node *nd) {
 CX_OP_DEF(circular_conv, .backward = circular_conv_backward);
 
 cx_tensor *cx_circular_conv(cx_tensor *w, cx_tensor *s, int axis) {
-    need_f32("circular_conv", "w", w);
-    need_f32("circular_conv", "s", s);
+    cx_need_f32_arg("circular_conv", "w", w);
+    cx_need_f32_arg("circular_conv", "s", s);
     char s1[96], s2[96];
     cx_shape_str(w, s1, sizeof s1);
     cx_shape_str(s, s2, sizeof s2);
@@ -245,8 +236,8 @@ static void outer_backward(cx_node *nd) {
 CX_OP_DEF(outer, .backward = outer_backward);
 
 cx_tensor *cx_outer(cx_tensor *a, cx_tensor *b) {
-    need_f32("outer", "a", a);
-    need_f32("outer", "b", b);
+    cx_need_f32_arg("outer", "a", a);
+    cx_need_f32_arg("outer", "b", b);
     bool ok = (a->ndim == 1 && b->ndim == 1) || (a->ndim == 2 && b->ndim == 2 && a->shape[0] == b->shape[0]);
     if (!ok) {
         char s1[96], s2[96];

@@ -3,15 +3,6 @@
 #include "../cpu/vmath.h"
 #include <math.h>
 
-/* View a tensor as [outer, n, inner] around `axis`. */
-static void split3(const cx_tensor *a, int axis, int64_t *outer, int *n, int64_t *inner) {
-    *outer = 1;
-    *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= a->shape[i];
-    for (int i = axis + 1; i < a->ndim; i++) *inner *= a->shape[i];
-    *n = a->shape[axis];
-}
-
 static cx_tensor *reduced_shape(const cx_tensor *a, int axis, bool keepdim, cx_dtype dt) {
     int shape[CX_MAX_DIMS], nd = 0;
     for (int i = 0; i < a->ndim; i++) {
@@ -60,7 +51,7 @@ static void sum_axis_backward(cx_node *nd) {
     cx_tensor *a = nd->in[0];
     int64_t outer, inner;
     int n;
-    split3(a, nd->i[0], &outer, &n, &inner);
+    cx_split_axis(a, nd->i[0], &outer, &n, &inner);
     float scale = nd->op->code ? 1.0f / (float)n : 1.0f;
     for (int64_t o = 0; o < outer; o++)
         for (int k = 0; k < n; k++) {
@@ -80,7 +71,7 @@ static cx_tensor *sum_axis(cx_tensor *a, int axis, bool keepdim, bool mean) {
     cx_tensor *out = reduced_shape(a, axis, keepdim, CX_F32);
     int64_t outer, inner;
     int n;
-    split3(a, axis, &outer, &n, &inner);
+    cx_split_axis(a, axis, &outer, &n, &inner);
     const float *x = CX_F(a);
     float *y = CX_F(out);
     memset(y, 0, (size_t)out->numel * 4);
@@ -114,7 +105,7 @@ CX_OP_DEF(argmax, .backward = NULL);
 static void max_scan(const cx_tensor *a, int axis, float *y, int64_t *arg, int32_t *argi) {
     int64_t outer, inner;
     int n;
-    split3(a, axis, &outer, &n, &inner);
+    cx_split_axis(a, axis, &outer, &n, &inner);
     const float *x = CX_F(a);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
@@ -159,7 +150,7 @@ static void softmax_backward(cx_node *nd) {
     if (!ga) return;
     int64_t outer, inner;
     int n;
-    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    cx_split_axis(nd->in[0], nd->i[0], &outer, &n, &inner);
     const float *y = CX_F(out), *g = out->grad;
     bool logsm = nd->op->code;
     if (inner == 1) {
@@ -209,7 +200,7 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
     cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
     int64_t outer, inner;
     int n;
-    split3(a, axis, &outer, &n, &inner);
+    cx_split_axis(a, axis, &outer, &n, &inner);
     const float *x = CX_F(a);
     float *y = CX_F(out);
     int64_t rows = outer * inner;

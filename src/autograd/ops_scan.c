@@ -4,15 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 
-/* Fatal unless t is F32, naming the op, the operand and its shape. */
-static void need_f32(const char *op, const char *what, const cx_tensor *t) {
-    if (!t) cx_fatal("%s: %s is NULL", op, what);
-    if (t->dtype != CX_F32) {
-        char s[96];
-        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
-    }
-}
-
 /* Normalised axis, or a fatal error naming the op and the shape. */
 static int axis_of(const char *op, int axis, const cx_tensor *a) {
     int ax = axis < 0 ? axis + a->ndim : axis;
@@ -23,22 +14,13 @@ static int axis_of(const char *op, int axis, const cx_tensor *a) {
     return ax;
 }
 
-/* View a tensor as [outer, n, inner] around `axis`. */
-static void split3(const cx_tensor *a, int axis, int64_t *outer, int *n, int64_t *inner) {
-    *outer = 1;
-    *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= a->shape[i];
-    for (int i = axis + 1; i < a->ndim; i++) *inner *= a->shape[i];
-    *n = a->shape[axis];
-}
-
 /* ---- cumsum / cumprod (accumulated in double, as PyTorch's CPU kernels do) */
 static void cumsum_backward(cx_node *nd) {
     float *ga = cx_in_grad(nd, 0);
     if (!ga) return;
     int64_t outer, inner;
     int n;
-    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    cx_split_axis(nd->in[0], nd->i[0], &outer, &n, &inner);
     const float *g = nd->out[0]->grad;
     /* d/dx_k = sum_{j >= k} g_j: a reversed cumulative sum */
     for (int64_t o = 0; o < outer; o++)
@@ -57,7 +39,7 @@ static void cumprod_backward(cx_node *nd) {
     if (!ga) return;
     int64_t outer, inner;
     int n;
-    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    cx_split_axis(nd->in[0], nd->i[0], &outer, &n, &inner);
     const float *x = CX_F(nd->in[0]), *y = CX_F(nd->out[0]), *g = nd->out[0]->grad;
     /* d/dx_k = sum_{j >= k} g_j prod_{t <= j, t != k} x_t. With z the first
      * zero of the line (n if none), as PyTorch's cumprod_backward:
@@ -94,12 +76,12 @@ CX_OP_DEF(cumprod, .backward = cumprod_backward);
 
 static cx_tensor *cumulative(const cx_op_desc *op, cx_tensor *a, int axis) {
     const bool prod = op == &cx_opd_cumprod;
-    need_f32(op->name, "input", a);
+    cx_need_f32_arg(op->name, "input", a);
     axis = axis_of(op->name, axis, a);
     cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
     int64_t outer, inner;
     int n;
-    split3(a, axis, &outer, &n, &inner);
+    cx_split_axis(a, axis, &outer, &n, &inner);
     const float *x = CX_F(a);
     float *y = CX_F(out);
     for (int64_t o = 0; o < outer; o++)
@@ -149,7 +131,7 @@ static int cmp_desc(const void *p, const void *q) {
 static void sort_lines(const cx_tensor *a, int axis, bool descending, int k, float *vals, int64_t *idx) {
     int64_t outer, inner;
     int n;
-    split3(a, axis, &outer, &n, &inner);
+    cx_split_axis(a, axis, &outer, &n, &inner);
     if (n == 0 || k == 0) return;
     keyed *line = cx_xmalloc((size_t)n * sizeof *line);
     const float *x = CX_F(a);
@@ -173,7 +155,7 @@ static void sorted_backward(cx_node *nd) {
     const cx_tensor *vals = nd->out[0], *ind = nd->out[1];
     int64_t outer, inner;
     int n;
-    split3(nd->in[0], nd->i[0], &outer, &n, &inner);
+    cx_split_axis(nd->in[0], nd->i[0], &outer, &n, &inner);
     const int k = vals->shape[nd->i[0]];
     const float *g = vals->grad;
     const int64_t *id = CX_I64P(ind);
@@ -205,13 +187,13 @@ static cx_tensor *sorted_op(const cx_op_desc *op, cx_tensor *a, int axis, bool d
 }
 
 cx_tensor *cx_sort(cx_tensor *a, int axis, bool descending, cx_tensor **indices) {
-    need_f32("sort", "input", a);
+    cx_need_f32_arg("sort", "input", a);
     axis = axis_of("sort", axis, a);
     return sorted_op(&cx_opd_sort, a, axis, descending, a->shape[axis], indices);
 }
 
 cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indices) {
-    need_f32("topk", "input", a);
+    cx_need_f32_arg("topk", "input", a);
     axis = axis_of("topk", axis, a);
     if (k < 0 || k > a->shape[axis]) {
         char s[96];
@@ -222,7 +204,7 @@ cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indi
 }
 
 cx_tensor *cx_argsort(cx_tensor *a, int axis, bool descending) {
-    need_f32("argsort", "input", a);
+    cx_need_f32_arg("argsort", "input", a);
     axis = axis_of("argsort", axis, a);
     cx_tensor *ind = cx_empty(CX_I64, a->shape, a->ndim);
     sort_lines(a, axis, descending, a->shape[axis], NULL, CX_I64P(ind));

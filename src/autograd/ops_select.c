@@ -4,15 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 
-/* Fatal unless t is F32, naming the op, the operand and its shape. */
-static void need_f32(const char *op, const char *what, const cx_tensor *t) {
-    if (!t) cx_fatal("%s: %s is NULL", op, what);
-    if (t->dtype != CX_F32) {
-        char s[96];
-        cx_fatal("%s: %s must be F32, got %s %s", op, what, cx_dtype_name(t->dtype), cx_shape_str(t, s, sizeof s));
-    }
-}
-
 /* Broadcast plan of up to three operands: output shape and, per operand,
  * element strides (0 on broadcast dimensions). */
 typedef struct {
@@ -102,7 +93,7 @@ static void masked_fill_backward(cx_node *nd) {
 CX_OP_DEF(masked_fill, .backward = masked_fill_backward, .inf_ok = true);
 
 cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value) {
-    need_f32("masked_fill", "a", a);
+    cx_need_f32_arg("masked_fill", "a", a);
     const unsigned char *m = truth_bytes("masked_fill", "mask", mask);
     select_saved s;
     const cx_tensor *ops[2] = {a, mask};
@@ -130,8 +121,8 @@ static void where_backward(cx_node *nd) {
 CX_OP_DEF(where, .backward = where_backward);
 
 cx_tensor *cx_where(const cx_tensor *cond, cx_tensor *a, cx_tensor *b) {
-    need_f32("where", "a", a);
-    need_f32("where", "b", b);
+    cx_need_f32_arg("where", "a", a);
+    cx_need_f32_arg("where", "b", b);
     const unsigned char *c = truth_bytes("where", "cond", cond);
     select_saved s;
     const cx_tensor *ops[3] = {cond, a, b};
