@@ -177,8 +177,9 @@ cx_tensor *cx_optim_param(const cx_optim *opt, int i);
  * cx_optim_state_import copies every state tensor of `opt` from the tensor of
  * the same name in `in` (e.g. loaded from a checkpoint). Step tensors may be
  * I64, I32 or F32. Returns CX_ERR_NOTFOUND when one is missing, CX_ERR_SHAPE /
- * CX_ERR_FORMAT on a shape / dtype mismatch (message in cx_last_error); on
- * error the state may be partly overwritten. */
+ * CX_ERR_FORMAT on a shape / dtype mismatch or a negative step count (message
+ * in cx_last_error). Everything is checked before anything is copied: on
+ * error the optimiser is unchanged. */
 cx_status cx_optim_state_export(cx_optim *opt, cx_params *out);
 cx_status cx_optim_state_import(cx_optim *opt, const cx_params *in);
 

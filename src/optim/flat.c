@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flat_internal.h"
+#include "../tensor/internal.h"
 
 float *cx_flat_alloc_floats(int64_t n, const char *who) {
     if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float) - 64)
@@ -12,12 +13,6 @@ float *cx_flat_alloc_floats(int64_t n, const char *who) {
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p)
         cx_fatal("%s: out of memory allocating %zu bytes", who, bytes);
-    return p;
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) cx_fatal("cx_flat: out of memory allocating %zu bytes", n);
     return p;
 }
 
@@ -59,12 +54,12 @@ static int64_t round_up(int64_t n) { return (n + CX_FLAT_ALIGN - 1) / CX_FLAT_AL
 cx_flat *cx_flat_new(const cx_params *params) {
     check_list(params);
     const int n = params->n;
-    cx_flat *f = xmalloc(sizeof *f);
+    cx_flat *f = cx_xmalloc(sizeof *f);
     memset(f, 0, sizeof *f);
     cx_params_init(&f->list);
     for (int i = 0; i < n; i++) cx_params_add(&f->list, params->t[i]);
-    f->off = xmalloc((size_t)n * sizeof *f->off);
-    f->size = xmalloc((size_t)n * sizeof *f->size);
+    f->off = cx_xmalloc((size_t)n * sizeof *f->off);
+    f->size = cx_xmalloc((size_t)n * sizeof *f->size);
     int64_t pos = 0;
     for (int i = 0; i < n; i++) {
         f->off[i] = pos;
@@ -146,7 +141,7 @@ const cx_flat *cx_flat_match(cx_tensor *const *t, int n) {
     if (!f || f->list.n != n) return NULL;
     for (int i = 0; i < n; i++) {
         const cx_tensor *x = t[i];
-        if (f->list.t[i] != x || x->flat != f || CX_F(x) != f->data + f->off[i] ||
+        if (!x || f->list.t[i] != x || x->flat != f || CX_F(x) != f->data + f->off[i] ||
             x->grad != f->grad + f->off[i])
             return NULL;
     }

@@ -650,7 +650,8 @@ cx_status cx_optim_state_export(cx_optim *opt, cx_params *out) {
     return CX_OK;
 }
 
-static cx_status import_step(cx_tensor *dst, const cx_params *in) {
+/* The step count stored for `dst` in `in` (checked, not written). */
+static cx_status read_step(const cx_tensor *dst, const cx_params *in, int64_t *out) {
     const cx_tensor *s = cx_params_find(in, dst->name);
     if (!s) return cx_set_error(CX_ERR_NOTFOUND, "optimiser state: missing tensor '%s'", dst->name);
     if (s->numel != 1)
@@ -671,33 +672,44 @@ static cx_status import_step(cx_tensor *dst, const cx_params *in) {
     default: return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' has a bad dtype", dst->name);
     }
     if (v < 0) return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' is negative", dst->name);
-    CX_I64P(dst)[0] = v;
+    *out = v;
+    return CX_OK;
+}
+
+/* The buffer stored for `d` in `in` (checked). */
+static cx_status read_buffer(const cx_tensor *d, const cx_params *in, const cx_tensor **out) {
+    const cx_tensor *s = cx_params_find(in, d->name);
+    if (!s) return cx_set_error(CX_ERR_NOTFOUND, "optimiser state: missing tensor '%s'", d->name);
+    if (s->dtype != CX_F32)
+        return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' is %s, expected f32", d->name,
+                            cx_dtype_name(s->dtype));
+    if (!cx_same_shape(s, d)) {
+        char b1[64], b2[64];
+        return cx_set_error(CX_ERR_SHAPE, "optimiser state: '%s' has shape %s, expected %s", d->name,
+                            cx_shape_str(s, b1, sizeof b1), cx_shape_str(d, b2, sizeof b2));
+    }
+    *out = s;
     return CX_OK;
 }
 
 cx_status cx_optim_state_import(cx_optim *opt, const cx_params *in) {
     if (!opt || !in) return cx_set_error(CX_ERR_ARG, "cx_optim_state_import: NULL argument");
-    cx_status st = import_step(opt->nstep, in);
-    if (st != CX_OK) return st;
-    for (int i = 0; i < opt->n; i++) {
-        if ((st = import_step(opt->st[i].step, in)) != CX_OK) return st;
-        for (int b = 0; b < 3; b++) {
-            cx_tensor *d = opt->st[i].buf[b];
-            if (!d) continue;
-            const cx_tensor *s = cx_params_find(in, d->name);
-            if (!s)
-                return cx_set_error(CX_ERR_NOTFOUND, "optimiser state: missing tensor '%s'",
-                                    d->name);
-            if (s->dtype != CX_F32)
-                return cx_set_error(CX_ERR_FORMAT, "optimiser state: '%s' is %s, expected f32",
-                                    d->name, cx_dtype_name(s->dtype));
-            if (!cx_same_shape(s, d)) {
-                char b1[64], b2[64];
-                return cx_set_error(CX_ERR_SHAPE, "optimiser state: '%s' has shape %s, expected %s",
-                                    d->name, cx_shape_str(s, b1, sizeof b1),
-                                    cx_shape_str(d, b2, sizeof b2));
+    /* check everything first, then copy: on error the optimiser is unchanged */
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t v = 0;
+        const cx_tensor *s = NULL;
+        cx_status st = read_step(opt->nstep, in, &v);
+        if (st != CX_OK) return st;
+        if (pass) CX_I64P(opt->nstep)[0] = v;
+        for (int i = 0; i < opt->n; i++) {
+            if ((st = read_step(opt->st[i].step, in, &v)) != CX_OK) return st;
+            if (pass) CX_I64P(opt->st[i].step)[0] = v;
+            for (int b = 0; b < 3; b++) {
+                cx_tensor *d = opt->st[i].buf[b];
+                if (!d) continue;
+                if ((st = read_buffer(d, in, &s)) != CX_OK) return st;
+                if (pass && s != d) memcpy(d->data, s->data, (size_t)d->numel * sizeof(float));
             }
-            if (s != d) memcpy(d->data, s->data, (size_t)d->numel * sizeof(float));
         }
     }
     return CX_OK;

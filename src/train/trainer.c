@@ -13,27 +13,10 @@
 #include "cortex/nn.h"
 #include "cortex/optim.h"
 #include "cortex/train.h"
+#include "../tensor/internal.h"
 
 /* ---------------------------------------------------------------- helpers */
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) cx_fatal("trainer: out of memory (%zu bytes)", n);
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n) {
-    void *q = realloc(p, n ? n : 1);
-    if (!q) cx_fatal("trainer: out of memory (%zu bytes)", n);
-    return q;
-}
-
-static char *xstrdup(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = xmalloc(n);
-    memcpy(d, s, n);
-    return d;
-}
+static char *dup_or_null(const char *s) { return s ? cx_xstrdup(s) : NULL; }
 
 /* ---------------------------------------------------------------- checkpoint writer */
 struct cx_ckpt {
@@ -48,22 +31,22 @@ void cx_ckpt_add_tensor(cx_ckpt *ck, const char *name, cx_tensor *t) {
     if (!ck || !name || !t) cx_fatal("cx_ckpt_add_tensor: NULL argument");
     if (ck->n == ck->cap) {
         ck->cap = ck->cap ? 2 * ck->cap : 64;
-        ck->t = xrealloc(ck->t, (size_t)ck->cap * sizeof *ck->t);
-        ck->names = xrealloc(ck->names, (size_t)ck->cap * sizeof *ck->names);
+        ck->t = cx_xrealloc(ck->t, (size_t)ck->cap * sizeof *ck->t);
+        ck->names = cx_xrealloc(ck->names, (size_t)ck->cap * sizeof *ck->names);
     }
     ck->t[ck->n] = t;
-    ck->names[ck->n++] = xstrdup(name);
+    ck->names[ck->n++] = dup_or_null(name);
 }
 
 void cx_ckpt_add_meta(cx_ckpt *ck, const char *key, const char *value) {
     if (!ck || !key || !value) cx_fatal("cx_ckpt_add_meta: NULL argument");
     if (ck->nm == ck->capm) {
         ck->capm = ck->capm ? 2 * ck->capm : 32;
-        ck->keys = xrealloc(ck->keys, (size_t)ck->capm * sizeof *ck->keys);
-        ck->vals = xrealloc(ck->vals, (size_t)ck->capm * sizeof *ck->vals);
+        ck->keys = cx_xrealloc(ck->keys, (size_t)ck->capm * sizeof *ck->keys);
+        ck->vals = cx_xrealloc(ck->vals, (size_t)ck->capm * sizeof *ck->vals);
     }
-    ck->keys[ck->nm] = xstrdup(key);
-    ck->vals[ck->nm++] = xstrdup(value);
+    ck->keys[ck->nm] = dup_or_null(key);
+    ck->vals[ck->nm++] = dup_or_null(value);
 }
 
 static void ckpt_meta_fmt(cx_ckpt *ck, const char *key, const char *fmt, ...)
@@ -112,6 +95,7 @@ struct cx_trainer {
     int n_rng;
     cx_train_pos pos;
     bool in_epoch;
+    bool pending_end;          /* the end-of-epoch evaluation failed before the epoch was closed */
     /* the epoch in progress */
     double ep_sum, ep_secs, ep_cpu, ep_seg_t0, ep_cpu_t0;
     int64_t ep_count;
@@ -160,14 +144,16 @@ cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim
         cx_fatal("cx_trainer_new: invalid options (negative limit, clip or eval_every, or a bad metadata list)");
     if (o->epochs == 0 && o->max_steps == 0 && o->minutes == 0)
         cx_fatal("cx_trainer_new: no limit: set epochs, max_steps or minutes");
-    (void)cx_sched_lr(&o->sched, 1.0, 0); /* invalid schedules are fatal now, not mid-run */
-    cx_trainer *tr = xmalloc(sizeof *tr);
+    /* invalid schedules are fatal now, not mid-run (also the one behind a warm-up) */
+    (void)cx_sched_lr(&o->sched, 1.0, 0);
+    if (o->sched.warmup_iters > 0) (void)cx_sched_lr(&o->sched, 1.0, o->sched.warmup_iters);
+    cx_trainer *tr = cx_xmalloc(sizeof *tr);
     memset(tr, 0, sizeof *tr);
     tr->task = *task;
     tr->o = *o;
-    tr->metrics_path = xstrdup(o->metrics_path);
-    tr->checkpoint_path = xstrdup(o->checkpoint_path);
-    tr->unit = xstrdup(o->unit ? o->unit : "ex");
+    tr->metrics_path = dup_or_null(o->metrics_path);
+    tr->checkpoint_path = dup_or_null(o->checkpoint_path);
+    tr->unit = dup_or_null(o->unit ? o->unit : "ex");
     tr->o.metrics_path = tr->metrics_path;
     tr->o.checkpoint_path = tr->checkpoint_path;
     tr->o.unit = tr->unit;
@@ -176,13 +162,13 @@ cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim
     cx_params_init(&tr->params);
     for (int i = 0; i < cx_optim_param_count(opt); i++) cx_params_add(&tr->params, cx_optim_param(opt, i));
     tr->base_lr = tr->lr = cx_optim_get_lr(opt);
-    tr->rngs = xmalloc(sizeof *tr->rngs);
+    tr->rngs = cx_xmalloc(sizeof *tr->rngs);
     memset(tr->rngs, 0, sizeof *tr->rngs);
     strcpy(tr->rngs[0].name, "current");
     tr->n_rng = 1;
     tr->pos = (cx_train_pos){1, 0, 0, 0, 0.0};
     tr->csv_cap = 256;
-    tr->csv = xmalloc(tr->csv_cap);
+    tr->csv = cx_xmalloc(tr->csv_cap);
     tr->csv[0] = 0;
     if (!o->quiet) {
         if (o->progress_stream) tr->prog = o->progress_stream;
@@ -210,7 +196,7 @@ void cx_trainer_add_rng(cx_trainer *tr, const char *name, cx_rng *rng) {
                  name ? name : "(null)");
     for (int i = 0; i < tr->n_rng; i++)
         if (!strcmp(tr->rngs[i].name, name)) cx_fatal("cx_trainer_add_rng: stream '%s' registered twice", name);
-    tr->rngs = xrealloc(tr->rngs, (size_t)(tr->n_rng + 1) * sizeof *tr->rngs);
+    tr->rngs = cx_xrealloc(tr->rngs, (size_t)(tr->n_rng + 1) * sizeof *tr->rngs);
     rng_entry *e = &tr->rngs[tr->n_rng++];
     memset(e, 0, sizeof *e);
     strcpy(e->name, name);
@@ -316,7 +302,7 @@ static void csv_appendf(cx_trainer *tr, const char *fmt, ...) {
             return;
         }
         tr->csv_cap = 2 * tr->csv_cap + (size_t)k;
-        tr->csv = xrealloc(tr->csv, tr->csv_cap);
+        tr->csv = cx_xrealloc(tr->csv, tr->csv_cap);
     }
 }
 
@@ -371,28 +357,63 @@ static bool csv_parse_header(const char *text, char cols[CX_METRICS_MAX][32], in
 }
 
 /* ---------------------------------------------------------------- checkpoints */
-/* The model's state list (parameters and buffers), or the optimiser's parameters. */
-static void state_list(cx_trainer *tr, cx_params *out) {
-    cx_params_init(out);
-    if (tr->model) cx_module_state(tr->model, out);
-    else
-        for (int i = 0; i < tr->params.n; i++) cx_params_add(out, tr->params.t[i]);
+/* What a checkpoint holds of the model: its state (parameters and buffers,
+ * each tensor once) under its state-dict names relative to the model, as
+ * cx_module_save writes them (so a checkpoint also loads as a model file),
+ * then every optimiser parameter that is not part of it (parameters outside
+ * the model, or all of them without a model) under its own name. */
+typedef struct {
+    int n;
+    cx_tensor **t;
+    const char **name;
+    cx_params ps;
+    cx_state_dict sd;
+} model_state;
+
+static cx_status model_state_of(cx_trainer *tr, const char *path, model_state *ms) {
+    memset(ms, 0, sizeof *ms);
+    cx_params_init(&ms->ps);
+    if (tr->model) {
+        cx_module_state_dict(tr->model, &ms->sd);
+        cx_module_state(tr->model, &ms->ps);
+    }
+    const int in_model = ms->ps.n;
+    for (int i = 0; i < tr->params.n; i++) {
+        bool seen = false;
+        for (int j = 0; j < ms->ps.n && !seen; j++) seen = ms->ps.t[j] == tr->params.t[i];
+        if (!seen) cx_params_add(&ms->ps, tr->params.t[i]);
+    }
+    ms->n = ms->ps.n;
+    ms->t = ms->ps.t;
+    ms->name = cx_xcalloc((size_t)(ms->n ? ms->n : 1), sizeof *ms->name);
+    for (int i = 0; i < ms->n; i++) {
+        for (int j = 0; i < in_model && j < ms->sd.n && !ms->name[i]; j++)
+            if (ms->sd.t[j] == ms->t[i]) ms->name[i] = ms->sd.names[j];
+        if (!ms->name[i]) ms->name[i] = ms->t[i]->name;
+        if (!ms->name[i])
+            return cx_set_error(CX_ERR_ARG, "%s: %s tensor %d has no name", path,
+                                i < in_model ? "model" : "optimiser parameter", i);
+    }
+    return CX_OK;
+}
+
+static void model_state_free(model_state *ms) {
+    free(ms->name);
+    cx_params_free(&ms->ps);
+    cx_state_dict_free(&ms->sd);
 }
 
 cx_status cx_trainer_save(cx_trainer *tr, const char *path) {
     if (!tr || !path) return cx_set_error(CX_ERR_ARG, "cx_trainer_save: NULL argument");
     cx_ckpt ck;
     memset(&ck, 0, sizeof ck);
-    cx_params ms, os;
-    state_list(tr, &ms);
+    model_state ms;
+    cx_params os;
     cx_params_init(&os);
-    cx_tensor **rt = xmalloc(2 * (size_t)tr->n_rng * sizeof *rt);
+    cx_tensor **rt = cx_xmalloc(2 * (size_t)tr->n_rng * sizeof *rt);
     int nrt = 0;
-    cx_status st = CX_OK;
-    for (int i = 0; i < ms.n && !st; i++) {
-        if (!ms.t[i]->name) st = cx_set_error(CX_ERR_ARG, "%s: model tensor %d has no name", path, i);
-        else cx_ckpt_add_tensor(&ck, ms.t[i]->name, ms.t[i]);
-    }
+    cx_status st = model_state_of(tr, path, &ms);
+    for (int i = 0; i < ms.n && !st; i++) cx_ckpt_add_tensor(&ck, ms.name[i], ms.t[i]);
     if (!st) st = cx_optim_state_export(tr->opt, &os);
     for (int i = 0; i < os.n && !st; i++) cx_ckpt_add_tensor(&ck, os.t[i]->name, os.t[i]);
     for (int i = 0; i < tr->n_rng && !st; i++) {
@@ -429,7 +450,7 @@ cx_status cx_trainer_save(cx_trainer *tr, const char *path) {
     for (int i = 0; i < nrt; i++) cx_tensor_free(rt[i]);
     free(rt);
     ckpt_free(&ck);
-    cx_params_free(&ms);
+    model_state_free(&ms);
     cx_params_free(&os);
     return st;
 }
@@ -534,7 +555,7 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
                             "(epoch,lr,train_loss,...,seconds)",
                             path);
     /* random streams */
-    cx_rng *now = xmalloc(2 * (size_t)tr->n_rng * sizeof *now), *epo = now + tr->n_rng;
+    cx_rng *now = cx_xmalloc(2 * (size_t)tr->n_rng * sizeof *now), *epo = now + tr->n_rng;
     for (int i = 0; i < tr->n_rng && !st; i++) {
         st = rng_from_file(f, path, "cortex.rng", tr->rngs[i].name, &now[i]);
         if (!st) st = rng_from_file(f, path, "cortex.rng_epoch", tr->rngs[i].name, &epo[i]);
@@ -553,13 +574,14 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
                               path, rest);
     }
     /* model and optimiser state: same tensors, same layouts */
-    cx_params ms, os, fo;
-    state_list(tr, &ms);
+    model_state ms;
+    cx_params os, fo;
+    cx_status st2 = model_state_of(tr, path, &ms);
+    if (!st) st = st2;
     cx_params_init(&os);
     cx_params_init(&fo);
     for (int i = 0; i < ms.n && !st; i++)
-        st = ms.t[i]->name ? same_layout(path, "model", cx_st_get(f, ms.t[i]->name), ms.t[i], ms.t[i]->name)
-                           : cx_set_error(CX_ERR_ARG, "%s: model tensor %d has no name", path, i);
+        st = same_layout(path, "model", cx_st_get(f, ms.name[i]), ms.t[i], ms.name[i]);
     if (!st) st = cx_optim_state_export(tr->opt, &os);
     for (int i = 0; i < os.n && !st; i++)
         st = same_layout(path, "optimiser state", cx_st_get(f, os.t[i]->name), os.t[i], os.t[i]->name);
@@ -575,12 +597,10 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
     /* the task's own state */
     if (!st && tr->task.load_state) st = tr->task.load_state(tr->task.user, f, path, &p);
     /* mid-epoch: replay the epoch's draws up to the saved batch */
+    cx_rng *keep = cx_xmalloc((size_t)tr->n_rng * sizeof *keep);
+    for (int i = 0; i < tr->n_rng; i++) keep[i] = rng_value(&tr->rngs[i]);
     if (!st && p.batch > 0) {
-        cx_rng *keep = xmalloc((size_t)tr->n_rng * sizeof *keep);
-        for (int i = 0; i < tr->n_rng; i++) {
-            keep[i] = rng_value(&tr->rngs[i]);
-            rng_assign(&tr->rngs[i], epo[i]);
-        }
+        for (int i = 0; i < tr->n_rng; i++) rng_assign(&tr->rngs[i], epo[i]);
         int got = tr->task.begin_epoch(tr->task.user, &p);
         if (got > 0 && p.num_batches > 0 && got != p.num_batches)
             st = cx_set_error(CX_ERR_ARG,
@@ -598,18 +618,18 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
                                   path, p.batch, p.epoch, i);
             cx_step_reset();
         }
-        if (st)
-            for (int i = 0; i < tr->n_rng; i++) rng_assign(&tr->rngs[i], keep[i]);
-        free(keep);
     }
-    if (!st) {
-        /* everything checked: restore */
+    /* the optimiser state (checked in full before anything is copied), then
+     * the model (checked above, cannot fail) */
+    if (!st) st = cx_optim_state_import(tr->opt, &fo);
+    if (!st)
         for (int i = 0; i < ms.n; i++) {
-            const cx_tensor *src = cx_st_get(f, ms.t[i]->name);
+            const cx_tensor *src = cx_st_get(f, ms.name[i]);
             memcpy(ms.t[i]->data, src->data, (size_t)src->numel * cx_dtype_size(src->dtype));
         }
-        st = cx_optim_state_import(tr->opt, &fo);
-    }
+    if (st) /* the replay moved the streams: put them back */
+        for (int i = 0; i < tr->n_rng; i++) rng_assign(&tr->rngs[i], keep[i]);
+    free(keep);
     if (!st) {
         for (int i = 0; i < tr->n_rng; i++) {
             rng_assign(&tr->rngs[i], now[i]);
@@ -624,7 +644,7 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
         size_t n = strlen(csv);
         if (n + 1 > tr->csv_cap) {
             tr->csv_cap = n + 256;
-            tr->csv = xrealloc(tr->csv, tr->csv_cap);
+            tr->csv = cx_xrealloc(tr->csv, tr->csv_cap);
         }
         memcpy(tr->csv, csv, n + 1);
         tr->csv_len = n;
@@ -637,7 +657,7 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
         }
     }
     free(now);
-    cx_params_free(&ms);
+    model_state_free(&ms);
     cx_params_free(&os);
     cx_params_free(&fo);
     return st;
@@ -671,6 +691,9 @@ static void log_line(cx_trainer *tr, const cx_train_info *in) {
 /* An evaluation: metrics, CSV row, hook, files. At the end of an epoch the
  * position moves to the start of the next one before the checkpoint. */
 static cx_status evaluate(cx_trainer *tr, bool end) {
+    /* an end-of-epoch evaluation that fails before the epoch is closed is
+     * retried by the next cx_trainer_run (the epoch is not trained again) */
+    if (end) tr->pending_end = true;
     double t = cx_now(), c = cx_cpu_now();
     tr->ep_secs += t - tr->ep_seg_t0;
     tr->ep_cpu += c - tr->ep_cpu_t0;
@@ -691,14 +714,23 @@ static cx_status evaluate(cx_trainer *tr, bool end) {
     tr->pos.seconds = tr->sec0 + cx_now() - tr->run_t0;
     cx_trainer_clear_line(tr);
     if (st) return st;
+    /* the row is taken back if a hook or the CSV write fails (a retry adds it again) */
+    const size_t csv_len = tr->csv_len;
+    const bool had_header = tr->have_header;
     csv_row(tr, &m, end);
     in.pos = tr->pos;
     in.metrics = &m;
     if (tr->o.on_eval) st = tr->o.on_eval(tr->o.hook_user, &in);
     if (!st && tr->o.log) log_line(tr, &in);
     if (!st && tr->metrics_path) st = cx_write_file_atomic(tr->metrics_path, tr->csv, tr->csv_len);
-    if (st) return st;
+    if (st) {
+        tr->csv_len = csv_len;
+        tr->csv[csv_len] = 0;
+        tr->have_header = had_header;
+        return st;
+    }
     if (end) {
+        tr->pending_end = false;
         tr->pos.epoch++;
         tr->pos.batch = 0;
         tr->pos.num_batches = 0;
@@ -741,9 +773,12 @@ static cx_status train_batch(cx_trainer *tr) {
     if (!isfinite(lv)) {
         cx_step_reset();
         cx_trainer_clear_line(tr);
+        /* the batch was taken from the task: it counts as done (without a
+         * step), so a later run or a checkpoint continues after it */
+        tr->pos.batch++;
         return cx_set_error(CX_ERR_NUMERIC,
                             "loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr",
-                            (double)lv, tr->pos.epoch, tr->pos.batch + 1);
+                            (double)lv, tr->pos.epoch, tr->pos.batch);
     }
     cx_backward(loss);
     if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
@@ -778,11 +813,15 @@ cx_status cx_trainer_run(cx_trainer *tr) {
     tr->ep_cpu_t0 = cx_cpu_now();
     cx_status st = CX_OK;
     bool limit = tr->o.max_steps > 0 && tr->pos.step >= tr->o.max_steps;
+    if (tr->pending_end) { /* the last run's end-of-epoch evaluation failed: retry it */
+        st = evaluate(tr, true);
+        if (!st && at_limit(tr, cx_now())) limit = true;
+    }
     while (!limit && !st) {
-        if (!tr->in_epoch) {
-            if (tr->o.epochs > 0 && tr->pos.epoch > tr->o.epochs) break;
-            begin_epoch(tr);
-        }
+        /* the epoch limit counts epochs in all: a run resumed past it (also in
+         * the middle of an epoch) trains nothing */
+        if (tr->o.epochs > 0 && tr->pos.epoch > tr->o.epochs) break;
+        if (!tr->in_epoch) begin_epoch(tr);
         bool end = false;
         for (;;) {
             double tb = cx_now();
