@@ -88,7 +88,7 @@ $(B)/%.o: %.c Makefile
 
 $(OPTABLE): $(SRC) tools/gen_optable.sh
 	@mkdir -p $(dir $@)
-	tools/gen_optable.sh $(SRC) > $@.tmp && mv $@.tmp $@
+	tools/gen_optable.sh $@ $(SRC)
 
 $(B)/gen/optable.o: $(OPTABLE) Makefile
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@

@@ -89,14 +89,19 @@ void cx_fatal(const char *fmt, ...)
  *     backward's scratch of the failed work cost nothing (no leak);
  *   - the calling thread's current arena, current random stream, no-grad
  *     depth, training and check-numerics flags are restored.
+ *   - a tensor made before the call whose gradient buffer was made inside it
+ *     (a backward that failed) gets its gradient dropped (grad NULL); the
+ *     gradients of persistent tensors (parameters) may hold a partial
+ *     accumulation: zero them before the next step.
  * Heap objects that fn made itself (modules, files) are fn's to free: keep
  * them where the caller can reach them (in *user) and free them when cx_try
  * fails; the library's constructors check their arguments before they
- * allocate, so a failed constructor leaks nothing. Calls nest; each thread
- * has its own. A check that fails inside an OpenMP parallel region still goes
- * to the handler (the library checks its arguments before those regions).
- * Locals of the caller changed inside fn and read after a failure must be
- * volatile or live in *user (setjmp rules). */
+ * allocate, so a failed constructor leaks nothing. Functions that hold heap
+ * memory across user callbacks (cx_gradcheck, the decoders of decode.h) are
+ * not made failure-safe by cx_try. Calls nest; each thread has its own. A
+ * check that fails at another OpenMP nesting level than the cx_try (inside a
+ * parallel region opened in fn, or by the library) goes to the handler: a
+ * team must not be left by a jump. */
 typedef cx_status (*cx_try_fn)(void *user);
 cx_status cx_try(cx_try_fn fn, void *user);
 /* Fail with status st (printf-style message): inside cx_try it makes cx_try

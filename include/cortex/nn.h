@@ -91,18 +91,24 @@ void cx_module_init(cx_module *m, const cx_module_ops *ops);
 cx_tensor *cx_module_add_param(cx_module *m, const char *name, cx_tensor **field);
 /* Same for a buffer (any dtype, no gradient: running statistics, counters). */
 cx_tensor *cx_module_add_buffer(cx_module *m, const char *name, cx_tensor **field);
-/* Register *field, owned by another module, as a parameter of m too (listed
- * here under `name`, never freed here). The owner must outlive m. */
+/* Register the tensor in *field, owned by another module, as a parameter of m
+ * too (listed here under `name`, never freed here). field must be a member of
+ * m's own struct (as for cx_module_add_param: cx_module_tie may re-point it).
+ * The owner must outlive m. */
 cx_tensor *cx_module_share_param(cx_module *m, const char *name, cx_tensor **field);
-/* Replace the parameter at `path` below m (e.g. "fc.weight") by t, owned
- * elsewhere (same dtype and shape required): the tensor it had is freed if it
- * was owned there. Ties a decoder to an embedding:
+/* Replace the parameter at `path` below m (e.g. "fc.weight") by t, a
+ * persistent parameter owned elsewhere (same dtype and shape required): every
+ * slot under m that held the old tensor (other names it was shared or tied
+ * under) now holds t, and the old tensor is freed if a slot under m owned it.
+ * t's owner must outlive m. Ties a decoder to an embedding:
  * cx_module_tie(lm, "fc.weight", cx_embedding_weight(emb)). */
 void cx_module_tie(cx_module *m, const char *path, cx_tensor *t);
 /* Add `child` under `name` (no dots; unique in the module), taking over the
  * caller's reference (when the name is refused, a fatal error, the caller
  * keeps it). The child's tensors are renamed "<path>.<name>.*" the first
- * time it is added anywhere. Returns child. */
+ * time it is added anywhere. Fatal: a cycle (child is parent or above it), or
+ * a child that already has a parent holding its only reference (pass
+ * cx_module_ref(child) to a second parent). Returns child. */
 cx_module *cx_module_add(cx_module *parent, const char *name, cx_module *child);
 /* One more reference to m (for a second parent, or to keep it). Returns m. */
 cx_module *cx_module_ref(cx_module *m);
@@ -147,9 +153,10 @@ void cx_module_describe(const cx_module *m, char *buf, size_t n);
 void cx_module_print(cx_module *m);
 
 /* ---- state I/O (safetensors, PyTorch names; see io.h)
- * Save the state (each tensor once, under its own name) atomically, with
- * metadata format "pt" plus n_meta extra (key, value) pairs. Errors from
- * cx_st_save. */
+ * Save the state (each tensor once, under its first name in m's state dict,
+ * relative to m: a tied tensor under the name of its first slot in
+ * registration order) atomically, with metadata format "pt" plus n_meta
+ * extra (key, value) pairs. Errors from cx_st_save. */
 cx_status cx_module_save(cx_module *m, const char *path, const char *const *meta_keys,
                          const char *const *meta_values, int n_meta);
 /* Copy every state tensor of m from f (looked up by its name, or by another

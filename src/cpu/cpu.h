@@ -25,6 +25,10 @@ int cx_gemm_tile_nr(void);
  * outside a parallel region, 1 inside one (no nested parallelism). */
 int cx_cpu_threads_available(void);
 
+/* Loops of the recurrent kernels (gates, packing) run in parallel from this
+ * much work on. */
+#define CX_RNN_PAR_MIN 4096
+
 /* GEMM against a weight packed once (cpu/pgemm.c), for many products with a
  * small M and the same B (recurrent steps). cx_pgemm_pack packs op(B) [K, N]
  * (B row-major with leading dimension ldb; trans: B is stored [N, K]) into an

@@ -19,8 +19,6 @@
 #pragma GCC optimize("fp-contract=fast")
 #endif
 
-/* packing runs in parallel from this much work on (as the recurrent kernels) */
-#define PG_PAR_MIN 4096
 
 #define RG_VL 16
 #define RG_NR (2 * RG_VL)
@@ -36,7 +34,7 @@ typedef float rg_vf __attribute__((vector_size(RG_VL * sizeof(float))));
 float *cx_pgemm_pack(const float *B, int ldb, bool trans, int K, int N) {
     const int npan = (N + RG_NR - 1) / RG_NR;
     float *bp = cx_arena_alloc((size_t)npan * K * RG_NR * sizeof(float));
-    int nt = (int64_t)K * N / 4 >= PG_PAR_MIN ? cx_cpu_threads_available() : 1;
+    int nt = (int64_t)K * N / 4 >= CX_RNN_PAR_MIN ? cx_cpu_threads_available() : 1;
     (void)nt;
     CX_OMP(parallel for num_threads(nt) if(nt > 1))
     for (int p = 0; p < npan; p++) {

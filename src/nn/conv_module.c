@@ -98,6 +98,12 @@ static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, in
         oo.stride[i] = oo.dilation[i] = 1;
         oo.padding[i] = oo.output_padding[i] = 0;
     }
+    {   /* the weight's size is checked before anything is allocated (no leak
+         * when the failure is caught by cx_try) */
+        int ws[5] = {transposed ? in : out, transposed ? out / oo.groups : in / oo.groups, 1, 1, 1};
+        for (int i = 0; i < nd; i++) ws[2 + i] = k[i];
+        (void)cx_shape_numel(kind, ws, nd + 2);
+    }
     conv_m *c = cx_xcalloc(1, sizeof *c);
     cx_module_init(&c->base, ops);
     c->nd = nd;

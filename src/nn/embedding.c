@@ -82,6 +82,7 @@ static const cx_module_ops emb_ops = {.kind = "Embedding", .forward = emb_fwd, .
 cx_module *cx_embedding_new(int V, int E, int padding_idx) {
     if (V <= 0 || E <= 0) cx_fatal("Embedding: sizes must be positive, got %d x %d", V, E);
     if (padding_idx >= V) cx_fatal("Embedding: padding_idx %d out of range [0, %d)", padding_idx, V);
+    (void)cx_shape_numel("Embedding", (const int[]){V, E}, 2); /* before anything is allocated */
     embedding_m *e = cx_xcalloc(1, sizeof *e);
     cx_module_init(&e->base, &emb_ops);
     e->V = V;

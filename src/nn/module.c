@@ -115,9 +115,23 @@ cx_tensor *cx_module_share_param(cx_module *m, const char *name, cx_tensor **fie
     return add_tensor(m, name, field, SLOT_PARAM, false, "cx_module_share_param");
 }
 
+/* True when `x` is m or below it. */
+static bool contains(const cx_module *m, const cx_module *x) {
+    if (m == x) return true;
+    for (int i = 0; m->reg && i < m->reg->nc; i++)
+        if (contains(m->reg->c[i].m, x)) return true;
+    return false;
+}
+
 cx_module *cx_module_add(cx_module *parent, const char *name, cx_module *child) {
     if (!parent || !child) cx_fatal("cx_module_add: NULL parent or child");
-    if (child == parent) cx_fatal("%s: a module cannot be its own child", parent->ops->kind);
+    if (child == parent || contains(child, parent))
+        cx_fatal("%s: adding '%s' would make a module its own descendant (a cycle)", parent->ops->kind,
+                 name ? name : "(null)");
+    if (child->reg && child->reg->attached && child->refs < 2)
+        cx_fatal("%s: '%s' already has a parent that holds its only reference: pass cx_module_ref(child) to add "
+                 "it to a second parent",
+                 parent->ops->kind, name ? name : "(null)");
     check_name(parent, "child", name); /* refused: the caller keeps its reference */
     struct cx_module_reg *r = reg_of(parent), *cr = reg_of(child);
     if (r->nc == r->cc) {
@@ -219,6 +233,28 @@ cx_module *cx_module_find(cx_module *m, const char *path) {
     return NULL;
 }
 
+/* True when a slot under m owns t. */
+static bool owns(const cx_module *m, const cx_tensor *t) {
+    const struct cx_module_reg *r = m->reg;
+    for (int i = 0; r && i < r->nt; i++)
+        if (r->t[i].owned && *r->t[i].ref == t) return true;
+    for (int i = 0; r && i < r->nc; i++)
+        if (owns(r->c[i].m, t)) return true;
+    return false;
+}
+
+/* Every slot under m that holds `old` now holds t (owned by nobody here). */
+static void retarget(cx_module *m, const cx_tensor *old, cx_tensor *t) {
+    struct cx_module_reg *r = m->reg;
+    if (!r) return;
+    for (int i = 0; i < r->nt; i++)
+        if (*r->t[i].ref == old) {
+            *r->t[i].ref = t;
+            r->t[i].owned = false;
+        }
+    for (int i = 0; i < r->nc; i++) retarget(r->c[i].m, old, t);
+}
+
 void cx_module_tie(cx_module *m, const char *path, cx_tensor *t) {
     if (!m || !path || !t) cx_fatal("cx_module_tie: NULL argument");
     const char *last;
@@ -226,15 +262,21 @@ void cx_module_tie(cx_module *m, const char *path, cx_tensor *t) {
     int i = o ? tslot_of(o, last) : -1;
     if (i < 0) cx_fatal("%s: no tensor '%s' to tie", m->ops->kind, path);
     tslot *s = &o->reg->t[i];
+    if (s->kind != SLOT_PARAM) cx_fatal("%s: '%s' is a buffer, not a parameter (only parameters are tied)", m->ops->kind, path);
     cx_tensor *old = *s->ref;
     char b1[96], b2[96];
     if (old->dtype != t->dtype || !cx_same_shape(old, t))
         cx_fatal("%s: cannot tie '%s' %s %s to a %s %s tensor", m->ops->kind, path, cx_dtype_name(old->dtype),
                  cx_shape_str(old, b1, sizeof b1), cx_dtype_name(t->dtype), cx_shape_str(t, b2, sizeof b2));
+    if (!t->persistent || !t->requires_grad)
+        cx_fatal("%s: '%s' can only be tied to a persistent parameter (cx_param_new)", m->ops->kind, path);
     if (old == t) return;
-    if (s->owned) cx_tensor_free(old);
-    *s->ref = t;
-    s->owned = false;
+    /* the old tensor may be listed under other names too (shared or tied
+     * before): every slot under m that holds it now holds t, then it is freed
+     * if one of them owned it */
+    const bool owned = owns(m, old);
+    retarget(m, old, t);
+    if (owned) cx_tensor_free(old);
 }
 
 int cx_module_num_children(const cx_module *m) { return m && m->reg ? m->reg->nc : 0; }
@@ -335,6 +377,7 @@ int cx_module_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out
     if (!m) cx_fatal("cx_module_call: NULL module");
     if (n_in < 0 || max_out < 1) cx_fatal("%s: call needs n_in >= 0 and max_out >= 1", m->ops->kind);
     if (m->ops->call) return m->ops->call(m, in, n_in, out, max_out);
+    if (!m->ops->forward) cx_fatal("%s: the module has neither forward nor call", m->ops->kind);
     if (n_in != 1) cx_fatal("%s takes one input, got %d", m->ops->kind, n_in);
     out[0] = m->ops->forward(m, in[0]);
     return 1;

@@ -23,6 +23,7 @@ static const cx_module_ops linear_ops = {.kind = "Linear", .forward = linear_fwd
 
 cx_module *cx_linear_new(int in, int out, bool bias) {
     if (in <= 0 || out <= 0) cx_fatal("Linear: sizes must be positive, got %d -> %d", in, out);
+    (void)cx_shape_numel("Linear", (const int[]){out, in}, 2); /* before anything is allocated */
     linear_m *l = cx_xcalloc(1, sizeof *l);
     cx_module_init(&l->base, &linear_ops);
     l->in = in;
@@ -168,6 +169,11 @@ cx_module *cx_sequential_get(cx_module *seq, int i) {
 
 cx_module *cx_mlp_new(const int *sizes, int n, cx_act act, float dropout) {
     if (n < 2) cx_fatal("mlp: needs at least input and output sizes");
+    for (int i = 0; i + 1 < n; i++) { /* every layer checked before anything is allocated */
+        if (sizes[i] <= 0 || sizes[i + 1] <= 0)
+            cx_fatal("mlp: layer sizes must be positive, got %d -> %d", sizes[i], sizes[i + 1]);
+        (void)cx_shape_numel("mlp", (const int[]){sizes[i + 1], sizes[i]}, 2);
+    }
     cx_module *net = cx_sequential_new();
     char name[32];
     for (int i = 0; i + 1 < n; i++) {

@@ -38,8 +38,6 @@
 static inline float fsigm(float x) { return cx_vsigmoidf(x); }
 static inline float ftanh(float x) { return cx_vtanhf(x); }
 
-/* Elementwise loops over B rows run in parallel from this many elements on. */
-#define RNN_PAR_MIN 4096
 
 /* ------------------------------------------------------------ op state */
 enum { IN_X, IN_WIH, IN_WHH, IN_BIH, IN_BHH, IN_H0, IN_C0, IN_PEEP, N_IN };
@@ -66,7 +64,7 @@ static int gates_of(cx_rnn_mode mode, bool coupled) {
 }
 
 static int threads_for(int64_t work) {
-    return work >= RNN_PAR_MIN ? cx_cpu_threads_available() : 1;
+    return work >= CX_RNN_PAR_MIN ? cx_cpu_threads_available() : 1;
 }
 
 
@@ -291,11 +289,6 @@ static void col_sums(const float *m, int rows, int cols, float *out) {
 }
 
 /* ------------------------------------------------------------ backward */
-static float *grad_of(cx_node *nd, int k) {
-    cx_tensor *t = nd->in[k];
-    return t && t->requires_grad ? cx_grad_ensure(t) : NULL;
-}
-
 static void rnn_backward(cx_node *nd) {
     const rnn_saved *s = nd->saved;
     const int T = s->T, B = s->B, I = s->I, H = s->H, G = s->G, GH = G * H;
@@ -367,28 +360,28 @@ static void rnn_backward(cx_node *nd) {
     /* initial states: what reached them through the recurrence plus any
      * gradient on their own blocks of P */
     const int b0 = s->reverse ? T : 0;
-    float *gh0 = grad_of(nd, IN_H0);
+    float *gh0 = cx_in_grad(nd, IN_H0);
     if (gh0) {
         const float *g = gP + (size_t)b0 * BH;
         for (size_t e = 0; e < BH; e++) gh0[e] += dhr[e] + g[e];
     }
-    float *gc0 = lstm ? grad_of(nd, IN_C0) : NULL;
+    float *gc0 = lstm ? cx_in_grad(nd, IN_C0) : NULL;
     if (gc0) {
         const float *g = gP + coff + (size_t)b0 * BH;
         for (size_t e = 0; e < BH; e++) gc0[e] += dcr[e] + g[e];
     }
     /* the big GEMMs */
-    float *gwih = grad_of(nd, IN_WIH), *gwhh = grad_of(nd, IN_WHH), *gx = grad_of(nd, IN_X);
+    float *gwih = cx_in_grad(nd, IN_WIH), *gwhh = cx_in_grad(nd, IN_WHH), *gx = cx_in_grad(nd, IN_X);
     if (gwih) cx_sgemm(true, false, GH, I, (int)TB, 1.0f, dg, GH, CX_F(x), I, 1.0f, gwih, I);
     if (gx) cx_sgemm(false, false, (int)TB, I, GH, 1.0f, dg, GH, CX_F(wih), I, 1.0f, gx, I);
     if (gwhh) {
         const float *hprev = P + (size_t)(s->reverse ? 1 : 0) * BH; /* blocks of t = 0..T-1 */
         cx_sgemm(true, false, GH, H, (int)TB, 1.0f, dgh, GH, hprev, H, 1.0f, gwhh, H);
     }
-    float *gbih = grad_of(nd, IN_BIH), *gbhh = grad_of(nd, IN_BHH);
+    float *gbih = cx_in_grad(nd, IN_BIH), *gbhh = cx_in_grad(nd, IN_BHH);
     if (gbih) col_sums(dg, (int)TB, GH, gbih);
     if (gbhh) col_sums(dgh, (int)TB, GH, gbhh);
-    float *gpeep = lstm && peep_t ? grad_of(nd, IN_PEEP) : NULL;
+    float *gpeep = lstm && peep_t ? cx_in_grad(nd, IN_PEEP) : NULL;
     if (gpeep) {
         /* rows (i, f, o) or (f, o): sum over t, b of dgate_pre * c (c_prev for
          * i and f, c_t for o) */

@@ -95,6 +95,13 @@ static cx_module *make(cx_rnn_mode mode, bool cell, int I, int H, const cx_rnn_o
     }
     if (opt.num_layers < 1) cx_fatal("%s: num_layers must be >= 1, got %d", k, opt.num_layers);
     if (!(opt.dropout >= 0 && opt.dropout <= 1)) cx_fatal("%s: dropout must be in [0, 1], got %g", k, (double)opt.dropout);
+    {   /* the largest weights checked before anything is allocated */
+        const int64_t G = mode == CX_RNN_LSTM ? (opt.coupled ? 3 : 4) : mode == CX_RNN_GRU ? 3 : 1;
+        const int64_t D = opt.bidirectional ? 2 : 1, in_max = (int64_t)I > D * H ? I : D * H;
+        if (G * H > INT32_MAX || in_max > INT32_MAX) cx_fatal("%s: hidden size %d is too large", k, H);
+        (void)cx_shape_numel(k, (const int[]){(int)(G * H), (int)in_max}, 2);
+        (void)cx_shape_numel(k, (const int[]){(int)(G * H), H}, 2);
+    }
     rnn_m *r = cx_xcalloc(1, sizeof *r);
     cx_module_init(&r->base, &rnn_ops[(cell ? 3 : 0) + (mode == CX_RNN_LSTM ? 1 : mode == CX_RNN_GRU ? 2 : 0)]);
     r->mode = mode;

@@ -122,6 +122,17 @@ cx_arena_mark cx_arena_get_mark(cx_arena *a) {
     return m;
 }
 
+bool cx_arena_after_mark(const cx_arena *a, cx_arena_mark m, const void *p) {
+    if (m.gen != a->gen) return true;
+    const char *q = p;
+    for (const chunk *c = a->head; c; c = c->prev) {
+        const char *base = (const char *)c + HDR;
+        if (c == m.chunk) return q >= base + m.off && q < base + c->size;
+        if (q >= base && q < base + c->size) return true;
+    }
+    return false;
+}
+
 void cx_arena_rewind(cx_arena *a, cx_arena_mark m) {
     if (m.gen != a->gen) {
         /* the arena was reset since the mark: everything from before the mark

@@ -37,24 +37,44 @@ cx_error_handler cx_get_error_handler(void **user) {
 typedef struct trap {
     jmp_buf jb;
     struct trap *prev;
-    cx_status st;
+    int level;            /* OpenMP nesting level of the cx_try */
+    cx_arena *arena;      /* the arena and mark a failure rewinds to */
+    cx_arena_mark mark;
+    cx_tensor **claimed;  /* step tensors given a gradient buffer inside the try */
+    int n_claimed, cap_claimed;
 } trap;
 static _Thread_local trap *tl_trap;
+
+static int omp_level(void) {
+#ifdef _OPENMP
+    return omp_get_level();
+#else
+    return 0;
+#endif
+}
+
+void cx_try_note_grad(cx_tensor *t) {
+    trap *tp = tl_trap;
+    if (!tp) return;
+    if (tp->n_claimed == tp->cap_claimed) {
+        int cap = tp->cap_claimed ? 2 * tp->cap_claimed : 64;
+        cx_tensor **v = realloc(tp->claimed, (size_t)cap * sizeof *v);
+        if (!v) return; /* out of memory: the rewind below cannot clear this one */
+        tp->claimed = v;
+        tp->cap_claimed = cap;
+    }
+    tp->claimed[tp->n_claimed++] = t;
+}
 
 static _Noreturn void fail_with(cx_status st, const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     snprintf(last_error, sizeof last_error, "%s", msg);
-    /* jump to the innermost trap of this thread, never out of a parallel
-     * region (a worker thread has no trap; the team must not be left) */
-    bool in_par = false;
-#ifdef _OPENMP
-    in_par = omp_in_parallel();
-#endif
-    if (tl_trap && !in_par) {
-        tl_trap->st = st;
-        longjmp(tl_trap->jb, 1);
-    }
+    /* jump to the innermost trap of this thread, but only from the OpenMP
+     * level where that cx_try was called (never out of a parallel region
+     * that the library or the caller opened inside it) */
+    if (tl_trap && tl_trap->level == omp_level()) longjmp(tl_trap->jb, (int)st);
+
     if (handler) handler(msg, handler_user);
     fflush(stdout);
     fprintf(stderr, "cortex: %s\n", msg);
@@ -77,25 +97,38 @@ bool cx_in_try(void) { return tl_trap != NULL; }
 
 cx_status cx_try(cx_try_fn fn, void *user) {
     /* what a failure restores */
-    cx_arena *ar = cx_arena_current();
-    cx_arena_mark mark = cx_arena_get_mark(ar);
     cx_autograd_state ag = cx_autograd_state_get();
     cx_rng *rng = cx_rng_current();
     trap t;
+    memset(&t, 0, sizeof t);
     t.prev = tl_trap;
-    t.st = CX_OK;
+    t.level = omp_level();
+    t.arena = cx_arena_current();
+    t.mark = cx_arena_get_mark(t.arena);
     tl_trap = &t;
-    if (setjmp(t.jb) == 0) {
+    int jumped = setjmp(t.jb);
+    if (!jumped) {
         cx_status st = fn(user);
         tl_trap = t.prev;
+        /* an enclosing try that fails must also clear these */
+        for (int i = 0; i < t.n_claimed; i++) cx_try_note_grad(t.claimed[i]);
+        free(t.claimed);
         return st;
     }
     tl_trap = t.prev;
-    cx_arena_use(ar);
-    cx_arena_rewind(ar, mark);
+    /* a tensor made before the try whose gradient buffer was claimed inside
+     * it (a backward that failed) must not keep a pointer into the memory the
+     * rewind releases */
+    for (int i = 0; i < t.n_claimed; i++) {
+        cx_tensor *c = t.claimed[i];
+        if (!cx_arena_after_mark(t.arena, t.mark, c) && cx_arena_after_mark(t.arena, t.mark, c->grad)) c->grad = NULL;
+    }
+    free(t.claimed);
+    cx_arena_use(t.arena);
+    cx_arena_rewind(t.arena, t.mark);
     cx_autograd_state_set(ag);
     cx_rng_use(rng);
-    return t.st;
+    return (cx_status)jumped;
 }
 
 void *cx_xmalloc(size_t n) {

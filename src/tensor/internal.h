@@ -9,6 +9,11 @@
 typedef struct { void *chunk; size_t off; size_t used; unsigned gen; } cx_arena_mark;
 cx_arena_mark cx_arena_get_mark(cx_arena *a);
 void cx_arena_rewind(cx_arena *a, cx_arena_mark m);
+/* True when p points into memory of `a` handed out after mark m (memory that
+ * cx_arena_rewind(a, m) releases; after a reset since m: everything). */
+bool cx_arena_after_mark(const cx_arena *a, cx_arena_mark m, const void *p);
+/* Inside cx_try: t (a step tensor) was just given an arena gradient buffer. */
+void cx_try_note_grad(cx_tensor *t);
 
 /* The calling thread's autograd flags (saved and restored by cx_try). */
 typedef struct { int no_grad_depth; bool training, check_numerics; } cx_autograd_state;

@@ -116,8 +116,10 @@ cx_tensor *cx_tensor_new(cx_dtype dt, const int *shape, int ndim) {
     init_header(t, dt, shape, ndim, "tensor_new");
     size_t bytes = (size_t)t->numel * cx_dtype_size(dt);
     void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p)
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p) {
+        free(t); /* no leak when the failure is caught (cx_try) */
         cx_fatal("out of memory allocating a tensor of %zu bytes", bytes);
+    }
     memset(p, 0, bytes);
     t->data = p;
     t->persistent = true;
@@ -196,6 +198,7 @@ float *cx_grad_claim(cx_tensor *t, bool *fresh) {
         t->grad = p;
     } else {
         t->grad = cx_arena_alloc(bytes);
+        if (cx_in_try()) cx_try_note_grad(t);
     }
     *fresh = true;
     return t->grad;

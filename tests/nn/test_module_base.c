@@ -318,6 +318,49 @@ static void copy_state_between_twins(void) {
     cx_module_free(other);
 }
 
+/* ---- review regressions: tying over aliases, cycles, a second parent
+ * without a reference */
+static void tie_over_aliases_and_errors(void) {
+    cx_module *r = cx_sequential_new();
+    cx_module *a = cx_linear_new(3, 3, false), *b = cx_linear_new(3, 3, false), *c = cx_linear_new(3, 3, false);
+    cx_sequential_add(r, "a", a);
+    cx_sequential_add(r, "b", b);
+    cx_sequential_add(r, "c", c);
+    cx_module_tie(r, "b.weight", cx_linear_weight(a)); /* b's own weight freed */
+    cx_module_tie(r, "a.weight", cx_linear_weight(c)); /* a's weight, also b's now: both re-pointed */
+    CHECK(cx_module_tensor(r, "a.weight") == cx_module_tensor(r, "c.weight"));
+    CHECK(cx_module_tensor(r, "b.weight") == cx_module_tensor(r, "c.weight"));
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(r, &ps);
+    CHECK_MSG(ps.n == 1, "%d params after tying all three", ps.n);
+    cx_params_free(&ps);
+    CHECK(cx_module_forward(r, cx_ones(CX_SHAPE(2, 3)))->numel == 6);
+    /* only persistent parameters, never into a buffer slot */
+    cx_module *bn = cx_batchnorm1d_new(3);
+    cx_sequential_add(r, "bn", bn);
+    EXPECT_FATAL(cx_module_tie(r, "bn.running_mean", cx_linear_weight(c)), "buffer");
+    EXPECT_FATAL(cx_module_tie(r, "bn.weight", cx_zeros(CX_SHAPE(3))), "persistent parameter");
+    /* cycles and a second parent without a reference */
+    cx_module *inner = cx_sequential_new();
+    cx_sequential_add(r, "inner", inner);
+    EXPECT_FATAL(cx_module_add(inner, "r", cx_module_ref(r)), "cycle");
+    cx_module_free(r); /* the ref taken for the refused add */
+    cx_module *other = cx_sequential_new();
+    EXPECT_FATAL(cx_module_add(other, "a", a), "cx_module_ref");
+    cx_module_add(other, "a", cx_module_ref(a));
+    cx_module_free(other);
+    /* a module with neither forward nor call */
+    static const cx_module_ops empty_ops = {.kind = "Empty"};
+    cx_module *e = calloc(1, sizeof *e);
+    cx_module_init(e, &empty_ops);
+    cx_tensor *x = cx_ones(CX_SHAPE(1)), *y[1];
+    EXPECT_FATAL(cx_module_call(e, &x, 1, y, 1), "neither forward nor call");
+    cx_module_free(e);
+    cx_step_reset();
+    cx_module_free(r); /* the shared weight freed once, by c (ASan) */
+}
+
 int main(void) {
     cx_set_threads(1);
     RUN(tied_embedding_trained_and_saved_once);
@@ -326,5 +369,6 @@ int main(void) {
     RUN(names_at_any_depth);
     RUN(call_with_several_inputs_and_outputs);
     RUN(copy_state_between_twins);
+    RUN(tie_over_aliases_and_errors);
     TEST_END();
 }
