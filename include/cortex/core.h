@@ -298,7 +298,10 @@ void cx_no_grad_begin(void);
 void cx_no_grad_end(void);
 bool cx_grad_enabled(void);
 /* Check mode: after every op (forward and backward) scan the result and stop
- * at the first non-finite value, naming the op. Off by default. */
+ * at the first non-finite value, naming the op: a NaN anywhere, an infinity
+ * an op makes from finite inputs (infinities an op passes on from an input
+ * that holds them by design, as a -inf attention mask, are not stopped).
+ * Off by default. */
 void cx_set_check_numerics(bool on);
 bool cx_check_numerics(void);
 /* Training mode flag read by dropout (and later batch norm). Default: true. */
@@ -475,8 +478,8 @@ cx_tensor *cx_gather(cx_tensor *a, int axis, const cx_tensor *index);
  * gives NaN, as in PyTorch). Gradient: g where the mask is 0, 0 where it
  * filled (summed over a's broadcast dimensions). Check mode accepts the
  * infinite fill value (the op's descriptor says its outputs may hold +-inf
- * by design) and still stops at a NaN; the softmax of a fully masked row
- * then stops check mode with its NaN. PyTorch:
+ * by design) and the ops that pass it on (a scale, a transpose), and still
+ * stops at a NaN: the softmax of a fully masked row stops it. PyTorch:
  * a.masked_fill(mask.bool(), value). Errors: shapes that do not broadcast, a
  * not F32, mask of another dtype. */
 cx_tensor *cx_masked_fill(cx_tensor *a, const cx_tensor *mask, float value);

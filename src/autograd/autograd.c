@@ -39,6 +39,15 @@ void cx_need_f32_arg(const char *op, const char *what, const cx_tensor *t) {
     }
 }
 
+int cx_axis_of(const char *op, int axis, const cx_tensor *t) {
+    int ax = axis < 0 ? axis + t->ndim : axis;
+    if (ax < 0 || ax >= t->ndim) {
+        char s[96];
+        cx_fatal("%s: axis %d out of range for %s (%d-d)", op, axis, cx_shape_str(t, s, sizeof s), t->ndim);
+    }
+    return ax;
+}
+
 cx_tensor *cx_new_like_shape(const int *shape, int ndim) { return cx_empty(CX_F32, shape, ndim); }
 
 /* ---- the op table (generated from every CX_OP_DEF line: optable.c) */
@@ -100,20 +109,26 @@ static double shown(float v) { return isnan(v) ? fabs((double)v) : (double)v; }
 
 void cx_check_op(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_tensor *const *in, int n) {
     if (!check_numerics) return;
+    /* An op's input made by another op can only hold +-inf by design (the
+     * producer was checked and allowed it: a -inf attention mask); an op that
+     * passes such infinities on (a scale, a transpose after the mask) is not
+     * stopped for them. NaN always stops, and so does an infinity an op makes
+     * from finite inputs (unless its descriptor says inf_ok). */
+    bool inf_in = op->inf_ok;
+    for (int k = 0; k < n && !inf_in; k++)
+        if (in[k] && in[k]->dtype == CX_F32 && in[k]->node)
+            for (int64_t i = 0; i < in[k]->numel && !inf_in; i++) inf_in = isinf(CX_F(in[k])[i]);
     for (int o = 0; o < n_out; o++) {
         const cx_tensor *out = outs[o];
         if (!out || out->dtype != CX_F32) continue;
-        int64_t bad = op->inf_ok ? first_nan(CX_F(out), out->numel) : first_nonfinite(CX_F(out), out->numel);
+        int64_t bad = inf_in ? first_nan(CX_F(out), out->numel) : first_nonfinite(CX_F(out), out->numel);
         if (bad < 0) continue;
         char b[160], s[96], which[32] = "";
-        bool masked = false;
         for (int k = 0; k < n; k++) {
             if (!in[k] || in[k]->dtype != CX_F32) continue;
-            /* an input a producer flagged inf_ok may hold +-inf: only its NaN counts */
-            const cx_op_desc *pop = in[k]->node ? in[k]->node->op : NULL;
-            masked |= pop && pop->inf_ok;
-            int64_t ib = pop && pop->inf_ok ? first_nan(CX_F(in[k]), in[k]->numel)
-                                            : first_nonfinite(CX_F(in[k]), in[k]->numel);
+            /* an op-made input may hold +-inf by design: only its NaN counts */
+            int64_t ib = in[k]->node ? first_nan(CX_F(in[k]), in[k]->numel)
+                                     : first_nonfinite(CX_F(in[k]), in[k]->numel);
             if (ib >= 0)
                 cx_fatal("check_numerics: input %d of op '%s' (%s) already holds %g at element %lld",
                          k, op->name, describe(in[k], b, sizeof b), shown(CX_F(in[k])[ib]), (long long)ib);
@@ -121,7 +136,7 @@ void cx_check_op(const cx_op_desc *op, cx_tensor *const *outs, int n_out, cx_ten
         if (n_out > 1) snprintf(which, sizeof which, " %d", o);
         cx_fatal("check_numerics: op '%s' produced %g at element %lld of its output%s %s (forward; %s)", op->name,
                  shown(CX_F(out)[bad]), (long long)bad, which, cx_shape_str(out, s, sizeof s),
-                 masked ? "no NaN in its inputs, masked -inf only" : "inputs finite");
+                 inf_in ? "no NaN in its inputs, masked -inf only" : "inputs finite");
     }
 }
 

@@ -82,6 +82,9 @@ void cx_need_f32(const char *op, const cx_tensor *t);
 /* Fatal unless t is F32, naming the op, the operand ("weight", "mask" ...) and its shape. */
 void cx_need_f32_arg(const char *op, const char *what, const cx_tensor *t);
 
+/* A possibly negative axis of t, normalised; fatal naming the op and t's shape. */
+int cx_axis_of(const char *op, int axis, const cx_tensor *t);
+
 /* View a tensor as [outer, n, inner] around `axis` (a valid axis). */
 static inline void cx_split_axis(const cx_tensor *a, int axis, int64_t *outer, int *n, int64_t *inner) {
     *outer = 1;

@@ -132,20 +132,14 @@ cx_tensor *cx_cosine_similarity(cx_tensor *a, cx_tensor *b, int axis, float eps)
 /* ---- circular convolution along an axis (the NTM shift):
  *   out[i] = sum_j w[(i - o_j) mod N] s[j],  o_j = j - (K-1)/2,
  * w [..., N, ...], s [..., K, ...] (same other dimensions), K odd, K <= N. */
-static void circ_split(const cx_tensor *w, int axis, int64_t *outer, int64_t *inner) {
-    *outer = 1;
-    *inner = 1;
-    for (int i = 0; i < axis; i++) *outer *= w->shape[i];
-    for (int i = axis + 1; i < w->ndim; i++) *inner *= w->shape[i];
-}
-
 static void circular_conv_backward(cx_node *nd) {
     float *gw = cx_in_grad(nd, 0), *gs = cx_in_grad(nd, 1);
     if (!gw && !gs) return;
     const cx_tensor *wt = nd->in[0];
     const int axis = nd->i[0], N = wt->shape[axis], K = nd->in[1]->shape[axis], h = (K - 1) / 2;
     int64_t outer, inner;
-    circ_split(wt, axis, &outer, &inner);
+    int n_unused;
+    cx_split_axis(wt, axis, &outer, &n_unused, &inner);
     const float *w = CX_F(wt), *s = CX_F(nd->in[1]), *g = nd->out[0]->grad;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < inner; c++) {
@@ -173,9 +167,7 @@ cx_tensor *cx_circular_conv(cx_tensor *w, cx_tensor *s, int axis) {
     char s1[96], s2[96];
     cx_shape_str(w, s1, sizeof s1);
     cx_shape_str(s, s2, sizeof s2);
-    int ax = axis < 0 ? axis + w->ndim : axis;
-    if (ax < 0 || ax >= w->ndim)
-        cx_fatal("circular_conv: axis %d out of range for w %s (%d-d)", axis, s1, w->ndim);
+    const int ax = cx_axis_of("circular_conv", axis, w);
     bool same = w->ndim == s->ndim;
     for (int d = 0; same && d < w->ndim; d++) same = d == ax || w->shape[d] == s->shape[d];
     if (!same)
@@ -187,7 +179,8 @@ cx_tensor *cx_circular_conv(cx_tensor *w, cx_tensor *s, int axis) {
     const int h = (K - 1) / 2;
     cx_tensor *out = cx_new_like_shape(w->shape, w->ndim);
     int64_t outer, inner;
-    circ_split(w, ax, &outer, &inner);
+    int n_unused;
+    cx_split_axis(w, ax, &outer, &n_unused, &inner);
     const float *wd = CX_F(w), *sd = CX_F(s);
     float *y = CX_F(out);
     for (int64_t o = 0; o < outer; o++)

@@ -5,14 +5,6 @@
 #include <stdio.h>
 
 /* Normalised axis, or a fatal error naming the op and the shape. */
-static int axis_of(const char *op, int axis, const cx_tensor *a) {
-    int ax = axis < 0 ? axis + a->ndim : axis;
-    if (ax < 0 || ax >= a->ndim) {
-        char s[96];
-        cx_fatal("%s: axis %d out of range for %s (%d-d)", op, axis, cx_shape_str(a, s, sizeof s), a->ndim);
-    }
-    return ax;
-}
 
 /* ---- cumsum / cumprod (accumulated in double, as PyTorch's CPU kernels do) */
 static void cumsum_backward(cx_node *nd) {
@@ -77,7 +69,7 @@ CX_OP_DEF(cumprod, .backward = cumprod_backward);
 static cx_tensor *cumulative(const cx_op_desc *op, cx_tensor *a, int axis) {
     const bool prod = op == &cx_opd_cumprod;
     cx_need_f32_arg(op->name, "input", a);
-    axis = axis_of(op->name, axis, a);
+    axis = cx_axis_of(op->name, axis, a);
     cx_tensor *out = cx_new_like_shape(a->shape, a->ndim);
     int64_t outer, inner;
     int n;
@@ -188,13 +180,13 @@ static cx_tensor *sorted_op(const cx_op_desc *op, cx_tensor *a, int axis, bool d
 
 cx_tensor *cx_sort(cx_tensor *a, int axis, bool descending, cx_tensor **indices) {
     cx_need_f32_arg("sort", "input", a);
-    axis = axis_of("sort", axis, a);
+    axis = cx_axis_of("sort", axis, a);
     return sorted_op(&cx_opd_sort, a, axis, descending, a->shape[axis], indices);
 }
 
 cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indices) {
     cx_need_f32_arg("topk", "input", a);
-    axis = axis_of("topk", axis, a);
+    axis = cx_axis_of("topk", axis, a);
     if (k < 0 || k > a->shape[axis]) {
         char s[96];
         cx_fatal("topk: k = %d out of range for %s along axis %d (size %d)", k, cx_shape_str(a, s, sizeof s),
@@ -205,7 +197,7 @@ cx_tensor *cx_topk(cx_tensor *a, int k, int axis, bool largest, cx_tensor **indi
 
 cx_tensor *cx_argsort(cx_tensor *a, int axis, bool descending) {
     cx_need_f32_arg("argsort", "input", a);
-    axis = axis_of("argsort", axis, a);
+    axis = cx_axis_of("argsort", axis, a);
     cx_tensor *ind = cx_empty(CX_I64, a->shape, a->ndim);
     sort_lines(a, axis, descending, a->shape[axis], NULL, CX_I64P(ind));
     cx_record(&cx_opd_argsort, ind, &a, 1);

@@ -702,6 +702,7 @@ static cx_status evaluate(cx_trainer *tr, bool end) {
     cx_train_info in = cx_trainer_info(tr);
     in.end_of_epoch = end;
     cx_status st = CX_OK;
+    cx_trainer_clear_line(tr); /* before the task prints or evaluates */
     if (tr->task.evaluate) {
         bool training = cx_is_training();
         cx_no_grad_begin();
@@ -712,7 +713,6 @@ static cx_status evaluate(cx_trainer *tr, bool end) {
         cx_step_reset();
     }
     tr->pos.seconds = tr->sec0 + cx_now() - tr->run_t0;
-    cx_trainer_clear_line(tr);
     if (st) return st;
     /* the row is taken back if a hook or the CSV write fails (a retry adds it again) */
     const size_t csv_len = tr->csv_len;
