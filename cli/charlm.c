@@ -241,34 +241,6 @@ static cx_status lm_on_eval(void *user, const cx_train_info *in) {
     return save_model(t->out, t->lm, t->voc, t->last_val);
 }
 
-/* The model's metadata as cx_charlm_save writes it (charlm.h), for the
- * checkpoint, so that a checkpoint also loads as a model. *voc_text is
- * malloc'd (free it); buf holds the numbers. Returns the number of pairs (8). */
-static int charlm_meta(cx_module *lm, const cx_vocab *v, const char **k, const char **val, char (*buf)[32],
-                       char **voc_text) {
-    cx_charlm_config cfg = cx_charlm_get_config(lm);
-    char *vt = malloc((size_t)v->size * 12 + 1);
-    if (!vt) return -1;
-    size_t n = 0;
-    vt[0] = 0;
-    for (int i = 1; i < v->size; i++) n += (size_t)sprintf(vt + n, i > 1 ? ",%ld" : "%ld", (long)v->chars[i]);
-    snprintf(buf[0], 32, "%d", cfg.vocab);
-    snprintf(buf[1], 32, "%d", cfg.embed);
-    snprintf(buf[2], 32, "%d", cfg.hidden);
-    snprintf(buf[3], 32, "%d", cfg.layers);
-    snprintf(buf[4], 32, "%.9g", (double)cfg.dropout);
-    int j = 0;
-    k[j] = "format", val[j++] = "pt";
-    k[j] = "cortex.arch", val[j++] = "charlm";
-    k[j] = "cortex.charlm.vocab", val[j++] = buf[0];
-    k[j] = "cortex.charlm.embed", val[j++] = buf[1];
-    k[j] = "cortex.charlm.hidden", val[j++] = buf[2];
-    k[j] = "cortex.charlm.layers", val[j++] = buf[3];
-    k[j] = "cortex.charlm.dropout", val[j++] = buf[4];
-    k[j] = "cortex.vocab", val[j++] = vt;
-    *voc_text = vt;
-    return j;
-}
 
 /* ------------------------------------------------------------------ train */
 static int charlm_train(int argc, char **argv) {
@@ -450,13 +422,11 @@ static int charlm_train(int argc, char **argv) {
         }
     }
     const char *mk[10], *mv[10];
-    char nums[5][32], geom[64], *voc_text = NULL;
-    int nm = charlm_meta(lm, voc, mk, mv, nums, &voc_text);
-    if (nm < 0) {
-        fprintf(stderr, "cortex %s: out of memory\n", cmd);
-        rc = 1;
-        nm = 0;
-    }
+    char geom[64];
+    cx_charlm_meta md;
+    cx_charlm_meta_init(&md, lm, voc);
+    int nm = md.n;
+    for (int i = 0; i < md.n; i++) mk[i] = md.keys[i], mv[i] = md.values[i];
     snprintf(geom, sizeof geom, "batch=%d,seq=%d", batch, seq);
     mk[nm] = "cortex.charlm.train", mv[nm++] = geom;
     mk[nm] = "cortex.charlm.text", mv[nm++] = text;
@@ -501,7 +471,7 @@ static int charlm_train(int argc, char **argv) {
                ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
     }
     cx_trainer_free(tr);
-    free(voc_text);
+    cx_charlm_meta_free(&md);
     free(t.mix);
     free(t.pred);
     cx_tensor_free(t.h);

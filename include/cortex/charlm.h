@@ -88,6 +88,18 @@ void cx_charlm_carry(cx_tensor **h, cx_tensor **c, cx_charlm_out o);
  * atomically. extra (may be NULL) adds tensors under their own names (e.g.
  * optimiser state for a checkpoint), meta_keys / meta_values (n_meta >= 0)
  * extra metadata. Errors from cx_st_save (CX_ERR_IO, CX_ERR_ARG). */
+/* The metadata cx_charlm_save writes (format, cortex.arch, the sizes and, with
+ * v, cortex.vocab) as n (key, value) pairs, for writers that save the model
+ * another way (the trainer's checkpoints): init, use md.keys / md.values,
+ * free. */
+typedef struct cx_charlm_meta {
+    int n;
+    const char *keys[8], *values[8];
+    char num[5][32];   /* the sizes as text */
+    char *vocab;       /* the vocabulary as text (owned) */
+} cx_charlm_meta;
+void cx_charlm_meta_init(cx_charlm_meta *md, cx_module *m, const cx_vocab *v);
+void cx_charlm_meta_free(cx_charlm_meta *md);
 cx_status cx_charlm_save(const char *path, cx_module *m, const cx_vocab *v, const cx_params *extra,
                          const char *const *meta_keys, const char *const *meta_values, int n_meta);
 /* Load a model (or a checkpoint: tensors other than the model's are

@@ -99,9 +99,39 @@ void cx_charlm_carry(cx_tensor **h, cx_tensor **c, cx_charlm_out o) {
 }
 
 /* ---------------------------------------------------------------- files */
+void cx_charlm_meta_init(cx_charlm_meta *md, cx_module *m, const cx_vocab *v) {
+    charlm_m *c = as_charlm(m);
+    memset(md, 0, sizeof *md);
+    if (v) { /* up to 11 characters per code point ("1114111,") */
+        md->vocab = cx_xmalloc((size_t)v->size * 12 + 1);
+        size_t k = 0;
+        md->vocab[0] = 0;
+        for (int i = 1; i < v->size; i++)
+            k += (size_t)sprintf(md->vocab + k, i > 1 ? ",%ld" : "%ld", (long)v->chars[i]);
+    }
+    snprintf(md->num[0], sizeof md->num[0], "%d", c->cfg.vocab);
+    snprintf(md->num[1], sizeof md->num[1], "%d", c->cfg.embed);
+    snprintf(md->num[2], sizeof md->num[2], "%d", c->cfg.hidden);
+    snprintf(md->num[3], sizeof md->num[3], "%d", c->cfg.layers);
+    snprintf(md->num[4], sizeof md->num[4], "%.9g", (double)c->cfg.dropout);
+    static const char *const keys[5] = {"cortex.charlm.vocab", "cortex.charlm.embed", "cortex.charlm.hidden",
+                                        "cortex.charlm.layers", "cortex.charlm.dropout"};
+    int j = 0;
+    md->keys[j] = "format", md->values[j++] = "pt";
+    md->keys[j] = "cortex.arch", md->values[j++] = "charlm";
+    for (int i = 0; i < 5; i++) md->keys[j] = keys[i], md->values[j++] = md->num[i];
+    if (md->vocab) md->keys[j] = "cortex.vocab", md->values[j++] = md->vocab;
+    md->n = j;
+}
+
+void cx_charlm_meta_free(cx_charlm_meta *md) {
+    free(md->vocab);
+    memset(md, 0, sizeof *md);
+}
+
 cx_status cx_charlm_save(const char *path, cx_module *m, const cx_vocab *v, const cx_params *extra,
                          const char *const *meta_keys, const char *const *meta_values, int n_meta) {
-    charlm_m *c = as_charlm(m);
+    (void)as_charlm(m);
     if (n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_values)))
         return cx_set_error(CX_ERR_ARG, "%s: bad metadata list", path);
     cx_params ps;
@@ -109,38 +139,18 @@ cx_status cx_charlm_save(const char *path, cx_module *m, const cx_vocab *v, cons
     cx_module_state(m, &ps);
     if (extra)
         for (int i = 0; i < extra->n; i++) cx_params_add(&ps, extra->t[i]);
-    const char **names = cx_xmalloc((size_t)ps.n * sizeof *names);
+    const char **names = cx_xmalloc((size_t)(ps.n ? ps.n : 1) * sizeof *names);
     for (int i = 0; i < ps.n; i++) names[i] = ps.t[i]->name;
-    /* vocabulary: up to 11 characters per code point ("1114111,") */
-    char *voc = NULL;
-    if (v) {
-        voc = cx_xmalloc((size_t)v->size * 12 + 1);
-        size_t k = 0;
-        voc[0] = 0;
-        for (int i = 1; i < v->size; i++) k += (size_t)sprintf(voc + k, i > 1 ? ",%ld" : "%ld", (long)v->chars[i]);
-    }
-    char sv[24], se[24], sh[24], sl[24], sd[32];
-    snprintf(sv, sizeof sv, "%d", c->cfg.vocab);
-    snprintf(se, sizeof se, "%d", c->cfg.embed);
-    snprintf(sh, sizeof sh, "%d", c->cfg.hidden);
-    snprintf(sl, sizeof sl, "%d", c->cfg.layers);
-    snprintf(sd, sizeof sd, "%.9g", (double)c->cfg.dropout);
-    int nm = 7 + (voc ? 1 : 0) + n_meta;
+    cx_charlm_meta md;
+    cx_charlm_meta_init(&md, m, v);
+    const int nm = md.n + n_meta;
     const char **mk = cx_xmalloc((size_t)nm * sizeof *mk), **mv = cx_xmalloc((size_t)nm * sizeof *mv);
-    int j = 0;
-    mk[j] = "format", mv[j++] = "pt";
-    mk[j] = "cortex.arch", mv[j++] = "charlm";
-    mk[j] = "cortex.charlm.vocab", mv[j++] = sv;
-    mk[j] = "cortex.charlm.embed", mv[j++] = se;
-    mk[j] = "cortex.charlm.hidden", mv[j++] = sh;
-    mk[j] = "cortex.charlm.layers", mv[j++] = sl;
-    mk[j] = "cortex.charlm.dropout", mv[j++] = sd;
-    if (voc) mk[j] = "cortex.vocab", mv[j++] = voc;
-    for (int i = 0; i < n_meta; i++) mk[j] = meta_keys[i], mv[j++] = meta_values[i];
-    cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, j);
+    for (int i = 0; i < md.n; i++) mk[i] = md.keys[i], mv[i] = md.values[i];
+    for (int i = 0; i < n_meta; i++) mk[md.n + i] = meta_keys[i], mv[md.n + i] = meta_values[i];
+    cx_status st = cx_st_save(path, ps.t, names, ps.n, mk, mv, nm);
     free(mk);
     free(mv);
-    free(voc);
+    cx_charlm_meta_free(&md);
     free(names);
     cx_params_free(&ps);
     return st;

@@ -158,6 +158,14 @@ static void test_save_load_roundtrip(void) {
         cx_st_file *f;
         CHECK(cx_st_load(path, &f) == CX_OK);
         CHECK(cx_st_get(f, "cortex.rng") && !strcmp(cx_st_meta(f, "cortex.epoch"), "3"));
+        /* the metadata pairs other writers (the trainer's checkpoints) take */
+        cx_charlm_meta md;
+        cx_charlm_meta_init(&md, m, v);
+        CHECK(md.n == 8 && !strcmp(md.keys[1], "cortex.arch") && !strcmp(md.values[1], "charlm"));
+        for (int i = 0; i < md.n; i++)
+            CHECK_MSG(cx_st_meta(f, md.keys[i]) && !strcmp(cx_st_meta(f, md.keys[i]), md.values[i]),
+                      "metadata %s differs from the saved file", md.keys[i]);
+        cx_charlm_meta_free(&md);
         CHECK(!strcmp(cx_st_meta(f, "cortex.arch"), "charlm"));
         cx_st_free(f);
         /* saving again gives the same bytes */
