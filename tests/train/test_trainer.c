@@ -129,6 +129,39 @@ static bool same_optim(cx_optim *a, cx_optim *b) {
     return ok;
 }
 
+/* A deep copy of an optimiser's state (its export holds the live tensors). */
+static void optim_snapshot(cx_optim *opt, cx_params *out) {
+    cx_params st;
+    cx_params_init(&st);
+    cx_params_init(out);
+    CHECK(cx_optim_state_export(opt, &st) == CX_OK);
+    for (int i = 0; i < st.n; i++) cx_params_add(out, cx_tensor_clone(st.t[i]));
+    cx_params_free(&st);
+}
+
+/* The optimiser's state is the snapshot, bit for bit and name for name. */
+static bool optim_is(cx_optim *opt, const cx_params *snap) {
+    cx_params st;
+    cx_params_init(&st);
+    bool ok = !cx_optim_state_export(opt, &st) && same_tensors(&st, snap);
+    for (int i = 0; ok && i < st.n; i++) ok = !strcmp(st.t[i]->name, snap->t[i]->name);
+    cx_params_free(&st);
+    return ok;
+}
+
+/* Deep copies of a list's tensors; freed with free_clones. */
+static void clone_list(const cx_params *src, cx_params *out) {
+    cx_params_init(out);
+    for (int i = 0; i < src->n; i++) cx_params_add(out, cx_tensor_clone(src->t[i]));
+}
+
+static void free_clones(cx_params *p) {
+    for (int i = 0; i < p->n; i++) cx_tensor_free(p->t[i]);
+    cx_params_free(p);
+}
+
+static bool same_rng(cx_rng a, cx_rng b) { return a.state == b.state && a.inc == b.inc; }
+
 /* Two metrics CSV texts agree in every column but the last (wall time). */
 static bool same_csv_but_time(const char *a, const char *b) {
     for (;;) {
@@ -720,21 +753,27 @@ static void rewrite_meta(const char *src, const char *dst, const char *key, cons
 }
 
 /* Resuming `path` into `r` fails with `want` and a message holding `needle`,
- * and leaves the model, the optimiser and the position as they were. */
+ * and leaves the model, the optimiser state, the position, the CSV and every
+ * registered random stream (the current one, the loader's) as they were. */
 static void expect_bad(cls_run *r, const char *path, cx_status want, const char *needle) {
-    cx_params before;
-    cx_params_init(&before);
-    for (int i = 0; i < r->ps.n; i++) cx_params_add(&before, cx_tensor_clone(r->ps.t[i]));
+    cx_params before, obefore;
+    clone_list(&r->ps, &before);
+    optim_snapshot(r->opt, &obefore);
+    const cx_rng cur = cx_rng_get(), ld = r->loader_rng;
     cx_status st = cx_trainer_resume(r->tr, path);
     CHECK_MSG(st == want, "%s: status %d, want %d (%s)", path, (int)st, (int)want, cx_last_error());
     CHECK_MSG(strstr(cx_last_error(), needle) != NULL, "%s: message '%s' lacks '%s'", path, cx_last_error(), needle);
     CHECK_MSG(same_tensors(&before, &r->ps), "%s: the model changed", path);
+    CHECK_MSG(optim_is(r->opt, &obefore), "%s: the optimiser state changed (%lld steps)", path,
+              (long long)cx_optim_steps(r->opt));
     CHECK(cx_optim_steps(r->opt) == 0);
+    CHECK_MSG(same_rng(cx_rng_get(), cur), "%s: the current random stream moved", path);
+    CHECK_MSG(same_rng(r->loader_rng, ld), "%s: the loader stream moved", path);
     cx_train_info in = cx_trainer_info(r->tr);
     CHECK(in.pos.epoch == 1 && in.pos.batch == 0 && in.pos.step == 0);
     CHECK(cx_trainer_metrics_csv(r->tr)[0] == 0);
-    for (int i = 0; i < before.n; i++) cx_tensor_free(before.t[i]);
-    cx_params_free(&before);
+    free_clones(&before);
+    free_clones(&obefore);
 }
 
 static void test_bad_checkpoints(void) {
@@ -822,6 +861,71 @@ static void test_bad_checkpoints(void) {
     cls_free(&r);
 }
 
+/* ---------------------------------------------------------------- corrupt step counts */
+/* Rewrite a checkpoint with the I64 tensor `name` set to `v`. */
+static void rewrite_i64(const char *src, const char *dst, const char *name, int64_t v) {
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(src, &f) == CX_OK);
+    if (!f) return;
+    cx_tensor **ts = malloc((size_t)f->n * sizeof *ts);
+    const char **names = malloc((size_t)f->n * sizeof *names);
+    bool found = false;
+    for (int i = 0; i < f->n; i++) {
+        ts[i] = f->entries[i].tensor, names[i] = f->entries[i].name;
+        if (!strcmp(names[i], name) && ts[i]->dtype == CX_I64 && ts[i]->numel == 1) {
+            CX_I64P(ts[i])[0] = v;
+            found = true;
+        }
+    }
+    CHECK_MSG(found, "%s has no I64 tensor %s", src, name);
+    CHECK(cx_st_save(dst, ts, names, f->n, (const char *const *)f->meta_keys, (const char *const *)f->meta_values,
+                     f->n_meta) == CX_OK);
+    free(ts);
+    free(names);
+    cx_st_free(f);
+}
+
+/* Regression: a negative step count (optim.step, or a parameter's
+ * state.<name>.step) passes the layout checks and is refused only by
+ * cx_optim_state_import, after the mid-epoch replay has moved the streams.
+ * The model used to be overwritten by then, the optimiser state imported up
+ * to the bad tensor and the streams left where the replay put them. Now the
+ * resume fails with all of them as they were (expect_bad). The message names
+ * the bad tensor; it does not name the checkpoint file (the message of
+ * cx_optim_state_import is returned as it is), so that is not checked. */
+static void test_corrupt_step_checkpoint(void) {
+    char ck[256], p[256], name[96];
+    tmp_path(ck, sizeof ck, "steps.ckpt");
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.max_steps = 23; /* epoch 2, batch 4: a resume replays 4 batches of draws */
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cls_run w;
+    cls_setup(&w, &o);
+    CHECK(cx_trainer_run(w.tr) == CX_OK);
+    cls_free(&w);
+    o.checkpoint_path = NULL;
+    o.max_steps = 0;
+    /* optim.step is checked first, then each parameter's step and buffers;
+     * a fresh run for each file */
+    const char *which[] = {"optim.step", "state.fc1.weight.step", "state.fc2.bias.step"};
+    cls_run r;
+    for (size_t i = 0; i < sizeof which / sizeof *which; i++) {
+        snprintf(name, sizeof name, "neg-%s.ckpt", which[i]);
+        tmp_path(p, sizeof p, name);
+        rewrite_i64(ck, p, which[i], -1);
+        cls_setup(&r, &o);
+        expect_bad(&r, p, CX_ERR_FORMAT, which[i]);
+        CHECK_MSG(strstr(cx_last_error(), "negative") != NULL, "message: %s", cx_last_error());
+        cls_free(&r);
+    }
+    cls_setup(&r, &o);
+    CHECK_MSG(cx_trainer_resume(r.tr, ck) == CX_OK, "%s", cx_last_error()); /* the good file */
+    CHECK(cx_trainer_info(r.tr).pos.step == 23 && cx_optim_steps(r.opt) == 23);
+    cls_free(&r);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -842,6 +946,7 @@ int main(void) {
     RUN(test_resume_stateful);
     RUN(test_checkpoint_names);
     RUN(test_bad_checkpoints);
+    RUN(test_corrupt_step_checkpoint);
     cx_dataset_free(&g_train);
     cx_dataset_free(&g_val);
     char cmd[128];
