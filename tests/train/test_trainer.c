@@ -926,6 +926,60 @@ static void test_corrupt_step_checkpoint(void) {
     cls_free(&r);
 }
 
+/* ---------------------------------------------------------------- a failed end-of-epoch evaluation */
+static cx_status fail_once_at_epoch_end(void *user, const cx_train_info *in) {
+    int *left = user;
+    if (!in->end_of_epoch || *left <= 0) return CX_OK;
+    --*left;
+    return cx_set_error(CX_ERR_IO, "disk full at the end of epoch %d", in->pos.epoch);
+}
+
+/* Regression: when the end-of-epoch evaluation failed (here the on_eval hook,
+ * once, at the end of epoch 1), the next cx_trainer_run trained epoch 1 again
+ * and the CSV got a second row for it. The evaluation is retried instead:
+ * 2 epochs of 19 batches take 38 steps, the CSV (text and file) holds one
+ * row per epoch, and the run ends as one without the failure does. */
+static void test_failed_eval_retried(void) {
+    char csv[256], csv2[256];
+    tmp_path(csv, sizeof csv, "retry.csv");
+    tmp_path(csv2, sizeof csv2, "straight.csv");
+    int left = 1;
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.quiet = true;
+    o.metrics_path = csv;
+    o.on_eval = fail_once_at_epoch_end;
+    o.hook_user = &left;
+    cls_run r;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_ERR_IO);
+    CHECK_MSG(strstr(cx_last_error(), "disk full at the end of epoch 1") != NULL, "%s", cx_last_error());
+    CHECK(cx_trainer_info(r.tr).pos.step == 19 && cx_optim_steps(r.opt) == 19);
+    CHECK_MSG(cx_trainer_run(r.tr) == CX_OK, "%s", cx_last_error());
+    cx_train_info in = cx_trainer_info(r.tr);
+    CHECK_MSG(in.pos.epoch == 3 && in.pos.batch == 0 && in.pos.step == 2 * 19 && cx_optim_steps(r.opt) == 2 * 19,
+              "after the second run: epoch %d batch %d step %lld (2 epochs of 19 batches: 38 steps)", in.pos.epoch,
+              in.pos.batch, (long long)in.pos.step);
+    const char *text = cx_trainer_metrics_csv(r.tr);
+    CHECK_MSG(count_char(text, '\n') == 3 && strstr(text, "\n1,") && strstr(text, "\n2,"),
+              "one row per epoch expected:\n%s", text);
+    char *file = read_all(csv);
+    CHECK(file && !strcmp(file, text));
+    free(file);
+    /* the same as a run in which nothing failed */
+    cx_train_opts oa = o;
+    oa.on_eval = NULL;
+    oa.metrics_path = csv2;
+    cls_run a;
+    cls_setup(&a, &oa);
+    CHECK(cx_trainer_run(a.tr) == CX_OK);
+    CHECK(same_tensors(&a.ps, &r.ps) && same_optim(a.opt, r.opt));
+    CHECK_MSG(same_csv_but_time(cx_trainer_metrics_csv(a.tr), text), "straight:\n%s\nretried:\n%s",
+              cx_trainer_metrics_csv(a.tr), text);
+    cls_free(&a);
+    cls_free(&r);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -947,6 +1001,7 @@ int main(void) {
     RUN(test_checkpoint_names);
     RUN(test_bad_checkpoints);
     RUN(test_corrupt_step_checkpoint);
+    RUN(test_failed_eval_retried);
     cx_dataset_free(&g_train);
     cx_dataset_free(&g_val);
     char cmd[128];
