@@ -980,6 +980,48 @@ static void test_failed_eval_retried(void) {
     cls_free(&r);
 }
 
+/* ---------------------------------------------------------------- the epoch limit on resume */
+/* Regression: the epoch limit was checked only before an epoch began, so a
+ * checkpoint taken in epoch 2 and resumed with opts.epochs = 1 trained the
+ * rest of epoch 2. The limit counts epochs in all: the run trains nothing
+ * (step count, position, model, optimiser state and CSV unchanged). */
+static void test_resume_past_epoch_limit(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "past.ckpt");
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.max_steps = 23; /* epoch 2, batch 4 */
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cls_run w;
+    cls_setup(&w, &o);
+    CHECK(cx_trainer_run(w.tr) == CX_OK);
+    cls_free(&w);
+    o.epochs = 1;
+    o.max_steps = 0;
+    o.checkpoint_path = NULL;
+    cls_run r;
+    cls_setup(&r, &o);
+    CHECK_MSG(cx_trainer_resume(r.tr, ck) == CX_OK, "%s", cx_last_error());
+    cx_train_pos p0 = cx_trainer_info(r.tr).pos;
+    CHECK(p0.epoch == 2 && p0.batch == 4 && p0.step == 23);
+    cx_params model, ostate;
+    clone_list(&r.ps, &model);
+    optim_snapshot(r.opt, &ostate);
+    char *csv = strdup(cx_trainer_metrics_csv(r.tr));
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    cx_train_pos p = cx_trainer_info(r.tr).pos;
+    CHECK_MSG(p.epoch == 2 && p.batch == 4 && p.step == 23 && cx_optim_steps(r.opt) == 23,
+              "epochs = 1, resumed in epoch 2: now epoch %d batch %d step %lld", p.epoch, p.batch, (long long)p.step);
+    CHECK_MSG(same_tensors(&model, &r.ps), "the model was trained");
+    CHECK(optim_is(r.opt, &ostate));
+    CHECK(!strcmp(csv, cx_trainer_metrics_csv(r.tr)));
+    free(csv);
+    free_clones(&model);
+    free_clones(&ostate);
+    cls_free(&r);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -1002,6 +1044,7 @@ int main(void) {
     RUN(test_bad_checkpoints);
     RUN(test_corrupt_step_checkpoint);
     RUN(test_failed_eval_retried);
+    RUN(test_resume_past_epoch_limit);
     cx_dataset_free(&g_train);
     cx_dataset_free(&g_val);
     char cmd[128];
