@@ -1022,6 +1022,90 @@ static void test_resume_past_epoch_limit(void) {
     cls_free(&r);
 }
 
+/* ---------------------------------------------------------------- a small fixed task */
+/* 4 batches an epoch of 2 x 4 inputs made from the position; the loss is
+ * mean((model(x) * scale)^2), scale a parameter outside the model (or none). */
+typedef struct {
+    cx_module *m;
+    cx_tensor *scale;
+} fixed_task;
+
+static int fixed_begin(void *u, const cx_train_pos *p) {
+    (void)u, (void)p;
+    return 4;
+}
+static bool fixed_next(void *u, const cx_train_pos *p) {
+    (void)u;
+    return p->batch < 4;
+}
+static cx_tensor *fixed_loss(void *u, const cx_train_pos *p, int64_t *count) {
+    fixed_task *t = u;
+    float xs[8];
+    for (int i = 0; i < 8; i++) xs[i] = cosf((float)(p->epoch * 31 + p->batch * 8 + i));
+    cx_tensor *y = cx_module_forward(t->m, cx_from_data(xs, CX_SHAPE(2, 4)));
+    if (t->scale) y = cx_mul(y, t->scale);
+    *count = 2;
+    return cx_mean(cx_mul(y, y));
+}
+
+/* ---------------------------------------------------------------- the model is a child module */
+/* Regression: a trainer checkpoint named the model's tensors by their own
+ * names, which for a child module (an MLP added to a Sequential as "enc")
+ * carry the parent's path ("enc.fc1.weight"), so cx_module_load(enc,
+ * checkpoint) found no "fc1.weight". They are saved under state-dict names
+ * relative to the model now, as cx_module_save writes them. */
+static void test_checkpoint_of_child_module(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "enc.ckpt");
+    cx_seed(2);
+    cx_module *parent = cx_sequential_new();
+    fixed_task t = {cx_mlp_new((const int[]){4, 3, 2}, 3, CX_ACT_TANH, 0), NULL};
+    cx_module_add(parent, "enc", t.m);
+    cx_module_add(parent, "head", cx_linear_new(2, 1, true));
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(t.m, &ps);
+    CHECK(ps.n == 4 && !strcmp(ps.t[0]->name, "enc.fc1.weight")); /* the names the tensors carry */
+    cx_optim *opt = cx_adam_new(&ps, NULL);
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 1;
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cx_train_task task = {&t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    cx_trainer *tr = cx_trainer_new(&task, t.m, opt, &o); /* the encoder trained alone */
+    CHECK(cx_trainer_run(tr) == CX_OK);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(ck, &f) == CX_OK);
+    if (f) {
+        const char *names[4] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+        for (int i = 0; i < 4; i++) {
+            const cx_tensor *x = cx_st_get(f, names[i]);
+            CHECK_MSG(x && x->dtype == CX_F32 && x->numel == ps.t[i]->numel &&
+                          !memcmp(x->data, ps.t[i]->data, (size_t)x->numel * sizeof(float)),
+                      "checkpoint tensor %s missing or not the model's %s", names[i], ps.t[i]->name);
+        }
+        CHECK(!cx_st_get(f, "enc.fc1.weight"));
+        cx_st_free(f);
+    }
+    /* the checkpoint loads as a model file */
+    cx_params trained;
+    clone_list(&ps, &trained);
+    for (int i = 0; i < ps.n; i++) cx_fill(ps.t[i], 0.0f);
+    cx_status st = cx_module_load(t.m, ck);
+    CHECK_MSG(st == CX_OK, "cx_module_load(enc, checkpoint): %s", cx_last_error());
+    CHECK(same_tensors(&trained, &ps));
+    /* ... and resumes */
+    cx_trainer *tr2 = cx_trainer_new(&task, t.m, opt, &o);
+    CHECK_MSG(cx_trainer_resume(tr2, ck) == CX_OK, "%s", cx_last_error());
+    CHECK(cx_trainer_info(tr2).pos.epoch == 2 && cx_trainer_info(tr2).pos.step == 4);
+    cx_trainer_free(tr2);
+    free_clones(&trained);
+    cx_trainer_free(tr);
+    cx_optim_free(opt);
+    cx_params_free(&ps);
+    cx_module_free(parent);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -1045,6 +1129,7 @@ int main(void) {
     RUN(test_corrupt_step_checkpoint);
     RUN(test_failed_eval_retried);
     RUN(test_resume_past_epoch_limit);
+    RUN(test_checkpoint_of_child_module);
     cx_dataset_free(&g_train);
     cx_dataset_free(&g_val);
     char cmd[128];
