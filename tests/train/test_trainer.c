@@ -1182,6 +1182,27 @@ static void test_resume_param_outside_model(void) {
     fixed_free(&c);
 }
 
+/* ---------------------------------------------------------------- a schedule behind a warm-up */
+/* Regression: cx_trainer_new checked the schedule at epoch 0 only, which a
+ * warm-up answers itself: an invalid schedule behind one (a cosine with
+ * t_max 0) was a fatal error when the warm-up ended, two epochs into the run.
+ * It is one at creation now; a valid schedule behind a warm-up is accepted. */
+static void test_warmup_schedule_checked_at_creation(void) {
+    fixed_run r;
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 3;
+    o.quiet = true;
+    o.sched = cx_sched_with_warmup(cx_sched_cosine(3, 0), 0.1, 2);
+    fixed_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_OK && cx_trainer_info(r.tr).pos.step == 12);
+    cx_train_task task = {&r.t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    o.sched = cx_sched_with_warmup(cx_sched_cosine(0, 0), 0.1, 2); /* t_max 0: invalid */
+    cx_trainer *volatile bad = NULL;
+    EXPECT_FATAL(bad = cx_trainer_new(&task, r.t.m, r.opt, &o), "t_max must be > 0");
+    if (bad) cx_trainer_free(bad); /* accepted: not run (a fatal error two epochs in ends the binary) */
+    fixed_free(&r);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -1207,6 +1228,7 @@ int main(void) {
     RUN(test_resume_past_epoch_limit);
     RUN(test_checkpoint_of_child_module);
     RUN(test_resume_param_outside_model);
+    RUN(test_warmup_schedule_checked_at_creation);
     cx_dataset_free(&g_train);
     cx_dataset_free(&g_val);
     char cmd[128];
