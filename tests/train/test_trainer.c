@@ -4,8 +4,13 @@
  * limits; checkpoints taken mid-epoch resume bit-identically (a classifier
  * with shuffling, dropout and augmentation on its own loader stream, and a
  * stateful TBPTT language model that carries its LSTM state across batches);
- * corrupt or mismatched checkpoints give clear errors and leave the model
- * untouched; the checkpoint holds the documented names. */
+ * corrupt or mismatched checkpoints give clear errors and leave the model,
+ * the optimiser state and the random streams untouched; the checkpoint holds
+ * the documented names. Regressions from review: a failed end-of-epoch
+ * evaluation is retried, not the epoch; the epoch limit stops a run resumed
+ * past it; a child module's checkpoint loads as its model file; optimiser
+ * parameters outside the model resume; a schedule behind a warm-up is checked
+ * at creation. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
