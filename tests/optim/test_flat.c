@@ -3,6 +3,9 @@
  * cx_flat_copy, freeing in either order, state export/import, errors. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -510,6 +513,71 @@ static void test_clip_flat_equal_per_tensor(void) {
     model_free(&m);
 }
 
+/* Clipping `ps` in a child process (both kinds) exits normally: the parent
+ * is not taken down by a crash, and its gradients are not touched. */
+static int clip_survives(const cx_params *ps) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        cx_clip_grad_value(ps, 0.75f);
+        (void)cx_clip_grad_norm(ps, 0.5f);
+        _exit(0);
+    }
+    CHECK(pid > 0);
+    int status = 0;
+    if (pid <= 0 || waitpid(pid, &status, 0) != pid) return 0;
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "  (the child clipping the list died of signal %d)\n", WTERMSIG(status));
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Regression: a flat buffer's own list after one of its tensors was freed has
+ * a NULL entry (documented); cx_flat_match dereferenced it, so clipping
+ * cx_flat_params(f) crashed. It now takes the per-tensor path, which skips the
+ * NULL entry: the remaining gradients are clipped bit-identically to the same
+ * list of ordinary tensors with the same NULL entry. Tensor 0 freed is the
+ * easy case (the match gives up on the first entry); a middle and the last
+ * one are what crashed. */
+static void test_clip_flat_list_with_freed_tensor(void) {
+    const int gone[] = {3, NP - 1, 0};
+    for (int c = 0; c < 3; c++) {
+        const int k = gone[c];
+        model_t a, b;
+        model_init(&a);
+        model_init(&b);
+        cx_flat *f = cx_flat_new(&b.ps);
+        set_grads(&a, 4);
+        set_grads(&b, 4);
+        cx_tensor_free(a.p[k]);
+        cx_tensor_free(b.p[k]);
+        a.p[k] = b.p[k] = NULL;
+        a.ps.t[k] = NULL; /* the per-tensor reference: the same list, the same hole */
+        const cx_params *fl = cx_flat_params(f);
+        CHECK(fl->n == NP && fl->t[k] == NULL);
+        const int survived = clip_survives(fl);
+        CHECK_MSG(survived, "clipping cx_flat_params(f) with tensor %d freed crashed", k);
+        if (survived) {
+            cx_clip_grad_value(&a.ps, 0.75f);
+            cx_clip_grad_value(fl, 0.75f);
+            for (int j = 0; j < NP; j++)
+                if (j != k)
+                    CHECK_MSG(same_floats(a.p[j]->grad, b.p[j]->grad, a.p[j]->numel),
+                              "tensor %d freed: clip_grad_value: grads of tensor %d differ", k, j);
+            const float na = cx_clip_grad_norm(&a.ps, 0.5f), nb = cx_clip_grad_norm(fl, 0.5f);
+            CHECK_MSG(memcmp(&na, &nb, sizeof na) == 0, "tensor %d freed: norm %.9g vs %.9g", k, (double)na,
+                      (double)nb);
+            CHECK(na > 0.5f); /* it did clip */
+            for (int j = 0; j < NP; j++)
+                if (j != k)
+                    CHECK_MSG(same_floats(a.p[j]->grad, b.p[j]->grad, a.p[j]->numel),
+                              "tensor %d freed: clip_grad_norm: grads of tensor %d differ", k, j);
+        }
+        cx_flat_free(f);
+        model_free(&a);
+        model_free(&b);
+    }
+}
+
 /* ------------------------------------------------------------ copy */
 static void test_flat_copy(void) {
     model_t online, target;
@@ -667,6 +735,7 @@ int main(void) {
     RUN(test_state_round_trip_flat);
     RUN(test_unequal_step_counts);
     RUN(test_clip_flat_equal_per_tensor);
+    RUN(test_clip_flat_list_with_freed_tensor);
     RUN(test_flat_copy);
     RUN(test_free_orders);
     RUN(test_errors);

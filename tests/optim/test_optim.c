@@ -621,6 +621,137 @@ static void test_state_names_and_errors(void) {
     cx_tensor_free(b);
 }
 
+/* A deep copy of the optimiser's exported state (the export's tensors are
+ * the optimiser's own). */
+static void state_snapshot(cx_optim *opt, cx_params *out) {
+    cx_params st;
+    cx_params_init(&st);
+    cx_params_init(out);
+    CHECK(cx_optim_state_export(opt, &st) == CX_OK);
+    for (int i = 0; i < st.n; i++) cx_params_add(out, cx_tensor_clone(st.t[i]));
+    cx_params_free(&st);
+}
+
+static void free_clones(cx_params *p) {
+    for (int i = 0; i < p->n; i++) cx_tensor_free(p->t[i]);
+    cx_params_free(p);
+}
+
+/* The optimiser's state is the snapshot, bit for bit (names, dtypes, shapes,
+ * values). */
+static int state_is(cx_optim *opt, const cx_params *snap) {
+    cx_params st;
+    cx_params_init(&st);
+    int same = cx_optim_state_export(opt, &st) == CX_OK && st.n == snap->n;
+    for (int i = 0; same && i < st.n; i++) {
+        const cx_tensor *a = st.t[i], *b = snap->t[i];
+        same = !strcmp(a->name, b->name) && a->dtype == b->dtype && cx_same_shape(a, b) &&
+               !memcmp(a->data, b->data, (size_t)a->numel * cx_dtype_size(a->dtype));
+    }
+    cx_params_free(&st);
+    return same;
+}
+
+/* `good` with the tensor named `name` replaced by `bad` (NULL: left out). */
+static void with_one_bad(const cx_params *good, const char *name, cx_tensor *bad, cx_params *out) {
+    cx_params_init(out);
+    int found = 0;
+    for (int i = 0; i < good->n; i++) {
+        if (strcmp(good->t[i]->name, name)) {
+            cx_params_add(out, good->t[i]);
+        } else {
+            found = 1;
+            if (bad) cx_params_add(out, bad);
+        }
+    }
+    CHECK_MSG(found, "no state tensor %s", name);
+}
+
+/* Regression: cx_optim_state_import copied tensor by tensor and returned at
+ * the first bad one, leaving optim.step and the earlier parameters' state
+ * overwritten. Every tensor is now checked before anything is copied: an
+ * import with one bad tensor (a negative step count, a wrong shape or dtype,
+ * a missing tensor), the bad one last or nearly last in the order of the
+ * checks, leaves the optimiser exactly as it was. */
+static void test_state_import_bad_leaves_unchanged(void) {
+    if (!g_opt_ok) { CHECK(g_opt_ok); return; }
+    model_t m, twin, src;
+    model_init(&m);
+    model_init(&twin);
+    model_init(&src);
+    cx_adam_opts ao = cx_adam_defaults();
+    ao.lr = 0.01;
+    ao.amsgrad = true; /* three buffers per parameter */
+    cx_optim *opt = cx_adam_new(&m.ps, &ao), *otwin = cx_adam_new(&twin.ps, &ao);
+    cx_optim *osrc = cx_adam_new(&src.ps, &ao);
+    for (int k = 0; k < 2; k++) { /* opt and its twin: 2 steps */
+        set_grads(&m, k);
+        set_grads(&twin, k);
+        cx_optim_step(opt);
+        cx_optim_step(otwin);
+    }
+    for (int k = 0; k < 5; k++) { /* the state to import: 5 other steps */
+        set_grads(&src, k + 7);
+        cx_optim_step(osrc);
+    }
+    cx_params before, good;
+    state_snapshot(opt, &before);
+    state_snapshot(osrc, &good);
+    CHECK(good.n == 1 + 2 * 4);
+    /* the bad tensors */
+    cx_tensor *neg_opt = cx_tensor_new(CX_I64, CX_SHAPE(1)), *neg_p1 = cx_tensor_new(CX_I64, CX_SHAPE(1));
+    CX_I64P(neg_opt)[0] = -1;
+    CX_I64P(neg_p1)[0] = -1;
+    cx_tensor *shape = cx_tensor_new(CX_F32, CX_SHAPE(5)); /* p1 is [4] */
+    cx_tensor *dtype = cx_tensor_new(CX_I64, CX_SHAPE(4));
+    cx_tensor_set_name(neg_opt, "optim.step");
+    cx_tensor_set_name(neg_p1, "state.p1.step");
+    cx_tensor_set_name(shape, "state.p1.max_exp_avg_sq");
+    cx_tensor_set_name(dtype, "state.p1.exp_avg_sq");
+    const struct {
+        const char *name;
+        cx_tensor *bad;
+        cx_status want;
+        const char *needle;
+    } cases[] = {
+        {"state.p1.step", neg_p1, CX_ERR_FORMAT, "negative"},
+        {"optim.step", neg_opt, CX_ERR_FORMAT, "negative"},
+        {"state.p1.max_exp_avg_sq", shape, CX_ERR_SHAPE, "[5]"},
+        {"state.p1.exp_avg_sq", dtype, CX_ERR_FORMAT, "expected f32"},
+        {"state.p1.max_exp_avg_sq", NULL, CX_ERR_NOTFOUND, "missing"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cx_params in;
+        with_one_bad(&good, cases[c].name, cases[c].bad, &in);
+        cx_status st = cx_optim_state_import(opt, &in);
+        CHECK_MSG(st == cases[c].want, "%s (%s): status %d, want %d (%s)", cases[c].name,
+                  cases[c].bad ? "bad" : "missing", (int)st, (int)cases[c].want, cx_last_error());
+        CHECK_MSG(strstr(cx_last_error(), cases[c].name) && strstr(cx_last_error(), cases[c].needle),
+                  "message: %s", cx_last_error());
+        if (!state_is(opt, &before)) {
+            CHECK_MSG(0, "a failed import (%s %s) changed the optimiser: %lld steps, was 2", cases[c].name,
+                      cases[c].bad ? "bad" : "missing", (long long)cx_optim_steps(opt));
+            CHECK(cx_optim_state_import(opt, &before) == CX_OK); /* the next case starts clean */
+        }
+        cx_params_free(&in);
+    }
+    /* ... and it steps on as its twin, which never saw them */
+    set_grads(&m, 2);
+    set_grads(&twin, 2);
+    cx_optim_step(opt);
+    cx_optim_step(otwin);
+    for (int j = 0; j < 2; j++)
+        CHECK(!memcmp(CX_F(m.p[j]), CX_F(twin.p[j]), (size_t)m.p[j]->numel * sizeof(float)));
+    /* the good list itself imports */
+    CHECK_MSG(cx_optim_state_import(opt, &good) == CX_OK, "%s", cx_last_error());
+    CHECK(cx_optim_steps(opt) == 5 && state_is(opt, &good));
+    cx_tensor_free(neg_opt), cx_tensor_free(neg_p1), cx_tensor_free(shape), cx_tensor_free(dtype);
+    free_clones(&before);
+    free_clones(&good);
+    cx_optim_free(opt), cx_optim_free(otwin), cx_optim_free(osrc);
+    model_free(&m), model_free(&twin), model_free(&src);
+}
+
 /* A large parameter goes through the OpenMP split; it must equal the same
  * update done in small pieces (thread-count independent results). */
 static void test_large_param_matches_small(void) {
@@ -680,6 +811,7 @@ int main(void) {
     RUN(test_invalid_options);
     RUN(test_state_round_trip);
     RUN(test_state_names_and_errors);
+    RUN(test_state_import_bad_leaves_unchanged);
     RUN(test_large_param_matches_small);
     fx_free(&g_opt);
     fx_free(&g_sched);

@@ -4,8 +4,13 @@
  * limits; checkpoints taken mid-epoch resume bit-identically (a classifier
  * with shuffling, dropout and augmentation on its own loader stream, and a
  * stateful TBPTT language model that carries its LSTM state across batches);
- * corrupt or mismatched checkpoints give clear errors and leave the model
- * untouched; the checkpoint holds the documented names. */
+ * corrupt or mismatched checkpoints give clear errors and leave the model,
+ * the optimiser state and the random streams untouched; the checkpoint holds
+ * the documented names. Regressions from review: a failed end-of-epoch
+ * evaluation is retried, not the epoch; the epoch limit stops a run resumed
+ * past it; a child module's checkpoint loads as its model file; optimiser
+ * parameters outside the model resume; a schedule behind a warm-up is checked
+ * at creation. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -128,6 +133,39 @@ static bool same_optim(cx_optim *a, cx_optim *b) {
     cx_params_free(&sb);
     return ok;
 }
+
+/* A deep copy of an optimiser's state (its export holds the live tensors). */
+static void optim_snapshot(cx_optim *opt, cx_params *out) {
+    cx_params st;
+    cx_params_init(&st);
+    cx_params_init(out);
+    CHECK(cx_optim_state_export(opt, &st) == CX_OK);
+    for (int i = 0; i < st.n; i++) cx_params_add(out, cx_tensor_clone(st.t[i]));
+    cx_params_free(&st);
+}
+
+/* The optimiser's state is the snapshot, bit for bit and name for name. */
+static bool optim_is(cx_optim *opt, const cx_params *snap) {
+    cx_params st;
+    cx_params_init(&st);
+    bool ok = !cx_optim_state_export(opt, &st) && same_tensors(&st, snap);
+    for (int i = 0; ok && i < st.n; i++) ok = !strcmp(st.t[i]->name, snap->t[i]->name);
+    cx_params_free(&st);
+    return ok;
+}
+
+/* Deep copies of a list's tensors; freed with free_clones. */
+static void clone_list(const cx_params *src, cx_params *out) {
+    cx_params_init(out);
+    for (int i = 0; i < src->n; i++) cx_params_add(out, cx_tensor_clone(src->t[i]));
+}
+
+static void free_clones(cx_params *p) {
+    for (int i = 0; i < p->n; i++) cx_tensor_free(p->t[i]);
+    cx_params_free(p);
+}
+
+static bool same_rng(cx_rng a, cx_rng b) { return a.state == b.state && a.inc == b.inc; }
 
 /* Two metrics CSV texts agree in every column but the last (wall time). */
 static bool same_csv_but_time(const char *a, const char *b) {
@@ -720,21 +758,27 @@ static void rewrite_meta(const char *src, const char *dst, const char *key, cons
 }
 
 /* Resuming `path` into `r` fails with `want` and a message holding `needle`,
- * and leaves the model, the optimiser and the position as they were. */
+ * and leaves the model, the optimiser state, the position, the CSV and every
+ * registered random stream (the current one, the loader's) as they were. */
 static void expect_bad(cls_run *r, const char *path, cx_status want, const char *needle) {
-    cx_params before;
-    cx_params_init(&before);
-    for (int i = 0; i < r->ps.n; i++) cx_params_add(&before, cx_tensor_clone(r->ps.t[i]));
+    cx_params before, obefore;
+    clone_list(&r->ps, &before);
+    optim_snapshot(r->opt, &obefore);
+    const cx_rng cur = cx_rng_get(), ld = r->loader_rng;
     cx_status st = cx_trainer_resume(r->tr, path);
     CHECK_MSG(st == want, "%s: status %d, want %d (%s)", path, (int)st, (int)want, cx_last_error());
     CHECK_MSG(strstr(cx_last_error(), needle) != NULL, "%s: message '%s' lacks '%s'", path, cx_last_error(), needle);
     CHECK_MSG(same_tensors(&before, &r->ps), "%s: the model changed", path);
+    CHECK_MSG(optim_is(r->opt, &obefore), "%s: the optimiser state changed (%lld steps)", path,
+              (long long)cx_optim_steps(r->opt));
     CHECK(cx_optim_steps(r->opt) == 0);
+    CHECK_MSG(same_rng(cx_rng_get(), cur), "%s: the current random stream moved", path);
+    CHECK_MSG(same_rng(r->loader_rng, ld), "%s: the loader stream moved", path);
     cx_train_info in = cx_trainer_info(r->tr);
     CHECK(in.pos.epoch == 1 && in.pos.batch == 0 && in.pos.step == 0);
     CHECK(cx_trainer_metrics_csv(r->tr)[0] == 0);
-    for (int i = 0; i < before.n; i++) cx_tensor_free(before.t[i]);
-    cx_params_free(&before);
+    free_clones(&before);
+    free_clones(&obefore);
 }
 
 static void test_bad_checkpoints(void) {
@@ -822,6 +866,348 @@ static void test_bad_checkpoints(void) {
     cls_free(&r);
 }
 
+/* ---------------------------------------------------------------- corrupt step counts */
+/* Rewrite a checkpoint with the I64 tensor `name` set to `v`. */
+static void rewrite_i64(const char *src, const char *dst, const char *name, int64_t v) {
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(src, &f) == CX_OK);
+    if (!f) return;
+    cx_tensor **ts = malloc((size_t)f->n * sizeof *ts);
+    const char **names = malloc((size_t)f->n * sizeof *names);
+    bool found = false;
+    for (int i = 0; i < f->n; i++) {
+        ts[i] = f->entries[i].tensor, names[i] = f->entries[i].name;
+        if (!strcmp(names[i], name) && ts[i]->dtype == CX_I64 && ts[i]->numel == 1) {
+            CX_I64P(ts[i])[0] = v;
+            found = true;
+        }
+    }
+    CHECK_MSG(found, "%s has no I64 tensor %s", src, name);
+    CHECK(cx_st_save(dst, ts, names, f->n, (const char *const *)f->meta_keys, (const char *const *)f->meta_values,
+                     f->n_meta) == CX_OK);
+    free(ts);
+    free(names);
+    cx_st_free(f);
+}
+
+/* Regression: a negative step count (optim.step, or a parameter's
+ * state.<name>.step) passes the layout checks and is refused only by
+ * cx_optim_state_import, after the mid-epoch replay has moved the streams.
+ * The model used to be overwritten by then, the optimiser state imported up
+ * to the bad tensor and the streams left where the replay put them. Now the
+ * resume fails with all of them as they were (expect_bad). The message names
+ * the bad tensor; it does not name the checkpoint file (the message of
+ * cx_optim_state_import is returned as it is), so that is not checked. */
+static void test_corrupt_step_checkpoint(void) {
+    char ck[256], p[256], name[96];
+    tmp_path(ck, sizeof ck, "steps.ckpt");
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.max_steps = 23; /* epoch 2, batch 4: a resume replays 4 batches of draws */
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cls_run w;
+    cls_setup(&w, &o);
+    CHECK(cx_trainer_run(w.tr) == CX_OK);
+    cls_free(&w);
+    o.checkpoint_path = NULL;
+    o.max_steps = 0;
+    /* optim.step is checked first, then each parameter's step and buffers;
+     * a fresh run for each file */
+    const char *which[] = {"optim.step", "state.fc1.weight.step", "state.fc2.bias.step"};
+    cls_run r;
+    for (size_t i = 0; i < sizeof which / sizeof *which; i++) {
+        snprintf(name, sizeof name, "neg-%s.ckpt", which[i]);
+        tmp_path(p, sizeof p, name);
+        rewrite_i64(ck, p, which[i], -1);
+        cls_setup(&r, &o);
+        expect_bad(&r, p, CX_ERR_FORMAT, which[i]);
+        CHECK_MSG(strstr(cx_last_error(), "negative") != NULL, "message: %s", cx_last_error());
+        cls_free(&r);
+    }
+    cls_setup(&r, &o);
+    CHECK_MSG(cx_trainer_resume(r.tr, ck) == CX_OK, "%s", cx_last_error()); /* the good file */
+    CHECK(cx_trainer_info(r.tr).pos.step == 23 && cx_optim_steps(r.opt) == 23);
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- a failed end-of-epoch evaluation */
+static cx_status fail_once_at_epoch_end(void *user, const cx_train_info *in) {
+    int *left = user;
+    if (!in->end_of_epoch || *left <= 0) return CX_OK;
+    --*left;
+    return cx_set_error(CX_ERR_IO, "disk full at the end of epoch %d", in->pos.epoch);
+}
+
+/* Regression: when the end-of-epoch evaluation failed (here the on_eval hook,
+ * once, at the end of epoch 1), the next cx_trainer_run trained epoch 1 again
+ * and the CSV got a second row for it. The evaluation is retried instead:
+ * 2 epochs of 19 batches take 38 steps, the CSV (text and file) holds one
+ * row per epoch, and the run ends as one without the failure does. */
+static void test_failed_eval_retried(void) {
+    char csv[256], csv2[256];
+    tmp_path(csv, sizeof csv, "retry.csv");
+    tmp_path(csv2, sizeof csv2, "straight.csv");
+    int left = 1;
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.quiet = true;
+    o.metrics_path = csv;
+    o.on_eval = fail_once_at_epoch_end;
+    o.hook_user = &left;
+    cls_run r;
+    cls_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_ERR_IO);
+    CHECK_MSG(strstr(cx_last_error(), "disk full at the end of epoch 1") != NULL, "%s", cx_last_error());
+    CHECK(cx_trainer_info(r.tr).pos.step == 19 && cx_optim_steps(r.opt) == 19);
+    CHECK_MSG(cx_trainer_run(r.tr) == CX_OK, "%s", cx_last_error());
+    cx_train_info in = cx_trainer_info(r.tr);
+    CHECK_MSG(in.pos.epoch == 3 && in.pos.batch == 0 && in.pos.step == 2 * 19 && cx_optim_steps(r.opt) == 2 * 19,
+              "after the second run: epoch %d batch %d step %lld (2 epochs of 19 batches: 38 steps)", in.pos.epoch,
+              in.pos.batch, (long long)in.pos.step);
+    const char *text = cx_trainer_metrics_csv(r.tr);
+    CHECK_MSG(count_char(text, '\n') == 3 && strstr(text, "\n1,") && strstr(text, "\n2,"),
+              "one row per epoch expected:\n%s", text);
+    char *file = read_all(csv);
+    CHECK(file && !strcmp(file, text));
+    free(file);
+    /* the same as a run in which nothing failed */
+    cx_train_opts oa = o;
+    oa.on_eval = NULL;
+    oa.metrics_path = csv2;
+    cls_run a;
+    cls_setup(&a, &oa);
+    CHECK(cx_trainer_run(a.tr) == CX_OK);
+    CHECK(same_tensors(&a.ps, &r.ps) && same_optim(a.opt, r.opt));
+    CHECK_MSG(same_csv_but_time(cx_trainer_metrics_csv(a.tr), text), "straight:\n%s\nretried:\n%s",
+              cx_trainer_metrics_csv(a.tr), text);
+    cls_free(&a);
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- the epoch limit on resume */
+/* Regression: the epoch limit was checked only before an epoch began, so a
+ * checkpoint taken in epoch 2 and resumed with opts.epochs = 1 trained the
+ * rest of epoch 2. The limit counts epochs in all: the run trains nothing
+ * (step count, position, model, optimiser state and CSV unchanged). */
+static void test_resume_past_epoch_limit(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "past.ckpt");
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.max_steps = 23; /* epoch 2, batch 4 */
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cls_run w;
+    cls_setup(&w, &o);
+    CHECK(cx_trainer_run(w.tr) == CX_OK);
+    cls_free(&w);
+    o.epochs = 1;
+    o.max_steps = 0;
+    o.checkpoint_path = NULL;
+    cls_run r;
+    cls_setup(&r, &o);
+    CHECK_MSG(cx_trainer_resume(r.tr, ck) == CX_OK, "%s", cx_last_error());
+    cx_train_pos p0 = cx_trainer_info(r.tr).pos;
+    CHECK(p0.epoch == 2 && p0.batch == 4 && p0.step == 23);
+    cx_params model, ostate;
+    clone_list(&r.ps, &model);
+    optim_snapshot(r.opt, &ostate);
+    char *csv = strdup(cx_trainer_metrics_csv(r.tr));
+    CHECK(cx_trainer_run(r.tr) == CX_OK);
+    cx_train_pos p = cx_trainer_info(r.tr).pos;
+    CHECK_MSG(p.epoch == 2 && p.batch == 4 && p.step == 23 && cx_optim_steps(r.opt) == 23,
+              "epochs = 1, resumed in epoch 2: now epoch %d batch %d step %lld", p.epoch, p.batch, (long long)p.step);
+    CHECK_MSG(same_tensors(&model, &r.ps), "the model was trained");
+    CHECK(optim_is(r.opt, &ostate));
+    CHECK(!strcmp(csv, cx_trainer_metrics_csv(r.tr)));
+    free(csv);
+    free_clones(&model);
+    free_clones(&ostate);
+    cls_free(&r);
+}
+
+/* ---------------------------------------------------------------- a small fixed task */
+/* 4 batches an epoch of 2 x 4 inputs made from the position; the loss is
+ * mean((model(x) * scale)^2), scale a parameter outside the model (or none). */
+typedef struct {
+    cx_module *m;
+    cx_tensor *scale;
+} fixed_task;
+
+static int fixed_begin(void *u, const cx_train_pos *p) {
+    (void)u, (void)p;
+    return 4;
+}
+static bool fixed_next(void *u, const cx_train_pos *p) {
+    (void)u;
+    return p->batch < 4;
+}
+static cx_tensor *fixed_loss(void *u, const cx_train_pos *p, int64_t *count) {
+    fixed_task *t = u;
+    float xs[8];
+    for (int i = 0; i < 8; i++) xs[i] = cosf((float)(p->epoch * 31 + p->batch * 8 + i));
+    cx_tensor *y = cx_module_forward(t->m, cx_from_data(xs, CX_SHAPE(2, 4)));
+    if (t->scale) y = cx_mul(y, t->scale);
+    *count = 2;
+    return cx_mean(cx_mul(y, y));
+}
+
+/* ---------------------------------------------------------------- the model is a child module */
+/* Regression: a trainer checkpoint named the model's tensors by their own
+ * names, which for a child module (an MLP added to a Sequential as "enc")
+ * carry the parent's path ("enc.fc1.weight"), so cx_module_load(enc,
+ * checkpoint) found no "fc1.weight". They are saved under state-dict names
+ * relative to the model now, as cx_module_save writes them. */
+static void test_checkpoint_of_child_module(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "enc.ckpt");
+    cx_seed(2);
+    cx_module *parent = cx_sequential_new();
+    fixed_task t = {cx_mlp_new((const int[]){4, 3, 2}, 3, CX_ACT_TANH, 0), NULL};
+    cx_module_add(parent, "enc", t.m);
+    cx_module_add(parent, "head", cx_linear_new(2, 1, true));
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_module_params(t.m, &ps);
+    CHECK(ps.n == 4 && !strcmp(ps.t[0]->name, "enc.fc1.weight")); /* the names the tensors carry */
+    cx_optim *opt = cx_adam_new(&ps, NULL);
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 1;
+    o.quiet = true;
+    o.checkpoint_path = ck;
+    cx_train_task task = {&t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    cx_trainer *tr = cx_trainer_new(&task, t.m, opt, &o); /* the encoder trained alone */
+    CHECK(cx_trainer_run(tr) == CX_OK);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(ck, &f) == CX_OK);
+    if (f) {
+        const char *names[4] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+        for (int i = 0; i < 4; i++) {
+            const cx_tensor *x = cx_st_get(f, names[i]);
+            CHECK_MSG(x && x->dtype == CX_F32 && x->numel == ps.t[i]->numel &&
+                          !memcmp(x->data, ps.t[i]->data, (size_t)x->numel * sizeof(float)),
+                      "checkpoint tensor %s missing or not the model's %s", names[i], ps.t[i]->name);
+        }
+        CHECK(!cx_st_get(f, "enc.fc1.weight"));
+        cx_st_free(f);
+    }
+    /* the checkpoint loads as a model file */
+    cx_params trained;
+    clone_list(&ps, &trained);
+    for (int i = 0; i < ps.n; i++) cx_fill(ps.t[i], 0.0f);
+    cx_status st = cx_module_load(t.m, ck);
+    CHECK_MSG(st == CX_OK, "cx_module_load(enc, checkpoint): %s", cx_last_error());
+    CHECK(same_tensors(&trained, &ps));
+    /* ... and resumes */
+    cx_trainer *tr2 = cx_trainer_new(&task, t.m, opt, &o);
+    CHECK_MSG(cx_trainer_resume(tr2, ck) == CX_OK, "%s", cx_last_error());
+    CHECK(cx_trainer_info(tr2).pos.epoch == 2 && cx_trainer_info(tr2).pos.step == 4);
+    cx_trainer_free(tr2);
+    free_clones(&trained);
+    cx_trainer_free(tr);
+    cx_optim_free(opt);
+    cx_params_free(&ps);
+    cx_module_free(parent);
+}
+
+/* ---------------------------------------------------------------- optimiser parameters outside the model */
+typedef struct {
+    fixed_task t;
+    cx_params ps;
+    cx_optim *opt;
+    cx_trainer *tr;
+} fixed_run;
+
+/* An MLP 4 -> 3 -> 2 and a scale, one Adam over both; the model given to the
+ * trainer is the MLP. */
+static void fixed_setup(fixed_run *r, const cx_train_opts *o) {
+    memset(r, 0, sizeof *r);
+    cx_seed(1);
+    r->t.m = cx_mlp_new((const int[]){4, 3, 2}, 3, CX_ACT_TANH, 0);
+    r->t.scale = cx_param_new("scale", CX_SHAPE(1));
+    CX_F(r->t.scale)[0] = 1.0f;
+    cx_params_init(&r->ps);
+    cx_module_params(r->t.m, &r->ps);
+    cx_params_add(&r->ps, r->t.scale);
+    cx_adam_opts ao = cx_adam_defaults();
+    ao.lr = 0.01;
+    r->opt = cx_adam_new(&r->ps, &ao);
+    cx_train_task task = {&r->t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    r->tr = cx_trainer_new(&task, r->t.m, r->opt, o);
+}
+
+static void fixed_free(fixed_run *r) {
+    cx_trainer_free(r->tr);
+    cx_optim_free(r->opt);
+    cx_params_free(&r->ps);
+    cx_module_free(r->t.m);
+    cx_tensor_free(r->t.scale);
+}
+
+/* Regression: a checkpoint held the model's tensors and the whole optimiser
+ * state, but not the values of optimiser parameters outside the model (a
+ * scale under the same Adam): a resumed run went on from the scale's initial
+ * value with the trained scale's Adam state. They are saved too now (under
+ * their own names): a run checkpointed mid-epoch 2 and resumed ends
+ * bit-identical to the uninterrupted one. */
+static void test_resume_param_outside_model(void) {
+    char ck[256];
+    tmp_path(ck, sizeof ck, "extra.ckpt");
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 2;
+    o.quiet = true;
+    fixed_run a, b, c;
+    fixed_setup(&a, &o);
+    CHECK(cx_trainer_run(a.tr) == CX_OK);
+    CHECK(CX_F(a.t.scale)[0] != 1.0f); /* the scale trains */
+    cx_train_opts ob = o;
+    ob.max_steps = 6; /* epoch 2, batch 2 */
+    ob.checkpoint_path = ck;
+    fixed_setup(&b, &ob);
+    CHECK(cx_trainer_run(b.tr) == CX_OK);
+    cx_train_pos pb = cx_trainer_info(b.tr).pos;
+    CHECK(pb.epoch == 2 && pb.batch == 2 && pb.step == 6);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(ck, &f) == CX_OK);
+    if (f) {
+        const cx_tensor *s = cx_st_get(f, "scale");
+        CHECK_MSG(s && s->numel == 1 && CX_F(s)[0] == CX_F(b.t.scale)[0], "the checkpoint lacks the scale's value");
+        cx_st_free(f);
+    }
+    fixed_free(&b);
+    fixed_setup(&c, &o);
+    CHECK_MSG(cx_trainer_resume(c.tr, ck) == CX_OK, "%s", cx_last_error());
+    CHECK(cx_trainer_run(c.tr) == CX_OK);
+    CHECK_MSG(same_tensors(&a.ps, &c.ps), "scale: uninterrupted %.9g, resumed %.9g", (double)CX_F(a.t.scale)[0],
+              (double)CX_F(c.t.scale)[0]);
+    CHECK(same_optim(a.opt, c.opt));
+    CHECK(cx_trainer_info(c.tr).pos.step == 8 && cx_trainer_info(a.tr).pos.step == 8);
+    fixed_free(&a);
+    fixed_free(&c);
+}
+
+/* ---------------------------------------------------------------- a schedule behind a warm-up */
+/* Regression: cx_trainer_new checked the schedule at epoch 0 only, which a
+ * warm-up answers itself: an invalid schedule behind one (a cosine with
+ * t_max 0) was a fatal error when the warm-up ended, two epochs into the run.
+ * It is one at creation now; a valid schedule behind a warm-up is accepted. */
+static void test_warmup_schedule_checked_at_creation(void) {
+    fixed_run r;
+    cx_train_opts o = cx_train_defaults();
+    o.epochs = 3;
+    o.quiet = true;
+    o.sched = cx_sched_with_warmup(cx_sched_cosine(3, 0), 0.1, 2);
+    fixed_setup(&r, &o);
+    CHECK(cx_trainer_run(r.tr) == CX_OK && cx_trainer_info(r.tr).pos.step == 12);
+    cx_train_task task = {&r.t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    o.sched = cx_sched_with_warmup(cx_sched_cosine(0, 0), 0.1, 2); /* t_max 0: invalid */
+    cx_trainer *volatile bad = NULL;
+    EXPECT_FATAL(bad = cx_trainer_new(&task, r.t.m, r.opt, &o), "t_max must be > 0");
+    if (bad) cx_trainer_free(bad); /* accepted: not run (a fatal error two epochs in ends the binary) */
+    fixed_free(&r);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_trainer_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -842,6 +1228,12 @@ int main(void) {
     RUN(test_resume_stateful);
     RUN(test_checkpoint_names);
     RUN(test_bad_checkpoints);
+    RUN(test_corrupt_step_checkpoint);
+    RUN(test_failed_eval_retried);
+    RUN(test_resume_past_epoch_limit);
+    RUN(test_checkpoint_of_child_module);
+    RUN(test_resume_param_outside_model);
+    RUN(test_warmup_schedule_checked_at_creation);
     cx_dataset_free(&g_train);
     cx_dataset_free(&g_val);
     char cmd[128];
