@@ -621,7 +621,11 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
     }
     /* the optimiser state (checked in full before anything is copied), then
      * the model (checked above, cannot fail) */
-    if (!st) st = cx_optim_state_import(tr->opt, &fo);
+    if (!st && (st = cx_optim_state_import(tr->opt, &fo)) != CX_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", cx_last_error());
+        cx_set_error(st, "%s: %s", path, msg); /* name the file */
+    }
     if (!st)
         for (int i = 0; i < ms.n; i++) {
             const cx_tensor *src = cx_st_get(f, ms.name[i]);

@@ -896,8 +896,7 @@ static void rewrite_i64(const char *src, const char *dst, const char *name, int6
  * The model used to be overwritten by then, the optimiser state imported up
  * to the bad tensor and the streams left where the replay put them. Now the
  * resume fails with all of them as they were (expect_bad). The message names
- * the bad tensor; it does not name the checkpoint file (the message of
- * cx_optim_state_import is returned as it is), so that is not checked. */
+ * the checkpoint file and the bad tensor. */
 static void test_corrupt_step_checkpoint(void) {
     char ck[256], p[256], name[96];
     tmp_path(ck, sizeof ck, "steps.ckpt");
@@ -922,7 +921,7 @@ static void test_corrupt_step_checkpoint(void) {
         rewrite_i64(ck, p, which[i], -1);
         cls_setup(&r, &o);
         expect_bad(&r, p, CX_ERR_FORMAT, which[i]);
-        CHECK_MSG(strstr(cx_last_error(), "negative") != NULL, "message: %s", cx_last_error());
+        CHECK_MSG(strstr(cx_last_error(), "negative") && strstr(cx_last_error(), p), "message: %s", cx_last_error());
         cls_free(&r);
     }
     cls_setup(&r, &o);
