@@ -292,7 +292,10 @@ void cx_params_zero_grad(const cx_params *p);
  * the calling thread: two threads can train two models at once (each with its
  * own arena and random stream), and a thread that starts has grad mode on,
  * check mode off and training mode on. A graph must be built, backpropagated
- * and released by one thread. */
+ * and released by one thread. OpenMP worker threads are threads too: library
+ * calls made inside your own parallel region run on each worker's own state
+ * (its own default arena, which nobody resets but that worker, its own flags
+ * and default stream), not on the state of the thread that opened it. */
 /* Gradients are recorded unless inside a no-grad region (nestable). */
 void cx_no_grad_begin(void);
 void cx_no_grad_end(void);
