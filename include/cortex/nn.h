@@ -26,7 +26,8 @@
  * cx_module_share_param or cx_module_tie: listed under its name there too,
  * never freed there. Children are reference-counted: cx_module_add takes the
  * caller's reference; to put one child in two parents (an actor and a critic
- * sharing a trunk) pass cx_module_ref(child) the second time. Every listing
+ * sharing a trunk) pass cx_module_ref(child) the second time (its tensors keep
+ * the names of the first parent, also after that parent is freed). Every listing
  * (cx_module_params, _buffers, _state) gives each tensor once, at its first
  * place in registration order (PyTorch's named_parameters), so an optimiser
  * steps a shared tensor once with the sum of its gradients; the state dict
