@@ -16,7 +16,10 @@ extern "C" {
 /* ---- atomic writes */
 /* Write `n` bytes to `path` atomically. Errors: CX_ERR_IO (message names the
  * path and the failing system call); on failure the temp file is removed and
- * an existing <path> is left untouched. */
+ * an existing <path> is left untouched. An existing character device or FIFO
+ * (/dev/null, a pipe) is written in place, never replaced; an existing
+ * directory makes the rename fail (CX_ERR_IO). The same holds for every
+ * atomic writer (cx_atomic_open, safetensors, PNG, the trainer). */
 cx_status cx_write_file_atomic(const char *path, const void *data, size_t n);
 /* Streamed variant: open a temp file next to `path`, write with fwrite, then
  * commit (fsync + rename) or abort (unlink the temp file). commit reports a

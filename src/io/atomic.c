@@ -3,7 +3,10 @@
  * cx_atomic_open creates "<path>.tmp.<pid>" in the same directory as <path>;
  * commit flushes, fsyncs, closes, renames it over <path> and fsyncs the
  * directory so the rename itself is durable. Any failure removes the temp
- * file and leaves <path> as it was. */
+ * file and leaves <path> as it was. A <path> that exists and is a character
+ * device or a FIFO (/dev/null, /dev/stdout, a pipe) is written in place:
+ * renaming over it would replace the device with a regular file. A directory
+ * makes the rename fail (CX_ERR_IO) and stays as it was. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -20,7 +23,7 @@
 struct cx_atomic_file {
     FILE *fp;
     char *path;
-    char *tmp;
+    char *tmp;     /* NULL: written in place (a device or a FIFO) */
 };
 
 static char *cx__strdup(const char *s) {
@@ -48,6 +51,19 @@ cx_status cx_atomic_open(cx_atomic_file **out, const char *path) {
     if (!f->path || !f->tmp) {
         atomic_release(f);
         return cx_set_error(CX_ERR_NOMEM, "%s: out of memory", path);
+    }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+        free(f->tmp);
+        f->tmp = NULL;
+        f->fp = fopen(path, "wb");
+        if (!f->fp) {
+            int e = errno;
+            atomic_release(f);
+            return cx_set_error(CX_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+        }
+        *out = f;
+        return CX_OK;
     }
     snprintf(f->tmp, n, "%s.tmp.%ld", path, (long)getpid());
     int fd = -1;
@@ -81,7 +97,7 @@ void *cx_atomic_stream(cx_atomic_file *f) { return f ? f->fp : NULL; }
 void cx_atomic_abort(cx_atomic_file *f) {
     if (!f) return;
     if (f->fp) fclose(f->fp);
-    unlink(f->tmp);
+    if (f->tmp) unlink(f->tmp);
     atomic_release(f);
 }
 
@@ -120,7 +136,7 @@ cx_status cx_atomic_commit(cx_atomic_file *f) {
     } else if (fflush(f->fp) != 0) {
         what = "flush failed";
         e = errno;
-    } else if (fsync(fileno(f->fp)) != 0) {
+    } else if (f->tmp && fsync(fileno(f->fp)) != 0) {
         what = "fsync failed";
         e = errno;
     }
@@ -130,17 +146,17 @@ cx_status cx_atomic_commit(cx_atomic_file *f) {
         what = "close failed";
         e = errno;
     }
-    if (!what && rename(f->tmp, f->path) != 0) {
+    if (!what && f->tmp && rename(f->tmp, f->path) != 0) {
         what = "rename failed";
         e = errno;
     }
     if (what) {
         cx_status st = cx_set_error(CX_ERR_IO, "%s: %s: %s", f->path, what, strerror(e));
-        unlink(f->tmp);
+        if (f->tmp) unlink(f->tmp);
         atomic_release(f);
         return st;
     }
-    fsync_parent_dir(f->path);
+    if (f->tmp) fsync_parent_dir(f->path);
     atomic_release(f);
     return CX_OK;
 }

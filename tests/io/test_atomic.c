@@ -182,6 +182,41 @@ static void cleanup_dir(void) {
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
 }
 
+/* A device or a FIFO is written in place, never replaced by a regular file
+ * (as root, renaming over /dev/null would replace the device); a directory
+ * stays a directory. */
+static void test_special_files(void) {
+    struct stat sb;
+    CHECK(cx_write_file_atomic("/dev/null", "discarded\n", 10) == CX_OK);
+    CHECK(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+    cx_params ps;
+    cx_params_init(&ps);
+    cx_tensor *t = cx_param_new("w", CX_SHAPE(3));
+    cx_params_add(&ps, t);
+    CHECK(cx_params_save("/dev/null", &ps) == CX_OK);
+    CHECK(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+    cx_params_free(&ps);
+    cx_tensor_free(t);
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/pipe", g_dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* the reader */
+        FILE *r = fopen(fifo, "rb");
+        char buf[64] = "";
+        size_t n = r ? fread(buf, 1, sizeof buf - 1, r) : 0;
+        _exit(n == 6 && !memcmp(buf, "piped\n", 6) ? 0 : 1);
+    }
+    CHECK(cx_write_file_atomic(fifo, "piped\n", 6) == CX_OK);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the reader did not get the bytes");
+    CHECK(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    unlink(fifo);
+    CHECK(cx_write_file_atomic(g_dir, "x", 1) == CX_ERR_IO);
+    CHECK(stat(g_dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/cx_atomic_XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -193,6 +228,7 @@ int main(void) {
     RUN(test_crash_mid_write);
     RUN(test_failures);
     RUN(test_read_file);
+    RUN(test_special_files);
     cleanup_dir();
     TEST_END();
 }
