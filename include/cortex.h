@@ -20,6 +20,7 @@
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
+ *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
  *                   classifier evaluation, clocks
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
@@ -42,6 +43,7 @@
 #include "cortex/decode.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
+#include "cortex/rl.h"
 #include "cortex/train.h"
 
 #endif
