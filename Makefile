@@ -145,7 +145,7 @@ bench-build: $(BBIN)
 demo: $(BIN)
 	tools/demo.sh $(BIN)
 
-bench: $(BBIN) $(BIN)
+bench: $(BBIN) $(BIN) $(B)/examples/g2p
 	tools/bench.sh $(B)
 
 check-exports: $(LIBSO)

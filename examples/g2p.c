@@ -309,46 +309,90 @@ static int dict_load(const char *path, bool stress, dict *d) {
 
 /* ================================================================ model */
 
+/* Decoder kinds: no attention (the encoder's final state is all the decoder
+ * sees), additive attention (Bahdanau et al. 2015) or general/bilinear
+ * attention with input feeding (Luong et al. 2015). */
+typedef enum { ATT_NONE, ATT_ADDITIVE, ATT_GENERAL } att_kind;
+static const char *const ATT_NAME[] = {"none", "additive", "general"};
+
 typedef struct {
     cx_module *all; /* Sequential used as a container: names + ownership */
     cx_module *enc_emb, *enc, *dec_emb, *dec, *out;
-    int E, H, V;
+    cx_module *bridge, *att_key, *att_query, *att_v, *combine; /* attention only */
+    att_kind att;
+    int E, H, V, A;
     bool reverse;
-    /* the decoder layer's parameters, used by the step function */
+    /* no attention: the decoder layer's parameters, used by the step function */
     cx_tensor *w_ih, *w_hh, *b_ih, *b_hh;
 } g2p_model;
 
-static void model_init(g2p_model *m, int E, int H, int V, bool reverse) {
+static void model_init(g2p_model *m, att_kind att, int E, int H, int A, int V, bool reverse) {
+    memset(m, 0, sizeof *m);
+    m->att = att;
     m->E = E;
     m->H = H;
+    m->A = A;
     m->V = V;
     m->reverse = reverse;
     cx_rnn_opts ro = cx_rnn_defaults();
     ro.set_forget_bias = true; /* forget-gate bias 1 at start */
     ro.forget_bias = 1.0f;
-    m->enc_emb = cx_embedding_new(N_LETTERS, E, PAD);
-    m->enc = cx_lstm_new(E, H, &ro);
-    m->dec_emb = cx_embedding_new(V, E, PAD);
-    m->dec = cx_lstm_new(E, H, &ro);
-    m->out = cx_linear_new(H, V, true);
     m->all = cx_sequential_new();
+    m->enc_emb = cx_embedding_new(N_LETTERS, E, PAD);
+    m->dec_emb = cx_embedding_new(V, E, PAD);
     cx_sequential_add(m->all, "encoder_embedding", m->enc_emb);
+    if (att == ATT_NONE) {
+        m->enc = cx_lstm_new(E, H, &ro);
+        m->dec = cx_lstm_new(E, H, &ro);
+        m->out = cx_linear_new(H, V, true);
+        cx_sequential_add(m->all, "encoder", m->enc);
+        cx_sequential_add(m->all, "decoder_embedding", m->dec_emb);
+        cx_sequential_add(m->all, "decoder", m->dec);
+        cx_sequential_add(m->all, "out", m->out);
+        cx_params ps;
+        cx_params_init(&ps);
+        cx_module_params(m->all, &ps);
+        m->w_ih = cx_params_find(&ps, "decoder.weight_ih_l0");
+        m->w_hh = cx_params_find(&ps, "decoder.weight_hh_l0");
+        m->b_ih = cx_params_find(&ps, "decoder.bias_ih_l0");
+        m->b_hh = cx_params_find(&ps, "decoder.bias_hh_l0");
+        cx_params_free(&ps);
+        if (!m->w_ih || !m->w_hh || !m->b_ih || !m->b_hh) {
+            fprintf(stderr, "g2p: decoder parameters not found by name\n");
+            exit(1);
+        }
+        return;
+    }
+    /* Attention: a bidirectional encoder, H/2 units each way, so that every
+     * source position has an H-vector (its annotation, the attention key and
+     * value); the decoder is an LSTM cell stepped one phoneme at a time. */
+    ro.bidirectional = true;
+    m->enc = cx_lstm_new(E, H / 2, &ro);
+    m->bridge = cx_linear_new(H, H, true); /* h0 = tanh(bridge([h_fwd; h_bwd])) */
     cx_sequential_add(m->all, "encoder", m->enc);
+    cx_sequential_add(m->all, "bridge", m->bridge);
     cx_sequential_add(m->all, "decoder_embedding", m->dec_emb);
+    if (att == ATT_ADDITIVE) {
+        /* e[t] = v . tanh(W_k key[t] + W_q s + b); the decoder reads [y; ctx] */
+        m->att_key = cx_linear_new(H, A, false);
+        m->att_query = cx_linear_new(H, A, true);
+        m->att_v = cx_linear_new(A, 1, false);
+        m->dec = cx_lstm_cell_new(E + H, H, &ro);
+        m->out = cx_linear_new(2 * H, V, true); /* logits from [s; ctx] */
+        cx_sequential_add(m->all, "attention_key", m->att_key);
+        cx_sequential_add(m->all, "attention_query", m->att_query);
+        cx_sequential_add(m->all, "attention_v", m->att_v);
+    } else {
+        /* e[t] = s . (W_a key[t]); h~ = tanh(W_c [ctx; s]) fed to the next step */
+        m->att_key = cx_linear_new(H, H, false);
+        m->combine = cx_linear_new(2 * H, H, false);
+        m->dec = cx_lstm_cell_new(E + H, H, &ro);
+        m->out = cx_linear_new(H, V, true); /* logits from h~ */
+        cx_sequential_add(m->all, "attention_key", m->att_key);
+        cx_sequential_add(m->all, "combine", m->combine);
+    }
     cx_sequential_add(m->all, "decoder", m->dec);
     cx_sequential_add(m->all, "out", m->out);
-    cx_params ps;
-    cx_params_init(&ps);
-    cx_module_params(m->all, &ps);
-    m->w_ih = cx_params_find(&ps, "decoder.weight_ih_l0");
-    m->w_hh = cx_params_find(&ps, "decoder.weight_hh_l0");
-    m->b_ih = cx_params_find(&ps, "decoder.bias_ih_l0");
-    m->b_hh = cx_params_find(&ps, "decoder.bias_hh_l0");
-    cx_params_free(&ps);
-    if (!m->w_ih || !m->w_hh || !m->b_ih || !m->b_hh) {
-        fprintf(stderr, "g2p: decoder parameters not found by name\n");
-        exit(1);
-    }
 }
 
 /* Source ids I32 [L+1, nb] (time-major) of nb words of the same length L:
@@ -365,34 +409,126 @@ static cx_tensor *source_batch(const g2p_model *m, const dict *d, const int *idx
     return src;
 }
 
-/* Encoder: final states h, c [1, nb, H]. */
-static cx_rnn_out encode(g2p_model *m, cx_tensor *src) {
-    return cx_rnn_forward(m->enc, cx_module_forward(m->enc_emb, src), NULL, NULL);
+/* What the decoder gets from the encoder: its initial state and, with
+ * attention, the annotations of the S source positions. */
+typedef struct {
+    cx_tensor *h, *c; /* [nb, H] */
+    cx_tensor *keys;  /* [nb, S, H] annotations (attention keys and values) */
+    cx_tensor *proj;  /* [nb, S, A] W_k keys (additive), [nb, S, H] W_a keys (general) */
+} enc_out;
+
+static enc_out encode(g2p_model *m, cx_tensor *src) {
+    int nb = src->shape[1], S = src->shape[0], H = m->H;
+    cx_rnn_out r = cx_rnn_forward(m->enc, cx_module_forward(m->enc_emb, src), NULL, NULL);
+    enc_out e = {0};
+    if (m->att == ATT_NONE) {
+        e.h = cx_reshape(r.h, CX_SHAPE(nb, H));
+        e.c = cx_reshape(r.c, CX_SHAPE(nb, H));
+        return e;
+    }
+    /* r.output [S, nb, H] = [forward | backward] halves; r.h [2, nb, H/2] */
+    e.keys = cx_permute(r.output, (const int[]){1, 0, 2});
+    e.proj = cx_module_forward(m->att_key, e.keys);
+    cx_tensor *last = cx_reshape(cx_permute(r.h, (const int[]){1, 0, 2}), CX_SHAPE(nb, H));
+    e.h = cx_tanh(cx_module_forward(m->bridge, last));
+    e.c = cx_zeros(CX_SHAPE(nb, H));
+    (void)S;
+    return e;
+}
+
+/* Decoder state between steps: h, c [nb, H] and, for general attention, the
+ * attentional vector h~ fed to the next step (input feeding). */
+typedef struct {
+    cx_tensor *h, *c, *feed;
+} dstate;
+
+/* One decoder step from the embedded previous phonemes x [nb, E]: updates s
+ * and returns the logits [nb, V]; *weights (if not NULL) gets the attention
+ * weights [nb, S]. */
+static cx_tensor *dec_step_t(g2p_model *m, const enc_out *e, cx_tensor *x, dstate *s, cx_tensor **weights) {
+    int nb = x->shape[0], H = m->H;
+    if (m->att == ATT_NONE) {
+        cx_rnn_out r = cx_lstm_cell(x, s->h, s->c, m->w_ih, m->w_hh, m->b_ih, m->b_hh);
+        s->h = r.h;
+        s->c = r.c;
+        return cx_module_forward(m->out, r.h);
+    }
+    int S = e->keys->shape[1];
+    if (m->att == ATT_ADDITIVE) {
+        /* attention from the previous state, then the cell reads [y; ctx] */
+        cx_tensor *q = cx_reshape(cx_module_forward(m->att_query, s->h), CX_SHAPE(nb, 1, m->A));
+        cx_tensor *sc = cx_module_forward(m->att_v, cx_tanh(cx_add(e->proj, q))); /* [nb, S, 1] */
+        cx_tensor *a = cx_softmax(cx_reshape(sc, CX_SHAPE(nb, 1, S)), -1);
+        cx_tensor *ctx = cx_reshape(cx_matmul(a, e->keys), CX_SHAPE(nb, H));
+        cx_rnn_out r = cx_rnn_forward(m->dec, cx_concat((cx_tensor *[]){x, ctx}, 2, 1), s->h, s->c);
+        s->h = r.h;
+        s->c = r.c;
+        if (weights) *weights = cx_reshape(a, CX_SHAPE(nb, S));
+        return cx_module_forward(m->out, cx_concat((cx_tensor *[]){r.h, ctx}, 2, 1));
+    }
+    /* general: the cell reads [y; h~_prev], then attends with its new state */
+    cx_tensor *feed = s->feed ? s->feed : cx_zeros(CX_SHAPE(nb, H));
+    cx_rnn_out r = cx_rnn_forward(m->dec, cx_concat((cx_tensor *[]){x, feed}, 2, 1), s->h, s->c);
+    cx_tensor *sc = cx_matmul(e->proj, cx_reshape(r.h, CX_SHAPE(nb, H, 1))); /* [nb, S, 1] */
+    cx_tensor *a = cx_softmax(cx_reshape(sc, CX_SHAPE(nb, 1, S)), -1);
+    cx_tensor *ctx = cx_reshape(cx_matmul(a, e->keys), CX_SHAPE(nb, H));
+    cx_tensor *ht = cx_tanh(cx_module_forward(m->combine, cx_concat((cx_tensor *[]){ctx, r.h}, 2, 1)));
+    s->h = r.h;
+    s->c = r.c;
+    s->feed = ht;
+    if (weights) *weights = cx_reshape(a, CX_SHAPE(nb, S));
+    return cx_module_forward(m->out, ht);
 }
 
 /* Teacher-forced decoder logits [T, nb, V] from decoder inputs din [T, nb]. */
-static cx_tensor *decode_teacher(g2p_model *m, cx_rnn_out enc, cx_tensor *din) {
+static cx_tensor *decode_teacher(g2p_model *m, const enc_out *e, cx_tensor *din) {
     int T = din->shape[0], nb = din->shape[1];
-    cx_rnn_out r = cx_rnn_forward(m->dec, cx_module_forward(m->dec_emb, din), enc.h, enc.c);
-    cx_tensor *flat = cx_reshape(r.output, CX_SHAPE(T * nb, m->H));
-    return cx_reshape(cx_module_forward(m->out, flat), CX_SHAPE(T, nb, m->V));
+    cx_tensor *emb = cx_module_forward(m->dec_emb, din); /* [T, nb, E] */
+    if (m->att == ATT_NONE) { /* the fused sequence layer */
+        cx_rnn_out r = cx_rnn_forward(m->dec, emb, cx_reshape(e->h, CX_SHAPE(1, nb, m->H)),
+                                      cx_reshape(e->c, CX_SHAPE(1, nb, m->H)));
+        cx_tensor *flat = cx_reshape(r.output, CX_SHAPE(T * nb, m->H));
+        return cx_reshape(cx_module_forward(m->out, flat), CX_SHAPE(T, nb, m->V));
+    }
+    dstate s = {e->h, e->c, NULL};
+    cx_tensor **lg = cx_arena_alloc((size_t)T * sizeof *lg);
+    for (int t = 0; t < T; t++) {
+        cx_tensor *x = cx_reshape(cx_slice(emb, 0, t, t + 1, 1), CX_SHAPE(nb, m->E));
+        lg[t] = dec_step_t(m, e, x, &s, NULL);
+    }
+    return cx_stack(lg, T, 0);
 }
 
-/* The decoder as a cx_decoder: state = [h | c] (2H floats). */
+/* Floats of decoder state per hypothesis: h, c (and h~ for general). */
+static int state_floats(const g2p_model *m) { return (m->att == ATT_GENERAL ? 3 : 2) * m->H; }
+
+/* The decoder as a cx_decoder for one word at a time. */
+typedef struct {
+    g2p_model *m;
+    enc_out e;      /* the word's encoding (nb = 1) */
+    float *align;   /* if not NULL: attention weights of step k in align[k * S ..] */
+    int align_rows; /* rows align can hold */
+} dec_ctx;
+
 static cx_status dec_step(void *user, const int *prefix, int n_prefix, const void *state_in,
                           void *state_out, float *logp) {
-    g2p_model *m = user;
+    dec_ctx *dc = user;
+    g2p_model *m = dc->m;
+    int H = m->H;
     const float *st = state_in;
     int32_t tok = prefix[n_prefix - 1];
-    cx_tensor *x = cx_embedding(cx_embedding_weight(m->dec_emb), cx_from_i32(&tok, CX_SHAPE(1)),
-                                PAD);                                   /* [1, E] */
-    cx_tensor *h = cx_from_data(st, CX_SHAPE(1, m->H));
-    cx_tensor *c = cx_from_data(st + m->H, CX_SHAPE(1, m->H));
-    cx_rnn_out r = cx_lstm_cell(x, h, c, m->w_ih, m->w_hh, m->b_ih, m->b_hh);
-    cx_tensor *lg = cx_module_forward(m->out, r.h);                     /* [1, V] */
+    cx_tensor *x = cx_embedding(cx_embedding_weight(m->dec_emb), cx_from_i32(&tok, CX_SHAPE(1)), PAD); /* [1, E] */
+    dstate s = {cx_from_data(st, CX_SHAPE(1, H)), cx_from_data(st + H, CX_SHAPE(1, H)),
+                m->att == ATT_GENERAL ? cx_from_data(st + 2 * H, CX_SHAPE(1, H)) : NULL};
+    cx_tensor *w = NULL;
+    cx_tensor *lg = dec_step_t(m, &dc->e, x, &s, dc->align ? &w : NULL); /* [1, V] */
     memcpy(logp, CX_F(lg), (size_t)m->V * sizeof(float));
-    memcpy(state_out, CX_F(r.h), (size_t)m->H * sizeof(float));
-    memcpy((float *)state_out + m->H, CX_F(r.c), (size_t)m->H * sizeof(float));
+    float *so = state_out;
+    memcpy(so, CX_F(s.h), (size_t)H * sizeof(float));
+    memcpy(so + H, CX_F(s.c), (size_t)H * sizeof(float));
+    if (m->att == ATT_GENERAL) memcpy(so + 2 * H, CX_F(s.feed), (size_t)H * sizeof(float));
+    if (w && n_prefix - 1 < dc->align_rows)
+        memcpy(dc->align + (size_t)(n_prefix - 1) * w->numel, CX_F(w), (size_t)w->numel * sizeof(float));
     return CX_OK;
 }
 
@@ -438,6 +574,22 @@ static void make_batches(const dict *d, const int *words, int n, int bsz, batche
     }
 }
 
+/* One optimisation step on a batch: source ids [S, nb], decoder inputs and
+ * targets [T, nb], target lengths; returns the mean loss per target token. */
+static double update(g2p_model *m, cx_tensor *src, cx_tensor *din, cx_tensor *tgt, int *lengths, cx_optim *opt,
+                     const cx_params *ps) {
+    cx_optim_zero_grad(opt);
+    enc_out enc = encode(m, src);
+    cx_tensor *logits = decode_teacher(m, &enc, din);
+    cx_tensor *loss = cx_seq_cross_entropy(logits, tgt, lengths, false, CX_REDUCE_MEAN);
+    cx_backward(loss);
+    cx_clip_grad_norm(ps, 5.0f);
+    cx_optim_step(opt);
+    double l = cx_item(loss);
+    cx_step_reset();
+    return l;
+}
+
 /* One training step on nb words; returns the mean loss per target token. */
 static double train_step(g2p_model *m, const dict *d, const int *idx, int nb, cx_optim *opt,
                          const cx_params *ps, long *tokens) {
@@ -458,16 +610,44 @@ static double train_step(g2p_model *m, const dict *d, const int *idx, int nb, cx
         }
         *tokens += lengths[b];
     }
-    cx_optim_zero_grad(opt);
-    cx_rnn_out enc = encode(m, source_batch(m, d, idx, nb));
-    cx_tensor *logits = decode_teacher(m, enc, din);
-    cx_tensor *loss = cx_seq_cross_entropy(logits, tgt, lengths, false, CX_REDUCE_MEAN);
-    cx_backward(loss);
-    cx_clip_grad_norm(ps, 5.0f);
-    cx_optim_step(opt);
-    double l = cx_item(loss);
-    cx_step_reset();
-    return l;
+    return update(m, source_batch(m, d, idx, nb), din, tgt, lengths, opt, ps);
+}
+
+/* --bench-steps N: median time of a training step (forward, backward,
+ * clipping, Adam) on a synthetic batch of fixed shape -- nb words of L
+ * letters, L phonemes + </s> each -- the shapes of tools/bench_torch_g2p.py. */
+static void bench_steps(g2p_model *m, int steps, int nb, int L, const cx_params *ps, cx_optim *opt) {
+    int S = L + 1, T = L + 1;
+    double *ms = xmalloc((size_t)(steps + 3) * sizeof *ms);
+    for (int r = 0; r < steps + 3; r++) {
+        cx_tensor *src = cx_empty(CX_I32, CX_SHAPE(S, nb));
+        cx_tensor *din = cx_empty(CX_I32, CX_SHAPE(T, nb)), *tgt = cx_empty(CX_I32, CX_SHAPE(T, nb));
+        int *lengths = cx_arena_alloc((size_t)nb * sizeof(int));
+        for (int b = 0; b < nb; b++) {
+            for (int t = 0; t < S; t++)
+                CX_I32P(src)[t * nb + b] = t < L ? NSPECIAL + 1 + (int)cx_rand_below(26) : EOS;
+            for (int t = 0; t < T; t++) {
+                int ph = NSPECIAL + (int)cx_rand_below((uint32_t)(m->V - NSPECIAL));
+                CX_I32P(tgt)[t * nb + b] = t < L ? ph : EOS;
+                CX_I32P(din)[t * nb + b] = t == 0 ? BOS : CX_I32P(tgt)[(t - 1) * nb + b];
+            }
+            lengths[b] = T;
+        }
+        double t0 = cx_now();
+        update(m, src, din, tgt, lengths, opt, ps);
+        ms[r] = (cx_now() - t0) * 1e3;
+    }
+    /* median of the timed steps (the first 3 warm up) */
+    double *v = ms + 3;
+    for (int i = 1; i < steps; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    printf("G2P_STEP attention=%s batch=%d letters=%d threads=%d ms=%.3f\n", ATT_NAME[m->att], nb, L,
+           cx_get_threads(), v[steps / 2]);
+    free(ms);
 }
 
 /* ================================================================ evaluation */
@@ -531,38 +711,50 @@ static void evaluate(g2p_model *m, const dict *d, const int *words, int n, int b
     memset(bs, 0, sizeof *bs);
     cx_no_grad_begin();
     cx_set_training(false);
-    int H = m->H;
-    size_t sb = 2 * (size_t)H * sizeof(float);
-    float *states = xmalloc((size_t)n * sb);
-    /* 1. encoder states, batches of words of one length */
-    int *ord = xmalloc((size_t)n * sizeof *ord), *pos = xmalloc((size_t)n * sizeof *pos);
-    int k = 0;
-    for (int l = 1; l <= MAXWORD; l++)
-        for (int i = 0; i < n; i++)
-            if (d->e[words[i]].len == l) ord[k] = words[i], pos[k++] = i;
-    for (int s = 0; s < n;) {
-        int e = s;
-        while (e < n && e - s < 256 && d->e[ord[e]].len == d->e[ord[s]].len) e++;
-        cx_rnn_out enc = encode(m, source_batch(m, d, ord + s, e - s));
-        for (int b = 0; b < e - s; b++) {
-            float *st = states + (size_t)pos[s + b] * 2 * H;
-            memcpy(st, CX_F(enc.h) + (size_t)b * H, (size_t)H * sizeof(float));
-            memcpy(st + H, CX_F(enc.c) + (size_t)b * H, (size_t)H * sizeof(float));
+    int H = m->H, nsf = state_floats(m);
+    size_t sb = (size_t)nsf * sizeof(float);
+    float *states = NULL;
+    if (m->att == ATT_NONE) {
+        /* 1. encoder states, batches of words of one length */
+        states = xmalloc((size_t)n * sb);
+        int *ord = xmalloc((size_t)n * sizeof *ord), *pos = xmalloc((size_t)n * sizeof *pos);
+        int k = 0;
+        for (int l = 1; l <= MAXWORD; l++)
+            for (int i = 0; i < n; i++)
+                if (d->e[words[i]].len == l) ord[k] = words[i], pos[k++] = i;
+        for (int s = 0; s < n;) {
+            int e = s;
+            while (e < n && e - s < 256 && d->e[ord[e]].len == d->e[ord[s]].len) e++;
+            enc_out enc = encode(m, source_batch(m, d, ord + s, e - s));
+            for (int b = 0; b < e - s; b++) {
+                float *st = states + (size_t)pos[s + b] * nsf;
+                memcpy(st, CX_F(enc.h) + (size_t)b * H, (size_t)H * sizeof(float));
+                memcpy(st + H, CX_F(enc.c) + (size_t)b * H, (size_t)H * sizeof(float));
+            }
+            cx_step_reset();
+            s = e;
         }
-        cx_step_reset();
-        s = e;
+        free(ord);
+        free(pos);
     }
-    free(ord);
-    free(pos);
-    /* 2. decode word by word */
-    cx_decoder dec = {.vocab = m->V, .state_bytes = sb, .step = dec_step, .copy_state = NULL,
-                      .user = m};
+    /* 2. decode word by word (with attention: encode it first) */
+    dec_ctx dc = {.m = m};
+    cx_decoder dec = {.vocab = m->V, .state_bytes = sb, .step = dec_step, .copy_state = NULL, .user = &dc};
     int out_g[MAXWORD + 16], out_b[MAXWORD + 16];
+    float *st0 = xmalloc(sb);
     int every = show > 0 && n / show > 0 ? n / show : 1;
     for (int i = 0; i < n; i++) {
         const entry *e = &d->e[words[i]];
         int max_len = e->len + 12, ng = 0, nbm = 0;
-        const float *st = states + (size_t)i * 2 * H;
+        const float *st = st0;
+        if (m->att == ATT_NONE) {
+            st = states + (size_t)i * nsf;
+        } else {
+            dc.e = encode(m, source_batch(m, d, &words[i], 1));
+            memset(st0, 0, sb);
+            memcpy(st0, CX_F(dc.e.h), (size_t)H * sizeof(float));
+            memcpy(st0 + H, CX_F(dc.e.c), (size_t)H * sizeof(float));
+        }
         cx_status rc = cx_decode_greedy(&dec, st, BOS, EOS, max_len, out_g, &ng, NULL);
         if (rc == CX_OK && beam > 1) {
             cx_beam_opts bo = {.beam = beam, .max_len = max_len, .stop_token = EOS,
@@ -587,35 +779,38 @@ static void evaluate(g2p_model *m, const dict *d, const int *words, int n, int b
             printf("  %-16s greedy    %s%s\n", "", g, ok_mark(d, e, out_g, ng));
             if (beam > 1) printf("  %-16s beam %-4d  %s%s\n", "", beam, b, ok_mark(d, e, out_b, nbm));
         }
-        cx_step_reset(); /* the step function's tensors */
+        cx_step_reset(); /* the encoding and the step function's tensors */
     }
+    free(st0);
     free(states);
     cx_set_training(true);
     cx_no_grad_end();
 }
 
-/* The decoder stepped with cx_lstm_cell on the layer's weights must give the
- * logits of the fused teacher-forced layer: largest |difference| over the
- * steps of word w. */
-static double check_cell_vs_layer(g2p_model *m, const dict *d, int w) {
+/* The decoder stepped one phoneme at a time (the cx_decoder used for
+ * decoding) must give the logits of the teacher-forced pass used in training
+ * (the fused layer without attention): largest |difference| over the steps of
+ * word w. */
+static double check_step_vs_teacher(g2p_model *m, const dict *d, int w) {
     cx_no_grad_begin();
     const entry *e = &d->e[w];
-    int n = e->ref_len[0], T = n + 1, H = m->H;
+    int n = e->ref_len[0], T = n + 1, H = m->H, nsf = state_floats(m);
     const int *p = d->pool + e->ref_off[0];
-    cx_rnn_out enc = encode(m, source_batch(m, d, &w, 1));
+    dec_ctx dc = {.m = m, .e = encode(m, source_batch(m, d, &w, 1))};
     cx_tensor *din = cx_empty(CX_I32, CX_SHAPE(T, 1));
     for (int t = 0; t < T; t++) CX_I32P(din)[t] = t == 0 ? BOS : p[t - 1];
-    cx_tensor *logits = decode_teacher(m, enc, din); /* [T, 1, V] */
-    float *st = xmalloc(4 * (size_t)H * sizeof(float)), *lg = xmalloc((size_t)m->V * sizeof(float));
-    memcpy(st, CX_F(enc.h), (size_t)H * sizeof(float));
-    memcpy(st + H, CX_F(enc.c), (size_t)H * sizeof(float));
+    cx_tensor *logits = decode_teacher(m, &dc.e, din); /* [T, 1, V] */
+    float *st = xmalloc(2 * (size_t)nsf * sizeof(float)), *lg = xmalloc((size_t)m->V * sizeof(float));
+    memset(st, 0, 2 * (size_t)nsf * sizeof(float));
+    memcpy(st, CX_F(dc.e.h), (size_t)H * sizeof(float));
+    memcpy(st + H, CX_F(dc.e.c), (size_t)H * sizeof(float));
     int prefix[MAXPH + 1];
     prefix[0] = BOS;
     memcpy(prefix + 1, p, (size_t)n * sizeof(int));
     double worst = 0;
     for (int t = 0; t < T; t++) {
-        float *in = st + (t % 2) * 2 * H, *out = st + ((t + 1) % 2) * 2 * H;
-        dec_step(m, prefix, t + 1, in, out, lg);
+        float *in = st + (t % 2) * nsf, *out = st + ((t + 1) % 2) * nsf;
+        dec_step(&dc, prefix, t + 1, in, out, lg);
         for (int v = 0; v < m->V; v++) {
             double diff = fabs((double)lg[v] - CX_F(logits)[(size_t)t * m->V + v]);
             if (diff > worst) worst = diff;
@@ -643,20 +838,25 @@ static int usage(void) {
             "usage: g2p DICT [--epochs N] [--train-words N] [--hidden H] [--embed E] [--batch B]\n"
             "           [--lr LR] [--beam K] [--alpha A] [--no-reverse] [--stress]\n"
             "           [--val-words N] [--test-words N] [--threads T] [--seed S]\n"
+            "           [--attention none|additive|general] [--attn-dim A]\n"
             "           [--save FILE.safetensors]\n"
+            "       g2p --bench-steps N [--attention KIND] [--batch B] [--bench-letters L] [--threads T]\n"
             "DICT: the CMUdict file printed by tools/get_cmudict.sh\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argv[1][0] == '-') return usage();
-    const char *path = argv[1], *save = NULL;
+    /* g2p DICT [options], or g2p --bench-steps N [options] (no data needed) */
+    bool bench = argc >= 2 && !strcmp(argv[1], "--bench-steps");
+    if (argc < 2 || (argv[1][0] == '-' && !bench)) return usage();
+    const char *path = bench ? NULL : argv[1], *save = NULL;
     int epochs = 4, train_words = 0, H = 256, E = 64, bsz = 64, beam = 4, val_words = 1000;
-    int test_words = 0, threads = 1;
+    int test_words = 0, threads = 1, A = 128, bench_steps_n = 0, bench_letters = 7;
+    att_kind att = ATT_NONE;
     double lr = 2e-3, alpha = 0;
     bool reverse = true, stress = false;
     unsigned long seed = 1;
-    for (int i = 2; i < argc; i++) {
+    for (int i = bench ? 1 : 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-reverse")) { reverse = false; continue; }
         if (!strcmp(a, "--stress")) { stress = true; continue; }
@@ -674,19 +874,55 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) threads = atoi(v);
         else if (!strcmp(a, "--seed")) seed = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--save")) save = v;
+        else if (!strcmp(a, "--attn-dim")) A = atoi(v);
+        else if (!strcmp(a, "--bench-steps")) bench_steps_n = atoi(v);
+        else if (!strcmp(a, "--bench-letters")) bench_letters = atoi(v);
+        else if (!strcmp(a, "--attention")) {
+            int k = 0;
+            while (k < 3 && strcmp(v, ATT_NAME[k])) k++;
+            if (k == 3) {
+                fprintf(stderr, "g2p: --attention %s: expected none, additive or general\n", v);
+                return usage();
+            }
+            att = (att_kind)k;
+        }
         else {
             fprintf(stderr, "g2p: unknown option %s\n", a);
             return usage();
         }
         i++;
     }
-    if (epochs < 1 || H < 1 || E < 1 || bsz < 1 || beam < 1 || !(lr > 0) || train_words < 0 ||
+    if (att != ATT_NONE && H % 2) {
+        fprintf(stderr, "g2p: --hidden %d: with attention the bidirectional encoder has H/2 units each way, "
+                        "so H must be even\n", H);
+        return 2;
+    }
+    if (epochs < 1 || H < 1 || E < 1 || A < 1 || bsz < 1 || beam < 1 || !(lr > 0) || train_words < 0 ||
         val_words < 0 || test_words < 0 || alpha < 0) {
         fprintf(stderr, "g2p: invalid option value\n");
         return usage();
     }
     cx_seed(seed); /* initial weights, batch order */
     cx_set_threads(threads);
+    if (bench) {
+        if (bench_steps_n < 1 || bench_letters < 1 || bench_letters > MAXWORD) {
+            fprintf(stderr, "g2p: --bench-steps N needs N >= 1 (and --bench-letters 1..%d)\n", MAXWORD);
+            return 2;
+        }
+        g2p_model m;
+        model_init(&m, att, E, H, A, NSPECIAL + 39, reverse);
+        cx_params ps;
+        cx_params_init(&ps);
+        cx_module_params(m.all, &ps);
+        cx_adam_opts ao = cx_adam_defaults();
+        ao.lr = lr;
+        cx_optim *opt = cx_adam_new(&ps, &ao);
+        bench_steps(&m, bench_steps_n, bsz, bench_letters, &ps, opt);
+        cx_optim_free(opt);
+        cx_params_free(&ps);
+        cx_module_free(m.all);
+        return 0;
+    }
 
     /* ---- data */
     dict d;
@@ -736,14 +972,23 @@ int main(int argc, char **argv) {
 
     /* ---- model */
     g2p_model m;
-    model_init(&m, E, H, d.n_sym, reverse);
+    model_init(&m, att, E, H, A, d.n_sym, reverse);
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(m.all, &ps);
-    printf("model: Embedding(%d, %d) + LSTM(%d, %d) encoder over the %s word, "
-           "Embedding(%d, %d) + LSTM(%d, %d) decoder, Linear(%d, %d): %lld parameters\n",
-           N_LETTERS, E, E, H, reverse ? "reversed" : "unreversed", d.n_sym, E, E, H, H, d.n_sym,
-           (long long)cx_params_count(&ps));
+    if (att == ATT_NONE)
+        printf("model: Embedding(%d, %d) + LSTM(%d, %d) encoder over the %s word, "
+               "Embedding(%d, %d) + LSTM(%d, %d) decoder, Linear(%d, %d): %lld parameters\n",
+               N_LETTERS, E, E, H, reverse ? "reversed" : "unreversed", d.n_sym, E, E, H, H, d.n_sym,
+               (long long)cx_params_count(&ps));
+    else
+        printf("model: Embedding(%d, %d) + bidirectional LSTM(%d, %d x 2) encoder over the %s word, "
+               "%s attention%s, Embedding(%d, %d) + LSTMCell(%d, %d) decoder, Linear(%d, %d): "
+               "%lld parameters\n",
+               N_LETTERS, E, E, H / 2, reverse ? "reversed" : "unreversed",
+               att == ATT_ADDITIVE ? "additive (Bahdanau)" : "general (Luong, input feeding)",
+               att == ATT_ADDITIVE ? "" : "", d.n_sym, E, E + H, H, att == ATT_ADDITIVE ? 2 * H : H, d.n_sym,
+               (long long)cx_params_count(&ps));
 
     cx_adam_opts ao = cx_adam_defaults();
     ao.lr = lr;
@@ -786,9 +1031,9 @@ int main(int argc, char **argv) {
                100.0 * (double)sg.edits / (double)sg.ref_phones, wall, cpu, cx_now() - v0);
         fflush(stdout);
     }
-    double diff = check_cell_vs_layer(&m, &d, split_words[1][0]);
-    printf("check: decoder stepped with cx_lstm_cell vs the fused layer, max |logit diff| %.2e\n",
-           diff);
+    double diff = check_step_vs_teacher(&m, &d, split_words[1][0]);
+    printf("check: decoder stepped one phoneme at a time vs the teacher-forced pass, "
+           "max |logit diff| %.2e\n", diff);
 
     /* ---- test */
     printf("test examples:\n");

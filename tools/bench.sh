@@ -13,7 +13,7 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|CHARLM|CNN_STEP|CNN_EPOCH) ' ; }
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP) ' ; }
 # Sections: all by default; BENCH="gemm mlp optim conv rnn cnn" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
@@ -64,6 +64,13 @@ if want cnn && [ -x "$B/bench/bench_cnn" ] && [ -f tools/bench_torch_cnn.py ]; t
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_cnn.py --net small_resnet --epochs 0 --steps 30 --threads $T >/dev/null
   done
 fi
+# attention seq2seq (examples/g2p.c): one training step, batch 64, 7-letter words
+if want g2p && [ -x "$B/examples/g2p" ]; then
+  for A in additive general none; do for T in 1 2; do
+    run "$B/examples/g2p" --bench-steps 30 --attention $A --threads $T >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_g2p.py --attention $A --steps 30 --threads $T >/dev/null
+  done; done
+fi
 echo
 awk '
 function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
@@ -84,8 +91,10 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CNN_EPOCH / { t=kv($0,"threads"); tn[t]=kv($0,"seconds"); tna[t]=kv($0,"test_acc") }
 /^CNN_STEP /    { t=kv($0,"threads"); nn=kv($0,"net"); cst[nn,t]=kv($0,"ms"); csn[nn]=1 }
 /^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); tst[nn,t]=kv($0,"ms") }
+/^G2P_STEP /    { t=kv($0,"threads"); at=kv($0,"attention"); g2c[at,t]=kv($0,"ms"); g2a[at]=1 }
+/^TORCH_G2P_STEP / { t=kv($0,"threads"); at=kv($0,"attention"); g2t[at,t]=kv($0,"ms") }
 function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
-function best(x1, x2) { return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
+function best(x1, x2) { x1 += 0; x2 += 0; return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
 END {
   if (length(cg)) {
   print "sgemm, square n (GFLOPS; ratio > 1 means Cortex is faster)"
@@ -144,5 +153,11 @@ END {
     print "CNN training step, batch 64, Adam (ms; speedup = torch/cortex)"
     for (nn in csn) for (t = 1; t <= 2; t++) if ((nn,t) in cst)
       printf "  %-13s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s\n", nn, t, cst[nn,t], ((nn,t) in tst) ? tst[nn,t] : "-", r(tst[nn,t], cst[nn,t])
+  }
+  if (length(g2a)) {
+    print ""
+    print "G2P seq2seq training step (examples/g2p.c), batch 64, 7 letters, Adam + clipping (ms; speedup = torch/cortex, goal >= 2 with attention)"
+    for (at in g2a) { tb = best(g2t[at,1], g2t[at,2]); for (t = 1; t <= 2; t++) if ((at,t) in g2c)
+      printf "  %-9s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s  (vs torch best %s ms: %s)\n", at, t, g2c[at,t], ((at,t) in g2t) ? g2t[at,t] : "-", r(g2t[at,t], g2c[at,t]), tb ? tb : "-", r(tb, g2c[at,t]) }
   }
 }' "$log" | tee out/bench-summary.txt
