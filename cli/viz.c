@@ -22,69 +22,26 @@ static const rgb GAP = {72, 84, 120};                                 /* between
 static const rgb TRAIN = {31, 119, 180}, VAL = {255, 127, 14};       /* curve colours */
 static const rgb BAD = {255, 0, 255};                                 /* non-finite values */
 
-#define MAX_SIDE 8192
-#define MAX_PIXELS (40L * 1000 * 1000)
-
-typedef struct {
-    int w, h;
-    uint8_t *px; /* w * h * 3 */
-} canvas;
+/* The library's canvas (cortex/plot.h); thin adaptors taking colours by value. */
+typedef cx_canvas canvas;
+#define MAX_SIDE 8192 /* pictures larger than this are refused with a message */
+#define RGB3(col) ((const uint8_t[3]){(col).r, (col).g, (col).b})
 
 /* Returns false (and prints nothing) when the size is out of range or memory is short. */
-static bool canvas_init(canvas *c, int w, int h, rgb bg) {
-    c->w = w;
-    c->h = h;
-    c->px = NULL;
-    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (long)w * h > MAX_PIXELS) return false;
-    c->px = malloc((size_t)w * (size_t)h * 3);
-    if (!c->px) return false;
-    for (long i = 0; i < (long)w * h; i++) {
-        c->px[i * 3] = bg.r;
-        c->px[i * 3 + 1] = bg.g;
-        c->px[i * 3 + 2] = bg.b;
-    }
-    return true;
-}
+static bool canvas_init(canvas *c, int w, int h, rgb bg) { return cx_canvas_init(c, w, h, RGB3(bg)) == CX_OK; }
 
-static void put(canvas *c, int x, int y, rgb col) {
-    if (x < 0 || y < 0 || x >= c->w || y >= c->h) return;
-    uint8_t *p = c->px + ((size_t)y * (size_t)c->w + (size_t)x) * 3;
-    p[0] = col.r;
-    p[1] = col.g;
-    p[2] = col.b;
-}
+static void fill_rect(canvas *c, int x, int y, int w, int h, rgb col) { cx_canvas_fill(c, x, y, w, h, RGB3(col)); }
 
-static void fill_rect(canvas *c, int x, int y, int w, int h, rgb col) {
-    for (int j = y; j < y + h; j++)
-        for (int i = x; i < x + w; i++) put(c, i, j, col);
-}
-
-/* Line from (x0,y0) to (x1,y1) (Bresenham), each point a thick x thick square. */
+/* Line from (x0,y0) to (x1,y1), each point a thick x thick square. */
 static void draw_line(canvas *c, int x0, int y0, int x1, int y1, rgb col, int thick) {
-    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
-    int off = (thick - 1) / 2;
-    for (;;) {
-        fill_rect(c, x0 - off, y0 - off, thick, thick, col);
-        if (x0 == x1 && y0 == y1) break;
-        int e2 = 2 * err;
-        if (e2 >= dy) {
-            err += dy;
-            x0 += sx;
-        }
-        if (e2 <= dx) {
-            err += dx;
-            y0 += sy;
-        }
-    }
+    cx_canvas_line(c, x0, y0, x1, y1, RGB3(col), thick);
 }
 
-/* ---------------------------------------------------------------- text
- * The 5x7 bitmap font is the library's (cx_text_draw_rgb, cortex/io.h). */
 static int text_width(const char *s, int scale) { return cx_text_width(s, scale); }
 
 /* Draw `s` with its top-left corner at (x, y); every font pixel a scale x scale square. */
 static void draw_text(canvas *c, int x, int y, const char *s, int scale, rgb col) {
-    cx_text_draw_rgb(c->px, c->w, c->h, x, y, s, scale, (const uint8_t[3]){col.r, col.g, col.b});
+    cx_canvas_text(c, x, y, s, scale, RGB3(col));
 }
 
 /* ---------------------------------------------------------------- tiles */
@@ -109,14 +66,7 @@ static uint8_t to_byte(float v, float lo, float hi) {
 /* An h x w plane v[y * w + x] at (x0, y0), each value an s x s square, grey
  * from the plane's own min (black) to max (white); non-finite values magenta. */
 static void tile_gray(canvas *c, int x0, int y0, const float *v, int h, int w, int s) {
-    float lo = 0, hi = 0;
-    finite_range(v, (long)h * w, &lo, &hi);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float a = v[(long)y * w + x];
-            uint8_t g = to_byte(a, lo, hi);
-            fill_rect(c, x0 + x * s, y0 + y * s, s, s, isfinite(a) ? (rgb){g, g, g} : BAD);
-        }
+    cx_canvas_image(c, x0, y0, v, h, w, s, s, 0, 0, CX_CMAP_GRAY);
 }
 
 /* Three planes (red, green, blue; `plane` values apart) normalised together
@@ -171,7 +121,7 @@ static void conv_names(const cx_module *net, char *buf, size_t n) {
 }
 
 static bool save_png(const char *cmd, const char *path, const canvas *c) {
-    if (cx_png_write_rgb(path, c->px, c->w, c->h)) {
+    if (cx_png_write_rgb(path, c->pixels, c->width, c->height)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         return false;
     }
@@ -286,10 +236,10 @@ static int viz_filters(int argc, char **argv) {
     if (!save_png(cmd, out, &c)) goto done;
     char sb[96];
     printf("%s: %s weight %s -> %s (%dx%d, %d pixels per weight)\n", li->name, li->desc, cx_shape_str(w, sb, sizeof sb),
-           out, c.w, c.h, s);
+           out, c.width, c.height, s);
     rc = 0;
 done:
-    free(c.px);
+    cx_canvas_free(&c);
     cx_params_free(&ps);
     cli_model_free(&m);
     return rc;
@@ -451,7 +401,7 @@ static int viz_maps(int argc, char **argv) {
     if (!save_png(cmd, out, &c)) goto done;
     printf("image %d of %s (label %d):", index, dir, CX_I32P(ds.y)[index]);
     for (int i = 0; i < nr; i++) printf("%s %s %dx%dx%d", i ? "," : "", rows[i].label, rows[i].C, rows[i].H, rows[i].W);
-    printf(" -> %s (%dx%d)\n", out, c.w, c.h);
+    printf(" -> %s (%dx%d)\n", out, c.width, c.height);
     rc = 0;
 done:
     if (grad_off) {
@@ -460,7 +410,7 @@ done:
     }
     cx_step_reset();
     free(rows);
-    free(c.px);
+    cx_canvas_free(&c);
     cx_dataset_free(&ds);
     cli_model_free(&m);
     return rc;
@@ -676,10 +626,10 @@ static int viz_curves(int argc, char **argv) {
     if (whole) snprintf(what, sizeof what, "%d epochs", loss.rows);
     else snprintf(what, sizeof what, "%d evaluations to epoch %g", loss.rows, (double)cell(&loss, loss.rows - 1, loss.xcol));
     printf("%s: %s%s -> %s (%dx%d)\n", path, what, loss.ycol[1] >= 0 || acc.ycol[1] >= 0 ? ", train and val" : ", train only",
-           out, c.w, c.h);
+           out, c.width, c.height);
     rc = 0;
 done:
-    free(c.px);
+    cx_canvas_free(&c);
     cx_csv_free_header(hdr, nh);
     cx_tensor_free(t);
     return rc;

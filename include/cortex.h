@@ -22,6 +22,7 @@
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
  *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
+ *   cortex/plot.h   figures: canvas, colour maps and scales, labelled heatmaps
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
  *                   classifier evaluation, clocks
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
@@ -45,6 +46,7 @@
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
 #include "cortex/rl.h"
+#include "cortex/plot.h"
 #include "cortex/train.h"
 
 #endif

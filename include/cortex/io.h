@@ -136,9 +136,9 @@ cx_status cx_png_write_rgb(const char *path, const uint8_t *pixels, int width, i
 
 /* ---- text on RGB images: a built-in 5x7 bitmap font, each glyph in a 6x8
  * cell (one column and one row of spacing), for labels, titles and captions
- * drawn before cx_png_write_rgb. Lower-case letters, digits, space and
- * . , - + _ : / ( ) % < > = ' ; upper-case letters are drawn with the
- * lower-case glyphs, any other byte as a hollow box. */
+ * drawn before cx_png_write_rgb. Digits, space, the signs
+ * . , - + _ : / ( ) % < > = ' and both cases of the letters; any other
+ * byte is drawn as a hollow box. */
 /* Width in pixels of `s` drawn at `scale` (6 * scale per character, without
  * the trailing spacing column); 0 for NULL, "" or scale < 1. Height: 7 * scale. */
 int cx_text_width(const char *s, int scale);

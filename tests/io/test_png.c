@@ -164,7 +164,7 @@ static void test_errors(void) {
 }
 
 /* The bitmap font: widths, the glyph pixels of a known letter, clipping at
- * every border, upper case = lower case, unknown bytes as a hollow box. */
+ * every border, both letter cases, unknown bytes as a hollow box. */
 static void test_font(void) {
     CHECK(cx_text_width("", 1) == 0 && cx_text_width(NULL, 1) == 0 && cx_text_width("ab", 0) == 0);
     CHECK(cx_text_width("a", 1) == 5 && cx_text_width("ab", 1) == 11 && cx_text_width("ab", 2) == 22);
@@ -184,10 +184,25 @@ static void test_font(void) {
             else wrong += p[0] || p[1] || p[2];
         }
     CHECK(lit == 10 && wrong == 0);
-    /* upper case draws the lower-case glyph */
+    /* upper case has its own glyphs: 'L' is a column and a bottom bar */
     memset(ref, 0, sizeof ref);
     cx_text_draw_rgb(ref, W, H, 1, 2, "L", 1, red);
-    CHECK(!memcmp(px, ref, sizeof px));
+    CHECK(memcmp(px, ref, sizeof px) != 0);
+    int col = 0, bar = 0;
+    for (int y = 2; y < 9; y++) col += ref[(y * W + 1) * 3] == 255;
+    for (int x = 1; x < 6; x++) bar += ref[(8 * W + x) * 3] == 255;
+    CHECK(col == 7 && bar == 5);
+    /* every letter of both cases is a real glyph, not the hollow box */
+    uint8_t box_px[W * H * 3];
+    memset(box_px, 0, sizeof box_px);
+    cx_text_draw_rgb(box_px, W, H, 0, 0, "\x01", 1, red);
+    for (char ch = 'A'; ch <= 'z'; ch++) {
+        if (ch > 'Z' && ch < 'a') continue;
+        char s1[2] = {ch, 0};
+        memset(ref, 0, sizeof ref);
+        cx_text_draw_rgb(ref, W, H, 0, 0, s1, 1, red);
+        CHECK_MSG(memcmp(ref, box_px, sizeof ref) != 0, "letter '%c' has no glyph", ch);
+    }
     /* '<' and '>' exist (captions print <unk>); an unknown byte is a hollow box */
     memset(px, 0, sizeof px);
     memset(ref, 0, sizeof ref);
