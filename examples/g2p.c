@@ -823,6 +823,146 @@ static double check_step_vs_teacher(g2p_model *m, const dict *d, int w) {
     return worst;
 }
 
+/* ================================================================ alignment pictures */
+
+/* The attention weights of the greedy pronunciation of `word` (A-Z and ',
+ * any case) as a labelled heatmap: letters in reading order (plus </s>) on
+ * the horizontal axis, the emitted phonemes (plus </s>) on the vertical.
+ * Returns false with a message for a word the model cannot read. */
+static bool render_alignment(g2p_model *m, const dict *d, const char *word, cx_canvas *out) {
+    char w[MAXWORD + 1];
+    int L = (int)strlen(word);
+    if (L < 1 || L > MAXWORD) {
+        fprintf(stderr, "g2p: --align: '%s' must have 1 to %d letters\n", word, MAXWORD);
+        return false;
+    }
+    for (int i = 0; i < L; i++) {
+        char ch = word[i] >= 'a' && word[i] <= 'z' ? (char)(word[i] - 'a' + 'A') : word[i];
+        if (!((ch >= 'A' && ch <= 'Z') || ch == '\'')) {
+            fprintf(stderr, "g2p: --align: '%s' has a character other than A-Z and the apostrophe\n", word);
+            return false;
+        }
+        w[i] = ch;
+    }
+    w[L] = 0;
+    int S = L + 1, max_len = L + 12;
+    /* a one-word "dictionary entry" for source_batch */
+    entry e = {.word = w, .len = L};
+    dict one = *d;
+    one.e = &e;
+    one.n = 1;
+    int idx = 0;
+    cx_no_grad_begin();
+    cx_set_training(false);
+    float *al = xmalloc((size_t)max_len * S * sizeof(float));
+    dec_ctx dc = {.m = m, .e = encode(m, source_batch(m, &one, &idx, 1)), .align = al, .align_rows = max_len};
+    int nsf = state_floats(m), out_ids[MAXWORD + 16], n = 0;
+    float *st = xmalloc((size_t)nsf * sizeof(float));
+    memset(st, 0, (size_t)nsf * sizeof(float));
+    memcpy(st, CX_F(dc.e.h), (size_t)m->H * sizeof(float));
+    memcpy(st + m->H, CX_F(dc.e.c), (size_t)m->H * sizeof(float));
+    cx_decoder dec = {.vocab = m->V, .state_bytes = (size_t)nsf * sizeof(float), .step = dec_step, .user = &dc};
+    cx_status rc = cx_decode_greedy(&dec, st, BOS, EOS, max_len, out_ids, &n, NULL);
+    cx_step_reset();
+    cx_set_training(true);
+    cx_no_grad_end();
+    free(st);
+    if (rc != CX_OK) {
+        fprintf(stderr, "g2p: decoding '%s' failed: %s\n", w, cx_last_error());
+        free(al);
+        return false;
+    }
+    /* rows: emitted tokens; columns: letters in reading order, then </s> */
+    float *mat = xmalloc((size_t)n * S * sizeof(float));
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < S; j++) {
+            int src_pos = j == L ? L : m->reverse ? L - 1 - j : j;
+            mat[(size_t)r * S + j] = al[(size_t)r * S + src_pos];
+        }
+    const char *rows[MAXWORD + 16], *cols[MAXWORD + 1];
+    char letters[MAXWORD][2];
+    for (int r = 0; r < n; r++) rows[r] = d->sym[out_ids[r]];
+    for (int j = 0; j < L; j++) {
+        letters[j][0] = w[j];
+        letters[j][1] = 0;
+        cols[j] = letters[j];
+    }
+    cols[L] = "</s>";
+    char title[256], ph[200];
+    print_phones(d, out_ids, n > 0 && out_ids[n - 1] == EOS ? n - 1 : n, ph, sizeof ph);
+    snprintf(title, sizeof title, "%s -> %s", w, ph);
+    cx_heatmap_opts o = cx_heatmap_defaults();
+    o.title = title;
+    o.xlabel = "letters";
+    o.ylabel = "phonemes";
+    o.row_labels = rows;
+    o.col_labels = cols;
+    o.vmin = 0;
+    o.vmax = 1;
+    o.cell = 30;
+    cx_status st2 = cx_heatmap_render(out, mat, n, S, &o);
+    free(mat);
+    free(al);
+    if (st2) {
+        fprintf(stderr, "g2p: %s\n", cx_last_error());
+        return false;
+    }
+    return true;
+}
+
+/* One PNG with the alignments of the comma-separated words, two per row. */
+static int write_alignments(g2p_model *m, const dict *d, const char *list, const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    cx_canvas parts[16];
+    int np = 0, rc = 1;
+    for (char *tok = strtok(buf, ","); tok && np < 16; tok = strtok(NULL, ",")) {
+        if (!render_alignment(m, d, tok, &parts[np])) goto done;
+        np++;
+    }
+    if (np == 0) {
+        fprintf(stderr, "g2p: --align: no word given\n");
+        return 1;
+    }
+    int per_row = np < 2 ? np : 2, nrows = (np + per_row - 1) / per_row;
+    int cw[2] = {0, 0}, W = 0, H = 0, title_h = 28;
+    for (int i = 0; i < np; i++)
+        if (parts[i].width > cw[i % per_row]) cw[i % per_row] = parts[i].width;
+    for (int k = 0; k < per_row; k++) W += cw[k];
+    int *rh = xmalloc((size_t)nrows * sizeof *rh);
+    for (int r = 0; r < nrows; r++) {
+        rh[r] = 0;
+        for (int k = 0; k < per_row && r * per_row + k < np; k++)
+            if (parts[r * per_row + k].height > rh[r]) rh[r] = parts[r * per_row + k].height;
+        H += rh[r];
+    }
+    cx_canvas fig;
+    if (cx_canvas_init(&fig, W, H + title_h, NULL)) {
+        fprintf(stderr, "g2p: %s\n", cx_last_error());
+        free(rh);
+        goto done;
+    }
+    char head[160];
+    snprintf(head, sizeof head, "%s attention: weights over the letters per emitted phoneme (greedy)",
+             m->att == ATT_ADDITIVE ? "Additive" : "General");
+    cx_canvas_text(&fig, 8, 8, head, 2, (const uint8_t[3]){0, 0, 0});
+    for (int i = 0, y = title_h; i < np; i++) {
+        int r = i / per_row, k = i % per_row;
+        cx_canvas_paste(&fig, k ? cw[0] : 0, y, &parts[i]);
+        if (k == per_row - 1 || i == np - 1) y += rh[r];
+    }
+    free(rh);
+    if (cx_canvas_save(&fig, path)) fprintf(stderr, "g2p: %s\n", cx_last_error());
+    else {
+        printf("wrote the attention alignments of %d word(s) to %s (%dx%d)\n", np, path, fig.width, fig.height);
+        rc = 0;
+    }
+    cx_canvas_free(&fig);
+done:
+    for (int i = 0; i < np; i++) cx_canvas_free(&parts[i]);
+    return rc;
+}
+
 typedef struct {
     uint32_t key;
     int idx;
@@ -839,6 +979,7 @@ static int usage(void) {
             "           [--lr LR] [--beam K] [--alpha A] [--no-reverse] [--stress]\n"
             "           [--val-words N] [--test-words N] [--threads T] [--seed S]\n"
             "           [--attention none|additive|general] [--attn-dim A]\n"
+            "           [--align WORD,WORD,...] [--align-out FILE.png]\n"
             "           [--save FILE.safetensors]\n"
             "       g2p --bench-steps N [--attention KIND] [--batch B] [--bench-letters L] [--threads T]\n"
             "DICT: the CMUdict file printed by tools/get_cmudict.sh\n");
@@ -849,7 +990,8 @@ int main(int argc, char **argv) {
     /* g2p DICT [options], or g2p --bench-steps N [options] (no data needed) */
     bool bench = argc >= 2 && !strcmp(argv[1], "--bench-steps");
     if (argc < 2 || (argv[1][0] == '-' && !bench)) return usage();
-    const char *path = bench ? NULL : argv[1], *save = NULL;
+    const char *path = bench ? NULL : argv[1], *save = NULL, *align_out = NULL;
+    const char *align_words = "PHOENIX,THOUGHTFUL,EXCHANGE,QUEUEING";
     int epochs = 4, train_words = 0, H = 256, E = 64, bsz = 64, beam = 4, val_words = 1000;
     int test_words = 0, threads = 1, A = 128, bench_steps_n = 0, bench_letters = 7;
     att_kind att = ATT_NONE;
@@ -875,6 +1017,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) seed = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--save")) save = v;
         else if (!strcmp(a, "--attn-dim")) A = atoi(v);
+        else if (!strcmp(a, "--align")) align_words = v;
+        else if (!strcmp(a, "--align-out")) align_out = v;
         else if (!strcmp(a, "--bench-steps")) bench_steps_n = atoi(v);
         else if (!strcmp(a, "--bench-letters")) bench_letters = atoi(v);
         else if (!strcmp(a, "--attention")) {
@@ -1062,6 +1206,12 @@ int main(int argc, char **argv) {
            train_wall, train_cpu, test_secs);
 
     int rc = 0;
+    if (align_out && m.att == ATT_NONE) {
+        fprintf(stderr, "g2p: --align-out needs an attention model (--attention additive or general)\n");
+        rc = 1;
+    } else if (align_out) {
+        rc = write_alignments(&m, &d, align_words, align_out);
+    }
     if (save) {
         if (cx_params_save(save, &ps) != CX_OK) {
             fprintf(stderr, "g2p: %s\n", cx_last_error());

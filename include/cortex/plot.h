@@ -49,6 +49,10 @@ void cx_canvas_free(cx_canvas *c); /* frees the pixels; c may be NULL */
 /* Atomic PNG write (cx_png_write_rgb); its errors. */
 cx_status cx_canvas_save(const cx_canvas *c, const char *path);
 
+/* Copy all of src into dst with src's top-left corner at (x, y), clipped
+ * (to compose figures from several rendered parts). */
+void cx_canvas_paste(cx_canvas *dst, int x, int y, const cx_canvas *src);
+
 /* Filled rectangle; its outline `thick` pixels wide; a line (Bresenham,
  * each point a thick x thick square). */
 void cx_canvas_fill(cx_canvas *c, int x, int y, int w, int h, const uint8_t rgb[3]);

@@ -73,6 +73,19 @@ cx_status cx_canvas_save(const cx_canvas *c, const char *path) {
     return cx_png_write_rgb(path, c->pixels, c->width, c->height);
 }
 
+void cx_canvas_paste(cx_canvas *dst, int x, int y, const cx_canvas *src) {
+    if (!dst || !dst->pixels || !src || !src->pixels) return;
+    for (int j = 0; j < src->height; j++) {
+        int py = y + j;
+        if (py < 0 || py >= dst->height) continue;
+        int i0 = x < 0 ? -x : 0, i1 = src->width;
+        if ((long)x + i1 > dst->width) i1 = dst->width - x;
+        if (i1 <= i0) continue;
+        memcpy(dst->pixels + ((size_t)py * dst->width + (size_t)(x + i0)) * 3,
+               src->pixels + ((size_t)j * src->width + (size_t)i0) * 3, (size_t)(i1 - i0) * 3);
+    }
+}
+
 static inline void put(cx_canvas *c, int x, int y, const uint8_t rgb[3]) {
     if (x < 0 || y < 0 || x >= c->width || y >= c->height) return;
     memcpy(c->pixels + ((size_t)y * (size_t)c->width + (size_t)x) * 3, rgb, 3);
@@ -316,7 +329,7 @@ cx_status cx_heatmap_render(cx_canvas *out, const float *v, int rows, int cols, 
     int th = 7 * s, pad = 4 * s;
     /* label sizes */
     char buf[32];
-    int row_w = 0, col_w = 0;
+    int row_w = 0, turned_w = 0; /* widest row label; widest column label that must be turned */
     if (show_labels) {
         for (int r = 0; r < rows; r++) {
             int w = cx_text_width(label(o.row_labels, r, buf, sizeof buf), s);
@@ -324,11 +337,11 @@ cx_status cx_heatmap_render(cx_canvas *out, const float *v, int rows, int cols, 
         }
         for (int k = 0; k < cols; k++) {
             int w = cx_text_width(label(o.col_labels, k, buf, sizeof buf), s);
-            if (w > col_w) col_w = w;
+            if (w > cell - 2 && w > turned_w) turned_w = w;
         }
     }
-    bool col_vertical = col_w > cell - 2;
-    int col_h = show_labels ? (col_vertical ? col_w : th) : 0;
+    /* a column label wider than its cell is turned; the others stay level */
+    int col_h = show_labels ? (turned_w > th ? turned_w : th) : 0;
     int mw = cols * cell, mh = rows * cell;
     int bar_h = mh < 80 ? 80 : mh, bar_w = 14 + 2 * s;
     int bar_lab = colorbar_label_width(lo, hi, bar_h, s);
@@ -374,8 +387,8 @@ cx_status cx_heatmap_render(cx_canvas *out, const float *v, int rows, int cols, 
         for (int k = 0; k < cols; k++) {
             const char *l = label(o.col_labels, k, buf, sizeof buf);
             int w = cx_text_width(l, s);
-            if (col_vertical)
-                cx_canvas_text_up(out, left + k * cell + (cell - th) / 2, top + mh + pad + col_w - w, l, s, INK);
+            if (w > cell - 2) /* turned, its end under the column */
+                cx_canvas_text_up(out, left + k * cell + (cell - th) / 2, top + mh + pad, l, s, INK);
             else
                 cx_canvas_text(out, left + k * cell + (cell - w) / 2, top + mh + pad, l, s, INK);
         }

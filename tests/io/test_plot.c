@@ -78,6 +78,21 @@ static void test_canvas(void) {
     for (int i = 0; i < 20; i++) CHECK(px_is(&c, i, 19 - i, BLACK));
     cx_canvas_line(&c, -1000000, 5, 1000000, 5, BLACK, 3);
     for (int x = 0; x < 30; x++) CHECK(px_is(&c, x, 4, BLACK) && px_is(&c, x, 6, BLACK));
+    /* paste: a 4x3 red patch, clipped at every border */
+    cx_canvas patch, big;
+    CHECK(cx_canvas_init(&patch, 4, 3, RED) == CX_OK);
+    CHECK(cx_canvas_init(&big, 10, 8, BLACK) == CX_OK);
+    cx_canvas_paste(&big, 2, 1, &patch);
+    int reds = 0;
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 10; x++) reds += px_is(&big, x, y, RED);
+    CHECK(reds == 12 && px_is(&big, 2, 1, RED) && px_is(&big, 5, 3, RED) && !px_is(&big, 6, 3, RED));
+    const int px_[] = {-3, 8, -100, 3}, py_[] = {-2, 6, 3, 100};
+    for (int i = 0; i < 4; i++) cx_canvas_paste(&big, px_[i], py_[i], &patch);
+    CHECK(px_is(&big, 0, 0, RED) && px_is(&big, 9, 7, RED) && px_is(&big, 8, 6, RED));
+    cx_canvas_paste(&big, 0, 0, NULL);
+    cx_canvas_free(&patch);
+    cx_canvas_free(&big);
     cx_canvas_free(&c);
     CHECK(c.pixels == NULL);
     /* NULL canvas / colour: no effect, no crash */
