@@ -9,7 +9,8 @@
  *   cortex/nn.h     the base module; Linear, Sequential, activations, Embedding;
  *                   initialisers; sequence losses
  *   cortex/optim.h  optimisers, LR schedules, gradient clipping
- *   cortex/io.h     safetensors, IDX, CSV, atomic file writes
+ *   cortex/io.h     safetensors, IDX, CSV, PNG output and a bitmap font, atomic
+ *                   file writes
  *   cortex/data.h   datasets, seeded minibatch iterators, augmentation, text
  *                   corpora and the truncated-BPTT batcher
  *   cortex/models.h perceptron and kernel perceptron

@@ -1,4 +1,5 @@
-/* cortex/io.h -- safetensors, IDX, CSV, PNG output and atomic file writes. See cortex.h.
+/* cortex/io.h -- safetensors, IDX, CSV, PNG output (with a bitmap font for labels) and
+ * atomic file writes. See cortex.h.
  *
  * Every reader is bounds-checked: a truncated, corrupt or hostile file gives
  * CX_ERR_FORMAT (or CX_ERR_IO) with a message from cx_last_error() naming
@@ -132,6 +133,22 @@ void cx_csv_free_header(char **header, int n); /* NULL is fine */
 cx_status cx_png_write_gray(const char *path, const uint8_t *pixels, int width, int height);
 /* RGB image: pixels[(y * width + x) * 3 + c], c = 0 red, 1 green, 2 blue. */
 cx_status cx_png_write_rgb(const char *path, const uint8_t *pixels, int width, int height);
+
+/* ---- text on RGB images: a built-in 5x7 bitmap font, each glyph in a 6x8
+ * cell (one column and one row of spacing), for labels, titles and captions
+ * drawn before cx_png_write_rgb. Lower-case letters, digits, space and
+ * . , - + _ : / ( ) % < > = ' ; upper-case letters are drawn with the
+ * lower-case glyphs, any other byte as a hollow box. */
+/* Width in pixels of `s` drawn at `scale` (6 * scale per character, without
+ * the trailing spacing column); 0 for NULL, "" or scale < 1. Height: 7 * scale. */
+int cx_text_width(const char *s, int scale);
+/* Draw `s` into pixels[(y * width + x) * 3 + c] (the layout of
+ * cx_png_write_rgb) with the top-left corner of its first glyph at (x, y),
+ * every font pixel a scale x scale square of colour rgb[0..2]; pixels
+ * outside the image are clipped. Does nothing for NULL arguments or
+ * scale < 1. */
+void cx_text_draw_rgb(uint8_t *pixels, int width, int height, int x, int y, const char *s, int scale,
+                      const uint8_t rgb[3]);
 
 #ifdef __cplusplus
 }

@@ -163,6 +163,57 @@ static void test_errors(void) {
     free(row);
 }
 
+/* The bitmap font: widths, the glyph pixels of a known letter, clipping at
+ * every border, upper case = lower case, unknown bytes as a hollow box. */
+static void test_font(void) {
+    CHECK(cx_text_width("", 1) == 0 && cx_text_width(NULL, 1) == 0 && cx_text_width("ab", 0) == 0);
+    CHECK(cx_text_width("a", 1) == 5 && cx_text_width("ab", 1) == 11 && cx_text_width("ab", 2) == 22);
+    enum { W = 20, H = 12 };
+    uint8_t px[W * H * 3], ref[W * H * 3];
+    const uint8_t red[3] = {255, 0, 0};
+    memset(px, 0, sizeof px);
+    cx_text_draw_rgb(px, W, H, 1, 2, "l", 1, red);
+    /* 'l' is ".##.." then four "..#.." rows then ".###." */
+    static const char *l_rows[7] = {".##..", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."};
+    int lit = 0, wrong = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const uint8_t *p = px + (y * W + x) * 3;
+            bool on = y >= 2 && y < 9 && x >= 1 && x < 6 && l_rows[y - 2][x - 1] == '#';
+            if (on) lit += p[0] == 255 && p[1] == 0 && p[2] == 0;
+            else wrong += p[0] || p[1] || p[2];
+        }
+    CHECK(lit == 10 && wrong == 0);
+    /* upper case draws the lower-case glyph */
+    memset(ref, 0, sizeof ref);
+    cx_text_draw_rgb(ref, W, H, 1, 2, "L", 1, red);
+    CHECK(!memcmp(px, ref, sizeof px));
+    /* '<' and '>' exist (captions print <unk>); an unknown byte is a hollow box */
+    memset(px, 0, sizeof px);
+    memset(ref, 0, sizeof ref);
+    cx_text_draw_rgb(px, W, H, 0, 0, "<", 1, red);
+    cx_text_draw_rgb(ref, W, H, 0, 0, "\x01", 1, red);
+    CHECK(memcmp(px, ref, sizeof px) != 0);
+    int box = 0;
+    for (int i = 0; i < W * H; i++) box += ref[i * 3] == 255;
+    CHECK(box == 20); /* 5x7 outline */
+    /* clipping: text off every border, scaled, writes nothing outside */
+    uint8_t *inner = malloc(W * H * 3);
+    CHECK(inner != NULL);
+    if (!inner) return;
+    memset(inner, 0, W * H * 3);
+    const int xs[] = {-30, -3, 15, 19, 40}, ys[] = {-20, -5, 8, 11, 30};
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) cx_text_draw_rgb(inner, W, H, xs[i], ys[j], "mw%", 3, red);
+    cx_text_draw_rgb(NULL, W, H, 0, 0, "a", 1, red);
+    cx_text_draw_rgb(inner, W, H, 0, 0, NULL, 1, red);
+    /* nothing was written past the W x H buffer: ASan checks the heap block */
+    int any = 0;
+    for (int i = 0; i < W * H * 3; i++) any |= inner[i];
+    CHECK(any);
+    free(inner);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_png_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -173,6 +224,7 @@ int main(void) {
     RUN(test_gray_roundtrip);
     RUN(test_rgb_roundtrip);
     RUN(test_errors);
+    RUN(test_font);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "test_png: could not remove %s\n", tmpdir);
