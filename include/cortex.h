@@ -19,6 +19,7 @@
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
+ *   cortex/caption.h corpus BLEU and exact match (image captioning)
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
@@ -41,6 +42,7 @@
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
 #include "cortex/decode.h"
+#include "cortex/caption.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
 #include "cortex/train.h"
