@@ -258,7 +258,7 @@ static void against_fixture(void) {
         int rs[65] = {0};
         bool ok = store != NULL;
         for (int i = 0; i < k && ok; i++) {
-            int len, nr;
+            int len = 0, nr = 0;
             ok = expect_word(f, "cand") && fscanf(f, "%d", &len) == 1 && len >= 0 && len < 32;
             for (int t = 0; t < len && ok; t++) ok = fscanf(f, "%d", &store[used + t]) == 1;
             cands[i] = (cx_token_seq){store + used, len};
