@@ -19,7 +19,7 @@
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
- *   cortex/caption.h corpus BLEU and exact match (image captioning)
+ *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
