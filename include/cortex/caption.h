@@ -202,11 +202,15 @@ typedef struct cx_caption_set {
  * an item does not fit). Only pool images are used: make training canvases
  * from training images only and test canvases from test images only (the
  * train and t10k files, or disjoint pools of one file), and item_src records
- * which image went where. Errors (*out NULL): CX_ERR_ARG for n <= 0, NULL
- * arguments, an empty dataset or pool, a pool index out of range, options
- * out of range or a canvas too small (2 * max_size + gap must fit in both
- * sides when max_items > 1), CX_ERR_SHAPE for images that are not 28x28 or
- * labels that do not match, CX_ERR_FORMAT for a label outside 0..9. */
+ * which image went where. Pasted pixels are clamped to [0, 1] (NaN to 0).
+ * Memory: 4 H W bytes per canvas (16 KiB at 64x64). Errors (*out NULL):
+ * CX_ERR_ARG for n <= 0, NULL arguments, an empty dataset or pool, a pool
+ * index out of range, options out of range or a canvas too small (2 *
+ * max_size + gap must fit in both sides when max_items > 1; a canvas whose
+ * items still find no layout in 1000 tries, which that bound makes
+ * unlikely, is reported the same way), CX_ERR_SHAPE for images that are not
+ * 28x28 or labels that do not match, CX_ERR_FORMAT for a pool image whose
+ * label is outside 0..9. */
 cx_status cx_caption_generate(const cx_dataset *images, int n, uint64_t seed, const cx_caption_opts *opts,
                               cx_caption_set **out);
 void cx_caption_set_free(cx_caption_set *s); /* NULL is fine */
