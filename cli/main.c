@@ -13,6 +13,7 @@ static void usage(FILE *o) {
             "  info     list the tensors of a safetensors file\n"
             "  viz      pictures: filters, feature maps, learning curves\n"
             "  charlm   character-level LSTM language model: train, sample, eval\n"
+            "  caption  captioned-canvas data sets for image captioning: gen, show\n"
             "  ops      list every op of the library\n"
             "  help     show this text\n\n"
             "'cortex COMMAND --help' describes each command's options.\n",
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "viz")) return cmd_viz(1, h);
             if (!strcmp(argv[2], "charlm")) return cmd_charlm(1, h);
             if (!strcmp(argv[2], "ops")) return cmd_ops(1, h);
+            if (!strcmp(argv[2], "caption")) return cmd_caption(1, h);
         }
         usage(stdout);
         return 0;
@@ -50,6 +52,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "viz")) return cmd_viz(argc - 2, argv + 2);
     if (!strcmp(c, "charlm")) return cmd_charlm(argc - 2, argv + 2);
     if (!strcmp(c, "ops")) return cmd_ops(argc - 2, argv + 2);
+    if (!strcmp(c, "caption")) return cmd_caption(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

@@ -19,6 +19,7 @@
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
+ *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
  *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
@@ -43,6 +44,7 @@
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
 #include "cortex/decode.h"
+#include "cortex/caption.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
 #include "cortex/rl.h"
