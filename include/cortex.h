@@ -17,6 +17,8 @@
  *   cortex/pool.h   pooling (max, average, adaptive, global) and up-sampling
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
+ *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
+ *                   attention, multi-head attention
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/charlm.h character-level LSTM language model
@@ -39,6 +41,7 @@
 #include "cortex/pool.h"
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
+#include "cortex/attention.h"
 #include "cortex/decode.h"
 #include "cortex/netdef.h"
 #include "cortex/charlm.h"
