@@ -32,6 +32,8 @@ typedef struct {
     int ld[4];                        /* row strides */
     float scale;
     bool shared;                      /* an input matrix is read by several batch matrices */
+    bool disjoint;                    /* q, k, v passed as one tensor read disjoint regions of it
+                                       * (the heads of a packed projection) */
     float drop_scale;                 /* 1 / (1 - p) (0 for p = 1) */
     float *P;                         /* dropout: the probabilities before dropout, else NULL
                                        * (they are the weights output) */
@@ -103,10 +105,44 @@ static void softmax_row(float *s, int Tk, int jmax, const float *a1, const float
 }
 
 /* ---- backward */
+/* The gradient buffers of q, k, v. When every input's buffer is covered
+ * exactly once by the GEMMs below (no broadcast input, and an input passed in
+ * two roles only with disjoint regions, as the heads of a packed projection),
+ * a buffer made now is written with beta = 0 instead of being zeroed first. */
+static void claim_grads(cx_node *nd, const attn_geo *g, float *gr[3], float beta[3]) {
+    cx_tensor *const *in = nd->in;
+    const bool once = !g->shared && (g->disjoint || (in[0] != in[1] && in[0] != in[2] && in[1] != in[2]));
+    for (int k = 0; k < 3; k++) {
+        gr[k] = NULL;
+        beta[k] = 1.0f;
+        if (!in[k] || !in[k]->requires_grad) continue;
+        int first = 0;
+        while (in[first] != in[k]) first++;
+        if (first < k) { /* the same tensor in an earlier role */
+            gr[k] = gr[first];
+            beta[k] = beta[first];
+            continue;
+        }
+        if (once) {
+            bool fresh;
+            gr[k] = cx_in_grad_w(nd, k, &fresh);
+            beta[k] = fresh ? 0.0f : 1.0f;
+        } else {
+            gr[k] = cx_in_grad(nd, k);
+        }
+    }
+}
+
 static void attention_backward(cx_node *nd) {
     const attn_geo *g = nd->saved;
-    float *gq = cx_in_grad(nd, 0), *gk = cx_in_grad(nd, 1), *gv = cx_in_grad(nd, 2);
-    if ((!gq && !gk && !gv) || g->Tq == 0 || g->Tk == 0 || g->nbatch == 0) return;
+    if (g->Tq == 0 || g->Tk == 0 || g->nbatch == 0) {
+        for (int k = 0; k < 3; k++) (void)cx_in_grad(nd, k); /* zero gradients */
+        return;
+    }
+    float *gr[3], beta[3];
+    claim_grads(nd, g, gr, beta);
+    float *gq = gr[0], *gk = gr[1], *gv = gr[2];
+    if (!gq && !gk && !gv) return;
     const int Tq = g->Tq, Tk = g->Tk, d = g->d, dv = g->dv;
     const int ldq = g->ld[AQ], ldk = g->ld[AK], ldv = g->ld[AV], ldo = g->ld[AO];
     const int64_t TT = (int64_t)Tq * Tk;
@@ -125,20 +161,23 @@ static void attention_backward(cx_node *nd) {
     for (int64_t t = 0; t < g->nbatch; t++) {
         int64_t o[4];
         geo_offsets(g, t, o);
+        if (gv) cx_sgemm(true, false, Tk, dv, Tq, 1.0f, Pd + t * TT, Tk, dO + o[AO], ldo, beta[2], gv + o[AV], ldv);
         if (need_ds) {
             float *dS = scratch + (size_t)thread_id() * (size_t)TT;
-            /* dP = dout v^T + dweights */
-            memcpy(dS, dW + t * TT, (size_t)TT * sizeof(float));
-            cx_sgemm(false, true, Tq, Tk, dv, 1.0f, dO + o[AO], ldo, V + o[AV], ldv, 1.0f, dS, Tk);
-            if (keep) {
-                const unsigned char *kp = keep + t * TT;
-                for (int64_t i = 0; i < TT; i++) dS[i] *= kp[i] ? dsc : 0.0f;
-            }
-            /* dS = P * (dP - rowsum(P * dP)) */
-            const float *Pt = P + t * TT;
+            /* dP = dout v^T + dweights (added in the row loop) */
+            cx_sgemm(false, true, Tq, Tk, dv, 1.0f, dO + o[AO], ldo, V + o[AV], ldv, 0.0f, dS, Tk);
+            const float *Pt = P + t * TT, *dWt = dW + t * TT;
+            const unsigned char *kp = keep ? keep + t * TT : NULL;
             for (int i = 0; i < Tq; i++) {
                 float *r = dS + (size_t)i * Tk;
-                const float *p = Pt + (size_t)i * Tk;
+                const float *p = Pt + (size_t)i * Tk, *dw = dWt + (size_t)i * Tk;
+                if (kp) {
+                    const unsigned char *kr = kp + (size_t)i * Tk;
+                    for (int j = 0; j < Tk; j++) r[j] = (r[j] + dw[j]) * (kr[j] ? dsc : 0.0f);
+                } else {
+                    for (int j = 0; j < Tk; j++) r[j] += dw[j];
+                }
+                /* dS = P * (dP - rowsum(P * dP)) */
                 double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
                 int j = 0;
                 for (; j + 8 <= Tk; j += 8)
@@ -147,10 +186,9 @@ static void attention_backward(cx_node *nd) {
                 const float dot = (float)(((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])));
                 for (j = 0; j < Tk; j++) r[j] = p[j] * (r[j] - dot);
             }
-            if (gq) cx_sgemm(false, false, Tq, d, Tk, scale, dS, Tk, K + o[AK], ldk, 1.0f, gq + o[AQ], ldq);
-            if (gk) cx_sgemm(true, false, Tk, d, Tq, scale, dS, Tk, Q + o[AQ], ldq, 1.0f, gk + o[AK], ldk);
+            if (gq) cx_sgemm(false, false, Tq, d, Tk, scale, dS, Tk, K + o[AK], ldk, beta[0], gq + o[AQ], ldq);
+            if (gk) cx_sgemm(true, false, Tk, d, Tq, scale, dS, Tk, Q + o[AQ], ldq, beta[1], gk + o[AK], ldk);
         }
-        if (gv) cx_sgemm(true, false, Tk, dv, Tq, 1.0f, Pd + t * TT, Tk, dO + o[AO], ldo, 1.0f, gv + o[AV], ldv);
     }
 }
 
@@ -595,6 +633,7 @@ cx_tensor *cx_mha_forward(cx_module *m, cx_tensor *query, cx_tensor *key, cx_ten
     g.bshape[0] = B;
     g.bshape[1] = H;
     g.nbatch = (int64_t)B * H;
+    g.disjoint = true; /* separate tensors, or distinct column ranges of one */
     g.Tq = Tq;
     g.Tk = Tk;
     g.d = hd;
