@@ -83,6 +83,8 @@ gen_variants() are listed in its docstring):
     mmargin_p2_m1_*         multi_margin_loss(x, t, p=2, margin=1)
     mmargin_p2_w_m0_5_*     multi_margin_loss(x, t, p=2, margin=0.5, weight=w)   w in [0.5, 2], no grad
     mmargin_p1_w_mean       multi_margin_loss(x, t, p=1, margin=1, weight=w)
+    attn_*                  cx_attention / general / additive     see gen_attention(): masks, scales,
+                            attention against ref_attention()     fully masked rows (zero, not NaN)
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
