@@ -222,6 +222,7 @@ static cx_tensor *attn_run(cx_tensor *q, cx_tensor *k, cx_tensor *v, attn_geo *g
         memset(O, 0, (size_t)out->numel * sizeof(float)); /* every row fully masked */
     } else if (Tq > 0) {
         const int nt = batch_threads(g);
+        (void)nt; /* unused without OpenMP */
         const attn_geo *gc = g;
         CX_OMP(parallel for num_threads(nt) schedule(static) if(nt > 1))
         for (int64_t t = 0; t < gc->nbatch; t++) {
