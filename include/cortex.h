@@ -18,6 +18,8 @@
  *   cortex/pool.h   pooling (max, average, adaptive, global) and up-sampling
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
+ *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
+ *                   attention, multi-head attention
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/netdef.h networks described in text files, model summaries
@@ -43,6 +45,7 @@
 #include "cortex/pool.h"
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
+#include "cortex/attention.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/netdef.h"

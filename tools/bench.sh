@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP) ' ; }
-# Sections: all by default; BENCH="gemm mlp optim conv rnn cnn" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
 want gemm && for T in 1 2; do
@@ -41,6 +41,11 @@ done
 want rnn && for T in 1 2; do
   run "$B/bench/bench_rnn" $T >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_rnn.py $T >/dev/null
+done
+# multi-head self-attention (B=32, T=64, E=256, 8 heads), forward + backward
+want attention && for T in 1 2; do
+  run "$B/bench/bench_attention" $T >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_attention.py $T >/dev/null
 done
 if want charlm && [ $have_torch = 1 ]; then
   txt=out/bench_rand90.txt
@@ -85,6 +90,8 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CONV /  { l=kv($0,"layer"); t=kv($0,"threads"); tv[l,t]=kv($0,"ms") }
 /^RNN /         { c=kv($0,"cell"); t=kv($0,"threads"); rn[c,t]=kv($0,"ms"); rc[c]=1 }
 /^TORCH_RNN /   { c=kv($0,"cell"); t=kv($0,"threads"); tr[c,t]=kv($0,"ms") }
+/^ATTN /        { t=kv($0,"threads"); an[t]=kv($0,"ms") + 0 }
+/^TORCH_ATTN /  { t=kv($0,"threads"); ta_[t]=kv($0,"ms") + 0 }
 /^CHARLM /      { t=kv($0,"threads"); cl_c[t]=kv($0,"chars_per_s") }
 /^TORCH_CHARLM / { t=kv($0,"threads"); cl_t[t]=kv($0,"chars_per_s") }
 /^CNN_EPOCH /   { t=kv($0,"threads"); nn=kv($0,"net"); cn[t]=kv($0,"seconds"); cna[t]=kv($0,"test_acc") }
@@ -135,6 +142,13 @@ END {
     print "RNN layer forward+backward, input 128, hidden 256, batch 32, seq 64 (ms; goal >= 1.5x at 1 thread)"
     for (c in rc) for (t = 1; t <= 2; t++) if ((c,t) in rn)
       printf "  %-5s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s\n", c, t, rn[c,t], ((c,t) in tr) ? tr[c,t] : "-", r(tr[c,t], rn[c,t])
+  }
+  if (length(an)) {
+    print ""
+    print "Multi-head self-attention forward+backward, batch 32, seq 64, embed 256, 8 heads (ms; speedup = torch/cortex, goal >= 1.5)"
+    atb = best(ta_[1], ta_[2])
+    for (t = 1; t <= 2; t++) if (t in an)
+      printf "  threads %d: cortex %8.2f ms  torch %8s ms  speedup %s  (vs torch best setting %s ms: %s)\n", t, an[t], (t in ta_) ? ta_[t] : "-", r(ta_[t], an[t]), atb ? atb : "-", r(atb, an[t])
   }
   if (length(cl_c)) {
     print ""

@@ -83,6 +83,8 @@ gen_variants() are listed in its docstring):
     mmargin_p2_m1_*         multi_margin_loss(x, t, p=2, margin=1)
     mmargin_p2_w_m0_5_*     multi_margin_loss(x, t, p=2, margin=0.5, weight=w)   w in [0.5, 2], no grad
     mmargin_p1_w_mean       multi_margin_loss(x, t, p=1, margin=1, weight=w)
+    attn_*                  cx_attention / general / additive     see gen_attention(): masks, scales,
+                            attention against ref_attention()     fully masked rows (zero, not NaN)
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -91,6 +93,7 @@ perceptron / multi-margin at a zero margin), the inputs are drawn away from the
 kink (at least 0.02-0.05 from it), so the comparison only tests the
 well-defined derivative. Dropout is random and is checked in pure C.
 """
+import math
 import os
 import sys
 
@@ -769,6 +772,187 @@ def gen():
     x, t = mm_draw(1.0)
     case("mmargin_p1_w_mean", lambda x, t, w: F.multi_margin_loss(x, t, p=1, margin=1.0, weight=w),
          [x, t, w], grads=[0])
+
+    # ---- attention (include/cortex/attention.h; appended: the draws above stay as they were)
+    gen_attention()
+
+
+def ref_attention(q, k, v, kpm=None, am=None, causal=False, scale=None):
+    """Cortex's scaled dot-product attention: PyTorch's formula
+    softmax(q k^T * scale + mask) v, with a FULLY MASKED ROW defined as zero
+    weights and a zero output (PyTorch 1.13 gives NaN there) and no gradient
+    from it. Boolean masks (int64, non-zero = masked) as nn.MultiheadAttention's
+    (True = masked); float masks are added. kpm [B, Tk] indexes the first batch
+    dimension (or [Tk]); am [Tq, Tk], [N, Tq, Tk] (N = batch matrices) or
+    [batch..., Tq, Tk]. Returns (out, weights)."""
+    sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = torch.matmul(q, k.transpose(-2, -1)) * sc
+    bshape, (Tq, Tk) = s.shape[:-2], s.shape[-2:]
+    nbd = len(bshape)
+    masked = torch.zeros(s.shape, dtype=torch.bool)
+    if am is not None:
+        a = am if am.dim() == 2 else am.reshape(*bshape, Tq, Tk)
+        if am.is_floating_point():
+            s = s + a
+        else:
+            masked = masked | a.bool()
+    if kpm is not None:
+        kk = kpm.reshape(Tk) if kpm.dim() == 1 else kpm.reshape(kpm.shape[0], *([1] * (nbd - 1)), 1, Tk)
+        if kpm.is_floating_point():
+            s = s + kk
+        else:
+            masked = masked | kk.bool()
+    if causal:
+        masked = masked | torch.triu(torch.ones(Tq, Tk, dtype=torch.bool), 1)
+    s = s.masked_fill(masked, float("-inf"))
+    full = (s == float("-inf")).all(-1, keepdim=True)
+    p = torch.softmax(s.masked_fill(full, 0.0), -1).masked_fill(full, 0.0)
+    return torch.matmul(p, v), p
+
+
+def gen_attention():
+    """Rows of the fused attention op (cx_attention), Luong's general and
+    Bahdanau's additive attention. ATT(kpm, mask, causal, scale, what) of
+    op_cases.h: what = out, weights, or both (torch.cat of both flattened: the
+    gradient flows through both outputs). Scale None = 1/sqrt(d). Masks:
+    int64 boolean (non-zero = masked), float additive. Where PyTorch 1.13's
+    F._scaled_dot_product_attention applies (default scale, no fully masked
+    row) the reference is checked against it here (its boolean mask means
+    "take part": the mask is inverted for it).
+
+    case                         q / k / v                        masks, options
+    ---------------------------  -------------------------------  ---------------------------------
+    attn_3d / _4d_heads          [2,3,4]/[2,5,4]/[2,5,3]; [2,3,5,4]/[2,3,7,4]/[2,3,7,6]
+    attn_t1 / _tq1 / _2d         Tq = Tk = 1; Tq = 1 (a decoder step); no batch dimension
+    attn_scale1 / _0_3 / _nan    scale 1 (dot product) / 0.3 / NAN (= default)
+    attn_weights / attn_both     the weights output (no gradient to v); out and weights (key padding)
+    attn_kpm / _4d / _1d / _f32  key_padding_mask [B,Tk] I64; on 4-D; [Tk]; float (-inf and finite)
+    attn_causal / _tq_lt_tk / _tq_gt_tk   causal, Tq = Tk, Tq < Tk, Tq > Tk (top-left aligned)
+    attn_mask_{bool,f32}_{2d,3d} attn_mask [Tq,Tk] / [B*H,Tq,Tk]; attn_mask_4d: [B,H,Tq,Tk] I64
+    attn_all_masks               key padding + boolean attn_mask + causal, both outputs
+    attn_full_row_{kpm,mask,causal}  fully masked rows: zero weights, zero output, zero gradient
+    attn_bc_kv / attn_bc_2d_kv   keys and values shared by the heads [2,1,6,4] / by the batch [5,4]
+    attn_self                    cx_attention(x, x, x)
+    attn_q_only / attn_kv_only   gradient of q only / of k and v only
+    attn_par / attn_par_bc       enough work for the threaded loop (6 batch matrices, 19x21x16)
+    attn_general[_kpm]           Luong general: (q @ W) k^T, scale 1 / default with kpm, both outputs
+    attn_additive[_t1, _empty]   Bahdanau: e = tanh(h W1^T + s W2^T) v, masked softmax, ctx = a h;
+                                 ctx and weights; T = 1; one sequence fully padded"""
+
+    def both(o, w):
+        return torch.cat([o.reshape(-1), w.reshape(-1)])
+
+    def att(what="out", kpm=None, am=None, causal=False, scale=None, sdpa=True):
+        def f(q, k, v, *masks):
+            it = iter(masks)
+            km = next(it) if kpm else None
+            mm = next(it) if am else None
+            o, w = ref_attention(q, k, v, km, mm, causal, scale)
+            if sdpa and scale is None:  # PyTorch's own op agrees where it is defined
+                bm = None
+                if mm is not None and not mm.is_floating_point():
+                    bm = ~mm.bool()
+                    if mm.dim() == 3:
+                        bm = bm.reshape(*o.shape[:-2], *bm.shape[-2:])
+                elif mm is not None:
+                    bm = mm if mm.dim() == 2 else mm.reshape(*o.shape[:-2], *mm.shape[-2:])
+                full_row = bool((w.sum(-1) == 0).any())
+                if km is None and not (causal and bm is not None) and not full_row:
+                    o2, w2 = F._scaled_dot_product_attention(q, k, v, bm, 0.0, True, causal)
+                    assert torch.allclose(o, o2, atol=1e-6) and torch.allclose(w, w2, atol=1e-6)
+            return o if what == "out" else w if what == "weights" else both(o, w)
+        return f
+
+    def lengths_mask(B, T, lens):  # I64 [B, T]: 1 at padding (t >= length)
+        return (torch.arange(T)[None, :] >= torch.tensor(lens)[:, None]).long()
+
+    def bmask(*s):  # I64 0/1, about a third set
+        return (torch.rand(*s) < 0.33).long()
+
+    r = randn
+    case("attn_3d", att(), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)])
+    case("attn_4d_heads", att(), [r(2, 3, 5, 4), r(2, 3, 7, 4), r(2, 3, 7, 6)])
+    case("attn_t1", att(), [r(3, 1, 4), r(3, 1, 4), r(3, 1, 2)])
+    case("attn_tq1", att(), [r(2, 1, 5), r(2, 6, 5), r(2, 6, 3)])
+    case("attn_2d", att(), [r(3, 4), r(5, 4), r(5, 2)])
+    case("attn_scale1", att(scale=1.0), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)])
+    case("attn_scale_0_3", att(scale=0.3), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)])
+    case("attn_scale_nan", att(), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)])
+    case("attn_weights", att("weights"), [r(2, 3, 5, 4), r(2, 3, 6, 4), r(2, 3, 6, 3)], grads=[0, 1])
+    case("attn_both", att("both", kpm=True), [r(2, 3, 5, 4), r(2, 3, 6, 4), r(2, 3, 6, 3),
+                                               lengths_mask(2, 6, [6, 4])])
+    case("attn_kpm", att(kpm=True), [r(3, 4, 5), r(3, 6, 5), r(3, 6, 3), lengths_mask(3, 6, [6, 4, 2])])
+    case("attn_kpm_4d", att(kpm=True), [r(2, 3, 4, 5), r(2, 3, 5, 5), r(2, 3, 5, 2), lengths_mask(2, 5, [3, 5])])
+    case("attn_kpm_1d", att(kpm=True), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3), torch.tensor([0, 1, 0, 0, 1])])
+    kf = r(2, 5) * 0.5
+    kf[0, 4], kf[1, 0] = float("-inf"), float("-inf")
+    case("attn_kpm_f32", att(kpm=True), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3), kf], grads=[0, 1, 2])
+    case("attn_causal", att(causal=True), [r(2, 5, 4), r(2, 5, 4), r(2, 5, 3)])
+    case("attn_causal_tq_lt_tk", att(causal=True), [r(2, 3, 4), r(2, 6, 4), r(2, 6, 3)])
+    case("attn_causal_tq_gt_tk", att(causal=True), [r(2, 6, 4), r(2, 4, 4), r(2, 4, 3)])
+    m = bmask(4, 3)
+    m[:, 0] = 0  # no fully masked row here
+    case("attn_mask_bool_2d", att(am=True), [r(2, 2, 4, 3), r(2, 2, 3, 3), r(2, 2, 3, 5), m])
+    mf = r(4, 5) * 0.7
+    mf[0, 1], mf[2, 3], mf[3, 0] = float("-inf"), float("-inf"), float("-inf")
+    case("attn_mask_f32_2d", att(am=True), [r(2, 4, 3), r(2, 5, 3), r(2, 5, 2), mf], grads=[0, 1, 2])
+    m = bmask(6, 4, 5)
+    m[..., 2] = 0
+    case("attn_mask_bool_3d", att(am=True), [r(2, 3, 4, 3), r(2, 3, 5, 3), r(2, 3, 5, 4), m])
+    case("attn_mask_f32_3d", att(am=True), [r(2, 3, 4, 3), r(2, 3, 5, 3), r(2, 3, 5, 4), r(6, 4, 5)],
+         grads=[0, 1, 2])
+    m = bmask(2, 3, 4, 5)
+    m[..., 1] = 0
+    case("attn_mask_4d", att(am=True), [r(2, 3, 4, 3), r(2, 3, 5, 3), r(2, 3, 5, 4), m])
+    m = bmask(5, 5)
+    m[:, 0] = 0
+    case("attn_all_masks", att("both", kpm=True, am=True, causal=True),
+         [r(2, 2, 5, 3), r(2, 2, 5, 3), r(2, 2, 5, 4), lengths_mask(2, 5, [5, 3]), m])
+    # fully masked rows: a zero-length source, a row of the mask all set, a
+    # causal query before every unpadded key
+    case("attn_full_row_kpm", att("both", kpm=True), [r(3, 2, 4), r(3, 4, 4), r(3, 4, 3),
+                                                       lengths_mask(3, 4, [4, 0, 2])])
+    m = bmask(3, 4)
+    m[1, :] = 1
+    m[0, :], m[2, 0] = 0, 0
+    case("attn_full_row_mask", att("both", am=True), [r(2, 2, 3, 4), r(2, 2, 4, 4), r(2, 2, 4, 3), m])
+    kp = torch.zeros(2, 4, dtype=torch.int64)
+    kp[1, 0] = 1  # batch 1: query 0 may only see key 0, which is padding
+    case("attn_full_row_causal", att("both", kpm=True, causal=True), [r(2, 4, 3), r(2, 4, 3), r(2, 4, 2), kp])
+    case("attn_bc_kv", att(), [r(2, 3, 5, 4), r(2, 1, 6, 4), r(2, 1, 6, 3)])
+    case("attn_bc_2d_kv", att(), [r(2, 3, 4), r(5, 4), r(5, 3)])
+    case("attn_self", lambda x: both(*ref_attention(x, x, x)), [r(2, 4, 3)])
+    case("attn_q_only", att(), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)], grads=[0])
+    case("attn_kv_only", att(), [r(2, 3, 4), r(2, 5, 4), r(2, 5, 3)], grads=[1, 2])
+    case("attn_par", att("both", kpm=True, causal=True),
+         [r(2, 3, 19, 16) * 0.5, r(2, 3, 21, 16) * 0.5, r(2, 3, 21, 16), lengths_mask(2, 21, [21, 15])])
+    case("attn_par_bc", att(), [r(2, 3, 19, 16) * 0.5, r(1, 3, 21, 16) * 0.5, r(1, 3, 21, 16)])
+
+    def general(what, kpm, scale):
+        def f(q, w, k, v, *mk):
+            o, a = ref_attention(q @ w, k, v, mk[0] if kpm else None, None, False, scale)
+            return o if what == "out" else both(o, a)
+        return f
+
+    case("attn_general", general("out", False, 1.0), [r(2, 3, 4), r(4, 5) * 0.5, r(2, 6, 5), r(2, 6, 3)])
+    case("attn_general_kpm", general("both", True, None),
+         [r(2, 3, 4), r(4, 5) * 0.5, r(2, 6, 5), r(2, 6, 3), lengths_mask(2, 6, [6, 3])])
+
+    def additive(h, s, w1, w2, v, *mk):  # Bahdanau: ctx and weights
+        e = torch.tanh(h @ w1.T + (s @ w2.T)[:, None, :]) @ v                      # [B, T]
+        mask = mk[0].bool() if mk else torch.zeros(e.shape, dtype=torch.bool)
+        e = e.masked_fill(mask, float("-inf"))
+        full = mask.all(-1, keepdim=True)
+        a = torch.softmax(e.masked_fill(full, 0.0), -1).masked_fill(full, 0.0)  # [B, T]
+        ctx = (a[:, :, None] * h).sum(1)                                          # [B, Dh]
+        return both(ctx, a)
+
+    def add_in(B, T, Dh, Ds, A):
+        return [r(B, T, Dh), r(B, Ds), r(A, Dh) * 0.5, r(A, Ds) * 0.5, r(A)]
+
+    case("attn_additive", additive, add_in(3, 5, 4, 3, 6) + [lengths_mask(3, 5, [5, 2, 4])])
+    case("attn_additive_t1", additive, add_in(2, 1, 3, 2, 4))
+    case("attn_additive_empty", additive, add_in(2, 4, 3, 3, 5) + [lengths_mask(2, 4, [3, 0])])
 
 
 def write(path):

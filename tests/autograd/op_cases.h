@@ -227,7 +227,66 @@
     X(outer_1d, GC, cx_outer(x[0], x[1])) X(outer_batched, GC, cx_outer(x[0], x[1])) \
     X(outer_size1, GC, cx_outer(x[0], x[1])) X(outer_self, GC, cx_outer(x[0], x[0])) \
     CX_RED(X, mmargin_p2_m1, MM2) CX_RED(X, mmargin_p2_w_m0_5, MM2W) \
-    X(mmargin_p1_w_mean, GC, cx_multi_margin_loss_p(x[0], ix[1], 1, 1.0f, x[2], CX_REDUCE_MEAN))
+    X(mmargin_p1_w_mean, GC, cx_multi_margin_loss_p(x[0], ix[1], 1, 1.0f, x[2], CX_REDUCE_MEAN)) \
+    /* attention: ATT(key_padding_mask, attn_mask, causal, scale, what) is cx_attention of \
+     * x[0], x[1], x[2] (q, k, v); what: 0 the output, 1 the weights, 2 both flattened into \
+     * one vector (the gradient flows through both outputs); scale 0 = 1/sqrt(d) */ \
+    X(attn_3d, GC, ATT(NULL, NULL, false, 0.0f, 0)) X(attn_4d_heads, GC, ATT(NULL, NULL, false, 0.0f, 0)) \
+    X(attn_t1, GC, ATT(NULL, NULL, false, 0.0f, 0)) X(attn_tq1, GC, ATT(NULL, NULL, false, 0.0f, 0)) \
+    X(attn_2d, GC, ATT(NULL, NULL, false, 0.0f, 0)) X(attn_scale1, GC, ATT(NULL, NULL, false, 1.0f, 0)) \
+    X(attn_scale_0_3, GC, ATT(NULL, NULL, false, 0.3f, 0)) X(attn_scale_nan, GC, ATT(NULL, NULL, false, NAN, 0)) \
+    X(attn_weights, GC, ATT(NULL, NULL, false, 0.0f, 1)) X(attn_both, GC, ATT(ix[3], NULL, false, 0.0f, 2)) \
+    X(attn_kpm, GC, ATT(ix[3], NULL, false, 0.0f, 0)) X(attn_kpm_4d, GC, ATT(ix[3], NULL, false, 0.0f, 0)) \
+    X(attn_kpm_1d, GC, ATT(ix[3], NULL, false, 0.0f, 0)) X(attn_kpm_f32, GC, ATT(x[3], NULL, false, 0.0f, 0)) \
+    X(attn_causal, GC, ATT(NULL, NULL, true, 0.0f, 0)) X(attn_causal_tq_lt_tk, GC, ATT(NULL, NULL, true, 0.0f, 0)) \
+    X(attn_causal_tq_gt_tk, GC, ATT(NULL, NULL, true, 0.0f, 0)) \
+    X(attn_mask_bool_2d, GC, ATT(NULL, ix[3], false, 0.0f, 0)) X(attn_mask_f32_2d, GC, ATT(NULL, x[3], false, 0.0f, 0)) \
+    X(attn_mask_bool_3d, GC, ATT(NULL, ix[3], false, 0.0f, 0)) X(attn_mask_f32_3d, GC, ATT(NULL, x[3], false, 0.0f, 0)) \
+    X(attn_mask_4d, GC, ATT(NULL, ix[3], false, 0.0f, 0)) X(attn_all_masks, GC, ATT(ix[3], ix[4], true, 0.0f, 2)) \
+    X(attn_full_row_kpm, GC, ATT(ix[3], NULL, false, 0.0f, 2)) \
+    X(attn_full_row_mask, GC, ATT(NULL, ix[3], false, 0.0f, 2)) \
+    X(attn_full_row_causal, GC, ATT(ix[3], NULL, true, 0.0f, 2)) \
+    X(attn_bc_kv, GC, ATT(NULL, NULL, false, 0.0f, 0)) X(attn_bc_2d_kv, GC, ATT(NULL, NULL, false, 0.0f, 0)) \
+    X(attn_self, GC, att_case(x[0], x[0], x[0], NULL, NULL, false, 0.0f, 2)) \
+    X(attn_q_only, GC, ATT(NULL, NULL, false, 0.0f, 0)) X(attn_kv_only, GC, ATT(NULL, NULL, false, 0.0f, 0)) \
+    X(attn_par, GC, ATT(ix[3], NULL, true, 0.0f, 2)) X(attn_par_bc, GC, ATT(NULL, NULL, false, 0.0f, 0)) \
+    X(attn_general, GC, general_case(x, NULL, 1.0f, 0)) X(attn_general_kpm, GC, general_case(x, ix[4], 0.0f, 2)) \
+    X(attn_additive, GC, additive_case(x, ix[5])) X(attn_additive_t1, GC, additive_case(x, NULL)) \
+    X(attn_additive_empty, GC, additive_case(x, ix[5]))
+
+/* attention rows: cx_attention with the given options; what = 0 the output, 1
+ * the weights, 2 both flattened and concatenated */
+static cx_tensor *both_outputs(cx_tensor *out, cx_tensor *w) {
+    cx_tensor *parts[2] = {cx_reshape(out, CX_SHAPE(-1)), cx_reshape(w, CX_SHAPE(-1))};
+    return cx_concat(parts, 2, 0);
+}
+static cx_tensor *att_case(cx_tensor *q, cx_tensor *k, cx_tensor *v, const cx_tensor *kpm, const cx_tensor *am,
+                           bool causal, float scale, int what) {
+    cx_attn_opts o = cx_attn_defaults();
+    o.key_padding_mask = kpm;
+    o.attn_mask = am;
+    o.causal = causal;
+    o.scale = scale;
+    cx_tensor *w = NULL;
+    cx_tensor *out = cx_attention(q, k, v, &o, &w);
+    return what == 0 ? out : what == 1 ? w : both_outputs(out, w);
+}
+#define ATT(kpm, am, causal, scale, what) att_case(x[0], x[1], x[2], kpm, am, causal, scale, what)
+/* Luong general: x = q, W, k, v */
+static cx_tensor *general_case(cx_tensor **x, const cx_tensor *kpm, float scale, int what) {
+    cx_attn_opts o = cx_attn_defaults();
+    o.key_padding_mask = kpm;
+    o.scale = scale;
+    cx_tensor *w = NULL;
+    cx_tensor *out = cx_general_attention(x[0], x[1], x[2], x[3], &o, &w);
+    return what == 0 ? out : both_outputs(out, w);
+}
+/* Bahdanau: x = h, s, W1, W2, v; context and weights */
+static cx_tensor *additive_case(cx_tensor **x, const cx_tensor *kpm) {
+    cx_tensor *w = NULL;
+    cx_tensor *ctx = cx_additive_attention(x[0], x[1], x[2], x[3], x[4], kpm, &w);
+    return both_outputs(ctx, w);
+}
 
 /* the indices output of sort / topk */
 static cx_tensor *sort_idx(cx_tensor *x, int axis, bool desc) {
