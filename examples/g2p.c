@@ -373,9 +373,9 @@ static void model_init(g2p_model *m, att_kind att, int E, int H, int A, int V, b
     cx_sequential_add(m->all, "bridge", m->bridge);
     cx_sequential_add(m->all, "decoder_embedding", m->dec_emb);
     if (att == ATT_ADDITIVE) {
-        /* e[t] = v . tanh(W_k key[t] + W_q s + b); the decoder reads [y; ctx] */
+        /* e[t] = v . tanh(W_k key[t] + W_q s); the decoder reads [y; ctx] */
         m->att_key = cx_linear_new(H, A, false);
-        m->att_query = cx_linear_new(H, A, true);
+        m->att_query = cx_linear_new(H, A, false);
         m->att_v = cx_linear_new(A, 1, false);
         m->dec = cx_lstm_cell_new(E + H, H, &ro);
         m->out = cx_linear_new(2 * H, V, true); /* logits from [s; ctx] */
@@ -414,7 +414,7 @@ static cx_tensor *source_batch(const g2p_model *m, const dict *d, const int *idx
 typedef struct {
     cx_tensor *h, *c; /* [nb, H] */
     cx_tensor *keys;  /* [nb, S, H] annotations (attention keys and values) */
-    cx_tensor *proj;  /* [nb, S, A] W_k keys (additive), [nb, S, H] W_a keys (general) */
+    cx_tensor *proj;  /* additive: [nb, S, A] W_k keys, computed once per word */
 } enc_out;
 
 static enc_out encode(g2p_model *m, cx_tensor *src) {
@@ -428,7 +428,7 @@ static enc_out encode(g2p_model *m, cx_tensor *src) {
     }
     /* r.output [S, nb, H] = [forward | backward] halves; r.h [2, nb, H/2] */
     e.keys = cx_permute(r.output, (const int[]){1, 0, 2});
-    e.proj = cx_module_forward(m->att_key, e.keys);
+    if (m->att == ATT_ADDITIVE) e.proj = cx_module_forward(m->att_key, e.keys);
     cx_tensor *last = cx_reshape(cx_permute(r.h, (const int[]){1, 0, 2}), CX_SHAPE(nb, H));
     e.h = cx_tanh(cx_module_forward(m->bridge, last));
     e.c = cx_zeros(CX_SHAPE(nb, H));
@@ -455,23 +455,27 @@ static cx_tensor *dec_step_t(g2p_model *m, const enc_out *e, cx_tensor *x, dstat
     }
     int S = e->keys->shape[1];
     if (m->att == ATT_ADDITIVE) {
-        /* attention from the previous state, then the cell reads [y; ctx] */
-        cx_tensor *q = cx_reshape(cx_module_forward(m->att_query, s->h), CX_SHAPE(nb, 1, m->A));
-        cx_tensor *sc = cx_module_forward(m->att_v, cx_tanh(cx_add(e->proj, q))); /* [nb, S, 1] */
-        cx_tensor *a = cx_softmax(cx_reshape(sc, CX_SHAPE(nb, 1, S)), -1);
-        cx_tensor *ctx = cx_reshape(cx_matmul(a, e->keys), CX_SHAPE(nb, H));
+        /* attention from the previous state (the library's Bahdanau attention
+         * with the keys' projection precomputed), then the cell reads [y; ctx] */
+        cx_tensor *a = NULL;
+        cx_tensor *v = cx_reshape(cx_linear_weight(m->att_v), CX_SHAPE(m->A));
+        cx_tensor *ctx = cx_additive_attention_pre(e->proj, e->keys, s->h, cx_linear_weight(m->att_query), v, NULL, &a);
         cx_rnn_out r = cx_rnn_forward(m->dec, cx_concat((cx_tensor *[]){x, ctx}, 2, 1), s->h, s->c);
         s->h = r.h;
         s->c = r.c;
-        if (weights) *weights = cx_reshape(a, CX_SHAPE(nb, S));
+        if (weights) *weights = a;
         return cx_module_forward(m->out, cx_concat((cx_tensor *[]){r.h, ctx}, 2, 1));
     }
-    /* general: the cell reads [y; h~_prev], then attends with its new state */
+    /* general: the cell reads [y; h~_prev], then attends with its new state:
+     * score s^T W_a key (Luong's bilinear score, unscaled) */
     cx_tensor *feed = s->feed ? s->feed : cx_zeros(CX_SHAPE(nb, H));
     cx_rnn_out r = cx_rnn_forward(m->dec, cx_concat((cx_tensor *[]){x, feed}, 2, 1), s->h, s->c);
-    cx_tensor *sc = cx_matmul(e->proj, cx_reshape(r.h, CX_SHAPE(nb, H, 1))); /* [nb, S, 1] */
-    cx_tensor *a = cx_softmax(cx_reshape(sc, CX_SHAPE(nb, 1, S)), -1);
-    cx_tensor *ctx = cx_reshape(cx_matmul(a, e->keys), CX_SHAPE(nb, H));
+    cx_attn_opts ao = cx_attn_defaults();
+    ao.scale = 1.0f;
+    cx_tensor *a = NULL;
+    cx_tensor *ctx = cx_general_attention(cx_reshape(r.h, CX_SHAPE(nb, 1, H)), cx_linear_weight(m->att_key), e->keys,
+                                          e->keys, &ao, &a); /* [nb, 1, H] */
+    ctx = cx_reshape(ctx, CX_SHAPE(nb, H));
     cx_tensor *ht = cx_tanh(cx_module_forward(m->combine, cx_concat((cx_tensor *[]){ctx, r.h}, 2, 1)));
     s->h = r.h;
     s->c = r.c;

@@ -51,7 +51,7 @@ class G2P(nn.Module):
         self.decoder_embedding = nn.Embedding(V, E, padding_idx=PAD)
         if att == 'additive':
             self.attention_key = nn.Linear(H, A, bias=False)
-            self.attention_query = nn.Linear(H, A)
+            self.attention_query = nn.Linear(H, A, bias=False)
             self.attention_v = nn.Linear(A, 1, bias=False)
             self.out = nn.Linear(2 * H, V)
         else:
@@ -83,7 +83,7 @@ class G2P(nn.Module):
                 logits.append(self.out(torch.cat([s, ctx], -1)))
             else:
                 s, cs = self.decoder(torch.cat([x[t], feed], -1), (s, cs))
-                e = torch.bmm(proj, s.unsqueeze(2))         # [B, S, 1]
+                e = torch.bmm(proj, s.unsqueeze(2))         # [B, S, 1]: s^T W_a key
                 w = torch.softmax(e.transpose(1, 2), -1)
                 ctx = torch.bmm(w, keys).squeeze(1)
                 feed = torch.tanh(self.combine(torch.cat([ctx, s], -1)))

@@ -837,6 +837,7 @@ def gen_attention():
     attn_par / attn_par_bc       enough work for the threaded loop (6 batch matrices, 19x21x16)
     attn_general[_kpm]           Luong general: (q @ W) k^T, scale 1 / default with kpm, both outputs
     attn_additive[_t1, _empty]   Bahdanau: e = tanh(h W1^T + s W2^T) v, masked softmax, ctx = a h;
+    attn_additive_pre[_t1]       the same with hp = h W1^T given (cx_additive_attention_pre);
                                  ctx and weights; T = 1; one sequence fully padded"""
 
     def both(o, w):
@@ -953,6 +954,18 @@ def gen_attention():
     case("attn_additive", additive, add_in(3, 5, 4, 3, 6) + [lengths_mask(3, 5, [5, 2, 4])])
     case("attn_additive_t1", additive, add_in(2, 1, 3, 2, 4))
     case("attn_additive_empty", additive, add_in(2, 4, 3, 3, 5) + [lengths_mask(2, 4, [3, 0])])
+
+    def additive_pre(hp, h, s, w2, v, *mk):  # the same with hp = h W1^T given
+        e = torch.tanh(hp + (s @ w2.T)[:, None, :]) @ v
+        mask = mk[0].bool() if mk else torch.zeros(e.shape, dtype=torch.bool)
+        e = e.masked_fill(mask, float("-inf"))
+        full = mask.all(-1, keepdim=True)
+        a = torch.softmax(e.masked_fill(full, 0.0), -1).masked_fill(full, 0.0)
+        return both((a[:, :, None] * h).sum(1), a)
+
+    case("attn_additive_pre", additive_pre, [r(3, 5, 6), r(3, 5, 4), r(3, 3), r(6, 3) * 0.5, r(6)]
+         + [lengths_mask(3, 5, [5, 2, 4])])
+    case("attn_additive_pre_t1", additive_pre, [r(2, 1, 4), r(2, 1, 3), r(2, 2), r(4, 2) * 0.5, r(4)])
 
 
 def write(path):

@@ -141,6 +141,13 @@ cx_tensor *cx_general_attention(cx_tensor *q, cx_tensor *w, cx_tensor *k, cx_ten
  * Errors: shapes other than above (naming the argument). */
 cx_tensor *cx_additive_attention(cx_tensor *h, cx_tensor *s, cx_tensor *w1, cx_tensor *w2, cx_tensor *v,
                                  const cx_tensor *key_padding_mask, cx_tensor **weights);
+/* The same with the encoder side precomputed: hp = h W1^T [B, T, A] (e.g.
+ * cx_linear(h, w1, NULL)), computed once per source sequence and reused at
+ * every decoder step, as Bahdanau et al. note (appendix A.1.2), instead of
+ * once per step. Gradients reach hp, h, s, w2 and v. Errors: as above, and hp
+ * not [B, T, A] with h's B and T. */
+cx_tensor *cx_additive_attention_pre(cx_tensor *hp, cx_tensor *h, cx_tensor *s, cx_tensor *w2, cx_tensor *v,
+                                     const cx_tensor *key_padding_mask, cx_tensor **weights);
 
 /* ---- the multi-head attention module */
 typedef struct cx_mha_opts {

@@ -426,6 +426,41 @@ cx_tensor *cx_general_attention(cx_tensor *q, cx_tensor *w, cx_tensor *k, cx_ten
     return cx_attention(cx_matmul(q, w), k, v, opts, weights);
 }
 
+/* Shapes of the decoder side (s, w2, v) and the mask against B, T, A. */
+static void additive_check(const char *op, int B, int T, int A, const cx_tensor *s, const cx_tensor *w2,
+                           const cx_tensor *v, const cx_tensor *key_padding_mask) {
+    char s1[96];
+    if (s->ndim != 2 || s->shape[0] != B)
+        cx_fatal("%s: s has shape %s, expected [B, Ds] with B = %d", op, cx_shape_str(s, s1, sizeof s1), B);
+    const int Ds = s->shape[1];
+    if (w2->ndim != 2 || w2->shape[0] != A || w2->shape[1] != Ds)
+        cx_fatal("%s: w2 has shape %s, expected [A, Ds] = [%d, %d]", op, cx_shape_str(w2, s1, sizeof s1), A, Ds);
+    if (v->ndim != 1 || v->shape[0] != A)
+        cx_fatal("%s: v has shape %s, expected [A] = [%d]", op, cx_shape_str(v, s1, sizeof s1), A);
+    if (key_padding_mask &&
+        !(key_padding_mask->ndim == 2 && key_padding_mask->shape[0] == B && key_padding_mask->shape[1] == T))
+        cx_fatal("%s: key_padding_mask has shape %s, expected [B, T] = [%d, %d]", op,
+                 cx_shape_str(key_padding_mask, s1, sizeof s1), B, T);
+}
+
+/* e = tanh(hp + (s W2^T)[:, None]) v -> [B, T, 1], the keys of width 1 of a
+ * fused attention whose query is 1 and scale 1: the op then applies the mask,
+ * the softmax (fully padded rows: zeros) and sum_t a h. */
+static cx_tensor *additive_core(cx_tensor *hp, cx_tensor *h, cx_tensor *s, cx_tensor *w2, cx_tensor *v,
+                                const cx_tensor *key_padding_mask, cx_tensor **weights) {
+    const int B = h->shape[0], T = h->shape[1], Dh = h->shape[2], A = hp->shape[2];
+    cx_tensor *z = cx_tanh(cx_add(hp, cx_reshape(cx_linear(s, w2, NULL), (const int[]){B, 1, A}, 3)));
+    cx_tensor *e = cx_linear(z, cx_reshape(v, (const int[]){1, A}, 2), NULL);
+    cx_tensor *one = cx_ones((const int[]){B, 1, 1}, 3);
+    cx_attn_opts o = cx_attn_defaults();
+    o.scale = 1.0f;
+    o.key_padding_mask = key_padding_mask;
+    cx_tensor *a = NULL;
+    cx_tensor *ctx = cx_attention(one, e, h, &o, &a);
+    if (weights) *weights = cx_reshape(a, (const int[]){B, T}, 2);
+    return cx_reshape(ctx, (const int[]){B, Dh}, 2);
+}
+
 cx_tensor *cx_additive_attention(cx_tensor *h, cx_tensor *s, cx_tensor *w1, cx_tensor *w2, cx_tensor *v,
                                  const cx_tensor *key_padding_mask, cx_tensor **weights) {
     const char *op = "additive_attention";
@@ -438,33 +473,29 @@ cx_tensor *cx_additive_attention(cx_tensor *h, cx_tensor *s, cx_tensor *w1, cx_t
     if (h->ndim != 3)
         cx_fatal("%s: h has shape %s, expected [B, T, Dh]", op, cx_shape_str(h, s1, sizeof s1));
     const int B = h->shape[0], T = h->shape[1], Dh = h->shape[2];
-    if (s->ndim != 2 || s->shape[0] != B)
-        cx_fatal("%s: s has shape %s, expected [B, Ds] with B = %d", op, cx_shape_str(s, s1, sizeof s1), B);
-    const int Ds = s->shape[1];
     if (w1->ndim != 2 || w1->shape[1] != Dh)
         cx_fatal("%s: w1 has shape %s, expected [A, Dh] with Dh = %d", op, cx_shape_str(w1, s1, sizeof s1), Dh);
-    const int A = w1->shape[0];
-    if (w2->ndim != 2 || w2->shape[0] != A || w2->shape[1] != Ds)
-        cx_fatal("%s: w2 has shape %s, expected [A, Ds] = [%d, %d]", op, cx_shape_str(w2, s1, sizeof s1), A, Ds);
-    if (v->ndim != 1 || v->shape[0] != A)
-        cx_fatal("%s: v has shape %s, expected [A] = [%d]", op, cx_shape_str(v, s1, sizeof s1), A);
-    if (key_padding_mask &&
-        !(key_padding_mask->ndim == 2 && key_padding_mask->shape[0] == B && key_padding_mask->shape[1] == T))
-        cx_fatal("%s: key_padding_mask has shape %s, expected [B, T] = [%d, %d]", op,
-                 cx_shape_str(key_padding_mask, s1, sizeof s1), B, T);
-    /* e = tanh(h W1^T + (s W2^T)[:, None]) v  -> [B, T, 1], the keys of width 1
-     * of a fused attention whose query is 1 and scale 1: the op then applies
-     * the mask, the softmax (fully padded rows: zeros) and sum_t a h */
-    cx_tensor *z = cx_tanh(cx_add(cx_linear(h, w1, NULL), cx_reshape(cx_linear(s, w2, NULL), (const int[]){B, 1, A}, 3)));
-    cx_tensor *e = cx_linear(z, cx_reshape(v, (const int[]){1, A}, 2), NULL);
-    cx_tensor *one = cx_ones((const int[]){B, 1, 1}, 3);
-    cx_attn_opts o = cx_attn_defaults();
-    o.scale = 1.0f;
-    o.key_padding_mask = key_padding_mask;
-    cx_tensor *a = NULL;
-    cx_tensor *ctx = cx_attention(one, e, h, &o, &a);
-    if (weights) *weights = cx_reshape(a, (const int[]){B, T}, 2);
-    return cx_reshape(ctx, (const int[]){B, Dh}, 2);
+    additive_check(op, B, T, w1->shape[0], s, w2, v, key_padding_mask);
+    return additive_core(cx_linear(h, w1, NULL), h, s, w2, v, key_padding_mask, weights);
+}
+
+cx_tensor *cx_additive_attention_pre(cx_tensor *hp, cx_tensor *h, cx_tensor *s, cx_tensor *w2, cx_tensor *v,
+                                     const cx_tensor *key_padding_mask, cx_tensor **weights) {
+    const char *op = "additive_attention_pre";
+    cx_need_f32_arg(op, "hp", hp);
+    cx_need_f32_arg(op, "h", h);
+    cx_need_f32_arg(op, "s", s);
+    cx_need_f32_arg(op, "w2", w2);
+    cx_need_f32_arg(op, "v", v);
+    char s1[96];
+    if (h->ndim != 3)
+        cx_fatal("%s: h has shape %s, expected [B, T, Dh]", op, cx_shape_str(h, s1, sizeof s1));
+    const int B = h->shape[0], T = h->shape[1];
+    if (hp->ndim != 3 || hp->shape[0] != B || hp->shape[1] != T)
+        cx_fatal("%s: hp has shape %s, expected [B, T, A] with B = %d, T = %d (h W1^T)", op,
+                 cx_shape_str(hp, s1, sizeof s1), B, T);
+    additive_check(op, B, T, hp->shape[2], s, w2, v, key_padding_mask);
+    return additive_core(hp, h, s, w2, v, key_padding_mask, weights);
 }
 
 /* ================================================================ multi-head attention */

@@ -252,7 +252,8 @@
     X(attn_par, GC, ATT(ix[3], NULL, true, 0.0f, 2)) X(attn_par_bc, GC, ATT(NULL, NULL, false, 0.0f, 0)) \
     X(attn_general, GC, general_case(x, NULL, 1.0f, 0)) X(attn_general_kpm, GC, general_case(x, ix[4], 0.0f, 2)) \
     X(attn_additive, GC, additive_case(x, ix[5])) X(attn_additive_t1, GC, additive_case(x, NULL)) \
-    X(attn_additive_empty, GC, additive_case(x, ix[5]))
+    X(attn_additive_empty, GC, additive_case(x, ix[5])) X(attn_additive_pre, GC, additive_pre_case(x, ix[5])) \
+    X(attn_additive_pre_t1, GC, additive_pre_case(x, NULL))
 
 /* attention rows: cx_attention with the given options; what = 0 the output, 1
  * the weights, 2 both flattened and concatenated */
@@ -285,6 +286,13 @@ static cx_tensor *general_case(cx_tensor **x, const cx_tensor *kpm, float scale,
 static cx_tensor *additive_case(cx_tensor **x, const cx_tensor *kpm) {
     cx_tensor *w = NULL;
     cx_tensor *ctx = cx_additive_attention(x[0], x[1], x[2], x[3], x[4], kpm, &w);
+    return both_outputs(ctx, w);
+}
+
+/* Bahdanau with the keys' projection given: x = hp, h, s, W2, v */
+static cx_tensor *additive_pre_case(cx_tensor **x, const cx_tensor *kpm) {
+    cx_tensor *w = NULL;
+    cx_tensor *ctx = cx_additive_attention_pre(x[0], x[1], x[2], x[3], x[4], kpm, &w);
     return both_outputs(ctx, w);
 }
 

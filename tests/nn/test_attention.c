@@ -485,6 +485,23 @@ static void errors_name_the_argument(void) {
                  "v has shape [5]");
     EXPECT_FATAL(cx_additive_attention(h, s, w1, w2, va, cx_ones(CX_SHAPE(2, 4)), NULL), "additive_attention",
                  "key_padding_mask has shape [2, 4]", "[2, 5]");
+    cx_tensor *hp = cx_ones(CX_SHAPE(2, 5, 6));
+    EXPECT_FATAL(cx_additive_attention_pre(cx_ones(CX_SHAPE(2, 4, 6)), h, s, w2, va, NULL, NULL),
+                 "additive_attention_pre", "hp has shape [2, 4, 6]", "T = 5");
+    EXPECT_FATAL(cx_additive_attention_pre(hp, h, s, cx_ones(CX_SHAPE(5, 3)), va, NULL, NULL),
+                 "additive_attention_pre", "w2 has shape [5, 3]", "[6, 3]");
+    EXPECT_FATAL(cx_additive_attention_pre(hp, cx_ones(CX_SHAPE(10, 4)), s, w2, va, NULL, NULL),
+                 "additive_attention_pre", "h has shape [10, 4]");
+    /* the precomputed form equals the plain one */
+    {
+        cx_tensor *hr = cx_randn(CX_SHAPE(2, 5, 4), 0, 1), *sr = cx_randn(CX_SHAPE(2, 3), 0, 1);
+        cx_tensor *w1r = cx_randn(CX_SHAPE(6, 4), 0, 1), *w2r = cx_randn(CX_SHAPE(6, 3), 0, 1), *vr = cx_randn(CX_SHAPE(6), 0, 1);
+        cx_tensor *wa = NULL, *wb = NULL;
+        cx_tensor *ca = cx_additive_attention(hr, sr, w1r, w2r, vr, NULL, &wa);
+        cx_tensor *cb = cx_additive_attention_pre(cx_linear(hr, w1r, NULL), hr, sr, w2r, vr, NULL, &wb);
+        for (int i = 0; i < 8; i++) CHECK(CX_F(ca)[i] == CX_F(cb)[i]);
+        for (int i = 0; i < 10; i++) CHECK(CX_F(wa)[i] == CX_F(wb)[i]);
+    }
     /* the module */
     EXPECT_FATAL(cx_multihead_attention_new(10, 3, NULL), "MultiheadAttention", "embed_dim 10",
                  "not divisible by num_heads 3");
