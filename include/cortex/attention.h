@@ -149,6 +149,25 @@ cx_tensor *cx_additive_attention(cx_tensor *h, cx_tensor *s, cx_tensor *w1, cx_t
 cx_tensor *cx_additive_attention_pre(cx_tensor *hp, cx_tensor *h, cx_tensor *s, cx_tensor *w2, cx_tensor *v,
                                      const cx_tensor *key_padding_mask, cx_tensor **weights);
 
+/* ---- hard attention: the glimpse sensor of a recurrent attention model
+ * (Mnih et al. 2014): a "retina" of n_scales square patches centred at a
+ * location, of sides size, size*scale, size*scale^2, ..., each average-pooled
+ * to size x size, so the centre is seen sharply and the surround coarsely.
+ * x [B, C, H, W]; loc [B, 2] = (x, y) per image in [-1, 1]: -1 the left / top
+ * edge of the image, +1 the right / bottom edge (values outside are allowed:
+ * the patch then lies partly or wholly outside). Pixels outside the image
+ * count as 0 (zero padding; the average still divides by the full patch).
+ * A patch of side n around centre c = (loc + 1) * W / 2 (pixels) covers
+ * columns floor(c - n/2 + 0.5) .. + n - 1, and likewise rows.
+ * Returns [B, n_scales * C, size, size] (patch j's channels at j*C .. j*C+C-1).
+ * Not differentiable: the output is a constant (the locations of hard
+ * attention are sampled, and trained with the score-function estimator of
+ * cortex/rl.h, not by backpropagation). Errors (fatal, naming the argument):
+ * x not F32 [B, C, H, W], loc not F32 [B, 2] or holding a non-finite value,
+ * size outside 1..1024, n_scales outside 1..8, scale outside 1..8, a largest
+ * patch over 65536 pixels wide. */
+cx_tensor *cx_glimpse(const cx_tensor *x, const cx_tensor *loc, int size, int n_scales, int scale);
+
 /* ---- the multi-head attention module */
 typedef struct cx_mha_opts {
     float dropout;       /* on the attention weights, training mode only (PyTorch's dropout) */
