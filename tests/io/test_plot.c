@@ -287,7 +287,23 @@ static void test_plot_file(void) {
     CHECK(buf && png_image_finish_read(&img, NULL, buf, 0, NULL));
     CHECK(buf && !memcmp(buf, c.pixels, (size_t)c.width * c.height * 3));
     free(buf);
+    /* cx_canvas_save writes the same picture; an empty canvas is refused */
+    char path2[160];
+    snprintf(path2, sizeof path2, "%s/canvas.png", dir);
+    CHECK(cx_canvas_save(&c, path2) == CX_OK);
+    png_image img2;
+    memset(&img2, 0, sizeof img2);
+    img2.version = PNG_IMAGE_VERSION;
+    CHECK(png_image_begin_read_from_file(&img2, path2) != 0);
+    img2.format = PNG_FORMAT_RGB;
+    uint8_t *buf2 = malloc(PNG_IMAGE_SIZE(img2));
+    CHECK(buf2 && png_image_finish_read(&img2, NULL, buf2, 0, NULL));
+    CHECK(buf2 && (int)img2.width == c.width && !memcmp(buf2, c.pixels, (size_t)c.width * c.height * 3));
+    free(buf2);
+    unlink(path2);
     cx_canvas_free(&c);
+    CHECK(cx_canvas_save(&c, path2) == CX_ERR_ARG && strstr(cx_last_error(), "empty canvas"));
+    CHECK(access(path2, F_OK) != 0);
     /* errors: empty path; a directory that does not exist (the file is not created) */
     CHECK(cx_plot_heatmap("", v, 2, 3, &o) == CX_ERR_ARG);
     char bad[160];
