@@ -103,6 +103,7 @@ static void test_no_grad_and_errors(void) {
     cx_tensor *bad = cx_zeros(CX_SHAPE(2, 2));
     CX_F(bad)[3] = NAN;
     EXPECT_FATAL(cx_glimpse(x, bad, 2, 1, 2), "glimpse", "loc[1]", "not finite");
+    cx_tensor_free(x);
 }
 
 int main(void) {
