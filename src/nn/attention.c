@@ -309,9 +309,12 @@ static void prep_masks(const char *op, const attn_geo *g, const cx_tensor *kpm, 
         bool okb = full_batch_ok && last2 && g->nbd >= 1 && am->ndim == g->nbd + 2;
         for (int i = 0; okb && i < g->nbd; i++) okb = am->shape[i] == g->bshape[i];
         if (!(ok2 || ok3 || okb)) {
-            char bs[96] = "[";
+            char bs[160] = "[";
             size_t n = 1;
-            for (int i = 0; i < g->nbd; i++) n += (size_t)snprintf(bs + n, n < sizeof bs ? sizeof bs - n : 0, "%d, ", g->bshape[i]);
+            /* once the buffer is full, keep counting with a NULL / 0 destination */
+            for (int i = 0; i < g->nbd; i++)
+                n += (size_t)snprintf(n < sizeof bs ? bs + n : NULL, n < sizeof bs ? sizeof bs - n : 0, "%d, ",
+                                      g->bshape[i]);
             if (n < sizeof bs) snprintf(bs + n, sizeof bs - n, "%d, %d]", Tq, Tk);
             cx_fatal("%s: attn_mask has shape %s, expected [Tq, Tk] = [%d, %d], [%s, Tq, Tk] = [%lld, %d, %d]%s%s", op,
                      cx_shape_str(am, s, sizeof s), Tq, Tk, nmat_name, (long long)g->nbatch, Tq, Tk,

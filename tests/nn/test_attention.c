@@ -456,6 +456,10 @@ static void errors_name_the_argument(void) {
     EXPECT_FATAL(cx_attention(q, k, v, &o, NULL), "attention", "attn_mask has shape [3, 4]", "[3, 5]");
     o.attn_mask = cx_ones(CX_SHAPE(4, 3, 5));
     EXPECT_FATAL(cx_attention(q, k, v, &o, NULL), "attention", "attn_mask has shape [4, 3, 5]", "[2, 3, 5]");
+    cx_tensor *q4 = cx_ones(CX_SHAPE(2, 3, 4, 5)), *k4 = cx_ones(CX_SHAPE(2, 3, 6, 5));
+    o.attn_mask = cx_ones(CX_SHAPE(2, 3, 4, 5));
+    EXPECT_FATAL(cx_attention(q4, k4, k4, &o, NULL), "attention", "attn_mask has shape [2, 3, 4, 5]",
+                 "[Tq, Tk] = [4, 6]", "[N, Tq, Tk] = [6, 4, 6]", "or [2, 3, 4, 6]");
     cx_tensor *nanm = cx_zeros(CX_SHAPE(3, 5));
     CX_F(nanm)[7] = NAN;
     o.attn_mask = nanm;
