@@ -227,7 +227,33 @@
     X(outer_1d, GC, cx_outer(x[0], x[1])) X(outer_batched, GC, cx_outer(x[0], x[1])) \
     X(outer_size1, GC, cx_outer(x[0], x[1])) X(outer_self, GC, cx_outer(x[0], x[0])) \
     CX_RED(X, mmargin_p2_m1, MM2) CX_RED(X, mmargin_p2_w_m0_5, MM2W) \
-    X(mmargin_p1_w_mean, GC, cx_multi_margin_loss_p(x[0], ix[1], 1, 1.0f, x[2], CX_REDUCE_MEAN))
+    X(mmargin_p1_w_mean, GC, cx_multi_margin_loss_p(x[0], ix[1], 1, 1.0f, x[2], CX_REDUCE_MEAN)) \
+    /* spatial transformer: affine_grid (size N, C, H, W in the row), grid_sample (bilinear, zeros) \
+     * and the STN path grid_sample(x, affine_grid(theta)); _ac0 / _ac1: align_corners. Grid points \
+     * stay >= 0.2 px (STN rows: more than the step of eps 2e-3) from integer pixel coordinates, \
+     * except in the NOGC rows, which sit on them (PyTorch's one-sided gradients at the kinks) */ \
+    X(affine_grid_ac0, GC, cx_affine_grid(x[0], 2, 3, 5, 4, false)) \
+    X(affine_grid_ac1, GC, cx_affine_grid(x[0], 2, 1, 4, 6, true)) \
+    X(affine_grid_h1_ac0, GC, cx_affine_grid(x[0], 1, 1, 1, 5, false)) \
+    X(affine_grid_w1_ac1, GC, cx_affine_grid(x[0], 3, 2, 3, 1, true)) \
+    X(grid_sample_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_c1_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_h1_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_h1_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_outside_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_input_only_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_grid_only_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_kinks_ac1, NOGC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_kinks_ac0, NOGC, cx_grid_sample(x[0], x[1], false)) \
+    X(stn_identity_ac0, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 1, 4, 5, false), false)) \
+    X(stn_identity_ac1, GC, cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 2, 4, 7, true), true)) \
+    X(stn_identity_same_ac1, NOGC, cx_grid_sample(x[0], cx_affine_grid(x[1], 1, 2, 3, 5, true), true)) \
+    X(stn_rot_ac0, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 2, 5, 4, false), false)) \
+    X(stn_rot_ac1, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 1, 7, 6, true), true)) \
+    X(stn_scale_ac0, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 1, 6, 6, false), false)) \
+    X(stn_translate_out_ac1, GCT(2e-3f, 2e-3f, 1e-2f), \
+      cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 3, 5, 6, true), true))
 
 /* the indices output of sort / topk */
 static cx_tensor *sort_idx(cx_tensor *x, int axis, bool desc) {
