@@ -16,6 +16,8 @@
  *   cortex/models.h perceptron and kernel perceptron
  *   cortex/conv.h   convolutions (1-D, 2-D, 3-D, transposed) and their modules
  *   cortex/pool.h   pooling (max, average, adaptive, global) and up-sampling
+ *   cortex/sampler.h the spatial transformer: affine grids, bilinear grid
+ *                   sampling, the STN module
  *   cortex/norm.h   batch norm and layer norm
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
@@ -43,6 +45,7 @@
 #include "cortex/models.h"
 #include "cortex/conv.h"
 #include "cortex/pool.h"
+#include "cortex/sampler.h"
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
 #include "cortex/attention.h"

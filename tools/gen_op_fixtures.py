@@ -85,6 +85,16 @@ gen_variants() are listed in its docstring):
     mmargin_p1_w_mean       multi_margin_loss(x, t, p=1, margin=1, weight=w)
     attn_*                  cx_attention / general / additive     see gen_attention(): masks, scales,
                             attention against ref_attention()     fully masked rows (zero, not NaN)
+    affine_grid_*           affine_grid(theta, size, align_corners)   size (N, C, H, W) as in the C row;
+                            _ac0 / _ac1: align_corners false / true; _h1 / _w1: a size-1 dim
+    grid_sample_*           grid_sample(x, grid, 'bilinear', 'zeros', align_corners)   grid points at
+                            random pixel positions 0.2-0.8 px off the integers, inside, half outside
+                            and outside; _outside: all a pixel or more out; _input_only / _grid_only:
+                            one input requires grad; _kinks: exactly on pixel centres and borders
+    stn_*                   grid_sample(x, affine_grid(theta, size))  size as in the C row; identity,
+                            rotations, zoom in / out, translations reading outside; the translations
+                            are nudged (off_kinks) until no grid point is within the finite-difference
+                            step (eps 2e-3) of an integer pixel coordinate
 
 Kinks: where PyTorch's sub-gradient choice at a non-differentiable point is a
 convention (relu/abs at 0, clamp at its bounds, maximum at ties, max-reduce at
@@ -102,6 +112,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_py  # noqa: E402  (tools/safetensors_py.py)
 import torch.nn.functional as F
+import warnings
+
+# affine_grid warns about unit-size grids with align_corners (a row tests one)
+warnings.filterwarnings("ignore", message="Since version 1.3.0, affine_grid behavior")
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float32)
@@ -775,6 +789,108 @@ def gen():
 
     # ---- attention (include/cortex/attention.h; appended: the draws above stay as they were)
     gen_attention()
+
+    # ---- spatial transformer: affine_grid, grid_sample (bilinear, zeros), both align_corners
+    # Own seed: these rows do not depend on the draws above. Grid points sit at
+    # least 0.2 pixel from integer pixel coordinates (the kinks of bilinear
+    # interpolation and of the zero padding), except in the *_kinks rows and
+    # stn_identity_same_ac1 (NOGC: PyTorch's one-sided gradients at the kinks).
+    torch.manual_seed(20150605)
+
+    def norm_of_px(px, size, ac):  # pixel coordinate -> normalised grid coordinate
+        if ac:
+            return 2.0 * px / (size - 1) - 1.0 if size > 1 else px * 0.0
+        return (2.0 * px + 1.0) / size - 1.0
+
+    def rand_px(size, *s):  # integer part in [-2, size], fraction in [0.2, 0.8]
+        return torch.randint(-2, size + 1, s).double() + uniform(0.2, 0.8, *s).double()
+
+    def rand_grid(N, Ho, Wo, H, W, ac):
+        gx = norm_of_px(rand_px(W, N, Ho, Wo), W, ac)
+        gy = norm_of_px(rand_px(H, N, Ho, Wo), H, ac)
+        return torch.stack([gx, gy], -1).float()
+
+    def gs(ac):
+        return lambda x, g: F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=ac)
+
+    def ag(size, ac):
+        return lambda t: F.affine_grid(t, size, align_corners=ac)
+
+    def stn(size, ac):  # grid_sample(x, affine_grid(theta)): gradients to x and theta
+        return lambda x, t: gs(ac)(x, F.affine_grid(t, size, align_corners=ac))
+
+    def affine(deg, scale, tx, ty):  # rotation by deg, isotropic scale, translation
+        a = torch.tensor(deg, dtype=torch.float64) * torch.pi / 180
+        return torch.tensor([[scale * torch.cos(a), -scale * torch.sin(a), tx],
+                             [scale * torch.sin(a), scale * torch.cos(a), ty]], dtype=torch.float64)
+
+    def off_kinks(theta, size, in_hw, ac, eps, jitter=0.05):
+        """Move the translations of theta (by up to `jitter` at a time) until
+        every grid point stays farther from an integer pixel coordinate of the
+        input (in_hw = its H, W) than the finite-difference step of any theta
+        entry moves it. size: the output size given to affine_grid."""
+        N = size[0]
+        H, W = in_hw
+        for _ in range(2000):
+            g = F.affine_grid(theta.double(), size, align_corners=ac)
+            base = F.affine_grid(torch.eye(2, 3, dtype=torch.float64).expand(N, 2, 3), size, align_corners=ac)
+            reach = eps * (base.abs().sum(-1) + 1)  # |d grid| for a step eps of one theta entry
+            sc = torch.tensor([(W - 1) / 2 if ac else W / 2, (H - 1) / 2 if ac else H / 2], dtype=torch.float64)
+            px = (g + 1) * sc - (0 if ac else 0.5)
+            frac = px - px.floor()
+            dist = torch.minimum(frac, 1 - frac)
+            ok = (dist > reach[..., None] * sc + 0.01).reshape(N, -1).all(1)  # per image
+            if ok.all():
+                return theta.float()
+            if jitter == 0:
+                raise RuntimeError("off_kinks: a grid point of this theta sits on a kink")
+            theta = theta.clone()
+            theta[:, :, 2] += uniform(-jitter, jitter, N, 2).double() * (~ok).double()[:, None]
+        raise RuntimeError("off_kinks: no kink-free translation")
+
+    case("affine_grid_ac0", ag((2, 3, 5, 4), False), [randn(2, 2, 3)])
+    case("affine_grid_ac1", ag((2, 1, 4, 6), True), [randn(2, 2, 3)])
+    case("affine_grid_h1_ac0", ag((1, 1, 1, 5), False), [randn(1, 2, 3)])
+    case("affine_grid_w1_ac1", ag((3, 2, 3, 1), True), [randn(3, 2, 3)])
+    case("grid_sample_ac0", gs(False), [randn(2, 3, 5, 7), rand_grid(2, 4, 6, 5, 7, False)])
+    case("grid_sample_ac1", gs(True), [randn(2, 3, 6, 5), rand_grid(2, 3, 7, 6, 5, True)])
+    case("grid_sample_c1_ac0", gs(False), [randn(3, 1, 4, 4), rand_grid(3, 5, 3, 4, 4, False)])
+    case("grid_sample_h1_ac1", gs(True), [randn(1, 2, 1, 5), rand_grid(1, 2, 3, 1, 5, True)])
+    case("grid_sample_h1_ac0", gs(False), [randn(2, 1, 1, 3), rand_grid(2, 3, 2, 1, 3, False)])
+    # every point a pixel or more outside: zeros out, zero gradients
+    px = torch.tensor([-3.3, -1.6, 5.2, 6.7, -2.4, 7.3]).double()
+    g = torch.stack([norm_of_px(px.reshape(1, 2, 3), 5, False),
+                     norm_of_px(px.flip(0).reshape(1, 2, 3) - 0.3, 4, False)], -1).float()
+    case("grid_sample_outside_ac0", gs(False), [randn(1, 2, 4, 5), g])
+    x, g = randn(2, 2, 5, 4), rand_grid(2, 3, 3, 5, 4, True)
+    case("grid_sample_input_only_ac1", gs(True), [x, g], grads=[0])
+    case("grid_sample_grid_only_ac1", gs(True), [x, g], grads=[1])
+    # points exactly on pixel centres, borders and the edges of the padding
+    # (exact in float: W = 5 / H = 3 with align_corners, W = 4 / H = 2 without)
+    pxs = torch.tensor([-1.5, -1.0, -0.5, 0.0, 1.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 2.0]).double()
+    pys = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.0, 1.0, -1.5]).double()
+    g1 = torch.stack([norm_of_px(pxs, 5, True), norm_of_px(pys, 3, True)], -1).reshape(1, 3, 4, 2).float()
+    case("grid_sample_kinks_ac1", gs(True), [randn(1, 2, 3, 5), g1])
+    g0 = torch.stack([norm_of_px(pxs - 1, 4, False), norm_of_px(pys - 1, 2, False)], -1).reshape(1, 4, 3, 2)
+    case("grid_sample_kinks_ac0", gs(False), [randn(1, 2, 2, 4), g0.float()])
+    # the STN path: grid_sample(x, affine_grid(theta)), finite differences in theta
+    # with eps 2e-3 (the rows' GCT), so off_kinks uses the same step
+    # identity: with align_corners the corner pixels are read exactly at their
+    # centres (kinks), so _ac1 differentiates x only and _same_ac1 is NOGC
+    eye = torch.eye(2, 3).expand(2, 2, 3).contiguous()
+    case("stn_identity_ac0", stn((2, 1, 4, 5), False),
+         [randn(2, 1, 5, 6), off_kinks(eye.double(), (2, 1, 4, 5), (5, 6), False, 2e-3, jitter=0)])
+    case("stn_identity_ac1", stn((2, 2, 4, 7), True), [randn(2, 2, 5, 5), eye], grads=[0])
+    case("stn_identity_same_ac1", stn((1, 2, 3, 5), True), [randn(1, 2, 3, 5), torch.eye(2, 3)[None]])
+    th = torch.stack([affine(30, 0.8, 0.1, -0.2), affine(-40, 1.1, -0.3, 0.15)])
+    case("stn_rot_ac0", stn((2, 2, 5, 4), False), [randn(2, 2, 6, 5), off_kinks(th, (2, 2, 5, 4), (6, 5), False, 2e-3)])
+    th = torch.stack([affine(45, 1.0, 0.0, 0.05), affine(-15, 0.9, 0.2, 0.1)])
+    case("stn_rot_ac1", stn((2, 1, 7, 6), True), [randn(2, 1, 5, 5), off_kinks(th, (2, 1, 7, 6), (5, 5), True, 2e-3)])
+    th = torch.stack([affine(0, 0.6, 0.2, -0.1), affine(10, 1.6, -0.1, 0.05)])  # zoom in / zoom out
+    case("stn_scale_ac0", stn((2, 1, 6, 6), False), [randn(2, 1, 7, 7), off_kinks(th, (2, 1, 6, 6), (7, 7), False, 2e-3)])
+    th = torch.stack([affine(0, 1.0, 0.8, -0.6), affine(-20, 1.0, -0.9, 0.7)])  # half outside
+    case("stn_translate_out_ac1", stn((2, 3, 5, 6), True),
+         [randn(2, 3, 5, 6), off_kinks(th, (2, 3, 5, 6), (5, 6), True, 2e-3)])
 
 
 def ref_attention(q, k, v, kpm=None, am=None, causal=False, scale=None):

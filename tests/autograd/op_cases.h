@@ -253,7 +253,34 @@
     X(attn_general, GC, general_case(x, NULL, 1.0f, 0)) X(attn_general_kpm, GC, general_case(x, ix[4], 0.0f, 2)) \
     X(attn_additive, GC, additive_case(x, ix[5])) X(attn_additive_t1, GC, additive_case(x, NULL)) \
     X(attn_additive_empty, GC, additive_case(x, ix[5])) X(attn_additive_pre, GC, additive_pre_case(x, ix[5])) \
-    X(attn_additive_pre_t1, GC, additive_pre_case(x, NULL))
+    X(attn_additive_pre_t1, GC, additive_pre_case(x, NULL)) \
+    /* spatial transformer: affine_grid (size N, C, H, W in the row), grid_sample (bilinear, zeros) \
+     * and the STN path grid_sample(x, affine_grid(theta)); _ac0 / _ac1: align_corners. Grid points \
+     * stay >= 0.2 px (STN rows: more than the step of eps 2e-3) from integer pixel coordinates, \
+     * except in the NOGC rows, which sit on them (PyTorch's one-sided gradients at the kinks) */ \
+    X(affine_grid_ac0, GC, cx_affine_grid(x[0], 2, 3, 5, 4, false)) \
+    X(affine_grid_ac1, GC, cx_affine_grid(x[0], 2, 1, 4, 6, true)) \
+    X(affine_grid_h1_ac0, GC, cx_affine_grid(x[0], 1, 1, 1, 5, false)) \
+    X(affine_grid_w1_ac1, GC, cx_affine_grid(x[0], 3, 2, 3, 1, true)) \
+    X(grid_sample_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_c1_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_h1_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_h1_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_outside_ac0, GC, cx_grid_sample(x[0], x[1], false)) \
+    X(grid_sample_input_only_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_grid_only_ac1, GC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_kinks_ac1, NOGC, cx_grid_sample(x[0], x[1], true)) \
+    X(grid_sample_kinks_ac0, NOGC, cx_grid_sample(x[0], x[1], false)) \
+    X(stn_identity_ac0, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 1, 4, 5, false), false)) \
+    X(stn_identity_ac1, GC, cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 2, 4, 7, true), true)) \
+    X(stn_identity_same_ac1, NOGC, cx_grid_sample(x[0], cx_affine_grid(x[1], 1, 2, 3, 5, true), true)) \
+    X(stn_rot_ac0, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 2, 5, 4, false), false)) \
+    X(stn_rot_ac1, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 1, 7, 6, true), true)) \
+    X(stn_scale_ac0, GCT(2e-3f, 2e-3f, 1e-2f), cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 1, 6, 6, false), false)) \
+    X(stn_translate_out_ac1, GCT(2e-3f, 2e-3f, 1e-2f), \
+      cx_grid_sample(x[0], cx_affine_grid(x[1], 2, 3, 5, 6, true), true))
+
 
 /* attention rows: cx_attention with the given options; what = 0 the output, 1
  * the weights, 2 both flattened and concatenated */
