@@ -47,7 +47,7 @@ OUTDIR = os.path.join(HERE, "..", "tests", "fixtures", "transformer")
 CORTEX_MODEL = os.path.join(OUTDIR, "cortex_tlm.safetensors")
 CORTEX_CMD = ("build/cortex charlm train --arch transformer --text data/text/kjv_genesis_ruth_jonah.txt "
               "--limit 30000 --layers 2 --heads 2 --embed 16 --context 16 --seq 16 --batch 8 --tie "
-              "--steps 40 --lr 3e-3 --seed 5 --quiet --out tests/fixtures/transformer/cortex_tlm.safetensors")
+              "--steps 300 --lr 3e-3 --seed 5 --quiet --out tests/fixtures/transformer/cortex_tlm.safetensors")
 TEXT = os.path.join(HERE, "..", "data", "text", "kjv_genesis_ruth_jonah.txt")
 
 

@@ -120,7 +120,8 @@ size_t cx_tlm_state_bytes(const cx_module *m);
  * next token when n > 0 (untouched when n == 0). */
 void cx_tlm_prime(cx_module *m, const int32_t *ids, int n, void *state, float *logits);
 /* Append `token` to the window of state_in, write the new state to state_out
- * (may equal state_in) and the V logits of the next token to logits.
+ * (may equal state_in) and the V logits of the next token to logits. A
+ * zeroed state (calloc) is the empty window, as cx_tlm_prime with n = 0.
  * Errors (returned, state_out and logits unspecified): CX_ERR_ARG for a token
  * outside [0, V) or a state that was not made for this model (its header
  * does not match) -- message naming it. */

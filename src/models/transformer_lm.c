@@ -323,6 +323,16 @@ cx_status cx_tlm_step(cx_module *m, const void *state_in, void *state_out, int t
     if (token < 0 || token >= c.vocab)
         return cx_set_error(CX_ERR_ARG, "transformer step: token %d out of range [0, %d)", token, c.vocab);
     const tlm_hdr *hi = state_in;
+    if (hi && hi->magic == 0 && hi->n == 0 && hi->context == 0 && hi->embed == 0) { /* zeroed: the empty window */
+        tlm_hdr *ho = state_out;
+        ho->magic = TLM_MAGIC;
+        ho->n = 1;
+        ho->context = c.context;
+        ho->embed = c.embed;
+        *(int32_t *)(ho + 1) = token;
+        extend(t, state_out, 0, logits);
+        return CX_OK;
+    }
     if (!hi || hi->magic != TLM_MAGIC || hi->context != c.context || hi->embed != c.embed || hi->n < 0 ||
         hi->n > c.context)
         return cx_set_error(CX_ERR_ARG, "transformer step: the state was not made for this model (context %d, embed %d)",

@@ -534,6 +534,10 @@ static void test_kv_cache(void) {
     cx_module *other = random_tlm(82, V, CTX + 1, 12, 2, 3, false);
     CHECK(cx_tlm_step(other, a, b, 1, lg) == CX_ERR_ARG && strstr(cx_last_error(), "not made for this model"));
     memset(c, 0, sb);
+    CHECK(cx_tlm_step(m, c, b, 1, lg) == CX_OK && cx_tlm_state_len(b) == 1); /* zeroed = empty */
+    full_last(m, (const int32_t[]){1}, 1, ref);
+    cxt_allclose(lg, ref, V, 1e-4, 1e-5, "step from a zeroed state");
+    ((int32_t *)c)[1] = 2; /* a zeroed header with n = 2: not a state */
     CHECK(cx_tlm_step(m, c, b, 1, lg) == CX_ERR_ARG);
     int32_t bad = V;
     EXPECT_FATAL(cx_tlm_prime(m, &bad, 1, a, NULL), "prime", "out of range");
