@@ -1,7 +1,8 @@
-/* cortex charlm -- a character-level LSTM language model (the course's case
- * study): train on a text file, sample from it, evaluate bits per character.
+/* cortex charlm -- a character-level language model (the course's case
+ * study), an LSTM or a Transformer: train on a text file, sample from it,
+ * evaluate bits per character.
  *
- *   cortex charlm train --text FILE [options]
+ *   cortex charlm train --text FILE [--arch lstm|transformer] [options]
  *   cortex charlm sample MODEL [--prime TEXT] [--length N] [--temperature T] [--top-k K]
  *                              [--beam K [--stop CHAR] [--alpha A]]
  *   cortex charlm eval MODEL --text FILE
@@ -100,7 +101,9 @@ static cx_status save_model(const char *path, cx_module *lm, const cx_vocab *v, 
 /* ------------------------------------------------------------------ the training task
  * Truncated BPTT over a cx_bptt_loader for the library's trainer: the LSTM
  * state is carried from batch to batch (and kept in mid-epoch checkpoints as
- * charlm.state.h / charlm.state.c), optionally with scheduled sampling. */
+ * charlm.state.h / charlm.state.c), optionally with scheduled sampling. A
+ * Transformer carries nothing: each [seq, batch] chunk is its own causal
+ * context (cx_charlm_forward gives it no states, so the same code runs). */
 typedef struct {
     const char *cmd, *out;
     cx_module *lm;
@@ -192,7 +195,7 @@ static cx_status lm_load_state(void *user, const cx_st_file *f, const char *path
     if (!tr) return cx_set_error(CX_ERR_FORMAT, "%s: not a charlm checkpoint (save one with --checkpoint)", path);
     if (strcmp(tr, want))
         return cx_set_error(CX_ERR_ARG, "%s: was written with other --batch / --seq values: %s", path, tr);
-    if (pos->batch == 0) return CX_OK;
+    if (pos->batch == 0 || cx_tlm_is(t->lm)) return CX_OK; /* a Transformer carries no state */
     /* a checkpoint taken mid-epoch: the states carried into the next batch */
     const cx_tensor *sh = cx_st_get(f, "charlm.state.h"), *sc = cx_st_get(f, "charlm.state.c");
     cx_charlm_config cfg = cx_charlm_get_config(t->lm);
@@ -246,11 +249,19 @@ static cx_status lm_on_eval(void *user, const cx_train_info *in) {
 static int charlm_train(int argc, char **argv) {
     cli_flag f[] = {
         {"text", "UTF-8 text file to learn", false, NULL},
-        {"layers", "LSTM layers", false, "2"},
-        {"hidden", "LSTM hidden size", false, "256"},
-        {"embed", "character embedding size", false, "64"},
-        {"dropout", "dropout between LSTM layers", false, "0"},
-        {"seq", "truncated-BPTT length (characters per chunk)", false, "64"},
+        {"arch", "model: lstm or transformer", false, "lstm"},
+        {"layers", "LSTM layers / Transformer blocks (default 2 / 4)", false, NULL},
+        {"hidden", "LSTM hidden size", false, NULL},
+        {"embed", "character embedding size (default 64 / 256)", false, NULL},
+        {"dropout", "dropout between LSTM layers / on the Transformer's embeddings and residual branches", false,
+         "0"},
+        {"heads", "Transformer: attention heads (default 4)", false, NULL},
+        {"context", "Transformer: positions, the longest sequence it reads (default: --seq)", false, NULL},
+        {"ffn", "Transformer: feed-forward hidden size (default 4 x embed)", false, NULL},
+        {"attn-dropout", "Transformer: dropout on the attention weights", false, NULL},
+        {"tie", "Transformer: the output layer's weight is the embedding's", true, NULL},
+        {"seq", "characters per chunk: the truncated-BPTT length / the Transformer's training window", false,
+         "64"},
         {"batch", "parallel streams per batch", false, "32"},
         {"lr", "Adam learning rate", false, "2e-3"},
         {"clip", "clip gradients to this global norm (0: off)", false, "5"},
@@ -284,20 +295,41 @@ static int charlm_train(int argc, char **argv) {
     if (cli_parse(cmd, argc, argv, f, nf, pos, 0, &npos, &help)) return 2;
     if (help) {
         cli_usage(cmd, "--text FILE [options]",
-                  "Train a character-level language model (embedding -> LSTM layers -> linear) on a\n"
-                  "UTF-8 text with truncated backpropagation through time: the text is cut into\n"
-                  "--batch parallel streams, read --seq characters at a time, the LSTM state carried\n"
-                  "from chunk to chunk (and detached). Adam, gradient clipping, validation bits per\n"
-                  "character, samples while training; the model and checkpoints are saved atomically.\n"
+                  "Train a character-level language model on a UTF-8 text: --arch lstm (the default:\n"
+                  "embedding -> LSTM layers -> linear) or --arch transformer (embedding + learned\n"
+                  "positions -> pre-norm blocks of causal multi-head self-attention and a GELU\n"
+                  "feed-forward -> LayerNorm -> linear; GPT-2 init, optional weight tying). The text\n"
+                  "is cut into --batch parallel streams, read --seq characters at a time: the LSTM\n"
+                  "state is carried from chunk to chunk (and detached, truncated BPTT); a Transformer\n"
+                  "carries nothing, each chunk is its own causal context. Adam, gradient clipping,\n"
+                  "validation bits per character, samples while training; the model and checkpoints\n"
+                  "are saved atomically.\n"
                   "Scheduled sampling (--teacher-forcing ss-*) is the one-pass parallel variant: a\n"
                   "no-grad pass predicts every position, then each input after the first of a chunk\n"
                   "is replaced by the previous position's prediction with probability 1 - eps_i.",
                   f, nf);
         return 0;
     }
-    int layers = 2, hidden = 256, embed = 64, seq = 64, batch = 32, epochs = 10, limit = 0, min_count = 1;
+    const char *arch = cli_get(f, nf, "arch");
+    const bool tf_arch = !strcmp(arch, "transformer");
+    if (!tf_arch && strcmp(arch, "lstm")) {
+        fprintf(stderr, "cortex %s: unknown --arch '%s' (lstm, transformer)\n", cmd, arch);
+        return 2;
+    }
+    static const char *const tf_only[] = {"heads", "context", "ffn", "attn-dropout", "tie"};
+    for (int i = 0; i < 5; i++)
+        if (!tf_arch && cli_get(f, nf, tf_only[i])) {
+            fprintf(stderr, "cortex %s: --%s is a Transformer option (add --arch transformer)\n", cmd, tf_only[i]);
+            return 2;
+        }
+    if (tf_arch && cli_get(f, nf, "hidden")) {
+        fprintf(stderr, "cortex %s: --hidden is an LSTM option (the Transformer has --embed and --ffn)\n", cmd);
+        return 2;
+    }
+    int layers = tf_arch ? 4 : 2, hidden = 256, embed = tf_arch ? 256 : 64, seq = 64, batch = 32, epochs = 10;
+    int limit = 0, min_count = 1, heads = 4, context = 0, ffn = 0;
     int max_steps = 0, val_every = 0, sample_every = 0, sample_len = 200, seed = 1, threads = 1;
-    double dropout = 0, lr = 2e-3, clip = 5, minutes = 0, val_frac = 0.05, sample_temp = 0.8;
+    double dropout = 0, attn_dropout = 0, lr = 2e-3, clip = 5, minutes = 0, val_frac = 0.05, sample_temp = 0.8;
     double ss_k = NAN, ss_c = 1e-4, ss_min = 0.5;
     if (!cli_int(cmd, f, nf, "layers", 1, 64, &layers) || !cli_int(cmd, f, nf, "hidden", 1, 1 << 16, &hidden) ||
         !cli_int(cmd, f, nf, "embed", 1, 1 << 16, &embed) || !cli_int(cmd, f, nf, "seq", 1, 1 << 20, &seq) ||
@@ -308,6 +340,9 @@ static int charlm_train(int argc, char **argv) {
         !cli_int(cmd, f, nf, "sample-every", 0, INT_MAX, &sample_every) ||
         !cli_int(cmd, f, nf, "sample-len", 1, 1 << 20, &sample_len) ||
         !cli_int(cmd, f, nf, "seed", 0, INT_MAX, &seed) || !cli_int(cmd, f, nf, "threads", 0, 1024, &threads) ||
+        !cli_int(cmd, f, nf, "heads", 1, 1 << 16, &heads) || !cli_int(cmd, f, nf, "context", 1, 1 << 20, &context) ||
+        !cli_int(cmd, f, nf, "ffn", 1, 1 << 20, &ffn) ||
+        !cli_double(cmd, f, nf, "attn-dropout", 0, 0.99, &attn_dropout) ||
         !cli_double(cmd, f, nf, "dropout", 0, 0.99, &dropout) || !cli_double(cmd, f, nf, "lr", 0, 100, &lr) ||
         !cli_double(cmd, f, nf, "clip", 0, 1e9, &clip) || !cli_double(cmd, f, nf, "minutes", 0, 1e6, &minutes) ||
         !cli_double(cmd, f, nf, "val-frac", 0, 0.9, &val_frac) ||
@@ -321,6 +356,18 @@ static int charlm_train(int argc, char **argv) {
     if (!text) {
         fprintf(stderr, "cortex %s: --text FILE is required (see 'cortex %s --help')\n", cmd, cmd);
         return 2;
+    }
+    if (tf_arch && !resume) {
+        if (!context) context = seq;
+        if (embed % heads) {
+            fprintf(stderr, "cortex %s: --embed %d is not divisible by --heads %d\n", cmd, embed, heads);
+            return 2;
+        }
+        if (seq > context) {
+            fprintf(stderr, "cortex %s: --seq %d is longer than --context %d (the Transformer's positions)\n", cmd,
+                    seq, context);
+            return 2;
+        }
     }
     if (cli_get(f, nf, "minutes") && !cli_get(f, nf, "epochs")) epochs = INT_MAX;
     if (cli_get(f, nf, "minutes") && minutes <= 0) {
@@ -389,7 +436,28 @@ static int charlm_train(int argc, char **argv) {
         cx_tensor_free(val);
         return 2;
     }
-    if (!lm) {
+    if (lm && cx_tlm_is(lm) && seq > cx_tlm_get_config(lm).context) {
+        fprintf(stderr, "cortex %s: --seq %d is longer than the context %d of the model in %s\n", cmd, seq,
+                cx_tlm_get_config(lm).context, resume);
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+        cx_tensor_free(ids);
+        cx_tensor_free(train);
+        cx_tensor_free(val);
+        return 2;
+    }
+    if (!lm && tf_arch) {
+        cx_tlm_config tc = cx_tlm_defaults(voc->size);
+        tc.context = context;
+        tc.embed = embed;
+        tc.layers = layers;
+        tc.heads = heads;
+        tc.ffn = ffn;
+        tc.dropout = (float)dropout;
+        tc.attn_dropout = (float)attn_dropout;
+        tc.tie = cli_get(f, nf, "tie") != NULL;
+        lm = cx_tlm_new(&tc);
+    } else if (!lm) {
         cx_charlm_config cfg = {voc->size, embed, hidden, layers, (float)dropout};
         lm = cx_charlm_new(&cfg);
     }
@@ -399,12 +467,20 @@ static int charlm_train(int argc, char **argv) {
     cx_adam_opts ao = cx_adam_defaults();
     ao.lr = lr;
     cx_optim *opt = cx_adam_new(&ps, &ao);
-    cx_charlm_config cfg = cx_charlm_get_config(lm);
     cx_bptt_loader *ld = cx_bptt_new(train, batch, seq, true);
     printf("text %s: %lld characters, vocabulary %d (<unk> included); %lld train, %lld validation\n", text,
            (long long)ids->numel, voc->size, (long long)train->numel, (long long)val->numel);
-    printf("model: embedding %d -> LSTM %d x %d%s -> linear %d, %lld parameters\n", cfg.embed, cfg.layers,
-           cfg.hidden, cfg.dropout > 0 ? " (dropout)" : "", cfg.vocab, (long long)cx_params_count(&ps));
+    if (cx_tlm_is(lm)) {
+        cx_tlm_config tc = cx_tlm_get_config(lm);
+        printf("model: Transformer, embedding %d + %d positions -> %d pre-norm blocks (%d heads, ffn %d)%s -> "
+               "linear %d%s, %lld parameters\n",
+               tc.embed, tc.context, tc.layers, tc.heads, tc.ffn, tc.dropout > 0 || tc.attn_dropout > 0 ? " (dropout)" : "",
+               tc.vocab, tc.tie ? " (tied to the embedding)" : "", (long long)cx_params_count(&ps));
+    } else {
+        cx_charlm_config cfg = cx_charlm_get_config(lm);
+        printf("model: embedding %d -> LSTM %d x %d%s -> linear %d, %lld parameters\n", cfg.embed, cfg.layers,
+               cfg.hidden, cfg.dropout > 0 ? " (dropout)" : "", cfg.vocab, (long long)cx_params_count(&ps));
+    }
     printf("training: Adam lr %g, clip %g, batch %d x seq %d, %d thread(s), GEMM %s, seed %d%s%s\n", lr, clip,
            batch, seq, threads, cx_gemm_describe(), seed, use_ss ? ", scheduled sampling " : "", use_ss ? tf : "");
 
@@ -421,7 +497,7 @@ static int charlm_train(int argc, char **argv) {
             rc = 1;
         }
     }
-    const char *mk[10], *mv[10];
+    const char *mk[20], *mv[20];
     char geom[64];
     cx_charlm_meta md;
     cx_charlm_meta_init(&md, lm, voc);
@@ -525,8 +601,9 @@ static int charlm_sample(int argc, char **argv) {
     if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help) {
         cli_usage(cmd, "MODEL [options]",
-                  "Generate text with a model trained by 'cortex charlm train': the prime text is run\n"
-                  "through the LSTM, then characters are drawn one at a time from the softmax at\n"
+                  "Generate text with a model trained by 'cortex charlm train' (LSTM or Transformer):\n"
+                  "the prime text is run through the model (a Transformer keeps the last --context\n"
+                  "characters, with a key/value cache), then characters are drawn one at a time from the softmax at\n"
                   "--temperature (restricted to the --top-k likeliest), or, with --beam K, the most\n"
                   "likely continuation found by beam search, ending at --stop and ranked by\n"
                   "log-probability / length^alpha. The prime and the continuation go to stdout.",
@@ -651,7 +728,8 @@ static int charlm_eval(int argc, char **argv) {
     cli_flag f[] = {
         {"text", "UTF-8 text file to score", false, NULL},
         {"limit", "score only the first N characters (0: all)", false, "0"},
-        {"seq", "characters per chunk (the state is carried between chunks)", false, "64"},
+        {"seq", "characters per chunk (default 64 for an LSTM, whose state is carried between chunks; a "
+                "Transformer's context: each chunk is read on its own)", false, NULL},
         {"batch", "parallel streams", false, "32"},
         {"threads", "threads", false, "1"},
     };
@@ -667,7 +745,7 @@ static int charlm_eval(int argc, char **argv) {
                   f, nf);
         return 0;
     }
-    int seq = 64, batch = 32, threads = 1, limit = 0;
+    int seq = 0, batch = 32, threads = 1, limit = 0;
     if (!cli_int(cmd, f, nf, "seq", 1, 1 << 20, &seq) || !cli_int(cmd, f, nf, "batch", 1, 1 << 16, &batch) ||
         !cli_int(cmd, f, nf, "threads", 0, 1024, &threads) || !cli_int(cmd, f, nf, "limit", 0, INT_MAX, &limit))
         return 2;
@@ -687,6 +765,15 @@ static int charlm_eval(int argc, char **argv) {
         fprintf(stderr, "cortex %s: %s has no vocabulary (metadata cortex.vocab)\n", cmd, pos[0]);
         cx_module_free(lm);
         return 1;
+    }
+    const int ctx = cx_tlm_is(lm) ? cx_tlm_get_config(lm).context : 0;
+    if (!seq) seq = ctx ? ctx : 64;
+    if (ctx && seq > ctx) {
+        fprintf(stderr, "cortex %s: --seq %d is longer than the context %d of the Transformer in %s\n", cmd, seq, ctx,
+                pos[0]);
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+        return 2;
     }
     cx_tensor *ids;
     if (cx_text_load(text, 1, &voc, &ids)) {
@@ -719,7 +806,8 @@ int cmd_charlm(int argc, char **argv) {
     if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
         FILE *o = sub ? stdout : stderr;
         fprintf(o, "usage: cortex charlm SUBCOMMAND [options]\n\n"
-                   "A character-level LSTM language model (embedding -> LSTM layers -> linear).\n\n"
+                   "A character-level language model: an LSTM (embedding -> LSTM layers -> linear) or\n"
+                   "a Transformer (--arch transformer: pre-norm causal self-attention blocks).\n\n"
                    "subcommands:\n"
                    "  train    train on a UTF-8 text file (truncated BPTT, Adam, checkpoints)\n"
                    "  sample   generate text: sampling with temperature / top-k, or beam search\n"

@@ -25,7 +25,11 @@
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/netdef.h networks described in text files, model summaries
- *   cortex/charlm.h character-level LSTM language model
+ *   cortex/transformer.h a decoder-only Transformer language model (pre-norm
+ *                   blocks, learned positions, weight tying, key/value-cache
+ *                   decoding)
+ *   cortex/charlm.h character-level language models: the LSTM, and the
+ *                   Transformer trained, saved and sampled the same way
  *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
  *   cortex/plot.h   figures: canvas, colour maps and scales, labelled heatmaps
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
@@ -52,6 +56,7 @@
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/netdef.h"
+#include "cortex/transformer.h"
 #include "cortex/charlm.h"
 #include "cortex/rl.h"
 #include "cortex/plot.h"

@@ -1,5 +1,6 @@
-/* Character-level language model: embedding -> multi-layer LSTM -> linear.
- * See include/cortex/charlm.h. */
+/* Character-level language models: embedding -> multi-layer LSTM -> linear,
+ * and the char-LM layer over the Transformer of transformer_lm.c (forward,
+ * files, the decoder adaptor). See include/cortex/charlm.h. */
 #include <cortex.h>
 #include <cortex/charlm.h>
 #include <errno.h>
@@ -58,6 +59,12 @@ cx_module *cx_charlm_embedding(cx_module *m) { return as_charlm(m)->emb; }
 cx_module *cx_charlm_lstm(cx_module *m) { return as_charlm(m)->lstm; }
 cx_module *cx_charlm_head(cx_module *m) { return as_charlm(m)->fc; }
 
+const char *cx_charlm_arch(const cx_module *m) {
+    if (cx_tlm_is(m)) return "transformer";
+    (void)as_charlm(m);
+    return "lstm";
+}
+
 static int charlm_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out) {
     if (n_in < 1 || n_in > 3) cx_fatal("CharLM: expected ids and optionally h0, c0 (1 to 3 inputs), got %d", n_in);
     cx_charlm_out o = cx_charlm_forward(m, in[0], n_in > 1 ? in[1] : NULL, n_in > 2 ? in[2] : NULL);
@@ -68,6 +75,11 @@ static int charlm_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor *
 }
 
 cx_charlm_out cx_charlm_forward(cx_module *m, const cx_tensor *x, cx_tensor *h0, cx_tensor *c0) {
+    if (cx_tlm_is(m)) {
+        if (h0 || c0) cx_fatal("charlm: a Transformer has no recurrent state (h0 and c0 must be NULL)");
+        cx_charlm_out r = {cx_tlm_forward(m, x), NULL, NULL};
+        return r;
+    }
     charlm_m *c = as_charlm(m);
     char sb[96];
     if (!x || x->ndim != 2 || (x->dtype != CX_I32 && x->dtype != CX_I64))
@@ -100,7 +112,8 @@ void cx_charlm_carry(cx_tensor **h, cx_tensor **c, cx_charlm_out o) {
 
 /* ---------------------------------------------------------------- files */
 void cx_charlm_meta_init(cx_charlm_meta *md, cx_module *m, const cx_vocab *v) {
-    charlm_m *c = as_charlm(m);
+    const bool tf = cx_tlm_is(m);
+    charlm_m *c = tf ? NULL : as_charlm(m);
     memset(md, 0, sizeof *md);
     if (v) { /* up to 11 characters per code point ("1114111,") */
         md->vocab = cx_xmalloc((size_t)v->size * 12 + 1);
@@ -109,17 +122,32 @@ void cx_charlm_meta_init(cx_charlm_meta *md, cx_module *m, const cx_vocab *v) {
         for (int i = 1; i < v->size; i++)
             k += (size_t)sprintf(md->vocab + k, i > 1 ? ",%ld" : "%ld", (long)v->chars[i]);
     }
-    snprintf(md->num[0], sizeof md->num[0], "%d", c->cfg.vocab);
-    snprintf(md->num[1], sizeof md->num[1], "%d", c->cfg.embed);
-    snprintf(md->num[2], sizeof md->num[2], "%d", c->cfg.hidden);
-    snprintf(md->num[3], sizeof md->num[3], "%d", c->cfg.layers);
-    snprintf(md->num[4], sizeof md->num[4], "%.9g", (double)c->cfg.dropout);
-    static const char *const keys[5] = {"cortex.charlm.vocab", "cortex.charlm.embed", "cortex.charlm.hidden",
-                                        "cortex.charlm.layers", "cortex.charlm.dropout"};
     int j = 0;
     md->keys[j] = "format", md->values[j++] = "pt";
     md->keys[j] = "cortex.arch", md->values[j++] = "charlm";
-    for (int i = 0; i < 5; i++) md->keys[j] = keys[i], md->values[j++] = md->num[i];
+    if (tf) {
+        const cx_tlm_config tc = cx_tlm_get_config(m);
+        static const char *const keys[9] = {"cortex.charlm.vocab",   "cortex.charlm.embed",   "cortex.charlm.layers",
+                                            "cortex.charlm.heads",   "cortex.charlm.context", "cortex.charlm.ffn",
+                                            "cortex.charlm.dropout", "cortex.charlm.attn_dropout",
+                                            "cortex.charlm.tie"};
+        const int iv[6] = {tc.vocab, tc.embed, tc.layers, tc.heads, tc.context, tc.ffn};
+        for (int i = 0; i < 6; i++) snprintf(md->num[i], sizeof md->num[i], "%d", iv[i]);
+        snprintf(md->num[6], sizeof md->num[6], "%.9g", (double)tc.dropout);
+        snprintf(md->num[7], sizeof md->num[7], "%.9g", (double)tc.attn_dropout);
+        snprintf(md->num[8], sizeof md->num[8], "%d", tc.tie ? 1 : 0);
+        md->keys[j] = "cortex.charlm.arch", md->values[j++] = "transformer";
+        for (int i = 0; i < 9; i++) md->keys[j] = keys[i], md->values[j++] = md->num[i];
+    } else {
+        snprintf(md->num[0], sizeof md->num[0], "%d", c->cfg.vocab);
+        snprintf(md->num[1], sizeof md->num[1], "%d", c->cfg.embed);
+        snprintf(md->num[2], sizeof md->num[2], "%d", c->cfg.hidden);
+        snprintf(md->num[3], sizeof md->num[3], "%d", c->cfg.layers);
+        snprintf(md->num[4], sizeof md->num[4], "%.9g", (double)c->cfg.dropout);
+        static const char *const keys[5] = {"cortex.charlm.vocab", "cortex.charlm.embed", "cortex.charlm.hidden",
+                                            "cortex.charlm.layers", "cortex.charlm.dropout"};
+        for (int i = 0; i < 5; i++) md->keys[j] = keys[i], md->values[j++] = md->num[i];
+    }
     if (md->vocab) md->keys[j] = "cortex.vocab", md->values[j++] = md->vocab;
     md->n = j;
 }
@@ -131,7 +159,7 @@ void cx_charlm_meta_free(cx_charlm_meta *md) {
 
 cx_status cx_charlm_save(const char *path, cx_module *m, const cx_vocab *v, const cx_params *extra,
                          const char *const *meta_keys, const char *const *meta_values, int n_meta) {
-    (void)as_charlm(m);
+    (void)cx_charlm_arch(m); /* either architecture */
     if (n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_values)))
         return cx_set_error(CX_ERR_ARG, "%s: bad metadata list", path);
     cx_params ps;
@@ -210,6 +238,81 @@ static cx_status parse_vocab(const char *path, const char *s, int V, cx_vocab **
     return CX_OK;
 }
 
+static cx_status parse_prob(const char *path, const cx_st_file *f, const char *key, float *out) {
+    const char *ds = cx_st_meta(f, key);
+    *out = 0;
+    if (!ds) return CX_OK;
+    char *end;
+    double d = strtod(ds, &end);
+    if (end == ds || *end || !(d >= 0 && d < 1))
+        return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s '%s' is not in [0, 1)", path, key, ds);
+    *out = (float)d;
+    return CX_OK;
+}
+
+/* The vocabulary (when the file has one) and the model's state into a new
+ * model m (freed on error). */
+static cx_status finish_load(const cx_st_file *f, const char *path, cx_module *m, int V, cx_module **out,
+                             cx_vocab **vocab) {
+    cx_vocab *voc = NULL;
+    const char *vs = cx_st_meta(f, "cortex.vocab");
+    cx_status st = vs ? parse_vocab(path, vs, V, &voc) : CX_OK;
+    if (!st) st = cx_module_load_state(m, f, path);
+    if (st) {
+        cx_module_free(m);
+        cx_vocab_free(voc);
+        return st;
+    }
+    *out = m;
+    if (vocab) *vocab = voc;
+    else cx_vocab_free(voc);
+    return CX_OK;
+}
+
+/* A Transformer file: sizes from the metadata, every tensor checked against
+ * them before the model is allocated. */
+static cx_status tlm_from_st(const cx_st_file *f, const char *path, cx_module **out, cx_vocab **vocab) {
+    cx_tlm_config cfg = cx_tlm_defaults(2);
+    const char *keys[6] = {"cortex.charlm.vocab", "cortex.charlm.embed",   "cortex.charlm.layers",
+                           "cortex.charlm.heads", "cortex.charlm.context", "cortex.charlm.ffn"};
+    int *dst[6] = {&cfg.vocab, &cfg.embed, &cfg.layers, &cfg.heads, &cfg.context, &cfg.ffn};
+    const long lo[6] = {2, 1, 1, 1, 1, 1}, hi[6] = {1 << 22, 1 << 16, 4096, 1 << 16, 1 << 20, 1 << 20};
+    for (int i = 0; i < 6; i++)
+        if (!parse_int(cx_st_meta(f, keys[i]), lo[i], hi[i], dst[i]))
+            return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s is %s (expected an integer in [%ld, %ld])", path,
+                                keys[i], cx_st_meta(f, keys[i]) ? "malformed" : "missing", lo[i], hi[i]);
+    if (cfg.embed % cfg.heads)
+        return cx_set_error(CX_ERR_FORMAT, "%s: metadata cortex.charlm.embed %d is not divisible by cortex.charlm.heads %d",
+                            path, cfg.embed, cfg.heads);
+    cx_status st = parse_prob(path, f, "cortex.charlm.dropout", &cfg.dropout);
+    if (!st) st = parse_prob(path, f, "cortex.charlm.attn_dropout", &cfg.attn_dropout);
+    if (st) return st;
+    const char *tie = cx_st_meta(f, "cortex.charlm.tie");
+    if (tie && strcmp(tie, "0") && strcmp(tie, "1"))
+        return cx_set_error(CX_ERR_FORMAT, "%s: metadata cortex.charlm.tie '%s' is not 0 or 1", path, tie);
+    cfg.tie = tie && !strcmp(tie, "1");
+    const int V = cfg.vocab, E = cfg.embed, F = cfg.ffn;
+    st = need_shape(path, f, "tok_emb.weight", V, E, 2);
+    if (!st) st = need_shape(path, f, "pos_emb.weight", cfg.context, E, 2);
+    for (int l = 0; !st && l < cfg.layers; l++) {
+        static const char *const nm[12] = {"ln1.weight", "ln1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
+                                           "attn.out_proj.weight", "attn.out_proj.bias", "ln2.weight", "ln2.bias",
+                                           "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+        const int d0[12] = {E, E, 3 * E, 3 * E, E, E, E, E, F, F, E, E}, d1[12] = {0, 0, E, 0, E, 0, 0, 0, E, 0, F, 0};
+        for (int i = 0; !st && i < 12; i++) {
+            char n[96];
+            snprintf(n, sizeof n, "blocks.%d.%s", l, nm[i]);
+            st = need_shape(path, f, n, d0[i], d1[i], d1[i] ? 2 : 1);
+        }
+    }
+    if (!st) st = need_shape(path, f, "ln_f.weight", E, 0, 1);
+    if (!st) st = need_shape(path, f, "ln_f.bias", E, 0, 1);
+    if (!st && (!cfg.tie || cx_st_get(f, "head.weight"))) st = need_shape(path, f, "head.weight", V, E, 2);
+    if (!st) st = need_shape(path, f, "head.bias", V, 0, 1);
+    if (st) return st;
+    return finish_load(f, path, cx_tlm_new(&cfg), V, out, vocab);
+}
+
 cx_status cx_charlm_from_st(const struct cx_st_file *f, const char *path, cx_module **out, cx_vocab **vocab) {
     *out = NULL;
     if (vocab) *vocab = NULL;
@@ -217,6 +320,10 @@ cx_status cx_charlm_from_st(const struct cx_st_file *f, const char *path, cx_mod
     if (!arch || strcmp(arch, "charlm"))
         return cx_set_error(CX_ERR_FORMAT, "%s: not a character language model (cortex.arch is %s%s%s, expected 'charlm')",
                             path, arch ? "'" : "", arch ? arch : "missing", arch ? "'" : "");
+    const char *la = cx_st_meta(f, "cortex.charlm.arch");
+    if (la && !strcmp(la, "transformer")) return tlm_from_st(f, path, out, vocab);
+    if (la && strcmp(la, "lstm"))
+        return cx_set_error(CX_ERR_FORMAT, "%s: unknown cortex.charlm.arch '%s' (lstm, transformer)", path, la);
     cx_charlm_config cfg;
     const char *keys[4] = {"cortex.charlm.vocab", "cortex.charlm.embed", "cortex.charlm.hidden", "cortex.charlm.layers"};
     int *dst[4] = {&cfg.vocab, &cfg.embed, &cfg.hidden, &cfg.layers};
@@ -327,11 +434,36 @@ static cx_status charlm_step(void *user, const int *prefix, int n_prefix, const 
     return CX_OK;
 }
 
+/* The Transformer's step: cx_tlm_step on its window + key/value cache. */
+static cx_status tlm_dec_step(void *user, const int *prefix, int n_prefix, const void *state_in, void *state_out,
+                              float *logp) {
+    cx_charlm_decoder *d = user;
+    cx_arena *prev = cx_arena_use(d->arena);
+    cx_status st = cx_tlm_step(d->model, state_in, state_out, prefix[n_prefix - 1], logp);
+    if (!st && d->ban_unk) logp[CX_VOCAB_UNK] = -INFINITY;
+    cx_arena_reset(d->arena);
+    cx_arena_use(prev);
+    return st;
+}
+
+static void tlm_dec_copy(void *user, void *dst, const void *src) {
+    cx_tlm_state_copy(((cx_charlm_decoder *)user)->model, dst, src);
+}
+
 void cx_charlm_decoder_init(cx_charlm_decoder *d, cx_module *model) {
-    cx_charlm_config c = as_charlm(model)->cfg;
+    (void)cx_charlm_arch(model); /* fatal for other modules, before anything is allocated */
     memset(d, 0, sizeof *d);
     d->model = model;
     d->arena = cx_arena_new((size_t)1 << 20);
+    d->dec.user = d;
+    if (cx_tlm_is(model)) {
+        d->dec.vocab = cx_tlm_get_config(model).vocab;
+        d->dec.state_bytes = cx_tlm_state_bytes(model);
+        d->dec.step = tlm_dec_step;
+        d->dec.copy_state = tlm_dec_copy;
+        return;
+    }
+    cx_charlm_config c = as_charlm(model)->cfg;
     d->dec.vocab = c.vocab;
     d->dec.state_bytes = 2 * (size_t)c.layers * c.hidden * sizeof(float);
     d->dec.step = charlm_step;
@@ -346,6 +478,13 @@ void cx_charlm_decoder_free(cx_charlm_decoder *d) {
 }
 
 void cx_charlm_prime(cx_charlm_decoder *d, const int32_t *ids, int n, void *state, float *logits) {
+    if (cx_tlm_is(d->model)) {
+        cx_arena *prev = cx_arena_use(d->arena);
+        cx_tlm_prime(d->model, ids, n, state, logits);
+        cx_arena_reset(d->arena);
+        cx_arena_use(prev);
+        return;
+    }
     cx_charlm_config c = as_charlm(d->model)->cfg;
     const size_t LH = (size_t)c.layers * c.hidden;
     if (n < 0) cx_fatal("charlm_prime: negative length %d", n);

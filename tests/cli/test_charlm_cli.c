@@ -1,7 +1,7 @@
 /* `cortex charlm` driven as a subprocess: help, training on a slice of the
  * shipped text, sampling, beam search, eval, one-line errors for bad usage /
  * missing or corrupt files, and exact resume (2 epochs straight == 1 + resume 1,
- * also from a checkpoint taken mid-epoch).
+ * also from a checkpoint taken mid-epoch); the same for --arch transformer.
  * The subprocess is $CORTEX_BIN (set by `make test`). */
 #include <limits.h>
 #include <stdbool.h>
@@ -17,6 +17,7 @@
 #define TEXT "data/text/kjv_genesis_ruth_jonah.txt"
 /* a small, fast configuration */
 #define SMALL "--limit 20000 --layers 1 --hidden 32 --embed 8 --seq 16 --batch 8 --quiet"
+#define TSMALL "--arch transformer --limit 20000 --layers 2 --heads 2 --embed 16 --seq 16 --batch 8 --quiet"
 
 
 static bool same_file(const char *a, const char *b) {
@@ -47,6 +48,11 @@ static void test_help(void) {
     CHECK(strstr(r.out, "--text") && strstr(r.out, "--resume") && strstr(r.out, "--teacher-forcing"));
     run(&r, "sample --help");
     CHECK(strstr(r.out, "--beam") && strstr(r.out, "--top-k") && strstr(r.out, "--stop"));
+    run(&r, "train --help");
+    CHECK(strstr(r.out, "--arch") && strstr(r.out, "--heads") && strstr(r.out, "--context") && strstr(r.out, "--tie") &&
+          strstr(r.out, "--attn-dropout") && strstr(r.out, "--ffn"));
+    run(&r, "--help");
+    CHECK(strstr(r.out, "Transformer"));
 }
 
 static void test_bad_usage(void) {
@@ -86,6 +92,23 @@ static void test_bad_usage(void) {
     EXPECT_ERR(&r, "bad norm", "--norm", "weird");
     run(&r, "eval x.safetensors");
     EXPECT_ERR(&r, "eval without text", "--text");
+    /* Transformer options */
+    run(&r, "train --text %s --arch gpt", TEXT);
+    EXPECT_ERR(&r, "unknown arch", "--arch", "gpt");
+    run(&r, "train --text %s --heads 4", TEXT);
+    EXPECT_ERR(&r, "heads without transformer", "--heads", "--arch transformer");
+    run(&r, "train --text %s --tie", TEXT);
+    EXPECT_ERR(&r, "tie without transformer", "--tie", "Transformer option");
+    run(&r, "train --text %s --arch transformer --hidden 64", TEXT);
+    EXPECT_ERR(&r, "hidden with transformer", "--hidden", "LSTM option");
+    run(&r, "train --text %s --arch transformer --embed 30 --heads 4", TEXT);
+    EXPECT_ERR(&r, "embed not divisible", "--embed 30", "--heads 4");
+    run(&r, "train --text %s --arch transformer --seq 64 --context 32", TEXT);
+    EXPECT_ERR(&r, "seq beyond context", "--seq 64", "--context 32");
+    run(&r, "train --text %s --arch transformer --heads 0", TEXT);
+    EXPECT_ERR(&r, "zero heads", "--heads");
+    run(&r, "train --text %s --arch transformer --attn-dropout 1.5", TEXT);
+    EXPECT_ERR(&r, "attn dropout", "--attn-dropout");
 }
 
 static void test_missing_and_corrupt(void) {
@@ -162,6 +185,91 @@ static void test_train_sample_eval(void) {
     CHECK_MSG(r.code == 0 && strstr(r.out, "scheduled sampling"), "ss: exit %d %s", r.code, r.err);
 }
 
+/* The Transformer through the same commands: train, sample (temperature,
+ * top-k, beam), eval, loading from the file's metadata. */
+static void test_transformer_train_sample_eval(void) {
+    static run_result r, r2;
+    char m[512];
+    tmp_path(m, sizeof m, "tlm.safetensors");
+    run(&r, "train --text %s " TSMALL " --context 24 --ffn 40 --tie --dropout 0.1 --epochs 1 --sample-every 50 "
+            "--sample-len 30 --val-every 40 --out '%s'", TEXT, m);
+    CHECK_MSG(r.code == 0, "train: exit %d, %s", r.code, r.err);
+    CHECK_MSG(strstr(r.out, "model: Transformer") && strstr(r.out, "2 pre-norm blocks (2 heads, ffn 40)") &&
+                  strstr(r.out, "tied") && strstr(r.out, "val ") && strstr(r.out, "--- sample at epoch 1") &&
+                  strstr(r.out, "epoch 1 batch 40/"),
+              "train output: %s", r.out);
+    /* a sample line printed while training is not empty */
+    const char *sm = strstr(r.out, "--- sample at epoch 1");
+    const char *nl = sm ? strchr(sm, '\n') : NULL;
+    CHECK(nl && nl[1] && nl[1] != '-' && nl[1] != '\n');
+    cx_module *lm;
+    cx_vocab *v;
+    CHECK(cx_charlm_load(m, &lm, &v) == CX_OK);
+    if (lm) {
+        CHECK(cx_tlm_is(lm) && !strcmp(cx_charlm_arch(lm), "transformer"));
+        cx_tlm_config c = cx_tlm_get_config(lm);
+        CHECK(c.layers == 2 && c.heads == 2 && c.embed == 16 && c.context == 24 && c.ffn == 40 && c.tie &&
+              c.dropout > 0.09f && v && c.vocab == v->size);
+        cx_module_free(lm);
+        cx_vocab_free(v);
+    }
+    run(&r, "sample '%s' --prime 'And God' --length 40 --seed 3 --temperature 0.7 --top-k 5", m);
+    CHECK_MSG(r.code == 0 && !strncmp(r.out, "And God", 7) && strlen(r.out) >= 47, "sample: exit %d '%s' %s", r.code,
+              r.out, r.err);
+    run(&r2, "sample '%s' --prime 'And God' --length 40 --seed 3 --temperature 0.7 --top-k 5", m);
+    CHECK_MSG(!strcmp(r.out, r2.out), "same seed, different samples: '%s' vs '%s'", r.out, r2.out);
+    /* a prime longer than the context, and a continuation that slides past it */
+    run(&r, "sample '%s' --prime 'In the beginning God created the heaven and the earth.' --length 60 --temperature 0",
+        m);
+    CHECK_MSG(r.code == 0 && strlen(r.out) >= 60 + 54, "long prime: exit %d '%s' %s", r.code, r.out, r.err);
+    run(&r, "sample '%s' --prime 'And he said' --beam 3 --stop '\\n' --alpha 0.7 --length 60", m);
+    CHECK_MSG(r.code == 0 && !strncmp(r.out, "And he said", 11) && strstr(r.err, "beam 3:"), "beam: exit %d '%s' %s",
+              r.code, r.out, r.err);
+    run(&r, "eval '%s' --text %s --limit 5000", m, TEXT);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "bits/char"), "eval: %s %s", r.out, r.err);
+    double bpc = 0;
+    const char *p = strstr(r.out, "): ");
+    CHECK(p && sscanf(p + 3, "%lf", &bpc) == 1 && bpc > 1 && bpc < 6);
+    run(&r, "eval '%s' --text %s --limit 5000 --seq 16", m, TEXT);
+    CHECK(r.code == 0);
+    run(&r, "eval '%s' --text %s --seq 25", m, TEXT);
+    EXPECT_ERR(&r, "eval beyond the context", "--seq 25", "context 24");
+    /* scheduled sampling and a time budget run on it too */
+    char m2[512];
+    tmp_path(m2, sizeof m2, "tlm_ss.safetensors");
+    run(&r, "train --text %s " TSMALL " --steps 20 --teacher-forcing ss-linear --out '%s'", TEXT, m2);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "scheduled sampling"), "ss: exit %d %s", r.code, r.err);
+    run(&r, "train --text %s " TSMALL " --minutes 0.003 --out '%s'", TEXT, m2);
+    CHECK_MSG(r.code == 0 && access(m2, F_OK) == 0, "--minutes: exit %d %s", r.code, r.err);
+}
+
+/* Exact resume of a Transformer run (dropout on: the random streams matter),
+ * from an epoch end and from the middle of an epoch. */
+static void test_transformer_resume_exact(void) {
+    static run_result r;
+    char straight[512], part[512], ck[512];
+    tmp_path(straight, sizeof straight, "tstraight.safetensors");
+    tmp_path(part, sizeof part, "tpart.safetensors");
+    tmp_path(ck, sizeof ck, "tck.safetensors");
+    const char *a = TSMALL " --limit 8000 --dropout 0.1 --attn-dropout 0.1 --tie --seed 9";
+    run(&r, "train --text %s %s --epochs 2 --out '%s'", TEXT, a, straight);
+    CHECK_MSG(r.code == 0, "straight: %s", r.err);
+    run(&r, "train --text %s %s --epochs 1 --out '%s' --checkpoint '%s'", TEXT, a, part, ck);
+    CHECK_MSG(r.code == 0, "first epoch: %s", r.err);
+    CHECK(!same_file(part, straight));
+    run(&r, "train --text %s %s --epochs 2 --out '%s' --resume '%s'", TEXT, a, part, ck);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "resumed from"), "resume: %s %s", r.out, r.err);
+    CHECK_MSG(same_file(part, straight), "1 + resume 1 epochs differs from 2 epochs (Transformer)");
+    run(&r, "train --text %s %s --epochs 2 --steps 23 --out '%s' --checkpoint '%s'", TEXT, a, part, ck);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "step 23"), "mid-epoch stop: %s %s", r.out, r.err);
+    run(&r, "train --text %s %s --epochs 2 --out '%s' --resume '%s'", TEXT, a, part, ck);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "batch 23"), "mid-epoch resume: %s %s", r.out, r.err);
+    CHECK_MSG(same_file(part, straight), "stop at step 23 + resume differs from 2 epochs straight (Transformer)");
+    /* the checkpoint names its model: resuming it as a longer --seq is refused */
+    run(&r, "train --text %s %s --seq 32 --epochs 2 --resume '%s'", TEXT, a, ck);
+    EXPECT_ERR(&r, "seq beyond the checkpoint's context", "--seq 32", "context 16");
+}
+
 static void test_resume_exact(void) {
     static run_result r;
     char straight[512], part[512], ck[512], part2[512], ck2[512];
@@ -206,6 +314,8 @@ int main(void) {
     RUN(test_missing_and_corrupt);
     RUN(test_train_sample_eval);
     RUN(test_resume_exact);
+    RUN(test_transformer_train_sample_eval);
+    RUN(test_transformer_resume_exact);
     cli_teardown();
     TEST_END();
 }
