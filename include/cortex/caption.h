@@ -252,6 +252,44 @@ cx_status cx_caption_save(const cx_caption_set *s, const char *path);
  * each canvas's captions are exactly the grammar's references for its items. */
 cx_status cx_caption_load(const char *path, cx_caption_set **out);
 
+/* ---------------------------------------------------------------- training batches
+ * What a captioning model trains on with teacher forcing: the canvases of a
+ * minibatch and one reference caption each, split into the decoder's input
+ * (the caption without its last token) and its target (the caption without
+ * <start>), padded to the longest caption of the batch, time-major as the
+ * recurrent layers and cx_seq_cross_entropy take them:
+ *
+ *   caption  <start> a bag left of a coat <end>         (caption_len 8)
+ *   input    <start> a bag left of a coat               t = 0 .. 6, then <pad>
+ *   target   a bag left of a coat <end>                 t = 0 .. 6, then <pad>
+ *   lengths  7 = caption_len - 1: the real steps
+ *
+ *   cx_caption_batch b;
+ *   cx_caption_make_batch(set, idx, 64, 0, &b);          // canonical references
+ *   ... logits [b.steps, 64, V] from b.images and b.input ...
+ *   loss = cx_seq_cross_entropy(logits, b.target, b.lengths, false, CX_REDUCE_MEAN);
+ */
+#define CX_CAPTION_REF_RANDOM (-1)
+typedef struct cx_caption_batch {
+    int n;             /* canvases in the batch */
+    int steps;         /* T: the longest lengths[b] */
+    cx_tensor *images; /* F32 [n, 1, H, W]: the canvases (copies) */
+    cx_tensor *input;  /* I32 [T, n]: input[t, b] = caption token t (from <start>), <pad> for t >= lengths[b] */
+    cx_tensor *target; /* I32 [T, n]: target[t, b] = caption token t + 1 (up to <end>), <pad> for t >= lengths[b] */
+    int *lengths;      /* [n]: caption_len - 1 of each caption used */
+    int *caption;      /* [n]: the caption row used for each canvas (an index into s->captions) */
+} cx_caption_batch;
+
+/* Fill *out with the batch of canvases idx[0 .. n-1] (repeats allowed).
+ * ref >= 0: each canvas's reference number ref (0 = the canonical caption),
+ * or its canonical caption when it has no more than ref references;
+ * CX_CAPTION_REF_RANDOM: a reference drawn uniformly for each canvas with
+ * cx_rand_below (the thread's current stream, one draw per canvas in order).
+ * Every tensor and array is a step allocation of the current arena (released
+ * by cx_step_reset). Errors (CX_ERR_ARG, *out zeroed): NULL arguments, n < 1,
+ * an index out of range, ref < -1. */
+cx_status cx_caption_make_batch(const cx_caption_set *s, const int *idx, int n, int ref, cx_caption_batch *out);
+
 /* BLEU-1..4 and exact match of one caption per canvas (cands[i] for canvas i,
  * n = s->n) against the canvas's references; <start> and <pad> are dropped,
  * each sequence ends at its first <end> (cx_bleu with N = 4, standard counts). */

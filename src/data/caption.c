@@ -663,6 +663,48 @@ cx_status cx_caption_load(const char *path, cx_caption_set **out) {
     return CX_OK;
 }
 
+/* ---------------------------------------------------------------- training batches */
+cx_status cx_caption_make_batch(const cx_caption_set *s, const int *idx, int n, int ref, cx_caption_batch *out) {
+    if (!out) return cx_set_error(CX_ERR_ARG, "cx_caption_make_batch: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!s || !idx) return cx_set_error(CX_ERR_ARG, "cx_caption_make_batch: NULL argument");
+    if (n < 1) return cx_set_error(CX_ERR_ARG, "cx_caption_make_batch: n = %d canvases (must be >= 1)", n);
+    if (ref < CX_CAPTION_REF_RANDOM)
+        return cx_set_error(CX_ERR_ARG, "cx_caption_make_batch: ref = %d (must be >= 0 or CX_CAPTION_REF_RANDOM)", ref);
+    for (int b = 0; b < n; b++)
+        if (idx[b] < 0 || idx[b] >= s->n)
+            return cx_set_error(CX_ERR_ARG, "cx_caption_make_batch: canvas %d out of range (set of %d)", idx[b], s->n);
+    const int32_t *rs = CX_I32P(s->ref_start), *clen = CX_I32P(s->caption_len), *cap = CX_I32P(s->captions);
+    int *rows = cx_arena_alloc((size_t)n * sizeof *rows), *lens = cx_arena_alloc((size_t)n * sizeof *lens);
+    int T = 1;
+    for (int b = 0; b < n; b++) {
+        int first = rs[idx[b]], nr = rs[idx[b] + 1] - first;
+        int k = ref == CX_CAPTION_REF_RANDOM ? (int)cx_rand_below((uint32_t)nr) : ref < nr ? ref : 0;
+        rows[b] = first + k;
+        lens[b] = clen[rows[b]] - 1;
+        if (lens[b] > T) T = lens[b];
+    }
+    size_t hw = (size_t)s->height * s->width;
+    cx_tensor *img = cx_empty(CX_F32, CX_SHAPE(n, 1, s->height, s->width));
+    cx_tensor *in = cx_empty(CX_I32, CX_SHAPE(T, n)), *tg = cx_empty(CX_I32, CX_SHAPE(T, n));
+    for (int b = 0; b < n; b++) {
+        memcpy(CX_F(img) + (size_t)b * hw, CX_F(s->images) + (size_t)idx[b] * hw, hw * sizeof(float));
+        const int32_t *c = cap + (size_t)rows[b] * s->max_len;
+        for (int t = 0; t < T; t++) {
+            CX_I32P(in)[(size_t)t * n + b] = t < lens[b] ? c[t] : CX_CAP_PAD;
+            CX_I32P(tg)[(size_t)t * n + b] = t < lens[b] ? c[t + 1] : CX_CAP_PAD;
+        }
+    }
+    out->n = n;
+    out->steps = T;
+    out->images = img;
+    out->input = in;
+    out->target = tg;
+    out->lengths = lens;
+    out->caption = rows;
+    return CX_OK;
+}
+
 /* ---------------------------------------------------------------- BLEU on a set */
 cx_status cx_caption_bleu(const cx_caption_set *s, const cx_token_seq *cands, cx_bleu_result *out) {
     if (!out) return cx_set_error(CX_ERR_ARG, "cx_caption_bleu: out is NULL");

@@ -723,6 +723,71 @@ static void picture(void) {
     cx_caption_set_free(s);
 }
 
+/* Teacher-forcing batches: input = caption without its last token, target =
+ * caption without <start>, time-major, padded; the images copied; canonical,
+ * fixed and random references; errors. */
+static void make_batch(void) {
+    cx_caption_opts o = cx_caption_defaults();
+    cx_caption_set *s = NULL;
+    CHECK(cx_caption_generate(&train, 200, 11, &o, &s) == CX_OK && s);
+    if (!s) return;
+    const int32_t *rs = CX_I32P(s->ref_start), *clen = CX_I32P(s->caption_len);
+    int idx[6] = {3, 0, 199, 3, 57, 120};
+    for (int ref = CX_CAPTION_REF_RANDOM; ref <= 2; ref++) {
+        cx_caption_batch b;
+        CHECK(cx_caption_make_batch(s, idx, 6, ref, &b) == CX_OK);
+        CHECK(b.n == 6 && b.images->ndim == 4 && b.images->shape[0] == 6 && b.images->shape[1] == 1 &&
+              b.images->shape[2] == s->height && b.images->shape[3] == s->width);
+        CHECK(b.input->dtype == CX_I32 && b.target->dtype == CX_I32 && b.input->ndim == 2 &&
+              b.input->shape[0] == b.steps && b.input->shape[1] == 6 && b.target->shape[0] == b.steps &&
+              b.target->shape[1] == 6);
+        int longest = 0;
+        for (int k = 0; k < 6; k++) {
+            int first = rs[idx[k]], nr = rs[idx[k] + 1] - first;
+            CHECK(b.caption[k] >= first && b.caption[k] < first + nr);
+            if (ref >= 0) CHECK(b.caption[k] == first + (ref < nr ? ref : 0));
+            CHECK(b.lengths[k] == clen[b.caption[k]] - 1);
+            if (b.lengths[k] > longest) longest = b.lengths[k];
+            const int32_t *c = CX_I32P(s->captions) + (size_t)b.caption[k] * s->max_len;
+            for (int t = 0; t < b.steps; t++) {
+                int32_t in = CX_I32P(b.input)[t * 6 + k], tg = CX_I32P(b.target)[t * 6 + k];
+                if (t < b.lengths[k]) CHECK(in == c[t] && tg == c[t + 1]);
+                else CHECK(in == CX_CAP_PAD && tg == CX_CAP_PAD);
+            }
+            CHECK(CX_I32P(b.input)[k] == CX_CAP_START && CX_I32P(b.target)[(b.lengths[k] - 1) * 6 + k] == CX_CAP_END);
+            size_t hw = (size_t)s->height * s->width;
+            CHECK(!memcmp(CX_F(b.images) + k * hw, CX_F(s->images) + (size_t)idx[k] * hw, hw * sizeof(float)));
+        }
+        CHECK(b.steps == longest);
+    }
+    /* random references: the same draws from the same stream, every reference reachable */
+    int many[200], seen_other = 0;
+    for (int i = 0; i < 200; i++) many[i] = i;
+    cx_caption_batch b1, b2;
+    cx_seed(5);
+    CHECK(cx_caption_make_batch(s, many, 200, CX_CAPTION_REF_RANDOM, &b1) == CX_OK);
+    cx_seed(5);
+    CHECK(cx_caption_make_batch(s, many, 200, CX_CAPTION_REF_RANDOM, &b2) == CX_OK);
+    for (int i = 0; i < 200; i++) {
+        CHECK(b1.caption[i] == b2.caption[i]);
+        seen_other += b1.caption[i] != rs[i];
+    }
+    CHECK(seen_other > 0);
+    /* errors */
+    cx_caption_batch e;
+    int bad[2] = {0, 200};
+    CHECK(cx_caption_make_batch(s, bad, 2, 0, &e) == CX_ERR_ARG && strstr(cx_last_error(), "canvas 200 out of range") &&
+          e.n == 0 && e.input == NULL);
+    bad[1] = -1;
+    CHECK(cx_caption_make_batch(s, bad, 2, 0, &e) == CX_ERR_ARG);
+    CHECK(cx_caption_make_batch(s, idx, 0, 0, &e) == CX_ERR_ARG);
+    CHECK(cx_caption_make_batch(s, idx, 2, -2, &e) == CX_ERR_ARG);
+    CHECK(cx_caption_make_batch(NULL, idx, 2, 0, &e) == CX_ERR_ARG);
+    CHECK(cx_caption_make_batch(s, NULL, 2, 0, &e) == CX_ERR_ARG);
+    CHECK(cx_caption_make_batch(s, idx, 2, 0, NULL) == CX_ERR_ARG);
+    cx_caption_set_free(s);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_caption_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -746,6 +811,7 @@ int main(void) {
     RUN(save_load);
     RUN(corrupt_files);
     RUN(picture);
+    RUN(make_batch);
     cx_dataset_free(&train);
     cx_dataset_free(&test);
     char cmd[600];
