@@ -73,6 +73,36 @@ typedef struct cx_augment_opts {
 cx_augment_opts cx_augment_defaults(void);
 void cx_augment_images(cx_tensor *x, const cx_augment_opts *o);
 
+/* ---- distorted, cluttered canvases: the data of the spatial transformer and
+ * recurrent attention models (Jaderberg et al. 2015; Mnih et al. 2014). Every
+ * example is a canvas x canvas image holding one item of `src`, rotated by an
+ * angle from U(-max_angle, max_angle) degrees, scaled by a factor from
+ * U(min_scale, max_scale) and put at a uniformly random place where its ink
+ * (pixels > 0.1) stays inside the canvas (the centre, if it cannot), over
+ * n_clutter fragments: fragment x fragment patches with some ink, cut from
+ * other images of `src` at random places and put at random places (pixel-wise
+ * maximum with the item). The item is drawn with cx_affine_grid /
+ * cx_grid_sample (bilinear, zero padding). */
+typedef struct cx_distort_opts {
+    int canvas;                 /* side of the square canvas (60) */
+    float max_angle;            /* degrees (45) */
+    float min_scale, max_scale; /* (0.7, 1.2) */
+    int n_clutter, fragment;    /* fragments per canvas and their side (6, 6) */
+} cx_distort_opts;
+/* The setting of the issue and of the examples: 60x60, +-45 degrees, scale
+ * 0.7-1.2, 6 fragments of 6x6. */
+cx_distort_opts cx_distort_defaults(void);
+/* n canvases from the square images of src (x F32 [N, S*S], [N, S, S] or
+ * [N, 1, S, S], values in [0, 1]; y I32 [N] or NULL): canvas i holds image
+ * i mod N and has its label. A function of (src, n, o, seed) only: the random
+ * draws come from a stream of its own seeded with `seed`, the calling
+ * thread's stream is untouched. *out owns x F32 [n, canvas*canvas] and y I32
+ * [n] (NULL without labels). Errors (CX_ERR_ARG / CX_ERR_SHAPE, message
+ * naming the argument; *out untouched): n < 1, images not square, an option
+ * out of range. The caller's arena is left as it was. */
+cx_status cx_distort_dataset(const cx_dataset *src, int n, const cx_distort_opts *o, uint64_t seed,
+                             cx_dataset *out);
+
 /* A character language model's data in a few lines:
  *
  *   cx_vocab *voc = NULL; cx_tensor *ids;                   // NULL: build the vocabulary
