@@ -61,6 +61,9 @@
  *   --loc-lr-scale 1 --init-zoom 2 --view 30 --threads 2 --seed 1
  *   --data-seed 7 --only cnn|stn (train one model; the other is shown as
  *   "not trained") --data DIR --out out/stn.png
+ * Measured with those defaults and --threads 1 (seed 1; AMD EPYC, 2 shared
+ * vCPUs): test accuracy CNN 67.60%, STN-CNN 74.56% (seed 2: 68.46%, 74.02%);
+ * about 96 s and 135 s of CPU time for the two trainings.
  * Data: --data, else /usr/share/datasets/fashion-mnist (Debian package
  * dataset-fashion-mnist) if present, else data/fashion-mnist-subset.
  * Exit status: 0 on success; 1 if the data is missing, training fails or the
