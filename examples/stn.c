@@ -55,13 +55,13 @@
  *
  * Run (from the repository root; the numbers of examples/README.md):
  *   make examples
- *   build/<variant>/examples/stn --threads 1
+ *   build/<variant>/examples/stn
  * All flags, with their defaults:
  *   --epochs 12 --train 30000 --test 10000 --batch 64 --lr 1e-3
- *   --loc-lr-scale 1 --init-zoom 2 --view 30 --threads 2 --seed 1
+ *   --loc-lr-scale 1 --init-zoom 2 --view 30 --threads 1 --seed 1
  *   --data-seed 7 --only cnn|stn (train one model; the other is shown as
  *   "not trained") --data DIR --out out/stn.png
- * Measured with those defaults and --threads 1 (seed 1; AMD EPYC, 2 shared
+ * Measured with those defaults (seed 1; AMD EPYC, 2 shared
  * vCPUs): test accuracy CNN 67.60%, STN-CNN 74.56% (seed 2: 68.46%, 74.02%);
  * about 96 s and 135 s of CPU time for the two trainings.
  * Data: --data, else /usr/share/datasets/fashion-mnist (Debian package
@@ -459,7 +459,7 @@ static bool parse_pos(const char *v, double *out) {
 int main(int argc, char **argv) {
     const char *full = "/usr/share/datasets/fashion-mnist", *subset = "data/fashion-mnist-subset";
     const char *dir = NULL, *png = "out/stn.png", *only = NULL;
-    int n_train = 30000, n_test = 10000, threads = 2;
+    int n_train = 30000, n_test = 10000, threads = 1;
     unsigned long long seed = 1, data_seed = 7;
     train_cfg cfg = {12, 64, 1e-3, 1.0f};
     float init_zoom = 2.0f;
