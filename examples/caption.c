@@ -68,7 +68,14 @@
  * training (non-finite loss), decoding or writing a picture, or the
  * start-up checks failing; 2 a bad option.
  *
- * RESULTS-PLACEHOLDER
+ * Measured (defaults: 30000 training / 1000 validation / 3000 test canvases,
+ * 8 epochs of 469 batches, beam 3, --threads 1; AMD EPYC, 2 vCPUs shared
+ * with other jobs, load 2-15), test BLEU-4 / exact match, two seeds:
+ *              seed 1 greedy   seed 1 beam    seed 2 greedy   seed 2 beam
+ *   encdec     0.476 / 39.8%   0.478 / 41.2%  0.508 / 43.4%   0.495 / 44.4%
+ *   sat        0.657 / 66.0%   0.687 / 67.2%  0.682 / 65.4%   0.699 / 66.6%
+ * Training: encdec 309 s CPU (1470 s wall), sat 411-415 s CPU (1711 s wall)
+ * per seed; BLEU-1..4 and the pictures: examples/README.md.
  */
 #include <errno.h>
 #include <math.h>
