@@ -42,9 +42,8 @@ static void unary_backward(cx_node *nd) {
     case U_RELU: BW(x[i] > 0 ? 1.0f : 0.0f)
     case U_LEAKY_RELU: BW(x[i] > 0 ? 1.0f : p0)
     case U_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
-    case U_GELU:
-        BW(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)) +
-           x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
+    case U_GELU: /* Phi(x) + x phi(x) */
+        BW(cx_vnormcdff(x[i]) + x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
     case U_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
     case U_GELU_TANH: {
         /* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2), t = tanh(k (x + c x^3)) */
@@ -102,7 +101,7 @@ static cx_tensor *unary(const cx_op_desc *op, cx_tensor *a, float p0, float p1) 
     case U_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
     case U_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
     case U_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))
-    case U_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
+    case U_GELU: FW(x[i] * cx_vnormcdff(x[i])) /* x Phi(x), Phi vectorised (cpu/vmath.h) */
     case U_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
     case U_GELU_TANH: FW(0.5f * x[i] * (1.0f + cx_vtanhf(GELU_K * (x[i] + GELU_C * x[i] * x[i] * x[i]))))
 #undef FW
