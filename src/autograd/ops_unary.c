@@ -42,8 +42,10 @@ static void unary_backward(cx_node *nd) {
     case U_RELU: BW(x[i] > 0 ? 1.0f : 0.0f)
     case U_LEAKY_RELU: BW(x[i] > 0 ? 1.0f : p0)
     case U_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
-    case U_GELU: /* Phi(x) + x phi(x) */
-        BW(cx_vnormcdff(x[i]) + x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
+    case U_GELU: /* Phi(x) + x phi(x), Phi(x) = y / x from the forward's y = x Phi(x) (1/2 near 0, 1 at
+                  * +inf; where y is subnormal, x < -13, the term is below 1e-38 and exact enough) */
+        BW(cx_vm_sel(cx_vm_fabs(x[i]) < 0x1p-60f, 0.5f, cx_vm_sel(x[i] == INFINITY, 1.0f, y[i] / x[i])) +
+           x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
     case U_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
     case U_GELU_TANH: {
         /* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2), t = tanh(k (x + c x^3)) */
