@@ -14,6 +14,13 @@
  *   --val-words N     validation words decoded after each epoch (1000)
  *   --test-words N    test words decoded at the end (0 = the whole test split)
  *   --threads T (1)   --seed S (1)   --save FILE.safetensors
+ *   --attention none|additive|general   the decoder's attention (default none)
+ *   --attn-dim A      additive attention's hidden size (default 128)
+ *   --align W1,W2,..  words whose attention alignments are drawn (default: 4)
+ *   --align-out F.png write those alignments (letters x phonemes heatmaps)
+ *   g2p --bench-steps N [--attention K] [--batch B] [--bench-letters L]
+ *                     median time of a training step on random words (no
+ *                     data needed; tools/bench.sh compares it with PyTorch)
  *
  * Threads: one by default. The per-step products here are small (batch 64,
  * a few hundred units), so a second thread gains little, and on a machine
@@ -52,6 +59,22 @@
  * The source is reversed by default (Sutskever et al. 2014): the first
  * letters, which decide the first phonemes, are then the last the encoder
  * read before the decoder starts.
+ *
+ * With attention (--attention additive|general) the decoder no longer has to
+ * squeeze the word into one state: the encoder is a bidirectional LSTM with
+ * H/2 units each way, whose outputs are the annotations of the letters (keys
+ * and values); its final states, through tanh(bridge(.)), start the decoder,
+ * an LSTMCell(E + H, H) stepped one phoneme at a time:
+ *   additive (Bahdanau et al. 2015)  e[t] = v . tanh(W_k key[t] + W_q s_prev),
+ *       ctx = sum_t softmax(e)[t] key[t] (cx_additive_attention_pre: W_k key
+ *       is computed once per word); the cell reads [y_prev; ctx] and the
+ *       logits come from Linear(2H, V) on [s; ctx];
+ *   general (Luong et al. 2015)  the cell reads [y_prev; h~_prev] (input
+ *       feeding), then e[t] = s . (W_a key[t]) (cx_general_attention, scale
+ *       1), h~ = tanh(W_c [ctx; s]), logits Linear(H, V) on h~.
+ * Training and decoding use the same step function. --align-out draws, for
+ * each --align word, the weights over the letters for every phoneme of its
+ * greedy pronunciation (cx_plot_heatmap; letters in reading order).
  *
  * Training: teacher forcing. Decoder input <s> p1 .. pn, target p1 .. pn
  * </s>; target sequences are padded to the longest in the batch and
@@ -1135,7 +1158,7 @@ int main(int argc, char **argv) {
                "%lld parameters\n",
                N_LETTERS, E, E, H / 2, reverse ? "reversed" : "unreversed",
                att == ATT_ADDITIVE ? "additive (Bahdanau)" : "general (Luong, input feeding)",
-               att == ATT_ADDITIVE ? "" : "", d.n_sym, E, E + H, H, att == ATT_ADDITIVE ? 2 * H : H, d.n_sym,
+               "", d.n_sym, E, E + H, H, att == ATT_ADDITIVE ? 2 * H : H, d.n_sym,
                (long long)cx_params_count(&ps));
 
     cx_adam_opts ao = cx_adam_defaults();
