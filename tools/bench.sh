@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP) ' ; }
-# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
 want gemm && for T in 1 2; do
@@ -76,6 +76,16 @@ if want g2p && [ -x "$B/examples/g2p" ]; then
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_g2p.py --attention $A --steps 30 --threads $T >/dev/null
   done; done
 fi
+# Transformer char-LM training step (bench/bench_tlm.c = the step of `cortex charlm
+# train --arch transformer`): 4 blocks, embed 256, 4 heads, ffn 1024, 91 symbols,
+# batch 32 x seq 128, Adam + clipping; Cortex and PyTorch alternate, TLM_REPS times
+# (default 3; the summary shows medians), 10 timed steps after 3 warm-up steps each.
+if want transformer; then
+  for T in 1 2; do for rep in $(seq "${TLM_REPS:-3}"); do
+    run "$B/bench/bench_tlm" $T --steps 10 >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_transformer_lm.py --threads $T --steps 10 >/dev/null
+  done; done
+fi
 echo
 awk '
 function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
@@ -100,6 +110,11 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); tst[nn,t]=kv($0,"ms") }
 /^G2P_STEP /    { t=kv($0,"threads"); at=kv($0,"attention"); g2c[at,t]=kv($0,"ms"); g2a[at]=1 }
 /^TORCH_G2P_STEP / { t=kv($0,"threads"); at=kv($0,"attention"); g2t[at,t]=kv($0,"ms") }
+/^TLM /         { t=kv($0,"threads"); tl_c[t, ++tl_nc[t]]=kv($0,"chars_per_s"); tl_cc[t, tl_nc[t]]=kv($0,"chars_per_cpu_s"); tl_p=kv($0,"params") }
+/^TORCH_TLM /   { t=kv($0,"threads"); tl_t[t, ++tl_nt[t]]=kv($0,"chars_per_s"); tl_tc[t, tl_nt[t]]=kv($0,"chars_per_cpu_s") }
+function med(arr, t, n,   i, j, v, x) { if (!n) return 0; for (i = 1; i <= n; i++) v[i] = arr[t, i] + 0
+  for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+  return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
 function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 function best(x1, x2) { x1 += 0; x2 += 0; return (x2 > 0 && (x1 <= 0 || x2 < x1)) ? x2 : x1 }
 END {
@@ -173,5 +188,14 @@ END {
     print "G2P seq2seq training step (examples/g2p.c), batch 64, 7 letters, Adam + clipping (ms; speedup = torch/cortex, goal >= 2 with attention)"
     for (at in g2a) { tb = best(g2t[at,1], g2t[at,2]); for (t = 1; t <= 2; t++) if ((at,t) in g2c)
       printf "  %-9s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s  (vs torch best %s ms: %s)\n", at, t, g2c[at,t], ((at,t) in g2t) ? g2t[at,t] : "-", r(g2t[at,t], g2c[at,t]), tb ? tb : "-", r(tb, g2c[at,t]) }
+  }
+  if (length(tl_nc)) {
+    print ""
+    print "Transformer char-LM training (4 blocks, embed 256, 4 heads, ffn 1024, 91 symbols, " tl_p " params, batch 32 x seq 128, Adam + clipping),"
+    print "  chars/s from the median step, medians over the repetitions (speedup = cortex/torch, goal >= 1.5); per CPU-second alongside"
+    for (t = 1; t <= 2; t++) if (t in tl_nc) {
+      c = med(tl_c, t, tl_nc[t]); tt = med(tl_t, t, tl_nt[t]); cc = med(tl_cc, t, tl_nc[t]); tc = med(tl_tc, t, tl_nt[t])
+      printf "  threads %d (%d reps): cortex %.0f  torch %s  speedup %s   (per CPU-s: cortex %.0f  torch %s  ratio %s)\n", t, tl_nc[t], c, tt ? sprintf("%.0f", tt) : "-", r(c, tt), cc, tc ? sprintf("%.0f", tc) : "-", r(cc, tc)
+    }
   }
 }' "$log" | tee out/bench-summary.txt

@@ -154,10 +154,14 @@ static void linear_backward(cx_node *nd) {
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     int R = nd->i[0], IN = nd->i[1], OUT = nd->i[2];
     const float *G = out->grad;
-    float *gx = cx_in_grad(nd, 0), *gw = cx_in_grad(nd, 1);
-    float *gb = nd->n_in > 2 ? cx_in_grad(nd, 2) : NULL;
+    /* gx last: a new input gradient is written (beta 0) rather than zeroed and
+     * accumulated; claimed after gw and gb so that an input that is also the
+     * weight or the bias finds its buffer zeroed */
+    float *gw = cx_in_grad(nd, 1), *gb = nd->n_in > 2 ? cx_in_grad(nd, 2) : NULL;
+    bool fresh;
+    float *gx = cx_in_grad_w(nd, 0, &fresh);
     if (gw) cx_sgemm(true, false, OUT, IN, R, 1.0f, G, OUT, CX_F(x), IN, 1.0f, gw, IN);
-    if (gx) cx_sgemm(false, false, R, IN, OUT, 1.0f, G, OUT, CX_F(w), IN, 1.0f, gx, IN);
+    if (gx) cx_sgemm(false, false, R, IN, OUT, 1.0f, G, OUT, CX_F(w), IN, fresh ? 0.0f : 1.0f, gx, IN);
     if (gb) {
         for (int r = 0; r < R; r++) {
             const float *g = G + (size_t)r * OUT;

@@ -42,8 +42,9 @@ static void unary_backward(cx_node *nd) {
     case U_RELU: BW(x[i] > 0 ? 1.0f : 0.0f)
     case U_LEAKY_RELU: BW(x[i] > 0 ? 1.0f : p0)
     case U_ELU: BW(x[i] > 0 ? 1.0f : y[i] + p0)
-    case U_GELU:
-        BW(0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)) +
+    case U_GELU: /* Phi(x) + x phi(x), Phi(x) = y / x from the forward's y = x Phi(x) (1/2 near 0, 1 at
+                  * +inf; where y is subnormal, x < -13, the term is below 1e-38 and exact enough) */
+        BW(cx_vm_sel(cx_vm_fabs(x[i]) < 0x1p-60f, 0.5f, cx_vm_sel(x[i] == INFINITY, 1.0f, y[i] / x[i])) +
            x[i] * 0.39894228040143268f * cx_vexpf(-0.5f * x[i] * x[i]))
     case U_SOFTPLUS: BW(x[i] * p0 > p1 ? 1.0f : cx_vsigmoidf(p0 * x[i]))
     case U_GELU_TANH: {
@@ -102,7 +103,7 @@ static cx_tensor *unary(const cx_op_desc *op, cx_tensor *a, float p0, float p1) 
     case U_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
     case U_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
     case U_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))
-    case U_GELU: FW(0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)))
+    case U_GELU: FW(x[i] * cx_vnormcdff(x[i])) /* x Phi(x), Phi vectorised (cpu/vmath.h) */
     case U_SOFTPLUS: FW(x[i] * p0 > p1 ? x[i] : log1pf(expf(p0 * x[i])) / p0)
     case U_GELU_TANH: FW(0.5f * x[i] * (1.0f + cx_vtanhf(GELU_K * (x[i] + GELU_C * x[i] * x[i] * x[i]))))
 #undef FW

@@ -1,8 +1,8 @@
 /* Tests of the vectorisable math in src/cpu/vmath.h: error in ulps against
- * libm in double over the whole float range (a stride through every bit
- * pattern plus dense sweeps of the busy ranges), special values, signed
- * zeros, saturation. Evaluated through array loops, i.e. the vectorised
- * code. Prints the worst error of each function. */
+ * libm in double (the normal CDF against erfc) over the whole float range (a
+ * stride through every bit pattern plus dense sweeps of the busy ranges),
+ * special values, signed zeros, saturation. Evaluated through array loops,
+ * i.e. the vectorised code. Prints the worst error of each function. */
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@ static double ref_exp(double x) { return exp(x); }
 static double ref_expm1(double x) { return expm1(x); }
 static double ref_tanh(double x) { return tanh(x); }
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double ref_normcdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
 
 /* The array loops the kernels are meant for (vectorised at -O2 and up). */
 static void run_exp(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vexpf(x[i]); }
@@ -24,6 +25,10 @@ static void run_expm1(const float *x, float *y, int n) { for (int i = 0; i < n; 
 static void run_tanh(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vtanhf(x[i]); }
 static void run_sigmoid(const float *x, float *y, int n) {
     for (int i = 0; i < n; i++) y[i] = cx_vsigmoidf(x[i]);
+}
+
+static void run_normcdf(const float *x, float *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = cx_vnormcdff(x[i]);
 }
 
 typedef void (*run_fn)(const float *, float *, int);
@@ -44,6 +49,7 @@ static double ulp_err(float got, double r) {
 }
 
 enum { CHUNK = 4096 };
+#define NORMCDF_ULP 5.0 /* the Numerical Recipes fit: 1.2e-7 relative, i.e. up to 2 ulp, before rounding */
 
 typedef struct {
     double worst;
@@ -100,18 +106,21 @@ static void test_accuracy(void) {
     check_fn("expm1", run_expm1, ref_expm1, -3.0f, 3.0f, 2.0);
     check_fn("tanh", run_tanh, ref_tanh, -10.0f, 10.0f, 3.0);
     check_fn("sigmoid", run_sigmoid, ref_sigmoid, -30.0f, 30.0f, 3.0);
+    /* the exact GELU's gate: the lower tail to the subnormals, 1 - 2^-25 above 5.4 */
+    check_fn("normcdf", run_normcdf, ref_normcdf, -15.0f, 15.0f, NORMCDF_ULP);
 }
 
 /* Extra dense checks where the methods switch: n = 0 / +-1 boundaries of the
  * exp reduction, the tanh polynomial / expm1 switch at 0.625, the exp
- * subnormal and overflow edges. */
+ * subnormal and overflow edges, the normal CDF's cut-off at |x| = 10 sqrt 2. */
 static void test_edges(void) {
     static const float centres[] = {0.3465736f, -0.3465736f, 1.0397208f, -1.0397208f, 0.625f, -0.625f,
-                                    -87.33655f, -103.2789f, 88.72283f, 9.01f, -9.01f};
-    const run_fn runs[4] = {run_exp, run_expm1, run_tanh, run_sigmoid};
-    const ref_fn refs[4] = {ref_exp, ref_expm1, ref_tanh, ref_sigmoid};
-    const double lim[4] = {2.0, 2.0, 3.0, 3.0};
-    for (int f = 0; f < 4; f++) {
+                                    -87.33655f, -103.2789f, 88.72283f, 9.01f, -9.01f,
+                                    -14.1421356f, 14.1421356f, -13.0f, 5.4f};
+    const run_fn runs[5] = {run_exp, run_expm1, run_tanh, run_sigmoid, run_normcdf};
+    const ref_fn refs[5] = {ref_exp, ref_expm1, ref_tanh, ref_sigmoid, ref_normcdf};
+    const double lim[5] = {2.0, 2.0, 3.0, 3.0, NORMCDF_ULP};
+    for (int f = 0; f < 5; f++) {
         err_stat st = {0, 0};
         for (size_t c = 0; c < sizeof centres / sizeof centres[0]; c++) {
             float x[CHUNK];
@@ -128,8 +137,9 @@ static void test_special_values(void) {
     float x[] = {inf, -inf, nan, 0.0f, -0.0f, 89.0f, 88.72f, -88.0f, -103.0f, -104.5f, -1000.0f, 1000.0f,
                  9.5f, -9.5f, 20.0f, -20.0f, 1e-30f, -1e-30f, 1e-40f, -1e-40f};
     enum { N = sizeof x / sizeof x[0] };
-    float e[N], m[N], t[N], s[N];
+    float e[N], m[N], t[N], s[N], p[N];
     run_exp(x, e, N);
+    run_normcdf(x, p, N);
     run_expm1(x, m, N);
     run_tanh(x, t, N);
     run_sigmoid(x, s, N);
@@ -150,26 +160,40 @@ static void test_special_values(void) {
     /* sigmoid */
     CHECK(s[0] == 1.0f && s[1] == 0.0f && isnan(s[2]) && s[3] == 0.5f && s[4] == 0.5f);
     CHECK(s[11] == 1.0f && s[10] == 0.0f && s[9] == 0.0f && s[8] > 0 && s[15] > 2e-9f && s[15] < 2.1e-9f);
+    /* normal CDF: 0 and 1 at the ends, 1/2 at +-0 and tiny arguments, the lower tail
+     * keeps its relative accuracy (Phi(-9.5) = 1.0494e-21; 1 + erf would give 0) */
+    CHECK(p[0] == 1.0f && p[1] == 0.0f && isnan(p[2]) && p[3] == 0.5f && p[4] == 0.5f);
+    CHECK(p[5] == 1.0f && p[7] == 0.0f && p[10] == 0.0f && p[11] == 1.0f && p[14] == 1.0f && p[15] == 0.0f);
+    CHECK(p[12] == 1.0f && p[13] > 1.0493e-21f && p[13] < 1.0495e-21f);
+    CHECK(p[16] == 0.5f && p[17] == 0.5f && p[18] == 0.5f && p[19] == 0.5f);
+    float nx[2] = {-NAN, NAN}, ny[2];
+    run_normcdf(nx, ny, 2);
+    CHECK(isnan(ny[0]) && isnan(ny[1]));
 }
 
-/* tanh and sigmoid stay within [-1, 1] / [0, 1] and are monotone on a fine
- * grid up to one ulp (results next to a rounding tie may alternate between
- * the two neighbours; no kinks at the method switches). */
+/* tanh, sigmoid and the normal CDF stay within [-1, 1] / [0, 1] and are
+ * monotone on a fine grid up to one ulp (results next to a rounding tie may
+ * alternate between the two neighbours; no kinks at the method switches;
+ * the normal CDF's fit: up to 4 ulp). */
 static void test_monotone(void) {
     enum { N = 40001 };
     float *x = malloc(N * sizeof *x), *t = malloc(N * sizeof *t), *s = malloc(N * sizeof *s);
+    float *p = malloc(N * sizeof *p);
     for (int i = 0; i < N; i++) x[i] = -20.0f + 40.0f * (float)i / (N - 1);
     run_tanh(x, t, N);
     run_sigmoid(x, s, N);
+    run_normcdf(x, p, N);
     int bad = 0;
     for (int i = 0; i < N; i++) {
-        bad += !(t[i] >= -1.0f && t[i] <= 1.0f && s[i] >= 0.0f && s[i] <= 1.0f);
-        if (i) bad += !(t[i] >= t[i - 1] - 0x1p-24f * fabsf(t[i]) && s[i] >= s[i - 1] - 0x1p-24f * s[i]);
+        bad += !(t[i] >= -1.0f && t[i] <= 1.0f && s[i] >= 0.0f && s[i] <= 1.0f && p[i] >= 0.0f && p[i] <= 1.0f);
+        if (i) bad += !(t[i] >= t[i - 1] - 0x1p-24f * fabsf(t[i]) && s[i] >= s[i - 1] - 0x1p-24f * s[i] &&
+                        p[i] >= p[i - 1] - 0x1p-22f * p[i]);
     }
     CHECK(bad == 0);
     free(x);
     free(t);
     free(s);
+    free(p);
 }
 
 int main(void) {
