@@ -412,7 +412,7 @@ int main(int argc, char **argv) {
     float std = 0.15f;
     train_cfg cfg = {10, 64, 1e-3};
     bool default_out = true;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage();
         if (!strcmp(a, "--glimpses")) glimpses = atoi(v);
@@ -433,7 +433,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "ram: unknown option %s\n", a);
             return usage();
         }
-        i++;
     }
     if (glimpses < 1 || glimpses > MAXG || cfg.epochs < 1 || n_train < 1 || n_test < 1 || cfg.batch < 1 ||
         !(cfg.lr > 0) || !(std > 0) || threads < 1) {
