@@ -276,9 +276,11 @@ static void colour_of(int t, int G, uint8_t rgb[3]) {
 }
 
 static int write_picture(const char *path, ram *m, const cx_dataset *test, double acc, int epochs, int n_train) {
-    enum { NSHOW = 10, COLS = 5, Z = 4, IMG = CANVAS * Z, MARGIN = 22, HEAD = 86, STRIP = 26, LABELH = 34 };
+    enum { NSHOW = 10, COLS = 5, Z = 4, IMG = CANVAS * Z, MARGIN = 22, HEAD = 86, CZ = 2, TILE = PATCH * CZ + 4,
+           STRIP = SCALES * (TILE + 2), LABELH = 34 };
     const int G = m->glimpses;
-    const int cell = IMG / (G < 6 ? 6 : G); /* retina strip: finest patch per glimpse */
+    /* the retina strip: a column per glimpse, a row per scale */
+    const int cell = IMG / G < TILE + 2 ? TILE + 2 : (IMG / G > 2 * TILE ? 2 * TILE : IMG / G);
     const int rowh = IMG + 6 + STRIP + 4 + LABELH;
     int rows = (NSHOW + COLS - 1) / COLS;
     const uint8_t WHITE[3] = {255, 255, 255}, BLACK[3] = {0, 0, 0}, GREY[3] = {90, 90, 90},
@@ -294,15 +296,15 @@ static int write_picture(const char *path, ram *m, const cx_dataset *test, doubl
     cx_canvas_text(&c, MARGIN, 10, line, 2, BLACK);
     snprintf(line, sizeof line,
              "test canvases 60x60 (item rotated up to 45 deg, scaled 0.7-1.2, moved, 6 clutter fragments). "
-             "trained %d epochs on %d canvases; test accuracy %.2f%%", epochs, n_train, 100 * acc);
+             "trained %d epochs on %d canvases. test accuracy %.2f%%", epochs, n_train, 100 * acc);
     cx_canvas_text(&c, MARGIN, 32, line, 1, GREY);
     cx_canvas_text(&c, MARGIN, 44,
                    "each glimpse (mean location, test mode): its number at the centre, its 12, 24 and 48 px "
                    "squares, joined in order. colour = step (blue first, then cyan, green, yellow, orange, red)",
                    1, GREY);
     cx_canvas_text(&c, MARGIN, 56,
-                   "under each canvas: the 12x12 fine patch the retina saw at each glimpse, then the true class and "
-                   "the prediction (green right, red wrong)", 1, GREY);
+                   "under each canvas, what the retina saw: a column per glimpse, its 12, 24 and 48 px patches (rows) "
+                   "pooled to 12x12. then the true class and the prediction (green right, red wrong)", 1, GREY);
     /* the step colours as a legend */
     for (int t = 0; t < G; t++) {
         uint8_t col[3];
@@ -359,21 +361,21 @@ static int write_picture(const char *path, ram *m, const cx_dataset *test, doubl
             cx_canvas_fill(&c, px[t] - w / 2 - 2, py[t] - 9, w + 4, 18, col);
             cx_canvas_text(&c, px[t] - w / 2, py[t] - 7, line, 2, WHITE);
         }
-        /* the retina's fine patch at each glimpse */
+        /* what the retina saw at each glimpse: its SCALES views, pooled to PATCH x PATCH */
         int sy = gy + IMG + 6;
         cx_no_grad_begin();
         for (int t = 0; t < G; t++) {
             cx_tensor *lt = cx_from_data(locs + ((size_t)k * G + t) * 2, CX_SHAPE(1, 2));
             cx_tensor *one = cx_slice(img, 0, k, k + 1, 1);
-            cx_tensor *rho = cx_glimpse(one, lt, PATCH, SCALES, ZOOM);
-            int cz = (cell - 4) / PATCH;
-            if (cz > STRIP / PATCH) cz = STRIP / PATCH;
-            if (cz < 1) cz = 1;
-            int sx = gx + t * cell;
+            cx_tensor *rho = cx_glimpse(one, lt, PATCH, SCALES, ZOOM); /* [1, SCALES, PATCH, PATCH] */
             uint8_t col[3];
             colour_of(t, G, col);
-            cx_canvas_fill(&c, sx, sy, PATCH * cz + 4, PATCH * cz + 4, col);
-            cx_canvas_image(&c, sx + 2, sy + 2, CX_F(rho), PATCH, PATCH, cz, cz, 0.0f, 1.0f, CX_CMAP_GRAY);
+            for (int s = 0; s < SCALES; s++) {
+                int sx = gx + t * cell, syy = sy + s * (TILE + 2);
+                cx_canvas_fill(&c, sx, syy, TILE, TILE, col);
+                cx_canvas_image(&c, sx + 2, syy + 2, CX_F(rho) + s * PATCH * PATCH, PATCH, PATCH, CZ, CZ, 0.0f, 1.0f,
+                                CX_CMAP_GRAY);
+            }
         }
         cx_no_grad_end();
         int ty = sy + STRIP + 4, truth = CX_I32P(yy)[k];
@@ -456,22 +458,24 @@ int main(int argc, char **argv) {
     }
     double t0 = cx_now();
     cx_distort_opts dopt = cx_distort_defaults();
-    cx_dataset train_set, test_set;
-    if (cx_distort_dataset(&src_train, n_train, &dopt, data_seed, &train_set) != CX_OK ||
+    cx_dataset train_set = {NULL, NULL, false}, test_set;
+    /* with --load only the test canvases are needed (--train then only labels the picture) */
+    if ((!load && cx_distort_dataset(&src_train, n_train, &dopt, data_seed, &train_set) != CX_OK) ||
         cx_distort_dataset(&src_test, n_test, &dopt, data_seed + 1, &test_set) != CX_OK) {
         fprintf(stderr, "ram: %s\n", cx_last_error());
         return 1;
     }
-    printf("data: %s; %d training canvases from %d training images, %d test canvases from %d test images "
-           "(60x60, rotation +-45 deg, scale 0.7-1.2, 6 clutter fragments of 6x6), made in %.1f s\n",
-           dir, n_train, cx_dataset_len(&src_train), n_test, cx_dataset_len(&src_test), cx_now() - t0);
+    printf("data: %s; %d training canvases from %d training images (seed %lu), %d test canvases from %d test "
+           "images (seed %lu); 60x60, rotation +-45 deg, scale 0.7-1.2, 6 clutter fragments of 6x6; made in %.1f s\n",
+           dir, load ? 0 : n_train, cx_dataset_len(&src_train), data_seed, n_test, cx_dataset_len(&src_test), data_seed + 1, cx_now() - t0);
     cx_dataset_free(&src_train);
     cx_dataset_free(&src_test);
 
     cx_seed(seed);
     ram m = ram_new(glimpses, std);
-    printf("training: Adam lr %g (cosine), batch %d, %d epoch(s), %d thread(s), seed %lu\n", cfg.lr, cfg.batch,
-           cfg.epochs, cx_get_threads(), seed);
+    if (!load)
+        printf("training: Adam lr %g (cosine), batch %d, %d epoch(s), %d thread(s), seed %lu\n", cfg.lr, cfg.batch,
+               cfg.epochs, cx_get_threads(), seed);
     double secs = 0, cpu = 0, acc = NAN;
     int rc = 0;
     if (load) { /* a trained model: evaluate and draw only */
