@@ -333,13 +333,21 @@ static int write_picture(const char *path, ram *m, const cx_dataset *test, doubl
     for (int k = 0; k < NSHOW; k++) {
         int gx = MARGIN + (k % COLS) * (IMG + MARGIN), gy = HEAD + (k / COLS) * rowh;
         const float *im = CX_F(x) + (int64_t)k * CANVAS * CANVAS;
-        cx_canvas_image(&c, gx, gy, im, CANVAS, CANVAS, Z, Z, 0.0f, 1.0f, CX_CMAP_GRAY);
+        /* the canvas, squares, path and numbers on a panel of its own, so
+         * squares reaching past the canvas are clipped at its edge */
+        cx_canvas p;
+        if (cx_canvas_init(&p, IMG, IMG, BLACK) != CX_OK) {
+            fprintf(stderr, "ram: %s\n", cx_last_error());
+            cx_canvas_free(&c);
+            return 1;
+        }
+        cx_canvas_image(&p, 0, 0, im, CANVAS, CANVAS, Z, Z, 0.0f, 1.0f, CX_CMAP_GRAY);
         int px[MAXG], py[MAXG];
         for (int t = 0; t < G; t++) {
             const float *l = locs + ((size_t)k * G + t) * 2;
             /* the glimpse's pixel centre, as cx_glimpse computes it */
-            px[t] = gx + (int)lroundf((l[0] + 1.0f) * CANVAS / 2.0f * Z);
-            py[t] = gy + (int)lroundf((l[1] + 1.0f) * CANVAS / 2.0f * Z);
+            px[t] = (int)lroundf((l[0] + 1.0f) * CANVAS / 2.0f * Z);
+            py[t] = (int)lroundf((l[1] + 1.0f) * CANVAS / 2.0f * Z);
         }
         /* squares first (thin), then the path, then the numbers on top */
         for (int t = 0; t < G; t++) {
@@ -349,18 +357,20 @@ static int write_picture(const char *path, ram *m, const cx_dataset *test, doubl
             double ccx = ((double)l[0] + 1.0) * CANVAS / 2.0, ccy = ((double)l[1] + 1.0) * CANVAS / 2.0;
             for (int s = 0, side = PATCH; s < SCALES; s++, side *= ZOOM) {
                 int x0 = (int)floor(ccx - side / 2.0 + 0.5), y0 = (int)floor(ccy - side / 2.0 + 0.5);
-                cx_canvas_rect(&c, gx + x0 * Z, gy + y0 * Z, side * Z, side * Z, col, s == 0 ? 2 : 1);
+                cx_canvas_rect(&p, x0 * Z, y0 * Z, side * Z, side * Z, col, s == 0 ? 2 : 1);
             }
         }
-        for (int t = 1; t < G; t++) cx_canvas_line(&c, px[t - 1], py[t - 1], px[t], py[t], WHITE, 2);
+        for (int t = 1; t < G; t++) cx_canvas_line(&p, px[t - 1], py[t - 1], px[t], py[t], WHITE, 2);
         for (int t = 0; t < G; t++) {
             uint8_t col[3];
             colour_of(t, G, col);
             snprintf(line, sizeof line, "%d", t + 1);
             int w = cx_text_width(line, 2);
-            cx_canvas_fill(&c, px[t] - w / 2 - 2, py[t] - 9, w + 4, 18, col);
-            cx_canvas_text(&c, px[t] - w / 2, py[t] - 7, line, 2, WHITE);
+            cx_canvas_fill(&p, px[t] - w / 2 - 2, py[t] - 9, w + 4, 18, col);
+            cx_canvas_text(&p, px[t] - w / 2, py[t] - 7, line, 2, WHITE);
         }
+        cx_canvas_paste(&c, gx, gy, &p);
+        cx_canvas_free(&p);
         /* what the retina saw at each glimpse: its SCALES views, pooled to PATCH x PATCH */
         int sy = gy + IMG + 6;
         cx_no_grad_begin();
