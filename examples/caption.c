@@ -687,20 +687,6 @@ static cx_status compare_png(const cx_caption_set *s, const decoded *dm, int n_m
 
 /* ================================================================ main */
 
-static bool file_exists(const char *dir, const char *name) {
-    char p[1024];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return stat(p, &st) == 0;
-}
-
-static cx_status load_split(const char *dir, const char *prefix, cx_dataset *out) {
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    return cx_dataset_load_idx(img, lab, 0, out);
-}
-
 static int usage(void) {
     fprintf(stderr,
             "usage: caption [--model encdec|sat|both] [--data DIR] [--train N] [--val N] [--test N]\n"
@@ -806,16 +792,10 @@ int main(int argc, char **argv) {
     cx_set_threads(threads);
 
     /* ---- data */
-    bool full = true;
-    if (!dir) {
-        dir = "/usr/share/datasets/fashion-mnist";
-        if (!file_exists(dir, "train-images-idx3-ubyte.gz")) {
-            dir = "data/fashion-mnist-subset";
-            full = false;
-        }
-    }
+    bool full = dir || strcmp(cx_fashion_mnist_dir(NULL), "data/fashion-mnist-subset") != 0;
+    dir = cx_fashion_mnist_dir(dir);
     cx_dataset train_img, test_img;
-    if (load_split(dir, "train", &train_img) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "train", 0, &train_img) != CX_OK) {
         fprintf(stderr,
                 "caption: cannot load Fashion-MNIST from %s: %s\n"
                 "  (install dataset-fashion-mnist, run from the repository root so that data/fashion-mnist-subset "
@@ -823,7 +803,7 @@ int main(int argc, char **argv) {
                 dir, cx_last_error());
         return 1;
     }
-    if (load_split(dir, "t10k", &test_img) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "t10k", 0, &test_img) != CX_OK) {
         fprintf(stderr, "caption: cannot load the Fashion-MNIST test images from %s: %s\n", dir, cx_last_error());
         cx_dataset_free(&train_img);
         return 1;

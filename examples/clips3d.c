@@ -44,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cortex.h>
 
@@ -58,23 +57,13 @@ static const char *DIR_NAMES[NDIR] = {"E", "NE", "N", "NW", "W", "SW", "S", "SE"
 
 /* ------------------------------------------------------------ data */
 
-static bool file_exists(const char *dir, const char *name) {
-    char p[1024];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return stat(p, &st) == 0;
-}
-
 /* Load "<dir>/<prefix>-*" (at most max_items) and shrink every image to
  * ITEM x ITEM by 2x2 averaging: *items F32 [N, ITEM*ITEM] (persistent), labels
  * unused. */
 static cx_status load_items(const char *dir, const char *prefix, int max_items,
                             cx_tensor **items) {
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     cx_dataset d;
-    cx_status st = cx_dataset_load_idx(img, lab, max_items, &d);
+    cx_status st = cx_dataset_load_idx_dir(dir, prefix, max_items, &d);
     if (st != CX_OK) return st;
     int n = cx_dataset_len(&d);
     cx_tensor *out = cx_tensor_new(CX_F32, CX_SHAPE(n, ITEM * ITEM));
@@ -267,11 +256,7 @@ int main(int argc, char **argv) {
         else return usage();
     }
     if (steps < 0 || batch < 1 || n_test < 1) return usage();
-    if (!dir) {
-        dir = file_exists("/usr/share/datasets/fashion-mnist", "train-images-idx3-ubyte.gz")
-                  ? "/usr/share/datasets/fashion-mnist"
-                  : "data/fashion-mnist-subset";
-    }
+    dir = cx_fashion_mnist_dir(dir);
     cx_set_threads(threads);
     cx_seed(seed); /* clips, initial weights: all randomness comes from here */
     double t_start = cx_now();

@@ -7,7 +7,7 @@
  * subset shipped in data/fashion-mnist-subset. epochs defaults to 5.
  *
  * What it does, in the order a reader meets it below:
- *   1. load the IDX files into in-memory datasets (cx_dataset_load_idx);
+ *   1. load the IDX files into in-memory datasets (cx_dataset_load_idx_dir);
  *   2. build an MLP 784 -> 256 -> 10 with ReLU (cx_mlp_new) and collect its
  *      parameters (cx_module_params);
  *   3. train it with Adam (lr 1e-3) on minibatches of 64 with the library's
@@ -25,24 +25,6 @@
 #include <sys/stat.h>
 
 #include <cortex.h> /* the one header: tensors, autograd, nn, optim, io, data, train */
-
-/* Load "<dir>/<prefix>-images-idx3-ubyte.gz" and the matching labels.
- * Images become F32 [N, 784] scaled to [0, 1], labels I32 [N]. The dataset
- * owns both tensors (persistent, freed by cx_dataset_free). I/O problems are
- * *returned* as a cx_status with a message in cx_last_error(). */
-static cx_status load_split(const char *dir, const char *prefix, cx_dataset *out) {
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    return cx_dataset_load_idx(img, lab, 0, out);
-}
-
-static bool dir_has_data(const char *dir) {
-    char p[1024];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
-    return stat(p, &st) == 0;
-}
 
 /* Number of test examples the model classifies correctly.
  *
@@ -75,7 +57,9 @@ static cx_status print_epoch(void *user, const cx_train_info *in) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
+    /* the directory given, else Debian's dataset-fashion-mnist, else the
+     * subset shipped in data/fashion-mnist-subset */
+    const char *dir = cx_fashion_mnist_dir(argc > 1 ? argv[1] : NULL);
     int epochs = argc > 2 ? atoi(argv[2]) : 5;
     if (epochs < 1) {
         fprintf(stderr, "usage: fashion_mlp [data-dir] [epochs >= 1]\n");
@@ -91,18 +75,18 @@ int main(int argc, char **argv) {
     cx_set_threads(1);
 
     /* ---- 1. data ------------------------------------------------------- */
-    if (!dir_has_data(dir)) {
-        const char *fallback = "data/fashion-mnist-subset";
-        printf("%s has no Fashion-MNIST (apt-get install dataset-fashion-mnist);\n"
-               "falling back to the subset in %s\n", dir, fallback);
-        dir = fallback;
-    }
+    if (argc <= 1 && !strcmp(dir, "data/fashion-mnist-subset"))
+        printf("no Fashion-MNIST in /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist);\n"
+               "using the subset in %s\n", dir);
     cx_dataset train, test;
-    if (load_split(dir, "train", &train) != CX_OK) {
+    /* images become F32 [N, 784] scaled to [0, 1], labels I32 [N]; the
+     * dataset owns both (freed by cx_dataset_free). I/O problems are
+     * *returned* as a cx_status with a message in cx_last_error(). */
+    if (cx_dataset_load_idx_dir(dir, "train", 0, &train) != CX_OK) {
         fprintf(stderr, "fashion_mlp: %s\n", cx_last_error());
         return 1;
     }
-    if (load_split(dir, "t10k", &test) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "t10k", 0, &test) != CX_OK) {
         fprintf(stderr, "fashion_mlp: %s\n", cx_last_error());
         cx_dataset_free(&train);
         return 1;

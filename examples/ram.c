@@ -77,24 +77,7 @@
 #define HID 256   /* LSTM state */
 #define MAXG 16   /* most glimpses */
 
-static const char *CLASS[10] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
-                                "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
-
 /* ------------------------------------------------------------ data */
-static bool dir_has_data(const char *dir) {
-    char p[1024];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
-    return stat(p, &st) == 0;
-}
-
-static cx_status load_split(const char *dir, const char *prefix, cx_dataset *out) {
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    return cx_dataset_load_idx(img, lab, 0, out);
-}
-
 /* ------------------------------------------------------------ the model */
 typedef struct {
     cx_module *root; /* owns everything below (a container: its forward is never called) */
@@ -394,9 +377,9 @@ static int write_picture(const char *path, ram *m, const cx_dataset *test, doubl
         }
         cx_no_grad_end();
         int ty = sy + STRIP + 4, truth = CX_I32P(yy)[k];
-        snprintf(line, sizeof line, "true: %s", CLASS[truth]);
+        snprintf(line, sizeof line, "true: %s", cx_fashion_mnist_class(truth));
         cx_canvas_text(&c, gx, ty, line, 1, BLACK);
-        snprintf(line, sizeof line, "predicted: %s", CLASS[pred[k]]);
+        snprintf(line, sizeof line, "predicted: %s", cx_fashion_mnist_class(pred[k]));
         cx_canvas_text(&c, gx, ty + 12, line, 1, pred[k] == truth ? GREEN : RED);
     }
     cx_step_reset();
@@ -422,7 +405,6 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *full = "/usr/share/datasets/fashion-mnist", *subset = "data/fashion-mnist-subset";
     const char *dir = NULL, *png = "out/ram.png", *save = NULL, *load = NULL;
     int glimpses = 6, n_train = 30000, n_test = 10000, threads = 1;
     unsigned long seed = 1, data_seed = 7;
@@ -457,16 +439,16 @@ int main(int argc, char **argv) {
                 MAXG);
         return usage();
     }
-    if (!dir) dir = dir_has_data(full) ? full : subset;
+    dir = cx_fashion_mnist_dir(dir);
     cx_set_threads(threads);
 
     cx_dataset src_train, src_test;
-    if (load_split(dir, "train", &src_train) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "train", 0, &src_train) != CX_OK) {
         fprintf(stderr, "ram: %s\n(give a directory with the Fashion-MNIST IDX files with --data, "
                         "or apt-get install dataset-fashion-mnist)\n", cx_last_error());
         return 1;
     }
-    if (load_split(dir, "t10k", &src_test) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "t10k", 0, &src_test) != CX_OK) {
         fprintf(stderr, "ram: %s\n", cx_last_error());
         cx_dataset_free(&src_train);
         return 1;

@@ -34,23 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cortex.h>
-
-static bool dir_has_data(const char *dir) {
-    char p[1024];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
-    return stat(p, &st) == 0;
-}
-
-static cx_status load_split(const char *dir, const char *prefix, cx_dataset *out) {
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    return cx_dataset_load_idx(img, lab, 0, out);
-}
 
 /* The model: an LSTM module and a linear head, kept together. */
 typedef struct {
@@ -94,8 +79,7 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *full = "/usr/share/datasets/fashion-mnist", *subset = "data/fashion-mnist-subset";
-    const char *dir = dir_has_data(full) ? full : subset;
+    const char *subset = "data/fashion-mnist-subset", *dir = cx_fashion_mnist_dir(NULL);
     int epochs = 5, hidden = 128, batch = 64, threads = 1;
     double lr = 2e-3;
     unsigned long seed = 1;
@@ -124,13 +108,13 @@ int main(int argc, char **argv) {
     cx_set_threads(threads);
 
     cx_dataset train, test;
-    if (load_split(dir, "train", &train) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "train", 0, &train) != CX_OK) {
         fprintf(stderr, "row_lstm: %s\n(give a directory with the Fashion-MNIST IDX files "
                         "with --data, or apt-get install dataset-fashion-mnist)\n",
                 cx_last_error());
         return 1;
     }
-    if (load_split(dir, "t10k", &test) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "t10k", 0, &test) != CX_OK) {
         fprintf(stderr, "row_lstm: %s\n", cx_last_error());
         cx_dataset_free(&train);
         return 1;

@@ -80,24 +80,7 @@
 
 #define CANVAS 60 /* cx_distort_defaults().canvas */
 
-static const char *CLASS[10] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
-                                "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
-
 /* ------------------------------------------------------------ data */
-static bool dir_has_data(const char *dir) {
-    char p[1024];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
-    return stat(p, &st) == 0;
-}
-
-static cx_status load_split(const char *dir, const char *prefix, cx_dataset *out) {
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    return cx_dataset_load_idx(img, lab, 0, out);
-}
-
 /* ------------------------------------------------------------ models */
 static void conv_bn_relu(cx_module *seq, const char *conv, const char *bn, int in, int out, int k, bool pool) {
     cx_conv_opts o = cx_conv_defaults();
@@ -397,13 +380,13 @@ static int write_picture(const char *path, model *stn_model, model *cnn_model, c
         int truth = CX_I32P(test->y)[idx[k]];
         int ps = argmax10(CX_F(ls) + 10 * k), pc = argmax10(CX_F(lc) + 10 * k);
         int ty = iy + IMG + 8;
-        snprintf(line, sizeof line, "true: %s", CLASS[truth]);
+        snprintf(line, sizeof line, "true: %s", cx_fashion_mnist_class(truth));
         cx_canvas_text(&c, gx, ty, line, TS, BLACK);
         if (isnan(stn_acc)) snprintf(line, sizeof line, "STN-CNN: not trained");
-        else snprintf(line, sizeof line, "STN-CNN: %s", CLASS[ps]);
+        else snprintf(line, sizeof line, "STN-CNN: %s", cx_fashion_mnist_class(ps));
         cx_canvas_text(&c, gx, ty + LINE, line, TS, isnan(stn_acc) ? GREY : ps == truth ? GREEN : RED);
         if (isnan(cnn_acc)) snprintf(line, sizeof line, "CNN: not trained");
-        else snprintf(line, sizeof line, "CNN: %s", CLASS[pc]);
+        else snprintf(line, sizeof line, "CNN: %s", cx_fashion_mnist_class(pc));
         cx_canvas_text(&c, gx, ty + 2 * LINE, line, TS, isnan(cnn_acc) ? GREY : pc == truth ? GREEN : RED);
     }
     cx_step_reset();
@@ -457,7 +440,6 @@ static bool parse_pos(const char *v, double *out) {
 }
 
 int main(int argc, char **argv) {
-    const char *full = "/usr/share/datasets/fashion-mnist", *subset = "data/fashion-mnist-subset";
     const char *dir = NULL, *png = "out/stn.png", *only = NULL;
     int n_train = 30000, n_test = 10000, threads = 1;
     unsigned long long seed = 1, data_seed = 7;
@@ -519,16 +501,16 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!dir) dir = dir_has_data(full) ? full : subset;
+    dir = cx_fashion_mnist_dir(dir);
     cx_set_threads(threads);
 
     cx_dataset src_train, src_test;
-    if (load_split(dir, "train", &src_train) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "train", 0, &src_train) != CX_OK) {
         fprintf(stderr, "stn: no Fashion-MNIST training set in %s: %s (give the IDX files' directory with --data)\n",
                 dir, cx_last_error());
         return 1;
     }
-    if (load_split(dir, "t10k", &src_test) != CX_OK) {
+    if (cx_dataset_load_idx_dir(dir, "t10k", 0, &src_test) != CX_OK) {
         fprintf(stderr, "stn: no Fashion-MNIST test set in %s: %s (give the IDX files' directory with --data)\n",
                 dir, cx_last_error());
         cx_dataset_free(&src_train);

@@ -36,6 +36,19 @@ cx_status cx_dataset_split(const cx_dataset *d, int n_tail, cx_dataset *head, cx
 /* Load an IDX image/label pair (e.g. Fashion-MNIST): images scaled to [0,1]
  * as F32 [N, rows*cols], labels I32 [N]. max_items > 0 limits N. */
 cx_status cx_dataset_load_idx(const char *images, const char *labels, int max_items, cx_dataset *out);
+/* Split `prefix` ("train", "t10k") of an IDX image set stored under its usual
+ * file names, DIR/PREFIX-images-idx3-ubyte[.gz] and DIR/PREFIX-labels-idx1-ubyte[.gz]
+ * (MNIST, Fashion-MNIST); gzip first. CX_ERR_NOTFOUND, naming the files looked
+ * for, if either is missing; otherwise as cx_dataset_load_idx. */
+cx_status cx_dataset_load_idx_dir(const char *dir, const char *prefix, int max_items, cx_dataset *out);
+/* Where Fashion-MNIST is: `dir` when not NULL; else Debian's package
+ * (dataset-fashion-mnist) /usr/share/datasets/fashion-mnist when it holds the
+ * training split; else the 6,000 + 1,000 image subset shipped with Cortex,
+ * data/fashion-mnist-subset (relative to the working directory). */
+const char *cx_fashion_mnist_dir(const char *dir);
+/* The name of Fashion-MNIST class `label` ("t-shirt/top", "trouser", ...,
+ * "ankle boot"); "?" outside 0..9. */
+const char *cx_fashion_mnist_class(int label);
 
 typedef struct cx_loader cx_loader;
 /* Iterate minibatches of `batch` examples; shuffle draws a new permutation

@@ -1,6 +1,7 @@
 /* Datasets and seeded minibatch iteration. */
 #include "../tensor/internal.h"
 #include <stdio.h>
+#include <sys/stat.h>
 
 int cx_dataset_len(const cx_dataset *d) { return d->x && d->x->ndim ? d->x->shape[0] : 0; }
 
@@ -148,4 +149,36 @@ bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y) {
 const int *cx_loader_indices(const cx_loader *l, int *n) {
     *n = l->last_n;
     return l->perm + l->pos - l->last_n;
+}
+
+static bool regular_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+cx_status cx_dataset_load_idx_dir(const char *dir, const char *prefix, int max_items, cx_dataset *out) {
+    if (!dir || !prefix || !out) return cx_set_error(CX_ERR_ARG, "load_idx_dir: NULL argument");
+    char img[1024], lab[1024];
+    static const char *const ext[2] = {".gz", ""};
+    for (int e = 0; e < 2; e++) {
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, prefix, ext[e]);
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
+        if (regular_file(img) && regular_file(lab)) return cx_dataset_load_idx(img, lab, max_items, out);
+    }
+    return cx_set_error(CX_ERR_NOTFOUND, "no %s split in %s: expected %s-images-idx3-ubyte[.gz] and %s-labels-idx1-ubyte[.gz]",
+                        prefix, dir, prefix, prefix);
+}
+
+const char *cx_fashion_mnist_dir(const char *dir) {
+    if (dir) return dir;
+    const char *debian = "/usr/share/datasets/fashion-mnist";
+    char p[256];
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", debian);
+    return regular_file(p) ? debian : "data/fashion-mnist-subset";
+}
+
+const char *cx_fashion_mnist_class(int label) {
+    static const char *const names[10] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
+                                          "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
+    return label >= 0 && label < 10 ? names[label] : "?";
 }

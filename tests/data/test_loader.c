@@ -417,6 +417,53 @@ static void test_load_truncated(void) {
     CHECK(d.x == NULL);
 }
 
+/* A split by directory and prefix (gzip or raw files), the Fashion-MNIST
+ * location and class names. */
+static void test_load_idx_dir(void) {
+    cx_dataset a = {0}, b = {0};
+    CHECK(cx_dataset_load_idx_dir(DATA_DIR, "t10k", 50, &a) == CX_OK);
+    CHECK(cx_dataset_load_idx(DATA_DIR "/t10k-images-idx3-ubyte.gz", DATA_DIR "/t10k-labels-idx1-ubyte.gz", 50, &b) ==
+          CX_OK);
+    CHECK(a.x && b.x && a.x->shape[0] == 50 && a.x->shape[1] == 784);
+    if (a.x && b.x) {
+        CHECK(memcmp(a.x->data, b.x->data, 50 * 784 * sizeof(float)) == 0);
+        CHECK(memcmp(a.y->data, b.y->data, 50 * sizeof(int32_t)) == 0);
+    }
+    cx_dataset_free(&a);
+    /* nothing there yet: the error names the files looked for */
+    cx_dataset raw = {0};
+    cx_status st = cx_dataset_load_idx_dir(tmpdir, "t10k", 0, &raw);
+    CHECK(st == CX_ERR_NOTFOUND);
+    CHECK_MSG(strstr(cx_last_error(), "no t10k split in") && strstr(cx_last_error(), "t10k-images-idx3-ubyte[.gz]"),
+              "message: %s", cx_last_error());
+    CHECK(raw.x == NULL);
+    /* uncompressed files under the same names load the same */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "gzip -dc " DATA_DIR "/t10k-images-idx3-ubyte.gz > '%s/t10k-images-idx3-ubyte' && "
+             "gzip -dc " DATA_DIR "/t10k-labels-idx1-ubyte.gz > '%s/t10k-labels-idx1-ubyte'",
+             tmpdir, tmpdir);
+    if (system(cmd) == 0) {
+        CHECK(cx_dataset_load_idx_dir(tmpdir, "t10k", 50, &raw) == CX_OK);
+        if (raw.x && b.x) CHECK(memcmp(raw.x->data, b.x->data, 50 * 784 * sizeof(float)) == 0);
+        cx_dataset_free(&raw);
+    } else {
+        CHECK_MSG(0, "gzip -dc failed");
+    }
+    snprintf(cmd, sizeof cmd, "%s/t10k-images-idx3-ubyte", tmpdir);
+    unlink(cmd);
+    snprintf(cmd, sizeof cmd, "%s/t10k-labels-idx1-ubyte", tmpdir);
+    unlink(cmd);
+    CHECK(cx_dataset_load_idx_dir(DATA_DIR, "valid", 0, &raw) == CX_ERR_NOTFOUND);
+    cx_dataset_free(&b);
+
+    CHECK(!strcmp(cx_fashion_mnist_dir("/some/where"), "/some/where"));
+    const char *d = cx_fashion_mnist_dir(NULL);
+    CHECK(!strcmp(d, "/usr/share/datasets/fashion-mnist") || !strcmp(d, "data/fashion-mnist-subset"));
+    CHECK(!strcmp(cx_fashion_mnist_class(0), "t-shirt/top") && !strcmp(cx_fashion_mnist_class(9), "ankle boot"));
+    CHECK(!strcmp(cx_fashion_mnist_class(10), "?") && !strcmp(cx_fashion_mnist_class(-1), "?"));
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_loader_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -431,6 +478,7 @@ int main(void) {
     RUN(test_check_errors);
     RUN(test_load_fashion_subset);
     RUN(test_load_truncated);
+    RUN(test_load_idx_dir);
     rmdir(tmpdir);
     TEST_END();
 }
