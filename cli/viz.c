@@ -45,18 +45,6 @@ static void draw_text(canvas *c, int x, int y, const char *s, int scale, rgb col
 }
 
 /* ---------------------------------------------------------------- tiles */
-/* min and max of the finite values among n (stride 1); false if none. */
-static bool finite_range(const float *v, long n, float *lo, float *hi) {
-    bool any = false;
-    for (long i = 0; i < n; i++) {
-        if (!isfinite(v[i])) continue;
-        if (!any || v[i] < *lo) *lo = v[i];
-        if (!any || v[i] > *hi) *hi = v[i];
-        any = true;
-    }
-    return any;
-}
-
 static uint8_t to_byte(float v, float lo, float hi) {
     if (!(hi > lo)) return 128; /* constant tile: mid grey */
     float t = (v - lo) / (hi - lo) * 255.0f + 0.5f;
@@ -76,7 +64,7 @@ static void tile_rgb(canvas *c, int x0, int y0, const float *v, long plane, int 
     bool any = false;
     for (int ch = 0; ch < 3; ch++) {
         float l = 0, u = 0;
-        if (!finite_range(v + ch * plane, (long)h * w, &l, &u)) continue;
+        if (!cx_finite_range(v + ch * plane, (long)h * w, &l, &u)) continue;
         if (!any || l < lo) lo = l;
         if (!any || u > hi) hi = u;
         any = true;
@@ -417,18 +405,6 @@ done:
 }
 
 /* ---------------------------------------------------------------- curves */
-/* A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` ticks. */
-static double nice_step(double range, int target) {
-    double raw = range / target, p = pow(10.0, floor(log10(raw))), fr = raw / p;
-    return (fr < 1.5 ? 1 : fr < 3 ? 2 : fr < 7 ? 5 : 10) * p;
-}
-
-/* Decimals needed to print multiples of `step`. */
-static int step_decimals(double step) {
-    int d = (int)-floor(log10(step) + 1e-9);
-    return d < 0 ? 0 : d > 8 ? 8 : d;
-}
-
 typedef struct {
     const float *data; /* the CSV, [rows, cols] */
     int rows, cols;
@@ -465,18 +441,18 @@ static void panel(canvas *c, int px, int py, int pw, int ph, const char *title, 
         ylo -= d;
         yhi += d;
     }
-    double ystep = nice_step(yhi - ylo, 5), dmax = yhi;
+    double ystep = cx_plot_tick_step(yhi - ylo, 5), dmax = yhi;
     ylo = floor(ylo / ystep + 1e-9) * ystep;
     yhi = ceil(yhi / ystep - 1e-9) * ystep;
     if (unit_range && ylo < 0) ylo = 0;
     if (unit_range && dmax <= 1 && yhi > 1) yhi = 1;
-    double xstep = nice_step(xhi - xlo, 6);
+    double xstep = cx_plot_tick_step(xhi - xlo, 6);
     if (xstep < 1) xstep = 1;
 #define MAPX(v) (ax + (int)lround(((v) - xlo) / (xhi - xlo) * (aw - 1)))
 #define MAPY(v) (ay + ah - 1 - (int)lround(((v) - ylo) / (yhi - ylo) * (ah - 1)))
     /* grid, ticks and labels */
     char buf[48];
-    int nyt = (int)lround((yhi - ylo) / ystep), dec = step_decimals(ystep);
+    int nyt = (int)lround((yhi - ylo) / ystep), dec = cx_plot_tick_decimals(ystep);
     for (int k = 0; k <= nyt; k++) {
         double v = ylo + k * ystep;
         int y = MAPY(v);

@@ -108,6 +108,16 @@ cx_status cx_heatmap_render(cx_canvas *out, const float *v, int rows, int cols, 
 /* cx_heatmap_render + cx_canvas_save. opt NULL: cx_heatmap_defaults(). */
 cx_status cx_plot_heatmap(const char *path, const float *v, int rows, int cols, const cx_heatmap_opts *opt);
 
+/* ---- helpers for axes and colour ranges */
+/* min and max of the finite values of v[0..n); false (lo, hi untouched) if
+ * there is none. */
+bool cx_finite_range(const float *v, long n, float *lo, float *hi);
+/* A "nice" tick step, 1, 2 or 5 times a power of ten, giving about `target`
+ * intervals over `range` (1 when range is not positive and finite or target < 1). */
+double cx_plot_tick_step(double range, int target);
+/* Decimals that print the multiples of `step` exactly (0..8). */
+int cx_plot_tick_decimals(double step);
+
 #ifdef __cplusplus
 }
 #endif

@@ -157,8 +157,7 @@ void cx_canvas_text_up(cx_canvas *c, int x, int y, const char *s, int scale, con
     cx_canvas_free(&t);
 }
 
-/* min and max of the finite values; false if none. */
-static bool finite_range(const float *v, long n, float *lo, float *hi) {
+bool cx_finite_range(const float *v, long n, float *lo, float *hi) {
     bool any = false;
     for (long i = 0; i < n; i++) {
         if (!isfinite(v[i])) continue;
@@ -173,7 +172,7 @@ static bool finite_range(const float *v, long n, float *lo, float *hi) {
 static void pick_range(const float *v, long n, float *lo, float *hi) {
     if (*lo < *hi) return;
     float a = 0, b = 0;
-    if (!finite_range(v, n, &a, &b)) a = 0, b = 1;
+    if (!cx_finite_range(v, n, &a, &b)) a = 0, b = 1;
     *lo = a;
     *hi = b;
 }
@@ -227,13 +226,14 @@ void cx_canvas_overlay(cx_canvas *c, int x, int y, int w, int h, const float *v,
     }
 }
 
-/* A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` ticks. */
-static double nice_step(double range, int target) {
+double cx_plot_tick_step(double range, int target) {
+    if (!(range > 0) || !isfinite(range) || target < 1) return 1.0;
     double raw = range / target, p = pow(10.0, floor(log10(raw))), fr = raw / p;
     return (fr < 1.5 ? 1 : fr < 3 ? 2 : fr < 7 ? 5 : 10) * p;
 }
 
-static int step_decimals(double step) {
+int cx_plot_tick_decimals(double step) {
+    if (!(step > 0) || !isfinite(step)) return 0;
     int d = (int)-floor(log10(step) + 1e-9);
     return d < 0 ? 0 : d > 8 ? 8 : d;
 }
@@ -247,8 +247,8 @@ static int colorbar_label_width(float lo, float hi, int h, int scale) {
     }
     int target = h / (7 * scale * 3);
     target = target < 2 ? 2 : target > 8 ? 8 : target;
-    double st = nice_step((double)hi - lo, target);
-    int dec = step_decimals(st), wmax = 0;
+    double st = cx_plot_tick_step((double)hi - lo, target);
+    int dec = cx_plot_tick_decimals(st), wmax = 0;
     for (double t = ceil(lo / st - 1e-9) * st; t <= hi + st * 1e-6; t += st) {
         char b[32];
         snprintf(b, sizeof b, "%.*f", dec, fabs(t) < st * 1e-6 ? 0.0 : t);
@@ -276,8 +276,8 @@ int cx_canvas_colorbar(cx_canvas *c, int x, int y, int w, int h, float lo, float
     }
     int target = h / (th * 3);
     target = target < 2 ? 2 : target > 8 ? 8 : target;
-    double st = nice_step((double)hi - lo, target);
-    int dec = step_decimals(st);
+    double st = cx_plot_tick_step((double)hi - lo, target);
+    int dec = cx_plot_tick_decimals(st);
     for (double t = ceil(lo / st - 1e-9) * st; t <= hi + st * 1e-6; t += st) {
         int py = y + (int)lround((1.0 - (t - lo) / ((double)hi - lo)) * (h - 1));
         char b[32];

@@ -314,6 +314,25 @@ static void test_plot_file(void) {
     rmdir(dir);
 }
 
+/* Axis helpers: nice steps, their decimals, finite ranges. */
+static void test_ticks_and_ranges(void) {
+    CHECK_NEAR(cx_plot_tick_step(1.0, 5), 0.2, 1e-12);
+    CHECK_NEAR(cx_plot_tick_step(7.3, 5), 1.0, 1e-12);  /* raw 1.46: 1 */
+    CHECK_NEAR(cx_plot_tick_step(8.0, 5), 2.0, 1e-12);  /* raw 1.6: 2 */
+    CHECK_NEAR(cx_plot_tick_step(0.037, 4), 0.01, 1e-12);
+    CHECK_NEAR(cx_plot_tick_step(350, 5), 100, 1e-9);   /* raw 70: 7 rounds up to 10 */
+    CHECK_NEAR(cx_plot_tick_step(300, 5), 50, 1e-9);    /* raw 60: 5 */
+    CHECK_NEAR(cx_plot_tick_step(0, 5), 1, 0);
+    CHECK_NEAR(cx_plot_tick_step(NAN, 5), 1, 0);
+    CHECK(cx_plot_tick_decimals(0.2) == 1 && cx_plot_tick_decimals(0.01) == 2 && cx_plot_tick_decimals(50) == 0);
+    CHECK(cx_plot_tick_decimals(1e-12) == 8 && cx_plot_tick_decimals(0) == 0);
+    float v[5] = {NAN, 3, -INFINITY, -2, 7}, lo = 99, hi = 99;
+    CHECK(cx_finite_range(v, 5, &lo, &hi) && lo == -2 && hi == 7);
+    float w[2] = {NAN, INFINITY};
+    lo = hi = 5;
+    CHECK(!cx_finite_range(w, 2, &lo, &hi) && lo == 5 && hi == 5);
+}
+
 int main(void) {
     RUN(test_colormaps);
     RUN(test_canvas);
@@ -321,5 +340,6 @@ int main(void) {
     RUN(test_image_overlay_colorbar);
     RUN(test_heatmap);
     RUN(test_plot_file);
+    RUN(test_ticks_and_ranges);
     TEST_END();
 }
