@@ -1,7 +1,8 @@
 /* cortex/models.h -- see cortex.h.
  *
  * Classic models of course section 1: the Rosenblatt perceptron (primal form)
- * and the kernel perceptron (dual form).
+ * and the kernel perceptron (dual form); and the Hopfield network
+ * (associative memory of binary patterns, at the end of this file).
  *
  * Both train on plain float arrays (row-major X [N, D], labels t [N]) or on
  * tensors (X F32 [N, D], t F32 or I32 [N]). Labels must be exactly -1 or +1.
@@ -216,6 +217,94 @@ double cx_kperceptron_accuracy(const cx_kperceptron *p, const float *X, const fl
 const char *cx_kperceptron_describe(const cx_kperceptron *p, char *buf, size_t n);
 /* Free everything; zeroes *p. NULL-safe, idempotent. */
 void cx_kperceptron_free(cx_kperceptron *p);
+
+/* ================================================================ Hopfield network
+ *
+ * N binary units s_i in {-1, +1} with symmetric weights and no self-coupling.
+ * Patterns and states are int8 arrays of N values, each exactly -1 or +1
+ * (anything else is an error, never silently thresholded).
+ *
+ * Storage (Hebb's rule): storing P patterns x_1 .. x_P adds
+ *
+ *     W += (1/N) sum_p x_p x_p^T,   then W_ii = 0
+ *
+ * computed with one cx_sgemm per call. Calls accumulate: storing A then B
+ * gives the same network as storing A and B at once. The network also keeps
+ * the integer Hebbian counts C = sum_p x_p x_p^T (zero diagonal), W = C / N;
+ * local fields and energies are computed from C in double, which is exact,
+ * so a field of exactly 0 (a tie) is recognised as such.
+ *
+ * Asynchronous recall: one sweep visits every unit once, in a fresh random
+ * order (a permutation drawn from opts.rng, or the calling thread's current
+ * stream when NULL), and sets
+ *
+ *     s_i <- sign(h_i),  h_i = sum_j W_ij s_j;   h_i = 0 keeps s_i
+ *
+ * using the state as already updated in this sweep. Recall stops after the
+ * first sweep that changes nothing (converged: s is a fixed point) or after
+ * max_sweeps sweeps.
+ *
+ * Energy: E(s) = -1/2 s^T W s. With W symmetric and W_ii = 0 an asynchronous
+ * update never increases E (a flip of unit i changes E by -|2 h_i| <= 0), so
+ * recall always converges; max_sweeps only bounds the work.
+ *
+ * Capacity: with random patterns a 20%-corrupted probe is pulled back to its
+ * pattern while P / N is small; around P / N = 0.138 (Amit, Gutfreund,
+ * Sompolinsky) the stored patterns stop being (near-)fixed points and recall
+ * collapses. examples/hopfield.c measures it.
+ *
+ * Errors (CX_ERR_ARG, message naming the argument, nothing changed): N < 1
+ * or N > CX_HOPFIELD_MAX_N, NULL pointers, a length n != N, P < 1, more than
+ * 2^24 patterns in total, a value that is not -1 or +1 (the message gives
+ * its index), max_sweeps < 1. Out of memory: CX_ERR_NOMEM.
+ */
+#define CX_HOPFIELD_MAX_N 16384
+
+typedef struct cx_hopfield {
+    int n;            /* N, number of units */
+    int64_t stored;   /* patterns stored so far */
+    float *w;         /* [N, N] row-major W = C / N, symmetric, zero diagonal */
+    float *c;         /* [N, N] Hebbian counts C (integer-valued floats) */
+} cx_hopfield;
+
+typedef struct {
+    int max_sweeps;   /* sweep cap, >= 1 (default 100) */
+    cx_rng *rng;      /* stream of the update order (NULL, the default: cx_rng_current()) */
+    /* Called after every single-unit update (changed or not) with the state
+     * as it is now; NULL (the default): none. For tracing or testing. */
+    void (*on_update)(int unit, bool changed, const int8_t *s, void *user);
+    void *user;       /* passed to on_update */
+} cx_hopfield_opts;
+
+/* The defaults above. */
+cx_hopfield_opts cx_hopfield_defaults(void);
+
+/* What one recall did. */
+typedef struct {
+    int sweeps;       /* sweeps run (the last one changed nothing when converged) */
+    int64_t flips;    /* single-unit updates that changed the state */
+    bool converged;   /* s ended at a fixed point */
+} cx_hopfield_result;
+
+/* A network of n units with W = 0. NULL on error (cx_last_error()). */
+cx_hopfield *cx_hopfield_new(int n);
+/* Free it. NULL-safe. */
+void cx_hopfield_free(cx_hopfield *h);
+/* Store P patterns X [P, n] (row-major, every value -1 or +1) by Hebb's
+ * rule. n must equal h->n. On error W is unchanged. */
+cx_status cx_hopfield_store(cx_hopfield *h, const int8_t *X, int P, int n);
+/* Asynchronous recall from s [n] (in place; every value -1 or +1). opts
+ * NULL: defaults. res may be NULL. On an argument error s is unchanged. */
+cx_status cx_hopfield_recall(const cx_hopfield *h, int8_t *s, int n, const cx_hopfield_opts *opts,
+                             cx_hopfield_result *res);
+/* Local field h_i = sum_j W_ij s_j of unit i (exact up to the final
+ * division by N). NAN on error. */
+double cx_hopfield_field(const cx_hopfield *h, const int8_t *s, int n, int i);
+/* E(s) = -1/2 s^T W s. NAN on error (cx_last_error()). */
+double cx_hopfield_energy(const cx_hopfield *h, const int8_t *s, int n);
+/* Overlap m = (1/n) sum_i a_i b_i in [-1, 1] (1: equal, -1: a = -b). NAN
+ * when n < 1 or a pointer is NULL. */
+double cx_hopfield_overlap(const int8_t *a, const int8_t *b, int n);
 
 #ifdef __cplusplus
 }
