@@ -219,7 +219,8 @@ static cx_status parse_line(parser *p, const char *s, size_t n) {
     if (memchr(s, 0, n)) return perr(p, "NUL byte in the line (not a text file?)");
     size_t d = 0;
     while (d < n && isdigit((unsigned char)s[d])) d++;
-    if (d == 0) return perr(p, "the line does not start with a story ID (a number, then a space): \"%.40s\"", s);
+    if (d == 0) return perr(p, "the line does not start with a story ID (a number, then a space): \"%.*s\"",
+                            (int)(alln < 40 ? alln : 40), all);
     long id = parse_num(s, d);
     if (id < 0) return perr(p, "story ID \"%.*s\" out of range (1..1000000000)", (int)(d < 20 ? d : 20), s);
     if (d == n || s[d] != ' ') return perr(p, "story ID %ld is not followed by a space", id);

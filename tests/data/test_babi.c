@@ -245,6 +245,17 @@ static void test_bad_lines(void) {
     expect_bad("", "qa_bad.txt: empty file (no stories)");
     expect_bad("\n  \n", "qa_bad.txt: empty file (no stories)");
     expect_bad("1 Mary went home.\n", "qa_bad.txt: no question lines");
+    /* a buffer that is not NUL-terminated: the message quotes only the line (ASan checks) */
+    const char tail[] = "1 Mary went home.\n2 Where is Mary?\thome\t1\nMary went home and then on to the garden again";
+    char *exact = malloc(sizeof tail - 1);
+    memcpy(exact, tail, sizeof tail - 1);
+    cx_babi_vocab *vt = cx_babi_vocab_new();
+    cx_babi_set *st = NULL;
+    CHECK(cx_babi_parse(exact, sizeof tail - 1, "t.txt", vt, CX_BABI_UNK_ADD, &st) == CX_ERR_FORMAT && !st);
+    CHECK_MSG(strstr(cx_last_error(), "t.txt:3: the line does not start with a story ID (a number, then a space): "
+                                      "\"Mary went home and then on to the garden\"") != NULL, "%s", cx_last_error());
+    free(exact);
+    cx_babi_vocab_free(vt);
     const char nul[] = "1 Mary went\0 home.\n";
     cx_babi_vocab *v = cx_babi_vocab_new();
     cx_babi_set *s = NULL;
