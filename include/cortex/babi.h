@@ -27,7 +27,8 @@
  * 8, "n,e" in task 19). The supporting-fact ids are the IDs of earlier
  * statements of the same story, separated by spaces; the field may be empty
  * or absent (zero supporting facts). Line ends may be "\n" or "\r\n"; the last
- * line need not end with one. Blank (all-whitespace) lines are skipped.
+ * line need not end with one. Blank (all-whitespace) lines and a UTF-8
+ * byte-order mark at the start are skipped.
  *
  * Tokens (as MemN2N's and Keras' loaders): the text is lower-cased (ASCII);
  * words are the maximal runs of characters other than whitespace and

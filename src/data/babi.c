@@ -345,7 +345,7 @@ cx_status cx_babi_parse(const char *text, size_t n, const char *name, cx_babi_vo
     parser p = {.name = name, .v = vocab, .unk = unk};
     int vocab_size0 = vocab->size;
     cx_status st = CX_OK;
-    size_t i = 0;
+    size_t i = n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0; /* a UTF-8 byte-order mark */
     while (i < n && !st) {
         const char *nl = memchr(text + i, '\n', n - i);
         size_t e = nl ? (size_t)(nl - text) : n, len = e - i;

@@ -289,6 +289,11 @@ static void test_line_ends(void) {
         CHECK(s->questions[1].n_support == 0 && s->questions[1].line == 5);
     }
     cx_babi_set_free(s);
+    /* a UTF-8 byte-order mark (a file saved by some Windows editors) */
+    const char *bom = "\xEF\xBB\xBF" "1 Mary went home.\n2 Where is Mary?\thome\t1\n";
+    CHECK(cx_babi_parse(bom, strlen(bom), "x", v, CX_BABI_UNK_ERROR, &s) == CX_OK);
+    if (s) words_are(v, s->sentences[0].ids, s->sentences[0].len, "mary went home");
+    cx_babi_set_free(s);
     /* two-field questions (no supporting ids) and path answers */
     const char *path = "1 The kitchen is north of the hallway.\n2 How do you go from the hallway to the kitchen?\tn,e\n";
     CHECK(cx_babi_parse(path, strlen(path), "x", v, CX_BABI_UNK_ADD, &s) == CX_OK);
