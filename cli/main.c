@@ -14,6 +14,7 @@ static void usage(FILE *o) {
             "  viz      pictures: filters, feature maps, learning curves\n"
             "  charlm   character-level LSTM language model: train, sample, eval\n"
             "  caption  captioned-canvas data sets for image captioning: gen, show\n"
+            "  babi     bAbI question-answering files: show\n"
             "  ops      list every op of the library\n"
             "  help     show this text\n\n"
             "'cortex COMMAND --help' describes each command's options.\n",
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "charlm")) return cmd_charlm(1, h);
             if (!strcmp(argv[2], "ops")) return cmd_ops(1, h);
             if (!strcmp(argv[2], "caption")) return cmd_caption(1, h);
+            if (!strcmp(argv[2], "babi")) return cmd_babi(1, h);
         }
         usage(stdout);
         return 0;
@@ -53,6 +55,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "charlm")) return cmd_charlm(argc - 2, argv + 2);
     if (!strcmp(c, "ops")) return cmd_ops(argc - 2, argv + 2);
     if (!strcmp(c, "caption")) return cmd_caption(argc - 2, argv + 2);
+    if (!strcmp(c, "babi")) return cmd_babi(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

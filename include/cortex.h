@@ -24,6 +24,8 @@
  *                   attention, multi-head attention
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
+ *   cortex/babi.h   the bAbI question-answering tasks: a reader for the
+ *                   released files, a word vocabulary, MemN2N tensors
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/transformer.h a decoder-only Transformer language model (pre-norm
  *                   blocks, learned positions, weight tying, key/value-cache
@@ -55,6 +57,7 @@
 #include "cortex/attention.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
+#include "cortex/babi.h"
 #include "cortex/netdef.h"
 #include "cortex/transformer.h"
 #include "cortex/charlm.h"

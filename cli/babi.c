@@ -1,0 +1,63 @@
+/* cortex babi -- bAbI question-answering files (cortex/babi.h):
+ *   show  read a file in the released format (every check of cx_babi_load),
+ *         print a summary and some questions with the facts they see */
+#include "cli.h"
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_babi(int argc, char **argv);
+
+static int babi_show(int argc, char **argv) {
+    cli_flag f[] = {
+        {"first", "first question to print", false, "0"},
+        {"count", "questions to print", false, "3"},
+    };
+    int nf = (int)(sizeof f / sizeof *f), npos, first, count;
+    const char *pos[1];
+    bool help;
+    if (cli_parse("babi show", argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help || npos != 1) {
+        if (!help) fprintf(stderr, "cortex babi show: expected one bAbI file (see 'cortex babi show --help')\n");
+        else
+            cli_usage("babi show", "FILE [options]",
+                      "Read a bAbI file in the released format (e.g. qa1_single-supporting-fact_train.txt),\n"
+                      "print a summary and questions first..first+count-1, each with the facts it sees\n"
+                      "(supporting facts marked '*'), the question and the answer.",
+                      f, nf);
+        return help ? 0 : 2;
+    }
+    if (!cli_int("babi show", f, nf, "first", 0, 1 << 30, &first) ||
+        !cli_int("babi show", f, nf, "count", 0, 1 << 30, &count))
+        return 2;
+    cx_babi_vocab *v = cx_babi_vocab_new();
+    cx_babi_set *s = NULL;
+    if (cx_babi_load(pos[0], v, CX_BABI_UNK_ADD, &s)) {
+        fprintf(stderr, "cortex babi show: %s\n", cx_last_error());
+        cx_babi_vocab_free(v);
+        return 1;
+    }
+    printf("%s: %d stories, %d statements, %d questions, vocabulary %d words (with <nil>)\n"
+           "longest statement %d words, longest question %d, most facts before a question %d, "
+           "most answer words %d\n",
+           pos[0], s->n_stories, s->n_sentences, s->n_questions, cx_babi_vocab_size(v), s->max_sentence_len,
+           s->max_query_len, s->max_facts, s->max_answer_len);
+    for (int q = first; q < s->n_questions && q - first < count; q++) {
+        int need = cx_babi_format_question(s, v, q, NULL, 0);
+        char *text = malloc((size_t)need + 1);
+        if (!text) break;
+        cx_babi_format_question(s, v, q, text, (size_t)need + 1);
+        fputs(text, stdout);
+        free(text);
+    }
+    cx_babi_set_free(s);
+    cx_babi_vocab_free(v);
+    return 0;
+}
+
+int cmd_babi(int argc, char **argv) {
+    if (argc >= 1 && !strcmp(argv[0], "show")) return babi_show(argc - 1, argv + 1);
+    FILE *o = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? stdout : stderr;
+    fprintf(o, "usage: cortex babi show FILE [--first I] [--count K]\n"
+               "'cortex babi show --help' lists the options.\n");
+    return o == stdout ? 0 : 2;
+}

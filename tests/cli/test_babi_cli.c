@@ -1,0 +1,67 @@
+/* cortex babi show, driven as a subprocess (path in $CORTEX_BIN): a small
+ * file in the released bAbI format is summarised and its questions printed
+ * with their facts; a bad line gives one error line naming file:line. */
+#include "cli_harness.h"
+
+static bool write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+static void test_show(void) {
+    char path[512];
+    tmp_path(path, sizeof path, "qa8_train.txt");
+    CHECK(write_text(path, "1 Mary moved to the bathroom.\n"
+                           "2 Where is Mary? \tbathroom\t1\n"
+                           "3 Mary picked up the apple.\n"
+                           "4 Mary got the football there.\n"
+                           "5 What is Mary carrying?\tapple,football\t3 4\n"
+                           "1 Sandra journeyed to the office.\n"
+                           "2 Where is Sandra?\toffice\t1\n"));
+    run_result r;
+    run(&r, "show %s --first 1 --count 1", path);
+    CHECK_MSG(r.code == 0, "show: exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "2 stories, 4 statements, 3 questions") != NULL);
+    CHECK(strstr(r.out, "question 1 (story 0, line 5)") != NULL);
+    CHECK(strstr(r.out, "   0  mary moved to the bathroom") != NULL);
+    CHECK(strstr(r.out, "  * 2  mary got the football there") != NULL);
+    CHECK(strstr(r.out, "Q    what is mary carrying") && strstr(r.out, "A    apple,football"));
+    CHECK(strstr(r.out, "question 0") == NULL && strstr(r.out, "question 2") == NULL);
+    run(&r, "show %s", path);
+    CHECK(r.code == 0 && strstr(r.out, "question 2 (story 1, line 7)") && strstr(r.out, "A    office"));
+    run(&r, "--help");
+    CHECK(r.code == 0 && strstr(r.out, "cortex babi show"));
+    run(&r, "show --help");
+    CHECK(r.code == 0 && strstr(r.out, "--count"));
+}
+
+static void test_errors(void) {
+    char bad[512], missing[512];
+    tmp_path(bad, sizeof bad, "qa1_bad.txt");
+    tmp_path(missing, sizeof missing, "nowhere.txt");
+    CHECK(write_text(bad, "1 Mary went home.\n2 John left.\n3 Where is Mary?\thome\t3\n"));
+    run_result r;
+    run(&r, "show %s", bad);
+    EXPECT_ERR(&r, "bad supporting id", "qa1_bad.txt:3: supporting fact 3");
+    run(&r, "show %s", missing);
+    EXPECT_ERR(&r, "missing file", "nowhere.txt");
+    run(&r, "show");
+    EXPECT_ERR(&r, "no file", "expected one bAbI file");
+    run(&r, "show %s --count x", bad);
+    EXPECT_ERR(&r, "bad count", "--count");
+}
+
+int main(void) {
+    cli_prefix = "babi ";
+    cli_err_prefix = "cortex babi";
+    if (!cli_setup("test_babi_cli")) {
+        printf("RESULT 0 1\n");
+        return 1;
+    }
+    RUN(test_show);
+    RUN(test_errors);
+    cli_teardown();
+    TEST_END();
+}
