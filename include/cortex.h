@@ -22,6 +22,7 @@
  *   cortex/rnn.h    recurrent cells and layers (RNN, LSTM, GRU)
  *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
  *                   attention, multi-head attention
+ *   cortex/memory.h Neural Turing Machine memory ops: addressing, read, write
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/babi.h   the bAbI question-answering tasks: a reader for the
@@ -55,6 +56,7 @@
 #include "cortex/norm.h"
 #include "cortex/rnn.h"
 #include "cortex/attention.h"
+#include "cortex/memory.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/babi.h"
