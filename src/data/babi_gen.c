@@ -44,7 +44,8 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
  * questions a story (the last story holds the remainder); X is one of the
  * actors placed so far, the answer the place of their last move, the
  * supporting id that move's line. A move never names the actor's current
- * place. */
+ * place (as the original generator's teleport action, which samples an
+ * actor and a place and rejects that pair). */
 static void gen_task1(sbuf *b, int n_questions, cx_rng *r) {
     int asked = 0;
     while (asked < n_questions) {
@@ -52,9 +53,11 @@ static void gen_task1(sbuf *b, int n_questions, cx_rng *r) {
         for (int a = 0; a < N_ACTORS; a++) place[a] = -1, fact[a] = 0;
         for (int q = 0; q < 5 && asked < n_questions; q++, asked++) {
             for (int s = 0; s < 2; s++) {
-                int a = (int)cx_rng_below(r, N_ACTORS);
-                int p = (int)cx_rng_below(r, N_PLACES - (place[a] >= 0));
-                if (place[a] >= 0 && p >= place[a]) p++;   /* skip the current place */
+                int a, p;
+                do {    /* a uniform (actor, place) pair among the valid moves */
+                    a = (int)cx_rng_below(r, N_ACTORS);
+                    p = (int)cx_rng_below(r, N_PLACES);
+                } while (p == place[a]);
                 int v = (int)cx_rng_below(r, N_MOVES);
                 place[a] = p;
                 fact[a] = id;
