@@ -171,7 +171,9 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
  * Task 1 (single supporting fact, as en/qa1_single-supporting-fact_*.txt):
  * the actors Mary, John, Sandra, Daniel; the places bathroom, hallway,
  * office, kitchen, garden, bedroom; the moves "X moved/went/journeyed/
- * travelled/went back to the P." (never to the actor's current place).
+ * travelled/went back to the P." (never to the actor's current place; before
+ * their first move the actors are, unstated, where the original generator's
+ * world puts them: Mary bedroom, John kitchen, Sandra garden, Daniel hallway).
  * A story is two moves then a question, five times (IDs 1..15, then the next
  * story starts at 1; the last story holds the remainder of n_questions):
  *   1 Mary moved to the bathroom.

@@ -12,6 +12,10 @@
 static const char *const ACTORS[] = {"Mary", "John", "Sandra", "Daniel"};
 static const char *const PLACES[] = {"bathroom", "hallway", "office", "kitchen", "garden", "bedroom"};
 static const char *const MOVES[] = {"moved", "went", "journeyed", "travelled", "went back"};
+/* Where each story's world puts the actors before the first line (unstated:
+ * the original generator's world_basic: Mary bedroom, John kitchen, Sandra
+ * garden, Daniel hallway); a first move never goes there. */
+static const int START[] = {5, 3, 4, 1};
 #define N_ACTORS 4
 #define N_PLACES 6
 #define N_MOVES 5
@@ -42,15 +46,15 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
 
 /* Task 1: stories of two movement statements then "Where is X?", five
  * questions a story (the last story holds the remainder); X is one of the
- * actors placed so far, the answer the place of their last move, the
- * supporting id that move's line. A move never names the actor's current
- * place (as the original generator's teleport action, which samples an
- * actor and a place and rejects that pair). */
+ * actors who have moved so far, the answer the place of their last move,
+ * the supporting id that move's line. A move never names the actor's current
+ * place, stated or not (as the original generator's teleport action, which
+ * samples an actor and a place and rejects that pair). */
 static void gen_task1(sbuf *b, int n_questions, cx_rng *r) {
     int asked = 0;
     while (asked < n_questions) {
         int place[N_ACTORS], fact[N_ACTORS], id = 1;
-        for (int a = 0; a < N_ACTORS; a++) place[a] = -1, fact[a] = 0;
+        for (int a = 0; a < N_ACTORS; a++) place[a] = START[a], fact[a] = 0;
         for (int q = 0; q < 5 && asked < n_questions; q++, asked++) {
             for (int s = 0; s < 2; s++) {
                 int a, p;
@@ -65,7 +69,7 @@ static void gen_task1(sbuf *b, int n_questions, cx_rng *r) {
             }
             int known[N_ACTORS], nk = 0;
             for (int a = 0; a < N_ACTORS; a++)
-                if (place[a] >= 0) known[nk++] = a;
+                if (fact[a]) known[nk++] = a;
             int a = known[cx_rng_below(r, (uint32_t)nk)];
             sb_printf(b, "%d Where is %s? \t%s\t%d\n", id++, ACTORS[a], PLACES[place[a]], fact[a]);
         }
