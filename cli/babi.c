@@ -1,7 +1,10 @@
 /* cortex babi -- bAbI question-answering files (cortex/babi.h):
  *   show  read a file in the released format (every check of cx_babi_load),
- *         print a summary and some questions with the facts they see */
+ *         print a summary and some questions with the facts they see
+ *   gen   generate a task in that format (cx_babi_generate), written
+ *         atomically (temp file, fsync, rename) */
 #include "cli.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,10 +57,58 @@ static int babi_show(int argc, char **argv) {
     return 0;
 }
 
+static int babi_gen(int argc, char **argv) {
+    cli_flag f[] = {
+        {"task", "bAbI task number (supported: 1)", false, "1"},
+        {"n", "questions to generate (1000 and 10000 in the released 1k and 10k training files)", false, "1000"},
+        {"seed", "random seed, a whole number in [0, 2^64)", false, "1"},
+        {"out", "output file (required; written atomically)", false, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f), npos, task, n;
+    const char *pos[1];
+    bool help;
+    if (cli_parse("babi gen", argc, argv, f, nf, pos, 0, &npos, &help)) return 2;
+    if (help) {
+        cli_usage("babi gen", "--out FILE [options]",
+                  "Generate bAbI questions in the released format (tasks_1-20_v1-2), with the published\n"
+                  "templates and vocabulary, deterministic for a seed. Task 1: single supporting fact.",
+                  f, nf);
+        return 0;
+    }
+    const char *out = cli_get(f, nf, "out");
+    if (!out || !*out) {
+        fprintf(stderr, "cortex babi gen: --out FILE is required (see 'cortex babi gen --help')\n");
+        return 2;
+    }
+    if (!cli_int("babi gen", f, nf, "task", 1, 20, &task) ||
+        !cli_int("babi gen", f, nf, "n", 1, CX_BABI_GEN_MAX, &n))
+        return 2;
+    const char *seed_s = cli_get(f, nf, "seed");
+    char *end;
+    errno = 0;
+    unsigned long long seed = strtoull(seed_s, &end, 10);
+    if (errno || end == seed_s || *end || seed_s[0] == '-') {
+        fprintf(stderr, "cortex babi gen: --seed must be a whole number in [0, 2^64), got '%s'\n", seed_s);
+        return 2;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (cx_babi_generate(task, n, (uint64_t)seed, &text, &len) || cx_write_file_atomic(out, text, len)) {
+        fprintf(stderr, "cortex babi gen: %s\n", cx_last_error());
+        free(text);
+        return text ? 1 : 2;
+    }
+    free(text);
+    printf("%s: task %d, %d questions, seed %llu\n", out, task, n, seed);
+    return 0;
+}
+
 int cmd_babi(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "show")) return babi_show(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "gen")) return babi_gen(argc - 1, argv + 1);
     FILE *o = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? stdout : stderr;
     fprintf(o, "usage: cortex babi show FILE [--first I] [--count K]\n"
-               "'cortex babi show --help' lists the options.\n");
+               "       cortex babi gen --task N --n COUNT --seed S --out FILE\n"
+               "'cortex babi show --help' and 'cortex babi gen --help' list the options.\n");
     return o == stdout ? 0 : 2;
 }

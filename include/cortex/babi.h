@@ -162,6 +162,34 @@ cx_babi_tensor_opts cx_babi_tensor_defaults(void);  /* 0, 0, false */
 cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_tensor_opts *opts,
                           cx_tensor **memory, cx_tensor **query, cx_tensor **answer);
 
+/* ================================================================ generator */
+/* The data set is in no package registry, so the tasks are generated here in
+ * the released format, with the published vocabulary and templates, from one
+ * cx_rng stream seeded by `seed` (its own stream: the default one is not
+ * touched). The same task, count and seed give the same text.
+ *
+ * Task 1 (single supporting fact, as en/qa1_single-supporting-fact_*.txt):
+ * the actors Mary, John, Sandra, Daniel; the places bathroom, hallway,
+ * office, kitchen, garden, bedroom; the moves "X moved/went/journeyed/
+ * travelled/went back to the P." (never to the actor's current place; before
+ * their first move the actors are, unstated, where the original generator's
+ * world puts them: Mary bedroom, John kitchen, Sandra garden, Daniel hallway).
+ * A story is two moves then a question, five times (IDs 1..15, then the next
+ * story starts at 1; the last story holds the remainder of n_questions):
+ *   1 Mary moved to the bathroom.
+ *   2 John went to the hallway.
+ *   3 Where is Mary? \tbathroom\t1
+ * The person asked about is one who has moved in the story; the answer is the
+ * place of their last move, the supporting id that move's line. The
+ * released 1k and 10k training files hold 1000 and 10000 questions.
+ *
+ * *text (malloc'd, NUL-terminated, the caller frees it) holds
+ * n_questions questions; *len (may be NULL) its length. Errors (CX_ERR_ARG,
+ * *text NULL): a task other than the supported ones (the message lists
+ * them), n_questions outside [1, CX_BABI_GEN_MAX], NULL text. */
+#define CX_BABI_GEN_MAX 10000000
+cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

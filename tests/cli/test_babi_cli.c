@@ -1,6 +1,8 @@
 /* cortex babi show, driven as a subprocess (path in $CORTEX_BIN): a small
  * file in the released bAbI format is summarised and its questions printed
- * with their facts; a bad line gives one error line naming file:line. */
+ * with their facts; a bad line gives one error line naming file:line.
+ * cortex babi gen writes a task file that babi show reads; the seed fixes it;
+ * bad flags give one error line. */
 #include "cli_harness.h"
 
 static bool write_text(const char *path, const char *text) {
@@ -53,6 +55,50 @@ static void test_errors(void) {
     EXPECT_ERR(&r, "bad count", "--count");
 }
 
+static void test_gen(void) {
+    char path[512], again[512], other[512];
+    tmp_path(path, sizeof path, "qa1_gen.txt");
+    tmp_path(again, sizeof again, "qa1_again.txt");
+    tmp_path(other, sizeof other, "qa1_other.txt");
+    run_result r;
+    run(&r, "gen --task 1 --n 12 --seed 3 --out %s", path);
+    CHECK_MSG(r.code == 0, "gen: exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "task 1, 12 questions, seed 3") != NULL);
+    run(&r, "show %s --count 1", path);
+    CHECK_MSG(r.code == 0, "show: exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "3 stories, 24 statements, 12 questions") != NULL);
+    CHECK(strstr(r.out, "question 0 (story 0, line 3)") && strstr(r.out, "Q    where is "));
+    static char a[8192], b[8192], c[8192];
+    size_t na = read_text(path, a, sizeof a);
+    CHECK(na > 0 && !strncmp(a, "1 ", 2) && strstr(a, "? \t") != NULL);
+    run(&r, "gen --n 12 --seed 3 --out %s", again);   /* task 1 is the default */
+    CHECK(r.code == 0 && read_text(again, b, sizeof b) == na && !strcmp(a, b));
+    run(&r, "gen --task 1 --n 12 --seed 4 --out %s", other);
+    CHECK(r.code == 0 && read_text(other, c, sizeof c) > 0 && strcmp(a, c) != 0);
+    run(&r, "gen --help");
+    CHECK(r.code == 0 && strstr(r.out, "--seed") && strstr(r.out, "--out"));
+    run(&r, "--help");
+    CHECK(r.code == 0 && strstr(r.out, "babi gen"));
+}
+
+static void test_gen_errors(void) {
+    char path[512];
+    tmp_path(path, sizeof path, "qa_none.txt");
+    run_result r;
+    run(&r, "gen --task 2 --n 10 --out %s", path);
+    EXPECT_ERR(&r, "unsupported task", "task 2 is not supported", "supported: 1");
+    run(&r, "gen --n 0 --out %s", path);
+    EXPECT_ERR(&r, "zero questions", "--n");
+    run(&r, "gen --n 10");
+    EXPECT_ERR(&r, "no output", "--out");
+    run(&r, "gen --seed x --out %s", path);
+    EXPECT_ERR(&r, "bad seed", "--seed");
+    run(&r, "gen --task 1 --bogus --out %s", path);
+    EXPECT_ERR(&r, "unknown flag", "--bogus");
+    char probe[8];
+    CHECK(read_text(path, probe, sizeof probe) == 0);   /* nothing written */
+}
+
 int main(void) {
     cli_prefix = "babi ";
     cli_err_prefix = "cortex babi";
@@ -62,6 +108,8 @@ int main(void) {
     }
     RUN(test_show);
     RUN(test_errors);
+    RUN(test_gen);
+    RUN(test_gen_errors);
     cli_teardown();
     TEST_END();
 }
