@@ -178,14 +178,11 @@ static void model_init(model *m, model_kind kind, const hparams *hp, int V) {
         add(m, "init_c", &m->init_c, cx_linear_new(hp->F, H, true));
         add(m, "decoder", &m->lstm, cx_lstm_new(E, H, &ro));
         add(m, "out", &m->out, cx_linear_new(H, V, true));
-        cx_params ps;
-        cx_params_init(&ps);
-        cx_module_params(m->all, &ps);
-        m->w_ih = cx_params_find(&ps, "decoder.weight_ih_l0");
-        m->w_hh = cx_params_find(&ps, "decoder.weight_hh_l0");
-        m->b_ih = cx_params_find(&ps, "decoder.bias_ih_l0");
-        m->b_hh = cx_params_find(&ps, "decoder.bias_hh_l0");
-        cx_params_free(&ps);
+        /* the decoder layer's own parameters, for the step function */
+        m->w_ih = cx_module_tensor(m->lstm, "weight_ih_l0");
+        m->w_hh = cx_module_tensor(m->lstm, "weight_hh_l0");
+        m->b_ih = cx_module_tensor(m->lstm, "bias_ih_l0");
+        m->b_hh = cx_module_tensor(m->lstm, "bias_hh_l0");
         if (!m->w_ih || !m->w_hh || !m->b_ih || !m->b_hh) {
             fprintf(stderr, "caption: decoder parameters not found by name\n");
             exit(1);

@@ -372,14 +372,11 @@ static void model_init(g2p_model *m, att_kind att, int E, int H, int A, int V, b
         cx_sequential_add(m->all, "decoder_embedding", m->dec_emb);
         cx_sequential_add(m->all, "decoder", m->dec);
         cx_sequential_add(m->all, "out", m->out);
-        cx_params ps;
-        cx_params_init(&ps);
-        cx_module_params(m->all, &ps);
-        m->w_ih = cx_params_find(&ps, "decoder.weight_ih_l0");
-        m->w_hh = cx_params_find(&ps, "decoder.weight_hh_l0");
-        m->b_ih = cx_params_find(&ps, "decoder.bias_ih_l0");
-        m->b_hh = cx_params_find(&ps, "decoder.bias_hh_l0");
-        cx_params_free(&ps);
+        /* the decoder layer's own parameters, for the step function */
+        m->w_ih = cx_module_tensor(m->dec, "weight_ih_l0");
+        m->w_hh = cx_module_tensor(m->dec, "weight_hh_l0");
+        m->b_ih = cx_module_tensor(m->dec, "bias_ih_l0");
+        m->b_hh = cx_module_tensor(m->dec, "bias_hh_l0");
         if (!m->w_ih || !m->w_hh || !m->b_ih || !m->b_hh) {
             fprintf(stderr, "g2p: decoder parameters not found by name\n");
             exit(1);
