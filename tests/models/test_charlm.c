@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "charlm_files.h"
 
 #define FIXTURE "tests/fixtures/charlm/charlm.safetensors"
 
@@ -193,35 +194,7 @@ static void test_save_load_roundtrip(void) {
 
 /* Write a copy of the fixture's model tensors with altered metadata. */
 static cx_status save_variant(const char *path, const char *key, const char *value, const char *drop) {
-    cx_st_file *f;
-    if (cx_st_load(FIXTURE, &f)) return CX_ERR_IO;
-    cx_tensor *ts[64];
-    const char *names[64], *mk[16], *mv[16];
-    int n = 0, nm = 0;
-    for (int i = 0; i < f->n && n < 64; i++)
-        if (strncmp(f->entries[i].name, "grad.", 5) && (!drop || strcmp(f->entries[i].name, drop))) {
-            ts[n] = f->entries[i].tensor;
-            names[n++] = f->entries[i].name;
-        }
-    for (int i = 0; i < f->n_meta && nm < 15; i++)
-        if (strcmp(f->meta_keys[i], key)) {
-            mk[nm] = f->meta_keys[i];
-            mv[nm++] = f->meta_values[i];
-        }
-    if (value) mk[nm] = key, mv[nm++] = value;
-    cx_status st = cx_st_save(path, ts, names, n, mk, mv, nm);
-    cx_st_free(f);
-    return st;
-}
-
-static void expect_load_error(const char *path, cx_status want, const char *needle) {
-    cx_module *m = (cx_module *)1;
-    cx_vocab *v = (cx_vocab *)1;
-    cx_status st = cx_charlm_load(path, &m, &v);
-    CHECK_MSG(st == want, "status %d, want %d (%s)", (int)st, (int)want, cx_last_error());
-    CHECK(m == NULL && v == NULL);
-    CHECK_MSG(strstr(cx_last_error(), needle) && strstr(cx_last_error(), path), "'%s' lacks '%s'", cx_last_error(),
-              needle);
+    return save_variant_of(FIXTURE, path, key, value, drop);
 }
 
 static void test_load_errors(void) {

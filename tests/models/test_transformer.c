@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "charlm_files.h"
 
 #define FIXDIR "tests/fixtures/transformer/"
 
@@ -611,35 +612,7 @@ static void test_decoder(void) {
 
 /* Hostile and broken Transformer files: each refused with a message naming it. */
 static cx_status save_variant(const char *path, const char *key, const char *value, const char *drop) {
-    cx_st_file *f;
-    if (cx_st_load(FIXDIR "l2h4_tied.safetensors", &f)) return CX_ERR_IO;
-    cx_tensor *ts[96];
-    const char *names[96], *mk[24], *mv[24];
-    int n = 0, nm = 0;
-    for (int i = 0; i < f->n && n < 96; i++)
-        if (strncmp(f->entries[i].name, "grad.", 5) && (!drop || strcmp(f->entries[i].name, drop))) {
-            ts[n] = f->entries[i].tensor;
-            names[n++] = f->entries[i].name;
-        }
-    for (int i = 0; i < f->n_meta && nm < 23; i++)
-        if (strcmp(f->meta_keys[i], key)) {
-            mk[nm] = f->meta_keys[i];
-            mv[nm++] = f->meta_values[i];
-        }
-    if (value) mk[nm] = key, mv[nm++] = value;
-    cx_status st = cx_st_save(path, ts, names, n, mk, mv, nm);
-    cx_st_free(f);
-    return st;
-}
-
-static void expect_load_error(const char *path, cx_status want, const char *needle) {
-    cx_module *m = (cx_module *)1;
-    cx_vocab *v = (cx_vocab *)1;
-    cx_status st = cx_charlm_load(path, &m, &v);
-    CHECK_MSG(st == want, "status %d, want %d (%s)", (int)st, (int)want, cx_last_error());
-    CHECK(m == NULL && v == NULL);
-    CHECK_MSG(strstr(cx_last_error(), needle) && strstr(cx_last_error(), path), "'%s' lacks '%s'", cx_last_error(),
-              needle);
+    return save_variant_of(FIXDIR "l2h4_tied.safetensors", path, key, value, drop);
 }
 
 static void test_load_errors(void) {
