@@ -59,7 +59,7 @@ static int babi_show(int argc, char **argv) {
 
 static int babi_gen(int argc, char **argv) {
     cli_flag f[] = {
-        {"task", "bAbI task number (supported: 1)", false, "1"},
+        {"task", "bAbI task number (supported: 1, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16)", false, "1"},
         {"n", "questions to generate (1000 and 10000 in the released 1k and 10k training files)", false, "1000"},
         {"seed", "random seed, a whole number in [0, 2^64)", false, "1"},
         {"out", "output file (required; written atomically)", false, NULL},
@@ -71,7 +71,10 @@ static int babi_gen(int argc, char **argv) {
     if (help) {
         cli_usage("babi gen", "--out FILE [options]",
                   "Generate bAbI questions in the released format (tasks_1-20_v1-2), with the published\n"
-                  "templates and vocabulary, deterministic for a seed. Task 1: single supporting fact.",
+                  "templates and vocabulary, deterministic for a seed. Tasks: 1 single supporting fact,\n"
+                  "2 two supporting facts, 3 three supporting facts, 4 two argument relations, 5 three\n"
+                  "argument relations, 6 yes/no questions, 11 basic coreference, 12 conjunction,\n"
+                  "13 compound coreference, 15 basic deduction, 16 basic induction.",
                   f, nf);
         return 0;
     }
