@@ -223,6 +223,17 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
 #define CX_BABI_GEN_MAX 10000000
 cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text, size_t *len);
 
+/* The same for a split: CX_BABI_TRAIN is cx_babi_generate; CX_BABI_TEST
+ * draws from another stream derived from the seed (cx_rng_split of the
+ * training one: another PCG increment), so a seed gives a training file and
+ * a test file that are not slices of one sequence (the released test files
+ * hold 1000 questions). Stories may still coincide by chance where a task
+ * has few (task 4). Errors as cx_babi_generate, and CX_ERR_ARG for a split
+ * other than the two. */
+typedef enum { CX_BABI_TRAIN = 0, CX_BABI_TEST = 1 } cx_babi_split;
+cx_status cx_babi_generate_split(int task, cx_babi_split split, int n_questions, uint64_t seed, char **text,
+                                 size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -116,7 +116,8 @@ static const struct { int task; gen_fn fn; } TASKS[] = {
 };
 #define N_TASKS ((int)(sizeof TASKS / sizeof *TASKS))
 
-cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text, size_t *len) {
+cx_status cx_babi_generate_split(int task, cx_babi_split split, int n_questions, uint64_t seed, char **text,
+                                 size_t *len) {
     if (text) *text = NULL;
     if (len) *len = 0;
     if (!text) return cx_set_error(CX_ERR_ARG, "cx_babi_generate: NULL output");
@@ -131,7 +132,11 @@ cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text
     if (n_questions < 1 || n_questions > CX_BABI_GEN_MAX)
         return cx_set_error(CX_ERR_ARG, "cx_babi_generate: question count %d outside [1, %d]", n_questions,
                             CX_BABI_GEN_MAX);
+    if (split != CX_BABI_TRAIN && split != CX_BABI_TEST)
+        return cx_set_error(CX_ERR_ARG, "cx_babi_generate: split %d is neither CX_BABI_TRAIN nor CX_BABI_TEST",
+                            (int)split);
     cx_rng r = cx_rng_new(seed);
+    if (split == CX_BABI_TEST) r = cx_rng_split(&r);   /* another PCG stream (another increment) */
     cx_babigen_buf b = {0};
     cx_babigen g = {&b, &r, 1, 0, n_questions};
     fn(&g);
@@ -142,4 +147,8 @@ cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text
     *text = b.buf;
     if (len) *len = b.len;
     return CX_OK;
+}
+
+cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text, size_t *len) {
+    return cx_babi_generate_split(task, CX_BABI_TRAIN, n_questions, seed, text, len);
 }

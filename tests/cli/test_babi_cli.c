@@ -75,8 +75,15 @@ static void test_gen(void) {
     CHECK(r.code == 0 && read_text(again, b, sizeof b) == na && !strcmp(a, b));
     run(&r, "gen --task 1 --n 12 --seed 4 --out %s", other);
     CHECK(r.code == 0 && read_text(other, c, sizeof c) > 0 && strcmp(a, c) != 0);
+    /* the test split: another stream of the same seed, reproducible */
+    run(&r, "gen --task 1 --n 12 --seed 3 --split test --out %s", other);
+    CHECK(r.code == 0 && strstr(r.out, "seed 3, test split") && read_text(other, c, sizeof c) > 0 && strcmp(a, c));
+    run(&r, "gen --task 1 --n 12 --seed 3 --split test --out %s", again);
+    CHECK(r.code == 0 && read_text(again, b, sizeof b) > 0 && !strcmp(b, c));
+    run(&r, "gen --task 1 --n 12 --seed 3 --split train --out %s", again);
+    CHECK(r.code == 0 && read_text(again, b, sizeof b) == na && !strcmp(a, b));
     run(&r, "gen --help");
-    CHECK(r.code == 0 && strstr(r.out, "--seed") && strstr(r.out, "--out"));
+    CHECK(r.code == 0 && strstr(r.out, "--seed") && strstr(r.out, "--out") && strstr(r.out, "--split"));
     run(&r, "--help");
     CHECK(r.code == 0 && strstr(r.out, "babi gen"));
 }
@@ -127,6 +134,8 @@ static void test_gen_errors(void) {
     EXPECT_ERR(&r, "zero questions", "--n");
     run(&r, "gen --n 10");
     EXPECT_ERR(&r, "no output", "--out");
+    run(&r, "gen --split valid --out %s", path);
+    EXPECT_ERR(&r, "bad split", "--split must be train or test");
     run(&r, "gen --seed x --out %s", path);
     EXPECT_ERR(&r, "bad seed", "--seed");
     run(&r, "gen --task 1 --bogus --out %s", path);

@@ -651,6 +651,33 @@ static void test_task1(void) {
     free(text);
 }
 
+/* The test split: another stream of the same seed, deterministic, valid. */
+static void test_split(void) {
+    static const int all[] = {1, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16};
+    for (int t = 0; t < N(all); t++) {
+        char *train = NULL, *test = NULL, *again = NULL, *plain = NULL;
+        size_t ltr = 0, lte = 0, lag = 0, lpl = 0;
+        CHECK(cx_babi_generate_split(all[t], CX_BABI_TRAIN, 1000, 11, &train, &ltr) == CX_OK);
+        CHECK(cx_babi_generate(all[t], 1000, 11, &plain, &lpl) == CX_OK);
+        CHECK(cx_babi_generate_split(all[t], CX_BABI_TEST, 1000, 11, &test, &lte) == CX_OK);
+        CHECK(cx_babi_generate_split(all[t], CX_BABI_TEST, 1000, 11, &again, &lag) == CX_OK);
+        if (train && test && again && plain) {
+            CHECK(ltr == lpl && !memcmp(train, plain, ltr));   /* train = cx_babi_generate */
+            CHECK(lte == lag && !memcmp(test, again, lte));
+            CHECK_MSG(strncmp(train, test, 200) != 0, "task %d: test split starts as the training one", all[t]);
+            int nq = -1;
+            if (all[t] != 1) {
+                CHECK_MSG(check(all[t], test, &nq) == 0, "task %d test split replay", all[t]);
+                CHECK(nq == 1000);
+            }
+        }
+        free(train); free(test); free(again); free(plain);
+    }
+    char *t = (char *)"x";
+    CHECK(cx_babi_generate_split(2, (cx_babi_split)2, 10, 1, &t, NULL) == CX_ERR_ARG && t == NULL);
+    CHECK(strstr(cx_last_error(), "split 2") != NULL);
+}
+
 static void test_errors(void) {
     char *t = (char *)"x";
     size_t len = 99;
@@ -712,6 +739,7 @@ int main(void) {
     RUN(test_shapes);
     RUN(test_seeds);
     RUN(test_task1);
+    RUN(test_split);
     RUN(test_errors);
     TEST_END();
 }
