@@ -57,6 +57,8 @@
 #include "cortex/rnn.h"
 #include "cortex/attention.h"
 #include "cortex/memory.h"
+#include "cortex/seqtasks.h"
+#include "cortex/ntm.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/babi.h"
