@@ -148,9 +148,10 @@ def case(name, seed, T, B, I, O, H, N, W, R, Wr, **kw):
     print(name, "loss", float(loss))
 
 
-# LSTM controller, constant memory, 2 read heads, 1 write head, linear keys
-case("lstm_r2w1", 1, T=7, B=2, I=4, O=3, H=6, N=5, W=4, R=2, Wr=1)
-# feed-forward controller, learned memory, tanh keys, 1 read and 2 write
-# heads, a clip (0.5) that the relu outputs exceed
-case("ff_r1w2_clip", 2, T=6, B=3, I=3, O=2, H=5, N=6, W=3, R=1, Wr=2, ff=True, key_tanh=True,
-     learned_memory=True, clip=0.5)
+if __name__ == "__main__":
+    # LSTM controller, constant memory, 2 read heads, 1 write head, linear keys
+    case("lstm_r2w1", 1, T=7, B=2, I=4, O=3, H=6, N=5, W=4, R=2, Wr=1)
+    # feed-forward controller, learned memory, tanh keys, 1 read and 2 write
+    # heads, a clip (0.5) that the relu outputs exceed
+    case("ff_r1w2_clip", 2, T=6, B=3, I=3, O=2, H=5, N=6, W=3, R=1, Wr=2, ff=True, key_tanh=True,
+         learned_memory=True, clip=0.5)
