@@ -248,32 +248,46 @@ static void pictures(model *m, const args *a, const cx_seqtask_opts *task, int l
     snprintf(path, sizeof path, "%s/%s_len%d_io.png", a->png_dir, cx_seqtask_name(a->task), len);
     if (ok) save_stack(path, title, io, 3);
     for (int i = 0; i < 3; i++) cx_canvas_free(&io[i]);
-    /* weightings: slot x time, head 0 of each kind, batch item 0 */
-    float *ww = malloc((size_t)N * T * sizeof(float)), *rw = malloc((size_t)N * T * sizeof(float));
+    /* weightings: slot x time, head 0 of each kind, batch item 0; only the
+     * slots either head visits (weight > 0.05 at some step), +-2 */
+    int lo = N, hi = -1;
     for (int t = 0; t < T; t++)
-        for (int s = 0; s < N; s++) {
-            ww[(size_t)s * T + t] = tr.write_w[((size_t)t * tr.Wr) * N + s];
-            rw[(size_t)s * T + t] = tr.read_w[((size_t)t * tr.R) * N + s];
+        for (int s = 0; s < N; s++)
+            if (tr.write_w[((size_t)t * tr.Wr) * N + s] > 0.05f || tr.read_w[((size_t)t * tr.R) * N + s] > 0.05f) {
+                if (s < lo) lo = s;
+                if (s > hi) hi = s;
+            }
+    if (hi < 0) lo = 0, hi = N - 1;
+    lo = lo > 2 ? lo - 2 : 0;
+    hi = hi + 2 < N ? hi + 2 : N - 1;
+    const int ns = hi - lo + 1;
+    float *ww = malloc((size_t)ns * T * sizeof(float)), *rw = malloc((size_t)ns * T * sizeof(float));
+    for (int t = 0; t < T; t++)
+        for (int s = 0; s < ns; s++) {
+            ww[(size_t)s * T + t] = tr.write_w[((size_t)t * tr.Wr) * N + lo + s];
+            rw[(size_t)s * T + t] = tr.read_w[((size_t)t * tr.R) * N + lo + s];
         }
     cx_canvas wp[2];
     memset(wp, 0, sizeof wp);
-    const int wcell = N > 64 ? 3 : 6;
-    (void)wcell;
-    ok = panel(&wp[0], ww, N, T, "write weighting (head 0)", "time", "memory slot", 0, 1, cell) &&
-         panel(&wp[1], rw, N, T, "read weighting (head 0)", "time", "memory slot", 0, 1, cell);
-    snprintf(title, sizeof title, "NTM %s, length %d: head weightings over time", cx_seqtask_name(a->task), len);
+    char yl[64];
+    snprintf(yl, sizeof yl, "memory slot - %d", lo);
+    ok = panel(&wp[0], ww, ns, T, "write weighting (head 0)", "time", yl, 0, 1, cell) &&
+         panel(&wp[1], rw, ns, T, "read weighting (head 0)", "time", yl, 0, 1, cell);
+    snprintf(title, sizeof title, "NTM %s, length %d: weightings, slots %d..%d of %d", cx_seqtask_name(a->task), len,
+             lo, hi, N);
     snprintf(path, sizeof path, "%s/%s_len%d_weights.png", a->png_dir, cx_seqtask_name(a->task), len);
     if (ok) save_stack(path, title, wp, 2);
     for (int i = 0; i < 2; i++) cx_canvas_free(&wp[i]);
-    /* memory after the input phase (slot x width, transposed: width x slot) */
+    /* memory after the input phase, the same slots (element x slot) */
     int tin = a->task == CX_SEQTASK_RECALL ? T - 1 - task->item_len : len;
-    float *mm = malloc((size_t)W * N * sizeof(float));
-    for (int s = 0; s < N; s++)
-        for (int k = 0; k < W; k++) mm[(size_t)k * N + s] = tr.mem[((size_t)tin * N + s) * W + k];
+    float *mm = malloc((size_t)W * ns * sizeof(float));
+    for (int s = 0; s < ns; s++)
+        for (int k = 0; k < W; k++) mm[(size_t)k * ns + s] = tr.mem[((size_t)tin * N + lo + s) * W + k];
     cx_canvas mp;
     memset(&mp, 0, sizeof mp);
     snprintf(title, sizeof title, "memory after step %d (end of input)", tin);
-    if (panel(&mp, mm, W, N, title, "memory slot", "element", 0, 0, 4)) {
+    snprintf(yl, sizeof yl, "memory slot - %d", lo);
+    if (panel(&mp, mm, W, ns, title, yl, "element", 0, 0, cell)) {
         snprintf(path, sizeof path, "%s/%s_len%d_memory.png", a->png_dir, cx_seqtask_name(a->task), len);
         snprintf(title, sizeof title, "NTM %s, length %d: memory contents", cx_seqtask_name(a->task), len);
         save_stack(path, title, &mp, 1);
