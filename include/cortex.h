@@ -59,6 +59,8 @@
 #include "cortex/rnn.h"
 #include "cortex/attention.h"
 #include "cortex/memory.h"
+#include "cortex/seqtasks.h"
+#include "cortex/ntm.h"
 #include "cortex/dnc.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
