@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM) ' ; }
-# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
 want gemm && for T in 1 2; do
@@ -86,6 +86,15 @@ if want transformer; then
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_transformer_lm.py --threads $T --steps 10 >/dev/null
   done; done
 fi
+# NTM copy-task training (bench/bench_ntm.c, the paper's model: LSTM 100, 1 read + 1 write
+# head, memory 128 x 20; RMSprop + clipping; lengths 1..20 on a fixed schedule), sequences/s,
+# Cortex and PyTorch back to back, 1 thread, batch 1 and 16.
+if want ntm; then
+  for NB in 1 16; do
+    run "$B/bench/bench_ntm" 1 --batch $NB --steps $((NB == 1 ? 100 : 40)) >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 $PY tools/bench_torch_ntm.py 1 --batch $NB --steps $((NB == 1 ? 100 : 40)) >/dev/null
+  done
+fi
 echo
 awk '
 function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
@@ -110,6 +119,8 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); tst[nn,t]=kv($0,"ms") }
 /^G2P_STEP /    { t=kv($0,"threads"); at=kv($0,"attention"); g2c[at,t]=kv($0,"ms"); g2a[at]=1 }
 /^TORCH_G2P_STEP / { t=kv($0,"threads"); at=kv($0,"attention"); g2t[at,t]=kv($0,"ms") }
+/^NTM /         { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_c[nb,t]=kv($0,"seq_per_s"); ntm_b[nb]=1 }
+/^TORCH_NTM /   { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_t[nb,t]=kv($0,"seq_per_s") }
 /^TLM /         { t=kv($0,"threads"); tl_c[t, ++tl_nc[t]]=kv($0,"chars_per_s"); tl_cc[t, tl_nc[t]]=kv($0,"chars_per_cpu_s"); tl_p=kv($0,"params") }
 /^TORCH_TLM /   { t=kv($0,"threads"); tl_t[t, ++tl_nt[t]]=kv($0,"chars_per_s"); tl_tc[t, tl_nt[t]]=kv($0,"chars_per_cpu_s") }
 function med(arr, t, n,   i, j, v, x) { if (!n) return 0; for (i = 1; i <= n; i++) v[i] = arr[t, i] + 0
@@ -197,5 +208,11 @@ END {
       c = med(tl_c, t, tl_nc[t]); tt = med(tl_t, t, tl_nt[t]); cc = med(tl_cc, t, tl_nc[t]); tc = med(tl_tc, t, tl_nt[t])
       printf "  threads %d (%d reps): cortex %.0f  torch %s  speedup %s   (per CPU-s: cortex %.0f  torch %s  ratio %s)\n", t, tl_nc[t], c, tt ? sprintf("%.0f", tt) : "-", r(c, tt), cc, tc ? sprintf("%.0f", tc) : "-", r(cc, tc)
     }
+  }
+  if (length(ntm_b)) {
+    print ""
+    print "NTM copy-task training (LSTM 100, memory 128 x 20, 1+1 heads, RMSprop + clipping, lengths 1..20), sequences/s (speedup = cortex/torch, goal >= 3 at 1 thread)"
+    for (nb in ntm_b) for (t = 1; t <= 2; t++) if ((nb,t) in ntm_c)
+      printf "  batch %-3s threads %d: cortex %8.1f  torch %8s  speedup %s\n", nb, t, ntm_c[nb,t], ((nb,t) in ntm_t) ? ntm_t[nb,t] : "-", r(ntm_c[nb,t], ntm_t[nb,t])
   }
 }' "$log" | tee out/bench-summary.txt

@@ -1,7 +1,12 @@
 /*
  * cortex/memory.h -- differentiable memory operations of the Neural Turing
- * Machine (Graves et al. 2014), batched, built from autograd ops (gradients
- * to every tensor argument).
+ * Machine (Graves et al. 2014), batched, with gradients to every tensor
+ * argument. Interpolation, shift, sharpening and read are compositions of
+ * autograd ops; the content addressing (graph op "ntm_content"), the write
+ * ("ntm_write") and, inside cx_ntm_address, interpolation + shift +
+ * sharpening ("ntm_locate") are fused kernels, one graph node each with its
+ * own backward, computing the same formulas (checked against PyTorch 1.13
+ * by tests/nn/test_memory.c and tests/models/test_ntm.c).
  *
  * Shapes: memory M [B, N, W] (N slots of width W), weightings w [B, N],
  * key / erase / add vectors [B, W], per-item scalars (beta, g, gamma) [B] or
