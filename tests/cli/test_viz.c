@@ -74,32 +74,56 @@ static void test_help(void) {
 }
 
 /* ---------------------------------------------------------------- filters */
+/* The picture's size: the bare grid of tiles (tw x th pixels each, `cols` x
+ * `rows` of them, 6 pixels apart) grows by the labels around it: a title of
+ * `title_chars` characters at font scale 2 (12 pixels each) that fits, a
+ * subtitle, filter / channel numbers, and a colour scale on the right. */
+static void expect_labelled(const char *path, int cols, int rows, int tw, int th, int title_chars, bool matrix,
+                            const char *what) {
+    int w = 0, h = 0, ct = -1;
+    CHECK_MSG(png_size(path, &w, &h, &ct), "%s: %s is not a readable 8-bit PNG", what, path);
+    int num_h = 7 * (tw >= 24 ? 2 : 1) + 3; /* numbers above the tiles (of each row of a grid) */
+    int gw = cols * (tw + 6) - 6, gh = rows * (th + 6 + (matrix ? 0 : num_h)) - 6;
+    /* margins, title, subtitle, the "weight" line, a matrix's column numbers,
+     * then the grid or the colour scale (at least 180 pixels) */
+    int want_h = 12 + 14 + 6 + 7 + 8 + 14 + 4 + (matrix ? num_h : 0) + (gh > 180 ? gh : 180) + 12;
+    CHECK_MSG(h == want_h, "%s: height %d, expected %d (grid %d + labels)", what, h, want_h, gh);
+    CHECK_MSG(w >= 12 + 12 * title_chars - 2 + 12, "%s: width %d does not hold the title", what, w);
+    CHECK_MSG(w >= 12 + gw + 24 + 14 + 4 + 6 + 12, "%s: width %d does not hold the grid (%d) and the colour scale",
+              what, w, gw);
+    CHECK_MSG(ct == 2, "%s: colour type %d, expected 2 (RGB)", what, ct);
+}
+
 static void test_filters(void) {
     static run_result r;
     char out[512];
     tmp_path(out, sizeof out, "filters.png");
-    /* conv1: 6 filters [1, 5, 5] -> 3 x 2 grid of 40x40 tiles, 1-pixel gaps */
+    /* conv1: 6 filters [1, 5, 5] -> 3 x 2 grid of 40x40 tiles */
     run(&r, "viz filters models/lenet5.net --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     CHECK(strstr(r.out, "conv1") != NULL);
-    expect_png(out, 3 * (5 * 8 + 1) + 1, 2 * (5 * 8 + 1) + 1, "lenet5 conv1");
+    expect_labelled(out, 3, 2, 40, 40, (int)strlen("conv1: Conv2d(1 -> 6, k=5x5, s=1, p=2)"), false, "lenet5 conv1");
+    int w = 0, h = 0, ct;
+    CHECK(png_size(out, &w, &h, &ct));
+    CHECK_MSG(w > 3 * (5 * 8 + 1) + 1 + 300 && h > 2 * (5 * 8 + 1) + 1 + 100,
+              "conv1: %dx%d, no bigger than the bare 124x83 tiles", w, h);
     /* conv2: 16 filters [6, 5, 5] -> one row per filter, 6 channels side by side; scale 3 */
     run(&r, "viz filters models/lenet5.net --layer conv2 --scale 3 --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 6 * (5 * 3 + 1) + 1, 16 * (5 * 3 + 1) + 1, "lenet5 conv2");
+    expect_labelled(out, 6, 16, 15, 15, (int)strlen("conv2: Conv2d(6 -> 16, k=5x5, s=1, p=0)"), true, "lenet5 conv2");
     /* 3 input channels: one RGB tile per filter, 10 filters -> 4 x 3 grid */
     char net[512];
     tmp_path(net, sizeof net, "rgb.net");
     write_text(net, "input 3 16 16\nconv2d name=c out=10 k=3\nrelu\nflatten\nlinear out=4\n");
     run(&r, "viz filters '%s' --out '%s'", net, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 4 * (3 * 8 + 1) + 1, 3 * (3 * 8 + 1) + 1, "rgb filters");
+    expect_labelled(out, 4, 3, 24, 24, (int)strlen("c: Conv2d(3 -> 10, k=3x3, s=1, p=0)"), false, "rgb filters");
     /* 1-D kernels: strips one weight high */
     tmp_path(net, sizeof net, "c1d.net");
     write_text(net, "input 2 30\nconv1d out=4 k=7\n");
     run(&r, "viz filters '%s' --out '%s'", net, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 2 * (7 * 8 + 1) + 1, 4 * (1 * 8 + 1) + 1, "conv1d filters");
+    expect_labelled(out, 2, 4, 56, 8, (int)strlen("conv1: Conv1d(2 -> 4, k=7, s=1, p=0)"), true, "conv1d filters");
 }
 
 static void test_filters_errors(void) {
@@ -239,7 +263,7 @@ static void test_trained_model(void) {
     CHECK_MSG(r.code == 0, "train: exit %d: %s", r.code, r.err);
     run(&r, "viz filters '%s' --layer conv2 --scale 2 --out '%s'", model, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 6 * (5 * 2 + 1) + 1, 16 * (5 * 2 + 1) + 1, "trained conv2");
+    expect_labelled(out, 6, 16, 10, 10, (int)strlen("conv2: Conv2d(6 -> 16, k=5x5, s=1, p=0)"), true, "trained conv2");
     run(&r, "viz maps '%s' --data " DATA_DIR " --index 3 --out '%s'", model, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     run(&r, "viz curves '%s' --out '%s'", metrics, out);
