@@ -67,4 +67,8 @@ int cmd_charlm(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_babi(int argc, char **argv);
+/* cortex summary of a char-LM model file (cortex.arch = charlm, either
+ * architecture): prints it and returns 0, or 1 after printing an error;
+ * -1 (nothing printed) when the file is not a char-LM model. */
+int cli_charlm_summary(const char *path);
 #endif

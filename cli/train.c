@@ -396,14 +396,17 @@ int cmd_summary(int argc, char **argv) {
         else
             cli_usage("summary", "MODEL",
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
-                      "output shape, parameter count and receptive field, and the totals.",
+                      "output shape, parameter count and receptive field, and the totals. A model saved by\n"
+                      "'cortex charlm train': its sizes and each part's parameters.",
                       NULL, 0);
         return help ? 0 : 2;
     }
     cli_model m;
     size_t len = strlen(pos[0]);
-    cx_status st = len > 4 && !strcmp(pos[0] + len - 4, ".net") ? cli_model_from_netfile(pos[0], &m)
-                                                                  : cli_model_load(pos[0], &m);
+    bool netfile = len > 4 && !strcmp(pos[0] + len - 4, ".net");
+    int lm = netfile ? -1 : cli_charlm_summary(pos[0]); /* a char-LM model */
+    if (lm >= 0) return lm;
+    cx_status st = netfile ? cli_model_from_netfile(pos[0], &m) : cli_model_load(pos[0], &m);
     if (st) {
         fprintf(stderr, "cortex summary: %s\n", cx_last_error());
         return 1;
