@@ -304,6 +304,8 @@ int cmd_eval(int argc, char **argv) {
         {"split", "which files of DATA to use: t10k or train", false, "t10k"},
         {"threads", "threads", false, "1"},
         {"confusion", "print the confusion matrix", true, NULL},
+        {"classes", "class names: auto (Fashion-MNIST's for a fashion data directory), fashion, none or a file "
+                    "(one name per line)", false, "auto"},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
     const char *pos[2];
@@ -371,13 +373,11 @@ int cmd_eval(int argc, char **argv) {
         } else {
             printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), r.loss,
                    r.accuracy);
-            if (cli_get(f, nf, "confusion")) {
-                printf("confusion (rows: true class, columns: predicted)\n");
-                for (int i = 0; i < C; i++) {
-                    for (int j = 0; j < C; j++) printf("%6lld", (long long)conf[i * C + j]);
-                    printf("\n");
-                }
-            }
+            static cli_classes names;
+            if (cli_get(f, nf, "confusion") && cli_classes_load("eval", cli_get(f, nf, "classes"), pos[1], C, &names))
+                cli_print_confusion(conf, C, &names);
+            else if (cli_get(f, nf, "confusion"))
+                rc = 1;
         }
         free(conf);
     }

@@ -318,6 +318,8 @@ static int viz_maps(int argc, char **argv) {
         {"out", "PNG file to write", false, "maps.png"},
         {"size", "tile size in pixels a map is scaled up to (integer factor, at least 1)", false, "56"},
         {"cols", "tiles per line; a layer with more channels wraps onto further lines", false, "16"},
+        {"classes", "class names: auto (Fashion-MNIST's for a fashion data directory), fashion, none or a file "
+                    "(one name per line)", false, "auto"},
     };
     int nf = (int)(sizeof f / sizeof *f);
     const char *pos[1];
@@ -330,7 +332,9 @@ static int viz_maps(int argc, char **argv) {
                   "the input and the output of every 2-D convolution layer (before its activation):\n"
                   "one block of tiles per layer, labelled with the layer name, one tile per channel,\n"
                   "each normalised to its own min (black) .. max (white). A 3-channel input is drawn\n"
-                  "as one RGB tile. Maps are scaled up by the integer factor ceil(size / side).",
+                  "as one RGB tile. Maps are scaled up by the integer factor ceil(size / side).\n"
+                  "A title line names the image, its label and the network's prediction (the\n"
+                  "largest output), with class names when they are known (--classes).",
                   f, nf);
         return 0;
     }
@@ -417,10 +421,22 @@ static int viz_maps(int argc, char **argv) {
         r->per_line = ntiles < maxcols ? ntiles : maxcols;
         r->lines = (ntiles + r->per_line - 1) / r->per_line;
     }
-    /* layout: label column (text at scale 2), blocks of tiles, 10-pixel gaps between layers */
+    /* title: the image, its label and the prediction, with names when known */
+    static cli_classes names;
+    const cx_tensor *yo = outs[nl - 1];
+    int C = yo->ndim == 2 ? yo->shape[1] : 0, label = CX_I32P(ds.y)[index], pred = -1;
+    for (int k = 0; k < C; k++)
+        if (pred < 0 || CX_F(yo)[k] > CX_F(yo)[pred]) pred = k;
+    if (!cli_classes_load(cmd, cli_get(f, nf, "classes"), dir, C > label ? C : label + 1, &names)) goto done;
+    char title[256], lname[64] = "", pname[64] = "";
+    if (cli_class_name(&names, label)) snprintf(lname, sizeof lname, " (%s)", cli_class_name(&names, label));
+    if (pred >= 0 && cli_class_name(&names, pred)) snprintf(pname, sizeof pname, " (%s)", cli_class_name(&names, pred));
+    size_t tk = (size_t)snprintf(title, sizeof title, "test image %d: label %d%s", index, label, lname);
+    if (pred >= 0 && tk < sizeof title) snprintf(title + tk, sizeof title - tk, ", predicted %d%s", pred, pname);
+    /* layout: title, label column (text at scale 2), blocks of tiles, 10-pixel gaps between layers */
     const int pad = 10, ts = 2;
     int labw = 0;
-    long W = 0, H = pad;
+    long W = 0, H = pad + 7 * ts + pad;
     for (int i = 0; i < nr; i++) {
         int lw = text_width(rows[i].label, ts);
         if (lw > labw) labw = lw;
@@ -433,12 +449,14 @@ static int viz_maps(int argc, char **argv) {
         H += bh + pad;
     }
     W += pad + labw + pad + pad;
+    if (W < pad + text_width(title, ts) + pad) W = pad + text_width(title, ts) + pad;
     if (W > MAX_SIDE || H > MAX_SIDE || !canvas_init(&c, (int)W, (int)H, WHITE)) {
         fprintf(stderr, "cortex %s: the picture would be %ldx%ld pixels, too large (try a smaller --size or --cols)\n",
                 cmd, W, H);
         goto done;
     }
-    int y = pad, x0 = pad + labw + pad;
+    draw_text(&c, pad, pad, title, ts, BLACK);
+    int y = pad + 7 * ts + pad, x0 = pad + labw + pad;
     for (int i = 0; i < nr; i++) {
         map_row *r = &rows[i];
         int tw = r->W * r->s + 1, th = r->H * r->s + 1, ntiles = r->rgb ? 1 : r->C;
@@ -454,7 +472,9 @@ static int viz_maps(int argc, char **argv) {
         y += (bh < 7 * ts ? 7 * ts : bh) + pad;
     }
     if (!save_png(cmd, out, &c)) goto done;
-    printf("image %d of %s (label %d):", index, dir, CX_I32P(ds.y)[index]);
+    printf("image %d of %s (label %d%s", index, dir, label, lname);
+    if (pred >= 0) printf(", predicted %d%s", pred, pname);
+    printf("):");
     for (int i = 0; i < nr; i++) printf("%s %s %dx%dx%d", i ? "," : "", rows[i].label, rows[i].C, rows[i].H, rows[i].W);
     printf(" -> %s (%dx%d)\n", out, c.width, c.height);
     rc = 0;

@@ -158,19 +158,37 @@ static void test_maps(void) {
     tmp_path(out, sizeof out, "maps.png");
     run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --index 7 --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    CHECK_MSG(strstr(r.out, "conv1 6x28x28") && strstr(r.out, "conv2 16x10x10") && strstr(r.out, "image 7"),
+    /* the data directory is Fashion-MNIST's: class names (image 7 is a shirt) */
+    CHECK_MSG(strstr(r.out, "conv1 6x28x28") && strstr(r.out, "conv2 16x10x10") && strstr(r.out, "image 7") &&
+                  strstr(r.out, "label 6 (shirt), predicted "),
               "stdout: %s", r.out);
-    /* layout: 10-pixel margins and gaps, a label column as wide as "conv1" at
-     * font scale 2 (5 * 12 - 2), rows: input 1 tile of 28 * 2, conv1 6 tiles
-     * of 28 * 2, conv2 16 tiles of 10 * 6 (each plus 1-pixel gaps) */
+    /* layout: 10-pixel margins and gaps, a title line at font scale 2 (14
+     * pixels high), a label column as wide as "conv1" at font scale 2
+     * (5 * 12 - 2), rows: input 1 tile of 28 * 2, conv1 6 tiles of 28 * 2,
+     * conv2 16 tiles of 10 * 6 (each plus 1-pixel gaps) */
     int label = 5 * 12 - 2, wide = 16 * (10 * 6 + 1) + 1;
-    int h = 10 + (28 * 2 + 2 + 10) * 2 + (10 * 6 + 2 + 10);
+    int h = 10 + 14 + 10 + (28 * 2 + 2 + 10) * 2 + (10 * 6 + 2 + 10);
     expect_png(out, 10 + label + 10 + wide + 10, h, "lenet5 maps");
     /* more channels than --cols wrap onto further lines */
     run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --cols 4 --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    int h4 = 10 + (28 * 2 + 2 + 10) + (2 * (28 * 2 + 1) + 1 + 10) + (4 * (10 * 6 + 1) + 1 + 10);
-    expect_png(out, 10 + label + 10 + 4 * (10 * 6 + 1) + 1 + 10, h4, "lenet5 maps, 4 columns");
+    int h4 = 10 + 14 + 10 + (28 * 2 + 2 + 10) + (2 * (28 * 2 + 1) + 1 + 10) + (4 * (10 * 6 + 1) + 1 + 10);
+    /* the title line ("test image 0: label 9 (ankle boot), predicted ...") is wider than the tiles */
+    int w4 = 10 + label + 10 + 4 * (10 * 6 + 1) + 1 + 10;
+    int w = 0, hh = 0, ct = 0;
+    CHECK(png_size(out, &w, &hh, &ct) && hh == h4 && w >= w4 && w >= 10 + 12 * 30);
+    CHECK_MSG(strstr(r.out, "label 9 (ankle boot)"), "stdout: %s", r.out);
+    /* names off, or from a file */
+    run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --classes none --out '%s'", out);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "(label 9, predicted ") && !strstr(r.out, "ankle"), "stdout: %s", r.out);
+    char names[512];
+    tmp_path(names, sizeof names, "names.txt");
+    write_text(names, "c0\nc1\nc2\nc3\nc4\nc5\nc6\nc7\nc8\nboot\n");
+    run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --classes '%s' --out '%s'", names, out);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "label 9 (boot)"), "stdout: %s %s", r.out, r.err);
+    write_text(names, "a\nb\n");
+    run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --classes '%s' --out '%s'", names, out);
+    EXPECT_ERR(&r, "too few names", "names 2 classes", "10");
 }
 
 static void test_maps_errors(void) {
@@ -268,6 +286,13 @@ static void test_trained_model(void) {
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     run(&r, "viz curves '%s' --out '%s'", metrics, out);
     CHECK_MSG(r.code == 0 && strstr(r.out, "2 epochs"), "exit %d: %s %s", r.code, r.err, r.out);
+    /* eval --confusion names Fashion-MNIST's classes */
+    run(&r, "eval '%s' " DATA_DIR " --confusion", model);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "  0 t-shirt/top ") && strstr(r.out, "  9 ankle boot  ") &&
+                  strstr(r.out, "rows: true class"),
+              "eval --confusion: exit %d: %s %s", r.code, r.out, r.err);
+    run(&r, "eval '%s' " DATA_DIR " --confusion --classes none", model);
+    CHECK_MSG(r.code == 0 && !strstr(r.out, "t-shirt") && strstr(r.out, "\n  9 "), "eval: %s", r.out);
     expect_png(out, 920, 340, "trained curves");
 }
 
