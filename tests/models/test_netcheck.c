@@ -73,8 +73,8 @@ static const char *cases[] = {
     "input 2 6 6 6\nconv3d out=4 k=3 p=1\nmaxpool3d k=2\navgpool3d k=1\nelu alpha=0.5\nflatten\n",
     "input 4 5 5\nconvt2d out=2 k=3 s=2 p=1 op=1\nupsample scale=1.5 mode=bilinear align=1\ntanh\n",
     "input 3 9 7\nadaptiveavgpool2d h=2 w=3\nglobalavgpool\nsigmoid\nflatten\ndropout p=0.3\n",
-    "input 3 8 8\nconv2d name=a out=4 k=3 p=1\nconv2d name=b out=5 k=1 from=input\nconcat from=a,b,input\n"
-    "add name=z from=concat1,concat1\nleaky_relu slope=0.2\nsoftplus\nidentity\n",
+    ("input 3 8 8\nconv2d name=a out=4 k=3 p=1\nconv2d name=b out=5 k=1 from=input\nconcat from=a,b,input\n"
+     "add name=z from=concat1,concat1\nleaky_relu slope=0.2\nsoftplus\nidentity\n"),
     "input 6\nlinear out=3\nbatchnorm momentum=0.5\nlayernorm\nlinear out=2 bias=0\n",
     "input 2 7 7\navgpool2d k=3 s=2 p=1\nupsample scale=0.5\n",
     /* errors */
