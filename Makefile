@@ -5,6 +5,7 @@
 #   make bench            Cortex vs PyTorch ratios (needs python3-torch for the PyTorch side)
 #   make install PREFIX=/usr/local
 #   make check-exports    libcortex.so exports the public API (include/) and nothing else
+#   make fuzz             libFuzzer targets in build/fuzz/ (clang; tools/fuzz_ci.sh runs them)
 # Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang
 CC       ?= cc
 BLAS     ?= auto
@@ -67,7 +68,7 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports readme-ops
+.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports readme-ops fuzz fuzz-check
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
@@ -151,6 +152,44 @@ bench: $(BBIN) $(BIN) $(B)/examples/g2p
 check-exports: $(LIBSO)
 	tools/check_exports.sh $(LIBSO)
 
+# libFuzzer targets: one per reader of untrusted bytes (fuzz/fuzz_*.c, seed
+# corpora in fuzz/corpus/NAME/, inputs that once failed in fuzz/regressions/NAME/).
+# Built with clang and its fuzzer runtime (Debian: clang libclang-rt-14-dev)
+# into build/fuzz/, the library compiled again with coverage and ASan+UBSan
+# (no OpenMP, no BLAS). Run: tools/fuzz_ci.sh [seconds per target], or by
+# hand: build/fuzz/fuzz_idx fuzz/corpus/idx -max_total_time=60
+FUZZ_CC     ?= clang
+FZ          := build/fuzz
+FUZZ_CFLAGS := -std=c11 -pthread -Wall -Wextra -Wpedantic -Wno-pass-failed -fno-math-errno -D_POSIX_C_SOURCE=200809L \
+               -Iinclude -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS   := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS   := $(patsubst fuzz/%.c,$(FZ)/%,$(FUZZ_SRCS))
+FUZZ_OBJ    := $(SRC:%.c=$(FZ)/%.o) $(FZ)/gen/optable.o
+
+fuzz: fuzz-check $(FUZZ_BINS)
+.SECONDARY: $(FUZZ_OBJ) $(FZ)/gen/optable.c
+
+fuzz-check:
+	@echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
+	  $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined - -o $(FZ)-check.out 2>/dev/null || { \
+	  echo "make fuzz: '$(FUZZ_CC)' cannot build libFuzzer targets; install clang and its fuzzer runtime:"; \
+	  echo "  apt-get install clang libclang-rt-14-dev    (Debian 12)"; exit 1; }
+	@rm -f $(FZ)-check.out
+
+$(FZ)/%.o: %.c Makefile | fuzz-check
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+
+$(FZ)/gen/optable.c: $(SRC) tools/gen_optable.sh
+	@mkdir -p $(dir $@)
+	tools/gen_optable.sh $@ $(SRC)
+
+$(FZ)/gen/optable.o: $(FZ)/gen/optable.c Makefile
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FZ)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ) Makefile
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_OBJ) -lm $(ZLIB_LIBS) $(PNG_LIBS)
+
 install: lib $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/include/cortex $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/cortex.h $(DESTDIR)$(PREFIX)/include/
@@ -165,5 +204,5 @@ clean:
 	rm -rf build
 
 # Generated header dependencies (see DEPFLAGS above); absent before the first build.
-DEPS := $(OBJ:.o=.d) $(CLI:%.c=$(B)/%.d) $(TBIN:=.d) $(EXBIN:=.d) $(BBIN:=.d)
+DEPS := $(OBJ:.o=.d) $(CLI:%.c=$(B)/%.d) $(TBIN:=.d) $(EXBIN:=.d) $(BBIN:=.d) $(FUZZ_OBJ:.o=.d)
 -include $(DEPS)

@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include <cortex/charlm.h>
+#include <cortex/transformer.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -798,6 +799,43 @@ static int charlm_eval(int argc, char **argv) {
     cx_module_free(lm);
     cx_vocab_free(voc);
     return rc;
+}
+
+/* ------------------------------------------------------------------ summary */
+int cli_charlm_summary(const char *path) {
+    cx_st_file *sf = NULL;
+    if (cx_st_load(path, &sf) != CX_OK) return -1; /* cortex summary reports the error */
+    const char *arch = cx_st_meta(sf, "cortex.arch");
+    bool lm = arch && !strcmp(arch, "charlm");
+    cx_module *m = NULL;
+    cx_vocab *v = NULL;
+    cx_status st = lm ? cx_charlm_from_st(sf, path, &m, &v) : CX_OK;
+    cx_st_free(sf);
+    if (!lm) return -1;
+    if (st) {
+        fprintf(stderr, "cortex summary: %s\n", cx_last_error());
+        return 1;
+    }
+    if (!strcmp(cx_charlm_arch(m), "lstm")) {
+        cx_charlm_config c = cx_charlm_get_config(m);
+        printf("character-level language model (LSTM): vocabulary %d ids (<unk> included), embedding %d, "
+               "%d LSTM layer(s) of %d, dropout %g\n", c.vocab, c.embed, c.layers, c.hidden, (double)c.dropout);
+    } else {
+        cx_tlm_config c = cx_tlm_get_config(m);
+        printf("character-level language model (Transformer): vocabulary %d ids (<unk> included), context %d, "
+               "embedding %d, %d block(s) of %d heads, feed-forward %d%s\n", c.vocab, c.context, c.embed, c.layers,
+               c.heads, c.ffn ? c.ffn : 4 * c.embed, c.tie ? ", output tied to the embedding" : "");
+    }
+    printf("input: character ids [T, B]; output: logits [T, B, %d]\n",
+           v ? v->size : (!strcmp(cx_charlm_arch(m), "lstm") ? cx_charlm_get_config(m).vocab
+                                                                : cx_tlm_get_config(m).vocab));
+    printf("layers:\n");
+    fflush(stdout);
+    cx_module_print(m);
+    if (!v) printf("(no vocabulary stored: the model cannot read text)\n");
+    cx_vocab_free(v);
+    cx_module_free(m);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ dispatch */

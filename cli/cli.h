@@ -67,4 +67,26 @@ int cmd_charlm(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_babi(int argc, char **argv);
+/* cortex summary of a char-LM model file (cortex.arch = charlm, either
+ * architecture): prints it and returns 0, or 1 after printing an error;
+ * -1 (nothing printed) when the file is not a char-LM model. */
+int cli_charlm_summary(const char *path);
+
+/* Class names (cli/classes.c), for eval --confusion and viz maps. --classes
+ * SPEC: "auto" (NULL: the default) -- Fashion-MNIST's names when the data
+ * directory's path contains "fashion" and the model has at most 10 classes,
+ * else none; "fashion"; "none"; or a file with one name per line. Returns
+ * false after printing a message ("cortex CMD: ...") when the names cannot
+ * be had; out->n is 0 when there are none. */
+#define CLI_MAX_CLASSES 1000
+typedef struct {
+    int n;
+    char name[CLI_MAX_CLASSES][48];
+} cli_classes;
+bool cli_classes_load(const char *cmd, const char *spec, const char *data_dir, int n_classes, cli_classes *out);
+/* Name of a label (NULL when unknown). */
+const char *cli_class_name(const cli_classes *c, int label);
+/* The C x C confusion matrix conf[true * C + predicted] with the class
+ * numbers on top and numbers and names (when known) on the left. */
+void cli_print_confusion(const int64_t *conf, int C, const cli_classes *names);
 #endif

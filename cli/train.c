@@ -304,6 +304,8 @@ int cmd_eval(int argc, char **argv) {
         {"split", "which files of DATA to use: t10k or train", false, "t10k"},
         {"threads", "threads", false, "1"},
         {"confusion", "print the confusion matrix", true, NULL},
+        {"classes", "class names: auto (Fashion-MNIST's for a fashion data directory), fashion, none or a file "
+                    "(one name per line)", false, "auto"},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
     const char *pos[2];
@@ -371,13 +373,11 @@ int cmd_eval(int argc, char **argv) {
         } else {
             printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), r.loss,
                    r.accuracy);
-            if (cli_get(f, nf, "confusion")) {
-                printf("confusion (rows: true class, columns: predicted)\n");
-                for (int i = 0; i < C; i++) {
-                    for (int j = 0; j < C; j++) printf("%6lld", (long long)conf[i * C + j]);
-                    printf("\n");
-                }
-            }
+            static cli_classes names;
+            if (cli_get(f, nf, "confusion") && cli_classes_load("eval", cli_get(f, nf, "classes"), pos[1], C, &names))
+                cli_print_confusion(conf, C, &names);
+            else if (cli_get(f, nf, "confusion"))
+                rc = 1;
         }
         free(conf);
     }
@@ -396,14 +396,17 @@ int cmd_summary(int argc, char **argv) {
         else
             cli_usage("summary", "MODEL",
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
-                      "output shape, parameter count and receptive field, and the totals.",
+                      "output shape, parameter count and receptive field, and the totals. A model saved by\n"
+                      "'cortex charlm train': its sizes and each part's parameters.",
                       NULL, 0);
         return help ? 0 : 2;
     }
     cli_model m;
     size_t len = strlen(pos[0]);
-    cx_status st = len > 4 && !strcmp(pos[0] + len - 4, ".net") ? cli_model_from_netfile(pos[0], &m)
-                                                                  : cli_model_load(pos[0], &m);
+    bool netfile = len > 4 && !strcmp(pos[0] + len - 4, ".net");
+    int lm = netfile ? -1 : cli_charlm_summary(pos[0]); /* a char-LM model */
+    if (lm >= 0) return lm;
+    cx_status st = netfile ? cli_model_from_netfile(pos[0], &m) : cli_model_load(pos[0], &m);
     if (st) {
         fprintf(stderr, "cortex summary: %s\n", cx_last_error());
         return 1;

@@ -58,16 +58,18 @@ static void tile_gray(canvas *c, int x0, int y0, const float *v, int h, int w, i
 }
 
 /* Three planes (red, green, blue; `plane` values apart) normalised together
- * to their joint min..max, so the balance between the colours is kept. */
-static void tile_rgb(canvas *c, int x0, int y0, const float *v, long plane, int h, int w, int s) {
-    float lo = 0, hi = 0;
-    bool any = false;
-    for (int ch = 0; ch < 3; ch++) {
-        float l = 0, u = 0;
-        if (!cx_finite_range(v + ch * plane, (long)h * w, &l, &u)) continue;
-        if (!any || l < lo) lo = l;
-        if (!any || u > hi) hi = u;
-        any = true;
+ * to lo..hi, or (lo >= hi) to their joint min..max, so the balance between
+ * the colours is kept. */
+static void tile_rgb(canvas *c, int x0, int y0, const float *v, long plane, int h, int w, int s, float lo, float hi) {
+    if (!(hi > lo)) {
+        bool any = false;
+        for (int ch = 0; ch < 3; ch++) {
+            float l = 0, u = 0;
+            if (!cx_finite_range(v + ch * plane, (long)h * w, &l, &u)) continue;
+            if (!any || l < lo) lo = l;
+            if (!any || u > hi) hi = u;
+            any = true;
+        }
     }
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -128,7 +130,7 @@ static int viz_filters(int argc, char **argv) {
     cli_flag f[] = {
         {"layer", "convolution layer to draw (default: the first one)", false, NULL},
         {"out", "PNG file to write", false, "filters.png"},
-        {"scale", "pixels per weight (reduced if the picture would exceed 4096 pixels)", false, "8"},
+        {"scale", "pixels per weight (reduced if the grid would exceed 4096 pixels)", false, "8"},
     };
     int nf = (int)(sizeof f / sizeof *f);
     const char *pos[1];
@@ -138,15 +140,17 @@ static int viz_filters(int argc, char **argv) {
     if (help) {
         cli_usage(cmd, "MODEL [--layer NAME] [--out filters.png]",
                   "Draw the filters of a convolution layer of MODEL (a model saved by 'cortex train\n"
-                  "--model X.net', or a .net file: random initial weights) as a grid of tiles.\n"
-                  "Each tile is one kernel [kh, kw], upscaled by --scale with nearest neighbour and\n"
-                  "normalised to its own min (black) .. max (white); tiles are 1 pixel apart.\n"
-                  "Filters with 3 input channels are drawn as one RGB tile each (the three channels\n"
-                  "normalised together), with 1 input channel as one grey tile each, both in a grid\n"
-                  "of ceil(sqrt(filters)) columns; otherwise one row per filter (output channel)\n"
-                  "holding its input channels side by side. 1-D kernels are 1-pixel-high strips,\n"
-                  "3-D kernels their depth slices stacked vertically. Picture size:\n"
-                  "columns * (kw * scale + 1) + 1 by rows * (kh * scale + 1) + 1.",
+                  "--model X.net', or a .net file: random initial weights) as a grid of tiles, under\n"
+                  "a title (the layer and its sizes) and beside a colour scale. Each tile is one\n"
+                  "kernel [kh, kw], upscaled by --scale with nearest neighbour; every weight of the\n"
+                  "layer has the same colour scale, blue (negative) - white (0) - red (positive),\n"
+                  "symmetric around 0 (the largest |weight| at either end).\n"
+                  "Filters with 1 input channel: one tile per filter, its index above it, in a grid\n"
+                  "of ceil(sqrt(filters)) columns. 3 input channels: the same with RGB tiles (the\n"
+                  "channels as red, green, blue; the scale gives each channel's intensity). Otherwise\n"
+                  "one row per filter (output channel, numbered on the left) holding its input\n"
+                  "channels side by side (numbered on top). 1-D kernels are strips one weight high,\n"
+                  "3-D kernels their depth slices stacked vertically. Tiles are 6 pixels apart.",
                   f, nf);
         return 0;
     }
@@ -206,23 +210,86 @@ static int viz_filters(int argc, char **argv) {
         rows = nout;
     }
     int s = scale;
-    while (s > 1 && ((long)cols * (kw * s + 1) + 1 > 4096 || (long)rows * (kh * s + 1) + 1 > 4096)) s--;
-    long W = (long)cols * (kw * s + 1) + 1, H = (long)rows * (kh * s + 1) + 1;
-    if (W > MAX_SIDE || H > MAX_SIDE || !canvas_init(&c, (int)W, (int)H, GAP)) {
+    while (s > 1 && ((long)cols * (kw * s + 6) > 4096 || (long)rows * (kh * s + 6) > 4096)) s--;
+    const float *wd = CX_F(w);
+    /* one colour scale for the whole layer: symmetric around 0 */
+    float lo = 0, hi = 0, wm = 0;
+    if (cx_finite_range(wd, (long)w->numel, &lo, &hi)) wm = fmaxf(fabsf(lo), fabsf(hi));
+    if (!(wm > 0)) wm = 1;
+    /* layout (see --help) */
+    const int P = 12, G = 6, ts = 2;
+    int tw = kw * s, th = kh * s, ls = tw >= 24 ? 2 : 1;
+    char title[160], sub[200], sb[96], num[16];
+    snprintf(title, sizeof title, "%s: %s", li->name, li->desc);
+    size_t k = (size_t)snprintf(sb, sizeof sb, "%d", w->shape[0]);
+    for (int d = 1; d < w->ndim && k < sizeof sb; d++) k += (size_t)snprintf(sb + k, sizeof sb - k, "x%d", w->shape[d]);
+    snprintf(sub, sizeof sub, "weights %s, %s", sb,
+             rgbmode ? "one tile per filter, input channels 0 1 2 as red green blue"
+             : grid  ? "one tile per filter (output channel)"
+                     : "rows: filters (output channels), columns: input channels");
+    snprintf(num, sizeof num, "%d", nout - 1);
+    int lh = 7 * ls + 3;                                  /* index label above a tile */
+    int rl = grid ? 0 : 7 * ts + 6 + text_width(num, ls) + 4;  /* matrix: "filter" turned up, row numbers */
+    int hdr = P + 7 * ts + 6 + 7; /* below the title and the subtitle */
+    snprintf(num, sizeof num, "%d", grid ? nout - 1 : nin - 1);
+    int cw = (tw > text_width(num, ls) ? tw : text_width(num, ls)) + G, ch = lh + th + G;
+    if (!grid) ch = th + G;
+    long GW = (long)cols * cw - G, GH = (long)rows * ch - G;
+    /* the grid starts below a line for "weight" (over the colour scale) or
+     * "input channel", and the column numbers of a matrix */
+    int gx = P + rl, gy = hdr + 8 + 7 * ts + 4 + (grid ? 0 : lh), bar_h = GH > 180 ? (int)GH : 180;
+    long W = gx + GW + 24 + 14 + 200 + text_width("input channel", ts), H = gy + (GH > bar_h ? GH : bar_h) + P;
+    if (W < P + text_width(title, ts) + P) W = P + text_width(title, ts) + P;
+    if (W < P + text_width(sub, 1) + P) W = P + text_width(sub, 1) + P;
+    if (W > MAX_SIDE || H > MAX_SIDE || !canvas_init(&c, (int)W, (int)H, WHITE)) {
         fprintf(stderr, "cortex %s: layer '%s' has too many filters to draw (%d x %d tiles of %dx%d)\n", cmd, li->name,
                 rows, cols, kh, kw);
         goto done;
     }
-    const float *wd = CX_F(w);
+    draw_text(&c, P, P, title, ts, BLACK);
+    draw_text(&c, P, P + 7 * ts + 6, sub, 1, AXIS);
+    if (!grid) {
+        draw_text(&c, gx, hdr + 8, "input channel", ts, AXIS);
+        cx_canvas_text_up(&c, P, gy, "filter", ts, RGB3(AXIS));
+    }
     int ntiles = grid ? nout : nout * nin;
     for (int t = 0; t < ntiles; t++) {
         int r = t / cols, q = t % cols;
-        int x0 = 1 + q * (kw * s + 1), y0 = 1 + r * (kh * s + 1);
-        if (rgbmode) tile_rgb(&c, x0, y0, wd + (long)t * 3 * plane, plane, kh, kw, s);
-        else tile_gray(&c, x0, y0, wd + (long)t * plane, kh, kw, s);
+        int x0 = gx + q * cw, y0 = gy + r * ch + (grid ? lh : 0);
+        cx_canvas_rect(&c, x0 - 1, y0 - 1, tw + 2, th + 2, RGB3(GAP), 1);
+        if (rgbmode) tile_rgb(&c, x0, y0, wd + (long)t * 3 * plane, plane, kh, kw, s, -wm, wm);
+        else cx_canvas_image(&c, x0, y0, wd + (long)t * plane, kh, kw, s, s, -wm, wm, CX_CMAP_DIVERGING);
+        if (grid) { /* filter index above its tile */
+            snprintf(num, sizeof num, "%d", t);
+            draw_text(&c, x0, y0 - lh, num, ls, BLACK);
+        } else if (r == 0) { /* input channel above its column */
+            snprintf(num, sizeof num, "%d", q);
+            draw_text(&c, x0, gy - lh, num, ls, BLACK);
+        }
+        if (!grid && q == 0) { /* filter index left of its row */
+            snprintf(num, sizeof num, "%d", r);
+            draw_text(&c, gx - 4 - text_width(num, ls), y0 + (th - 7 * ls) / 2, num, ls, BLACK);
+        }
+    }
+    /* colour scale: weight value (RGB tiles: the intensity of each channel) */
+    int bx = gx + (int)GW + 24;
+    if (!grid && bx < gx + text_width("input channel", ts) + 16) bx = gx + text_width("input channel", ts) + 16;
+    draw_text(&c, bx, gy - 7 * ts - 4, "weight", ts, AXIS);
+    int used = cx_canvas_colorbar(&c, bx, gy, 14, bar_h, -wm, wm, rgbmode ? CX_CMAP_GRAY : CX_CMAP_DIVERGING, ts);
+    long need_w = bx + (used > text_width("weight", ts) ? used : text_width("weight", ts)) + P;
+    if (need_w < P + text_width(title, ts) + P) need_w = P + text_width(title, ts) + P;
+    if (need_w < P + text_width(sub, 1) + P) need_w = P + text_width(sub, 1) + P;
+    {   /* crop (or widen) to the width used */
+        canvas fit = {0, 0, NULL};
+        if (!canvas_init(&fit, (int)need_w, c.height, WHITE)) {
+            fprintf(stderr, "cortex %s: out of memory\n", cmd);
+            goto done;
+        }
+        cx_canvas_paste(&fit, 0, 0, &c);
+        cx_canvas_free(&c);
+        c = fit;
     }
     if (!save_png(cmd, out, &c)) goto done;
-    char sb[96];
     printf("%s: %s weight %s -> %s (%dx%d, %d pixels per weight)\n", li->name, li->desc, cx_shape_str(w, sb, sizeof sb),
            out, c.width, c.height, s);
     rc = 0;
@@ -251,6 +318,8 @@ static int viz_maps(int argc, char **argv) {
         {"out", "PNG file to write", false, "maps.png"},
         {"size", "tile size in pixels a map is scaled up to (integer factor, at least 1)", false, "56"},
         {"cols", "tiles per line; a layer with more channels wraps onto further lines", false, "16"},
+        {"classes", "class names: auto (Fashion-MNIST's for a fashion data directory), fashion, none or a file "
+                    "(one name per line)", false, "auto"},
     };
     int nf = (int)(sizeof f / sizeof *f);
     const char *pos[1];
@@ -263,7 +332,9 @@ static int viz_maps(int argc, char **argv) {
                   "the input and the output of every 2-D convolution layer (before its activation):\n"
                   "one block of tiles per layer, labelled with the layer name, one tile per channel,\n"
                   "each normalised to its own min (black) .. max (white). A 3-channel input is drawn\n"
-                  "as one RGB tile. Maps are scaled up by the integer factor ceil(size / side).",
+                  "as one RGB tile. Maps are scaled up by the integer factor ceil(size / side).\n"
+                  "A title line names the image, its label and the network's prediction (the\n"
+                  "largest output), with class names when they are known (--classes).",
                   f, nf);
         return 0;
     }
@@ -350,10 +421,22 @@ static int viz_maps(int argc, char **argv) {
         r->per_line = ntiles < maxcols ? ntiles : maxcols;
         r->lines = (ntiles + r->per_line - 1) / r->per_line;
     }
-    /* layout: label column (text at scale 2), blocks of tiles, 10-pixel gaps between layers */
+    /* title: the image, its label and the prediction, with names when known */
+    static cli_classes names;
+    const cx_tensor *yo = outs[nl - 1];
+    int C = yo->ndim == 2 ? yo->shape[1] : 0, label = CX_I32P(ds.y)[index], pred = -1;
+    for (int k = 0; k < C; k++)
+        if (pred < 0 || CX_F(yo)[k] > CX_F(yo)[pred]) pred = k;
+    if (!cli_classes_load(cmd, cli_get(f, nf, "classes"), dir, C > label ? C : label + 1, &names)) goto done;
+    char title[256], lname[64] = "", pname[64] = "";
+    if (cli_class_name(&names, label)) snprintf(lname, sizeof lname, " (%s)", cli_class_name(&names, label));
+    if (pred >= 0 && cli_class_name(&names, pred)) snprintf(pname, sizeof pname, " (%s)", cli_class_name(&names, pred));
+    size_t tk = (size_t)snprintf(title, sizeof title, "test image %d: label %d%s", index, label, lname);
+    if (pred >= 0 && tk < sizeof title) snprintf(title + tk, sizeof title - tk, ", predicted %d%s", pred, pname);
+    /* layout: title, label column (text at scale 2), blocks of tiles, 10-pixel gaps between layers */
     const int pad = 10, ts = 2;
     int labw = 0;
-    long W = 0, H = pad;
+    long W = 0, H = pad + 7 * ts + pad;
     for (int i = 0; i < nr; i++) {
         int lw = text_width(rows[i].label, ts);
         if (lw > labw) labw = lw;
@@ -366,12 +449,14 @@ static int viz_maps(int argc, char **argv) {
         H += bh + pad;
     }
     W += pad + labw + pad + pad;
+    if (W < pad + text_width(title, ts) + pad) W = pad + text_width(title, ts) + pad;
     if (W > MAX_SIDE || H > MAX_SIDE || !canvas_init(&c, (int)W, (int)H, WHITE)) {
         fprintf(stderr, "cortex %s: the picture would be %ldx%ld pixels, too large (try a smaller --size or --cols)\n",
                 cmd, W, H);
         goto done;
     }
-    int y = pad, x0 = pad + labw + pad;
+    draw_text(&c, pad, pad, title, ts, BLACK);
+    int y = pad + 7 * ts + pad, x0 = pad + labw + pad;
     for (int i = 0; i < nr; i++) {
         map_row *r = &rows[i];
         int tw = r->W * r->s + 1, th = r->H * r->s + 1, ntiles = r->rgb ? 1 : r->C;
@@ -381,13 +466,15 @@ static int viz_maps(int argc, char **argv) {
         long plane = (long)r->H * r->W;
         for (int t = 0; t < ntiles; t++) {
             int tx = x0 + 1 + (t % r->per_line) * tw, ty = y + 1 + (t / r->per_line) * th;
-            if (r->rgb) tile_rgb(&c, tx, ty, r->v, plane, r->H, r->W, r->s);
+            if (r->rgb) tile_rgb(&c, tx, ty, r->v, plane, r->H, r->W, r->s, 0, 0);
             else tile_gray(&c, tx, ty, r->v + (long)t * plane, r->H, r->W, r->s);
         }
         y += (bh < 7 * ts ? 7 * ts : bh) + pad;
     }
     if (!save_png(cmd, out, &c)) goto done;
-    printf("image %d of %s (label %d):", index, dir, CX_I32P(ds.y)[index]);
+    printf("image %d of %s (label %d%s", index, dir, label, lname);
+    if (pred >= 0) printf(", predicted %d%s", pred, pname);
+    printf("):");
     for (int i = 0; i < nr; i++) printf("%s %s %dx%dx%d", i ? "," : "", rows[i].label, rows[i].C, rows[i].H, rows[i].W);
     printf(" -> %s (%dx%d)\n", out, c.width, c.height);
     rc = 0;

@@ -39,8 +39,8 @@
  * Report: pixel accuracy, per-class IoU = TP / (TP + FP + FN) and their mean
  * (mIoU over all K labels, background included, as the paper's "mean IU") on
  * the held-out canvases; and a PNG (default out/segmentation.png): one row per
- * test canvas showing input | prediction | truth, scaled 4x, with a strip of
- * the class colours at the bottom (left to right in label order):
+ * test canvas showing input | prediction | truth (named over the columns),
+ * scaled 4x, with a legend of the label colours and names at the bottom:
  *     background black, tops red, trousers/dresses blue, footwear green,
  *     bags yellow (--fine: 10 distinct colours, printed at the end of a run).
  *
@@ -277,16 +277,6 @@ static seg_metrics score(const int32_t *pred, const int32_t *truth, int64_t n, i
 
 /* ------------------------------------------------------------ PNG */
 
-/* Write an 8-bit RGB image atomically with the library's PNG writer
- * (temporary file, fsync, rename; an existing file survives any error). */
-static int write_png(const char *path, const unsigned char *rgb, int w, int h) {
-    if (cx_png_write_rgb(path, rgb, w, h) != CX_OK) {
-        fprintf(stderr, "%s: cannot write PNG: %s\n", "segmentation", cx_last_error());
-        return 1;
-    }
-    return 0;
-}
-
 /* Label colours: 5 super-class labels, or background + 10 classes (--fine). */
 static const unsigned char COARSE_RGB[5][3] = {
     {0, 0, 0}, {235, 70, 60}, {60, 120, 240}, {70, 200, 80}, {245, 210, 50}};
@@ -299,44 +289,83 @@ static const unsigned char *label_rgb(int k, bool fine) {
     return fine ? FINE_RGB[k] : COARSE_RGB[k];
 }
 
-/* rows x (input | prediction | truth), each SIDE*Z square, GAP pixels of grey
- * between panels, then a strip of the K label colours. Returns malloc'd RGB. */
-enum { Z = 4, GAP = 6, PANEL = SIDE * Z };
-static unsigned char *render(const cx_tensor *x, const int32_t *pred, const int32_t *truth,
-                             int rows, int K, bool fine, int *w_out, int *h_out) {
-    int w = 3 * PANEL + 4 * GAP;
-    int legend = 24;
-    int h = rows * (PANEL + GAP) + GAP + legend + GAP;
-    unsigned char *rgb = malloc((size_t)w * h * 3);
-    if (!rgb) return NULL;
-    memset(rgb, 128, (size_t)w * h * 3);
+/* The picture: a header over each column (input | prediction | truth, font
+ * scale 2), rows of the three panels (each SIDE*Z square, GAP pixels apart,
+ * on white), then a legend: "colours:" and, for each label, its colour swatch
+ * and name, wrapped onto as many lines as needed. With draw false only the
+ * height is computed. Returns the height. */
+enum { Z = 4, GAP = 6, PANEL = SIDE * Z, TS = 2, SW = 14 };
+static int layout(cx_canvas *c, bool draw, const cx_tensor *x, const int32_t *pred, const int32_t *truth, int rows,
+                  int K, bool fine, const char *const *names) {
+    static const uint8_t ink[3] = {0, 0, 0}, frame[3] = {160, 160, 160};
+    const int w = 3 * PANEL + 4 * GAP;
+    static const char *const heads[3] = {"input", "prediction", "truth"};
+    int y = GAP;
+    for (int panel = 0; panel < 3 && draw; panel++) {
+        int x0 = GAP + panel * (PANEL + GAP);
+        cx_canvas_text(c, x0 + (PANEL - cx_text_width(heads[panel], TS)) / 2, y, heads[panel], TS, ink);
+    }
+    y += 7 * TS + GAP;
     for (int r = 0; r < rows; r++) {
         const float *img = CX_F(x) + (size_t)r * SIDE * SIDE;
         const int32_t *maps[2] = {pred + (size_t)r * SIDE * SIDE, truth + (size_t)r * SIDE * SIDE};
-        int y0 = GAP + r * (PANEL + GAP);
-        for (int panel = 0; panel < 3; panel++) {
+        for (int panel = 0; panel < 3 && draw; panel++) {
             int x0 = GAP + panel * (PANEL + GAP);
-            for (int py = 0; py < PANEL; py++)
-                for (int px = 0; px < PANEL; px++) {
-                    int p = (py / Z) * SIDE + px / Z;
-                    unsigned char *o = rgb + ((size_t)(y0 + py) * w + x0 + px) * 3;
+            cx_canvas_rect(c, x0 - 1, y - 1, PANEL + 2, PANEL + 2, frame, 1);
+            for (int py = 0; py < SIDE; py++)
+                for (int px = 0; px < SIDE; px++) {
+                    int p = py * SIDE + px;
+                    uint8_t col[3];
                     if (panel == 0) {
-                        unsigned char g = (unsigned char)lrintf(255.0f * img[p]);
-                        o[0] = o[1] = o[2] = g;
+                        float v = img[p] < 0 ? 0 : img[p] > 1 ? 1 : img[p];
+                        col[0] = col[1] = col[2] = (uint8_t)lrintf(255.0f * v);
                     } else {
-                        memcpy(o, label_rgb(maps[panel - 1][p], fine), 3);
+                        memcpy(col, label_rgb(maps[panel - 1][p], fine), 3);
                     }
+                    cx_canvas_fill(c, x0 + px * Z, y + py * Z, Z, Z, col);
                 }
         }
+        y += PANEL + GAP;
     }
-    int ly = GAP + rows * (PANEL + GAP), lw = (w - 2 * GAP) / K;
-    for (int k = 0; k < K; k++)
-        for (int py = 0; py < legend; py++)
-            for (int px = 2; px < lw - 2; px++)
-                memcpy(rgb + ((size_t)(ly + py) * w + GAP + k * lw + px) * 3, label_rgb(k, fine), 3);
+    /* legend */
+    int lx = GAP;
+    if (draw) cx_canvas_text(c, lx, y, "colours:", TS, ink);
+    lx += cx_text_width("colours:", TS) + 3 * GAP;
+    for (int k = 0; k < K; k++) {
+        int item = SW + GAP + cx_text_width(names[k], TS) + 3 * GAP;
+        if (lx + item - 2 * GAP > w - GAP && lx > GAP) {
+            lx = GAP;
+            y += 7 * TS + 2 * GAP;
+        }
+        if (draw) {
+            cx_canvas_fill(c, lx, y, SW, SW, label_rgb(k, fine));
+            cx_canvas_rect(c, lx - 1, y - 1, SW + 2, SW + 2, frame, 1);
+            cx_canvas_text(c, lx + SW + GAP, y, names[k], TS, ink);
+        }
+        lx += item;
+    }
+    return y + 7 * TS + GAP;
+}
+
+/* Draw and save the picture (atomically: an existing file survives any
+ * error). Returns 0 or 1 after a message. */
+static int write_picture(const char *path, const cx_tensor *x, const int32_t *pred, const int32_t *truth, int rows,
+                         int K, bool fine, const char *const *names, int *w_out, int *h_out) {
+    cx_canvas c = {0, 0, NULL};
+    int w = 3 * PANEL + 4 * GAP, h = layout(NULL, false, x, pred, truth, rows, K, fine, names);
+    cx_status st = cx_canvas_init(&c, w, h, NULL);
+    if (!st) {
+        layout(&c, true, x, pred, truth, rows, K, fine, names);
+        st = cx_canvas_save(&c, path);
+    }
+    cx_canvas_free(&c);
+    if (st) {
+        fprintf(stderr, "segmentation: cannot write PNG: %s\n", cx_last_error());
+        return 1;
+    }
     *w_out = w;
     *h_out = h;
-    return rgb;
+    return 0;
 }
 
 /* ------------------------------------------------------------ main */
@@ -460,17 +489,10 @@ int main(int argc, char **argv) {
     }
     if (!rc) {
         int rows = n_test < 8 ? n_test : 8, w = 0, h = 0;
-        unsigned char *rgb = render(Xt, pred, CX_I32P(Yt), rows, K, fine, &w, &h);
-        if (!rgb) {
-            fprintf(stderr, "segmentation: out of memory\n");
-            rc = 1;
-        } else {
-            rc = write_png(png_path, rgb, w, h);
-            free(rgb);
-        }
+        rc = write_picture(png_path, Xt, pred, CX_I32P(Yt), rows, K, fine, names, &w, &h);
         if (!rc) {
-            printf("%s: %d rows of input | prediction | truth, colours left to right:", png_path,
-                   rows);
+            printf("%s (%dx%d): %d rows of input | prediction | truth under column headers, legend:", png_path, w,
+                   h, rows);
             for (int k = 0; k < K; k++) {
                 const unsigned char *c = label_rgb(k, fine);
                 printf("%s %s (%d,%d,%d)", k ? "," : "", names[k], c[0], c[1], c[2]);

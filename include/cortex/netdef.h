@@ -81,6 +81,27 @@ cx_tensor **cx_net_forward_all(cx_module *net, cx_tensor *x);
 /* Print a table: layer, output shape, parameters, receptive field; totals. */
 void cx_net_summary(const cx_module *net, FILE *f);
 
+/* Parse-only check of a .net text (shape inference): the parser and checks of
+ * cx_net_parse, but each layer's output shape and parameter count are
+ * computed from the sizes -- no weight is allocated or initialised and no
+ * probe forward pass runs, so a hostile or huge network is judged in
+ * microseconds (fuzz/fuzz_netdef.c uses it). For any text it gives what
+ * cx_net_parse gives: on failure CX_ERR_FORMAT and the same message
+ * ("t.net:3: conv2d: kernel size 5 (dilated 5) is larger than ..."); on
+ * success the same rows as cx_net_layer (name, out_shape, params, spatial,
+ * receptive field), except that `desc` holds the line's keyword ("conv2d").
+ * The one difference: cx_net_parse also fails when the weights or the probe
+ * tensors do not fit in memory, which cx_net_check never allocates.
+ * *out (NULL on error) is freed with cx_net_shapes_free. */
+typedef struct cx_net_shapes {
+    int in_shape[CX_MAX_DIMS], in_ndim;  /* as cx_net_input_shape */
+    int n;                               /* rows, the input's included (cx_net_num_layers) */
+    cx_layer_info *layers;               /* [n] */
+    int64_t params;                      /* total parameter count */
+} cx_net_shapes;
+cx_status cx_net_check(const char *text, const char *source, cx_net_shapes **out);
+void cx_net_shapes_free(cx_net_shapes *s);  /* NULL is fine */
+
 #ifdef __cplusplus
 }
 #endif

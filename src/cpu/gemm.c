@@ -187,7 +187,11 @@ static inline cx_vf vload(const float *p) {
 static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 
 /* C[mr x nr] = alpha * A_panel * B_panel + beta * C   (beta == 0: C is not
- * read). a: kc x MR packed, b: kc x NR packed (64-byte aligned). */
+ * read). a: kc x MR packed, b: kc x NR packed. b is aligned to the vector
+ * size, not to 64 bytes: the panel of column j0 starts j0 * kc floats into the
+ * 64-byte aligned buffer, a multiple of NR = NV vectors but not of 64 bytes
+ * when vectors are narrower (a portable build) and kc is odd (UBSan's
+ * alignment check, found by fuzz/fuzz_netdef.c). */
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
                          float *restrict c, size_t ldc, float alpha, float beta, int mr,
                          int nr) {
@@ -195,7 +199,7 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
     for (int i = 0; i < CX_MR; i++)
         for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
 
-    const cx_vf *bv = (const cx_vf *)__builtin_assume_aligned(b, 64);
+    const cx_vf *bv = (const cx_vf *)__builtin_assume_aligned(b, sizeof(cx_vf));
     for (int p = 0; p < kc; p++) {
         cx_vf bb[CX_NV];
         for (int v = 0; v < CX_NV; v++) bb[v] = bv[v];

@@ -253,12 +253,127 @@ static void set_rf(node *nd, const node *in, int k, int s, int d, double up) {
     }
 }
 
+
+/* ---- parse-only shape inference (cx_net_check). Each infer_* function makes
+ * the checks the layer's constructor and the probe forward pass of
+ * cx_net_parse make, in the same order and with the same messages, on sizes
+ * only, and sets the output shape (without the batch dimension) and the
+ * parameter count. */
+
+/* "[1, s0, s1, ...]": cx_shape_str of the batch-1 probe tensor */
+static const char *probe_str(const int *s, int nd, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "[1");
+    for (int i = 0; i < nd && k < n; i++) k += (size_t)snprintf(buf + k, n - k, ", %d", s[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* The output shape; its size is checked as the probe tensor's would be. */
+static void infer_out(cx_layer_info *o, const char *op, const int *s, int nd) {
+    int full[CX_MAX_DIMS + 1] = {1};
+    memcpy(full + 1, s, (size_t)nd * sizeof(int));
+    (void)cx_shape_numel(op, full, nd + 1);
+    memcpy(o->out_shape, s, (size_t)nd * sizeof(int));
+    o->out_ndim = nd;
+}
+
+static void infer_conv(cx_layer_info *o, const int *is, int dims, bool tr, int outc, int k, int s, int p, int d,
+                       int g, int op, bool bias) {
+    static const char *const kinds[] = {"", "Conv1d", "Conv2d", "Conv3d"}, *const ops[] = {"", "conv1d", "conv2d",
+                                                                                          "conv3d"};
+    const char *kind = tr ? "ConvTranspose2d" : kinds[dims], *opn = tr ? "conv_transpose2d" : ops[dims];
+    int in = is[0];
+    if (in % g || outc % g)
+        cx_fatal("%s: groups (%d) must be >= 1 and divide both in_channels (%d) and out_channels (%d)", kind, g, in,
+                 outc);
+    if (tr && op >= s && op >= d)
+        cx_fatal("%s: output_padding (%d) must be >= 0 and smaller than either stride (%d) or dilation (%d)", kind, op,
+                 s, d);
+    int ws[5] = {tr ? in : outc, tr ? outc / g : in / g, k, k, k};
+    int64_t wn = cx_shape_numel(kind, ws, dims + 2);
+    int os[4] = {outc};
+    char s1[96], s2[96];
+    for (int i = 0; i < dims; i++) {
+        int L = is[1 + i];
+        if (!tr) {
+            int span = d * (k - 1) + 1;
+            if ((int64_t)span > (int64_t)L + 2 * (int64_t)p)
+                cx_fatal("%s: kernel size %d (dilated %d) is larger than the padded input size %lld (dim %d); input %s, "
+                         "weight %s", opn, k, span, (long long)L + 2 * p, 2 + i, probe_str(is, dims + 1, s1, sizeof s1),
+                         cx_shape_str(&(cx_tensor){.ndim = dims + 2, .shape = {ws[0], ws[1], k, k, k}}, s2, sizeof s2));
+            os[1 + i] = cx_conv_out_size(L, k, s, p, d);
+        } else {
+            int ot = cx_conv_transpose_out_size(L, k, s, p, d, op);
+            if (ot < 1)
+                cx_fatal("%s: output size %d < 1 along dim %d (input %s, weight %s, stride %d, padding %d, dilation %d, "
+                         "output_padding %d)", opn, ot, 2 + i, probe_str(is, dims + 1, s1, sizeof s1),
+                         cx_shape_str(&(cx_tensor){.ndim = 4, .shape = {ws[0], ws[1], k, k}}, s2, sizeof s2), s, p, d,
+                         op);
+            os[1 + i] = ot;
+        }
+    }
+    infer_out(o, opn, os, dims + 1);
+    o->params = wn + (bias ? outc : 0);
+}
+
+/* pool_out_size of src/nn/pool.c without ceil mode */
+static int pool_out(int in, int k, int s, int p) {
+    int64_t num = (int64_t)in + 2 * (int64_t)p - k;
+    int64_t o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    return o > INT32_MAX ? INT32_MAX : (int)o;
+}
+
+static void infer_pool(cx_layer_info *o, const int *is, int dims, bool max, int k, int s, int p) {
+    const char *kind = max ? (dims == 2 ? "MaxPool2d" : "MaxPool3d") : (dims == 2 ? "AvgPool2d" : "AvgPool3d");
+    const char *opn = max ? (dims == 2 ? "max_pool2d" : "max_pool3d") : (dims == 2 ? "avg_pool2d" : "avg_pool3d");
+    if (p > k / 2) cx_fatal("%s: padding %d is more than half the kernel size %d", kind, p, k);
+    int os[4] = {is[0]};
+    bool bad = false;
+    for (int i = 0; i < dims; i++) {
+        os[1 + i] = pool_out(is[1 + i], k, s, p);
+        bad = bad || os[1 + i] < 1;
+    }
+    if (bad) {
+        char sb[96];
+        probe_str(is, dims + 1, sb, sizeof sb);
+        if (dims == 2)
+            cx_fatal("%s: input %s is too small for kernel %dx%d (stride %dx%d, padding %dx%d): output would be %dx%d",
+                     opn, sb, k, k, s, s, p, p, os[1], os[2]);
+        cx_fatal("%s: input %s is too small for kernel %dx%dx%d (stride %dx%dx%d, padding %dx%dx%d): output would be "
+                 "%dx%dx%d", opn, sb, k, k, k, s, s, s, p, p, p, os[1], os[2], os[3]);
+    }
+    infer_out(o, opn, os, dims + 1);
+}
+
+static void infer_upsample(cx_layer_info *o, const int *is, bool bilinear, double up) {
+    const char *opn = bilinear ? "upsample_bilinear2d" : "upsample_nearest2d";
+    double fh = floor((double)is[1] * up), fw = floor((double)is[2] * up);
+    if (fh < 1 || fw < 1 || fh > INT32_MAX || fw > INT32_MAX) {
+        char sb[96];
+        cx_fatal("%s: scale %g x %g of input %s gives an output of %.0f x %.0f", opn, up, up,
+                 probe_str(is, 3, sb, sizeof sb), fh, fw);
+    }
+    infer_out(o, opn, (const int[]){is[0], (int)fh, (int)fw}, 3);
+}
+
+static void infer_flatten(cx_layer_info *o, const int *is, int ind) {
+    int64_t n = 1;
+    for (int i = 0; i < ind; i++) n *= is[i];
+    if (n > INT32_MAX) {
+        char sb[96];
+        cx_fatal("flatten: input %s has %lld values per example, more than a dimension can hold",
+                 probe_str(is, ind, sb, sizeof sb), (long long)n);
+    }
+    infer_out(o, "reshape", (const int[]){(int)n}, 1);
+}
+
 /* State of one parse, reachable after a failure (cx_try). */
 typedef struct {
     net_m *net;
     char *copy;        /* the text, cut into lines */
     cx_tensor **probe; /* dummy batch-1 output of every node */
     int line_no;       /* line being parsed (0: none) */
+    bool shapes_only;  /* cx_net_check: no module, no probe (see infer_* above) */
 } parse_ctx;
 
 static cx_status parse_body(void *user) {
@@ -327,7 +442,8 @@ static cx_status parse_body(void *user) {
             for (int a = 0; a < 3; a++) info->rf[a] = info->jump[a] = 1;
             int shape[CX_MAX_DIMS + 1] = {1};
             memcpy(shape + 1, net->in_shape, (size_t)net->in_ndim * sizeof(int));
-            c->probe[0] = cx_zeros(shape, net->in_ndim + 1);
+            if (c->shapes_only) (void)cx_shape_numel("empty", shape, net->in_ndim + 1);
+            else c->probe[0] = cx_zeros(shape, net->in_ndim + 1);
             net->n = 1;
             continue;
         }
@@ -412,8 +528,11 @@ static cx_status parse_body(void *user) {
             if (kind == L_CONVT) {
                 int op = geti(kw, kvs, nk, "op", 0, 0, 1024);
                 for (int a = 0; a < 3; a++) o.output_padding[a] = op;
-                nd->mod = cx_conv_transpose2d_new(is[0], outc, k, k, &o, bias);
+                if (c->shapes_only) infer_conv(info, is, 2, true, outc, k, s, p, d, g, op, bias);
+                else nd->mod = cx_conv_transpose2d_new(is[0], outc, k, k, &o, bias);
                 s = -s;
+            } else if (c->shapes_only) {
+                infer_conv(info, is, dims, false, outc, k, s, p, d, g, 0, bias);
             } else if (dims == 1) {
                 nd->mod = cx_conv1d_new(is[0], outc, k, &o, bias);
             } else if (dims == 2) {
@@ -439,31 +558,46 @@ static cx_status parse_body(void *user) {
                 o.stride[a] = s;
                 o.padding[a] = p;
             }
-            nd->mod = cx_pool_new(pk, &o);
+            if (c->shapes_only) infer_pool(info, is, dims, kw[0] == 'm', k, s, p);
+            else nd->mod = cx_pool_new(pk, &o);
             break;
         }
         case L_ADAPTIVE: {
             if (ind != 3) fail("%s needs a [C, H, W] input%s", kw, "");
             int h = geti(kw, kvs, nk, "h", REQUIRED, 1, 1 << 16), w = geti(kw, kvs, nk, "w", REQUIRED, 1, 1 << 16);
-            nd->mod = cx_adaptive_avgpool2d_new(h, w);
+            if (c->shapes_only) infer_out(info, "adaptive_avg_pool2d", (const int[]){is[0], h, w}, 3);
+            else nd->mod = cx_adaptive_avgpool2d_new(h, w);
             k = (is[1] + h - 1) / h;
             s = is[1] / h > 0 ? is[1] / h : 1;
             break;
         }
         case L_GAP:
             if (ind != 3) fail("%s needs a [C, H, W] input%s", kw, "");
+            if (c->shapes_only) infer_out(info, "global_avg_pool2d", (const int[]){is[0], 1, 1}, 3);
             break;
         case L_BN: {
             if (ind < 1 || ind > 3) fail("%s needs a [F], [C, L] or [C, H, W] input%s", kw, "");
             double eps = getd(kw, kvs, nk, "eps", 1e-5, 0, 1);
             double mom = getd(kw, kvs, nk, "momentum", 0.1, 0, 1);
-            nd->mod = cx_batchnorm_new_ex(ind == 3 ? 2 : 1, is[0], (float)eps, (float)mom, true);
+            if (!c->shapes_only) {
+                nd->mod = cx_batchnorm_new_ex(ind == 3 ? 2 : 1, is[0], (float)eps, (float)mom, true);
+                break;
+            }
+            if (!((float)eps > 0)) cx_fatal("BatchNorm%dd: eps must be positive, got %g", ind == 3 ? 2 : 1, (double)(float)eps);
+            infer_out(info, "batch_norm", is, ind);
+            info->params = 2 * (int64_t)is[0];
             break;
         }
         case L_LN: {
             int dims = geti(kw, kvs, nk, "dims", 1, 1, ind);
             double eps = getd(kw, kvs, nk, "eps", 1e-5, 0, 1);
-            nd->mod = cx_layernorm_new_ex(is + ind - dims, dims, (float)eps, true);
+            if (!c->shapes_only) {
+                nd->mod = cx_layernorm_new_ex(is + ind - dims, dims, (float)eps, true);
+                break;
+            }
+            if (!((float)eps > 0)) cx_fatal("LayerNorm: eps must be positive, got %g", (double)(float)eps);
+            info->params = 2 * cx_shape_numel("cx_tensor_new", is + ind - dims, dims);
+            infer_out(info, "layer_norm", is, ind);
             break;
         }
         case L_UPSAMPLE: {
@@ -474,22 +608,42 @@ static cx_status parse_body(void *user) {
             cx_upsample_mode um = CX_UPSAMPLE_NEAREST;
             if (mode && !strcmp(mode, "bilinear")) um = CX_UPSAMPLE_BILINEAR;
             else if (mode && strcmp(mode, "nearest")) fail("%s: mode=%s (nearest or bilinear)", kw, mode);
-            nd->mod = cx_upsample_new(um, up, geti(kw, kvs, nk, "align", 0, 0, 1) != 0);
+            bool align = geti(kw, kvs, nk, "align", 0, 0, 1) != 0;
+            if (c->shapes_only) infer_upsample(info, is, um == CX_UPSAMPLE_BILINEAR, up);
+            else nd->mod = cx_upsample_new(um, up, align);
             break;
         }
-        case L_FLATTEN: nd->mod = cx_flatten_new(); break;
+        case L_FLATTEN:
+            if (c->shapes_only) infer_flatten(info, is, ind);
+            else nd->mod = cx_flatten_new();
+            break;
         case L_LINEAR: {
             int outf = geti(kw, kvs, nk, "out", REQUIRED, 1, 1 << 24);
-            nd->mod = cx_linear_new(is[ind - 1], outf, geti(kw, kvs, nk, "bias", 1, 0, 1) != 0);
+            bool bias = geti(kw, kvs, nk, "bias", 1, 0, 1) != 0;
+            if (c->shapes_only) {
+                info->params = cx_shape_numel("Linear", (const int[]){outf, is[ind - 1]}, 2) + (bias ? outf : 0);
+                int os[CX_MAX_DIMS];
+                memcpy(os, is, (size_t)ind * sizeof(int));
+                os[ind - 1] = outf;
+                infer_out(info, "linear", os, ind);
+            } else {
+                nd->mod = cx_linear_new(is[ind - 1], outf, bias);
+            }
             break;
         }
-        case L_DROPOUT: nd->mod = cx_dropout_new((float)getd(kw, kvs, nk, "p", 0.5, 0, 1)); break;
+        case L_DROPOUT: {
+            float pd = (float)getd(kw, kvs, nk, "p", 0.5, 0, 1);
+            if (c->shapes_only) infer_out(info, "dropout", is, ind);
+            else nd->mod = cx_dropout_new(pd);
+            break;
+        }
         case L_ACT: {
             cx_act a;
             if (!cx_act_parse(kw, &a)) fail("unknown activation '%s'%s", kw, "");
             float prm = a == CX_ACT_LEAKY_RELU ? (float)getd(kw, kvs, nk, "slope", 0.01, 0, 1)
                       : a == CX_ACT_ELU ? (float)getd(kw, kvs, nk, "alpha", 1.0, 0, 100) : 0.0f;
-            nd->mod = cx_activation_new(a, prm);
+            if (c->shapes_only) infer_out(info, kw, is, ind);
+            else nd->mod = cx_activation_new(a, prm);
             break;
         }
         case L_ADD: case L_CONCAT: {
@@ -500,11 +654,20 @@ static cx_status parse_body(void *user) {
                     if (kind == L_ADD || a != 0) ok = o->out_shape[a] == is[a];
                 if (!ok) {
                     char s1[96], s2[96];
-                    cx_tensor *p0 = c->probe[nd->from[0]], *pj = c->probe[nd->from[j]];
-                    snprintf(sb, sizeof sb, "'%s' %s and '%s' %s", in->info.name, cx_shape_str(p0, s1, sizeof s1),
-                             o->name, cx_shape_str(pj, s2, sizeof s2));
+                    snprintf(sb, sizeof sb, "'%s' %s and '%s' %s", in->info.name, probe_str(is, ind, s1, sizeof s1),
+                             o->name, probe_str(o->out_shape, o->out_ndim, s2, sizeof s2));
                     fail("%s: inputs do not match: %s", kw, sb);
                 }
+            }
+            if (c->shapes_only) {
+                int os[CX_MAX_DIMS];
+                memcpy(os, is, (size_t)ind * sizeof(int));
+                int64_t ch = os[0];
+                if (kind == L_CONCAT)
+                    for (int j = 1; j < nd->nfrom; j++) ch += net->nodes[nd->from[j]].info.out_shape[0];
+                if (ch > INT32_MAX) cx_fatal("concat: %lld channels, more than a dimension can hold", (long long)ch);
+                os[0] = (int)ch;
+                infer_out(info, kind == L_ADD ? "add" : "concat", os, ind);
             }
             break;
         }
@@ -513,7 +676,7 @@ static cx_status parse_body(void *user) {
         if (nd->mod) cx_module_add(&net->base, info->name, nd->mod);
         /* probe: run the layer on the batch-1 outputs of its inputs */
         net->n++;
-        {
+        if (!c->shapes_only) {
             cx_tensor *x = c->probe[nd->from[0]], *y;
             if (kind == L_GAP) y = cx_global_avg_pool2d(x);
             else if (kind == L_ADD) {
@@ -530,7 +693,9 @@ static cx_status parse_body(void *user) {
             info->out_ndim = y->ndim - 1;
             memcpy(info->out_shape, y->shape + 1, (size_t)info->out_ndim * sizeof(int));
         }
-        if (nd->mod) {
+        if (c->shapes_only) {
+            snprintf(info->desc, sizeof info->desc, "%s", kw);
+        } else if (nd->mod) {
             cx_module_describe(nd->mod, info->desc, sizeof info->desc);
             cx_params ps;
             cx_params_init(&ps);
@@ -591,6 +756,45 @@ cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
     }
     *out = &c.net->base;
     return CX_OK;
+}
+
+cx_status cx_net_check(const char *text, const char *source, cx_net_shapes **out) {
+    *out = NULL;
+    const char *src = source ? source : "<net>";
+    parse_ctx c = {0};
+    c.shapes_only = true;
+    c.net = cx_xcalloc(1, sizeof *c.net);
+    cx_module_init(&c.net->base, &net_ops);
+    c.copy = cx_xstrdup(text);
+    cx_status st = cx_try(parse_body, &c);
+    free(c.copy);
+    free(c.probe);
+    net_m *net = c.net;
+    if (st) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", cx_last_error());
+        cx_module_free(&net->base);
+        if (c.line_no > 0) return cx_set_error(CX_ERR_FORMAT, "%s:%d: %s", src, c.line_no, msg);
+        return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, msg);
+    }
+    cx_net_shapes *r = cx_xcalloc(1, sizeof *r);
+    r->n = net->n;
+    r->in_ndim = net->in_ndim;
+    memcpy(r->in_shape, net->in_shape, sizeof r->in_shape);
+    r->layers = cx_xcalloc((size_t)net->n, sizeof *r->layers);
+    for (int i = 0; i < net->n; i++) {
+        r->layers[i] = net->nodes[i].info;
+        r->params += net->nodes[i].info.params;
+    }
+    cx_module_free(&net->base);
+    *out = r;
+    return CX_OK;
+}
+
+void cx_net_shapes_free(cx_net_shapes *s) {
+    if (!s) return;
+    free(s->layers);
+    free(s);
 }
 
 cx_status cx_net_load(const char *path, cx_module **out) {

@@ -170,6 +170,7 @@ static void grid_sample_backward(cx_node *nd) {
     int H = s->H, W = s->W, C = s->C;
     bool ac = s->align_corners;
     int64_t work = (int64_t)s->N * C * P;
+    (void)work; /* used by the OpenMP pragmas only */
     float *gx = cx_in_grad(nd, 0);
     if (gx) {
         /* one (n, c) plane per iteration: its scatter-adds stay in the plane */

@@ -185,6 +185,50 @@ static void test_train_sample_eval(void) {
     CHECK_MSG(r.code == 0 && strstr(r.out, "scheduled sampling"), "ss: exit %d %s", r.code, r.err);
 }
 
+/* --metrics writes one CSV row per validation that `cortex viz curves` plots
+ * (loss and bits per character); `cortex summary` prints a char-LM's parts
+ * (both architectures). */
+static void test_metrics_curves_summary(void) {
+    static run_result r;
+    char m[512], csv[512], png[512], tm[512];
+    tmp_path(m, sizeof m, "mlm.safetensors");
+    tmp_path(csv, sizeof csv, "lm_metrics.csv");
+    tmp_path(png, sizeof png, "lm_curves.png");
+    tmp_path(tm, sizeof tm, "mtlm.safetensors");
+    run(&r, "train --text %s " SMALL " --epochs 3 --out '%s' --metrics '%s'", TEXT, m, csv);
+    CHECK_MSG(r.code == 0, "train: exit %d, %s", r.code, r.err);
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(cx_read_file(csv, &buf, &n, 0) == CX_OK);
+    if (buf) {
+        const char *t = buf;
+        int lines = 0;
+        for (size_t i = 0; i < n; i++) lines += t[i] == '\n';
+        CHECK_MSG(!strncmp(t, "epoch,", 6) && strstr(t, "train_loss") && strstr(t, "val_bpc") && lines == 4,
+                  "metrics CSV:\n%s", t);
+        free(buf);
+    }
+    const char *saved = cli_prefix;
+    cli_prefix = "";
+    run(&r, "viz curves '%s' --out '%s'", csv, png);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "3 epochs") && strstr(r.out, "train and val") && access(png, F_OK) == 0,
+              "viz curves: exit %d %s %s", r.code, r.out, r.err);
+    run(&r, "summary '%s'", m);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "(LSTM)") && strstr(r.out, "1 LSTM layer(s) of 32") &&
+                  strstr(r.out, "Embedding(") && strstr(r.out, "LSTM(8, 32") && strstr(r.out, "Linear(32 -> ") &&
+                  strstr(r.out, "total"),
+              "summary: exit %d %s %s", r.code, r.out, r.err);
+    cli_prefix = saved;
+    run(&r, "train --text %s " TSMALL " --steps 5 --out '%s'", TEXT, tm);
+    CHECK_MSG(r.code == 0, "train: exit %d, %s", r.code, r.err);
+    cli_prefix = "";
+    run(&r, "summary '%s'", tm);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "(Transformer)") && strstr(r.out, "2 block(s) of 2 heads") &&
+                  strstr(r.out, "total"),
+              "summary: exit %d %s %s", r.code, r.out, r.err);
+    cli_prefix = saved;
+}
+
 /* The Transformer through the same commands: train, sample (temperature,
  * top-k, beam), eval, loading from the file's metadata. */
 static void test_transformer_train_sample_eval(void) {
@@ -314,6 +358,7 @@ int main(void) {
     RUN(test_missing_and_corrupt);
     RUN(test_train_sample_eval);
     RUN(test_resume_exact);
+    RUN(test_metrics_curves_summary);
     RUN(test_transformer_train_sample_eval);
     RUN(test_transformer_resume_exact);
     cli_teardown();

@@ -74,32 +74,56 @@ static void test_help(void) {
 }
 
 /* ---------------------------------------------------------------- filters */
+/* The picture's size: the bare grid of tiles (tw x th pixels each, `cols` x
+ * `rows` of them, 6 pixels apart) grows by the labels around it: a title of
+ * `title_chars` characters at font scale 2 (12 pixels each) that fits, a
+ * subtitle, filter / channel numbers, and a colour scale on the right. */
+static void expect_labelled(const char *path, int cols, int rows, int tw, int th, int title_chars, bool matrix,
+                            const char *what) {
+    int w = 0, h = 0, ct = -1;
+    CHECK_MSG(png_size(path, &w, &h, &ct), "%s: %s is not a readable 8-bit PNG", what, path);
+    int num_h = 7 * (tw >= 24 ? 2 : 1) + 3; /* numbers above the tiles (of each row of a grid) */
+    int gw = cols * (tw + 6) - 6, gh = rows * (th + 6 + (matrix ? 0 : num_h)) - 6;
+    /* margins, title, subtitle, the "weight" line, a matrix's column numbers,
+     * then the grid or the colour scale (at least 180 pixels) */
+    int want_h = 12 + 14 + 6 + 7 + 8 + 14 + 4 + (matrix ? num_h : 0) + (gh > 180 ? gh : 180) + 12;
+    CHECK_MSG(h == want_h, "%s: height %d, expected %d (grid %d + labels)", what, h, want_h, gh);
+    CHECK_MSG(w >= 12 + 12 * title_chars - 2 + 12, "%s: width %d does not hold the title", what, w);
+    CHECK_MSG(w >= 12 + gw + 24 + 14 + 4 + 6 + 12, "%s: width %d does not hold the grid (%d) and the colour scale",
+              what, w, gw);
+    CHECK_MSG(ct == 2, "%s: colour type %d, expected 2 (RGB)", what, ct);
+}
+
 static void test_filters(void) {
     static run_result r;
     char out[512];
     tmp_path(out, sizeof out, "filters.png");
-    /* conv1: 6 filters [1, 5, 5] -> 3 x 2 grid of 40x40 tiles, 1-pixel gaps */
+    /* conv1: 6 filters [1, 5, 5] -> 3 x 2 grid of 40x40 tiles */
     run(&r, "viz filters models/lenet5.net --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     CHECK(strstr(r.out, "conv1") != NULL);
-    expect_png(out, 3 * (5 * 8 + 1) + 1, 2 * (5 * 8 + 1) + 1, "lenet5 conv1");
+    expect_labelled(out, 3, 2, 40, 40, (int)strlen("conv1: Conv2d(1 -> 6, k=5x5, s=1, p=2)"), false, "lenet5 conv1");
+    int w = 0, h = 0, ct;
+    CHECK(png_size(out, &w, &h, &ct));
+    CHECK_MSG(w > 3 * (5 * 8 + 1) + 1 + 300 && h > 2 * (5 * 8 + 1) + 1 + 100,
+              "conv1: %dx%d, no bigger than the bare 124x83 tiles", w, h);
     /* conv2: 16 filters [6, 5, 5] -> one row per filter, 6 channels side by side; scale 3 */
     run(&r, "viz filters models/lenet5.net --layer conv2 --scale 3 --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 6 * (5 * 3 + 1) + 1, 16 * (5 * 3 + 1) + 1, "lenet5 conv2");
+    expect_labelled(out, 6, 16, 15, 15, (int)strlen("conv2: Conv2d(6 -> 16, k=5x5, s=1, p=0)"), true, "lenet5 conv2");
     /* 3 input channels: one RGB tile per filter, 10 filters -> 4 x 3 grid */
     char net[512];
     tmp_path(net, sizeof net, "rgb.net");
     write_text(net, "input 3 16 16\nconv2d name=c out=10 k=3\nrelu\nflatten\nlinear out=4\n");
     run(&r, "viz filters '%s' --out '%s'", net, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 4 * (3 * 8 + 1) + 1, 3 * (3 * 8 + 1) + 1, "rgb filters");
+    expect_labelled(out, 4, 3, 24, 24, (int)strlen("c: Conv2d(3 -> 10, k=3x3, s=1, p=0)"), false, "rgb filters");
     /* 1-D kernels: strips one weight high */
     tmp_path(net, sizeof net, "c1d.net");
     write_text(net, "input 2 30\nconv1d out=4 k=7\n");
     run(&r, "viz filters '%s' --out '%s'", net, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 2 * (7 * 8 + 1) + 1, 4 * (1 * 8 + 1) + 1, "conv1d filters");
+    expect_labelled(out, 2, 4, 56, 8, (int)strlen("conv1: Conv1d(2 -> 4, k=7, s=1, p=0)"), true, "conv1d filters");
 }
 
 static void test_filters_errors(void) {
@@ -134,19 +158,37 @@ static void test_maps(void) {
     tmp_path(out, sizeof out, "maps.png");
     run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --index 7 --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    CHECK_MSG(strstr(r.out, "conv1 6x28x28") && strstr(r.out, "conv2 16x10x10") && strstr(r.out, "image 7"),
+    /* the data directory is Fashion-MNIST's: class names (image 7 is a shirt) */
+    CHECK_MSG(strstr(r.out, "conv1 6x28x28") && strstr(r.out, "conv2 16x10x10") && strstr(r.out, "image 7") &&
+                  strstr(r.out, "label 6 (shirt), predicted "),
               "stdout: %s", r.out);
-    /* layout: 10-pixel margins and gaps, a label column as wide as "conv1" at
-     * font scale 2 (5 * 12 - 2), rows: input 1 tile of 28 * 2, conv1 6 tiles
-     * of 28 * 2, conv2 16 tiles of 10 * 6 (each plus 1-pixel gaps) */
+    /* layout: 10-pixel margins and gaps, a title line at font scale 2 (14
+     * pixels high), a label column as wide as "conv1" at font scale 2
+     * (5 * 12 - 2), rows: input 1 tile of 28 * 2, conv1 6 tiles of 28 * 2,
+     * conv2 16 tiles of 10 * 6 (each plus 1-pixel gaps) */
     int label = 5 * 12 - 2, wide = 16 * (10 * 6 + 1) + 1;
-    int h = 10 + (28 * 2 + 2 + 10) * 2 + (10 * 6 + 2 + 10);
+    int h = 10 + 14 + 10 + (28 * 2 + 2 + 10) * 2 + (10 * 6 + 2 + 10);
     expect_png(out, 10 + label + 10 + wide + 10, h, "lenet5 maps");
     /* more channels than --cols wrap onto further lines */
     run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --cols 4 --out '%s'", out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    int h4 = 10 + (28 * 2 + 2 + 10) + (2 * (28 * 2 + 1) + 1 + 10) + (4 * (10 * 6 + 1) + 1 + 10);
-    expect_png(out, 10 + label + 10 + 4 * (10 * 6 + 1) + 1 + 10, h4, "lenet5 maps, 4 columns");
+    int h4 = 10 + 14 + 10 + (28 * 2 + 2 + 10) + (2 * (28 * 2 + 1) + 1 + 10) + (4 * (10 * 6 + 1) + 1 + 10);
+    /* the title line ("test image 0: label 9 (ankle boot), predicted ...") is wider than the tiles */
+    int w4 = 10 + label + 10 + 4 * (10 * 6 + 1) + 1 + 10;
+    int w = 0, hh = 0, ct = 0;
+    CHECK(png_size(out, &w, &hh, &ct) && hh == h4 && w >= w4 && w >= 10 + 12 * 30);
+    CHECK_MSG(strstr(r.out, "label 9 (ankle boot)"), "stdout: %s", r.out);
+    /* names off, or from a file */
+    run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --classes none --out '%s'", out);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "(label 9, predicted ") && !strstr(r.out, "ankle"), "stdout: %s", r.out);
+    char names[512];
+    tmp_path(names, sizeof names, "names.txt");
+    write_text(names, "c0\nc1\nc2\nc3\nc4\nc5\nc6\nc7\nc8\nboot\n");
+    run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --classes '%s' --out '%s'", names, out);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "label 9 (boot)"), "stdout: %s %s", r.out, r.err);
+    write_text(names, "a\nb\n");
+    run(&r, "viz maps models/lenet5.net --data " DATA_DIR " --classes '%s' --out '%s'", names, out);
+    EXPECT_ERR(&r, "too few names", "names 2 classes", "10");
 }
 
 static void test_maps_errors(void) {
@@ -239,11 +281,18 @@ static void test_trained_model(void) {
     CHECK_MSG(r.code == 0, "train: exit %d: %s", r.code, r.err);
     run(&r, "viz filters '%s' --layer conv2 --scale 2 --out '%s'", model, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    expect_png(out, 6 * (5 * 2 + 1) + 1, 16 * (5 * 2 + 1) + 1, "trained conv2");
+    expect_labelled(out, 6, 16, 10, 10, (int)strlen("conv2: Conv2d(6 -> 16, k=5x5, s=1, p=0)"), true, "trained conv2");
     run(&r, "viz maps '%s' --data " DATA_DIR " --index 3 --out '%s'", model, out);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     run(&r, "viz curves '%s' --out '%s'", metrics, out);
     CHECK_MSG(r.code == 0 && strstr(r.out, "2 epochs"), "exit %d: %s %s", r.code, r.err, r.out);
+    /* eval --confusion names Fashion-MNIST's classes */
+    run(&r, "eval '%s' " DATA_DIR " --confusion", model);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "  0 t-shirt/top ") && strstr(r.out, "  9 ankle boot  ") &&
+                  strstr(r.out, "rows: true class"),
+              "eval --confusion: exit %d: %s %s", r.code, r.out, r.err);
+    run(&r, "eval '%s' " DATA_DIR " --confusion --classes none", model);
+    CHECK_MSG(r.code == 0 && !strstr(r.out, "t-shirt") && strstr(r.out, "\n  9 "), "eval: %s", r.out);
     expect_png(out, 920, 340, "trained curves");
 }
 
