@@ -23,6 +23,8 @@
  *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
  *                   attention, multi-head attention
  *   cortex/memory.h Neural Turing Machine memory ops: addressing, read, write
+ *   cortex/kvmem.h  key-value memory networks and the generated film
+ *                   knowledge base they answer questions on
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/babi.h   the bAbI question-answering tasks: a reader for the
@@ -57,6 +59,7 @@
 #include "cortex/rnn.h"
 #include "cortex/attention.h"
 #include "cortex/memory.h"
+#include "cortex/kvmem.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/babi.h"
