@@ -227,7 +227,7 @@ static int explain(cx_kvmemnn *m, const cx_filmkb *kb, const char *question_enti
         o.vmin = 0;
         o.vmax = 1;
         o.values = true;
-        o.cell = 28;
+        o.cell = 44;
         if (cx_plot_heatmap(png, heat, M, H, &o)) {
             fprintf(stderr, "kvmemnn: %s\n", cx_last_error());
             rc = 1;

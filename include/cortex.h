@@ -23,6 +23,7 @@
  *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
  *                   attention, multi-head attention
  *   cortex/memory.h Neural Turing Machine memory ops: addressing, read, write
+ *   cortex/memnn.h  the memory network with strong supervision (I, G, O, R)
  *   cortex/kvmem.h  key-value memory networks and the generated film
  *                   knowledge base they answer questions on
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
@@ -60,6 +61,7 @@
 #include "cortex/attention.h"
 #include "cortex/memory.h"
 #include "cortex/kvmem.h"
+#include "cortex/memnn.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/babi.h"
