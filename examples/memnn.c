@@ -12,7 +12,8 @@
  * Run (from the repository root):
  *   build/<variant>/examples/memnn [--task 1] [--n 1000] [--test 1000]
  *       [--seed 1] [--epochs 30] [--dim 50] [--mem 50] [--lr 0.002]
- *       [--margin 0.1] [--batch 32] [--hops H] [--train F --test-file F]
+ *       [--margin 0.1] [--batch 32] [--hops H] [--bigrams 1|0]
+ *       [--train F --test-file F]
  * Exit status: 0 on success, 1 on a library error, 2 on a bad flag.
  */
 #include <math.h>
@@ -23,7 +24,7 @@
 #include <cortex.h>
 
 typedef struct {
-    int task, n, test, epochs, dim, mem, batch, hops;
+    int task, n, test, epochs, dim, mem, batch, hops, bigrams;
     unsigned long seed;
     double lr, margin;
     const char *train_file, *test_file;
@@ -31,7 +32,8 @@ typedef struct {
 
 static int usage(void) {
     fprintf(stderr, "usage: memnn [--task N] [--n N] [--test N] [--seed S] [--epochs E] [--dim D] [--mem M]\n"
-                    "             [--lr LR] [--margin G] [--batch B] [--hops H] [--train FILE --test-file FILE]\n");
+                    "             [--lr LR] [--margin G] [--batch B] [--hops H] [--bigrams 1|0]\n"
+                    "             [--train FILE --test-file FILE]\n");
     return 2;
 }
 
@@ -101,7 +103,7 @@ static score evaluate(cx_memnn *m, const cx_babi_set *s, const cx_tensor *mem, c
 }
 
 int main(int argc, char **argv) {
-    config c = {1, 1000, 1000, 30, 50, 50, 32, 0, 1, 0.002, 0.1, NULL, NULL};
+    config c = {1, 1000, 1000, 30, 50, 50, 32, 0, 1, 1, 0.002, 0.1, NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage();
@@ -114,6 +116,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--mem")) c.mem = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--batch")) c.batch = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--hops")) c.hops = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--bigrams")) c.bigrams = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--seed")) c.seed = strtoul(v, &end, 10);
         else if (!strcmp(a, "--lr")) c.lr = strtod(v, &end);
         else if (!strcmp(a, "--margin")) c.margin = strtod(v, &end);
@@ -158,11 +161,11 @@ int main(int argc, char **argv) {
         if (support_rows(tr, q, M, hops, sup + (size_t)q * 3)) idx[n++] = q;
         else dropped++;
     }
-    printf("bAbI %s: %d train / %d test questions, vocabulary %d, %d hops, memory %d; %d training questions "
+    printf("bAbI %s: %d train / %d test questions, vocabulary %d, %d hops, memory %d, %s; %d training questions "
            "with a supporting fact out of memory left out\n", tr->name, tr->n_questions, te->n_questions, V, hops, M,
-           dropped);
+           c.bigrams ? "words and bigrams" : "bag of words", dropped);
     cx_rng rng = cx_rng_new(c.seed);
-    cx_memnn *m = cx_memnn_new(V, c.dim, hops, M, &rng);
+    cx_memnn *m = cx_memnn_new(V, c.dim, hops, M, c.bigrams, &rng);
     if (!m) {
         fprintf(stderr, "memnn: %s\n", cx_last_error());
         return 1;

@@ -27,8 +27,8 @@
  * max(0, margin - s_true + s_other) (PyTorch's multi_margin_loss times the
  * candidate count), averaged over the batch, hop losses and the answer loss
  * summed. Empty slots and the padding word are never candidates.
- * Parameters (state_dict names): "O.weight" [2V + 3M + 1, dim] and
- * "R.weight" [3V, dim].
+ * Parameters (state_dict names): "O.weight" [2V + 3M + 1 (+ 2V^2), dim] and
+ * "R.weight" [3V (+ 2V^2), dim] (the bigram rows last).
  */
 #ifndef CORTEX_MEMNN_H
 #define CORTEX_MEMNN_H
@@ -43,12 +43,19 @@ extern "C" {
 typedef struct cx_memnn {
     cx_module *root;
     int vocab, dim, hops, memory;
+    bool bigrams;
 } cx_memnn;
 
+#define CX_MEMNN_BIGRAM_MAX_VOCAB 400
+
 /* vocab V (word 0 = padding), embedding dim, hops (supporting facts found
- * per question, 1..3), memory M (slots); weights N(0, 0.1^2) from rng.
- * Errors (NULL + cx_last_error): a size out of range. */
-cx_memnn *cx_memnn_new(int vocab, int dim, int hops, int memory, cx_rng *rng);
+ * per question, 1..3), memory M (slots), bigrams: also a feature for every
+ * pair of adjacent words (the paper's bag of words cannot tell "the kitchen
+ * is north of the office" from "the office is north of the kitchen"; the
+ * bAbI paper's MemNN adds n-grams for that); weights N(0, 0.1^2) from rng.
+ * Errors (NULL + cx_last_error): a size out of range, V above
+ * CX_MEMNN_BIGRAM_MAX_VOCAB with bigrams. */
+cx_memnn *cx_memnn_new(int vocab, int dim, int hops, int memory, bool bigrams, cx_rng *rng);
 void cx_memnn_free(cx_memnn *m);    /* NULL is fine */
 
 /* The training loss of a batch: memory I32 [B, M, L] (M = the model's

@@ -16,17 +16,21 @@ static void memnn_describe(const cx_module *m, char *buf, size_t n) {
 
 static const cx_module_ops memnn_ops = {.kind = "MemNN", .describe = memnn_describe};
 
-cx_memnn *cx_memnn_new(int vocab, int dim, int hops, int memory, cx_rng *rng) {
-    if (vocab < 2 || dim < 1 || hops < 1 || hops > 3 || memory < 1 || memory > 1000 || !rng) {
-        cx_set_error(CX_ERR_ARG, "cx_memnn_new: vocab %d (>= 2), dim %d (>= 1), hops %d (1..3), memory %d (1..1000)%s",
-                     vocab, dim, hops, memory, rng ? "" : ", NULL rng");
+cx_memnn *cx_memnn_new(int vocab, int dim, int hops, int memory, bool bigrams, cx_rng *rng) {
+    if (vocab < 2 || dim < 1 || hops < 1 || hops > 3 || memory < 1 || memory > 1000 || !rng ||
+        (bigrams && vocab > CX_MEMNN_BIGRAM_MAX_VOCAB)) {
+        cx_set_error(CX_ERR_ARG, "cx_memnn_new: vocab %d (>= 2; <= %d with bigrams), dim %d (>= 1), hops %d (1..3), "
+                     "memory %d (1..1000)%s", vocab, CX_MEMNN_BIGRAM_MAX_VOCAB, dim, hops, memory,
+                     rng ? "" : ", NULL rng");
         return NULL;
     }
+    const int bi = bigrams ? 2 * vocab * vocab : 0;
     memnn_root *root = cx_xcalloc(1, sizeof *root);
     cx_module_init(&root->base, &memnn_ops);
-    snprintf(root->desc, sizeof root->desc, "MemNN(vocab %d, dim %d, hops %d, memory %d)", vocab, dim, hops, memory);
-    cx_module *O = cx_module_add(&root->base, "O", cx_embedding_new(2 * vocab + 3 * memory + 1, dim, 0));
-    cx_module *R = cx_module_add(&root->base, "R", cx_embedding_new(3 * vocab, dim, 0));
+    snprintf(root->desc, sizeof root->desc, "MemNN(vocab %d, dim %d, hops %d, memory %d%s)", vocab, dim, hops, memory,
+             bigrams ? ", bigrams" : "");
+    cx_module *O = cx_module_add(&root->base, "O", cx_embedding_new(2 * vocab + 3 * memory + 1 + bi, dim, 0));
+    cx_module *R = cx_module_add(&root->base, "R", cx_embedding_new(3 * vocab + bi, dim, 0));
     cx_tensor *w[2] = {cx_embedding_weight(O), cx_embedding_weight(R)};
     for (int k = 0; k < 2; k++) {
         for (int64_t i = 0; i < w[k]->numel; i++) CX_F(w[k])[i] = 0.1f * cx_rng_normal(rng);
@@ -38,6 +42,7 @@ cx_memnn *cx_memnn_new(int vocab, int dim, int hops, int memory, cx_rng *rng) {
     m->dim = dim;
     m->hops = hops;
     m->memory = memory;
+    m->bigrams = bigrams;
     return m;
 }
 
@@ -50,6 +55,24 @@ void cx_memnn_free(cx_memnn *m) {
 static cx_tensor *ids_like(const int *shape, int ndim) {
     cx_tensor *t = cx_empty(CX_I32, shape, ndim);
     memset(t->data, 0, (size_t)t->numel * sizeof(int32_t));
+    return t;
+}
+
+/* The features of n sentences of L words (0 = padding) in feature slot
+ * `slot`: [n, L] unigram rows w + slot V, then (bigrams) [n, L - 1] rows
+ * bi_base + slot V^2 + w1 V + w2 of adjacent word pairs; 0 where a word is
+ * padding. */
+static cx_tensor *feats(const int32_t *w, int n, int L, int V, int slot, bool bigrams, int bi_base) {
+    const int Lf = bigrams && L > 1 ? 2 * L - 1 : L;
+    cx_tensor *t = ids_like(CX_SHAPE(n, Lf));
+    int32_t *o = CX_I32P(t);
+    for (int s = 0; s < n; s++) {
+        const int32_t *x = w + (size_t)s * L;
+        int32_t *y = o + (size_t)s * Lf;
+        for (int l = 0; l < L; l++) y[l] = x[l] ? x[l] + slot * V : 0;
+        for (int l = 0; Lf > L && l + 1 < L; l++)
+            y[L + l] = x[l] && x[l + 1] ? bi_base + slot * V * V + x[l] * V + x[l + 1] : 0;
+    }
     return t;
 }
 
@@ -108,10 +131,13 @@ static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *que
     cx_tensor *Ow = cx_embedding_weight(cx_module_find(m->root, "O"));
     cx_tensor *Rw = cx_embedding_weight(cx_module_find(m->root, "R"));
     /* memory words in the memory slots of the feature space */
-    cx_tensor *memV = ids_like(CX_SHAPE(B, M, L));
-    for (int64_t i = 0; i < memV->numel; i++) CX_I32P(memV)[i] = mem[i] ? mem[i] + V : 0;
+    const bool bg = m->bigrams;
+    const int biO = 2 * V + 3 * M + 1, biR = 3 * V, Lq = (int)query->shape[1];
+    cx_tensor *memV = feats(mem, B * M, L, V, 1, bg, biO);
+    memV = cx_reshape(memV, CX_SHAPE(B, M, (int)memV->shape[1]));
     cx_tensor *cand0 = cx_add(bag(Ow, memV), cx_embedding(Ow, age, -1));   /* [B, M, d] */
-    cx_tensor *in = bag(Ow, query), *inR = bag(Rw, query);
+    cx_tensor *in = bag(Ow, feats(CX_I32P(query), B, Lq, V, 0, bg, biO));
+    cx_tensor *inR = bag(Rw, feats(CX_I32P(query), B, Lq, V, 0, bg, biR));
     cx_tensor *loss = NULL;
     int *sel = cx_arena_alloc((size_t)B * sizeof(int));
     for (int h = 0; h < H; h++) {
@@ -139,14 +165,10 @@ static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *que
             }
         }
         /* the found fact joins the input of the next hop and of R */
-        cx_tensor *f = ids_like(CX_SHAPE(B, L));
-        for (int b = 0; b < B; b++)
-            for (int l = 0; l < L; l++) {
-                int w = mem[((size_t)b * M + sel[b]) * L + l];
-                CX_I32P(f)[b * L + l] = w ? w + V : 0;
-            }
-        in = cx_add(in, bag(Ow, f));
-        inR = cx_add(inR, bag(Rw, f));
+        int32_t *fw = cx_arena_alloc((size_t)B * L * sizeof(int32_t));
+        for (int b = 0; b < B; b++) memcpy(fw + (size_t)b * L, mem + ((size_t)b * M + sel[b]) * L, L * sizeof(int32_t));
+        in = cx_add(in, bag(Ow, feats(fw, B, L, V, 1, bg, biO)));
+        inR = cx_add(inR, bag(Rw, feats(fw, B, L, V, 1, bg, biR)));
     }
     cx_tensor *nil = cx_zeros(CX_SHAPE(1, V));
     CX_F(nil)[0] = 1;

@@ -22,7 +22,7 @@ static cx_tensor *gc_fn(cx_tensor **x, int n, void *user) {
 static void gradcheck(void) {
     enum { V = 9, M = 4, L = 3, B = 2 };
     cx_rng r = cx_rng_new(3);
-    cx_memnn *m = cx_memnn_new(V, 4, 2, M, &r);
+    cx_memnn *m = cx_memnn_new(V, 4, 2, M, true, &r);
     CHECK(m != NULL);
     if (!m) return;
     /* row 3 of example 1 is an empty slot (masked: never a candidate); no
@@ -35,7 +35,7 @@ static void gradcheck(void) {
     gc_ctx c = {m, cx_from_i32(mem, CX_SHAPE(B, M, L)), cx_from_i32(q, CX_SHAPE(B, L)), cx_from_i32(a, CX_SHAPE(B)),
                 sup};
     cx_tensor *in[2] = {cx_module_tensor(m->root, "O.weight"), cx_module_tensor(m->root, "R.weight")};
-    CHECK(in[0] && in[1] && in[0]->shape[0] == 2 * V + 3 * M + 1 && in[1]->shape[0] == 3 * V);
+    CHECK(in[0] && in[1] && in[0]->shape[0] == 2 * V + 3 * M + 1 + 2 * V * V && in[1]->shape[0] == 3 * V + 2 * V * V);
     for (int i = 0; i < 2; i++) cx_zero_grad(in[i]);
     double worst = cx_gradcheck(gc_fn, in, 2, &c, 1e-3f, 2e-3f, 1e-2f, true);
     CHECK_MSG(worst <= 1.0, "memnn gradcheck: worst violation ratio %g", worst);
@@ -68,7 +68,7 @@ static void babi_task1(void) {
     int *sup = malloc(sizeof(int) * (size_t)tr->n_questions);
     for (int q = 0; q < tr->n_questions; q++) sup[q] = tr->questions[q].support[0];   /* task-1 stories are short */
     cx_rng r = cx_rng_new(5);
-    cx_memnn *m = cx_memnn_new(cx_babi_vocab_size(v), 30, 1, M, &r);
+    cx_memnn *m = cx_memnn_new(cx_babi_vocab_size(v), 30, 1, M, false, &r);
     cx_params ps;
     cx_params_init(&ps);
     cx_module_params(m->root, &ps);
@@ -109,7 +109,8 @@ static void babi_task1(void) {
                  "memory has 19 slots, the model 20");
     int32_t big[1] = {1000};
     EXPECT_FATAL(cx_memnn_loss(m, m1, q1, sup, cx_from_i32(big, CX_SHAPE(1)), 0.1f), "answer", "word id 1000");
-    CHECK(cx_memnn_new(10, 4, 4, 5, &r) == NULL && strstr(cx_last_error(), "hops"));
+    CHECK(cx_memnn_new(10, 4, 4, 5, false, &r) == NULL && strstr(cx_last_error(), "hops"));
+    CHECK(cx_memnn_new(CX_MEMNN_BIGRAM_MAX_VOCAB + 1, 4, 1, 5, true, &r) == NULL && strstr(cx_last_error(), "bigrams"));
     free(ans), free(facts), free(sup);
     cx_optim_free(opt);
     cx_params_free(&ps);
