@@ -12,8 +12,11 @@
  *      s_R = (U_R-embedding of the question and the found facts) . U_R(w).
  *
  * Embeddings are sums of rows of one table per module (the paper's U^T U
- * with a 3|W| feature space, written as lookups): question words use rows
- * [0, V), memory words [V, 2V), the answer candidates of R rows [2V, 3V).
+ * with a feature space of several copies of the vocabulary, written as
+ * lookups): S = 2 + hops slots of V rows each: question words slot 0,
+ * candidate memories slot 1 (in O) and answer words slot 1 (in R), the fact
+ * found at hop h slot 2 + h (so R can tell the first fact's words from the
+ * second's; the paper's 3|W| space shares one slot for all found facts).
  * Time: each candidate memory also gets a learned row for its age (how many
  * facts are newer) and, from the second hop on, one for its position
  * relative to the previously found fact. This stands in for the paper's
@@ -27,8 +30,9 @@
  * max(0, margin - s_true + s_other) (PyTorch's multi_margin_loss times the
  * candidate count), averaged over the batch, hop losses and the answer loss
  * summed. Empty slots and the padding word are never candidates.
- * Parameters (state_dict names): "O.weight" [2V + 3M + 1 (+ 2V^2), dim] and
- * "R.weight" [3V (+ 2V^2), dim] (the bigram rows last).
+ * Parameters (state_dict names): "O.weight" [S V + 3M + 1 (+ S V^2), dim]
+ * and "R.weight" [S V (+ S V^2), dim] (time rows after the words in O, the
+ * bigram rows last).
  */
 #ifndef CORTEX_MEMNN_H
 #define CORTEX_MEMNN_H
@@ -46,7 +50,7 @@ typedef struct cx_memnn {
     bool bigrams;
 } cx_memnn;
 
-#define CX_MEMNN_BIGRAM_MAX_VOCAB 400
+#define CX_MEMNN_BIGRAM_MAX_VOCAB 200
 
 /* vocab V (word 0 = padding), embedding dim, hops (supporting facts found
  * per question, 1..3), memory M (slots), bigrams: also a feature for every

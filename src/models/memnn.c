@@ -24,13 +24,14 @@ cx_memnn *cx_memnn_new(int vocab, int dim, int hops, int memory, bool bigrams, c
                      rng ? "" : ", NULL rng");
         return NULL;
     }
-    const int bi = bigrams ? 2 * vocab * vocab : 0;
+    const int S = 2 + hops;   /* feature slots: question, memory / answer, one per found fact */
+    const int bi = bigrams ? S * vocab * vocab : 0;
     memnn_root *root = cx_xcalloc(1, sizeof *root);
     cx_module_init(&root->base, &memnn_ops);
     snprintf(root->desc, sizeof root->desc, "MemNN(vocab %d, dim %d, hops %d, memory %d%s)", vocab, dim, hops, memory,
              bigrams ? ", bigrams" : "");
-    cx_module *O = cx_module_add(&root->base, "O", cx_embedding_new(2 * vocab + 3 * memory + 1 + bi, dim, 0));
-    cx_module *R = cx_module_add(&root->base, "R", cx_embedding_new(3 * vocab + bi, dim, 0));
+    cx_module *O = cx_module_add(&root->base, "O", cx_embedding_new(S * vocab + 3 * memory + 1 + bi, dim, 0));
+    cx_module *R = cx_module_add(&root->base, "R", cx_embedding_new(S * vocab + bi, dim, 0));
     cx_tensor *w[2] = {cx_embedding_weight(O), cx_embedding_weight(R)};
     for (int k = 0; k < 2; k++) {
         for (int64_t i = 0; i < w[k]->numel; i++) CX_F(w[k])[i] = 0.1f * cx_rng_normal(rng);
@@ -93,7 +94,7 @@ static void check_ids(const cx_tensor *t, int V, int ndim, const char *what) {
 /* Shared forward: with support (training) the loss, else predictions. */
 static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *query, const int *support,
                       const cx_tensor *answer, float margin, int *out_answer, int *out_facts) {
-    const int V = m->vocab, H = m->hops;
+    const int V = m->vocab, H = m->hops, S = 2 + H, tO = S * V;   /* tO: the first time row of O */
     check_ids(memory, V, 3, "memory");
     check_ids(query, V, 2, "query");
     const int B = (int)memory->shape[0], M = (int)memory->shape[1], L = (int)memory->shape[2];
@@ -115,7 +116,7 @@ static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *que
             for (int l = 0; l < L; l++) v |= mem[((size_t)b * M + i) * L + l] != 0;
             valid[b * M + i] = v;
             CX_F(pad)[b * M + i] = !v;
-            CX_I32P(age)[b * M + i] = 2 * V + (v ? after : 0);
+            CX_I32P(age)[b * M + i] = tO + (v ? after : 0);
             after += v;
         }
     }
@@ -132,7 +133,7 @@ static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *que
     cx_tensor *Rw = cx_embedding_weight(cx_module_find(m->root, "R"));
     /* memory words in the memory slots of the feature space */
     const bool bg = m->bigrams;
-    const int biO = 2 * V + 3 * M + 1, biR = 3 * V, Lq = (int)query->shape[1];
+    const int biO = tO + 3 * M + 1, biR = S * V, Lq = (int)query->shape[1];
     cx_tensor *memV = feats(mem, B * M, L, V, 1, bg, biO);
     memV = cx_reshape(memV, CX_SHAPE(B, M, (int)memV->shape[1]));
     cx_tensor *cand0 = cx_add(bag(Ow, memV), cx_embedding(Ow, age, -1));   /* [B, M, d] */
@@ -145,7 +146,7 @@ static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *que
         if (h > 0) {
             cx_tensor *rel = ids_like(CX_SHAPE(B, M));
             for (int b = 0; b < B; b++)
-                for (int i = 0; i < M; i++) CX_I32P(rel)[b * M + i] = 2 * V + M + M + (i - sel[b]);
+                for (int i = 0; i < M; i++) CX_I32P(rel)[b * M + i] = tO + M + M + (i - sel[b]);
             cand = cx_add(cand, cx_embedding(Ow, rel, -1));
         }
         cx_tensor *s = cx_reshape(cx_bmm(cand, cx_reshape(in, CX_SHAPE(B, m->dim, 1))), CX_SHAPE(B, M));
@@ -167,12 +168,12 @@ static cx_tensor *run(cx_memnn *m, const cx_tensor *memory, const cx_tensor *que
         /* the found fact joins the input of the next hop and of R */
         int32_t *fw = cx_arena_alloc((size_t)B * L * sizeof(int32_t));
         for (int b = 0; b < B; b++) memcpy(fw + (size_t)b * L, mem + ((size_t)b * M + sel[b]) * L, L * sizeof(int32_t));
-        in = cx_add(in, bag(Ow, feats(fw, B, L, V, 1, bg, biO)));
-        inR = cx_add(inR, bag(Rw, feats(fw, B, L, V, 1, bg, biR)));
+        in = cx_add(in, bag(Ow, feats(fw, B, L, V, 2 + h, bg, biO)));
+        inR = cx_add(inR, bag(Rw, feats(fw, B, L, V, 2 + h, bg, biR)));
     }
     cx_tensor *nil = cx_zeros(CX_SHAPE(1, V));
     CX_F(nil)[0] = 1;
-    cx_tensor *logits = cx_masked_fill(cx_matmul_t(inR, cx_slice(Rw, 0, 2 * V, 3 * V, 1), false, true), nil, -1e4f);
+    cx_tensor *logits = cx_masked_fill(cx_matmul_t(inR, cx_slice(Rw, 0, V, 2 * V, 1), false, true), nil, -1e4f);
     if (support) loss = cx_add(loss, cx_mul_scalar(cx_multi_margin_loss(logits, answer, margin, CX_REDUCE_MEAN), (float)V));
     else {
         cx_tensor *am = cx_argmax(logits, 1);

@@ -35,7 +35,7 @@ static void gradcheck(void) {
     gc_ctx c = {m, cx_from_i32(mem, CX_SHAPE(B, M, L)), cx_from_i32(q, CX_SHAPE(B, L)), cx_from_i32(a, CX_SHAPE(B)),
                 sup};
     cx_tensor *in[2] = {cx_module_tensor(m->root, "O.weight"), cx_module_tensor(m->root, "R.weight")};
-    CHECK(in[0] && in[1] && in[0]->shape[0] == 2 * V + 3 * M + 1 + 2 * V * V && in[1]->shape[0] == 3 * V + 2 * V * V);
+    CHECK(in[0] && in[1] && in[0]->shape[0] == 4 * V + 3 * M + 1 + 4 * V * V && in[1]->shape[0] == 4 * V + 4 * V * V);
     for (int i = 0; i < 2; i++) cx_zero_grad(in[i]);
     double worst = cx_gradcheck(gc_fn, in, 2, &c, 1e-3f, 2e-3f, 1e-2f, true);
     CHECK_MSG(worst <= 1.0, "memnn gradcheck: worst violation ratio %g", worst);
