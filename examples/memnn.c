@@ -13,7 +13,7 @@
  *   build/<variant>/examples/memnn [--task 1] [--n 1000] [--test 1000]
  *       [--seed 1] [--epochs 30] [--dim 50] [--mem 50] [--lr 0.002]
  *       [--margin 0.1] [--batch 32] [--hops H] [--bigrams 1|0]
- *       [--train F --test-file F]
+ *       [--support-order chain|file] [--train F --test-file F]
  * Exit status: 0 on success, 1 on a library error, 2 on a bad flag.
  */
 #include <math.h>
@@ -33,7 +33,7 @@ typedef struct {
 static int usage(void) {
     fprintf(stderr, "usage: memnn [--task N] [--n N] [--test N] [--seed S] [--epochs E] [--dim D] [--mem M]\n"
                     "             [--lr LR] [--margin G] [--batch B] [--hops H] [--bigrams 1|0]\n"
-                    "             [--train FILE --test-file FILE]\n");
+                    "             [--support-order chain|file] [--train FILE --test-file FILE]\n");
     return 2;
 }
 
@@ -58,14 +58,61 @@ static cx_babi_set *load(const config *c, bool train, cx_babi_vocab *v) {
     return s;
 }
 
-/* memory rows of question q's supporting facts (hops of them, the last
- * repeated); false when one fell out of memory */
+static bool chain_order = true;
+
+/* words two sentences share (counted once each) */
+static int overlap(const int32_t *a, int na, const int32_t *b, int nb) {
+    int n = 0;
+    for (int i = 0; i < na; i++) {
+        bool dup = false;
+        for (int k = 0; k < i; k++) dup |= a[k] == a[i];
+        for (int j = 0; j < nb && !dup; j++)
+            if (a[i] == b[j]) {
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
+/* The order the hops use the supporting facts in. The released files list
+ * them in reasoning order for some tasks and by line for others (task 3's
+ * "28 29 30", task 16's five ids), so with chain_order they are put in a
+ * chain: first the fact sharing the most words with the question, then each
+ * time the remaining fact sharing the most words with the fact before; ties
+ * go to the later fact. With --support-order file the listed order is used. */
+static void order_support(const cx_babi_set *s, int q, int *out) {
+    const cx_babi_question *x = &s->questions[q];
+    const cx_babi_story *st = &s->stories[x->story];
+    int n = x->n_support;
+    for (int i = 0; i < n; i++) out[i] = x->support[i];
+    if (!chain_order) return;
+    const int32_t *prev = x->query;
+    int nprev = x->query_len;
+    for (int h = 0; h < n; h++) {
+        int best = h, bo = -1;
+        for (int i = h; i < n; i++) {
+            const cx_babi_sentence *f = &s->sentences[st->first_sentence + out[i]];
+            int o = overlap(prev, nprev, f->ids, f->len);
+            if (o > bo || (o == bo && out[i] > out[best])) bo = o, best = i;
+        }
+        int t = out[h];
+        out[h] = out[best], out[best] = t;
+        const cx_babi_sentence *f = &s->sentences[st->first_sentence + out[h]];
+        prev = f->ids, nprev = f->len;
+    }
+}
+
+/* memory rows of question q's supporting facts (hops of them in the order
+ * of order_support, the last repeated); false when one fell out of memory */
 static bool support_rows(const cx_babi_set *s, int q, int M, int hops, int *rows) {
     const cx_babi_question *x = &s->questions[q];
-    int drop = x->n_facts > M ? x->n_facts - M : 0;
+    int drop = x->n_facts > M ? x->n_facts - M : 0, ord[64];
+    if (x->n_support > 64) return false;
+    order_support(s, q, ord);
     for (int h = 0; h < hops; h++) {
         int k = h < x->n_support ? h : x->n_support - 1;
-        int r = x->support[k] - drop;
+        int r = ord[k] - drop;
         if (r < 0 || r >= M) return false;
         rows[h] = r;
     }
@@ -121,6 +168,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--lr")) c.lr = strtod(v, &end);
         else if (!strcmp(a, "--margin")) c.margin = strtod(v, &end);
         else if (!strcmp(a, "--train")) c.train_file = v, end = (char *)v + strlen(v);
+        else if (!strcmp(a, "--support-order")) {
+            if (strcmp(v, "chain") && strcmp(v, "file")) return usage();
+            chain_order = !strcmp(v, "chain"), end = (char *)v + strlen(v);
+        }
         else if (!strcmp(a, "--test-file")) c.test_file = v, end = (char *)v + strlen(v);
         else return usage();
         if (*end) {
