@@ -58,7 +58,7 @@ static cx_babi_set *load(const config *c, bool train, cx_babi_vocab *v) {
     return s;
 }
 
-static bool chain_order = true;
+static bool chain_order = false;
 
 /* words two sentences share (counted once each) */
 static int overlap(const int32_t *a, int na, const int32_t *b, int nb) {
@@ -76,11 +76,12 @@ static int overlap(const int32_t *a, int na, const int32_t *b, int nb) {
 }
 
 /* The order the hops use the supporting facts in. The released files list
- * them in reasoning order for some tasks and by line for others (task 3's
- * "28 29 30", task 16's five ids), so with chain_order they are put in a
+ * them in reasoning order for most tasks and by line for others (task 3's
+ * "28 29 30", task 16's five ids), so with --support-order chain (use it
+ * for tasks 3 and 16; the default is the file's order) they are put in a
  * chain: first the fact sharing the most words with the question, then each
  * time the remaining fact sharing the most words with the fact before; ties
- * go to the later fact. With --support-order file the listed order is used. */
+ * go to the later fact (which breaks task 15's order: its two facts tie). */
 static void order_support(const cx_babi_set *s, int q, int *out) {
     const cx_babi_question *x = &s->questions[q];
     const cx_babi_story *st = &s->stories[x->story];
