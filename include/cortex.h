@@ -25,6 +25,9 @@
  *   cortex/memory.h Neural Turing Machine memory ops: addressing, read, write
  *   cortex/dnc.h    Differentiable Neural Computer: memory ops (usage,
  *                   allocation, temporal links), access step, the model
+ *   cortex/memnn.h  the memory network with strong supervision (I, G, O, R)
+ *   cortex/kvmem.h  key-value memory networks and the generated film
+ *                   knowledge base they answer questions on
  *   cortex/decode.h sampling, greedy decoding, beam search, scheduled sampling
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/babi.h   the bAbI question-answering tasks: a reader for the
@@ -62,6 +65,8 @@
 #include "cortex/seqtasks.h"
 #include "cortex/ntm.h"
 #include "cortex/dnc.h"
+#include "cortex/kvmem.h"
+#include "cortex/memnn.h"
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/babi.h"

@@ -203,6 +203,13 @@ static void test_font(void) {
         cx_text_draw_rgb(ref, W, H, 0, 0, s1, 1, red);
         CHECK_MSG(memcmp(ref, box_px, sizeof ref) != 0, "letter '%c' has no glyph", ch);
     }
+    /* so are the punctuation marks of questions and sentences */
+    for (const char *p = "?!,.:'"; *p; p++) {
+        char s1[2] = {*p, 0};
+        memset(ref, 0, sizeof ref);
+        cx_text_draw_rgb(ref, W, H, 0, 0, s1, 1, red);
+        CHECK_MSG(memcmp(ref, box_px, sizeof ref) != 0, "'%c' has no glyph", *p);
+    }
     /* '<' and '>' exist (captions print <unk>); an unknown byte is a hollow box */
     memset(px, 0, sizeof px);
     memset(ref, 0, sizeof ref);
