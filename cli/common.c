@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *cx_xstrdup_cli(const char *s) {
     size_t n = strlen(s) + 1;
@@ -267,4 +269,114 @@ cx_status cli_model_load(const char *path, cli_model *m) {
     }
     cx_st_free(f);
     return st;
+}
+
+/* ---- run configuration recorded in checkpoints (cortex.run.*) ---- */
+
+static bool in_list(const char *const *list, const char *s) {
+    for (int i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
+uint64_t cli_fingerprint(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    if (!h) h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+int cli_run_meta(const cli_flag *f, int nf, const char *const *skip, const char *data_id, const char **keys,
+                 const char **values, int cap, char *buf, size_t n) {
+    int nm = 0;
+    size_t used = 0;
+    for (int i = 0; i <= nf && nm < cap; i++) {
+        const char *name = i < nf ? f[i].name : "data-id", *val = i < nf ? f[i].value : data_id;
+        if (!val || (i < nf && in_list(skip, name))) continue;
+        int k = snprintf(buf + used, n - used, "cortex.run.%s", name);
+        if (k < 0 || (size_t)k >= n - used) break;
+        keys[nm] = buf + used;
+        values[nm++] = val;
+        used += (size_t)k + 1;
+    }
+    return nm;
+}
+
+/* Two flag values are the same setting: equal strings, or equal numbers. */
+static bool same_value(const char *a, const char *b) {
+    if (!strcmp(a, b)) return true;
+    char *ea, *eb;
+    double x = strtod(a, &ea), y = strtod(b, &eb);
+    return ea != a && eb != b && !*ea && !*eb && x == y;
+}
+
+int cli_run_check(const char *cmd, const char *path, const cx_st_file *ck, const cli_flag *f, int nf,
+                  const char *const *skip, const char *const *inherit, const char *data_id, bool override) {
+    if (!cx_st_meta(ck, "cortex.run.data-id")) {
+        printf("note: %s records no run configuration (written before Cortex checked resumed flags): the flags "
+               "are not compared\n", path);
+        return 0;
+    }
+    char msg[2048];
+    size_t used = 0;
+    int bad = 0;
+    for (int i = 0; i <= nf; i++) {
+        const char *name = i < nf ? f[i].name : "data-id", *now = i < nf ? f[i].value : data_id;
+        if (i < nf && in_list(skip, name)) continue;
+        char key[96];
+        snprintf(key, sizeof key, "cortex.run.%s", name);
+        const char *then = cx_st_meta(ck, key);
+        if (!now && (!then || in_list(inherit, name))) continue; /* unset here: the checkpoint's */
+        if (now && then && same_value(now, then)) continue;
+        if (!now && !then) continue;
+        int k;
+        if (i == nf)
+            k = snprintf(msg + used, sizeof msg - used, "%sthe data: the checkpoint was trained on %s, this run has %s",
+                         bad ? "; " : "", then ? then : "(unrecorded)", now);
+        else
+            k = snprintf(msg + used, sizeof msg - used, "%s--%s: checkpoint %s, this run %s", bad ? "; " : "", name,
+                         then ? then : "(unset)", now ? now : "(unset)");
+        if (k > 0) used += (size_t)k < sizeof msg - used ? (size_t)k : sizeof msg - used - 1;
+        bad++;
+    }
+    if (!bad) return 0;
+    if (override) {
+        printf("note: --resume-override: %s differs from this run (%s); continuing with this run's settings, so the "
+               "run is not identical to an uninterrupted one\n", path, msg);
+        return 0;
+    }
+    fprintf(stderr, "cortex %s: %s was written with other settings (%s): resume with the same flags, or add "
+                    "--resume-override to continue anyway\n", cmd, path, msg);
+    return 2;
+}
+
+bool cli_check_writable(const char *cmd, const char *flag, const char *path) {
+    if (!path) return true;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "cortex %s: --%s %s is a directory (give a file name)\n", cmd, flag, path);
+        return false;
+    }
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "cortex %s: --%s %s: the directory %s does not exist\n", cmd, flag, path, dir);
+        return false;
+    }
+    /* the file is written atomically (a temporary file beside it, renamed):
+     * what matters is that the directory takes a new file */
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/.cortex-probe.%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "cortex %s: --%s %s: cannot create a file in %s (%s)\n", cmd, flag, path, dir,
+                strerror(errno));
+        return false;
+    }
+    close(fd);
+    unlink(probe);
+    return true;
 }
