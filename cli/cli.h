@@ -58,6 +58,12 @@ cx_status cli_model_save(const char *path, cli_model *m);
 /* Load a model file or checkpoint. The caller frees with cli_model_free. */
 cx_status cli_model_load(const char *path, cli_model *m);
 
+/* Every F32 weight and buffer of m is finite; else CX_ERR_FORMAT naming path,
+ * the count and the first tensor holding NaN or inf. */
+cx_status cli_model_check_finite(cli_model *m, const char *path);
+/* The same for a command: true if finite; with `allow`, true after a warning
+ * line; otherwise false after the error line (naming --allow-nonfinite). */
+bool cli_model_finite_or_allowed(const char *cmd, cli_model *m, const char *path, bool allow);
 /* The run configuration a checkpoint records, so that --resume can refuse
  * other flags: one metadata pair "cortex.run.NAME" = value per set flag not in
  * `skip` (NULL-terminated), plus "cortex.run.data-id" = data_id (what the data

@@ -380,3 +380,38 @@ bool cli_check_writable(const char *cmd, const char *flag, const char *path) {
     unlink(probe);
     return true;
 }
+
+cx_status cli_model_check_finite(cli_model *m, const char *path) {
+    cx_state_dict sd;
+    cx_module_state_dict(m->net, &sd);
+    int64_t bad = 0, total = 0;
+    int first = -1, tensors = 0;
+    for (int i = 0; i < sd.n; i++) {
+        const cx_tensor *t = sd.t[i];
+        if (t->dtype != CX_F32) continue;
+        int64_t b = 0;
+        for (int64_t k = 0; k < t->numel; k++) b += !isfinite(CX_F(t)[k]);
+        if (b && first < 0) first = i;
+        tensors += b > 0;
+        bad += b;
+        total += t->numel;
+    }
+    cx_status st = CX_OK;
+    if (bad)
+        st = cx_set_error(CX_ERR_FORMAT,
+                          "%s: %lld of its %lld weights are NaN or infinite (in %d tensor(s), the first '%s'): the "
+                          "training that wrote it diverged",
+                          path, (long long)bad, (long long)total, tensors, sd.names[first]);
+    cx_state_dict_free(&sd);
+    return st;
+}
+
+bool cli_model_finite_or_allowed(const char *cmd, cli_model *m, const char *path, bool allow) {
+    if (!cli_model_check_finite(m, path)) return true;
+    if (allow) {
+        fprintf(stderr, "cortex %s: warning: %s (loaded anyway: --allow-nonfinite)\n", cmd, cx_last_error());
+        return true;
+    }
+    fprintf(stderr, "cortex %s: %s; --allow-nonfinite loads it anyway\n", cmd, cx_last_error());
+    return false;
+}

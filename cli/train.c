@@ -460,6 +460,7 @@ int cmd_eval(int argc, char **argv) {
         {"split", "which files of DATA to use: t10k or train", false, "t10k"},
         {"threads", "threads", false, "1"},
         {"confusion", "print the confusion matrix", true, NULL},
+        {"allow-nonfinite", "evaluate a model whose weights hold NaN or inf (refused otherwise)", true, NULL},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
     const char *pos[2];
@@ -481,6 +482,10 @@ int cmd_eval(int argc, char **argv) {
     cli_model model;
     if (cli_model_load(pos[0], &model)) {
         fprintf(stderr, "cortex eval: %s\n", cx_last_error());
+        return 1;
+    }
+    if (!cli_model_finite_or_allowed("eval", &model, pos[0], cli_get(f, nf, "allow-nonfinite") != NULL)) {
+        cli_model_free(&model);
         return 1;
     }
     char img[1024], lab[1024];
@@ -524,6 +529,11 @@ int cmd_eval(int argc, char **argv) {
         } else if (cx_classifier_eval(model_forward, &model, &d, 500, conf, C, &r)) {
             fprintf(stderr, "cortex eval: %s\n", cx_last_error());
             rc = 1;
+        } else if (!isfinite(r.loss)) {
+            /* never a loss of nan with exit 0 */
+            fprintf(stderr, "cortex eval: %s on %s: the loss is %s (accuracy %.4f): the model's outputs are not "
+                            "finite\n", pos[0], img, isnan(r.loss) ? "NaN" : "infinite", r.accuracy);
+            rc = 1;
         } else {
             printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), r.loss,
                    r.accuracy);
@@ -546,14 +556,18 @@ int cmd_summary(int argc, char **argv) {
     const char *pos[1];
     int npos;
     bool help;
-    if (cli_parse("summary", argc, argv, NULL, 0, pos, 1, &npos, &help)) return 2;
+    cli_flag f[] = {
+        {"allow-nonfinite", "describe a saved model whose weights hold NaN or inf (refused otherwise)", true, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    if (cli_parse("summary", argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help || npos != 1) {
         if (!help) fprintf(stderr, "cortex summary: expected one .net file or saved model\n");
         else
             cli_usage("summary", "MODEL",
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
                       "output shape, parameter count and receptive field, and the totals.",
-                      NULL, 0);
+                      f, nf);
         return help ? 0 : 2;
     }
     cli_model m;
@@ -562,6 +576,10 @@ int cmd_summary(int argc, char **argv) {
                                                                   : cli_model_load(pos[0], &m);
     if (st) {
         fprintf(stderr, "cortex summary: %s\n", cx_last_error());
+        return 1;
+    }
+    if (!cli_model_finite_or_allowed("summary", &m, pos[0], cli_get(f, nf, "allow-nonfinite") != NULL)) {
+        cli_model_free(&m);
         return 1;
     }
     if (!m.is_netdef) {

@@ -114,7 +114,9 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
  * lines are skipped; fields may be double-quoted ("" is a literal quote) and
  * surrounding spaces are trimmed. Errors (CX_ERR_FORMAT): empty file, no data
  * rows, "data.csv:17: expected 4 fields, got 3", "data.csv:3: 'abc' is not a
- * number", unterminated quote. If header != NULL, *header gets the header
+ * number", "data.csv:5: column 2: 1e308 is beyond the float range" (a value
+ * that would become inf; "nan" and "inf" written as such are read as they
+ * are), unterminated quote. If header != NULL, *header gets the header
  * names (NULL when the file has no header) and *n_header their count; free
  * with cx_csv_free_header. */
 cx_status cx_csv_load(const char *path, cx_tensor **out, char ***header, int *n_header);

@@ -236,12 +236,74 @@ static void test_outputs_checked(void) {
     CHECK(system(cmd) != 0);
 }
 
+/* A copy of safetensors file `src` with value `v` at index 3 of tensor `name`. */
+static void poison(const char *src, const char *dst, const char *name, float v) {
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(src, &f) == CX_OK);
+    if (!f) return;
+    cx_tensor **ts = malloc((size_t)f->n * sizeof *ts);
+    const char **names = malloc((size_t)f->n * sizeof *names);
+    for (int i = 0; i < f->n; i++) {
+        ts[i] = f->entries[i].tensor;
+        names[i] = f->entries[i].name;
+        if (!strcmp(names[i], name)) CX_F(ts[i])[3] = v;
+    }
+    CHECK(cx_st_save(dst, ts, names, f->n, (const char *const *)f->meta_keys, (const char *const *)f->meta_values,
+                     f->n_meta) == CX_OK);
+    free(ts);
+    free(names);
+    cx_st_free(f);
+}
+
+/* Item 17: non-finite weights are refused (or loaded with a warning), eval
+ * never reports a NaN loss with exit 0, viz curves says what it left out. */
+static void test_nonfinite(void) {
+    static run_result r;
+    char m[512], bad[512], csv[512], png[512];
+    tmp_path(m, sizeof m, "nf.safetensors");
+    tmp_path(bad, sizeof bad, "nan.safetensors");
+    tmp_path(csv, sizeof csv, "nf.csv");
+    tmp_path(png, sizeof png, "nf.png");
+    cli_prefix = "";
+    cli_err_prefix = "cortex train";
+    run(&r, "train --data " DATA_DIR " --limit 300 --val 100 --hidden 8 --epochs 1 --quiet --out '%s' --metrics '%s'",
+        m, csv);
+    CHECK_MSG(r.code == 0, "train: %s", r.err);
+    poison(m, bad, "fc2.bias", NAN);
+    cli_err_prefix = "cortex eval";
+    run(&r, "eval '%s' " DATA_DIR, m);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "accuracy"), "eval: %s", r.err);
+    run(&r, "eval '%s' " DATA_DIR, bad);
+    EXPECT_ERR(&r, "nan weights", "nan.safetensors", "1 of its 6370 weights are NaN or infinite", "'fc2.bias'",
+               "--allow-nonfinite");
+    run(&r, "eval '%s' " DATA_DIR " --allow-nonfinite", bad);
+    CHECK_MSG(r.code == 1 && strstr(r.err, "warning: ") && strstr(r.err, "the loss is NaN") &&
+                  !strstr(r.out, "loss"), "eval --allow-nonfinite: exit %d, %s %s", r.code, r.out, r.err);
+    poison(m, bad, "fc1.weight", INFINITY);
+    cli_err_prefix = "cortex summary";
+    run(&r, "summary '%s'", bad);
+    EXPECT_ERR(&r, "inf weights", "NaN or infinite", "'fc1.weight'", "--allow-nonfinite");
+    run(&r, "summary '%s' --allow-nonfinite", bad);
+    CHECK_MSG(r.code == 0 && strstr(r.err, "warning: "), "summary --allow-nonfinite: %s", r.err);
+    /* viz curves says which points it could not plot */
+    const char *text = "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n1,0.1,2.0,0.3,1.9,0.4,1\n"
+                       "2,0.1,nan,0.5,nan,0.5,1\n3,0.1,1.0,0.6,1.1,0.6,1\n";
+    CHECK(cx_write_file_atomic(csv, text, strlen(text)) == CX_OK);
+    cli_err_prefix = "cortex viz curves";
+    run(&r, "viz curves '%s' --out '%s'", csv, png);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "note: 1 non-finite value(s) of train_loss left out of the plot (the first "
+                                           "at epoch 2, data row 2)") &&
+                  strstr(r.out, "of val_loss left out"),
+              "viz curves: %s %s", r.out, r.err);
+}
+
 int main(void) {
     if (!cli_setup("validate")) return 1;
     RUN(test_labels_checked);
     RUN(test_resume_checks_flags);
     RUN(test_charlm_resume_checks_flags);
     RUN(test_outputs_checked);
+    RUN(test_nonfinite);
     cli_teardown();
     TEST_END();
 }

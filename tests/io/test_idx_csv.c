@@ -344,7 +344,18 @@ static void test_csv_errors(void) {
     CSV_BAD("quote.csv", "a,b\n\"1,2\n", ":2: unterminated quoted field");
     CSV_BAD("quote2.csv", "a,b\n\"1\"x,2\n", ":2: unexpected character after a closing quote");
     CSV_BAD("quote3.csv", "a,b\n1\"2,3\n", ":2: quote inside an unquoted field");
+    /* a number beyond the float range is not turned into inf (issue 14, item 17) */
+    CSV_BAD("huge.csv", "a,b\n1,2\n3,1e308\n", ":3: column 2: 1e308 is beyond the float range (+-3.4e+38)");
+    CSV_BAD("huge2.csv", "-1e999,2\n", ":1: column 1: -1e999 is beyond the float range (+-3.4e+38)");
     cx_tensor *t = NULL;
+    /* ... but nan and inf written as such are read as they are */
+    CHECK(cx_csv_load(csv_file("naninf.csv", "a,b,c\n1,nan,-inf\n3.4e38,inf,-1e-50\n"), &t, NULL, NULL) == CX_OK);
+    if (t) {
+        CHECK(isnan(CX_F(t)[1]) && isinf(CX_F(t)[2]) && CX_F(t)[2] < 0 && isinf(CX_F(t)[4]));
+        CHECK(isfinite(CX_F(t)[3]) && CX_F(t)[5] == 0.0f);
+        cx_tensor_free(t);
+        t = NULL;
+    }
     CHECK(cx_csv_load("/nonexistent/d.csv", &t, NULL, NULL) == CX_ERR_IO && t == NULL);
     CHECK(strstr(cx_last_error(), "/nonexistent/d.csv") != NULL);
 }
