@@ -19,8 +19,11 @@ extern "C" {
  * path and the failing system call); on failure the temp file is removed and
  * an existing <path> is left untouched. An existing character device or FIFO
  * (/dev/null, a pipe) is written in place, never replaced; an existing
- * directory makes the rename fail (CX_ERR_IO). The same holds for every
- * atomic writer (cx_atomic_open, safetensors, PNG, the trainer). */
+ * directory makes the rename fail (CX_ERR_IO). Temp files "<path>.tmp.<pid>"
+ * left by processes killed during a save are removed first when that process
+ * no longer exists (never a live process's file, never another name). The
+ * same holds for every atomic writer (cx_atomic_open, safetensors, PNG, the
+ * trainer). */
 cx_status cx_write_file_atomic(const char *path, const void *data, size_t n);
 /* Streamed variant: open a temp file next to `path`, write with fwrite, then
  * commit (fsync + rename) or abort (unlink the temp file). commit reports a
