@@ -425,6 +425,14 @@ static int charlm_train(int argc, char **argv) {
         cx_vocab_free(voc);
         return 1;
     }
+    if (voc->size < 2) {
+        fprintf(stderr, "cortex %s: --min-count %d leaves no character of %s (%lld characters) in the vocabulary, "
+                        "only <unk>: lower --min-count\n", cmd, min_count, text, (long long)ids->numel);
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+        cx_tensor_free(ids);
+        return 2;
+    }
     if (limit > 0 && ids->numel > limit) {
         cx_tensor *cut = cx_tensor_new(CX_I32, (const int[]){limit}, 1);
         memcpy(cut->data, ids->data, (size_t)limit * sizeof(int32_t));

@@ -123,12 +123,19 @@ static bool exists(const char *p) {
 
 bool cli_find_idx(const char *dir, const char *prefix, char *images, char *labels, size_t n) {
     const char *ext[2] = {".gz", ""};
-    for (int e = 0; e < 2; e++) {
+    bool hi = false, hl = false; /* each file compressed or not, independently */
+    for (int e = 0; e < 2 && !hi; e++) {
         snprintf(images, n, "%s/%s-images-idx3-ubyte%s", dir, prefix, ext[e]);
-        snprintf(labels, n, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
-        if (exists(images) && exists(labels)) return true;
+        hi = exists(images);
     }
-    snprintf(images, n, "%s/%s-images-idx3-ubyte[.gz]", dir, prefix);
+    for (int e = 0; e < 2 && !hl; e++) {
+        snprintf(labels, n, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
+        hl = exists(labels);
+    }
+    if (hi && hl) return true;
+    /* the message: the file that is missing */
+    if (hi) snprintf(images, n, "%s/%s-labels-idx1-ubyte[.gz]", dir, prefix);
+    else snprintf(images, n, "%s/%s-images-idx3-ubyte[.gz]", dir, prefix);
     return false;
 }
 

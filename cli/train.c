@@ -226,8 +226,14 @@ int cmd_train(int argc, char **argv) {
         for (char *tok = strtok(ab, ","); tok; tok = strtok(NULL, ",")) {
             char *end;
             if (!strcmp(tok, "flip")) aug.hflip = true;
-            else if (!strncmp(tok, "shift=", 6) && (aug.shift = (int)strtol(tok + 6, &end, 10), *end == 0) &&
-                     aug.shift >= 0 && aug.shift <= 64) {
+            else if (!strncmp(tok, "shift=", 6)) {
+                long v = strtol(tok + 6, &end, 10);
+                if (end == tok + 6 || *end || v < 0 || v > 64) {
+                    fprintf(stderr, "cortex train: --augment: %s: the shift must be a whole number of pixels "
+                                    "from 0 to 64\n", tok);
+                    return 2;
+                }
+                aug.shift = (int)v;
             } else {
                 fprintf(stderr, "cortex train: --augment: unknown item '%s' (shift=N, flip)\n", tok);
                 return 2;

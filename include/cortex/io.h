@@ -35,7 +35,8 @@ void *cx_atomic_stream(cx_atomic_file *f);  /* the FILE* to write to */
 cx_status cx_atomic_commit(cx_atomic_file *f); /* frees f */
 void cx_atomic_abort(cx_atomic_file *f);       /* frees f */
 /* Read a whole file (malloc'd; *n set). Limit: max_bytes (0 = 4 GiB); a
- * longer file gives CX_ERR_FORMAT. The buffer has one extra NUL byte after
+ * longer file gives CX_ERR_FORMAT. Only regular files are read: a device,
+ * FIFO or socket (/dev/zero, a pipe) gives CX_ERR_IO before any read. The buffer has one extra NUL byte after
  * the n bytes (handy for text); free it with free(). */
 cx_status cx_read_file(const char *path, void **data, size_t *n, size_t max_bytes);
 
@@ -104,9 +105,15 @@ cx_status cx_params_load(const char *path, const cx_params *p, bool strict);
  * Element types: u8 (0x08), i8 (0x09), i16 (0x0B), i32 (0x0C) and f32 (0x0D),
  * f64 (0x0E). Integer types give I32 when the file is 1-D and F32 * scale
  * otherwise; float types always give F32 * scale. Result shape [N, d1, ...].
- * Errors: CX_ERR_IO (cannot open), CX_ERR_FORMAT (bad magic, bad type, too
- * many dims, size overflow, "truncated: expected X bytes of data, got Y"). */
+ * Errors: CX_ERR_IO (cannot open, not a regular file), CX_ERR_FORMAT (bad
+ * magic, bad type, too many dims, size overflow, "truncated: expected X bytes
+ * of data, got Y"; sizes claimed by the header that exceed the limit below, or
+ * that a gzip file of this size cannot hold -- deflate expands at most 1032:1 --
+ * checked before anything is decompressed), CX_ERR_NOMEM naming the file. */
 cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **out);
+/* The largest tensor cx_idx_load builds, in bytes (default 4 GiB: Fashion-MNIST's
+ * training images take 188 MB). Returns the previous limit; 0 keeps it. */
+size_t cx_idx_set_limit(size_t bytes);
 
 /* ---- CSV of numbers. Fields separated by ',' (or ';' / tab, detected from
  * the first line); an optional header line (detected: a non-numeric field) is

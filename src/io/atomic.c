@@ -233,15 +233,25 @@ cx_status cx_read_file(const char *path, void **data, size_t *n, size_t max_byte
     if (max_bytes == 0)
         max_bytes = SIZE_MAX > 0xFFFFFFFFu ? (size_t)0xFFFFFFFFu + 1u : SIZE_MAX - 1;
     if (max_bytes > SIZE_MAX / 2) max_bytes = SIZE_MAX / 2;
+    struct stat sb;
+    /* before opening: a FIFO would block the open, a device never ends */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        return cx_set_error(CX_ERR_IO, "%s: not a regular file (%s): give a file", path,
+                            S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                            : S_ISFIFO(sb.st_mode)                     ? "a pipe"
+                                                                       : "a socket or special file");
     FILE *fp = fopen(path, "rb");
     if (!fp) return cx_set_error(CX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
     size_t cap = 4096;
     if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
         fclose(fp);
         return cx_set_error(CX_ERR_IO, "%s: is a directory", path);
     }
-    if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(fp);
+        return cx_set_error(CX_ERR_IO, "%s: not a regular file: give a file", path);
+    }
+    {
         if ((uintmax_t)sb.st_size > (uintmax_t)max_bytes) {
             fclose(fp);
             return cx_set_error(CX_ERR_FORMAT, "%s: file too large (%jd bytes, limit %zu)", path,

@@ -9,9 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "cli_harness.h"
 
 #define DATA_DIR "data/fashion-mnist-subset"
+#define TEXT "data/text/kjv_genesis_ruth_jonah.txt"
 
 /* An IDX file: magic 0 0 type ndim, big-endian u32 dims, then `bytes`. */
 static void write_idx(const char *path, int type, int ndim, const int *dims, const void *data, size_t bytes) {
@@ -171,7 +174,6 @@ static void test_resume_checks_flags(void) {
               "override: %s %s", r.out, r.err);
 }
 
-#define TEXT "data/text/kjv_genesis_ruth_jonah.txt"
 #define SMALL_LM "--limit 20000 --layers 1 --hidden 32 --embed 8 --seq 16 --batch 8 --quiet --seed 3 --dropout 0"
 
 /* Item 10 for `charlm train`: the model flags may be left out (the checkpoint
@@ -297,6 +299,66 @@ static void test_nonfinite(void) {
               "viz curves: %s %s", r.out, r.err);
 }
 
+/* Items 13 and 14: files that are not files, and messages that say what is wrong. */
+static void test_messages(void) {
+    static run_result r;
+    char d[512], m[512], p[700], fifo[512];
+    tmp_path(m, sizeof m, "msg.safetensors");
+    int lab[300];
+    for (int i = 0; i < 300; i++) lab[i] = i % 10;
+    cli_prefix = "charlm ";
+    cli_err_prefix = "cortex charlm train";
+    run(&r, "train --text /dev/zero --out '%s'", m);
+    EXPECT_ERR(&r, "device as text", "/dev/zero: not a regular file");
+    tmp_path(fifo, sizeof fifo, "fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    run(&r, "train --text '%s' --out '%s'", fifo, m); /* (would block in open without the check) */
+    EXPECT_ERR(&r, "fifo as text", "not a regular file (a pipe)");
+    run(&r, "train --text " TEXT " --min-count 1000000 --out '%s'", m);
+    EXPECT_ERR(&r, "min-count", "--min-count 1000000 leaves no character", "lower --min-count");
+    cli_prefix = "";
+    cli_err_prefix = "cortex train";
+    const char *common = "--val 50 --epochs 1 --hidden 8 --quiet";
+    run(&r, "train --data " DATA_DIR " --augment shift=100 --out '%s'", m);
+    EXPECT_ERR(&r, "shift out of range", "--augment: shift=100: the shift must be a whole number of pixels from 0 to 64");
+    /* images compressed, labels not */
+    make_dir(d, sizeof d, "mixed");
+    write_set(d, lab, 300, false);
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", d);
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(cx_read_file(p, &buf, &n, 0) == CX_OK);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", d);
+    gzFile g = gzopen(p, "wb");
+    CHECK(g && gzwrite(g, buf, (unsigned)n) == (int)n && gzclose(g) == Z_OK);
+    free(buf);
+    run(&r, "train --data '%s' %s --out '%s' --metrics '%s/msg.csv'", d, common, m, tmpdir);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "250 train"), "mixed .gz: %s %s", r.out, r.err);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
+    unlink(p);
+    run(&r, "train --data '%s' %s --out '%s'", d, common, m);
+    EXPECT_ERR(&r, "labels missing", "train-labels-idx1-ubyte[.gz] not found");
+    /* labels of another type or rank */
+    make_dir(d, sizeof d, "badlab");
+    write_set(d, lab, 300, false);
+    float fl[300];
+    unsigned char be[1200];
+    for (int i = 0; i < 300; i++) {
+        fl[i] = (float)lab[i];
+        uint32_t u;
+        memcpy(&u, &fl[i], 4);
+        for (int k = 0; k < 4; k++) be[i * 4 + k] = (unsigned char)(u >> (24 - 8 * k));
+    }
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
+    write_idx(p, 0x0D, 1, (const int[]){300}, be, sizeof be);
+    run(&r, "train --data '%s' %s --out '%s'", d, common, m);
+    EXPECT_ERR(&r, "float labels", "labels must be integers", "floating-point");
+    write_idx(p, 0x08, 2, (const int[]){300, 2}, be, 600);
+    run(&r, "train --data '%s' %s --out '%s'", d, common, m);
+    EXPECT_ERR(&r, "2-D labels", "labels must be a 1-D IDX file", "[300, 2]");
+}
+
 int main(void) {
     if (!cli_setup("validate")) return 1;
     RUN(test_labels_checked);
@@ -304,6 +366,7 @@ int main(void) {
     RUN(test_charlm_resume_checks_flags);
     RUN(test_outputs_checked);
     RUN(test_nonfinite);
+    RUN(test_messages);
     cli_teardown();
     TEST_END();
 }
