@@ -149,9 +149,9 @@ void cli_model_mlp(cli_model *m, const int *sizes, int n, cx_act act, float drop
     m->net = cx_mlp_new(sizes, n, act, dropout);
 }
 
-static cx_status model_from_text(const char *text, const char *source, cli_model *m) {
+static cx_status model_from_text(const char *text, const char *source, const cx_st_file *weights, cli_model *m) {
     memset(m, 0, sizeof *m);
-    cx_status st = cx_net_parse(text, source, &m->net);
+    cx_status st = cx_net_parse_for(text, source, weights, &m->net);
     if (st) return st;
     m->is_netdef = true;
     m->net_text = cx_xstrdup_cli(text);
@@ -169,7 +169,7 @@ cx_status cli_model_from_netfile(const char *path, cli_model *m) {
         free(buf);
         return cx_set_error(CX_ERR_FORMAT, "%s: not a text file", path);
     }
-    st = model_from_text(buf, path, m);
+    st = model_from_text(buf, path, NULL, m);
     free(buf);
     return st;
 }
@@ -265,7 +265,7 @@ cx_status cli_model_load(const char *path, cli_model *m) {
         else {
             char src[600];
             snprintf(src, sizeof src, "%s (cortex.net)", path);
-            st = model_from_text(text, src, m);
+            st = model_from_text(text, src, f, m);
         }
     } else {
         st = cx_set_error(CX_ERR_FORMAT, "%s: unknown cortex.arch '%s' (mlp or net)", path, arch);

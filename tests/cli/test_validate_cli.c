@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <zlib.h>
 
 #include "cli_harness.h"
@@ -312,7 +313,19 @@ static void test_messages(void) {
     EXPECT_ERR(&r, "device as text", "/dev/zero: not a regular file");
     tmp_path(fifo, sizeof fifo, "fifo");
     CHECK(mkfifo(fifo, 0600) == 0);
-    run(&r, "train --text '%s' --out '%s'", fifo, m); /* (would block in open without the check) */
+    /* (a reader that opened it would block until a writer comes: this one
+     * comes, so that a regression fails instead of hanging) */
+    fflush(NULL);
+    pid_t wr = fork();
+    if (wr == 0) {
+        int fd = open(fifo, O_WRONLY);
+        if (fd >= 0) close(fd);
+        _exit(0);
+    }
+    run(&r, "train --text '%s' --out '%s'", fifo, m);
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK); /* releases the writer if nobody read */
+    CHECK(wr > 0 && waitpid(wr, NULL, 0) == wr);
+    if (rfd >= 0) close(rfd);
     EXPECT_ERR(&r, "fifo as text", "not a regular file (a pipe)");
     run(&r, "train --text " TEXT " --min-count 1000000 --out '%s'", m);
     EXPECT_ERR(&r, "min-count", "--min-count 1000000 leaves no character", "lower --min-count");
@@ -359,6 +372,30 @@ static void test_messages(void) {
     EXPECT_ERR(&r, "2-D labels", "labels must be a 1-D IDX file", "[300, 2]");
 }
 
+/* Item 16: a model file whose metadata describes a huge network fails on the
+ * shapes before the network is built. */
+static void test_huge_net_model(void) {
+    static run_result r;
+    char m[512];
+    tmp_path(m, sizeof m, "huge.safetensors");
+    cx_tensor *w = cx_tensor_new(CX_F32, CX_SHAPE(1, 1));
+    cx_tensor *ts[1] = {w};
+    const char *names[1] = {"fc.weight"}, *mk[3] = {"format", "cortex.arch", "cortex.net"},
+               *mv[3] = {"pt", "net", "input 1000000\nlinear name=fc out=16777216\n"};
+    CHECK(cx_st_save(m, ts, names, 1, mk, mv, 3) == CX_OK);
+    cx_tensor_free(w);
+    cli_prefix = "";
+    cli_err_prefix = "cortex summary";
+    double t0 = cx_now();
+    run(&r, "summary '%s'", m);
+    EXPECT_ERR(&r, "huge net", "huge.safetensors (cortex.net):2: tensor 'fc.weight' is [1, 1] in the file, but this "
+               "layer needs [16777216, 1000000]");
+    CHECK(cx_now() - t0 < 10);
+    cli_err_prefix = "cortex eval";
+    run(&r, "eval '%s' " DATA_DIR, m);
+    EXPECT_ERR(&r, "huge net, eval", "tensor 'fc.weight' is [1, 1]");
+}
+
 int main(void) {
     if (!cli_setup("validate")) return 1;
     RUN(test_labels_checked);
@@ -367,6 +404,7 @@ int main(void) {
     RUN(test_outputs_checked);
     RUN(test_nonfinite);
     RUN(test_messages);
+    RUN(test_huge_net_model);
     cli_teardown();
     TEST_END();
 }
