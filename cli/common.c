@@ -335,7 +335,6 @@ int cli_run_check(const char *cmd, const char *path, const cx_st_file *ck, const
         const char *then = cx_st_meta(ck, key);
         if (!now && (!then || in_list(inherit, name))) continue; /* unset here: the checkpoint's */
         if (now && then && same_value(now, then)) continue;
-        if (!now && !then) continue;
         int k;
         if (i == nf)
             k = snprintf(msg + used, sizeof msg - used, "%sthe data: the checkpoint was trained on %s, this run has %s",
@@ -362,6 +361,12 @@ bool cli_check_writable(const char *cmd, const char *flag, const char *path) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "cortex %s: --%s %s is a directory (give a file name)\n", cmd, flag, path);
+        return false;
+    }
+    /* a device or a FIFO (/dev/null) is written in place */
+    if (stat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        if (access(path, W_OK) == 0) return true;
+        fprintf(stderr, "cortex %s: --%s %s cannot be written (%s)\n", cmd, flag, path, strerror(errno));
         return false;
     }
     char dir[1024];

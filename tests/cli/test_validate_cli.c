@@ -225,6 +225,8 @@ static void test_outputs_checked(void) {
     run(&r, "train %s --out '%s' --metrics '%s/m.csv' --checkpoint '%s/no/ck'", common, ok, tmpdir, tmpdir);
     EXPECT_ERR(&r, "checkpoint directory", "--checkpoint", "does not exist");
     CHECK(!strstr(r.out, "epoch 1/1"));
+    run(&r, "train %s --out '%s' --metrics /dev/null", common, ok);
+    CHECK_MSG(r.code == 0, "metrics to /dev/null: %s", r.err);
     cli_prefix = "charlm ";
     cli_err_prefix = "cortex charlm train";
     run(&r, "train --text " TEXT " " SMALL_LM " --steps 5 --out '%s/no/lm.safetensors'", tmpdir);
