@@ -283,7 +283,9 @@ static int charlm_train(int argc, char **argv) {
         {"out", "model file (safetensors), saved atomically after every epoch", false, "charlm.safetensors"},
         {"metrics", "metrics CSV, one row per validation (default: none)", false, NULL},
         {"checkpoint", "also save a checkpoint (model + Adam + PRNG + position) here", false, NULL},
-        {"resume", "continue exactly from a checkpoint written by --checkpoint", false, NULL},
+        {"resume", "continue exactly from a checkpoint written by --checkpoint (the same flags and text: checked)",
+         false, NULL},
+        {"resume-override", "resume even if flags or text differ from the checkpoint's (says which)", true, NULL},
         {"seed", "PRNG seed", false, "1"},
         {"threads", "threads (OpenMP and BLAS)", false, "1"},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
@@ -358,6 +360,10 @@ static int charlm_train(int argc, char **argv) {
         fprintf(stderr, "cortex %s: --text FILE is required (see 'cortex %s --help')\n", cmd, cmd);
         return 2;
     }
+    /* the files are written while training: find out now if they cannot be */
+    if (!cli_check_writable(cmd, "out", out) || !cli_check_writable(cmd, "metrics", metrics) ||
+        !cli_check_writable(cmd, "checkpoint", ckpt))
+        return 2;
     if (tf_arch && !resume) {
         if (!context) context = seq;
         if (embed % heads) {
@@ -420,6 +426,14 @@ static int charlm_train(int argc, char **argv) {
         cx_vocab_free(voc);
         return 1;
     }
+    if (voc->size < 2) {
+        fprintf(stderr, "cortex %s: --min-count %d leaves no character of %s (%lld characters) in the vocabulary, "
+                        "only <unk>: lower --min-count\n", cmd, min_count, text, (long long)ids->numel);
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+        cx_tensor_free(ids);
+        return 2;
+    }
     if (limit > 0 && ids->numel > limit) {
         cx_tensor *cut = cx_tensor_new(CX_I32, (const int[]){limit}, 1);
         memcpy(cut->data, ids->data, (size_t)limit * sizeof(int32_t));
@@ -446,6 +460,37 @@ static int charlm_train(int argc, char **argv) {
         cx_tensor_free(train);
         cx_tensor_free(val);
         return 2;
+    }
+    /* what the text is, for --resume: its length and a fingerprint of its ids */
+    char data_id[160];
+    snprintf(data_id, sizeof data_id, "%lld characters, fingerprint %016llx", (long long)ids->numel,
+             (unsigned long long)cli_fingerprint(0, ids->data, (size_t)ids->numel * sizeof(int32_t)));
+    /* flags that do not change the trajectory, and those a resumed run takes
+     * from the checkpoint when it leaves them unset (the model, the vocabulary) */
+    static const char *const free_flags[] = {"text", "out", "metrics", "checkpoint", "resume", "resume-override",
+                                             "threads", "quiet", "epochs", "minutes", "steps", "check-numerics",
+                                             "val-every", "sample-every", "sample-len", "sample-temp", NULL};
+    static const char *const inherit[] = {"arch", "layers", "hidden", "embed", "dropout", "heads", "context",
+                                          "ffn", "attn-dropout", "tie", "min-count", NULL};
+    if (resume) {
+        cx_st_file *ck = NULL;
+        int crc = 0;
+        if (cx_st_load(resume, &ck)) {
+            fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+            crc = 1;
+        } else {
+            crc = cli_run_check(cmd, resume, ck, f, nf, free_flags, inherit, data_id,
+                                cli_get(f, nf, "resume-override") != NULL);
+        }
+        cx_st_free(ck);
+        if (crc) {
+            cx_module_free(lm);
+            cx_vocab_free(voc);
+            cx_tensor_free(ids);
+            cx_tensor_free(train);
+            cx_tensor_free(val);
+            return crc;
+        }
     }
     if (!lm && tf_arch) {
         cx_tlm_config tc = cx_tlm_defaults(voc->size);
@@ -498,8 +543,8 @@ static int charlm_train(int argc, char **argv) {
             rc = 1;
         }
     }
-    const char *mk[20], *mv[20];
-    char geom[64];
+    const char *mk[96], *mv[96];
+    char geom[64], runbuf[2048];
     cx_charlm_meta md;
     cx_charlm_meta_init(&md, lm, voc);
     int nm = md.n;
@@ -507,6 +552,7 @@ static int charlm_train(int argc, char **argv) {
     snprintf(geom, sizeof geom, "batch=%d,seq=%d", batch, seq);
     mk[nm] = "cortex.charlm.train", mv[nm++] = geom;
     mk[nm] = "cortex.charlm.text", mv[nm++] = text;
+    nm += cli_run_meta(f, nf, free_flags, data_id, mk + nm, mv + nm, 96 - nm, runbuf, sizeof runbuf);
     cx_train_opts o = cx_train_defaults();
     o.epochs = cli_get(f, nf, "minutes") && !cli_get(f, nf, "epochs") ? 0 : epochs;
     o.max_steps = max_steps;

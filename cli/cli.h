@@ -58,6 +58,31 @@ cx_status cli_model_save(const char *path, cli_model *m);
 /* Load a model file or checkpoint. The caller frees with cli_model_free. */
 cx_status cli_model_load(const char *path, cli_model *m);
 
+/* Every F32 weight and buffer of m is finite; else CX_ERR_FORMAT naming path,
+ * the count and the first tensor holding NaN or inf. */
+cx_status cli_model_check_finite(cli_model *m, const char *path);
+/* The same for a command: true if finite; with `allow`, true after a warning
+ * line; otherwise false after the error line (naming --allow-nonfinite). */
+bool cli_model_finite_or_allowed(const char *cmd, cli_model *m, const char *path, bool allow);
+/* The run configuration a checkpoint records, so that --resume can refuse
+ * other flags: one metadata pair "cortex.run.NAME" = value per set flag not in
+ * `skip` (NULL-terminated), plus "cortex.run.data-id" = data_id (what the data
+ * is: examples and a fingerprint). Keys are written into buf (n bytes); returns
+ * the number of pairs (at most cap). */
+int cli_run_meta(const cli_flag *f, int nf, const char *const *skip, const char *data_id, const char **keys,
+                 const char **values, int cap, char *buf, size_t n);
+/* Compare this run's flags and data with those recorded in checkpoint ck
+ * (path): 0 if they match (or with `override`, after a note naming the
+ * differences), else 2 after one error line naming each flag and both values.
+ * Flags in `inherit` that this run leaves unset take the checkpoint's value. */
+int cli_run_check(const char *cmd, const char *path, const cx_st_file *ck, const cli_flag *f, int nf,
+                  const char *const *skip, const char *const *inherit, const char *data_id, bool override);
+/* FNV-1a over n bytes, continuing from h (0 to start). */
+uint64_t cli_fingerprint(uint64_t h, const void *data, size_t n);
+/* --FLAG PATH can be written: not a directory, its directory exists and takes
+ * a new file (a probe is created and removed). Prints the error, returns false. */
+bool cli_check_writable(const char *cmd, const char *flag, const char *path);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);

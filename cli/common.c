@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *cx_xstrdup_cli(const char *s) {
     size_t n = strlen(s) + 1;
@@ -121,12 +123,19 @@ static bool exists(const char *p) {
 
 bool cli_find_idx(const char *dir, const char *prefix, char *images, char *labels, size_t n) {
     const char *ext[2] = {".gz", ""};
-    for (int e = 0; e < 2; e++) {
+    bool hi = false, hl = false; /* each file compressed or not, independently */
+    for (int e = 0; e < 2 && !hi; e++) {
         snprintf(images, n, "%s/%s-images-idx3-ubyte%s", dir, prefix, ext[e]);
-        snprintf(labels, n, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
-        if (exists(images) && exists(labels)) return true;
+        hi = exists(images);
     }
-    snprintf(images, n, "%s/%s-images-idx3-ubyte[.gz]", dir, prefix);
+    for (int e = 0; e < 2 && !hl; e++) {
+        snprintf(labels, n, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
+        hl = exists(labels);
+    }
+    if (hi && hl) return true;
+    /* the message: the file that is missing */
+    if (hi) snprintf(images, n, "%s/%s-labels-idx1-ubyte[.gz]", dir, prefix);
+    else snprintf(images, n, "%s/%s-images-idx3-ubyte[.gz]", dir, prefix);
     return false;
 }
 
@@ -140,9 +149,9 @@ void cli_model_mlp(cli_model *m, const int *sizes, int n, cx_act act, float drop
     m->net = cx_mlp_new(sizes, n, act, dropout);
 }
 
-static cx_status model_from_text(const char *text, const char *source, cli_model *m) {
+static cx_status model_from_text(const char *text, const char *source, const cx_st_file *weights, cli_model *m) {
     memset(m, 0, sizeof *m);
-    cx_status st = cx_net_parse(text, source, &m->net);
+    cx_status st = cx_net_parse_for(text, source, weights, &m->net);
     if (st) return st;
     m->is_netdef = true;
     m->net_text = cx_xstrdup_cli(text);
@@ -160,7 +169,7 @@ cx_status cli_model_from_netfile(const char *path, cli_model *m) {
         free(buf);
         return cx_set_error(CX_ERR_FORMAT, "%s: not a text file", path);
     }
-    st = model_from_text(buf, path, m);
+    st = model_from_text(buf, path, NULL, m);
     free(buf);
     return st;
 }
@@ -256,7 +265,7 @@ cx_status cli_model_load(const char *path, cli_model *m) {
         else {
             char src[600];
             snprintf(src, sizeof src, "%s (cortex.net)", path);
-            st = model_from_text(text, src, m);
+            st = model_from_text(text, src, f, m);
         }
     } else {
         st = cx_set_error(CX_ERR_FORMAT, "%s: unknown cortex.arch '%s' (mlp or net)", path, arch);
@@ -267,4 +276,154 @@ cx_status cli_model_load(const char *path, cli_model *m) {
     }
     cx_st_free(f);
     return st;
+}
+
+/* ---- run configuration recorded in checkpoints (cortex.run.*) ---- */
+
+static bool in_list(const char *const *list, const char *s) {
+    for (int i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
+uint64_t cli_fingerprint(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    if (!h) h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+int cli_run_meta(const cli_flag *f, int nf, const char *const *skip, const char *data_id, const char **keys,
+                 const char **values, int cap, char *buf, size_t n) {
+    int nm = 0;
+    size_t used = 0;
+    for (int i = 0; i <= nf && nm < cap; i++) {
+        const char *name = i < nf ? f[i].name : "data-id", *val = i < nf ? f[i].value : data_id;
+        if (!val || (i < nf && in_list(skip, name))) continue;
+        int k = snprintf(buf + used, n - used, "cortex.run.%s", name);
+        if (k < 0 || (size_t)k >= n - used) break;
+        keys[nm] = buf + used;
+        values[nm++] = val;
+        used += (size_t)k + 1;
+    }
+    return nm;
+}
+
+/* Two flag values are the same setting: equal strings, or equal numbers. */
+static bool same_value(const char *a, const char *b) {
+    if (!strcmp(a, b)) return true;
+    char *ea, *eb;
+    double x = strtod(a, &ea), y = strtod(b, &eb);
+    return ea != a && eb != b && !*ea && !*eb && x == y;
+}
+
+int cli_run_check(const char *cmd, const char *path, const cx_st_file *ck, const cli_flag *f, int nf,
+                  const char *const *skip, const char *const *inherit, const char *data_id, bool override) {
+    if (!cx_st_meta(ck, "cortex.run.data-id")) {
+        printf("note: %s records no run configuration (written before Cortex checked resumed flags): the flags "
+               "are not compared\n", path);
+        return 0;
+    }
+    char msg[2048];
+    size_t used = 0;
+    int bad = 0;
+    for (int i = 0; i <= nf; i++) {
+        const char *name = i < nf ? f[i].name : "data-id", *now = i < nf ? f[i].value : data_id;
+        if (i < nf && in_list(skip, name)) continue;
+        char key[96];
+        snprintf(key, sizeof key, "cortex.run.%s", name);
+        const char *then = cx_st_meta(ck, key);
+        if (!now && (!then || in_list(inherit, name))) continue; /* unset here: the checkpoint's */
+        if (now && then && same_value(now, then)) continue;
+        int k;
+        if (i == nf)
+            k = snprintf(msg + used, sizeof msg - used, "%sthe data: the checkpoint was trained on %s, this run has %s",
+                         bad ? "; " : "", then ? then : "(unrecorded)", now);
+        else
+            k = snprintf(msg + used, sizeof msg - used, "%s--%s: checkpoint %s, this run %s", bad ? "; " : "", name,
+                         then ? then : "(unset)", now ? now : "(unset)");
+        if (k > 0) used += (size_t)k < sizeof msg - used ? (size_t)k : sizeof msg - used - 1;
+        bad++;
+    }
+    if (!bad) return 0;
+    if (override) {
+        printf("note: --resume-override: %s differs from this run (%s); continuing with this run's settings, so the "
+               "run is not identical to an uninterrupted one\n", path, msg);
+        return 0;
+    }
+    fprintf(stderr, "cortex %s: %s was written with other settings (%s): resume with the same flags, or add "
+                    "--resume-override to continue anyway\n", cmd, path, msg);
+    return 2;
+}
+
+bool cli_check_writable(const char *cmd, const char *flag, const char *path) {
+    if (!path) return true;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "cortex %s: --%s %s is a directory (give a file name)\n", cmd, flag, path);
+        return false;
+    }
+    /* a device or a FIFO (/dev/null) is written in place */
+    if (stat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        if (access(path, W_OK) == 0) return true;
+        fprintf(stderr, "cortex %s: --%s %s cannot be written (%s)\n", cmd, flag, path, strerror(errno));
+        return false;
+    }
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "cortex %s: --%s %s: the directory %s does not exist\n", cmd, flag, path, dir);
+        return false;
+    }
+    /* the file is written atomically (a temporary file beside it, renamed):
+     * what matters is that the directory takes a new file */
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/.cortex-probe.%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "cortex %s: --%s %s: cannot create a file in %s (%s)\n", cmd, flag, path, dir,
+                strerror(errno));
+        return false;
+    }
+    close(fd);
+    unlink(probe);
+    return true;
+}
+
+cx_status cli_model_check_finite(cli_model *m, const char *path) {
+    cx_state_dict sd;
+    cx_module_state_dict(m->net, &sd);
+    int64_t bad = 0, total = 0;
+    int first = -1, tensors = 0;
+    for (int i = 0; i < sd.n; i++) {
+        const cx_tensor *t = sd.t[i];
+        if (t->dtype != CX_F32) continue;
+        int64_t b = 0;
+        for (int64_t k = 0; k < t->numel; k++) b += !isfinite(CX_F(t)[k]);
+        if (b && first < 0) first = i;
+        tensors += b > 0;
+        bad += b;
+        total += t->numel;
+    }
+    cx_status st = CX_OK;
+    if (bad)
+        st = cx_set_error(CX_ERR_FORMAT,
+                          "%s: %lld of its %lld weights are NaN or infinite (in %d tensor(s), the first '%s'): the "
+                          "training that wrote it diverged",
+                          path, (long long)bad, (long long)total, tensors, sd.names[first]);
+    cx_state_dict_free(&sd);
+    return st;
+}
+
+bool cli_model_finite_or_allowed(const char *cmd, cli_model *m, const char *path, bool allow) {
+    if (!cli_model_check_finite(m, path)) return true;
+    if (allow) {
+        fprintf(stderr, "cortex %s: warning: %s (loaded anyway: --allow-nonfinite)\n", cmd, cx_last_error());
+        return true;
+    }
+    fprintf(stderr, "cortex %s: %s; --allow-nonfinite loads it anyway\n", cmd, cx_last_error());
+    return false;
 }

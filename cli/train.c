@@ -14,6 +14,97 @@ static int max_label(const cx_dataset *d) {
     return m;
 }
 
+/* Negative labels: -1 (after one line naming the example and the file) or 0. */
+static int check_negative(const cx_dataset *d, const char *file) {
+    for (int i = 0; i < cx_dataset_len(d); i++)
+        if (CX_I32P(d->y)[i] < 0) {
+            fprintf(stderr, "cortex train: label %d of example %d in %s: labels must be class numbers 0, 1, 2, ...\n",
+                    (int)CX_I32P(d->y)[i], i, file);
+            return -1;
+        }
+    return 0;
+}
+
+/* Classes inferred from the labels (train + validation + test): refuse a
+ * label set where most of the classes never occur -- a corrupt label (200 in
+ * 0..9) would make a 201-class model. ds[0] and ds[1] are the head and tail of
+ * one file. Returns 0 or prints one line and returns 2. */
+static int check_label_gaps(const cx_dataset *const *ds, const char *const *files, int nd, int ncls) {
+    int64_t *count = calloc((size_t)ncls, sizeof *count);
+    if (!count) {
+        fprintf(stderr, "cortex train: out of memory counting %d classes\n", ncls);
+        return 1;
+    }
+    for (int d = 0; d < nd; d++)
+        for (int i = 0; i < cx_dataset_len(ds[d]); i++) count[CX_I32P(ds[d]->y)[i]]++;
+    int present = 0;
+    for (int c = 0; c < ncls; c++) present += count[c] > 0;
+    int rc = 0;
+    if (ncls > 2 && 2 * present < ncls) {
+        /* the widest run of absent classes, and the examples beyond it: the suspects */
+        int gap_lo = 0, gap_len = 0;
+        for (int c = 0; c < ncls;) {
+            int e = c;
+            while (e < ncls && !count[e]) e++;
+            if (e - c > gap_len) gap_lo = c, gap_len = e - c;
+            c = e > c ? e : c + 1;
+        }
+        int64_t beyond = 0, below = 0;
+        for (int c = 0; c < ncls; c++) {
+            if (c >= gap_lo + gap_len) beyond += count[c];
+            else below += count[c];
+        }
+        int top = ncls - 1, at = -1, file = 0;
+        for (int d = 0, off = 0; d < nd && at < 0; d++) {
+            if (d == 2) off = 0, file = 2;
+            for (int i = 0; i < cx_dataset_len(ds[d]) && at < 0; i++)
+                if (CX_I32P(ds[d]->y)[i] == top) at = off + i;
+            off += cx_dataset_len(ds[d]);
+        }
+        fprintf(stderr,
+                "cortex train: the labels go up to %d, but only %d of those %d classes occur: classes %d-%d have no "
+                "examples, %lld example(s) lie beyond them and %lld below (label %d: example %d of %s): a corrupt "
+                "label? Fix the labels, or give --classes %d to train with %d classes anyway\n",
+                top, present, ncls, gap_lo, gap_lo + gap_len - 1, (long long)beyond, (long long)below, top, at,
+                files[file], ncls, ncls);
+        rc = 2;
+    }
+    free(count);
+    return rc;
+}
+
+/* The network's output for one example must be [1, C] class scores with C
+ * above every label. Returns C, or prints one line and returns -1. */
+static int probe_classes(cli_model *m, const cx_dataset *d, const char *modelfile, int maxlab, const char *labfile) {
+    cx_no_grad_begin();
+    cx_set_training(false);
+    cx_tensor *one = cx_reshape(cx_slice(d->x, 0, 0, 1, 1), (int[]){1, d->x->shape[1]}, 2);
+    cx_tensor *y = cli_model_forward(m, one);
+    int C = -1;
+    if (!y) {
+        fprintf(stderr, "cortex train: %s: %s\n", modelfile, cx_last_error());
+    } else if (y->ndim != 2 || y->shape[0] != 1) {
+        char b[96];
+        int shape[CX_MAX_DIMS], n = y->ndim > 1 ? y->ndim - 1 : 1;
+        for (int i = 0; i < n; i++) shape[i] = y->ndim > 1 ? y->shape[i + 1] : y->shape[0];
+        size_t k = (size_t)snprintf(b, sizeof b, "[");
+        for (int i = 0; i < n && k < sizeof b; i++) k += (size_t)snprintf(b + k, sizeof b - k, i ? ", %d" : "%d", shape[i]);
+        if (k < sizeof b) snprintf(b + k, sizeof b - k, "]");
+        fprintf(stderr,
+                "cortex train: %s: the network outputs %s per example, not one row of class scores: add flatten "
+                "(and a linear layer to the classes) at its end\n", modelfile, b);
+    } else if (y->shape[1] <= maxlab) {
+        fprintf(stderr, "cortex train: %s: the network outputs %d classes, the labels go up to %d (%s)\n", modelfile,
+                y->shape[1], maxlab, labfile);
+    } else {
+        C = y->shape[1];
+    }
+    cx_step_reset();
+    cx_set_training(true);
+    cx_no_grad_end();
+    return C;
+}
+
 static cx_optim *make_optim(const char *name, cx_params *ps, double lr, double momentum, double wd) {
     if (!strcmp(name, "sgd")) {
         cx_sgd_opts o = cx_sgd_defaults();
@@ -79,7 +170,10 @@ int cmd_train(int argc, char **argv) {
         {"out", "model file (safetensors), saved atomically after every epoch", false, "model.safetensors"},
         {"metrics", "metrics CSV, one row per epoch", false, "metrics.csv"},
         {"checkpoint", "also save a checkpoint (model + optimiser + PRNG + epoch) here after every epoch", false, NULL},
-        {"resume", "continue from a checkpoint written by --checkpoint (same flags)", false, NULL},
+        {"resume", "continue from a checkpoint written by --checkpoint (the same flags and data: checked)", false, NULL},
+        {"resume-override", "resume even if flags or data differ from the checkpoint's (says which)", true, NULL},
+        {"classes", "number of classes (default: the largest label + 1, refused when most classes are empty)", false,
+         NULL},
         {"seed", "PRNG seed", false, "1"},
         {"threads", "threads (OpenMP and BLAS)", false, "1"},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
@@ -98,13 +192,14 @@ int cmd_train(int argc, char **argv) {
                   f, nf);
         return 0;
     }
-    int epochs = 5, batch = 64, warmup = 0, val = 1000, limit = 0, threads = 1, seed = 1;
+    int epochs = 5, batch = 64, warmup = 0, val = 1000, limit = 0, threads = 1, seed = 1, classes = 0;
     double lr = 1e-3, momentum = 0, wd = 0, clip = 0, dropout = 0;
     const char *cmd = "train";
     if (!cli_int(cmd, f, nf, "epochs", 1, 100000, &epochs) || !cli_int(cmd, f, nf, "batch", 1, 1 << 20, &batch) ||
         !cli_int(cmd, f, nf, "warmup", 0, 100000, &warmup) || !cli_int(cmd, f, nf, "val", 0, 1 << 30, &val) ||
         !cli_int(cmd, f, nf, "limit", 0, 1 << 30, &limit) || !cli_int(cmd, f, nf, "threads", 0, 1024, &threads) ||
-        !cli_int(cmd, f, nf, "seed", 0, 2147483647, &seed) || !cli_double(cmd, f, nf, "lr", 0, 100, &lr) ||
+        !cli_int(cmd, f, nf, "seed", 0, 2147483647, &seed) || !cli_int(cmd, f, nf, "classes", 2, 1 << 20, &classes) ||
+        !cli_double(cmd, f, nf, "lr", 0, 100, &lr) ||
         !cli_double(cmd, f, nf, "momentum", 0, 1, &momentum) ||
         !cli_double(cmd, f, nf, "weight-decay", 0, 10, &wd) || !cli_double(cmd, f, nf, "clip", 0, 1e9, &clip) ||
         !cli_double(cmd, f, nf, "dropout", 0, 0.99, &dropout))
@@ -131,8 +226,14 @@ int cmd_train(int argc, char **argv) {
         for (char *tok = strtok(ab, ","); tok; tok = strtok(NULL, ",")) {
             char *end;
             if (!strcmp(tok, "flip")) aug.hflip = true;
-            else if (!strncmp(tok, "shift=", 6) && (aug.shift = (int)strtol(tok + 6, &end, 10), *end == 0) &&
-                     aug.shift >= 0 && aug.shift <= 64) {
+            else if (!strncmp(tok, "shift=", 6)) {
+                long v = strtol(tok + 6, &end, 10);
+                if (end == tok + 6 || *end || v < 0 || v > 64) {
+                    fprintf(stderr, "cortex train: --augment: %s: the shift must be a whole number of pixels "
+                                    "from 0 to 64\n", tok);
+                    return 2;
+                }
+                aug.shift = (int)v;
             } else {
                 fprintf(stderr, "cortex train: --augment: unknown item '%s' (shift=N, flip)\n", tok);
                 return 2;
@@ -163,11 +264,16 @@ int cmd_train(int argc, char **argv) {
             p = *end ? end + 1 : end;
         }
     }
-    char img[1024], lab[1024];
+    /* the files are written after every epoch: find out now if they cannot be */
+    if (!cli_check_writable(cmd, "out", out) || !cli_check_writable(cmd, "metrics", metrics) ||
+        !cli_check_writable(cmd, "checkpoint", ckpt))
+        return 2;
+    char img[1024], lab[1024], trlab[1024], telab[1024] = "";
     if (!cli_find_idx(dir, "train", img, lab, sizeof img)) {
         fprintf(stderr, "cortex train: no training data: %s not found\n", img);
         return 1;
     }
+    snprintf(trlab, sizeof trlab, "%s", lab);
     cx_set_threads(threads);
     cx_seed((uint64_t)seed);
     cx_set_check_numerics(cli_get(f, nf, "check-numerics") != NULL);
@@ -182,21 +288,47 @@ int cmd_train(int argc, char **argv) {
         cx_dataset_free(&all);
         return 2;
     }
+    /* what the data is, for --resume: its size and a fingerprint of its bytes */
+    char data_id[160];
+    {
+        uint64_t h = cli_fingerprint(0, all.x->data, (size_t)all.x->numel * cx_dtype_size(all.x->dtype));
+        h = cli_fingerprint(h, all.y->data, (size_t)all.y->numel * cx_dtype_size(all.y->dtype));
+        snprintf(data_id, sizeof data_id, "%d examples of %d values, fingerprint %016llx", n_all, all.x->shape[1],
+                 (unsigned long long)h);
+    }
+    if (check_negative(&all, trlab)) {
+        cx_dataset_free(&all);
+        return 1;
+    }
+    int maxlab = max_label(&all);
     cx_dataset_split(&all, val, &train, &valset);
     cx_dataset_free(&all);
     bool have_test = cli_find_idx(dir, "t10k", img, lab, sizeof img);
+    int rc = 0;
     if (have_test && cx_dataset_load_idx(img, lab, 0, &test)) {
         fprintf(stderr, "cortex train: %s\n", cx_last_error());
-        cx_dataset_free(&train);
-        cx_dataset_free(&valset);
-        return 1;
+        rc = 1;
+    } else if (have_test) {
+        snprintf(telab, sizeof telab, "%s", lab);
+        if (check_negative(&test, telab)) rc = 1;
+        else if (max_label(&test) > maxlab) maxlab = max_label(&test);
     }
-    int ncls = max_label(&train) + 1;
-    if (have_test && max_label(&test) + 1 > ncls) ncls = max_label(&test) + 1;
+    /* the classes: --classes, the network's outputs, or the labels */
+    const char *maxfile = have_test && max_label(&test) == maxlab ? telab : trlab;
+    if (!rc && classes && maxlab >= classes) {
+        fprintf(stderr, "cortex train: --classes %d, but the labels go up to %d (%s)\n", classes, maxlab, maxfile);
+        rc = 2;
+    }
+    int ncls = classes ? classes : maxlab + 1;
     if (ncls < 2) ncls = 2;
-    int rc = 0;
+    if (!rc && !classes && !modelfile) {
+        const cx_dataset *ds[3] = {&train, &valset, &test};
+        const char *files[3] = {trlab, trlab, telab};
+        rc = check_label_gaps(ds, files, have_test ? 3 : 2, ncls);
+    }
     cli_model model;
-    if (modelfile) {
+    if (rc) {
+    } else if (modelfile) {
         if (cli_model_from_netfile(modelfile, &model)) {
             fprintf(stderr, "cortex train: %s\n", cx_last_error());
             rc = 1;
@@ -205,6 +337,17 @@ int cmd_train(int argc, char **argv) {
                     cli_model_features(&model), train.x->shape[1]);
             cli_model_free(&model);
             rc = 1;
+        } else {
+            int C = probe_classes(&model, &train, modelfile, maxlab, maxfile);
+            if (C < 0) rc = 2;
+            else if (classes && C != classes) {
+                fprintf(stderr, "cortex train: %s: the network outputs %d classes, --classes is %d\n", modelfile, C,
+                        classes);
+                rc = 2;
+            } else {
+                ncls = C;
+            }
+            if (rc) cli_model_free(&model);
         }
     } else {
         sizes[0] = train.x->shape[1];
@@ -245,8 +388,14 @@ int cmd_train(int argc, char **argv) {
     cx_classifier cls = {.forward = model_forward, .forward_user = &model, .train = ld, .val = &valset,
                          .eval_batch = 500, .augment = aug};
     if (aug.shift || aug.hflip) memcpy(cls.image_shape, model.in_shape, sizeof cls.image_shape);
-    char szbuf[256];
-    const char *mk[CLI_MODEL_META], *mv[CLI_MODEL_META];
+    char szbuf[256], runbuf[2048];
+    const char *mk[CLI_MODEL_META + 64], *mv[CLI_MODEL_META + 64];
+    /* the flags that do not change the trajectory: not recorded, not compared
+     * (--epochs only moves the end, unless the schedule is laid out over it) */
+    const bool sched_epochs = !strcmp(schedname, "step") || !strcmp(schedname, "cosine");
+    const char *const free_flags[] = {"out", "metrics", "checkpoint", "resume", "resume-override", "threads", "quiet",
+                                      "check-numerics", "data", "steps", "minutes", sched_epochs ? "" : "epochs",
+                                      NULL};
     train_ctx ctx = {&model, out, epochs};
     cx_train_opts o = cx_train_defaults();
     o.epochs = epochs;
@@ -257,12 +406,25 @@ int cmd_train(int argc, char **argv) {
     o.meta_keys = mk;
     o.meta_values = mv;
     o.n_meta = cli_model_meta(&model, mk, mv, szbuf, sizeof szbuf);
+    o.n_meta += cli_run_meta(f, nf, free_flags, data_id, mk + o.n_meta, mv + o.n_meta, 64, runbuf, sizeof runbuf);
     o.quiet = cli_get(f, nf, "quiet") != NULL;
     o.on_eval = print_epoch;
     o.hook_user = &ctx;
     cx_train_task task = cx_classifier_task(&cls);
     cx_trainer *tr = cx_trainer_new(&task, model.net, opt, &o);
     if (resume) {
+        /* the same flags and data as the run that wrote the checkpoint */
+        cx_st_file *ck = NULL;
+        if (cx_st_load(resume, &ck)) {
+            fprintf(stderr, "cortex train: %s\n", cx_last_error());
+            rc = 1;
+        } else if (cx_st_meta(ck, "cortex.checkpoint")) {
+            rc = cli_run_check(cmd, resume, ck, f, nf, free_flags, NULL, data_id,
+                               cli_get(f, nf, "resume-override") != NULL);
+        }
+        cx_st_free(ck);
+    }
+    if (resume && !rc) {
         if (cx_trainer_resume(tr, resume)) {
             fprintf(stderr, "cortex train: %s\n", cx_last_error());
             rc = 1;
@@ -306,6 +468,7 @@ int cmd_eval(int argc, char **argv) {
         {"confusion", "print the confusion matrix", true, NULL},
         {"classes", "class names: auto (Fashion-MNIST's for a fashion data directory), fashion, none or a file "
                     "(one name per line)", false, "auto"},
+        {"allow-nonfinite", "evaluate a model whose weights hold NaN or inf (refused otherwise)", true, NULL},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
     const char *pos[2];
@@ -327,6 +490,10 @@ int cmd_eval(int argc, char **argv) {
     cli_model model;
     if (cli_model_load(pos[0], &model)) {
         fprintf(stderr, "cortex eval: %s\n", cx_last_error());
+        return 1;
+    }
+    if (!cli_model_finite_or_allowed("eval", &model, pos[0], cli_get(f, nf, "allow-nonfinite") != NULL)) {
+        cli_model_free(&model);
         return 1;
     }
     char img[1024], lab[1024];
@@ -370,6 +537,11 @@ int cmd_eval(int argc, char **argv) {
         } else if (cx_classifier_eval(model_forward, &model, &d, 500, conf, C, &r)) {
             fprintf(stderr, "cortex eval: %s\n", cx_last_error());
             rc = 1;
+        } else if (!isfinite(r.loss)) {
+            /* never a loss of nan with exit 0 */
+            fprintf(stderr, "cortex eval: %s on %s: the loss is %s (accuracy %.4f): the model's outputs are not "
+                            "finite\n", pos[0], img, isnan(r.loss) ? "NaN" : "infinite", r.accuracy);
+            rc = 1;
         } else {
             printf("%s on %s: %d examples, loss %.4f, accuracy %.4f\n", pos[0], img, cx_dataset_len(&d), r.loss,
                    r.accuracy);
@@ -390,7 +562,11 @@ int cmd_summary(int argc, char **argv) {
     const char *pos[1];
     int npos;
     bool help;
-    if (cli_parse("summary", argc, argv, NULL, 0, pos, 1, &npos, &help)) return 2;
+    cli_flag f[] = {
+        {"allow-nonfinite", "describe a saved model whose weights hold NaN or inf (refused otherwise)", true, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    if (cli_parse("summary", argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help || npos != 1) {
         if (!help) fprintf(stderr, "cortex summary: expected one .net file or saved model\n");
         else
@@ -398,7 +574,7 @@ int cmd_summary(int argc, char **argv) {
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
                       "output shape, parameter count and receptive field, and the totals. A model saved by\n"
                       "'cortex charlm train': its sizes and each part's parameters.",
-                      NULL, 0);
+                      f, nf);
         return help ? 0 : 2;
     }
     cli_model m;
@@ -409,6 +585,10 @@ int cmd_summary(int argc, char **argv) {
     cx_status st = netfile ? cli_model_from_netfile(pos[0], &m) : cli_model_load(pos[0], &m);
     if (st) {
         fprintf(stderr, "cortex summary: %s\n", cx_last_error());
+        return 1;
+    }
+    if (!cli_model_finite_or_allowed("summary", &m, pos[0], cli_get(f, nf, "allow-nonfinite") != NULL)) {
+        cli_model_free(&m);
         return 1;
     }
     if (!m.is_netdef) {

@@ -94,6 +94,8 @@ static bool load_model(const char *cmd, const char *path, cli_model *m) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         return false;
     }
+    /* a picture of NaN weights is still a picture: warn */
+    if (cli_model_check_finite(m, path)) fprintf(stderr, "cortex %s: warning: %s\n", cmd, cx_last_error());
     return true;
 }
 
@@ -690,6 +692,16 @@ static int viz_curves(int argc, char **argv) {
     else snprintf(what, sizeof what, "%d evaluations to epoch %g", loss.rows, (double)cell(&loss, loss.rows - 1, loss.xcol));
     printf("%s: %s%s -> %s (%dx%d)\n", path, what, loss.ycol[1] >= 0 || acc.ycol[1] >= 0 ? ", train and val" : ", train only",
            out, c.width, c.height);
+    /* the points left out of a plotted series (a diverged run's NaN losses) */
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 2; j++) {
+            int col = ps[k]->ycol[j], n = 0, first = -1;
+            for (int r = 0; col >= 0 && r < loss.rows; r++)
+                if (!isfinite(cell(ps[k], r, col))) n++, first = first < 0 ? r : first;
+            if (n)
+                printf("note: %d non-finite value(s) of %s left out of the plot (the first at epoch %g, data row %d)\n",
+                       n, hdr[col], (double)cell(&loss, first, loss.xcol), first + 1);
+        }
     rc = 0;
 done:
     cx_canvas_free(&c);

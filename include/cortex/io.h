@@ -19,8 +19,11 @@ extern "C" {
  * path and the failing system call); on failure the temp file is removed and
  * an existing <path> is left untouched. An existing character device or FIFO
  * (/dev/null, a pipe) is written in place, never replaced; an existing
- * directory makes the rename fail (CX_ERR_IO). The same holds for every
- * atomic writer (cx_atomic_open, safetensors, PNG, the trainer). */
+ * directory makes the rename fail (CX_ERR_IO). Temp files "<path>.tmp.<pid>"
+ * left by processes killed during a save are removed first when that process
+ * no longer exists (never a live process's file, never another name). The
+ * same holds for every atomic writer (cx_atomic_open, safetensors, PNG, the
+ * trainer). */
 cx_status cx_write_file_atomic(const char *path, const void *data, size_t n);
 /* Streamed variant: open a temp file next to `path`, write with fwrite, then
  * commit (fsync + rename) or abort (unlink the temp file). commit reports a
@@ -32,7 +35,8 @@ void *cx_atomic_stream(cx_atomic_file *f);  /* the FILE* to write to */
 cx_status cx_atomic_commit(cx_atomic_file *f); /* frees f */
 void cx_atomic_abort(cx_atomic_file *f);       /* frees f */
 /* Read a whole file (malloc'd; *n set). Limit: max_bytes (0 = 4 GiB); a
- * longer file gives CX_ERR_FORMAT. The buffer has one extra NUL byte after
+ * longer file gives CX_ERR_FORMAT. Only regular files are read: a device,
+ * FIFO or socket (/dev/zero, a pipe) gives CX_ERR_IO before any read. The buffer has one extra NUL byte after
  * the n bytes (handy for text); free it with free(). */
 cx_status cx_read_file(const char *path, void **data, size_t *n, size_t max_bytes);
 
@@ -101,9 +105,15 @@ cx_status cx_params_load(const char *path, const cx_params *p, bool strict);
  * Element types: u8 (0x08), i8 (0x09), i16 (0x0B), i32 (0x0C) and f32 (0x0D),
  * f64 (0x0E). Integer types give I32 when the file is 1-D and F32 * scale
  * otherwise; float types always give F32 * scale. Result shape [N, d1, ...].
- * Errors: CX_ERR_IO (cannot open), CX_ERR_FORMAT (bad magic, bad type, too
- * many dims, size overflow, "truncated: expected X bytes of data, got Y"). */
+ * Errors: CX_ERR_IO (cannot open, not a regular file), CX_ERR_FORMAT (bad
+ * magic, bad type, too many dims, size overflow, "truncated: expected X bytes
+ * of data, got Y"; sizes claimed by the header that exceed the limit below, or
+ * that a gzip file of this size cannot hold -- deflate expands at most 1032:1 --
+ * checked before anything is decompressed), CX_ERR_NOMEM naming the file. */
 cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **out);
+/* The largest tensor cx_idx_load builds, in bytes (default 4 GiB: Fashion-MNIST's
+ * training images take 188 MB). Returns the previous limit; 0 keeps it. */
+size_t cx_idx_set_limit(size_t bytes);
 
 /* ---- CSV of numbers. Fields separated by ',' (or ';' / tab, detected from
  * the first line); an optional header line (detected: a non-numeric field) is
@@ -114,7 +124,9 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
  * lines are skipped; fields may be double-quoted ("" is a literal quote) and
  * surrounding spaces are trimmed. Errors (CX_ERR_FORMAT): empty file, no data
  * rows, "data.csv:17: expected 4 fields, got 3", "data.csv:3: 'abc' is not a
- * number", unterminated quote. If header != NULL, *header gets the header
+ * number", "data.csv:5: column 2: 1e308 is beyond the float range" (a value
+ * that would become inf; "nan" and "inf" written as such are read as they
+ * are), unterminated quote. If header != NULL, *header gets the header
  * names (NULL when the file has no header) and *n_header their count; free
  * with cx_csv_free_header. */
 cx_status cx_csv_load(const char *path, cx_tensor **out, char ***header, int *n_header);

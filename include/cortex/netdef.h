@@ -49,6 +49,15 @@ extern "C" {
 /* Build a network from the text of a .net file (`source` names it in error
  * messages). *out is a cx_module of kind "Net" owned by the caller. */
 cx_status cx_net_parse(const char *text, const char *source, cx_module **out);
+/* cx_net_parse for a network whose weights will be loaded from `weights` (a
+ * safetensors file, cx_st_load; NULL: as cx_net_parse): each linear and
+ * convolution layer's weight shape is compared with the file's tensor
+ * "<layer>.weight" BEFORE that layer is built, so a model whose metadata
+ * describes a huge network fails at once (CX_ERR_FORMAT naming the tensor,
+ * both shapes and the line) instead of allocating and initialising it. The
+ * values are loaded afterwards, by cx_module_load_state. */
+cx_status cx_net_parse_for(const char *text, const char *source, const struct cx_st_file *weights,
+                           cx_module **out);
 /* Read and build a .net file. */
 cx_status cx_net_load(const char *path, cx_module **out);
 

@@ -61,9 +61,19 @@ cx_status cx_dataset_load_idx(const char *images, const char *labels, int max_it
     }
     if (y->dtype != CX_I32 || y->ndim != 1 || y->shape[0] != x->shape[0]) {
         int ny = y->ndim ? y->shape[0] : 0, nx = x->shape[0];
+        char sh[96];
+        cx_shape_str(y, sh, sizeof sh);
+        if (y->ndim != 1)
+            st = cx_set_error(CX_ERR_FORMAT, "%s: labels must be a 1-D IDX file (one class number per image), this "
+                              "one has shape %s", labels, sh);
+        else if (y->dtype != CX_I32)
+            st = cx_set_error(CX_ERR_FORMAT, "%s: labels must be integers (IDX type u8, i8, i16 or i32), this file "
+                              "holds floating-point values", labels);
+        else
+            st = cx_set_error(CX_ERR_FORMAT, "%s: %d labels for %d images in %s", labels, ny, nx, images);
         cx_tensor_free(x);
         cx_tensor_free(y);
-        return cx_set_error(CX_ERR_FORMAT, "%s: %d labels for %d images in %s", labels, ny, nx, images);
+        return st;
     }
     /* flatten images to [N, features] */
     int feat = (int)(x->numel / (x->shape[0] ? x->shape[0] : 1));
@@ -160,11 +170,19 @@ cx_status cx_dataset_load_idx_dir(const char *dir, const char *prefix, int max_i
     if (!dir || !prefix || !out) return cx_set_error(CX_ERR_ARG, "load_idx_dir: NULL argument");
     char img[1024], lab[1024];
     static const char *const ext[2] = {".gz", ""};
-    for (int e = 0; e < 2; e++) {
+    bool hi = false, hl = false; /* each file compressed or not, independently */
+    for (int e = 0; e < 2 && !hi; e++) {
         snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, prefix, ext[e]);
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
-        if (regular_file(img) && regular_file(lab)) return cx_dataset_load_idx(img, lab, max_items, out);
+        hi = regular_file(img);
     }
+    for (int e = 0; e < 2 && !hl; e++) {
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, prefix, ext[e]);
+        hl = regular_file(lab);
+    }
+    if (hi && hl) return cx_dataset_load_idx(img, lab, max_items, out);
+    if (hi || hl)
+        return cx_set_error(CX_ERR_NOTFOUND, "no %s split in %s: %s is there but not %s-%s-idx%d-ubyte[.gz]", prefix,
+                            dir, hi ? img : lab, prefix, hi ? "labels" : "images", hi ? 1 : 3);
     return cx_set_error(CX_ERR_NOTFOUND, "no %s split in %s: expected %s-images-idx3-ubyte[.gz] and %s-labels-idx1-ubyte[.gz]",
                         prefix, dir, prefix, prefix);
 }

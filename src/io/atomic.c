@@ -6,8 +6,16 @@
  * file and leaves <path> as it was. A <path> that exists and is a character
  * device or a FIFO (/dev/null, /dev/stdout, a pipe) is written in place:
  * renaming over it would replace the device with a regular file. A directory
- * makes the rename fail (CX_ERR_IO) and stays as it was. */
+ * makes the rename fail (CX_ERR_IO) and stays as it was.
+ *
+ * A process killed during a save (kill -9, a power cut before the rename)
+ * leaves its "<path>.tmp.<pid>" behind: cx_atomic_open removes those of
+ * processes that no longer exist (kill(pid, 0) fails with ESRCH) before
+ * creating its own. Only regular files named exactly "<name>.tmp.<digits>"
+ * for this <path> are considered; a live process's file is never touched. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +47,49 @@ static void atomic_release(cx_atomic_file *f) {
     free(f);
 }
 
+/* Remove "<path>.tmp.<pid>" files of dead processes (best effort, silent). */
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    if (!blen) return;
+    char *dir = malloc(dlen + 2);
+    if (!dir) return;
+    if (!slash) strcpy(dir, ".");
+    else if (dlen == 0) strcpy(dir, "/");
+    else {
+        memcpy(dir, path, dlen);
+        dir[dlen] = 0;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(dir);
+        return;
+    }
+    const long self = (long)getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, blen) || strncmp(nm + blen, ".tmp.", 5)) continue;
+        const char *digits = nm + blen + 5;
+        if (*digits < '1' || *digits > '9' || strlen(digits) > 9) continue;
+        long pid = 0;
+        const char *c = digits;
+        for (; *c >= '0' && *c <= '9'; c++) pid = pid * 10 + (*c - '0');
+        if (*c || pid == self) continue;
+        errno = 0;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to know */
+        size_t n = (slash ? dlen + 1 : 0) + strlen(nm) + 1;
+        char *full = malloc(n);
+        if (!full) break;
+        snprintf(full, n, "%.*s%s%s", (int)dlen, slash ? path : "", slash ? "/" : "", nm);
+        struct stat sb;
+        if (lstat(full, &sb) == 0 && S_ISREG(sb.st_mode)) (void)unlink(full);
+        free(full);
+    }
+    closedir(d);
+    free(dir);
+}
+
 cx_status cx_atomic_open(cx_atomic_file **out, const char *path) {
     if (!out) return cx_set_error(CX_ERR_ARG, "cx_atomic_open: out is NULL");
     *out = NULL;
@@ -65,6 +116,7 @@ cx_status cx_atomic_open(cx_atomic_file **out, const char *path) {
         *out = f;
         return CX_OK;
     }
+    remove_stale_temps(path);
     snprintf(f->tmp, n, "%s.tmp.%ld", path, (long)getpid());
     int fd = -1;
     for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
@@ -181,15 +233,25 @@ cx_status cx_read_file(const char *path, void **data, size_t *n, size_t max_byte
     if (max_bytes == 0)
         max_bytes = SIZE_MAX > 0xFFFFFFFFu ? (size_t)0xFFFFFFFFu + 1u : SIZE_MAX - 1;
     if (max_bytes > SIZE_MAX / 2) max_bytes = SIZE_MAX / 2;
+    struct stat sb;
+    /* before opening: a FIFO would block the open, a device never ends */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        return cx_set_error(CX_ERR_IO, "%s: not a regular file (%s): give a file", path,
+                            S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                            : S_ISFIFO(sb.st_mode)                     ? "a pipe"
+                                                                       : "a socket or special file");
     FILE *fp = fopen(path, "rb");
     if (!fp) return cx_set_error(CX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
     size_t cap = 4096;
     if (fstat(fileno(fp), &sb) == 0 && S_ISDIR(sb.st_mode)) {
         fclose(fp);
         return cx_set_error(CX_ERR_IO, "%s: is a directory", path);
     }
-    if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(fp);
+        return cx_set_error(CX_ERR_IO, "%s: not a regular file: give a file", path);
+    }
+    {
         if ((uintmax_t)sb.st_size > (uintmax_t)max_bytes) {
             fclose(fp);
             return cx_set_error(CX_ERR_FORMAT, "%s: file too large (%jd bytes, limit %zu)", path,

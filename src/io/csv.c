@@ -4,6 +4,9 @@
  * tab) is the most frequent of the three on the first non-blank line; that
  * line is a header when any of its fields is not a number. */
 #include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -96,12 +99,17 @@ static int split_line(const char *s, const char *e, char delim, csv_fields *fl, 
     }
 }
 
+/* 0, -1 (not a number) or -2 (a finite number beyond the float range, which
+ * would become inf: "nan" and "inf" themselves are kept). */
 static int parse_number(const char *s, float *out) {
     if (!*s) return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (end == s || *end) return -1;
+    bool written_inf = false;
+    for (const char *c = s; *c && !written_inf; c++) written_inf = *c == 'i' || *c == 'I';
+    if (!written_inf && (isinf(v) || fabs(v) > FLT_MAX)) return -2;
     *out = (float)v;
     return 0;
 }
@@ -164,7 +172,7 @@ cx_status cx_csv_load(const char *path, cx_tensor **out, char ***header, int *n_
             cols = fl.n;
             for (int i = 0; i < fl.n && !have_hdr; i++) {
                 float v;
-                if (parse_number(fl.f[i], &v)) have_hdr = 1;
+                if (parse_number(fl.f[i], &v) == -1) have_hdr = 1;
             }
             if (have_hdr) {
                 hdr = calloc((size_t)cols, sizeof *hdr);
@@ -206,8 +214,12 @@ cx_status cx_csv_load(const char *path, cx_tensor **out, char ***header, int *n_
             vcap = nc;
         }
         for (int i = 0; i < cols; i++) {
-            if (parse_number(fl.f[i], &vals[nvals + (size_t)i])) {
-                if (!fl.f[i][0])
+            int pr = parse_number(fl.f[i], &vals[nvals + (size_t)i]);
+            if (pr) {
+                if (pr == -2)
+                    st = cx_set_error(CX_ERR_FORMAT, "%s:%ld: column %d: %.40s is beyond the float range (+-%.3g)",
+                                      path, lineno, i + 1, fl.f[i], (double)FLT_MAX);
+                else if (!fl.f[i][0])
                     st = cx_set_error(CX_ERR_FORMAT, "%s:%ld: field %d is empty", path, lineno, i + 1);
                 else
                     st = cx_set_error(CX_ERR_FORMAT, "%s:%ld: '%.40s' is not a number", path, lineno,

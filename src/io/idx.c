@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,16 @@
 #include "cortex/io.h"
 
 #define IDX_CHUNK ((size_t)1 << 24)
+/* deflate's largest expansion: 258 bytes from 2 bits, about 1032:1 */
+#define GZ_MAX_RATIO 1032u
+
+static size_t idx_limit = (size_t)1 << 32 < SIZE_MAX / 2 ? (size_t)1 << 32 : SIZE_MAX / 4;
+
+size_t cx_idx_set_limit(size_t bytes) {
+    size_t old = idx_limit;
+    if (bytes) idx_limit = bytes;
+    return old;
+}
 
 /* Read up to n bytes; returns bytes read, -1 on a zlib error (message in *err). */
 static int64_t gz_read_all(gzFile g, void *dst, size_t n, const char **err) {
@@ -24,7 +35,8 @@ static int64_t gz_read_all(gzFile g, void *dst, size_t n, const char **err) {
     *err = NULL;
     while (got < n) {
         size_t want = n - got;
-        if (want > ((size_t)1 << 30)) want = (size_t)1 << 30;
+        /* small calls: after an error gztell says where, within 64 KiB */
+        if (want > ((size_t)1 << 16)) want = (size_t)1 << 16;
         int r = gzread(g, (char *)dst + got, (unsigned)want);
         if (r < 0) {
             int code;
@@ -79,6 +91,23 @@ static double elem_value(int type, const unsigned char *p) {
     }
 }
 
+/* A zlib error in the data, with where it was found (uncompressed and file offsets). */
+static cx_status corrupt(gzFile g, const char *path, const char *zerr) {
+    long long at = (long long)gztell(g), cpos = (long long)gzoffset(g);
+    const char *colon = zerr ? strrchr(zerr, ':') : NULL; /* gzerror prefixes the path */
+    const char *why = colon && colon[1] == ' ' ? colon + 2 : zerr ? zerr : "?";
+    if (at < 0) return cx_set_error(CX_ERR_FORMAT, "%s: corrupt compressed data: %s", path, why);
+    if (strstr(why, "incorrect data check") || strstr(why, "incorrect length check"))
+        return cx_set_error(CX_ERR_FORMAT,
+                            "%s: corrupt compressed data: the %lld bytes it decompresses to do not match the gzip "
+                            "checksum (%s), so the corruption is somewhere in its first %lld bytes",
+                            path, at, why, cpos);
+    return cx_set_error(CX_ERR_FORMAT,
+                        "%s: corrupt compressed data (%s), found after %lld bytes of decompressed data, near byte "
+                        "%lld of the file",
+                        path, why, at, cpos);
+}
+
 cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **out) {
     if (!out) return cx_set_error(CX_ERR_ARG, "cx_idx_load: out is NULL");
     *out = NULL;
@@ -86,6 +115,8 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return cx_set_error(CX_ERR_IO, "%s: is a directory", path);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return cx_set_error(CX_ERR_IO, "%s: not a regular file (a device, pipe or socket): give a file", path);
     errno = 0;
     gzFile g = gzopen(path, "rb");
     if (!g)
@@ -151,6 +182,7 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
             item *= v;
         }
     }
+    const uint64_t full_items = (uint64_t)shape[0];
     if (max_items > 0 && shape[0] > max_items) shape[0] = max_items;
     uint64_t n_items = (uint64_t)shape[0];
     if (item != 0 && n_items > (uint64_t)INT64_MAX / 8 / item / esize) {
@@ -170,6 +202,39 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
         st = cx_set_error(CX_ERR_FORMAT, "%s: data too large (%" PRIu64 " bytes)", path, want);
         goto done;
     }
+    /* the claimed sizes, before decompressing anything: against what a file
+     * of this size can hold, and against the limit on the tensor */
+    {
+        uint64_t fsize = (uint64_t)sb.st_size, hbytes = 4 + 4 * (uint64_t)ndim;
+        uint64_t tbytes = numel * (is_float || ndim > 1 ? sizeof(float) : sizeof(int32_t));
+        bool gz = !gzdirect(g);
+        uint64_t can_hold = gz ? fsize * GZ_MAX_RATIO + 1024 : (fsize > hbytes ? fsize - hbytes : 0);
+        char dims[128];
+        size_t k = 0;
+        dims[0] = 0;
+        for (int d = 0; d < ndim && k < sizeof dims; d++)
+            k += (size_t)snprintf(dims + k, sizeof dims - k, d ? " x %d" : "%d", shape[d]);
+        if (want > can_hold) {
+            if (gz)
+                st = cx_set_error(CX_ERR_FORMAT,
+                                  "%s: the header claims %s %s values (%" PRIu64 " bytes), more than a %" PRIu64
+                                  "-byte gzip file can hold (at most %" PRIu64 " bytes): corrupt or hostile",
+                                  path, dims, tname, want, fsize, can_hold);
+            else
+                st = cx_set_error(CX_ERR_FORMAT,
+                                  "%s: truncated: expected %" PRIu64 " bytes of data, got %" PRIu64
+                                  " (the header claims %s %s values)",
+                                  path, want, can_hold, dims, tname);
+            goto done;
+        }
+        if (tbytes > idx_limit) {
+            st = cx_set_error(CX_ERR_FORMAT,
+                              "%s: the header claims %s values, a %" PRIu64 "-byte tensor: more than the %zu-byte "
+                              "limit (cx_idx_set_limit)",
+                              path, dims, tbytes, idx_limit);
+            goto done;
+        }
+    }
     /* read incrementally: memory follows what the file really contains */
     size_t have = 0, cap = 0;
     while (have < (size_t)want) {
@@ -188,8 +253,7 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
         }
         got = gz_read_all(g, raw + have, step, &zerr);
         if (got < 0 || zerr) {
-            st = cx_set_error(CX_ERR_FORMAT, "%s: corrupt compressed data after %zu bytes: %s", path,
-                              have + (got > 0 ? (size_t)got : 0), zerr ? zerr : "?");
+            st = corrupt(g, path, zerr);
             goto done;
         }
         have += (size_t)got;
@@ -200,7 +264,26 @@ cx_status cx_idx_load(const char *path, float scale, int max_items, cx_tensor **
                           path, want, have);
         goto done;
     }
+    /* all of it read: one more byte makes zlib check the gzip trailer (CRC,
+     * length), so a corrupt stream is not taken for data */
+    if (n_items == full_items && !gzdirect(g)) {
+        unsigned char extra;
+        got = gz_read_all(g, &extra, 1, &zerr);
+        if (got < 0 || zerr) {
+            st = corrupt(g, path, zerr);
+            goto done;
+        }
+    }
     cx_dtype dt = (!is_float && ndim == 1) ? CX_I32 : CX_F32;
+    {   /* out of memory is fatal in the tensor constructor: try first, to name the file */
+        void *probe = malloc((size_t)numel * 4 + 64);
+        if (!probe) {
+            st = cx_set_error(CX_ERR_NOMEM, "%s: out of memory for its %" PRIu64 "-byte tensor", path,
+                              numel * 4);
+            goto done;
+        }
+        free(probe);
+    }
     cx_tensor *t = cx_tensor_new(dt, shape, ndim);
     if (dt == CX_I32) {
         int32_t *o = CX_I32P(t);

@@ -831,6 +831,16 @@ static cx_status st_finish(st_parser *s, uint64_t data_len, const st_src *src, c
     }
     for (int i = 0; i < s->n_info; i++) {
         const st_info *t = &s->info[i];
+        {   /* out of memory is fatal in the tensor constructor: try first, to name the file */
+            size_t bytes = cx_dtype_size(st_dtypes[t->dt].target);
+            for (int d = 0; d < t->ndim; d++) bytes *= (size_t)t->shape[d];
+            void *probe = malloc(bytes + 64);
+            if (!probe) {
+                sp_err(s, "out of memory for tensor '%s' (%zu bytes)", t->name, bytes);
+                goto fail;
+            }
+            free(probe);
+        }
         cx_tensor *ct = cx_tensor_new(st_dtypes[t->dt].target, t->shape, t->ndim);
         f->entries[i].tensor = ct;
         f->entries[i].name = t->name;

@@ -374,7 +374,31 @@ typedef struct {
     cx_tensor **probe; /* dummy batch-1 output of every node */
     int line_no;       /* line being parsed (0: none) */
     bool shapes_only;  /* cx_net_check: no module, no probe (see infer_* above) */
+    const cx_st_file *weights; /* the tensors to be loaded (NULL: none) */
 } parse_ctx;
+
+/* With weights to load: the layer's weight must have this shape in the file,
+ * checked before the layer is built, so that metadata describing a huge
+ * network fails at once instead of allocating and initialising it. */
+static void expect_weight(const parse_ctx *c, const char *layer, const int *shape, int nd) {
+    if (!c->weights) return;
+    char name[96], want[96], have[96] = "missing from the file";
+    snprintf(name, sizeof name, "%s.weight", layer);
+    const cx_tensor *t = cx_st_get(c->weights, name);
+    bool ok = t && t->ndim == nd;
+    for (int i = 0; ok && i < nd; i++) ok = t->shape[i] == shape[i];
+    if (ok) return;
+    size_t k = (size_t)snprintf(want, sizeof want, "[");
+    for (int i = 0; i < nd && k < sizeof want; i++) k += (size_t)snprintf(want + k, sizeof want - k, i ? ", %d" : "%d", shape[i]);
+    if (k < sizeof want) snprintf(want + k, sizeof want - k, "]");
+    if (t) {
+        char sh[80];
+        snprintf(have, sizeof have, "%s in the file", cx_shape_str(t, sh, sizeof sh));
+    }
+    char msg[320];
+    snprintf(msg, sizeof msg, "tensor '%s' is %s", name, have);
+    fail("%s, but this layer needs %s (checked before building it)", msg, want);
+}
 
 static cx_status parse_body(void *user) {
     parse_ctx *c = user;
@@ -525,6 +549,10 @@ static cx_status parse_body(void *user) {
                 o.dilation[a] = d;
             }
             o.groups = g;
+            if (c->weights && g >= 1 && is[0] % g == 0 && outc % g == 0) {
+                int ws[5] = {kind == L_CONVT ? is[0] : outc, kind == L_CONVT ? outc / g : is[0] / g, k, k, k};
+                expect_weight(c, info->name, ws, dims + 2);
+            }
             if (kind == L_CONVT) {
                 int op = geti(kw, kvs, nk, "op", 0, 0, 1024);
                 for (int a = 0; a < 3; a++) o.output_padding[a] = op;
@@ -619,6 +647,7 @@ static cx_status parse_body(void *user) {
             break;
         case L_LINEAR: {
             int outf = geti(kw, kvs, nk, "out", REQUIRED, 1, 1 << 24);
+            expect_weight(c, info->name, (const int[]){outf, is[ind - 1]}, 2);
             bool bias = geti(kw, kvs, nk, "bias", 1, 0, 1) != 0;
             if (c->shapes_only) {
                 info->params = cx_shape_numel("Linear", (const int[]){outf, is[ind - 1]}, 2) + (bias ? outf : 0);
@@ -733,9 +762,14 @@ static cx_status parse_body(void *user) {
 }
 
 cx_status cx_net_parse(const char *text, const char *source, cx_module **out) {
+    return cx_net_parse_for(text, source, NULL, out);
+}
+
+cx_status cx_net_parse_for(const char *text, const char *source, const cx_st_file *weights, cx_module **out) {
     *out = NULL;
     const char *src = source ? source : "<net>";
     parse_ctx c = {0};
+    c.weights = weights;
     c.net = cx_xcalloc(1, sizeof *c.net);
     cx_module_init(&c.net->base, &net_ops);
     c.copy = cx_xstrdup(text);

@@ -104,6 +104,14 @@ static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, in
         for (int i = 0; i < nd; i++) ws[2 + i] = k[i];
         (void)cx_shape_numel(kind, ws, nd + 2);
     }
+    int shape[5];
+    /* conv: [out, in/g, k...]; transposed: [in, out/g, k...] */
+    shape[0] = transposed ? in : out;
+    shape[1] = transposed ? out / oo.groups : in / oo.groups;
+    for (int i = 0; i < nd; i++) shape[2 + i] = k[i];
+    /* the tensors first: a failed allocation (caught by cx_try) leaks nothing */
+    cx_tensor *w, *b;
+    cx_layer_params_new(shape, nd + 2, bias ? out : 0, &w, &b);
     conv_m *c = cx_xcalloc(1, sizeof *c);
     cx_module_init(&c->base, ops);
     c->nd = nd;
@@ -111,15 +119,8 @@ static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, in
     c->in = in;
     c->out = out;
     c->o = oo;
-    int shape[5];
-    /* conv: [out, in/g, k...]; transposed: [in, out/g, k...] */
-    shape[0] = transposed ? in : out;
-    shape[1] = transposed ? out / oo.groups : in / oo.groups;
-    for (int i = 0; i < nd; i++) {
-        c->k[i] = k[i];
-        shape[2 + i] = k[i];
-    }
-    c->w = cx_param_new("weight", shape, nd + 2);
+    for (int i = 0; i < nd; i++) c->k[i] = k[i];
+    c->w = w;
     /* PyTorch: kaiming_uniform_(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
      * fan_in = weight.size(1) * receptive field; the bias uses the same bound. */
     double fan_in = (double)shape[1] * (double)rf;
@@ -127,7 +128,7 @@ static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, in
     cx_fill_uniform(c->w, -bound, bound);
     cx_module_add_param(&c->base, "weight", &c->w);
     if (bias) {
-        c->b = cx_param_new("bias", (int[]){out}, 1);
+        c->b = b;
         cx_fill_uniform(c->b, -bound, bound);
         cx_module_add_param(&c->base, "bias", &c->b);
     }

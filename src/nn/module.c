@@ -511,3 +511,28 @@ cx_status cx_module_copy_state(cx_module *dst, cx_module *src) {
     cx_state_dict_free(&ss);
     return st;
 }
+
+typedef struct {
+    const int *wshape;
+    int wnd, bias_n;
+    cx_tensor *w, *b;
+} layer_params;
+
+static cx_status layer_params_fn(void *user) {
+    layer_params *p = user;
+    p->w = cx_param_new("weight", p->wshape, p->wnd);
+    if (p->bias_n > 0) p->b = cx_param_new("bias", (const int[]){p->bias_n}, 1);
+    return CX_OK;
+}
+
+void cx_layer_params_new(const int *wshape, int wnd, int bias_n, cx_tensor **w, cx_tensor **b) {
+    layer_params p = {wshape, wnd, bias_n, NULL, NULL};
+    if (cx_try(layer_params_fn, &p)) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cx_last_error());
+        if (p.w) cx_tensor_free(p.w);
+        cx_fatal("%s", msg);
+    }
+    *w = p.w;
+    *b = p.b;
+}

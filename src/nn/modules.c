@@ -24,17 +24,20 @@ static const cx_module_ops linear_ops = {.kind = "Linear", .forward = linear_fwd
 cx_module *cx_linear_new(int in, int out, bool bias) {
     if (in <= 0 || out <= 0) cx_fatal("Linear: sizes must be positive, got %d -> %d", in, out);
     (void)cx_shape_numel("Linear", (const int[]){out, in}, 2); /* before anything is allocated */
+    /* the tensors first: a failed allocation (caught by cx_try) leaks nothing */
+    cx_tensor *w, *b;
+    cx_layer_params_new((int[]){out, in}, 2, bias ? out : 0, &w, &b);
     linear_m *l = cx_xcalloc(1, sizeof *l);
     cx_module_init(&l->base, &linear_ops);
     l->in = in;
     l->out = out;
-    l->w = cx_param_new("weight", (int[]){out, in}, 2);
+    l->w = w;
     /* PyTorch: kaiming_uniform_(a=sqrt(5)) == U(-1/sqrt(in), 1/sqrt(in)) */
     float bound = 1.0f / sqrtf((float)in);
     cx_fill_uniform(l->w, -bound, bound);
     cx_module_add_param(&l->base, "weight", &l->w);
     if (bias) {
-        l->b = cx_param_new("bias", (int[]){out}, 1);
+        l->b = b;
         cx_fill_uniform(l->b, -bound, bound);
         cx_module_add_param(&l->base, "bias", &l->b);
     }

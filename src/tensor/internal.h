@@ -29,6 +29,11 @@ void *cx_xmalloc(size_t n);
 void *cx_xcalloc(size_t n, size_t sz);
 void *cx_xrealloc(void *p, size_t n);
 char *cx_xstrdup(const char *s);
+/* A layer's parameters "weight" (wshape) and, when bias_n > 0, "bias"
+ * [bias_n], allocated before the layer itself: when one allocation fails (out
+ * of memory, fatal) the other is freed first, so a constructor that calls this
+ * before allocating its struct leaks nothing when cx_try catches the failure. */
+void cx_layer_params_new(const int *wshape, int wnd, int bias_n, cx_tensor **w, cx_tensor **b);
 
 /* OpenMP threshold: loops shorter than this run on one thread. */
 #define CX_PAR_MIN 32768

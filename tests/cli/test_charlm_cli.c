@@ -340,7 +340,9 @@ static void test_resume_exact(void) {
     CHECK_MSG(same_file(part2, straight), "stop at step 37 + resume differs from 2 epochs straight");
     /* a checkpoint needs the same batch geometry */
     run(&r, "train --text %s %s --batch 4 --epochs 2 --resume '%s'", TEXT, a, ck);
-    EXPECT_ERR(&r, "other batch", "batch=8,seq=16");
+    EXPECT_ERR(&r, "other batch", "--batch: checkpoint 8, this run 4");
+    run(&r, "train --text %s %s --batch 4 --epochs 2 --resume '%s' --resume-override", TEXT, a, ck);
+    EXPECT_ERR(&r, "other batch, override", "batch=8,seq=16");
     /* a model file is not a checkpoint */
     run(&r, "train --text %s %s --epochs 2 --resume '%s'", TEXT, a, straight);
     EXPECT_ERR(&r, "model as checkpoint", "not a charlm checkpoint");

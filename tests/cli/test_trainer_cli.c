@@ -70,13 +70,21 @@ static void test_train_checkpoint(void) {
     CHECK_MSG(r.code == 0 && r2.code == 0, "eval: %s %s", r.err, r2.err);
     const char *a = strstr(r.out, "examples, loss"), *b = strstr(r2.out, "examples, loss");
     CHECK(a && b && !strcmp(a, b));
-    /* a checkpoint needs the same model and optimiser */
+    /* a checkpoint needs the same model and optimiser: the flags are compared
+     * first; even --resume-override cannot load them into another model or
+     * optimiser */
     cli_err_prefix = "cortex train";
     run(&r, "train %s --epochs 2 --optim sgd --out '%s' --metrics '%s' --resume '%s'", common, m, csv, ck);
-    EXPECT_ERR(&r, "other optimiser", "m.ckpt", "adam optimiser, this run uses sgd");
+    EXPECT_ERR(&r, "other optimiser", "m.ckpt", "--optim: checkpoint adam, this run sgd");
+    run(&r, "train %s --epochs 2 --optim sgd --out '%s' --metrics '%s' --resume '%s' --resume-override", common, m,
+        csv, ck);
+    EXPECT_ERR(&r, "other optimiser, override", "m.ckpt", "adam optimiser, this run uses sgd");
     run(&r, "train --data " DATA_DIR " --limit 1200 --val 200 --hidden 32 --quiet --epochs 2 --out '%s' "
             "--metrics '%s' --resume '%s'", m, csv, ck);
-    EXPECT_ERR(&r, "other model", "m.ckpt", "'fc1.weight'");
+    EXPECT_ERR(&r, "other model", "m.ckpt", "--hidden: checkpoint 16, this run 32");
+    run(&r, "train --data " DATA_DIR " --limit 1200 --val 200 --hidden 32 --quiet --epochs 2 --out '%s' "
+            "--metrics '%s' --resume '%s' --resume-override", m, csv, ck);
+    EXPECT_ERR(&r, "other model, override", "m.ckpt", "'fc1.weight'");
     /* a checkpoint of the format before the trainer */
     tmp_path(old, sizeof old, "old.ckpt");
     cx_tensor *w1 = cx_tensor_new(CX_F32, CX_SHAPE(16, 784)), *rng = cx_tensor_new(CX_I64, CX_SHAPE(2));

@@ -122,7 +122,61 @@ static void test_crash_mid_write(void) {
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)pid);
     CHECK(file_is(tmp, "partial"));
-    unlink(tmp);
+    /* ... until the next save to the same target removes it (issue 14, item 11) */
+    CHECK(cx_write_file_atomic(p, "after crash", 11) == CX_OK);
+    CHECK(file_is(p, "after crash") && access(tmp, F_OK) != 0 && count_temps() == 0);
+}
+
+/* Only a dead process's temp file of this very target is removed. */
+static void test_stale_temps(void) {
+    char p[512], name[700];
+    path_in(p, sizeof p, "model.st");
+    fflush(NULL);
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    CHECK(dead > 0);
+    CHECK(waitpid(dead, NULL, 0) == dead); /* reaped: kill(dead, 0) fails with ESRCH */
+    long live = (long)getppid();           /* the shell or make that runs us */
+    const char *keep_fmt[] = {"%s.tmp.%ld.x", "%s.tmp.0%ld", "%s.tmpx.%ld", "%s2.tmp.%ld", "%s.TMP.%ld"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, keep_fmt[i], p, (long)dead);
+        CHECK(cx_write_file_atomic(name, "other", 5) == CX_OK);
+    }
+    snprintf(name, sizeof name, "%s.tmp.%ld", p, live);
+    CHECK(cx_write_file_atomic(name, "live", 4) == CX_OK);
+    char dead_tmp[700], dead_dir[700];
+    snprintf(dead_tmp, sizeof dead_tmp, "%s.tmp.%ld", p, (long)dead);
+    CHECK(cx_write_file_atomic(dead_tmp, "stale", 5) == CX_OK);
+    int before = count_temps();
+    CHECK(cx_write_file_atomic(p, "model", 5) == CX_OK);
+    CHECK(file_is(p, "model") && access(dead_tmp, F_OK) != 0);
+    CHECK(count_temps() == before - 1);
+    CHECK(file_is(name, "live"));
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, keep_fmt[i], p, (long)dead);
+        CHECK(file_is(name, "other"));
+        unlink(name);
+    }
+    snprintf(name, sizeof name, "%s.tmp.%ld", p, live);
+    unlink(name);
+    /* a directory under a stale temp's name is not removed */
+    snprintf(dead_dir, sizeof dead_dir, "%s.tmp.%ld", p, (long)dead);
+    CHECK(mkdir(dead_dir, 0700) == 0);
+    CHECK(cx_write_file_atomic(p, "again", 5) == CX_OK);
+    struct stat sb;
+    CHECK(stat(dead_dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+    rmdir(dead_dir);
+    unlink(p);
+    /* a target in the current directory (no slash) */
+    char cwd[512];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(g_dir) == 0);
+    snprintf(name, sizeof name, "m.bin.tmp.%ld", (long)dead);
+    CHECK(cx_write_file_atomic(name, "stale", 5) == CX_OK);
+    CHECK(cx_write_file_atomic("m.bin", "m", 1) == CX_OK);
+    CHECK(access(name, F_OK) != 0);
+    unlink("m.bin");
+    CHECK(chdir(cwd) == 0);
 }
 
 static void test_failures(void) {
@@ -226,6 +280,7 @@ int main(void) {
     RUN(test_write_and_overwrite);
     RUN(test_abort_keeps_original);
     RUN(test_crash_mid_write);
+    RUN(test_stale_temps);
     RUN(test_failures);
     RUN(test_read_file);
     RUN(test_special_files);

@@ -208,6 +208,69 @@ static void test_idx_hostile(void) {
     IDX_BAD("lie.idx", b, n, 0, "got 10");
     free(b);
     cx_tensor *t = NULL;
+    /* issue 14, item 13: a gzip file whose header claims more than it can
+     * hold (deflate expands at most 1032:1) fails before decompressing */
+    {
+        uint32_t bomb[3] = {100000, 1000, 1000};
+        b = make_idx(0x08, 3, bomb, px, sizeof px, &n);
+        IDX_BAD("bomb.idx.gz", b, n, 1, "the header claims 100000 x 1000 x 1000 u8 values (100000000000 bytes), "
+                                        "more than a ");
+        CHECK(strstr(cx_last_error(), "-byte gzip file can hold"));
+        free(b);
+    }
+    /* ... and a tensor above the limit (cx_idx_set_limit) is refused up front */
+    {
+        static unsigned char big[64 * 64 * 64];
+        uint32_t x = 2463534242u;
+        for (size_t i = 0; i < sizeof big; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            big[i] = (unsigned char)(x & 63);
+        }
+        uint32_t d3[3] = {64, 64, 64};
+        b = make_idx(0x08, 3, d3, big, sizeof big, &n);
+        size_t old = cx_idx_set_limit(1 << 19);
+        CHECK(old == (size_t)1 << 32);
+        IDX_BAD("limit.idx.gz", b, n, 1, "a 1048576-byte tensor: more than the 524288-byte limit");
+        cx_idx_set_limit(4 << 20);
+        char p[512];
+        path_in(p, sizeof p, "limit.idx.gz");
+        CHECK(cx_idx_load(p, 1.0f, 0, &t) == CX_OK && t && t->numel == 64 * 64 * 64);
+        cx_tensor_free(t);
+        t = NULL;
+        CHECK(cx_idx_set_limit(0) == 4 << 20);
+        cx_idx_set_limit(old);
+        /* corruption in the middle: reported where it is found, not "after 0 bytes" */
+        void *gzb;
+        size_t gzn;
+        CHECK(cx_read_file(p, &gzb, &gzn, 0) == CX_OK);
+        bool found = false, crc = false;
+        for (size_t pos = gzn / 2; pos + 64 < gzn && !(found && crc); pos += 3) {
+            unsigned char *c = malloc(gzn);
+            memcpy(c, gzb, gzn);
+            c[pos] ^= 0x80;
+            path_in(p, sizeof p, "mid.idx.gz");
+            CHECK(write_raw(p, c, gzn) == 0);
+            free(c);
+            if (cx_idx_load(p, 1.0f, 0, &t) == CX_OK) {
+                cx_tensor_free(t); /* (never: the trailer's CRC catches it) */
+                CHECK_MSG(0, "a flipped bit at %zu was not noticed", pos);
+                break;
+            }
+            const char *e = cx_last_error(), *at = strstr(e, "found after ");
+            CHECK_MSG(strstr(e, "mid.idx.gz: corrupt compressed data") != NULL, "%s", e);
+            if (at && !found) {
+                found = true;
+                CHECK_MSG(atol(at + 12) > 0, "%s", e);
+            }
+            if (strstr(e, "do not match the gzip checksum")) crc = true;
+        }
+        CHECK(found && crc);
+        free(gzb);
+        free(b);
+    }
+    /* devices and pipes are refused before reading */
+    CHECK(cx_idx_load("/dev/zero", 1.0f, 0, &t) == CX_ERR_IO && t == NULL);
+    CHECK(strstr(cx_last_error(), "/dev/zero: not a regular file") != NULL);
     CHECK(cx_idx_load("/nonexistent/x.idx", 1.0f, 0, &t) == CX_ERR_IO && t == NULL);
     CHECK(strstr(cx_last_error(), "/nonexistent/x.idx") != NULL);
     CHECK(cx_idx_load(g_dir, 1.0f, 0, &t) == CX_ERR_IO && t == NULL);
@@ -344,7 +407,18 @@ static void test_csv_errors(void) {
     CSV_BAD("quote.csv", "a,b\n\"1,2\n", ":2: unterminated quoted field");
     CSV_BAD("quote2.csv", "a,b\n\"1\"x,2\n", ":2: unexpected character after a closing quote");
     CSV_BAD("quote3.csv", "a,b\n1\"2,3\n", ":2: quote inside an unquoted field");
+    /* a number beyond the float range is not turned into inf (issue 14, item 17) */
+    CSV_BAD("huge.csv", "a,b\n1,2\n3,1e308\n", ":3: column 2: 1e308 is beyond the float range (+-3.4e+38)");
+    CSV_BAD("huge2.csv", "-1e999,2\n", ":1: column 1: -1e999 is beyond the float range (+-3.4e+38)");
     cx_tensor *t = NULL;
+    /* ... but nan and inf written as such are read as they are */
+    CHECK(cx_csv_load(csv_file("naninf.csv", "a,b,c\n1,nan,-inf\n3.4e38,inf,-1e-50\n"), &t, NULL, NULL) == CX_OK);
+    if (t) {
+        CHECK(isnan(CX_F(t)[1]) && isinf(CX_F(t)[2]) && CX_F(t)[2] < 0 && isinf(CX_F(t)[4]));
+        CHECK(isfinite(CX_F(t)[3]) && CX_F(t)[5] == 0.0f);
+        cx_tensor_free(t);
+        t = NULL;
+    }
     CHECK(cx_csv_load("/nonexistent/d.csv", &t, NULL, NULL) == CX_ERR_IO && t == NULL);
     CHECK(strstr(cx_last_error(), "/nonexistent/d.csv") != NULL);
 }

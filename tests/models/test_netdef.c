@@ -3,6 +3,7 @@
  * that name the line. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -163,6 +164,55 @@ static void test_errors(void) {
     CHECK(m == NULL);
 }
 
+/* ASan: a huge request returns NULL (as malloc does) instead of stopping the
+ * test, so that the trapped out-of-memory path can be checked for leaks. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+/* Issue 14, item 16: a layer whose allocation fails leaks nothing (the
+ * LeakSanitizer run checks it), and with the weights at hand the shapes are
+ * compared before a layer is built. */
+static void test_huge_layers(void) {
+    const char *huge = "input 1000000\nlinear name=fc out=16777216\n";
+    expect_error(huge, ":2:");
+    CHECK_MSG(strstr(cx_last_error(), "out of memory") != NULL, "%s", cx_last_error());
+    expect_error("input 1000000 1 1\nconv2d name=c out=1048576 k=1\n", "out of memory");
+    /* the file's tensors are compared first: no allocation of 64 TB */
+    char path[] = "/tmp/cx_netdef_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    cx_tensor *w = cx_tensor_new(CX_F32, CX_SHAPE(1, 1)), *cw = cx_tensor_new(CX_F32, CX_SHAPE(4, 1, 3, 3));
+    cx_tensor *b = cx_tensor_new(CX_F32, CX_SHAPE(1));
+    cx_tensor *ts[3] = {w, b, cw};
+    const char *names[3] = {"fc.weight", "fc.bias", "c.weight"};
+    CHECK(cx_st_save(path, ts, names, 3, NULL, NULL, 0) == CX_OK);
+    cx_st_file *f = NULL;
+    CHECK(cx_st_load(path, &f) == CX_OK);
+    cx_module *m = (cx_module *)1;
+    double t0 = cx_now();
+    CHECK(cx_net_parse_for(huge, "m.safetensors", f, &m) == CX_ERR_FORMAT && m == NULL);
+    CHECK_MSG(strstr(cx_last_error(), "m.safetensors:2: tensor 'fc.weight' is [1, 1] in the file, but this layer "
+                                      "needs [16777216, 1000000]") != NULL, "%s", cx_last_error());
+    CHECK(cx_now() - t0 < 5);
+    CHECK(cx_net_parse_for("input 2 8 8\nconv2d name=c out=4 k=3\n", "m.safetensors", f, &m) == CX_ERR_FORMAT);
+    CHECK_MSG(strstr(cx_last_error(), ":2: tensor 'c.weight' is [4, 1, 3, 3] in the file, but this layer needs "
+                                      "[4, 2, 3, 3]") != NULL, "%s", cx_last_error());
+    CHECK(cx_net_parse_for("input 8\nlinear name=other out=2\n", "m.safetensors", f, &m) == CX_ERR_FORMAT);
+    CHECK(strstr(cx_last_error(), "tensor 'other.weight' is missing from the file") != NULL);
+    /* matching shapes build, and load */
+    CHECK(cx_net_parse_for("input 1 6 6\nconv2d name=c out=4 k=3\nflatten\nlinear name=fc out=1 bias=1\n",
+                           "m.safetensors", f, &m) == CX_ERR_FORMAT); /* fc needs [1, 64] */
+    CHECK(cx_net_parse_for("input 1 1 1\nconv2d name=c out=4 k=3 p=1\nglobalavgpool\n", "m.safetensors", f, &m) ==
+          CX_OK);
+    if (m != (cx_module *)1 && m) cx_module_free(m);
+    cx_st_free(f);
+    unlink(path);
+    cx_tensor_free(w);
+    cx_tensor_free(b);
+    cx_tensor_free(cw);
+}
+
 static void test_summary_output(void) {
     cx_module *m;
     CHECK(cx_net_load("models/notes_example.net", &m) == CX_OK);
@@ -186,5 +236,6 @@ int main(void) {
     RUN(test_vectors_and_defaults);
     RUN(test_errors);
     RUN(test_summary_output);
+    RUN(test_huge_layers);
     TEST_END();
 }
