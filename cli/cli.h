@@ -67,4 +67,5 @@ int cmd_charlm(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_babi(int argc, char **argv);
+int cmd_memnn(int argc, char **argv);
 #endif
