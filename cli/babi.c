@@ -59,9 +59,10 @@ static int babi_show(int argc, char **argv) {
 
 static int babi_gen(int argc, char **argv) {
     cli_flag f[] = {
-        {"task", "bAbI task number (supported: 1)", false, "1"},
+        {"task", "bAbI task number (supported: 1, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16)", false, "1"},
         {"n", "questions to generate (1000 and 10000 in the released 1k and 10k training files)", false, "1000"},
         {"seed", "random seed, a whole number in [0, 2^64)", false, "1"},
+        {"split", "train or test (the test split draws from another stream of the same seed)", false, "train"},
         {"out", "output file (required; written atomically)", false, NULL},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, task, n;
@@ -71,7 +72,10 @@ static int babi_gen(int argc, char **argv) {
     if (help) {
         cli_usage("babi gen", "--out FILE [options]",
                   "Generate bAbI questions in the released format (tasks_1-20_v1-2), with the published\n"
-                  "templates and vocabulary, deterministic for a seed. Task 1: single supporting fact.",
+                  "templates and vocabulary, deterministic for a seed. Tasks: 1 single supporting fact,\n"
+                  "2 two supporting facts, 3 three supporting facts, 4 two argument relations, 5 three\n"
+                  "argument relations, 6 yes/no questions, 11 basic coreference, 12 conjunction,\n"
+                  "13 compound coreference, 15 basic deduction, 16 basic induction.",
                   f, nf);
         return 0;
     }
@@ -83,6 +87,14 @@ static int babi_gen(int argc, char **argv) {
     if (!cli_int("babi gen", f, nf, "task", 1, 20, &task) ||
         !cli_int("babi gen", f, nf, "n", 1, CX_BABI_GEN_MAX, &n))
         return 2;
+    const char *split_s = cli_get(f, nf, "split");
+    cx_babi_split split;
+    if (!strcmp(split_s, "train")) split = CX_BABI_TRAIN;
+    else if (!strcmp(split_s, "test")) split = CX_BABI_TEST;
+    else {
+        fprintf(stderr, "cortex babi gen: --split must be train or test, got '%s'\n", split_s);
+        return 2;
+    }
     const char *seed_s = cli_get(f, nf, "seed");
     char *end;
     errno = 0;
@@ -93,13 +105,13 @@ static int babi_gen(int argc, char **argv) {
     }
     char *text = NULL;
     size_t len = 0;
-    if (cx_babi_generate(task, n, (uint64_t)seed, &text, &len) || cx_write_file_atomic(out, text, len)) {
+    if (cx_babi_generate_split(task, split, n, (uint64_t)seed, &text, &len) || cx_write_file_atomic(out, text, len)) {
         fprintf(stderr, "cortex babi gen: %s\n", cx_last_error());
         free(text);
         return text ? 1 : 2;
     }
     free(text);
-    printf("%s: task %d, %d questions, seed %llu\n", out, task, n, seed);
+    printf("%s: task %d, %d questions, seed %llu%s\n", out, task, n, seed, split == CX_BABI_TEST ? ", test split" : "");
     return 0;
 }
 
@@ -108,7 +120,7 @@ int cmd_babi(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "gen")) return babi_gen(argc - 1, argv + 1);
     FILE *o = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? stdout : stderr;
     fprintf(o, "usage: cortex babi show FILE [--first I] [--count K]\n"
-               "       cortex babi gen --task N --n COUNT --seed S --out FILE\n"
+               "       cortex babi gen --task N --n COUNT --seed S [--split train|test] --out FILE\n"
                "'cortex babi show --help' and 'cortex babi gen --help' list the options.\n");
     return o == stdout ? 0 : 2;
 }

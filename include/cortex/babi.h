@@ -166,22 +166,55 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
 /* The data set is in no package registry, so the tasks are generated here in
  * the released format, with the published vocabulary and templates, from one
  * cx_rng stream seeded by `seed` (its own stream: the default one is not
- * touched). The same task, count and seed give the same text.
+ * touched). The same task, count and seed give the same text; fewer
+ * questions give a prefix of it. The released 1k and 10k training files
+ * hold 1000 and 10000 questions. Stories number their lines from 1; the last
+ * story holds the remainder of n_questions. The rules follow Facebook's
+ * original generator (facebookarchive/bAbI-tasks) and, where the released
+ * v1.2 files differ from it, the released files (src/data/babi_gen*.c say
+ * which and what had to be chosen). Supported tasks:
  *
- * Task 1 (single supporting fact, as en/qa1_single-supporting-fact_*.txt):
- * the actors Mary, John, Sandra, Daniel; the places bathroom, hallway,
- * office, kitchen, garden, bedroom; the moves "X moved/went/journeyed/
- * travelled/went back to the P." (never to the actor's current place; before
- * their first move the actors are, unstated, where the original generator's
- * world puts them: Mary bedroom, John kitchen, Sandra garden, Daniel hallway).
- * A story is two moves then a question, five times (IDs 1..15, then the next
- * story starts at 1; the last story holds the remainder of n_questions):
- *   1 Mary moved to the bathroom.
- *   2 John went to the hallway.
- *   3 Where is Mary? \tbathroom\t1
- * The person asked about is one who has moved in the story; the answer is the
- * place of their last move, the supporting id that move's line. The
- * released 1k and 10k training files hold 1000 and 10000 questions.
+ *  1 single supporting fact: actors Mary, John, Sandra, Daniel; places
+ *    bathroom, hallway, office, kitchen, garden, bedroom; "X moved/went/
+ *    journeyed/travelled/went back to the P." (never to X's current place;
+ *    before their first move the actors are, unstated, where the original's
+ *    world puts them: Mary bedroom, John kitchen, Sandra garden, Daniel
+ *    hallway). Two moves then "Where is X?", five times a story:
+ *      1 Mary moved to the bathroom.
+ *      2 John went to the hallway.
+ *      3 Where is Mary? \tbathroom\t1
+ *  2 two supporting facts: also the objects apple, football, milk: "X got/
+ *    grabbed/picked up/took the O there.", "X dropped/discarded/put down/left
+ *    the O." (actors and objects start at unstated random places). "Where is
+ *    the O?" once the story tells it; supporting ids: the get (or drop) line,
+ *    then the holder's move. Five questions a story.
+ *  3 three supporting facts: the world of 2; "Where was the O before the
+ *    P?" (P the O's last told place, occurring once in its history), the
+ *    answer its told place before; ids: the lines telling both places.
+ *  4 two argument relations: "The office is north of the kitchen." (two
+ *    relations of three places in a row), one question of "What is north of
+ *    the kitchen?", "What is the hallway north of?" and their opposites.
+ *  5 three argument relations: actors Bill, Fred, Jeff, Mary; also "X gave/
+ *    handed/passed the O to Y."; questions about the latest give: "What did X
+ *    give to Y?", "Who gave the O?", "Who gave the O to Y?", "Who received
+ *    the O?", "Who did X give the O to?"; id: the give.
+ *  6 yes/no questions: the world of 2, two statements then "Is X in the
+ *    P?" (yes or no, 1/2 each); id: X's last move.
+ * 11 basic coreference: "Mary went to the kitchen." then "After that/
+ *    Afterwards/Following that/Then she journeyed to the office.", then
+ *    "Where is Mary?"; ids: both lines. Five times a story.
+ * 12 conjunction: two "John and Mary went to the P." then "Where is X?"
+ *    (X one of them); id: the later line naming X.
+ * 13 compound coreference: "Mary and Daniel went to the P." then "Then
+ *    they moved to the Q.", "Where is Daniel?"; ids: both lines.
+ * 15 basic deduction: "Mice are afraid of wolves.", "Gertrude is a mouse."
+ *    (eight statements, shuffled), then "What is gertrude afraid of?" for
+ *    the four actors (answer in the singular: wolf); ids: the actor's line,
+ *    the fear's line.
+ * 16 basic induction: "Lily is a swan.", "Lily is white." (nine
+ *    statements), then "What color is Brian?" (one a story; Brian's colour
+ *    is not stated, another actor of his animal's is); ids: Brian's animal
+ *    line and the animal and colour lines of the others of that animal.
  *
  * *text (malloc'd, NUL-terminated, the caller frees it) holds
  * n_questions questions; *len (may be NULL) its length. Errors (CX_ERR_ARG,
@@ -189,6 +222,17 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
  * them), n_questions outside [1, CX_BABI_GEN_MAX], NULL text. */
 #define CX_BABI_GEN_MAX 10000000
 cx_status cx_babi_generate(int task, int n_questions, uint64_t seed, char **text, size_t *len);
+
+/* The same for a split: CX_BABI_TRAIN is cx_babi_generate; CX_BABI_TEST
+ * draws from another stream derived from the seed (cx_rng_split of the
+ * training one: another PCG increment), so a seed gives a training file and
+ * a test file that are not slices of one sequence (the released test files
+ * hold 1000 questions). Stories may still coincide by chance where a task
+ * has few (task 4). Errors as cx_babi_generate, and CX_ERR_ARG for a split
+ * other than the two. */
+typedef enum { CX_BABI_TRAIN = 0, CX_BABI_TEST = 1 } cx_babi_split;
+cx_status cx_babi_generate_split(int task, cx_babi_split split, int n_questions, uint64_t seed, char **text,
+                                 size_t *len);
 
 #ifdef __cplusplus
 }

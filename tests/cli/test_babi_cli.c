@@ -75,22 +75,67 @@ static void test_gen(void) {
     CHECK(r.code == 0 && read_text(again, b, sizeof b) == na && !strcmp(a, b));
     run(&r, "gen --task 1 --n 12 --seed 4 --out %s", other);
     CHECK(r.code == 0 && read_text(other, c, sizeof c) > 0 && strcmp(a, c) != 0);
+    /* the test split: another stream of the same seed, reproducible */
+    run(&r, "gen --task 1 --n 12 --seed 3 --split test --out %s", other);
+    CHECK(r.code == 0 && strstr(r.out, "seed 3, test split") && read_text(other, c, sizeof c) > 0 && strcmp(a, c));
+    run(&r, "gen --task 1 --n 12 --seed 3 --split test --out %s", again);
+    CHECK(r.code == 0 && read_text(again, b, sizeof b) > 0 && !strcmp(b, c));
+    run(&r, "gen --task 1 --n 12 --seed 3 --split train --out %s", again);
+    CHECK(r.code == 0 && read_text(again, b, sizeof b) == na && !strcmp(a, b));
     run(&r, "gen --help");
-    CHECK(r.code == 0 && strstr(r.out, "--seed") && strstr(r.out, "--out"));
+    CHECK(r.code == 0 && strstr(r.out, "--seed") && strstr(r.out, "--out") && strstr(r.out, "--split"));
     run(&r, "--help");
     CHECK(r.code == 0 && strstr(r.out, "babi gen"));
+}
+
+/* every supported task: written, read back by babi show, the seed fixes it */
+static void test_gen_tasks(void) {
+    static const struct { int task; const char *summary, *question; } t[] = {
+        {2, "12 questions", "Q    where is the "},
+        {3, "12 questions", "Q    where was the "},
+        {4, "12 stories, 24 statements, 12 questions", "Q    what is "},
+        {5, "12 questions", "Q    wh"},
+        {6, "12 questions", "Q    is "},   /* two statements a question, more when nobody has moved yet */
+        {11, "3 stories, 24 statements, 12 questions", "Q    where is "},
+        {12, "3 stories, 24 statements, 12 questions", "Q    where is "},
+        {13, "3 stories, 24 statements, 12 questions", "Q    where is "},
+        {15, "3 stories, 24 statements, 12 questions", " afraid of"},
+        {16, "12 stories, 108 statements, 12 questions", "Q    what color is "},
+    };
+    char path[512], again[512];
+    static char a[65536], b[65536];
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        tmp_path(path, sizeof path, "qa_task.txt");
+        tmp_path(again, sizeof again, "qa_task_again.txt");
+        run_result r;
+        run(&r, "gen --task %d --n 12 --seed 9 --out %s", t[i].task, path);
+        CHECK_MSG(r.code == 0, "gen task %d: exit %d: %s", t[i].task, r.code, r.err);
+        char want[64];
+        snprintf(want, sizeof want, "task %d, 12 questions, seed 9", t[i].task);
+        CHECK_MSG(strstr(r.out, want) != NULL, "%s", r.out);
+        run(&r, "show %s --count 1", path);
+        CHECK_MSG(r.code == 0 && strstr(r.out, t[i].summary) && strstr(r.out, t[i].question),
+                  "show task %d: exit %d: %s%s", t[i].task, r.code, r.out, r.err);
+        run(&r, "gen --task %d --n 12 --seed 9 --out %s", t[i].task, again);
+        size_t na = read_text(path, a, sizeof a);
+        CHECK(r.code == 0 && na > 0 && read_text(again, b, sizeof b) == na && !strcmp(a, b));
+    }
 }
 
 static void test_gen_errors(void) {
     char path[512];
     tmp_path(path, sizeof path, "qa_none.txt");
     run_result r;
-    run(&r, "gen --task 2 --n 10 --out %s", path);
-    EXPECT_ERR(&r, "unsupported task", "task 2 is not supported", "supported: 1");
+    run(&r, "gen --task 7 --n 10 --out %s", path);
+    EXPECT_ERR(&r, "unsupported task", "task 7 is not supported", "supported: 1, 2, 3, 4, 5, 6, 11, 12, 13, 15, 16");
+    run(&r, "gen --task 21 --n 10 --out %s", path);
+    EXPECT_ERR(&r, "task out of range", "--task");
     run(&r, "gen --n 0 --out %s", path);
     EXPECT_ERR(&r, "zero questions", "--n");
     run(&r, "gen --n 10");
     EXPECT_ERR(&r, "no output", "--out");
+    run(&r, "gen --split valid --out %s", path);
+    EXPECT_ERR(&r, "bad split", "--split must be train or test");
     run(&r, "gen --seed x --out %s", path);
     EXPECT_ERR(&r, "bad seed", "--seed");
     run(&r, "gen --task 1 --bogus --out %s", path);
@@ -109,6 +154,7 @@ int main(void) {
     RUN(test_show);
     RUN(test_errors);
     RUN(test_gen);
+    RUN(test_gen_tasks);
     RUN(test_gen_errors);
     cli_teardown();
     TEST_END();
