@@ -16,7 +16,6 @@
 int cmd_memnn(int argc, char **argv);
 
 #define MAX_TASKS 20
-#define TEST_SEED_OFFSET 1000003ULL   /* generated test questions: the seed + this */
 
 /* Where the questions come from. */
 typedef struct {
@@ -77,11 +76,12 @@ static cx_status load_one(const source *src, int task, bool test, cx_babi_vocab 
     }
     char *text;
     size_t len;
-    uint64_t seed = (uint64_t)src->seed + (test ? TEST_SEED_OFFSET : 0);
-    cx_status st = cx_babi_generate(task, test ? src->test_n : src->n, seed, &text, &len);
+    uint64_t seed = (uint64_t)src->seed;
+    cx_status st = cx_babi_generate_split(task, test ? CX_BABI_TEST : CX_BABI_TRAIN, test ? src->test_n : src->n, seed,
+                                          &text, &len);
     if (st) return st;
     char name[64];
-    snprintf(name, sizeof name, "task%d_%s_seed%llu", task, test ? "test" : "train", (unsigned long long)seed);
+    snprintf(name, sizeof name, "qa%d_generated_seed%llu_%s", task, (unsigned long long)seed, test ? "test" : "train");
     st = cx_babi_parse(text, len, name, v, CX_BABI_UNK_ADD, out);
     free(text);
     return st;
@@ -252,7 +252,7 @@ static int memnn_train(int argc, char **argv) {
         {"data-dir", "directory of the released files qaN_*_train.txt / qaN_*_test.txt (default: generated)", false, NULL},
         {"n", "generated training questions per task", false, "1000"},
         {"test-n", "generated test questions per task", false, "1000"},
-        {"seed", "data seed of the generated questions (the test questions use seed + 1000003)", false, "1"},
+        {"seed", "data seed of the generated questions (training and test split of the seed)", false, "1"},
         {"hops", "memory hops 1..8", false, "3"},
         {"dim", "embedding size d (the paper: 20, 50 for joint training)", false, "20"},
         {"memory", "memory slots: the most recent sentences kept", false, "50"},
