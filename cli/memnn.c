@@ -260,6 +260,9 @@ static int memnn_train(int argc, char **argv) {
         {"no-te", "no temporal encoding", true, NULL},
         {"ls", "linear start", true, NULL},
         {"rn", "random noise: 10% empty memories inserted while training", true, NULL},
+        {"ls-epochs", "linear start for this many extra epochs (Facebook's code: 20, with --lr 0.005 --ls-lr-factor 1); "
+                      "0: until the validation loss stops falling (the paper)", false, "0"},
+        {"ls-lr-factor", "learning rate factor during linear start", false, "0.5"},
         {"epochs", "epochs", false, "100"},
         {"batch", "batch size", false, "32"},
         {"lr", "SGD learning rate", false, "0.01"},
@@ -296,7 +299,9 @@ static int memnn_train(int argc, char **argv) {
         !cli_int(cmd, f, nf, "batch", 1, 1 << 20, &o.batch) || !cli_double(cmd, f, nf, "lr", 1e-12, 1e6, &lr) ||
         !cli_int(cmd, f, nf, "anneal", 0, 1000000, &o.anneal_every) || !cli_double(cmd, f, nf, "clip", 0, 1e30, &clip) ||
         !cli_int(cmd, f, nf, "runs", 1, 1000, &runs) || !cli_int(cmd, f, nf, "every", 0, 1000000, &every) ||
-        !parse_u64(cmd, "train-seed", cli_get(f, nf, "train-seed"), &tseed))
+        !parse_u64(cmd, "train-seed", cli_get(f, nf, "train-seed"), &tseed) ||
+        !cli_int(cmd, f, nf, "ls-epochs", 0, 1000000, &o.ls_epochs) ||
+        !cli_double(cmd, f, nf, "ls-lr-factor", 1e-6, 1e6, &o.ls_lr_factor))
         return 2;
     o.lr = lr;
     o.max_grad_norm = (float)clip;

@@ -115,14 +115,20 @@ cx_status cx_memn2n_evaluate(const cx_memn2n *m, const cx_tensor *memory, const 
  * questions held out for validation (a random split of the seed).
  *   linear_start: start with the softmaxes removed (m->linear) at lr
  *                 ls_lr_factor * lr, and reinsert them after the first epoch
- *                 whose validation loss does not fall below the best so far.
+ *                 whose validation loss does not fall below the best so far
+ *                 (the paper; the epochs count in `epochs`, the schedule runs
+ *                 on). ls_epochs > 0 instead: as Facebook's MemN2N code, that
+ *                 many epochs without softmax at ls_lr_factor * lr (no
+ *                 annealing) BEFORE `epochs` epochs with it and the schedule
+ *                 from the start (the code's 1k setting: ls_epochs 20,
+ *                 lr 0.005, ls_lr_factor 1).
  *   random_noise: the fraction of empty memories inserted: before each fact
  *                 of a training question (drawn each epoch), an empty slot
  *                 with this probability, while the slots fit in M (they shift
  *                 the temporal indices of the older facts).
  * The batches are a fresh permutation each epoch (the seed's stream). */
 typedef struct cx_memn2n_epoch {
-    int epoch;              /* 1-based */
+    int epoch;              /* 1-based (fixed linear-start epochs first) */
     double lr;
     bool linear;            /* this epoch ran without the softmaxes */
     double train_loss;      /* mean per question over the epoch's batches */
@@ -139,6 +145,7 @@ typedef struct cx_memn2n_train_opts {
     float max_grad_norm;    /* 40 (<= 0: no clipping) */
     bool linear_start;      /* false */
     double ls_lr_factor;    /* 0.5: lr during linear start (the paper's 0.005) */
+    int ls_epochs;          /* 0: linear start ends on the validation loss; > 0: fixed, extra */
     float random_noise;     /* 0 (RN: 0.1) */
     float val_fraction;     /* 0.1 */
     uint64_t seed;          /* 1: split, shuffling, noise */
@@ -150,6 +157,7 @@ cx_memn2n_train_opts cx_memn2n_train_defaults(void);
 
 /* Trains m on the questions (inputs as above); *last (may be NULL) gets the
  * last epoch's numbers. The model ends with the softmaxes in (linear false).
+ * Epochs: `epochs`, plus ls_epochs with a fixed linear start.
  * Errors: the inputs' (see above), an option out of range, fewer than 2
  * questions. */
 cx_status cx_memn2n_train(cx_memn2n *m, const cx_tensor *memory, const cx_tensor *slots, const cx_tensor *query,

@@ -25,6 +25,7 @@ cx_memn2n_train_opts cx_memn2n_train_defaults(void) {
     o.max_grad_norm = 40.0f;
     o.linear_start = false;
     o.ls_lr_factor = 0.5;
+    o.ls_epochs = 0;
     o.random_noise = 0.0f;
     o.val_fraction = 0.1f;
     o.seed = 1;
@@ -525,7 +526,7 @@ cx_status cx_memn2n_train(cx_memn2n *m, const cx_tensor *memory, const cx_tensor
     if (st) return st;
     if (!answer) return cx_set_error(CX_ERR_ARG, "memn2n_train: NULL answer");
     cx_memn2n_train_opts o = opts ? *opts : cx_memn2n_train_defaults();
-    if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || o.anneal_every < 0 || !(o.ls_lr_factor > 0) ||
+    if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || o.anneal_every < 0 || !(o.ls_lr_factor > 0) || o.ls_epochs < 0 ||
         !(o.random_noise >= 0 && o.random_noise < 1) || !(o.val_fraction >= 0 && o.val_fraction < 1))
         return cx_set_error(CX_ERR_ARG,
                             "memn2n_train: options out of range (epochs %d, batch %d, lr %g, anneal_every %d, "
@@ -565,10 +566,13 @@ cx_status cx_memn2n_train(cx_memn2n *m, const cx_tensor *memory, const cx_tensor
     cx_memn2n_epoch ep;
     memset(&ep, 0, sizeof ep);
     st = CX_OK;
-    for (int e = 1; e <= o.epochs && !st; e++) {
+    int fixed_ls = o.linear_start ? o.ls_epochs : 0, total = o.epochs + fixed_ls;
+    for (int e = 1; e <= total && !st; e++) {
+        if (fixed_ls > 0) m->linear = e <= fixed_ls;
+        int se = e - fixed_ls;      /* epoch of the annealing schedule */
         double lr = o.lr;
-        if (o.anneal_every > 0) lr *= pow(0.5, (double)((e - 1) / o.anneal_every));
-        if (m->linear) lr *= o.ls_lr_factor;
+        if (o.anneal_every > 0 && se > 0) lr *= pow(0.5, (double)((se - 1) / o.anneal_every));
+        if (m->linear) lr *= o.ls_lr_factor;   /* fixed linear start: se <= 0, no annealing */
         cx_optim_set_lr(opt, lr);
         ep.epoch = e;
         ep.lr = lr;
@@ -622,7 +626,7 @@ cx_status cx_memn2n_train(cx_memn2n *m, const cx_tensor *memory, const cx_tensor
         ep.val_loss = ep.val_error = 0.0;
         if (n_val > 0) st = eval_checked(m, &all, val, n_val, &s, &ep.val_loss, &ep.val_error);
         if (st) break;
-        if (m->linear) {
+        if (m->linear && fixed_ls == 0) {
             double crit = n_val > 0 ? ep.val_loss : ep.train_loss;
             if (!(crit < best_val)) m->linear = false;
             else best_val = crit;

@@ -308,6 +308,15 @@ static void tensors_of(int n, uint64_t seed, cx_babi_vocab *v, cx_tensor **mem, 
     cx_babi_set_free(s);
 }
 
+static bool count_linear(const cx_memn2n_epoch *e, void *user) {
+    int *n = user;
+    if (e->linear) {
+        CHECK(e->epoch == *n + 1 && fabs(e->lr - 0.005) < 1e-12);   /* no annealing, ls_lr_factor 0.5 */
+        ++*n;
+    }
+    return true;
+}
+
 static void test_train_task1(void) {
     cx_babi_vocab *v = cx_babi_vocab_new();
     cx_tensor *mem, *q, *a, *tm, *tq, *ta;
@@ -331,6 +340,16 @@ static void test_train_task1(void) {
     printf("  task 1, 15 epochs: test error %.1f%% (untrained %.1f%%), loss %.3f\n", 100 * after, 100 * before, loss);
     CHECK_MSG(before > 0.6, "untrained error %g", before);
     CHECK_MSG(after < 0.10, "test error %g after 15 epochs", after);
+    cx_memn2n_free(m);
+    /* Facebook's code's linear start: a fixed number of extra epochs without softmax */
+    int linear_epochs = 0;
+    o.epochs = 3;
+    o.ls_epochs = 2;
+    o.on_epoch = count_linear;
+    o.user = &linear_epochs;
+    CHECK(cx_memn2n_new(&c, 2, &m) == CX_OK);
+    CHECK(cx_memn2n_train(m, mem, NULL, q, a, &o, &last) == CX_OK);
+    CHECK(last.epoch == 5 && !last.linear && linear_epochs == 2 && !m->linear);
     cx_memn2n_free(m);
     cx_tensor_free(mem); cx_tensor_free(q); cx_tensor_free(a);
     cx_tensor_free(tm); cx_tensor_free(tq); cx_tensor_free(ta);
