@@ -417,13 +417,13 @@ static int load_model_data(const char *cmd, const char *path, const cli_flag *f,
     cx_st_file *file;
     *m = NULL;
     memset(d, 0, sizeof *d);
+    memset(src, 0, sizeof *src);
     if (cx_memn2n_load(path, m, &file)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         return 1;
     }
     const char *words = cx_st_meta(file, "cortex.vocab");
     const char *ts = cx_st_meta(file, "memnn.tasks");
-    memset(src, 0, sizeof *src);
     int rc = 0;
     if (!words || !ts) {
         fprintf(stderr, "cortex %s: %s has no vocabulary or task list (not saved by 'cortex memnn train')\n", cmd, path);
