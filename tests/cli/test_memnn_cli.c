@@ -63,6 +63,21 @@ static void test_data_dir(void) {
     EXPECT_ERR(&r, "no task-2 file", "no file qa2_*_train.txt in");
 }
 
+/* Joint training: one vocabulary over the tasks, a test error per task. */
+static void test_joint(void) {
+    char model[512];
+    tmp_path(model, sizeof model, "j.safetensors");
+    run_result r;
+    run(&r, "train --task 1,11 --n 100 --test-n 50 --epochs 2 --dim 8 --pe --every 0 --out %s", model);
+    CHECK_MSG(r.code == 0, "joint train: exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "2 task(s), 200 training questions") && strstr(r.out, "task  1: test error ") &&
+          strstr(r.out, "task 11: test error ") && strstr(r.out, "mean test error over 2 tasks"));
+    run(&r, "explain %s --task 11 --story 1", model);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "task 11, test question 1"), "explain --task 11: %d %s", r.code, r.err);
+    run(&r, "eval %s", model);
+    CHECK(r.code == 0 && strstr(r.out, "task 11: test error"));
+}
+
 static void test_errors(void) {
     char model[512], junk[512];
     tmp_path(model, sizeof model, "e.safetensors");
@@ -101,6 +116,7 @@ int main(void) {
     if (!cli_setup("memnn_cli")) return 1;
     RUN(test_train_eval_explain);
     RUN(test_data_dir);
+    RUN(test_joint);
     RUN(test_errors);
     cli_teardown();
     TEST_END();
