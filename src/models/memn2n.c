@@ -695,9 +695,10 @@ cx_status cx_memn2n_load(const char *path, cx_memn2n **out, cx_st_file **file) {
     if (st) return st;
     const char *arch = cx_st_meta(f, "cortex.arch");
     if (!arch || strcmp(arch, "memn2n")) {
+        st = cx_set_error(CX_ERR_FORMAT, "%s: not a MemN2N model (cortex.arch is %s%s%s)", path, arch ? "'" : "",
+                          arch ? arch : "missing", arch ? "'" : "");
         cx_st_free(f);
-        return cx_set_error(CX_ERR_FORMAT, "%s: not a MemN2N model (cortex.arch is %s%s%s)", path, arch ? "'" : "",
-                            arch ? arch : "missing", arch ? "'" : "");
+        return st;
     }
     cx_memn2n_config c = cx_memn2n_defaults();
     int pe = 0, te = 0;
