@@ -15,6 +15,7 @@ static void usage(FILE *o) {
             "  charlm   character-level LSTM language model: train, sample, eval\n"
             "  caption  captioned-canvas data sets for image captioning: gen, show\n"
             "  babi     bAbI question-answering files: show\n"
+            "  memnn    end-to-end memory network on bAbI: train, eval, explain\n"
             "  ops      list every op of the library\n"
             "  help     show this text\n\n"
             "'cortex COMMAND --help' describes each command's options.\n",
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[2], "ops")) return cmd_ops(1, h);
             if (!strcmp(argv[2], "caption")) return cmd_caption(1, h);
             if (!strcmp(argv[2], "babi")) return cmd_babi(1, h);
+            if (!strcmp(argv[2], "memnn")) return cmd_memnn(1, h);
         }
         usage(stdout);
         return 0;
@@ -56,6 +58,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "ops")) return cmd_ops(argc - 2, argv + 2);
     if (!strcmp(c, "caption")) return cmd_caption(argc - 2, argv + 2);
     if (!strcmp(c, "babi")) return cmd_babi(argc - 2, argv + 2);
+    if (!strcmp(c, "memnn")) return cmd_memnn(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

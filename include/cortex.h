@@ -32,6 +32,8 @@
  *   cortex/caption.h captioned canvases (image-captioning data), corpus BLEU
  *   cortex/babi.h   the bAbI question-answering tasks: a reader for the
  *                   released files, a word vocabulary, MemN2N tensors
+ *   cortex/memn2n.h the end-to-end memory network (MemN2N) for bAbI: fused
+ *                   forward/backward, the paper's training recipe, files
  *   cortex/netdef.h networks described in text files, model summaries
  *   cortex/transformer.h a decoder-only Transformer language model (pre-norm
  *                   blocks, learned positions, weight tying, key/value-cache
@@ -70,6 +72,7 @@
 #include "cortex/decode.h"
 #include "cortex/caption.h"
 #include "cortex/babi.h"
+#include "cortex/memn2n.h"
 #include "cortex/netdef.h"
 #include "cortex/transformer.h"
 #include "cortex/charlm.h"

@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM) ' ; }
-# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM|MEMN2N) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm memn2n" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=/usr/share/datasets/fashion-mnist
 want gemm && for T in 1 2; do
@@ -95,6 +95,14 @@ if want ntm; then
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 $PY tools/bench_torch_ntm.py 1 --batch $NB --steps $((NB == 1 ? 100 : 40)) >/dev/null
   done
 fi
+# MemN2N (3 hops, PE, d 20, batch 32, SGD, clip 40) epoch on 1000 generated task-1
+# questions; bench_memn2n writes the questions for the PyTorch side
+if want memn2n; then
+  for T in 1 2; do
+    run "$B/bench/bench_memn2n" $T --epochs 30 --data-out out/bench_memn2n_data.safetensors >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_memn2n.py $T --epochs 30 --data out/bench_memn2n_data.safetensors >/dev/null
+  done
+fi
 echo
 awk '
 function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
@@ -121,6 +129,8 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_G2P_STEP / { t=kv($0,"threads"); at=kv($0,"attention"); g2t[at,t]=kv($0,"ms") }
 /^NTM /         { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_c[nb,t]=kv($0,"seq_per_s"); ntm_b[nb]=1 }
 /^TORCH_NTM /   { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_t[nb,t]=kv($0,"seq_per_s") }
+/^MEMN2N /      { t=kv($0,"threads"); mn_c[t]=kv($0,"epoch_ms"); mn_ce[t]=kv($0,"train_err") }
+/^TORCH_MEMN2N / { t=kv($0,"threads"); mn_t[t]=kv($0,"epoch_ms"); mn_te[t]=kv($0,"train_err") }
 /^TLM /         { t=kv($0,"threads"); tl_c[t, ++tl_nc[t]]=kv($0,"chars_per_s"); tl_cc[t, tl_nc[t]]=kv($0,"chars_per_cpu_s"); tl_p=kv($0,"params") }
 /^TORCH_TLM /   { t=kv($0,"threads"); tl_t[t, ++tl_nt[t]]=kv($0,"chars_per_s"); tl_tc[t, tl_nt[t]]=kv($0,"chars_per_cpu_s") }
 function med(arr, t, n,   i, j, v, x) { if (!n) return 0; for (i = 1; i <= n; i++) v[i] = arr[t, i] + 0
@@ -199,6 +209,12 @@ END {
     print "G2P seq2seq training step (examples/g2p.c), batch 64, 7 letters, Adam + clipping (ms; speedup = torch/cortex, goal >= 2 with attention)"
     for (at in g2a) { tb = best(g2t[at,1], g2t[at,2]); for (t = 1; t <= 2; t++) if ((at,t) in g2c)
       printf "  %-9s threads %d: cortex %8.2f ms  torch %8s ms  speedup %s  (vs torch best %s ms: %s)\n", at, t, g2c[at,t], ((at,t) in g2t) ? g2t[at,t] : "-", r(g2t[at,t], g2c[at,t]), tb ? tb : "-", r(tb, g2c[at,t]) }
+  }
+  if (length(mn_c)) {
+    print ""
+    print "MemN2N epoch, 1000 task-1 questions, 3 hops PE, d 20, batch 32, SGD + clipping (ms, medians; speedup = torch/cortex, goal >= 3 at 1 thread)"
+    for (t = 1; t <= 2; t++) if (t in mn_c)
+      printf "  threads %d: cortex %8.2f ms (train err %s)  torch %8s ms (train err %s)  speedup %s\n", t, mn_c[t], mn_ce[t], (t in mn_t) ? mn_t[t] : "-", (t in mn_te) ? mn_te[t] : "-", r(mn_t[t], mn_c[t])
   }
   if (length(tl_nc)) {
     print ""
