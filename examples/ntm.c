@@ -286,8 +286,8 @@ static void pictures(model *m, const args *a, const cx_seqtask_opts *task, int l
     memset(wp, 0, sizeof wp);
     ok = panel_rows(&wp[0], ww, ns, T, "write weighting (head 0)", "time", "memory slot", 0, 1, cell, lo, N) &&
          panel_rows(&wp[1], rw, ns, T, "read weighting (head 0)", "time", "memory slot", 0, 1, cell, lo, N);
-    snprintf(title, sizeof title, "NTM %s, length %d: weightings, slots %d..%d (mod %d)", cx_seqtask_name(a->task),
-             len, lo, lo + ns - 1, N);
+    snprintf(title, sizeof title, "NTM %s, length %d: weightings, slots %d..%d of %d", cx_seqtask_name(a->task), len,
+             lo, (lo + ns - 1) % N, N);
     snprintf(path, sizeof path, "%s/%s_len%d_weights.png", a->png_dir, cx_seqtask_name(a->task), len);
     if (ok) save_stack(path, title, wp, 2);
     for (int i = 0; i < 2; i++) cx_canvas_free(&wp[i]);
