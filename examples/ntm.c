@@ -20,6 +20,8 @@
  * After training: bits wrong per sequence at each --eval-lengths length
  * (--eval-seqs fresh sequences each, from a separate seeded stream), lines
  *   EVAL task=copy model=ntm len=40 seqs=100 bits_per_seq=0.12 wrong_frac=0.0004
+ * (len is L for copy and repeat copy, the item count for recall; repeat
+ * copy is evaluated at the middle repeat count, (min_rep + max_rep) / 2).
  * --png-dir (NTM only): inputs / targets / outputs, the write and read
  * weightings over time and the memory after the last step, for one sequence
  * of each --png-len length (default: the --eval-lengths), as labelled
