@@ -6,13 +6,15 @@
  * The sequence length of step s is 1 + (7 s mod 20) (every length 1..20
  * once per 20 steps, mean 10.5), the same schedule as the PyTorch side
  * tools/bench_torch_ntm.py; bits come from each side's own seeded stream.
- * Prints sequences per second over the timed steps:
- *   NTM threads=1 batch=1 seq_per_s=... ms_per_step=...
+ * Prints sequences per second over the timed steps, by the wall clock and
+ * per CPU-second of the process (steadier on a shared machine):
+ *   NTM threads=1 batch=1 seq_per_s=... seq_per_cpu_s=... ms_per_step=...
  */
 #include <cortex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int main(int argc, char **argv) {
     int threads = getenv("CX_THREADS") ? atoi(getenv("CX_THREADS")) : 1;
@@ -46,8 +48,9 @@ int main(int argc, char **argv) {
     cx_optim *opt = cx_rmsprop_new(cx_flat_params(flat), &o);
     cx_rng rng = cx_rng_new(1);
     double t0 = 0, loss_sum = 0;
+    clock_t c0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        if (s == warmup) t0 = cx_now();
+        if (s == warmup) t0 = cx_now(), c0 = clock();
         cx_seqtask_batch b = cx_seqtask_sample_fixed(&rng, batch, &task, 1 + (7 * s) % 20, 0);
         cx_tensor *loss = cx_seqtask_loss(cx_ntm_forward(m, b.input, NULL).logits, b.target, b.mask);
         cx_optim_zero_grad(opt);
@@ -57,9 +60,10 @@ int main(int argc, char **argv) {
         loss_sum += cx_item(loss);
         cx_step_reset();
     }
-    const double el = cx_now() - t0;
-    printf("NTM threads=%d batch=%d seq_per_s=%.1f ms_per_step=%.3f steps=%d mean_loss=%.4f\n", threads, batch,
-           (double)steps * batch / el, 1e3 * el / steps, steps, loss_sum / (warmup + steps));
+    const double el = cx_now() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    printf("NTM threads=%d batch=%d seq_per_s=%.1f seq_per_cpu_s=%.1f ms_per_step=%.3f steps=%d mean_loss=%.4f\n",
+           threads, batch, (double)steps * batch / el, (double)steps * batch / cpu, 1e3 * el / steps, steps,
+           loss_sum / (warmup + steps));
     cx_optim_free(opt);
     cx_params_free(&ps);
     cx_module_free(m);

@@ -20,6 +20,8 @@
  * After training: bits wrong per sequence at each --eval-lengths length
  * (--eval-seqs fresh sequences each, from a separate seeded stream), lines
  *   EVAL task=copy model=ntm len=40 seqs=100 bits_per_seq=0.12 wrong_frac=0.0004
+ * (len is L for copy and repeat copy, the item count for recall; repeat
+ * copy is evaluated at the middle repeat count, (min_rep + max_rep) / 2).
  * --png-dir (NTM only): inputs / targets / outputs, the write and read
  * weightings over time and the memory after the last step, for one sequence
  * of each --png-len length (default: the --eval-lengths), as labelled
@@ -183,8 +185,9 @@ static void save_stack(const char *path, const char *title, cx_canvas *parts, in
 }
 
 /* rows x cols panel of v (rows = channels / slots, cols = time). */
-static bool panel(cx_canvas *out, const float *v, int rows, int cols, const char *title, const char *xl,
-                  const char *yl, float lo, float hi, int cell) {
+/* Row r is labelled (row0 + r) mod rmod (rmod 0: row0 + r), every few rows. */
+static bool panel_rows(cx_canvas *out, const float *v, int rows, int cols, const char *title, const char *xl,
+                       const char *yl, float lo, float hi, int cell, int row0, int rmod) {
     cx_heatmap_opts o = cx_heatmap_defaults();
     o.title = title;
     o.xlabel = xl;
@@ -199,10 +202,11 @@ static bool panel(cx_canvas *out, const float *v, int rows, int cols, const char
         if (k % 10 == 0) snprintf(cl[k], 12, "%d", k);
         else cl[k][0] = 0;
     }
-    const int every = rows > 40 ? 16 : 1;
+    const int every = rows > 40 ? 8 : rows > 16 ? 4 : 1;
     for (int r = 0; r < rows; r++) {
         rl[r] = malloc(12);
-        if (r % every == 0) snprintf(rl[r], 12, "%d", r);
+        const int lab = rmod ? (row0 + r) % rmod : row0 + r;
+        if (r % every == 0) snprintf(rl[r], 12, "%d", lab);
         else rl[r][0] = 0;
     }
     o.col_labels = (const char *const *)cl;
@@ -214,6 +218,11 @@ static bool panel(cx_canvas *out, const float *v, int rows, int cols, const char
     free(rl);
     if (st) fprintf(stderr, "ntm: %s: %s\n", title, cx_last_error());
     return st == CX_OK;
+}
+
+static bool panel(cx_canvas *out, const float *v, int rows, int cols, const char *title, const char *xl,
+                  const char *yl, float lo, float hi, int cell) {
+    return panel_rows(out, v, rows, cols, title, xl, yl, lo, hi, cell, 0, 0);
 }
 
 static void pictures(model *m, const args *a, const cx_seqtask_opts *task, int len) {
@@ -249,32 +258,38 @@ static void pictures(model *m, const args *a, const cx_seqtask_opts *task, int l
     if (ok) save_stack(path, title, io, 3);
     for (int i = 0; i < 3; i++) cx_canvas_free(&io[i]);
     /* weightings: slot x time, head 0 of each kind, batch item 0; only the
-     * slots either head visits (weight > 0.05 at some step), +-2 */
-    int lo = N, hi = -1;
+     * slots either head visits (weight > 0.05 at some step), as one circular
+     * window (the memory wraps around): the complement of the longest run of
+     * unvisited slots, widened by 2 on each side */
+    char *vis = calloc((size_t)N, 1);
     for (int t = 0; t < T; t++)
         for (int s = 0; s < N; s++)
-            if (tr.write_w[((size_t)t * tr.Wr) * N + s] > 0.05f || tr.read_w[((size_t)t * tr.R) * N + s] > 0.05f) {
-                if (s < lo) lo = s;
-                if (s > hi) hi = s;
-            }
-    if (hi < 0) lo = 0, hi = N - 1;
-    lo = lo > 2 ? lo - 2 : 0;
-    hi = hi + 2 < N ? hi + 2 : N - 1;
-    const int ns = hi - lo + 1;
+            if (tr.write_w[((size_t)t * tr.Wr) * N + s] > 0.05f || tr.read_w[((size_t)t * tr.R) * N + s] > 0.05f)
+                vis[s] = 1;
+    int gap = 0, gap_end = -1; /* longest circular run of unvisited slots, ending at gap_end */
+    for (int st = 0, run = 0; st < 2 * N; st++) {
+        run = vis[st % N] ? 0 : run + 1;
+        if (run > gap && run <= N) gap = run, gap_end = st % N;
+    }
+    int lo = 0, ns = N;
+    if (gap > 4 && gap < N) {
+        ns = N - gap + 4;
+        lo = ((gap_end + 1 - 2) % N + N) % N;
+    }
+    free(vis);
     float *ww = malloc((size_t)ns * T * sizeof(float)), *rw = malloc((size_t)ns * T * sizeof(float));
     for (int t = 0; t < T; t++)
         for (int s = 0; s < ns; s++) {
-            ww[(size_t)s * T + t] = tr.write_w[((size_t)t * tr.Wr) * N + lo + s];
-            rw[(size_t)s * T + t] = tr.read_w[((size_t)t * tr.R) * N + lo + s];
+            const int slot = (lo + s) % N;
+            ww[(size_t)s * T + t] = tr.write_w[((size_t)t * tr.Wr) * N + slot];
+            rw[(size_t)s * T + t] = tr.read_w[((size_t)t * tr.R) * N + slot];
         }
     cx_canvas wp[2];
     memset(wp, 0, sizeof wp);
-    char yl[64];
-    snprintf(yl, sizeof yl, "memory slot - %d", lo);
-    ok = panel(&wp[0], ww, ns, T, "write weighting (head 0)", "time", yl, 0, 1, cell) &&
-         panel(&wp[1], rw, ns, T, "read weighting (head 0)", "time", yl, 0, 1, cell);
+    ok = panel_rows(&wp[0], ww, ns, T, "write weighting (head 0)", "time", "memory slot", 0, 1, cell, lo, N) &&
+         panel_rows(&wp[1], rw, ns, T, "read weighting (head 0)", "time", "memory slot", 0, 1, cell, lo, N);
     snprintf(title, sizeof title, "NTM %s, length %d: weightings, slots %d..%d of %d", cx_seqtask_name(a->task), len,
-             lo, hi, N);
+             lo, (lo + ns - 1) % N, N);
     snprintf(path, sizeof path, "%s/%s_len%d_weights.png", a->png_dir, cx_seqtask_name(a->task), len);
     if (ok) save_stack(path, title, wp, 2);
     for (int i = 0; i < 2; i++) cx_canvas_free(&wp[i]);
@@ -282,12 +297,11 @@ static void pictures(model *m, const args *a, const cx_seqtask_opts *task, int l
     int tin = a->task == CX_SEQTASK_RECALL ? T - 1 - task->item_len : len;
     float *mm = malloc((size_t)W * ns * sizeof(float));
     for (int s = 0; s < ns; s++)
-        for (int k = 0; k < W; k++) mm[(size_t)k * ns + s] = tr.mem[((size_t)tin * N + lo + s) * W + k];
+        for (int k = 0; k < W; k++) mm[(size_t)k * ns + s] = tr.mem[((size_t)tin * N + (lo + s) % N) * W + k];
     cx_canvas mp;
     memset(&mp, 0, sizeof mp);
     snprintf(title, sizeof title, "memory after step %d (end of input)", tin);
-    snprintf(yl, sizeof yl, "memory slot - %d", lo);
-    if (panel(&mp, mm, W, ns, title, yl, "element", 0, 0, cell)) {
+    if (panel(&mp, mm, W, ns, title, "memory slot (window of the weightings)", "element", 0, 0, cell)) {
         snprintf(path, sizeof path, "%s/%s_len%d_memory.png", a->png_dir, cx_seqtask_name(a->task), len);
         snprintf(title, sizeof title, "NTM %s, length %d: memory contents", cx_seqtask_name(a->task), len);
         save_stack(path, title, &mp, 1);

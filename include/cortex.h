@@ -23,6 +23,10 @@
  *   cortex/attention.h  scaled dot-product (fused), Luong and Bahdanau
  *                   attention, multi-head attention
  *   cortex/memory.h Neural Turing Machine memory ops: addressing, read, write
+ *   cortex/seqtasks.h the NTM paper's algorithmic tasks (copy, repeat copy,
+ *                   associative recall): seeded generators, bits-wrong metric
+ *   cortex/ntm.h    the Neural Turing Machine module (LSTM / feed-forward
+ *                   controller, read and write heads), files
  *   cortex/dnc.h    Differentiable Neural Computer: memory ops (usage,
  *                   allocation, temporal links), access step, the model
  *   cortex/memnn.h  the memory network with strong supervision (I, G, O, R)

@@ -127,8 +127,8 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); tst[nn,t]=kv($0,"ms") }
 /^G2P_STEP /    { t=kv($0,"threads"); at=kv($0,"attention"); g2c[at,t]=kv($0,"ms"); g2a[at]=1 }
 /^TORCH_G2P_STEP / { t=kv($0,"threads"); at=kv($0,"attention"); g2t[at,t]=kv($0,"ms") }
-/^NTM /         { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_c[nb,t]=kv($0,"seq_per_s"); ntm_b[nb]=1 }
-/^TORCH_NTM /   { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_t[nb,t]=kv($0,"seq_per_s") }
+/^NTM /         { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_c[nb,t]=kv($0,"seq_per_s"); ntm_cc[nb,t]=kv($0,"seq_per_cpu_s"); ntm_b[nb]=1 }
+/^TORCH_NTM /   { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_t[nb,t]=kv($0,"seq_per_s"); ntm_tc[nb,t]=kv($0,"seq_per_cpu_s") }
 /^MEMN2N /      { t=kv($0,"threads"); mn_c[t]=kv($0,"epoch_ms"); mn_ce[t]=kv($0,"train_err") }
 /^TORCH_MEMN2N / { t=kv($0,"threads"); mn_t[t]=kv($0,"epoch_ms"); mn_te[t]=kv($0,"train_err") }
 /^TLM /         { t=kv($0,"threads"); tl_c[t, ++tl_nc[t]]=kv($0,"chars_per_s"); tl_cc[t, tl_nc[t]]=kv($0,"chars_per_cpu_s"); tl_p=kv($0,"params") }
@@ -229,6 +229,6 @@ END {
     print ""
     print "NTM copy-task training (LSTM 100, memory 128 x 20, 1+1 heads, RMSprop + clipping, lengths 1..20), sequences/s (speedup = cortex/torch, goal >= 3 at 1 thread)"
     for (nb in ntm_b) for (t = 1; t <= 2; t++) if ((nb,t) in ntm_c)
-      printf "  batch %-3s threads %d: cortex %8.1f  torch %8s  speedup %s\n", nb, t, ntm_c[nb,t], ((nb,t) in ntm_t) ? ntm_t[nb,t] : "-", r(ntm_c[nb,t], ntm_t[nb,t])
+      printf "  batch %-3s threads %d: cortex %8.1f  torch %8s  speedup %s   (per CPU-s: cortex %s  torch %s  ratio %s)\n", nb, t, ntm_c[nb,t], ((nb,t) in ntm_t) ? ntm_t[nb,t] : "-", r(ntm_c[nb,t], ntm_t[nb,t]), ntm_cc[nb,t], ((nb,t) in ntm_tc) ? ntm_tc[nb,t] : "-", r(ntm_cc[nb,t], ntm_tc[nb,t])
   }
 }' "$log" | tee out/bench-summary.txt

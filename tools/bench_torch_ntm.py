@@ -7,7 +7,7 @@ length schedule (step s: length 1 + (7 s mod 20)), sequences per second
 over the timed steps. Run with OPENBLAS_NUM_THREADS=<threads>:
 
   /usr/bin/python3 tools/bench_torch_ntm.py [threads] [--batch 1] [--steps 100] [--warmup 20]
-Prints: TORCH_NTM threads=1 batch=1 seq_per_s=... ms_per_step=...
+Prints: TORCH_NTM threads=1 batch=1 seq_per_s=... seq_per_cpu_s=... ms_per_step=...
 """
 import argparse
 import os
@@ -45,11 +45,11 @@ def batch(L, B):
     return x, y, mask
 
 
-t0 = 0
+t0 = c0 = 0
 loss_sum = 0.0
 for s in range(a.warmup + a.steps):
     if s == a.warmup:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
     x, y, mask = batch(1 + (7 * s) % 20, a.batch)
     logits, _ = m(x)
     loss = seq_loss(logits, y, mask)
@@ -58,7 +58,7 @@ for s in range(a.warmup + a.steps):
     torch.nn.utils.clip_grad_norm_(m.parameters(), 10.0)
     opt.step()
     loss_sum += float(loss)
-el = time.perf_counter() - t0
-print('TORCH_NTM threads=%d batch=%d seq_per_s=%.1f ms_per_step=%.3f steps=%d mean_loss=%.4f'
-      % (a.threads, a.batch, a.steps * a.batch / el, 1e3 * el / a.steps, a.steps, loss_sum / (a.warmup + a.steps)),
-      flush=True)
+el, cpu = time.perf_counter() - t0, time.process_time() - c0
+print('TORCH_NTM threads=%d batch=%d seq_per_s=%.1f seq_per_cpu_s=%.1f ms_per_step=%.3f steps=%d mean_loss=%.4f'
+      % (a.threads, a.batch, a.steps * a.batch / el, a.steps * a.batch / cpu, 1e3 * el / a.steps, a.steps,
+         loss_sum / (a.warmup + a.steps)), flush=True)

@@ -19,7 +19,8 @@ typedef struct {
 
 static void ntm_content_backward(cx_node *nd) {
     const content_saved *sv = nd->saved;
-    float *gm = cx_in_grad(nd, 0), *gk = cx_in_grad(nd, 1), *gb = cx_in_grad(nd, 2);
+    bool fresh; /* gm is written whole when it is a new buffer */
+    float *gm = cx_in_grad_w(nd, 0, &fresh), *gk = cx_in_grad(nd, 1), *gb = cx_in_grad(nd, 2);
     if (!gm && !gk && !gb) return;
     const int B = sv->B, N = sv->N, W = sv->W;
     const float *M = CX_F(nd->in[0]), *k = CX_F(nd->in[1]), *beta = CX_F(nd->in[2]);
@@ -37,7 +38,6 @@ static void ntm_content_backward(cx_node *nd) {
             gbeta += (double)gz[i] * sim[i];
         }
         if (gb) gb[b] += (float)gbeta;
-        if (!gm && !gk) continue;
         for (int j = 0; j < W; j++) gkb[j] = 0;
         for (int i = 0; i < N; i++) {
             const float gs = bt * gz[i];
@@ -46,7 +46,10 @@ static void ntm_content_backward(cx_node *nd) {
             const float ck = sim[i] / (kn * kn), cm = sim[i] / (mn[i] * mn[i]);
             if (gm) {
                 float *gmi = gm + ((size_t)b * N + i) * W;
-                for (int j = 0; j < W; j++) gmi[j] += gs * (kb[j] * inv - cm * Mi[j]);
+                if (fresh)
+                    for (int j = 0; j < W; j++) gmi[j] = gs * (kb[j] * inv - cm * Mi[j]);
+                else
+                    for (int j = 0; j < W; j++) gmi[j] += gs * (kb[j] * inv - cm * Mi[j]);
             }
             for (int j = 0; j < W; j++) gkb[j] += gs * (Mi[j] * inv - ck * kb[j]);
         }
@@ -76,14 +79,14 @@ static cx_tensor *content_fused(cx_tensor *mem, cx_tensor *key, cx_tensor *beta)
         float mx = -INFINITY;
         for (int i = 0; i < N; i++) {
             const float *Mi = M + ((size_t)b * N + i) * W;
-            double d = 0, mm = 0;
+            float d = 0, mm = 0; /* float sums: W is small, and they vectorise */
             for (int j = 0; j < W; j++) {
-                d += (double)kb[j] * Mi[j];
-                mm += (double)Mi[j] * Mi[j];
+                d += kb[j] * Mi[j];
+                mm += Mi[j] * Mi[j];
             }
-            const double mn = sqrt(mm) > eps ? sqrt(mm) : eps;
-            sv.mn[(size_t)b * N + i] = (float)mn;
-            sim[i] = (float)(d / (kn * mn));
+            const float mn = sqrtf(mm) > eps ? sqrtf(mm) : eps;
+            sv.mn[(size_t)b * N + i] = mn;
+            sim[i] = d / ((float)kn * mn);
             ob[i] = bt[b] * sim[i];
             if (ob[i] > mx) mx = ob[i];
         }
@@ -196,7 +199,9 @@ static cx_tensor *locate_fused(cx_tensor *wc, cx_tensor *wprev, cx_tensor *g, cx
 
 /* Write: M' = M * (1 - w e^T) + w a^T. */
 static void ntm_write_backward(cx_node *nd) {
-    float *gm = cx_in_grad(nd, 0), *gw = cx_in_grad(nd, 1), *ge = cx_in_grad(nd, 2), *ga = cx_in_grad(nd, 3);
+    bool fresh; /* gm is written whole: a new buffer is stored, not cleared and added to */
+    float *gm = cx_in_grad_w(nd, 0, &fresh), *gw = cx_in_grad(nd, 1), *ge = cx_in_grad(nd, 2),
+          *ga = cx_in_grad(nd, 3);
     if (!gm && !gw && !ge && !ga) return;
     const cx_tensor *mt = nd->in[0];
     const int B = mt->shape[0], N = mt->shape[1], W = mt->shape[2];
@@ -216,7 +221,9 @@ static void ntm_write_backward(cx_node *nd) {
                 geb[j] -= gi[j] * Mi[j] * wi;
                 gab[j] += gi[j] * wi;
             }
-            if (gm)
+            if (gm && fresh)
+                for (int j = 0; j < W; j++) gm[r + j] = gi[j] * (1.0f - wi * eb[j]);
+            else if (gm)
                 for (int j = 0; j < W; j++) gm[r + j] += gi[j] * (1.0f - wi * eb[j]);
             if (gw) gw[(size_t)b * N + i] += acc;
         }

@@ -306,9 +306,10 @@ static void test_files_and_errors(void) {
 
 /* A short copy-task training on tiny lengths: the loss must fall well below
  * chance (0.693). Adam 1e-2, batch 8, 4-bit vectors of length 1..3, memory
- * 8 x 8, LSTM 32, 800 steps: the mean loss of the last 50 steps was 0.012
- * here, and 0.098 / 0.090 with two other data seeds (8, 9) when written;
- * threshold 0.2 (an untrained model stays at 0.69). */
+ * 8 x 8, LSTM 32, 1200 steps: the mean loss of the last 50 steps was 0.0044
+ * here, and 0.041 / 0.0025 / 0.0029 with the data seeds 8, 9, 10 when
+ * written (0.06 .. 0.14 after 800 steps); threshold 0.15, while an
+ * untrained model stays at 0.69. */
 static void test_copy_training(void) {
     cx_seed(1);
     cx_seqtask_opts task = cx_seqtask_defaults(CX_SEQTASK_COPY);
@@ -324,7 +325,7 @@ static void test_copy_training(void) {
     cx_optim *opt = cx_adam_new(&ps, &ao);
     cx_rng r = cx_rng_new(7);
     double first = 0, last = 0;
-    const int steps = 800, win = 50;
+    const int steps = 1200, win = 50;
     double first_step = 0;
     for (int s = 0; s < steps; s++) {
         cx_seqtask_batch b = cx_seqtask_sample(&r, 8, &task);
@@ -340,7 +341,7 @@ static void test_copy_training(void) {
     }
     printf("  copy training: mean loss first %d steps %.4f, last %d steps %.4f\n", win, first, win, last);
     CHECK_MSG(fabs(first_step - 0.693) < 0.05, "initial loss %g should be near chance (0.693)", first_step);
-    CHECK_MSG(last < 0.2, "loss after %d steps is %g, expected < 0.2", steps, last);
+    CHECK_MSG(last < 0.15, "loss after %d steps is %g, expected < 0.15", steps, last);
     cx_optim_free(opt);
     cx_params_free(&ps);
     cx_module_free(m);
