@@ -63,7 +63,7 @@ LIBS += $(ZLIB_LIBS) $(PNG_LIBS)
 # anything is compiled; a missing one stops make with the Debian package to
 # install (tools/preflight.sh).
 ifneq ($(BUILDING),)
-  PREFLIGHT := $(shell tools/preflight.sh "$(CC)" $(PNG_CFLAGS) $(EXTRA_CFLAGS))
+  PREFLIGHT := $(shell tools/preflight.sh "$(CC)" $(EXTRA_CFLAGS) $(PNG_CFLAGS))
   ifneq ($(PREFLIGHT),)
     $(error $(PREFLIGHT))
   endif
