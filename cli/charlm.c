@@ -284,7 +284,7 @@ static int charlm_train(int argc, char **argv) {
         {"checkpoint", "also save a checkpoint (model + Adam + PRNG + position) here", false, NULL},
         {"resume", "continue exactly from a checkpoint written by --checkpoint", false, NULL},
         {"seed", "PRNG seed", false, "1"},
-        {"threads", "threads (OpenMP and BLAS)", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
         {"quiet", "no progress bar", true, NULL},
     };
@@ -482,7 +482,7 @@ static int charlm_train(int argc, char **argv) {
                cfg.hidden, cfg.dropout > 0 ? " (dropout)" : "", cfg.vocab, (long long)cx_params_count(&ps));
     }
     printf("training: Adam lr %g, clip %g, batch %d x seq %d, %d thread(s), GEMM %s, seed %d%s%s\n", lr, clip,
-           batch, seq, threads, cx_gemm_describe(), seed, use_ss ? ", scheduled sampling " : "", use_ss ? tf : "");
+           batch, seq, cx_get_threads(), cx_gemm_describe(), seed, use_ss ? ", scheduled sampling " : "", use_ss ? tf : "");
 
     /* the loop, validation, checkpoints and resume: the library's trainer */
     int rc = 0;
@@ -592,7 +592,7 @@ static int charlm_sample(int argc, char **argv) {
         {"stop", "beam search: stop symbol (a character, or \\n)", false, NULL},
         {"alpha", "beam search: length normalisation exponent (score = logp / n^alpha)", false, "1"},
         {"norm", "beam search: length normalisation: power, gnmt or none", false, "power"},
-        {"threads", "threads", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
     };
     const char *cmd = "charlm sample";
     int nf = (int)(sizeof f / sizeof *f), npos;
@@ -731,7 +731,7 @@ static int charlm_eval(int argc, char **argv) {
         {"seq", "characters per chunk (default 64 for an LSTM, whose state is carried between chunks; a "
                 "Transformer's context: each chunk is read on its own)", false, NULL},
         {"batch", "parallel streams", false, "32"},
-        {"threads", "threads", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
     };
     const char *cmd = "charlm eval";
     int nf = (int)(sizeof f / sizeof *f), npos;
