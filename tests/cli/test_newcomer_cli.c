@@ -66,6 +66,30 @@ static void test_help_lists_every_command(void) {
     EXPECT_ERR(&r, "help of an unknown command", "frobnicate");
 }
 
+/* item 7: the README stands on its own: every relative link names a file of the repository */
+static void test_readme_links_stay_inside(void) {
+    static char readme[1 << 17];
+    CHECK(read_file("README.md", readme, sizeof readme) > 0);
+    int links = 0;
+    for (const char *p = readme; (p = strstr(p, "](")) != NULL;) {
+        p += 2;
+        char target[512];
+        size_t k = strcspn(p, ")# \n");
+        if (k >= sizeof target) continue;
+        memcpy(target, p, k);
+        target[k] = 0;
+        if (!k || strstr(target, "://") || !strncmp(target, "mailto:", 7)) continue;
+        links++;
+        CHECK_MSG(target[0] != '/' && strncmp(target, "../", 3) && !strstr(target, "/../"),
+                  "README.md links outside the repository: %s", target);
+        struct stat st;
+        CHECK_MSG(stat(target, &st) == 0, "README.md links to a missing file: %s", target);
+    }
+    CHECK_MSG(links >= 2, "README.md: found %d relative links", links);
+    CHECK_MSG(strstr(readme, "](docs/COURSE.md)") != NULL, "README.md does not link docs/COURSE.md");
+    CHECK_MSG(strstr(readme, "shared/") == NULL, "README.md mentions a shared/ folder outside the repository");
+}
+
 static void test_threads_zero(void) {
     static run_result r;
     run(&r, "help");
@@ -262,6 +286,7 @@ int main(void) {
         return 1;
     }
     RUN(test_help_lists_every_command);
+    RUN(test_readme_links_stay_inside);
     RUN(test_threads_zero);
     RUN(test_limit_and_val);
     RUN(test_steps_minutes_test_limit);
