@@ -396,6 +396,7 @@ int cmd_eval(int argc, char **argv) {
         {"split", "which files of DATA to use: t10k or train", false, "t10k"},
         {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
         {"confusion", "print the confusion matrix", true, NULL},
+        {"net", "network (.net file) of a MODEL without Cortex metadata, e.g. a PyTorch state_dict", false, NULL},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
     const char *pos[2];
@@ -404,7 +405,8 @@ int cmd_eval(int argc, char **argv) {
     if (help) {
         cli_usage("eval", "MODEL DATA [options]",
                   "Evaluate a model saved by 'cortex train' on an IDX data set. DATA is a directory\n"
-                  "holding <split>-images-idx3-ubyte[.gz] and <split>-labels-idx1-ubyte[.gz].",
+                  "holding <split>-images-idx3-ubyte[.gz] and <split>-labels-idx1-ubyte[.gz]. A PyTorch\n"
+                  "state_dict saved as safetensors loads with --net NET.net naming its network.",
                   f, nf);
         return 0;
     }
@@ -415,7 +417,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_int("eval", f, nf, "threads", 0, 1024, &threads)) return 2;
     cx_set_threads(threads);
     cli_model model;
-    if (cli_model_load(pos[0], &model)) {
+    if (cli_model_load_net(pos[0], cli_get(f, nf, "net"), &model)) {
         fprintf(stderr, "cortex eval: %s\n", cx_last_error());
         return 1;
     }
@@ -479,23 +481,28 @@ int cmd_eval(int argc, char **argv) {
 }
 
 int cmd_summary(int argc, char **argv) {
+    cli_flag f[] = {
+        {"net", "network (.net file) of a MODEL without Cortex metadata, e.g. a PyTorch state_dict", false, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
     const char *pos[1];
     int npos;
     bool help;
-    if (cli_parse("summary", argc, argv, NULL, 0, pos, 1, &npos, &help)) return 2;
+    if (cli_parse("summary", argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help || npos != 1) {
         if (!help) fprintf(stderr, "cortex summary: expected one .net file or saved model\n");
         else
-            cli_usage("summary", "MODEL",
+            cli_usage("summary", "MODEL [--net NET.net]",
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
-                      "output shape, parameter count and receptive field, and the totals.",
-                      NULL, 0);
+                      "output shape, parameter count and receptive field, and the totals. A PyTorch state_dict\n"
+                      "saved as safetensors loads with --net naming its network (shapes are checked).",
+                      f, nf);
         return help ? 0 : 2;
     }
     cli_model m;
     size_t len = strlen(pos[0]);
     cx_status st = len > 4 && !strcmp(pos[0] + len - 4, ".net") ? cli_model_from_netfile(pos[0], &m)
-                                                                  : cli_model_load(pos[0], &m);
+                                                                  : cli_model_load_net(pos[0], cli_get(f, nf, "net"), &m);
     if (st) {
         fprintf(stderr, "cortex summary: %s\n", cx_last_error());
         return 1;

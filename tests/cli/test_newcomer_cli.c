@@ -118,16 +118,17 @@ static void put32(FILE *f, uint32_t v) {
     fwrite(b, 1, 4, f);
 }
 
-/* DIR/train-* with the first n examples of the shipped subset (raw IDX) */
-static bool write_small_set(const char *dir, int n) {
+/* DIR/PREFIX-* with the first n examples of the shipped subset's PREFIX files (raw IDX) */
+static bool write_subset(const char *dir, const char *prefix, int n) {
     cx_dataset d;
-    if (cx_dataset_load_idx(DATA_DIR "/train-images-idx3-ubyte.gz", DATA_DIR "/train-labels-idx1-ubyte.gz", n, &d))
-        return false;
-    char p[600];
+    char p[600], q[600];
+    snprintf(p, sizeof p, DATA_DIR "/%s-images-idx3-ubyte.gz", prefix);
+    snprintf(q, sizeof q, DATA_DIR "/%s-labels-idx1-ubyte.gz", prefix);
+    if (cx_dataset_load_idx(p, q, n, &d)) return false;
     mkdir(dir, 0755);
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+    snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte", dir, prefix);
     FILE *fi = fopen(p, "wb");
-    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", dir);
+    snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte", dir, prefix);
     FILE *fl = fopen(p, "wb");
     bool ok = fi && fl;
     if (ok) {
@@ -163,7 +164,7 @@ static void test_limit_and_val(void) {
     EXPECT_ERR(&r, "--limit 5500 --val 1000", "--limit 5500", "--val 1000", "6000");
     /* a data set smaller than the default --val: a fifth of it validates */
     tmp_path(small, sizeof small, "small");
-    CHECK(write_small_set(small, 600));
+    CHECK(write_subset(small, "train", 600));
     run(&r, "train --data '%s' %s --out '%s' --metrics '%s'", small, common, m, csv);
     CHECK_MSG(r.code == 0 && strstr(r.out, ": 480 train, 120 validation"), "600 examples: %s %s", r.out, r.err);
     run(&r, "train --data '%s' --val 600 %s --out '%s' --metrics '%s'", small, common, m, csv);
@@ -203,6 +204,50 @@ static void test_steps_minutes_test_limit(void) {
     EXPECT_ERR(&r, "--minutes 0", "--minutes");
     run(&r, "train --sched cosine --steps 10 --out '%s'", m);
     EXPECT_ERR(&r, "cosine without --epochs", "--sched cosine", "--epochs");
+}
+
+/* ---------------------------------------------------------------- item 8 */
+/* PyTorch state_dicts (no Cortex metadata) from tools/gen_interop_fixtures.py:
+ * eval / summary / viz with --net; eval's accuracy on the first 200 test
+ * images equals PyTorch's count in the fixture. */
+static void test_pytorch_state_dict(void) {
+    static run_result r;
+    const char *F = "tests/fixtures/interop";
+    cx_st_file *fx = NULL;
+    CHECK(cx_st_load("tests/fixtures/interop/interop.safetensors", &fx) == CX_OK);
+    if (!fx) return;
+    char t200[512], png[512];
+    tmp_path(t200, sizeof t200, "t200");
+    CHECK(write_subset(t200, "t10k", 200));
+    const char *nets[2] = {"lenet", "resnet"};
+    for (int i = 0; i < 2; i++) {
+        char key[64], want[64];
+        snprintf(key, sizeof key, "torch_%s.correct", nets[i]);
+        const cx_tensor *c = cx_st_get(fx, key);
+        CHECK_MSG(c != NULL, "fixture lacks %s", key);
+        if (!c) continue;
+        snprintf(want, sizeof want, "accuracy %.4f", (double)CX_I64P(c)[0] / 200.0);
+        run(&r, "eval %s/torch_%s.safetensors '%s' --net %s/%s_small.net", F, nets[i], t200, F, nets[i]);
+        CHECK_MSG(r.code == 0 && strstr(r.out, want), "eval --net (%s): want '%s', got %s %s", nets[i], want, r.out,
+                  r.err);
+    }
+    cx_st_free(fx);
+    /* without --net: one line that says to use it */
+    run(&r, "eval %s/torch_lenet.safetensors " DATA_DIR, F);
+    EXPECT_ERR(&r, "PyTorch file without --net", "cortex.arch", "--net");
+    /* a network that does not match: the tensor and both shapes */
+    run(&r, "eval %s/torch_lenet.safetensors " DATA_DIR " --net models/lenet5.net", F);
+    EXPECT_ERR(&r, "wrong --net", "conv1.weight", "[4, 1, 5, 5]", "[6, 1, 5, 5]");
+    run(&r, "summary %s/torch_lenet.safetensors --net %s/lenet_small.net", F, F);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "total: 8386 parameters"), "summary --net: %s %s", r.out, r.err);
+    run(&r, "summary %s/torch_lenet.safetensors", F);
+    EXPECT_ERR(&r, "summary without --net", "--net");
+    tmp_path(png, sizeof png, "f.png");
+    run(&r, "viz filters %s/torch_lenet.safetensors --net %s/lenet_small.net --out '%s'", F, F, png);
+    CHECK_MSG(r.code == 0 && read_text(png, (char[16]){0}, 16) > 0, "viz filters --net: %s %s", r.out, r.err);
+    tmp_path(png, sizeof png, "m.png");
+    run(&r, "viz maps %s/torch_resnet.safetensors --net %s/resnet_small.net --data " DATA_DIR " --out '%s'", F, F, png);
+    CHECK_MSG(r.code == 0 && read_text(png, (char[16]){0}, 16) > 0, "viz maps --net: %s %s", r.out, r.err);
 }
 
 /* start `cortex train ARGS...` with stdout/stderr to files; returns the pid */
@@ -290,6 +335,7 @@ int main(void) {
     RUN(test_threads_zero);
     RUN(test_limit_and_val);
     RUN(test_steps_minutes_test_limit);
+    RUN(test_pytorch_state_dict);
     RUN(test_sigint_saves_and_resumes);
     cli_teardown();
     TEST_END();
