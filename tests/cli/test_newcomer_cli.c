@@ -250,6 +250,45 @@ static void test_pytorch_state_dict(void) {
     CHECK_MSG(r.code == 0 && read_text(png, (char[16]){0}, 16) > 0, "viz maps --net: %s %s", r.out, r.err);
 }
 
+/* a plain PyTorch char-LSTM and its vocabulary file (tools/gen_pytorch_charlm_fixture.py):
+ * bits/char and the greedy continuation equal PyTorch's */
+static void test_pytorch_charlm(void) {
+    static run_result r;
+    static char want[512], prime[128];
+    const char *F = "tests/fixtures/pytorch_charlm";
+    double bpc = 0;
+    CHECK(read_file("tests/fixtures/pytorch_charlm/expected.txt", want, sizeof want) > 0 &&
+          sscanf(want, "bpc %lf", &bpc) == 1);
+    run(&r, "charlm eval %s/lstm.safetensors --vocab %s/vocab.txt --text %s/eval.txt --batch 1 --seq 64", F, F, F);
+    const char *p = strstr(r.out, "1920 characters scored (0 not in the vocabulary): ");
+    double got = p ? strtod(p + strlen("1920 characters scored (0 not in the vocabulary): "), NULL) : -1;
+    CHECK_MSG(r.code == 0 && fabs(got - bpc) < 2e-4, "charlm eval --vocab: %.4f bits/char, PyTorch %.7f: %s %s", got,
+              bpc, r.out, r.err);
+    CHECK(read_file("tests/fixtures/pytorch_charlm/greedy.txt", want, sizeof want) > 0);
+    CHECK(read_file("tests/fixtures/pytorch_charlm/prime.txt", prime, sizeof prime) > 0);
+    run(&r, "charlm sample %s/lstm.safetensors --vocab %s/vocab.txt --prime '%s' --temperature 0 --length 80", F, F,
+        prime);
+    CHECK_MSG(r.code == 0 && !strncmp(r.out, want, strlen(want)), "greedy: got '%s', PyTorch '%s' (%s)", r.out, want,
+              r.err);
+    /* sampling draws only characters of the vocabulary (never the internal <unk>) */
+    run(&r, "charlm sample %s/lstm.safetensors --vocab %s/vocab.txt --length 300 --seed 5", F, F);
+    CHECK_MSG(r.code == 0 && strlen(r.out) >= 300, "sample: %s", r.err);
+    /* without --vocab the message says to give it; text outside the vocabulary is refused */
+    run(&r, "charlm eval %s/lstm.safetensors --text %s/eval.txt", F, F);
+    EXPECT_ERR(&r, "PyTorch char-LSTM without --vocab", "cortex.arch", "--vocab");
+    run(&r, "charlm eval %s/lstm.safetensors --vocab %s/vocab.txt --text README.md", F, F);
+    EXPECT_ERR(&r, "text outside the vocabulary", "README.md", "not in", "vocab.txt");
+    run(&r, "charlm sample %s/lstm.safetensors --vocab README.md", F);
+    EXPECT_ERR(&r, "a vocabulary file with repeated characters", "README.md", "twice");
+    char abc[512];
+    tmp_path(abc, sizeof abc, "abc.txt");
+    FILE *fa = fopen(abc, "wb");
+    CHECK(fa && fputs("abc", fa) >= 0);
+    if (fa) fclose(fa);
+    run(&r, "charlm sample %s/lstm.safetensors --vocab '%s'", F, abc);
+    EXPECT_ERR(&r, "a vocabulary of the wrong size", "embed.weight", "rows");
+}
+
 /* start `cortex train ARGS...` with stdout/stderr to files; returns the pid */
 static pid_t spawn(const char *out, const char *err, char *const args[]) {
     pid_t pid = fork();
@@ -336,6 +375,7 @@ int main(void) {
     RUN(test_limit_and_val);
     RUN(test_steps_minutes_test_limit);
     RUN(test_pytorch_state_dict);
+    RUN(test_pytorch_charlm);
     RUN(test_sigint_saves_and_resumes);
     cli_teardown();
     TEST_END();
