@@ -39,7 +39,7 @@ major=${ver%%.*}
 lib=$pfx/lib
 
 # the versioned library and its links
-[ -f "$lib/libcortex.so.$ver" ] && [ ! -L "$lib/libcortex.so.$ver" ] || fail "$lib/libcortex.so.$ver is not a file"
+{ [ -f "$lib/libcortex.so.$ver" ] && [ ! -L "$lib/libcortex.so.$ver" ]; } || fail "$lib/libcortex.so.$ver is not a file"
 [ "$(readlink "$lib/libcortex.so.$major")" = "libcortex.so.$ver" ] || fail "libcortex.so.$major does not link to libcortex.so.$ver"
 [ "$(readlink "$lib/libcortex.so")" = "libcortex.so.$major" ] || fail "libcortex.so does not link to libcortex.so.$major"
 soname=$(readelf -d "$lib/libcortex.so.$ver" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')

@@ -12,7 +12,7 @@
 #     find it (tools/find_openblas.sh probes the usual paths);
 #   - make bench without Fashion-MNIST names the apt-get line and fails.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 fails=0

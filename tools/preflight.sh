@@ -15,7 +15,7 @@ if ! command -v "$first" >/dev/null 2>&1; then
   echo "no C compiler '$first': install $pkg (as root: apt-get update && apt-get install -y $pkg)"
   exit 0
 fi
-missing= pkgs=
+missing='' pkgs=''
 # header:Debian package
 for hp in stdio.h:libc6-dev zlib.h:zlib1g-dev png.h:libpng-dev; do
   h=${hp%%:*} p=${hp#*:}
