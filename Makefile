@@ -14,8 +14,22 @@ PORTABLE ?= 0
 SAN      ?= 0
 PREFIX   ?= /usr/local
 
-ifeq ($(BLAS),auto)
-  BLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo openblas || echo builtin)
+# Goals that compile nothing skip the checks below.
+NOBUILD_GOALS := clean print-variant print-config
+BUILDING := $(if $(MAKECMDGOALS),$(filter-out $(NOBUILD_GOALS),$(MAKECMDGOALS)),all)
+
+# OpenBLAS: pkg-config, or (without pkg-config) the usual install locations,
+# probed by compiling a tiny program (tools/find_openblas.sh).
+ifneq ($(filter auto openblas,$(BLAS)),)
+  OPENBLAS_FLAGS := $(shell tools/find_openblas.sh "$(CC)" $(EXTRA_CFLAGS))
+  ifeq ($(BLAS),auto)
+    BLAS := $(if $(OPENBLAS_FLAGS),openblas,builtin)
+  else ifeq ($(OPENBLAS_FLAGS)$(if $(BUILDING),,skip),)
+    $(error BLAS=openblas: OpenBLAS not found (no cblas.h / libopenblas that links). Install it: as root 'apt-get update && apt-get install -y libopenblas-dev pkg-config', as a user 'sudo apt-get install -y libopenblas-dev pkg-config'; or build with BLAS=builtin)
+  endif
+endif
+ifeq ($(filter openblas builtin,$(BLAS)),)
+  $(error BLAS=$(BLAS): use BLAS=auto, openblas or builtin)
 endif
 
 CFLAGS_BASE := -std=c11 -pthread -Wall -Wextra -Wpedantic -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -fPIC
@@ -35,8 +49,8 @@ endif
 DEFS :=
 LIBS := -lm
 ifeq ($(BLAS),openblas)
-  DEFS += -DCX_HAVE_CBLAS $(shell pkg-config --cflags openblas)
-  LIBS += $(shell pkg-config --libs openblas)
+  DEFS += -DCX_HAVE_CBLAS $(filter -I% -D%,$(OPENBLAS_FLAGS))
+  LIBS += $(filter-out -I% -D%,$(OPENBLAS_FLAGS))
 endif
 ifeq ($(OPENMP),1)
   OMPFLAG := -fopenmp
@@ -45,6 +59,16 @@ ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
 LIBS += $(ZLIB_LIBS) $(PNG_LIBS)
+
+# Preflight: the compiler and the zlib / libpng headers, checked once before
+# anything is compiled; a missing one stops make with the Debian package to
+# install (tools/preflight.sh).
+ifneq ($(BUILDING),)
+  PREFLIGHT := $(shell tools/preflight.sh "$(CC)" $(EXTRA_CFLAGS) $(PNG_CFLAGS))
+  ifneq ($(PREFLIGHT),)
+    $(error $(PREFLIGHT))
+  endif
+endif
 
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(DEFS) $(OMPFLAG) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
@@ -64,15 +88,23 @@ EXBIN := $(patsubst examples/%.c,$(B)/examples/%,$(EXS))
 BENCHS:= $(sort $(wildcard bench/*.c))
 BBIN  := $(patsubst bench/%.c,$(B)/bench/%,$(BENCHS))
 
+# The shared library is versioned: libcortex.so.MAJOR.MINOR.PATCH with the
+# SONAME libcortex.so.MAJOR (programs record that name), plus the links
+# libcortex.so.MAJOR and libcortex.so (for -lcortex) beside it.
+VERSION := $(shell sed -n 's/^\#define CORTEX_VERSION "\(.*\)"/\1/p' include/cortex.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libcortex.so.$(SOMAJOR)
 LIBA  := $(B)/libcortex.a
-LIBSO := $(B)/libcortex.so
+LIBSO := $(B)/libcortex.so.$(VERSION)
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install clean print-variant check-exports readme-ops fuzz fuzz-check
+.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops fuzz fuzz-check build/cortex
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
 print-variant: ; @echo $(B)
+print-config:
+	@echo "variant $(B)"; echo "BLAS $(BLAS)"; echo "BLAS flags $(strip $(OPENBLAS_FLAGS))"; echo "libs $(LIBS)"
 
 # Header dependencies: every compile writes a .d file next to its output
 # (-MMD: the headers it included, -MP: a phony target per header so a deleted
@@ -110,14 +142,17 @@ $(MAP): $(PUBHDR) tools/gen_exports.sh
 	tools/gen_exports.sh $(PUBHDR) > $@.tmp && mv $@.tmp $@
 
 $(LIBSO): $(OBJ) $(MAP)
-	$(CC) -shared -o $@ $(OBJ) -Wl,--version-script=$(MAP) $(LDFLAGS) $(LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $(OBJ) -Wl,--version-script=$(MAP) $(LDFLAGS) $(LIBS)
+	ln -sfn $(notdir $@) $(B)/$(SONAME) && ln -sfn $(SONAME) $(B)/libcortex.so
 
 $(BIN): $(CLI:%.c=$(B)/%.o) $(LIBA)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS) $(PNG_LIBS)
 
-# Convenience link to the last built CLI.
+# build/cortex: a link to the CLI of the last build (`make`, `make demo` and
+# `make test` update it), so the README's commands have one
+# place to find it.
 build/cortex: $(BIN)
-	ln -sf $(VARIANT)/cortex $@
+	@ln -sfn $(VARIANT)/cortex $@
 
 $(B)/tests/%: tests/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
@@ -131,7 +166,7 @@ $(B)/bench/%: bench/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
-test: $(TBIN) $(BIN)
+test: $(TBIN) $(BIN) build/cortex
 	@echo "== tests ($(VARIANT), BLAS=$(BLAS))"
 	@CORTEX_BIN=$(BIN) tools/run_tests.sh $(TBIN)
 
@@ -143,8 +178,8 @@ readme-ops: $(BIN)
 
 bench-build: $(BBIN)
 
-demo: $(BIN)
-	tools/demo.sh $(BIN)
+demo: $(BIN) build/cortex
+	@tools/demo.sh build/cortex
 
 bench: $(BBIN) $(BIN) $(B)/examples/g2p
 	tools/bench.sh $(B)
@@ -190,15 +225,40 @@ $(FZ)/gen/optable.o: $(FZ)/gen/optable.c Makefile
 $(FZ)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ) Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_OBJ) -lm $(ZLIB_LIBS) $(PNG_LIBS)
 
+# Installs headers, libcortex.a, libcortex.so.$(VERSION) with its links, the
+# CLI and cortex.pc. Installed as root into a directory the dynamic linker
+# searches (/usr/local/lib on Debian), ldconfig is run so programs linked with
+# `pkg-config --libs cortex` find libcortex.so.$(SOMAJOR) at once; otherwise a
+# note says what to do (LD_LIBRARY_PATH, or ld.so.conf.d + ldconfig).
+LIBDIR := $(PREFIX)/lib
 install: lib $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/include/cortex $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include/cortex $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/cortex.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/cortex/*.h $(DESTDIR)$(PREFIX)/include/cortex/
-	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIBA) $(DESTDIR)$(LIBDIR)/
+	rm -f $(DESTDIR)$(LIBDIR)/libcortex.so $(DESTDIR)$(LIBDIR)/$(SONAME)
+	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/
+	ln -s libcortex.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -s $(SONAME) $(DESTDIR)$(LIBDIR)/libcortex.so
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LIBS) $(OMPFLAG)|' -e 's|@VERSION@|0.1.0|' \
-	  tools/cortex.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cortex.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LIBS) $(OMPFLAG)|' -e 's|@VERSION@|$(VERSION)|' \
+	  tools/cortex.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/cortex.pc
+	@if [ -z "$(DESTDIR)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi; \
+	  if ! (/sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null) | grep -q '=> $(LIBDIR)/$(SONAME)$$'; then \
+	    echo "note: $(LIBDIR) is not searched by the dynamic linker: run programs linked with -lcortex"; \
+	    echo "      with LD_LIBRARY_PATH=$(LIBDIR), or (as root) add $(LIBDIR) to /etc/ld.so.conf.d/cortex.conf and run ldconfig"; \
+	  fi; \
+	  echo "installed: $(PREFIX)/bin/cortex, $(LIBDIR)/libcortex.so.$(VERSION) (SONAME $(SONAME)), headers, cortex.pc"; \
+	  case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on your PATH";; esac; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/cortex.h $(DESTDIR)$(LIBDIR)/libcortex.a $(DESTDIR)$(LIBDIR)/libcortex.so \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libcortex.so.$(VERSION) $(DESTDIR)$(PREFIX)/bin/cortex \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/cortex.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/cortex
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
 	rm -rf build

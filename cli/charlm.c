@@ -35,6 +35,144 @@ static void print_ids(FILE *o, const cx_vocab *v, const int32_t *ids, int64_t n)
     free(s);
 }
 
+/* ---- a plain PyTorch char-LSTM with a vocabulary file (--vocab)
+ *
+ * The model file is the state_dict of the CharLM class of cortex/charlm.h
+ * (embed.weight [V, E], lstm.weight_ih_l0 ... [4H, *], fc.weight [V, H],
+ * fc.bias [V]) saved with safetensors, without Cortex metadata; the sizes come
+ * from the tensors. The vocabulary file is UTF-8 text whose k-th character is
+ * the character of id k (every character once, V of them, nothing else: no
+ * final newline unless it is the last character of the vocabulary), e.g.
+ *   open("vocab.txt", "w", encoding="utf-8", newline="").write("".join(itos))
+ * Such a model has no <unk> id. Cortex's vocabularies keep id 0 for <unk>, so
+ * the model is loaded with one more output: the PyTorch ids are mapped to
+ * Cortex ids (rows of embed.weight, fc.weight and fc.bias moved, the LSTM
+ * unchanged) and the extra <unk> row gets a zero embedding, zero weights and
+ * a bias of -1e30, so its probability is exactly 0 and the other characters'
+ * probabilities are PyTorch's. Text with a character outside the vocabulary
+ * is refused (the PyTorch model cannot score it). */
+static cx_status load_pytorch_lm(const char *path, const char *vocab_path, cx_module **out, cx_vocab **vout) {
+    *out = NULL;
+    *vout = NULL;
+    void *buf = NULL;
+    size_t nb = 0;
+    int32_t *cps = NULL;
+    int64_t V = 0;
+    cx_st_file *f = NULL;
+    cx_vocab *voc = NULL;
+    cx_module *lm = NULL;
+    cx_status st = cx_read_file(vocab_path, &buf, &nb, 1 << 22);
+    if (!st && (st = cx_utf8_decode(buf, nb, &cps, &V)))
+        st = cx_set_error(CX_ERR_FORMAT, "%s: %s", vocab_path, cx_last_error());
+    if (!st && V < 2) st = cx_set_error(CX_ERR_FORMAT, "%s: a vocabulary file needs at least 2 characters, it has %lld",
+                                        vocab_path, (long long)V);
+    for (int64_t i = 0; !st && i < V; i++)
+        for (int64_t j = 0; j < i; j++)
+            if (cps[i] == cps[j]) {
+                st = cx_set_error(CX_ERR_FORMAT,
+                                  "%s: character U+%04X is there twice (ids %lld and %lld); the file holds each "
+                                  "character once, in id order, with no final newline",
+                                  vocab_path, (unsigned)cps[i], (long long)j, (long long)i);
+                break;
+            }
+    if (!st) st = cx_st_load(path, &f);
+    const cx_tensor *emb = f ? cx_st_get(f, "embed.weight") : NULL, *whh = f ? cx_st_get(f, "lstm.weight_hh_l0") : NULL;
+    if (!st && (!emb || emb->ndim != 2 || !whh || whh->ndim != 2))
+        st = cx_set_error(CX_ERR_FORMAT,
+                          "%s: not a char-LSTM state_dict (embed.weight [V, E], lstm.weight_hh_l0 [4H, H], ... "
+                          "as the CharLM of cortex/charlm.h)",
+                          path);
+    if (!st && emb->shape[0] != V)
+        st = cx_set_error(CX_ERR_SHAPE, "%s has %lld characters but embed.weight of %s has %d rows", vocab_path,
+                          (long long)V, path, emb->shape[0]);
+    int L = 0;
+    while (!st && L < 64) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "lstm.weight_ih_l%d", L);
+        if (!cx_st_get(f, nm)) break;
+        snprintf(nm, sizeof nm, "lstm.weight_ih_l%d_reverse", L);
+        if (cx_st_get(f, nm)) st = cx_set_error(CX_ERR_FORMAT, "%s: a bidirectional LSTM is not a language model", path);
+        L++;
+    }
+    if (!st) {
+        cx_charlm_config cfg = {(int)V + 1, emb->shape[1], whh->shape[1], L, 0.0f};
+        if (L < 1 || cfg.embed < 1 || cfg.hidden < 1 || whh->shape[0] != 4 * cfg.hidden || cfg.embed > 1 << 16 ||
+            cfg.hidden > 1 << 16)
+            st = cx_set_error(CX_ERR_FORMAT, "%s: unexpected LSTM sizes (%d layers, lstm.weight_hh_l0 [%d, %d])", path,
+                              L, whh->shape[0], whh->shape[1]);
+        else
+            lm = cx_charlm_new(&cfg);
+    }
+    if (!st) voc = cx_vocab_build(cps, V, 1);
+    /* check every tensor, then copy */
+    cx_state_dict sd = {0};
+    if (lm) cx_module_state_dict(lm, &sd);
+    for (int pass = 0; !st && pass < 2; pass++)
+        for (int i = 0; !st && i < sd.n; i++) {
+            cx_tensor *dst = sd.t[i];
+            const cx_tensor *src = cx_st_get(f, sd.names[i]);
+            bool remap = !strcmp(sd.names[i], "embed.weight") || !strncmp(sd.names[i], "fc.", 3);
+            if (pass == 0) {
+                bool ok = src && src->dtype == dst->dtype && src->ndim == dst->ndim;
+                for (int k = 0; ok && k < dst->ndim; k++)
+                    ok = src->shape[k] == dst->shape[k] - (remap && k == 0 ? 1 : 0);
+                if (!ok) {
+                    char want[96];
+                    int sh[CX_MAX_DIMS];
+                    memcpy(sh, dst->shape, sizeof sh);
+                    if (remap) sh[0]--;
+                    size_t k = (size_t)snprintf(want, sizeof want, "[");
+                    for (int d = 0; d < dst->ndim; d++) k += (size_t)snprintf(want + k, sizeof want - k, "%s%d", d ? ", " : "", sh[d]);
+                    snprintf(want + k, sizeof want - k, "]");
+                    st = cx_set_error(src ? CX_ERR_SHAPE : CX_ERR_NOTFOUND, "%s: tensor '%s' %s (expected %s)", path,
+                                      sd.names[i], src ? "has another shape or type" : "is missing", want);
+                }
+                continue;
+            }
+            if (!remap) {
+                memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
+                continue;
+            }
+            int64_t row = dst->numel / dst->shape[0];
+            float *d = dst->data;
+            const float *s0 = src->data;
+            for (int64_t k = 0; k < row; k++) d[k] = !strcmp(sd.names[i], "fc.bias") ? -1e30f : 0.0f;
+            for (int64_t p = 0; p < V; p++) {
+                int id = cx_vocab_id(voc, cps[p]);
+                memcpy(d + (int64_t)id * row, s0 + p * row, (size_t)row * sizeof(float));
+            }
+        }
+    if (lm) cx_state_dict_free(&sd);
+    if (st) {
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+    } else {
+        *out = lm;
+        *vout = voc;
+    }
+    cx_st_free(f);
+    free(cps);
+    free(buf);
+    return st;
+}
+
+/* A Cortex char-LM file, or (with vocab_path) a plain PyTorch one. */
+static cx_status load_lm(const char *path, const char *vocab_path, cx_module **lm, cx_vocab **voc) {
+    if (vocab_path) return load_pytorch_lm(path, vocab_path, lm, voc);
+    cx_status st = cx_charlm_load(path, lm, voc);
+    if (st && strstr(cx_last_error(), "cortex.arch is missing")) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cx_last_error());
+        st = cx_set_error(st, "%s; a plain PyTorch char-LSTM state_dict loads with --vocab FILE (its vocabulary)", msg);
+    }
+    return st;
+}
+
+#define VOCAB_FLAG                                                                                                    \
+    {"vocab", "vocabulary file of a plain PyTorch char-LSTM (no Cortex metadata): UTF-8 text, the k-th character is " \
+              "id k's; no <unk> id",                                                                                  \
+     false, NULL}
+
 /* Mean cross-entropy (nats per character) of a model over an id stream, with
  * the state carried through B parallel streams of T-step chunks (no grad,
  * eval mode, the current arena reset after each chunk). NAN when the stream
@@ -287,7 +425,7 @@ static int charlm_train(int argc, char **argv) {
          false, NULL},
         {"resume-override", "resume even if flags or text differ from the checkpoint's (says which)", true, NULL},
         {"seed", "PRNG seed", false, "1"},
-        {"threads", "threads (OpenMP and BLAS)", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
         {"quiet", "no progress bar", true, NULL},
     };
@@ -528,7 +666,7 @@ static int charlm_train(int argc, char **argv) {
                cfg.hidden, cfg.dropout > 0 ? " (dropout)" : "", cfg.vocab, (long long)cx_params_count(&ps));
     }
     printf("training: Adam lr %g, clip %g, batch %d x seq %d, %d thread(s), GEMM %s, seed %d%s%s\n", lr, clip,
-           batch, seq, threads, cx_gemm_describe(), seed, use_ss ? ", scheduled sampling " : "", use_ss ? tf : "");
+           batch, seq, cx_get_threads(), cx_gemm_describe(), seed, use_ss ? ", scheduled sampling " : "", use_ss ? tf : "");
 
     /* the loop, validation, checkpoints and resume: the library's trainer */
     int rc = 0;
@@ -639,7 +777,8 @@ static int charlm_sample(int argc, char **argv) {
         {"stop", "beam search: stop symbol (a character, or \\n)", false, NULL},
         {"alpha", "beam search: length normalisation exponent (score = logp / n^alpha)", false, "1"},
         {"norm", "beam search: length normalisation: power, gnmt or none", false, "power"},
-        {"threads", "threads", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
+        VOCAB_FLAG,
     };
     const char *cmd = "charlm sample";
     int nf = (int)(sizeof f / sizeof *f), npos;
@@ -691,7 +830,8 @@ static int charlm_sample(int argc, char **argv) {
     cx_seed((uint64_t)seed);
     cx_module *lm;
     cx_vocab *voc;
-    if (cx_charlm_load(pos[0], &lm, &voc)) {
+    const char *vocab_path = cli_get(f, nf, "vocab");
+    if (load_lm(pos[0], vocab_path, &lm, &voc)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         return 1;
     }
@@ -722,6 +862,14 @@ static int charlm_sample(int argc, char **argv) {
     }
     int unknown = 0;
     for (int64_t i = 0; i < np; i++) unknown += pids[i] == CX_VOCAB_UNK;
+    if (unknown && vocab_path) {
+        fprintf(stderr, "cortex %s: %d character(s) of --prime are not in %s (the model has no <unk>)\n", cmd, unknown,
+                vocab_path);
+        free(pids);
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+        return 2;
+    }
     if (unknown) fprintf(stderr, "cortex %s: note: %d character(s) of --prime are not in the vocabulary\n", cmd, unknown);
     cx_charlm_decoder d;
     cx_charlm_decoder_init(&d, lm);
@@ -778,7 +926,8 @@ static int charlm_eval(int argc, char **argv) {
         {"seq", "characters per chunk (default 64 for an LSTM, whose state is carried between chunks; a "
                 "Transformer's context: each chunk is read on its own)", false, NULL},
         {"batch", "parallel streams", false, "32"},
-        {"threads", "threads", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
+        VOCAB_FLAG,
     };
     const char *cmd = "charlm eval";
     int nf = (int)(sizeof f / sizeof *f), npos;
@@ -788,7 +937,9 @@ static int charlm_eval(int argc, char **argv) {
     if (help) {
         cli_usage(cmd, "MODEL --text FILE [options]",
                   "Bits per character (and perplexity) of a text under a model trained by\n"
-                  "'cortex charlm train'; characters outside the model's vocabulary count as <unk>.",
+                  "'cortex charlm train'; characters outside the model's vocabulary count as <unk>.\n"
+                  "A plain PyTorch char-LSTM (the CharLM of cortex/charlm.h saved with safetensors)\n"
+                  "loads with --vocab FILE; it has no <unk>, so such text is refused.",
                   f, nf);
         return 0;
     }
@@ -804,7 +955,8 @@ static int charlm_eval(int argc, char **argv) {
     cx_set_threads(threads);
     cx_module *lm;
     cx_vocab *voc;
-    if (cx_charlm_load(pos[0], &lm, &voc)) {
+    const char *vocab_path = cli_get(f, nf, "vocab");
+    if (load_lm(pos[0], vocab_path, &lm, &voc)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         return 1;
     }
@@ -832,6 +984,14 @@ static int charlm_eval(int argc, char **argv) {
     if (limit > 0 && ids->numel > limit) ids->shape[0] = limit, ids->numel = limit;
     int64_t unk = 0, n;
     for (int64_t i = 0; i < ids->numel; i++) unk += CX_I32P(ids)[i] == CX_VOCAB_UNK;
+    if (unk && vocab_path) {
+        fprintf(stderr, "cortex %s: %s has %lld character(s) that are not in %s (the model has no <unk>)\n", cmd, text,
+                (long long)unk, vocab_path);
+        cx_tensor_free(ids);
+        cx_module_free(lm);
+        cx_vocab_free(voc);
+        return 1;
+    }
     double t0 = cx_now(), nats = eval_nats(lm, ids, batch, seq, &n);
     int rc = 0;
     if (n == 0) {

@@ -57,6 +57,11 @@ int cli_model_meta(const cli_model *m, const char **keys, const char **values, c
 cx_status cli_model_save(const char *path, cli_model *m);
 /* Load a model file or checkpoint. The caller frees with cli_model_free. */
 cx_status cli_model_load(const char *path, cli_model *m);
+/* The same; netfile (a .net file, may be NULL) names the network for a file
+ * without Cortex metadata (a PyTorch state_dict saved with safetensors: its
+ * tensor names are the network's state names), and overrides the metadata
+ * when given. */
+cx_status cli_model_load_net(const char *path, const char *netfile, cli_model *m);
 
 /* Every F32 weight and buffer of m is finite; else CX_ERR_FORMAT naming path,
  * the count and the first tensor holding NaN or inf. */

@@ -251,13 +251,20 @@ static cx_status mlp_from_meta(const char *path, const cx_st_file *f, cli_model 
     return CX_OK;
 }
 
-cx_status cli_model_load(const char *path, cli_model *m) {
+cx_status cli_model_load(const char *path, cli_model *m) { return cli_model_load_net(path, NULL, m); }
+
+cx_status cli_model_load_net(const char *path, const char *netfile, cli_model *m) {
     memset(m, 0, sizeof *m);
     cx_st_file *f;
     cx_status st = cx_st_load(path, &f);
     if (st) return st;
     const char *arch = cx_st_meta(f, "cortex.arch");
-    if (!arch) st = cx_set_error(CX_ERR_FORMAT, "%s: not a Cortex model (metadata cortex.arch missing)", path);
+    if (netfile) st = cli_model_from_netfile(netfile, m); /* the named network, whatever the metadata says */
+    else if (!arch)
+        st = cx_set_error(CX_ERR_FORMAT,
+                          "%s: no network in the file (metadata cortex.arch missing); for a PyTorch state_dict, "
+                          "name its network with --net FILE.net",
+                          path);
     else if (!strcmp(arch, "mlp")) st = mlp_from_meta(path, f, m);
     else if (!strcmp(arch, "net")) {
         const char *text = cx_st_meta(f, "cortex.net");

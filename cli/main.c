@@ -2,24 +2,40 @@
 #include "cli.h"
 #include <string.h>
 
+/* Every command, in the order `cortex help` lists them: the help text and the
+ * dispatch both come from this table, so a command cannot be added to one and
+ * forgotten in the other (tests/cli/test_help_cli.c also checks that every
+ * cmd_ function of cli.h is listed). */
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *about;
+} commands[] = {
+    {"train", cmd_train, "train an MLP or a .net network on an IDX (MNIST-format) data set"},
+    {"eval", cmd_eval, "evaluate a saved model (or a PyTorch state_dict with --net) on an IDX data set"},
+    {"summary", cmd_summary, "layers, output shapes, parameters and receptive fields of a network"},
+    {"info", cmd_info, "list the tensors and metadata of a safetensors file"},
+    {"viz", cmd_viz, "pictures: filters, feature maps, learning curves"},
+    {"charlm", cmd_charlm, "character-level language model (LSTM or Transformer): train, sample, eval"},
+    {"caption", cmd_caption, "captioned-canvas data sets for image captioning: gen, show"},
+    {"babi", cmd_babi, "bAbI question-answering files: show, gen"},
+    {"memnn", cmd_memnn, "end-to-end memory network (MemN2N) on bAbI: train, eval, explain"},
+    {"ops", cmd_ops, "list every op of the library"},
+};
+#define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
+
 static void usage(FILE *o) {
     fprintf(o,
             "cortex %s -- a deep-learning framework in C\n\n"
             "usage: cortex COMMAND [options]\n\n"
-            "commands:\n"
-            "  train    train an MLP or a .net network on an IDX (MNIST-format) data set\n"
-            "  eval     evaluate a saved model on an IDX data set\n"
-            "  summary  layers, output shapes, parameters and receptive fields of a network\n"
-            "  info     list the tensors of a safetensors file\n"
-            "  viz      pictures: filters, feature maps, learning curves\n"
-            "  charlm   character-level LSTM language model: train, sample, eval\n"
-            "  caption  captioned-canvas data sets for image captioning: gen, show\n"
-            "  babi     bAbI question-answering files: show\n"
-            "  memnn    end-to-end memory network on bAbI: train, eval, explain\n"
-            "  ops      list every op of the library\n"
-            "  help     show this text\n\n"
-            "'cortex COMMAND --help' describes each command's options.\n",
+            "commands:\n",
             CORTEX_VERSION);
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(o, "  %-8s %s\n", commands[i].name, commands[i].about);
+    fprintf(o, "  %-8s %s\n", "help", "show this text ('cortex help COMMAND': that command's options)");
+    fprintf(o,
+            "\n'cortex COMMAND --help' describes each command's options. Common ones: --threads N\n"
+            "(OpenMP and BLAS threads; 0 = all cores; default 1), --seed S.\n"
+            "'cortex --version' prints the version and the BLAS in use.\n");
 }
 
 int main(int argc, char **argv) {
@@ -31,16 +47,10 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
         if (argc > 2) {
             char *h[] = {"--help"};
-            if (!strcmp(argv[2], "train")) return cmd_train(1, h);
-            if (!strcmp(argv[2], "eval")) return cmd_eval(1, h);
-            if (!strcmp(argv[2], "info")) return cmd_info(1, h);
-            if (!strcmp(argv[2], "summary")) return cmd_summary(1, h);
-            if (!strcmp(argv[2], "viz")) return cmd_viz(1, h);
-            if (!strcmp(argv[2], "charlm")) return cmd_charlm(1, h);
-            if (!strcmp(argv[2], "ops")) return cmd_ops(1, h);
-            if (!strcmp(argv[2], "caption")) return cmd_caption(1, h);
-            if (!strcmp(argv[2], "babi")) return cmd_babi(1, h);
-            if (!strcmp(argv[2], "memnn")) return cmd_memnn(1, h);
+            for (int i = 0; i < NCOMMANDS; i++)
+                if (!strcmp(argv[2], commands[i].name)) return commands[i].fn(1, h);
+            fprintf(stderr, "cortex help: unknown command '%s' (see 'cortex help')\n", argv[2]);
+            return 2;
         }
         usage(stdout);
         return 0;
@@ -49,16 +59,8 @@ int main(int argc, char **argv) {
         printf("cortex %s (BLAS: %s)\n", CORTEX_VERSION, cx_blas_name());
         return 0;
     }
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
-    if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
-    if (!strcmp(c, "summary")) return cmd_summary(argc - 2, argv + 2);
-    if (!strcmp(c, "viz")) return cmd_viz(argc - 2, argv + 2);
-    if (!strcmp(c, "charlm")) return cmd_charlm(argc - 2, argv + 2);
-    if (!strcmp(c, "ops")) return cmd_ops(argc - 2, argv + 2);
-    if (!strcmp(c, "caption")) return cmd_caption(argc - 2, argv + 2);
-    if (!strcmp(c, "babi")) return cmd_babi(argc - 2, argv + 2);
-    if (!strcmp(c, "memnn")) return cmd_memnn(argc - 2, argv + 2);
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
 }

@@ -1,6 +1,7 @@
 /* cortex train / cortex eval / cortex info */
 #include "cli.h"
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,15 +134,31 @@ static cx_optim *make_optim(const char *name, cx_params *ps, double lr, double m
 typedef struct {
     cli_model *model;
     const char *out;
-    int epochs;
+    int epochs; /* 0: no epoch limit */
 } train_ctx;
+
+/* Ctrl-C (SIGINT) asks the run to stop after the current step: the step hook
+ * returns CX_ERR_IO with this message, the command saves the model and a
+ * checkpoint and prints how to resume. A second Ctrl-C kills at once. */
+static volatile sig_atomic_t g_interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+static cx_status check_interrupt(void *user, const cx_train_info *in) {
+    (void)user;
+    (void)in;
+    return g_interrupted ? cx_set_error(CX_ERR_IO, "interrupted") : CX_OK;
+}
 
 /* After every epoch: the epoch line, then the model file (the trainer then
  * writes the metrics CSV and the checkpoint). */
 static cx_status print_epoch(void *user, const cx_train_info *in) {
     train_ctx *c = user;
-    printf("epoch %d/%d  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", in->pos.epoch,
-           c->epochs, in->lr, in->train_loss, cx_metrics_get(in->metrics, "train_acc"),
+    char of[16] = "";
+    if (c->epochs > 0) snprintf(of, sizeof of, "/%d", c->epochs);
+    printf("epoch %d%s  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", in->pos.epoch,
+           of, in->lr, in->train_loss, cx_metrics_get(in->metrics, "train_acc"),
            cx_metrics_get(in->metrics, "val_loss"), cx_metrics_get(in->metrics, "val_acc"), in->epoch_seconds,
            (double)in->epoch_count / in->epoch_seconds);
     fflush(stdout);
@@ -155,7 +172,9 @@ int cmd_train(int argc, char **argv) {
         {"hidden", "MLP hidden layer sizes, comma-separated", false, "256"},
         {"act", "MLP activation: relu, tanh, sigmoid, leaky_relu, elu, gelu, softplus", false, "relu"},
         {"dropout", "MLP dropout probability after each hidden layer", false, "0"},
-        {"epochs", "number of epochs", false, "5"},
+        {"epochs", "number of epochs (default 5; no limit when --steps or --minutes is given alone)", false, NULL},
+        {"steps", "stop after this many optimiser steps in all (0: no limit)", false, "0"},
+        {"minutes", "stop after this many minutes of training (this run)", false, NULL},
         {"batch", "minibatch size", false, "64"},
         {"optim", "sgd, adam, adamw, rmsprop, adagrad", false, "adam"},
         {"lr", "learning rate", false, "0.001"},
@@ -165,8 +184,9 @@ int cmd_train(int argc, char **argv) {
         {"warmup", "linear warm-up epochs before the schedule", false, "0"},
         {"clip", "clip gradients to this global norm (0: off)", false, "0"},
         {"augment", "image augmentation: shift=N (crop with padding N / translation), flip; e.g. shift=2,flip", false, NULL},
-        {"val", "examples held out of the training set for validation", false, "1000"},
-        {"limit", "use only the first N training examples (0: all)", false, "0"},
+        {"val", "examples of the training file held out for validation (default 1000, or a fifth of a smaller set)", false, NULL},
+        {"limit", "train on the first N examples of the training file, validate on the --val after them (0: all)", false, "0"},
+        {"test-limit", "evaluate the first N test examples after training (0: skip the test pass; default: all)", false, NULL},
         {"out", "model file (safetensors), saved atomically after every epoch", false, "model.safetensors"},
         {"metrics", "metrics CSV, one row per epoch", false, "metrics.csv"},
         {"checkpoint", "also save a checkpoint (model + optimiser + PRNG + epoch) here after every epoch", false, NULL},
@@ -175,7 +195,7 @@ int cmd_train(int argc, char **argv) {
         {"classes", "number of classes (default: the largest label + 1, refused when most classes are empty)", false,
          NULL},
         {"seed", "PRNG seed", false, "1"},
-        {"threads", "threads (OpenMP and BLAS)", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
         {"quiet", "no progress bar", true, NULL},
     };
@@ -192,8 +212,9 @@ int cmd_train(int argc, char **argv) {
                   f, nf);
         return 0;
     }
-    int epochs = 5, batch = 64, warmup = 0, val = 1000, limit = 0, threads = 1, seed = 1, classes = 0;
-    double lr = 1e-3, momentum = 0, wd = 0, clip = 0, dropout = 0;
+    int epochs = 5, batch = 64, warmup = 0, val = 1000, limit = 0, threads = 1, seed = 1, classes = 0, max_steps = 0,
+        test_limit = -1;
+    double minutes = 0, lr = 1e-3, momentum = 0, wd = 0, clip = 0, dropout = 0;
     const char *cmd = "train";
     if (!cli_int(cmd, f, nf, "epochs", 1, 100000, &epochs) || !cli_int(cmd, f, nf, "batch", 1, 1 << 20, &batch) ||
         !cli_int(cmd, f, nf, "warmup", 0, 100000, &warmup) || !cli_int(cmd, f, nf, "val", 0, 1 << 30, &val) ||
@@ -202,8 +223,18 @@ int cmd_train(int argc, char **argv) {
         !cli_double(cmd, f, nf, "lr", 0, 100, &lr) ||
         !cli_double(cmd, f, nf, "momentum", 0, 1, &momentum) ||
         !cli_double(cmd, f, nf, "weight-decay", 0, 10, &wd) || !cli_double(cmd, f, nf, "clip", 0, 1e9, &clip) ||
-        !cli_double(cmd, f, nf, "dropout", 0, 0.99, &dropout))
+        !cli_double(cmd, f, nf, "dropout", 0, 0.99, &dropout) ||
+        !cli_int(cmd, f, nf, "steps", 0, 2147483647, &max_steps) ||
+        !cli_double(cmd, f, nf, "minutes", 0, 1e6, &minutes) ||
+        !cli_int(cmd, f, nf, "test-limit", 0, 1 << 30, &test_limit))
         return 2;
+    if (cli_get(f, nf, "minutes") && minutes <= 0) {
+        fprintf(stderr, "cortex train: --minutes must be positive\n");
+        return 2;
+    }
+    /* --steps / --minutes alone: no epoch limit (like charlm train) */
+    bool no_epoch_limit = !cli_get(f, nf, "epochs") && (max_steps > 0 || minutes > 0);
+    bool val_given = cli_get(f, nf, "val") != NULL;
     const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out"), *metrics = cli_get(f, nf, "metrics");
     const char *optname = cli_get(f, nf, "optim"), *schedname = cli_get(f, nf, "sched");
     const char *modelfile = cli_get(f, nf, "model"), *ckpt = cli_get(f, nf, "checkpoint"),
@@ -242,7 +273,10 @@ int cmd_train(int argc, char **argv) {
     }
     cx_sched sched;
     if (!strcmp(schedname, "none")) sched = cx_sched_constant();
-    else if (!strcmp(schedname, "step")) sched = cx_sched_step(epochs > 3 ? epochs / 3 : 1, 0.1);
+    else if (no_epoch_limit && strcmp(schedname, "exp")) {
+        fprintf(stderr, "cortex train: --sched %s needs --epochs (its length) with --steps / --minutes\n", schedname);
+        return 2;
+    } else if (!strcmp(schedname, "step")) sched = cx_sched_step(epochs > 3 ? epochs / 3 : 1, 0.1);
     else if (!strcmp(schedname, "exp")) sched = cx_sched_exponential(0.9);
     else if (!strcmp(schedname, "cosine")) sched = cx_sched_cosine(epochs - warmup > 0 ? epochs - warmup : 1, 0);
     else {
@@ -278,13 +312,31 @@ int cmd_train(int argc, char **argv) {
     cx_seed((uint64_t)seed);
     cx_set_check_numerics(cli_get(f, nf, "check-numerics") != NULL);
     cx_dataset all, train, valset, test = {0};
-    if (cx_dataset_load_idx(img, lab, limit, &all)) {
+    /* --limit N: N training examples, then --val validation examples after them */
+    if (cx_dataset_load_idx(img, lab, limit > 0 ? (int)(limit + (int64_t)val < (1 << 30) ? limit + val : 1 << 30) : 0,
+                            &all)) {
         fprintf(stderr, "cortex train: %s\n", cx_last_error());
         return 1;
     }
     int n_all = cx_dataset_len(&all);
-    if (val >= n_all) {
-        fprintf(stderr, "cortex train: --val %d leaves no training examples (data has %d)\n", val, n_all);
+    int n_train = limit > 0 ? limit : n_all - val;
+    if (!val_given && (limit > 0 ? n_all < limit + val : val > n_all / 5)) {
+        /* the default --val 1000 shrinks to fit a small data set or --limit */
+        int v = limit > 0 ? n_all - limit : n_all / 5;
+        if (v > 0) {
+            printf("validation: %d examples (the default 1000 does not fit: %s has %d%s)\n", v, img, n_all,
+                   limit > 0 ? " for --limit plus validation" : "");
+            val = v;
+            n_train = n_all - val;
+        }
+    }
+    if (n_train < 1 || n_all - n_train < val || n_train + val > n_all) {
+        if (limit > 0)
+            fprintf(stderr, "cortex train: --limit %d plus --val %d needs %lld examples, %s has %d: lower --limit or --val\n",
+                    limit, val, (long long)limit + val, img, n_all);
+        else
+            fprintf(stderr, "cortex train: --val %d leaves no training examples (%s has %d): lower --val\n", val, img,
+                    n_all);
         cx_dataset_free(&all);
         return 2;
     }
@@ -303,9 +355,9 @@ int cmd_train(int argc, char **argv) {
     int maxlab = max_label(&all);
     cx_dataset_split(&all, val, &train, &valset);
     cx_dataset_free(&all);
-    bool have_test = cli_find_idx(dir, "t10k", img, lab, sizeof img);
+    bool have_test = test_limit != 0 && cli_find_idx(dir, "t10k", img, lab, sizeof img);
     int rc = 0;
-    if (have_test && cx_dataset_load_idx(img, lab, 0, &test)) {
+    if (have_test && cx_dataset_load_idx(img, lab, test_limit > 0 ? test_limit : 0, &test)) {
         fprintf(stderr, "cortex train: %s\n", cx_last_error());
         rc = 1;
     } else if (have_test) {
@@ -380,7 +432,7 @@ int cmd_train(int argc, char **argv) {
         printf(" (%s), %lld parameters", cx_act_name(act), (long long)cx_params_count(&ps));
         printf("\n");
     }
-    printf("training: %s lr %g, batch %d, %d thread(s), GEMM %s, seed %d\n", optname, lr, batch, threads,
+    printf("training: %s lr %g, batch %d, %d thread(s), GEMM %s, seed %d\n", optname, lr, batch, cx_get_threads(),
            cx_gemm_describe(), seed);
 
     /* the loop, the metrics CSV, checkpoints and resume: the library's trainer */
@@ -394,11 +446,14 @@ int cmd_train(int argc, char **argv) {
      * (--epochs only moves the end, unless the schedule is laid out over it) */
     const bool sched_epochs = !strcmp(schedname, "step") || !strcmp(schedname, "cosine");
     const char *const free_flags[] = {"out", "metrics", "checkpoint", "resume", "resume-override", "threads", "quiet",
-                                      "check-numerics", "data", "steps", "minutes", sched_epochs ? "" : "epochs",
+                                      "check-numerics", "data", "steps", "minutes", "test-limit", sched_epochs ? "" : "epochs",
                                       NULL};
-    train_ctx ctx = {&model, out, epochs};
+    train_ctx ctx = {&model, out, no_epoch_limit ? 0 : epochs};
     cx_train_opts o = cx_train_defaults();
-    o.epochs = epochs;
+    o.epochs = no_epoch_limit ? 0 : epochs;
+    o.max_steps = max_steps;
+    o.minutes = minutes;
+    o.on_step = check_interrupt;
     o.sched = sched;
     o.clip = (float)clip;
     o.metrics_path = metrics;
@@ -433,12 +488,49 @@ int cmd_train(int argc, char **argv) {
         }
     }
     double t_start = cx_now();
+    g_interrupted = 0;
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
     if (!rc && cx_trainer_run(tr)) {
-        fprintf(stderr, "cortex train: %s\n", cx_last_error());
-        rc = 1;
+        if (g_interrupted) {
+            rc = 130;
+        } else {
+            fprintf(stderr, "cortex train: %s\n", cx_last_error());
+            rc = 1;
+        }
+    }
+    sigaction(SIGINT, &old_sa, NULL);
+    if (rc == 130) {
+        /* stopped by Ctrl-C between two steps: save the model and a checkpoint
+         * (the --checkpoint file, or OUT.ckpt), then say how to go on */
+        cx_train_info in = cx_trainer_info(tr);
+        char defckpt[1100];
+        snprintf(defckpt, sizeof defckpt, "%s.ckpt", out);
+        const char *cp = ckpt ? ckpt : defckpt;
+        if (cli_model_save(out, &model) || cx_trainer_save(tr, cp)) {
+            fprintf(stderr, "cortex train: interrupted; saving failed: %s\n", cx_last_error());
+        } else {
+            fprintf(stderr, "\ncortex train: interrupted at epoch %d, batch %d (step %lld); model saved to %s, checkpoint to %s\n",
+                    in.pos.epoch, in.pos.batch, (long long)in.pos.step, out, cp);
+            fprintf(stderr, "to resume: cortex train");
+            for (int i = 0; i < argc; i++) {
+                if (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--checkpoint")) {
+                    i++;
+                    continue;
+                }
+                if (!strncmp(argv[i], "--resume=", 9) || !strncmp(argv[i], "--checkpoint=", 13)) continue;
+                fprintf(stderr, strpbrk(argv[i], " \t'\"$\\") ? " '%s'" : " %s", argv[i]);
+            }
+            fprintf(stderr, " --checkpoint %s --resume %s\n", cp, cp);
+        }
     }
     if (rc == 0) {
-        printf("trained to epoch %d in %.1fs; model saved to %s, metrics to %s%s%s\n", epochs, cx_now() - t_start, out,
+        cx_train_info in = cx_trainer_info(tr);
+        printf("trained to epoch %d (%lld steps) in %.1fs; model saved to %s, metrics to %s%s%s\n",
+               in.pos.batch > 0 ? in.pos.epoch : in.pos.epoch - 1, (long long)in.pos.step, cx_now() - t_start, out,
                metrics, ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
         if (have_test) {
             cx_classifier_result r;
@@ -446,7 +538,8 @@ int cmd_train(int argc, char **argv) {
                 fprintf(stderr, "cortex train: %s\n", cx_last_error());
                 rc = 1;
             } else {
-                printf("test: loss %.4f accuracy %.4f (%d examples)\n", r.loss, r.accuracy, cx_dataset_len(&test));
+                printf("test: loss %.4f accuracy %.4f (%d examples%s)\n", r.loss, r.accuracy, cx_dataset_len(&test),
+                       test_limit > 0 ? ", --test-limit" : "");
             }
         }
     }
@@ -464,11 +557,12 @@ int cmd_train(int argc, char **argv) {
 int cmd_eval(int argc, char **argv) {
     cli_flag f[] = {
         {"split", "which files of DATA to use: t10k or train", false, "t10k"},
-        {"threads", "threads", false, "1"},
+        {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
         {"confusion", "print the confusion matrix", true, NULL},
         {"classes", "class names: auto (Fashion-MNIST's for a fashion data directory), fashion, none or a file "
                     "(one name per line)", false, "auto"},
         {"allow-nonfinite", "evaluate a model whose weights hold NaN or inf (refused otherwise)", true, NULL},
+        {"net", "network (.net file) of a MODEL without Cortex metadata, e.g. a PyTorch state_dict", false, NULL},
     };
     int nf = (int)(sizeof f / sizeof *f), npos, threads = 1;
     const char *pos[2];
@@ -477,7 +571,8 @@ int cmd_eval(int argc, char **argv) {
     if (help) {
         cli_usage("eval", "MODEL DATA [options]",
                   "Evaluate a model saved by 'cortex train' on an IDX data set. DATA is a directory\n"
-                  "holding <split>-images-idx3-ubyte[.gz] and <split>-labels-idx1-ubyte[.gz].",
+                  "holding <split>-images-idx3-ubyte[.gz] and <split>-labels-idx1-ubyte[.gz]. A PyTorch\n"
+                  "state_dict saved as safetensors loads with --net NET.net naming its network.",
                   f, nf);
         return 0;
     }
@@ -488,7 +583,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_int("eval", f, nf, "threads", 0, 1024, &threads)) return 2;
     cx_set_threads(threads);
     cli_model model;
-    if (cli_model_load(pos[0], &model)) {
+    if (cli_model_load_net(pos[0], cli_get(f, nf, "net"), &model)) {
         fprintf(stderr, "cortex eval: %s\n", cx_last_error());
         return 1;
     }
@@ -559,21 +654,23 @@ int cmd_eval(int argc, char **argv) {
 }
 
 int cmd_summary(int argc, char **argv) {
-    const char *pos[1];
-    int npos;
-    bool help;
     cli_flag f[] = {
+        {"net", "network (.net file) of a MODEL without Cortex metadata, e.g. a PyTorch state_dict", false, NULL},
         {"allow-nonfinite", "describe a saved model whose weights hold NaN or inf (refused otherwise)", true, NULL},
     };
     int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos;
+    bool help;
     if (cli_parse("summary", argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help || npos != 1) {
         if (!help) fprintf(stderr, "cortex summary: expected one .net file or saved model\n");
         else
-            cli_usage("summary", "MODEL",
+            cli_usage("summary", "MODEL [--net NET.net]",
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
                       "output shape, parameter count and receptive field, and the totals. A model saved by\n"
-                      "'cortex charlm train': its sizes and each part's parameters.",
+                      "'cortex charlm train': its sizes and each part's parameters. A PyTorch state_dict\n"
+                      "saved as safetensors loads with --net naming its network (shapes are checked).",
                       f, nf);
         return help ? 0 : 2;
     }
@@ -582,7 +679,7 @@ int cmd_summary(int argc, char **argv) {
     bool netfile = len > 4 && !strcmp(pos[0] + len - 4, ".net");
     int lm = netfile ? -1 : cli_charlm_summary(pos[0]); /* a char-LM model */
     if (lm >= 0) return lm;
-    cx_status st = netfile ? cli_model_from_netfile(pos[0], &m) : cli_model_load(pos[0], &m);
+    cx_status st = netfile ? cli_model_from_netfile(pos[0], &m) : cli_model_load_net(pos[0], cli_get(f, nf, "net"), &m);
     if (st) {
         fprintf(stderr, "cortex summary: %s\n", cx_last_error());
         return 1;

@@ -88,8 +88,8 @@ static bool ends_with(const char *s, const char *suf) {
 }
 
 /* A .net file (random initial weights) or a model saved by cortex train. */
-static bool load_model(const char *cmd, const char *path, cli_model *m) {
-    cx_status st = ends_with(path, ".net") ? cli_model_from_netfile(path, m) : cli_model_load(path, m);
+static bool load_model(const char *cmd, const char *path, const char *netfile, cli_model *m) {
+    cx_status st = ends_with(path, ".net") ? cli_model_from_netfile(path, m) : cli_model_load_net(path, netfile, m);
     if (st) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         return false;
@@ -131,6 +131,7 @@ static int viz_filters(int argc, char **argv) {
     const char *cmd = "viz filters";
     cli_flag f[] = {
         {"layer", "convolution layer to draw (default: the first one)", false, NULL},
+        {"net", "network (.net file) of a MODEL without Cortex metadata, e.g. a PyTorch state_dict", false, NULL},
         {"out", "PNG file to write", false, "filters.png"},
         {"scale", "pixels per weight (reduced if the grid would exceed 4096 pixels)", false, "8"},
     };
@@ -164,7 +165,7 @@ static int viz_filters(int argc, char **argv) {
     const char *out = cli_get(f, nf, "out"), *want = cli_get(f, nf, "layer");
     if (!need_out(cmd, out)) return 2;
     cli_model m;
-    if (!load_model(cmd, pos[0], &m)) return 1;
+    if (!load_model(cmd, pos[0], cli_get(f, nf, "net"), &m)) return 1;
     int rc = 1;
     cx_params ps;
     cx_params_init(&ps);
@@ -316,6 +317,7 @@ static int viz_maps(int argc, char **argv) {
     const char *cmd = "viz maps";
     cli_flag f[] = {
         {"data", "directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]", false, NULL},
+        {"net", "network (.net file) of a MODEL without Cortex metadata, e.g. a PyTorch state_dict", false, NULL},
         {"index", "which test image", false, "0"},
         {"out", "PNG file to write", false, "maps.png"},
         {"size", "tile size in pixels a map is scaled up to (integer factor, at least 1)", false, "56"},
@@ -358,7 +360,7 @@ static int viz_maps(int argc, char **argv) {
         return 1;
     }
     cli_model m;
-    if (!load_model(cmd, pos[0], &m)) return 1;
+    if (!load_model(cmd, pos[0], cli_get(f, nf, "net"), &m)) return 1;
     int rc = 1;
     cx_dataset ds = {0};
     canvas c = {0, 0, NULL};

@@ -16,16 +16,25 @@ $PY -c 'import torch' 2>/dev/null && have_torch=1
 run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM|MEMN2N) ' ; }
 # Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm memn2n" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
-FM=/usr/share/datasets/fashion-mnist
+FM=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+# The MLP and CNN sections train on the full Fashion-MNIST (Debian's
+# dataset-fashion-mnist): without it they cannot run, which is said (first and
+# last) and makes the run fail, rather than dropping them silently.
+missing_data=
+if { want mlp || want cnn; } && ! [ -f "$FM/train-images-idx3-ubyte.gz" ] && ! [ -f "$FM/train-images-idx3-ubyte" ]; then
+  missing_data="make bench: the MLP and CNN sections need Fashion-MNIST in $FM, which is missing: install it with 'apt-get install dataset-fashion-mnist' (as a user: sudo apt-get install dataset-fashion-mnist), or set FASHION_MNIST=DIR, or pick other sections with BENCH=\"gemm optim conv rnn attention charlm g2p transformer\""
+  echo "$missing_data" >&2
+fi
+want_data() { want "$1" && [ -z "$missing_data" ]; }
 want gemm && for T in 1 2; do
   run env CX_THREADS=$T "$B/bench/bench_gemm" $T >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T OMP_NUM_THREADS=$T $PY tools/bench_torch_gemm.py $T >/dev/null
 done
-want mlp && for T in 1 2; do
+want_data mlp && for T in 1 2; do
   run "$B/bench/bench_mlp" --hidden 256,256 --epochs 0 --steps 200 --threads $T --data "$FM" >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256,256 --epochs 0 --steps 200 --threads $T --data "$FM" >/dev/null
 done
-want mlp && for T in 1 2; do
+want_data mlp && for T in 1 2; do
   run "$B/bench/bench_mlp" --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_mlp.py --hidden 256 --epochs 1 --threads $T --data "$FM" >/dev/null
 done
@@ -58,7 +67,7 @@ if want charlm && [ $have_torch = 1 ]; then
     run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_charlm.py --threads $T --steps 60 >/dev/null
   done
 fi
-if want cnn && [ -x "$B/bench/bench_cnn" ] && [ -f tools/bench_torch_cnn.py ]; then
+if want_data cnn && [ -x "$B/bench/bench_cnn" ] && [ -f tools/bench_torch_cnn.py ]; then
   for T in 1 2; do
     run "$B/bench/bench_cnn" --net models/lenet5.net --epochs 1 --threads $T >/dev/null
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_cnn.py --net lenet5 --epochs 1 --threads $T >/dev/null
@@ -232,3 +241,7 @@ END {
       printf "  batch %-3s threads %d: cortex %8.1f  torch %8s  speedup %s   (per CPU-s: cortex %s  torch %s  ratio %s)\n", nb, t, ntm_c[nb,t], ((nb,t) in ntm_t) ? ntm_t[nb,t] : "-", r(ntm_c[nb,t], ntm_t[nb,t]), ntm_cc[nb,t], ((nb,t) in ntm_tc) ? ntm_tc[nb,t] : "-", r(ntm_cc[nb,t], ntm_tc[nb,t])
   }
 }' "$log" | tee out/bench-summary.txt
+if [ -n "$missing_data" ]; then
+  echo "$missing_data" >&2
+  exit 1
+fi

@@ -9,7 +9,7 @@ B=$(make -s print-variant "$@")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-  --show-leak-kinds=definite,indirect "$B/cortex" train --epochs 1 --limit 600 --val 100 --hidden 32 \
+  --show-leak-kinds=definite,indirect "$B/cortex" train --epochs 1 --limit 500 --val 100 --hidden 32 \
   --quiet --out "$tmp/m.safetensors" --metrics "$tmp/m.csv" > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log" || true
 # a small CNN whose 3x3 layers take the Winograd paths (forward, input and
@@ -31,7 +31,7 @@ flatten
 linear name=fc out=10
 NET
 valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-  --show-leak-kinds=definite,indirect "$B/cortex" train --model "$tmp/cnn.net" --epochs 1 --limit 256 \
+  --show-leak-kinds=definite,indirect "$B/cortex" train --model "$tmp/cnn.net" --epochs 1 --limit 192 \
   --val 64 --batch 32 --threads 2 --quiet --out "$tmp/c.safetensors" --metrics "$tmp/c.csv" > "$tmp/log2" 2>&1 ||
   { cat "$tmp/log2"; exit 1; }
 grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log2" || true

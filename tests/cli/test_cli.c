@@ -135,7 +135,7 @@ static void test_train_eval_info(void) {
     tmp_path(model_path, sizeof model_path, "m.safetensors");
     tmp_path(csv, sizeof csv, "m.csv");
     run(&r,
-        "train --data " DATA_DIR " --limit 1200 --val 200 --epochs 1 --hidden 16 --quiet --out '%s' --metrics '%s'",
+        "train --data " DATA_DIR " --limit 1000 --val 200 --epochs 1 --hidden 16 --quiet --out '%s' --metrics '%s'",
         model_path, csv);
     CHECK_MSG(r.code == 0, "train exit %d, stderr: %s", r.code, r.err);
     CHECK_MSG(r.err[0] == 0, "train wrote to stderr: %s", r.err);
@@ -409,7 +409,7 @@ static void test_failed_train_keeps_old_model(void) {
     EXPECT_ERR(&r, "train with truncated images", "train-images-idx3-ubyte.gz");
 
     /* --val larger than the data */
-    run(&r, "train --data " DATA_DIR " --limit 100 --val 100 --epochs 1 --quiet --out '%s' --metrics '%s'", out, csv);
+    run(&r, "train --data " DATA_DIR " --val 6000 --epochs 1 --quiet --out '%s' --metrics '%s'", out, csv);
     EXPECT_ERR(&r, "train with --val >= data", "--val");
 
     char text[256];

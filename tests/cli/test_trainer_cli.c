@@ -42,7 +42,7 @@ static void test_train_checkpoint(void) {
     tmp_path(m, sizeof m, "m.safetensors");
     tmp_path(csv, sizeof csv, "m.csv");
     tmp_path(ck, sizeof ck, "m.ckpt");
-    const char *common = "--data " DATA_DIR " --limit 1200 --val 200 --hidden 16 --quiet";
+    const char *common = "--data " DATA_DIR " --limit 1000 --val 200 --hidden 16 --quiet";
     cli_prefix = "";
     cli_err_prefix = "cortex train";
     run(&r, "train %s --epochs 1 --out '%s' --metrics '%s' --checkpoint '%s'", common, m, csv, ck);
@@ -79,10 +79,10 @@ static void test_train_checkpoint(void) {
     run(&r, "train %s --epochs 2 --optim sgd --out '%s' --metrics '%s' --resume '%s' --resume-override", common, m,
         csv, ck);
     EXPECT_ERR(&r, "other optimiser, override", "m.ckpt", "adam optimiser, this run uses sgd");
-    run(&r, "train --data " DATA_DIR " --limit 1200 --val 200 --hidden 32 --quiet --epochs 2 --out '%s' "
+    run(&r, "train --data " DATA_DIR " --limit 1000 --val 200 --hidden 32 --quiet --epochs 2 --out '%s' "
             "--metrics '%s' --resume '%s'", m, csv, ck);
     EXPECT_ERR(&r, "other model", "m.ckpt", "--hidden: checkpoint 16, this run 32");
-    run(&r, "train --data " DATA_DIR " --limit 1200 --val 200 --hidden 32 --quiet --epochs 2 --out '%s' "
+    run(&r, "train --data " DATA_DIR " --limit 1000 --val 200 --hidden 32 --quiet --epochs 2 --out '%s' "
             "--metrics '%s' --resume '%s' --resume-override", m, csv, ck);
     EXPECT_ERR(&r, "other model, override", "m.ckpt", "'fc1.weight'");
     /* a checkpoint of the format before the trainer */

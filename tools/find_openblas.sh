@@ -1,0 +1,41 @@
+#!/bin/sh
+# Prints the compiler and linker flags of OpenBLAS (e.g.
+# "-I/usr/include/x86_64-linux-gnu/openblas-pthread -L... -lopenblas"), or
+# nothing when it is not installed. pkg-config first; without pkg-config (or
+# without its openblas.pc) the usual Debian/Ubuntu/Fedora locations are probed
+# by compiling, linking and running a tiny program that calls cblas_sgemm and
+# openblas_set_num_threads. Used by the Makefile (BLAS=auto / BLAS=openblas).
+# Usage: tools/find_openblas.sh CC [extra compiler flags]
+cc=$1
+shift
+if pkg-config --exists openblas 2>/dev/null; then
+  echo "$(pkg-config --cflags openblas) $(pkg-config --libs openblas)"
+  exit 0
+fi
+tmp=$(mktemp -d 2>/dev/null) || exit 0
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/p.c" <<'C'
+#include <cblas.h>
+int main(void) {
+    float a = 1, b = 1, c = 0;
+    openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+    return c == 1.0f ? 0 : 1;
+}
+C
+# candidate "include dir:library dir" pairs (empty: the compiler's defaults)
+for d in : /usr/include/*/openblas-pthread /usr/include/*/openblas-openmp /usr/include/*/openblas-serial \
+         /usr/include/openblas: /usr/local/include/openblas: /opt/OpenBLAS/include:/opt/OpenBLAS/lib; do
+  case $d in
+    *:*) inc=${d%%:*} lib=${d#*:} ;;
+    *) inc=$d lib=/usr/lib/${d#/usr/include/} ;;   # Debian: /usr/lib/<triplet>/openblas-pthread
+  esac
+  [ -n "$inc" ] && [ ! -d "$inc" ] && continue
+  flags="${inc:+-I$inc} ${lib:+-L$lib} -lopenblas"
+  # shellcheck disable=SC2086  # CC and the flags are split into words on purpose
+  if $cc "$@" -o "$tmp/p" "$tmp/p.c" $flags >/dev/null 2>&1 && LD_LIBRARY_PATH=$lib "$tmp/p" 2>/dev/null; then
+    echo "$flags"
+    exit 0
+  fi
+done
+exit 0
