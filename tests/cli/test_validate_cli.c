@@ -123,7 +123,7 @@ static void test_resume_checks_flags(void) {
     tmp_path(ck, sizeof ck, "rs.ckpt");
     cli_prefix = "";
     cli_err_prefix = "cortex train";
-    const char *common = "--data " DATA_DIR " --limit 600 --val 100 --hidden 8 --quiet";
+    const char *common = "--data " DATA_DIR " --limit 500 --val 100 --hidden 8 --quiet";  /* 600 examples */
     run(&r, "train %s --epochs 1 --out '%s' --metrics '%s' --checkpoint '%s'", common, m, csv, ck);
     CHECK_MSG(r.code == 0, "train: %s", r.err);
     cx_st_file *f = NULL;
@@ -138,9 +138,9 @@ static void test_resume_checks_flags(void) {
     EXPECT_ERR(&r, "other lr", "rs.ckpt", "--lr: checkpoint 0.001, this run 0.01", "--resume-override");
     run(&r, "train %s --epochs 2 --batch 32 --seed 5 --out '%s' --metrics '%s' --resume '%s'", common, m, csv, ck);
     EXPECT_ERR(&r, "other batch and seed", "--batch: checkpoint 64, this run 32", "--seed: checkpoint 1, this run 5");
-    run(&r, "train --data " DATA_DIR " --limit 700 --val 100 --hidden 8 --quiet --epochs 2 --out '%s' --metrics '%s' "
+    run(&r, "train --data " DATA_DIR " --limit 600 --val 100 --hidden 8 --quiet --epochs 2 --out '%s' --metrics '%s' "
             "--resume '%s'", m, csv, ck);
-    EXPECT_ERR(&r, "other limit", "--limit: checkpoint 600, this run 700", "the data: the checkpoint was trained on 600");
+    EXPECT_ERR(&r, "other limit", "--limit: checkpoint 500, this run 600", "the data: the checkpoint was trained on 600");
     /* the same numbers written otherwise are the same setting */
     run(&r, "train %s --epochs 2 --lr 1e-3 --out '%s' --metrics '%s' --resume '%s'", common, m, csv, ck);
     CHECK_MSG(r.code == 0 && strstr(r.out, "resumed from"), "same flags: %s %s", r.out, r.err);
@@ -165,7 +165,7 @@ static void test_resume_checks_flags(void) {
         free(lab);
         cx_dataset_free(&ds);
     }
-    run(&r, "train --data '%s' --limit 600 --val 100 --hidden 8 --quiet --epochs 3 --out '%s' --metrics '%s' "
+    run(&r, "train --data '%s' --limit 500 --val 100 --hidden 8 --quiet --epochs 3 --out '%s' --metrics '%s' "
             "--resume '%s'", d, m, csv, ck);
     EXPECT_ERR(&r, "other data", "the data: the checkpoint was trained on 600 examples of 784 values, fingerprint");
     /* --resume-override continues and says what differs */
