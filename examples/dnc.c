@@ -27,6 +27,9 @@
  * gate over time; the temporal link matrix after the input phase; as
  * labelled heatmaps with colour scales.
  */
+#define EX_PROG "dnc"
+#include "seqtask_common.h"
+
 #include <cortex.h>
 #include <cortex/seqtasks.h>
 #include <math.h>
@@ -45,12 +48,6 @@ typedef struct {
     int eval_len[32], n_eval, png_len[32], n_png;
 } args;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 static void usage(void) {
     fprintf(stderr, "usage: dnc --steps S --seed K [--task copy|repeat|recall] [--batch B] [--optim rmsprop|adam]\n"
                     "           [--lr X] [--clip-grad G] [--hidden H] [--slots N] [--width W] [--reads R]\n"
@@ -58,31 +55,6 @@ static void usage(void) {
                     "           [--eval-lengths 10,20,..] [--eval-seqs S] [--out F] [--load F]\n"
                     "           [--png-dir DIR] [--png-len 10,..] [--metrics F.csv]\n");
     exit(2);
-}
-
-static int parse_list(const char *s, int *out, int max) {
-    int n = 0;
-    while (*s && n < max) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 100000 || (*end && *end != ',')) {
-            fprintf(stderr, "dnc: bad length list '%s' (positive integers separated by commas)\n", s);
-            exit(2);
-        }
-        out[n++] = (int)v;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
-
-static long num(const char *flag, const char *v, long lo, long hi) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "dnc: %s '%s' is not an integer in [%ld, %ld]\n", flag, v, lo, hi);
-        exit(2);
-    }
-    return x;
 }
 
 static double real(const char *flag, const char *v) {
@@ -141,67 +113,6 @@ static void parse(int argc, char **argv, args *a) {
 }
 
 /* ---------------------------------------------------------------- pictures */
-static const uint8_t BLACK[3] = {0, 0, 0};
-
-/* Panels stacked vertically under a title, saved as one PNG. */
-static void save_stack(const char *path, const char *title, cx_canvas *parts, int np) {
-    int W = 0, H = 30;
-    for (int i = 0; i < np; i++) {
-        if (parts[i].width > W) W = parts[i].width;
-        H += parts[i].height + 8;
-    }
-    int tw = (int)strlen(title) * 12 + 16;
-    if (tw > W) W = tw;
-    cx_canvas fig;
-    if (cx_canvas_init(&fig, W, H, NULL)) {
-        fprintf(stderr, "dnc: %s\n", cx_last_error());
-        return;
-    }
-    cx_canvas_text(&fig, 8, 8, title, 2, BLACK);
-    int y = 30;
-    for (int i = 0; i < np; i++) {
-        cx_canvas_paste(&fig, 0, y, &parts[i]);
-        y += parts[i].height + 8;
-    }
-    if (cx_canvas_save(&fig, path)) fprintf(stderr, "dnc: %s\n", cx_last_error());
-    else printf("wrote %s\n", path);
-    cx_canvas_free(&fig);
-}
-
-/* rows x cols heatmap panel with numbered rows and columns (every `every`-th). */
-static bool panel(cx_canvas *out, const float *v, int rows, int cols, const char *title, const char *xl,
-                  const char *yl, float lo, float hi, int cell) {
-    cx_heatmap_opts o = cx_heatmap_defaults();
-    o.title = title;
-    o.xlabel = xl;
-    o.ylabel = yl;
-    o.vmin = lo;
-    o.vmax = hi;
-    o.cell = cell;
-    o.text_scale = 1;
-    char **cl = malloc((size_t)cols * sizeof *cl), **rl = malloc((size_t)rows * sizeof *rl);
-    const int ce = cols > 40 ? 10 : cols > 20 ? 5 : 1, re = rows > 40 ? 8 : 1;
-    for (int k = 0; k < cols; k++) {
-        cl[k] = malloc(12);
-        if (k % ce == 0) snprintf(cl[k], 12, "%d", k);
-        else cl[k][0] = 0;
-    }
-    for (int r = 0; r < rows; r++) {
-        rl[r] = malloc(12);
-        if (r % re == 0) snprintf(rl[r], 12, "%d", r);
-        else rl[r][0] = 0;
-    }
-    o.col_labels = (const char *const *)cl;
-    o.row_labels = (const char *const *)rl;
-    cx_status st = cx_heatmap_render(out, v, rows, cols, &o);
-    for (int k = 0; k < cols; k++) free(cl[k]);
-    for (int r = 0; r < rows; r++) free(rl[r]);
-    free(cl);
-    free(rl);
-    if (st) fprintf(stderr, "dnc: %s: %s\n", title, cx_last_error());
-    return st == CX_OK;
-}
-
 static void pictures(cx_module *m, const args *a, const cx_seqtask_opts *task, int len) {
     cx_rng rng = cx_rng_new(a->seed * 7919u + 17u + (unsigned)len);
     int reps = a->task == CX_SEQTASK_REPEAT ? (task->min_rep + task->max_rep) / 2 : 0;

@@ -29,6 +29,9 @@
  * The LSTM baseline (--model lstm): a stacked LSTM (--layers 3, --hidden
  * 256) and a linear output layer, trained on the same batches.
  */
+#define EX_PROG "ntm"
+#include "seqtask_common.h"
+
 #include <cortex.h>
 #include <math.h>
 #include <stdio.h>
@@ -48,12 +51,6 @@ typedef struct {
     int eval_len[32], n_eval, png_len[32], n_png;
 } args;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 static void usage(void) {
     fprintf(stderr, "usage: ntm --task copy|repeat|recall --model ntm|lstm --steps S --seed K [--batch B]\n"
                     "           [--optim rmsprop|adam] [--lr X] [--clip-grad G] [--hidden H] [--layers L]\n"
@@ -61,35 +58,6 @@ static void usage(void) {
                     "           [--threads T] [--log-every K] [--eval-lengths 20,40,..] [--eval-seqs S]\n"
                     "           [--out F] [--load F] [--png-dir DIR] [--png-len 20,..] [--metrics F.csv]\n");
     exit(2);
-}
-
-static int parse_list(const char *s, int *out, int max) {
-    int n = 0;
-    while (*s && n < max) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 100000) {
-            fprintf(stderr, "ntm: bad length list '%s'\n", s);
-            exit(2);
-        }
-        out[n++] = (int)v;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') {
-            fprintf(stderr, "ntm: bad length list\n");
-            exit(2);
-        }
-    }
-    return n;
-}
-
-static long num(const char *flag, const char *v, long lo, long hi) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "ntm: %s '%s' is not an integer in [%ld, %ld]\n", flag, v, lo, hi);
-        exit(2);
-    }
-    return x;
 }
 
 static void parse(int argc, char **argv, args *a) {
@@ -157,74 +125,6 @@ static cx_tensor *run(model *m, cx_tensor *x, cx_ntm_trace *tr) {
 }
 
 /* ---------------------------------------------------------------- pictures */
-static const uint8_t BLACK[3] = {0, 0, 0};
-
-/* Panels rendered with cx_heatmap_render, stacked vertically under a title. */
-static void save_stack(const char *path, const char *title, cx_canvas *parts, int np) {
-    int W = 0, H = 30;
-    for (int i = 0; i < np; i++) {
-        if (parts[i].width > W) W = parts[i].width;
-        H += parts[i].height + 8;
-    }
-    int tw = (int)strlen(title) * 12 + 16;
-    if (tw > W) W = tw;
-    cx_canvas fig;
-    if (cx_canvas_init(&fig, W, H, NULL)) {
-        fprintf(stderr, "ntm: %s\n", cx_last_error());
-        return;
-    }
-    cx_canvas_text(&fig, 8, 8, title, 2, BLACK);
-    int y = 30;
-    for (int i = 0; i < np; i++) {
-        cx_canvas_paste(&fig, 0, y, &parts[i]);
-        y += parts[i].height + 8;
-    }
-    if (cx_canvas_save(&fig, path)) fprintf(stderr, "ntm: %s\n", cx_last_error());
-    else printf("wrote %s\n", path);
-    cx_canvas_free(&fig);
-}
-
-/* rows x cols panel of v (rows = channels / slots, cols = time). */
-/* Row r is labelled (row0 + r) mod rmod (rmod 0: row0 + r), every few rows. */
-static bool panel_rows(cx_canvas *out, const float *v, int rows, int cols, const char *title, const char *xl,
-                       const char *yl, float lo, float hi, int cell, int row0, int rmod) {
-    cx_heatmap_opts o = cx_heatmap_defaults();
-    o.title = title;
-    o.xlabel = xl;
-    o.ylabel = yl;
-    o.vmin = lo;
-    o.vmax = hi;
-    o.cell = cell;
-    o.text_scale = 1;
-    char **cl = malloc((size_t)cols * sizeof *cl), **rl = malloc((size_t)rows * sizeof *rl);
-    for (int k = 0; k < cols; k++) {
-        cl[k] = malloc(12);
-        if (k % 10 == 0) snprintf(cl[k], 12, "%d", k);
-        else cl[k][0] = 0;
-    }
-    const int every = rows > 40 ? 8 : rows > 16 ? 4 : 1;
-    for (int r = 0; r < rows; r++) {
-        rl[r] = malloc(12);
-        const int lab = rmod ? (row0 + r) % rmod : row0 + r;
-        if (r % every == 0) snprintf(rl[r], 12, "%d", lab);
-        else rl[r][0] = 0;
-    }
-    o.col_labels = (const char *const *)cl;
-    o.row_labels = (const char *const *)rl;
-    cx_status st = cx_heatmap_render(out, v, rows, cols, &o);
-    for (int k = 0; k < cols; k++) free(cl[k]);
-    for (int r = 0; r < rows; r++) free(rl[r]);
-    free(cl);
-    free(rl);
-    if (st) fprintf(stderr, "ntm: %s: %s\n", title, cx_last_error());
-    return st == CX_OK;
-}
-
-static bool panel(cx_canvas *out, const float *v, int rows, int cols, const char *title, const char *xl,
-                  const char *yl, float lo, float hi, int cell) {
-    return panel_rows(out, v, rows, cols, title, xl, yl, lo, hi, cell, 0, 0);
-}
-
 static void pictures(model *m, const args *a, const cx_seqtask_opts *task, int len) {
     cx_rng rng = cx_rng_new(a->seed * 7919u + 17u + (unsigned)len);
     int reps = a->task == CX_SEQTASK_REPEAT ? (task->min_rep + task->max_rep) / 2 : 0;
