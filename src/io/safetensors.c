@@ -22,6 +22,7 @@
 
 #include "cortex/core.h"
 #include "cortex/io.h"
+#include "../tensor/internal.h"
 
 #define ST_MAX_HEADER 100000000ull /* 100 MB, the reference implementation's limit */
 #define ST_MAX_DEPTH 64
@@ -1220,4 +1221,15 @@ cx_status cx_params_load(const char *path, const cx_params *p, bool strict) {
     }
     cx_st_free(f);
     return CX_OK;
+}
+
+bool cx_st_meta_int(const cx_st_file *f, const char *key, long lo, long hi, int *out) {
+    const char *s = cx_st_meta(f, key);
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
 }

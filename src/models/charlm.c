@@ -184,16 +184,6 @@ cx_status cx_charlm_save(const char *path, cx_module *m, const cx_vocab *v, cons
     return st;
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
 static cx_status need_shape(const char *path, const cx_st_file *f, const char *name, int d0, int d1, int nd) {
     const cx_tensor *t = cx_st_get(f, name);
     if (!t) return cx_set_error(CX_ERR_NOTFOUND, "%s: tensor '%s' is missing", path, name);
@@ -278,7 +268,7 @@ static cx_status tlm_from_st(const cx_st_file *f, const char *path, cx_module **
     int *dst[6] = {&cfg.vocab, &cfg.embed, &cfg.layers, &cfg.heads, &cfg.context, &cfg.ffn};
     const long lo[6] = {2, 1, 1, 1, 1, 1}, hi[6] = {1 << 22, 1 << 16, 4096, 1 << 16, 1 << 20, 1 << 20};
     for (int i = 0; i < 6; i++)
-        if (!parse_int(cx_st_meta(f, keys[i]), lo[i], hi[i], dst[i]))
+        if (!cx_st_meta_int(f, keys[i], lo[i], hi[i], dst[i]))
             return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s is %s (expected an integer in [%ld, %ld])", path,
                                 keys[i], cx_st_meta(f, keys[i]) ? "malformed" : "missing", lo[i], hi[i]);
     if (cfg.embed % cfg.heads)
@@ -329,7 +319,7 @@ cx_status cx_charlm_from_st(const struct cx_st_file *f, const char *path, cx_mod
     int *dst[4] = {&cfg.vocab, &cfg.embed, &cfg.hidden, &cfg.layers};
     const long lo[4] = {2, 1, 1, 1}, hi[4] = {1 << 22, 1 << 20, 1 << 20, 1024};
     for (int i = 0; i < 4; i++)
-        if (!parse_int(cx_st_meta(f, keys[i]), lo[i], hi[i], dst[i]))
+        if (!cx_st_meta_int(f, keys[i], lo[i], hi[i], dst[i]))
             return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s is %s (expected an integer in [%ld, %ld])", path,
                                 keys[i], cx_st_meta(f, keys[i]) ? "malformed" : "missing", lo[i], hi[i]);
     const char *ds = cx_st_meta(f, "cortex.charlm.dropout");

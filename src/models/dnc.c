@@ -2,9 +2,9 @@
  * interface vector and the memory access step of src/nn/dnc.c. Parameters,
  * formulas and the state: include/cortex/dnc.h. */
 #include "cortex/dnc.h"
+#include "../tensor/internal.h"
 #include "cortex/io.h"
 #include "cortex/rnn.h"
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,17 +142,13 @@ cx_status cx_dnc_load(const char *path, cx_module **out) {
     int v[6];
     for (int k = 0; k < 6; k++) {
         const char *s = cx_st_meta(f, META_KEYS[k]);
-        char *end = NULL;
-        errno = 0;
-        long x = s ? strtol(s, &end, 10) : 0;
-        if (!s || end == s || *end || errno || x < 1 || x > (1 << 20)) {
+        if (!cx_st_meta_int(f, META_KEYS[k], 1, 1 << 20, &v[k])) {
             cx_set_error(CX_ERR_FORMAT, "%s: %s metadata %s%s%s (a DNC file holds the configuration written by "
                          "cx_dnc_save: an integer between 1 and %d)", path, s ? "bad" : "missing", META_KEYS[k],
                          s ? " = " : "", s ? s : "", 1 << 20);
             cx_st_free(f); /* after the message: s points into f */
             return CX_ERR_FORMAT;
         }
-        v[k] = (int)x;
     }
     cx_dnc_config c = {v[0], v[1], v[2], v[3], v[4], v[5]};
     cx_module *m = cx_dnc_new(&c);

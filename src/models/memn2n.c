@@ -3,12 +3,13 @@
  * tests/models/test_memn2n.c), training, files. See include/cortex/memn2n.h. */
 #include <cortex.h>
 #include <cortex/memn2n.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "../tensor/internal.h"
 
 cx_memn2n_config cx_memn2n_defaults(void) {
     cx_memn2n_config c = {0, 20, 3, 50, true, true, 0.1f};
@@ -674,17 +675,6 @@ cx_status cx_memn2n_save(const char *path, const cx_memn2n *m, const char *const
     return st;
 }
 
-static bool meta_int(const cx_st_file *f, const char *key, int lo, int hi, int *out) {
-    const char *s = cx_st_meta(f, key);
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
 cx_status cx_memn2n_load(const char *path, cx_memn2n **out, cx_st_file **file) {
     if (!out) return cx_set_error(CX_ERR_ARG, "memn2n_load: NULL output");
     *out = NULL;
@@ -703,12 +693,12 @@ cx_status cx_memn2n_load(const char *path, cx_memn2n **out, cx_st_file **file) {
     cx_memn2n_config c = cx_memn2n_defaults();
     int pe = 0, te = 0;
     const char *bad = NULL;
-    if (!meta_int(f, "memn2n.vocab", 2, 1 << 24, &c.vocab)) bad = "memn2n.vocab";
-    else if (!meta_int(f, "memn2n.dim", 1, 4096, &c.dim)) bad = "memn2n.dim";
-    else if (!meta_int(f, "memn2n.hops", 1, CX_MEMN2N_MAX_HOPS, &c.hops)) bad = "memn2n.hops";
-    else if (!meta_int(f, "memn2n.memory", 1, 100000, &c.memory)) bad = "memn2n.memory";
-    else if (!meta_int(f, "memn2n.pe", 0, 1, &pe)) bad = "memn2n.pe";
-    else if (!meta_int(f, "memn2n.temporal", 0, 1, &te)) bad = "memn2n.temporal";
+    if (!cx_st_meta_int(f, "memn2n.vocab", 2, 1 << 24, &c.vocab)) bad = "memn2n.vocab";
+    else if (!cx_st_meta_int(f, "memn2n.dim", 1, 4096, &c.dim)) bad = "memn2n.dim";
+    else if (!cx_st_meta_int(f, "memn2n.hops", 1, CX_MEMN2N_MAX_HOPS, &c.hops)) bad = "memn2n.hops";
+    else if (!cx_st_meta_int(f, "memn2n.memory", 1, 100000, &c.memory)) bad = "memn2n.memory";
+    else if (!cx_st_meta_int(f, "memn2n.pe", 0, 1, &pe)) bad = "memn2n.pe";
+    else if (!cx_st_meta_int(f, "memn2n.temporal", 0, 1, &te)) bad = "memn2n.temporal";
     if (bad) {
         cx_st_free(f);
         return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s is missing or out of range", path, bad);

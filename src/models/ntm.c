@@ -1,6 +1,5 @@
 /* The Neural Turing Machine module (cortex/ntm.h): controller, heads, memory,
  * forward pass over a sequence, files. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,16 +275,6 @@ cx_status cx_ntm_save(const char *path, cx_module *m, const char *const *meta_ke
     return st;
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
 static bool parse_float(const char *s, float *out) {
     if (!s || !*s) return false;
     char *end;
@@ -335,7 +324,7 @@ cx_status cx_ntm_load(const char *path, cx_module **out) {
                                             "cortex.ntm.write_heads"};
         int *dst[7] = {&c.input_size, &c.output_size, &c.hidden, &c.mem_n, &c.mem_w, &c.read_heads, &c.write_heads};
         for (int i = 0; i < 7; i++)
-            if (!parse_int(cx_st_meta(f, keys[i]), 1, i >= 5 ? 64 : NTM_MAX_SIZE, dst[i])) {
+            if (!cx_st_meta_int(f, keys[i], 1, i >= 5 ? 64 : NTM_MAX_SIZE, dst[i])) {
                 st = bad_meta(path, f, keys[i], "a positive integer in range");
                 goto done;
             }
@@ -347,11 +336,11 @@ cx_status cx_ntm_load(const char *path, cx_module **out) {
             goto done;
         }
         int kt, lm;
-        if (!parse_int(cx_st_meta(f, "cortex.ntm.key_tanh"), 0, 1, &kt)) {
+        if (!cx_st_meta_int(f, "cortex.ntm.key_tanh", 0, 1, &kt)) {
             st = bad_meta(path, f, "cortex.ntm.key_tanh", "0 or 1");
             goto done;
         }
-        if (!parse_int(cx_st_meta(f, "cortex.ntm.learned_memory"), 0, 1, &lm)) {
+        if (!cx_st_meta_int(f, "cortex.ntm.learned_memory", 0, 1, &lm)) {
             st = bad_meta(path, f, "cortex.ntm.learned_memory", "0 or 1");
             goto done;
         }

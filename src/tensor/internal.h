@@ -53,4 +53,9 @@ void cx_layer_params_new(const int *wshape, int wnd, int bias_n, cx_tensor **w, 
  * stores instead of accumulating and saves zeroing the buffer first. */
 float *cx_grad_claim(cx_tensor *t, bool *fresh);
 
+/* The integer in metadata `key` of a loaded safetensors file (the model
+ * loaders' configuration): false when it is missing, not a whole decimal
+ * integer, or outside [lo, hi]. */
+bool cx_st_meta_int(const cx_st_file *f, const char *key, long lo, long hi, int *out);
+
 #endif
