@@ -196,7 +196,7 @@ void cx_babigen_task2(cx_babigen *g) {
  * supporting ids are the lines telling both places (the get and the two
  * moves of its holder, typically), in increasing order.
  * Choice: the original asks even when P occurs earlier in the history too
- * (a "TODO ... needs to be unambiguous" in WhereWasObject.lua); here only
+ * (its comments leave the ambiguity open in WhereWasObject.lua); here only
  * objects whose last place P occurs once in their history are asked about,
  * so "before the P" names one moment and the answer is unique. */
 #define HIST_MAX 2
