@@ -45,6 +45,8 @@
  *   cortex/charlm.h character-level language models: the LSTM, and the
  *                   Transformer trained, saved and sampled the same way
  *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
+ *   cortex/env.h    environments for reinforcement learning (CartPole, ...),
+ *                   vectorised copies, rendering, GIF recordings
  *   cortex/plot.h   figures: canvas, colour maps and scales, labelled heatmaps
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
  *                   classifier evaluation, clocks
@@ -81,6 +83,7 @@
 #include "cortex/transformer.h"
 #include "cortex/charlm.h"
 #include "cortex/rl.h"
+#include "cortex/env.h"
 #include "cortex/plot.h"
 #include "cortex/train.h"
 
