@@ -120,4 +120,5 @@ const char *cli_class_name(const cli_classes *c, int label);
  * numbers on top and numbers and names (when known) on the left. */
 void cli_print_confusion(const int64_t *conf, int C, const cli_classes *names);
 int cmd_memnn(int argc, char **argv);
+int cmd_rl(int argc, char **argv);
 #endif

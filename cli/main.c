@@ -20,6 +20,7 @@ static const struct {
     {"caption", cmd_caption, "captioned-canvas data sets for image captioning: gen, show"},
     {"babi", cmd_babi, "bAbI question-answering files: show, gen"},
     {"memnn", cmd_memnn, "end-to-end memory network (MemN2N) on bAbI: train, eval, explain"},
+    {"rl", cmd_rl, "reinforcement learning: train, play, envs (CartPole, ...; REINFORCE, A2C, PPO, DQN)"},
     {"ops", cmd_ops, "list every op of the library"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))

@@ -46,7 +46,9 @@
  *                   Transformer trained, saved and sampled the same way
  *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
  *   cortex/env.h    environments for reinforcement learning (CartPole, ...),
- *                   vectorised copies, rendering, GIF recordings
+ *                   vectorised copies, rendering
+ *   cortex/agent.h  agents: REINFORCE, A2C, PPO, DQN; training, evaluation,
+ *                   checkpoints with exact resume
  *   cortex/plot.h   figures: canvas, colour maps and scales, labelled heatmaps
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
  *                   classifier evaluation, clocks
@@ -84,6 +86,7 @@
 #include "cortex/charlm.h"
 #include "cortex/rl.h"
 #include "cortex/env.h"
+#include "cortex/agent.h"
 #include "cortex/plot.h"
 #include "cortex/train.h"
 
