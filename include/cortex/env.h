@@ -35,6 +35,9 @@
  *   "cartpole:max_steps=200"    any environment: a different time limit (0: none)
  *   "catch:stack=4"             any environment: observations are the last 4
  *                               observations stacked on the first axis
+ *   "pendulum:g=9.81"           Pendulum-v1: gravity (gymnasium's g, default 10)
+ *   "mountaincar:goal_velocity=0.01"  MountainCar-v0: the least velocity at
+ *                               the goal that ends the episode (default 0)
  * plus the settings each environment documents below. An unknown name or
  * setting, or a bad value, makes cx_env_make return NULL with the reason in
  * cx_last_error(). */

@@ -11,6 +11,9 @@
 
 static const cx_env_class *const registry[] = {
     &cx_env_cartpole,
+    &cx_env_acrobot,
+    &cx_env_mountaincar,
+    &cx_env_pendulum,
 };
 #define NREG ((int)(sizeof registry / sizeof *registry))
 

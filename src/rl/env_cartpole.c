@@ -6,6 +6,14 @@
 
 #include "env_internal.h"
 
+/* gymnasium's doubles to the last bit: no fused multiply-adds (clang
+ * contracts a*b+c by default where the target has FMA). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #define GRAVITY 9.8
 #define MASSCART 1.0
 #define MASSPOLE 0.1
@@ -47,8 +55,9 @@ static float cp_step(cx_env *e, int a, const float *box, float *obs, bool *termi
     double x = st->s[0], x_dot = st->s[1], theta = st->s[2], theta_dot = st->s[3];
     double force = a == 1 ? FORCE_MAG : -FORCE_MAG;
     double c = cos(theta), s = sin(theta);
-    double temp = (force + POLEMASS_LENGTH * theta_dot * theta_dot * s) / TOTAL_MASS;
-    double thetaacc = (GRAVITY * s - c * temp) / (LENGTH * (4.0 / 3.0 - MASSPOLE * c * c / TOTAL_MASS));
+    /* gymnasium's order of operations (theta_dot**2, costheta**2): the same doubles */
+    double temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * s) / TOTAL_MASS;
+    double thetaacc = (GRAVITY * s - c * temp) / (LENGTH * (4.0 / 3.0 - MASSPOLE * (c * c) / TOTAL_MASS));
     double xacc = temp - POLEMASS_LENGTH * thetaacc * c / TOTAL_MASS;
     x = x + TAU * x_dot;
     x_dot = x_dot + TAU * xacc;

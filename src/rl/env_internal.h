@@ -89,5 +89,8 @@ void envi_line(uint8_t *rgb, int w, int h, double x0, double y0, double x1, doub
 
 /* The registry (env.c). */
 extern const cx_env_class cx_env_cartpole;
+extern const cx_env_class cx_env_acrobot;
+extern const cx_env_class cx_env_mountaincar;
+extern const cx_env_class cx_env_pendulum;
 
 #endif
