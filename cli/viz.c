@@ -501,6 +501,8 @@ typedef struct {
     int rows, cols;
     int xcol;          /* epoch */
     int ycol[2];       /* train, val (-1: absent) */
+    const char *xlabel;   /* NULL: "epoch" */
+    const char *names[2]; /* NULL: "train", "val" */
 } plot_src;
 
 static float cell(const plot_src *p, int r, int col) { return p->data[(long)r * p->cols + col]; }
@@ -561,10 +563,11 @@ static void panel(canvas *c, int px, int py, int pw, int ph, const char *title, 
     }
     fill_rect(c, ax - 1, ay, 1, ah + 1, AXIS);  /* y axis */
     fill_rect(c, ax - 1, ay + ah, aw + 1, 1, AXIS); /* x axis */
-    draw_text(c, ax + aw / 2 - text_width("epoch", 2) / 2, ay + ah + 24, "epoch", 2, AXIS);
+    const char *xl = p->xlabel ? p->xlabel : "epoch";
+    draw_text(c, ax + aw / 2 - text_width(xl, 2) / 2, ay + ah + 24, xl, 2, AXIS);
     draw_text(c, ax, py + 12, title, 2, BLACK);
     /* legend: a short line and the name of each series, right-aligned on the title line */
-    const char *names[2] = {"train", "val"};
+    const char *names[2] = {p->names[0] ? p->names[0] : "train", p->names[1] ? p->names[1] : "val"};
     const rgb cols[2] = {TRAIN, VAL};
     int lx = ax + aw;
     for (int k = 1; k >= 0; k--) {
@@ -627,7 +630,8 @@ static int viz_curves(int argc, char **argv) {
                   "two panels, loss and accuracy per epoch, train in blue and val in orange, with\n"
                   "axes, ticks and a legend. NaN values (no validation set) are left out. The CSV of\n"
                   "'cortex charlm train --metrics' (train_bpc, val_bpc instead of accuracies) gives\n"
-                  "loss and bits-per-character panels.",
+                  "loss and bits-per-character panels. The CSV of 'cortex rl train --metrics' (steps,\n"
+                  "mean_return, eval_return) gives one panel: the return against environment steps.",
                   f, nf);
         return 0;
     }
@@ -650,6 +654,28 @@ static int viz_curves(int argc, char **argv) {
                         "as written by cortex train)\n", cmd, path);
         goto done;
     }
+    /* a reinforcement-learning run's CSV (cortex rl train --metrics): returns against steps */
+    if (find_col(hdr, nh, "steps") >= 0 && find_col(hdr, nh, "mean_return") >= 0) {
+        plot_src ret = {CX_F(t), t->shape[0], t->shape[1], find_col(hdr, nh, "steps"),
+                        {find_col(hdr, nh, "mean_return"), find_col(hdr, nh, "eval_return")}, "environment steps",
+                        {"mean of last 100 episodes", "greedy evaluation"}};
+        if (!any_finite(&ret, ret.ycol[0]) && !any_finite(&ret, ret.ycol[1])) {
+            fprintf(stderr, "cortex %s: %s: no finite return yet (no episode finished)\n", cmd, path);
+            goto done;
+        }
+        if (!any_finite(&ret, ret.ycol[0])) ret.ycol[0] = -1;
+        if (!any_finite(&ret, ret.ycol[1])) ret.ycol[1] = -1;
+        if (!canvas_init(&c, 760, 400, WHITE)) {
+            fprintf(stderr, "cortex %s: out of memory\n", cmd);
+            goto done;
+        }
+        panel(&c, 0, 0, 760, 400, "episode return", &ret, false);
+        if (!save_png(cmd, out, &c)) goto done;
+        printf("%s: %d rows to step %.0f -> %s (%dx%d)\n", path, ret.rows, (double)cell(&ret, ret.rows - 1, ret.xcol), out,
+               c.width, c.height);
+        rc = 0;
+        goto done;
+    }
     /* a classifier's CSV (accuracies), or a language model's (bits per character) */
     bool bpc = find_col(hdr, nh, "train_acc") < 0 && find_col(hdr, nh, "train_bpc") >= 0;
     const char *need[3] = {"epoch", "train_loss", bpc ? "train_bpc" : "train_acc"};
@@ -660,7 +686,7 @@ static int viz_curves(int argc, char **argv) {
             goto done;
         }
     plot_src loss = {CX_F(t), t->shape[0], t->shape[1], find_col(hdr, nh, "epoch"),
-                     {find_col(hdr, nh, "train_loss"), find_col(hdr, nh, "val_loss")}};
+                     {find_col(hdr, nh, "train_loss"), find_col(hdr, nh, "val_loss")}, NULL, {NULL, NULL}};
     plot_src acc = loss;
     acc.ycol[0] = find_col(hdr, nh, bpc ? "train_bpc" : "train_acc");
     acc.ycol[1] = find_col(hdr, nh, bpc ? "val_bpc" : "val_acc");
@@ -718,7 +744,7 @@ static void viz_usage(FILE *o) {
                "Pictures (PNG) of a network and its training:\n"
                "  filters MODEL [--layer NAME] [--out filters.png]     weights of a convolution layer\n"
                "  maps MODEL --data DIR [--index I] [--out maps.png]   feature maps of one test image\n"
-               "  curves METRICS.csv [--out curves.png]                loss and accuracy per epoch\n\n"
+               "  curves METRICS.csv [--out curves.png]                loss and accuracy per epoch, or returns (cortex rl train)\n\n"
                "'cortex viz PICTURE --help' describes each one.\n");
 }
 
