@@ -70,7 +70,9 @@ void cx_q_greedy(const double *Q, int nS, int nA, int *policy);
  *     Q(s,a) += alpha [ r + gamma (1 - term) max_b Q(s',b) - Q(s,a) ]
  *   SARSA (on-policy, S&B eq. 6.7), a' the next action actually taken:
  *     Q(s,a) += alpha [ r + gamma (1 - term) Q(s',a') - Q(s,a) ]
- * An episode cut by the time limit (truncated) does bootstrap from s'. */
+ * An episode cut by the time limit (truncated) does bootstrap from s'.
+ * Episodes run until terminated or truncated: an environment made with
+ * max_steps=0 needs policies that end every episode. */
 typedef struct cx_td_opts {
     int episodes;        /* default 10000 */
     double gamma;        /* default 0.99 */
@@ -91,8 +93,8 @@ cx_status cx_q_learning(cx_env *env, const cx_td_opts *opts, double *Q);
 cx_status cx_sarsa(cx_env *env, const cx_td_opts *opts, double *Q);
 
 /* Run `episodes` episodes of the deterministic policy (the environment
- * re-seeded with seed) and return the mean undiscounted return (for
- * FrozenLake: the success rate). NAN with cx_last_error() set on bad
+ * re-seeded with seed; each episode until terminated or truncated) and
+ * return the mean undiscounted return (for FrozenLake: the success rate). NAN with cx_last_error() set on bad
  * arguments (non-discrete spaces, episodes < 1). */
 double cx_policy_mean_return(cx_env *env, const int *policy, int episodes, uint64_t seed);
 

@@ -27,7 +27,7 @@ typedef struct {
     int last_action; /* -1 before the first step (drawn facing down, as gymnasium) */
 } fl_state;
 
-#define CELL_PX 32
+#define CELL_PX 32 /* gymnasium draws 64-pixel cells */
 
 static char fl_letter(const fl_cfg *c, int s) {
     const char *const *m = c->size == 8 ? MAP8 : MAP4;
