@@ -58,9 +58,11 @@ endif
 ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
-LIBS += $(ZLIB_LIBS) $(PNG_LIBS)
+# giflib (Debian libgif-dev) for the animated GIF writer (src/io/gif.c)
+GIF_LIBS := -lgif
+LIBS += $(ZLIB_LIBS) $(PNG_LIBS) $(GIF_LIBS)
 
-# Preflight: the compiler and the zlib / libpng headers, checked once before
+# Preflight: the compiler and the zlib / libpng / giflib headers, checked once before
 # anything is compiled; a missing one stops make with the Debian package to
 # install (tools/preflight.sh).
 ifneq ($(BUILDING),)
@@ -223,7 +225,7 @@ $(FZ)/gen/optable.o: $(FZ)/gen/optable.c Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FZ)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ) Makefile
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_OBJ) -lm $(ZLIB_LIBS) $(PNG_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_OBJ) -lm $(ZLIB_LIBS) $(PNG_LIBS) $(GIF_LIBS)
 
 # Installs headers, libcortex.a, libcortex.so.$(VERSION) with its links, the
 # CLI and cortex.pc. Installed as root into a directory the dynamic linker

@@ -10,7 +10,7 @@
  *                   initialisers; sequence losses
  *   cortex/optim.h  optimisers, LR schedules, gradient clipping
  *   cortex/io.h     safetensors, IDX, CSV, PNG output and a bitmap font, atomic
- *                   file writes
+ *                   file writes, animated GIFs and PNG film strips
  *   cortex/data.h   datasets, seeded minibatch iterators, augmentation, text
  *                   corpora and the truncated-BPTT batcher
  *   cortex/models.h perceptron and kernel perceptron
@@ -45,8 +45,11 @@
  *   cortex/charlm.h character-level language models: the LSTM, and the
  *                   Transformer trained, saved and sampled the same way
  *   cortex/rl.h     stochastic policies, the score-function (REINFORCE) estimator
- *   cortex/env.h    environments for reinforcement learning (CartPole, ...),
+ *   cortex/env.h    environments for reinforcement learning (CartPole,
+ *                   Acrobot, MountainCar, Pendulum, FrozenLake, Catch),
  *                   vectorised copies, rendering
+ *   cortex/tabular.h tabular RL: value and policy iteration on a model,
+ *                   exact policy evaluation, Q-learning, SARSA
  *   cortex/agent.h  agents: REINFORCE, A2C, PPO, DQN; training, evaluation,
  *                   checkpoints with exact resume
  *   cortex/plot.h   figures: canvas, colour maps and scales, labelled heatmaps
@@ -86,6 +89,7 @@
 #include "cortex/charlm.h"
 #include "cortex/rl.h"
 #include "cortex/env.h"
+#include "cortex/tabular.h"
 #include "cortex/agent.h"
 #include "cortex/plot.h"
 #include "cortex/train.h"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # CI check of what the build and `make bench` say when something is missing
 # (issue 14, items 2 and 6). Nothing is uninstalled: headers are hidden by
-# putting a zlib.h / png.h / cblas.h that does not compile first on the include
+# putting a zlib.h / png.h / gif_lib.h / cblas.h that does not compile first on the include
 # path (EXTRA_CFLAGS=-I...), and pkg-config by a pkg-config on PATH that fails
 # as a missing one does.
-#   - zlib.h / png.h / both hidden: make stops before compiling anything with
+#   - zlib.h / png.h / gif_lib.h / zlib and png hidden: make stops before compiling anything with
 #     one message naming the header(s) and the Debian package(s), once;
 #   - BLAS=openblas with OpenBLAS hidden and no pkg-config: make says to install
 #     libopenblas-dev (not an undefined cblas_sgemm at link time);
@@ -17,9 +17,10 @@ t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 fails=0
 fail() { echo "check_preflight: $*" >&2; fails=$((fails + 1)); }
-mkdir -p "$t/hide-zlib" "$t/hide-png" "$t/hide-blas" "$t/nopc"
+mkdir -p "$t/hide-zlib" "$t/hide-png" "$t/hide-gif" "$t/hide-blas" "$t/nopc"
 echo '#error hidden by check_preflight' > "$t/hide-zlib/zlib.h"
 echo '#error hidden by check_preflight' > "$t/hide-png/png.h"
+echo '#error hidden by check_preflight' > "$t/hide-gif/gif_lib.h"
 echo '#error hidden by check_preflight' > "$t/hide-blas/cblas.h"
 printf '#!/bin/sh\necho "pkg-config: command not found" >&2\nexit 127\n' > "$t/nopc/pkg-config"
 chmod +x "$t/nopc/pkg-config"
@@ -37,6 +38,8 @@ expect_stop "zlib.h hidden" $rc "zlib.h" "zlib1g-dev" "apt-get update && apt-get
 grep -q "libpng-dev" "$t/out" && fail "zlib.h hidden: message names libpng-dev too"
 make test BLAS=builtin EXTRA_CFLAGS="-I$t/hide-png" > "$t/out" 2>&1; rc=$?
 expect_stop "png.h hidden" $rc "png.h" "libpng-dev"
+make lib BLAS=builtin EXTRA_CFLAGS="-I$t/hide-gif" > "$t/out" 2>&1; rc=$?
+expect_stop "gif_lib.h hidden" $rc "gif_lib.h" "libgif-dev"
 make demo EXTRA_CFLAGS="-I$t/hide-zlib -I$t/hide-png" > "$t/out" 2>&1; rc=$?
 expect_stop "zlib.h and png.h hidden" $rc "zlib.h (zlib1g-dev), png.h (libpng-dev)" "apt-get install -y zlib1g-dev libpng-dev"
 PATH="$t/nopc:$PATH" make lib BLAS=openblas EXTRA_CFLAGS="-I$t/hide-blas" > "$t/out" 2>&1; rc=$?
@@ -60,4 +63,4 @@ FASHION_MNIST="$t/none" BENCH=mlp tools/bench.sh "$(make -s print-variant)" > "$
 grep -q "apt-get install dataset-fashion-mnist" "$t/out" || fail "bench without Fashion-MNIST: $(cat "$t/out")"
 
 [ $fails = 0 ] || exit 1
-echo "preflight: missing zlib/libpng/OpenBLAS/pkg-config/Fashion-MNIST each named with its package"
+echo "preflight: missing zlib/libpng/giflib/OpenBLAS/pkg-config/Fashion-MNIST each named with its package"

@@ -17,7 +17,7 @@ if ! command -v "$first" >/dev/null 2>&1; then
 fi
 missing='' pkgs=''
 # header:Debian package
-for hp in stdio.h:libc6-dev zlib.h:zlib1g-dev png.h:libpng-dev; do
+for hp in stdio.h:libc6-dev zlib.h:zlib1g-dev png.h:libpng-dev gif_lib.h:libgif-dev; do
   h=${hp%%:*} p=${hp#*:}
   # shellcheck disable=SC2086  # CC and the flags are split into words on purpose
   if ! printf '#include <%s>\n' "$h" | $cc "$@" -E -x c - >/dev/null 2>&1; then

@@ -38,9 +38,19 @@
  *   "pendulum:g=9.81"           Pendulum-v1: gravity (gymnasium's g, default 10)
  *   "mountaincar:goal_velocity=0.01"  MountainCar-v0: the least velocity at
  *                               the goal that ends the episode (default 0)
- * plus the settings each environment documents below. An unknown name or
- * setting, or a bad value, makes cx_env_make return NULL with the reason in
- * cx_last_error(). */
+ * plus the settings of FrozenLake and Catch:
+ *   "frozenlake:map=8x8,slippery=0"   gymnasium's 4x4 (default) or 8x8 map;
+ *        slippery=1 (default): the move goes the intended way or either
+ *        perpendicular way, 1/3 each. Observation DISCRETE (the cell
+ *        row * ncol + col), 4 actions (0 left, 1 down, 2 right, 3 up),
+ *        reward 1 on reaching the goal, terminated in a hole or at the goal,
+ *        time limit 100 (4x4) / 200 (8x8). Has a model (cx_env_model).
+ *   "catch:rows=10,cols=5"   bsuite's Catch (these are the defaults):
+ *        observation BOX [1, rows, cols] of 0/1 (the ball and the paddle),
+ *        3 actions (0 left, 1 stay, 2 right), the episode ends after
+ *        rows - 1 steps with +1 (caught) or -1 (missed), 0 before.
+ * An unknown name or setting, or a bad value, makes cx_env_make return NULL
+ * with the reason in cx_last_error(). */
 #ifndef CORTEX_ENV_H
 #define CORTEX_ENV_H
 #include <stdbool.h>
@@ -55,7 +65,10 @@ extern "C" {
 typedef enum { CX_SPACE_DISCRETE = 0, CX_SPACE_BOX = 1 } cx_space_kind;
 
 /* An observation or action space.
- *   DISCRETE: the integers 0 .. n-1 (ndim 0; low/high NULL).
+ *   DISCRETE: the integers 0 .. n-1 (ndim 0; low/high NULL). A discrete
+ *        observation (FrozenLake's cell) is written as ONE float holding
+ *        the index (obs[0] = 2.0f for state 2): cx_env_obs_size is 1 and n
+ *        is the number of states.
  *   BOX: n floats with shape[0..ndim-1] (a vector: ndim 1; an image:
  *        ndim 3, [C, H, W]) and per-element bounds low[i] <= x[i] <= high[i]
  *        (+-INFINITY where unbounded). */
@@ -98,7 +111,8 @@ void cx_env_list(FILE *out);
 
 const cx_space *cx_env_observation_space(const cx_env *env);
 const cx_space *cx_env_action_space(const cx_env *env);
-/* Floats per observation (observation_space->n). */
+/* Floats per observation: observation_space->n for a box, 1 for a discrete
+ * observation (the index). */
 int cx_env_obs_size(const cx_env *env);
 /* The time limit in steps (0: none). */
 int cx_env_max_steps(const cx_env *env);

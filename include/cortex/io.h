@@ -1,5 +1,5 @@
-/* cortex/io.h -- safetensors, IDX, CSV, PNG output (with a bitmap font for labels) and
- * atomic file writes. See cortex.h.
+/* cortex/io.h -- safetensors, IDX, CSV, PNG output (with a bitmap font for labels),
+ * atomic file writes, animated GIFs and PNG film strips. See cortex.h.
  *
  * Every reader is bounds-checked: a truncated, corrupt or hostile file gives
  * CX_ERR_FORMAT (or CX_ERR_IO) with a message from cx_last_error() naming
@@ -161,6 +161,46 @@ int cx_text_width(const char *s, int scale);
  * scale < 1. */
 void cx_text_draw_rgb(uint8_t *pixels, int width, int height, int x, int y, const char *s, int scale,
                       const uint8_t rgb[3]);
+
+/* ---- recordings: animated GIFs (giflib; link with -lgif) and PNG film
+ * strips, e.g. of an environment's frames (cx_env_render).
+ *
+ *   cx_gif *g;
+ *   if (cx_gif_open(&g, "episode.gif", w, h, 4)) { puts(cx_last_error()); ... }  // 4/100 s a frame
+ *   for (...) cx_gif_add(g, cx_env_render(env, NULL, NULL));
+ *   cx_gif_close(g);
+ *
+ * The GIF is written to "<path>.tmp.<pid>" as frames are added (one frame
+ * in memory at a time) and renamed over <path> by cx_gif_close (as
+ * cx_atomic_commit): an error, or cx_gif_abort, leaves no file and an
+ * existing <path> untouched. Each frame has its own colour table: exact
+ * when the frame has at most 256 colours, otherwise a fixed 6x6x6 colour
+ * cube (each channel rounded to a multiple of 51). The animation loops.
+ * Errors: CX_ERR_ARG (NULL/empty path, a side not in 1 .. 65535, a delay
+ * not in 0 .. 65535 hundredths of a second, NULL pixels, closing without
+ * frames), CX_ERR_IO (cannot create / write / rename the file: the message
+ * names the path and quotes giflib or the system call), CX_ERR_NOMEM. */
+typedef struct cx_gif cx_gif;
+cx_status cx_gif_open(cx_gif **g, const char *path, int width, int height, int delay_cs);
+/* Append one frame: rgb[(y * width + x) * 3 + c], the size given to open.
+ * After an error the writer only reports it again: cx_gif_close returns it
+ * (and removes the temp file), or call cx_gif_abort. */
+cx_status cx_gif_add(cx_gif *g, const uint8_t *rgb);
+int cx_gif_frames(const cx_gif *g); /* frames added so far */
+/* Finish and commit the file; frees g (also on error). */
+cx_status cx_gif_close(cx_gif *g);
+/* Discard: frees g and removes the temp file (NULL is fine). */
+void cx_gif_abort(cx_gif *g);
+
+/* n frames of width x height RGB (frames[i], the layout above) in a grid of
+ * cols columns (ceil(n / cols) rows, read left to right then down), with
+ * 1-pixel grey (160) gaps between them, written as a PNG (atomic, as
+ * cx_png_write_rgb). Size: (cols * (width + 1) - 1) x (rows * (height + 1)
+ * - 1), cols capped at n. Errors: CX_ERR_ARG (NULL/empty path, NULL frames
+ * or a NULL frame, n, a side or cols < 1, a picture beyond 64 M pixels),
+ * cx_png_write_rgb's errors. */
+cx_status cx_png_write_strip(const char *path, const uint8_t *const *frames, int n, int width, int height,
+                             int cols);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,8 @@ static const cx_env_class *const registry[] = {
     &cx_env_acrobot,
     &cx_env_mountaincar,
     &cx_env_pendulum,
+    &cx_env_frozenlake,
+    &cx_env_catch,
 };
 #define NREG ((int)(sizeof registry / sizeof *registry))
 
@@ -21,6 +23,10 @@ void cx_env_list(FILE *out) {
     for (int i = 0; i < NREG; i++)
         fprintf(out, "  %-16s %-12s %s\n", registry[i]->id, registry[i]->alias, registry[i]->about);
 }
+
+/* Floats per observation of a space: n for a box, 1 for a discrete space
+ * (the index, as a float). */
+static int obs_floats(const cx_space *s) { return s->kind == CX_SPACE_DISCRETE ? 1 : s->n; }
 
 static int same_name(const char *a, const char *b, size_t nb) {
     if (strlen(a) != nb) return 0;
@@ -95,7 +101,10 @@ void envi_box(cx_env *e, cx_space *s, int ndim, const int *shape, const float *l
 }
 
 static cx_status apply_setting(cx_env *e, const char *key, const char *val) {
-    if (!strcmp(key, "max_steps")) return envi_parse_int(key, val, 0, 1 << 30, &e->max_steps);
+    if (!strcmp(key, "max_steps")) {
+        e->max_steps_given = 1;
+        return envi_parse_int(key, val, 0, 1 << 30, &e->max_steps);
+    }
     if (!strcmp(key, "stack")) return envi_parse_int(key, val, 1, 64, &e->stack);
     if (!e->cls->configure)
         return cx_set_error(CX_ERR_INVALID, "%s has no setting '%s' (settings of every environment: max_steps, stack)",
@@ -176,8 +185,8 @@ cx_env *cx_env_make(const char *spec) {
         free(lo);
         free(hi);
     }
-    e->stackbuf = calloc((size_t)e->obs_space.n, sizeof(float));
-    e->tmp_obs = calloc((size_t)e->base_obs.n, sizeof(float));
+    e->stackbuf = calloc((size_t)obs_floats(&e->obs_space), sizeof(float));
+    e->tmp_obs = calloc((size_t)obs_floats(&e->base_obs), sizeof(float));
     if (!e->stackbuf || !e->tmp_obs) cx_fatal("env: out of memory");
     e->c.rng = cx_rng_new(0);
     return e;
@@ -199,13 +208,13 @@ const char *cx_env_name(const cx_env *e) { return e->cls->id; }
 const char *cx_env_spec(const cx_env *e) { return e->spec; }
 const cx_space *cx_env_observation_space(const cx_env *e) { return &e->obs_space; }
 const cx_space *cx_env_action_space(const cx_env *e) { return &e->act_space; }
-int cx_env_obs_size(const cx_env *e) { return e->obs_space.n; }
+int cx_env_obs_size(const cx_env *e) { return obs_floats(&e->obs_space); }
 int cx_env_max_steps(const cx_env *e) { return e->max_steps; }
 void cx_env_seed(cx_env *e, uint64_t seed) { e->c.rng = cx_rng_new(seed); }
 
 /* The agent's observation from the environment's latest one (tmp_obs). */
 static void emit(cx_env *e, float *obs, int fresh) {
-    int n = e->base_obs.n, k = e->stack;
+    int n = obs_floats(&e->base_obs), k = e->stack;
     if (k > 1) {
         if (fresh) {
             for (int i = 0; i < k; i++) memcpy(e->stackbuf + (size_t)i * n, e->tmp_obs, sizeof(float) * n);
@@ -216,7 +225,7 @@ static void emit(cx_env *e, float *obs, int fresh) {
     } else {
         memcpy(e->stackbuf, e->tmp_obs, sizeof(float) * n);
     }
-    if (obs) memcpy(obs, e->stackbuf, sizeof(float) * (size_t)e->obs_space.n);
+    if (obs) memcpy(obs, e->stackbuf, sizeof(float) * (size_t)obs_floats(&e->obs_space));
 }
 
 void cx_env_reset(cx_env *e, float *obs) {
@@ -321,7 +330,7 @@ static uint32_t hash_str(const char *s) {
 }
 
 size_t cx_env_snapshot(const cx_env *e, void *buf, size_t cap) {
-    size_t nstack = (size_t)e->obs_space.n;
+    size_t nstack = (size_t)obs_floats(&e->obs_space);
     size_t total = sizeof(snap_head) + sizeof(envi_common) + e->cls->state_size + nstack * sizeof(float);
     if (!buf) return total;
     uint8_t tmp[sizeof(snap_head) + sizeof(envi_common)];
@@ -350,7 +359,7 @@ cx_status cx_env_restore(cx_env *e, const void *buf, size_t n) {
     memcpy(&h, buf, sizeof h);
     if (h.magic != SNAP_MAGIC) return cx_set_error(CX_ERR_FORMAT, "%s: not an environment snapshot", e->cls->id);
     if (h.spec_hash != hash_str(e->spec) || h.state_size != e->cls->state_size ||
-        h.stack_floats != (uint32_t)e->obs_space.n)
+        h.stack_floats != (uint32_t)obs_floats(&e->obs_space))
         return cx_set_error(CX_ERR_FORMAT, "environment snapshot is of another environment than '%s'", e->spec);
     if (n != want)
         return cx_set_error(CX_ERR_FORMAT, "%s: environment snapshot of %zu bytes, expected %zu", e->cls->id, n, want);
@@ -359,7 +368,7 @@ cx_status cx_env_restore(cx_env *e, const void *buf, size_t n) {
     p += sizeof e->c;
     memcpy(e->state, p, e->cls->state_size);
     p += e->cls->state_size;
-    memcpy(e->stackbuf, p, sizeof(float) * (size_t)e->obs_space.n);
+    memcpy(e->stackbuf, p, sizeof(float) * (size_t)obs_floats(&e->obs_space));
     return CX_OK;
 }
 
@@ -490,14 +499,14 @@ cx_env *cx_vec_env_get(cx_vec_env *v, int i) {
 }
 
 void cx_vec_env_reset(cx_vec_env *v, float *obs) {
-    int d = v->envs[0]->obs_space.n;
+    int d = obs_floats(&v->envs[0]->obs_space);
     for (int i = 0; i < v->n; i++) cx_env_reset(v->envs[i], obs ? obs + (size_t)i * d : NULL);
 }
 
 void cx_vec_env_step(cx_vec_env *v, const int *actions, const float *box_actions, float *obs, float *rewards,
                      uint8_t *terminated, uint8_t *truncated, float *final_obs) {
     cx_env *e0 = v->envs[0];
-    int d = e0->obs_space.n, an = e0->act_space.n;
+    int d = obs_floats(&e0->obs_space), an = e0->act_space.n;
     bool discrete = e0->act_space.kind == CX_SPACE_DISCRETE;
     if (discrete && !actions) cx_fatal("vec_env: %s has discrete actions: pass actions (int [n])", e0->cls->id);
     if (!discrete && !box_actions) cx_fatal("vec_env: %s has box actions: pass box_actions (float [n, %d])", e0->cls->id, an);

@@ -20,7 +20,9 @@ typedef struct cx_env_class {
      * e->cfg is zeroed and then set_defaults (if any) runs first. */
     void (*set_defaults)(cx_env *e);
     cx_status (*configure)(cx_env *e, const char *key, const char *value);
-    /* Fill the spaces (envi_box / envi_discrete below) from e->cfg. */
+    /* Fill the spaces (envi_box / envi_discrete below) from e->cfg; may set
+     * e->max_steps when the default depends on the settings and
+     * !e->max_steps_given (FrozenLake: 100 for 4x4, 200 for 8x8). */
     cx_status (*setup)(cx_env *e);
     /* Sample an initial state from e->rng (envi_rng) and write the observation. */
     void (*reset)(cx_env *e, float *obs);
@@ -54,6 +56,7 @@ struct cx_env {
     const cx_env_class *cls;
     char *spec;
     int max_steps;
+    int max_steps_given;       /* the spec set max_steps (setup may then not change it) */
     int stack;                 /* frames stacked (1: none) */
     cx_space base_obs;         /* the environment's own observation space */
     cx_space obs_space;        /* what the agent sees (stacked) */
@@ -92,5 +95,7 @@ extern const cx_env_class cx_env_cartpole;
 extern const cx_env_class cx_env_acrobot;
 extern const cx_env_class cx_env_mountaincar;
 extern const cx_env_class cx_env_pendulum;
+extern const cx_env_class cx_env_frozenlake;
+extern const cx_env_class cx_env_catch;
 
 #endif
