@@ -227,6 +227,9 @@ static int rl_play(int argc, char **argv) {
         {"seed", "seed of the first episode (then seed+1, ...)", false, "0"},
         {"sample", "sample actions from the policy instead of the greedy ones", true, NULL},
         {"render", "draw the first episode in the terminal", true, NULL},
+        {"gif", "record the first episode as an animated GIF", false, NULL},
+        {"strip", "draw up to 12 evenly spaced frames of the first episode as one PNG", false, NULL},
+        {"fps", "GIF frames per second", false, "25"},
     };
     int nf = (int)(sizeof f / sizeof *f);
     const char *pos[1];
@@ -234,9 +237,9 @@ static int rl_play(int argc, char **argv) {
     int npos;
     if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help) {
-        cli_usage(cmd, "AGENT.safetensors [--episodes 10] [--seed 0] [--render]",
+        cli_usage(cmd, "AGENT.safetensors [--episodes 10] [--seed 0] [--render] [--gif E.gif] [--strip E.png]",
                   "Play a trained agent (the file of 'cortex rl train --out') and print each episode's\n"
-                  "return and length, then the mean.",
+                  "return and length, then the mean. --gif and --strip record the first episode.",
                   f, nf);
         return 0;
     }
@@ -244,9 +247,13 @@ static int rl_play(int argc, char **argv) {
         fprintf(stderr, "cortex %s: expected one AGENT.safetensors file\n", cmd);
         return 2;
     }
-    int episodes, seed;
-    if (!cli_int(cmd, f, nf, "episodes", 1, 1000000, &episodes) || !cli_int(cmd, f, nf, "seed", 0, 2147483647, &seed))
+    int episodes, seed, fps;
+    if (!cli_int(cmd, f, nf, "episodes", 1, 1000000, &episodes) || !cli_int(cmd, f, nf, "seed", 0, 2147483647, &seed) ||
+        !cli_int(cmd, f, nf, "fps", 1, 100, &fps))
         return 2;
+    const char *gif_path = cli_get(f, nf, "gif"), *strip_path = cli_get(f, nf, "strip");
+    if (gif_path && !cli_check_writable(cmd, "--gif", gif_path)) return 2;
+    if (strip_path && !cli_check_writable(cmd, "--strip", strip_path)) return 2;
     cx_agent *ag;
     if (cx_agent_load(pos[0], &ag)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
@@ -259,6 +266,10 @@ static int rl_play(int argc, char **argv) {
     bool discrete = cx_env_action_space(e)->kind == CX_SPACE_DISCRETE;
     float *obs = malloc(sizeof(float) * D), *box = malloc(sizeof(float) * A);
     double total = 0;
+    int rc = 0;
+    cx_gif *gif = NULL;
+    uint8_t **frames = NULL; /* the first episode's frames, for --strip */
+    int nframes = 0, fw = 0, fh = 0;
     printf("%s agent on %s, %s actions\n", cx_rl_algo_name(c->algo), c->env, greedy ? "greedy" : "sampled");
     for (int ep = 0; ep < episodes; ep++) {
         cx_env_seed(e, (uint64_t)seed + ep);
@@ -270,6 +281,23 @@ static int rl_play(int argc, char **argv) {
                 printf("\x1b[H\x1b[2J");
                 cx_env_render_ansi(e, stdout, 60);
             }
+            if (ep == 0 && (gif_path || strip_path)) {
+                const uint8_t *rgb = cx_env_render(e, &fw, &fh);
+                if (gif_path && !gif && cx_gif_open(&gif, gif_path, fw, fh, (100 + fps / 2) / fps)) {
+                    fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+                    rc = 1;
+                    gif_path = NULL;
+                }
+                if (gif) cx_gif_add(gif, rgb);
+                if (strip_path) {
+                    uint8_t **nf2 = realloc(frames, sizeof *frames * (size_t)(nframes + 1));
+                    uint8_t *copy = malloc((size_t)fw * fh * 3);
+                    if (!nf2 || !copy) cx_fatal("rl play: out of memory");
+                    frames = nf2;
+                    memcpy(copy, rgb, (size_t)fw * fh * 3);
+                    frames[nframes++] = copy;
+                }
+            }
             int act = 0;
             cx_agent_act(ag, obs, 1, greedy, &act, box);
             cx_step_result r = discrete ? cx_env_step(e, act, obs) : cx_env_step_box(e, box, obs);
@@ -277,15 +305,49 @@ static int rl_play(int argc, char **argv) {
             len++;
             if (r.terminated || r.truncated) break;
         }
+        if (ep == 0 && (gif_path || strip_path)) { /* the final state too */
+            const uint8_t *rgb = cx_env_render(e, &fw, &fh);
+            if (gif) cx_gif_add(gif, rgb);
+            if (strip_path) {
+                uint8_t **nf2 = realloc(frames, sizeof *frames * (size_t)(nframes + 1));
+                uint8_t *copy = malloc((size_t)fw * fh * 3);
+                if (!nf2 || !copy) cx_fatal("rl play: out of memory");
+                frames = nf2;
+                memcpy(copy, rgb, (size_t)fw * fh * 3);
+                frames[nframes++] = copy;
+            }
+        }
         printf("episode %d: return %.2f, %d steps\n", ep + 1, ret, len);
         total += ret;
     }
+    if (gif) {
+        int n = cx_gif_frames(gif);
+        if (cx_gif_close(gif)) {
+            fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+            rc = 1;
+        } else {
+            printf("wrote %s (%d frames, %dx%d)\n", gif_path, n, fw, fh);
+        }
+    }
+    if (strip_path && nframes > 0) {
+        const int K = nframes < 12 ? nframes : 12;
+        const uint8_t *pick[12];
+        for (int k = 0; k < K; k++) pick[k] = frames[K > 1 ? (int)((long)k * (nframes - 1) / (K - 1)) : 0];
+        if (cx_png_write_strip(strip_path, pick, K, fw, fh, K > 6 ? 6 : K)) {
+            fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+            rc = 1;
+        } else {
+            printf("wrote %s (%d of the first episode's %d frames)\n", strip_path, K, nframes);
+        }
+    }
+    for (int i = 0; i < nframes; i++) free(frames[i]);
+    free(frames);
     printf("mean return over %d episodes: %.2f\n", episodes, total / episodes);
     free(obs);
     free(box);
     cx_env_free(e);
     cx_agent_free(ag);
-    return 0;
+    return rc;
 }
 
 int cmd_rl(int argc, char **argv) {
