@@ -301,21 +301,21 @@ cx_agent *cx_agent_new(const cx_rl_config *cfg) {
     cx_env *e0 = cx_vec_env_get(v, 0);
     const cx_space *os = cx_env_observation_space(e0), *as = cx_env_action_space(e0);
     if (os->kind != CX_SPACE_BOX) {
-        cx_vec_env_free(v);
         cx_set_error(CX_ERR_INVALID, "rl: %s has discrete observations (a tabular environment): use the tabular methods "
                                      "(value iteration, Q-learning)", cx_env_name(e0));
+        cx_vec_env_free(v);
         return NULL;
     }
     if (cfg->algo == CX_ALGO_DQN && as->kind != CX_SPACE_DISCRETE) {
-        cx_vec_env_free(v);
         cx_set_error(CX_ERR_INVALID, "dqn: %s has continuous actions; DQN needs discrete ones (use a2c or ppo)",
                      cx_env_name(e0));
+        cx_vec_env_free(v);
         return NULL;
     }
     if (cfg->algo == CX_ALGO_REINFORCE && as->kind != CX_SPACE_DISCRETE) {
-        cx_vec_env_free(v);
         cx_set_error(CX_ERR_INVALID, "reinforce: %s has continuous actions; use a2c or ppo (Gaussian policy)",
                      cx_env_name(e0));
+        cx_vec_env_free(v);
         return NULL;
     }
     cx_agent *a = calloc(1, sizeof *a);

@@ -64,6 +64,26 @@ static void dqn_learns_cartpole(void) {
     cx_agent_free(a);
 }
 
+/* Gaussian policy (learned log std) on a continuous action space: a
+ * random policy scores about -1200 on Pendulum, a swing-up better than -400. */
+static void ppo_gaussian_swings_pendulum_up(void) {
+    cx_agent *a = make(CX_ALGO_PPO, "pendulum", NULL);
+    const cx_rl_config *c = cx_agent_config(a);
+    CHECK(c->gamma == 0.9 && c->n_steps == 1024);
+    CHECK(cx_agent_network(a, "policy") != NULL);
+    double r = -2000;
+    while (cx_agent_progress(a).steps < 90000 && r < -300) {
+        CHECK(cx_agent_train(a, 12288) == CX_OK);
+        r = cx_agent_evaluate(a, 10, 999, true, NULL);
+    }
+    CHECK_MSG(r > -400, "PPO on Pendulum: greedy return %.1f after %lld steps", r, (long long)cx_agent_progress(a).steps);
+    /* actions come out of the Gaussian, clipped by the environment to [-2, 2] */
+    float obs[3] = {1, 0, 0}, box[1];
+    cx_agent_act(a, obs, 1, false, NULL, box);
+    CHECK(isfinite(box[0]));
+    cx_agent_free(a);
+}
+
 /* Parameters of an agent's checkpoint file as one vector of floats. */
 static void save_tmp(cx_agent *a, char *path) {
     snprintf(path, 64, "/tmp/cx_agent_test_%d_XXXXXX", (int)getpid());
@@ -204,6 +224,7 @@ int main(void) {
     RUN(a2c_learns_cartpole);
     RUN(reinforce_learns_cartpole);
     RUN(dqn_learns_cartpole);
+    RUN(ppo_gaussian_swings_pendulum_up);
     RUN(resume_a2c);
     RUN(resume_ppo);
     RUN(resume_reinforce);
