@@ -639,7 +639,8 @@ static void test_seeds(void) {
  * subject (released 63%, here 2/3), a question naming the middle place
  * (released 66%); task 16, Z's animal line the ninth (released 28%), an
  * actor's colour line right after their animal line (35%), two actors of one
- * animal with different colours (per-actor colours: 3/4 of such pairs). */
+ * animal with different colours (released 1/2; uniform per-actor colours
+ * here: 3/4; the old per-animal colours: none). */
 static void test_released_shares(void) {
     char *text = NULL;
     CHECK(cx_babi_generate(4, 2000, 11, &text, NULL) == CX_OK);
