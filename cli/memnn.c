@@ -257,15 +257,24 @@ static int memnn_train(int argc, char **argv) {
         {"dim", "embedding size d (the paper: 20, 50 for joint training)", false, "20"},
         {"memory", "memory slots: the most recent sentences kept", false, "50"},
         {"pe", "position encoding (default: bag of words)", true, NULL},
+        {"pe-form", "the position encoding's weights: code (Facebook's MemN2N code, which made the paper's "
+                    "numbers) or paper (the paper's equation, about half as large; see cortex/memn2n.h)",
+         false, "code"},
         {"no-te", "no temporal encoding", true, NULL},
         {"ls", "linear start", true, NULL},
         {"rn", "random noise: 10% empty memories inserted while training", true, NULL},
-        {"ls-epochs", "linear start for this many extra epochs (Facebook's code: 20, with --lr 0.005 --ls-lr-factor 1); "
-                      "0: until the validation loss stops falling (the paper)", false, "0"},
-        {"ls-lr-factor", "learning rate factor during linear start", false, "0.5"},
+        {"recipe", "code: Facebook's MemN2N code (config_babi.m): with --ls, 20 epochs of linear start at lr "
+                   "0.005, then the epochs from lr 0.005; paper: linear start at lr 0.005 until the validation "
+                   "loss stops falling, then lr 0.01 (section 4.2). --ls-epochs, --ls-lr-factor, --lr override",
+         false, "code"},
+        {"ls-epochs", "linear start for this many extra epochs; 0: until the validation loss stops falling "
+                      "(default: the recipe's, code 20, paper 0)", false, NULL},
+        {"ls-lr-factor", "learning rate factor during linear start (default: the recipe's, code 1, paper 0.5)", false,
+         NULL},
         {"epochs", "epochs", false, "100"},
         {"batch", "batch size", false, "32"},
-        {"lr", "SGD learning rate", false, "0.01"},
+        {"lr", "SGD learning rate (default: the recipe's, code 0.005 with --ls and 0.01 without, paper 0.01)", false,
+         NULL},
         {"anneal", "halve the learning rate every this many epochs (0: never)", false, "25"},
         {"clip", "gradient L2 norm clip (0: none)", false, "40"},
         {"runs", "training runs (different seeds); the one with the lowest training error is kept", false, "1"},
@@ -282,8 +291,10 @@ static int memnn_train(int argc, char **argv) {
         cli_usage(cmd, "--task N [options]",
                   "Train the end-to-end memory network (Sukhbaatar et al. 2015) on bAbI: SGD, lr halved every\n"
                   "25 epochs, 100 epochs, gradient norm clipped at 40, batches of 32, 10% of the training\n"
-                  "questions held out for validation (linear start switches on its loss). With --runs R the run\n"
-                  "with the lowest error on the training questions is kept (the paper: best of 10).",
+                  "questions held out for validation. By default as Facebook's MemN2N code, which made the\n"
+                  "paper's numbers (--recipe code, --pe-form code); --recipe paper --pe-form paper follow the\n"
+                  "paper's text. With --runs R the run with the lowest error on the training questions is kept\n"
+                  "(the paper: best of 10).",
                   f, nf);
         return 0;
     }
@@ -294,6 +305,16 @@ static int memnn_train(int argc, char **argv) {
     int runs, every;
     unsigned long long tseed;
     double lr, clip;
+    const char *recipe = cli_get(f, nf, "recipe");
+    o.linear_start = cli_get(f, nf, "ls") != NULL;
+    if (!strcmp(recipe, "code")) {
+        o.ls_epochs = 20, o.ls_lr_factor = 1.0, lr = o.linear_start ? 0.005 : 0.01;
+    } else if (!strcmp(recipe, "paper")) {
+        o.ls_epochs = 0, o.ls_lr_factor = 0.5, lr = 0.01;
+    } else {
+        fprintf(stderr, "cortex %s: --recipe must be 'code' or 'paper', got '%s'\n", cmd, recipe);
+        return 2;
+    }
     if (!cli_int(cmd, f, nf, "hops", 1, CX_MEMN2N_MAX_HOPS, &c.hops) || !cli_int(cmd, f, nf, "dim", 1, 4096, &c.dim) ||
         !cli_int(cmd, f, nf, "memory", 1, 100000, &c.memory) || !cli_int(cmd, f, nf, "epochs", 1, 1000000, &o.epochs) ||
         !cli_int(cmd, f, nf, "batch", 1, 1 << 20, &o.batch) || !cli_double(cmd, f, nf, "lr", 1e-12, 1e6, &lr) ||
@@ -306,8 +327,14 @@ static int memnn_train(int argc, char **argv) {
     o.lr = lr;
     o.max_grad_norm = (float)clip;
     c.pe = cli_get(f, nf, "pe") != NULL;
+    const char *form = cli_get(f, nf, "pe-form");
+    if (!strcmp(form, "code")) c.pe_form = CX_MEMN2N_PE_CODE;
+    else if (!strcmp(form, "paper")) c.pe_form = CX_MEMN2N_PE_PAPER;
+    else {
+        fprintf(stderr, "cortex %s: --pe-form must be 'code' or 'paper', got '%s'\n", cmd, form);
+        return 2;
+    }
     c.temporal = cli_get(f, nf, "no-te") == NULL;
-    o.linear_start = cli_get(f, nf, "ls") != NULL;
     o.random_noise = cli_get(f, nf, "rn") ? 0.1f : 0.0f;
     const char *out = cli_get(f, nf, "out"), *metrics = cli_get(f, nf, "metrics");
     data d;
@@ -324,7 +351,8 @@ static int memnn_train(int argc, char **argv) {
         return 1;
     }
     printf("MemN2N: %d task(s), %d training questions, vocabulary %d, memory %d x %d words, d %d, %d hops%s%s%s%s\n",
-           src.n_tasks, tr.a->shape[0], c.vocab, d.S, d.L, c.dim, c.hops, c.pe ? ", PE" : ", BoW",
+           src.n_tasks, tr.a->shape[0], c.vocab, d.S, d.L, c.dim, c.hops,
+           !c.pe ? ", BoW" : c.pe_form == CX_MEMN2N_PE_CODE ? ", PE (code)" : ", PE (paper)",
            c.temporal ? ", TE" : "", o.linear_start ? ", LS" : "", o.random_noise > 0 ? ", RN" : "");
     cx_atomic_file *af = NULL;
     progress pg = {NULL, 0, runs, every};
@@ -500,7 +528,8 @@ static int memnn_eval(int argc, char **argv) {
             qa_free(&tr);
         }
         printf("%s: %d hops, d %d, %s%s; training questions: error %.1f%%, loss %.4f\n", pos[0], m->cfg.hops,
-               m->cfg.dim, m->cfg.pe ? "PE" : "BoW", m->cfg.temporal ? ", TE" : "", 100 * err, loss);
+               m->cfg.dim, !m->cfg.pe ? "BoW" : m->cfg.pe_form == CX_MEMN2N_PE_CODE ? "PE (code)" : "PE (paper)",
+               m->cfg.temporal ? ", TE" : "", 100 * err, loss);
         print_errors(m, &d, &src, NULL);
     }
     free((char *)src.dir);

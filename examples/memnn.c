@@ -76,9 +76,10 @@ static int overlap(const int32_t *a, int na, const int32_t *b, int nb) {
 }
 
 /* The order the hops use the supporting facts in. The released files list
- * them in reasoning order for most tasks and by line for others (task 3's
- * "28 29 30", task 16's five ids), so with --support-order chain (use it
- * for tasks 3 and 16; the default is the file's order) they are put in a
+ * them in reasoning order for most tasks (task 16's "9 6 7": the asked
+ * actor's animal, the other actor's animal, its colour) and by line for
+ * others (task 3's "28 29 30"), so with --support-order chain (use it for
+ * task 3; the default is the file's order) they are put in a
  * chain: first the fact sharing the most words with the question, then each
  * time the remaining fact sharing the most words with the fact before; ties
  * go to the later fact (which breaks task 15's order: its two facts tie). */

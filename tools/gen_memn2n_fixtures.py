@@ -10,7 +10,8 @@ Writes tests/fixtures/memn2n/<case>.safetensors holding
     A.k.weight, T.k.weight          the weights (state_dict names)
     out.logits [N, V], out.attention [N, K, S], out.loss [1] (cross entropy, summed)
     grad.A.k.weight, grad.T.k.weight
-and the config as metadata (vocab, dim, hops, memory, pe, temporal, linear).
+and the config as metadata (vocab, dim, hops, memory, pe, temporal, linear,
+pe_form: "code" for the form of Facebook's code, absent for the paper's).
 Memories hold empty rows among the used ones (random noise) and padding rows
 after them; sentences have different lengths (PE's J)."""
 import os
@@ -46,11 +47,11 @@ def inputs(g):
     return mem, slots, q, ans
 
 
-def case(name, hops, pe, temporal, linear, seed):
+def case(name, hops, pe, temporal, linear, seed, pe_form="paper"):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     mem, slots, q, ans = inputs(g)
-    net = MemN2N(V, D, hops, M, pe=pe, temporal=temporal, std=0.3)
+    net = MemN2N(V, D, hops, M, pe=pe, temporal=temporal, std=0.3, pe_form=pe_form)
     net.linear = linear
     logits, att = net(mem, slots, q, return_attention=True)
     loss = F.cross_entropy(logits, ans, reduction="sum")
@@ -61,6 +62,8 @@ def case(name, hops, pe, temporal, linear, seed):
     t += [("grad." + k, p.grad) for k, p in net.named_parameters()]
     meta = {"vocab": str(V), "dim": str(D), "hops": str(hops), "memory": str(M), "pe": str(int(pe)),
             "temporal": str(int(temporal)), "linear": str(int(linear)), "torch": torch.__version__}
+    if pe_form != "paper":  # the first six cases predate the form (no key: the paper's)
+        meta["pe_form"] = pe_form
     os.makedirs(OUTDIR, exist_ok=True)
     safetensors_py.write(os.path.join(OUTDIR, name + ".safetensors"), t, meta)
     print(name, "loss", float(loss))
@@ -72,3 +75,5 @@ case("bow_h1", 1, False, True, False, 3)
 case("bow_h3", 3, False, True, False, 4)
 case("pe_h3_linear", 3, True, True, True, 5)
 case("pe_h2_notemporal", 2, True, False, False, 6)
+case("pe_code_h3", 3, True, True, False, 7, pe_form="code")
+case("pe_code_h2_linear", 2, True, True, True, 8, pe_form="code")

@@ -192,8 +192,11 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
  *    P?" (P the O's last told place, occurring once in its history), the
  *    answer its told place before; ids: the lines telling both places.
  *  4 two argument relations: "The office is north of the kitchen." (two
- *    relations of three places in a row), one question of "What is north of
- *    the kitchen?", "What is the hallway north of?" and their opposites.
+ *    relations of three places in a row, each stated with its end place as
+ *    the subject 2/3 of the time), one question about one statement as
+ *    written: its object named, its subject the answer ("What is north of
+ *    the kitchen?" or "What is the kitchen south of?" -> office); id: that
+ *    statement.
  *  5 three argument relations: actors Bill, Fred, Jeff, Mary; also "X gave/
  *    handed/passed the O to Y."; questions about the latest give: "What did X
  *    give to Y?", "Who gave the O?", "Who gave the O to Y?", "Who received
@@ -211,10 +214,12 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
  *    (eight statements, shuffled), then "What is gertrude afraid of?" for
  *    the four actors (answer in the singular: wolf); ids: the actor's line,
  *    the fear's line.
- * 16 basic induction: "Lily is a swan.", "Lily is white." (nine
- *    statements), then "What color is Brian?" (one a story; Brian's colour
- *    is not stated, another actor of his animal's is); ids: Brian's animal
- *    line and the animal and colour lines of the others of that animal.
+ * 16 basic induction: "Lily is a swan.", later "Lily is white." (five
+ *    actors introduced one after another, colours per actor; nine
+ *    statements), then "What color is Brian?" (one a story; the actor whose
+ *    colour is not stated; exactly one other actor is of his animal, and
+ *    the answer is that actor's colour); ids: Brian's animal line, the
+ *    other actor's animal line and colour line.
  *
  * *text (malloc'd, NUL-terminated, the caller frees it) holds
  * n_questions questions; *len (may be NULL) its length. Errors (CX_ERR_ARG,

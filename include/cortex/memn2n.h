@@ -29,9 +29,21 @@
  *
  * A sentence x (a row of L word ids) is encoded with the matrix E as
  *   enc(E, x) = sum_j l_j * E[x_j]        (elementwise l_j * row, nil skipped)
- * bag of words: l_j = 1; position encoding (PE):
- *   l_kj = (1 - j/J) - (k/d)(1 - 2j/J),   j = 1..J word, k = 1..d dimension,
- * J = the sentence's length (the position of its last non-nil word). Memory
+ * bag of words: l_j = 1; position encoding (PE), j = 1..J word, k = 1..d
+ * dimension, J = the sentence's length (the position of its last non-nil
+ * word), in one of two forms (cx_memn2n_config.pe_form):
+ *   CX_MEMN2N_PE_CODE (default), the form of Facebook's MemN2N code
+ *     (MemN2N-babi-matlab, build_model.m), which made the paper's numbers:
+ *       l_kj = 1 + 4 (k - (d+1)/2) (j - (J+1)/2) / (d J)
+ *   CX_MEMN2N_PE_PAPER, the paper's equation (section 4.1):
+ *       l_kj = (1 - j/J) - (k/d)(1 - 2j/J)
+ * The two weigh positions alike, but the code's weights are about twice the
+ * paper's (mean 1 against about 1/2), so attention scores start about four
+ * times larger: with the paper's form, 3-hop training gets stuck on the
+ * bAbI tasks that need every hop (task 16: 24-40% training error in every
+ * run, against 0% with the code's form; examples/README.md). Facebook's code
+ * takes J as the longest sentence of the data (+1 for its time word) for
+ * every sentence; here J is each sentence's own length in both forms. Memory
  * slot i (row i of a question's memory, row 0 the most recent fact) is
  *   R_e[i] = enc(A.e, x_i) + T.e[i]        e = 0 .. K
  * and with u_0 = enc(A.0, query):
@@ -66,6 +78,9 @@ extern "C" {
 
 #define CX_MEMN2N_MAX_HOPS 8
 
+/* The position encoding's form (see above). */
+typedef enum { CX_MEMN2N_PE_CODE = 0, CX_MEMN2N_PE_PAPER = 1 } cx_memn2n_pe_form;
+
 typedef struct cx_memn2n_config {
     int vocab;          /* V, with <nil> = 0 (required, >= 2) */
     int dim;            /* d (default 20; the paper's joint models use 50) */
@@ -74,6 +89,7 @@ typedef struct cx_memn2n_config {
     bool pe;            /* position encoding (default true); false: bag of words */
     bool temporal;      /* temporal encoding T (default true) */
     float init_std;     /* weights ~ N(0, init_std) (default 0.1) */
+    cx_memn2n_pe_form pe_form;   /* PE's weights (default CX_MEMN2N_PE_CODE) */
 } cx_memn2n_config;
 cx_memn2n_config cx_memn2n_defaults(void);
 
@@ -165,14 +181,17 @@ cx_status cx_memn2n_train(cx_memn2n *m, const cx_tensor *memory, const cx_tensor
 
 /* ---------------------------------------------------------------- files
  * Save the parameters (safetensors, atomically) with the config as metadata
- * (cortex.arch "memn2n", memn2n.vocab, .dim, .hops, .memory, .pe, .temporal)
- * and n_extra more key/value pairs (e.g. the vocabulary's words). */
+ * (cortex.arch "memn2n", memn2n.vocab, .dim, .hops, .memory, .pe, .temporal,
+ * .pe_form: "code" or "paper") and n_extra more key/value pairs (e.g. the
+ * vocabulary's words). */
 cx_status cx_memn2n_save(const char *path, const cx_memn2n *m, const char *const *extra_keys,
                          const char *const *extra_values, int n_extra);
 /* Load a model saved by cx_memn2n_save (every tensor checked against the
  * metadata's config: names, shapes, nothing missing or extra). file: NULL, or
  * receives the opened file (its metadata: cx_st_meta; the caller frees it
- * with cx_st_free). Errors: CX_ERR_IO, CX_ERR_FORMAT naming the problem. */
+ * with cx_st_free). A file without memn2n.pe_form (written before the code's
+ * form existed) has the paper's. Errors: CX_ERR_IO, CX_ERR_FORMAT naming the
+ * problem. */
 cx_status cx_memn2n_load(const char *path, cx_memn2n **out, cx_st_file **file);
 
 #ifdef __cplusplus

@@ -12,7 +12,7 @@
 #include "../tensor/internal.h"
 
 cx_memn2n_config cx_memn2n_defaults(void) {
-    cx_memn2n_config c = {0, 20, 3, 50, true, true, 0.1f};
+    cx_memn2n_config c = {0, 20, 3, 50, true, true, 0.1f, CX_MEMN2N_PE_CODE};
     return c;
 }
 
@@ -44,6 +44,9 @@ static cx_status check_config(const cx_memn2n_config *c) {
         return cx_set_error(CX_ERR_ARG, "memn2n: memory of %d slots (expected 1 .. 100000)", c->memory);
     if (!(c->init_std >= 0.0f) || !isfinite(c->init_std))
         return cx_set_error(CX_ERR_ARG, "memn2n: init_std %g (expected a finite value >= 0)", (double)c->init_std);
+    if (c->pe_form != CX_MEMN2N_PE_CODE && c->pe_form != CX_MEMN2N_PE_PAPER)
+        return cx_set_error(CX_ERR_ARG, "memn2n: pe_form %d (expected CX_MEMN2N_PE_CODE or CX_MEMN2N_PE_PAPER)",
+                            (int)c->pe_form);
     return CX_OK;
 }
 
@@ -171,6 +174,7 @@ typedef struct {
     int *ns;        /* [N] slots used */
     float *pe;      /* [Lmax + 1][Lmax][d]: pe[J][j][k] */
     int pe_L;       /* the table's Lmax (0: not built) */
+    int pe_form;    /* the table's cx_memn2n_pe_form */
     float *R;       /* [N][K+1][S][d] */
     float *U;       /* [N][K+1][d] */
     float *P;       /* [N][K][S] */
@@ -189,11 +193,12 @@ static void scratch_free(scratch *s) {
 static bool scratch_fit(scratch *s, const cx_memn2n *m, const batch *b) {
     int d = m->cfg.dim, K = m->cfg.hops, V = m->cfg.vocab;
     int Lmax = b->L > b->Lq ? b->L : b->Lq;
-    if (s->d != d || s->K != K || b->N > s->cap_N || b->S > s->cap_S || V > s->cap_V || (m->cfg.pe && Lmax > s->pe_L)) {
+    if (s->d != d || s->K != K || b->N > s->cap_N || b->S > s->cap_S || V > s->cap_V ||
+        (m->cfg.pe && (Lmax > s->pe_L || (int)m->cfg.pe_form != s->pe_form))) {
         int N = b->N > s->cap_N ? b->N : s->cap_N, S = b->S > s->cap_S ? b->S : s->cap_S;
         int PL = Lmax > s->pe_L ? Lmax : s->pe_L;
         scratch_free(s);
-        s->cap_N = N; s->cap_S = S; s->cap_V = V; s->d = d; s->K = K; s->pe_L = PL;
+        s->cap_N = N; s->cap_S = S; s->cap_V = V; s->d = d; s->K = K; s->pe_L = PL; s->pe_form = (int)m->cfg.pe_form;
         size_t nd = (size_t)d;
         s->ns = malloc(sizeof(int) * (size_t)N);
         s->R = malloc(sizeof(float) * (size_t)N * (size_t)(K + 1) * (size_t)S * nd);
@@ -209,11 +214,14 @@ static bool scratch_fit(scratch *s, const cx_memn2n *m, const batch *b) {
             scratch_free(s);
             return false;
         }
+        bool code = m->cfg.pe_form == CX_MEMN2N_PE_CODE;
         for (int J = 1; J <= PL; J++)
             for (int j = 1; j <= J; j++)
                 for (int k = 1; k <= d; k++)
                     s->pe[((size_t)J * PL + (j - 1)) * nd + (k - 1)] =
-                        (1.0f - (float)j / J) - ((float)k / d) * (1.0f - 2.0f * (float)j / J);
+                        code ? 1.0f + 4.0f * ((float)k - 0.5f * (float)(d + 1)) * ((float)j - 0.5f * (float)(J + 1)) /
+                                          ((float)d * (float)J)
+                             : (1.0f - (float)j / J) - ((float)k / d) * (1.0f - 2.0f * (float)j / J);
     }
     return true;
 }
@@ -649,10 +657,10 @@ cx_status cx_memn2n_save(const char *path, const cx_memn2n *m, const char *const
     if (!path || !m) return cx_set_error(CX_ERR_ARG, "memn2n_save: NULL %s", path ? "model" : "path");
     if (n_extra < 0 || (n_extra > 0 && (!extra_keys || !extra_values)))
         return cx_set_error(CX_ERR_ARG, "memn2n_save: bad extra metadata");
-    enum { NM = 7 };
+    enum { NM = 8 };
     char vals[NM][32];
     const char *keys[NM] = {"cortex.arch", "memn2n.vocab", "memn2n.dim", "memn2n.hops", "memn2n.memory", "memn2n.pe",
-                            "memn2n.temporal"};
+                            "memn2n.temporal", "memn2n.pe_form"};
     snprintf(vals[0], 32, "memn2n");
     snprintf(vals[1], 32, "%d", m->cfg.vocab);
     snprintf(vals[2], 32, "%d", m->cfg.dim);
@@ -660,6 +668,7 @@ cx_status cx_memn2n_save(const char *path, const cx_memn2n *m, const char *const
     snprintf(vals[4], 32, "%d", m->cfg.memory);
     snprintf(vals[5], 32, "%d", m->cfg.pe ? 1 : 0);
     snprintf(vals[6], 32, "%d", m->cfg.temporal ? 1 : 0);
+    snprintf(vals[7], 32, "%s", m->cfg.pe_form == CX_MEMN2N_PE_PAPER ? "paper" : "code");
     const char **mk = malloc(sizeof(char *) * (size_t)(NM + n_extra));
     const char **mv = malloc(sizeof(char *) * (size_t)(NM + n_extra));
     const char **names = malloc(sizeof(char *) * (size_t)m->params.n);
@@ -703,6 +712,14 @@ cx_status cx_memn2n_load(const char *path, cx_memn2n **out, cx_st_file **file) {
         cx_st_free(f);
         return cx_set_error(CX_ERR_FORMAT, "%s: metadata %s is missing or out of range", path, bad);
     }
+    const char *form = cx_st_meta(f, "memn2n.pe_form");   /* absent: a file from before the code's form */
+    if (form && strcmp(form, "code") && strcmp(form, "paper")) {
+        st = cx_set_error(CX_ERR_FORMAT, "%s: metadata memn2n.pe_form is '%s' (expected 'code' or 'paper')", path,
+                          form);
+        cx_st_free(f);
+        return st;
+    }
+    c.pe_form = form && !strcmp(form, "code") ? CX_MEMN2N_PE_CODE : CX_MEMN2N_PE_PAPER;
     c.pe = pe;
     c.temporal = te;
     cx_memn2n *m = alloc_model(&c);

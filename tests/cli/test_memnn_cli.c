@@ -10,22 +10,22 @@ static void test_train_eval_explain(void) {
     tmp_path(csv, sizeof csv, "m.csv");
     tmp_path(png, sizeof png, "att.png");
     run_result r;
-    run(&r, "train --task 1 --n 300 --test-n 200 --seed 5 --epochs 20 --hops 2 --pe --ls --rn --runs 2 --every 10 "
-            "--out %s --metrics %s",
+    run(&r, "train --task 1 --n 300 --test-n 200 --seed 5 --epochs 20 --hops 2 --pe --ls --ls-epochs 5 --rn --runs 2 "
+            "--every 10 --out %s --metrics %s",
         model, csv);
     CHECK_MSG(r.code == 0, "train: exit %d: %s", r.code, r.err);
-    CHECK(strstr(r.out, "300 training questions") && strstr(r.out, "2 hops, PE, TE, LS, RN"));
+    CHECK(strstr(r.out, "300 training questions") && strstr(r.out, "2 hops, PE (code), TE, LS, RN"));
     CHECK(strstr(r.out, "run 1/2 epoch  10") && strstr(r.out, "run 2/2 epoch  20"));
     CHECK(strstr(r.out, "run 2/2 (seed 2): training error"));
     CHECK(strstr(r.out, "kept run ") && strstr(r.out, " of 2 (lowest training error"));
     CHECK(strstr(r.out, "task  1: test error ") && strstr(r.out, "(200 questions)"));
     read_text(csv, text, sizeof text);
     CHECK(!strncmp(text, "run,epoch,lr,linear,train_loss,train_error,val_loss,val_error,seconds\n", 70));
-    CHECK(count_lines(text) == 1 + 2 * 20);
-    CHECK(strstr(text, "\n2,20,") != NULL);
+    CHECK(count_lines(text) == 1 + 2 * 25);   /* the code's recipe: 5 linear-start epochs first, lr 0.005 */
+    CHECK(strstr(text, "\n2,25,") && strstr(text, "\n1,5,0.005,1,") && strstr(text, "\n1,6,0.005,0,"));
     run(&r, "eval %s", model);
     CHECK_MSG(r.code == 0, "eval: exit %d: %s", r.code, r.err);
-    CHECK(strstr(r.out, "2 hops, d 20, PE, TE; training questions: error ") && strstr(r.out, "(200 questions)"));
+    CHECK(strstr(r.out, "2 hops, d 20, PE (code), TE; training questions: error ") && strstr(r.out, "(200 questions)"));
     run(&r, "explain %s --story 4 --png %s", model, png);
     CHECK_MSG(r.code == 0, "explain: exit %d: %s", r.code, r.err);
     CHECK(strstr(r.out, "task 1, test question 4") && strstr(r.out, "hop 1  hop 2"));
@@ -68,14 +68,27 @@ static void test_joint(void) {
     char model[512];
     tmp_path(model, sizeof model, "j.safetensors");
     run_result r;
-    run(&r, "train --task 1,11 --n 100 --test-n 50 --epochs 2 --dim 8 --pe --every 0 --out %s", model);
+    run(&r, "train --task 1,11 --n 100 --test-n 50 --epochs 2 --dim 8 --pe --pe-form paper --every 0 --out %s", model);
     CHECK_MSG(r.code == 0, "joint train: exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "PE (paper)") != NULL);
     CHECK(strstr(r.out, "2 task(s), 200 training questions") && strstr(r.out, "task  1: test error ") &&
           strstr(r.out, "task 11: test error ") && strstr(r.out, "mean test error over 2 tasks"));
     run(&r, "explain %s --task 11 --story 1", model);
     CHECK_MSG(r.code == 0 && strstr(r.out, "task 11, test question 1"), "explain --task 11: %d %s", r.code, r.err);
     run(&r, "eval %s", model);
     CHECK(r.code == 0 && strstr(r.out, "task 11: test error"));
+    /* the paper's recipe: linear start ends on the validation loss, then lr 0.01 */
+    char paper[600], csv[4096];
+    snprintf(paper, sizeof paper, "%s.paper", model);
+    run(&r, "train --task 1 --n 100 --test-n 50 --epochs 3 --ls --recipe paper --every 0 --out %s --metrics %s.csv",
+        paper, paper);
+    CHECK_MSG(r.code == 0, "paper recipe: exit %d: %s", r.code, r.err);
+    char csv_path[640];
+    snprintf(csv_path, sizeof csv_path, "%s.csv", paper);
+    read_text(csv_path, csv, sizeof csv);
+    CHECK(count_lines(csv) == 1 + 3 && strstr(csv, "\n1,1,0.005,1,") && strstr(csv, "\n1,3,"));
+    unlink(csv_path);
+    unlink(paper);
 }
 
 static void test_errors(void) {
@@ -98,6 +111,10 @@ static void test_errors(void) {
     EXPECT_ERR(&r, "hops", "--hops");
     run(&r, "train --task 1 --seed -3");
     EXPECT_ERR(&r, "seed", "--seed");
+    run(&r, "train --task 1 --recipe fancy");
+    EXPECT_ERR(&r, "recipe", "--recipe must be 'code' or 'paper', got 'fancy'");
+    run(&r, "train --task 1 --pe --pe-form fancy");
+    EXPECT_ERR(&r, "pe-form", "--pe-form must be 'code' or 'paper', got 'fancy'");
     run(&r, "eval %s", junk);
     EXPECT_ERR(&r, "junk model", "junk.safetensors");
     run(&r, "eval");

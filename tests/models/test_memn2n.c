@@ -1,7 +1,8 @@
 /* The end-to-end memory network (include/cortex/memn2n.h): logits, attention,
  * loss and every gradient against PyTorch (tools/gen_memn2n_fixtures.py: PE
- * and bag of words, 1 and 3 hops, temporal encoding, linear start, no
- * temporal encoding), central differences, names, save/load, bad input, and
+ * in both forms and bag of words, 1 and 3 hops, temporal encoding, linear
+ * start, no temporal encoding), central differences, the two PE forms'
+ * weights, names, save/load, bad input, and
  * a short task-1 training run that a broken model cannot pass. */
 #include <cortex/memn2n.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ static void check_case(const char *name) {
     c.memory = meta_i(f, "memory");
     c.pe = meta_i(f, "pe") == 1;
     c.temporal = meta_i(f, "temporal") == 1;
+    const char *form = cx_st_meta(f, "pe_form");   /* absent: the paper's */
+    c.pe_form = form && !strcmp(form, "code") ? CX_MEMN2N_PE_CODE : CX_MEMN2N_PE_PAPER;
     cx_memn2n *m;
     CHECK(cx_memn2n_new(&c, 1, &m) == CX_OK);
     m->linear = meta_i(f, "linear") == 1;
@@ -85,6 +88,8 @@ static void test_fixture_bow_h1(void) { check_case("bow_h1"); }
 static void test_fixture_bow_h3(void) { check_case("bow_h3"); }
 static void test_fixture_linear_start(void) { check_case("pe_h3_linear"); }
 static void test_fixture_no_temporal(void) { check_case("pe_h2_notemporal"); }
+static void test_fixture_pe_code(void) { check_case("pe_code_h3"); }
+static void test_fixture_pe_code_linear(void) { check_case("pe_code_h2_linear"); }
 
 /* A small random problem: N questions, S slots of L words, vocabulary V. */
 static void random_inputs(cx_rng *r, int N, int S, int L, int Lq, int V, cx_tensor **mem, cx_tensor **slots,
@@ -112,12 +117,12 @@ static void free4(cx_tensor *a, cx_tensor *b, cx_tensor *c, cx_tensor *d) {
 
 /* Every gradient element against central differences of the loss (double
  * step on float weights). */
-static void finite_difference(bool pe, int hops, bool linear) {
+static void finite_difference(bool pe, int hops, bool linear, cx_memn2n_pe_form form) {
     cx_rng r = cx_rng_new(11);
     cx_tensor *mem, *slots, *q, *ans;
     random_inputs(&r, 3, 4, 4, 3, 9, &mem, &slots, &q, &ans);
     cx_memn2n_config c = cx_memn2n_defaults();
-    c.vocab = 9; c.dim = 5; c.hops = hops; c.memory = 6; c.pe = pe; c.init_std = 0.4f;
+    c.vocab = 9; c.dim = 5; c.hops = hops; c.memory = 6; c.pe = pe; c.init_std = 0.4f; c.pe_form = form;
     cx_memn2n *m;
     CHECK(cx_memn2n_new(&c, 5, &m) == CX_OK);
     m->linear = linear;
@@ -144,9 +149,49 @@ static void finite_difference(bool pe, int hops, bool linear) {
     cx_memn2n_free(m);
     free4(mem, slots, q, ans);
 }
-static void test_fd_pe_h3(void) { finite_difference(true, 3, false); }
-static void test_fd_bow_h1(void) { finite_difference(false, 1, false); }
-static void test_fd_linear(void) { finite_difference(true, 2, true); }
+static void test_fd_pe_h3(void) { finite_difference(true, 3, false, CX_MEMN2N_PE_PAPER); }
+static void test_fd_pe_code_h3(void) { finite_difference(true, 3, false, CX_MEMN2N_PE_CODE); }
+static void test_fd_bow_h1(void) { finite_difference(false, 1, false, CX_MEMN2N_PE_CODE); }
+static void test_fd_linear(void) { finite_difference(true, 2, true, CX_MEMN2N_PE_CODE); }
+
+/* The two forms' weights, from the forward of one word: a one-word memory
+ * and query, A.0 = A.1 = e (all ones), no T: the logits give u_1 =
+ * l_1(query) + l_j(memory). Also: the code's weights average 1, the paper's
+ * about 1/2 (the factor behind the training difference). */
+static void test_pe_forms(void) {
+    for (int f = 0; f < 2; f++) {
+        cx_memn2n_config c = cx_memn2n_defaults();
+        c.vocab = 3; c.dim = 4; c.hops = 1; c.memory = 2; c.temporal = false; c.init_std = 0.0f;
+        c.pe_form = f ? CX_MEMN2N_PE_PAPER : CX_MEMN2N_PE_CODE;
+        cx_memn2n *m;
+        CHECK(cx_memn2n_new(&c, 1, &m) == CX_OK);
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < 4; i++) CX_F(m->A[k])[4 + i] = 1.0f, CX_F(m->A[k])[8 + i] = 0.0f;
+        /* memory: "w w w" (J = 3); query "x w" (J = 2; x = word 2 has a zero row) */
+        cx_tensor *mem = cx_tensor_new(CX_I32, CX_SHAPE(1, 1, 3)), *q = cx_tensor_new(CX_I32, CX_SHAPE(1, 2));
+        for (int j = 0; j < 3; j++) CX_I32P(mem)[j] = 1;
+        CX_I32P(q)[0] = 2, CX_I32P(q)[1] = 1;
+        float logits[3];
+        CHECK(cx_memn2n_forward(m, mem, NULL, q, logits, NULL) == CX_OK);
+        /* logits[1] = sum_k u_k (A.1 row 1 = ones) = sum_k [l_k2(J=2) + sum_j l_kj(J=3)] (one slot: p = 1) */
+        double want = 0.0;
+        for (int k = 1; k <= 4; k++) {
+            for (int j = 1; j <= 3; j++)
+                want += f ? (1.0 - j / 3.0) - (k / 4.0) * (1.0 - 2.0 * j / 3.0)
+                          : 1.0 + 4.0 * (k - 2.5) * (j - 2.0) / 12.0;
+            want += f ? (1.0 - 2 / 2.0) - (k / 4.0) * (1.0 - 2.0 * 2 / 2.0) : 1.0 + 4.0 * (k - 2.5) * (2 - 1.5) / 8.0;
+        }
+        CHECK_NEAR(logits[1], want, 1e-4);
+        CHECK_NEAR(logits[1], f ? 9.0 : 16.0, 1e-4);   /* 16 weights: mean 1 (code), 9/16 (paper) */
+        cx_tensor_free(mem); cx_tensor_free(q);
+        cx_memn2n_free(m);
+    }
+    cx_memn2n_config c = cx_memn2n_defaults();
+    CHECK(c.pe_form == CX_MEMN2N_PE_CODE);
+    c.vocab = 3; c.pe_form = (cx_memn2n_pe_form)7;
+    cx_memn2n *m;
+    CHECK(cx_memn2n_new(&c, 1, &m) == CX_ERR_ARG && m == NULL && strstr(cx_last_error(), "pe_form 7"));
+}
 
 static void test_names_and_init(void) {
     cx_memn2n_config c = cx_memn2n_defaults();
@@ -256,7 +301,7 @@ static void test_save_load(void) {
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
     cx_memn2n_config c = cx_memn2n_defaults();
-    c.vocab = 11; c.dim = 6; c.hops = 2; c.memory = 7; c.pe = false;
+    c.vocab = 11; c.dim = 6; c.hops = 2; c.memory = 7; c.pe = false; c.pe_form = CX_MEMN2N_PE_PAPER;
     cx_memn2n *m, *m2;
     CHECK(cx_memn2n_new(&c, 9, &m) == CX_OK);
     const char *k[] = {"cortex.vocab"}, *v[] = {"<nil> a b"};
@@ -265,7 +310,8 @@ static void test_save_load(void) {
     CHECK(cx_memn2n_load(path, &m2, &f) == CX_OK);
     if (m2) {
         CHECK(m2->cfg.vocab == 11 && m2->cfg.dim == 6 && m2->cfg.hops == 2 && m2->cfg.memory == 7 && !m2->cfg.pe &&
-              m2->cfg.temporal);
+              m2->cfg.temporal && m2->cfg.pe_form == CX_MEMN2N_PE_PAPER);
+        CHECK(!strcmp(cx_st_meta(f, "memn2n.pe_form"), "paper"));
         for (int i = 0; i < m->params.n; i++)
             CHECK(!memcmp(m->params.t[i]->data, m2->params.t[i]->data, sizeof(float) * (size_t)m->params.t[i]->numel));
         CHECK(!strcmp(cx_st_meta(f, "cortex.vocab"), "<nil> a b"));
@@ -285,6 +331,22 @@ static void test_save_load(void) {
     CHECK(cx_st_save(bad, ts, names, 3, mk, mv, 7) == CX_OK);
     CHECK(cx_memn2n_load(bad, &m2, NULL) == CX_ERR_FORMAT && strstr(cx_last_error(), "not a MemN2N"));
     CHECK(cx_memn2n_load("/nonexistent/m.safetensors", &m2, NULL) == CX_ERR_IO);
+    /* a file from before pe_form: the paper's form; a bad form: named */
+    cx_tensor *all[6] = {m->A[0], m->A[1], m->A[2], m->T[0], m->T[1], m->T[2]};
+    const char *all_names[6] = {"A.0.weight", "A.1.weight", "A.2.weight", "T.0.weight", "T.1.weight", "T.2.weight"};
+    const char *mk8[] = {"cortex.arch", "memn2n.vocab", "memn2n.dim", "memn2n.hops", "memn2n.memory", "memn2n.pe",
+                         "memn2n.temporal", "memn2n.pe_form"};
+    const char *mv8[] = {"memn2n", "11", "6", "2", "7", "1", "1", "code"};
+    CHECK(cx_st_save(bad, all, all_names, 6, mk8, mv8, 7) == CX_OK);
+    CHECK(cx_memn2n_load(bad, &m2, NULL) == CX_OK && m2 && m2->cfg.pe && m2->cfg.pe_form == CX_MEMN2N_PE_PAPER);
+    cx_memn2n_free(m2);
+    CHECK(cx_st_save(bad, all, all_names, 6, mk8, mv8, 8) == CX_OK);
+    CHECK(cx_memn2n_load(bad, &m2, NULL) == CX_OK && m2 && m2->cfg.pe_form == CX_MEMN2N_PE_CODE);
+    cx_memn2n_free(m2);
+    mv8[7] = "fancy";
+    CHECK(cx_st_save(bad, all, all_names, 6, mk8, mv8, 8) == CX_OK);
+    CHECK(cx_memn2n_load(bad, &m2, NULL) == CX_ERR_FORMAT && m2 == NULL);
+    CHECK_MSG(strstr(cx_last_error(), "memn2n.pe_form is 'fancy'"), "%s", cx_last_error());
     unlink(path);
     unlink(bad);
     rmdir(dir);
@@ -363,7 +425,11 @@ int main(void) {
     RUN(test_fixture_bow_h3);
     RUN(test_fixture_linear_start);
     RUN(test_fixture_no_temporal);
+    RUN(test_fixture_pe_code);
+    RUN(test_fixture_pe_code_linear);
     RUN(test_fd_pe_h3);
+    RUN(test_fd_pe_code_h3);
+    RUN(test_pe_forms);
     RUN(test_fd_bow_h1);
     RUN(test_fd_linear);
     RUN(test_names_and_init);
