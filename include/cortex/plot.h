@@ -108,6 +108,35 @@ cx_status cx_heatmap_render(cx_canvas *out, const float *v, int rows, int cols, 
 /* cx_heatmap_render + cx_canvas_save. opt NULL: cx_heatmap_defaults(). */
 cx_status cx_plot_heatmap(const char *path, const float *v, int rows, int cols, const cx_heatmap_opts *opt);
 
+/* ---- line chart: series of (x, y) points with a title, axis names, ticks,
+ * a grid and a legend (learning curves: return against environment steps,
+ * loss against epochs, ...). Non-finite points are skipped (the line
+ * breaks there).
+ *
+ *   cx_line_series s[2] = {{"A2C", xs, ys, n}, {"PPO", xs2, ys2, n2}};
+ *   cx_lines_opts o = cx_lines_defaults();
+ *   o.title = "CartPole-v1: greedy return";  o.xlabel = "steps";  o.ylabel = "return";
+ *   cx_plot_lines("curves.png", s, 2, &o); */
+typedef struct cx_line_series {
+    const char *name; /* legend entry (NULL: none) */
+    const double *x, *y;
+    int n;
+} cx_line_series;
+
+typedef struct cx_lines_opts {
+    const char *title, *xlabel, *ylabel;
+    int width, height;          /* pixels (default 760 x 420) */
+    double ymin, ymax;          /* y range; ymin >= ymax: the data's range */
+    bool markers;               /* a square at each point (default: when <= 40 points) */
+} cx_lines_opts;
+
+cx_lines_opts cx_lines_defaults(void);
+/* Draw on a new canvas (owned by the caller). Up to 8 series, drawn in 8
+ * distinct colours. Errors: CX_ERR_ARG (no series, more than 8, a NULL
+ * array with n > 0, no finite point at all, a size out of 200..4000). */
+cx_status cx_lines_render(cx_canvas *out, const cx_line_series *s, int n, const cx_lines_opts *opt);
+cx_status cx_plot_lines(const char *path, const cx_line_series *s, int n, const cx_lines_opts *opt);
+
 /* ---- helpers for axes and colour ranges */
 /* min and max of the finite values of v[0..n); false (lo, hi untouched) if
  * there is none. */

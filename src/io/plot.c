@@ -416,3 +416,112 @@ cx_status cx_plot_heatmap(const char *path, const float *v, int rows, int cols, 
     cx_canvas_free(&c);
     return st;
 }
+
+/* ---------------------------------------------------------------- line charts */
+
+cx_lines_opts cx_lines_defaults(void) {
+    cx_lines_opts o;
+    memset(&o, 0, sizeof o);
+    o.width = 760;
+    o.height = 420;
+    return o;
+}
+
+static const uint8_t LINE_COLS[8][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
+                                        {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+cx_status cx_lines_render(cx_canvas *out, const cx_line_series *s, int n, const cx_lines_opts *opt) {
+    cx_lines_opts o = opt ? *opt : cx_lines_defaults();
+    if (!out || !s || n < 1 || n > 8) return cx_set_error(CX_ERR_ARG, "cx_lines_render: 1 to 8 series, got %d", n);
+    if (o.width < 200 || o.width > 4000 || o.height < 200 || o.height > 4000)
+        return cx_set_error(CX_ERR_ARG, "cx_lines_render: size %dx%d out of 200..4000", o.width, o.height);
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    int npts = 0;
+    for (int k = 0; k < n; k++) {
+        if (s[k].n > 0 && (!s[k].x || !s[k].y))
+            return cx_set_error(CX_ERR_ARG, "cx_lines_render: series %d has NULL data", k);
+        for (int i = 0; i < s[k].n; i++) {
+            double x = s[k].x[i], y = s[k].y[i];
+            if (!isfinite(x) || !isfinite(y)) continue;
+            xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y);
+            npts++;
+        }
+    }
+    if (!npts) return cx_set_error(CX_ERR_ARG, "cx_lines_render: no finite point to draw");
+    if (o.ymin < o.ymax) ylo = o.ymin, yhi = o.ymax;
+    if (xhi - xlo <= 0) xlo -= 1, xhi += 1;
+    if (yhi - ylo <= 1e-12 * fmax(1.0, fabs(yhi))) {
+        double d = fmax(fabs(yhi) * 0.05, 1e-3);
+        ylo -= d, yhi += d;
+    }
+    double ys = cx_plot_tick_step(yhi - ylo, 5), xs = cx_plot_tick_step(xhi - xlo, 6);
+    if (!(o.ymin < o.ymax)) {
+        ylo = floor(ylo / ys + 1e-9) * ys;
+        yhi = ceil(yhi / ys - 1e-9) * ys;
+    }
+    cx_status st = cx_canvas_init(out, o.width, o.height, (const uint8_t[]){255, 255, 255});
+    if (st) return st;
+    const uint8_t axis[3] = {60, 60, 60}, grid[3] = {228, 228, 228}, black[3] = {0, 0, 0};
+    const int ml = 78, mr = 20, mt = 62, mb = 56;
+    int ax = ml, ay = mt, aw = o.width - ml - mr, ah = o.height - mt - mb;
+#define MX(v) (ax + (int)lround(((v) - xlo) / (xhi - xlo) * (aw - 1)))
+#define MY(v) (ay + ah - 1 - (int)lround(((v) - ylo) / (yhi - ylo) * (ah - 1)))
+    char buf[48];
+    int yd = cx_plot_tick_decimals(ys), xd = cx_plot_tick_decimals(xs);
+    for (double v = ceil(ylo / ys - 1e-9) * ys; v <= yhi + ys * 1e-9; v += ys) {
+        int y = MY(v);
+        cx_canvas_fill(out, ax, y, aw, 1, grid);
+        cx_canvas_fill(out, ax - 5, y, 5, 1, axis);
+        snprintf(buf, sizeof buf, "%.*f", yd, fabs(v) < ys * 1e-6 ? 0.0 : v);
+        cx_canvas_text(out, ax - 8 - cx_text_width(buf, 1), y - 3, buf, 1, axis);
+    }
+    for (double v = ceil(xlo / xs - 1e-9) * xs; v <= xhi + xs * 1e-9; v += xs) {
+        int x = MX(v);
+        cx_canvas_fill(out, x, ay, 1, ah, grid);
+        cx_canvas_fill(out, x, ay + ah, 1, 5, axis);
+        snprintf(buf, sizeof buf, "%.*f", xd, fabs(v) < xs * 1e-6 ? 0.0 : v);
+        cx_canvas_text(out, x - cx_text_width(buf, 1) / 2, ay + ah + 9, buf, 1, axis);
+    }
+    cx_canvas_fill(out, ax - 1, ay, 1, ah + 1, axis);
+    cx_canvas_fill(out, ax - 1, ay + ah, aw + 1, 1, axis);
+    if (o.xlabel) cx_canvas_text(out, ax + aw / 2 - cx_text_width(o.xlabel, 2) / 2, ay + ah + 26, o.xlabel, 2, axis);
+    if (o.ylabel) cx_canvas_text_up(out, 8, ay + ah / 2 + cx_text_width(o.ylabel, 2) / 2, o.ylabel, 2, axis);
+    if (o.title) cx_canvas_text(out, ax, 10, o.title, 2, black);
+    /* legend on one line under the title, series colours in order */
+    int lx = ax;
+    for (int k = 0; k < n; k++) {
+        if (!s[k].name) continue;
+        cx_canvas_fill(out, lx, 41, 18, 3, LINE_COLS[k]);
+        cx_canvas_text(out, lx + 24, 35, s[k].name, 2, black);
+        lx += 24 + cx_text_width(s[k].name, 2) + 20;
+    }
+    for (int k = 0; k < n; k++) {
+        bool prev = false, mark = o.markers || s[k].n <= 40;
+        int px = 0, py = 0;
+        for (int i = 0; i < s[k].n; i++) {
+            double x = s[k].x[i], y = s[k].y[i];
+            if (!isfinite(x) || !isfinite(y)) {
+                prev = false;
+                continue;
+            }
+            y = fmin(fmax(y, ylo), yhi);
+            int X = MX(x), Y = MY(y);
+            if (prev) cx_canvas_line(out, px, py, X, Y, LINE_COLS[k], 2);
+            if (mark) cx_canvas_fill(out, X - 2, Y - 2, 5, 5, LINE_COLS[k]);
+            px = X, py = Y, prev = true;
+        }
+    }
+#undef MX
+#undef MY
+    return CX_OK;
+}
+
+cx_status cx_plot_lines(const char *path, const cx_line_series *s, int n, const cx_lines_opts *opt) {
+    if (!path || !*path) return cx_set_error(CX_ERR_ARG, "cx_plot_lines: empty path");
+    cx_canvas c;
+    cx_status st = cx_lines_render(&c, s, n, opt);
+    if (st) return st;
+    st = cx_canvas_save(&c, path);
+    cx_canvas_free(&c);
+    return st;
+}
