@@ -34,7 +34,7 @@
  *   EVAL task=1 model=dnc seed=1 test_error=0.123 train_error=0.045 questions=1000 epochs=100
  *        seconds=123 best_valid_epoch=40 valid_error=0.1 test_error_at_best_valid=0.11
  * (errors are shares of questions answered wrongly; the first two after the
- * last epoch).
+ * last epoch; the best_valid fields only with --valid above 0).
  * Exit status: 0 on success, 1 on a library error, 2 on a bad flag.
  */
 #include <cortex.h>
@@ -342,19 +342,22 @@ int main(int argc, char **argv) {
             test_at_best = error_rate(r, &ste, 50);
         }
         if (e % a.log_every == 0 || e == a.epochs) {
-            printf("epoch %3d  loss %.4f  train error %.1f%% (during the epoch)  valid error %.1f%%  test error "
-                   "%.1f%%  (%.0f s)\n", e, sum / (double)asked, 100.0 * (double)wrong / (double)asked, 100 * verr,
-                   100 * error_rate(r, &ste, 50), now() - t0);
+            printf("epoch %3d  loss %.4f  train error %.1f%% (during the epoch)", e, sum / (double)asked,
+                   100.0 * (double)wrong / (double)asked);
+            if (a.valid) printf("  valid error %.1f%%", 100 * verr);
+            printf("  test error %.1f%%  (%.0f s)\n", 100 * error_rate(r, &ste, 50), now() - t0);
             fflush(stdout);
         }
     }
     const double secs = now() - t0;
     if (!rc) {
         const double test_err = error_rate(r, &ste, 50), train_err = error_rate(r, &str, 50);
-        printf("EVAL task=%d model=%s seed=%lu test_error=%.4f train_error=%.4f questions=%d epochs=%d seconds=%.0f "
-               "best_valid_epoch=%d valid_error=%.4f test_error_at_best_valid=%.4f\n",
-               a.task, a.model, a.seed, test_err, train_err, te->n_questions, a.epochs, secs, best_epoch, best_valid,
-               test_at_best);
+        printf("EVAL task=%d model=%s seed=%lu test_error=%.4f train_error=%.4f questions=%d epochs=%d seconds=%.0f",
+               a.task, a.model, a.seed, test_err, train_err, te->n_questions, a.epochs, secs);
+        if (a.valid && best_epoch)
+            printf(" best_valid_epoch=%d valid_error=%.4f test_error_at_best_valid=%.4f", best_epoch, best_valid,
+                   test_at_best);
+        printf("\n");
         if (a.out) {
             if (cx_module_save(&r->base, a.out, NULL, NULL, 0)) fprintf(stderr, "dnc_babi: %s\n", cx_last_error());
             else printf("saved %s\n", a.out);
