@@ -1,7 +1,8 @@
-/* libFuzzer target: bAbI task files (cx_babi_parse), then the tensors and
- * the text of every question. The first byte picks the unknown-word mode
- * (bit 0: CX_BABI_UNK_ERROR against a vocabulary built from a first parse of
- * the same text) and the tensor options (bits 1-7). */
+/* libFuzzer target: bAbI task files (cx_babi_parse), then the tensors, the
+ * story sequences (cx_babi_sequences) and the text of every question. The
+ * first byte picks the unknown-word mode (bit 0: CX_BABI_UNK_ERROR against a
+ * vocabulary built from a first parse of the same text) and the tensor
+ * options (bits 1-7). */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -32,6 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cx_tensor_free(mem);
         cx_tensor_free(q);
         cx_tensor_free(a);
+        /* story sequences: every target sits at an answer step */
+        const int ns = s->n_stories < 64 ? s->n_stories : 64, V = cx_babi_vocab_size(v);
+        cx_tensor *tok = NULL, *tgt = NULL;
+        if (cx_babi_sequences(s, 0, ns, V, &tok, &tgt, NULL) != CX_OK) abort();
+        for (int64_t i = 0; i < tgt->numel; i++) {
+            int32_t g = CX_I32P(tgt)[i];
+            if (g != -100 && (g < 0 || g >= V || CX_I32P(tok)[i] != V + CX_BABI_SEQ_ANSWER)) abort();
+        }
+        cx_tensor_free(tok);
+        cx_tensor_free(tgt);
         char buf[512];
         for (int i = 0; i < n; i++) {
             int len = cx_babi_format_question(s, v, i, buf, sizeof buf);

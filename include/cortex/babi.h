@@ -162,6 +162,36 @@ cx_babi_tensor_opts cx_babi_tensor_defaults(void);  /* 0, 0, false */
 cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_tensor_opts *opts,
                           cx_tensor **memory, cx_tensor **query, cx_tensor **answer);
 
+/* ================================================================ sequences */
+/* Stories as word sequences for a recurrent reader (the DNC paper's bAbI
+ * setting, Graves et al. 2016): each story is one sequence of word ids, its
+ * statements and questions in file order, every statement followed by the
+ * token ".", every question by "?" and then one answer step "-", where the
+ * model is to output the answer (the answer is not fed back). Words keep
+ * their vocabulary ids; the three extra tokens come after a vocabulary of
+ * vocab_size words:
+ *   vocab_size + CX_BABI_SEQ_STOP    "."
+ *   vocab_size + CX_BABI_SEQ_QUERY   "?"
+ *   vocab_size + CX_BABI_SEQ_ANSWER  "-"
+ * so an embedding needs vocab_size + CX_BABI_SEQ_EXTRA rows. A story's
+ * sequence ends at its last answer step (statements after its last question
+ * are left out). Stories first .. first + n - 1 give persistent I32 tensors
+ * (owned by the caller, cx_tensor_free), time-major:
+ *   tokens  [T, n]  token ids, CX_BABI_NIL after a sequence's end;
+ *   targets [T, n]  at each answer step the question's answer_id (a
+ *                   comma-separated answer is one class), -100 elsewhere
+ *                   (cx_seq_cross_entropy's ignored value);
+ * T the longest sequence among them; lengths (NULL or n ints) receives each
+ * sequence's length. Errors (CX_ERR_ARG, outputs NULL): NULL s / tokens /
+ * targets, a range outside the stories, n < 1, vocab_size smaller than an id
+ * of the set or too large. */
+#define CX_BABI_SEQ_STOP 0
+#define CX_BABI_SEQ_QUERY 1
+#define CX_BABI_SEQ_ANSWER 2
+#define CX_BABI_SEQ_EXTRA 3
+cx_status cx_babi_sequences(const cx_babi_set *s, int first, int n, int vocab_size, cx_tensor **tokens,
+                            cx_tensor **targets, int *lengths);
+
 /* ================================================================ generator */
 /* The data set is in no package registry, so the tasks are generated here in
  * the released format, with the published vocabulary and templates, from one

@@ -513,3 +513,81 @@ cx_status cx_babi_tensors(const cx_babi_set *s, int first, int n, const cx_babi_
     *answer = at;
     return CX_OK;
 }
+
+/* ---------------------------------------------------------------- sequences */
+/* the length of story k's sequence: words and "." of the statements before
+ * its last question, words, "?" and "-" of each question */
+static long story_seq_len(const cx_babi_set *s, int k) {
+    const cx_babi_story *st = &s->stories[k];
+    if (st->n_questions < 1) return 0;
+    const cx_babi_question *last = &s->questions[st->first_question + st->n_questions - 1];
+    long len = 0;
+    for (int i = 0; i < last->n_facts; i++) len += s->sentences[st->first_sentence + i].len + 1;
+    for (int j = 0; j < st->n_questions; j++) len += s->questions[st->first_question + j].query_len + 2;
+    return len;
+}
+
+cx_status cx_babi_sequences(const cx_babi_set *s, int first, int n, int vocab_size, cx_tensor **tokens,
+                            cx_tensor **targets, int *lengths) {
+    if (tokens) *tokens = NULL;
+    if (targets) *targets = NULL;
+    if (!s || !tokens || !targets) return cx_set_error(CX_ERR_ARG, "cx_babi_sequences: NULL argument");
+    if (n < 1 || first < 0 || first > s->n_stories - n)
+        return cx_set_error(CX_ERR_ARG, "cx_babi_sequences: stories %d..%d outside the set's 0..%d", first,
+                            first + n - 1, s->n_stories - 1);
+    if (vocab_size < 1 || vocab_size > INT32_MAX - CX_BABI_SEQ_EXTRA)
+        return cx_set_error(CX_ERR_ARG, "cx_babi_sequences: vocab_size = %d out of range", vocab_size);
+    long T = 1;
+    for (int k = first; k < first + n; k++) {
+        long len = story_seq_len(s, k);
+        if (len > T) T = len;
+    }
+    if (T * n > INT32_MAX)
+        return cx_set_error(CX_ERR_ARG, "cx_babi_sequences: [%ld, %d] tokens too many", T, n);
+    /* every id of the chosen stories must lie below vocab_size */
+    for (int k = first; k < first + n; k++) {
+        const cx_babi_story *st = &s->stories[k];
+        for (int i = 0; i < st->n_sentences; i++) {
+            const cx_babi_sentence *f = &s->sentences[st->first_sentence + i];
+            for (int w = 0; w < f->len; w++)
+                if (f->ids[w] < 0 || f->ids[w] >= vocab_size)
+                    return cx_set_error(CX_ERR_ARG, "cx_babi_sequences: %s:%d holds word id %d, not below "
+                                        "vocab_size %d", s->name, f->line, (int)f->ids[w], vocab_size);
+        }
+        for (int j = 0; j < st->n_questions; j++) {
+            const cx_babi_question *q = &s->questions[st->first_question + j];
+            bool bad = q->answer_id < 0 || q->answer_id >= vocab_size;
+            for (int w = 0; w < q->query_len; w++) bad |= q->query[w] < 0 || q->query[w] >= vocab_size;
+            if (bad)
+                return cx_set_error(CX_ERR_ARG, "cx_babi_sequences: %s:%d holds a word id not below vocab_size %d",
+                                    s->name, q->line, vocab_size);
+        }
+    }
+    cx_tensor *tk = cx_tensor_new(CX_I32, (int[]){(int)T, n}, 2);
+    cx_tensor *tg = cx_tensor_new(CX_I32, (int[]){(int)T, n}, 2);
+    int32_t *pt = CX_I32P(tk), *pg = CX_I32P(tg);
+    for (long i = 0; i < T * n; i++) pt[i] = CX_BABI_NIL, pg[i] = -100;
+    for (int b = 0; b < n; b++) {
+        const cx_babi_story *st = &s->stories[first + b];
+        long t = 0;
+        int next_fact = 0;
+#define PUT(tok) (pt[t * n + b] = (int32_t)(tok), t++)
+        for (int j = 0; j < st->n_questions; j++) {
+            const cx_babi_question *q = &s->questions[st->first_question + j];
+            for (; next_fact < q->n_facts; next_fact++) {
+                const cx_babi_sentence *f = &s->sentences[st->first_sentence + next_fact];
+                for (int w = 0; w < f->len; w++) PUT(f->ids[w]);
+                PUT(vocab_size + CX_BABI_SEQ_STOP);
+            }
+            for (int w = 0; w < q->query_len; w++) PUT(q->query[w]);
+            PUT(vocab_size + CX_BABI_SEQ_QUERY);
+            pg[t * n + b] = q->answer_id;
+            PUT(vocab_size + CX_BABI_SEQ_ANSWER);
+        }
+#undef PUT
+        if (lengths) lengths[b] = (int)t;
+    }
+    *tokens = tk;
+    *targets = tg;
+    return CX_OK;
+}

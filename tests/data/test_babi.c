@@ -1,6 +1,7 @@
 /* bAbI reader (cortex/babi.h): a hand-written two-story snippet in the
  * released format parsed exactly, vocabulary ids, MemN2N tensors (padding,
- * truncation, order), and bad input: one clear error naming file:line. */
+ * truncation, order), story sequences for a recurrent reader, and bad
+ * input: one clear error naming file:line. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -336,11 +337,82 @@ static void test_files(void) {
     cx_babi_vocab_free(v);
 }
 
+
+/* a sequence column as text: words, ".", "?", "-", "_" for padding */
+static void seq_is(const cx_babi_vocab *v, const cx_tensor *tok, int b, int len, const char *expect) {
+    const int T = tok->shape[0], n = tok->shape[1], V = cx_babi_vocab_size(v);
+    char buf[512];
+    size_t k = 0;
+    buf[0] = 0;
+    for (int t = 0; t < T && k < sizeof buf; t++) {
+        int id = CX_I32P(tok)[t * n + b];
+        const char *w = id == V + CX_BABI_SEQ_STOP     ? "."
+                        : id == V + CX_BABI_SEQ_QUERY  ? "?"
+                        : id == V + CX_BABI_SEQ_ANSWER ? "-"
+                        : t >= len                      ? (id == CX_BABI_NIL ? "_" : "BAD")
+                                                        : cx_babi_vocab_word(v, id);
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", t ? " " : "", w ? w : "(null)");
+    }
+    CHECK_MSG(!strcmp(buf, expect), "story %d: got '%s', expected '%s'", b, buf, expect);
+}
+
+static void test_sequences(void) {
+    cx_babi_vocab *v = cx_babi_vocab_new();
+    cx_babi_set *s = NULL;
+    CHECK(cx_babi_parse(SNIPPET, strlen(SNIPPET), "qa_snip.txt", v, CX_BABI_UNK_ADD, &s) == CX_OK);
+    if (!s) { cx_babi_vocab_free(v); return; }
+    const int V = cx_babi_vocab_size(v);
+    cx_tensor *tok = NULL, *tgt = NULL;
+    int len[2] = {-1, -1};
+    CHECK(cx_babi_sequences(s, 0, 2, V, &tok, &tgt, len) == CX_OK);
+    CHECK(tok && tgt && tok->dtype == CX_I32 && tgt->dtype == CX_I32 && tok->persistent && tgt->persistent);
+    if (tok && tgt) {
+        CHECK(tok->ndim == 2 && tok->shape[0] == 35 && tok->shape[1] == 2 && cx_same_shape(tok, tgt));
+        CHECK(len[0] == 35 && len[1] == 11);
+        seq_is(v, tok, 0, len[0], "mary moved to the bathroom . john went to the hallway . where is mary ? - "
+                                  "mary picked up the apple . mary got the football there . what is mary carrying ? -");
+        seq_is(v, tok, 1, len[1], "sandra journeyed to the office . where is sandra ? - _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ "
+                                  "_ _ _ _ _ _ _ _ _");
+        /* targets: the answer at the "-" steps, -100 elsewhere */
+        int answers = 0;
+        for (int i = 0; i < 70; i++) {
+            int32_t g = CX_I32P(tgt)[i];
+            if (g == -100) continue;
+            answers++;
+            CHECK_MSG(CX_I32P(tok)[i] == V + CX_BABI_SEQ_ANSWER, "target at a non-answer step %d", i);
+        }
+        CHECK(answers == 3);
+        CHECK(CX_I32P(tgt)[16 * 2 + 0] == cx_babi_vocab_find(v, "bathroom"));
+        CHECK(CX_I32P(tgt)[34 * 2 + 0] == s->questions[1].answer_id);
+        CHECK(CX_I32P(tgt)[10 * 2 + 1] == cx_babi_vocab_find(v, "office"));
+    }
+    cx_tensor_free(tok), cx_tensor_free(tgt);
+    /* one story, lengths NULL: T is its own length */
+    CHECK(cx_babi_sequences(s, 1, 1, V, &tok, &tgt, NULL) == CX_OK);
+    CHECK(tok && tok->shape[0] == 11 && tok->shape[1] == 1);
+    if (tok) seq_is(v, tok, 0, 11, "sandra journeyed to the office . where is sandra ? -");
+    cx_tensor_free(tok), cx_tensor_free(tgt);
+    /* errors: outputs NULL, the message names the problem */
+    CHECK(cx_babi_sequences(s, 1, 2, V, &tok, &tgt, NULL) == CX_ERR_ARG && !tok && !tgt);
+    CHECK_MSG(strstr(cx_last_error(), "outside the set's 0..1") != NULL, "%s", cx_last_error());
+    CHECK(cx_babi_sequences(s, 0, 0, V, &tok, &tgt, NULL) == CX_ERR_ARG && !tok && !tgt);
+    CHECK(cx_babi_sequences(s, -1, 1, V, &tok, &tgt, NULL) == CX_ERR_ARG && !tok && !tgt);
+    CHECK(cx_babi_sequences(s, 1, 1, V - 1, &tok, &tgt, NULL) == CX_ERR_ARG && !tok && !tgt); /* "office" */
+    CHECK_MSG(strstr(cx_last_error(), "qa_snip.txt:") != NULL && strstr(cx_last_error(), "vocab_size") != NULL, "%s",
+              cx_last_error());
+    CHECK(cx_babi_sequences(s, 0, 1, 0, &tok, &tgt, NULL) == CX_ERR_ARG && !tok && !tgt);
+    CHECK(cx_babi_sequences(NULL, 0, 1, V, &tok, &tgt, NULL) == CX_ERR_ARG && !tok && !tgt);
+    CHECK(cx_babi_sequences(s, 0, 1, V, NULL, &tgt, NULL) == CX_ERR_ARG && !tgt);
+    cx_babi_set_free(s);
+    cx_babi_vocab_free(v);
+}
+
 int main(void) {
     RUN(test_parse_snippet);
     RUN(test_vocab_ids);
     RUN(test_many_words);
     RUN(test_tensors);
+    RUN(test_sequences);
     RUN(test_bad_lines);
     RUN(test_line_ends);
     RUN(test_files);
