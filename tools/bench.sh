@@ -125,7 +125,9 @@ if want rl; then
     run env OPENBLAS_NUM_THREADS=1 "$B/bench/bench_rl" 1 --what env,train ${RL_ARGS:-} >/dev/null
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY tools/bench_torch_rl.py 1 --what env,train ${RL_ARGS:-} >/dev/null
   done
-  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $PY tools/bench_torch_rl.py 2 --what train ${RL_ARGS:-} >/dev/null
+  # (fewer steps: on a loaded 2-core machine PyTorch at 2 threads can be 10x slower than at 1)
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $PY tools/bench_torch_rl.py 2 --what train \
+    --steps reinforce=50000,a2c=20000,ppo=5000,dqn=2000 ${RL_ARGS:-} >/dev/null
   run env OPENBLAS_NUM_THREADS=1 "$B/bench/bench_rl" 1 --what solve ${RL_ARGS:-} >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY tools/bench_torch_rl.py 1 --what solve ${RL_ARGS:-} >/dev/null
 fi
