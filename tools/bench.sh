@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM|MEMN2N) ' ; }
-# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm memn2n" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM|MEMN2N|RL_ENV|RL_TRAIN|RL_SOLVE) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm memn2n rl" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 # The MLP and CNN sections train on the full Fashion-MNIST (Debian's
@@ -112,9 +112,27 @@ if want memn2n; then
     [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=$T $PY tools/bench_torch_memn2n.py $T --epochs 30 --data out/bench_memn2n_data.safetensors >/dev/null
   done
 fi
+# Reinforcement learning on CartPole-v1 (bench/bench_rl.c, tools/bench_torch_rl.py: the same
+# environment, the four agents with cx_rl_defaults' networks, optimisers and update structure),
+# 1 thread, Cortex and PyTorch back to back, RL_REPS times (default 2; the summary shows medians):
+# raw env steps/s (one env, 8 vectorised), training env steps/s (env + acting + updates) per
+# algorithm; PyTorch's training also at 2 threads. Then the wall time to solve (greedy mean
+# of 20 episodes >= 475, evaluated every 10k steps, evaluation time excluded), 5 seeds each.
+# RL_ARGS adds options to both sides (a quick run: RL_ARGS="--env-steps 100000 --steps
+# reinforce=5000,a2c=5000,ppo=5000,dqn=1000 --seeds 1 --solve-algos a2c").
+if want rl; then
+  for rep in $(seq "${RL_REPS:-2}"); do
+    run env OPENBLAS_NUM_THREADS=1 "$B/bench/bench_rl" 1 --what env,train ${RL_ARGS:-} >/dev/null
+    [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY tools/bench_torch_rl.py 1 --what env,train ${RL_ARGS:-} >/dev/null
+  done
+  # (fewer steps: on a loaded 2-core machine PyTorch at 2 threads can be 10x slower than at 1)
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $PY tools/bench_torch_rl.py 2 --what train \
+    --steps reinforce=50000,a2c=20000,ppo=5000,dqn=2000 ${RL_ARGS:-} >/dev/null
+  run env OPENBLAS_NUM_THREADS=1 "$B/bench/bench_rl" 1 --what solve ${RL_ARGS:-} >/dev/null
+  [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY tools/bench_torch_rl.py 1 --what solve ${RL_ARGS:-} >/dev/null
+fi
 echo
-awk '
-function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
+awk 'function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
 /^GEMM /        { n=kv($0,"n"); t=kv($0,"threads"); cg[n,t]=kv($0,"cortex"); cb[n,t]=kv($0,"cortex_blas"); ob[n,t]=kv($0,"openblas_direct"); bi[n,t]=kv($0,"builtin"); ns[n]=1 }
 /^TORCH_GEMM /  { n=kv($0,"n"); t=kv($0,"threads"); tg[n,t]=kv($0,"gflops") }
 /^MLP_STEP /    { t=kv($0,"threads"); cs[t]=kv($0,"ms") }
@@ -140,6 +158,12 @@ function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub
 /^TORCH_NTM /   { t=kv($0,"threads"); nb=kv($0,"batch"); ntm_t[nb,t]=kv($0,"seq_per_s"); ntm_tc[nb,t]=kv($0,"seq_per_cpu_s") }
 /^MEMN2N /      { t=kv($0,"threads"); mn_c[t]=kv($0,"epoch_ms"); mn_ce[t]=kv($0,"train_err") }
 /^TORCH_MEMN2N / { t=kv($0,"threads"); mn_t[t]=kv($0,"epoch_ms"); mn_te[t]=kv($0,"train_err") }
+/^RL_ENV /       { k=kv($0,"kind"); rle_c[k, ++rle_nc[k]]=kv($0,"steps_per_s"); rle_k[k]=1 }
+/^TORCH_RL_ENV / { k=kv($0,"kind"); rle_t[k, ++rle_nt[k]]=kv($0,"steps_per_s") }
+/^RL_TRAIN /     { a=kv($0,"algo"); rlt_c[a, ++rlt_nc[a]]=kv($0,"steps_per_s"); rlt_cc[a, rlt_nc[a]]=kv($0,"steps_per_cpu_s"); rlt_a[a]=1 }
+/^TORCH_RL_TRAIN / { a=kv($0,"algo"); t=kv($0,"threads"); if (t == 1) { rlt_t[a, ++rlt_nt[a]]=kv($0,"steps_per_s"); rlt_tc[a, rlt_nt[a]]=kv($0,"steps_per_cpu_s") } else rlt_t2[a, ++rlt_nt2[a]]=kv($0,"steps_per_s") }
+/^RL_SOLVE /     { a=kv($0,"algo"); n=++rls_nc[a]; rls_cs[a, n]=kv($0,"seconds"); rls_cn[a, n]=kv($0,"steps"); rls_cok[a]+=kv($0,"solved"); rls_a[a]=1 }
+/^TORCH_RL_SOLVE / { a=kv($0,"algo"); n=++rls_nt[a]; rls_ts[a, n]=kv($0,"seconds"); rls_tn[a, n]=kv($0,"steps"); rls_tok[a]+=kv($0,"solved") }
 /^TLM /         { t=kv($0,"threads"); tl_c[t, ++tl_nc[t]]=kv($0,"chars_per_s"); tl_cc[t, tl_nc[t]]=kv($0,"chars_per_cpu_s"); tl_p=kv($0,"params") }
 /^TORCH_TLM /   { t=kv($0,"threads"); tl_t[t, ++tl_nt[t]]=kv($0,"chars_per_s"); tl_tc[t, tl_nt[t]]=kv($0,"chars_per_cpu_s") }
 function med(arr, t, n,   i, j, v, x) { if (!n) return 0; for (i = 1; i <= n; i++) v[i] = arr[t, i] + 0
@@ -233,6 +257,23 @@ END {
       c = med(tl_c, t, tl_nc[t]); tt = med(tl_t, t, tl_nt[t]); cc = med(tl_cc, t, tl_nc[t]); tc = med(tl_tc, t, tl_nt[t])
       printf "  threads %d (%d reps): cortex %.0f  torch %s  speedup %s   (per CPU-s: cortex %.0f  torch %s  ratio %s)\n", t, tl_nc[t], c, tt ? sprintf("%.0f", tt) : "-", r(c, tt), cc, tc ? sprintf("%.0f", tc) : "-", r(cc, tc)
     }
+  }
+  if (length(rle_k) || length(rlt_a) || length(rls_a)) {
+    print ""
+    print "Reinforcement learning on CartPole-v1, 1 thread, env steps/s (medians of the repetitions; speedup = cortex/torch, goal >= 10 for the agents)"
+    split("single vec8", rl_ks, " ")
+    for (i = 1; i <= 2; i++) { rl_k = rl_ks[i]; if (rl_k in rle_nc) {
+      rl_c = med(rle_c, rl_k, rle_nc[rl_k]); rl_t = med(rle_t, rl_k, rle_nt[rl_k])
+      printf "  env %-9s (random actions): cortex %10.0f  torch %8s  speedup %s\n", rl_k, rl_c, rl_t ? sprintf("%.0f", rl_t) : "-", r(rl_c, rl_t) } }
+    split("reinforce a2c ppo dqn", rl_as, " ")
+    for (i = 1; i <= 4; i++) { rl_a = rl_as[i]; if (rl_a in rlt_nc) {
+      rl_c = med(rlt_c, rl_a, rlt_nc[rl_a]); rl_t = med(rlt_t, rl_a, rlt_nt[rl_a]); rl_t2 = med(rlt_t2, rl_a, rlt_nt2[rl_a]); rl_tb = (rl_t2 > rl_t) ? rl_t2 : rl_t
+      rl_cc = med(rlt_cc, rl_a, rlt_nc[rl_a]); rl_tc = med(rlt_tc, rl_a, rlt_nt[rl_a])
+      printf "  train %-9s (env + updates): cortex %8.0f  torch %8s  speedup %6s   (per CPU-s: %s; torch 2 threads %s; vs torch best %s)\n", rl_a, rl_c, rl_t ? sprintf("%.0f", rl_t) : "-", r(rl_c, rl_t), r(rl_cc, rl_tc), rl_t2 ? sprintf("%.0f", rl_t2) : "-", r(rl_c, rl_tb) } }
+    if (length(rls_a)) print "  time to solve (greedy mean of 20 episodes >= 475, checked every 10k steps; training seconds, evaluations excluded; medians over seeds; speedup = torch/cortex):"
+    for (i = 1; i <= 3; i++) { rl_a = rl_as[i]; if (rl_a in rls_nc) {
+      rl_cs = med(rls_cs, rl_a, rls_nc[rl_a]); rl_cn = med(rls_cn, rl_a, rls_nc[rl_a]); rl_ts = med(rls_ts, rl_a, rls_nt[rl_a]); rl_tn = med(rls_tn, rl_a, rls_nt[rl_a])
+      printf "    %-9s cortex %7.2f s (%7.0f steps, %d/%d solved)  torch %7s s (%7s steps, %d/%d solved)  speedup %s\n", rl_a, rl_cs, rl_cn, rls_cok[rl_a], rls_nc[rl_a], rl_ts ? sprintf("%.2f", rl_ts) : "-", rl_tn ? sprintf("%.0f", rl_tn) : "-", rls_tok[rl_a], rls_nt[rl_a], r(rl_ts, rl_cs) } }
   }
   if (length(ntm_b)) {
     print ""

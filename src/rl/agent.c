@@ -476,14 +476,17 @@ void cx_agent_act(cx_agent *a, const float *obs, int n, bool greedy, int *action
     cx_no_grad_begin();
     cx_tensor *x = agent_obs_tensor(a, obs, n);
     if (a->q) {
-        cx_tensor *qv = cx_module_forward(a->q, x);
-        const float *q = CX_F(qv);
+        /* the random rows first (the same draws in the same order), then Q
+         * only when some row acts greedily */
         double eps = greedy ? 0 : agent_epsilon(a);
+        int n_greedy = 0;
         for (int i = 0; i < n; i++) {
-            if (eps > 0 && cx_rng_uniform(&a->rng) < eps) {
-                actions[i] = (int)cx_rng_below(&a->rng, (uint32_t)a->act_n);
-                continue;
-            }
+            if (eps > 0 && cx_rng_uniform(&a->rng) < eps) actions[i] = (int)cx_rng_below(&a->rng, (uint32_t)a->act_n);
+            else actions[i] = -1, n_greedy++;
+        }
+        const float *q = n_greedy ? CX_F(cx_module_forward(a->q, x)) : NULL;
+        for (int i = 0; i < n; i++) {
+            if (actions[i] >= 0) continue;
             int best = 0;
             for (int k = 1; k < a->act_n; k++)
                 if (q[(size_t)i * a->act_n + k] > q[(size_t)i * a->act_n + best]) best = k;

@@ -247,8 +247,8 @@ static double pg_step(cx_agent *a, const rollout *r, const int *idx, int m, bool
     }
     if (a->c.norm_adv && m > 1) normalize(adv, m);
     cx_tensor *x = agent_obs_tensor(a, obs, m);
-    cx_tensor *ent;
-    cx_tensor *logp = policy_logp(a, x, act, box, m, &ent);
+    cx_tensor *ent = NULL; /* only when it is in the loss */
+    cx_tensor *logp = policy_logp(a, x, act, box, m, a->c.ent_coef > 0 ? &ent : NULL);
     cx_tensor *At = cx_from_data(adv, (const int[]){m}, 1);
     cx_tensor *pl;
     if (ppo) {
