@@ -157,8 +157,8 @@ static cx_tensor *binary(const cx_op_desc *op, cx_tensor *a, cx_tensor *b) {
         float *o = CX_F(out);
         int64_t n = out->numel;
         switch (k) {
-#define LOOP(EXPR) do { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
-            for (int64_t i = 0; i < n; i++) o[i] = EXPR; } while (0); break;
+#define LOOP(EXPR) do { CX_PFOR_SIMD(n > CX_PAR_MIN, \
+            for (int64_t i = 0; i < n; i++) o[i] = EXPR;); } while (0); break;
         case B_ADD: LOOP(x[i] + y[i])
         case B_SUB: LOOP(x[i] - y[i])
         case B_MUL: LOOP(x[i] * y[i])

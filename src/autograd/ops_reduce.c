@@ -155,7 +155,7 @@ static void softmax_backward(cx_node *nd) {
     bool logsm = nd->op->code;
     if (inner == 1) {
         /* contiguous rows: vectorised sums and updates */
-        CX_OMP(parallel for if(outer * n > CX_PAR_MIN))
+        CX_PFOR(outer * n > CX_PAR_MIN,
         for (int64_t o = 0; o < outer; o++) {
             const float *gr = g + o * n, *yr = y + o * n;
             float *gar = ga + o * n;
@@ -171,7 +171,7 @@ static void softmax_backward(cx_node *nd) {
                 float dot = (float)(((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])));
                 for (k = 0; k < n; k++) gar[k] += yr[k] * (gr[k] - dot);
             }
-        }
+        });
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -206,7 +206,7 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
     int64_t rows = outer * inner;
     if (inner == 1) {
         /* contiguous rows (softmax over the last axis): vectorised passes */
-        CX_OMP(parallel for if(rows * n > CX_PAR_MIN))
+        CX_PFOR(rows * n > CX_PAR_MIN,
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * n;
             float *yr = y + r * n;
@@ -222,9 +222,9 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
                 float inv = (float)(1.0 / s);
                 for (int k = 0; k < n; k++) yr[k] *= inv;
             }
-        }
+        });
     } else {
-        CX_OMP(parallel for if(rows * n > CX_PAR_MIN))
+        CX_PFOR(rows * n > CX_PAR_MIN,
         for (int64_t r = 0; r < rows; r++) {
             int64_t o = r / inner, j = r % inner;
             int64_t base = o * n * inner + j;
@@ -243,7 +243,7 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
                 float inv = (float)(1.0 / s);
                 for (int k = 0; k < n; k++) y[base + k * inner] *= inv;
             }
-        }
+        });
     }
     cx_node *nd = cx_record(logsm ? &cx_opd_log_softmax : &cx_opd_softmax, out, &a, 1);
     if (nd) nd->i[0] = axis;

@@ -26,10 +26,10 @@ static void unary_backward(cx_node *nd) {
     switch (nd->op->code) {
 /* if(parallel: ...): a plain if() on a combined "for simd" also turns the
  * vectorisation off below the threshold. */
-#define BW(EXPR) do { if (fresh) { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
-        for (int64_t i = 0; i < n; i++) ga[i] = g[i] * (EXPR); } else { \
-        CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
-        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR); } } while (0); break;
+#define BW(EXPR) do { if (fresh) { CX_PFOR_SIMD(n > CX_PAR_MIN, \
+        for (int64_t i = 0; i < n; i++) ga[i] = g[i] * (EXPR);); } else { \
+        CX_PFOR_SIMD(n > CX_PAR_MIN, \
+        for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (EXPR);); } } while (0); break;
     case U_NEG: BW(-1.0f)
     case U_EXP: BW(y[i])
     case U_LOG: BW(1.0f / x[i])
@@ -87,8 +87,8 @@ static cx_tensor *unary(const cx_op_desc *op, cx_tensor *a, float p0, float p1) 
     float *y = CX_F(out);
     int64_t n = a->numel;
     switch (op->code) {
-#define FW(EXPR) do { CX_OMP(parallel for simd if(parallel: n > CX_PAR_MIN)) \
-        for (int64_t i = 0; i < n; i++) y[i] = (EXPR); } while (0); break;
+#define FW(EXPR) do { CX_PFOR_SIMD(n > CX_PAR_MIN, \
+        for (int64_t i = 0; i < n; i++) y[i] = (EXPR);); } while (0); break;
     case U_NEG: FW(-x[i])
     case U_EXP: FW(cx_vexpf(x[i]))
     case U_LOG: FW(logf(x[i]))

@@ -48,6 +48,31 @@ void cx_layer_params_new(const int *wshape, int wnd, int bias_n, cx_tensor **w, 
 #else
 #define CX_OMP(...)
 #endif
+/* CX_PFOR(cond, for-statement): the same without simd. */
+#define CX_PFOR(cond, ...)                                                                                             \
+    do {                                                                                                               \
+        if (cond) {                                                                                                    \
+            CX_OMP(parallel for)                                                                                       \
+            __VA_ARGS__                                                                                                \
+        } else {                                                                                                       \
+            __VA_ARGS__                                                                                                \
+        }                                                                                                              \
+    } while (0)
+/* CX_PFOR_SIMD(cond, for-statement): the loop in an OpenMP parallel region
+ * when cond holds, else a plain vectorised loop. Prefer it to an if() clause
+ * on hot paths with small tensors: libgomp enters a region even when its if()
+ * is false, and that costs a futex system call per call (measured: one per
+ * tanh of a 64-unit layer, a quarter of a CartPole agent's time). */
+#define CX_PFOR_SIMD(cond, ...)                                                                                        \
+    do {                                                                                                               \
+        if (cond) {                                                                                                    \
+            CX_OMP(parallel for simd)                                                                                  \
+            __VA_ARGS__                                                                                                \
+        } else {                                                                                                       \
+            CX_OMP(simd)                                                                                               \
+            __VA_ARGS__                                                                                                \
+        }                                                                                                              \
+    } while (0)
 /* The gradient buffer of t, created uninitialised when t has none yet
  * (*fresh = true): for a backward that writes every element, which then
  * stores instead of accumulating and saves zeroing the buffer first. */
