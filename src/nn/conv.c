@@ -881,51 +881,68 @@ static void fold_pad(const geom *g, const float *x, float *pad) {
     memset(pad + (size_t)g->Cg * PH * PW, 0, FOLD_V * sizeof(float));
 }
 
-/* col [K][m * outP] (rows ld >= m * outP apart) from images
- * [n0, n0 + m) of group gi of X, through the padded window of each image
- * (pad: fold_pad_floats). The short rows make the generic im2col's per-row
- * bounds work dominate; here a stride-1 column row is OH vector copies. */
-static void fold_cols(const geom *g, const float *X, int gi, int n0, int m, float *col,
-                      int64_t ld, float *pads, const int32_t *idx, bool par) {
+static void fold_cols_image(const geom *g, const float *x, float *col, int64_t ld,
+                            float *pad, const int32_t *idx) {
     const int64_t P = g->outP;
     const int kh_n = g->k[1], kw_n = g->k[2], OH = g->out[1], OW = g->out[2];
+    const int sh = g->s[1], dh = g->d[1], dw = g->d[2];
     int PH, PW;
     fold_pad_dims(g, &PH, &PW);
-    const size_t plane = (size_t)PH * PW, pf = fold_pad_floats(g);
-    (void)par, (void)pf;
-    CX_OMP(parallel for schedule(static) if(par))
-    for (int j = 0; j < m; j++) {
-        float *pad = pads + (size_t)(par ? thread_id() : 0) * pf;
-        fold_pad(g, X + ((size_t)(n0 + j) * g->C + (size_t)gi * g->Cg) * g->inP, pad);
-        for (int c = 0; c < g->Cg; c++)
-            for (int kh = 0; kh < kh_n; kh++)
-                for (int kw = 0; kw < kw_n; kw++) {
-                    const int64_t krow = ((int64_t)c * kh_n + kh) * kw_n + kw;
-                    float *dst = col + (size_t)(krow * ld) + (size_t)j * P;
-                    const float *src =
-                        pad + c * plane + (size_t)kh * g->d[1] * PW + (size_t)kw * g->d[2];
-                    if (g->s[2] == 1) {
-                        /* whole vectors: the excess past a row's OW floats is
-                         * overwritten by the next rows; none past the image's
-                         * P floats (scalars there). The reads stay in the
-                         * window + FOLD_V. */
-                        for (int oh = 0; oh < OH; oh++) {
-                            const float *sr = src + (size_t)oh * g->s[1] * PW;
-                            float *dr = dst + (size_t)oh * OW;
-                            const int64_t room = P - (int64_t)oh * OW; /* floats to the image's end */
-                            int x = 0;
-                            for (; x < OW && x + FOLD_V <= room; x += FOLD_V) {
-                                fold_vec v;
-                                memcpy(&v, sr + x, sizeof v);
-                                memcpy(dr + x, &v, sizeof v);
-                            }
-                            for (; x < OW; x++) dr[x] = sr[x];
-                        }
-                    } else {
-                        for (int64_t q = 0; q < P; q++) dst[q] = src[idx[q]];
+    const size_t plane = (size_t)PH * PW;
+    /* stride 1: rows [0, vrows) are copied in whole vectors, the excess past
+     * a row's OW floats being overwritten by the next rows; the later rows
+     * (whose excess would pass the image's P floats) in scalars. The reads
+     * stay in the window + FOLD_V. */
+    const int vw = (OW + FOLD_V - 1) / FOLD_V * FOLD_V;
+    int vrows = P >= vw ? (int)((P - vw) / OW) + 1 : 0;
+    if (vrows > OH) vrows = OH;
+    fold_pad(g, x, pad);
+    for (int c = 0; c < g->Cg; c++)
+        for (int kh = 0; kh < kh_n; kh++)
+            for (int kw = 0; kw < kw_n; kw++) {
+                const int64_t krow = ((int64_t)c * kh_n + kh) * kw_n + kw;
+                float *dst = col + (size_t)(krow * ld);
+                const float *src = pad + c * plane + (size_t)kh * dh * PW + (size_t)kw * dw;
+                if (g->s[2] != 1) {
+                    for (int64_t q = 0; q < P; q++) dst[q] = src[idx[q]];
+                    continue;
+                }
+                int oh = 0;
+                for (; oh < vrows; oh++) {
+                    const float *sr = src + (size_t)oh * sh * PW;
+                    float *dr = dst + (size_t)oh * OW;
+                    for (int xx = 0; xx < OW; xx += FOLD_V) {
+                        fold_vec v;
+                        memcpy(&v, sr + xx, sizeof v);
+                        memcpy(dr + xx, &v, sizeof v);
                     }
                 }
+                for (; oh < OH; oh++) {
+                    const float *sr = src + (size_t)oh * sh * PW;
+                    float *dr = dst + (size_t)oh * OW;
+                    for (int xx = 0; xx < OW; xx++) dr[xx] = sr[xx];
+                }
+            }
+}
+
+/* col [K][m * outP] (rows ld >= m * outP apart) from images [n0, n0 + m)
+ * of group gi of X, through the padded window of each image (pads: one
+ * fold_pad_floats buffer per thread when par). The short rows make the
+ * generic im2col's per-row bounds work dominate; here a stride-1 column row
+ * is OH vector copies (idx: fold_index, for other strides). */
+static void fold_cols(const geom *g, const float *X, int gi, int n0, int m, float *col,
+                      int64_t ld, float *pads, const int32_t *idx, bool par) {
+    const size_t pf = fold_pad_floats(g);
+    if (!par) {
+        for (int j = 0; j < m; j++)
+            fold_cols_image(g, X + ((size_t)(n0 + j) * g->C + (size_t)gi * g->Cg) * g->inP,
+                            col + (size_t)j * g->outP, ld, pads, idx);
+        return;
     }
+    CX_OMP(parallel for schedule(static))
+    for (int j = 0; j < m; j++)
+        fold_cols_image(g, X + ((size_t)(n0 + j) * g->C + (size_t)gi * g->Cg) * g->inP,
+                        col + (size_t)j * g->outP, ld, pads + (size_t)thread_id() * pf, idx);
 }
 
 /* dX += col2im of col [K][m * outP] (rows ld apart) for images
