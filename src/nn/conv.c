@@ -193,12 +193,16 @@ cx_conv_opts cx_conv_defaults(void) {
 
 /* CX_CONV_ALGO / cx_conv_set_algo (cortex/conv.h). */
 /* process-wide; every thread that reads it first computes the same value */
-static _Atomic int conv_algo = -1; /* -1: unread; 0: gemm; 1: direct; 2: auto (Winograd too) */
+/* -1: unread; 0: gemm; 1: direct; 2: auto; 3: auto with Winograd on small images too */
+static _Atomic int conv_algo = -1;
 static int algo(void) {
     int v = atomic_load(&conv_algo);
     if (v < 0) {
         const char *e = getenv("CX_CONV_ALGO");
-        v = e && !strcmp(e, "gemm") ? 0 : e && !strcmp(e, "direct") ? 1 : 2;
+        v = e && !strcmp(e, "gemm")       ? 0
+            : e && !strcmp(e, "direct")   ? 1
+            : e && !strcmp(e, "winograd") ? 3
+                                          : 2;
         int expect = -1;
         atomic_compare_exchange_strong(&conv_algo, &expect, v);
         v = atomic_load(&conv_algo);
@@ -206,14 +210,17 @@ static int algo(void) {
     return v;
 }
 void cx_conv_set_algo(cx_conv_algo a) {
-    if (a != CX_CONV_AUTO && a != CX_CONV_DIRECT && a != CX_CONV_GEMM)
-        cx_fatal("cx_conv_set_algo: unknown algorithm %d (expected CX_CONV_AUTO, CX_CONV_DIRECT "
-                 "or CX_CONV_GEMM)", (int)a);
-    atomic_store(&conv_algo, a == CX_CONV_GEMM ? 0 : a == CX_CONV_DIRECT ? 1 : 2);
+    if (a != CX_CONV_AUTO && a != CX_CONV_DIRECT && a != CX_CONV_GEMM && a != CX_CONV_WINOGRAD)
+        cx_fatal("cx_conv_set_algo: unknown algorithm %d (expected CX_CONV_AUTO, CX_CONV_DIRECT, "
+                 "CX_CONV_GEMM or CX_CONV_WINOGRAD)", (int)a);
+    atomic_store(&conv_algo, a == CX_CONV_GEMM       ? 0
+                             : a == CX_CONV_DIRECT   ? 1
+                             : a == CX_CONV_WINOGRAD ? 3
+                                                     : 2);
 }
 cx_conv_algo cx_conv_get_algo(void) {
     int v = algo();
-    return v == 0 ? CX_CONV_GEMM : v == 1 ? CX_CONV_DIRECT : CX_CONV_AUTO;
+    return v == 0 ? CX_CONV_GEMM : v == 1 ? CX_CONV_DIRECT : v == 3 ? CX_CONV_WINOGRAD : CX_CONV_AUTO;
 }
 static bool direct_enabled(void) { return algo() >= 1; }
 
@@ -406,17 +413,32 @@ static bool direct_bdata_geom(const geom *g, dgeom *dg) {
 }
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c): forward, input gradient (padded
- * by bdata_pad) and, with S image ranges, weight gradient. */
+ * by bdata_pad) and, with S image ranges, weight gradient. AUTO leaves the
+ * forward pass and the weight gradient of small images (at most WINO_MIN_P
+ * output positions, folding: see fold_images) to the folded GEMM and the
+ * direct weight gradient, which are faster there: the partial and dummy
+ * tiles and the per-tile-row output work cost more than Winograd's fewer
+ * products save (a 10x5 image: 20 tiles for 50 outputs). Its input gradient
+ * stays faster than the alternatives (measured: bench/bench_convsmall.c). */
+#define WINO_MIN_P 64
+static int fold_images(const geom *g, int N);
+static bool small_image(const geom *g) {
+    return g->outP <= WINO_MIN_P && fold_images(g, g->N) > 0;
+}
+static bool wino_enabled(const geom *g) {
+    const int a = algo();
+    return a == 3 || (a == 2 && !small_image(g));
+}
 static bool wino_fwd(const geom *g) {
-    return stride1(g) && algo() == 2 &&
+    return stride1(g) && wino_enabled(g) &&
            cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
 static bool wino_bdata(const geom *g) {
-    return stride1(g) && algo() == 2 &&
+    return stride1(g) && algo() >= 2 &&
            cx_conv_wino_applies(g->Og, g->Cg, g->out, g->in, g->k, g->d);
 }
 static bool wino_bweight(const geom *g, int S) {
-    return stride1(g) && algo() == 2 && !g->direct &&
+    return stride1(g) && wino_enabled(g) && !g->direct &&
            cx_conv_wino_bweight_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d) &&
            cx_conv_wino_bweight_partial_bytes(g->Cg, g->Og) * (size_t)S <= PARTIAL_BYTES;
 }
@@ -782,6 +804,274 @@ static const float *col_operand(const geom *g, const float *xg, int r0, int r1, 
     return col;
 }
 
+/* ---------------------------------------------------------------- folded images */
+/* Small images make the per-image GEMMs of the column-matrix path thin (one
+ * image's outP columns) and dominated by packing and call overhead. For
+ * them a chunk of nb images is folded into one GEMM instead: their column
+ * matrices side by side, [K, nb * outP], and the output (gradient) moved
+ * between [nb][Og][outP] and [Og][nb * outP]. 1-D and 2-D convolutions. */
+/* Fold when an image has at most this many output positions... */
+#define FOLD_MAX_P 256
+/* ...and at least two images' column matrices fit this many bytes. */
+#define FOLD_BYTES ((size_t)1 << 20)
+/* Rows of the column matrix are written, and rows of the padded window read,
+ * FOLD_V floats at a time past their end (the next row overwrites the
+ * excess); the window has FOLD_V floats of slack. */
+#define FOLD_V 8
+typedef float fold_vec __attribute__((vector_size(FOLD_V * sizeof(float))));
+
+/* Images per folded chunk (N at most), or 0: no folding. */
+static int fold_images(const geom *g, int N) {
+    if (N < 2 || g->outP > FOLD_MAX_P || g->tile_rows < g->rows) return 0;
+    if (g->in[0] != 1 || g->out[0] != 1 || g->k[0] != 1) return 0;
+    const size_t per = (size_t)g->K * (size_t)g->outP * sizeof(float);
+    const size_t nb = per ? FOLD_BYTES / per : 0;
+    if (nb < 2) return 0;
+    return nb > (size_t)N ? N : (int)nb;
+}
+
+/* The zero-padded window of one image-group that the outputs read:
+ * [Cg][PH][PW], PH = (OH-1)*sh + dh*(kh-1) + 1 (likewise PW). */
+static void fold_pad_dims(const geom *g, int *PH, int *PW) {
+    *PH = (g->out[1] - 1) * g->s[1] + g->d[1] * (g->k[1] - 1) + 1;
+    *PW = (g->out[2] - 1) * g->s[2] + g->d[2] * (g->k[2] - 1) + 1;
+}
+static size_t fold_pad_floats(const geom *g) {
+    int PH, PW;
+    fold_pad_dims(g, &PH, &PW);
+    return (size_t)g->Cg * PH * PW + FOLD_V;
+}
+/* Row stride of a folded column matrix of nb images. */
+static int64_t fold_ld(const geom *g, int nb) { return (int64_t)nb * g->outP; }
+
+/* idx[q] = the offset in the padded window of output position q's tap (0, 0). */
+static int32_t *fold_index(const geom *g) {
+    int PH, PW;
+    fold_pad_dims(g, &PH, &PW);
+    (void)PH;
+    int32_t *idx = cx_arena_alloc((size_t)g->outP * sizeof(int32_t));
+    for (int oh = 0; oh < g->out[1]; oh++)
+        for (int ow = 0; ow < g->out[2]; ow++)
+            idx[oh * g->out[2] + ow] = (int32_t)oh * g->s[1] * PW + (int32_t)ow * g->s[2];
+    return idx;
+}
+
+/* pad [Cg][PH][PW] (+ FOLD_V zeros) = the zero-padded window of image-group x. */
+static void fold_pad(const geom *g, const float *x, float *pad) {
+    const int inH = g->in[1], inW = g->in[2];
+    int PH, PW;
+    fold_pad_dims(g, &PH, &PW);
+    const int lo = g->p[2] < PW ? g->p[2] : PW; /* first column with data */
+    int hi = g->p[2] + inW;
+    if (hi > PW) hi = PW;
+    for (int c = 0; c < g->Cg; c++)
+        for (int y = 0; y < PH; y++) {
+            float *row = pad + ((size_t)c * PH + y) * PW;
+            const int sy = y - g->p[1];
+            if (sy < 0 || sy >= inH || hi <= lo) {
+                memset(row, 0, (size_t)PW * sizeof(float));
+                continue;
+            }
+            const float *src = x + ((size_t)c * inH + sy) * inW - g->p[2];
+            int xx = 0;
+            for (; xx < lo; xx++) row[xx] = 0.0f;
+            for (; xx < hi; xx++) row[xx] = src[xx];
+            for (; xx < PW; xx++) row[xx] = 0.0f;
+        }
+    memset(pad + (size_t)g->Cg * PH * PW, 0, FOLD_V * sizeof(float));
+}
+
+static void fold_cols_image(const geom *g, const float *x, float *col, int64_t ld,
+                            float *pad, const int32_t *idx) {
+    const int64_t P = g->outP;
+    const int kh_n = g->k[1], kw_n = g->k[2], OH = g->out[1], OW = g->out[2];
+    const int sh = g->s[1], dh = g->d[1], dw = g->d[2];
+    int PH, PW;
+    fold_pad_dims(g, &PH, &PW);
+    const size_t plane = (size_t)PH * PW;
+    /* stride 1: rows [0, vrows) are copied in whole vectors, the excess past
+     * a row's OW floats being overwritten by the next rows; the later rows
+     * (whose excess would pass the image's P floats) in scalars. The reads
+     * stay in the window + FOLD_V. */
+    const int vw = (OW + FOLD_V - 1) / FOLD_V * FOLD_V;
+    int vrows = P >= vw ? (int)((P - vw) / OW) + 1 : 0;
+    if (vrows > OH) vrows = OH;
+    fold_pad(g, x, pad);
+    for (int c = 0; c < g->Cg; c++)
+        for (int kh = 0; kh < kh_n; kh++)
+            for (int kw = 0; kw < kw_n; kw++) {
+                const int64_t krow = ((int64_t)c * kh_n + kh) * kw_n + kw;
+                float *dst = col + (size_t)(krow * ld);
+                const float *src = pad + c * plane + (size_t)kh * dh * PW + (size_t)kw * dw;
+                if (g->s[2] != 1) {
+                    for (int64_t q = 0; q < P; q++) dst[q] = src[idx[q]];
+                    continue;
+                }
+                int oh = 0;
+                for (; oh < vrows; oh++) {
+                    const float *sr = src + (size_t)oh * sh * PW;
+                    float *dr = dst + (size_t)oh * OW;
+                    for (int xx = 0; xx < OW; xx += FOLD_V) {
+                        fold_vec v;
+                        memcpy(&v, sr + xx, sizeof v);
+                        memcpy(dr + xx, &v, sizeof v);
+                    }
+                }
+                for (; oh < OH; oh++) {
+                    const float *sr = src + (size_t)oh * sh * PW;
+                    float *dr = dst + (size_t)oh * OW;
+                    for (int xx = 0; xx < OW; xx++) dr[xx] = sr[xx];
+                }
+            }
+}
+
+/* col [K][m * outP] (rows ld >= m * outP apart) from images [n0, n0 + m)
+ * of group gi of X, through the padded window of each image (pads: one
+ * fold_pad_floats buffer per thread when par). The short rows make the
+ * generic im2col's per-row bounds work dominate; here a stride-1 column row
+ * is OH vector copies (idx: fold_index, for other strides). */
+static void fold_cols(const geom *g, const float *X, int gi, int n0, int m, float *col,
+                      int64_t ld, float *pads, const int32_t *idx, bool par) {
+    const size_t pf = fold_pad_floats(g);
+    if (!par) {
+        for (int j = 0; j < m; j++)
+            fold_cols_image(g, X + ((size_t)(n0 + j) * g->C + (size_t)gi * g->Cg) * g->inP,
+                            col + (size_t)j * g->outP, ld, pads, idx);
+        return;
+    }
+    CX_OMP(parallel for schedule(static))
+    for (int j = 0; j < m; j++)
+        fold_cols_image(g, X + ((size_t)(n0 + j) * g->C + (size_t)gi * g->Cg) * g->inP,
+                        col + (size_t)j * g->outP, ld, pads + (size_t)thread_id() * pf, idx);
+}
+
+/* dX += col2im of col [K][m * outP] (rows ld apart) for images
+ * [n0, n0 + m) of group gi, summed in a padded window (pad) first. */
+static void fold_uncols(const geom *g, const float *col, int64_t ld, int gi, int n0, int m,
+                        float *dX, float *pads, const int32_t *idx, bool par) {
+    const int64_t P = g->outP;
+    const int inH = g->in[1], inW = g->in[2], kh_n = g->k[1], kw_n = g->k[2];
+    int PH, PW;
+    fold_pad_dims(g, &PH, &PW);
+    const size_t plane = (size_t)PH * PW, pf = fold_pad_floats(g);
+    (void)par, (void)pf;
+    CX_OMP(parallel for schedule(static) if(par))
+    for (int j = 0; j < m; j++) {
+        float *pad = pads + (size_t)(par ? thread_id() : 0) * pf;
+        memset(pad, 0, (size_t)g->Cg * plane * sizeof(float));
+        for (int c = 0; c < g->Cg; c++)
+            for (int kh = 0; kh < kh_n; kh++)
+                for (int kw = 0; kw < kw_n; kw++) {
+                    const int64_t krow = ((int64_t)c * kh_n + kh) * kw_n + kw;
+                    const float *restrict src = col + (size_t)(krow * ld) + (size_t)j * P;
+                    float *restrict dst =
+                        pad + c * plane + (size_t)kh * g->d[1] * PW + (size_t)kw * g->d[2];
+                    /* the positions of one row are distinct */
+                    for (int64_t q = 0; q < P; q++) dst[idx[q]] += src[q];
+                }
+        float *x = dX + ((size_t)(n0 + j) * g->C + (size_t)gi * g->Cg) * g->inP;
+        for (int c = 0; c < g->Cg; c++)
+            for (int y = 0; y < inH; y++) {
+                const int py = y + g->p[1];
+                if (py >= PH) break;
+                const float *row = pad + c * plane + (size_t)py * PW;
+                float *dr = x + ((size_t)c * inH + y) * inW;
+                for (int xx = 0; xx < inW; xx++) {
+                    const int px = xx + g->p[2];
+                    if (px >= PW) break;
+                    dr[xx] += row[px];
+                }
+            }
+    }
+}
+
+/* dyg [Og][m * outP] (rows ld apart) = the output (gradient) of group gi,
+ * images [n0, n0 + m). */
+static void fold_gather(const geom *g, const float *dY, int gi, int n0, int m, float *dyg,
+                        int64_t ld) {
+    const int64_t P = g->outP;
+    for (int j = 0; j < m; j++)
+        for (int o = 0; o < g->Og; o++)
+            memcpy(dyg + (size_t)o * ld + (size_t)j * P,
+                   dY + ((size_t)(n0 + j) * g->O + (size_t)gi * g->Og + o) * P,
+                   (size_t)P * sizeof(float));
+}
+
+static void fold_fwd(const geom *g, int nb, const float *X, const float *W, const float *bias,
+                     float *Y, bool accumulate) {
+    const int64_t P = g->outP, ld = fold_ld(g, nb);
+    const int nt = nthreads();
+    const bool par = nt > 1 && images_parallel(g, nt);
+    float *col = cx_arena_alloc((size_t)g->K * ld * sizeof(float));
+    float *t = cx_arena_alloc((size_t)g->Og * ld * sizeof(float));
+    float *pad = cx_arena_alloc((size_t)(par ? nt : 1) * fold_pad_floats(g) * sizeof(float));
+    const int32_t *idx = fold_index(g);
+    for (int gi = 0; gi < g->G; gi++) {
+        const float *wg = W + (size_t)gi * g->Og * g->K;
+        for (int n0 = 0; n0 < g->N; n0 += nb) {
+            const int m = g->N - n0 < nb ? g->N - n0 : nb;
+            fold_cols(g, X, gi, n0, m, col, ld, pad, idx, par);
+            cx_sgemm(false, false, g->Og, (int)(m * P), (int)g->K, 1.0f, wg, (int)g->K, col,
+                     (int)ld, 0.0f, t, (int)ld);
+            for (int j = 0; j < m; j++)
+                for (int o = 0; o < g->Og; o++) {
+                    const float *to = t + (size_t)o * ld + (size_t)j * P;
+                    float *yo = Y + ((size_t)(n0 + j) * g->O + (size_t)gi * g->Og + o) * P;
+                    if (accumulate) {
+                        for (int64_t q = 0; q < P; q++) yo[q] += to[q];
+                    } else if (bias) {
+                        const float bv = bias[gi * g->Og + o];
+                        for (int64_t q = 0; q < P; q++) yo[q] = bv + to[q];
+                    } else {
+                        memcpy(yo, to, (size_t)P * sizeof(float));
+                    }
+                }
+        }
+    }
+}
+
+/* dX += col2im(W^T dY) with folded chunks. */
+static void fold_bdata(const geom *g, int nb, const float *dY, const float *W, float *dX) {
+    const int64_t P = g->outP, ld = fold_ld(g, nb);
+    const int nt = nthreads();
+    const bool par = nt > 1 && images_parallel(g, nt);
+    float *col = cx_arena_alloc((size_t)g->K * ld * sizeof(float));
+    float *dyg = cx_arena_alloc((size_t)g->Og * ld * sizeof(float));
+    float *pad = cx_arena_alloc((size_t)(par ? nt : 1) * fold_pad_floats(g) * sizeof(float));
+    const int32_t *idx = fold_index(g);
+    for (int gi = 0; gi < g->G; gi++) {
+        const float *wg = W + (size_t)gi * g->Og * g->K;
+        for (int n0 = 0; n0 < g->N; n0 += nb) {
+            const int m = g->N - n0 < nb ? g->N - n0 : nb;
+            fold_gather(g, dY, gi, n0, m, dyg, ld);
+            cx_sgemm(true, false, (int)g->K, (int)(m * P), g->Og, 1.0f, wg, (int)g->K, dyg,
+                     (int)ld, 0.0f, col, (int)ld);
+            fold_uncols(g, col, ld, gi, n0, m, dX, pad, idx, par);
+        }
+    }
+}
+
+/* accT[G][K][Og] += sum over images [n0, n1) as bweight_range, folded in
+ * chunks of nb images; buf holds fold_bweight_floats(g, nb) floats. */
+static size_t fold_bweight_floats(const geom *g, int nb) {
+    return (size_t)(g->K + g->Og) * (size_t)fold_ld(g, nb) + fold_pad_floats(g);
+}
+static void fold_bweight_range(const geom *g, int nb, const float *X, const float *dY, int n0,
+                               int n1, float *accT, float *buf, const int32_t *idx) {
+    const int64_t P = g->outP, ld = fold_ld(g, nb);
+    float *col = buf, *dyg = buf + (size_t)g->K * ld, *pad = dyg + (size_t)g->Og * ld;
+    for (int gi = 0; gi < g->G; gi++) {
+        float *ag = accT + (size_t)gi * g->K * g->Og;
+        for (int c0 = n0; c0 < n1; c0 += nb) {
+            const int m = n1 - c0 < nb ? n1 - c0 : nb;
+            fold_cols(g, X, gi, c0, m, col, ld, pad, idx, false);
+            fold_gather(g, dY, gi, c0, m, dyg, ld);
+            cx_sgemm(false, true, (int)g->K, g->Og, (int)(m * P), 1.0f, col, (int)ld, dyg,
+                     (int)ld, 1.0f, ag, g->Og);
+        }
+    }
+}
+
 /* Y[n] (+)= W * im2col(X[n]) (+ bias when given and not accumulating). */
 static void prim_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
                      bool accumulate) {
@@ -793,6 +1083,11 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
     }
     if (direct_fwd_geom(g, &dg)) {
         direct_run(&dg, g->G, g->N, X, W, false, bias, Y, accumulate);
+        return;
+    }
+    const int nb = fold_images(g, g->N);
+    if (nb) {
+        fold_fwd(g, nb, X, W, bias, Y, accumulate);
         return;
     }
     const int nt = nthreads();
@@ -846,6 +1141,11 @@ static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX
         return;
     }
     if (!accumulate) memset(dX, 0, (size_t)g->N * g->C * (size_t)g->inP * sizeof(float));
+    const int nb = fold_images(g, g->N);
+    if (nb) {
+        fold_bdata(g, nb, dY, W, dX);
+        return;
+    }
     const int nt = nthreads();
     const bool par = images_parallel(g, nt);
     const size_t tf = tile_floats(g);
@@ -923,9 +1223,12 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
         small_bweight(g, &sg, X, dY, dW, S, par, nt);
         return;
     }
-    const size_t tf = tile_floats(g);
+    /* folded chunks stay inside one image range */
+    const int nb = fold_images(g, (g->N + S - 1) / S);
+    const size_t tf = nb ? fold_bweight_floats(g, nb) : tile_floats(g);
     float *cols = scratch(par ? nt : 1, tf);
     float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));
+    const int32_t *idx = nb ? fold_index(g) : NULL;
     (void)par;
     CX_OMP(parallel for schedule(dynamic, 1) if(par))
     for (int s = 0; s < S; s++) {
@@ -933,7 +1236,8 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
         float *ps = part + (size_t)s * wn;
         memset(ps, 0, wn * sizeof(float));
         int n0 = (int)((int64_t)g->N * s / S), n1 = (int)((int64_t)g->N * (s + 1) / S);
-        bweight_range(g, X, dY, n0, n1, ps, col, !par);
+        if (nb) fold_bweight_range(g, nb, X, dY, n0, n1, ps, col, idx);
+        else bweight_range(g, X, dY, n0, n1, ps, col, !par);
     }
     const int64_t K = g->K;
     const int Og = g->Og;

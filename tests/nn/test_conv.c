@@ -385,14 +385,16 @@ static void thread_determinism(void) {
         {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)},
         {K_CT2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1)},
         {K_C2, O3(1, 1, 1, 2, 2, 0, 1, 1, 1, 0, 0, 0, 1)}, /* few input channels */
+        {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, /* small images: folded GEMM */
+        {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)},
     };
     const int xs[][4] = {{6, 16, 16, 15}, {5, 16, 17, 16}, {7, 32, 12, 11}, {6, 16, 9, 8},
-                         {9, 1, 12, 13}};
+                         {9, 1, 12, 13}, {40, 16, 10, 5}, {40, 1, 10, 5}};
     const int ws[][4] = {{16, 16, 3, 3}, {16, 8, 3, 3}, {24, 32, 1, 1}, {16, 12, 3, 3},
-                         {6, 1, 5, 5}};
-    const int bn[] = {16, 16, 24, 12, 6};
+                         {6, 1, 5, 5}, {32, 16, 3, 3}, {16, 1, 3, 3}};
+    const int bn[] = {16, 16, 24, 12, 6, 32, 16};
     int saved = cx_get_threads();
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         float *r1, *r2, *r3;
         int64_t n1, n2, n3;
         cx_set_threads(1);
@@ -527,10 +529,10 @@ static void few_channel_nonfinite(void) {
 static void algorithms_agree(void) {
     const cx_conv_algo saved = cx_conv_get_algo();
     CHECK(saved == CX_CONV_AUTO);
-    const cx_conv_algo algos[3] = {CX_CONV_GEMM, CX_CONV_DIRECT, CX_CONV_AUTO};
-    float *ref[3] = {NULL, NULL, NULL};
+    const cx_conv_algo algos[4] = {CX_CONV_GEMM, CX_CONV_DIRECT, CX_CONV_AUTO, CX_CONV_WINOGRAD};
+    float *ref[4] = {NULL, NULL, NULL, NULL};
     const int64_t ny = 3 * 24 * 13 * 10, nx = 3 * 16 * 13 * 10, nw = 24 * 16 * 9;
-    for (int a = 0; a < 3; a++) {
+    for (int a = 0; a < 4; a++) {
         cx_conv_set_algo(algos[a]);
         CHECK(cx_conv_get_algo() == algos[a]);
         cx_seed(5);
@@ -540,7 +542,7 @@ static void algorithms_agree(void) {
         cx_tensor *y = cx_conv2d(x, w, b, 1, 1, 1, 1, 1, 1, 1);
         cx_tensor *g = cx_randn(y->shape, 4, 0, 1);
         cx_backward_with(y, CX_F(g));
-        CHECK_MSG(cx_conv_wino_calls - wino0 == (algos[a] == CX_CONV_AUTO ? 3 : 0),
+        CHECK_MSG(cx_conv_wino_calls - wino0 == (algos[a] == CX_CONV_AUTO || algos[a] == CX_CONV_WINOGRAD ? 3 : 0),
                   "algorithm %d: %ld Winograd calls", a, cx_conv_wino_calls - wino0);
         ref[a] = malloc((size_t)(ny + nx + nw) * sizeof(float));
         memcpy(ref[a], CX_F(y), (size_t)ny * sizeof(float));
@@ -548,21 +550,27 @@ static void algorithms_agree(void) {
         memcpy(ref[a] + ny + nx, w->grad, (size_t)nw * sizeof(float));
         cx_step_reset();
     }
-    for (int a = 1; a < 3; a++)
-        cxt_allclose(ref[a], ref[0], (long)(ny + nx + nw), 1e-4, 1e-4,
-                     a == 1 ? "direct vs gemm" : "auto (Winograd) vs gemm");
-    for (int a = 0; a < 3; a++) free(ref[a]);
+    static const char *const what[4] = {"", "direct vs gemm", "auto (Winograd) vs gemm",
+                                        "winograd vs gemm"};
+    for (int a = 1; a < 4; a++)
+        cxt_allclose(ref[a], ref[0], (long)(ny + nx + nw), 1e-4, 1e-4, what[a]);
+    for (int a = 0; a < 4; a++) free(ref[a]);
     cx_conv_set_algo(saved);
     EXPECT_FATAL(cx_conv_set_algo((cx_conv_algo)7), "unknown algorithm 7");
 }
 
+typedef struct {
+    const char *name;
+    conv_spec sp;
+    int nd;
+    rgeom g;
+} dcase;
+
+/* Runs case c forward and backward, compares with ref_conv; returns the
+ * Winograd calls it made. */
+static long check_case(const dcase *c, int ci);
+
 static void direct_paths(void) {
-    typedef struct {
-        const char *name;
-        conv_spec sp;
-        int nd;
-        rgeom g;
-    } dcase;
     /* rgeom: N, C, O, G, in, out, k, s, p, d (the convolution view: for a
      * transposed convolution, C/in describe its result, O/out its input). */
     const dcase cs[] = {
@@ -608,65 +616,116 @@ static void direct_paths(void) {
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const dcase *c = &cs[ci];
-        const rgeom *g = &c->g;
-        const bool tr = c->sp.k == K_CT2;
-        const int off = 3 - c->nd, Cg = g->C / g->G, Og = g->O / g->G;
-        int xs[5] = {g->N, tr ? g->O : g->C}, ws[5] = {tr ? g->C / g->G : g->O, tr ? Og : Cg};
-        if (tr) ws[0] = g->O, ws[1] = Cg; /* [in = O, out/groups, k...] */
-        for (int i = 0; i < c->nd; i++) {
-            xs[2 + i] = tr ? g->out[off + i] : g->in[off + i];
-            ws[2 + i] = g->k[off + i];
-        }
-        cx_seed(31 + (uint64_t)ci);
-        cx_tensor *x = leaf(xs, c->nd + 2), *w = leaf(ws, c->nd + 2);
-        cx_tensor *b = leaf((int[]){tr ? g->C : g->O}, 1);
-        const long wino0 = cx_conv_wino_calls;
-        cx_tensor *y = run_conv(&c->sp, x, w, b);
-        cx_tensor *G = cx_randn(y->shape, y->ndim, 0, 1);
-        cx_backward_with(y, CX_F(G));
-        if (!strncmp(c->name, "winograd", 8))
-            CHECK_MSG(cx_conv_wino_calls - wino0 == 2 + (Cg >= 16 && Og >= 8 ? 1 : 0),
+        const int Cg = c->g.C / c->g.G, Og = c->g.O / c->g.G;
+        /* Winograd wherever it applies: AUTO leaves small images to others */
+        const bool wino = !strncmp(c->name, "winograd", 8);
+        if (wino) cx_conv_set_algo(CX_CONV_WINOGRAD);
+        const long calls = check_case(c, (int)ci);
+        if (wino)
+            CHECK_MSG(calls == 2 + (Cg >= 16 && Og >= 8 ? 1 : 0),
                       "%s: %ld Winograd calls, expected forward, input gradient and (16 or more "
-                      "input channels) weight gradient", c->name, cx_conv_wino_calls - wino0);
-        const int64_t inN = (int64_t)g->N * g->C * g->in[0] * g->in[1] * g->in[2];
-        const int64_t outN = (int64_t)g->N * g->O * g->out[0] * g->out[1] * g->out[2];
-        const int64_t wn = w->numel;
-        double *ry = calloc((size_t)outN, sizeof(double)), *rx = calloc((size_t)inN, sizeof(double));
-        double *rw = calloc((size_t)wn, sizeof(double));
-        float *fy = malloc((size_t)(outN > inN ? outN : inN) * sizeof(float));
-        float *fw = malloc((size_t)wn * sizeof(float));
-        char what[128];
-        if (!tr) {
-            ref_conv(g, CX_F(x), CX_F(w), CX_F(G), ry, rx, rw);
-            const int64_t outP = outN / ((int64_t)g->N * g->O);
-            for (int64_t i = 0; i < outN; i++) fy[i] = (float)(ry[i] + CX_F(b)[i / outP % g->O]);
-            snprintf(what, sizeof what, "%s: forward", c->name);
-            cxt_allclose(CX_F(y), fy, (long)outN, 1e-4, 1e-4, what);
-            for (int64_t i = 0; i < inN; i++) fy[i] = (float)rx[i];
-            snprintf(what, sizeof what, "%s: grad x", c->name);
-            cxt_allclose(x->grad, fy, (long)inN, 1e-4, 1e-4, what);
-        } else {
-            /* result = input gradient of the view with gy = x; its gradient
-             * G is the view's input, so grad x = the view's forward of G. */
-            ref_conv(g, CX_F(G), CX_F(w), CX_F(x), ry, rx, rw);
-            const int64_t inP = inN / ((int64_t)g->N * g->C);
-            for (int64_t i = 0; i < inN; i++) fy[i] = (float)(rx[i] + CX_F(b)[i / inP % g->C]);
-            snprintf(what, sizeof what, "%s: forward", c->name);
-            cxt_allclose(CX_F(y), fy, (long)inN, 1e-4, 1e-4, what);
-            for (int64_t i = 0; i < outN; i++) fy[i] = (float)ry[i];
-            snprintf(what, sizeof what, "%s: grad x", c->name);
-            cxt_allclose(x->grad, fy, (long)outN, 1e-4, 1e-4, what);
-        }
-        for (int64_t i = 0; i < wn; i++) fw[i] = (float)rw[i];
-        snprintf(what, sizeof what, "%s: grad w", c->name);
-        cxt_allclose(w->grad, fw, (long)wn, 1e-4, 1e-3, what);
-        free(ry);
-        free(rx);
-        free(rw);
-        free(fy);
-        free(fw);
-        cx_step_reset();
+                      "input channels) weight gradient", c->name, calls);
+        cx_conv_set_algo(CX_CONV_AUTO);
     }
+}
+
+static long check_case(const dcase *c, int ci) {
+    const rgeom *g = &c->g;
+    const bool tr = c->sp.k == K_CT2;
+    const int off = 3 - c->nd, Cg = g->C / g->G, Og = g->O / g->G;
+    int xs[5] = {g->N, tr ? g->O : g->C}, ws[5] = {tr ? g->C / g->G : g->O, tr ? Og : Cg};
+    if (tr) ws[0] = g->O, ws[1] = Cg; /* [in = O, out/groups, k...] */
+    for (int i = 0; i < c->nd; i++) {
+        xs[2 + i] = tr ? g->out[off + i] : g->in[off + i];
+        ws[2 + i] = g->k[off + i];
+    }
+    cx_seed(31 + (uint64_t)ci);
+    cx_tensor *x = leaf(xs, c->nd + 2), *w = leaf(ws, c->nd + 2);
+    cx_tensor *b = leaf((int[]){tr ? g->C : g->O}, 1);
+    const long wino0 = cx_conv_wino_calls;
+    cx_tensor *y = run_conv(&c->sp, x, w, b);
+    cx_tensor *G = cx_randn(y->shape, y->ndim, 0, 1);
+    cx_backward_with(y, CX_F(G));
+    const long calls = cx_conv_wino_calls - wino0;
+    const int64_t inN = (int64_t)g->N * g->C * g->in[0] * g->in[1] * g->in[2];
+    const int64_t outN = (int64_t)g->N * g->O * g->out[0] * g->out[1] * g->out[2];
+    const int64_t wn = w->numel;
+    double *ry = calloc((size_t)outN, sizeof(double)), *rx = calloc((size_t)inN, sizeof(double));
+    double *rw = calloc((size_t)wn, sizeof(double));
+    float *fy = malloc((size_t)(outN > inN ? outN : inN) * sizeof(float));
+    float *fw = malloc((size_t)wn * sizeof(float));
+    char what[128];
+    if (!tr) {
+        ref_conv(g, CX_F(x), CX_F(w), CX_F(G), ry, rx, rw);
+        const int64_t outP = outN / ((int64_t)g->N * g->O);
+        for (int64_t i = 0; i < outN; i++) fy[i] = (float)(ry[i] + CX_F(b)[i / outP % g->O]);
+        snprintf(what, sizeof what, "%s: forward", c->name);
+        cxt_allclose(CX_F(y), fy, (long)outN, 1e-4, 1e-4, what);
+        for (int64_t i = 0; i < inN; i++) fy[i] = (float)rx[i];
+        snprintf(what, sizeof what, "%s: grad x", c->name);
+        cxt_allclose(x->grad, fy, (long)inN, 1e-4, 1e-4, what);
+    } else {
+        /* result = input gradient of the view with gy = x; its gradient
+         * G is the view's input, so grad x = the view's forward of G. */
+        ref_conv(g, CX_F(G), CX_F(w), CX_F(x), ry, rx, rw);
+        const int64_t inP = inN / ((int64_t)g->N * g->C);
+        for (int64_t i = 0; i < inN; i++) fy[i] = (float)(rx[i] + CX_F(b)[i / inP % g->C]);
+        snprintf(what, sizeof what, "%s: forward", c->name);
+        cxt_allclose(CX_F(y), fy, (long)inN, 1e-4, 1e-4, what);
+        for (int64_t i = 0; i < outN; i++) fy[i] = (float)ry[i];
+        snprintf(what, sizeof what, "%s: grad x", c->name);
+        cxt_allclose(x->grad, fy, (long)outN, 1e-4, 1e-4, what);
+    }
+    for (int64_t i = 0; i < wn; i++) fw[i] = (float)rw[i];
+    snprintf(what, sizeof what, "%s: grad w", c->name);
+    cxt_allclose(w->grad, fw, (long)wn, 1e-4, 1e-3, what);
+    free(ry);
+    free(rx);
+    free(rw);
+    free(fy);
+    free(fw);
+    cx_step_reset();
+    return calls;
+}
+
+/* Small images (at most 256 output positions) fold a chunk of images into
+ * one GEMM; AUTO also leaves their forward pass and weight gradient to the
+ * folded GEMM / direct kernels instead of Winograd (at most 64 positions).
+ * Every algorithm against the double-precision reference: the pixel-DQN
+ * network on Catch (10x5 frames), strides (the indexed column copy),
+ * dilation, groups, 1-D, cropping padding, a transposed convolution, and
+ * enough images for several folded chunks. */
+static void small_images(void) {
+    const dcase cs[] = {
+        {"small conv2d 1->16 pad 1, 10x5 (Catch layer 1)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {6, 1, 16, 1, {1, 10, 5}, {1, 10, 5}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"small conv2d 16->32 pad 1, 10x5 (Catch layer 2)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {6, 16, 32, 1, {1, 10, 5}, {1, 10, 5}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        {"small conv2d 3->5 stride 2x3 pad 1, 9x11", {K_C2, O3(2, 3, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {5, 3, 5, 1, {1, 9, 11}, {1, 5, 4}, {1, 3, 3}, {1, 2, 3}, {0, 1, 1}, {1, 1, 1}}},
+        {"small conv2d groups 2 of 4->3, dilation 2, pad 2, 6x7", {K_C2, O3(1, 1, 1, 2, 2, 0, 2, 2, 1, 0, 0, 0, 2)}, 2,
+         {4, 8, 6, 2, {1, 6, 7}, {1, 6, 7}, {1, 3, 3}, {1, 1, 1}, {0, 2, 2}, {1, 2, 2}}},
+        {"small conv1d 4->6 k5 pad 1, 30 (1-D)", {K_C1, O3(1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 1,
+         {3, 4, 6, 1, {1, 1, 30}, {1, 1, 28}, {1, 1, 5}, {1, 1, 1}, {0, 0, 1}, {1, 1, 1}}},
+        {"small conv2d 64->40 pad 0, 6x5, 70 images (several chunks)", {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {70, 64, 40, 1, {1, 6, 5}, {1, 4, 3}, {1, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}}},
+        {"small conv_transpose2d 12->16 stride 1 pad 1, 7x6", {K_CT2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 16, 12, 1, {1, 7, 6}, {1, 7, 6}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+    };
+    const cx_conv_algo algos[4] = {CX_CONV_AUTO, CX_CONV_GEMM, CX_CONV_DIRECT, CX_CONV_WINOGRAD};
+    for (int a = 0; a < 4; a++) {
+        cx_conv_set_algo(algos[a]);
+        for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+            const long calls = check_case(&cs[ci], 100 + (int)ci);
+            if (ci == 1) {
+                /* AUTO: Winograd for the input gradient only; WINOGRAD: all three */
+                const long want = algos[a] == CX_CONV_AUTO ? 1 : algos[a] == CX_CONV_WINOGRAD ? 3 : 0;
+                CHECK_MSG(calls == want, "%s, algorithm %d: %ld Winograd calls, expected %ld",
+                          cs[ci].name, (int)algos[a], calls, want);
+            }
+        }
+    }
+    cx_conv_set_algo(CX_CONV_AUTO);
 }
 
 /* ---------------------------------------------------------------- the lecture example */
@@ -770,6 +829,7 @@ int main(void) {
     RUN(tiled_vs_direct);
     RUN(direct_paths);
     RUN(algorithms_agree);
+    RUN(small_images);
     RUN(few_channel_nonfinite);
     RUN(lecture_x_example);
     TEST_END();
