@@ -181,7 +181,7 @@ build/cortex: $(BIN)
 
 $(B)/tests/%: tests/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc -Itests -I$(B)/gen $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)

@@ -16,7 +16,8 @@
  * type) Cortex does not run does not fail the load: it is recorded as
  * unsupported (cx_onnx_unsupported names the node, its op and why) and
  * cx_onnx_run then fails with CX_ERR_ARG naming it. Every error message
- * names the node as  node N 'name' (OpType).
+ * names the node as  node N 'name' (OpType)  (node N (OpType) when it has no
+ * name; N counts the nodes in the file's order from 0).
  *
  * Initialisers become persistent tensors owned by the model; the F32 ones
  * are its parameters (cx_onnx_params, requires_grad set, named as in the

@@ -43,8 +43,9 @@ static int dtype_of(int t) {
 }
 
 const char *cx_onnx_node_label(const onnx_node *nd, char *buf, size_t n) {
-    snprintf(buf, n, "node %d '%s' (%s%s%s)", nd->index, nz(nd->p->name), nd->p->domain && *nd->p->domain ? nd->p->domain : "",
-             nd->p->domain && *nd->p->domain ? "." : "", nz(nd->p->op_type));
+    const char *name = nz(nd->p->name), *dom = nz(nd->p->domain);
+    if (*name) snprintf(buf, n, "node %d '%s' (%s%s%s)", nd->index, name, dom, *dom ? "." : "", nz(nd->p->op_type));
+    else snprintf(buf, n, "node %d (%s%s%s)", nd->index, dom, *dom ? "." : "", nz(nd->p->op_type));
     return buf;
 }
 
@@ -642,7 +643,9 @@ static void print_vi(FILE *f, const cx_onnx_value_info *v) {
 void cx_onnx_print_info(const cx_onnx_model *m, FILE *f) {
     const Onnx__ModelProto *p = m->proto;
     fprintf(f, "%s: ONNX IR %" PRId64 ", opset %d", m->what, p->has_ir_version ? p->ir_version : (int64_t)0, m->opset);
-    if (p->producer_name && *p->producer_name) fprintf(f, ", made by %s %s", p->producer_name, nz(p->producer_version));
+    if (p->producer_name && *p->producer_name)
+        fprintf(f, ", made by %s%s%s", p->producer_name, p->producer_version && *p->producer_version ? " " : "",
+                nz(p->producer_version));
     fprintf(f, "\ninputs:\n");
     for (int i = 0; i < m->n_inputs; i++) print_vi(f, &m->inputs[i]);
     fprintf(f, "outputs:\n");
