@@ -103,8 +103,14 @@ static int64_t prod(const int *s, int from, int to) {
     return p;
 }
 
+/* Largest tensor padding may make (2^27 values, 512 MiB of floats): a file
+ * cannot make the runner allocate without bound. */
+#define ONNX_MAX_PADDED ((int64_t)1 << 27)
+
 static cx_tensor *pad_axis(cx_tensor *x, int axis, int before, int after, float v) {
     if (!before && !after) return x;
+    if ((x->numel / (x->shape[axis] ? x->shape[axis] : 1)) * ((int64_t)x->shape[axis] + before + after) > ONNX_MAX_PADDED)
+        cx_fatal("padding makes a tensor of more than %lld values", (long long)ONNX_MAX_PADDED);
     cx_tensor *parts[3];
     int n = 0, sh[CX_MAX_DIMS];
     memcpy(sh, x->shape, sizeof sh);
@@ -139,6 +145,9 @@ static void spatial_pads(const char *op, const onnx_attrs *a, const cx_tensor *x
             pb[i] = a->auto_pad == 1 ? small : big;
             pe[i] = a->auto_pad == 1 ? big : small;
         }
+        if (pb[i] >= (int64_t)(k[i] - 1) * d[i] + 1 || pe[i] >= (int64_t)(k[i] - 1) * d[i] + 1)
+            cx_fatal("%s: pads %d, %d of spatial dimension %d are not smaller than the kernel (%d)", op, pb[i], pe[i], i,
+                     (k[i] - 1) * d[i] + 1);
     }
 }
 
@@ -565,6 +574,197 @@ static void run_constant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_ten
     out[0] = nd->a.value;
 }
 
+
+/* ------------------------------------------------------------ more elementwise ops */
+
+UNARY(abs, cx_abs)
+UNARY(neg, cx_neg)
+UNARY(exp, cx_exp)
+UNARY(log, cx_log)
+UNARY(sqrt, cx_sqrt)
+
+static void run_reciprocal(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    out[0] = cx_div(cx_ones(in[0]->shape, in[0]->ndim), in[0]);
+}
+static void run_softsign(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    out[0] = cx_div(in[0], cx_add_scalar(cx_abs(in[0]), 1.0f));
+}
+static void run_softplus(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    out[0] = cx_softplus(in[0], 1.0f, 20.0f); /* log(1 + e^x); x above 20 is x within 2e-9 */
+}
+
+static cx_status check_alpha(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    return attr_float(nd, "alpha", !strcmp(nd->p->op_type, "LeakyRelu") ? 0.01f : 1.0f, &nd->a.alpha);
+}
+static void run_leaky_relu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    out[0] = cx_leaky_relu(in[0], nd->a.alpha);
+}
+static void run_elu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    out[0] = cx_elu(in[0], nd->a.alpha);
+}
+
+static void run_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    out[0] = cx_pow_t(in[0], in[1]);
+}
+
+/* Sum, Max, Min, Mean of 1..N inputs, broadcasting */
+static void run_variadic(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const char *op = nd->p->op_type;
+    bool is_min = !strcmp(op, "Min"), is_max = !strcmp(op, "Max");
+    cx_tensor *acc = is_min ? cx_neg(in[0]) : in[0];
+    for (int i = 1; i < nd->n_in; i++) {
+        if (!in[i]) cx_fatal("%s: input %d is empty", op, i);
+        if (is_min) acc = cx_maximum(acc, cx_neg(in[i]));
+        else if (is_max) acc = cx_maximum(acc, in[i]);
+        else acc = cx_add(acc, in[i]);
+    }
+    if (is_min) acc = cx_neg(acc);
+    else if (!strcmp(op, "Mean")) acc = cx_mul_scalar(acc, 1.0f / (float)nd->n_in);
+    else if (nd->n_in == 1 && !is_max) acc = cx_mul_scalar(acc, 1.0f); /* a new tensor, as the others */
+    out[0] = acc;
+}
+
+static cx_status check_clip(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    if (m->opset >= 11) return CX_OK;
+    TRY(attr_float(nd, "min", -INFINITY, &nd->a.alpha));
+    return attr_float(nd, "max", INFINITY, &nd->a.beta);
+}
+static void run_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    float lo = -INFINITY, hi = INFINITY;
+    if (m->opset < 11) lo = nd->a.alpha, hi = nd->a.beta;
+    for (int i = 1; i <= 2; i++)
+        if (in[i]) {
+            if (in[i]->numel != 1) cx_fatal("Clip: %s must be a scalar", i == 1 ? "min" : "max");
+            if (i == 1) lo = CX_F(in[i])[0];
+            else hi = CX_F(in[i])[0];
+        }
+    out[0] = cx_clamp(in[0], lo, hi);
+}
+
+/* Dropout at inference: the identity (the mask output and training mode are unsupported) */
+static cx_status check_dropout(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m;
+    if (nd->n_in >= 3 && nd->in[2] >= 0) *why = "training_mode input (a random op)";
+    return CX_OK;
+}
+
+/* ------------------------------------------------------------ more shape ops */
+
+/* the axes of Squeeze / Unsqueeze: attribute (opset < 13) or int64 input 1 */
+static int get_axes(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, int *axes) {
+    if (m->opset < 13) {
+        memcpy(axes, nd->a.perm, sizeof nd->a.perm);
+        return nd->a.nperm;
+    }
+    if (!in[1]) return 0;
+    if (in[1]->dtype != CX_I64 || in[1]->ndim != 1 || in[1]->numel > CX_MAX_DIMS)
+        cx_fatal("%s: axes must be a 1-D int64 tensor of at most %d values", nd->p->op_type, CX_MAX_DIMS);
+    for (int i = 0; i < in[1]->numel; i++) {
+        int64_t v = CX_I64P(in[1])[i];
+        if (v < -CX_MAX_DIMS || v >= CX_MAX_DIMS) cx_fatal("%s: axis %lld out of range", nd->p->op_type, (long long)v);
+        axes[i] = (int)v;
+    }
+    return (int)in[1]->numel;
+}
+
+static cx_status check_axes(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    if (m->opset >= 13) return CX_OK;
+    return attr_ints(nd, "axes", CX_MAX_DIMS, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.nperm, nd->a.perm);
+}
+
+static void run_squeeze(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int axes[CX_MAX_DIMS], na = get_axes(m, nd, in, axes), sh[CX_MAX_DIMS], n = 0;
+    bool drop[CX_MAX_DIMS] = {0};
+    for (int i = 0; i < na; i++) {
+        int a = axes[i] < 0 ? axes[i] + x->ndim : axes[i];
+        if (a < 0 || a >= x->ndim || x->shape[a] != 1) cx_fatal("Squeeze: axis %d is not a dimension of size 1", axes[i]);
+        drop[a] = true;
+    }
+    for (int i = 0; i < x->ndim; i++)
+        if (!(na ? drop[i] : x->shape[i] == 1)) sh[n++] = x->shape[i];
+    out[0] = cx_reshape(x, sh, n);
+}
+
+static void run_unsqueeze(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int axes[CX_MAX_DIMS], na = get_axes(m, nd, in, axes), r = x->ndim + na, sh[CX_MAX_DIMS];
+    bool ins[CX_MAX_DIMS] = {0};
+    if (r > CX_MAX_DIMS) cx_fatal("Unsqueeze: %d dimensions (at most %d)", r, CX_MAX_DIMS);
+    for (int i = 0; i < na; i++) {
+        int a = axes[i] < 0 ? axes[i] + r : axes[i];
+        if (a < 0 || a >= r || ins[a]) cx_fatal("Unsqueeze: bad or repeated axis %d", axes[i]);
+        ins[a] = true;
+    }
+    for (int i = 0, k = 0; i < r; i++) sh[i] = ins[i] ? 1 : x->shape[k++];
+    out[0] = cx_reshape(x, sh, r);
+}
+
+/* Pad, constant mode: pads from the attribute (opset < 11) or the int64 input 1 */
+static cx_status check_pad(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "mode");
+    if (a) {
+        if (attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'mode' is not a string");
+        if (!(a->s.len == 8 && !memcmp(a->s.data, "constant", 8))) *why = "Pad mode other than constant";
+    }
+    if (m->opset >= 11) {
+        if (nd->n_in < 2 || nd->in[1] < 0) return cx_set_error(CX_ERR_FORMAT, "input 'pads' is required");
+        return CX_OK;
+    }
+    TRY(attr_float(nd, "value", 0.0f, &nd->a.alpha));
+    int64_t pads[2 * CX_MAX_DIMS];
+    const Onnx__AttributeProto *p = cx_onnx_attr(nd, "pads");
+    if (!p || attr_type(p) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS || p->n_ints > 2 * CX_MAX_DIMS)
+        return cx_set_error(CX_ERR_FORMAT, "attribute 'pads' (a list of at most %d ints) is required", 2 * CX_MAX_DIMS);
+    (void)pads;
+    return CX_OK;
+}
+
+static void run_pad(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int64_t pads[2 * CX_MAX_DIMS];
+    int np;
+    float value = 0.0f;
+    if (m->opset < 11) {
+        const Onnx__AttributeProto *p = cx_onnx_attr(nd, "pads");
+        np = (int)p->n_ints;
+        memcpy(pads, p->ints, (size_t)np * sizeof *pads);
+        value = nd->a.alpha;
+    } else {
+        if (in[1]->dtype != CX_I64 || in[1]->ndim != 1 || in[1]->numel > 2 * CX_MAX_DIMS)
+            cx_fatal("Pad: pads must be a 1-D int64 tensor");
+        np = (int)in[1]->numel;
+        memcpy(pads, in[1]->data, (size_t)np * sizeof *pads);
+        if (in[2]) {
+            if (in[2]->numel != 1) cx_fatal("Pad: constant_value must be a scalar");
+            value = CX_F(in[2])[0];
+        }
+    }
+    if (np != 2 * x->ndim) cx_fatal("Pad: %d pads for a %d-d input", np, x->ndim);
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t b = pads[i], e = pads[x->ndim + i], L = x->shape[i];
+        if (b < -L || e < -L || b + e + L < 0 || b > (1 << 24) || e > (1 << 24))
+            cx_fatal("Pad: pads %lld, %lld for a dimension of %lld", (long long)b, (long long)e, (long long)L);
+        if (b < 0 || e < 0) { /* negative pads crop */
+            int start = b < 0 ? (int)-b : 0, stop = (int)(e < 0 ? L + e : L);
+            x = cx_slice(x, i, start, stop, 1);
+        }
+        x = pad_axis(x, i, b > 0 ? (int)b : 0, e > 0 ? (int)e : 0, value);
+    }
+    out[0] = x == in[0] ? cx_mul_scalar(x, 1.0f) : x;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -592,6 +792,26 @@ const onnx_op cx_onnx_ops[] = {
     {"Identity", 1, 1, 1, 0, 1, check_none, run_identity},
     {"Constant", 0, 0, 1, 0, 2, check_constant, run_constant},
     {"Concat", 1, 4096, 1, ALL, 1, check_concat, run_concat},
+    {"Abs", 1, 1, 1, 1, 0, check_none, run_abs},
+    {"Neg", 1, 1, 1, 1, 0, check_none, run_neg},
+    {"Exp", 1, 1, 1, 1, 0, check_none, run_exp},
+    {"Log", 1, 1, 1, 1, 0, check_none, run_log},
+    {"Sqrt", 1, 1, 1, 1, 0, check_none, run_sqrt},
+    {"Reciprocal", 1, 1, 1, 1, 0, check_none, run_reciprocal},
+    {"Softsign", 1, 1, 1, 1, 0, check_none, run_softsign},
+    {"Softplus", 1, 1, 1, 1, 0, check_none, run_softplus},
+    {"LeakyRelu", 1, 1, 1, 1, 0, check_alpha, run_leaky_relu},
+    {"Elu", 1, 1, 1, 1, 0, check_alpha, run_elu},
+    {"Pow", 2, 2, 1, 3, 0, check_none, run_pow},
+    {"Sum", 1, 4096, 1, ALL, 0, check_none, run_variadic},
+    {"Max", 1, 4096, 1, ALL, 0, check_none, run_variadic},
+    {"Min", 1, 4096, 1, ALL, 0, check_none, run_variadic},
+    {"Mean", 1, 4096, 1, ALL, 0, check_none, run_variadic},
+    {"Clip", 1, 3, 1, 7, 0, check_clip, run_clip},
+    {"Dropout", 1, 3, 1, 1, 0, check_dropout, run_identity},
+    {"Squeeze", 1, 2, 1, 0, 1, check_axes, run_squeeze},
+    {"Unsqueeze", 1, 2, 1, 0, 1, check_axes, run_unsqueeze},
+    {"Pad", 1, 3, 1, 5, 0, check_pad, run_pad},
 };
 const int cx_onnx_n_ops = (int)(sizeof cx_onnx_ops / sizeof *cx_onnx_ops);
 
@@ -641,7 +861,7 @@ cx_status cx_onnx_run(cx_onnx_model *m, cx_tensor *const *inputs, cx_tensor **ou
     for (int i = 0; i < m->n_outputs; i++) outputs[i] = NULL;
     for (int k = 0; k < m->n_nodes; k++)
         if (m->nodes[k].unsupported)
-            return cx_set_error(CX_ERR_ARG, "%s: %s (not supported by Cortex)", m->what, m->nodes[k].unsupported);
+            return cx_set_error(CX_ERR_ARG, "%s: %s", m->what, m->nodes[k].unsupported);
     for (int i = 0; i < m->n_inputs; i++) {
         const cx_onnx_value_info *v = &m->inputs[i];
         const cx_tensor *t = inputs[i];
