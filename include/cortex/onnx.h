@@ -24,11 +24,17 @@
  * file), so an imported model can be fine-tuned with the optimisers of
  * cortex/optim.h: cx_onnx_run records the graph when grad mode is on.
  *
- * Ops run (opset 7..17 semantics): Add, Sub, Mul, Div, MatMul, Gemm, Relu,
- * Sigmoid, Tanh, Softmax, LogSoftmax, Conv, MaxPool, AveragePool,
- * GlobalAveragePool, BatchNormalization (inference), Flatten, Reshape,
- * Transpose, Identity, Constant, Concat; on F32 data (Reshape, Flatten,
- * Identity and Constant on I32 / I64 too; Reshape's shape is I64).
+ * Ops run (opset 7..17 semantics; 42): Add, Sub, Mul, Div, Pow, MatMul,
+ * Gemm, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, Softsign, Abs, Neg,
+ * Exp, Log, Sqrt, Reciprocal, Clip, Sum, Max, Min, Mean, Softmax,
+ * LogSoftmax, Conv, MaxPool (no dilations, no indices output), AveragePool,
+ * GlobalAveragePool, BatchNormalization (inference), Dropout (inference:
+ * the identity), Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Pad
+ * (constant mode), Identity, Constant, Concat; on F32 data (Reshape,
+ * Flatten, Squeeze, Unsqueeze, Identity and Constant on I32 / I64 too;
+ * shapes, axes and pads are I64). A pad of Conv / MaxPool / AveragePool may
+ * not exceed both the kernel and the input size; Pad makes at most 2^27
+ * values (files cannot make the runner allocate without bound).
  *
  *   cx_onnx_model *m;
  *   if (cx_onnx_load("lenet.onnx", &m)) { puts(cx_last_error()); ... }

@@ -93,7 +93,6 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
     size_t es = cx_dtype_size((cx_dtype)dt);
     size_t have;
     const void *src = NULL;
-    int from = 0; /* 0 raw, 1 float_data, 2 int32_data, 3 int64_data */
     int sources = (tp->has_raw_data) + (tp->n_float_data > 0) + (tp->n_int32_data > 0) + (tp->n_int64_data > 0) +
                   (tp->n_double_data > 0) + (tp->n_uint64_data > 0) + (tp->n_string_data > 0);
     if (sources > 1) return cx_set_error(CX_ERR_FORMAT, "%s: values in more than one field", what);
@@ -104,11 +103,11 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
         have = tp->raw_data.len / es;
         src = tp->raw_data.data;
     } else if (dt == CX_F32 && tp->n_float_data) {
-        have = tp->n_float_data, src = tp->float_data, from = 1;
+        have = tp->n_float_data, src = tp->float_data;
     } else if (dt == CX_I32 && tp->n_int32_data) {
-        have = tp->n_int32_data, src = tp->int32_data, from = 2;
+        have = tp->n_int32_data, src = tp->int32_data;
     } else if (dt == CX_I64 && tp->n_int64_data) {
-        have = tp->n_int64_data, src = tp->int64_data, from = 3;
+        have = tp->n_int64_data, src = tp->int64_data;
     } else if (sources) {
         return cx_set_error(CX_ERR_FORMAT, "%s: %s tensor with its values in a field of another type", what,
                             cx_onnx_type_name(tp->data_type));
@@ -119,7 +118,6 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
         return cx_set_error(CX_ERR_FORMAT, "%s: %zu values for shape %s (%" PRId64 " elements)", what, have, sh, numel);
     cx_tensor *t = cx_tensor_new((cx_dtype)dt, shape, (int)tp->n_dims);
     if (numel) {
-        (void)from;
         memcpy(t->data, src, (size_t)numel * es); /* raw data is little-endian, as the host (x86, arm) */
     }
     *out = t;
@@ -308,7 +306,7 @@ static cx_status check_nodes(cx_onnx_model *m) {
             if (nd->in[i] < 0) continue;
             const onnx_value *v = &m->values[nd->in[i]];
             if (v->dtype == -2) set_unsupported(nd, "input '%s' has a data type Cortex does not have", v->name);
-            else if ((op->float_in >> i & 1) && v->dtype >= 0 && v->dtype != CX_F32)
+            else if ((i < 32 ? op->float_in >> i & 1 : op->float_in == ~0u) && v->dtype >= 0 && v->dtype != CX_F32)
                 set_unsupported(nd, "input '%s' is %s (Cortex runs %s on float)", v->name, dtype_word(v->dtype), op->name);
         }
         const char *why = NULL;

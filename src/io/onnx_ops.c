@@ -145,9 +145,10 @@ static void spatial_pads(const char *op, const onnx_attrs *a, const cx_tensor *x
             pb[i] = a->auto_pad == 1 ? small : big;
             pe[i] = a->auto_pad == 1 ? big : small;
         }
-        if (pb[i] >= (int64_t)(k[i] - 1) * d[i] + 1 || pe[i] >= (int64_t)(k[i] - 1) * d[i] + 1)
-            cx_fatal("%s: pads %d, %d of spatial dimension %d are not smaller than the kernel (%d)", op, pb[i], pe[i], i,
-                     (k[i] - 1) * d[i] + 1);
+        int64_t ext = (int64_t)(k[i] - 1) * d[i] + 1, lim = ext > L ? ext : L;
+        if (pb[i] > lim || pe[i] > lim)
+            cx_fatal("%s: pads %d, %d of spatial dimension %d are larger than both the kernel (%lld) and the input (%d)",
+                     op, pb[i], pe[i], i, (long long)ext, L);
     }
 }
 
@@ -723,11 +724,9 @@ static cx_status check_pad(cx_onnx_model *m, onnx_node *nd, const char **why) {
         return CX_OK;
     }
     TRY(attr_float(nd, "value", 0.0f, &nd->a.alpha));
-    int64_t pads[2 * CX_MAX_DIMS];
     const Onnx__AttributeProto *p = cx_onnx_attr(nd, "pads");
     if (!p || attr_type(p) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS || p->n_ints > 2 * CX_MAX_DIMS)
         return cx_set_error(CX_ERR_FORMAT, "attribute 'pads' (a list of at most %d ints) is required", 2 * CX_MAX_DIMS);
-    (void)pads;
     return CX_OK;
 }
 
