@@ -33,8 +33,10 @@
  * (constant mode), Identity, Constant, Concat; on F32 data (Reshape,
  * Flatten, Squeeze, Unsqueeze, Identity and Constant on I32 / I64 too;
  * shapes, axes and pads are I64). A pad of Conv / MaxPool / AveragePool may
- * not exceed both the kernel and the input size; Pad makes at most 2^27
- * values (files cannot make the runner allocate without bound).
+ * not exceed both the kernel and the input size; padding (Pad, or the
+ * explicit padding of asymmetric pads) makes at most max(2^20, 64 x the
+ * input's size) and never more than 2^27 values (files cannot make the
+ * runner allocate without bound).
  *
  *   cx_onnx_model *m;
  *   if (cx_onnx_load("lenet.onnx", &m)) { puts(cx_last_error()); ... }

@@ -103,14 +103,21 @@ static int64_t prod(const int *s, int from, int to) {
     return p;
 }
 
-/* Largest tensor padding may make (2^27 values, 512 MiB of floats): a file
- * cannot make the runner allocate without bound. */
+/* Padding makes at most max(2^20, 64 x the input's size) values and never
+ * more than 2^27 (512 MiB of floats): a file cannot make the runner
+ * allocate without bound. */
 #define ONNX_MAX_PADDED ((int64_t)1 << 27)
 
-static cx_tensor *pad_axis(cx_tensor *x, int axis, int before, int after, float v) {
+/* x padded along axis; base: the size of the tensor before any padding */
+static cx_tensor *pad_axis(cx_tensor *x, int axis, int before, int after, float v, int64_t base) {
     if (!before && !after) return x;
-    if ((x->numel / (x->shape[axis] ? x->shape[axis] : 1)) * ((int64_t)x->shape[axis] + before + after) > ONNX_MAX_PADDED)
-        cx_fatal("padding makes a tensor of more than %lld values", (long long)ONNX_MAX_PADDED);
+    int64_t lim = base < ((int64_t)1 << 14) ? (int64_t)1 << 20 : 64 * base;
+    if (lim > ONNX_MAX_PADDED) lim = ONNX_MAX_PADDED;
+    int64_t size = (int64_t)x->shape[axis] + before + after;
+    for (int j = 0; j < x->ndim && size <= lim; j++)
+        if (j != axis) size *= x->shape[j];
+    if (size > lim)
+        cx_fatal("padding makes a tensor of more than %lld values (from %lld)", (long long)lim, (long long)base);
     cx_tensor *parts[3];
     int n = 0, sh[CX_MAX_DIMS];
     memcpy(sh, x->shape, sizeof sh);
@@ -324,7 +331,7 @@ static void run_conv(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor 
         o.stride[i] = s[i];
         o.dilation[i] = d[i];
         if (pb[i] == pe[i]) o.padding[i] = pb[i];
-        else x = pad_axis(x, 2 + i, pb[i], pe[i], 0.0f);
+        else x = pad_axis(x, 2 + i, pb[i], pe[i], 0.0f, in[0]->numel);
     }
     out[0] = cx_conv(x, w, in[2], &o);
 }
@@ -361,6 +368,7 @@ static void run_pool(onnx_node *nd, cx_tensor *x, bool avg, cx_tensor **out) {
     per_dim(op, "strides", a->ns, a->stride, nsp, 1, s);
     spatial_pads(op, a, x, nsp, a->kernel, s, one, pb, pe);
     bool simple = true;
+    int64_t base = x->numel;
     for (int i = 0; i < nsp; i++) simple &= pb[i] == pe[i] && pb[i] <= a->kernel[i] / 2;
     cx_tensor *mask = NULL;
     if (!simple) {
@@ -368,8 +376,8 @@ static void run_pool(onnx_node *nd, cx_tensor *x, bool avg, cx_tensor **out) {
          * average of a padded mask of ones when padding is not counted */
         if (avg && !a->count_include_pad) mask = cx_ones(x->shape, x->ndim);
         for (int i = 0; i < nsp; i++) {
-            x = pad_axis(x, 2 + i, pb[i], pe[i], avg ? 0.0f : -INFINITY);
-            if (mask) mask = pad_axis(mask, 2 + i, pb[i], pe[i], 0.0f);
+            x = pad_axis(x, 2 + i, pb[i], pe[i], avg ? 0.0f : -INFINITY, base);
+            if (mask) mask = pad_axis(mask, 2 + i, pb[i], pe[i], 0.0f, base);
         }
     }
     /* 1-D as 2-D with a height of 1 */
@@ -629,7 +637,6 @@ static void run_variadic(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_ten
     }
     if (is_min) acc = cx_neg(acc);
     else if (!strcmp(op, "Mean")) acc = cx_mul_scalar(acc, 1.0f / (float)nd->n_in);
-    else if (nd->n_in == 1 && !is_max) acc = cx_mul_scalar(acc, 1.0f); /* a new tensor, as the others */
     out[0] = acc;
 }
 
@@ -759,9 +766,9 @@ static void run_pad(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
             int start = b < 0 ? (int)-b : 0, stop = (int)(e < 0 ? L + e : L);
             x = cx_slice(x, i, start, stop, 1);
         }
-        x = pad_axis(x, i, b > 0 ? (int)b : 0, e > 0 ? (int)e : 0, value);
+        x = pad_axis(x, i, b > 0 ? (int)b : 0, e > 0 ? (int)e : 0, value, in[0]->numel);
     }
-    out[0] = x == in[0] ? cx_mul_scalar(x, 1.0f) : x;
+    out[0] = x;
 }
 
 /* ------------------------------------------------------------ the table */
