@@ -3,10 +3,11 @@
  * cx_onnx_load reads a ModelProto (protobuf, ONNX IR with a default-domain
  * opset 7..17) and checks it before anything runs:
  *   - the protobuf parses (a truncated or corrupt file is CX_ERR_FORMAT);
- *   - every initialiser has a known data type, at most CX_MAX_DIMS
- *     dimensions, no dimension above CX_ONNX_MAX_DIM, at most
- *     CX_ONNX_MAX_NUMEL elements and exactly as many values as its shape
- *     says (CX_ERR_FORMAT naming the initialiser);
+ *   - every initialiser has a data type, at most CX_MAX_DIMS dimensions,
+ *     no dimension above CX_ONNX_MAX_DIM, at most CX_ONNX_MAX_NUMEL
+ *     elements and exactly as many values as its shape says, in one field
+ *     (CX_ERR_FORMAT naming the initialiser); one of a type Cortex does not
+ *     have (double, uint8, ...) makes the nodes that use it unsupported;
  *   - the graph is a DAG: every node input is a graph input, an initialiser
  *     or the output of a node, no value has two producers, and the nodes can
  *     be ordered (a cycle or a dangling input is CX_ERR_FORMAT naming the
@@ -75,8 +76,9 @@ typedef struct cx_onnx_value_info {
 /* Read and check an ONNX model file (see above). On success *out is a model
  * the caller frees with cx_onnx_free; on failure *out is NULL and
  * cx_last_error() names the problem (CX_ERR_IO: the file cannot be read;
- * CX_ERR_FORMAT: it is not a valid model; CX_ERR_ARG: an opset outside
- * 7..17). */
+ * CX_ERR_FORMAT: it is not a valid model; CX_ERR_ARG: a valid model Cortex
+ * does not read: an opset outside 7..17, sparse initialisers, data in
+ * external files). */
 cx_status cx_onnx_load(const char *path, cx_onnx_model **out);
 /* The same from bytes in memory (copied as needed; `data` may be freed
  * afterwards). `what` names the source in messages (NULL: "buffer"). */
