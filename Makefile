@@ -6,6 +6,7 @@
 #   make install PREFIX=/usr/local
 #   make check-exports    libcortex.so exports the public API (include/) and nothing else
 #   make fuzz             libFuzzer targets in build/fuzz/ (clang; tools/fuzz_ci.sh runs them)
+#   make onnx-test        the ONNX conformance runner on Debian's libonnx-testdata node tests
 # Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang
 CC       ?= cc
 BLAS     ?= auto
@@ -60,13 +61,19 @@ PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
 # giflib (Debian libgif-dev) for the animated GIF writer (src/io/gif.c)
 GIF_LIBS := -lgif
-LIBS += $(ZLIB_LIBS) $(PNG_LIBS) $(GIF_LIBS)
+# protobuf-c (Debian libprotobuf-c-dev, protobuf-c-compiler) and ONNX's schema
+# (Debian libonnx-dev) for the ONNX reader (src/io/onnx*.c): onnx.proto is
+# compiled by protoc-c into $(B)/gen/ at build time.
+PROTOC_C   ?= protoc-c
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+PROTOBUF_C_LIBS := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
+LIBS += $(ZLIB_LIBS) $(PNG_LIBS) $(GIF_LIBS) $(PROTOBUF_C_LIBS)
 
-# Preflight: the compiler and the zlib / libpng / giflib headers, checked once before
-# anything is compiled; a missing one stops make with the Debian package to
-# install (tools/preflight.sh).
+# Preflight: the compiler, the zlib / libpng / giflib / protobuf-c headers, protoc-c
+# and onnx.proto, checked once before anything is compiled; a missing one stops
+# make with the Debian package to install (tools/preflight.sh).
 ifneq ($(BUILDING),)
-  PREFLIGHT := $(shell tools/preflight.sh "$(CC)" $(EXTRA_CFLAGS) $(PNG_CFLAGS))
+  PREFLIGHT := $(shell PROTOC_C="$(PROTOC_C)" ONNX_PROTO="$(ONNX_PROTO)" tools/preflight.sh "$(CC)" $(EXTRA_CFLAGS) $(PNG_CFLAGS))
   ifneq ($(PREFLIGHT),)
     $(error $(PREFLIGHT))
   endif
@@ -81,7 +88,9 @@ B := build/$(VARIANT)
 SRC   := $(sort $(wildcard src/*/*.c))
 # the op table, generated from every CX_OP_DEF line of the sources
 OPTABLE := $(B)/gen/optable.c
-OBJ   := $(SRC:%.c=$(B)/%.o) $(B)/gen/optable.o
+# ONNX's schema compiled by protoc-c (onnx.pb-c.c / .h)
+ONNXPB := $(B)/gen/onnx.pb-c.c
+OBJ   := $(SRC:%.c=$(B)/%.o) $(B)/gen/optable.o $(B)/gen/onnx.pb-c.o
 CLI   := $(sort $(wildcard cli/*.c))
 TESTS := $(sort $(wildcard tests/*/*.c))
 TBIN  := $(patsubst tests/%.c,$(B)/tests/%,$(TESTS))
@@ -100,7 +109,7 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so.$(VERSION)
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops fuzz fuzz-check build/cortex
+.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops fuzz fuzz-check build/cortex onnx-test
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
@@ -119,7 +128,7 @@ BINDEPFLAGS = -MMD -MP -MF $@.d -MT $@
 
 $(B)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -I$(B)/gen -c $< -o $@
 
 $(OPTABLE): $(SRC) tools/gen_optable.sh
 	@mkdir -p $(dir $@)
@@ -127,6 +136,20 @@ $(OPTABLE): $(SRC) tools/gen_optable.sh
 
 $(B)/gen/optable.o: $(OPTABLE) Makefile
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# protoc-c writes onnx.pb-c.c and onnx.pb-c.h (from a copy of the schema, so
+# the generated file names do not depend on where it is installed)
+$(B)/gen/onnx.pb-c.h: $(ONNXPB)
+$(ONNXPB): $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	cp $(ONNX_PROTO) $(B)/gen/onnx.proto
+	cd $(B)/gen && $(PROTOC_C) --c_out=. onnx.proto
+
+$(B)/gen/onnx.pb-c.o: $(ONNXPB) Makefile
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# the ONNX reader includes the generated header
+$(patsubst %.c,$(B)/%.o,$(filter src/io/onnx%.c,$(SRC))): $(B)/gen/onnx.pb-c.h
 
 $(LIBA): $(OBJ)
 	@mkdir -p $(dir $@)
@@ -158,7 +181,7 @@ build/cortex: $(BIN)
 
 $(B)/tests/%: tests/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc -Itests $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $(PNG_CFLAGS) -Isrc -Itests -I$(B)/gen $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(LIBA) Makefile
 	@mkdir -p $(dir $@)
@@ -179,6 +202,18 @@ readme-ops: $(BIN)
 	tools/update_readme_ops.sh $(BIN)
 
 bench-build: $(BBIN)
+
+# The ONNX conformance runner (tools/onnx_conformance.c) over Debian's
+# libonnx-testdata node tests: a table per op and "N passed of M"; it fails
+# only when a test of a supported op fails.
+ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data/node
+$(B)/tools/onnx_conformance: tools/onnx_conformance.c $(LIBA) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BINDEPFLAGS) $< -o $@ $(LIBA) $(LDFLAGS) $(LIBS)
+
+onnx-test: $(B)/tools/onnx_conformance
+	@[ -d "$(ONNX_TESTDATA)" ] || { echo "make onnx-test: no $(ONNX_TESTDATA): install libonnx-testdata (as root 'apt-get install -y libonnx-testdata')"; exit 1; }
+	$(B)/tools/onnx_conformance $(ONNX_TESTDATA)
 
 demo: $(BIN) build/cortex
 	@tools/demo.sh build/cortex
@@ -201,10 +236,10 @@ FUZZ_CFLAGS := -std=c11 -pthread -Wall -Wextra -Wpedantic -Wno-pass-failed -fno-
                -Iinclude -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS   := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS   := $(patsubst fuzz/%.c,$(FZ)/%,$(FUZZ_SRCS))
-FUZZ_OBJ    := $(SRC:%.c=$(FZ)/%.o) $(FZ)/gen/optable.o
+FUZZ_OBJ    := $(SRC:%.c=$(FZ)/%.o) $(FZ)/gen/optable.o $(FZ)/gen/onnx.pb-c.o
 
 fuzz: fuzz-check $(FUZZ_BINS)
-.SECONDARY: $(FUZZ_OBJ) $(FZ)/gen/optable.c
+.SECONDARY: $(FUZZ_OBJ) $(FZ)/gen/optable.c $(FZ)/gen/onnx.pb-c.c
 
 fuzz-check:
 	@echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
@@ -215,7 +250,18 @@ fuzz-check:
 
 $(FZ)/%.o: %.c Makefile | fuzz-check
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -I$(FZ)/gen -c $< -o $@
+
+$(FZ)/gen/onnx.pb-c.h: $(FZ)/gen/onnx.pb-c.c
+$(FZ)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	cp $(ONNX_PROTO) $(FZ)/gen/onnx.proto
+	cd $(FZ)/gen && $(PROTOC_C) --c_out=. onnx.proto
+
+$(FZ)/gen/onnx.pb-c.o: $(FZ)/gen/onnx.pb-c.c Makefile
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(patsubst %.c,$(FZ)/%.o,$(filter src/io/onnx%.c,$(SRC))): $(FZ)/gen/onnx.pb-c.h
 
 $(FZ)/gen/optable.c: $(SRC) tools/gen_optable.sh
 	@mkdir -p $(dir $@)
@@ -225,7 +271,7 @@ $(FZ)/gen/optable.o: $(FZ)/gen/optable.c Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FZ)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJ) Makefile
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_OBJ) -lm $(ZLIB_LIBS) $(PNG_LIBS) $(GIF_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_OBJ) -lm $(ZLIB_LIBS) $(PNG_LIBS) $(GIF_LIBS) $(PROTOBUF_C_LIBS)
 
 # Installs headers, libcortex.a, libcortex.so.$(VERSION) with its links, the
 # CLI and cortex.pc. Installed as root into a directory the dynamic linker
@@ -266,5 +312,5 @@ clean:
 	rm -rf build
 
 # Generated header dependencies (see DEPFLAGS above); absent before the first build.
-DEPS := $(OBJ:.o=.d) $(CLI:%.c=$(B)/%.d) $(TBIN:=.d) $(EXBIN:=.d) $(BBIN:=.d) $(FUZZ_OBJ:.o=.d)
+DEPS := $(OBJ:.o=.d) $(CLI:%.c=$(B)/%.d) $(TBIN:=.d) $(EXBIN:=.d) $(BBIN:=.d) $(FUZZ_OBJ:.o=.d) $(B)/tools/onnx_conformance.d
 -include $(DEPS)

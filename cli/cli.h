@@ -121,4 +121,5 @@ const char *cli_class_name(const cli_classes *c, int label);
 void cli_print_confusion(const int64_t *conf, int C, const cli_classes *names);
 int cmd_memnn(int argc, char **argv);
 int cmd_rl(int argc, char **argv);
+int cmd_onnx(int argc, char **argv);
 #endif

@@ -55,6 +55,8 @@
  *   cortex/plot.h   figures: canvas, colour maps and scales, labelled heatmaps
  *   cortex/train.h  the trainer (loop, metrics, checkpoints, exact resume),
  *                   classifier evaluation, clocks
+ *   cortex/onnx.h   ONNX models: reading and checking (protobuf-c), running
+ *                   the graph on Cortex ops, TensorProto files
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -93,5 +95,6 @@
 #include "cortex/agent.h"
 #include "cortex/plot.h"
 #include "cortex/train.h"
+#include "cortex/onnx.h"
 
 #endif

@@ -4,8 +4,9 @@
 # putting a zlib.h / png.h / gif_lib.h / cblas.h that does not compile first on the include
 # path (EXTRA_CFLAGS=-I...), and pkg-config by a pkg-config on PATH that fails
 # as a missing one does.
-#   - zlib.h / png.h / gif_lib.h / zlib and png hidden: make stops before compiling anything with
-#     one message naming the header(s) and the Debian package(s), once;
+#   - zlib.h / png.h / gif_lib.h / zlib and png / protobuf-c.h hidden, protoc-c or onnx.proto
+#     missing: make stops before compiling anything with one message naming the header(s)
+#     or file(s) and the Debian package(s), once;
 #   - BLAS=openblas with OpenBLAS hidden and no pkg-config: make says to install
 #     libopenblas-dev (not an undefined cblas_sgemm at link time);
 #   - OpenBLAS installed but no pkg-config: BLAS=auto and BLAS=openblas still
@@ -17,7 +18,8 @@ t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 fails=0
 fail() { echo "check_preflight: $*" >&2; fails=$((fails + 1)); }
-mkdir -p "$t/hide-zlib" "$t/hide-png" "$t/hide-gif" "$t/hide-blas" "$t/nopc"
+mkdir -p "$t/hide-zlib" "$t/hide-png" "$t/hide-gif" "$t/hide-blas" "$t/nopc" "$t/hide-pbc/protobuf-c"
+echo '#error hidden by check_preflight' > "$t/hide-pbc/protobuf-c/protobuf-c.h"
 echo '#error hidden by check_preflight' > "$t/hide-zlib/zlib.h"
 echo '#error hidden by check_preflight' > "$t/hide-png/png.h"
 echo '#error hidden by check_preflight' > "$t/hide-gif/gif_lib.h"
@@ -40,6 +42,12 @@ make test BLAS=builtin EXTRA_CFLAGS="-I$t/hide-png" > "$t/out" 2>&1; rc=$?
 expect_stop "png.h hidden" $rc "png.h" "libpng-dev"
 make lib BLAS=builtin EXTRA_CFLAGS="-I$t/hide-gif" > "$t/out" 2>&1; rc=$?
 expect_stop "gif_lib.h hidden" $rc "gif_lib.h" "libgif-dev"
+make lib BLAS=builtin EXTRA_CFLAGS="-I$t/hide-pbc" > "$t/out" 2>&1; rc=$?
+expect_stop "protobuf-c.h hidden" $rc "protobuf-c/protobuf-c.h" "libprotobuf-c-dev"
+make lib BLAS=builtin PROTOC_C="$t/none/protoc-c" > "$t/out" 2>&1; rc=$?
+expect_stop "protoc-c missing" $rc "protoc-c" "apt-get install -y protobuf-c-compiler"
+make test BLAS=builtin ONNX_PROTO="$t/none/onnx.proto" > "$t/out" 2>&1; rc=$?
+expect_stop "onnx.proto missing" $rc "onnx.proto" "apt-get install -y libonnx-dev"
 make demo EXTRA_CFLAGS="-I$t/hide-zlib -I$t/hide-png" > "$t/out" 2>&1; rc=$?
 expect_stop "zlib.h and png.h hidden" $rc "zlib.h (zlib1g-dev), png.h (libpng-dev)" "apt-get install -y zlib1g-dev libpng-dev"
 PATH="$t/nopc:$PATH" make lib BLAS=openblas EXTRA_CFLAGS="-I$t/hide-blas" > "$t/out" 2>&1; rc=$?
@@ -63,4 +71,4 @@ FASHION_MNIST="$t/none" BENCH=mlp tools/bench.sh "$(make -s print-variant)" > "$
 grep -q "apt-get install dataset-fashion-mnist" "$t/out" || fail "bench without Fashion-MNIST: $(cat "$t/out")"
 
 [ $fails = 0 ] || exit 1
-echo "preflight: missing zlib/libpng/giflib/OpenBLAS/pkg-config/Fashion-MNIST each named with its package"
+echo "preflight: missing zlib/libpng/giflib/protobuf-c/protoc-c/onnx.proto/OpenBLAS/pkg-config/Fashion-MNIST each named with its package"

@@ -22,6 +22,9 @@
 #define LLVMFuzzerTestOneInput fuzz_babi_one
 #include "../../fuzz/fuzz_babi.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_onnx_one
+#include "../../fuzz/fuzz_onnx.c"
+#undef LLVMFuzzerTestOneInput
 
 #include <dirent.h>
 #include "test.h"
@@ -63,6 +66,7 @@ static void replay_idx(void) { replay("idx", fuzz_idx_one); }
 static void replay_csv(void) { replay("csv", fuzz_csv_one); }
 static void replay_text(void) { replay("text", fuzz_text_one); }
 static void replay_babi(void) { replay("babi", fuzz_babi_one); }
+static void replay_onnx(void) { replay("onnx", fuzz_onnx_one); }
 /* the .net target three ways: cx_net_check, cx_net_parse, and both compared */
 static void replay_netdef(void) {
     cxf_net_diff = 0;
@@ -83,5 +87,6 @@ int main(void) {
     RUN(replay_netdef);
     RUN(replay_text);
     RUN(replay_babi);
+    RUN(replay_onnx);
     TEST_END();
 }

@@ -1,0 +1,148 @@
+/* cortex onnx -- ONNX models (cortex/onnx.h):
+ *   info  opset, inputs and outputs with shapes, nodes per op, unsupported nodes
+ *   run   run the model on TensorProto (.pb) inputs and print the outputs */
+#include "cli.h"
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_onnx(int argc, char **argv);
+
+static const char *USAGE = "usage: cortex onnx info MODEL.onnx\n"
+                           "       cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]\n";
+
+static int onnx_info(int argc, char **argv) {
+    if (argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        printf("usage: cortex onnx info MODEL.onnx\n\n"
+               "Read and check an ONNX model (opsets 7-17) and print its opset, its inputs and\n"
+               "outputs with their shapes ('?' for a symbolic dimension), the number of nodes of\n"
+               "each op and the nodes Cortex cannot run, each with the reason.\n");
+        return 0;
+    }
+    if (argc != 1 || argv[0][0] == '-') {
+        fprintf(stderr, "cortex onnx info: expected one ONNX model file (see 'cortex onnx info --help')\n");
+        return 2;
+    }
+    cx_onnx_model *m;
+    if (cx_onnx_load(argv[0], &m)) {
+        fprintf(stderr, "cortex onnx info: %s\n", cx_last_error());
+        return 1;
+    }
+    cx_onnx_print_info(m, stdout);
+    cx_onnx_free(m);
+    return 0;
+}
+
+static void print_tensor(const char *name, const cx_tensor *t, long limit) {
+    char sh[128];
+    printf("%s: %s %s\n", name, cx_dtype_name(t->dtype), cx_shape_str(t, sh, sizeof sh));
+    int64_t n = t->numel < limit ? t->numel : limit;
+    int row = t->ndim ? t->shape[t->ndim - 1] : 1;
+    if (row < 1 || row > 10) row = 10;
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == CX_F32) printf("%s%.6g", i % row ? " " : "  ", (double)CX_F(t)[i]);
+        else if (t->dtype == CX_I32) printf("%s%d", i % row ? " " : "  ", (int)CX_I32P(t)[i]);
+        else printf("%s%lld", i % row ? " " : "  ", (long long)CX_I64P(t)[i]);
+        if ((i + 1) % row == 0 || i + 1 == n) printf("\n");
+    }
+    if (n < t->numel) printf("  ... (%lld more values; --limit N prints more)\n", (long long)(t->numel - n));
+}
+
+static int onnx_run(int argc, char **argv) {
+    const char *model = NULL;
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    int n_in = 0, threads = 1, rc = 2;
+    long limit = 100;
+    if (!inputs) return 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s\n"
+                   "Run an ONNX model on inputs stored as ONNX TensorProto files (.pb, as in ONNX's\n"
+                   "test data: one --input per graph input, in the model's order; float, int32 or\n"
+                   "int64) and print each output: name, type, shape and values.\n\n"
+                   "options:\n"
+                   "  --input X.pb           a graph input (repeat for each)\n"
+                   "  --limit N              values printed per output (default 100)\n"
+                   "  --threads T            OpenMP and BLAS threads (default 1; 0 = all cores)\n"
+                   "  --help                 show this help\n",
+                   "usage: cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]");
+            free(inputs);
+            return 0;
+        }
+        if (!strcmp(a, "--input") || !strcmp(a, "--limit") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cortex onnx run: %s needs a value\n", a);
+                goto out;
+            }
+            const char *v = argv[++i];
+            char *end;
+            if (!strcmp(a, "--input")) inputs[n_in++] = v;
+            else {
+                long x = strtol(v, &end, 10);
+                if (*end || end == v || x < 0 || x > 1L << 30) {
+                    fprintf(stderr, "cortex onnx run: %s must be a whole number >= 0, got '%s'\n", a, v);
+                    goto out;
+                }
+                if (!strcmp(a, "--limit")) limit = x;
+                else threads = (int)x;
+            }
+        } else if (a[0] == '-') {
+            fprintf(stderr, "cortex onnx run: unknown option '%s' (see 'cortex onnx run --help')\n", a);
+            goto out;
+        } else if (!model) {
+            model = a;
+        } else {
+            fprintf(stderr, "cortex onnx run: unexpected argument '%s' (inputs are given with --input)\n", a);
+            goto out;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "cortex onnx run: expected an ONNX model file (see 'cortex onnx run --help')\n");
+        goto out;
+    }
+    cx_set_threads(threads);
+    cx_onnx_model *m;
+    if (cx_onnx_load(model, &m)) {
+        fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
+        rc = 1;
+        goto out;
+    }
+    int ni = cx_onnx_num_inputs(m), no = cx_onnx_num_outputs(m);
+    if (n_in != ni) {
+        fprintf(stderr, "cortex onnx run: %s has %d input%s (", model, ni, ni == 1 ? "" : "s");
+        for (int i = 0; i < ni; i++) fprintf(stderr, "%s'%s'", i ? ", " : "", cx_onnx_input(m, i)->name);
+        fprintf(stderr, "), %d --input given\n", n_in);
+        cx_onnx_free(m);
+        goto out;
+    }
+    cx_tensor **in = calloc((size_t)ni + 1, sizeof *in), **outs = calloc((size_t)no + 1, sizeof *outs);
+    rc = 1;
+    bool ok = in && outs;
+    for (int i = 0; ok && i < ni; i++)
+        if (cx_onnx_read_tensor(inputs[i], &in[i])) {
+            fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
+            ok = false;
+        }
+    if (ok && cx_onnx_run(m, in, outs)) {
+        fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
+        ok = false;
+    }
+    for (int i = 0; ok && i < no; i++) print_tensor(cx_onnx_output(m, i)->name, outs[i], limit);
+    if (ok) rc = 0;
+    for (int i = 0; in && i < ni; i++) cx_tensor_free(in[i]);
+    free(in);
+    free(outs);
+    cx_step_reset();
+    cx_onnx_free(m);
+out:
+    free(inputs);
+    return rc;
+}
+
+int cmd_onnx(int argc, char **argv) {
+    if (argc >= 1 && !strcmp(argv[0], "info")) return onnx_info(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "run")) return onnx_run(argc - 1, argv + 1);
+    FILE *o = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? stdout : stderr;
+    fprintf(o, "%s'cortex onnx info --help' and 'cortex onnx run --help' describe them.\n", USAGE);
+    return o == stdout ? 0 : 2;
+}

@@ -1,0 +1,138 @@
+/* cortex/onnx.h -- reading and running ONNX models. See cortex.h.
+ *
+ * cx_onnx_load reads a ModelProto (protobuf, ONNX IR with a default-domain
+ * opset 7..17) and checks it before anything runs:
+ *   - the protobuf parses (a truncated or corrupt file is CX_ERR_FORMAT);
+ *   - every initialiser has a data type, at most CX_MAX_DIMS dimensions,
+ *     no dimension above CX_ONNX_MAX_DIM, at most CX_ONNX_MAX_NUMEL
+ *     elements and exactly as many values as its shape says, in one field
+ *     (CX_ERR_FORMAT naming the initialiser); one of a type Cortex does not
+ *     have (double, uint8, ...) makes the nodes that use it unsupported;
+ *   - the graph is a DAG: every node input is a graph input, an initialiser
+ *     or the output of a node, no value has two producers, and the nodes can
+ *     be ordered (a cycle or a dangling input is CX_ERR_FORMAT naming the
+ *     node, its op and the value);
+ *   - every node's attributes have the types the op defines.
+ * A node whose op (or one of whose variants: an attribute value, a data
+ * type) Cortex does not run does not fail the load: it is recorded as
+ * unsupported (cx_onnx_unsupported names the node, its op and why) and
+ * cx_onnx_run then fails with CX_ERR_ARG naming it. Every error message
+ * names the node as  node N 'name' (OpType)  (node N (OpType) when it has no
+ * name; N counts the nodes in the file's order from 0).
+ *
+ * Initialisers become persistent tensors owned by the model; the F32 ones
+ * are its parameters (cx_onnx_params, requires_grad set, named as in the
+ * file), so an imported model can be fine-tuned with the optimisers of
+ * cortex/optim.h: cx_onnx_run records the graph when grad mode is on.
+ *
+ * Ops run (opset 7..17 semantics; 42): Add, Sub, Mul, Div, Pow, MatMul,
+ * Gemm, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, Softsign, Abs, Neg,
+ * Exp, Log, Sqrt, Reciprocal, Clip, Sum, Max, Min, Mean, Softmax,
+ * LogSoftmax, Conv, MaxPool (no dilations, no indices output), AveragePool,
+ * GlobalAveragePool, BatchNormalization (inference), Dropout (inference:
+ * the identity), Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Pad
+ * (constant mode), Identity, Constant, Concat; on F32 data (Reshape,
+ * Flatten, Squeeze, Unsqueeze, Identity and Constant on I32 / I64 too;
+ * shapes, axes and pads are I64). A pad of Conv / MaxPool / AveragePool may
+ * not exceed both the kernel and the input size; padding (Pad, or the
+ * explicit padding of asymmetric pads) makes at most max(2^20, 64 x the
+ * input's size) and never more than 2^27 values (files cannot make the
+ * runner allocate without bound).
+ *
+ *   cx_onnx_model *m;
+ *   if (cx_onnx_load("lenet.onnx", &m)) { puts(cx_last_error()); ... }
+ *   cx_tensor *in[1] = {x}, *out[1];
+ *   if (cx_onnx_run(m, in, out)) { puts(cx_last_error()); ... }
+ *   ... out[0] lives in the current arena ...
+ *   cx_onnx_free(m);
+ */
+#ifndef CORTEX_ONNX_H
+#define CORTEX_ONNX_H
+#include "core.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits of the reader: a larger dimension or tensor is CX_ERR_FORMAT. */
+#define CX_ONNX_MAX_DIM ((int64_t)1 << 30)
+#define CX_ONNX_MAX_NUMEL ((int64_t)1 << 31)
+
+typedef struct cx_onnx_model cx_onnx_model;
+
+/* A graph input or output as the file declares it. dtype_ok is false when
+ * its element type is not one Cortex has (F32, I32, I64); onnx_type is the
+ * ONNX TensorProto.DataType number (0 when the file gives none). ndim is -1
+ * when the file gives no shape; a dimension is -1 when it is symbolic
+ * (dim_param, e.g. a batch size "N") or absent. */
+typedef struct cx_onnx_value_info {
+    const char *name;
+    int onnx_type;
+    bool dtype_ok;
+    cx_dtype dtype;
+    int ndim;
+    int64_t shape[CX_MAX_DIMS];
+} cx_onnx_value_info;
+
+/* Read and check an ONNX model file (see above). On success *out is a model
+ * the caller frees with cx_onnx_free; on failure *out is NULL and
+ * cx_last_error() names the problem (CX_ERR_IO: the file cannot be read;
+ * CX_ERR_FORMAT: it is not a valid model; CX_ERR_ARG: a valid model Cortex
+ * does not read: an opset outside 7..17, sparse initialisers, data in
+ * external files). */
+cx_status cx_onnx_load(const char *path, cx_onnx_model **out);
+/* The same from bytes in memory (copied as needed; `data` may be freed
+ * afterwards). `what` names the source in messages (NULL: "buffer"). */
+cx_status cx_onnx_load_buffer(const void *data, size_t size, const char *what, cx_onnx_model **out);
+void cx_onnx_free(cx_onnx_model *m);
+
+/* The default-domain opset the model imports (7..17; 0 when it imports none
+ * and has no node of that domain). */
+int cx_onnx_opset(const cx_onnx_model *m);
+/* Graph inputs (initialisers excluded) and outputs, in the file's order. */
+int cx_onnx_num_inputs(const cx_onnx_model *m);
+int cx_onnx_num_outputs(const cx_onnx_model *m);
+const cx_onnx_value_info *cx_onnx_input(const cx_onnx_model *m, int i);
+const cx_onnx_value_info *cx_onnx_output(const cx_onnx_model *m, int i);
+/* Nodes, in execution (topological) order: op type, name ("" if none),
+ * domain ("" for the default one). */
+int cx_onnx_num_nodes(const cx_onnx_model *m);
+const char *cx_onnx_node_op(const cx_onnx_model *m, int i);
+const char *cx_onnx_node_name(const cx_onnx_model *m, int i);
+const char *cx_onnx_node_domain(const cx_onnx_model *m, int i);
+/* NULL when node i can run, else why not ("node 3 'n' (Foo): op not supported"). */
+const char *cx_onnx_node_unsupported(const cx_onnx_model *m, int i);
+/* Number of nodes Cortex cannot run (0: cx_onnx_run can run the model). */
+int cx_onnx_num_unsupported(const cx_onnx_model *m);
+/* The F32 initialisers as parameters (owned by the model). */
+const cx_params *cx_onnx_params(const cx_onnx_model *m);
+
+/* Run the graph: inputs[i] is graph input i (cx_onnx_num_inputs of them,
+ * each with the declared element type and every fixed dimension of the
+ * declared shape); outputs[i] receives graph output i, a tensor of the
+ * current arena (or an initialiser / input itself when the graph returns
+ * one unchanged). Gradients are recorded when grad mode is on. Errors:
+ * CX_ERR_ARG (an unsupported node, a NULL input), CX_ERR_SHAPE (an input
+ * of the wrong type or shape, naming it), CX_ERR_INVALID (an op's check
+ * failed: the message names the node and the op's complaint). On failure
+ * the arena is rewound and outputs are NULL. */
+cx_status cx_onnx_run(cx_onnx_model *m, cx_tensor *const *inputs, cx_tensor **outputs);
+
+/* Read a TensorProto file (the .pb inputs and outputs of ONNX's test data)
+ * into a new persistent tensor (F32, I32 or I64; the caller frees it).
+ * CX_ERR_IO / CX_ERR_FORMAT as cx_onnx_load; CX_ERR_ARG for a data type
+ * Cortex does not have (named). */
+cx_status cx_onnx_read_tensor(const char *path, cx_tensor **out);
+/* The same from bytes in memory. */
+cx_status cx_onnx_tensor_from_buffer(const void *data, size_t size, const char *what, cx_tensor **out);
+/* Name of an ONNX TensorProto.DataType ("float", "int64", ...; "type N"
+ * for an unknown one, written into a static buffer). */
+const char *cx_onnx_type_name(int onnx_type);
+
+/* `cortex onnx info`: opset, inputs and outputs with shapes, nodes per op,
+ * unsupported nodes, parameter count. */
+void cx_onnx_print_info(const cx_onnx_model *m, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
