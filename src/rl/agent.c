@@ -621,18 +621,24 @@ static cx_status read_blob(cx_agent *a, const cx_tensor *t, const char *path) {
     return CX_OK;
 }
 
-cx_status cx_agent_save(cx_agent *a, const char *path) {
-    cx_params all;
-    cx_params_init(&all);
+/* Every tensor of the agent's networks (named "<net>.<layer>..."), in a
+ * fixed order: what a checkpoint holds besides the optimiser and the blob. */
+static void model_tensors(cx_agent *a, cx_params *all) {
+    cx_params_init(all);
     cx_module *mods[4] = {a->policy, a->value, a->q, a->q_target};
     for (int m = 0; m < 4; m++) {
         if (!mods[m]) continue;
         cx_state_dict sd;
         cx_module_state_dict(mods[m], &sd);
-        for (int i = 0; i < sd.n; i++) cx_params_add(&all, sd.t[i]);
+        for (int i = 0; i < sd.n; i++) cx_params_add(all, sd.t[i]);
         cx_state_dict_free(&sd);
     }
-    if (a->log_std) cx_params_add(&all, a->log_std);
+    if (a->log_std) cx_params_add(all, a->log_std);
+}
+
+cx_status cx_agent_save(cx_agent *a, const char *path) {
+    cx_params all;
+    model_tensors(a, &all);
     int n_model = all.n;
     cx_params os;
     cx_params_init(&os);
@@ -704,16 +710,7 @@ cx_status cx_agent_load(const char *path, cx_agent **out) {
     }
     /* the model tensors, by name */
     cx_params all;
-    cx_params_init(&all);
-    cx_module *mods[4] = {a->policy, a->value, a->q, a->q_target};
-    for (int m = 0; m < 4; m++) {
-        if (!mods[m]) continue;
-        cx_state_dict sd;
-        cx_module_state_dict(mods[m], &sd);
-        for (int i = 0; i < sd.n; i++) cx_params_add(&all, sd.t[i]);
-        cx_state_dict_free(&sd);
-    }
-    if (a->log_std) cx_params_add(&all, a->log_std);
+    model_tensors(a, &all);
     for (int i = 0; i < all.n && !st; i++) {
         cx_tensor *src = cx_st_get(f, all.t[i]->name);
         if (!src) st = cx_set_error(CX_ERR_NOTFOUND, "%s: tensor '%s' is missing", path, all.t[i]->name);
