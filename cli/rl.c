@@ -220,6 +220,16 @@ static int rl_train(int argc, char **argv) {
     return rc;
 }
 
+/* Append a copy of an RGB frame to a growing list (for --strip). */
+static void keep_frame(uint8_t ***frames, int *n, const uint8_t *rgb, int w, int h) {
+    uint8_t **grown = realloc(*frames, sizeof **frames * (size_t)(*n + 1));
+    uint8_t *copy = malloc((size_t)w * h * 3);
+    if (!grown || !copy) cx_fatal("rl play: out of memory");
+    *frames = grown;
+    memcpy(copy, rgb, (size_t)w * h * 3);
+    grown[(*n)++] = copy;
+}
+
 static int rl_play(int argc, char **argv) {
     const char *cmd = "rl play";
     cli_flag f[] = {
@@ -289,14 +299,7 @@ static int rl_play(int argc, char **argv) {
                     gif_path = NULL;
                 }
                 if (gif) cx_gif_add(gif, rgb);
-                if (strip_path) {
-                    uint8_t **nf2 = realloc(frames, sizeof *frames * (size_t)(nframes + 1));
-                    uint8_t *copy = malloc((size_t)fw * fh * 3);
-                    if (!nf2 || !copy) cx_fatal("rl play: out of memory");
-                    frames = nf2;
-                    memcpy(copy, rgb, (size_t)fw * fh * 3);
-                    frames[nframes++] = copy;
-                }
+                if (strip_path) keep_frame(&frames, &nframes, rgb, fw, fh);
             }
             int act = 0;
             cx_agent_act(ag, obs, 1, greedy, &act, box);
@@ -308,14 +311,7 @@ static int rl_play(int argc, char **argv) {
         if (ep == 0 && (gif_path || strip_path)) { /* the final state too */
             const uint8_t *rgb = cx_env_render(e, &fw, &fh);
             if (gif) cx_gif_add(gif, rgb);
-            if (strip_path) {
-                uint8_t **nf2 = realloc(frames, sizeof *frames * (size_t)(nframes + 1));
-                uint8_t *copy = malloc((size_t)fw * fh * 3);
-                if (!nf2 || !copy) cx_fatal("rl play: out of memory");
-                frames = nf2;
-                memcpy(copy, rgb, (size_t)fw * fh * 3);
-                frames[nframes++] = copy;
-            }
+            if (strip_path) keep_frame(&frames, &nframes, rgb, fw, fh);
         }
         printf("episode %d: return %.2f, %d steps\n", ep + 1, ret, len);
         total += ret;

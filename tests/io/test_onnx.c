@@ -485,7 +485,40 @@ static void test_tensor_files(void) {
     CHECK(cx_onnx_tensor_from_buffer(buf, n, "r.pb", &x) == CX_ERR_FORMAT && strstr(cx_last_error(), "whole number"));
 }
 
+
+/* what `cortex onnx info` reads: nodes in order, names, domains, outputs,
+ * type names, the printed summary; and a TensorProto file that is missing */
+static void test_introspection(void) {
+    cx_onnx_model *m;
+    CHECK(cx_onnx_load(FIX "mlp.onnx", &m) == CX_OK);
+    CHECK(cx_onnx_num_nodes(m) == 9);
+    int gemm = 0, softmax_last = 0;
+    for (int i = 0; i < cx_onnx_num_nodes(m); i++) {
+        CHECK(cx_onnx_node_name(m, i) != NULL);
+        CHECK(cx_onnx_node_domain(m, i) != NULL && cx_onnx_node_domain(m, i)[0] == 0);
+        gemm += !strcmp(cx_onnx_node_op(m, i), "Gemm");
+        if (i == cx_onnx_num_nodes(m) - 1) softmax_last = !strcmp(cx_onnx_node_op(m, i), "Softmax");
+    }
+    CHECK(gemm == 2 && softmax_last);
+    const cx_onnx_value_info *out = cx_onnx_output(m, 0);
+    CHECK(out && out->ndim == 2 && out->shape[0] == -1 && out->shape[1] == 5 && out->dtype == CX_F32);
+    CHECK(!strcmp(cx_onnx_type_name(1), "float") && !strcmp(cx_onnx_type_name(7), "int64"));
+    CHECK(strstr(cx_onnx_type_name(999), "999") != NULL);
+    char buf[4096] = {0};
+    FILE *f = tmpfile();
+    cx_onnx_print_info(m, f);
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    CHECK(n > 0 && strstr(buf, "opset 11") && strstr(buf, "Gemm") && strstr(buf, "x: float [?, 6]"));
+    cx_onnx_free(m);
+    cx_tensor *t = NULL;
+    CHECK(cx_onnx_read_tensor("tests/fixtures/onnx/no-such-input.pb", &t) == CX_ERR_IO && t == NULL);
+    CHECK(strstr(cx_last_error(), "no-such-input.pb") != NULL);
+}
+
 int main(void) {
+    RUN(test_introspection);
     cx_set_threads(1);
     RUN(test_mlp_matches_pytorch);
     RUN(test_cnn_matches_pytorch);

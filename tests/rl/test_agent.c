@@ -170,6 +170,13 @@ static void same_seed_same_run(void) {
 }
 
 static void configuration_errors(void) {
+    cx_rl_algo al;
+    const char *names[] = {"reinforce", "a2c", "ppo", "dqn"};
+    for (int i = 0; i < 4; i++) {
+        CHECK(cx_rl_algo_parse(names[i], &al) && (int)al == i);
+        CHECK(!strcmp(cx_rl_algo_name(al), names[i]));
+    }
+    CHECK(!cx_rl_algo_parse("sarsa", &al));
     cx_rl_config c = cx_rl_defaults(CX_ALGO_PPO, "cartpole");
     CHECK(cx_rl_config_set(&c, "lr", "abc") == CX_ERR_INVALID && strstr(cx_last_error(), "lr=abc"));
     CHECK(cx_rl_config_set(&c, "nope", "1") == CX_ERR_INVALID && strstr(cx_last_error(), "unknown setting 'nope'"));

@@ -17,7 +17,7 @@ static void unknown_names_and_settings_are_reported(void) {
     CHECK(cx_env_make("cartpole:max_steps") == NULL);
     CHECK(strstr(cx_last_error(), "not key=value"));
     cx_env *e = cx_env_make("CARTPOLE-V1");
-    CHECK(e && !strcmp(cx_env_name(e), "CartPole-v1"));
+    CHECK(e && !strcmp(cx_env_name(e), "CartPole-v1") && !strcmp(cx_env_spec(e), "CARTPOLE-V1"));
     cx_env_free(e);
 }
 
@@ -148,6 +148,8 @@ static void vectorised_copies_reset_in_the_same_step(void) {
     float obs[16], fin[16], rew[4], single[4];
     uint8_t term[4], trunc[4];
     cx_vec_env_reset(v, obs);
+    CHECK(cx_vec_env_get(v, 2) != NULL && cx_env_get_stats(cx_vec_env_get(v, 2)).episodes == 0);
+    EXPECT_FATAL(cx_vec_env_get(v, N), "index 4 out of range");
     for (int i = 0; i < N; i++) {
         cx_env *e = cx_env_make("cartpole");
         cx_env_seed(e, 100 + i);
