@@ -1,14 +1,15 @@
 /* Reinforcement-learning benchmark on CartPole-v1 (issue 11, "Speed"), the
  * Cortex side of tools/bench_torch_rl.py:
  *   bench_rl [threads] [--what env,train,solve] [--env-steps 10000000]
- *            [--steps reinforce=N,a2c=N,ppo=N,dqn=N] [--solve-algos reinforce,a2c,ppo]
+ *            [--steps reinforce=N,a2c=N,ppo=N,dqn=N,dqn_catch=N] [--solve-algos reinforce,a2c,ppo]
  *            [--solve-max 500000] [--seed 1] [--seeds 5]
  *  env:   raw environment steps per second with uniformly random actions
  *         (drawn per step), one cx_env (reset when an episode ends) and a
  *         cx_vec_env of 8 copies (same-step reset); every copy's step counts.
  *  train: for each algorithm with its cx_rl_defaults on CartPole-v1 (seed 1):
  *         cx_agent_train for a warm-up (past DQN's learning_starts), then
- *         the timed window of N env steps; env steps / second of the window
+ *         the timed window of N env steps (dqn_catch: DQN on Catch-v0 from
+ *         pixels with cx_rl_defaults(DQN, "Catch-v0")); env steps / second of the window
  *         (acting + environment + updates: the whole training loop), by
  *         the wall clock and per CPU-second of the process.
  *  solve: train in chunks to every multiple of 10000 steps, then a greedy
@@ -33,7 +34,10 @@
 #include <string.h>
 #include <time.h>
 
-static const char *ALGOS[4] = {"reinforce", "a2c", "ppo", "dqn"};
+/* dqn_catch: DQN from pixels on Catch-v0 (the CNN of src/rl/agent.c), the
+ * pixel-DQN row of the issue; the others on CartPole-v1. */
+#define NALGO 5
+static const char *ALGOS[NALGO] = {"reinforce", "a2c", "ppo", "dqn", "dqn_catch"};
 
 static int has_word(const char *list, const char *w) {
     size_t n = strlen(w);
@@ -89,7 +93,8 @@ static void bench_env(int threads, int64_t steps, uint64_t seed) {
 }
 
 static cx_agent *make_agent(int algo, uint64_t seed) {
-    cx_rl_config c = cx_rl_defaults((cx_rl_algo)algo, "CartPole-v1");
+    cx_rl_config c = algo == 4 ? cx_rl_defaults(CX_ALGO_DQN, "Catch-v0")
+                               : cx_rl_defaults((cx_rl_algo)algo, "CartPole-v1");
     c.seed = seed;
     cx_agent *ag = cx_agent_new(&c);
     if (!ag) cx_fatal("bench_rl: %s", cx_last_error());
@@ -144,7 +149,7 @@ static void bench_solve(int threads, int algo, int64_t max_steps, uint64_t seed)
 int main(int argc, char **argv) {
     int threads = getenv("CX_THREADS") ? atoi(getenv("CX_THREADS")) : 1;
     const char *what = "env,train,solve", *solve_algos = "reinforce,a2c,ppo";
-    int64_t env_steps = 10000000, solve_max = 500000, train_steps[4] = {200000, 200000, 50000, 10000};
+    int64_t env_steps = 10000000, solve_max = 500000, train_steps[NALGO] = {200000, 200000, 50000, 10000, 3000};
     uint64_t seed = 1;
     int seeds = 5;
     for (int i = 1; i < argc; i++) {
@@ -162,11 +167,11 @@ int main(int argc, char **argv) {
                 int k = -1;
                 if (eq) {
                     *eq = 0;
-                    for (int a = 0; a < 4; a++)
+                    for (int a = 0; a < NALGO; a++)
                         if (!strcmp(tok, ALGOS[a])) k = a;
                 }
                 if (k < 0 || atoll(eq + 1) < 1) {
-                    fprintf(stderr, "bench_rl: --steps expects algo=N,... (algos reinforce, a2c, ppo, dqn)\n");
+                    fprintf(stderr, "bench_rl: --steps expects algo=N,... (algos reinforce, a2c, ppo, dqn, dqn_catch)\n");
                     return 2;
                 }
                 train_steps[k] = atoll(eq + 1);
@@ -185,7 +190,7 @@ int main(int argc, char **argv) {
     cx_set_threads(threads);
     if (has_word(what, "env")) bench_env(threads, env_steps, seed);
     if (has_word(what, "train"))
-        for (int a = 0; a < 4; a++) bench_train(threads, a, train_steps[a], 2000, seed);
+        for (int a = 0; a < NALGO; a++) bench_train(threads, a, train_steps[a], 2000, seed);
     if (has_word(what, "solve"))
         for (int a = 0; a < 3; a++)
             if (has_word(solve_algos, ALGOS[a]))

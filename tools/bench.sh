@@ -116,7 +116,7 @@ fi
 # environment, the four agents with cx_rl_defaults' networks, optimisers and update structure),
 # 1 thread, Cortex and PyTorch back to back, RL_REPS times (default 2; the summary shows medians):
 # raw env steps/s (one env, 8 vectorised), training env steps/s (env + acting + updates) per
-# algorithm; PyTorch's training also at 2 threads. Then the wall time to solve (greedy mean
+# algorithm, and DQN from pixels on Catch-v0 (dqn_catch); PyTorch's training also at 2 threads. Then the wall time to solve (greedy mean
 # of 20 episodes >= 475, evaluated every 10k steps, evaluation time excluded), 5 seeds each.
 # RL_ARGS adds options to both sides (a quick run: RL_ARGS="--env-steps 100000 --steps
 # reinforce=5000,a2c=5000,ppo=5000,dqn=1000 --seeds 1 --solve-algos a2c").
@@ -127,7 +127,7 @@ if want rl; then
   done
   # (fewer steps: on a loaded 2-core machine PyTorch at 2 threads can be 10x slower than at 1)
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 $PY tools/bench_torch_rl.py 2 --what train \
-    --steps reinforce=50000,a2c=20000,ppo=5000,dqn=2000 ${RL_ARGS:-} >/dev/null
+    --steps reinforce=50000,a2c=20000,ppo=5000,dqn=2000,dqn_catch=500 ${RL_ARGS:-} >/dev/null
   run env OPENBLAS_NUM_THREADS=1 "$B/bench/bench_rl" 1 --what solve ${RL_ARGS:-} >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY tools/bench_torch_rl.py 1 --what solve ${RL_ARGS:-} >/dev/null
 fi
@@ -260,13 +260,13 @@ END {
   }
   if (length(rle_k) || length(rlt_a) || length(rls_a)) {
     print ""
-    print "Reinforcement learning on CartPole-v1, 1 thread, env steps/s (medians of the repetitions; speedup = cortex/torch, goal >= 10 for the agents)"
+    print "Reinforcement learning on CartPole-v1 (dqn_catch: pixel DQN on Catch-v0), 1 thread, env steps/s (medians of the repetitions; speedup = cortex/torch, goal >= 10 for the CartPole agents, >= 1.5 for dqn_catch)"
     split("single vec8", rl_ks, " ")
     for (i = 1; i <= 2; i++) { rl_k = rl_ks[i]; if (rl_k in rle_nc) {
       rl_c = med(rle_c, rl_k, rle_nc[rl_k]); rl_t = med(rle_t, rl_k, rle_nt[rl_k])
       printf "  env %-9s (random actions): cortex %10.0f  torch %8s  speedup %s\n", rl_k, rl_c, rl_t ? sprintf("%.0f", rl_t) : "-", r(rl_c, rl_t) } }
-    split("reinforce a2c ppo dqn", rl_as, " ")
-    for (i = 1; i <= 4; i++) { rl_a = rl_as[i]; if (rl_a in rlt_nc) {
+    split("reinforce a2c ppo dqn dqn_catch", rl_as, " ")
+    for (i = 1; i <= 5; i++) { rl_a = rl_as[i]; if (rl_a in rlt_nc) {
       rl_c = med(rlt_c, rl_a, rlt_nc[rl_a]); rl_t = med(rlt_t, rl_a, rlt_nt[rl_a]); rl_t2 = med(rlt_t2, rl_a, rlt_nt2[rl_a]); rl_tb = (rl_t2 > rl_t) ? rl_t2 : rl_t
       rl_cc = med(rlt_cc, rl_a, rlt_nc[rl_a]); rl_tc = med(rlt_tc, rl_a, rlt_nt[rl_a])
       printf "  train %-9s (env + updates): cortex %8.0f  torch %8s  speedup %6s   (per CPU-s: %s; torch 2 threads %s; vs torch best %s)\n", rl_a, rl_c, rl_t ? sprintf("%.0f", rl_t) : "-", r(rl_c, rl_t), r(rl_cc, rl_tc), rl_t2 ? sprintf("%.0f", rl_t2) : "-", r(rl_c, rl_tb) } }

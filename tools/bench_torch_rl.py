@@ -5,7 +5,7 @@ plain PyTorch + numpy, measured the same way. Run with
 OPENBLAS_NUM_THREADS=<threads>:
 
   /usr/bin/python3 tools/bench_torch_rl.py [threads] [--what env,train,solve]
-      [--env-steps 1000000] [--steps reinforce=N,a2c=N,ppo=N,dqn=N]
+      [--env-steps 1000000] [--steps reinforce=N,a2c=N,ppo=N,dqn=N,dqn_catch=N]
       [--solve-algos reinforce,a2c,ppo] [--solve-max 500000] [--seed 1] [--seeds 5]
 Prints the lines of bench_rl with a TORCH_ prefix:
   TORCH_RL_ENV kind=single threads=1 steps_per_s=...
@@ -31,7 +31,11 @@ for DQN), the same optimisers (RMSprop for A2C, Adam otherwise) and
 gradient-norm clipping, and the same update structure (REINFORCE: one
 update per batch of 8 lock-step episodes; A2C: 8 x 5 steps per update;
 PPO: 8 x 32 steps, 20 epochs of minibatch 256; DQN: an update every env
-step after 1000, Double DQN, hard target every 500 steps).
+step after 1000, Double DQN, hard target every 500 steps). dqn_catch: DQN
+from pixels on Catch-v0 (bsuite's catch, as src/rl/env_catch.c) with
+cx_rl_defaults(DQN, "Catch-v0"): two 3x3 convolutions (16, 32 channels,
+padding 1, ReLU), 128 hidden, 3 actions; updates from step 500, target
+copy every 250 steps.
 """
 import argparse
 import math
@@ -44,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ALGOS = ['reinforce', 'a2c', 'ppo', 'dqn']
+ALGOS = ['reinforce', 'a2c', 'ppo', 'dqn', 'dqn_catch']
 
 
 # ---- CartPole-v1, as gymnasium's cartpole.py ---------------------------------------------
@@ -61,6 +65,8 @@ class CartPole:
     theta_threshold_radians = 12 * 2 * math.pi / 360
     x_threshold = 2.4
     max_episode_steps = 500
+    obs_shape = (4,)
+    n_actions = 2
 
     def __init__(self, seed):
         self.np_random = np.random.default_rng(seed)
@@ -107,14 +113,54 @@ class CartPole:
         return np.array(self.state, dtype=np.float32), reward, terminated, truncated
 
 
+# ---- Catch-v0, as bsuite's catch.py (src/rl/env_catch.c) ------------------------------------
+
+class Catch:
+    """10 x 5 board: the ball starts in row 0 at a random column and falls one row
+    per step; the paddle (bottom row, starting at column 2) moves left/stay/right
+    first, clipped at the walls. Reward +1 or -1 when the ball reaches the bottom
+    row (the episode ends there, after 9 steps). Observation [1, 10, 5], float32,
+    1 at the ball's and the paddle's pixels."""
+    rows, cols = 10, 5
+    obs_shape = (1, 10, 5)
+    n_actions = 3
+
+    def __init__(self, seed):
+        self.np_random = np.random.default_rng(seed)
+        self.ep_return = 0.0
+
+    def observe(self):
+        o = np.zeros(self.obs_shape, dtype=np.float32)
+        o[0, self.ball_row, self.ball_col] = 1.0
+        o[0, self.rows - 1, self.paddle_col] = 1.0
+        return o
+
+    def reset(self):
+        self.ball_row = 0
+        self.ball_col = int(self.np_random.integers(0, self.cols))
+        self.paddle_col = self.cols // 2
+        self.ep_return = 0.0
+        return self.observe()
+
+    def step(self, action):
+        assert action in (0, 1, 2), f'{action!r} invalid'
+        self.paddle_col = min(max(self.paddle_col + action - 1, 0), self.cols - 1)
+        self.ball_row += 1
+        terminated = self.ball_row == self.rows - 1
+        reward = (1.0 if self.paddle_col == self.ball_col else -1.0) if terminated else 0.0
+        self.ep_return += reward
+        return self.observe(), reward, terminated, False
+
+
 class VecEnv:
     """n copies stepped together, same-step autoreset. step() returns obs [n, 4]
     (float32), rewards [n], terminated [n], truncated [n], and {i: last
     observation} for the copies whose episode ended; finished episode returns
     are appended to self.finished."""
 
-    def __init__(self, n, seed):
-        self.envs = [CartPole(seed + i) for i in range(n)]
+    def __init__(self, n, seed, env=CartPole):
+        self.envs = [env(seed + i) for i in range(n)]
+        self.obs_shape = env.obs_shape
         self.n = n
         self.finished = []
 
@@ -123,7 +169,7 @@ class VecEnv:
 
     def step(self, actions):
         n = self.n
-        obs = np.empty((n, 4), dtype=np.float32)
+        obs = np.empty((n,) + self.obs_shape, dtype=np.float32)
         rew = np.empty(n, dtype=np.float32)
         term = np.empty(n, dtype=bool)
         trunc = np.empty(n, dtype=bool)
@@ -156,6 +202,8 @@ def defaults(algo):
         c.update(lr=1e-3, n_steps=32, minibatch=256, n_epochs=20, gae_lambda=0.8, gamma=0.98, norm_adv=True)
     else:
         c.update(lr=1e-3, n_envs=1, hidden=(128, 128), act=nn.ReLU, max_grad_norm=10.0)
+    if algo == 'dqn_catch':  # cx_rl_defaults(DQN, "Catch-v0")
+        c.update(hidden=(128,), eps_decay=5000, learning_starts=500, buffer_size=20000, target_update=250)
     return c
 
 
@@ -179,23 +227,32 @@ class Agent:
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.pyrng = random.Random(seed)
-        self.venv = VecEnv(c['n_envs'], seed * 1000)
-        self.obs = self.venv.reset()
         self.steps = self.updates = 0
         self.seconds = 0.0
         self.recent = []
         self.last_loss = float('nan')
+        env = Catch if algo == 'dqn_catch' else CartPole
+        self.venv = VecEnv(c['n_envs'], seed * 1000, env)
+        self.obs = self.venv.reset()
+        self.n_actions = env.n_actions
+        if algo == 'dqn_catch':  # src/rl/agent.c make_net: two 3x3 convolutions, then the MLP
+            H, W = env.obs_shape[1:]
+            net = lambda: nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1),
+                                        nn.ReLU(), nn.Flatten(),
+                                        mlp((32 * H * W,) + tuple(c['hidden']) + (env.n_actions,), c['act']))
+        else:
+            net = lambda: mlp((4,) + tuple(c['hidden']) + (env.n_actions,), c['act'])
         sizes = (4,) + tuple(c['hidden'])
-        if algo == 'dqn':
-            self.q = mlp(sizes + (2,), c['act'])
-            self.q_target = mlp(sizes + (2,), c['act'])
+        if algo.startswith('dqn'):
+            self.q = net()
+            self.q_target = net()
             self.q_target.load_state_dict(self.q.state_dict())
             for p in self.q_target.parameters():
                 p.requires_grad_(False)
             self.params = list(self.q.parameters())
             B = c['buffer_size']
-            self.rb_obs = np.zeros((B, 4), np.float32)
-            self.rb_next = np.zeros((B, 4), np.float32)
+            self.rb_obs = np.zeros((B,) + env.obs_shape, np.float32)
+            self.rb_next = np.zeros((B,) + env.obs_shape, np.float32)
             self.rb_act = np.zeros(B, np.int64)
             self.rb_rew = np.zeros(B, np.float32)
             self.rb_done = np.zeros(B, np.float32)
@@ -363,11 +420,11 @@ class Agent:
         N = c['n_envs']
         while self.steps < target:
             if self.steps < c['learning_starts']:
-                acts = [self.pyrng.randrange(2) for _ in range(N)]
+                acts = [self.pyrng.randrange(self.n_actions) for _ in range(N)]
             else:
                 f = min(1.0, self.steps / c['eps_decay'])
                 eps = c['eps_start'] + f * (c['eps_end'] - c['eps_start'])
-                acts = [self.pyrng.randrange(2) if self.pyrng.random() < eps else -1 for _ in range(N)]
+                acts = [self.pyrng.randrange(self.n_actions) if self.pyrng.random() < eps else -1 for _ in range(N)]
                 if -1 in acts:
                     with torch.no_grad():
                         greedy = self.q(torch.from_numpy(self.obs)).argmax(dim=1).tolist()
@@ -397,7 +454,7 @@ class Agent:
     def train(self, steps):
         t0 = time.perf_counter()
         target = self.steps + steps
-        if self.algo == 'dqn':
+        if self.algo.startswith('dqn'):
             self.dqn_train(target)
         elif self.algo == 'reinforce':
             while self.steps < target:
@@ -408,7 +465,7 @@ class Agent:
         self.seconds += time.perf_counter() - t0
 
     def evaluate(self, episodes, seed):
-        net = self.q if self.algo == 'dqn' else self.policy
+        net = self.q if self.algo.startswith('dqn') else self.policy
         total = 0.0
         e = CartPole(0)
         with torch.no_grad():
@@ -499,11 +556,11 @@ def main():
     a = ap.parse_args()
     threads = max(1, a.threads)
     torch.set_num_threads(threads)
-    steps = dict(reinforce=200000, a2c=200000, ppo=50000, dqn=10000)
+    steps = dict(reinforce=200000, a2c=200000, ppo=50000, dqn=10000, dqn_catch=3000)
     for kv in filter(None, a.steps.split(',')):
         k, _, v = kv.partition('=')
         if k not in steps or not v.isdigit() or int(v) < 1:
-            ap.error('--steps expects algo=N,... (algos reinforce, a2c, ppo, dqn)')
+            ap.error('--steps expects algo=N,... (algos reinforce, a2c, ppo, dqn, dqn_catch)')
         steps[k] = int(v)
     what = a.what.split(',')
     if 'env' in what:

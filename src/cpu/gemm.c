@@ -113,6 +113,18 @@ static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p
                 for (; p < kc; p++)
                     for (int ii = 0; ii < 8; ii++) d[(size_t)p * CX_MR + i + ii] = s[(size_t)ii * lda + p];
             }
+            if (i < mr && mr >= 8) {
+                /* the last rows: one more 8-row transpose, overlapping rows
+                 * already packed (MR = 14 leaves 6; scalar stores strided by
+                 * MR were a third of the packing time of small GEMMs) */
+                const int io = mr - 8;
+                const float *s = A + (size_t)(i0 + r + io) * lda + p0;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8) cx_transpose8(s + p, lda, d + (size_t)p * CX_MR + io, CX_MR);
+                for (; p < kc; p++)
+                    for (int ii = 0; ii < 8; ii++) d[(size_t)p * CX_MR + io + ii] = s[(size_t)ii * lda + p];
+                i = mr;
+            }
             for (; i < mr; i++) {
                 const float *s = A + (size_t)(i0 + r + i) * lda + p0;
                 for (int p = 0; p < kc; p++) d[(size_t)p * CX_MR + i] = s[p];
