@@ -13,6 +13,7 @@
 //                                  (then --shape d0,d1,... is required)
 //   --idx IMAGES-idx3-ubyte[.gz]   IDX images scaled to [0, 1] (as cortex train does),
 //                                  shaped [N, 1, H, W] (--limit N: the first N only)
+//   --reshape d0,d1,...            give the input this shape (-1: the rest), e.g. -1,784
 //   --write-input X.pb             also write that input as a TensorProto file (for
 //                                  `cortex onnx run --input X.pb`)
 //   --zeros NAME=d0,d1,...         feed zeros to another input (an LSTM's h0, c0)
@@ -221,6 +222,7 @@ async function main() {
     else if (k === '--idx') opt.idx = val();
     else if (k === '--limit') opt.limit = parseInt(val(), 10);
     else if (k === '--shape') opt.shape = val().split(',').map(Number);
+    else if (k === '--reshape') opt.reshape = val().split(',').map(Number);
     else if (k === '--write-input') opt.writeInput = val();
     else if (k === '--zeros') opt.zeros.push(val());
     else if (k === '--out') opt.out = val();
@@ -238,6 +240,12 @@ async function main() {
   if (!opt.input && !opt.idx) die('expected --input FILE or --idx IMAGES');
   const ort = loadOrt();
   const x = opt.idx ? loadIdxImages(opt.idx, opt.limit || 0) : loadTensor(opt.input, opt.shape);
+  if (opt.reshape) {
+    const known = opt.reshape.filter(d => d >= 0).reduce((p, c) => p * c, 1);
+    const dims = opt.reshape.map(d => (d < 0 ? x.data.length / known : d));
+    if (dims.reduce((p, c) => p * c, 1) !== x.data.length) die('--reshape ' + opt.reshape + ': does not fit ' + x.data.length + ' values');
+    x.dims = dims;
+  }
   if (opt.writeInput) writeTensorProto(opt.writeInput, x);
   const threads = opt.threads || 1;
   const sess = await ort.InferenceSession.create(model, {
@@ -276,10 +284,15 @@ async function main() {
     }
   }
   if (opt.labels) {
-    const lab = loadIdxLabels(opt.labels), am = argmaxRows(y.data, y.dims);
-    let ok = 0;
-    for (let r = 0; r < am.length; r++) ok += am[r] === lab[r];
-    console.log('accuracy: ' + ok + ' of ' + am.length + ' (' + (ok / am.length).toFixed(4) + ')');
+    const lab = loadIdxLabels(opt.labels);
+    const acc = (data, what) => {
+      const am = argmaxRows(data, y.dims);
+      let ok = 0;
+      for (let r = 0; r < am.length; r++) ok += am[r] === lab[r];
+      console.log('accuracy (' + what + '): ' + ok + ' of ' + am.length + ' (' + (ok / am.length).toFixed(4) + ')');
+    };
+    acc(y.data, 'onnxruntime');
+    if (opt.compare) acc(loadTensor(opt.compare).data, opt.compare);
   }
   if (opt.bench) {
     const B = opt.batch || x.dims[0], per = x.data.length / x.dims[0];
