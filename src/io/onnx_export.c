@@ -482,7 +482,7 @@ static void emit_charlm(exporter *ex) {
         hlist[l] = yh;
         clist[l] = yc;
         attr at[2] = {{.name = "hidden_size", .type = 0, .i = H}, {.name = "direction", .type = 3, .s = "forward"}};
-        add_node(ex, "LSTM", nm, (const char *[]){x, W, R, B, "", "", h0, c0}, 8, (const char *[]){Y, yh, yc}, 3, at,
+        add_node(ex, "LSTM", nm, (const char *[]){x, W, R, B, "", h0, c0}, 7, (const char *[]){Y, yh, yc}, 3, at,
                  2);
         /* Y [T, 1, B, H] -> [T, B, H] */
         const char *axes = add_init_i64(ex, pfmt(&ex->P, "%s.axes%s", nm, ""), (const int64_t[]){1}, 1);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cortex/charlm.h>
+#include "onnx.pb-c.h"
 #include "test.h"
 
 static char dir[64];
@@ -249,6 +250,20 @@ static void test_lstm_gate_order(void) {
     void *buf;
     size_t n;
     CHECK(cx_onnx_export_buffer(lm, NULL, &buf, &n) == CX_OK);
+    /* the LSTM node's inputs: X, W, R, B, sequence_lens (left out), initial_h, initial_c */
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, buf);
+    CHECK(mp && mp->graph);
+    int lstm = 0;
+    for (size_t i = 0; mp && mp->graph && i < mp->graph->n_node; i++) {
+        const Onnx__NodeProto *nd = mp->graph->node[i];
+        if (strcmp(nd->op_type, "LSTM")) continue;
+        lstm++;
+        CHECK(nd->n_input == 7 && !strcmp(nd->input[1], "lstm_l0.W") && !strcmp(nd->input[4], "") &&
+              strstr(nd->input[5], "h0") && strstr(nd->input[6], "c0"));
+        CHECK(nd->n_output == 3);
+    }
+    CHECK(lstm == 1);
+    if (mp) onnx__model_proto__free_unpacked(mp, NULL);
     cx_onnx_model *m;
     CHECK(cx_onnx_load_buffer(buf, n, "lm", &m) == CX_OK);
     free(buf);
