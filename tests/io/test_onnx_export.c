@@ -15,7 +15,11 @@
  *     ONNX form, a layer named like the graph output, opset 12, an
  *     unwritable path: each a named error, and no file (nor temp file) left,
  *     an existing file left as it was;
- *   - cx_onnx_write_tensor round-trips through cx_onnx_read_tensor. */
+ *   - cx_onnx_write_tensor round-trips through cx_onnx_read_tensor;
+ *   - PyTorch -> ONNX -> Cortex: a LeNet-5 exported by torch.onnx.export
+ *     (tools/gen_onnx_models.py) gives PyTorch's outputs through
+ *     cx_onnx_load / cx_onnx_run, and models/lenet5.net with the file's
+ *     weights gives them through Cortex's own forward and through its export. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -363,6 +367,57 @@ static void test_write_tensor(void) {
     cx_tensor_free(ids);
 }
 
+static void test_pytorch_lenet(void) {
+    cx_onnx_model *m;
+    cx_status st = cx_onnx_load("tests/fixtures/onnx/lenet5.onnx", &m);
+    CHECK_MSG(st == CX_OK, "%s", cx_last_error());
+    if (st) return;
+    cx_st_file *io;
+    CHECK(cx_st_load("tests/fixtures/onnx/lenet5_io.safetensors", &io) == CX_OK);
+    cx_tensor *x = cx_st_get(io, "x"), *y = cx_st_get(io, "y"), *out[1];
+    cx_no_grad_begin();
+    st = cx_onnx_run(m, &x, out);
+    CHECK_MSG(st == CX_OK, "%s", cx_last_error());
+    if (!st) cxt_allclose(CX_F(out[0]), CX_F(y), (long)y->numel, 1e-4, 1e-5, "onnx run");
+    /* the same weights in Cortex's LeNet-5 (models/lenet5.net: the same names) */
+    void *text;
+    size_t n;
+    cx_module *net = NULL;
+    CHECK(cx_read_file("models/lenet5.net", &text, &n, 0) == CX_OK);
+    CHECK(cx_net_parse(text, "lenet5.net", &net) == CX_OK);
+    free(text);
+    int copied = 0;
+    for (int j = 0; net && j < cx_onnx_params(m)->n; j++) {
+        cx_tensor *p = cx_onnx_params(m)->t[j], *q = cx_module_tensor(net, p->name);
+        CHECK_MSG(q && cx_same_shape(p, q), "tensor %s", p->name);
+        if (q && cx_same_shape(p, q)) {
+            memcpy(q->data, p->data, (size_t)p->numel * sizeof(float));
+            copied++;
+        }
+    }
+    CHECK(copied == 10);
+    if (net) {
+        cx_set_training(false);
+        cx_tensor *z = cx_module_forward(net, x);
+        cx_set_training(true);
+        cxt_allclose(CX_F(z), CX_F(y), (long)y->numel, 1e-4, 1e-5, "cortex forward");
+        /* and back out through the export */
+        void *buf;
+        size_t nb;
+        cx_onnx_model *m2;
+        CHECK(cx_onnx_export_buffer(net, NULL, &buf, &nb) == CX_OK);
+        CHECK(cx_onnx_load_buffer(buf, nb, "re-export", &m2) == CX_OK);
+        free(buf);
+        CHECK(cx_onnx_run(m2, &x, out) == CX_OK);
+        cxt_allclose(CX_F(out[0]), CX_F(y), (long)y->numel, 1e-4, 1e-5, "re-exported");
+        cx_onnx_free(m2);
+        cx_module_free(net);
+    }
+    cx_no_grad_end();
+    cx_st_free(io);
+    cx_onnx_free(m);
+}
+
 static void cleanup(void) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -390,6 +445,7 @@ int main(void) {
     RUN(test_lstm_gate_order);
     RUN(test_bad_input);
     RUN(test_write_tensor);
+    RUN(test_pytorch_lenet);
     cleanup();
     TEST_END();
 }
