@@ -1,3 +1,15 @@
+/* onnx_export_layers.c -- the layer kinds that `cortex onnx run` cannot run
+ * back (GELU's Erf, LayerNormalization, Resize, ConvTranspose) and the other
+ * conv / pool ranks, exported for a check in onnxruntime: for each small
+ * network it writes NAME.onnx, an input NAME_x.pb [3, ...] and Cortex's
+ * forward NAME_y.pb (evaluation mode) in the current directory.
+ *
+ *   make lib && B=$(make -s print-variant) && W=$PWD
+ *   cc -std=c11 -Iinclude tools/onnx_export_layers.c $B/libcortex.a -lm -fopenmp $(tools/find_openblas.sh cc) \
+ *      -lz -lpng16 -lgif -lprotobuf-c -o /tmp/oel
+ *   cd /tmp && ./oel && for n in gelu_ln up_nearest up_bilinear up_bilinear_align convt conv1d conv3d sum3; do
+ *       node $W/tools/ort_run.js $n.onnx --input ${n}_x.pb --compare ${n}_y.pb --limit-print 0; done
+ */
 #include <cortex.h>
 #include <stdio.h>
 #include <string.h>
