@@ -22,7 +22,7 @@ static const struct {
     {"memnn", cmd_memnn, "end-to-end memory network (MemN2N) on bAbI: train, eval, explain"},
     {"rl", cmd_rl, "reinforcement learning: train, play, envs (CartPole, ...; REINFORCE, A2C, PPO, DQN)"},
     {"ops", cmd_ops, "list every op of the library"},
-    {"onnx", cmd_onnx, "ONNX models: info (inputs, outputs, ops, unsupported nodes), run on .pb inputs"},
+    {"onnx", cmd_onnx, "ONNX models: info (inputs, outputs, ops, unsupported nodes), run on .pb inputs, export"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 

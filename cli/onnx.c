@@ -1,14 +1,17 @@
 /* cortex onnx -- ONNX models (cortex/onnx.h):
- *   info  opset, inputs and outputs with shapes, nodes per op, unsupported nodes
- *   run   run the model on TensorProto (.pb) inputs and print the outputs */
+ *   info    opset, inputs and outputs with shapes, nodes per op, unsupported nodes
+ *   run     run the model on TensorProto (.pb) inputs and print the outputs
+ *   export  write a model saved by Cortex (a .net network, an MLP, an LSTM charlm) as ONNX */
 #include "cli.h"
+#include <cortex/charlm.h>
 #include <stdlib.h>
 #include <string.h>
 
 int cmd_onnx(int argc, char **argv);
 
 static const char *USAGE = "usage: cortex onnx info MODEL.onnx\n"
-                           "       cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]\n";
+                           "       cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]\n"
+                           "       cortex onnx export MODEL.safetensors OUT.onnx [--net NET.net] [--opset N]\n";
 
 static int onnx_info(int argc, char **argv) {
     if (argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
@@ -48,7 +51,7 @@ static void print_tensor(const char *name, const cx_tensor *t, long limit) {
 }
 
 static int onnx_run(int argc, char **argv) {
-    const char *model = NULL;
+    const char *model = NULL, *save = NULL;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int n_in = 0, threads = 1, rc = 2;
     long limit = 100;
@@ -64,12 +67,13 @@ static int onnx_run(int argc, char **argv) {
                    "  --input X.pb           a graph input (repeat for each)\n"
                    "  --limit N              values printed per output (default 100)\n"
                    "  --threads T            OpenMP and BLAS threads (default 1; 0 = all cores)\n"
+                   "  --save PREFIX          also write each output to PREFIX<name>.pb (TensorProto)\n"
                    "  --help                 show this help\n",
                    "usage: cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]");
             free(inputs);
             return 0;
         }
-        if (!strcmp(a, "--input") || !strcmp(a, "--limit") || !strcmp(a, "--threads")) {
+        if (!strcmp(a, "--input") || !strcmp(a, "--limit") || !strcmp(a, "--threads") || !strcmp(a, "--save")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "cortex onnx run: %s needs a value\n", a);
                 goto out;
@@ -77,6 +81,7 @@ static int onnx_run(int argc, char **argv) {
             const char *v = argv[++i];
             char *end;
             if (!strcmp(a, "--input")) inputs[n_in++] = v;
+            else if (!strcmp(a, "--save")) save = v;
             else {
                 long x = strtol(v, &end, 10);
                 if (*end || end == v || x < 0 || x > 1L << 30) {
@@ -128,6 +133,14 @@ static int onnx_run(int argc, char **argv) {
         ok = false;
     }
     for (int i = 0; ok && i < no; i++) print_tensor(cx_onnx_output(m, i)->name, outs[i], limit);
+    for (int i = 0; ok && save && i < no; i++) {
+        char fn[4096];
+        snprintf(fn, sizeof fn, "%s%s.pb", save, cx_onnx_output(m, i)->name);
+        if (cx_onnx_write_tensor(fn, outs[i])) {
+            fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
+            ok = false;
+        }
+    }
     if (ok) rc = 0;
     for (int i = 0; in && i < ni; i++) cx_tensor_free(in[i]);
     free(in);
@@ -139,10 +152,96 @@ out:
     return rc;
 }
 
+/* An MLP model (cortex.arch "mlp") as the equivalent Net (same names fc1,
+ * fc2, ... and values), so that one exporter serves both. */
+static cx_status mlp_as_net(cli_model *m, cx_module **out) {
+    char text[1024];
+    size_t k = (size_t)snprintf(text, sizeof text, "input %d\n", m->sizes[0]);
+    for (int i = 1; i < m->ns && k < sizeof text; i++) {
+        k += (size_t)snprintf(text + k, sizeof text - k, "linear out=%d\n", m->sizes[i]);
+        if (i + 1 < m->ns && k < sizeof text) k += (size_t)snprintf(text + k, sizeof text - k, "%s\n", cx_act_name(m->act));
+    }
+    cx_status st = cx_net_parse(text, "MLP", out);
+    if (st) return st;
+    st = cx_module_copy_state(*out, m->net);
+    if (st) {
+        cx_module_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static int onnx_export(int argc, char **argv) {
+    cli_flag f[] = {
+        {"net", "network (.net file) of a MODEL without Cortex metadata (a PyTorch state_dict)", false, NULL},
+        {"opset", "ONNX opset to write, 13..17 (default 13; 17 when a layernorm needs it)", false, NULL},
+        {"input-name", "name of the graph input (default input)", false, NULL},
+        {"output-name", "name of the graph output (default output)", false, NULL},
+    };
+    int nf = (int)(sizeof f / sizeof *f), npos = 0;
+    const char *pos[2];
+    bool help = false;
+    if (cli_parse("onnx export", argc, argv, f, nf, pos, 2, &npos, &help)) return 2;
+    if (help || npos != 2) {
+        if (!help) fprintf(stderr, "cortex onnx export: expected MODEL.safetensors and OUT.onnx\n");
+        else
+            cli_usage("onnx export", "MODEL.safetensors OUT.onnx [--net NET.net] [--opset N]",
+                      "Write a model saved by Cortex as an ONNX file (atomically): a network of a .net file\n"
+                      "or an MLP ('cortex train'; input 'input' [N, <input shape>], output 'output', N the\n"
+                      "batch size) or an LSTM character model ('cortex charlm train'; inputs 'input' int64\n"
+                      "ids [T, B], h0 and c0 [L, B, H]; outputs 'output' logits [T, B, V], h_n and c_n).\n"
+                      "Conv, pooling, batch norm, activations, flatten, linear, dropout, add, concat and\n"
+                      "LSTM become the ONNX ops; parameters are float initialisers under their names.",
+                      f, nf);
+        return help ? 0 : 2;
+    }
+    int opset = 0;
+    if (cli_get(f, nf, "opset") && !cli_int("onnx export", f, nf, "opset", 13, 17, &opset)) return 2;
+    cx_onnx_export_opts o = cx_onnx_export_defaults();
+    o.opset = opset;
+    if (cli_get(f, nf, "input-name")) o.input_name = cli_get(f, nf, "input-name");
+    if (cli_get(f, nf, "output-name")) o.output_name = cli_get(f, nf, "output-name");
+    const char *netfile = cli_get(f, nf, "net");
+    cx_st_file *sf;
+    if (cx_st_load(pos[0], &sf)) {
+        fprintf(stderr, "cortex onnx export: %s\n", cx_last_error());
+        return 1;
+    }
+    const char *arch = cx_st_meta(sf, "cortex.arch");
+    cx_module *mod = NULL;
+    cx_status st;
+    if (!netfile && arch && !strcmp(arch, "charlm")) {
+        st = cx_charlm_from_st(sf, pos[0], &mod, NULL);
+        cx_st_free(sf);
+    } else {
+        cx_st_free(sf);
+        cli_model m;
+        st = cli_model_load_net(pos[0], netfile, &m);
+        if (!st) {
+            if (m.is_netdef) {
+                mod = m.net;
+                m.net = NULL;
+            } else {
+                st = mlp_as_net(&m, &mod);
+            }
+            cli_model_free(&m);
+        }
+    }
+    if (!st) st = cx_onnx_export(mod, pos[1], &o);
+    cx_module_free(mod);
+    if (st) {
+        fprintf(stderr, "cortex onnx export: %s\n", cx_last_error());
+        return 1;
+    }
+    printf("wrote %s\n", pos[1]);
+    return 0;
+}
+
 int cmd_onnx(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "info")) return onnx_info(argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "run")) return onnx_run(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "export")) return onnx_export(argc - 1, argv + 1);
     FILE *o = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? stdout : stderr;
-    fprintf(o, "%s'cortex onnx info --help' and 'cortex onnx run --help' describe them.\n", USAGE);
+    fprintf(o, "%s'cortex onnx info --help', 'cortex onnx run --help' and 'cortex onnx export --help' describe them.\n", USAGE);
     return o == stdout ? 0 : 2;
 }

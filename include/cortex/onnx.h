@@ -1,4 +1,4 @@
-/* cortex/onnx.h -- reading and running ONNX models. See cortex.h.
+/* cortex/onnx.h -- reading, running and writing ONNX models. See cortex.h.
  *
  * cx_onnx_load reads a ModelProto (protobuf, ONNX IR with a default-domain
  * opset 7..17) and checks it before anything runs:
@@ -49,6 +49,7 @@
 #ifndef CORTEX_ONNX_H
 #define CORTEX_ONNX_H
 #include "core.h"
+#include "nn.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -127,6 +128,59 @@ cx_status cx_onnx_tensor_from_buffer(const void *data, size_t size, const char *
 /* Name of an ONNX TensorProto.DataType ("float", "int64", ...; "type N"
  * for an unknown one, written into a static buffer). */
 const char *cx_onnx_type_name(int onnx_type);
+
+/* ---- export: Cortex models as ONNX files
+ *
+ * cx_onnx_export writes `model` as an ONNX ModelProto (default-domain opset
+ * 13, or 17 when a layer needs it; IR 7 / 8), packed by protobuf-c and
+ * written atomically (a temp file beside `path`, fsync, rename: on any
+ * failure nothing is left at `path`, an existing file stays as it was).
+ * Parameters and buffers become float32 initialisers (raw_data) under their
+ * state names ("conv1.weight", "bn1.running_mean", ...). Models:
+ *
+ *   - a Net (cx_net_parse / cx_net_load, cortex/netdef.h): graph input
+ *     `input_name` float [N, <the input shape>] and output `output_name`
+ *     float [N, <the last layer's shape>], N a symbolic dimension named
+ *     `batch_name`; one node per layer (named as the layer): conv1d/2d/3d ->
+ *     Conv, convt2d -> ConvTranspose, max/avgpool -> MaxPool / AveragePool
+ *     (count_include_pad=1, as Cortex), adaptiveavgpool2d -> AveragePool
+ *     (only when the output size divides the input size), globalavgpool ->
+ *     GlobalAveragePool, batchnorm -> BatchNormalization (running
+ *     statistics: inference), layernorm -> LayerNormalization (opset 17),
+ *     upsample -> Resize, flatten -> Flatten, linear -> Gemm (2-D input) or
+ *     Transpose + MatMul + Add, dropout -> Dropout (inference: the
+ *     identity), relu / tanh / sigmoid / softplus / elu / leaky_relu /
+ *     identity -> the ONNX op, gelu -> Div, Erf, Add, Mul (exact GELU), add
+ *     -> Add / Sum, concat -> Concat (axis 1). The output equals
+ *     cx_module_forward in evaluation mode.
+ *   - an LSTM CharLM (cx_charlm_new / cx_charlm_load, cortex/charlm.h):
+ *     inputs `input_name` int64 ids [T, B] and h0, c0 float [L, B, H]
+ *     (zeros for cx_module_forward's result), outputs `output_name` float
+ *     logits [T, B, V], h_n and c_n [L, B, H]: Gather (the embedding), one
+ *     ONNX LSTM per layer (PyTorch's gate order i, f, g, o rearranged into
+ *     ONNX's i, o, f, c; both biases in B), Squeeze, the linear head.
+ *
+ * Errors (nothing written): CX_ERR_ARG (a module of another kind, named; a
+ * layer with no ONNX form, named with its kind; names that clash; an opset
+ * outside 13..17 or below what a layer needs), CX_ERR_NOTFOUND (a tensor
+ * missing from the model), CX_ERR_IO (path cannot be written: the message
+ * names it and the failing call). */
+typedef struct cx_onnx_export_opts {
+    int opset;               /* 0: 13 (17 for layernorm); else 13..17 */
+    const char *input_name;  /* NULL or "": "input" */
+    const char *output_name; /* NULL or "": "output" */
+    const char *batch_name;  /* the symbolic batch dimension; NULL or "": "N" */
+} cx_onnx_export_opts;
+/* opset 0, "input", "output", "N". */
+cx_onnx_export_opts cx_onnx_export_defaults(void);
+/* Export `model` to `path` (opts NULL: the defaults). */
+cx_status cx_onnx_export(cx_module *model, const char *path, const cx_onnx_export_opts *opts);
+/* The same into memory: *data (malloc'd, the caller frees it) holds *size
+ * bytes of ModelProto. */
+cx_status cx_onnx_export_buffer(cx_module *model, const cx_onnx_export_opts *opts, void **data, size_t *size);
+/* Write t (F32, I32 or I64) as a TensorProto file (raw_data), atomically:
+ * the inputs cx_onnx_read_tensor and `cortex onnx run --input` read. */
+cx_status cx_onnx_write_tensor(const char *path, const cx_tensor *t);
 
 /* `cortex onnx info`: opset, inputs and outputs with shapes, nodes per op,
  * unsupported nodes, parameter count. */

@@ -1,6 +1,7 @@
 /* Networks described in text (.net) files: parser, builder, DAG module and
  * model summary (output shapes, parameter counts, receptive fields). */
 #include "../autograd/graph.h"
+#include "netdef_internal.h"
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ typedef struct {
     int from[MAX_FROM], nfrom;
     cx_module *mod;         /* NULL for input, globalavgpool, add, concat */
     cx_layer_info info;
+    cx_net_layer_def def;   /* the resolved keys (defaults filled in), for exporters */
 } node;
 
 typedef struct {
@@ -115,6 +117,18 @@ const cx_layer_info *cx_net_layer(const cx_module *m, int i) {
     const net_m *net = as_net(m);
     if (i < 0 || i >= net->n) cx_fatal("cx_net_layer: index %d out of range (%d layers)", i, net->n);
     return &net->nodes[i].info;
+}
+
+const cx_net_layer_def *cx_net_layer_get(const cx_module *m, int i, const char **kw, const int **from, int *nfrom,
+                                         cx_module **mod) {
+    const net_m *net = as_net(m);
+    if (i < 0 || i >= net->n) cx_fatal("cx_net_layer_get: index %d out of range (%d layers)", i, net->n);
+    const node *nd = &net->nodes[i];
+    if (kw) *kw = nd->kw;
+    if (from) *from = nd->from;
+    if (nfrom) *nfrom = nd->nfrom;
+    if (mod) *mod = nd->mod;
+    return &nd->def;
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -542,6 +556,13 @@ static cx_status parse_body(void *user) {
             d = geti(kw, kvs, nk, "d", 1, 1, 1024);
             int g = geti(kw, kvs, nk, "g", 1, 1, 1 << 20);
             bool bias = geti(kw, kvs, nk, "bias", 1, 0, 1) != 0;
+            nd->def.out = outc;
+            nd->def.k = k;
+            nd->def.s = s;
+            nd->def.p = p;
+            nd->def.d = d;
+            nd->def.g = g;
+            nd->def.bias = bias;
             cx_conv_opts o = cx_conv_defaults();
             for (int a = 0; a < 3; a++) {
                 o.stride[a] = s;
@@ -555,6 +576,7 @@ static cx_status parse_body(void *user) {
             }
             if (kind == L_CONVT) {
                 int op = geti(kw, kvs, nk, "op", 0, 0, 1024);
+                nd->def.op = op;
                 for (int a = 0; a < 3; a++) o.output_padding[a] = op;
                 if (c->shapes_only) infer_conv(info, is, 2, true, outc, k, s, p, d, g, op, bias);
                 else nd->mod = cx_conv_transpose2d_new(is[0], outc, k, k, &o, bias);
@@ -579,6 +601,9 @@ static cx_status parse_body(void *user) {
             k = geti(kw, kvs, nk, "k", REQUIRED, 1, 1024);
             s = geti(kw, kvs, nk, "s", k, 1, 1024);
             p = geti(kw, kvs, nk, "p", 0, 0, 1024);
+            nd->def.k = k;
+            nd->def.s = s;
+            nd->def.p = p;
             cx_pool_kind pk = kw[0] == 'm' ? (dims == 2 ? CX_POOL_MAX2D : CX_POOL_MAX3D)
                                            : (dims == 2 ? CX_POOL_AVG2D : CX_POOL_AVG3D);
             cx_pool_opts o = dims == 2 ? cx_pool2d_defaults(k, k) : cx_pool3d_defaults(k, k, k);
@@ -593,6 +618,8 @@ static cx_status parse_body(void *user) {
         case L_ADAPTIVE: {
             if (ind != 3) fail("%s needs a [C, H, W] input%s", kw, "");
             int h = geti(kw, kvs, nk, "h", REQUIRED, 1, 1 << 16), w = geti(kw, kvs, nk, "w", REQUIRED, 1, 1 << 16);
+            nd->def.h = h;
+            nd->def.w = w;
             if (c->shapes_only) infer_out(info, "adaptive_avg_pool2d", (const int[]){is[0], h, w}, 3);
             else nd->mod = cx_adaptive_avgpool2d_new(h, w);
             k = (is[1] + h - 1) / h;
@@ -607,6 +634,7 @@ static cx_status parse_body(void *user) {
             if (ind < 1 || ind > 3) fail("%s needs a [F], [C, L] or [C, H, W] input%s", kw, "");
             double eps = getd(kw, kvs, nk, "eps", 1e-5, 0, 1);
             double mom = getd(kw, kvs, nk, "momentum", 0.1, 0, 1);
+            nd->def.f = (float)eps;
             if (!c->shapes_only) {
                 nd->mod = cx_batchnorm_new_ex(ind == 3 ? 2 : 1, is[0], (float)eps, (float)mom, true);
                 break;
@@ -619,6 +647,8 @@ static cx_status parse_body(void *user) {
         case L_LN: {
             int dims = geti(kw, kvs, nk, "dims", 1, 1, ind);
             double eps = getd(kw, kvs, nk, "eps", 1e-5, 0, 1);
+            nd->def.dims = dims;
+            nd->def.f = (float)eps;
             if (!c->shapes_only) {
                 nd->mod = cx_layernorm_new_ex(is + ind - dims, dims, (float)eps, true);
                 break;
@@ -637,6 +667,9 @@ static cx_status parse_body(void *user) {
             if (mode && !strcmp(mode, "bilinear")) um = CX_UPSAMPLE_BILINEAR;
             else if (mode && strcmp(mode, "nearest")) fail("%s: mode=%s (nearest or bilinear)", kw, mode);
             bool align = geti(kw, kvs, nk, "align", 0, 0, 1) != 0;
+            nd->def.f = up;
+            nd->def.bilinear = um == CX_UPSAMPLE_BILINEAR;
+            nd->def.align = align;
             if (c->shapes_only) infer_upsample(info, is, um == CX_UPSAMPLE_BILINEAR, up);
             else nd->mod = cx_upsample_new(um, up, align);
             break;
@@ -649,6 +682,8 @@ static cx_status parse_body(void *user) {
             int outf = geti(kw, kvs, nk, "out", REQUIRED, 1, 1 << 24);
             expect_weight(c, info->name, (const int[]){outf, is[ind - 1]}, 2);
             bool bias = geti(kw, kvs, nk, "bias", 1, 0, 1) != 0;
+            nd->def.out = outf;
+            nd->def.bias = bias;
             if (c->shapes_only) {
                 info->params = cx_shape_numel("Linear", (const int[]){outf, is[ind - 1]}, 2) + (bias ? outf : 0);
                 int os[CX_MAX_DIMS];
@@ -662,6 +697,7 @@ static cx_status parse_body(void *user) {
         }
         case L_DROPOUT: {
             float pd = (float)getd(kw, kvs, nk, "p", 0.5, 0, 1);
+            nd->def.f = pd;
             if (c->shapes_only) infer_out(info, "dropout", is, ind);
             else nd->mod = cx_dropout_new(pd);
             break;
@@ -671,6 +707,8 @@ static cx_status parse_body(void *user) {
             if (!cx_act_parse(kw, &a)) fail("unknown activation '%s'%s", kw, "");
             float prm = a == CX_ACT_LEAKY_RELU ? (float)getd(kw, kvs, nk, "slope", 0.01, 0, 1)
                       : a == CX_ACT_ELU ? (float)getd(kw, kvs, nk, "alpha", 1.0, 0, 100) : 0.0f;
+            nd->def.act = a;
+            nd->def.f = prm;
             if (c->shapes_only) infer_out(info, kw, is, ind);
             else nd->mod = cx_activation_new(a, prm);
             break;
