@@ -274,6 +274,40 @@ cx_tensor *cx_seq_cross_entropy(cx_tensor *logits, const cx_tensor *targets, con
  * position is real. */
 cx_tensor *cx_seq_cross_entropy_masked(cx_tensor *logits, const cx_tensor *targets,
                                        const cx_tensor *mask, bool batch_first, cx_reduction r);
+/* Connectionist temporal classification loss (Graves et al. 2006), as
+ * torch.nn.functional.ctc_loss:
+ *   log_probs      F32 [T, N, C] log-probabilities over C classes (a log_softmax
+ *                  over the last axis), time-major
+ *   targets        I32 / I64, [N, S] padded (S >= every target length) or 1-D
+ *                  with the N targets concatenated; labels in [0, C), never the blank
+ *   input_lengths  N ints in [0, T]: sequence n uses time steps 0 .. input_lengths[n]-1
+ *   target_lengths N ints >= 0
+ *   blank          the blank's class index
+ * -log p(target | input) per sequence, summed over every alignment by the
+ * forward-backward algorithm in log space (double precision). Reductions:
+ * CX_REDUCE_MEAN: the mean over the batch of loss / max(target length, 1)
+ * (PyTorch's 'mean'); CX_REDUCE_SUM; CX_REDUCE_NONE: [N]. A target that no
+ * alignment can produce (too few steps for its labels and repeats) has loss
+ * +inf (0 with zero_infinity) and no gradient. Differentiable in log_probs:
+ * the gradient is the true one, -(posterior occupation of class c at t);
+ * PyTorch's adds exp(log_probs), the gradient before a log_softmax, so the
+ * two agree through cx_log_softmax. Recorded as "ctc_loss". */
+cx_tensor *cx_ctc_loss(cx_tensor *log_probs, const cx_tensor *targets, const int *input_lengths,
+                       const int *target_lengths, int blank, cx_reduction r, bool zero_infinity);
+/* Best-path CTC decoding of log_probs [T, N, C]: the most likely class at
+ * every step, repeats merged, blanks removed. input_lengths: N ints (NULL:
+ * all T). Sequence n's labels go to out[n * T ...], their count to
+ * out_lengths[n] (out holds N * T ints). */
+void cx_ctc_greedy_decode(const cx_tensor *log_probs, const int *input_lengths, int blank, int32_t *out,
+                          int *out_lengths);
+/* Prefix beam-search CTC decoding (no language model): keeps the
+ * beam_width label prefixes of highest probability, each summed over its
+ * alignments (ending in a blank or not), and returns the best one as
+ * cx_ctc_greedy_decode does; scores (NULL or N floats) gets its log
+ * probability. With a beam at least as large as the number of prefixes it
+ * is the exact most likely labelling. */
+void cx_ctc_beam_decode(const cx_tensor *log_probs, const int *input_lengths, int blank, int beam_width,
+                        int32_t *out, int *out_lengths, float *scores);
 /* Bits per character (or per token) from a mean cross-entropy in nats:
  * nats / ln 2. */
 double cx_bits_per_char(double mean_nats);
