@@ -98,6 +98,10 @@ int cx_dist_size(void);
 bool cx_dist_is_root(void);
 /* Every rank waits for all the others. */
 void cx_dist_barrier(void);
+/* Stop every process now: with several, MPI_Abort(code) (the launcher ends
+ * them all and exits non-zero); with one, exit(code). For a rank that must
+ * give up while the others may be waiting in a collective. */
+void cx_dist_abort(int code);
 
 /* Copy rank 0's values of every tensor of `params` (F32, the same shapes in
  * the same order on every rank: fatal otherwise) to all ranks. Call after
@@ -124,8 +128,9 @@ typedef struct cx_dist_reducer cx_dist_reducer;
 /* A reducer for the gradients of `params` (F32 tensors, the same list on
  * every rank; the list is copied, the tensors are not owned and must outlive
  * the reducer). bucket_bytes: the size a bucket is filled to before it is sent
- * (0: CX_DIST_BUCKET_BYTES; a parameter is never split, so a large one is a
- * bucket by itself). */
+ * (0: CX_DIST_BUCKET_BYTES; at most 1 GiB; a parameter is never split, so a
+ * large one is a bucket by itself). Fatal: a tensor listed twice, a tensor of
+ * 2^31 - 2 elements or more, lists that differ between ranks. */
 #define CX_DIST_BUCKET_BYTES (1 << 20)
 cx_dist_reducer *cx_dist_reducer_new(const cx_params *params, size_t bucket_bytes);
 /* Waits for buckets still in flight, then frees. NULL is fine. */

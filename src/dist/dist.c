@@ -120,6 +120,15 @@ void cx_dist_barrier(void) {
 #endif
 }
 
+void cx_dist_abort(int code) {
+    fflush(stdout);
+    fflush(stderr);
+#ifdef CX_HAVE_MPI
+    if (multi()) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    exit(code);
+}
+
 /* MPI counts are int: long buffers go in pieces. */
 #define CHUNK ((int64_t)1 << 30)
 
@@ -263,24 +272,39 @@ cx_dist_reducer *cx_dist_reducer_new(const cx_params *params, size_t bucket_byte
     if (!params) cx_fatal("cx_dist_reducer_new: NULL list");
     check_same_params("cx_dist_reducer_new", params);
     if (!bucket_bytes) bucket_bytes = CX_DIST_BUCKET_BYTES;
+    /* a bucket's count (floats + one flag per parameter) must fit an int */
+    if (bucket_bytes > (size_t)1 << 30) bucket_bytes = (size_t)1 << 30; /* 2^28 floats */
+    /* the checks first: a fatal error leaves nothing allocated */
+    for (int i = 0; i < params->n; i++)
+        if (params->t[i]->numel >= INT_MAX - 1)
+            cx_fatal("cx_dist_reducer_new: parameter %d ('%s') has %lld elements, more than one all-reduce takes", i,
+                     params->t[i]->name ? params->t[i]->name : "?", (long long)params->t[i]->numel);
+    size_t cap = 16;
+    while (cap < 2 * (size_t)params->n) cap *= 2;
+    cx_tensor **key = cx_xcalloc(cap, sizeof *key);
+    int *val = cx_xcalloc(cap, sizeof *val);
+    for (int i = 0; i < params->n; i++) {
+        cx_tensor *t = params->t[i];
+        size_t h = (size_t)(((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+        while (key[h] && key[h] != t) h = (h + 1) & (cap - 1);
+        if (key[h]) {
+            free(key);
+            free(val);
+            cx_fatal("cx_dist_reducer_new: tensor %d ('%s') is in the list twice", i, t->name ? t->name : "?");
+        }
+        key[h] = t;
+        val[h] = i;
+    }
     cx_dist_reducer *r = cx_xcalloc(1, sizeof *r);
+    r->key = key;
+    r->val = val;
+    r->cap = cap;
     r->n = params->n;
     r->p = cx_xmalloc((size_t)(r->n ? r->n : 1) * sizeof *r->p);
     if (r->n) memcpy(r->p, params->t, (size_t)r->n * sizeof *r->p);
     r->bucket_of = cx_xmalloc((size_t)(r->n ? r->n : 1) * sizeof *r->bucket_of);
     r->offset = cx_xmalloc((size_t)(r->n ? r->n : 1) * sizeof *r->offset);
     r->done = cx_xcalloc((size_t)(r->n ? r->n : 1), sizeof *r->done);
-    r->cap = 16;
-    while (r->cap < 2 * (size_t)r->n) r->cap *= 2;
-    r->key = cx_xcalloc(r->cap, sizeof *r->key);
-    r->val = cx_xcalloc(r->cap, sizeof *r->val);
-    for (int i = 0; i < r->n; i++) {
-        size_t h = hash_slot(r, r->p[i]);
-        while (r->key[h] && r->key[h] != r->p[i]) h = (h + 1) & (r->cap - 1);
-        if (r->key[h]) cx_fatal("cx_dist_reducer_new: tensor %d ('%s') is in the list twice", i, r->p[i]->name ? r->p[i]->name : "?");
-        r->key[h] = r->p[i];
-        r->val[h] = i;
-    }
     /* buckets in reverse list order: the last parameters (the output layer)
      * usually finish first in backward */
     r->b = cx_xcalloc((size_t)(r->n ? r->n : 1), sizeof *r->b);
@@ -299,10 +323,7 @@ cx_dist_reducer *cx_dist_reducer_new(const cx_params *params, size_t bucket_byte
             r->offset[j] = off;
             off += r->p[j]->numel;
         }
-        bk->numel = off;
-        if (bk->numel + (bk->last - bk->first + 1) > INT_MAX)
-            cx_fatal("cx_dist_reducer_new: parameter %d ('%s') has %lld elements, more than one all-reduce takes", bk->first,
-                     r->p[bk->first]->name ? r->p[bk->first]->name : "?", (long long)r->p[bk->first]->numel);
+        bk->numel = off; /* one parameter below INT_MAX - 1, or at most 2^28 floats (bucket_bytes capped above) */
         bk->buf = cx_xmalloc((size_t)(bk->numel + (bk->last - bk->first + 1)) * sizeof(float));
         r->nb++;
     }
