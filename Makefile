@@ -38,18 +38,19 @@ endif
 # MPI (data-parallel training, include/cortex/dist.h): on when mpicc is found
 # (Debian: openmpi-bin libopenmpi-dev); the compile and link flags are Open
 # MPI's `mpicc --showme:compile` / `--showme:link`, used with $(CC) (another
-# MPI: give MPI_CFLAGS and MPI_LIBS). MPI=0 builds the single-process API
-# exactly as before; MPI=1 builds go to their own variant directory (...-mpi).
+# MPI: give MPI_CFLAGS and MPI_LIBS). MPI=0 builds the single-process API exactly
+# as before; MPI=1 builds go to their own variant directory (...-mpi).
+MPICC ?= mpicc
 ifeq ($(MPI),auto)
-  MPI := $(if $(shell command -v mpicc 2>/dev/null),1,0)
+  MPI := $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
 endif
 ifeq ($(MPI),1)
   ifndef MPI_LIBS
-    MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
-    MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+    MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+    MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
   endif
   ifeq ($(MPI_LIBS)$(if $(BUILDING),,skip),)
-    $(error MPI=1: no MPI found ('mpicc --showme:link' gave nothing). Install Open MPI: as root 'apt-get install -y openmpi-bin libopenmpi-dev'; or build with MPI=0)
+    $(error MPI=1: no MPI found ('$(MPICC) --showme:link' gave nothing). Install Open MPI: as root 'apt-get update && apt-get install -y openmpi-bin libopenmpi-dev', as a user 'sudo apt-get install -y openmpi-bin libopenmpi-dev'; or build with MPI=0)
   endif
 else ifneq ($(MPI),0)
   $(error MPI=$(MPI): use MPI=auto, 1 or 0)
@@ -245,11 +246,12 @@ onnx-test: $(B)/tools/onnx_conformance
 	$(B)/tools/onnx_conformance $(ONNX_TESTDATA)
 
 # Data-parallel training over MPI (include/cortex/dist.h): tests/dist/test_dist
-# on 2 and 3 processes (N-process weights = 1-process weights), then a failing
-# rank must stop mpirun within seconds (tools/mpi_test.sh).
-mpi-test: $(B)/tests/dist/test_dist
+# on 2 and 3 processes (N-process weights = 1-process weights), a failing
+# rank must stop mpirun within seconds, and `mpirun -np 2 cortex train` must
+# match a one-process run (tools/mpi_test.sh).
+mpi-test: $(B)/tests/dist/test_dist $(BIN)
 	@[ "$(MPI)" = 1 ] || { echo "make mpi-test: this build has no MPI (MPI=$(MPI)): install Open MPI (as root 'apt-get install -y openmpi-bin libopenmpi-dev') and build with MPI=1"; exit 1; }
-	tools/mpi_test.sh $(B)/tests/dist/test_dist
+	tools/mpi_test.sh $(B)/tests/dist/test_dist $(BIN)
 
 demo: $(BIN) build/cortex
 	@tools/demo.sh build/cortex
