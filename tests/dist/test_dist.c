@@ -252,6 +252,47 @@ static void test_reducer_step(void) {
     cx_dataset_free(&d);
 }
 
+/* A parameter used by several nodes (W twice, b in two places, a tied
+ * scale): its bucket must wait for the last use, or the sum would miss the
+ * contributions of the nodes that run after the hook fired. Every rank has
+ * the same data and weight 1/size, so the result is the plain gradient. */
+static cx_tensor *shared_loss(cx_tensor *w, cx_tensor *b, cx_tensor *s, cx_tensor *x) {
+    cx_tensor *h = cx_tanh(cx_add(cx_matmul(x, w), b));
+    h = cx_tanh(cx_add(cx_matmul(cx_mul(h, s), w), b));
+    return cx_sum(cx_mul(cx_matmul(h, w), s));
+}
+
+static void test_hook_shared(void) {
+    cx_rng rng = cx_rng_new(3);
+    cx_rng *prev = cx_rng_use(&rng);
+    cx_tensor *w = cx_param_new("w", CX_SHAPE(6, 6)), *b = cx_param_new("b", CX_SHAPE(6)),
+              *s = cx_param_new("s", CX_SHAPE(6));
+    cx_tensor *ts[3] = {w, b, s};
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < ts[k]->numel; i++) CX_F(ts[k])[i] = 0.4f * cx_rand_normal();
+    cx_tensor *x = cx_randn(CX_SHAPE(5, 6), 0.0f, 1.0f);
+    cx_rng_use(prev);
+    cx_backward(shared_loss(w, b, s, x));
+    float g[3][36];
+    for (int k = 0; k < 3; k++) {
+        memcpy(g[k], ts[k]->grad, (size_t)ts[k]->numel * sizeof(float));
+        cx_zero_grad(ts[k]);
+    }
+    cx_params ps;
+    cx_params_init(&ps);
+    for (int k = 0; k < 3; k++) cx_params_add(&ps, ts[k]);
+    cx_dist_reducer *red = cx_dist_reducer_new(&ps, 4); /* a bucket per parameter */
+    CHECK(cx_dist_reducer_buckets(red) == 3);
+    cx_dist_reducer_begin(red, -1.0f);
+    cx_backward(shared_loss(w, b, s, x));
+    CHECK(cx_dist_reducer_stats(red).buckets_early == 3);
+    cx_dist_reducer_finish(red);
+    for (int k = 0; k < 3; k++) cxt_allclose(ts[k]->grad, g[k], ts[k]->numel, 1e-6, 1e-7, ts[k]->name);
+    cx_dist_reducer_free(red);
+    cx_params_free(&ps);
+    for (int k = 0; k < 3; k++) cx_tensor_free(ts[k]);
+}
+
 /* ------------------------------------------------------------ broadcast */
 static void test_broadcast(void) {
     mlp m = mlp_new(100 + (uint64_t)cx_dist_rank(), 16);
@@ -503,6 +544,7 @@ int main(int argc, char **argv) {
     RUN(test_api);
     RUN(test_loader_shards);
     RUN(test_reducer_step);
+    RUN(test_hook_shared);
     RUN(test_broadcast);
     RUN(test_train_even);
     RUN(test_train_uneven);
