@@ -78,6 +78,8 @@ const int *cx_loader_indices(const cx_loader *l, int *n);
  * those of the global batches. size 1 (the default) is the whole batch. Bad
  * rank / size: fatal. Takes effect at the next cx_loader_next. */
 void cx_loader_set_shard(cx_loader *l, int rank, int size);
+/* The number of parts set by cx_loader_set_shard (1: unsharded). */
+int cx_loader_shards(const cx_loader *l);
 /* The last batch's share of its global batch: rows returned / rows of the
  * global batch (1 unsharded; 0 before the first batch). The weight of this
  * rank's gradient in the sum over ranks (cx_dist_reducer_begin). */

@@ -136,8 +136,9 @@
  * hook's stop and an evaluation's failure are agreed on by every rank, so
  * they all stop together. Only rank 0 draws the progress line, writes the log
  * lines, the metrics CSV and checkpoints; every rank evaluates (the metrics
- * are rank 0's: task metrics computed from the shard, like a classifier's
- * train_acc, are rank 0's shard's) and runs the hooks (test
+ * are rank 0's; a task's metric computed from the training shard is rank 0's
+ * shard's unless the task sums it over the ranks, as the classifier task does
+ * for train_acc when its loader is sharded) and runs the hooks (test
  * cx_dist_is_root() there before printing or writing). Buffers (batch-norm
  * statistics) are not averaged: each rank keeps its own, rank 0's are saved.
  * A resumed run reads the checkpoint on every rank. With one process the
@@ -368,7 +369,9 @@ cx_status cx_classifier_eval(cx_forward_fn forward, void *user, const cx_dataset
  * (x, y I32 [B]), optional image augmentation, and at every evaluation the
  * metrics
  *   train_acc   accuracy on the training batches of the epoch so far (the
- *               model as it was at each batch, before its update)
+ *               model as it was at each batch, before its update; with a
+ *               sharded loader, over every rank's part: an all-reduce, so
+ *               every rank must evaluate at the same points)
  *   val_loss, val_acc   cx_classifier_eval on `val` (NaN without val)
  * Set the first fields, then take the callbacks with cx_classifier_task
  * (task.user = c). Checkpoints get metadata cortex.classifier.seen /

@@ -174,6 +174,8 @@ bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y) {
     return true;
 }
 
+int cx_loader_shards(const cx_loader *l) { return l->shards; }
+
 float cx_loader_shard_weight(const cx_loader *l) {
     return l->last_global ? (float)((double)l->last_n / l->last_global) : 0.0f;
 }
