@@ -7,12 +7,14 @@
 #   make check-exports    libcortex.so exports the public API (include/) and nothing else
 #   make fuzz             libFuzzer targets in build/fuzz/ (clang; tools/fuzz_ci.sh runs them)
 #   make onnx-test        the ONNX conformance runner on Debian's libonnx-testdata node tests
-# Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang
+#   make mpi-test         data-parallel training over MPI: tests/dist under mpirun -np 2 and 3 (MPI=1)
+# Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang  MPI=auto|1|0
 CC       ?= cc
 BLAS     ?= auto
 OPENMP   ?= 1
 PORTABLE ?= 0
 SAN      ?= 0
+MPI      ?= auto
 PREFIX   ?= /usr/local
 
 # Goals that compile nothing skip the checks below.
@@ -31,6 +33,27 @@ ifneq ($(filter auto openblas,$(BLAS)),)
 endif
 ifeq ($(filter openblas builtin,$(BLAS)),)
   $(error BLAS=$(BLAS): use BLAS=auto, openblas or builtin)
+endif
+
+# MPI (data-parallel training, include/cortex/dist.h): on when mpicc is found
+# (Debian: openmpi-bin libopenmpi-dev); the compile and link flags are Open
+# MPI's `mpicc --showme:compile` / `--showme:link`, used with $(CC) (another
+# MPI: give MPI_CFLAGS and MPI_LIBS). MPI=0 builds the single-process API exactly
+# as before; MPI=1 builds go to their own variant directory (...-mpi).
+MPICC ?= mpicc
+ifeq ($(MPI),auto)
+  MPI := $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
+endif
+ifeq ($(MPI),1)
+  ifndef MPI_LIBS
+    MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+    MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+  endif
+  ifeq ($(MPI_LIBS)$(if $(BUILDING),,skip),)
+    $(error MPI=1: no MPI found ('$(MPICC) --showme:link' gave nothing). Install Open MPI: as root 'apt-get update && apt-get install -y openmpi-bin libopenmpi-dev', as a user 'sudo apt-get install -y openmpi-bin libopenmpi-dev'; or build with MPI=0)
+  endif
+else ifneq ($(MPI),0)
+  $(error MPI=$(MPI): use MPI=auto, 1 or 0)
 endif
 
 CFLAGS_BASE := -std=c11 -pthread -Wall -Wextra -Wpedantic -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -fPIC
@@ -55,6 +78,10 @@ ifeq ($(BLAS),openblas)
 endif
 ifeq ($(OPENMP),1)
   OMPFLAG := -fopenmp
+endif
+ifeq ($(MPI),1)
+  DEFS += -DCX_HAVE_MPI
+  LIBS += $(MPI_LIBS)
 endif
 ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
@@ -82,7 +109,7 @@ endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(DEFS) $(OMPFLAG) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
 
-VARIANT := $(notdir $(CC))-$(BLAS)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTABLE)),-portable)
+VARIANT := $(notdir $(CC))-$(BLAS)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTABLE)),-portable)$(if $(filter 1,$(MPI)),-mpi)
 B := build/$(VARIANT)
 
 SRC   := $(sort $(wildcard src/*/*.c))
@@ -109,13 +136,13 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so.$(VERSION)
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops fuzz fuzz-check build/cortex onnx-test
+.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops fuzz fuzz-check build/cortex onnx-test mpi-test
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
 print-variant: ; @echo $(B)
 print-config:
-	@echo "variant $(B)"; echo "BLAS $(BLAS)"; echo "BLAS flags $(strip $(OPENBLAS_FLAGS))"; echo "libs $(LIBS)"
+	@echo "variant $(B)"; echo "BLAS $(BLAS)"; echo "BLAS flags $(strip $(OPENBLAS_FLAGS))"; echo "MPI $(MPI) $(strip $(MPI_CFLAGS))"; echo "libs $(LIBS)"
 
 # Header dependencies: every compile writes a .d file next to its output
 # (-MMD: the headers it included, -MP: a phony target per header so a deleted
@@ -129,6 +156,9 @@ BINDEPFLAGS = -MMD -MP -MF $@.d -MT $@
 $(B)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPFLAGS) $(PNG_CFLAGS) -Isrc -I$(B)/gen -c $< -o $@
+
+# only the distributed-training source includes <mpi.h>
+$(B)/src/dist/dist.o: CFLAGS += $(MPI_CFLAGS)
 
 $(OPTABLE): $(SRC) tools/gen_optable.sh
 	@mkdir -p $(dir $@)
@@ -214,6 +244,14 @@ $(B)/tools/onnx_conformance: tools/onnx_conformance.c $(LIBA) Makefile
 onnx-test: $(B)/tools/onnx_conformance
 	@[ -d "$(ONNX_TESTDATA)" ] || { echo "make onnx-test: no $(ONNX_TESTDATA): install libonnx-testdata (as root 'apt-get install -y libonnx-testdata')"; exit 1; }
 	$(B)/tools/onnx_conformance $(ONNX_TESTDATA)
+
+# Data-parallel training over MPI (include/cortex/dist.h): tests/dist/test_dist
+# on 2 and 3 processes (N-process weights = 1-process weights), a failing
+# rank must stop mpirun within seconds, and `mpirun -np 2 cortex train` must
+# match a one-process run (tools/mpi_test.sh).
+mpi-test: $(B)/tests/dist/test_dist $(BIN)
+	@[ "$(MPI)" = 1 ] || { echo "make mpi-test: this build has no MPI (MPI=$(MPI)): install Open MPI (as root 'apt-get install -y openmpi-bin libopenmpi-dev') and build with MPI=1"; exit 1; }
+	tools/mpi_test.sh $(B)/tests/dist/test_dist $(BIN)
 
 demo: $(BIN) build/cortex
 	@tools/demo.sh build/cortex

@@ -40,7 +40,7 @@ static void usage(FILE *o) {
             "'cortex --version' prints the version and the BLAS in use.\n");
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -65,4 +65,22 @@ int main(int argc, char **argv) {
         if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
     fprintf(stderr, "cortex: unknown command '%s' (see 'cortex help')\n", c);
     return 2;
+}
+
+/* Under mpirun (a build with MPI): every rank runs the command; only rank 0
+ * prints to stdout. A rank that ends with an error stops them all (the
+ * others may be waiting for it in a collective). */
+int main(int argc, char **argv) {
+    cx_dist_init(&argc, &argv);
+    if (cx_dist_size() > 1 && cx_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "cortex: rank %d: cannot silence stdout\n", cx_dist_rank());
+        cx_dist_abort(1);
+    }
+    int rc = run(argc, argv);
+    if (rc && cx_dist_size() > 1) {
+        fprintf(stderr, "cortex: rank %d of %d: exit status %d\n", cx_dist_rank(), cx_dist_size(), rc);
+        cx_dist_abort(rc);
+    }
+    cx_dist_finalize();
+    return rc;
 }

@@ -162,7 +162,7 @@ static cx_status print_epoch(void *user, const cx_train_info *in) {
            cx_metrics_get(in->metrics, "val_loss"), cx_metrics_get(in->metrics, "val_acc"), in->epoch_seconds,
            (double)in->epoch_count / in->epoch_seconds);
     fflush(stdout);
-    return cli_model_save(c->out, c->model);
+    return cx_dist_is_root() ? cli_model_save(c->out, c->model) : CX_OK;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -437,6 +437,22 @@ int cmd_train(int argc, char **argv) {
 
     /* the loop, the metrics CSV, checkpoints and resume: the library's trainer */
     cx_loader *ld = cx_loader_new(&train, batch, true, false);
+    /* under mpirun: data-parallel, each rank on its part of every batch of
+     * --batch examples. The shuffles come from a copy of the seeded stream,
+     * so they are those of a one-process run with the same seed (augmentation
+     * draws from the thread's stream, which differs between ranks). */
+    const int nproc = cx_dist_size();
+    cx_rng data_rng = cx_rng_get();
+    if (nproc > 1) {
+        if (batch < nproc) {
+            fprintf(stderr, "cortex train: --batch %d is smaller than the %d processes: each needs examples\n", batch, nproc);
+            rc = 2;
+        }
+        cx_loader_set_rng(ld, &data_rng);
+        cx_dist_shard_loader(ld);
+        printf("data-parallel: %d processes, each on %d-%d examples of every batch of %d\n", nproc, batch / nproc,
+               (batch + nproc - 1) / nproc, batch);
+    }
     cx_classifier cls = {.forward = model_forward, .forward_user = &model, .train = ld, .val = &valset,
                          .eval_batch = 500, .augment = aug};
     if (aug.shift || aug.hflip) memcpy(cls.image_shape, model.in_shape, sizeof cls.image_shape);
@@ -465,8 +481,10 @@ int cmd_train(int argc, char **argv) {
     o.quiet = cli_get(f, nf, "quiet") != NULL;
     o.on_eval = print_epoch;
     o.hook_user = &ctx;
+    o.data_parallel = nproc > 1;
     cx_train_task task = cx_classifier_task(&cls);
     cx_trainer *tr = cx_trainer_new(&task, model.net, opt, &o);
+    if (nproc > 1) cx_trainer_add_rng(tr, "data", &data_rng);
     if (resume) {
         /* the same flags and data as the run that wrote the checkpoint */
         cx_st_file *ck = NULL;
@@ -510,7 +528,9 @@ int cmd_train(int argc, char **argv) {
         char defckpt[1100];
         snprintf(defckpt, sizeof defckpt, "%s.ckpt", out);
         const char *cp = ckpt ? ckpt : defckpt;
-        if (cli_model_save(out, &model) || cx_trainer_save(tr, cp)) {
+        if (!cx_dist_is_root()) {
+            /* rank 0 saves */
+        } else if (cli_model_save(out, &model) || cx_trainer_save(tr, cp)) {
             fprintf(stderr, "cortex train: interrupted; saving failed: %s\n", cx_last_error());
         } else {
             fprintf(stderr, "\ncortex train: interrupted at epoch %d, batch %d (step %lld); model saved to %s, checkpoint to %s\n",
@@ -532,7 +552,7 @@ int cmd_train(int argc, char **argv) {
         printf("trained to epoch %d (%lld steps) in %.1fs; model saved to %s, metrics to %s%s%s\n",
                in.pos.batch > 0 ? in.pos.epoch : in.pos.epoch - 1, (long long)in.pos.step, cx_now() - t_start, out,
                metrics, ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
-        if (have_test) {
+        if (have_test && cx_dist_is_root()) {
             cx_classifier_result r;
             if (cx_classifier_eval(model_forward, &model, &test, 500, NULL, 0, &r)) {
                 fprintf(stderr, "cortex train: %s\n", cx_last_error());

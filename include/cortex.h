@@ -57,6 +57,9 @@
  *                   classifier evaluation, clocks
  *   cortex/onnx.h   ONNX models: reading and checking (protobuf-c), running
  *                   the graph on Cortex ops, TensorProto files
+ *   cortex/dist.h   data-parallel training over MPI: ranks, parameter
+ *                   broadcast, gradient all-reduce in buckets during backward,
+ *                   sharded loaders (one process without MPI)
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -96,5 +99,6 @@
 #include "cortex/plot.h"
 #include "cortex/train.h"
 #include "cortex/onnx.h"
+#include "cortex/dist.h"
 
 #endif

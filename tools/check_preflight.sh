@@ -11,6 +11,8 @@
 #     libopenblas-dev (not an undefined cblas_sgemm at link time);
 #   - OpenBLAS installed but no pkg-config: BLAS=auto and BLAS=openblas still
 #     find it (tools/find_openblas.sh probes the usual paths);
+#   - MPI=1 without mpicc: make says to install openmpi-bin libopenmpi-dev;
+#     MPI=auto without it builds without MPI;
 #   - make bench without Fashion-MNIST names the apt-get line and fails.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -52,6 +54,10 @@ make demo EXTRA_CFLAGS="-I$t/hide-zlib -I$t/hide-png" > "$t/out" 2>&1; rc=$?
 expect_stop "zlib.h and png.h hidden" $rc "zlib.h (zlib1g-dev), png.h (libpng-dev)" "apt-get install -y zlib1g-dev libpng-dev"
 PATH="$t/nopc:$PATH" make lib BLAS=openblas EXTRA_CFLAGS="-I$t/hide-blas" > "$t/out" 2>&1; rc=$?
 expect_stop "BLAS=openblas, OpenBLAS hidden, no pkg-config" $rc "BLAS=openblas" "libopenblas-dev" "BLAS=builtin"
+make lib MPI=1 MPICC="$t/none/mpicc" > "$t/out" 2>&1; rc=$?
+expect_stop "MPI=1 without mpicc" $rc "MPI=1" "apt-get update && apt-get install -y openmpi-bin libopenmpi-dev" "MPI=0"
+v=$(make -s print-variant MPICC="$t/none/mpicc")
+[[ "$v" != *-mpi ]] || fail "MPI=auto without mpicc builds with MPI ($v)"
 # make clean needs nothing
 make -n clean BLAS=openblas EXTRA_CFLAGS="-I$t/hide-zlib -I$t/hide-blas" > "$t/out" 2>&1 || fail "make clean checks headers: $(cat "$t/out")"
 
@@ -71,4 +77,4 @@ FASHION_MNIST="$t/none" BENCH=mlp tools/bench.sh "$(make -s print-variant)" > "$
 grep -q "apt-get install dataset-fashion-mnist" "$t/out" || fail "bench without Fashion-MNIST: $(cat "$t/out")"
 
 [ $fails = 0 ] || exit 1
-echo "preflight: missing zlib/libpng/giflib/protobuf-c/protoc-c/onnx.proto/OpenBLAS/pkg-config/Fashion-MNIST each named with its package"
+echo "preflight: missing zlib/libpng/giflib/protobuf-c/protoc-c/onnx.proto/OpenBLAS/pkg-config/MPI/Fashion-MNIST each named with its package"

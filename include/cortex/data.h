@@ -69,6 +69,21 @@ bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y);
 int cx_loader_num_batches(const cx_loader *l);
 /* Indices of the examples of the last batch returned (length = its size). */
 const int *cx_loader_indices(const cx_loader *l, int *n);
+/* Shard the loader for data-parallel training (cortex/dist.h): every global
+ * batch of B rows -- the same permutation and the same batches as without
+ * sharding, given the same random stream state -- is split into `size`
+ * contiguous parts, part r holding rows [B*r/size, B*(r+1)/size) (sizes
+ * differ by at most one), and cx_loader_next returns part `rank` (zero rows
+ * when B < size and the part is empty: a [0, ...] tensor); batch counts stay
+ * those of the global batches. size 1 (the default) is the whole batch. Bad
+ * rank / size: fatal. Takes effect at the next cx_loader_next. */
+void cx_loader_set_shard(cx_loader *l, int rank, int size);
+/* The number of parts set by cx_loader_set_shard (1: unsharded). */
+int cx_loader_shards(const cx_loader *l);
+/* The last batch's share of its global batch: rows returned / rows of the
+ * global batch (1 unsharded; 0 before the first batch). The weight of this
+ * rank's gradient in the sum over ranks (cx_dist_reducer_begin). */
+float cx_loader_shard_weight(const cx_loader *l);
 
 /* ---- image augmentation, in place on a batch x [B, C, H, W] (F32), drawing
  * from the calling thread's current random stream (so it is reproducible from

@@ -120,6 +120,30 @@
  * cortex.epoch files, cortex charlm's cortex.rng_epoch files) are not read:
  * cx_trainer_resume names them as old-format checkpoints.
  *
+ * Data-parallel training (opts.data_parallel, cortex/dist.h)
+ * ----------------------------------------------------------
+ * With data_parallel set and cx_dist_size() > 1 (under mpirun), every process
+ * runs the same trainer on its shard of each global batch: the task's loader
+ * must be sharded (cx_dist_shard_loader) and draw its permutations from the
+ * same seed on every rank, and task.loss must report in *count the examples
+ * of this rank's shard (0 for an empty one, whose loss is then ignored).
+ * cx_trainer_new copies rank 0's parameters to every rank. Each step sums the
+ * ranks' counts, loss sums and finiteness in one small all-reduce (so the
+ * running loss, the rate and a non-finite stop are those of the global
+ * batch, decided alike everywhere), weighs each rank's gradient by its share
+ * of the global batch and averages them with a cx_dist_reducer during
+ * backward, before clipping and the optimiser step. The time limit, a step
+ * hook's stop and an evaluation's failure are agreed on by every rank, so
+ * they all stop together. Only rank 0 draws the progress line, writes the log
+ * lines, the metrics CSV and checkpoints; every rank evaluates (the metrics
+ * are rank 0's; a task's metric computed from the training shard is rank 0's
+ * shard's unless the task sums it over the ranks, as the classifier task does
+ * for train_acc when its loader is sharded) and runs the hooks (test
+ * cx_dist_is_root() there before printing or writing). Buffers (batch-norm
+ * statistics) are not averaged: each rank keeps its own, rank 0's are saved.
+ * A resumed run reads the checkpoint on every rank. With one process the
+ * option changes nothing.
+ *
  * Ownership: the trainer copies the task, the options and the path strings;
  * it does not own the model, the optimiser, the task's user data, the random
  * streams registered with it, opts.meta_keys / meta_values or
@@ -263,6 +287,7 @@ typedef struct cx_train_opts {
     cx_train_hook on_step;      /* after every step (after the progress line) */
     cx_train_hook on_eval;      /* after every evaluation, before the CSV and checkpoint */
     void *hook_user;
+    bool data_parallel;         /* train over cx_dist_size() processes: see "Data-parallel" above */
 } cx_train_opts;
 /* One epoch, constant learning rate, no clipping, no files, progress on. */
 cx_train_opts cx_train_defaults(void);
@@ -344,7 +369,9 @@ cx_status cx_classifier_eval(cx_forward_fn forward, void *user, const cx_dataset
  * (x, y I32 [B]), optional image augmentation, and at every evaluation the
  * metrics
  *   train_acc   accuracy on the training batches of the epoch so far (the
- *               model as it was at each batch, before its update)
+ *               model as it was at each batch, before its update; with a
+ *               sharded loader, over every rank's part: an all-reduce, so
+ *               every rank must evaluate at the same points)
  *   val_loss, val_acc   cx_classifier_eval on `val` (NaN without val)
  * Set the first fields, then take the callbacks with cx_classifier_task
  * (task.user = c). Checkpoints get metadata cortex.classifier.seen /

@@ -222,6 +222,66 @@ static node_vec topo_order(const cx_tensor *root) {
     return order;
 }
 
+/* One node's backward, then (check mode) its inputs' gradients scanned. */
+static void run_node_backward(cx_node *nd) {
+    if (nd->n_out > 1)
+        for (int o = 0; o < nd->n_out; o++)
+            if (nd->out[o]->dtype == CX_F32) (void)cx_grad_ensure(nd->out[o]);
+    nd->op->backward(nd);
+    if (!check_numerics) return;
+    for (int j = 0; j < nd->n_in; j++) {
+        cx_tensor *in = nd->in[j];
+        if (!in || !in->grad) continue;
+        int64_t bad = first_nonfinite(in->grad, in->numel);
+        if (bad >= 0) {
+            char b[160];
+            cx_fatal("check_numerics: backward of op '%s' produced gradient %g at element %lld of input %d (%s)",
+                     nd->op->name, shown(in->grad[bad]), (long long)bad, j, describe(in, b, sizeof b));
+        }
+    }
+}
+
+/* ---- the leaf hook (internal.h): which leaves are done after which node */
+static _Thread_local cx_leaf_done_fn leaf_hook;
+static _Thread_local void *leaf_hook_user;
+
+void cx_autograd_set_leaf_hook(cx_leaf_done_fn fn, void *user) {
+    leaf_hook = fn;
+    leaf_hook_user = user;
+}
+
+/* (k, leaf): the leaf's last use in execution order is node order.v[k] */
+typedef struct { size_t k; cx_tensor *leaf; } leaf_done;
+
+/* Nodes run from order.v[n-1] down to order.v[0], so a leaf's last use is the
+ * node of smallest k that takes it as an input. Returns the pairs sorted by
+ * k (ascending), each leaf once; *n_out their count. A pointer set (open
+ * addressing, in the arena) marks the leaves seen. */
+static leaf_done *leaf_schedule(const node_vec *order, size_t *n_out) {
+    size_t total = 0;
+    for (size_t k = 0; k < order->n; k++) total += (size_t)order->v[k]->n_in;
+    size_t cap = 16;
+    while (cap < 2 * total) cap *= 2;
+    cx_tensor **set = cx_arena_alloc(cap * sizeof *set);
+    memset(set, 0, cap * sizeof *set);
+    leaf_done *out = cx_arena_alloc((total ? total : 1) * sizeof *out);
+    size_t n = 0;
+    for (size_t k = 0; k < order->n; k++) {
+        const cx_node *nd = order->v[k];
+        for (int j = 0; j < nd->n_in; j++) {
+            cx_tensor *t = nd->in[j];
+            if (!t || t->node || !t->requires_grad || t->dtype != CX_F32) continue;
+            size_t h = ((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15ull & (cap - 1);
+            while (set[h] && set[h] != t) h = (h + 1) & (cap - 1);
+            if (set[h]) continue;
+            set[h] = t;
+            out[n++] = (leaf_done){k, t};
+        }
+    }
+    *n_out = n;
+    return out;
+}
+
 void cx_backward_with(cx_tensor *root, const float *grad_out) {
     if (!root->requires_grad) cx_fatal("backward: tensor does not require grad (no parameter reaches it, or it was computed under no_grad)");
     cx_need_f32("backward", root);
@@ -234,29 +294,20 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
             cx_tensor *t = order.v[k]->out[o];
             if (t->grad && t->dtype == CX_F32) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
         }
+    /* the hook is read once: a hook that re-arms itself takes effect at the next backward */
+    cx_leaf_done_fn hook = leaf_hook;
+    void *hook_user = leaf_hook_user;
+    size_t n_done = 0;
+    leaf_done *done = hook ? leaf_schedule(&order, &n_done) : NULL;
     float *g = cx_grad_ensure(root);
     for (int64_t i = 0; i < root->numel; i++) g[i] += grad_out ? grad_out[i] : 1.0f;
+    if (hook && !root->node) hook(root, hook_user);
     for (size_t k = order.n; k-- > 0;) {
         cx_node *nd = order.v[k];
         bool any = false;
         for (int o = 0; o < nd->n_out; o++) any |= nd->out[o]->grad != NULL;
-        if (!any) continue;
-        if (nd->n_out > 1)
-            for (int o = 0; o < nd->n_out; o++)
-                if (nd->out[o]->dtype == CX_F32) (void)cx_grad_ensure(nd->out[o]);
-        nd->op->backward(nd);
-        if (check_numerics) {
-            for (int j = 0; j < nd->n_in; j++) {
-                cx_tensor *in = nd->in[j];
-                if (!in || !in->grad) continue;
-                int64_t bad = first_nonfinite(in->grad, in->numel);
-                if (bad >= 0) {
-                    char b[160];
-                    cx_fatal("check_numerics: backward of op '%s' produced gradient %g at element %lld of input %d (%s)",
-                             nd->op->name, shown(in->grad[bad]), (long long)bad, j, describe(in, b, sizeof b));
-                }
-            }
-        }
+        if (any) run_node_backward(nd);
+        while (n_done && done[n_done - 1].k == k) hook(done[--n_done].leaf, hook_user);
     }
 }
 

@@ -88,6 +88,8 @@ cx_status cx_dataset_load_idx(const char *images, const char *labels, int max_it
 struct cx_loader {
     const cx_dataset *d;
     int n, batch, pos, last_n;
+    int shard, shards;  /* this process's part of each batch, of `shards` (1: whole batches) */
+    int last_global;    /* rows of the last global batch (all parts) */
     bool shuffle, drop_last;
     int *perm;
     cx_rng *rng; /* NULL: the current stream of the thread calling reset */
@@ -104,6 +106,7 @@ cx_loader *cx_loader_new(const cx_dataset *d, int batch, bool shuffle, bool drop
     l->batch = batch;
     l->shuffle = shuffle;
     l->drop_last = drop_last;
+    l->shards = 1;
     l->perm = cx_xmalloc((size_t)(l->n ? l->n : 1) * sizeof(int));
     cx_loader_reset(l);
     return l;
@@ -117,6 +120,7 @@ void cx_loader_free(cx_loader *l) {
 
 void cx_loader_reset(cx_loader *l) {
     l->pos = 0;
+    l->last_n = l->last_global = 0;
     /* start from the identity so an epoch's order depends only on the PRNG
      * state (exact resume from a checkpoint) */
     for (int i = 0; i < l->n; i++) l->perm[i] = i;
@@ -144,21 +148,41 @@ static cx_tensor *gather_rows(const cx_tensor *t, const int *idx, int b) {
     return out;
 }
 
+void cx_loader_set_shard(cx_loader *l, int rank, int size) {
+    if (size < 1 || rank < 0 || rank >= size)
+        cx_fatal("loader: shard %d of %d: need 0 <= rank < size and size >= 1", rank, size);
+    l->shard = rank;
+    l->shards = size;
+}
+
+/* Rows [lo, hi) of a global batch of b rows that part r of s gets: b*r/s
+ * rounded down, so the parts are contiguous, disjoint, cover the batch and
+ * differ in size by at most one. */
+static int part_start(int b, int r, int s) { return (int)((int64_t)b * r / s); }
+
 bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y) {
     int left = l->n - l->pos;
     if (left <= 0 || (l->drop_last && left < l->batch)) return false;
     int b = left < l->batch ? left : l->batch;
-    const int *idx = l->perm + l->pos;
-    *x = gather_rows(l->d->x, idx, b);
-    if (y) *y = l->d->y ? gather_rows(l->d->y, idx, b) : NULL;
-    l->last_n = b;
+    int lo = part_start(b, l->shard, l->shards), hi = part_start(b, l->shard + 1, l->shards);
+    const int *idx = l->perm + l->pos + lo;
+    *x = gather_rows(l->d->x, idx, hi - lo);
+    if (y) *y = l->d->y ? gather_rows(l->d->y, idx, hi - lo) : NULL;
+    l->last_n = hi - lo;
+    l->last_global = b;
     l->pos += b;
     return true;
 }
 
+int cx_loader_shards(const cx_loader *l) { return l->shards; }
+
+float cx_loader_shard_weight(const cx_loader *l) {
+    return l->last_global ? (float)((double)l->last_n / l->last_global) : 0.0f;
+}
+
 const int *cx_loader_indices(const cx_loader *l, int *n) {
     *n = l->last_n;
-    return l->perm + l->pos - l->last_n;
+    return l->perm + l->pos - l->last_global + part_start(l->last_global, l->shard, l->shards);
 }
 
 static bool regular_file(const char *p) {

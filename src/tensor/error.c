@@ -11,6 +11,9 @@
 static _Thread_local char last_error[1024] = "no error";
 static cx_error_handler handler;
 static void *handler_user;
+static void (*fatal_exit)(const char *msg);
+
+void cx_set_fatal_exit(void (*fn)(const char *msg)) { fatal_exit = fn; }
 
 const char *cx_last_error(void) { return last_error; }
 
@@ -77,6 +80,7 @@ static _Noreturn void fail_with(cx_status st, const char *fmt, va_list ap) {
 
     if (handler) handler(msg, handler_user);
     fflush(stdout);
+    if (fatal_exit) fatal_exit(msg);
     fprintf(stderr, "cortex: %s\n", msg);
     exit(1);
 }

@@ -20,6 +20,21 @@ typedef struct { int no_grad_depth; bool training, check_numerics; } cx_autograd
 cx_autograd_state cx_autograd_state_get(void);
 void cx_autograd_state_set(cx_autograd_state s);
 
+/* Backward's leaf hook (data-parallel training, src/dist/dist.c): while set
+ * on the calling thread, every backward calls fn(leaf, user) once for each
+ * leaf tensor (no node, requires grad) that its graph uses, right after the
+ * last node using that leaf has run its backward -- from then on this
+ * backward adds nothing to leaf->grad (which may still be NULL when no
+ * gradient flowed to it). A root that is itself a leaf is reported after its
+ * gradient is seeded. fn NULL: off. */
+typedef void (*cx_leaf_done_fn)(cx_tensor *leaf, void *user);
+void cx_autograd_set_leaf_hook(cx_leaf_done_fn fn, void *user);
+/* The fatal path's last step (src/tensor/error.c): when set, a fatal error
+ * not caught by cx_try calls fn(message) after the error handler instead of
+ * printing "cortex: message" and exiting with status 1; if fn returns, the
+ * default follows. */
+void cx_set_fatal_exit(void (*fn)(const char *msg));
+
 /* Normalise a possibly negative axis; fatal error naming `op` if out of range. */
 int cx_norm_axis(const char *op, int axis, int ndim);
 /* numel of a shape with overflow/negativity checks (fatal). */

@@ -10,6 +10,7 @@
 #include "cortex/io.h"
 #include "cortex/nn.h"
 #include "cortex/train.h"
+#include "cortex/dist.h"
 
 cx_tensor *cx_forward_module(void *module, cx_tensor *x) { return cx_module_forward((cx_module *)module, x); }
 
@@ -118,7 +119,11 @@ static cx_status cls_evaluate(void *user, const cx_train_info *info, cx_metrics 
         vl = r.loss;
         va = r.accuracy;
     }
-    cx_metrics_set(out, "train_acc", c->seen ? (double)c->correct / (double)c->seen : NAN);
+    double sc[2] = {(double)c->seen, (double)c->correct};
+    /* a sharded loader (data-parallel training): every rank evaluates at the
+     * same points; the accuracy is that of all the ranks' examples */
+    if (cx_loader_shards(c->train) > 1) cx_dist_allreduce_sum_f64(sc, 2);
+    cx_metrics_set(out, "train_acc", sc[0] > 0 ? sc[1] / sc[0] : NAN);
     cx_metrics_set(out, "val_loss", vl);
     cx_metrics_set(out, "val_acc", va);
     return CX_OK;

@@ -13,6 +13,7 @@
 #include "cortex/nn.h"
 #include "cortex/optim.h"
 #include "cortex/train.h"
+#include "cortex/dist.h"
 #include "../tensor/internal.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -112,6 +113,9 @@ struct cx_trainer {
     FILE *prog;
     int prog_len;
     double last_draw;
+    /* data-parallel (opts.data_parallel on several processes) */
+    cx_dist_reducer *red;
+    bool dp, root;
 };
 
 static bool rng_name_ok(const char *s) {
@@ -170,16 +174,25 @@ cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim
     tr->csv_cap = 256;
     tr->csv = cx_xmalloc(tr->csv_cap);
     tr->csv[0] = 0;
-    if (!o->quiet) {
+    tr->dp = o->data_parallel && cx_dist_size() > 1;
+    tr->root = cx_dist_rank() == 0;
+    if (!o->quiet && tr->root) {
         if (o->progress_stream) tr->prog = o->progress_stream;
         else if (isatty(2)) tr->prog = stderr;
     }
+    if (!tr->root) tr->o.log = NULL;
     tr->last_draw = -INFINITY;
+    if (tr->dp) {
+        /* every rank starts from rank 0's weights */
+        cx_dist_broadcast_params(&tr->params);
+        tr->red = cx_dist_reducer_new(&tr->params, 0);
+    }
     return tr;
 }
 
 void cx_trainer_free(cx_trainer *tr) {
     if (!tr) return;
+    cx_dist_reducer_free(tr->red);
     cx_params_free(&tr->params);
     free(tr->metrics_path);
     free(tr->checkpoint_path);
@@ -692,6 +705,17 @@ static void log_line(cx_trainer *tr, const cx_train_info *in) {
     fflush(o);
 }
 
+/* Data-parallel: every rank learns whether some rank failed, so all stop
+ * together (a rank that went on would wait forever in the next all-reduce).
+ * A rank that did not fail itself returns CX_ERR_IO naming the cause. */
+static cx_status agree(cx_status st) {
+    double bad[2] = {st ? 1.0 : 0.0, st ? (double)cx_dist_rank() : 0.0};
+    cx_dist_allreduce_sum_f64(bad, 2);
+    if (st || bad[0] == 0) return st;
+    return cx_set_error(CX_ERR_IO, "stopped: %s on another rank (its message says why)",
+                        bad[0] == 1 ? "an error" : "errors");
+}
+
 /* An evaluation: metrics, CSV row, hook, files. At the end of an epoch the
  * position moves to the start of the next one before the checkpoint. */
 static cx_status evaluate(cx_trainer *tr, bool end) {
@@ -726,7 +750,8 @@ static cx_status evaluate(cx_trainer *tr, bool end) {
     in.metrics = &m;
     if (tr->o.on_eval) st = tr->o.on_eval(tr->o.hook_user, &in);
     if (!st && tr->o.log) log_line(tr, &in);
-    if (!st && tr->metrics_path) st = cx_write_file_atomic(tr->metrics_path, tr->csv, tr->csv_len);
+    if (!st && tr->metrics_path && tr->root) st = cx_write_file_atomic(tr->metrics_path, tr->csv, tr->csv_len);
+    if (tr->dp) st = agree(st);
     if (st) {
         tr->csv_len = csv_len;
         tr->csv[csv_len] = 0;
@@ -743,7 +768,8 @@ static cx_status evaluate(cx_trainer *tr, bool end) {
         tr->ep_secs = 0;
         tr->ep_cpu = 0;
     }
-    if (tr->checkpoint_path) st = cx_trainer_save(tr, tr->checkpoint_path);
+    if (tr->checkpoint_path && tr->root) st = cx_trainer_save(tr, tr->checkpoint_path);
+    if (tr->dp) st = agree(st);
     cx_step_reset();
     tr->ep_seg_t0 = cx_now();
     tr->ep_cpu_t0 = cx_cpu_now();
@@ -766,6 +792,55 @@ static void begin_epoch(cx_trainer *tr) {
     tr->ep_cpu_t0 = cx_cpu_now();
 }
 
+/* After the step: the counters of the run (count = examples). */
+static void count_step(cx_trainer *tr, double loss_sum, int64_t count, float last) {
+    tr->pos.batch++;
+    tr->pos.step++;
+    tr->ep_sum += loss_sum;
+    tr->ep_count += count;
+    tr->run_count += count;
+    tr->run_batches++;
+    tr->last_loss = last;
+    tr->last_count = count;
+}
+
+/* The data-parallel step: every rank's count, loss sum and finiteness are
+ * summed first (so every rank takes the same decision, and weighs its
+ * gradient by its share of the global batch); the reducer averages the
+ * gradients during backward; the counters hold the global batch. A rank
+ * whose shard is empty (count 0) contributes nothing and skips backward. */
+static cx_status train_batch_dp(cx_trainer *tr, cx_tensor *loss, float lv, int64_t count) {
+    if (count < 0) count = 0;
+    bool finite = count == 0 || isfinite(lv);
+    double v[3] = {(double)count, count ? (double)lv * (double)count : 0.0, finite ? 0.0 : 1.0};
+    cx_dist_allreduce_sum_f64(v, 3);
+    if (v[2] > 0 || !(v[0] > 0)) {
+        cx_step_reset();
+        cx_trainer_clear_line(tr);
+        tr->pos.batch++;
+        if (!(v[0] > 0))
+            return cx_set_error(CX_ERR_ARG, "epoch %d batch %d: no rank has an example (the task reports count 0)",
+                                tr->pos.epoch, tr->pos.batch);
+        if (!finite)
+            return cx_set_error(CX_ERR_NUMERIC,
+                                "loss is %g at epoch %d batch %d on rank %d; rerun with --check-numerics to find the op, "
+                                "or lower --lr",
+                                (double)lv, tr->pos.epoch, tr->pos.batch, cx_dist_rank());
+        return cx_set_error(CX_ERR_NUMERIC, "the loss is not finite on another rank at epoch %d batch %d (see its message)",
+                            tr->pos.epoch, tr->pos.batch);
+    }
+    cx_dist_reducer_begin(tr->red, (float)((double)count / v[0]));
+    if (count) cx_backward(loss);
+    cx_dist_reducer_finish(tr->red);
+    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
+    cx_optim_step(tr->opt);
+    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
+    cx_step_reset();
+    int64_t global = (int64_t)v[0];
+    count_step(tr, v[1], global, (float)(v[1] / v[0]));
+    return CX_OK;
+}
+
 /* One optimiser step on the task's current batch. */
 static cx_status train_batch(cx_trainer *tr) {
     cx_optim_zero_grad(tr->opt);
@@ -774,6 +849,7 @@ static cx_status train_batch(cx_trainer *tr) {
     if (!loss || loss->dtype != CX_F32 || loss->numel != 1)
         cx_fatal("cx_trainer_run: the task's loss must be a 1-element F32 tensor");
     float lv = cx_item(loss);
+    if (tr->dp) return train_batch_dp(tr, loss, lv, count);
     if (!isfinite(lv)) {
         cx_step_reset();
         cx_trainer_clear_line(tr);
@@ -790,14 +866,7 @@ static cx_status train_batch(cx_trainer *tr) {
     if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
     cx_step_reset();
     if (count <= 0) count = 1;
-    tr->pos.batch++;
-    tr->pos.step++;
-    tr->ep_sum += (double)lv * (double)count;
-    tr->ep_count += count;
-    tr->run_count += count;
-    tr->run_batches++;
-    tr->last_loss = lv;
-    tr->last_count = count;
+    count_step(tr, (double)lv * (double)count, count, lv);
     return CX_OK;
 }
 
@@ -841,8 +910,16 @@ cx_status cx_trainer_run(cx_trainer *tr) {
             draw_progress(tr, t, last);
             if (tr->o.on_step) {
                 cx_train_info in = cx_trainer_info(tr);
-                if ((st = tr->o.on_step(tr->o.hook_user, &in))) break;
+                st = tr->o.on_step(tr->o.hook_user, &in);
             }
+            if (tr->dp) {
+                /* the time limit and a hook's stop, decided together */
+                double v[2] = {limit ? 1.0 : 0.0, st ? 1.0 : 0.0};
+                cx_dist_allreduce_sum_f64(v, 2);
+                limit = v[0] > 0;
+                if (!st && v[1] > 0) st = cx_set_error(CX_ERR_IO, "stopped by another rank's step hook");
+            }
+            if (st) break;
             if (!last && ((tr->o.eval_every > 0 && tr->pos.step % tr->o.eval_every == 0) || limit) &&
                 (st = evaluate(tr, false)))
                 break;
