@@ -162,7 +162,7 @@ static cx_status write_picture(const char *path, const float *px, const int32_t 
     memset(img, 255, (size_t)PW * PH * 3);
     const uint8_t black[3] = {0, 0, 0}, green[3] = {0, 130, 0}, red[3] = {200, 0, 0};
     cx_text_draw_rgb(img, PW, PH, 10, 6, "CTC: unseen test strings", 2, black);
-    cx_text_draw_rgb(img, PW, PH, 10, 26, "truth -> beam-8 decoding; the first 8, then 4 misread ones", 1, black);
+    cx_text_draw_rgb(img, PW, PH, 10, 26, "truth -> beam-8 decoding: the first 8, then 4 misread ones", 1, black);
     for (int k = 0; k < n; k++) {
         int y0 = title + k * (ch + 6);
         if (len[k] < 0) continue;
