@@ -18,8 +18,12 @@
 
 /* ------------------------------------------------------------ attributes */
 
+#define attr_type cx_onnx_attr_type
+#define attr_int cx_onnx_attr_int
+#define attr_float cx_onnx_attr_float
+
 /* the attribute's type (IR < 0.0.2 files may leave it out: guessed from the field set) */
-static int attr_type(const Onnx__AttributeProto *a) {
+int cx_onnx_attr_type(const Onnx__AttributeProto *a) {
     if (a->has_type) return (int)a->type;
     if (a->has_f) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
     if (a->has_i) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
@@ -30,7 +34,7 @@ static int attr_type(const Onnx__AttributeProto *a) {
     return 0;
 }
 
-static cx_status attr_int(const onnx_node *nd, const char *name, int64_t def, int64_t lo, int64_t hi, int64_t *out) {
+cx_status cx_onnx_attr_int(const onnx_node *nd, const char *name, int64_t def, int64_t lo, int64_t hi, int64_t *out) {
     const Onnx__AttributeProto *a = cx_onnx_attr(nd, name);
     *out = def;
     if (!a) return CX_OK;
@@ -43,13 +47,29 @@ static cx_status attr_int(const onnx_node *nd, const char *name, int64_t def, in
     return CX_OK;
 }
 
-static cx_status attr_float(const onnx_node *nd, const char *name, float def, float *out) {
+cx_status cx_onnx_attr_float(const onnx_node *nd, const char *name, float def, float *out) {
     const Onnx__AttributeProto *a = cx_onnx_attr(nd, name);
     *out = def;
     if (!a) return CX_OK;
     if (attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)
         return cx_set_error(CX_ERR_FORMAT, "attribute '%s' is not a float", name);
     *out = a->f;
+    return CX_OK;
+}
+
+cx_status cx_onnx_attr_int_list(onnx_node *nd, const char *name, int max) {
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, name);
+    free(nd->a.ints);
+    nd->a.ints = NULL;
+    nd->a.nints = -1;
+    if (!a) return CX_OK;
+    if (attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS)
+        return cx_set_error(CX_ERR_FORMAT, "attribute '%s' is not a list of ints", name);
+    if (a->n_ints > (size_t)max)
+        return cx_set_error(CX_ERR_FORMAT, "attribute '%s' has %zu values (at most %d)", name, a->n_ints, max);
+    nd->a.ints = cx_xmalloc((a->n_ints + 1) * sizeof *nd->a.ints);
+    if (a->n_ints) memcpy(nd->a.ints, a->ints, a->n_ints * sizeof *nd->a.ints);
+    nd->a.nints = (int)a->n_ints;
     return CX_OK;
 }
 
@@ -178,9 +198,13 @@ static cx_status check_none(cx_onnx_model *m, onnx_node *nd, const char **why) {
     return CX_OK;
 }
 
+/* F32 through Cortex's ops; integer types in onnx_ops_more.c */
 #define BINARY(NAME, FN)                                                                                               \
     static void run_##NAME(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {                        \
-        (void)m, (void)nd;                                                                                             \
+        if (in[0]->dtype != CX_F32 || in[1]->dtype != CX_F32) {                                                        \
+            cx_onnx_int_arith(m, nd, in, out);                                                                         \
+            return;                                                                                                    \
+        }                                                                                                              \
         out[0] = FN(in[0], in[1]);                                                                                     \
     }
 BINARY(add, cx_add)
@@ -511,8 +535,13 @@ static void run_transpose(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_te
     cx_tensor *x = in[0];
     int perm[CX_MAX_DIMS];
     if (nd->a.nperm && nd->a.nperm != x->ndim) cx_fatal("Transpose: perm of %d values for a %d-d input", nd->a.nperm, x->ndim);
-    for (int i = 0; i < x->ndim; i++) perm[i] = nd->a.nperm ? nd->a.perm[i] : x->ndim - 1 - i;
-    out[0] = x->ndim ? cx_permute(x, perm) : x;
+    bool seen[CX_MAX_DIMS] = {0};
+    for (int i = 0; i < x->ndim; i++) {
+        perm[i] = nd->a.nperm ? nd->a.perm[i] : x->ndim - 1 - i;
+        if (perm[i] >= x->ndim || seen[perm[i]]) cx_fatal("Transpose: perm is not a permutation of the %d dimensions", x->ndim);
+        seen[perm[i]] = true;
+    }
+    out[0] = !x->ndim ? x : x->dtype == CX_F32 ? cx_permute(x, perm) : cx_onnx_permute_any(x, perm);
 }
 
 static cx_status check_concat(cx_onnx_model *m, onnx_node *nd, const char **why) {
@@ -526,7 +555,8 @@ static void run_concat(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     int n = nd->n_in;
     for (int i = 0; i < n; i++)
         if (!in[i]) cx_fatal("Concat: input %d is empty", i);
-    out[0] = n == 1 ? in[0] : cx_concat(in, n, (int)nd->a.axis);
+    if (n > 1 && in[0]->dtype != CX_F32) cx_onnx_concat_any((int)nd->a.axis, in, n, out);
+    else out[0] = n == 1 ? in[0] : cx_concat(in, n, (int)nd->a.axis);
 }
 
 /* ------------------------------------------------------------ Constant */
@@ -552,20 +582,25 @@ static cx_status check_constant(cx_onnx_model *m, onnx_node *nd, const char **wh
             return CX_OK;
         }
         TRY(st);
+        nd->a.to = a->t->data_type;
     } else if (!strcmp(a->name, "value_float") && t == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) {
         v = cx_tensor_new(CX_F32, NULL, 0);
         CX_F(v)[0] = a->f;
+        nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     } else if (!strcmp(a->name, "value_floats") && t == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS) {
         if (a->n_floats > (size_t)CX_ONNX_MAX_DIM) return cx_set_error(CX_ERR_FORMAT, "too many values");
         v = cx_tensor_new(CX_F32, CX_SHAPE((int)a->n_floats));
         if (a->n_floats) memcpy(v->data, a->floats, a->n_floats * sizeof(float));
+        nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     } else if (!strcmp(a->name, "value_int") && t == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) {
         v = cx_tensor_new(CX_I64, NULL, 0);
         CX_I64P(v)[0] = a->i;
+        nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     } else if (!strcmp(a->name, "value_ints") && t == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) {
         if (a->n_ints > (size_t)CX_ONNX_MAX_DIM) return cx_set_error(CX_ERR_FORMAT, "too many values");
         v = cx_tensor_new(CX_I64, CX_SHAPE((int)a->n_ints));
         if (a->n_ints) memcpy(v->data, a->ints, a->n_ints * sizeof(int64_t));
+        nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     } else if (!strcmp(a->name, "sparse_value") || !strcmp(a->name, "value_string") ||
                !strcmp(a->name, "value_strings")) {
         *why = "a sparse or string constant";
@@ -618,15 +653,14 @@ static void run_elu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
     out[0] = cx_elu(in[0], nd->a.alpha);
 }
 
-static void run_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
-    (void)m, (void)nd;
-    out[0] = cx_pow_t(in[0], in[1]);
-}
 
 /* Sum, Max, Min, Mean of 1..N inputs, broadcasting */
 static void run_variadic(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
-    (void)m;
     const char *op = nd->p->op_type;
+    if (in[0]->dtype != CX_F32) {
+        cx_onnx_int_arith(m, nd, in, out);
+        return;
+    }
     bool is_min = !strcmp(op, "Min"), is_max = !strcmp(op, "Max");
     cx_tensor *acc = is_min ? cx_neg(in[0]) : in[0];
     for (int i = 1; i < nd->n_in; i++) {
@@ -776,50 +810,52 @@ static void run_pad(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
 #define ALL (~0u)
 const onnx_op cx_onnx_ops[] = {
     /* name, inputs min..max, outputs, float inputs, out dtype, check, run */
-    {"Add", 2, 2, 1, 3, 0, check_none, run_add},
-    {"Sub", 2, 2, 1, 3, 0, check_none, run_sub},
-    {"Mul", 2, 2, 1, 3, 0, check_none, run_mul},
-    {"Div", 2, 2, 1, 3, 0, check_none, run_div},
-    {"MatMul", 2, 2, 1, 3, 0, check_none, run_matmul},
-    {"Gemm", 2, 3, 1, 7, 0, check_gemm, run_gemm},
-    {"Relu", 1, 1, 1, 1, 0, check_none, run_relu},
-    {"Sigmoid", 1, 1, 1, 1, 0, check_none, run_sigmoid},
-    {"Tanh", 1, 1, 1, 1, 0, check_none, run_tanh},
-    {"Softmax", 1, 1, 1, 1, 0, check_softmax, run_softmax},
-    {"LogSoftmax", 1, 1, 1, 1, 0, check_softmax, run_log_softmax},
-    {"Conv", 2, 3, 1, 7, 0, check_conv, run_conv},
-    {"MaxPool", 1, 1, 1, 1, 0, check_maxpool, run_maxpool},
-    {"AveragePool", 1, 1, 1, 1, 0, check_avgpool, run_avgpool},
-    {"GlobalAveragePool", 1, 1, 1, 1, 0, check_none, run_gap},
-    {"BatchNormalization", 5, 5, 1, 31, 0, check_bn, run_bn},
-    {"Flatten", 1, 1, 1, 0, 1, check_flatten, run_flatten},
-    {"Reshape", 2, 2, 1, 0, 1, check_reshape, run_reshape},
-    {"Transpose", 1, 1, 1, 1, 1, check_transpose, run_transpose},
-    {"Identity", 1, 1, 1, 0, 1, check_none, run_identity},
-    {"Constant", 0, 0, 1, 0, 2, check_constant, run_constant},
-    {"Concat", 1, 4096, 1, ALL, 1, check_concat, run_concat},
-    {"Abs", 1, 1, 1, 1, 0, check_none, run_abs},
-    {"Neg", 1, 1, 1, 1, 0, check_none, run_neg},
-    {"Exp", 1, 1, 1, 1, 0, check_none, run_exp},
-    {"Log", 1, 1, 1, 1, 0, check_none, run_log},
-    {"Sqrt", 1, 1, 1, 1, 0, check_none, run_sqrt},
-    {"Reciprocal", 1, 1, 1, 1, 0, check_none, run_reciprocal},
-    {"Softsign", 1, 1, 1, 1, 0, check_none, run_softsign},
-    {"Softplus", 1, 1, 1, 1, 0, check_none, run_softplus},
-    {"LeakyRelu", 1, 1, 1, 1, 0, check_alpha, run_leaky_relu},
-    {"Elu", 1, 1, 1, 1, 0, check_alpha, run_elu},
-    {"Pow", 2, 2, 1, 3, 0, check_none, run_pow},
-    {"Sum", 1, 4096, 1, ALL, 0, check_none, run_variadic},
-    {"Max", 1, 4096, 1, ALL, 0, check_none, run_variadic},
-    {"Min", 1, 4096, 1, ALL, 0, check_none, run_variadic},
-    {"Mean", 1, 4096, 1, ALL, 0, check_none, run_variadic},
-    {"Clip", 1, 3, 1, 7, 0, check_clip, run_clip},
-    {"Dropout", 1, 3, 1, 1, 0, check_dropout, run_identity},
-    {"Squeeze", 1, 2, 1, 0, 1, check_axes, run_squeeze},
-    {"Unsqueeze", 1, 2, 1, 0, 1, check_axes, run_unsqueeze},
-    {"Pad", 1, 3, 1, 5, 0, check_pad, run_pad},
+    {"Add", 2, 2, 1, 3, 1, check_none, run_add, T_NUM, 0},
+    {"Sub", 2, 2, 1, 3, 1, check_none, run_sub, T_NUM, 0},
+    {"Mul", 2, 2, 1, 3, 1, check_none, run_mul, T_NUM, 0},
+    {"Div", 2, 2, 1, 3, 1, check_none, run_div, T_NUM, 0},
+    {"MatMul", 2, 2, 1, 3, 0, check_none, run_matmul, 0, 0},
+    {"Gemm", 2, 3, 1, 7, 0, check_gemm, run_gemm, 0, 0},
+    {"Relu", 1, 1, 1, 1, 0, check_none, run_relu, 0, 0},
+    {"Sigmoid", 1, 1, 1, 1, 0, check_none, run_sigmoid, 0, 0},
+    {"Tanh", 1, 1, 1, 1, 0, check_none, run_tanh, 0, 0},
+    {"Softmax", 1, 1, 1, 1, 0, check_softmax, run_softmax, 0, 0},
+    {"LogSoftmax", 1, 1, 1, 1, 0, check_softmax, run_log_softmax, 0, 0},
+    {"Conv", 2, 3, 1, 7, 0, check_conv, run_conv, 0, 0},
+    {"MaxPool", 1, 1, 1, 1, 0, check_maxpool, run_maxpool, 0, 0},
+    {"AveragePool", 1, 1, 1, 1, 0, check_avgpool, run_avgpool, 0, 0},
+    {"GlobalAveragePool", 1, 1, 1, 1, 0, check_none, run_gap, 0, 0},
+    {"BatchNormalization", 5, 5, 1, 31, 0, check_bn, run_bn, 0, 0},
+    {"Flatten", 1, 1, 1, 0, 1, check_flatten, run_flatten, 0, 0},
+    {"Reshape", 2, 2, 1, 0, 1, check_reshape, run_reshape, 0, 0},
+    {"Transpose", 1, 1, 1, 1, 1, check_transpose, run_transpose, T_ALL, 0},
+    {"Identity", 1, 1, 1, 0, 1, check_none, run_identity, 0, 0},
+    {"Constant", 0, 0, 1, 0, 2, check_constant, run_constant, 0, 0},
+    {"Concat", 1, 4096, 1, ALL, 1, check_concat, run_concat, T_ALL, 0},
+    {"Abs", 1, 1, 1, 1, 0, check_none, run_abs, 0, 0},
+    {"Neg", 1, 1, 1, 1, 0, check_none, run_neg, 0, 0},
+    {"Exp", 1, 1, 1, 1, 0, check_none, run_exp, 0, 0},
+    {"Log", 1, 1, 1, 1, 0, check_none, run_log, 0, 0},
+    {"Sqrt", 1, 1, 1, 1, 0, check_none, run_sqrt, 0, 0},
+    {"Reciprocal", 1, 1, 1, 1, 0, check_none, run_reciprocal, 0, 0},
+    {"Softsign", 1, 1, 1, 1, 0, check_none, run_softsign, 0, 0},
+    {"Softplus", 1, 1, 1, 1, 0, check_none, run_softplus, 0, 0},
+    {"LeakyRelu", 1, 1, 1, 1, 0, check_alpha, run_leaky_relu, 0, 0},
+    {"Elu", 1, 1, 1, 1, 0, check_alpha, run_elu, 0, 0},
+    {"Pow", 2, 2, 1, 1, 1, check_none, cx_onnx_pow, T_NUM, 0},
+    {"Sum", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
+    {"Max", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
+    {"Min", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
+    {"Mean", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
+    {"Clip", 1, 3, 1, 7, 0, check_clip, run_clip, 0, 0},
+    {"Dropout", 1, 3, 1, 1, 0, check_dropout, run_identity, 0, 0},
+    {"Squeeze", 1, 2, 1, 0, 1, check_axes, run_squeeze, 0, 0},
+    {"Unsqueeze", 1, 2, 1, 0, 1, check_axes, run_unsqueeze, 0, 0},
+    {"Pad", 1, 3, 1, 5, 0, check_pad, run_pad, 0, 0},
 };
 const int cx_onnx_n_ops = (int)(sizeof cx_onnx_ops / sizeof *cx_onnx_ops);
+
+const onnx_op *cx_onnx_op_at(int i) { return i < cx_onnx_n_ops ? &cx_onnx_ops[i] : &cx_onnx_ops_more[i - cx_onnx_n_ops]; }
 
 /* ------------------------------------------------------------ the runner */
 
@@ -839,7 +875,7 @@ static cx_status run_graph(void *user) {
     for (int i = 0; i < m->n_inputs; i++) val[m->input_ids[i]] = c->inputs[i];
     for (int k = 0; k < m->n_nodes; k++) {
         onnx_node *nd = &m->nodes[k];
-        const onnx_op *op = &cx_onnx_ops[nd->op];
+        const onnx_op *op = cx_onnx_op_at(nd->op);
         c->cur = k;
         cx_tensor **in = cx_arena_alloc((size_t)(nd->n_in + 8) * sizeof *in);
         memset(in, 0, (size_t)(nd->n_in + 8) * sizeof *in);
@@ -847,10 +883,12 @@ static cx_status run_graph(void *user) {
             if (nd->in[i] < 0) continue;
             in[i] = val[nd->in[i]];
             if (!in[i]) cx_fatal("input '%s' has no value", m->values[nd->in[i]].name);
-            if ((i < 32 ? op->float_in >> i & 1 : op->float_in == ALL) && in[i]->dtype != CX_F32)
+            if ((i < 32 ? op->float_in >> i & 1 : op->float_in == ALL) && !op->types && in[i]->dtype != CX_F32)
                 cx_fatal("input '%s' is %s, not float", m->values[nd->in[i]].name, cx_dtype_name(in[i]->dtype));
         }
-        cx_tensor *out[4] = {0};
+        int n_out = nd->n_out > 4 ? nd->n_out : 4;
+        cx_tensor **out = cx_arena_alloc((size_t)n_out * sizeof *out);
+        memset(out, 0, (size_t)n_out * sizeof *out);
         op->run(m, nd, in, out);
         for (int i = 0; i < nd->n_out && i < op->max_out; i++)
             if (nd->out[i] >= 0) val[nd->out[i]] = out[i];

@@ -1,0 +1,1188 @@
+/* More ONNX ops (the second op table): reductions, shape and index ops
+ * (Shape, Size, Cast, Gather, GatherElements, Slice, Expand, Tile, Split,
+ * ConstantOfShape, Range, Where), comparisons and logic, ArgMax / ArgMin,
+ * LayerNormalization, InstanceNormalization, more activations and
+ * elementwise math, and the integer / bool kernels of the arithmetic ops.
+ *
+ * Types: Cortex holds ONNX bool and the integers up to 32 bits in I32
+ * tensors, int64 and uint32 in I64 (cx_onnx_storage). F32 ops go through
+ * Cortex's differentiable ops where there is one (gradients flow); integer
+ * and bool tensors are computed here, exactly, in int64, and stored as the
+ * value's ONNX type would store them (cx_onnx_fit). Ops computed here on
+ * F32 without a Cortex op (Floor, Sin, Erf, ...) carry no gradient. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cortex/core.h"
+#include "cortex/onnx.h"
+#include "onnx_internal.h"
+#include "../tensor/internal.h"
+
+#define TRY(x)                                                                                                         \
+    do {                                                                                                               \
+        cx_status st_ = (x);                                                                                           \
+        if (st_) return st_;                                                                                           \
+    } while (0)
+
+#define TF ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+#define TB ONNX__TENSOR_PROTO__DATA_TYPE__BOOL
+#define TI32 ONNX__TENSOR_PROTO__DATA_TYPE__INT32
+#define TI64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+
+/* ------------------------------------------------------------ element access */
+
+static double get_d(const cx_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case CX_F32: return CX_F(t)[i];
+    case CX_I32: return CX_I32P(t)[i];
+    default: return (double)CX_I64P(t)[i];
+    }
+}
+
+static int64_t get_i(const cx_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case CX_F32: {
+        float f = CX_F(t)[i];
+        if (isnan(f)) return 0;
+        if (f >= 9.2e18f) return INT64_MAX;
+        if (f <= -9.2e18f) return INT64_MIN;
+        return (int64_t)f;
+    }
+    case CX_I32: return CX_I32P(t)[i];
+    default: return CX_I64P(t)[i];
+    }
+}
+
+/* the ONNX type of a tensor whose value has type `ot` (0: from the storage) */
+static int type_of(const cx_tensor *t, int ot) {
+    if (ot) return ot;
+    return t->dtype == CX_F32 ? TF : t->dtype == CX_I32 ? TI32 : TI64;
+}
+
+static int out_type(const cx_onnx_model *m, const onnx_node *nd, int i) {
+    return i < nd->n_out && nd->out[i] >= 0 ? m->values[nd->out[i]].otype : 0;
+}
+static int in_type(const cx_onnx_model *m, const onnx_node *nd, const cx_tensor *t, int i) {
+    return type_of(t, i < nd->n_in && nd->in[i] >= 0 ? m->values[nd->in[i]].otype : 0);
+}
+
+static cx_tensor *new_t(int ot, const int *shape, int ndim) {
+    int dt = cx_onnx_storage(ot);
+    return cx_empty(dt < 0 ? CX_F32 : (cx_dtype)dt, shape, ndim);
+}
+
+/* store v (double for F32, else int64 fitted to ot) */
+static void put(cx_tensor *t, int ot, int64_t i, double d, int64_t v) {
+    if (t->dtype == CX_F32) CX_F(t)[i] = (float)d;
+    else if (t->dtype == CX_I32) CX_I32P(t)[i] = (int32_t)cx_onnx_fit(v, ot);
+    else CX_I64P(t)[i] = cx_onnx_fit(v, ot);
+}
+
+static int norm_axis(const char *op, int64_t ax, int nd) {
+    if (ax < -nd || ax >= (nd ? nd : 1)) cx_fatal("%s: axis %lld out of range for a %d-d input", op, (long long)ax, nd);
+    return (int)(ax < 0 ? ax + nd : ax);
+}
+
+/* a 1-D (or scalar) int64 / int32 tensor into v[max]; returns its length */
+static int int_list(const char *op, const char *what, const cx_tensor *t, int64_t *v, int max) {
+    if (t->dtype == CX_F32 || t->ndim > 1) cx_fatal("%s: %s must be a 1-D integer tensor", op, what);
+    if (t->numel > max) cx_fatal("%s: %s has %lld values (at most %d)", op, what, (long long)t->numel, max);
+    for (int64_t i = 0; i < t->numel; i++) v[i] = get_i(t, i);
+    return (int)t->numel;
+}
+
+static double scalar_of(const char *op, const char *what, const cx_tensor *t) {
+    if (t->numel != 1) cx_fatal("%s: %s must hold one value (has %lld)", op, what, (long long)t->numel);
+    return get_d(t, 0);
+}
+
+static cx_status check_none_more(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)nd, (void)why;
+    return CX_OK;
+}
+
+/* ------------------------------------------------------------ broadcasting */
+
+typedef struct {
+    int ndim, shape[CX_MAX_DIMS], n;
+    int64_t numel, st[3][CX_MAX_DIMS];
+} bplan;
+
+static void plan(const char *op, cx_tensor *const *t, int n, bplan *p) {
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    for (int k = 0; k < n; k++)
+        if (t[k]->ndim > p->ndim) p->ndim = t[k]->ndim;
+    p->numel = 1;
+    for (int d = 0; d < p->ndim; d++) {
+        int size = 1;
+        for (int k = 0; k < n; k++) {
+            int td = d - (p->ndim - t[k]->ndim), s = td >= 0 ? t[k]->shape[td] : 1;
+            if (s == 1) continue;
+            if (size != 1 && size != s) {
+                char a[96], b[96];
+                cx_fatal("%s: shapes %s and %s do not broadcast", op, cx_shape_str(t[0], a, sizeof a),
+                         cx_shape_str(t[k], b, sizeof b));
+            }
+            size = s;
+        }
+        p->shape[d] = size;
+        p->numel *= size;
+    }
+    for (int k = 0; k < n; k++) {
+        int64_t s = 1;
+        for (int d = p->ndim - 1; d >= 0; d--) {
+            int td = d - (p->ndim - t[k]->ndim), sz = td >= 0 ? t[k]->shape[td] : 1;
+            p->st[k][d] = sz == 1 ? 0 : s;
+            s *= sz;
+        }
+    }
+}
+
+/* for each output element oi, with o[k] the element of input k */
+#define BLOOP(p, ...)                                                                                                 \
+    do {                                                                                                               \
+        int c_[CX_MAX_DIMS] = {0};                                                                                     \
+        int64_t o[3] = {0, 0, 0};                                                                                      \
+        for (int64_t oi = 0; oi < (p)->numel; oi++) {                                                                  \
+            __VA_ARGS__;                                                                                               \
+            for (int d_ = (p)->ndim - 1; d_ >= 0; d_--) {                                                              \
+                for (int k_ = 0; k_ < (p)->n; k_++) o[k_] += (p)->st[k_][d_];                                          \
+                if (++c_[d_] < (p)->shape[d_]) break;                                                                  \
+                for (int k_ = 0; k_ < (p)->n; k_++) o[k_] -= (p)->st[k_][d_] * (p)->shape[d_];                         \
+                c_[d_] = 0;                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+    } while (0)
+
+/* ------------------------------------------------------------ integer arithmetic */
+
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_MOD, B_FMOD };
+
+static int64_t ipow(int64_t b, int64_t e) {
+    if (e < 0) return b == 1 ? 1 : b == -1 ? (e % 2 ? -1 : 1) : 0;
+    uint64_t r = 1, x = (uint64_t)b;
+    while (e) {
+        if (e & 1) r *= x;
+        x *= x;
+        e >>= 1;
+    }
+    return (int64_t)r;
+}
+
+static int64_t ibin(const char *op, int code, int64_t a, int64_t b) {
+    switch (code) {
+    case B_ADD: return (int64_t)((uint64_t)a + (uint64_t)b);
+    case B_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
+    case B_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
+    case B_DIV:
+    case B_MOD:
+    case B_FMOD:
+        if (b == 0) cx_fatal("%s: integer division by zero", op);
+        if (b == -1) return code == B_DIV ? (int64_t)(0 - (uint64_t)a) : 0;
+        if (code == B_DIV) return a / b;
+        if (code == B_FMOD) return a % b;
+        {
+            int64_t r = a % b;
+            return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+        }
+    case B_MAX: return a > b ? a : b;
+    case B_MIN: return a < b ? a : b;
+    default: return ipow(a, b);
+    }
+}
+
+/* a op b on integer tensors, broadcasting; the result has ONNX type ot */
+static cx_tensor *int_binary(const char *op, int code, cx_tensor *a, cx_tensor *b, int ot) {
+    bplan p;
+    cx_tensor *t[2] = {a, b};
+    plan(op, t, 2, &p);
+    cx_tensor *y = new_t(ot, p.shape, p.ndim);
+    if (y->dtype == CX_F32) cx_fatal("%s: integer op with a float result", op);
+    BLOOP(&p, put(y, ot, oi, 0, ibin(op, code, get_i(a, o[0]), get_i(b, o[1]))));
+    return y;
+}
+
+static int arith_code(const char *op) {
+    if (!strcmp(op, "Add") || !strcmp(op, "Sum") || !strcmp(op, "Mean")) return B_ADD;
+    if (!strcmp(op, "Sub")) return B_SUB;
+    if (!strcmp(op, "Mul")) return B_MUL;
+    if (!strcmp(op, "Div")) return B_DIV;
+    if (!strcmp(op, "Max")) return B_MAX;
+    if (!strcmp(op, "Min")) return B_MIN;
+    return B_POW;
+}
+
+/* Add, Sub, Mul, Div, Max, Min, Sum, Mean on integer inputs */
+void cx_onnx_int_arith(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    const char *op = nd->p->op_type;
+    int code = arith_code(op), ot = type_of(in[0], out_type(m, nd, 0));
+    cx_tensor *acc = in[0];
+    int n = 0;
+    for (int i = 0; i < nd->n_in; i++) {
+        if (!in[i]) cx_fatal("%s: input %d is empty", op, i);
+        n++;
+        if (i) acc = int_binary(op, code, acc, in[i], ot);
+    }
+    if (!strcmp(op, "Mean")) {
+        cx_tensor *k = cx_empty(CX_I64, NULL, 0);
+        CX_I64P(k)[0] = n;
+        acc = int_binary(op, B_DIV, acc, k, ot);
+    }
+    out[0] = acc;
+}
+
+/* Pow: the exponent may have another type than the base */
+void cx_onnx_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0], *y = in[1];
+    if (x->dtype == CX_F32) {
+        if (y->dtype != CX_F32) {
+            cx_tensor *f = cx_empty(CX_F32, y->shape, y->ndim);
+            for (int64_t i = 0; i < y->numel; i++) CX_F(f)[i] = (float)get_d(y, i);
+            y = f;
+        }
+        out[0] = cx_pow_t(x, y);
+        return;
+    }
+    int ot = type_of(x, out_type(m, nd, 0));
+    bplan p;
+    cx_tensor *t[2] = {x, y};
+    plan("Pow", t, 2, &p);
+    cx_tensor *r = new_t(ot, p.shape, p.ndim);
+    if (y->dtype == CX_F32) BLOOP(&p, put(r, ot, oi, 0, (int64_t)pow(get_d(x, o[0]), get_d(y, o[1]))));
+    else BLOOP(&p, put(r, ot, oi, 0, ipow(get_i(x, o[0]), get_i(y, o[1]))));
+    out[0] = r;
+}
+
+/* ------------------------------------------------------------ comparisons and logic */
+
+enum { C_EQ, C_LT, C_GT, C_LE, C_GE, C_AND, C_OR, C_XOR };
+
+static int cmp_code(const char *op) {
+    static const char *names[] = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"};
+    for (int i = 0; i < 8; i++)
+        if (!strcmp(op, names[i])) return i;
+    return C_EQ;
+}
+
+static void run_compare(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    int code = cmp_code(nd->p->op_type);
+    cx_tensor *a = in[0], *b = in[1];
+    bplan p;
+    plan(nd->p->op_type, in, 2, &p);
+    cx_tensor *y = cx_empty(CX_I32, p.shape, p.ndim);
+    int32_t *r = CX_I32P(y);
+    if (a->dtype == CX_F32 || b->dtype == CX_F32) {
+        BLOOP(&p, {
+            double u = get_d(a, o[0]), v = get_d(b, o[1]);
+            r[oi] = code == C_EQ ? u == v : code == C_LT ? u < v : code == C_GT ? u > v : code == C_LE ? u <= v : u >= v;
+        });
+    } else {
+        BLOOP(&p, {
+            int64_t u = get_i(a, o[0]), v = get_i(b, o[1]);
+            switch (code) {
+            case C_EQ: r[oi] = u == v; break;
+            case C_LT: r[oi] = u < v; break;
+            case C_GT: r[oi] = u > v; break;
+            case C_LE: r[oi] = u <= v; break;
+            case C_GE: r[oi] = u >= v; break;
+            case C_AND: r[oi] = u && v; break;
+            case C_OR: r[oi] = u || v; break;
+            default: r[oi] = !u != !v; break;
+            }
+        });
+    }
+    out[0] = y;
+}
+
+static void run_not(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *y = cx_empty(CX_I32, in[0]->shape, in[0]->ndim);
+    for (int64_t i = 0; i < y->numel; i++) CX_I32P(y)[i] = !get_i(in[0], i);
+    out[0] = y;
+}
+
+static void run_where(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *c = in[0], *a = in[1], *b = in[2];
+    if (c->dtype != CX_I32) cx_fatal("Where: the condition must be bool");
+    if (a->dtype == CX_F32 && b->dtype == CX_F32) {
+        out[0] = cx_where(c, a, b);
+        return;
+    }
+    if (a->dtype != b->dtype) cx_fatal("Where: X and Y of different types");
+    int ot = in_type(m, nd, a, 1);
+    bplan p;
+    plan("Where", in, 3, &p);
+    cx_tensor *y = new_t(ot, p.shape, p.ndim);
+    BLOOP(&p, put(y, ot, oi, 0, CX_I32P(c)[o[0]] ? get_i(a, o[1]) : get_i(b, o[2])));
+    out[0] = y;
+}
+
+/* ------------------------------------------------------------ elementwise math */
+
+static double erf_d(double x) { return erf(x); }
+static double sign_d(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static double round_d(double x) { return nearbyint(x); } /* half to even (the default rounding mode) */
+static double isnan_d(double x) { return isnan(x) != 0; }
+
+static const struct {
+    const char *name;
+    double (*f)(double);
+} unary_fns[] = {
+    {"Sin", sin},   {"Cos", cos},     {"Tan", tan},       {"Asin", asin}, {"Acos", acos}, {"Atan", atan},
+    {"Sinh", sinh}, {"Cosh", cosh},   {"Asinh", asinh},   {"Acosh", acosh}, {"Atanh", atanh}, {"Floor", floor},
+    {"Ceil", ceil}, {"Round", round_d}, {"Sign", sign_d}, {"Erf", erf_d}, {"IsNaN", isnan_d},
+};
+
+/* unary float math without a Cortex op (no gradient); Sign also on integers */
+static void run_unary_math(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    double (*f)(double) = NULL;
+    for (size_t i = 0; i < sizeof unary_fns / sizeof *unary_fns; i++)
+        if (!strcmp(unary_fns[i].name, nd->p->op_type)) f = unary_fns[i].f;
+    int ot = out_type(m, nd, 0);
+    cx_tensor *x = in[0], *y = new_t(type_of(x, ot), x->shape, x->ndim);
+    if (y->dtype == CX_F32 || x->dtype == CX_F32)
+        for (int64_t i = 0; i < x->numel; i++) {
+            double v = f(get_d(x, i));
+            put(y, ot, i, v, (int64_t)v);
+        }
+    else
+        for (int64_t i = 0; i < x->numel; i++) put(y, ot, i, 0, (int64_t)f((double)get_i(x, i)));
+    out[0] = y;
+}
+
+static cx_status check_isinf(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t a, b;
+    TRY(cx_onnx_attr_int(nd, "detect_negative", 1, 0, 1, &a));
+    TRY(cx_onnx_attr_int(nd, "detect_positive", 1, 0, 1, &b));
+    nd->a.mode = (int)(a | b << 1);
+    return CX_OK;
+}
+static void run_isinf(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *y = cx_empty(CX_I32, in[0]->shape, in[0]->ndim);
+    for (int64_t i = 0; i < y->numel; i++) {
+        float v = CX_F(in[0])[i];
+        CX_I32P(y)[i] = isinf(v) && ((v < 0 && (nd->a.mode & 1)) || (v > 0 && (nd->a.mode & 2)));
+    }
+    out[0] = y;
+}
+
+/* Mod: fmod = 0 (the sign of the divisor, integers only) or 1 (C fmod) */
+static cx_status check_mod(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "fmod", 0, 0, 1, &v));
+    nd->a.mode = (int)v;
+    int t = m->values[nd->in[0]].otype;
+    if (!v && t == TF) return cx_set_error(CX_ERR_FORMAT, "fmod = 0 on float inputs (the op requires fmod = 1)");
+    return CX_OK;
+}
+static void run_mod(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    int ot = in_type(m, nd, in[0], 0);
+    if (in[0]->dtype == CX_F32) {
+        bplan p;
+        plan("Mod", in, 2, &p);
+        cx_tensor *y = cx_empty(CX_F32, p.shape, p.ndim);
+        BLOOP(&p, CX_F(y)[oi] = fmodf(CX_F(in[0])[o[0]], CX_F(in[1])[o[1]]));
+        out[0] = y;
+        return;
+    }
+    out[0] = int_binary("Mod", nd->a.mode ? B_FMOD : B_MOD, in[0], in[1], ot);
+}
+
+/* ------------------------------------------------------------ activations */
+
+static cx_status check_alpha_beta(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    const char *op = nd->p->op_type;
+    float da = 1.0f, db = 0.0f;
+    if (!strcmp(op, "HardSigmoid")) da = 0.2f, db = 0.5f;
+    else if (!strcmp(op, "Selu")) da = 1.67326319217681884765625f, db = 1.05070102214813232421875f;
+    else if (!strcmp(op, "Shrink")) da = 0.0f, db = 0.5f; /* bias, lambd */
+    TRY(cx_onnx_attr_float(nd, !strcmp(op, "Shrink") ? "bias" : "alpha", da, &nd->a.alpha));
+    if (!strcmp(op, "Selu")) TRY(cx_onnx_attr_float(nd, "gamma", db, &nd->a.beta));
+    else if (!strcmp(op, "Shrink")) TRY(cx_onnx_attr_float(nd, "lambd", db, &nd->a.beta));
+    else TRY(cx_onnx_attr_float(nd, "beta", db, &nd->a.beta));
+    return CX_OK;
+}
+
+static void run_hard_sigmoid(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    out[0] = cx_clamp(cx_add_scalar(cx_mul_scalar(in[0], nd->a.alpha), nd->a.beta), 0.0f, 1.0f);
+}
+static void run_hard_swish(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    out[0] = cx_mul(in[0], cx_clamp(cx_add_scalar(cx_mul_scalar(in[0], 1.0f / 6.0f), 0.5f), 0.0f, 1.0f));
+}
+static void run_selu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    /* gamma (x > 0 ? x : alpha (e^x - 1)) = gamma elu(x, alpha) */
+    out[0] = cx_mul_scalar(cx_elu(in[0], nd->a.alpha), nd->a.beta);
+}
+static void run_celu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    /* max(0, x) + min(0, alpha (e^(x / alpha) - 1)) = alpha elu(x / alpha, 1) */
+    float a = nd->a.alpha;
+    out[0] = cx_mul_scalar(cx_elu(cx_mul_scalar(in[0], 1.0f / a), 1.0f), a);
+}
+static void run_thresholded_relu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *mask = cx_empty(CX_I32, x->shape, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) CX_I32P(mask)[i] = CX_F(x)[i] > nd->a.alpha;
+    out[0] = cx_where(mask, x, cx_zeros(x->shape, x->ndim));
+}
+static void run_shrink(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *y = cx_empty(CX_F32, x->shape, x->ndim);
+    float bias = nd->a.alpha, l = nd->a.beta;
+    for (int64_t i = 0; i < x->numel; i++) {
+        float v = CX_F(x)[i];
+        CX_F(y)[i] = v < -l ? v + bias : v > l ? v - bias : 0.0f;
+    }
+    out[0] = y;
+}
+static void run_prelu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    /* x >= 0 ? x : slope x, slope broadcast to x (unidirectionally) */
+    cx_tensor *x = in[0], *zero = cx_zeros(x->shape, x->ndim);
+    cx_tensor *pos = cx_maximum(x, zero), *neg = cx_neg(cx_maximum(cx_neg(x), zero));
+    cx_tensor *y = cx_add(pos, cx_mul(neg, in[1]));
+    if (y->ndim != x->ndim || memcmp(y->shape, x->shape, sizeof(int) * (size_t)x->ndim))
+        cx_fatal("PRelu: the slope does not broadcast to the input's shape");
+    out[0] = y;
+}
+
+/* ------------------------------------------------------------ reductions */
+
+enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_LOGSUM, R_LOGSUMEXP, R_SUMSQUARE };
+static const char *reduce_names[] = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+                                     "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
+
+static int reduce_code(const char *op) {
+    for (int i = 0; i < 10; i++)
+        if (!strcmp(op, reduce_names[i])) return i;
+    return R_SUM;
+}
+
+/* axes from an input: ReduceSum from opset 13 (the others from 18, past what Cortex reads) */
+static bool axes_input(const cx_onnx_model *m, const onnx_node *nd) {
+    return !strcmp(nd->p->op_type, "ReduceSum") && m->opset >= 13;
+}
+
+static cx_status check_reduce(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "keepdims", 1, 0, 1, &v));
+    nd->a.keepdims = (int)v;
+    TRY(cx_onnx_attr_int(nd, "noop_with_empty_axes", 0, 0, 1, &v));
+    nd->a.noop = (int)v;
+    if (axes_input(m, nd)) {
+        nd->a.nints = -1;
+        if (cx_onnx_attr(nd, "axes")) return cx_set_error(CX_ERR_FORMAT, "attribute 'axes' (from opset 13 an input)");
+        return CX_OK;
+    }
+    if (nd->n_in > 1 && nd->in[1] >= 0) return cx_set_error(CX_ERR_FORMAT, "2 inputs (before opset 18 the axes are an attribute)");
+    return cx_onnx_attr_int_list(nd, "axes", CX_MAX_DIMS);
+}
+
+/* x reduced along one axis, keeping it */
+static cx_tensor *reduce1(int code, cx_tensor *x, int ax) {
+    switch (code) {
+    case R_MEAN: return cx_mean_axis(x, ax, true);
+    case R_MAX: return cx_max_axis(x, ax, true);
+    case R_MIN: return cx_neg(cx_max_axis(cx_neg(x), ax, true));
+    case R_PROD: {
+        int n = x->shape[ax];
+        if (n == 0) {
+            int sh[CX_MAX_DIMS];
+            memcpy(sh, x->shape, sizeof sh);
+            sh[ax] = 1;
+            return cx_ones(sh, x->ndim);
+        }
+        return cx_slice(cx_cumprod(x, ax), ax, n - 1, n, 1);
+    }
+    default: return cx_sum_axis(x, ax, true);
+    }
+}
+
+static void run_reduce(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    const char *op = nd->p->op_type;
+    int code = reduce_code(op);
+    cx_tensor *x = in[0];
+    int64_t axes[CX_MAX_DIMS];
+    int na = 0;
+    bool red[CX_MAX_DIMS] = {0};
+    if (axes_input(m, nd)) {
+        if (in[1]) na = int_list(op, "axes", in[1], axes, CX_MAX_DIMS);
+    } else if (nd->a.nints > 0) {
+        na = nd->a.nints;
+        memcpy(axes, nd->a.ints, (size_t)na * sizeof *axes);
+    }
+    if (na == 0 && nd->a.noop) {
+        out[0] = x;
+        return;
+    }
+    for (int i = 0; i < na; i++) red[norm_axis(op, axes[i], x->ndim)] = true;
+    if (na == 0)
+        for (int i = 0; i < x->ndim; i++) red[i] = true;
+    cx_tensor *y = x;
+    if (code == R_L1) y = cx_abs(y);
+    if (code == R_L2 || code == R_SUMSQUARE) y = cx_mul(y, y);
+    cx_tensor *mx = NULL;
+    if (code == R_LOGSUMEXP) {
+        mx = y;
+        for (int i = 0; i < x->ndim; i++)
+            if (red[i]) mx = cx_max_axis(mx, i, true);
+        y = cx_exp(cx_sub(y, mx));
+    }
+    for (int i = 0; i < x->ndim; i++)
+        if (red[i]) y = reduce1(code, y, i);
+    if (code == R_L2) y = cx_sqrt(y);
+    if (code == R_LOGSUM) y = cx_log(y);
+    if (code == R_LOGSUMEXP) y = cx_add(cx_log(y), mx);
+    if (!nd->a.keepdims) {
+        int sh[CX_MAX_DIMS], n = 0;
+        for (int i = 0; i < x->ndim; i++)
+            if (!red[i]) sh[n++] = y->shape[i];
+        y = cx_reshape(y, sh, n);
+    }
+    out[0] = y;
+}
+
+/* ArgMax / ArgMin: axis, keepdims, select_last_index; int64 indices */
+static cx_status check_arg(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    TRY(cx_onnx_attr_int(nd, "keepdims", 1, 0, 1, &v));
+    nd->a.keepdims = (int)v;
+    TRY(cx_onnx_attr_int(nd, "select_last_index", 0, 0, 1, &v));
+    nd->a.last = (int)v;
+    return CX_OK;
+}
+
+static void run_arg(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const char *op = nd->p->op_type;
+    bool is_max = !strcmp(op, "ArgMax");
+    cx_tensor *x = in[0];
+    int ax = norm_axis(op, nd->a.axis, x->ndim);
+    int n = x->shape[ax];
+    if (n == 0) cx_fatal("%s: an empty axis", op);
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++) outer *= x->shape[i];
+    for (int i = ax + 1; i < x->ndim; i++) inner *= x->shape[i];
+    int sh[CX_MAX_DIMS] = {0}, r = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != ax) sh[r++] = x->shape[i];
+        else if (nd->a.keepdims) sh[r++] = 1;
+    cx_tensor *y = cx_empty(CX_I64, sh, r);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            int best = 0;
+            double bv = get_d(x, o * n * inner + j);
+            for (int k = 1; k < n; k++) {
+                double v = get_d(x, (o * n + k) * inner + j);
+                bool better = is_max ? (v > bv || (nd->a.last && v == bv)) : (v < bv || (nd->a.last && v == bv));
+                if (better) best = k, bv = v;
+            }
+            CX_I64P(y)[o * inner + j] = best;
+        }
+    out[0] = y;
+}
+
+/* ------------------------------------------------------------ normalisation */
+
+/* LayerNormalization: Y, Mean, InvStdDev over the dims from axis on */
+static cx_status check_layer_norm(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "axis", -1, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    TRY(cx_onnx_attr_float(nd, "epsilon", 1e-5f, &nd->a.eps));
+    TRY(cx_onnx_attr_int(nd, "stash_type", 1, 1, 1, &v));
+    return CX_OK;
+}
+
+static void run_layer_norm(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    int ax = norm_axis("LayerNormalization", nd->a.axis, x->ndim);
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++) outer *= x->shape[i];
+    for (int i = ax; i < x->ndim; i++) inner *= x->shape[i];
+    if (outer > INT32_MAX || inner > INT32_MAX || inner == 0) cx_fatal("LayerNormalization: bad input size");
+    cx_tensor *x2 = cx_reshape(x, CX_SHAPE((int)outer, (int)inner));
+    cx_tensor *mu = cx_mean_axis(x2, 1, true), *d = cx_sub(x2, mu);
+    cx_tensor *var = cx_mean_axis(cx_mul(d, d), 1, true);
+    cx_tensor *inv = cx_pow(cx_add_scalar(var, nd->a.eps), -0.5f);
+    cx_tensor *y = cx_reshape(cx_mul(d, inv), x->shape, x->ndim);
+    y = cx_mul(y, in[1]);
+    if (in[2]) y = cx_add(y, in[2]);
+    if (y->ndim != x->ndim || memcmp(y->shape, x->shape, sizeof(int) * (size_t)x->ndim))
+        cx_fatal("LayerNormalization: Scale or B does not broadcast to the input's shape");
+    out[0] = y;
+    int sh[CX_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) sh[i] = i < ax ? x->shape[i] : 1;
+    out[1] = cx_reshape(mu, sh, x->ndim);
+    out[2] = cx_reshape(inv, sh, x->ndim);
+}
+
+static cx_status check_eps(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    return cx_onnx_attr_float(nd, "epsilon", 1e-5f, &nd->a.eps);
+}
+
+/* InstanceNormalization: x [N, C, ...] normalised over the spatial dims per (n, c) */
+static void run_instance_norm(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    if (x->ndim < 3) cx_fatal("InstanceNormalization: input of %d dimensions (at least 3)", x->ndim);
+    int N = x->shape[0], C = x->shape[1];
+    int64_t S = 1;
+    for (int i = 2; i < x->ndim; i++) S *= x->shape[i];
+    if (S > INT32_MAX || S == 0) cx_fatal("InstanceNormalization: bad input size");
+    if (in[1]->numel != C || in[2]->numel != C) cx_fatal("InstanceNormalization: scale and B must have C = %d values", C);
+    cx_tensor *x3 = cx_reshape(x, CX_SHAPE(N, C, (int)S));
+    cx_tensor *d = cx_sub(x3, cx_mean_axis(x3, 2, true));
+    cx_tensor *var = cx_mean_axis(cx_mul(d, d), 2, true);
+    cx_tensor *y = cx_mul(d, cx_pow(cx_add_scalar(var, nd->a.eps), -0.5f));
+    y = cx_add(cx_mul(y, cx_reshape(in[1], CX_SHAPE(C, 1))), cx_reshape(in[2], CX_SHAPE(C, 1)));
+    out[0] = cx_reshape(y, x->shape, x->ndim);
+}
+
+/* GlobalMaxPool: max over the spatial dims */
+static void run_global_max_pool(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *x = in[0];
+    if (x->ndim < 3) cx_fatal("GlobalMaxPool: input of %d dimensions (at least 3)", x->ndim);
+    int64_t S = 1;
+    for (int i = 2; i < x->ndim; i++) S *= x->shape[i];
+    if (S > INT32_MAX || S == 0) cx_fatal("GlobalMaxPool: bad input size");
+    cx_tensor *y = cx_max_axis(cx_reshape(x, CX_SHAPE(x->shape[0], x->shape[1], (int)S)), 2, true);
+    int sh[CX_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) sh[i] = i < 2 ? x->shape[i] : 1;
+    out[0] = cx_reshape(y, sh, x->ndim);
+}
+
+/* ------------------------------------------------------------ shape and index ops */
+
+static cx_tensor *i64_vector(const int64_t *v, int n) {
+    cx_tensor *t = cx_empty(CX_I64, CX_SHAPE(n));
+    if (n) memcpy(t->data, v, (size_t)n * sizeof *v);
+    return t;
+}
+
+/* x's entries idx[0..n) along axis (idx in range): F32 through
+ * cx_index_select (differentiable), other types copied here */
+static cx_tensor *take(cx_tensor *x, int axis, const int64_t *idx, int n) {
+    if (x->dtype == CX_F32) return cx_index_select(x, axis, i64_vector(idx, n));
+    int sh[CX_MAX_DIMS];
+    memcpy(sh, x->shape, sizeof sh);
+    sh[axis] = n;
+    cx_tensor *y = cx_empty(x->dtype, sh, x->ndim);
+    int64_t outer = 1, inner = 1, L = x->shape[axis];
+    for (int i = 0; i < axis; i++) outer *= x->shape[i];
+    for (int i = axis + 1; i < x->ndim; i++) inner *= x->shape[i];
+    size_t es = cx_dtype_size(x->dtype);
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < n; k++)
+            memcpy((char *)y->data + (size_t)((o * n + k) * inner) * es,
+                   (const char *)x->data + (size_t)((o * L + idx[k]) * inner) * es, (size_t)inner * es);
+    return y;
+}
+
+/* the same data in another shape, any dtype */
+static cx_tensor *reshape_any(cx_tensor *x, const int *sh, int n) { return cx_reshape(x, sh, n); }
+
+static int64_t *idx_buf(int64_t n) { return cx_arena_alloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t)); }
+
+static cx_status check_shape(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    /* start and end are clamped to the rank at run time */
+    TRY(cx_onnx_attr_int(nd, "start", 0, INT64_MIN, INT64_MAX, &v));
+    nd->a.pads[0] = v < -CX_MAX_DIMS ? -CX_MAX_DIMS - 1 : v > CX_MAX_DIMS ? CX_MAX_DIMS + 1 : (int)v;
+    nd->a.np = cx_onnx_attr(nd, "end") != NULL;
+    TRY(cx_onnx_attr_int(nd, "end", 0, INT64_MIN, INT64_MAX, &v));
+    nd->a.pads[1] = v < -CX_MAX_DIMS ? -CX_MAX_DIMS - 1 : v > CX_MAX_DIMS ? CX_MAX_DIMS + 1 : (int)v;
+    return CX_OK;
+}
+
+static void run_shape(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    int r = x->ndim, s = nd->a.pads[0], e = nd->a.np ? nd->a.pads[1] : r;
+    if (s < 0) s += r;
+    if (e < 0) e += r;
+    s = s < 0 ? 0 : s > r ? r : s;
+    e = e < 0 ? 0 : e > r ? r : e;
+    int n = e > s ? e - s : 0;
+    cx_tensor *y = cx_empty(CX_I64, CX_SHAPE(n));
+    for (int i = 0; i < n; i++) CX_I64P(y)[i] = x->shape[s + i];
+    out[0] = y;
+}
+
+static void run_size(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *y = cx_empty(CX_I64, NULL, 0);
+    CX_I64P(y)[0] = in[0]->numel;
+    out[0] = y;
+}
+
+/* Cast / CastLike: to float, bool or an integer type Cortex holds */
+static cx_status check_cast(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    int64_t to;
+    if (!strcmp(nd->p->op_type, "CastLike")) {
+        to = m->values[nd->in[1]].otype;
+        if (!to) {
+            *why = "the type of input 'target_type' is not known at load";
+            return CX_OK;
+        }
+    } else {
+        if (!cx_onnx_attr(nd, "to")) return cx_set_error(CX_ERR_FORMAT, "attribute 'to' is required");
+        TRY(cx_onnx_attr_int(nd, "to", 1, 1, 16, &to));
+    }
+    if (cx_onnx_storage((int)to) < 0) {
+        *why = "a cast to a type Cortex does not hold";
+        return CX_OK;
+    }
+    nd->a.to = (int)to;
+    return CX_OK;
+}
+
+static void run_cast(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    int to = nd->a.to;
+    if (to == TF && x->dtype == CX_F32) {
+        out[0] = x;
+        return;
+    }
+    cx_tensor *y = new_t(to, x->shape, x->ndim);
+    if (to == TB)
+        for (int64_t i = 0; i < x->numel; i++) CX_I32P(y)[i] = get_d(x, i) != 0;
+    else
+        for (int64_t i = 0; i < x->numel; i++) put(y, to, i, get_d(x, i), get_i(x, i));
+    if (x->dtype == CX_I64 && y->dtype == CX_F32) /* exact conversion of large int64 */
+        for (int64_t i = 0; i < x->numel; i++) CX_F(y)[i] = (float)CX_I64P(x)[i];
+    out[0] = y;
+}
+
+static cx_status check_axis0(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    return cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis);
+}
+
+/* Gather: data[..., indices[j...], ...] along axis */
+static void run_gather(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *ix = in[1];
+    if (ix->dtype == CX_F32) cx_fatal("Gather: indices must be int32 or int64");
+    if (x->ndim == 0) cx_fatal("Gather: a 0-d input");
+    int ax = norm_axis("Gather", nd->a.axis, x->ndim), L = x->shape[ax];
+    if (x->ndim + ix->ndim - 1 > CX_MAX_DIMS) cx_fatal("Gather: result of more than %d dimensions", CX_MAX_DIMS);
+    if (ix->numel > INT32_MAX) cx_fatal("Gather: too many indices");
+    int64_t *idx = idx_buf(ix->numel);
+    for (int64_t i = 0; i < ix->numel; i++) {
+        int64_t v = get_i(ix, i);
+        if (v < -L || v >= L) cx_fatal("Gather: index %lld out of range [-%d, %d)", (long long)v, L, L);
+        idx[i] = v < 0 ? v + L : v;
+    }
+    cx_tensor *y = take(x, ax, idx, (int)ix->numel);
+    int sh[CX_MAX_DIMS], r = 0;
+    for (int i = 0; i < ax; i++) sh[r++] = x->shape[i];
+    for (int i = 0; i < ix->ndim; i++) sh[r++] = ix->shape[i];
+    for (int i = ax + 1; i < x->ndim; i++) sh[r++] = x->shape[i];
+    out[0] = reshape_any(y, sh, r);
+}
+
+/* GatherElements: out[i][j] = data[i][idx[i][j]] along axis */
+static void run_gather_elements(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *ix = in[1];
+    if (ix->dtype == CX_F32) cx_fatal("GatherElements: indices must be int32 or int64");
+    int ax = norm_axis("GatherElements", nd->a.axis, x->ndim), L = x->shape[ax];
+    if (ix->ndim != x->ndim) cx_fatal("GatherElements: indices of %d dimensions for data of %d", ix->ndim, x->ndim);
+    cx_tensor *n = cx_empty(CX_I64, ix->shape, ix->ndim);
+    for (int64_t i = 0; i < ix->numel; i++) {
+        int64_t v = get_i(ix, i);
+        if (v < -L || v >= L) cx_fatal("GatherElements: index %lld out of range [-%d, %d)", (long long)v, L, L);
+        CX_I64P(n)[i] = v < 0 ? v + L : v;
+    }
+    if (x->dtype == CX_F32) {
+        out[0] = cx_gather(x, ax, n);
+        return;
+    }
+    for (int i = 0; i < x->ndim; i++)
+        if (i != ax && ix->shape[i] > x->shape[i]) cx_fatal("GatherElements: indices larger than the data");
+    cx_tensor *y = cx_empty(x->dtype, ix->shape, ix->ndim);
+    int c[CX_MAX_DIMS] = {0};
+    int64_t st[CX_MAX_DIMS], s = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) st[d] = s, s *= x->shape[d];
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < x->ndim; d++) off += (d == ax ? CX_I64P(n)[i] : c[d]) * st[d];
+        if (x->dtype == CX_I32) CX_I32P(y)[i] = CX_I32P(x)[off];
+        else CX_I64P(y)[i] = CX_I64P(x)[off];
+        for (int d = x->ndim - 1; d >= 0; d--) {
+            if (++c[d] < ix->shape[d]) break;
+            c[d] = 0;
+        }
+    }
+    out[0] = y;
+}
+
+/* Slice: starts, ends, axes, steps (inputs from opset 10, attributes before) */
+static cx_status check_slice(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    if (m->opset >= 10) {
+        if (nd->n_in < 3 || nd->in[1] < 0 || nd->in[2] < 0)
+            return cx_set_error(CX_ERR_FORMAT, "inputs 'starts' and 'ends' are required");
+        return CX_OK;
+    }
+    int n1, n2, n3;
+    TRY(cx_onnx_attr_int_list(nd, "starts", CX_MAX_DIMS));
+    n1 = nd->a.nints;
+    if (n1 < 0) return cx_set_error(CX_ERR_FORMAT, "attribute 'starts' is required");
+    /* starts, ends, axes kept one after the other in a.ints */
+    int64_t all[3 * CX_MAX_DIMS];
+    memcpy(all, nd->a.ints, (size_t)n1 * sizeof *all);
+    TRY(cx_onnx_attr_int_list(nd, "ends", CX_MAX_DIMS));
+    n2 = nd->a.nints;
+    if (n2 != n1) return cx_set_error(CX_ERR_FORMAT, "attributes 'starts' and 'ends' of different lengths");
+    memcpy(all + n1, nd->a.ints, (size_t)n2 * sizeof *all);
+    TRY(cx_onnx_attr_int_list(nd, "axes", CX_MAX_DIMS));
+    n3 = nd->a.nints;
+    if (n3 >= 0 && n3 != n1) return cx_set_error(CX_ERR_FORMAT, "attribute 'axes' of another length than 'starts'");
+    for (int i = 0; i < n1; i++) all[2 * n1 + i] = n3 >= 0 ? nd->a.ints[i] : i;
+    free(nd->a.ints);
+    nd->a.ints = cx_xmalloc((size_t)(3 * n1 + 1) * sizeof *all);
+    memcpy(nd->a.ints, all, (size_t)(3 * n1) * sizeof *all);
+    nd->a.nints = n1;
+    return CX_OK;
+}
+
+/* the indices start, start + step, ... before end along a dimension of L (ONNX / NumPy clamping) */
+static int slice_idx(int64_t L, int64_t s, int64_t e, int64_t step, int64_t *idx) {
+    if (step == 0) cx_fatal("Slice: a step of 0");
+    if (s < 0) s += L;
+    if (e < 0) e += L;
+    if (step > 0) {
+        s = s < 0 ? 0 : s > L ? L : s;
+        e = e < 0 ? 0 : e > L ? L : e;
+    } else {
+        s = s < 0 ? -1 : s > L - 1 ? L - 1 : s;
+        e = e < -1 ? -1 : e > L - 1 ? L - 1 : e;
+    }
+    int n = 0;
+    for (int64_t i = s; step > 0 ? i < e : i > e; i += step) idx[n++] = i;
+    return n;
+}
+
+static void run_slice(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int64_t st[CX_MAX_DIMS], en[CX_MAX_DIMS], ax[CX_MAX_DIMS], sp[CX_MAX_DIMS];
+    int n;
+    if (m->opset >= 10) {
+        n = int_list("Slice", "starts", in[1], st, CX_MAX_DIMS);
+        if (int_list("Slice", "ends", in[2], en, CX_MAX_DIMS) != n) cx_fatal("Slice: starts and ends of different lengths");
+        if (in[3] && int_list("Slice", "axes", in[3], ax, CX_MAX_DIMS) != n) cx_fatal("Slice: axes of another length");
+        if (in[4] && int_list("Slice", "steps", in[4], sp, CX_MAX_DIMS) != n) cx_fatal("Slice: steps of another length");
+        for (int i = 0; i < n; i++) {
+            if (!in[3]) ax[i] = i;
+            if (!in[4]) sp[i] = 1;
+        }
+    } else {
+        n = nd->a.nints;
+        for (int i = 0; i < n; i++) st[i] = nd->a.ints[i], en[i] = nd->a.ints[n + i], ax[i] = nd->a.ints[2 * n + i], sp[i] = 1;
+    }
+    bool seen[CX_MAX_DIMS] = {0};
+    for (int i = 0; i < n; i++) {
+        int a = norm_axis("Slice", ax[i], x->ndim);
+        if (seen[a]) cx_fatal("Slice: axis %d repeated", a);
+        seen[a] = true;
+        int64_t L = x->shape[a];
+        int64_t *idx = idx_buf(L);
+        int k = slice_idx(L, st[i], en[i], sp[i], idx);
+        if (k == L && sp[i] > 0) continue;
+        x = sp[i] == 1 && x->dtype == CX_F32 && k > 0 ? cx_slice(x, a, (int)idx[0], (int)idx[0] + k, 1) : take(x, a, idx, k);
+    }
+    out[0] = x;
+}
+
+/* x broadcast to shape sh (Expand, Tile's helper) */
+static cx_tensor *broadcast_to(const char *op, cx_tensor *x, const int *sh, int r, int ot) {
+    if (x->dtype == CX_F32) {
+        cx_tensor *y = cx_add(x, cx_zeros(sh, r));
+        return y;
+    }
+    cx_tensor *z = cx_empty(x->dtype, sh, r);
+    memset(z->data, 0, (size_t)z->numel * cx_dtype_size(z->dtype));
+    return int_binary(op, B_ADD, x, z, ot);
+}
+
+static void run_expand(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int64_t s[CX_MAX_DIMS];
+    int n = int_list("Expand", "shape", in[1], s, CX_MAX_DIMS), r = n > x->ndim ? n : x->ndim, sh[CX_MAX_DIMS];
+    /* the result: the shape and x's broadcast together */
+    for (int d = 0; d < r; d++) {
+        int64_t a = d - (r - n) >= 0 ? s[d - (r - n)] : 1;
+        int b = d - (r - x->ndim) >= 0 ? x->shape[d - (r - x->ndim)] : 1;
+        if (a < 0 || a > INT32_MAX) cx_fatal("Expand: dimension %lld", (long long)a);
+        if (a != 1 && b != 1 && a != b) cx_fatal("Expand: shape does not broadcast with the input's");
+        sh[d] = a == 1 ? b : (int)a;
+    }
+    int64_t total = 1;
+    for (int d = 0; d < r; d++) total *= sh[d];
+    if (total > ((int64_t)1 << 27) && total > 64 * x->numel) cx_fatal("Expand: result of %lld values", (long long)total);
+    out[0] = broadcast_to("Expand", x, sh, r, in_type(m, nd, x, 0));
+}
+
+static void run_tile(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *x = in[0];
+    int64_t rep[CX_MAX_DIMS];
+    if (int_list("Tile", "repeats", in[1], rep, CX_MAX_DIMS) != x->ndim) cx_fatal("Tile: repeats of another length than the rank");
+    int64_t total = x->numel;
+    for (int d = 0; d < x->ndim; d++) {
+        if (rep[d] < 0) cx_fatal("Tile: a negative repeat");
+        total *= rep[d];
+        if (total > ((int64_t)1 << 27) && total > 64 * x->numel) cx_fatal("Tile: result too large");
+    }
+    for (int d = 0; d < x->ndim; d++) {
+        if (rep[d] == 1) continue;
+        int64_t L = x->shape[d], n = L * rep[d];
+        int64_t *idx = idx_buf(n);
+        for (int64_t i = 0; i < n; i++) idx[i] = i % L;
+        x = take(x, d, idx, (int)n);
+    }
+    out[0] = x;
+}
+
+/* Split: equal parts, the 'split' attribute (< 13) or input 1 */
+static cx_status check_split(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    TRY(cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    if (m->opset < 13) return cx_onnx_attr_int_list(nd, "split", 1 << 16);
+    nd->a.nints = -1;
+    return CX_OK;
+}
+
+static void run_split(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int ax = norm_axis("Split", nd->a.axis, x->ndim), n = nd->n_out;
+    int64_t L = x->shape[ax], *parts = idx_buf(n), sum = 0;
+    if (m->opset >= 13 && in[1]) {
+        if (in[1]->numel != n) cx_fatal("Split: %lld sizes for %d outputs", (long long)in[1]->numel, n);
+        for (int i = 0; i < n; i++) parts[i] = get_i(in[1], i);
+    } else if (m->opset < 13 && nd->a.nints >= 0) {
+        if (nd->a.nints != n) cx_fatal("Split: %d sizes for %d outputs", nd->a.nints, n);
+        memcpy(parts, nd->a.ints, (size_t)n * sizeof *parts);
+    } else {
+        if (L % n) cx_fatal("Split: a dimension of %lld into %d equal parts", (long long)L, n);
+        for (int i = 0; i < n; i++) parts[i] = L / n;
+    }
+    for (int i = 0; i < n; i++) {
+        if (parts[i] < 0) cx_fatal("Split: a negative size");
+        sum += parts[i];
+    }
+    if (sum != L) cx_fatal("Split: sizes add up to %lld, the dimension is %lld", (long long)sum, (long long)L);
+    int64_t *idx = idx_buf(L), at = 0;
+    for (int i = 0; i < n; i++) {
+        for (int64_t k = 0; k < parts[i]; k++) idx[k] = at + k;
+        out[i] = take(x, ax, idx, (int)parts[i]);
+        at += parts[i];
+    }
+}
+
+/* ConstantOfShape: the value attribute (one element; default float 0) */
+static cx_status check_const_of_shape(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m;
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "value");
+    cx_tensor *v = NULL;
+    nd->a.to = TF;
+    if (a) {
+        if (cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR || !a->t)
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'value' is not a tensor");
+        cx_status st = cx_onnx_tensor_from_proto(a->t, "attribute 'value'", &v);
+        if (st == CX_ERR_ARG) {
+            *why = "a value of a data type Cortex does not hold";
+            return CX_OK;
+        }
+        TRY(st);
+        if (v->numel != 1) {
+            cx_tensor_free(v);
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'value' must hold one value");
+        }
+        nd->a.to = a->t->data_type;
+    } else {
+        v = cx_tensor_new(CX_F32, NULL, 0);
+    }
+    cx_tensor_free(nd->a.value);
+    nd->a.value = v;
+    return CX_OK;
+}
+
+static void run_const_of_shape(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    int64_t s[CX_MAX_DIMS];
+    int n = int_list("ConstantOfShape", "shape", in[0], s, CX_MAX_DIMS), sh[CX_MAX_DIMS] = {0};
+    int64_t total = 1;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < 0 || s[i] > INT32_MAX) cx_fatal("ConstantOfShape: dimension %lld", (long long)s[i]);
+        sh[i] = (int)s[i];
+        total *= s[i];
+        if (total > ((int64_t)1 << 27)) cx_fatal("ConstantOfShape: more than 2^27 values");
+    }
+    cx_tensor *v = nd->a.value, *y = cx_empty(v->dtype, sh, n);
+    size_t es = cx_dtype_size(v->dtype);
+    for (int64_t i = 0; i < y->numel; i++) memcpy((char *)y->data + (size_t)i * es, v->data, es);
+    out[0] = y;
+}
+
+/* Range: start, start + delta, ... before limit */
+static void run_range(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    int ot = in_type(m, nd, in[0], 0);
+    for (int i = 1; i < 3; i++)
+        if (in[i]->dtype != in[0]->dtype) cx_fatal("Range: inputs of different types");
+    double s = scalar_of("Range", "start", in[0]), l = scalar_of("Range", "limit", in[1]), d = scalar_of("Range", "delta", in[2]);
+    if (d == 0) cx_fatal("Range: delta is 0");
+    double nf = ceil((l - s) / d);
+    if (!(nf < (double)(1 << 27))) nf = nf > 0 ? (double)(1 << 27) + 1 : 0;
+    if (nf > (double)(1 << 27)) cx_fatal("Range: more than 2^27 values");
+    int n = nf > 0 ? (int)nf : 0;
+    cx_tensor *y = new_t(ot, CX_SHAPE(n));
+    if (y->dtype == CX_F32) {
+        float fs = CX_F(in[0])[0], fd = CX_F(in[2])[0];
+        for (int i = 0; i < n; i++) CX_F(y)[i] = fs + (float)i * fd;
+    } else {
+        int64_t is = get_i(in[0], 0), id = get_i(in[2], 0);
+        for (int i = 0; i < n; i++) put(y, ot, i, 0, is + (int64_t)i * id);
+    }
+    out[0] = y;
+}
+
+/* Concat of integer / bool tensors (F32 is cx_concat, in onnx_ops.c) */
+void cx_onnx_concat_any(int axis, cx_tensor **in, int n, cx_tensor **out) {
+    cx_tensor *t0 = in[0];
+    if (t0->ndim == 0) cx_fatal("Concat: 0-d inputs");
+    int ax = norm_axis("Concat", axis, t0->ndim), sh[CX_MAX_DIMS];
+    memcpy(sh, t0->shape, sizeof sh);
+    sh[ax] = 0;
+    for (int k = 0; k < n; k++) {
+        if (in[k]->dtype != t0->dtype || in[k]->ndim != t0->ndim) cx_fatal("Concat: inputs of different types or ranks");
+        for (int d = 0; d < t0->ndim; d++)
+            if (d != ax && in[k]->shape[d] != t0->shape[d]) cx_fatal("Concat: input %d's shape does not match input 0's", k);
+        sh[ax] += in[k]->shape[ax];
+    }
+    cx_tensor *y = cx_empty(t0->dtype, sh, t0->ndim);
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < ax; d++) outer *= sh[d];
+    for (int d = ax + 1; d < t0->ndim; d++) inner *= sh[d];
+    size_t es = cx_dtype_size(t0->dtype);
+    char *dst = y->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < n; k++) {
+            size_t bytes = (size_t)(in[k]->shape[ax] * inner) * es;
+            memcpy(dst, (const char *)in[k]->data + (size_t)o * bytes, bytes);
+            dst += bytes;
+        }
+    out[0] = y;
+}
+
+/* Transpose of integer / bool tensors */
+cx_tensor *cx_onnx_permute_any(cx_tensor *x, const int *perm) {
+    int sh[CX_MAX_DIMS];
+    int64_t st[CX_MAX_DIMS], s = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) st[d] = s, s *= x->shape[d];
+    for (int d = 0; d < x->ndim; d++) sh[d] = x->shape[perm[d]];
+    cx_tensor *y = cx_empty(x->dtype, sh, x->ndim);
+    int c[CX_MAX_DIMS] = {0};
+    size_t es = cx_dtype_size(x->dtype);
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < x->ndim; d++) off += c[d] * st[perm[d]];
+        memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)off * es, es);
+        for (int d = x->ndim - 1; d >= 0; d--) {
+            if (++c[d] < sh[d]) break;
+            c[d] = 0;
+        }
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------ the table */
+
+#define ALL (~0u)
+const onnx_op cx_onnx_ops_more[] = {
+    /* name, inputs min..max, outputs, inputs of type T, out type, check, run, types T may have */
+    {"ReduceSum", 1, 2, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceMean", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceMax", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceMin", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceProd", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceL1", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceL2", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceLogSum", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceLogSumExp", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ReduceSumSquare", 1, 1, 1, 1, OUT_SAME, check_reduce, run_reduce, T_FLOAT, 0},
+    {"ArgMax", 1, 1, 1, 1, OUT_I64, check_arg, run_arg, T_NUM, 0},
+    {"ArgMin", 1, 1, 1, 1, OUT_I64, check_arg, run_arg, T_NUM, 0},
+    {"Shape", 1, 1, 1, 0, OUT_I64, check_shape, run_shape, T_ALL, 0},
+    {"Size", 1, 1, 1, 0, OUT_I64, check_none_more, run_size, T_ALL, 0},
+    {"Cast", 1, 1, 1, 1, OUT_ATTR, check_cast, run_cast, T_ALL, 0},
+    {"CastLike", 2, 2, 1, 1, OUT_ATTR, check_cast, run_cast, T_ALL, 0},
+    {"Gather", 2, 2, 1, 1, OUT_SAME, check_axis0, run_gather, T_ALL, 0},
+    {"GatherElements", 2, 2, 1, 1, OUT_SAME, check_axis0, run_gather_elements, T_ALL, 0},
+    {"Slice", 1, 5, 1, 1, OUT_SAME, check_slice, run_slice, T_ALL, 0},
+    {"Expand", 2, 2, 1, 1, OUT_SAME, check_none_more, run_expand, T_ALL, 0},
+    {"Tile", 2, 2, 1, 1, OUT_SAME, check_none_more, run_tile, T_ALL, 0},
+    {"Split", 1, 2, 1 << 16, 1, OUT_SAME, check_split, run_split, T_ALL, 0},
+    {"ConstantOfShape", 1, 1, 1, 0, OUT_ATTR, check_const_of_shape, run_const_of_shape, T_ALL, 0},
+    {"Range", 3, 3, 1, 7, OUT_SAME, check_none_more, run_range, T_NUM, 0},
+    {"Where", 3, 3, 1, 6, OUT_SAME1, check_none_more, run_where, T_ALL, 0},
+    {"Equal", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_ALL, 0},
+    {"Less", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_NUM, 0},
+    {"Greater", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_NUM, 0},
+    {"LessOrEqual", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_NUM, 0},
+    {"GreaterOrEqual", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_NUM, 0},
+    {"And", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_BOOL, 0},
+    {"Or", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_BOOL, 0},
+    {"Xor", 2, 2, 1, 3, OUT_BOOL, check_none_more, run_compare, T_BOOL, 0},
+    {"Not", 1, 1, 1, 1, OUT_BOOL, check_none_more, run_not, T_BOOL, 0},
+    {"Mod", 2, 2, 1, 3, OUT_SAME, check_mod, run_mod, T_NUM, 0},
+    {"IsInf", 1, 1, 1, 1, OUT_BOOL, check_isinf, run_isinf, T_FLOAT, 0},
+    {"IsNaN", 1, 1, 1, 1, OUT_BOOL, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Sin", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Cos", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Tan", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Asin", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Acos", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Atan", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Sinh", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Cosh", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Asinh", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Acosh", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Atanh", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Floor", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Ceil", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Round", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"Sign", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_NUM, 0},
+    {"Erf", 1, 1, 1, 1, OUT_SAME, check_none_more, run_unary_math, T_FLOAT, 0},
+    {"HardSigmoid", 1, 1, 1, 1, OUT_SAME, check_alpha_beta, run_hard_sigmoid, T_FLOAT, 0},
+    {"HardSwish", 1, 1, 1, 1, OUT_SAME, check_none_more, run_hard_swish, T_FLOAT, 0},
+    {"Selu", 1, 1, 1, 1, OUT_SAME, check_alpha_beta, run_selu, T_FLOAT, 0},
+    {"Celu", 1, 1, 1, 1, OUT_SAME, check_alpha_beta, run_celu, T_FLOAT, 0},
+    {"ThresholdedRelu", 1, 1, 1, 1, OUT_SAME, check_alpha_beta, run_thresholded_relu, T_FLOAT, 0},
+    {"Shrink", 1, 1, 1, 1, OUT_SAME, check_alpha_beta, run_shrink, T_FLOAT, 0},
+    {"PRelu", 2, 2, 1, 3, OUT_SAME, check_none_more, run_prelu, T_FLOAT, 0},
+    {"LayerNormalization", 2, 3, 3, 7, OUT_SAME, check_layer_norm, run_layer_norm, T_FLOAT, 0},
+    {"InstanceNormalization", 3, 3, 1, 7, OUT_SAME, check_eps, run_instance_norm, T_FLOAT, 0},
+    {"GlobalMaxPool", 1, 1, 1, 1, OUT_SAME, check_none_more, run_global_max_pool, T_FLOAT, 0},
+};
+const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
