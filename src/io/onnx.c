@@ -440,7 +440,7 @@ static cx_status check_nodes(cx_onnx_model *m) {
             else T = v->otype;
         }
         const char *why = NULL;
-        nd->a.to = 0;
+        nd->a.to = nd->a.out1_type = 0;
         cx_status st = op->check(m, nd, &why);
         if (st) {
             char msg[512];
@@ -462,8 +462,8 @@ static cx_status check_nodes(cx_onnx_model *m) {
         for (int i = 0; i < nd->n_out && i < op->max_out; i++)
             if (nd->out[i] >= 0) {
                 onnx_value *v = &m->values[nd->out[i]];
-                v->otype = ot;
-                v->dtype = ot ? cx_onnx_storage(ot) : -1;
+                v->otype = i == 1 && nd->a.out1_type ? nd->a.out1_type : ot;
+                v->dtype = v->otype ? cx_onnx_storage(v->otype) : -1;
             }
     }
     for (int k = 0; k < m->n_nodes; k++) m->n_unsupported += m->nodes[k].unsupported != NULL;

@@ -27,6 +27,7 @@ typedef struct onnx_attrs {
     int nints;                    /* a list attribute of the newer ops (axes, split, starts...) */
     int64_t *ints;                /* malloc'd, owned by the node */
     int mode;                     /* an op's string attribute as a number */
+    int out1_type;                /* output 1's ONNX type when not the rule's (set by the check) */
 } onnx_attrs;
 
 typedef struct onnx_node {
@@ -104,6 +105,7 @@ const char *cx_onnx_value_type(const cx_onnx_model *m, int value_id);
 
 /* kernels of onnx_ops_more.c used by the ops of onnx_ops.c */
 void cx_onnx_int_arith(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+void cx_onnx_int_unary(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 void cx_onnx_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 void cx_onnx_concat_any(int axis, cx_tensor **in, int n, cx_tensor **out);
 cx_tensor *cx_onnx_permute_any(cx_tensor *x, const int *perm);

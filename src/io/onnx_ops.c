@@ -217,7 +217,13 @@ BINARY(div, cx_div)
         (void)m, (void)nd;                                                                                             \
         out[0] = FN(in[0]);                                                                                            \
     }
-UNARY(relu, cx_relu)
+/* F32 through Cortex's ops; integer types in onnx_ops_more.c */
+#define UNARY_INT(NAME, FN)                                                                                            \
+    static void run_##NAME(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {                        \
+        if (in[0]->dtype != CX_F32) cx_onnx_int_unary(m, nd, in, out);                                                 \
+        else out[0] = FN(in[0]);                                                                                       \
+    }
+UNARY_INT(relu, cx_relu)
 UNARY(sigmoid, cx_sigmoid)
 UNARY(tanh, cx_tanh)
 
@@ -621,8 +627,8 @@ static void run_constant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_ten
 
 /* ------------------------------------------------------------ more elementwise ops */
 
-UNARY(abs, cx_abs)
-UNARY(neg, cx_neg)
+UNARY_INT(abs, cx_abs)
+UNARY_INT(neg, cx_neg)
 UNARY(exp, cx_exp)
 UNARY(log, cx_log)
 UNARY(sqrt, cx_sqrt)
@@ -816,7 +822,7 @@ const onnx_op cx_onnx_ops[] = {
     {"Div", 2, 2, 1, 3, 1, check_none, run_div, T_NUM, 0},
     {"MatMul", 2, 2, 1, 3, 0, check_none, run_matmul, 0, 0},
     {"Gemm", 2, 3, 1, 7, 0, check_gemm, run_gemm, 0, 0},
-    {"Relu", 1, 1, 1, 1, 0, check_none, run_relu, 0, 0},
+    {"Relu", 1, 1, 1, 1, 1, check_none, run_relu, T_INTS | T_FLOAT, 0},
     {"Sigmoid", 1, 1, 1, 1, 0, check_none, run_sigmoid, 0, 0},
     {"Tanh", 1, 1, 1, 1, 0, check_none, run_tanh, 0, 0},
     {"Softmax", 1, 1, 1, 1, 0, check_softmax, run_softmax, 0, 0},
@@ -832,8 +838,8 @@ const onnx_op cx_onnx_ops[] = {
     {"Identity", 1, 1, 1, 0, 1, check_none, run_identity, 0, 0},
     {"Constant", 0, 0, 1, 0, 2, check_constant, run_constant, 0, 0},
     {"Concat", 1, 4096, 1, ALL, 1, check_concat, run_concat, T_ALL, 0},
-    {"Abs", 1, 1, 1, 1, 0, check_none, run_abs, 0, 0},
-    {"Neg", 1, 1, 1, 1, 0, check_none, run_neg, 0, 0},
+    {"Abs", 1, 1, 1, 1, 1, check_none, run_abs, T_INTS | T_FLOAT, 0},
+    {"Neg", 1, 1, 1, 1, 1, check_none, run_neg, T_INTS | T_FLOAT, 0},
     {"Exp", 1, 1, 1, 1, 0, check_none, run_exp, 0, 0},
     {"Log", 1, 1, 1, 1, 0, check_none, run_log, 0, 0},
     {"Sqrt", 1, 1, 1, 1, 0, check_none, run_sqrt, 0, 0},

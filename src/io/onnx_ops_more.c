@@ -1116,6 +1116,419 @@ cx_tensor *cx_onnx_permute_any(cx_tensor *x, const int *perm) {
     return y;
 }
 
+/* Neg, Abs, Relu on integer inputs (F32 goes through Cortex's ops) */
+void cx_onnx_int_unary(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    const char *op = nd->p->op_type;
+    int ot = in_type(m, nd, in[0], 0);
+    cx_tensor *x = in[0], *y = new_t(ot, x->shape, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t v = get_i(x, i);
+        v = !strcmp(op, "Neg") ? (int64_t)(0 - (uint64_t)v) : !strcmp(op, "Abs") ? (v < 0 ? (int64_t)(0 - (uint64_t)v) : v) : v > 0 ? v : 0;
+        put(y, ot, i, 0, v);
+    }
+    out[0] = y;
+}
+
+/* ------------------------------------------------------------ more index ops */
+
+/* Trilu: keep the upper (upper = 1) or lower triangle of the last two dims, diagonal shifted by k */
+static cx_status check_trilu(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "upper", 1, 0, 1, &v));
+    nd->a.mode = (int)v;
+    return CX_OK;
+}
+
+static void run_trilu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    if (x->ndim < 2) cx_fatal("Trilu: input of %d dimensions (at least 2)", x->ndim);
+    int64_t k = in[1] ? (int64_t)scalar_of("Trilu", "k", in[1]) : 0;
+    int R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1];
+    cx_tensor *mask = cx_empty(CX_I32, x->shape, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t c = i % C, r = (i / C) % (R ? R : 1);
+        CX_I32P(mask)[i] = nd->a.mode ? c - r >= k : c - r <= k;
+    }
+    if (x->dtype == CX_F32) {
+        out[0] = cx_where(mask, x, cx_zeros(x->shape, x->ndim));
+        return;
+    }
+    cx_tensor *y = cx_empty(x->dtype, x->shape, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++)
+        if (x->dtype == CX_I32) CX_I32P(y)[i] = CX_I32P(mask)[i] ? CX_I32P(x)[i] : 0;
+        else CX_I64P(y)[i] = CX_I32P(mask)[i] ? CX_I64P(x)[i] : 0;
+    out[0] = y;
+}
+
+/* CumSum: exclusive, reverse; the axis is input 1 */
+static cx_status check_cumsum(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t e, r;
+    TRY(cx_onnx_attr_int(nd, "exclusive", 0, 0, 1, &e));
+    TRY(cx_onnx_attr_int(nd, "reverse", 0, 0, 1, &r));
+    nd->a.mode = (int)(e | r << 1);
+    return CX_OK;
+}
+
+static void run_cumsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int ax = norm_axis("CumSum", (int64_t)scalar_of("CumSum", "axis", in[1]), x->ndim), L = x->shape[ax];
+    bool excl = nd->a.mode & 1, rev = nd->a.mode & 2;
+    int64_t *idx = idx_buf(L);
+    if (rev) {
+        for (int i = 0; i < L; i++) idx[i] = L - 1 - i;
+        x = take(x, ax, idx, L);
+    }
+    cx_tensor *y;
+    if (x->dtype == CX_F32) {
+        y = cx_cumsum(x, ax);
+        if (excl && L > 0) {
+            int sh[CX_MAX_DIMS];
+            memcpy(sh, y->shape, sizeof sh);
+            sh[ax] = 1;
+            cx_tensor *parts[2] = {cx_zeros(sh, y->ndim), cx_slice(y, ax, 0, L - 1, 1)};
+            y = cx_concat(parts, 2, ax);
+        }
+    } else {
+        int ot = in_type(m, nd, x, 0);
+        y = new_t(ot, x->shape, x->ndim);
+        int64_t outer = 1, inner = 1;
+        for (int i = 0; i < ax; i++) outer *= x->shape[i];
+        for (int i = ax + 1; i < x->ndim; i++) inner *= x->shape[i];
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < inner; j++) {
+                int64_t acc = 0;
+                for (int k = 0; k < L; k++) {
+                    int64_t at = (o * L + k) * inner + j, v = get_i(x, at);
+                    if (!excl) acc += v;
+                    put(y, ot, at, 0, acc);
+                    if (excl) acc += v;
+                }
+            }
+    }
+    if (rev) y = take(y, ax, idx, L);
+    out[0] = y;
+}
+
+/* Hardmax: 1 at the first maximum along axis (opset >= 13), or of the 2-D coercion (< 13) */
+static cx_status check_hardmax(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    return cx_onnx_attr_int(nd, "axis", m->opset < 13 ? 1 : -1, -CX_MAX_DIMS, CX_MAX_DIMS, &nd->a.axis);
+}
+
+static void run_hardmax(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int64_t outer = 1, inner = 1, L;
+    int ax = (int)nd->a.axis;
+    if (ax < 0) ax += x->ndim;
+    if (ax < 0 || ax > x->ndim || (m->opset >= 13 && ax == x->ndim)) cx_fatal("Hardmax: axis %d out of range", (int)nd->a.axis);
+    if (m->opset < 13) {
+        for (int i = 0; i < ax; i++) outer *= x->shape[i];
+        L = 1;
+        for (int i = ax; i < x->ndim; i++) L *= x->shape[i];
+    } else {
+        for (int i = 0; i < ax; i++) outer *= x->shape[i];
+        for (int i = ax + 1; i < x->ndim; i++) inner *= x->shape[i];
+        L = x->shape[ax];
+    }
+    cx_tensor *y = cx_zeros(x->shape, x->ndim);
+    if (L > 0)
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < inner; j++) {
+                int64_t best = 0;
+                for (int64_t k = 1; k < L; k++)
+                    if (CX_F(x)[(o * L + k) * inner + j] > CX_F(x)[(o * L + best) * inner + j]) best = k;
+                CX_F(y)[(o * L + best) * inner + j] = 1.0f;
+            }
+    out[0] = y;
+}
+
+/* DepthToSpace (DCR / CRD) and SpaceToDepth on [N, C, H, W] */
+static cx_status check_blocks(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t b;
+    if (!cx_onnx_attr(nd, "blocksize")) return cx_set_error(CX_ERR_FORMAT, "attribute 'blocksize' is required");
+    TRY(cx_onnx_attr_int(nd, "blocksize", 1, 1, 1 << 16, &b));
+    nd->a.group = (int)b;
+    nd->a.mode = 0;
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "mode");
+    if (a) {
+        if (cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'mode' is not a string");
+        if (a->s.len == 3 && !memcmp(a->s.data, "CRD", 3)) nd->a.mode = 1;
+        else if (!(a->s.len == 3 && !memcmp(a->s.data, "DCR", 3)))
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'mode' is not DCR or CRD");
+    }
+    return CX_OK;
+}
+
+static cx_tensor *permute(cx_tensor *x, const int *perm) {
+    return x->dtype == CX_F32 ? cx_permute(x, perm) : cx_onnx_permute_any(x, perm);
+}
+
+static void run_depth_to_space(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    int b = nd->a.group;
+    if (x->ndim != 4 || x->shape[1] % (b * b)) cx_fatal("DepthToSpace: input must be [N, C, H, W] with C a multiple of %d", b * b);
+    int N = x->shape[0], C = x->shape[1] / (b * b), H = x->shape[2], W = x->shape[3];
+    cx_tensor *t;
+    if (nd->a.mode == 0) {
+        t = cx_reshape(x, (const int[]){N, b, b, C, H, W}, 6);
+        t = permute(t, (const int[]){0, 3, 4, 1, 5, 2});
+    } else {
+        t = cx_reshape(x, (const int[]){N, C, b, b, H, W}, 6);
+        t = permute(t, (const int[]){0, 1, 4, 2, 5, 3});
+    }
+    out[0] = cx_reshape(t, CX_SHAPE(N, C, H * b, W * b));
+}
+
+static void run_space_to_depth(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    int b = nd->a.group;
+    if (x->ndim != 4 || x->shape[2] % b || x->shape[3] % b) cx_fatal("SpaceToDepth: H and W must be multiples of %d", b);
+    int N = x->shape[0], C = x->shape[1], H = x->shape[2] / b, W = x->shape[3] / b;
+    cx_tensor *t = cx_reshape(x, (const int[]){N, C, H, b, W, b}, 6);
+    t = permute(t, (const int[]){0, 3, 5, 1, 2, 4});
+    out[0] = cx_reshape(t, CX_SHAPE(N, C * b * b, H, W));
+}
+
+/* EyeLike: ones on the diagonal shifted by k; dtype attribute or the input's */
+static cx_status check_eyelike(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    int64_t k, dt;
+    TRY(cx_onnx_attr_int(nd, "k", 0, INT32_MIN, INT32_MAX, &k));
+    nd->a.axis = k;
+    TRY(cx_onnx_attr_int(nd, "dtype", 0, 0, 16, &dt));
+    nd->a.to = dt ? (int)dt : m->values[nd->in[0]].otype;
+    if (!nd->a.to || cx_onnx_storage(nd->a.to) < 0) *why = "an output type Cortex does not hold";
+    return CX_OK;
+}
+
+static void run_eyelike(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    if (x->ndim != 2) cx_fatal("EyeLike: input must be 2-D");
+    cx_tensor *y = new_t(nd->a.to, x->shape, 2);
+    memset(y->data, 0, (size_t)y->numel * cx_dtype_size(y->dtype));
+    for (int r = 0; r < x->shape[0]; r++) {
+        int64_t c = r + nd->a.axis;
+        if (c >= 0 && c < x->shape[1]) put(y, nd->a.to, r * (int64_t)x->shape[1] + c, 1.0, 1);
+    }
+    out[0] = y;
+}
+
+/* OneHot(indices, depth, values [off, on]) along axis */
+static cx_status check_onehot(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    nd->a.to = m->values[nd->in[2]].otype;
+    return cx_onnx_attr_int(nd, "axis", -1, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis);
+}
+
+static void run_onehot(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *ix = in[0], *vals = in[2];
+    double dd = scalar_of("OneHot", "depth", in[1]);
+    if (!(dd >= 1 && dd <= (1 << 24))) cx_fatal("OneHot: depth %g", dd);
+    int D = (int)dd, r = ix->ndim + 1;
+    if (r > CX_MAX_DIMS) cx_fatal("OneHot: too many dimensions");
+    if (vals->numel != 2) cx_fatal("OneHot: values must hold 2 values");
+    int ax = norm_axis("OneHot", nd->a.axis, r), sh[CX_MAX_DIMS];
+    for (int i = 0, k = 0; i < r; i++) sh[i] = i == ax ? D : ix->shape[k++];
+    int ot = in_type(m, nd, vals, 2);
+    int64_t total = ix->numel * D;
+    if (total > ((int64_t)1 << 27)) cx_fatal("OneHot: result too large");
+    cx_tensor *y = new_t(ot, sh, r);
+    int64_t inner = 1;
+    for (int i = ax; i < ix->ndim; i++) inner *= ix->shape[i];
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t j = i % inner, d = (i / inner) % D, o = i / inner / D;
+        double iv = get_d(ix, o * inner + j);
+        int64_t k = (int64_t)iv;
+        if (k < 0) k += D;
+        int on = k == d;
+        put(y, ot, i, get_d(vals, on), get_i(vals, on));
+    }
+    out[0] = y;
+}
+
+/* TopK: values and int64 indices of the k largest (smallest) along axis */
+static cx_status check_topk(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "axis", -1, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    TRY(cx_onnx_attr_int(nd, "largest", 1, 0, 1, &v));
+    nd->a.mode = (int)v;
+    TRY(cx_onnx_attr_int(nd, "sorted", 1, 0, 1, &v));
+    if (!v) *why = "sorted = 0";
+    if (m->opset < 10) *why = "k as an attribute (opset < 10)";
+    nd->a.out1_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    return CX_OK;
+}
+
+static void run_topk(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *ix = NULL;
+    int ax = norm_axis("TopK", nd->a.axis, x->ndim);
+    double k = scalar_of("TopK", "K", in[1]);
+    if (k < 0 || k > x->shape[ax]) cx_fatal("TopK: k = %g for a dimension of %d", k, x->shape[ax]);
+    out[0] = cx_topk(x, (int)k, ax, nd->a.mode, &ix);
+    out[1] = ix;
+}
+
+/* NonZero: [rank, count] int64 coordinates of the nonzero entries */
+static void run_nonzero(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *x = in[0];
+    int64_t n = 0;
+    for (int64_t i = 0; i < x->numel; i++) n += get_d(x, i) != 0;
+    int r = x->ndim ? x->ndim : 1;
+    cx_tensor *y = cx_empty(CX_I64, CX_SHAPE(r, (int)n));
+    int64_t j = 0;
+    for (int64_t i = 0; i < x->numel; i++) {
+        if (get_d(x, i) == 0) continue;
+        int64_t rem = i;
+        for (int d = x->ndim - 1; d >= 0; d--) {
+            CX_I64P(y)[d * n + j] = rem % x->shape[d];
+            rem /= x->shape[d];
+        }
+        if (!x->ndim) CX_I64P(y)[j] = 0;
+        j++;
+    }
+    out[0] = y;
+}
+
+/* Compress: the entries along axis (or of the flattened input) whose condition is true */
+static cx_status check_compress(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    nd->a.has_axis = cx_onnx_attr(nd, "axis") != NULL;
+    return cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis);
+}
+
+static void run_compress(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *c = in[1];
+    int ax = 0;
+    if (nd->a.has_axis) ax = norm_axis("Compress", nd->a.axis, x->ndim);
+    else x = cx_reshape(x, CX_SHAPE((int)x->numel));
+    int L = x->shape[ax], n = 0;
+    if (c->numel > L) cx_fatal("Compress: a condition of %lld values for a dimension of %d", (long long)c->numel, L);
+    int64_t *idx = idx_buf(L);
+    for (int64_t i = 0; i < c->numel; i++)
+        if (get_i(c, i)) idx[n++] = i;
+    out[0] = take(x, ax, idx, n);
+}
+
+/* ------------------------------------------------------------ losses */
+
+/* reduction: 0 none, 1 sum, 2 mean (default); ignore_index */
+static cx_status check_loss(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    nd->a.mode = 2;
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "reduction");
+    if (a) {
+        if (cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'reduction' is not a string");
+        if (a->s.len == 4 && !memcmp(a->s.data, "none", 4)) nd->a.mode = 0;
+        else if (a->s.len == 3 && !memcmp(a->s.data, "sum", 3)) nd->a.mode = 1;
+        else if (!(a->s.len == 4 && !memcmp(a->s.data, "mean", 4)))
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'reduction' is not none, sum or mean");
+    }
+    nd->a.has_axis = cx_onnx_attr(nd, "ignore_index") != NULL;
+    return cx_onnx_attr_int(nd, "ignore_index", 0, INT64_MIN, INT64_MAX, &nd->a.axis);
+}
+
+/* NLL of log-probabilities x [N, C, d...] at targets t [N, d...], weights w [C] or NULL */
+static cx_tensor *nll(onnx_node *nd, cx_tensor *x, cx_tensor *t, cx_tensor *w) {
+    if (x->ndim < 2) cx_fatal("NegativeLogLikelihoodLoss: input of %d dimensions (at least 2)", x->ndim);
+    if (t->dtype == CX_F32 || t->ndim != x->ndim - 1) cx_fatal("NegativeLogLikelihoodLoss: target must be integer [N, d...]");
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] != x->shape[i ? i + 1 : 0]) cx_fatal("NegativeLogLikelihoodLoss: target shape does not match the input's");
+    int C = x->shape[1];
+    if (w && (w->ndim != 1 || w->shape[0] != C)) cx_fatal("NegativeLogLikelihoodLoss: weight must be [C]");
+    int sh[CX_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) sh[i] = i == 1 ? 1 : x->shape[i];
+    cx_tensor *ti = cx_empty(CX_I64, sh, x->ndim), *keep = cx_empty(CX_F32, t->shape, t->ndim);
+    for (int64_t i = 0; i < t->numel; i++) {
+        int64_t v = get_i(t, i);
+        bool ign = nd->a.has_axis && v == nd->a.axis;
+        if (!ign && (v < 0 || v >= C)) cx_fatal("NegativeLogLikelihoodLoss: target %lld out of range [0, %d)", (long long)v, C);
+        CX_I64P(ti)[i] = ign ? 0 : v;
+        CX_F(keep)[i] = ign ? 0.0f : 1.0f;
+    }
+    cx_tensor *picked = cx_reshape(cx_gather(x, 1, ti), t->shape, t->ndim);
+    cx_tensor *wt = keep;
+    if (w) wt = cx_mul(cx_reshape(cx_index_select(w, 0, cx_reshape(ti, CX_SHAPE((int)t->numel))), t->shape, t->ndim), keep);
+    cx_tensor *loss = cx_neg(cx_mul(picked, wt));
+    if (nd->a.mode == 0) return loss;
+    cx_tensor *s = cx_sum(loss);
+    if (nd->a.mode == 2) s = cx_div(s, cx_sum(wt));
+    return cx_reshape(s, NULL, 0);
+}
+
+static void run_nll(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    out[0] = nll(nd, in[0], in[1], in[2]);
+}
+
+static void run_sce(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    if (in[0]->ndim < 2) cx_fatal("SoftmaxCrossEntropyLoss: scores of %d dimensions (at least 2)", in[0]->ndim);
+    cx_tensor *lp = cx_log_softmax(in[0], 1);
+    out[0] = nll(nd, lp, in[1], in[2]);
+    out[1] = lp;
+}
+
+/* MeanVarianceNormalization over axes (default 0, 2, 3) */
+static cx_status check_mvn(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    return cx_onnx_attr_int_list(nd, "axes", CX_MAX_DIMS);
+}
+
+static void run_mvn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    bool red[CX_MAX_DIMS] = {0};
+    if (nd->a.nints < 0) {
+        if (x->ndim != 4) cx_fatal("MeanVarianceNormalization: the default axes need a 4-d input");
+        red[0] = red[2] = red[3] = true;
+    }
+    for (int i = 0; i < nd->a.nints; i++) red[norm_axis("MeanVarianceNormalization", nd->a.ints[i], x->ndim)] = true;
+    cx_tensor *mu = x, *sq = cx_mul(x, x);
+    for (int i = 0; i < x->ndim; i++)
+        if (red[i]) mu = cx_mean_axis(mu, i, true), sq = cx_mean_axis(sq, i, true);
+    cx_tensor *var = cx_sub(sq, cx_mul(mu, mu));
+    out[0] = cx_div(cx_sub(x, mu), cx_add_scalar(cx_sqrt(var), 1e-9f));
+}
+
+/* LRN across channels: x / (bias + alpha / size * sum of squares)^beta */
+static cx_status check_lrn(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t size;
+    if (!cx_onnx_attr(nd, "size")) return cx_set_error(CX_ERR_FORMAT, "attribute 'size' is required");
+    TRY(cx_onnx_attr_int(nd, "size", 1, 1, 1 << 16, &size));
+    nd->a.group = (int)size;
+    TRY(cx_onnx_attr_float(nd, "alpha", 1e-4f, &nd->a.alpha));
+    TRY(cx_onnx_attr_float(nd, "beta", 0.75f, &nd->a.beta));
+    return cx_onnx_attr_float(nd, "bias", 1.0f, &nd->a.eps);
+}
+
+static void run_lrn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    if (x->ndim < 3) cx_fatal("LRN: input of %d dimensions (at least 3)", x->ndim);
+    int C = x->shape[1], size = nd->a.group, lo = (size - 1) / 2, hi = size - 1 - lo;
+    cx_tensor *sq = cx_mul(x, x), *acc = NULL;
+    for (int c = 0; c < C; c++) {
+        int a = c - lo < 0 ? 0 : c - lo, b = c + hi + 1 > C ? C : c + hi + 1;
+        cx_tensor *s = cx_sum_axis(cx_slice(sq, 1, a, b, 1), 1, true);
+        acc = acc ? cx_concat((cx_tensor *[]){acc, s}, 2, 1) : s;
+    }
+    cx_tensor *den = cx_pow(cx_add_scalar(cx_mul_scalar(acc, nd->a.alpha / (float)size), nd->a.eps), nd->a.beta);
+    out[0] = cx_div(x, den);
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -1184,5 +1597,19 @@ const onnx_op cx_onnx_ops_more[] = {
     {"LayerNormalization", 2, 3, 3, 7, OUT_SAME, check_layer_norm, run_layer_norm, T_FLOAT, 0},
     {"InstanceNormalization", 3, 3, 1, 7, OUT_SAME, check_eps, run_instance_norm, T_FLOAT, 0},
     {"GlobalMaxPool", 1, 1, 1, 1, OUT_SAME, check_none_more, run_global_max_pool, T_FLOAT, 0},
+    {"Trilu", 1, 2, 1, 1, OUT_SAME, check_trilu, run_trilu, T_ALL, 0},
+    {"CumSum", 2, 2, 1, 1, OUT_SAME, check_cumsum, run_cumsum, T_NUM, 0},
+    {"Hardmax", 1, 1, 1, 1, OUT_SAME, check_hardmax, run_hardmax, T_FLOAT, 0},
+    {"DepthToSpace", 1, 1, 1, 1, OUT_SAME, check_blocks, run_depth_to_space, T_ALL, 0},
+    {"SpaceToDepth", 1, 1, 1, 1, OUT_SAME, check_blocks, run_space_to_depth, T_ALL, 0},
+    {"EyeLike", 1, 1, 1, 1, OUT_ATTR, check_eyelike, run_eyelike, T_ALL, 0},
+    {"OneHot", 3, 3, 1, 0, OUT_ATTR, check_onehot, run_onehot, T_ALL, 0},
+    {"TopK", 2, 2, 2, 1, OUT_SAME, check_topk, run_topk, T_FLOAT, 0},
+    {"NonZero", 1, 1, 1, 1, OUT_I64, check_none_more, run_nonzero, T_ALL, 0},
+    {"Compress", 2, 2, 1, 1, OUT_SAME, check_compress, run_compress, T_ALL, 0},
+    {"NegativeLogLikelihoodLoss", 2, 3, 1, 5, OUT_SAME, check_loss, run_nll, T_FLOAT, 0},
+    {"SoftmaxCrossEntropyLoss", 2, 3, 2, 5, OUT_SAME, check_loss, run_sce, T_FLOAT, 0},
+    {"MeanVarianceNormalization", 1, 1, 1, 1, OUT_SAME, check_mvn, run_mvn, T_FLOAT, 0},
+    {"LRN", 1, 1, 1, 1, OUT_SAME, check_lrn, run_lrn, T_FLOAT, 0},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
