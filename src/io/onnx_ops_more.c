@@ -1529,6 +1529,195 @@ static void run_lrn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
     out[0] = cx_div(x, den);
 }
 
+/* ------------------------------------------------------------ Resize, Upsample */
+
+enum { RZ_NEAREST, RZ_LINEAR, RZ_CUBIC };
+enum { CT_HALF_PIXEL, CT_ASYMMETRIC, CT_ALIGN_CORNERS, CT_PYTORCH_HALF_PIXEL, CT_TF_HALF_PIXEL_NN, CT_TF_CROP };
+enum { NM_ROUND_FLOOR, NM_ROUND_CEIL, NM_FLOOR, NM_CEIL };
+
+/* which of names[0..n) the string attribute is (def when absent) */
+static cx_status attr_choice(const onnx_node *nd, const char *name, const char *const *names, int n, int def, int *out) {
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, name);
+    *out = def;
+    if (!a) return CX_OK;
+    if (cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+        return cx_set_error(CX_ERR_FORMAT, "attribute '%s' is not a string", name);
+    for (int i = 0; i < n; i++)
+        if (a->s.len == strlen(names[i]) && !memcmp(a->s.data, names[i], a->s.len)) {
+            *out = i;
+            return CX_OK;
+        }
+    return cx_set_error(CX_ERR_FORMAT, "attribute '%s' is '%.*s' (not one the op defines)", name,
+                        (int)(a->s.len > 40 ? 40 : a->s.len), (const char *)a->s.data);
+}
+
+/* the settings in a.pads: mode, coordinate transformation, nearest mode, exclude_outside */
+static cx_status check_resize(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    static const char *modes[] = {"nearest", "linear", "cubic"};
+    static const char *cts[] = {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "tf_half_pixel_for_nn",
+                                "tf_crop_and_resize"};
+    static const char *nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    static const char *old_modes[] = {"nearest", "linear", "bilinear", "trilinear"};
+    bool old = !strcmp(nd->p->op_type, "Upsample") || m->opset < 11;
+    int v;
+    if (old) {
+        TRY(attr_choice(nd, "mode", old_modes, 4, 0, &v));
+        nd->a.pads[0] = v ? RZ_LINEAR : RZ_NEAREST;
+        nd->a.pads[1] = CT_ASYMMETRIC;
+        nd->a.pads[2] = NM_FLOOR;
+        nd->a.pads[3] = 0;
+        if (!strcmp(nd->p->op_type, "Upsample") && m->opset < 9) {
+            const Onnx__AttributeProto *a = cx_onnx_attr(nd, "scales");
+            if (!a || cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS || a->n_floats > CX_MAX_DIMS)
+                return cx_set_error(CX_ERR_FORMAT, "attribute 'scales' (a list of floats) is required");
+        } else if (nd->n_in < 2 || nd->in[1] < 0) {
+            return cx_set_error(CX_ERR_FORMAT, "input 'scales' is required");
+        }
+        return CX_OK;
+    }
+    TRY(attr_choice(nd, "mode", modes, 3, RZ_NEAREST, &nd->a.pads[0]));
+    TRY(attr_choice(nd, "coordinate_transformation_mode", cts, 6, CT_HALF_PIXEL, &nd->a.pads[1]));
+    TRY(attr_choice(nd, "nearest_mode", nms, 4, NM_ROUND_FLOOR, &nd->a.pads[2]));
+    int64_t e;
+    TRY(cx_onnx_attr_int(nd, "exclude_outside", 0, 0, 1, &e));
+    nd->a.pads[3] = (int)e;
+    TRY(cx_onnx_attr_float(nd, "cubic_coeff_a", -0.75f, &nd->a.alpha));
+    TRY(cx_onnx_attr_float(nd, "extrapolation_value", 0.0f, &nd->a.beta));
+    bool scales = nd->n_in > 2 && nd->in[2] >= 0, sizes = nd->n_in > 3 && nd->in[3] >= 0;
+    if (!scales && !sizes) return cx_set_error(CX_ERR_FORMAT, "one of 'scales' and 'sizes' is required");
+    if (nd->a.pads[1] == CT_TF_CROP && (nd->n_in < 2 || nd->in[1] < 0))
+        return cx_set_error(CX_ERR_FORMAT, "tf_crop_and_resize needs the input 'roi'");
+    return CX_OK;
+}
+
+static void cubic_coeffs(double r, double A, double *c) {
+    double t[4] = {r + 1, r, 1 - r, 2 - r};
+    for (int k = 0; k < 4; k++) {
+        double x = t[k];
+        c[k] = x <= 1 ? ((A + 2) * x - (A + 3)) * x * x + 1 : ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    }
+}
+
+/* x resized along axis to n values (F32, no gradient) */
+static cx_tensor *resize_axis(const onnx_node *nd, cx_tensor *x, int ax, int n, double scale, const double *roi) {
+    int L = x->shape[ax], sh[CX_MAX_DIMS];
+    memcpy(sh, x->shape, sizeof sh);
+    sh[ax] = n;
+    cx_tensor *y = cx_empty(CX_F32, sh, x->ndim);
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++) outer *= x->shape[i];
+    for (int i = ax + 1; i < x->ndim; i++) inner *= x->shape[i];
+    int mode = nd->a.pads[0], ct = nd->a.pads[1], nm = nd->a.pads[2];
+    double outw = scale * L; /* as ONNX's reference: the scaled length, not the rounded size */
+    int64_t idx[4];
+    double c[4];
+    for (int j = 0; j < n; j++) {
+        double xo;
+        bool extrap = false;
+        switch (ct) {
+        case CT_ALIGN_CORNERS: xo = outw == 1 ? 0 : j * (double)(L - 1) / (outw - 1); break;
+        case CT_ASYMMETRIC: xo = j / scale; break;
+        case CT_PYTORCH_HALF_PIXEL: xo = outw == 1 ? -0.5 : (j + 0.5) / scale - 0.5; break;
+        case CT_TF_HALF_PIXEL_NN: xo = (j + 0.5) / scale; break;
+        case CT_TF_CROP:
+            xo = outw == 1 ? (roi[1] - roi[0]) * (L - 1) / 2 : j * (roi[1] - roi[0]) * (L - 1) / (outw - 1);
+            xo += roi[0] * (L - 1);
+            extrap = xo < 0 || xo > L - 1;
+            break;
+        default: xo = (j + 0.5) / scale - 0.5; break;
+        }
+        int nt;
+        double fl = floor(xo), r = xo - fl;
+        int64_t base = (int64_t)fl;
+        if (r == 0) base -= 1, r = 1; /* an integer position: as the reference's neighbours */
+        if (mode == RZ_NEAREST) {
+            nt = 1;
+            bool up;
+            switch (nm) {
+            case NM_ROUND_CEIL: up = r >= 0.5; break;
+            case NM_FLOOR: up = r == 1; break;
+            case NM_CEIL: up = true; break;
+            default: up = r > 0.5; break;
+            }
+            idx[0] = up ? base + 1 : base;
+            c[0] = 1;
+        } else if (mode == RZ_LINEAR) {
+            nt = 2;
+            idx[0] = base, idx[1] = base + 1;
+            c[0] = 1 - r, c[1] = r;
+        } else {
+            nt = 4;
+            for (int k = 0; k < 4; k++) idx[k] = base - 1 + k;
+            cubic_coeffs(r, nd->a.alpha, c);
+        }
+        if (nd->a.pads[3]) {
+            double sum = 0;
+            for (int k = 0; k < nt; k++) {
+                if (idx[k] < 0 || idx[k] >= L) c[k] = 0;
+                sum += c[k];
+            }
+            for (int k = 0; k < nt; k++) c[k] = sum != 0 ? c[k] / sum : 0;
+        }
+        for (int k = 0; k < nt; k++) idx[k] = idx[k] < 0 ? 0 : idx[k] >= L ? L - 1 : idx[k];
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) {
+                float *dst = CX_F(y) + (o * n + j) * inner + i;
+                if (extrap) {
+                    *dst = nd->a.beta;
+                    continue;
+                }
+                double acc = 0;
+                for (int k = 0; k < nt; k++) acc += c[k] * CX_F(x)[(o * L + idx[k]) * inner + i];
+                *dst = (float)acc;
+            }
+    }
+    return y;
+}
+
+static void run_resize(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0];
+    int r = x->ndim;
+    double scale[CX_MAX_DIMS], roi[2 * CX_MAX_DIMS];
+    int64_t size[CX_MAX_DIMS];
+    bool old = !strcmp(nd->p->op_type, "Upsample") || m->opset < 11;
+    const cx_tensor *sc = old ? in[1] : in[2], *sz = old ? NULL : in[3];
+    if (old && !sc) {
+        const Onnx__AttributeProto *a = cx_onnx_attr(nd, "scales");
+        if ((int)a->n_floats != r) cx_fatal("%s: %zu scales for a %d-d input", nd->p->op_type, a->n_floats, r);
+        for (int i = 0; i < r; i++) scale[i] = a->floats[i];
+    } else if (sc && sc->numel) {
+        if (sz) cx_fatal("Resize: both scales and sizes");
+        if (sc->dtype != CX_F32 || sc->numel != r) cx_fatal("%s: scales must be %d floats", nd->p->op_type, r);
+        for (int i = 0; i < r; i++) scale[i] = CX_F(sc)[i];
+    } else if (sz) {
+        if (int_list("Resize", "sizes", sz, size, CX_MAX_DIMS) != r) cx_fatal("Resize: sizes must have %d values", r);
+        for (int i = 0; i < r; i++) {
+            if (size[i] < 0 || size[i] > (1 << 24)) cx_fatal("Resize: size %lld", (long long)size[i]);
+            scale[i] = x->shape[i] ? (double)size[i] / x->shape[i] : 1.0;
+        }
+    } else {
+        cx_fatal("Resize: neither scales nor sizes");
+    }
+    int64_t total = 1;
+    for (int i = 0; i < r; i++) {
+        if (!(scale[i] > 0) || scale[i] > (1 << 20)) cx_fatal("%s: scale %g", nd->p->op_type, scale[i]);
+        if (!sz) size[i] = (int64_t)floor(x->shape[i] * scale[i] + 1e-9);
+        total *= size[i] > 0 ? size[i] : 1;
+        if (total > ((int64_t)1 << 27)) cx_fatal("%s: result of more than 2^27 values", nd->p->op_type);
+        roi[2 * i] = 0, roi[2 * i + 1] = 1;
+    }
+    if (!old && nd->a.pads[1] == CT_TF_CROP) {
+        if (!in[1] || in[1]->numel != 2 * r || in[1]->dtype != CX_F32) cx_fatal("Resize: roi must hold %d floats", 2 * r);
+        for (int i = 0; i < r; i++) roi[2 * i] = CX_F(in[1])[i], roi[2 * i + 1] = CX_F(in[1])[r + i];
+    }
+    if (x->dtype != CX_F32) cx_fatal("%s: float input only", nd->p->op_type);
+    for (int i = r - 1; i >= 0; i--)
+        if (size[i] != x->shape[i] || scale[i] != 1.0 || (!old && nd->a.pads[1] == CT_TF_CROP))
+            x = resize_axis(nd, x, i, (int)size[i], scale[i], roi + 2 * i);
+    out[0] = x;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -1611,5 +1800,7 @@ const onnx_op cx_onnx_ops_more[] = {
     {"SoftmaxCrossEntropyLoss", 2, 3, 2, 5, OUT_SAME, check_loss, run_sce, T_FLOAT, 0},
     {"MeanVarianceNormalization", 1, 1, 1, 1, OUT_SAME, check_mvn, run_mvn, T_FLOAT, 0},
     {"LRN", 1, 1, 1, 1, OUT_SAME, check_lrn, run_lrn, T_FLOAT, 0},
+    {"Resize", 1, 4, 1, 1, OUT_SAME, check_resize, run_resize, T_FLOAT, 0},
+    {"Upsample", 1, 2, 1, 1, OUT_SAME, check_resize, run_resize, T_FLOAT, 0},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
