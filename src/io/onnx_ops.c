@@ -366,6 +366,68 @@ static void run_conv(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor 
     out[0] = cx_conv(x, w, in[2], &o);
 }
 
+/* ConvTranspose: x [N, C, sp...], w [C, M / group, k...]; pads, output_padding, output_shape, auto_pad */
+static cx_status check_conv_transpose(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    TRY(check_conv(m, nd, why));
+    TRY(attr_ints(nd, "output_padding", 3, 0, 1 << 20, &nd->a.nperm, nd->a.perm));
+    return cx_onnx_attr_int_list(nd, "output_shape", CX_MAX_DIMS);
+}
+
+/* x cut or zero-padded along axis: `begin` values off the start (negative: zeros added), then `len` long */
+static cx_tensor *crop_axis(cx_tensor *x, int axis, int64_t begin, int64_t len, int64_t base) {
+    if (begin > 0) x = cx_slice(x, axis, (int)begin, x->shape[axis], 1);
+    else if (begin < 0) x = pad_axis(x, axis, (int)-begin, 0, 0.0f, base);
+    int64_t L = x->shape[axis];
+    if (L > len) x = cx_slice(x, axis, 0, (int)len, 1);
+    else if (L < len) x = pad_axis(x, axis, 0, (int)(len - L), 0.0f, base);
+    return x;
+}
+
+static void run_conv_transpose(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const onnx_attrs *a = &nd->a;
+    cx_tensor *x = in[0], *w = in[1];
+    int nsp = spatial_dims("ConvTranspose", x), k[3], s[3], d[3], op[3];
+    if (w->ndim != x->ndim) cx_fatal("ConvTranspose: weight of %d dimensions for an input of %d", w->ndim, x->ndim);
+    for (int i = 0; i < nsp; i++) k[i] = w->shape[2 + i];
+    if (a->nk) {
+        if (a->nk != nsp) cx_fatal("ConvTranspose: kernel_shape of %d values for %d spatial dimensions", a->nk, nsp);
+        for (int i = 0; i < nsp; i++)
+            if (a->kernel[i] != k[i]) cx_fatal("ConvTranspose: kernel_shape disagrees with the weight's shape");
+    }
+    per_dim("ConvTranspose", "strides", a->ns, a->stride, nsp, 1, s);
+    per_dim("ConvTranspose", "dilations", a->nd, a->dil, nsp, 1, d);
+    per_dim("ConvTranspose", "output_padding", a->nperm, a->perm, nsp, 0, op);
+    if (a->np && a->np != 2 * nsp) cx_fatal("ConvTranspose: %d pads for %d spatial dimensions", a->np, nsp);
+    int no = a->nints > 0 ? a->nints : 0;
+    if (no && no != nsp && no != nsp + 2) cx_fatal("ConvTranspose: output_shape of %d values for %d spatial dimensions", no, nsp);
+    cx_conv_opts o = cx_conv_defaults();
+    o.groups = a->group;
+    for (int i = 0; i < nsp; i++) o.stride[i] = s[i], o.dilation[i] = d[i];
+    cx_tensor *y = cx_conv_transpose(x, w, NULL, &o);
+    for (int i = 0; i < nsp; i++) {
+        int64_t L = x->shape[2 + i], full = (L - 1) * s[i] + (int64_t)(k[i] - 1) * d[i] + 1, pb, len;
+        if (no || a->auto_pad == 1 || a->auto_pad == 2) {
+            len = no ? a->ints[no - nsp + i] : L * s[i];
+            if (len < 0 || len > full + op[i] + (1 << 20)) cx_fatal("ConvTranspose: output size %lld", (long long)len);
+            int64_t total = full + op[i] - len, half = total >= 0 ? total / 2 : -((-total + 1) / 2); /* floor */
+            pb = a->auto_pad == 1 ? half : total - half;
+        } else {
+            pb = a->np ? a->pads[i] : 0;
+            len = full + op[i] - pb - (a->np ? a->pads[nsp + i] : 0);
+            if (len < 0) cx_fatal("ConvTranspose: pads larger than the output");
+        }
+        y = crop_axis(y, 2 + i, pb, len, in[0]->numel + y->numel);
+    }
+    if (in[2]) {
+        int sh[CX_MAX_DIMS];
+        for (int i = 0; i < y->ndim; i++) sh[i] = i == 1 ? (int)in[2]->numel : 1;
+        if (in[2]->numel != y->shape[1]) cx_fatal("ConvTranspose: bias of %lld values for %d channels", (long long)in[2]->numel, y->shape[1]);
+        y = cx_add(y, cx_reshape(in[2], sh, y->ndim));
+    }
+    out[0] = y;
+}
+
 static cx_status check_maxpool(cx_onnx_model *m, onnx_node *nd, const char **why) {
     (void)m;
     int64_t v;
@@ -828,6 +890,7 @@ const onnx_op cx_onnx_ops[] = {
     {"Softmax", 1, 1, 1, 1, 0, check_softmax, run_softmax, 0, 0},
     {"LogSoftmax", 1, 1, 1, 1, 0, check_softmax, run_log_softmax, 0, 0},
     {"Conv", 2, 3, 1, 7, 0, check_conv, run_conv, 0, 0},
+    {"ConvTranspose", 2, 3, 1, 7, 0, check_conv_transpose, run_conv_transpose, 0, 0},
     {"MaxPool", 1, 1, 1, 1, 0, check_maxpool, run_maxpool, 0, 0},
     {"AveragePool", 1, 1, 1, 1, 0, check_avgpool, run_avgpool, 0, 0},
     {"GlobalAveragePool", 1, 1, 1, 1, 0, check_none, run_gap, 0, 0},
