@@ -413,7 +413,9 @@ static cx_status check_nodes(cx_onnx_model *m) {
                 set_unsupported(nd, "output %d ('%s') is not computed by Cortex", i, m->values[nd->out[i]].name);
                 break;
             }
-        if (nd->n_out < 1 || nd->out[0] < 0)
+        int named = 0; /* optional outputs (e.g. Y of an RNN) may be left out */
+        for (int i = 0; i < nd->n_out; i++) named += nd->out[i] >= 0;
+        if (!named)
             return cx_set_error(CX_ERR_FORMAT, "%s: %s: no output", m->what, cx_onnx_node_label(nd, label, sizeof label));
         if (m->opset < 7 && op_since(op->name) > m->opset)
             set_unsupported(nd, "%s at opset %d (Cortex runs the definitions of opset %d on)", op->name, m->opset,
@@ -451,7 +453,7 @@ static cx_status check_nodes(cx_onnx_model *m) {
         if (nd->unsupported) continue;
         int ot = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
         switch (op->out_same) {
-        case OUT_SAME: ot = m->values[nd->in[0]].otype; break;
+        case OUT_SAME: ot = nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0; break;
         case OUT_CONST: ot = nd->a.value ? nd->a.to : 0; break;
         case OUT_BOOL: ot = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL; break;
         case OUT_I64: ot = ONNX__TENSOR_PROTO__DATA_TYPE__INT64; break;

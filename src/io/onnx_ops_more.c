@@ -1718,6 +1718,356 @@ static void run_resize(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     out[0] = x;
 }
 
+/* ------------------------------------------------------------ Einsum */
+
+/* Einsum on F32 operands by direct summation over every label (no
+ * gradient): terms of letters and "...", implicit or explicit output. */
+#define EIN_MAX 16
+static cx_status check_einsum(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "equation");
+    if (!a || cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+        return cx_set_error(CX_ERR_FORMAT, "attribute 'equation' (a string) is required");
+    if (a->s.len > 256) return cx_set_error(CX_ERR_FORMAT, "attribute 'equation' is too long");
+    int terms = 1;
+    for (size_t i = 0; i < a->s.len; i++) {
+        char c = (char)a->s.data[i];
+        if (c == ',') terms++;
+        else if (!(c == ' ' || c == '.' || c == '-' || c == '>' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+            return cx_set_error(CX_ERR_FORMAT, "equation: character '%c' is not a letter, ',', '...' or '->'", c);
+    }
+    if (terms != nd->n_in) return cx_set_error(CX_ERR_FORMAT, "equation has %d terms for %d inputs", terms, nd->n_in);
+    return CX_OK;
+}
+
+/* one term's labels (0..51 letters, 52.. ellipsis dims, right-aligned to ne_max); returns the count */
+static int ein_term(const char *t, size_t n, int rank, int ne_max, int *lab, int *ne_out) {
+    int explicit_n = 0, k = 0;
+    bool ell = false;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] == '.') ell = true;
+        else if (t[i] != ' ') explicit_n++;
+    int ne = ell ? rank - explicit_n : 0;
+    if (ne < 0 || (!ell && rank >= 0 && explicit_n != rank)) cx_fatal("Einsum: a term does not match its operand's rank %d", rank);
+    if (ne_out) *ne_out = ne;
+    bool done_ell = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == ' ') continue;
+        if (c == '.') {
+            if (!done_ell)
+                for (int j = 0; j < ne; j++) lab[k++] = 52 + (ne_max - ne) + j;
+            done_ell = true;
+            continue;
+        }
+        lab[k++] = c >= 'a' ? c - 'a' : 26 + c - 'A';
+        if (k > EIN_MAX) cx_fatal("Einsum: too many labels");
+    }
+    return k;
+}
+
+static void run_einsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "equation");
+    const char *eq = (const char *)a->s.data;
+    size_t len = a->s.len, arrow = len;
+    for (size_t i = 0; i + 1 < len; i++)
+        if (eq[i] == '-' && eq[i + 1] == '>') arrow = i;
+    int n = nd->n_in, lab[8][EIN_MAX], nl[8], ne_max = 0;
+    if (n > 8) cx_fatal("Einsum: more than 8 operands");
+    /* the longest ellipsis first */
+    size_t st = 0;
+    for (int k = 0; k < n; k++) {
+        size_t e = st;
+        while (e < arrow && eq[e] != ',') e++;
+        int ne;
+        int tmp[EIN_MAX + CX_MAX_DIMS];
+        if (!in[k] || in[k]->dtype != CX_F32) cx_fatal("Einsum: operand %d must be float", k);
+        (void)tmp;
+        int explicit_n = 0;
+        bool ell = false;
+        for (size_t i = st; i < e; i++)
+            if (eq[i] == '.') ell = true;
+            else if (eq[i] != ' ') explicit_n++;
+        ne = ell ? in[k]->ndim - explicit_n : 0;
+        if (ne > ne_max) ne_max = ne;
+        st = e + 1;
+    }
+    st = 0;
+    int dim[64];
+    for (int i = 0; i < 64; i++) dim[i] = -1;
+    int count[64] = {0};
+    for (int k = 0; k < n; k++) {
+        size_t e = st;
+        while (e < arrow && eq[e] != ',') e++;
+        nl[k] = ein_term(eq + st, e - st, in[k]->ndim, ne_max, lab[k], NULL);
+        for (int j = 0; j < nl[k]; j++) {
+            int l = lab[k][j], d = in[k]->shape[j];
+            count[l]++;
+            if (dim[l] < 0 || dim[l] == 1) dim[l] = d;
+            else if (d != dim[l] && !(l >= 52 && d == 1)) cx_fatal("Einsum: label sizes %d and %d disagree", dim[l], d);
+        }
+        st = e + 1;
+    }
+    int ol[EIN_MAX + 8], no = 0;
+    if (arrow < len) {
+        no = ein_term(eq + arrow + 2, len - arrow - 2, -1, ne_max, ol, NULL);
+        /* "..." in the output: every ellipsis dim */
+        int k2 = 0, tmp[EIN_MAX + 8];
+        bool has_ell = false;
+        for (size_t i = arrow + 2; i < len; i++) has_ell |= eq[i] == '.';
+        if (has_ell) {
+            for (size_t i = arrow + 2; i < len; i++) {
+                char c = eq[i];
+                if (c == ' ') continue;
+                if (c == '.') {
+                    if (i + 2 < len && eq[i + 1] == '.' && eq[i + 2] == '.') {
+                        for (int j = 0; j < ne_max; j++) tmp[k2++] = 52 + j;
+                        i += 2;
+                    }
+                    continue;
+                }
+                tmp[k2++] = c >= 'a' ? c - 'a' : 26 + c - 'A';
+            }
+            memcpy(ol, tmp, sizeof(int) * (size_t)k2);
+            no = k2;
+        }
+        for (int j = 0; j < no; j++)
+            if (dim[ol[j]] < 0) cx_fatal("Einsum: output label not in any input");
+    } else {
+        for (int j = 0; j < ne_max; j++) ol[no++] = 52 + j;
+        for (int l = 0; l < 52; l++)
+            if (count[l] == 1) ol[no++] = l;
+    }
+    if (no > CX_MAX_DIMS) cx_fatal("Einsum: output of more than %d dimensions", CX_MAX_DIMS);
+    /* every label: output ones first, then the summed ones */
+    int all[64], na = 0;
+    bool in_out[64] = {0};
+    for (int j = 0; j < no; j++) all[na++] = ol[j], in_out[ol[j]] = true;
+    for (int l = 0; l < 64; l++)
+        if (dim[l] >= 0 && !in_out[l]) all[na++] = l;
+    int64_t total = 1;
+    for (int j = 0; j < na; j++) total *= dim[all[j]] > 0 ? dim[all[j]] : 1;
+    for (int j = 0; j < na; j++)
+        if (dim[all[j]] == 0) total = 0;
+    if (total > ((int64_t)1 << 28)) cx_fatal("Einsum: %lld terms to sum (at most 2^28 without a faster form)", (long long)total);
+    int sh[CX_MAX_DIMS] = {0};
+    for (int j = 0; j < no; j++) sh[j] = dim[ol[j]];
+    cx_tensor *y = cx_zeros(sh, no);
+    /* strides of each operand per label (repeated labels add up: diagonals) */
+    int64_t str[8][64];
+    memset(str, 0, sizeof str);
+    for (int k = 0; k < n; k++) {
+        int64_t s = 1;
+        for (int j = nl[k] - 1; j >= 0; j--) {
+            if (in[k]->shape[j] != 1) str[k][lab[k][j]] += s;
+            s *= in[k]->shape[j];
+        }
+    }
+    int64_t ostr[64] = {0}, s = 1;
+    for (int j = no - 1; j >= 0; j--) ostr[ol[j]] = s, s *= sh[j];
+    int c[64] = {0};
+    for (int64_t t = 0; t < total; t++) {
+        double p = 1;
+        int64_t yo = 0;
+        for (int k = 0; k < n; k++) {
+            int64_t off = 0;
+            for (int j = 0; j < na; j++) off += c[j] * str[k][all[j]];
+            p *= CX_F(in[k])[off];
+        }
+        for (int j = 0; j < no; j++) yo += c[j] * ostr[ol[j]];
+        CX_F(y)[yo] += (float)p;
+        for (int j = na - 1; j >= 0; j--) {
+            if (++c[j] < dim[all[j]]) break;
+            c[j] = 0;
+        }
+    }
+    out[0] = y;
+}
+
+/* ------------------------------------------------------------ RNN, GRU, LSTM */
+
+enum { ACT_SIGMOID, ACT_TANH, ACT_RELU };
+
+static cx_status check_rnn(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m;
+    const char *op = nd->p->op_type;
+    int gates = !strcmp(op, "LSTM") ? 4 : !strcmp(op, "GRU") ? 3 : 1;
+    int64_t v;
+    if (!cx_onnx_attr(nd, "hidden_size")) return cx_set_error(CX_ERR_FORMAT, "attribute 'hidden_size' is required");
+    TRY(cx_onnx_attr_int(nd, "hidden_size", 1, 1, 1 << 20, &v));
+    nd->a.group = (int)v;
+    TRY(cx_onnx_attr_int(nd, "layout", 0, 0, 1, &v));
+    nd->a.trans_a = (int)v;
+    TRY(cx_onnx_attr_int(nd, "linear_before_reset", 0, 0, 1, &v));
+    nd->a.trans_b = (int)v;
+    TRY(cx_onnx_attr_int(nd, "input_forget", 0, 0, 1, &v));
+    if (v) *why = "input_forget = 1";
+    static const char *dirs[] = {"forward", "reverse", "bidirectional"};
+    TRY(attr_choice(nd, "direction", dirs, 3, 0, &nd->a.mode));
+    if (cx_onnx_attr(nd, "clip")) *why = "clip";
+    /* activations: the defaults, or these names */
+    const Onnx__AttributeProto *a = cx_onnx_attr(nd, "activations");
+    int nact = gates == 4 ? 3 : gates == 3 ? 2 : 1;
+    for (int i = 0; i < 6; i++) nd->a.kernel[i % 3] = 0;
+    nd->a.np = 0;
+    for (int d = 0; d < 2; d++)
+        for (int i = 0; i < nact; i++) nd->a.pads[d * 3 + i] = gates == 1 ? ACT_TANH : i == 0 ? ACT_SIGMOID : ACT_TANH;
+    if (a) {
+        if (cx_onnx_attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS)
+            return cx_set_error(CX_ERR_FORMAT, "attribute 'activations' is not a list of strings");
+        int need = nact * (nd->a.mode == 2 ? 2 : 1);
+        if ((int)a->n_strings != need) return cx_set_error(CX_ERR_FORMAT, "%zu activations (%d expected)", a->n_strings, need);
+        for (int i = 0; i < need; i++) {
+            const ProtobufCBinaryData *sd = &a->strings[i];
+            int act = -1;
+            if (sd->len == 7 && !memcmp(sd->data, "Sigmoid", 7)) act = ACT_SIGMOID;
+            else if (sd->len == 4 && !memcmp(sd->data, "Tanh", 4)) act = ACT_TANH;
+            else if (sd->len == 4 && !memcmp(sd->data, "Relu", 4)) act = ACT_RELU;
+            if (act < 0) {
+                *why = "an activation other than Sigmoid, Tanh, Relu";
+                return CX_OK;
+            }
+            nd->a.pads[(i / nact) * 3 + i % nact] = act;
+        }
+    }
+    return CX_OK;
+}
+
+static cx_tensor *act(int a, cx_tensor *x) { return a == ACT_SIGMOID ? cx_sigmoid(x) : a == ACT_TANH ? cx_tanh(x) : cx_relu(x); }
+
+/* rows [from, from + n) of a 2-D tensor's first dim, as [n, cols] */
+static cx_tensor *rows(cx_tensor *t, int from, int n) { return cx_slice(t, 0, from, from + n, 1); }
+
+static void run_rnn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const char *op = nd->p->op_type;
+    bool lstm = !strcmp(op, "LSTM"), gru = !strcmp(op, "GRU");
+    int G = lstm ? 4 : gru ? 3 : 1, H = nd->a.group, D = nd->a.mode == 2 ? 2 : 1;
+    cx_tensor *X = in[0], *W = in[1], *R = in[2], *B = in[3], *SL = in[4], *H0 = in[5], *C0 = lstm ? in[6] : NULL,
+              *P = lstm ? in[7] : NULL;
+    if (X->ndim != 3) cx_fatal("%s: X must be 3-D", op);
+    if (nd->a.trans_a) X = cx_permute(X, (const int[]){1, 0, 2});
+    int T = X->shape[0], N = X->shape[1], I = X->shape[2];
+    if (W->ndim != 3 || W->shape[0] != D || W->shape[1] != G * H || W->shape[2] != I)
+        cx_fatal("%s: W must be [%d, %d, %d]", op, D, G * H, I);
+    if (R->ndim != 3 || R->shape[0] != D || R->shape[1] != G * H || R->shape[2] != H)
+        cx_fatal("%s: R must be [%d, %d, %d]", op, D, G * H, H);
+    if (B && (B->ndim != 2 || B->shape[0] != D || B->shape[1] != 2 * G * H)) cx_fatal("%s: B must be [%d, %d]", op, D, 2 * G * H);
+    if (P && (P->ndim != 2 || P->shape[0] != D || P->shape[1] != 3 * H)) cx_fatal("%s: P must be [%d, %d]", op, D, 3 * H);
+    if (H0 && (H0->ndim != 3 || H0->shape[0] != D || H0->shape[1] != N || H0->shape[2] != H)) cx_fatal("%s: initial_h must be [%d, %d, %d]", op, D, N, H);
+    if (C0 && (C0->ndim != 3 || C0->shape[0] != D || C0->shape[1] != N || C0->shape[2] != H)) cx_fatal("%s: initial_c must be [%d, %d, %d]", op, D, N, H);
+    int lens[1 << 12];
+    if (N > (1 << 12)) cx_fatal("%s: batch too large", op);
+    bool ragged = false;
+    for (int b = 0; b < N; b++) {
+        lens[b] = T;
+        if (SL) {
+            if (SL->numel != N || SL->dtype == CX_F32) cx_fatal("%s: sequence_lens must be %d integers", op, N);
+            int64_t l = get_i(SL, b);
+            if (l < 0 || l > T) cx_fatal("%s: sequence length %lld for %d steps", op, (long long)l, T);
+            lens[b] = (int)l;
+            ragged |= l != T;
+        }
+    }
+    if (ragged && D == 2 ? true : ragged && nd->a.mode == 1) cx_fatal("%s: sequence_lens shorter than the input in reverse direction", op);
+    cx_tensor **ys = cx_arena_alloc(sizeof(cx_tensor *) * (size_t)(2 * T + 1));
+    cx_tensor *hs[2], *cs[2];
+    for (int d = 0; d < D; d++) {
+        bool rev = nd->a.mode == 1 || d == 1;
+        const int *acts = nd->a.pads + 3 * d;
+        cx_tensor *w = cx_reshape(cx_slice(W, 0, d, d + 1, 1), CX_SHAPE(G * H, I));
+        cx_tensor *r = cx_reshape(cx_slice(R, 0, d, d + 1, 1), CX_SHAPE(G * H, H));
+        cx_tensor *wb = NULL, *rb = NULL, *p = NULL;
+        if (B) {
+            cx_tensor *b = cx_reshape(cx_slice(B, 0, d, d + 1, 1), CX_SHAPE(2 * G * H));
+            wb = cx_slice(b, 0, 0, G * H, 1), rb = cx_slice(b, 0, G * H, 2 * G * H, 1);
+        }
+        if (P) p = cx_reshape(cx_slice(P, 0, d, d + 1, 1), CX_SHAPE(3 * H));
+        cx_tensor *h = H0 ? cx_reshape(cx_slice(H0, 0, d, d + 1, 1), CX_SHAPE(N, H)) : cx_zeros(CX_SHAPE(N, H));
+        cx_tensor *c = C0 ? cx_reshape(cx_slice(C0, 0, d, d + 1, 1), CX_SHAPE(N, H)) : cx_zeros(CX_SHAPE(N, H));
+        /* gate weights split per gate: rows g*H .. (g+1)*H */
+        for (int step = 0; step < T; step++) {
+            int t = rev ? T - 1 - step : step;
+            cx_tensor *xt = cx_reshape(cx_slice(X, 0, t, t + 1, 1), CX_SHAPE(N, I));
+            cx_tensor *xw = cx_matmul_t(xt, w, false, true); /* [N, G H] */
+            if (wb) xw = cx_add(xw, wb);
+            cx_tensor *hn, *cn = NULL;
+            if (gru) {
+                /* gates z, r, h */
+                cx_tensor *rz = cx_matmul_t(h, rows(r, 0, 2 * H), false, true);
+                if (rb) rz = cx_add(rz, cx_slice(rb, 0, 0, 2 * H, 1));
+                cx_tensor *zr = act(acts[0], cx_add(cx_slice(xw, 1, 0, 2 * H, 1), rz));
+                cx_tensor *z = cx_slice(zr, 1, 0, H, 1), *rg = cx_slice(zr, 1, H, 2 * H, 1);
+                cx_tensor *xh = cx_slice(xw, 1, 2 * H, 3 * H, 1), *rh = rows(r, 2 * H, H), *hh;
+                cx_tensor *rbh = rb ? cx_slice(rb, 0, 2 * H, 3 * H, 1) : NULL;
+                if (nd->a.trans_b) {
+                    cx_tensor *q = cx_matmul_t(h, rh, false, true);
+                    if (rbh) q = cx_add(q, rbh);
+                    hh = act(acts[1], cx_add(xh, cx_mul(rg, q)));
+                } else {
+                    cx_tensor *q = cx_matmul_t(cx_mul(rg, h), rh, false, true);
+                    if (rbh) q = cx_add(q, rbh);
+                    hh = act(acts[1], cx_add(xh, q));
+                }
+                /* h = (1 - z) hh + z h */
+                hn = cx_add(cx_sub(hh, cx_mul(z, hh)), cx_mul(z, h));
+            } else {
+                cx_tensor *g = cx_add(xw, cx_matmul_t(h, r, false, true));
+                if (rb) g = cx_add(g, rb);
+                if (!lstm) {
+                    hn = act(acts[0], g);
+                } else {
+                    /* gates i, o, f, c; peepholes i, o, f */
+                    cx_tensor *gi = cx_slice(g, 1, 0, H, 1), *go = cx_slice(g, 1, H, 2 * H, 1),
+                              *gf = cx_slice(g, 1, 2 * H, 3 * H, 1), *gc = cx_slice(g, 1, 3 * H, 4 * H, 1);
+                    if (p) {
+                        gi = cx_add(gi, cx_mul(c, cx_slice(p, 0, 0, H, 1)));
+                        gf = cx_add(gf, cx_mul(c, cx_slice(p, 0, 2 * H, 3 * H, 1)));
+                    }
+                    cx_tensor *it = act(acts[0], gi), *ft = act(acts[0], gf), *ct = act(acts[1], gc);
+                    cn = cx_add(cx_mul(ft, c), cx_mul(it, ct));
+                    if (p) go = cx_add(go, cx_mul(cn, cx_slice(p, 0, H, 2 * H, 1)));
+                    hn = cx_mul(act(acts[0], go), act(acts[2], cn));
+                }
+            }
+            cx_tensor *yt = hn;
+            if (ragged) {
+                /* past a sequence's end: the state holds, the output is 0 */
+                cx_tensor *mk = cx_empty(CX_F32, CX_SHAPE(N, 1));
+                for (int b = 0; b < N; b++) CX_F(mk)[b] = t < lens[b] ? 1.0f : 0.0f;
+                yt = cx_mul(hn, mk);
+                hn = cx_add(yt, cx_sub(h, cx_mul(h, mk)));
+                if (cn) cn = cx_add(cx_mul(cn, mk), cx_sub(c, cx_mul(c, mk)));
+            }
+            h = hn;
+            if (cn) c = cn;
+            ys[d * T + t] = cx_reshape(yt, CX_SHAPE(1, 1, N, H));
+        }
+        hs[d] = cx_reshape(h, CX_SHAPE(1, N, H));
+        cs[d] = cx_reshape(c, CX_SHAPE(1, N, H));
+    }
+    /* Y [T, D, N, H] */
+    cx_tensor *Y = NULL;
+    if (T > 0) {
+        cx_tensor **steps = cx_arena_alloc(sizeof(cx_tensor *) * (size_t)T);
+        for (int t = 0; t < T; t++) {
+            steps[t] = ys[t];
+            if (D == 2) steps[t] = cx_concat((cx_tensor *[]){ys[t], ys[T + t]}, 2, 1);
+        }
+        Y = T == 1 ? steps[0] : cx_concat(steps, T, 0);
+        if (nd->a.trans_a) Y = cx_permute(Y, (const int[]){2, 0, 1, 3});
+    }
+    cx_tensor *Yh = D == 2 ? cx_concat(hs, 2, 0) : hs[0], *Yc = D == 2 ? cx_concat(cs, 2, 0) : cs[0];
+    if (nd->a.trans_a) {
+        Yh = cx_permute(Yh, (const int[]){1, 0, 2});
+        Yc = cx_permute(Yc, (const int[]){1, 0, 2});
+    }
+    out[0] = Y;
+    out[1] = Yh;
+    out[2] = Yc;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -1802,5 +2152,9 @@ const onnx_op cx_onnx_ops_more[] = {
     {"LRN", 1, 1, 1, 1, OUT_SAME, check_lrn, run_lrn, T_FLOAT, 0},
     {"Resize", 1, 4, 1, 1, OUT_SAME, check_resize, run_resize, T_FLOAT, 0},
     {"Upsample", 1, 2, 1, 1, OUT_SAME, check_resize, run_resize, T_FLOAT, 0},
+    {"Einsum", 1, 8, 1, ALL, OUT_SAME, check_einsum, run_einsum, T_FLOAT, 0},
+    {"RNN", 3, 6, 2, 15, OUT_SAME, check_rnn, run_rnn, T_FLOAT, 0},
+    {"GRU", 3, 6, 2, 15, OUT_SAME, check_rnn, run_rnn, T_FLOAT, 0},
+    {"LSTM", 3, 8, 3, 15 | 32 | 64 | 128, OUT_SAME, check_rnn, run_rnn, T_FLOAT, 0},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
