@@ -106,6 +106,7 @@ const char *cx_onnx_value_type(const cx_onnx_model *m, int value_id);
 /* kernels of onnx_ops_more.c used by the ops of onnx_ops.c */
 void cx_onnx_int_arith(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 void cx_onnx_int_unary(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+void cx_onnx_int_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 void cx_onnx_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 void cx_onnx_concat_any(int axis, cx_tensor **in, int n, cx_tensor **out);
 cx_tensor *cx_onnx_permute_any(cx_tensor *x, const int *perm);

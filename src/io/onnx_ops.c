@@ -749,6 +749,10 @@ static cx_status check_clip(cx_onnx_model *m, onnx_node *nd, const char **why) {
     return attr_float(nd, "max", INFINITY, &nd->a.beta);
 }
 static void run_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    if (in[0]->dtype != CX_F32) {
+        cx_onnx_int_clip(m, nd, in, out);
+        return;
+    }
     float lo = -INFINITY, hi = INFINITY;
     if (m->opset < 11) lo = nd->a.alpha, hi = nd->a.beta;
     for (int i = 1; i <= 2; i++)
@@ -916,7 +920,7 @@ const onnx_op cx_onnx_ops[] = {
     {"Max", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
     {"Min", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
     {"Mean", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
-    {"Clip", 1, 3, 1, 7, 0, check_clip, run_clip, 0, 0},
+    {"Clip", 1, 3, 1, 7, 1, check_clip, run_clip, T_NUM, 0},
     {"Dropout", 1, 3, 1, 1, 0, check_dropout, run_identity, 0, 0},
     {"Squeeze", 1, 2, 1, 0, 1, check_axes, run_squeeze, 0, 0},
     {"Unsqueeze", 1, 2, 1, 0, 1, check_axes, run_unsqueeze, 0, 0},

@@ -2068,6 +2068,339 @@ static void run_rnn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
     out[2] = Yc;
 }
 
+/* ------------------------------------------------------------ scatter and gather */
+
+/* ScatterElements / Scatter: data with updates written at indices along axis; reduction none, add, mul */
+static cx_status check_scatter(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    static const char *red[] = {"none", "add", "mul"};
+    TRY(attr_choice(nd, "reduction", red, 3, 0, &nd->a.mode));
+    if (!strcmp(nd->p->op_type, "ScatterND")) return CX_OK;
+    return cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis);
+}
+
+static void scatter_put(cx_tensor *y, int ot, int64_t at, const cx_tensor *u, int64_t from, int red) {
+    if (y->dtype == CX_F32) {
+        float v = CX_F(u)[from];
+        CX_F(y)[at] = red == 1 ? CX_F(y)[at] + v : red == 2 ? CX_F(y)[at] * v : v;
+    } else {
+        int64_t v = get_i(u, from), o = get_i(y, at);
+        put(y, ot, at, 0, red == 1 ? (int64_t)((uint64_t)o + (uint64_t)v) : red == 2 ? (int64_t)((uint64_t)o * (uint64_t)v) : v);
+    }
+}
+
+static void run_scatter_elements(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0], *ix = in[1], *u = in[2];
+    const char *op = nd->p->op_type;
+    int ax = norm_axis(op, nd->a.axis, x->ndim), L = x->shape[ax], ot = in_type(m, nd, x, 0);
+    if (ix->dtype == CX_F32 || ix->ndim != x->ndim || u->ndim != x->ndim || memcmp(ix->shape, u->shape, sizeof(int) * (size_t)x->ndim))
+        cx_fatal("%s: indices and updates must be integer / data-typed tensors of one shape and the data's rank", op);
+    for (int d = 0; d < x->ndim; d++)
+        if (ix->shape[d] > x->shape[d] && d != ax) cx_fatal("%s: indices larger than the data", op);
+    cx_tensor *z = cx_empty(x->dtype, x->shape, x->ndim);
+    memcpy(z->data, x->data, (size_t)x->numel * cx_dtype_size(x->dtype));
+    int64_t st[CX_MAX_DIMS], s = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) st[d] = s, s *= x->shape[d];
+    int c[CX_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < ix->numel; i++) {
+        int64_t v = get_i(ix, i);
+        if (v < -L || v >= L) cx_fatal("%s: index %lld out of range [-%d, %d)", op, (long long)v, L, L);
+        if (v < 0) v += L;
+        int64_t off = 0;
+        for (int d = 0; d < x->ndim; d++) off += (d == ax ? v : c[d]) * st[d];
+        scatter_put(z, ot, off, u, i, nd->a.mode);
+        for (int d = x->ndim - 1; d >= 0; d--) {
+            if (++c[d] < ix->shape[d]) break;
+            c[d] = 0;
+        }
+    }
+    out[0] = z;
+}
+
+/* the offset and size of the slice of x an index tuple of k values addresses (from dimension b on) */
+static int64_t nd_offset(const char *op, const cx_tensor *x, const cx_tensor *ix, int64_t tuple, int k, int b, int64_t *slice) {
+    int64_t off = 0, s = 1;
+    for (int d = x->ndim - 1; d >= b + k; d--) s *= x->shape[d];
+    *slice = s;
+    for (int j = 0; j < k; j++) {
+        int L = x->shape[b + j];
+        int64_t v = get_i(ix, tuple * k + j);
+        if (v < -L || v >= L) cx_fatal("%s: index %lld out of range [-%d, %d)", op, (long long)v, L, L);
+        off = off * L + (v < 0 ? v + L : v);
+    }
+    return off * s;
+}
+
+static void run_scatter_nd(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    cx_tensor *x = in[0], *ix = in[1], *u = in[2];
+    int ot = in_type(m, nd, x, 0);
+    if (ix->dtype == CX_F32 || ix->ndim < 1) cx_fatal("ScatterND: indices must be an integer tensor");
+    int k = ix->shape[ix->ndim - 1];
+    if (k > x->ndim) cx_fatal("ScatterND: index tuples of %d for data of rank %d", k, x->ndim);
+    int64_t tuples = k ? ix->numel / k : 0, slice = 1;
+    for (int d = k; d < x->ndim; d++) slice *= x->shape[d];
+    if (u->numel != tuples * slice) cx_fatal("ScatterND: updates of %lld values (%lld expected)", (long long)u->numel, (long long)(tuples * slice));
+    cx_tensor *z = cx_empty(x->dtype, x->shape, x->ndim);
+    memcpy(z->data, x->data, (size_t)x->numel * cx_dtype_size(x->dtype));
+    for (int64_t t = 0; t < tuples; t++) {
+        int64_t sl, off = nd_offset("ScatterND", x, ix, t, k, 0, &sl);
+        for (int64_t j = 0; j < sl; j++) scatter_put(z, ot, off + j, u, t * sl + j, nd->a.mode);
+    }
+    out[0] = z;
+}
+
+static cx_status check_gather_nd(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    return cx_onnx_attr_int(nd, "batch_dims", 0, 0, CX_MAX_DIMS - 1, &nd->a.axis);
+}
+
+static void run_gather_nd(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *ix = in[1];
+    int b = (int)nd->a.axis;
+    if (ix->dtype == CX_F32 || ix->ndim < 1) cx_fatal("GatherND: indices must be an integer tensor");
+    int k = ix->shape[ix->ndim - 1];
+    if (b >= x->ndim || b >= ix->ndim || b + k > x->ndim) cx_fatal("GatherND: batch_dims %d and tuples of %d for data of rank %d", b, k, x->ndim);
+    for (int d = 0; d < b; d++)
+        if (x->shape[d] != ix->shape[d]) cx_fatal("GatherND: batch dimensions differ");
+    int sh[CX_MAX_DIMS], r = 0;
+    for (int d = 0; d < ix->ndim - 1; d++) sh[r++] = ix->shape[d];
+    for (int d = b + k; d < x->ndim; d++) {
+        if (r >= CX_MAX_DIMS) cx_fatal("GatherND: result of too many dimensions");
+        sh[r++] = x->shape[d];
+    }
+    int64_t batch = 1, per = 1, xper = 1;
+    for (int d = 0; d < b; d++) batch *= x->shape[d];
+    for (int d = b; d < ix->ndim - 1; d++) per *= ix->shape[d];
+    for (int d = b; d < x->ndim; d++) xper *= x->shape[d];
+    /* x viewed per batch entry: drop the batch dims for the offsets */
+    cx_tensor xv = *x;
+    xv.ndim = x->ndim - b;
+    memmove(xv.shape, x->shape + b, sizeof(int) * (size_t)xv.ndim);
+    size_t es = cx_dtype_size(x->dtype);
+    cx_tensor *y = cx_empty(x->dtype, sh, r);
+    char *dst = y->data;
+    for (int64_t bi = 0; bi < batch; bi++)
+        for (int64_t t = 0; t < per; t++) {
+            int64_t sl, off = nd_offset("GatherND", &xv, ix, bi * per + t, k, 0, &sl);
+            memcpy(dst, (const char *)x->data + (size_t)(bi * xper + off) * es, (size_t)sl * es);
+            dst += (size_t)sl * es;
+        }
+    out[0] = y;
+}
+
+/* ReverseSequence: the first seq_lens[b] steps of each batch entry reversed */
+static cx_status check_reverse_seq(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t b, t;
+    TRY(cx_onnx_attr_int(nd, "batch_axis", 1, 0, 1, &b));
+    TRY(cx_onnx_attr_int(nd, "time_axis", 0, 0, 1, &t));
+    if (b == t) return cx_set_error(CX_ERR_FORMAT, "batch_axis and time_axis are both %lld", (long long)b);
+    nd->a.axis = t;
+    return CX_OK;
+}
+
+static void run_reverse_seq(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *sl = in[1];
+    if (x->ndim < 2) cx_fatal("ReverseSequence: input of %d dimensions (at least 2)", x->ndim);
+    int ta = (int)nd->a.axis, ba = 1 - ta, T = x->shape[ta], B = x->shape[ba];
+    if (sl->numel != B || sl->dtype == CX_F32) cx_fatal("ReverseSequence: sequence_lens must be %d integers", B);
+    int64_t inner = 1;
+    for (int d = 2; d < x->ndim; d++) inner *= x->shape[d];
+    size_t es = cx_dtype_size(x->dtype);
+    cx_tensor *y = cx_empty(x->dtype, x->shape, x->ndim);
+    for (int b = 0; b < B; b++) {
+        int64_t l = get_i(sl, b);
+        if (l < 0 || l > T) cx_fatal("ReverseSequence: length %lld for %d steps", (long long)l, T);
+        for (int t = 0; t < T; t++) {
+            int src = t < l ? (int)(l - 1 - t) : t;
+            int64_t o = ta == 0 ? ((int64_t)t * B + b) : ((int64_t)b * T + t), i = ta == 0 ? ((int64_t)src * B + b) : ((int64_t)b * T + src);
+            memcpy((char *)y->data + (size_t)(o * inner) * es, (const char *)x->data + (size_t)(i * inner) * es, (size_t)inner * es);
+        }
+    }
+    out[0] = y;
+}
+
+/* ------------------------------------------------------------ integer ops */
+
+static cx_status check_bitshift(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    static const char *dirs[] = {"LEFT", "RIGHT"};
+    if (!cx_onnx_attr(nd, "direction")) return cx_set_error(CX_ERR_FORMAT, "attribute 'direction' is required");
+    return attr_choice(nd, "direction", dirs, 2, 0, &nd->a.mode);
+}
+
+static void run_bitshift(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    int ot = in_type(m, nd, in[0], 0);
+    bplan p;
+    plan("BitShift", in, 2, &p);
+    cx_tensor *y = new_t(ot, p.shape, p.ndim);
+    BLOOP(&p, {
+        uint64_t v = (uint64_t)get_i(in[0], o[0]), sft = (uint64_t)get_i(in[1], o[1]);
+        put(y, ot, oi, 0, sft >= 64 ? 0 : (int64_t)(nd->a.mode ? v >> sft : v << sft));
+    });
+    out[0] = y;
+}
+
+/* Clip on integers: bounds are inputs 1, 2 of the same type */
+void cx_onnx_int_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    int ot = in_type(m, nd, in[0], 0);
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    if (in[1]) lo = (int64_t)scalar_of("Clip", "min", in[1]);
+    if (in[2]) hi = (int64_t)scalar_of("Clip", "max", in[2]);
+    cx_tensor *x = in[0], *y = new_t(ot, x->shape, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t v = get_i(x, i);
+        put(y, ot, i, 0, v < lo ? lo : v > hi ? hi : v);
+    }
+    out[0] = y;
+}
+
+/* QuantizeLinear: saturate(round(x / scale) + zero_point) as uint8 / int8 (per tensor or per axis) */
+static cx_status check_quant(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    TRY(cx_onnx_attr_int(nd, "axis", 1, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    bool q = !strcmp(nd->p->op_type, "QuantizeLinear");
+    if (q) nd->a.to = nd->n_in > 2 && nd->in[2] >= 0 ? m->values[nd->in[2]].otype : ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    else nd->a.to = TF;
+    if (q && nd->a.to != ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 && nd->a.to != ONNX__TENSOR_PROTO__DATA_TYPE__INT8)
+        *why = "a zero point other than uint8 / int8";
+    return CX_OK;
+}
+
+/* the scale / zero point of element i of x: per tensor or along axis */
+static int64_t qindex(const cx_tensor *x, const cx_tensor *s, int ax, int64_t i) {
+    if (s->numel == 1) return 0;
+    int64_t inner = 1;
+    for (int d = ax + 1; d < x->ndim; d++) inner *= x->shape[d];
+    return (i / inner) % x->shape[ax];
+}
+
+static void run_quant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    bool q = !strcmp(nd->p->op_type, "QuantizeLinear");
+    cx_tensor *x = in[0], *sc = in[1], *zp = in[2];
+    int ax = sc->numel != 1 ? norm_axis(nd->p->op_type, nd->a.axis, x->ndim) : 0;
+    if (sc->numel != 1 && (sc->ndim != 1 || x->ndim == 0 || sc->numel != x->shape[ax]))
+        cx_fatal("%s: scale must be a scalar or hold one value per entry of axis %d", nd->p->op_type, ax);
+    if (zp && zp->numel != sc->numel) cx_fatal("%s: zero point and scale of different sizes", nd->p->op_type);
+    int ot = nd->a.to;
+    bool u8 = ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    cx_tensor *y = new_t(ot, x->shape, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t k = qindex(x, sc, ax, i);
+        double s = get_d(sc, k), z = zp ? get_d(zp, k) : 0;
+        if (q) {
+            /* x / scale rounded in float, as ONNX's reference (ties to even) */
+            double v = (double)nearbyintf((float)get_d(x, i) / (float)s) + z, lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+            v = v < lo ? lo : v > hi ? hi : v;
+            put(y, ot, i, v, (int64_t)v);
+        } else {
+            CX_F(y)[i] = (float)((get_d(x, i) - z) * s);
+        }
+    }
+    out[0] = y;
+}
+
+/* DynamicQuantizeLinear: y (uint8), its scale and zero point from x's range (with 0) */
+static cx_status check_dynquant(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    nd->a.out1_type = TF;
+    return CX_OK;
+}
+
+static void run_dynquant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *x = in[0];
+    float lo = 0, hi = 0;
+    for (int64_t i = 0; i < x->numel; i++) {
+        float v = CX_F(x)[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    float s = (hi - lo) / 255.0f;
+    float zf = s != 0 ? nearbyintf(-lo / s) : 0;
+    zf = zf < 0 ? 0 : zf > 255 ? 255 : zf;
+    cx_tensor *y = cx_empty(CX_I32, x->shape, x->ndim), *ys = cx_empty(CX_F32, NULL, 0), *yz = cx_empty(CX_I32, NULL, 0);
+    for (int64_t i = 0; i < x->numel; i++) {
+        float v = s != 0 ? nearbyintf(CX_F(x)[i] / s) + zf : zf;
+        CX_I32P(y)[i] = (int32_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    CX_F(ys)[0] = s;
+    CX_I32P(yz)[0] = (int32_t)zf;
+    out[0] = y, out[1] = ys, out[2] = yz;
+}
+
+/* Det of the last two dims */
+static void run_det(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *x = in[0];
+    if (x->ndim < 2 || x->shape[x->ndim - 1] != x->shape[x->ndim - 2]) cx_fatal("Det: input must be [..., M, M]");
+    int M = x->shape[x->ndim - 1];
+    if (M > 4096) cx_fatal("Det: matrices larger than 4096");
+    cx_tensor *y = cx_empty(CX_F32, x->shape, x->ndim - 2);
+    double *a = cx_arena_alloc(sizeof(double) * (size_t)(M * M > 0 ? M * M : 1));
+    for (int64_t b = 0; b < y->numel; b++) {
+        for (int64_t i = 0; i < (int64_t)M * M; i++) a[i] = CX_F(x)[b * M * M + i];
+        double det = 1;
+        for (int c = 0; c < M && det != 0; c++) {
+            int p = c;
+            for (int r = c + 1; r < M; r++)
+                if (fabs(a[r * M + c]) > fabs(a[p * M + c])) p = r;
+            if (a[p * M + c] == 0) {
+                det = 0;
+                break;
+            }
+            if (p != c) {
+                for (int k = 0; k < M; k++) {
+                    double t = a[c * M + k];
+                    a[c * M + k] = a[p * M + k], a[p * M + k] = t;
+                }
+                det = -det;
+            }
+            det *= a[c * M + c];
+            for (int r = c + 1; r < M; r++) {
+                double f = a[r * M + c] / a[c * M + c];
+                for (int k = c; k < M; k++) a[r * M + k] -= f * a[c * M + k];
+            }
+        }
+        CX_F(y)[b] = (float)det;
+    }
+    out[0] = y;
+}
+
+/* Hann, Hamming, Blackman windows of `size` values */
+static cx_status check_window_fn(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "periodic", 1, 0, 1, &v));
+    nd->a.mode = (int)v;
+    TRY(cx_onnx_attr_int(nd, "output_datatype", TF, 1, 16, &v));
+    nd->a.to = (int)v;
+    if (cx_onnx_storage((int)v) < 0) *why = "an output type Cortex does not hold";
+    return CX_OK;
+}
+
+static void run_window_fn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    double sz = scalar_of(nd->p->op_type, "size", in[0]);
+    if (!(sz >= 0 && sz <= (1 << 24))) cx_fatal("%s: size %g", nd->p->op_type, sz);
+    int n = (int)sz;
+    double N = nd->a.mode ? n : n - 1;
+    const char *op = nd->p->op_type;
+    cx_tensor *y = new_t(nd->a.to, CX_SHAPE(n));
+    for (int i = 0; i < n; i++) {
+        double t = N > 0 ? 2 * 3.14159265358979323846 * i / N : 0, v;
+        if (!strcmp(op, "HannWindow")) v = 0.5 - 0.5 * cos(t);
+        else if (!strcmp(op, "HammingWindow")) v = 25.0 / 46 - 21.0 / 46 * cos(t);
+        else v = 0.42 - 0.5 * cos(t) + 0.08 * cos(2 * t);
+        put(y, nd->a.to, i, v, (int64_t)v);
+    }
+    out[0] = y;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -2156,5 +2489,19 @@ const onnx_op cx_onnx_ops_more[] = {
     {"RNN", 3, 6, 2, 15, OUT_SAME, check_rnn, run_rnn, T_FLOAT, 0},
     {"GRU", 3, 6, 2, 15, OUT_SAME, check_rnn, run_rnn, T_FLOAT, 0},
     {"LSTM", 3, 8, 3, 15 | 32 | 64 | 128, OUT_SAME, check_rnn, run_rnn, T_FLOAT, 0},
+    {"ScatterElements", 3, 3, 1, 5, OUT_SAME, check_scatter, run_scatter_elements, T_ALL, 0},
+    {"Scatter", 3, 3, 1, 5, OUT_SAME, check_scatter, run_scatter_elements, T_ALL, 0},
+    {"ScatterND", 3, 3, 1, 5, OUT_SAME, check_scatter, run_scatter_nd, T_ALL, 0},
+    {"GatherND", 2, 2, 1, 1, OUT_SAME, check_gather_nd, run_gather_nd, T_ALL, 0},
+    {"ReverseSequence", 2, 2, 1, 1, OUT_SAME, check_reverse_seq, run_reverse_seq, T_ALL, 0},
+    {"BitShift", 2, 2, 1, 3, OUT_SAME, check_bitshift, run_bitshift,
+     OT(UINT8) | OT(UINT16) | OT(UINT32), 0},
+    {"QuantizeLinear", 2, 3, 1, 3, OUT_ATTR, check_quant, run_quant, T_FLOAT, 0},
+    {"DequantizeLinear", 2, 3, 1, 5, OUT_ATTR, check_quant, run_quant, OT(UINT8) | OT(INT8) | OT(INT32), 0},
+    {"DynamicQuantizeLinear", 1, 1, 3, 1, OUT_ATTR, check_dynquant, run_dynquant, T_FLOAT, 0},
+    {"Det", 1, 1, 1, 1, OUT_SAME, check_none_more, run_det, T_FLOAT, 0},
+    {"HannWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
+    {"HammingWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
+    {"BlackmanWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
