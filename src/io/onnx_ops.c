@@ -956,7 +956,8 @@ static cx_status run_graph(void *user) {
             if (nd->in[i] < 0) continue;
             in[i] = val[nd->in[i]];
             if (!in[i]) cx_fatal("input '%s' has no value", m->values[nd->in[i]].name);
-            if ((i < 32 ? op->float_in >> i & 1 : op->float_in == ALL) && !op->types && in[i]->dtype != CX_F32)
+            if ((i < 32 ? op->float_in >> i & 1 : op->float_in == ALL) && (!op->types || op->types == T_FLOAT) &&
+                in[i]->dtype != CX_F32)
                 cx_fatal("input '%s' is %s, not float", m->values[nd->in[i]].name, cx_dtype_name(in[i]->dtype));
         }
         int n_out = nd->n_out > 4 ? nd->n_out : 4;

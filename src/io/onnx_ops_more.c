@@ -603,7 +603,8 @@ static cx_status check_layer_norm(cx_onnx_model *m, onnx_node *nd, const char **
     int64_t v;
     TRY(cx_onnx_attr_int(nd, "axis", -1, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
     TRY(cx_onnx_attr_float(nd, "epsilon", 1e-5f, &nd->a.eps));
-    TRY(cx_onnx_attr_int(nd, "stash_type", 1, 1, 1, &v));
+    TRY(cx_onnx_attr_int(nd, "stash_type", 1, 1, 16, &v));
+    if (v != 1) *why = "stash_type other than float";
     return CX_OK;
 }
 
@@ -1602,6 +1603,7 @@ static void cubic_coeffs(double r, double A, double *c) {
 /* x resized along axis to n values (F32, no gradient) */
 static cx_tensor *resize_axis(const onnx_node *nd, cx_tensor *x, int ax, int n, double scale, const double *roi) {
     int L = x->shape[ax], sh[CX_MAX_DIMS];
+    if (L && x->numel / L * n > ((int64_t)1 << 27)) cx_fatal("Resize: a step of more than 2^27 values");
     memcpy(sh, x->shape, sizeof sh);
     sh[ax] = n;
     cx_tensor *y = cx_empty(CX_F32, sh, x->ndim);
@@ -1740,16 +1742,18 @@ static cx_status check_einsum(cx_onnx_model *m, onnx_node *nd, const char **why)
     return CX_OK;
 }
 
-/* one term's labels (0..51 letters, 52.. ellipsis dims, right-aligned to ne_max); returns the count */
-static int ein_term(const char *t, size_t n, int rank, int ne_max, int *lab, int *ne_out) {
-    int explicit_n = 0, k = 0;
-    bool ell = false;
+/* one term's labels (0..51 letters, 52.. the dims of "...", right-aligned to
+ * ne_max of them); rank < 0: the output term ("..." is all ne_max dims).
+ * Returns the count. */
+static int ein_term(const char *t, size_t n, int rank, int ne_max, int *lab) {
+    int explicit_n = 0, k = 0, dots = 0;
     for (size_t i = 0; i < n; i++)
-        if (t[i] == '.') ell = true;
+        if (t[i] == '.') dots++;
         else if (t[i] != ' ') explicit_n++;
-    int ne = ell ? rank - explicit_n : 0;
-    if (ne < 0 || (!ell && rank >= 0 && explicit_n != rank)) cx_fatal("Einsum: a term does not match its operand's rank %d", rank);
-    if (ne_out) *ne_out = ne;
+    if (dots != 0 && dots != 3) cx_fatal("Einsum: '.' outside an ellipsis '...'");
+    int ne = !dots ? 0 : rank < 0 ? ne_max : rank - explicit_n;
+    if (ne < 0 || (!dots && rank >= 0 && explicit_n != rank)) cx_fatal("Einsum: a term does not match its operand's rank %d", rank);
+    if (explicit_n + ne > EIN_MAX) cx_fatal("Einsum: more than %d labels in a term", EIN_MAX);
     bool done_ell = false;
     for (size_t i = 0; i < n; i++) {
         char c = t[i];
@@ -1761,7 +1765,6 @@ static int ein_term(const char *t, size_t n, int rank, int ne_max, int *lab, int
             continue;
         }
         lab[k++] = c >= 'a' ? c - 'a' : 26 + c - 'A';
-        if (k > EIN_MAX) cx_fatal("Einsum: too many labels");
     }
     return k;
 }
@@ -1781,9 +1784,7 @@ static void run_einsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
         size_t e = st;
         while (e < arrow && eq[e] != ',') e++;
         int ne;
-        int tmp[EIN_MAX + CX_MAX_DIMS];
         if (!in[k] || in[k]->dtype != CX_F32) cx_fatal("Einsum: operand %d must be float", k);
-        (void)tmp;
         int explicit_n = 0;
         bool ell = false;
         for (size_t i = st; i < e; i++)
@@ -1800,7 +1801,7 @@ static void run_einsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     for (int k = 0; k < n; k++) {
         size_t e = st;
         while (e < arrow && eq[e] != ',') e++;
-        nl[k] = ein_term(eq + st, e - st, in[k]->ndim, ne_max, lab[k], NULL);
+        nl[k] = ein_term(eq + st, e - st, in[k]->ndim, ne_max, lab[k]);
         for (int j = 0; j < nl[k]; j++) {
             int l = lab[k][j], d = in[k]->shape[j];
             count[l]++;
@@ -1811,32 +1812,15 @@ static void run_einsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     }
     int ol[EIN_MAX + 8], no = 0;
     if (arrow < len) {
-        no = ein_term(eq + arrow + 2, len - arrow - 2, -1, ne_max, ol, NULL);
-        /* "..." in the output: every ellipsis dim */
-        int k2 = 0, tmp[EIN_MAX + 8];
-        bool has_ell = false;
-        for (size_t i = arrow + 2; i < len; i++) has_ell |= eq[i] == '.';
-        if (has_ell) {
-            for (size_t i = arrow + 2; i < len; i++) {
-                char c = eq[i];
-                if (c == ' ') continue;
-                if (c == '.') {
-                    if (i + 2 < len && eq[i + 1] == '.' && eq[i + 2] == '.') {
-                        for (int j = 0; j < ne_max; j++) tmp[k2++] = 52 + j;
-                        i += 2;
-                    }
-                    continue;
-                }
-                tmp[k2++] = c >= 'a' ? c - 'a' : 26 + c - 'A';
-            }
-            memcpy(ol, tmp, sizeof(int) * (size_t)k2);
-            no = k2;
-        }
-        for (int j = 0; j < no; j++)
+        no = ein_term(eq + arrow + 2, len - arrow - 2, -1, ne_max, ol);
+        for (int j = 0; j < no; j++) {
             if (dim[ol[j]] < 0) cx_fatal("Einsum: output label not in any input");
+            for (int i = 0; i < j; i++)
+                if (ol[i] == ol[j]) cx_fatal("Einsum: an output label repeated");
+        }
     } else {
         for (int j = 0; j < ne_max; j++) ol[no++] = 52 + j;
-        for (int l = 0; l < 52; l++)
+        for (int l = 0; l < 52 && no < EIN_MAX; l++)
             if (count[l] == 1) ol[no++] = l;
     }
     if (no > CX_MAX_DIMS) cx_fatal("Einsum: output of more than %d dimensions", CX_MAX_DIMS);
@@ -1850,7 +1834,7 @@ static void run_einsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     for (int j = 0; j < na; j++) total *= dim[all[j]] > 0 ? dim[all[j]] : 1;
     for (int j = 0; j < na; j++)
         if (dim[all[j]] == 0) total = 0;
-    if (total > ((int64_t)1 << 28)) cx_fatal("Einsum: %lld terms to sum (at most 2^28 without a faster form)", (long long)total);
+    if (total > ((int64_t)1 << 26)) cx_fatal("Einsum: %lld products to sum (at most 2^26)", (long long)total);
     int sh[CX_MAX_DIMS] = {0};
     for (int j = 0; j < no; j++) sh[j] = dim[ol[j]];
     cx_tensor *y = cx_zeros(sh, no);
@@ -2339,7 +2323,7 @@ static void run_det(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
     cx_tensor *x = in[0];
     if (x->ndim < 2 || x->shape[x->ndim - 1] != x->shape[x->ndim - 2]) cx_fatal("Det: input must be [..., M, M]");
     int M = x->shape[x->ndim - 1];
-    if (M > 4096) cx_fatal("Det: matrices larger than 4096");
+    if (M > 1024) cx_fatal("Det: matrices larger than 1024");
     cx_tensor *y = cx_empty(CX_F32, x->shape, x->ndim - 2);
     double *a = cx_arena_alloc(sizeof(double) * (size_t)(M * M > 0 ? M * M : 1));
     for (int64_t b = 0; b < y->numel; b++) {
@@ -2386,7 +2370,7 @@ static cx_status check_window_fn(cx_onnx_model *m, onnx_node *nd, const char **w
 static void run_window_fn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
     (void)m;
     double sz = scalar_of(nd->p->op_type, "size", in[0]);
-    if (!(sz >= 0 && sz <= (1 << 24))) cx_fatal("%s: size %g", nd->p->op_type, sz);
+    if (!(sz >= 0 && sz <= (1 << 22))) cx_fatal("%s: size %g (at most 2^22)", nd->p->op_type, sz);
     int n = (int)sz;
     double N = nd->a.mode ? n : n - 1;
     const char *op = nd->p->op_type;
