@@ -40,6 +40,14 @@ static double get_d(const cx_tensor *t, int64_t i) {
     }
 }
 
+/* a double as int64, toward zero (NaN: 0; saturated at the ends: no undefined conversion) */
+static int64_t d2i(double v) {
+    if (isnan(v)) return 0;
+    if (v >= 9.2e18) return INT64_MAX;
+    if (v <= -9.2e18) return INT64_MIN;
+    return (int64_t)v;
+}
+
 static int64_t get_i(const cx_tensor *t, int64_t i) {
     switch (t->dtype) {
     case CX_F32: {
@@ -250,7 +258,7 @@ void cx_onnx_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **ou
     cx_tensor *t[2] = {x, y};
     plan("Pow", t, 2, &p);
     cx_tensor *r = new_t(ot, p.shape, p.ndim);
-    if (y->dtype == CX_F32) BLOOP(&p, put(r, ot, oi, 0, (int64_t)pow(get_d(x, o[0]), get_d(y, o[1]))));
+    if (y->dtype == CX_F32) BLOOP(&p, put(r, ot, oi, 0, d2i(pow(get_d(x, o[0]), get_d(y, o[1])))));
     else BLOOP(&p, put(r, ot, oi, 0, ipow(get_i(x, o[0]), get_i(y, o[1]))));
     out[0] = r;
 }
@@ -346,10 +354,10 @@ static void run_unary_math(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_t
     if (y->dtype == CX_F32 || x->dtype == CX_F32)
         for (int64_t i = 0; i < x->numel; i++) {
             double v = f(get_d(x, i));
-            put(y, ot, i, v, (int64_t)v);
+            put(y, ot, i, v, d2i(v));
         }
     else
-        for (int64_t i = 0; i < x->numel; i++) put(y, ot, i, 0, (int64_t)f((double)get_i(x, i)));
+        for (int64_t i = 0; i < x->numel; i++) put(y, ot, i, 0, d2i(f((double)get_i(x, i))));
     out[0] = y;
 }
 
@@ -1145,7 +1153,7 @@ static void run_trilu(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor
     (void)m;
     cx_tensor *x = in[0];
     if (x->ndim < 2) cx_fatal("Trilu: input of %d dimensions (at least 2)", x->ndim);
-    int64_t k = in[1] ? (int64_t)scalar_of("Trilu", "k", in[1]) : 0;
+    int64_t k = in[1] ? d2i(scalar_of("Trilu", "k", in[1])) : 0;
     int R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1];
     cx_tensor *mask = cx_empty(CX_I32, x->shape, x->ndim);
     for (int64_t i = 0; i < x->numel; i++) {
@@ -1175,7 +1183,7 @@ static cx_status check_cumsum(cx_onnx_model *m, onnx_node *nd, const char **why)
 
 static void run_cumsum(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
     cx_tensor *x = in[0];
-    int ax = norm_axis("CumSum", (int64_t)scalar_of("CumSum", "axis", in[1]), x->ndim), L = x->shape[ax];
+    int ax = norm_axis("CumSum", d2i(scalar_of("CumSum", "axis", in[1])), x->ndim), L = x->shape[ax];
     bool excl = nd->a.mode & 1, rev = nd->a.mode & 2;
     int64_t *idx = idx_buf(L);
     if (rev) {
@@ -1346,7 +1354,7 @@ static void run_onehot(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     for (int64_t i = 0; i < y->numel; i++) {
         int64_t j = i % inner, d = (i / inner) % D, o = i / inner / D;
         double iv = get_d(ix, o * inner + j);
-        int64_t k = (int64_t)iv;
+        int64_t k = d2i(iv);
         if (k < 0) k += D;
         int on = k == d;
         put(y, ot, i, get_d(vals, on), get_i(vals, on));
@@ -1373,7 +1381,7 @@ static void run_topk(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor 
     cx_tensor *x = in[0], *ix = NULL;
     int ax = norm_axis("TopK", nd->a.axis, x->ndim);
     double k = scalar_of("TopK", "K", in[1]);
-    if (k < 0 || k > x->shape[ax]) cx_fatal("TopK: k = %g for a dimension of %d", k, x->shape[ax]);
+    if (!(k >= 0 && k <= x->shape[ax])) cx_fatal("TopK: k = %g for a dimension of %d", k, x->shape[ax]);
     out[0] = cx_topk(x, (int)k, ax, nd->a.mode, &ix);
     out[1] = ix;
 }
@@ -2231,8 +2239,8 @@ static void run_bitshift(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_ten
 void cx_onnx_int_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
     int ot = in_type(m, nd, in[0], 0);
     int64_t lo = INT64_MIN, hi = INT64_MAX;
-    if (in[1]) lo = (int64_t)scalar_of("Clip", "min", in[1]);
-    if (in[2]) hi = (int64_t)scalar_of("Clip", "max", in[2]);
+    if (in[1]) lo = d2i(scalar_of("Clip", "min", in[1]));
+    if (in[2]) hi = d2i(scalar_of("Clip", "max", in[2]));
     cx_tensor *x = in[0], *y = new_t(ot, x->shape, x->ndim);
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t v = get_i(x, i);
@@ -2279,7 +2287,7 @@ static void run_quant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor
             /* x / scale rounded in float, as ONNX's reference (ties to even) */
             double v = (double)nearbyintf((float)get_d(x, i) / (float)s) + z, lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
             v = v < lo ? lo : v > hi ? hi : v;
-            put(y, ot, i, v, (int64_t)v);
+            put(y, ot, i, v, d2i(v));
         } else {
             CX_F(y)[i] = (float)((get_d(x, i) - z) * s);
         }
@@ -2310,6 +2318,7 @@ static void run_dynquant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_ten
     cx_tensor *y = cx_empty(CX_I32, x->shape, x->ndim), *ys = cx_empty(CX_F32, NULL, 0), *yz = cx_empty(CX_I32, NULL, 0);
     for (int64_t i = 0; i < x->numel; i++) {
         float v = s != 0 ? nearbyintf(CX_F(x)[i] / s) + zf : zf;
+        if (isnan(v)) v = zf;
         CX_I32P(y)[i] = (int32_t)(v < 0 ? 0 : v > 255 ? 255 : v);
     }
     CX_F(ys)[0] = s;
@@ -2380,7 +2389,7 @@ static void run_window_fn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_te
         if (!strcmp(op, "HannWindow")) v = 0.5 - 0.5 * cos(t);
         else if (!strcmp(op, "HammingWindow")) v = 25.0 / 46 - 21.0 / 46 * cos(t);
         else v = 0.42 - 0.5 * cos(t) + 0.08 * cos(2 * t);
-        put(y, nd->a.to, i, v, (int64_t)v);
+        put(y, nd->a.to, i, v, d2i(v));
     }
     out[0] = y;
 }
