@@ -830,7 +830,13 @@ static cx_status check_pad(cx_onnx_model *m, onnx_node *nd, const char **why) {
     if (a) {
         if (attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
             return cx_set_error(CX_ERR_FORMAT, "attribute 'mode' is not a string");
-        if (!(a->s.len == 8 && !memcmp(a->s.data, "constant", 8))) *why = "Pad mode other than constant";
+        nd->a.mode = a->s.len == 8 && !memcmp(a->s.data, "constant", 8) ? 0
+                     : a->s.len == 7 && !memcmp(a->s.data, "reflect", 7) ? 1
+                     : a->s.len == 4 && !memcmp(a->s.data, "edge", 4)    ? 2
+                                                                         : -1;
+        if (nd->a.mode < 0) *why = "Pad mode other than constant, reflect, edge";
+    } else {
+        nd->a.mode = 0;
     }
     if (m->opset >= 11) {
         if (nd->n_in < 2 || nd->in[1] < 0) return cx_set_error(CX_ERR_FORMAT, "input 'pads' is required");
@@ -848,6 +854,7 @@ static void run_pad(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
     int64_t pads[2 * CX_MAX_DIMS];
     int np;
     float value = 0.0f;
+    double dvalue = 0;
     if (m->opset < 11) {
         const Onnx__AttributeProto *p = cx_onnx_attr(nd, "pads");
         np = (int)p->n_ints;
@@ -860,10 +867,17 @@ static void run_pad(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
         memcpy(pads, in[1]->data, (size_t)np * sizeof *pads);
         if (in[2]) {
             if (in[2]->numel != 1) cx_fatal("Pad: constant_value must be a scalar");
-            value = CX_F(in[2])[0];
+            if (in[2]->dtype != x->dtype) cx_fatal("Pad: constant_value of another type than the data");
+            dvalue = x->dtype == CX_F32 ? CX_F(in[2])[0] : x->dtype == CX_I32 ? CX_I32P(in[2])[0] : (double)CX_I64P(in[2])[0];
+            if (x->dtype == CX_F32) value = CX_F(in[2])[0];
         }
     }
+    if (m->opset < 11) dvalue = value;
     if (np != 2 * x->ndim) cx_fatal("Pad: %d pads for a %d-d input", np, x->ndim);
+    if (nd->a.mode != 0 || x->dtype != CX_F32) {
+        out[0] = cx_onnx_pad_any(x, pads, nd->a.mode, dvalue);
+        return;
+    }
     for (int i = 0; i < x->ndim; i++) {
         int64_t b = pads[i], e = pads[x->ndim + i], L = x->shape[i];
         if (b < -L || e < -L || b + e + L < 0 || b > (1 << 24) || e > (1 << 24))
@@ -924,7 +938,7 @@ const onnx_op cx_onnx_ops[] = {
     {"Dropout", 1, 3, 1, 1, 0, check_dropout, run_identity, 0, 0},
     {"Squeeze", 1, 2, 1, 0, 1, check_axes, run_squeeze, 0, 0},
     {"Unsqueeze", 1, 2, 1, 0, 1, check_axes, run_unsqueeze, 0, 0},
-    {"Pad", 1, 3, 1, 5, 0, check_pad, run_pad, 0, 0},
+    {"Pad", 1, 3, 1, 5, 1, check_pad, run_pad, T_ALL, 0},
 };
 const int cx_onnx_n_ops = (int)(sizeof cx_onnx_ops / sizeof *cx_onnx_ops);
 

@@ -2394,6 +2394,61 @@ static void run_window_fn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_te
     out[0] = y;
 }
 
+/* ------------------------------------------------------------ Pad in any mode */
+
+/* x's entries idx[k] along axis, or `value` where idx[k] is -1 */
+static cx_tensor *take_fill(cx_tensor *x, int axis, const int64_t *idx, int n, double value) {
+    bool fill = false;
+    for (int k = 0; k < n; k++) fill |= idx[k] < 0;
+    if (!fill) return take(x, axis, idx, n);
+    int sh[CX_MAX_DIMS];
+    memcpy(sh, x->shape, sizeof sh);
+    sh[axis] = n;
+    cx_tensor *y = cx_empty(x->dtype, sh, x->ndim);
+    int64_t outer = 1, inner = 1, L = x->shape[axis];
+    for (int i = 0; i < axis; i++) outer *= x->shape[i];
+    for (int i = axis + 1; i < x->ndim; i++) inner *= x->shape[i];
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < n; k++)
+            for (int64_t j = 0; j < inner; j++) {
+                int64_t at = (o * n + k) * inner + j, from = (o * L + idx[k]) * inner + j;
+                if (x->dtype == CX_F32) CX_F(y)[at] = idx[k] < 0 ? (float)value : CX_F(x)[from];
+                else if (x->dtype == CX_I32) CX_I32P(y)[at] = idx[k] < 0 ? (int32_t)d2i(value) : CX_I32P(x)[from];
+                else CX_I64P(y)[at] = idx[k] < 0 ? d2i(value) : CX_I64P(x)[from];
+            }
+    return y;
+}
+
+cx_tensor *cx_onnx_pad_any(cx_tensor *x, const int64_t *pads, int mode, double value) {
+    int64_t base = x->numel, lim = base < ((int64_t)1 << 14) ? (int64_t)1 << 20 : 64 * base, size = 1;
+    if (lim > ((int64_t)1 << 27)) lim = (int64_t)1 << 27;
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t b = pads[i], e = pads[x->ndim + i], L = x->shape[i];
+        if (b < -L || e < -L || b + e + L < 0 || b > (1 << 24) || e > (1 << 24))
+            cx_fatal("Pad: pads %lld, %lld for a dimension of %lld", (long long)b, (long long)e, (long long)L);
+        if (mode && L == 0 && b + e > 0) cx_fatal("Pad: %s padding of an empty dimension", mode == 1 ? "reflect" : "edge");
+        size *= L + b + e;
+        if (size > lim) cx_fatal("Pad: a result of more than %lld values", (long long)lim);
+    }
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t b = pads[i], e = pads[x->ndim + i], L = x->shape[i], n = L + b + e;
+        if (!b && !e) continue;
+        int64_t *idx = idx_buf(n);
+        for (int64_t j = 0; j < n; j++) {
+            int64_t src = j - b;
+            if (mode == 0) idx[j] = src >= 0 && src < L ? src : -1;
+            else if (mode == 2) idx[j] = src < 0 ? 0 : src >= L ? L - 1 : src;
+            else if (L == 1) idx[j] = 0;
+            else {
+                int64_t per = 2 * (L - 1), t = ((src % per) + per) % per;
+                idx[j] = t >= L ? per - t : t;
+            }
+        }
+        x = take_fill(x, i, idx, (int)n, value);
+    }
+    return x;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
