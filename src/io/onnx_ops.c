@@ -524,8 +524,12 @@ static cx_status check_bn(cx_onnx_model *m, onnx_node *nd, const char **why) {
     (void)m;
     int64_t v;
     TRY(attr_float(nd, "epsilon", 1e-5f, &nd->a.eps));
+    TRY(attr_float(nd, "momentum", 0.9f, &nd->a.alpha));
     TRY(attr_int(nd, "training_mode", 0, 0, 1, &v));
-    if (v) *why = "training_mode = 1";
+    nd->a.mode = (int)v;
+    if (!v)
+        for (int i = 1; i < nd->n_out; i++)
+            if (nd->out[i] >= 0) *why = "the statistics outputs outside training mode (opset < 14)";
     TRY(attr_int(nd, "spatial", 1, 0, 1, &v));
     if (!v) *why = "spatial = 0";
     return CX_OK;
@@ -534,7 +538,27 @@ static cx_status check_bn(cx_onnx_model *m, onnx_node *nd, const char **why) {
 static void run_bn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
     (void)m;
     if (in[0]->ndim < 2) cx_fatal("BatchNormalization: input of %d dimensions (at least 2)", in[0]->ndim);
-    out[0] = cx_batch_norm(in[0], in[3], in[4], in[1], in[2], false, 0.1f, nd->a.eps);
+    if (!nd->a.mode) {
+        out[0] = cx_batch_norm(in[0], in[3], in[4], in[1], in[2], false, 0.1f, nd->a.eps);
+        return;
+    }
+    /* training mode: the batch's statistics (biased variance) and the updated running ones */
+    cx_tensor *x = in[0];
+    int N = x->shape[0], C = x->shape[1];
+    int64_t S = prod(x->shape, 2, x->ndim);
+    if (S > INT32_MAX || (int64_t)N * S == 0) cx_fatal("BatchNormalization: bad input size");
+    for (int i = 1; i < 5; i++)
+        if (in[i]->numel != C) cx_fatal("BatchNormalization: input %d must hold C = %d values", i, C);
+    cx_tensor *x3 = cx_reshape(x, CX_SHAPE(N, C, (int)S));
+    cx_tensor *mu = cx_mean_axis(cx_mean_axis(x3, 2, true), 0, true); /* [1, C, 1] */
+    cx_tensor *d = cx_sub(x3, mu);
+    cx_tensor *var = cx_mean_axis(cx_mean_axis(cx_mul(d, d), 2, true), 0, true);
+    cx_tensor *y = cx_mul(d, cx_pow(cx_add_scalar(var, nd->a.eps), -0.5f));
+    y = cx_add(cx_mul(y, cx_reshape(in[1], CX_SHAPE(1, C, 1))), cx_reshape(in[2], CX_SHAPE(1, C, 1)));
+    out[0] = cx_reshape(y, x->shape, x->ndim);
+    float mom = nd->a.alpha;
+    out[1] = cx_add(cx_mul_scalar(in[3], mom), cx_mul_scalar(cx_reshape(mu, CX_SHAPE(C)), 1.0f - mom));
+    out[2] = cx_add(cx_mul_scalar(in[4], mom), cx_mul_scalar(cx_reshape(var, CX_SHAPE(C)), 1.0f - mom));
 }
 
 /* ------------------------------------------------------------ shapes */
@@ -768,7 +792,17 @@ static void run_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor 
 static cx_status check_dropout(cx_onnx_model *m, onnx_node *nd, const char **why) {
     (void)m;
     if (nd->n_in >= 3 && nd->in[2] >= 0) *why = "training_mode input (a random op)";
+    nd->a.out1_type = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     return CX_OK;
+}
+
+/* inference: the identity, and a mask of ones (bool) */
+static void run_dropout(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    out[0] = in[0];
+    cx_tensor *mask = cx_empty(CX_I32, in[0]->shape, in[0]->ndim);
+    for (int64_t i = 0; i < mask->numel; i++) CX_I32P(mask)[i] = 1;
+    out[1] = mask;
 }
 
 /* ------------------------------------------------------------ more shape ops */
@@ -912,7 +946,7 @@ const onnx_op cx_onnx_ops[] = {
     {"MaxPool", 1, 1, 1, 1, 0, check_maxpool, run_maxpool, 0, 0},
     {"AveragePool", 1, 1, 1, 1, 0, check_avgpool, run_avgpool, 0, 0},
     {"GlobalAveragePool", 1, 1, 1, 1, 0, check_none, run_gap, 0, 0},
-    {"BatchNormalization", 5, 5, 1, 31, 0, check_bn, run_bn, 0, 0},
+    {"BatchNormalization", 5, 5, 3, 31, 0, check_bn, run_bn, 0, 0},
     {"Flatten", 1, 1, 1, 0, 1, check_flatten, run_flatten, 0, 0},
     {"Reshape", 2, 2, 1, 0, 1, check_reshape, run_reshape, 0, 0},
     {"Transpose", 1, 1, 1, 1, 1, check_transpose, run_transpose, T_ALL, 0},
@@ -935,7 +969,7 @@ const onnx_op cx_onnx_ops[] = {
     {"Min", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
     {"Mean", 1, 4096, 1, ALL, 1, check_none, run_variadic, T_NUM, 0},
     {"Clip", 1, 3, 1, 7, 1, check_clip, run_clip, T_NUM, 0},
-    {"Dropout", 1, 3, 1, 1, 0, check_dropout, run_identity, 0, 0},
+    {"Dropout", 1, 3, 2, 1, 0, check_dropout, run_dropout, 0, 0},
     {"Squeeze", 1, 2, 1, 0, 1, check_axes, run_squeeze, 0, 0},
     {"Unsqueeze", 1, 2, 1, 0, 1, check_axes, run_unsqueeze, 0, 0},
     {"Pad", 1, 3, 1, 5, 1, check_pad, run_pad, T_ALL, 0},
