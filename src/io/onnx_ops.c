@@ -325,9 +325,9 @@ static cx_status check_window(onnx_node *nd, bool conv, const char **why) {
         if (a->pads[i] < 0) *why = "negative pads";
     a->nd = dil_n;
     memcpy(a->dil, dil, sizeof dil);
-    if (!conv)
+    if (!conv && !strcmp(nd->p->op_type, "AveragePool"))
         for (int i = 0; i < dil_n; i++)
-            if (dil[i] != 1) *why = "pooling with dilations";
+            if (dil[i] != 1) *why = "average pooling with dilations";
     return CX_OK;
 }
 
@@ -436,6 +436,8 @@ static cx_status check_maxpool(cx_onnx_model *m, onnx_node *nd, const char **why
     TRY(attr_int(nd, "ceil_mode", 0, 0, 1, &v));
     nd->a.ceil_mode = (int)v;
     TRY(attr_int(nd, "storage_order", 0, 0, 1, &v));
+    nd->a.trans_a = (int)v;
+    nd->a.out1_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     return CX_OK;
 }
 
@@ -498,9 +500,74 @@ static void run_pool(onnx_node *nd, cx_tensor *x, bool avg, cx_tensor **out) {
     }
     out[0] = y;
 }
+/* MaxPool computed here (no gradient): dilations, the Indices output
+ * (flat positions in the input, row-major or with storage_order 1
+ * column-major spatial dims), integer inputs. Padding never wins. */
+static void max_pool_direct(onnx_node *nd, cx_tensor *x, cx_tensor **out) {
+    const onnx_attrs *a = &nd->a;
+    int nsp = spatial_dims("MaxPool", x), s[3], d[3], pb[3], pe[3], os[CX_MAX_DIMS], L[3] = {1, 1, 1}, K[3] = {1, 1, 1};
+    if (a->nk != nsp) cx_fatal("MaxPool: kernel_shape of %d values for %d spatial dimensions", a->nk, nsp);
+    per_dim("MaxPool", "strides", a->ns, a->stride, nsp, 1, s);
+    per_dim("MaxPool", "dilations", a->nd, a->dil, nsp, 1, d);
+    spatial_pads("MaxPool", a, x, nsp, a->kernel, s, d, pb, pe);
+    os[0] = x->shape[0], os[1] = x->shape[1];
+    int64_t total = (int64_t)os[0] * os[1];
+    int S[3] = {1, 1, 1}, P[3] = {0, 0, 0}, D[3] = {1, 1, 1}, O[3] = {1, 1, 1};
+    for (int i = 0; i < nsp; i++) {
+        int64_t in = x->shape[2 + i], ext = (int64_t)(a->kernel[i] - 1) * d[i] + 1, num = in + pb[i] + pe[i] - ext;
+        if (num < 0) cx_fatal("MaxPool: a kernel of %lld larger than the padded input %lld", (long long)ext, (long long)(in + pb[i] + pe[i]));
+        int64_t o = (a->ceil_mode ? (num + s[i] - 1) / s[i] : num / s[i]) + 1;
+        if (a->ceil_mode && (o - 1) * s[i] >= in + pb[i]) o--;
+        os[2 + i] = (int)o;
+        total *= o;
+        int j = 3 - nsp + i; /* right-aligned into 3 dims */
+        L[j] = (int)in, K[j] = a->kernel[i], S[j] = s[i], P[j] = pb[i], D[j] = d[i], O[j] = (int)o;
+    }
+    if (total > ((int64_t)1 << 27)) cx_fatal("MaxPool: result too large");
+    cx_tensor *y = cx_empty(x->dtype, os, x->ndim), *ix = cx_empty(CX_I64, os, x->ndim);
+    int64_t plane = (int64_t)L[0] * L[1] * L[2], at = 0;
+    for (int64_t nc = 0; nc < (int64_t)os[0] * os[1]; nc++)
+        for (int o0 = 0; o0 < O[0]; o0++)
+            for (int o1 = 0; o1 < O[1]; o1++)
+                for (int o2 = 0; o2 < O[2]; o2++, at++) {
+                    int64_t best = -1;
+                    double bv = 0;
+                    for (int k0 = 0; k0 < K[0]; k0++)
+                        for (int k1 = 0; k1 < K[1]; k1++)
+                            for (int k2 = 0; k2 < K[2]; k2++) {
+                                int64_t i0 = (int64_t)o0 * S[0] - P[0] + (int64_t)k0 * D[0], i1 = (int64_t)o1 * S[1] - P[1] + (int64_t)k1 * D[1],
+                                        i2 = (int64_t)o2 * S[2] - P[2] + (int64_t)k2 * D[2];
+                                if (i0 < 0 || i0 >= L[0] || i1 < 0 || i1 >= L[1] || i2 < 0 || i2 >= L[2]) continue;
+                                int64_t off = (i0 * L[1] + i1) * L[2] + i2;
+                                double v = x->dtype == CX_F32   ? CX_F(x)[nc * plane + off]
+                                           : x->dtype == CX_I32 ? CX_I32P(x)[nc * plane + off]
+                                                                : (double)CX_I64P(x)[nc * plane + off];
+                                if (best < 0 || v > bv || isnan(v)) {
+                                    best = off, bv = v;
+                                    if (isnan(v)) k0 = K[0], k1 = K[1], k2 = K[2];
+                                }
+                            }
+                    if (best < 0) best = 0, bv = x->dtype == CX_F32 ? -INFINITY : 0;
+                    if (x->dtype == CX_F32) CX_F(y)[at] = (float)bv;
+                    else if (x->dtype == CX_I32) CX_I32P(y)[at] = (int32_t)bv;
+                    else CX_I64P(y)[at] = (int64_t)bv;
+                    int64_t flat = best;
+                    if (a->trans_a) { /* column-major spatial position */
+                        int64_t i2 = best % L[2], i1 = best / L[2] % L[1], i0 = best / L[2] / L[1];
+                        flat = (i2 * L[1] + i1) * L[0] + i0;
+                    }
+                    CX_I64P(ix)[at] = nc * plane + flat;
+                }
+    out[0] = y;
+    out[1] = ix;
+}
+
 static void run_maxpool(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
     (void)m;
-    run_pool(nd, in[0], false, out);
+    bool dil = false;
+    for (int i = 0; i < nd->a.nd; i++) dil |= nd->a.dil[i] != 1;
+    if (dil || in[0]->dtype != CX_F32 || (nd->n_out > 1 && nd->out[1] >= 0)) max_pool_direct(nd, in[0], out);
+    else run_pool(nd, in[0], false, out);
 }
 static void run_avgpool(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
     (void)m;
@@ -943,7 +1010,7 @@ const onnx_op cx_onnx_ops[] = {
     {"LogSoftmax", 1, 1, 1, 1, 0, check_softmax, run_log_softmax, 0, 0},
     {"Conv", 2, 3, 1, 7, 0, check_conv, run_conv, 0, 0},
     {"ConvTranspose", 2, 3, 1, 7, 0, check_conv_transpose, run_conv_transpose, 0, 0},
-    {"MaxPool", 1, 1, 1, 1, 0, check_maxpool, run_maxpool, 0, 0},
+    {"MaxPool", 1, 1, 2, 1, 1, check_maxpool, run_maxpool, T_FLOAT | OT(INT8) | OT(UINT8), 0},
     {"AveragePool", 1, 1, 1, 1, 0, check_avgpool, run_avgpool, 0, 0},
     {"GlobalAveragePool", 1, 1, 1, 1, 0, check_none, run_gap, 0, 0},
     {"BatchNormalization", 5, 5, 3, 31, 0, check_bn, run_bn, 0, 0},
