@@ -2449,6 +2449,214 @@ cx_tensor *cx_onnx_pad_any(cx_tensor *x, const int64_t *pads, int mode, double v
     return x;
 }
 
+/* ------------------------------------------------------------ MaxUnpool, Unique, integer matmul */
+
+static cx_status check_maxunpool(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    TRY(cx_onnx_attr_int_list(nd, "kernel_shape", 3));
+    if (nd->a.nints < 1) return cx_set_error(CX_ERR_FORMAT, "attribute 'kernel_shape' is required");
+    for (int i = 0; i < nd->a.nints; i++) {
+        if (nd->a.ints[i] < 1 || nd->a.ints[i] > (1 << 20)) return cx_set_error(CX_ERR_FORMAT, "kernel_shape value out of range");
+        nd->a.kernel[i] = (int)nd->a.ints[i];
+    }
+    nd->a.nk = nd->a.nints;
+    int n;
+    const Onnx__AttributeProto *st = cx_onnx_attr(nd, "strides"), *pd = cx_onnx_attr(nd, "pads");
+    for (int i = 0; i < 3; i++) nd->a.stride[i] = 1;
+    memset(nd->a.pads, 0, sizeof nd->a.pads);
+    if (st) {
+        TRY(cx_onnx_attr_int_list(nd, "strides", 3));
+        n = nd->a.nints;
+        if (n != nd->a.nk) return cx_set_error(CX_ERR_FORMAT, "%d strides for a %d-d kernel", n, nd->a.nk);
+        for (int i = 0; i < n; i++) {
+            if (nd->a.ints[i] < 1 || nd->a.ints[i] > (1 << 20)) return cx_set_error(CX_ERR_FORMAT, "strides value out of range");
+            nd->a.stride[i] = (int)nd->a.ints[i];
+        }
+    }
+    if (pd) {
+        TRY(cx_onnx_attr_int_list(nd, "pads", 6));
+        n = nd->a.nints;
+        if (n != 2 * nd->a.nk) return cx_set_error(CX_ERR_FORMAT, "%d pads for a %d-d kernel", n, nd->a.nk);
+        for (int i = 0; i < n; i++) {
+            if (nd->a.ints[i] < 0 || nd->a.ints[i] > (1 << 20)) return cx_set_error(CX_ERR_FORMAT, "pads value out of range");
+            nd->a.pads[i] = (int)nd->a.ints[i];
+        }
+    }
+    return CX_OK;
+}
+
+static void run_maxunpool(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *ix = in[1];
+    int nsp = x->ndim - 2, sh[CX_MAX_DIMS] = {0};
+    if (nsp != nd->a.nk) cx_fatal("MaxUnpool: a %d-d kernel for %d spatial dimensions", nd->a.nk, nsp);
+    if (ix->dtype == CX_F32 || ix->numel != x->numel) cx_fatal("MaxUnpool: indices must be integers of the input's shape");
+    sh[0] = x->shape[0], sh[1] = x->shape[1];
+    for (int i = 0; i < nsp; i++) {
+        int64_t o = (int64_t)(x->shape[2 + i] - 1) * nd->a.stride[i] + nd->a.kernel[i] - nd->a.pads[i] - nd->a.pads[nsp + i];
+        if (o < 0 || o > INT32_MAX) cx_fatal("MaxUnpool: output size %lld", (long long)o);
+        sh[2 + i] = (int)o;
+    }
+    /* output_shape: the unpooled tensor zero-padded at the end of each dim to it (as ONNX's reference) */
+    int64_t os[CX_MAX_DIMS], pads[2 * CX_MAX_DIMS] = {0};
+    if (in[2]) {
+        if (int_list("MaxUnpool", "output_shape", in[2], os, CX_MAX_DIMS) != x->ndim) cx_fatal("MaxUnpool: output_shape of another rank");
+        for (int i = 0; i < x->ndim; i++) {
+            if (os[i] < sh[i] || os[i] > INT32_MAX) cx_fatal("MaxUnpool: output_shape smaller than the unpooled shape");
+            pads[x->ndim + i] = os[i] - sh[i];
+        }
+    }
+    int64_t total = 1;
+    for (int i = 0; i < x->ndim; i++) total *= sh[i];
+    if (total > ((int64_t)1 << 27) && total > 64 * x->numel) cx_fatal("MaxUnpool: result too large");
+    cx_tensor *y = cx_zeros(sh, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t k = get_i(ix, i);
+        if (k < 0 || k >= y->numel) cx_fatal("MaxUnpool: index %lld out of range", (long long)k);
+        CX_F(y)[k] = CX_F(x)[i];
+    }
+    out[0] = in[2] ? cx_onnx_pad_any(y, pads, 0, 0.0) : y;
+}
+
+/* Unique: sorted (or first-seen) distinct values, or slices along axis */
+static cx_status check_unique(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    nd->a.has_axis = cx_onnx_attr(nd, "axis") != NULL;
+    TRY(cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    TRY(cx_onnx_attr_int(nd, "sorted", 1, 0, 1, &v));
+    nd->a.mode = (int)v;
+    nd->a.out1_type = TI64;
+    return CX_OK;
+}
+
+static _Thread_local struct {
+    const cx_tensor *x;
+    int64_t L, inner, outer;
+} uq;
+
+/* items a and b (slices along the axis) compared in row-major order of their values */
+static int uq_cmp(int64_t a, int64_t b) {
+    for (int64_t o = 0; o < uq.outer; o++)
+        for (int64_t i = 0; i < uq.inner; i++) {
+            double u = get_d(uq.x, (o * uq.L + a) * uq.inner + i), v = get_d(uq.x, (o * uq.L + b) * uq.inner + i);
+            if (u != v) return u < v ? -1 : 1;
+        }
+    return 0;
+}
+static int uq_qsort(const void *pa, const void *pb) {
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    int c = uq_cmp(a, b);
+    return c ? c : (a > b) - (a < b); /* the first occurrence first */
+}
+
+static void run_unique(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    int ax = 0;
+    if (nd->a.has_axis) ax = norm_axis("Unique", nd->a.axis, x->ndim);
+    else x = cx_reshape(x, CX_SHAPE((int)x->numel));
+    uq.x = x, uq.L = x->shape[ax], uq.outer = 1, uq.inner = 1;
+    for (int i = 0; i < ax; i++) uq.outer *= x->shape[i];
+    for (int i = ax + 1; i < x->ndim; i++) uq.inner *= x->shape[i];
+    int64_t L = uq.L, *ord = idx_buf(L), *first = idx_buf(L), *inv = idx_buf(L), *cnt = idx_buf(L), nu = 0;
+    for (int64_t k = 0; k < L; k++) ord[k] = k;
+    qsort(ord, (size_t)L, sizeof *ord, uq_qsort);
+    /* groups of equal items in sorted order: the first occurrence of each */
+    int64_t *grp = idx_buf(L);
+    for (int64_t k = 0; k < L; k++) {
+        if (k == 0 || uq_cmp(ord[k - 1], ord[k])) first[nu] = ord[k], cnt[nu] = 0, nu++;
+        cnt[nu - 1]++;
+        grp[ord[k]] = nu - 1;
+    }
+    /* output order: sorted, or by first occurrence */
+    int64_t *pos = idx_buf(nu), *uo = idx_buf(nu);
+    for (int64_t g = 0; g < nu; g++) uo[g] = g;
+    if (!nd->a.mode) { /* groups by first occurrence: insertion by first[] (already distinct) */
+        for (int64_t g = 1; g < nu; g++)
+            for (int64_t h = g; h > 0 && first[uo[h - 1]] > first[uo[h]]; h--) {
+                int64_t t = uo[h];
+                uo[h] = uo[h - 1], uo[h - 1] = t;
+            }
+    }
+    for (int64_t g = 0; g < nu; g++) pos[uo[g]] = g;
+    int64_t *sel = idx_buf(nu);
+    for (int64_t g = 0; g < nu; g++) sel[g] = first[uo[g]];
+    out[0] = take(x, ax, sel, (int)nu);
+    cx_tensor *ti = cx_empty(CX_I64, CX_SHAPE((int)nu)), *tv = cx_empty(CX_I64, CX_SHAPE((int)L)), *tc = cx_empty(CX_I64, CX_SHAPE((int)nu));
+    for (int64_t g = 0; g < nu; g++) CX_I64P(ti)[g] = first[uo[g]], CX_I64P(tc)[g] = cnt[uo[g]];
+    for (int64_t k = 0; k < L; k++) CX_I64P(tv)[k] = pos[grp[k]];
+    (void)inv;
+    out[1] = ti, out[2] = tv, out[3] = tc;
+}
+
+/* MatMulInteger / QLinearMatMul: (a - a_zero) (b - b_zero) in integers */
+static cx_tensor *int_matmul(const char *op, cx_tensor *a, cx_tensor *az, cx_tensor *b, cx_tensor *bz) {
+    if (a->ndim < 1 || b->ndim < 1 || a->ndim > 3 || b->ndim > 3) cx_fatal("%s: operands of 1 to 3 dimensions", op);
+    bool va = a->ndim == 1, vb = b->ndim == 1;
+    int M = va ? 1 : a->shape[a->ndim - 2], K = a->shape[a->ndim - 1], Kb = vb ? b->shape[0] : b->shape[b->ndim - 2],
+        N = vb ? 1 : b->shape[b->ndim - 1];
+    int Ba = a->ndim == 3 ? a->shape[0] : 1, Bb = b->ndim == 3 ? b->shape[0] : 1, B = Ba > Bb ? Ba : Bb;
+    if (K != Kb || (Ba != Bb && Ba != 1 && Bb != 1)) cx_fatal("%s: shapes do not multiply", op);
+    if (az && az->numel != 1 && az->numel != M) cx_fatal("%s: a_zero_point must be a scalar or one per row", op);
+    if (bz && bz->numel != 1 && bz->numel != N) cx_fatal("%s: b_zero_point must be a scalar or one per column", op);
+    if ((int64_t)B * M * N * (K ? K : 1) > ((int64_t)1 << 30)) cx_fatal("%s: too large", op);
+    int sh[3], r = 0;
+    if (a->ndim == 3 || b->ndim == 3) sh[r++] = B;
+    if (!va) sh[r++] = M;
+    if (!vb) sh[r++] = N;
+    cx_tensor *y = cx_empty(CX_I64, sh, r);
+    for (int bi = 0; bi < B; bi++)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                int64_t acc = 0, za = az ? get_i(az, az->numel == 1 ? 0 : i) : 0, zb = bz ? get_i(bz, bz->numel == 1 ? 0 : j) : 0;
+                for (int k = 0; k < K; k++)
+                    acc += (get_i(a, ((int64_t)(Ba > 1 ? bi : 0) * M + i) * K + k) - za) *
+                           (get_i(b, ((int64_t)(Bb > 1 ? bi : 0) * K + k) * N + j) - zb);
+                CX_I64P(y)[((int64_t)bi * M + i) * N + j] = acc;
+            }
+    return y;
+}
+
+static cx_status check_matmul_integer(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)why;
+    for (int i = 0; i < nd->n_in; i++) {
+        int t = nd->in[i] >= 0 ? m->values[nd->in[i]].otype : 0;
+        if (t == TF) return cx_set_error(CX_ERR_FORMAT, "input %d is float (the op multiplies integers)", i);
+    }
+    nd->a.to = TI32;
+    return CX_OK;
+}
+
+static void run_matmul_integer(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m, (void)nd;
+    cx_tensor *y = int_matmul("MatMulInteger", in[0], in[2], in[1], in[3]), *r = cx_empty(CX_I32, y->shape, y->ndim);
+    for (int64_t i = 0; i < y->numel; i++) CX_I32P(r)[i] = (int32_t)cx_onnx_fit(CX_I64P(y)[i], TI32);
+    out[0] = r;
+}
+
+static cx_status check_qlinear_matmul(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    nd->a.to = m->values[nd->in[7]].otype;
+    if (nd->a.to != ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 && nd->a.to != ONNX__TENSOR_PROTO__DATA_TYPE__INT8)
+        *why = "an output zero point other than uint8 / int8";
+    return CX_OK;
+}
+
+static void run_qlinear_matmul(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const char *op = "QLinearMatMul";
+    cx_tensor *y = int_matmul(op, in[0], in[2], in[3], in[5]);
+    double s = scalar_of(op, "a_scale", in[1]) * scalar_of(op, "b_scale", in[4]) / scalar_of(op, "y_scale", in[6]);
+    double z = scalar_of(op, "y_zero_point", in[7]);
+    bool u8 = nd->a.to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    cx_tensor *r = cx_empty(CX_I32, y->shape, y->ndim);
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = nearbyint((double)CX_I64P(y)[i] * s) + z, lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+        CX_I32P(r)[i] = (int32_t)(isnan(v) ? z : v < lo ? lo : v > hi ? hi : v);
+    }
+    out[0] = r;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -2551,5 +2759,9 @@ const onnx_op cx_onnx_ops_more[] = {
     {"HannWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
     {"HammingWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
     {"BlackmanWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
+    {"MaxUnpool", 2, 3, 1, 1, OUT_SAME, check_maxunpool, run_maxunpool, T_FLOAT, 0},
+    {"Unique", 1, 1, 4, 1, OUT_SAME, check_unique, run_unique, T_ALL, 0},
+    {"MatMulInteger", 2, 4, 1, 0, OUT_ATTR, check_matmul_integer, run_matmul_integer, T_ALL, 0},
+    {"QLinearMatMul", 8, 8, 1, 0, OUT_ATTR, check_qlinear_matmul, run_qlinear_matmul, T_ALL, 0},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
