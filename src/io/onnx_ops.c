@@ -3,7 +3,8 @@
  * Each op has a check (at load: attribute types and values, defaults; a
  * variant Cortex does not run is reported as unsupported) and a run (inside
  * cx_try: a failed check of a Cortex op comes back as a status naming the
- * node). Semantics follow the ONNX operator documents for opsets 7..17. */
+ * node). Semantics follow the ONNX operator documents for opsets 1..17
+ * (see cortex/onnx.h); more ops are in onnx_ops_more.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
