@@ -371,10 +371,10 @@ static const struct {
     {"Sum", 6}, {"Tanh", 6}, {"Tile", 6}, {"Transpose", 1}, {"Unsqueeze", 1}, {"Cast", 6}, {"Sin", 7},
 };
 
-static int op_since(const char *name) {
+static int op_since(const onnx_op *op) {
     for (size_t i = 0; i < sizeof early / sizeof *early; i++)
-        if (!strcmp(early[i].op, name)) return early[i].since;
-    return 7;
+        if (!strcmp(early[i].op, op->name)) return early[i].since;
+    return op->since > 7 ? op->since : 7;
 }
 
 static bool in_mask(unsigned mask, int t) { return t > 0 && t < 32 && (mask >> t & 1); }
@@ -417,9 +417,9 @@ static cx_status check_nodes(cx_onnx_model *m) {
         for (int i = 0; i < nd->n_out; i++) named += nd->out[i] >= 0;
         if (!named)
             return cx_set_error(CX_ERR_FORMAT, "%s: %s: no output", m->what, cx_onnx_node_label(nd, label, sizeof label));
-        if (m->opset < 7 && op_since(op->name) > m->opset)
+        if (m->opset && op_since(op) > m->opset)
             set_unsupported(nd, "%s at opset %d (Cortex runs the definitions of opset %d on)", op->name, m->opset,
-                            op_since(op->name));
+                            op_since(op));
         /* inputs of type T: one type, one Cortex runs the op on */
         unsigned types = op->types ? op->types : T_FLOAT;
         int T = 0;

@@ -78,7 +78,7 @@ typedef struct onnx_op {
     /* run (inside cx_try): in[] has n_in tensors (NULL for left-out optional ones) */
     void (*run)(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
     unsigned types;               /* ONNX types T may have (bit t: type t); 0: float only */
-    int since;                    /* earliest opset whose definition Cortex runs (0: 7) */
+    int since;                    /* the opset that introduced the op when after 7 (0: 7 or before) */
 } onnx_op;
 enum { OUT_FLOAT = 0, OUT_SAME = 1, OUT_CONST = 2, OUT_BOOL = 3, OUT_I64 = 4, OUT_SAME1 = 5, OUT_ATTR = 6 };
 extern const onnx_op cx_onnx_ops[];

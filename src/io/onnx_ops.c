@@ -429,6 +429,115 @@ static void run_conv_transpose(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, 
     out[0] = y;
 }
 
+/* ConvInteger / QLinearConv: an integer convolution computed here exactly
+ * (int64 sums of (x - x_zero) (w - w_zero)), groups, strides, dilations,
+ * pads, auto_pad; 1-3 spatial dims. No gradient. */
+static cx_tensor *conv_integer(onnx_node *nd, cx_tensor *x, cx_tensor *xz, cx_tensor *w, cx_tensor *wz) {
+    const onnx_attrs *a = &nd->a;
+    const char *op = nd->p->op_type;
+    if (x->dtype == CX_F32 || w->dtype == CX_F32) cx_fatal("%s: integer inputs only", op);
+    int nsp = spatial_dims(op, x), k[3], s[3], d[3], pb[3], pe[3];
+    if (w->ndim != x->ndim) cx_fatal("%s: weight of %d dimensions for an input of %d", op, w->ndim, x->ndim);
+    for (int i = 0; i < nsp; i++) k[i] = w->shape[2 + i];
+    per_dim(op, "strides", a->ns, a->stride, nsp, 1, s);
+    per_dim(op, "dilations", a->nd, a->dil, nsp, 1, d);
+    spatial_pads(op, a, x, nsp, k, s, d, pb, pe);
+    int N = x->shape[0], C = x->shape[1], M = w->shape[0], G = a->group;
+    if (C % G || M % G || w->shape[1] != C / G) cx_fatal("%s: %d channels, weight [%d, %d, ...], group %d", op, C, M, w->shape[1], G);
+    if (xz && xz->numel != 1) cx_fatal("%s: x_zero_point must be a scalar", op);
+    if (wz && wz->numel != 1 && wz->numel != M) cx_fatal("%s: w_zero_point must be a scalar or one per output channel", op);
+    int L[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, P[3] = {0, 0, 0}, D[3] = {1, 1, 1}, O[3] = {1, 1, 1}, os[5];
+    os[0] = N, os[1] = M;
+    int64_t total = (int64_t)N * M, work;
+    for (int i = 0; i < nsp; i++) {
+        int64_t ext = (int64_t)(k[i] - 1) * d[i] + 1, num = x->shape[2 + i] + pb[i] + pe[i] - ext;
+        if (num < 0) cx_fatal("%s: a kernel larger than the padded input", op);
+        int j = 3 - nsp + i;
+        L[j] = x->shape[2 + i], K[j] = k[i], S[j] = s[i], P[j] = pb[i], D[j] = d[i], O[j] = (int)(num / s[i] + 1);
+        os[2 + i] = O[j];
+        total *= O[j];
+    }
+    work = total * (C / G) * K[0] * K[1] * K[2];
+    if (total > ((int64_t)1 << 27) || work > ((int64_t)1 << 32)) cx_fatal("%s: too large", op);
+    cx_tensor *y = cx_empty(CX_I64, os, x->ndim);
+    int64_t zx = xz ? (x->dtype == CX_I32 ? CX_I32P(xz)[0] : CX_I64P(xz)[0]) : 0, at = 0;
+    int Cg = C / G, Mg = M / G;
+    int64_t plane = (int64_t)L[0] * L[1] * L[2], kvol = (int64_t)K[0] * K[1] * K[2];
+    for (int n = 0; n < N; n++)
+        for (int mo = 0; mo < M; mo++) {
+            int g = mo / Mg;
+            int64_t zw = wz ? (wz->numel == 1 ? (wz->dtype == CX_I32 ? CX_I32P(wz)[0] : CX_I64P(wz)[0])
+                                              : (wz->dtype == CX_I32 ? CX_I32P(wz)[mo] : CX_I64P(wz)[mo]))
+                            : 0;
+            for (int o0 = 0; o0 < O[0]; o0++)
+                for (int o1 = 0; o1 < O[1]; o1++)
+                    for (int o2 = 0; o2 < O[2]; o2++, at++) {
+                        int64_t acc = 0;
+                        for (int c = 0; c < Cg; c++)
+                            for (int k0 = 0; k0 < K[0]; k0++)
+                                for (int k1 = 0; k1 < K[1]; k1++)
+                                    for (int k2 = 0; k2 < K[2]; k2++) {
+                                        int64_t i0 = (int64_t)o0 * S[0] - P[0] + (int64_t)k0 * D[0], i1 = (int64_t)o1 * S[1] - P[1] + (int64_t)k1 * D[1],
+                                                i2 = (int64_t)o2 * S[2] - P[2] + (int64_t)k2 * D[2];
+                                        int64_t xv = zx; /* padding is the zero point: contributes 0 */
+                                        if (i0 >= 0 && i0 < L[0] && i1 >= 0 && i1 < L[1] && i2 >= 0 && i2 < L[2]) {
+                                            int64_t xo = ((int64_t)n * C + g * Cg + c) * plane + (i0 * L[1] + i1) * L[2] + i2;
+                                            xv = x->dtype == CX_I32 ? CX_I32P(x)[xo] : CX_I64P(x)[xo];
+                                        }
+                                        int64_t wo = ((int64_t)mo * Cg + c) * kvol + ((int64_t)k0 * K[1] + k1) * K[2] + k2;
+                                        int64_t wv = w->dtype == CX_I32 ? CX_I32P(w)[wo] : CX_I64P(w)[wo];
+                                        acc += (xv - zx) * (wv - zw);
+                                    }
+                        CX_I64P(y)[at] = acc;
+                    }
+        }
+    return y;
+}
+
+static cx_status check_conv_integer(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    TRY(check_conv(m, nd, why));
+    if (!strcmp(nd->p->op_type, "ConvInteger")) {
+        nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+        return CX_OK;
+    }
+    nd->a.to = m->values[nd->in[7]].otype;
+    if (nd->a.to != ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 && nd->a.to != ONNX__TENSOR_PROTO__DATA_TYPE__INT8)
+        *why = "an output zero point other than uint8 / int8";
+    return CX_OK;
+}
+
+static void run_conv_integer(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *y = conv_integer(nd, in[0], in[2], in[1], in[3]), *r = cx_empty(CX_I32, y->shape, y->ndim);
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t v = CX_I64P(y)[i];
+        CX_I32P(r)[i] = (int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
+    }
+    out[0] = r;
+}
+
+/* QLinearConv(x, x_scale, x_zero, w, w_scale, w_zero, y_scale, y_zero, B) */
+static void run_qlinear_conv(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *y = conv_integer(nd, in[0], in[2], in[3], in[5]);
+    int M = y->shape[1];
+    int64_t per = y->numel / (y->shape[0] ? y->shape[0] : 1) / (M ? M : 1);
+    if (in[1]->numel != 1 || in[6]->numel != 1 || in[7]->numel != 1) cx_fatal("QLinearConv: x_scale, y_scale and y_zero_point must be scalars");
+    if (in[4]->numel != 1 && in[4]->numel != M) cx_fatal("QLinearConv: w_scale must be a scalar or one per output channel");
+    if (in[8] && (in[8]->numel != M || in[8]->dtype == CX_F32)) cx_fatal("QLinearConv: B must be %d int32 values", M);
+    double xs = CX_F(in[1])[0], ys = CX_F(in[6])[0], yz = in[7]->dtype == CX_I32 ? CX_I32P(in[7])[0] : (double)CX_I64P(in[7])[0];
+    bool u8 = nd->a.to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
+    cx_tensor *r = cx_empty(CX_I32, y->shape, y->ndim);
+    for (int64_t i = 0; i < y->numel; i++) {
+        int mo = (int)(i / per % M);
+        double ws = CX_F(in[4])[in[4]->numel == 1 ? 0 : mo];
+        int64_t acc = CX_I64P(y)[i] + (in[8] ? (in[8]->dtype == CX_I32 ? CX_I32P(in[8])[mo] : CX_I64P(in[8])[mo]) : 0);
+        double v = nearbyint((double)acc * (xs * ws / ys)) + yz, lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+        CX_I32P(r)[i] = (int32_t)(isnan(v) ? yz : v < lo ? lo : v > hi ? hi : v);
+    }
+    out[0] = r;
+}
+
 static cx_status check_maxpool(cx_onnx_model *m, onnx_node *nd, const char **why) {
     (void)m;
     int64_t v;
@@ -1011,6 +1120,8 @@ const onnx_op cx_onnx_ops[] = {
     {"LogSoftmax", 1, 1, 1, 1, 0, check_softmax, run_log_softmax, 0, 0},
     {"Conv", 2, 3, 1, 7, 0, check_conv, run_conv, 0, 0},
     {"ConvTranspose", 2, 3, 1, 7, 0, check_conv_transpose, run_conv_transpose, 0, 0},
+    {"ConvInteger", 2, 4, 1, 0, OUT_ATTR, check_conv_integer, run_conv_integer, 0, 10},
+    {"QLinearConv", 8, 9, 1, 0, OUT_ATTR, check_conv_integer, run_qlinear_conv, 0, 10},
     {"MaxPool", 1, 1, 2, 1, 1, check_maxpool, run_maxpool, T_FLOAT | OT(INT8) | OT(UINT8), 0},
     {"AveragePool", 1, 1, 1, 1, 0, check_avgpool, run_avgpool, 0, 0},
     {"GlobalAveragePool", 1, 1, 1, 1, 0, check_none, run_gap, 0, 0},

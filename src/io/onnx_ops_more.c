@@ -2657,6 +2657,185 @@ static void run_qlinear_matmul(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, 
     out[0] = r;
 }
 
+/* ------------------------------------------------------------ NonMaxSuppression, GridSample */
+
+static cx_status check_nms(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "center_point_box", 0, 0, 1, &v));
+    nd->a.mode = (int)v;
+    return CX_OK;
+}
+
+/* box i of batch b as y1, x1, y2, x2 with y1 <= y2, x1 <= x2 */
+static void nms_box(const cx_tensor *boxes, int center, int64_t at, double *r) {
+    const float *p = CX_F(boxes) + at * 4;
+    if (center) {
+        r[0] = p[1] - p[3] / 2.0, r[2] = p[1] + p[3] / 2.0, r[1] = p[0] - p[2] / 2.0, r[3] = p[0] + p[2] / 2.0;
+    } else {
+        r[0] = fmin(p[0], p[2]), r[2] = fmax(p[0], p[2]), r[1] = fmin(p[1], p[3]), r[3] = fmax(p[1], p[3]);
+    }
+}
+
+static double nms_iou(const double *a, const double *b) {
+    double ih = fmin(a[2], b[2]) - fmax(a[0], b[0]), iw = fmin(a[3], b[3]) - fmax(a[1], b[1]);
+    if (ih <= 0 || iw <= 0) return 0;
+    double inter = ih * iw, ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return ua > 0 ? inter / ua : 0;
+}
+
+static _Thread_local const float *nms_scores;
+static int nms_cmp(const void *pa, const void *pb) {
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    float u = nms_scores[a], v = nms_scores[b];
+    return u > v ? -1 : u < v ? 1 : (a > b) - (a < b);
+}
+
+static void run_nms(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const char *op = "NonMaxSuppression";
+    cx_tensor *boxes = in[0], *scores = in[1];
+    if (boxes->ndim != 3 || boxes->shape[2] != 4) cx_fatal("%s: boxes must be [batch, boxes, 4]", op);
+    int B = boxes->shape[0], N = boxes->shape[1];
+    if (scores->ndim != 3 || scores->shape[0] != B || scores->shape[2] != N) cx_fatal("%s: scores must be [%d, classes, %d]", op, B, N);
+    int C = scores->shape[1];
+    int64_t maxo = in[2] ? d2i(scalar_of(op, "max_output_boxes_per_class", in[2])) : 0;
+    double iou_t = in[3] ? scalar_of(op, "iou_threshold", in[3]) : 0, sc_t = in[4] ? scalar_of(op, "score_threshold", in[4]) : -INFINITY;
+    if (maxo < 0) maxo = 0;
+    if (maxo > N) maxo = N;
+    if ((int64_t)B * C * maxo > ((int64_t)1 << 24)) cx_fatal("%s: too many selections", op);
+    int64_t *sel = idx_buf((int64_t)B * C * maxo * 3 + 1), ns = 0, *ord = idx_buf(N), *kept = idx_buf(maxo + 1);
+    double *bx = cx_arena_alloc(sizeof(double) * 4 * (size_t)(N ? N : 1));
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < N; i++) nms_box(boxes, nd->a.mode, (int64_t)b * N + i, bx + 4 * i);
+        for (int c = 0; c < C; c++) {
+            nms_scores = CX_F(scores) + ((int64_t)b * C + c) * N;
+            int64_t nc = 0, nk = 0;
+            for (int i = 0; i < N; i++)
+                if (nms_scores[i] > sc_t) ord[nc++] = i;
+            qsort(ord, (size_t)nc, sizeof *ord, nms_cmp);
+            for (int64_t j = 0; j < nc && nk < maxo; j++) {
+                bool keep = true;
+                for (int64_t k = 0; k < nk && keep; k++) keep = nms_iou(bx + 4 * ord[j], bx + 4 * kept[k]) <= iou_t;
+                if (!keep) continue;
+                kept[nk++] = ord[j];
+                sel[3 * ns] = b, sel[3 * ns + 1] = c, sel[3 * ns + 2] = ord[j];
+                ns++;
+            }
+        }
+    }
+    cx_tensor *y = cx_empty(CX_I64, CX_SHAPE((int)ns, 3));
+    if (ns) memcpy(y->data, sel, (size_t)(3 * ns) * sizeof *sel);
+    out[0] = y;
+}
+
+enum { GS_BILINEAR, GS_NEAREST, GS_BICUBIC };
+enum { GP_ZEROS, GP_BORDER, GP_REFLECTION };
+
+static cx_status check_grid_sample(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    static const char *modes[] = {"bilinear", "nearest", "bicubic"}, *pads[] = {"zeros", "border", "reflection"};
+    int64_t v;
+    TRY(attr_choice(nd, "mode", modes, 3, GS_BILINEAR, &nd->a.mode));
+    TRY(attr_choice(nd, "padding_mode", pads, 3, GP_ZEROS, &nd->a.group));
+    TRY(cx_onnx_attr_int(nd, "align_corners", 0, 0, 1, &v));
+    nd->a.trans_a = (int)v;
+    return CX_OK;
+}
+
+static double gs_reflect(double x, double lo, double hi) {
+    double range = hi - lo;
+    if (range <= 0) return lo;
+    if (x < lo) {
+        double dx = lo - x;
+        int64_t n = (int64_t)(dx / range);
+        double r = dx - (double)n * range;
+        return n % 2 == 0 ? lo + r : hi - r;
+    }
+    if (x > hi) {
+        double dx = x - hi;
+        int64_t n = (int64_t)(dx / range);
+        double r = dx - (double)n * range;
+        return n % 2 == 0 ? hi - r : lo + r;
+    }
+    return x;
+}
+
+typedef struct {
+    const float *img;
+    int H, W, pad, align;
+} gs_plane;
+
+/* the pixel at integer position (x, y) under the padding mode */
+static double gs_pixel(const gs_plane *p, double x, double y) {
+    if (p->pad == GP_ZEROS) {
+        if (x < 0 || x > p->W - 1 || y < 0 || y > p->H - 1) return 0;
+    } else if (p->pad == GP_REFLECTION) {
+        x = gs_reflect(x, p->align ? 0 : -0.5, p->align ? p->W - 1 : p->W - 0.5);
+        y = gs_reflect(y, p->align ? 0 : -0.5, p->align ? p->H - 1 : p->H - 0.5);
+    }
+    x = x < 0 ? 0 : x > p->W - 1 ? p->W - 1 : x;
+    y = y < 0 ? 0 : y > p->H - 1 ? p->H - 1 : y;
+    return p->img[(int64_t)y * p->W + (int64_t)x];
+}
+
+static void gs_cubic(double t, double *c) {
+    const double A = -0.75;
+    double d[4] = {t + 1, t, 1 - t, 2 - t};
+    for (int k = 0; k < 4; k++) {
+        double x = d[k];
+        c[k] = x <= 1 ? ((A + 2) * x - (A + 3)) * x * x + 1 : ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    }
+}
+
+static void run_grid_sample(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *g = in[1];
+    if (x->ndim != 4 || g->ndim != 4 || g->shape[0] != x->shape[0] || g->shape[3] != 2)
+        cx_fatal("GridSample: X must be [N, C, H, W] and grid [N, H_out, W_out, 2]");
+    int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = g->shape[1], Wo = g->shape[2];
+    if ((int64_t)N * C * Ho * Wo > ((int64_t)1 << 27)) cx_fatal("GridSample: result too large");
+    cx_tensor *y = cx_empty(CX_F32, CX_SHAPE(N, C, Ho, Wo));
+    gs_plane p = {NULL, H, W, nd->a.group, nd->a.trans_a};
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            p.img = CX_F(x) + ((int64_t)n * C + c) * H * W;
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    const float *gp = CX_F(g) + (((int64_t)n * Ho + i) * Wo + j) * 2;
+                    double gx = gp[0], gy = gp[1], sx, sy, v = 0;
+                    sx = p.align ? (gx + 1) / 2 * (W - 1) : ((gx + 1) * W - 1) / 2;
+                    sy = p.align ? (gy + 1) / 2 * (H - 1) : ((gy + 1) * H - 1) / 2;
+                    if (isnan(sx) || isnan(sy) || fabs(sx) > 1e9 || fabs(sy) > 1e9) {
+                        v = NAN;
+                    } else {
+                        if (p.pad == GP_BORDER) {
+                            sx = sx < 0 ? 0 : sx > W - 1 ? W - 1 : sx;
+                            sy = sy < 0 ? 0 : sy > H - 1 ? H - 1 : sy;
+                        } else if (p.pad == GP_REFLECTION) {
+                            sx = gs_reflect(sx, p.align ? 0 : -0.5, p.align ? W - 1 : W - 0.5);
+                            sy = gs_reflect(sy, p.align ? 0 : -0.5, p.align ? H - 1 : H - 0.5);
+                        }
+                        if (nd->a.mode == GS_NEAREST) {
+                            v = gs_pixel(&p, nearbyint(sx), nearbyint(sy));
+                        } else if (nd->a.mode == GS_BILINEAR) {
+                            double x0 = floor(sx), y0 = floor(sy), dx = sx - x0, dy = sy - y0;
+                            v = (1 - dy) * ((1 - dx) * gs_pixel(&p, x0, y0) + dx * gs_pixel(&p, x0 + 1, y0)) +
+                                dy * ((1 - dx) * gs_pixel(&p, x0, y0 + 1) + dx * gs_pixel(&p, x0 + 1, y0 + 1));
+                        } else {
+                            double x0 = floor(sx) - 1, y0 = floor(sy) - 1, cx[4], cy[4];
+                            gs_cubic(sx - floor(sx), cx);
+                            gs_cubic(sy - floor(sy), cy);
+                            for (int a = 0; a < 4; a++)
+                                for (int b = 0; b < 4; b++) v += cy[a] * cx[b] * gs_pixel(&p, x0 + b, y0 + a);
+                        }
+                    }
+                    CX_F(y)[(((int64_t)n * C + c) * Ho + i) * Wo + j] = (float)v;
+                }
+        }
+    out[0] = y;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -2763,5 +2942,7 @@ const onnx_op cx_onnx_ops_more[] = {
     {"Unique", 1, 1, 4, 1, OUT_SAME, check_unique, run_unique, T_ALL, 0},
     {"MatMulInteger", 2, 4, 1, 0, OUT_ATTR, check_matmul_integer, run_matmul_integer, T_ALL, 0},
     {"QLinearMatMul", 8, 8, 1, 0, OUT_ATTR, check_qlinear_matmul, run_qlinear_matmul, T_ALL, 0},
+    {"NonMaxSuppression", 2, 5, 1, 3, OUT_I64, check_nms, run_nms, T_FLOAT, 0},
+    {"GridSample", 2, 2, 1, 3, OUT_SAME, check_grid_sample, run_grid_sample, T_FLOAT, 0},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
