@@ -30,12 +30,13 @@
  * 7 only for the ops unchanged since, e.g. Elu and Relu from 6, Softplus,
  * GlobalAveragePool and Not from 1: others are unsupported there).
  *
- * Value types: float tensors are F32; bool (as 0 / 1), int8, uint8, int16,
- * uint16 and int32 are held exactly in I32 tensors, int64 and uint32 in
- * I64 (cx_onnx_read_tensor reads them so too). Integer results are stored
- * as the declared type would store them (uint8 250 + 10 = 4). double,
- * float16, bfloat16, uint64, strings, sequences and optionals are not held:
- * their nodes are unsupported.
+ * Value types: float and float16 tensors are F32 (float16 values exactly,
+ * every float16 result rounded to float16, to nearest even); bool (as
+ * 0 / 1), int8, uint8, int16, uint16 and int32 are held exactly in I32
+ * tensors, int64 and uint32 in I64 (cx_onnx_read_tensor reads them so too).
+ * Integer results are stored as the declared type would store them (uint8
+ * 250 + 10 = 4). double, bfloat16, uint64, strings, sequences and
+ * optionals are not held: their nodes are unsupported.
  *
  * Ops run (about 150): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
  * Mod, BitShift, Sum, Max, Min, Mean on float and integers), comparisons
@@ -92,8 +93,8 @@ extern "C" {
 typedef struct cx_onnx_model cx_onnx_model;
 
 /* A graph input or output as the file declares it. dtype_ok is false when
- * its element type is not one Cortex holds (float in F32; bool, int8 ...
- * int32 in I32; int64, uint32 in I64: see above); onnx_type is the
+ * its element type is not one Cortex holds (float, float16 in F32; bool,
+ * int8 ... int32 in I32; int64, uint32 in I64: see above); onnx_type is the
  * ONNX TensorProto.DataType number (0 when the file gives none). ndim is -1
  * when the file gives no shape; a dimension is -1 when it is symbolic
  * (dim_param, e.g. a batch size "N") or absent. */

@@ -7,6 +7,7 @@
  * buffer, and every count, dimension and name is checked here before it is
  * used; a failure frees everything made so far and returns one message. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +34,13 @@ const char *cx_onnx_type_name(int t) {
 }
 
 /* ONNX data type -> the cx_dtype holding it, -1 when Cortex holds no such
- * type. Cortex has F32, I32 and I64: bool, int8, uint8, int16, uint16 are
- * held exactly in I32 (bool as 0 / 1), uint32 in I64. */
+ * type. Cortex has F32, I32 and I64: float16 is held exactly in F32
+ * (results rounded back to it: cx_onnx_round_to), bool, int8,
+ * uint8, int16, uint16 exactly in I32 (bool as 0 / 1), uint32 in I64. */
 int cx_onnx_storage(int t) {
     switch (t) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return CX_F32;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return CX_F32;
     case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
@@ -58,7 +61,8 @@ static size_t raw_size(int t) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return 1;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: return 2;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return 2;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return 8;
     default: return 4;
     }
@@ -96,6 +100,25 @@ static int64_t raw_int(const unsigned char *p, int t, int64_t i) {
         return v;
     }
     }
+}
+
+/* the float of IEEE half-precision bits */
+static float half_to_float(uint16_t h) {
+    int e = h >> 10 & 31, mant = h & 1023;
+    float v = e == 0 ? ldexpf((float)mant, -24) : e == 31 ? (mant ? NAN : INFINITY) : ldexpf((float)(mant | 1024), e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+float cx_onnx_round_to(float f, int t) {
+    if (isnan(f) || isinf(f)) return f;
+    if (t != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) return f;
+    double a = fabs((double)f), q;
+    int e;
+    frexp(a, &e); /* a in [2^(e-1), 2^e) */
+    q = a >= ldexp(1.0, -14) ? ldexp(1.0, e - 11) : ldexp(1.0, -24); /* the spacing of halves there */
+    double r = nearbyint(a / q) * q;
+    if (r > 65504.0) r = INFINITY;
+    return (float)(f < 0 ? -r : r);
 }
 
 int64_t cx_onnx_fit(int64_t v, int t) {
@@ -175,6 +198,8 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
         have = tp->n_float_data, field = 1;
     } else if (dt == CX_I32 && tp->n_int32_data) {
         have = tp->n_int32_data, field = 2;
+    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && tp->n_int32_data) {
+        have = tp->n_int32_data, field = 2; /* the 16-bit patterns */
     } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && tp->n_int64_data) {
         have = tp->n_int64_data, field = 3;
     } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT32 && tp->n_uint64_data) {
@@ -191,6 +216,13 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
     /* raw data is little-endian, as the host (x86, arm); values of the
      * narrow types are widened and fitted to their type */
     for (int64_t i = 0; i < numel; i++) {
+        if (dt == CX_F32 && ot != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { /* float16 */
+            uint16_t h;
+            if (field == 0) memcpy(&h, tp->raw_data.data + 2 * i, 2);
+            else h = (uint16_t)tp->int32_data[i];
+            CX_F(t)[i] = half_to_float(h);
+            continue;
+        }
         if (dt == CX_F32) {
             if (field == 0) memcpy(CX_F(t) + i, tp->raw_data.data + 4 * i, 4);
             else CX_F(t)[i] = tp->float_data[i];
@@ -451,7 +483,8 @@ static cx_status check_nodes(cx_onnx_model *m) {
         }
         if (why && !nd->unsupported) set_unsupported(nd, "%s", why);
         if (nd->unsupported) continue;
-        int ot = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+        int ot = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, t0 = nd->n_in > 0 && nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0;
+        if (t0 == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) ot = t0; /* the float ops keep float16 */
         switch (op->out_same) {
         case OUT_SAME: ot = nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0; break;
         case OUT_CONST: ot = nd->a.value ? nd->a.to : 0; break;

@@ -90,7 +90,7 @@ const onnx_op *cx_onnx_op_at(int i);
 
 /* ONNX element types as bits of onnx_op.types */
 #define OT(t) (1u << ONNX__TENSOR_PROTO__DATA_TYPE__##t)
-#define T_FLOAT OT(FLOAT)
+#define T_FLOAT (OT(FLOAT) | OT(FLOAT16))
 #define T_INTS (OT(INT8) | OT(UINT8) | OT(INT16) | OT(UINT16) | OT(INT32) | OT(INT64) | OT(UINT32))
 #define T_BOOL OT(BOOL)
 #define T_NUM (T_FLOAT | T_INTS)
@@ -98,6 +98,8 @@ const onnx_op *cx_onnx_op_at(int i);
 /* The cx_dtype holding ONNX type t (float: F32; int64, uint32: I64; bool,
  * int8, uint8, int16, uint16, int32: I32), -1 when Cortex holds no such type. */
 int cx_onnx_storage(int onnx_type);
+/* f rounded to ONNX float type t (float16: to nearest even; float: f) */
+float cx_onnx_round_to(float f, int onnx_type);
 /* v stored as ONNX integer type t would store it (wrapped; bool: 0 / 1) */
 int64_t cx_onnx_fit(int64_t v, int onnx_type);
 /* the ONNX type name of a value for messages */

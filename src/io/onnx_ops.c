@@ -1159,6 +1159,30 @@ const onnx_op *cx_onnx_op_at(int i) { return i < cx_onnx_n_ops ? &cx_onnx_ops[i]
 
 /* ------------------------------------------------------------ the runner */
 
+/* a value of ONNX type float16 (held in F32) rounded to it: a new
+ * tensor (the rounding is added as a constant, so gradients pass straight
+ * through); other values as they are */
+static cx_tensor *half_round(cx_tensor *t, int otype) {
+    if (!t || t->dtype != CX_F32 || otype != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) return t;
+    cx_tensor *d = cx_empty(CX_F32, t->shape, t->ndim);
+    bool same = true, ovf = false;
+    for (int64_t i = 0; i < t->numel; i++) {
+        float v = CX_F(t)[i], r = cx_onnx_round_to(v, otype);
+        bool eq = r == v || isnan(v);
+        same &= eq;
+        ovf |= !eq && isinf(r);
+        CX_F(d)[i] = eq || isinf(r) ? 0.0f : r - v;
+    }
+    if (same) return t;
+    cx_tensor *y = cx_add(t, d);
+    if (ovf) /* beyond the type's largest finite value: infinity */
+        for (int64_t i = 0; i < t->numel; i++) {
+            float r = cx_onnx_round_to(CX_F(t)[i], otype);
+            if (isinf(r)) CX_F(y)[i] = r;
+        }
+    return y;
+}
+
 typedef struct {
     cx_onnx_model *m;
     cx_tensor *const *inputs;
@@ -1172,7 +1196,7 @@ static cx_status run_graph(void *user) {
     cx_tensor **val = cx_arena_alloc((size_t)(m->n_values + 1) * sizeof *val);
     memset(val, 0, (size_t)(m->n_values + 1) * sizeof *val);
     for (int i = 0; i < m->n_values; i++) val[i] = m->values[i].init;
-    for (int i = 0; i < m->n_inputs; i++) val[m->input_ids[i]] = c->inputs[i];
+    for (int i = 0; i < m->n_inputs; i++) val[m->input_ids[i]] = half_round(c->inputs[i], m->values[m->input_ids[i]].otype);
     for (int k = 0; k < m->n_nodes; k++) {
         onnx_node *nd = &m->nodes[k];
         const onnx_op *op = cx_onnx_op_at(nd->op);
@@ -1192,7 +1216,7 @@ static cx_status run_graph(void *user) {
         memset(out, 0, (size_t)n_out * sizeof *out);
         op->run(m, nd, in, out);
         for (int i = 0; i < nd->n_out && i < op->max_out; i++)
-            if (nd->out[i] >= 0) val[nd->out[i]] = out[i];
+            if (nd->out[i] >= 0) val[nd->out[i]] = half_round(out[i], m->values[nd->out[i]].otype);
     }
     c->cur = -1;
     for (int i = 0; i < m->n_outputs; i++) {

@@ -68,6 +68,8 @@ static int type_of(const cx_tensor *t, int ot) {
     return t->dtype == CX_F32 ? TF : t->dtype == CX_I32 ? TI32 : TI64;
 }
 
+static bool in_mask_float(int t) { return t > 0 && t < 32 && (T_FLOAT >> t & 1); }
+
 static int out_type(const cx_onnx_model *m, const onnx_node *nd, int i) {
     return i < nd->n_out && nd->out[i] >= 0 ? m->values[nd->out[i]].otype : 0;
 }
@@ -386,7 +388,7 @@ static cx_status check_mod(cx_onnx_model *m, onnx_node *nd, const char **why) {
     TRY(cx_onnx_attr_int(nd, "fmod", 0, 0, 1, &v));
     nd->a.mode = (int)v;
     int t = m->values[nd->in[0]].otype;
-    if (!v && t == TF) return cx_set_error(CX_ERR_FORMAT, "fmod = 0 on float inputs (the op requires fmod = 1)");
+    if (!v && in_mask_float(t)) return cx_set_error(CX_ERR_FORMAT, "fmod = 0 on float inputs (the op requires fmod = 1)");
     return CX_OK;
 }
 static void run_mod(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
@@ -2622,7 +2624,7 @@ static cx_status check_matmul_integer(cx_onnx_model *m, onnx_node *nd, const cha
     (void)why;
     for (int i = 0; i < nd->n_in; i++) {
         int t = nd->in[i] >= 0 ? m->values[nd->in[i]].otype : 0;
-        if (t == TF) return cx_set_error(CX_ERR_FORMAT, "input %d is float (the op multiplies integers)", i);
+        if (in_mask_float(t)) return cx_set_error(CX_ERR_FORMAT, "input %d is float (the op multiplies integers)", i);
     }
     nd->a.to = TI32;
     return CX_OK;

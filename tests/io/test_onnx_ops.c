@@ -496,6 +496,36 @@ static void test_errors(void) {
     mb_free(&b);
 }
 
+/* float16 values: read from their bit patterns, held in F32, every result rounded back to float16 */
+static void test_float16(void) {
+    mb b;
+    mb_init(&b, 13);
+    mb_input(&b, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, (const int64_t[]){2});
+    Onnx__TensorProto *t = mb_alloc(&b, sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = "c";
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
+    t->dims = mb_alloc(&b, sizeof *t->dims);
+    t->dims[0] = 2;
+    t->n_dims = 1;
+    t->int32_data = mb_alloc(&b, 2 * sizeof *t->int32_data);
+    t->int32_data[0] = 0x3C00, t->int32_data[1] = 0x7BFF; /* 1.0, 65504 (the largest half) */
+    t->n_int32_data = 2;
+    b.inits[b.graph.n_initializer++] = t;
+    mb_node(&b, "Add", "add", "x,c", "y");
+    mb_output(&b, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16);
+    cx_onnx_model *m;
+    CHECK_MSG(mb_load(&b, &m) == CX_OK, "%s", cx_last_error());
+    float xv[2] = {0.1f, 65504.0f};
+    cx_tensor *x = cx_from_data(xv, CX_SHAPE(2)), *y;
+    CHECK_MSG(cx_onnx_run(m, &x, &y) == CX_OK, "%s", cx_last_error());
+    /* 0.1 -> 0.0999755859375 (half), + 1 = 1.0999755859375 -> 1.099609375 (half); 65504 + 65504: infinity */
+    CHECK(y->dtype == CX_F32 && CX_F(y)[0] == 1.099609375f && isinf(CX_F(y)[1]) && CX_F(y)[1] > 0);
+    cx_onnx_free(m);
+    mb_free(&b);
+}
+
 int main(void) {
     RUN(test_shape_gather_reshape);
     RUN(test_value_types);
@@ -504,5 +534,6 @@ int main(void) {
     RUN(test_layer_norm_grad);
     RUN(test_old_opsets);
     RUN(test_errors);
+    RUN(test_float16);
     TEST_END();
 }
