@@ -111,6 +111,8 @@ void cx_onnx_int_unary(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
 void cx_onnx_int_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 /* Pad in mode 0 constant (any type), 1 reflect, 2 edge; pads: begin..., end... */
 cx_tensor *cx_onnx_pad_any(cx_tensor *x, const int64_t *pads, int mode, double value);
+/* fatal when an op would make `total` values: at most max(2^24, 64 x base), never more than 2^27 */
+void cx_onnx_check_size(const char *op, int64_t total, int64_t base);
 void cx_onnx_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
 void cx_onnx_concat_any(int axis, cx_tensor **in, int n, cx_tensor **out);
 cx_tensor *cx_onnx_permute_any(cx_tensor *x, const int *perm);

@@ -404,7 +404,13 @@ static void run_conv_transpose(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, 
     if (no && no != nsp && no != nsp + 2) cx_fatal("ConvTranspose: output_shape of %d values for %d spatial dimensions", no, nsp);
     cx_conv_opts o = cx_conv_defaults();
     o.groups = a->group;
-    for (int i = 0; i < nsp; i++) o.stride[i] = s[i], o.dilation[i] = d[i];
+    int64_t total = (int64_t)x->shape[0] * w->shape[1] * (a->group > 0 ? a->group : 1);
+    for (int i = 0; i < nsp; i++) {
+        o.stride[i] = s[i], o.dilation[i] = d[i];
+        total *= (int64_t)(x->shape[2 + i] - 1) * s[i] + (int64_t)(k[i] - 1) * d[i] + 1 + op[i];
+        if (total > ((int64_t)1 << 40)) break;
+    }
+    cx_onnx_check_size("ConvTranspose", total, x->numel + w->numel);
     cx_tensor *y = cx_conv_transpose(x, w, NULL, &o);
     for (int i = 0; i < nsp; i++) {
         int64_t L = x->shape[2 + i], full = (L - 1) * s[i] + (int64_t)(k[i] - 1) * d[i] + 1, pb, len;

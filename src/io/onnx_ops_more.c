@@ -68,6 +68,12 @@ static int type_of(const cx_tensor *t, int ot) {
     return t->dtype == CX_F32 ? TF : t->dtype == CX_I32 ? TI32 : TI64;
 }
 
+void cx_onnx_check_size(const char *op, int64_t total, int64_t base) {
+    int64_t lim = base < ((int64_t)1 << 18) ? (int64_t)1 << 24 : 64 * base;
+    if (lim > ((int64_t)1 << 27)) lim = (int64_t)1 << 27;
+    if (total < 0 || total > lim) cx_fatal("%s: a result of %lld values (at most %lld here)", op, (long long)total, (long long)lim);
+}
+
 static bool in_mask_float(int t) { return t > 0 && t < 32 && (T_FLOAT >> t & 1); }
 
 static int out_type(const cx_onnx_model *m, const onnx_node *nd, int i) {
@@ -950,7 +956,7 @@ static void run_expand(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     }
     int64_t total = 1;
     for (int d = 0; d < r; d++) total *= sh[d];
-    if (total > ((int64_t)1 << 27) && total > 64 * x->numel) cx_fatal("Expand: result of %lld values", (long long)total);
+    cx_onnx_check_size("Expand", total, x->numel);
     out[0] = broadcast_to("Expand", x, sh, r, in_type(m, nd, x, 0));
 }
 
@@ -961,10 +967,11 @@ static void run_tile(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor 
     if (int_list("Tile", "repeats", in[1], rep, CX_MAX_DIMS) != x->ndim) cx_fatal("Tile: repeats of another length than the rank");
     int64_t total = x->numel;
     for (int d = 0; d < x->ndim; d++) {
-        if (rep[d] < 0) cx_fatal("Tile: a negative repeat");
+        if (rep[d] < 0 || rep[d] > INT32_MAX) cx_fatal("Tile: a repeat of %lld", (long long)rep[d]);
         total *= rep[d];
-        if (total > ((int64_t)1 << 27) && total > 64 * x->numel) cx_fatal("Tile: result too large");
+        if (total > ((int64_t)1 << 40)) break;
     }
+    cx_onnx_check_size("Tile", total, x->numel);
     for (int d = 0; d < x->ndim; d++) {
         if (rep[d] == 1) continue;
         int64_t L = x->shape[d], n = L * rep[d];
@@ -1048,8 +1055,9 @@ static void run_const_of_shape(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, 
         if (s[i] < 0 || s[i] > INT32_MAX) cx_fatal("ConstantOfShape: dimension %lld", (long long)s[i]);
         sh[i] = (int)s[i];
         total *= s[i];
-        if (total > ((int64_t)1 << 27)) cx_fatal("ConstantOfShape: more than 2^27 values");
+        if (total > ((int64_t)1 << 40)) total = (int64_t)1 << 40;
     }
+    cx_onnx_check_size("ConstantOfShape", total, 0);
     cx_tensor *v = nd->a.value, *y = cx_empty(v->dtype, sh, n);
     size_t es = cx_dtype_size(v->dtype);
     for (int64_t i = 0; i < y->numel; i++) memcpy((char *)y->data + (size_t)i * es, v->data, es);
@@ -1067,6 +1075,7 @@ static void run_range(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor
     if (!(nf < (double)(1 << 27))) nf = nf > 0 ? (double)(1 << 27) + 1 : 0;
     if (nf > (double)(1 << 27)) cx_fatal("Range: more than 2^27 values");
     int n = nf > 0 ? (int)nf : 0;
+    cx_onnx_check_size("Range", n, 0);
     cx_tensor *y = new_t(ot, CX_SHAPE(n));
     if (y->dtype == CX_F32) {
         float fs = CX_F(in[0])[0], fd = CX_F(in[2])[0];
@@ -1349,7 +1358,7 @@ static void run_onehot(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
     for (int i = 0, k = 0; i < r; i++) sh[i] = i == ax ? D : ix->shape[k++];
     int ot = in_type(m, nd, vals, 2);
     int64_t total = ix->numel * D;
-    if (total > ((int64_t)1 << 27)) cx_fatal("OneHot: result too large");
+    cx_onnx_check_size("OneHot", total, ix->numel);
     cx_tensor *y = new_t(ot, sh, r);
     int64_t inner = 1;
     for (int i = ax; i < ix->ndim; i++) inner *= ix->shape[i];
@@ -1611,9 +1620,9 @@ static void cubic_coeffs(double r, double A, double *c) {
 }
 
 /* x resized along axis to n values (F32, no gradient) */
-static cx_tensor *resize_axis(const onnx_node *nd, cx_tensor *x, int ax, int n, double scale, const double *roi) {
+static cx_tensor *resize_axis(const onnx_node *nd, cx_tensor *x, int ax, int n, double scale, const double *roi, int64_t base) {
     int L = x->shape[ax], sh[CX_MAX_DIMS];
-    if (L && x->numel / L * n > ((int64_t)1 << 27)) cx_fatal("Resize: a step of more than 2^27 values");
+    if (L) cx_onnx_check_size("Resize", x->numel / L * n, base);
     memcpy(sh, x->shape, sizeof sh);
     sh[ax] = n;
     cx_tensor *y = cx_empty(CX_F32, sh, x->ndim);
@@ -1716,17 +1725,19 @@ static void run_resize(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tenso
         if (!(scale[i] > 0) || scale[i] > (1 << 20)) cx_fatal("%s: scale %g", nd->p->op_type, scale[i]);
         if (!sz) size[i] = (int64_t)floor(x->shape[i] * scale[i] + 1e-9);
         total *= size[i] > 0 ? size[i] : 1;
-        if (total > ((int64_t)1 << 27)) cx_fatal("%s: result of more than 2^27 values", nd->p->op_type);
+        if (total > ((int64_t)1 << 40)) total = (int64_t)1 << 40;
         roi[2 * i] = 0, roi[2 * i + 1] = 1;
     }
     if (!old && nd->a.pads[1] == CT_TF_CROP) {
         if (!in[1] || in[1]->numel != 2 * r || in[1]->dtype != CX_F32) cx_fatal("Resize: roi must hold %d floats", 2 * r);
         for (int i = 0; i < r; i++) roi[2 * i] = CX_F(in[1])[i], roi[2 * i + 1] = CX_F(in[1])[r + i];
     }
+    cx_onnx_check_size(nd->p->op_type, total, x->numel);
+    int64_t base = x->numel;
     if (x->dtype != CX_F32) cx_fatal("%s: float input only", nd->p->op_type);
     for (int i = r - 1; i >= 0; i--)
         if (size[i] != x->shape[i] || scale[i] != 1.0 || (!old && nd->a.pads[1] == CT_TF_CROP))
-            x = resize_axis(nd, x, i, (int)size[i], scale[i], roi + 2 * i);
+            x = resize_axis(nd, x, i, (int)size[i], scale[i], roi + 2 * i, base);
     out[0] = x;
 }
 
@@ -2510,7 +2521,7 @@ static void run_maxunpool(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_te
     }
     int64_t total = 1;
     for (int i = 0; i < x->ndim; i++) total *= sh[i];
-    if (total > ((int64_t)1 << 27) && total > 64 * x->numel) cx_fatal("MaxUnpool: result too large");
+    cx_onnx_check_size("MaxUnpool", total, x->numel);
     cx_tensor *y = cx_zeros(sh, x->ndim);
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t k = get_i(ix, i);
@@ -2796,7 +2807,7 @@ static void run_grid_sample(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_
     if (x->ndim != 4 || g->ndim != 4 || g->shape[0] != x->shape[0] || g->shape[3] != 2)
         cx_fatal("GridSample: X must be [N, C, H, W] and grid [N, H_out, W_out, 2]");
     int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], Ho = g->shape[1], Wo = g->shape[2];
-    if ((int64_t)N * C * Ho * Wo > ((int64_t)1 << 27)) cx_fatal("GridSample: result too large");
+    cx_onnx_check_size("GridSample", (int64_t)N * C * Ho * Wo, x->numel + g->numel);
     cx_tensor *y = cx_empty(CX_F32, CX_SHAPE(N, C, Ho, Wo));
     gs_plane p = {NULL, H, W, nd->a.group, nd->a.trans_a};
     for (int n = 0; n < N; n++)
