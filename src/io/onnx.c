@@ -474,7 +474,8 @@ static cx_status check_nodes(cx_onnx_model *m) {
             else T = v->otype;
         }
         const char *why = NULL;
-        nd->a.to = nd->a.out1_type = 0;
+        nd->a.to = 0;
+        memset(nd->a.out_types, 0, sizeof nd->a.out_types);
         cx_status st = op->check(m, nd, &why);
         if (st) {
             char msg[512];
@@ -497,7 +498,7 @@ static cx_status check_nodes(cx_onnx_model *m) {
         for (int i = 0; i < nd->n_out && i < op->max_out; i++)
             if (nd->out[i] >= 0) {
                 onnx_value *v = &m->values[nd->out[i]];
-                v->otype = i == 1 && nd->a.out1_type ? nd->a.out1_type : ot;
+                v->otype = i >= 1 && i < 4 && nd->a.out_types[i] ? nd->a.out_types[i] : ot;
                 v->dtype = v->otype ? cx_onnx_storage(v->otype) : -1;
             }
     }

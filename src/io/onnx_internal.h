@@ -27,7 +27,7 @@ typedef struct onnx_attrs {
     int nints;                    /* a list attribute of the newer ops (axes, split, starts...) */
     int64_t *ints;                /* malloc'd, owned by the node */
     int mode;                     /* an op's string attribute as a number */
-    int out1_type;                /* output 1's ONNX type when not the rule's (set by the check) */
+    int out_types[4];             /* ONNX type of outputs 1..3 when not the rule's (set by the check; 0: the rule) */
 } onnx_attrs;
 
 typedef struct onnx_node {

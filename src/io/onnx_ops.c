@@ -553,7 +553,7 @@ static cx_status check_maxpool(cx_onnx_model *m, onnx_node *nd, const char **why
     nd->a.ceil_mode = (int)v;
     TRY(attr_int(nd, "storage_order", 0, 0, 1, &v));
     nd->a.trans_a = (int)v;
-    nd->a.out1_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    nd->a.out_types[1] = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     return CX_OK;
 }
 
@@ -975,7 +975,7 @@ static void run_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor 
 static cx_status check_dropout(cx_onnx_model *m, onnx_node *nd, const char **why) {
     (void)m;
     if (nd->n_in >= 3 && nd->in[2] >= 0) *why = "training_mode input (a random op)";
-    nd->a.out1_type = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
+    nd->a.out_types[1] = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     return CX_OK;
 }
 

@@ -621,6 +621,7 @@ static cx_status check_layer_norm(cx_onnx_model *m, onnx_node *nd, const char **
     TRY(cx_onnx_attr_float(nd, "epsilon", 1e-5f, &nd->a.eps));
     TRY(cx_onnx_attr_int(nd, "stash_type", 1, 1, 16, &v));
     if (v != 1) *why = "stash_type other than float";
+    nd->a.out_types[1] = nd->a.out_types[2] = TF;
     return CX_OK;
 }
 
@@ -1383,7 +1384,7 @@ static cx_status check_topk(cx_onnx_model *m, onnx_node *nd, const char **why) {
     TRY(cx_onnx_attr_int(nd, "sorted", 1, 0, 1, &v));
     if (!v) *why = "sorted = 0";
     if (m->opset < 10) *why = "k as an attribute (opset < 10)";
-    nd->a.out1_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    nd->a.out_types[1] = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     return CX_OK;
 }
 
@@ -2312,7 +2313,7 @@ static void run_quant(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor
 static cx_status check_dynquant(cx_onnx_model *m, onnx_node *nd, const char **why) {
     (void)m, (void)why;
     nd->a.to = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8;
-    nd->a.out1_type = TF;
+    nd->a.out_types[1] = TF;
     return CX_OK;
 }
 
@@ -2539,7 +2540,7 @@ static cx_status check_unique(cx_onnx_model *m, onnx_node *nd, const char **why)
     TRY(cx_onnx_attr_int(nd, "axis", 0, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
     TRY(cx_onnx_attr_int(nd, "sorted", 1, 0, 1, &v));
     nd->a.mode = (int)v;
-    nd->a.out1_type = TI64;
+    nd->a.out_types[1] = nd->a.out_types[2] = nd->a.out_types[3] = TI64;
     return CX_OK;
 }
 
