@@ -400,7 +400,7 @@ static const struct {
     {"ReduceLogSumExp", 1}, {"ReduceMax", 1}, {"ReduceMean", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
     {"ReduceSum", 1}, {"ReduceSumSquare", 1}, {"Relu", 6}, {"Reshape", 5}, {"Selu", 6}, {"Shape", 1},
     {"Sigmoid", 6}, {"Size", 1}, {"Softmax", 1}, {"Softplus", 1}, {"Softsign", 1}, {"Sqrt", 6}, {"Squeeze", 1},
-    {"Sum", 6}, {"Tanh", 6}, {"Tile", 6}, {"Transpose", 1}, {"Unsqueeze", 1}, {"Cast", 6}, {"Sin", 7},
+    {"Sum", 6}, {"Tanh", 6}, {"Tile", 6}, {"Transpose", 1}, {"Unsqueeze", 1}, {"Cast", 6},
 };
 
 static int op_since(const onnx_op *op) {
