@@ -2850,6 +2850,112 @@ static void run_grid_sample(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_
     out[0] = y;
 }
 
+/* ------------------------------------------------------------ DFT, STFT */
+
+/* the DFT of n complex values (re, im pairs at stride `st`) into out[2 m], m <= n bins; no gradient */
+static void dft1(const double *x, int64_t n, int64_t m, bool inverse, double *out) {
+    const double tau = 2 * 3.14159265358979323846;
+    for (int64_t k = 0; k < m; k++) {
+        double re = 0, im = 0;
+        for (int64_t j = 0; j < n; j++) {
+            double a = (inverse ? tau : -tau) * (double)((j * k) % n) / (double)n, c = cos(a), s = sin(a);
+            re += x[2 * j] * c - x[2 * j + 1] * s;
+            im += x[2 * j] * s + x[2 * j + 1] * c;
+        }
+        out[2 * k] = inverse ? re / (double)n : re, out[2 * k + 1] = inverse ? im / (double)n : im;
+    }
+}
+
+static cx_status check_dft(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m, (void)why;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "axis", 1, -CX_MAX_DIMS, CX_MAX_DIMS - 1, &nd->a.axis));
+    TRY(cx_onnx_attr_int(nd, "inverse", 0, 0, 1, &v));
+    nd->a.mode = (int)v;
+    TRY(cx_onnx_attr_int(nd, "onesided", !strcmp(nd->p->op_type, "STFT"), 0, 1, &v));
+    nd->a.keepdims = (int)v;
+    return CX_OK;
+}
+
+static void run_dft(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0];
+    if (x->ndim < 3 || (x->shape[x->ndim - 1] != 1 && x->shape[x->ndim - 1] != 2))
+        cx_fatal("DFT: input must be [batch, signal..., 1 or 2]");
+    int ax = norm_axis("DFT", nd->a.axis, x->ndim - 1);
+    if (ax == 0) cx_fatal("DFT: axis 0 is the batch");
+    bool cplx = x->shape[x->ndim - 1] == 2;
+    int64_t L = x->shape[ax], n = L;
+    if (in[1]) {
+        n = d2i(scalar_of("DFT", "dft_length", in[1]));
+        if (n < 1 || n > (1 << 20)) cx_fatal("DFT: dft_length %lld", (long long)n);
+    }
+    if (nd->a.keepdims && cplx) cx_fatal("DFT: onesided on a complex input");
+    int64_t mbins = nd->a.keepdims ? n / 2 + 1 : n, outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++) outer *= x->shape[i];
+    for (int i = ax + 1; i < x->ndim - 1; i++) inner *= x->shape[i];
+    if (outer * inner * n * mbins > ((int64_t)1 << 30)) cx_fatal("DFT: too large for the direct transform");
+    int sh[CX_MAX_DIMS];
+    memcpy(sh, x->shape, sizeof sh);
+    sh[ax] = (int)mbins, sh[x->ndim - 1] = 2;
+    cx_onnx_check_size("DFT", outer * inner * mbins * 2, x->numel);
+    cx_tensor *y = cx_empty(CX_F32, sh, x->ndim);
+    double *buf = cx_arena_alloc(sizeof(double) * (size_t)(2 * n)), *res = cx_arena_alloc(sizeof(double) * (size_t)(2 * mbins));
+    int c = cplx ? 2 : 1;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            for (int64_t j = 0; j < n; j++) {
+                bool have = j < L;
+                int64_t at = ((o * L + j) * inner + i) * c;
+                buf[2 * j] = have ? CX_F(x)[at] : 0;
+                buf[2 * j + 1] = have && cplx ? CX_F(x)[at + 1] : 0;
+            }
+            dft1(buf, n, mbins, nd->a.mode, res);
+            for (int64_t k = 0; k < mbins; k++) {
+                int64_t at = ((o * mbins + k) * inner + i) * 2;
+                CX_F(y)[at] = (float)res[2 * k], CX_F(y)[at + 1] = (float)res[2 * k + 1];
+            }
+        }
+    out[0] = y;
+}
+
+/* STFT(signal [batch, length, 1 or 2], frame_step, window, frame_length): [batch, frames, bins, 2] */
+static void run_stft(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *win = in[2];
+    if (x->ndim != 3 || (x->shape[2] != 1 && x->shape[2] != 2)) cx_fatal("STFT: signal must be [batch, length, 1 or 2]");
+    bool cplx = x->shape[2] == 2;
+    int64_t B = x->shape[0], L = x->shape[1], step = d2i(scalar_of("STFT", "frame_step", in[1])), fl;
+    if (win && win->ndim != 1) cx_fatal("STFT: window must be 1-D");
+    if (in[3]) fl = d2i(scalar_of("STFT", "frame_length", in[3]));
+    else if (win) fl = win->shape[0];
+    else cx_fatal("STFT: neither a window nor frame_length");
+    if (win && win->shape[0] != fl) cx_fatal("STFT: a window of %d for frames of %lld", win->shape[0], (long long)fl);
+    if (step < 1 || fl < 1 || fl > L || fl > (1 << 20)) cx_fatal("STFT: frame_step %lld, frame_length %lld for a signal of %lld", (long long)step, (long long)fl, (long long)L);
+    if (nd->a.keepdims && cplx) cx_fatal("STFT: onesided on a complex signal");
+    int64_t frames = 1 + (L - fl) / step, bins = nd->a.keepdims ? fl / 2 + 1 : fl;
+    if (B * frames * fl * bins > ((int64_t)1 << 30)) cx_fatal("STFT: too large for the direct transform");
+    cx_onnx_check_size("STFT", B * frames * bins * 2, x->numel);
+    cx_tensor *y = cx_empty(CX_F32, CX_SHAPE((int)B, (int)frames, (int)bins, 2));
+    double *buf = cx_arena_alloc(sizeof(double) * (size_t)(2 * fl)), *res = cx_arena_alloc(sizeof(double) * (size_t)(2 * bins));
+    int c = cplx ? 2 : 1;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t f = 0; f < frames; f++) {
+            for (int64_t j = 0; j < fl; j++) {
+                double w = win ? get_d(win, j) : 1.0;
+                int64_t at = (b * L + f * step + j) * c;
+                buf[2 * j] = CX_F(x)[at] * w;
+                buf[2 * j + 1] = cplx ? CX_F(x)[at + 1] * w : 0;
+            }
+            dft1(buf, fl, bins, false, res);
+            for (int64_t k = 0; k < bins; k++) {
+                int64_t at = ((b * frames + f) * bins + k) * 2;
+                CX_F(y)[at] = (float)res[2 * k], CX_F(y)[at + 1] = (float)res[2 * k + 1];
+            }
+        }
+    out[0] = y;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define ALL (~0u)
@@ -2958,5 +3064,7 @@ const onnx_op cx_onnx_ops_more[] = {
     {"QLinearMatMul", 8, 8, 1, 0, OUT_ATTR, check_qlinear_matmul, run_qlinear_matmul, T_ALL, 0},
     {"NonMaxSuppression", 2, 5, 1, 3, OUT_I64, check_nms, run_nms, T_FLOAT, 0},
     {"GridSample", 2, 2, 1, 3, OUT_SAME, check_grid_sample, run_grid_sample, T_FLOAT, 0},
+    {"DFT", 1, 2, 1, 1, OUT_SAME, check_dft, run_dft, T_FLOAT, 17},
+    {"STFT", 2, 4, 1, 5, OUT_SAME, check_dft, run_stft, T_FLOAT, 17},
 };
 const int cx_onnx_n_ops_more = (int)(sizeof cx_onnx_ops_more / sizeof *cx_onnx_ops_more);
