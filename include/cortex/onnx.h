@@ -38,7 +38,7 @@
  * 250 + 10 = 4). double, bfloat16, uint64, strings, sequences and
  * optionals are not held: their nodes are unsupported.
  *
- * Ops run (about 150): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
+ * Ops run (149): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
  * Mod, BitShift, Sum, Max, Min, Mean on float and integers), comparisons
  * and logic (Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or,
  * Xor, Not, Where, IsNaN, IsInf), unary math (Abs, Neg, Exp, Log, Sqrt,
@@ -58,19 +58,21 @@
  * Identity, Trilu, EyeLike, OneHot, NonZero, Compress, Unique,
  * ReverseSequence, DepthToSpace, SpaceToDepth), Resize and Upsample
  * (nearest, linear, cubic), QuantizeLinear, DequantizeLinear,
- * DynamicQuantizeLinear, Det, the Hann / Hamming / Blackman windows,
+ * DynamicQuantizeLinear, ConvInteger, QLinearConv, Det, DFT, STFT, the
+ * Hann / Hamming / Blackman windows, NonMaxSuppression, GridSample,
  * NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss. Gradients flow
  * through the float ops built on Cortex's differentiable ops (arithmetic,
  * activations, matrix products, convolutions, normalisations, reductions,
  * RNNs, Gather, Slice, Concat, Where, Expand, Tile, Pad ...); the ops
- * computed directly (Einsum, Resize, Floor, Sin, MaxPool's direct kernel,
- * scatters, integer ops ...) carry none. Shapes, axes and pads are
+ * computed directly (Einsum, Resize, GridSample, DFT, Floor, Sin, MaxPool's
+ * direct kernel, scatters, integer ops ...) carry none. Shapes, axes and pads are
  * integers. A pad of Conv / MaxPool / AveragePool may
  * not exceed both the kernel and the input size; padding (Pad, or the
  * explicit padding of asymmetric pads) makes at most max(2^20, 64 x the
  * input's size) and never more than 2^27 values, and Expand, Tile,
- * ConstantOfShape, Range, Resize, OneHot make at most 2^27 (files cannot
- * make the runner allocate without bound).
+ * ConstantOfShape, Range, OneHot, Resize, MaxUnpool, GridSample,
+ * ConvTranspose, DFT, STFT at most max(2^24, 64 x the input's size), never
+ * more than 2^27 (files cannot make the runner allocate without bound).
  *
  *   cx_onnx_model *m;
  *   if (cx_onnx_load("lenet.onnx", &m)) { puts(cx_last_error()); ... }
