@@ -3,13 +3,14 @@
  * test_data_set_K/input_I.pb and output_I.pb) is loaded with cx_onnx_load,
  * run on each data set with cx_onnx_run and compared with the stored
  * outputs: |got - want| <= atol + rtol |want| elementwise (rtol 1e-3,
- * atol 1e-5), same shape, NaN where NaN is expected.
+ * atol 1e-5) for floats, equal for integers and bools, same shape and
+ * dtype, NaN where NaN is expected.
  *
  * A test is
  *   passed       every data set matches;
  *   unsupported  the model has a node Cortex does not run, an opset outside
- *                7..17, or inputs / outputs of a data type Cortex does not
- *                have (float, int32, int64);
+ *                1..17, or inputs / outputs of a data type Cortex does not
+ *                hold (double, float16, uint64, strings ...);
  *   failed       anything else: a wrong value or shape, an error of a
  *                supported op, a valid model the reader rejects.
  * Prints a table per op (the op of a one-node model; "(multi-node)" for the
@@ -95,7 +96,8 @@ static int compare(const cx_tensor *got, const cx_tensor *want, char *why, size_
         if (want->dtype == CX_F32) g = CX_F(got)[i], w = CX_F(want)[i];
         else if (want->dtype == CX_I32) g = CX_I32P(got)[i], w = CX_I32P(want)[i];
         else g = (double)CX_I64P(got)[i], w = (double)CX_I64P(want)[i];
-        bool ok = isnan(w) ? isnan(g) : isinf(w) ? g == w : fabs(g - w) <= ATOL + RTOL * fabs(w);
+        /* integers (and bools) exactly, floats within the tolerance */
+        bool ok = want->dtype != CX_F32 ? g == w : isnan(w) ? isnan(g) : isinf(w) ? g == w : fabs(g - w) <= ATOL + RTOL * fabs(w);
         if (!ok) {
             snprintf(why, n, "element %lld is %.7g, expected %.7g", (long long)i, g, w);
             return 1;

@@ -1,7 +1,7 @@
 /* cortex/onnx.h -- reading, running and writing ONNX models. See cortex.h.
  *
  * cx_onnx_load reads a ModelProto (protobuf, ONNX IR with a default-domain
- * opset 7..17) and checks it before anything runs:
+ * opset 1..17) and checks it before anything runs:
  *   - the protobuf parses (a truncated or corrupt file is CX_ERR_FORMAT);
  *   - every initialiser has a data type, at most CX_MAX_DIMS dimensions,
  *     no dimension above CX_ONNX_MAX_DIM, at most CX_ONNX_MAX_NUMEL
@@ -25,19 +25,54 @@
  * file), so an imported model can be fine-tuned with the optimisers of
  * cortex/optim.h: cx_onnx_run records the graph when grad mode is on.
  *
- * Ops run (opset 7..17 semantics; 42): Add, Sub, Mul, Div, Pow, MatMul,
- * Gemm, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, Softsign, Abs, Neg,
- * Exp, Log, Sqrt, Reciprocal, Clip, Sum, Max, Min, Mean, Softmax,
- * LogSoftmax, Conv, MaxPool (no dilations, no indices output), AveragePool,
- * GlobalAveragePool, BatchNormalization (inference), Dropout (inference:
- * the identity), Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Pad
- * (constant mode), Identity, Constant, Concat; on F32 data (Reshape,
- * Flatten, Squeeze, Unsqueeze, Identity and Constant on I32 / I64 too;
- * shapes, axes and pads are I64). A pad of Conv / MaxPool / AveragePool may
+ * Opsets 1 to 17 load; a node runs when its op's definition at the
+ * model's opset is one Cortex implements (opsets 7..17 for every op; before
+ * 7 only for the ops unchanged since, e.g. Elu and Relu from 6, Softplus,
+ * GlobalAveragePool and Not from 1: others are unsupported there).
+ *
+ * Value types: float and float16 tensors are F32 (float16 values exactly,
+ * every float16 result rounded to float16, to nearest even); bool (as
+ * 0 / 1), int8, uint8, int16, uint16 and int32 are held exactly in I32
+ * tensors, int64 and uint32 in I64 (cx_onnx_read_tensor reads them so too).
+ * Integer results are stored as the declared type would store them (uint8
+ * 250 + 10 = 4). double, bfloat16, uint64, strings, sequences and
+ * optionals are not held: their nodes are unsupported.
+ *
+ * Ops run (149): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
+ * Mod, BitShift, Sum, Max, Min, Mean on float and integers), comparisons
+ * and logic (Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or,
+ * Xor, Not, Where, IsNaN, IsInf), unary math (Abs, Neg, Exp, Log, Sqrt,
+ * Reciprocal, Sin ... Atanh, Floor, Ceil, Round, Sign, Erf), activations
+ * (Relu, LeakyRelu, PRelu, Elu, Selu, Celu, Sigmoid, HardSigmoid,
+ * HardSwish, Tanh, Softplus, Softsign, ThresholdedRelu, Shrink, Softmax,
+ * LogSoftmax, Hardmax), MatMul, Gemm, Einsum, MatMulInteger,
+ * QLinearMatMul, Conv, ConvTranspose, MaxPool (dilations, Indices),
+ * AveragePool, GlobalAveragePool, GlobalMaxPool, MaxUnpool, LRN,
+ * BatchNormalization (inference and training mode), InstanceNormalization,
+ * LayerNormalization, MeanVarianceNormalization, Dropout (inference),
+ * RNN, GRU, LSTM, the ten Reduce ops, ArgMax, ArgMin, TopK, CumSum,
+ * shape and index ops (Shape, Size, Cast, CastLike, Reshape, Flatten,
+ * Squeeze, Unsqueeze, Transpose, Concat, Split, Slice, Gather,
+ * GatherElements, GatherND, ScatterElements, Scatter, ScatterND, Expand,
+ * Tile, Pad (constant, reflect, edge), ConstantOfShape, Constant, Range,
+ * Identity, Trilu, EyeLike, OneHot, NonZero, Compress, Unique,
+ * ReverseSequence, DepthToSpace, SpaceToDepth), Resize and Upsample
+ * (nearest, linear, cubic), QuantizeLinear, DequantizeLinear,
+ * DynamicQuantizeLinear, ConvInteger, QLinearConv, Det, DFT, STFT, the
+ * Hann / Hamming / Blackman windows, NonMaxSuppression, GridSample,
+ * NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss. Gradients flow
+ * through the float ops built on Cortex's differentiable ops (arithmetic,
+ * activations, matrix products, convolutions, normalisations, reductions,
+ * RNNs, Gather, Slice, Concat, Where, Expand, Tile, Pad ...); the ops
+ * computed directly (Einsum, Resize, GridSample, DFT, Floor, Sin, MaxPool's
+ * direct kernel, scatters, integer ops ...) carry none. Shapes, axes and pads are
+ * integers. A pad of Conv / MaxPool / AveragePool may
  * not exceed both the kernel and the input size; padding (Pad, or the
  * explicit padding of asymmetric pads) makes at most max(2^20, 64 x the
- * input's size) and never more than 2^27 values (files cannot make the
- * runner allocate without bound).
+ * input's size) and never more than 2^27 values, and Expand, Tile,
+ * ConstantOfShape, Range, OneHot, Resize, MaxUnpool, GridSample,
+ * ConvTranspose, DFT, STFT at most max(2^24, 64 x the input's size), never
+ * more than 2^27 (files cannot make the runner allocate without bound).
  *
  *   cx_onnx_model *m;
  *   if (cx_onnx_load("lenet.onnx", &m)) { puts(cx_last_error()); ... }
@@ -61,7 +96,8 @@ extern "C" {
 typedef struct cx_onnx_model cx_onnx_model;
 
 /* A graph input or output as the file declares it. dtype_ok is false when
- * its element type is not one Cortex has (F32, I32, I64); onnx_type is the
+ * its element type is not one Cortex holds (float, float16 in F32; bool,
+ * int8 ... int32 in I32; int64, uint32 in I64: see above); onnx_type is the
  * ONNX TensorProto.DataType number (0 when the file gives none). ndim is -1
  * when the file gives no shape; a dimension is -1 when it is symbolic
  * (dim_param, e.g. a batch size "N") or absent. */
@@ -78,7 +114,7 @@ typedef struct cx_onnx_value_info {
  * the caller frees with cx_onnx_free; on failure *out is NULL and
  * cx_last_error() names the problem (CX_ERR_IO: the file cannot be read;
  * CX_ERR_FORMAT: it is not a valid model; CX_ERR_ARG: a valid model Cortex
- * does not read: an opset outside 7..17, sparse initialisers, data in
+ * does not read: an opset outside 1..17, sparse initialisers, data in
  * external files). */
 cx_status cx_onnx_load(const char *path, cx_onnx_model **out);
 /* The same from bytes in memory (copied as needed; `data` may be freed
@@ -86,7 +122,7 @@ cx_status cx_onnx_load(const char *path, cx_onnx_model **out);
 cx_status cx_onnx_load_buffer(const void *data, size_t size, const char *what, cx_onnx_model **out);
 void cx_onnx_free(cx_onnx_model *m);
 
-/* The default-domain opset the model imports (7..17; 0 when it imports none
+/* The default-domain opset the model imports (1..17; 0 when it imports none
  * and has no node of that domain). */
 int cx_onnx_opset(const cx_onnx_model *m);
 /* Graph inputs (initialisers excluded) and outputs, in the file's order. */
@@ -119,7 +155,8 @@ const cx_params *cx_onnx_params(const cx_onnx_model *m);
 cx_status cx_onnx_run(cx_onnx_model *m, cx_tensor *const *inputs, cx_tensor **outputs);
 
 /* Read a TensorProto file (the .pb inputs and outputs of ONNX's test data)
- * into a new persistent tensor (F32, I32 or I64; the caller frees it).
+ * into a new persistent tensor (F32, I32 or I64 as the value types above;
+ * the caller frees it).
  * CX_ERR_IO / CX_ERR_FORMAT as cx_onnx_load; CX_ERR_ARG for a data type
  * Cortex does not have (named). */
 cx_status cx_onnx_read_tensor(const char *path, cx_tensor **out);

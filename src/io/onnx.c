@@ -7,6 +7,7 @@
  * buffer, and every count, dimension and name is checked here before it is
  * used; a failure frees everything made so far and returns one message. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +33,104 @@ const char *cx_onnx_type_name(int t) {
     return buf;
 }
 
-/* ONNX data type -> cx_dtype, -1 when Cortex has no such type */
-static int dtype_of(int t) {
+/* ONNX data type -> the cx_dtype holding it, -1 when Cortex holds no such
+ * type. Cortex has F32, I32 and I64: float16 is held exactly in F32
+ * (results rounded back to it: cx_onnx_round_to), bool, int8,
+ * uint8, int16, uint16 exactly in I32 (bool as 0 / 1), uint32 in I64. */
+int cx_onnx_storage(int t) {
     switch (t) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return CX_F32;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return CX_F32;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return CX_I32;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return CX_I64;
     default: return -1;
+    }
+}
+static int dtype_of(int t) { return cx_onnx_storage(t); }
+
+/* bytes per value in raw_data */
+static size_t raw_size(int t) {
+    switch (t) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return 1;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return 2;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return 8;
+    default: return 4;
+    }
+}
+
+/* value i of raw little-endian data of ONNX type t, as int64 (not float) */
+static int64_t raw_int(const unsigned char *p, int t, int64_t i) {
+    switch (t) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return p[i] != 0;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return (int8_t)p[i];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return p[i];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: {
+        int16_t v;
+        memcpy(&v, p + 2 * i, 2);
+        return v;
+    }
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: {
+        uint16_t v;
+        memcpy(&v, p + 2 * i, 2);
+        return v;
+    }
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: {
+        int32_t v;
+        memcpy(&v, p + 4 * i, 4);
+        return v;
+    }
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: {
+        uint32_t v;
+        memcpy(&v, p + 4 * i, 4);
+        return v;
+    }
+    default: {
+        int64_t v;
+        memcpy(&v, p + 8 * i, 8);
+        return v;
+    }
+    }
+}
+
+/* the float of IEEE half-precision bits */
+static float half_to_float(uint16_t h) {
+    int e = h >> 10 & 31, mant = h & 1023;
+    float v = e == 0 ? ldexpf((float)mant, -24) : e == 31 ? (mant ? NAN : INFINITY) : ldexpf((float)(mant | 1024), e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+float cx_onnx_round_to(float f, int t) {
+    if (isnan(f) || isinf(f)) return f;
+    if (t != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) return f;
+    double a = fabs((double)f), q;
+    int e;
+    frexp(a, &e); /* a in [2^(e-1), 2^e) */
+    q = a >= ldexp(1.0, -14) ? ldexp(1.0, e - 11) : ldexp(1.0, -24); /* the spacing of halves there */
+    double r = nearbyint(a / q) * q;
+    if (r > 65504.0) r = INFINITY;
+    return (float)(f < 0 ? -r : r);
+}
+
+int64_t cx_onnx_fit(int64_t v, int t) {
+    switch (t) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return v != 0;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return (int8_t)(uint8_t)(uint64_t)v;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return (uint8_t)(uint64_t)v;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: return (int16_t)(uint16_t)(uint64_t)v;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: return (uint16_t)(uint64_t)v;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return (int32_t)(uint32_t)(uint64_t)v;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: return (uint32_t)(uint64_t)v;
+    default: return v;
     }
 }
 
@@ -86,28 +178,32 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
         return cx_set_error(CX_ERR_ARG, "%s: data in an external file is not supported", what);
     if (!tp->has_data_type || tp->data_type == 0)
         return cx_set_error(CX_ERR_FORMAT, "%s: no data type", what);
-    int dt = dtype_of(tp->data_type);
+    int ot = tp->data_type, dt = dtype_of(ot);
     if (dt < 0)
-        return cx_set_error(CX_ERR_ARG, "%s: data type %s is not supported (Cortex has float, int32, int64)", what,
+        return cx_set_error(CX_ERR_ARG, "%s: data type %s is not supported (Cortex holds float, bool and integers up to int64 but uint64)", what,
                             cx_onnx_type_name(tp->data_type));
-    size_t es = cx_dtype_size((cx_dtype)dt);
+    size_t es = raw_size(ot);
     size_t have;
-    const void *src = NULL;
     int sources = (tp->has_raw_data) + (tp->n_float_data > 0) + (tp->n_int32_data > 0) + (tp->n_int64_data > 0) +
                   (tp->n_double_data > 0) + (tp->n_uint64_data > 0) + (tp->n_string_data > 0);
     if (sources > 1) return cx_set_error(CX_ERR_FORMAT, "%s: values in more than one field", what);
+    /* the field the values are in: 0 raw, 1 float_data, 2 int32_data, 3 int64_data, 4 uint64_data */
+    int field = -1;
     if (tp->has_raw_data) {
         if (tp->raw_data.len % es)
             return cx_set_error(CX_ERR_FORMAT, "%s: %zu bytes of %s data is not a whole number of values", what,
                                 tp->raw_data.len, cx_onnx_type_name(tp->data_type));
-        have = tp->raw_data.len / es;
-        src = tp->raw_data.data;
+        have = tp->raw_data.len / es, field = 0;
     } else if (dt == CX_F32 && tp->n_float_data) {
-        have = tp->n_float_data, src = tp->float_data;
+        have = tp->n_float_data, field = 1;
     } else if (dt == CX_I32 && tp->n_int32_data) {
-        have = tp->n_int32_data, src = tp->int32_data;
-    } else if (dt == CX_I64 && tp->n_int64_data) {
-        have = tp->n_int64_data, src = tp->int64_data;
+        have = tp->n_int32_data, field = 2;
+    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && tp->n_int32_data) {
+        have = tp->n_int32_data, field = 2; /* the 16-bit patterns */
+    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && tp->n_int64_data) {
+        have = tp->n_int64_data, field = 3;
+    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT32 && tp->n_uint64_data) {
+        have = tp->n_uint64_data, field = 4;
     } else if (sources) {
         return cx_set_error(CX_ERR_FORMAT, "%s: %s tensor with its values in a field of another type", what,
                             cx_onnx_type_name(tp->data_type));
@@ -117,8 +213,28 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
     if ((int64_t)have != numel)
         return cx_set_error(CX_ERR_FORMAT, "%s: %zu values for shape %s (%" PRId64 " elements)", what, have, sh, numel);
     cx_tensor *t = cx_tensor_new((cx_dtype)dt, shape, (int)tp->n_dims);
-    if (numel) {
-        memcpy(t->data, src, (size_t)numel * es); /* raw data is little-endian, as the host (x86, arm) */
+    /* raw data is little-endian, as the host (x86, arm); values of the
+     * narrow types are widened and fitted to their type */
+    for (int64_t i = 0; i < numel; i++) {
+        if (dt == CX_F32 && ot != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { /* float16 */
+            uint16_t h;
+            if (field == 0) memcpy(&h, tp->raw_data.data + 2 * i, 2);
+            else h = (uint16_t)tp->int32_data[i];
+            CX_F(t)[i] = half_to_float(h);
+            continue;
+        }
+        if (dt == CX_F32) {
+            if (field == 0) memcpy(CX_F(t) + i, tp->raw_data.data + 4 * i, 4);
+            else CX_F(t)[i] = tp->float_data[i];
+            continue;
+        }
+        int64_t v = field == 0   ? raw_int(tp->raw_data.data, ot, i)
+                    : field == 2 ? tp->int32_data[i]
+                    : field == 3 ? tp->int64_data[i]
+                                 : (int64_t)tp->uint64_data[i];
+        v = cx_onnx_fit(v, ot);
+        if (dt == CX_I32) CX_I32P(t)[i] = (int32_t)v;
+        else CX_I64P(t)[i] = v;
     }
     *out = t;
     return CX_OK;
@@ -265,18 +381,47 @@ static void set_unsupported(onnx_node *nd, const char *fmt, ...) {
     snprintf(nd->unsupported, n, "%s: %s", label, why);
 }
 
-static const char *dtype_word(int dt) { return dt == CX_I32 ? "int32" : dt == CX_I64 ? "int64" : "float"; }
+const char *cx_onnx_value_type(const cx_onnx_model *m, int id) {
+    const onnx_value *v = &m->values[id];
+    return v->otype ? cx_onnx_type_name(v->otype) : v->dtype == CX_I32 ? "int32" : v->dtype == CX_I64 ? "int64" : "float";
+}
 
-/* the op checks, dtypes and unsupported marks, in execution order */
+/* Ops and the opsets before 7 whose definition they keep (ops not listed
+ * changed at 7 or later, or Cortex runs them from 7 only). */
+static const struct {
+    const char *op;
+    int since;
+} early[] = {
+    {"Abs", 6}, {"ArgMax", 1}, {"ArgMin", 1}, {"AveragePool", 1}, {"Ceil", 6}, {"Clip", 6}, {"Concat", 4},
+    {"Constant", 1}, {"Conv", 1}, {"Elu", 6}, {"Exp", 6}, {"Flatten", 1}, {"Floor", 6}, {"GlobalAveragePool", 1},
+    {"GlobalMaxPool", 1}, {"HardSigmoid", 6}, {"Identity", 1}, {"InstanceNormalization", 6}, {"LeakyRelu", 6},
+    {"Log", 6}, {"LogSoftmax", 1}, {"MatMul", 1}, {"Max", 6}, {"MaxPool", 1}, {"Mean", 6}, {"Min", 6}, {"Neg", 6},
+    {"Not", 1}, {"Pad", 2}, {"Reciprocal", 6}, {"ReduceL1", 1}, {"ReduceL2", 1}, {"ReduceLogSum", 1},
+    {"ReduceLogSumExp", 1}, {"ReduceMax", 1}, {"ReduceMean", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
+    {"ReduceSum", 1}, {"ReduceSumSquare", 1}, {"Relu", 6}, {"Reshape", 5}, {"Selu", 6}, {"Shape", 1},
+    {"Sigmoid", 6}, {"Size", 1}, {"Softmax", 1}, {"Softplus", 1}, {"Softsign", 1}, {"Sqrt", 6}, {"Squeeze", 1},
+    {"Sum", 6}, {"Tanh", 6}, {"Tile", 6}, {"Transpose", 1}, {"Unsqueeze", 1}, {"Cast", 6},
+};
+
+static int op_since(const onnx_op *op) {
+    for (size_t i = 0; i < sizeof early / sizeof *early; i++)
+        if (!strcmp(early[i].op, op->name)) return early[i].since;
+    return op->since > 7 ? op->since : 7;
+}
+
+static bool in_mask(unsigned mask, int t) { return t > 0 && t < 32 && (mask >> t & 1); }
+
+/* the op checks, types and unsupported marks, in execution order */
 static cx_status check_nodes(cx_onnx_model *m) {
     char label[256];
+    const int n_ops = cx_onnx_n_ops + cx_onnx_n_ops_more;
     for (int k = 0; k < m->n_nodes; k++) {
         onnx_node *nd = &m->nodes[k];
         const char *dom = nz(nd->p->domain);
         nd->op = -1;
         if (!*dom || !strcmp(dom, "ai.onnx"))
-            for (int i = 0; i < cx_onnx_n_ops; i++)
-                if (!strcmp(cx_onnx_ops[i].name, nd->p->op_type)) nd->op = i;
+            for (int i = 0; i < n_ops; i++)
+                if (!strcmp(cx_onnx_op_at(i)->name, nd->p->op_type)) nd->op = i;
         for (size_t i = 0; i < nd->p->n_attribute; i++)
             if (!nd->p->attribute[i]->name || !*nd->p->attribute[i]->name)
                 return cx_set_error(CX_ERR_FORMAT, "%s: %s: an attribute without a name", m->what,
@@ -285,7 +430,7 @@ static cx_status check_nodes(cx_onnx_model *m) {
             set_unsupported(nd, "op not supported");
             continue;
         }
-        const onnx_op *op = &cx_onnx_ops[nd->op];
+        const onnx_op *op = cx_onnx_op_at(nd->op);
         int n_in = nd->n_in;
         while (n_in > 0 && nd->in[n_in - 1] < 0) n_in--; /* trailing optional inputs left out */
         if (n_in < op->min_in || n_in > op->max_in)
@@ -300,16 +445,37 @@ static cx_status check_nodes(cx_onnx_model *m) {
                 set_unsupported(nd, "output %d ('%s') is not computed by Cortex", i, m->values[nd->out[i]].name);
                 break;
             }
-        if (nd->n_out < 1 || nd->out[0] < 0)
+        int named = 0; /* optional outputs (e.g. Y of an RNN) may be left out */
+        for (int i = 0; i < nd->n_out; i++) named += nd->out[i] >= 0;
+        if (!named)
             return cx_set_error(CX_ERR_FORMAT, "%s: %s: no output", m->what, cx_onnx_node_label(nd, label, sizeof label));
+        if (m->opset && op_since(op) > m->opset)
+            set_unsupported(nd, "%s at opset %d (Cortex runs the definitions of opset %d on)", op->name, m->opset,
+                            op_since(op));
+        /* inputs of type T: one type, one Cortex runs the op on */
+        unsigned types = op->types ? op->types : T_FLOAT;
+        int T = 0;
         for (int i = 0; i < nd->n_in && !nd->unsupported; i++) {
             if (nd->in[i] < 0) continue;
             const onnx_value *v = &m->values[nd->in[i]];
-            if (v->dtype == -2) set_unsupported(nd, "input '%s' has a data type Cortex does not have", v->name);
-            else if ((i < 32 ? op->float_in >> i & 1 : op->float_in == ~0u) && v->dtype >= 0 && v->dtype != CX_F32)
-                set_unsupported(nd, "input '%s' is %s (Cortex runs %s on float)", v->name, dtype_word(v->dtype), op->name);
+            if (v->dtype == -2) {
+                set_unsupported(nd, "input '%s' is %s, a type Cortex does not hold", v->name,
+                                v->otype ? cx_onnx_type_name(v->otype) : "of a type");
+                break;
+            }
+            if (!(i < 32 ? op->float_in >> i & 1 : op->float_in == ~0u) || !v->otype) continue;
+            if (!in_mask(types, v->otype))
+                set_unsupported(nd, "input '%s' is %s (Cortex runs %s on %s)", v->name, cx_onnx_type_name(v->otype),
+                                op->name, types == T_FLOAT ? "float" : "other types");
+            else if (T && v->otype != T)
+                return cx_set_error(CX_ERR_FORMAT, "%s: %s: input '%s' is %s, another input of the same type is %s",
+                                    m->what, cx_onnx_node_label(nd, label, sizeof label), v->name,
+                                    cx_onnx_type_name(v->otype), cx_onnx_type_name(T));
+            else T = v->otype;
         }
         const char *why = NULL;
+        nd->a.to = 0;
+        memset(nd->a.out_types, 0, sizeof nd->a.out_types);
         cx_status st = op->check(m, nd, &why);
         if (st) {
             char msg[512];
@@ -318,10 +484,23 @@ static cx_status check_nodes(cx_onnx_model *m) {
         }
         if (why && !nd->unsupported) set_unsupported(nd, "%s", why);
         if (nd->unsupported) continue;
-        int dt = CX_F32;
-        if (op->out_same == 1) dt = m->values[nd->in[0]].dtype;
-        else if (op->out_same == 2) dt = nd->a.value ? (int)nd->a.value->dtype : -1;
-        m->values[nd->out[0]].dtype = dt;
+        int ot = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, t0 = nd->n_in > 0 && nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0;
+        if (t0 == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) ot = t0; /* the float ops keep float16 */
+        switch (op->out_same) {
+        case OUT_SAME: ot = nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0; break;
+        case OUT_CONST: ot = nd->a.value ? nd->a.to : 0; break;
+        case OUT_BOOL: ot = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL; break;
+        case OUT_I64: ot = ONNX__TENSOR_PROTO__DATA_TYPE__INT64; break;
+        case OUT_SAME1: ot = nd->n_in > 1 && nd->in[1] >= 0 ? m->values[nd->in[1]].otype : 0; break;
+        case OUT_ATTR: ot = nd->a.to; break;
+        default: break;
+        }
+        for (int i = 0; i < nd->n_out && i < op->max_out; i++)
+            if (nd->out[i] >= 0) {
+                onnx_value *v = &m->values[nd->out[i]];
+                v->otype = i >= 1 && i < 4 && nd->a.out_types[i] ? nd->a.out_types[i] : ot;
+                v->dtype = v->otype ? cx_onnx_storage(v->otype) : -1;
+            }
     }
     for (int k = 0; k < m->n_nodes; k++) m->n_unsupported += m->nodes[k].unsupported != NULL;
     return CX_OK;
@@ -337,8 +516,8 @@ static cx_status build(cx_onnx_model *m) {
         if (!*d || !strcmp(d, "ai.onnx")) opset = mp->opset_import[i]->has_version ? mp->opset_import[i]->version : 0;
     }
     /* no default-domain opset: valid when no node uses that domain (checked below) */
-    if (opset >= 0 && (opset < 7 || opset > 17))
-        return cx_set_error(CX_ERR_ARG, "%s: opset %" PRId64 " (Cortex reads opsets 7 to 17)", m->what, opset);
+    if (opset >= 0 && (opset < 1 || opset > 17))
+        return cx_set_error(CX_ERR_ARG, "%s: opset %" PRId64 " (Cortex reads opsets 1 to 17)", m->what, opset);
     m->opset = opset < 0 ? 0 : (int)opset;
     const Onnx__GraphProto *g = mp->graph;
     if (!g) return cx_set_error(CX_ERR_FORMAT, "%s: no graph (an empty or non-ONNX file?)", m->what);
@@ -384,6 +563,7 @@ static cx_status build(cx_onnx_model *m) {
         cx_status ts = cx_onnx_tensor_from_proto(tp, what, &t);
         if (ts == CX_ERR_ARG && tp->has_data_type && dtype_of(tp->data_type) < 0) {
             m->values[id].dtype = -2; /* a type Cortex does not have: its users are unsupported */
+            m->values[id].otype = tp->data_type;
             continue;
         }
         if (ts) {
@@ -397,6 +577,7 @@ static cx_status build(cx_onnx_model *m) {
         }
         m->values[id].init = t;
         m->values[id].dtype = t->dtype;
+        m->values[id].otype = tp->data_type;
     }
     /* graph inputs (an input that is also an initialiser is the initialiser) */
     m->inputs = cx_xmalloc((g->n_input + 1) * sizeof *m->inputs);
@@ -417,6 +598,7 @@ static cx_status build(cx_onnx_model *m) {
         if ((st = value_info(m, vi, "input", o))) break;
         id = add_value(m, &map, pos, vi->name, -1);
         m->values[id].dtype = o->onnx_type == 0 ? -1 : o->dtype_ok ? (int)o->dtype : -2;
+        m->values[id].otype = o->onnx_type;
         m->input_ids[m->n_inputs++] = id;
     }
     /* node outputs: one producer per name */
@@ -550,6 +732,7 @@ void cx_onnx_free(cx_onnx_model *m) {
         free(m->nodes[k].in);
         free(m->nodes[k].out);
         free(m->nodes[k].unsupported);
+        free(m->nodes[k].a.ints);
         cx_tensor_free(m->nodes[k].a.value);
     }
     /* nodes made before a failure (n_nodes not yet set) */

@@ -21,7 +21,13 @@ typedef struct onnx_attrs {
     int group;
     int ceil_mode, count_include_pad, allowzero;
     int nperm, perm[CX_MAX_DIMS];
-    cx_tensor *value;             /* Constant: persistent, owned by the model */
+    cx_tensor *value;             /* Constant, ConstantOfShape: persistent, owned by the model */
+    int keepdims, noop, last;     /* reductions, ArgMax / ArgMin */
+    int to;                       /* Cast: ONNX type; other ops: the output type their check chose */
+    int nints;                    /* a list attribute of the newer ops (axes, split, starts...) */
+    int64_t *ints;                /* malloc'd, owned by the node */
+    int mode;                     /* an op's string attribute as a number */
+    int out_types[4];             /* ONNX type of outputs 1..3 when not the rule's (set by the check; 0: the rule) */
 } onnx_attrs;
 
 typedef struct onnx_node {
@@ -38,7 +44,8 @@ typedef struct onnx_node {
 typedef struct onnx_value {
     const char *name;
     int producer;                 /* node (execution order), -1 graph input, -2 initialiser */
-    int dtype;                    /* cx_dtype, or -1 unknown / not a Cortex type */
+    int dtype;                    /* storage cx_dtype; -1 unknown, -2 a type Cortex does not hold */
+    int otype;                    /* ONNX element type (0 unknown) */
     cx_tensor *init;              /* initialiser (persistent, owned by the model) */
 } onnx_value;
 
@@ -62,16 +69,60 @@ typedef struct onnx_op {
     const char *name;
     int min_in, max_in;           /* input count limits */
     int max_out;                  /* outputs Cortex computes */
-    unsigned float_in;            /* bit i: input i must be F32 */
-    int out_same;                 /* output dtype: 1 same as input 0, 0 F32, 2 the constant's */
+    unsigned float_in;            /* bit i: input i is of the op's type T (all of one type) */
+    int out_same;                 /* output type: OUT_FLOAT, OUT_SAME (T), OUT_CONST, OUT_BOOL, OUT_I64, OUT_SAME1
+                                   * (input 1's), OUT_ATTR (a.to, set by the check) */
     /* parse and check attributes: CX_OK, CX_ERR_FORMAT (invalid; message
      * set), or CX_OK with *why set to a static reason it is unsupported */
     cx_status (*check)(cx_onnx_model *m, onnx_node *nd, const char **why);
     /* run (inside cx_try): in[] has n_in tensors (NULL for left-out optional ones) */
     void (*run)(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+    unsigned types;               /* ONNX types T may have (bit t: type t); 0: float only */
+    int since;                    /* the opset that introduced the op when after 7 (0: 7 or before) */
 } onnx_op;
+enum { OUT_FLOAT = 0, OUT_SAME = 1, OUT_CONST = 2, OUT_BOOL = 3, OUT_I64 = 4, OUT_SAME1 = 5, OUT_ATTR = 6 };
 extern const onnx_op cx_onnx_ops[];
 extern const int cx_onnx_n_ops;
+extern const onnx_op cx_onnx_ops_more[]; /* onnx_ops_more.c */
+extern const int cx_onnx_n_ops_more;
+/* op i of both tables (0 .. cx_onnx_n_ops + cx_onnx_n_ops_more - 1) */
+const onnx_op *cx_onnx_op_at(int i);
+
+/* ONNX element types as bits of onnx_op.types */
+#define OT(t) (1u << ONNX__TENSOR_PROTO__DATA_TYPE__##t)
+#define T_FLOAT (OT(FLOAT) | OT(FLOAT16))
+#define T_INTS (OT(INT8) | OT(UINT8) | OT(INT16) | OT(UINT16) | OT(INT32) | OT(INT64) | OT(UINT32))
+#define T_BOOL OT(BOOL)
+#define T_NUM (T_FLOAT | T_INTS)
+#define T_ALL (T_NUM | T_BOOL)
+/* The cx_dtype holding ONNX type t (float: F32; int64, uint32: I64; bool,
+ * int8, uint8, int16, uint16, int32: I32), -1 when Cortex holds no such type. */
+int cx_onnx_storage(int onnx_type);
+/* f rounded to ONNX float type t (float16: to nearest even; float: f) */
+float cx_onnx_round_to(float f, int onnx_type);
+/* v stored as ONNX integer type t would store it (wrapped; bool: 0 / 1) */
+int64_t cx_onnx_fit(int64_t v, int onnx_type);
+/* the ONNX type name of a value for messages */
+const char *cx_onnx_value_type(const cx_onnx_model *m, int value_id);
+
+/* kernels of onnx_ops_more.c used by the ops of onnx_ops.c */
+void cx_onnx_int_arith(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+void cx_onnx_int_unary(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+void cx_onnx_int_clip(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+/* Pad in mode 0 constant (any type), 1 reflect, 2 edge; pads: begin..., end... */
+cx_tensor *cx_onnx_pad_any(cx_tensor *x, const int64_t *pads, int mode, double value);
+/* fatal when an op would make `total` values: at most max(2^24, 64 x base), never more than 2^27 */
+void cx_onnx_check_size(const char *op, int64_t total, int64_t base);
+void cx_onnx_pow(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out);
+void cx_onnx_concat_any(int axis, cx_tensor **in, int n, cx_tensor **out);
+cx_tensor *cx_onnx_permute_any(cx_tensor *x, const int *perm);
+
+/* attribute readers shared by the op files (CX_ERR_FORMAT with a message) */
+int cx_onnx_attr_type(const Onnx__AttributeProto *a);
+cx_status cx_onnx_attr_int(const onnx_node *nd, const char *name, int64_t def, int64_t lo, int64_t hi, int64_t *out);
+cx_status cx_onnx_attr_float(const onnx_node *nd, const char *name, float def, float *out);
+/* a list of ints of at most max values into nd->a.ints / nints (absent: nints -1) */
+cx_status cx_onnx_attr_int_list(onnx_node *nd, const char *name, int max);
 
 /* "node N 'name' (Op)" into buf */
 const char *cx_onnx_node_label(const onnx_node *nd, char *buf, size_t n);

@@ -415,8 +415,24 @@ static void test_graph_errors(void) {
                       "node 0 'fc' (Gemm)");
     /* opsets */
     build_mlp(&b);
+    b.opset.version = 0;
+    expect_load_error(&b, CX_ERR_ARG, "opset 0", "opset 0", "1 to 17");
+    /* opset 5 loads; Gemm (from 7 on) and Relu (from 6 on) are unsupported there */
+    build_mlp(&b);
     b.opset.version = 5;
-    expect_load_error(&b, CX_ERR_ARG, "old opset", "opset 5", "7 to 17");
+    {
+        cx_onnx_model *m = NULL;
+        CHECK_MSG(load_built(&b, &m) == CX_OK, "opset 5: %s", cx_last_error());
+        if (m) {
+            CHECK(cx_onnx_num_unsupported(m) == 2);
+            const char *why = cx_onnx_node_unsupported(m, 0);
+            CHECK_MSG(why && strstr(why, "node 0 'fc' (Gemm)") && strstr(why, "opset 5"), "%s", why ? why : "(null)");
+            float xv[4] = {0};
+            cx_tensor *x = cx_from_data(xv, CX_SHAPE(1, 4)), *y;
+            CHECK(cx_onnx_run(m, &x, &y) == CX_ERR_ARG && strstr(cx_last_error(), "Gemm"));
+            cx_onnx_free(m);
+        }
+    }
     build_mlp(&b);
     b.opset.version = 18;
     expect_load_error(&b, CX_ERR_ARG, "new opset", "opset 18", NULL);
