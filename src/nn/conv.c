@@ -235,6 +235,7 @@ typedef struct {
     int vpr;            /* vectors per output row */
     int64_t vpi;        /* vectors per image */
     size_t img_floats;  /* one padded image (+ slack for the last vector) */
+    bool flat;          /* narrow 2-D output: vectors over the padded-width rows */
 } dgeom;
 
 /* Fraction of the register tiles' lanes that hold real outputs. */
@@ -269,7 +270,22 @@ static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out
     dg->vpi = (int64_t)out[0] * out[1] * dg->vpr;
     dg->img_floats = (size_t)Ci * (size_t)dg->padP + DV;
     if (dg->img_floats * sizeof(float) > PAD_BYTES || dg->outP <= 0) return false;
-    return dgeom_use(dg) >= 0.5;
+    if (dgeom_use(dg) >= 0.5) return true;
+    /* Outputs narrower than a vector (7x7 at the end of a small ResNet):
+     * vectors over positions q = oh * pd[2] + ow of the padded-width rows,
+     * the columns ow >= out[2] computed and dropped. The taps of q read at
+     * most pd[2] + DV floats past the image: slack for them. */
+    if (out[0] != 1) return false;
+    const int64_t nq = (int64_t)out[1] * dg->pd[2];
+    const int64_t vpi = (nq + DV - 1) / DV;
+    const int ots = (Co + DMR - 1) / DMR;
+    const double use = (double)Co / (ots * DMR) * (double)dg->outP / ((double)vpi * DV);
+    if (use < 0.5) return false;
+    dg->flat = true;
+    dg->vpr = 0;
+    dg->vpi = vpi;
+    dg->img_floats = (size_t)Ci * (size_t)dg->padP + 2 * DV + (size_t)dg->pd[2];
+    return dg->img_floats * sizeof(float) <= PAD_BYTES;
 }
 
 /* dst[Ci, pd...] = src[Ci, in...] shifted by the leading padding, zeros elsewhere. */
@@ -297,7 +313,7 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
                 for (; x < hi; x++) row[x] = s[x];
                 for (; x < P2; x++) row[x] = 0.0f;
             }
-    memset(dst + (size_t)dg->Ci * dg->padP, 0, DV * sizeof(float));
+    memset(dst + (size_t)dg->Ci * dg->padP, 0, (dg->img_floats - (size_t)dg->Ci * dg->padP) * sizeof(float));
 }
 
 /* Y[n][g] (+)= conv(X[n][g], Wf_g) for all images and groups; X [N][G*Ci][inP],
@@ -322,6 +338,9 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     if (chunk < 1) chunk = 1;
     if (chunk > N) chunk = N;
     float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
+    /* flat: the products of each image [Co][vpi * DV], moved into Y after */
+    const int64_t fs = dg->vpi * DV;
+    float *yt = dg->flat ? cx_arena_alloc((size_t)chunk * Co * (size_t)fs * sizeof(float)) : NULL;
     const int kb = KBLOCK / kks > 0 ? KBLOCK / kks * kks : kks;
     const int nt = nthreads();
     const double flops = 2.0 * N * G * (double)Co * K * (double)dg->outP;
@@ -350,7 +369,7 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
             for (int j = 0; j < nimg; j++) {
                 size_t img = (size_t)(n0 + j) * G + gi;
                 pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
-                if (bias && !accumulate) {
+                if (bias && !accumulate && !dg->flat) {
                     float *yo = Y + img * Co * dg->outP;
                     for (int o = 0; o < Co; o++)
                         for (int64_t q = 0; q < dg->outP; q++)
@@ -359,13 +378,19 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
             }
             const int64_t nvec = (int64_t)nimg * dg->vpi;
             const int64_t ntile = (nvec + DNV - 1) / DNV;
-            const bool load0 = accumulate || bias;
+            const bool load0 = (accumulate || bias) && !dg->flat;
             CX_OMP(parallel for schedule(static) if(par))
             for (int64_t tix = 0; tix < ntile; tix++) {
                 dtile tl;
                 int nv = 0;
                 for (int64_t v = tix * DNV; v < nvec && nv < DNV; v++, nv++) {
                     int64_t j = v / dg->vpi, r = v - j * dg->vpi;
+                    if (dg->flat) {
+                        tl.b[nv] = xp + (size_t)j * dg->img_floats + (size_t)r * DV;
+                        tl.out[nv] = yt + (size_t)j * Co * fs + (size_t)r * DV;
+                        tl.nval[nv] = DV;
+                        continue;
+                    }
                     int64_t row = r / dg->vpr;
                     int col = (int)(r - row * dg->vpr) * DV;
                     int od = (int)(row / dg->out[1]), oh = (int)(row - (int64_t)od * dg->out[1]);
@@ -378,10 +403,27 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                     const int T = K - k0 < kb ? K - k0 : kb;
                     for (int ot = 0; ot < ots; ot++) {
                         const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
+                        const ptrdiff_t ost = dg->flat ? (ptrdiff_t)fs : (ptrdiff_t)dg->outP;
                         dkern_n(nv, T, ap + ((size_t)ot * K + k0) * DMR, DMR, offs + k0, &tl,
-                                (ptrdiff_t)ot * DMR * dg->outP, (ptrdiff_t)dg->outP, mr,
-                                load0 || k0 > 0);
+                                (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0);
                     }
+                }
+            }
+            if (dg->flat) {
+                const int OH = dg->out[1], OW = dg->out[2];
+                CX_OMP(parallel for schedule(static) if(par))
+                for (int64_t jo = 0; jo < (int64_t)nimg * Co; jo++) {
+                    const int j = (int)(jo / Co), o = (int)(jo - (int64_t)j * Co);
+                    const size_t img = (size_t)(n0 + j) * G + gi;
+                    const float *t = yt + ((size_t)j * Co + o) * fs;
+                    float *yo = Y + (img * Co + o) * dg->outP;
+                    const float bv = bias && !accumulate ? bias[gi * Co + o] : 0.0f;
+                    for (int oh = 0; oh < OH; oh++)
+                        for (int ow = 0; ow < OW; ow++) {
+                            const float v = t[(size_t)oh * P2 + ow];
+                            float *d = yo + (size_t)oh * OW + ow;
+                            *d = accumulate ? *d + v : bv + v;
+                        }
                 }
             }
         }
