@@ -90,7 +90,7 @@ static void im2col(const geom *g, const float *x, int r0, int r1, float *col, bo
     const int64_t L = (int64_t)(r1 - r0) * OW;
     par = par && g->Cg > 1 && g->K * L > CX_PAR_MIN;
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int c = 0; c < g->Cg; c++) {
         const float *xc = x + (size_t)c * g->inP;
         for (int kd = 0; kd < kd_n; kd++)
@@ -121,7 +121,7 @@ static void im2col(const geom *g, const float *x, int r0, int r1, float *col, bo
                         for (int ow = hi; ow < OW; ow++) drow[ow] = 0.0f;
                     }
                 }
-    }
+    });
 }
 
 /* x [Cg, inP] += col2im(col) for output rows [r0, r1). Channels are
@@ -132,7 +132,7 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
     const int64_t L = (int64_t)(r1 - r0) * OW;
     par = par && g->Cg > 1 && g->K * L > CX_PAR_MIN;
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int c = 0; c < g->Cg; c++) {
         float *xc = x + (size_t)c * g->inP;
         for (int kd = 0; kd < kd_n; kd++)
@@ -158,7 +158,7 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
                         }
                     }
                 }
-    }
+    });
 }
 
 /* ---------------------------------------------------------------- direct kernels */
@@ -348,24 +348,25 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     (void)par;
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
-        for (int ot = 0; ot < ots; ot++)
-            for (int kk = 0; kk < K; kk++)
-                for (int i = 0; i < DMR; i++) {
-                    int co = ot * DMR + i;
-                    float v = 0.0f;
-                    if (co < Co) {
-                        if (!flip) {
-                            v = wg[(size_t)co * K + kk];
-                        } else {
-                            int ci = kk / kks, j = kk - ci * kks;
-                            v = wg[((size_t)ci * Co + co) * kks + (kks - 1 - j)];
-                        }
-                    }
-                    ap[((size_t)ot * K + kk) * DMR + i] = v;
+        /* ap[ot][kk][i] = Wf(ot * DMR + i, kk), zero past Co; read along
+         * the weight's rows (this runs on every call: batch 1 feels it) */
+        if (Co % DMR) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
+        for (int co = 0; co < Co; co++) {
+            float *dst = ap + (size_t)(co / DMR) * K * DMR + co % DMR;
+            if (!flip) {
+                const float *src = wg + (size_t)co * K;
+                for (int kk = 0; kk < K; kk++) dst[(size_t)kk * DMR] = src[kk];
+            } else {
+                for (int ci = 0; ci < Ci; ci++) {
+                    const float *src = wg + ((size_t)ci * Co + co) * kks;
+                    float *d = dst + (size_t)ci * kks * DMR;
+                    for (int j = 0; j < kks; j++) d[(size_t)j * DMR] = src[kks - 1 - j];
                 }
+            }
+        }
         for (int n0 = 0; n0 < N; n0 += chunk) {
             const int nimg = N - n0 < chunk ? N - n0 : chunk;
-            CX_OMP(parallel for schedule(static) if(par))
+            CX_PFOR(par,
             for (int j = 0; j < nimg; j++) {
                 size_t img = (size_t)(n0 + j) * G + gi;
                 pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
@@ -375,11 +376,11 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                         for (int64_t q = 0; q < dg->outP; q++)
                             yo[(size_t)o * dg->outP + q] = bias[gi * Co + o];
                 }
-            }
+            });
             const int64_t nvec = (int64_t)nimg * dg->vpi;
             const int64_t ntile = (nvec + DNV - 1) / DNV;
             const bool load0 = (accumulate || bias) && !dg->flat;
-            CX_OMP(parallel for schedule(static) if(par))
+            CX_PFOR(par,
             for (int64_t tix = 0; tix < ntile; tix++) {
                 dtile tl;
                 int nv = 0;
@@ -408,10 +409,10 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                                 (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0);
                     }
                 }
-            }
+            });
             if (dg->flat) {
                 const int OH = dg->out[1], OW = dg->out[2];
-                CX_OMP(parallel for schedule(static) if(par))
+                CX_PFOR(par,
                 for (int64_t jo = 0; jo < (int64_t)nimg * Co; jo++) {
                     const int j = (int)(jo / Co), o = (int)(jo - (int64_t)j * Co);
                     const size_t img = (size_t)(n0 + j) * G + gi;
@@ -424,7 +425,7 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                             float *d = yo + (size_t)oh * OW + ow;
                             *d = accumulate ? *d + v : bv + v;
                         }
-                }
+                });
             }
         }
     }
@@ -1006,7 +1007,7 @@ static void fold_uncols(const geom *g, const float *col, int64_t ld, int gi, int
     fold_pad_dims(g, &PH, &PW);
     const size_t plane = (size_t)PH * PW, pf = fold_pad_floats(g);
     (void)par, (void)pf;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int j = 0; j < m; j++) {
         float *pad = pads + (size_t)(par ? thread_id() : 0) * pf;
         memset(pad, 0, (size_t)g->Cg * plane * sizeof(float));
@@ -1033,7 +1034,7 @@ static void fold_uncols(const geom *g, const float *col, int64_t ld, int gi, int
                     dr[xx] += row[px];
                 }
             }
-    }
+    });
 }
 
 /* dyg [Og][m * outP] (rows ld apart) = the output (gradient) of group gi,
@@ -1147,7 +1148,7 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
     float *cols = scratch(par ? nt : 1, tf);
     const int OW = g->out[2];
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int n = 0; n < g->N; n++) {
         float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
         float *yn = Y + (size_t)n * g->O * g->outP;
@@ -1172,7 +1173,7 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
                          yg + (size_t)r0 * OW, (int)g->outP);
             }
         }
-    }
+    });
 }
 
 /* dX[n] (+)= col2im(W^T dY[n]): accumulated, or (accumulate false) stored
@@ -1203,7 +1204,7 @@ static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX
     float *cols = scratch(par ? nt : 1, tf);
     const int OW = g->out[2];
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int n = 0; n < g->N; n++) {
         float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
         for (int gi = 0; gi < g->G; gi++) {
@@ -1224,7 +1225,7 @@ static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX
                 }
             }
         }
-    }
+    });
 }
 
 /* accT[G][K][Og] += sum over images [n0, n1) of (dY[n] im2col(X[n])^T)^T,
