@@ -15,6 +15,7 @@
  * buffers hold K = C/G * kd*kh*kw rows and a tile of whole output rows
  * (OW-long); they come from the arena and are released before returning. */
 #include "conv_kern.h"
+#include "../cpu/transpose.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,20 +349,19 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     (void)par;
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
-        /* ap[ot][kk][i] = Wf(ot * DMR + i, kk), zero past Co; read along
-         * the weight's rows (this runs on every call: batch 1 feels it) */
+        /* ap[ot][kk][i] = Wf(ot * DMR + i, kk), zero past Co: blocked
+         * transposes of W's rows (this runs on every call: batch 1 feels it) */
         if (Co % DMR) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
-        for (int co = 0; co < Co; co++) {
+        for (int ot = 0; ot < ots && !flip; ot++) {
+            const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
+            cx_transpose_block(wg + (size_t)ot * DMR * K, (size_t)K, ap + (size_t)ot * K * DMR, DMR, mr, K);
+        }
+        for (int co = 0; co < Co && flip; co++) {
             float *dst = ap + (size_t)(co / DMR) * K * DMR + co % DMR;
-            if (!flip) {
-                const float *src = wg + (size_t)co * K;
-                for (int kk = 0; kk < K; kk++) dst[(size_t)kk * DMR] = src[kk];
-            } else {
-                for (int ci = 0; ci < Ci; ci++) {
-                    const float *src = wg + ((size_t)ci * Co + co) * kks;
-                    float *d = dst + (size_t)ci * kks * DMR;
-                    for (int j = 0; j < kks; j++) d[(size_t)j * DMR] = src[kks - 1 - j];
-                }
+            for (int ci = 0; ci < Ci; ci++) {
+                const float *src = wg + ((size_t)ci * Co + co) * kks;
+                float *d = dst + (size_t)ci * kks * DMR;
+                for (int j = 0; j < kks; j++) d[(size_t)j * DMR] = src[kks - 1 - j];
             }
         }
         for (int n0 = 0; n0 < N; n0 += chunk) {
