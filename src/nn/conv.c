@@ -225,13 +225,19 @@ cx_conv_algo cx_conv_get_algo(void) {
 }
 static bool direct_enabled(void) { return algo() >= 1; }
 
-/* A stride-1 convolution of one group: input [Ci, in...] -> output
- * [Co, out...], leading padding p (may be negative: cropping). */
+/* A convolution of one group: input [Ci, in...] -> output [Co, out...],
+ * leading padding p (may be negative: cropping), stride s. With stride 1 the
+ * padded image is one plane per channel; with a stride s > 1 it is split
+ * into s^3 polyphase planes, plane (a, b, c) holding the padded positions
+ * (s z + a, s y + b, s x + c) at (z, y, x): the taps of every output are
+ * then at fixed offsets from the output's own position, as at stride 1. */
 typedef struct {
     int Ci, Co;
-    int in[3], out[3], k[3], d[3], p[3];
-    int pd[3];          /* padded input dims: out + d*(k-1) */
-    int64_t inP, outP, padP;
+    int in[3], out[3], k[3], d[3], p[3], s[3];
+    int pd[3];          /* dims of a (polyphase) plane: out - 1 + ceil((d*(k-1) + 1) / s) */
+    int nph;            /* planes per channel: s0 * s1 * s2 */
+    int64_t phP;        /* floats of one plane */
+    int64_t inP, outP, padP; /* padP: floats per channel, nph * phP */
     int kks, K;         /* prod k, Ci * prod k */
     int vpr;            /* vectors per output row */
     int64_t vpi;        /* vectors per image */
@@ -247,25 +253,28 @@ static double dgeom_use(const dgeom *dg) {
 
 /* Fill dg for a stride-1 convolution; false when the direct path does not
  * apply (too big, or too few useful lanes). */
-static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
-                       const int k[3], const int d[3], const int p[3]) {
+static bool dgeom_init_s(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
+                         const int k[3], const int d[3], const int p[3], const int s[3]) {
     memset(dg, 0, sizeof *dg);
     dg->Ci = Ci;
     dg->Co = Co;
-    dg->inP = dg->outP = dg->padP = 1;
-    dg->kks = 1;
+    dg->inP = dg->outP = dg->phP = 1;
+    dg->kks = dg->nph = 1;
     for (int i = 0; i < 3; i++) {
         dg->in[i] = in[i];
         dg->out[i] = out[i];
         dg->k[i] = k[i];
         dg->d[i] = d[i];
         dg->p[i] = p[i];
-        dg->pd[i] = out[i] + d[i] * (k[i] - 1);
+        dg->s[i] = s[i];
+        dg->pd[i] = out[i] - 1 + (d[i] * (k[i] - 1) + 1 + s[i] - 1) / s[i];
         dg->inP *= in[i];
         dg->outP *= out[i];
-        dg->padP *= dg->pd[i];
+        dg->phP *= dg->pd[i];
+        dg->nph *= s[i];
         dg->kks *= k[i];
     }
+    dg->padP = dg->phP * dg->nph;
     dg->K = Ci * dg->kks;
     dg->vpr = (out[2] + DV - 1) / DV;
     dg->vpi = (int64_t)out[0] * out[1] * dg->vpr;
@@ -288,10 +297,41 @@ static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out
     dg->img_floats = (size_t)Ci * (size_t)dg->padP + 2 * DV + (size_t)dg->pd[2];
     return dg->img_floats * sizeof(float) <= PAD_BYTES;
 }
+static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
+                       const int k[3], const int d[3], const int p[3]) {
+    static const int one[3] = {1, 1, 1};
+    return dgeom_init_s(dg, Ci, Co, in, out, k, d, p, one);
+}
 
 /* dst[Ci, pd...] = src[Ci, in...] shifted by the leading padding, zeros elsewhere. */
 static void pad_image(const dgeom *dg, const float *src, float *dst) {
     const int P0 = dg->pd[0], P1 = dg->pd[1], P2 = dg->pd[2];
+    if (dg->nph > 1) { /* polyphase planes: zeros, then each input value to its place */
+        memset(dst, 0, dg->img_floats * sizeof(float));
+        const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+        for (int c = 0; c < dg->Ci; c++)
+            for (int sz = 0; sz < dg->in[0]; sz++) {
+                const int z = sz + dg->p[0];
+                if (z < 0 || z >= P0 * s0) continue;
+                for (int sy = 0; sy < dg->in[1]; sy++) {
+                    const int y = sy + dg->p[1];
+                    if (y < 0 || y >= P1 * s1) continue;
+                    const float *sr = src + (size_t)c * dg->inP + ((size_t)sz * dg->in[1] + sy) * dg->in[2];
+                    float *base = dst + (size_t)c * dg->padP +
+                                  (size_t)((z % s0) * s1 + y % s1) * s2 * dg->phP +
+                                  ((size_t)(z / s0) * P1 + (size_t)(y / s1)) * P2;
+                    for (int c2 = 0; c2 < s2; c2++) { /* plane c2: padded columns xi * s2 + c2 */
+                        float *pl = base + (size_t)c2 * dg->phP;
+                        const int off = c2 - dg->p[2];
+                        for (int xi = 0; xi < P2; xi++) {
+                            const int sx = xi * s2 + off;
+                            if (sx >= 0 && sx < dg->in[2]) pl[xi] = sr[sx];
+                        }
+                    }
+                }
+            }
+        return;
+    }
     const int lo = dg->p[2] > 0 ? dg->p[2] : 0; /* first destination column with data */
     int hi = dg->p[2] + dg->in[2];
     if (hi > P2) hi = P2;
@@ -330,10 +370,14 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
         for (int a = 0; a < dg->k[0]; a++)
             for (int b = 0; b < dg->k[1]; b++)
                 for (int e = 0; e < dg->k[2]; e++)
-                    offs[((c * dg->k[0] + a) * dg->k[1] + b) * dg->k[2] + e] =
-                        (int32_t)((int64_t)c * dg->padP + ((int64_t)a * dg->d[0] * P1 +
-                                                           (int64_t)b * dg->d[1]) * P2 +
-                                  (int64_t)e * dg->d[2]);
+                    {
+                        const int ta = a * dg->d[0], tb = b * dg->d[1], te = e * dg->d[2];
+                        const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+                        const int64_t plane = ((int64_t)(ta % s0) * s1 + tb % s1) * s2 + te % s2;
+                        offs[((c * dg->k[0] + a) * dg->k[1] + b) * dg->k[2] + e] =
+                            (int32_t)((int64_t)c * dg->padP + plane * dg->phP +
+                                      ((int64_t)(ta / s0) * P1 + tb / s1) * P2 + te / s2);
+                    }
     float *ap = cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
     int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
     if (chunk < 1) chunk = 1;
@@ -441,9 +485,19 @@ static void bdata_pad(const geom *g, int p[3]) {
     for (int i = 0; i < 3; i++) p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
 }
 
+/* Strided: direct (polyphase planes) when the folded GEMM does not apply and
+ * a call has at most STRIDED_MAX_P output positions (batch 1 of a small
+ * image), where the column copies and thin GEMMs of the other path cost
+ * most: a small ResNet's 3x3 stride-2 convolutions 16->32 (28x28) and
+ * 32->64 (14x14) at batch 1 (measured 0.02-0.03 vs 0.05 ms; not 1x1
+ * kernels, which would copy s^2 planes to use one: 0.01 vs 0.004 ms). */
+#define STRIDED_MAX_P 4096
+static int fold_images(const geom *g, int N);
 static bool direct_fwd_geom(const geom *g, dgeom *dg) {
-    return stride1(g) && direct_enabled() && !g->direct &&
-           dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+    if (!direct_enabled() || g->direct) return false;
+    if (stride1(g)) return dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+    return (int64_t)g->N * g->outP <= STRIDED_MAX_P && fold_images(g, g->N) == 0 && g->K > g->Cg && g->s[0] <= 4 &&
+           g->s[1] <= 4 && g->s[2] <= 4 && dgeom_init_s(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p, g->s);
 }
 
 /* The input gradient of geometry g (stride 1) as a direct convolution of the

@@ -822,19 +822,26 @@ static void lecture_x_example(void) {
 }
 
 /* Outputs narrower than a vector run direct over the padded-width rows (the
- * extra columns computed and dropped): forward with bias, input and weight
- * gradients equal the GEMM path's. 64 ch 7x7, dilated 9x6, 2 images 3x5 with
- * cropping-free padding 0, a 1-D conv of length 9. */
+ * extra columns computed and dropped), and strided convolutions at batch 1
+ * over polyphase planes: forward with bias, input and weight gradients equal
+ * the GEMM path's. 64 ch 7x7, dilated 9x6, 2 images 3x5 with padding 0, a
+ * 1-D conv of length 9; stride 2 (3x3 28x28, dilated, 2x2 kernel with an odd
+ * width) and a 1-D stride 3. */
 static void narrow_direct_agrees(void) {
     const cx_conv_algo saved = cx_conv_get_algo();
-    static const int cases[4][9] = {
-        /* N, C, O, H, W, k, pad, dil, 1-D */
-        {1, 64, 64, 7, 7, 3, 1, 1, 0},
-        {2, 8, 12, 9, 6, 3, 2, 2, 0},
-        {2, 6, 10, 5, 7, 3, 0, 1, 0},
-        {3, 8, 8, 1, 9, 3, 1, 1, 1},
+    static const int cases[8][10] = {
+        /* N, C, O, H, W, k, pad, dil, 1-D, stride */
+        {1, 64, 64, 7, 7, 3, 1, 1, 0, 1},
+        {2, 8, 12, 9, 6, 3, 2, 2, 0, 1},
+        {2, 6, 10, 5, 7, 3, 0, 1, 0, 1},
+        {3, 8, 8, 1, 9, 3, 1, 1, 1, 1},
+        /* strided at batch 1: polyphase planes */
+        {1, 16, 32, 28, 28, 3, 1, 1, 0, 2},
+        {1, 5, 7, 9, 11, 3, 1, 2, 0, 2},
+        {1, 4, 8, 1, 60, 5, 2, 1, 1, 3},
+        {1, 32, 64, 14, 13, 2, 0, 1, 0, 2},
     };
-    for (int ci = 0; ci < 4; ci++) {
+    for (int ci = 0; ci < 8; ci++) {
         const int *c = cases[ci];
         float *ref[2] = {NULL, NULL};
         int64_t ny = 0, nx = 0, nw = 0;
@@ -846,6 +853,7 @@ static void narrow_direct_agrees(void) {
             cx_conv_opts o = cx_conv_defaults();
             o.padding[0] = o.padding[1] = c[6];
             o.dilation[0] = o.dilation[1] = c[7];
+            o.stride[0] = o.stride[1] = c[9];
             if (c[8]) {
                 x = leaf(CX_SHAPE(c[0], c[1], c[4]));
                 w = leaf(CX_SHAPE(c[2], c[1], c[5]));
