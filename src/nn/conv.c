@@ -322,11 +322,11 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
                                   ((size_t)(z / s0) * P1 + (size_t)(y / s1)) * P2;
                     for (int c2 = 0; c2 < s2; c2++) { /* plane c2: padded columns xi * s2 + c2 */
                         float *pl = base + (size_t)c2 * dg->phP;
-                        const int off = c2 - dg->p[2];
-                        for (int xi = 0; xi < P2; xi++) {
-                            const int sx = xi * s2 + off;
-                            if (sx >= 0 && sx < dg->in[2]) pl[xi] = sr[sx];
-                        }
+                        const int off = c2 - dg->p[2]; /* sx = xi * s2 + off in [0, in[2]) */
+                        int xlo = off >= 0 ? 0 : (-off + s2 - 1) / s2;
+                        int xhi = dg->in[2] - 1 - off < 0 ? 0 : (dg->in[2] - 1 - off) / s2 + 1;
+                        if (xhi > P2) xhi = P2;
+                        for (int xi = xlo; xi < xhi; xi++) pl[xi] = sr[xi * s2 + off];
                     }
                 }
             }
@@ -366,18 +366,17 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     const int ots = (Co + DMR - 1) / DMR;
     const int P1 = dg->pd[1], P2 = dg->pd[2];
     int32_t *offs = cx_arena_alloc((size_t)K * sizeof(int32_t));
-    for (int c = 0; c < Ci; c++)
-        for (int a = 0; a < dg->k[0]; a++)
-            for (int b = 0; b < dg->k[1]; b++)
-                for (int e = 0; e < dg->k[2]; e++)
-                    {
-                        const int ta = a * dg->d[0], tb = b * dg->d[1], te = e * dg->d[2];
-                        const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
-                        const int64_t plane = ((int64_t)(ta % s0) * s1 + tb % s1) * s2 + te % s2;
-                        offs[((c * dg->k[0] + a) * dg->k[1] + b) * dg->k[2] + e] =
-                            (int32_t)((int64_t)c * dg->padP + plane * dg->phP +
-                                      ((int64_t)(ta / s0) * P1 + tb / s1) * P2 + te / s2);
-                    }
+    /* offs[c * kks + tap] = c * padP + the tap's offset in its plane */
+    for (int a = 0, j = 0; a < dg->k[0]; a++)
+        for (int b = 0; b < dg->k[1]; b++)
+            for (int e = 0; e < dg->k[2]; e++, j++) {
+                const int ta = a * dg->d[0], tb = b * dg->d[1], te = e * dg->d[2];
+                const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+                const int64_t plane = ((int64_t)(ta % s0) * s1 + tb % s1) * s2 + te % s2;
+                offs[j] = (int32_t)(plane * dg->phP + ((int64_t)(ta / s0) * P1 + tb / s1) * P2 + te / s2);
+            }
+    for (int c = 1; c < Ci; c++)
+        for (int j = 0; j < kks; j++) offs[c * kks + j] = (int32_t)((int64_t)c * dg->padP + offs[j]);
     float *ap = cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
     int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
     if (chunk < 1) chunk = 1;
@@ -463,12 +462,14 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                     const float *t = yt + ((size_t)j * Co + o) * fs;
                     float *yo = Y + (img * Co + o) * dg->outP;
                     const float bv = bias && !accumulate ? bias[gi * Co + o] : 0.0f;
-                    for (int oh = 0; oh < OH; oh++)
-                        for (int ow = 0; ow < OW; ow++) {
-                            const float v = t[(size_t)oh * P2 + ow];
-                            float *d = yo + (size_t)oh * OW + ow;
-                            *d = accumulate ? *d + v : bv + v;
-                        }
+                    for (int oh = 0; oh < OH; oh++) {
+                        const float *tr = t + (size_t)oh * P2;
+                        float *yr = yo + (size_t)oh * OW;
+                        if (accumulate)
+                            for (int ow = 0; ow < OW; ow++) yr[ow] += tr[ow];
+                        else
+                            for (int ow = 0; ow < OW; ow++) yr[ow] = bv + tr[ow];
+                    }
                 });
             }
         }
