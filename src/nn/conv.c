@@ -351,8 +351,8 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
                 int x = 0;
                 for (; x < lo; x++) row[x] = 0.0f;
                 for (; x + DV <= hi; x += DV) vst(row + x, vld(s + x));
-                for (; x < hi; x++) row[x] = s[x];
-                for (; x < P2; x++) row[x] = 0.0f;
+                if (x < hi) vst_part(row + x, vld_part(s + x, hi - x), hi - x);
+                for (x = hi; x < P2; x++) row[x] = 0.0f;
             }
     memset(dst + (size_t)dg->Ci * dg->padP, 0, (dg->img_floats - (size_t)dg->Ci * dg->padP) * sizeof(float));
 }
