@@ -128,10 +128,12 @@ static int onnx_run(int argc, char **argv) {
             fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
             ok = false;
         }
+    cx_no_grad_begin(); /* inference: no graph recorded; the optimised plan (cx_onnx_set_optimize) */
     if (ok && cx_onnx_run(m, in, outs)) {
         fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
         ok = false;
     }
+    cx_no_grad_end();
     for (int i = 0; ok && i < no; i++) print_tensor(cx_onnx_output(m, i)->name, outs[i], limit);
     for (int i = 0; ok && save && i < no; i++) {
         char fn[4096];

@@ -154,6 +154,21 @@ const cx_params *cx_onnx_params(const cx_onnx_model *m);
  * the arena is rewound and outputs are NULL. */
 cx_status cx_onnx_run(cx_onnx_model *m, cx_tensor *const *inputs, cx_tensor **outputs);
 
+/* Inference optimisation. At load Cortex plans, without changing the graph,
+ * how no-grad runs (cx_no_grad_begin) execute it: a BatchNormalization
+ * whose input is a Conv's output used by nothing else is folded into that
+ * Conv's weight and bias (F32 initialisers), and a Relu whose input is used
+ * by nothing else is done in place by the Conv, Gemm, Add, Sub, Mul, Div or
+ * BatchNormalization before it. Results equal the plain run to rounding
+ * (the folded weights are computed in double). Runs in grad mode always
+ * run every node. The folded weights are derived again before the next
+ * optimised run after a grad-mode run, a call of cx_onnx_params or of
+ * cx_onnx_set_optimize, so fine-tuned or edited parameters are seen.
+ * cx_onnx_set_optimize(m, false) turns the plan off (on by default);
+ * cx_onnx_num_optimized is the number of nodes it skips. */
+void cx_onnx_set_optimize(cx_onnx_model *m, bool on);
+int cx_onnx_num_optimized(const cx_onnx_model *m);
+
 /* Read a TensorProto file (the .pb inputs and outputs of ONNX's test data)
  * into a new persistent tensor (F32, I32 or I64 as the value types above;
  * the caller frees it).

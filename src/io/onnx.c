@@ -722,11 +722,14 @@ static cx_status build(cx_onnx_model *m) {
     }
     free(deps), free(first), free(adj), free(fill), free(queue);
     if (st) return st;
-    return check_nodes(m);
+    if ((st = check_nodes(m))) return st;
+    cx_onnx_opt_build(m);
+    return CX_OK;
 }
 
 void cx_onnx_free(cx_onnx_model *m) {
     if (!m) return;
+    cx_onnx_opt_free(m);
     for (int i = 0; i < m->n_values; i++) cx_tensor_free(m->values[i].init);
     for (int k = 0; k < m->n_nodes; k++) {
         free(m->nodes[k].in);
@@ -805,7 +808,10 @@ const char *cx_onnx_node_unsupported(const cx_onnx_model *m, int i) {
     return i >= 0 && i < m->n_nodes ? m->nodes[i].unsupported : NULL;
 }
 int cx_onnx_num_unsupported(const cx_onnx_model *m) { return m->n_unsupported; }
-const cx_params *cx_onnx_params(const cx_onnx_model *m) { return &m->params; }
+const cx_params *cx_onnx_params(const cx_onnx_model *m) {
+    cx_onnx_opt_touch(m); /* the caller may change them */
+    return &m->params;
+}
 
 static void print_vi(FILE *f, const cx_onnx_value_info *v) {
     fprintf(f, "  %s: %s", v->name, v->onnx_type ? cx_onnx_type_name(v->onnx_type) : "?");

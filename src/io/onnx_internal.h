@@ -62,6 +62,7 @@ struct cx_onnx_model {
     int n_unsupported;
     cx_params params;
     char what[256];
+    struct onnx_opt *opt;         /* inference plan (onnx_opt.c) */
 };
 
 /* The op table (onnx_ops.c). */
@@ -131,4 +132,19 @@ const Onnx__AttributeProto *cx_onnx_attr(const onnx_node *nd, const char *name);
 /* A TensorProto as a persistent tensor; CX_ERR_FORMAT / CX_ERR_ARG with the
  * message naming `what`. */
 cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *what, cx_tensor **out);
+
+/* The inference plan (onnx_opt.c): BatchNormalization folded into Conv,
+ * Relu fused into the node before it; used by no-grad runs. */
+void cx_onnx_opt_build(cx_onnx_model *m);
+void cx_onnx_opt_free(cx_onnx_model *m);
+/* the parameters may change: fold again before the next optimised run */
+void cx_onnx_opt_touch(const cx_onnx_model *m);
+/* at the start of a run: true when this run uses the plan */
+bool cx_onnx_opt_begin(cx_onnx_model *m);
+/* node k (execution order) is skipped: its output 0 is the value *src */
+bool cx_onnx_opt_skip(const cx_onnx_model *m, int k, int *src);
+/* replace node k's inputs (folded weights) before it runs */
+void cx_onnx_opt_inputs(const cx_onnx_model *m, int k, cx_tensor **in);
+/* after node k ran: a fused Relu on out[0] */
+void cx_onnx_opt_after(const cx_onnx_model *m, int k, cx_tensor **out);
 #endif

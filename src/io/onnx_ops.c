@@ -1203,10 +1203,16 @@ static cx_status run_graph(void *user) {
     memset(val, 0, (size_t)(m->n_values + 1) * sizeof *val);
     for (int i = 0; i < m->n_values; i++) val[i] = m->values[i].init;
     for (int i = 0; i < m->n_inputs; i++) val[m->input_ids[i]] = half_round(c->inputs[i], m->values[m->input_ids[i]].otype);
+    const bool opt = cx_onnx_opt_begin(m); /* no-grad runs: folded / fused nodes (onnx_opt.c) */
     for (int k = 0; k < m->n_nodes; k++) {
         onnx_node *nd = &m->nodes[k];
         const onnx_op *op = cx_onnx_op_at(nd->op);
         c->cur = k;
+        int src;
+        if (opt && cx_onnx_opt_skip(m, k, &src)) {
+            val[nd->out[0]] = val[src];
+            continue;
+        }
         cx_tensor **in = cx_arena_alloc((size_t)(nd->n_in + 8) * sizeof *in);
         memset(in, 0, (size_t)(nd->n_in + 8) * sizeof *in);
         for (int i = 0; i < nd->n_in; i++) {
@@ -1220,7 +1226,9 @@ static cx_status run_graph(void *user) {
         int n_out = nd->n_out > 4 ? nd->n_out : 4;
         cx_tensor **out = cx_arena_alloc((size_t)n_out * sizeof *out);
         memset(out, 0, (size_t)n_out * sizeof *out);
+        if (opt) cx_onnx_opt_inputs(m, k, in);
         op->run(m, nd, in, out);
+        if (opt) cx_onnx_opt_after(m, k, out);
         for (int i = 0; i < nd->n_out && i < op->max_out; i++)
             if (nd->out[i] >= 0) val[nd->out[i]] = half_round(out[i], m->values[nd->out[i]].otype);
     }

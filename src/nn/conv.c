@@ -15,6 +15,7 @@
  * buffers hold K = C/G * kd*kh*kw rows and a tile of whole output rows
  * (OW-long); they come from the arena and are released before returning. */
 #include "conv_kern.h"
+#include "../cpu/transpose.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ static void im2col(const geom *g, const float *x, int r0, int r1, float *col, bo
     const int64_t L = (int64_t)(r1 - r0) * OW;
     par = par && g->Cg > 1 && g->K * L > CX_PAR_MIN;
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int c = 0; c < g->Cg; c++) {
         const float *xc = x + (size_t)c * g->inP;
         for (int kd = 0; kd < kd_n; kd++)
@@ -121,7 +122,7 @@ static void im2col(const geom *g, const float *x, int r0, int r1, float *col, bo
                         for (int ow = hi; ow < OW; ow++) drow[ow] = 0.0f;
                     }
                 }
-    }
+    });
 }
 
 /* x [Cg, inP] += col2im(col) for output rows [r0, r1). Channels are
@@ -132,7 +133,7 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
     const int64_t L = (int64_t)(r1 - r0) * OW;
     par = par && g->Cg > 1 && g->K * L > CX_PAR_MIN;
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int c = 0; c < g->Cg; c++) {
         float *xc = x + (size_t)c * g->inP;
         for (int kd = 0; kd < kd_n; kd++)
@@ -158,7 +159,7 @@ static void col2im(const geom *g, const float *col, int r0, int r1, float *x, bo
                         }
                     }
                 }
-    }
+    });
 }
 
 /* ---------------------------------------------------------------- direct kernels */
@@ -224,17 +225,24 @@ cx_conv_algo cx_conv_get_algo(void) {
 }
 static bool direct_enabled(void) { return algo() >= 1; }
 
-/* A stride-1 convolution of one group: input [Ci, in...] -> output
- * [Co, out...], leading padding p (may be negative: cropping). */
+/* A convolution of one group: input [Ci, in...] -> output [Co, out...],
+ * leading padding p (may be negative: cropping), stride s. With stride 1 the
+ * padded image is one plane per channel; with a stride s > 1 it is split
+ * into s^3 polyphase planes, plane (a, b, c) holding the padded positions
+ * (s z + a, s y + b, s x + c) at (z, y, x): the taps of every output are
+ * then at fixed offsets from the output's own position, as at stride 1. */
 typedef struct {
     int Ci, Co;
-    int in[3], out[3], k[3], d[3], p[3];
-    int pd[3];          /* padded input dims: out + d*(k-1) */
-    int64_t inP, outP, padP;
+    int in[3], out[3], k[3], d[3], p[3], s[3];
+    int pd[3];          /* dims of a (polyphase) plane: out - 1 + ceil((d*(k-1) + 1) / s) */
+    int nph;            /* planes per channel: s0 * s1 * s2 */
+    int64_t phP;        /* floats of one plane */
+    int64_t inP, outP, padP; /* padP: floats per channel, nph * phP */
     int kks, K;         /* prod k, Ci * prod k */
     int vpr;            /* vectors per output row */
     int64_t vpi;        /* vectors per image */
     size_t img_floats;  /* one padded image (+ slack for the last vector) */
+    bool flat;          /* narrow 2-D output: vectors over the padded-width rows */
 } dgeom;
 
 /* Fraction of the register tiles' lanes that hold real outputs. */
@@ -245,36 +253,85 @@ static double dgeom_use(const dgeom *dg) {
 
 /* Fill dg for a stride-1 convolution; false when the direct path does not
  * apply (too big, or too few useful lanes). */
-static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
-                       const int k[3], const int d[3], const int p[3]) {
+static bool dgeom_init_s(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
+                         const int k[3], const int d[3], const int p[3], const int s[3]) {
     memset(dg, 0, sizeof *dg);
     dg->Ci = Ci;
     dg->Co = Co;
-    dg->inP = dg->outP = dg->padP = 1;
-    dg->kks = 1;
+    dg->inP = dg->outP = dg->phP = 1;
+    dg->kks = dg->nph = 1;
     for (int i = 0; i < 3; i++) {
         dg->in[i] = in[i];
         dg->out[i] = out[i];
         dg->k[i] = k[i];
         dg->d[i] = d[i];
         dg->p[i] = p[i];
-        dg->pd[i] = out[i] + d[i] * (k[i] - 1);
+        dg->s[i] = s[i];
+        dg->pd[i] = out[i] - 1 + (d[i] * (k[i] - 1) + 1 + s[i] - 1) / s[i];
         dg->inP *= in[i];
         dg->outP *= out[i];
-        dg->padP *= dg->pd[i];
+        dg->phP *= dg->pd[i];
+        dg->nph *= s[i];
         dg->kks *= k[i];
     }
+    dg->padP = dg->phP * dg->nph;
     dg->K = Ci * dg->kks;
     dg->vpr = (out[2] + DV - 1) / DV;
     dg->vpi = (int64_t)out[0] * out[1] * dg->vpr;
     dg->img_floats = (size_t)Ci * (size_t)dg->padP + DV;
     if (dg->img_floats * sizeof(float) > PAD_BYTES || dg->outP <= 0) return false;
-    return dgeom_use(dg) >= 0.5;
+    if (dgeom_use(dg) >= 0.5) return true;
+    /* Outputs narrower than a vector (7x7 at the end of a small ResNet):
+     * vectors over positions q = oh * pd[2] + ow of the padded-width rows,
+     * the columns ow >= out[2] computed and dropped. The taps of q read at
+     * most pd[2] + DV floats past the image: slack for them. */
+    if (out[0] != 1) return false;
+    const int64_t nq = (int64_t)out[1] * dg->pd[2];
+    const int64_t vpi = (nq + DV - 1) / DV;
+    const int ots = (Co + DMR - 1) / DMR;
+    const double use = (double)Co / (ots * DMR) * (double)dg->outP / ((double)vpi * DV);
+    if (use < 0.5) return false;
+    dg->flat = true;
+    dg->vpr = 0;
+    dg->vpi = vpi;
+    dg->img_floats = (size_t)Ci * (size_t)dg->padP + 2 * DV + (size_t)dg->pd[2];
+    return dg->img_floats * sizeof(float) <= PAD_BYTES;
+}
+static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out[3],
+                       const int k[3], const int d[3], const int p[3]) {
+    static const int one[3] = {1, 1, 1};
+    return dgeom_init_s(dg, Ci, Co, in, out, k, d, p, one);
 }
 
 /* dst[Ci, pd...] = src[Ci, in...] shifted by the leading padding, zeros elsewhere. */
 static void pad_image(const dgeom *dg, const float *src, float *dst) {
     const int P0 = dg->pd[0], P1 = dg->pd[1], P2 = dg->pd[2];
+    if (dg->nph > 1) { /* polyphase planes: zeros, then each input value to its place */
+        memset(dst, 0, dg->img_floats * sizeof(float));
+        const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+        for (int c = 0; c < dg->Ci; c++)
+            for (int sz = 0; sz < dg->in[0]; sz++) {
+                const int z = sz + dg->p[0];
+                if (z < 0 || z >= P0 * s0) continue;
+                for (int sy = 0; sy < dg->in[1]; sy++) {
+                    const int y = sy + dg->p[1];
+                    if (y < 0 || y >= P1 * s1) continue;
+                    const float *sr = src + (size_t)c * dg->inP + ((size_t)sz * dg->in[1] + sy) * dg->in[2];
+                    float *base = dst + (size_t)c * dg->padP +
+                                  (size_t)((z % s0) * s1 + y % s1) * s2 * dg->phP +
+                                  ((size_t)(z / s0) * P1 + (size_t)(y / s1)) * P2;
+                    for (int c2 = 0; c2 < s2; c2++) { /* plane c2: padded columns xi * s2 + c2 */
+                        float *pl = base + (size_t)c2 * dg->phP;
+                        const int off = c2 - dg->p[2]; /* sx = xi * s2 + off in [0, in[2]) */
+                        int xlo = off >= 0 ? 0 : (-off + s2 - 1) / s2;
+                        int xhi = dg->in[2] - 1 - off < 0 ? 0 : (dg->in[2] - 1 - off) / s2 + 1;
+                        if (xhi > P2) xhi = P2;
+                        for (int xi = xlo; xi < xhi; xi++) pl[xi] = sr[xi * s2 + off];
+                    }
+                }
+            }
+        return;
+    }
     const int lo = dg->p[2] > 0 ? dg->p[2] : 0; /* first destination column with data */
     int hi = dg->p[2] + dg->in[2];
     if (hi > P2) hi = P2;
@@ -294,10 +351,10 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
                 int x = 0;
                 for (; x < lo; x++) row[x] = 0.0f;
                 for (; x + DV <= hi; x += DV) vst(row + x, vld(s + x));
-                for (; x < hi; x++) row[x] = s[x];
-                for (; x < P2; x++) row[x] = 0.0f;
+                if (x < hi) vst_part(row + x, vld_part(s + x, hi - x), hi - x);
+                for (x = hi; x < P2; x++) row[x] = 0.0f;
             }
-    memset(dst + (size_t)dg->Ci * dg->padP, 0, DV * sizeof(float));
+    memset(dst + (size_t)dg->Ci * dg->padP, 0, (dg->img_floats - (size_t)dg->Ci * dg->padP) * sizeof(float));
 }
 
 /* Y[n][g] (+)= conv(X[n][g], Wf_g) for all images and groups; X [N][G*Ci][inP],
@@ -309,19 +366,25 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     const int ots = (Co + DMR - 1) / DMR;
     const int P1 = dg->pd[1], P2 = dg->pd[2];
     int32_t *offs = cx_arena_alloc((size_t)K * sizeof(int32_t));
-    for (int c = 0; c < Ci; c++)
-        for (int a = 0; a < dg->k[0]; a++)
-            for (int b = 0; b < dg->k[1]; b++)
-                for (int e = 0; e < dg->k[2]; e++)
-                    offs[((c * dg->k[0] + a) * dg->k[1] + b) * dg->k[2] + e] =
-                        (int32_t)((int64_t)c * dg->padP + ((int64_t)a * dg->d[0] * P1 +
-                                                           (int64_t)b * dg->d[1]) * P2 +
-                                  (int64_t)e * dg->d[2]);
+    /* offs[c * kks + tap] = c * padP + the tap's offset in its plane */
+    for (int a = 0, j = 0; a < dg->k[0]; a++)
+        for (int b = 0; b < dg->k[1]; b++)
+            for (int e = 0; e < dg->k[2]; e++, j++) {
+                const int ta = a * dg->d[0], tb = b * dg->d[1], te = e * dg->d[2];
+                const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+                const int64_t plane = ((int64_t)(ta % s0) * s1 + tb % s1) * s2 + te % s2;
+                offs[j] = (int32_t)(plane * dg->phP + ((int64_t)(ta / s0) * P1 + tb / s1) * P2 + te / s2);
+            }
+    for (int c = 1; c < Ci; c++)
+        for (int j = 0; j < kks; j++) offs[c * kks + j] = (int32_t)((int64_t)c * dg->padP + offs[j]);
     float *ap = cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
     int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
     if (chunk < 1) chunk = 1;
     if (chunk > N) chunk = N;
     float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
+    /* flat: the products of each image [Co][vpi * DV], moved into Y after */
+    const int64_t fs = dg->vpi * DV;
+    float *yt = dg->flat ? cx_arena_alloc((size_t)chunk * Co * (size_t)fs * sizeof(float)) : NULL;
     const int kb = KBLOCK / kks > 0 ? KBLOCK / kks * kks : kks;
     const int nt = nthreads();
     const double flops = 2.0 * N * G * (double)Co * K * (double)dg->outP;
@@ -329,43 +392,49 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     (void)par;
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
-        for (int ot = 0; ot < ots; ot++)
-            for (int kk = 0; kk < K; kk++)
-                for (int i = 0; i < DMR; i++) {
-                    int co = ot * DMR + i;
-                    float v = 0.0f;
-                    if (co < Co) {
-                        if (!flip) {
-                            v = wg[(size_t)co * K + kk];
-                        } else {
-                            int ci = kk / kks, j = kk - ci * kks;
-                            v = wg[((size_t)ci * Co + co) * kks + (kks - 1 - j)];
-                        }
-                    }
-                    ap[((size_t)ot * K + kk) * DMR + i] = v;
-                }
+        /* ap[ot][kk][i] = Wf(ot * DMR + i, kk), zero past Co: blocked
+         * transposes of W's rows (this runs on every call: batch 1 feels it) */
+        if (Co % DMR) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
+        for (int ot = 0; ot < ots && !flip; ot++) {
+            const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
+            cx_transpose_block(wg + (size_t)ot * DMR * K, (size_t)K, ap + (size_t)ot * K * DMR, DMR, mr, K);
+        }
+        for (int co = 0; co < Co && flip; co++) {
+            float *dst = ap + (size_t)(co / DMR) * K * DMR + co % DMR;
+            for (int ci = 0; ci < Ci; ci++) {
+                const float *src = wg + ((size_t)ci * Co + co) * kks;
+                float *d = dst + (size_t)ci * kks * DMR;
+                for (int j = 0; j < kks; j++) d[(size_t)j * DMR] = src[kks - 1 - j];
+            }
+        }
         for (int n0 = 0; n0 < N; n0 += chunk) {
             const int nimg = N - n0 < chunk ? N - n0 : chunk;
-            CX_OMP(parallel for schedule(static) if(par))
+            CX_PFOR(par,
             for (int j = 0; j < nimg; j++) {
                 size_t img = (size_t)(n0 + j) * G + gi;
                 pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
-                if (bias && !accumulate) {
+                if (bias && !accumulate && !dg->flat) {
                     float *yo = Y + img * Co * dg->outP;
                     for (int o = 0; o < Co; o++)
                         for (int64_t q = 0; q < dg->outP; q++)
                             yo[(size_t)o * dg->outP + q] = bias[gi * Co + o];
                 }
-            }
+            });
             const int64_t nvec = (int64_t)nimg * dg->vpi;
             const int64_t ntile = (nvec + DNV - 1) / DNV;
-            const bool load0 = accumulate || bias;
-            CX_OMP(parallel for schedule(static) if(par))
+            const bool load0 = (accumulate || bias) && !dg->flat;
+            CX_PFOR(par,
             for (int64_t tix = 0; tix < ntile; tix++) {
                 dtile tl;
                 int nv = 0;
                 for (int64_t v = tix * DNV; v < nvec && nv < DNV; v++, nv++) {
                     int64_t j = v / dg->vpi, r = v - j * dg->vpi;
+                    if (dg->flat) {
+                        tl.b[nv] = xp + (size_t)j * dg->img_floats + (size_t)r * DV;
+                        tl.out[nv] = yt + (size_t)j * Co * fs + (size_t)r * DV;
+                        tl.nval[nv] = DV;
+                        continue;
+                    }
                     int64_t row = r / dg->vpr;
                     int col = (int)(r - row * dg->vpr) * DV;
                     int od = (int)(row / dg->out[1]), oh = (int)(row - (int64_t)od * dg->out[1]);
@@ -378,11 +447,30 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                     const int T = K - k0 < kb ? K - k0 : kb;
                     for (int ot = 0; ot < ots; ot++) {
                         const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
+                        const ptrdiff_t ost = dg->flat ? (ptrdiff_t)fs : (ptrdiff_t)dg->outP;
                         dkern_n(nv, T, ap + ((size_t)ot * K + k0) * DMR, DMR, offs + k0, &tl,
-                                (ptrdiff_t)ot * DMR * dg->outP, (ptrdiff_t)dg->outP, mr,
-                                load0 || k0 > 0);
+                                (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0);
                     }
                 }
+            });
+            if (dg->flat) {
+                const int OH = dg->out[1], OW = dg->out[2];
+                CX_PFOR(par,
+                for (int64_t jo = 0; jo < (int64_t)nimg * Co; jo++) {
+                    const int j = (int)(jo / Co), o = (int)(jo - (int64_t)j * Co);
+                    const size_t img = (size_t)(n0 + j) * G + gi;
+                    const float *t = yt + ((size_t)j * Co + o) * fs;
+                    float *yo = Y + (img * Co + o) * dg->outP;
+                    const float bv = bias && !accumulate ? bias[gi * Co + o] : 0.0f;
+                    for (int oh = 0; oh < OH; oh++) {
+                        const float *tr = t + (size_t)oh * P2;
+                        float *yr = yo + (size_t)oh * OW;
+                        if (accumulate)
+                            for (int ow = 0; ow < OW; ow++) yr[ow] += tr[ow];
+                        else
+                            for (int ow = 0; ow < OW; ow++) yr[ow] = bv + tr[ow];
+                    }
+                });
             }
         }
     }
@@ -398,9 +486,19 @@ static void bdata_pad(const geom *g, int p[3]) {
     for (int i = 0; i < 3; i++) p[i] = g->d[i] * (g->k[i] - 1) - g->p[i];
 }
 
+/* Strided: direct (polyphase planes) when the folded GEMM does not apply and
+ * a call has at most STRIDED_MAX_P output positions (batch 1 of a small
+ * image), where the column copies and thin GEMMs of the other path cost
+ * most: a small ResNet's 3x3 stride-2 convolutions 16->32 (28x28) and
+ * 32->64 (14x14) at batch 1 (measured 0.02-0.03 vs 0.05 ms; not 1x1
+ * kernels, which would copy s^2 planes to use one: 0.01 vs 0.004 ms). */
+#define STRIDED_MAX_P 4096
+static int fold_images(const geom *g, int N);
 static bool direct_fwd_geom(const geom *g, dgeom *dg) {
-    return stride1(g) && direct_enabled() && !g->direct &&
-           dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+    if (!direct_enabled() || g->direct) return false;
+    if (stride1(g)) return dgeom_init(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p);
+    return (int64_t)g->N * g->outP <= STRIDED_MAX_P && fold_images(g, g->N) == 0 && g->K > g->Cg && g->s[0] <= 4 &&
+           g->s[1] <= 4 && g->s[2] <= 4 && dgeom_init_s(dg, g->Cg, g->Og, g->in, g->out, g->k, g->d, g->p, g->s);
 }
 
 /* The input gradient of geometry g (stride 1) as a direct convolution of the
@@ -429,8 +527,17 @@ static bool wino_enabled(const geom *g) {
     const int a = algo();
     return a == 3 || (a == 2 && !small_image(g));
 }
+/* AUTO also leaves a forward pass of few tiles (batch 1 of a small image) to
+ * the direct convolution: each call transforms the whole weight (16 values
+ * per channel pair), which few tiles do not pay back. Measured at 1 thread,
+ * batch 1: 16 ch 28x28 (196 tiles) direct 0.057 ms vs Winograd 0.100, 32 ch
+ * 14x14 0.057 vs 0.217, 64 ch 7x7 0.11 vs 0.42; at 784 tiles (56x56) it
+ * is close either way (16 ch: direct 0.10 vs 0.13; 64 ch: Winograd 1.6 vs
+ * 2.9), so the line is drawn below that. Training batches stay on Winograd. */
+#define WINO_MIN_TILES 512
 static bool wino_fwd(const geom *g) {
-    return stride1(g) && wino_enabled(g) &&
+    const int64_t tiles = (int64_t)g->N * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
+    return stride1(g) && wino_enabled(g) && (algo() == 3 || tiles >= WINO_MIN_TILES) &&
            cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
 static bool wino_bdata(const geom *g) {
@@ -955,7 +1062,7 @@ static void fold_uncols(const geom *g, const float *col, int64_t ld, int gi, int
     fold_pad_dims(g, &PH, &PW);
     const size_t plane = (size_t)PH * PW, pf = fold_pad_floats(g);
     (void)par, (void)pf;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int j = 0; j < m; j++) {
         float *pad = pads + (size_t)(par ? thread_id() : 0) * pf;
         memset(pad, 0, (size_t)g->Cg * plane * sizeof(float));
@@ -982,7 +1089,7 @@ static void fold_uncols(const geom *g, const float *col, int64_t ld, int gi, int
                     dr[xx] += row[px];
                 }
             }
-    }
+    });
 }
 
 /* dyg [Og][m * outP] (rows ld apart) = the output (gradient) of group gi,
@@ -1096,7 +1203,7 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
     float *cols = scratch(par ? nt : 1, tf);
     const int OW = g->out[2];
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int n = 0; n < g->N; n++) {
         float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
         float *yn = Y + (size_t)n * g->O * g->outP;
@@ -1121,7 +1228,7 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
                          yg + (size_t)r0 * OW, (int)g->outP);
             }
         }
-    }
+    });
 }
 
 /* dX[n] (+)= col2im(W^T dY[n]): accumulated, or (accumulate false) stored
@@ -1152,7 +1259,7 @@ static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX
     float *cols = scratch(par ? nt : 1, tf);
     const int OW = g->out[2];
     (void)par;
-    CX_OMP(parallel for schedule(static) if(par))
+    CX_PFOR(par,
     for (int n = 0; n < g->N; n++) {
         float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
         for (int gi = 0; gi < g->G; gi++) {
@@ -1173,7 +1280,7 @@ static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX
                 }
             }
         }
-    }
+    });
 }
 
 /* accT[G][K][Og] += sum over images [n0, n1) of (dY[n] im2col(X[n])^T)^T,

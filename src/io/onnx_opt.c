@@ -1,0 +1,191 @@
+/* Load-time graph optimisation of an ONNX model for inference (no-grad
+ * runs of cx_onnx_run; cortex/onnx.h, cx_onnx_set_optimize):
+ *
+ *   - BatchNormalization folded into the Conv before it: when the BN's input
+ *     is the output of a Conv used by nothing else (no other node, not a
+ *     graph output) and the Conv's weight and bias and the BN's four tensors
+ *     are F32 initialisers of the right shapes, the Conv runs with
+ *         W'[o] = W[o] * s[o],  b'[o] = beta[o] + (b[o] - mean[o]) * s[o],
+ *         s[o] = scale[o] / sqrt(var[o] + eps)      (computed in double)
+ *     and the BN node is skipped (its output is the Conv's);
+ *   - Relu fused into the node before it: when the Relu's input is used by
+ *     nothing else and comes from an op whose output is a new tensor (Conv,
+ *     Gemm, Add, Sub, Mul, Div, BatchNormalization), that node clamps its
+ *     output in place and the Relu is skipped (a residual Add + Relu too).
+ *
+ * The plan is made once at load (per-node notes beside the graph; the graph
+ * itself is not changed) and used only when grad mode is off: a recorded
+ * run needs every node's own op for the gradients. The folded weights are
+ * derived from the initialisers, which are the model's parameters and can
+ * be changed (fine-tuning): they are derived again before the next no-grad
+ * run after a run in grad mode, after cx_onnx_params hands the parameters
+ * out, and after cx_onnx_set_optimize. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cortex/onnx.h"
+#include "onnx_internal.h"
+#include "../tensor/internal.h"
+
+typedef struct {
+    int skip;         /* not run: its output 0 is the value src */
+    int src;
+    int relu;         /* ReLU in place on output 0 after the run */
+    int bn;           /* Conv: the BN node folded into it, else -1 */
+    cx_tensor *w, *b; /* Conv with a folded BN: inputs 1 and 2 */
+} opt_node;
+
+struct onnx_opt {
+    int on, dirty, n_skipped;
+    opt_node *node;
+};
+
+static bool is_op(const cx_onnx_model *m, int k, const char *name) {
+    const onnx_node *nd = &m->nodes[k];
+    return nd->op >= 0 && !nd->unsupported && !strcmp(cx_onnx_op_at(nd->op)->name, name);
+}
+
+/* the F32 initialiser of value id (NULL if it is none) */
+static cx_tensor *f32_init(const cx_onnx_model *m, int id) {
+    if (id < 0 || m->values[id].producer != -2) return NULL;
+    cx_tensor *t = m->values[id].init;
+    return t && t->dtype == CX_F32 ? t : NULL;
+}
+
+static bool vec_of(const cx_tensor *t, int n) { return t && t->ndim == 1 && t->shape[0] == n; }
+
+/* W', b' of conv k from its weight, bias and BN node bn (shapes checked at build) */
+static void fold(cx_onnx_model *m, int k, opt_node *o) {
+    const onnx_node *cv = &m->nodes[k], *bn = &m->nodes[o->bn];
+    const cx_tensor *w = f32_init(m, cv->in[1]);
+    const cx_tensor *b = cv->n_in > 2 ? f32_init(m, cv->in[2]) : NULL;
+    const float *sc = CX_F(f32_init(m, bn->in[1])), *be = CX_F(f32_init(m, bn->in[2]));
+    const float *mu = CX_F(f32_init(m, bn->in[3])), *var = CX_F(f32_init(m, bn->in[4]));
+    const int O = w->shape[0];
+    const int64_t per = w->numel / (O ? O : 1);
+    for (int c = 0; c < O; c++) {
+        const double s = (double)sc[c] / sqrt((double)var[c] + (double)bn->a.eps);
+        for (int64_t j = 0; j < per; j++)
+            CX_F(o->w)[c * per + j] = (float)((double)CX_F(w)[c * per + j] * s);
+        CX_F(o->b)[c] = (float)((double)be[c] + ((b ? (double)CX_F(b)[c] : 0.0) - (double)mu[c]) * s);
+    }
+}
+
+static void refresh(cx_onnx_model *m) {
+    for (int k = 0; k < m->n_nodes; k++)
+        if (m->opt->node[k].bn >= 0) fold(m, k, &m->opt->node[k]);
+    m->opt->dirty = 0;
+}
+
+void cx_onnx_opt_build(cx_onnx_model *m) {
+    struct onnx_opt *op = cx_xmalloc(sizeof *op);
+    memset(op, 0, sizeof *op);
+    op->on = 1;
+    op->node = cx_xmalloc(((size_t)m->n_nodes + 1) * sizeof *op->node);
+    m->opt = op;
+    for (int k = 0; k < m->n_nodes; k++) op->node[k] = (opt_node){0, -1, 0, -1, NULL, NULL};
+    /* uses of each value: node inputs and graph outputs */
+    int *uses = cx_xmalloc(((size_t)m->n_values + 1) * sizeof *uses);
+    memset(uses, 0, ((size_t)m->n_values + 1) * sizeof *uses);
+    for (int k = 0; k < m->n_nodes; k++)
+        for (int i = 0; i < m->nodes[k].n_in; i++)
+            if (m->nodes[k].in[i] >= 0) uses[m->nodes[k].in[i]]++;
+    for (int i = 0; i < m->n_outputs; i++) uses[m->output_ids[i]] += 2;
+    /* the node computing each value (a skipped node's output: its source's) */
+    int *comp = cx_xmalloc(((size_t)m->n_values + 1) * sizeof *comp);
+    for (int i = 0; i < m->n_values; i++) comp[i] = m->values[i].producer >= 0 ? m->values[i].producer : -1;
+    for (int k = 0; k < m->n_nodes; k++) {
+        const onnx_node *nd = &m->nodes[k];
+        if (nd->n_out < 1 || nd->out[0] < 0 || nd->n_in < 1 || nd->in[0] < 0) continue;
+        const int x = nd->in[0], p = comp[x];
+        if (p < 0 || uses[x] != 1 || op->node[p].relu) continue;
+        if (is_op(m, k, "BatchNormalization") && is_op(m, p, "Conv") && m->values[x].producer == p &&
+            op->node[p].bn < 0 && nd->n_out == 1) {
+            const onnx_node *cv = &m->nodes[p];
+            const cx_tensor *w = f32_init(m, cv->in[1]);
+            const bool has_b = cv->n_in > 2 && cv->in[2] >= 0;
+            if (!w || w->ndim < 3 || w->shape[0] < 1) continue;
+            const int O = w->shape[0];
+            bool ok = !has_b || vec_of(f32_init(m, cv->in[2]), O);
+            for (int i = 1; i <= 4 && ok; i++) ok = vec_of(f32_init(m, nd->in[i]), O);
+            if (!ok) continue;
+            opt_node *o = &op->node[p];
+            o->bn = k;
+            o->w = cx_tensor_new(CX_F32, w->shape, w->ndim);
+            o->b = cx_tensor_new(CX_F32, CX_SHAPE(O));
+            op->node[k].skip = 1;
+            op->node[k].src = x;
+            comp[nd->out[0]] = p;
+            op->n_skipped++;
+        } else if (is_op(m, k, "Relu") &&
+                   (is_op(m, p, "Conv") || is_op(m, p, "Gemm") || is_op(m, p, "Add") || is_op(m, p, "Sub") ||
+                    is_op(m, p, "Mul") || is_op(m, p, "Div") || is_op(m, p, "BatchNormalization")) &&
+                   !op->node[p].skip && m->nodes[p].out[0] >= 0 && comp[m->nodes[p].out[0]] == p &&
+                   (m->values[x].producer == p || uses[m->nodes[p].out[0]] == 1)) {
+            /* x is p's output 0, or the output of BNs folded into p, each used once */
+            if (m->values[x].producer == p && m->nodes[p].out[0] != x) continue;
+            op->node[p].relu = 1;
+            op->node[k].skip = 1;
+            op->node[k].src = x;
+            comp[nd->out[0]] = p;
+            op->n_skipped++;
+        }
+    }
+    free(uses);
+    free(comp);
+    refresh(m);
+}
+
+void cx_onnx_opt_free(cx_onnx_model *m) {
+    if (!m->opt) return;
+    for (int k = 0; k < m->n_nodes; k++) {
+        cx_tensor_free(m->opt->node[k].w);
+        cx_tensor_free(m->opt->node[k].b);
+    }
+    free(m->opt->node);
+    free(m->opt);
+    m->opt = NULL;
+}
+
+void cx_onnx_opt_touch(const cx_onnx_model *m) {
+    if (m->opt) m->opt->dirty = 1;
+}
+
+bool cx_onnx_opt_begin(cx_onnx_model *m) {
+    if (!m->opt) return false;
+    if (cx_grad_enabled()) {
+        m->opt->dirty = 1; /* the parameters may be trained from this run */
+        return false;
+    }
+    if (!m->opt->on) return false;
+    if (m->opt->dirty) refresh(m);
+    return true;
+}
+
+bool cx_onnx_opt_skip(const cx_onnx_model *m, int k, int *src) {
+    if (!m->opt->node[k].skip) return false;
+    *src = m->opt->node[k].src;
+    return true;
+}
+
+void cx_onnx_opt_inputs(const cx_onnx_model *m, int k, cx_tensor **in) {
+    const opt_node *o = &m->opt->node[k];
+    if (o->w) in[1] = o->w, in[2] = o->b;
+}
+
+void cx_onnx_opt_after(const cx_onnx_model *m, int k, cx_tensor **out) {
+    if (!m->opt->node[k].relu || !out[0]) return;
+    cx_tensor *y = out[0];
+    if (y->dtype != CX_F32) cx_fatal("fused Relu: output is %s, not float", cx_dtype_name(y->dtype));
+    float *v = CX_F(y);
+    for (int64_t i = 0; i < y->numel; i++) v[i] = v[i] > 0 ? v[i] : 0.0f;
+}
+
+void cx_onnx_set_optimize(cx_onnx_model *m, bool on) {
+    if (!m || !m->opt) return;
+    m->opt->on = on;
+    m->opt->dirty = 1;
+}
+
+int cx_onnx_num_optimized(const cx_onnx_model *m) { return m && m->opt ? m->opt->n_skipped : 0; }
