@@ -16,7 +16,7 @@ static const char *USAGE = "usage: cortex onnx info MODEL.onnx\n"
 static int onnx_info(int argc, char **argv) {
     if (argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         printf("usage: cortex onnx info MODEL.onnx\n\n"
-               "Read and check an ONNX model (opsets 7-17) and print its opset, its inputs and\n"
+               "Read and check an ONNX model (opsets 1-17) and print its opset, its inputs and\n"
                "outputs with their shapes ('?' for a symbolic dimension), the number of nodes of\n"
                "each op and the nodes Cortex cannot run, each with the reason.\n");
         return 0;

@@ -690,12 +690,24 @@ int cmd_summary(int argc, char **argv) {
                       "For each layer of a network (.net file, or a model saved by 'cortex train --model'):\n"
                       "output shape, parameter count and receptive field, and the totals. A model saved by\n"
                       "'cortex charlm train': its sizes and each part's parameters. A PyTorch state_dict\n"
-                      "saved as safetensors loads with --net naming its network (shapes are checked).",
+                      "saved as safetensors loads with --net naming its network (shapes are checked).\n"
+                      "An ONNX model (.onnx): its opset, inputs and outputs, nodes per op and the nodes\n"
+                      "Cortex cannot run (as 'cortex onnx info').",
                       f, nf);
         return help ? 0 : 2;
     }
     cli_model m;
     size_t len = strlen(pos[0]);
+    if (len > 5 && !strcmp(pos[0] + len - 5, ".onnx")) { /* an ONNX model: what 'cortex onnx info' prints */
+        cx_onnx_model *om;
+        if (cx_onnx_load(pos[0], &om)) {
+            fprintf(stderr, "cortex summary: %s\n", cx_last_error());
+            return 1;
+        }
+        cx_onnx_print_info(om, stdout);
+        cx_onnx_free(om);
+        return 0;
+    }
     bool netfile = len > 4 && !strcmp(pos[0] + len - 4, ".net");
     int lm = netfile ? -1 : cli_charlm_summary(pos[0]); /* a char-LM model */
     if (lm >= 0) return lm;

@@ -89,12 +89,26 @@ static void test_run(void) {
     cx_st_free(io);
 }
 
+/* cortex summary MODEL.onnx prints what onnx info prints */
+static void test_summary(void) {
+    run_result r;
+    const char *prefix = cli_prefix;
+    cli_prefix = "";
+    run(&r, "summary " FIX "cnn.onnx");
+    CHECK_MSG(r.code == 0, "summary: exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "opset 13") && strstr(r.out, "nodes: 19") && strstr(r.out, "unsupported: none"));
+    run(&r, "summary " FIX "no-such-model.onnx");
+    CHECK(r.code == 1 && strstr(r.err, "cortex summary:") && strstr(r.err, "no-such-model.onnx"));
+    cli_prefix = prefix;
+}
+
 int main(void) {
     if (!cli_setup("onnx_cli")) return 1;
     cli_prefix = "onnx ";
     cli_err_prefix = "cortex onnx";
     RUN(test_info);
     RUN(test_run);
+    RUN(test_summary);
     cli_teardown();
     TEST_END();
 }
