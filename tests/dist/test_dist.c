@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "test.h"
 
 #define NDATA 100
@@ -91,6 +94,7 @@ static void test_loader_shards(void) {
             cx_rng r0 = cx_rng_new(9);
             cx_loader *whole = cx_loader_new(&d, batch, true, false);
             cx_loader_set_rng(whole, &r0);
+            CHECK(cx_loader_shards(whole) == 1);
             cx_loader_reset(whole);
             cx_loader *part[4];
             cx_rng rr[4];
@@ -99,6 +103,7 @@ static void test_loader_shards(void) {
                 part[r] = cx_loader_new(&d, batch, true, false);
                 cx_loader_set_rng(part[r], &rr[r]);
                 cx_loader_set_shard(part[r], r, size);
+                CHECK(cx_loader_shards(part[r]) == size);
                 cx_loader_reset(part[r]);
                 CHECK(cx_loader_num_batches(part[r]) == cx_loader_num_batches(whole));
             }
@@ -174,6 +179,19 @@ static void test_api(void) {
     CHECK(b[0] == (float)(cx_dist_size() - 1) + 7.0f && b[1] == 3.0f);
     EXPECT_FATAL(cx_dist_broadcast_f32(b, 2, cx_dist_size()), "root");
     cx_dist_barrier();
+    /* one process: cx_dist_abort(code) flushes and exits with code (a child
+     * here; under mpirun, tools/mpi_test.sh checks that a failing rank stops
+     * them all) */
+    if (cx_dist_size() == 1) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            cx_dist_abort(3);
+        }
+        int status = 0;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    }
 }
 
 /* The hook on one rank: buckets start during backward, weights scale, an
@@ -217,6 +235,9 @@ static void test_reducer_step(void) {
     cx_dist_reducer_finish(red);
     st = cx_dist_reducer_stats(red);
     CHECK(st.steps == 1 && st.buckets_late == 1 && st.buckets_early + st.buckets_late == cx_dist_reducer_buckets(red));
+    cx_dist_reducer_reset_stats(red);
+    st = cx_dist_reducer_stats(red);
+    CHECK(st.steps == 0 && st.buckets_early == 0 && st.buckets_late == 0 && st.wait_seconds == 0 && st.reduce_seconds == 0);
     CHECK(unused->grad == NULL);
     /* the sum over ranks of 0.25 * each rank's gradient (all ranks use the
      * same rows here): 0.25 * size * g0 */
