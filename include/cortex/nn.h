@@ -249,6 +249,35 @@ cx_module *cx_embedding_new(int num_embeddings, int embedding_dim, int padding_i
 cx_tensor *cx_embedding_weight(cx_module *m);
 int cx_embedding_padding_idx(const cx_module *m); /* -1 when there is none */
 
+/* ================================================================ graph convolution */
+/* A sparse matrix in compressed-row form (rows x cols, float values),
+ * owned by the caller: cx_sparse_free. An op that multiplies by it keeps a
+ * pointer until backward, so free it after the step. */
+typedef struct cx_sparse cx_sparse;
+/* From coordinates: nnz entries (row[k], col[k]) with values val[k] (NULL:
+ * all 1); duplicates are summed. Fatal for an entry outside the matrix. */
+cx_sparse *cx_sparse_from_coo(int rows, int cols, const int32_t *row, const int32_t *col, const float *val,
+                              int64_t nnz);
+/* Kipf & Welling's propagation matrix of an undirected graph of n nodes
+ * with m edges (src[k], dst[k]) (each taken in both directions; repeats and
+ * self-edges count once): A_hat = D^-1/2 (A + I) D^-1/2, D the degrees of
+ * A + I (self_loops false: of A alone, isolated nodes get a zero row). */
+cx_sparse *cx_gcn_adjacency(int n, const int32_t *src, const int32_t *dst, int64_t m, bool self_loops);
+void cx_sparse_free(cx_sparse *s);
+int cx_sparse_rows(const cx_sparse *s);
+int cx_sparse_cols(const cx_sparse *s);
+int64_t cx_sparse_nnz(const cx_sparse *s);
+/* a [R, C] sparse times x [C, F] dense -> [R, F]; differentiable in x
+ * (gradient a^T g). Recorded as "spmm". */
+cx_tensor *cx_spmm(const cx_sparse *a, cx_tensor *x);
+/* Graph convolution layer (PyTorch Geometric's GCNConv): parameters
+ * "weight" [out, in] (Glorot uniform) and "bias" [out] (zeros);
+ * cx_gcn_forward(m, adj, x) = adj (x weight^T) + bias for node features
+ * x [n, in] and adj = cx_gcn_adjacency(...) [n, n]. cx_module_forward
+ * cannot supply the graph and is fatal. */
+cx_module *cx_gcn_new(int in_features, int out_features, bool bias);
+cx_tensor *cx_gcn_forward(cx_module *m, const cx_sparse *adj, cx_tensor *x);
+
 /* ================================================================ sequence losses */
 /* Cross-entropy of a batch of padded sequences.
  *   logits  F32 [T, B, V] (batch_first false) or [B, T, V] (batch_first true)
