@@ -45,6 +45,19 @@ static inline int cxt_allclose(const float *a, const float *b, long n, double rt
 /* ---- fatal-error capture: EXPECT_FATAL(stmt, "substring", ...) runs `stmt`,
  * which must stop through the error handler (cx_fatal) with a message, and
  * cx_last_error(), containing every given substring. */
+/* Fixture files hold a case's tensors as "<case>.<what>": the tensor, or
+ * NULL when the file (fx may be NULL) or the entry is missing. */
+static inline cx_tensor *cxt_fx(cx_st_file *fx, const char *c, const char *what) {
+    char key[400];
+    snprintf(key, sizeof key, "%s.%s", c, what);
+    return fx ? cx_st_get(fx, key) : NULL;
+}
+/* The same for a 1-element I64 entry (a case parameter); -999 when absent. */
+static inline long cxt_fx_int(cx_st_file *fx, const char *c, const char *what) {
+    cx_tensor *t = cxt_fx(fx, c, what);
+    return t && t->dtype == CX_I64 && t->numel == 1 ? (long)CX_I64P(t)[0] : -999;
+}
+
 #include <setjmp.h>
 static jmp_buf err_jb;
 static char err_msg[1024] __attribute__((unused));

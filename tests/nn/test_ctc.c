@@ -14,15 +14,8 @@ static const char *const CASES[] = {"ctc_pad_mean", "ctc_pad_sum",    "ctc_pad_n
                                     "ctc_blank_last", "ctc_empty_target", "ctc_zero_inf", "ctc_long"};
 #define NCASES ((int)(sizeof CASES / sizeof *CASES))
 
-static cx_tensor *fx(const char *c, const char *what) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", c, what);
-    return FX ? cx_st_get(FX, key) : NULL;
-}
-static long fx_int(const char *c, const char *what) {
-    cx_tensor *t = fx(c, what);
-    return t && t->dtype == CX_I64 && t->numel == 1 ? (long)CX_I64P(t)[0] : -999;
-}
+static cx_tensor *fx(const char *c, const char *what) { return cxt_fx(FX, c, what); }
+static long fx_int(const char *c, const char *what) { return cxt_fx_int(FX, c, what); }
 static void ints_of(const cx_tensor *t, int *out) {
     for (int64_t i = 0; i < t->numel; i++) out[i] = (int)CX_I64P(t)[i];
 }

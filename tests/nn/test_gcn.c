@@ -12,11 +12,7 @@ static cx_st_file *FX;
 static const char *const CASES[] = {"gcn_loops", "gcn_noloops"};
 #define NCASES 2
 
-static cx_tensor *fx(const char *c, const char *what) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", c, what);
-    return FX ? cx_st_get(FX, key) : NULL;
-}
+static cx_tensor *fx(const char *c, const char *what) { return cxt_fx(FX, c, what); }
 
 static void fixture_file_loads(void) {
     CHECK_MSG(FX != NULL, "cannot load the GCN fixtures (%s); generate them with "

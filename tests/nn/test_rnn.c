@@ -198,11 +198,7 @@ static void lstm_variants_match_formulas(void) {
 /* ------------------------------------------------------------ PyTorch fixtures */
 static cx_st_file *FX;
 
-static cx_tensor *fx(const char *c, const char *what) {
-    char key[400];
-    snprintf(key, sizeof key, "%s.%s", c, what);
-    return cx_st_get(FX, key);
-}
+static cx_tensor *fx(const char *c, const char *what) { return cxt_fx(FX, c, what); }
 
 static cx_tensor *step_copy(const cx_tensor *src, bool grad) {
     cx_tensor *t = cx_from_data(CX_F(src), src->shape, src->ndim);

@@ -22,16 +22,9 @@ static const char *const SCE_CASES[] = {"sce_tm_len_mean", "sce_tm_len_sum", "sc
 #define N_EMB ((int)(sizeof EMB_CASES / sizeof *EMB_CASES))
 #define N_SCE ((int)(sizeof SCE_CASES / sizeof *SCE_CASES))
 
-static cx_tensor *fx(const char *c, const char *what) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", c, what);
-    return FX ? cx_st_get(FX, key) : NULL;
-}
+static cx_tensor *fx(const char *c, const char *what) { return cxt_fx(FX, c, what); }
 
-static long fx_int(const char *c, const char *what) {
-    cx_tensor *t = fx(c, what);
-    return t && t->dtype == CX_I64 && t->numel == 1 ? (long)CX_I64P(t)[0] : -999;
-}
+static long fx_int(const char *c, const char *what) { return cxt_fx_int(FX, c, what); }
 
 static bool same_shape_as(const cx_tensor *a, const cx_tensor *b) {
     if (a->ndim != b->ndim) return false;
