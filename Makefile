@@ -7,6 +7,7 @@
 #   make check-exports    libcortex.so exports the public API (include/) and nothing else
 #   make fuzz             libFuzzer targets in build/fuzz/ (clang; tools/fuzz_ci.sh runs them)
 #   make onnx-test        the ONNX conformance runner on Debian's libonnx-testdata node tests
+#   make readme-onnx      rewrite README.md's per-op ONNX conformance table from that run
 #   make mpi-test         data-parallel training over MPI: tests/dist under mpirun -np 2 and 3 (MPI=1)
 # Options: BLAS=auto|openblas|builtin  OPENMP=1|0  PORTABLE=0|1  SAN=0|1  CC=gcc|clang  MPI=auto|1|0
 CC       ?= cc
@@ -136,7 +137,7 @@ LIBA  := $(B)/libcortex.a
 LIBSO := $(B)/libcortex.so.$(VERSION)
 BIN   := $(B)/cortex
 
-.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops fuzz fuzz-check build/cortex onnx-test mpi-test
+.PHONY: all lib test examples bench bench-build demo install uninstall clean print-variant print-config check-exports readme-ops readme-onnx fuzz fuzz-check build/cortex onnx-test mpi-test
 all: lib $(BIN) build/cortex
 lib: $(LIBA) $(LIBSO)
 
@@ -230,6 +231,9 @@ examples: $(EXBIN)
 # README.md's list of ops, rewritten from the op table (after adding an op)
 readme-ops: $(BIN)
 	tools/update_readme_ops.sh $(BIN)
+
+readme-onnx: $(B)/tools/onnx_conformance
+	tools/update_readme_onnx.sh $(B)/tools/onnx_conformance $(ONNX_TESTDATA)
 
 bench-build: $(BBIN)
 

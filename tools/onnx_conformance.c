@@ -18,7 +18,10 @@
  * any test failed, else 0.
  *
  *   make onnx-test                 (DIR = /usr/share/libonnx-testdata/data/node)
- *   onnx_conformance DIR [-v] [-k SUBSTRING]   (-v: every unsupported reason too) */
+ *   onnx_conformance DIR [-v] [-k SUBSTRING] [--markdown FILE]
+ *     -v: every unsupported reason too; --markdown: also write the per-op
+ *     table as Markdown (4 ops per row, "passed / tests" each) to FILE,
+ *     which tools/update_readme_onnx.sh puts into README.md (make readme-onnx) */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <math.h>
@@ -199,14 +202,15 @@ static int run_test(const char *dir, char *op, size_t opn, char *why, size_t n) 
 }
 
 int main(int argc, char **argv) {
-    const char *root = NULL, *filter = NULL;
+    const char *root = NULL, *filter = NULL, *markdown = NULL;
     bool verbose = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v")) verbose = true;
         else if (!strcmp(argv[i], "-k") && i + 1 < argc) filter = argv[++i];
+        else if (!strcmp(argv[i], "--markdown") && i + 1 < argc) markdown = argv[++i];
         else if (!root && argv[i][0] != '-') root = argv[i];
         else {
-            fprintf(stderr, "usage: onnx_conformance DIR [-v] [-k SUBSTRING]\n");
+            fprintf(stderr, "usage: onnx_conformance DIR [-v] [-k SUBSTRING] [--markdown FILE]\n");
             return 2;
         }
     }
@@ -257,5 +261,38 @@ int main(int argc, char **argv) {
     printf("\n");
     if (fl) printf("%s:\n%s", verbose ? "failed and unsupported tests" : "failed tests", fails);
     printf("%d passed of %d (%d failed, %d unsupported)\n", passed, total, failed, unsup);
+    if (markdown) {
+        /* the ops with at least one test Cortex runs, 4 per row; then the
+         * ops whose every test is unsupported */
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%.4000s.tmp", markdown);
+        FILE *f = fopen(tmp, "w");
+        if (!f) {
+            fprintf(stderr, "onnx_conformance: cannot write %s\n", tmp);
+            return 2;
+        }
+        fprintf(f, "**%d passed of %d** node tests (%d failed, %d unsupported); per op, passed / tests:\n\n", passed, total,
+                failed, unsup);
+        fprintf(f, "| op | | op | | op | | op | |\n|---|---|---|---|---|---|---|---|\n");
+        int col = 0;
+        for (int i = 0; i < n_rows; i++) {
+            if (!rows[i].passed && !rows[i].failed) continue;
+            int tot = rows[i].passed + rows[i].failed + rows[i].unsupported;
+            fprintf(f, "| %s | %d / %d%s ", rows[i].op, rows[i].passed, tot, rows[i].failed ? " (failed!)" : "");
+            if (++col % 4 == 0) fprintf(f, "|\n");
+        }
+        if (col % 4) {
+            for (; col % 4; col++) fprintf(f, "| | ");
+            fprintf(f, "|\n");
+        }
+        fprintf(f, "\nOps none of whose tests Cortex runs (number of tests):");
+        for (int i = 0, k = 0; i < n_rows; i++)
+            if (!rows[i].passed && !rows[i].failed) fprintf(f, "%s %s (%d)", k++ ? "," : "", rows[i].op, rows[i].unsupported);
+        fprintf(f, ".\n");
+        if (fclose(f) || rename(tmp, markdown)) {
+            fprintf(stderr, "onnx_conformance: cannot write %s\n", markdown);
+            return 2;
+        }
+    }
     return failed ? 1 : 0;
 }
