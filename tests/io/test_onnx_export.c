@@ -431,6 +431,37 @@ static void cleanup(void) {
     rmdir(dir);
 }
 
+/* PyTorch's small ResNet (models/small_resnet.net's architecture) exported by
+ * torch.onnx.export in eval mode: batch norm folded into the convolutions,
+ * identity and 1x1 strided projection shortcuts, global average pooling;
+ * Cortex runs it and gets PyTorch's logits, at batch 3 and row by row. */
+static void test_pytorch_small_resnet(void) {
+    cx_onnx_model *m;
+    cx_status st = cx_onnx_load("tests/fixtures/onnx/small_resnet.onnx", &m);
+    CHECK_MSG(st == CX_OK, "%s", cx_last_error());
+    if (st) return;
+    cx_st_file *io;
+    CHECK(cx_st_load("tests/fixtures/onnx/small_resnet_io.safetensors", &io) == CX_OK);
+    cx_tensor *x = cx_st_get(io, "x"), *y = cx_st_get(io, "y"), *out[1];
+    CHECK(x && y && x->ndim == 4 && y->ndim == 2 && y->shape[1] == 10);
+    cx_no_grad_begin();
+    st = cx_onnx_run(m, &x, out);
+    CHECK_MSG(st == CX_OK, "%s", cx_last_error());
+    if (!st) cxt_allclose(CX_F(out[0]), CX_F(y), (long)y->numel, 1e-4, 1e-5, "small resnet batch 3");
+    /* batch 1 takes other convolution paths (direct, no im2col) */
+    for (int i = 0; i < (int)x->shape[0]; i++) {
+        cx_tensor *xi = cx_tensor_new(CX_F32, CX_SHAPE(1, x->shape[1], x->shape[2], x->shape[3]));
+        memcpy(xi->data, CX_F(x) + (size_t)i * xi->numel, (size_t)xi->numel * sizeof(float));
+        st = cx_onnx_run(m, &xi, out);
+        CHECK_MSG(st == CX_OK, "%s", cx_last_error());
+        if (!st) cxt_allclose(CX_F(out[0]), CX_F(y) + i * 10, 10, 1e-4, 1e-5, "small resnet batch 1");
+        cx_tensor_free(xi);
+    }
+    cx_no_grad_end();
+    cx_st_free(io);
+    cx_onnx_free(m);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/cx_onnx_export_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -446,6 +477,7 @@ int main(void) {
     RUN(test_bad_input);
     RUN(test_write_tensor);
     RUN(test_pytorch_lenet);
+    RUN(test_pytorch_small_resnet);
     cleanup();
     TEST_END();
 }
