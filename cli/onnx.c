@@ -10,7 +10,7 @@
 int cmd_onnx(int argc, char **argv);
 
 static const char *USAGE = "usage: cortex onnx info MODEL.onnx\n"
-                           "       cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]\n"
+                           "       cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T] [--batch B]\n"
                            "       cortex onnx export MODEL.safetensors OUT.onnx [--net NET.net] [--opset N]\n";
 
 static int onnx_info(int argc, char **argv) {
@@ -50,11 +50,72 @@ static void print_tensor(const char *name, const cx_tensor *t, long limit) {
     if (n < t->numel) printf("  ... (%lld more values; --limit N prints more)\n", (long long)(t->numel - n));
 }
 
+/* --batch: the inputs' rows [r0, r0 + b) at a time (every input has the
+ * same first dimension), each output's slice copied into out[i] (allocated
+ * at the first slice; the arena is reset after each). False (message
+ * printed) on a failed run or when an output does not follow the batch. */
+static bool run_sliced(cx_onnx_model *m, cx_tensor **in, int ni, cx_tensor **out, int no, int b) {
+    const int n = in[0]->shape[0];
+    for (int i = 1; i < ni; i++)
+        if (in[i]->ndim < 1 || in[i]->shape[0] != n) {
+            fprintf(stderr, "cortex onnx run: --batch needs every input to have the same first dimension "
+                            "('%s' has %d rows, '%s' %d)\n",
+                    cx_onnx_input(m, 0)->name, n, cx_onnx_input(m, i)->name, in[i]->ndim ? in[i]->shape[0] : 0);
+            return false;
+        }
+    cx_tensor **sl = calloc((size_t)ni, sizeof *sl), **o = calloc((size_t)no + 1, sizeof *o);
+    bool ok = sl && o;
+    for (int r0 = 0; ok && r0 < n; r0 += b) {
+        const int rows = n - r0 < b ? n - r0 : b;
+        for (int i = 0; i < ni; i++) {
+            int shape[CX_MAX_DIMS];
+            memcpy(shape, in[i]->shape, (size_t)in[i]->ndim * sizeof *shape);
+            shape[0] = rows;
+            sl[i] = cx_tensor_new(in[i]->dtype, shape, in[i]->ndim);
+            const size_t row = (size_t)(in[i]->numel / n) * cx_dtype_size(in[i]->dtype);
+            memcpy(sl[i]->data, (const char *)in[i]->data + (size_t)r0 * row, (size_t)rows * row);
+        }
+        if (cx_onnx_run(m, sl, o)) {
+            fprintf(stderr, "cortex onnx run: rows %d-%d: %s\n", r0, r0 + rows - 1, cx_last_error());
+            ok = false;
+        }
+        for (int i = 0; ok && i < no; i++) {
+            if (o[i]->ndim < 1 || o[i]->shape[0] != rows) {
+                fprintf(stderr, "cortex onnx run: output '%s' of a %d-row slice has %s %d rows: the model does "
+                                "not run example by example; run it without --batch\n",
+                        cx_onnx_output(m, i)->name, rows, o[i]->ndim ? "" : "no batch dimension, not",
+                        o[i]->ndim ? o[i]->shape[0] : rows);
+                ok = false;
+                break;
+            }
+            if (!out[i]) {
+                int shape[CX_MAX_DIMS];
+                memcpy(shape, o[i]->shape, (size_t)o[i]->ndim * sizeof *shape);
+                shape[0] = n;
+                out[i] = cx_tensor_new(o[i]->dtype, shape, o[i]->ndim);
+            } else if (out[i]->dtype != o[i]->dtype || out[i]->ndim != o[i]->ndim ||
+                       out[i]->numel / n != o[i]->numel / rows) {
+                fprintf(stderr, "cortex onnx run: output '%s' changes shape between slices; run it without --batch\n",
+                        cx_onnx_output(m, i)->name);
+                ok = false;
+                break;
+            }
+            const size_t row = (size_t)(o[i]->numel / rows) * cx_dtype_size(o[i]->dtype);
+            memcpy((char *)out[i]->data + (size_t)r0 * row, o[i]->data, (size_t)rows * row);
+        }
+        for (int i = 0; i < ni; i++) cx_tensor_free(sl[i]), sl[i] = NULL;
+        cx_step_reset();
+    }
+    free(sl);
+    free(o);
+    return ok;
+}
+
 static int onnx_run(int argc, char **argv) {
     const char *model = NULL, *save = NULL;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int n_in = 0, threads = 1, rc = 2;
-    long limit = 100;
+    long limit = 100, batch = 0;
     if (!inputs) return 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -68,12 +129,16 @@ static int onnx_run(int argc, char **argv) {
                    "  --limit N              values printed per output (default 100)\n"
                    "  --threads T            OpenMP and BLAS threads (default 1; 0 = all cores)\n"
                    "  --save PREFIX          also write each output to PREFIX<name>.pb (TensorProto)\n"
+                   "  --batch B              run the inputs B rows at a time (slices of their first\n"
+                   "                         dimension, the batch) and join the outputs: memory for\n"
+                   "                         B examples instead of all (default 0: all at once)\n"
                    "  --help                 show this help\n",
-                   "usage: cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T]");
+                   "usage: cortex onnx run MODEL.onnx --input X.pb [--input Y.pb ...] [--limit N] [--threads T] [--batch B]");
             free(inputs);
             return 0;
         }
-        if (!strcmp(a, "--input") || !strcmp(a, "--limit") || !strcmp(a, "--threads") || !strcmp(a, "--save")) {
+        if (!strcmp(a, "--input") || !strcmp(a, "--limit") || !strcmp(a, "--threads") || !strcmp(a, "--save") ||
+            !strcmp(a, "--batch")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "cortex onnx run: %s needs a value\n", a);
                 goto out;
@@ -89,6 +154,7 @@ static int onnx_run(int argc, char **argv) {
                     goto out;
                 }
                 if (!strcmp(a, "--limit")) limit = x;
+                else if (!strcmp(a, "--batch")) batch = x;
                 else threads = (int)x;
             }
         } else if (a[0] == '-') {
@@ -129,7 +195,12 @@ static int onnx_run(int argc, char **argv) {
             ok = false;
         }
     cx_no_grad_begin(); /* inference: no graph recorded; the optimised plan (cx_onnx_set_optimize) */
-    if (ok && cx_onnx_run(m, in, outs)) {
+    cx_tensor **joined = NULL;
+    if (ok && batch > 0 && ni > 0 && in[0]->ndim > 0 && in[0]->shape[0] > batch) {
+        joined = calloc((size_t)no + 1, sizeof *joined);
+        ok = joined && run_sliced(m, in, ni, joined, no, (int)batch);
+        for (int i = 0; ok && i < no; i++) outs[i] = joined[i];
+    } else if (ok && cx_onnx_run(m, in, outs)) {
         fprintf(stderr, "cortex onnx run: %s\n", cx_last_error());
         ok = false;
     }
@@ -145,6 +216,8 @@ static int onnx_run(int argc, char **argv) {
     }
     if (ok) rc = 0;
     for (int i = 0; in && i < ni; i++) cx_tensor_free(in[i]);
+    for (int i = 0; joined && i < no; i++) cx_tensor_free(joined[i]);
+    free(joined);
     free(in);
     free(outs);
     cx_step_reset();

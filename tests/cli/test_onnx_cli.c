@@ -78,6 +78,30 @@ static void test_run(void) {
     EXPECT_ERR(&r, "wrong shape", "input 'x' has shape [4, 6]", "[2, 2, 8, 8]");
     run(&r, "run " FIX "mlp.onnx --input " FIX "mlp.onnx");
     EXPECT_ERR(&r, "a model as a tensor", "mlp.onnx");
+    /* --batch 3: slices of 3 and 1 rows, the same printed and saved outputs */
+    {
+        char whole[sizeof r.out], a[512], b[512], ta[4096], tb[4096];
+        tmp_path(a, sizeof a, "whole_");
+        tmp_path(b, sizeof b, "sliced_");
+        run(&r, "run " FIX "mlp.onnx --input %s --save %s", x, a);
+        CHECK(r.code == 0);
+        snprintf(whole, sizeof whole, "%s", r.out);
+        run(&r, "run " FIX "mlp.onnx --input %s --batch 3 --save %s", x, b);
+        CHECK_MSG(r.code == 0, "--batch 3: exit %d: %s", r.code, r.err);
+        CHECK_MSG(!strcmp(whole, r.out), "--batch 3 printed\n%s\nwithout it\n%s", r.out, whole);
+        tmp_path(a, sizeof a, "whole_y.pb");
+        tmp_path(b, sizeof b, "sliced_y.pb");
+        size_t na = read_text(a, ta, sizeof ta), nb = read_text(b, tb, sizeof tb);
+        CHECK(na > 80 && na == nb && !memcmp(ta, tb, na));
+        /* a model with a fixed batch dimension: the slice's shape is refused, naming the rows */
+        char x2[512];
+        tmp_path(x2, sizeof x2, "x2.pb");
+        cx_tensor *t = cx_tensor_new(CX_F32, CX_SHAPE(2, 2, 8, 8));
+        CHECK(write_pb(x2, t));
+        cx_tensor_free(t);
+        run(&r, "run " FIX "cnn.onnx --input %s --batch 1", x2);
+        EXPECT_ERR(&r, "fixed batch", "rows 0-0", "input 'x'");
+    }
     run(&r, "run " FIX "mlp.onnx --input %s --limit x", x);
     EXPECT_ERR(&r, "bad limit", "--limit");
     run(&r, "info " FIX "mlp_io.safetensors");
