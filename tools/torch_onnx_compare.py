@@ -196,7 +196,7 @@ def main():
         prefix = os.path.join(a.out, f"{name}_cx_")
         t0 = time.time()
         r = subprocess.run([a.cortex, "onnx", "run", path, "--input", os.path.join(a.out, "test_in.pb"),
-                            "--limit", "0", "--save", prefix], capture_output=True, text=True)
+                            "--limit", "0", "--batch", "500", "--save", prefix], capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout + r.stderr)
             sys.exit(f"torch_onnx_compare: cortex onnx run failed on {path}")

@@ -141,6 +141,8 @@ void cx_onnx_opt_free(cx_onnx_model *m);
 void cx_onnx_opt_touch(const cx_onnx_model *m);
 /* at the start of a run: true when this run uses the plan */
 bool cx_onnx_opt_begin(cx_onnx_model *m);
+/* after a run that cx_onnx_opt_begin started (also after a failed one) */
+void cx_onnx_opt_end(void);
 /* node k (execution order) is skipped: its output 0 is the value *src */
 bool cx_onnx_opt_skip(const cx_onnx_model *m, int k, int *src);
 /* replace node k's inputs (folded weights) before it runs */

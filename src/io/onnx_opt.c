@@ -13,11 +13,14 @@
  *     Gemm, Add, Sub, Mul, Div, BatchNormalization), that node clamps its
  *     output in place and the Relu is skipped (a residual Add + Relu too).
  *
+ *   - the weights of the direct convolutions are packed into register-tile
+ *     order once (src/nn/conv_pack.h) instead of on every run.
+ *
  * The plan is made once at load (per-node notes beside the graph; the graph
  * itself is not changed) and used only when grad mode is off: a recorded
  * run needs every node's own op for the gradients. The folded weights are
  * derived from the initialisers, which are the model's parameters and can
- * be changed (fine-tuning): they are derived again before the next no-grad
+ * be changed (fine-tuning): they (and the packed weights) are derived again before the next no-grad
  * run after a run in grad mode, after cx_onnx_params hands the parameters
  * out, and after cx_onnx_set_optimize. */
 #include <math.h>
@@ -27,6 +30,7 @@
 #include "cortex/onnx.h"
 #include "onnx_internal.h"
 #include "../tensor/internal.h"
+#include "../nn/conv_pack.h"
 
 typedef struct {
     int skip;         /* not run: its output 0 is the value src */
@@ -39,6 +43,7 @@ typedef struct {
 struct onnx_opt {
     int on, dirty, n_skipped;
     opt_node *node;
+    cx_conv_pack *pack; /* convolution weights packed once (conv_pack.h) */
 };
 
 static bool is_op(const cx_onnx_model *m, int k, const char *name) {
@@ -75,6 +80,7 @@ static void fold(cx_onnx_model *m, int k, opt_node *o) {
 static void refresh(cx_onnx_model *m) {
     for (int k = 0; k < m->n_nodes; k++)
         if (m->opt->node[k].bn >= 0) fold(m, k, &m->opt->node[k]);
+    cx_conv_pack_clear(m->opt->pack);
     m->opt->dirty = 0;
 }
 
@@ -82,6 +88,7 @@ void cx_onnx_opt_build(cx_onnx_model *m) {
     struct onnx_opt *op = cx_xmalloc(sizeof *op);
     memset(op, 0, sizeof *op);
     op->on = 1;
+    op->pack = cx_conv_pack_new();
     op->node = cx_xmalloc(((size_t)m->n_nodes + 1) * sizeof *op->node);
     m->opt = op;
     for (int k = 0; k < m->n_nodes; k++) op->node[k] = (opt_node){0, -1, 0, -1, NULL, NULL};
@@ -144,6 +151,7 @@ void cx_onnx_opt_free(cx_onnx_model *m) {
         cx_tensor_free(m->opt->node[k].b);
     }
     free(m->opt->node);
+    cx_conv_pack_free(m->opt->pack);
     free(m->opt);
     m->opt = NULL;
 }
@@ -160,8 +168,11 @@ bool cx_onnx_opt_begin(cx_onnx_model *m) {
     }
     if (!m->opt->on) return false;
     if (m->opt->dirty) refresh(m);
+    cx_conv_pack_use(m->opt->pack); /* until cx_onnx_opt_end */
     return true;
 }
+
+void cx_onnx_opt_end(void) { cx_conv_pack_use(NULL); }
 
 bool cx_onnx_opt_skip(const cx_onnx_model *m, int k, int *src) {
     if (!m->opt->node[k].skip) return false;

@@ -15,6 +15,7 @@
  * buffers hold K = C/G * kd*kh*kw rows and a tile of whole output rows
  * (OW-long); they come from the arena and are released before returning. */
 #include "conv_kern.h"
+#include "conv_pack.h"
 #include "../cpu/transpose.h"
 #include <stdatomic.h>
 #include <stdio.h>
@@ -357,6 +358,62 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
     memset(dst + (size_t)dg->Ci * dg->padP, 0, (dg->img_floats - (size_t)dg->Ci * dg->padP) * sizeof(float));
 }
 
+/* ---------------------------------------------------------------- packed weights (conv_pack.h) */
+typedef struct {
+    const float *w; /* the group's weight rows */
+    int Co, K;
+    float *ap;      /* [ots][K][DMR] */
+} pack_entry;
+struct cx_conv_pack {
+    pack_entry *e;
+    int n, cap;
+};
+static _Thread_local cx_conv_pack *tl_pack;  /* the current cache */
+static _Thread_local bool tl_pack_this;      /* this call's weight may be cached */
+
+cx_conv_pack *cx_conv_pack_new(void) {
+    cx_conv_pack *c = cx_xmalloc(sizeof *c);
+    memset(c, 0, sizeof *c);
+    return c;
+}
+void cx_conv_pack_clear(cx_conv_pack *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) free(c->e[i].ap);
+    c->n = 0;
+}
+void cx_conv_pack_free(cx_conv_pack *c) {
+    if (!c) return;
+    cx_conv_pack_clear(c);
+    free(c->e);
+    free(c);
+}
+cx_conv_pack *cx_conv_pack_use(cx_conv_pack *c) {
+    cx_conv_pack *prev = tl_pack;
+    tl_pack = c;
+    tl_pack_this = false;
+    return prev;
+}
+/* the cached packing of weight rows w (Co x K), or NULL */
+static float *pack_find(const float *w, int Co, int K) {
+    cx_conv_pack *c = tl_pack;
+    for (int i = 0; c && i < c->n; i++)
+        if (c->e[i].w == w && c->e[i].Co == Co && c->e[i].K == K) return c->e[i].ap;
+    return NULL;
+}
+static float *pack_add(const float *w, int Co, int K, size_t floats) {
+    cx_conv_pack *c = tl_pack;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 16;
+        pack_entry *e = realloc(c->e, (size_t)cap * sizeof *e);
+        if (!e) cx_fatal("out of memory (packed convolution weights)");
+        c->e = e;
+        c->cap = cap;
+    }
+    float *ap = cx_xmalloc(floats * sizeof(float));
+    c->e[c->n++] = (pack_entry){w, Co, K, ap};
+    return ap;
+}
+
 /* Y[n][g] (+)= conv(X[n][g], Wf_g) for all images and groups; X [N][G*Ci][inP],
  * Y [N][G*Co][outP]. Wf(co, ci, j) = W[g][co][ci][j] or, when flip,
  * W[g][ci][co][kks-1-j] (the input gradient of the convolution W). */
@@ -377,7 +434,8 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
             }
     for (int c = 1; c < Ci; c++)
         for (int j = 0; j < kks; j++) offs[c * kks + j] = (int32_t)((int64_t)c * dg->padP + offs[j]);
-    float *ap = cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
+    const bool cached = !flip && tl_pack && tl_pack_this;
+    float *ap = cached ? NULL : cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
     int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
     if (chunk < 1) chunk = 1;
     if (chunk > N) chunk = N;
@@ -393,9 +451,16 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
         /* ap[ot][kk][i] = Wf(ot * DMR + i, kk), zero past Co: blocked
-         * transposes of W's rows (this runs on every call: batch 1 feels it) */
-        if (Co % DMR) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
-        for (int ot = 0; ot < ots && !flip; ot++) {
+         * transposes of W's rows (on every call, unless a packed-weight
+         * cache holds them: conv_pack.h) */
+        bool packed = false;
+        if (cached) {
+            ap = pack_find(wg, Co, K);
+            packed = ap != NULL;
+            if (!ap) ap = pack_add(wg, Co, K, (size_t)ots * K * DMR);
+        }
+        if (Co % DMR && !packed) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
+        for (int ot = 0; ot < ots && !flip && !packed; ot++) {
             const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
             cx_transpose_block(wg + (size_t)ot * DMR * K, (size_t)K, ap + (size_t)ot * K * DMR, DMR, mr, K);
         }
@@ -1540,7 +1605,12 @@ static cx_tensor *conv_impl(const cx_op_desc *odesc, cx_tensor *x, cx_tensor *w,
         cx_arena *a = cx_arena_current();
         cx_arena_mark mk = cx_arena_get_mark(a);
         if (!transposed) {
+            /* a persistent weight in a no-grad run may come packed from the
+             * current cache (conv_pack.h); arena memory is reused, never cached */
+            const bool prev = tl_pack_this;
+            tl_pack_this = tl_pack && w->persistent && !cx_grad_enabled();
             prim_fwd(&g, CX_F(x), CX_F(w), b ? CX_F(b) : NULL, CX_F(out), false);
+            tl_pack_this = prev;
         } else {
             prim_bdata(&g, CX_F(x), CX_F(w), CX_F(out), false);
             if (b) {

@@ -9,7 +9,7 @@
  *     skipped, results equal;
  *   - parameters changed through cx_onnx_params, or after a grad-mode run,
  *     are seen by the next optimised run (the folded weights are derived
- *     again); a grad-mode run runs every node (the BN's scale gets a
+ *     again, the packed convolution weights of src/nn/conv_pack.h dropped); a grad-mode run runs every node (the BN's scale gets a
  *     gradient). */
 #include <math.h>
 #include <stdlib.h>
