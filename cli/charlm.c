@@ -8,6 +8,7 @@
  *   cortex charlm eval MODEL --text FILE
  */
 #include "cli.h"
+#include <cortex/dist.h>
 #include <cortex/charlm.h>
 #include <cortex/transformer.h>
 #include <limits.h>
@@ -259,7 +260,21 @@ typedef struct {
     int64_t last_nv;          /* characters it scored */
     int sample_every, sample_len, seed;
     double sample_temp;
+    /* data-parallel (under mpirun): this rank's columns [b0, b0 + bl) of
+     * each [seq, batch] chunk, each column its own stream of text; the whole
+     * batch's carried states gathered at each evaluation for the checkpoint */
+    int nproc, b0, bl;
+    cx_tensor *gh, *gc;
+    int64_t g_step;
 } lm_task;
+
+/* columns [b0, b0 + n) of an I32 [T, B] tensor, as a step tensor */
+static cx_tensor *cols_i32(const cx_tensor *x, int b0, int n) {
+    const int T = x->shape[0], B = x->shape[1];
+    cx_tensor *y = cx_empty(CX_I32, CX_SHAPE(T, n));
+    for (int i = 0; i < T; i++) memcpy(CX_I32P(y) + (size_t)i * n, CX_I32P(x) + (size_t)i * B + b0, (size_t)n * sizeof(int32_t));
+    return y;
+}
 
 static int lm_begin(void *user, const cx_train_pos *pos) {
     lm_task *t = user;
@@ -275,7 +290,12 @@ static int lm_begin(void *user, const cx_train_pos *pos) {
 static bool lm_next(void *user, const cx_train_pos *pos) {
     (void)pos;
     lm_task *t = user;
-    return cx_bptt_next(t->ld, &t->x, &t->y);
+    if (!cx_bptt_next(t->ld, &t->x, &t->y)) return false;
+    if (t->nproc > 1) {
+        t->x = cols_i32(t->x, t->b0, t->bl);
+        t->y = cols_i32(t->y, t->b0, t->bl);
+    }
+    return true;
 }
 
 static cx_tensor *lm_loss(void *user, const cx_train_pos *pos, int64_t *count) {
@@ -307,8 +327,33 @@ static void lm_after_step(void *user, const cx_train_pos *pos) {
     cx_charlm_carry(&t->h, &t->c, t->o); /* copy out + detach (TBPTT) */
 }
 
+/* Data-parallel: every rank's carried states [L, bl, H] into the whole
+ * batch's [L, B, H] (a sum of zero-padded copies; every rank takes part). */
+static void gather_states(lm_task *t, int64_t step) {
+    cx_tensor_free(t->gh);
+    cx_tensor_free(t->gc);
+    t->gh = t->gc = NULL;
+    t->g_step = -1;
+    if (cx_tlm_is(t->lm)) return;
+    cx_charlm_config cfg = cx_charlm_get_config(t->lm);
+    cx_tensor *g[2];
+    const cx_tensor *mine[2] = {t->h, t->c};
+    for (int k = 0; k < 2; k++) {
+        g[k] = cx_tensor_new(CX_F32, CX_SHAPE(cfg.layers, t->batch, cfg.hidden));
+        if (mine[k] && mine[k]->shape[1] == t->bl)
+            for (int l = 0; l < cfg.layers; l++)
+                memcpy(CX_F(g[k]) + ((size_t)l * t->batch + t->b0) * cfg.hidden,
+                       CX_F(mine[k]) + (size_t)l * t->bl * cfg.hidden, (size_t)t->bl * cfg.hidden * sizeof(float));
+        cx_dist_allreduce_sum_f32(CX_F(g[k]), g[k]->numel);
+    }
+    t->gh = g[0];
+    t->gc = g[1];
+    t->g_step = step;
+}
+
 static cx_status lm_evaluate(void *user, const cx_train_info *info, cx_metrics *out) {
     lm_task *t = user;
+    if (t->nproc > 1 && info->pos.batch > 0) gather_states(t, info->pos.step);
     double nats = eval_nats(t->lm, t->val, t->batch, t->seq, &t->last_nv);
     t->last_val = cx_bits_per_char(nats);
     cx_metrics_set(out, "train_bpc", cx_bits_per_char(info->train_loss));
@@ -319,6 +364,13 @@ static cx_status lm_evaluate(void *user, const cx_train_info *info, cx_metrics *
 
 static cx_status lm_save_state(void *user, const cx_train_pos *pos, cx_ckpt *ck) {
     lm_task *t = user;
+    if (t->nproc > 1) { /* the whole batch's states, gathered at this step's evaluation */
+        if (pos->batch > 0 && t->gh && t->g_step == pos->step) {
+            cx_ckpt_add_tensor(ck, "charlm.state.h", t->gh);
+            cx_ckpt_add_tensor(ck, "charlm.state.c", t->gc);
+        }
+        return CX_OK;
+    }
     if (pos->batch > 0 && t->h && t->c) {
         cx_ckpt_add_tensor(ck, "charlm.state.h", t->h);
         cx_ckpt_add_tensor(ck, "charlm.state.c", t->c);
@@ -347,6 +399,20 @@ static cx_status lm_load_state(void *user, const cx_st_file *f, const char *path
     }
     memcpy(h->data, sh->data, (size_t)h->numel * sizeof(float));
     memcpy(c->data, sc->data, (size_t)c->numel * sizeof(float));
+    if (t->nproc > 1) { /* this rank's columns of the whole batch's states */
+        cx_tensor *part[2];
+        cx_tensor *whole[2] = {h, c};
+        for (int k = 0; k < 2; k++) {
+            part[k] = cx_tensor_new(CX_F32, CX_SHAPE(cfg.layers, t->bl, cfg.hidden));
+            for (int l = 0; l < cfg.layers; l++)
+                memcpy(CX_F(part[k]) + (size_t)l * t->bl * cfg.hidden,
+                       CX_F(whole[k]) + ((size_t)l * t->batch + t->b0) * cfg.hidden,
+                       (size_t)t->bl * cfg.hidden * sizeof(float));
+            cx_tensor_free(whole[k]);
+        }
+        h = part[0];
+        c = part[1];
+    }
     cx_tensor_free(t->h);
     cx_tensor_free(t->c);
     t->h = h;
@@ -380,7 +446,7 @@ static cx_status lm_on_eval(void *user, const cx_train_info *in) {
                in->pos.num_batches, (long long)in->pos.step, cx_bits_per_char(in->train_loss), t->last_val,
                in->pos.seconds);
     fflush(stdout);
-    return save_model(t->out, t->lm, t->voc, t->last_val);
+    return cx_dist_is_root() ? save_model(t->out, t->lm, t->voc, t->last_val) : CX_OK;
 }
 
 
@@ -610,6 +676,7 @@ static int charlm_train(int argc, char **argv) {
                                              "val-every", "sample-every", "sample-len", "sample-temp", NULL};
     static const char *const inherit[] = {"arch", "layers", "hidden", "embed", "dropout", "heads", "context",
                                           "ffn", "attn-dropout", "tie", "min-count", NULL};
+    bool resume_offsets = false; /* the checkpoint has the offsets' own stream (see below) */
     if (resume) {
         cx_st_file *ck = NULL;
         int crc = 0;
@@ -619,6 +686,7 @@ static int charlm_train(int argc, char **argv) {
         } else {
             crc = cli_run_check(cmd, resume, ck, f, nf, free_flags, inherit, data_id,
                                 cli_get(f, nf, "resume-override") != NULL);
+            resume_offsets = cx_st_get(ck, "cortex.rng.charlm_offsets") != NULL;
         }
         cx_st_free(ck);
         if (crc) {
@@ -673,6 +741,38 @@ static int charlm_train(int argc, char **argv) {
     lm_task t = {.cmd = cmd, .out = out, .lm = lm, .voc = voc, .ld = ld, .val = val, .batch = batch, .seq = seq,
                  .use_ss = use_ss, .ss = ss, .last_val = NAN, .sample_every = sample_every,
                  .sample_len = sample_len, .seed = seed, .sample_temp = sample_temp};
+    /* under mpirun: each rank trains on its columns of every chunk. The
+     * chunk offsets must be the same on every rank: without dropout nothing
+     * else draws from the current stream, which gives them as in one
+     * process; with dropout (or when resuming a checkpoint that has it) they
+     * come from a stream of their own, a copy of the current one, and each
+     * rank's dropout from its own stream. */
+    t.nproc = cx_dist_size();
+    const int rank = cx_dist_rank();
+    const bool rank_dropout = t.nproc > 1 && (dropout > 0 || attn_dropout > 0);
+    const bool own_offsets = rank_dropout || resume_offsets;
+    cx_rng ld_rng = *cx_rng_current();
+    if (own_offsets) cx_bptt_set_rng(ld, &ld_rng);
+    if (rank_dropout) cx_rng_seed(cx_rng_current(), (uint64_t)seed * 1000003u + 7919u * (uint64_t)(rank + 1));
+    if (t.nproc > 1) {
+        if (batch < t.nproc) {
+            fprintf(stderr, "cortex %s: --batch %d is smaller than the %d processes: every process needs at least one "
+                            "column of the batch\n", cmd, batch, t.nproc);
+            rc = 1;
+        }
+        t.b0 = (int)((int64_t)batch * rank / t.nproc);
+        t.bl = (int)((int64_t)batch * (rank + 1) / t.nproc) - t.b0;
+        if (rank_dropout && resume && !resume_offsets) {
+            fprintf(stderr, "cortex %s: %s was written by one process; with dropout it resumes in one process only "
+                            "(the processes' dropout needs streams of their own)\n", cmd, resume);
+            rc = 1;
+        }
+        if (batch % t.nproc)
+            printf("data-parallel: %d processes, %d or %d of the batch's %d columns each\n", t.nproc, batch / t.nproc,
+                   batch / t.nproc + 1, batch);
+        else
+            printf("data-parallel: %d processes, %d of the batch's %d columns each\n", t.nproc, batch / t.nproc, batch);
+    }
     if (use_ss) {
         t.mix = malloc((size_t)seq * batch * sizeof *t.mix);
         t.pred = malloc((size_t)seq * batch * sizeof *t.pred);
@@ -708,8 +808,10 @@ static int charlm_train(int argc, char **argv) {
     o.on_step = lm_on_step;
     o.on_eval = lm_on_eval;
     o.hook_user = &t;
+    o.data_parallel = t.nproc > 1;
     cx_train_task task = {&t, lm_begin, lm_next, lm_loss, lm_after_step, lm_evaluate, lm_save_state, lm_load_state};
     cx_trainer *tr = cx_trainer_new(&task, lm, opt, &o);
+    if (own_offsets) cx_trainer_add_rng(tr, "charlm_offsets", &ld_rng);
     if (!rc && resume) {
         if (cx_trainer_resume(tr, resume)) {
             fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
@@ -717,6 +819,9 @@ static int charlm_train(int argc, char **argv) {
         } else {
             cx_train_pos p = cx_trainer_info(tr).pos;
             printf("resumed from %s at epoch %d, batch %d (step %lld)\n", resume, p.epoch, p.batch, (long long)p.step);
+            if (rank_dropout) /* the resumed current stream is rank 0's: a stream per rank again */
+                cx_rng_seed(cx_rng_current(), (uint64_t)seed * 1000003u + 7919u * (uint64_t)(rank + 1) +
+                                                  0x9E3779B97F4A7C15ull * (uint64_t)p.step);
         }
     }
     fflush(stdout);
@@ -732,6 +837,8 @@ static int charlm_train(int argc, char **argv) {
                ckpt ? ", checkpoint to " : "", ckpt ? ckpt : "");
     }
     cx_trainer_free(tr);
+    cx_tensor_free(t.gh);
+    cx_tensor_free(t.gc);
     cx_charlm_meta_free(&md);
     free(t.mix);
     free(t.pred);

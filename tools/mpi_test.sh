@@ -13,7 +13,8 @@
 # the output where Cortex prints them. With the cortex binary: `cortex train`
 # under mpirun -np 2 must print the epoch lines of a one-process run (training
 # and validation loss and accuracy, to the 4 decimals printed) once, and save
-# the model. One thread per process (the machine
+# the model; `cortex charlm train` under -np 2 must print one process's
+# validation lines, and its mid-epoch checkpoints resume 2 -> 1 and 1 -> 2. One thread per process (the machine
 # may have fewer cores than processes: --oversubscribe). Ends with
 # "N passed, N failed".
 set -u
@@ -73,6 +74,29 @@ if [ -n "$cortex" ]; then
   elif [ -z "$want" ] || [ "$want" != "$got" ]; then bad "$name" "epoch lines differ: one process '$want', two '$got'"
   elif [ "$(printf '%s\n' "$out" | grep -c '^data-parallel: 2 processes')" != 1 ]; then bad "$name" "not data-parallel, or printed twice"
   elif [ ! -s "$t/two.safetensors" ] || [ ! -s "$t/two.csv" ]; then bad "$name" "no model or metrics file"
+  else ok "$name" "$dt"; printf '%s\n' "$got" | sed 's/^/    /'; fi
+  # cortex charlm train: each rank trains on its columns of every [seq, batch]
+  # chunk; the validation lines must equal one process's, and a mid-epoch
+  # checkpoint must resume across process counts (2 -> 1, 1 -> 2)
+  name="cortex charlm train: -np 2 = 1 process, resume 2->1, 1->2"
+  cargs=(charlm train --text data/text/kjv_genesis_ruth_jonah.txt --layers 1 --hidden 48 --embed 16 --seq 24
+         --batch 12 --val-every 20 --seed 4 --quiet)
+  vstrip() { sed -n 's/^\(epoch [0-9]* batch [0-9/]*  step [0-9]*  train [^ ]* bpc  val [^ ]* bpc\).*/\1/p'; }
+  t0=$(date +%s.%N)
+  "$cortex" "${cargs[@]}" --steps 40 --out "$t/lm1.safetensors" > "$t/lm1.txt" 2>&1
+  out=$(timeout 120 "${run[@]}" -np 2 "$cortex" "${cargs[@]}" --steps 40 --out "$t/lm2.safetensors" 2>&1); rc=$?
+  want=$(vstrip < "$t/lm1.txt"); got=$(printf '%s\n' "$out" | vstrip)
+  out2=$(timeout 120 "${run[@]}" -np 2 "$cortex" "${cargs[@]}" --steps 20 --out "$t/lm3.safetensors" --checkpoint "$t/lm3.ckpt" 2>&1 &&
+         "$cortex" "${cargs[@]}" --steps 40 --out "$t/lm3.safetensors" --resume "$t/lm3.ckpt" 2>&1); rc2=$?
+  out3=$("$cortex" "${cargs[@]}" --steps 20 --out "$t/lm4.safetensors" --checkpoint "$t/lm4.ckpt" 2>&1 &&
+         timeout 120 "${run[@]}" -np 2 "$cortex" "${cargs[@]}" --steps 40 --out "$t/lm4.safetensors" --resume "$t/lm4.ckpt" 2>&1); rc3=$?
+  dt=$(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)")
+  last=$(printf '%s\n' "$want" | tail -n 1)
+  if [ $rc != 0 ] || [ $rc2 != 0 ] || [ $rc3 != 0 ]; then out="$out$out2$out3"; bad "$name" "exit $rc / $rc2 / $rc3"
+  elif [ -z "$want" ] || [ "$want" != "$got" ]; then bad "$name" "validation lines differ: one process '$want', two '$got'"
+  elif [ "$(printf '%s\n' "$out" | grep -c '^data-parallel: 2 processes, 6 of the batch')" != 1 ]; then bad "$name" "not data-parallel, or printed twice"
+  elif [ "$(printf '%s\n' "$out2" | vstrip | tail -n 1)" != "$last" ]; then out=$out2; bad "$name" "2 -> 1 resume does not end at '$last'"
+  elif [ "$(printf '%s\n' "$out3" | vstrip | tail -n 1)" != "$last" ]; then out=$out3; bad "$name" "1 -> 2 resume does not end at '$last'"
   else ok "$name" "$dt"; printf '%s\n' "$got" | sed 's/^/    /'; fi
 fi
 echo "$passed passed, $failed failed"
