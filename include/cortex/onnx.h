@@ -7,7 +7,7 @@
  *     no dimension above CX_ONNX_MAX_DIM, at most CX_ONNX_MAX_NUMEL
  *     elements and exactly as many values as its shape says, in one field
  *     (CX_ERR_FORMAT naming the initialiser); one of a type Cortex does not
- *     have (double, uint8, ...) makes the nodes that use it unsupported;
+ *     have (string, complex, ...) makes the nodes that use it unsupported;
  *   - the graph is a DAG: every node input is a graph input, an initialiser
  *     or the output of a node, no value has two producers, and the nodes can
  *     be ordered (a cycle or a dangling input is CX_ERR_FORMAT naming the
@@ -30,13 +30,16 @@
  * 7 only for the ops unchanged since, e.g. Elu and Relu from 6, Softplus,
  * GlobalAveragePool and Not from 1: others are unsupported there).
  *
- * Value types: float and float16 tensors are F32 (float16 values exactly,
- * every float16 result rounded to float16, to nearest even); bool (as
- * 0 / 1), int8, uint8, int16, uint16 and int32 are held exactly in I32
- * tensors, int64 and uint32 in I64 (cx_onnx_read_tensor reads them so too).
- * Integer results are stored as the declared type would store them (uint8
- * 250 + 10 = 4). double, bfloat16, uint64, strings, sequences and
- * optionals are not held: their nodes are unsupported.
+ * Value types: float, float16, bfloat16 and double tensors are F32
+ * (float16 and bfloat16 values exactly, every such result rounded back to
+ * its type, to nearest even; double values rounded to float when read, so a
+ * double model runs at float precision); bool (as 0 / 1), int8, uint8,
+ * int16, uint16 and int32 are held exactly in I32 tensors, int64, uint32
+ * and uint64 in I64 (a uint64 value of 2^63 or more is refused when read;
+ * cx_onnx_read_tensor reads them so too). Integer results are stored as the
+ * declared type would store them (uint8 250 + 10 = 4). Strings, complex
+ * numbers, float8, sequences and optionals are not held: their nodes are
+ * unsupported.
  *
  * Ops run (149): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
  * Mod, BitShift, Sum, Max, Min, Mean on float and integers), comparisons
@@ -96,8 +99,9 @@ extern "C" {
 typedef struct cx_onnx_model cx_onnx_model;
 
 /* A graph input or output as the file declares it. dtype_ok is false when
- * its element type is not one Cortex holds (float, float16 in F32; bool,
- * int8 ... int32 in I32; int64, uint32 in I64: see above); onnx_type is the
+ * its element type is not one Cortex holds (float, float16, bfloat16,
+ * double in F32; bool, int8 ... int32 in I32; int64, uint32, uint64 in I64:
+ * see above); onnx_type is the
  * ONNX TensorProto.DataType number (0 when the file gives none). ndim is -1
  * when the file gives no shape; a dimension is -1 when it is symbolic
  * (dim_param, e.g. a batch size "N") or absent. */

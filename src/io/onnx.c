@@ -35,12 +35,17 @@ const char *cx_onnx_type_name(int t) {
 
 /* ONNX data type -> the cx_dtype holding it, -1 when Cortex holds no such
  * type. Cortex has F32, I32 and I64: float16 is held exactly in F32
- * (results rounded back to it: cx_onnx_round_to), bool, int8,
- * uint8, int16, uint16 exactly in I32 (bool as 0 / 1), uint32 in I64. */
+ * (results rounded back to it: cx_onnx_round_to), double in F32 (rounded
+ * to float on reading: computed at float precision), bfloat16 exactly in F32
+ * (results rounded back to it), bool, int8,
+ * uint8, int16, uint16 exactly in I32 (bool as 0 / 1), uint32 in I64,
+ * uint64 in I64 (values below 2^63; a larger one is an error on reading). */
 int cx_onnx_storage(int t) {
     switch (t) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return CX_F32;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return CX_F32;
     case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
@@ -48,6 +53,7 @@ int cx_onnx_storage(int t) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return CX_I32;
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return CX_I64;
     default: return -1;
     }
@@ -62,8 +68,11 @@ static size_t raw_size(int t) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return 1;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return 2;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return 8;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: return 2;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return 8;
     default: return 4;
     }
 }
@@ -111,6 +120,14 @@ static float half_to_float(uint16_t h) {
 
 float cx_onnx_round_to(float f, int t) {
     if (isnan(f) || isinf(f)) return f;
+    if (t == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) { /* the upper 16 bits, rounded to nearest even */
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        u = (u + 0x7FFFu + (u >> 16 & 1u)) & 0xFFFF0000u;
+        float r;
+        memcpy(&r, &u, 4);
+        return r;
+    }
     if (t != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) return f;
     double a = fabs((double)f), q;
     int e;
@@ -180,14 +197,14 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
         return cx_set_error(CX_ERR_FORMAT, "%s: no data type", what);
     int ot = tp->data_type, dt = dtype_of(ot);
     if (dt < 0)
-        return cx_set_error(CX_ERR_ARG, "%s: data type %s is not supported (Cortex holds float, bool and integers up to int64 but uint64)", what,
+        return cx_set_error(CX_ERR_ARG, "%s: data type %s is not supported (Cortex holds float, float16, bfloat16, double, bool and integers)", what,
                             cx_onnx_type_name(tp->data_type));
     size_t es = raw_size(ot);
     size_t have;
     int sources = (tp->has_raw_data) + (tp->n_float_data > 0) + (tp->n_int32_data > 0) + (tp->n_int64_data > 0) +
                   (tp->n_double_data > 0) + (tp->n_uint64_data > 0) + (tp->n_string_data > 0);
     if (sources > 1) return cx_set_error(CX_ERR_FORMAT, "%s: values in more than one field", what);
-    /* the field the values are in: 0 raw, 1 float_data, 2 int32_data, 3 int64_data, 4 uint64_data */
+    /* the field the values are in: 0 raw, 1 float_data, 2 int32_data, 3 int64_data, 4 uint64_data, 5 double_data */
     int field = -1;
     if (tp->has_raw_data) {
         if (tp->raw_data.len % es)
@@ -198,11 +215,15 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
         have = tp->n_float_data, field = 1;
     } else if (dt == CX_I32 && tp->n_int32_data) {
         have = tp->n_int32_data, field = 2;
-    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && tp->n_int32_data) {
+    } else if ((ot == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 || ot == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) &&
+               tp->n_int32_data) {
         have = tp->n_int32_data, field = 2; /* the 16-bit patterns */
+    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE && tp->n_double_data) {
+        have = tp->n_double_data, field = 5;
     } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && tp->n_int64_data) {
         have = tp->n_int64_data, field = 3;
-    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT32 && tp->n_uint64_data) {
+    } else if ((ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT32 || ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT64) &&
+               tp->n_uint64_data) {
         have = tp->n_uint64_data, field = 4;
     } else if (sources) {
         return cx_set_error(CX_ERR_FORMAT, "%s: %s tensor with its values in a field of another type", what,
@@ -216,6 +237,21 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
     /* raw data is little-endian, as the host (x86, arm); values of the
      * narrow types are widened and fitted to their type */
     for (int64_t i = 0; i < numel; i++) {
+        if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) { /* to the nearest float */
+            double d;
+            if (field == 0) memcpy(&d, tp->raw_data.data + 8 * i, 8);
+            else d = tp->double_data[i];
+            CX_F(t)[i] = (float)d;
+            continue;
+        }
+        if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) { /* the upper half of a float */
+            uint16_t h;
+            if (field == 0) memcpy(&h, tp->raw_data.data + 2 * i, 2);
+            else h = (uint16_t)tp->int32_data[i];
+            uint32_t u = (uint32_t)h << 16;
+            memcpy(CX_F(t) + i, &u, 4);
+            continue;
+        }
         if (dt == CX_F32 && ot != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { /* float16 */
             uint16_t h;
             if (field == 0) memcpy(&h, tp->raw_data.data + 2 * i, 2);
@@ -232,6 +268,11 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
                     : field == 2 ? tp->int32_data[i]
                     : field == 3 ? tp->int64_data[i]
                                  : (int64_t)tp->uint64_data[i];
+        if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__UINT64 && v < 0) {
+            cx_tensor_free(t);
+            return cx_set_error(CX_ERR_ARG, "%s: uint64 value %" PRIu64 " at %" PRId64 " is 2^63 or more (Cortex holds uint64 in int64)",
+                                what, (uint64_t)v, i);
+        }
         v = cx_onnx_fit(v, ot);
         if (dt == CX_I32) CX_I32P(t)[i] = (int32_t)v;
         else CX_I64P(t)[i] = v;
@@ -485,7 +526,9 @@ static cx_status check_nodes(cx_onnx_model *m) {
         if (why && !nd->unsupported) set_unsupported(nd, "%s", why);
         if (nd->unsupported) continue;
         int ot = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, t0 = nd->n_in > 0 && nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0;
-        if (t0 == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) ot = t0; /* the float ops keep float16 */
+        if (t0 == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 || t0 == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 ||
+            t0 == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
+            ot = t0; /* the float ops keep float16, bfloat16 and double */
         switch (op->out_same) {
         case OUT_SAME: ot = nd->in[0] >= 0 ? m->values[nd->in[0]].otype : 0; break;
         case OUT_CONST: ot = nd->a.value ? nd->a.to : 0; break;

@@ -91,8 +91,8 @@ const onnx_op *cx_onnx_op_at(int i);
 
 /* ONNX element types as bits of onnx_op.types */
 #define OT(t) (1u << ONNX__TENSOR_PROTO__DATA_TYPE__##t)
-#define T_FLOAT (OT(FLOAT) | OT(FLOAT16))
-#define T_INTS (OT(INT8) | OT(UINT8) | OT(INT16) | OT(UINT16) | OT(INT32) | OT(INT64) | OT(UINT32))
+#define T_FLOAT (OT(FLOAT) | OT(FLOAT16) | OT(BFLOAT16) | OT(DOUBLE))
+#define T_INTS (OT(INT8) | OT(UINT8) | OT(INT16) | OT(UINT16) | OT(INT32) | OT(INT64) | OT(UINT32) | OT(UINT64))
 #define T_BOOL OT(BOOL)
 #define T_NUM (T_FLOAT | T_INTS)
 #define T_ALL (T_NUM | T_BOOL)

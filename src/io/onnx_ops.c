@@ -1165,11 +1165,13 @@ const onnx_op *cx_onnx_op_at(int i) { return i < cx_onnx_n_ops ? &cx_onnx_ops[i]
 
 /* ------------------------------------------------------------ the runner */
 
-/* a value of ONNX type float16 (held in F32) rounded to it: a new
+/* a value of ONNX type float16 or bfloat16 (held in F32) rounded to it: a new
  * tensor (the rounding is added as a constant, so gradients pass straight
  * through); other values as they are */
 static cx_tensor *half_round(cx_tensor *t, int otype) {
-    if (!t || t->dtype != CX_F32 || otype != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16) return t;
+    if (!t || t->dtype != CX_F32 ||
+        (otype != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && otype != ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16))
+        return t;
     cx_tensor *d = cx_empty(CX_F32, t->shape, t->ndim);
     bool same = true, ovf = false;
     for (int64_t i = 0; i < t->numel; i++) {

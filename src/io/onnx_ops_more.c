@@ -3050,7 +3050,7 @@ const onnx_op cx_onnx_ops_more[] = {
     {"GatherND", 2, 2, 1, 1, OUT_SAME, check_gather_nd, run_gather_nd, T_ALL, 0},
     {"ReverseSequence", 2, 2, 1, 1, OUT_SAME, check_reverse_seq, run_reverse_seq, T_ALL, 0},
     {"BitShift", 2, 2, 1, 3, OUT_SAME, check_bitshift, run_bitshift,
-     OT(UINT8) | OT(UINT16) | OT(UINT32), 0},
+     OT(UINT8) | OT(UINT16) | OT(UINT32) | OT(UINT64), 0},
     {"QuantizeLinear", 2, 3, 1, 3, OUT_ATTR, check_quant, run_quant, T_FLOAT, 0},
     {"DequantizeLinear", 2, 3, 1, 5, OUT_ATTR, check_quant, run_quant, OT(UINT8) | OT(INT8) | OT(INT32), 0},
     {"DynamicQuantizeLinear", 1, 1, 3, 1, OUT_ATTR, check_dynquant, run_dynquant, T_FLOAT, 0},

@@ -15,6 +15,8 @@
 #include "onnx.pb-c.h"
 #include "test.h"
 
+float cx_onnx_round_to(float f, int onnx_type); /* src/io/onnx_internal.h */
+
 #define FIX "tests/fixtures/onnx/"
 
 static unsigned char *slurp(const char *path, size_t *n) {
@@ -477,9 +479,68 @@ static void test_tensor_files(void) {
     }
     CHECK(cx_onnx_tensor_from_buffer(buf, n - 3, "t.pb", &x) == CX_ERR_FORMAT && x == NULL);
     CHECK(strstr(cx_last_error(), "t.pb: not a TensorProto"));
-    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE; /* double values in the int64 field */
     n = onnx__tensor_proto__pack(&t, buf);
-    CHECK(cx_onnx_tensor_from_buffer(buf, n, "d.pb", &x) == CX_ERR_ARG && strstr(cx_last_error(), "double"));
+    CHECK(cx_onnx_tensor_from_buffer(buf, n, "d.pb", &x) == CX_ERR_FORMAT && strstr(cx_last_error(), "another type"));
+    /* uint64 is held in int64: below 2^63 exactly, 2^63 and more refused */
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__UINT64;
+    t.n_int64_data = 0;
+    t.int64_data = NULL;
+    uint64_t uv[6] = {0, 1, 7, 1ULL << 40, (1ULL << 63) - 1, 3};
+    t.n_uint64_data = 6;
+    t.uint64_data = uv;
+    n = onnx__tensor_proto__pack(&t, buf);
+    CHECK(cx_onnx_tensor_from_buffer(buf, n, "u.pb", &x) == CX_OK);
+    if (x) {
+        CHECK(x->dtype == CX_I64 && CX_I64P(x)[3] == (1LL << 40) && CX_I64P(x)[4] == INT64_MAX);
+        cx_tensor_free(x);
+    }
+    uv[2] = 1ULL << 63;
+    n = onnx__tensor_proto__pack(&t, buf);
+    CHECK(cx_onnx_tensor_from_buffer(buf, n, "u.pb", &x) == CX_ERR_ARG && x == NULL);
+    CHECK(strstr(cx_last_error(), "u.pb: uint64 value 9223372036854775808 at 2 is 2^63 or more"));
+    /* double (double_data and raw) is held in float, rounded to nearest */
+    double dv[6] = {0.1, -1e-3, 1e10, 1.0 / 3.0, 0, -2.5};
+    onnx__tensor_proto__init(&t);
+    t.n_dims = 2;
+    t.dims = dims;
+    t.has_data_type = 1;
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    t.n_double_data = 6;
+    t.double_data = dv;
+    n = onnx__tensor_proto__pack(&t, buf);
+    CHECK(cx_onnx_tensor_from_buffer(buf, n, "d.pb", &x) == CX_OK);
+    if (x) {
+        CHECK(x->dtype == CX_F32 && CX_F(x)[0] == 0.1f && CX_F(x)[3] == (float)(1.0 / 3.0) && CX_F(x)[2] == 1e10f);
+        cx_tensor_free(x);
+    }
+    t.n_double_data = 0;
+    t.double_data = NULL;
+    t.has_raw_data = 1;
+    t.raw_data.data = (uint8_t *)dv;
+    t.raw_data.len = sizeof dv;
+    n = onnx__tensor_proto__pack(&t, buf);
+    CHECK(cx_onnx_tensor_from_buffer(buf, n, "d.pb", &x) == CX_OK);
+    if (x) {
+        CHECK(x->dtype == CX_F32 && CX_F(x)[1] == -1e-3f && CX_F(x)[5] == -2.5f);
+        cx_tensor_free(x);
+    }
+    /* bfloat16: the upper half of a float, exactly */
+    uint16_t bv[6] = {0x3F80, 0xC000, 0x3EAB, 0x7F80, 0x0000, 0x4049};
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
+    t.raw_data.data = (uint8_t *)bv;
+    t.raw_data.len = sizeof bv;
+    n = onnx__tensor_proto__pack(&t, buf);
+    CHECK(cx_onnx_tensor_from_buffer(buf, n, "b.pb", &x) == CX_OK);
+    if (x) {
+        CHECK(x->dtype == CX_F32 && CX_F(x)[0] == 1.0f && CX_F(x)[1] == -2.0f && CX_F(x)[2] == 0.333984375f &&
+              isinf(CX_F(x)[3]) && CX_F(x)[5] == 3.140625f);
+        cx_tensor_free(x);
+    }
+    /* and rounding to bfloat16 is to nearest even */
+    CHECK(cx_onnx_round_to(1.0f + 1.0f / 256, ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) == 1.0f);
+    CHECK(cx_onnx_round_to(1.0f + 3.0f / 256, ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) == 1.0f + 4.0f / 256);
+    CHECK(cx_onnx_round_to(1.0f + 1.5f / 256, ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16) == 1.0f + 2.0f / 256);
     /* raw little-endian floats */
     float fv[6] = {0.5f, -1, 2, 3, 4, 5};
     onnx__tensor_proto__init(&t);
