@@ -2408,6 +2408,59 @@ static void run_window_fn(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_te
     out[0] = y;
 }
 
+/* MelWeightMatrix (opset 17): [dft_length / 2 + 1, num_mel_bins] triangular
+ * filters with peak 1, their edges num_mel_bins + 2 points spaced evenly on
+ * the mel scale mel(f) = 2595 log10(1 + f / 700) from lower_edge_hertz by
+ * (mel(upper) - mel(lower)) / (num_mel_bins + 2) (the definition's step),
+ * each point's bin floor((dft_length + 1) f / sample_rate). */
+static cx_status check_mel(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    (void)m;
+    int64_t v;
+    TRY(cx_onnx_attr_int(nd, "output_datatype", TF, 1, 16, &v));
+    nd->a.to = (int)v;
+    if (cx_onnx_storage((int)v) < 0) *why = "an output type Cortex does not hold";
+    return CX_OK;
+}
+
+static void run_mel(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    const double nm = scalar_of("MelWeightMatrix", "num_mel_bins", in[0]);
+    const double dl = scalar_of("MelWeightMatrix", "dft_length", in[1]);
+    const double sr = scalar_of("MelWeightMatrix", "sample_rate", in[2]);
+    const double lo = scalar_of("MelWeightMatrix", "lower_edge_hertz", in[3]);
+    const double hi = scalar_of("MelWeightMatrix", "upper_edge_hertz", in[4]);
+    if (!(nm >= 1 && nm <= (1 << 16))) cx_fatal("MelWeightMatrix: num_mel_bins %g (1 to 2^16)", nm);
+    if (!(dl >= 1 && dl <= (1 << 22))) cx_fatal("MelWeightMatrix: dft_length %g (1 to 2^22)", dl);
+    if (!(sr > 0)) cx_fatal("MelWeightMatrix: sample_rate %g must be positive", sr);
+    if (!(lo >= 0 && hi >= lo)) cx_fatal("MelWeightMatrix: edges %g, %g Hz (need 0 <= lower <= upper)", lo, hi);
+    const int M = (int)nm, D = (int)dl, S = D / 2 + 1;
+    int64_t *bin = idx_buf(M + 2);
+    const double mlo = 2595 * log10(1 + lo / 700), mhi = 2595 * log10(1 + hi / 700), step = (mhi - mlo) / (M + 2);
+    for (int i = 0; i < M + 2; i++) {
+        const double f = 700 * (pow(10, (i * step + mlo) / 2595) - 1);
+        bin[i] = (int64_t)floor((D + 1) * f / sr);
+        if (bin[i] < 0 || bin[i] >= S)
+            cx_fatal("MelWeightMatrix: the filter edge at %g Hz falls in bin %lld, outside the %d bins of a %d-point DFT "
+                     "at %g samples/s", f, (long long)bin[i], S, D, sr);
+    }
+    cx_tensor *y = new_t(nd->a.to, CX_SHAPE(S, M));
+    memset(y->data, 0, (size_t)y->numel * cx_dtype_size(y->dtype));
+    for (int i = 0; i < M; i++) {
+        const int64_t l = bin[i], c = bin[i + 1], r = bin[i + 2];
+        if (c == l) put(y, nd->a.to, c * M + i, 1.0, 1);
+        else
+            for (int64_t j = l; j <= c; j++) {
+                double v = (double)(j - l) / (double)(c - l);
+                put(y, nd->a.to, j * M + i, v, d2i(v));
+            }
+        for (int64_t j = c; j < r; j++) {
+            double v = (double)(r - j) / (double)(r - c);
+            put(y, nd->a.to, j * M + i, v, d2i(v));
+        }
+    }
+    out[0] = y;
+}
+
 /* ------------------------------------------------------------ Pad in any mode */
 
 /* x's entries idx[k] along axis, or `value` where idx[k] is -1 */
@@ -3058,6 +3111,7 @@ const onnx_op cx_onnx_ops_more[] = {
     {"HannWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
     {"HammingWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
     {"BlackmanWindow", 1, 1, 1, 0, OUT_ATTR, check_window_fn, run_window_fn, T_ALL, 0},
+    {"MelWeightMatrix", 5, 5, 1, 0, OUT_ATTR, check_mel, run_mel, T_ALL, 17},
     {"MaxUnpool", 2, 3, 1, 1, OUT_SAME, check_maxunpool, run_maxunpool, T_FLOAT, 0},
     {"Unique", 1, 1, 4, 1, OUT_SAME, check_unique, run_unique, T_ALL, 0},
     {"MatMulInteger", 2, 4, 1, 0, OUT_ATTR, check_matmul_integer, run_matmul_integer, T_ALL, 0},
