@@ -13,8 +13,8 @@ log=out/bench.txt
 have_torch=0
 $PY -c 'import torch' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: Cortex figures only; apt-get install python3-torch)"
-run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM|MEMN2N|RL_ENV|RL_TRAIN|RL_SOLVE) ' ; }
-# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm memn2n rl" picks some.
+run() { echo "+ $*" >&2; "$@" 2>&1 | tee -a "$log" | grep -E '^(TORCH_)?(GEMM|MLP_STEP|MLP_EPOCH|OPTIM_STEP|CONV|RNN|ATTN|CHARLM|CNN_STEP|CNN_EPOCH|G2P_STEP|TLM|NTM|MEMN2N|RL_ENV|RL_TRAIN|RL_SOLVE|ONNX) ' ; }
+# Sections: all by default; BENCH="gemm mlp optim conv rnn attention charlm cnn g2p transformer ntm memn2n rl onnx" picks some.
 want() { [ -z "${BENCH:-}" ] || [[ " $BENCH " == *" $1 "* ]]; }
 FM=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 # The MLP and CNN sections train on the full Fashion-MNIST (Debian's
@@ -131,6 +131,31 @@ if want rl; then
   run env OPENBLAS_NUM_THREADS=1 "$B/bench/bench_rl" 1 --what solve ${RL_ARGS:-} >/dev/null
   [ $have_torch = 1 ] && run env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY tools/bench_torch_rl.py 1 --what solve ${RL_ARGS:-} >/dev/null
 fi
+# ONNX inference against onnxruntime-node (needs node and, once,
+# `cd tools/ortnode && npm install --ignore-scripts onnxruntime-node`): the
+# PyTorch-exported LeNet-5 and small ResNet of tests/fixtures/onnx
+# (tools/gen_onnx_models.py; speed does not depend on the weights) on test
+# images of the shipped subset, batch 1 and 64, one thread each, Cortex
+# (bench/bench_onnx) and onnxruntime (tools/ort_run.js --bench) back to back,
+# ONNX_REPS times (default 3; the summary shows medians of the ratios).
+if want onnx; then
+  if command -v node >/dev/null && [ -d tools/ortnode/node_modules/onnxruntime-node ]; then
+    for m in lenet5 small_resnet; do
+      node tools/ort_run.js tests/fixtures/onnx/$m.onnx --idx data/fashion-mnist-subset/t10k-images-idx3-ubyte.gz \
+        --limit 64 --write-input out/bench_onnx_in.pb --limit-print 0 >/dev/null || continue
+      for nb in 1 64; do for rep in $(seq "${ONNX_REPS:-3}"); do
+        runs=$((nb == 1 ? 2000 : 200))
+        c=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$B/bench/bench_onnx" tests/fixtures/onnx/$m.onnx out/bench_onnx_in.pb \
+              --batch $nb --runs $runs --threads 1 | tee -a "$log" | sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p')
+        o=$(OMP_NUM_THREADS=1 node tools/ort_run.js tests/fixtures/onnx/$m.onnx --input out/bench_onnx_in.pb --limit-print 0 \
+              --bench $runs --batch $nb --threads 1 | tee -a "$log" | sed -n 's/.*median \([0-9.]*\) ms.*/\1/p')
+        echo "ONNX model=$m batch=$nb cortex_ms=$c ort_ms=$o" | tee -a "$log"
+      done; done
+    done
+  else
+    echo "(onnx section skipped: needs node and tools/ortnode/node_modules: cd tools/ortnode && npm install --ignore-scripts onnxruntime-node)"
+  fi
+fi
 echo
 awk 'function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""; sub(/ .*/, "", r); return r }
 /^GEMM /        { n=kv($0,"n"); t=kv($0,"threads"); cg[n,t]=kv($0,"cortex"); cb[n,t]=kv($0,"cortex_blas"); ob[n,t]=kv($0,"openblas_direct"); bi[n,t]=kv($0,"builtin"); ns[n]=1 }
@@ -164,6 +189,7 @@ awk 'function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""
 /^TORCH_RL_TRAIN / { a=kv($0,"algo"); t=kv($0,"threads"); if (t == 1) { rlt_t[a, ++rlt_nt[a]]=kv($0,"steps_per_s"); rlt_tc[a, rlt_nt[a]]=kv($0,"steps_per_cpu_s") } else rlt_t2[a, ++rlt_nt2[a]]=kv($0,"steps_per_s") }
 /^RL_SOLVE /     { a=kv($0,"algo"); n=++rls_nc[a]; rls_cs[a, n]=kv($0,"seconds"); rls_cn[a, n]=kv($0,"steps"); rls_cok[a]+=kv($0,"solved"); rls_a[a]=1 }
 /^TORCH_RL_SOLVE / { a=kv($0,"algo"); n=++rls_nt[a]; rls_ts[a, n]=kv($0,"seconds"); rls_tn[a, n]=kv($0,"steps"); rls_tok[a]+=kv($0,"solved") }
+/^ONNX /        { m=kv($0,"model"); b=kv($0,"batch"); n=++ox_n[m,b]; ox_r[m SUBSEP b, n]=(kv($0,"ort_ms") > 0 ? kv($0,"cortex_ms") / kv($0,"ort_ms") : 0); ox_c[m SUBSEP b, n]=kv($0,"cortex_ms"); ox_o[m SUBSEP b, n]=kv($0,"ort_ms"); ox_m[m]=1 }
 /^TLM /         { t=kv($0,"threads"); tl_c[t, ++tl_nc[t]]=kv($0,"chars_per_s"); tl_cc[t, tl_nc[t]]=kv($0,"chars_per_cpu_s"); tl_p=kv($0,"params") }
 /^TORCH_TLM /   { t=kv($0,"threads"); tl_t[t, ++tl_nt[t]]=kv($0,"chars_per_s"); tl_tc[t, tl_nt[t]]=kv($0,"chars_per_cpu_s") }
 function med(arr, t, n,   i, j, v, x) { if (!n) return 0; for (i = 1; i <= n; i++) v[i] = arr[t, i] + 0
@@ -274,6 +300,13 @@ END {
     for (i = 1; i <= 3; i++) { rl_a = rl_as[i]; if (rl_a in rls_nc) {
       rl_cs = med(rls_cs, rl_a, rls_nc[rl_a]); rl_cn = med(rls_cn, rl_a, rls_nc[rl_a]); rl_ts = med(rls_ts, rl_a, rls_nt[rl_a]); rl_tn = med(rls_tn, rl_a, rls_nt[rl_a])
       printf "    %-9s cortex %7.2f s (%7.0f steps, %d/%d solved)  torch %7s s (%7s steps, %d/%d solved)  speedup %s\n", rl_a, rl_cs, rl_cn, rls_cok[rl_a], rls_nc[rl_a], rl_ts ? sprintf("%.2f", rl_ts) : "-", rl_tn ? sprintf("%.0f", rl_tn) : "-", rls_tok[rl_a], rls_nt[rl_a], r(rl_ts, rl_cs) } }
+  }
+  if (length(ox_m)) {
+    print ""
+    print "ONNX inference, PyTorch-exported models, 1 thread, ms per run (medians of the repetitions; ratio = cortex/onnxruntime, goal <= 1 at batch 1)"
+    split("lenet5 small_resnet", ox_ms, " ")
+    for (i = 1; i <= 2; i++) for (b = 1; b <= 64; b += 63) { ox_k = ox_ms[i] SUBSEP b; if (ox_n[ox_ms[i], b])
+      printf "  %-12s batch %-2d: cortex %8.4f  onnxruntime %8.4f  ratio %.2f\n", ox_ms[i], b, med(ox_c, ox_k, ox_n[ox_ms[i], b]), med(ox_o, ox_k, ox_n[ox_ms[i], b]), med(ox_r, ox_k, ox_n[ox_ms[i], b]) }
   }
   if (length(ntm_b)) {
     print ""
