@@ -133,6 +133,29 @@ cx_module *cx_conv_transpose2d_new(int in_channels, int out_channels, int kh, in
 cx_tensor *cx_conv_weight(cx_module *m);
 cx_tensor *cx_conv_bias(cx_module *m);
 
+/* ---------------------------------------------------------------- masked convolutions
+ * PixelRNN / PixelCNN (van den Oord et al. 2016): a 2-D convolution whose
+ * kernel is multiplied by a fixed 0/1 mask so that the output at pixel (r, c)
+ * sees only pixels before it in raster order (row by row, left to right).
+ * For an odd kh x kw kernel with centre (kh/2, kw/2) the mask is 1 on every
+ * kernel row above the centre and left of the centre on its row, 0 below and
+ * to the right; the centre itself is 0 for mask A (the first layer: a pixel
+ * must not see itself) and 1 for mask B (later layers, whose features at
+ * (r, c) already exclude pixel (r, c)). The mask is spatial only: channels
+ * are not split into colour groups (binary / single-channel images).
+ * Stride 1, zero padding (kh/2, kw/2): the output has the input's size.
+ * Differentiable in x, w and b (the masked weights get zero gradient). */
+typedef enum { CX_MASK_A = 0, CX_MASK_B = 1 } cx_conv_mask;
+/* The mask as an F32 step tensor [kh, kw]. Errors: even or non-positive sides. */
+cx_tensor *cx_conv_mask_new(int kh, int kw, cx_conv_mask type);
+/* conv2d(x, w * mask, b): x [N, C, H, W], w [O, C, kh, kw] (odd kh, kw),
+ * b [O] or NULL; result [N, O, H, W]. */
+cx_tensor *cx_masked_conv2d(cx_tensor *x, cx_tensor *w, cx_tensor *b, cx_conv_mask type);
+/* Module: parameters "weight" [out, in, kh, kw] and "bias" [out], PyTorch's
+ * Conv2d default init; describe() gives "MaskedConv2d(1 -> 16, k=7x7, mask A)". */
+cx_module *cx_masked_conv2d_new(int in_channels, int out_channels, int kh, int kw, cx_conv_mask type,
+                                bool bias);
+
 /* Flatten: [N, ...] -> [N, prod(...)] (cx_flatten); no parameters. */
 cx_module *cx_flatten_new(void);
 

@@ -102,6 +102,44 @@ cx_rnn_out cx_lstm_seq_ex(cx_tensor *x, cx_tensor *h0, cx_tensor *c0, cx_tensor 
                           cx_tensor *w_hh, cx_tensor *b_ih, cx_tensor *b_hh,
                           cx_tensor *peephole, bool coupled, bool reverse);
 
+/* ---- PixelRNN (van den Oord et al. 2016): the Row LSTM and a small model
+ * for binary images. Composed of differentiable ops (see conv.h's masked
+ * convolutions); every tensor F32.
+ *
+ * Row LSTM over an image x [N, C, H, W], hidden size h, kernel width k (odd),
+ * rows processed top to bottom, a whole row per step:
+ *   input-to-state  S = masked_conv2d(x, w_is, b_is, mask B), w_is [4h, C, 1, k]:
+ *                   the gates of every row at once, each pixel seeing the
+ *                   input at columns c - k/2 .. c of its own row;
+ *   state-to-state  a_r = S[:, :, r, :] + conv1d(h_{r-1}, w_ss, b_ss, pad k/2),
+ *                   w_ss [4h, h, k] (h_{-1} = c_{-1} = 0);
+ *   gates (rows of the 4h in PyTorch's LSTM order i, f, g, o):
+ *                   c_r = s(f) * c_{r-1} + s(i) * tanh(g),  h_r = s(o) * tanh(c_r).
+ * Returns h [N, h, H, W]. b_is / b_ss may be NULL. Errors name the shapes. */
+cx_tensor *cx_row_lstm(cx_tensor *x, cx_tensor *w_is, cx_tensor *b_is, cx_tensor *w_ss, cx_tensor *b_ss);
+/* Row LSTM module: parameters "weight_is" [4h, in, 1, k], "bias_is" [4h],
+ * "weight_ss" [4h, h, k], "bias_ss" [4h]; weights and bias_is drawn from
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in = in*k, h*k), the forget-gate
+ * rows of bias_is set to 1, bias_ss zero. forward(x) = h. */
+cx_module *cx_row_lstm_new(int in_channels, int hidden, int k);
+/* A Row-LSTM PixelRNN for binary images x [N, 1, H, W] (values 0 / 1):
+ *   conv_in  masked conv 7x7, mask A, 1 -> hidden
+ *   per layer l: z = z + res{l}(row{l}(z))   (Row LSTM k=3, then a 1x1 mask-B conv)
+ *   out1     1x1 mask-B conv hidden -> hidden on relu(z), out2 1x1 hidden -> 1 on relu(.)
+ * forward(x) = the logits [N, 1, H, W] of p(x[r, c] = 1 | pixels before (r, c)
+ * in raster order). */
+cx_module *cx_pixelrnn_new(int hidden, int layers);
+/* Negative log-likelihood in nats per image (sum over pixels, mean over the
+ * batch) of binary images x [N, 1, H, W]: sum BCE(logits, x) / N.
+ * Bits per dimension = nll / (H * W * ln 2). */
+cx_tensor *cx_pixelrnn_nll(cx_module *m, cx_tensor *x);
+/* Ancestral sampling in place: the pixels of img (F32 [N, 1, H, W]) at raster
+ * index start .. H*W-1 are drawn one at a time, each from the model given all
+ * pixels before it (start = 0: new images; start = H/2*W: the bottom half
+ * completed given the top half). Draws from rng; no gradient; uses a private
+ * arena (the caller's arena is untouched). */
+void cx_pixelrnn_sample(cx_module *m, cx_tensor *img, int start, cx_rng *rng);
+
 /* ---- modules */
 typedef struct cx_rnn_opts {
     int num_layers;        /* stacked layers (>= 1) */
