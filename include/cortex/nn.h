@@ -343,6 +343,85 @@ double cx_bits_per_char(double mean_nats);
 /* Perplexity exp(mean_nats). */
 double cx_perplexity(double mean_nats);
 
+/* ================================================================ image-sentence ranking */
+/* Visual-semantic embedding (Kiros et al. 2014, "VSE"; Faghri et al. 2018,
+ * "VSE++"): images and sentences are mapped to one space where a matched
+ * pair scores higher than a mismatched one by a margin.
+ *
+ *   cx_ranking_opts o = cx_ranking_defaults();       // margin 0.2, sum form
+ *   o.max_violation = true;                          // VSE++: hardest negative
+ *   cx_tensor *loss = cx_triplet_ranking_loss(img_emb, txt_emb, &o); // [B, D] each, pair b = row b
+ *   ...
+ *   cx_recall_result r;                              // evaluation: a similarity
+ *   cx_recall_at_k(sim, txt_img, NULL, NULL, 0, &r); // matrix [images, texts]
+ *   // r.i2t[0..2] = annotation R@1/5/10, r.t2i[0..2] = retrieval R@1/5/10 */
+typedef struct cx_ranking_opts {
+    float margin;            /* alpha >= 0 (default 0.2) */
+    bool max_violation;      /* false: sum over every negative (VSE, default); true: only
+                                the hardest negative of each anchor (VSE++) */
+    bool normalize;          /* L2-normalise the rows of both inputs first (x / max(||x||,
+                                1e-12), F.normalize): S is then the cosine similarity
+                                (default false: the caller normalises, or wants dot products) */
+    cx_reduction reduction;  /* CX_REDUCE_SUM (default, as both papers' code), MEAN (the sum
+                                / B) or NONE ([B]: pair b's two hinge terms) */
+    const cx_tensor *ignore; /* NULL, or a [B, B] mask (F32, I32 or I64): a non-zero (i, j)
+                                is not used as a negative in either direction (image i and
+                                sentence j also match: duplicate captions in a batch); the
+                                diagonal is never a negative */
+} cx_ranking_opts;
+/* margin 0.2, sum of violations, no normalisation, SUM, no ignore mask. */
+cx_ranking_opts cx_ranking_defaults(void);
+/* The bidirectional hinge (triplet) ranking loss of a batch of B matched
+ * pairs: im F32 [B, D] image embeddings, s F32 [B, D] sentence embeddings,
+ * pair b = (im[b], s[b]). With S = im s^T [B, B] (after the optional
+ * normalisation) and N(b) the negatives of b (every index but b and the
+ * ignored ones):
+ *   annotation (image b against sentences j)  c_s(b, j)  = [alpha - S_bb + S_bj]_+
+ *   retrieval  (sentence b against images i)  c_im(i, b) = [alpha - S_bb + S_ib]_+
+ *   sum form   l_b = sum_{j in N(b)} c_s(b, j) + sum_{i in N(b)} c_im(i, b)
+ *   VSE++      l_b = max_{j in N(b)} c_s(b, j) + max_{i in N(b)} c_im(i, b)
+ *              (0 when N(b) is empty)
+ * and the loss sum_b l_b (SUM), its mean over b (MEAN) or l (NONE). Equal
+ * to VSE++'s ContrastiveLoss(margin, max_violation) (its forward returns
+ * the SUM). Built from differentiable ops (matmul, sums, relu, masked_fill,
+ * max): gradients to both inputs; the max gives its gradient to the first
+ * hardest negative. Errors (fatal): inputs not F32 2-D of one shape, B < 1,
+ * a negative margin, an ignore mask not [B, B]. */
+cx_tensor *cx_triplet_ranking_loss(cx_tensor *im, cx_tensor *s, const cx_ranking_opts *opts);
+
+#define CX_RECALL_MAX_K 8
+typedef struct cx_recall_result {
+    int n_img, n_txt;
+    int n_k;
+    int k[CX_RECALL_MAX_K];
+    double i2t[CX_RECALL_MAX_K]; /* annotation R@k: the fraction of images with a relevant
+                                    text among their k best-scoring texts */
+    double t2i[CX_RECALL_MAX_K]; /* retrieval R@k: the fraction of texts with a relevant
+                                    image among their k best-scoring images */
+    double i2t_median_rank, t2i_median_rank; /* median over queries of the rank (1 = best)
+                                                of the first relevant item */
+    double i2t_mean_rank, t2i_mean_rank;
+} cx_recall_result;
+/* Recall at K in both directions from a similarity matrix sim F32
+ * [n_img, n_txt] (sim[i, j]: image i against text j; higher is closer).
+ * Relevance, the first that is given:
+ *   relevant  n_img * n_txt bytes, relevant[i * n_txt + j] non-zero when text
+ *             j is a correct description of image i (several captions per
+ *             image, identical captions of different images);
+ *   txt_img   n_txt ints: text j describes image txt_img[j] only (several
+ *             captions per image, each its own);
+ *   neither   n_img == n_txt and pair i = (image i, text i).
+ * The rank of a query is 1 + the number of irrelevant items scoring above its
+ * best relevant item or equal to it (ties are counted against the query, so
+ * a constant scorer gets no credit); R@k is the fraction of queries of rank
+ * <= k. ks: n_k values (1 <= n_k <= CX_RECALL_MAX_K, each >= 1), or NULL for
+ * {1, 5, 10}. A random scorer's expected R@k is k/n for one relevant item
+ * among n. Errors (CX_ERR_ARG, *out zeroed): NULL sim or out, sim not F32
+ * 2-D, a NaN score, txt_img out of range, a query (image or text) without a
+ * relevant item, neither relevance given for a non-square sim, bad ks. */
+cx_status cx_recall_at_k(const cx_tensor *sim, const int *txt_img, const uint8_t *relevant, const int *ks, int n_k,
+                         cx_recall_result *out);
+
 #ifdef __cplusplus
 }
 #endif
