@@ -192,6 +192,61 @@ cx_module *cx_gru_cell_new(int input_size, int hidden_size, const cx_rnn_opts *o
  * For truncated BPTT pass cx_detach()ed states of the previous chunk. */
 cx_rnn_out cx_rnn_forward(cx_module *m, cx_tensor *x, cx_tensor *h0, cx_tensor *c0);
 
+/* ---- child-sum Tree-LSTM (Tai, Socher & Manning 2015, section 3.1)
+ * For node j with input x_j and children C(j) (h~_j = sum_k h_k):
+ *   i_j  = s(W_i x_j + U_i h~_j + b_i)        f_jk = s(W_f x_j + U_f h_k + b_f)  per child k
+ *   u_j  = tanh(W_u x_j + U_u h~_j + b_u)     o_j  = s(W_o x_j + U_o h~_j + b_o)
+ *   c_j  = i_j * u_j + sum_k f_jk * c_k,      h_j  = o_j * tanh(c_j)
+ * (a leaf has h~ = 0 and no cell term). The weights are laid out as
+ * PyTorch's LSTMCell: W_ih [4H, I] and W_hh [4H, H] with row blocks i, f, u, o
+ * (LSTM's i, f, g, o), biases b_ih, b_hh [4H] (b = b_ih + b_hh). So a chain of
+ * single children is exactly an LSTM over the chain, leaf first, with the
+ * same parameters.
+ *
+ * A batch of trees (a forest) of n nodes is given by child lists in
+ * compressed form: the children of node j are child_idx[child_ptr[j] ..
+ * child_ptr[j+1] - 1] (child_ptr[0] = 0, non-decreasing, n + 1 entries; the
+ * order of the children does not matter). Nodes without a parent are the
+ * roots, one per tree, in increasing node order. Nodes may be numbered in any
+ * order. The forward runs level by level, a node's level being its height
+ * (leaves 0, else 1 + the largest height of its children): all nodes of one
+ * level, across every tree of the batch, go through one GEMM for the h~ term
+ * and one for the per-child forget gates; the input projection of all n
+ * nodes is one GEMM. It is built from the autograd ops (index_select, matmul,
+ * spmm, the gates), so it is differentiable in x and every weight and bias.
+ *
+ * cx_tree_batch_new checks the description and is fatal, naming the nodes,
+ * for a child index outside 0 .. n-1, a node listed as a child twice (two
+ * parents, or twice under one), a cycle (no root above a node, a node its own
+ * child), or child_ptr out of order. The batch is heap-owned by the caller
+ * (cx_tree_batch_free); a forward keeps pointers into it until backward, so
+ * free it after the step. */
+typedef struct cx_tree_batch cx_tree_batch;
+cx_tree_batch *cx_tree_batch_new(int n, const int32_t *child_ptr, const int32_t *child_idx);
+/* The same from a parent array: parent[j] is j's parent, -1 for a root
+ * (children in increasing node order). Fatal for a parent outside -1 .. n-1
+ * and for cycles. */
+cx_tree_batch *cx_tree_batch_from_parents(int n, const int32_t *parent);
+void cx_tree_batch_free(cx_tree_batch *t);
+int cx_tree_batch_nodes(const cx_tree_batch *t);
+int cx_tree_batch_num_roots(const cx_tree_batch *t);
+const int32_t *cx_tree_batch_roots(const cx_tree_batch *t);   /* num_roots node indices */
+int cx_tree_batch_levels(const cx_tree_batch *t);              /* 1 + the largest height */
+int cx_tree_batch_height(const cx_tree_batch *t, int node);    /* 0 for a leaf */
+
+/* The Tree-LSTM over a batch of trees: x [n, I] the node inputs (row j for
+ * node j); b_ih / b_hh may be NULL. Returns output [n, H] (h of every node,
+ * node order), h [R, H] and c [R, H] (the roots' states, in
+ * cx_tree_batch_roots order). */
+cx_rnn_out cx_treelstm(const cx_tree_batch *t, cx_tensor *x, cx_tensor *w_ih, cx_tensor *w_hh,
+                       cx_tensor *b_ih, cx_tensor *b_hh);
+/* Module with the parameters of LSTMCell: weight_ih [4H, I], weight_hh
+ * [4H, H], bias_ih, bias_hh [4H] (bias false: none), all drawn from
+ * U(-1/sqrt(H), 1/sqrt(H)). cx_module_forward cannot supply the trees and is
+ * fatal; use cx_treelstm_forward. */
+cx_module *cx_treelstm_new(int input_size, int hidden_size, bool bias);
+cx_rnn_out cx_treelstm_forward(cx_module *m, const cx_tree_batch *t, cx_tensor *x);
+
 /* Introspection: the mode, hidden size, number of layers and directions. */
 cx_rnn_mode cx_rnn_module_mode(const cx_module *m);
 int cx_rnn_hidden_size(const cx_module *m);
