@@ -495,6 +495,395 @@ done:
     return rc;
 }
 
+
+/* ---------------------------------------------------------------- saliency, gradcam, patches, itti */
+/* Test image `index` of DIR as the model's input: *x (arena) and its label. */
+static bool load_test_image(const char *cmd, const char *dir, int index, const cli_model *m, cx_dataset *ds,
+                            cx_tensor **x, int *label) {
+    char images[1024], labels[1024];
+    if (!cli_find_idx(dir, "t10k", images, labels, sizeof images)) {
+        fprintf(stderr, "cortex %s: no test images in %s (looked for %s)\n", cmd, dir, images);
+        return false;
+    }
+    if (cx_dataset_load_idx(images, labels, index + 1, ds)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        return false;
+    }
+    if (cx_dataset_len(ds) <= index) {
+        fprintf(stderr, "cortex %s: --index %d is out of range: %s has %d test images\n", cmd, index, dir,
+                cx_dataset_len(ds));
+        return false;
+    }
+    int feat = (int)(ds->x->numel / ds->x->shape[0]);
+    if (m && (m->in_ndim != 3 || cli_model_features((cli_model *)m) != feat)) {
+        fprintf(stderr, "cortex %s: the model's input does not match the %d values of an image of %s\n", cmd, feat, dir);
+        return false;
+    }
+    int C = m ? m->in_shape[0] : 1, H = m ? m->in_shape[1] : 28, W = m ? m->in_shape[2] : feat / 28;
+    if (!m && feat != 28 * 28) { /* square grey images */
+        H = W = (int)lround(sqrt((double)feat));
+        if (H * W != feat) {
+            fprintf(stderr, "cortex %s: images of %d values are not square\n", cmd, feat);
+            return false;
+        }
+    }
+    *x = cx_from_data(CX_F(ds->x) + (long)index * feat, (int[]){1, C, H, W}, 4);
+    *label = CX_I32P(ds->y)[index];
+    return true;
+}
+
+/* A labelled panel: text above an h x w plane drawn s x s per value. */
+static void panel_img(canvas *c, int x, int y, const char *label, const float *v, int h, int w, int s, float lo,
+                      float hi, cx_colormap cm) {
+    draw_text(c, x, y, label, 2, BLACK);
+    cx_canvas_image(c, x, y + 20, v, h, w, s, s, lo, hi, cm);
+}
+
+static bool model_for_grad(const char *cmd, const char *path, const char *netf, cli_model *m) {
+    if (!load_model(cmd, path, netf, m)) return false;
+    if (!m->is_netdef || m->in_ndim != 3) {
+        fprintf(stderr, "cortex %s: %s is not an image network (a .net model with input C H W)\n", cmd, path);
+        cli_model_free(m);
+        return false;
+    }
+    return true;
+}
+
+static bool conv_layer_ok(const char *cmd, const cx_module *net, const char *want, const char *path) {
+    char names[512];
+    conv_names(net, names, sizeof names);
+    for (int i = 0; i < cx_net_num_layers(net); i++) {
+        const cx_layer_info *l = cx_net_layer(net, i);
+        if (strcmp(l->name, want)) continue;
+        if (is_conv(l) && l->out_ndim == 3) return true;
+        fprintf(stderr, "cortex %s: layer '%s' is %s, not a 2-D convolution (convolution layers: %s)\n", cmd, want,
+                l->desc, names);
+        return false;
+    }
+    fprintf(stderr, "cortex %s: %s has no layer named '%s' (convolution layers: %s)\n", cmd, path, want, names);
+    return false;
+}
+
+static int viz_grad(int argc, char **argv, bool cam) {
+    const char *cmd = cam ? "viz gradcam" : "viz saliency";
+    cli_flag f[] = {
+        {"data", "directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]", false, NULL},
+        {"net", "network (.net file) of a MODEL without Cortex metadata", false, NULL},
+        {"index", "which test image", false, "0"},
+        {"class", "class to explain (default: the predicted one)", false, "-1"},
+        {"layer", "Grad-CAM: convolution layer (default: the last one)", false, NULL},
+        {"out", "PNG file to write", false, cam ? "gradcam.png" : "saliency.png"},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos, index = 0, cls = -1;
+    bool help;
+    if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help) {
+        cli_usage(cmd, cam ? "MODEL --data DIR [--index I] [--layer NAME] [--class C] [--out gradcam.png]"
+                           : "MODEL --data DIR [--index I] [--class C] [--out saliency.png]",
+                  cam ? "Grad-CAM (Selvaraju et al. 2017) of test image I: alpha_k = spatial mean of\n"
+                        "d y_c / d A_k over the activations A of a convolution layer (its relu when one\n"
+                        "follows), map = ReLU(sum_k alpha_k A_k), resized bilinearly to the input and\n"
+                        "laid over it (cx_gradcam). Panels: the input, the overlay, the map at the\n"
+                        "layer's resolution; a colour scale."
+                      : "Vanilla gradient saliency (Simonyan et al. 2013) of test image I: |d y_c / d x|,\n"
+                        "the maximum over channels (cx_saliency), beside the input, with a colour scale.",
+                  f, nf);
+        return 0;
+    }
+    if (npos != 1) {
+        fprintf(stderr, "cortex %s: expected one MODEL (a saved model or a .net file)\n", cmd);
+        return 2;
+    }
+    const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out"), *layer = cli_get(f, nf, "layer");
+    if (!dir) {
+        fprintf(stderr, "cortex %s: --data DIR is required\n", cmd);
+        return 2;
+    }
+    if (!cli_int(cmd, f, nf, "index", 0, 1 << 30, &index) || !cli_int(cmd, f, nf, "class", -1, 1 << 20, &cls) ||
+        !need_out(cmd, out))
+        return 2;
+    cli_model m;
+    if (!model_for_grad(cmd, pos[0], cli_get(f, nf, "net"), &m)) return 1;
+    int rc = 1, label = 0;
+    cx_dataset ds = {0};
+    canvas c = {0, 0, NULL};
+    cx_saliency_result sr = {0};
+    cx_gradcam_result gr = {0};
+    cx_tensor *x = NULL;
+    if (cam && layer && !conv_layer_ok(cmd, m.net, layer, pos[0])) goto done;
+    if (!load_test_image(cmd, dir, index, &m, &ds, &x, &label)) goto done;
+    cx_status st = cam ? cx_gradcam(m.net, x, layer, cls, &gr) : cx_saliency(m.net, x, cls, &sr);
+    if (st) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        goto done;
+    }
+    int H = x->shape[2], W = x->shape[3], C = x->shape[1], s = 224 / (H > W ? H : W);
+    if (s < 1) s = 1;
+    static cli_classes names;
+    int used = cam ? gr.cls : sr.cls;
+    if (!cli_classes_load(cmd, "auto", dir, 10 > label + 1 ? (used + 1 > 10 ? used + 1 : 10) : label + 1, &names))
+        goto done;
+    char title[256], l1[64] = "", l2[64] = "", sub[256];
+    if (cli_class_name(&names, label)) snprintf(l1, sizeof l1, " (%s)", cli_class_name(&names, label));
+    if (cli_class_name(&names, used)) snprintf(l2, sizeof l2, " (%s)", cli_class_name(&names, used));
+    snprintf(title, sizeof title, "%s: test image %d, label %d%s, explaining class %d%s", cam ? "Grad-CAM" : "saliency",
+             index, label, l1, used, l2);
+    if (cam)
+        snprintf(sub, sizeof sub, "A = output of %s (%d maps %dx%d), score y_c = %.3f", cx_net_layer(m.net, gr.layer)->name,
+                 gr.k, gr.h, gr.w, (double)gr.score);
+    else snprintf(sub, sizeof sub, "abs(d y_c / d input), max over %d channel(s), score y_c = %.3f", C, (double)sr.score);
+    int pw = W * s, ph = H * s, P = 12, np = cam ? 3 : 2;
+    int tw = text_width(title, 2) + 2 * P, gw = P + np * (pw + P) + 100;
+    int Wc = tw > gw ? tw : gw, Hc = P + 14 + 6 + 7 + 12 + 20 + ph + P;
+    if (!canvas_init(&c, Wc, Hc, WHITE)) {
+        fprintf(stderr, "cortex %s: out of memory\n", cmd);
+        goto done;
+    }
+    draw_text(&c, P, P, title, 2, BLACK);
+    draw_text(&c, P, P + 20, sub, 1, AXIS);
+    int y0 = P + 14 + 6 + 7 + 12;
+    float *img = CX_F(x) + (C == 3 ? 0 : 0); /* first channel (grey images) */
+    float lo = 0, hi = 0;
+    const float *hm = cam ? gr.up : sr.map;
+    cx_finite_range(hm, (long)H * W, &lo, &hi);
+    if (!(hi > 0)) hi = 1;
+    panel_img(&c, P, y0, "input", img, H, W, s, 0, 0, CX_CMAP_GRAY);
+    if (cam) {
+        panel_img(&c, P + pw + P, y0, "overlay", img, H, W, s, 0, 0, CX_CMAP_GRAY);
+        cx_canvas_overlay(&c, P + pw + P, y0 + 20, pw, ph, gr.up, H, W, 0, hi, 0.7f, CX_CMAP_HOT);
+        char lab[64];
+        snprintf(lab, sizeof lab, "map %dx%d", gr.h, gr.w);
+        int cs = pw / (gr.w > gr.h ? gr.w : gr.h);
+        panel_img(&c, P + 2 * (pw + P), y0, lab, gr.cam, gr.h, gr.w, cs > 0 ? cs : 1, 0, hi, CX_CMAP_HOT);
+    } else {
+        panel_img(&c, P + pw + P, y0, "saliency", sr.map, H, W, s, 0, hi, CX_CMAP_HOT);
+    }
+    cx_canvas_colorbar(&c, P + np * (pw + P), y0 + 20, 14, ph, 0, hi, CX_CMAP_HOT, 1);
+    if (!save_png(cmd, out, &c)) goto done;
+    printf("%s: image %d (label %d%s), class %d%s, score %.4f -> %s (%dx%d)\n", cmd + 4, index, label, l1, used, l2,
+           (double)(cam ? gr.score : sr.score), out, c.width, c.height);
+    rc = 0;
+done:
+    cx_saliency_free(&sr);
+    cx_gradcam_free(&gr);
+    cx_step_reset();
+    cx_canvas_free(&c);
+    cx_dataset_free(&ds);
+    cli_model_free(&m);
+    return rc;
+}
+
+static int viz_patches(int argc, char **argv) {
+    const char *cmd = "viz patches";
+    cli_flag f[] = {
+        {"data", "directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]", false, NULL},
+        {"net", "network (.net file) of a MODEL without Cortex metadata", false, NULL},
+        {"layer", "convolution layer (default: the last one)", false, NULL},
+        {"units", "how many units (channels 0 .. N-1)", false, "8"},
+        {"top", "patches per unit", false, "8"},
+        {"limit", "test images searched (0: all)", false, "2000"},
+        {"out", "PNG file to write", false, "patches.png"},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos, units = 8, top = 8, limit = 2000;
+    bool help;
+    if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help) {
+        cli_usage(cmd, "MODEL --data DIR [--layer NAME] [--units N] [--top K] [--out patches.png]",
+                  "For units 0 .. N-1 of a convolution layer, the K test images whose strongest\n"
+                  "response of the unit is highest (one patch per image), each cut to the unit's\n"
+                  "receptive field (cx_net_receptive_box: the layer stack's kernels, strides and\n"
+                  "padding; outside the image is drawn blue). One row per unit, best first.",
+                  f, nf);
+        return 0;
+    }
+    if (npos != 1) {
+        fprintf(stderr, "cortex %s: expected one MODEL (a saved model or a .net file)\n", cmd);
+        return 2;
+    }
+    const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out"), *layer = cli_get(f, nf, "layer");
+    if (!dir) {
+        fprintf(stderr, "cortex %s: --data DIR is required\n", cmd);
+        return 2;
+    }
+    if (!cli_int(cmd, f, nf, "units", 1, 256, &units) || !cli_int(cmd, f, nf, "top", 1, 64, &top) ||
+        !cli_int(cmd, f, nf, "limit", 0, 1 << 30, &limit) || !need_out(cmd, out))
+        return 2;
+    cli_model m;
+    if (!model_for_grad(cmd, pos[0], cli_get(f, nf, "net"), &m)) return 1;
+    int rc = 1;
+    cx_dataset ds = {0};
+    canvas c = {0, 0, NULL};
+    cx_patch_hit *hits = NULL;
+    char lname[64] = "";
+    if (layer) {
+        if (!conv_layer_ok(cmd, m.net, layer, pos[0])) goto done;
+        snprintf(lname, sizeof lname, "%s", layer);
+    } else {
+        for (int i = 0; i < cx_net_num_layers(m.net); i++)
+            if (is_conv(cx_net_layer(m.net, i)) && cx_net_layer(m.net, i)->out_ndim == 3)
+                snprintf(lname, sizeof lname, "%s", cx_net_layer(m.net, i)->name);
+        if (!lname[0]) {
+            fprintf(stderr, "cortex %s: %s has no 2-D convolution layer\n", cmd, pos[0]);
+            goto done;
+        }
+    }
+    char images[1024], labels[1024];
+    if (!cli_find_idx(dir, "t10k", images, labels, sizeof images)) {
+        fprintf(stderr, "cortex %s: no test images in %s (looked for %s)\n", cmd, dir, images);
+        goto done;
+    }
+    if (cx_dataset_load_idx(images, labels, limit, &ds)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        goto done;
+    }
+    int N = cx_dataset_len(&ds), C = m.in_shape[0], H = m.in_shape[1], W = m.in_shape[2];
+    if (ds.x->numel / N != (long)C * H * W) {
+        fprintf(stderr, "cortex %s: the model's input does not match the images of %s\n", cmd, dir);
+        goto done;
+    }
+    int nch = 0;
+    for (int i = 0; i < cx_net_num_layers(m.net); i++)
+        if (!strcmp(cx_net_layer(m.net, i)->name, lname)) nch = cx_net_layer(m.net, i)->out_shape[0];
+    if (units > nch) {
+        fprintf(stderr, "cortex %s: --units %d is out of range: layer '%s' has %d channels\n", cmd, units, lname, nch);
+        goto done;
+    }
+    hits = calloc((size_t)units * top, sizeof *hits);
+    cx_tensor *xs = cx_wrap(CX_F(ds.x), (int[]){N, C, H, W}, 4);
+    if (!hits || cx_top_activations(m.net, xs, lname, units, top, hits)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, hits ? cx_last_error() : "out of memory");
+        goto done;
+    }
+    int ph = hits[0].box[2] - hits[0].box[0] + 1, pw = hits[0].box[3] - hits[0].box[1] + 1;
+    int s = 64 / (ph > pw ? ph : pw);
+    if (s < 2) s = 2;
+    int P = 12, lw = text_width("unit 000", 2) + 8, tw = pw * s + 4, th = ph * s + 4;
+    char title[200];
+    snprintf(title, sizeof title, "%s: top %d of %d test images per unit, receptive field %dx%d", lname, top, N, ph, pw);
+    int Wc = P + lw + top * tw + P, Hc = P + 14 + 12 + units * th + P;
+    if (Wc < text_width(title, 2) + 2 * P) Wc = text_width(title, 2) + 2 * P;
+    if (!canvas_init(&c, Wc, Hc, WHITE)) {
+        fprintf(stderr, "cortex %s: the picture is too large\n", cmd);
+        goto done;
+    }
+    draw_text(&c, P, P, title, 2, BLACK);
+    for (int u = 0; u < units; u++) {
+        int y0 = P + 14 + 12 + u * th;
+        char lab[32];
+        snprintf(lab, sizeof lab, "unit %d", u);
+        draw_text(&c, P, y0 + th / 2 - 7, lab, 2, BLACK);
+        for (int k = 0; k < top; k++) {
+            const cx_patch_hit *h = &hits[u * top + k];
+            if (h->image < 0) continue;
+            int x0 = P + lw + k * tw;
+            const float *img = CX_F(ds.x) + (long)h->image * C * H * W;
+            float lo = 0, hi = 1;
+            cx_finite_range(img, (long)H * W, &lo, &hi);
+            for (int yy = 0; yy < ph; yy++)
+                for (int xx = 0; xx < pw; xx++) {
+                    int iy = h->box[0] + yy, ix = h->box[1] + xx;
+                    rgb col = GAP;
+                    if (iy >= 0 && ix >= 0 && iy < H && ix < W) {
+                        uint8_t g = to_byte(img[iy * W + ix], lo, hi);
+                        col = (rgb){g, g, g};
+                    }
+                    fill_rect(&c, x0 + xx * s, y0 + yy * s, s, s, col);
+                }
+        }
+    }
+    if (!save_png(cmd, out, &c)) goto done;
+    printf("%s: %d units x top %d of %d images, receptive field %dx%d -> %s (%dx%d)\n", lname, units, top, N, ph, pw, out,
+           c.width, c.height);
+    rc = 0;
+done:
+    free(hits);
+    cx_step_reset();
+    cx_canvas_free(&c);
+    cx_dataset_free(&ds);
+    cli_model_free(&m);
+    return rc;
+}
+
+static int viz_itti(int argc, char **argv) {
+    const char *cmd = "viz itti";
+    cli_flag f[] = {
+        {"data", "directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]", false, NULL},
+        {"index", "which test image", false, "0"},
+        {"out", "PNG file to write", false, "itti.png"},
+    };
+    int nf = (int)(sizeof f / sizeof *f);
+    const char *pos[1];
+    int npos, index = 0;
+    bool help;
+    if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
+    if (help) {
+        cli_usage(cmd, "--data DIR [--index I] [--out itti.png]",
+                  "Itti-Koch-Niebur (1998) bottom-up saliency of test image I (cx_itti_saliency):\n"
+                  "Gaussian pyramids, intensity and Gabor orientation channels (colour ones for\n"
+                  "RGB), centre-surround differences c in {2,3,4}, s = c+3, c+4 on the image\n"
+                  "resized up to a shorter side of 256, the N(.) operator, conspicuity maps and\n"
+                  "the saliency map. Panels: input, conspicuity maps, saliency (own scales).",
+                  f, nf);
+        return 0;
+    }
+    const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out");
+    if (npos != 0 || !dir) {
+        fprintf(stderr, "cortex %s: --data DIR and --index I are required (PNG input is not supported)\n", cmd);
+        return 2;
+    }
+    if (!cli_int(cmd, f, nf, "index", 0, 1 << 30, &index) || !need_out(cmd, out)) return 2;
+    int rc = 1, label = 0;
+    cx_dataset ds = {0};
+    canvas c = {0, 0, NULL};
+    cx_itti_result r = {0};
+    cx_tensor *x = NULL;
+    if (!load_test_image(cmd, dir, index, NULL, &ds, &x, &label)) goto done;
+    int H = x->shape[2], W = x->shape[3];
+    if (cx_itti_saliency(CX_F(x), 1, H, W, NULL, &r)) {
+        fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+        goto done;
+    }
+    int s = 224 / (H > W ? H : W), P = 12;
+    if (s < 1) s = 1;
+    int pw = W * s, ph = H * s, ms = pw / r.w;
+    char title[160];
+    snprintf(title, sizeof title, "Itti-Koch saliency: test image %d of %s (label %d)", index, dir, label);
+    int Wc = P + 4 * (pw + P), Hc = P + 14 + 8 + 12 + 20 + ph + P;
+    if (Wc < text_width(title, 2) + 2 * P) Wc = text_width(title, 2) + 2 * P;
+    if (!canvas_init(&c, Wc, Hc, WHITE)) {
+        fprintf(stderr, "cortex %s: out of memory\n", cmd);
+        goto done;
+    }
+    draw_text(&c, P, P, title, 2, BLACK);
+    char sub[160];
+    snprintf(sub, sizeof sub, "maps %dx%d (level 4 of the image resized to 256), each on its own scale: black low, white high",
+             r.h, r.w);
+    draw_text(&c, P, P + 20, sub, 1, AXIS);
+    int y0 = P + 14 + 8 + 12;
+    panel_img(&c, P, y0, "input", CX_F(x), H, W, s, 0, 0, CX_CMAP_GRAY);
+    panel_img(&c, P + (pw + P), y0, "intensity", r.intensity, r.h, r.w, ms, 0, 0, CX_CMAP_HOT);
+    panel_img(&c, P + 2 * (pw + P), y0, "orientation", r.orientation, r.h, r.w, ms, 0, 0, CX_CMAP_HOT);
+    panel_img(&c, P + 3 * (pw + P), y0, "saliency", CX_F(x), H, W, s, 0, 0, CX_CMAP_GRAY);
+    cx_canvas_overlay(&c, P + 3 * (pw + P), y0 + 20, pw, ph, r.saliency, r.h, r.w, 0, 0, 0.75f, CX_CMAP_HOT);
+    if (!save_png(cmd, out, &c)) goto done;
+    int m = 0;
+    for (int i = 1; i < H * W; i++)
+        if (r.saliency_up[i] > r.saliency_up[m]) m = i;
+    printf("itti: image %d, saliency maximum at row %d column %d -> %s (%dx%d)\n", index, m / W, m % W, out, c.width,
+           c.height);
+    rc = 0;
+done:
+    cx_itti_free(&r);
+    cx_step_reset();
+    cx_canvas_free(&c);
+    cx_dataset_free(&ds);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- curves */
 typedef struct {
     const float *data; /* the CSV, [rows, cols] */
@@ -744,7 +1133,11 @@ static void viz_usage(FILE *o) {
                "Pictures (PNG) of a network and its training:\n"
                "  filters MODEL [--layer NAME] [--out filters.png]     weights of a convolution layer\n"
                "  maps MODEL --data DIR [--index I] [--out maps.png]   feature maps of one test image\n"
-               "  curves METRICS.csv [--out curves.png]                loss and accuracy per epoch, or returns (cortex rl train)\n\n"
+               "  curves METRICS.csv [--out curves.png]                loss and accuracy per epoch, or returns (cortex rl train)\n"
+               "  saliency MODEL --data DIR [--index I] [--class C]    gradient saliency of one test image\n"
+               "  gradcam MODEL --data DIR [--index I] [--layer NAME]  Grad-CAM of one test image\n"
+               "  patches MODEL --data DIR [--layer NAME] [--units N] [--top K]  strongest patches per unit\n"
+               "  itti --data DIR --index I                            Itti-Koch bottom-up saliency\n\n"
                "'cortex viz PICTURE --help' describes each one.\n");
 }
 
@@ -761,6 +1154,10 @@ int cmd_viz(int argc, char **argv) {
     if (!strcmp(p, "filters")) return viz_filters(argc - 1, argv + 1);
     if (!strcmp(p, "maps")) return viz_maps(argc - 1, argv + 1);
     if (!strcmp(p, "curves")) return viz_curves(argc - 1, argv + 1);
+    if (!strcmp(p, "saliency")) return viz_grad(argc - 1, argv + 1, false);
+    if (!strcmp(p, "gradcam")) return viz_grad(argc - 1, argv + 1, true);
+    if (!strcmp(p, "patches")) return viz_patches(argc - 1, argv + 1);
+    if (!strcmp(p, "itti")) return viz_itti(argc - 1, argv + 1);
     fprintf(stderr, "cortex viz: unknown picture '%s' (filters, maps or curves; see 'cortex viz --help')\n", p);
     return 2;
 }

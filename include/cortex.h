@@ -60,6 +60,9 @@
  *   cortex/dist.h   data-parallel training over MPI: ranks, parameter
  *                   broadcast, gradient all-reduce in buckets during backward,
  *                   sharded loaders (one process without MPI)
+ *   cortex/saliency.h  what a network learned: gradient saliency, Grad-CAM,
+ *                   receptive boxes, the strongest patches of a unit; the
+ *                   Itti-Koch-Niebur bottom-up saliency map of an image
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -100,5 +103,6 @@
 #include "cortex/train.h"
 #include "cortex/onnx.h"
 #include "cortex/dist.h"
+#include "cortex/saliency.h"
 
 #endif
