@@ -808,6 +808,28 @@ done:
     return rc;
 }
 
+/* an image's c planes [c, h, w] drawn as a grey or RGB picture at (x, y),
+ * each drawn pixel the bilinear sample of a dh x dw display grid */
+static void panel_rgb(canvas *c, int x, int y, const char *label, const float *v, int ch, int h, int w, int dh, int dw) {
+    draw_text(c, x, y, label, 2, BLACK);
+    float *plane = malloc((size_t)dh * dw * sizeof *plane);
+    if (!plane) return;
+    for (int k = 0; k < ch; k++) {
+        cx_resize_bilinear(v + (size_t)k * h * w, h, w, plane, dh, dw);
+        for (int i = 0; i < dh; i++)
+            for (int j = 0; j < dw; j++) {
+                const int py = y + 20 + i, px = x + j;
+                if (py < 0 || py >= c->height || px < 0 || px >= c->width) continue;
+                float t = plane[(size_t)i * dw + j];
+                uint8_t b = (uint8_t)(t <= 0 ? 0 : t >= 1 ? 255 : t * 255 + 0.5f);
+                uint8_t *q = c->pixels + ((size_t)py * c->width + px) * 3;
+                if (ch == 1) q[0] = q[1] = q[2] = b;
+                else q[k] = b;
+            }
+    }
+    free(plane);
+}
+
 static int viz_itti(int argc, char **argv) {
     const char *cmd = "viz itti";
     cli_flag f[] = {
@@ -821,60 +843,88 @@ static int viz_itti(int argc, char **argv) {
     bool help;
     if (cli_parse(cmd, argc, argv, f, nf, pos, 1, &npos, &help)) return 2;
     if (help) {
-        cli_usage(cmd, "--data DIR [--index I] [--out itti.png]",
-                  "Itti-Koch-Niebur (1998) bottom-up saliency of test image I (cx_itti_saliency):\n"
-                  "Gaussian pyramids, intensity and Gabor orientation channels (colour ones for\n"
-                  "RGB), centre-surround differences c in {2,3,4}, s = c+3, c+4 on the image\n"
-                  "resized up to a shorter side of 256, the N(.) operator, conspicuity maps and\n"
-                  "the saliency map. Panels: input, conspicuity maps, saliency (own scales).",
+        cli_usage(cmd, "IMAGE.png | --data DIR [--index I]  [--out itti.png]",
+                  "Itti-Koch-Niebur (1998) bottom-up saliency of a PNG image (grey or colour) or of\n"
+                  "test image I of an MNIST-format directory (cx_itti_saliency): Gaussian pyramids,\n"
+                  "intensity, colour-opponent (RGB images) and Gabor orientation channels,\n"
+                  "centre-surround differences c in {2,3,4}, s = c+3, c+4 on the image resized to a\n"
+                  "shorter side of 256, the N(.) operator, conspicuity maps and the saliency map.\n"
+                  "Panels: input, conspicuity maps, saliency (each on its own scale).",
                   f, nf);
         return 0;
     }
     const char *dir = cli_get(f, nf, "data"), *out = cli_get(f, nf, "out");
-    if (npos != 0 || !dir) {
-        fprintf(stderr, "cortex %s: --data DIR and --index I are required (PNG input is not supported)\n", cmd);
+    if ((npos == 1) == (dir != NULL)) {
+        fprintf(stderr, "cortex %s: give either an IMAGE.png or --data DIR [--index I]\n", cmd);
         return 2;
     }
     if (!cli_int(cmd, f, nf, "index", 0, 1 << 30, &index) || !need_out(cmd, out)) return 2;
-    int rc = 1, label = 0;
+    int rc = 1, label = 0, C = 1, H = 0, W = 0;
     cx_dataset ds = {0};
     canvas c = {0, 0, NULL};
     cx_itti_result r = {0};
     cx_tensor *x = NULL;
-    if (!load_test_image(cmd, dir, index, NULL, &ds, &x, &label)) goto done;
-    int H = x->shape[2], W = x->shape[3];
-    if (cx_itti_saliency(CX_F(x), 1, H, W, NULL, &r)) {
+    float *img = NULL; /* [C, H, W] in [0, 1] */
+    char title[256];
+    if (dir) {
+        if (!load_test_image(cmd, dir, index, NULL, &ds, &x, &label)) goto done;
+        H = x->shape[2], W = x->shape[3];
+        img = CX_F(x);
+        snprintf(title, sizeof title, "Itti-Koch saliency: test image %d of %.120s (label %d)", index, dir, label);
+    } else {
+        uint8_t *px = NULL;
+        if (cx_png_read(pos[0], &px, &W, &H, &C)) {
+            fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
+            goto done;
+        }
+        x = cx_empty(CX_F32, CX_SHAPE(C, H, W));
+        img = CX_F(x);
+        for (int k = 0; k < C; k++)
+            for (int i = 0; i < H * W; i++) img[(size_t)k * H * W + i] = px[(size_t)i * C + k] / 255.0f;
+        free(px);
+        const char *base = strrchr(pos[0], '/');
+        snprintf(title, sizeof title, "Itti-Koch saliency: %.160s (%dx%d, %s)", base ? base + 1 : pos[0], W, H,
+                 C == 3 ? "colour" : "grey");
+    }
+    if (cx_itti_saliency(img, C, H, W, NULL, &r)) {
         fprintf(stderr, "cortex %s: %s\n", cmd, cx_last_error());
         goto done;
     }
-    int s = 224 / (H > W ? H : W), P = 12;
-    if (s < 1) s = 1;
-    int pw = W * s, ph = H * s, ms = pw / r.w;
-    char title[160];
-    snprintf(title, sizeof title, "Itti-Koch saliency: test image %d of %s (label %d)", index, dir, label);
-    int Wc = P + 4 * (pw + P), Hc = P + 14 + 8 + 12 + 20 + ph + P;
+    /* panels: the image at 224 pixels on its longer side (never below 1 pixel) */
+    const int L = 224, P = 12, np = r.has_color ? 5 : 4;
+    int pw = W >= H ? L : (int)((int64_t)L * W / H), ph = H >= W ? L : (int)((int64_t)L * H / W);
+    if (pw < 1) pw = 1;
+    if (ph < 1) ph = 1;
+    int Wc = P + np * (pw + P), Hc = P + 14 + 8 + 12 + 20 + ph + P;
     if (Wc < text_width(title, 2) + 2 * P) Wc = text_width(title, 2) + 2 * P;
     if (!canvas_init(&c, Wc, Hc, WHITE)) {
         fprintf(stderr, "cortex %s: out of memory\n", cmd);
         goto done;
     }
     draw_text(&c, P, P, title, 2, BLACK);
-    char sub[160];
-    snprintf(sub, sizeof sub, "maps %dx%d (level 4 of the image resized to 256), each on its own scale: black low, white high",
+    char sub[200];
+    snprintf(sub, sizeof sub, "maps %dx%d (level 4 of the image resized to a shorter side of 256), each on its own scale: black low, white high",
              r.h, r.w);
     draw_text(&c, P, P + 20, sub, 1, AXIS);
-    int y0 = P + 14 + 8 + 12;
-    panel_img(&c, P, y0, "input", CX_F(x), H, W, s, 0, 0, CX_CMAP_GRAY);
-    panel_img(&c, P + (pw + P), y0, "intensity", r.intensity, r.h, r.w, ms, 0, 0, CX_CMAP_HOT);
-    panel_img(&c, P + 2 * (pw + P), y0, "orientation", r.orientation, r.h, r.w, ms, 0, 0, CX_CMAP_HOT);
-    panel_img(&c, P + 3 * (pw + P), y0, "saliency", CX_F(x), H, W, s, 0, 0, CX_CMAP_GRAY);
-    cx_canvas_overlay(&c, P + 3 * (pw + P), y0 + 20, pw, ph, r.saliency, r.h, r.w, 0, 0, 0.75f, CX_CMAP_HOT);
+    int y0 = P + 14 + 8 + 12, k = 0;
+    panel_rgb(&c, P + (pw + P) * k++, y0, "input", img, C, H, W, ph, pw);
+    const float *maps[3] = {r.intensity, r.color, r.orientation};
+    const char *names[3] = {"intensity", "colour", "orientation"};
+    for (int j = 0; j < 3; j++) {
+        if (!maps[j]) continue;
+        int ms = pw / r.w < ph / r.h ? pw / r.w : ph / r.h;
+        panel_img(&c, P + (pw + P) * k, y0, names[j], maps[j], r.h, r.w, ms > 0 ? ms : 1, 0, 0, CX_CMAP_HOT);
+        k++;
+    }
+    panel_rgb(&c, P + (pw + P) * k, y0, "saliency", img, C, H, W, ph, pw);
+    cx_canvas_overlay(&c, P + (pw + P) * k, y0 + 20, pw, ph, r.saliency, r.h, r.w, 0, 0, 0.75f, CX_CMAP_HOT);
     if (!save_png(cmd, out, &c)) goto done;
     int m = 0;
     for (int i = 1; i < H * W; i++)
         if (r.saliency_up[i] > r.saliency_up[m]) m = i;
-    printf("itti: image %d, saliency maximum at row %d column %d -> %s (%dx%d)\n", index, m / W, m % W, out, c.width,
-           c.height);
+    if (dir) printf("itti: image %d, ", index);
+    else printf("itti: %s, ", pos[0]);
+    printf("saliency maximum at row %d column %d -> %s (%dx%d)\n", m / W, m % W, out, c.width, c.height);
     rc = 0;
 done:
     cx_itti_free(&r);
@@ -1137,7 +1187,7 @@ static void viz_usage(FILE *o) {
                "  saliency MODEL --data DIR [--index I] [--class C]    gradient saliency of one test image\n"
                "  gradcam MODEL --data DIR [--index I] [--layer NAME]  Grad-CAM of one test image\n"
                "  patches MODEL --data DIR [--layer NAME] [--units N] [--top K]  strongest patches per unit\n"
-               "  itti --data DIR --index I                            Itti-Koch bottom-up saliency\n\n"
+               "  itti IMAGE.png | --data DIR --index I               Itti-Koch bottom-up saliency\n\n"
                "'cortex viz PICTURE --help' describes each one.\n");
 }
 

@@ -146,6 +146,17 @@ cx_status cx_png_write_gray(const char *path, const uint8_t *pixels, int width, 
 /* RGB image: pixels[(y * width + x) * 3 + c], c = 0 red, 1 green, 2 blue. */
 cx_status cx_png_write_rgb(const char *path, const uint8_t *pixels, int width, int height);
 
+/* ---- PNG input (libpng's simplified reader): any PNG (grey, palette,
+ * RGB, with or without alpha, 1-16 bits) as 8-bit sRGB, grey when the file
+ * has no colour (*channels = 1), else RGB (*channels = 3); alpha is
+ * composited onto white. *pixels (malloc'ed, caller frees) holds
+ * pixels[(y * width + x) * channels + c], rows top to bottom. Images of more
+ * than 16384 pixels a side or 2^26 pixels are refused. Errors: CX_ERR_ARG
+ * (NULL arguments), CX_ERR_IO (cannot open the file), CX_ERR_FORMAT (not a
+ * PNG, or a damaged one: the message quotes libpng), CX_ERR_NOMEM. On error
+ * *pixels is NULL. */
+cx_status cx_png_read(const char *path, uint8_t **pixels, int *width, int *height, int *channels);
+
 /* ---- text on RGB images: a built-in 5x7 bitmap font, each glyph in a 6x8
  * cell (one column and one row of spacing), for labels, titles and captions
  * drawn before cx_png_write_rgb. Digits, space, the signs

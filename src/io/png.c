@@ -1,9 +1,11 @@
 /* 8-bit PNG output through libpng, written atomically (cx_atomic_open /
- * cx_atomic_commit). libpng reports errors by longjmp to png_jmpbuf: they
+ * cx_atomic_commit), and input through libpng's simplified reader. libpng reports errors by longjmp to png_jmpbuf: they
  * are caught here and returned as cx_status with libpng's message. */
 #include <png.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cortex/core.h"
@@ -72,4 +74,61 @@ cx_status cx_png_write_gray(const char *path, const uint8_t *pixels, int width, 
 
 cx_status cx_png_write_rgb(const char *path, const uint8_t *pixels, int width, int height) {
     return png_write(path, pixels, width, height, 3);
+}
+
+#define PNG_MAX_SIDE 16384
+#define PNG_MAX_PIXELS ((int64_t)1 << 26)
+
+cx_status cx_png_read(const char *path, uint8_t **pixels, int *width, int *height, int *channels) {
+    if (pixels) *pixels = NULL;
+    if (!path || !*path || !pixels || !width || !height || !channels)
+        return cx_set_error(CX_ERR_ARG, "cx_png_read: NULL or empty argument");
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return cx_set_error(CX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char sig[8];
+    size_t got = fread(sig, 1, sizeof sig, fp);
+    if (got != sizeof sig || png_sig_cmp(sig, 0, sizeof sig)) {
+        fclose(fp);
+        return cx_set_error(CX_ERR_FORMAT, "%s: not a PNG file (no PNG signature)", path);
+    }
+    rewind(fp);
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_stdio(&im, fp)) {
+        fclose(fp);
+        cx_status st = cx_set_error(CX_ERR_FORMAT, "%s: libpng: %s", path, im.message);
+        png_image_free(&im);
+        return st;
+    }
+    if (im.width < 1 || im.height < 1 || im.width > PNG_MAX_SIDE || im.height > PNG_MAX_SIDE ||
+        (int64_t)im.width * im.height > PNG_MAX_PIXELS) {
+        png_image_free(&im);
+        fclose(fp);
+        return cx_set_error(CX_ERR_FORMAT, "%s: image of %ux%u pixels (at most %d a side and 2^26 in all)", path,
+                            (unsigned)im.width, (unsigned)im.height, PNG_MAX_SIDE);
+    }
+    const int ch = im.format & PNG_FORMAT_FLAG_COLOR ? 3 : 1;
+    im.format = ch == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    uint8_t *buf = malloc((size_t)im.width * im.height * (size_t)ch);
+    if (!buf) {
+        png_image_free(&im);
+        fclose(fp);
+        return cx_set_error(CX_ERR_NOMEM, "%s: out of memory for %ux%u pixels", path, (unsigned)im.width,
+                            (unsigned)im.height);
+    }
+    const png_color white = {255, 255, 255};
+    if (!png_image_finish_read(&im, &white, buf, 0, NULL)) {
+        cx_status st = cx_set_error(CX_ERR_FORMAT, "%s: libpng: %s", path, im.message);
+        free(buf);
+        png_image_free(&im);
+        fclose(fp);
+        return st;
+    }
+    fclose(fp);
+    *pixels = buf;
+    *width = (int)im.width;
+    *height = (int)im.height;
+    *channels = ch;
+    return CX_OK;
 }

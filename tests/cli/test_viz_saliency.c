@@ -72,6 +72,16 @@ static void test_pictures(void) {
     run(&r, "viz itti --data " DATA_DIR " --index 2 --out '%s'", out);
     CHECK_MSG(r.code == 0 && strstr(r.out, "saliency maximum at"), "itti: exit %d: %s", r.code, r.err);
     expect_png(out, 12 + 4 * (224 + 12), 20 + 224, "itti");
+    /* a colour PNG: the visual-search array of tools/make_popout_png.py (40-pixel
+     * cells); the saliency maximum must fall in the cell of the odd-orientation
+     * bar (grid row 4, column 1), and the picture gets a colour panel */
+    run(&r, "viz itti data/images/popout.png --out '%s'", out);
+    CHECK_MSG(r.code == 0, "itti png: exit %d: %s", r.code, r.err);
+    int row = -1, col = -1;
+    const char *at = strstr(r.out, "saliency maximum at row ");
+    CHECK(at && sscanf(at, "saliency maximum at row %d column %d", &row, &col) == 2);
+    CHECK_MSG(row / 40 == 4 && col / 40 == 1, "itti png: maximum at row %d column %d, not in the odd bar's cell", row, col);
+    expect_png(out, 12 + 5 * (224 + 12), 20 + 224, "itti png");
 }
 
 static void test_errors(void) {
@@ -96,6 +106,10 @@ static void test_errors(void) {
     EXPECT_ERR(&r, "no --data", "--data");
     run(&r, "viz itti --out '%s'", out);
     EXPECT_ERR(&r, "itti without data", "--data");
+    run(&r, "viz itti data/text/README.md --out '%s'", out);
+    EXPECT_ERR(&r, "itti on a text file", "README.md", "not a PNG");
+    run(&r, "viz itti data/images/popout.png --data " DATA_DIR " --out '%s'", out);
+    EXPECT_ERR(&r, "itti with both inputs", "either an IMAGE.png or --data");
     CHECK_MSG(access(out, F_OK) != 0, "a failed run wrote %s", out);
 }
 

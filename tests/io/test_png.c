@@ -1,4 +1,4 @@
-/* PNG output: gradients written with cx_png_write_gray / cx_png_write_rgb and
+/* PNG output and input: gradients written with cx_png_write_gray / cx_png_write_rgb and
  * read back with libpng's own reader (pixel-exact), atomic replacement of an
  * existing file, and errors (bad arguments, unwritable paths, an image libpng
  * refuses) that leave no temporary file behind and the old file untouched. */
@@ -109,6 +109,64 @@ static void test_rgb_roundtrip(void) {
     CHECK(count_temp_files() == 0);
     free(back);
     free(px);
+}
+
+/* cx_png_read: Cortex's own files back pixel-exact (grey stays grey, RGB
+ * RGB), an RGBA file with alpha composited onto white, and errors (missing
+ * file, not a PNG, a truncated one) named, with no pixels returned. */
+static void test_read(void) {
+    const int W = 13, H = 9;
+    uint8_t g[13 * 9], c[13 * 9 * 3];
+    for (int i = 0; i < W * H; i++) {
+        g[i] = (uint8_t)(i * 2);
+        c[3 * i] = (uint8_t)i, c[3 * i + 1] = (uint8_t)(255 - i), c[3 * i + 2] = (uint8_t)(i * 3);
+    }
+    char path[512], bad[512];
+    tmp_path(path, sizeof path, "read_g.png");
+    CHECK(cx_png_write_gray(path, g, W, H) == CX_OK);
+    uint8_t *px = NULL;
+    int w = 0, h = 0, ch = 0;
+    CHECK(cx_png_read(path, &px, &w, &h, &ch) == CX_OK);
+    CHECK(px && w == W && h == H && ch == 1 && !memcmp(px, g, sizeof g));
+    free(px);
+    tmp_path(path, sizeof path, "read_c.png");
+    CHECK(cx_png_write_rgb(path, c, W, H) == CX_OK);
+    CHECK(cx_png_read(path, &px, &w, &h, &ch) == CX_OK);
+    CHECK(px && w == W && h == H && ch == 3 && !memcmp(px, c, sizeof c));
+    free(px);
+    /* RGBA through libpng's writer: a transparent pixel reads as white, an opaque one as itself */
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    im.width = 2, im.height = 1, im.format = PNG_FORMAT_RGBA;
+    uint8_t rgba[8] = {255, 0, 0, 0, 10, 20, 30, 255};
+    tmp_path(path, sizeof path, "read_a.png");
+    CHECK(png_image_write_to_file(&im, path, 0, rgba, 0, NULL));
+    CHECK(cx_png_read(path, &px, &w, &h, &ch) == CX_OK);
+    CHECK(px && w == 2 && h == 1 && ch == 3);
+    if (px) CHECK(px[0] == 255 && px[1] == 255 && px[2] == 255 && px[3] == 10 && px[4] == 20 && px[5] == 30);
+    free(px);
+    /* errors */
+    tmp_path(bad, sizeof bad, "missing.png");
+    CHECK(cx_png_read(bad, &px, &w, &h, &ch) == CX_ERR_IO && px == NULL && strstr(cx_last_error(), "cannot open"));
+    tmp_path(bad, sizeof bad, "text.png");
+    FILE *f = fopen(bad, "wb");
+    fputs("this is not an image at all", f);
+    fclose(f);
+    CHECK(cx_png_read(bad, &px, &w, &h, &ch) == CX_ERR_FORMAT && px == NULL && strstr(cx_last_error(), "not a PNG"));
+    /* the colour file cut in half */
+    tmp_path(path, sizeof path, "read_c.png");
+    f = fopen(path, "rb");
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    tmp_path(bad, sizeof bad, "cut.png");
+    f = fopen(bad, "wb");
+    fwrite(buf, 1, n / 2, f);
+    fclose(f);
+    CHECK_MSG(cx_png_read(bad, &px, &w, &h, &ch) == CX_ERR_FORMAT && px == NULL, "%s", cx_last_error());
+    CHECK(strstr(cx_last_error(), "cut.png: libpng:"));
+    CHECK(cx_png_read(NULL, &px, &w, &h, &ch) == CX_ERR_ARG);
 }
 
 static void test_errors(void) {
@@ -246,6 +304,7 @@ int main(void) {
     RUN(test_gray_roundtrip);
     RUN(test_rgb_roundtrip);
     RUN(test_errors);
+    RUN(test_read);
     RUN(test_font);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
