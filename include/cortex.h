@@ -60,6 +60,8 @@
  *   cortex/dist.h   data-parallel training over MPI: ranks, parameter
  *                   broadcast, gradient all-reduce in buckets during backward,
  *                   sharded loaders (one process without MPI)
+ *   cortex/detect.h object detection: RoI pooling and RoIAlign, box IoU,
+ *                   NMS, box regression targets, average precision
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -100,5 +102,6 @@
 #include "cortex/train.h"
 #include "cortex/onnx.h"
 #include "cortex/dist.h"
+#include "cortex/detect.h"
 
 #endif
