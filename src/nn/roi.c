@@ -459,6 +459,15 @@ static int cmp_det_desc(const void *pa, const void *pb) {
     return (a > b) - (a < b);
 }
 
+typedef struct {
+    int image, g;
+} gt_ref;
+static int cmp_gt_ref(const void *pa, const void *pb) {
+    const gt_ref *a = pa, *b = pb;
+    if (a->image != b->image) return a->image < b->image ? -1 : 1;
+    return (a->g > b->g) - (a->g < b->g);
+}
+
 double cx_average_precision(const cx_det *dets, int n_dets, const cx_gt *gts, int n_gts, int cls,
                             float iou_threshold, cx_ap_rule rule) {
     const char *fn = "cx_average_precision";
@@ -475,7 +484,13 @@ double cx_average_precision(const cx_det *dets, int n_dets, const cx_gt *gts, in
     int *ord = malloc(sizeof(int) * (size_t)(n_dets > 0 ? n_dets : 1));
     unsigned char *taken = calloc((size_t)n_gts + 1, 1);
     double *tp = malloc(sizeof(double) * (size_t)(n_dets + 1)), *fp = malloc(sizeof(double) * (size_t)(n_dets + 1));
-    if (!ord || !taken || !tp || !fp) cx_fatal("%s: out of memory", fn);
+    gt_ref *byim = malloc(sizeof(gt_ref) * (size_t)npos);
+    if (!ord || !taken || !tp || !fp || !byim) cx_fatal("%s: out of memory", fn);
+    /* this class's objects by image (then index): each detection looks at its image's only */
+    int ng = 0;
+    for (int g = 0; g < n_gts; g++)
+        if (gts[g].cls == cls) byim[ng].image = gts[g].image, byim[ng++].g = g;
+    qsort(byim, (size_t)ng, sizeof *byim, cmp_gt_ref);
     for (int i = 0; i < n_dets; i++)
         if (dets[i].cls == cls) ord[nd++] = i;
     CX_OMP(critical(cx_roi_sort))
@@ -485,11 +500,18 @@ double cx_average_precision(const cx_det *dets, int n_dets, const cx_gt *gts, in
     }
     for (int a = 0; a < nd; a++) {
         const cx_det *d = &dets[ord[a]];
-        int best = -1;
+        int best = -1, lo = 0, hi = ng;
         float bi = -1.0f;
+        while (lo < hi) { /* the first of the detection's image */
+            int mid = lo + (hi - lo) / 2;
+            if (byim[mid].image < d->image) lo = mid + 1;
+            else hi = mid;
+        }
+        int end = lo;
+        while (end < ng && byim[end].image == d->image) end++;
         if (rule == CX_AP_VOC) {
-            for (int g = 0; g < n_gts; g++) {
-                if (gts[g].cls != cls || gts[g].image != d->image) continue;
+            for (int q = lo; q < end; q++) {
+                int g = byim[q].g;
                 float v = cx_box_iou1(d->box, gts[g].box);
                 if (v > bi) bi = v, best = g;
             }
@@ -498,8 +520,9 @@ double cx_average_precision(const cx_det *dets, int n_dets, const cx_gt *gts, in
             tp[a] = ok;
         } else {
             float t = fminf(iou_threshold, 1.0f - 1e-10f);
-            for (int g = 0; g < n_gts; g++) {
-                if (gts[g].cls != cls || gts[g].image != d->image || taken[g]) continue;
+            for (int q = lo; q < end; q++) {
+                int g = byim[q].g;
+                if (taken[g]) continue;
                 float v = cx_box_iou1(d->box, gts[g].box);
                 if (v < t || v < bi) continue;
                 bi = v, best = g;
@@ -544,6 +567,7 @@ double cx_average_precision(const cx_det *dets, int n_dets, const cx_gt *gts, in
     free(mr);
     free(mp);
     free(ord);
+    free(byim);
     free(taken);
     free(tp);
     free(fp);
