@@ -411,7 +411,7 @@ int main(int argc, char **argv) {
     int steps = 3000, batch = 8, n_test = 500, threads = 1;
     bool align = true, default_out = true;
     uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage();
         if (!strcmp(a, "--steps")) steps = atoi(v);
@@ -425,7 +425,6 @@ int main(int argc, char **argv) {
             if (strcmp(v, "align") && strcmp(v, "pool")) return usage();
             align = !strcmp(v, "align");
         } else return usage();
-        i++;
     }
     if (steps < 0 || batch < 1 || n_test < ROWS * COLS || threads < 1) return usage();
     if (!dir)
