@@ -47,7 +47,13 @@
  * (4x) with the detections scoring >= 0.5 (class colour, name and score)
  * over the objects' true boxes (grey), a title with the metrics and a legend.
  * Exit status: 0 on success, 1 if the data is missing, training diverges or
- * the PNG cannot be written, 2 on a bad flag. */
+ * the PNG cannot be written, 2 on a bad flag.
+ *
+ * Measured (defaults, seed 1, 1 thread, a loaded shared 2-vCPU machine): on
+ * 500 held-out canvases (1503 objects) mAP@0.5 0.696, mAP@[.5:.95] 0.494;
+ * AP@0.5 from 0.30 (shirt) and 0.41 (pullover) to 0.92 (trouser, bag);
+ * training 201 s CPU, detection + evaluation 66 s wall
+ * (docs/img/detect.png). One seed only. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
