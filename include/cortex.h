@@ -63,6 +63,8 @@
  *   cortex/saliency.h  what a network learned: gradient saliency, Grad-CAM,
  *                   receptive boxes, the strongest patches of a unit; the
  *                   Itti-Koch-Niebur bottom-up saliency map of an image
+ *   cortex/detect.h object detection: RoI pooling and RoIAlign, box IoU,
+ *                   NMS, box regression targets, average precision
  * Every public name starts with cx_ (types, functions) or CX_ (macros, enums).
  */
 #ifndef CORTEX_H
@@ -104,5 +106,6 @@
 #include "cortex/onnx.h"
 #include "cortex/dist.h"
 #include "cortex/saliency.h"
+#include "cortex/detect.h"
 
 #endif
