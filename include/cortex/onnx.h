@@ -41,7 +41,7 @@
  * numbers, float8, sequences and optionals are not held: their nodes are
  * unsupported.
  *
- * Ops run (150): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
+ * Ops run (151): elementwise arithmetic (Add, Sub, Mul, Div, Pow,
  * Mod, BitShift, Sum, Max, Min, Mean on float and integers), comparisons
  * and logic (Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or,
  * Xor, Not, Where, IsNaN, IsInf), unary math (Abs, Neg, Exp, Log, Sqrt,
@@ -62,7 +62,7 @@
  * ReverseSequence, DepthToSpace, SpaceToDepth), Resize and Upsample
  * (nearest, linear, cubic), QuantizeLinear, DequantizeLinear,
  * DynamicQuantizeLinear, ConvInteger, QLinearConv, Det, DFT, STFT, the
- * Hann / Hamming / Blackman windows, MelWeightMatrix, NonMaxSuppression, GridSample,
+ * Hann / Hamming / Blackman windows, MelWeightMatrix, NonMaxSuppression, RoiAlign (avg), GridSample,
  * NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss. Gradients flow
  * through the float ops built on Cortex's differentiable ops (arithmetic,
  * activations, matrix products, convolutions, normalisations, reductions,

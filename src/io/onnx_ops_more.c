@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cortex/detect.h"
 #include "cortex/core.h"
 #include "cortex/onnx.h"
 #include "onnx_internal.h"
@@ -2734,6 +2735,49 @@ static cx_status check_nms(cx_onnx_model *m, onnx_node *nd, const char **why) {
     return CX_OK;
 }
 
+/* RoiAlign (opsets 10, 16) on cx_roi_align: mode avg (max, whose ONNX
+ * definition takes the maximum of the weighted samples, is not run);
+ * coordinate_transformation_mode half_pixel (opset 16's default: torchvision's
+ * aligned) or output_half_pixel (opset 10's only behaviour: not aligned).
+ * Attributes: kernel[0..1] = output height, width; a.ints unused; alpha =
+ * spatial_scale; pads[0] = sampling_ratio; a.mode = aligned. */
+static cx_status check_roialign(cx_onnx_model *m, onnx_node *nd, const char **why) {
+    static const char *modes[] = {"avg", "max"}, *cts[] = {"output_half_pixel", "half_pixel"};
+    int mode, ct;
+    int64_t oh, ow, sr;
+    TRY(attr_choice(nd, "mode", modes, 2, 0, &mode));
+    TRY(attr_choice(nd, "coordinate_transformation_mode", cts, 2, m->opset >= 16 ? 1 : 0, &ct));
+    TRY(cx_onnx_attr_int(nd, "output_height", 1, 1, 1 << 16, &oh));
+    TRY(cx_onnx_attr_int(nd, "output_width", 1, 1, 1 << 16, &ow));
+    TRY(cx_onnx_attr_int(nd, "sampling_ratio", 0, 0, 1 << 16, &sr));
+    TRY(cx_onnx_attr_float(nd, "spatial_scale", 1.0f, &nd->a.alpha));
+    if (!(nd->a.alpha > 0) || !isfinite(nd->a.alpha)) return cx_set_error(CX_ERR_FORMAT, "spatial_scale must be positive");
+    if (mode == 1) *why = "mode 'max' (Cortex runs RoiAlign's 'avg')";
+    nd->a.kernel[0] = (int)oh, nd->a.kernel[1] = (int)ow;
+    nd->a.pads[0] = (int)sr;
+    nd->a.mode = ct;
+    return CX_OK;
+}
+
+static void run_roialign(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor **out) {
+    (void)m;
+    cx_tensor *x = in[0], *rois = in[1], *bi = in[2];
+    if (x->ndim != 4) cx_fatal("RoiAlign: X must be [N, C, H, W], got %d dimensions", x->ndim);
+    if (rois->ndim != 2 || rois->shape[1] != 4) cx_fatal("RoiAlign: rois must be [num_rois, 4]");
+    if (bi->dtype == CX_F32 || bi->ndim != 1 || bi->shape[0] != rois->shape[0])
+        cx_fatal("RoiAlign: batch_indices must be an integer tensor of num_rois (%d) values", rois->shape[0]);
+    const int R = rois->shape[0];
+    cx_tensor *r5 = cx_empty(CX_F32, CX_SHAPE(R, 5));
+    for (int i = 0; i < R; i++) {
+        const int64_t b = get_i(bi, i);
+        if (b < 0 || b >= x->shape[0])
+            cx_fatal("RoiAlign: batch index %lld of roi %d is outside [0, %d)", (long long)b, i, x->shape[0]);
+        CX_F(r5)[i * 5] = (float)b;
+        for (int k = 0; k < 4; k++) CX_F(r5)[i * 5 + 1 + k] = CX_F(rois)[i * 4 + k];
+    }
+    out[0] = cx_roi_align(x, r5, nd->a.alpha, nd->a.kernel[0], nd->a.kernel[1], nd->a.pads[0], nd->a.mode == 1);
+}
+
 /* box i of batch b as y1, x1, y2, x2 with y1 <= y2, x1 <= x2 */
 static void nms_box(const cx_tensor *boxes, int center, int64_t at, double *r) {
     const float *p = CX_F(boxes) + at * 4;
@@ -3117,6 +3161,7 @@ const onnx_op cx_onnx_ops_more[] = {
     {"MatMulInteger", 2, 4, 1, 0, OUT_ATTR, check_matmul_integer, run_matmul_integer, T_ALL, 0},
     {"QLinearMatMul", 8, 8, 1, 0, OUT_ATTR, check_qlinear_matmul, run_qlinear_matmul, T_ALL, 0},
     {"NonMaxSuppression", 2, 5, 1, 3, OUT_I64, check_nms, run_nms, T_FLOAT, 0},
+    {"RoiAlign", 3, 3, 1, 3, OUT_FLOAT, check_roialign, run_roialign, T_FLOAT, 10},
     {"GridSample", 2, 2, 1, 3, OUT_SAME, check_grid_sample, run_grid_sample, T_FLOAT, 0},
     {"DFT", 1, 2, 1, 1, OUT_SAME, check_dft, run_dft, T_FLOAT, 17},
     {"STFT", 2, 4, 1, 5, OUT_SAME, check_dft, run_stft, T_FLOAT, 17},
