@@ -20,9 +20,10 @@
  * itself is not changed) and used only when grad mode is off: a recorded
  * run needs every node's own op for the gradients. The folded weights are
  * derived from the initialisers, which are the model's parameters and can
- * be changed (fine-tuning): they (and the packed weights) are derived again before the next no-grad
- * run after a run in grad mode, after cx_onnx_params hands the parameters
- * out, and after cx_onnx_set_optimize. */
+ * be changed (fine-tuning, or written in place through CX_F): they (and the
+ * packed weights) are derived again before the next no-grad run after a run
+ * in grad mode, after cx_onnx_set_optimize, and whenever a fingerprint of
+ * the parameters' bytes, taken at the start of each no-grad run, differs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ typedef struct {
 
 struct onnx_opt {
     int on, dirty, n_skipped;
+    uint64_t print; /* fingerprint of the parameters the plan was derived from */
     opt_node *node;
     cx_conv_pack *pack; /* convolution weights packed once (conv_pack.h) */
 };
@@ -77,7 +79,44 @@ static void fold(cx_onnx_model *m, int k, opt_node *o) {
     }
 }
 
+/* A fingerprint of every parameter's bytes: a caller may write into them
+ * through CX_F at any time (a finite-difference check, a hand edit), with no
+ * call that tells; a changed fingerprint makes the plan derive its folded
+ * and packed weights again. Fletcher-style sums in 16 independent 32-bit
+ * lanes (s += word, t += s: any single changed word changes s), which the
+ * compiler vectorises (gcc, omp simd): 7 us for the small ResNet's 700 kB,
+ * 2% of its batch-1 run on AVX-512. */
+static uint64_t fingerprint(const cx_onnx_model *m) {
+    enum { L = 16 };
+    uint32_t s[L] = {0}, t[L] = {0};
+    for (int i = 0; i < m->params.n; i++) {
+        const cx_tensor *p = m->params.t[i];
+        const unsigned char *b = (const unsigned char *)p->data;
+        const size_t n = (size_t)p->numel * cx_dtype_size(p->dtype);
+        size_t j = 0;
+        for (; j + 4 * L <= n; j += 4 * L) {
+            CX_OMP(simd)
+            for (int l = 0; l < L; l++) {
+                uint32_t w;
+                memcpy(&w, b + j + 4 * l, 4);
+                s[l] += w;
+                t[l] += s[l];
+            }
+        }
+        for (; j < n; j++) {
+            s[j % L] += b[j];
+            t[j % L] += s[j % L];
+        }
+        s[0] += (uint32_t)n;
+        t[0] += s[0];
+    }
+    uint64_t r = 0;
+    for (int l = 0; l < L; l++) r = (r ^ ((uint64_t)t[l] << 32 | s[l])) * 0x9E3779B97F4A7C15ull;
+    return r;
+}
+
 static void refresh(cx_onnx_model *m) {
+    m->opt->print = fingerprint(m);
     for (int k = 0; k < m->n_nodes; k++)
         if (m->opt->node[k].bn >= 0) fold(m, k, &m->opt->node[k]);
     cx_conv_pack_clear(m->opt->pack);
@@ -167,7 +206,7 @@ bool cx_onnx_opt_begin(cx_onnx_model *m) {
         return false;
     }
     if (!m->opt->on) return false;
-    if (m->opt->dirty) refresh(m);
+    if (m->opt->dirty || fingerprint(m) != m->opt->print) refresh(m);
     cx_conv_pack_use(m->opt->pack); /* until cx_onnx_opt_end */
     return true;
 }

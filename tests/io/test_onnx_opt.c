@@ -10,7 +10,10 @@
  *   - parameters changed through cx_onnx_params, or after a grad-mode run,
  *     are seen by the next optimised run (the folded weights are derived
  *     again, the packed convolution weights of src/nn/conv_pack.h dropped); a grad-mode run runs every node (the BN's scale gets a
- *     gradient). */
+ *     gradient);
+ *   - parameters written in place between two optimised runs with no call
+ *     in between (a conv weight, a BN scale), direct and automatic
+ *     convolution: seen through the parameters' fingerprint. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,10 +210,58 @@ done:
     cx_step_reset();
 }
 
+/* written in place, with no call in between, between two optimised runs (a
+ * finite-difference check does this): the fingerprint of the parameters
+ * sees it; both the folded weights (a BN's scale) and the packed weights of
+ * a direct convolution (c2 has no BN: its own weight is packed; c1's is
+ * packed after folding) */
+static void test_written_in_place(void) {
+    static const char *NET = "input 8 16 16\n"
+                             "conv2d name=c1 out=16 k=3 p=1 bias=0\n"
+                             "batchnorm name=bn1\n"
+                             "relu name=r1\n"
+                             "conv2d name=c2 out=16 k=3 p=1\n"
+                             "relu\n"
+                             "globalavgpool\n"
+                             "flatten\n"
+                             "linear name=fc out=3\n";
+    const cx_conv_algo keep = cx_conv_get_algo();
+    for (int a = 0; a < 2; a++) {
+        cx_conv_set_algo(a ? CX_CONV_AUTO : CX_CONV_DIRECT);
+        cx_onnx_model *m = load_net(NET, NULL);
+        if (!m) break;
+        cx_tensor *w = param(m, "c2.weight"), *s = param(m, "bn1.weight");
+        CHECK(w && s);
+        if (!w || !s) {
+            cx_onnx_free(m);
+            break;
+        }
+        cx_tensor *x = cx_tensor_new(CX_F32, CX_SHAPE(1, 8, 16, 16));
+        fill(x, -2.0f, 2.0f);
+        cx_tensor *y0 = run(m, x, true), *y1 = run(m, x, true);
+        CHECK(y0 && y1 && max_diff(y0, y1) == 0.0);
+        for (int64_t i = 0; i < w->numel; i++) CX_F(w)[i] *= -1.5f;
+        cx_tensor *y2 = run(m, x, true);
+        CHECK_MSG(y0 && y2 && max_diff(y0, y2) > 1e-3, "a conv weight written in place is seen (%s)",
+                  a ? "auto" : "direct");
+        for (int64_t i = 0; i < s->numel; i++) CX_F(s)[i] *= 0.5f;
+        cx_tensor *y3 = run(m, x, true), *plain = run(m, x, false);
+        CHECK_MSG(y2 && y3 && max_diff(y2, y3) > 1e-4, "a BN scale written in place is seen (%s)",
+                  a ? "auto" : "direct");
+        compare(y3, plain, "written in place: optimised vs plain");
+        cx_tensor *tl[] = {x, y0, y1, y2, y3, plain};
+        for (int i = 0; i < 6; i++) cx_tensor_free(tl[i]);
+        cx_onnx_free(m);
+        cx_step_reset();
+    }
+    cx_conv_set_algo(keep);
+}
+
 int main(void) {
     cx_seed(11);
     RUN(test_fold_and_fuse);
     RUN(test_other_users);
     RUN(test_changed_parameters);
+    RUN(test_written_in_place);
     TEST_END();
 }
