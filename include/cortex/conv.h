@@ -25,9 +25,12 @@
  * use the input directly), col2im for the input gradient; the column buffers
  * are bounded (tiled over output rows, a few MB per thread) and released when
  * the op returns. Images run in parallel (OpenMP) when there are at least as
- * many as threads, otherwise the GEMMs use the threads. Every result and
- * every gradient is bitwise identical for any thread count (the weight
- * gradient is summed over fixed image ranges, reduced in a fixed order).
+ * many as threads, otherwise the GEMMs use the threads. With the built-in
+ * GEMM (cx_gemm_backend_in_use) every result and every gradient is bitwise
+ * identical for any thread count (the weight gradient is summed over fixed
+ * image ranges, reduced in a fixed order); with OpenBLAS, which splits its
+ * own work by thread count, the same thread count gives the same bits and
+ * other counts agree to rounding.
  *
  *   cx_tensor *y = cx_conv2d(x, w, b, 1, 1, 1, 1, 1, 1, 1);   // 3x3 "same"
  *   cx_conv_opts o = cx_conv_defaults();
