@@ -211,7 +211,7 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
             return cx_set_error(CX_ERR_FORMAT, "%s: %zu bytes of %s data is not a whole number of values", what,
                                 tp->raw_data.len, cx_onnx_type_name(tp->data_type));
         have = tp->raw_data.len / es, field = 0;
-    } else if (dt == CX_F32 && tp->n_float_data) {
+    } else if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && tp->n_float_data) {
         have = tp->n_float_data, field = 1;
     } else if (dt == CX_I32 && tp->n_int32_data) {
         have = tp->n_int32_data, field = 2;

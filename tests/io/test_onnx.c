@@ -557,6 +557,23 @@ static void test_tensor_files(void) {
         CHECK(x->dtype == CX_F32 && CX_F(x)[0] == 0.5f && CX_F(x)[5] == 5.0f);
         cx_tensor_free(x);
     }
+    /* float_data holds FLOAT values only: double, float16 and bfloat16 tensors
+     * with their values there are refused by name (once read a NULL field) */
+    int wrong[3] = {ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16,
+                    ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16};
+    for (int k = 0; k < 3; k++) {
+        Onnx__TensorProto w;
+        onnx__tensor_proto__init(&w);
+        w.n_dims = 2;
+        w.dims = dims;
+        w.has_data_type = 1;
+        w.data_type = wrong[k];
+        w.n_float_data = 6;
+        w.float_data = fv;
+        n = onnx__tensor_proto__pack(&w, buf);
+        CHECK(cx_onnx_tensor_from_buffer(buf, n, "w.pb", &x) == CX_ERR_FORMAT && x == NULL);
+        CHECK(strstr(cx_last_error(), "w.pb: ") && strstr(cx_last_error(), "tensor with its values in a field of another type"));
+    }
     t.raw_data.len = sizeof fv - 2;
     n = onnx__tensor_proto__pack(&t, buf);
     CHECK(cx_onnx_tensor_from_buffer(buf, n, "r.pb", &x) == CX_ERR_FORMAT && strstr(cx_last_error(), "whole number"));
