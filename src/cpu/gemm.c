@@ -204,18 +204,23 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
  * 64-byte aligned buffer, a multiple of NR = NV vectors but not of 64 bytes
  * when vectors are narrower (a portable build) and kc is odd (UBSan's
  * alignment check, found by fuzz/fuzz_netdef.c). */
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b,
-                         float *restrict c, size_t ldc, float alpha, float beta, int mr,
-                         int nr) {
+/* R: the rows of the tile this instance computes (CX_MR, or fewer for the
+ * last row panel of an M that is not a multiple of CX_MR: 64 = 4 x 14 + 8
+ * rows would otherwise compute 70); the packed panel keeps its CX_MR stride.
+ * Every C element takes the same fused multiply-adds in the same order in
+ * every instance, so the results do not depend on which one ran. */
+static inline __attribute__((always_inline)) void
+kernel_rows(const int R, int kc, const float *restrict a, const float *restrict b, float *restrict c,
+            size_t ldc, float alpha, float beta, int mr, int nr) {
     cx_vf acc[CX_MR][CX_NV];
-    for (int i = 0; i < CX_MR; i++)
+    for (int i = 0; i < R; i++)
         for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
 
     const cx_vf *bv = (const cx_vf *)__builtin_assume_aligned(b, sizeof(cx_vf));
     for (int p = 0; p < kc; p++) {
         cx_vf bb[CX_NV];
         for (int v = 0; v < CX_NV; v++) bb[v] = bv[v];
-        for (int i = 0; i < CX_MR; i++) {
+        for (int i = 0; i < R; i++) {
             const float ai = a[i]; /* vector * scalar splats the scalar */
             for (int v = 0; v < CX_NV; v++) acc[i][v] += bb[v] * ai;
         }
@@ -223,19 +228,19 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         bv += CX_NV;
     }
 
-    if (mr == CX_MR && nr == CX_NR) {
+    if (mr == R && nr == CX_NR) {
         if (beta == 0.0f) {
-            for (int i = 0; i < CX_MR; i++)
+            for (int i = 0; i < R; i++)
                 for (int v = 0; v < CX_NV; v++)
                     vstore(c + (size_t)i * ldc + v * CX_VL, acc[i][v] * alpha);
         } else if (beta == 1.0f) {
-            for (int i = 0; i < CX_MR; i++)
+            for (int i = 0; i < R; i++)
                 for (int v = 0; v < CX_NV; v++) {
                     float *cp = c + (size_t)i * ldc + v * CX_VL;
                     vstore(cp, vload(cp) + acc[i][v] * alpha);
                 }
         } else {
-            for (int i = 0; i < CX_MR; i++)
+            for (int i = 0; i < R; i++)
                 for (int v = 0; v < CX_NV; v++) {
                     float *cp = c + (size_t)i * ldc + v * CX_VL;
                     vstore(cp, vload(cp) * beta + acc[i][v] * alpha);
@@ -246,7 +251,7 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 
     /* Edge tile: spill the accumulators and update only the valid part. */
     float tile[CX_MR * CX_NR] __attribute__((aligned(64)));
-    for (int i = 0; i < CX_MR; i++)
+    for (int i = 0; i < R; i++)
         for (int v = 0; v < CX_NV; v++) vstore(tile + i * CX_NR + v * CX_VL, acc[i][v]);
     for (int i = 0; i < mr; i++) {
         float *cr = c + (size_t)i * ldc;
@@ -256,6 +261,41 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         else
             for (int j = 0; j < nr; j++) cr[j] = beta * cr[j] + alpha * tr[j];
     }
+}
+
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                         size_t ldc, float alpha, float beta, int mr, int nr) {
+    kernel_rows(CX_MR, kc, a, b, c, ldc, alpha, beta, mr, nr);
+}
+#if CX_MR > 8
+static void micro_kernel_8(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                           size_t ldc, float alpha, float beta, int mr, int nr) {
+    kernel_rows(8, kc, a, b, c, ldc, alpha, beta, mr, nr);
+}
+#endif
+#if CX_MR > 4
+static void micro_kernel_4(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                           size_t ldc, float alpha, float beta, int mr, int nr) {
+    kernel_rows(4, kc, a, b, c, ldc, alpha, beta, mr, nr);
+}
+#endif
+
+/* The kernel for a tile of mr valid rows: the narrowest instance that holds them. */
+static inline void tile_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                               size_t ldc, float alpha, float beta, int mr, int nr) {
+#if CX_MR > 4
+    if (mr <= 4) {
+        micro_kernel_4(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        return;
+    }
+#endif
+#if CX_MR > 8
+    if (mr <= 8) {
+        micro_kernel_8(kc, a, b, c, ldc, alpha, beta, mr, nr);
+        return;
+    }
+#endif
+    micro_kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
 }
 
 /* ------------------------------------------------------------ driver */
@@ -327,7 +367,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                     const float *bp = g->bpack + (size_t)j0 * kc;
                     for (int ir = 0; ir < mc; ir += CX_MR) {
                         const int mr = imin(CX_MR, mc - ir);
-                        micro_kernel(kc, apack + (size_t)ir * kc, bp,
+                        tile_kernel(kc, apack + (size_t)ir * kc, bp,
                                      g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
                                      g->alpha, beta, mr, nr);
                     }
