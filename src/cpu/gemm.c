@@ -338,6 +338,11 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
     const int nmb = phi > plo ? ceil_div(phi - plo, CX_MC / CX_MR) : 1;
     const int mblk = ceil_div(phi - plo, nmb) * CX_MR;
     float *apack = g->apack + (size_t)tid * g->apack_stride;
+    /* the same for every thread of the team (barriers are all or none);
+     * threads beyond the grid then have nothing to do. One column block
+     * only: with several, a thread that moved on to the next (narrower) one
+     * would pack where the other's panels of this one still are. */
+    const bool own_b = g->tm == 1 && g->N <= CX_NC;
 
     for (int jc = 0; jc < g->N; jc += CX_NC) {
         const int nc = imin(CX_NC, g->N - jc);
@@ -347,24 +352,39 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
         for (int pc = 0; pc < g->K; pc += CX_KC) {
             const int kc = imin(CX_KC, g->K - pc);
             const float beta = pc == 0 ? g->beta : 1.0f;
+            /* floats between the packed panels of columns j0 and j0 + 1: the
+             * full depth when threads pack their own panels, since a thread
+             * that moved on to the shorter last depth block must not write
+             * where another one's panels of the previous block still are */
+            const int kstride = own_b ? imin(g->K, CX_KC) : kc;
             /* Everyone must be done with the previous B panel before repacking.
              * (Barriers only when we run our own team: with nt == 1 we may be
              * inside someone else's parallel region, where an orphaned barrier
-             * would bind to their team.) */
-            if (nt > 1 && (jc > 0 || pc > 0)) team_barrier();
-            for (int jp = tid; jp < npan; jp += nt) {
-                const int j0 = jp * CX_NR;
-                pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
-                             g->bpack + (size_t)j0 * kc);
+             * would bind to their team.) When the threads split N alone
+             * (tm == 1: a small M), each packs the column panels it computes
+             * itself, in its own cache, and no thread waits for another. */
+            if (own_b) {
+                for (int jp = jlo; active && jp < jhi; jp++) {
+                    const int j0 = jp * CX_NR;
+                    pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
+                                 g->bpack + (size_t)j0 * kstride);
+                }
+            } else {
+                if (nt > 1 && (jc > 0 || pc > 0)) team_barrier();
+                for (int jp = tid; jp < npan; jp += nt) {
+                    const int j0 = jp * CX_NR;
+                    pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
+                                 g->bpack + (size_t)j0 * kc);
+                }
+                if (nt > 1) team_barrier();
             }
-            if (nt > 1) team_barrier();
             for (int ic = m_lo; active && ic < m_hi; ic += mblk) {
                 const int mc = imin(mblk, m_hi - ic);
                 pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
                 for (int jp = jlo; jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
                     const int nr = imin(CX_NR, nc - j0);
-                    const float *bp = g->bpack + (size_t)j0 * kc;
+                    const float *bp = g->bpack + (size_t)j0 * kstride;
                     for (int ir = 0; ir < mc; ir += CX_MR) {
                         const int mr = imin(CX_MR, mc - ir);
                         tile_kernel(kc, apack + (size_t)ir * kc, bp,

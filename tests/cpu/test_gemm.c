@@ -163,6 +163,35 @@ static void test_thread_determinism(void) {
     free(C2);
 }
 
+/* A small M splits the columns between threads, each packing its own
+ * panels without waiting for the other: with several depth blocks (the last
+ * one shorter) and with several column blocks (the last one narrower), a
+ * thread that runs ahead must not overwrite panels the other still reads.
+ * Repeated, since a race shows only sometimes; checked against 1 thread. */
+static void test_small_m_threads(void) {
+    const int shapes2[][3] = {{20, 1000, 1300}, {64, 600, 1100}, {12, 5000, 700}, {40, 4100, 530}};
+    for (int s = 0; s < 4; s++) {
+        const int M = shapes2[s][0], N = shapes2[s][1], K = shapes2[s][2];
+        float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N);
+        float *C1 = calloc((size_t)M * N, sizeof(float)), *C2 = calloc((size_t)M * N, sizeof(float));
+        cx_set_threads(1);
+        cx_sgemm_builtin(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
+        cx_set_threads(2);
+        int bad = 0;
+        for (int r = 0; r < 20; r++) {
+            memset(C2, 0, (size_t)M * N * sizeof(float));
+            cx_sgemm_builtin(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
+            bad += memcmp(C1, C2, (size_t)M * N * sizeof(float)) != 0;
+        }
+        CHECK_MSG(bad == 0, "%dx%dx%d: 2 threads differ from 1 in %d of 20 runs", M, N, K, bad);
+        free(A);
+        free(B);
+        free(C1);
+        free(C2);
+    }
+    cx_set_threads(1);
+}
+
 static void test_degenerate(void) {
     gemm_fn fns[2] = {cx_sgemm_builtin, cx_sgemm};
     for (int f = 0; f < 2; f++) {
@@ -302,6 +331,7 @@ int main(void) {
     RUN(test_sgemm_2threads);
     RUN(test_large);
     RUN(test_thread_determinism);
+    RUN(test_small_m_threads);
     RUN(test_reentrant);
     TEST_END();
 }
