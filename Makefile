@@ -24,8 +24,14 @@ BUILDING := $(if $(MAKECMDGOALS),$(filter-out $(NOBUILD_GOALS),$(MAKECMDGOALS)),
 
 # OpenBLAS: pkg-config, or (without pkg-config) the usual install locations,
 # probed by compiling a tiny program (tools/find_openblas.sh).
+# An OpenMP build with gcc (GNU libgomp) takes the OpenMP build of OpenBLAS
+# when it is installed (Debian: libopenblas-openmp-dev), so that OpenBLAS's
+# threads and Cortex's loops are one pool; clang's OpenMP runtime is LLVM's
+# libomp, so clang builds keep the pthread build (never two OpenMP runtimes).
+IS_CLANG := $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -n 1))
+OPENBLAS_OPENMP := $(if $(and $(filter 1,$(OPENMP)),$(if $(IS_CLANG),,gcc)),1,0)
 ifneq ($(filter auto openblas,$(BLAS)),)
-  OPENBLAS_FLAGS := $(shell tools/find_openblas.sh "$(CC)" $(EXTRA_CFLAGS))
+  OPENBLAS_FLAGS := $(shell CX_OPENBLAS_OPENMP=$(OPENBLAS_OPENMP) tools/find_openblas.sh "$(CC)" $(EXTRA_CFLAGS))
   ifeq ($(BLAS),auto)
     BLAS := $(if $(OPENBLAS_FLAGS),openblas,builtin)
   else ifeq ($(OPENBLAS_FLAGS)$(if $(BUILDING),,skip),)
@@ -59,7 +65,7 @@ endif
 
 CFLAGS_BASE := -std=c11 -pthread -Wall -Wextra -Wpedantic -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -fPIC
 # clang reports every `omp simd` loop it does not vectorise at -O1 (sanitizer builds)
-ifneq (,$(findstring clang,$(shell $(CC) --version 2>/dev/null | head -n 1)))
+ifneq (,$(IS_CLANG))
   CFLAGS_BASE += -Wno-pass-failed
 endif
 ifeq ($(SAN),1)
@@ -110,7 +116,7 @@ endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(DEFS) $(OMPFLAG) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(OMPFLAG) $(LDSAN) $(EXTRA_LDFLAGS)
 
-VARIANT := $(notdir $(CC))-$(BLAS)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTABLE)),-portable)$(if $(filter 1,$(MPI)),-mpi)
+VARIANT := $(notdir $(CC))-$(BLAS)$(if $(findstring CX_OPENBLAS_OPENMP,$(OPENBLAS_FLAGS)),-openmp)-omp$(OPENMP)-san$(SAN)$(if $(filter 1,$(PORTABLE)),-portable)$(if $(filter 1,$(MPI)),-mpi)
 B := build/$(VARIANT)
 
 SRC   := $(sort $(wildcard src/*/*.c))

@@ -6,12 +6,16 @@
 # by compiling, linking and running a tiny program that calls cblas_sgemm and
 # openblas_set_num_threads. Used by the Makefile (BLAS=auto / BLAS=openblas).
 # Usage: tools/find_openblas.sh CC [extra compiler flags]
+# With CX_OPENBLAS_OPENMP=1 (the Makefile sets it for an OpenMP build whose
+# compiler uses GNU's libgomp, i.e. gcc) the OpenMP build of OpenBLAS
+# (Debian: libopenblas-openmp-dev, /usr/lib/<triplet>/openblas-openmp) comes
+# first: its threads are libgomp's, the pool Cortex's own loops use, instead
+# of a second pool of OpenBLAS pthreads that spin against it on the same
+# cores. A run path makes the loader take that variant whatever the system's
+# libopenblas.so.0 alternative points to; -DCX_OPENBLAS_OPENMP tells the
+# sources (and a test) which one was linked.
 cc=$1
 shift
-if pkg-config --exists openblas 2>/dev/null; then
-  echo "$(pkg-config --cflags openblas) $(pkg-config --libs openblas)"
-  exit 0
-fi
 tmp=$(mktemp -d 2>/dev/null) || exit 0
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/p.c" <<'C'
@@ -23,6 +27,22 @@ int main(void) {
     return c == 1.0f ? 0 : 1;
 }
 C
+if [ "${CX_OPENBLAS_OPENMP:-0}" = 1 ]; then
+  for inc in /usr/include/*/openblas-openmp; do
+    [ -d "$inc" ] || continue
+    lib=/usr/lib/${inc#/usr/include/}
+    flags="-DCX_OPENBLAS_OPENMP -I$inc -L$lib -Wl,-rpath,$lib -lopenblas"
+    # shellcheck disable=SC2086  # CC and the flags are split into words on purpose
+    if $cc "$@" -fopenmp -o "$tmp/p" "$tmp/p.c" $flags >/dev/null 2>&1 && "$tmp/p" 2>/dev/null; then
+      echo "$flags"
+      exit 0
+    fi
+  done
+fi
+if pkg-config --exists openblas 2>/dev/null; then
+  echo "$(pkg-config --cflags openblas) $(pkg-config --libs openblas)"
+  exit 0
+fi
 # candidate "include dir:library dir" pairs (empty: the compiler's defaults)
 for d in : /usr/include/*/openblas-pthread /usr/include/*/openblas-openmp /usr/include/*/openblas-serial \
          /usr/include/openblas: /usr/local/include/openblas: /opt/OpenBLAS/include:/opt/OpenBLAS/lib; do

@@ -6,6 +6,11 @@
 
 #include "test.h"
 #include "cpu/cpu.h"
+#if defined(CX_OPENBLAS_OPENMP) && defined(_OPENMP)
+#include <cblas.h>
+#include <dirent.h>
+#include <omp.h>
+#endif
 
 typedef void (*gemm_fn)(bool, bool, int, int, int, float, const float *, int, const float *,
                         int, float, float *, int);
@@ -290,6 +295,41 @@ static void test_threads_api(void) {
     cx_set_threads(1);
 }
 
+/* One thread pool: a build linked with the OpenMP build of OpenBLAS
+ * (-DCX_OPENBLAS_OPENMP, chosen by tools/find_openblas.sh for gcc) runs
+ * OpenBLAS's threads in libgomp's pool. After a 2-thread OpenBLAS GEMM big
+ * enough to be split and a 2-thread built-in one, the process holds no more
+ * threads than cores (the pthread build adds its own workers, created when the
+ * library loads, on top of libgomp's: 2 x cores - 1 here). */
+static void test_one_pool(void) {
+#if defined(CX_OPENBLAS_OPENMP) && defined(_OPENMP)
+    CHECK(openblas_get_parallel() == 2); /* 0 sequential, 1 pthreads, 2 OpenMP */
+    enum { n = 512 };
+    float *A = malloc(sizeof(float) * n * n), *B = malloc(sizeof(float) * n * n),
+          *C = malloc(sizeof(float) * n * n);
+    for (int i = 0; i < n * n; i++) A[i] = B[i] = (float)(i % 7) * 0.25f;
+    cx_set_threads(2);
+    cx_set_gemm_backend(CX_GEMM_BLAS);
+    cx_sgemm(false, false, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+    cx_set_gemm_backend(CX_GEMM_BUILTIN);
+    cx_sgemm(false, false, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+    cx_set_gemm_backend(CX_GEMM_AUTO);
+    cx_set_threads(1);
+    int tasks = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            if (e->d_name[0] != '.') tasks++;
+        closedir(d);
+        int cores = omp_get_num_procs();
+        CHECK(tasks >= 1 && tasks <= (cores > 2 ? cores : 2));
+    }
+    free(A);
+    free(B);
+    free(C);
+#endif
+}
+
 /* Backend selection: forcing each backend is honoured and described, both
  * give the same product, and AUTO resolves to one of them. */
 static void test_backend_choice(void) {
@@ -324,6 +364,7 @@ static void test_backend_choice(void) {
 int main(void) {
     RUN(test_backend_choice);
     RUN(test_threads_api);
+    RUN(test_one_pool);
     RUN(test_degenerate);
     RUN(test_builtin_1thread);
     RUN(test_builtin_2threads);
