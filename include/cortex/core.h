@@ -121,7 +121,27 @@ bool cx_in_try(void);
  * convolution algorithm choices (cx_set_gemm_backend, cx_conv_set_algo) are
  * process-wide too: set them before starting threads. */
 void cx_set_threads(int n);
+/* The count cx_set_threads asked for on this thread (OpenMP default if never
+ * called), also while the adaptive count below runs the loops on fewer. */
 int cx_get_threads(void);
+/* Adaptive thread count, on by default (CX_THREADS_ADAPTIVE=0 in the
+ * environment, or cx_set_threads_adaptive(false), turns it off). When more
+ * than one thread is asked for and the cores are busy with other work, a
+ * parallel loop waits for whichever of its threads the scheduler took off its
+ * core, and many small loops (a recurrent layer's time steps) then run far
+ * slower on 2 threads than on 1. Once per 0.1 s, at cx_step_reset, Cortex
+ * reads how long this process's threads waited for a CPU (Linux schedstat);
+ * above 15% of the time it runs the loops on 1 thread, and retries the asked
+ * count after 1 s (doubling to 16 s while the cores stay busy). With the
+ * built-in GEMM (and its convolutions) results do not depend on the count;
+ * with OpenBLAS they agree to rounding, so turn it off for bitwise
+ * reproducible OpenBLAS runs at several threads on a shared machine.
+ * CX_THREADS_DEBUG=1 prints each window's measurement to stderr. */
+void cx_set_threads_adaptive(bool on);
+/* Threads a parallel loop started on this thread uses now. */
+int cx_threads_in_use(void);
+/* How many times the adaptive count fell back to 1 thread on this thread. */
+long cx_threads_adaptive_drops(void);
 /* "openblas" or "builtin": which GEMM this build uses. */
 const char *cx_blas_name(void);
 

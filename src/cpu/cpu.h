@@ -25,6 +25,10 @@ int cx_gemm_tile_nr(void);
  * outside a parallel region, 1 inside one (no nested parallelism). */
 int cx_cpu_threads_available(void);
 
+/* The adaptive thread count's check (threads.c), called by cx_step_reset:
+ * cheap (a clock read) except once per window. */
+void cx_cpu_threads_tick(void);
+
 /* Loops of the recurrent kernels (gates, packing) run in parallel from this
  * much work on. */
 #define CX_RNN_PAR_MIN 4096

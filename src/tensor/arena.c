@@ -2,6 +2,7 @@
 #include "internal.h"
 #include <pthread.h>
 #include <stdio.h>
+#include "cpu/cpu.h"
 
 typedef struct chunk {
     struct chunk *prev;
@@ -114,7 +115,10 @@ cx_arena *cx_arena_use(cx_arena *a) {
 
 size_t cx_arena_used(const cx_arena *a) { return a ? a->used : 0; }
 size_t cx_arena_peak(const cx_arena *a) { return a ? a->peak : 0; }
-void cx_step_reset(void) { cx_arena_reset(cx_arena_current()); }
+void cx_step_reset(void) {
+    cx_arena_reset(cx_arena_current());
+    cx_cpu_threads_tick();
+}
 void *cx_arena_alloc(size_t bytes) { return arena_alloc(cx_arena_current(), bytes); }
 
 cx_arena_mark cx_arena_get_mark(cx_arena *a) {

@@ -1,0 +1,127 @@
+/* The adaptive thread count (src/cpu/threads.c): with the cores oversubscribed
+ * it falls back to 1 thread at a step boundary, retries the asked count after
+ * its back-off, keeps cx_get_threads at the asked count, and does nothing
+ * when turned off. The oversubscription is made here: 2 x cores + 2 threads
+ * of this process spinning, so this process's threads wait for a CPU most of
+ * the time whatever else the machine runs. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static atomic_int stop_spin;
+
+static void *spin(void *arg) {
+    (void)arg;
+    volatile unsigned long x = 0;
+    while (!atomic_load_explicit(&stop_spin, memory_order_relaxed)) x++;
+    return NULL;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void nap_ms(int ms) {
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+enum { MAX_SPIN = 130 };
+static pthread_t spinners[MAX_SPIN];
+static int nspin;
+
+static void start_load(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
+    nspin = (int)(2 * cores + 2 < MAX_SPIN ? 2 * cores + 2 : MAX_SPIN);
+    atomic_store(&stop_spin, 0);
+    for (int i = 0; i < nspin; i++)
+        if (pthread_create(&spinners[i], NULL, spin, NULL)) nspin = i;
+}
+
+static void stop_load(void) {
+    atomic_store(&stop_spin, 1);
+    for (int i = 0; i < nspin; i++) pthread_join(spinners[i], NULL);
+    nspin = 0;
+}
+
+/* Steps (a tick each) until cx_threads_in_use() == want (want 0: never) or
+ * the deadline; returns whether it got there. */
+static bool step_until(int want, double seconds) {
+    double t_end = now_s() + seconds;
+    while (now_s() < t_end) {
+        cx_step_reset();
+        if (want && cx_threads_in_use() == want) return true;
+        nap_ms(5);
+    }
+    return false;
+}
+
+#ifdef _OPENMP
+static bool schedstat_available(void) { return access("/proc/self/schedstat", R_OK) == 0; }
+#endif
+
+static void test_falls_back_and_retries(void) {
+#ifdef _OPENMP
+    if (!schedstat_available()) {
+        fprintf(stderr, "  (no /proc/self/schedstat: the governor stays off; skipped)\n");
+        return;
+    }
+    cx_set_threads_adaptive(true);
+    cx_set_threads(2);
+    CHECK(cx_threads_in_use() == 2);
+    const long d0 = cx_threads_adaptive_drops();
+    start_load();
+    bool dropped = step_until(1, 5.0);
+    CHECK(dropped);
+    CHECK(cx_threads_adaptive_drops() > d0);
+    CHECK(cx_get_threads() == 2); /* the asked count is still reported */
+    stop_load();
+    /* after the back-off (1 s) the asked count is tried again */
+    bool retried = step_until(2, 3.0);
+    CHECK(retried);
+    cx_set_threads(1);
+#endif
+}
+
+static void test_off(void) {
+#ifdef _OPENMP
+    cx_set_threads_adaptive(false);
+    cx_set_threads(2);
+    const long d0 = cx_threads_adaptive_drops();
+    start_load();
+    (void)step_until(0, 0.4);
+    stop_load();
+    CHECK(cx_threads_adaptive_drops() == d0);
+    CHECK(cx_threads_in_use() == 2);
+    cx_set_threads_adaptive(true);
+    cx_set_threads(1);
+#endif
+}
+
+/* One thread asked: nothing to adapt. */
+static void test_one_thread(void) {
+    cx_set_threads_adaptive(true);
+    cx_set_threads(1);
+    const long d0 = cx_threads_adaptive_drops();
+    start_load();
+    (void)step_until(0, 0.3);
+    stop_load();
+    CHECK(cx_threads_adaptive_drops() == d0);
+    CHECK(cx_threads_in_use() == 1);
+    CHECK(cx_get_threads() == 1);
+}
+
+int main(void) {
+    RUN(test_falls_back_and_retries);
+    RUN(test_off);
+    RUN(test_one_thread);
+    TEST_END();
+}
