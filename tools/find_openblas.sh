@@ -27,18 +27,26 @@ int main(void) {
     return c == 1.0f ? 0 : 1;
 }
 C
+# probe LIBDIR FLAGS...: prints FLAGS and exits when the program compiles,
+# links and runs with them (LIBDIR, possibly empty, on the loader's path)
+probe() {
+  lib=$1
+  shift
+  # shellcheck disable=SC2086  # CC and the flags are split into words on purpose
+  if $cc $cflags -o "$tmp/p" "$tmp/p.c" "$@" >/dev/null 2>&1 && LD_LIBRARY_PATH=$lib "$tmp/p" 2>/dev/null; then
+    echo "$*"
+    exit 0
+  fi
+}
+cflags="$* -fopenmp"
 if [ "${CX_OPENBLAS_OPENMP:-0}" = 1 ]; then
   for inc in /usr/include/*/openblas-openmp; do
     [ -d "$inc" ] || continue
     lib=/usr/lib/${inc#/usr/include/}
-    flags="-DCX_OPENBLAS_OPENMP -I$inc -L$lib -Wl,-rpath,$lib -lopenblas"
-    # shellcheck disable=SC2086  # CC and the flags are split into words on purpose
-    if $cc "$@" -fopenmp -o "$tmp/p" "$tmp/p.c" $flags >/dev/null 2>&1 && "$tmp/p" 2>/dev/null; then
-      echo "$flags"
-      exit 0
-    fi
+    probe "" -DCX_OPENBLAS_OPENMP -I"$inc" -L"$lib" -Wl,-rpath,"$lib" -lopenblas
   done
 fi
+cflags="$*"
 if pkg-config --exists openblas 2>/dev/null; then
   echo "$(pkg-config --cflags openblas) $(pkg-config --libs openblas)"
   exit 0
@@ -51,11 +59,7 @@ for d in : /usr/include/*/openblas-pthread /usr/include/*/openblas-openmp /usr/i
     *) inc=$d lib=/usr/lib/${d#/usr/include/} ;;   # Debian: /usr/lib/<triplet>/openblas-pthread
   esac
   [ -n "$inc" ] && [ ! -d "$inc" ] && continue
-  flags="${inc:+-I$inc} ${lib:+-L$lib} -lopenblas"
-  # shellcheck disable=SC2086  # CC and the flags are split into words on purpose
-  if $cc "$@" -o "$tmp/p" "$tmp/p.c" $flags >/dev/null 2>&1 && LD_LIBRARY_PATH=$lib "$tmp/p" 2>/dev/null; then
-    echo "$flags"
-    exit 0
-  fi
+  # shellcheck disable=SC2086  # empty parts vanish
+  probe "$lib" ${inc:+-I$inc} ${lib:+-L$lib} -lopenblas
 done
 exit 0

@@ -48,9 +48,13 @@ static _Thread_local struct {
     double backoff;
     long drops;
 } gov;
-static int gov_disabled = -1; /* -1: read CX_THREADS_ADAPTIVE once */
+/* process-wide switches, read by every thread's tick: -1 until the
+ * environment (CX_THREADS_ADAPTIVE, CX_THREADS_DEBUG) has been read */
+static _Atomic int gov_disabled = -1;
 
 #ifdef _OPENMP
+static _Atomic int gov_debug = -1;
+
 static double mono_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -122,10 +126,9 @@ void cx_cpu_threads_tick(void) {
 #ifdef _OPENMP
     if (g_threads <= 1 || !gov_on() || omp_in_parallel()) return;
     const double now = mono_now();
-    if (gov.eff == 0) { /* first step since cx_set_threads */
+    if (gov.eff == 0) { /* first step since cx_set_threads (which cleared t0) */
         gov.eff = g_threads;
         gov.backoff = GOV_BACKOFF;
-        gov.t0 = 0;
     }
     if (gov.eff == 1) {
         if (now < gov.probe_at) return;
@@ -146,9 +149,8 @@ void cx_cpu_threads_tick(void) {
     const double waited = (double)(d - gov.delay0) * 1e-9 / (dt * g_threads);
     gov.t0 = now;
     gov.delay0 = d;
-    static int debug = -1;
-    if (debug < 0) debug = getenv("CX_THREADS_DEBUG") != NULL;
-    if (debug)
+    if (gov_debug < 0) gov_debug = getenv("CX_THREADS_DEBUG") != NULL;
+    if (gov_debug)
         fprintf(stderr, "cortex threads: %d thread(s) waited %.0f%% of %.2f s for a CPU%s\n", g_threads,
                 100.0 * waited, dt, waited > GOV_WAIT ? ": running on 1 thread" : "");
     if (waited > GOV_WAIT) {
@@ -185,9 +187,9 @@ void cx_set_threads(int n) {
 
 int cx_get_threads(void) {
 #ifdef _OPENMP
-    /* omp_get_max_threads reflects OMP_NUM_THREADS and omp_set_num_threads
-     * (a per-thread ICV): report what a parallel loop here would use. */
-    /* the requested count, also while the governor runs the loops on fewer */
+    /* The count cx_set_threads asked for, also while the adaptive count runs
+     * the loops on fewer; before any call, OpenMP's (OMP_NUM_THREADS, a
+     * per-thread setting). */
     return g_threads > 0 ? g_threads : omp_get_max_threads();
 #else
     return g_threads > 0 ? g_threads : 1;

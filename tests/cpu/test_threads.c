@@ -91,33 +91,30 @@ static void test_falls_back_and_retries(void) {
 #endif
 }
 
-static void test_off(void) {
-#ifdef _OPENMP
-    cx_set_threads_adaptive(false);
-    cx_set_threads(2);
+/* Under load for `seconds` with the adaptive count on or off and `threads`
+ * asked: no fallback, the loops keep the asked count. */
+static void check_no_fallback(bool adaptive, int threads, double seconds) {
+    cx_set_threads_adaptive(adaptive);
+    cx_set_threads(threads);
     const long d0 = cx_threads_adaptive_drops();
     start_load();
-    (void)step_until(0, 0.4);
+    (void)step_until(0, seconds);
     stop_load();
     CHECK(cx_threads_adaptive_drops() == d0);
-    CHECK(cx_threads_in_use() == 2);
+    CHECK(cx_threads_in_use() == threads);
+    CHECK(cx_get_threads() == threads);
     cx_set_threads_adaptive(true);
     cx_set_threads(1);
+}
+
+static void test_off(void) {
+#ifdef _OPENMP
+    check_no_fallback(false, 2, 0.4);
 #endif
 }
 
 /* One thread asked: nothing to adapt. */
-static void test_one_thread(void) {
-    cx_set_threads_adaptive(true);
-    cx_set_threads(1);
-    const long d0 = cx_threads_adaptive_drops();
-    start_load();
-    (void)step_until(0, 0.3);
-    stop_load();
-    CHECK(cx_threads_adaptive_drops() == d0);
-    CHECK(cx_threads_in_use() == 1);
-    CHECK(cx_get_threads() == 1);
-}
+static void test_one_thread(void) { check_no_fallback(true, 1, 0.3); }
 
 int main(void) {
     RUN(test_falls_back_and_retries);
