@@ -790,8 +790,9 @@ static void run_reshape(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tens
         }
         if (v < 0 || v > INT32_MAX) cx_fatal("Reshape: dimension %lld", (long long)v);
         sh[i] = (int)v;
+        /* checked before multiplying: the product itself must not overflow */
+        if (v > 0 && known > INT64_MAX / 4 / v) cx_fatal("Reshape: shape too large");
         known *= v;
-        if (known > INT64_MAX / 4 / (v + 1)) cx_fatal("Reshape: shape too large");
     }
     if (infer >= 0) {
         if (known == 0 || x->numel % known) cx_fatal("Reshape: cannot infer -1 for %lld elements", (long long)x->numel);
