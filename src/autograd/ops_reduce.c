@@ -75,12 +75,21 @@ static cx_tensor *sum_axis(cx_tensor *a, int axis, bool keepdim, bool mean) {
     const float *x = CX_F(a);
     float *y = CX_F(out);
     memset(y, 0, (size_t)out->numel * 4);
-    for (int64_t o = 0; o < outer; o++)
-        for (int k = 0; k < n; k++) {
-            const float *xr = x + (o * n + k) * inner;
-            float *yr = y + o * inner;
-            for (int64_t j = 0; j < inner; j++) yr[j] += xr[j];
+    if (inner == 1) /* the last axis: one vectorised sum per row */
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xr = x + o * n;
+            float acc = 0.0f;
+            CX_OMP(simd reduction(+ : acc))
+            for (int k = 0; k < n; k++) acc += xr[k];
+            y[o] = acc;
         }
+    else
+        for (int64_t o = 0; o < outer; o++)
+            for (int k = 0; k < n; k++) {
+                const float *xr = x + (o * n + k) * inner;
+                float *yr = y + o * inner;
+                for (int64_t j = 0; j < inner; j++) yr[j] += xr[j];
+            }
     if (mean && n > 0)
         for (int64_t i = 0; i < out->numel; i++) y[i] /= (float)n;
     cx_node *nd = cx_record(mean ? &cx_opd_mean_axis : &cx_opd_sum_axis, out, &a, 1);

@@ -362,7 +362,8 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
 typedef struct {
     const float *w; /* the group's weight rows */
     int Co, K;
-    float *ap;      /* [ots][K][DMR] */
+    int kind;       /* 0: direct_run's [ots][K][DMR]; 1: cvec_run's [Co / CW][K][CW] */
+    float *ap;
 } pack_entry;
 struct cx_conv_pack {
     pack_entry *e;
@@ -394,13 +395,13 @@ cx_conv_pack *cx_conv_pack_use(cx_conv_pack *c) {
     return prev;
 }
 /* the cached packing of weight rows w (Co x K), or NULL */
-static float *pack_find(const float *w, int Co, int K) {
+static float *pack_find(const float *w, int Co, int K, int kind) {
     cx_conv_pack *c = tl_pack;
     for (int i = 0; c && i < c->n; i++)
-        if (c->e[i].w == w && c->e[i].Co == Co && c->e[i].K == K) return c->e[i].ap;
+        if (c->e[i].w == w && c->e[i].Co == Co && c->e[i].K == K && c->e[i].kind == kind) return c->e[i].ap;
     return NULL;
 }
-static float *pack_add(const float *w, int Co, int K, size_t floats) {
+static float *pack_add(const float *w, int Co, int K, int kind, size_t floats) {
     cx_conv_pack *c = tl_pack;
     if (c->n == c->cap) {
         int cap = c->cap ? 2 * c->cap : 16;
@@ -410,9 +411,227 @@ static float *pack_add(const float *w, int Co, int K, size_t floats) {
         c->cap = cap;
     }
     float *ap = cx_xmalloc(floats * sizeof(float));
-    c->e[c->n++] = (pack_entry){w, Co, K, ap};
+    c->e[c->n++] = (pack_entry){w, Co, K, kind, ap};
     return ap;
 }
+
+/* offs[c * kks + tap] = c * padP + the tap's offset in its (polyphase) plane:
+ * the input of an output position's tap, from the position's own place. */
+static const int32_t *direct_offsets(const dgeom *dg) {
+    const int kks = dg->kks, P1 = dg->pd[1], P2 = dg->pd[2];
+    int32_t *offs = cx_arena_alloc((size_t)dg->K * sizeof(int32_t));
+    for (int a = 0, j = 0; a < dg->k[0]; a++)
+        for (int b = 0; b < dg->k[1]; b++)
+            for (int e = 0; e < dg->k[2]; e++, j++) {
+                const int ta = a * dg->d[0], tb = b * dg->d[1], te = e * dg->d[2];
+                const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+                const int64_t plane = ((int64_t)(ta % s0) * s1 + tb % s1) * s2 + te % s2;
+                offs[j] = (int32_t)(plane * dg->phP + ((int64_t)(ta / s0) * P1 + tb / s1) * P2 + te / s2);
+            }
+    for (int c = 1; c < dg->Ci; c++)
+        for (int j = 0; j < kks; j++) offs[c * kks + j] = (int32_t)((int64_t)c * dg->padP + offs[j]);
+    return offs;
+}
+
+/* ---------------------------------------------------------------- channel-vector direct convolution
+ * direct_run's convolution with the register tile turned around: vectors
+ * over CW = 2 x DV output channels, and the input read one value at a time
+ * (a broadcast) at R x PW output positions: R output rows of a segment of
+ * PW <= CPW columns, whose taps are at fixed offsets from R row pointers.
+ * Every lane then holds a real output, whatever the image's width; the
+ * position-vector tile of direct_run fills 28 of 32 lanes of a 28-wide row,
+ * 14 of 16 of a 14-wide one, 49 of 64 of a 7x7 map and 50 of 80 of a 10x5
+ * one. The price: the tile is transposed on its way to the [Co][positions]
+ * output (a scalar copy per output, against K multiply-adds). AVX-512
+ * only (its 32 vector registers hold the 2 x R x PW accumulators); Co a
+ * multiple of CW. Weights packed [Co / CW][K][CW]. */
+#if defined(__AVX512F__)
+#define CVEC 1
+#define CW (2 * DV) /* channels per tile: NC = 2 vectors, or 1 when Co is an odd multiple of DV */
+#define CPW 7
+#define CR 4
+
+/* R * PW * NC <= 28 accumulators */
+static inline __attribute__((always_inline)) void ckern(const int NC, const int R, const int PW, int T,
+                                                        const float *w, const int32_t *boff,
+                                                        const float *const *rp, float *buf,
+                                                        const float *init) {
+    dvec acc[CR][CPW][2];
+    const dvec i0 = init ? vld(init) : (dvec){0};
+    const dvec i1 = init && NC > 1 ? vld(init + DV) : (dvec){0};
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < PW; p++) {
+            acc[r][p][0] = i0;
+            acc[r][p][1] = i1;
+        }
+    const float *r0 = rp[0], *r1 = rp[R > 1 ? 1 : 0], *r2 = rp[R > 2 ? 2 : 0], *r3 = rp[R > 3 ? 3 : 0];
+    for (int t = 0; t < T; t++) {
+        const dvec w0 = vld(w), w1 = NC > 1 ? vld(w + DV) : w0;
+        w += NC * DV;
+        const ptrdiff_t o = boff[t];
+        for (int r = 0; r < R; r++) {
+            const float *x = (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3) + o;
+            for (int p = 0; p < PW; p++) {
+                const float xv = x[p];
+                acc[r][p][0] += w0 * xv;
+                if (NC > 1) acc[r][p][1] += w1 * xv;
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < PW; p++) {
+            vst(buf + (size_t)(r * PW + p) * CW, acc[r][p][0]);
+            if (NC > 1) vst(buf + (size_t)(r * PW + p) * CW + DV, acc[r][p][1]);
+        }
+}
+/* the rows a tile of segments PW wide takes: R * PW * NC <= 28 */
+static int crows(int NC, int PW) {
+    int R = 28 / (PW * NC);
+    return R > CR ? CR : R < 1 ? 1 : R;
+}
+static void ckern_n(int NC, int R, int PW, int T, const float *w, const int32_t *boff,
+                    const float *const *rp, float *buf, const float *init) {
+#define CK_P(NN, RR)                                                                                 \
+    switch (PW) {                                                                                    \
+    case 1: ckern(NN, RR, 1, T, w, boff, rp, buf, init); break;                                      \
+    case 2: ckern(NN, RR, 2, T, w, boff, rp, buf, init); break;                                      \
+    case 3: ckern(NN, RR, 3, T, w, boff, rp, buf, init); break;                                      \
+    case 4: if (RR * 4 * NN <= 28) ckern(NN, RR, 4, T, w, boff, rp, buf, init); break;               \
+    case 5: if (RR * 5 * NN <= 28) ckern(NN, RR, 5, T, w, boff, rp, buf, init); break;               \
+    case 6: if (RR * 6 * NN <= 28) ckern(NN, RR, 6, T, w, boff, rp, buf, init); break;               \
+    default: if (RR * 7 * NN <= 28) ckern(NN, RR, 7, T, w, boff, rp, buf, init); break;              \
+    }
+#define CK_R(NN)                    \
+    switch (R) {                    \
+    case 1: CK_P(NN, 1); break;     \
+    case 2: CK_P(NN, 2); break;     \
+    case 3: CK_P(NN, 3); break;     \
+    default: CK_P(NN, 4); break;    \
+    }
+    if (NC > 1) CK_R(2) else CK_R(1)
+#undef CK_R
+#undef CK_P
+}
+
+/* 0: not read yet; 1: on; 2: off (CX_CONV_CVEC=0, for tests and measurements) */
+static _Atomic int cvec_mode;
+static bool cvec_on(void) {
+    int m = atomic_load(&cvec_mode);
+    if (!m) {
+        const char *e = getenv("CX_CONV_CVEC");
+        m = e && !strcmp(e, "0") ? 2 : 1;
+        atomic_store(&cvec_mode, m);
+    }
+    return m == 1;
+}
+/* The position-vector tile leaves lanes empty, and there are enough
+ * products per output to pay for the transposed stores. Measured at 1
+ * thread (forward with the packing, min of 400): 64 ch 7x7 23 vs 30 us,
+ * 32 ch 14x14 21 vs 24, 64 x 16->32 ch 10x5 245 vs 324-340; equal at
+ * 32 ch 28x28 and 64 ch 14x14. One vector of channels (Co = 16) only pays
+ * on narrower maps: 64 x 10x5 171-176 vs 212-280, 7x7 3.7 vs 4.0, but
+ * 14x14 10.7 vs 9.0 and 28x28 26 vs 24. */
+static bool cvec_applies(const dgeom *dg) {
+    const double use = dg->flat ? (double)dg->Co / (((dg->Co + DMR - 1) / DMR) * DMR) * (double)dg->outP /
+                                      ((double)dg->vpi * DV)
+                                : dgeom_use(dg);
+    return dg->K >= 64 && (dg->Co % CW == 0 ? use < 0.95 : dg->Co % DV == 0 && use < 0.8) && cvec_on();
+}
+
+_Atomic long cx_conv_cvec_calls;
+static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float *W, bool flip,
+                     const float *bias, float *Y, bool accumulate) {
+    cx_conv_cvec_calls++;
+    const int K = dg->K, kks = dg->kks, Co = dg->Co, Ci = dg->Ci;
+    const int NC = Co % CW ? 1 : 2, cw = NC * DV, ncb = Co / cw;
+    const int P1 = dg->pd[1], P2 = dg->pd[2];
+    const int OW = dg->out[2], OH = dg->out[0] * dg->out[1];
+    const int32_t *offs = direct_offsets(dg);
+    /* row segments of at most CPW columns, as even as they come */
+    const int nseg = (OW + CPW - 1) / CPW, pwmax = (OW + nseg - 1) / nseg;
+    const int R = crows(NC, pwmax);
+    const int nrg = (OH + R - 1) / R;
+    const int64_t tiles = (int64_t)nrg * nseg * ncb;
+    const bool cached = !flip && tl_pack && tl_pack_this;
+    float *wp = cached ? NULL : cx_arena_alloc((size_t)K * Co * sizeof(float));
+    int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
+    if (chunk < 1) chunk = 1;
+    if (chunk > N) chunk = N;
+    float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
+    const int nt = nthreads();
+    const double flops = 2.0 * N * G * (double)Co * K * (double)dg->outP;
+    const bool par = nt > 1 && flops >= 2e6;
+    (void)par;
+    for (int gi = 0; gi < G; gi++) {
+        const float *wg = W + (size_t)gi * Co * K;
+        bool packed = false;
+        if (cached) {
+            wp = pack_find(wg, Co, K, 1);
+            packed = wp != NULL;
+            if (!wp) wp = pack_add(wg, Co, K, 1, (size_t)K * Co);
+        }
+        /* wp[cb][kk][l] = Wf(cb * cw + l, kk) */
+        for (int cb = 0; cb < ncb && !flip && !packed; cb++)
+            cx_transpose_block(wg + (size_t)cb * cw * K, (size_t)K, wp + (size_t)cb * K * cw, (size_t)cw, cw, K);
+        for (int co = 0; co < Co && flip && !packed; co++) {
+            float *dst = wp + (size_t)(co / cw) * K * cw + co % cw;
+            for (int ci = 0; ci < Ci; ci++) {
+                const float *src = wg + ((size_t)ci * Co + co) * kks;
+                float *d = dst + (size_t)ci * kks * cw;
+                for (int j = 0; j < kks; j++) d[(size_t)j * cw] = src[kks - 1 - j];
+            }
+        }
+        for (int n0 = 0; n0 < N; n0 += chunk) {
+            const int nimg = N - n0 < chunk ? N - n0 : chunk;
+            CX_PFOR(par,
+            for (int j = 0; j < nimg; j++) {
+                size_t img = (size_t)(n0 + j) * G + gi;
+                pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
+            });
+            CX_PFOR(par,
+            for (int64_t tix = 0; tix < (int64_t)nimg * tiles; tix++) {
+                const int j = (int)(tix / tiles);
+                int64_t r = tix - (int64_t)j * tiles;
+                const int cb = (int)(r % ncb);
+                r /= ncb;
+                const int sg = (int)(r % nseg), rg = (int)(r / nseg);
+                const int c0 = (int)((int64_t)sg * OW / nseg), c1 = (int)((int64_t)(sg + 1) * OW / nseg);
+                const int row0 = rg * R, nr = OH - row0 < R ? OH - row0 : R;
+                const size_t img = (size_t)(n0 + j) * G + gi;
+                const float *rp[CR];
+                for (int q = 0; q < nr; q++) {
+                    const int row = row0 + q, od = row / dg->out[1], oh = row - od * dg->out[1];
+                    rp[q] = xp + (size_t)j * dg->img_floats + ((size_t)od * P1 + oh) * P2 + c0;
+                }
+                _Alignas(64) float buf[CR * CPW * CW];
+                const float *init = bias && !accumulate ? bias + (size_t)gi * Co + (size_t)cb * cw : NULL;
+                const int pw = c1 - c0;
+                ckern_n(NC, nr, pw, K, wp + (size_t)cb * K * cw, offs, rp, buf, init);
+                float *yb = Y + (img * Co + (size_t)cb * cw) * dg->outP + (size_t)row0 * OW + c0;
+                for (int l = 0; l < cw; l++) {
+                    float *yl = yb + (size_t)l * dg->outP;
+                    for (int q = 0; q < nr; q++)
+                        for (int p = 0; p < pw; p++) {
+                            const float v = buf[(size_t)(q * pw + p) * CW + l];
+                            if (accumulate) yl[(size_t)q * OW + p] += v;
+                            else yl[(size_t)q * OW + p] = v;
+                        }
+                }
+            });
+        }
+    }
+}
+#else
+_Atomic long cx_conv_cvec_calls;
+static bool cvec_applies(const dgeom *dg) {
+    (void)dg;
+    return false;
+}
+static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float *W, bool flip,
+                     const float *bias, float *Y, bool accumulate) {
+    (void)dg, (void)G, (void)N, (void)X, (void)W, (void)flip, (void)bias, (void)Y, (void)accumulate;
+}
+#endif
 
 /* Y[n][g] (+)= conv(X[n][g], Wf_g) for all images and groups; X [N][G*Ci][inP],
  * Y [N][G*Co][outP]. Wf(co, ci, j) = W[g][co][ci][j] or, when flip,
@@ -422,18 +641,11 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     const int K = dg->K, kks = dg->kks, Co = dg->Co, Ci = dg->Ci;
     const int ots = (Co + DMR - 1) / DMR;
     const int P1 = dg->pd[1], P2 = dg->pd[2];
-    int32_t *offs = cx_arena_alloc((size_t)K * sizeof(int32_t));
-    /* offs[c * kks + tap] = c * padP + the tap's offset in its plane */
-    for (int a = 0, j = 0; a < dg->k[0]; a++)
-        for (int b = 0; b < dg->k[1]; b++)
-            for (int e = 0; e < dg->k[2]; e++, j++) {
-                const int ta = a * dg->d[0], tb = b * dg->d[1], te = e * dg->d[2];
-                const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
-                const int64_t plane = ((int64_t)(ta % s0) * s1 + tb % s1) * s2 + te % s2;
-                offs[j] = (int32_t)(plane * dg->phP + ((int64_t)(ta / s0) * P1 + tb / s1) * P2 + te / s2);
-            }
-    for (int c = 1; c < Ci; c++)
-        for (int j = 0; j < kks; j++) offs[c * kks + j] = (int32_t)((int64_t)c * dg->padP + offs[j]);
+    if (cvec_applies(dg)) {
+        cvec_run(dg, G, N, X, W, flip, bias, Y, accumulate);
+        return;
+    }
+    const int32_t *offs = direct_offsets(dg);
     const bool cached = !flip && tl_pack && tl_pack_this;
     float *ap = cached ? NULL : cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
     int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
@@ -455,9 +667,9 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
          * cache holds them: conv_pack.h) */
         bool packed = false;
         if (cached) {
-            ap = pack_find(wg, Co, K);
+            ap = pack_find(wg, Co, K, 0);
             packed = ap != NULL;
-            if (!ap) ap = pack_add(wg, Co, K, (size_t)ots * K * DMR);
+            if (!ap) ap = pack_add(wg, Co, K, 0, (size_t)ots * K * DMR);
         }
         if (Co % DMR && !packed) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
         for (int ot = 0; ot < ots && !flip && !packed; ot++) {

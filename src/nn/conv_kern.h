@@ -151,5 +151,7 @@ void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const i
 size_t cx_conv_wino_bweight_partial_bytes(int Ci, int Co);
 /* Calls of the Winograd functions since start (tests check which path ran). */
 extern _Atomic long cx_conv_wino_calls;
+/* Calls of the channel-vector direct convolution (conv.c's cvec_run). */
+extern _Atomic long cx_conv_cvec_calls;
 
 #endif

@@ -901,6 +901,94 @@ static void narrow_direct_agrees(void) {
     cx_conv_set_algo(saved);
 }
 
+/* The channel-vector direct convolution (vectors over output channels, the
+ * input by broadcast: conv.c's cvec_run) on the shapes it takes: 16, 32,
+ * 48, 64 and 96 output channels (one or two vectors per tile, several
+ * channel blocks), widths 2-14 and 28 (row segments 2-7 wide, and the
+ * tiles of fewer rows at the bottom), padding 0-2, dilation, stride 2
+ * (polyphase planes), groups, a 1-D and a 3-D convolution: forward with
+ * bias, input and weight gradients equal the GEMM path's, and (AVX-512
+ * builds) the path ran, forward and for the input gradient (flipped
+ * weight) where the input channels allow it. */
+static void cvec_agrees(void) {
+    const cx_conv_algo saved = cx_conv_get_algo();
+    static const int cases[][11] = {
+        /* N, C, O, H, W, k, pad, dil, nd (1-3), stride, groups */
+        {1, 64, 64, 7, 7, 3, 1, 1, 2, 1, 1},
+        {2, 32, 32, 6, 4, 3, 1, 1, 2, 1, 1},
+        {1, 32, 32, 8, 2, 3, 1, 1, 2, 1, 1},
+        {1, 16, 32, 16, 3, 3, 1, 1, 2, 1, 1},
+        {3, 16, 32, 10, 5, 3, 1, 1, 2, 1, 1},
+        {1, 32, 48, 9, 6, 3, 2, 2, 2, 1, 1},
+        {1, 32, 32, 13, 8, 3, 1, 1, 2, 1, 1},
+        {1, 32, 32, 3, 9, 3, 0, 1, 2, 1, 1},
+        {1, 32, 96, 7, 11, 3, 1, 1, 2, 1, 1},
+        {2, 32, 64, 6, 13, 3, 1, 1, 2, 1, 1},
+        {1, 32, 32, 14, 14, 3, 1, 1, 2, 1, 1},
+        {1, 16, 32, 5, 12, 3, 1, 1, 2, 1, 1},
+        {1, 16, 16, 7, 7, 3, 1, 1, 2, 1, 1},
+        {4, 16, 16, 10, 5, 3, 1, 1, 2, 1, 1},
+        {1, 16, 32, 28, 28, 3, 1, 1, 2, 2, 1},
+        {1, 32, 64, 14, 14, 3, 1, 1, 2, 2, 1},
+        {1, 64, 64, 9, 9, 3, 1, 1, 2, 1, 2},
+        {2, 32, 32, 1, 19, 5, 2, 1, 1, 1, 1},
+        {1, 16, 32, 4, 14, 3, 1, 1, 3, 1, 1}, /* 3-D: 3 x 4 x 14 */
+    };
+    const int ncases = (int)(sizeof cases / sizeof cases[0]);
+    for (int ci = 0; ci < ncases; ci++) {
+        const int *c = cases[ci];
+        const int N = c[0], C = c[1], O = c[2], H = c[3], W = c[4], k = c[5], nd = c[8], G = c[10];
+        float *ref[2] = {NULL, NULL};
+        int64_t ny = 0, nx = 0, nw = 0;
+        long calls = 0;
+        for (int a = 0; a < 2; a++) {
+            cx_conv_set_algo(a ? CX_CONV_DIRECT : CX_CONV_GEMM);
+            cx_seed(70 + (uint64_t)ci);
+            cx_conv_opts o = cx_conv_defaults();
+            for (int i = 0; i < 3; i++) {
+                o.padding[i] = c[6];
+                o.dilation[i] = c[7];
+                o.stride[i] = c[9];
+            }
+            o.groups = G;
+            cx_tensor *x, *w, *b = leaf(CX_SHAPE(O));
+            if (nd == 1) {
+                x = leaf(CX_SHAPE(N, C, W));
+                w = leaf(CX_SHAPE(O, C / G, k));
+            } else if (nd == 2) {
+                x = leaf(CX_SHAPE(N, C, H, W));
+                w = leaf(CX_SHAPE(O, C / G, k, k));
+            } else {
+                x = leaf(CX_SHAPE(N, C, 3, H, W));
+                w = leaf(CX_SHAPE(O, C / G, k, k, k));
+            }
+            const long c0 = cx_conv_cvec_calls;
+            cx_tensor *y = cx_conv(x, w, b, &o);
+            cx_tensor *g = cx_randn(y->shape, y->ndim, 0, 1);
+            cx_backward_with(y, CX_F(g));
+            if (a) calls = cx_conv_cvec_calls - c0;
+            ny = y->numel, nx = x->numel, nw = w->numel;
+            ref[a] = malloc((size_t)(ny + nx + nw) * sizeof(float));
+            memcpy(ref[a], CX_F(y), (size_t)ny * sizeof(float));
+            memcpy(ref[a] + ny, x->grad, (size_t)nx * sizeof(float));
+            memcpy(ref[a] + ny + nx, w->grad, (size_t)nw * sizeof(float));
+            cx_step_reset();
+        }
+        char what[96];
+        snprintf(what, sizeof what, "cvec case %d (%d->%d, %dx%d): direct vs gemm", ci, C, O, H, W);
+        cxt_allclose(ref[1], ref[0], (long)(ny + nx + nw), 1e-4, 1e-4, what);
+#if defined(__AVX512F__)
+        CHECK_MSG(calls >= 1, "cvec case %d (%d->%d, %dx%d): the channel-vector path did not run", ci, C, O,
+                  H, W);
+#else
+        (void)calls;
+#endif
+        free(ref[0]);
+        free(ref[1]);
+    }
+    cx_conv_set_algo(saved);
+}
+
 int main(void) {
     RUN(gradcheck_all);
     RUN(torch_fixtures);
@@ -912,6 +1000,7 @@ int main(void) {
     RUN(direct_paths);
     RUN(algorithms_agree);
     RUN(narrow_direct_agrees);
+    RUN(cvec_agrees);
     RUN(small_images);
     RUN(few_channel_nonfinite);
     RUN(lecture_x_example);
