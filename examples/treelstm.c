@@ -9,10 +9,12 @@
  * tokens) and classifies from its last h. Both train on k = 1 .. train_max
  * operators and are tested on k = 1 .. test_max (longer than seen).
  *
- *   ./treelstm [seed] [steps] [png]      (defaults 1, 1500, docs/img/treelstm.png)
+ *   ./treelstm [seed] [steps] [png]      (defaults 1, 1500, out/treelstm.png)
  *
  * Prints a table of test accuracy per k and a line
  *   RESULT treelstm seed=S steps=N tree=a1,a2,.. lstm=b1,b2,.. majority=c1,c2,..
+ * and draws the accuracies against k (an empty png: no picture). A picture
+ * that cannot be written: a message and exit status 1.
  */
 #include <cortex.h>
 #include <stdio.h>
@@ -165,7 +167,11 @@ static void evaluate(model *tree, model *seq, double *acc_tree, double *acc_seq,
 int main(int argc, char **argv) {
     const uint64_t seed = argc > 1 ? (uint64_t)strtoull(argv[1], NULL, 10) : 1;
     const int steps = argc > 2 ? atoi(argv[2]) : 1500;
-    const char *png = argc > 3 ? argv[3] : "docs/img/treelstm.png";
+    const char *png = argc > 3 ? argv[3] : "out/treelstm.png";
+    if (argc <= 3 && cx_mkdirs("out") != CX_OK) {
+        fprintf(stderr, "treelstm: %s\n", cx_last_error());
+        return 1;
+    }
     cx_seed(seed);
     model tree = {cx_embedding_new(VOCAB, EMB, -1), cx_treelstm_new(EMB, HID, true), cx_linear_new(HID, 10, true), true};
     model seq = {cx_embedding_new(VOCAB, EMB, -1), cx_lstm_new(EMB, HID, NULL), cx_linear_new(HID, 10, true), false};
@@ -201,23 +207,29 @@ int main(int argc, char **argv) {
     }
     printf("\n");
     for (int k = 0; k < TEST_MAX; k++) ks[k] = k + 1;
+    int rc = 0;
     if (png && *png) {
         cx_line_series s[3] = {{"Tree-LSTM", ks, at, TEST_MAX},
                                {"LSTM", ks, as, TEST_MAX},
                                {"majority class", ks, maj, TEST_MAX}};
         cx_lines_opts o = cx_lines_defaults();
         char title[160];
-        snprintf(title, sizeof title, "Nested + and x mod 10: trained on 1-%d operators, seed %llu",
-                 TRAIN_MAX, (unsigned long long)seed);
+        snprintf(title, sizeof title, "Nested + and x mod 10: trained on 1-%d operators, %d steps, seed %llu",
+                 TRAIN_MAX, steps, (unsigned long long)seed);
         o.title = title;
         o.xlabel = "operators in the expression";
         o.ylabel = "accuracy";
         o.width = 900;
+        if (o.width < 100 + cx_text_width(title, 2)) o.width = 100 + cx_text_width(title, 2); /* + the margins */
         o.height = 480;
         o.ymin = 0;
         o.ymax = 1;
-        if (cx_plot_lines(png, s, 3, &o) != CX_OK) fprintf(stderr, "plot: %s\n", cx_last_error());
-        else printf("wrote %s\n", png);
+        if (cx_plot_lines(png, s, 3, &o) != CX_OK) {
+            fprintf(stderr, "treelstm: cannot write %s: %s\n", png, cx_last_error());
+            rc = 1;
+        } else {
+            printf("wrote %s\n", png);
+        }
     }
     cx_module_free(tree.emb);
     cx_module_free(tree.cell);
@@ -225,5 +237,5 @@ int main(int argc, char **argv) {
     cx_module_free(seq.emb);
     cx_module_free(seq.cell);
     cx_module_free(seq.fc);
-    return 0;
+    return rc;
 }

@@ -25,6 +25,11 @@ extern "C" {
  * same holds for every atomic writer (cx_atomic_open, safetensors, PNG, the
  * trainer). */
 cx_status cx_write_file_atomic(const char *path, const void *data, size_t n);
+/* Create directory `dir` and any missing parents (mkdir -p, mode 0777 less
+ * the umask). Existing directories are fine; a path component that exists
+ * and is not a directory, or an empty path, gives CX_ERR_IO / CX_ERR_ARG
+ * with a message naming the path and the reason. */
+cx_status cx_mkdirs(const char *dir);
 /* Streamed variant: open a temp file next to `path`, write with fwrite, then
  * commit (fsync + rename) or abort (unlink the temp file). commit reports a
  * write error met on the stream (ferror) as CX_ERR_IO and removes the temp

@@ -306,3 +306,28 @@ cx_status cx_read_file(const char *path, void **data, size_t *n, size_t max_byte
     *n = len;
     return CX_OK;
 }
+
+cx_status cx_mkdirs(const char *dir) {
+    if (!dir || !*dir) return cx_set_error(CX_ERR_ARG, "cx_mkdirs: empty path");
+    const size_t n = strlen(dir);
+    char *p = cx__strdup(dir);
+    if (!p) return cx_set_error(CX_ERR_NOMEM, "%s: out of memory", dir);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        if (p[i - 1] == '/') continue; /* "a//b" */
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0) {
+            const int e = errno;
+            struct stat st;
+            if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) { /* an existing directory is fine */
+                cx_status s = cx_set_error(CX_ERR_IO, "cannot create directory %s: %s", p,
+                                           strerror(e == EEXIST ? ENOTDIR : e));
+                free(p);
+                return s;
+            }
+        }
+        p[i] = dir[i];
+    }
+    free(p);
+    return CX_OK;
+}

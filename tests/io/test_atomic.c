@@ -271,6 +271,25 @@ static void test_special_files(void) {
     CHECK(stat(g_dir, &sb) == 0 && S_ISDIR(sb.st_mode));
 }
 
+/* cx_mkdirs: nested directories, existing ones, a trailing and a doubled
+ * slash; a file in the way and an empty path are named errors. */
+static void test_mkdirs(void) {
+    char a[400], f[400], bad[420];
+    struct stat sb;
+    path_in(a, sizeof a, "m1/m2//m3/");
+    CHECK(cx_mkdirs(a) == CX_OK);
+    CHECK(stat(a, &sb) == 0 && S_ISDIR(sb.st_mode));
+    CHECK(cx_mkdirs(a) == CX_OK); /* already there */
+    path_in(f, sizeof f, "m1/file");
+    CHECK(cx_write_file_atomic(f, "x", 1) == CX_OK);
+    snprintf(bad, sizeof bad, "%s/sub", f);
+    CHECK(cx_mkdirs(bad) == CX_ERR_IO);
+    CHECK(strstr(cx_last_error(), "m1/file") && strstr(cx_last_error(), "Not a directory"));
+    CHECK(cx_mkdirs(f) == CX_ERR_IO);
+    CHECK(cx_mkdirs("") == CX_ERR_ARG);
+    CHECK(cx_mkdirs(NULL) == CX_ERR_ARG);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/cx_atomic_XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -284,6 +303,7 @@ int main(void) {
     RUN(test_failures);
     RUN(test_read_file);
     RUN(test_special_files);
+    RUN(test_mkdirs);
     cleanup_dir();
     TEST_END();
 }
