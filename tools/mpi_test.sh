@@ -57,6 +57,7 @@ check_fail "rank 1 of 2 calls cx_fatal in training" 2 "cortex: rank 1 of 2: deli
 check_fail "rank 0 of 3 calls cx_fatal in training" 3 "cortex: rank 0 of 3: deliberate failure at step 3" --fail-rank 0
 check_fail "rank 2 of 3 exits without finalising" 3 "Exit code:    3" --exit-rank 2
 check_fail "rank 1 of 2 has a different model" 2 "cortex: rank 1 of 2: cx_dist_broadcast_params: tensor 0 ('fc1.weight') is [17, 8] here, [16, 8] on rank 0" --mismatch-rank 1
+check_fail "rank 2 of 3 has a different model" 3 "cortex: rank 2 of 3: cx_dist_broadcast_params: tensor 0 ('fc1.weight') is [17, 8] here, [16, 8] on rank 0" --mismatch-rank 2
 check_fail "MPI error (truncated broadcast) on rank 1 of 2" 2 "cortex: rank 1 of 2: MPI error in MPI_Bcast" --mpi-error-rank 1
 if [ -n "$cortex" ]; then
   name="cortex train: -np 2 = 1 process (epoch lines)"
