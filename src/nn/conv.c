@@ -538,6 +538,50 @@ static bool cvec_applies(const dgeom *dg) {
     return dg->K >= 64 && (dg->Co % CW == 0 ? use < 0.95 : dg->Co % DV == 0 && use < 0.8) && cvec_on();
 }
 
+/* Rows q and q + 1 (when two) of a tile, pw <= 7 positions each, one
+ * vector of DV channels: b[(row * pw + p) * CW + l] is channel l at
+ * position p, to y[l * ostride + row * OW + p]. A 16 x 16 transpose in
+ * registers (row q in lanes 0-7, row q + 1 in lanes 8-15 of each channel's
+ * vector), then a masked store of pw lanes per channel and row. */
+static inline void cstore(const float *b, int pw, bool two, float *y, int64_t ostride, int OW,
+                          bool accumulate) {
+    __m512 r[16], t[16], u[16];
+    const __m512 z = _mm512_setzero_ps();
+    for (int i = 0; i < 8; i++) {
+        r[i] = i < pw ? _mm512_loadu_ps(b + (size_t)i * CW) : z;
+        r[8 + i] = two && i < pw ? _mm512_loadu_ps(b + (size_t)(pw + i) * CW) : z;
+    }
+    for (int k = 0; k < 16; k += 2) {
+        t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+    }
+    /* u[4k + j], 128-bit lane L: channel 4L + j at positions 4k .. 4k + 3 */
+    for (int k = 0; k < 16; k += 4) {
+        u[k] = _mm512_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+    const __mmask16 m = (__mmask16)((1u << pw) - 1);
+    for (int j = 0; j < 4; j++) {
+        const __m512 x0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), x1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        const __m512 c[4] = {_mm512_shuffle_f32x4(x0, y0, 0x88), _mm512_shuffle_f32x4(x1, y1, 0x88),
+                             _mm512_shuffle_f32x4(x0, y0, 0xDD), _mm512_shuffle_f32x4(x1, y1, 0xDD)};
+        for (int L = 0; L < 4; L++) { /* channel 4L + j */
+            float *yc = y + (size_t)(4 * L + j) * (size_t)ostride;
+            __m512 lo = c[L], hi = _mm512_shuffle_f32x4(c[L], c[L], 0xEE);
+            if (accumulate) {
+                lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m, yc));
+                if (two) hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m, yc + OW));
+            }
+            _mm512_mask_storeu_ps(yc, m, lo);
+            if (two) _mm512_mask_storeu_ps(yc + OW, m, hi);
+        }
+    }
+}
+
 _Atomic long cx_conv_cvec_calls;
 static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float *W, bool flip,
                      const float *bias, float *Y, bool accumulate) {
@@ -608,15 +652,10 @@ static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float 
                 const int pw = c1 - c0;
                 ckern_n(NC, nr, pw, K, wp + (size_t)cb * K * cw, offs, rp, buf, init);
                 float *yb = Y + (img * Co + (size_t)cb * cw) * dg->outP + (size_t)row0 * OW + c0;
-                for (int l = 0; l < cw; l++) {
-                    float *yl = yb + (size_t)l * dg->outP;
-                    for (int q = 0; q < nr; q++)
-                        for (int p = 0; p < pw; p++) {
-                            const float v = buf[(size_t)(q * pw + p) * CW + l];
-                            if (accumulate) yl[(size_t)q * OW + p] += v;
-                            else yl[(size_t)q * OW + p] = v;
-                        }
-                }
+                for (int v = 0; v < NC; v++)
+                    for (int q = 0; q < nr; q += 2)
+                        cstore(buf + (size_t)q * pw * CW + (size_t)v * DV, pw, nr - q >= 2,
+                               yb + (size_t)v * DV * dg->outP + (size_t)q * OW, dg->outP, OW, accumulate);
             });
         }
     }
