@@ -20,6 +20,10 @@
  * rows of C per tile (MR) and columns per tile (NR). Exposed for tests. */
 int cx_gemm_tile_mr(void);
 int cx_gemm_tile_nr(void);
+/* The built-in GEMM reads small operands in place (A of at most 64K floats
+ * as stored; B too when untransposed) instead of packing them; off, it packs
+ * every operand (CX_GEMM_IN_PLACE=0 at start-up). Same results bitwise. */
+void cx_gemm_set_in_place(bool on);
 
 /* Number of threads a parallel CPU loop may use right now: cx_get_threads()
  * outside a parallel region, 1 inside one (no nested parallelism). */

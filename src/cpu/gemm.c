@@ -191,6 +191,10 @@ static void pack_b_panel(bool trans, const float *B, size_t ldb, int j0, int nr,
 }
 
 /* ------------------------------------------------------------ micro-kernel */
+/* Where the kernel reads A's element (row i, depth p) of its tile: packed
+ * (a[p * MR + i]), in place in a column-major op(A) (a[p * ask + i]: a
+ * transposed A), or in place in a row-major op(A) (a[i * ais + p]). */
+enum { A_PACKED, A_COLS, A_ROWS };
 static inline cx_vf vload(const float *p) {
     cx_vf v;
     memcpy(&v, p, sizeof v);
@@ -210,22 +214,23 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
  * Every C element takes the same fused multiply-adds in the same order in
  * every instance, so the results do not depend on which one ran. */
 static inline __attribute__((always_inline)) void
-kernel_rows(const int R, int kc, const float *restrict a, const float *restrict b, float *restrict c,
-            size_t ldc, float alpha, float beta, int mr, int nr) {
+kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t ask, size_t ais,
+            const float *restrict b, size_t bs, float *restrict c, size_t ldc, float alpha, float beta,
+            int mr, int nr) {
     cx_vf acc[CX_MR][CX_NV];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
 
-    const cx_vf *bv = (const cx_vf *)__builtin_assume_aligned(b, sizeof(cx_vf));
     for (int p = 0; p < kc; p++) {
         cx_vf bb[CX_NV];
-        for (int v = 0; v < CX_NV; v++) bb[v] = bv[v];
+        for (int v = 0; v < CX_NV; v++) bb[v] = vload(b + v * CX_VL);
         for (int i = 0; i < R; i++) {
-            const float ai = a[i]; /* vector * scalar splats the scalar */
+            /* vector * scalar splats the scalar */
+            const float ai = AM == A_ROWS ? a[(size_t)i * ais] : a[i];
             for (int v = 0; v < CX_NV; v++) acc[i][v] += bb[v] * ai;
         }
-        a += CX_MR;
-        bv += CX_NV;
+        a += AM == A_PACKED ? (size_t)CX_MR : AM == A_ROWS ? 1 : ask;
+        b += bs;
     }
 
     if (mr == R && nr == CX_NR) {
@@ -263,39 +268,49 @@ kernel_rows(const int R, int kc, const float *restrict a, const float *restrict 
     }
 }
 
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                         size_t ldc, float alpha, float beta, int mr, int nr) {
-    kernel_rows(CX_MR, kc, a, b, c, ldc, alpha, beta, mr, nr);
-}
+/* One instance per tile height R and A layout (all with the same fused
+ * multiply-adds in the same order: the result does not depend on which one
+ * ran). */
+#define CX_KERNEL(NAME, R, AM)                                                                        \
+    static void NAME(int kc, const float *restrict a, size_t ask, size_t ais, const float *restrict b, \
+                     size_t bs, float *restrict c, size_t ldc, float alpha, float beta, int mr, int nr) { \
+        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, mr, nr);                        \
+    }
+typedef void (*kernel_fn)(int, const float *restrict, size_t, size_t, const float *restrict, size_t,
+                          float *restrict, size_t, float, float, int, int);
+CX_KERNEL(micro_kernel, CX_MR, A_PACKED)
+CX_KERNEL(micro_kernel_cols, CX_MR, A_COLS)
+CX_KERNEL(micro_kernel_rows, CX_MR, A_ROWS)
 #if CX_MR > 8
-static void micro_kernel_8(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                           size_t ldc, float alpha, float beta, int mr, int nr) {
-    kernel_rows(8, kc, a, b, c, ldc, alpha, beta, mr, nr);
-}
+CX_KERNEL(micro_kernel_8, 8, A_PACKED)
+CX_KERNEL(micro_kernel_8_cols, 8, A_COLS)
+CX_KERNEL(micro_kernel_8_rows, 8, A_ROWS)
 #endif
 #if CX_MR > 4
-static void micro_kernel_4(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                           size_t ldc, float alpha, float beta, int mr, int nr) {
-    kernel_rows(4, kc, a, b, c, ldc, alpha, beta, mr, nr);
-}
+CX_KERNEL(micro_kernel_4, 4, A_PACKED)
+CX_KERNEL(micro_kernel_4_cols, 4, A_COLS)
+CX_KERNEL(micro_kernel_4_rows, 4, A_ROWS)
 #endif
 
-/* The kernel for a tile of mr valid rows: the narrowest instance that holds them. */
-static inline void tile_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                               size_t ldc, float alpha, float beta, int mr, int nr) {
+/* The narrowest instance whose height holds mr rows, and that height. */
+static inline kernel_fn tile_kernel(int am, int mr, int *height) {
+    static const kernel_fn full[3] = {micro_kernel, micro_kernel_cols, micro_kernel_rows};
 #if CX_MR > 4
+    static const kernel_fn k4[3] = {micro_kernel_4, micro_kernel_4_cols, micro_kernel_4_rows};
     if (mr <= 4) {
-        micro_kernel_4(kc, a, b, c, ldc, alpha, beta, mr, nr);
-        return;
+        *height = 4;
+        return k4[am];
     }
 #endif
 #if CX_MR > 8
+    static const kernel_fn k8[3] = {micro_kernel_8, micro_kernel_8_cols, micro_kernel_8_rows};
     if (mr <= 8) {
-        micro_kernel_8(kc, a, b, c, ldc, alpha, beta, mr, nr);
-        return;
+        *height = 8;
+        return k8[am];
     }
 #endif
-    micro_kernel(kc, a, b, c, ldc, alpha, beta, mr, nr);
+    *height = CX_MR;
+    return full[am];
 }
 
 /* ------------------------------------------------------------ driver */
@@ -310,7 +325,17 @@ typedef struct {
     float *apack;  /* nthreads blocks of MC x KC */
     size_t apack_stride;
     int tm, tn;    /* thread grid: tm groups over M, tn over N */
+    bool a_place;  /* the kernel reads A where it is (small A) */
+    bool b_place;  /* ... and whole NR-column panels of an untransposed B */
 } gemm_job;
+
+/* Operands of at most this many floats (as stored) are read in place by the
+ * kernel rather than packed: they stay in L1/L2 and are read by few enough
+ * rows that strides cost no TLB misses; packing them was a fifth of the
+ * time of the small products of MLPs and RL agents (64 x 128 x 128). */
+#define CX_IN_PLACE_MAX (64 * 1024)
+
+static inline bool b_in_place(const gemm_job *g, int cols_left) { return g->b_place && cols_left >= CX_NR; }
 
 /* Split `n` units into `parts` nearly equal contiguous ranges; range `k`. */
 static void split_range(int n, int parts, int k, int *lo, int *hi) {
@@ -366,6 +391,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
             if (own_b) {
                 for (int jp = jlo; active && jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
+                    if (b_in_place(g, nc - j0)) continue;
                     pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
                                  g->bpack + (size_t)j0 * kstride);
                 }
@@ -373,6 +399,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                 if (nt > 1 && (jc > 0 || pc > 0)) team_barrier();
                 for (int jp = tid; jp < npan; jp += nt) {
                     const int j0 = jp * CX_NR;
+                    if (b_in_place(g, nc - j0)) continue;
                     pack_b_panel(g->tb, g->B, g->ldb, jc + j0, imin(CX_NR, nc - j0), pc, kc,
                                  g->bpack + (size_t)j0 * kc);
                 }
@@ -380,16 +407,39 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
             }
             for (int ic = m_lo; active && ic < m_hi; ic += mblk) {
                 const int mc = imin(mblk, m_hi - ic);
-                pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
+                /* A in place: only a last tile that no kernel height fits
+                 * exactly is packed (at apack), so that no row beyond M is read */
+                const int tail = g->a_place ? mc / CX_MR * CX_MR : 0;
+                int th = 0;
+                if (!g->a_place) pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
+                else if (tail < mc && (tile_kernel(0, mc - tail, &th), th != mc - tail))
+                    pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
                 for (int jp = jlo; jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
                     const int nr = imin(CX_NR, nc - j0);
-                    const float *bp = g->bpack + (size_t)j0 * kstride;
+                    const bool bdir = b_in_place(g, nc - j0);
+                    const float *bp = bdir ? g->B + (size_t)pc * g->ldb + jc + j0 : g->bpack + (size_t)j0 * kstride;
+                    const size_t bs = bdir ? g->ldb : (size_t)CX_NR;
                     for (int ir = 0; ir < mc; ir += CX_MR) {
                         const int mr = imin(CX_MR, mc - ir);
-                        tile_kernel(kc, apack + (size_t)ir * kc, bp,
-                                     g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
-                                     g->alpha, beta, mr, nr);
+                        int h;
+                        kernel_fn kf = tile_kernel(A_PACKED, mr, &h);
+                        const float *ap = apack + (size_t)ir * kc;
+                        size_t ask = CX_MR, ais = 1;
+                        if (g->a_place && (ir < tail || h == mr)) {
+                            kf = tile_kernel(g->ta ? A_COLS : A_ROWS, mr, &h);
+                            if (g->ta) {
+                                ap = g->A + (size_t)pc * g->lda + ic + ir;
+                                ask = g->lda;
+                            } else {
+                                ap = g->A + (size_t)(ic + ir) * g->lda + pc;
+                                ais = g->lda;
+                            }
+                        } else if (g->a_place) {
+                            ap = apack;
+                        }
+                        kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
+                           g->alpha, beta, mr, nr);
                     }
                 }
             }
@@ -612,6 +662,20 @@ static void gemm_skinny(bool pt, bool qt, int Mp, int Np, int K, float alpha, co
     }
 }
 
+/* CX_GEMM_IN_PLACE=0 packs every operand (for comparison); tests switch it
+ * with cx_gemm_set_in_place (cpu.h). */
+static _Atomic int g_in_place = -1;
+static bool in_place_on(void) {
+    int v = atomic_load(&g_in_place);
+    if (v < 0) {
+        const char *e = getenv("CX_GEMM_IN_PLACE");
+        v = !(e && !strcmp(e, "0"));
+        atomic_store(&g_in_place, v);
+    }
+    return v;
+}
+void cx_gemm_set_in_place(bool on) { atomic_store(&g_in_place, on ? 1 : 0); }
+
 void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc) {
@@ -649,6 +713,8 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
         .ta = transA, .tb = transB, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
         .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C,
         .tm = 1, .tn = 1,
+        .a_place = (size_t)(transA ? K : M) * (size_t)lda <= CX_IN_PLACE_MAX && in_place_on(),
+        .b_place = !transB && (size_t)K * (size_t)ldb <= CX_IN_PLACE_MAX && in_place_on(),
     };
     const int kc_max = imin(K, CX_KC);
     const int nc_max = ceil_div(imin(N, CX_NC), CX_NR) * CX_NR;

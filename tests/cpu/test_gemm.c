@@ -144,6 +144,48 @@ static void test_large(void) {
     }
 }
 
+/* Small operands read in place by the kernel give the same bits as packed
+ * ones, on every transpose, with leading-dimension padding, tiles of 14, 8,
+ * 4 and odd row counts (a last tile packed alone), partial column panels,
+ * beta 0 and 1, 1 and 2 threads; and the packed path alone stays right on
+ * the sweep's shapes. */
+static void test_in_place(void) {
+    static const int sh[][3] = {{64, 128, 128}, {256, 64, 64}, {64, 64, 256}, {66, 128, 128}, {64, 130, 100},
+                                {60, 50, 9},    {5, 40, 33},   {29, 47, 600}, {100, 96, 700}, {128, 4, 64}};
+    int diffs = 0, cases = 0;
+    for (int th = 1; th <= 2; th++) {
+        cx_set_threads(th);
+        for (int s = 0; s < (int)(sizeof sh / sizeof sh[0]); s++)
+            for (int t = 0; t < 4; t++)
+                for (int bz = 0; bz < 2; bz++) {
+                    const bool ta = t & 1, tb = t >> 1;
+                    const int M = sh[s][0], N = sh[s][1], K = sh[s][2], pad = (s + t) % 3;
+                    const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+                    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                    float *A = malloc(na * 4), *B = malloc(nb * 4), *C1 = malloc(nc * 4), *C2 = malloc(nc * 4);
+                    uint32_t r = 12345u + (uint32_t)s;
+                    for (size_t i = 0; i < na; i++) A[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                    for (size_t i = 0; i < nb; i++) B[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                    for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = (float)(i % 7) * 0.25f;
+                    const float beta = bz ? 1.0f : 0.0f;
+                    cx_gemm_set_in_place(true);
+                    cx_sgemm_builtin(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C1, ldc);
+                    cx_gemm_set_in_place(false);
+                    cx_sgemm_builtin(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C2, ldc);
+                    cases++;
+                    if (memcmp(C1, C2, nc * 4)) {
+                        if (diffs++ < 5)
+                            fprintf(stderr, "  in place vs packed differ: ta=%d tb=%d M=%d N=%d K=%d beta=%g threads=%d\n",
+                                    ta, tb, M, N, K, (double)beta, th);
+                    }
+                    free(A), free(B), free(C1), free(C2);
+                }
+    }
+    CHECK_MSG(diffs == 0, "%d of %d products differ between in place and packed operands", diffs, cases);
+    sweep(cx_sgemm_builtin, "builtin, packed operands", 1); /* in place still off */
+    cx_gemm_set_in_place(true);
+}
+
 /* The built-in kernel gives bit-identical results for 1 and 2 threads
  * (the thread split never changes the order of the sums). */
 static void test_thread_determinism(void) {
@@ -371,6 +413,7 @@ int main(void) {
     RUN(test_sgemm_1thread);
     RUN(test_sgemm_2threads);
     RUN(test_large);
+    RUN(test_in_place);
     RUN(test_thread_determinism);
     RUN(test_small_m_threads);
     RUN(test_reentrant);
