@@ -596,7 +596,10 @@ void cx_set_gemm_backend(cx_gemm_backend b);
 cx_gemm_backend cx_gemm_backend_in_use(void);
 /* Human-readable description, e.g. "builtin (AVX-512, 14x32)" or "openblas (Haswell)". */
 const char *cx_gemm_describe(void);
-/* The built-in kernel, always available (for benchmarks and tests). */
+/* The built-in kernel, always available (for benchmarks and tests). Small
+ * operands (A of at most 64K floats as stored; an untransposed B as well)
+ * are read in place rather than packed, with the same results bit for bit;
+ * env CX_GEMM_IN_PLACE=0 packs every operand. */
 void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc);
