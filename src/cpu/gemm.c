@@ -298,6 +298,7 @@ CX_KERNEL(micro_kernel_4_rows, 4, A_ROWS)
 /* The narrowest instance whose height holds mr rows, and that height. */
 static inline kernel_fn tile_kernel(int am, int mr, int *height) {
     static const kernel_fn full[3] = {micro_kernel, micro_kernel_cols, micro_kernel_rows};
+    (void)mr; /* (one height only when CX_MR is 4) */
 #if CX_MR > 4
     static const kernel_fn k4[3] = {micro_kernel_4, micro_kernel_4_cols, micro_kernel_4_rows};
     if (mr <= 4) {
@@ -554,6 +555,7 @@ static void choose_grid(int M, int N, int nt, int *tm_out, int *tn_out) {
  * of Q[k][j] per column. Q is packed to Qt[j][k] (Np x K, a few floats). */
 #define CX_SKINNY 4
 
+#if !(defined(__AVX512F__) && CX_VB == 64) /* (AVX-512: vsums16 below) */
 typedef float cx_v4f __attribute__((vector_size(16)));
 /* Horizontal sum by halving (vextract + add), not lane by lane. */
 static inline float vsum(cx_vf v) {
@@ -563,6 +565,7 @@ static inline float vsum(cx_vf v) {
         for (int h = 0; h < w / 2; h++) q[h] += q[h + w / 2];
     return (q[0][0] + q[0][2]) + (q[0][1] + q[0][3]);
 }
+#endif
 
 #if defined(__AVX512F__) && CX_VB == 64
 /* The sums of 16 vectors at once, by halving twice across 256- and 128-bit
