@@ -386,6 +386,22 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
     memset(dst + (size_t)dg->Ci * dg->padP, 0, (dg->img_floats - (size_t)dg->Ci * dg->padP) * sizeof(float));
 }
 
+/* The flipped weight of a convolution's input gradient, packed in blocks of
+ * `width` channels: dst[(co / width) * K * width + (ci * kks + j) * width + co % width]
+ * = w[ci][co][kks - 1 - j] (w stored [Ci][Co][kks], the forward's layout read
+ * as the transposed convolution's), K = Ci * kks. */
+static void pack_flipped(const float *w, int Ci, int Co, int kks, int width, float *dst) {
+    const size_t K = (size_t)Ci * kks;
+    for (int co = 0; co < Co; co++) {
+        float *dc = dst + (size_t)(co / width) * K * width + co % width;
+        for (int ci = 0; ci < Ci; ci++) {
+            const float *src = w + ((size_t)ci * Co + co) * kks;
+            float *d = dc + (size_t)ci * kks * width;
+            for (int j = 0; j < kks; j++) d[(size_t)j * width] = src[kks - 1 - j];
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- packed weights (conv_pack.h) */
 typedef struct {
     const float *w; /* the group's weight rows */
@@ -441,6 +457,26 @@ static float *pack_add(const float *w, int Co, int K, int kind, size_t floats) {
     float *ap = cx_xmalloc(floats * sizeof(float));
     c->e[c->n++] = (pack_entry){w, Co, K, kind, ap};
     return ap;
+}
+
+/* The cached packing of w (Co x K, packing `kind`): found (*found true, the
+ * caller skips packing), or a new entry of `floats` for the caller to fill. */
+static float *pack_get(const float *w, int Co, int K, int kind, size_t floats, bool *found) {
+    float *p = pack_find(w, Co, K, kind);
+    *found = p != NULL;
+    return p ? p : pack_add(w, Co, K, kind, floats);
+}
+
+/* Threads for a direct convolution of N images x G groups: when there are
+ * several and at least 2 MFLOP to share. */
+static bool direct_par(const dgeom *dg, int N, int G) {
+    return nthreads() > 1 && 2.0 * N * G * (double)dg->Co * dg->K * (double)dg->outP >= 2e6;
+}
+
+/* Images padded at once: as many as fit in PAD_BYTES, at least 1, at most N. */
+static int pad_chunk(const dgeom *dg, int N) {
+    int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
+    return chunk < 1 ? 1 : chunk > N ? N : chunk;
 }
 
 /* offs[c * kks + tap] = c * padP + the tap's offset in its (polyphase) plane:
@@ -626,33 +662,18 @@ static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float 
     const int64_t tiles = (int64_t)nrg * nseg * ncb;
     const bool cached = !flip && tl_pack && tl_pack_this;
     float *wp = cached ? NULL : cx_arena_alloc((size_t)K * Co * sizeof(float));
-    int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
-    if (chunk < 1) chunk = 1;
-    if (chunk > N) chunk = N;
+    const int chunk = pad_chunk(dg, N);
     float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
-    const int nt = nthreads();
-    const double flops = 2.0 * N * G * (double)Co * K * (double)dg->outP;
-    const bool par = nt > 1 && flops >= 2e6;
+    const bool par = direct_par(dg, N, G);
     (void)par;
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
         bool packed = false;
-        if (cached) {
-            wp = pack_find(wg, Co, K, 1);
-            packed = wp != NULL;
-            if (!wp) wp = pack_add(wg, Co, K, 1, (size_t)K * Co);
-        }
+        if (cached) wp = pack_get(wg, Co, K, 1, (size_t)K * Co, &packed);
         /* wp[cb][kk][l] = Wf(cb * cw + l, kk) */
         for (int cb = 0; cb < ncb && !flip && !packed; cb++)
             cx_transpose_block(wg + (size_t)cb * cw * K, (size_t)K, wp + (size_t)cb * K * cw, (size_t)cw, cw, K);
-        for (int co = 0; co < Co && flip && !packed; co++) {
-            float *dst = wp + (size_t)(co / cw) * K * cw + co % cw;
-            for (int ci = 0; ci < Ci; ci++) {
-                const float *src = wg + ((size_t)ci * Co + co) * kks;
-                float *d = dst + (size_t)ci * kks * cw;
-                for (int j = 0; j < kks; j++) d[(size_t)j * cw] = src[kks - 1 - j];
-            }
-        }
+        if (flip && !packed) pack_flipped(wg, Ci, Co, kks, cw, wp);
         for (int n0 = 0; n0 < N; n0 += chunk) {
             const int nimg = N - n0 < chunk ? N - n0 : chunk;
             CX_PFOR(par,
@@ -715,17 +736,13 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     const int32_t *offs = direct_offsets(dg);
     const bool cached = !flip && tl_pack && tl_pack_this;
     float *ap = cached ? NULL : cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
-    int chunk = (int)(PAD_BYTES / (dg->img_floats * sizeof(float)));
-    if (chunk < 1) chunk = 1;
-    if (chunk > N) chunk = N;
+    const int chunk = pad_chunk(dg, N);
     float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
     /* flat: the products of each image [Co][vpi * DV], moved into Y after */
     const int64_t fs = dg->vpi * DV;
     float *yt = dg->flat ? cx_arena_alloc((size_t)chunk * Co * (size_t)fs * sizeof(float)) : NULL;
     const int kb = KBLOCK / kks > 0 ? KBLOCK / kks * kks : kks;
-    const int nt = nthreads();
-    const double flops = 2.0 * N * G * (double)Co * K * (double)dg->outP;
-    const bool par = nt > 1 && flops >= 2e6;
+    const bool par = direct_par(dg, N, G);
     (void)par;
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
@@ -733,24 +750,13 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
          * transposes of W's rows (on every call, unless a packed-weight
          * cache holds them: conv_pack.h) */
         bool packed = false;
-        if (cached) {
-            ap = pack_find(wg, Co, K, 0);
-            packed = ap != NULL;
-            if (!ap) ap = pack_add(wg, Co, K, 0, (size_t)ots * K * DMR);
-        }
+        if (cached) ap = pack_get(wg, Co, K, 0, (size_t)ots * K * DMR, &packed);
         if (Co % DMR && !packed) memset(ap + (size_t)(ots - 1) * K * DMR, 0, (size_t)K * DMR * sizeof(float));
         for (int ot = 0; ot < ots && !flip && !packed; ot++) {
             const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
             cx_transpose_block(wg + (size_t)ot * DMR * K, (size_t)K, ap + (size_t)ot * K * DMR, DMR, mr, K);
         }
-        for (int co = 0; co < Co && flip; co++) {
-            float *dst = ap + (size_t)(co / DMR) * K * DMR + co % DMR;
-            for (int ci = 0; ci < Ci; ci++) {
-                const float *src = wg + ((size_t)ci * Co + co) * kks;
-                float *d = dst + (size_t)ci * kks * DMR;
-                for (int j = 0; j < kks; j++) d[(size_t)j * DMR] = src[kks - 1 - j];
-            }
-        }
+        if (flip) pack_flipped(wg, Ci, Co, kks, DMR, ap);
         for (int n0 = 0; n0 < N; n0 += chunk) {
             const int nimg = N - n0 < chunk ? N - n0 : chunk;
             CX_PFOR(par,

@@ -855,6 +855,21 @@ static void lecture_x_example(void) {
  * the GEMM path's. 64 ch 7x7, dilated 9x6, 2 images 3x5 with padding 0, a
  * 1-D conv of length 9; stride 2 (3x3 28x28, dilated, 2x2 kernel with an odd
  * width) and a 1-D stride 3. */
+/* Forward, then backward with a random output gradient: a malloc'ed copy of
+ * [y | dL/dx | dL/dw] and the three sizes. */
+static float *conv_and_grads(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o, int64_t *ny,
+                             int64_t *nx, int64_t *nw) {
+    cx_tensor *y = cx_conv(x, w, b, o);
+    cx_tensor *g = cx_randn(y->shape, y->ndim, 0, 1);
+    cx_backward_with(y, CX_F(g));
+    *ny = y->numel, *nx = x->numel, *nw = w->numel;
+    float *r = malloc((size_t)(*ny + *nx + *nw) * sizeof(float));
+    memcpy(r, CX_F(y), (size_t)*ny * sizeof(float));
+    memcpy(r + *ny, x->grad, (size_t)*nx * sizeof(float));
+    memcpy(r + *ny + *nx, w->grad, (size_t)*nw * sizeof(float));
+    return r;
+}
+
 static void narrow_direct_agrees(void) {
     const cx_conv_algo saved = cx_conv_get_algo();
     static const int cases[8][10] = {
@@ -877,7 +892,6 @@ static void narrow_direct_agrees(void) {
             cx_conv_set_algo(a ? CX_CONV_DIRECT : CX_CONV_GEMM);
             cx_seed(40 + (uint64_t)ci);
             cx_tensor *x, *w, *b = leaf(CX_SHAPE(c[2]));
-            cx_tensor *y;
             cx_conv_opts o = cx_conv_defaults();
             o.padding[0] = o.padding[1] = c[6];
             o.dilation[0] = o.dilation[1] = c[7];
@@ -889,14 +903,7 @@ static void narrow_direct_agrees(void) {
                 x = leaf(CX_SHAPE(c[0], c[1], c[3], c[4]));
                 w = leaf(CX_SHAPE(c[2], c[1], c[5], c[5]));
             }
-            y = cx_conv(x, w, b, &o);
-            cx_tensor *g = cx_randn(y->shape, y->ndim, 0, 1);
-            cx_backward_with(y, CX_F(g));
-            ny = y->numel, nx = x->numel, nw = w->numel;
-            ref[a] = malloc((size_t)(ny + nx + nw) * sizeof(float));
-            memcpy(ref[a], CX_F(y), (size_t)ny * sizeof(float));
-            memcpy(ref[a] + ny, x->grad, (size_t)nx * sizeof(float));
-            memcpy(ref[a] + ny + nx, w->grad, (size_t)nw * sizeof(float));
+            ref[a] = conv_and_grads(x, w, b, &o, &ny, &nx, &nw);
             cx_step_reset();
         }
         char what[64];
@@ -973,15 +980,8 @@ static void cvec_agrees(void) {
                 w = leaf(CX_SHAPE(O, C / G, k, k, k));
             }
             const long c0 = cx_conv_cvec_calls;
-            cx_tensor *y = cx_conv(x, w, b, &o);
-            cx_tensor *g = cx_randn(y->shape, y->ndim, 0, 1);
-            cx_backward_with(y, CX_F(g));
+            ref[a] = conv_and_grads(x, w, b, &o, &ny, &nx, &nw);
             if (a) calls = cx_conv_cvec_calls - c0;
-            ny = y->numel, nx = x->numel, nw = w->numel;
-            ref[a] = malloc((size_t)(ny + nx + nw) * sizeof(float));
-            memcpy(ref[a], CX_F(y), (size_t)ny * sizeof(float));
-            memcpy(ref[a] + ny, x->grad, (size_t)nx * sizeof(float));
-            memcpy(ref[a] + ny + nx, w->grad, (size_t)nw * sizeof(float));
             cx_step_reset();
         }
         char what[96];
