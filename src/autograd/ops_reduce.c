@@ -162,6 +162,21 @@ static void softmax_backward(cx_node *nd) {
     cx_split_axis(nd->in[0], nd->i[0], &outer, &n, &inner);
     const float *y = CX_F(out), *g = out->grad;
     bool logsm = nd->op->code;
+    if (inner == 1 && n < 8) { /* a few classes: the same sums, in order */
+        CX_PFOR(outer * n > CX_PAR_MIN,
+        for (int64_t o = 0; o < outer; o++) {
+            const float *gr = g + o * n, *yr = y + o * n;
+            float *gar = ga + o * n;
+            double d = 0;
+            for (int k = 0; k < n; k++) d += logsm ? (double)gr[k] : (double)gr[k] * (double)yr[k];
+            const float dot = (float)d;
+            if (logsm)
+                for (int k = 0; k < n; k++) gar[k] += gr[k] - cx_vexpf(yr[k]) * dot;
+            else
+                for (int k = 0; k < n; k++) gar[k] += yr[k] * (gr[k] - dot);
+        });
+        return;
+    }
     if (inner == 1) {
         /* contiguous rows: vectorised sums and updates */
         CX_PFOR(outer * n > CX_PAR_MIN,
@@ -213,7 +228,27 @@ static cx_tensor *softmax_impl(cx_tensor *a, int axis, bool logsm) {
     const float *x = CX_F(a);
     float *y = CX_F(out);
     int64_t rows = outer * inner;
-    if (inner == 1) {
+    if (inner == 1 && n < 8) {
+        /* a few classes (a policy's actions): the same sums as below (fewer
+         * than 8 terms all fall in its first lane, in order), without the
+         * vector passes' set-up per row */
+        CX_PFOR(rows * n > CX_PAR_MIN,
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * n;
+            float *yr = y + r * n;
+            float m = -INFINITY;
+            for (int k = 0; k < n; k++) m = xr[k] > m ? xr[k] : m;
+            double s = 0;
+            for (int k = 0; k < n; k++) s += (double)(yr[k] = cx_vexpf(xr[k] - m));
+            if (logsm) {
+                const float ls = (float)log(s);
+                for (int k = 0; k < n; k++) yr[k] = (xr[k] - m) - ls;
+            } else {
+                const float inv = (float)(1.0 / s);
+                for (int k = 0; k < n; k++) yr[k] *= inv;
+            }
+        });
+    } else if (inner == 1) {
         /* contiguous rows (softmax over the last axis): vectorised passes */
         CX_PFOR(rows * n > CX_PAR_MIN,
         for (int64_t r = 0; r < rows; r++) {
