@@ -414,10 +414,13 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                 /* A in place: only a last tile that no kernel height fits
                  * exactly is packed (at apack), so that no row beyond M is read */
                 const int tail = g->a_place ? mc / CX_MR * CX_MR : 0;
-                int th = 0;
-                if (!g->a_place) pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
-                else if (tail < mc && (tile_kernel(0, mc - tail, &th), th != mc - tail))
-                    pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
+                if (!g->a_place) {
+                    pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
+                } else if (tail < mc) {
+                    int th;
+                    tile_kernel(A_PACKED, mc - tail, &th);
+                    if (th != mc - tail) pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
+                }
                 for (int jp = jlo; jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
                     const int nr = imin(CX_NR, nc - j0);
@@ -430,7 +433,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                         kernel_fn kf = tile_kernel(A_PACKED, mr, &h);
                         const float *ap = apack + (size_t)ir * kc;
                         size_t ask = CX_MR, ais = 1;
-                        if (g->a_place && (ir < tail || h == mr)) {
+                        if (g->a_place && h == mr) { /* every full tile, and a tail one fits */
                             kf = tile_kernel(g->ta ? A_COLS : A_ROWS, mr, &h);
                             if (g->ta) {
                                 ap = g->A + (size_t)pc * g->lda + ic + ir;
