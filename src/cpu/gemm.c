@@ -413,6 +413,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                 const int mc = imin(mblk, m_hi - ic);
                 /* A in place: only a last tile that no kernel height fits
                  * exactly is packed (at apack), so that no row beyond M is read */
+                const int am = !g->a_place ? A_PACKED : g->ta ? A_COLS : A_ROWS;
                 const int tail = g->a_place ? mc / CX_MR * CX_MR : 0;
                 if (!g->a_place) {
                     pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
@@ -430,19 +431,17 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                     for (int ir = 0; ir < mc; ir += CX_MR) {
                         const int mr = imin(CX_MR, mc - ir);
                         int h;
-                        kernel_fn kf = tile_kernel(A_PACKED, mr, &h);
+                        kernel_fn kf = tile_kernel(am, mr, &h);
                         const float *ap = apack + (size_t)ir * kc;
                         size_t ask = CX_MR, ais = 1;
-                        if (g->a_place && h == mr) { /* every full tile, and a tail one fits */
-                            kf = tile_kernel(g->ta ? A_COLS : A_ROWS, mr, &h);
-                            if (g->ta) {
-                                ap = g->A + (size_t)pc * g->lda + ic + ir;
-                                ask = g->lda;
-                            } else {
-                                ap = g->A + (size_t)(ic + ir) * g->lda + pc;
-                                ais = g->lda;
-                            }
-                        } else if (g->a_place) {
+                        if (am == A_COLS && h == mr) { /* every full tile, and a tail one that fits */
+                            ap = g->A + (size_t)pc * g->lda + ic + ir;
+                            ask = g->lda;
+                        } else if (am == A_ROWS && h == mr) {
+                            ap = g->A + (size_t)(ic + ir) * g->lda + pc;
+                            ais = g->lda;
+                        } else if (am != A_PACKED) { /* the tail tile packed above */
+                            kf = tile_kernel(A_PACKED, mr, &h);
                             ap = apack;
                         }
                         kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
