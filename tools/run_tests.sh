@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test binary given, adds up their RESULT lines, prints "N passed, N failed".
 # A binary that crashes or prints no RESULT counts as one failed test.
+# Step-arena allocations start as NaN (include/cortex/core.h, cx_arena_alloc):
+# code that reads step memory it never wrote fails instead of seeing zeros.
+export CX_ARENA_POISON=${CX_ARENA_POISON-1}
 passed=0; failed=0
 for t in "$@"; do
   out=$("$t" 2>&1); rc=$?

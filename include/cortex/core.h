@@ -217,7 +217,11 @@ size_t cx_arena_peak(const cx_arena *a);
 /* Reset the current arena (the usual once-per-step call). */
 void cx_step_reset(void);
 /* Raw aligned (64-byte) allocation from the current arena. Never fails
- * (out of memory is fatal). */
+ * (out of memory is fatal). Its contents are undefined; with the
+ * environment variable CX_ARENA_POISON=1 (set by `make test`) every
+ * allocation starts filled with 0xFF bytes, a NaN as a float, so that a
+ * read of memory never written shows up as NaN rather than as the zeros of
+ * fresh pages. */
 void *cx_arena_alloc(size_t bytes);
 
 /* ---------------------------------------------------------------- tensors */

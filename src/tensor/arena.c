@@ -1,6 +1,8 @@
 /* Step arena: bump allocation in 64-byte aligned chunks, released at once. */
 #include "internal.h"
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include "cpu/cpu.h"
 
@@ -68,6 +70,20 @@ void cx_arena_reset(cx_arena *a) {
     a->gen++;
 }
 
+/* CX_ARENA_POISON=1 fills every allocation with 0xFF bytes (a NaN as a
+ * float), so that code reading step memory it never wrote gives NaN instead
+ * of the zeros of fresh pages: the tests run with it (Makefile). */
+static _Atomic int poison_mode; /* 0: not read yet; 1: on; 2: off */
+static bool poison_on(void) {
+    int m = atomic_load_explicit(&poison_mode, memory_order_relaxed);
+    if (!m) {
+        const char *e = getenv("CX_ARENA_POISON");
+        m = e && *e && strcmp(e, "0") ? 1 : 2;
+        atomic_store_explicit(&poison_mode, m, memory_order_relaxed);
+    }
+    return m == 1;
+}
+
 static void *arena_alloc(cx_arena *a, size_t bytes) {
     size_t need = (bytes + 63) & ~(size_t)63;
     if (need == 0) need = 64;
@@ -81,6 +97,7 @@ static void *arena_alloc(cx_arena *a, size_t bytes) {
     c->off += need;
     a->used += need;
     if (a->used > a->peak) a->peak = a->used;
+    if (poison_on()) memset(p, 0xFF, need);
     return p;
 }
 
