@@ -304,86 +304,89 @@ static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out
     return dgeom_init_s(dg, Ci, Co, in, out, k, d, p, one);
 }
 
-/* dst[Ci, pd...] = src[Ci, in...] shifted by the leading padding, zeros elsewhere. */
+/* The first i >= 0 with i * s >= num, and the first i with i * s >= num
+ * clamped to [0, cap]: the ranges of plane rows and columns with data. */
+static inline int first_at_least(int num, int s) { return num <= 0 ? 0 : (num + s - 1) / s; }
+static inline int clamp_first(int num, int s, int cap) {
+    const int i = first_at_least(num, s);
+    return i < cap ? i : cap;
+}
+
+/* dst[Ci, planes, pd...] = src[Ci, in...] shifted by the leading padding
+ * (each plane holding one phase of the stride), zeros elsewhere.
+ *
+ * Written in memory order (channel, plane, row, column) with whole
+ * vectors: a cursor runs through the image; before each row with data,
+ * zeros from the cursor up to the row's first data column; then the row's
+ * data, its last vector loaded masked (zeros past the row) and stored
+ * whole. A store may run up to DV - 1 floats past where it should end,
+ * always into cells that are written after it (the next row's padding or
+ * data), or into the DV floats of slack after the last row; the zeros
+ * after the last row stop exactly at the image's end, since the next image
+ * may be padded by another thread. Rows and planes without data are
+ * skipped by their ranges, computed once per plane: the row loop has no
+ * tests and no divisions. (The version with masked stores per row was 15%
+ * of a small ResNet's inference at batch 1; the one with per-row tests,
+ * scalar padding and a memset of the strided images first, 12%.) */
 static void pad_image(const dgeom *dg, const float *src, float *dst) {
     const int P0 = dg->pd[0], P1 = dg->pd[1], P2 = dg->pd[2];
-    if (dg->nph > 1) { /* polyphase planes: zeros, then each input value to its place */
-        memset(dst, 0, dg->img_floats * sizeof(float));
-        const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
-        for (int c = 0; c < dg->Ci; c++)
-            for (int sz = 0; sz < dg->in[0]; sz++) {
-                const int z = sz + dg->p[0];
-                if (z < 0 || z >= P0 * s0) continue;
-                for (int sy = 0; sy < dg->in[1]; sy++) {
-                    const int y = sy + dg->p[1];
-                    if (y < 0 || y >= P1 * s1) continue;
-                    const float *sr = src + (size_t)c * dg->inP + ((size_t)sz * dg->in[1] + sy) * dg->in[2];
-                    float *base = dst + (size_t)c * dg->padP +
-                                  (size_t)((z % s0) * s1 + y % s1) * s2 * dg->phP +
-                                  ((size_t)(z / s0) * P1 + (size_t)(y / s1)) * P2;
-                    for (int c2 = 0; c2 < s2; c2++) { /* plane c2: padded columns xi * s2 + c2 */
-                        float *pl = base + (size_t)c2 * dg->phP;
-                        const int off = c2 - dg->p[2]; /* sx = xi * s2 + off in [0, in[2]) */
-                        int xlo = off >= 0 ? 0 : (-off + s2 - 1) / s2;
-                        int xhi = dg->in[2] - 1 - off < 0 ? 0 : (dg->in[2] - 1 - off) / s2 + 1;
-                        if (xhi > P2) xhi = P2;
-                        int xi = xlo;
+    const int s0 = dg->s[0], s1 = dg->s[1], s2 = dg->s[2];
+    const int in0 = dg->in[0], in1 = dg->in[1], in2 = dg->in[2];
+    const int p0 = dg->p[0], p1 = dg->p[1], p2 = dg->p[2];
+    const dvec zero = {0};
+    float *cur = dst;
+    for (int c = 0; c < dg->Ci; c++) {
+        const float *sc = src + (size_t)c * dg->inP;
+        float *plane = dst + (size_t)c * dg->padP;
+        /* plane (a, b, e) holds the padded positions (s0 z + a, s1 y + b, s2 x + e),
+         * i.e. the input's (s0 z + a - p0, s1 y + b - p1, s2 x + e - p2) */
+        for (int a = 0; a < s0; a++)
+            for (int b = 0; b < s1; b++)
+                for (int e = 0; e < s2; e++, plane += dg->phP) {
+                    const int zlo = clamp_first(p0 - a, s0, P0), zhi = clamp_first(in0 + p0 - a, s0, P0);
+                    const int ylo = clamp_first(p1 - b, s1, P1), yhi = clamp_first(in1 + p1 - b, s1, P1);
+                    const int xlo = clamp_first(p2 - e, s2, P2), xhi = clamp_first(in2 + p2 - e, s2, P2);
+                    const int w = xhi - xlo, off = xlo * s2 + e - p2; /* first source column */
+                    if (w <= 0) continue;
+                    for (int zi = zlo; zi < zhi; zi++) {
+                        const float *s = sc + ((size_t)(zi * s0 + a - p0) * in1 + (size_t)(ylo * s1 + b - p1)) * in2 + off;
+                        float *row = plane + ((size_t)zi * P1 + ylo) * P2 + xlo;
+                        for (int y = ylo; y < yhi; y++, s += (size_t)s1 * in2, row += P2) {
+                            for (; cur < row; cur += DV) vst(cur, zero);
+                            int x = 0;
+                            if (s2 == 1) {
+                                for (; x + DV <= w; x += DV) vst(row + x, vld(s + x));
+                                if (x < w) vst(row + x, vld_part(s + x, w - x));
 #if defined(__AVX512F__)
-                        if (s2 == 2 && xi < xhi) {
-                            /* stride 2: the even elements of 32 by one permute, 16 at a
-                             * time (a strided scalar copy was most of the padding time
-                             * of a small ResNet at batch 1); loads stop at the last
-                             * element used, the last store is masked */
-                            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
-                                                                   24, 26, 28, 30);
-                            for (; xi < xhi; xi += 16) {
-                                const float *q = sr + xi * 2 + off;
-                                const int rem = xhi - xi < 16 ? xhi - xi : 16, need = 2 * rem - 1;
-                                const __m512 a = _mm512_maskz_loadu_ps(
-                                    (__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1), q);
-                                const __m512 b = need > 16
-                                    ? _mm512_maskz_loadu_ps((__mmask16)((1u << (need - 16)) - 1), q + 16)
-                                    : _mm512_setzero_ps();
-                                _mm512_mask_storeu_ps(pl + xi, (__mmask16)((1u << rem) - 1),
-                                                      _mm512_permutex2var_ps(a, even, b));
-                            }
-                        }
+                            } else if (s2 == 2) {
+                                /* the even elements of 32 by one permute, 16 at a time
+                                 * (a strided scalar copy was most of the padding time
+                                 * of a small ResNet at batch 1); loads stop at the last
+                                 * element used */
+                                const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
+                                                                       22, 24, 26, 28, 30);
+                                for (; x < w; x += DV) {
+                                    const float *q = s + 2 * x;
+                                    const int rem = w - x < DV ? w - x : DV, need = 2 * rem - 1;
+                                    const __m512 lo = _mm512_maskz_loadu_ps(
+                                        (__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1), q);
+                                    const __m512 hi = need > 16
+                                        ? _mm512_maskz_loadu_ps((__mmask16)((1u << (need - 16)) - 1), q + 16)
+                                        : _mm512_setzero_ps();
+                                    _mm512_storeu_ps(row + x, _mm512_permutex2var_ps(lo, even, hi));
+                                }
 #endif
-                        for (; xi < xhi; xi++) pl[xi] = sr[xi * s2 + off];
+                            } else {
+                                for (; x < w; x++) row[x] = s[(size_t)x * s2];
+                            }
+                            if (cur < row + w) cur = row + w;
+                        }
                     }
                 }
-            }
-        return;
     }
-    const int lo = dg->p[2] > 0 ? dg->p[2] : 0; /* first destination column with data */
-    int hi = dg->p[2] + dg->in[2];
-    if (hi > P2) hi = P2;
-    /* Rows in memory order, whole vectors: a store may run up to DV - 1
-     * floats past its row, into cells written after it (the row's right
-     * padding is zeroed right after; the next row's left padding and data
-     * when that row comes; past the last row, into the DV floats of slack
-     * that img_floats keeps and the memset below clears). Masked stores per
-     * row were 15% of a small ResNet's inference at batch 1. Only a read
-     * that would pass the end of the input is masked. */
-    const float *src_end = src + (size_t)dg->Ci * dg->inP;
-    const dvec zero = {0};
-    for (int c = 0; c < dg->Ci; c++)
-        for (int z = 0; z < P0; z++)
-            for (int y = 0; y < P1; y++) {
-                float *row = dst + (((size_t)c * P0 + z) * P1 + y) * P2;
-                int sz = z - dg->p[0], sy = y - dg->p[1];
-                if (sz < 0 || sz >= dg->in[0] || sy < 0 || sy >= dg->in[1] || hi <= lo) {
-                    for (int x = 0; x < P2; x += DV) vst(row + x, zero);
-                    continue;
-                }
-                const float *s = src + (size_t)c * dg->inP +
-                                 ((size_t)sz * dg->in[1] + sy) * dg->in[2] - dg->p[2];
-                for (int x = 0; x < lo; x++) row[x] = 0.0f;
-                for (int x = lo; x < hi; x += DV)
-                    vst(row + x, s + x + DV <= src_end ? vld(s + x) : vld_part(s + x, hi - x < DV ? hi - x : DV));
-                for (int x = hi; x < P2; x++) row[x] = 0.0f;
-            }
-    memset(dst + (size_t)dg->Ci * dg->padP, 0, (dg->img_floats - (size_t)dg->Ci * dg->padP) * sizeof(float));
+    float *end = dst + dg->img_floats;
+    for (; cur + DV <= end; cur += DV) vst(cur, zero);
+    if (cur < end) memset(cur, 0, (size_t)(end - cur) * sizeof(float));
 }
 
 /* The flipped weight of a convolution's input gradient, packed in blocks of

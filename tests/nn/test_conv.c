@@ -854,7 +854,8 @@ static void lecture_x_example(void) {
  * over polyphase planes: forward with bias, input and weight gradients equal
  * the GEMM path's. 64 ch 7x7, dilated 9x6, 2 images 3x5 with padding 0, a
  * 1-D conv of length 9; stride 2 (3x3 28x28, dilated, 2x2 kernel with an odd
- * width) and a 1-D stride 3. */
+ * width, padding 3 on rows 70 wide), a 1-D and a 2-D stride 3; stride-1 rows
+ * of exactly one and two vectors. */
 /* Forward, then backward with a random output gradient: a malloc'ed copy of
  * [y | dL/dx | dL/dw] and the three sizes. */
 static float *conv_and_grads(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o, int64_t *ny,
@@ -872,7 +873,7 @@ static float *conv_and_grads(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
 
 static void narrow_direct_agrees(void) {
     const cx_conv_algo saved = cx_conv_get_algo();
-    static const int cases[8][10] = {
+    static const int cases[][10] = {
         /* N, C, O, H, W, k, pad, dil, 1-D, stride */
         {1, 64, 64, 7, 7, 3, 1, 1, 0, 1},
         {2, 8, 12, 9, 6, 3, 2, 2, 0, 1},
@@ -883,8 +884,16 @@ static void narrow_direct_agrees(void) {
         {1, 5, 7, 9, 11, 3, 1, 2, 0, 2},
         {1, 4, 8, 1, 60, 5, 2, 1, 1, 3},
         {1, 32, 64, 14, 13, 2, 0, 1, 0, 2},
+        /* the padding's row copies: padding wider than the stride, rows of
+         * several vectors (stride 2: several permutes), a stride of 3 in
+         * 2-D, and stride-1 rows of exactly one and two vectors (no zero
+         * lanes left in the last vector for the padding after it) */
+        {1, 4, 8, 11, 70, 3, 3, 1, 0, 2},
+        {1, 6, 8, 13, 40, 5, 2, 1, 0, 3},
+        {2, 8, 8, 5, 16, 3, 1, 1, 0, 1},
+        {1, 8, 8, 4, 32, 5, 2, 1, 0, 1},
     };
-    for (int ci = 0; ci < 8; ci++) {
+    for (int ci = 0; ci < (int)(sizeof cases / sizeof cases[0]); ci++) {
         const int *c = cases[ci];
         float *ref[2] = {NULL, NULL};
         int64_t ny = 0, nx = 0, nw = 0;
