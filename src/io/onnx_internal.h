@@ -137,8 +137,13 @@ cx_status cx_onnx_tensor_from_proto(const Onnx__TensorProto *tp, const char *wha
  * Relu fused into the node before it; used by no-grad runs. */
 void cx_onnx_opt_build(cx_onnx_model *m);
 void cx_onnx_opt_free(cx_onnx_model *m);
-/* the parameters may change: fold again before the next optimised run */
+/* the parameters may change: fold again before the next optimised run,
+ * and check their fingerprint before every one after it */
 void cx_onnx_opt_touch(const cx_onnx_model *m);
+/* after a run: an output sharing memory with a parameter exposes them */
+void cx_onnx_opt_outputs(const cx_onnx_model *m, cx_tensor *const *out, int n);
+/* fingerprints of the parameters taken so far (for tests) */
+extern _Atomic long cx_onnx_fingerprints;
 /* at the start of a run: true when this run uses the plan */
 bool cx_onnx_opt_begin(cx_onnx_model *m);
 /* after a run that cx_onnx_opt_begin started (also after a failed one) */

@@ -1274,6 +1274,7 @@ cx_status cx_onnx_run(cx_onnx_model *m, cx_tensor *const *inputs, cx_tensor **ou
     run_ctx c = {m, inputs, outputs, -1};
     cx_status st = cx_try(run_graph, &c);
     cx_onnx_opt_end();
+    if (!st) cx_onnx_opt_outputs(m, outputs, m->n_outputs);
     if (st) {
         char msg[1024], label[256];
         snprintf(msg, sizeof msg, "%s", cx_last_error());

@@ -14,6 +14,7 @@
 
 #include "onnx.pb-c.h"
 #include "test.h"
+#include "io/onnx_internal.h" /* cx_onnx_fingerprints */
 
 float cx_onnx_round_to(float f, int onnx_type); /* src/io/onnx_internal.h */
 
@@ -276,6 +277,55 @@ static void test_built_model_runs(void) {
     float want[3] = {3, 0, 6};
     cxt_allclose(CX_F(y), want, 3, 0, 1e-6, "y");
     cx_onnx_free(m);
+}
+
+/* The optimised no-grad runs check a fingerprint of the parameters only
+ * once something outside the model can reach them (src/io/onnx_opt.c):
+ * not on a fresh model; after cx_onnx_params, on every run (and a weight
+ * written through the pointer is seen); after a run whose output is a
+ * parameter itself (an Identity of an initialiser), on every run. */
+static void test_fingerprint_when_exposed(void) {
+    builder b;
+    build_mlp(&b);
+    cx_onnx_model *m;
+    CHECK_MSG(load_built(&b, &m) == CX_OK, "%s", cx_last_error());
+    if (!m) return;
+    float xv[4] = {-1, 2, -3, 4};
+    cx_tensor *x = cx_from_data(xv, CX_SHAPE(1, 4)), *y;
+    cx_no_grad_begin();
+    long f0 = cx_onnx_fingerprints;
+    for (int i = 0; i < 3; i++) CHECK(cx_onnx_run(m, &x, &y) == CX_OK);
+    CHECK_MSG(cx_onnx_fingerprints == f0, "%ld fingerprints of unexposed parameters", cx_onnx_fingerprints - f0);
+    const cx_params *p = cx_onnx_params(m);
+    CHECK(cx_onnx_run(m, &x, &y) == CX_OK); /* folds again (touched) */
+    f0 = cx_onnx_fingerprints;
+    CHECK(cx_onnx_run(m, &x, &y) == CX_OK && cx_onnx_run(m, &x, &y) == CX_OK);
+    CHECK_MSG(cx_onnx_fingerprints - f0 == 2, "%ld fingerprints in 2 runs after cx_onnx_params",
+              cx_onnx_fingerprints - f0);
+    cx_tensor *w = NULL;
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i]->ndim == 2) w = p->t[i];
+    CHECK(w != NULL);
+    if (w) {
+        CX_F(w)[1] = 5.0f; /* W row 0 {-2, 5, 0, 1}: y0 = 2 + 10 + 4 - 1 = 15 */
+        CHECK(cx_onnx_run(m, &x, &y) == CX_OK);
+        CHECK_NEAR(CX_F(y)[0], 15.0f, 1e-5);
+    }
+    cx_onnx_free(m);
+    /* y = Identity(W): the caller holds the parameter itself */
+    build_mlp(&b);
+    b.nodes[1].op_type = "Identity";
+    b.ins[1][0] = "W";
+    CHECK_MSG(load_built(&b, &m) == CX_OK, "%s", cx_last_error());
+    if (m) {
+        CHECK(cx_onnx_run(m, &x, &y) == CX_OK);
+        f0 = cx_onnx_fingerprints;
+        CHECK(cx_onnx_run(m, &x, &y) == CX_OK);
+        CHECK_MSG(cx_onnx_fingerprints - f0 == 1, "%ld fingerprints after an output aliased a parameter",
+                  cx_onnx_fingerprints - f0);
+        cx_onnx_free(m);
+    }
+    cx_no_grad_end();
 }
 
 static void test_truncated(void) {
@@ -619,6 +669,7 @@ int main(void) {
     RUN(test_mlp_symbolic_batch);
     RUN(test_params_train);
     RUN(test_built_model_runs);
+    RUN(test_fingerprint_when_exposed);
     RUN(test_truncated);
     RUN(test_mutations);
     RUN(test_unknown_op);
