@@ -766,16 +766,14 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
             for (int j = 0; j < nimg; j++) {
                 size_t img = (size_t)(n0 + j) * G + gi;
                 pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
-                if (bias && !accumulate && !dg->flat) {
-                    float *yo = Y + img * Co * dg->outP;
-                    for (int o = 0; o < Co; o++)
-                        for (int64_t q = 0; q < dg->outP; q++)
-                            yo[(size_t)o * dg->outP + q] = bias[gi * Co + o];
-                }
             });
             const int64_t nvec = (int64_t)nimg * dg->vpi;
             const int64_t ntile = (nvec + DNV - 1) / DNV;
-            const bool load0 = (accumulate || bias) && !dg->flat;
+            /* the sums start from the outputs (accumulate), from the bias
+             * (the first block of K; not a pass filling Y with it first), or
+             * from 0 (flat: the bias comes with the move into Y) */
+            const bool load0 = accumulate && !dg->flat;
+            const float *bias_g = bias && !accumulate && !dg->flat ? bias + (size_t)gi * Co : NULL;
             CX_PFOR(par,
             for (int64_t tix = 0; tix < ntile; tix++) {
                 dtile tl;
@@ -802,7 +800,8 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
                         const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
                         const ptrdiff_t ost = dg->flat ? (ptrdiff_t)fs : (ptrdiff_t)dg->outP;
                         dkern_n(nv, T, ap + ((size_t)ot * K + k0) * DMR, DMR, offs + k0, &tl,
-                                (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0);
+                                (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0,
+                                bias_g && k0 == 0 ? bias_g + (size_t)ot * DMR : NULL);
                     }
                 }
             });
@@ -989,7 +988,7 @@ static void wgrad_image(const geom *g, const wgeom *wg, const float *x, const fl
         for (int ot = 0; ot < ots; ot++) {
             const int mr = Og - ot * DMR < DMR ? Og - ot * DMR : DMR;
             dkern_n(nv, T, yt + (size_t)q0 * Og + (size_t)ot * DMR, Og, qoff + q0, &tl,
-                    (ptrdiff_t)ot * DMR * ostride, ostride, mr, true);
+                    (ptrdiff_t)ot * DMR * ostride, ostride, mr, true, NULL);
         }
       }
     }

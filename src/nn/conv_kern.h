@@ -71,12 +71,14 @@ typedef struct {
 } dtile;
 
 /* One register tile: out rows [0, mr) (+)= sum_t a[t*astep + i] * B_v[t], computing
- * MR >= mr rows. */
+ * MR >= mr rows; the sums start from the outputs (load), else from init[i]
+ * (row i's bias) when init is given, else from 0. */
 static inline __attribute__((always_inline)) void dkern(const int MR, const int NV, int T,
                                                         const float *a,
                                                         ptrdiff_t astep, const int32_t *boff,
                                                         const dtile *tl, ptrdiff_t ooff,
-                                                        ptrdiff_t ostride, int mr, bool load) {
+                                                        ptrdiff_t ostride, int mr, bool load,
+                                                        const float *init) {
     dvec acc[DMR][DNV];
     for (int i = 0; i < DMR; i++)
         for (int v = 0; v < DNV; v++) acc[i][v] = (dvec){0};
@@ -86,6 +88,9 @@ static inline __attribute__((always_inline)) void dkern(const int MR, const int 
                 const float *o = tl->out[v] + ooff + i * ostride;
                 acc[i][v] = tl->nval[v] == DV ? vld(o) : vld_part(o, tl->nval[v]);
             }
+    else if (init)
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < NV; v++) acc[i][v] = (dvec){0} + init[i];
     const float *b0 = tl->b[0], *b1 = tl->b[NV > 1 ? 1 : 0], *b2 = tl->b[NV > 2 ? 2 : 0];
     for (int t = 0; t < T; t++) {
         const ptrdiff_t o = boff[t];
@@ -108,12 +113,13 @@ static inline __attribute__((always_inline)) void dkern(const int MR, const int 
 }
 
 static inline void dkern_n(int nv, int T, const float *a, ptrdiff_t astep, const int32_t *boff,
-                    const dtile *tl, ptrdiff_t ooff, ptrdiff_t ostride, int mr, bool load) {
-#define DK(MR)                                                                      \
-    do {                                                                            \
-        if (nv >= 3) dkern(MR, 3, T, a, astep, boff, tl, ooff, ostride, mr, load);  \
-        else if (nv == 2) dkern(MR, 2, T, a, astep, boff, tl, ooff, ostride, mr, load); \
-        else dkern(MR, 1, T, a, astep, boff, tl, ooff, ostride, mr, load);          \
+                    const dtile *tl, ptrdiff_t ooff, ptrdiff_t ostride, int mr, bool load,
+                    const float *init) {
+#define DK(MR)                                                                            \
+    do {                                                                                  \
+        if (nv >= 3) dkern(MR, 3, T, a, astep, boff, tl, ooff, ostride, mr, load, init);  \
+        else if (nv == 2) dkern(MR, 2, T, a, astep, boff, tl, ooff, ostride, mr, load, init); \
+        else dkern(MR, 1, T, a, astep, boff, tl, ooff, ostride, mr, load, init);          \
     } while (0)
     /* a tile of mr < DMR rows computes only as many rows as it needs */
 #if DMR > 6

@@ -417,7 +417,7 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
                         for (int ot = 0; ot < w.ots; ot++) {
                             const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
                             dkern_n(DNV, Ci, U + ((size_t)xi * w.ots + ot) * Ci * DMR, DMR, boff,
-                                    &tl, (ptrdiff_t)ot * 16 * DMR * wt, wt, mr, false);
+                                    &tl, (ptrdiff_t)ot * 16 * DMR * wt, wt, mr, false, NULL);
                         }
                     }
                 for (int ot = 0; ot < w.ots; ot++) {
@@ -614,7 +614,7 @@ void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const i
                                 const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
                                 dkern_n(nv, nb, Yh + (size_t)xi * wt * w.Op + (size_t)ot * DMR,
                                         w.Op, boff, &tl, (ptrdiff_t)ot * DMR * w.Cp, w.Cp, mr,
-                                        true);
+                                        true, NULL);
                             }
                         }
                 }
