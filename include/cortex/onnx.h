@@ -163,7 +163,9 @@ cx_status cx_onnx_run(cx_onnx_model *m, cx_tensor *const *inputs, cx_tensor **ou
  * whose input is a Conv's output used by nothing else is folded into that
  * Conv's weight and bias (F32 initialisers), and a Relu whose input is used
  * by nothing else is done in place by the Conv, Gemm, Add, Sub, Mul, Div or
- * BatchNormalization before it. Results equal the plain run to rounding
+ * BatchNormalization before it, and an Add writes its sum into an operand
+ * that nothing else reads (made new by a Conv, Gemm, Add, Sub, Mul, Div or
+ * BatchNormalization). Results equal the plain run to rounding
  * (the folded weights are computed in double). Runs in grad mode always
  * run every node. The folded weights are derived again before the next
  * optimised run after a grad-mode run, a call of cx_onnx_params or of

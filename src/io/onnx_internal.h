@@ -154,4 +154,9 @@ bool cx_onnx_opt_skip(const cx_onnx_model *m, int k, int *src);
 void cx_onnx_opt_inputs(const cx_onnx_model *m, int k, cx_tensor **in);
 /* after node k ran: a fused Relu on out[0] */
 void cx_onnx_opt_after(const cx_onnx_model *m, int k, cx_tensor **out);
+/* node k is an Add into an operand (and its fused Relu): done into out[0]
+ * and true, or false (shapes differ at run time: run it as usual) */
+bool cx_onnx_opt_run(const cx_onnx_model *m, int k, cx_tensor **in, cx_tensor **out);
+/* Adds planned into an operand (for tests) */
+int cx_onnx_opt_num_inplace(const cx_onnx_model *m);
 #endif

@@ -1230,8 +1230,10 @@ static cx_status run_graph(void *user) {
         cx_tensor **out = cx_arena_alloc((size_t)n_out * sizeof *out);
         memset(out, 0, (size_t)n_out * sizeof *out);
         if (opt) cx_onnx_opt_inputs(m, k, in);
-        op->run(m, nd, in, out);
-        if (opt) cx_onnx_opt_after(m, k, out);
+        if (!opt || !cx_onnx_opt_run(m, k, in, out)) {
+            op->run(m, nd, in, out);
+            if (opt) cx_onnx_opt_after(m, k, out);
+        }
         for (int i = 0; i < nd->n_out && i < op->max_out; i++)
             if (nd->out[i] >= 0) val[nd->out[i]] = half_round(out[i], m->values[nd->out[i]].otype);
     }

@@ -11,7 +11,12 @@
  *   - Relu fused into the node before it: when the Relu's input is used by
  *     nothing else and comes from an op whose output is a new tensor (Conv,
  *     Gemm, Add, Sub, Mul, Div, BatchNormalization), that node clamps its
- *     output in place and the Relu is skipped (a residual Add + Relu too).
+ *     output in place and the Relu is skipped (a residual Add + Relu too);
+ *   - an Add writes its sum (and fused Relu) into one of its operands when
+ *     nothing else reads that operand's tensor and the op that made it
+ *     made it new (Conv, Gemm, Add, Sub, Mul, Div, BatchNormalization),
+ *     operands of the same shape at run time: a residual network's sums
+ *     then take no new memory, so more of its activations stay in cache.
  *
  *   - the weights of the direct convolutions are packed into register-tile
  *     order once (src/nn/conv_pack.h) instead of on every run.
@@ -47,6 +52,7 @@ typedef struct {
     int relu;         /* ReLU in place on output 0 after the run */
     int bn;           /* Conv: the BN node folded into it, else -1 */
     cx_tensor *w, *b; /* Conv with a folded BN: inputs 1 and 2 */
+    int inplace;      /* Add: 1 + the operand it writes its sum into, else 0 */
 } opt_node;
 
 struct onnx_opt {
@@ -70,6 +76,14 @@ static cx_tensor *f32_init(const cx_onnx_model *m, int id) {
 }
 
 static bool vec_of(const cx_tensor *t, int n) { return t && t->ndim == 1 && t->shape[0] == n; }
+
+/* node k's output 0 is a new tensor (not a view of an input or an initialiser) */
+static bool makes_new(const cx_onnx_model *m, int k) {
+    static const char *const ops[] = {"Conv", "Gemm", "Add", "Sub", "Mul", "Div", "BatchNormalization"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (is_op(m, k, ops[i])) return true;
+    return false;
+}
 
 /* W', b' of conv k from its weight, bias and BN node bn (shapes checked at build) */
 static void fold(cx_onnx_model *m, int k, opt_node *o) {
@@ -140,7 +154,7 @@ void cx_onnx_opt_build(cx_onnx_model *m) {
     op->pack = cx_conv_pack_new();
     op->node = cx_xmalloc(((size_t)m->n_nodes + 1) * sizeof *op->node);
     m->opt = op;
-    for (int k = 0; k < m->n_nodes; k++) op->node[k] = (opt_node){0, -1, 0, -1, NULL, NULL};
+    for (int k = 0; k < m->n_nodes; k++) op->node[k] = (opt_node){0, -1, 0, -1, NULL, NULL, 0};
     /* uses of each value: node inputs and graph outputs */
     int *uses = cx_xmalloc(((size_t)m->n_values + 1) * sizeof *uses);
     memset(uses, 0, ((size_t)m->n_values + 1) * sizeof *uses);
@@ -174,9 +188,7 @@ void cx_onnx_opt_build(cx_onnx_model *m) {
             op->node[k].src = x;
             comp[nd->out[0]] = p;
             op->n_skipped++;
-        } else if (is_op(m, k, "Relu") &&
-                   (is_op(m, p, "Conv") || is_op(m, p, "Gemm") || is_op(m, p, "Add") || is_op(m, p, "Sub") ||
-                    is_op(m, p, "Mul") || is_op(m, p, "Div") || is_op(m, p, "BatchNormalization")) &&
+        } else if (is_op(m, k, "Relu") && makes_new(m, p) &&
                    !op->node[p].skip && m->nodes[p].out[0] >= 0 && comp[m->nodes[p].out[0]] == p &&
                    (m->values[x].producer == p || uses[m->nodes[p].out[0]] == 1)) {
             /* x is p's output 0, or the output of BNs folded into p, each used once */
@@ -186,6 +198,24 @@ void cx_onnx_opt_build(cx_onnx_model *m) {
             op->node[k].src = x;
             comp[nd->out[0]] = p;
             op->n_skipped++;
+        }
+    }
+    /* reads of each value by nodes that run, and by the graph's outputs */
+    memset(uses, 0, ((size_t)m->n_values + 1) * sizeof *uses);
+    for (int k = 0; k < m->n_nodes; k++)
+        for (int i = 0; i < m->nodes[k].n_in && !op->node[k].skip; i++)
+            if (m->nodes[k].in[i] >= 0) uses[m->nodes[k].in[i]]++;
+    for (int i = 0; i < m->n_outputs; i++) uses[m->output_ids[i]] += 2;
+    for (int k = 0; k < m->n_nodes; k++) {
+        const onnx_node *nd = &m->nodes[k];
+        if (op->node[k].skip || !is_op(m, k, "Add") || nd->n_in != 2 || nd->n_out != 1 || nd->out[0] < 0) continue;
+        for (int i = 0; i < 2 && !op->node[k].inplace; i++) {
+            const int x = nd->in[i], p = x >= 0 ? comp[x] : -1;
+            if (p < 0 || nd->in[1 - i] == x || !makes_new(m, p) || op->node[p].skip) continue;
+            int reads = 0; /* of p's tensor, under all its names */
+            for (int v = 0; v < m->n_values; v++)
+                if (comp[v] == p) reads += uses[v];
+            if (reads == 1) op->node[k].inplace = 1 + i;
         }
     }
     free(uses);
@@ -253,6 +283,24 @@ void cx_onnx_opt_inputs(const cx_onnx_model *m, int k, cx_tensor **in) {
     if (o->w) in[1] = o->w, in[2] = o->b;
 }
 
+bool cx_onnx_opt_run(const cx_onnx_model *m, int k, cx_tensor **in, cx_tensor **out) {
+    const opt_node *o = &m->opt->node[k];
+    if (!o->inplace) return false;
+    cx_tensor *a = in[o->inplace - 1], *b = in[2 - o->inplace];
+    if (!a || !b || a->dtype != CX_F32 || b->dtype != CX_F32 || !cx_same_shape(a, b)) return false;
+    float *pa = CX_F(a);
+    const float *pb = CX_F(b);
+    if (o->relu)
+        for (int64_t i = 0; i < a->numel; i++) {
+            const float v = pa[i] + pb[i];
+            pa[i] = v > 0 ? v : 0.0f;
+        }
+    else
+        for (int64_t i = 0; i < a->numel; i++) pa[i] += pb[i];
+    out[0] = a;
+    return true;
+}
+
 void cx_onnx_opt_after(const cx_onnx_model *m, int k, cx_tensor **out) {
     if (!m->opt->node[k].relu || !out[0]) return;
     cx_tensor *y = out[0];
@@ -268,3 +316,9 @@ void cx_onnx_set_optimize(cx_onnx_model *m, bool on) {
 }
 
 int cx_onnx_num_optimized(const cx_onnx_model *m) { return m && m->opt ? m->opt->n_skipped : 0; }
+
+int cx_onnx_opt_num_inplace(const cx_onnx_model *m) {
+    int n = 0;
+    for (int k = 0; m && m->opt && k < m->n_nodes; k++) n += m->opt->node[k].inplace > 0;
+    return n;
+}

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "io/onnx_internal.h" /* cx_onnx_opt_num_inplace */
 
 static void fill(cx_tensor *t, float lo, float hi) {
     for (int64_t i = 0; i < t->numel; i++) CX_F(t)[i] = lo + (hi - lo) * cx_rand_uniform();
@@ -99,6 +100,8 @@ static void test_fold_and_fuse(void) {
     CHECK(cx_onnx_num_unsupported(m) == 0);
     CHECK_MSG(cx_onnx_num_optimized(m) == 5, "%d nodes skipped (bn1, bn2 folded; r1, r2, the fc Relu fused)",
               cx_onnx_num_optimized(m));
+    CHECK_MSG(cx_onnx_opt_num_inplace(m) == 1, "%d Adds into an operand (the sum into c2's output, not into r1, "
+              "which c2 reads too)", cx_onnx_opt_num_inplace(m));
     cx_set_training(false);
     for (int b = 3; b >= 1; b -= 2) {
         cx_tensor *x = cx_randn(CX_SHAPE(b, 3, 10, 10), 0, 1);
@@ -132,6 +135,8 @@ static void test_other_users(void) {
                                 NULL);
     if (!m) return;
     CHECK_MSG(cx_onnx_num_optimized(m) == 0, "%d nodes skipped", cx_onnx_num_optimized(m));
+    CHECK_MSG(cx_onnx_opt_num_inplace(m) == 1, "%d Adds into an operand (s into bn1's output; not s2: r2 is a "
+              "Relu that stayed, c2 is read twice)", cx_onnx_opt_num_inplace(m));
     cx_tensor *x = cx_randn(CX_SHAPE(2, 2, 6, 6), 0, 1);
     cx_tensor *plain = run(m, x, false), *opt = run(m, x, true);
     compare(opt, plain, "other users: optimised vs plain");
@@ -152,9 +157,32 @@ static void test_other_users(void) {
     if (!m) return;
     CHECK_MSG(cx_onnx_num_optimized(m) == 2, "%d nodes skipped (r1 into c1, r2 into the add)",
               cx_onnx_num_optimized(m));
+    CHECK_MSG(cx_onnx_opt_num_inplace(m) == 1, "%d Adds into an operand (into bn1's output, not into r1 = c1's, "
+              "which bn1 reads too)", cx_onnx_opt_num_inplace(m));
     x = cx_randn(CX_SHAPE(2, 2, 6, 6), 0, 1);
     plain = run(m, x, false), opt = run(m, x, true);
     compare(opt, plain, "relu + bn: optimised vs plain");
+    cx_tensor_free(plain);
+    cx_tensor_free(opt);
+    cx_onnx_free(m);
+    /* c2's output is read by both adds: the first may not write into it (the
+     * second would read the sum), nor into r1 (c2 reads it); the second
+     * writes into the first's sum */
+    m = load_net("input 2 6 6\n"
+                 "conv2d name=c1 out=4 k=3 p=1\n"
+                 "relu name=r1\n"
+                 "conv2d name=c2 out=4 k=3 p=1\n"
+                 "add name=s1 from=c2,r1\n"
+                 "add name=s2 from=s1,c2\n"
+                 "relu name=r2\n"
+                 "flatten\n"
+                 "linear name=fc out=3\n",
+                 NULL);
+    if (!m) return;
+    CHECK_MSG(cx_onnx_opt_num_inplace(m) == 1, "%d Adds into an operand (s2 into s1)", cx_onnx_opt_num_inplace(m));
+    x = cx_randn(CX_SHAPE(2, 2, 6, 6), 0, 1);
+    plain = run(m, x, false), opt = run(m, x, true);
+    compare(opt, plain, "an operand read twice: optimised vs plain");
     cx_tensor_free(plain);
     cx_tensor_free(opt);
     cx_onnx_free(m);
