@@ -885,11 +885,21 @@ static bool wino_enabled(const geom *g) {
  * batch 1: 16 ch 28x28 (196 tiles) direct 0.057 ms vs Winograd 0.100, 32 ch
  * 14x14 0.057 vs 0.217, 64 ch 7x7 0.11 vs 0.42; at 784 tiles (56x56) it
  * is close either way (16 ch: direct 0.10 vs 0.13; 64 ch: Winograd 1.6 vs
- * 2.9), so the line is drawn below that. Training batches stay on Winograd. */
+ * 2.9), so the line is drawn below that.
+ * Nor does Winograd's forward pass pay with few channels, whatever the
+ * batch: no-grad forward, min of 15, 1 / 2 threads (2026-12-06, Zen 5):
+ * batch 64 of 16 ch 28x28 direct 1.73 / 0.85 ms vs Winograd 2.71 / 1.65;
+ * 32 ch 14x14 1.38 / 0.71 vs 2.00 / 1.43; batch 32 of 32 ch 28x28 2.72 /
+ * 1.36 vs 3.39 / 2.37. From 64 channels it is even or Winograd's: batch 16
+ * of 64 ch 28x28 5.16 / 2.37 vs 5.09 / 2.67, bench_conv's vgg layer (64 ch
+ * 32x32, batch 64) forward 32-35 vs 24-27 ms at 1 thread; batch 8 of 96 ch
+ * 28x28 5.03 / 2.64 vs 3.65 / 2.36, 128 ch 9.36 / 5.10 vs 6.98 / 4.53. */
 #define WINO_MIN_TILES 512
+#define WINO_MIN_CH 64
 static bool wino_fwd(const geom *g) {
     const int64_t tiles = (int64_t)g->N * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
-    return stride1(g) && wino_enabled(g) && (algo() == 3 || tiles >= WINO_MIN_TILES) &&
+    return stride1(g) && wino_enabled(g) &&
+           (algo() == 3 || (tiles >= WINO_MIN_TILES && g->Cg >= WINO_MIN_CH && g->Og >= WINO_MIN_CH)) &&
            cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
 static bool wino_bdata(const geom *g) {
