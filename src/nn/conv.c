@@ -895,11 +895,11 @@ static bool wino_enabled(const geom *g) {
  * 32x32, batch 64) forward 32-35 vs 24-27 ms at 1 thread; batch 8 of 96 ch
  * 28x28 5.03 / 2.64 vs 3.65 / 2.36, 128 ch 9.36 / 5.10 vs 6.98 / 4.53. */
 #define WINO_MIN_TILES 512
-#define WINO_MIN_CH 64
+#define WINO_AUTO_MIN_CH 64
 static bool wino_fwd(const geom *g) {
     const int64_t tiles = (int64_t)g->N * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
     return stride1(g) && wino_enabled(g) &&
-           (algo() == 3 || (tiles >= WINO_MIN_TILES && g->Cg >= WINO_MIN_CH && g->Og >= WINO_MIN_CH)) &&
+           (algo() == 3 || (tiles >= WINO_MIN_TILES && g->Cg >= WINO_AUTO_MIN_CH && g->Og >= WINO_AUTO_MIN_CH)) &&
            cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
 /* The input gradient likewise: the small ResNet's training step (16-64
@@ -907,7 +907,7 @@ static bool wino_fwd(const geom *g) {
  * five alternating rounds: medians 86.4 vs 91.2 ms (1 thread), 53.6 vs 57.0
  * (2 threads). (Its weight gradient measured no different either way.) */
 static bool wino_bdata(const geom *g) {
-    return stride1(g) && algo() >= 2 && (algo() == 3 || (g->Cg >= WINO_MIN_CH && g->Og >= WINO_MIN_CH)) &&
+    return stride1(g) && algo() >= 2 && (algo() == 3 || (g->Cg >= WINO_AUTO_MIN_CH && g->Og >= WINO_AUTO_MIN_CH)) &&
            cx_conv_wino_applies(g->Og, g->Cg, g->out, g->in, g->k, g->d);
 }
 static bool wino_bweight(const geom *g, int S) {
