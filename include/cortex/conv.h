@@ -87,13 +87,14 @@ cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
  * each is deterministic: the same inputs and thread count give the same bits.
  *   CX_CONV_AUTO    (default) Winograd F(2x2, 3x3) for the forward pass and
  *                   the input gradient of 3x3 stride-1 2-D convolutions with
- *                   at least 64 input and output channels per group (the
- *                   forward pass: also at least 512 output tiles of 2x2;
- *                   images of at most 64 output positions: the input
- *                   gradient only), and for their weight gradient from 16
- *                   input channels; direct register-tiled kernels for other
- *                   stride-1 convolutions and weight gradients where the
- *                   channels fill the vectors; im2col + GEMM otherwise.
+ *                   at least 64 input and output channels per group (8 in
+ *                   builds without AVX-512; the forward pass: also at least
+ *                   512 output tiles of 2x2; images of at most 64 output
+ *                   positions: the input gradient only), and for their
+ *                   weight gradient from 16 input channels; direct
+ *                   register-tiled kernels for other stride-1 convolutions
+ *                   and weight gradients where the channels fill the
+ *                   vectors; im2col + GEMM otherwise.
  *   CX_CONV_DIRECT  as AUTO without Winograd.
  *   CX_CONV_GEMM    im2col + GEMM (column buffers tiled to 4 MiB) only.
  *   CX_CONV_WINOGRAD as AUTO, with Winograd wherever it applies (also on

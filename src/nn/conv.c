@@ -895,7 +895,11 @@ static bool wino_enabled(const geom *g) {
  * 32x32, batch 64) forward 32-35 vs 24-27 ms at 1 thread; batch 8 of 96 ch
  * 28x28 5.03 / 2.64 vs 3.65 / 2.36, 128 ch 9.36 / 5.10 vs 6.98 / 4.53. */
 #define WINO_MIN_TILES 512
+#if defined(__AVX512F__)
 #define WINO_AUTO_MIN_CH 64
+#else
+#define WINO_AUTO_MIN_CH 8 /* not measured without AVX-512: Winograd's own minimum, as before */
+#endif
 static bool wino_fwd(const geom *g) {
     const int64_t tiles = (int64_t)g->N * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
     return stride1(g) && wino_enabled(g) &&
