@@ -72,7 +72,7 @@ void cx_arena_reset(cx_arena *a) {
 
 /* CX_ARENA_POISON=1 fills every allocation with 0xFF bytes (a NaN as a
  * float), so that code reading step memory it never wrote gives NaN instead
- * of the zeros of fresh pages: the tests run with it (Makefile). */
+ * of the zeros of fresh pages: `make test` runs with it (tools/run_tests.sh). */
 static _Atomic int poison_mode; /* 0: not read yet; 1: on; 2: off */
 static bool poison_on(void) {
     int m = atomic_load_explicit(&poison_mode, memory_order_relaxed);
