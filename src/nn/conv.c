@@ -304,11 +304,10 @@ static bool dgeom_init(dgeom *dg, int Ci, int Co, const int in[3], const int out
     return dgeom_init_s(dg, Ci, Co, in, out, k, d, p, one);
 }
 
-/* The first i >= 0 with i * s >= num, and the first i with i * s >= num
- * clamped to [0, cap]: the ranges of plane rows and columns with data. */
-static inline int first_at_least(int num, int s) { return num <= 0 ? 0 : (num + s - 1) / s; }
+/* The first i >= 0 with i * s >= num, at most cap: the ranges of plane
+ * rows and columns with data. */
 static inline int clamp_first(int num, int s, int cap) {
-    const int i = first_at_least(num, s);
+    const int i = num <= 0 ? 0 : (num + s - 1) / s;
     return i < cap ? i : cap;
 }
 
@@ -900,10 +899,14 @@ static bool wino_enabled(const geom *g) {
 #else
 #define WINO_AUTO_MIN_CH 8 /* not measured without AVX-512: Winograd's own minimum, as before */
 #endif
+/* AUTO's Winograd for the forward pass and the input gradient: enough channels */
+static bool wino_channels(const geom *g) {
+    return algo() == 3 || (g->Cg >= WINO_AUTO_MIN_CH && g->Og >= WINO_AUTO_MIN_CH);
+}
 static bool wino_fwd(const geom *g) {
     const int64_t tiles = (int64_t)g->N * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
     return stride1(g) && wino_enabled(g) &&
-           (algo() == 3 || (tiles >= WINO_MIN_TILES && g->Cg >= WINO_AUTO_MIN_CH && g->Og >= WINO_AUTO_MIN_CH)) &&
+           (algo() == 3 || tiles >= WINO_MIN_TILES) && wino_channels(g) &&
            cx_conv_wino_applies(g->Cg, g->Og, g->in, g->out, g->k, g->d);
 }
 /* The input gradient likewise: the small ResNet's training step (16-64
@@ -911,7 +914,7 @@ static bool wino_fwd(const geom *g) {
  * five alternating rounds: medians 86.4 vs 91.2 ms (1 thread), 53.6 vs 57.0
  * (2 threads). (Its weight gradient measured no different either way.) */
 static bool wino_bdata(const geom *g) {
-    return stride1(g) && algo() >= 2 && (algo() == 3 || (g->Cg >= WINO_AUTO_MIN_CH && g->Og >= WINO_AUTO_MIN_CH)) &&
+    return stride1(g) && algo() >= 2 && wino_channels(g) &&
            cx_conv_wino_applies(g->Og, g->Cg, g->out, g->in, g->k, g->d);
 }
 static bool wino_bweight(const geom *g, int S) {
