@@ -589,11 +589,11 @@ void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 /* Which kernel cx_sgemm uses. AUTO (the default, or env CX_GEMM=auto|blas|
- * builtin at the first call): CBLAS when the build has it, unless OpenBLAS
- * runs a narrower vector kernel than the built-in one was compiled for (e.g.
- * OpenBLAS on its AVX2 "Haswell" path while Cortex was built with AVX-512),
- * in which case the built-in kernel is faster and is used. BLAS in a build
- * without CBLAS falls back to the built-in kernel. */
+ * builtin at the first call): the built-in kernel when Cortex was compiled
+ * for AVX-512 (it measured faster than OpenBLAS's AVX2 and AVX-512 kernels
+ * alike, BENCHMARKS.md), otherwise CBLAS when the build has it. BLAS in a
+ * build without CBLAS falls back to the built-in kernel. Whatever the
+ * backend, products with a side of at most 4 take the built-in skinny path. */
 typedef enum { CX_GEMM_AUTO = 0, CX_GEMM_BLAS = 1, CX_GEMM_BUILTIN = 2 } cx_gemm_backend;
 void cx_set_gemm_backend(cx_gemm_backend b);
 /* The kernel cx_sgemm actually runs now: CX_GEMM_BLAS or CX_GEMM_BUILTIN. */
@@ -603,7 +603,9 @@ const char *cx_gemm_describe(void);
 /* The built-in kernel, always available (for benchmarks and tests). Small
  * operands (A of at most 64K floats as stored; an untransposed B as well)
  * are read in place rather than packed, with the same results bit for bit;
- * env CX_GEMM_IN_PLACE=0 packs every operand. */
+ * env CX_GEMM_IN_PLACE=0 packs every operand. A short sum (K <= 16) with an
+ * untransposed B and N of at least two vectors takes a path without packing
+ * or tiles (rows of 4 x whole vectors of C). */
 void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc);

@@ -707,6 +707,102 @@ static void gemm_skinny(bool pt, bool qt, int Mp, int Np, int K, float alpha, co
     }
 }
 
+/* ------------------------------------------------------------ small depth */
+/* C = alpha op(A) B + beta C with K <= CX_SMALL_K and B not transposed (the
+ * input gradient of a convolution with few output channels, col = W^T dY,
+ * K = 6 for LeNet's first layer; rank-few updates). With so short a sum the
+ * blocked path's fixed costs (tile grid, edge tiles, K-loop set-up per tile)
+ * outweigh its multiply-adds: here each block of 4 rows x 2 vectors of C is
+ * summed straight from A's elements and B's rows, which stay in L1, and
+ * written once. Columns past the last whole vector come from a zero-padded
+ * copy of B's last columns, so every column takes the same path (and the
+ * same order of additions: k ascending, then alpha, then beta C). */
+#define CX_SMALL_K 16
+#define SK_NV (CX_VB == 64 ? 4 : 2) /* vectors per block row: 16 or 8 accumulators */
+
+static inline __attribute__((always_inline)) void small_k_block(int IB, int NVB, bool ta, int K, float alpha,
+                                                                const float *A, size_t lda, const float *Bk,
+                                                                size_t ldb, float beta, float *C, size_t ldc,
+                                                                int ncols) {
+    cx_vf acc[4][SK_NV];
+    for (int r = 0; r < IB; r++)
+        for (int v = 0; v < NVB; v++) acc[r][v] = (cx_vf){0};
+    for (int k = 0; k < K; k++) {
+        cx_vf b[SK_NV];
+        for (int v = 0; v < NVB; v++) b[v] = vload(Bk + (size_t)k * ldb + (size_t)v * CX_VL);
+        for (int r = 0; r < IB; r++) {
+            const float a = ta ? A[(size_t)k * lda + r] : A[(size_t)r * lda + k];
+            for (int v = 0; v < NVB; v++) acc[r][v] += a * b[v];
+        }
+    }
+    for (int r = 0; r < IB; r++)
+        for (int v = 0; v < NVB; v++) {
+            float *c = C + (size_t)r * ldc + (size_t)v * CX_VL;
+            const int n = ncols - v * CX_VL < CX_VL ? ncols - v * CX_VL : CX_VL;
+            cx_vf out = acc[r][v] * alpha;
+            if (n == CX_VL) {
+                if (beta != 0.0f) out += beta * vload(c);
+                vstore(c, out);
+            } else if (n > 0) {
+                float t[CX_VL];
+                vstore(t, out);
+                for (int j = 0; j < n; j++) c[j] = beta == 0.0f ? t[j] : t[j] + beta * c[j];
+            }
+        }
+}
+
+/* Rows [i0, i1) of C. */
+static void small_k_rows(bool ta, int i0, int i1, int N, int K, float alpha, const float *A, size_t lda,
+                         const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    const int nfull = N / CX_VL * CX_VL, rem = N - nfull;
+    float tail[CX_SMALL_K * CX_VL]; /* B's last rem columns, zero-padded to a vector */
+    if (rem)
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < CX_VL; j++) tail[k * CX_VL + j] = j < rem ? B[(size_t)k * ldb + nfull + j] : 0.0f;
+    for (int i = i0; i < i1; i += 4) {
+        const int ib = i1 - i < 4 ? i1 - i : 4;
+        const float *Ai = ta ? A + i : A + (size_t)i * lda;
+        float *Ci = C + (size_t)i * ldc;
+#define SMALL_K_ROWS(IB)                                                                                        \
+    do {                                                                                                        \
+        int j = 0;                                                                                              \
+        for (; j + SK_NV * CX_VL <= nfull; j += SK_NV * CX_VL)                                                  \
+            small_k_block(IB, SK_NV, ta, K, alpha, Ai, lda, B + j, ldb, beta, Ci + j, ldc, SK_NV * CX_VL);      \
+        for (; j < nfull; j += CX_VL)                                                                           \
+            small_k_block(IB, 1, ta, K, alpha, Ai, lda, B + j, ldb, beta, Ci + j, ldc, CX_VL);                  \
+        if (rem) small_k_block(IB, 1, ta, K, alpha, Ai, lda, tail, CX_VL, beta, Ci + nfull, ldc, rem);          \
+    } while (0)
+        switch (ib) {
+        case 4: SMALL_K_ROWS(4); break;
+        case 3: SMALL_K_ROWS(3); break;
+        case 2: SMALL_K_ROWS(2); break;
+        default: SMALL_K_ROWS(1); break;
+        }
+#undef SMALL_K_ROWS
+    }
+}
+
+static void gemm_small_k(bool ta, int M, int N, int K, float alpha, const float *A, size_t lda, const float *B,
+                         size_t ldb, float beta, float *C, size_t ldc) {
+    int nt = 1;
+#ifdef _OPENMP
+    if ((double)M * N * K >= CX_GEMM_PAR_MIN_FLOPS && !omp_in_parallel()) nt = cx_cpu_threads_available();
+    if (nt > (M + 3) / 4) nt = (M + 3) / 4;
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            /* whole 4-row blocks per thread: the same blocks, so the same
+             * results, for any thread count */
+            const int got = omp_get_num_threads(), t = omp_get_thread_num(), nb = (M + 3) / 4;
+            const int b0 = (int)((int64_t)nb * t / got), b1 = (int)((int64_t)nb * (t + 1) / got);
+            small_k_rows(ta, 4 * b0, 4 * b1 < M ? 4 * b1 : M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        }
+        return;
+    }
+#endif
+    small_k_rows(ta, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 /* CX_GEMM_IN_PLACE=0 packs every operand (for comparison); tests switch it
  * with cx_gemm_set_in_place (cpu.h). */
 static _Atomic int g_in_place = -1;
@@ -740,6 +836,10 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
         else /* C^T = op(B)^T op(A)^T: a small-N problem written through strides */
             gemm_skinny(!transB, !transA, N, M, K, alpha, B, (size_t)ldb, A, (size_t)lda, beta,
                         C, 1, (size_t)ldc);
+        return;
+    }
+    if (K <= CX_SMALL_K && !transB && N >= 2 * CX_VL) {
+        gemm_small_k(transA, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C, (size_t)ldc);
         return;
     }
 
@@ -810,20 +910,6 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 #define CX_BUILTIN_WIDE 0
 #endif
 
-#ifdef CX_HAVE_CBLAS
-/* OpenBLAS cores with AVX-512 kernels. */
-static int openblas_core_is_wide(const char *core) {
-    static const char *wide[] = {"skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"};
-    char lc[32];
-    size_t i = 0;
-    for (; core && core[i] && i + 1 < sizeof lc; i++)
-        lc[i] = (char)(core[i] >= 'A' && core[i] <= 'Z' ? core[i] - 'A' + 'a' : core[i]);
-    lc[i] = 0;
-    for (size_t k = 0; k < sizeof wide / sizeof *wide; k++)
-        if (!strcmp(lc, wide[k])) return 1;
-    return 0;
-}
-#endif
 
 static void resolve_locked(void) {
     int req = g_requested;
@@ -834,8 +920,14 @@ static void resolve_locked(void) {
     }
 #ifdef CX_HAVE_CBLAS
     const char *core = openblas_get_corename();
-    if (req == CX_GEMM_AUTO)
-        req = (CX_BUILTIN_WIDE && !openblas_core_is_wide(core)) ? CX_GEMM_BUILTIN : CX_GEMM_BLAS;
+    /* AUTO: the built-in kernel when it was compiled for AVX-512, whatever
+     * OpenBLAS's core. Against OpenBLAS's AVX2 (Haswell) kernel it was the
+     * faster one from the start; against its AVX-512 SkylakeX kernel on an
+     * Intel Xeon (2026-12-06, BENCHMARKS.md) it was 1.01-1.16x faster on the
+     * square products at 1 thread and 1.05-1.68x at 2 (OpenBLAS's 128^3 ran
+     * slower at 2 threads than at 1), and the training workloads measured
+     * the same with either. Other builds keep OpenBLAS. */
+    if (req == CX_GEMM_AUTO) req = CX_BUILTIN_WIDE ? CX_GEMM_BUILTIN : CX_GEMM_BLAS;
     if (req == CX_GEMM_BLAS) snprintf(g_desc, sizeof g_desc, "openblas (%s kernel)", core);
 #else
     req = CX_GEMM_BUILTIN;

@@ -100,6 +100,8 @@ static const int shapes[][3] = {
     /* skinny products (a side of at most 4): dot-product and axpy forms, tails */
     {256, 2, 64}, {64, 4, 256}, {2, 64, 256}, {70, 3, 33}, {4, 4, 4}, {5, 4, 77},
     {4, 5, 17},   {67, 1, 3},   {130, 2, 1000},
+    /* small depth (K <= 16, B not transposed: rows of 4 x whole vectors, a zero-padded tail vector) */
+    {25, 576, 6}, {9, 100, 1}, {37, 70, 16}, {13, 33, 3}, {6, 200, 11}, {300, 1000, 8},
 };
 #define NSHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
@@ -204,6 +206,12 @@ static void test_thread_determinism(void) {
     cx_set_threads(2);
     cx_sgemm_builtin(false, false, 5, 4000, 64, 1.0f, A, 64, B, 4000, 0.0f, C2, 4000);
     CHECK(memcmp(C1, C2, (size_t)5 * 4000 * sizeof(float)) == 0);
+    /* small depth (K <= 16): whole 4-row blocks per thread */
+    cx_set_threads(1);
+    cx_sgemm_builtin(true, false, 301, 700, 8, 1.0f, A, 301, B, 700, 0.0f, C1, 700);
+    cx_set_threads(2);
+    cx_sgemm_builtin(true, false, 301, 700, 8, 1.0f, A, 301, B, 700, 0.0f, C2, 700);
+    CHECK(memcmp(C1, C2, (size_t)301 * 700 * sizeof(float)) == 0);
     free(A);
     free(B);
     free(C1);
