@@ -1,7 +1,7 @@
 /* Reinforcement-learning benchmark on CartPole-v1 (issue 11, "Speed"), the
  * Cortex side of tools/bench_torch_rl.py:
  *   bench_rl [threads] [--what env,train,solve] [--env-steps 10000000]
- *            [--steps reinforce=N,a2c=N,ppo=N,dqn=N,dqn_catch=N] [--solve-algos reinforce,a2c,ppo]
+ *            [--steps reinforce=N,a2c=N,ppo=N,dqn=N,dqn_catch=N (0: skip)] [--solve-algos reinforce,a2c,ppo]
  *            [--solve-max 500000] [--seed 1] [--seeds 5]
  *  env:   raw environment steps per second with uniformly random actions
  *         (drawn per step), one cx_env (reset when an episode ends) and a
@@ -170,8 +170,8 @@ int main(int argc, char **argv) {
                     for (int a = 0; a < NALGO; a++)
                         if (!strcmp(tok, ALGOS[a])) k = a;
                 }
-                if (k < 0 || atoll(eq + 1) < 1) {
-                    fprintf(stderr, "bench_rl: --steps expects algo=N,... (algos reinforce, a2c, ppo, dqn, dqn_catch)\n");
+                if (k < 0 || atoll(eq + 1) < 0) {
+                    fprintf(stderr, "bench_rl: --steps expects algo=N,... (algos reinforce, a2c, ppo, dqn, dqn_catch; N = 0 skips one)\n");
                     return 2;
                 }
                 train_steps[k] = atoll(eq + 1);
@@ -190,7 +190,8 @@ int main(int argc, char **argv) {
     cx_set_threads(threads);
     if (has_word(what, "env")) bench_env(threads, env_steps, seed);
     if (has_word(what, "train"))
-        for (int a = 0; a < NALGO; a++) bench_train(threads, a, train_steps[a], 2000, seed);
+        for (int a = 0; a < NALGO; a++)
+            if (train_steps[a] > 0) bench_train(threads, a, train_steps[a], 2000, seed);
     if (has_word(what, "solve"))
         for (int a = 0; a < 3; a++)
             if (has_word(solve_algos, ALGOS[a]))
