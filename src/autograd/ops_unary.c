@@ -1,4 +1,13 @@
 /* Elementwise unary ops and activations, forward and backward. */
+/* 512-bit vectors for these loops on AVX-512 builds: gcc's tuning for recent
+ * Intel cores keeps auto-vectorised loops at 256 bits, where the long
+ * polynomial ops (tanh, sigmoid, exp, GELU) issue twice the instructions.
+ * PPO on CartPole (64-unit tanh layers) trained 7-10% faster on an Intel
+ * Xeon with the same results bit for bit (each element's operations are the
+ * same); the whole library built this way measured no different elsewhere. */
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 #include "graph.h"
 #include "../cpu/vmath.h"
 #include <math.h>
