@@ -48,6 +48,36 @@ static inline float cx_flush(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
 #define CX_FLUSH(x) cx_flush(x)
 #endif
 
+#if defined(__GNUC__)
+#define CX_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define CX_ALWAYS_INLINE inline
+#endif
+
+/* x / b for the per-step constant b > 0, rounded exactly as the division
+ * (PyTorch divides by it), given rb = 1 / b rounded to float: with hardware
+ * FMA two residual corrections of x * rb (Markstein: the residual x - b q of
+ * a faithful q is exact, and q + r rb then rounds to the correctly rounded
+ * quotient when rb is within half an ulp of 1 / b). Five FMA-unit operations
+ * instead of a division: Adam's loop was bound by its two divisions and one
+ * square root, which share one slow unit (x86 vdivps/vsqrtps). x and the
+ * quotient are normal or zero here (FTZ/DAZ on x86, see CX_FLUSH).
+ * tests/optim/test_optim.c checks it against the division. */
+#ifdef __FMA__
+static inline float div_const(float x, float b, float rb) {
+    float q = x * rb;
+    float r = FMA(-q, b, x);
+    q = FMA(r, rb, q);
+    r = FMA(-q, b, x);
+    return FMA(r, rb, q);
+}
+#else
+static inline float div_const(float x, float b, float rb) {
+    (void)rb;
+    return x / b;
+}
+#endif
+
 /* ------------------------------------------------------------ kernels
  * Every kernel updates elements [lo, hi) of one parameter. The scalar
  * coefficients are computed in double by the caller and rounded to float
@@ -58,7 +88,7 @@ typedef struct {
     const float *g;
     float *b0, *b1, *b2; /* state buffers (meaning depends on the kind) */
     float wd;            /* coupled weight decay (0: none) */
-    float c[8];          /* kind-specific coefficients */
+    float c[9];          /* kind-specific coefficients */
     int flag0, flag1;    /* kind-specific switches */
 } kargs;
 
@@ -104,43 +134,47 @@ static void k_sgd(const kargs *a, int64_t lo, int64_t hi) {
 
 /* Adam / AdamW. c: 0 = beta1, 1 = 1 - beta1, 2 = beta2, 3 = 1 - beta2,
  * 4 = sqrt(bias correction 2), 5 = eps, 6 = -step size, 7 = 1 - lr * wd
- * (AdamW). flag0: amsgrad, flag1: decoupled (AdamW). */
-static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
+ * (AdamW), 8 = 1 / c[4] (div_const). flag0: amsgrad, flag1: decoupled (AdamW).
+ * One instance per (amsgrad, weight-decay mode): the switches are
+ * compile-time constants in each, so the loop has no branch to if-convert
+ * (gcc left the loop scalar when it had to). wdm: 0 none, 1 coupled (L2 in
+ * the gradient), 2 decoupled (AdamW). */
+static CX_ALWAYS_INLINE void adam_loop(const kargs *a, int64_t lo, int64_t hi, const int ams, const int wdm) {
     float *restrict p = a->p;
     const float *restrict g = a->g;
     float *restrict m = a->b0, *restrict v = a->b1, *restrict vmax = a->b2;
     const float wd = a->wd, b1 = a->c[0], omb1 = a->c[1], b2 = a->c[2], omb2 = a->c[3];
-    const float bc2s = a->c[4], eps = a->c[5], nss = a->c[6], decay = a->c[7];
-    const int ams = a->flag0, decoupled = a->flag1;
-    if (ams) {
-        CX_OMP_SIMD_SQRT
-        for (int64_t i = lo; i < hi; i++) {
-            float gi = g[i], pi = p[i];
-            if (decoupled) pi = pi * decay;
-            else if (wd != 0.0f) gi = FMA(wd, pi, gi);
-            float mi = CX_FLUSH(FMA(omb1, gi, m[i] * b1));
-            float vi = CX_FLUSH(FMA(omb2 * gi, gi, v[i] * b2));
+    const float bc2s = a->c[4], eps = a->c[5], nss = a->c[6], decay = a->c[7], rbc2s = a->c[8];
+    CX_OMP_SIMD_SQRT
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i], pi = p[i];
+        if (wdm == 2) pi = pi * decay;
+        if (wdm == 1) gi = FMA(wd, pi, gi);
+        float mi = CX_FLUSH(FMA(omb1, gi, m[i] * b1));
+        float vi = CX_FLUSH(FMA(omb2 * gi, gi, v[i] * b2));
+        float vd = vi; /* amsgrad: the running maximum of v */
+        if (ams) {
             float vm = vmax[i];
-            vm = vm >= vi ? vm : vi;
-            float den = sqrtf(vm) / bc2s + eps;
-            m[i] = mi;
-            v[i] = vi;
-            vmax[i] = vm;
-            p[i] = pi + nss * mi / den;
+            vd = vm >= vi ? vm : vi;
+            vmax[i] = vd;
         }
+        float den = div_const(sqrtf(vd), bc2s, rbc2s) + eps;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi + nss * mi / den;
+    }
+}
+
+static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
+    const int wdm = a->flag1 ? 2 : a->wd != 0.0f ? 1 : 0;
+    if (a->flag0) {
+        if (wdm == 0) adam_loop(a, lo, hi, 1, 0);
+        else if (wdm == 1) adam_loop(a, lo, hi, 1, 1);
+        else adam_loop(a, lo, hi, 1, 2);
     } else {
-        CX_OMP_SIMD_SQRT
-        for (int64_t i = lo; i < hi; i++) {
-            float gi = g[i], pi = p[i];
-            if (decoupled) pi = pi * decay;
-            else if (wd != 0.0f) gi = FMA(wd, pi, gi);
-            float mi = CX_FLUSH(FMA(omb1, gi, m[i] * b1));
-            float vi = CX_FLUSH(FMA(omb2 * gi, gi, v[i] * b2));
-            float den = sqrtf(vi) / bc2s + eps;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = pi + nss * mi / den;
-        }
+        if (wdm == 0) adam_loop(a, lo, hi, 0, 0);
+        else if (wdm == 1) adam_loop(a, lo, hi, 0, 1);
+        else adam_loop(a, lo, hi, 0, 2);
     }
 }
 
@@ -149,11 +183,6 @@ static void k_adam(const kargs *a, int64_t lo, int64_t hi) {
  * flag0: momentum > 0, flag1: centered. The two switches are compile-time
  * constants in each instance (a vectorised loop must not touch the unused,
  * NULL buffers even under a mask). */
-#if defined(__GNUC__)
-#define CX_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define CX_ALWAYS_INLINE inline
-#endif
 static CX_ALWAYS_INLINE void rmsprop_loop(const kargs *a, int64_t lo, int64_t hi,
                                           const int use_mom, const int centered) {
     float *restrict p = a->p;
@@ -528,6 +557,7 @@ static kernel_fn setup_args(const cx_optim *opt, int64_t prev, int64_t step, kar
         a->c[5] = (float)o->eps;
         a->c[6] = (float)-(lr / bc1);
         a->c[7] = (float)(1.0 - lr * o->weight_decay);
+        a->c[8] = 1.0f / a->c[4]; /* rounded once, in float (div_const) */
         a->flag0 = o->amsgrad;
         a->flag1 = decoupled;
         return k_adam;

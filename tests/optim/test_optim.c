@@ -2,6 +2,7 @@
  * fixtures (tools/gen_optim_fixtures.py), plus the API behaviour. */
 #include <setjmp.h>
 #include <stdlib.h>
+#include <stdint.h>
 
 #include "test.h"
 
@@ -795,6 +796,75 @@ static void test_large_param_matches_small(void) {
     for (int s = 0; s < NS; s++) cx_tensor_free(small[s]);
 }
 
+/* Adam divides by the per-step sqrt(bias correction 2) without a division
+ * instruction (optim.c, div_const); the step must equal the one written with
+ * the division, bit for bit with FMA (as PyTorch computes it), on gradients
+ * spanning eleven decades and two beta2. */
+static void test_adam_division_exact(void) {
+    enum { N = 1 << 16, STEPS = 40 };
+    const double betas2[2] = {0.999, 0.95};
+    for (int bi = 0; bi < 2; bi++) {
+        cx_tensor *w = cx_param_new("w", CX_SHAPE(N));
+        cx_params ps;
+        cx_params_init(&ps);
+        cx_params_add(&ps, w);
+        cx_adam_opts o = cx_adam_defaults();
+        o.lr = 1e-3;
+        o.beta2 = betas2[bi];
+        cx_optim *opt = cx_adam_new(&ps, &o);
+        float *p = CX_F(w), *g = cx_grad_ensure(w);
+        float *rp = malloc(sizeof(float) * N), *rm = calloc(N, sizeof(float)), *rv = calloc(N, sizeof(float));
+        CHECK(rp && rm && rv);
+        if (!rp || !rm || !rv) return;
+        uint32_t h = 12345u;
+        for (int i = 0; i < N; i++) {
+            h = h * 1664525u + 1013904223u;
+            p[i] = rp[i] = (float)(h >> 8) / 16777216.0f - 0.5f;
+        }
+        const float b1 = (float)o.beta1, omb1 = (float)(1.0 - o.beta1), b2 = (float)o.beta2;
+        const float omb2 = (float)(1.0 - o.beta2), eps = (float)o.eps;
+        long mismatched = 0;
+        double worst = 0;
+        for (int t = 1; t <= STEPS; t++) {
+            for (int i = 0; i < N; i++) {
+                h = h * 1664525u + 1013904223u;
+                /* mantissa from the hash, exponent 2^-27 .. 2^9 */
+                float mag = ldexpf(1.0f + (float)(h >> 9) / 8388608.0f, (int)(h % 37u) - 27);
+                g[i] = (h & 256u) ? mag : -mag;
+            }
+            const float bc2s = (float)sqrt(1.0 - pow(o.beta2, (double)t));
+            const float nss = (float)-(o.lr / (1.0 - pow(o.beta1, (double)t)));
+            for (int i = 0; i < N; i++) {
+#ifdef __FMA__
+                float mi = fmaf(omb1, g[i], rm[i] * b1), vi = fmaf(omb2 * g[i], g[i], rv[i] * b2);
+#else
+                float mi = omb1 * g[i] + rm[i] * b1, vi = omb2 * g[i] * g[i] + rv[i] * b2;
+#endif
+                float den = sqrtf(vi) / bc2s + eps;
+                rm[i] = mi;
+                rv[i] = vi;
+                rp[i] = rp[i] + nss * mi / den;
+            }
+            cx_optim_step(opt);
+            for (int i = 0; i < N; i++) {
+                if (p[i] != rp[i]) mismatched++;
+                double d = fabs((double)p[i] - rp[i]);
+                if (d > worst) worst = d;
+            }
+        }
+#ifdef __FMA__
+        CHECK_MSG(mismatched == 0, "beta2 %g: %ld of %d values differ from the division (worst %g)", betas2[bi],
+                  mismatched, N * STEPS, worst);
+#else
+        CHECK_MSG(worst < 1e-6, "beta2 %g: worst difference %g", betas2[bi], worst);
+#endif
+        free(rp), free(rm), free(rv);
+        cx_optim_free(opt);
+        cx_params_free(&ps);
+        cx_tensor_free(w);
+    }
+}
+
 int main(void) {
     g_opt_ok = fx_load(&g_opt, FIX_DIR "optim.txt");
     g_sched_ok = fx_load(&g_sched, FIX_DIR "sched.txt");
@@ -813,6 +883,7 @@ int main(void) {
     RUN(test_state_names_and_errors);
     RUN(test_state_import_bad_leaves_unchanged);
     RUN(test_large_param_matches_small);
+    RUN(test_adam_division_exact);
     fx_free(&g_opt);
     fx_free(&g_sched);
     fx_free(&g_clip);
