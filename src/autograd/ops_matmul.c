@@ -1,6 +1,7 @@
 /* matmul (2-D, batched with broadcast batch dimensions, transpose flags), bmm
  * and linear (x W^T + b), on top of cx_sgemm. */
 #include "graph.h"
+#include "cpu/cpu.h"
 #include <stdint.h>
 #include <stdio.h>
 
@@ -193,14 +194,8 @@ cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
     shape[x->ndim - 1] = OUT;
     cx_tensor *out = cx_new_like_shape(shape, x->ndim);
     float *y = CX_F(out);
-    if (b) {
-        /* the bias in every row: one row, then doubling copies (a copy
-         * per row was 64 library calls for a batch of 64) */
-        if (R > 0) memcpy(y, CX_F(b), (size_t)OUT * 4);
-        for (int r = 1; r < R; r *= 2)
-            memcpy(y + (size_t)r * OUT, y, (size_t)(r <= R - r ? r : R - r) * OUT * 4);
-    }
-    cx_sgemm(false, true, R, OUT, IN, 1.0f, CX_F(x), IN, CX_F(w), IN, b ? 1.0f : 0.0f, y, OUT);
+    if (b) cx_sgemm_bias(false, true, R, OUT, IN, CX_F(x), IN, CX_F(w), IN, CX_F(b), y, OUT);
+    else cx_sgemm(false, true, R, OUT, IN, 1.0f, CX_F(x), IN, CX_F(w), IN, 0.0f, y, OUT);
     cx_tensor *in[3] = {x, w, b};
     cx_node *nd = cx_record(&cx_opd_linear, out, in, b ? 3 : 2);
     if (nd) {

@@ -94,7 +94,7 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int ceil_div(int a, int b) { return a / b + (a % b != 0); }
 
 /* ------------------------------------------------------------ packing */
-/* 8x8 transposes (cx_transpose8, transpose.h) serve the packing routines whose
+/* 8x16 and 8x8 transposes (cx_transpose8x16, cx_transpose8: transpose.h) serve the packing routines whose
  * source is transposed relative to the panel layout, where a scalar
  * gather/scatter would dominate small-batch GEMMs. */
 
@@ -112,6 +112,7 @@ static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p
             for (; i + 8 <= mr; i += 8) {
                 const float *s = A + (size_t)(i0 + r + i) * lda + p0;
                 int p = 0;
+                for (; p + 16 <= kc; p += 16) cx_transpose8x16(s + p, lda, d + (size_t)p * CX_MR + i, CX_MR);
                 for (; p + 8 <= kc; p += 8) cx_transpose8(s + p, lda, d + (size_t)p * CX_MR + i, CX_MR);
                 for (; p < kc; p++)
                     for (int ii = 0; ii < 8; ii++) d[(size_t)p * CX_MR + i + ii] = s[(size_t)ii * lda + p];
@@ -123,6 +124,7 @@ static void pack_a(bool trans, const float *A, size_t lda, int i0, int mc, int p
                 const int io = mr - 8;
                 const float *s = A + (size_t)(i0 + r + io) * lda + p0;
                 int p = 0;
+                for (; p + 16 <= kc; p += 16) cx_transpose8x16(s + p, lda, d + (size_t)p * CX_MR + io, CX_MR);
                 for (; p + 8 <= kc; p += 8) cx_transpose8(s + p, lda, d + (size_t)p * CX_MR + io, CX_MR);
                 for (; p < kc; p++)
                     for (int ii = 0; ii < 8; ii++) d[(size_t)p * CX_MR + io + ii] = s[(size_t)ii * lda + p];
@@ -180,6 +182,7 @@ static void pack_b_panel(bool trans, const float *B, size_t ldb, int j0, int nr,
         for (; j + 8 <= nr; j += 8) {
             const float *s = B + (size_t)(j0 + j) * ldb + p0;
             int p = 0;
+            for (; p + 16 <= kc; p += 16) cx_transpose8x16(s + p, ldb, dst + (size_t)p * CX_NR + j, CX_NR);
             for (; p + 8 <= kc; p += 8) cx_transpose8(s + p, ldb, dst + (size_t)p * CX_NR + j, CX_NR);
             for (; p < kc; p++)
                 for (int jj = 0; jj < 8; jj++) dst[(size_t)p * CX_NR + j + jj] = s[(size_t)jj * ldb + p];
@@ -206,7 +209,9 @@ static inline cx_vf vload(const float *p) {
 static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 
 /* C[mr x nr] = alpha * A_panel * B_panel + beta * C   (beta == 0: C is not
- * read). a: kc x MR packed, b: kc x NR packed. b is aligned to the vector
+ * read; bias != NULL: bias[j] + alpha * A_panel * B_panel, C not read and beta
+ * ignored: the same operations as C filled with the bias row and beta 1).
+ * a: kc x MR packed, b: kc x NR packed. b is aligned to the vector
  * size, not to 64 bytes: the panel of column j0 starts j0 * kc floats into the
  * 64-byte aligned buffer, a multiple of NR = NV vectors but not of 64 bytes
  * when vectors are narrower (a portable build) and kc is odd (UBSan's
@@ -219,7 +224,7 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 static inline __attribute__((always_inline)) void
 kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t ask, size_t ais,
             const float *restrict b, size_t bs, float *restrict c, size_t ldc, float alpha, float beta,
-            int mr, int nr) {
+            const float *restrict bias, int mr, int nr) {
     cx_vf acc[CX_MR][CX_NV];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
@@ -237,7 +242,12 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
     }
 
     if (mr == R && nr == CX_NR) {
-        if (beta == 0.0f) {
+        if (bias) {
+            cx_vf bv[CX_NV];
+            for (int v = 0; v < CX_NV; v++) bv[v] = vload(bias + v * CX_VL);
+            for (int i = 0; i < R; i++)
+                for (int v = 0; v < CX_NV; v++) vstore(c + (size_t)i * ldc + v * CX_VL, bv[v] + acc[i][v] * alpha);
+        } else if (beta == 0.0f) {
             for (int i = 0; i < R; i++)
                 for (int v = 0; v < CX_NV; v++)
                     vstore(c + (size_t)i * ldc + v * CX_VL, acc[i][v] * alpha);
@@ -264,7 +274,9 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
     for (int i = 0; i < mr; i++) {
         float *cr = c + (size_t)i * ldc;
         const float *tr = tile + i * CX_NR;
-        if (beta == 0.0f)
+        if (bias)
+            for (int j = 0; j < nr; j++) cr[j] = bias[j] + alpha * tr[j];
+        else if (beta == 0.0f)
             for (int j = 0; j < nr; j++) cr[j] = alpha * tr[j];
         else
             for (int j = 0; j < nr; j++) cr[j] = beta * cr[j] + alpha * tr[j];
@@ -276,11 +288,12 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
  * ran). */
 #define CX_KERNEL(NAME, R, AM)                                                                        \
     static void NAME(int kc, const float *restrict a, size_t ask, size_t ais, const float *restrict b, \
-                     size_t bs, float *restrict c, size_t ldc, float alpha, float beta, int mr, int nr) { \
-        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, mr, nr);                        \
+                     size_t bs, float *restrict c, size_t ldc, float alpha, float beta,             \
+                     const float *restrict bias, int mr, int nr) {                                  \
+        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, bias, mr, nr);                  \
     }
 typedef void (*kernel_fn)(int, const float *restrict, size_t, size_t, const float *restrict, size_t,
-                          float *restrict, size_t, float, float, int, int);
+                          float *restrict, size_t, float, float, const float *restrict, int, int);
 CX_KERNEL(micro_kernel, CX_MR, A_PACKED)
 CX_KERNEL(micro_kernel_cols, CX_MR, A_COLS)
 CX_KERNEL(micro_kernel_rows, CX_MR, A_ROWS)
@@ -325,6 +338,7 @@ typedef struct {
     const float *A, *B;
     size_t lda, ldb, ldc;
     float *C;
+    const float *bias; /* NULL, or C = bias row + op(A) op(B) (alpha 1, beta ignored) */
     float *bpack;  /* KC x NC, shared by all threads */
     float *apack;  /* nthreads blocks of MC x KC */
     size_t apack_stride;
@@ -381,6 +395,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
         for (int pc = 0; pc < g->K; pc += CX_KC) {
             const int kc = imin(CX_KC, g->K - pc);
             const float beta = pc == 0 ? g->beta : 1.0f;
+            const float *bias = pc == 0 ? g->bias : NULL; /* the first depth block starts from it */
             /* floats between the packed panels of columns j0 and j0 + 1: the
              * full depth when threads pack their own panels, since a thread
              * that moved on to the shorter last depth block must not write
@@ -445,7 +460,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                             ap = apack;
                         }
                         kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
-                           g->alpha, beta, mr, nr);
+                           g->alpha, beta, bias ? bias + jc + j0 : NULL, mr, nr);
                     }
                 }
             }
@@ -817,11 +832,31 @@ static bool in_place_on(void) {
 }
 void cx_gemm_set_in_place(bool on) { atomic_store(&g_in_place, on ? 1 : 0); }
 
-void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
-                      const float *A, int lda, const float *B, int ldb, float beta,
-                      float *C, int ldc) {
-    check_args("cx_sgemm_builtin", transA, transB, M, N, K, lda, ldb, ldc);
+/* Every row of C [M x N] = bias[0 .. N): one row, then doubling copies (a
+ * copy per row was 64 library calls for a batch of 64). */
+static void fill_bias(int M, int N, const float *bias, float *C, size_t ldc) {
+    if (ldc != (size_t)N) {
+        for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
+        return;
+    }
+    memcpy(C, bias, sizeof(float) * (size_t)N);
+    for (int r = 1; r < M; r *= 2)
+        memcpy(C + (size_t)r * N, C, sizeof(float) * (size_t)(r <= M - r ? r : M - r) * (size_t)N);
+}
+
+/* bias != NULL: C = bias row + alpha op(A) op(B) (beta ignored), computed as
+ * C filled with the bias and beta 1 would be, bit for bit; the blocked path
+ * adds the bias where it stores the first depth block instead of writing and
+ * reading it back. */
+static void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, const float *bias, float *C, int ldc) {
     if (M == 0 || N == 0) return;
+    if (bias && (K == 0 || alpha == 0.0f || N <= CX_SKINNY || M <= CX_SKINNY ||
+                 (K <= CX_SMALL_K && !transB && N >= 2 * CX_VL))) {
+        fill_bias(M, N, bias, C, (size_t)ldc);
+        bias = NULL;
+        beta = 1.0f;
+    }
     if (K == 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, (size_t)ldc);
         return;
@@ -856,7 +891,7 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
 
     gemm_job g = {
         .ta = transA, .tb = transB, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
-        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C,
+        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C, .bias = bias,
         .tm = 1, .tn = 1,
         .a_place = (size_t)(transA ? K : M) * (size_t)lda <= CX_IN_PLACE_MAX && in_place_on(),
         .b_place = !transB && (size_t)K * (size_t)ldb <= CX_IN_PLACE_MAX && in_place_on(),
@@ -886,6 +921,13 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
     {
         gemm_thread(&g, 0, 1);
     }
+}
+
+void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc) {
+    check_args("cx_sgemm_builtin", transA, transB, M, N, K, lda, ldb, ldc);
+    sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc);
 }
 
 /* ------------------------------------------------------------ backend choice */
@@ -983,4 +1025,16 @@ void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const 
     }
 #endif
     cx_sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cx_sgemm_bias(bool transA, bool transB, int M, int N, int K, const float *A, int lda, const float *B,
+                   int ldb, const float *bias, float *C, int ldc) {
+    if (g_backend < 0) resolve_backend();
+    check_args("cx_sgemm_bias", transA, transB, M, N, K, lda, ldb, ldc);
+    if (g_backend == CX_GEMM_BUILTIN) {
+        sgemm_builtin(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, bias, C, ldc);
+        return;
+    }
+    if (M > 0 && N > 0) fill_bias(M, N, bias, C, (size_t)ldc);
+    cx_sgemm(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
 }

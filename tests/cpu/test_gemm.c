@@ -411,6 +411,46 @@ static void test_backend_choice(void) {
     EXPECT_FATAL(cx_set_gemm_backend((cx_gemm_backend)7), "unknown backend");
 }
 
+/* cx_sgemm_bias (the Linear layer's product): bit for bit C filled with the
+ * bias row and cx_sgemm(alpha 1, beta 1), on the blocked path (several depth
+ * blocks, edge tiles, in place and packed operands, 1 and 2 threads), the
+ * skinny and small-depth paths, a padded C, and both backends. */
+static void test_bias_epilogue(void) {
+    const int shapes[][3] = {{64, 128, 128}, {64, 128, 4}, {37, 45, 29}, {64, 2, 128}, {3, 50, 60},
+                             {100, 70, 600}, {256, 64, 64}, {15, 33, 9}, {29, 31, 1}, {8, 40, 0}};
+    const int nshapes = (int)(sizeof shapes / sizeof *shapes);
+    const cx_gemm_backend backends[2] = {CX_GEMM_BUILTIN, CX_GEMM_BLAS};
+    for (int be = 0; be < 2; be++) {
+        cx_set_gemm_backend(backends[be]);
+        for (int threads = 1; threads <= 2; threads++) {
+            cx_set_threads(threads);
+            for (int si = 0; si < nshapes; si++)
+                for (int tr = 0; tr < 4; tr++)
+                    for (int pad = 0; pad <= 3; pad += 3) {
+                        const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                        const bool ta = tr & 1, tb = tr & 2;
+                        /* (BLAS: a leading dimension is at least 1) */
+                        const int lda = (ta ? M : K) + pad + (K == 0 && !ta && !pad);
+                        const int ldb = (tb ? K : N) + pad + (K == 0 && tb && !pad), ldc = N + pad;
+                        float *A = rand_buf((size_t)(ta ? K : M) * lda), *B = rand_buf((size_t)(tb ? N : K) * ldb);
+                        float *bias = rand_buf((size_t)N), *C1 = rand_buf((size_t)M * ldc);
+                        float *C2 = malloc(sizeof(float) * (size_t)M * ldc);
+                        memcpy(C2, C1, sizeof(float) * (size_t)M * ldc);
+                        for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
+                        cx_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C1, ldc);
+                        cx_sgemm_bias(ta, tb, M, N, K, A, lda, B, ldb, bias, C2, ldc);
+                        /* every element of every row, padding included (untouched) */
+                        int same = !memcmp(C1, C2, sizeof(float) * (size_t)M * ldc);
+                        CHECK_MSG(same, "backend %d, %d threads, %dx%dx%d ta %d tb %d pad %d", be, threads, M, N, K, ta,
+                                  tb, pad);
+                        free(A), free(B), free(bias), free(C1), free(C2);
+                    }
+        }
+    }
+    cx_set_threads(1);
+    cx_set_gemm_backend(CX_GEMM_AUTO);
+}
+
 int main(void) {
     RUN(test_backend_choice);
     RUN(test_threads_api);
@@ -425,5 +465,6 @@ int main(void) {
     RUN(test_thread_determinism);
     RUN(test_small_m_threads);
     RUN(test_reentrant);
+    RUN(test_bias_epilogue);
     TEST_END();
 }
