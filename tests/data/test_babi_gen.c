@@ -104,9 +104,7 @@ static int find(const char *const *list, int n, const char *w) {
 }
 static bool same_sup(const line_t *l, const int *sup, int n) {
     if (l->n_sup != n) return false;
-    for (int i = 0; i < n; i++)
-        if (l->sup[i] != sup[i]) return false;
-    return true;
+    return n == 0 || !memcmp(l->sup, sup, sizeof(int) * (size_t)n);
 }
 static void sort_ints(int *v, int n) {
     for (int i = 1; i < n; i++)
