@@ -150,6 +150,65 @@ cx_tensor *cx_bmm(cx_tensor *a, cx_tensor *b) {
 }
 
 /* ---- linear */
+/* gb[j] += sum over the R rows of G[r][j]: columns in blocks of 64, each
+ * summed in registers over the even and the odd rows (eight independent
+ * vector sums; one running sum per column in memory was a chain of dependent
+ * store-load-adds, 5% of PPO's training step), then blocks of 16 and single
+ * columns with four partial sums over the rows. */
+typedef float cx_bg_v __attribute__((vector_size(64)));
+static void bias_grad(const float *restrict G, int R, int OUT, float *restrict gb) {
+    int j0 = 0;
+    for (; j0 + 64 <= OUT; j0 += 64) {
+        cx_bg_v s0[4] = {{0}}, s1[4] = {{0}};
+        int r = 0;
+        for (; r + 2 <= R; r += 2) {
+            const float *g0 = G + (size_t)r * OUT + j0, *g1 = g0 + OUT;
+            for (int v = 0; v < 4; v++) {
+                cx_bg_v a, b;
+                memcpy(&a, g0 + 16 * v, sizeof a);
+                memcpy(&b, g1 + 16 * v, sizeof b);
+                s0[v] += a;
+                s1[v] += b;
+            }
+        }
+        for (; r < R; r++)
+            for (int v = 0; v < 4; v++) {
+                cx_bg_v a;
+                memcpy(&a, G + (size_t)r * OUT + j0 + 16 * v, sizeof a);
+                s0[v] += a;
+            }
+        for (int v = 0; v < 4; v++) {
+            cx_bg_v t = s0[v] + s1[v];
+            for (int k = 0; k < 16; k++) gb[j0 + 16 * v + k] += t[k];
+        }
+    }
+    for (; j0 + 16 <= OUT; j0 += 16) {
+        cx_bg_v s4[4] = {{0}};
+        int r = 0;
+        for (; r + 4 <= R; r += 4)
+            for (int k = 0; k < 4; k++) {
+                cx_bg_v a;
+                memcpy(&a, G + (size_t)(r + k) * OUT + j0, sizeof a);
+                s4[k] += a;
+            }
+        for (; r < R; r++) {
+            cx_bg_v a;
+            memcpy(&a, G + (size_t)r * OUT + j0, sizeof a);
+            s4[0] += a;
+        }
+        cx_bg_v t = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+        for (int k = 0; k < 16; k++) gb[j0 + k] += t[k];
+    }
+    for (int j = j0; j < OUT; j++) {
+        float p[4] = {0, 0, 0, 0};
+        int r = 0;
+        for (; r + 4 <= R; r += 4)
+            for (int k = 0; k < 4; k++) p[k] += G[(size_t)(r + k) * OUT + j];
+        for (; r < R; r++) p[0] += G[(size_t)r * OUT + j];
+        gb[j] += (p[0] + p[1]) + (p[2] + p[3]);
+    }
+}
+
 static void linear_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
     cx_tensor *x = nd->in[0], *w = nd->in[1];
@@ -163,13 +222,7 @@ static void linear_backward(cx_node *nd) {
     float *gx = cx_in_grad_w(nd, 0, &fresh);
     if (gw) cx_sgemm(true, false, OUT, IN, R, 1.0f, G, OUT, CX_F(x), IN, 1.0f, gw, IN);
     if (gx) cx_sgemm(false, false, R, IN, OUT, 1.0f, G, OUT, CX_F(w), IN, fresh ? 0.0f : 1.0f, gx, IN);
-    if (gb) {
-        for (int r = 0; r < R; r++) {
-            const float *g = G + (size_t)r * OUT;
-            CX_OMP(simd)
-            for (int j = 0; j < OUT; j++) gb[j] += g[j];
-        }
-    }
+    if (gb) bias_grad(G, R, OUT, gb);
 }
 
 CX_OP_DEF(linear, .backward = linear_backward);

@@ -661,6 +661,43 @@ static void test_check_numerics_masks(void) {
     cx_set_check_numerics(false);
 }
 
+/* softmax and log_softmax over a few classes (the policy heads' path, 64
+ * rows at a time) against a double reference: 1 to 7 classes, 200 rows (a
+ * partial last block), logits up to +-60, rows with -inf entries (masked
+ * actions), a row of equal values. */
+static void test_softmax_few_classes(void) {
+    enum { R = 200 };
+    for (int n = 1; n <= 7; n++) {
+        float v[R * 7];
+        for (int i = 0; i < R * n; i++) v[i] = (cx_rand_uniform() - 0.5f) * (i % 3 ? 8.0f : 120.0f);
+        for (int k = 0; k < n; k++) v[5 * n + k] = 3.25f;             /* equal logits */
+        if (n > 1) v[7 * n + 1] = -INFINITY, v[130 * n] = -INFINITY;  /* masked actions */
+        cx_tensor *x = cx_from_data(v, CX_SHAPE(R, n));
+        const float *sm = CX_F(cx_softmax(x, -1)), *ls = CX_F(cx_log_softmax(x, -1));
+        double worst_p = 0, worst_l = 0;
+        for (int r = 0; r < R; r++) {
+            double m = -INFINITY, s = 0;
+            for (int k = 0; k < n; k++) m = v[r * n + k] > m ? v[r * n + k] : m;
+            for (int k = 0; k < n; k++) s += exp((double)v[r * n + k] - m);
+            for (int k = 0; k < n; k++) {
+                const double lp = ((double)v[r * n + k] - m) - log(s), p = exp(lp);
+                const float gp = sm[r * n + k], gl = ls[r * n + k];
+                if (isinf(lp)) {
+                    CHECK_MSG(gp == 0.0f && gl == -INFINITY, "n %d row %d: masked class gives %g, %g", n, r, gp, gl);
+                    continue;
+                }
+                /* float's x - max alone is off by half an ulp of |lp|: compared as logs */
+                if (p < 1e-37) worst_p = fmax(worst_p, gp < 1e-37f ? 0.0 : 1.0);
+                else worst_p = fmax(worst_p, fabs(log((double)gp) - lp) / fmax(1.0, fabs(lp)));
+                worst_l = fmax(worst_l, fabs(gl - lp) / fmax(1.0, fabs(lp)));
+            }
+        }
+        CHECK_MSG(worst_p < 1e-6 && worst_l < 1e-6, "n %d: relative error %g (log of softmax), %g (log_softmax)", n,
+                  worst_p, worst_l);
+        CHECK(sm[5 * n] == sm[5 * n + n - 1]);
+    }
+}
+
 int main(void) {
     cx_seed(12345);
     RUN(test_value_used_twice);
@@ -688,5 +725,6 @@ int main(void) {
     RUN(test_op_table);
     RUN(test_multi_output_node);
     RUN(test_check_numerics_masks);
+    RUN(test_softmax_few_classes);
     TEST_END();
 }

@@ -17,6 +17,7 @@ static double ref_exp(double x) { return exp(x); }
 static double ref_expm1(double x) { return expm1(x); }
 static double ref_tanh(double x) { return tanh(x); }
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double ref_log(double x) { return log(x); }
 static double ref_normcdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
 
 /* The array loops the kernels are meant for (vectorised at -O2 and up). */
@@ -26,6 +27,8 @@ static void run_tanh(const float *x, float *y, int n) { for (int i = 0; i < n; i
 static void run_sigmoid(const float *x, float *y, int n) {
     for (int i = 0; i < n; i++) y[i] = cx_vsigmoidf(x[i]);
 }
+
+static void run_log(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vlogf(x[i]); }
 
 static void run_normcdf(const float *x, float *y, int n) {
     for (int i = 0; i < n; i++) y[i] = cx_vnormcdff(x[i]);
@@ -106,6 +109,7 @@ static void test_accuracy(void) {
     check_fn("expm1", run_expm1, ref_expm1, -3.0f, 3.0f, 2.0);
     check_fn("tanh", run_tanh, ref_tanh, -10.0f, 10.0f, 3.0);
     check_fn("sigmoid", run_sigmoid, ref_sigmoid, -30.0f, 30.0f, 3.0);
+    check_fn("log", run_log, ref_log, 0.0f, 8.0f, 2.0);
     /* the exact GELU's gate: the lower tail to the subnormals, 1 - 2^-25 above 5.4 */
     check_fn("normcdf", run_normcdf, ref_normcdf, -15.0f, 15.0f, NORMCDF_ULP);
 }
@@ -130,6 +134,27 @@ static void test_edges(void) {
         }
         CHECK_MSG(st.worst <= lim[f], "function %d: %.3f ulp at x = %.9g", f, st.worst, (double)st.at);
     }
+}
+
+/* log: dense around 1 (tiny results), the reduction's switch at sqrt(2)
+ * and sqrt(1/2), the subnormal edge; exact specials. */
+static void test_log(void) {
+    static const float centres[] = {1.0f, 1.41421356f, 0.70710678f, 2.0f, 0.5f, 1.17549435e-38f, 3.0f};
+    err_stat st = {0, 0};
+    for (size_t c = 0; c < sizeof centres / sizeof centres[0]; c++) {
+        float x[CHUNK];
+        uint32_t b = cx_vm_f2bits(centres[c]);
+        for (int i = 0; i < CHUNK; i++) x[i] = cx_vm_bits2f(b - CHUNK / 2 + (uint32_t)i);
+        eval_chunk(run_log, ref_log, x, CHUNK, &st);
+    }
+    CHECK_MSG(st.worst <= 2.0, "log: %.3f ulp at x = %.9g", st.worst, (double)st.at);
+    const float x[] = {0.0f, -0.0f, -1.0f, INFINITY, -INFINITY, NAN, 1.0f, 1e-45f, FLT_MAX, 2.0f};
+    enum { N = sizeof x / sizeof x[0] };
+    float y[N];
+    run_log(x, y, N);
+    CHECK(y[0] == -INFINITY && y[1] == -INFINITY && isnan(y[2]) && y[3] == INFINITY && isnan(y[4]) && isnan(y[5]));
+    CHECK(y[6] == 0.0f && !signbit(y[6]));
+    CHECK(ulp_err(y[7], log((double)x[7])) <= 1 && ulp_err(y[8], log((double)FLT_MAX)) <= 1 && ulp_err(y[9], log(2.0)) <= 1);
 }
 
 static void test_special_values(void) {
@@ -198,6 +223,7 @@ static void test_monotone(void) {
 
 int main(void) {
     RUN(test_accuracy);
+    RUN(test_log);
     RUN(test_edges);
     RUN(test_special_values);
     RUN(test_monotone);
