@@ -7,28 +7,32 @@
 #include "flat_internal.h"
 
 static double sum_sq(const float *restrict g, int64_t n) {
-    /* Double accumulation in blocks of 1024: 32 independent partial sums
-     * (four vectors of eight doubles: with fewer, the additions' latency
-     * bound the loop, 2 elements a cycle), the outer fold bounds the
-     * rounding of long sums. */
-    typedef double v8d __attribute__((vector_size(64)));
+    /* Blocks of 1024: 64 float partial sums of 16 squares each (four
+     * vectors of 16 lanes; relative error at most 16 ulps, about 1e-6, as
+     * PyTorch's float reductions), added up in double, and the blocks in
+     * double: summing every square in double went through float-to-double
+     * conversions, 3% of DQN's training step. */
+    typedef float v16f __attribute__((vector_size(64)));
     typedef float v8f __attribute__((vector_size(32)));
+    typedef double v8d __attribute__((vector_size(64)));
     double total = 0.0;
     int64_t lo = 0;
-    for (; lo + 32 <= n; lo += 1024) {
-        const int64_t hi = lo + 1024 < n ? lo + 1024 : n - (n - lo) % 32;
-        v8d acc[4] = {{0}};
-        for (int64_t i = lo; i < hi; i += 32)
+    for (; lo + 64 <= n; lo += 1024) {
+        const int64_t hi = lo + 1024 < n ? lo + 1024 : n - (n - lo) % 64;
+        v16f acc[4] = {{0}};
+        for (int64_t i = lo; i < hi; i += 64)
             for (int k = 0; k < 4; k++) {
-                v8f f;
-                memcpy(&f, g + i + 8 * k, sizeof f);
-                v8d d = __builtin_convertvector(f, v8d);
-                acc[k] += d * d;
+                v16f f;
+                memcpy(&f, g + i + 16 * k, sizeof f);
+                acc[k] += f * f;
             }
-        acc[0] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        double s = 0.0;
-        for (int k = 0; k < 8; k++) s += acc[0][k];
-        total += s;
+        v8d d = {0};
+        for (int k = 0; k < 4; k++) {
+            v8f a = __builtin_shufflevector(acc[k], acc[k], 0, 1, 2, 3, 4, 5, 6, 7);
+            v8f b = __builtin_shufflevector(acc[k], acc[k], 8, 9, 10, 11, 12, 13, 14, 15);
+            d += __builtin_convertvector(a, v8d) + __builtin_convertvector(b, v8d);
+        }
+        total += ((d[0] + d[4]) + (d[1] + d[5])) + ((d[2] + d[6]) + (d[3] + d[7]));
         if (hi < lo + 1024) {
             lo = hi;
             break;
