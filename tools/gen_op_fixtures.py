@@ -1084,6 +1084,52 @@ def gen_attention():
     case("attn_additive_pre_t1", additive_pre, [r(2, 1, 4), r(2, 1, 3), r(2, 2), r(4, 2) * 0.5, r(4)])
 
 
+def gen_fused():
+    """Linear with its activation as one op (cx_linear_relu, cx_linear_tanh),
+    against relu(linear) and tanh(linear). Own seed, after the others. ReLU
+    inputs: redrawn until no pre-activation is within 0.1 of the kink.
+
+    case                          inputs
+    ----------------------------  ------------------------------------------
+    linear_relu[_nobias]          x [6,4], W [5,4], b [5]
+    linear_relu_3d                x [2,3,4], W [5,4], b [5]
+    linear_relu_wide              x [20,40], W [70,40], b [70] (the blocked GEMM)
+    linear_tanh[_nobias]          x [6,4], W [5,4], b [5]
+    linear_tanh_wide              x [20,40], W [70,40] * 0.3, b [70]"""
+    torch.manual_seed(20261206)
+
+    def away_from_kink(xs, nobias=False):
+        for _ in range(1000):
+            pre = F.linear(xs[0], xs[1], None if nobias else xs[2])
+            if float(pre.abs().min()) >= 0.1:
+                return xs
+            xs = [randn(*t.shape) for t in xs]
+        raise RuntimeError("no draw away from the ReLU kink")
+
+    def relu_lin(x, w, b=None):
+        return F.relu(F.linear(x, w, b))
+
+    def tanh_lin(x, w, b=None):
+        return torch.tanh(F.linear(x, w, b))
+
+    case("linear_relu", relu_lin, away_from_kink([randn(6, 4), randn(5, 4), randn(5)]))
+    case("linear_relu_nobias", relu_lin, away_from_kink([randn(6, 4), randn(5, 4)], nobias=True))
+    case("linear_relu_3d", relu_lin, away_from_kink([randn(2, 3, 4), randn(5, 4), randn(5)]))
+    wide = [uniform(-1.0, 1.0, 20, 40), uniform(-0.3, 0.3, 70, 40), uniform(-0.5, 0.5, 70)]
+    pre = F.linear(*wide)
+    for j in range(70):  # shift each output's bias until its 20 pre-activations clear the kink by 0.03
+        for shift in [0.0] + [sgn * 0.01 * k for k in range(1, 60) for sgn in (1, -1)]:
+            if float((pre[:, j] + shift).abs().min()) >= 0.03:
+                wide[2][j] += shift
+                break
+        else:
+            raise RuntimeError("no bias shift clears the ReLU kink")
+    case("linear_relu_wide", relu_lin, wide)
+    case("linear_tanh", tanh_lin, [randn(6, 4), randn(5, 4), randn(5)])
+    case("linear_tanh_nobias", tanh_lin, [randn(6, 4), randn(5, 4)])
+    case("linear_tanh_wide", tanh_lin, [uniform(-1.0, 1.0, 20, 40), uniform(-0.3, 0.3, 70, 40), uniform(-0.5, 0.5, 70)])
+
+
 def write(path):
     safetensors_py.write(path, TENSORS, {"generator": "tools/gen_op_fixtures.py",
                                          "torch": torch.__version__, "cases": str(len(CASE_NAMES))})
@@ -1092,6 +1138,7 @@ def write(path):
 if __name__ == "__main__":
     gen()
     gen_variants()
+    gen_fused()
     write(OUT)
     print("%d cases, %d tensors, %d bytes -> %s" % (len(CASE_NAMES), len(TENSORS),
                                                      os.path.getsize(OUT), os.path.normpath(OUT)))

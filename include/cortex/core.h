@@ -444,6 +444,13 @@ cx_tensor *cx_matmul_t(cx_tensor *a, cx_tensor *b, bool trans_a, bool trans_b);
 cx_tensor *cx_bmm(cx_tensor *a, cx_tensor *b);
 /* y = x W^T + b with PyTorch's layout W [out,in], b [out] (may be NULL). */
 cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b);
+/* cx_relu(cx_linear(x, w, b)) and cx_tanh(cx_linear(x, w, b)) as one op
+ * ("linear_relu", "linear_tanh"): the same values and gradients bit for bit,
+ * without the intermediate tensor (the ReLU is applied where the GEMM stores
+ * y). A Sequential runs a Linear followed by a ReLU or Tanh activation module
+ * this way. */
+cx_tensor *cx_linear_relu(cx_tensor *x, cx_tensor *w, cx_tensor *b);
+cx_tensor *cx_linear_tanh(cx_tensor *x, cx_tensor *w, cx_tensor *b);
 
 /* reductions */
 cx_tensor *cx_sum(cx_tensor *a);                                /* all -> [1] */

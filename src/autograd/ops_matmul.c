@@ -209,11 +209,10 @@ static void bias_grad(const float *restrict G, int R, int OUT, float *restrict g
     }
 }
 
-static void linear_backward(cx_node *nd) {
-    cx_tensor *out = nd->out[0];
+/* The gradients of y = x W^T + b from G = dL/dy. */
+static void linear_grads(cx_node *nd, const float *G) {
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     int R = nd->i[0], IN = nd->i[1], OUT = nd->i[2];
-    const float *G = out->grad;
     /* gx last: a new input gradient is written (beta 0) rather than zeroed and
      * accumulated; claimed after gw and gb so that an input that is also the
      * weight or the bias finds its buffer zeroed */
@@ -225,21 +224,38 @@ static void linear_backward(cx_node *nd) {
     if (gb) bias_grad(G, R, OUT, gb);
 }
 
+static void linear_backward(cx_node *nd) { linear_grads(nd, nd->out[0]->grad); }
+
 CX_OP_DEF(linear, .backward = linear_backward);
 
-cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
-    cx_need_f32("linear", x);
-    cx_need_f32("linear", w);
+/* relu(linear) and tanh(linear): G times the activation's derivative (from
+ * the output y, as cx_relu's and cx_tanh's backward), then linear's. */
+static void linear_act_backward(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    cx_tensor *gp = cx_new_like_shape(out->shape, out->ndim);
+    cx_act_grad(nd->i[3], CX_F(out), out->grad, CX_F(gp), out->numel);
+    linear_grads(nd, CX_F(gp));
+}
+
+CX_OP_DEF(linear_relu, .backward = linear_act_backward);
+CX_OP_DEF(linear_tanh, .backward = linear_act_backward);
+
+/* y = act(x W^T + b); act: CX_LINEAR_PLAIN, _RELU (in the GEMM's store) or
+ * _TANH (a pass over y). */
+static cx_tensor *linear_impl(const cx_op_desc *op, cx_tensor *x, cx_tensor *w, cx_tensor *b, int act) {
+    const char *name = op->name;
+    cx_need_f32(name, x);
+    cx_need_f32(name, w);
     char s1[96], s2[96];
     if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        cx_fatal("linear: input %s does not match weight %s (expected [..., %d])",
+        cx_fatal("%s: input %s does not match weight %s (expected [..., %d])", name,
                  cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2),
                  w->ndim == 2 ? w->shape[1] : -1);
     int IN = w->shape[1], OUT = w->shape[0];
     if (b) {
-        cx_need_f32("linear", b);
+        cx_need_f32(name, b);
         if (b->numel != OUT)
-            cx_fatal("linear: bias %s does not match %d outputs", cx_shape_str(b, s1, sizeof s1), OUT);
+            cx_fatal("%s: bias %s does not match %d outputs", name, cx_shape_str(b, s1, sizeof s1), OUT);
     }
     int R = IN ? (int)(x->numel / IN) : 0;
     int shape[CX_MAX_DIMS];
@@ -247,12 +263,24 @@ cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
     shape[x->ndim - 1] = OUT;
     cx_tensor *out = cx_new_like_shape(shape, x->ndim);
     float *y = CX_F(out);
-    if (b) cx_sgemm_bias(false, true, R, OUT, IN, CX_F(x), IN, CX_F(w), IN, CX_F(b), y, OUT);
-    else cx_sgemm(false, true, R, OUT, IN, 1.0f, CX_F(x), IN, CX_F(w), IN, 0.0f, y, OUT);
+    if (b || act == CX_LINEAR_RELU)
+        cx_sgemm_bias(false, true, R, OUT, IN, CX_F(x), IN, CX_F(w), IN, b ? CX_F(b) : NULL, act == CX_LINEAR_RELU, y,
+                      OUT);
+    else
+        cx_sgemm(false, true, R, OUT, IN, 1.0f, CX_F(x), IN, CX_F(w), IN, 0.0f, y, OUT);
+    if (act == CX_LINEAR_TANH) cx_tanh_inplace(y, out->numel);
     cx_tensor *in[3] = {x, w, b};
-    cx_node *nd = cx_record(&cx_opd_linear, out, in, b ? 3 : 2);
+    cx_node *nd = cx_record(op, out, in, b ? 3 : 2);
     if (nd) {
-        nd->i[0] = R; nd->i[1] = IN; nd->i[2] = OUT;
+        nd->i[0] = R; nd->i[1] = IN; nd->i[2] = OUT; nd->i[3] = act;
     }
     return out;
+}
+
+cx_tensor *cx_linear(cx_tensor *x, cx_tensor *w, cx_tensor *b) { return linear_impl(&cx_opd_linear, x, w, b, CX_LINEAR_PLAIN); }
+cx_tensor *cx_linear_relu(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
+    return linear_impl(&cx_opd_linear_relu, x, w, b, CX_LINEAR_RELU);
+}
+cx_tensor *cx_linear_tanh(cx_tensor *x, cx_tensor *w, cx_tensor *b) {
+    return linear_impl(&cx_opd_linear_tanh, x, w, b, CX_LINEAR_TANH);
 }

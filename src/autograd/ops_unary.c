@@ -70,6 +70,17 @@ static void unary_backward(cx_node *nd) {
     }
 }
 
+void cx_tanh_inplace(float *y, int64_t n) {
+    CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) y[i] = cx_vtanhf(y[i]););
+}
+
+void cx_act_grad(int act, const float *y, const float *g, float *out, int64_t n) {
+    if (act == CX_LINEAR_RELU)
+        CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) out[i] = g[i] * (y[i] > 0 ? 1.0f : 0.0f););
+    else
+        CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) out[i] = g[i] * (1.0f - y[i] * y[i]););
+}
+
 CX_OP_DEF(neg, .backward = unary_backward, .code = U_NEG);
 CX_OP_DEF(exp, .backward = unary_backward, .code = U_EXP);
 CX_OP_DEF(log, .backward = unary_backward, .code = U_LOG);

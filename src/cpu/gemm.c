@@ -86,6 +86,10 @@
 #endif
 
 typedef float cx_vf __attribute__((vector_size(CX_VB)));
+typedef int32_t cx_vi __attribute__((vector_size(CX_VB)));
+
+/* max(v, 0) with NaN to 0, as cx_relu (v > 0 ? v : 0) */
+static inline cx_vf vrelu(cx_vf v) { return (cx_vf)((cx_vi)v & (cx_vi)(v > 0)); }
 
 int cx_gemm_tile_mr(void) { return CX_MR; }
 int cx_gemm_tile_nr(void) { return CX_NR; }
@@ -210,7 +214,8 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 
 /* C[mr x nr] = alpha * A_panel * B_panel + beta * C   (beta == 0: C is not
  * read; bias != NULL: bias[j] + alpha * A_panel * B_panel, C not read and beta
- * ignored: the same operations as C filled with the bias row and beta 1).
+ * ignored: the same operations as C filled with the bias row and beta 1;
+ * relu: max(result, 0) stored, NaN as 0).
  * a: kc x MR packed, b: kc x NR packed. b is aligned to the vector
  * size, not to 64 bytes: the panel of column j0 starts j0 * kc floats into the
  * 64-byte aligned buffer, a multiple of NR = NV vectors but not of 64 bytes
@@ -224,7 +229,7 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 static inline __attribute__((always_inline)) void
 kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t ask, size_t ais,
             const float *restrict b, size_t bs, float *restrict c, size_t ldc, float alpha, float beta,
-            const float *restrict bias, int mr, int nr) {
+            const float *restrict bias, int relu, int mr, int nr) {
     cx_vf acc[CX_MR][CX_NV];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
@@ -246,22 +251,29 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
             cx_vf bv[CX_NV];
             for (int v = 0; v < CX_NV; v++) bv[v] = vload(bias + v * CX_VL);
             for (int i = 0; i < R; i++)
-                for (int v = 0; v < CX_NV; v++) vstore(c + (size_t)i * ldc + v * CX_VL, bv[v] + acc[i][v] * alpha);
+                for (int v = 0; v < CX_NV; v++) {
+                    cx_vf r = bv[v] + acc[i][v] * alpha;
+                    vstore(c + (size_t)i * ldc + v * CX_VL, relu ? vrelu(r) : r);
+                }
         } else if (beta == 0.0f) {
             for (int i = 0; i < R; i++)
-                for (int v = 0; v < CX_NV; v++)
-                    vstore(c + (size_t)i * ldc + v * CX_VL, acc[i][v] * alpha);
+                for (int v = 0; v < CX_NV; v++) {
+                    cx_vf r = acc[i][v] * alpha;
+                    vstore(c + (size_t)i * ldc + v * CX_VL, relu ? vrelu(r) : r);
+                }
         } else if (beta == 1.0f) {
             for (int i = 0; i < R; i++)
                 for (int v = 0; v < CX_NV; v++) {
                     float *cp = c + (size_t)i * ldc + v * CX_VL;
-                    vstore(cp, vload(cp) + acc[i][v] * alpha);
+                    cx_vf r = vload(cp) + acc[i][v] * alpha;
+                    vstore(cp, relu ? vrelu(r) : r);
                 }
         } else {
             for (int i = 0; i < R; i++)
                 for (int v = 0; v < CX_NV; v++) {
                     float *cp = c + (size_t)i * ldc + v * CX_VL;
-                    vstore(cp, vload(cp) * beta + acc[i][v] * alpha);
+                    cx_vf r = vload(cp) * beta + acc[i][v] * alpha;
+                    vstore(cp, relu ? vrelu(r) : r);
                 }
         }
         return;
@@ -280,6 +292,8 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
             for (int j = 0; j < nr; j++) cr[j] = alpha * tr[j];
         else
             for (int j = 0; j < nr; j++) cr[j] = beta * cr[j] + alpha * tr[j];
+        if (relu)
+            for (int j = 0; j < nr; j++) cr[j] = cr[j] > 0 ? cr[j] : 0.0f;
     }
 }
 
@@ -289,11 +303,11 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
 #define CX_KERNEL(NAME, R, AM)                                                                        \
     static void NAME(int kc, const float *restrict a, size_t ask, size_t ais, const float *restrict b, \
                      size_t bs, float *restrict c, size_t ldc, float alpha, float beta,             \
-                     const float *restrict bias, int mr, int nr) {                                  \
-        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, bias, mr, nr);                  \
+                     const float *restrict bias, int relu, int mr, int nr) {                        \
+        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, bias, relu, mr, nr);            \
     }
 typedef void (*kernel_fn)(int, const float *restrict, size_t, size_t, const float *restrict, size_t,
-                          float *restrict, size_t, float, float, const float *restrict, int, int);
+                          float *restrict, size_t, float, float, const float *restrict, int, int, int);
 CX_KERNEL(micro_kernel, CX_MR, A_PACKED)
 CX_KERNEL(micro_kernel_cols, CX_MR, A_COLS)
 CX_KERNEL(micro_kernel_rows, CX_MR, A_ROWS)
@@ -339,6 +353,7 @@ typedef struct {
     size_t lda, ldb, ldc;
     float *C;
     const float *bias; /* NULL, or C = bias row + op(A) op(B) (alpha 1, beta ignored) */
+    bool relu;         /* max(C, 0) stored by the last depth block */
     float *bpack;  /* KC x NC, shared by all threads */
     float *apack;  /* nthreads blocks of MC x KC */
     size_t apack_stride;
@@ -366,6 +381,45 @@ static inline void team_barrier(void) {
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
+}
+
+/* Rows [m_lo, m_hi) of C against column panels [jlo, jhi) of block (jc,
+ * pc), A in place, each panel packed into the thread's first panel slot just
+ * before its row tiles run (gemm_thread). */
+static void panel_by_panel(const gemm_job *g, int jc, int nc, int pc, int kc, float beta, const float *bias,
+                           int relu, int jlo, int jhi, int m_lo, int m_hi, int mblk, float *apack) {
+    float *slot = g->bpack + (size_t)jlo * CX_NR * imin(g->K, CX_KC);
+    for (int jp = jlo; jp < jhi; jp++) {
+        const int j0 = jp * CX_NR, nr = imin(CX_NR, nc - j0);
+        pack_b_panel(true, g->B, g->ldb, jc + j0, nr, pc, kc, slot);
+        for (int ic = m_lo; ic < m_hi; ic += mblk) {
+            const int mc = imin(mblk, m_hi - ic);
+            const int am = g->ta ? A_COLS : A_ROWS;
+            const int tail = mc / CX_MR * CX_MR;
+            bool tail_packed = false;
+            for (int ir = 0; ir < mc; ir += CX_MR) {
+                const int mr = imin(CX_MR, mc - ir);
+                int h;
+                kernel_fn kf = tile_kernel(am, mr, &h);
+                const float *ap;
+                size_t ask = CX_MR, ais = 1;
+                if (h == mr && am == A_COLS) {
+                    ap = g->A + (size_t)pc * g->lda + ic + ir;
+                    ask = g->lda;
+                } else if (h == mr) {
+                    ap = g->A + (size_t)(ic + ir) * g->lda + pc;
+                    ais = g->lda;
+                } else { /* a last tile no kernel height fits: packed */
+                    if (!tail_packed) pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
+                    tail_packed = true;
+                    kf = tile_kernel(A_PACKED, mr, &h);
+                    ap = apack;
+                }
+                kf(kc, ap, ask, ais, slot, CX_NR, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc, g->alpha, beta,
+                   bias ? bias + jc + j0 : NULL, relu, mr, nr);
+            }
+        }
+    }
 }
 
 static void gemm_thread(const gemm_job *g, int tid, int nt) {
@@ -396,6 +450,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
             const int kc = imin(CX_KC, g->K - pc);
             const float beta = pc == 0 ? g->beta : 1.0f;
             const float *bias = pc == 0 ? g->bias : NULL; /* the first depth block starts from it */
+            const int relu = g->relu && pc + kc == g->K;  /* the last one applies it */
             /* floats between the packed panels of columns j0 and j0 + 1: the
              * full depth when threads pack their own panels, since a thread
              * that moved on to the shorter last depth block must not write
@@ -407,6 +462,15 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
              * would bind to their team.) When the threads split N alone
              * (tm == 1: a small M), each packs the column panels it computes
              * itself, in its own cache, and no thread waits for another. */
+            if (own_b && g->a_place && g->tb) {
+                /* A read in place, B transposed (a Linear layer's forward):
+                 * pack one column panel and run every row tile on it while it
+                 * is in L1, then the next panel into the same slot (packing
+                 * all of B first went through L2: 64 KB for a 128 x 128
+                 * weight) */
+                if (active) panel_by_panel(g, jc, nc, pc, kc, beta, bias, relu, jlo, jhi, m_lo, m_hi, mblk, apack);
+                continue;
+            }
             if (own_b) {
                 for (int jp = jlo; active && jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
@@ -460,7 +524,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                             ap = apack;
                         }
                         kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
-                           g->alpha, beta, bias ? bias + jc + j0 : NULL, mr, nr);
+                           g->alpha, beta, bias ? bias + jc + j0 : NULL, relu, mr, nr);
                     }
                 }
             }
@@ -844,18 +908,33 @@ static void fill_bias(int M, int N, const float *bias, float *C, size_t ldc) {
         memcpy(C + (size_t)r * N, C, sizeof(float) * (size_t)(r <= M - r ? r : M - r) * (size_t)N);
 }
 
+/* C[i][j] = max(C[i][j], 0), NaN to 0 (as cx_relu). */
+static void relu_rows(int M, int N, float *C, size_t ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = c[j] > 0 ? c[j] : 0.0f;
+    }
+}
+
 /* bias != NULL: C = bias row + alpha op(A) op(B) (beta ignored), computed as
  * C filled with the bias and beta 1 would be, bit for bit; the blocked path
  * adds the bias where it stores the first depth block instead of writing and
  * reading it back. */
 static void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                          const float *B, int ldb, float beta, const float *bias, float *C, int ldc) {
+                          const float *B, int ldb, float beta, const float *bias, bool relu, float *C, int ldc) {
     if (M == 0 || N == 0) return;
-    if (bias && (K == 0 || alpha == 0.0f || N <= CX_SKINNY || M <= CX_SKINNY ||
-                 (K <= CX_SMALL_K && !transB && N >= 2 * CX_VL))) {
-        fill_bias(M, N, bias, C, (size_t)ldc);
+    if (K == 0 || alpha == 0.0f || N <= CX_SKINNY || M <= CX_SKINNY || (K <= CX_SMALL_K && !transB && N >= 2 * CX_VL)) {
+        /* no epilogue on these paths: the bias first, max(C, 0) after */
+        if (bias) {
+            fill_bias(M, N, bias, C, (size_t)ldc);
+            beta = 1.0f;
+        }
+        if (relu) {
+            sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, false, C, ldc);
+            relu_rows(M, N, C, (size_t)ldc);
+            return;
+        }
         bias = NULL;
-        beta = 1.0f;
     }
     if (K == 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, (size_t)ldc);
@@ -891,7 +970,7 @@ static void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float a
 
     gemm_job g = {
         .ta = transA, .tb = transB, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
-        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C, .bias = bias,
+        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C, .bias = bias, .relu = relu,
         .tm = 1, .tn = 1,
         .a_place = (size_t)(transA ? K : M) * (size_t)lda <= CX_IN_PLACE_MAX && in_place_on(),
         .b_place = !transB && (size_t)K * (size_t)ldb <= CX_IN_PLACE_MAX && in_place_on(),
@@ -927,7 +1006,7 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc) {
     check_args("cx_sgemm_builtin", transA, transB, M, N, K, lda, ldb, ldc);
-    sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc);
+    sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, false, C, ldc);
 }
 
 /* ------------------------------------------------------------ backend choice */
@@ -1028,13 +1107,15 @@ void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const 
 }
 
 void cx_sgemm_bias(bool transA, bool transB, int M, int N, int K, const float *A, int lda, const float *B,
-                   int ldb, const float *bias, float *C, int ldc) {
+                   int ldb, const float *bias, bool relu, float *C, int ldc) {
     if (g_backend < 0) resolve_backend();
     check_args("cx_sgemm_bias", transA, transB, M, N, K, lda, ldb, ldc);
     if (g_backend == CX_GEMM_BUILTIN) {
-        sgemm_builtin(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, bias, C, ldc);
+        sgemm_builtin(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, bias, relu, C, ldc);
         return;
     }
-    if (M > 0 && N > 0) fill_bias(M, N, bias, C, (size_t)ldc);
-    cx_sgemm(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
+    if (M == 0 || N == 0) return;
+    if (bias) fill_bias(M, N, bias, C, (size_t)ldc);
+    cx_sgemm(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, C, ldc);
+    if (relu) relu_rows(M, N, C, (size_t)ldc);
 }

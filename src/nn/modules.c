@@ -130,9 +130,24 @@ cx_module *cx_dropout_new(float p) {
 }
 
 /* ---- Sequential: the children, in order */
+/* A Linear followed by a ReLU or Tanh activation runs as one op
+ * (cx_linear_relu, cx_linear_tanh: the same values and gradients). */
 static cx_tensor *seq_fwd(cx_module *m, cx_tensor *x) {
     int n = cx_module_num_children(m);
-    for (int i = 0; i < n; i++) x = cx_module_forward(cx_module_child(m, i, NULL), x);
+    for (int i = 0; i < n; i++) {
+        cx_module *c = cx_module_child(m, i, NULL);
+        if (c->ops == &linear_ops && i + 1 < n) {
+            const cx_module *nx = cx_module_child(m, i + 1, NULL);
+            const cx_act act = nx->ops == &act_ops ? ((const act_m *)nx)->act : CX_ACT_IDENTITY;
+            if (act == CX_ACT_RELU || act == CX_ACT_TANH) {
+                const linear_m *l = (const linear_m *)c;
+                x = act == CX_ACT_RELU ? cx_linear_relu(x, l->w, l->b) : cx_linear_tanh(x, l->w, l->b);
+                i++;
+                continue;
+            }
+        }
+        x = cx_module_forward(c, x);
+    }
     return x;
 }
 static void seq_describe(const cx_module *m, char *buf, size_t n) {

@@ -88,6 +88,10 @@
     X(linear_3d, GC, cx_linear(x[0], x[1], x[2])) X(linear_nobias, GC, cx_linear(x[0], x[1], NULL)) \
     X(mm_row_col, GC, cx_matmul(x[0], x[1])) X(linear_3d_nobias, GC, cx_linear(x[0], x[1], NULL)) \
     X(linear_1d, GC, cx_linear(x[0], x[1], x[2])) \
+    X(linear_relu, GC, cx_linear_relu(x[0], x[1], x[2])) X(linear_relu_nobias, GC, cx_linear_relu(x[0], x[1], NULL)) \
+    X(linear_relu_3d, GC, cx_linear_relu(x[0], x[1], x[2])) X(linear_relu_wide, GC, cx_linear_relu(x[0], x[1], x[2])) \
+    X(linear_tanh, GC, cx_linear_tanh(x[0], x[1], x[2])) X(linear_tanh_nobias, GC, cx_linear_tanh(x[0], x[1], NULL)) \
+    X(linear_tanh_wide, GC, cx_linear_tanh(x[0], x[1], x[2])) \
     /* reductions */ \
     X(sum, GC, cx_sum(x[0])) X(mean, GC, cx_mean(x[0])) \
     X(sum_ax1_keep, GC, cx_sum_axis(x[0], 1, true)) X(sum_ax1, GC, cx_sum_axis(x[0], 1, false)) \

@@ -412,9 +412,10 @@ static void test_backend_choice(void) {
 }
 
 /* cx_sgemm_bias (the Linear layer's product): bit for bit C filled with the
- * bias row and cx_sgemm(alpha 1, beta 1), on the blocked path (several depth
- * blocks, edge tiles, in place and packed operands, 1 and 2 threads), the
- * skinny and small-depth paths, a padded C, and both backends. */
+ * bias row (or none), cx_sgemm(alpha 1, beta 1 / 0) and, with relu, a ReLU
+ * pass, on the blocked path (several depth blocks, edge tiles, in place and
+ * packed operands, 1 and 2 threads), the skinny and small-depth paths, a
+ * padded C, and both backends. */
 static void test_bias_epilogue(void) {
     const int shapes[][3] = {{64, 128, 128}, {64, 128, 4}, {37, 45, 29}, {64, 2, 128}, {3, 50, 60},
                              {100, 70, 600}, {256, 64, 64}, {15, 33, 9}, {29, 31, 1}, {8, 40, 0}};
@@ -425,24 +426,32 @@ static void test_bias_epilogue(void) {
         for (int threads = 1; threads <= 2; threads++) {
             cx_set_threads(threads);
             for (int si = 0; si < nshapes; si++)
-                for (int tr = 0; tr < 4; tr++)
+                for (int tr = 0; tr < 16; tr++)
                     for (int pad = 0; pad <= 3; pad += 3) {
                         const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
-                        const bool ta = tr & 1, tb = tr & 2;
+                        const bool ta = tr & 1, tb = tr & 2, with_bias = !(tr & 4), relu = tr & 8;
                         /* (BLAS: a leading dimension is at least 1) */
                         const int lda = (ta ? M : K) + pad + (K == 0 && !ta && !pad);
                         const int ldb = (tb ? K : N) + pad + (K == 0 && tb && !pad), ldc = N + pad;
                         float *A = rand_buf((size_t)(ta ? K : M) * lda), *B = rand_buf((size_t)(tb ? N : K) * ldb);
                         float *bias = rand_buf((size_t)N), *C1 = rand_buf((size_t)M * ldc);
                         float *C2 = malloc(sizeof(float) * (size_t)M * ldc);
+                        if (M > 3) A[(size_t)3 * lda] = NAN; /* a NaN row: ReLU gives 0 there */
                         memcpy(C2, C1, sizeof(float) * (size_t)M * ldc);
-                        for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
-                        cx_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C1, ldc);
-                        cx_sgemm_bias(ta, tb, M, N, K, A, lda, B, ldb, bias, C2, ldc);
+                        if (with_bias)
+                            for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
+                        cx_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, with_bias ? 1.0f : 0.0f, C1, ldc);
+                        if (relu)
+                            for (int i = 0; i < M; i++)
+                                for (int j = 0; j < N; j++) {
+                                    float *c = C1 + (size_t)i * ldc + j;
+                                    *c = *c > 0 ? *c : 0.0f;
+                                }
+                        cx_sgemm_bias(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, relu, C2, ldc);
                         /* every element of every row, padding included (untouched) */
                         int same = !memcmp(C1, C2, sizeof(float) * (size_t)M * ldc);
-                        CHECK_MSG(same, "backend %d, %d threads, %dx%dx%d ta %d tb %d pad %d", be, threads, M, N, K, ta,
-                                  tb, pad);
+                        CHECK_MSG(same, "backend %d, %d threads, %dx%dx%d ta %d tb %d bias %d relu %d pad %d", be,
+                                  threads, M, N, K, ta, tb, with_bias, relu, pad);
                         free(A), free(B), free(bias), free(C1), free(C2);
                     }
         }

@@ -596,6 +596,59 @@ static void test_module_free_everything(void) {
     cx_module_free(NULL);
 }
 
+/* A Sequential runs Linear + ReLU / Tanh as one op (cx_linear_relu /
+ * cx_linear_tanh): the same output and parameter and input gradients, bit
+ * for bit, as the ops one after the other; the fused op in the graph. */
+static void test_sequential_fuses_linear_act(void) {
+    const cx_act acts[2] = {CX_ACT_RELU, CX_ACT_TANH};
+    for (int a = 0; a < 2; a++) {
+        cx_seed(77);
+        cx_module *mlp = cx_mlp_new((const int[]){7, 40, 33, 3}, 4, acts[a], 0);
+        cx_params p;
+        cx_params_init(&p);
+        cx_module_params(mlp, &p);
+        CHECK(p.n == 6);
+        cx_tensor *x = cx_randn(CX_SHAPE(9, 7), 0, 1);
+        x->requires_grad = true;
+        cx_tensor *y = cx_module_forward(mlp, x);
+        CHECK(!strcmp(cx_op_name(y), "linear"));
+        char *dump = NULL;
+        size_t dlen = 0;
+        FILE *f = open_memstream(&dump, &dlen);
+        cx_graph_dump(y, f);
+        fclose(f);
+        CHECK(strstr(dump, a ? "linear_tanh" : "linear_relu") && !strstr(dump, a ? " tanh" : " relu"));
+        free(dump);
+        cx_backward(cx_sum(cx_mul(y, y)));
+        float *g1[6], *gx1 = malloc(sizeof(float) * 63), *y1 = malloc(sizeof(float) * 27);
+        memcpy(gx1, x->grad, sizeof(float) * 63);
+        memcpy(y1, CX_F(y), sizeof(float) * 27);
+        for (int i = 0; i < 6; i++) {
+            g1[i] = malloc(sizeof(float) * (size_t)p.t[i]->numel);
+            memcpy(g1[i], p.t[i]->grad, sizeof(float) * (size_t)p.t[i]->numel);
+        }
+        cx_params_zero_grad(&p);
+        cx_zero_grad(x);
+        /* the same network, op by op (parameters in order: w1 b1 w2 b2 w3 b3) */
+        cx_tensor *h = x;
+        for (int l = 0; l < 3; l++) {
+            h = cx_linear(h, p.t[2 * l], p.t[2 * l + 1]);
+            if (l < 2) h = a ? cx_tanh(h) : cx_relu(h);
+        }
+        cx_backward(cx_sum(cx_mul(h, h)));
+        CHECK(!memcmp(y1, CX_F(h), sizeof(float) * 27));
+        CHECK(!memcmp(gx1, x->grad, sizeof(float) * 63));
+        for (int i = 0; i < 6; i++) {
+            CHECK_MSG(!memcmp(g1[i], p.t[i]->grad, sizeof(float) * (size_t)p.t[i]->numel), "%s: gradient of %s",
+                      a ? "tanh" : "relu", p.t[i]->name ? p.t[i]->name : "?");
+            free(g1[i]);
+        }
+        free(gx1), free(y1);
+        cx_params_free(&p);
+        cx_module_free(mlp);
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cx_test_modules_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -616,6 +669,7 @@ int main(void) {
     RUN(test_load_wrong_shape);
     RUN(test_module_print);
     RUN(test_module_free_everything);
+    RUN(test_sequential_fuses_linear_act);
     char p[512];
     path_in_tmp(p, sizeof p, "mlp.safetensors");
     unlink(p);
