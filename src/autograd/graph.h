@@ -78,11 +78,10 @@ static inline float *cx_in_grad_w(cx_node *nd, int k, bool *fresh) {
 }
 
 /* The activation fused into cx_linear_relu / cx_linear_tanh (ops_matmul.c),
- * with its helpers in ops_unary.c (512-bit vectors there): y = tanh(y) in
- * place, and out = g * act'(y) from the output y (relu: g * (y > 0 ? 1 : 0),
- * tanh: g * (1 - y^2), exactly as cx_relu's and cx_tanh's backward). */
+ * and its backward helper in ops_unary.c (512-bit vectors there): out = g *
+ * act'(y) from the output y (relu: g * (y > 0 ? 1 : 0), tanh: g * (1 - y^2),
+ * exactly as cx_relu's and cx_tanh's backward). */
 enum { CX_LINEAR_PLAIN = 0, CX_LINEAR_RELU = 1, CX_LINEAR_TANH = 2 };
-void cx_tanh_inplace(float *y, int64_t n);
 void cx_act_grad(int act, const float *y, const float *g, float *out, int64_t n);
 
 /* Fatal unless t is F32. */

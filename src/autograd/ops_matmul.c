@@ -240,8 +240,8 @@ static void linear_act_backward(cx_node *nd) {
 CX_OP_DEF(linear_relu, .backward = linear_act_backward);
 CX_OP_DEF(linear_tanh, .backward = linear_act_backward);
 
-/* y = act(x W^T + b); act: CX_LINEAR_PLAIN, _RELU (in the GEMM's store) or
- * _TANH (a pass over y). */
+/* y = act(x W^T + b); act: CX_LINEAR_PLAIN, _RELU or _TANH, applied by the
+ * GEMM to each tile of y as it stores it (cx_sgemm_bias). */
 static cx_tensor *linear_impl(const cx_op_desc *op, cx_tensor *x, cx_tensor *w, cx_tensor *b, int act) {
     const char *name = op->name;
     cx_need_f32(name, x);
@@ -263,12 +263,11 @@ static cx_tensor *linear_impl(const cx_op_desc *op, cx_tensor *x, cx_tensor *w, 
     shape[x->ndim - 1] = OUT;
     cx_tensor *out = cx_new_like_shape(shape, x->ndim);
     float *y = CX_F(out);
-    if (b || act == CX_LINEAR_RELU)
-        cx_sgemm_bias(false, true, R, OUT, IN, CX_F(x), IN, CX_F(w), IN, b ? CX_F(b) : NULL, act == CX_LINEAR_RELU, y,
-                      OUT);
+    const int epi = act == CX_LINEAR_RELU ? CX_EPI_RELU : act == CX_LINEAR_TANH ? CX_EPI_TANH : CX_EPI_NONE;
+    if (b || epi != CX_EPI_NONE)
+        cx_sgemm_bias(false, true, R, OUT, IN, CX_F(x), IN, CX_F(w), IN, b ? CX_F(b) : NULL, epi, y, OUT);
     else
         cx_sgemm(false, true, R, OUT, IN, 1.0f, CX_F(x), IN, CX_F(w), IN, 0.0f, y, OUT);
-    if (act == CX_LINEAR_TANH) cx_tanh_inplace(y, out->numel);
     cx_tensor *in[3] = {x, w, b};
     cx_node *nd = cx_record(op, out, in, b ? 3 : 2);
     if (nd) {

@@ -70,10 +70,6 @@ static void unary_backward(cx_node *nd) {
     }
 }
 
-void cx_tanh_inplace(float *y, int64_t n) {
-    CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) y[i] = cx_vtanhf(y[i]););
-}
-
 void cx_act_grad(int act, const float *y, const float *g, float *out, int64_t n) {
     if (act == CX_LINEAR_RELU)
         CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) out[i] = g[i] * (y[i] > 0 ? 1.0f : 0.0f););
@@ -119,7 +115,14 @@ static cx_tensor *unary(const cx_op_desc *op, cx_tensor *a, float p0, float p1) 
     case U_SIGN: FW(x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f))
     case U_THRESHOLD: FW(x[i] >= 0 ? 1.0f : -1.0f)
     case U_SIGMOID: FW(cx_vsigmoidf(x[i]))
-    case U_TANH: FW(cx_vtanhf(x[i]))
+    case U_TANH: { /* cx_vtanh_array: the same loop as the fused Linear + Tanh */
+        const int64_t nch = (n + 4095) / 4096;
+        CX_PFOR(n > CX_PAR_MIN, for (int64_t c = 0; c < nch; c++) {
+            const int64_t lo = c * 4096;
+            cx_vtanh_array(x + lo, y + lo, n - lo < 4096 ? n - lo : 4096);
+        });
+        break;
+    }
     case U_RELU: FW(x[i] > 0 ? x[i] : 0.0f)
     case U_LEAKY_RELU: FW(x[i] > 0 ? x[i] : p0 * x[i])
     case U_ELU: FW(x[i] > 0 ? x[i] : p0 * cx_vexpm1f(x[i]))

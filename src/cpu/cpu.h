@@ -25,13 +25,16 @@ int cx_gemm_tile_nr(void);
  * every operand (CX_GEMM_IN_PLACE=0 at start-up). Same results bitwise. */
 void cx_gemm_set_in_place(bool on);
 
-/* C [M x N] = op(A) op(B) + bias in every row (bias: N floats, or NULL for
- * none), then max(C, 0) when relu (NaN to 0, as cx_relu): the same result,
- * bit for bit, as C filled with the bias rows, cx_sgemm with alpha 1 and beta
- * 1 (0 without a bias) and a ReLU pass; the built-in kernel adds the bias and
- * applies the ReLU as it stores C instead (cx_linear, cx_linear_relu). */
+/* C [M x N] = act(op(A) op(B) + bias in every row) (bias: N floats, or NULL
+ * for none; act: CX_EPI_NONE, CX_EPI_RELU max(., 0) with NaN to 0 as
+ * cx_relu, CX_EPI_TANH as cx_tanh): the same result, bit for bit, as C
+ * filled with the bias rows, cx_sgemm with alpha 1 and beta 1 (0 without a
+ * bias) and the activation's pass; the built-in kernel adds the bias and
+ * applies the activation to each tile as it stores it instead (cx_linear,
+ * cx_linear_relu, cx_linear_tanh). */
+enum { CX_EPI_NONE = 0, CX_EPI_RELU = 1, CX_EPI_TANH = 2 };
 void cx_sgemm_bias(bool transA, bool transB, int M, int N, int K, const float *A, int lda, const float *B,
-                   int ldb, const float *bias, bool relu, float *C, int ldc);
+                   int ldb, const float *bias, int act, float *C, int ldc);
 
 /* Number of threads a parallel CPU loop may use right now: cx_get_threads()
  * outside a parallel region, 1 inside one (no nested parallelism). */

@@ -21,6 +21,7 @@
  * routines, so the kernel only ever sees one layout.
  */
 #include "transpose.h"
+#include "vmath.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -90,6 +91,12 @@ typedef int32_t cx_vi __attribute__((vector_size(CX_VB)));
 
 /* max(v, 0) with NaN to 0, as cx_relu (v > 0 ? v : 0) */
 static inline cx_vf vrelu(cx_vf v) { return (cx_vf)((cx_vi)v & (cx_vi)(v > 0)); }
+
+/* tanh of rows [0, m) x columns [0, n) of C, in place, as cx_tanh computes
+ * it (cx_vtanh_array). */
+static void tanh_rows(float *C, size_t ldc, int m, int n) {
+    for (int i = 0; i < m; i++) cx_vtanh_array(C + (size_t)i * ldc, C + (size_t)i * ldc, n);
+}
 
 int cx_gemm_tile_mr(void) { return CX_MR; }
 int cx_gemm_tile_nr(void) { return CX_NR; }
@@ -215,7 +222,7 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 /* C[mr x nr] = alpha * A_panel * B_panel + beta * C   (beta == 0: C is not
  * read; bias != NULL: bias[j] + alpha * A_panel * B_panel, C not read and beta
  * ignored: the same operations as C filled with the bias row and beta 1;
- * relu: max(result, 0) stored, NaN as 0).
+ * act: CX_EPI_RELU max(result, 0) stored, NaN as 0; CX_EPI_TANH tanh of it).
  * a: kc x MR packed, b: kc x NR packed. b is aligned to the vector
  * size, not to 64 bytes: the panel of column j0 starts j0 * kc floats into the
  * 64-byte aligned buffer, a multiple of NR = NV vectors but not of 64 bytes
@@ -229,7 +236,8 @@ static inline void vstore(float *p, cx_vf v) { memcpy(p, &v, sizeof v); }
 static inline __attribute__((always_inline)) void
 kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t ask, size_t ais,
             const float *restrict b, size_t bs, float *restrict c, size_t ldc, float alpha, float beta,
-            const float *restrict bias, int relu, int mr, int nr) {
+            const float *restrict bias, int act, int mr, int nr) {
+    const int relu = act == CX_EPI_RELU;
     cx_vf acc[CX_MR][CX_NV];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < CX_NV; v++) acc[i][v] = (cx_vf){0};
@@ -276,6 +284,7 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
                     vstore(cp, relu ? vrelu(r) : r);
                 }
         }
+        if (act == CX_EPI_TANH) tanh_rows(c, ldc, R, CX_NR);
         return;
     }
 
@@ -295,6 +304,7 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
         if (relu)
             for (int j = 0; j < nr; j++) cr[j] = cr[j] > 0 ? cr[j] : 0.0f;
     }
+    if (act == CX_EPI_TANH) tanh_rows(c, ldc, mr, nr);
 }
 
 /* One instance per tile height R and A layout (all with the same fused
@@ -303,8 +313,8 @@ kernel_rows(const int R, const int AM, int kc, const float *restrict a, size_t a
 #define CX_KERNEL(NAME, R, AM)                                                                        \
     static void NAME(int kc, const float *restrict a, size_t ask, size_t ais, const float *restrict b, \
                      size_t bs, float *restrict c, size_t ldc, float alpha, float beta,             \
-                     const float *restrict bias, int relu, int mr, int nr) {                        \
-        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, bias, relu, mr, nr);            \
+                     const float *restrict bias, int act, int mr, int nr) {                         \
+        kernel_rows(R, AM, kc, a, ask, ais, b, bs, c, ldc, alpha, beta, bias, act, mr, nr);             \
     }
 typedef void (*kernel_fn)(int, const float *restrict, size_t, size_t, const float *restrict, size_t,
                           float *restrict, size_t, float, float, const float *restrict, int, int, int);
@@ -353,7 +363,7 @@ typedef struct {
     size_t lda, ldb, ldc;
     float *C;
     const float *bias; /* NULL, or C = bias row + op(A) op(B) (alpha 1, beta ignored) */
-    bool relu;         /* max(C, 0) stored by the last depth block */
+    int act;           /* CX_EPI_*: applied by the last depth block's stores */
     float *bpack;  /* KC x NC, shared by all threads */
     float *apack;  /* nthreads blocks of MC x KC */
     size_t apack_stride;
@@ -387,7 +397,7 @@ static inline void team_barrier(void) {
  * pc), A in place, each panel packed into the thread's first panel slot just
  * before its row tiles run (gemm_thread). */
 static void panel_by_panel(const gemm_job *g, int jc, int nc, int pc, int kc, float beta, const float *bias,
-                           int relu, int jlo, int jhi, int m_lo, int m_hi, int mblk, float *apack) {
+                           int act, int jlo, int jhi, int m_lo, int m_hi, int mblk, float *apack) {
     float *slot = g->bpack + (size_t)jlo * CX_NR * imin(g->K, CX_KC);
     for (int jp = jlo; jp < jhi; jp++) {
         const int j0 = jp * CX_NR, nr = imin(CX_NR, nc - j0);
@@ -416,7 +426,7 @@ static void panel_by_panel(const gemm_job *g, int jc, int nc, int pc, int kc, fl
                     ap = apack;
                 }
                 kf(kc, ap, ask, ais, slot, CX_NR, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc, g->alpha, beta,
-                   bias ? bias + jc + j0 : NULL, relu, mr, nr);
+                   bias ? bias + jc + j0 : NULL, act, mr, nr);
             }
         }
     }
@@ -450,7 +460,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
             const int kc = imin(CX_KC, g->K - pc);
             const float beta = pc == 0 ? g->beta : 1.0f;
             const float *bias = pc == 0 ? g->bias : NULL; /* the first depth block starts from it */
-            const int relu = g->relu && pc + kc == g->K;  /* the last one applies it */
+            const int act = pc + kc == g->K ? g->act : CX_EPI_NONE; /* the last one applies it */
             /* floats between the packed panels of columns j0 and j0 + 1: the
              * full depth when threads pack their own panels, since a thread
              * that moved on to the shorter last depth block must not write
@@ -468,7 +478,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                  * is in L1, then the next panel into the same slot (packing
                  * all of B first went through L2: 64 KB for a 128 x 128
                  * weight) */
-                if (active) panel_by_panel(g, jc, nc, pc, kc, beta, bias, relu, jlo, jhi, m_lo, m_hi, mblk, apack);
+                if (active) panel_by_panel(g, jc, nc, pc, kc, beta, bias, act, jlo, jhi, m_lo, m_hi, mblk, apack);
                 continue;
             }
             if (own_b) {
@@ -524,7 +534,7 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
                             ap = apack;
                         }
                         kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
-                           g->alpha, beta, bias ? bias + jc + j0 : NULL, relu, mr, nr);
+                           g->alpha, beta, bias ? bias + jc + j0 : NULL, act, mr, nr);
                     }
                 }
             }
@@ -674,13 +684,21 @@ static inline void skinny_store(float *d, float alpha, float beta, float s) {
     *d = beta == 0.0f ? alpha * s : beta * *d + alpha * s;
 }
 
-/* Rows [i0, i0 + IB) of the dot-product form, NJ columns. */
+/* Rows [i0, i0 + IB) of the dot-product form, NJ columns. With AVX-512 a
+ * block holds 16 / NJ rows, so that one vsums16 reduces 16 (15 for NJ = 3)
+ * sums: with 4 rows, the reduction cost more than the multiply-adds of a
+ * policy or value head (K = 64, NJ = 1 or 2). */
+#if defined(__AVX512F__) && CX_VB == 64
+#define SKINNY_IB_MAX 16
+#else
+#define SKINNY_IB_MAX 4
+#endif
 static inline __attribute__((always_inline)) void skinny_dot(int IB, int NJ, int K,
                                                              const float *P, size_t ldp,
                                                              const float *Qt, float *d,
                                                              size_t rs, size_t cs, float alpha,
                                                              float beta) {
-    cx_vf acc[4][CX_SKINNY];
+    cx_vf acc[SKINNY_IB_MAX][CX_SKINNY];
     for (int r = 0; r < IB; r++)
         for (int j = 0; j < NJ; j++) acc[r][j] = (cx_vf){0};
     int k = 0;
@@ -748,7 +766,11 @@ static inline __attribute__((always_inline)) void skinny_nj(int NJ, bool pt, int
                                                             float beta) {
     int i = 0;
     if (!pt) {
+#if defined(__AVX512F__) && CX_VB == 64
+        const int IB = 16 / NJ; /* (a constant in each inlined instance) */
+#else
         enum { IB = CX_SKINNY == 4 ? 4 : 2 };
+#endif
         for (; i + IB <= Mp; i += IB)
             skinny_dot(IB, NJ, K, P + (size_t)i * ldp, ldp, Qt, d + (size_t)i * rs, rs, cs,
                        alpha, beta);
@@ -908,8 +930,14 @@ static void fill_bias(int M, int N, const float *bias, float *C, size_t ldc) {
         memcpy(C + (size_t)r * N, C, sizeof(float) * (size_t)(r <= M - r ? r : M - r) * (size_t)N);
 }
 
-/* C[i][j] = max(C[i][j], 0), NaN to 0 (as cx_relu). */
-static void relu_rows(int M, int N, float *C, size_t ldc) {
+/* The activation of C in place: CX_EPI_RELU max(C, 0), NaN to 0 (as
+ * cx_relu), CX_EPI_TANH tanh (as cx_tanh). */
+static void act_rows(int act, int M, int N, float *C, size_t ldc) {
+    if (act == CX_EPI_TANH) {
+        tanh_rows(C, ldc, M, N);
+        return;
+    }
+    if (act != CX_EPI_RELU) return;
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
         for (int j = 0; j < N; j++) c[j] = c[j] > 0 ? c[j] : 0.0f;
@@ -921,7 +949,7 @@ static void relu_rows(int M, int N, float *C, size_t ldc) {
  * adds the bias where it stores the first depth block instead of writing and
  * reading it back. */
 static void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                          const float *B, int ldb, float beta, const float *bias, bool relu, float *C, int ldc) {
+                          const float *B, int ldb, float beta, const float *bias, int act, float *C, int ldc) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f || N <= CX_SKINNY || M <= CX_SKINNY || (K <= CX_SMALL_K && !transB && N >= 2 * CX_VL)) {
         /* no epilogue on these paths: the bias first, max(C, 0) after */
@@ -929,9 +957,9 @@ static void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float a
             fill_bias(M, N, bias, C, (size_t)ldc);
             beta = 1.0f;
         }
-        if (relu) {
-            sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, false, C, ldc);
-            relu_rows(M, N, C, (size_t)ldc);
+        if (act != CX_EPI_NONE) {
+            sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, CX_EPI_NONE, C, ldc);
+            act_rows(act, M, N, C, (size_t)ldc);
             return;
         }
         bias = NULL;
@@ -970,7 +998,7 @@ static void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float a
 
     gemm_job g = {
         .ta = transA, .tb = transB, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
-        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C, .bias = bias, .relu = relu,
+        .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc, .C = C, .bias = bias, .act = act,
         .tm = 1, .tn = 1,
         .a_place = (size_t)(transA ? K : M) * (size_t)lda <= CX_IN_PLACE_MAX && in_place_on(),
         .b_place = !transB && (size_t)K * (size_t)ldb <= CX_IN_PLACE_MAX && in_place_on(),
@@ -1006,7 +1034,7 @@ void cx_sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc) {
     check_args("cx_sgemm_builtin", transA, transB, M, N, K, lda, ldb, ldc);
-    sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, false, C, ldc);
+    sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, CX_EPI_NONE, C, ldc);
 }
 
 /* ------------------------------------------------------------ backend choice */
@@ -1107,15 +1135,15 @@ void cx_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const 
 }
 
 void cx_sgemm_bias(bool transA, bool transB, int M, int N, int K, const float *A, int lda, const float *B,
-                   int ldb, const float *bias, bool relu, float *C, int ldc) {
+                   int ldb, const float *bias, int act, float *C, int ldc) {
     if (g_backend < 0) resolve_backend();
     check_args("cx_sgemm_bias", transA, transB, M, N, K, lda, ldb, ldc);
     if (g_backend == CX_GEMM_BUILTIN) {
-        sgemm_builtin(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, bias, relu, C, ldc);
+        sgemm_builtin(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, bias, act, C, ldc);
         return;
     }
     if (M == 0 || N == 0) return;
     if (bias) fill_bias(M, N, bias, C, (size_t)ldc);
     cx_sgemm(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, C, ldc);
-    if (relu) relu_rows(M, N, C, (size_t)ldc);
+    act_rows(act, M, N, C, (size_t)ldc);
 }

@@ -138,6 +138,58 @@ static inline float cx_vtanhf(float x) {
     return cx_vm_sel(a > 0, y, x); /* NaN and +-0 pass through */
 }
 
+/* y[i] = tanh(x[i]), i < n (y may be x): the loop every tanh of the library
+ * runs (cx_tanh, the fused Linear + Tanh), so that they agree bit for bit.
+ * On AVX-512 builds sixteen at a time with cx_vtanh16 below (about half the
+ * instructions of the auto-vectorised cx_vtanhf: rounding and 2^n through
+ * vrndscaleps / vscalefps, selects through mask registers), the last
+ * partial vector under a mask; cx_vtanhf elsewhere. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* tanh of 16 floats: cx_vtanhf's method (the same polynomials; e^2|x| from
+ * n = round(2|x| / ln2) and expm1 of the remainder, 1 - 2 / (e + 1) from
+ * 0.625 on). About 1.3 ulp; exactly +-1 from |x| = 9.01, NaN and signed
+ * zeros passed through. */
+static inline __m512 cx_vtanh16(__m512 x) {
+    const __m512 sgn = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
+    const __m512 a = _mm512_andnot_ps(sgn, x), z = _mm512_mul_ps(x, x);
+    __m512 sp = _mm512_fmadd_ps(_mm512_set1_ps(-5.70498872745e-3f), z, _mm512_set1_ps(2.06390887954e-2f));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-5.37397155531e-2f));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(1.33314422036e-1f));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-3.33332819422e-1f));
+    const __m512 small = _mm512_fmadd_ps(sp, _mm512_mul_ps(z, x), x);
+    /* 2|x| clamped to 20 (NaN becomes 20 here: restored by the last blend) */
+    const __m512 t = _mm512_min_ps(_mm512_add_ps(a, a), _mm512_set1_ps(20.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 em = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);      /* e^r - 1 */
+    const __m512 e = _mm512_scalef_ps(_mm512_add_ps(em, one), n);        /* e^2|x| */
+    __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    big = _mm512_or_ps(big, _mm512_and_ps(x, sgn));
+    const __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x, y);
+}
+static inline void cx_vtanh_array(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, cx_vtanh16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(y + i, m, cx_vtanh16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+#else
+static inline void cx_vtanh_array(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cx_vtanhf(x[i]);
+}
+#endif
+
 /* 1 / (1 + e^-x), as e / (1 + e) with e = e^x for x < 0. */
 static inline float cx_vsigmoidf(float x) {
     float na = cx_vm_bits2f(cx_vm_f2bits(x) | 0x80000000u); /* -|x| */

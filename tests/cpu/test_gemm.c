@@ -6,6 +6,7 @@
 
 #include "test.h"
 #include "cpu/cpu.h"
+#include "cpu/vmath.h"
 #if defined(CX_OPENBLAS_OPENMP) && defined(_OPENMP)
 #include <cblas.h>
 #include <dirent.h>
@@ -412,8 +413,7 @@ static void test_backend_choice(void) {
 }
 
 /* cx_sgemm_bias (the Linear layer's product): bit for bit C filled with the
- * bias row (or none), cx_sgemm(alpha 1, beta 1 / 0) and, with relu, a ReLU
- * pass, on the blocked path (several depth blocks, edge tiles, in place and
+ * bias row (or none), cx_sgemm(alpha 1, beta 1 / 0) and a ReLU or tanh pass, on the blocked path (several depth blocks, edge tiles, in place and
  * packed operands, 1 and 2 threads), the skinny and small-depth paths, a
  * padded C, and both backends. */
 static void test_bias_epilogue(void) {
@@ -426,10 +426,11 @@ static void test_bias_epilogue(void) {
         for (int threads = 1; threads <= 2; threads++) {
             cx_set_threads(threads);
             for (int si = 0; si < nshapes; si++)
-                for (int tr = 0; tr < 16; tr++)
+                for (int tr = 0; tr < 24; tr++)
                     for (int pad = 0; pad <= 3; pad += 3) {
                         const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
-                        const bool ta = tr & 1, tb = tr & 2, with_bias = !(tr & 4), relu = tr & 8;
+                        const bool ta = tr & 1, tb = tr & 2, with_bias = !(tr & 4);
+                        const int act = tr >> 3; /* CX_EPI_NONE, _RELU, _TANH */
                         /* (BLAS: a leading dimension is at least 1) */
                         const int lda = (ta ? M : K) + pad + (K == 0 && !ta && !pad);
                         const int ldb = (tb ? K : N) + pad + (K == 0 && tb && !pad), ldc = N + pad;
@@ -441,17 +442,17 @@ static void test_bias_epilogue(void) {
                         if (with_bias)
                             for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
                         cx_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, with_bias ? 1.0f : 0.0f, C1, ldc);
-                        if (relu)
-                            for (int i = 0; i < M; i++)
-                                for (int j = 0; j < N; j++) {
-                                    float *c = C1 + (size_t)i * ldc + j;
-                                    *c = *c > 0 ? *c : 0.0f;
-                                }
-                        cx_sgemm_bias(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, relu, C2, ldc);
+                        for (int i = 0; i < M; i++)
+                            for (int j = 0; j < N; j++) {
+                                float *c = C1 + (size_t)i * ldc + j;
+                                if (act == CX_EPI_RELU) *c = *c > 0 ? *c : 0.0f;
+                                if (act == CX_EPI_TANH) *c = cx_vtanhf(*c);
+                            }
+                        cx_sgemm_bias(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, act, C2, ldc);
                         /* every element of every row, padding included (untouched) */
                         int same = !memcmp(C1, C2, sizeof(float) * (size_t)M * ldc);
-                        CHECK_MSG(same, "backend %d, %d threads, %dx%dx%d ta %d tb %d bias %d relu %d pad %d", be,
-                                  threads, M, N, K, ta, tb, with_bias, relu, pad);
+                        CHECK_MSG(same, "backend %d, %d threads, %dx%dx%d ta %d tb %d bias %d act %d pad %d", be,
+                                  threads, M, N, K, ta, tb, with_bias, act, pad);
                         free(A), free(B), free(bias), free(C1), free(C2);
                     }
         }

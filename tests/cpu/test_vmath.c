@@ -24,6 +24,8 @@ static double ref_normcdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752
 static void run_exp(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vexpf(x[i]); }
 static void run_expm1(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vexpm1f(x[i]); }
 static void run_tanh(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = cx_vtanhf(x[i]); }
+/* the array form the tanh ops run (AVX-512: cx_vtanh16, a masked tail) */
+static void run_tanh_arr(const float *x, float *y, int n) { cx_vtanh_array(x, y, n); }
 static void run_sigmoid(const float *x, float *y, int n) {
     for (int i = 0; i < n; i++) y[i] = cx_vsigmoidf(x[i]);
 }
@@ -108,6 +110,7 @@ static void test_accuracy(void) {
     check_fn("exp", run_exp, ref_exp, -104.0f, 89.0f, 2.0);
     check_fn("expm1", run_expm1, ref_expm1, -3.0f, 3.0f, 2.0);
     check_fn("tanh", run_tanh, ref_tanh, -10.0f, 10.0f, 3.0);
+    check_fn("tanh_arr", run_tanh_arr, ref_tanh, -10.0f, 10.0f, 3.0);
     check_fn("sigmoid", run_sigmoid, ref_sigmoid, -30.0f, 30.0f, 3.0);
     check_fn("log", run_log, ref_log, 0.0f, 8.0f, 2.0);
     /* the exact GELU's gate: the lower tail to the subnormals, 1 - 2^-25 above 5.4 */
@@ -121,10 +124,10 @@ static void test_edges(void) {
     static const float centres[] = {0.3465736f, -0.3465736f, 1.0397208f, -1.0397208f, 0.625f, -0.625f,
                                     -87.33655f, -103.2789f, 88.72283f, 9.01f, -9.01f,
                                     -14.1421356f, 14.1421356f, -13.0f, 5.4f};
-    const run_fn runs[5] = {run_exp, run_expm1, run_tanh, run_sigmoid, run_normcdf};
-    const ref_fn refs[5] = {ref_exp, ref_expm1, ref_tanh, ref_sigmoid, ref_normcdf};
-    const double lim[5] = {2.0, 2.0, 3.0, 3.0, NORMCDF_ULP};
-    for (int f = 0; f < 5; f++) {
+    const run_fn runs[6] = {run_exp, run_expm1, run_tanh, run_sigmoid, run_normcdf, run_tanh_arr};
+    const ref_fn refs[6] = {ref_exp, ref_expm1, ref_tanh, ref_sigmoid, ref_normcdf, ref_tanh};
+    const double lim[6] = {2.0, 2.0, 3.0, 3.0, NORMCDF_ULP, 3.0};
+    for (int f = 0; f < 6; f++) {
         err_stat st = {0, 0};
         for (size_t c = 0; c < sizeof centres / sizeof centres[0]; c++) {
             float x[CHUNK];
@@ -177,11 +180,23 @@ static void test_special_values(void) {
     CHECK(m[3] == 0.0f && !signbit(m[3]) && m[4] == 0.0f && signbit(m[4]));
     CHECK(m[10] == -1.0f && m[11] == inf && m[14] > 4.8e8f && m[15] == -1.0f);
     CHECK(m[16] == 1e-30f && m[17] == -1e-30f && m[18] == 1e-40f && m[19] == -1e-40f);
-    /* tanh: exact +-1, signed zeros, tiny arguments */
-    CHECK(t[0] == 1.0f && t[1] == -1.0f && isnan(t[2]));
-    CHECK(t[3] == 0.0f && !signbit(t[3]) && t[4] == 0.0f && signbit(t[4]));
-    CHECK(t[12] == 1.0f && t[13] == -1.0f && t[14] == 1.0f && t[15] == -1.0f && t[10] == -1.0f && t[11] == 1.0f);
-    CHECK(t[16] == 1e-30f && t[17] == -1e-30f && t[18] == 1e-40f && t[19] == -1e-40f);
+    /* tanh (both forms): exact +-1, signed zeros, tiny arguments */
+    for (int form = 0; form < 2; form++) {
+        if (form) run_tanh_arr(x, t, N);
+        CHECK(t[0] == 1.0f && t[1] == -1.0f && isnan(t[2]));
+        CHECK(t[3] == 0.0f && !signbit(t[3]) && t[4] == 0.0f && signbit(t[4]));
+        CHECK(t[12] == 1.0f && t[13] == -1.0f && t[14] == 1.0f && t[15] == -1.0f && t[10] == -1.0f && t[11] == 1.0f);
+        CHECK(t[16] == 1e-30f && t[17] == -1e-30f && t[18] == 1e-40f && t[19] == -1e-40f);
+    }
+    /* the array form's masked tail: every length up to two vectors */
+    for (int len = 0; len <= 33; len++) {
+        float in[40], out[40];
+        for (int i = 0; i < 40; i++) in[i] = 0.37f * (float)(i - 20), out[i] = 123.0f;
+        cx_vtanh_array(in, out, len);
+        int ok = 1;
+        for (int i = 0; i < 40; i++) ok &= i < len ? ulp_err(out[i], tanh((double)in[i])) <= 3.0 : out[i] == 123.0f;
+        CHECK_MSG(ok, "cx_vtanh_array of %d elements", len);
+    }
     /* sigmoid */
     CHECK(s[0] == 1.0f && s[1] == 0.0f && isnan(s[2]) && s[3] == 0.5f && s[4] == 0.5f);
     CHECK(s[11] == 1.0f && s[10] == 0.0f && s[9] == 0.0f && s[8] > 0 && s[15] > 2e-9f && s[15] < 2.1e-9f);
@@ -208,7 +223,11 @@ static void test_monotone(void) {
     run_tanh(x, t, N);
     run_sigmoid(x, s, N);
     run_normcdf(x, p, N);
+    float *t2 = malloc(N * sizeof *t2);
+    run_tanh_arr(x, t2, N);
     int bad = 0;
+    for (int i = 1; i < N; i++) bad += !(t2[i] >= -1.0f && t2[i] <= 1.0f && t2[i] >= t2[i - 1] - 0x1p-24f * fabsf(t2[i]));
+    free(t2);
     for (int i = 0; i < N; i++) {
         bad += !(t[i] >= -1.0f && t[i] <= 1.0f && s[i] >= 0.0f && s[i] <= 1.0f && p[i] >= 0.0f && p[i] <= 1.0f);
         if (i) bad += !(t[i] >= t[i - 1] - 0x1p-24f * fabsf(t[i]) && s[i] >= s[i - 1] - 0x1p-24f * s[i] &&
