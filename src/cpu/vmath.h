@@ -151,15 +151,18 @@ static inline float cx_vtanhf(float x) {
  * 0.625 on). About 1.3 ulp; exactly +-1 from |x| = 9.01, NaN and signed
  * zeros passed through. */
 static inline __m512 cx_vtanh16(__m512 x) {
-    const __m512 sgn = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
-    const __m512 a = _mm512_andnot_ps(sgn, x), z = _mm512_mul_ps(x, x);
+    /* on a = |x|, the sign copied back last (one vpternlogd: this keeps -0,
+     * and the odd small-argument polynomial needs no select for 0); NaN
+     * propagates through min(20, NaN) = NaN (vminps returns its second
+     * operand) and every step after */
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 a = _mm512_abs_ps(x), z = _mm512_mul_ps(a, a);
     __m512 sp = _mm512_fmadd_ps(_mm512_set1_ps(-5.70498872745e-3f), z, _mm512_set1_ps(2.06390887954e-2f));
     sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-5.37397155531e-2f));
     sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(1.33314422036e-1f));
     sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-3.33332819422e-1f));
-    const __m512 small = _mm512_fmadd_ps(sp, _mm512_mul_ps(z, x), x);
-    /* 2|x| clamped to 20 (NaN becomes 20 here: restored by the last blend) */
-    const __m512 t = _mm512_min_ps(_mm512_add_ps(a, a), _mm512_set1_ps(20.0f));
+    const __m512 small = _mm512_fmadd_ps(sp, _mm512_mul_ps(z, a), a);
+    const __m512 t = _mm512_min_ps(_mm512_set1_ps(20.0f), _mm512_add_ps(a, a)); /* 2|x| up to 20 */
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
@@ -171,10 +174,11 @@ static inline __m512 cx_vtanh16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     const __m512 em = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);      /* e^r - 1 */
     const __m512 e = _mm512_scalef_ps(_mm512_add_ps(em, one), n);        /* e^2|x| */
-    __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
-    big = _mm512_or_ps(big, _mm512_and_ps(x, sgn));
+    const __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
     const __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x, y);
+    /* sign ? x : y bitwise (vpternlogd 0xCA over sign mask, x, y): x's sign on y */
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32(INT32_MIN), _mm512_castps_si512(x),
+                                                         _mm512_castps_si512(y), 0xCA));
 }
 static inline void cx_vtanh_array(const float *x, float *y, int64_t n) {
     int64_t i = 0;
