@@ -437,7 +437,7 @@ static void test_bias_epilogue(void) {
                         float *A = rand_buf((size_t)(ta ? K : M) * lda), *B = rand_buf((size_t)(tb ? N : K) * ldb);
                         float *bias = rand_buf((size_t)N), *C1 = rand_buf((size_t)M * ldc);
                         float *C2 = malloc(sizeof(float) * (size_t)M * ldc);
-                        if (M > 3) A[(size_t)3 * lda] = NAN; /* a NaN row: ReLU gives 0 there */
+                        if (M > 3 && K > 0) A[ta ? 3 : (size_t)3 * lda] = NAN; /* op(A)[3][0]: a NaN row of C */
                         memcpy(C2, C1, sizeof(float) * (size_t)M * ldc);
                         if (with_bias)
                             for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);

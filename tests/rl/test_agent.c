@@ -59,7 +59,10 @@ static void reinforce_learns_cartpole(void) {
 
 static void dqn_learns_cartpole(void) {
     cx_agent *a = make(CX_ALGO_DQN, "cartpole", NULL);
-    double r = train_until(a, 20000, 5000, 200);
+    /* DQN's greedy return swings between 100 and 500 over its first 40k
+     * steps, and where it first passes 200 moves with the builds' rounding
+     * (the -O1 sanitizer build: at 27.5k; -O3: at 5k): checked every 2.5k */
+    double r = train_until(a, 40000, 2500, 200);
     CHECK_MSG(r >= 200, "DQN greedy return %.1f after %lld steps", r, (long long)cx_agent_progress(a).steps);
     cx_agent_free(a);
 }
