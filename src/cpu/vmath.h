@@ -180,6 +180,26 @@ static inline __m512 cx_vtanh16(__m512 x) {
     return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32(INT32_MIN), _mm512_castps_si512(x),
                                                          _mm512_castps_si512(y), 0xCA));
 }
+/* sqrt(v) for v >= +0 or NaN, equal to vsqrtps bit for bit under DAZ/FTZ
+ * (as the optimisers run; tests/cpu/test_vmath.c compares a stride through
+ * all 2^31 non-negative bit patterns, every one with CX_TEST_EXHAUSTIVE=1)
+ * without the divide/square-root unit, which Adam's division also needs:
+ * 1/sqrt to 14 bits (vrsqrt14ps), one coupled Newton step for sqrt(v) and
+ * 1/(2 sqrt(v)), one FMA-residual correction (v below 2^-100 scaled by 2^64
+ * first, so that the residual stays normal; zeros, denormals (+0 under DAZ)
+ * and +inf passed through). */
+static inline __m512 cx_vsqrt16_exact(__m512 v) {
+    const __m512 vz = _mm512_add_ps(v, _mm512_setzero_ps()); /* DAZ: denormals to +0 */
+    const __mmask16 tiny = _mm512_cmp_ps_mask(vz, _mm512_set1_ps(0x1p-100f), _CMP_LT_OQ);
+    const __m512 vs = _mm512_mask_mul_ps(vz, tiny, vz, _mm512_set1_ps(0x1p64f));
+    const __m512 y0 = _mm512_rsqrt14_ps(vs);
+    const __m512 s0 = _mm512_mul_ps(vs, y0), h0 = _mm512_mul_ps(_mm512_set1_ps(0.5f), y0);
+    const __m512 r0 = _mm512_fnmadd_ps(s0, h0, _mm512_set1_ps(0.5f));
+    const __m512 s1 = _mm512_fmadd_ps(s0, r0, s0), h1 = _mm512_fmadd_ps(h0, r0, h0);
+    __m512 s2 = _mm512_fmadd_ps(_mm512_fnmadd_ps(s1, s1, vs), h1, s1);
+    s2 = _mm512_mask_mul_ps(s2, tiny, s2, _mm512_set1_ps(0x1p-32f));
+    return _mm512_mask_blend_ps(_mm512_fpclass_ps_mask(vz, 0x02 | 0x04 | 0x08), s2, vz);
+}
 static inline void cx_vtanh_array(const float *x, float *y, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, cx_vtanh16(_mm512_loadu_ps(x + i)));

@@ -7,6 +7,7 @@
 
 #include "cortex/optim.h"
 #include "flat_internal.h"
+#include "../cpu/vmath.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -134,26 +135,6 @@ static void k_sgd(const kargs *a, int64_t lo, int64_t hi) {
 
 #if defined(__AVX512F__) && defined(__FMA__) && defined(CX_HW_FLUSH)
 #include <immintrin.h>
-/* sqrt(v) for v >= +0 or NaN, equal to vsqrtps bit for bit (with DAZ/FTZ, as
- * the kernels run: checked on all 2^31 bit patterns with the sign clear)
- * without the divide/square-root unit, which Adam's division by the
- * denominator also needs: 1/sqrt to 14 bits (vrsqrt14ps), one coupled
- * Newton step for sqrt(v) and 1/(2 sqrt(v)), one FMA-residual correction
- * (v below 2^-100 scaled by 2^64 first, so that the residual stays normal;
- * zeros, denormals (+0 under DAZ) and +inf passed through). */
-static inline __m512 sqrt16_exact(__m512 v) {
-    const __m512 vz = _mm512_add_ps(v, _mm512_setzero_ps()); /* DAZ: denormals to +0 */
-    const __mmask16 tiny = _mm512_cmp_ps_mask(vz, _mm512_set1_ps(0x1p-100f), _CMP_LT_OQ);
-    const __m512 vs = _mm512_mask_mul_ps(vz, tiny, vz, _mm512_set1_ps(0x1p64f));
-    const __m512 y0 = _mm512_rsqrt14_ps(vs);
-    const __m512 s0 = _mm512_mul_ps(vs, y0), h0 = _mm512_mul_ps(_mm512_set1_ps(0.5f), y0);
-    const __m512 r0 = _mm512_fnmadd_ps(s0, h0, _mm512_set1_ps(0.5f));
-    const __m512 s1 = _mm512_fmadd_ps(s0, r0, s0), h1 = _mm512_fmadd_ps(h0, r0, h0);
-    __m512 s2 = _mm512_fmadd_ps(_mm512_fnmadd_ps(s1, s1, vs), h1, s1);
-    s2 = _mm512_mask_mul_ps(s2, tiny, s2, _mm512_set1_ps(0x1p-32f));
-    return _mm512_mask_blend_ps(_mm512_fpclass_ps_mask(vz, 0x02 | 0x04 | 0x08), s2, vz);
-}
-
 /* adam_loop's operations, sixteen elements at a time (amsgrad off); returns
  * where the scalar loop takes over. The same results bit for bit: one
  * rounding per operation in the same order, FMAs where FMA() is fmaf. */
@@ -172,7 +153,7 @@ static inline __attribute__((always_inline)) int64_t adam16(const kargs *a, int6
         if (wdm == 1) gi = _mm512_fmadd_ps(wd, pi, gi);
         const __m512 mi = _mm512_fmadd_ps(omb1, gi, _mm512_mul_ps(_mm512_loadu_ps(m + i), b1));
         const __m512 vi = _mm512_fmadd_ps(_mm512_mul_ps(omb2, gi), gi, _mm512_mul_ps(_mm512_loadu_ps(v + i), b2));
-        const __m512 sq = sqrt16_exact(vi);
+        const __m512 sq = cx_vsqrt16_exact(vi);
         __m512 q = _mm512_mul_ps(sq, rbc2s); /* div_const */
         q = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, bc2s, sq), rbc2s, q);
         q = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, bc2s, sq), rbc2s, q);

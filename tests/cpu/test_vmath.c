@@ -9,6 +9,9 @@
 
 #include "test.h"
 #include "cpu/vmath.h"
+#if defined(__AVX512F__)
+#include <xmmintrin.h>
+#endif
 
 typedef float (*f32_fn)(float);
 typedef double (*ref_fn)(double);
@@ -160,6 +163,42 @@ static void test_log(void) {
     CHECK(ulp_err(y[7], log((double)x[7])) <= 1 && ulp_err(y[8], log((double)FLT_MAX)) <= 1 && ulp_err(y[9], log(2.0)) <= 1);
 }
 
+/* cx_vsqrt16_exact against vsqrtps under DAZ/FTZ: a stride of 61 through
+ * every bit pattern with the sign clear (NaNs, denormals, +inf included),
+ * all 2^31 of them with CX_TEST_EXHAUSTIVE=1. */
+static void test_sqrt_exact(void) {
+#if defined(__AVX512F__)
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040);
+    const char *ex = getenv("CX_TEST_EXHAUSTIVE");
+    const uint64_t stride = ex && *ex == '1' ? 1 : 61;
+    long bad = 0, n = 0;
+    uint32_t first = 0;
+    for (uint64_t u = 0; u < 0x80000000ull; u += 16 * stride) {
+        uint32_t b[16];
+        for (int k = 0; k < 16; k++) b[k] = (uint32_t)((u + (uint64_t)k * stride) & 0x7fffffffu);
+        __m512 v;
+        memcpy(&v, b, sizeof v);
+        const __m512i got = _mm512_castps_si512(cx_vsqrt16_exact(v)), want = _mm512_castps_si512(_mm512_sqrt_ps(v));
+        const __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(want), _mm512_castsi512_ps(want), _CMP_UNORD_Q);
+        const __mmask16 ne = (_mm512_cmpneq_epi32_mask(got, want) & (__mmask16)~nan) |
+                             (nan & (__mmask16)~_mm512_cmp_ps_mask(_mm512_castsi512_ps(got), _mm512_castsi512_ps(got),
+                                                                   _CMP_UNORD_Q));
+        if (ne && !bad)
+            for (int k = 0; k < 16; k++)
+                if (ne >> k & 1) {
+                    first = b[k];
+                    break;
+                }
+        bad += __builtin_popcount(ne);
+        n += 16;
+    }
+    _mm_setcsr(csr);
+    printf("  sqrt16_exact: %ld bit patterns, %ld differ from vsqrtps\n", n, bad);
+    CHECK_MSG(bad == 0, "%ld of %ld differ, first at bits 0x%08x", bad, n, first);
+#endif
+}
+
 static void test_special_values(void) {
     const float inf = INFINITY, nan = NAN;
     float x[] = {inf, -inf, nan, 0.0f, -0.0f, 89.0f, 88.72f, -88.0f, -103.0f, -104.5f, -1000.0f, 1000.0f,
@@ -243,6 +282,7 @@ static void test_monotone(void) {
 int main(void) {
     RUN(test_accuracy);
     RUN(test_log);
+    RUN(test_sqrt_exact);
     RUN(test_edges);
     RUN(test_special_values);
     RUN(test_monotone);
