@@ -393,42 +393,64 @@ static inline void team_barrier(void) {
 #endif
 }
 
+/* Rows [ic, ic + mc) of op(A) at depth block (pc, kc), ready for the
+ * kernels: packed at apack (A not in place), or read in place with only a
+ * last tile that no kernel height fits packed at apack, so that no row
+ * beyond M is read. Returns the kernels' A layout. */
+static int a_prepare(const gemm_job *g, int ic, int mc, int pc, int kc, float *apack) {
+    if (!g->a_place) {
+        pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
+        return A_PACKED;
+    }
+    const int tail = mc / CX_MR * CX_MR;
+    if (tail < mc) {
+        int th;
+        tile_kernel(A_PACKED, mc - tail, &th);
+        if (th != mc - tail) pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
+    }
+    return g->ta ? A_COLS : A_ROWS;
+}
+
+/* The row tiles of rows [ic, ic + mc) against one column panel (columns
+ * [col, col + nr) of C, B's panel at bp with row stride bs), A as
+ * a_prepare left it. */
+static void row_tiles(const gemm_job *g, int am, int ic, int mc, int pc, int kc, const float *bp, size_t bs,
+                      int col, int nr, float beta, const float *bias, int act, const float *apack) {
+    for (int ir = 0; ir < mc; ir += CX_MR) {
+        const int mr = imin(CX_MR, mc - ir);
+        int h;
+        kernel_fn kf = tile_kernel(am, mr, &h);
+        const float *ap = apack + (size_t)ir * kc;
+        size_t ask = CX_MR, ais = 1;
+        if (am == A_COLS && h == mr) { /* every full tile, and a tail one that fits */
+            ap = g->A + (size_t)pc * g->lda + ic + ir;
+            ask = g->lda;
+        } else if (am == A_ROWS && h == mr) {
+            ap = g->A + (size_t)(ic + ir) * g->lda + pc;
+            ais = g->lda;
+        } else if (am != A_PACKED) { /* the tail tile a_prepare packed */
+            kf = tile_kernel(A_PACKED, mr, &h);
+            ap = apack;
+        }
+        kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + col, g->ldc, g->alpha, beta,
+           bias ? bias + col : NULL, act, mr, nr);
+    }
+}
+
 /* Rows [m_lo, m_hi) of C against column panels [jlo, jhi) of block (jc,
  * pc), A in place, each panel packed into the thread's first panel slot just
- * before its row tiles run (gemm_thread). */
+ * before its row tiles run (gemm_thread). Only the last row block can have a
+ * tail tile to pack (mblk is a multiple of MR): packed once, first. */
 static void panel_by_panel(const gemm_job *g, int jc, int nc, int pc, int kc, float beta, const float *bias,
                            int act, int jlo, int jhi, int m_lo, int m_hi, int mblk, float *apack) {
     float *slot = g->bpack + (size_t)jlo * CX_NR * imin(g->K, CX_KC);
+    int am = A_ROWS;
+    for (int ic = m_lo; ic < m_hi; ic += mblk) am = a_prepare(g, ic, imin(mblk, m_hi - ic), pc, kc, apack);
     for (int jp = jlo; jp < jhi; jp++) {
         const int j0 = jp * CX_NR, nr = imin(CX_NR, nc - j0);
         pack_b_panel(true, g->B, g->ldb, jc + j0, nr, pc, kc, slot);
-        for (int ic = m_lo; ic < m_hi; ic += mblk) {
-            const int mc = imin(mblk, m_hi - ic);
-            const int am = g->ta ? A_COLS : A_ROWS;
-            const int tail = mc / CX_MR * CX_MR;
-            bool tail_packed = false;
-            for (int ir = 0; ir < mc; ir += CX_MR) {
-                const int mr = imin(CX_MR, mc - ir);
-                int h;
-                kernel_fn kf = tile_kernel(am, mr, &h);
-                const float *ap;
-                size_t ask = CX_MR, ais = 1;
-                if (h == mr && am == A_COLS) {
-                    ap = g->A + (size_t)pc * g->lda + ic + ir;
-                    ask = g->lda;
-                } else if (h == mr) {
-                    ap = g->A + (size_t)(ic + ir) * g->lda + pc;
-                    ais = g->lda;
-                } else { /* a last tile no kernel height fits: packed */
-                    if (!tail_packed) pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
-                    tail_packed = true;
-                    kf = tile_kernel(A_PACKED, mr, &h);
-                    ap = apack;
-                }
-                kf(kc, ap, ask, ais, slot, CX_NR, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc, g->alpha, beta,
-                   bias ? bias + jc + j0 : NULL, act, mr, nr);
-            }
-        }
+        for (int ic = m_lo; ic < m_hi; ic += mblk)
+            row_tiles(g, am, ic, imin(mblk, m_hi - ic), pc, kc, slot, CX_NR, jc + j0, nr, beta, bias, act, apack);
     }
 }
 
@@ -500,42 +522,13 @@ static void gemm_thread(const gemm_job *g, int tid, int nt) {
             }
             for (int ic = m_lo; active && ic < m_hi; ic += mblk) {
                 const int mc = imin(mblk, m_hi - ic);
-                /* A in place: only a last tile that no kernel height fits
-                 * exactly is packed (at apack), so that no row beyond M is read */
-                const int am = !g->a_place ? A_PACKED : g->ta ? A_COLS : A_ROWS;
-                const int tail = g->a_place ? mc / CX_MR * CX_MR : 0;
-                if (!g->a_place) {
-                    pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, apack);
-                } else if (tail < mc) {
-                    int th;
-                    tile_kernel(A_PACKED, mc - tail, &th);
-                    if (th != mc - tail) pack_a(g->ta, g->A, g->lda, ic + tail, mc - tail, pc, kc, apack);
-                }
+                const int am = a_prepare(g, ic, mc, pc, kc, apack);
                 for (int jp = jlo; jp < jhi; jp++) {
                     const int j0 = jp * CX_NR;
-                    const int nr = imin(CX_NR, nc - j0);
                     const bool bdir = b_in_place(g, nc - j0);
                     const float *bp = bdir ? g->B + (size_t)pc * g->ldb + jc + j0 : g->bpack + (size_t)j0 * kstride;
-                    const size_t bs = bdir ? g->ldb : (size_t)CX_NR;
-                    for (int ir = 0; ir < mc; ir += CX_MR) {
-                        const int mr = imin(CX_MR, mc - ir);
-                        int h;
-                        kernel_fn kf = tile_kernel(am, mr, &h);
-                        const float *ap = apack + (size_t)ir * kc;
-                        size_t ask = CX_MR, ais = 1;
-                        if (am == A_COLS && h == mr) { /* every full tile, and a tail one that fits */
-                            ap = g->A + (size_t)pc * g->lda + ic + ir;
-                            ask = g->lda;
-                        } else if (am == A_ROWS && h == mr) {
-                            ap = g->A + (size_t)(ic + ir) * g->lda + pc;
-                            ais = g->lda;
-                        } else if (am != A_PACKED) { /* the tail tile packed above */
-                            kf = tile_kernel(A_PACKED, mr, &h);
-                            ap = apack;
-                        }
-                        kf(kc, ap, ask, ais, bp, bs, g->C + (size_t)(ic + ir) * g->ldc + jc + j0, g->ldc,
-                           g->alpha, beta, bias ? bias + jc + j0 : NULL, act, mr, nr);
-                    }
+                    row_tiles(g, am, ic, mc, pc, kc, bp, bdir ? g->ldb : (size_t)CX_NR, jc + j0, imin(CX_NR, nc - j0),
+                              beta, bias, act, apack);
                 }
             }
         }

@@ -65,6 +65,23 @@ static inline double cx_vm_seld(int c, double a, double b) {
 
 static inline float cx_vm_fabs(float x) { return cx_vm_bits2f(cx_vm_f2bits(x) & 0x7FFFFFFFu); }
 
+/* The polynomials and constants the scalar and the AVX-512 forms share:
+ * ln 2 in two parts (n ln2_hi exact), the Cephes expm1 polynomial of the
+ * reduced argument, the Cephes odd tanh polynomial for |x| < 0.625. */
+#define CX_VM_LN2_HI 0.693359375f
+#define CX_VM_LN2_LO (-2.12194440e-4f)
+#define CX_VM_EXPM1_P0 1.9875691500e-4f
+#define CX_VM_EXPM1_P1 1.3981999507e-3f
+#define CX_VM_EXPM1_P2 8.3334519073e-3f
+#define CX_VM_EXPM1_P3 4.1665795894e-2f
+#define CX_VM_EXPM1_P4 1.6666665459e-1f
+#define CX_VM_EXPM1_P5 5.0000001201e-1f
+#define CX_VM_TANH_S0 (-5.70498872745e-3f)
+#define CX_VM_TANH_S1 2.06390887954e-2f
+#define CX_VM_TANH_S2 (-5.37397155531e-2f)
+#define CX_VM_TANH_S3 1.33314422036e-1f
+#define CX_VM_TANH_S4 (-3.33332819422e-1f)
+
 /* x = n ln2 + r for x in [-104, 89] (or NaN: then everything is NaN, the
  * integers are garbage but in range): sets n and returns expm1(r). */
 static inline float cx_vm_reduce(float x, int32_t *n) {
@@ -72,14 +89,14 @@ static inline float cx_vm_reduce(float x, int32_t *n) {
     float t = CX_VM_FMA(x, 1.44269504088896341f, shifter);
     float nf = t - shifter;
     *n = (int32_t)(cx_vm_f2bits(t) - cx_vm_f2bits(shifter)); /* in [-2^30 - 2^29, 2^30] */
-    float r = CX_VM_FMA(nf, -0.693359375f, x); /* ln2 high part: n * C1 is exact */
-    r = CX_VM_FMA(nf, 2.12194440e-4f, r);      /* ln2 = 0.693359375 - 2.12194440e-4 */
-    float p = 1.9875691500e-4f;
-    p = CX_VM_FMA(p, r, 1.3981999507e-3f);
-    p = CX_VM_FMA(p, r, 8.3334519073e-3f);
-    p = CX_VM_FMA(p, r, 4.1665795894e-2f);
-    p = CX_VM_FMA(p, r, 1.6666665459e-1f);
-    p = CX_VM_FMA(p, r, 5.0000001201e-1f);
+    float r = CX_VM_FMA(nf, -CX_VM_LN2_HI, x); /* ln2 high part: n * C1 is exact */
+    r = CX_VM_FMA(nf, -CX_VM_LN2_LO, r);
+    float p = CX_VM_EXPM1_P0;
+    p = CX_VM_FMA(p, r, CX_VM_EXPM1_P1);
+    p = CX_VM_FMA(p, r, CX_VM_EXPM1_P2);
+    p = CX_VM_FMA(p, r, CX_VM_EXPM1_P3);
+    p = CX_VM_FMA(p, r, CX_VM_EXPM1_P4);
+    p = CX_VM_FMA(p, r, CX_VM_EXPM1_P5);
     return CX_VM_FMA(p, r * r, r);
 }
 
@@ -120,10 +137,10 @@ static inline float cx_vexpm1f(float x) {
 static inline float cx_vtanhf(float x) {
     float a = cx_vm_fabs(x);
     float z = x * x;
-    float sp = CX_VM_FMA(-5.70498872745e-3f, z, 2.06390887954e-2f);
-    sp = CX_VM_FMA(sp, z, -5.37397155531e-2f);
-    sp = CX_VM_FMA(sp, z, 1.33314422036e-1f);
-    sp = CX_VM_FMA(sp, z, -3.33332819422e-1f);
+    float sp = CX_VM_FMA(CX_VM_TANH_S0, z, CX_VM_TANH_S1);
+    sp = CX_VM_FMA(sp, z, CX_VM_TANH_S2);
+    sp = CX_VM_FMA(sp, z, CX_VM_TANH_S3);
+    sp = CX_VM_FMA(sp, z, CX_VM_TANH_S4);
     float small = CX_VM_FMA(sp, z * x, x);
     /* |x| >= 0.625: 1 - 2 / (e^2|x| + 1), |x| clamped to 10 (tanh rounds to 1
      * from 9.01 on): 2^n needs no split. NaN -> 10, restored below. */
@@ -157,21 +174,21 @@ static inline __m512 cx_vtanh16(__m512 x) {
      * operand) and every step after */
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 a = _mm512_abs_ps(x), z = _mm512_mul_ps(a, a);
-    __m512 sp = _mm512_fmadd_ps(_mm512_set1_ps(-5.70498872745e-3f), z, _mm512_set1_ps(2.06390887954e-2f));
-    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-5.37397155531e-2f));
-    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(1.33314422036e-1f));
-    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-3.33332819422e-1f));
+    __m512 sp = _mm512_fmadd_ps(_mm512_set1_ps(CX_VM_TANH_S0), z, _mm512_set1_ps(CX_VM_TANH_S1));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(CX_VM_TANH_S2));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(CX_VM_TANH_S3));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(CX_VM_TANH_S4));
     const __m512 small = _mm512_fmadd_ps(sp, _mm512_mul_ps(z, a), a);
     const __m512 t = _mm512_min_ps(_mm512_set1_ps(20.0f), _mm512_add_ps(a, a)); /* 2|x| up to 20 */
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(CX_VM_LN2_HI), t);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(CX_VM_LN2_LO), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(CX_VM_EXPM1_P0), r, _mm512_set1_ps(CX_VM_EXPM1_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CX_VM_EXPM1_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CX_VM_EXPM1_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CX_VM_EXPM1_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CX_VM_EXPM1_P5));
     const __m512 em = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);      /* e^r - 1 */
     const __m512 e = _mm512_scalef_ps(_mm512_add_ps(em, one), n);        /* e^2|x| */
     const __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
@@ -279,7 +296,7 @@ static inline float cx_vlogf(float x) {
     const float z = f * f;
     const float r = CX_VM_FMA(z, CX_VM_FMA(f, p, -0.5f), f); /* log(1 + f) */
     const float kf = (float)k;
-    const float y = CX_VM_FMA(kf, 0.693359375f, CX_VM_FMA(kf, -2.12194440e-4f, r));
+    const float y = CX_VM_FMA(kf, CX_VM_LN2_HI, CX_VM_FMA(kf, CX_VM_LN2_LO, r));
     /* x <= 0, +inf, NaN */
     float sp = cx_vm_sel(x == 0, -INFINITY, cx_vm_sel(x == INFINITY, INFINITY, NAN));
     return cx_vm_sel(x > 0 && x < INFINITY, y, sp);
