@@ -247,6 +247,27 @@ def gen_norm(fx):
     fx.add("bnmod.gw3", gw)
     fx.add("bnmod.gb3", gb)
 
+    # ---- cx_batch_norm_relu: relu(batch_norm(x) [+ residual]), inputs
+    # x, running_mean, running_var, weight, bias[, residual] (added last, so
+    # the random draws of the cases above are unchanged)
+    def bnrelu_case(name, shape, training, residual):
+        C = shape[1]
+        x = randn(*shape) * 1.5 + 0.3
+        rm = randn(C) * 0.5
+        rv = torch.rand(C) + 0.5
+        ins = [x, rm, rv, randn(C), randn(C)] + ([randn(*shape)] if residual else [])
+        grads = [0, 3, 4, 5] if residual else [0, 3, 4]
+
+        def f(x, rm, rv, w, b, *r):
+            y = F.batch_norm(x, rm, rv, w, b, training=training, momentum=0.1, eps=1e-5)
+            return F.relu(y + r[0] if r else y)
+        fx.case(name, f, ins, grads=grads, after=(1, 2) if training else ())
+
+    bnrelu_case("bnrelu_train_nchw", (3, 4, 5, 3), True, False)
+    bnrelu_case("bnrelu_train_res_nchw", (3, 4, 5, 3), True, True)
+    bnrelu_case("bnrelu_train_res_nc", (7, 5), True, True)
+    bnrelu_case("bnrelu_eval_res_nchw", (3, 4, 5, 3), False, True)
+
 
 if __name__ == "__main__":
     pool, norm = Fixture(), Fixture()

@@ -39,6 +39,19 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *runni
                          cx_tensor *weight, cx_tensor *bias, bool training, float momentum,
                          float eps);
 
+/* cx_relu(cx_add(cx_batch_norm(x, ...), residual)) as one op, or
+ * cx_relu(cx_batch_norm(x, ...)) when residual is NULL: the same values and
+ * gradients bit for bit (the sum and the relu are computed as cx_add and
+ * cx_relu compute them), in two passes over the data instead of six forward
+ * and backward. The intermediate tensors (the normalised x, the sum) are not
+ * kept. residual: F32 with x's shape, or NULL; it receives the gradient
+ * cx_add would give it. Arguments otherwise as cx_batch_norm. The block
+ * ends of a ResNet (conv - BN - ReLU, conv - BN - add - ReLU) are this op;
+ * .net networks use it by themselves (see netdef.h). */
+cx_tensor *cx_batch_norm_relu(cx_tensor *x, cx_tensor *residual, cx_tensor *running_mean,
+                              cx_tensor *running_var, cx_tensor *weight, cx_tensor *bias, bool training,
+                              float momentum, float eps);
+
 /* ---------------------------------------------------------------- layer norm */
 /* F.layer_norm(x, normalized_shape = last `k` dims of x, weight, bias, eps):
  * each group of the last k dims (D = their product elements) is normalised
@@ -69,6 +82,11 @@ cx_module *cx_batchnorm2d_new(int num_features);
 cx_module *cx_batchnorm_new_ex(int spatial_dims, int num_features, float eps, float momentum,
                                bool affine);
 /* Accessors (fatal if m is not a batch-norm module; weight/bias NULL without affine). */
+/* The module's forward followed by + residual (NULL: none) and a relu, as
+ * one op (cx_batch_norm_relu with the module's parameters, running stats
+ * and mode; num_batches_tracked counts as in cx_module_forward). Fatal if
+ * m is not a batch-norm module. */
+cx_tensor *cx_batchnorm_forward_relu(cx_module *m, cx_tensor *x, cx_tensor *residual);
 cx_tensor *cx_batchnorm_weight(cx_module *m);
 cx_tensor *cx_batchnorm_bias(cx_module *m);
 cx_tensor *cx_batchnorm_running_mean(cx_module *m);

@@ -22,6 +22,12 @@ typedef struct {
     cx_module *mod;         /* NULL for input, globalavgpool, add, concat */
     cx_layer_info info;
     cx_net_layer_def def;   /* the resolved keys (defaults filled in), for exporters */
+    /* fusion (plan_fusion): a relu layer computing relu(bn [+ residual]) as
+     * one op has fuse_bn > 0 (the batchnorm layer) and fuse_res (the other
+     * input of the add between them, or -1); the layers it absorbs have
+     * fused = true and no output in a fused run */
+    int fuse_bn, fuse_res;
+    bool fused;
 } node;
 
 typedef struct {
@@ -32,8 +38,42 @@ typedef struct {
 } net_m;
 
 /* ---------------------------------------------------------------- module ops */
-/* Run every layer; returns the arena array of the n layer outputs. */
-static cx_tensor **net_run(net_m *net, cx_tensor *x) {
+/* Finds the block ends batchnorm -> relu and batchnorm -> add -> relu whose
+ * batchnorm (and add) output feeds nothing else, for cx_batchnorm_forward_relu:
+ * the same values and gradients in two passes over the data instead of six. */
+static void plan_fusion(net_m *net) {
+    int *uses = cx_xcalloc((size_t)net->n, sizeof *uses);
+    for (int i = 1; i < net->n; i++)
+        for (int k = 0; k < net->nodes[i].nfrom; k++) uses[net->nodes[i].from[k]]++;
+    for (int i = 1; i < net->n; i++) {
+        node *r = &net->nodes[i];
+        r->fuse_bn = 0;
+        r->fuse_res = -1;
+        if (r->kind != L_ACT || r->def.act != CX_ACT_RELU) continue;
+        const int j = r->from[0];
+        node *a = &net->nodes[j];
+        if (uses[j] != 1 || a->fused) continue;
+        if (a->kind == L_BN) {
+            r->fuse_bn = j;
+            a->fused = true;
+        } else if (a->kind == L_ADD && a->nfrom == 2) {
+            /* a + b and b + a are the same float sum */
+            for (int k = 0; k < 2; k++) {
+                const int b = a->from[k], other = a->from[1 - k];
+                if (b == other || uses[b] != 1 || net->nodes[b].kind != L_BN || net->nodes[b].fused) continue;
+                r->fuse_bn = b;
+                r->fuse_res = other;
+                net->nodes[b].fused = a->fused = true;
+                break;
+            }
+        }
+    }
+    free(uses);
+}
+
+/* Run every layer; returns the arena array of the n layer outputs. fuse:
+ * the fused block ends of plan_fusion (the layers they absorb are NULL). */
+static cx_tensor **net_run(net_m *net, cx_tensor *x, bool fuse) {
     bool ok = x->ndim == net->in_ndim + 1;
     for (int i = 0; ok && i < net->in_ndim; i++) ok = x->shape[i + 1] == net->in_shape[i];
     if (!ok) {
@@ -47,6 +87,15 @@ static cx_tensor **net_run(net_m *net, cx_tensor *x) {
     out[0] = x;
     for (int i = 1; i < net->n; i++) {
         node *nd = &net->nodes[i];
+        if (fuse && nd->fused) {
+            out[i] = NULL;
+            continue;
+        }
+        if (fuse && nd->fuse_bn > 0) {
+            const node *bn = &net->nodes[nd->fuse_bn];
+            out[i] = cx_batchnorm_forward_relu(bn->mod, out[bn->from[0]], nd->fuse_res >= 0 ? out[nd->fuse_res] : NULL);
+            continue;
+        }
         cx_tensor *in = out[nd->from[0]];
         switch (nd->kind) {
         case L_GAP: out[i] = cx_global_avg_pool2d(in); break;
@@ -73,7 +122,7 @@ static cx_tensor **net_run(net_m *net, cx_tensor *x) {
 static int net_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **out, int max_out) {
     net_m *net = (net_m *)m;
     if (n_in != 1) cx_fatal("Net: takes one input, got %d", n_in);
-    cx_tensor **all = net_run(net, in[0]);
+    cx_tensor **all = net_run(net, in[0], false);
     out[0] = all[net->n - 1];
     int k = 1;
     for (int i = 0; i < net->n && k < max_out; i++) out[k++] = all[i];
@@ -82,7 +131,7 @@ static int net_call(cx_module *m, cx_tensor *const *in, int n_in, cx_tensor **ou
 
 static cx_tensor *net_forward(cx_module *m, cx_tensor *x) {
     net_m *net = (net_m *)m;
-    return net_run(net, x)[net->n - 1];
+    return net_run(net, x, true)[net->n - 1];
 }
 
 static void net_describe(const cx_module *m, char *buf, size_t n) {
@@ -826,6 +875,7 @@ cx_status cx_net_parse_for(const char *text, const char *source, const cx_st_fil
         if (c.line_no > 0) return cx_set_error(CX_ERR_FORMAT, "%s:%d: %s", src, c.line_no, msg);
         return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, msg);
     }
+    plan_fusion(c.net);
     *out = &c.net->base;
     return CX_OK;
 }

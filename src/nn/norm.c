@@ -53,17 +53,27 @@ static double sqdev_row(const float *restrict x, int64_t n, float m) {
     }
     return t;
 }
+/* sum g and sum g (x - m) over one block of at most RB values, in float.
+ * Not inlined: the plain and the fused batch-norm backward (which masks g
+ * first) sum with this one compiled loop, so in the same order. */
+__attribute__((noinline)) static void gsums_block(const float *restrict g, const float *restrict x, int64_t n,
+                                                  float m, float *sa, float *sb) {
+    float a = 0, b = 0;
+    CX_OMP(simd reduction(+ : a, b))
+    for (int64_t j = 0; j < n; j++) {
+        a += g[j];
+        b += g[j] * (x[j] - m);
+    }
+    *sa = a;
+    *sb = b;
+}
 /* sum g and sum g (x - m), added to *sg, *sgx */
 static void gsums_row(const float *restrict g, const float *restrict x, int64_t n, float m, double *sg,
                       double *sgx) {
     for (int64_t j0 = 0; j0 < n; j0 += RB) {
         const int64_t j1 = j0 + RB < n ? j0 + RB : n;
-        float a = 0, b = 0;
-        CX_OMP(simd reduction(+ : a, b))
-        for (int64_t j = j0; j < j1; j++) {
-            a += g[j];
-            b += g[j] * (x[j] - m);
-        }
+        float a, b;
+        gsums_block(g + j0, x + j0, j1 - j0, m, &a, &b);
         *sg += a;
         *sgx += b;
     }
@@ -73,28 +83,57 @@ static void gsums_row(const float *restrict g, const float *restrict x, int64_t 
 typedef struct {
     int C;
     int64_t outer, inner;  /* x viewed as [outer, C, inner] */
-    bool training;
+    bool training, relu;   /* relu: the output is relu(bn(x) [+ residual]) */
     float *mean, *invstd;  /* per channel: the statistics used to normalise */
 } bn_saved;
 
+/* Inputs: x, weight, bias and (cx_batch_norm_relu only) the residual. With
+ * relu the gradient reaching the sum is g (y > 0), exactly what cx_relu's
+ * backward gives (y > 0 where the sum is > 0); the residual receives it as
+ * cx_add's backward would, and the normalisation's backward uses it in
+ * place of g: the same arithmetic in the same order as the three ops. */
 static void batch_norm_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
     const bn_saved *s = nd->saved;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
-    bool fresh; /* gx just created: every element is stored below */
+    bool fresh, rfresh = false; /* gx / gr just created: every element is stored below */
     float *gx = cx_in_grad_w(nd, 0, &fresh);
     float *gw = w ? cx_in_grad(nd, 1) : NULL;
     float *gb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
+    float *gr = nd->n_in > 3 && nd->in[3] ? cx_in_grad_w(nd, 3, &rfresh) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
+    const float *yd = s->relu ? CX_F(out) : NULL;
     const int C = s->C;
     const int64_t outer = s->outer, inner = s->inner;
     const double n = (double)outer * (double)inner;
     CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
     for (int c = 0; c < C; c++) {
         const double mean = s->mean[c], invstd = s->invstd[c];
+        const float fm = (float)mean;
         double sg = 0, sgx = 0;
-        for (int64_t o = 0; o < outer; o++)
-            gsums_row(go + (o * C + c) * inner, xd + (o * C + c) * inner, inner, (float)mean, &sg, &sgx);
+        for (int64_t o = 0; o < outer; o++) {
+            const int64_t off = (o * C + c) * inner;
+            if (!yd) {
+                gsums_row(go + off, xd + off, inner, fm, &sg, &sgx);
+                continue;
+            }
+            /* the masked gradient g (y > 0), a block at a time (stored as
+             * the residual's gradient when there is one), then summed */
+            const float *g = go + off, *yr = yd + off;
+            float *rr = gr ? gr + off : NULL;
+            float blk[RB];
+            for (int64_t j0 = 0; j0 < inner; j0 += RB) {
+                const int64_t m = j0 + RB < inner ? RB : inner - j0;
+                float *d = rr && rfresh ? rr + j0 : blk;
+                for (int64_t j = 0; j < m; j++) d[j] = g[j0 + j] * (yr[j0 + j] > 0 ? 1.0f : 0.0f);
+                if (rr && !rfresh)
+                    for (int64_t j = 0; j < m; j++) rr[j0 + j] += d[j];
+                float a, b;
+                gsums_block(d, xd + off + j0, m, fm, &a, &b);
+                sg += a;
+                sgx += b;
+            }
+        }
         sgx *= invstd;
         if (gw) gw[c] += (float)sgx;
         if (gb) gb[c] += (float)sg;
@@ -103,24 +142,33 @@ static void batch_norm_backward(cx_node *nd) {
         const double scale = (wd ? wd[c] : 1.0) * invstd;
         const double mg = s->training ? sg / n : 0.0, mgx = s->training ? sgx / n : 0.0;
         const float fa = (float)scale, fb = (float)(-scale * mgx * invstd), fk = (float)(-scale * mg);
-        const float fm = (float)mean;
         for (int64_t o = 0; o < outer; o++) {
-            const float *xr = xd + (o * C + c) * inner, *gr = go + (o * C + c) * inner;
-            float *gxr = gx + (o * C + c) * inner;
-            if (fresh)
-                for (int64_t j = 0; j < inner; j++) gxr[j] = fa * gr[j] + fb * (xr[j] - fm) + fk;
+            const int64_t off = (o * C + c) * inner;
+            const float *xr = xd + off, *gr_ = go + off;
+            float *gxr = gx + off;
+            if (yd) {
+                const float *yr = yd + off;
+                if (fresh)
+                    for (int64_t j = 0; j < inner; j++)
+                        gxr[j] = fa * (gr_[j] * (yr[j] > 0 ? 1.0f : 0.0f)) + fb * (xr[j] - fm) + fk;
+                else
+                    for (int64_t j = 0; j < inner; j++)
+                        gxr[j] += fa * (gr_[j] * (yr[j] > 0 ? 1.0f : 0.0f)) + fb * (xr[j] - fm) + fk;
+            } else if (fresh)
+                for (int64_t j = 0; j < inner; j++) gxr[j] = fa * gr_[j] + fb * (xr[j] - fm) + fk;
             else
-                for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr[j] + fb * (xr[j] - fm) + fk;
+                for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr_[j] + fb * (xr[j] - fm) + fk;
         }
     }
 }
 
 CX_OP_DEF(batch_norm, .backward = batch_norm_backward);
+CX_OP_DEF(batch_norm_relu, .backward = batch_norm_backward);
 
-cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
-                         cx_tensor *bias, bool training, float momentum, float eps) {
-    const char *op = "batch_norm";
-    char sb[96];
+static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *residual, bool relu,
+                                  cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
+                                  cx_tensor *bias, bool training, float momentum, float eps) {
+    char sb[96], sr[96];
     cx_need_f32(op, x);
     if (x->ndim < 2)
         cx_fatal("%s: expected an input [N, C, *] with at least 2 dims, got %s", op, cx_shape_str(x, sb, sizeof sb));
@@ -129,6 +177,12 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *runni
     need_vec(op, "bias", bias, &C, 1, x);
     need_vec(op, "running_mean", running_mean, &C, 1, x);
     need_vec(op, "running_var", running_var, &C, 1, x);
+    if (residual) {
+        cx_need_f32_arg(op, "residual", residual);
+        if (!cx_same_shape(residual, x))
+            cx_fatal("%s: residual has shape %s, expected the input's shape %s", op,
+                     cx_shape_str(residual, sr, sizeof sr), cx_shape_str(x, sb, sizeof sb));
+    }
     if (!training && (!running_mean || !running_var))
         cx_fatal("%s: eval mode needs running_mean and running_var (input %s)", op, cx_shape_str(x, sb, sizeof sb));
     if (!(eps > 0)) cx_fatal("%s: eps must be positive, got %g", op, (double)eps);
@@ -144,6 +198,7 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *runni
     float *mean_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
     float *invstd_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
     const float *xd = CX_F(x), *wd = weight ? CX_F(weight) : NULL, *bd = bias ? CX_F(bias) : NULL;
+    const float *rd = residual ? CX_F(residual) : NULL;
     float *yd = CX_F(out);
     float *rm = running_mean ? CX_F(running_mean) : NULL, *rv = running_var ? CX_F(running_var) : NULL;
     CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
@@ -175,18 +230,46 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *runni
         mean_s[c] = (float)mean;
         invstd_s[c] = (float)invstd;
         /* y = (x - mean) * alpha + beta (subtracting first: no cancellation
-         * for a near-constant channel) */
+         * for a near-constant channel); then + residual and relu as cx_add
+         * and cx_relu compute them */
         float fm = (float)mean, fa = (float)(invstd * (wd ? wd[c] : 1.0)), fb = bd ? bd[c] : 0.0f;
         for (int64_t o = 0; o < outer; o++) {
-            const float *xr = xd + (o * C + c) * inner;
-            float *yr = yd + (o * C + c) * inner;
-            for (int64_t j = 0; j < inner; j++) yr[j] = (xr[j] - fm) * fa + fb;
+            const int64_t off = (o * C + c) * inner;
+            const float *xr = xd + off;
+            float *yr = yd + off;
+            if (!relu) {
+                for (int64_t j = 0; j < inner; j++) yr[j] = (xr[j] - fm) * fa + fb;
+            } else if (rd) {
+                const float *rr = rd + off;
+                for (int64_t j = 0; j < inner; j++) {
+                    const float t = (xr[j] - fm) * fa + fb + rr[j];
+                    yr[j] = t > 0 ? t : 0.0f;
+                }
+            } else {
+                for (int64_t j = 0; j < inner; j++) {
+                    const float t = (xr[j] - fm) * fa + fb;
+                    yr[j] = t > 0 ? t : 0.0f;
+                }
+            }
         }
     }
-    cx_tensor *in[3] = {x, weight, bias};
-    bn_saved sv = {C, outer, inner, training, mean_s, invstd_s};
-    cx_record_saved(&cx_opd_batch_norm, out, in, 3, &sv, sizeof sv);
+    cx_tensor *in[4] = {x, weight, bias, residual};
+    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s};
+    cx_record_saved(relu ? &cx_opd_batch_norm_relu : &cx_opd_batch_norm, out, in, relu ? 4 : 3, &sv, sizeof sv);
     return out;
+}
+
+cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
+                         cx_tensor *bias, bool training, float momentum, float eps) {
+    return batch_norm_impl("batch_norm", x, NULL, false, running_mean, running_var, weight, bias, training,
+                           momentum, eps);
+}
+
+cx_tensor *cx_batch_norm_relu(cx_tensor *x, cx_tensor *residual, cx_tensor *running_mean,
+                              cx_tensor *running_var, cx_tensor *weight, cx_tensor *bias, bool training,
+                              float momentum, float eps) {
+    return batch_norm_impl("batch_norm_relu", x, residual, true, running_mean, running_var, weight, bias,
+                           training, momentum, eps);
 }
 
 /* ---------------------------------------------------------------- layer norm */
@@ -309,7 +392,7 @@ typedef struct {
     cx_tensor *w, *b, *rm, *rv, *nbt;
 } bn_m;
 
-static cx_tensor *bn_fwd(cx_module *m, cx_tensor *x) {
+static cx_tensor *bn_run(cx_module *m, cx_tensor *x, cx_tensor *residual, bool relu) {
     bn_m *b = (bn_m *)m;
     char sb[96];
     const char *kind = b->dims == 1 ? "BatchNorm1d" : "BatchNorm2d";
@@ -324,8 +407,10 @@ static cx_tensor *bn_fwd(cx_module *m, cx_tensor *x) {
                  x->shape[1], b->C);
     bool training = cx_is_training();
     if (training) CX_I64P(b->nbt)[0] += 1;
-    return cx_batch_norm(x, b->rm, b->rv, b->w, b->b, training, b->momentum, b->eps);
+    if (!relu) return cx_batch_norm(x, b->rm, b->rv, b->w, b->b, training, b->momentum, b->eps);
+    return cx_batch_norm_relu(x, residual, b->rm, b->rv, b->w, b->b, training, b->momentum, b->eps);
 }
+static cx_tensor *bn_fwd(cx_module *m, cx_tensor *x) { return bn_run(m, x, NULL, false); }
 static void bn_describe(const cx_module *m, char *buf, size_t n) {
     const bn_m *b = (const bn_m *)m;
     snprintf(buf, n, "BatchNorm%dd(%d, eps=%g, momentum=%g%s)", b->dims, b->C, (double)b->eps,
@@ -370,6 +455,9 @@ static bn_m *as_bn(cx_module *m) {
     if (!m || (m->ops != &bn1_ops && m->ops != &bn2_ops))
         cx_fatal("expected a BatchNorm module, got %s", m ? m->ops->kind : "NULL");
     return (bn_m *)m;
+}
+cx_tensor *cx_batchnorm_forward_relu(cx_module *m, cx_tensor *x, cx_tensor *residual) {
+    return bn_run(&as_bn(m)->base, x, residual, true);
 }
 cx_tensor *cx_batchnorm_weight(cx_module *m) { return as_bn(m)->w; }
 cx_tensor *cx_batchnorm_bias(cx_module *m) { return as_bn(m)->b; }

@@ -97,6 +97,115 @@ static void test_resnet_graph(void) {
     cx_module_free(m);
 }
 
+/* The block ends batchnorm -> relu and batchnorm -> add -> relu run as one
+ * op (cx_batchnorm_forward_relu) in cx_module_forward, and only when the
+ * batchnorm's (and the add's) output feeds nothing else; cx_net_forward_all,
+ * which returns every layer's output, runs the layers one by one. Both give
+ * the same output, gradients and running statistics bit for bit. */
+static void test_fused_block_ends(void) {
+    const char *text = "input 2 6 6\n"
+                       "conv2d name=c1 out=4 k=3 p=1 bias=0\n"
+                       "batchnorm name=n1\n"
+                       "relu name=r1\n"                    /* fused */
+                       "conv2d name=c2 out=4 k=3 p=1 bias=0\n"
+                       "batchnorm name=n2\n"
+                       "add name=s2 from=r1,n2\n"           /* the batchnorm second */
+                       "relu name=r2\n"                    /* fused, residual r1 */
+                       "conv2d name=c3 out=4 k=3 p=1 bias=0\n"
+                       "batchnorm name=n3\n"
+                       "relu name=r3a\n"                   /* n3 feeds two layers: not fused */
+                       "add name=s3 from=n3,r3a\n"
+                       "relu name=r3\n"                    /* the add's inputs: no lone batchnorm */
+                       "conv2d name=c4 out=4 k=3 p=1 bias=0\n"
+                       "batchnorm name=n4\n"
+                       "add name=s4 from=n4,r3\n"           /* the batchnorm first */
+                       "relu name=r4\n"
+                       "globalavgpool\nflatten\nlinear name=fc out=3\n";
+    cx_module *m = parse_ok(text);
+    if (!m) return;
+    cx_params st, ps;
+    cx_params_init(&st);
+    cx_params_init(&ps);
+    cx_module_state(m, &st);
+    cx_module_params(m, &ps);
+    /* non-trivial batch-norm parameters and running statistics */
+    cx_seed(77);
+    for (int i = 0; i < st.n; i++)
+        if (st.t[i]->dtype == CX_F32 && strstr(st.t[i]->name, "n") == st.t[i]->name) {
+            float *d = CX_F(st.t[i]);
+            for (int64_t k = 0; k < st.t[i]->numel; k++) d[k] = 0.5f + cx_rand_uniform();
+        }
+    /* the state as it is, to run both ways from */
+    float *saved[64];
+    CHECK(st.n <= 64);
+    for (int i = 0; i < st.n && i < 64; i++) {
+        size_t bytes = (size_t)st.t[i]->numel * (st.t[i]->dtype == CX_I64 ? 8 : 4);
+        saved[i] = malloc(bytes);
+        memcpy(saved[i], st.t[i]->data, bytes);
+    }
+    cx_tensor *x = cx_tensor_new(CX_F32, CX_SHAPE(5, 2, 6, 6)), *R = cx_tensor_new(CX_F32, CX_SHAPE(5, 3));
+    cx_fill_normal(x, 0, 1);
+    cx_fill_normal(R, 0, 1);
+    for (int training = 0; training < 2; training++) {
+        cx_set_training(training == 1);
+        float *res[2][64] = {{0}};
+        for (int way = 0; way < 2; way++) {
+            for (int i = 0; i < st.n && i < 64; i++)
+                memcpy(st.t[i]->data, saved[i], (size_t)st.t[i]->numel * (st.t[i]->dtype == CX_I64 ? 8 : 4));
+            for (int i = 0; i < ps.n; i++) cx_zero_grad(ps.t[i]);
+            cx_tensor *y = way ? cx_net_forward_all(m, x)[cx_net_num_layers(m) - 1] : cx_module_forward(m, x);
+            cx_backward(cx_sum(cx_mul(y, R)));
+            /* output, every gradient and every state tensor after the step */
+            res[way][0] = malloc(15 * 4);
+            memcpy(res[way][0], CX_F(y), 15 * 4);
+            for (int i = 0; i < st.n && i + 1 < 64; i++) {
+                size_t bytes = (size_t)st.t[i]->numel * (st.t[i]->dtype == CX_I64 ? 8 : 4);
+                const cx_tensor *p = cx_params_find(&ps, st.t[i]->name);
+                res[way][i + 1] = malloc(2 * bytes);
+                memcpy(res[way][i + 1], st.t[i]->data, bytes);
+                if (p && p->grad) memcpy((char *)res[way][i + 1] + bytes, p->grad, bytes);
+                else memset((char *)res[way][i + 1] + bytes, 0, bytes);
+            }
+            cx_step_reset();
+        }
+        CHECK_MSG(!memcmp(res[0][0], res[1][0], 15 * 4), "training %d: outputs differ", training);
+        for (int i = 0; i < st.n && i + 1 < 64; i++) {
+            size_t bytes = (size_t)st.t[i]->numel * (st.t[i]->dtype == CX_I64 ? 8 : 4);
+            CHECK_MSG(!memcmp(res[0][i + 1], res[1][i + 1], 2 * bytes), "training %d: %s or its gradient differs",
+                      training, st.t[i]->name);
+        }
+        for (int w = 0; w < 2; w++)
+            for (int i = 0; i < 64; i++) free(res[w][i]);
+    }
+    cx_set_training(true);
+    cx_tensor_free(x);
+    cx_tensor_free(R);
+    for (int i = 0; i < st.n && i < 64; i++) free(saved[i]);
+    cx_params_free(&st);
+    cx_params_free(&ps);
+    cx_module_free(m);
+
+    /* which layers fuse: the op that made the output says */
+    cx_module *a = parse_ok("input 3 4 4\nbatchnorm name=n\nrelu\n");
+    cx_module *b = parse_ok("input 3 4 4\nbatchnorm name=n\nrelu name=r\nadd from=n,r\nrelu\n");
+    cx_module *c = parse_ok("input 3 4 4\nconv2d name=c out=3 k=1\nbatchnorm name=n\nadd from=input,n\nrelu\n");
+    cx_module *d = parse_ok("input 3 4 4\nbatchnorm name=n\nadd from=n,n\nrelu\n");
+    if (a && b && c && d) {
+        cx_tensor *xi = cx_randn(CX_SHAPE(2, 3, 4, 4), 0, 1);
+        xi->requires_grad = true;
+        CHECK(!strcmp(cx_op_name(cx_module_forward(a, xi)), "batch_norm_relu"));
+        CHECK(!strcmp(cx_op_name(cx_module_forward(b, xi)), "relu"));
+        CHECK(!strcmp(cx_op_name(cx_module_forward(c, xi)), "batch_norm_relu"));
+        CHECK(!strcmp(cx_op_name(cx_module_forward(d, xi)), "relu")); /* n + n: n feeds the add twice */
+        CHECK(!strcmp(cx_op_name(cx_net_forward_all(a, xi)[2]), "relu"));
+        cx_step_reset();
+    }
+    cx_module_free(a);
+    cx_module_free(b);
+    cx_module_free(c);
+    cx_module_free(d);
+}
+
 static void test_add_concat(void) {
     cx_module *m = parse_ok("input 2 5 5\n"
                             "conv2d name=a out=3 k=3 p=1\n"
@@ -233,6 +342,7 @@ int main(void) {
     RUN(test_lenet);
     RUN(test_resnet_graph);
     RUN(test_add_concat);
+    RUN(test_fused_block_ends);
     RUN(test_vectors_and_defaults);
     RUN(test_errors);
     RUN(test_summary_output);

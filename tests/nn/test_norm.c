@@ -16,7 +16,7 @@
 
 #define RTOL 1e-4
 #define ATOL 1e-5
-#define MAX_IN 5
+#define MAX_IN 6
 
 static cx_st_file *FX;
 static int n_cases_run;
@@ -34,7 +34,11 @@ static int n_cases_run;
     X(ln_k3, cx_layer_norm(x[0], 3, x[1], x[2], 1e-5f)) \
     X(ln_k1_noaffine, cx_layer_norm(x[0], 1, NULL, NULL, 1e-5f)) \
     X(ln_k2_noaffine, cx_layer_norm(x[0], 2, NULL, NULL, 1e-5f)) \
-    X(ln_k1_2d, cx_layer_norm(x[0], 1, x[1], x[2], 1e-5f))
+    X(ln_k1_2d, cx_layer_norm(x[0], 1, x[1], x[2], 1e-5f)) \
+    X(bnrelu_train_nchw, cx_batch_norm_relu(x[0], NULL, x[1], x[2], x[3], x[4], true, 0.1f, 1e-5f)) \
+    X(bnrelu_train_res_nchw, cx_batch_norm_relu(x[0], x[5], x[1], x[2], x[3], x[4], true, 0.1f, 1e-5f)) \
+    X(bnrelu_train_res_nc, cx_batch_norm_relu(x[0], x[5], x[1], x[2], x[3], x[4], true, 0.1f, 1e-5f)) \
+    X(bnrelu_eval_res_nchw, cx_batch_norm_relu(x[0], x[5], x[1], x[2], x[3], x[4], false, 0.1f, 1e-5f))
 
 #define DEF_OP(name, expr) static cx_tensor *op_##name(cx_tensor **x) { return expr; }
 CASES(DEF_OP)
@@ -234,6 +238,54 @@ static void gradcheck_batch_norm(void) {
             }
 }
 
+/* relu(bn(x) + r): x, weight, bias and the residual. The inputs keep the
+ * sums away from relu's kink by more than the step (the check is of the
+ * smooth pieces). */
+typedef struct { bool training, res; cx_tensor *rm, *rv, *R; } gcr_ctx;
+static cx_tensor *gcr_scalar(cx_tensor **in, int n, void *user) {
+    (void)n;
+    gcr_ctx *c = user;
+    cx_tensor *y = cx_batch_norm_relu(in[0], c->res ? in[3] : NULL, c->rm, c->rv, in[1], in[2], c->training,
+                                      0.1f, 1e-5f);
+    return cx_sum(cx_mul(y, c->R));
+}
+static void gradcheck_batch_norm_relu(void) {
+    cx_seed(24);
+    for (int mode = 0; mode < 2; mode++)
+        for (int res = 0; res < 2; res++) {
+            const int C = 3;
+            gcr_ctx c = {mode == 0, res == 1, NULL, NULL, NULL};
+            if (mode == 1) {
+                c.rm = cx_randn(&C, 1, 0.0f, 0.5f);
+                c.rv = cx_rand_uniform_t(&C, 1, 0.5f, 1.5f);
+            }
+            /* inputs whose pre-activations are all at least 0.05 from 0
+             * (redrawn until they are) */
+            cx_tensor *in[4];
+            float gap = 0;
+            for (int tries = 0; tries < 100 && gap < 0.05f; tries++) {
+                in[0] = leaf(CX_SHAPE(2, 3, 3, 4), 0.2f, 1.3f);
+                in[1] = leaf(CX_SHAPE(3), 1.0f, 0.5f);
+                in[2] = leaf(CX_SHAPE(3), 0.0f, 0.5f);
+                in[3] = leaf(CX_SHAPE(2, 3, 3, 4), 0.0f, 1.0f);
+                cx_no_grad_begin();
+                cx_tensor *z = cx_batch_norm(in[0], NULL, NULL, in[1], in[2], true, 0.1f, 1e-5f);
+                if (mode == 1) z = cx_batch_norm(in[0], c.rm, c.rv, in[1], in[2], false, 0.1f, 1e-5f);
+                if (res) z = cx_add(z, in[3]);
+                cx_no_grad_end();
+                gap = INFINITY;
+                for (int64_t i = 0; i < z->numel; i++) gap = fminf(gap, fabsf(CX_F(z)[i]));
+            }
+            CHECK_MSG(gap >= 0.05f, "no inputs away from the kink (gap %g)", (double)gap);
+            c.R = cx_randn(in[0]->shape, 4, 0.0f, 1.0f);
+            char what[96];
+            snprintf(what, sizeof what, "batch_norm_relu %s%s", mode == 0 ? "training" : "eval",
+                     res ? " residual" : "");
+            double worst = cx_gradcheck(gcr_scalar, in, res ? 4 : 3, &c, 1e-3f, 3e-3f, 1e-2f, true);
+            CHECK_MSG(worst <= 1.0, "%s: gradcheck worst violation ratio %g", what, worst);
+        }
+}
+
 static void gradcheck_layer_norm(void) {
     cx_seed(22);
     for (int k = 1; k <= 2; k++)
@@ -354,6 +406,69 @@ static void batch_norm_matches_double_reference(void) {
         CHECK_MSG(bad == 0, "shape %zu: %d mismatches", t, bad);
         cx_step_reset();
     }
+}
+
+/* cx_batch_norm_relu against cx_relu(cx_add(cx_batch_norm(...), r)) and
+ * cx_relu(cx_batch_norm(...)): the same output, running statistics and
+ * gradients bit for bit (x, weight, bias, residual), in training and eval
+ * mode, with the residual's gradient created by the op or accumulated onto
+ * one from another use, on small tensors and on ones large enough for the
+ * threaded path. */
+static void batch_norm_relu_equals_the_three_ops(void) {
+    static const int shapes[][4] = {{3, 4, 5, 3}, {64, 16, 14, 14}, {7, 5, 1, 1}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int mode = 0; mode < 2; mode++)
+            for (int res = 0; res < 3; res++) { /* none, fresh gradient, accumulated */
+                const int *sh = shapes[t], C = sh[1];
+                cx_seed(50 + (uint64_t)t);
+                cx_tensor *xv = cx_randn(sh, 4, 0.3f, 1.5f), *rv = cx_randn(sh, 4, 0.0f, 1.0f);
+                cx_tensor *wv = cx_randn(&C, 1, 1.0f, 0.5f), *bv = cx_randn(&C, 1, 0.0f, 0.5f);
+                cx_tensor *R = cx_randn(sh, 4, 0.0f, 1.0f), *R2 = cx_randn(sh, 4, 0.0f, 1.0f);
+                cx_tensor *rm0 = cx_randn(&C, 1, 0.0f, 0.5f), *rv0 = cx_rand_uniform_t(&C, 1, 0.5f, 1.5f);
+                cx_tensor *out[2], *g[2][4], *stats[2][2];
+                for (int fused = 0; fused < 2; fused++) {
+                    cx_tensor *x = cx_detach(cx_mul_scalar(xv, 1.0f)), *r = cx_detach(cx_mul_scalar(rv, 1.0f));
+                    cx_tensor *w = cx_detach(cx_mul_scalar(wv, 1.0f)), *b = cx_detach(cx_mul_scalar(bv, 1.0f));
+                    cx_tensor *rm = cx_detach(cx_mul_scalar(rm0, 1.0f)), *rvar = cx_detach(cx_mul_scalar(rv0, 1.0f));
+                    x->requires_grad = w->requires_grad = b->requires_grad = r->requires_grad = true;
+                    cx_tensor *y;
+                    if (fused) y = cx_batch_norm_relu(x, res ? r : NULL, rm, rvar, w, b, mode == 0, 0.1f, 1e-5f);
+                    else {
+                        y = cx_batch_norm(x, rm, rvar, w, b, mode == 0, 0.1f, 1e-5f);
+                        y = cx_relu(res ? cx_add(y, r) : y);
+                    }
+                    CHECK(strcmp(cx_op_name(y), fused ? "batch_norm_relu" : "relu") == 0);
+                    cx_tensor *loss = cx_sum(cx_mul(y, R));
+                    if (res == 2) loss = cx_add(loss, cx_sum(cx_mul(cx_tanh(r), R2)));
+                    cx_backward(loss);
+                    out[fused] = y;
+                    g[fused][0] = cx_from_data(x->grad, x->shape, 4);
+                    g[fused][1] = cx_from_data(w->grad, w->shape, 1);
+                    g[fused][2] = cx_from_data(b->grad, b->shape, 1);
+                    g[fused][3] = res ? cx_from_data(r->grad, r->shape, 4) : NULL;
+                    stats[fused][0] = rm;
+                    stats[fused][1] = rvar;
+                }
+                char what[128];
+                snprintf(what, sizeof what, "shape %zu %s residual %d", t, mode == 0 ? "training" : "eval", res);
+                CHECK_MSG(!memcmp(CX_F(out[0]), CX_F(out[1]), (size_t)out[0]->numel * 4), "%s: output", what);
+                for (int k = 0; k < 2; k++)
+                    CHECK_MSG(!memcmp(CX_F(stats[0][k]), CX_F(stats[1][k]), (size_t)C * 4), "%s: running stat %d",
+                              what, k);
+                for (int k = 0; k < 4; k++)
+                    if (g[0][k])
+                        CHECK_MSG(!memcmp(CX_F(g[0][k]), CX_F(g[1][k]), (size_t)g[0][k]->numel * 4),
+                                  "%s: gradient of input %d", what, k);
+                cx_step_reset();
+            }
+    cx_tensor *x = cx_zeros(CX_SHAPE(4, 3, 5));
+    EXPECT_FATAL(cx_batch_norm_relu(x, cx_zeros(CX_SHAPE(4, 3, 4)), NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f),
+                 "batch_norm_relu", "residual", "[4, 3, 4]", "[4, 3, 5]");
+    EXPECT_FATAL(cx_batch_norm_relu(x, NULL, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f), "batch_norm_relu",
+                 "eval");
+    cx_module *ln = cx_layernorm_new(CX_SHAPE(5));
+    EXPECT_FATAL(cx_batchnorm_forward_relu(ln, x, NULL), "BatchNorm", "LayerNorm");
+    cx_module_free(ln);
 }
 
 /* ------------------------------------------------------------ modules */
@@ -506,6 +621,8 @@ int main(void) {
     RUN(batch_norm_training_stats);
     RUN(batch_norm_large_parallel);
     RUN(batch_norm_matches_double_reference);
+    RUN(gradcheck_batch_norm_relu);
+    RUN(batch_norm_relu_equals_the_three_ops);
     RUN(module_names_and_state);
     RUN(batchnorm_save_load_roundtrip);
     RUN(norm_errors);
