@@ -94,7 +94,10 @@ cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
  *                   weight gradient from 16 input channels; direct
  *                   register-tiled kernels for other stride-1 convolutions
  *                   and weight gradients where the channels fill the
- *                   vectors; im2col + GEMM otherwise.
+ *                   vectors; 1x1 convolutions with a stride and no padding
+ *                   (ResNet projections): GEMMs on the subsampled input,
+ *                   the input gradient scattered straight into place;
+ *                   im2col + GEMM otherwise.
  *   CX_CONV_DIRECT  as AUTO without Winograd.
  *   CX_CONV_GEMM    im2col + GEMM (column buffers tiled to 4 MiB) only.
  *   CX_CONV_WINOGRAD as AUTO, with Winograd wherever it applies (also on

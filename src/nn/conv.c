@@ -1270,6 +1270,8 @@ static size_t tile_floats(const geom *g) {
     return g->direct ? 0 : (size_t)g->K * (size_t)g->tile_rows * (size_t)g->out[2];
 }
 
+static bool pw_applies(const geom *g);
+static void pw_gather(const geom *g, const float *x, float *xs, int64_t ld);
 /* The column matrix [K, (r1-r0)*OW] of output rows [r0, r1) of image-group
  * xg and its row stride: xg itself for a 1x1 stride-1 unpadded convolution,
  * else im2col into col. */
@@ -1278,6 +1280,11 @@ static const float *col_operand(const geom *g, const float *xg, int r0, int r1, 
     if (g->direct) {
         *ld = (int)g->inP;
         return xg + (size_t)r0 * g->out[2];
+    }
+    if (pw_applies(g) && r0 == 0 && r1 == g->rows) {
+        pw_gather(g, xg, col, g->outP);
+        *ld = (int)g->outP;
+        return col;
     }
     im2col(g, xg, r0, r1, col, par);
     *ld = (r1 - r0) * g->out[2];
@@ -1552,10 +1559,129 @@ static void fold_bweight_range(const geom *g, int nb, const float *X, const floa
     }
 }
 
+/* ---------------------------------------------------------------- strided 1x1 */
+/* A 1x1 convolution with no padding and a stride above 1 (a ResNet's
+ * projection shortcut) reads one input position in s0 s1 s2: its column
+ * matrix is the subsampled input [Cg, outP]. It is gathered once per image
+ * (pw_gather), the GEMMs run on it, and the input gradient is written
+ * straight into dX: the strided positions from the GEMM's result, the
+ * others zero when dX is fresh and untouched when accumulating. */
+static bool pw_applies(const geom *g) {
+    bool pw = !g->direct && direct_enabled();
+    for (int i = 0; i < 3; i++) pw &= g->k[i] == 1 && g->p[i] == 0;
+    return pw;
+}
+
+/* xs [Cg][outP] (rows ld apart) = the positions of image-group x that the
+ * outputs read */
+static void pw_gather(const geom *g, const float *x, float *xs, int64_t ld) {
+    const int OD = g->out[0], OH = g->out[1], OW = g->out[2], s0 = g->s[0], s1 = g->s[1], s2 = g->s[2];
+    const int64_t inH = g->in[1], inW = g->in[2];
+    for (int c = 0; c < g->Cg; c++) {
+        const float *xc = x + (size_t)c * g->inP;
+        float *d = xs + (size_t)c * (size_t)ld;
+        for (int od = 0; od < OD; od++)
+            for (int oy = 0; oy < OH; oy++) {
+                const float *src = xc + ((int64_t)od * s0 * inH + (int64_t)oy * s1) * inW;
+                for (int ox = 0; ox < OW; ox++) d[ox] = src[(int64_t)ox * s2];
+                d += OW;
+            }
+    }
+}
+
+/* image-group dx (+)= the scatter of t [Cg][outP] to the strided positions
+ * (stored with zeros elsewhere unless accumulating) */
+static void pw_scatter(const geom *g, const float *t, float *dx, bool accumulate) {
+    const int OD = g->out[0], OH = g->out[1], OW = g->out[2], s0 = g->s[0], s1 = g->s[1], s2 = g->s[2];
+    const int inD = g->in[0], inH = g->in[1], inW = g->in[2];
+    for (int c = 0; c < g->Cg; c++) {
+        const float *tc = t + (size_t)c * g->outP;
+        float *xc = dx + (size_t)c * g->inP;
+        for (int z = 0; z < inD; z++)
+            for (int y = 0; y < inH; y++) {
+                float *row = xc + ((size_t)z * inH + y) * inW;
+                const bool hit = z % s0 == 0 && z / s0 < OD && y % s1 == 0 && y / s1 < OH;
+                if (!accumulate) memset(row, 0, (size_t)inW * sizeof(float));
+                if (!hit) continue;
+                const float *tr = tc + ((size_t)(z / s0) * OH + y / s1) * OW;
+                for (int ox = 0; ox < OW; ox++) row[(size_t)ox * s2] += tr[ox];
+            }
+    }
+}
+
+static void pw_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
+                   bool accumulate) {
+    const int nt = nthreads();
+    const bool par = images_parallel(g, nt);
+    const size_t tf = (size_t)g->Cg * (size_t)g->outP;
+    float *bufs = scratch(par ? nt : 1, tf);
+    (void)par;
+    CX_PFOR(par,
+    for (int n = 0; n < g->N; n++) {
+        float *xs = bufs + (size_t)(par ? thread_id() : 0) * tf;
+        for (int gi = 0; gi < g->G; gi++) {
+            float *yg = Y + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP;
+            if (!accumulate && bias)
+                for (int o = 0; o < g->Og; o++)
+                    for (int64_t q = 0; q < g->outP; q++) yg[(size_t)o * g->outP + q] = bias[gi * g->Og + o];
+            pw_gather(g, X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP, xs, g->outP);
+            cx_sgemm(false, false, g->Og, (int)g->outP, g->Cg, 1.0f, W + (size_t)gi * g->Og * g->Cg, g->Cg, xs,
+                     (int)g->outP, (accumulate || bias) ? 1.0f : 0.0f, yg, (int)g->outP);
+        }
+    });
+}
+
+static void pw_bdata(const geom *g, const float *dY, const float *W, float *dX, bool accumulate) {
+    const int nt = nthreads();
+    const bool par = images_parallel(g, nt);
+    const size_t tf = (size_t)g->Cg * (size_t)g->outP;
+    float *bufs = scratch(par ? nt : 1, tf);
+    (void)par;
+    CX_PFOR(par,
+    for (int n = 0; n < g->N; n++) {
+        float *t = bufs + (size_t)(par ? thread_id() : 0) * tf;
+        for (int gi = 0; gi < g->G; gi++) {
+            cx_sgemm(true, false, g->Cg, (int)g->outP, g->Og, 1.0f, W + (size_t)gi * g->Og * g->Cg, g->Cg,
+                     dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP, (int)g->outP, 0.0f, t,
+                     (int)g->outP);
+            pw_scatter(g, t, dX + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP, accumulate);
+        }
+    });
+}
+
+/* accT[G][Cg][Og] += sum over images [n0, n1) of xs[n] dY[n]^T, nb images
+ * per GEMM (their subsampled inputs and output gradients side by side, so
+ * the GEMM's inner dimension is nb * outP rather than one image's outP);
+ * buf: (Cg + Og) * nb * outP floats. */
+static void pw_bweight_range(const geom *g, int nb, const float *X, const float *dY, int n0, int n1,
+                             float *accT, float *buf) {
+    const int64_t P = g->outP, ld = (int64_t)nb * P;
+    float *col = buf, *dyg = buf + (size_t)g->Cg * ld;
+    for (int gi = 0; gi < g->G; gi++)
+        for (int c0 = n0; c0 < n1; c0 += nb) {
+            const int m = n1 - c0 < nb ? n1 - c0 : nb;
+            for (int j = 0; j < m; j++)
+                pw_gather(g, X + ((size_t)(c0 + j) * g->C + (size_t)gi * g->Cg) * g->inP, col + (size_t)j * P, ld);
+            fold_gather(g, dY, gi, c0, m, dyg, ld);
+            cx_sgemm(false, true, g->Cg, g->Og, (int)(m * P), 1.0f, col, (int)ld, dyg, (int)ld, 1.0f,
+                     accT + (size_t)gi * g->Cg * g->Og, g->Og);
+        }
+}
+/* Images per pw_bweight_range GEMM: their operands within FOLD_BYTES. */
+static int pw_fold(const geom *g) {
+    const size_t per = (size_t)(g->Cg + g->Og) * (size_t)g->outP * sizeof(float);
+    const size_t nb = per ? FOLD_BYTES / per : 1;
+    return nb < 1 ? 1 : nb > (size_t)g->N ? g->N : (int)nb;
+}
+
 /* Y[n] (+)= W * im2col(X[n]) (+ bias when given and not accumulating). */
 static void prim_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
                      bool accumulate) {
     dgeom dg;
+    if (pw_applies(g)) {
+        pw_fwd(g, X, W, bias, Y, accumulate);
+        return;
+    }
     if (wino_fwd(g)) {
         cx_conv_wino_run(g->G, g->N, g->Cg, g->Og, g->in, g->out, g->p, X, W, false, bias, Y,
                          accumulate);
@@ -1609,6 +1735,10 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
 static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX,
                        bool accumulate) {
     dgeom dg;
+    if (pw_applies(g)) {
+        pw_bdata(g, dY, W, dX, accumulate);
+        return;
+    }
     /* AUTO: small images whose channels fill the channel-vector tile: faster
      * than Winograd's partial tiles (the pixel DQN's 10x5 maps, 32 -> 16
      * channels, batch 64: forward + backward 1.54-1.68 vs 1.75-2.0 ms) */
@@ -1701,18 +1831,21 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
         return;
     }
     wgeom wg;
-    if (wgeom_init(g, &wg)) {
+    const bool pw = pw_applies(g);
+    if (!pw && wgeom_init(g, &wg)) {
         direct_bweight(g, &wg, X, dY, dW, S, par, nt);
         return;
     }
     sgeom sg;
-    if (sgeom_init(g, &sg)) {
+    if (!pw && sgeom_init(g, &sg)) {
         small_bweight(g, &sg, X, dY, dW, S, par, nt);
         return;
     }
     /* folded chunks stay inside one image range */
-    const int nb = fold_images(g, (g->N + S - 1) / S);
-    const size_t tf = nb ? fold_bweight_floats(g, nb) : tile_floats(g);
+    const int pnb = pw ? pw_fold(g) : 0;
+    const int nb = pw ? 0 : fold_images(g, (g->N + S - 1) / S);
+    const size_t tf = pw ? (size_t)(g->Cg + g->Og) * (size_t)pnb * (size_t)g->outP
+                         : nb ? fold_bweight_floats(g, nb) : tile_floats(g);
     float *cols = scratch(par ? nt : 1, tf);
     float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));
     const int32_t *idx = nb ? fold_index(g) : NULL;
@@ -1723,7 +1856,8 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
         float *ps = part + (size_t)s * wn;
         memset(ps, 0, wn * sizeof(float));
         int n0 = (int)((int64_t)g->N * s / S), n1 = (int)((int64_t)g->N * (s + 1) / S);
-        if (nb) fold_bweight_range(g, nb, X, dY, n0, n1, ps, col, idx);
+        if (pw) pw_bweight_range(g, pnb, X, dY, n0, n1, ps, col);
+        else if (nb) fold_bweight_range(g, nb, X, dY, n0, n1, ps, col, idx);
         else bweight_range(g, X, dY, n0, n1, ps, col, !par);
     }
     const int64_t K = g->K;

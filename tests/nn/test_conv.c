@@ -546,6 +546,34 @@ static void few_channel_nonfinite(void) {
     cx_step_reset();
 }
 
+/* A strided 1x1 convolution whose input also feeds another op: its input
+ * gradient is added at the strided positions to what the other op gave
+ * (the rest untouched), or stored with zeros between when it comes first;
+ * both orders of the loss terms, against the im2col path. */
+static void strided_pointwise_accumulates(void) {
+    const cx_conv_algo saved = cx_conv_get_algo();
+    float *ref = NULL;
+    const int64_t nx = 2 * 4 * 9 * 11;
+    for (int run = 0; run < 3; run++) {
+        cx_conv_set_algo(run == 0 ? CX_CONV_GEMM : CX_CONV_AUTO);
+        cx_seed(61);
+        cx_tensor *x = leaf(CX_SHAPE(2, 4, 9, 11)), *w = leaf(CX_SHAPE(6, 4, 1, 1));
+        cx_tensor *R = cx_randn(CX_SHAPE(2, 6, 5, 6), 0, 1), *R2 = cx_randn(CX_SHAPE(2, 4, 9, 11), 0, 1);
+        cx_tensor *a = cx_sum(cx_mul(cx_conv2d(x, w, NULL, 2, 2, 0, 0, 1, 1, 1), R));
+        cx_tensor *b = cx_sum(cx_mul(cx_tanh(x), R2));
+        cx_backward(run == 2 ? cx_add(b, a) : cx_add(a, b));
+        if (!ref) {
+            ref = malloc((size_t)nx * sizeof(float));
+            memcpy(ref, x->grad, (size_t)nx * sizeof(float));
+        } else {
+            cxt_allclose(x->grad, ref, (long)nx, 1e-5, 1e-6, run == 1 ? "conv term first" : "tanh term first");
+        }
+        cx_step_reset();
+    }
+    free(ref);
+    cx_conv_set_algo(saved);
+}
+
 /* Each algorithm gives the same result (to rounding) as the others. */
 static void algorithms_agree(void) {
     const cx_conv_algo saved = cx_conv_get_algo();
@@ -640,6 +668,18 @@ static void direct_paths(void) {
          {3, 40, 24, 2, {1, 19, 21}, {1, 19, 21}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
         {"winograd conv2d 16->8 pad 1, 40x37 (many tiles per image)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
          {3, 16, 8, 1, {1, 40, 37}, {1, 40, 37}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        /* strided 1x1 without padding (a ResNet's projection shortcut): the
+         * subsampled input, the input gradient scattered with zeros between */
+        {"1x1 stride 2 conv2d 16->32 13x14", {K_C2, O3(2, 2, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 16, 32, 1, {1, 13, 14}, {1, 7, 7}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}}},
+        {"1x1 stride (2, 3) conv2d groups 2", {K_C2, O3(2, 3, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 2)}, 2,
+         {2, 6, 4, 2, {1, 9, 10}, {1, 5, 4}, {1, 1, 1}, {1, 2, 3}, {0, 0, 0}, {1, 1, 1}}},
+        {"1x1 stride 3 conv1d", {K_C1, O3(3, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 1,
+         {2, 5, 3, 1, {1, 1, 20}, {1, 1, 7}, {1, 1, 1}, {1, 1, 3}, {0, 0, 0}, {1, 1, 1}}},
+        {"1x1 stride (2, 1, 2) conv3d", {K_C3, O3(2, 1, 2, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 3,
+         {2, 3, 4, 1, {5, 4, 7}, {3, 4, 4}, {1, 1, 1}, {2, 1, 2}, {0, 0, 0}, {1, 1, 1}}},
+        {"1x1 stride 2 conv_transpose2d output_padding 1", {K_CT2, O3(2, 2, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 1)}, 2,
+         {2, 3, 5, 1, {1, 8, 10}, {1, 4, 5}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}}},
         {"winograd conv_transpose2d 12->16 stride 1 pad 1", {K_CT2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
          {2, 16, 12, 1, {1, 11, 14}, {1, 11, 14}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
     };
@@ -1024,6 +1064,7 @@ int main(void) {
     RUN(tiled_vs_direct);
     RUN(direct_paths);
     RUN(algorithms_agree);
+    RUN(strided_pointwise_accumulates);
     RUN(narrow_direct_agrees);
     RUN(cvec_agrees);
     RUN(small_images);
