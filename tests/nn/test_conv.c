@@ -592,10 +592,11 @@ static void algorithms_agree(void) {
         cx_tensor *g = cx_randn(y->shape, 4, 0, 1);
         cx_backward_with(y, CX_F(g));
         /* AUTO: the weight gradient; the forward pass (105 tiles, below
-         * WINO_MIN_TILES) runs direct, and so does the input gradient on
-         * AVX-512 (fewer than WINO_AUTO_MIN_CH channels, conv.c) */
+         * WINO_MIN_TILES) runs direct, and on AVX-512 so do the input
+         * gradient (fewer than WINO_AUTO_MIN_CH channels, conv.c) and the
+         * weight gradient (fewer than WINO_BW_AUTO_MIN_CI input channels) */
 #if defined(__AVX512F__)
-        const long auto_wino = 1;
+        const long auto_wino = 0;
 #else
         const long auto_wino = 2;
 #endif
