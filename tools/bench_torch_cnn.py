@@ -6,10 +6,16 @@ Run with Debian's python3-torch and OPENBLAS_NUM_THREADS=<threads>:
 
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/bench_torch_cnn.py \
       --net lenet5 --epochs 1 --threads 1 [--batch 64] [--steps 50] [--data DIR]
-Prints: TORCH_CNN_STEP net=lenet5 threads=1 batch=64 ms=... cpu_ms=...
+      [--channels-last]
+Prints: TORCH_CNN_STEP net=lenet5 threads=1 batch=64 layout=nchw ms=... cpu_ms=...
         TORCH_CNN_EPOCH net=lenet5 threads=1 epoch=1 seconds=... cpu_seconds=... test_acc=...
 (ms / seconds: wall time; cpu_*: process CPU time, all threads -- at 1 thread a
 load-insensitive stand-in for the wall time.)
+--channels-last runs the model and its inputs in torch.channels_last memory
+format (layout=channels_last), where oneDNN's convolutions are faster on an
+Intel CPU: the small ResNet's step 102-111 against 122-128 ms at 1 thread
+(2026-12-06, Intel Xeon VM). tools/bench.sh runs both layouts and compares
+Cortex with the faster.
 
 --net takes a name (lenet5, small_resnet, small_vgg) or a models/*.net path
 whose file name is one of those. The modules below mirror models/lenet5.net,
@@ -140,6 +146,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--channels-last", action="store_true")
     a = ap.parse_args()
     name = os.path.splitext(os.path.basename(a.net))[0]
     if name not in MODELS:
@@ -152,13 +159,18 @@ def main():
     xte = images(idx(f"{d}/t10k-images-idx3-ubyte.gz"))
     yte = torch.tensor(idx(f"{d}/t10k-labels-idx1-ubyte.gz"), dtype=torch.int64)
     net = MODELS[name]()
+    layout = "channels_last" if a.channels_last else "nchw"
+    if a.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        xtr = xtr.contiguous(memory_format=torch.channels_last)
+        xte = xte.contiguous(memory_format=torch.channels_last)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     lossf = nn.CrossEntropyLoss()
     n = xtr.shape[0]
     nparams = sum(p.numel() for p in net.parameters())
     print(f"PyTorch {torch.__version__} {name}, {nparams} params, batch {a.batch}, Adam 1e-3, "
-          f"{a.threads} thread(s)", flush=True)
+          f"{a.threads} thread(s), {layout}", flush=True)
 
     def step(xb, yb):
         opt.zero_grad()
@@ -177,7 +189,7 @@ def main():
                 step(xtr[idxs], ytr[idxs])
             best = min(best, (time.perf_counter() - t0) * 1e3 / a.steps)
             best_cpu = min(best_cpu, (time.process_time() - c0) * 1e3 / a.steps)
-        print(f"TORCH_CNN_STEP net={name} threads={a.threads} batch={a.batch} ms={best:.3f} "
+        print(f"TORCH_CNN_STEP net={name} threads={a.threads} batch={a.batch} layout={layout} ms={best:.3f} "
               f"cpu_ms={best_cpu:.3f}", flush=True)
     for e in range(1, a.epochs + 1):
         perm = torch.randperm(n)
