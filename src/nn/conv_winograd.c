@@ -43,6 +43,9 @@
 #define WINO_PAD_BYTES ((size_t)8 << 20)
 /* Inputs and outputs of one block are kept under this many bytes. */
 #define WINO_BLOCK_BYTES ((size_t)1 << 20)
+#ifndef WINO_PAD_CHUNK_BYTES
+#define WINO_PAD_CHUNK_BYTES ((size_t)512 << 10)
+#endif
 /* Fewer channels than this: the transforms cost more than they save. */
 #define WINO_MIN_CH 8
 
@@ -338,8 +341,10 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
     int wt = (int)(WINO_BLOCK_BYTES / per_tile) / WT_UNIT * WT_UNIT;
     if (wt < WT_UNIT) wt = WT_UNIT;
     if (wt > WT_MAX / WT_UNIT * WT_UNIT) wt = WT_MAX / WT_UNIT * WT_UNIT;
-    /* images per batch of polyphase copies */
-    int chunk = (int)(WINO_PAD_BYTES / (w.img_floats * sizeof(float)));
+    /* images per batch of polyphase copies: few enough for the copies to
+     * stay in L2 until their blocks use them (all of them at once went
+     * through L3 and back) */
+    int chunk = (int)(WINO_PAD_CHUNK_BYTES / (w.img_floats * sizeof(float)));
     if (chunk < 1) chunk = 1;
     if (chunk > N) chunk = N;
     const int64_t ntiles_max = (int64_t)chunk * w.TH * w.RS;
