@@ -345,6 +345,10 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
      * stay in L2 until their blocks use them (all of them at once went
      * through L3 and back) */
     int chunk = (int)(WINO_PAD_CHUNK_BYTES / (w.img_floats * sizeof(float)));
+    /* at least two images per thread, for the blocks to spread over them */
+#ifdef _OPENMP
+    if (!omp_in_parallel() && chunk < 2 * omp_get_max_threads()) chunk = 2 * omp_get_max_threads();
+#endif
     if (chunk < 1) chunk = 1;
     if (chunk > N) chunk = N;
     const int64_t ntiles_max = (int64_t)chunk * w.TH * w.RS;
