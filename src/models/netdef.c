@@ -93,7 +93,8 @@ static cx_tensor **net_run(net_m *net, cx_tensor *x, bool fuse) {
         }
         if (fuse && nd->fuse_bn > 0) {
             const node *bn = &net->nodes[nd->fuse_bn];
-            out[i] = cx_batchnorm_forward_relu(bn->mod, out[bn->from[0]], nd->fuse_res >= 0 ? out[nd->fuse_res] : NULL);
+            out[i] = cx_batchnorm_forward_relu(bn->mod, out[bn->from[0]],
+                                               nd->fuse_res >= 0 ? out[nd->fuse_res] : NULL);
             continue;
         }
         cx_tensor *in = out[nd->from[0]];

@@ -1289,8 +1289,6 @@ static size_t tile_floats(const geom *g) {
     return g->direct ? 0 : (size_t)g->K * (size_t)g->tile_rows * (size_t)g->out[2];
 }
 
-static bool pw_applies(const geom *g);
-static void pw_gather(const geom *g, const float *x, float *xs, int64_t ld);
 /* The column matrix [K, (r1-r0)*OW] of output rows [r0, r1) of image-group
  * xg and its row stride: xg itself for a 1x1 stride-1 unpadded convolution,
  * else im2col into col. */
@@ -1299,11 +1297,6 @@ static const float *col_operand(const geom *g, const float *xg, int r0, int r1, 
     if (g->direct) {
         *ld = (int)g->inP;
         return xg + (size_t)r0 * g->out[2];
-    }
-    if (pw_applies(g) && r0 == 0 && r1 == g->rows) {
-        pw_gather(g, xg, col, g->outP);
-        *ld = (int)g->outP;
-        return col;
     }
     im2col(g, xg, r0, r1, col, par);
     *ld = (r1 - r0) * g->out[2];
@@ -1469,8 +1462,8 @@ static void add_to_even(float *dst, const float *src, int n) {
 
 /* One row of a column matrix (one tap) added into the padded window at the
  * positions idx (fold_index) from dst. */
-static inline __attribute__((always_inline)) void uncol_row(const geom *g, const float *restrict src, float *restrict dst, const int32_t *idx,
-                      int PW) {
+static inline __attribute__((always_inline)) void uncol_row(const geom *g, const float *restrict src,
+                                                            float *restrict dst, const int32_t *idx, int PW) {
 #if defined(__AVX512F__)
     if (g->s[2] == 2) { /* output row by row, into every other column */
         for (int oh = 0; oh < g->out[1]; oh++)
