@@ -1651,29 +1651,11 @@ static void pw_scatter(const geom *g, const float *t, float *dx, bool accumulate
     }
 }
 
-static void pw_fwd(const geom *g, const float *X, const float *W, const float *bias, float *Y,
-                   bool accumulate) {
-    const int nt = nthreads();
-    const bool par = images_parallel(g, nt);
-    const size_t tf = (size_t)g->Cg * (size_t)g->outP;
-    float *bufs = scratch(par ? nt : 1, tf);
-    (void)par;
-    CX_PFOR(par,
-    for (int n = 0; n < g->N; n++) {
-        float *xs = bufs + (size_t)(par ? thread_id() : 0) * tf;
-        for (int gi = 0; gi < g->G; gi++) {
-            float *yg = Y + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP;
-            if (!accumulate && bias)
-                for (int o = 0; o < g->Og; o++)
-                    for (int64_t q = 0; q < g->outP; q++) yg[(size_t)o * g->outP + q] = bias[gi * g->Og + o];
-            pw_gather(g, X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP, xs, g->outP);
-            cx_sgemm(false, false, g->Og, (int)g->outP, g->Cg, 1.0f, W + (size_t)gi * g->Og * g->Cg, g->Cg, xs,
-                     (int)g->outP, (accumulate || bias) ? 1.0f : 0.0f, yg, (int)g->outP);
-        }
-    });
-}
-
-static void pw_bdata(const geom *g, const float *dY, const float *W, float *dX, bool accumulate) {
+/* Forward (Y (+)= W xs, + bias unless accumulating) or, with bdata, the
+ * input gradient (dX (+)= the scatter of W^T dY): images in parallel, one
+ * [Cg][outP] buffer per thread for the gathered input or the product. */
+static void pw_run(const geom *g, bool bdata, const float *X, const float *W, const float *bias, float *Y,
+                   const float *dY, float *dX, bool accumulate) {
     const int nt = nthreads();
     const bool par = images_parallel(g, nt);
     const size_t tf = (size_t)g->Cg * (size_t)g->outP;
@@ -1683,10 +1665,22 @@ static void pw_bdata(const geom *g, const float *dY, const float *W, float *dX, 
     for (int n = 0; n < g->N; n++) {
         float *t = bufs + (size_t)(par ? thread_id() : 0) * tf;
         for (int gi = 0; gi < g->G; gi++) {
-            cx_sgemm(true, false, g->Cg, (int)g->outP, g->Og, 1.0f, W + (size_t)gi * g->Og * g->Cg, g->Cg,
-                     dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP, (int)g->outP, 0.0f, t,
-                     (int)g->outP);
-            pw_scatter(g, t, dX + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP, accumulate);
+            const float *wg = W + (size_t)gi * g->Og * g->Cg;
+            const size_t xo = ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP;
+            const size_t yo = ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP;
+            if (bdata) {
+                cx_sgemm(true, false, g->Cg, (int)g->outP, g->Og, 1.0f, wg, g->Cg, dY + yo, (int)g->outP, 0.0f, t,
+                         (int)g->outP);
+                pw_scatter(g, t, dX + xo, accumulate);
+                continue;
+            }
+            float *yg = Y + yo;
+            if (!accumulate && bias)
+                for (int o = 0; o < g->Og; o++)
+                    for (int64_t q = 0; q < g->outP; q++) yg[(size_t)o * g->outP + q] = bias[gi * g->Og + o];
+            pw_gather(g, X + xo, t, g->outP);
+            cx_sgemm(false, false, g->Og, (int)g->outP, g->Cg, 1.0f, wg, g->Cg, t, (int)g->outP,
+                     (accumulate || bias) ? 1.0f : 0.0f, yg, (int)g->outP);
         }
     });
 }
@@ -1721,7 +1715,7 @@ static void prim_fwd(const geom *g, const float *X, const float *W, const float 
                      bool accumulate) {
     dgeom dg;
     if (pw_applies(g)) {
-        pw_fwd(g, X, W, bias, Y, accumulate);
+        pw_run(g, false, X, W, bias, Y, NULL, NULL, accumulate);
         return;
     }
     if (wino_fwd(g)) {
@@ -1778,7 +1772,7 @@ static void prim_bdata(const geom *g, const float *dY, const float *W, float *dX
                        bool accumulate) {
     dgeom dg;
     if (pw_applies(g)) {
-        pw_bdata(g, dY, W, dX, accumulate);
+        pw_run(g, true, NULL, W, NULL, NULL, dY, dX, accumulate);
         return;
     }
     /* AUTO: small images whose channels fill the channel-vector tile: faster
