@@ -97,10 +97,13 @@ static void batch_norm_backward(cx_node *nd) {
     const bn_saved *s = nd->saved;
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     bool fresh, rfresh = false; /* gx / gr just created: every element is stored below */
+    /* the residual's gradient first: when the residual is x itself, its
+     * buffer is then stored by the first pass and added to by the second,
+     * as cx_add's backward and then the normalisation's would */
+    float *gr = nd->n_in > 3 && nd->in[3] ? cx_in_grad_w(nd, 3, &rfresh) : NULL;
     float *gx = cx_in_grad_w(nd, 0, &fresh);
     float *gw = w ? cx_in_grad(nd, 1) : NULL;
     float *gb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
-    float *gr = nd->n_in > 3 && nd->in[3] ? cx_in_grad_w(nd, 3, &rfresh) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
     const float *yd = s->relu ? CX_F(out) : NULL;
     const int C = s->C;

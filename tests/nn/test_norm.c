@@ -418,7 +418,7 @@ static void batch_norm_relu_equals_the_three_ops(void) {
     static const int shapes[][4] = {{3, 4, 5, 3}, {64, 16, 14, 14}, {7, 5, 1, 1}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
         for (int mode = 0; mode < 2; mode++)
-            for (int res = 0; res < 3; res++) { /* none, fresh gradient, accumulated */
+            for (int res = 0; res < 4; res++) { /* none, fresh gradient, accumulated, x itself */
                 const int *sh = shapes[t], C = sh[1];
                 cx_seed(50 + (uint64_t)t);
                 cx_tensor *xv = cx_randn(sh, 4, 0.3f, 1.5f), *rv = cx_randn(sh, 4, 0.0f, 1.0f);
@@ -432,6 +432,7 @@ static void batch_norm_relu_equals_the_three_ops(void) {
                     cx_tensor *rm = cx_detach(cx_mul_scalar(rm0, 1.0f)), *rvar = cx_detach(cx_mul_scalar(rv0, 1.0f));
                     x->requires_grad = w->requires_grad = b->requires_grad = r->requires_grad = true;
                     cx_tensor *y;
+                    if (res == 3) r = x; /* relu(bn(x) + x) */
                     if (fused) y = cx_batch_norm_relu(x, res ? r : NULL, rm, rvar, w, b, mode == 0, 0.1f, 1e-5f);
                     else {
                         y = cx_batch_norm(x, rm, rvar, w, b, mode == 0, 0.1f, 1e-5f);
