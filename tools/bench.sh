@@ -181,7 +181,7 @@ awk 'function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""
 /^CHARLM /      { t=kv($0,"threads"); cl_c[t]=kv($0,"chars_per_s") }
 /^TORCH_CHARLM / { t=kv($0,"threads"); cl_t[t]=kv($0,"chars_per_s") }
 /^CNN_EPOCH /   { t=kv($0,"threads"); nn=kv($0,"net"); cn[t]=kv($0,"seconds"); cna[t]=kv($0,"test_acc") }
-/^TORCH_CNN_EPOCH / { t=kv($0,"threads"); v=kv($0,"seconds") + 0; if (!(t in tn) || v < tn[t]) { tn[t]=v; tna[t]=kv($0,"test_acc"); tnl[t]=(index($0,"channels_last") ? "channels_last" : "nchw") } }
+/^TORCH_CNN_EPOCH / { t=kv($0,"threads"); v=kv($0,"seconds") + 0; if (!(t in tn) || v < tn[t]) { tn[t]=v; tna[t]=kv($0,"test_acc"); tnl[t]=kv($0,"layout") } }
 /^CNN_STEP /    { t=kv($0,"threads"); nn=kv($0,"net"); cst[nn,t]=kv($0,"ms"); csn[nn]=1 }
 /^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); v=kv($0,"ms") + 0; if (!((nn,t) in tst) || v < tst[nn,t]) { tst[nn,t]=v; tsl[nn,t]=kv($0,"layout") } }
 /^G2P_STEP /    { t=kv($0,"threads"); at=kv($0,"attention"); g2c[at,t]=kv($0,"ms"); g2a[at]=1 }

@@ -8,7 +8,7 @@ Run with Debian's python3-torch and OPENBLAS_NUM_THREADS=<threads>:
       --net lenet5 --epochs 1 --threads 1 [--batch 64] [--steps 50] [--data DIR]
       [--channels-last]
 Prints: TORCH_CNN_STEP net=lenet5 threads=1 batch=64 layout=nchw ms=... cpu_ms=...
-        TORCH_CNN_EPOCH net=lenet5 threads=1 epoch=1 seconds=... cpu_seconds=... test_acc=...
+        TORCH_CNN_EPOCH net=lenet5 threads=1 layout=nchw epoch=1 seconds=... cpu_seconds=... test_acc=...
 (ms / seconds: wall time; cpu_*: process CPU time, all threads -- at 1 thread a
 load-insensitive stand-in for the wall time.)
 --channels-last runs the model and its inputs in torch.channels_last memory
@@ -205,7 +205,7 @@ def main():
             correct = sum((net(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item()
                           for i in range(0, xte.shape[0], 1000))
         net.train()
-        print(f"TORCH_CNN_EPOCH net={name} threads={a.threads} epoch={e} seconds={secs:.3f} "
+        print(f"TORCH_CNN_EPOCH net={name} threads={a.threads} layout={layout} epoch={e} seconds={secs:.3f} "
               f"cpu_seconds={csecs:.3f} loss={tot / nb:.4f} test_acc={correct / xte.shape[0]:.4f}", flush=True)
 
 
