@@ -159,5 +159,7 @@ size_t cx_conv_wino_bweight_partial_bytes(int Ci, int Co);
 extern _Atomic long cx_conv_wino_calls;
 /* Calls of the channel-vector direct convolution (conv.c's cvec_run). */
 extern _Atomic long cx_conv_cvec_calls;
+/* Calls of the strided direct input gradient (conv.c's sbd_run). */
+extern _Atomic long cx_conv_sbd_calls;
 
 #endif

@@ -546,31 +546,39 @@ static void few_channel_nonfinite(void) {
     cx_step_reset();
 }
 
-/* A strided 1x1 convolution whose input also feeds another op: its input
- * gradient is added at the strided positions to what the other op gave
- * (the rest untouched), or stored with zeros between when it comes first;
- * both orders of the loss terms, against the im2col path. */
-static void strided_pointwise_accumulates(void) {
+/* A strided convolution whose input also feeds another op: its input
+ * gradient is added to what the other op gave, or stored (zeros where it
+ * has none) when it comes first; both orders of the loss terms, against the
+ * im2col path. A 1x1 kernel (scattered at the strided positions, the rest
+ * untouched) and a 3x3 kernel with padding (interleaved phases). */
+static void strided_accumulates(void) {
     const cx_conv_algo saved = cx_conv_get_algo();
-    float *ref = NULL;
     const int64_t nx = 2 * 4 * 9 * 11;
-    for (int run = 0; run < 3; run++) {
-        cx_conv_set_algo(run == 0 ? CX_CONV_GEMM : CX_CONV_AUTO);
-        cx_seed(61);
-        cx_tensor *x = leaf(CX_SHAPE(2, 4, 9, 11)), *w = leaf(CX_SHAPE(6, 4, 1, 1));
-        cx_tensor *R = cx_randn(CX_SHAPE(2, 6, 5, 6), 0, 1), *R2 = cx_randn(CX_SHAPE(2, 4, 9, 11), 0, 1);
-        cx_tensor *a = cx_sum(cx_mul(cx_conv2d(x, w, NULL, 2, 2, 0, 0, 1, 1, 1), R));
-        cx_tensor *b = cx_sum(cx_mul(cx_tanh(x), R2));
-        cx_backward(run == 2 ? cx_add(b, a) : cx_add(a, b));
-        if (!ref) {
-            ref = malloc((size_t)nx * sizeof(float));
-            memcpy(ref, x->grad, (size_t)nx * sizeof(float));
-        } else {
-            cxt_allclose(x->grad, ref, (long)nx, 1e-5, 1e-6, run == 1 ? "conv term first" : "tanh term first");
+    for (int k = 1; k <= 3; k += 2) {
+        float *ref = NULL;
+        const long pw0 = cx_conv_sbd_calls;
+        for (int run = 0; run < 3; run++) {
+            cx_conv_set_algo(run == 0 ? CX_CONV_GEMM : CX_CONV_AUTO);
+            cx_seed(61);
+            cx_tensor *x = leaf(CX_SHAPE(2, 4, 9, 11)), *w = leaf(CX_SHAPE(6, 4, k, k));
+            cx_tensor *R = cx_randn(CX_SHAPE(2, 6, 5, 6), 0, 1), *R2 = cx_randn(CX_SHAPE(2, 4, 9, 11), 0, 1);
+            cx_tensor *a = cx_sum(cx_mul(cx_conv2d(x, w, NULL, 2, 2, k / 2, k / 2, 1, 1, 1), R));
+            cx_tensor *b = cx_sum(cx_mul(cx_tanh(x), R2));
+            cx_backward(run == 2 ? cx_add(b, a) : cx_add(a, b));
+            if (!ref) {
+                ref = malloc((size_t)nx * sizeof(float));
+                memcpy(ref, x->grad, (size_t)nx * sizeof(float));
+            } else {
+                char what[64];
+                snprintf(what, sizeof what, "%dx%d, %s", k, k, run == 1 ? "conv term first" : "tanh term first");
+                cxt_allclose(x->grad, ref, (long)nx, 1e-5, 1e-6, what);
+            }
+            cx_step_reset();
         }
-        cx_step_reset();
+        if (k == 3) CHECK_MSG(cx_conv_sbd_calls - pw0 == 2, "3x3: %ld strided direct input gradients, expected 2",
+                              cx_conv_sbd_calls - pw0);
+        free(ref);
     }
-    free(ref);
     cx_conv_set_algo(saved);
 }
 
@@ -683,6 +691,25 @@ static void direct_paths(void) {
          {2, 3, 5, 1, {1, 8, 10}, {1, 4, 5}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}}},
         {"winograd conv_transpose2d 12->16 stride 1 pad 1", {K_CT2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
          {2, 16, 12, 1, {1, 11, 14}, {1, 11, 14}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        /* strided k > 1: the input gradient as one stride-1 convolution per
+         * phase of dX (conv.c's sbd_run): a ResNet's downsampling layer;
+         * strides (2, 3) with kernel (3, 5), padding (1, 2), dilation and
+         * groups; 1-D with a kernel of 4 at stride 3; stride 4 with a 3x3
+         * kernel (a phase no tap reaches: zeros); an odd and wide dX row (the
+         * interleave's tail and several 32-column steps); a transposed
+         * convolution with output padding (its forward is this path) */
+        {"strided conv2d 16->32 3x3 stride 2 pad 1, 28x28", {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {3, 16, 32, 1, {1, 28, 28}, {1, 14, 14}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}}},
+        {"strided conv2d groups 2, stride (2, 3), k (3, 5), dilation (1, 2)", {K_C2, O3(2, 3, 1, 1, 2, 0, 1, 2, 1, 0, 0, 0, 2)}, 2,
+         {2, 8, 12, 2, {1, 13, 20}, {1, 7, 6}, {1, 3, 5}, {1, 2, 3}, {0, 1, 2}, {1, 1, 2}}},
+        {"strided conv1d k4 stride 3 pad 1", {K_C1, O3(3, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 1,
+         {2, 6, 10, 1, {1, 1, 31}, {1, 1, 10}, {1, 1, 4}, {1, 1, 3}, {0, 0, 1}, {1, 1, 1}}},
+        {"strided conv2d 3x3 stride 4 pad 0 (a phase without taps)", {K_C2, O3(4, 4, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {2, 8, 16, 1, {1, 19, 23}, {1, 5, 6}, {1, 3, 3}, {1, 4, 4}, {0, 0, 0}, {1, 1, 1}}},
+        {"strided conv2d 4->8 stride 2 pad 1, 9x71 (odd, wide rows)", {K_C2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {2, 4, 8, 1, {1, 9, 71}, {1, 5, 36}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}}},
+        {"strided conv_transpose2d 12->16 stride 2 pad 1 output_padding 1", {K_CT2, O3(2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1)}, 2,
+         {2, 16, 12, 1, {1, 14, 16}, {1, 7, 8}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}}},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const dcase *c = &cs[ci];
@@ -690,7 +717,11 @@ static void direct_paths(void) {
         /* Winograd wherever it applies: AUTO leaves small images to others */
         const bool wino = !strncmp(c->name, "winograd", 8);
         if (wino) cx_conv_set_algo(CX_CONV_WINOGRAD);
+        const long sbd0 = cx_conv_sbd_calls;
         const long calls = check_case(c, (int)ci);
+        if (!strncmp(c->name, "strided", 7))
+            CHECK_MSG(cx_conv_sbd_calls - sbd0 == 1, "%s: %ld strided direct input gradients, expected 1",
+                      c->name, cx_conv_sbd_calls - sbd0);
         if (wino)
             CHECK_MSG(calls == 2 + (Cg >= 16 && Og >= 8 ? 1 : 0),
                       "%s: %ld Winograd calls, expected forward, input gradient and (16 or more "
@@ -1065,7 +1096,7 @@ int main(void) {
     RUN(tiled_vs_direct);
     RUN(direct_paths);
     RUN(algorithms_agree);
-    RUN(strided_pointwise_accumulates);
+    RUN(strided_accumulates);
     RUN(narrow_direct_agrees);
     RUN(cvec_agrees);
     RUN(small_images);
