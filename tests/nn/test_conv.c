@@ -691,6 +691,11 @@ static void direct_paths(void) {
          {2, 3, 5, 1, {1, 8, 10}, {1, 4, 5}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}}},
         {"winograd conv_transpose2d 12->16 stride 1 pad 1", {K_CT2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
          {2, 16, 12, 1, {1, 11, 14}, {1, 11, 14}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
+        /* the direct weight gradient over images of 410 KB of copies each:
+         * one per chunk (WG_BYTES), so an image range of two takes two chunks
+         * (the first stores its sums, the second adds) */
+        {"conv2d 16->8 64x64, 9 images (weight gradient in chunks)", {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, 2,
+         {9, 16, 8, 1, {1, 64, 64}, {1, 64, 64}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}}},
         /* strided k > 1: the input gradient as one stride-1 convolution per
          * phase of dX (conv.c's sbd_run): a ResNet's downsampling layer;
          * strides (2, 3) with kernel (3, 5), padding (1, 2), dilation and
