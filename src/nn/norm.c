@@ -80,6 +80,32 @@ static void gsums_row(const float *restrict g, const float *restrict x, int64_t 
 }
 
 /* ---------------------------------------------------------------- batch norm */
+/* The rows [off, off + n) of a, b and c (when not NULL) towards the cache.
+ * The passes read one channel's rows, image after image, C rows apart:
+ * each row a new stream, which the hardware prefetcher picks up too late
+ * to be of use (a 3 KiB row of a 28x28 map). Asking for the next image's
+ * rows -- and, with prefetch_out, for the output rows about to be written
+ * -- while working on this one's: a model of the backward's two passes went
+ * from 0.83 to 0.66 ms (16 ch 28x28, batch 64, cold cache), and the small
+ * ResNet's training step from 94.5 to 91.0 ms at 1 thread, 50.0 to 48.3 at
+ * 2 (Intel Xeon VM; mostly the backward, the forward's share measured within
+ * noise). */
+static inline void prefetch_rows(const float *a, const float *b, const float *c, int64_t off, int64_t n) {
+    for (int64_t j = 0; j < n; j += 64 / sizeof(float)) {
+        __builtin_prefetch(a + off + j);
+        if (b) __builtin_prefetch(b + off + j);
+        if (c) __builtin_prefetch(c + off + j);
+    }
+}
+/* The rows [off, off + n) of an output about to be written, and of an
+ * input (when not NULL) about to be read with it. */
+static inline void prefetch_out(float *w, const float *r, int64_t off, int64_t n) {
+    for (int64_t j = 0; j < n; j += 64 / sizeof(float)) {
+        __builtin_prefetch(w + off + j, 1);
+        if (r) __builtin_prefetch(r + off + j);
+    }
+}
+
 typedef struct {
     int C;
     int64_t outer, inner;  /* x viewed as [outer, C, inner] */
@@ -116,6 +142,7 @@ static void batch_norm_backward(cx_node *nd) {
         double sg = 0, sgx = 0;
         for (int64_t o = 0; o < outer; o++) {
             const int64_t off = (o * C + c) * inner;
+            if (o + 1 < outer) prefetch_rows(xd, go, yd, off + C * inner, inner);
             if (!yd) {
                 gsums_row(go + off, xd + off, inner, fm, &sg, &sgx);
                 continue;
@@ -149,6 +176,7 @@ static void batch_norm_backward(cx_node *nd) {
             const int64_t off = (o * C + c) * inner;
             const float *xr = xd + off, *gr_ = go + off;
             float *gxr = gx + off;
+            if (o + 1 < outer) prefetch_out(gx, NULL, off + C * inner, inner);
             if (yd) {
                 const float *yr = yd + off;
                 if (fresh)
@@ -211,7 +239,10 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
             /* two passes (the channel's data stays in cache): the mean, then
              * the squared deviations from it */
             double sum = 0, sq = 0;
-            for (int64_t o = 0; o < outer; o++) sum += sum_row(xd + (o * C + c) * inner, inner);
+            for (int64_t o = 0; o < outer; o++) {
+                if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
+                sum += sum_row(xd + (o * C + c) * inner, inner);
+            }
             mean = sum / (double)n;
             const float fmean = (float)mean;
             for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
@@ -240,6 +271,7 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
             const int64_t off = (o * C + c) * inner;
             const float *xr = xd + off;
             float *yr = yd + off;
+            if (o + 1 < outer) prefetch_out(yd, rd, off + C * inner, inner);
             if (!relu) {
                 for (int64_t j = 0; j < inner; j++) yr[j] = (xr[j] - fm) * fa + fb;
             } else if (rd) {
