@@ -1658,6 +1658,53 @@ static bool pw_applies(const geom *g) {
     return pw;
 }
 
+/* row[2x] (+)= ev[x], row[2x + 1] (+)= od[x] (0 when od is NULL) for the Wd
+ * columns of a dX row. */
+static inline void interleave2(float *row, const float *ev, const float *od, int Wd, bool accumulate) {
+    int x0 = 0;
+#if defined(__AVX512F__)
+    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (; x0 < Wd; x0 += 32) {
+        const int n = Wd - x0 < 32 ? Wd - x0 : 32, ne = (n + 1) / 2, no = n / 2;
+        const __m512 e = _mm512_maskz_loadu_ps((__mmask16)((1u << ne) - 1), ev + x0 / 2);
+        const __m512 o = od ? _mm512_maskz_loadu_ps((__mmask16)((1u << no) - 1), od + x0 / 2) : _mm512_setzero_ps();
+        __m512 lo = _mm512_permutex2var_ps(e, ilo, o), hi = _mm512_permutex2var_ps(e, ihi, o);
+        const __mmask16 mlo = (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1);
+        const __mmask16 mhi = (__mmask16)(n > 16 ? (1u << (n - 16)) - 1 : 0);
+        if (accumulate) {
+            lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mlo, row + x0));
+            hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mhi, row + x0 + 16));
+        }
+        _mm512_mask_storeu_ps(row + x0, mlo, lo);
+        _mm512_mask_storeu_ps(row + x0 + 16, mhi, hi);
+    }
+#endif
+    for (int x = x0; x < Wd; x++) {
+        const float v = x & 1 ? (od ? od[x / 2] : 0.0f) : ev[x / 2];
+        row[x] = accumulate ? row[x] + v : v;
+    }
+}
+
+/* dst[x] = src[2x], x < n: the even elements, 16 at a time by one permute
+ * of 32 (loads stop at the last element used). */
+static inline void take_even(float *dst, const float *src, int n) {
+    int x = 0;
+#if defined(__AVX512F__)
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (; x < n; x += DV) {
+        const float *q = src + 2 * x;
+        const int rem = n - x < DV ? n - x : DV, need = 2 * rem - 1;
+        const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1), q);
+        const __m512 hi = need > 16 ? _mm512_maskz_loadu_ps((__mmask16)((1u << (need - 16)) - 1), q + 16)
+                                    : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(dst + x, (__mmask16)(rem == 16 ? 0xFFFFu : (1u << rem) - 1),
+                              _mm512_permutex2var_ps(lo, even, hi));
+    }
+#endif
+    for (; x < n; x++) dst[x] = src[2 * x];
+}
+
 /* xs [Cg][outP] (rows ld apart) = the positions of image-group x that the
  * outputs read */
 static void pw_gather(const geom *g, const float *x, float *xs, int64_t ld) {
@@ -1669,7 +1716,9 @@ static void pw_gather(const geom *g, const float *x, float *xs, int64_t ld) {
         for (int od = 0; od < OD; od++)
             for (int oy = 0; oy < OH; oy++) {
                 const float *src = xc + ((int64_t)od * s0 * inH + (int64_t)oy * s1) * inW;
-                for (int ox = 0; ox < OW; ox++) d[ox] = src[(int64_t)ox * s2];
+                if (s2 == 2) take_even(d, src, OW);
+                else
+                    for (int ox = 0; ox < OW; ox++) d[ox] = src[(int64_t)ox * s2];
                 d += OW;
             }
     }
@@ -1687,9 +1736,17 @@ static void pw_scatter(const geom *g, const float *t, float *dx, bool accumulate
             for (int y = 0; y < inH; y++) {
                 float *row = xc + ((size_t)z * inH + y) * inW;
                 const bool hit = z % s0 == 0 && z / s0 < OD && y % s1 == 0 && y / s1 < OH;
+                const float *tr = hit ? tc + ((size_t)(z / s0) * OH + y / s1) * OW : NULL;
+                if (hit && s2 == 2) {
+                    /* the row's first 2 OW columns (at most inW) in one pass:
+                     * the values between zeros, or added (and zeros added) */
+                    const int w = 2 * OW < inW ? 2 * OW : inW;
+                    interleave2(row, tr, NULL, w, accumulate);
+                    if (!accumulate && w < inW) memset(row + w, 0, (size_t)(inW - w) * sizeof(float));
+                    continue;
+                }
                 if (!accumulate) memset(row, 0, (size_t)inW * sizeof(float));
                 if (!hit) continue;
-                const float *tr = tc + ((size_t)(z / s0) * OH + y / s1) * OW;
                 for (int ox = 0; ox < OW; ox++) row[(size_t)ox * s2] += tr[ox];
             }
     }
@@ -1865,33 +1922,6 @@ static bool sbd_init(const geom *g, sbgeom *sg) {
     const int64_t slack = maxread > pg->padP ? maxread - pg->padP : 0;
     pg->img_floats = (size_t)g->Og * (size_t)pg->padP + (size_t)slack + DV;
     return pg->img_floats * sizeof(float) <= PAD_BYTES;
-}
-
-/* row[2x] (+)= ev[x], row[2x + 1] (+)= od[x] for the Wd columns of a dX row. */
-static inline void interleave2(float *row, const float *ev, const float *od, int Wd, bool accumulate) {
-    int x0 = 0;
-#if defined(__AVX512F__)
-    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (; x0 < Wd; x0 += 32) {
-        const int n = Wd - x0 < 32 ? Wd - x0 : 32, ne = (n + 1) / 2, no = n / 2;
-        const __m512 e = _mm512_maskz_loadu_ps((__mmask16)((1u << ne) - 1), ev + x0 / 2);
-        const __m512 o = _mm512_maskz_loadu_ps((__mmask16)((1u << no) - 1), od + x0 / 2);
-        __m512 lo = _mm512_permutex2var_ps(e, ilo, o), hi = _mm512_permutex2var_ps(e, ihi, o);
-        const __mmask16 mlo = (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1);
-        const __mmask16 mhi = (__mmask16)(n > 16 ? (1u << (n - 16)) - 1 : 0);
-        if (accumulate) {
-            lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mlo, row + x0));
-            hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mhi, row + x0 + 16));
-        }
-        _mm512_mask_storeu_ps(row + x0, mlo, lo);
-        _mm512_mask_storeu_ps(row + x0 + 16, mhi, hi);
-    }
-#endif
-    for (int x = x0; x < Wd; x++) {
-        const float v = x & 1 ? od[x / 2] : ev[x / 2];
-        row[x] = accumulate ? row[x] + v : v;
-    }
 }
 
 /* dX[n][g] (+)= the input gradient, for all images and groups. */
