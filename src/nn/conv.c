@@ -1955,11 +1955,12 @@ static void sbd_run(const geom *g, const sbgeom *sg, const float *dY, const floa
         if (ph) tbo[ph] = tbo[ph - 1] + (int64_t)Cg * sg->nq[ph - 1] * DV;
         (void)t0;
     }
-    const int chunk = pad_chunk(&sg->pg, g->N);
-    float *yp = cx_arena_alloc((size_t)chunk * sg->pg.img_floats * sizeof(float));
-    float *tb = cx_arena_alloc((size_t)chunk * (size_t)sg->tb_floats * sizeof(float));
-    const bool par = nthreads() > 1 &&
+    const bool par = nthreads() > 1 && g->N > 1 &&
                      2.0 * g->N * g->G * (double)Cg * Og * kks * (double)g->outP >= 2e6;
+    const int nbuf = par ? nthreads() : 1;
+    float *yps = cx_arena_alloc((size_t)nbuf * sg->pg.img_floats * sizeof(float));
+    float *tbs = cx_arena_alloc((size_t)nbuf * (size_t)sg->tb_floats * sizeof(float));
+    const int H = g->in[1], Wd = g->in[2], s1 = sg->s1, s2 = sg->s2;
     (void)par;
     for (int gi = 0; gi < g->G; gi++) {
         const float *wg = W + (size_t)gi * Og * g->K;
@@ -1975,58 +1976,49 @@ static void sbd_run(const geom *g, const sbgeom *sg, const float *dY, const floa
                         }
                     }
         }
-        for (int n0 = 0; n0 < g->N; n0 += chunk) {
-            const int nimg = g->N - n0 < chunk ? g->N - n0 : chunk;
-            CX_PFOR(par,
-            for (int j = 0; j < nimg; j++) {
-                const size_t img = (size_t)(n0 + j) * g->G + gi;
-                pad_image(&sg->pg, dY + img * Og * g->outP, yp + (size_t)j * sg->pg.img_floats);
-            });
-            /* a phase's tiles: DNV of its vectors, over the chunk's images
-             * (the weights and offsets are the same for every image) */
-            int64_t tiles[SBD_MAXS * SBD_MAXS + 1] = {0};
-            for (int ph = 0; ph < nph; ph++)
-                tiles[ph + 1] = tiles[ph] + (sg->ntap[ph] ? (nimg * sg->nq[ph] + DNV - 1) / DNV : 0);
-            CX_PFOR(par,
-            for (int64_t tix = 0; tix < tiles[nph]; tix++) {
-                int ph = 0;
-                while (tix >= tiles[ph + 1]) ph++;
+        /* an image at a time per thread, from padding to dX: its copies stay
+         * in that thread's cache (split across threads tile by tile, the
+         * 16 -> 32 layer ran 1.14x faster at 2 threads than at 1) */
+        CX_PFOR(par,
+        for (int n = 0; n < g->N; n++) {
+            const int tid = par ? thread_id() : 0;
+            float *yp = yps + (size_t)tid * sg->pg.img_floats, *tb = tbs + (size_t)tid * sg->tb_floats;
+            const size_t img = (size_t)n * g->G + gi;
+            pad_image(&sg->pg, dY + img * Og * g->outP, yp);
+            for (int ph = 0; ph < nph; ph++) {
                 const int nt = sg->ntap[ph], K = Og * nt;
+                if (!nt) continue;
                 const int kb = KBLOCK / nt > 0 ? KBLOCK / nt * nt : nt;
-                const int64_t nq = sg->nq[ph], ost = nq * DV, v0 = (tix - tiles[ph]) * DNV;
-                const int nv = (int64_t)nimg * nq - v0 < DNV ? (int)((int64_t)nimg * nq - v0) : DNV;
-                dtile tl;
-                for (int v = 0; v < nv; v++) {
-                    const int64_t j = (v0 + v) / nq, q = (v0 + v) - j * nq;
-                    tl.b[v] = yp + (size_t)j * sg->pg.img_floats + q * DV;
-                    tl.out[v] = tb + (size_t)j * sg->tb_floats + tbo[ph] + q * DV;
-                    tl.nval[v] = DV;
-                }
-                for (int k0 = 0; k0 < K; k0 += kb) {
-                    const int T = K - k0 < kb ? K - k0 : kb;
-                    for (int ot = 0; ot < ots; ot++) {
-                        const int mr = Cg - ot * DMR < DMR ? Cg - ot * DMR : DMR;
-                        dkern_n(nv, T, ap[ph] + ((size_t)ot * K + k0) * DMR, DMR, offs[ph] + k0, &tl,
-                                (ptrdiff_t)ot * DMR * ost, (ptrdiff_t)ost, mr, k0 > 0, NULL);
+                const int64_t nq = sg->nq[ph], ost = nq * DV;
+                for (int64_t v0 = 0; v0 < nq; v0 += DNV) {
+                    const int nv = nq - v0 < DNV ? (int)(nq - v0) : DNV;
+                    dtile tl;
+                    for (int v = 0; v < nv; v++) {
+                        tl.b[v] = yp + (v0 + v) * DV;
+                        tl.out[v] = tb + tbo[ph] + (v0 + v) * DV;
+                        tl.nval[v] = DV;
+                    }
+                    for (int k0 = 0; k0 < K; k0 += kb) {
+                        const int T = K - k0 < kb ? K - k0 : kb;
+                        for (int ot = 0; ot < ots; ot++) {
+                            const int mr = Cg - ot * DMR < DMR ? Cg - ot * DMR : DMR;
+                            dkern_n(nv, T, ap[ph] + ((size_t)ot * K + k0) * DMR, DMR, offs[ph] + k0, &tl,
+                                    (ptrdiff_t)ot * DMR * ost, (ptrdiff_t)ost, mr, k0 > 0, NULL);
+                        }
                     }
                 }
-            });
+            }
             /* interleave the phases into dX */
-            const int H = g->in[1], Wd = g->in[2], s1 = sg->s1, s2 = sg->s2;
-            CX_PFOR(par,
-            for (int64_t jc = 0; jc < (int64_t)nimg * Cg; jc++) {
-                const int j = (int)(jc / Cg), c = (int)(jc - (int64_t)j * Cg);
-                const size_t img = (size_t)(n0 + j) * g->G + gi;
+            for (int c = 0; c < Cg; c++) {
                 float *xc = dX + (img * Cg + (size_t)c) * g->inP;
-                const float *tj = tb + (size_t)j * sg->tb_floats;
                 for (int y = 0; y < H; y++) {
                     const int a = y % s1, i = y / s1;
                     float *row = xc + (size_t)y * Wd;
                     const int p0 = a * s2;
                     if (s2 == 2 && sg->ntap[p0] && sg->ntap[p0 + 1]) {
-                        /* the common case, pairs of columns (vectorises as an interleave) */
-                        const float *ev = tj + tbo[p0] + (size_t)c * sg->nq[p0] * DV + (size_t)i * PW;
-                        const float *od = tj + tbo[p0 + 1] + (size_t)c * sg->nq[p0 + 1] * DV + (size_t)i * PW;
+                        /* the common case, pairs of columns */
+                        const float *ev = tb + tbo[p0] + (size_t)c * sg->nq[p0] * DV + (size_t)i * PW;
+                        const float *od = tb + tbo[p0 + 1] + (size_t)c * sg->nq[p0 + 1] * DV + (size_t)i * PW;
                         interleave2(row, ev, od, Wd, accumulate);
                         continue;
                     }
@@ -2037,15 +2029,15 @@ static void sbd_run(const geom *g, const sbgeom *sg, const float *dY, const floa
                                 for (int x = 0; x < wbb; x++) row[(size_t)x * s2 + b] = 0.0f;
                             continue;
                         }
-                        const float *src = tj + tbo[ph] + (size_t)c * sg->nq[ph] * DV + (size_t)i * PW;
+                        const float *src = tb + tbo[ph] + (size_t)c * sg->nq[ph] * DV + (size_t)i * PW;
                         if (accumulate)
                             for (int x = 0; x < wbb; x++) row[(size_t)x * s2 + b] += src[x];
                         else
                             for (int x = 0; x < wbb; x++) row[(size_t)x * s2 + b] = src[x];
                     }
                 }
-            });
-        }
+            }
+        });
     }
 }
 
