@@ -200,6 +200,11 @@ cx_rng cx_rng_get(void);
 void cx_rng_set(cx_rng s);
 
 /* ---------------------------------------------------------------- arena */
+/* An arena grows by chunks and, after its first reset, holds one chunk the
+ * size of the whole step. On Linux, chunks of 4 MiB and more are aligned to
+ * 2 MiB and offered to transparent huge pages (madvise MADV_HUGEPAGE), which
+ * a training step that streams its activations through the arena runs
+ * faster on; the environment variable CX_ARENA_THP=0 turns this off. */
 typedef struct cx_arena cx_arena;
 cx_arena *cx_arena_new(size_t initial_bytes);
 void cx_arena_free(cx_arena *a);
