@@ -878,8 +878,8 @@ static void small_k_rows(bool ta, int i0, int i1, int N, int K, float alpha, con
 
 static void gemm_small_k(bool ta, int M, int N, int K, float alpha, const float *A, size_t lda, const float *B,
                          size_t ldb, float beta, float *C, size_t ldc) {
-    int nt = 1;
 #ifdef _OPENMP
+    int nt = 1;
     if ((double)M * N * K >= CX_GEMM_PAR_MIN_FLOPS && !omp_in_parallel()) nt = cx_cpu_threads_available();
     if (nt > (M + 3) / 4) nt = (M + 3) / 4;
     if (nt > 1) {
