@@ -1847,6 +1847,22 @@ static bool sbd_shift(int a, int p, int d, int k, int s, int *r) {
     return true;
 }
 
+/* Along one dimension (s phases of len[] positions, padding p, dilation d,
+ * kernel k, output size out): the leading padding *lead that keeps every
+ * tap's offset r >= 0, and *need, the padded length past it that the taps
+ * of every position reach (at least out). */
+static void sbd_extent(int s, const int *len, int p, int d, int k, int out, int *lead, int *need) {
+    int rmin = 0, r;
+    *need = out;
+    for (int a = 0; a < s; a++)
+        for (int t = 0; t < k; t++)
+            if (len[a] && sbd_shift(a, p, d, t, s, &r)) {
+                rmin = r < rmin ? r : rmin;
+                *need = len[a] + r > *need ? len[a] + r : *need;
+            }
+    *lead = -rmin;
+}
+
 static bool sbd_init(const geom *g, sbgeom *sg) {
     memset(sg, 0, sizeof *sg);
     if (!direct_enabled() || g->direct || stride1(g) || g->in[0] != 1 || g->out[0] != 1 ||
@@ -1857,29 +1873,12 @@ static bool sbd_init(const geom *g, sbgeom *sg) {
     sg->s1 = s1;
     sg->s2 = s2;
     sg->nph = s1 * s2;
-    int rmin = 0, rmax = 0, emin = 0, emax = 0;
     for (int a = 0; a < s1; a++) sg->ha[a] = H > a ? (H - a + s1 - 1) / s1 : 0;
     for (int b = 0; b < s2; b++) sg->wb[b] = W > b ? (W - b + s2 - 1) / s2 : 0;
-    /* the extreme offsets a phase reads, over its rows / columns */
-    int need_h = OH, need_w = OW, r, e;
-    for (int a = 0; a < s1; a++)
-        for (int ky = 0; ky < kh; ky++)
-            if (sg->ha[a] && sbd_shift(a, g->p[1], g->d[1], ky, s1, &r)) {
-                rmin = r < rmin ? r : rmin;
-                rmax = r > rmax ? r : rmax;
-                need_h = sg->ha[a] + r > need_h ? sg->ha[a] + r : need_h;
-            }
-    for (int b = 0; b < s2; b++)
-        for (int kx = 0; kx < kw; kx++)
-            if (sg->wb[b] && sbd_shift(b, g->p[2], g->d[2], kx, s2, &e)) {
-                emin = e < emin ? e : emin;
-                emax = e > emax ? e : emax;
-                need_w = sg->wb[b] + e > need_w ? sg->wb[b] + e : need_w;
-            }
-    (void)rmax;
-    (void)emax;
-    sg->lead1 = -rmin;
-    sg->lead2 = -emin;
+    /* the reach of the phases' taps along rows and along columns */
+    int need_h, need_w, r, e;
+    sbd_extent(s1, sg->ha, g->p[1], g->d[1], kh, OH, &sg->lead1, &need_h);
+    sbd_extent(s2, sg->wb, g->p[2], g->d[2], kw, OW, &sg->lead2, &need_w);
     const int PH = need_h + sg->lead1;
     sg->PW = need_w + sg->lead2;
     int64_t useful = 0, computed = 0, maxread = 0;
@@ -1938,7 +1937,7 @@ static void sbd_run(const geom *g, const sbgeom *sg, const float *dY, const floa
     int32_t *offs[SBD_MAXS * SBD_MAXS];
     int16_t *taps[SBD_MAXS * SBD_MAXS];
     int64_t tbo[SBD_MAXS * SBD_MAXS] = {0};
-    for (int ph = 0, t0 = 0; ph < nph; ph++) {
+    for (int ph = 0; ph < nph; ph++) {
         const int a = ph / sg->s2, b = ph % sg->s2, nt = sg->ntap[ph];
         ap[ph] = nt ? cx_arena_alloc((size_t)ots * DMR * Og * nt * sizeof(float)) : NULL;
         offs[ph] = nt ? cx_arena_alloc((size_t)Og * nt * sizeof(int32_t)) : NULL;
@@ -1953,7 +1952,6 @@ static void sbd_run(const geom *g, const sbgeom *sg, const float *dY, const floa
                     t++;
                 }
         if (ph) tbo[ph] = tbo[ph - 1] + (int64_t)Cg * sg->nq[ph - 1] * DV;
-        (void)t0;
     }
     const bool par = nthreads() > 1 && g->N > 1 &&
                      2.0 * g->N * g->G * (double)Cg * Og * kks * (double)g->outP >= 2e6;
