@@ -1098,7 +1098,7 @@ static void run_pad(cx_onnx_model *m, onnx_node *nd, cx_tensor **in, cx_tensor *
     }
     for (int i = 0; i < x->ndim; i++) {
         int64_t b = pads[i], e = pads[x->ndim + i], L = x->shape[i];
-        if (b < -L || e < -L || b + e + L < 0 || b > (1 << 24) || e > (1 << 24))
+        if (b > (1 << 24) || e > (1 << 24) || b < -L || e < -L || b + e + L < 0) /* bounds first: no overflow */
             cx_fatal("Pad: pads %lld, %lld for a dimension of %lld", (long long)b, (long long)e, (long long)L);
         if (b < 0 || e < 0) { /* negative pads crop */
             int start = b < 0 ? (int)-b : 0, stop = (int)(e < 0 ? L + e : L);

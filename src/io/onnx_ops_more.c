@@ -2492,7 +2492,7 @@ cx_tensor *cx_onnx_pad_any(cx_tensor *x, const int64_t *pads, int mode, double v
     if (lim > ((int64_t)1 << 27)) lim = (int64_t)1 << 27;
     for (int i = 0; i < x->ndim; i++) {
         int64_t b = pads[i], e = pads[x->ndim + i], L = x->shape[i];
-        if (b < -L || e < -L || b + e + L < 0 || b > (1 << 24) || e > (1 << 24))
+        if (b > (1 << 24) || e > (1 << 24) || b < -L || e < -L || b + e + L < 0) /* bounds first: no overflow */
             cx_fatal("Pad: pads %lld, %lld for a dimension of %lld", (long long)b, (long long)e, (long long)L);
         if (mode && L == 0 && b + e > 0) cx_fatal("Pad: %s padding of an empty dimension", mode == 1 ? "reflect" : "edge");
         size *= L + b + e;
