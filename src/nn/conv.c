@@ -311,6 +311,26 @@ static inline int clamp_first(int num, int s, int cap) {
     return i < cap ? i : cap;
 }
 
+/* dst[x] = src[2x], x < n: the even elements, 16 at a time by one permute
+ * of 32 (loads stop at the last element used; a strided scalar copy was
+ * most of pad_image's time for a small ResNet at batch 1). */
+static inline void take_even(float *dst, const float *src, int n) {
+    int x = 0;
+#if defined(__AVX512F__)
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (; x < n; x += DV) {
+        const float *q = src + 2 * x;
+        const int rem = n - x < DV ? n - x : DV, need = 2 * rem - 1;
+        const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1), q);
+        const __m512 hi = need > 16 ? _mm512_maskz_loadu_ps((__mmask16)((1u << (need - 16)) - 1), q + 16)
+                                    : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(dst + x, (__mmask16)(rem == 16 ? 0xFFFFu : (1u << rem) - 1),
+                              _mm512_permutex2var_ps(lo, even, hi));
+    }
+#endif
+    for (; x < n; x++) dst[x] = src[2 * x];
+}
+
 /* dst[Ci, planes, pd...] = src[Ci, in...] shifted by the leading padding
  * (each plane holding one phase of the stride), zeros elsewhere.
  *
@@ -356,25 +376,8 @@ static void pad_image(const dgeom *dg, const float *src, float *dst) {
                             if (s2 == 1) {
                                 for (; x + DV <= w; x += DV) vst(row + x, vld(s + x));
                                 if (x < w) vst(row + x, vld_part(s + x, w - x));
-#if defined(__AVX512F__)
                             } else if (s2 == 2) {
-                                /* the even elements of 32 by one permute, 16 at a time
-                                 * (a strided scalar copy was most of the padding time
-                                 * of a small ResNet at batch 1); loads stop at the last
-                                 * element used */
-                                const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
-                                                                       22, 24, 26, 28, 30);
-                                for (; x < w; x += DV) {
-                                    const float *q = s + 2 * x;
-                                    const int rem = w - x < DV ? w - x : DV, need = 2 * rem - 1;
-                                    const __m512 lo = _mm512_maskz_loadu_ps(
-                                        (__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1), q);
-                                    const __m512 hi = need > 16
-                                        ? _mm512_maskz_loadu_ps((__mmask16)((1u << (need - 16)) - 1), q + 16)
-                                        : _mm512_setzero_ps();
-                                    _mm512_storeu_ps(row + x, _mm512_permutex2var_ps(lo, even, hi));
-                                }
-#endif
+                                take_even(row, s, w);
                             } else {
                                 for (; x < w; x++) row[x] = s[(size_t)x * s2];
                             }
@@ -1686,25 +1689,6 @@ static inline void interleave2(float *row, const float *ev, const float *od, int
     }
 }
 
-/* dst[x] = src[2x], x < n: the even elements, 16 at a time by one permute
- * of 32 (loads stop at the last element used). */
-static inline void take_even(float *dst, const float *src, int n) {
-    int x = 0;
-#if defined(__AVX512F__)
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (; x < n; x += DV) {
-        const float *q = src + 2 * x;
-        const int rem = n - x < DV ? n - x : DV, need = 2 * rem - 1;
-        const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1), q);
-        const __m512 hi = need > 16 ? _mm512_maskz_loadu_ps((__mmask16)((1u << (need - 16)) - 1), q + 16)
-                                    : _mm512_setzero_ps();
-        _mm512_mask_storeu_ps(dst + x, (__mmask16)(rem == 16 ? 0xFFFFu : (1u << rem) - 1),
-                              _mm512_permutex2var_ps(lo, even, hi));
-    }
-#endif
-    for (; x < n; x++) dst[x] = src[2 * x];
-}
-
 /* xs [Cg][outP] (rows ld apart) = the positions of image-group x that the
  * outputs read */
 static void pw_gather(const geom *g, const float *x, float *xs, int64_t ld) {
@@ -1820,11 +1804,12 @@ static int pw_fold(const geom *g) {
  * taps at fixed offsets (r, e) of dY. Each tap belongs to one phase
  * (phase (1, 1) of a 3x3 kernel at stride 2 has four, (0, 0) one).
  *
- * dY is padded (lead1 rows and lead2 columns in front, zeros behind) once
- * per chunk of images and read by every phase. A phase's products go flat
- * -- vectors over q = i * PW + j of the padded-width rows, the columns
- * j >= the phase's width computed and dropped -- into a per-image buffer,
- * from which they are interleaved into dX. (The folded GEMM and col2im this
+ * Each thread takes whole images: an image's dY is padded (lead1 rows and
+ * lead2 columns in front, zeros behind) once and read by every phase. A
+ * phase's products go flat -- vectors over q = i * PW + j of the
+ * padded-width rows, the columns j >= the phase's width computed and
+ * dropped -- into the image's phase buffer, from which they are
+ * interleaved into dX. (The folded GEMM and col2im this
  * replaces took 2.4 ms for the small ResNet's 16 -> 32 layer, batch 64,
  * 1 thread; an earlier version of this, one direct convolution per phase
  * padding dY each time, was slower in the training step.) */
@@ -1905,7 +1890,7 @@ static bool sbd_init(const geom *g, sbgeom *sg) {
     if (!computed || 2 * useful < computed) return false; /* too few useful lanes */
     dgeom *pg = &sg->pg;
     pg->Ci = g->Og;
-    pg->in[0] = pg->in[1] = pg->in[2] = 1;
+    pg->in[0] = 1;
     pg->in[1] = OH;
     pg->in[2] = OW;
     pg->pd[0] = 1;
@@ -1932,7 +1917,7 @@ static void sbd_run(const geom *g, const sbgeom *sg, const float *dY, const floa
     const int ots = (Cg + DMR - 1) / DMR, nph = sg->nph, PW = sg->PW;
     const int64_t padP = sg->pg.padP;
     /* per phase: packed weights ap[ot][o * ntap + t][i] = W[o][ot * DMR + i][tap t],
-     * offsets of its (o, tap) in the padded dY, tiles per image */
+     * the offsets of its (o, tap) in the padded dY, its place in the phase buffer */
     float *ap[SBD_MAXS * SBD_MAXS];
     int32_t *offs[SBD_MAXS * SBD_MAXS];
     int16_t *taps[SBD_MAXS * SBD_MAXS];
