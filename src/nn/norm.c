@@ -111,13 +111,22 @@ typedef struct {
     int64_t outer, inner;  /* x viewed as [outer, C, inner] */
     bool training, relu;   /* relu: the output is relu(bn(x) [+ residual]) */
     float *mean, *invstd;  /* per channel: the statistics used to normalise */
+    float *alpha, *beta;   /* relu without a residual: the forward's scale and shift */
 } bn_saved;
+
+/* The normalised value before the relu, one expression for the forward and
+ * for the backward's mask (the same rounding in both). */
+static inline float bn_affine(float x, float m, float a, float b) { return (x - m) * a + b; }
 
 /* Inputs: x, weight, bias and (cx_batch_norm_relu only) the residual. With
  * relu the gradient reaching the sum is g (y > 0), exactly what cx_relu's
  * backward gives (y > 0 where the sum is > 0); the residual receives it as
  * cx_add's backward would, and the normalisation's backward uses it in
  * place of g: the same arithmetic in the same order as the three ops. */
+/* Without a residual the relu's mask y > 0 is recomputed from x with the
+ * forward's own scale and shift (bn_affine > 0: the same test on the same
+ * value), so that the two passes read x and g but not y: two of the seven
+ * reads of a 3 MiB map. */
 static void batch_norm_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
     const bn_saved *s = nd->saved;
@@ -131,7 +140,9 @@ static void batch_norm_backward(cx_node *nd) {
     float *gw = w ? cx_in_grad(nd, 1) : NULL;
     float *gb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
     const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
-    const float *yd = s->relu ? CX_F(out) : NULL;
+    const bool xmask = s->relu && s->alpha; /* the relu's mask from x */
+    const float *yd = s->relu && !xmask ? CX_F(out) : NULL;
+    const float *mgr = yd && gr && rfresh ? gr : NULL; /* g (y > 0), stored by the first pass */
     const int C = s->C;
     const int64_t outer = s->outer, inner = s->inner;
     const double n = (double)outer * (double)inner;
@@ -139,23 +150,28 @@ static void batch_norm_backward(cx_node *nd) {
     for (int c = 0; c < C; c++) {
         const double mean = s->mean[c], invstd = s->invstd[c];
         const float fm = (float)mean;
+        const float xa = xmask ? s->alpha[c] : 0.0f, xb = xmask ? s->beta[c] : 0.0f;
         double sg = 0, sgx = 0;
         for (int64_t o = 0; o < outer; o++) {
             const int64_t off = (o * C + c) * inner;
             if (o + 1 < outer) prefetch_rows(xd, go, yd, off + C * inner, inner);
-            if (!yd) {
+            if (!s->relu) {
                 gsums_row(go + off, xd + off, inner, fm, &sg, &sgx);
                 continue;
             }
             /* the masked gradient g (y > 0), a block at a time (stored as
              * the residual's gradient when there is one), then summed */
-            const float *g = go + off, *yr = yd + off;
+            const float *g = go + off, *yr = yd ? yd + off : NULL, *xr = xd + off;
             float *rr = gr ? gr + off : NULL;
             float blk[RB];
             for (int64_t j0 = 0; j0 < inner; j0 += RB) {
                 const int64_t m = j0 + RB < inner ? RB : inner - j0;
                 float *d = rr && rfresh ? rr + j0 : blk;
-                for (int64_t j = 0; j < m; j++) d[j] = g[j0 + j] * (yr[j0 + j] > 0 ? 1.0f : 0.0f);
+                if (xmask)
+                    for (int64_t j = 0; j < m; j++)
+                        d[j] = g[j0 + j] * (bn_affine(xr[j0 + j], fm, xa, xb) > 0 ? 1.0f : 0.0f);
+                else
+                    for (int64_t j = 0; j < m; j++) d[j] = g[j0 + j] * (yr[j0 + j] > 0 ? 1.0f : 0.0f);
                 if (rr && !rfresh)
                     for (int64_t j = 0; j < m; j++) rr[j0 + j] += d[j];
                 float a, b;
@@ -176,8 +192,27 @@ static void batch_norm_backward(cx_node *nd) {
             const int64_t off = (o * C + c) * inner;
             const float *xr = xd + off, *gr_ = go + off;
             float *gxr = gx + off;
-            if (o + 1 < outer) prefetch_out(gx, NULL, off + C * inner, inner);
-            if (yd) {
+            if (o + 1 < outer) prefetch_out(gx, mgr, off + C * inner, inner);
+            if (xmask) {
+                if (fresh)
+                    for (int64_t j = 0; j < inner; j++)
+                        gxr[j] = fa * (gr_[j] * (bn_affine(xr[j], fm, xa, xb) > 0 ? 1.0f : 0.0f)) +
+                                 fb * (xr[j] - fm) + fk;
+                else
+                    for (int64_t j = 0; j < inner; j++)
+                        gxr[j] += fa * (gr_[j] * (bn_affine(xr[j], fm, xa, xb) > 0 ? 1.0f : 0.0f)) +
+                                  fb * (xr[j] - fm) + fk;
+            } else if (mgr) {
+                /* the masked gradient, as the first pass stored it into the
+                 * residual's fresh gradient: one read instead of g and y
+                 * (when the residual is x itself, gxr is that buffer, each
+                 * element read before it is written) */
+                const float *mr = mgr + off;
+                if (fresh)
+                    for (int64_t j = 0; j < inner; j++) gxr[j] = fa * mr[j] + fb * (xr[j] - fm) + fk;
+                else
+                    for (int64_t j = 0; j < inner; j++) gxr[j] += fa * mr[j] + fb * (xr[j] - fm) + fk;
+            } else if (yd) {
                 const float *yr = yd + off;
                 if (fresh)
                     for (int64_t j = 0; j < inner; j++)
@@ -228,6 +263,8 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
     cx_tensor *out = cx_new_like_shape(x->shape, x->ndim);
     float *mean_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
     float *invstd_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
+    float *alpha_s = relu && !residual ? cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float)) : NULL;
+    float *beta_s = alpha_s ? cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float)) : NULL;
     const float *xd = CX_F(x), *wd = weight ? CX_F(weight) : NULL, *bd = bias ? CX_F(bias) : NULL;
     const float *rd = residual ? CX_F(residual) : NULL;
     float *yd = CX_F(out);
@@ -267,6 +304,10 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
          * for a near-constant channel); then + residual and relu as cx_add
          * and cx_relu compute them */
         float fm = (float)mean, fa = (float)(invstd * (wd ? wd[c] : 1.0)), fb = bd ? bd[c] : 0.0f;
+        if (alpha_s) {
+            alpha_s[c] = fa;
+            beta_s[c] = fb;
+        }
         for (int64_t o = 0; o < outer; o++) {
             const int64_t off = (o * C + c) * inner;
             const float *xr = xd + off;
@@ -282,14 +323,14 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
                 }
             } else {
                 for (int64_t j = 0; j < inner; j++) {
-                    const float t = (xr[j] - fm) * fa + fb;
+                    const float t = bn_affine(xr[j], fm, fa, fb);
                     yr[j] = t > 0 ? t : 0.0f;
                 }
             }
         }
     }
     cx_tensor *in[4] = {x, weight, bias, residual};
-    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s};
+    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s, alpha_s, beta_s};
     cx_record_saved(relu ? &cx_opd_batch_norm_relu : &cx_opd_batch_norm, out, in, relu ? 4 : 3, &sv, sizeof sv);
     return out;
 }
