@@ -4,6 +4,7 @@
  * mpirun:
  *   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 bench_dist [--net models/lenet5.net]
  *       [--batch 64] [--steps 200] [--warmup 20] [--data DIR] [--bucket BYTES]
+ *       [--sync-bn 1]   (batch norm over all processes' rows: cx_dist_sync_batchnorm)
  *   mpirun -np 2 bench_dist ...
  * Rank 0 prints, after the warm-up steps:
  *   DIST np=2 batch=64 steps=200 ex_per_s=... ms_per_step=... allreduce_wait_ms=...
@@ -25,6 +26,7 @@ int main(int argc, char **argv) {
     const char *netfile = "models/lenet5.net", *dir = NULL;
     int batch = 64, steps = 200, warmup = 20;
     size_t bucket = 0;
+    bool sync_bn = false;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) { fprintf(stderr, "bench_dist: %s needs a value\n", argv[i]); return 2; }
         if (!strcmp(argv[i], "--net")) netfile = argv[i + 1];
@@ -33,6 +35,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--data")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--bucket")) bucket = (size_t)atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--sync-bn")) sync_bn = atoi(argv[i + 1]) != 0;
         else { fprintf(stderr, "bench_dist: unknown flag %s\n", argv[i]); return 2; }
     }
     if (batch < cx_dist_size() || steps < 1 || warmup < 0) {
@@ -55,6 +58,7 @@ int main(int argc, char **argv) {
     cx_params_init(&ps);
     cx_module_params(net, &ps);
     cx_dist_broadcast_params(&ps);
+    cx_dist_sync_batchnorm(sync_bn);
     cx_sgd_opts so = cx_sgd_defaults();
     so.lr = 0.01;
     so.momentum = 0.9;
@@ -112,11 +116,11 @@ int main(int argc, char **argv) {
     secs = cx_dist_allreduce_max(secs);
     if (cx_dist_is_root())
         printf("DIST np=%d batch=%d steps=%d ex_per_s=%.1f ms_per_step=%.3f allreduce_wait_ms=%.3f allreduce_ms=%.3f "
-               "buckets=%d early=%lld late=%lld params=%lld mean_loss=%.4f allreduce_alone_ms=%.3f\n",
+               "buckets=%d early=%lld late=%lld params=%lld mean_loss=%.4f allreduce_alone_ms=%.3f sync_bn=%d\n",
                cx_dist_size(), batch, steps, (double)batch * steps / secs, 1e3 * secs / steps,
                1e3 * v[0] / np / steps, 1e3 * v[1] / np / steps, cx_dist_reducer_buckets(red),
                (long long)st.buckets_early, (long long)st.buckets_late, (long long)cx_params_count(&ps),
-               v[3] / np / (warmup + steps), 1e3 * v[4] / np);
+               v[3] / np / (warmup + steps), 1e3 * v[4] / np, cx_dist_batchnorm_synced());
     cx_dist_reducer_free(red);
     cx_loader_free(ld);
     cx_optim_free(opt);

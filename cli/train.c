@@ -200,6 +200,8 @@ int cmd_train(int argc, char **argv) {
          NULL},
         {"seed", "PRNG seed", false, "1"},
         {"threads", "threads for OpenMP and the BLAS (0: all cores)", false, "1"},
+        {"sync-bn", "under mpirun: batch norm over all the processes' examples of each batch, as one process "
+                    "would (default: each process over its own part)", true, NULL},
         {"check-numerics", "stop at the first op producing NaN/Inf and name it", true, NULL},
         {"quiet", "no progress bar", true, NULL},
     };
@@ -456,6 +458,20 @@ int cmd_train(int argc, char **argv) {
         cx_dist_shard_loader(ld);
         printf("data-parallel: %d processes, each on %d-%d examples of every batch of %d\n", nproc, batch / nproc,
                (batch + nproc - 1) / nproc, batch);
+        if (cli_get(f, nf, "sync-bn")) {
+            /* every process needs examples of every batch, the last one of an epoch too */
+            const int64_t last = cx_dataset_len(&train) % batch;
+            if (last > 0 && last < nproc) {
+                fprintf(stderr,
+                        "cortex train: --sync-bn: the last batch of each epoch has %lld example(s), fewer than the %d "
+                        "processes (each needs one); change --batch or --limit\n", (long long)last, nproc);
+                rc = 2;
+            }
+            if (!rc) {
+                cx_dist_sync_batchnorm(true);
+                printf("batch norm synchronised over the %d processes\n", nproc);
+            }
+        }
     }
     cx_classifier cls = {.forward = model_forward, .forward_user = &model, .train = ld, .val = &valset,
                          .eval_batch = 500, .augment = aug};
@@ -465,9 +481,11 @@ int cmd_train(int argc, char **argv) {
     /* the flags that do not change the trajectory: not recorded, not compared
      * (--epochs only moves the end, unless the schedule is laid out over it) */
     const bool sched_epochs = !strcmp(schedname, "step") || !strcmp(schedname, "cosine");
+    /* (--sync-bn, like the number of processes, belongs to how a run is
+     * spread over processes: a checkpoint resumes on any number) */
     const char *const free_flags[] = {"out", "metrics", "checkpoint", "resume", "resume-override", "threads", "quiet",
-                                      "check-numerics", "data", "steps", "minutes", "test-limit", sched_epochs ? "" : "epochs",
-                                      NULL};
+                                      "check-numerics", "data", "steps", "minutes", "test-limit", "sync-bn",
+                                      sched_epochs ? "" : "epochs", NULL};
     train_ctx ctx = {&model, out, no_epoch_limit ? 0 : epochs, cx_dataset_len(&valset) > 0};
     cx_train_opts o = cx_train_defaults();
     o.epochs = no_epoch_limit ? 0 : epochs;

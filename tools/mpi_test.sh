@@ -76,6 +76,33 @@ if [ -n "$cortex" ]; then
   elif [ "$(printf '%s\n' "$out" | grep -c '^data-parallel: 2 processes')" != 1 ]; then bad "$name" "not data-parallel, or printed twice"
   elif [ ! -s "$t/two.safetensors" ] || [ ! -s "$t/two.csv" ]; then bad "$name" "no model or metrics file"
   else ok "$name" "$dt"; printf '%s\n' "$got" | sed 's/^/    /'; fi
+  # --sync-bn: a network with batch norm; with it, -np 2 and -np 3 print one
+  # process's epoch lines, without it (each process normalising over its own
+  # part of the batch) they differ
+  cat > "$t/bn_mlp.net" <<'NET'
+input 784
+linear name=fc1 out=32
+batchnorm name=bn1
+relu
+linear name=fc2 out=10
+NET
+  bargs=(train --model "$t/bn_mlp.net" --data data/fashion-mnist-subset --limit 1500 --val 300 --test-limit 0
+         --epochs 3 --batch 50 --optim sgd --momentum 0.9 --lr 0.05 --seed 3 --quiet)
+  "$cortex" "${bargs[@]}" --out "$t/bn1.safetensors" --metrics "$t/bn1.csv" > "$t/bn1.txt" 2>&1
+  want=$(strip < "$t/bn1.txt")
+  for np in 2 3; do
+    name="cortex train --sync-bn: -np $np = 1 process (batch norm)"
+    t0=$(date +%s.%N)
+    out=$(timeout 120 "${run[@]}" -np "$np" "$cortex" "${bargs[@]}" --sync-bn --out "$t/bn2.safetensors" --metrics "$t/bn2.csv" 2>&1); rc=$?
+    out2=$(timeout 120 "${run[@]}" -np "$np" "$cortex" "${bargs[@]}" --out "$t/bn3.safetensors" --metrics "$t/bn3.csv" 2>&1); rc2=$?
+    dt=$(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)")
+    got=$(printf '%s\n' "$out" | strip); got2=$(printf '%s\n' "$out2" | strip)
+    if [ $rc != 0 ] || [ $rc2 != 0 ]; then out="$out$out2"; bad "$name" "exit $rc / $rc2"
+    elif [ -z "$want" ] || [ "$want" != "$got" ]; then bad "$name" "epoch lines differ: one process '$want', synchronised '$got'"
+    elif [ "$(printf '%s\n' "$out" | grep -c "^batch norm synchronised over the $np processes")" != 1 ]; then bad "$name" "not synchronised, or printed twice"
+    elif [ -z "$got2" ] || [ "$want" = "$got2" ]; then out=$out2; bad "$name" "without --sync-bn the epoch lines should differ from one process's"
+    else ok "$name" "$dt"; printf '%s\n' "$got" | tail -n 1 | sed 's/^/    /'; fi
+  done
   # cortex charlm train: each rank trains on its columns of every [seq, batch]
   # chunk; the validation lines must equal one process's, and a mid-epoch
   # checkpoint must resume across process counts (2 -> 1, 1 -> 2)

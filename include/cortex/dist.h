@@ -118,6 +118,32 @@ void cx_dist_allreduce_sum_f64(double *buf, int n);
 /* The largest v over ranks (blocking): e.g. a difference between ranks. */
 double cx_dist_allreduce_max(double v);
 
+/* Synchronised batch norm (like PyTorch's SyncBatchNorm), for every batch
+ * norm of the process (cx_batch_norm, cx_batch_norm_relu, the BatchNorm
+ * modules and .net layers) in training mode: on (every rank must call this,
+ * it is collective), each batch norm normalises with the mean and variance
+ * of all the processes' rows of the global batch, updates its running
+ * statistics with them (the same on every rank), and its backward sums its
+ * per-channel gradient sums over the processes. N processes then take the
+ * same steps as one process on the whole batch, batch norm included (up to
+ * float rounding); off (the default), each process normalises over its own
+ * rows, as PyTorch's DDP with plain BatchNorm does. Costs three blocking
+ * all-reduces of C to 2C doubles per layer and step, on a communicator of
+ * their own.
+ *  - Every rank must run the forward and backward passes of every step, and
+ *    each must have rows of the batch: a batch of fewer rows than processes
+ *    is a fatal error on every rank (named), not a hang.
+ *  - The backward weighs each process's sums by its share of the loss, the
+ *    weight given to cx_dist_reducer_begin (1 / size when no reducer is
+ *    armed), so unequal shards give the one-process result too.
+ *  - Batch norm must run on the thread that called cx_dist_init (fatal
+ *    otherwise).
+ * With one process or without MPI it does nothing. cx_dist_finalize turns it
+ * off. */
+void cx_dist_sync_batchnorm(bool on);
+/* True while batch norm is synchronised (on, with more than one process). */
+bool cx_dist_batchnorm_synced(void);
+
 /* Shard `l` over the processes: cx_dist_size() parts, this rank's part
  * (cx_loader_set_shard(l, cx_dist_rank(), cx_dist_size())). Give every rank's
  * loader the same random stream seed so the ranks draw the same permutation. */

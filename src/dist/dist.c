@@ -3,6 +3,7 @@
  * backward. Built without CX_HAVE_MPI every function acts as one process. */
 #include "../tensor/internal.h"
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #ifdef CX_HAVE_MPI
@@ -99,6 +100,7 @@ int cx_dist_init(int *argc, char ***argv) {
 void cx_dist_finalize(void) {
 #ifdef CX_HAVE_MPI
     if (!g_mpi) return;
+    cx_dist_sync_batchnorm(false);
     MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
     cx_set_fatal_exit(NULL);
     g_mpi = false;
@@ -113,6 +115,42 @@ void cx_dist_finalize(void) {
 /* Collectives of a run of several processes (one process: nothing to do). */
 static bool multi(void) { return g_mpi && g_size > 1; }
 #endif
+
+/* ---- synchronised batch norm (cx_bn_sync in norm.c calls these) */
+static float g_bn_weight = -1.0f; /* the armed reducer's weight, else -1 */
+#ifdef CX_HAVE_MPI
+static double bn_weight(void) { return g_bn_weight >= 0 ? (double)g_bn_weight : 1.0 / (double)g_size; }
+/* batch norm's own communicator: its collectives (blocking, in the forward
+ * and backward passes) are then never matched against the gradient
+ * buckets' non-blocking ones on MPI_COMM_WORLD */
+static MPI_Comm g_bn_comm = MPI_COMM_NULL;
+static pthread_t g_mpi_thread;
+static void bn_allreduce(double *buf, int n) {
+    if (!pthread_equal(pthread_self(), g_mpi_thread))
+        cx_fatal("synchronised batch norm ran on a thread other than the one that called cx_dist_init "
+                 "(MPI is used from that thread only)");
+    if (n) MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g_bn_comm));
+}
+#endif
+
+void cx_dist_sync_batchnorm(bool on) {
+#ifdef CX_HAVE_MPI
+    if (on && multi() && g_bn_comm == MPI_COMM_NULL) {
+        MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &g_bn_comm));
+        g_mpi_thread = pthread_self();
+        cx_bn_sync.allreduce = bn_allreduce;
+        cx_bn_sync.weight = bn_weight;
+    } else if (!on && g_bn_comm != MPI_COMM_NULL) {
+        cx_bn_sync.allreduce = NULL;
+        cx_bn_sync.weight = NULL;
+        MPI_CHECK(MPI_Comm_free(&g_bn_comm));
+    }
+#else
+    (void)on;
+#endif
+}
+
+bool cx_dist_batchnorm_synced(void) { return cx_bn_sync.allreduce != NULL; }
 
 void cx_dist_barrier(void) {
 #ifdef CX_HAVE_MPI
@@ -417,6 +455,7 @@ void cx_dist_reducer_begin(cx_dist_reducer *r, float weight) {
     if (r->armed) cx_fatal("cx_dist_reducer_begin: the previous step was not finished (cx_dist_reducer_finish)");
     if (!(weight <= 1.0f)) cx_fatal("cx_dist_reducer_begin: weight %g (this rank's share of the batch, <= 1)", (double)weight);
     r->weight = weight < 0 ? 1.0f / (float)g_size : weight;
+    g_bn_weight = r->weight;
     for (int i = 0; i < r->n; i++) r->done[i] = false;
     for (int k = 0; k < r->nb; k++) r->b[k].pending = r->b[k].last - r->b[k].first + 1;
     r->next = 0;
@@ -430,6 +469,7 @@ void cx_dist_reducer_finish(cx_dist_reducer *r) {
     if (!r->armed) cx_fatal("cx_dist_reducer_finish: no cx_dist_reducer_begin before it");
     cx_autograd_set_leaf_hook(NULL, NULL);
     r->armed = false;
+    g_bn_weight = -1.0f;
     /* parameters backward did not reach, or whose gradient something else wrote */
     for (int i = 0; i < r->n; i++)
         if (!r->done[i]) take(r, i);

@@ -112,7 +112,23 @@ typedef struct {
     bool training, relu;   /* relu: the output is relu(bn(x) [+ residual]) */
     float *mean, *invstd;  /* per channel: the statistics used to normalise */
     float *alpha, *beta;   /* relu without a residual: the forward's scale and shift */
+    double n;              /* values per channel: of every process when synced */
+    bool synced;           /* statistics summed over the processes (training only) */
 } bn_saved;
+
+/* Synchronised batch norm's backward: the per-channel sums [2 C] (g and g
+ * xhat) of every process, each weighted by its share of the loss (the
+ * gradient reducer's weight) so that unequal shards sum right, divided back
+ * by this process's share: its gradients stay in its own units, which the
+ * reducer then weights. */
+static void sync_grad_sums(double *sums, int C) {
+    const double w = cx_bn_sync.weight();
+    if (!(w > 0))
+        cx_fatal("batch_norm: synchronised backward with a weight of %g for this process (it needs rows of the batch)", w);
+    for (int i = 0; i < 2 * C; i++) sums[i] *= w;
+    cx_bn_sync.allreduce(sums, 2 * C);
+    for (int i = 0; i < 2 * C; i++) sums[i] /= w;
+}
 
 /* The normalised value before the relu, one expression for the forward and
  * for the backward's mask (the same rounding in both). */
@@ -145,91 +161,146 @@ static void batch_norm_backward(cx_node *nd) {
     const float *mgr = yd && gr && rfresh ? gr : NULL; /* g (y > 0), stored by the first pass */
     const int C = s->C;
     const int64_t outer = s->outer, inner = s->inner;
-    const double n = (double)outer * (double)inner;
-    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
-    for (int c = 0; c < C; c++) {
-        const double mean = s->mean[c], invstd = s->invstd[c];
-        const float fm = (float)mean;
-        const float xa = xmask ? s->alpha[c] : 0.0f, xb = xmask ? s->beta[c] : 0.0f;
-        double sg = 0, sgx = 0;
-        for (int64_t o = 0; o < outer; o++) {
-            const int64_t off = (o * C + c) * inner;
-            if (o + 1 < outer) prefetch_rows(xd, go, yd, off + C * inner, inner);
-            if (!s->relu) {
-                gsums_row(go + off, xd + off, inner, fm, &sg, &sgx);
-                continue;
+    const double n = s->n; /* all the processes' values when synchronised */
+    /* synchronised: the per-channel sums of every channel first (the
+     * weight's and bias's gradients take this process's), then summed over
+     * the processes, then the input gradient from the sums */
+    double *sums = s->synced ? cx_arena_alloc((size_t)(C > 0 ? 2 * C : 1) * sizeof(double)) : NULL;
+    for (int pass = 0; pass < (sums ? 2 : 1); pass++) {
+        if (pass == 1) sync_grad_sums(sums, C);
+        CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+        for (int c = 0; c < C; c++) {
+            const double mean = s->mean[c], invstd = s->invstd[c];
+            const float fm = (float)mean;
+            const float xa = xmask ? s->alpha[c] : 0.0f, xb = xmask ? s->beta[c] : 0.0f;
+            double sg = 0, sgx = 0;
+            if (pass == 1) {
+                sg = sums[2 * c];
+                sgx = sums[2 * c + 1];
+            } else {
+                for (int64_t o = 0; o < outer; o++) {
+                    const int64_t off = (o * C + c) * inner;
+                    if (o + 1 < outer) prefetch_rows(xd, go, yd, off + C * inner, inner);
+                    if (!s->relu) {
+                        gsums_row(go + off, xd + off, inner, fm, &sg, &sgx);
+                        continue;
+                    }
+                    /* the masked gradient g (y > 0), a block at a time (stored as
+                     * the residual's gradient when there is one), then summed */
+                    const float *g = go + off, *yr = yd ? yd + off : NULL, *xr = xd + off;
+                    float *rr = gr ? gr + off : NULL;
+                    float blk[RB];
+                    for (int64_t j0 = 0; j0 < inner; j0 += RB) {
+                        const int64_t m = j0 + RB < inner ? RB : inner - j0;
+                        float *d = rr && rfresh ? rr + j0 : blk;
+                        if (xmask)
+                            for (int64_t j = 0; j < m; j++)
+                                d[j] = g[j0 + j] * (bn_affine(xr[j0 + j], fm, xa, xb) > 0 ? 1.0f : 0.0f);
+                        else
+                            for (int64_t j = 0; j < m; j++) d[j] = g[j0 + j] * (yr[j0 + j] > 0 ? 1.0f : 0.0f);
+                        if (rr && !rfresh)
+                            for (int64_t j = 0; j < m; j++) rr[j0 + j] += d[j];
+                        float a, b;
+                        gsums_block(d, xd + off + j0, m, fm, &a, &b);
+                        sg += a;
+                        sgx += b;
+                    }
+                }
+                sgx *= invstd;
+                if (gw) gw[c] += (float)sgx;
+                if (gb) gb[c] += (float)sg;
+                if (sums) {
+                    sums[2 * c] = sg;
+                    sums[2 * c + 1] = sgx;
+                    continue;
+                }
             }
-            /* the masked gradient g (y > 0), a block at a time (stored as
-             * the residual's gradient when there is one), then summed */
-            const float *g = go + off, *yr = yd ? yd + off : NULL, *xr = xd + off;
-            float *rr = gr ? gr + off : NULL;
-            float blk[RB];
-            for (int64_t j0 = 0; j0 < inner; j0 += RB) {
-                const int64_t m = j0 + RB < inner ? RB : inner - j0;
-                float *d = rr && rfresh ? rr + j0 : blk;
-                if (xmask)
-                    for (int64_t j = 0; j < m; j++)
-                        d[j] = g[j0 + j] * (bn_affine(xr[j0 + j], fm, xa, xb) > 0 ? 1.0f : 0.0f);
+            if (!gx) continue;
+            /* gx += scale (g - mg - xhat mgx) = a g + b (x - mean) + k in float */
+            const double scale = (wd ? wd[c] : 1.0) * invstd;
+            const double mg = s->training ? sg / n : 0.0, mgx = s->training ? sgx / n : 0.0;
+            const float fa = (float)scale, fb = (float)(-scale * mgx * invstd), fk = (float)(-scale * mg);
+            for (int64_t o = 0; o < outer; o++) {
+                const int64_t off = (o * C + c) * inner;
+                const float *xr = xd + off, *gr_ = go + off;
+                float *gxr = gx + off;
+                if (o + 1 < outer) prefetch_out(gx, mgr, off + C * inner, inner);
+                if (xmask) {
+                    if (fresh)
+                        for (int64_t j = 0; j < inner; j++)
+                            gxr[j] = fa * (gr_[j] * (bn_affine(xr[j], fm, xa, xb) > 0 ? 1.0f : 0.0f)) +
+                                     fb * (xr[j] - fm) + fk;
+                    else
+                        for (int64_t j = 0; j < inner; j++)
+                            gxr[j] += fa * (gr_[j] * (bn_affine(xr[j], fm, xa, xb) > 0 ? 1.0f : 0.0f)) +
+                                      fb * (xr[j] - fm) + fk;
+                } else if (mgr) {
+                    /* the masked gradient, as the first pass stored it into the
+                     * residual's fresh gradient: one read instead of g and y
+                     * (when the residual is x itself, gxr is that buffer, each
+                     * element read before it is written) */
+                    const float *mr = mgr + off;
+                    if (fresh)
+                        for (int64_t j = 0; j < inner; j++) gxr[j] = fa * mr[j] + fb * (xr[j] - fm) + fk;
+                    else
+                        for (int64_t j = 0; j < inner; j++) gxr[j] += fa * mr[j] + fb * (xr[j] - fm) + fk;
+                } else if (yd) {
+                    const float *yr = yd + off;
+                    if (fresh)
+                        for (int64_t j = 0; j < inner; j++)
+                            gxr[j] = fa * (gr_[j] * (yr[j] > 0 ? 1.0f : 0.0f)) + fb * (xr[j] - fm) + fk;
+                    else
+                        for (int64_t j = 0; j < inner; j++)
+                            gxr[j] += fa * (gr_[j] * (yr[j] > 0 ? 1.0f : 0.0f)) + fb * (xr[j] - fm) + fk;
+                } else if (fresh)
+                    for (int64_t j = 0; j < inner; j++) gxr[j] = fa * gr_[j] + fb * (xr[j] - fm) + fk;
                 else
-                    for (int64_t j = 0; j < m; j++) d[j] = g[j0 + j] * (yr[j0 + j] > 0 ? 1.0f : 0.0f);
-                if (rr && !rfresh)
-                    for (int64_t j = 0; j < m; j++) rr[j0 + j] += d[j];
-                float a, b;
-                gsums_block(d, xd + off + j0, m, fm, &a, &b);
-                sg += a;
-                sgx += b;
+                    for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr_[j] + fb * (xr[j] - fm) + fk;
             }
-        }
-        sgx *= invstd;
-        if (gw) gw[c] += (float)sgx;
-        if (gb) gb[c] += (float)sg;
-        if (!gx) continue;
-        /* gx += scale (g - mg - xhat mgx) = a g + b (x - mean) + k in float */
-        const double scale = (wd ? wd[c] : 1.0) * invstd;
-        const double mg = s->training ? sg / n : 0.0, mgx = s->training ? sgx / n : 0.0;
-        const float fa = (float)scale, fb = (float)(-scale * mgx * invstd), fk = (float)(-scale * mg);
-        for (int64_t o = 0; o < outer; o++) {
-            const int64_t off = (o * C + c) * inner;
-            const float *xr = xd + off, *gr_ = go + off;
-            float *gxr = gx + off;
-            if (o + 1 < outer) prefetch_out(gx, mgr, off + C * inner, inner);
-            if (xmask) {
-                if (fresh)
-                    for (int64_t j = 0; j < inner; j++)
-                        gxr[j] = fa * (gr_[j] * (bn_affine(xr[j], fm, xa, xb) > 0 ? 1.0f : 0.0f)) +
-                                 fb * (xr[j] - fm) + fk;
-                else
-                    for (int64_t j = 0; j < inner; j++)
-                        gxr[j] += fa * (gr_[j] * (bn_affine(xr[j], fm, xa, xb) > 0 ? 1.0f : 0.0f)) +
-                                  fb * (xr[j] - fm) + fk;
-            } else if (mgr) {
-                /* the masked gradient, as the first pass stored it into the
-                 * residual's fresh gradient: one read instead of g and y
-                 * (when the residual is x itself, gxr is that buffer, each
-                 * element read before it is written) */
-                const float *mr = mgr + off;
-                if (fresh)
-                    for (int64_t j = 0; j < inner; j++) gxr[j] = fa * mr[j] + fb * (xr[j] - fm) + fk;
-                else
-                    for (int64_t j = 0; j < inner; j++) gxr[j] += fa * mr[j] + fb * (xr[j] - fm) + fk;
-            } else if (yd) {
-                const float *yr = yd + off;
-                if (fresh)
-                    for (int64_t j = 0; j < inner; j++)
-                        gxr[j] = fa * (gr_[j] * (yr[j] > 0 ? 1.0f : 0.0f)) + fb * (xr[j] - fm) + fk;
-                else
-                    for (int64_t j = 0; j < inner; j++)
-                        gxr[j] += fa * (gr_[j] * (yr[j] > 0 ? 1.0f : 0.0f)) + fb * (xr[j] - fm) + fk;
-            } else if (fresh)
-                for (int64_t j = 0; j < inner; j++) gxr[j] = fa * gr_[j] + fb * (xr[j] - fm) + fk;
-            else
-                for (int64_t j = 0; j < inner; j++) gxr[j] += fa * gr_[j] + fb * (xr[j] - fm) + fk;
         }
     }
 }
 
 CX_OP_DEF(batch_norm, .backward = batch_norm_backward);
 CX_OP_DEF(batch_norm_relu, .backward = batch_norm_backward);
+
+cx_bn_sync_hooks cx_bn_sync;
+
+/* Synchronised batch norm's statistics: per channel the sum of every
+ * process's values and their count, then the squared deviations of every
+ * process's values from the mean those give (rounded to float, as the
+ * unsynchronised path's). Returns [sums C, n, -, squares C] (arena). Every
+ * process needs values of its own: one without would not reach this
+ * collective in a trainer that skips its forward pass. */
+static double *sync_stats(const char *op, const cx_tensor *x, int C, int64_t outer, int64_t inner) {
+    const float *xd = CX_F(x);
+    double *ss = cx_arena_alloc((size_t)(2 * C + 2) * sizeof(double));
+    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        double sum = 0;
+        for (int64_t o = 0; o < outer; o++) {
+            if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
+            sum += sum_row(xd + (o * C + c) * inner, inner);
+        }
+        ss[c] = sum;
+    }
+    ss[C] = (double)outer * (double)inner;
+    ss[C + 1] = outer * inner == 0 ? 1.0 : 0.0; /* processes without values */
+    cx_bn_sync.allreduce(ss, C + 2);
+    if (ss[C + 1] > 0)
+        cx_fatal("%s: synchronised batch norm needs values on every process; %.0f of them have none in this batch "
+                 "(a batch of fewer rows than processes)", op, ss[C + 1]);
+    const double n = ss[C];
+    CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        const float fmean = (float)(ss[c] / n);
+        double sq = 0;
+        for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
+        ss[C + 2 + c] = sq;
+    }
+    cx_bn_sync.allreduce(ss + C + 2, C);
+    return ss;
+}
 
 static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *residual, bool relu,
                                   cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
@@ -256,10 +327,13 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
         cx_fatal("%s: momentum must be in [0, 1], got %g", op, (double)momentum);
     int64_t outer = x->shape[0], inner = 1;
     for (int i = 2; i < x->ndim; i++) inner *= x->shape[i];
-    const int64_t n = outer * inner;
+    const int64_t n_local = outer * inner;
+    const bool synced = training && cx_bn_sync.allreduce;
+    double *ss = synced ? sync_stats(op, x, C, outer, inner) : NULL; /* [sums C, n, -, squares C] */
+    const double n = ss ? ss[C] : (double)n_local;
     if (training && n <= 1)
-        cx_fatal("%s: expected more than 1 value per channel when training, got input %s", op,
-                 cx_shape_str(x, sb, sizeof sb));
+        cx_fatal("%s: expected more than 1 value per channel when training, got input %s%s", op,
+                 cx_shape_str(x, sb, sizeof sb), ss ? " (all the processes' values)" : "");
     cx_tensor *out = cx_new_like_shape(x->shape, x->ndim);
     float *mean_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
     float *invstd_s = cx_arena_alloc((size_t)(C > 0 ? C : 1) * sizeof(float));
@@ -276,13 +350,18 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
             /* two passes (the channel's data stays in cache): the mean, then
              * the squared deviations from it */
             double sum = 0, sq = 0;
-            for (int64_t o = 0; o < outer; o++) {
-                if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
-                sum += sum_row(xd + (o * C + c) * inner, inner);
-            }
+            if (ss) {
+                sum = ss[c];
+                sq = ss[C + 2 + c];
+            } else
+                for (int64_t o = 0; o < outer; o++) {
+                    if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
+                    sum += sum_row(xd + (o * C + c) * inner, inner);
+                }
             mean = sum / (double)n;
             const float fmean = (float)mean;
-            for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
+            if (!ss)
+                for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
             /* deviations were taken from the rounded mean: sum (x - m')^2 =
              * sum (x - m)^2 + n (m - m')^2 */
             const double dm = mean - (double)fmean;
@@ -330,7 +409,7 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
         }
     }
     cx_tensor *in[4] = {x, weight, bias, residual};
-    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s, alpha_s, beta_s};
+    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s, alpha_s, beta_s, n, synced};
     cx_record_saved(relu ? &cx_opd_batch_norm_relu : &cx_opd_batch_norm, out, in, relu ? 4 : 3, &sv, sizeof sv);
     return out;
 }

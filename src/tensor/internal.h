@@ -93,6 +93,18 @@ void cx_layer_params_new(const int *wshape, int wnd, int bias_n, cx_tensor **w, 
  * stores instead of accumulating and saves zeroing the buffer first. */
 float *cx_grad_claim(cx_tensor *t, bool *fresh);
 
+/* Synchronised batch norm (cortex/dist.h, cx_dist_sync_batchnorm): when
+ * cx_bn_sync.allreduce is set, batch norm in training mode sums its
+ * per-channel statistics, and its backward its per-channel gradient sums,
+ * over the processes. allreduce: in place, blocking, every process calls it
+ * in the same order; weight(): this process's share of the loss (the
+ * gradient reducer's weight, 1 / size when none is armed). */
+typedef struct {
+    void (*allreduce)(double *buf, int n);
+    double (*weight)(void);
+} cx_bn_sync_hooks;
+extern cx_bn_sync_hooks cx_bn_sync;
+
 /* The integer in metadata `key` of a loaded safetensors file (the model
  * loaders' configuration): false when it is missing, not a whole decimal
  * integer, or outside [lo, hi]. */

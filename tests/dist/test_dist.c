@@ -528,6 +528,155 @@ static void test_trainer_data_parallel(void) {
     cx_dataset_free(&d);
 }
 
+/* ------------------------------------------------------------ synchronised batch norm */
+/* fc1 -> batch norm + relu -> fc2 -> batch norm + the residual + relu -> fc3
+ * -> batch norm -> fc4: the three batch-norm paths (fused without and with
+ * a residual, plain), per-channel over rows (1-d). */
+typedef struct {
+    cx_module *fc[4], *bn[3];
+    cx_params ps;
+} bnnet;
+
+static bnnet bnnet_new(uint64_t seed) {
+    cx_rng rng = cx_rng_new(seed);
+    cx_rng *prev = cx_rng_use(&rng);
+    bnnet m;
+    m.fc[0] = cx_linear_new(NFEAT, 16, true);
+    m.fc[1] = cx_linear_new(16, 16, true);
+    m.fc[2] = cx_linear_new(16, 8, true);
+    m.fc[3] = cx_linear_new(8, NCLS, true);
+    m.bn[0] = cx_batchnorm1d_new(16);
+    m.bn[1] = cx_batchnorm1d_new(16);
+    m.bn[2] = cx_batchnorm1d_new(8);
+    cx_params_init(&m.ps);
+    for (int i = 0; i < 4; i++) cx_module_params(m.fc[i], &m.ps);
+    for (int i = 0; i < 3; i++) cx_module_params(m.bn[i], &m.ps);
+    cx_rng_use(prev);
+    return m;
+}
+static void bnnet_free(bnnet *m) {
+    cx_params_free(&m->ps);
+    for (int i = 0; i < 4; i++) cx_module_free(m->fc[i]);
+    for (int i = 0; i < 3; i++) cx_module_free(m->bn[i]);
+}
+static cx_tensor *bnnet_loss(bnnet *m, cx_tensor *x, cx_tensor *y) {
+    cx_tensor *a1 = cx_batchnorm_forward_relu(m->bn[0], cx_module_forward(m->fc[0], x), NULL);
+    cx_tensor *a2 = cx_batchnorm_forward_relu(m->bn[1], cx_module_forward(m->fc[1], a1), a1);
+    cx_tensor *a3 = cx_module_forward(m->bn[2], cx_module_forward(m->fc[2], a2));
+    return cx_cross_entropy(cx_module_forward(m->fc[3], a3), y, CX_REDUCE_MEAN);
+}
+/* The weights, then every batch norm's running mean and variance (heap). */
+static float *bnnet_state(const bnnet *m, int64_t *n) {
+    int64_t np;
+    float *w = flatten(&m->ps, &np);
+    int64_t ns = 0;
+    for (int i = 0; i < 3; i++) ns += 2 * cx_batchnorm_running_mean(m->bn[i])->numel;
+    w = realloc(w, (size_t)(np + ns) * sizeof *w);
+    int64_t o = np;
+    for (int i = 0; i < 3; i++) {
+        cx_tensor *rm = cx_batchnorm_running_mean(m->bn[i]), *rv = cx_batchnorm_running_var(m->bn[i]);
+        memcpy(w + o, CX_F(rm), (size_t)rm->numel * sizeof *w);
+        o += rm->numel;
+        memcpy(w + o, CX_F(rv), (size_t)rv->numel * sizeof *w);
+        o += rv->numel;
+    }
+    *n = o;
+    return w;
+}
+
+/* K steps of SGD with momentum, data-parallel (sharded loader and reducer)
+ * or the plain one-process loop; returns bnnet_state. */
+static float *bnnet_train(const cx_dataset *d, bnnet *m, int batch, int steps, bool distributed, int64_t *n) {
+    cx_sgd_opts o = cx_sgd_defaults();
+    o.lr = 0.1;
+    o.momentum = 0.9;
+    cx_optim *opt = cx_sgd_new(&m->ps, &o);
+    cx_rng data_rng = cx_rng_new(78);
+    cx_loader *ld = cx_loader_new(d, batch, true, false);
+    cx_loader_set_rng(ld, &data_rng);
+    cx_loader_reset(ld);
+    cx_dist_reducer *red = NULL;
+    if (distributed) {
+        cx_dist_shard_loader(ld);
+        red = cx_dist_reducer_new(&m->ps, 512);
+    }
+    for (int step = 0; step < steps; step++) {
+        cx_tensor *x, *y;
+        if (!cx_loader_next(ld, &x, &y)) {
+            cx_loader_reset(ld);
+            if (!cx_loader_next(ld, &x, &y)) cx_fatal("empty loader");
+        }
+        cx_optim_zero_grad(opt);
+        if (red) cx_dist_reducer_begin(red, cx_loader_shard_weight(ld));
+        cx_backward(bnnet_loss(m, x, y));
+        if (red) cx_dist_reducer_finish(red);
+        cx_optim_step(opt);
+        cx_step_reset();
+    }
+    cx_dist_reducer_free(red);
+    cx_loader_free(ld);
+    cx_optim_free(opt);
+    return bnnet_state(m, n);
+}
+
+/* N processes with synchronised batch norm take one process's steps on the
+ * whole batches: weights and running statistics. Without it (N > 1) each
+ * process normalises over its own rows and the weights move away from the
+ * one-process run: the comparison sees batch norm. */
+static void check_sync_bn(int batch, int steps) {
+    cx_dataset d = make_data();
+    double worst[2] = {0, 0}, spread[2] = {0, 0};
+    for (int sync = 1; sync >= 0; sync--) {
+        bnnet m = bnnet_new(3000 + (uint64_t)cx_dist_rank());
+        cx_dist_broadcast_params(&m.ps);
+        cx_dist_sync_batchnorm(sync);
+        CHECK(cx_dist_batchnorm_synced() == (sync && cx_dist_size() > 1));
+        int64_t n;
+        /* unsynchronised, within the first epoch: its last batch of 4 gives
+         * a process of 3 a single row, too few for batch norm on its own */
+        const int k = sync ? steps : 8;
+        float *w = bnnet_train(&d, &m, batch, k, true, &n);
+        cx_dist_sync_batchnorm(false);
+        CHECK(!cx_dist_batchnorm_synced());
+        /* every rank holds the same weights and, synchronised, running statistics */
+        const int64_t nw = cx_params_count(&m.ps);
+        float *w0 = malloc((size_t)n * sizeof *w0);
+        memcpy(w0, w, (size_t)n * sizeof *w0);
+        cx_dist_broadcast_f32(w0, n, 0);
+        for (int64_t i = 0; i < (sync ? n : nw); i++) spread[sync] = fmax(spread[sync], fabs((double)w[i] - w0[i]));
+        spread[sync] = cx_dist_allreduce_max(spread[sync]);
+        if (cx_dist_rank() == 0) {
+            bnnet r = bnnet_new(3000);
+            int64_t nr;
+            float *ref = bnnet_train(&d, &r, batch, k, false, &nr);
+            CHECK(nr == n);
+            for (int64_t i = 0; i < n; i++)
+                worst[sync] = fmax(worst[sync], fabs((double)w[i] - ref[i]) / (1e-3 + fabs((double)ref[i])));
+            free(ref);
+            bnnet_free(&r);
+        }
+        free(w0);
+        free(w);
+        bnnet_free(&m);
+    }
+    CHECK_MSG(spread[1] <= 1e-6, "synchronised: ranks differ by %g", spread[1]);
+    CHECK_MSG(spread[0] <= 1e-6, "unsynchronised: ranks' weights differ by %g", spread[0]);
+    if (cx_dist_rank() == 0) {
+        CHECK_MSG(worst[1] <= 1e-4, "batch %d, %d processes, synchronised: worst relative difference %g", batch,
+                  cx_dist_size(), worst[1]);
+        if (cx_dist_size() == 1) CHECK(worst[0] == 0 && worst[1] == 0);
+        else CHECK_MSG(worst[0] > 1e-3, "unsynchronised batch norm matched the one-process run (%g)", worst[0]);
+        printf("# batch norm, batch %d, %d steps, %d process(es): max relative difference from one process "
+               "(weights and running statistics) %.3g synchronised, %.3g not (8 steps)\n",
+               batch, steps, cx_dist_size(), worst[1], worst[0]);
+    }
+    cx_dataset_free(&d);
+}
+static void test_sync_batchnorm(void) {
+    check_sync_bn(12, 12); /* 6 + 6, 4 + 4 + 4; the epoch's last batch of 4: 2 + 2, 1 + 1 + 2 */
+    check_sync_bn(10, 10); /* 3 + 3 + 4: unequal shards, weighted */
+}
+
 /* ------------------------------------------------------------ failure modes */
 static int arg_rank(int argc, char **argv, const char *flag) {
     for (int i = 1; i + 1 < argc; i++)
@@ -571,6 +720,7 @@ int main(int argc, char **argv) {
     RUN(test_train_uneven);
     RUN(test_train_empty_shards);
     RUN(test_trainer_data_parallel);
+    RUN(test_sync_batchnorm);
     /* every rank's verdict: rank 0 prints the result of the whole run */
     double f = cx_dist_allreduce_max((double)cxt_failed);
     if (cx_dist_rank() != 0 && cxt_failed) fprintf(stderr, "rank %d: %d test(s) failed\n", cx_dist_rank(), cxt_failed);
