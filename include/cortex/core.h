@@ -340,9 +340,23 @@ bool cx_check_numerics(void);
 void cx_set_training(bool on);
 bool cx_is_training(void);
 
+/* Gradients of op results (per thread). By default (on) backward leaves a
+ * gradient on every tensor it reaches, op results included, for inspection.
+ * Off, an op result's gradient buffer is handed on to the next gradient of
+ * the same size as soon as the op's backward has read it, and the result's
+ * grad is NULL after backward, as PyTorch does for non-leaf tensors; leaves
+ * (parameters, inputs with requires_grad) keep theirs. The step then writes
+ * its gradients into memory it has just read, still in cache, rather than
+ * into fresh memory: the small ResNet's training step (batch 64, 1 thread)
+ * went from 84.7 to 81.0 ms. The results are bit for bit the same. The
+ * library's trainer (cortex/train.h) runs its steps with it off. */
+void cx_set_keep_op_grads(bool keep);
+bool cx_keep_op_grads(void);
+
 /* Backpropagate from a 1-element tensor (d loss / d loss = 1). Gradients
  * accumulate into every tensor with requires_grad that the loss depends on
- * (parameters keep them across steps until cx_zero_grad / optimiser zero). */
+ * (parameters keep them across steps until cx_zero_grad / optimiser zero;
+ * op results only with cx_keep_op_grads, the default). */
 void cx_backward(cx_tensor *loss);
 /* Backpropagate with an explicit upstream gradient (same numel as t). */
 void cx_backward_with(cx_tensor *t, const float *grad_out);

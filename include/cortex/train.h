@@ -305,7 +305,9 @@ void cx_trainer_free(cx_trainer *tr);
 void cx_trainer_add_rng(cx_trainer *tr, const char *name, cx_rng *rng);
 
 /* Train from the current position until a limit (see the loop above). May be
- * called again: it continues from where the last run stopped. */
+ * called again: it continues from where the last run stopped. Its backward
+ * passes recycle the gradients of op results (cx_set_keep_op_grads(false)
+ * while it runs): only leaves keep a gradient. */
 cx_status cx_trainer_run(cx_trainer *tr);
 
 /* Write a checkpoint of the current position to `path` (what the trainer

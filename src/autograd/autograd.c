@@ -8,11 +8,16 @@ static _Thread_local int no_grad_depth;
 static _Thread_local bool check_numerics;
 static _Thread_local bool training = true;
 
-cx_autograd_state cx_autograd_state_get(void) { return (cx_autograd_state){no_grad_depth, training, check_numerics}; }
+static _Thread_local bool drop_op_grads; /* !cx_keep_op_grads() */
+cx_autograd_state cx_autograd_state_get(void) {
+    return (cx_autograd_state){no_grad_depth, training, check_numerics, drop_op_grads};
+}
 void cx_autograd_state_set(cx_autograd_state s) {
     no_grad_depth = s.no_grad_depth;
     training = s.training;
     check_numerics = s.check_numerics;
+    drop_op_grads = s.drop_op_grads;
+    cx_grad_pool_clear(); /* a failed backward's buffers (cx_try rewinds them) */
 }
 
 void cx_no_grad_begin(void) { no_grad_depth++; }
@@ -23,6 +28,8 @@ void cx_no_grad_end(void) {
 bool cx_grad_enabled(void) { return no_grad_depth == 0; }
 void cx_set_check_numerics(bool on) { check_numerics = on; }
 bool cx_check_numerics(void) { return check_numerics; }
+void cx_set_keep_op_grads(bool keep) { drop_op_grads = !keep; }
+bool cx_keep_op_grads(void) { return !drop_op_grads; }
 void cx_set_training(bool on) { training = on; }
 bool cx_is_training(void) { return training; }
 
@@ -302,13 +309,25 @@ void cx_backward_with(cx_tensor *root, const float *grad_out) {
     float *g = cx_grad_ensure(root);
     for (int64_t i = 0; i < root->numel; i++) g[i] += grad_out ? grad_out[i] : 1.0f;
     if (hook && !root->node) hook(root, hook_user);
+    const bool drop = drop_op_grads;
+    cx_grad_pool_clear();
     for (size_t k = order.n; k-- > 0;) {
         cx_node *nd = order.v[k];
         bool any = false;
         for (int o = 0; o < nd->n_out; o++) any |= nd->out[o]->grad != NULL;
         if (any) run_node_backward(nd);
+        /* the node's consumers ran before it: its results' gradients are
+         * read by nothing else (cx_set_keep_op_grads) */
+        if (drop)
+            for (int o = 0; o < nd->n_out; o++) {
+                cx_tensor *t = nd->out[o];
+                if (t == root || !t->grad || t->persistent || t->dtype != CX_F32) continue;
+                cx_grad_pool_put(t->grad, (size_t)t->numel * sizeof(float));
+                t->grad = NULL;
+            }
         while (n_done && done[n_done - 1].k == k) hook(done[--n_done].leaf, hook_user);
     }
+    cx_grad_pool_clear();
 }
 
 /* ---- graph dump */

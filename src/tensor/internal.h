@@ -16,7 +16,7 @@ bool cx_arena_after_mark(const cx_arena *a, cx_arena_mark m, const void *p);
 void cx_try_note_grad(cx_tensor *t);
 
 /* The calling thread's autograd flags (saved and restored by cx_try). */
-typedef struct { int no_grad_depth; bool training, check_numerics; } cx_autograd_state;
+typedef struct { int no_grad_depth; bool training, check_numerics, drop_op_grads; } cx_autograd_state;
 cx_autograd_state cx_autograd_state_get(void);
 void cx_autograd_state_set(cx_autograd_state s);
 
@@ -92,6 +92,13 @@ void cx_layer_params_new(const int *wshape, int wnd, int bias_n, cx_tensor **w, 
  * (*fresh = true): for a backward that writes every element, which then
  * stores instead of accumulating and saves zeroing the buffer first. */
 float *cx_grad_claim(cx_tensor *t, bool *fresh);
+
+/* Gradient buffers of op results that backward has finished with
+ * (cx_set_keep_op_grads(false)), per thread: cx_grad_claim takes one of the
+ * same size before allocating. Valid for one backward pass only: emptied
+ * at its start and end. */
+void cx_grad_pool_clear(void);
+void cx_grad_pool_put(float *buf, size_t bytes);
 
 /* Synchronised batch norm (cortex/dist.h, cx_dist_sync_batchnorm): when
  * cx_bn_sync.allreduce is set, batch norm in training mode sums its

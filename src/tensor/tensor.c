@@ -186,12 +186,42 @@ void cx_fill_normal(cx_tensor *t, float mean, float std) {
     for (int64_t i = 0; i < t->numel; i++) d[i] = mean + std * cx_rand_normal();
 }
 
+/* The recycled gradient buffers of the current backward pass (internal.h). */
+#define GRAD_POOL 64
+static _Thread_local struct {
+    float *p;
+    size_t bytes;
+} grad_pool[GRAD_POOL];
+static _Thread_local int grad_pool_n;
+void cx_grad_pool_clear(void) { grad_pool_n = 0; }
+void cx_grad_pool_put(float *buf, size_t bytes) {
+    if (grad_pool_n == GRAD_POOL) return; /* full: the buffer stays where it is, unused */
+    grad_pool[grad_pool_n].p = buf;
+    grad_pool[grad_pool_n].bytes = bytes;
+    grad_pool_n++;
+}
+/* The most recently freed buffer of exactly `bytes` (the warmest), or NULL. */
+static float *grad_pool_take(size_t bytes) {
+    for (int i = grad_pool_n - 1; i >= 0; i--)
+        if (grad_pool[i].bytes == bytes) {
+            float *p = grad_pool[i].p;
+            for (int j = i; j + 1 < grad_pool_n; j++) grad_pool[j] = grad_pool[j + 1];
+            grad_pool_n--;
+            return p;
+        }
+    return NULL;
+}
+
 float *cx_grad_claim(cx_tensor *t, bool *fresh) {
     *fresh = false;
     if (t->grad) return t->grad;
     need_f32("grad", t);
     size_t bytes = (size_t)t->numel * 4;
-    if (t->persistent) {
+    float *reuse = !t->persistent && grad_pool_n ? grad_pool_take(bytes) : NULL;
+    if (reuse) {
+        t->grad = reuse;
+        if (cx_in_try()) cx_try_note_grad(t);
+    } else if (t->persistent) {
         void *p = NULL;
         if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p)
             cx_fatal("out of memory allocating a gradient of %zu bytes", bytes);

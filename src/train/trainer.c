@@ -870,12 +870,22 @@ static cx_status train_batch(cx_trainer *tr) {
     return CX_OK;
 }
 
+static cx_status trainer_run(cx_trainer *tr);
 static bool at_limit(const cx_trainer *tr, double t) {
     return t >= tr->deadline || (tr->o.max_steps > 0 && tr->pos.step >= tr->o.max_steps);
 }
 
 cx_status cx_trainer_run(cx_trainer *tr) {
     if (!tr) return cx_set_error(CX_ERR_ARG, "cx_trainer_run: NULL trainer");
+    /* nothing reads the op results' gradients: backward recycles them */
+    const bool keep = cx_keep_op_grads();
+    cx_set_keep_op_grads(false);
+    cx_status st = trainer_run(tr);
+    cx_set_keep_op_grads(keep);
+    return st;
+}
+
+static cx_status trainer_run(cx_trainer *tr) {
     tr->run_t0 = cx_now();
     tr->sec0 = tr->pos.seconds;
     tr->deadline = tr->o.minutes > 0 ? tr->run_t0 + tr->o.minutes * 60 : INFINITY;

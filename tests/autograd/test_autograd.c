@@ -698,6 +698,77 @@ static void test_softmax_few_classes(void) {
     }
 }
 
+/* cx_set_keep_op_grads(false): the leaves' gradients bit for bit those of
+ * the default, op results without one (the root keeps its own), fewer bytes
+ * of the step arena (the buffers were reused), a second backward over the
+ * same graph, a multi-output node, the fused batch norm with a residual
+ * that is its own input; the flag is per thread and a failed backward in
+ * cx_try restores it. */
+static cx_tensor *recycle_graph(cx_tensor *x, cx_tensor *w1, cx_tensor *w2, cx_tensor *wih, cx_tensor *whh,
+                                cx_tensor *bw, cx_tensor *bb, cx_tensor **mid) {
+    cx_tensor *h = cx_tanh(cx_matmul(x, w1));                                      /* [16, 32] */
+    cx_tensor *r = cx_batch_norm_relu(h, h, NULL, NULL, bw, bb, true, 0.1f, 1e-5f); /* residual = its input */
+    cx_tensor *z = cx_add(cx_matmul(r, w2), cx_mul(r, r));                          /* r used three times */
+    cx_rnn_out o = cx_lstm_seq_ex(cx_reshape(z, CX_SHAPE(4, 4, 32)), NULL, NULL, wih, whh, NULL, NULL, NULL, false,
+                                  false); /* [4, 4, 8] */
+    *mid = h;
+    return cx_add(cx_sum(cx_mul(o.output, o.output)), cx_add(cx_sum(o.c), cx_sum(cx_sigmoid(z))));
+}
+static cx_status recycle_fail(void *u) {
+    (void)u;
+    cx_set_keep_op_grads(false);
+    cx_fatal("deliberate");
+    return CX_OK;
+}
+static void test_keep_op_grads(void) {
+    cx_seed(77);
+    /* persistent leaves: the step arena is reset between the two runs */
+    static const int shapes[7][2] = {{16, 8}, {8, 32}, {32, 32}, {32, 32}, {32, 8}, {32, 0}, {32, 0}};
+    static const float mean[7] = {0, 0, 0, 0, 0, 1, 0}, sd[7] = {1, 0.4f, 0.3f, 0.3f, 0.3f, 0.2f, 0.2f};
+    cx_tensor *leaves[7];
+    const int nl = 7;
+    for (int i = 0; i < nl; i++) {
+        leaves[i] = cx_param_new("leaf", shapes[i], shapes[i][1] ? 2 : 1);
+        cx_fill_normal(leaves[i], mean[i], sd[i]);
+    }
+    cx_tensor *x = leaves[0], *w1 = leaves[1], *w2 = leaves[2], *wih = leaves[3], *whh = leaves[4], *bw = leaves[5],
+              *bb = leaves[6];
+    float *g[2][7];
+    size_t used[2];
+    CHECK(cx_keep_op_grads());
+    for (int keep = 1; keep >= 0; keep--) {
+        for (int i = 0; i < nl; i++) cx_zero_grad(leaves[i]);
+        cx_step_reset();
+        cx_set_keep_op_grads(keep);
+        cx_tensor *mid;
+        cx_tensor *loss = recycle_graph(x, w1, w2, wih, whh, bw, bb, &mid);
+        const size_t before = cx_arena_used(cx_arena_current());
+        cx_backward(loss);
+        cx_backward(loss); /* a second pass over the same graph adds the same again */
+        used[keep] = cx_arena_used(cx_arena_current()) - before;
+        CHECK(cx_keep_op_grads() == (bool)keep);
+        CHECK(loss->grad != NULL);
+        CHECK((mid->grad != NULL) == (bool)keep);
+        for (int i = 0; i < nl; i++) {
+            CHECK(leaves[i]->grad != NULL);
+            g[keep][i] = malloc((size_t)leaves[i]->numel * sizeof(float));
+            memcpy(g[keep][i], leaves[i]->grad, (size_t)leaves[i]->numel * sizeof(float));
+        }
+    }
+    cx_set_keep_op_grads(true);
+    for (int i = 0; i < nl; i++) {
+        CHECK_MSG(!memcmp(g[0][i], g[1][i], (size_t)leaves[i]->numel * sizeof(float)), "leaf %d's gradient differs", i);
+        free(g[0][i]);
+        free(g[1][i]);
+    }
+    CHECK_MSG(used[0] < used[1], "recycling used %zu bytes of the arena, keeping %zu", used[0], used[1]);
+    /* a failed backward in cx_try: the flag as it was before the try */
+    CHECK(cx_try(recycle_fail, NULL) != CX_OK);
+    CHECK(cx_keep_op_grads());
+    cx_step_reset();
+    for (int i = 0; i < nl; i++) cx_tensor_free(leaves[i]);
+}
+
 int main(void) {
     cx_seed(12345);
     RUN(test_value_used_twice);
@@ -726,5 +797,6 @@ int main(void) {
     RUN(test_multi_output_node);
     RUN(test_check_numerics_masks);
     RUN(test_softmax_few_classes);
+    RUN(test_keep_op_grads);
     TEST_END();
 }
