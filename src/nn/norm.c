@@ -266,6 +266,23 @@ CX_OP_DEF(batch_norm_relu, .backward = batch_norm_backward);
 
 cx_bn_sync_hooks cx_bn_sync;
 
+/* Channel c's sum over x viewed as [outer, C, inner], and its squared
+ * deviations from m: the forward's statistics, in one order wherever they
+ * are taken. */
+static double channel_sum(const float *xd, int C, int64_t outer, int64_t inner, int c) {
+    double sum = 0;
+    for (int64_t o = 0; o < outer; o++) {
+        if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
+        sum += sum_row(xd + (o * C + c) * inner, inner);
+    }
+    return sum;
+}
+static double channel_sqdev(const float *xd, int C, int64_t outer, int64_t inner, int c, float m) {
+    double sq = 0;
+    for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, m);
+    return sq;
+}
+
 /* Synchronised batch norm's statistics: per channel the sum of every
  * process's values and their count, then the squared deviations of every
  * process's values from the mean those give (rounded to float, as the
@@ -276,14 +293,7 @@ static double *sync_stats(const char *op, const cx_tensor *x, int C, int64_t out
     const float *xd = CX_F(x);
     double *ss = cx_arena_alloc((size_t)(2 * C + 2) * sizeof(double));
     CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
-    for (int c = 0; c < C; c++) {
-        double sum = 0;
-        for (int64_t o = 0; o < outer; o++) {
-            if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
-            sum += sum_row(xd + (o * C + c) * inner, inner);
-        }
-        ss[c] = sum;
-    }
+    for (int c = 0; c < C; c++) ss[c] = channel_sum(xd, C, outer, inner, c);
     ss[C] = (double)outer * (double)inner;
     ss[C + 1] = outer * inner == 0 ? 1.0 : 0.0; /* processes without values */
     cx_bn_sync.allreduce(ss, C + 2);
@@ -292,12 +302,7 @@ static double *sync_stats(const char *op, const cx_tensor *x, int C, int64_t out
                  "(a batch of fewer rows than processes)", op, ss[C + 1]);
     const double n = ss[C];
     CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
-    for (int c = 0; c < C; c++) {
-        const float fmean = (float)(ss[c] / n);
-        double sq = 0;
-        for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
-        ss[C + 2 + c] = sq;
-    }
+    for (int c = 0; c < C; c++) ss[C + 2 + c] = channel_sqdev(xd, C, outer, inner, c, (float)(ss[c] / n));
     cx_bn_sync.allreduce(ss + C + 2, C);
     return ss;
 }
@@ -349,19 +354,10 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
         if (training) {
             /* two passes (the channel's data stays in cache): the mean, then
              * the squared deviations from it */
-            double sum = 0, sq = 0;
-            if (ss) {
-                sum = ss[c];
-                sq = ss[C + 2 + c];
-            } else
-                for (int64_t o = 0; o < outer; o++) {
-                    if (o + 1 < outer) prefetch_rows(xd, NULL, NULL, ((o + 1) * C + c) * inner, inner);
-                    sum += sum_row(xd + (o * C + c) * inner, inner);
-                }
+            const double sum = ss ? ss[c] : channel_sum(xd, C, outer, inner, c);
             mean = sum / (double)n;
             const float fmean = (float)mean;
-            if (!ss)
-                for (int64_t o = 0; o < outer; o++) sq += sqdev_row(xd + (o * C + c) * inner, inner, fmean);
+            double sq = ss ? ss[C + 2 + c] : channel_sqdev(xd, C, outer, inner, c, fmean);
             /* deviations were taken from the rounded mean: sum (x - m')^2 =
              * sum (x - m)^2 + n (m - m')^2 */
             const double dm = mean - (double)fmean;
