@@ -136,8 +136,8 @@ double cx_dist_allreduce_max(double v);
  *  - The backward weighs each process's sums by its share of the loss, the
  *    weight given to cx_dist_reducer_begin (1 / size when no reducer is
  *    armed), so unequal shards give the one-process result too.
- *  - Batch norm must run on the thread that called cx_dist_init (fatal
- *    otherwise).
+ *  - Batch norm must run on the thread that turned it on, which must be
+ *    the one that called cx_dist_init (fatal otherwise).
  * With one process or without MPI it does nothing. cx_dist_finalize turns it
  * off. */
 void cx_dist_sync_batchnorm(bool on);

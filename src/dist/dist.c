@@ -127,8 +127,8 @@ static MPI_Comm g_bn_comm = MPI_COMM_NULL;
 static pthread_t g_mpi_thread;
 static void bn_allreduce(double *buf, int n) {
     if (!pthread_equal(pthread_self(), g_mpi_thread))
-        cx_fatal("synchronised batch norm ran on a thread other than the one that called cx_dist_init "
-                 "(MPI is used from that thread only)");
+        cx_fatal("synchronised batch norm ran on a thread other than the one that turned it on "
+                 "(MPI is used from the thread that called cx_dist_init only)");
     if (n) MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, g_bn_comm));
 }
 #endif
