@@ -75,6 +75,31 @@ cx_tensor *cx_conv3d(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opt
 /* Any of the above: the number of spatial dims is x->ndim - 2 (1..3). */
 cx_tensor *cx_conv(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
 
+/* Channels-last 2-D convolution: x [N, H, W, C] (PyTorch's channels_last
+ * memory order), w [O, C/groups, kh, kw] (PyTorch's weight layout, as
+ * cx_conv2d_ex: the same parameters serve both), b [O] or NULL; the result
+ * is [N, OH, OW, O] with the same values as cx_conv2d_ex on the permuted
+ * input, permuted back. Differentiable in x, w and b. Stride and padding of
+ * any size with one group and no dilation run on kernels made for this
+ * layout: vectors over output channels, so every lane holds a real output
+ * whatever the image's width, and no padded copy of the image (a ResNet's
+ * convolutions at 16-64 channels); other options permute around
+ * cx_conv2d_ex. Errors as cx_conv2d_ex, naming the shapes. */
+cx_tensor *cx_conv2d_nhwc(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o);
+/* cx_batch_norm_nhwc(cx_conv2d_nhwc(x, w, b, o), residual, relu, ...) as one
+ * op, to float rounding: a ResNet's conv - BN [- add] - ReLU (relu true,
+ * residual NULL or the result's shape) or conv - BN (relu false, residual
+ * NULL). The convolution's output is not a tensor of the graph: the
+ * statistics are summed while each output row is in cache, and the backward
+ * pass makes the gradient of the convolution's output image by image and
+ * feeds it straight to the convolution's weight and input gradients,
+ * without writing it whole and reading it back. Batch-norm arguments as
+ * cx_batch_norm (their shapes are [O]); with synchronised batch norm
+ * (cx_dist_sync_batchnorm), groups or dilation it is the two ops. */
+cx_tensor *cx_conv2d_bn_nhwc(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o, cx_tensor *residual,
+                             bool relu, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *bn_weight,
+                             cx_tensor *bn_bias, bool training, float momentum, float eps);
+
 /* Transposed 2-D convolution (ConvTranspose2d): x [N, C, H, W],
  * w [C, O/groups, kh, kw], b [O] or NULL; stride, padding, output_padding,
  * dilation and groups from `o`. */

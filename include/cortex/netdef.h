@@ -68,6 +68,23 @@ int cx_net_input_shape(const cx_module *net, int *shape);
 /* One row of a model summary. rf/jump: receptive field (in input pixels) and
  * the distance between adjacent outputs, per spatial dimension (0 when the
  * layer has no spatial layout; rf_all set once a layer sees the whole input). */
+/* Channels-last trunks. A network whose layers up to its first
+ * globalavgpool are conv2d, batchnorm, activations and add (a ResNet), and
+ * whose later layers read nothing from before that pool, keeps its maps in
+ * [N, H, W, C] through that trunk in its forward pass (cx_module_forward,
+ * the trainer): each conv2d followed by a batchnorm that alone reads it runs
+ * with it as one op (cx_conv2d_bn_nhwc, with the relu and residual add
+ * after it when the block end has them), other convolutions on
+ * cx_conv2d_nhwc and batch norms on cx_batch_norm_nhwc. The results equal
+ * the channels-first run's to float rounding, not bit for bit; the layer
+ * outputs of cx_net_forward_all stay channels first. On by default in
+ * builds with AVX-512, where the small ResNet's training step measured
+ * 5-10% faster than channels first (BENCHMARKS.md), off in others; the
+ * environment variable CX_NET_NHWC=1 / 0 at the first use, or
+ * cx_net_set_channels_last, overrides it. Process-wide. */
+void cx_net_set_channels_last(bool on);
+bool cx_net_channels_last(void);
+
 typedef struct cx_layer_info {
     char name[48];
     char desc[96];

@@ -52,6 +52,17 @@ cx_tensor *cx_batch_norm_relu(cx_tensor *x, cx_tensor *residual, cx_tensor *runn
                               cx_tensor *running_var, cx_tensor *weight, cx_tensor *bias, bool training,
                               float momentum, float eps);
 
+/* Batch norm of a channels-last input x [N, *, C] (the channel is the last
+ * dim: cx_conv2d_nhwc's [N, H, W, C]), statistics over every other dim:
+ * cx_batch_norm (relu false, residual NULL) or cx_batch_norm_relu (relu
+ * true, residual NULL or x's shape) of the channels-first input, to float
+ * rounding. Arguments otherwise as cx_batch_norm. The passes run along the
+ * rows of C values with vectors over the channels (a [N, C] input of
+ * cx_batch_norm does too). */
+cx_tensor *cx_batch_norm_nhwc(cx_tensor *x, cx_tensor *residual, bool relu, cx_tensor *running_mean,
+                              cx_tensor *running_var, cx_tensor *weight, cx_tensor *bias, bool training,
+                              float momentum, float eps);
+
 /* ---------------------------------------------------------------- layer norm */
 /* F.layer_norm(x, normalized_shape = last `k` dims of x, weight, bias, eps):
  * each group of the last k dims (D = their product elements) is normalised
@@ -87,6 +98,9 @@ cx_module *cx_batchnorm_new_ex(int spatial_dims, int num_features, float eps, fl
  * and mode; num_batches_tracked counts as in cx_module_forward). Fatal if
  * m is not a batch-norm module. */
 cx_tensor *cx_batchnorm_forward_relu(cx_module *m, cx_tensor *x, cx_tensor *residual);
+/* The same module on a channels-last input x [N, *, C] (cx_batch_norm_nhwc):
+ * plain (relu false, residual NULL) or with the relu (and residual). */
+cx_tensor *cx_batchnorm_forward_nhwc(cx_module *m, cx_tensor *x, cx_tensor *residual, bool relu);
 cx_tensor *cx_batchnorm_weight(cx_module *m);
 cx_tensor *cx_batchnorm_bias(cx_module *m);
 cx_tensor *cx_batchnorm_running_mean(cx_module *m);

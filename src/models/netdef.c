@@ -2,6 +2,7 @@
  * model summary (output shapes, parameter counts, receptive fields). */
 #include "../autograd/graph.h"
 #include "netdef_internal.h"
+#include "../nn/layout.h"
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +29,11 @@ typedef struct {
      * fused = true and no output in a fused run */
     int fuse_bn, fuse_res;
     bool fused;
+    /* channels-last runs (plan_nhwc): a batchnorm whose input is a conv2d
+     * read by nothing else has cl_conv = that layer, computed with it as one
+     * op (cx_conv2d_bn_nhwc); the conv2d then has cl_absorbed */
+    int cl_conv;
+    bool cl_absorbed;
 } node;
 
 typedef struct {
@@ -35,6 +41,7 @@ typedef struct {
     int n, cap;
     node *nodes;
     int in_shape[CX_MAX_DIMS], in_ndim;
+    int nhwc_gap; /* > 0: the layers before this globalavgpool may run channels last (plan_nhwc) */
 } net_m;
 
 /* ---------------------------------------------------------------- module ops */
@@ -71,6 +78,81 @@ static void plan_fusion(net_m *net) {
     free(uses);
 }
 
+
+/* A network whose layers up to its first globalavgpool are 2-D
+ * convolutions, batch norms, activations and adds (a ResNet's trunk), and
+ * whose later layers read nothing from before that pool, can keep its maps
+ * channels last ([N, H, W, C]) through the trunk: the convolutions then
+ * run on cx_conv2d_nhwc and the batch norms along rows of channels, and the
+ * pool's [N, C, 1, 1] is the same in either layout. The forward pass
+ * (net_forward) does so; the layer outputs of cx_net_forward_all stay
+ * channels first. On by default where it is faster (cx_net_set_channels_last,
+ * netdef.h). */
+static void plan_nhwc(net_m *net) {
+    net->nhwc_gap = 0;
+    if (net->in_ndim != 3) return;
+    int gap = 0;
+    for (int i = 1; i < net->n && !gap; i++)
+        if (net->nodes[i].kind == L_GAP) gap = i;
+    if (!gap) return;
+    for (int i = 1; i < gap; i++) {
+        const node *nd = &net->nodes[i];
+        if (nd->info.out_ndim != 3) return;
+        switch (nd->kind) {
+        case L_CONV:
+            if (!cx_conv_module_is_conv2d(nd->mod)) return;
+            break;
+        case L_BN: case L_ACT: case L_ADD: break;
+        default: return;
+        }
+    }
+    for (int i = gap + 1; i < net->n; i++)
+        for (int k = 0; k < net->nodes[i].nfrom; k++)
+            if (net->nodes[i].from[k] < gap) return;
+    net->nhwc_gap = gap;
+    int *uses = cx_xcalloc((size_t)net->n, sizeof *uses);
+    for (int i = 1; i < net->n; i++)
+        for (int k = 0; k < net->nodes[i].nfrom; k++) uses[net->nodes[i].from[k]]++;
+    for (int i = 1; i < gap; i++) {
+        node *nd = &net->nodes[i];
+        nd->cl_conv = 0;
+        if (nd->kind != L_BN) continue;
+        const int j = nd->from[0];
+        if (j > 0 && net->nodes[j].kind == L_CONV && uses[j] == 1) {
+            nd->cl_conv = j;
+            net->nodes[j].cl_absorbed = true;
+        }
+    }
+    free(uses);
+}
+
+/* Layer bn (with its absorbed conv2d) as one op on channels-last maps. */
+static cx_tensor *conv_bn_cl(net_m *net, cx_tensor **out, const node *bn, cx_tensor *residual, bool relu) {
+    const node *cv = &net->nodes[bn->cl_conv];
+    cx_tensor *w, *b;
+    cx_conv_opts o;
+    cx_conv_module_parts(cv->mod, &w, &b, &o);
+    cx_bn_parts p;
+    cx_batchnorm_parts(bn->mod, &p);
+    const bool training = cx_is_training();
+    if (training) CX_I64P(p.nbt)[0] += 1;
+    return cx_conv2d_bn_nhwc(out[cv->from[0]], w, b, &o, residual, relu, p.rm, p.rv, p.w, p.b, training, p.momentum,
+                             p.eps);
+}
+/* 0: not read yet; 1: on; 2: off */
+static _Atomic int nhwc_mode;
+static bool nhwc_on(void) {
+    int m = nhwc_mode;
+    if (!m) {
+        const char *e = getenv("CX_NET_NHWC");
+        m = e && *e ? (!strcmp(e, "0") ? 2 : 1) : cx_conv_nhwc_preferred() ? 1 : 2;
+        nhwc_mode = m;
+    }
+    return m == 1;
+}
+void cx_net_set_channels_last(bool on) { nhwc_mode = on ? 1 : 2; }
+bool cx_net_channels_last(void) { return nhwc_on(); }
+
 /* Run every layer; returns the arena array of the n layer outputs. fuse:
  * the fused block ends of plan_fusion (the layers they absorb are NULL). */
 static cx_tensor **net_run(net_m *net, cx_tensor *x, bool fuse) {
@@ -84,20 +166,53 @@ static cx_tensor **net_run(net_m *net, cx_tensor *x, bool fuse) {
         cx_fatal("Net: input has shape %s, the network expects %s", cx_shape_str(x, b, sizeof b), e);
     }
     cx_tensor **out = cx_arena_alloc((size_t)net->n * sizeof *out);
+    /* channels last through the trunk (plan_nhwc): only the fused forward
+     * pass, whose layer outputs nobody sees */
+    const int cl_end = fuse && net->nhwc_gap > 0 && nhwc_on() ? net->nhwc_gap : 0;
     out[0] = x;
+    if (cl_end) {
+        const int shp[4] = {x->shape[0], x->shape[2], x->shape[3], x->shape[1]};
+        out[0] = x->shape[1] == 1 ? cx_reshape(x, shp, 4) : cx_permute(x, (const int[]){0, 2, 3, 1});
+    }
     for (int i = 1; i < net->n; i++) {
         node *nd = &net->nodes[i];
+        const bool cl = i <= cl_end;
         if (fuse && nd->fused) {
             out[i] = NULL;
             continue;
         }
+        if (cl && nd->cl_absorbed) {
+            out[i] = NULL; /* computed by its batchnorm */
+            continue;
+        }
         if (fuse && nd->fuse_bn > 0) {
             const node *bn = &net->nodes[nd->fuse_bn];
-            out[i] = cx_batchnorm_forward_relu(bn->mod, out[bn->from[0]],
-                                               nd->fuse_res >= 0 ? out[nd->fuse_res] : NULL);
+            cx_tensor *res = nd->fuse_res >= 0 ? out[nd->fuse_res] : NULL;
+            out[i] = cl && bn->cl_conv ? conv_bn_cl(net, out, bn, res, true)
+                     : cl             ? cx_batchnorm_forward_nhwc(bn->mod, out[bn->from[0]], res, true)
+                                      : cx_batchnorm_forward_relu(bn->mod, out[bn->from[0]], res);
+            continue;
+        }
+        if (cl && nd->kind == L_BN && nd->cl_conv) {
+            out[i] = conv_bn_cl(net, out, nd, NULL, false);
             continue;
         }
         cx_tensor *in = out[nd->from[0]];
+        if (cl && i < cl_end && nd->kind == L_CONV) {
+            out[i] = cx_conv_module_forward_nhwc(nd->mod, in);
+            continue;
+        }
+        if (cl && i < cl_end && nd->kind == L_BN) {
+            out[i] = cx_batchnorm_forward_nhwc(nd->mod, in, NULL, false);
+            continue;
+        }
+        if (cl && i == cl_end) {
+            /* [N, H, W, C] -> the mean over H, W -> [N, C, 1, 1] */
+            const int N = in->shape[0], C = in->shape[3];
+            cx_tensor *m = cx_mean_axis(cx_reshape(in, (const int[]){N, in->shape[1] * in->shape[2], C}, 3), 1, false);
+            out[i] = cx_reshape(m, (const int[]){N, C, 1, 1}, 4);
+            continue;
+        }
         switch (nd->kind) {
         case L_GAP: out[i] = cx_global_avg_pool2d(in); break;
         case L_ADD: {
@@ -877,6 +992,7 @@ cx_status cx_net_parse_for(const char *text, const char *source, const cx_st_fil
         return cx_set_error(CX_ERR_FORMAT, "%s: %s", src, msg);
     }
     plan_fusion(c.net);
+    plan_nhwc(c.net);
     *out = &c.net->base;
     return CX_OK;
 }

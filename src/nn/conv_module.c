@@ -1,5 +1,6 @@
 /* Convolution modules (Conv1d/2d/3d, ConvTranspose2d) and Flatten. */
 #include "../tensor/internal.h"
+#include "layout.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -69,6 +70,20 @@ static const cx_module_ops conv1d_ops = {.kind = "Conv1d", .forward = conv_fwd, 
 static const cx_module_ops conv2d_ops = {.kind = "Conv2d", .forward = conv_fwd, .describe = conv_describe};
 static const cx_module_ops conv3d_ops = {.kind = "Conv3d", .forward = conv_fwd, .describe = conv_describe};
 static const cx_module_ops convt2d_ops = {.kind = "ConvTranspose2d", .forward = conv_fwd, .describe = conv_describe};
+
+bool cx_conv_module_is_conv2d(const cx_module *m) { return m && m->ops == &conv2d_ops; }
+void cx_conv_module_parts(cx_module *m, cx_tensor **w, cx_tensor **b, cx_conv_opts *o) {
+    if (!cx_conv_module_is_conv2d(m)) cx_fatal("cx_conv_module_parts: %s is not a Conv2d", m ? m->ops->kind : "NULL");
+    conv_m *c = (conv_m *)m;
+    *w = c->w;
+    *b = c->b;
+    *o = c->o;
+}
+cx_tensor *cx_conv_module_forward_nhwc(cx_module *m, cx_tensor *x) {
+    if (!cx_conv_module_is_conv2d(m)) cx_fatal("channels-last forward: %s is not a Conv2d", m ? m->ops->kind : "NULL");
+    conv_m *c = (conv_m *)m;
+    return cx_conv2d_nhwc(x, c->w, c->b, &c->o);
+}
 
 static cx_module *conv_new(const cx_module_ops *ops, int nd, bool transposed, int in, int out,
                            const int *k, const cx_conv_opts *o, bool bias) {

@@ -2,6 +2,7 @@
  * BatchNorm1d / BatchNorm2d / LayerNorm modules. PyTorch semantics, see
  * include/cortex/norm.h. Sums are vectorised and end in double (see the row kernels). */
 #include "../autograd/graph.h"
+#include "layout.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -114,6 +115,7 @@ typedef struct {
     float *alpha, *beta;   /* relu without a residual: the forward's scale and shift */
     double n;              /* values per channel: of every process when synced */
     bool synced;           /* statistics summed over the processes (training only) */
+    bool rows;             /* channels last: x is [outer, C] rows (inner 1) */
 } bn_saved;
 
 /* Synchronised batch norm's backward: the per-channel sums [2 C] (g and g
@@ -134,6 +136,185 @@ static void sync_grad_sums(double *sums, int C) {
  * for the backward's mask (the same rounding in both). */
 static inline float bn_affine(float x, float m, float a, float b) { return (x - m) * a + b; }
 
+
+/* ---------------------------------------------------------------- channels last
+ * x viewed as rows [M, C] (channels last: a [N, H, W, C] map, or
+ * BatchNorm1d's [N, C]): the passes run along the rows with vectors over the
+ * channels, in BN_SLOTS fixed row ranges summed in a fixed order (the same
+ * bits for any thread count), each range in float blocks of BN_BLK rows added
+ * up in double. */
+enum { BN_SLOTS = 16, BN_BLK = 64, BN_ROWS_MAXC = 4096 };
+static int bn_slots(int64_t M) { return M < BN_SLOTS ? (int)(M > 0 ? M : 1) : BN_SLOTS; }
+
+/* Per channel, in one pass: sum (x - k) and sum (x - k)^2 with k the first
+ * row (the shift keeps the squares' cancellation small), into s1, s2. The
+ * rows are read last to first: the end of x is what its producer wrote
+ * last, still in cache (the pass after this one reads from the start, which
+ * this one read last). */
+static void rows_stat(const float *xd, int64_t M, int C, double *s1, double *s2) {
+    const int S = bn_slots(M);
+    double *part = cx_arena_alloc((size_t)S * 2 * C * sizeof(double));
+    float *blk = cx_arena_alloc((size_t)S * 2 * C * sizeof(float));
+    const float *k = xd;
+    CX_OMP(parallel for if((int64_t)M * C > CX_PAR_MIN))
+    for (int si = 0; si < S; si++) {
+        const int sl = S - 1 - si;
+        const int64_t r0 = M * sl / S, r1 = M * (sl + 1) / S;
+        double *pa = part + (size_t)sl * 2 * C, *pb = pa + C;
+        float *ba = blk + (size_t)sl * 2 * C, *bb = ba + C;
+        for (int c = 0; c < C; c++) pa[c] = pb[c] = 0;
+        for (int64_t q1 = r1; q1 > r0; q1 -= BN_BLK) {
+            const int64_t q0 = q1 - BN_BLK > r0 ? q1 - BN_BLK : r0;
+            for (int c = 0; c < C; c++) ba[c] = bb[c] = 0;
+            for (int64_t q = q1 - 1; q >= q0; q--) {
+                const float *xr = xd + q * C;
+                for (int c = 0; c < C; c++) {
+                    const float d = xr[c] - k[c];
+                    ba[c] += d;
+                    bb[c] += d * d;
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                pa[c] += ba[c];
+                pb[c] += bb[c];
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double a = 0, b = 0;
+        for (int sl = 0; sl < S; sl++) {
+            a += part[(size_t)sl * 2 * C + c];
+            b += part[(size_t)sl * 2 * C + C + c];
+        }
+        s1[c] = a;
+        s2[c] = b;
+    }
+}
+
+/* The backward's per-channel sums over rows: sg[c] = sum g', sgx[c] =
+ * sum g' (x - m) with g' = g, or g masked by the relu (from x with alpha,
+ * beta, or from y); the masked g stored into (fresh) or added to the
+ * residual's gradient gr. */
+static void rows_gsums(const float *xd, const float *go, const float *yd, const float *alpha, const float *beta,
+                       bool relu, float *gr, bool rfresh, int64_t M, int C, const float *m, double *sg,
+                       double *sgx) {
+    const int S = bn_slots(M);
+    double *part = cx_arena_alloc((size_t)S * 2 * C * sizeof(double));
+    float *blk = cx_arena_alloc((size_t)S * 3 * C * sizeof(float));
+    CX_OMP(parallel for if((int64_t)M * C > CX_PAR_MIN))
+    for (int sl = 0; sl < S; sl++) {
+        /* first to last: a convolution's input gradient (the producer of g
+         * in a ResNet) writes its images last to first */
+        const int64_t r0 = M * sl / S, r1 = M * (sl + 1) / S;
+        double *pa = part + (size_t)sl * 2 * C, *pb = pa + C;
+        float *ba = blk + (size_t)sl * 3 * C, *bb = ba + C, *d = bb + C;
+        for (int c = 0; c < C; c++) pa[c] = pb[c] = 0;
+        for (int64_t q0 = r0; q0 < r1; q0 += BN_BLK) {
+            const int64_t q1 = q0 + BN_BLK < r1 ? q0 + BN_BLK : r1;
+            for (int c = 0; c < C; c++) ba[c] = bb[c] = 0;
+            for (int64_t q = q0; q < q1; q++) {
+                const float *xr = xd + q * C, *g = go + q * C;
+                const float *gm = g;
+                if (relu) {
+                    float *dd = gr && rfresh ? gr + q * C : d;
+                    if (alpha)
+                        for (int c = 0; c < C; c++)
+                            dd[c] = g[c] * (bn_affine(xr[c], m[c], alpha[c], beta[c]) > 0 ? 1.0f : 0.0f);
+                    else
+                        for (int c = 0; c < C; c++) dd[c] = g[c] * (yd[q * C + c] > 0 ? 1.0f : 0.0f);
+                    if (gr && !rfresh)
+                        for (int c = 0; c < C; c++) gr[q * C + c] += dd[c];
+                    gm = dd;
+                }
+                for (int c = 0; c < C; c++) {
+                    ba[c] += gm[c];
+                    bb[c] += gm[c] * (xr[c] - m[c]);
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                pa[c] += ba[c];
+                pb[c] += bb[c];
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double a = 0, b = 0;
+        for (int sl = 0; sl < S; sl++) {
+            a += part[(size_t)sl * 2 * C + c];
+            b += part[(size_t)sl * 2 * C + C + c];
+        }
+        sg[c] = a;
+        sgx[c] = b;
+    }
+}
+
+/* gx (+)= fa g' + fb (x - m) + fk per channel, g' as in rows_gsums (mg: the
+ * masked g already stored, or NULL), rows [q0, q1) on the calling thread
+ * (layout.h) */
+void cx_bn_rows_dx(const float *xd, const float *go, const float *yd, const float *mg, const float *alpha,
+                   const float *beta, bool relu, float *gx, bool fresh, int64_t q0, int64_t q1, int C, const float *m,
+                   const float *fa, const float *fb, const float *fk) {
+    for (int64_t q = q0; q < q1; q++) {
+        const float *xr = xd + q * C, *g = go + q * C;
+        float *o = gx + q * C;
+        float t[BN_ROWS_MAXC];
+        const float *gm = g;
+        if (relu && mg) {
+            gm = mg + q * C;
+        } else if (relu) {
+            gm = t;
+            if (alpha)
+                for (int c = 0; c < C; c++) t[c] = g[c] * (bn_affine(xr[c], m[c], alpha[c], beta[c]) > 0 ? 1.0f : 0.0f);
+            else
+                for (int c = 0; c < C; c++) t[c] = g[c] * (yd[q * C + c] > 0 ? 1.0f : 0.0f);
+        }
+        if (fresh)
+            for (int c = 0; c < C; c++) o[c] = fa[c] * gm[c] + fb[c] * (xr[c] - m[c]) + fk[c];
+        else
+            for (int c = 0; c < C; c++) o[c] += fa[c] * gm[c] + fb[c] * (xr[c] - m[c]) + fk[c];
+    }
+}
+static void rows_gx(const float *xd, const float *go, const float *yd, const float *mg, const float *alpha,
+                    const float *beta, bool relu, float *gx, bool fresh, int64_t M, int C, const float *m,
+                    const float *fa, const float *fb, const float *fk) {
+    const int nb = (int)((M + 255) / 256);
+    CX_OMP(parallel for if((int64_t)M * C > CX_PAR_MIN))
+    for (int b = 0; b < nb; b++) {
+        const int64_t q0 = (int64_t)b * 256, q1 = q0 + 256 < M ? q0 + 256 : M;
+        cx_bn_rows_dx(xd, go, yd, mg, alpha, beta, relu, gx, fresh, q0, q1, C, m, fa, fb, fk);
+    }
+}
+
+/* The sums and the statistics of layout.h */
+void cx_bn_rows_gsums(const float *xd, const float *go, const float *yd, const float *alpha, const float *beta,
+                      bool relu, float *gr, bool rfresh, int64_t M, int C, const float *m, double *sg, double *sgx) {
+    rows_gsums(xd, go, yd, alpha, beta, relu, gr, rfresh, M, C, m, sg, sgx);
+}
+void cx_bn_rows_stat(const float *xd, int64_t M, int C, double *s1, double *s2) { rows_stat(xd, M, C, s1, s2); }
+
+/* y = (x - m) a + b [+ r], then the relu, rows [q0, q1) (layout.h) */
+void cx_bn_rows_apply(const float *xd, const float *rd, bool relu, float *yd, int64_t q0, int64_t q1, int C,
+                      const float *fm, const float *fa, const float *fb) {
+    for (int64_t q = q0; q < q1; q++) {
+        const float *xr = xd + q * C;
+        float *yr = yd + q * C;
+        if (!relu) {
+            for (int c = 0; c < C; c++) yr[c] = (xr[c] - fm[c]) * fa[c] + fb[c];
+        } else if (rd) {
+            const float *rr = rd + q * C;
+            for (int c = 0; c < C; c++) {
+                const float t = (xr[c] - fm[c]) * fa[c] + fb[c] + rr[c];
+                yr[c] = t > 0 ? t : 0.0f;
+            }
+        } else {
+            for (int c = 0; c < C; c++) {
+                const float t = bn_affine(xr[c], fm[c], fa[c], fb[c]);
+                yr[c] = t > 0 ? t : 0.0f;
+            }
+        }
+    }
+}
+
 /* Inputs: x, weight, bias and (cx_batch_norm_relu only) the residual. With
  * relu the gradient reaching the sum is g (y > 0), exactly what cx_relu's
  * backward gives (y > 0 where the sum is > 0); the residual receives it as
@@ -143,9 +324,55 @@ static inline float bn_affine(float x, float m, float a, float b) { return (x - 
  * forward's own scale and shift (bn_affine > 0: the same test on the same
  * value), so that the two passes read x and g but not y: two of the seven
  * reads of a 3 MiB map. */
+static void batch_norm_backward_rows(cx_node *nd) {
+    cx_tensor *out = nd->out[0];
+    const bn_saved *s = nd->saved;
+    cx_tensor *x = nd->in[0], *w = nd->in[1];
+    bool fresh, rfresh = false; /* the residual's gradient first, as below */
+    float *gr = nd->n_in > 3 && nd->in[3] ? cx_in_grad_w(nd, 3, &rfresh) : NULL;
+    float *gx = cx_in_grad_w(nd, 0, &fresh);
+    float *gw = w ? cx_in_grad(nd, 1) : NULL;
+    float *gb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
+    const float *xd = CX_F(x), *go = out->grad, *wd = w ? CX_F(w) : NULL;
+    const bool xmask = s->relu && s->alpha;
+    const float *yd = s->relu && !xmask ? CX_F(out) : NULL;
+    const int C = s->C;
+    const int64_t M = s->outer;
+    const int Cn = C > 0 ? C : 1;
+    double *sg = cx_arena_alloc((size_t)Cn * sizeof(double)), *sgx = cx_arena_alloc((size_t)Cn * sizeof(double));
+    rows_gsums(xd, go, yd, xmask ? s->alpha : NULL, xmask ? s->beta : NULL, s->relu, gr, rfresh, M, C, s->mean, sg,
+               sgx);
+    for (int c = 0; c < C; c++) {
+        sgx[c] *= s->invstd[c];
+        if (gw) gw[c] += (float)sgx[c];
+        if (gb) gb[c] += (float)sg[c];
+    }
+    if (s->synced) {
+        double *sums = cx_arena_alloc((size_t)2 * Cn * sizeof(double));
+        for (int c = 0; c < C; c++) sums[2 * c] = sg[c], sums[2 * c + 1] = sgx[c];
+        sync_grad_sums(sums, C);
+        for (int c = 0; c < C; c++) sg[c] = sums[2 * c], sgx[c] = sums[2 * c + 1];
+    }
+    if (!gx) return;
+    float *fa = cx_arena_alloc((size_t)3 * Cn * sizeof(float)), *fb = fa + Cn, *fk = fb + Cn;
+    for (int c = 0; c < C; c++) {
+        const double invstd = s->invstd[c], scale = (wd ? wd[c] : 1.0) * invstd;
+        const double mg = s->training ? sg[c] / s->n : 0.0, mgx = s->training ? sgx[c] / s->n : 0.0;
+        fa[c] = (float)scale;
+        fb[c] = (float)(-scale * mgx * invstd);
+        fk[c] = (float)(-scale * mg);
+    }
+    rows_gx(xd, go, yd, s->relu && gr && rfresh ? gr : NULL, xmask ? s->alpha : NULL, xmask ? s->beta : NULL,
+            s->relu, gx, fresh, M, C, s->mean, fa, fb, fk);
+}
+
 static void batch_norm_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
     const bn_saved *s = nd->saved;
+    if (s->rows) {
+        batch_norm_backward_rows(nd);
+        return;
+    }
     cx_tensor *x = nd->in[0], *w = nd->in[1];
     bool fresh, rfresh = false; /* gx / gr just created: every element is stored below */
     /* the residual's gradient first: when the residual is x itself, its
@@ -309,12 +536,12 @@ static double *sync_stats(const char *op, const cx_tensor *x, int C, int64_t out
 
 static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *residual, bool relu,
                                   cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
-                                  cx_tensor *bias, bool training, float momentum, float eps) {
+                                  cx_tensor *bias, bool training, float momentum, float eps, bool cl) {
     char sb[96], sr[96];
     cx_need_f32(op, x);
     if (x->ndim < 2)
         cx_fatal("%s: expected an input [N, C, *] with at least 2 dims, got %s", op, cx_shape_str(x, sb, sizeof sb));
-    const int C = x->shape[1];
+    const int C = cl ? x->shape[x->ndim - 1] : x->shape[1];
     need_vec(op, "weight", weight, &C, 1, x);
     need_vec(op, "bias", bias, &C, 1, x);
     need_vec(op, "running_mean", running_mean, &C, 1, x);
@@ -332,6 +559,12 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
         cx_fatal("%s: momentum must be in [0, 1], got %g", op, (double)momentum);
     int64_t outer = x->shape[0], inner = 1;
     for (int i = 2; i < x->ndim; i++) inner *= x->shape[i];
+    if (cl) {
+        /* channels last: rows [N * spatial, C] */
+        outer = C > 0 ? x->numel / C : 0;
+        inner = 1;
+    }
+    const bool rows = inner == 1 && C <= BN_ROWS_MAXC;
     const int64_t n_local = outer * inner;
     const bool synced = training && cx_bn_sync.allreduce;
     double *ss = synced ? sync_stats(op, x, C, outer, inner) : NULL; /* [sums C, n, -, squares C] */
@@ -348,8 +581,52 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
     const float *rd = residual ? CX_F(residual) : NULL;
     float *yd = CX_F(out);
     float *rm = running_mean ? CX_F(running_mean) : NULL, *rv = running_var ? CX_F(running_var) : NULL;
+    if (rows) {
+        /* channels last: the statistics over the rows, then one pass over them */
+        const int Cn = C > 0 ? C : 1;
+        double *sum = cx_arena_alloc((size_t)Cn * sizeof(double)), *sq = cx_arena_alloc((size_t)Cn * sizeof(double));
+        float *fb_s = cx_arena_alloc((size_t)Cn * sizeof(float)), *fa_s = cx_arena_alloc((size_t)Cn * sizeof(float));
+        if (training && !ss) rows_stat(xd, outer, C, sum, sq);
+        for (int c = 0; c < C; c++) {
+            double mean, invstd;
+            if (training) {
+                double q;
+                if (ss) {
+                    /* the synchronised sums: squared deviations from the rounded mean */
+                    mean = ss[c] / (double)n;
+                    const double dm = mean - (double)(float)mean;
+                    q = ss[C + 2 + c] - (double)n * dm * dm;
+                } else {
+                    /* shifted by the first row k: sum (x - k) = s1, sum (x - k)^2 = s2 */
+                    mean = (double)xd[c] + sum[c] / (double)n;
+                    q = sq[c] - sum[c] * sum[c] / (double)n;
+                }
+                q = q > 0 ? q : 0;
+                invstd = 1.0 / sqrt(q / (double)n + (double)eps);
+                if (rm) rm[c] = (float)((1.0 - (double)momentum) * rm[c] + (double)momentum * mean);
+                if (rv) rv[c] = (float)((1.0 - (double)momentum) * rv[c] + (double)momentum * (q / (double)(n - 1)));
+            } else {
+                mean = rm[c];
+                invstd = 1.0 / sqrt((double)rv[c] + (double)eps);
+            }
+            mean_s[c] = (float)mean;
+            invstd_s[c] = (float)invstd;
+            fa_s[c] = (float)(invstd * (wd ? wd[c] : 1.0));
+            fb_s[c] = bd ? bd[c] : 0.0f;
+            if (alpha_s) {
+                alpha_s[c] = fa_s[c];
+                beta_s[c] = fb_s[c];
+            }
+        }
+        const int nb = (int)((outer + 255) / 256);
+        CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
+        for (int b = 0; b < nb; b++) {
+            const int64_t q0 = (int64_t)b * 256, q1 = q0 + 256 < outer ? q0 + 256 : outer;
+            cx_bn_rows_apply(xd, rd, relu, yd, q0, q1, C, mean_s, fa_s, fb_s);
+        }
+    }
     CX_OMP(parallel for if(x->numel > CX_PAR_MIN))
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < (rows ? 0 : C); c++) {
         double mean, invstd;
         if (training) {
             /* two passes (the channel's data stays in cache): the mean, then
@@ -405,7 +682,7 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
         }
     }
     cx_tensor *in[4] = {x, weight, bias, residual};
-    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s, alpha_s, beta_s, n, synced};
+    bn_saved sv = {C, outer, inner, training, relu, mean_s, invstd_s, alpha_s, beta_s, n, synced, rows};
     cx_record_saved(relu ? &cx_opd_batch_norm_relu : &cx_opd_batch_norm, out, in, relu ? 4 : 3, &sv, sizeof sv);
     return out;
 }
@@ -413,14 +690,22 @@ static cx_tensor *batch_norm_impl(const char *op, cx_tensor *x, cx_tensor *resid
 cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *weight,
                          cx_tensor *bias, bool training, float momentum, float eps) {
     return batch_norm_impl("batch_norm", x, NULL, false, running_mean, running_var, weight, bias, training,
-                           momentum, eps);
+                           momentum, eps, false);
 }
 
 cx_tensor *cx_batch_norm_relu(cx_tensor *x, cx_tensor *residual, cx_tensor *running_mean,
                               cx_tensor *running_var, cx_tensor *weight, cx_tensor *bias, bool training,
                               float momentum, float eps) {
     return batch_norm_impl("batch_norm_relu", x, residual, true, running_mean, running_var, weight, bias,
-                           training, momentum, eps);
+                           training, momentum, eps, false);
+}
+
+cx_tensor *cx_batch_norm_nhwc(cx_tensor *x, cx_tensor *residual, bool relu, cx_tensor *running_mean,
+                              cx_tensor *running_var, cx_tensor *weight, cx_tensor *bias, bool training,
+                              float momentum, float eps) {
+    if (!relu && residual) cx_fatal("batch_norm_nhwc: a residual needs relu (the block end bn + add + relu)");
+    return batch_norm_impl(relu ? "batch_norm_relu_nhwc" : "batch_norm_nhwc", x, residual, relu, running_mean,
+                           running_var, weight, bias, training, momentum, eps, true);
 }
 
 /* ---------------------------------------------------------------- layer norm */
@@ -609,6 +894,23 @@ static bn_m *as_bn(cx_module *m) {
 }
 cx_tensor *cx_batchnorm_forward_relu(cx_module *m, cx_tensor *x, cx_tensor *residual) {
     return bn_run(&as_bn(m)->base, x, residual, true);
+}
+bool cx_batchnorm_parts(cx_module *m, cx_bn_parts *p) {
+    bn_m *b = as_bn(m);
+    *p = (cx_bn_parts){b->w, b->b, b->rm, b->rv, b->nbt, b->eps, b->momentum, b->C};
+    return true;
+}
+cx_tensor *cx_batchnorm_forward_nhwc(cx_module *m, cx_tensor *x, cx_tensor *residual, bool relu) {
+    bn_m *b = as_bn(m);
+    char sb[96];
+    const char *kind = b->dims == 1 ? "BatchNorm1d" : "BatchNorm2d";
+    cx_need_f32(kind, x);
+    if (x->ndim < 2 || x->shape[x->ndim - 1] != b->C)
+        cx_fatal("%s: channels-last input %s should have %d channels in its last dim", kind,
+                 cx_shape_str(x, sb, sizeof sb), b->C);
+    bool training = cx_is_training();
+    if (training) CX_I64P(b->nbt)[0] += 1;
+    return cx_batch_norm_nhwc(x, residual, relu, b->rm, b->rv, b->w, b->b, training, b->momentum, b->eps);
 }
 cx_tensor *cx_batchnorm_weight(cx_module *m) { return as_bn(m)->w; }
 cx_tensor *cx_batchnorm_bias(cx_module *m) { return as_bn(m)->b; }

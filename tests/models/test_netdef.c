@@ -123,6 +123,9 @@ static void test_fused_block_ends(void) {
                        "globalavgpool\nflatten\nlinear name=fc out=3\n";
     cx_module *m = parse_ok(text);
     if (!m) return;
+    /* the channels-first fusion (channels-last trunks: test_channels_last_trunk) */
+    const bool cl = cx_net_channels_last();
+    cx_net_set_channels_last(false);
     cx_params st, ps;
     cx_params_init(&st);
     cx_params_init(&ps);
@@ -204,6 +207,7 @@ static void test_fused_block_ends(void) {
     cx_module_free(b);
     cx_module_free(c);
     cx_module_free(d);
+    cx_net_set_channels_last(cl);
 }
 
 static void test_add_concat(void) {
@@ -337,12 +341,102 @@ static void test_summary_output(void) {
     cx_module_free(m);
 }
 
+
+/* Channels-last trunks (cx_net_set_channels_last): the same outputs,
+ * gradients and batch-norm state as the channels-first run, to rounding,
+ * in training and eval mode, for a 1-channel input (reshaped) and a
+ * 3-channel one (permuted); a network with a max pool before its
+ * globalavgpool keeps running channels first (bit for bit). */
+static void test_channels_last_trunk(void) {
+    static const char *texts[3] = {
+        "input 1 9 9\nconv2d name=stem out=16 k=3 p=1 bias=0\nbatchnorm name=sn\nrelu name=s0\n"
+        "conv2d name=c1 out=16 k=3 p=1 bias=0\nbatchnorm name=n1\nadd name=a1 from=n1,s0\nrelu name=r1\n"
+        "conv2d name=c2 out=32 k=3 s=2 p=1 bias=0\nbatchnorm name=n2\nrelu\n"
+        "conv2d name=c3 out=32 k=3 p=1 bias=0\nbatchnorm name=n3\n"
+        "conv2d name=pj out=32 k=1 s=2 bias=0 from=r1\nbatchnorm name=pn\nadd name=a3 from=n3,pn\nrelu name=r3\n"
+        "globalavgpool\nflatten\nlinear name=fc out=3\n",
+        "input 3 8 7\nconv2d name=c1 out=20 k=3 p=1\nbatchnorm name=n1\ntanh\nconv2d name=c2 out=8 k=2 s=2\n"
+        "relu\nglobalavgpool\nflatten\nlinear name=fc out=3\n",
+        "input 3 8 8\nconv2d name=c1 out=8 k=3 p=1\nmaxpool2d k=2\nbatchnorm name=n1\nrelu\nglobalavgpool\nflatten\n"
+        "linear name=fc out=3\n",
+    };
+    const bool cl0 = cx_net_channels_last();
+    for (int t = 0; t < 3; t++) {
+        cx_module *m = parse_ok(texts[t]);
+        if (!m) return;
+        int ish[4];
+        const int ind = cx_net_input_shape(m, ish);
+        CHECK(ind == 3);
+        cx_params st, ps;
+        cx_params_init(&st);
+        cx_params_init(&ps);
+        cx_module_state(m, &st);
+        cx_module_params(m, &ps);
+        float *saved[64];
+        CHECK(st.n <= 64);
+        for (int i = 0; i < st.n && i < 64; i++) {
+            size_t bytes = (size_t)st.t[i]->numel * (st.t[i]->dtype == CX_I64 ? 8 : 4);
+            saved[i] = malloc(bytes);
+            memcpy(saved[i], st.t[i]->data, bytes);
+        }
+        cx_tensor *x = cx_tensor_new(CX_F32, CX_SHAPE(4, ish[0], ish[1], ish[2])), *R = cx_tensor_new(CX_F32, CX_SHAPE(4, 3));
+        cx_seed(31);
+        cx_fill_normal(x, 0.5f, 1);
+        cx_fill_normal(R, 0, 1);
+        for (int training = 0; training < 2; training++) {
+            cx_set_training(training == 1);
+            float *res[2][65] = {{0}};
+            for (int way = 0; way < 2; way++) {
+                for (int i = 0; i < st.n && i < 64; i++)
+                    memcpy(st.t[i]->data, saved[i], (size_t)st.t[i]->numel * (st.t[i]->dtype == CX_I64 ? 8 : 4));
+                for (int i = 0; i < ps.n; i++) cx_zero_grad(ps.t[i]);
+                cx_net_set_channels_last(way == 1);
+                cx_tensor *y = cx_module_forward(m, x);
+                cx_backward(cx_sum(cx_mul(y, R)));
+                res[way][0] = malloc(12 * 4);
+                memcpy(res[way][0], CX_F(y), 12 * 4);
+                for (int i = 0; i < st.n && i + 1 < 65; i++) {
+                    size_t n = (size_t)st.t[i]->numel;
+                    const cx_tensor *p = cx_params_find(&ps, st.t[i]->name);
+                    res[way][i + 1] = calloc(2 * n, 8);
+                    if (st.t[i]->dtype == CX_I64) {
+                        for (size_t k = 0; k < n; k++) res[way][i + 1][k] = (float)CX_I64P(st.t[i])[k];
+                        continue;
+                    }
+                    memcpy(res[way][i + 1], st.t[i]->data, n * 4);
+                    if (p && p->grad) memcpy(res[way][i + 1] + n, p->grad, n * 4);
+                }
+                cx_step_reset();
+            }
+            cx_net_set_channels_last(cl0);
+            char what[96];
+            snprintf(what, sizeof what, "net %d training %d: output", t, training);
+            if (t == 2) CHECK_MSG(!memcmp(res[0][0], res[1][0], 12 * 4), "%s: not bit for bit", what);
+            else cxt_allclose(res[1][0], res[0][0], 12, 1e-4, 1e-5, what);
+            for (int i = 0; i < st.n && i + 1 < 65; i++) {
+                snprintf(what, sizeof what, "net %d training %d: %s and its gradient", t, training, st.t[i]->name);
+                cxt_allclose(res[1][i + 1], res[0][i + 1], (long)(2 * st.t[i]->numel), 1e-3, 1e-5, what);
+            }
+            for (int w = 0; w < 2; w++)
+                for (int i = 0; i < 65; i++) free(res[w][i]);
+        }
+        cx_set_training(true);
+        for (int i = 0; i < st.n && i < 64; i++) free(saved[i]);
+        cx_params_free(&st);
+        cx_params_free(&ps);
+        cx_tensor_free(x);
+        cx_tensor_free(R);
+        cx_module_free(m);
+    }
+}
+
 int main(void) {
     RUN(test_notes_example);
     RUN(test_lenet);
     RUN(test_resnet_graph);
     RUN(test_add_concat);
     RUN(test_fused_block_ends);
+    RUN(test_channels_last_trunk);
     RUN(test_vectors_and_defaults);
     RUN(test_errors);
     RUN(test_summary_output);

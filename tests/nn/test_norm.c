@@ -606,6 +606,100 @@ static void layernorm_accessors(void) {
     cx_module_free(ln2);
 }
 
+
+/* ---------------------------------------------------------------- channels last */
+static cx_tensor *floats_copy(const cx_tensor *t, const float *src) {
+    cx_tensor *c = cx_zeros(t->shape, t->ndim);
+    memcpy(CX_F(c), src, (size_t)t->numel * sizeof(float));
+    return c;
+}
+
+/* cx_batch_norm_nhwc against the channels-first ops on permuted tensors:
+ * outputs, every gradient and the running statistics, training and eval,
+ * plain, with relu and with relu and a residual. */
+static void batch_norm_nhwc_matches_channels_first(void) {
+    static const int TO_NCHW[4] = {0, 3, 1, 2}, TO_NHWC[4] = {0, 2, 3, 1};
+    cx_seed(21);
+    for (int variant = 0; variant < 3; variant++) {
+        for (int training = 1; training >= 0; training--) {
+            const bool relu = variant > 0, res = variant == 2;
+            const int C = 16 + 3 * variant; /* 16, 19, 22: whole and partial vectors */
+            cx_tensor *x = leaf((int[]){3, 5, 7, C}, 4, 2.5f, 1.5f);
+            cx_tensor *r = res ? leaf((int[]){3, 5, 7, C}, 4, 0.0f, 1.0f) : NULL;
+            cx_tensor *w = leaf((int[]){C}, 1, 1.0f, 0.3f), *b = leaf((int[]){C}, 1, 0.0f, 0.3f);
+            cx_tensor *rm[2], *rv[2];
+            for (int k = 0; k < 2; k++) {
+                rm[k] = cx_full((int[]){C}, 1, 0.2f);
+                rv[k] = cx_full((int[]){C}, 1, 1.5f);
+            }
+            cx_tensor *R = cx_randn(x->shape, 4, 0.0f, 1.0f);
+            cx_tensor *y = cx_batch_norm_nhwc(x, r, relu, rm[0], rv[0], w, b, training, 0.1f, 1e-5f);
+            cx_backward(cx_sum(cx_mul(y, R)));
+            cx_tensor *g[4] = {floats_copy(x, x->grad), floats_copy(w, w->grad), floats_copy(b, b->grad),
+                               r ? floats_copy(r, r->grad) : NULL};
+            cx_zero_grad(x), cx_zero_grad(w), cx_zero_grad(b);
+            if (r) cx_zero_grad(r);
+            cx_tensor *xc = cx_permute(x, TO_NCHW), *rc = r ? cx_permute(r, TO_NCHW) : NULL;
+            cx_tensor *yc = relu ? cx_batch_norm_relu(xc, rc, rm[1], rv[1], w, b, training, 0.1f, 1e-5f)
+                                 : cx_batch_norm(xc, rm[1], rv[1], w, b, training, 0.1f, 1e-5f);
+            cx_tensor *yr = cx_permute(yc, TO_NHWC);
+            cx_backward(cx_sum(cx_mul(yr, R)));
+            char what[96];
+            snprintf(what, sizeof what, "variant %d training %d: y", variant, training);
+            cxt_allclose(CX_F(y), CX_F(yr), (long)y->numel, 1e-4, 1e-4, what);
+            snprintf(what, sizeof what, "variant %d training %d: dx", variant, training);
+            cxt_allclose(CX_F(g[0]), x->grad, (long)x->numel, 1e-3, 1e-4, what);
+            snprintf(what, sizeof what, "variant %d training %d: dw", variant, training);
+            cxt_allclose(CX_F(g[1]), w->grad, C, 1e-3, 1e-4, what);
+            snprintf(what, sizeof what, "variant %d training %d: db", variant, training);
+            cxt_allclose(CX_F(g[2]), b->grad, C, 1e-3, 1e-4, what);
+            if (r) cxt_allclose(CX_F(g[3]), r->grad, (long)r->numel, 1e-5, 1e-6, "residual gradient");
+            cxt_allclose(CX_F(rm[0]), CX_F(rm[1]), C, 1e-5, 1e-6, "running_mean");
+            cxt_allclose(CX_F(rv[0]), CX_F(rv[1]), C, 1e-5, 1e-6, "running_var");
+            cx_step_reset();
+        }
+    }
+}
+
+/* The fused channels-last op is the three ops bit for bit, and the rows'
+ * fixed ranges give the same bits at 1 and 2 threads. */
+static void batch_norm_nhwc_fused_and_threads(void) {
+    float *keep[2][3] = {{NULL}};
+    for (int pass = 0; pass < 2; pass++) {
+        cx_set_threads(pass + 1);
+        cx_seed(8);
+        const int shp[4] = {8, 20, 20, 32}; /* enough values for the parallel passes */
+        cx_tensor *x = leaf(shp, 4, 1.0f, 2.0f), *r = leaf(shp, 4, 0.0f, 1.0f);
+        cx_tensor *w = leaf((int[]){32}, 1, 1.0f, 0.3f), *b = leaf((int[]){32}, 1, 0.0f, 0.3f);
+        cx_tensor *R = cx_randn(shp, 4, 0.0f, 1.0f);
+        cx_tensor *y = cx_batch_norm_nhwc(x, r, true, NULL, NULL, w, b, true, 0.1f, 1e-5f);
+        cx_backward(cx_sum(cx_mul(y, R)));
+        cx_tensor *gx = floats_copy(x, x->grad), *gr = floats_copy(r, r->grad), *gw = floats_copy(w, w->grad);
+        cx_zero_grad(x), cx_zero_grad(r), cx_zero_grad(w), cx_zero_grad(b);
+        cx_tensor *y3 = cx_relu(cx_add(cx_batch_norm_nhwc(x, NULL, false, NULL, NULL, w, b, true, 0.1f, 1e-5f), r));
+        cx_backward(cx_sum(cx_mul(y3, R)));
+        CHECK(!memcmp(CX_F(y), CX_F(y3), (size_t)y->numel * sizeof(float)));
+        CHECK(!memcmp(CX_F(gx), x->grad, (size_t)x->numel * sizeof(float)));
+        /* equal values; a sign of zero may differ: the first run stores g * 0 into a
+         * fresh buffer, the second adds it to the zeroed one */
+        long gdiff = 0;
+        for (long i = 0; i < (long)r->numel; i++) gdiff += CX_F(gr)[i] != r->grad[i];
+        CHECK_MSG(gdiff == 0, "%ld residual gradients differ", gdiff);
+        CHECK(!memcmp(CX_F(gw), w->grad, 32 * sizeof(float)));
+        const float *src[3] = {CX_F(y), CX_F(gx), CX_F(gw)};
+        const size_t nb[3] = {(size_t)y->numel * sizeof(float), (size_t)x->numel * sizeof(float), 32 * sizeof(float)};
+        for (int k = 0; k < 3; k++) {
+            keep[pass][k] = malloc(nb[k]);
+            memcpy(keep[pass][k], src[k], nb[k]);
+            if (pass) CHECK_MSG(!memcmp(keep[0][k], keep[1][k], nb[k]), "result %d differs between 1 and 2 threads", k);
+        }
+        cx_step_reset();
+    }
+    cx_set_threads(1);
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < 3; k++) free(keep[p][k]);
+}
+
 int main(void) {
     const char *path = getenv("CX_NORM_FIXTURE");
     if (!path || !*path) path = "tests/fixtures/pool_norm/norm.safetensors";
@@ -624,6 +718,8 @@ int main(void) {
     RUN(batch_norm_matches_double_reference);
     RUN(gradcheck_batch_norm_relu);
     RUN(batch_norm_relu_equals_the_three_ops);
+    RUN(batch_norm_nhwc_matches_channels_first);
+    RUN(batch_norm_nhwc_fused_and_threads);
     RUN(module_names_and_state);
     RUN(batchnorm_save_load_roundtrip);
     RUN(norm_errors);

@@ -1,0 +1,1130 @@
+/* Channels-last 2-D convolution (cx_conv2d_nhwc, conv.h).
+ *
+ * x [N, H, W, C] (PyTorch's channels_last memory order), weight in PyTorch's
+ * layout [O, C, KH, KW], result [N, OH, OW, O]. Stride and padding of any
+ * size, one group, dilation 1 run on the kernels below; other geometries
+ * are the channels-first convolution between two permutes.
+ *
+ * Every lane of a vector holds a real output whatever the image's width:
+ * vectors run over output channels, and each input value is read by a
+ * broadcast. The forward pass and the input gradient share one register
+ * tile, R output positions of one row x CB vectors of channels, summed over
+ * a list of taps (a row of the input and a column offset, with a weight
+ * block each) and over the input channels. The input rows come through a
+ * small per-thread ring of padded rows, stored channel by channel and split
+ * by the stride's phase, so that the R positions of a tap are R consecutive
+ * floats: the image is never copied whole with its padding. The input
+ * gradient of a strided convolution is one such sum per phase of dX's
+ * columns (the taps that reach it), written at every s-th position.
+ *
+ * The weight gradient reads x and dY in place: for each kernel row, the
+ * output columns whose taps all lie in the image sum the taps of the whole
+ * kernel row together (their inputs are KW * C consecutive floats), the
+ * border columns tap by tap. Sums run over fixed image ranges, reduced in a
+ * fixed order: the same bits for any thread count. */
+#include "conv_kern.h"
+#include "layout.h"
+#include "../cpu/transpose.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if DV == 16
+#define NACC 28 /* accumulators of a tile: 32 vector registers */
+#else
+#define NACC 12
+#endif
+#define RMAX 14  /* positions of a tile */
+#define WSLOTS 8 /* image ranges of the weight gradient */
+
+static int nthreads(void) {
+#ifdef _OPENMP
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+typedef struct {
+    int N, H, W, C, O, KH, KW, sh, sw, ph, pw, OH, OW;
+} ngeom;
+
+/* The kernels below were measured faster than the channels-first ones only
+ * with 512-bit vectors (32 registers for the tiles). */
+bool cx_conv_nhwc_preferred(void) { return DV == 16; }
+
+static int rup(int a, int b) { return (a + b - 1) / b * b; }
+
+/* ---------------------------------------------------------------- the tile */
+/* Full unrolling of the tile's loops over compile-time bounds: without it
+ * GCC kept the group loops rolled, with the sums in memory. */
+#define UNROLL _Pragma("GCC unroll 32")
+/* y[r * ystep + c * DV + l] (+)= sum over tap groups g, channels i < nred of
+ *   sum_k  x_g[i * xcs + r + k] * w_gk[i * wcs + c * DV + l],   k < M_g,
+ * for r < R, c < CB, the lanes l < ovalid - c * DV. A group is M_g <= 3
+ * taps that read one row at consecutive offsets (a kernel row's columns at
+ * stride 1, or those of one phase of a stride): each input value is then
+ * broadcast once for up to three multiply-adds, where one tap per group
+ * loads as many values as it computes products and runs at the speed of
+ * the loads (16->16 at 28x28: 1.9 -> ... ms). ng[0..2]: the number of groups of
+ * 3, 2 and 1 taps, in that order in gx (a row pointer each) and gw (M_g
+ * weight pointers each). The sums start from y (accumulate), from init, or
+ * from 0. */
+static inline __attribute__((always_inline)) void rtile(const int R, const int CB, const int *ng,
+                                                        const float *const *gx, const float *const *gw,
+                                                        int nred, ptrdiff_t xcs, ptrdiff_t wcs, float *y,
+                                                        ptrdiff_t ystep, int ovalid, const float *init,
+                                                        bool accumulate) {
+    dvec acc[RMAX][4];
+    for (int c = 0; c < CB; c++) {
+        const int nv = ovalid - c * DV;
+        dvec v0 = init ? vld(init + c * DV) : (dvec){0};
+        for (int r = 0; r < R; r++) {
+            if (accumulate) {
+                const float *o = y + r * ystep + c * DV;
+                acc[r][c] = nv >= DV ? vld(o) : nv > 0 ? vld_part(o, nv) : (dvec){0};
+            } else {
+                acc[r][c] = v0;
+            }
+        }
+    }
+    /* the groups of M taps (written out once per M: passed to a helper,
+     * the sums went to the stack on every step) */
+#define RGROUP(M)                                                                                         \
+    for (int g = 0; g < ng[3 - (M)]; g++) {                                                                \
+        const float *x = gx[g];                                                                            \
+        const float *w0 = gw[g * (M)], *w1 = gw[g * (M) + ((M) > 1 ? 1 : 0)], *w2 = gw[g * (M) + ((M) > 2 ? 2 : 0)]; \
+        for (int i = 0; i < nred; i++) {                                                                   \
+            dvec wv[3][4];                                                                                 \
+            for (int c = 0; c < CB; c++) {                                                                 \
+                wv[0][c] = vld(w0 + c * DV);                                                               \
+                if ((M) > 1) wv[1][c] = vld(w1 + c * DV);                                                  \
+                if ((M) > 2) wv[2][c] = vld(w2 + c * DV);                                                  \
+            }                                                                                              \
+            UNROLL for (int q = 0; q < R + (M) - 1; q++) {                                                 \
+                const float xv = x[q];                                                                     \
+                UNROLL for (int k = 0; k < (M); k++) {                                                     \
+                    const int r = q - k;                                                                   \
+                    if (r < 0 || r >= R) continue;                                                         \
+                    UNROLL for (int c = 0; c < CB; c++) acc[r][c] += wv[k][c] * xv;                        \
+                }                                                                                          \
+            }                                                                                              \
+            x += xcs;                                                                                      \
+            w0 += wcs;                                                                                     \
+            w1 += wcs;                                                                                     \
+            w2 += wcs;                                                                                     \
+        }                                                                                                  \
+    }                                                                                                      \
+    gx += ng[3 - (M)];                                                                                     \
+    gw += (M) * ng[3 - (M)];
+    RGROUP(3)
+    RGROUP(2)
+    RGROUP(1)
+#undef RGROUP
+    for (int c = 0; c < CB; c++) {
+        const int nv = ovalid - c * DV;
+        if (nv <= 0) break;
+        for (int r = 0; r < R; r++) {
+            float *o = y + r * ystep + c * DV;
+            if (nv >= DV) vst(o, acc[r][c]);
+            else vst_part(o, acc[r][c], nv);
+        }
+    }
+}
+
+static void rtile_n(int R, int CB, const int *ng, const float *const *gx, const float *const *gw, int nred,
+                    ptrdiff_t xcs, ptrdiff_t wcs, float *y, ptrdiff_t ystep, int ovalid, const float *init,
+                    bool accumulate) {
+#define RT(RR, CC) rtile(RR, CC, ng, gx, gw, nred, xcs, wcs, y, ystep, ovalid, init, accumulate)
+#define RSW(CC)                                                                                        \
+    switch (R) {                                                                                       \
+    case 1: RT(1, CC); break;                                                                          \
+    case 2: RT(2, CC); break;                                                                          \
+    case 3: RT(3, CC); break;                                                                          \
+    case 4: RT(4, CC); break;                                                                          \
+    case 5: RT(5, CC); break;                                                                          \
+    case 6: RT(6, CC); break;                                                                          \
+    case 7: RT(7, CC); break;                                                                          \
+    case 8: RT(8, CC); break;                                                                          \
+    case 9: RT(9, CC); break;                                                                          \
+    case 10: RT(10, CC); break;                                                                        \
+    case 11: RT(11, CC); break;                                                                        \
+    case 12: RT(12, CC); break;                                                                        \
+    case 13: RT(13, CC); break;                                                                        \
+    default: RT(14, CC); break;                                                                        \
+    }
+    if (CB == 1) RSW(1)
+    else if (CB == 2) RSW(2)
+    else if (CB == 3) RSW(3)
+    else RSW(4)
+#undef RSW
+#undef RT
+}
+
+/* Vectors per channel block for nout output channels, when the tile's
+ * groups have up to mmax taps (their weights take registers too). */
+static int pick_cb(int nout, int mmax) {
+    const int nv = (nout + DV - 1) / DV;
+    if (nv % 4 == 0 && mmax <= 1) return 4;
+    return nv % 2 == 0 ? 2 : 1;
+}
+/* Positions per tile: R * CB sums and mmax * CB weights in the registers. */
+static int rmax_for(int CB, int mmax) {
+    const int regs = DV == 16 ? 31 : 15;
+    int r = (regs - (mmax > 0 ? mmax : 1) * CB) / CB;
+    if (r > NACC / CB) r = NACC / CB;
+    return r > RMAX ? RMAX : r < 1 ? 1 : r;
+}
+
+/* The groups of taps of one row: the kernel columns kw = ph + s m (m <
+ * cnt) of one phase, split into runs of at most 3 consecutive m. Appends
+ * (row + offset of the run's first m, its weights) to the lists by size:
+ * lists[M - 1] gets M weight pointers per group. off0: the column offset
+ * of m = 0; dm: +1 when the run's later taps read later columns (forward),
+ * -1 when they read earlier ones (input gradient: the run is reversed so
+ * that its first tap reads the first column). */
+typedef struct {
+    int n[3];
+    const float **x[3];
+    const float **w[3];
+} glist;
+static void add_runs(glist *gl, const float *row, int off0, int dm, int cnt, const float *const *wm) {
+    for (int m0 = 0; m0 < cnt; m0 += 3) {
+        const int M = cnt - m0 < 3 ? cnt - m0 : 3;
+        const int li = M - 1, gi = gl->n[li]++;
+        if (dm > 0) {
+            gl->x[li][gi] = row + off0 + m0;
+            for (int k = 0; k < M; k++) gl->w[li][gi * M + k] = wm[m0 + k];
+        } else {
+            /* taps m0 .. m0+M-1 read columns off0 - m: the first column is that of m0 + M - 1 */
+            gl->x[li][gi] = row + off0 - (m0 + M - 1);
+            for (int k = 0; k < M; k++) gl->w[li][gi * M + k] = wm[m0 + M - 1 - k];
+        }
+    }
+}
+/* Packs the lists as rtile reads them: groups of 3, then 2, then 1. */
+static void pack_groups(const glist *gl, const float **gx, const float **gw, int *ng) {
+    int xi = 0, wi = 0;
+    for (int li = 2; li >= 0; li--) {
+        ng[2 - li] = gl->n[li];
+        for (int g = 0; g < gl->n[li]; g++) {
+            gx[xi++] = gl->x[li][g];
+            for (int k = 0; k <= li; k++) gw[wi++] = gl->w[li][g * (li + 1) + k];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- padded rows */
+/* A ring of nslot padded input rows, each [cin][phase][wq] floats: column
+ * q = j * s + phase of the padded row is input column q - lpad (zeros
+ * outside the row). Tags say which (image, row) a slot holds. */
+typedef struct {
+    float *buf;
+    int64_t *tag;
+    int nslot, cin, s, wq, lpad, win;
+    int64_t slot_floats;
+} ring;
+
+static void ring_init(ring *rg, float *buf, int64_t *tag, int nslot, int cin, int s, int wq, int lpad,
+                      int win) {
+    rg->buf = buf;
+    rg->tag = tag;
+    rg->nslot = nslot;
+    rg->cin = cin;
+    rg->s = s;
+    rg->wq = wq;
+    rg->lpad = lpad;
+    rg->win = win;
+    rg->slot_floats = (int64_t)cin * s * wq;
+    memset(buf, 0, (size_t)(rg->slot_floats * nslot) * sizeof(float));
+    for (int i = 0; i < nslot; i++) tag[i] = -1;
+}
+static int64_t ring_floats(int nslot, int cin, int s, int wq) { return (int64_t)nslot * cin * s * wq; }
+
+/* dst[c * ldd + i] = src[i * ld + c] for i < rows, c < cols, in blocks of 8
+ * rows; the last, partial block through a zero-padded copy, which also
+ * writes zeros to the up to 7 columns after the last row, when the
+ * destination has room for them (the ring keeps RMAX floats of padding). A row of 28 pixels left 4 of them to a
+ * scalar loop, a 7-wide one all 7. */
+static void ring_transpose(const float *src, size_t ld, float *dst, size_t ldd, int rows, int cols, int room) {
+    const int full = rows / 8 * 8;
+    if (full) cx_transpose_block(src, ld, dst, ldd, full, cols);
+    if (full == rows) return;
+    if (cols > 256 || full + 8 > room) {
+        cx_transpose_block(src + (size_t)full * ld, ld, dst + full, ldd, rows - full, cols);
+        return;
+    }
+    float tmp[8 * 256];
+    for (int i = 0; i < 8; i++) {
+        if (full + i < rows) memcpy(tmp + (size_t)i * cols, src + (size_t)(full + i) * ld, (size_t)cols * sizeof(float));
+        else memset(tmp + (size_t)i * cols, 0, (size_t)cols * sizeof(float));
+    }
+    cx_transpose_block(tmp, (size_t)cols, dst + full, ldd, 8, cols);
+}
+
+/* The padded row `row` (its tag: key) of src [win][cin]. */
+static const float *ring_row(ring *rg, int64_t key, int row, const float *src) {
+    const int slot = row % rg->nslot;
+    float *d = rg->buf + slot * rg->slot_floats;
+    if (rg->tag[slot] == key) return d;
+    rg->tag[slot] = key;
+    const int s = rg->s, cin = rg->cin;
+    const size_t xcs = (size_t)s * rg->wq;
+    for (int ph = 0; ph < s; ph++) {
+        /* input columns ix with (ix + lpad) % s == ph */
+        int ix0 = ((ph - rg->lpad) % s + s) % s;
+        if (ix0 >= rg->win) continue;
+        int cnt = (rg->win - 1 - ix0) / s + 1;
+        const int j0 = (ix0 + rg->lpad) / s;
+        if (j0 + cnt > rg->wq) cnt = rg->wq - j0;
+        if (cnt <= 0) continue;
+        ring_transpose(src + (size_t)ix0 * cin, (size_t)s * cin, d + (size_t)ph * rg->wq + j0, xcs, cnt, cin,
+                       rg->wq - j0);
+    }
+    (void)row;
+    return d;
+}
+
+/* Tasks of the row passes: images, or row ranges of them when there are
+ * fewer images than twice the threads. */
+static int row_chunks(int N, int rows, int nt) {
+    if (nt <= 1 || N >= 2 * nt) return 1;
+    int c = (2 * nt + N - 1) / N;
+    return c > rows ? rows : c;
+}
+
+/* ---------------------------------------------------------------- forward */
+/* Y [N][OH][OW][O] (+)= conv(X [N][H][W][C]); wf [KH*KW][C][OP] (zero past O),
+ * bias padded to OP or NULL. */
+static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const float *bias, float *Y,
+                         bool accumulate, float *rowstats) {
+    const int mmax = (g->KW + g->sw - 1) / g->sw < 3 ? (g->KW + g->sw - 1) / g->sw : 3;
+    const int OP = rup(g->O, DV), CB = pick_cb(g->O, mmax), cbw = CB * DV, ncb = OP / cbw;
+    const int Rm = rmax_for(CB, mmax), nb = (g->OW + Rm - 1) / Rm, R = (g->OW + nb - 1) / nb;
+    const int Wp = (g->OW - 1) * g->sw + g->KW;
+    const int wq = (Wp + g->sw - 1) / g->sw + RMAX;
+    const int nt = nthreads();
+    const double work = 2.0 * g->N * g->OH * g->OW * (double)g->O * g->C * g->KH * g->KW;
+    const bool par = nt > 1 && work >= 2e6;
+    const int ntask_threads = par ? nt : 1;
+    const int rc = row_chunks(g->N, g->OH, ntask_threads);
+    const int64_t rf = ring_floats(g->KH, g->C, g->sw, wq);
+    cx_arena *a = cx_arena_current();
+    cx_arena_mark mk = cx_arena_get_mark(a);
+    float *rbuf = cx_arena_alloc((size_t)(rf * ntask_threads) * sizeof(float));
+    int64_t *tags = cx_arena_alloc((size_t)g->KH * ntask_threads * sizeof(int64_t));
+    const int ntaps = g->KH * g->KW;
+    const float **tp = cx_arena_alloc((size_t)16 * ntaps * ntask_threads * sizeof(float *));
+    const int ntask = g->N * rc;
+    CX_PFOR(par,
+    for (int task = 0; task < ntask; task++) {
+        const int tid = par ? thread_id() : 0;
+        const int n = task / rc, ck = task % rc;
+        const int oy0 = (int)((int64_t)ck * g->OH / rc), oy1 = (int)((int64_t)(ck + 1) * g->OH / rc);
+        ring rg;
+        ring_init(&rg, rbuf + rf * tid, tags + (size_t)g->KH * tid, g->KH, g->C, g->sw, wq, g->pw, g->W);
+        const float **px = tp + (size_t)16 * ntaps * tid, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps,
+                    **gw = gx + ntaps;
+        const float *xn = X + (size_t)n * g->H * g->W * g->C;
+        for (int oy = oy0; oy < oy1; oy++) {
+            glist gl = {{0, 0, 0}, {px, px + ntaps, px + 2 * ntaps}, {pw, pw + 3 * ntaps, pw + 6 * ntaps}};
+            for (int kh = 0; kh < g->KH; kh++) {
+                const int iy = oy * g->sh - g->ph + kh;
+                if (iy < 0 || iy >= g->H) continue;
+                const float *row = ring_row(&rg, (int64_t)n * g->H + iy, iy, xn + (size_t)iy * g->W * g->C);
+                /* the columns of each phase: kw = ph + sw m, at column m of the phase's plane */
+                for (int ph = 0; ph < g->sw && ph < g->KW; ph++) {
+                    const float *wm[64];
+                    const int cnt = (g->KW - ph + g->sw - 1) / g->sw;
+                    for (int m = 0; m < cnt; m++) wm[m] = wf + (size_t)(kh * g->KW + ph + g->sw * m) * g->C * OP;
+                    add_runs(&gl, row + (size_t)ph * wq, 0, 1, cnt, wm);
+                }
+            }
+            int ng[3];
+            pack_groups(&gl, gx, gw, ng);
+            const int ngx = ng[0] + ng[1] + ng[2], ngw = 3 * ng[0] + 2 * ng[1] + ng[2];
+            float *yrow = Y + (((size_t)n * g->OH + oy) * g->OW) * g->O;
+            for (int ox0 = 0; ox0 < g->OW; ox0 += R) {
+                const int r = g->OW - ox0 < R ? g->OW - ox0 : R;
+                for (int cb = 0; cb < ncb; cb++) {
+                    for (int t = 0; t < ngx; t++) gx[t] += ox0;
+                    for (int t = 0; t < ngw; t++) gw[t] += cb * cbw;
+                    rtile_n(r, CB, ng, gx, gw, g->C, (ptrdiff_t)g->sw * wq, OP, yrow + (size_t)ox0 * g->O + cb * cbw,
+                            g->O, g->O - cb * cbw, bias ? bias + cb * cbw : NULL, accumulate);
+                    for (int t = 0; t < ngx; t++) gx[t] -= ox0;
+                    for (int t = 0; t < ngw; t++) gw[t] -= cb * cbw;
+                }
+            }
+            if (rowstats) {
+                /* the row's sums and sums of squares per channel, read back from L1 */
+                float *rs = rowstats + ((size_t)n * g->OH + oy) * 2 * OP;
+                for (int c0 = 0; c0 < g->O; c0 += DV) {
+                    const int nv = g->O - c0 < DV ? g->O - c0 : DV;
+                    dvec s1 = {0}, s2 = {0};
+                    for (int ox = 0; ox < g->OW; ox++) {
+                        const float *yv = yrow + (size_t)ox * g->O + c0;
+                        const dvec v = nv == DV ? vld(yv) : vld_part(yv, nv);
+                        s1 += v;
+                        s2 += v * v;
+                    }
+                    vst(rs + c0, s1);
+                    vst(rs + OP + c0, s2);
+                }
+            }
+        }
+    });
+    cx_arena_rewind(a, mk);
+}
+
+/* ---------------------------------------------------------------- input gradient */
+/* dX [N][H][W][C] (+)= the input gradient from dY [N][OH][OW][O];
+ * wb [KH*KW][O][CP] = W[o][c][kh][kw] (zero past C). Each dX row ih takes the
+ * kernel rows kh with (ih + ph - kh) % sh == 0; within it, the columns
+ * iw = sw * J + e - pw of phase e take the kernel columns kw = e + sw * m,
+ * read at dY column J - m. */
+/* The input gradient's constants and per-thread scratch (ring, pointer lists). */
+typedef struct {
+    const ngeom *g;
+    const float *dY, *wb;
+    float *dX;
+    bool accumulate;
+    int CP, CB, cbw, ncb, Rm, L, wq, nslot, ntaps;
+    int64_t rf;
+    float *rbuf;
+    int64_t *tags;
+    const float **tp;
+} bdctx;
+
+static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *wb, float *dX, bool accumulate,
+                       int nthr) {
+    const int mmax = (g->KW + g->sw - 1) / g->sw < 3 ? (g->KW + g->sw - 1) / g->sw : 3;
+    c->g = g;
+    c->dY = dY;
+    c->wb = wb;
+    c->dX = dX;
+    c->accumulate = accumulate;
+    c->CP = rup(g->C, DV);
+    c->CB = pick_cb(g->C, mmax);
+    c->cbw = c->CB * DV;
+    c->ncb = c->CP / c->cbw;
+    c->Rm = rmax_for(c->CB, mmax);
+    c->L = (g->KW - 1) / g->sw; /* the largest m */
+    c->wq = (g->W - 1 + g->pw) / g->sw + c->L + 1 + RMAX;
+    c->nslot = (g->KH + g->sh - 1) / g->sh;
+    c->ntaps = g->KH * g->KW;
+    c->rf = ring_floats(c->nslot, g->O, 1, c->wq);
+    c->rbuf = cx_arena_alloc((size_t)(c->rf * nthr) * sizeof(float));
+    c->tags = cx_arena_alloc((size_t)c->nslot * nthr * sizeof(int64_t));
+    c->tp = cx_arena_alloc((size_t)16 * c->ntaps * nthr * sizeof(float *));
+}
+
+/* dX rows [iy0, iy1) of image n, on thread tid's scratch. */
+static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const float *dyn) {
+    const ngeom *g = c->g;
+    const float *dY = c->dY, *wb = c->wb;
+    float *dX = c->dX;
+    const bool accumulate = c->accumulate;
+    const int CP = c->CP, CB = c->CB, cbw = c->cbw, ncb = c->ncb, Rm = c->Rm, L = c->L, wq = c->wq;
+    const int nslot = c->nslot, ntaps = c->ntaps;
+    const int64_t rf = c->rf;
+    float *rbuf = c->rbuf;
+    int64_t *tags = c->tags;
+    const float **tp = c->tp;
+    ring rg;
+    ring_init(&rg, rbuf + rf * tid, tags + (size_t)nslot * tid, nslot, g->O, 1, wq, L, g->OW);
+    const float **px = tp + (size_t)16 * ntaps * tid, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps,
+                **gw = gx + ntaps;
+    if (!dyn) dyn = dY + (size_t)n * g->OH * g->OW * g->O;
+    for (int ih = iy0; ih < iy1; ih++) {
+        const float *rows[64];
+        int khs[64], nkh = 0;
+        for (int kh = 0; kh < g->KH && nkh < 64; kh++) {
+            const int num = ih + g->ph - kh;
+            if (num < 0 || num % g->sh) continue;
+            const int oh = num / g->sh;
+            if (oh >= g->OH) continue;
+            rows[nkh] = ring_row(&rg, (int64_t)n * g->OH + oh, oh, dyn + (size_t)oh * g->OW * g->O);
+            khs[nkh++] = kh;
+        }
+        float *xrow = dX + (((size_t)n * g->H + ih) * g->W) * g->C;
+        for (int e = 0; e < g->sw; e++) {
+            /* columns iw = sw * J + e - pw, 0 <= iw < W */
+            const int Jlo = g->pw > e ? (g->pw - e + g->sw - 1) / g->sw : 0;
+            const int Jhi = g->W - 1 + g->pw - e >= 0 ? (g->W - 1 + g->pw - e) / g->sw + 1 : 0;
+            if (Jhi <= Jlo) continue;
+            /* taps kw = e + sw m read dY column J - m: ring column J - m + L */
+            glist gl = {{0, 0, 0}, {px, px + ntaps, px + 2 * ntaps}, {pw, pw + 3 * ntaps, pw + 6 * ntaps}};
+            const int cnt = e < g->KW ? (g->KW - e + g->sw - 1) / g->sw : 0;
+            for (int q = 0; q < nkh; q++) {
+                const float *wm[64];
+                for (int m = 0; m < cnt; m++) wm[m] = wb + (size_t)(khs[q] * g->KW + e + g->sw * m) * g->O * CP;
+                add_runs(&gl, rows[q], L, -1, cnt, wm);
+            }
+            int ng[3];
+            pack_groups(&gl, gx, gw, ng);
+            const int ngx = ng[0] + ng[1] + ng[2], ngw = 3 * ng[0] + 2 * ng[1] + ng[2];
+            const int span = Jhi - Jlo, nb = (span + Rm - 1) / Rm, R = (span + nb - 1) / nb;
+            for (int J0 = Jlo; J0 < Jhi; J0 += R) {
+                const int r = Jhi - J0 < R ? Jhi - J0 : R;
+                float *yo = xrow + (size_t)(g->sw * J0 + e - g->pw) * g->C;
+                for (int cb = 0; cb < ncb; cb++) {
+                    for (int t = 0; t < ngx; t++) gx[t] += J0;
+                    for (int t = 0; t < ngw; t++) gw[t] += cb * cbw;
+                    rtile_n(r, CB, ng, gx, gw, g->O, wq, CP, yo + cb * cbw, (ptrdiff_t)g->sw * g->C,
+                            g->C - cb * cbw, NULL, accumulate);
+                    for (int t = 0; t < ngx; t++) gx[t] -= J0;
+                    for (int t = 0; t < ngw; t++) gw[t] -= cb * cbw;
+                }
+            }
+        }
+    }
+}
+
+/* dX [N][H][W][C] (+)= the input gradient from dY [N][OH][OW][O];
+ * wb [KH*KW][O][CP] = W[o][c][kh][kw] (zero past C). Each dX row ih takes the
+ * kernel rows kh with (ih + ph - kh) % sh == 0; within it, the columns
+ * iw = sw * J + e - pw of phase e take the kernel columns kw = e + sw * m,
+ * read at dY column J - m. */
+static void nhwc_bdata(const ngeom *g, const float *dY, const float *wb, float *dX, bool accumulate) {
+    const int nt = nthreads();
+    const double work = 2.0 * g->N * g->OH * g->OW * (double)g->O * g->C * g->KH * g->KW;
+    const bool par = nt > 1 && work >= 2e6;
+    const int ntt = par ? nt : 1;
+    const int rc = row_chunks(g->N, g->H, ntt);
+    cx_arena *a = cx_arena_current();
+    cx_arena_mark mk = cx_arena_get_mark(a);
+    bdctx c;
+    bdata_prep(&c, g, dY, wb, dX, accumulate, ntt);
+    const int ntask = g->N * rc;
+    CX_PFOR(par,
+    for (int task = 0; task < ntask; task++) {
+        const int n = task / rc, ck = task % rc;
+        bdata_rows(&c, par ? thread_id() : 0, n, (int)((int64_t)ck * g->H / rc), (int)((int64_t)(ck + 1) * g->H / rc),
+                   NULL);
+    });
+    cx_arena_rewind(a, mk);
+}
+
+/* ---------------------------------------------------------------- weight gradient */
+/* part[i * pld + c * DV + l] (+)= sum over noy rows, nox columns of
+ * x[i] * dy[c * DV + l] (x, dy advancing by xs, dys per column and xrow,
+ * dyrow per row), i < CI, c < CB; ovalid channels of dy are read. */
+static inline __attribute__((always_inline)) void wtile(const int CI, const int CB, const float *x,
+                                                        ptrdiff_t xs, ptrdiff_t xrow, const float *dy,
+                                                        ptrdiff_t dys, ptrdiff_t dyrow, int nox, int noy,
+                                                        int ovalid, float *part, ptrdiff_t pld, bool first) {
+    dvec acc[16][4];
+    for (int i = 0; i < CI; i++)
+        for (int c = 0; c < CB; c++) acc[i][c] = (dvec){0};
+#if DV == 16
+    /* the lanes of dy to read, as masks (one code path, no branch in the loop) */
+    __mmask16 mk[4];
+    for (int c = 0; c < CB; c++) {
+        const int nv = ovalid - c * DV;
+        mk[c] = (__mmask16)(nv >= DV ? 0xFFFFu : nv > 0 ? (1u << nv) - 1 : 0u);
+    }
+#define WLOAD(c) ((dvec)_mm512_maskz_loadu_ps(mk[c], dp + (c) * DV))
+#else
+    const bool full = ovalid >= CB * DV;
+#define WLOAD(c)                                                                                            \
+    (full || ovalid - (c) * DV >= DV ? vld(dp + (c) * DV)                                                  \
+                                     : ovalid > (c) * DV ? vld_part(dp + (c) * DV, ovalid - (c) * DV) : (dvec){0})
+#endif
+    /* one loop over the noy x nox positions (nested loops kept the sums in memory) */
+    const float *xp = x, *dp = dy;
+    const int total = noy * nox;
+    for (int q = 0, ox = 0, oy = 0; q < total; q++) {
+        dvec dv[4];
+        for (int c = 0; c < CB; c++) dv[c] = WLOAD(c);
+        for (int i = 0; i < CI; i++) {
+            const float xv = xp[i];
+            for (int c = 0; c < CB; c++) acc[i][c] += dv[c] * xv;
+        }
+        xp += xs;
+        dp += dys;
+        if (++ox == nox) {
+            ox = 0;
+            oy++;
+            xp = x + oy * xrow;
+            dp = dy + oy * dyrow;
+        }
+    }
+#undef WLOAD
+    for (int i = 0; i < CI; i++)
+        for (int c = 0; c < CB; c++) {
+            float *p = part + i * pld + c * DV;
+            vst(p, first ? acc[i][c] : vld(p) + acc[i][c]);
+        }
+}
+
+static void wtile_n(int CI, int CB, const float *x, ptrdiff_t xs, ptrdiff_t xrow, const float *dy, ptrdiff_t dys,
+                    ptrdiff_t dyrow, int nox, int noy, int ovalid, float *part, ptrdiff_t pld, bool first) {
+#define WT(II, CC) wtile(II, CC, x, xs, xrow, dy, dys, dyrow, nox, noy, ovalid, part, pld, first)
+#define WSW(CC)                                                                                        \
+    switch (CI) {                                                                                      \
+    case 1: WT(1, CC); break;                                                                          \
+    case 2: WT(2, CC); break;                                                                          \
+    case 3: WT(3, CC); break;                                                                          \
+    case 4: WT(4, CC); break;                                                                          \
+    case 5: WT(5, CC); break;                                                                          \
+    case 6: WT(6, CC); break;                                                                          \
+    case 7: WT(7, CC); break;                                                                          \
+    case 8: WT(8, CC); break;                                                                          \
+    case 9: WT(9, CC); break;                                                                          \
+    case 10: WT(10, CC); break;                                                                        \
+    case 11: WT(11, CC); break;                                                                        \
+    case 12: WT(12, CC); break;                                                                        \
+    case 13: WT(13, CC); break;                                                                        \
+    case 14: WT(14, CC); break;                                                                        \
+    case 15: WT(15, CC); break;                                                                        \
+    default: WT(16, CC); break;                                                                        \
+    }
+    if (CB == 1) WSW(1)
+    else if (CB == 2) WSW(2)
+    else WSW(4)
+#undef WSW
+#undef WT
+}
+
+/* wtile's sums; with whole vectors of dy, as the register tile of the
+ * forward pass (positions: the ci values of x, channel vectors: dy, summed
+ * over the positions as the reduction and the rows as the taps): GCC keeps
+ * that tile's sums in registers, but stored wtile's to the stack on every
+ * position (4.1 against 2.5 ms for a 16-channel layer). */
+static void wsum(int CI, int CB, const float *x, ptrdiff_t xs, ptrdiff_t xrow, const float *dy, ptrdiff_t dys,
+                 ptrdiff_t dyrow, int nox, int noy, int ovalid, float *part, ptrdiff_t pld, bool first,
+                 const float **ptrs) {
+    if (ovalid < CB * DV) {
+        wtile_n(CI, CB, x, xs, xrow, dy, dys, dyrow, nox, noy, ovalid, part, pld, first);
+        return;
+    }
+    const float **tx = ptrs, **tw = ptrs + noy;
+    for (int t = 0; t < noy; t++) {
+        tx[t] = x + t * xrow;
+        tw[t] = dy + t * dyrow;
+    }
+    const int ng[3] = {0, 0, noy};
+    rtile_n(CI, CB, ng, tx, tw, nox, xs, dys, part, pld, CB * DV, NULL, !first);
+}
+
+/* Output rows per band of the weight gradient: the band's dy and padded x
+ * stay in L1 while every kernel row and channel block reads them. */
+static int wband(const ngeom *g) {
+    const int Wp = (g->OW - 1) * g->sw + g->KW;
+    const int64_t row_bytes = ((int64_t)g->OW * g->O + (int64_t)g->sh * Wp * g->C) * (int64_t)sizeof(float);
+    int band = (int)((32 << 10) / (row_bytes > 0 ? row_bytes : 1));
+    band = band < 1 ? 1 : band > g->OH ? g->OH : band;
+    const int nb = (g->OH + band - 1) / band;
+    return (g->OH + nb - 1) / nb; /* even bands: 7 rows as 4 + 3, not 6 + 1 */
+}
+static int64_t wpad_floats(const ngeom *g) {
+    const int Wp = (g->OW - 1) * g->sw + g->KW;
+    return ((int64_t)(wband(g) - 1) * g->sh + g->KH) * Wp * g->C;
+}
+
+/* The weight gradient's two register tiles: vectors over output channels
+ * (dy) with x broadcast, or, "turned" (U = KW * C a multiple of DV), vectors
+ * over u = kw * C + c (x) with dy broadcast. Turned is taken whenever it
+ * applies: 16 output channels straight load one dy vector and 14
+ * broadcasts for 14 multiply-adds, turned 3 x vectors and 8 broadcasts for
+ * 24 (16->16 at 28x28, batch 64: 2.1 -> 1.7 ms); at 64 output channels the
+ * two are even (64 ch 7x7: 1.8 straight, 1.7 turned). */
+typedef struct {
+    bool turned;
+    int CB, R; /* vectors per block and positions per tile of the chosen tile */
+} wplan;
+static wplan wplan_of(const ngeom *g) {
+    const int U = g->KW * g->C;
+    wplan p = {false, pick_cb(g->O, 1), 0};
+    if (U % DV == 0) {
+        const int nvu = U / DV;
+        p.turned = true;
+        p.CB = nvu % 3 == 0 ? 3 : nvu % 2 == 0 ? 2 : 1;
+    }
+    p.R = rmax_for(p.CB, 1);
+    return p;
+}
+
+/* Adds the sums of one image to part: [KH*KW*C][OP], or turned
+ * [O][KH*KW*C]. Each band of output
+ * rows first copies the input rows it reads with their zero columns (xp),
+ * so that every output column reads its KW * C inputs of a kernel row as
+ * consecutive floats: one sum over u = kw * C + c per kernel row, without
+ * border cases. */
+static void bweight_image(const ngeom *g, const wplan *wp, const float *x, const float *dy, float *part,
+                          const float **ptrs, float *xp) {
+    const int OP = rup(g->O, DV);
+    const int CB = wp->CB, cbw = CB * DV, ncb = OP / cbw;
+    const int CIM = wp->R;
+    const int Wp = (g->OW - 1) * g->sw + g->KW, U = g->KW * g->C;
+    const int nub = (U + CIM - 1) / CIM, ustep = (U + nub - 1) / nub;
+    const ptrdiff_t xs = (ptrdiff_t)g->sw * g->C, xrow = (ptrdiff_t)g->sh * Wp * g->C;
+    const ptrdiff_t dyrow = (ptrdiff_t)g->OW * g->O;
+    /* input columns ix = q - pw of the padded row's q < Wp */
+    const int qlo = g->pw, qhi = g->W + g->pw < Wp ? g->W + g->pw : Wp;
+    const int band = wband(g);
+    for (int b0 = 0; b0 < g->OH; b0 += band) {
+        const int b1 = g->OH - b0 < band ? g->OH : b0 + band;
+        const int iybase = b0 * g->sh - g->ph, nrows = (b1 - 1 - b0) * g->sh + g->KH;
+        for (int r = 0; r < nrows; r++) {
+            const int iy = iybase + r;
+            float *d = xp + (size_t)r * Wp * g->C;
+            if (iy < 0 || iy >= g->H) continue; /* never read */
+            if (qlo > 0) memset(d, 0, (size_t)qlo * g->C * sizeof(float));
+            if (qhi > qlo) memcpy(d + (size_t)qlo * g->C, x + (size_t)iy * g->W * g->C, (size_t)(qhi - qlo) * g->C * sizeof(float));
+            if (Wp > qhi) memset(d + (size_t)qhi * g->C, 0, (size_t)(Wp - (qhi > qlo ? qhi : qlo)) * g->C * sizeof(float));
+        }
+        for (int kh = 0; kh < g->KH; kh++) {
+            /* rows oy with 0 <= oy * sh - ph + kh < H, in the band */
+            int oylo = g->ph - kh > 0 ? (g->ph - kh + g->sh - 1) / g->sh : 0;
+            int oyhi = g->H - 1 + g->ph - kh >= 0 ? (g->H - 1 + g->ph - kh) / g->sh + 1 : 0;
+            if (oylo < b0) oylo = b0;
+            if (oyhi > b1) oyhi = b1;
+            const int noy = oyhi - oylo;
+            if (noy <= 0) continue;
+            float *pk = part + (size_t)kh * U * OP;
+            const float *xr = xp + (size_t)(oylo * g->sh - g->ph + kh - iybase) * Wp * g->C;
+            const float *dyr = dy + (size_t)oylo * dyrow;
+            if (wp->turned) {
+                /* part[o][kh * U + u]: positions o (dy, broadcast), vectors over u (x) */
+                const ptrdiff_t pu = (ptrdiff_t)g->KH * U;
+                const float **tx = ptrs, **tw = ptrs + noy;
+                for (int o0 = 0; o0 < g->O; o0 += CIM) {
+                    const int ro = g->O - o0 < CIM ? g->O - o0 : CIM;
+                    for (int u0 = 0; u0 < U; u0 += cbw) {
+                        for (int t = 0; t < noy; t++) {
+                            tx[t] = dyr + t * dyrow + o0;
+                            tw[t] = xr + t * xrow + u0;
+                        }
+                        const int ng[3] = {0, 0, noy};
+                        rtile_n(ro, CB, ng, tx, tw, g->OW, g->O, xs, part + o0 * pu + (ptrdiff_t)kh * U + u0, pu, cbw,
+                                NULL, true);
+                    }
+                }
+                continue;
+            }
+            for (int u0 = 0; u0 < U; u0 += ustep) {
+                const int ci = U - u0 < ustep ? U - u0 : ustep;
+                for (int cb = 0; cb < ncb; cb++)
+                    wsum(ci, CB, xr + u0, xs, xrow, dyr + cb * cbw, g->O, dyrow, g->OW, noy, g->O - cb * cbw,
+                         pk + (size_t)u0 * OP + cb * cbw, OP, false, ptrs);
+            }
+        }
+    }
+}
+
+/* The backward pass image by image, in WSLOTS fixed ranges of images (the
+ * weight gradient's partial sums, reduced in a fixed order: the same bits for
+ * any thread count), ranges and images last to first (dY's producer wrote
+ * its end last). Each image's dY is read from dY, or made by mk into a
+ * per-range scratch buffer (the fused batch norm's input gradient, never
+ * written whole); then its weight gradient (dW != NULL: dW += ...), the
+ * sums of dY (db != NULL: db[o] += ..., in double) and, with bd, its input
+ * gradient, while its dY is in cache (it was read twice from memory when
+ * the two passes ran one after the other). */
+typedef void (*dy_maker)(const void *ctx, int n, float *dst);
+static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY, dy_maker mk, const void *mkctx,
+                                 float *dW, double *db, const bdctx *bd) {
+    const int OP = rup(g->O, DV);
+    const wplan wp = wplan_of(g);
+    const int64_t pf = dW ? (int64_t)g->KH * g->KW * g->C * (wp.turned ? g->O : OP) : 0;
+    const int S = g->N < WSLOTS ? g->N : WSLOTS;
+    if (S <= 0) return;
+    const int nt = nthreads();
+    const double work = 2.0 * g->N * g->OH * g->OW * (double)g->O * g->C * g->KH * g->KW;
+    const bool par = nt > 1 && S > 1 && work >= 2e6;
+    cx_arena *a = cx_arena_current();
+    cx_arena_mark mk0 = cx_arena_get_mark(a);
+    float *parts = dW ? cx_arena_alloc((size_t)(pf * S) * sizeof(float)) : NULL;
+    double *dbs = db ? cx_arena_alloc((size_t)g->O * S * sizeof(double)) : NULL;
+    const float **ptrs = cx_arena_alloc((size_t)2 * (g->OH + 1) * S * sizeof(float *));
+    const int64_t xpf = dW ? wpad_floats(g) : 0;
+    float *xpads = dW ? cx_arena_alloc((size_t)(xpf * S) * sizeof(float)) : NULL;
+    const size_t ximg = (size_t)g->H * g->W * g->C, dyimg = (size_t)g->OH * g->OW * g->O;
+    float *scratch = mk ? cx_arena_alloc(dyimg * S * sizeof(float)) : NULL;
+    bdctx bdc;
+    if (bd) {
+        bdc = *bd;
+        bdata_prep(&bdc, g, bd->dY, bd->wb, bd->dX, bd->accumulate, par ? nt : 1);
+    }
+    CX_PFOR(par,
+    for (int si = 0; si < S; si++) {
+        const int sl = S - 1 - si;
+        const int n0 = (int)((int64_t)sl * g->N / S), n1 = (int)((int64_t)(sl + 1) * g->N / S);
+        float *p = dW ? parts + pf * sl : NULL;
+        if (p) memset(p, 0, (size_t)pf * sizeof(float));
+        double *ds = db ? dbs + (size_t)g->O * sl : NULL;
+        if (ds)
+            for (int o = 0; o < g->O; o++) ds[o] = 0;
+        for (int n = n1 - 1; n >= n0; n--) {
+            const float *dyn = dY ? dY + dyimg * n : scratch + dyimg * sl;
+            if (mk) mk(mkctx, n, scratch + dyimg * sl);
+            if (ds)
+                for (size_t q = 0; q < (size_t)g->OH * g->OW; q++)
+                    for (int o = 0; o < g->O; o++) ds[o] += dyn[q * g->O + o];
+            if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
+            if (bd) bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
+        }
+    });
+    const int K = g->KH * g->KW;
+    if (dW)
+        for (int o = 0; o < g->O; o++)
+            for (int c = 0; c < g->C; c++)
+                for (int t = 0; t < K; t++) {
+                    float s = 0;
+                    /* straight [t][c][OP]; turned [o][kh][kw][c], t = kh * KW + kw */
+                    const size_t at = wp.turned ? ((size_t)o * K + t) * g->C + c : ((size_t)t * g->C + c) * OP + o;
+                    for (int sl = 0; sl < S; sl++) s += parts[pf * sl + at];
+                    dW[((size_t)o * g->C + c) * K + t] += s;
+                }
+    if (db)
+        for (int o = 0; o < g->O; o++)
+            for (int sl = 0; sl < S; sl++) db[o] += dbs[(size_t)g->O * sl + o];
+    cx_arena_rewind(a, mk0);
+}
+
+/* ---------------------------------------------------------------- packing */
+/* wf[t][c][OP] = W[o][c][t] (forward). */
+static float *pack_fwd(const ngeom *g, const float *W) {
+    const int OP = rup(g->O, DV), K = g->KH * g->KW;
+    float *wf = cx_arena_alloc((size_t)K * g->C * OP * sizeof(float));
+    memset(wf, 0, (size_t)K * g->C * OP * sizeof(float));
+    for (int o = 0; o < g->O; o++)
+        for (int c = 0; c < g->C; c++)
+            for (int t = 0; t < K; t++) wf[((size_t)t * g->C + c) * OP + o] = W[((size_t)o * g->C + c) * K + t];
+    return wf;
+}
+/* wb[t][o][CP] = W[o][c][t] (input gradient). */
+static float *pack_bdata(const ngeom *g, const float *W) {
+    const int CP = rup(g->C, DV), K = g->KH * g->KW;
+    float *wb = cx_arena_alloc((size_t)K * g->O * CP * sizeof(float));
+    memset(wb, 0, (size_t)K * g->O * CP * sizeof(float));
+    for (int o = 0; o < g->O; o++)
+        for (int c = 0; c < g->C; c++)
+            for (int t = 0; t < K; t++) wb[((size_t)t * g->O + o) * CP + c] = W[((size_t)o * g->C + c) * K + t];
+    return wb;
+}
+
+/* ---------------------------------------------------------------- the op */
+static void conv_nhwc_backward(cx_node *nd) {
+    const ngeom *g = nd->saved;
+    cx_tensor *out = nd->out[0], *x = nd->in[0], *w = nd->in[1];
+    bool fresh;
+    float *gx = cx_in_grad_w(nd, 0, &fresh), *gw = cx_in_grad(nd, 1);
+    float *gb = nd->n_in > 2 ? cx_in_grad(nd, 2) : NULL;
+    const float *G = out->grad;
+    cx_arena *a = cx_arena_current();
+    cx_arena_mark mk = cx_arena_get_mark(a);
+    if (gb) {
+        const int64_t rows = (int64_t)g->N * g->OH * g->OW;
+        double *acc = cx_arena_alloc((size_t)g->O * sizeof(double));
+        for (int o = 0; o < g->O; o++) acc[o] = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *gr = G + (size_t)r * g->O;
+            for (int o = 0; o < g->O; o++) acc[o] += gr[o];
+        }
+        for (int o = 0; o < g->O; o++) gb[o] += (float)acc[o];
+    }
+    if (gw && gx) {
+        bdctx bd = {.dY = G, .wb = pack_bdata(g, CX_F(w)), .dX = gx, .accumulate = !fresh};
+        nhwc_backward_images(g, CX_F(x), G, NULL, NULL, gw, NULL, &bd);
+    } else if (gw) {
+        nhwc_backward_images(g, CX_F(x), G, NULL, NULL, gw, NULL, NULL);
+    } else if (gx) {
+        nhwc_bdata(g, G, pack_bdata(g, CX_F(w)), gx, !fresh);
+    }
+    cx_arena_rewind(a, mk);
+}
+
+CX_OP_DEF(conv2d_nhwc, .backward = conv_nhwc_backward);
+
+cx_tensor *cx_conv2d_nhwc(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o) {
+    const char *op = "conv2d_nhwc";
+    char s1[96], s2[96];
+    if (!x || !w) cx_fatal("%s: NULL input or weight", op);
+    cx_need_f32(op, x);
+    cx_need_f32(op, w);
+    if (b) cx_need_f32(op, b);
+    if (x->ndim != 4 || w->ndim != 4)
+        cx_fatal("%s: expected a 4-D input [N, H, W, C] and a 4-D weight [O, C, kh, kw], got input %s and "
+                 "weight %s", op, cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+    cx_conv_opts def = cx_conv_defaults();
+    if (!o) o = &def;
+    const int groups = o->groups ? o->groups : 1;
+    int s[2], p[2], d[2];
+    for (int i = 0; i < 2; i++) {
+        s[i] = o->stride[i] ? o->stride[i] : 1;
+        d[i] = o->dilation[i] ? o->dilation[i] : 1;
+        p[i] = o->padding[i];
+    }
+    if (groups == 1 && w->shape[1] != x->shape[3])
+        cx_fatal("%s: weight %s expects input with %d channels (the last dim), got input %s", op,
+                 cx_shape_str(w, s2, sizeof s2), w->shape[1], cx_shape_str(x, s1, sizeof s1));
+    if (groups != 1 || d[0] != 1 || d[1] != 1 || s[0] < 1 || s[1] < 1 || p[0] < 0 || p[1] < 0 ||
+        w->shape[2] > 64 || w->shape[3] > 64) {
+        /* the channels-first convolution between permutes (it names any error) */
+        cx_tensor *y = cx_conv2d_ex(cx_permute(x, (const int[]){0, 3, 1, 2}), w, b, o);
+        return cx_permute(y, (const int[]){0, 2, 3, 1});
+    }
+    ngeom g = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .C = x->shape[3], .O = w->shape[0],
+               .KH = w->shape[2], .KW = w->shape[3], .sh = s[0], .sw = s[1], .ph = p[0], .pw = p[1]};
+    if (g.KH < 1 || g.KW < 1 || g.KH > g.H + 2 * g.ph || g.KW > g.W + 2 * g.pw)
+        cx_fatal("%s: kernel %dx%d is larger than the padded input %dx%d; input %s, weight %s", op, g.KH, g.KW,
+                 g.H + 2 * g.ph, g.W + 2 * g.pw, cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+    if (b && b->numel != g.O)
+        cx_fatal("%s: bias %s does not match %d output channels (weight %s)", op, cx_shape_str(b, s1, sizeof s1),
+                 g.O, cx_shape_str(w, s2, sizeof s2));
+    g.OH = cx_conv_out_size(g.H, g.KH, g.sh, g.ph, 1);
+    g.OW = cx_conv_out_size(g.W, g.KW, g.sw, g.pw, 1);
+    int shape[4] = {g.N, g.OH, g.OW, g.O};
+    cx_shape_numel(op, shape, 4);
+    cx_tensor *out = cx_new_like_shape(shape, 4);
+    if (out->numel > 0) {
+        cx_arena *a = cx_arena_current();
+        cx_arena_mark mk = cx_arena_get_mark(a);
+        float *bp = NULL;
+        if (b) {
+            const int OP = rup(g.O, DV);
+            bp = cx_arena_alloc((size_t)OP * sizeof(float));
+            memset(bp, 0, (size_t)OP * sizeof(float));
+            memcpy(bp, CX_F(b), (size_t)g.O * sizeof(float));
+        }
+        nhwc_forward(&g, CX_F(x), pack_fwd(&g, CX_F(w)), bp, CX_F(out), false, NULL);
+        cx_arena_rewind(a, mk);
+    }
+    cx_tensor *in[3] = {x, w, b};
+    cx_record_saved(&cx_opd_conv2d_nhwc, out, in, b ? 3 : 2, &g, sizeof g);
+    return out;
+}
+
+/* ---------------------------------------------------------------- convolution + batch norm */
+/* cx_conv2d_bn_nhwc: the convolution's output y is a buffer of this op,
+ * never a tensor of the graph. Forward: the convolution sums each output
+ * row's values and squares while the row is in L1 (no pass over y for the
+ * statistics), then y is normalised into the result, last rows first (the
+ * convolution wrote them last). Backward: the batch norm's sums over g and y,
+ * then image by image the gradient of y into a scratch buffer and from it
+ * the convolution's weight and input gradients: y's gradient is never
+ * written whole nor read back from memory. */
+typedef struct {
+    ngeom g;
+    float *y;                 /* the convolution's output */
+    float *mean, *invstd;     /* per channel */
+    float *alpha, *beta;      /* relu without a residual: the normalisation's scale and shift */
+    double n;                 /* values per channel */
+    bool training, relu;
+} cbn_saved;
+
+typedef struct {
+    const cbn_saved *s;
+    const float *go, *mg, *yd, *fa, *fb, *fk;
+} cbn_dy;
+
+static void cbn_make_dy(const void *ctx, int n, float *dst) {
+    const cbn_dy *c = ctx;
+    const ngeom *g = &c->s->g;
+    const size_t img = (size_t)g->OH * g->OW * g->O;
+    /* dst is [OH*OW][O] of image n: the rows of the whole-batch arrays, from image n's first */
+    cx_bn_rows_dx(c->s->y + img * n, c->go + img * n, c->yd ? c->yd + img * n : NULL, c->mg ? c->mg + img * n : NULL,
+                  c->s->alpha, c->s->beta, c->s->relu, dst, true, 0, (int64_t)g->OH * g->OW, g->O, c->s->mean, c->fa,
+                  c->fb, c->fk);
+}
+
+static void conv_bn_nhwc_backward(cx_node *nd) {
+    const cbn_saved *s = nd->saved;
+    const ngeom *g = &s->g;
+    cx_tensor *out = nd->out[0], *x = nd->in[0], *w = nd->in[1];
+    bool fresh, rfresh = false;
+    /* the residual's gradient first (as the batch norm's backward) */
+    float *gr = nd->n_in > 5 && nd->in[5] ? cx_in_grad_w(nd, 5, &rfresh) : NULL;
+    float *gx = cx_in_grad_w(nd, 0, &fresh), *gw = cx_in_grad(nd, 1);
+    float *gcb = nd->in[2] ? cx_in_grad(nd, 2) : NULL;
+    float *gbw = nd->in[3] ? cx_in_grad(nd, 3) : NULL, *gbb = nd->in[4] ? cx_in_grad(nd, 4) : NULL;
+    const float *G = out->grad, *bwd = nd->in[3] ? CX_F(nd->in[3]) : NULL;
+    const int O = g->O;
+    const int64_t M = (int64_t)g->N * g->OH * g->OW;
+    cx_arena *a = cx_arena_current();
+    cx_arena_mark mk = cx_arena_get_mark(a);
+    const bool xmask = s->relu && s->alpha;
+    const float *yd = s->relu && !xmask ? CX_F(out) : NULL;
+    double *sg = cx_arena_alloc((size_t)O * sizeof(double)), *sgx = cx_arena_alloc((size_t)O * sizeof(double));
+    cx_bn_rows_gsums(s->y, G, yd, s->alpha, s->beta, s->relu, gr, rfresh, M, O, s->mean, sg, sgx);
+    float *fa = cx_arena_alloc((size_t)3 * O * sizeof(float)), *fb = fa + O, *fk = fb + O;
+    for (int c = 0; c < O; c++) {
+        sgx[c] *= s->invstd[c];
+        if (gbw) gbw[c] += (float)sgx[c];
+        if (gbb) gbb[c] += (float)sg[c];
+        const double invstd = s->invstd[c], scale = (bwd ? bwd[c] : 1.0) * invstd;
+        const double mg = s->training ? sg[c] / s->n : 0.0, mgx = s->training ? sgx[c] / s->n : 0.0;
+        fa[c] = (float)scale;
+        fb[c] = (float)(-scale * mgx * invstd);
+        fk[c] = (float)(-scale * mg);
+    }
+    if (gx || gw || gcb) {
+        cbn_dy c = {s, G, s->relu && gr && rfresh ? gr : NULL, yd, fa, fb, fk};
+        double *db = gcb ? cx_arena_alloc((size_t)O * sizeof(double)) : NULL;
+        if (db)
+            for (int o = 0; o < O; o++) db[o] = 0;
+        bdctx bd = {.dY = NULL, .wb = gx ? pack_bdata(g, CX_F(w)) : NULL, .dX = gx, .accumulate = !fresh};
+        nhwc_backward_images(g, CX_F(x), NULL, cbn_make_dy, &c, gw, db, gx ? &bd : NULL);
+        if (db)
+            for (int o = 0; o < O; o++) gcb[o] += (float)db[o];
+    }
+    cx_arena_rewind(a, mk);
+}
+
+CX_OP_DEF(conv2d_bn_nhwc, .backward = conv_bn_nhwc_backward);
+
+static void need_channels(const char *op, const char *what, const cx_tensor *t, int O) {
+    char sb[96];
+    if (!t) return;
+    cx_need_f32_arg(op, what, t);
+    if (t->ndim != 1 || t->shape[0] != O)
+        cx_fatal("%s: %s has shape %s, expected [%d] (the output channels)", op, what, cx_shape_str(t, sb, sizeof sb), O);
+}
+
+cx_tensor *cx_conv2d_bn_nhwc(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_conv_opts *o, cx_tensor *residual,
+                             bool relu, cx_tensor *running_mean, cx_tensor *running_var, cx_tensor *bn_weight,
+                             cx_tensor *bn_bias, bool training, float momentum, float eps) {
+    const char *op = "conv2d_bn_nhwc";
+    char s1[96], s2[96];
+    if (!x || !w) cx_fatal("%s: NULL input or weight", op);
+    if (residual && !relu) cx_fatal("%s: a residual needs relu (the block end conv - bn - add - relu)", op);
+    cx_need_f32(op, x);
+    cx_need_f32(op, w);
+    cx_conv_opts def = cx_conv_defaults();
+    if (!o) o = &def;
+    bool fast = !cx_bn_sync.allreduce && (o->groups ? o->groups : 1) == 1 && x->ndim == 4 && w->ndim == 4 &&
+                w->shape[0] <= 4096 && w->shape[2] <= 64 && w->shape[3] <= 64 && w->shape[1] == x->shape[3];
+    for (int i = 0; i < 2; i++) fast &= (o->dilation[i] ? o->dilation[i] : 1) == 1 && (o->stride[i] ? o->stride[i] : 1) >= 1 && o->padding[i] >= 0;
+    if (!fast) /* the two ops (synchronised batch norm, groups, dilation ...), which name any error */
+        return cx_batch_norm_nhwc(cx_conv2d_nhwc(x, w, b, o), residual, relu, running_mean, running_var, bn_weight,
+                                  bn_bias, training, momentum, eps);
+    if (b) cx_need_f32(op, b);
+    ngeom g = {.N = x->shape[0], .H = x->shape[1], .W = x->shape[2], .C = x->shape[3], .O = w->shape[0],
+               .KH = w->shape[2], .KW = w->shape[3], .sh = o->stride[0] ? o->stride[0] : 1,
+               .sw = o->stride[1] ? o->stride[1] : 1, .ph = o->padding[0], .pw = o->padding[1]};
+    if (g.KH < 1 || g.KW < 1 || g.KH > g.H + 2 * g.ph || g.KW > g.W + 2 * g.pw)
+        cx_fatal("%s: kernel %dx%d is larger than the padded input %dx%d; input %s, weight %s", op, g.KH, g.KW,
+                 g.H + 2 * g.ph, g.W + 2 * g.pw, cx_shape_str(x, s1, sizeof s1), cx_shape_str(w, s2, sizeof s2));
+    if (b && b->numel != g.O)
+        cx_fatal("%s: bias %s does not match %d output channels (weight %s)", op, cx_shape_str(b, s1, sizeof s1), g.O,
+                 cx_shape_str(w, s2, sizeof s2));
+    need_channels(op, "bn weight", bn_weight, g.O);
+    need_channels(op, "bn bias", bn_bias, g.O);
+    need_channels(op, "running_mean", running_mean, g.O);
+    need_channels(op, "running_var", running_var, g.O);
+    if (!training && (!running_mean || !running_var))
+        cx_fatal("%s: eval mode needs running_mean and running_var (input %s)", op, cx_shape_str(x, s1, sizeof s1));
+    if (!(eps > 0)) cx_fatal("%s: eps must be positive, got %g", op, (double)eps);
+    if (training && !(momentum >= 0 && momentum <= 1))
+        cx_fatal("%s: momentum must be in [0, 1], got %g", op, (double)momentum);
+    g.OH = cx_conv_out_size(g.H, g.KH, g.sh, g.ph, 1);
+    g.OW = cx_conv_out_size(g.W, g.KW, g.sw, g.pw, 1);
+    int shape[4] = {g.N, g.OH, g.OW, g.O};
+    cx_shape_numel(op, shape, 4);
+    const int64_t M = (int64_t)g.N * g.OH * g.OW;
+    if (training && M <= 1)
+        cx_fatal("%s: expected more than 1 value per channel when training, got input %s", op,
+                 cx_shape_str(x, s1, sizeof s1));
+    if (residual) {
+        cx_need_f32_arg(op, "residual", residual);
+        bool same = residual->ndim == 4;
+        for (int i = 0; same && i < 4; i++) same = residual->shape[i] == shape[i];
+        if (!same)
+            cx_fatal("%s: residual has shape %s, expected the output's shape [%d, %d, %d, %d]", op,
+                     cx_shape_str(residual, s1, sizeof s1), shape[0], shape[1], shape[2], shape[3]);
+    }
+    cx_tensor *out = cx_new_like_shape(shape, 4);
+    const int O = g.O, OP = rup(O, DV);
+    cbn_saved sv = {.g = g, .n = (double)M, .training = training, .relu = relu};
+    sv.y = cx_arena_alloc((size_t)(M > 0 ? M : 1) * O * sizeof(float));
+    sv.mean = cx_arena_alloc((size_t)O * sizeof(float));
+    sv.invstd = cx_arena_alloc((size_t)O * sizeof(float));
+    float *fa = cx_arena_alloc((size_t)O * sizeof(float)), *fb = cx_arena_alloc((size_t)O * sizeof(float));
+    if (relu && !residual) {
+        sv.alpha = fa;
+        sv.beta = fb;
+    }
+    cx_arena *a = cx_arena_current();
+    {
+        cx_arena_mark mk = cx_arena_get_mark(a);
+        float *bp = NULL;
+        if (b) {
+            bp = cx_arena_alloc((size_t)OP * sizeof(float));
+            memset(bp, 0, (size_t)OP * sizeof(float));
+            memcpy(bp, CX_F(b), (size_t)O * sizeof(float));
+        }
+        float *rowstats = training ? cx_arena_alloc((size_t)g.N * g.OH * 2 * OP * sizeof(float)) : NULL;
+        if (M > 0) nhwc_forward(&g, CX_F(x), pack_fwd(&g, CX_F(w)), bp, sv.y, false, rowstats);
+        float *rm = running_mean ? CX_F(running_mean) : NULL, *rv = running_var ? CX_F(running_var) : NULL;
+        const float *wd = bn_weight ? CX_F(bn_weight) : NULL, *bd = bn_bias ? CX_F(bn_bias) : NULL;
+        double *s1 = cx_arena_alloc((size_t)O * sizeof(double)), *s2 = cx_arena_alloc((size_t)O * sizeof(double));
+        bool exact = false;
+        if (training) {
+            /* sum y and sum y^2 over the rows, in a fixed order */
+            for (int c = 0; c < O; c++) s1[c] = s2[c] = 0;
+            for (int64_t r = 0; r < (int64_t)g.N * g.OH; r++) {
+                const float *rs = rowstats + (size_t)r * 2 * OP;
+                for (int c = 0; c < O; c++) {
+                    s1[c] += rs[c];
+                    s2[c] += rs[OP + c];
+                }
+            }
+            /* a mean large against the spread would cancel in s2 - s1^2 / n:
+             * then the shifted sums of a pass over y (cx_bn_rows_stat) */
+            for (int c = 0; c < O && !exact; c++) {
+                const double m = s1[c] / (double)M, q = s2[c] / (double)M - m * m;
+                exact = !(q > 1e-2 * m * m);
+            }
+            if (exact) cx_bn_rows_stat(sv.y, M, O, s1, s2);
+        }
+        for (int c = 0; c < O; c++) {
+            double mean, invstd;
+            if (training) {
+                double q;
+                if (exact) {
+                    mean = (double)sv.y[c] + s1[c] / (double)M;
+                    q = s2[c] - s1[c] * s1[c] / (double)M;
+                } else {
+                    mean = s1[c] / (double)M;
+                    q = s2[c] - s1[c] * mean;
+                }
+                q = q > 0 ? q : 0;
+                invstd = 1.0 / sqrt(q / (double)M + (double)eps);
+                if (rm) rm[c] = (float)((1.0 - (double)momentum) * rm[c] + (double)momentum * mean);
+                if (rv) rv[c] = (float)((1.0 - (double)momentum) * rv[c] + (double)momentum * (q / (double)(M - 1)));
+            } else {
+                mean = rm[c];
+                invstd = 1.0 / sqrt((double)rv[c] + (double)eps);
+            }
+            sv.mean[c] = (float)mean;
+            sv.invstd[c] = (float)invstd;
+            fa[c] = (float)(invstd * (wd ? wd[c] : 1.0));
+            fb[c] = bd ? bd[c] : 0.0f;
+        }
+        /* normalise, the last rows first: the convolution wrote them last */
+        const int64_t nb = (M + 255) / 256;
+        const float *rd = residual ? CX_F(residual) : NULL;
+        float *zd = CX_F(out);
+        CX_OMP(parallel for if(M * O > CX_PAR_MIN))
+        for (int64_t bi = 0; bi < nb; bi++) {
+            const int64_t q0 = (nb - 1 - bi) * 256, q1 = q0 + 256 < M ? q0 + 256 : M;
+            cx_bn_rows_apply(sv.y, rd, relu, zd, q0, q1, O, sv.mean, fa, fb);
+        }
+        cx_arena_rewind(a, mk);
+    }
+    cx_tensor *in[6] = {x, w, b, bn_weight, bn_bias, residual};
+    cx_record_saved(&cx_opd_conv2d_bn_nhwc, out, in, 6, &sv, sizeof sv);
+    return out;
+}
