@@ -8,20 +8,27 @@
  * Every lane of a vector holds a real output whatever the image's width:
  * vectors run over output channels, and each input value is read by a
  * broadcast. The forward pass and the input gradient share one register
- * tile, R output positions of one row x CB vectors of channels, summed over
- * a list of taps (a row of the input and a column offset, with a weight
- * block each) and over the input channels. The input rows come through a
- * small per-thread ring of padded rows, stored channel by channel and split
- * by the stride's phase, so that the R positions of a tap are R consecutive
- * floats: the image is never copied whole with its padding. The input
- * gradient of a strided convolution is one such sum per phase of dX's
- * columns (the taps that reach it), written at every s-th position.
+ * tile (rtile), R output positions of one row x CB vectors of channels,
+ * summed over groups of up to 3 taps that read one input row at consecutive
+ * offsets (each broadcast then feeds up to 3 multiply-adds) and over the
+ * input channels. The input rows come through a small per-thread ring of
+ * padded rows, stored channel by channel and split by the stride's phase, so
+ * that the R positions of a tap are R consecutive floats: the image is never
+ * copied whole with its padding. The input gradient of a strided
+ * convolution is one such sum per phase of dX's columns (the taps that
+ * reach it), written at every s-th position.
  *
- * The weight gradient reads x and dY in place: for each kernel row, the
- * output columns whose taps all lie in the image sum the taps of the whole
- * kernel row together (their inputs are KW * C consecutive floats), the
- * border columns tap by tap. Sums run over fixed image ranges, reduced in a
- * fixed order: the same bits for any thread count. */
+ * The weight gradient works on bands of output rows whose dY and padded
+ * input rows stay in L1: for each kernel row it sums all the kernel row's
+ * taps at once (their inputs are KW * C consecutive floats of the padded
+ * row), with the same register tile, turned (vectors over those KW * C
+ * inputs, dY broadcast). The backward pass goes image by image: each
+ * image's weight gradient, then its input gradient while its dY is in
+ * cache. Weight-gradient sums run over fixed image ranges, reduced in a
+ * fixed order: the same bits for any thread count.
+ *
+ * cx_conv2d_bn_nhwc (at the end) adds a batch norm (and residual add and
+ * relu) to the convolution as one op. */
 #include "conv_kern.h"
 #include "layout.h"
 #include "../cpu/transpose.h"
@@ -303,6 +310,391 @@ static int row_chunks(int N, int rows, int nt) {
     return c > rows ? rows : c;
 }
 
+/* ---------------------------------------------------------------- Winograd F(2x2, 3x3) */
+/* 3x3 convolutions of stride 1 and padding 1 whose channel counts are
+ * whole vectors, in the forward pass and the input gradient (which is
+ * such a convolution of dY with the kernel turned by 180 degrees and its
+ * channels swapped): per 2x2 block of outputs (a tile), the 4x4 inputs d
+ * become V = B^T d B, the weights U = G w G^T, and the 16 products
+ * M = U V (summed over input channels: 16 small matrix products [tiles x
+ * C] x [C x O]) give the outputs A^T M A. 16 multiply-adds per 4 outputs
+ * and channel pair where the direct sum takes 36; the rest (the
+ * transforms) are additions over channel vectors, which the floating-point
+ * adders run beside the multiply-adds. Tiles go by chunks of tile rows
+ * (about 16 tiles) whose V and M stay in L1/L2. The sums differ from the
+ * direct ones by rounding (the weights' transform halves, the inputs' one
+ * subtracts). */
+static bool wino_ok(const ngeom *g) {
+#if DV == 16
+    if (g->KH != 3 || g->KW != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1) return false;
+    if (g->C % DV || g->O % DV) return false;
+    const cx_conv_algo a = cx_conv_get_algo();
+    return a == CX_CONV_AUTO || a == CX_CONV_WINOGRAD;
+#else
+    (void)g;
+    return false;
+#endif
+}
+
+/* U[e][i][o] (e = 4 a + b) = (G w G^T)[a][b] of the taps w9[k][i][o]
+ * (k = 3 kh + kw; flip: tap 8 - k, the kernel turned by 180 degrees),
+ * i < ni, o < no (whole vectors). */
+static float *wino_weights(const float *w9, int ni, int no, bool flip) {
+    float *U = cx_arena_alloc((size_t)16 * ni * no * sizeof(float));
+    for (int i = 0; i < ni; i++)
+        for (int o = 0; o < no; o += DV) {
+            dvec w[9], t[4][3];
+            for (int k = 0; k < 9; k++) w[k] = vld(w9 + ((size_t)(flip ? 8 - k : k) * ni + i) * no + o);
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = w[j];
+                t[1][j] = (w[j] + w[3 + j] + w[6 + j]) * 0.5f;
+                t[2][j] = (w[j] - w[3 + j] + w[6 + j]) * 0.5f;
+                t[3][j] = w[6 + j];
+            }
+            for (int a = 0; a < 4; a++) {
+                dvec u[4];
+                u[0] = t[a][0];
+                u[1] = (t[a][0] + t[a][1] + t[a][2]) * 0.5f;
+                u[2] = (t[a][0] - t[a][1] + t[a][2]) * 0.5f;
+                u[3] = t[a][2];
+                for (int b = 0; b < 4; b++) vst(U + ((size_t)(4 * a + b) * ni + i) * no + o, u[b]);
+            }
+        }
+    return U;
+}
+
+/* m[r * ldm + c * 16 * DV + l] = sum over i < K of V(r, i) * u[i * ldu + c * DV + l],
+ * r < R, c < CB: one of the 16 products for R tiles. V(r, i) =
+ * v[(i / DV) * vbs + r * 16 * DV + i % DV]: the inputs in blocks of a
+ * vector of channels, at a fixed tile stride, so that the R tiles'
+ * broadcasts are at fixed offsets from one pointer (a tile stride known
+ * only at run time took one register per tile, and GCC spilled them).
+ * Output vector c of tile r goes to m + r * ldm + c * 16 * DV. */
+static inline __attribute__((always_inline)) void wgemm(const int R, const int CB, const float *v, ptrdiff_t vbs,
+                                                        int K, const float *u, ptrdiff_t ldu, float *m,
+                                                        ptrdiff_t ldm) {
+    dvec acc[RMAX][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = (dvec){0};
+    for (int i0 = 0; i0 < K; i0 += DV) {
+        const float *vb = v + (i0 / DV) * vbs;
+        for (int l = 0; l < DV; l++) {
+            dvec wv[4];
+            for (int c = 0; c < CB; c++) wv[c] = vld(u + c * DV);
+            UNROLL for (int r = 0; r < R; r++) {
+                const float xv = vb[r * 16 * DV + l];
+                UNROLL for (int c = 0; c < CB; c++) acc[r][c] += wv[c] * xv;
+            }
+            u += ldu;
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CB; c++) vst(m + r * ldm + c * 16 * DV, acc[r][c]);
+}
+static void wgemm_n(int R, int CB, const float *v, ptrdiff_t vbs, int K, const float *u, ptrdiff_t ldu, float *m,
+                    ptrdiff_t ldm) {
+#define WG(RR, CC) wgemm(RR, CC, v, vbs, K, u, ldu, m, ldm)
+#define WGSW(CC)                                                                                       \
+    switch (R) {                                                                                       \
+    case 1: WG(1, CC); break;                                                                          \
+    case 2: WG(2, CC); break;                                                                          \
+    case 3: WG(3, CC); break;                                                                          \
+    case 4: WG(4, CC); break;                                                                          \
+    case 5: WG(5, CC); break;                                                                          \
+    case 6: WG(6, CC); break;                                                                          \
+    case 7: WG(7, CC); break;                                                                          \
+    case 8: WG(8, CC); break;                                                                          \
+    case 9: WG(9, CC); break;                                                                          \
+    case 10: WG(10, CC); break;                                                                        \
+    case 11: WG(11, CC); break;                                                                        \
+    case 12: WG(12, CC); break;                                                                        \
+    case 13: WG(13, CC); break;                                                                        \
+    default: WG(14, CC); break;                                                                        \
+    }
+    if (CB == 1) WGSW(1)
+    else if (CB == 2) WGSW(2)
+    else WGSW(4)
+#undef WGSW
+#undef WG
+}
+
+/* Tile rows per chunk, and the scratch (V and M) of one thread, in floats. */
+static int wino_rows(int W) {
+    const int TW = (W + 1) / 2, k = 16 / TW;
+    return k < 1 ? 1 : k;
+}
+static int64_t wino_scratch(int H, int W, int ni, int no) {
+    const int TW = (W + 1) / 2, kr = wino_rows(W), TH = (H + 1) / 2;
+    const int tc = TW * (kr < TH ? kr : TH);
+    return (int64_t)16 * tc * (ni + no) + (int64_t)W * ni; /* V, M, a row of zeros */
+}
+
+/* The sums and sums of squares of the channels of output row yrow ([OW][O])
+ * into rs[0..O) and rs[OP..OP + O). */
+static void row_stats(const float *yrow, int OW, int O, int OP, float *rs) {
+    for (int c0 = 0; c0 < O; c0 += DV) {
+        const int nv = O - c0 < DV ? O - c0 : DV;
+        dvec s1 = {0}, s2 = {0};
+        for (int ox = 0; ox < OW; ox++) {
+            const float *yv = yrow + (size_t)ox * O + c0;
+            const dvec v = nv == DV ? vld(yv) : vld_part(yv, nv);
+            s1 += v;
+            s2 += v * v;
+        }
+        vst(rs + c0, s1);
+        vst(rs + OP + c0, s2);
+    }
+}
+
+/* V = B^T d B for the tiles of tile rows [ty0, ty1) of x [H][W][ni], as
+ * V[i / DV][tile][e][DV] (tiles counted from ty0); each input column's
+ * B^T part once, for the two tiles that read it. zrow: W * ni zeros. */
+static void wino_vin(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
+    const int TW = (W + 1) / 2, nib = ni / DV, tc = (ty1 - ty0) * TW;
+    const dvec z = {0};
+    for (int ty = ty0; ty < ty1; ty++) {
+        const float *rw[4];
+        for (int a = 0; a < 4; a++) {
+            const int iy = 2 * ty - 1 + a;
+            rw[a] = iy >= 0 && iy < H ? x + (size_t)iy * W * ni : zrow;
+        }
+        for (int ib = 0; ib < nib; ib++) {
+            const int i = ib * DV;
+#define WCOL(j, s)                                                                                         \
+    do {                                                                                                   \
+        dvec d0 = z, d1 = z, d2 = z, d3 = z;                                                               \
+        if ((j) >= 0 && (j) < W) {                                                                         \
+            d0 = vld(rw[0] + (size_t)(j) * ni + i);                                                        \
+            d1 = vld(rw[1] + (size_t)(j) * ni + i);                                                        \
+            d2 = vld(rw[2] + (size_t)(j) * ni + i);                                                        \
+            d3 = vld(rw[3] + (size_t)(j) * ni + i);                                                        \
+        }                                                                                                  \
+        s[0] = d0 - d2;                                                                                    \
+        s[1] = d1 + d2;                                                                                    \
+        s[2] = d2 - d1;                                                                                    \
+        s[3] = d1 - d3;                                                                                    \
+    } while (0)
+            dvec ca[4], cb4[4], cc[4], cd[4];
+            WCOL(-1, ca);
+            WCOL(0, cb4);
+            float *vt = V + ((size_t)ib * tc + (size_t)(ty - ty0) * TW) * 16 * DV;
+            for (int tx = 0; tx < TW; tx++, vt += 16 * DV) {
+                WCOL(2 * tx + 1, cc);
+                WCOL(2 * tx + 2, cd);
+                for (int a = 0; a < 4; a++) {
+                    vst(vt + (4 * a + 0) * DV, ca[a] - cc[a]);
+                    vst(vt + (4 * a + 1) * DV, cb4[a] + cc[a]);
+                    vst(vt + (4 * a + 2) * DV, cc[a] - cb4[a]);
+                    vst(vt + (4 * a + 3) * DV, cb4[a] - cd[a]);
+                    ca[a] = cc[a];
+                    cb4[a] = cd[a];
+                }
+            }
+#undef WCOL
+        }
+    }
+}
+
+/* Rows [2 ty_lo, 2 ty_hi) of y [H][W][no] (+)= the 3x3, stride 1, padding 1
+ * convolution of one image x [H][W][ni] with the transformed weights U
+ * [16][ni][no]; bias [no] or NULL; rowstats [H][2 no] or NULL (each output
+ * row's sums and sums of squares); scr: wino_scratch floats. Each output's
+ * sums run in one order whatever the range: the same bits for any split.
+ * V is [i / DV][tile][e][DV] and M [tile][o / DV][e][DV]: a tile's 16
+ * vectors at fixed offsets from one pointer in both transforms, and the
+ * products' R tiles at fixed offsets too. */
+static void wino_image(const float *x, int H, int W, int ni, int no, const float *U, float *y, const float *bias,
+                       bool accumulate, float *rowstats, float *scr, int ty_lo, int ty_hi) {
+    const int TW = (W + 1) / 2, TH = (H + 1) / 2, kr = wino_rows(W);
+    const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1);
+    const int tcmax = TW * (kr < TH ? kr : TH), nob = no / DV;
+    float *V = scr, *M = scr + (size_t)16 * tcmax * ni, *zrow = M + (size_t)16 * tcmax * no;
+    const dvec z = {0};
+    memset(zrow, 0, (size_t)W * ni * sizeof(float));
+    if (ty_hi > TH) ty_hi = TH;
+    for (int ty0 = ty_lo; ty0 < ty_hi; ty0 += kr) {
+        const int ty1 = ty0 + kr < ty_hi ? ty0 + kr : ty_hi, tc = (ty1 - ty0) * TW;
+        wino_vin(x, H, W, ni, ty0, ty1, V, zrow);
+        /* M[t][o / DV][e] = sum_i V[e][t][i] U[e][i][o] */
+        const int nb = (tc + Rm - 1) / Rm, R = (tc + nb - 1) / nb;
+        for (int e = 0; e < 16; e++) {
+            const float *ue = U + (size_t)e * ni * no;
+            for (int t0 = 0; t0 < tc; t0 += R) {
+                const int r = tc - t0 < R ? tc - t0 : R;
+                for (int cb = 0; cb < ncb; cb++)
+                    wgemm_n(r, CB, V + ((size_t)t0 * 16 + e) * DV, (ptrdiff_t)tc * 16 * DV, ni, ue + cb * cbw, no,
+                            M + (((size_t)t0 * nob + cb * CB) * 16 + e) * DV, (ptrdiff_t)nob * 16 * DV);
+            }
+        }
+        /* y = A^T M A */
+        for (int ty = ty0; ty < ty1; ty++)
+            for (int tx = 0; tx < TW; tx++) {
+                const int t = (ty - ty0) * TW + tx, oy = 2 * ty, ox = 2 * tx;
+                const bool r2 = oy + 1 < H, c2 = ox + 1 < W;
+                float *y0 = y + ((size_t)oy * W + ox) * no, *y1 = y0 + (size_t)W * no;
+                const float *mt = M + (size_t)t * nob * 16 * DV;
+                for (int o = 0; o < no; o += DV, mt += 16 * DV) {
+                    dvec s[2][4];
+                    for (int b = 0; b < 4; b++) {
+                        const dvec m0 = vld(mt + b * DV), m1 = vld(mt + (4 + b) * DV), m2 = vld(mt + (8 + b) * DV),
+                                   m3 = vld(mt + (12 + b) * DV);
+                        s[0][b] = m0 + m1 + m2;
+                        s[1][b] = m1 - m2 - m3;
+                    }
+                    const dvec bv = bias ? vld(bias + o) : z;
+                    for (int a = 0; a < (r2 ? 2 : 1); a++) {
+                        float *yr = a ? y1 : y0;
+                        dvec v0 = s[a][0] + s[a][1] + s[a][2] + bv, v1 = s[a][1] - s[a][2] - s[a][3] + bv;
+                        if (accumulate) {
+                            v0 += vld(yr + o);
+                            if (c2) v1 += vld(yr + no + o);
+                        }
+                        vst(yr + o, v0);
+                        if (c2) vst(yr + no + o, v1);
+                    }
+                }
+            }
+        if (rowstats)
+            for (int oy = 2 * ty0; oy < 2 * ty1 && oy < H; oy++)
+                row_stats(y + (size_t)oy * W * no, W, no, no, rowstats + (size_t)oy * 2 * no);
+    }
+}
+
+/* The weight gradient by Winograd F(3x3, 2x2), the forward's dual: per
+ * tile, the 4x4 inputs give V = B^T d B (the forward's transform) and the
+ * 2x2 output gradients D = A dY A^T; P[e][i][o] sums V[e][t][i] D[e][t][o]
+ * over all tiles of all images (16 products with the tiles as their long
+ * sum), and dW = G^T P G once at the end. 16 multiply-adds per tile and
+ * channel pair where the direct sum takes 36. */
+
+/* D = A dY A^T for the tiles of tile rows [ty0, ty1) of dy [H][W][no], as
+ * D[tile][o / DV][e][DV]. */
+static void wino_dyin(const float *dy, int H, int W, int no, int ty0, int ty1, float *D) {
+    const int TW = (W + 1) / 2, nob = no / DV;
+    const dvec z = {0};
+    for (int ty = ty0; ty < ty1; ty++)
+        for (int tx = 0; tx < TW; tx++) {
+            const int oy = 2 * ty, ox = 2 * tx;
+            const bool r2 = oy + 1 < H, c2 = ox + 1 < W;
+            const float *y0 = dy + ((size_t)oy * W + ox) * no, *y1 = y0 + (size_t)W * no;
+            float *dt = D + ((size_t)(ty - ty0) * TW + tx) * nob * 16 * DV;
+            for (int o = 0; o < no; o += DV, dt += 16 * DV) {
+                const dvec g00 = vld(y0 + o), g01 = c2 ? vld(y0 + no + o) : z;
+                const dvec g10 = r2 ? vld(y1 + o) : z, g11 = r2 && c2 ? vld(y1 + no + o) : z;
+                /* rows: A applied to the columns (u[a][j]), then to the rows */
+                const dvec u[4][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g00 - g10, g01 - g11}, {-g10, -g11}};
+                for (int a = 0; a < 4; a++) {
+                    vst(dt + (4 * a + 0) * DV, u[a][0]);
+                    vst(dt + (4 * a + 1) * DV, u[a][0] + u[a][1]);
+                    vst(dt + (4 * a + 2) * DV, u[a][0] - u[a][1]);
+                    vst(dt + (4 * a + 3) * DV, -u[a][1]);
+                }
+            }
+        }
+}
+
+/* p[r * ldp + c * DV + l] += sum over t < K of v[t * 16 * DV + r] *
+ * d[t * dts + c * 16 * DV + l], r < R, c < CB. */
+static inline __attribute__((always_inline)) void pgemm(const int R, const int CB, const float *v, const float *d,
+                                                        ptrdiff_t dts, int K, float *p, ptrdiff_t ldp) {
+    dvec acc[RMAX][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = vld(p + r * ldp + c * DV);
+    for (int t = 0; t < K; t++) {
+        dvec wv[4];
+        for (int c = 0; c < CB; c++) wv[c] = vld(d + c * 16 * DV);
+        UNROLL for (int r = 0; r < R; r++) {
+            const float xv = v[r];
+            UNROLL for (int c = 0; c < CB; c++) acc[r][c] += wv[c] * xv;
+        }
+        v += 16 * DV;
+        d += dts;
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < CB; c++) vst(p + r * ldp + c * DV, acc[r][c]);
+}
+static void pgemm_n(int R, int CB, const float *v, const float *d, ptrdiff_t dts, int K, float *p, ptrdiff_t ldp) {
+#define PG(RR, CC) pgemm(RR, CC, v, d, dts, K, p, ldp)
+#define PGSW(CC)                                                                                       \
+    switch (R) {                                                                                       \
+    case 1: PG(1, CC); break;                                                                          \
+    case 2: PG(2, CC); break;                                                                          \
+    case 3: PG(3, CC); break;                                                                          \
+    case 4: PG(4, CC); break;                                                                          \
+    case 5: PG(5, CC); break;                                                                          \
+    case 6: PG(6, CC); break;                                                                          \
+    case 7: PG(7, CC); break;                                                                          \
+    case 8: PG(8, CC); break;                                                                          \
+    case 9: PG(9, CC); break;                                                                          \
+    case 10: PG(10, CC); break;                                                                        \
+    case 11: PG(11, CC); break;                                                                        \
+    case 12: PG(12, CC); break;                                                                        \
+    case 13: PG(13, CC); break;                                                                        \
+    default: PG(14, CC); break;                                                                        \
+    }
+    if (CB == 1) PGSW(1)
+    else if (CB == 2) PGSW(2)
+    else PGSW(4)
+#undef PGSW
+#undef PG
+}
+
+/* Tile rows per chunk of the weight gradient (up to 64 tiles: long sums,
+ * V and D in L2) and the scratch of one range, in floats. */
+static int wino_wrows(int W) {
+    const int TW = (W + 1) / 2, k = 64 / TW;
+    return k < 1 ? 1 : k;
+}
+static int64_t wino_wscratch(const ngeom *g) {
+    const int TW = (g->W + 1) / 2, TH = (g->H + 1) / 2, kr = wino_wrows(g->W);
+    const int tc = TW * (kr < TH ? kr : TH);
+    return (int64_t)16 * tc * (g->C + g->O) + (int64_t)g->W * g->C;
+}
+
+/* P [16][C][O] += the sums of one image x [H][W][C], dy [H][W][O]. */
+static void wino_bweight_image(const ngeom *g, const float *x, const float *dy, float *P, float *scr) {
+    const int H = g->H, W = g->W, ni = g->C, no = g->O;
+    const int TW = (W + 1) / 2, TH = (H + 1) / 2, kr = wino_wrows(W);
+    const int tcmax = TW * (kr < TH ? kr : TH), nib = ni / DV, nob = no / DV;
+    const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1);
+    const int nb = (DV + Rm - 1) / Rm, R = (DV + nb - 1) / nb; /* rows of a block of DV input channels */
+    float *V = scr, *D = V + (size_t)16 * tcmax * ni, *zrow = D + (size_t)16 * tcmax * no;
+    memset(zrow, 0, (size_t)W * ni * sizeof(float));
+    for (int ty0 = 0; ty0 < TH; ty0 += kr) {
+        const int ty1 = ty0 + kr < TH ? ty0 + kr : TH, tc = (ty1 - ty0) * TW;
+        wino_vin(x, H, W, ni, ty0, ty1, V, zrow);
+        wino_dyin(dy, H, W, no, ty0, ty1, D);
+        for (int e = 0; e < 16; e++)
+            for (int ib = 0; ib < nib; ib++)
+                for (int r0 = 0; r0 < DV; r0 += R) {
+                    const int r = DV - r0 < R ? DV - r0 : R;
+                    for (int cb = 0; cb < ncb; cb++)
+                        pgemm_n(r, CB, V + (((size_t)ib * tc * 16 + e) * DV) + r0,
+                                D + ((size_t)cb * CB * 16 + e) * DV, (ptrdiff_t)nob * 16 * DV, tc,
+                                P + ((size_t)e * ni + ib * DV + r0) * no + cb * cbw, no);
+                }
+    }
+}
+
+/* dW [O][C][3][3] += G^T P G, P [16][C][O]. */
+static void wino_bweight_finish(const ngeom *g, const float *P, float *dW) {
+    const int C = g->C, O = g->O;
+    static const float Gm[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < O; o++) {
+            float pe[16];
+            for (int e = 0; e < 16; e++) pe[e] = P[((size_t)e * C + c) * O + o];
+            float *d = dW + ((size_t)o * C + c) * 9;
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    float sum = 0;
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++) sum += Gm[a][kh] * Gm[b][kw] * pe[4 * a + b];
+                    d[kh * 3 + kw] += sum;
+                }
+        }
+}
+
 /* ---------------------------------------------------------------- forward */
 /* Y [N][OH][OW][O] (+)= conv(X [N][H][W][C]); wf [KH*KW][C][OP] (zero past O),
  * bias padded to OP or NULL. */
@@ -326,10 +718,23 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
     const int ntaps = g->KH * g->KW;
     const float **tp = cx_arena_alloc((size_t)16 * ntaps * ntask_threads * sizeof(float *));
     const int ntask = g->N * rc;
+    const bool wino = wino_ok(g);
+    const float *wu = wino ? wino_weights(wf, g->C, OP, false) : NULL;
+    const int64_t wsf = wino ? wino_scratch(g->H, g->W, g->C, OP) : 0;
+    float *wscr = wino ? cx_arena_alloc((size_t)(wsf * ntask_threads) * sizeof(float)) : NULL;
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
         const int tid = par ? thread_id() : 0;
         const int n = task / rc, ck = task % rc;
+        if (wino) {
+            /* the chunk's tile rows (2 output rows each) */
+            const int TH = (g->OH + 1) / 2;
+            wino_image(X + (size_t)n * g->H * g->W * g->C, g->H, g->W, g->C, OP, wu,
+                       Y + (size_t)n * g->OH * g->OW * g->O, bias, accumulate,
+                       rowstats ? rowstats + (size_t)n * g->OH * 2 * OP : NULL, wscr + wsf * tid,
+                       (int)((int64_t)ck * TH / rc), (int)((int64_t)(ck + 1) * TH / rc));
+            continue;
+        }
         const int oy0 = (int)((int64_t)ck * g->OH / rc), oy1 = (int)((int64_t)(ck + 1) * g->OH / rc);
         ring rg;
         ring_init(&rg, rbuf + rf * tid, tags + (size_t)g->KH * tid, g->KH, g->C, g->sw, wq, g->pw, g->W);
@@ -365,22 +770,8 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
                     for (int t = 0; t < ngw; t++) gw[t] -= cb * cbw;
                 }
             }
-            if (rowstats) {
-                /* the row's sums and sums of squares per channel, read back from L1 */
-                float *rs = rowstats + ((size_t)n * g->OH + oy) * 2 * OP;
-                for (int c0 = 0; c0 < g->O; c0 += DV) {
-                    const int nv = g->O - c0 < DV ? g->O - c0 : DV;
-                    dvec s1 = {0}, s2 = {0};
-                    for (int ox = 0; ox < g->OW; ox++) {
-                        const float *yv = yrow + (size_t)ox * g->O + c0;
-                        const dvec v = nv == DV ? vld(yv) : vld_part(yv, nv);
-                        s1 += v;
-                        s2 += v * v;
-                    }
-                    vst(rs + c0, s1);
-                    vst(rs + OP + c0, s2);
-                }
-            }
+            /* the row's sums and sums of squares per channel, read back from L1 */
+            if (rowstats) row_stats(yrow, g->OW, g->O, OP, rowstats + ((size_t)n * g->OH + oy) * 2 * OP);
         }
     });
     cx_arena_rewind(a, mk);
@@ -403,6 +794,9 @@ typedef struct {
     float *rbuf;
     int64_t *tags;
     const float **tp;
+    const float *wu; /* Winograd's weights, or NULL */
+    float *wscr;
+    int64_t wsf;
 } bdctx;
 
 static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *wb, float *dX, bool accumulate,
@@ -426,6 +820,10 @@ static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *w
     c->rbuf = cx_arena_alloc((size_t)(c->rf * nthr) * sizeof(float));
     c->tags = cx_arena_alloc((size_t)c->nslot * nthr * sizeof(int64_t));
     c->tp = cx_arena_alloc((size_t)16 * c->ntaps * nthr * sizeof(float *));
+    /* dX = the convolution of dY with the kernel turned and its channels swapped */
+    c->wu = wino_ok(g) ? wino_weights(wb, g->O, c->CP, true) : NULL;
+    c->wsf = c->wu ? wino_scratch(g->H, g->W, g->O, c->CP) : 0;
+    c->wscr = c->wu ? cx_arena_alloc((size_t)(c->wsf * nthr) * sizeof(float)) : NULL;
 }
 
 /* dX rows [iy0, iy1) of image n, on thread tid's scratch. */
@@ -440,11 +838,17 @@ static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const f
     float *rbuf = c->rbuf;
     int64_t *tags = c->tags;
     const float **tp = c->tp;
+    if (!dyn) dyn = dY + (size_t)n * g->OH * g->OW * g->O;
+    if (c->wu) {
+        /* rows [iy0, iy1): whole tile rows (iy0 even) */
+        wino_image(dyn, g->H, g->W, g->O, g->C, c->wu, dX + (size_t)n * g->H * g->W * g->C, NULL, accumulate, NULL,
+                   c->wscr + c->wsf * tid, iy0 / 2, (iy1 + 1) / 2);
+        return;
+    }
     ring rg;
     ring_init(&rg, rbuf + rf * tid, tags + (size_t)nslot * tid, nslot, g->O, 1, wq, L, g->OW);
     const float **px = tp + (size_t)16 * ntaps * tid, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps,
                 **gw = gx + ntaps;
-    if (!dyn) dyn = dY + (size_t)n * g->OH * g->OW * g->O;
     for (int ih = iy0; ih < iy1; ih++) {
         const float *rows[64];
         int khs[64], nkh = 0;
@@ -509,8 +913,10 @@ static void nhwc_bdata(const ngeom *g, const float *dY, const float *wb, float *
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
         const int n = task / rc, ck = task % rc;
-        bdata_rows(&c, par ? thread_id() : 0, n, (int)((int64_t)ck * g->H / rc), (int)((int64_t)(ck + 1) * g->H / rc),
-                   NULL);
+        /* Winograd's chunks: whole tile rows of 2 */
+        const int u = c.wu ? 2 : 1, rows = (g->H + u - 1) / u;
+        const int r0 = (int)((int64_t)ck * rows / rc) * u, r1 = (int)((int64_t)(ck + 1) * rows / rc) * u;
+        bdata_rows(&c, par ? thread_id() : 0, n, r0, r1 < g->H ? r1 : g->H, NULL);
     });
     cx_arena_rewind(a, mk);
 }
@@ -737,7 +1143,8 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
                                  float *dW, double *db, const bdctx *bd) {
     const int OP = rup(g->O, DV);
     const wplan wp = wplan_of(g);
-    const int64_t pf = dW ? (int64_t)g->KH * g->KW * g->C * (wp.turned ? g->O : OP) : 0;
+    const bool wino = dW && wino_ok(g);
+    const int64_t pf = !dW ? 0 : wino ? (int64_t)16 * g->C * g->O : (int64_t)g->KH * g->KW * g->C * (wp.turned ? g->O : OP);
     const int S = g->N < WSLOTS ? g->N : WSLOTS;
     if (S <= 0) return;
     const int nt = nthreads();
@@ -748,7 +1155,7 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
     float *parts = dW ? cx_arena_alloc((size_t)(pf * S) * sizeof(float)) : NULL;
     double *dbs = db ? cx_arena_alloc((size_t)g->O * S * sizeof(double)) : NULL;
     const float **ptrs = cx_arena_alloc((size_t)2 * (g->OH + 1) * S * sizeof(float *));
-    const int64_t xpf = dW ? wpad_floats(g) : 0;
+    const int64_t xpf = !dW ? 0 : wino ? wino_wscratch(g) : wpad_floats(g);
     float *xpads = dW ? cx_arena_alloc((size_t)(xpf * S) * sizeof(float)) : NULL;
     const size_t ximg = (size_t)g->H * g->W * g->C, dyimg = (size_t)g->OH * g->OW * g->O;
     float *scratch = mk ? cx_arena_alloc(dyimg * S * sizeof(float)) : NULL;
@@ -772,7 +1179,8 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
             if (ds)
                 for (size_t q = 0; q < (size_t)g->OH * g->OW; q++)
                     for (int o = 0; o < g->O; o++) ds[o] += dyn[q * g->O + o];
-            if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
+            if (p && wino) wino_bweight_image(g, X + ximg * n, dyn, p, xpads + xpf * sl);
+            else if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
             if (bd) bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
         }
     });
@@ -784,13 +1192,18 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
             const float *ps = parts + pf * sl;
             for (int64_t i = 0; i < pf; i++) parts[i] += ps[i];
         }
-        for (int o = 0; o < g->O; o++)
-            for (int c = 0; c < g->C; c++)
-                for (int t = 0; t < K; t++) {
-                    /* straight [t][c][OP]; turned [o][kh][kw][c], t = kh * KW + kw */
-                    const size_t at = wp.turned ? ((size_t)o * K + t) * g->C + c : ((size_t)t * g->C + c) * OP + o;
-                    dW[((size_t)o * g->C + c) * K + t] += parts[at];
-                }
+        if (wino) {
+            wino_bweight_finish(g, parts, dW);
+        } else {
+            for (int o = 0; o < g->O; o++)
+                for (int c = 0; c < g->C; c++)
+                    for (int t = 0; t < K; t++) {
+                        /* straight [t][c][OP]; turned [o][kh][kw][c], t = kh * KW + kw */
+                        const size_t at =
+                            wp.turned ? ((size_t)o * K + t) * g->C + c : ((size_t)t * g->C + c) * OP + o;
+                        dW[((size_t)o * g->C + c) * K + t] += parts[at];
+                    }
+        }
     }
     if (db)
         for (int o = 0; o < g->O; o++)

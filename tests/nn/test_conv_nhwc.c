@@ -187,6 +187,105 @@ static void test_gradcheck(void) {
     }
 }
 
+/* Winograd F(2x2, 3x3) (3x3, stride 1, padding 1, channels in whole
+ * vectors, AVX-512 builds) against the direct kernels: output and every
+ * gradient, on even, odd, one-pixel and wide maps; then the same bits at 1
+ * and 2 threads, with 2 images (tile-row chunks) and 8 (whole images). */
+static void test_winograd_against_direct(void) {
+    static const nc_case WC[] = {
+        {"wino 16->16 28x28", 2, 28, 28, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},
+        {"wino 64->64 7x7", 3, 7, 7, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
+        {"wino 16->32 5x9", 2, 5, 9, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},
+        {"wino 32->16 1x1 map", 2, 1, 1, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
+        {"wino 16->48 2x3", 2, 2, 3, 16, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},
+        {"wino 64->16 6x30", 1, 6, 30, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
+        {"wino 48->32 33x3", 1, 33, 3, 48, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},
+    };
+    const cx_conv_algo saved = cx_conv_get_algo();
+    cx_seed(21);
+    for (size_t i = 0; i < sizeof WC / sizeof WC[0]; i++) {
+        const nc_case *c = &WC[i];
+        cx_conv_opts o = opts_of(c);
+        cx_tensor *x = leaf((int[]){c->N, c->H, c->W, c->C}, 4);
+        cx_tensor *w = leaf((int[]){c->O, c->C, 3, 3}, 4);
+        cx_tensor *b = c->bias ? leaf((int[]){c->O}, 1) : NULL;
+        cx_tensor *R = cx_randn((int[]){c->N, c->H, c->W, c->O}, 4, 0.0f, 1.0f);
+        float *res[2][4];
+        for (int pass = 0; pass < 2; pass++) {
+            cx_conv_set_algo(pass ? CX_CONV_DIRECT : CX_CONV_WINOGRAD);
+            cx_zero_grad(x), cx_zero_grad(w);
+            if (b) cx_zero_grad(b);
+            cx_tensor *y = cx_conv2d_nhwc(x, w, b, &o);
+            cx_backward(cx_sum(cx_mul(y, R)));
+            const cx_tensor *t[4] = {y, x, w, b};
+            for (int k = 0; k < 4; k++) {
+                res[pass][k] = NULL;
+                if (!t[k]) continue;
+                const float *src = k ? t[k]->grad : CX_F(t[k]);
+                res[pass][k] = malloc((size_t)t[k]->numel * sizeof(float));
+                memcpy(res[pass][k], src, (size_t)t[k]->numel * sizeof(float));
+            }
+        }
+        static const char *names[4] = {"y", "dx", "dw", "db"};
+        const long counts[4] = {(long)c->N * c->H * c->W * c->O, (long)x->numel, (long)w->numel, b ? (long)b->numel : 0};
+        for (int k = 0; k < 4; k++) {
+            if (!res[0][k]) continue;
+            char what[160];
+            snprintf(what, sizeof what, "%s: %s", c->name, names[k]);
+            cxt_allclose(res[0][k], res[1][k], counts[k], 1e-4, 1e-4, what);
+            free(res[0][k]), free(res[1][k]);
+        }
+        cx_step_reset();
+    }
+    /* the same bits at 1 and 2 threads */
+    cx_conv_set_algo(CX_CONV_WINOGRAD);
+    for (int nimg = 2; nimg <= 8; nimg += 6) {
+        float *res[2][3];
+        long cnt[3];
+        for (int pass = 0; pass < 2; pass++) {
+            cx_set_threads(pass + 1);
+            cx_seed(23);
+            cx_conv_opts o = cx_conv_defaults();
+            o.padding[0] = o.padding[1] = 1;
+            cx_tensor *x = leaf((int[]){nimg, 13, 10, 32}, 4), *w = leaf((int[]){16, 32, 3, 3}, 4);
+            cx_tensor *y = cx_conv2d_nhwc(x, w, NULL, &o);
+            cx_backward(cx_sum(cx_mul(y, y)));
+            const float *src[3] = {CX_F(y), x->grad, w->grad};
+            cnt[0] = (long)y->numel, cnt[1] = (long)x->numel, cnt[2] = (long)w->numel;
+            for (int k = 0; k < 3; k++) {
+                res[pass][k] = malloc((size_t)cnt[k] * sizeof(float));
+                memcpy(res[pass][k], src[k], (size_t)cnt[k] * sizeof(float));
+            }
+            cx_step_reset();
+        }
+        for (int k = 0; k < 3; k++) {
+            CHECK_MSG(!memcmp(res[0][k], res[1][k], (size_t)cnt[k] * sizeof(float)),
+                      "winograd, %d images: result %d differs between 1 and 2 threads", nimg, k);
+            free(res[0][k]), free(res[1][k]);
+        }
+    }
+    cx_set_threads(1);
+    cx_conv_set_algo(saved);
+}
+
+/* Winograd's input gradient and weights' path by finite differences */
+static void test_winograd_gradcheck(void) {
+    const cx_conv_algo saved = cx_conv_get_algo();
+    cx_conv_set_algo(CX_CONV_WINOGRAD);
+    cx_seed(25);
+    const nc_case c = {"wino 16->16 3x5", 1, 3, 5, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true};
+    gc_ctx ctx = {opts_of(&c), NULL};
+    cx_tensor *x = leaf((int[]){c.N, c.H, c.W, c.C}, 4);
+    cx_tensor *w = leaf((int[]){c.O, c.C, 3, 3}, 4);
+    cx_tensor *b = leaf((int[]){c.O}, 1);
+    ctx.R = cx_randn((int[]){c.N, c.H, c.W, c.O}, 4, 0.0f, 1.0f);
+    cx_tensor *in[3] = {x, w, b};
+    double worst = cx_gradcheck(gc_fn, in, 3, &ctx, 1e-2f, 2e-3f, 1e-2f, true);
+    CHECK_MSG(worst <= 1.0, "%s: gradcheck worst violation ratio %g", c.name, worst);
+    cx_step_reset();
+    cx_conv_set_algo(saved);
+}
+
 /* PyTorch, channels_last: x, w, b, y, R and the gradients of sum(y * R) */
 static void test_pytorch_fixtures(void) {
     cx_st_file *fx = NULL;
@@ -370,6 +469,8 @@ int main(void) {
     RUN(test_threads_same_bits);
     RUN(test_accumulates);
     RUN(test_gradcheck);
+    RUN(test_winograd_against_direct);
+    RUN(test_winograd_gradcheck);
     RUN(test_pytorch_fixtures);
     RUN(test_errors);
     RUN(test_conv_bn_matches_two_ops);
