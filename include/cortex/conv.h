@@ -129,6 +129,10 @@ cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
  *                   small images, few tiles and from 8 channels).
  * Small 1-D / 2-D images (at most 256 output positions) take im2col + GEMM
  * over a batch of images at once (one GEMM for up to 1 MiB of columns).
+ * The channels-last convolution (cx_conv2d_nhwc, cx_conv2d_bn_nhwc) takes
+ * Winograd F(2x2, 3x3) under AUTO and WINOGRAD for 3x3, stride 1, padding 1
+ * layers whose channel counts are multiples of 16 on AVX-512 builds (all
+ * three passes, any image size), its direct kernels under DIRECT and GEMM.
  * The environment variable CX_CONV_ALGO=auto|direct|gemm|winograd sets the
  * initial choice; cx_conv_set_algo overrides it (not thread-safe: call it
  * between steps). */

@@ -27,6 +27,9 @@
  * cache. Weight-gradient sums run over fixed image ranges, reduced in a
  * fixed order: the same bits for any thread count.
  *
+ * 3x3 stride-1 layers whose channels are whole vectors take Winograd
+ * F(2x2, 3x3) instead in all three passes (its section says how).
+ *
  * cx_conv2d_bn_nhwc (at the end) adds a batch norm (and residual add and
  * relu) to the convolution as one op. */
 #include "conv_kern.h"
