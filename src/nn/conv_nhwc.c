@@ -152,27 +152,30 @@ static inline __attribute__((always_inline)) void rtile(const int R, const int C
     }
 }
 
+/* switch (R) over the tile sizes 1..14, calling F(R, CC) with both as constants */
+#define R_SWITCH(F, CC)                                                                                \
+    switch (R) {                                                                                       \
+    case 1: F(1, CC); break;                                                                           \
+    case 2: F(2, CC); break;                                                                           \
+    case 3: F(3, CC); break;                                                                           \
+    case 4: F(4, CC); break;                                                                           \
+    case 5: F(5, CC); break;                                                                           \
+    case 6: F(6, CC); break;                                                                           \
+    case 7: F(7, CC); break;                                                                           \
+    case 8: F(8, CC); break;                                                                           \
+    case 9: F(9, CC); break;                                                                           \
+    case 10: F(10, CC); break;                                                                         \
+    case 11: F(11, CC); break;                                                                         \
+    case 12: F(12, CC); break;                                                                         \
+    case 13: F(13, CC); break;                                                                         \
+    default: F(14, CC); break;                                                                         \
+    }
+
 static void rtile_n(int R, int CB, const int *ng, const float *const *gx, const float *const *gw, int nred,
                     ptrdiff_t xcs, ptrdiff_t wcs, float *y, ptrdiff_t ystep, int ovalid, const float *init,
                     bool accumulate) {
 #define RT(RR, CC) rtile(RR, CC, ng, gx, gw, nred, xcs, wcs, y, ystep, ovalid, init, accumulate)
-#define RSW(CC)                                                                                        \
-    switch (R) {                                                                                       \
-    case 1: RT(1, CC); break;                                                                          \
-    case 2: RT(2, CC); break;                                                                          \
-    case 3: RT(3, CC); break;                                                                          \
-    case 4: RT(4, CC); break;                                                                          \
-    case 5: RT(5, CC); break;                                                                          \
-    case 6: RT(6, CC); break;                                                                          \
-    case 7: RT(7, CC); break;                                                                          \
-    case 8: RT(8, CC); break;                                                                          \
-    case 9: RT(9, CC); break;                                                                          \
-    case 10: RT(10, CC); break;                                                                        \
-    case 11: RT(11, CC); break;                                                                        \
-    case 12: RT(12, CC); break;                                                                        \
-    case 13: RT(13, CC); break;                                                                        \
-    default: RT(14, CC); break;                                                                        \
-    }
+#define RSW(CC) R_SWITCH(RT, CC)
     if (CB == 1) RSW(1)
     else if (CB == 2) RSW(2)
     else if (CB == 3) RSW(3)
@@ -397,23 +400,7 @@ static inline __attribute__((always_inline)) void wgemm(const int R, const int C
 static void wgemm_n(int R, int CB, const float *v, ptrdiff_t vbs, int K, const float *u, ptrdiff_t ldu, float *m,
                     ptrdiff_t ldm) {
 #define WG(RR, CC) wgemm(RR, CC, v, vbs, K, u, ldu, m, ldm)
-#define WGSW(CC)                                                                                       \
-    switch (R) {                                                                                       \
-    case 1: WG(1, CC); break;                                                                          \
-    case 2: WG(2, CC); break;                                                                          \
-    case 3: WG(3, CC); break;                                                                          \
-    case 4: WG(4, CC); break;                                                                          \
-    case 5: WG(5, CC); break;                                                                          \
-    case 6: WG(6, CC); break;                                                                          \
-    case 7: WG(7, CC); break;                                                                          \
-    case 8: WG(8, CC); break;                                                                          \
-    case 9: WG(9, CC); break;                                                                          \
-    case 10: WG(10, CC); break;                                                                        \
-    case 11: WG(11, CC); break;                                                                        \
-    case 12: WG(12, CC); break;                                                                        \
-    case 13: WG(13, CC); break;                                                                        \
-    default: WG(14, CC); break;                                                                        \
-    }
+#define WGSW(CC) R_SWITCH(WG, CC)
     if (CB == 1) WGSW(1)
     else if (CB == 2) WGSW(2)
     else WGSW(4)
@@ -618,23 +605,7 @@ static inline __attribute__((always_inline)) void pgemm(const int R, const int C
 }
 static void pgemm_n(int R, int CB, const float *v, const float *d, ptrdiff_t dts, int K, float *p, ptrdiff_t ldp) {
 #define PG(RR, CC) pgemm(RR, CC, v, d, dts, K, p, ldp)
-#define PGSW(CC)                                                                                       \
-    switch (R) {                                                                                       \
-    case 1: PG(1, CC); break;                                                                          \
-    case 2: PG(2, CC); break;                                                                          \
-    case 3: PG(3, CC); break;                                                                          \
-    case 4: PG(4, CC); break;                                                                          \
-    case 5: PG(5, CC); break;                                                                          \
-    case 6: PG(6, CC); break;                                                                          \
-    case 7: PG(7, CC); break;                                                                          \
-    case 8: PG(8, CC); break;                                                                          \
-    case 9: PG(9, CC); break;                                                                          \
-    case 10: PG(10, CC); break;                                                                        \
-    case 11: PG(11, CC); break;                                                                        \
-    case 12: PG(12, CC); break;                                                                        \
-    case 13: PG(13, CC); break;                                                                        \
-    default: PG(14, CC); break;                                                                        \
-    }
+#define PGSW(CC) R_SWITCH(PG, CC)
     if (CB == 1) PGSW(1)
     else if (CB == 2) PGSW(2)
     else PGSW(4)
