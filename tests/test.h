@@ -42,6 +42,24 @@ static inline int cxt_allclose(const float *a, const float *b, long n, double rt
     }
     return 1;
 }
+/* As cxt_allclose, with rel * scale[i] added to element i's limit: for sums
+ * whose rounding error is bounded relative to the sum of the absolute
+ * values of their terms (scale), such as Winograd convolutions. */
+static inline int cxt_allclose_terms(const float *a, const float *b, const float *scale, long n, double rtol,
+                                     double atol, double rel, const char *what) {
+    long worst = -1; double wv = 0;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]), lim = atol + rtol * fabs((double)b[i]) + rel * scale[i];
+        if (!(d <= lim) && (worst < 0 || d - lim > wv)) { worst = i; wv = d - lim; }
+    }
+    if (worst >= 0) {
+        cxt_cur_failed++;
+        fprintf(stderr, "  FAIL [%s] %s: element %ld got %.9g expected %.9g (sum of |terms| %.6g)\n", cxt_cur, what,
+                worst, (double)a[worst], (double)b[worst], (double)scale[worst]);
+        return 0;
+    }
+    return 1;
+}
 /* ---- fatal-error capture: EXPECT_FATAL(stmt, "substring", ...) runs `stmt`,
  * which must stop through the error handler (cx_fatal) with a message, and
  * cx_last_error(), containing every given substring. */

@@ -130,9 +130,10 @@ cx_tensor *cx_conv_transpose(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
  * Small 1-D / 2-D images (at most 256 output positions) take im2col + GEMM
  * over a batch of images at once (one GEMM for up to 1 MiB of columns).
  * The channels-last convolution (cx_conv2d_nhwc, cx_conv2d_bn_nhwc) takes
- * Winograd F(2x2, 3x3) under AUTO and WINOGRAD for 3x3, stride 1, padding 1
- * layers whose channel counts are multiples of 16 on AVX-512 builds (all
- * three passes, any image size), its direct kernels under DIRECT and GEMM.
+ * Winograd F(4x4, 3x3) (or F(2x2, 3x3): cx_conv_set_winograd_tile) under
+ * AUTO and WINOGRAD for 3x3, stride 1, padding 1 layers whose channel
+ * counts are multiples of 16 on AVX-512 builds (all three passes, any image
+ * size), its direct kernels under DIRECT and GEMM.
  * The environment variable CX_CONV_ALGO=auto|direct|gemm|winograd sets the
  * initial choice; cx_conv_set_algo overrides it (not thread-safe: call it
  * between steps). */
@@ -144,6 +145,16 @@ typedef enum {
 } cx_conv_algo;
 void cx_conv_set_algo(cx_conv_algo a);
 cx_conv_algo cx_conv_get_algo(void);
+/* The tile of the channels-last Winograd convolution: 4 (F(4x4, 3x3): 2.25
+ * multiply-adds per output and channel pair where the direct sum takes 9;
+ * rounding error at most 2e-6 of the sum of the absolute values of an
+ * output's products, about 10x the direct sum's), 2 (F(2x2, 3x3): 4
+ * multiply-adds, error as the direct sum's), or 0 (automatic, the default:
+ * 4). The environment variable CX_WINOGRAD_TILE=2|4 sets the initial
+ * choice; other values are an error here (not thread-safe: call between
+ * steps). */
+void cx_conv_set_winograd_tile(int m);
+int cx_conv_get_winograd_tile(void);
 
 /* Output size of a convolution / transposed convolution along one dim
  * (may be <= 0 for impossible geometries; the ops reject those). */

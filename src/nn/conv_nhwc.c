@@ -28,7 +28,8 @@
  * fixed order: the same bits for any thread count.
  *
  * 3x3 stride-1 layers whose channels are whole vectors take Winograd
- * F(2x2, 3x3) instead in all three passes (its section says how).
+ * F(4x4, 3x3) (or F(2x2, 3x3), cx_conv_set_winograd_tile) instead in all
+ * three passes (its section says how).
  *
  * cx_conv2d_bn_nhwc (at the end) adds a batch norm (and residual add and
  * relu) to the convolution as one op. */
@@ -316,68 +317,93 @@ static int row_chunks(int N, int rows, int nt) {
     return c > rows ? rows : c;
 }
 
-/* ---------------------------------------------------------------- Winograd F(2x2, 3x3) */
+/* ---------------------------------------------------------------- Winograd */
 /* 3x3 convolutions of stride 1 and padding 1 whose channel counts are
  * whole vectors, in the forward pass and the input gradient (which is
  * such a convolution of dY with the kernel turned by 180 degrees and its
- * channels swapped): per 2x2 block of outputs (a tile), the 4x4 inputs d
- * become V = B^T d B, the weights U = G w G^T, and the 16 products
- * M = U V (summed over input channels: 16 small matrix products [tiles x
- * C] x [C x O]) give the outputs A^T M A. 16 multiply-adds per 4 outputs
- * and channel pair where the direct sum takes 36; the rest (the
+ * channels swapped), by Winograd F(m x m, 3x3), m = 2 or 4: per m x m
+ * block of outputs (a tile), the A x A inputs d (A = m + 2) become
+ * V = B^T d B, the weights U = G w G^T, and the NE = A^2 products M = U V
+ * (summed over input channels: NE small matrix products [tiles x C] x
+ * [C x O]) give the outputs A^T M A. Multiply-adds per output and channel
+ * pair: 9 for the direct sum, 4 for F(2x2), 2.25 for F(4x4); the rest (the
  * transforms) are additions over channel vectors, which the floating-point
  * adders run beside the multiply-adds. Tiles go by chunks of tile rows
- * (about 16 tiles) whose V and M stay in L1/L2. The sums differ from the
- * direct ones by rounding (the weights' transform halves, the inputs' one
- * subtracts). */
-static bool wino_ok(const ngeom *g) {
+ * whose V and M stay in L1/L2. The sums differ from the direct ones by
+ * rounding: F(2x2)'s transforms only halve and add (error at most 1.3e-7
+ * of the sum of the absolute values of an output's products, the direct
+ * sums 2.4e-7), F(4x4)'s multiply by up to 8 and cancel more (at most
+ * 2e-6 of that sum; rms 3-6x the direct sums' error; measured on unit
+ * normal data, 16-64 channels). */
+
+/* CX_WINOGRAD_TILE / cx_conv_set_winograd_tile (conv.h): 0 automatic, 2, 4 */
+static _Atomic int wino_tile = -1;
+void cx_conv_set_winograd_tile(int m) {
+    if (m != 0 && m != 2 && m != 4)
+        cx_fatal("cx_conv_set_winograd_tile: tile %d (expected 0 for automatic, 2 or 4)", m);
+    wino_tile = m;
+}
+int cx_conv_get_winograd_tile(void) {
+    int m = wino_tile;
+    if (m < 0) {
+        const char *e = getenv("CX_WINOGRAD_TILE");
+        m = e && !strcmp(e, "2") ? 2 : e && !strcmp(e, "4") ? 4 : 0;
+        wino_tile = m;
+    }
+    return m;
+}
+
+/* The tile's output side m for this layer (2 or 4), or 0: no Winograd. */
+static int wino_m(const ngeom *g) {
 #if DV == 16
-    if (g->KH != 3 || g->KW != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1) return false;
-    if (g->C % DV || g->O % DV) return false;
+    if (g->KH != 3 || g->KW != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1) return 0;
+    if (g->C % DV || g->O % DV) return 0;
     const cx_conv_algo a = cx_conv_get_algo();
-    return a == CX_CONV_AUTO || a == CX_CONV_WINOGRAD;
+    if (a != CX_CONV_AUTO && a != CX_CONV_WINOGRAD) return 0;
+    const int m = cx_conv_get_winograd_tile();
+    return m ? m : 4;
 #else
     (void)g;
-    return false;
+    return 0;
 #endif
 }
 
-/* U[e][i][o] (e = 4 a + b) = (G w G^T)[a][b] of the taps w9[k][i][o]
+/* G (A x 3) of F(2x2, 3x3) and F(4x4, 3x3) */
+static const float WG2[4 * 3] = {1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, -0.5f, 0.5f, 0, 0, 1};
+static const float WG4[6 * 3] = {1 / 4.f,  0,         0,        -1 / 6.f, -1 / 6.f, -1 / 6.f,
+                                 -1 / 6.f, 1 / 6.f,   -1 / 6.f, 1 / 24.f, 1 / 12.f, 1 / 6.f,
+                                 1 / 24.f, -1 / 12.f, 1 / 6.f,  0,        0,        1};
+
+/* U[e][i][o] (e = A a + b) = (G w G^T)[a][b] of the taps w9[k][i][o]
  * (k = 3 kh + kw; flip: tap 8 - k, the kernel turned by 180 degrees),
  * i < ni, o < no (whole vectors). */
-static float *wino_weights(const float *w9, int ni, int no, bool flip) {
-    float *U = cx_arena_alloc((size_t)16 * ni * no * sizeof(float));
+static float *wino_weights(const float *w9, int ni, int no, bool flip, int m) {
+    const int A = m + 2, NE = A * A;
+    const float *G = m == 4 ? WG4 : WG2;
+    float *U = cx_arena_alloc((size_t)NE * ni * no * sizeof(float));
     for (int i = 0; i < ni; i++)
         for (int o = 0; o < no; o += DV) {
-            dvec w[9], t[4][3];
+            dvec w[9], t[6][3];
             for (int k = 0; k < 9; k++) w[k] = vld(w9 + ((size_t)(flip ? 8 - k : k) * ni + i) * no + o);
-            for (int j = 0; j < 3; j++) {
-                t[0][j] = w[j];
-                t[1][j] = (w[j] + w[3 + j] + w[6 + j]) * 0.5f;
-                t[2][j] = (w[j] - w[3 + j] + w[6 + j]) * 0.5f;
-                t[3][j] = w[6 + j];
-            }
-            for (int a = 0; a < 4; a++) {
-                dvec u[4];
-                u[0] = t[a][0];
-                u[1] = (t[a][0] + t[a][1] + t[a][2]) * 0.5f;
-                u[2] = (t[a][0] - t[a][1] + t[a][2]) * 0.5f;
-                u[3] = t[a][2];
-                for (int b = 0; b < 4; b++) vst(U + ((size_t)(4 * a + b) * ni + i) * no + o, u[b]);
-            }
+            for (int a = 0; a < A; a++)
+                for (int j = 0; j < 3; j++) t[a][j] = G[3 * a] * w[j] + G[3 * a + 1] * w[3 + j] + G[3 * a + 2] * w[6 + j];
+            for (int a = 0; a < A; a++)
+                for (int b = 0; b < A; b++)
+                    vst(U + ((size_t)(A * a + b) * ni + i) * no + o,
+                        G[3 * b] * t[a][0] + G[3 * b + 1] * t[a][1] + G[3 * b + 2] * t[a][2]);
         }
     return U;
 }
 
-/* m[r * ldm + c * 16 * DV + l] = sum over i < K of V(r, i) * u[i * ldu + c * DV + l],
- * r < R, c < CB: one of the 16 products for R tiles. V(r, i) =
- * v[(i / DV) * vbs + r * 16 * DV + i % DV]: the inputs in blocks of a
+/* m[r * ldm + c * TS * DV + l] = sum over i < K of V(r, i) * u[i * ldu + c * DV + l],
+ * r < R, c < CB: one of the NE = TS products for R tiles. V(r, i) =
+ * v[(i / DV) * vbs + r * TS * DV + i % DV]: the inputs in blocks of a
  * vector of channels, at a fixed tile stride, so that the R tiles'
  * broadcasts are at fixed offsets from one pointer (a tile stride known
  * only at run time took one register per tile, and GCC spilled them).
- * Output vector c of tile r goes to m + r * ldm + c * 16 * DV. */
-static inline __attribute__((always_inline)) void wgemm(const int R, const int CB, const float *v, ptrdiff_t vbs,
-                                                        int K, const float *u, ptrdiff_t ldu, float *m,
+ * Output vector c of tile r goes to m + r * ldm + c * TS * DV. */
+static inline __attribute__((always_inline)) void wgemm(const int TS, const int R, const int CB, const float *v,
+                                                        ptrdiff_t vbs, int K, const float *u, ptrdiff_t ldu, float *m,
                                                         ptrdiff_t ldm) {
     dvec acc[RMAX][4];
     for (int r = 0; r < R; r++)
@@ -388,35 +414,47 @@ static inline __attribute__((always_inline)) void wgemm(const int R, const int C
             dvec wv[4];
             for (int c = 0; c < CB; c++) wv[c] = vld(u + c * DV);
             UNROLL for (int r = 0; r < R; r++) {
-                const float xv = vb[r * 16 * DV + l];
+                const float xv = vb[r * TS * DV + l];
                 UNROLL for (int c = 0; c < CB; c++) acc[r][c] += wv[c] * xv;
             }
             u += ldu;
         }
     }
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < CB; c++) vst(m + r * ldm + c * 16 * DV, acc[r][c]);
+        for (int c = 0; c < CB; c++) vst(m + r * ldm + c * TS * DV, acc[r][c]);
 }
-static void wgemm_n(int R, int CB, const float *v, ptrdiff_t vbs, int K, const float *u, ptrdiff_t ldu, float *m,
-                    ptrdiff_t ldm) {
-#define WG(RR, CC) wgemm(RR, CC, v, vbs, K, u, ldu, m, ldm)
+static void wgemm_n(int TS, int R, int CB, const float *v, ptrdiff_t vbs, int K, const float *u, ptrdiff_t ldu,
+                    float *m, ptrdiff_t ldm) {
+#define WG(RR, CC) wgemm(T_S, RR, CC, v, vbs, K, u, ldu, m, ldm)
 #define WGSW(CC) R_SWITCH(WG, CC)
-    if (CB == 1) WGSW(1)
-    else if (CB == 2) WGSW(2)
-    else WGSW(4)
+    if (TS == 16) {
+#define T_S 16
+        if (CB == 1) WGSW(1)
+        else if (CB == 2) WGSW(2)
+        else WGSW(4)
+#undef T_S
+    } else {
+#define T_S 36
+        if (CB == 1) WGSW(1)
+        else if (CB == 2) WGSW(2)
+        else WGSW(4)
+#undef T_S
+    }
 #undef WGSW
 #undef WG
 }
 
-/* Tile rows per chunk, and the scratch (V and M) of one thread, in floats. */
-static int wino_rows(int W) {
-    const int TW = (W + 1) / 2, k = 16 / TW;
+/* Tile rows per chunk (about 256 transformed elements per channel: 16
+ * tiles of F(2x2), 7 of F(4x4)), and the scratch (V and M) of one thread,
+ * in floats. */
+static int wino_rows(int W, int m) {
+    const int TW = (W + m - 1) / m, k = 256 / ((m + 2) * (m + 2)) / TW;
     return k < 1 ? 1 : k;
 }
-static int64_t wino_scratch(int H, int W, int ni, int no) {
-    const int TW = (W + 1) / 2, kr = wino_rows(W), TH = (H + 1) / 2;
+static int64_t wino_scratch(int H, int W, int ni, int no, int m) {
+    const int TW = (W + m - 1) / m, kr = wino_rows(W, m), TH = (H + m - 1) / m;
     const int tc = TW * (kr < TH ? kr : TH);
-    return (int64_t)16 * tc * (ni + no) + (int64_t)W * ni; /* V, M, a row of zeros */
+    return (int64_t)(m + 2) * (m + 2) * tc * (ni + no) + (int64_t)W * ni; /* V, M, a row of zeros */
 }
 
 /* The sums and sums of squares of the channels of output row yrow ([OW][O])
@@ -438,8 +476,8 @@ static void row_stats(const float *yrow, int OW, int O, int OP, float *rs) {
 
 /* V = B^T d B for the tiles of tile rows [ty0, ty1) of x [H][W][ni], as
  * V[i / DV][tile][e][DV] (tiles counted from ty0); each input column's
- * B^T part once, for the two tiles that read it. zrow: W * ni zeros. */
-static void wino_vin(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
+ * B^T part once, for the tiles that read it. zrow: W * ni zeros. */
+static void wino_vin2(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
     const int TW = (W + 1) / 2, nib = ni / DV, tc = (ty1 - ty0) * TW;
     const dvec z = {0};
     for (int ty = ty0; ty < ty1; ty++) {
@@ -485,187 +523,319 @@ static void wino_vin(const float *x, int H, int W, int ni, int ty0, int ty1, flo
     }
 }
 
-/* Rows [2 ty_lo, 2 ty_hi) of y [H][W][no] (+)= the 3x3, stride 1, padding 1
+/* F(4x4)'s B^T applied to six vectors */
+static inline __attribute__((always_inline)) void bt6(const dvec *d, dvec *s) {
+    const dvec t1 = d[4] - 4.0f * d[2], t2 = d[3] - 4.0f * d[1], t3 = d[4] - d[2], t4 = 2.0f * (d[3] - d[1]);
+    s[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    s[1] = t1 + t2;
+    s[2] = t1 - t2;
+    s[3] = t3 + t4;
+    s[4] = t3 - t4;
+    s[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* wino_vin2 for F(4x4): tiles of 6x6 inputs at stride 4 */
+static void wino_vin4(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
+    const int TW = (W + 3) / 4, nib = ni / DV, tc = (ty1 - ty0) * TW;
+    const dvec z = {0};
+    for (int ty = ty0; ty < ty1; ty++) {
+        const float *rw[6];
+        for (int a = 0; a < 6; a++) {
+            const int iy = 4 * ty - 1 + a;
+            rw[a] = iy >= 0 && iy < H ? x + (size_t)iy * W * ni : zrow;
+        }
+        for (int ib = 0; ib < nib; ib++) {
+            const int i = ib * DV;
+            /* col[k][a]: B^T of input column 4 tx - 1 + k, rows a */
+            dvec col[6][6];
+#define WCOL4(j, s)                                                                                        \
+    do {                                                                                                   \
+        dvec d[6];                                                                                         \
+        for (int q = 0; q < 6; q++) d[q] = (j) >= 0 && (j) < W ? vld(rw[q] + (size_t)(j) * ni + i) : z;     \
+        bt6(d, s);                                                                                         \
+    } while (0)
+            WCOL4(-1, col[0]);
+            WCOL4(0, col[1]);
+            float *vt = V + ((size_t)ib * tc + (size_t)(ty - ty0) * TW) * 36 * DV;
+            for (int tx = 0; tx < TW; tx++, vt += 36 * DV) {
+                for (int k = 2; k < 6; k++) WCOL4(4 * tx - 1 + k, col[k]);
+                for (int a = 0; a < 6; a++) {
+                    const dvec d[6] = {col[0][a], col[1][a], col[2][a], col[3][a], col[4][a], col[5][a]};
+                    dvec s[6];
+                    bt6(d, s);
+                    for (int b = 0; b < 6; b++) vst(vt + (6 * a + b) * DV, s[b]);
+                }
+                for (int a = 0; a < 6; a++) {
+                    col[0][a] = col[4][a];
+                    col[1][a] = col[5][a];
+                }
+            }
+#undef WCOL4
+        }
+    }
+}
+
+static void wino_vin(int m, const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
+    if (m == 4) wino_vin4(x, H, W, ni, ty0, ty1, V, zrow);
+    else wino_vin2(x, H, W, ni, ty0, ty1, V, zrow);
+}
+
+/* F(4x4)'s A^T applied to six vectors */
+static inline __attribute__((always_inline)) void at6(const dvec *m, dvec *o) {
+    const dvec t1 = m[1] + m[2], t2 = m[1] - m[2], t3 = m[3] + m[4], t4 = m[3] - m[4];
+    o[0] = m[0] + t1 + t3;
+    o[1] = t2 + 2.0f * t4;
+    o[2] = t1 + 4.0f * t3;
+    o[3] = t2 + 8.0f * t4 + m[5];
+}
+
+/* Rows [m ty_lo, m ty_hi) of y [H][W][no] (+)= the 3x3, stride 1, padding 1
  * convolution of one image x [H][W][ni] with the transformed weights U
- * [16][ni][no]; bias [no] or NULL; rowstats [H][2 no] or NULL (each output
+ * [NE][ni][no]; bias [no] or NULL; rowstats [H][2 no] or NULL (each output
  * row's sums and sums of squares); scr: wino_scratch floats. Each output's
  * sums run in one order whatever the range: the same bits for any split.
- * V is [i / DV][tile][e][DV] and M [tile][o / DV][e][DV]: a tile's 16
+ * V is [i / DV][tile][e][DV] and M [tile][o / DV][e][DV]: a tile's NE
  * vectors at fixed offsets from one pointer in both transforms, and the
  * products' R tiles at fixed offsets too. */
-static void wino_image(const float *x, int H, int W, int ni, int no, const float *U, float *y, const float *bias,
-                       bool accumulate, float *rowstats, float *scr, int ty_lo, int ty_hi) {
-    const int TW = (W + 1) / 2, TH = (H + 1) / 2, kr = wino_rows(W);
+static void wino_image(int m, const float *x, int H, int W, int ni, int no, const float *U, float *y,
+                       const float *bias, bool accumulate, float *rowstats, float *scr, int ty_lo, int ty_hi) {
+    const int NE = (m + 2) * (m + 2), TW = (W + m - 1) / m, TH = (H + m - 1) / m, kr = wino_rows(W, m);
     const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1);
     const int tcmax = TW * (kr < TH ? kr : TH), nob = no / DV;
-    float *V = scr, *M = scr + (size_t)16 * tcmax * ni, *zrow = M + (size_t)16 * tcmax * no;
+    float *V = scr, *M = scr + (size_t)NE * tcmax * ni, *zrow = M + (size_t)NE * tcmax * no;
     const dvec z = {0};
     memset(zrow, 0, (size_t)W * ni * sizeof(float));
     if (ty_hi > TH) ty_hi = TH;
     for (int ty0 = ty_lo; ty0 < ty_hi; ty0 += kr) {
         const int ty1 = ty0 + kr < ty_hi ? ty0 + kr : ty_hi, tc = (ty1 - ty0) * TW;
-        wino_vin(x, H, W, ni, ty0, ty1, V, zrow);
+        wino_vin(m, x, H, W, ni, ty0, ty1, V, zrow);
         /* M[t][o / DV][e] = sum_i V[e][t][i] U[e][i][o] */
         const int nb = (tc + Rm - 1) / Rm, R = (tc + nb - 1) / nb;
-        for (int e = 0; e < 16; e++) {
+        for (int e = 0; e < NE; e++) {
             const float *ue = U + (size_t)e * ni * no;
             for (int t0 = 0; t0 < tc; t0 += R) {
                 const int r = tc - t0 < R ? tc - t0 : R;
                 for (int cb = 0; cb < ncb; cb++)
-                    wgemm_n(r, CB, V + ((size_t)t0 * 16 + e) * DV, (ptrdiff_t)tc * 16 * DV, ni, ue + cb * cbw, no,
-                            M + (((size_t)t0 * nob + cb * CB) * 16 + e) * DV, (ptrdiff_t)nob * 16 * DV);
+                    wgemm_n(NE, r, CB, V + ((size_t)t0 * NE + e) * DV, (ptrdiff_t)tc * NE * DV, ni, ue + cb * cbw, no,
+                            M + (((size_t)t0 * nob + cb * CB) * NE + e) * DV, (ptrdiff_t)nob * NE * DV);
             }
         }
         /* y = A^T M A */
         for (int ty = ty0; ty < ty1; ty++)
             for (int tx = 0; tx < TW; tx++) {
-                const int t = (ty - ty0) * TW + tx, oy = 2 * ty, ox = 2 * tx;
-                const bool r2 = oy + 1 < H, c2 = ox + 1 < W;
-                float *y0 = y + ((size_t)oy * W + ox) * no, *y1 = y0 + (size_t)W * no;
-                const float *mt = M + (size_t)t * nob * 16 * DV;
-                for (int o = 0; o < no; o += DV, mt += 16 * DV) {
-                    dvec s[2][4];
-                    for (int b = 0; b < 4; b++) {
-                        const dvec m0 = vld(mt + b * DV), m1 = vld(mt + (4 + b) * DV), m2 = vld(mt + (8 + b) * DV),
-                                   m3 = vld(mt + (12 + b) * DV);
-                        s[0][b] = m0 + m1 + m2;
-                        s[1][b] = m1 - m2 - m3;
-                    }
+                const int t = (ty - ty0) * TW + tx, oy = m * ty, ox = m * tx;
+                const int nr = H - oy < m ? H - oy : m, nc = W - ox < m ? W - ox : m;
+                float *y0 = y + ((size_t)oy * W + ox) * no;
+                const float *mt = M + (size_t)t * nob * NE * DV;
+                for (int o = 0; o < no; o += DV, mt += NE * DV) {
                     const dvec bv = bias ? vld(bias + o) : z;
-                    for (int a = 0; a < (r2 ? 2 : 1); a++) {
-                        float *yr = a ? y1 : y0;
-                        dvec v0 = s[a][0] + s[a][1] + s[a][2] + bv, v1 = s[a][1] - s[a][2] - s[a][3] + bv;
-                        if (accumulate) {
-                            v0 += vld(yr + o);
-                            if (c2) v1 += vld(yr + no + o);
+                    dvec out[4][4];
+                    if (m == 2) {
+                        dvec s[2][4];
+                        for (int b = 0; b < 4; b++) {
+                            const dvec m0 = vld(mt + b * DV), m1 = vld(mt + (4 + b) * DV),
+                                       m2 = vld(mt + (8 + b) * DV), m3 = vld(mt + (12 + b) * DV);
+                            s[0][b] = m0 + m1 + m2;
+                            s[1][b] = m1 - m2 - m3;
                         }
-                        vst(yr + o, v0);
-                        if (c2) vst(yr + no + o, v1);
+                        for (int a = 0; a < 2; a++) {
+                            out[a][0] = s[a][0] + s[a][1] + s[a][2] + bv;
+                            out[a][1] = s[a][1] - s[a][2] - s[a][3] + bv;
+                        }
+                    } else {
+                        dvec s[4][6];
+                        for (int b = 0; b < 6; b++) {
+                            dvec mc[6], oc[4];
+                            for (int a = 0; a < 6; a++) mc[a] = vld(mt + (6 * a + b) * DV);
+                            at6(mc, oc);
+                            for (int a = 0; a < 4; a++) s[a][b] = oc[a];
+                        }
+                        for (int a = 0; a < nr; a++) {
+                            at6(s[a], out[a]);
+                            for (int b = 0; b < 4; b++) out[a][b] += bv;
+                        }
+                    }
+                    for (int a = 0; a < nr; a++) {
+                        float *yr = y0 + (size_t)a * W * no + o;
+                        for (int b = 0; b < nc; b++) {
+                            dvec v = out[a][b];
+                            if (accumulate) v += vld(yr + (size_t)b * no);
+                            vst(yr + (size_t)b * no, v);
+                        }
                     }
                 }
             }
         if (rowstats)
-            for (int oy = 2 * ty0; oy < 2 * ty1 && oy < H; oy++)
+            for (int oy = m * ty0; oy < m * ty1 && oy < H; oy++)
                 row_stats(y + (size_t)oy * W * no, W, no, no, rowstats + (size_t)oy * 2 * no);
     }
 }
 
-/* The weight gradient by Winograd F(3x3, 2x2), the forward's dual: per
- * tile, the 4x4 inputs give V = B^T d B (the forward's transform) and the
- * 2x2 output gradients D = A dY A^T; P[e][i][o] sums V[e][t][i] D[e][t][o]
- * over all tiles of all images (16 products with the tiles as their long
- * sum), and dW = G^T P G once at the end. 16 multiply-adds per tile and
- * channel pair where the direct sum takes 36. */
+/* The weight gradient by Winograd F(3x3, m x m), the forward's dual: per
+ * tile, the A x A inputs give V = B^T d B (the forward's transform) and
+ * the m x m output gradients D = A dY A^T; P[e][i][o] sums V[e][t][i]
+ * D[e][t][o] over all tiles of all images (NE products with the tiles as
+ * their long sum), and dW = G^T P G once at the end. */
 
 /* D = A dY A^T for the tiles of tile rows [ty0, ty1) of dy [H][W][no], as
  * D[tile][o / DV][e][DV]. */
-static void wino_dyin(const float *dy, int H, int W, int no, int ty0, int ty1, float *D) {
-    const int TW = (W + 1) / 2, nob = no / DV;
+static void wino_dyin(int m, const float *dy, int H, int W, int no, int ty0, int ty1, float *D) {
+    const int TW = (W + m - 1) / m, nob = no / DV, A = m + 2, NE = A * A;
     const dvec z = {0};
     for (int ty = ty0; ty < ty1; ty++)
         for (int tx = 0; tx < TW; tx++) {
-            const int oy = 2 * ty, ox = 2 * tx;
-            const bool r2 = oy + 1 < H, c2 = ox + 1 < W;
-            const float *y0 = dy + ((size_t)oy * W + ox) * no, *y1 = y0 + (size_t)W * no;
-            float *dt = D + ((size_t)(ty - ty0) * TW + tx) * nob * 16 * DV;
-            for (int o = 0; o < no; o += DV, dt += 16 * DV) {
-                const dvec g00 = vld(y0 + o), g01 = c2 ? vld(y0 + no + o) : z;
-                const dvec g10 = r2 ? vld(y1 + o) : z, g11 = r2 && c2 ? vld(y1 + no + o) : z;
-                /* rows: A applied to the columns (u[a][j]), then to the rows */
-                const dvec u[4][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g00 - g10, g01 - g11}, {-g10, -g11}};
-                for (int a = 0; a < 4; a++) {
-                    vst(dt + (4 * a + 0) * DV, u[a][0]);
-                    vst(dt + (4 * a + 1) * DV, u[a][0] + u[a][1]);
-                    vst(dt + (4 * a + 2) * DV, u[a][0] - u[a][1]);
-                    vst(dt + (4 * a + 3) * DV, -u[a][1]);
+            const int oy = m * ty, ox = m * tx;
+            const int nr = H - oy < m ? H - oy : m, nc = W - ox < m ? W - ox : m;
+            const float *y0 = dy + ((size_t)oy * W + ox) * no;
+            float *dt = D + ((size_t)(ty - ty0) * TW + tx) * nob * NE * DV;
+            for (int o = 0; o < no; o += DV, dt += NE * DV) {
+                dvec g[4][4];
+                for (int a = 0; a < m; a++)
+                    for (int b = 0; b < m; b++) g[a][b] = a < nr && b < nc ? vld(y0 + ((size_t)a * W + b) * no + o) : z;
+                if (m == 2) {
+                    /* A applied to the columns (u[a][j]), then to the rows */
+                    const dvec u[4][2] = {{g[0][0], g[0][1]},
+                                          {g[0][0] + g[1][0], g[0][1] + g[1][1]},
+                                          {g[0][0] - g[1][0], g[0][1] - g[1][1]},
+                                          {-g[1][0], -g[1][1]}};
+                    for (int a = 0; a < 4; a++) {
+                        vst(dt + (4 * a + 0) * DV, u[a][0]);
+                        vst(dt + (4 * a + 1) * DV, u[a][0] + u[a][1]);
+                        vst(dt + (4 * a + 2) * DV, u[a][0] - u[a][1]);
+                        vst(dt + (4 * a + 3) * DV, -u[a][1]);
+                    }
+                } else {
+                    /* A (6x4): u0 = g0, u1,2 = (g0 + g2) +- (g1 + g3),
+                     * u3,4 = (g0 + 4 g2) +- (2 g1 + 8 g3), u5 = g3 */
+#define A6(g0, g1, g2, g3, u)                                                                              \
+    do {                                                                                                   \
+        const dvec p_ = (g0) + (g2), q_ = (g1) + (g3), p2_ = (g0) + 4.0f * (g2), q2_ = 2.0f * (g1) + 8.0f * (g3); \
+        (u)[0] = (g0);                                                                                     \
+        (u)[1] = p_ + q_;                                                                                  \
+        (u)[2] = p_ - q_;                                                                                  \
+        (u)[3] = p2_ + q2_;                                                                                \
+        (u)[4] = p2_ - q2_;                                                                                \
+        (u)[5] = (g3);                                                                                     \
+    } while (0)
+                    dvec u[6][4]; /* u[a][j]: A along the rows of column j */
+                    for (int j = 0; j < 4; j++) {
+                        dvec c[6];
+                        A6(g[0][j], g[1][j], g[2][j], g[3][j], c);
+                        for (int a = 0; a < 6; a++) u[a][j] = c[a];
+                    }
+                    for (int a = 0; a < 6; a++) {
+                        dvec r[6];
+                        A6(u[a][0], u[a][1], u[a][2], u[a][3], r);
+                        for (int b = 0; b < 6; b++) vst(dt + (6 * a + b) * DV, r[b]);
+                    }
+#undef A6
                 }
             }
         }
 }
 
-/* p[r * ldp + c * DV + l] += sum over t < K of v[t * 16 * DV + r] *
- * d[t * dts + c * 16 * DV + l], r < R, c < CB. */
-static inline __attribute__((always_inline)) void pgemm(const int R, const int CB, const float *v, const float *d,
-                                                        ptrdiff_t dts, int K, float *p, ptrdiff_t ldp) {
+/* p[r * ldp + c * DV + l] += sum over t < K of v[t * TS * DV + r] *
+ * d[t * dts + c * TS * DV + l], r < R, c < CB. */
+static inline __attribute__((always_inline)) void pgemm(const int TS, const int R, const int CB, const float *v,
+                                                        const float *d, ptrdiff_t dts, int K, float *p, ptrdiff_t ldp) {
     dvec acc[RMAX][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < CB; c++) acc[r][c] = vld(p + r * ldp + c * DV);
     for (int t = 0; t < K; t++) {
         dvec wv[4];
-        for (int c = 0; c < CB; c++) wv[c] = vld(d + c * 16 * DV);
+        for (int c = 0; c < CB; c++) wv[c] = vld(d + c * TS * DV);
         UNROLL for (int r = 0; r < R; r++) {
             const float xv = v[r];
             UNROLL for (int c = 0; c < CB; c++) acc[r][c] += wv[c] * xv;
         }
-        v += 16 * DV;
+        v += TS * DV;
         d += dts;
     }
     for (int r = 0; r < R; r++)
         for (int c = 0; c < CB; c++) vst(p + r * ldp + c * DV, acc[r][c]);
 }
-static void pgemm_n(int R, int CB, const float *v, const float *d, ptrdiff_t dts, int K, float *p, ptrdiff_t ldp) {
-#define PG(RR, CC) pgemm(RR, CC, v, d, dts, K, p, ldp)
+static void pgemm_n(int TS, int R, int CB, const float *v, const float *d, ptrdiff_t dts, int K, float *p,
+                    ptrdiff_t ldp) {
+#define PG(RR, CC) pgemm(T_S, RR, CC, v, d, dts, K, p, ldp)
 #define PGSW(CC) R_SWITCH(PG, CC)
-    if (CB == 1) PGSW(1)
-    else if (CB == 2) PGSW(2)
-    else PGSW(4)
+    if (TS == 16) {
+#define T_S 16
+        if (CB == 1) PGSW(1)
+        else if (CB == 2) PGSW(2)
+        else PGSW(4)
+#undef T_S
+    } else {
+#define T_S 36
+        if (CB == 1) PGSW(1)
+        else if (CB == 2) PGSW(2)
+        else PGSW(4)
+#undef T_S
+    }
 #undef PGSW
 #undef PG
 }
 
-/* Tile rows per chunk of the weight gradient (up to 64 tiles: long sums,
- * V and D in L2) and the scratch of one range, in floats. */
-static int wino_wrows(int W) {
-    const int TW = (W + 1) / 2, k = 64 / TW;
+/* Tile rows per chunk of the weight gradient (about 1024 transformed
+ * elements per channel: 64 tiles of F(2x2), 28 of F(4x4); long sums, V
+ * and D in L2) and the scratch of one range, in floats. */
+static int wino_wrows(int W, int m) {
+    const int TW = (W + m - 1) / m, k = 1024 / ((m + 2) * (m + 2)) / TW;
     return k < 1 ? 1 : k;
 }
-static int64_t wino_wscratch(const ngeom *g) {
-    const int TW = (g->W + 1) / 2, TH = (g->H + 1) / 2, kr = wino_wrows(g->W);
+static int64_t wino_wscratch(const ngeom *g, int m) {
+    const int TW = (g->W + m - 1) / m, TH = (g->H + m - 1) / m, kr = wino_wrows(g->W, m);
     const int tc = TW * (kr < TH ? kr : TH);
-    return (int64_t)16 * tc * (g->C + g->O) + (int64_t)g->W * g->C;
+    return (int64_t)(m + 2) * (m + 2) * tc * (g->C + g->O) + (int64_t)g->W * g->C;
 }
 
-/* P [16][C][O] += the sums of one image x [H][W][C], dy [H][W][O]. */
-static void wino_bweight_image(const ngeom *g, const float *x, const float *dy, float *P, float *scr) {
-    const int H = g->H, W = g->W, ni = g->C, no = g->O;
-    const int TW = (W + 1) / 2, TH = (H + 1) / 2, kr = wino_wrows(W);
+/* P [NE][C][O] += the sums of one image x [H][W][C], dy [H][W][O]. */
+static void wino_bweight_image(const ngeom *g, int m, const float *x, const float *dy, float *P, float *scr) {
+    const int H = g->H, W = g->W, ni = g->C, no = g->O, NE = (m + 2) * (m + 2);
+    const int TW = (W + m - 1) / m, TH = (H + m - 1) / m, kr = wino_wrows(W, m);
     const int tcmax = TW * (kr < TH ? kr : TH), nib = ni / DV, nob = no / DV;
     const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1);
     const int nb = (DV + Rm - 1) / Rm, R = (DV + nb - 1) / nb; /* rows of a block of DV input channels */
-    float *V = scr, *D = V + (size_t)16 * tcmax * ni, *zrow = D + (size_t)16 * tcmax * no;
+    float *V = scr, *D = V + (size_t)NE * tcmax * ni, *zrow = D + (size_t)NE * tcmax * no;
     memset(zrow, 0, (size_t)W * ni * sizeof(float));
     for (int ty0 = 0; ty0 < TH; ty0 += kr) {
         const int ty1 = ty0 + kr < TH ? ty0 + kr : TH, tc = (ty1 - ty0) * TW;
-        wino_vin(x, H, W, ni, ty0, ty1, V, zrow);
-        wino_dyin(dy, H, W, no, ty0, ty1, D);
-        for (int e = 0; e < 16; e++)
+        wino_vin(m, x, H, W, ni, ty0, ty1, V, zrow);
+        wino_dyin(m, dy, H, W, no, ty0, ty1, D);
+        for (int e = 0; e < NE; e++)
             for (int ib = 0; ib < nib; ib++)
                 for (int r0 = 0; r0 < DV; r0 += R) {
                     const int r = DV - r0 < R ? DV - r0 : R;
                     for (int cb = 0; cb < ncb; cb++)
-                        pgemm_n(r, CB, V + (((size_t)ib * tc * 16 + e) * DV) + r0,
-                                D + ((size_t)cb * CB * 16 + e) * DV, (ptrdiff_t)nob * 16 * DV, tc,
+                        pgemm_n(NE, r, CB, V + (((size_t)ib * tc * NE + e) * DV) + r0,
+                                D + ((size_t)cb * CB * NE + e) * DV, (ptrdiff_t)nob * NE * DV, tc,
                                 P + ((size_t)e * ni + ib * DV + r0) * no + cb * cbw, no);
                 }
     }
 }
 
-/* dW [O][C][3][3] += G^T P G, P [16][C][O]. */
-static void wino_bweight_finish(const ngeom *g, const float *P, float *dW) {
-    const int C = g->C, O = g->O;
-    static const float Gm[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+/* dW [O][C][3][3] += G^T P G, P [NE][C][O]: G^T along the rows of each
+ * (c, o)'s A x A block, then G along its columns, DV outputs o at once. */
+static void wino_bweight_finish(const ngeom *g, int m, const float *P, float *dW) {
+    const int C = g->C, O = g->O, A = m + 2;
+    const float *G = m == 4 ? WG4 : WG2;
     for (int c = 0; c < C; c++)
-        for (int o = 0; o < O; o++) {
-            float pe[16];
-            for (int e = 0; e < 16; e++) pe[e] = P[((size_t)e * C + c) * O + o];
-            float *d = dW + ((size_t)o * C + c) * 9;
+        for (int o = 0; o < O; o += DV) {
+            dvec q[3][6];
+            for (int kh = 0; kh < 3; kh++)
+                for (int b = 0; b < A; b++) {
+                    dvec s = {0};
+                    for (int a = 0; a < A; a++) s += G[3 * a + kh] * vld(P + ((size_t)(A * a + b) * C + c) * O + o);
+                    q[kh][b] = s;
+                }
+            float d[9][DV];
             for (int kh = 0; kh < 3; kh++)
                 for (int kw = 0; kw < 3; kw++) {
-                    float sum = 0;
-                    for (int a = 0; a < 4; a++)
-                        for (int b = 0; b < 4; b++) sum += Gm[a][kh] * Gm[b][kw] * pe[4 * a + b];
-                    d[kh * 3 + kw] += sum;
+                    dvec s = {0};
+                    for (int b = 0; b < A; b++) s += G[3 * b + kw] * q[kh][b];
+                    vst(d[3 * kh + kw], s);
                 }
+            for (int l = 0; l < DV; l++)
+                for (int k = 0; k < 9; k++) dW[((size_t)(o + l) * C + c) * 9 + k] += d[k][l];
         }
 }
 
@@ -692,18 +862,19 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
     const int ntaps = g->KH * g->KW;
     const float **tp = cx_arena_alloc((size_t)16 * ntaps * ntask_threads * sizeof(float *));
     const int ntask = g->N * rc;
-    const bool wino = wino_ok(g);
-    const float *wu = wino ? wino_weights(wf, g->C, OP, false) : NULL;
-    const int64_t wsf = wino ? wino_scratch(g->H, g->W, g->C, OP) : 0;
+    const int wm = wino_m(g);
+    const bool wino = wm > 0;
+    const float *wu = wino ? wino_weights(wf, g->C, OP, false, wm) : NULL;
+    const int64_t wsf = wino ? wino_scratch(g->H, g->W, g->C, OP, wm) : 0;
     float *wscr = wino ? cx_arena_alloc((size_t)(wsf * ntask_threads) * sizeof(float)) : NULL;
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
         const int tid = par ? thread_id() : 0;
         const int n = task / rc, ck = task % rc;
         if (wino) {
-            /* the chunk's tile rows (2 output rows each) */
-            const int TH = (g->OH + 1) / 2;
-            wino_image(X + (size_t)n * g->H * g->W * g->C, g->H, g->W, g->C, OP, wu,
+            /* the chunk's tile rows (wm output rows each) */
+            const int TH = (g->OH + wm - 1) / wm;
+            wino_image(wm, X + (size_t)n * g->H * g->W * g->C, g->H, g->W, g->C, OP, wu,
                        Y + (size_t)n * g->OH * g->OW * g->O, bias, accumulate,
                        rowstats ? rowstats + (size_t)n * g->OH * 2 * OP : NULL, wscr + wsf * tid,
                        (int)((int64_t)ck * TH / rc), (int)((int64_t)(ck + 1) * TH / rc));
@@ -769,6 +940,7 @@ typedef struct {
     int64_t *tags;
     const float **tp;
     const float *wu; /* Winograd's weights, or NULL */
+    int wm;          /* its tile (wino_m) */
     float *wscr;
     int64_t wsf;
 } bdctx;
@@ -795,8 +967,9 @@ static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *w
     c->tags = cx_arena_alloc((size_t)c->nslot * nthr * sizeof(int64_t));
     c->tp = cx_arena_alloc((size_t)16 * c->ntaps * nthr * sizeof(float *));
     /* dX = the convolution of dY with the kernel turned and its channels swapped */
-    c->wu = wino_ok(g) ? wino_weights(wb, g->O, c->CP, true) : NULL;
-    c->wsf = c->wu ? wino_scratch(g->H, g->W, g->O, c->CP) : 0;
+    c->wm = wino_m(g);
+    c->wu = c->wm ? wino_weights(wb, g->O, c->CP, true, c->wm) : NULL;
+    c->wsf = c->wu ? wino_scratch(g->H, g->W, g->O, c->CP, c->wm) : 0;
     c->wscr = c->wu ? cx_arena_alloc((size_t)(c->wsf * nthr) * sizeof(float)) : NULL;
 }
 
@@ -814,9 +987,9 @@ static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const f
     const float **tp = c->tp;
     if (!dyn) dyn = dY + (size_t)n * g->OH * g->OW * g->O;
     if (c->wu) {
-        /* rows [iy0, iy1): whole tile rows (iy0 even) */
-        wino_image(dyn, g->H, g->W, g->O, g->C, c->wu, dX + (size_t)n * g->H * g->W * g->C, NULL, accumulate, NULL,
-                   c->wscr + c->wsf * tid, iy0 / 2, (iy1 + 1) / 2);
+        /* rows [iy0, iy1): whole tile rows (iy0 a multiple of wm) */
+        wino_image(c->wm, dyn, g->H, g->W, g->O, g->C, c->wu, dX + (size_t)n * g->H * g->W * g->C, NULL, accumulate, NULL,
+                   c->wscr + c->wsf * tid, iy0 / c->wm, (iy1 + c->wm - 1) / c->wm);
         return;
     }
     ring rg;
@@ -887,8 +1060,8 @@ static void nhwc_bdata(const ngeom *g, const float *dY, const float *wb, float *
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
         const int n = task / rc, ck = task % rc;
-        /* Winograd's chunks: whole tile rows of 2 */
-        const int u = c.wu ? 2 : 1, rows = (g->H + u - 1) / u;
+        /* Winograd's chunks: whole tile rows */
+        const int u = c.wu ? c.wm : 1, rows = (g->H + u - 1) / u;
         const int r0 = (int)((int64_t)ck * rows / rc) * u, r1 = (int)((int64_t)(ck + 1) * rows / rc) * u;
         bdata_rows(&c, par ? thread_id() : 0, n, r0, r1 < g->H ? r1 : g->H, NULL);
     });
@@ -1117,8 +1290,9 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
                                  float *dW, double *db, const bdctx *bd) {
     const int OP = rup(g->O, DV);
     const wplan wp = wplan_of(g);
-    const bool wino = dW && wino_ok(g);
-    const int64_t pf = !dW ? 0 : wino ? (int64_t)16 * g->C * g->O : (int64_t)g->KH * g->KW * g->C * (wp.turned ? g->O : OP);
+    const int wm = dW ? wino_m(g) : 0;
+    const bool wino = wm > 0;
+    const int64_t pf = !dW ? 0 : wino ? (int64_t)(wm + 2) * (wm + 2) * g->C * g->O : (int64_t)g->KH * g->KW * g->C * (wp.turned ? g->O : OP);
     const int S = g->N < WSLOTS ? g->N : WSLOTS;
     if (S <= 0) return;
     const int nt = nthreads();
@@ -1129,7 +1303,7 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
     float *parts = dW ? cx_arena_alloc((size_t)(pf * S) * sizeof(float)) : NULL;
     double *dbs = db ? cx_arena_alloc((size_t)g->O * S * sizeof(double)) : NULL;
     const float **ptrs = cx_arena_alloc((size_t)2 * (g->OH + 1) * S * sizeof(float *));
-    const int64_t xpf = !dW ? 0 : wino ? wino_wscratch(g) : wpad_floats(g);
+    const int64_t xpf = !dW ? 0 : wino ? wino_wscratch(g, wm) : wpad_floats(g);
     float *xpads = dW ? cx_arena_alloc((size_t)(xpf * S) * sizeof(float)) : NULL;
     const size_t ximg = (size_t)g->H * g->W * g->C, dyimg = (size_t)g->OH * g->OW * g->O;
     float *scratch = mk ? cx_arena_alloc(dyimg * S * sizeof(float)) : NULL;
@@ -1153,7 +1327,7 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
             if (ds)
                 for (size_t q = 0; q < (size_t)g->OH * g->OW; q++)
                     for (int o = 0; o < g->O; o++) ds[o] += dyn[q * g->O + o];
-            if (p && wino) wino_bweight_image(g, X + ximg * n, dyn, p, xpads + xpf * sl);
+            if (p && wino) wino_bweight_image(g, wm, X + ximg * n, dyn, p, xpads + xpf * sl);
             else if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
             if (bd) bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
         }
@@ -1167,7 +1341,7 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
             for (int64_t i = 0; i < pf; i++) parts[i] += ps[i];
         }
         if (wino) {
-            wino_bweight_finish(g, parts, dW);
+            wino_bweight_finish(g, wm, parts, dW);
         } else {
             for (int o = 0; o < g->O; o++)
                 for (int c = 0; c < g->C; c++)
