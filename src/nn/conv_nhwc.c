@@ -475,10 +475,11 @@ static void row_stats(const float *yrow, int OW, int O, int OP, float *rs) {
 }
 
 /* V = B^T d B for the tiles of tile rows [ty0, ty1) of x [H][W][ni], as
- * V[i / DV][tile][e][DV] (tiles counted from ty0); each input column's
- * B^T part once, for the tiles that read it. zrow: W * ni zeros. */
-static void wino_vin2(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
-    const int TW = (W + 1) / 2, nib = ni / DV, tc = (ty1 - ty0) * TW;
+ * V[i / DV][tile][e][DV] (tiles counted from ty0, tc tiles per block of
+ * channels); each input column's B^T part once, for the tiles that read
+ * it. zrow: W * ni zeros. */
+static void wino_vin2(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, int tc, const float *zrow) {
+    const int TW = (W + 1) / 2, nib = ni / DV;
     const dvec z = {0};
     for (int ty = ty0; ty < ty1; ty++) {
         const float *rw[4];
@@ -535,8 +536,8 @@ static inline __attribute__((always_inline)) void bt6(const dvec *d, dvec *s) {
 }
 
 /* wino_vin2 for F(4x4): tiles of 6x6 inputs at stride 4 */
-static void wino_vin4(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
-    const int TW = (W + 3) / 4, nib = ni / DV, tc = (ty1 - ty0) * TW;
+static void wino_vin4(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, int tc, const float *zrow) {
+    const int TW = (W + 3) / 4, nib = ni / DV;
     const dvec z = {0};
     for (int ty = ty0; ty < ty1; ty++) {
         const float *rw[6];
@@ -575,9 +576,10 @@ static void wino_vin4(const float *x, int H, int W, int ni, int ty0, int ty1, fl
     }
 }
 
-static void wino_vin(int m, const float *x, int H, int W, int ni, int ty0, int ty1, float *V, const float *zrow) {
-    if (m == 4) wino_vin4(x, H, W, ni, ty0, ty1, V, zrow);
-    else wino_vin2(x, H, W, ni, ty0, ty1, V, zrow);
+static void wino_vin(int m, const float *x, int H, int W, int ni, int ty0, int ty1, float *V, int tc,
+                     const float *zrow) {
+    if (m == 4) wino_vin4(x, H, W, ni, ty0, ty1, V, tc, zrow);
+    else wino_vin2(x, H, W, ni, ty0, ty1, V, tc, zrow);
 }
 
 /* F(4x4)'s A^T applied to six vectors */
@@ -608,7 +610,7 @@ static void wino_image(int m, const float *x, int H, int W, int ni, int no, cons
     if (ty_hi > TH) ty_hi = TH;
     for (int ty0 = ty_lo; ty0 < ty_hi; ty0 += kr) {
         const int ty1 = ty0 + kr < ty_hi ? ty0 + kr : ty_hi, tc = (ty1 - ty0) * TW;
-        wino_vin(m, x, H, W, ni, ty0, ty1, V, zrow);
+        wino_vin(m, x, H, W, ni, ty0, ty1, V, tc, zrow);
         /* M[t][o / DV][e] = sum_i V[e][t][i] U[e][i][o] */
         const int nb = (tc + Rm - 1) / Rm, R = (tc + nb - 1) / nb;
         for (int e = 0; e < NE; e++) {
@@ -775,41 +777,60 @@ static void pgemm_n(int TS, int R, int CB, const float *v, const float *d, ptrdi
 #undef PG
 }
 
-/* Tile rows per chunk of the weight gradient (about 1024 transformed
- * elements per channel: 64 tiles of F(2x2), 28 of F(4x4); long sums, V
- * and D in L2) and the scratch of one range, in floats. */
-static int wino_wrows(int W, int m) {
-    const int TW = (W + m - 1) / m, k = 1024 / ((m + 2) * (m + 2)) / TW;
-    return k < 1 ? 1 : k;
+/* The weight gradient's tiles go by batches of about 1024 transformed
+ * elements per channel (64 tiles of F(2x2), 28 of F(4x4); whole tile rows,
+ * across images: a 7x7 map has 4 tiles of F(4x4)): long sums over the
+ * tiles, V and D in L2. The batches of an image range (its images in a
+ * fixed order) do not depend on the thread count. */
+typedef struct {
+    float *V, *D, *zrow;
+    int cap, fill; /* tiles: room, filled */
+} wbatch;
+static int wbatch_cap(const ngeom *g, int m) {
+    const int TW = (g->W + m - 1) / m, t = 1024 / ((m + 2) * (m + 2));
+    return t < TW ? TW : t / TW * TW;
 }
 static int64_t wino_wscratch(const ngeom *g, int m) {
-    const int TW = (g->W + m - 1) / m, TH = (g->H + m - 1) / m, kr = wino_wrows(g->W, m);
-    const int tc = TW * (kr < TH ? kr : TH);
-    return (int64_t)(m + 2) * (m + 2) * tc * (g->C + g->O) + (int64_t)g->W * g->C;
+    return (int64_t)(m + 2) * (m + 2) * wbatch_cap(g, m) * (g->C + g->O) + (int64_t)g->W * g->C;
+}
+static wbatch wbatch_of(const ngeom *g, int m, float *scr) {
+    const int cap = wbatch_cap(g, m), NE = (m + 2) * (m + 2);
+    wbatch b = {scr, scr + (size_t)NE * cap * g->C, scr + (size_t)NE * cap * (g->C + g->O), cap, 0};
+    memset(b.zrow, 0, (size_t)g->W * g->C * sizeof(float));
+    return b;
 }
 
-/* P [NE][C][O] += the sums of one image x [H][W][C], dy [H][W][O]. */
-static void wino_bweight_image(const ngeom *g, int m, const float *x, const float *dy, float *P, float *scr) {
-    const int H = g->H, W = g->W, ni = g->C, no = g->O, NE = (m + 2) * (m + 2);
-    const int TW = (W + m - 1) / m, TH = (H + m - 1) / m, kr = wino_wrows(W, m);
-    const int tcmax = TW * (kr < TH ? kr : TH), nib = ni / DV, nob = no / DV;
+/* P [NE][C][O] += the sums over the batch's tiles; empties it. */
+static void wbatch_flush(const ngeom *g, int m, wbatch *b, float *P) {
+    const int ni = g->C, no = g->O, NE = (m + 2) * (m + 2), nib = ni / DV, nob = no / DV, tc = b->fill;
     const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1);
     const int nb = (DV + Rm - 1) / Rm, R = (DV + nb - 1) / nb; /* rows of a block of DV input channels */
-    float *V = scr, *D = V + (size_t)NE * tcmax * ni, *zrow = D + (size_t)NE * tcmax * no;
-    memset(zrow, 0, (size_t)W * ni * sizeof(float));
-    for (int ty0 = 0; ty0 < TH; ty0 += kr) {
-        const int ty1 = ty0 + kr < TH ? ty0 + kr : TH, tc = (ty1 - ty0) * TW;
-        wino_vin(m, x, H, W, ni, ty0, ty1, V, zrow);
-        wino_dyin(m, dy, H, W, no, ty0, ty1, D);
-        for (int e = 0; e < NE; e++)
-            for (int ib = 0; ib < nib; ib++)
-                for (int r0 = 0; r0 < DV; r0 += R) {
-                    const int r = DV - r0 < R ? DV - r0 : R;
-                    for (int cb = 0; cb < ncb; cb++)
-                        pgemm_n(NE, r, CB, V + (((size_t)ib * tc * NE + e) * DV) + r0,
-                                D + ((size_t)cb * CB * NE + e) * DV, (ptrdiff_t)nob * NE * DV, tc,
-                                P + ((size_t)e * ni + ib * DV + r0) * no + cb * cbw, no);
-                }
+    if (!tc) return;
+    for (int e = 0; e < NE; e++)
+        for (int ib = 0; ib < nib; ib++)
+            for (int r0 = 0; r0 < DV; r0 += R) {
+                const int r = DV - r0 < R ? DV - r0 : R;
+                for (int cb = 0; cb < ncb; cb++)
+                    pgemm_n(NE, r, CB, b->V + (((size_t)ib * b->cap * NE + e) * DV) + r0,
+                            b->D + ((size_t)cb * CB * NE + e) * DV, (ptrdiff_t)nob * NE * DV, tc,
+                            P + ((size_t)e * ni + ib * DV + r0) * no + cb * cbw, no);
+            }
+    b->fill = 0;
+}
+
+/* Adds the tiles of one image x [H][W][C], dy [H][W][O] to the batch,
+ * flushing it into P [NE][C][O] when full. */
+static void wino_bweight_image(const ngeom *g, int m, const float *x, const float *dy, float *P, wbatch *b) {
+    const int H = g->H, W = g->W, NE = (m + 2) * (m + 2), nob = g->O / DV;
+    const int TW = (W + m - 1) / m, TH = (H + m - 1) / m;
+    for (int ty0 = 0; ty0 < TH;) {
+        if (b->fill + TW > b->cap) wbatch_flush(g, m, b, P);
+        int ty1 = ty0 + (b->cap - b->fill) / TW;
+        if (ty1 > TH) ty1 = TH;
+        wino_vin(m, x, H, W, g->C, ty0, ty1, b->V + (size_t)b->fill * NE * DV, b->cap, b->zrow);
+        wino_dyin(m, dy, H, W, g->O, ty0, ty1, b->D + (size_t)b->fill * nob * NE * DV);
+        b->fill += (ty1 - ty0) * TW;
+        ty0 = ty1;
     }
 }
 
@@ -1321,16 +1342,19 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
         double *ds = db ? dbs + (size_t)g->O * sl : NULL;
         if (ds)
             for (int o = 0; o < g->O; o++) ds[o] = 0;
+        wbatch wb = {0};
+        if (p && wino) wb = wbatch_of(g, wm, xpads + xpf * sl);
         for (int n = n1 - 1; n >= n0; n--) {
             const float *dyn = dY ? dY + dyimg * n : scratch + dyimg * sl;
             if (mk) mk(mkctx, n, scratch + dyimg * sl);
             if (ds)
                 for (size_t q = 0; q < (size_t)g->OH * g->OW; q++)
                     for (int o = 0; o < g->O; o++) ds[o] += dyn[q * g->O + o];
-            if (p && wino) wino_bweight_image(g, wm, X + ximg * n, dyn, p, xpads + xpf * sl);
+            if (p && wino) wino_bweight_image(g, wm, X + ximg * n, dyn, p, &wb);
             else if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
             if (bd) bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
         }
+        if (p && wino) wbatch_flush(g, wm, &wb, p);
     });
     const int K = g->KH * g->KW;
     if (dW) {
