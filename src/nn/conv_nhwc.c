@@ -444,17 +444,16 @@ static void wgemm_n(int TS, int R, int CB, const float *v, ptrdiff_t vbs, int K,
 #undef WG
 }
 
-/* Tile rows per chunk (about 256 transformed elements per channel: 16
- * tiles of F(2x2), 7 of F(4x4)), and the scratch (V and M) of one thread,
- * in floats. */
-static int wino_rows(int W, int m) {
-    const int TW = (W + m - 1) / m, k = 256 / ((m + 2) * (m + 2)) / TW;
-    return k < 1 ? 1 : k;
+/* The forward's tiles go by batches of about 16 tiles of F(2x2), 14 of
+ * F(4x4) (whole tile rows, across images when a map has few tiles: 28
+ * tiles of F(2x2) and 7 of F(4x4) were slower), whose V and M stay in
+ * L1/L2; the scratch (V, M, a row of zeros) of one thread, in floats. */
+static int fbatch_cap(int W, int m) {
+    const int TW = (W + m - 1) / m, t = m == 2 ? 16 : 14;
+    return t < TW ? TW : t / TW * TW;
 }
-static int64_t wino_scratch(int H, int W, int ni, int no, int m) {
-    const int TW = (W + m - 1) / m, kr = wino_rows(W, m), TH = (H + m - 1) / m;
-    const int tc = TW * (kr < TH ? kr : TH);
-    return (int64_t)(m + 2) * (m + 2) * tc * (ni + no) + (int64_t)W * ni; /* V, M, a row of zeros */
+static int64_t wino_scratch(int W, int ni, int no, int m) {
+    return (int64_t)(m + 2) * (m + 2) * fbatch_cap(W, m) * (ni + no) + (int64_t)W * ni;
 }
 
 /* The sums and sums of squares of the channels of output row yrow ([OW][O])
@@ -591,85 +590,124 @@ static inline __attribute__((always_inline)) void at6(const dvec *m, dvec *o) {
     o[3] = t2 + 8.0f * t4 + m[5];
 }
 
-/* Rows [m ty_lo, m ty_hi) of y [H][W][no] (+)= the 3x3, stride 1, padding 1
- * convolution of one image x [H][W][ni] with the transformed weights U
- * [NE][ni][no]; bias [no] or NULL; rowstats [H][2 no] or NULL (each output
- * row's sums and sums of squares); scr: wino_scratch floats. Each output's
- * sums run in one order whatever the range: the same bits for any split.
- * V is [i / DV][tile][e][DV] and M [tile][o / DV][e][DV]: a tile's NE
- * vectors at fixed offsets from one pointer in both transforms, and the
- * products' R tiles at fixed offsets too. */
-static void wino_image(int m, const float *x, int H, int W, int ni, int no, const float *U, float *y,
-                       const float *bias, bool accumulate, float *rowstats, float *scr, int ty_lo, int ty_hi) {
-    const int NE = (m + 2) * (m + 2), TW = (W + m - 1) / m, TH = (H + m - 1) / m, kr = wino_rows(W, m);
-    const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1);
-    const int tcmax = TW * (kr < TH ? kr : TH), nob = no / DV;
-    float *V = scr, *M = scr + (size_t)NE * tcmax * ni, *zrow = M + (size_t)NE * tcmax * no;
+/* The 3x3, stride 1, padding 1 convolution y [H][W][no] (+)= conv(x
+ * [H][W][ni]) of images, with the transformed weights U [NE][ni][no], by
+ * batches of tiles: fbatch_add transforms an image's tile rows into V (as
+ * V[i / DV][tile][e][DV], cap tiles per block of channels), fbatch_flush
+ * forms the products M [tile][o / DV][e][DV] = V U per element and writes
+ * the outputs A^T M A of every image in the batch, with bias [no] or NULL,
+ * and each output row's sums and sums of squares into rowstats [H][2 no]
+ * of that image when given. A tile's NE vectors are at fixed offsets from
+ * one pointer in both transforms, and the products' R tiles at fixed
+ * offsets too. Each output's sums run in one order whatever the batch:
+ * the same bits for any split into tasks. */
+typedef struct {
+    float *y, *rowstats;
+    int ty0, ty1, t0; /* tile rows of the image, first tile in the batch */
+} fseg;
+typedef struct {
+    int m, H, W, ni, no;
+    const float *U, *bias;
+    bool accumulate;
+    float *V, *M, *zrow;
+    int cap, fill, nseg;
+    fseg seg[64];
+} fbatch;
+
+static fbatch fbatch_of(int m, int H, int W, int ni, int no, const float *U, const float *bias, bool accumulate,
+                        float *scr) {
+    const int cap = fbatch_cap(W, m), NE = (m + 2) * (m + 2);
+    fbatch b = {m, H, W, ni, no, U, bias, accumulate, scr, scr + (size_t)NE * cap * ni,
+                scr + (size_t)NE * cap * (ni + no), cap, 0, 0, {{0}}};
+    memset(b.zrow, 0, (size_t)W * ni * sizeof(float));
+    return b;
+}
+
+static void fbatch_flush(fbatch *b) {
+    const int m = b->m, H = b->H, W = b->W, ni = b->ni, no = b->no, tc = b->fill;
+    const int NE = (m + 2) * (m + 2), TW = (W + m - 1) / m;
+    const int CB = pick_cb(no, 1), cbw = CB * DV, ncb = no / cbw, Rm = rmax_for(CB, 1), nob = no / DV;
     const dvec z = {0};
-    memset(zrow, 0, (size_t)W * ni * sizeof(float));
-    if (ty_hi > TH) ty_hi = TH;
-    for (int ty0 = ty_lo; ty0 < ty_hi; ty0 += kr) {
-        const int ty1 = ty0 + kr < ty_hi ? ty0 + kr : ty_hi, tc = (ty1 - ty0) * TW;
-        wino_vin(m, x, H, W, ni, ty0, ty1, V, tc, zrow);
-        /* M[t][o / DV][e] = sum_i V[e][t][i] U[e][i][o] */
-        const int nb = (tc + Rm - 1) / Rm, R = (tc + nb - 1) / nb;
-        for (int e = 0; e < NE; e++) {
-            const float *ue = U + (size_t)e * ni * no;
-            for (int t0 = 0; t0 < tc; t0 += R) {
-                const int r = tc - t0 < R ? tc - t0 : R;
-                for (int cb = 0; cb < ncb; cb++)
-                    wgemm_n(NE, r, CB, V + ((size_t)t0 * NE + e) * DV, (ptrdiff_t)tc * NE * DV, ni, ue + cb * cbw, no,
-                            M + (((size_t)t0 * nob + cb * CB) * NE + e) * DV, (ptrdiff_t)nob * NE * DV);
-            }
+    if (!tc) return;
+    /* M[t][o / DV][e] = sum_i V[e][t][i] U[e][i][o] */
+    const int nb = (tc + Rm - 1) / Rm, R = (tc + nb - 1) / nb;
+    for (int e = 0; e < NE; e++) {
+        const float *ue = b->U + (size_t)e * ni * no;
+        for (int t0 = 0; t0 < tc; t0 += R) {
+            const int r = tc - t0 < R ? tc - t0 : R;
+            for (int cb = 0; cb < ncb; cb++)
+                wgemm_n(NE, r, CB, b->V + ((size_t)t0 * NE + e) * DV, (ptrdiff_t)b->cap * NE * DV, ni, ue + cb * cbw,
+                        no, b->M + (((size_t)t0 * nob + cb * CB) * NE + e) * DV, (ptrdiff_t)nob * NE * DV);
         }
-        /* y = A^T M A */
-        for (int ty = ty0; ty < ty1; ty++)
+    }
+    /* y = A^T M A */
+    for (int sg = 0; sg < b->nseg; sg++) {
+        const fseg *q = &b->seg[sg];
+        for (int ty = q->ty0; ty < q->ty1; ty++)
             for (int tx = 0; tx < TW; tx++) {
-                const int t = (ty - ty0) * TW + tx, oy = m * ty, ox = m * tx;
+                const int t = q->t0 + (ty - q->ty0) * TW + tx, oy = m * ty, ox = m * tx;
                 const int nr = H - oy < m ? H - oy : m, nc = W - ox < m ? W - ox : m;
-                float *y0 = y + ((size_t)oy * W + ox) * no;
-                const float *mt = M + (size_t)t * nob * NE * DV;
+                float *y0 = q->y + ((size_t)oy * W + ox) * no;
+                const float *mt = b->M + (size_t)t * nob * NE * DV;
                 for (int o = 0; o < no; o += DV, mt += NE * DV) {
-                    const dvec bv = bias ? vld(bias + o) : z;
+                    const dvec bv = b->bias ? vld(b->bias + o) : z;
                     dvec out[4][4];
                     if (m == 2) {
-                        dvec s[2][4];
-                        for (int b = 0; b < 4; b++) {
-                            const dvec m0 = vld(mt + b * DV), m1 = vld(mt + (4 + b) * DV),
-                                       m2 = vld(mt + (8 + b) * DV), m3 = vld(mt + (12 + b) * DV);
-                            s[0][b] = m0 + m1 + m2;
-                            s[1][b] = m1 - m2 - m3;
+                        dvec s2[2][4];
+                        for (int c = 0; c < 4; c++) {
+                            const dvec m0 = vld(mt + c * DV), m1 = vld(mt + (4 + c) * DV),
+                                       m2 = vld(mt + (8 + c) * DV), m3 = vld(mt + (12 + c) * DV);
+                            s2[0][c] = m0 + m1 + m2;
+                            s2[1][c] = m1 - m2 - m3;
                         }
                         for (int a = 0; a < 2; a++) {
-                            out[a][0] = s[a][0] + s[a][1] + s[a][2] + bv;
-                            out[a][1] = s[a][1] - s[a][2] - s[a][3] + bv;
+                            out[a][0] = s2[a][0] + s2[a][1] + s2[a][2] + bv;
+                            out[a][1] = s2[a][1] - s2[a][2] - s2[a][3] + bv;
                         }
                     } else {
-                        dvec s[4][6];
-                        for (int b = 0; b < 6; b++) {
+                        dvec s4[4][6];
+                        for (int c = 0; c < 6; c++) {
                             dvec mc[6], oc[4];
-                            for (int a = 0; a < 6; a++) mc[a] = vld(mt + (6 * a + b) * DV);
+                            for (int a = 0; a < 6; a++) mc[a] = vld(mt + (6 * a + c) * DV);
                             at6(mc, oc);
-                            for (int a = 0; a < 4; a++) s[a][b] = oc[a];
+                            for (int a = 0; a < 4; a++) s4[a][c] = oc[a];
                         }
                         for (int a = 0; a < nr; a++) {
-                            at6(s[a], out[a]);
-                            for (int b = 0; b < 4; b++) out[a][b] += bv;
+                            at6(s4[a], out[a]);
+                            for (int c = 0; c < 4; c++) out[a][c] += bv;
                         }
                     }
                     for (int a = 0; a < nr; a++) {
                         float *yr = y0 + (size_t)a * W * no + o;
-                        for (int b = 0; b < nc; b++) {
-                            dvec v = out[a][b];
-                            if (accumulate) v += vld(yr + (size_t)b * no);
-                            vst(yr + (size_t)b * no, v);
+                        for (int c = 0; c < nc; c++) {
+                            dvec v = out[a][c];
+                            if (b->accumulate) v += vld(yr + (size_t)c * no);
+                            vst(yr + (size_t)c * no, v);
                         }
                     }
                 }
             }
-        if (rowstats)
-            for (int oy = m * ty0; oy < m * ty1 && oy < H; oy++)
-                row_stats(y + (size_t)oy * W * no, W, no, no, rowstats + (size_t)oy * 2 * no);
+        if (q->rowstats)
+            for (int oy = m * q->ty0; oy < m * q->ty1 && oy < H; oy++)
+                row_stats(q->y + (size_t)oy * W * no, W, no, no, q->rowstats + (size_t)oy * 2 * no);
+    }
+    b->fill = 0;
+    b->nseg = 0;
+}
+
+/* Adds tile rows [ty0, ty1) of image x (output y, rowstats or NULL) to the
+ * batch, flushing it whenever full. */
+static void fbatch_add(fbatch *b, const float *x, float *y, float *rowstats, int ty0, int ty1) {
+    const int m = b->m, NE = (m + 2) * (m + 2), TW = (b->W + m - 1) / m, TH = (b->H + m - 1) / m;
+    if (ty1 > TH) ty1 = TH;
+    while (ty0 < ty1) {
+        if (b->fill + TW > b->cap || b->nseg == 64) fbatch_flush(b);
+        int t1 = ty0 + (b->cap - b->fill) / TW;
+        if (t1 > ty1) t1 = ty1;
+        wino_vin(m, x, b->H, b->W, b->ni, ty0, t1, b->V + (size_t)b->fill * NE * DV, b->cap, b->zrow);
+        b->seg[b->nseg++] = (fseg){y, rowstats, ty0, t1, b->fill};
+        b->fill += (t1 - ty0) * TW;
+        ty0 = t1;
     }
 }
 
@@ -860,6 +898,30 @@ static void wino_bweight_finish(const ngeom *g, int m, const float *P, float *dW
         }
 }
 
+/* The Winograd convolution of images x [N][H][W][ni] into y [N][H][W][no]
+ * (rowstats: [N][H][2 no] or NULL), by tasks of whole tile rows over all
+ * the images (several images per task when they have few tiles); scr: sf
+ * floats per thread. */
+static void wino_images(int m, int N, int H, int W, int ni, int no, const float *U, const float *x, float *y,
+                        const float *bias, bool accumulate, float *rowstats, float *scr, int64_t sf, bool par) {
+    const int TH = (H + m - 1) / m, TW = (W + m - 1) / m, rpt = fbatch_cap(W, m) / TW;
+    const int64_t rows = (int64_t)N * TH;
+    const int ntk = (int)((rows + rpt - 1) / rpt);
+    CX_PFOR(par,
+    for (int tk = 0; tk < ntk; tk++) {
+        fbatch b = fbatch_of(m, H, W, ni, no, U, bias, accumulate, scr + sf * (par ? thread_id() : 0));
+        const int64_t r1 = (int64_t)(tk + 1) * rpt < rows ? (int64_t)(tk + 1) * rpt : rows;
+        for (int64_t r = (int64_t)tk * rpt; r < r1;) {
+            const int n = (int)(r / TH), ty0 = (int)(r % TH);
+            const int ty1 = r1 - r < TH - ty0 ? ty0 + (int)(r1 - r) : TH;
+            fbatch_add(&b, x + (size_t)n * H * W * ni, y + (size_t)n * H * W * no,
+                       rowstats ? rowstats + (size_t)n * H * 2 * no : NULL, ty0, ty1);
+            r += ty1 - ty0;
+        }
+        fbatch_flush(&b);
+    });
+}
+
 /* ---------------------------------------------------------------- forward */
 /* Y [N][OH][OW][O] (+)= conv(X [N][H][W][C]); wf [KH*KW][C][OP] (zero past O),
  * bias padded to OP or NULL. */
@@ -878,29 +940,24 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
     const int64_t rf = ring_floats(g->KH, g->C, g->sw, wq);
     cx_arena *a = cx_arena_current();
     cx_arena_mark mk = cx_arena_get_mark(a);
+    const int wm = wino_m(g);
+    if (wm) {
+        const float *wu = wino_weights(wf, g->C, OP, false, wm);
+        const int64_t wsf = wino_scratch(g->W, g->C, OP, wm);
+        float *wscr = cx_arena_alloc((size_t)(wsf * ntask_threads) * sizeof(float));
+        wino_images(wm, g->N, g->H, g->W, g->C, OP, wu, X, Y, bias, accumulate, rowstats, wscr, wsf, par);
+        cx_arena_rewind(a, mk);
+        return;
+    }
     float *rbuf = cx_arena_alloc((size_t)(rf * ntask_threads) * sizeof(float));
     int64_t *tags = cx_arena_alloc((size_t)g->KH * ntask_threads * sizeof(int64_t));
     const int ntaps = g->KH * g->KW;
     const float **tp = cx_arena_alloc((size_t)16 * ntaps * ntask_threads * sizeof(float *));
     const int ntask = g->N * rc;
-    const int wm = wino_m(g);
-    const bool wino = wm > 0;
-    const float *wu = wino ? wino_weights(wf, g->C, OP, false, wm) : NULL;
-    const int64_t wsf = wino ? wino_scratch(g->H, g->W, g->C, OP, wm) : 0;
-    float *wscr = wino ? cx_arena_alloc((size_t)(wsf * ntask_threads) * sizeof(float)) : NULL;
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
         const int tid = par ? thread_id() : 0;
         const int n = task / rc, ck = task % rc;
-        if (wino) {
-            /* the chunk's tile rows (wm output rows each) */
-            const int TH = (g->OH + wm - 1) / wm;
-            wino_image(wm, X + (size_t)n * g->H * g->W * g->C, g->H, g->W, g->C, OP, wu,
-                       Y + (size_t)n * g->OH * g->OW * g->O, bias, accumulate,
-                       rowstats ? rowstats + (size_t)n * g->OH * 2 * OP : NULL, wscr + wsf * tid,
-                       (int)((int64_t)ck * TH / rc), (int)((int64_t)(ck + 1) * TH / rc));
-            continue;
-        }
         const int oy0 = (int)((int64_t)ck * g->OH / rc), oy1 = (int)((int64_t)(ck + 1) * g->OH / rc);
         ring rg;
         ring_init(&rg, rbuf + rf * tid, tags + (size_t)g->KH * tid, g->KH, g->C, g->sw, wq, g->pw, g->W);
@@ -990,7 +1047,7 @@ static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *w
     /* dX = the convolution of dY with the kernel turned and its channels swapped */
     c->wm = wino_m(g);
     c->wu = c->wm ? wino_weights(wb, g->O, c->CP, true, c->wm) : NULL;
-    c->wsf = c->wu ? wino_scratch(g->H, g->W, g->O, c->CP, c->wm) : 0;
+    c->wsf = c->wu ? wino_scratch(g->W, g->O, c->CP, c->wm) : 0;
     c->wscr = c->wu ? cx_arena_alloc((size_t)(c->wsf * nthr) * sizeof(float)) : NULL;
 }
 
@@ -1007,12 +1064,6 @@ static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const f
     int64_t *tags = c->tags;
     const float **tp = c->tp;
     if (!dyn) dyn = dY + (size_t)n * g->OH * g->OW * g->O;
-    if (c->wu) {
-        /* rows [iy0, iy1): whole tile rows (iy0 a multiple of wm) */
-        wino_image(c->wm, dyn, g->H, g->W, g->O, g->C, c->wu, dX + (size_t)n * g->H * g->W * g->C, NULL, accumulate, NULL,
-                   c->wscr + c->wsf * tid, iy0 / c->wm, (iy1 + c->wm - 1) / c->wm);
-        return;
-    }
     ring rg;
     ring_init(&rg, rbuf + rf * tid, tags + (size_t)nslot * tid, nslot, g->O, 1, wq, L, g->OW);
     const float **px = tp + (size_t)16 * ntaps * tid, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps,
@@ -1077,14 +1128,18 @@ static void nhwc_bdata(const ngeom *g, const float *dY, const float *wb, float *
     cx_arena_mark mk = cx_arena_get_mark(a);
     bdctx c;
     bdata_prep(&c, g, dY, wb, dX, accumulate, ntt);
+    if (c.wu) {
+        /* dX = the convolution of dY with the kernel turned */
+        wino_images(c.wm, g->N, g->H, g->W, g->O, c.CP, c.wu, dY, dX, NULL, accumulate, NULL, c.wscr, c.wsf, par);
+        cx_arena_rewind(a, mk);
+        return;
+    }
     const int ntask = g->N * rc;
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
         const int n = task / rc, ck = task % rc;
-        /* Winograd's chunks: whole tile rows */
-        const int u = c.wu ? c.wm : 1, rows = (g->H + u - 1) / u;
-        const int r0 = (int)((int64_t)ck * rows / rc) * u, r1 = (int)((int64_t)(ck + 1) * rows / rc) * u;
-        bdata_rows(&c, par ? thread_id() : 0, n, r0, r1 < g->H ? r1 : g->H, NULL);
+        const int r0 = (int)((int64_t)ck * g->H / rc), r1 = (int)((int64_t)(ck + 1) * g->H / rc);
+        bdata_rows(&c, par ? thread_id() : 0, n, r0, r1, NULL);
     });
     cx_arena_rewind(a, mk);
 }
@@ -1344,6 +1399,11 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
             for (int o = 0; o < g->O; o++) ds[o] = 0;
         wbatch wb = {0};
         if (p && wino) wb = wbatch_of(g, wm, xpads + xpf * sl);
+        /* Winograd's input gradient: the range's images batched too */
+        fbatch fb = {0};
+        if (bd && bdc.wu)
+            fb = fbatch_of(bdc.wm, g->H, g->W, g->O, bdc.CP, bdc.wu, NULL, bdc.accumulate,
+                           bdc.wscr + bdc.wsf * (par ? thread_id() : 0));
         for (int n = n1 - 1; n >= n0; n--) {
             const float *dyn = dY ? dY + dyimg * n : scratch + dyimg * sl;
             if (mk) mk(mkctx, n, scratch + dyimg * sl);
@@ -1352,9 +1412,13 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
                     for (int o = 0; o < g->O; o++) ds[o] += dyn[q * g->O + o];
             if (p && wino) wino_bweight_image(g, wm, X + ximg * n, dyn, p, &wb);
             else if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
-            if (bd) bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
+            if (bd && bdc.wu)
+                fbatch_add(&fb, dyn, bdc.dX + ximg * n, NULL, 0, (g->H + bdc.wm - 1) / bdc.wm);
+            else if (bd)
+                bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
         }
         if (p && wino) wbatch_flush(g, wm, &wb, p);
+        if (bd && bdc.wu) fbatch_flush(&fb);
     });
     const int K = g->KH * g->KW;
     if (dW) {
