@@ -605,6 +605,29 @@ typedef struct {
     float *y, *rowstats;
     int ty0, ty1, t0; /* tile rows of the image, first tile in the batch */
 } fseg;
+
+/* One whole 4x4 output tile of F(4x4): y[a * rs + c * cs] (+)= (A^T M A)[a][c]
+ * (+ bv), from M's 36 vectors mt[(6 a + c) DV]. */
+static inline __attribute__((always_inline)) void otile4(const float *mt, float *y, ptrdiff_t rs, ptrdiff_t cs,
+                                                         dvec bv, const bool BIAS, const bool ACC) {
+    dvec s4[4][6];
+    for (int c = 0; c < 6; c++) {
+        dvec mc[6], oc[4];
+        for (int a = 0; a < 6; a++) mc[a] = vld(mt + (6 * a + c) * DV);
+        at6(mc, oc);
+        for (int a = 0; a < 4; a++) s4[a][c] = oc[a];
+    }
+    for (int a = 0; a < 4; a++) {
+        dvec o4[4];
+        at6(s4[a], o4);
+        for (int c = 0; c < 4; c++) {
+            dvec v = o4[c];
+            if (BIAS) v += bv;
+            if (ACC) v += vld(y + a * rs + c * cs);
+            vst(y + a * rs + c * cs, v);
+        }
+    }
+}
 typedef struct {
     int m, H, W, ni, no;
     const float *U, *bias;
@@ -664,6 +687,16 @@ static void fbatch_flush(fbatch *b) {
                             out[a][0] = s2[a][0] + s2[a][1] + s2[a][2] + bv;
                             out[a][1] = s2[a][1] - s2[a][2] - s2[a][3] + bv;
                         }
+                    } else if (nr == 4 && nc == 4) {
+                        /* whole tiles (most): constant bounds, nothing spilled */
+                        if (b->accumulate) {
+                            if (b->bias) otile4(mt, y0 + o, (ptrdiff_t)W * no, no, bv, true, true);
+                            else otile4(mt, y0 + o, (ptrdiff_t)W * no, no, bv, false, true);
+                        } else {
+                            if (b->bias) otile4(mt, y0 + o, (ptrdiff_t)W * no, no, bv, true, false);
+                            else otile4(mt, y0 + o, (ptrdiff_t)W * no, no, bv, false, false);
+                        }
+                        continue;
                     } else {
                         dvec s4[4][6];
                         for (int c = 0; c < 6; c++) {
