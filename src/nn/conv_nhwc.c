@@ -606,10 +606,8 @@ typedef struct {
     int ty0, ty1, t0; /* tile rows of the image, first tile in the batch */
 } fseg;
 
-/* One whole 4x4 output tile of F(4x4): y[a * rs + c * cs] (+)= (A^T M A)[a][c]
- * (+ bv), from M's 36 vectors mt[(6 a + c) DV]. */
-static inline __attribute__((always_inline)) void otile4(const float *mt, float *y, ptrdiff_t rs, ptrdiff_t cs,
-                                                         dvec bv, const bool BIAS, const bool ACC) {
+/* F(4x4)'s output tile out = A^T M A from M's 36 vectors mt[(6 a + c) DV]. */
+static inline __attribute__((always_inline)) void ot4(const float *mt, dvec out[4][4]) {
     dvec s4[4][6];
     for (int c = 0; c < 6; c++) {
         dvec mc[6], oc[4];
@@ -617,16 +615,21 @@ static inline __attribute__((always_inline)) void otile4(const float *mt, float 
         at6(mc, oc);
         for (int a = 0; a < 4; a++) s4[a][c] = oc[a];
     }
-    for (int a = 0; a < 4; a++) {
-        dvec o4[4];
-        at6(s4[a], o4);
+    for (int a = 0; a < 4; a++) at6(s4[a], out[a]);
+}
+/* One whole 4x4 output tile of F(4x4): y[a * rs + c * cs] (+)= (A^T M A)[a][c]
+ * (+ bv): constant bounds and flags, nothing spilled. */
+static inline __attribute__((always_inline)) void otile4(const float *mt, float *y, ptrdiff_t rs, ptrdiff_t cs,
+                                                         dvec bv, const bool BIAS, const bool ACC) {
+    dvec o4[4][4];
+    ot4(mt, o4);
+    for (int a = 0; a < 4; a++)
         for (int c = 0; c < 4; c++) {
-            dvec v = o4[c];
+            dvec v = o4[a][c];
             if (BIAS) v += bv;
             if (ACC) v += vld(y + a * rs + c * cs);
             vst(y + a * rs + c * cs, v);
         }
-    }
 }
 typedef struct {
     int m, H, W, ni, no;
@@ -688,7 +691,7 @@ static void fbatch_flush(fbatch *b) {
                             out[a][1] = s2[a][1] - s2[a][2] - s2[a][3] + bv;
                         }
                     } else if (nr == 4 && nc == 4) {
-                        /* whole tiles (most): constant bounds, nothing spilled */
+                        /* whole tiles (most) */
                         if (b->accumulate) {
                             if (b->bias) otile4(mt, y0 + o, (ptrdiff_t)W * no, no, bv, true, true);
                             else otile4(mt, y0 + o, (ptrdiff_t)W * no, no, bv, false, true);
@@ -698,17 +701,9 @@ static void fbatch_flush(fbatch *b) {
                         }
                         continue;
                     } else {
-                        dvec s4[4][6];
-                        for (int c = 0; c < 6; c++) {
-                            dvec mc[6], oc[4];
-                            for (int a = 0; a < 6; a++) mc[a] = vld(mt + (6 * a + c) * DV);
-                            at6(mc, oc);
-                            for (int a = 0; a < 4; a++) s4[a][c] = oc[a];
-                        }
-                        for (int a = 0; a < nr; a++) {
-                            at6(s4[a], out[a]);
-                            for (int c = 0; c < 4; c++) out[a][c] += bv;
-                        }
+                        ot4(mt, out);
+                        for (int a = 0; a < nr; a++)
+                            for (int c = 0; c < nc; c++) out[a][c] += bv;
                     }
                     for (int a = 0; a < nr; a++) {
                         float *yr = y0 + (size_t)a * W * no + o;
