@@ -172,6 +172,12 @@ static inline __attribute__((always_inline)) void rtile(const int R, const int C
     default: F(14, CC); break;                                                                         \
     }
 
+/* R_SWITCH over CB = 1, 2 or 4 too (the Winograd products' channel blocks) */
+#define CB_SWITCH(F)                                                                                   \
+    if (CB == 1) R_SWITCH(F, 1)                                                                        \
+    else if (CB == 2) R_SWITCH(F, 2)                                                                   \
+    else R_SWITCH(F, 4)
+
 static void rtile_n(int R, int CB, const int *ng, const float *const *gx, const float *const *gw, int nred,
                     ptrdiff_t xcs, ptrdiff_t wcs, float *y, ptrdiff_t ystep, int ovalid, const float *init,
                     bool accumulate) {
@@ -425,23 +431,12 @@ static inline __attribute__((always_inline)) void wgemm(const int TS, const int 
 }
 static void wgemm_n(int TS, int R, int CB, const float *v, ptrdiff_t vbs, int K, const float *u, ptrdiff_t ldu,
                     float *m, ptrdiff_t ldm) {
-#define WG(RR, CC) wgemm(T_S, RR, CC, v, vbs, K, u, ldu, m, ldm)
-#define WGSW(CC) R_SWITCH(WG, CC)
-    if (TS == 16) {
-#define T_S 16
-        if (CB == 1) WGSW(1)
-        else if (CB == 2) WGSW(2)
-        else WGSW(4)
-#undef T_S
-    } else {
-#define T_S 36
-        if (CB == 1) WGSW(1)
-        else if (CB == 2) WGSW(2)
-        else WGSW(4)
-#undef T_S
-    }
-#undef WGSW
-#undef WG
+#define WG16(RR, CC) wgemm(16, RR, CC, v, vbs, K, u, ldu, m, ldm)
+#define WG36(RR, CC) wgemm(36, RR, CC, v, vbs, K, u, ldu, m, ldm)
+    if (TS == 16) CB_SWITCH(WG16)
+    else CB_SWITCH(WG36)
+#undef WG16
+#undef WG36
 }
 
 /* The forward's tiles go by batches of about 16 tiles of F(2x2), 14 of
@@ -477,15 +472,19 @@ static void row_stats(const float *yrow, int OW, int O, int OP, float *rs) {
  * V[i / DV][tile][e][DV] (tiles counted from ty0, tc tiles per block of
  * channels); each input column's B^T part once, for the tiles that read
  * it. zrow: W * ni zeros. */
+/* rw[a]: input row m ty - 1 + a of x [H][W][ni] (a < m + 2), zrow outside */
+static void tile_rows(const float *x, int H, int W, int ni, int m, int ty, const float *zrow, const float **rw) {
+    for (int a = 0; a < m + 2; a++) {
+        const int iy = m * ty - 1 + a;
+        rw[a] = iy >= 0 && iy < H ? x + (size_t)iy * W * ni : zrow;
+    }
+}
 static void wino_vin2(const float *x, int H, int W, int ni, int ty0, int ty1, float *V, int tc, const float *zrow) {
     const int TW = (W + 1) / 2, nib = ni / DV;
     const dvec z = {0};
     for (int ty = ty0; ty < ty1; ty++) {
         const float *rw[4];
-        for (int a = 0; a < 4; a++) {
-            const int iy = 2 * ty - 1 + a;
-            rw[a] = iy >= 0 && iy < H ? x + (size_t)iy * W * ni : zrow;
-        }
+        tile_rows(x, H, W, ni, 2, ty, zrow, rw);
         for (int ib = 0; ib < nib; ib++) {
             const int i = ib * DV;
 #define WCOL(j, s)                                                                                         \
@@ -540,10 +539,7 @@ static void wino_vin4(const float *x, int H, int W, int ni, int ty0, int ty1, fl
     const dvec z = {0};
     for (int ty = ty0; ty < ty1; ty++) {
         const float *rw[6];
-        for (int a = 0; a < 6; a++) {
-            const int iy = 4 * ty - 1 + a;
-            rw[a] = iy >= 0 && iy < H ? x + (size_t)iy * W * ni : zrow;
-        }
+        tile_rows(x, H, W, ni, 4, ty, zrow, rw);
         for (int ib = 0; ib < nib; ib++) {
             const int i = ib * DV;
             /* col[k][a]: B^T of input column 4 tx - 1 + k, rows a */
@@ -824,23 +820,12 @@ static inline __attribute__((always_inline)) void pgemm(const int TS, const int 
 }
 static void pgemm_n(int TS, int R, int CB, const float *v, const float *d, ptrdiff_t dts, int K, float *p,
                     ptrdiff_t ldp) {
-#define PG(RR, CC) pgemm(T_S, RR, CC, v, d, dts, K, p, ldp)
-#define PGSW(CC) R_SWITCH(PG, CC)
-    if (TS == 16) {
-#define T_S 16
-        if (CB == 1) PGSW(1)
-        else if (CB == 2) PGSW(2)
-        else PGSW(4)
-#undef T_S
-    } else {
-#define T_S 36
-        if (CB == 1) PGSW(1)
-        else if (CB == 2) PGSW(2)
-        else PGSW(4)
-#undef T_S
-    }
-#undef PGSW
-#undef PG
+#define PG16(RR, CC) pgemm(16, RR, CC, v, d, dts, K, p, ldp)
+#define PG36(RR, CC) pgemm(36, RR, CC, v, d, dts, K, p, ldp)
+    if (TS == 16) CB_SWITCH(PG16)
+    else CB_SWITCH(PG36)
+#undef PG16
+#undef PG36
 }
 
 /* The weight gradient's tiles go by batches of about 1024 transformed
