@@ -1055,17 +1055,18 @@ static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *w
     c->nslot = (g->KH + g->sh - 1) / g->sh;
     c->ntaps = g->KH * g->KW;
     c->rf = ring_floats(c->nslot, g->O, 1, c->wq);
-    c->rbuf = cx_arena_alloc((size_t)(c->rf * nthr) * sizeof(float));
-    c->tags = cx_arena_alloc((size_t)c->nslot * nthr * sizeof(int64_t));
-    c->tp = cx_arena_alloc((size_t)16 * c->ntaps * nthr * sizeof(float *));
-    /* dX = the convolution of dY with the kernel turned and its channels swapped */
+    /* Winograd: dX = the convolution of dY with the kernel turned and its
+     * channels swapped (its own scratch); else the direct kernels' rings */
     c->wm = wino_m(g);
     c->wu = c->wm ? wino_weights(wb, g->O, c->CP, true, c->wm) : NULL;
     c->wsf = c->wu ? wino_scratch(g->W, g->O, c->CP, c->wm) : 0;
     c->wscr = c->wu ? cx_arena_alloc((size_t)(c->wsf * nthr) * sizeof(float)) : NULL;
+    c->rbuf = c->wu ? NULL : cx_arena_alloc((size_t)(c->rf * nthr) * sizeof(float));
+    c->tags = c->wu ? NULL : cx_arena_alloc((size_t)c->nslot * nthr * sizeof(int64_t));
+    c->tp = c->wu ? NULL : cx_arena_alloc((size_t)16 * c->ntaps * nthr * sizeof(float *));
 }
 
-/* dX rows [iy0, iy1) of image n, on thread tid's scratch. */
+/* dX rows [iy0, iy1) of image n, on thread tid's scratch, by the direct kernels (c->wu NULL). */
 static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const float *dyn) {
     const ngeom *g = c->g;
     const float *dY = c->dY, *wb = c->wb;
