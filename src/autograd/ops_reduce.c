@@ -46,19 +46,27 @@ cx_tensor *cx_mean(cx_tensor *a) { return sum_all(a, true); }
 /* ---- sum / mean over one axis */
 static void sum_axis_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
-    float *ga = cx_in_grad(nd, 0);
+    bool fresh;
+    float *ga = cx_in_grad_w(nd, 0, &fresh);
     if (!ga) return;
     cx_tensor *a = nd->in[0];
     int64_t outer, inner;
     int n;
     cx_split_axis(a, nd->i[0], &outer, &n, &inner);
-    float scale = nd->op->code ? 1.0f / (float)n : 1.0f;
-    for (int64_t o = 0; o < outer; o++)
-        for (int k = 0; k < n; k++) {
-            float *gr = ga + (o * n + k) * inner;
-            const float *g = out->grad + o * inner;
+    const float scale = nd->op->code ? 1.0f / (float)n : 1.0f;
+    const int64_t rows = outer * n;
+    /* rows of the input's gradient on all threads, in a static schedule's
+     * blocks: the backward's next pass (the layer below) reads each block
+     * on the thread that wrote it */
+    CX_PFOR(a->numel > CX_PAR_MIN,
+    for (int64_t r = 0; r < rows; r++) {
+        float *gr = ga + r * inner;
+        const float *g = out->grad + (r / n) * inner;
+        if (fresh)
+            for (int64_t j = 0; j < inner; j++) gr[j] = g[j] * scale;
+        else
             for (int64_t j = 0; j < inner; j++) gr[j] += g[j] * scale;
-        }
+    });
 }
 
 CX_OP_DEF(sum_axis, .backward = sum_axis_backward, .code = 0);

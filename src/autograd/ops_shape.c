@@ -23,9 +23,17 @@ static void contiguous_strides(const int *shape, int nd, int64_t *st) {
 /* ---- reshape (shares the input's buffer) */
 static void copy_backward(cx_node *nd) {
     cx_tensor *out = nd->out[0];
-    float *ga = cx_in_grad(nd, 0);
+    bool fresh;
+    float *ga = cx_in_grad_w(nd, 0, &fresh);
     if (!ga) return;
-    for (int64_t i = 0; i < out->numel; i++) ga[i] += out->grad[i];
+    const float *g = out->grad;
+    const int64_t n = out->numel;
+    /* on all threads, in the blocks of a static schedule: the next pass (a
+     * layer's backward) reads each block on the thread that wrote it */
+    if (fresh)
+        CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) ga[i] = g[i];);
+    else
+        CX_PFOR_SIMD(n > CX_PAR_MIN, for (int64_t i = 0; i < n; i++) ga[i] += g[i];);
 }
 
 CX_OP_DEF(reshape, .backward = copy_backward);

@@ -1370,7 +1370,8 @@ static void bweight_image(const ngeom *g, const wplan *wp, const float *x, const
 /* The backward pass image by image, in WSLOTS fixed ranges of images (the
  * weight gradient's partial sums, reduced in a fixed order: the same bits for
  * any thread count), ranges and images last to first (dY's producer wrote
- * its end last). Each image's dY is read from dY, or made by mk into a
+ * its end last) within each thread's block of ranges (CX_PFOR_BACK: the
+ * images stay on the thread that made them in the forward pass). Each image's dY is read from dY, or made by mk into a
  * per-range scratch buffer (the fused batch norm's input gradient, never
  * written whole); then its weight gradient (dW != NULL: dW += ...), the
  * sums of dY (db != NULL: db[o] += ..., in double) and, with bd, its input
@@ -1403,9 +1404,7 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
         bdc = *bd;
         bdata_prep(&bdc, g, bd->dY, bd->wb, bd->dX, bd->accumulate, par ? nt : 1);
     }
-    CX_PFOR(par,
-    for (int si = 0; si < S; si++) {
-        const int sl = S - 1 - si;
+    CX_PFOR_BACK(par, int, sl, S, {
         const int n0 = (int)((int64_t)sl * g->N / S), n1 = (int)((int64_t)(sl + 1) * g->N / S);
         float *p = dW ? parts + pf * sl : NULL;
         if (p) memset(p, 0, (size_t)pf * sizeof(float));
@@ -1794,15 +1793,15 @@ cx_tensor *cx_conv2d_bn_nhwc(cx_tensor *x, cx_tensor *w, cx_tensor *b, const cx_
             fa[c] = (float)(invstd * (wd ? wd[c] : 1.0));
             fb[c] = bd ? bd[c] : 0.0f;
         }
-        /* normalise, the last rows first: the convolution wrote them last */
+        /* normalise, the last rows first (the convolution wrote them last),
+         * each thread its block: the rows the convolution gave it */
         const int64_t nb = (M + 255) / 256;
         const float *rd = residual ? CX_F(residual) : NULL;
         float *zd = CX_F(out);
-        CX_OMP(parallel for if(M * O > CX_PAR_MIN))
-        for (int64_t bi = 0; bi < nb; bi++) {
-            const int64_t q0 = (nb - 1 - bi) * 256, q1 = q0 + 256 < M ? q0 + 256 : M;
+        CX_PFOR_BACK(M * O > CX_PAR_MIN, int64_t, bi, nb, {
+            const int64_t q0 = bi * 256, q1 = q0 + 256 < M ? q0 + 256 : M;
             cx_bn_rows_apply(sv.y, rd, relu, zd, q0, q1, O, sv.mean, fa, fb);
-        }
+        });
         cx_arena_rewind(a, mk);
     }
     cx_tensor *in[6] = {x, w, b, bn_weight, bn_bias, residual};

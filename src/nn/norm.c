@@ -156,9 +156,7 @@ static void rows_stat(const float *xd, int64_t M, int C, double *s1, double *s2)
     double *part = cx_arena_alloc((size_t)S * 2 * C * sizeof(double));
     float *blk = cx_arena_alloc((size_t)S * 2 * C * sizeof(float));
     const float *k = xd;
-    CX_OMP(parallel for if((int64_t)M * C > CX_PAR_MIN))
-    for (int si = 0; si < S; si++) {
-        const int sl = S - 1 - si;
+    CX_PFOR_BACK((int64_t)M * C > CX_PAR_MIN, int, sl, S, {
         const int64_t r0 = M * sl / S, r1 = M * (sl + 1) / S;
         double *pa = part + (size_t)sl * 2 * C, *pb = pa + C;
         float *ba = blk + (size_t)sl * 2 * C, *bb = ba + C;
@@ -179,7 +177,7 @@ static void rows_stat(const float *xd, int64_t M, int C, double *s1, double *s2)
                 pb[c] += bb[c];
             }
         }
-    }
+    });
     for (int c = 0; c < C; c++) {
         double a = 0, b = 0;
         for (int sl = 0; sl < S; sl++) {

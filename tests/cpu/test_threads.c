@@ -3,7 +3,9 @@
  * its back-off, keeps cx_get_threads at the asked count, and does nothing
  * when turned off. The oversubscription is made here: 2 x cores + 2 threads
  * of this process spinning, so this process's threads wait for a CPU most of
- * the time whatever else the machine runs. */
+ * the time whatever else the machine runs. Also CX_PFOR_BACK (internal.h):
+ * each index once, last to first within each thread's block, and the block
+ * the same thread gets from a static "parallel for" over the same range. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tensor/internal.h" /* CX_PFOR_BACK */
 #include "test.h"
 
 static atomic_int stop_spin;
@@ -116,7 +119,49 @@ static void test_off(void) {
 /* One thread asked: nothing to adapt. */
 static void test_one_thread(void) { check_no_fallback(true, 1, 0.3); }
 
+static int thread_num(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Every index once; per thread decreasing, on the thread a plain "parallel
+ * for" (static schedule) gives it, for 1 to 3 threads and ranges shorter and
+ * longer than the thread count. */
+static void test_pfor_back(void) {
+    enum { NMAX = 1000 };
+    static int owner[NMAX], seen[NMAX], order[NMAX];
+    const int ns[] = {0, 1, 2, 3, 7, 49, 98, 196, NMAX};
+    for (int threads = 1; threads <= 3; threads++) {
+        cx_set_threads(threads);
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            const int n = ns[k];
+            for (int i = 0; i < n; i++) owner[i] = seen[i] = order[i] = -1;
+            CX_OMP(parallel for)
+            for (int i = 0; i < n; i++) owner[i] = thread_num();
+            _Atomic int tick = 0;
+            CX_PFOR_BACK(n > 0, int, i, n, {
+                seen[i] = thread_num();
+                order[i] = atomic_fetch_add(&tick, 1);
+            });
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                if (seen[i] < 0) bad++; /* not visited */
+                if (seen[i] != owner[i]) bad++;
+                /* within a thread's block the higher index comes first */
+                if (i + 1 < n && seen[i] == seen[i + 1] && order[i] < order[i + 1]) bad++;
+            }
+            CHECK(bad == 0);
+            CHECK(atomic_load(&tick) == n);
+        }
+    }
+    cx_set_threads(1);
+}
+
 int main(void) {
+    RUN(test_pfor_back);
     RUN(test_falls_back_and_retries);
     RUN(test_off);
     RUN(test_one_thread);
