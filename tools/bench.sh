@@ -182,7 +182,7 @@ awk 'function kv(s, k,   r) { r = " " s; if (!sub(".* " k "=", "", r)) return ""
 /^TORCH_CHARLM / { t=kv($0,"threads"); cl_t[t]=kv($0,"chars_per_s") }
 /^CNN_EPOCH /   { t=kv($0,"threads"); nn=kv($0,"net"); cn[t]=kv($0,"seconds"); cna[t]=kv($0,"test_acc") }
 /^TORCH_CNN_EPOCH / { t=kv($0,"threads"); v=kv($0,"seconds") + 0; if (!(t in tn) || v < tn[t]) { tn[t]=v; tna[t]=kv($0,"test_acc"); tnl[t]=kv($0,"layout") } }
-/^CNN_STEP /    { t=kv($0,"threads"); nn=kv($0,"net"); cst[nn,t]=kv($0,"ms"); csn[nn]=1 }
+/^CNN_STEP /    { t=kv($0,"threads"); nn=kv($0,"net"); cst[nn,t]=kv($0,"ms"); csp[nn,t]=kv($0,"pingpong_ns"); csn[nn]=1 }
 /^TORCH_CNN_STEP / { t=kv($0,"threads"); nn=kv($0,"net"); v=kv($0,"ms") + 0; if (!((nn,t) in tst) || v < tst[nn,t]) { tst[nn,t]=v; tsl[nn,t]=kv($0,"layout") } }
 /^G2P_STEP /    { t=kv($0,"threads"); at=kv($0,"attention"); g2c[at,t]=kv($0,"ms"); g2a[at]=1 }
 /^TORCH_G2P_STEP / { t=kv($0,"threads"); at=kv($0,"attention"); g2t[at,t]=kv($0,"ms") }
@@ -266,9 +266,10 @@ END {
   }
   if (length(csn)) {
     print ""
-    print "CNN training step, batch 64, Adam (ms; speedup = torch/cortex)"
+    print "CNN training step, batch 64, Adam (ms; speedup = torch/cortex; ping-pong: ns for a cache line between"
+    print "  two threads before/after the Cortex run, about 30 when the cores share a last-level cache, 150+ when not)"
     for (nn in csn) for (t = 1; t <= 2; t++) if ((nn,t) in cst)
-      printf "  %-13s threads %d: cortex %8.2f ms  torch %8s ms (%s, the faster layout)  speedup %s\n", nn, t, cst[nn,t], ((nn,t) in tst) ? tst[nn,t] : "-", ((nn,t) in tsl) ? tsl[nn,t] : "-", r(tst[nn,t], cst[nn,t])
+      printf "  %-13s threads %d: cortex %8.2f ms  torch %8s ms (%s, the faster layout)  speedup %s  ping-pong %s ns\n", nn, t, cst[nn,t], ((nn,t) in tst) ? tst[nn,t] : "-", ((nn,t) in tsl) ? tsl[nn,t] : "-", r(tst[nn,t], cst[nn,t]), csp[nn,t] != "" ? csp[nn,t] : "-"
   }
   if (length(g2a)) {
     print ""
