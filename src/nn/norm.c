@@ -136,6 +136,31 @@ static void sync_grad_sums(double *sums, int C) {
  * for the backward's mask (the same rounding in both). */
 static inline float bn_affine(float x, float m, float a, float b) { return (x - m) * a + b; }
 
+/* BW channels at once (the target's vector), for the row passes with C a
+ * multiple of BW (the scalar loops paid a loop set-up per row: at 16
+ * channels the apply ran at half its 64-channel speed from L2). The same
+ * operations in the same order as the scalar code, element by element: the
+ * same bits (this file is compiled without multiply-add contraction). */
+#if defined(__AVX512F__)
+#define BW 16
+#elif defined(__AVX__)
+#define BW 8
+#else
+#define BW 4
+#endif
+typedef float bvec __attribute__((vector_size(BW * sizeof(float))));
+typedef int32_t bmask __attribute__((vector_size(BW * sizeof(int32_t))));
+static inline bvec bld(const float *p) {
+    bvec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void bst(float *p, bvec v) { memcpy(p, &v, sizeof v); }
+/* v where keep is set, else +0 (the scalar "t > 0 ? t : 0.0f", also for NaN) */
+static inline bvec bkeep(bvec v, bmask keep) { return (bvec)((bmask)v & keep); }
+/* 1.0f where keep is set, else 0.0f */
+static inline bvec bone(bmask keep) { return bkeep((bvec){0} + 1.0f, keep); }
+
 
 /* ---------------------------------------------------------------- channels last
  * x viewed as rows [M, C] (channels last: a [N, H, W, C] map, or
@@ -210,7 +235,18 @@ static void rows_gsums(const float *xd, const float *go, const float *yd, const 
         for (int64_t q0 = r0; q0 < r1; q0 += BN_BLK) {
             const int64_t q1 = q0 + BN_BLK < r1 ? q0 + BN_BLK : r1;
             for (int c = 0; c < C; c++) ba[c] = bb[c] = 0;
-            for (int64_t q = q0; q < q1; q++) {
+            for (int64_t q = q0; q < q1 && C % BW == 0; q++) /* the same, BW channels at once */
+                for (int c = 0; c < C; c += BW) {
+                    const bvec x = bld(xd + q * C + c), mv = bld(m + c);
+                    bvec gm = bld(go + q * C + c);
+                    if (relu) {
+                        gm = gm * bone(alpha ? (x - mv) * bld(alpha + c) + bld(beta + c) > 0 : bld(yd + q * C + c) > 0);
+                        if (gr) bst(gr + q * C + c, rfresh ? gm : bld(gr + q * C + c) + gm);
+                    }
+                    bst(ba + c, bld(ba + c) + gm);
+                    bst(bb + c, bld(bb + c) + gm * (x - mv));
+                }
+            for (int64_t q = q0; q < q1 && C % BW != 0; q++) {
                 const float *xr = xd + q * C, *g = go + q * C;
                 const float *gm = g;
                 if (relu) {
@@ -252,6 +288,25 @@ static void rows_gsums(const float *xd, const float *go, const float *yd, const 
 void cx_bn_rows_dx(const float *xd, const float *go, const float *yd, const float *mg, const float *alpha,
                    const float *beta, bool relu, float *gx, bool fresh, int64_t q0, int64_t q1, int C, const float *m,
                    const float *fa, const float *fb, const float *fk) {
+    if (C % BW == 0 && !(relu && !mg && !alpha && !yd)) {
+        for (int64_t q = q0; q < q1; q++) {
+            const float *xr = xd + q * C, *g = go + q * C;
+            float *o = gx + q * C;
+            for (int c = 0; c < C; c += BW) {
+                const bvec x = bld(xr + c), mv = bld(m + c);
+                bvec gm = bld(g + c);
+                if (relu && mg)
+                    gm = bld(mg + q * C + c);
+                else if (relu && alpha)
+                    gm = gm * bone((x - mv) * bld(alpha + c) + bld(beta + c) > 0);
+                else if (relu)
+                    gm = gm * bone(bld(yd + q * C + c) > 0);
+                const bvec d = bld(fa + c) * gm + bld(fb + c) * (x - mv) + bld(fk + c);
+                bst(o + c, fresh ? d : bld(o + c) + d);
+            }
+        }
+        return;
+    }
     for (int64_t q = q0; q < q1; q++) {
         const float *xr = xd + q * C, *g = go + q * C;
         float *o = gx + q * C;
@@ -293,6 +348,18 @@ void cx_bn_rows_stat(const float *xd, int64_t M, int C, double *s1, double *s2) 
 /* y = (x - m) a + b [+ r], then the relu, rows [q0, q1) (layout.h) */
 void cx_bn_rows_apply(const float *xd, const float *rd, bool relu, float *yd, int64_t q0, int64_t q1, int C,
                       const float *fm, const float *fa, const float *fb) {
+    if (C % BW == 0) {
+        for (int64_t q = q0; q < q1; q++) {
+            const float *xr = xd + q * C;
+            float *yr = yd + q * C;
+            for (int c = 0; c < C; c += BW) {
+                bvec t = (bld(xr + c) - bld(fm + c)) * bld(fa + c) + bld(fb + c);
+                if (relu && rd) t = t + bld(rd + q * C + c);
+                bst(yr + c, relu ? bkeep(t, t > 0) : t);
+            }
+        }
+        return;
+    }
     for (int64_t q = q0; q < q1; q++) {
         const float *xr = xd + q * C;
         float *yr = yd + q * C;

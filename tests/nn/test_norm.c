@@ -10,7 +10,9 @@
  * inputs updated in place (running_mean / running_var). Batch norm cases:
  * inputs x, running_mean, running_var[, weight, bias], momentum 0.1, eps 1e-5.
  * Layer norm: x[, weight, bias] over the last k dims, eps 1e-5. */
+#include "nn/layout.h" /* the channels-last row kernels */
 #include "test.h"
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -700,6 +702,121 @@ static void batch_norm_nhwc_fused_and_threads(void) {
         for (int k = 0; k < 3; k++) free(keep[p][k]);
 }
 
+/* The row kernels of the channels-last batch norm (vector code when C is a
+ * multiple of the vector width) against the formulas written out here, one
+ * element at a time: the same bits, for 16, 32, 48 and 64 channels and for
+ * 12 (the scalar loop), with NaN, infinities and signed zeros among the
+ * inputs, every relu / residual / mask variant, storing and accumulating;
+ * the backward's per-channel sums too. */
+static bool same_bits(float a, float b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }
+static float bn_ref_affine(float x, float m, float a, float b) { return (x - m) * a + b; }
+
+static void batch_norm_row_kernels_exact(void) {
+    const int Cs[] = {12, 16, 32, 48, 64};
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
+    for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++) {
+        const int C = Cs[ci], R = 7;
+        const size_t n = (size_t)R * C;
+        float *x = malloc(n * 4), *g = malloc(n * 4), *r = malloc(n * 4), *y = malloc(n * 4), *mg = malloc(n * 4);
+        float *out = malloc(n * 4), *ref = malloc(n * 4);
+        float pm[64], pa[64], pb[64], fa[64], fb[64], fk[64];
+        uint32_t st = 12345u + (uint32_t)C;
+        for (size_t i = 0; i < n; i++) {
+            float v[5];
+            for (int k = 0; k < 5; k++) {
+                st = st * 1664525u + 1013904223u;
+                v[k] = (float)((int)(st >> 9) % 2001 - 1000) / 300.0f;
+            }
+            x[i] = i % 37 == 5 ? special[i % 5] : v[0];
+            g[i] = i % 41 == 7 ? special[(i / 41) % 5] : v[1];
+            r[i] = v[2];
+            y[i] = i % 29 == 3 ? -0.0f : v[3];
+            mg[i] = v[4];
+        }
+        for (int c = 0; c < C; c++) {
+            pm[c] = 0.1f * (float)(c % 7) - 0.3f;
+            pa[c] = 0.5f + 0.07f * (float)c;
+            pb[c] = c % 3 == 0 ? -0.25f : 0.125f * (float)(c % 5);
+            fa[c] = 0.9f - 0.01f * (float)c;
+            fb[c] = -0.02f * (float)(c % 9);
+            fk[c] = 0.003f * (float)(c % 4) - 0.004f;
+        }
+        int bad = 0;
+        /* apply: plain, relu, relu + residual */
+        for (int v = 0; v < 3; v++) {
+            const bool relu = v > 0;
+            const float *rd = v == 2 ? r : NULL;
+            cx_bn_rows_apply(x, rd, relu, out, 0, R, C, pm, pa, pb);
+            for (size_t i = 0; i < n; i++) {
+                const int c = (int)(i % (size_t)C);
+                float t = bn_ref_affine(x[i], pm[c], pa[c], pb[c]);
+                if (!relu) t = (x[i] - pm[c]) * pa[c] + pb[c];
+                else if (rd) {
+                    t = (x[i] - pm[c]) * pa[c] + pb[c] + r[i];
+                    t = t > 0 ? t : 0.0f;
+                } else
+                    t = t > 0 ? t : 0.0f;
+                bad += !same_bits(out[i], t);
+            }
+        }
+        /* dx: no relu, relu with the stored mask, from x (alpha, beta), from y; store and accumulate */
+        for (int v = 0; v < 4; v++)
+            for (int fresh = 0; fresh < 2; fresh++) {
+                const bool relu = v > 0;
+                for (size_t i = 0; i < n; i++) out[i] = ref[i] = 0.25f * (float)(i % 5);
+                cx_bn_rows_dx(x, g, v == 3 ? y : NULL, v == 1 ? mg : NULL, v == 2 ? pa : NULL, v == 2 ? pb : NULL,
+                              relu, out, fresh, 0, R, C, pm, fa, fb, fk);
+                for (size_t i = 0; i < n; i++) {
+                    const int c = (int)(i % (size_t)C);
+                    float gm = g[i];
+                    if (v == 1) gm = mg[i];
+                    else if (v == 2) gm = g[i] * (bn_ref_affine(x[i], pm[c], pa[c], pb[c]) > 0 ? 1.0f : 0.0f);
+                    else if (v == 3) gm = g[i] * (y[i] > 0 ? 1.0f : 0.0f);
+                    const float d = fa[c] * gm + fb[c] * (x[i] - pm[c]) + fk[c];
+                    ref[i] = fresh ? d : ref[i] + d;
+                    bad += !same_bits(out[i], ref[i]);
+                }
+            }
+        /* the backward's sums (7 rows: one row per slot, so each channel's
+         * sums are its rows' terms added in order in double) and the masked
+         * gradient stored into or added to the residual's */
+        for (int special_rows = 0; special_rows < 2; special_rows++) {
+            if (special_rows == 1) /* finite sums too: no NaN or infinity in x and g */
+                for (size_t i = 0; i < n; i++) {
+                    if (!isfinite(x[i])) x[i] = 0.5f;
+                    if (!isfinite(g[i])) g[i] = -0.75f;
+                }
+            for (int v = 0; v < 3; v++)
+                for (int gv = 0; gv < 3; gv++) {
+                    const bool relu = v > 0;
+                    float *gr = gv ? out : NULL;
+                    for (size_t i = 0; i < n; i++) out[i] = ref[i] = 0.25f * (float)(i % 5);
+                    double sg[64], sgx[64];
+                    cx_bn_rows_gsums(x, g, v == 2 ? y : NULL, v == 1 ? pa : NULL, v == 1 ? pb : NULL, relu, gr, gv == 1,
+                                     R, C, pm, sg, sgx);
+                    for (int c = 0; c < C; c++) {
+                        double a = 0, b = 0;
+                        for (int q = 0; q < R; q++) {
+                            const size_t i = (size_t)q * C + c;
+                            float gm = g[i];
+                            if (v == 1) gm = g[i] * (bn_ref_affine(x[i], pm[c], pa[c], pb[c]) > 0 ? 1.0f : 0.0f);
+                            else if (v == 2) gm = g[i] * (y[i] > 0 ? 1.0f : 0.0f);
+                            if (relu && gv == 1) ref[i] = gm;
+                            else if (relu && gv == 2) ref[i] += gm;
+                            a += (double)gm;
+                            b += (double)(gm * (x[i] - pm[c]));
+                        }
+                        bad += !((isnan(a) && isnan(sg[c])) || a == sg[c]) + !((isnan(b) && isnan(sgx[c])) || b == sgx[c]);
+                    }
+                    for (size_t i = 0; i < n; i++) bad += !same_bits(out[i], ref[i]);
+                    cx_step_reset();
+                }
+        }
+        CHECK(bad == 0);
+        free(x), free(g), free(r), free(y), free(mg), free(out), free(ref);
+    }
+}
+
 int main(void) {
     const char *path = getenv("CX_NORM_FIXTURE");
     if (!path || !*path) path = "tests/fixtures/pool_norm/norm.safetensors";
@@ -720,6 +837,7 @@ int main(void) {
     RUN(batch_norm_relu_equals_the_three_ops);
     RUN(batch_norm_nhwc_matches_channels_first);
     RUN(batch_norm_nhwc_fused_and_threads);
+    RUN(batch_norm_row_kernels_exact);
     RUN(module_names_and_state);
     RUN(batchnorm_save_load_roundtrip);
     RUN(norm_errors);
