@@ -1435,20 +1435,48 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
         if (bd && bdc.wu) fbatch_flush(&fb);
     });
     const int K = g->KH * g->KW;
-    if (dW) {
-        /* the ranges' sums into the first, in range order (0 + the first, then
-         * each next: the additions of a running sum), then into dW; by blocks
-         * of elements on all threads (each element's order unchanged: a
-         * serial pass over 8 x [36][64][64] sums held the other thread 0.3 ms) */
+    if (dW && S > 1) {
+        /* the ranges' sums in a fixed order, the same for any thread count:
+         * each half of the ranges added up in range order into its first
+         * range, then the second half's total into the first's. The halves
+         * go by blocks of elements, the first half's blocks first: with 2
+         * threads each adds up the ranges it made (a serial pass over 8 x
+         * [36][64][64] sums held the other thread 0.3 ms; adding all ranges
+         * by blocks of elements made each thread read the other's ranges,
+         * 1.2 MB per 64-channel layer, slow when the cores do not share a
+         * cache). The last step goes by input channel, as the Winograd
+         * finish below reads it. */
         const int64_t RB = 4096, nrb = (pf + RB - 1) / RB;
-        CX_PFOR(nt > 1 && S > 1 && pf >= 4 * RB,
-        for (int64_t rb = 0; rb < nrb; rb++) {
-            const int64_t i0 = rb * RB, i1 = i0 + RB < pf ? i0 + RB : pf;
-            for (int sl = 1; sl < S; sl++) {
+        const int h = S / 2;
+        const bool rpar = nt > 1 && pf >= 4 * RB;
+        CX_PFOR(rpar,
+        for (int64_t tk = 0; tk < 2 * nrb; tk++) {
+            const int half = (int)(tk / nrb), s0 = half ? h : 0, s1 = half ? S : h;
+            const int64_t i0 = (tk % nrb) * RB, i1 = i0 + RB < pf ? i0 + RB : pf;
+            float *pd = parts + pf * s0;
+            for (int sl = s0 + 1; sl < s1; sl++) {
                 const float *ps = parts + pf * sl;
-                for (int64_t i = i0; i < i1; i++) parts[i] += ps[i];
+                for (int64_t i = i0; i < i1; i++) pd[i] += ps[i];
             }
         });
+        const float *ph = parts + pf * h;
+        if (wino) { /* the sums are [NE][C][O] */
+            const int NE = (wm + 2) * (wm + 2);
+            CX_PFOR(rpar,
+            for (int c = 0; c < g->C; c++)
+                for (int e = 0; e < NE; e++) {
+                    const int64_t i0 = ((int64_t)e * g->C + c) * g->O;
+                    for (int64_t i = i0; i < i0 + g->O; i++) parts[i] += ph[i];
+                });
+        } else {
+            CX_PFOR(rpar,
+            for (int64_t rb = 0; rb < nrb; rb++) {
+                const int64_t i0 = rb * RB, i1 = i0 + RB < pf ? i0 + RB : pf;
+                for (int64_t i = i0; i < i1; i++) parts[i] += ph[i];
+            });
+        }
+    }
+    if (dW) {
         if (wino) {
             wino_bweight_finish(g, wm, parts, dW, nt > 1 && (int64_t)g->C * g->O >= 1024);
         } else {
