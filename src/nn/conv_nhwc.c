@@ -1371,7 +1371,8 @@ static void bweight_image(const ngeom *g, const wplan *wp, const float *x, const
  * weight gradient's partial sums, reduced in a fixed order: the same bits for
  * any thread count), ranges and images last to first (dY's producer wrote
  * its end last) within each thread's block of ranges (CX_PFOR_BACK: the
- * images stay on the thread that made them in the forward pass). Each image's dY is read from dY, or made by mk into a
+ * images stay on the thread that made them in the forward pass). Each
+ * image's dY is read from dY, or made by mk into a
  * per-range scratch buffer (the fused batch norm's input gradient, never
  * written whole); then its weight gradient (dW != NULL: dW += ...), the
  * sums of dY (db != NULL: db[o] += ..., in double) and, with bd, its input
