@@ -740,7 +740,12 @@ static void batch_norm_row_kernels_exact(void) {
             fa[c] = 0.9f - 0.01f * (float)c;
             fb[c] = -0.02f * (float)(c % 9);
             fk[c] = 0.003f * (float)(c % 4) - 0.004f;
+            if (c % 4 == 1) { /* (x - m) a + b = -0 where x == m: the relu must give +0 */
+                pa[c] = -0.5f;
+                pb[c] = -0.0f;
+            }
         }
+        for (size_t i = 0; i < n; i += 13) x[i] = pm[i % (size_t)C];
         int bad = 0;
         /* apply: plain, relu, relu + residual */
         for (int v = 0; v < 3; v++) {
