@@ -46,6 +46,7 @@ static const nc_case CASES[] = {
     {"stride 2, pad 2, 3x3", 1, 8, 8, 16, 16, 3, 3, 2, 2, 2, 2, 1, 1, 1, false},
     {"1x1 stride 1", 2, 5, 6, 24, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1, true},
     {"1x1 stride 2 pad 1", 1, 5, 4, 3, 2, 1, 1, 2, 2, 1, 1, 1, 1, 1, true},
+    {"1x1 stride 2x3, odd channels", 3, 7, 10, 5, 20, 1, 1, 2, 3, 0, 0, 1, 1, 1, true},
     {"kernel as large as the padded input", 2, 3, 4, 5, 6, 5, 6, 1, 1, 1, 1, 1, 1, 1, true},
     {"wide 1-row image", 2, 1, 40, 16, 32, 1, 3, 1, 1, 0, 1, 1, 1, 1, true},
     {"64->16, wide map", 1, 6, 30, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
@@ -141,55 +142,60 @@ static void test_against_channels_first(void) {
     }
 }
 
-/* the same at 2 threads, and the same bits as 1 thread */
+/* the same at 2 threads, and the same bits as 1 thread (3x3 and 1x1, stride 2) */
 static void test_threads_same_bits(void) {
-    const nc_case *c = &CASES[1];
-    cx_conv_opts o = opts_of(c);
-    float *res[2][3];
-    for (int pass = 0; pass < 2; pass++) {
-        cx_set_threads(pass + 1);
-        cx_seed(11);
-        cx_tensor *x = leaf((int[]){8, c->H, c->W, c->C}, 4);
-        cx_tensor *w = leaf((int[]){c->O, c->C, c->KH, c->KW}, 4);
-        cx_tensor *y = cx_conv2d_nhwc(x, w, NULL, &o);
-        cx_backward(cx_sum(cx_mul(y, y)));
-        res[pass][0] = malloc((size_t)y->numel * sizeof(float));
-        res[pass][1] = malloc((size_t)x->numel * sizeof(float));
-        res[pass][2] = malloc((size_t)w->numel * sizeof(float));
-        memcpy(res[pass][0], CX_F(y), (size_t)y->numel * sizeof(float));
-        memcpy(res[pass][1], x->grad, (size_t)x->numel * sizeof(float));
-        memcpy(res[pass][2], w->grad, (size_t)w->numel * sizeof(float));
-        if (pass) {
-            CHECK(!memcmp(res[0][0], res[1][0], (size_t)y->numel * sizeof(float)));
-            CHECK(!memcmp(res[0][1], res[1][1], (size_t)x->numel * sizeof(float)));
-            CHECK(!memcmp(res[0][2], res[1][2], (size_t)w->numel * sizeof(float)));
+    for (int ci = 1; ci <= 2; ci++) {
+        const nc_case *c = &CASES[ci];
+        cx_conv_opts o = opts_of(c);
+        float *res[2][3];
+        for (int pass = 0; pass < 2; pass++) {
+            cx_set_threads(pass + 1);
+            cx_seed(11);
+            cx_tensor *x = leaf((int[]){8, c->H, c->W, c->C}, 4);
+            cx_tensor *w = leaf((int[]){c->O, c->C, c->KH, c->KW}, 4);
+            cx_tensor *y = cx_conv2d_nhwc(x, w, NULL, &o);
+            cx_backward(cx_sum(cx_mul(y, y)));
+            res[pass][0] = malloc((size_t)y->numel * sizeof(float));
+            res[pass][1] = malloc((size_t)x->numel * sizeof(float));
+            res[pass][2] = malloc((size_t)w->numel * sizeof(float));
+            memcpy(res[pass][0], CX_F(y), (size_t)y->numel * sizeof(float));
+            memcpy(res[pass][1], x->grad, (size_t)x->numel * sizeof(float));
+            memcpy(res[pass][2], w->grad, (size_t)w->numel * sizeof(float));
+            if (pass) {
+                CHECK(!memcmp(res[0][0], res[1][0], (size_t)y->numel * sizeof(float)));
+                CHECK(!memcmp(res[0][1], res[1][1], (size_t)x->numel * sizeof(float)));
+                CHECK(!memcmp(res[0][2], res[1][2], (size_t)w->numel * sizeof(float)));
+            }
+            cx_step_reset();
         }
-        cx_step_reset();
+        cx_set_threads(1);
+        for (int p = 0; p < 2; p++)
+            for (int k = 0; k < 3; k++) free(res[p][k]);
     }
-    cx_set_threads(1);
-    for (int p = 0; p < 2; p++)
-        for (int k = 0; k < 3; k++) free(res[p][k]);
 }
 
-/* an input used twice: the second gradient adds to the first */
+/* an input used twice: the second gradient adds to the first (3x3 and 1x1 kernels) */
 static void test_accumulates(void) {
-    cx_seed(3);
-    cx_tensor *x = leaf((int[]){2, 9, 10, 16}, 4);
-    cx_tensor *w = leaf((int[]){16, 16, 3, 3}, 4);
-    cx_conv_opts o = cx_conv_defaults();
-    o.padding[0] = o.padding[1] = 1;
-    o.stride[0] = o.stride[1] = 2;
-    cx_tensor *y = cx_add(cx_sum(cx_mul(cx_conv2d_nhwc(x, w, NULL, &o), cx_conv2d_nhwc(x, w, NULL, &o))),
-                          cx_sum(cx_mul(x, x)));
-    cx_backward(y);
-    cx_tensor *gx = copy_floats(x, x->grad);
-    cx_zero_grad(x);
-    cx_zero_grad(w);
-    cx_tensor *xc = cx_permute(x, TO_NCHW);
-    cx_tensor *yr = cx_add(cx_sum(cx_mul(cx_conv2d_ex(xc, w, NULL, &o), cx_conv2d_ex(xc, w, NULL, &o))),
-                           cx_sum(cx_mul(x, x)));
-    cx_backward(yr);
-    cxt_allclose(CX_F(gx), x->grad, (long)x->numel, 1e-4, 1e-4, "dx of a twice-used input");
+    for (int k = 3; k >= 1; k -= 2) {
+        cx_seed(3);
+        cx_tensor *x = leaf((int[]){2, 9, 10, 16}, 4);
+        cx_tensor *w = leaf((int[]){16, 16, k, k}, 4);
+        cx_conv_opts o = cx_conv_defaults();
+        o.padding[0] = o.padding[1] = k / 2;
+        o.stride[0] = o.stride[1] = 2;
+        cx_tensor *y = cx_add(cx_sum(cx_mul(cx_conv2d_nhwc(x, w, NULL, &o), cx_conv2d_nhwc(x, w, NULL, &o))),
+                              cx_sum(cx_mul(x, x)));
+        cx_backward(y);
+        cx_tensor *gx = copy_floats(x, x->grad);
+        cx_zero_grad(x);
+        cx_zero_grad(w);
+        cx_tensor *xc = cx_permute(x, TO_NCHW);
+        cx_tensor *yr = cx_add(cx_sum(cx_mul(cx_conv2d_ex(xc, w, NULL, &o), cx_conv2d_ex(xc, w, NULL, &o))),
+                               cx_sum(cx_mul(x, x)));
+        cx_backward(yr);
+        cxt_allclose(CX_F(gx), x->grad, (long)x->numel, 1e-4, 1e-4, "dx of a twice-used input");
+        cx_step_reset();
+    }
 }
 
 typedef struct {
