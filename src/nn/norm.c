@@ -139,8 +139,10 @@ static inline float bn_affine(float x, float m, float a, float b) { return (x - 
 /* BW channels at once (the target's vector), for the row passes with C a
  * multiple of BW (the scalar loops paid a loop set-up per row: at 16
  * channels the apply ran at half its 64-channel speed from L2). The same
- * operations in the same order as the scalar code, element by element: the
- * same bits (this file is compiled without multiply-add contraction). */
+ * expressions as the scalar code, element by element: the same bits (GCC
+ * does not contract them into multiply-adds under -std=c11; clang contracts
+ * within an expression, the vector one as the scalar one: tests/nn/test_norm.c
+ * checks both builds bit for bit). */
 #if defined(__AVX512F__)
 #define BW 16
 #elif defined(__AVX__)
