@@ -936,6 +936,20 @@ static void wino_images(int m, int N, int H, int W, int ni, int no, const float 
     });
 }
 
+/* ---------------------------------------------------------------- 1x1 kernels
+ * A 1x1 kernel without padding is a product per image (nhwc_forward, nhwc_backward_images). */
+static bool is_1x1(const ngeom *g) { return g->KH == 1 && g->KW == 1 && g->ph == 0 && g->pw == 0; }
+
+/* Image xn [H][W][C]'s strided positions as [OH*OW][C] (into dst), or xn itself at stride 1. */
+static const float *gather_1x1(const ngeom *g, const float *xn, float *dst) {
+    if (g->sh == 1 && g->sw == 1) return xn;
+    for (int oy = 0; oy < g->OH; oy++)
+        for (int ox = 0; ox < g->OW; ox++)
+            memcpy(dst + ((size_t)oy * g->OW + ox) * g->C, xn + ((size_t)oy * g->sh * g->W + (size_t)ox * g->sw) * g->C,
+                   (size_t)g->C * sizeof(float));
+    return dst;
+}
+
 /* ---------------------------------------------------------------- forward */
 /* Y [N][OH][OW][O] (+)= conv(X [N][H][W][C]); wf [KH*KW][C][OP] (zero past O),
  * bias padded to OP or NULL. */
@@ -954,7 +968,7 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
     const int64_t rf = ring_floats(g->KH, g->C, g->sw, wq);
     cx_arena *a = cx_arena_current();
     cx_arena_mark mk = cx_arena_get_mark(a);
-    if (g->KH == 1 && g->KW == 1 && g->ph == 0 && g->pw == 0) {
+    if (is_1x1(g)) {
         /* a 1x1 kernel: per image Y [OH*OW][O] (+)= X' [OH*OW][C] wf [C][OP],
          * X' the strided positions gathered (X itself at stride 1), one GEMM
          * (the direct kernels re-laid each input row out for taps it does
@@ -966,15 +980,7 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
         for (int n = 0; n < g->N; n++) {
             const float *xn = X + (size_t)n * g->H * g->W * g->C;
             float *yn = Y + (size_t)n * P * g->O;
-            const float *A = xn;
-            if (gather) {
-                float *gb = gbuf + (size_t)P * g->C * (par ? thread_id() : 0);
-                for (int oy = 0; oy < g->OH; oy++)
-                    for (int ox = 0; ox < g->OW; ox++)
-                        memcpy(gb + ((size_t)oy * g->OW + ox) * g->C,
-                               xn + ((size_t)oy * g->sh * g->W + (size_t)ox * g->sw) * g->C, (size_t)g->C * sizeof(float));
-                A = gb;
-            }
+            const float *A = gather_1x1(g, xn, gather ? gbuf + (size_t)P * g->C * (par ? thread_id() : 0) : NULL);
             if (!accumulate && bias)
                 for (int q = 0; q < P; q++) memcpy(yn + (size_t)q * g->O, bias, (size_t)g->O * sizeof(float));
             cx_sgemm(false, false, P, g->O, g->C, 1.0f, A, g->C, wf, OP, accumulate || bias ? 1.0f : 0.0f, yn, g->O);
@@ -1399,19 +1405,7 @@ static void bweight_image(const ngeom *g, const wplan *wp, const float *x, const
 }
 
 /* ---------------------------------------------------------------- 1x1 kernels
- * A 1x1 kernel without padding is a product per image (see nhwc_forward). */
-static bool is_1x1(const ngeom *g) { return g->KH == 1 && g->KW == 1 && g->ph == 0 && g->pw == 0; }
-
-/* Image xn [H][W][C]'s strided positions as [OH*OW][C] (into dst), or xn itself at stride 1. */
-static const float *gather_1x1(const ngeom *g, const float *xn, float *dst) {
-    if (g->sh == 1 && g->sw == 1) return xn;
-    for (int oy = 0; oy < g->OH; oy++)
-        for (int ox = 0; ox < g->OW; ox++)
-            memcpy(dst + ((size_t)oy * g->OW + ox) * g->C, xn + ((size_t)oy * g->sh * g->W + (size_t)ox * g->sw) * g->C,
-                   (size_t)g->C * sizeof(float));
-    return dst;
-}
-
+ * (their gradients; is_1x1 and gather_1x1 are above the forward pass) */
 /* The weight gradient's sums of one image, p [C][OP] += xs^T dY; xs
  * [OH*OW][C] (gather_1x1). */
 static void bweight_1x1(const ngeom *g, const float *xs, const float *dyn, float *p) {
