@@ -495,6 +495,30 @@ static int pad_chunk(const dgeom *dg, int N) {
     return chunk > N ? N : chunk;
 }
 
+/* Per-thread image ranges. With at least two images per thread, each thread
+ * takes its own contiguous range of images, [N t / nt, N (t + 1) / nt) as in a
+ * static split, and pads and convolves it in chunks of its own: no barrier
+ * between the padding and the tiles, and each image stays on the thread whose
+ * earlier passes (static splits over the batch) wrote it. Splitting every
+ * chunk's padding and tiles over the threads instead handed half of each
+ * chunk's padded images to the other thread: across the last-level caches
+ * when the two cores do not share one. Every output value is computed by the
+ * same kernel calls either way, so the results do not change. */
+_Atomic long cx_conv_own_range_calls;
+static int own_ranges(int N, int nt) {
+    if (nt < 2 || N < 2 * nt) return 0;
+    cx_conv_own_range_calls++;
+    return nt;
+}
+
+/* images per chunk of one thread's own range: as many as fit in
+ * PAD_CHUNK_BYTES, at least 1, at most the range */
+static int own_chunk(const dgeom *dg, int N, int nown) {
+    const int per = (N + nown - 1) / nown;
+    const int chunk = (int)(PAD_CHUNK_BYTES / (dg->img_floats * sizeof(float)));
+    return chunk < 1 ? 1 : chunk > per ? per : chunk;
+}
+
 /* offs[c * kks + tap] = c * padP + the tap's offset in its (polyphase) plane:
  * the input of an output position's tap, from the position's own place. */
 static const int32_t *direct_offsets(const dgeom *dg) {
@@ -662,26 +686,66 @@ static inline void cstore(const float *b, int pw, bool two, float *y, int64_t os
     }
 }
 
+/* One chunk of cvec_run: images [n0, n0 + nimg) of group gi padded into xp,
+ * then their tiles; each split over the threads when par. */
+static void cvec_chunk(const dgeom *dg, int G, int gi, int n0, int nimg, const float *X,
+                       const float *wp, const int32_t *offs, const float *bias, float *Y,
+                       bool accumulate, float *xp, bool par) {
+    const int K = dg->K, Co = dg->Co, Ci = dg->Ci;
+    const int NC = Co % CW ? 1 : 2, cw = NC * DV, ncb = Co / cw;
+    const int P1 = dg->pd[1], P2 = dg->pd[2];
+    const int OW = dg->out[2], OH = dg->out[0] * dg->out[1];
+    /* row segments of at most CPW columns, as even as they come */
+    const int nseg = (OW + CPW - 1) / CPW, pwmax = (OW + nseg - 1) / nseg;
+    const int R = crows(NC, pwmax);
+    const int nrg = (OH + R - 1) / R;
+    const int64_t tiles = (int64_t)nrg * nseg * ncb;
+    (void)par;
+    CX_PFOR(par,
+    for (int j = 0; j < nimg; j++) {
+        size_t img = (size_t)(n0 + j) * G + gi;
+        pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
+    });
+    CX_PFOR(par,
+    for (int64_t tix = 0; tix < (int64_t)nimg * tiles; tix++) {
+        const int j = (int)(tix / tiles);
+        int64_t r = tix - (int64_t)j * tiles;
+        const int cb = (int)(r % ncb);
+        r /= ncb;
+        const int sg = (int)(r % nseg), rg = (int)(r / nseg);
+        const int c0 = (int)((int64_t)sg * OW / nseg), c1 = (int)((int64_t)(sg + 1) * OW / nseg);
+        const int row0 = rg * R, nr = OH - row0 < R ? OH - row0 : R;
+        const size_t img = (size_t)(n0 + j) * G + gi;
+        const float *rp[CR];
+        for (int q = 0; q < nr; q++) {
+            const int row = row0 + q, od = row / dg->out[1], oh = row - od * dg->out[1];
+            rp[q] = xp + (size_t)j * dg->img_floats + ((size_t)od * P1 + oh) * P2 + c0;
+        }
+        _Alignas(64) float buf[CR * CPW * CW];
+        const float *init = bias && !accumulate ? bias + (size_t)gi * Co + (size_t)cb * cw : NULL;
+        const int pw = c1 - c0;
+        ckern_n(NC, nr, pw, K, wp + (size_t)cb * K * cw, offs, rp, buf, init);
+        float *yb = Y + (img * Co + (size_t)cb * cw) * dg->outP + (size_t)row0 * OW + c0;
+        for (int v = 0; v < NC; v++)
+            for (int q = 0; q < nr; q += 2)
+                cstore(buf + (size_t)q * pw * CW + (size_t)v * DV, pw, nr - q >= 2,
+                       yb + (size_t)v * DV * dg->outP + (size_t)q * OW, dg->outP, OW, accumulate);
+    });
+}
+
 _Atomic long cx_conv_cvec_calls;
 static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float *W, bool flip,
                      const float *bias, float *Y, bool accumulate) {
     cx_conv_cvec_calls++;
     const int K = dg->K, kks = dg->kks, Co = dg->Co, Ci = dg->Ci;
     const int NC = Co % CW ? 1 : 2, cw = NC * DV, ncb = Co / cw;
-    const int P1 = dg->pd[1], P2 = dg->pd[2];
-    const int OW = dg->out[2], OH = dg->out[0] * dg->out[1];
     const int32_t *offs = direct_offsets(dg);
-    /* row segments of at most CPW columns, as even as they come */
-    const int nseg = (OW + CPW - 1) / CPW, pwmax = (OW + nseg - 1) / nseg;
-    const int R = crows(NC, pwmax);
-    const int nrg = (OH + R - 1) / R;
-    const int64_t tiles = (int64_t)nrg * nseg * ncb;
     const bool cached = !flip && tl_pack && tl_pack_this;
     float *wp = cached ? NULL : cx_arena_alloc((size_t)K * Co * sizeof(float));
-    const int chunk = pad_chunk(dg, N);
-    float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
     const bool par = direct_par(dg, N, G);
-    (void)par;
+    const int nown = par ? own_ranges(N, nthreads()) : 0;
+    const int chunk = nown ? own_chunk(dg, N, nown) : pad_chunk(dg, N);
+    float *xp = cx_arena_alloc((size_t)(nown ? nown : 1) * chunk * dg->img_floats * sizeof(float));
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
         bool packed = false;
@@ -690,38 +754,19 @@ static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float 
         for (int cb = 0; cb < ncb && !flip && !packed; cb++)
             cx_transpose_block(wg + (size_t)cb * cw * K, (size_t)K, wp + (size_t)cb * K * cw, (size_t)cw, cw, K);
         if (flip && !packed) pack_flipped(wg, Ci, Co, kks, cw, wp);
-        for (int n0 = 0; n0 < N; n0 += chunk) {
-            const int nimg = N - n0 < chunk ? N - n0 : chunk;
-            CX_PFOR(par,
-            for (int j = 0; j < nimg; j++) {
-                size_t img = (size_t)(n0 + j) * G + gi;
-                pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
-            });
-            CX_PFOR(par,
-            for (int64_t tix = 0; tix < (int64_t)nimg * tiles; tix++) {
-                const int j = (int)(tix / tiles);
-                int64_t r = tix - (int64_t)j * tiles;
-                const int cb = (int)(r % ncb);
-                r /= ncb;
-                const int sg = (int)(r % nseg), rg = (int)(r / nseg);
-                const int c0 = (int)((int64_t)sg * OW / nseg), c1 = (int)((int64_t)(sg + 1) * OW / nseg);
-                const int row0 = rg * R, nr = OH - row0 < R ? OH - row0 : R;
-                const size_t img = (size_t)(n0 + j) * G + gi;
-                const float *rp[CR];
-                for (int q = 0; q < nr; q++) {
-                    const int row = row0 + q, od = row / dg->out[1], oh = row - od * dg->out[1];
-                    rp[q] = xp + (size_t)j * dg->img_floats + ((size_t)od * P1 + oh) * P2 + c0;
-                }
-                _Alignas(64) float buf[CR * CPW * CW];
-                const float *init = bias && !accumulate ? bias + (size_t)gi * Co + (size_t)cb * cw : NULL;
-                const int pw = c1 - c0;
-                ckern_n(NC, nr, pw, K, wp + (size_t)cb * K * cw, offs, rp, buf, init);
-                float *yb = Y + (img * Co + (size_t)cb * cw) * dg->outP + (size_t)row0 * OW + c0;
-                for (int v = 0; v < NC; v++)
-                    for (int q = 0; q < nr; q += 2)
-                        cstore(buf + (size_t)q * pw * CW + (size_t)v * DV, pw, nr - q >= 2,
-                               yb + (size_t)v * DV * dg->outP + (size_t)q * OW, dg->outP, OW, accumulate);
-            });
+        if (nown) {
+            CX_OMP(parallel for schedule(static) num_threads(nown))
+            for (int t = 0; t < nown; t++) {
+                const int a = (int)((int64_t)N * t / nown), b = (int)((int64_t)N * (t + 1) / nown);
+                float *xpt = xp + (size_t)t * chunk * dg->img_floats;
+                for (int n0 = a; n0 < b; n0 += chunk)
+                    cvec_chunk(dg, G, gi, n0, b - n0 < chunk ? b - n0 : chunk, X, wp, offs, bias, Y,
+                               accumulate, xpt, false);
+            }
+        } else {
+            for (int n0 = 0; n0 < N; n0 += chunk)
+                cvec_chunk(dg, G, gi, n0, N - n0 < chunk ? N - n0 : chunk, X, wp, offs, bias, Y,
+                           accumulate, xp, par);
         }
     }
 }
@@ -740,11 +785,85 @@ static void cvec_run(const dgeom *dg, int G, int N, const float *X, const float 
 /* Y[n][g] (+)= conv(X[n][g], Wf_g) for all images and groups; X [N][G*Ci][inP],
  * Y [N][G*Co][outP]. Wf(co, ci, j) = W[g][co][ci][j] or, when flip,
  * W[g][ci][co][kks-1-j] (the input gradient of the convolution W). */
+/* One chunk of direct_run: images [n0, n0 + nimg) of group gi, padded into xp
+ * (and, flat, their products in yt), the padding, the tiles and the move
+ * into Y each split over the threads when par. */
+static void direct_chunk(const dgeom *dg, int G, int gi, int n0, int nimg, const float *X,
+                         const float *ap, const int32_t *offs, int kb, const float *bias,
+                         float *Y, bool accumulate, float *xp, float *yt, bool par) {
+    const int K = dg->K, Co = dg->Co, Ci = dg->Ci;
+    const int ots = (Co + DMR - 1) / DMR;
+    const int P1 = dg->pd[1], P2 = dg->pd[2];
+    const int64_t fs = dg->vpi * DV;
+    (void)par;
+    CX_PFOR(par,
+    for (int j = 0; j < nimg; j++) {
+        size_t img = (size_t)(n0 + j) * G + gi;
+        pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
+    });
+    const int64_t nvec = (int64_t)nimg * dg->vpi;
+    const int64_t ntile = (nvec + DNV - 1) / DNV;
+    /* the sums start from the outputs (accumulate), from the bias
+     * (the first block of K; not a pass filling Y with it first), or
+     * from 0 (flat: the bias comes with the move into Y) */
+    const bool load0 = accumulate && !dg->flat;
+    const float *bias_g = bias && !accumulate && !dg->flat ? bias + (size_t)gi * Co : NULL;
+    CX_PFOR(par,
+    for (int64_t tix = 0; tix < ntile; tix++) {
+        dtile tl;
+        int nv = 0;
+        for (int64_t v = tix * DNV; v < nvec && nv < DNV; v++, nv++) {
+            int64_t j = v / dg->vpi, r = v - j * dg->vpi;
+            if (dg->flat) {
+                tl.b[nv] = xp + (size_t)j * dg->img_floats + (size_t)r * DV;
+                tl.out[nv] = yt + (size_t)j * Co * fs + (size_t)r * DV;
+                tl.nval[nv] = DV;
+                continue;
+            }
+            int64_t row = r / dg->vpr;
+            int col = (int)(r - row * dg->vpr) * DV;
+            int od = (int)(row / dg->out[1]), oh = (int)(row - (int64_t)od * dg->out[1]);
+            size_t img = (size_t)(n0 + j) * G + gi;
+            tl.b[nv] = xp + (size_t)j * dg->img_floats + ((size_t)od * P1 + oh) * P2 + col;
+            tl.out[nv] = Y + img * Co * dg->outP + (size_t)row * dg->out[2] + col;
+            tl.nval[nv] = dg->out[2] - col < DV ? dg->out[2] - col : DV;
+        }
+        for (int k0 = 0; k0 < K; k0 += kb) {
+            const int T = K - k0 < kb ? K - k0 : kb;
+            for (int ot = 0; ot < ots; ot++) {
+                const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
+                const ptrdiff_t ost = dg->flat ? (ptrdiff_t)fs : (ptrdiff_t)dg->outP;
+                dkern_n(nv, T, ap + ((size_t)ot * K + k0) * DMR, DMR, offs + k0, &tl,
+                        (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0,
+                        bias_g && k0 == 0 ? bias_g + (size_t)ot * DMR : NULL);
+            }
+        }
+    });
+    if (dg->flat) {
+        const int OH = dg->out[1], OW = dg->out[2];
+        CX_PFOR(par,
+        for (int64_t jo = 0; jo < (int64_t)nimg * Co; jo++) {
+            const int j = (int)(jo / Co), o = (int)(jo - (int64_t)j * Co);
+            const size_t img = (size_t)(n0 + j) * G + gi;
+            const float *t = yt + ((size_t)j * Co + o) * fs;
+            float *yo = Y + (img * Co + o) * dg->outP;
+            const float bv = bias && !accumulate ? bias[gi * Co + o] : 0.0f;
+            for (int oh = 0; oh < OH; oh++) {
+                const float *tr = t + (size_t)oh * P2;
+                float *yr = yo + (size_t)oh * OW;
+                if (accumulate)
+                    for (int ow = 0; ow < OW; ow++) yr[ow] += tr[ow];
+                else
+                    for (int ow = 0; ow < OW; ow++) yr[ow] = bv + tr[ow];
+            }
+        });
+    }
+}
+
 static void direct_run(const dgeom *dg, int G, int N, const float *X, const float *W, bool flip,
                        const float *bias, float *Y, bool accumulate) {
     const int K = dg->K, kks = dg->kks, Co = dg->Co, Ci = dg->Ci;
     const int ots = (Co + DMR - 1) / DMR;
-    const int P1 = dg->pd[1], P2 = dg->pd[2];
     if (cvec_applies(dg)) {
         cvec_run(dg, G, N, X, W, flip, bias, Y, accumulate);
         return;
@@ -752,14 +871,16 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
     const int32_t *offs = direct_offsets(dg);
     const bool cached = !flip && tl_pack && tl_pack_this;
     float *ap = cached ? NULL : cx_arena_alloc((size_t)ots * K * DMR * sizeof(float));
-    const int chunk = pad_chunk(dg, N);
-    float *xp = cx_arena_alloc((size_t)chunk * dg->img_floats * sizeof(float));
-    /* flat: the products of each image [Co][vpi * DV], moved into Y after */
-    const int64_t fs = dg->vpi * DV;
-    float *yt = dg->flat ? cx_arena_alloc((size_t)chunk * Co * (size_t)fs * sizeof(float)) : NULL;
-    const int kb = KBLOCK / kks > 0 ? KBLOCK / kks * kks : kks;
     const bool par = direct_par(dg, N, G);
-    (void)par;
+    const int nown = par ? own_ranges(N, nthreads()) : 0;
+    /* images per chunk; with own ranges, per thread */
+    const int chunk = nown ? own_chunk(dg, N, nown) : pad_chunk(dg, N);
+    const int nbuf = nown ? nown : 1;
+    float *xp = cx_arena_alloc((size_t)nbuf * chunk * dg->img_floats * sizeof(float));
+    /* flat: the products of each image [Co][vpi * DV], moved into Y after */
+    const size_t ytf = (size_t)chunk * Co * (size_t)(dg->vpi * DV);
+    float *yt = dg->flat ? cx_arena_alloc((size_t)nbuf * ytf * sizeof(float)) : NULL;
+    const int kb = KBLOCK / kks > 0 ? KBLOCK / kks * kks : kks;
     for (int gi = 0; gi < G; gi++) {
         const float *wg = W + (size_t)gi * Co * K;
         /* ap[ot][kk][i] = Wf(ot * DMR + i, kk), zero past Co: blocked
@@ -773,70 +894,19 @@ static void direct_run(const dgeom *dg, int G, int N, const float *X, const floa
             cx_transpose_block(wg + (size_t)ot * DMR * K, (size_t)K, ap + (size_t)ot * K * DMR, DMR, mr, K);
         }
         if (flip) pack_flipped(wg, Ci, Co, kks, DMR, ap);
-        for (int n0 = 0; n0 < N; n0 += chunk) {
-            const int nimg = N - n0 < chunk ? N - n0 : chunk;
-            CX_PFOR(par,
-            for (int j = 0; j < nimg; j++) {
-                size_t img = (size_t)(n0 + j) * G + gi;
-                pad_image(dg, X + img * Ci * dg->inP, xp + (size_t)j * dg->img_floats);
-            });
-            const int64_t nvec = (int64_t)nimg * dg->vpi;
-            const int64_t ntile = (nvec + DNV - 1) / DNV;
-            /* the sums start from the outputs (accumulate), from the bias
-             * (the first block of K; not a pass filling Y with it first), or
-             * from 0 (flat: the bias comes with the move into Y) */
-            const bool load0 = accumulate && !dg->flat;
-            const float *bias_g = bias && !accumulate && !dg->flat ? bias + (size_t)gi * Co : NULL;
-            CX_PFOR(par,
-            for (int64_t tix = 0; tix < ntile; tix++) {
-                dtile tl;
-                int nv = 0;
-                for (int64_t v = tix * DNV; v < nvec && nv < DNV; v++, nv++) {
-                    int64_t j = v / dg->vpi, r = v - j * dg->vpi;
-                    if (dg->flat) {
-                        tl.b[nv] = xp + (size_t)j * dg->img_floats + (size_t)r * DV;
-                        tl.out[nv] = yt + (size_t)j * Co * fs + (size_t)r * DV;
-                        tl.nval[nv] = DV;
-                        continue;
-                    }
-                    int64_t row = r / dg->vpr;
-                    int col = (int)(r - row * dg->vpr) * DV;
-                    int od = (int)(row / dg->out[1]), oh = (int)(row - (int64_t)od * dg->out[1]);
-                    size_t img = (size_t)(n0 + j) * G + gi;
-                    tl.b[nv] = xp + (size_t)j * dg->img_floats + ((size_t)od * P1 + oh) * P2 + col;
-                    tl.out[nv] = Y + img * Co * dg->outP + (size_t)row * dg->out[2] + col;
-                    tl.nval[nv] = dg->out[2] - col < DV ? dg->out[2] - col : DV;
-                }
-                for (int k0 = 0; k0 < K; k0 += kb) {
-                    const int T = K - k0 < kb ? K - k0 : kb;
-                    for (int ot = 0; ot < ots; ot++) {
-                        const int mr = Co - ot * DMR < DMR ? Co - ot * DMR : DMR;
-                        const ptrdiff_t ost = dg->flat ? (ptrdiff_t)fs : (ptrdiff_t)dg->outP;
-                        dkern_n(nv, T, ap + ((size_t)ot * K + k0) * DMR, DMR, offs + k0, &tl,
-                                (ptrdiff_t)ot * DMR * ost, ost, mr, load0 || k0 > 0,
-                                bias_g && k0 == 0 ? bias_g + (size_t)ot * DMR : NULL);
-                    }
-                }
-            });
-            if (dg->flat) {
-                const int OH = dg->out[1], OW = dg->out[2];
-                CX_PFOR(par,
-                for (int64_t jo = 0; jo < (int64_t)nimg * Co; jo++) {
-                    const int j = (int)(jo / Co), o = (int)(jo - (int64_t)j * Co);
-                    const size_t img = (size_t)(n0 + j) * G + gi;
-                    const float *t = yt + ((size_t)j * Co + o) * fs;
-                    float *yo = Y + (img * Co + o) * dg->outP;
-                    const float bv = bias && !accumulate ? bias[gi * Co + o] : 0.0f;
-                    for (int oh = 0; oh < OH; oh++) {
-                        const float *tr = t + (size_t)oh * P2;
-                        float *yr = yo + (size_t)oh * OW;
-                        if (accumulate)
-                            for (int ow = 0; ow < OW; ow++) yr[ow] += tr[ow];
-                        else
-                            for (int ow = 0; ow < OW; ow++) yr[ow] = bv + tr[ow];
-                    }
-                });
+        if (nown) {
+            CX_OMP(parallel for schedule(static) num_threads(nown))
+            for (int t = 0; t < nown; t++) {
+                const int a = (int)((int64_t)N * t / nown), b = (int)((int64_t)N * (t + 1) / nown);
+                float *xpt = xp + (size_t)t * chunk * dg->img_floats, *ytt = yt ? yt + (size_t)t * ytf : NULL;
+                for (int n0 = a; n0 < b; n0 += chunk)
+                    direct_chunk(dg, G, gi, n0, b - n0 < chunk ? b - n0 : chunk, X, ap, offs, kb, bias, Y,
+                                 accumulate, xpt, ytt, false);
             }
+        } else {
+            for (int n0 = 0; n0 < N; n0 += chunk)
+                direct_chunk(dg, G, gi, n0, N - n0 < chunk ? N - n0 : chunk, X, ap, offs, kb, bias, Y,
+                             accumulate, xp, yt, par);
         }
     }
 }
@@ -1089,7 +1159,7 @@ static void direct_bweight(const geom *g, const wgeom *wg, const float *X, const
     float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
     float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));
     (void)par;
-    CX_OMP(parallel for schedule(dynamic, 1) if(par))
+    CX_OMP(parallel for schedule(static) if(par))
     for (int s = 0; s < S; s++) {
         float *xt = bufs + (size_t)(par ? thread_id() : 0) * per, *yt = xt + (size_t)nbmax * xs + DV;
         float *ps = part + (size_t)s * wn;
@@ -1297,7 +1367,7 @@ static void small_bweight(const geom *g, const sgeom *sg, const float *X, const 
     float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
     dvec *part = cx_arena_alloc((size_t)S * wn * sizeof(dvec));
     (void)par;
-    CX_OMP(parallel for schedule(dynamic, 1) if(par))
+    CX_OMP(parallel for schedule(static) if(par))
     for (int s = 0; s < S; s++) {
         float *buf = bufs + (size_t)(par ? thread_id() : 0) * per;
         dvec *ps = part + (size_t)s * wn;
@@ -2205,7 +2275,7 @@ static void prim_bweight(const geom *g, const float *X, const float *dY, float *
     float *part = cx_arena_alloc((size_t)S * wn * sizeof(float));
     const int32_t *idx = nb ? fold_index(g) : NULL;
     (void)par;
-    CX_OMP(parallel for schedule(dynamic, 1) if(par))
+    CX_OMP(parallel for schedule(static) if(par))
     for (int s = 0; s < S; s++) {
         float *col = cols ? cols + (size_t)(par ? thread_id() : 0) * tf : NULL;
         float *ps = part + (size_t)s * wn;

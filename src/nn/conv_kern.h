@@ -161,5 +161,8 @@ extern _Atomic long cx_conv_wino_calls;
 extern _Atomic long cx_conv_cvec_calls;
 /* Calls of the strided direct input gradient (conv.c's sbd_run). */
 extern _Atomic long cx_conv_sbd_calls;
+/* Calls of conv.c's direct_run / cvec_run that gave each thread its own
+ * range of images. */
+extern _Atomic long cx_conv_own_range_calls;
 
 #endif

@@ -387,12 +387,17 @@ static void thread_determinism(void) {
         {K_C2, O3(1, 1, 1, 2, 2, 0, 1, 1, 1, 0, 0, 0, 1)}, /* few input channels */
         {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)}, /* small images: folded GEMM */
         {K_C2, O3(1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1)},
+        /* LeNet-5's second layer, 9 images: each thread its own range of
+         * images in the direct kernels (9 = 4 + 5 at 2 threads, 3 x 3 at 3) */
+        {K_C2, O3(1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1)},
     };
-    const int xs[][4] = {{6, 16, 16, 15}, {5, 16, 17, 16}, {7, 32, 12, 11}, {6, 16, 9, 8},
-                         {9, 1, 12, 13}, {40, 16, 10, 5}, {40, 1, 10, 5}};
-    const int ws[][4] = {{16, 16, 3, 3}, {16, 8, 3, 3}, {24, 32, 1, 1}, {16, 12, 3, 3},
-                         {6, 1, 5, 5}, {32, 16, 3, 3}, {16, 1, 3, 3}};
-    const int bn[] = {16, 16, 24, 12, 6, 32, 16};
+    enum { NSPEC = 8 };
+    const int xs[NSPEC][4] = {{6, 16, 16, 15}, {5, 16, 17, 16}, {7, 32, 12, 11}, {6, 16, 9, 8},
+                              {9, 1, 12, 13}, {40, 16, 10, 5}, {40, 1, 10, 5}, {9, 6, 14, 14}};
+    const int ws[NSPEC][4] = {{16, 16, 3, 3}, {16, 8, 3, 3}, {24, 32, 1, 1}, {16, 12, 3, 3},
+                              {6, 1, 5, 5}, {32, 16, 3, 3}, {16, 1, 3, 3}, {16, 6, 5, 5}};
+    const int bn[NSPEC] = {16, 16, 24, 12, 6, 32, 16, 16};
+    const long own0 = cx_conv_own_range_calls;
     int saved = cx_get_threads();
     const cx_gemm_backend keep = cx_gemm_backend_in_use();
     /* the built-in GEMM: the same bits for any thread count; OpenBLAS (the
@@ -403,7 +408,7 @@ static void thread_determinism(void) {
         cx_set_gemm_backend(be ? CX_GEMM_BLAS : CX_GEMM_BUILTIN);
         const bool exact = cx_gemm_backend_in_use() == CX_GEMM_BUILTIN;
         if (be && exact) break; /* a build without CBLAS */
-        for (int i = 0; i < 7; i++) {
+        for (int i = 0; i < NSPEC; i++) {
             float *r1, *r2, *r3, *r2b;
             int64_t n1, n2, n3, n2b;
             cx_set_threads(1);
@@ -437,6 +442,12 @@ static void thread_determinism(void) {
     }
     cx_set_gemm_backend(keep);
     cx_set_threads(saved);
+    /* the per-thread image ranges ran (OpenMP builds) */
+#ifdef _OPENMP
+    CHECK_MSG(cx_conv_own_range_calls > own0, "no convolution ran with per-thread image ranges");
+#else
+    (void)own0;
+#endif
 }
 
 /* ---------------------------------------------------------------- tiled columns vs direct loops */
