@@ -44,6 +44,19 @@ int cx_cpu_threads_available(void);
  * cheap (a clock read) except once per window. */
 void cx_cpu_threads_tick(void);
 
+/* The calling thread's own scratch buffer number slot (0 <= slot <
+ * CX_TSCRATCH_SLOTS): at least bytes long, 64-byte aligned, contents
+ * undefined. It is the same memory from call to call (it only moves when a
+ * call needs more), so it stays in the cache of the core that uses it. A
+ * parallel loop's per-thread buffers carved from the step's arena landed on
+ * memory the other thread had written in an earlier layer, and every line
+ * then came from that thread's cache (slow when the two cores do not share
+ * a last-level cache). A thread's buffers are freed when it exits; those of
+ * threads alive at exit stay reachable (not leaks). Fatal when memory runs
+ * out. */
+#define CX_TSCRATCH_SLOTS 8
+void *cx_tscratch(int slot, size_t bytes);
+
 /* Loops of the recurrent kernels (gates, packing) run in parallel from this
  * much work on. */
 #define CX_RNN_PAR_MIN 4096

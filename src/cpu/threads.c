@@ -8,6 +8,7 @@
 #include <cblas.h>
 #endif
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,57 @@ const char *cx_blas_name(void) {
 #else
     return "builtin";
 #endif
+}
+
+/* ---- per-thread scratch (cpu.h) */
+typedef struct tscr {
+    void *p[CX_TSCRATCH_SLOTS];
+    size_t cap[CX_TSCRATCH_SLOTS];
+    struct tscr *prev, *next; /* every live thread's, reachable from ts_all */
+} tscr;
+
+static pthread_once_t ts_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ts_key;
+static pthread_mutex_t ts_lock = PTHREAD_MUTEX_INITIALIZER;
+static tscr *ts_all;
+static _Thread_local tscr *ts_mine;
+
+static void ts_free(void *arg) {
+    tscr *t = arg;
+    pthread_mutex_lock(&ts_lock);
+    if (t->prev) t->prev->next = t->next;
+    else ts_all = t->next;
+    if (t->next) t->next->prev = t->prev;
+    pthread_mutex_unlock(&ts_lock);
+    for (int i = 0; i < CX_TSCRATCH_SLOTS; i++) free(t->p[i]);
+    free(t);
+}
+
+static void ts_init(void) {
+    if (pthread_key_create(&ts_key, ts_free)) cx_fatal("cx_tscratch: no thread-specific key left");
+}
+
+void *cx_tscratch(int slot, size_t bytes) {
+    if (slot < 0 || slot >= CX_TSCRATCH_SLOTS) cx_fatal("cx_tscratch: slot %d out of range", slot);
+    tscr *t = ts_mine;
+    if (!t) {
+        pthread_once(&ts_once, ts_init);
+        t = calloc(1, sizeof *t);
+        if (!t) cx_fatal("cx_tscratch: out of memory");
+        pthread_mutex_lock(&ts_lock);
+        t->next = ts_all;
+        if (ts_all) ts_all->prev = t;
+        ts_all = t;
+        pthread_mutex_unlock(&ts_lock);
+        pthread_setspecific(ts_key, t);
+        ts_mine = t;
+    }
+    if (bytes > t->cap[slot] || !t->p[slot]) {
+        const size_t n = (bytes + 63) / 64 * 64 + 64;
+        free(t->p[slot]);
+        t->p[slot] = aligned_alloc(64, n);
+        if (!t->p[slot]) cx_fatal("cx_tscratch: out of memory (%zu bytes)", n);
+        t->cap[slot] = n;
+    }
+    return t->p[slot];
 }

@@ -35,6 +35,7 @@
  * relu) to the convolution as one op. */
 #include "conv_kern.h"
 #include "layout.h"
+#include "../cpu/cpu.h"
 #include "../cpu/transpose.h"
 #include <math.h>
 #include <stdlib.h>
@@ -56,13 +57,6 @@ static int nthreads(void) {
     return omp_in_parallel() ? 1 : omp_get_max_threads();
 #else
     return 1;
-#endif
-}
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
 #endif
 }
 
@@ -271,6 +265,21 @@ static void ring_init(ring *rg, float *buf, int64_t *tag, int nslot, int cin, in
 }
 static int64_t ring_floats(int nslot, int cin, int s, int wq) { return (int64_t)nslot * cin * s * wq; }
 
+/* The calling thread's own scratch (cx_tscratch) in this file: each slot
+ * holds one kind of buffer, so that buffers a thread uses at the same time
+ * never share one. */
+enum { TS_FBATCH, TS_WEIGHTS, TS_RING, TS_WPAD, TS_WPTRS, TS_DY, TS_ONE_X, TS_ONE_T };
+
+/* a ring's buffer (rf floats), its tags (nslot) and the tap lists (16 ntaps
+ * pointers) in the calling thread's TS_RING scratch */
+static void ring_scratch(int64_t rf, int nslot, int ntaps, float **buf, int64_t **tags, const float ***tp) {
+    const size_t fb = ((size_t)rf * sizeof(float) + 63) / 64 * 64, tb = ((size_t)nslot * sizeof(int64_t) + 63) / 64 * 64;
+    char *p = cx_tscratch(TS_RING, fb + tb + (size_t)16 * ntaps * sizeof(float *));
+    *buf = (float *)(void *)p;
+    *tags = (int64_t *)(void *)(p + fb);
+    *tp = (const float **)(void *)(p + fb + tb);
+}
+
 /* dst[c * ldd + i] = src[i * ld + c] for i < rows, c < cols, in blocks of 8
  * rows; the last, partial block through a zero-padded copy, which also
  * writes zeros to the up to 7 columns after the last row, when the
@@ -383,10 +392,9 @@ static const float WG4[6 * 3] = {1 / 4.f,  0,         0,        -1 / 6.f, -1 / 6
 /* U[e][i][o] (e = A a + b) = (G w G^T)[a][b] of the taps w9[k][i][o]
  * (k = 3 kh + kw; flip: tap 8 - k, the kernel turned by 180 degrees),
  * i < ni, o < no (whole vectors). */
-static float *wino_weights(const float *w9, int ni, int no, bool flip, int m) {
-    const int A = m + 2, NE = A * A;
+static void wino_weights_into(float *U, const float *w9, int ni, int no, bool flip, int m) {
+    const int A = m + 2;
     const float *G = m == 4 ? WG4 : WG2;
-    float *U = cx_arena_alloc((size_t)NE * ni * no * sizeof(float));
     for (int i = 0; i < ni; i++)
         for (int o = 0; o < no; o += DV) {
             dvec w[9], t[6][3];
@@ -398,6 +406,36 @@ static float *wino_weights(const float *w9, int ni, int no, bool flip, int m) {
                     vst(U + ((size_t)(A * a + b) * ni + i) * no + o,
                         G[3 * b] * t[a][0] + G[3 * b + 1] * t[a][1] + G[3 * b + 2] * t[a][2]);
         }
+}
+
+/* The transformed weights, one copy per thread, each made by its thread on
+ * first use (wcopies_get) in its own scratch (TS_WEIGHTS). One copy
+ * made by the calling thread and read by all had every other thread pull it
+ * from that thread's cache at each call: 590 KB for a 64-channel layer,
+ * across the last-level caches when the cores do not share one. The copies
+ * are the same bits: the same code on the same weights. */
+typedef struct {
+    const float *w9;
+    int ni, no, m;
+    bool flip;
+    unsigned long gen; /* this call's number: a thread's copy is this call's when its gen matches */
+} wcopies;
+
+static _Atomic unsigned long wcopies_gen;
+static _Thread_local unsigned long wcopies_made; /* the gen of the copy in this thread's TS_WEIGHTS */
+
+static void wcopies_init(wcopies *c, const float *w9, int ni, int no, bool flip, int m) {
+    *c = (wcopies){w9, ni, no, m, flip, ++wcopies_gen};
+}
+
+/* the calling thread's copy, made on its first use in this call */
+static const float *wcopies_get(const wcopies *c) {
+    const size_t floats = (size_t)(c->m + 2) * (c->m + 2) * c->ni * c->no;
+    float *U = cx_tscratch(TS_WEIGHTS, floats * sizeof(float));
+    if (wcopies_made != c->gen) {
+        wino_weights_into(U, c->w9, c->ni, c->no, c->flip, c->m);
+        wcopies_made = c->gen;
+    }
     return U;
 }
 
@@ -914,16 +952,18 @@ static void wino_bweight_finish(const ngeom *g, int m, const float *P, float *dW
 
 /* The Winograd convolution of images x [N][H][W][ni] into y [N][H][W][no]
  * (rowstats: [N][H][2 no] or NULL), by tasks of whole tile rows over all
- * the images (several images per task when they have few tiles); scr: sf
- * floats per thread. */
-static void wino_images(int m, int N, int H, int W, int ni, int no, const float *U, const float *x, float *y,
-                        const float *bias, bool accumulate, float *rowstats, float *scr, int64_t sf, bool par) {
+ * the images (several images per task when they have few tiles), each
+ * thread on its own scratch (TS_FBATCH) and copy of the weights. */
+static void wino_images(int m, int N, int H, int W, int ni, int no, const wcopies *U, const float *x, float *y,
+                        const float *bias, bool accumulate, float *rowstats, bool par) {
+    const int64_t sf = wino_scratch(W, ni, no, m);
     const int TH = (H + m - 1) / m, TW = (W + m - 1) / m, rpt = fbatch_cap(W, m) / TW;
     const int64_t rows = (int64_t)N * TH;
     const int ntk = (int)((rows + rpt - 1) / rpt);
     CX_PFOR(par,
     for (int tk = 0; tk < ntk; tk++) {
-        fbatch b = fbatch_of(m, H, W, ni, no, U, bias, accumulate, scr + sf * (par ? thread_id() : 0));
+        fbatch b = fbatch_of(m, H, W, ni, no, wcopies_get(U), bias, accumulate,
+                             cx_tscratch(TS_FBATCH, (size_t)sf * sizeof(float)));
         const int64_t r1 = (int64_t)(tk + 1) * rpt < rows ? (int64_t)(tk + 1) * rpt : rows;
         for (int64_t r = (int64_t)tk * rpt; r < r1;) {
             const int n = (int)(r / TH), ty0 = (int)(r % TH);
@@ -975,12 +1015,11 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
          * not have: 18 GFLOP/s on a 16->32 stride-2 projection) */
         const int P = g->OH * g->OW;
         const bool gather = g->sh != 1 || g->sw != 1;
-        float *gbuf = gather ? cx_arena_alloc((size_t)P * g->C * ntask_threads * sizeof(float)) : NULL;
         CX_PFOR(par,
         for (int n = 0; n < g->N; n++) {
             const float *xn = X + (size_t)n * g->H * g->W * g->C;
             float *yn = Y + (size_t)n * P * g->O;
-            const float *A = gather_1x1(g, xn, gather ? gbuf + (size_t)P * g->C * (par ? thread_id() : 0) : NULL);
+            const float *A = gather_1x1(g, xn, gather ? cx_tscratch(TS_ONE_X, (size_t)P * g->C * sizeof(float)) : NULL);
             if (!accumulate && bias)
                 for (int q = 0; q < P; q++) memcpy(yn + (size_t)q * g->O, bias, (size_t)g->O * sizeof(float));
             cx_sgemm(false, false, P, g->O, g->C, 1.0f, A, g->C, wf, OP, accumulate || bias ? 1.0f : 0.0f, yn, g->O);
@@ -993,27 +1032,25 @@ static void nhwc_forward(const ngeom *g, const float *X, const float *wf, const 
     }
     const int wm = wino_m(g);
     if (wm) {
-        const float *wu = wino_weights(wf, g->C, OP, false, wm);
-        const int64_t wsf = wino_scratch(g->W, g->C, OP, wm);
-        float *wscr = cx_arena_alloc((size_t)(wsf * ntask_threads) * sizeof(float));
-        wino_images(wm, g->N, g->H, g->W, g->C, OP, wu, X, Y, bias, accumulate, rowstats, wscr, wsf, par);
+        wcopies wu;
+        wcopies_init(&wu, wf, g->C, OP, false, wm);
+        wino_images(wm, g->N, g->H, g->W, g->C, OP, &wu, X, Y, bias, accumulate, rowstats, par);
         cx_arena_rewind(a, mk);
         return;
     }
-    float *rbuf = cx_arena_alloc((size_t)(rf * ntask_threads) * sizeof(float));
-    int64_t *tags = cx_arena_alloc((size_t)g->KH * ntask_threads * sizeof(int64_t));
     const int ntaps = g->KH * g->KW;
-    const float **tp = cx_arena_alloc((size_t)16 * ntaps * ntask_threads * sizeof(float *));
     const int ntask = g->N * rc;
     CX_PFOR(par,
     for (int task = 0; task < ntask; task++) {
-        const int tid = par ? thread_id() : 0;
         const int n = task / rc, ck = task % rc;
         const int oy0 = (int)((int64_t)ck * g->OH / rc), oy1 = (int)((int64_t)(ck + 1) * g->OH / rc);
+        float *rbuf;
+        int64_t *tags;
+        const float **tp;
+        ring_scratch(rf, g->KH, ntaps, &rbuf, &tags, &tp);
         ring rg;
-        ring_init(&rg, rbuf + rf * tid, tags + (size_t)g->KH * tid, g->KH, g->C, g->sw, wq, g->pw, g->W);
-        const float **px = tp + (size_t)16 * ntaps * tid, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps,
-                    **gw = gx + ntaps;
+        ring_init(&rg, rbuf, tags, g->KH, g->C, g->sw, wq, g->pw, g->W);
+        const float **px = tp, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps, **gw = gx + ntaps;
         const float *xn = X + (size_t)n * g->H * g->W * g->C;
         for (int oy = oy0; oy < oy1; oy++) {
             glist gl = {{0, 0, 0}, {px, px + ntaps, px + 2 * ntaps}, {pw, pw + 3 * ntaps, pw + 6 * ntaps}};
@@ -1065,17 +1102,12 @@ typedef struct {
     bool accumulate;
     int CP, CB, cbw, ncb, Rm, L, wq, nslot, ntaps;
     int64_t rf;
-    float *rbuf;
-    int64_t *tags;
-    const float **tp;
-    const float *wu; /* Winograd's weights, or NULL */
-    int wm;          /* its tile (wino_m) */
-    float *wscr;
-    int64_t wsf;
+    wcopies wu;      /* Winograd's weights, per thread (when wm) */
+    int wm;          /* Winograd's tile (wino_m), 0: the direct kernels */
+    int64_t wsf;     /* Winograd's scratch per thread, floats (TS_FBATCH) */
 } bdctx;
 
-static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *wb, float *dX, bool accumulate,
-                       int nthr) {
+static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *wb, float *dX, bool accumulate) {
     const int mmax = (g->KW + g->sw - 1) / g->sw < 3 ? (g->KW + g->sw - 1) / g->sw : 3;
     c->g = g;
     c->dY = dY;
@@ -1095,16 +1127,12 @@ static void bdata_prep(bdctx *c, const ngeom *g, const float *dY, const float *w
     /* Winograd: dX = the convolution of dY with the kernel turned and its
      * channels swapped (its own scratch); else the direct kernels' rings */
     c->wm = wino_m(g);
-    c->wu = c->wm ? wino_weights(wb, g->O, c->CP, true, c->wm) : NULL;
-    c->wsf = c->wu ? wino_scratch(g->W, g->O, c->CP, c->wm) : 0;
-    c->wscr = c->wu ? cx_arena_alloc((size_t)(c->wsf * nthr) * sizeof(float)) : NULL;
-    c->rbuf = c->wu ? NULL : cx_arena_alloc((size_t)(c->rf * nthr) * sizeof(float));
-    c->tags = c->wu ? NULL : cx_arena_alloc((size_t)c->nslot * nthr * sizeof(int64_t));
-    c->tp = c->wu ? NULL : cx_arena_alloc((size_t)16 * c->ntaps * nthr * sizeof(float *));
+    if (c->wm) wcopies_init(&c->wu, wb, g->O, c->CP, true, c->wm);
+    c->wsf = c->wm ? wino_scratch(g->W, g->O, c->CP, c->wm) : 0;
 }
 
-/* dX rows [iy0, iy1) of image n, on thread tid's scratch, by the direct kernels (c->wu NULL). */
-static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const float *dyn) {
+/* dX rows [iy0, iy1) of image n, on the calling thread's scratch, by the direct kernels (c->wm 0). */
+static void bdata_rows(const bdctx *c, int n, int iy0, int iy1, const float *dyn) {
     const ngeom *g = c->g;
     const float *dY = c->dY, *wb = c->wb;
     float *dX = c->dX;
@@ -1112,14 +1140,14 @@ static void bdata_rows(const bdctx *c, int tid, int n, int iy0, int iy1, const f
     const int CP = c->CP, CB = c->CB, cbw = c->cbw, ncb = c->ncb, Rm = c->Rm, L = c->L, wq = c->wq;
     const int nslot = c->nslot, ntaps = c->ntaps;
     const int64_t rf = c->rf;
-    float *rbuf = c->rbuf;
-    int64_t *tags = c->tags;
-    const float **tp = c->tp;
+    float *rbuf;
+    int64_t *tags;
+    const float **tp;
+    ring_scratch(rf, nslot, ntaps, &rbuf, &tags, &tp);
     if (!dyn) dyn = dY + (size_t)n * g->OH * g->OW * g->O;
     ring rg;
-    ring_init(&rg, rbuf + rf * tid, tags + (size_t)nslot * tid, nslot, g->O, 1, wq, L, g->OW);
-    const float **px = tp + (size_t)16 * ntaps * tid, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps,
-                **gw = gx + ntaps;
+    ring_init(&rg, rbuf, tags, nslot, g->O, 1, wq, L, g->OW);
+    const float **px = tp, **pw = px + 3 * ntaps, **gx = pw + 9 * ntaps, **gw = gx + ntaps;
     for (int ih = iy0; ih < iy1; ih++) {
         const float *rows[64];
         int khs[64], nkh = 0;
@@ -1179,10 +1207,10 @@ static void nhwc_bdata(const ngeom *g, const float *dY, const float *wb, float *
     cx_arena *a = cx_arena_current();
     cx_arena_mark mk = cx_arena_get_mark(a);
     bdctx c;
-    bdata_prep(&c, g, dY, wb, dX, accumulate, ntt);
-    if (c.wu) {
+    bdata_prep(&c, g, dY, wb, dX, accumulate);
+    if (c.wm) {
         /* dX = the convolution of dY with the kernel turned */
-        wino_images(c.wm, g->N, g->H, g->W, g->O, c.CP, c.wu, dY, dX, NULL, accumulate, NULL, c.wscr, c.wsf, par);
+        wino_images(c.wm, g->N, g->H, g->W, g->O, c.CP, &c.wu, dY, dX, NULL, accumulate, NULL, par);
         cx_arena_rewind(a, mk);
         return;
     }
@@ -1191,7 +1219,7 @@ static void nhwc_bdata(const ngeom *g, const float *dY, const float *wb, float *
     for (int task = 0; task < ntask; task++) {
         const int n = task / rc, ck = task % rc;
         const int r0 = (int)((int64_t)ck * g->H / rc), r1 = (int)((int64_t)(ck + 1) * g->H / rc);
-        bdata_rows(&c, par ? thread_id() : 0, n, r0, r1, NULL);
+        bdata_rows(&c, n, r0, r1, NULL);
     });
     cx_arena_rewind(a, mk);
 }
@@ -1462,20 +1490,18 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
     cx_arena_mark mk0 = cx_arena_get_mark(a);
     float *parts = dW ? cx_arena_alloc((size_t)(pf * S) * sizeof(float)) : NULL;
     double *dbs = db ? cx_arena_alloc((size_t)g->O * S * sizeof(double)) : NULL;
-    const float **ptrs = cx_arena_alloc((size_t)2 * (g->OH + 1) * S * sizeof(float *));
+    /* the ranges' working buffers (input padding, pointer lists, made dY,
+     * 1x1 gathers) are each thread's own scratch (cx_tscratch): a range
+     * uses them only while it runs */
     const int64_t xpf = !dW ? 0 : wino ? wino_wscratch(g, wm) : wpad_floats(g);
-    float *xpads = dW ? cx_arena_alloc((size_t)(xpf * S) * sizeof(float)) : NULL;
     const size_t ximg = (size_t)g->H * g->W * g->C, dyimg = (size_t)g->OH * g->OW * g->O;
-    float *scratch = mk ? cx_arena_alloc(dyimg * S * sizeof(float)) : NULL;
-    /* 1x1: the gathered input and the input gradient's product, per range */
+    /* 1x1: the gathered input and the input gradient's product */
     const bool strided = g->sh != 1 || g->sw != 1;
     const size_t one_f = (size_t)g->OH * g->OW * g->C;
-    float *one_x = one && strided && dW ? cx_arena_alloc(one_f * S * sizeof(float)) : NULL;
-    float *one_t = one && strided && bd ? cx_arena_alloc(one_f * S * sizeof(float)) : NULL;
     bdctx bdc;
     if (bd) {
         bdc = *bd;
-        bdata_prep(&bdc, g, bd->dY, bd->wb, bd->dX, bd->accumulate, par ? nt : 1);
+        bdata_prep(&bdc, g, bd->dY, bd->wb, bd->dX, bd->accumulate);
     }
     CX_PFOR_BACK(par, int, sl, S, {
         const int n0 = (int)((int64_t)sl * g->N / S), n1 = (int)((int64_t)(sl + 1) * g->N / S);
@@ -1484,31 +1510,36 @@ static void nhwc_backward_images(const ngeom *g, const float *X, const float *dY
         double *ds = db ? dbs + (size_t)g->O * sl : NULL;
         if (ds)
             for (int o = 0; o < g->O; o++) ds[o] = 0;
+        float *xpad = p ? cx_tscratch(TS_WPAD, (size_t)xpf * sizeof(float)) : NULL;
+        const float **ptrs = p && !wino && !one ? cx_tscratch(TS_WPTRS, (size_t)2 * (g->OH + 1) * sizeof(float *)) : NULL;
+        float *scratch = mk ? cx_tscratch(TS_DY, dyimg * sizeof(float)) : NULL;
+        float *one_x = one && strided && p ? cx_tscratch(TS_ONE_X, one_f * sizeof(float)) : NULL;
+        float *one_t = one && strided && bd ? cx_tscratch(TS_ONE_T, one_f * sizeof(float)) : NULL;
         wbatch wb = {0};
-        if (p && wino) wb = wbatch_of(g, wm, xpads + xpf * sl);
+        if (p && wino) wb = wbatch_of(g, wm, xpad);
         /* Winograd's input gradient: the range's images batched too */
         fbatch fb = {0};
-        if (bd && bdc.wu)
-            fb = fbatch_of(bdc.wm, g->H, g->W, g->O, bdc.CP, bdc.wu, NULL, bdc.accumulate,
-                           bdc.wscr + bdc.wsf * (par ? thread_id() : 0));
+        if (bd && bdc.wm)
+            fb = fbatch_of(bdc.wm, g->H, g->W, g->O, bdc.CP, wcopies_get(&bdc.wu), NULL, bdc.accumulate,
+                           cx_tscratch(TS_FBATCH, (size_t)bdc.wsf * sizeof(float)));
         for (int n = n1 - 1; n >= n0; n--) {
-            const float *dyn = dY ? dY + dyimg * n : scratch + dyimg * sl;
-            if (mk) mk(mkctx, n, scratch + dyimg * sl);
+            const float *dyn = dY ? dY + dyimg * n : scratch;
+            if (mk) mk(mkctx, n, scratch);
             if (ds)
                 for (size_t q = 0; q < (size_t)g->OH * g->OW; q++)
                     for (int o = 0; o < g->O; o++) ds[o] += dyn[q * g->O + o];
             if (p && wino) wino_bweight_image(g, wm, X + ximg * n, dyn, p, &wb);
-            else if (p && one) bweight_1x1(g, gather_1x1(g, X + ximg * n, one_x ? one_x + one_f * sl : NULL), dyn, p);
-            else if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs + (size_t)2 * (g->OH + 1) * sl, xpads + xpf * sl);
-            if (bd && bdc.wu)
+            else if (p && one) bweight_1x1(g, gather_1x1(g, X + ximg * n, one_x), dyn, p);
+            else if (p) bweight_image(g, &wp, X + ximg * n, dyn, p, ptrs, xpad);
+            if (bd && bdc.wm)
                 fbatch_add(&fb, dyn, bdc.dX + ximg * n, NULL, 0, (g->H + bdc.wm - 1) / bdc.wm);
             else if (bd && one)
-                bdata_1x1(g, dyn, bdc.wb, bdc.CP, bdc.dX + ximg * n, bdc.accumulate, one_t ? one_t + one_f * sl : NULL);
+                bdata_1x1(g, dyn, bdc.wb, bdc.CP, bdc.dX + ximg * n, bdc.accumulate, one_t);
             else if (bd)
-                bdata_rows(&bdc, par ? thread_id() : 0, n, 0, g->H, dyn);
+                bdata_rows(&bdc, n, 0, g->H, dyn);
         }
         if (p && wino) wbatch_flush(g, wm, &wb, p);
-        if (bd && bdc.wu) fbatch_flush(&fb);
+        if (bd && bdc.wm) fbatch_flush(&fb);
     });
     const int K = g->KH * g->KW;
     if (dW && S > 1) {

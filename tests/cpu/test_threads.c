@@ -5,14 +5,18 @@
  * of this process spinning, so this process's threads wait for a CPU most of
  * the time whatever else the machine runs. Also CX_PFOR_BACK (internal.h):
  * each index once, last to first within each thread's block, and the block
- * the same thread gets from a static "parallel for" over the same range. */
+ * the same thread gets from a static "parallel for" over the same range. And
+ * cx_tscratch (cpu.h): each thread's own scratch, kept from call to call. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu/cpu.h"         /* cx_tscratch */
 #include "tensor/internal.h" /* CX_PFOR_BACK */
 #include "test.h"
 
@@ -160,7 +164,63 @@ static void test_pfor_back(void) {
     cx_set_threads(1);
 }
 
+static void *tscratch_thread(void *arg) {
+    void **got = arg;
+    char *p = cx_tscratch(0, 4096);
+    memset(p, 7, 4096);
+    got[0] = p;
+    got[1] = cx_tscratch(0, 100);
+    return NULL;
+}
+
+/* The same 64-byte aligned memory on every call while it is big enough, a
+ * bigger block when asked for more; one per slot; one per thread (an
+ * exiting thread's is freed by its destructor: ASan's leak check in CI). */
+static void test_tscratch(void) {
+    char *a = cx_tscratch(0, 1000);
+    CHECK(((uintptr_t)a & 63) == 0);
+    memset(a, 1, 1000);
+    CHECK(cx_tscratch(0, 10) == a);
+    CHECK(cx_tscratch(0, 1000) == a);
+    char *b = cx_tscratch(1, 1000);
+    CHECK(b != a);
+    memset(b, 2, 1000);
+    CHECK(a[999] == 1);
+    char *big = cx_tscratch(0, (size_t)1 << 20);
+    CHECK(((uintptr_t)big & 63) == 0);
+    memset(big, 3, (size_t)1 << 20);
+    CHECK(cx_tscratch(0, 1000) == big);
+    void *got[2] = {NULL, NULL};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, tscratch_thread, got) == 0);
+    pthread_join(th, NULL);
+    CHECK(got[0] != NULL && got[0] == got[1]);
+    CHECK(got[0] != (void *)big && got[0] != (void *)b);
+    CHECK(cx_tscratch(0, 1000) == big && big[(1 << 20) - 1] == 3);
+    /* the threads of one parallel region: each its own */
+    void *mine[2] = {NULL, NULL};
+    int nt = 1;
+    cx_set_threads(2);
+    CX_OMP(parallel num_threads(2))
+    {
+        const int t = thread_num();
+        if (t < 2) {
+            mine[t] = cx_tscratch(2, 256);
+            memset(mine[t], t + 1, 256);
+        }
+#ifdef _OPENMP
+        CX_OMP(single)
+        nt = omp_get_num_threads();
+#endif
+    }
+    cx_set_threads(1);
+    if (nt == 2) CHECK(mine[0] && mine[1] && mine[0] != mine[1]);
+    EXPECT_FATAL(cx_tscratch(CX_TSCRATCH_SLOTS, 8), "slot");
+    EXPECT_FATAL(cx_tscratch(-1, 8), "slot");
+}
+
 int main(void) {
+    RUN(test_tscratch);
     RUN(test_pfor_back);
     RUN(test_falls_back_and_retries);
     RUN(test_off);
