@@ -29,6 +29,7 @@
  * way whatever the thread count. A non-finite input value reaches every
  * output of the tiles that read it (the transforms mix a tile's inputs). */
 #include "conv_kern.h"
+#include "../cpu/cpu.h"
 #include "../cpu/transpose.h"
 #include <stdlib.h>
 #include <string.h>
@@ -362,11 +363,12 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
 #endif
     const double flops = 2.0 * N * G * (double)Co * Ci * 9.0 * (double)w.outP;
     const bool par = nt > 1 && flops >= 2e6;
-    const int nbuf = par ? nt : 1;
+    /* each thread's buffers: its own scratch (cx_tscratch slot 0, the same
+     * memory from call to call; arena buffers landed on memory the other
+     * thread wrote in an earlier layer) */
     const size_t vfl = (size_t)16 * Ci * wt, mfl = (size_t)16 * w.ots * DMR * wt;
     const size_t tfl = 4 * (size_t)WT_MAX + 2 * (size_t)w.RS + 2 * DV; /* Yt, a padded row */
     const size_t per = vfl + mfl + tfl;
-    float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
     float *U = cx_arena_alloc((size_t)16 * w.ots * Ci * DMR * sizeof(float));
     float *P = cx_arena_alloc((size_t)chunk * w.img_floats * sizeof(float));
     int32_t *boff = cx_arena_alloc((size_t)Ci * sizeof(int32_t));
@@ -381,13 +383,9 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
             const int nimg = N - n0 < chunk ? N - n0 : chunk;
             CX_OMP(parallel for schedule(static) if(par))
             for (int j = 0; j < nimg; j++) {
-                int tid = 0;
-#ifdef _OPENMP
-                if (par) tid = omp_get_thread_num();
-#endif
                 float *P_j = P + (size_t)j * w.img_floats;
                 polyphase(&w, X + ((size_t)(n0 + j) * G + gi) * Ci * w.inP, P_j,
-                          bufs + (size_t)tid * per + vfl + mfl + 4 * WT_MAX);
+                          (float *)cx_tscratch(0, per * sizeof(float)) + vfl + mfl + 4 * WT_MAX);
                 memset(P_j + (size_t)Ci * 4 * w.PP, 0,
                        (w.img_floats - (size_t)Ci * 4 * w.PP) * sizeof(float));
             }
@@ -395,11 +393,7 @@ void cx_conv_wino_run(int G, int N, int Ci, int Co, const int in[3], const int o
             const int64_t nblocks = (ntiles + wt - 1) / wt;
             CX_OMP(parallel for schedule(dynamic, 1) if(par && nblocks > 1))
             for (int64_t blk = 0; blk < nblocks; blk++) {
-                int tid = 0;
-#ifdef _OPENMP
-                if (par) tid = omp_get_thread_num();
-#endif
-                float *V = bufs + (size_t)tid * per, *M = V + vfl, *Yt = M + mfl;
+                float *V = cx_tscratch(0, per * sizeof(float)), *M = V + vfl, *Yt = M + mfl;
                 wrun runs[WT_MAX + 2];
                 const int64_t g0 = blk * wt;
                 const int nb = (int)(ntiles - g0 < wt ? ntiles - g0 : wt);
@@ -580,12 +574,11 @@ void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const i
     nt = par && !omp_in_parallel() ? omp_get_max_threads() : 1;
 #endif
     if (nt < 2) par = false;
-    const int nbuf = par ? nt : 1;
+    /* each thread's buffers: its own scratch (cx_tscratch slot 0) */
     const size_t xfl = (size_t)w.PH * w.PW * Ci + (size_t)w.Cp;
     const size_t yfl = (size_t)w.outP * Co + (size_t)w.Op;
     const size_t vfl = (size_t)16 * wt * w.Cp, hfl = (size_t)16 * wt * w.Op;
     const size_t per = xfl + yfl + vfl + hfl + 2 * DV;
-    float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
     const size_t sn = (size_t)16 * w.Op * w.Cp; /* one S */
     float *part = cx_arena_alloc((size_t)S * sn * sizeof(float));
     int32_t *boff = cx_arena_alloc((size_t)wt * sizeof(int32_t));
@@ -595,11 +588,7 @@ void cx_conv_wino_bweight(int G, int N, int Ci, int Co, const int in[3], const i
     for (int gi = 0; gi < G; gi++) {
         CX_OMP(parallel for schedule(dynamic, 1) if(par))
         for (int s = 0; s < S; s++) {
-            int tid = 0;
-#ifdef _OPENMP
-            if (par) tid = omp_get_thread_num();
-#endif
-            float *xT = bufs + (size_t)tid * per, *yT = xT + xfl, *V = yT + yfl, *Yh = V + vfl;
+            float *xT = cx_tscratch(0, per * sizeof(float)), *yT = xT + xfl, *V = yT + yfl, *Yh = V + vfl;
             float *Ss = part + (size_t)s * sn;
             memset(Ss, 0, sn * sizeof(float));
             const int n0 = (int)((int64_t)N * s / S), n1 = (int)((int64_t)N * (s + 1) / S);
