@@ -1213,6 +1213,7 @@ static void direct_bweight(const geom *g, const wgeom *wg, const float *X, const
  * it (otherwise the zero output gradient there cancels them). */
 #define SOT 4 /* output channels per register tile (4 or 6) */
 #define STT 5 /* taps (reduction rows of dW) per register tile */
+#define SW_CHUNK_BYTES ((size_t)256 << 10) /* images laid out at once per thread */
 
 typedef int32_t ivec __attribute__((vector_size(DV * sizeof(int32_t))));
 
@@ -1244,12 +1245,15 @@ static bool sgeom_init(const geom *g, sgeom *sg) {
     return lanes * tiles >= 0.5;
 }
 
-/* acc[o][t] (+)= sum over position vectors of yq[o] * (xp[off[t]] & mask);
- * without MASK the input is read unmasked (all finite: the zeros of yq at
- * invalid positions cancel it). */
-static inline __attribute__((always_inline)) void swkern(const int NO, const bool MASK, int nq,
-                                                         const float *yq,
-                                                         size_t ystride, const float *xp,
+/* acc[o][t] (+)= sum over nimg images i, then position vectors, of
+ * yq[i][o] * (xp[i][off[t]] & mask) (image i's at xp + i * xis, yq + i * yis),
+ * the sums kept in registers across the images; without MASK the input is
+ * read unmasked (all finite: the zeros of yq at invalid positions cancel
+ * it; masking a finite input changes no bit, as a sum that starts at +0
+ * never holds -0). */
+static inline __attribute__((always_inline)) void swkern(const int NO, const bool MASK, int nimg, int nq,
+                                                         const float *yq, size_t ystride, size_t yis,
+                                                         const float *xp, size_t xis,
                                                          const int32_t *off, const ivec *mk,
                                                          dvec *acc, size_t astride, int tr,
                                                          bool first) {
@@ -1257,33 +1261,35 @@ static inline __attribute__((always_inline)) void swkern(const int NO, const boo
     for (int o = 0; o < NO; o++)
         for (int t = 0; t < STT; t++)
             a[o][t] = !first && t < tr ? vld((const float *)(acc + o * astride + t)) : (dvec){0};
-    const float *xb[STT];
-    for (int t = 0; t < STT; t++) xb[t] = xp + off[t < tr ? t : tr - 1];
-    for (int v = 0; v < nq; v++) {
-        const size_t q = (size_t)v * DV;
-        const ivec m = MASK ? mk[v] : (ivec){0};
-        dvec y[SOT];
-        for (int o = 0; o < NO; o++) y[o] = vld(yq + o * ystride + q);
-        for (int t = 0; t < STT; t++) {
-            ivec xi;
-            memcpy(&xi, xb[t] + q, sizeof xi);
-            if (MASK) xi &= m;
-            dvec x;
-            memcpy(&x, &xi, sizeof x);
-            for (int o = 0; o < NO; o++) a[o][t] += y[o] * x;
+    for (int i = 0; i < nimg; i++) {
+        const float *xb[STT], *yi = yq + (size_t)i * yis;
+        for (int t = 0; t < STT; t++) xb[t] = xp + (size_t)i * xis + off[t < tr ? t : tr - 1];
+        for (int v = 0; v < nq; v++) {
+            const size_t q = (size_t)v * DV;
+            const ivec m = MASK ? mk[v] : (ivec){0};
+            dvec y[SOT];
+            for (int o = 0; o < NO; o++) y[o] = vld(yi + o * ystride + q);
+            for (int t = 0; t < STT; t++) {
+                ivec xi;
+                memcpy(&xi, xb[t] + q, sizeof xi);
+                if (MASK) xi &= m;
+                dvec x;
+                memcpy(&x, &xi, sizeof x);
+                for (int o = 0; o < NO; o++) a[o][t] += y[o] * x;
+            }
         }
     }
     for (int o = 0; o < NO; o++)
         for (int t = 0; t < tr; t++) vst((float *)(acc + o * astride + t), a[o][t]);
 }
 
-/* vacc [Og][K] (DV lanes each) += (or, when first, =) this image-group's
- * contribution. */
-static void swgrad_image(const geom *g, const sgeom *sg, const float *x, const float *dy,
-                         const int32_t *offs, const ivec *mk, float *xp, float *yq, dvec *vacc,
-                         bool first) {
+/* One image-group laid out for swkern: its input padded into xp (zeros
+ * after it), its output gradient copied into yq at the padded row stride
+ * with zeros at the invalid positions. Returns whether the input is all
+ * finite. */
+static bool swgrad_prep(const geom *g, const sgeom *sg, const float *x, const float *dy, float *xp, float *yq) {
     const dgeom *dg = &sg->dg;
-    const int Og = g->Og, K = (int)g->K, nq = sg->nq;
+    const int Og = g->Og, nq = sg->nq;
     const int P1 = dg->pd[1], P2 = dg->pd[2], OW = g->out[2];
     const size_t ys = (size_t)nq * DV;
     pad_image(dg, x, xp);
@@ -1295,7 +1301,6 @@ static void swgrad_image(const geom *g, const sgeom *sg, const float *x, const f
         memcpy(&u, x + i, sizeof u);
         nonfin |= (u & 0x7f800000u) == 0x7f800000u;
     }
-    const bool finite = !nonfin;
     for (int o = 0; o < Og; o++) {
         float *yo = yq + (size_t)o * ys;
         const float *so = dy + (size_t)o * g->outP;
@@ -1310,15 +1315,25 @@ static void swgrad_image(const geom *g, const sgeom *sg, const float *x, const f
             }
         for (size_t i = done; i < ys; i++) yo[i] = 0.0f;
     }
+    return !nonfin;
+}
+
+/* vacc [Og][K] (DV lanes each) += (or, when first, =) the contribution of
+ * nimg image-groups laid out by swgrad_prep at xp + i * sg->x_floats and
+ * yq + i * sg->y_floats (finite: every input finite). */
+static void swgrad_images(const geom *g, const sgeom *sg, int nimg, const float *xp, const float *yq, bool finite,
+                          const int32_t *offs, const ivec *mk, dvec *vacc, bool first) {
+    const int Og = g->Og, K = (int)g->K, nq = sg->nq;
+    const size_t ys = (size_t)nq * DV, xis = sg->x_floats, yis = sg->y_floats;
     for (int o0 = 0; o0 < Og; o0 += SOT) {
         const int no = Og - o0 < SOT ? Og - o0 : SOT;
         const float *yo = yq + (size_t)o0 * ys;
         for (int t0 = 0; t0 < K; t0 += STT) {
             const int tr = K - t0 < STT ? K - t0 : STT;
             dvec *ac = vacc + (size_t)o0 * K + t0;
-#define SW(NO)                                                                   \
-    (finite ? swkern(NO, false, nq, yo, ys, xp, offs + t0, mk, ac, (size_t)K, tr, first) \
-            : swkern(NO, true, nq, yo, ys, xp, offs + t0, mk, ac, (size_t)K, tr, first))
+#define SW(NO)                                                                                          \
+    (finite ? swkern(NO, false, nimg, nq, yo, ys, yis, xp, xis, offs + t0, mk, ac, (size_t)K, tr, first) \
+            : swkern(NO, true, nimg, nq, yo, ys, yis, xp, xis, offs + t0, mk, ac, (size_t)K, tr, first))
             switch (no) {
 #if SOT >= 6
             case 6: SW(6); break;
@@ -1334,7 +1349,7 @@ static void swgrad_image(const geom *g, const sgeom *sg, const float *x, const f
     }
 }
 
-/* dW += sum_n dY[n] im2col(X[n])^T through swgrad_image, in the same fixed
+/* dW += sum_n dY[n] im2col(X[n])^T through swgrad_images, in the same fixed
  * image ranges as prim_bweight. */
 static void small_bweight(const geom *g, const sgeom *sg, const float *X, const float *dY,
                           float *dW, int S, bool par, int nt) {
@@ -1362,22 +1377,33 @@ static void small_bweight(const geom *g, const sgeom *sg, const float *X, const 
         }
         memcpy(&mk[v], lane, sizeof lane);
     }
-    const int nbuf = par ? nt : 1;
+    /* images laid out and summed in chunks of up to CH (about SW_CHUNK_BYTES):
+     * a register tile's sums stay in registers over a chunk's images (one
+     * image is a few position vectors: LeNet's second layer 9) */
     const size_t per = sg->x_floats + sg->y_floats;
-    float *bufs = cx_arena_alloc((size_t)nbuf * per * sizeof(float));
+    int CH = (int)(SW_CHUNK_BYTES / (per * sizeof(float)));
+    if (CH < 1) CH = 1;
+    if (CH > (g->N + S - 1) / S) CH = (g->N + S - 1) / S;
+    const int nbuf = par ? nt : 1;
+    float *bufs = cx_arena_alloc((size_t)nbuf * CH * per * sizeof(float));
     dvec *part = cx_arena_alloc((size_t)S * wn * sizeof(dvec));
     (void)par;
     CX_OMP(parallel for schedule(static) if(par))
     for (int s = 0; s < S; s++) {
-        float *buf = bufs + (size_t)(par ? thread_id() : 0) * per;
+        float *xb = bufs + (size_t)(par ? thread_id() : 0) * CH * per, *yb = xb + (size_t)CH * sg->x_floats;
         dvec *ps = part + (size_t)s * wn;
         int n0 = (int)((int64_t)g->N * s / S), n1 = (int)((int64_t)g->N * (s + 1) / S);
         if (n1 == n0) memset(ps, 0, wn * sizeof(dvec));
-        for (int n = n0; n < n1; n++)
-            for (int gi = 0; gi < g->G; gi++)
-                swgrad_image(g, sg, X + ((size_t)n * g->C + (size_t)gi * g->Cg) * g->inP,
-                             dY + ((size_t)n * g->O + (size_t)gi * g->Og) * g->outP, offs, mk,
-                             buf, buf + sg->x_floats, ps + (size_t)gi * g->Og * K, n == n0);
+        for (int gi = 0; gi < g->G; gi++)
+            for (int c0 = n0; c0 < n1; c0 += CH) {
+                const int nc = n1 - c0 < CH ? n1 - c0 : CH;
+                bool finite = true;
+                for (int i = 0; i < nc; i++)
+                    finite &= swgrad_prep(g, sg, X + ((size_t)(c0 + i) * g->C + (size_t)gi * g->Cg) * g->inP,
+                                          dY + ((size_t)(c0 + i) * g->O + (size_t)gi * g->Og) * g->outP,
+                                          xb + (size_t)i * sg->x_floats, yb + (size_t)i * sg->y_floats);
+                swgrad_images(g, sg, nc, xb, yb, finite, offs, mk, ps + (size_t)gi * g->Og * K, c0 == n0);
+            }
     }
     CX_OMP(parallel for schedule(static) if(wn * S * DV > CX_PAR_MIN))
     for (int64_t i = 0; i < (int64_t)wn; i++) {
