@@ -86,6 +86,7 @@ typedef struct {
     const char *name;
     int threads, nb;
     double loss;
+    cx_trainer *tr;
 } epoch_log;
 
 static cx_status on_step(void *user, const cx_train_info *in) {
@@ -97,9 +98,9 @@ static cx_status on_step(void *user, const cx_train_info *in) {
 
 static cx_status on_eval(void *user, const cx_train_info *in) {
     epoch_log *l = user;
-    printf("CNN_EPOCH net=%s threads=%d epoch=%d seconds=%.3f cpu_seconds=%.3f loss=%.4f test_acc=%.4f\n", l->name,
-           l->threads, in->pos.epoch, in->epoch_seconds, in->epoch_cpu_seconds, l->loss / l->nb,
-           cx_metrics_get(in->metrics, "val_acc"));
+    printf("CNN_EPOCH net=%s threads=%d epoch=%d seconds=%.3f cpu_seconds=%.3f loss=%.4f test_acc=%.4f parts=%d\n",
+           l->name, l->threads, in->pos.epoch, in->epoch_seconds, in->epoch_cpu_seconds, l->loss / l->nb,
+           cx_metrics_get(in->metrics, "val_acc"), cx_trainer_split_parts(l->tr));
     fflush(stdout);
     l->loss = 0;
     l->nb = 0;
@@ -202,7 +203,7 @@ int main(int argc, char **argv) {
         net_ref m = {net, in_shape, in_ndim};
         cx_classifier cls = {.forward = forward, .forward_user = &m, .train = ld, .val = &test, .eval_batch = 1000};
         cx_train_task task = cx_classifier_task(&cls);
-        epoch_log log = {name, threads, 0, 0};
+        epoch_log log = {name, threads, 0, 0, NULL};
         cx_train_opts o = cx_train_defaults();
         o.epochs = epochs;
         o.quiet = true;
@@ -210,6 +211,7 @@ int main(int argc, char **argv) {
         o.on_eval = on_eval;
         o.hook_user = &log;
         cx_trainer *tr = cx_trainer_new(&task, net, opt, &o);
+        log.tr = tr;
         if (cx_trainer_run(tr)) fprintf(stderr, "bench_cnn: %s\n", cx_last_error());
         cx_trainer_free(tr);
     }

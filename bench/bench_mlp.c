@@ -23,6 +23,7 @@ typedef struct {
     const char *hidden;
     int threads, nb;
     double loss;
+    cx_trainer *tr;
 } epoch_log;
 
 static cx_status on_step(void *user, const cx_train_info *in) {
@@ -101,8 +102,9 @@ static void bench_optim(const int *sizes, int n, const char *hidden, int threads
 
 static cx_status on_eval(void *user, const cx_train_info *in) {
     epoch_log *l = user;
-    printf("MLP_EPOCH hidden=%s threads=%d epoch=%d seconds=%.3f loss=%.4f test_acc=%.4f\n", l->hidden, l->threads,
-           in->pos.epoch, in->epoch_seconds, l->loss / l->nb, cx_metrics_get(in->metrics, "val_acc"));
+    printf("MLP_EPOCH hidden=%s threads=%d epoch=%d seconds=%.3f loss=%.4f test_acc=%.4f parts=%d\n", l->hidden,
+           l->threads, in->pos.epoch, in->epoch_seconds, l->loss / l->nb, cx_metrics_get(in->metrics, "val_acc"),
+           cx_trainer_split_parts(l->tr));
     fflush(stdout);
     l->loss = 0;
     l->nb = 0;
@@ -178,7 +180,7 @@ int main(int argc, char **argv) {
         cx_classifier cls = {.forward = cx_forward_module, .forward_user = net, .train = ld, .val = &test,
                              .eval_batch = 1000};
         cx_train_task task = cx_classifier_task(&cls);
-        epoch_log log = {hidden, threads, 0, 0};
+        epoch_log log = {hidden, threads, 0, 0, NULL};
         cx_train_opts o = cx_train_defaults();
         o.epochs = epochs;
         o.quiet = true;
@@ -186,6 +188,7 @@ int main(int argc, char **argv) {
         o.on_eval = on_eval;
         o.hook_user = &log;
         cx_trainer *tr = cx_trainer_new(&task, net, opt, &o);
+        log.tr = tr;
         if (cx_trainer_run(tr)) fprintf(stderr, "bench_mlp: %s\n", cx_last_error());
         cx_trainer_free(tr);
     }

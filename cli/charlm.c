@@ -809,7 +809,7 @@ static int charlm_train(int argc, char **argv) {
     o.on_eval = lm_on_eval;
     o.hook_user = &t;
     o.data_parallel = t.nproc > 1;
-    cx_train_task task = {&t, lm_begin, lm_next, lm_loss, lm_after_step, lm_evaluate, lm_save_state, lm_load_state};
+    cx_train_task task = {&t, lm_begin, lm_next, lm_loss, lm_after_step, lm_evaluate, lm_save_state, lm_load_state, NULL};
     cx_trainer *tr = cx_trainer_new(&task, lm, opt, &o);
     if (own_offsets) cx_trainer_add_rng(tr, "charlm_offsets", &ld_rng);
     if (!rc && resume) {

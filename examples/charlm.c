@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     ao.lr = 2e-3;
     cx_optim *opt = cx_adam_new(&ps, &ao);
     t.ld = cx_bptt_new(ids, 32, 64, true); /* 32 streams, 64 steps */
-    cx_train_task task = {&t, begin_epoch, next_batch, loss, after_step, NULL, NULL, NULL};
+    cx_train_task task = {&t, begin_epoch, next_batch, loss, after_step, NULL, NULL, NULL, NULL};
     report rep = {cx_now(), 0, 0};
     cx_train_opts o = cx_train_defaults();
     o.epochs = 0;               /* no epoch limit: ... */

@@ -72,6 +72,15 @@ typedef struct cx_module_ops {
      * children and the struct itself (the base frees those; the tensors and
      * children are gone when this runs); may be NULL */
     void (*destroy)(cx_module *m);
+    /* true when forward may run on several threads at once, each on its own
+     * part of a batch: training-mode forward writes no state of the module
+     * and treats every example on its own (no batch statistics, no carried
+     * state). The trainer splits a batch across threads only when every
+     * module of the model says so (cortex/train.h, "Batch splitting").
+     * Linear, activations, Dropout, Sequential, Conv*, pooling, Flatten,
+     * Embedding, LayerNorm and Net set it (a Net or Sequential counts as
+     * split-safe when all its children are). false: never split. */
+    bool split_safe;
 } cx_module_ops;
 
 struct cx_module_reg; /* the registry (private) */
@@ -145,6 +154,8 @@ void cx_state_dict_free(cx_state_dict *sd);
 cx_tensor *cx_module_tensor(cx_module *m, const char *path);
 /* Children: how many, the i-th (0-based) and its name (may be NULL). */
 int cx_module_num_children(const cx_module *m);
+/* True when m and every module below it are split_safe (cx_module_ops). */
+bool cx_module_split_safe(const cx_module *m);
 cx_module *cx_module_child(const cx_module *m, int i, const char **name);
 /* The module at a dotted path below m ("encoder.layer1"; "" is m), or NULL. */
 cx_module *cx_module_find(cx_module *m, const char *path);

@@ -108,6 +108,8 @@
  *   cortex.train.epoch_seconds the epoch's running loss sum ("%.17g", exact),
  *                              count and training seconds
  *   cortex.train.metrics       the metrics CSV text so far
+ *   cortex.train.split         batch splitting's choice once a split step
+ *                              ran: "<parts> split" or "<parts> whole"
  *   opts.meta_keys/values      e.g. the model description (cortex.arch ...),
  *                              so that a checkpoint also loads as a model file
  *   task metadata              whatever task.save_state adds
@@ -144,13 +146,47 @@
  * A resumed run reads the checkpoint on every rank. With one process the
  * option changes nothing.
  *
+ * Batch splitting across threads (opts.split_batch)
+ * -------------------------------------------------
+ * A small network's step is many short operations, each too small to share
+ * well between threads. So when more than one thread is asked for
+ * (cx_get_threads() = T > 1) and
+ *   - the task has loss_part (the classifier task has),
+ *   - the model is given and cx_module_split_safe(model) holds (no batch
+ *     norm, no recurrent state: see cx_module_ops.split_safe),
+ *   - opts.split_batch is CX_SPLIT_AUTO and the environment does not say
+ *     CX_SPLIT_BATCH=0, and the run is neither data-parallel over processes
+ *     nor in check-numerics mode,
+ * a step runs its batch as T parts, one per thread: every part takes
+ * loss_part(part t of T) and its backward, with its thread's own arena, its
+ * own gradient buffers for the parameters and its own random stream (split
+ * from the calling thread's current stream at every step, so dropout and
+ * augmentation stay seeded). Each part's gradient is weighed by its share of
+ * the batch, the parts' gradients are summed in a fixed order (each thread
+ * sums a slice of the parameters), then clipping and the optimiser step run
+ * once, as without splitting. The step computes the same thing up to float
+ * rounding; the same seed and thread count give the same bits, also when
+ * busy cores leave fewer threads than parts (the adaptive count of
+ * cx_set_threads_adaptive): the parts then share the threads. A non-finite
+ * loss in any part stops the run before any backward, as above; a check
+ * that fails inside a part (a shape error, ...) is raised after the step on
+ * the calling thread, as it would be without splitting.
+ * Splitting pays when each part's activations outweigh the weights every
+ * thread must read (a CNN); an MLP at batch 64 runs faster with each op
+ * split between the threads instead. So the first split step measures each
+ * part's forward pass (the arena bytes it took, which depend only on the
+ * shapes) and the run keeps splitting only if every part took at least as
+ * many bytes as the parameters hold; the choice is kept per part count and
+ * in checkpoints (cortex.train.split, below), so a resumed run makes the same
+ * one. cx_trainer_split_parts tells how many parts the last step had.
+ *
  * Ownership: the trainer copies the task, the options and the path strings;
  * it does not own the model, the optimiser, the task's user data, the random
  * streams registered with it, opts.meta_keys / meta_values or
  * opts.progress_stream, which must outlive it. Invalid arguments (a missing
  * callback, no limit at all, a bad stream name) are programming errors and go
  * to cx_fatal. Everything runs on the calling thread with its current arena
- * and its current random stream.
+ * and its current random stream, except the parts of a split batch (above).
  */
 #ifndef CORTEX_TRAIN_H
 #define CORTEX_TRAIN_H
@@ -240,6 +276,14 @@ typedef struct cx_train_info {
  *                loss (1-element F32 step tensor with a graph); *count = the
  *                examples or tokens it averages over (weights the running
  *                loss and the rate; 0 is taken as 1).
+ *   loss_part    optional. The same loss over part `part` (0-based) of
+ *                `parts` equal parts of the current batch: the examples
+ *                [B*part/parts, B*(part+1)/parts) (integer division), as a
+ *                mean over them; *count = the part's examples, 0 (and NULL
+ *                returned) for an empty part. Lets the trainer split a batch
+ *                across threads ("Batch splitting" above): it is then called
+ *                from several threads at once, one part each, and must write
+ *                nothing another part reads (sum shared counters atomically).
  *   after_step   optional. After the optimiser step, before cx_step_reset
  *                (the batch's tensors are still alive): e.g. copy out a
  *                recurrent state.
@@ -260,6 +304,7 @@ typedef struct cx_train_task {
     cx_status (*evaluate)(void *user, const cx_train_info *info, cx_metrics *out);
     cx_status (*save_state)(void *user, const cx_train_pos *pos, cx_ckpt *ck);
     cx_status (*load_state)(void *user, const cx_st_file *f, const char *path, const cx_train_pos *pos);
+    cx_tensor *(*loss_part)(void *user, const cx_train_pos *pos, int part, int parts, int64_t *count);
 } cx_train_task;
 
 /* A hook: a non-CX_OK status stops the run and is returned by cx_trainer_run
@@ -288,7 +333,9 @@ typedef struct cx_train_opts {
     cx_train_hook on_eval;      /* after every evaluation, before the CSV and checkpoint */
     void *hook_user;
     bool data_parallel;         /* train over cx_dist_size() processes: see "Data-parallel" above */
+    int split_batch;            /* CX_SPLIT_AUTO (0) or CX_SPLIT_OFF: see "Batch splitting" above */
 } cx_train_opts;
+enum { CX_SPLIT_AUTO = 0, CX_SPLIT_OFF = 1 };
 /* One epoch, constant learning rate, no clipping, no files, progress on. */
 cx_train_opts cx_train_defaults(void);
 
@@ -341,6 +388,9 @@ cx_train_info cx_trainer_info(const cx_trainer *tr);
 const char *cx_trainer_metrics_csv(const cx_trainer *tr);
 /* Erase the progress line if one is shown (for hooks that print). */
 void cx_trainer_clear_line(cx_trainer *tr);
+/* Parts the last training step's batch was split into across threads (1:
+ * not split, also before the first step); see "Batch splitting" above. */
+int cx_trainer_split_parts(const cx_trainer *tr);
 
 /* ---------------------------------------------------------------- classifiers */
 /* Logits [B, C] of a batch x [B, ...] (reshape inside if the model wants

@@ -259,7 +259,7 @@ static void net_describe(const cx_module *m, char *buf, size_t n) {
 static void net_destroy(cx_module *m) { free(((net_m *)m)->nodes); }
 
 static const cx_module_ops net_ops = {.kind = "Net", .forward = net_forward, .call = net_call,
-                                      .describe = net_describe, .destroy = net_destroy};
+                                      .describe = net_describe, .destroy = net_destroy, .split_safe = true};
 
 static const net_m *as_net(const cx_module *m) {
     if (!m || m->ops != &net_ops) cx_fatal("expected a Net module (from cx_net_parse / cx_net_load)");

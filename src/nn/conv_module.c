@@ -66,10 +66,14 @@ static void conv_describe(const cx_module *m, char *buf, size_t n) {
     if (!c->b) snprintf(extra + el, sizeof extra - el, ", no bias");
     snprintf(buf, n, "%s(%d -> %d, k=%s, s=%s, p=%s%s)", m->ops->kind, c->in, c->out, k, s, p, extra);
 }
-static const cx_module_ops conv1d_ops = {.kind = "Conv1d", .forward = conv_fwd, .describe = conv_describe};
-static const cx_module_ops conv2d_ops = {.kind = "Conv2d", .forward = conv_fwd, .describe = conv_describe};
-static const cx_module_ops conv3d_ops = {.kind = "Conv3d", .forward = conv_fwd, .describe = conv_describe};
-static const cx_module_ops convt2d_ops = {.kind = "ConvTranspose2d", .forward = conv_fwd, .describe = conv_describe};
+static const cx_module_ops conv1d_ops = {.kind = "Conv1d", .forward = conv_fwd,
+                                         .describe = conv_describe, .split_safe = true};
+static const cx_module_ops conv2d_ops = {.kind = "Conv2d", .forward = conv_fwd,
+                                         .describe = conv_describe, .split_safe = true};
+static const cx_module_ops conv3d_ops = {.kind = "Conv3d", .forward = conv_fwd,
+                                         .describe = conv_describe, .split_safe = true};
+static const cx_module_ops convt2d_ops = {.kind = "ConvTranspose2d", .forward = conv_fwd,
+                                          .describe = conv_describe, .split_safe = true};
 
 bool cx_conv_module_is_conv2d(const cx_module *m) { return m && m->ops == &conv2d_ops; }
 void cx_conv_module_parts(cx_module *m, cx_tensor **w, cx_tensor **b, cx_conv_opts *o) {
@@ -182,7 +186,8 @@ static void flatten_describe(const cx_module *m, char *buf, size_t n) {
     (void)m;
     snprintf(buf, n, "Flatten()");
 }
-static const cx_module_ops flatten_ops = {.kind = "Flatten", .forward = flatten_fwd, .describe = flatten_describe};
+static const cx_module_ops flatten_ops = {.kind = "Flatten", .forward = flatten_fwd,
+                                          .describe = flatten_describe, .split_safe = true};
 
 cx_module *cx_flatten_new(void) {
     cx_module *m = cx_xcalloc(1, sizeof *m);

@@ -77,7 +77,8 @@ static void emb_describe(const cx_module *m, char *buf, size_t n) {
     if (e->pad >= 0) snprintf(buf, n, "Embedding(%d, %d, padding_idx=%d)", e->V, e->E, e->pad);
     else snprintf(buf, n, "Embedding(%d, %d)", e->V, e->E);
 }
-static const cx_module_ops emb_ops = {.kind = "Embedding", .forward = emb_fwd, .describe = emb_describe};
+static const cx_module_ops emb_ops = {.kind = "Embedding", .forward = emb_fwd,
+                                      .describe = emb_describe, .split_safe = true};
 
 cx_module *cx_embedding_new(int V, int E, int padding_idx) {
     if (V <= 0 || E <= 0) cx_fatal("Embedding: sizes must be positive, got %d x %d", V, E);

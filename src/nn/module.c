@@ -287,6 +287,13 @@ cx_module *cx_module_child(const cx_module *m, int i, const char **name) {
     return m->reg->c[i].m;
 }
 
+bool cx_module_split_safe(const cx_module *m) {
+    if (!m || !m->ops->split_safe) return false;
+    for (int i = 0; i < cx_module_num_children(m); i++)
+        if (!cx_module_split_safe(m->reg->c[i].m)) return false;
+    return true;
+}
+
 /* ---- listing */
 static bool listed(const cx_params *p, const cx_tensor *t) {
     for (int i = 0; i < p->n; i++)

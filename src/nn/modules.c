@@ -19,7 +19,8 @@ static void linear_describe(const cx_module *m, char *buf, size_t n) {
     const linear_m *l = (const linear_m *)m;
     snprintf(buf, n, "Linear(%d -> %d%s)", l->in, l->out, l->b ? "" : ", no bias");
 }
-static const cx_module_ops linear_ops = {.kind = "Linear", .forward = linear_fwd, .describe = linear_describe};
+static const cx_module_ops linear_ops = {.kind = "Linear", .forward = linear_fwd,
+                                         .describe = linear_describe, .split_safe = true};
 
 cx_module *cx_linear_new(int in, int out, bool bias) {
     if (in <= 0 || out <= 0) cx_fatal("Linear: sizes must be positive, got %d -> %d", in, out);
@@ -99,7 +100,8 @@ static void act_describe(const cx_module *m, char *buf, size_t n) {
     const act_m *a = (const act_m *)m;
     snprintf(buf, n, "%s", cx_act_name(a->act));
 }
-static const cx_module_ops act_ops = {.kind = "Activation", .forward = act_fwd, .describe = act_describe};
+static const cx_module_ops act_ops = {.kind = "Activation", .forward = act_fwd,
+                                      .describe = act_describe, .split_safe = true};
 
 cx_module *cx_activation_new(cx_act act, float param) {
     if ((unsigned)act >= sizeof act_names / sizeof *act_names) cx_fatal("unknown activation %d", (int)act);
@@ -119,7 +121,8 @@ static cx_tensor *drop_fwd(cx_module *m, cx_tensor *x) { return cx_dropout(x, ((
 static void drop_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "Dropout(p=%g)", (double)((const drop_m *)m)->p);
 }
-static const cx_module_ops drop_ops = {.kind = "Dropout", .forward = drop_fwd, .describe = drop_describe};
+static const cx_module_ops drop_ops = {.kind = "Dropout", .forward = drop_fwd,
+                                       .describe = drop_describe, .split_safe = true};
 
 cx_module *cx_dropout_new(float p) {
     if (!(p >= 0 && p <= 1)) cx_fatal("Dropout: p must be in [0, 1], got %g", (double)p);
@@ -153,7 +156,8 @@ static cx_tensor *seq_fwd(cx_module *m, cx_tensor *x) {
 static void seq_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "Sequential(%d)", cx_module_num_children(m));
 }
-static const cx_module_ops seq_ops = {.kind = "Sequential", .forward = seq_fwd, .describe = seq_describe};
+static const cx_module_ops seq_ops = {.kind = "Sequential", .forward = seq_fwd,
+                                      .describe = seq_describe, .split_safe = true};
 
 cx_module *cx_sequential_new(void) {
     cx_module *m = cx_xcalloc(1, sizeof *m);

@@ -1010,7 +1010,8 @@ static void ln_describe(const cx_module *m, char *buf, size_t n) {
     shape_text(l->shape, l->ndim, s, sizeof s);
     snprintf(buf, n, "LayerNorm(%s, eps=%g%s)", s, (double)l->eps, l->w ? "" : ", no affine");
 }
-static const cx_module_ops ln_ops = {.kind = "LayerNorm", .forward = ln_fwd, .describe = ln_describe};
+static const cx_module_ops ln_ops = {.kind = "LayerNorm", .forward = ln_fwd,
+                                     .describe = ln_describe, .split_safe = true};
 
 cx_module *cx_layernorm_new_ex(const int *shape, int ndim, float eps, bool affine) {
     if (!shape || ndim < 1 || ndim > CX_MAX_DIMS)

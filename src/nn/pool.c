@@ -623,10 +623,10 @@ static void pool_describe(const cx_module *m, char *buf, size_t n) {
 }
 
 static const cx_module_ops pool_ops[4] = {
-    {.kind = "MaxPool2d", .forward = pool_fwd, .describe = pool_describe},
-    {.kind = "AvgPool2d", .forward = pool_fwd, .describe = pool_describe},
-    {.kind = "MaxPool3d", .forward = pool_fwd, .describe = pool_describe},
-    {.kind = "AvgPool3d", .forward = pool_fwd, .describe = pool_describe}};
+    {.kind = "MaxPool2d", .forward = pool_fwd, .describe = pool_describe, .split_safe = true},
+    {.kind = "AvgPool2d", .forward = pool_fwd, .describe = pool_describe, .split_safe = true},
+    {.kind = "MaxPool3d", .forward = pool_fwd, .describe = pool_describe, .split_safe = true},
+    {.kind = "AvgPool3d", .forward = pool_fwd, .describe = pool_describe, .split_safe = true}};
 
 cx_pool_opts cx_pool2d_defaults(int kh, int kw) {
     return (cx_pool_opts){{kh, kw, 1}, {0, 0, 0}, {0, 0, 0}, false, false};
@@ -689,7 +689,7 @@ static void adapt_describe(const cx_module *m, char *buf, size_t n) {
     snprintf(buf, n, "AdaptiveAvgPool2d(%dx%d)", a->oh, a->ow);
 }
 static const cx_module_ops adapt_ops = {.kind = "AdaptiveAvgPool2d", .forward = adapt_fwd,
-                                        .describe = adapt_describe};
+                                        .describe = adapt_describe, .split_safe = true};
 
 cx_module *cx_adaptive_avgpool2d_new(int out_h, int out_w) {
     if (out_h < 1 || out_w < 1) cx_fatal("AdaptiveAvgPool2d: output size must be positive, got %dx%d", out_h, out_w);

@@ -138,6 +138,34 @@ static inline void cx_static_block(int64_t n, int t, int nt, int64_t *lo, int64_
  * stores instead of accumulating and saves zeroing the buffer first. */
 float *cx_grad_claim(cx_tensor *t, bool *fresh);
 
+/* Gradient sink (batch splitting across threads, src/train/trainer.c):
+ * while a sink is set on the calling thread, cx_grad_claim (and so every
+ * backward) hands out, for a persistent tensor (a parameter), the sink's own
+ * buffer for it instead of t->grad, so threads running backward at once over
+ * the same parameters never write the same memory. A buffer is claimed
+ * fresh (uninitialised) the first time a pass asks for it after
+ * cx_grad_sink_clear; claimed[i] tells which buffers hold a gradient. A
+ * persistent tensor that requires grad and is not in the sink is a fatal
+ * error naming it. */
+typedef struct cx_grad_sink {
+    int n;
+    cx_tensor **keys;
+    float **bufs;   /* keys[i]->numel floats, 64-byte aligned */
+    bool *claimed;
+    int *slot;      /* open addressing over keys: index + 1, 0 = empty */
+    size_t cap;     /* power of two */
+} cx_grad_sink;
+/* A sink for the n tensors (each once; F32). Owned by the caller:
+ * cx_grad_sink_free. */
+void cx_grad_sink_init(cx_grad_sink *s, cx_tensor *const *keys, int n);
+void cx_grad_sink_free(cx_grad_sink *s);
+void cx_grad_sink_clear(cx_grad_sink *s); /* no buffer claimed */
+/* The calling thread's sink (NULL: off); returns the previous one. */
+cx_grad_sink *cx_grad_sink_set(cx_grad_sink *s);
+/* Tests (src/train/trainer.c): the most threads a split training step
+ * uses (0: no cap), to run several parts per thread as on busy cores. */
+extern _Atomic int cx_split_team_cap;
+
 /* Gradient buffers of op results that backward has finished with
  * (cx_set_keep_op_grads(false)), per thread: cx_grad_claim takes one of the
  * same size before allocating. Valid for one backward pass only: emptied

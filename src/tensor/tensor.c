@@ -212,8 +212,80 @@ static float *grad_pool_take(size_t bytes) {
     return NULL;
 }
 
+/* ---- the gradient sink (internal.h) */
+static _Thread_local cx_grad_sink *tl_sink;
+
+static size_t sink_hash(const cx_tensor *t, size_t cap) {
+    return (size_t)(((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+void cx_grad_sink_init(cx_grad_sink *s, cx_tensor *const *keys, int n) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->cap = 16;
+    while (s->cap < 2 * (size_t)(n > 0 ? n : 1)) s->cap *= 2;
+    s->keys = cx_xcalloc((size_t)(n > 0 ? n : 1), sizeof *s->keys);
+    s->bufs = cx_xcalloc((size_t)(n > 0 ? n : 1), sizeof *s->bufs);
+    s->claimed = cx_xcalloc((size_t)(n > 0 ? n : 1), sizeof *s->claimed);
+    s->slot = cx_xcalloc(s->cap, sizeof *s->slot);
+    for (int i = 0; i < n; i++) {
+        cx_tensor *t = keys[i];
+        need_f32("grad", t);
+        size_t h = sink_hash(t, s->cap);
+        while (s->slot[h]) {
+            if (s->keys[s->slot[h] - 1] == t) cx_fatal("cx_grad_sink_init: tensor %s listed twice", t->name ? t->name : "");
+            h = (h + 1) & (s->cap - 1);
+        }
+        s->slot[h] = i + 1;
+        s->keys[i] = t;
+        void *p = NULL;
+        size_t bytes = (size_t)t->numel * sizeof(float);
+        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p) {
+            cx_grad_sink_free(s);
+            cx_fatal("out of memory allocating a gradient of %zu bytes", bytes);
+        }
+        s->bufs[i] = p;
+    }
+}
+
+void cx_grad_sink_free(cx_grad_sink *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) free(s->bufs ? s->bufs[i] : NULL);
+    free(s->keys);
+    free(s->bufs);
+    free(s->claimed);
+    free(s->slot);
+    memset(s, 0, sizeof *s);
+}
+
+void cx_grad_sink_clear(cx_grad_sink *s) {
+    if (s->n) memset(s->claimed, 0, (size_t)s->n * sizeof *s->claimed);
+}
+
+cx_grad_sink *cx_grad_sink_set(cx_grad_sink *s) {
+    cx_grad_sink *old = tl_sink;
+    tl_sink = s;
+    return old;
+}
+
+static float *sink_claim(cx_grad_sink *s, cx_tensor *t, bool *fresh) {
+    size_t h = sink_hash(t, s->cap);
+    for (int k; (k = s->slot[h]); h = (h + 1) & (s->cap - 1))
+        if (s->keys[k - 1] == t) {
+            if (!s->claimed[k - 1]) {
+                s->claimed[k - 1] = true;
+                *fresh = true;
+            }
+            return s->bufs[k - 1];
+        }
+    cx_fatal("batch splitting: backward reached parameter '%s', which is neither the model's nor the optimiser's "
+             "(turn batch splitting off: cx_train_opts.split_batch = CX_SPLIT_OFF, or CX_SPLIT_BATCH=0)",
+             t->name ? t->name : "(unnamed)");
+}
+
 float *cx_grad_claim(cx_tensor *t, bool *fresh) {
     *fresh = false;
+    if (tl_sink && t->persistent) return sink_claim(tl_sink, t, fresh);
     if (t->grad) return t->grad;
     need_f32("grad", t);
     size_t bytes = (size_t)t->numel * 4;

@@ -11,6 +11,7 @@
 #include "cortex/nn.h"
 #include "cortex/train.h"
 #include "cortex/dist.h"
+#include "../tensor/internal.h"
 
 cx_tensor *cx_forward_module(void *module, cx_tensor *x) { return cx_module_forward((cx_module *)module, x); }
 
@@ -86,10 +87,35 @@ static bool cls_next(void *user, const cx_train_pos *pos) {
     return cx_loader_next(c->train, &c->x, &c->y);
 }
 
-static cx_tensor *cls_loss(void *user, const cx_train_pos *pos, int64_t *count) {
-    (void)pos;
-    cx_classifier *c = user;
+/* Rows [r0, r1) of a step tensor or loader batch t [B, ...], as a view (no
+ * copy, no graph). */
+static cx_tensor *rows_view(cx_tensor *t, int r0, int r1) {
+    cx_tensor *v = cx_arena_alloc(sizeof *v);
+    *v = *t;
+    const int64_t row = t->shape[0] > 0 ? t->numel / t->shape[0] : 0;
+    v->shape[0] = r1 - r0;
+    v->numel = row * (r1 - r0);
+    v->data = (char *)t->data + (size_t)(row * r0) * cx_dtype_size(t->dtype);
+    v->grad = NULL;
+    v->node = NULL;
+    v->requires_grad = false;
+    v->persistent = false;
+    v->owns_data = false;
+    v->name = NULL;
+    v->flat = NULL;
+    return v;
+}
+
+/* The mean loss over examples [r0, r1) of the current batch; the hits are
+ * added to the counts atomically when `shared` (parts on several threads). */
+static cx_tensor *cls_rows_loss(cx_classifier *c, int r0, int r1, bool shared) {
     cx_tensor *x = c->x, *y = c->y;
+    if (r0 > 0 || r1 < x->shape[0]) {
+        if (x->node || x->requires_grad || y->shape[0] != x->shape[0])
+            cx_fatal("cx_classifier: a batch split into parts needs a loader batch x [B, ...] and labels y [B]");
+        x = rows_view(x, r0, r1);
+        y = rows_view(y, r0, r1);
+    }
     if (c->augment.shift || c->augment.hflip) {
         int shape[4] = {x->shape[0], c->image_shape[0], c->image_shape[1], c->image_shape[2]};
         if ((int64_t)shape[1] * shape[2] * shape[3] * shape[0] != x->numel)
@@ -100,11 +126,36 @@ static cx_tensor *cls_loss(void *user, const cx_train_pos *pos, int64_t *count) 
     cx_tensor *logits = c->forward(c->forward_user, x);
     cx_tensor *loss = cx_cross_entropy(logits, y, CX_REDUCE_MEAN);
     cx_tensor *pred = cx_argmax(logits, 1);
-    int B = x->shape[0];
-    for (int i = 0; i < B; i++) c->correct += CX_I32P(pred)[i] == CX_I32P(y)[i];
-    c->seen += B;
-    *count = B;
+    const int B = x->shape[0];
+    int64_t hits = 0;
+    for (int i = 0; i < B; i++) hits += CX_I32P(pred)[i] == CX_I32P(y)[i];
+    if (shared) {
+        CX_OMP(atomic)
+        c->correct += hits;
+        CX_OMP(atomic)
+        c->seen += B;
+    } else {
+        c->correct += hits;
+        c->seen += B;
+    }
     return loss;
+}
+
+static cx_tensor *cls_loss(void *user, const cx_train_pos *pos, int64_t *count) {
+    (void)pos;
+    cx_classifier *c = user;
+    *count = c->x->shape[0];
+    return cls_rows_loss(c, 0, c->x->shape[0], false);
+}
+
+/* Part `part` of `parts` of the batch (batch splitting across threads). */
+static cx_tensor *cls_loss_part(void *user, const cx_train_pos *pos, int part, int parts, int64_t *count) {
+    (void)pos;
+    cx_classifier *c = user;
+    const int B = c->x->shape[0];
+    const int r0 = (int)((int64_t)B * part / parts), r1 = (int)((int64_t)B * (part + 1) / parts);
+    *count = r1 - r0;
+    return r1 > r0 ? cls_rows_loss(c, r0, r1, true) : NULL;
 }
 
 static cx_status cls_evaluate(void *user, const cx_train_info *info, cx_metrics *out) {
@@ -171,6 +222,6 @@ cx_train_task cx_classifier_task(cx_classifier *c) {
     if ((c->augment.shift || c->augment.hflip) &&
         (c->image_shape[0] < 1 || c->image_shape[1] < 1 || c->image_shape[2] < 1))
         cx_fatal("cx_classifier_task: augmentation needs image_shape (C, H, W)");
-    cx_train_task t = {c, cls_begin, cls_next, cls_loss, NULL, cls_evaluate, cls_save, cls_load};
+    cx_train_task t = {c, cls_begin, cls_next, cls_loss, NULL, cls_evaluate, cls_save, cls_load, cls_loss_part};
     return t;
 }

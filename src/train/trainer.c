@@ -116,6 +116,15 @@ struct cx_trainer {
     /* data-parallel (opts.data_parallel on several processes) */
     cx_dist_reducer *red;
     bool dp, root;
+    /* batch splitting across threads */
+    bool split_ok;             /* task, model and options allow it */
+    int split_last;            /* parts of the last step */
+    int split_mode;            /* -1: not decided; 0: parts too small, 1: split (split_decide) ... */
+    int split_mode_parts;      /* ... for this many parts */
+    cx_tensor **sp_params;     /* the model's and the optimiser's parameters */
+    int sp_n;
+    cx_grad_sink *sinks;       /* [sp_cap]: part t >= 1 writes its gradients to sinks[t] */
+    int sp_cap;
 };
 
 static bool rng_name_ok(const char *s) {
@@ -182,6 +191,11 @@ cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim
     }
     if (!tr->root) tr->o.log = NULL;
     tr->last_draw = -INFINITY;
+    const char *env = getenv("CX_SPLIT_BATCH");
+    tr->split_ok = o->split_batch == CX_SPLIT_AUTO && !(env && !strcmp(env, "0")) && task->loss_part &&
+                   model && cx_module_split_safe(model) && !tr->dp;
+    tr->split_last = 1;
+    tr->split_mode = -1;
     if (tr->dp) {
         /* every rank starts from rank 0's weights */
         cx_dist_broadcast_params(&tr->params);
@@ -192,6 +206,9 @@ cx_trainer *cx_trainer_new(const cx_train_task *task, cx_module *model, cx_optim
 
 void cx_trainer_free(cx_trainer *tr) {
     if (!tr) return;
+    for (int i = 0; i < tr->sp_cap; i++) cx_grad_sink_free(&tr->sinks[i]);
+    free(tr->sinks);
+    free(tr->sp_params);
     cx_dist_reducer_free(tr->red);
     cx_params_free(&tr->params);
     free(tr->metrics_path);
@@ -237,6 +254,7 @@ cx_train_info cx_trainer_info(const cx_trainer *tr) {
 }
 
 const char *cx_trainer_metrics_csv(const cx_trainer *tr) { return tr->csv; }
+int cx_trainer_split_parts(const cx_trainer *tr) { return tr ? tr->split_last : 1; }
 
 /* ---------------------------------------------------------------- progress line */
 void cx_trainer_clear_line(cx_trainer *tr) {
@@ -454,6 +472,10 @@ cx_status cx_trainer_save(cx_trainer *tr, const char *path) {
         ckpt_meta_fmt(&ck, "cortex.train.epoch_loss_sum", "%.17g", tr->ep_sum);
         ckpt_meta_fmt(&ck, "cortex.train.epoch_count", "%lld", (long long)tr->ep_count);
         ckpt_meta_fmt(&ck, "cortex.train.epoch_seconds", "%.17g", tr->ep_secs);
+        /* batch splitting's choice for a part count, so that a resumed run
+         * makes the same one (see split_decide) */
+        if (tr->split_mode >= 0)
+            ckpt_meta_fmt(&ck, "cortex.train.split", "%d %s", tr->split_mode_parts, tr->split_mode ? "split" : "whole");
         cx_ckpt_add_meta(&ck, "cortex.train.metrics", tr->csv);
         for (int i = 0; i < tr->o.n_meta; i++) cx_ckpt_add_meta(&ck, tr->o.meta_keys[i], tr->o.meta_values[i]);
         if (tr->task.save_state) st = tr->task.save_state(tr->task.user, &tr->pos, &ck);
@@ -567,6 +589,18 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
                             "%s: checkpoint metadata cortex.train.metrics does not start with a metrics header "
                             "(epoch,lr,train_loss,...,seconds)",
                             path);
+    /* batch splitting's choice (optional: only once a split step ran) */
+    int split_parts_saved = 0, split_mode_saved = -1;
+    const char *sp = cx_st_meta(f, "cortex.train.split");
+    if (sp) {
+        char word[8] = "";
+        int used = 0;
+        if (sscanf(sp, "%d %7s%n", &split_parts_saved, word, &used) != 2 || sp[used] || split_parts_saved < 2 ||
+            (strcmp(word, "split") && strcmp(word, "whole")))
+            return cx_set_error(CX_ERR_FORMAT, "%s: checkpoint metadata cortex.train.split is malformed ('%s')", path,
+                                sp);
+        split_mode_saved = !strcmp(word, "split");
+    }
     /* random streams */
     cx_rng *now = cx_xmalloc(2 * (size_t)tr->n_rng * sizeof *now), *epo = now + tr->n_rng;
     for (int i = 0; i < tr->n_rng && !st; i++) {
@@ -653,6 +687,8 @@ static cx_status resume_from(cx_trainer *tr, const cx_st_file *f, const char *pa
             tr->rngs[i].epoch = epo[i];
         }
         tr->pos = p;
+        tr->split_mode = split_mode_saved;
+        tr->split_mode_parts = split_parts_saved;
         tr->in_epoch = p.batch > 0;
         tr->ep_sum = ep_sum;
         tr->ep_count = cnt;
@@ -841,8 +877,275 @@ static cx_status train_batch_dp(cx_trainer *tr, cx_tensor *loss, float lv, int64
     return CX_OK;
 }
 
-/* One optimiser step on the task's current batch. */
+/* ---- batch splitting across threads (cortex/train.h) */
+
+/* Parts this step's batch is split into: the thread count asked for
+ * (cx_get_threads, not the adaptive count in use, so that busy cores change
+ * only the speed), when splitting is allowed and the first split step did
+ * not find the parts too small for it (split_decide); else 1. */
+static int split_parts(const cx_trainer *tr) {
+#ifdef _OPENMP
+    if (!tr->split_ok || cx_check_numerics() || omp_in_parallel()) return 1;
+    const int parts = cx_get_threads();
+    if (parts <= 1 || (tr->split_mode == 0 && tr->split_mode_parts == parts)) return 1;
+    return parts;
+#else
+    (void)tr;
+    return 1;
+#endif
+}
+
+/* The parameters (the model's and the optimiser's, each once) and the sinks
+ * of parts 1 .. parts-1 (part 0 writes the parameters' own gradients), made
+ * at the first split step. */
+static void split_prepare(cx_trainer *tr, int parts) {
+    if (!tr->sp_params) {
+        cx_params ps;
+        cx_params_init(&ps);
+        cx_module_params(tr->model, &ps);
+        for (int i = 0; i < tr->params.n; i++) {
+            bool have = false;
+            for (int j = 0; j < ps.n && !have; j++) have = ps.t[j] == tr->params.t[i];
+            if (!have) cx_params_add(&ps, tr->params.t[i]);
+        }
+        int n = 0;
+        tr->sp_params = cx_xmalloc((size_t)(ps.n > 0 ? ps.n : 1) * sizeof *tr->sp_params);
+        for (int i = 0; i < ps.n; i++)
+            if (ps.t[i]->dtype == CX_F32 && ps.t[i]->requires_grad) tr->sp_params[n++] = ps.t[i];
+        tr->sp_n = n;
+        cx_params_free(&ps);
+    }
+    if (parts <= tr->sp_cap) return;
+    tr->sinks = cx_xrealloc(tr->sinks, (size_t)parts * sizeof *tr->sinks);
+    for (int i = tr->sp_cap; i < parts; i++) {
+        if (i == 0) memset(&tr->sinks[0], 0, sizeof tr->sinks[0]);
+        else cx_grad_sink_init(&tr->sinks[i], tr->sp_params, tr->sp_n);
+        tr->sp_cap = i + 1;
+    }
+}
+
+typedef struct {
+    cx_trainer *tr;
+    int parts;
+    cx_autograd_state ag;
+    cx_rng *rng;          /* [parts]: each part's random stream */
+    cx_tensor **loss;     /* [parts] */
+    float *lv;            /* [parts] */
+    int64_t *count;       /* [parts] */
+    size_t *bytes;        /* [parts]: arena bytes of the part's forward pass */
+    cx_status *st;        /* [parts] */
+    char (*msg)[256];     /* [parts] */
+    bool backward;        /* every part's forward succeeded, every loss finite, some example */
+    double total;         /* examples of the batch */
+} split_step;
+
+typedef struct { split_step *ss; int part; } split_call;
+
+static cx_status part_forward(void *user) {
+    split_call *c = user;
+    split_step *ss = c->ss;
+    int64_t count = 0;
+    const size_t used0 = cx_arena_used(cx_arena_current());
+    cx_tensor *loss = ss->tr->task.loss_part(ss->tr->task.user, &ss->tr->pos, c->part, ss->parts, &count);
+    if (count < 0) count = 0;
+    if (count > 0 && (!loss || loss->dtype != CX_F32 || loss->numel != 1))
+        cx_fatal("cx_trainer_run: the task's part loss must be a 1-element F32 tensor");
+    ss->loss[c->part] = count > 0 ? loss : NULL;
+    ss->count[c->part] = count;
+    ss->lv[c->part] = count > 0 ? cx_item(loss) : 0.0f;
+    ss->bytes[c->part] = cx_arena_used(cx_arena_current()) - used0;
+    return CX_OK;
+}
+
+static cx_status part_backward(void *user) {
+    split_call *c = user;
+    split_step *ss = c->ss;
+    const float w = (float)((double)ss->count[c->part] / ss->total);
+    cx_backward_with(ss->loss[c->part], &w);
+    return CX_OK;
+}
+
+/* Thread t of a team of nth: its parts (t, t + nth, ...) forward, then
+ * (when every part's loss is fine) backward, each part into its own
+ * gradient buffers, then the sum of the parts' gradients over this thread's
+ * share of the parameters. */
+_Atomic int cx_split_team_cap;
+
+static void split_worker(split_step *ss, int t, int nth) {
+#ifdef _OPENMP
+    cx_trainer *tr = ss->tr;
+    const int parts = ss->parts;
+    omp_set_num_threads(1); /* a part's loops run on its thread */
+    const cx_autograd_state ag0 = cx_autograd_state_get();
+    cx_autograd_state_set(ss->ag);
+    const cx_rng rng0 = cx_rng_get();
+    for (int p = t; p < parts; p += nth) {
+        cx_rng_set(ss->rng[p]);
+        split_call call = {ss, p};
+        ss->st[p] = cx_try(part_forward, &call);
+        if (ss->st[p]) snprintf(ss->msg[p], sizeof ss->msg[p], "%s", cx_last_error());
+    }
+#pragma omp barrier
+#pragma omp single
+    {
+        bool ok = true;
+        double total = 0;
+        for (int p = 0; p < parts; p++) {
+            ok = ok && !ss->st[p] && (ss->count[p] == 0 || isfinite(ss->lv[p]));
+            total += (double)ss->count[p];
+        }
+        ss->total = total;
+        ss->backward = ok && total > 0;
+    }
+    for (int p = t; p < parts && ss->backward; p += nth) {
+        if (!ss->count[p]) continue;
+        cx_grad_sink *sink = p ? &tr->sinks[p] : NULL;
+        if (sink) cx_grad_sink_clear(sink);
+        cx_grad_sink *sink0 = cx_grad_sink_set(sink);
+        split_call call = {ss, p};
+        ss->st[p] = cx_try(part_backward, &call);
+        if (ss->st[p]) snprintf(ss->msg[p], sizeof ss->msg[p], "%s", cx_last_error());
+        cx_grad_sink_set(sink0);
+    }
+#pragma omp barrier
+    bool sum = ss->backward;
+    for (int p = 0; p < parts && sum; p++) sum = !ss->st[p];
+    if (sum) {
+#pragma omp single
+        for (int i = 0; i < tr->sp_n; i++) {
+            bool any = false;
+            for (int p = 1; p < parts && !any; p++) any = ss->count[p] && tr->sinks[p].claimed[i];
+            if (any) (void)cx_grad_ensure(tr->sp_params[i]);
+        }
+        /* thread t sums elements [T*t/nth, T*(t+1)/nth) of the parameters
+         * laid end to end, parts in order: the same sums for any team */
+        int64_t T = 0;
+        for (int i = 0; i < tr->sp_n; i++) T += tr->sp_params[i]->numel;
+        const int64_t lo = T * t / nth, hi = T * (t + 1) / nth;
+        int64_t base = 0;
+        for (int i = 0; i < tr->sp_n && base < hi; i++) {
+            const cx_tensor *w = tr->sp_params[i];
+            const int64_t a = lo > base ? lo - base : 0, b = hi - base < w->numel ? hi - base : w->numel;
+            base += w->numel;
+            for (int p = 1; p < parts && a < b; p++) {
+                if (!ss->count[p] || !tr->sinks[p].claimed[i]) continue;
+                float *restrict g = w->grad;
+                const float *restrict s = tr->sinks[p].bufs[i];
+                for (int64_t e = a; e < b; e++) g[e] += s[e];
+            }
+        }
+    }
+    cx_rng_set(rng0);
+    cx_autograd_state_set(ag0);
+    if (t) cx_step_reset(); /* this thread's parts' graphs; thread 0's go with the caller's step */
+#else
+    (void)ss;
+    (void)t;
+    (void)nth;
+#endif
+}
+
+/* After the first split step with this many parts: keep splitting when
+ * every part's forward pass took at least as many bytes (its activations) as
+ * the parameters hold. Below that, each thread would mostly be reading
+ * weights the other threads also read and wrote (an MLP at batch 64), and
+ * splitting each op between the threads does better. The bytes depend only
+ * on the shapes, so the choice is the same in every run. */
+static void split_decide(cx_trainer *tr, const split_step *ss) {
+    if (tr->split_mode >= 0 && tr->split_mode_parts == ss->parts) return;
+    size_t least = SIZE_MAX;
+    for (int p = 0; p < ss->parts; p++)
+        if (ss->count[p] && ss->bytes[p] < least) least = ss->bytes[p];
+    int64_t params = 0;
+    for (int i = 0; i < tr->sp_n; i++) params += tr->sp_params[i]->numel;
+    tr->split_mode = least != SIZE_MAX && (double)least >= 4.0 * (double)params;
+    tr->split_mode_parts = ss->parts;
+}
+
+static cx_status train_batch_whole(cx_trainer *tr);
+
+/* The split step (see split_parts): the same decisions and counters as
+ * train_batch_whole below. */
+static cx_status train_batch_split(cx_trainer *tr, int parts) {
+    split_prepare(tr, parts);
+    cx_optim_zero_grad(tr->opt);
+    split_step ss;
+    memset(&ss, 0, sizeof ss);
+    ss.tr = tr;
+    ss.parts = parts;
+    ss.ag = cx_autograd_state_get();
+    ss.rng = cx_arena_alloc((size_t)parts * sizeof *ss.rng);
+    ss.loss = cx_arena_alloc((size_t)parts * sizeof *ss.loss);
+    ss.lv = cx_arena_alloc((size_t)parts * sizeof *ss.lv);
+    ss.count = cx_arena_alloc((size_t)parts * sizeof *ss.count);
+    ss.bytes = cx_arena_alloc((size_t)parts * sizeof *ss.bytes);
+    ss.st = cx_arena_alloc((size_t)parts * sizeof *ss.st);
+    ss.msg = cx_arena_alloc((size_t)parts * sizeof *ss.msg);
+    memset(ss.st, 0, (size_t)parts * sizeof *ss.st);
+    memset(ss.count, 0, (size_t)parts * sizeof *ss.count);
+    memset(ss.bytes, 0, (size_t)parts * sizeof *ss.bytes);
+    cx_rng cur = cx_rng_get();
+    for (int p = 0; p < parts; p++) ss.rng[p] = cx_rng_split(&cur);
+    cx_rng_set(cur);
+    int team = cx_threads_in_use(); /* fewer than asked on busy cores: the parts then share threads */
+    if (team > parts) team = parts;
+    if (cx_split_team_cap > 0 && team > cx_split_team_cap) team = cx_split_team_cap;
+    if (team < 1) team = 1;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+    split_worker(&ss, omp_get_thread_num(), omp_get_num_threads());
+#endif
+    tr->split_last = parts;
+    for (int p = 0; p < parts; p++)
+        if (ss.st[p]) {
+            cx_status st = ss.st[p];
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", ss.msg[p]);
+            cx_step_reset();
+            cx_trainer_clear_line(tr);
+            cx_raise(st, "%s", msg);
+        }
+    double loss_sum = 0;
+    bool finite = true;
+    float bad = 0;
+    for (int p = 0; p < parts; p++) {
+        if (!ss.count[p]) continue;
+        if (!isfinite(ss.lv[p]) && finite) {
+            finite = false;
+            bad = ss.lv[p];
+        }
+        loss_sum += (double)ss.lv[p] * (double)ss.count[p];
+    }
+    if (!finite || !(ss.total > 0)) {
+        cx_step_reset();
+        cx_trainer_clear_line(tr);
+        tr->pos.batch++;
+        if (!finite)
+            return cx_set_error(CX_ERR_NUMERIC,
+                                "loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr",
+                                (double)bad, tr->pos.epoch, tr->pos.batch);
+        return cx_set_error(CX_ERR_ARG, "epoch %d batch %d: the batch has no example (every part reports count 0)",
+                            tr->pos.epoch, tr->pos.batch);
+    }
+    split_decide(tr, &ss);
+    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
+    cx_optim_step(tr->opt);
+    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
+    cx_step_reset();
+    count_step(tr, loss_sum, (int64_t)ss.total, (float)(loss_sum / ss.total));
+    return CX_OK;
+}
+
+/* One optimiser step on the task's current batch, split across threads when
+ * that is allowed. */
 static cx_status train_batch(cx_trainer *tr) {
+    const int parts = split_parts(tr);
+    return parts > 1 ? train_batch_split(tr, parts) : train_batch_whole(tr);
+}
+
+/* One optimiser step on the task's current batch, on the calling thread. */
+static cx_status train_batch_whole(cx_trainer *tr) {
+    tr->split_last = 1;
     cx_optim_zero_grad(tr->opt);
     int64_t count = 0;
     cx_tensor *loss = tr->task.loss(tr->task.user, &tr->pos, &count);

@@ -380,7 +380,7 @@ static void test_nonfinite_loss(void) {
     o.quiet = true;
     cls_setup(&r, &o);
     nan_task nt = {r.task};
-    cx_train_task t = {&nt, nan_begin, nan_next, nan_loss, NULL, NULL, NULL, NULL};
+    cx_train_task t = {&nt, nan_begin, nan_next, nan_loss, NULL, NULL, NULL, NULL, NULL};
     cx_trainer *tr = cx_trainer_new(&t, r.net, r.opt, &o);
     cx_status st = cx_trainer_run(tr);
     CHECK(st == CX_ERR_NUMERIC);
@@ -607,7 +607,7 @@ static void lm_setup(lm_run *r, const cx_train_opts *o) {
     cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 0.01;
     r->opt = cx_adam_new(&r->ps, &ao);
-    cx_train_task task = {&r->t, lm_begin, lm_next, lm_loss, lm_after, lm_eval, lm_save, lm_load};
+    cx_train_task task = {&r->t, lm_begin, lm_next, lm_loss, lm_after, lm_eval, lm_save, lm_load, NULL};
     r->tr = cx_trainer_new(&task, r->t.lm, r->opt, o);
 }
 
@@ -1076,7 +1076,7 @@ static void test_checkpoint_of_child_module(void) {
     o.epochs = 1;
     o.quiet = true;
     o.checkpoint_path = ck;
-    cx_train_task task = {&t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    cx_train_task task = {&t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL, NULL};
     cx_trainer *tr = cx_trainer_new(&task, t.m, opt, &o); /* the encoder trained alone */
     CHECK(cx_trainer_run(tr) == CX_OK);
     cx_st_file *f = NULL;
@@ -1133,7 +1133,7 @@ static void fixed_setup(fixed_run *r, const cx_train_opts *o) {
     cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 0.01;
     r->opt = cx_adam_new(&r->ps, &ao);
-    cx_train_task task = {&r->t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    cx_train_task task = {&r->t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL, NULL};
     r->tr = cx_trainer_new(&task, r->t.m, r->opt, o);
 }
 
@@ -1200,7 +1200,7 @@ static void test_warmup_schedule_checked_at_creation(void) {
     o.sched = cx_sched_with_warmup(cx_sched_cosine(3, 0), 0.1, 2);
     fixed_setup(&r, &o);
     CHECK(cx_trainer_run(r.tr) == CX_OK && cx_trainer_info(r.tr).pos.step == 12);
-    cx_train_task task = {&r.t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL};
+    cx_train_task task = {&r.t, fixed_begin, fixed_next, fixed_loss, NULL, NULL, NULL, NULL, NULL};
     o.sched = cx_sched_with_warmup(cx_sched_cosine(0, 0), 0.1, 2); /* t_max 0: invalid */
     cx_trainer *volatile bad = NULL;
     EXPECT_FATAL(bad = cx_trainer_new(&task, r.t.m, r.opt, &o), "t_max must be > 0");
