@@ -35,4 +35,11 @@ valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,i
   --val 64 --batch 32 --threads 2 --quiet --out "$tmp/c.safetensors" --metrics "$tmp/c.csv" > "$tmp/log2" 2>&1 ||
   { cat "$tmp/log2"; exit 1; }
 grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log2" || true
-echo "valgrind: cortex train clean (MLP and CNN)"
+# LeNet-5 at 2 threads: the trainer splits each batch across the threads
+# (per-thread gradient buffers, the parts' sums)
+valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  --show-leak-kinds=definite,indirect "$B/cortex" train --model models/lenet5.net --epochs 1 --limit 192 \
+  --val 64 --batch 32 --threads 2 --quiet --out "$tmp/l.safetensors" --metrics "$tmp/l.csv" > "$tmp/log3" 2>&1 ||
+  { cat "$tmp/log3"; exit 1; }
+grep -E 'ERROR SUMMARY|definitely|indirectly' "$tmp/log3" || true
+echo "valgrind: cortex train clean (MLP, CNN, LeNet-5 split across threads)"
