@@ -429,7 +429,11 @@ cx_status cx_classifier_eval(cx_forward_fn forward, void *user, const cx_dataset
  * (task.user = c). Checkpoints get metadata cortex.classifier.seen /
  * cortex.classifier.correct (the train_acc counts). */
 typedef struct cx_classifier {
-    cx_forward_fn forward;      /* required */
+    cx_forward_fn forward;      /* required; when the trainer splits batches
+                                   ("Batch splitting" above) it is called from
+                                   several threads at once, each on its own
+                                   rows of the batch, so it must write no
+                                   shared state (a module's forward does not) */
     void *forward_user;
     cx_loader *train;           /* required: training batches; not owned */
     const cx_dataset *val;      /* NULL or empty: no validation */

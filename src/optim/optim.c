@@ -294,15 +294,27 @@ static void call_kernel(kernel_fn f, const kargs *a, int64_t lo, int64_t hi) {
 #endif
 }
 
+#ifdef _OPENMP
+/* Whether a pass over n elements runs on the threads, and thread t's part
+ * [*lo, *hi) of it (whole cache lines per thread). The optimiser step and
+ * zeroing split the same way, so a gradient's lines stay with one thread. */
+static bool par_pass(int64_t n) { return n > CX_OPTIM_PAR_THRESHOLD && !omp_in_parallel() && omp_get_max_threads() > 1; }
+static void par_part(int64_t n, int64_t *lo, int64_t *hi) {
+    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t chunk = (n + nt - 1) / nt;
+    chunk = (chunk + 15) & ~(int64_t)15;
+    *lo = t * chunk;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+}
+#endif
+
 static void run_kernel(kernel_fn f, const kargs *a, int64_t n) {
 #ifdef _OPENMP
-    if (n > CX_OPTIM_PAR_THRESHOLD && !omp_in_parallel() && omp_get_max_threads() > 1) {
+    if (par_pass(n)) {
 #pragma omp parallel
         {
-            int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int64_t chunk = (n + nt - 1) / nt;
-            chunk = (chunk + 15) & ~(int64_t)15; /* whole cache lines per thread */
-            int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
+            int64_t lo, hi;
+            par_part(n, &lo, &hi);
             if (lo < hi) call_kernel(f, a, lo, hi);
         }
         return;
@@ -680,15 +692,34 @@ void cx_optim_step(cx_optim *opt) {
     CX_I64P(opt->nstep)[0]++;
 }
 
+/* Zero g[0, n) split over the threads as run_kernel splits a step: each
+ * thread zeroes the elements it updated, still in its cache, rather than the
+ * calling thread pulling every line of the gradient into its own (an MLP's
+ * 2-thread step: 0.316 -> 0.298 ms, medians of 6 alternating runs). */
+static void zero_like_step(float *g, int64_t n) {
+#ifdef _OPENMP
+    if (par_pass(n)) {
+#pragma omp parallel
+        {
+            int64_t lo, hi;
+            par_part(n, &lo, &hi);
+            if (lo < hi) memset(g + lo, 0, (size_t)(hi - lo) * sizeof(float));
+        }
+        return;
+    }
+#endif
+    memset(g, 0, (size_t)n * sizeof(float));
+}
+
 void cx_optim_zero_grad(cx_optim *opt) {
     const cx_flat *f = cx_flat_match(opt->p, opt->n);
     if (f) {
-        memset(f->grad, 0, (size_t)f->total * sizeof(float));
+        zero_like_step(f->grad, f->total);
         return;
     }
     for (int i = 0; i < opt->n; i++) {
         cx_tensor *p = opt->p[i];
-        if (p->grad) memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+        if (p->grad) zero_like_step(p->grad, p->numel);
     }
 }
 

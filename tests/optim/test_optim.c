@@ -415,6 +415,37 @@ static void test_zero_grad_and_skip(void) {
     cx_tensor_free(b);
 }
 
+/* Zeroing a large gradient on 1, 2 and 3 threads (split over the threads
+ * like the step): every element, the odd tail included, per tensor and in
+ * a flat buffer. */
+static void test_zero_grad_threads(void) {
+    for (int flat = 0; flat < 2; flat++)
+        for (int nt = 1; nt <= 3; nt++) {
+            cx_set_threads(nt);
+            cx_tensor *a = cx_param_new("a", CX_SHAPE(333, 301)), *b = cx_param_new("b", CX_SHAPE(7));
+            cx_params ps;
+            cx_params_init(&ps);
+            cx_params_add(&ps, a);
+            cx_params_add(&ps, b);
+            cx_flat *f = flat ? cx_flat_new(&ps) : NULL;
+            cx_optim *opt = cx_sgd_new(&ps, NULL);
+            float *ga = cx_grad_ensure(a), *gb = cx_grad_ensure(b);
+            for (int64_t i = 0; i < a->numel; i++) ga[i] = 1.0f + (float)i;
+            for (int i = 0; i < 7; i++) gb[i] = -1.0f;
+            cx_optim_zero_grad(opt);
+            int64_t nonzero = 0;
+            for (int64_t i = 0; i < a->numel; i++) nonzero += a->grad[i] != 0.0f;
+            for (int i = 0; i < 7; i++) nonzero += b->grad[i] != 0.0f;
+            CHECK_MSG(nonzero == 0, "flat %d, %d threads: %lld gradient values left", flat, nt, (long long)nonzero);
+            cx_optim_free(opt);
+            cx_flat_free(f);
+            cx_params_free(&ps);
+            cx_tensor_free(a);
+            cx_tensor_free(b);
+        }
+    cx_set_threads(1);
+}
+
 static void test_set_lr(void) {
     cx_tensor *a = cx_param_new("a", CX_SHAPE(2));
     cx_params ps;
@@ -894,6 +925,7 @@ int main(void) {
     RUN(test_clip_grad_norm_large);
     RUN(test_clip_grad_norm_p_matches_pytorch);
     RUN(test_zero_grad_and_skip);
+    RUN(test_zero_grad_threads);
     RUN(test_set_lr);
     RUN(test_invalid_options);
     RUN(test_state_round_trip);
