@@ -90,18 +90,11 @@ static bool cls_next(void *user, const cx_train_pos *pos) {
 /* Rows [r0, r1) of a step tensor or loader batch t [B, ...], as a view (no
  * copy, no graph). */
 static cx_tensor *rows_view(cx_tensor *t, int r0, int r1) {
-    cx_tensor *v = cx_arena_alloc(sizeof *v);
-    *v = *t;
+    cx_tensor *v = cx_detach(t);
     const int64_t row = t->shape[0] > 0 ? t->numel / t->shape[0] : 0;
     v->shape[0] = r1 - r0;
     v->numel = row * (r1 - r0);
     v->data = (char *)t->data + (size_t)(row * r0) * cx_dtype_size(t->dtype);
-    v->grad = NULL;
-    v->node = NULL;
-    v->requires_grad = false;
-    v->persistent = false;
-    v->owns_data = false;
-    v->name = NULL;
     v->flat = NULL;
     return v;
 }
