@@ -401,19 +401,25 @@ typedef struct {
     cx_state_dict sd;
 } model_state;
 
-static cx_status model_state_of(cx_trainer *tr, const char *path, model_state *ms) {
-    memset(ms, 0, sizeof *ms);
-    cx_params_init(&ms->ps);
-    if (tr->model) {
-        cx_module_state_dict(tr->model, &ms->sd);
-        cx_module_state(tr->model, &ms->ps);
-    }
-    const int in_model = ms->ps.n;
+/* The model's parameters (with its buffers when `state`), then the
+ * optimiser's parameters that are not among them, into *out (initialised
+ * here). Returns how many come from the model. */
+static int params_of(cx_trainer *tr, bool state, cx_params *out) {
+    cx_params_init(out);
+    if (tr->model) (state ? cx_module_state : cx_module_params)(tr->model, out);
+    const int in_model = out->n;
     for (int i = 0; i < tr->params.n; i++) {
         bool seen = false;
-        for (int j = 0; j < ms->ps.n && !seen; j++) seen = ms->ps.t[j] == tr->params.t[i];
-        if (!seen) cx_params_add(&ms->ps, tr->params.t[i]);
+        for (int j = 0; j < out->n && !seen; j++) seen = out->t[j] == tr->params.t[i];
+        if (!seen) cx_params_add(out, tr->params.t[i]);
     }
+    return in_model;
+}
+
+static cx_status model_state_of(cx_trainer *tr, const char *path, model_state *ms) {
+    memset(ms, 0, sizeof *ms);
+    if (tr->model) cx_module_state_dict(tr->model, &ms->sd);
+    const int in_model = params_of(tr, true, &ms->ps);
     ms->n = ms->ps.n;
     ms->t = ms->ps.t;
     ms->name = cx_xcalloc((size_t)(ms->n ? ms->n : 1), sizeof *ms->name);
@@ -828,8 +834,14 @@ static void begin_epoch(cx_trainer *tr) {
     tr->ep_cpu_t0 = cx_cpu_now();
 }
 
-/* After the step: the counters of the run (count = examples). */
-static void count_step(cx_trainer *tr, double loss_sum, int64_t count, float last) {
+/* The end of every training step once the gradients are in: clipping, the
+ * optimiser step, the task's after_step, the step's memory released, then
+ * the counters of the run (count = examples). */
+static void finish_step(cx_trainer *tr, double loss_sum, int64_t count, float last) {
+    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
+    cx_optim_step(tr->opt);
+    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
+    cx_step_reset();
     tr->pos.batch++;
     tr->pos.step++;
     tr->ep_sum += loss_sum;
@@ -838,6 +850,23 @@ static void count_step(cx_trainer *tr, double loss_sum, int64_t count, float las
     tr->run_batches++;
     tr->last_loss = last;
     tr->last_count = count;
+}
+
+/* A batch that ends without a step (a non-finite loss, no example): its
+ * memory released, the progress line erased. The batch was taken from the
+ * task, so it counts as done, and a later run or a checkpoint continues
+ * after it. The caller sets the error. */
+static void skip_batch(cx_trainer *tr) {
+    cx_step_reset();
+    cx_trainer_clear_line(tr);
+    tr->pos.batch++;
+}
+
+/* The error of a non-finite loss lv (on one process). */
+static cx_status nonfinite_loss(const cx_trainer *tr, float lv) {
+    return cx_set_error(CX_ERR_NUMERIC,
+                        "loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr",
+                        (double)lv, tr->pos.epoch, tr->pos.batch);
 }
 
 /* The data-parallel step: every rank's count, loss sum and finiteness are
@@ -851,9 +880,7 @@ static cx_status train_batch_dp(cx_trainer *tr, cx_tensor *loss, float lv, int64
     double v[3] = {(double)count, count ? (double)lv * (double)count : 0.0, finite ? 0.0 : 1.0};
     cx_dist_allreduce_sum_f64(v, 3);
     if (v[2] > 0 || !(v[0] > 0)) {
-        cx_step_reset();
-        cx_trainer_clear_line(tr);
-        tr->pos.batch++;
+        skip_batch(tr);
         if (!(v[0] > 0))
             return cx_set_error(CX_ERR_ARG, "epoch %d batch %d: no rank has an example (the task reports count 0)",
                                 tr->pos.epoch, tr->pos.batch);
@@ -868,12 +895,27 @@ static cx_status train_batch_dp(cx_trainer *tr, cx_tensor *loss, float lv, int64
     cx_dist_reducer_begin(tr->red, (float)((double)count / v[0]));
     if (count) cx_backward(loss);
     cx_dist_reducer_finish(tr->red);
-    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
-    cx_optim_step(tr->opt);
-    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
-    cx_step_reset();
-    int64_t global = (int64_t)v[0];
-    count_step(tr, v[1], global, (float)(v[1] / v[0]));
+    finish_step(tr, v[1], (int64_t)v[0], (float)(v[1] / v[0]));
+    return CX_OK;
+}
+
+/* One optimiser step on the task's current batch, on the calling thread. */
+static cx_status train_batch_whole(cx_trainer *tr) {
+    tr->split_last = 1;
+    cx_optim_zero_grad(tr->opt);
+    int64_t count = 0;
+    cx_tensor *loss = tr->task.loss(tr->task.user, &tr->pos, &count);
+    if (!loss || loss->dtype != CX_F32 || loss->numel != 1)
+        cx_fatal("cx_trainer_run: the task's loss must be a 1-element F32 tensor");
+    float lv = cx_item(loss);
+    if (tr->dp) return train_batch_dp(tr, loss, lv, count);
+    if (!isfinite(lv)) {
+        skip_batch(tr);
+        return nonfinite_loss(tr, lv);
+    }
+    cx_backward(loss);
+    if (count <= 0) count = 1;
+    finish_step(tr, (double)lv * (double)count, count, lv);
     return CX_OK;
 }
 
@@ -895,19 +937,13 @@ static int split_parts(const cx_trainer *tr) {
 #endif
 }
 
-/* The parameters (the model's and the optimiser's, each once) and the sinks
- * of parts 1 .. parts-1 (part 0 writes the parameters' own gradients), made
- * at the first split step. */
+/* The parameters (the model's and the optimiser's, each once: params_of)
+ * and the sinks of parts 1 .. parts-1 (part 0 writes the parameters' own
+ * gradients), made at the first split step. */
 static void split_prepare(cx_trainer *tr, int parts) {
     if (!tr->sp_params) {
         cx_params ps;
-        cx_params_init(&ps);
-        cx_module_params(tr->model, &ps);
-        for (int i = 0; i < tr->params.n; i++) {
-            bool have = false;
-            for (int j = 0; j < ps.n && !have; j++) have = ps.t[j] == tr->params.t[i];
-            if (!have) cx_params_add(&ps, tr->params.t[i]);
-        }
+        (void)params_of(tr, false, &ps);
         int n = 0;
         tr->sp_params = cx_xmalloc((size_t)(ps.n > 0 ? ps.n : 1) * sizeof *tr->sp_params);
         for (int i = 0; i < ps.n; i++)
@@ -924,53 +960,68 @@ static void split_prepare(cx_trainer *tr, int parts) {
     }
 }
 
+/* One part of a split step (on a cache line of its own: threads write
+ * their parts at once). */
+typedef struct {
+    _Alignas(64) cx_rng rng; /* the part's random stream */
+    cx_tensor *loss;
+    float lv;                /* its value */
+    int64_t count;           /* examples */
+    size_t bytes;            /* arena bytes of the forward pass */
+    cx_status st;            /* a failed check inside the part ... */
+    char msg[256];           /* ... and its message */
+} split_part;
+
 typedef struct {
     cx_trainer *tr;
     int parts;
     cx_autograd_state ag;
-    cx_rng *rng;          /* [parts]: each part's random stream */
-    cx_tensor **loss;     /* [parts] */
-    float *lv;            /* [parts] */
-    int64_t *count;       /* [parts] */
-    size_t *bytes;        /* [parts]: arena bytes of the part's forward pass */
-    cx_status *st;        /* [parts] */
-    char (*msg)[256];     /* [parts] */
+    split_part *part;     /* [parts] */
     bool backward;        /* every part's forward succeeded, every loss finite, some example */
     double total;         /* examples of the batch */
 } split_step;
 
-typedef struct { split_step *ss; int part; } split_call;
+typedef struct { split_step *ss; int p; } split_call;
 
 static cx_status part_forward(void *user) {
     split_call *c = user;
     split_step *ss = c->ss;
+    split_part *pt = &ss->part[c->p];
     int64_t count = 0;
     const size_t used0 = cx_arena_used(cx_arena_current());
-    cx_tensor *loss = ss->tr->task.loss_part(ss->tr->task.user, &ss->tr->pos, c->part, ss->parts, &count);
+    cx_tensor *loss = ss->tr->task.loss_part(ss->tr->task.user, &ss->tr->pos, c->p, ss->parts, &count);
     if (count < 0) count = 0;
     if (count > 0 && (!loss || loss->dtype != CX_F32 || loss->numel != 1))
         cx_fatal("cx_trainer_run: the task's part loss must be a 1-element F32 tensor");
-    ss->loss[c->part] = count > 0 ? loss : NULL;
-    ss->count[c->part] = count;
-    ss->lv[c->part] = count > 0 ? cx_item(loss) : 0.0f;
-    ss->bytes[c->part] = cx_arena_used(cx_arena_current()) - used0;
+    pt->loss = count > 0 ? loss : NULL;
+    pt->count = count;
+    pt->lv = count > 0 ? cx_item(loss) : 0.0f;
+    pt->bytes = cx_arena_used(cx_arena_current()) - used0;
     return CX_OK;
 }
 
 static cx_status part_backward(void *user) {
     split_call *c = user;
-    split_step *ss = c->ss;
-    const float w = (float)((double)ss->count[c->part] / ss->total);
-    cx_backward_with(ss->loss[c->part], &w);
+    const split_part *pt = &c->ss->part[c->p];
+    const float w = (float)((double)pt->count / c->ss->total);
+    cx_backward_with(pt->loss, &w);
     return CX_OK;
 }
+
+/* Run fn for part p under cx_try, keeping a failure's status and message. */
+static void part_try(split_step *ss, int p, cx_try_fn fn) {
+    split_call call = {ss, p};
+    split_part *pt = &ss->part[p];
+    pt->st = cx_try(fn, &call);
+    if (pt->st) snprintf(pt->msg, sizeof pt->msg, "%s", cx_last_error());
+}
+
+_Atomic int cx_split_team_cap;
 
 /* Thread t of a team of nth: its parts (t, t + nth, ...) forward, then
  * (when every part's loss is fine) backward, each part into its own
  * gradient buffers, then the sum of the parts' gradients over this thread's
  * share of the parameters. */
-_Atomic int cx_split_team_cap;
-
 static void split_worker(split_step *ss, int t, int nth) {
 #ifdef _OPENMP
     cx_trainer *tr = ss->tr;
@@ -980,10 +1031,8 @@ static void split_worker(split_step *ss, int t, int nth) {
     cx_autograd_state_set(ss->ag);
     const cx_rng rng0 = cx_rng_get();
     for (int p = t; p < parts; p += nth) {
-        cx_rng_set(ss->rng[p]);
-        split_call call = {ss, p};
-        ss->st[p] = cx_try(part_forward, &call);
-        if (ss->st[p]) snprintf(ss->msg[p], sizeof ss->msg[p], "%s", cx_last_error());
+        cx_rng_set(ss->part[p].rng);
+        part_try(ss, p, part_forward);
     }
 #pragma omp barrier
 #pragma omp single
@@ -991,30 +1040,29 @@ static void split_worker(split_step *ss, int t, int nth) {
         bool ok = true;
         double total = 0;
         for (int p = 0; p < parts; p++) {
-            ok = ok && !ss->st[p] && (ss->count[p] == 0 || isfinite(ss->lv[p]));
-            total += (double)ss->count[p];
+            const split_part *pt = &ss->part[p];
+            ok = ok && !pt->st && (pt->count == 0 || isfinite(pt->lv));
+            total += (double)pt->count;
         }
         ss->total = total;
         ss->backward = ok && total > 0;
     }
     for (int p = t; p < parts && ss->backward; p += nth) {
-        if (!ss->count[p]) continue;
+        if (!ss->part[p].count) continue;
         cx_grad_sink *sink = p ? &tr->sinks[p] : NULL;
         if (sink) cx_grad_sink_clear(sink);
         cx_grad_sink *sink0 = cx_grad_sink_set(sink);
-        split_call call = {ss, p};
-        ss->st[p] = cx_try(part_backward, &call);
-        if (ss->st[p]) snprintf(ss->msg[p], sizeof ss->msg[p], "%s", cx_last_error());
+        part_try(ss, p, part_backward);
         cx_grad_sink_set(sink0);
     }
 #pragma omp barrier
     bool sum = ss->backward;
-    for (int p = 0; p < parts && sum; p++) sum = !ss->st[p];
+    for (int p = 0; p < parts && sum; p++) sum = !ss->part[p].st;
     if (sum) {
 #pragma omp single
         for (int i = 0; i < tr->sp_n; i++) {
             bool any = false;
-            for (int p = 1; p < parts && !any; p++) any = ss->count[p] && tr->sinks[p].claimed[i];
+            for (int p = 1; p < parts && !any; p++) any = ss->part[p].count && tr->sinks[p].claimed[i];
             if (any) (void)cx_grad_ensure(tr->sp_params[i]);
         }
         /* thread t sums elements [T*t/nth, T*(t+1)/nth) of the parameters
@@ -1028,7 +1076,7 @@ static void split_worker(split_step *ss, int t, int nth) {
             const int64_t a = lo > base ? lo - base : 0, b = hi - base < w->numel ? hi - base : w->numel;
             base += w->numel;
             for (int p = 1; p < parts && a < b; p++) {
-                if (!ss->count[p] || !tr->sinks[p].claimed[i]) continue;
+                if (!ss->part[p].count || !tr->sinks[p].claimed[i]) continue;
                 float *restrict g = w->grad;
                 const float *restrict s = tr->sinks[p].bufs[i];
                 for (int64_t e = a; e < b; e++) g[e] += s[e];
@@ -1055,37 +1103,23 @@ static void split_decide(cx_trainer *tr, const split_step *ss) {
     if (tr->split_mode >= 0 && tr->split_mode_parts == ss->parts) return;
     size_t least = SIZE_MAX;
     for (int p = 0; p < ss->parts; p++)
-        if (ss->count[p] && ss->bytes[p] < least) least = ss->bytes[p];
+        if (ss->part[p].count && ss->part[p].bytes < least) least = ss->part[p].bytes;
     int64_t params = 0;
     for (int i = 0; i < tr->sp_n; i++) params += tr->sp_params[i]->numel;
     tr->split_mode = least != SIZE_MAX && (double)least >= 4.0 * (double)params;
     tr->split_mode_parts = ss->parts;
 }
 
-static cx_status train_batch_whole(cx_trainer *tr);
-
 /* The split step (see split_parts): the same decisions and counters as
- * train_batch_whole below. */
+ * train_batch_whole. */
 static cx_status train_batch_split(cx_trainer *tr, int parts) {
     split_prepare(tr, parts);
     cx_optim_zero_grad(tr->opt);
-    split_step ss;
-    memset(&ss, 0, sizeof ss);
-    ss.tr = tr;
-    ss.parts = parts;
-    ss.ag = cx_autograd_state_get();
-    ss.rng = cx_arena_alloc((size_t)parts * sizeof *ss.rng);
-    ss.loss = cx_arena_alloc((size_t)parts * sizeof *ss.loss);
-    ss.lv = cx_arena_alloc((size_t)parts * sizeof *ss.lv);
-    ss.count = cx_arena_alloc((size_t)parts * sizeof *ss.count);
-    ss.bytes = cx_arena_alloc((size_t)parts * sizeof *ss.bytes);
-    ss.st = cx_arena_alloc((size_t)parts * sizeof *ss.st);
-    ss.msg = cx_arena_alloc((size_t)parts * sizeof *ss.msg);
-    memset(ss.st, 0, (size_t)parts * sizeof *ss.st);
-    memset(ss.count, 0, (size_t)parts * sizeof *ss.count);
-    memset(ss.bytes, 0, (size_t)parts * sizeof *ss.bytes);
+    split_step ss = {.tr = tr, .parts = parts, .ag = cx_autograd_state_get()};
+    ss.part = cx_arena_alloc((size_t)parts * sizeof *ss.part);
+    memset(ss.part, 0, (size_t)parts * sizeof *ss.part);
     cx_rng cur = cx_rng_get();
-    for (int p = 0; p < parts; p++) ss.rng[p] = cx_rng_split(&cur);
+    for (int p = 0; p < parts; p++) ss.part[p].rng = cx_rng_split(&cur);
     cx_rng_set(cur);
     int team = cx_threads_in_use(); /* fewer than asked on busy cores: the parts then share threads */
     if (team > parts) team = parts;
@@ -1097,42 +1131,31 @@ static cx_status train_batch_split(cx_trainer *tr, int parts) {
 #endif
     tr->split_last = parts;
     for (int p = 0; p < parts; p++)
-        if (ss.st[p]) {
-            cx_status st = ss.st[p];
+        if (ss.part[p].st) {
+            cx_status st = ss.part[p].st;
             char msg[256];
-            snprintf(msg, sizeof msg, "%s", ss.msg[p]);
+            snprintf(msg, sizeof msg, "%s", ss.part[p].msg);
             cx_step_reset();
             cx_trainer_clear_line(tr);
             cx_raise(st, "%s", msg);
         }
     double loss_sum = 0;
-    bool finite = true;
-    float bad = 0;
     for (int p = 0; p < parts; p++) {
-        if (!ss.count[p]) continue;
-        if (!isfinite(ss.lv[p]) && finite) {
-            finite = false;
-            bad = ss.lv[p];
+        const split_part *pt = &ss.part[p];
+        if (!pt->count) continue;
+        if (!isfinite(pt->lv)) {
+            skip_batch(tr);
+            return nonfinite_loss(tr, pt->lv);
         }
-        loss_sum += (double)ss.lv[p] * (double)ss.count[p];
+        loss_sum += (double)pt->lv * (double)pt->count;
     }
-    if (!finite || !(ss.total > 0)) {
-        cx_step_reset();
-        cx_trainer_clear_line(tr);
-        tr->pos.batch++;
-        if (!finite)
-            return cx_set_error(CX_ERR_NUMERIC,
-                                "loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr",
-                                (double)bad, tr->pos.epoch, tr->pos.batch);
+    if (!(ss.total > 0)) {
+        skip_batch(tr);
         return cx_set_error(CX_ERR_ARG, "epoch %d batch %d: the batch has no example (every part reports count 0)",
                             tr->pos.epoch, tr->pos.batch);
     }
     split_decide(tr, &ss);
-    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
-    cx_optim_step(tr->opt);
-    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
-    cx_step_reset();
-    count_step(tr, loss_sum, (int64_t)ss.total, (float)(loss_sum / ss.total));
+    finish_step(tr, loss_sum, (int64_t)ss.total, (float)(loss_sum / ss.total));
     return CX_OK;
 }
 
@@ -1141,36 +1164,6 @@ static cx_status train_batch_split(cx_trainer *tr, int parts) {
 static cx_status train_batch(cx_trainer *tr) {
     const int parts = split_parts(tr);
     return parts > 1 ? train_batch_split(tr, parts) : train_batch_whole(tr);
-}
-
-/* One optimiser step on the task's current batch, on the calling thread. */
-static cx_status train_batch_whole(cx_trainer *tr) {
-    tr->split_last = 1;
-    cx_optim_zero_grad(tr->opt);
-    int64_t count = 0;
-    cx_tensor *loss = tr->task.loss(tr->task.user, &tr->pos, &count);
-    if (!loss || loss->dtype != CX_F32 || loss->numel != 1)
-        cx_fatal("cx_trainer_run: the task's loss must be a 1-element F32 tensor");
-    float lv = cx_item(loss);
-    if (tr->dp) return train_batch_dp(tr, loss, lv, count);
-    if (!isfinite(lv)) {
-        cx_step_reset();
-        cx_trainer_clear_line(tr);
-        /* the batch was taken from the task: it counts as done (without a
-         * step), so a later run or a checkpoint continues after it */
-        tr->pos.batch++;
-        return cx_set_error(CX_ERR_NUMERIC,
-                            "loss is %g at epoch %d batch %d; rerun with --check-numerics to find the op, or lower --lr",
-                            (double)lv, tr->pos.epoch, tr->pos.batch);
-    }
-    cx_backward(loss);
-    if (tr->o.clip > 0) cx_clip_grad_norm(&tr->params, tr->o.clip);
-    cx_optim_step(tr->opt);
-    if (tr->task.after_step) tr->task.after_step(tr->task.user, &tr->pos);
-    cx_step_reset();
-    if (count <= 0) count = 1;
-    count_step(tr, (double)lv * (double)count, count, lv);
-    return CX_OK;
 }
 
 static cx_status trainer_run(cx_trainer *tr);

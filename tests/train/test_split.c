@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "blobs.h"
+#include "cls_fixture.h"
 #include "tensor/internal.h" /* cx_grad_sink, cx_split_team_cap */
 
 #ifdef _OPENMP
@@ -75,16 +75,6 @@ static void test_grad_sink(void) {
 
 /* ---------------------------------------------------------------- runs */
 typedef enum { M_CONV, M_BIG_MLP, M_BN } model_kind;
-typedef struct {
-    cx_module *net;
-    cx_params ps;
-    cx_optim *opt;
-    cx_loader *ld;
-    cx_rng loader_rng;
-    cx_classifier c;
-    cx_train_task task;
-    cx_trainer *tr;
-} run;
 
 /* [B, 16] -> [B, 1, 4, 4] -> the network */
 static cx_tensor *image_forward(void *user, cx_tensor *x) {
@@ -95,7 +85,7 @@ static cx_tensor *image_forward(void *user, cx_tensor *x) {
  * parts' activations outweigh its 179 parameters: split); an MLP 16 -> 256
  * -> 3 at batch 8 (5123 parameters, a few values per example: the first
  * split step finds the parts too small); conv + batch norm (never split). */
-static void setup(run *r, model_kind kind, const cx_train_opts *o, float dropout, bool augment, int batch,
+static void setup(cls_run *r, model_kind kind, const cx_train_opts *o, float dropout, bool augment, int batch,
                   const cx_dataset *train) {
     memset(r, 0, sizeof *r);
     cx_seed(11);
@@ -118,44 +108,7 @@ static void setup(run *r, model_kind kind, const cx_train_opts *o, float dropout
     cx_adam_opts ao = cx_adam_defaults();
     ao.lr = 0.01;
     r->opt = cx_adam_new(&r->ps, &ao);
-    r->loader_rng = cx_rng_new(77);
-    r->ld = cx_loader_new(train, batch, true, false);
-    cx_loader_set_rng(r->ld, &r->loader_rng);
-    if (kind == M_BIG_MLP) {
-        r->c.forward = cx_forward_module;
-    } else {
-        r->c.forward = image_forward;
-    }
-    r->c.forward_user = r->net;
-    r->c.train = r->ld;
-    r->c.val = &g_val;
-    r->c.eval_batch = 64;
-    if (augment) {
-        r->c.augment.shift = 1;
-        r->c.augment.hflip = true;
-        r->c.image_shape[0] = 1;
-        r->c.image_shape[1] = 4;
-        r->c.image_shape[2] = 4;
-    }
-    r->task = cx_classifier_task(&r->c);
-    r->tr = cx_trainer_new(&r->task, r->net, r->opt, o);
-    cx_trainer_add_rng(r->tr, "loader", &r->loader_rng);
-}
-
-static void run_free(run *r) {
-    cx_trainer_free(r->tr);
-    cx_loader_free(r->ld);
-    cx_optim_free(r->opt);
-    cx_params_free(&r->ps);
-    cx_module_free(r->net);
-}
-
-static bool same_bits(const cx_params *a, const cx_params *b) {
-    if (a->n != b->n) return false;
-    for (int i = 0; i < a->n; i++)
-        if (a->t[i]->numel != b->t[i]->numel || memcmp(a->t[i]->data, b->t[i]->data, (size_t)a->t[i]->numel * 4))
-            return false;
-    return true;
+    cls_wire(r, o, train, &g_val, kind == M_BIG_MLP ? cx_forward_module : image_forward, augment, batch, true);
 }
 
 /* The largest difference between two runs' parameters. */
@@ -178,7 +131,7 @@ static cx_train_opts opts(int epochs) {
  * parts). */
 static void test_split_matches_whole(void) {
     cx_train_opts o = opts(2);
-    run a, b;
+    cls_run a, b;
     cx_set_threads(1);
     setup(&a, M_CONV, &o, 0, false, 32, &g_train);
     CHECK(cx_trainer_run(a.tr) == CX_OK);
@@ -198,8 +151,8 @@ static void test_split_matches_whole(void) {
     cx_train_info ia = cx_trainer_info(a.tr), ib = cx_trainer_info(b.tr);
     CHECK(ia.pos.step == 38 && ib.pos.step == 38);
     CHECK_NEAR(ib.loss, ia.loss, 1e-4);
-    run_free(&a);
-    run_free(&b);
+    cls_free(&a);
+    cls_free(&b);
     cx_set_threads(1);
 }
 
@@ -208,7 +161,7 @@ static void test_split_matches_whole(void) {
  * and augmentation drawing from each part's stream. */
 static void test_split_deterministic(void) {
     cx_train_opts o = opts(2);
-    run r[4];
+    cls_run r[4];
     cx_set_threads(2);
     setup(&r[0], M_CONV, &o, 0.25f, true, 32, &g_train);
     CHECK(cx_trainer_run(r[0].tr) == CX_OK);
@@ -219,8 +172,8 @@ static void test_split_deterministic(void) {
     CHECK(cx_trainer_run(r[2].tr) == CX_OK);
     CHECK(cx_trainer_split_parts(r[2].tr) == SPLITS);
     cx_split_team_cap = 0;
-    CHECK(same_bits(&r[0].ps, &r[1].ps));
-    CHECK(same_bits(&r[0].ps, &r[2].ps));
+    CHECK(same_tensors(&r[0].ps, &r[1].ps));
+    CHECK(same_tensors(&r[0].ps, &r[2].ps));
     /* three parts on three threads and on two */
     cx_set_threads(3);
     setup(&r[3], M_CONV, &o, 0.25f, true, 32, &g_train);
@@ -229,17 +182,17 @@ static void test_split_deterministic(void) {
     CHECK(cx_trainer_split_parts(r[3].tr) == 3);
 #endif
     CHECK(max_diff(&r[0].ps, &r[3].ps) > 0); /* other parts, other dropout draws */
-    run_free(&r[3]);
+    cls_free(&r[3]);
     cx_split_team_cap = 2;
     setup(&r[3], M_CONV, &o, 0.25f, true, 32, &g_train);
     CHECK(cx_trainer_run(r[3].tr) == CX_OK);
     cx_split_team_cap = 0;
-    run s;
+    cls_run s;
     setup(&s, M_CONV, &o, 0.25f, true, 32, &g_train);
     CHECK(cx_trainer_run(s.tr) == CX_OK);
-    CHECK(same_bits(&r[3].ps, &s.ps));
-    run_free(&s);
-    for (int i = 0; i < 4; i++) run_free(&r[i]);
+    CHECK(same_tensors(&r[3].ps, &s.ps));
+    cls_free(&s);
+    for (int i = 0; i < 4; i++) cls_free(&r[i]);
     cx_set_threads(1);
 }
 
@@ -253,7 +206,7 @@ static void resume_case(model_kind kind, int batch, int stop, int want_parts) {
     cx_train_opts o = opts(2);
     o.eval_every = 5;
     cx_set_threads(2);
-    run a, b, c;
+    cls_run a, b, c;
     setup(&a, kind, &o, 0.2f, kind == M_CONV, batch, &g_train);
     CHECK(cx_trainer_run(a.tr) == CX_OK);
     CHECK_MSG(cx_trainer_split_parts(a.tr) == want_parts, "parts %d", cx_trainer_split_parts(a.tr));
@@ -262,7 +215,7 @@ static void resume_case(model_kind kind, int batch, int stop, int want_parts) {
     ob.checkpoint_path = ck;
     setup(&b, kind, &ob, 0.2f, kind == M_CONV, batch, &g_train);
     CHECK(cx_trainer_run(b.tr) == CX_OK);
-    run_free(&b);
+    cls_free(&b);
     cx_st_file *f = NULL;
     CHECK(cx_st_load(ck, &f) == CX_OK);
     const char *meta = f ? cx_st_meta(f, "cortex.train.split") : NULL;
@@ -275,10 +228,10 @@ static void resume_case(model_kind kind, int batch, int stop, int want_parts) {
     setup(&c, kind, &o, 0.2f, kind == M_CONV, batch, &g_train);
     CHECK_MSG(cx_trainer_resume(c.tr, ck) == CX_OK, "%s", cx_last_error());
     CHECK(cx_trainer_run(c.tr) == CX_OK);
-    CHECK(same_bits(&a.ps, &c.ps));
+    CHECK(same_tensors(&a.ps, &c.ps));
     CHECK(cx_trainer_split_parts(c.tr) == want_parts);
-    run_free(&a);
-    run_free(&c);
+    cls_free(&a);
+    cls_free(&c);
     cx_set_threads(1);
 }
 
@@ -295,7 +248,7 @@ static void test_split_bad_meta(void) {
     cx_set_threads(2);
     cx_train_opts o = opts(1);
     o.max_steps = 3;
-    run a;
+    cls_run a;
     setup(&a, M_CONV, &o, 0, false, 32, &g_train);
     CHECK(cx_trainer_run(a.tr) == CX_OK);
     CHECK(cx_trainer_save(a.tr, ck) == CX_OK);
@@ -319,13 +272,13 @@ static void test_split_bad_meta(void) {
         free(mv);
         cx_st_free(f);
     }
-    run b;
+    cls_run b;
     setup(&b, M_CONV, &o, 0, false, 32, &g_train);
     CHECK(cx_trainer_resume(b.tr, bad) == CX_ERR_FORMAT);
     CHECK_MSG(strstr(cx_last_error(), "cortex.train.split is malformed") != NULL, "%s", cx_last_error());
     CHECK(cx_trainer_resume(b.tr, ck) == CX_OK);
-    run_free(&a);
-    run_free(&b);
+    cls_free(&a);
+    cls_free(&b);
     cx_set_threads(1);
 }
 
@@ -342,7 +295,7 @@ static void test_split_empty_parts(void) {
         memcpy(d.x->data, g_train.x->data, (size_t)n * 16 * sizeof(float));
         memcpy(d.y->data, g_train.y->data, (size_t)n * sizeof(int32_t));
         cx_train_opts o = opts(1);
-        run a, b;
+        cls_run a, b;
         cx_set_threads(1);
         setup(&a, M_CONV, &o, 0, false, batch, &d);
         CHECK(cx_trainer_run(a.tr) == CX_OK);
@@ -356,8 +309,8 @@ static void test_split_empty_parts(void) {
         CHECK_NEAR(ib.loss, ia.loss, 1e-4);
         double diff = max_diff(&a.ps, &b.ps);
         CHECK_MSG(diff < 2e-4, "max weight difference %g", diff);
-        run_free(&a);
-        run_free(&b);
+        cls_free(&a);
+        cls_free(&b);
         cx_dataset_free(&d);
     }
     cx_set_threads(1);
@@ -368,32 +321,32 @@ static void test_split_off(void) {
     cx_set_threads(2);
     cx_train_opts o = opts(1);
     o.max_steps = 3;
-    run r;
+    cls_run r;
     setup(&r, M_BN, &o, 0, false, 32, &g_train);
     CHECK(!cx_module_split_safe(r.net));
     CHECK(cx_trainer_run(r.tr) == CX_OK);
     CHECK(cx_trainer_split_parts(r.tr) == 1);
-    run_free(&r);
+    cls_free(&r);
     o.split_batch = CX_SPLIT_OFF;
     setup(&r, M_CONV, &o, 0, false, 32, &g_train);
     CHECK(cx_module_split_safe(r.net));
     CHECK(cx_trainer_run(r.tr) == CX_OK);
     CHECK(cx_trainer_split_parts(r.tr) == 1);
-    run_free(&r);
+    cls_free(&r);
     o.split_batch = CX_SPLIT_AUTO;
     cx_set_check_numerics(true);
     setup(&r, M_CONV, &o, 0, false, 32, &g_train);
     CHECK(cx_trainer_run(r.tr) == CX_OK);
     CHECK(cx_trainer_split_parts(r.tr) == 1);
     cx_set_check_numerics(false);
-    run_free(&r);
+    cls_free(&r);
     cx_set_threads(1);
 }
 
 /* Errors inside a part: a shape error reaches the caller's cx_try as it
  * would without splitting; a NaN in one part's examples stops the run with
  * CX_ERR_NUMERIC and leaves the weights as they were. */
-typedef struct { run *r; } try_ctx;
+typedef struct { cls_run *r; } try_ctx;
 static cx_status try_run(void *u) { return cx_trainer_run(((try_ctx *)u)->r->tr); }
 
 static cx_tensor *wrong_forward(void *user, cx_tensor *x) {
@@ -410,7 +363,7 @@ static cx_tensor *nan_forward(void *user, cx_tensor *x) {
 static void test_split_errors(void) {
     cx_set_threads(2);
     cx_train_opts o = opts(1);
-    run r;
+    cls_run r;
     setup(&r, M_CONV, &o, 0, false, 32, &g_train);
     /* a layer of the wrong width behind the classifier's forward */
     cx_module *wide = cx_linear_new(20, 3, true);
@@ -423,7 +376,7 @@ static void test_split_errors(void) {
     c.forward_user = wide;
     cx_train_task t = cx_classifier_task(&c);
     cx_trainer *tr = cx_trainer_new(&t, wide, wopt, &o);
-    run wr = r;
+    cls_run wr = r;
     wr.tr = tr;
     try_ctx ctx = {&wr};
     cx_status st = cx_try(try_run, &ctx);
@@ -434,7 +387,7 @@ static void test_split_errors(void) {
     cx_optim_free(wopt);
     cx_params_free(&ws);
     cx_module_free(wide);
-    run_free(&r);
+    cls_free(&r);
 
     /* NaN features in the second half of the first batch (part 1's rows),
      * carried into the logits (x * 0 is NaN there) */
@@ -454,12 +407,12 @@ static void test_split_errors(void) {
     st = cx_trainer_run(r.tr);
     CHECK_MSG(st == CX_ERR_NUMERIC, "status %d", (int)st);
     CHECK_MSG(strstr(cx_last_error(), "loss is nan at epoch 1 batch 1") != NULL, "%s", cx_last_error());
-    CHECK(same_bits(&before, &r.ps));
+    CHECK(same_tensors(&before, &r.ps));
     CHECK(cx_trainer_info(r.tr).pos.step == 0);
     CHECK(cx_trainer_split_parts(r.tr) == SPLITS);
     for (int i = 0; i < before.n; i++) cx_tensor_free(before.t[i]);
     cx_params_free(&before);
-    run_free(&r);
+    cls_free(&r);
     cx_dataset_free(&nanset);
     cx_set_threads(1);
 }

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "blobs.h"
+#include "cls_fixture.h"
 
 static char tmpdir[64];
 static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
@@ -42,18 +42,7 @@ static char *read_stream(FILE *f) {
 static cx_dataset g_train, g_val; /* 600 / 200 examples */
 
 /* A classifier run: MLP 16 -> hidden -> 3, Adam (or SGD), a shuffling loader
- * with its own random stream registered as "loader". */
-typedef struct {
-    cx_module *net;
-    cx_params ps;
-    cx_optim *opt;
-    cx_loader *ld;
-    cx_rng loader_rng;
-    cx_classifier c;
-    cx_train_task task;
-    cx_trainer *tr;
-} cls_run;
-
+ * with its own random stream registered as "loader" (cls_fixture.h). */
 static void cls_setup_ex(cls_run *r, const cx_train_opts *o, int hidden, float dropout, bool augment, bool sgd,
                          int batch, bool add_loader_rng) {
     memset(r, 0, sizeof *r);
@@ -71,45 +60,10 @@ static void cls_setup_ex(cls_run *r, const cx_train_opts *o, int hidden, float d
         ao.lr = 0.01;
         r->opt = cx_adam_new(&r->ps, &ao);
     }
-    r->loader_rng = cx_rng_new(77);
-    r->ld = cx_loader_new(&g_train, batch, true, false);
-    cx_loader_set_rng(r->ld, &r->loader_rng);
-    r->c.forward = cx_forward_module;
-    r->c.forward_user = r->net;
-    r->c.train = r->ld;
-    r->c.val = &g_val;
-    r->c.eval_batch = 64;
-    if (augment) {
-        r->c.augment.shift = 1;
-        r->c.augment.hflip = true;
-        r->c.image_shape[0] = 1;
-        r->c.image_shape[1] = 4;
-        r->c.image_shape[2] = 4;
-    }
-    r->task = cx_classifier_task(&r->c);
-    r->tr = cx_trainer_new(&r->task, r->net, r->opt, o);
-    if (add_loader_rng) cx_trainer_add_rng(r->tr, "loader", &r->loader_rng);
+    cls_wire(r, o, &g_train, &g_val, cx_forward_module, augment, batch, add_loader_rng);
 }
 
 static void cls_setup(cls_run *r, const cx_train_opts *o) { cls_setup_ex(r, o, 24, 0.2f, true, false, 32, true); }
-
-static void cls_free(cls_run *r) {
-    cx_trainer_free(r->tr);
-    cx_loader_free(r->ld);
-    cx_optim_free(r->opt);
-    cx_params_free(&r->ps);
-    cx_module_free(r->net);
-}
-
-/* Every parameter (and optimiser state tensor) of two runs is bit-identical. */
-static bool same_tensors(const cx_params *a, const cx_params *b) {
-    if (a->n != b->n) return false;
-    for (int i = 0; i < a->n; i++)
-        if (a->t[i]->numel != b->t[i]->numel || a->t[i]->dtype != b->t[i]->dtype ||
-            memcmp(a->t[i]->data, b->t[i]->data, (size_t)a->t[i]->numel * cx_dtype_size(a->t[i]->dtype)))
-            return false;
-    return true;
-}
 
 static bool same_optim(cx_optim *a, cx_optim *b) {
     cx_params sa, sb;
